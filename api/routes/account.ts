@@ -1,0 +1,40 @@
+import { Router } from 'express';
+import { notFound } from '../../core/errors.js';
+import type { TenantStore } from '../../core/tenants.js';
+import { principalOf, requireApiKey } from '../auth.js';
+import { sendJson } from '../http.js';
+
+/** `GET /ping` and `GET /account.json`. */
+export function accountRouter(tenants: TenantStore): Router {
+  const router = Router();
+
+  router.get('/ping', (_req, res) => {
+    sendJson(res, 200, { message: 'pong', key: principalOf(res).id });
+  });
+
+  router.get('/account.json', requireApiKey, async (_req, res) => {
+    const tenantId = principalOf(res).tenantId;
+    const tenant = await tenants.getTenant(tenantId);
+    if (!tenant) throw notFound('The account no longer exists.');
+    const keys = await tenants.listKeys(tenantId);
+    sendJson(res, 200, {
+      name: tenant.name,
+      creation_date: tenant.creationDate,
+      modification_date: tenant.modificationDate,
+      users: {},
+      keys: Object.fromEntries(
+        keys.map((k) => [
+          k.key,
+          {
+            active: k.active,
+            creation_date: k.creationDate,
+            last_seen_date: k.lastSeenDate,
+            detection_categories_enabled: ['malware'],
+            tags: [],
+          },
+        ]),
+      ),
+    });
+  });
+  return router;
+}

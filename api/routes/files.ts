@@ -1,0 +1,193 @@
+import { Router, type Request, type Response } from 'express';
+import { badRequest, notFound, unavailable } from '../../core/errors.js';
+import { isId, newId } from '../../core/ids.js';
+import type { Logger } from '../../core/logger.js';
+import { enqueueScan, type Queues } from '../../core/queues.js';
+import type { ScanRequest } from '../../core/results.js';
+import type { ScanStore } from '../../core/scan-store.js';
+import type { Spool } from '../../core/spool.js';
+import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
+import { principalOf } from '../auth.js';
+import { formParsers, requireParsedBody, uploadParser } from '../body-parsers.js';
+import { resultUrl, sendJson } from '../http.js';
+import { FILE_FIELDS, FetchSchema, SubmitFileSchema } from '../schemas.js';
+
+export interface FilesDeps {
+  scans: ScanStore;
+  queues: Queues;
+  spool: Spool;
+  pipeline: PipelineDeps;
+  publicUrl: string | undefined;
+  maxFileSize: number;
+  logger: Logger;
+}
+
+const NO_CONTENT =
+  'Regrettably, you did not send us any content to process: send a non-empty "file" or a "location".';
+
+export function filesRouter(deps: FilesDeps): Router {
+  const router = Router();
+  const upload = uploadParser(deps.spool.incomingDir, deps.maxFileSize);
+  const multipartOnly = requireParsedBody('multipart/form-data');
+  const forms = [requireParsedBody('multipart/form-data', 'application/x-www-form-urlencoded', 'application/json'), ...formParsers()];
+
+  router.post('/files', multipartOnly, upload, (req, res) => processSync(deps, req, res));
+  router.post('/files/async', multipartOnly, upload, (req, res) => submitAsync(deps, req, res));
+  router.post('/files/fetch', ...forms, (req, res) => submitFetch(deps, req, res));
+  router.get('/files/:id', (req, res) => getResult(deps, req, res));
+  router.delete('/files/:id', (req, res) => deleteResult(deps, req, res));
+  router.get('/files/:id/trace', (req, res) => getTrace(deps, req, res));
+  router.delete('/files/:id/trace', (req, res) => deleteTrace(deps, req, res));
+  return router;
+}
+
+/** `POST /files`: scan now and answer with the result (201). */
+async function processSync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const tenantId = principalOf(res).tenantId;
+  const fields = await parseOrDiscard(deps.spool, req, () => SubmitFileSchema.parse(checkFields(req.body)));
+  const file = req.file;
+  if (file && fields.location) {
+    await deps.spool.remove(file.path);
+    throw badRequest('File and Location cannot be passed in at the same time.');
+  }
+  if (!file && !fields.location) throw badRequest(NO_CONTENT);
+  if (file?.size === 0) {
+    await deps.spool.remove(file.path);
+    throw badRequest(NO_CONTENT);
+  }
+  const request = newRequest(tenantId, file ? 'upload' : 'location', fields, file?.originalname);
+  await deps.scans.createPending(request);
+  await traceReceived(deps.scans, request);
+  const result = await runScanPipeline(deps.pipeline, { request, uploadPath: file?.path, finalAttempt: true });
+  if (!result) throw notFound('The result was deleted while it was being processed.');
+  if (result.error) {
+    // Nothing was scanned: answering 201 would let a client read "no findings" as clean.
+    const status = result.checksum === null ? 400 : 503;
+    sendJson(res, status, { error: result.error, id: result.id, metadata: result.metadata });
+    return;
+  }
+  res.setHeader('Location', resultUrl(req, deps.publicUrl, request.id));
+  sendJson(res, 201, result);
+}
+
+/** `POST /files/async`: keep the upload, queue the scan, answer 202 at once. */
+async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const tenantId = principalOf(res).tenantId;
+  const fields = await parseOrDiscard(deps.spool, req, () => SubmitFileSchema.parse(checkFields(req.body)));
+  const file = req.file;
+  if (fields.location) {
+    if (file) await deps.spool.remove(file.path);
+    throw badRequest('/files/async takes an uploaded "file"; to scan a URL use /files/fetch.');
+  }
+  if (!file || file.size === 0) {
+    if (file) await deps.spool.remove(file.path);
+    throw badRequest(NO_CONTENT);
+  }
+  const request = newRequest(tenantId, 'upload', fields, file.originalname);
+  await deps.scans.createPending(request);
+  await deps.spool.adopt(file.path, tenantId, request.id);
+  await accept(deps, req, res, request);
+}
+
+/** `POST /files/fetch`: queue a download of `location` and its scan, answer 202 at once. */
+async function submitFetch(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const tenantId = principalOf(res).tenantId;
+  const fields = FetchSchema.parse(checkFields(req.body ?? {}));
+  const request = newRequest(tenantId, 'location', fields);
+  await deps.scans.createPending(request);
+  await accept(deps, req, res, request);
+}
+
+async function accept(deps: FilesDeps, req: Request, res: Response, request: ScanRequest): Promise<void> {
+  await traceReceived(deps.scans, request);
+  try {
+    await enqueueScan(deps.queues, { tenantId: request.tenantId, scanId: request.id });
+  } catch (error) {
+    deps.logger.error({ err: error, scanId: request.id }, 'could not queue a scan');
+    await deps.scans.deleteResult(request.tenantId, request.id).catch(() => undefined);
+    throw unavailable('The scan queue is unavailable; nothing was accepted. Please retry shortly.');
+  }
+  res.setHeader('Location', resultUrl(req, deps.publicUrl, request.id));
+  sendJson(res, 202, { id: request.id });
+}
+
+async function getResult(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const id = fileId(req);
+  const record = await deps.scans.get(principalOf(res).tenantId, id);
+  if (!record || record.state === 'deleted') throw notFound(`Sadly, we could not find a file by that id ${id}.`);
+  if (!record.result) throw notFound(`The file ${id} is still being processed; try again shortly.`);
+  sendJson(res, 200, record.result);
+}
+
+async function deleteResult(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const id = fileId(req);
+  if (!(await deps.scans.deleteResult(principalOf(res).tenantId, id))) {
+    throw notFound(`Sadly, we could not find a file by that id ${id}.`);
+  }
+  res.status(204).end();
+}
+
+async function getTrace(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const id = fileId(req);
+  const events = await deps.scans.getTrace(principalOf(res).tenantId, id);
+  if (!events) throw notFound(`No trace exists for processing id ${id}.`);
+  sendJson(res, 200, { id, events });
+}
+
+async function deleteTrace(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const id = fileId(req);
+  if (!(await deps.scans.deleteTrace(principalOf(res).tenantId, id))) {
+    throw notFound(`No trace exists for processing id ${id}.`);
+  }
+  res.status(204).end();
+}
+
+function fileId(req: Request): string {
+  const id = String(req.params.id);
+  // Anything that is not an id cannot name a result: same answer as an unknown id.
+  if (!isId(id)) throw notFound(`Sadly, we could not find a file by that id ${id.slice(0, 64)}.`);
+  return id;
+}
+
+function newRequest(
+  tenantId: string,
+  source: ScanRequest['source'],
+  fields: { location?: string | undefined; callback?: string | undefined; metadata?: Record<string, string> | undefined },
+  fileName?: string,
+): ScanRequest {
+  const request: ScanRequest = {
+    id: newId(),
+    tenantId,
+    source,
+    metadata: { ...(fields.metadata ?? {}) },
+    creationDate: new Date().toISOString(),
+  };
+  if (source === 'location' && fields.location) request.location = fields.location;
+  if (fields.callback) request.callback = fields.callback;
+  if (fileName) request.fileName = fileName.slice(0, 255);
+  return request;
+}
+
+async function traceReceived(scans: ScanStore, request: ScanRequest): Promise<void> {
+  await scans.appendTrace(request.tenantId, request.id, 'content received for processing');
+}
+
+/** Unknown fields are refused with their name, so a typo (`metdata[x]`) is not silently lost. */
+function checkFields(body: unknown): Record<string, unknown> {
+  const fields = (body ?? {}) as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((name) => !FILE_FIELDS.has(name));
+  if (unknown.length > 0) {
+    throw badRequest(`Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback and metadata[key].`);
+  }
+  return fields;
+}
+
+/** Parses the fields of an upload request, removing the spooled file if they are invalid. */
+async function parseOrDiscard<T>(spool: Spool, req: Request, parse: () => T): Promise<T> {
+  try {
+    return parse();
+  } catch (error) {
+    if (req.file) await spool.remove(req.file.path);
+    throw error;
+  }
+}

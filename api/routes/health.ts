@@ -1,0 +1,16 @@
+import { Router } from 'express';
+import { sendJson } from '../http.js';
+
+export type ReadinessCheck = () => Promise<Record<string, string>>;
+
+/** `/healthz`: the process is alive. `/readyz`: Redis and every configured engine answer. */
+export function healthRouter(checkReadiness: ReadinessCheck): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
+  router.get('/readyz', async (_req, res) => {
+    const checks = await checkReadiness();
+    const ready = Object.values(checks).every((state) => state === 'ok');
+    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+  });
+  return router;
+}

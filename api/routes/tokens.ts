@@ -1,0 +1,41 @@
+import { Router } from 'express';
+import { notFound } from '../../core/errors.js';
+import { isId } from '../../core/ids.js';
+import type { AuthToken, TokenStore } from '../../core/tokens.js';
+import { principalOf, requireApiKey } from '../auth.js';
+import { formParsers, requireParsedBody } from '../body-parsers.js';
+import { sendJson } from '../http.js';
+import { CreateTokenSchema } from '../schemas.js';
+
+const tokenJson = (token: AuthToken) => ({
+  id: token.id,
+  creation_date: token.creationDate,
+  expiration_date: token.expirationDate,
+});
+
+/** Scanii auth tokens: temporary credentials for browsers, minted only with a real API key. */
+export function tokensRouter(tokens: TokenStore): Router {
+  const router = Router();
+  const forms = [requireParsedBody('application/x-www-form-urlencoded', 'application/json', 'multipart/form-data'), ...formParsers()];
+
+  router.post('/auth/tokens', requireApiKey, ...forms, async (req, res) => {
+    const principal = principalOf(res);
+    const { timeout } = CreateTokenSchema.parse(req.body ?? {});
+    const token = await tokens.create(principal.tenantId, principal.id, timeout);
+    sendJson(res, 201, tokenJson(token));
+  });
+
+  router.get('/auth/tokens/:id', async (req, res) => {
+    const id = String(req.params.id);
+    const token = isId(id) ? await tokens.get(principalOf(res).tenantId, id) : undefined;
+    if (!token) throw notFound('could not find token');
+    sendJson(res, 200, tokenJson(token));
+  });
+
+  router.delete('/auth/tokens/:id', async (req, res) => {
+    const id = String(req.params.id);
+    if (!isId(id) || !(await tokens.delete(principalOf(res).tenantId, id))) throw notFound('could not find token');
+    res.status(204).end();
+  });
+  return router;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { runServe } from './serve.js';
+import { runTenantsCommand } from './tenants.js';
+
+const USAGE = `Usage: arbiter <command>
+
+  serve [--demo]            HTTP API and workers in one process (development, small installs)
+  api                       HTTP API only
+  worker                    workers only (scans, callbacks)
+  tenants create <name>     create a tenant and print its credentials as JSON
+  tenants list              list tenants and their keys
+
+Configuration comes from the environment; see docs/configuration.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { demo: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  // The only place the environment is read.
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.logLevel);
+  switch (command) {
+    case 'serve':
+      return runServe(config, logger, { api: true, workers: true, demo: values.demo ?? false });
+    case 'api':
+      return runServe(config, logger, { api: true, workers: false, demo: false });
+    case 'worker':
+      return runServe(config, logger, { api: false, workers: true, demo: false });
+    case 'tenants':
+      return runTenantsCommand(config, rest);
+    default:
+      console.error(`Unknown command "${command}".\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,124 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ConnectionOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Config } from '../core/config.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
+import { RedisKeys } from '../core/keys.js';
+import type { Logger } from '../core/logger.js';
+import { createOutboundHttp } from '../core/outbound-http.js';
+import { createQueues, type Queues } from '../core/queues.js';
+import { createRedis, redisOptionsFromUrl } from '../core/redis.js';
+import { ScanStore } from '../core/scan-store.js';
+import { Spool } from '../core/spool.js';
+import { TenantStore } from '../core/tenants.js';
+import { TokenStore } from '../core/tokens.js';
+import { createEngineSet, type EngineSet } from '../scanning/engines.js';
+import type { DeliveryDeps } from '../webhooks/delivery.js';
+import type { PipelineDeps } from '../worker/scan-pipeline.js';
+
+export const USER_AGENT = 'arbiter/0.1 (+https://github.com/arbiter-scanner/arbiter)';
+
+/**
+ * The composition root: every client and store a process needs, built once from the parsed
+ * config and passed down explicitly. Nothing below this reads the environment or keeps globals.
+ */
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  redisUrl: string;
+  workerConnection: ConnectionOptions;
+  queuePrefix: string;
+  tenants: TenantStore;
+  tokens: TokenStore;
+  scans: ScanStore;
+  queues: Queues;
+  spool: Spool;
+  engines: EngineSet;
+  pipeline: PipelineDeps;
+  delivery: DeliveryDeps;
+  checkReadiness(): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+export async function buildRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  const embedded = await resolveRedis(config, logger);
+  const redisUrl = config.redisUrl ?? embedded?.url ?? '';
+  const redis = createRedis(redisUrl, 'command', (error) => logger.warn({ err: error.message }, 'redis connection problem'));
+  const keys = new RedisKeys(config.redisPrefix);
+  const queuePrefix = keys.queuePrefix();
+  const workerConnection: ConnectionOptions = { ...redisOptionsFromUrl(redisUrl), maxRetriesPerRequest: null };
+  const queues = createQueues({ ...redisOptionsFromUrl(redisUrl), maxRetriesPerRequest: 2 }, queuePrefix);
+  const spool = new Spool(config.spoolDir);
+  await spool.init();
+  const engines = await createEngineSet(config, logger);
+  const http = createOutboundHttp({ userAgent: USER_AGENT });
+  const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
+
+  const pipeline: PipelineDeps = {
+    scans,
+    engines,
+    http,
+    queues,
+    spool,
+    limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
+    logger,
+  };
+  const delivery: DeliveryDeps = { scans, http, timeoutMs: config.callbackTimeoutMs, userAgent: USER_AGENT, logger };
+
+  return {
+    config,
+    logger,
+    redis,
+    redisUrl,
+    workerConnection,
+    queuePrefix,
+    tenants: new TenantStore(redis, keys),
+    tokens: new TokenStore(redis, keys),
+    scans,
+    queues,
+    spool,
+    engines,
+    pipeline,
+    delivery,
+    async checkReadiness() {
+      const [redisState, engineState] = await Promise.all([
+        redis.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),
+        engines.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),
+      ]);
+      return { redis: redisState, engines: engineState };
+    },
+    async close() {
+      await queues.close();
+      await engines.close();
+      redis.disconnect();
+      await embedded?.stop();
+    },
+  };
+}
+
+/** With no REDIS_URL, Arbiter runs its own private redis-server (the embedded default). */
+async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | undefined> {
+  if (config.redisUrl) return undefined;
+  const embedded = await startEmbeddedRedis({ dataDir: config.dataDir });
+  logger.info({ socket: embedded.url, dir: path.join(config.dataDir, 'redis') }, 'started a private redis-server (no REDIS_URL set)');
+  return embedded;
+}
+
+/** For one-shot CLI commands: reuse a running `serve`'s private Redis if there is one. */
+export async function runningEmbeddedRedis(config: Config): Promise<string | undefined> {
+  const socket = path.join(config.dataDir, 'redis', 'redis.sock');
+  if (!existsSync(socket)) return undefined;
+  const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+    return `unix://${socket}`;
+  } catch {
+    return undefined; // a socket file left behind by a process that is gone
+  } finally {
+    probe.disconnect();
+  }
+}

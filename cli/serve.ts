@@ -1,0 +1,100 @@
+import type { Server } from 'node:http';
+import { once } from 'node:events';
+import { createApp } from '../api/app.js';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { startWorkers, type Workers } from '../worker/workers.js';
+import { buildRuntime, type Runtime } from './runtime.js';
+
+export interface ServeRoles {
+  api: boolean;
+  workers: boolean;
+  /** Create (or re-key) a "demo" tenant and print a ready-to-paste curl. */
+  demo: boolean;
+}
+
+export interface RunningService {
+  runtime: Runtime;
+  server?: Server;
+  workers?: Workers;
+  /** The address the API listens on, e.g. http://127.0.0.1:8080 */
+  url?: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the roles asked for on one runtime; used by the CLI and by the test harness. */
+export async function startService(config: Config, logger: Logger, roles: Omit<ServeRoles, 'demo'>): Promise<RunningService> {
+  const runtime = await buildRuntime(config, logger);
+  const workers = roles.workers
+    ? startWorkers(config, runtime.workerConnection, runtime.queuePrefix, runtime.pipeline, runtime.delivery)
+    : undefined;
+  let server: Server | undefined;
+  let url: string | undefined;
+  if (roles.api) {
+    const app = createApp({ ...runtime, checkReadiness: () => runtime.checkReadiness() });
+    server = app.listen(config.port, config.listenHost);
+    await once(server, 'listening');
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.listenHost === '0.0.0.0' || config.listenHost === '::' ? '127.0.0.1' : config.listenHost;
+    url = `http://${host}:${port}`;
+  }
+  return {
+    runtime,
+    server,
+    workers,
+    url,
+    async stop() {
+      // Stop taking work first, then let jobs in flight finish, then drop connections.
+      const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      server?.closeIdleConnections();
+      await workers?.close();
+      await closing;
+      await runtime.close();
+    },
+  };
+}
+
+export async function runServe(config: Config, logger: Logger, roles: ServeRoles): Promise<number> {
+  const service = await startService(config, logger, roles);
+  if (service.url) logger.info({ url: service.url }, 'API listening');
+  if (roles.workers) logger.info({ scanConcurrency: config.scanConcurrency }, 'workers started');
+  if (roles.demo && service.url) await printDemoTenant(service);
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, 'shutting down: no new work, finishing jobs in flight');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  // Jobs still running at the deadline are handed back: their locks lapse and another worker
+  // picks them up, so a forced exit loses nothing.
+  const deadline = setTimeout(() => {
+    logger.warn('shutdown deadline reached; exiting with jobs handed back to the queue');
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
+  deadline.unref();
+  await service.stop();
+  logger.info('stopped');
+  return 0;
+}
+
+async function printDemoTenant(service: RunningService): Promise<void> {
+  const { tenants } = service.runtime;
+  const existing = (await tenants.listTenants()).find((t) => t.name === 'demo');
+  const credentials = existing ? await tenants.addKey(existing.id) : (await tenants.createTenant('demo')).credentials;
+  const lines = [
+    '',
+    'Arbiter is running. Demo tenant credentials (new key each start):',
+    `  key:    ${credentials.key}`,
+    `  secret: ${credentials.secret}`,
+    '',
+    'Try it:',
+    `  curl -s -u ${credentials.key}:${credentials.secret} ${service.url}/v2.2/ping`,
+    `  printf 'hello' > hello.txt && curl -s -u ${credentials.key}:${credentials.secret} -F file=@hello.txt ${service.url}/v2.2/files`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The whole runtime configuration, parsed once from the environment at process start.
+ * Nothing else in the code base reads `process.env`: composition roots receive a `Config`.
+ */
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Accepts `1048576`, `200MB`, `2GiB` (binary units: sizes are about disk and memory). */
+export function parseByteSize(input: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(input);
+  if (!match) return undefined;
+  const unit = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+const byteSize = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const bytes = parseByteSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${value}" is not a size (use bytes or a unit: 512KB, 200MB, 2GB)`,
+        });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const ENGINE_NAMES = ['builtin'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+const engineList = z
+  .string()
+  .default('builtin')
+  .transform((value, ctx) => {
+    const names = value
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    const unknown = names.filter((name) => !(ENGINE_NAMES as readonly string[]).includes(name));
+    if (names.length === 0 || unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must list engines among ${ENGINE_NAMES.map((n) => `"${n}"`).join(', ')} (got "${value}")`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(names)] as EngineName[];
+  });
+
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  ARBITER_LISTEN_HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: z
+    .string()
+    .refine((value) => /^(rediss?|unix):\/\//.test(value), {
+      message: 'must be a redis://, rediss:// or unix:// URL',
+    })
+    .optional(),
+  ARBITER_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only')
+    .default('arbiter'),
+  ARBITER_DATA_DIR: z.string().default('.arbiter'),
+  ARBITER_SPOOL_DIR: z.string().optional(),
+  ARBITER_ADMIN_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters (it guards the admin API)')
+    .optional(),
+  ARBITER_ENGINES: engineList,
+  ARBITER_SIGNATURES_DIR: z.string().optional(),
+  ARBITER_MAX_FILE_SIZE: byteSize('200MB'),
+  ARBITER_MAX_FETCH_SIZE: byteSize('2GB'),
+  ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000),
+  ARBITER_CALLBACK_TIMEOUT_MS: positiveInt(10_000),
+  ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe('seconds'),
+  ARBITER_SCAN_CONCURRENCY: positiveInt(4),
+  ARBITER_CALLBACK_CONCURRENCY: positiveInt(16),
+  ARBITER_JOB_LOCK_MS: positiveInt(30_000),
+  ARBITER_STALLED_INTERVAL_MS: positiveInt(30_000),
+  ARBITER_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000),
+  ARBITER_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  ARBITER_TRUST_PROXY: z.stringbool().default(false),
+  ARBITER_HOST_ID: z.string().min(1).max(64).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  listenHost: string;
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  dataDir: string;
+  spoolDir: string;
+  adminToken: string | undefined;
+  engines: EngineName[];
+  signaturesDir: string | undefined;
+  maxFileSize: number;
+  maxFetchSize: number;
+  fetchTimeoutMs: number;
+  callbackTimeoutMs: number;
+  resultTtlSeconds: number;
+  scanConcurrency: number;
+  callbackConcurrency: number;
+  jobLockMs: number;
+  stalledIntervalMs: number;
+  shutdownTimeoutMs: number;
+  publicUrl: string | undefined;
+  trustProxy: boolean;
+  hostId: string;
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A short, stable id for this host, so `X-Scanii-Host-Id` tells replicas apart. */
+function defaultHostId(): string {
+  return createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings mean "unset": compose files and shells often export VAR= .
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'env'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.ARBITER_DATA_DIR);
+  return {
+    port: e.PORT,
+    listenHost: e.ARBITER_LISTEN_HOST,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.ARBITER_REDIS_PREFIX,
+    dataDir,
+    spoolDir: path.resolve(e.ARBITER_SPOOL_DIR ?? path.join(dataDir, 'spool')),
+    adminToken: e.ARBITER_ADMIN_TOKEN,
+    engines: e.ARBITER_ENGINES,
+    signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,
+    maxFileSize: e.ARBITER_MAX_FILE_SIZE,
+    maxFetchSize: e.ARBITER_MAX_FETCH_SIZE,
+    fetchTimeoutMs: e.ARBITER_FETCH_TIMEOUT_MS,
+    callbackTimeoutMs: e.ARBITER_CALLBACK_TIMEOUT_MS,
+    resultTtlSeconds: e.ARBITER_RESULT_TTL,
+    scanConcurrency: e.ARBITER_SCAN_CONCURRENCY,
+    callbackConcurrency: e.ARBITER_CALLBACK_CONCURRENCY,
+    jobLockMs: e.ARBITER_JOB_LOCK_MS,
+    stalledIntervalMs: e.ARBITER_STALLED_INTERVAL_MS,
+    shutdownTimeoutMs: e.ARBITER_SHUTDOWN_TIMEOUT_MS,
+    publicUrl: e.ARBITER_PUBLIC_URL?.replace(/\/+$/, ''),
+    trustProxy: e.ARBITER_TRUST_PROXY,
+    hostId: e.ARBITER_HOST_ID ?? defaultHostId(),
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,77 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { z } from 'zod';
+
+/**
+ * The job catalog: every queue, the payload its jobs carry (ids only, never content or secrets)
+ * and its retry policy. Payloads are validated when enqueued and again when processed.
+ */
+export const ScanJobSchema = z.object({
+  tenantId: z.string().regex(/^[0-9a-f]{32}$/),
+  scanId: z.string().regex(/^[0-9a-f]{32}$/),
+});
+export type ScanJob = z.infer<typeof ScanJobSchema>;
+
+export const CallbackJobSchema = z.object({
+  tenantId: z.string().regex(/^[0-9a-f]{32}$/),
+  scanId: z.string().regex(/^[0-9a-f]{32}$/),
+});
+export type CallbackJob = z.infer<typeof CallbackJobSchema>;
+
+export const QUEUE_NAMES = { scan: 'scan', callback: 'callback' } as const;
+
+/**
+ * Scan jobs retry transient failures (an engine or Redis hiccup) a few times; the final attempt
+ * stores an error result instead of failing silently (see worker/scan-processor.ts).
+ */
+export const SCAN_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 2000 },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/**
+ * Callback deliveries retry for about a day: delays double from 10 s up to a cap of one hour,
+ * with ±20% jitter so that a receiver coming back is not hit by every retry at once.
+ * 10+20+40+…+2560 s (9 tries, ~1.4 h) then 21 hourly tries: ~22.5 h in all over 30 attempts.
+ */
+export const CALLBACK_JOB_OPTIONS: JobsOptions = {
+  attempts: 30,
+  backoff: { type: 'callback' },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export function callbackBackoffMs(attemptsMade: number, random: () => number = Math.random): number {
+  const base = Math.min(10_000 * 2 ** Math.max(0, attemptsMade - 1), 3_600_000);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+export interface Queues {
+  scan: Queue<ScanJob>;
+  callback: Queue<CallbackJob>;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+  const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, { connection, prefix });
+  const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, { connection, prefix });
+  return {
+    scan,
+    callback,
+    close: async () => {
+      await Promise.all([scan.close(), callback.close()]);
+    },
+  };
+}
+
+/** The job id is the scan id: enqueueing the same scan twice can never run it twice at once. */
+export async function enqueueScan(queues: Queues, job: ScanJob): Promise<void> {
+  const data = ScanJobSchema.parse(job);
+  await queues.scan.add('scan', data, { ...SCAN_JOB_OPTIONS, jobId: data.scanId });
+}
+
+export async function enqueueCallback(queues: Queues, job: CallbackJob): Promise<void> {
+  const data = CallbackJobSchema.parse(job);
+  await queues.callback.add('deliver', data, { ...CALLBACK_JOB_OPTIONS, jobId: `cb-${data.scanId}` });
+}

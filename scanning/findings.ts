@@ -1,0 +1,11 @@
+/** Finding names are lower-case and dotted; the EICAR test file always has the same name. */
+export const EICAR_FINDING = 'content.malicious.eicar-test-signature';
+
+export function maliciousFinding(signatureName: string): string {
+  if (/eicar/i.test(signatureName)) return EICAR_FINDING;
+  const cleaned = signatureName
+    .replace(/\.UNOFFICIAL$/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-');
+  return `content.malicious.${cleaned}`;
+}

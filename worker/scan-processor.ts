@@ -1,0 +1,41 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { ScanJobSchema, type ScanJob } from '../core/queues.js';
+import { failScan, runScanPipeline, type PipelineDeps } from './scan-pipeline.js';
+
+/** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
+export function createScanProcessor(deps: PipelineDeps) {
+  return async (job: Job<ScanJob>): Promise<void> => {
+    const parsed = ScanJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`malformed scan job: ${parsed.error.message}`);
+    const { tenantId, scanId } = parsed.data;
+    const record = await deps.scans.get(tenantId, scanId);
+    // Expired or deleted by its owner: there is nobody left to tell.
+    if (!record || record.state === 'deleted') return;
+    const uploadPath = record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
+    const attempts = job.opts.attempts ?? 1;
+    await runScanPipeline(deps, {
+      request: record.request,
+      uploadPath,
+      finalAttempt: job.attemptsMade + 1 >= attempts,
+    });
+  };
+}
+
+/**
+ * Called when BullMQ gives up on a scan job for a reason the pipeline did not see (for example
+ * it stalled more often than allowed because workers kept dying): the client still gets an
+ * error result and its callback instead of a request that stays pending forever.
+ */
+export async function onScanJobFailed(deps: PipelineDeps, job: Job<ScanJob> | undefined, error: Error): Promise<void> {
+  if (!job) return;
+  const attempts = job.opts.attempts ?? 1;
+  const exhausted = job.attemptsMade >= attempts || error instanceof UnrecoverableError || /stalled/i.test(error.message);
+  if (!exhausted) return;
+  const parsed = ScanJobSchema.safeParse(job.data);
+  if (!parsed.success) return;
+  const record = await deps.scans.get(parsed.data.tenantId, parsed.data.scanId);
+  if (record?.state !== 'pending') return;
+  const uploadPath = record.request.source === 'upload' ? deps.spool.uploadPath(parsed.data.tenantId, parsed.data.scanId) : undefined;
+  deps.logger.error({ scanId: parsed.data.scanId, err: error }, 'scan job failed for good; storing an error result');
+  await failScan(deps, record.request, uploadPath, `processing failed: ${error.message}`);
+}

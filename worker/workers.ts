@@ -1,0 +1,65 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import type { Config } from '../core/config.js';
+import { CallbackJobSchema, QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
+import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
+import type { PipelineDeps } from './scan-pipeline.js';
+import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
+import { UnrecoverableError } from 'bullmq';
+
+export interface Workers {
+  /** Stops taking jobs, waits for jobs in flight (BullMQ hands back any still held at exit). */
+  close(): Promise<void>;
+}
+
+export function startWorkers(
+  config: Config,
+  connection: ConnectionOptions,
+  prefix: string,
+  pipeline: PipelineDeps,
+  delivery: DeliveryDeps,
+): Workers {
+  const lockOptions = {
+    lockDuration: config.jobLockMs,
+    stalledInterval: config.stalledIntervalMs,
+    // A job whose worker died is put back this many times before it is given up (and then
+    // still answered with an error result, see onScanJobFailed).
+    maxStalledCount: 3,
+  };
+  const scanWorker = new Worker<ScanJob>(QUEUE_NAMES.scan, createScanProcessor(pipeline), {
+    connection,
+    prefix,
+    concurrency: config.scanConcurrency,
+    ...lockOptions,
+  });
+  scanWorker.on('failed', (job, error) => {
+    onScanJobFailed(pipeline, job, error).catch((e: unknown) =>
+      pipeline.logger.error({ err: e }, 'could not record a failed scan'),
+    );
+  });
+
+  const callbackWorker = new Worker<CallbackJob>(
+    QUEUE_NAMES.callback,
+    async (job) => {
+      const parsed = CallbackJobSchema.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError(`malformed callback job: ${parsed.error.message}`);
+      await deliverCallback(delivery, parsed.data, job.attemptsMade + 1);
+    },
+    {
+      connection,
+      prefix,
+      concurrency: config.callbackConcurrency,
+      ...lockOptions,
+      settings: { backoffStrategy: (attemptsMade: number) => callbackBackoffMs(attemptsMade) },
+    },
+  );
+
+  for (const worker of [scanWorker, callbackWorker]) {
+    worker.on('error', (error) => pipeline.logger.error({ err: error, queue: worker.name }, 'worker error'));
+  }
+
+  return {
+    close: async () => {
+      await Promise.all([scanWorker.close(), callbackWorker.close()]);
+    },
+  };
+}
