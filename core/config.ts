@@ -97,6 +97,8 @@ const EnvSchema = z.object({
   ARBITER_MAX_FETCH_SIZE: byteSize('2GB'),
   ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000),
   ARBITER_CALLBACK_TIMEOUT_MS: positiveInt(10_000),
+  ARBITER_CALLBACK_RETRY_BASE_MS: positiveInt(10_000),
+  ARBITER_CALLBACK_RETRY_MAX_MS: positiveInt(3_600_000),
   ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe('seconds'),
   ARBITER_SCAN_CONCURRENCY: positiveInt(4),
   ARBITER_CALLBACK_CONCURRENCY: positiveInt(16),
@@ -123,6 +125,9 @@ export interface Config {
   maxFetchSize: number;
   fetchTimeoutMs: number;
   callbackTimeoutMs: number;
+  /** First callback retry delay; it doubles per attempt up to `callbackRetryMaxMs`. */
+  callbackRetryBaseMs: number;
+  callbackRetryMaxMs: number;
   resultTtlSeconds: number;
   scanConcurrency: number;
   callbackConcurrency: number;
@@ -172,6 +177,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxFetchSize: e.ARBITER_MAX_FETCH_SIZE,
     fetchTimeoutMs: e.ARBITER_FETCH_TIMEOUT_MS,
     callbackTimeoutMs: e.ARBITER_CALLBACK_TIMEOUT_MS,
+    callbackRetryBaseMs: e.ARBITER_CALLBACK_RETRY_BASE_MS,
+    callbackRetryMaxMs: e.ARBITER_CALLBACK_RETRY_MAX_MS,
     resultTtlSeconds: e.ARBITER_RESULT_TTL,
     scanConcurrency: e.ARBITER_SCAN_CONCURRENCY,
     callbackConcurrency: e.ARBITER_CALLBACK_CONCURRENCY,

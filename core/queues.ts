@@ -31,9 +31,10 @@ export const SCAN_JOB_OPTIONS: JobsOptions = {
 };
 
 /**
- * Callback deliveries retry for about a day: delays double from 10 s up to a cap of one hour,
- * with ±20% jitter so that a receiver coming back is not hit by every retry at once.
- * 10+20+40+…+2560 s (9 tries, ~1.4 h) then 21 hourly tries: ~22.5 h in all over 30 attempts.
+ * Callback deliveries retry for about a day: with the default schedule delays double from 10 s
+ * up to a cap of one hour, with ±20% jitter so that a receiver coming back is not hit by every
+ * retry at once. 10+20+40+…+2560 s (9 retries, ~1.4 h) then 20 hourly ones: ~21.4 h over 30
+ * attempts (base and cap are configurable: ARBITER_CALLBACK_RETRY_BASE_MS / _MAX_MS).
  */
 export const CALLBACK_JOB_OPTIONS: JobsOptions = {
   attempts: 30,
@@ -42,9 +43,13 @@ export const CALLBACK_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
-export function callbackBackoffMs(attemptsMade: number, random: () => number = Math.random): number {
-  const base = Math.min(10_000 * 2 ** Math.max(0, attemptsMade - 1), 3_600_000);
-  return Math.round(base * (0.8 + 0.4 * random()));
+export function callbackBackoffMs(
+  attemptsMade: number,
+  schedule: { baseMs: number; maxMs: number },
+  random: () => number = Math.random,
+): number {
+  const delay = Math.min(schedule.baseMs * 2 ** Math.max(0, attemptsMade - 1), schedule.maxMs);
+  return Math.round(delay * (0.8 + 0.4 * random()));
 }
 
 export interface Queues {

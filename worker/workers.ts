@@ -1,10 +1,9 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '../core/config.js';
 import { CallbackJobSchema, QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
 import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
 import type { PipelineDeps } from './scan-pipeline.js';
 import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
-import { UnrecoverableError } from 'bullmq';
 
 export interface Workers {
   /** Stops taking jobs, waits for jobs in flight (BullMQ hands back any still held at exit). */
@@ -49,7 +48,10 @@ export function startWorkers(
       prefix,
       concurrency: config.callbackConcurrency,
       ...lockOptions,
-      settings: { backoffStrategy: (attemptsMade: number) => callbackBackoffMs(attemptsMade) },
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          callbackBackoffMs(attemptsMade, { baseMs: config.callbackRetryBaseMs, maxMs: config.callbackRetryMaxMs }),
+      },
     },
   );
 

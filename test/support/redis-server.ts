@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { waitFor } from './wait.js';
+
+/**
+ * A real redis-server for one test file, on a unix socket in a fresh temp folder (no port races,
+ * nothing reachable from outside). With `appendonly`, a restart replays the AOF like production.
+ */
+export interface TestRedis {
+  url: string;
+  socket: string;
+  dir: string;
+  /** Kills the server without warning (SIGKILL), as a crash would. */
+  kill(): Promise<void>;
+  /** Starts it again on the same folder and socket. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestRedis(options: { appendonly?: boolean } = {}): Promise<TestRedis> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-redis-'));
+  const socket = path.join(dir, 'redis.sock');
+  let child: ChildProcess | undefined;
+
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      [
+        '--port', '0',
+        '--unixsocket', socket,
+        '--unixsocketperm', '700',
+        '--dir', dir,
+        '--save', '',
+        '--appendonly', options.appendonly ? 'yes' : 'no',
+        '--appendfsync', 'always',
+        '--maxmemory-policy', 'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitFor(async () => {
+      const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    }, { timeoutMs: 10_000, what: 'redis-server to answer PING' });
+  };
+
+  const stopWith = async (signal: NodeJS.Signals) => {
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill(signal);
+    await exited;
+  };
+
+  await start();
+  return {
+    url: `unix://${socket}`,
+    socket,
+    dir,
+    kill: () => stopWith('SIGKILL'),
+    start,
+    stop: () => stopWith('SIGTERM'),
+  };
+}
