@@ -25,13 +25,11 @@ export function engineSet(engines: Engine[]): EngineSet {
     engines,
     async scan(target) {
       const settled = await Promise.allSettled(engines.map((engine) => engine.scan(target)));
-      const failures = settled.flatMap((outcome, index) =>
-        outcome.status === 'rejected'
-          ? [outcome.reason instanceof EngineError ? outcome.reason : new EngineError(engines[index]?.name ?? '?', String(outcome.reason))]
-          : [],
-      );
-      if (failures.length > 0) throw failures[0];
-      const verdicts = settled.map((outcome) => (outcome as PromiseFulfilledResult<EngineVerdict>).value);
+      const verdicts: EngineVerdict[] = [];
+      for (const [index, outcome] of settled.entries()) {
+        if (outcome.status === 'fulfilled') verdicts.push(outcome.value);
+        else throw asEngineError(engines[index]?.name ?? 'engine', outcome.reason);
+      }
       const findings = [...new Set(verdicts.flatMap((v) => v.findings))].sort();
       return { findings, verdicts };
     },
@@ -39,10 +37,15 @@ export function engineSet(engines: Engine[]): EngineSet {
       await Promise.all(engines.map((engine) => engine.ping()));
     },
     async reload() {
-      await Promise.all(engines.map((engine) => engine.reload?.()));
+      await Promise.all(engines.map(async (engine) => engine.reload?.()));
     },
     async close() {
       await Promise.all(engines.map((engine) => engine.close()));
     },
   };
+}
+
+function asEngineError(engine: string, reason: unknown): EngineError {
+  if (reason instanceof EngineError) return reason;
+  return new EngineError(engine, reason instanceof Error ? reason.message : String(reason));
 }

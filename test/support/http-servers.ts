@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { waitFor } from './wait.js';
 
 /** Real HTTP servers on 127.0.0.1 standing in for a tenant's storage and webhook receiver. */
@@ -16,7 +17,7 @@ export interface TestHttpServer {
 
 export async function startHttpServer(routes: Record<string, Handler | Buffer | string>): Promise<TestHttpServer> {
   const hits = new Map<string, number>();
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
     hits.set(pathname, (hits.get(pathname) ?? 0) + 1);
@@ -37,7 +38,7 @@ export async function startHttpServer(routes: Record<string, Handler | Buffer | 
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const address = server.address() as import('node:net').AddressInfo;
+  const address = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${address.port}`,
     server,
