@@ -50,7 +50,7 @@ const byteSize = (fallback: string) =>
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-export const ENGINE_NAMES = ['builtin'] as const;
+export const ENGINE_NAMES = ['builtin', 'clamd'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 const engineList = z
@@ -93,6 +93,18 @@ const EnvSchema = z.object({
     .optional(),
   ARBITER_ENGINES: engineList,
   ARBITER_SIGNATURES_DIR: z.string().optional(),
+  CLAMD_ADDRESS: z
+    .string()
+    .refine((value) => /^tcp:\/\/[^:/]+:\d{1,5}$/.test(value) || value.startsWith('/') || value.startsWith('unix://'), {
+      message: 'must be tcp://host:port, unix:///path/to/clamd.sock or an absolute socket path',
+    })
+    .default('tcp://127.0.0.1:3310'),
+  CLAMD_TIMEOUT_MS: positiveInt(60_000),
+  CLAMD_POOL_SIZE: positiveInt(4),
+  ARBITER_ARCHIVE_MAX_DEPTH: positiveInt(16),
+  ARBITER_ARCHIVE_MAX_MEMBERS: positiveInt(10_000),
+  ARBITER_ARCHIVE_MAX_EXPANDED: byteSize('4GB'),
+  ARBITER_ARCHIVE_MAX_RATIO: positiveInt(200),
   ARBITER_MAX_FILE_SIZE: byteSize('200MB'),
   ARBITER_MAX_FETCH_SIZE: byteSize('2GB'),
   ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000),
@@ -121,6 +133,9 @@ export interface Config {
   adminToken: string | undefined;
   engines: EngineName[];
   signaturesDir: string | undefined;
+  clamd: { address: string; timeoutMs: number; poolSize: number };
+  /** Limits while unpacking archives; exceeding one yields content.unscannable.limits-exceeded. */
+  archive: { maxDepth: number; maxMembers: number; maxExpandedBytes: number; maxRatio: number };
   maxFileSize: number;
   maxFetchSize: number;
   fetchTimeoutMs: number;
@@ -173,6 +188,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     adminToken: e.ARBITER_ADMIN_TOKEN,
     engines: e.ARBITER_ENGINES,
     signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,
+    clamd: { address: e.CLAMD_ADDRESS, timeoutMs: e.CLAMD_TIMEOUT_MS, poolSize: e.CLAMD_POOL_SIZE },
+    archive: {
+      maxDepth: e.ARBITER_ARCHIVE_MAX_DEPTH,
+      maxMembers: e.ARBITER_ARCHIVE_MAX_MEMBERS,
+      maxExpandedBytes: e.ARBITER_ARCHIVE_MAX_EXPANDED,
+      maxRatio: e.ARBITER_ARCHIVE_MAX_RATIO,
+    },
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
     maxFetchSize: e.ARBITER_MAX_FETCH_SIZE,
     fetchTimeoutMs: e.ARBITER_FETCH_TIMEOUT_MS,

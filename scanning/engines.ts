@@ -16,6 +16,7 @@ export async function createEngineSet(config: Config, logger: Logger): Promise<E
   const engines: Engine[] = [];
   for (const name of config.engines) {
     if (name === 'builtin') engines.push(await BuiltinEngine.load(config.signaturesDir, logger));
+    // The clamd engine arrives with scanning/clamd-engine.ts.
   }
   return engineSet(engines);
 }

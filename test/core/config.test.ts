@@ -43,7 +43,7 @@ describe('configuration from the environment', () => {
     const problems = (error as ConfigError).problems.join('\n');
     expect(problems).toMatch(/^PORT: /m);
     expect(problems).toMatch(/^REDIS_URL: must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/m);
-    expect(problems).toMatch(/^ARBITER_ENGINES: must list engines among "builtin" \(got "builtin,mcafee"\)/m);
+    expect(problems).toMatch(/^ARBITER_ENGINES: must list engines among "builtin", "clamd" \(got "builtin,mcafee"\)/m);
     expect(problems).toMatch(/^ARBITER_MAX_FILE_SIZE: "huge" is not a size/m);
     expect(problems).toMatch(/^ARBITER_ADMIN_TOKEN: must be at least 16 characters/m);
     expect(problems).toMatch(/^ARBITER_TRUST_PROXY: /m);
