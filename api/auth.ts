@@ -56,15 +56,20 @@ export function requireApiKey(_req: Request, res: Response, next: NextFunction):
 /** The operator's admin API: `Authorization: Bearer $ARBITER_ADMIN_TOKEN`. */
 export function authenticateAdmin(adminToken: string | undefined) {
   const expected = adminToken ? createHash('sha256').update(adminToken).digest() : undefined;
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction): void => {
     if (!expected) throw new DomainError('forbidden', 'The admin API is disabled: set ARBITER_ADMIN_TOKEN to enable it.');
     const header = req.get('authorization') ?? '';
     const presented = /^Bearer (.+)$/i.exec(header)?.[1];
-    if (!presented) throw new DomainError('unauthenticated', 'Send the admin token as "Authorization: Bearer <token>".');
     // Hash both sides so the comparison takes the same time whatever the presented length.
-    if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) {
-      throw new DomainError('unauthenticated', 'The admin token is not valid.');
+    if (presented && timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) {
+      next();
+      return;
     }
-    next();
+    // The challenge here is Bearer, not the Basic one the error handler gives the Scanii API.
+    res.setHeader('WWW-Authenticate', 'Bearer realm="Arbiter admin"');
+    throw new DomainError(
+      'unauthenticated',
+      presented ? 'The admin token is not valid.' : 'Send the admin token as "Authorization: Bearer <token>".',
+    );
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
-import { unsupportedMediaType } from '../core/errors.js';
+import { badRequest, unsupportedMediaType } from '../core/errors.js';
 
 /**
  * Body parsing with hard limits. Uploads stream to the spool folder on disk (never whole into
@@ -33,10 +33,43 @@ export function formParsers() {
     limits: { files: 0, fields: FORM_LIMITS.fields, fieldSize: FORM_LIMITS.fieldSize, parts: FORM_LIMITS.parts },
   }).none();
   return [
-    express.urlencoded({ extended: true, limit: FORM_LIMITS.bodyBytes, parameterLimit: FORM_LIMITS.fields, depth: 1 } as Parameters<typeof express.urlencoded>[0]),
+    // Flat parsing (`metadata[k]` stays one name), nested below: qs's own nesting silently drops
+    // keys such as `__proto__` and turns `metadata[0]` into an array.
+    express.urlencoded({ extended: false, limit: FORM_LIMITS.bodyBytes, parameterLimit: FORM_LIMITS.fields }),
+    nestBracketFields,
     express.json({ limit: FORM_LIMITS.bodyBytes }),
-    fieldsOnly,
+    (req: Request, res: Response, next: NextFunction) =>
+      fieldsOnly(req, res, (error?: unknown) => {
+        // Multer's own wording ("send exactly one file") would mislead on a fields-only endpoint.
+        const isFile = error instanceof multer.MulterError && ['LIMIT_FILE_COUNT', 'LIMIT_UNEXPECTED_FILE'].includes(error.code);
+        next(isFile ? badRequest('This endpoint takes form fields only; upload files to /files or /files/async.') : error);
+      }),
   ];
+}
+
+/** `metadata[k]=v` in a urlencoded body becomes `{metadata: {k: v}}`, as multer does for multipart. */
+function nestBracketFields(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.is('application/x-www-form-urlencoded') || typeof req.body !== 'object' || req.body === null) {
+    next();
+    return;
+  }
+  // No prototype: a `__proto__` name is then an ordinary key, which validation refuses by name.
+  const nested = Object.create(null) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(req.body as Record<string, unknown>)) {
+    const bracket = /^([^[\]]+)\[(.*)\]$/s.exec(name);
+    if (!bracket) {
+      nested[name] = value;
+      continue;
+    }
+    const [, field = '', key = ''] = bracket;
+    const group = nested[field] ?? (nested[field] = Object.create(null) as Record<string, unknown>);
+    if (typeof group !== 'object' || Array.isArray(group)) {
+      throw badRequest(`Send ${field.slice(0, 64)} either as a plain field or as ${field.slice(0, 64)}[key]=value, not both.`);
+    }
+    (group as Record<string, unknown>)[key] = value;
+  }
+  req.body = nested;
+  next();
 }
 
 /** Refuses bodies in a type none of the parsers understood (they would otherwise look empty). */

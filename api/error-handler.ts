@@ -3,6 +3,7 @@ import multer from 'multer';
 import { ZodError } from 'zod';
 import { DomainError, type ErrorKind } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { FORM_LIMITS } from './body-parsers.js';
 import { sendJson } from './http.js';
 
 /** The one table from domain errors to HTTP statuses. */
@@ -22,7 +23,9 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
   return (error: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     const domain = toDomainError(error, limits);
     if (domain) {
-      if (domain.kind === 'unauthenticated') res.setHeader('WWW-Authenticate', 'Basic realm="Arbiter"');
+      if (domain.kind === 'unauthenticated' && !res.hasHeader('WWW-Authenticate')) {
+        res.setHeader('WWW-Authenticate', 'Basic realm="Arbiter"');
+      }
       if (domain.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(domain.retryAfterSeconds));
       sendJson(res, STATUS_BY_KIND[domain.kind], { error: domain.message });
       return;
@@ -35,28 +38,45 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
 
 function toDomainError(error: unknown, limits: { maxFileSize: number }): DomainError | undefined {
   if (error instanceof DomainError) return error;
-  if (error instanceof ZodError) {
-    const issue = error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    return new DomainError('bad_request', `${where}${issue?.message ?? 'invalid request'}`);
-  }
+  if (error instanceof ZodError) return new DomainError('bad_request', describeIssue(error.issues[0]));
   if (error instanceof multer.MulterError) return fromMulter(error, limits);
   if (isBodyParserError(error)) return fromBodyParser(error);
+  // The router could not percent-decode a path parameter (`/files/%zz`).
+  if (error instanceof URIError) return new DomainError('bad_request', 'The URL contains an invalid percent-encoding.');
   if (error instanceof Error && /multipart|boundary|unexpected end of form|part header/i.test(error.message)) {
     return new DomainError('bad_request', `malformed multipart body: ${error.message}`);
   }
   return undefined;
 }
 
+/**
+ * One readable sentence per schema issue. Our messages already name their field ("timeout must
+ * be…"), so the path is only added where the message does not say it, or to name the metadata key.
+ */
+function describeIssue(issue: ZodError['issues'][number] | undefined): string {
+  if (!issue) return 'The request is not valid.';
+  const [first, ...rest] = issue.path.map(String);
+  if (first === undefined) return issue.message;
+  const field = `${first}${rest.map((segment) => `[${segment.slice(0, 64)}]`).join('')}`;
+  if (!issue.message.startsWith(first)) return `${field}: ${issue.message}`;
+  return rest.length > 0 ? `${issue.message} (${field})` : issue.message;
+}
+
 function fromMulter(error: multer.MulterError, limits: { maxFileSize: number }): DomainError {
   switch (error.code) {
     case 'LIMIT_FILE_SIZE':
-      return new DomainError('payload_too_large', `The file is larger than the ${limits.maxFileSize}-byte limit.`);
+      return new DomainError(
+        'payload_too_large',
+        `The file is larger than the ${formatBytes(limits.maxFileSize)} (${limits.maxFileSize}-byte) limit.`,
+      );
     case 'LIMIT_FIELD_COUNT':
     case 'LIMIT_PART_COUNT':
-      return new DomainError('payload_too_large', 'The request has too many form fields.');
+      return tooManyFields();
     case 'LIMIT_FIELD_VALUE':
-      return new DomainError('payload_too_large', `The form field "${error.field ?? ''}" is too long.`);
+      return new DomainError(
+        'payload_too_large',
+        `The form field "${(error.field ?? '').slice(0, 64)}" is too long (at most ${formatBytes(FORM_LIMITS.fieldSize)}).`,
+      );
     case 'LIMIT_FIELD_KEY':
       return new DomainError('payload_too_large', 'A form field name is too long.');
     case 'LIMIT_FILE_COUNT':
@@ -72,6 +92,8 @@ interface BodyParserError {
   type: string;
   status: number;
   message: string;
+  /** The byte limit, on `entity.too.large`. */
+  limit?: number;
 }
 
 function isBodyParserError(error: unknown): error is BodyParserError {
@@ -81,17 +103,33 @@ function isBodyParserError(error: unknown): error is BodyParserError {
 function fromBodyParser(error: BodyParserError): DomainError {
   switch (error.type) {
     case 'entity.too.large':
-      return new DomainError('payload_too_large', 'The request body is too large.');
+      return new DomainError(
+        'payload_too_large',
+        typeof error.limit === 'number'
+          ? `The request body is larger than the ${formatBytes(error.limit)} limit.`
+          : 'The request body is too large.',
+      );
     case 'parameters.too.many':
-      return new DomainError('payload_too_large', 'The request has too many form fields.');
+      return tooManyFields();
     case 'entity.parse.failed':
-      return new DomainError('bad_request', 'The request body could not be parsed.');
+      return new DomainError('bad_request', `The request body could not be parsed: ${error.message.slice(0, 200)}`);
     case 'encoding.unsupported':
+      return new DomainError('unsupported_media_type', `${error.message}: send the body uncompressed.`);
     case 'charset.unsupported':
-      return new DomainError('unsupported_media_type', error.message);
+      return new DomainError('unsupported_media_type', `${error.message}: send the body in UTF-8.`);
     default:
       return new DomainError(error.status === 413 ? 'payload_too_large' : 'bad_request', error.message);
   }
+}
+
+const tooManyFields = () =>
+  new DomainError('payload_too_large', `The request has too many form fields (at most ${FORM_LIMITS.fields}).`);
+
+/** 1048576 → "1 MiB"; sizes that are not a whole number of units stay in bytes. */
+function formatBytes(bytes: number): string {
+  const units: Array<[string, number]> = [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]];
+  for (const [unit, size] of units) if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  return `${bytes} bytes`;
 }
 
 export function notFoundHandler(_req: Request, res: Response): void {

@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
 import { notFound } from '../../core/errors.js';
+import { isId } from '../../core/ids.js';
 import type { TenantStore } from '../../core/tenants.js';
 import { authenticateAdmin } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
@@ -44,7 +45,8 @@ export function adminRouter(tenants: TenantStore, adminToken: string | undefined
 
   router.post('/tenants/:id/keys', async (req, res) => {
     const tenantId = String(req.params.id);
-    if (!(await tenants.tenantExists(tenantId))) throw notFound('There is no tenant with that id.');
+    // Ids are checked for shape first: `<id>:keys` would otherwise name the tenant's key set.
+    if (!isId(tenantId) || !(await tenants.tenantExists(tenantId))) throw notFound('There is no tenant with that id.');
     const credentials = await tenants.addKey(tenantId);
     sendJson(res, 201, { key: credentials.key, secret: credentials.secret });
   });

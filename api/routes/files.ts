@@ -175,6 +175,8 @@ async function traceReceived(scans: ScanStore, request: ScanRequest): Promise<vo
 /** Unknown fields are refused with their name, so a typo (`metdata[x]`) is not silently lost. */
 function checkFields(body: unknown): Record<string, unknown> {
   const fields = (body ?? {}) as Record<string, unknown>;
+  // Multer puts the upload in req.file; a "file" left among the fields was sent as text.
+  if ('file' in fields) throw badRequest('"file" must be a file part with a filename (curl -F file=@path), not a text field.');
   const unknown = Object.keys(fields).filter((name) => !FILE_FIELDS.has(name));
   if (unknown.length > 0) {
     throw badRequest(`Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback and metadata[key].`);
