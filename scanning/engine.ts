@@ -13,6 +13,17 @@ export interface EngineVerdict {
   findings: string[];
 }
 
+/** What an engine says about itself after loading or reloading (for the admin API). */
+export interface EngineDescription {
+  name: string;
+  version: string;
+  /** Signatures loaded, and database lines skipped or loaded with a caveat, when known. */
+  signatures?: number;
+  problems?: number;
+  warnings?: number;
+  loadMs?: number;
+}
+
 export interface Engine {
   readonly name: string;
   scan(target: ScanTarget): Promise<EngineVerdict>;
@@ -20,6 +31,7 @@ export interface Engine {
   ping(): Promise<void>;
   /** Re-reads the signature database without dropping scans in flight. */
   reload?(): Promise<void>;
+  describe?(): EngineDescription;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { BuiltinEngine } from './builtin-engine.js';
+import { ClamdEngine } from './clamd-engine.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
 
 export interface EngineSet {
@@ -16,7 +17,7 @@ export async function createEngineSet(config: Config, logger: Logger): Promise<E
   const engines: Engine[] = [];
   for (const name of config.engines) {
     if (name === 'builtin') engines.push(await BuiltinEngine.load(config.signaturesDir, logger));
-    // The clamd engine arrives with scanning/clamd-engine.ts.
+    if (name === 'clamd') engines.push(await ClamdEngine.create(config.clamd, logger));
   }
   return engineSet(engines);
 }
