@@ -1,0 +1,627 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import tarStream from 'tar-stream';
+import yauzl from 'yauzl';
+import { crc32 } from './crc32.js';
+import { openZip } from './zip-reader.js';
+import { gzipStoredName, sniffArchive, SNIFF_BYTES } from './sniff.js';
+import type {
+  ArchiveLimits,
+  Member,
+  Unscannable,
+  UnscannableReason,
+  Visitor,
+  WalkOptions,
+  WalkResult,
+} from './types.js';
+
+/** The expansion ratio is only enforced once a member has produced this many bytes. */
+export const RATIO_FLOOR = 1 << 20;
+/** At most this many unscannable entries are reported (one is enough for the verdict). */
+export const MAX_REPORTED = 100;
+/** Chunk size for reading the top-level file and for inflating. */
+const CHUNK = 64 * 1024;
+
+/**
+ * Walks a file and, recursively, every member of the zip, gzip and tar containers inside it,
+ * recognised by their magic bytes. `visit` gets the top-level content (depth 0) and each member
+ * at each depth, containers and leaves alike; each stream must be consumed (or `visit` must
+ * return) independently: visits of a container and of its members overlap, so a visitor must not
+ * serialise them. Bad content never makes this throw: it is reported in `unscannable`. It
+ * throws only when the local file (or the scratch directory) cannot be read or written, or when
+ * `visit` itself throws — after tearing everything down and removing its temporary files.
+ */
+export async function walkContent(
+  file: { path: string; size: number; name: string },
+  limits: ArchiveLimits,
+  visit: Visitor,
+  options: WalkOptions = {},
+): Promise<WalkResult> {
+  const walk = new Walk(limits, visit, options.scratchDir ?? tmpdir());
+  try {
+    await walk.content(createReadStream(file.path, { highWaterMark: CHUNK }), {
+      path: [file.name],
+      depth: 0,
+      size: file.size,
+      cancelled: () => false,
+      kind: 'file',
+      onDisk: file.path,
+    });
+  } finally {
+    await walk.cleanup();
+  }
+  if (walk.failure !== undefined) throw walk.failure;
+  return {
+    unscannable: walk.unscannable,
+    members: walk.members,
+    expandedBytes: walk.expandedBytes,
+  };
+}
+
+/** Where a piece of content comes from and what may be done with it. */
+interface Scope {
+  path: string[];
+  depth: number;
+  size: number | undefined;
+  /** Compressed bytes consumed so far to produce this content (for the ratio limit). */
+  compressed?: () => number;
+  /** True once whoever produces this content gave up on it: its errors then mean nothing. */
+  cancelled: () => boolean;
+  /** The container format producing the bytes, named in `corrupt` details. */
+  kind: string;
+  /** The path to report when the source fails (default: `path`). */
+  blame?: string[];
+  /** A local file that already holds exactly this content (the top level). */
+  onDisk?: string;
+}
+
+/** The walker's own consumer of a container's bytes, fed alongside the visitor. */
+interface Inspector {
+  write(chunk: Buffer): Promise<void>;
+  /** Every byte was delivered: finish, opening the members still to be opened. */
+  end(): Promise<void>;
+  /** The content was cut short: tear down without opening anything more. */
+  abort(): Promise<void>;
+}
+
+class Walk {
+  unscannable: Unscannable[] = [];
+  members = 0;
+  expandedBytes = 0;
+  /** The first error of the visitor or of local I/O; the walk stops and rethrows it. */
+  failure: Error | undefined;
+  /** A walk-wide limit was crossed: open no more members. */
+  private stopMembers = false;
+  /** The expanded-bytes limit was crossed: no member may produce another byte. */
+  private stopBytes = false;
+  private scratch: Promise<string> | undefined;
+  private temps = 0;
+
+  constructor(
+    private readonly limits: ArchiveLimits,
+    private readonly visit: Visitor,
+    private readonly scratchBase: string,
+  ) {}
+
+  async cleanup(): Promise<void> {
+    if (!this.scratch) return;
+    const dir = await this.scratch.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Reads `source` once, handing every chunk to the visitor and, when the first bytes show a
+   * container, to an inspector that opens it. Limits are checked per chunk as it is produced.
+   */
+  async content(source: AsyncIterable<Uint8Array | string>, scope: Scope): Promise<void> {
+    const sink = new VisitorSink();
+    const visiting = this.startVisit(sink, scope);
+    let inspector: Inspector | undefined;
+    let head: Buffer[] | undefined = [];
+    let headLength = 0;
+    let produced = 0;
+    let complete = false;
+    let sourceError: unknown;
+    try {
+      let stopped = false;
+      for await (const data of source) {
+        const chunk = typeof data === 'string' ? Buffer.from(data) : asBuffer(data);
+        if (
+          this.halted(scope) ||
+          (scope.depth > 0 && !this.account(chunk.length, (produced += chunk.length), scope))
+        ) {
+          stopped = true;
+          break;
+        }
+        await sink.write(chunk);
+        if (head) {
+          head.push(chunk);
+          headLength += chunk.length;
+          if (headLength >= SNIFF_BYTES) {
+            inspector = await this.inspect(head, scope);
+            head = undefined;
+          }
+        } else if (inspector) {
+          await inspector.write(chunk);
+        }
+      }
+      complete = !stopped && !this.halted(scope);
+      if (complete && head) {
+        inspector = await this.inspect(head, scope);
+        head = undefined;
+      }
+    } catch (err) {
+      sourceError = err;
+    }
+    sink.end();
+    try {
+      if (inspector) await (complete ? inspector.end() : inspector.abort());
+    } catch (err) {
+      this.fail(err);
+    }
+    await visiting;
+    if (sourceError === undefined) return;
+    if (scope.depth === 0) throw asError(sourceError);
+    if (!scope.cancelled() && !this.stopBytes && this.failure === undefined) {
+      this.record('corrupt', scope.blame ?? scope.path, `${scope.kind}: ${message(sourceError)}`);
+    }
+  }
+
+  private startVisit(sink: VisitorSink, scope: Scope): Promise<void> {
+    const member: Member = {
+      path: [...scope.path],
+      size: scope.size,
+      stream: sink.stream,
+      depth: scope.depth,
+    };
+    return (async () => {
+      try {
+        await this.visit(member);
+      } catch (err) {
+        this.fail(err);
+      } finally {
+        sink.settle();
+      }
+    })();
+  }
+
+  private halted(scope: Scope): boolean {
+    return this.failure !== undefined || scope.cancelled() || (scope.depth > 0 && this.stopBytes);
+  }
+
+  /** Counts bytes a member produced; false (and recorded) when that crosses a limit. */
+  private account(bytes: number, produced: number, scope: Scope): boolean {
+    this.expandedBytes += bytes;
+    if (this.expandedBytes > this.limits.maxExpandedBytes) {
+      this.record(
+        'limits-exceeded',
+        scope.path,
+        `archive content exceeds ${this.limits.maxExpandedBytes} expanded bytes`,
+      );
+      this.stopBytes = true;
+      this.stopMembers = true;
+      return false;
+    }
+    if (scope.compressed && produced > RATIO_FLOOR) {
+      const ratio = produced / Math.max(1, scope.compressed());
+      if (ratio > this.limits.maxRatio) {
+        this.record(
+          'limits-exceeded',
+          scope.path,
+          `expansion ratio exceeds ${this.limits.maxRatio}:1 (${produced} bytes from ${scope.compressed()})`,
+        );
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Admits one more archive entry, or records that the member limit was reached. */
+  private admitMember(container: string[]): boolean {
+    if (this.stopMembers || this.failure !== undefined) return false;
+    if (this.members >= this.limits.maxMembers) {
+      this.record(
+        'limits-exceeded',
+        container,
+        `more than ${this.limits.maxMembers} archive members`,
+      );
+      this.stopMembers = true;
+      return false;
+    }
+    this.members += 1;
+    return true;
+  }
+
+  record(reason: UnscannableReason, path: string[], detail: string): void {
+    const duplicate = this.unscannable.some(
+      (u) =>
+        u.reason === reason &&
+        u.detail === detail &&
+        (isPrefix(u.path, path) || isPrefix(path, u.path)),
+    );
+    if (duplicate || this.unscannable.length >= MAX_REPORTED) return;
+    this.unscannable.push({ reason, path: [...path], detail });
+  }
+
+  fail(err: unknown): void {
+    this.failure ??= asError(err);
+    this.stopMembers = true;
+  }
+
+  /** Decides from the first bytes whether (and how) to open the content. */
+  private async inspect(head: Buffer[], scope: Scope): Promise<Inspector | undefined> {
+    const first = Buffer.concat(head);
+    const format = sniffArchive(first);
+    if (!format || this.stopMembers || this.failure !== undefined) return undefined;
+    if (scope.depth >= this.limits.maxDepth) {
+      this.record(
+        'limits-exceeded',
+        scope.path,
+        `${format} nested deeper than ${this.limits.maxDepth} levels`,
+      );
+      return undefined;
+    }
+    const inspector =
+      format === 'zip'
+        ? this.zipInspector(scope)
+        : format === 'gzip'
+          ? this.gzipInspector(first, scope)
+          : this.tarInspector(scope);
+    for (const chunk of head) await inspector.write(chunk);
+    return inspector;
+  }
+
+  // gzip: one member (concatenated gzip members are one stream), inflated while it is read.
+
+  private gzipInspector(first: Buffer, scope: Scope): Inspector {
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
+    gunzip.on('error', () => {}); // seen by the member's reader
+    let consumed = 0;
+    let aborted = false;
+    const inner = this.content(gunzip, {
+      path: [...scope.path, gunzippedName(scope.path.at(-1) ?? '', first)],
+      depth: scope.depth + 1,
+      size: undefined,
+      compressed: () => consumed,
+      cancelled: () => aborted || scope.cancelled(),
+      kind: 'gzip',
+      blame: scope.path,
+    });
+    return {
+      write: async (chunk) => {
+        if (gunzip.destroyed || gunzip.writableEnded) return;
+        consumed += chunk.length;
+        if (!gunzip.write(chunk)) await drained(gunzip);
+      },
+      end: async () => {
+        if (!gunzip.destroyed) gunzip.end();
+        await inner;
+      },
+      abort: async () => {
+        aborted = true;
+        gunzip.destroy();
+        await inner;
+      },
+    };
+  }
+
+  // tar: entries are streamed out of the container as it is read.
+
+  private tarInspector(scope: Scope): Inspector {
+    // allowUnknownFormat: old-style (v7) tars have no "ustar" magic; the header checksum still counts.
+    const extract = tarStream.extract({ allowUnknownFormat: true } as Parameters<
+      typeof tarStream.extract
+    >[0]);
+    let aborted = false;
+    let error: Error | undefined;
+    const cancelled = () => aborted || scope.cancelled();
+    const closed = new Promise<void>((resolve) => extract.on('close', () => resolve()));
+    extract.on('error', (err: Error) => (error ??= err));
+    extract.on('entry', (header, stream, next) => {
+      this.tarEntry(header, stream as AsyncIterable<Uint8Array>, scope, cancelled).then(
+        (more) => (more ? next() : extract.destroy()),
+        (err: unknown) => {
+          this.fail(err);
+          extract.destroy();
+        },
+      );
+    });
+    const gone = () =>
+      extract.destroyed || (extract as { destroying?: boolean }).destroying === true;
+    return {
+      write: async (chunk) => {
+        if (gone()) return;
+        if (!extract.write(chunk)) await drained(extract);
+      },
+      end: async () => {
+        if (!gone()) extract.end(undefined);
+        await closed;
+        if (error && !cancelled() && !this.stopBytes)
+          this.record('corrupt', scope.path, `tar: ${error.message}`);
+      },
+      abort: async () => {
+        aborted = true;
+        extract.destroy();
+        await closed;
+      },
+    };
+  }
+
+  /** Scans one tar entry; false stops the tar (a limit was reached). */
+  private async tarEntry(
+    header: tarStream.Header,
+    stream: AsyncIterable<Uint8Array>,
+    scope: Scope,
+    cancelled: () => boolean,
+  ): Promise<boolean> {
+    if (cancelled() || !this.admitMember(scope.path)) return false;
+    const size = header.size ?? 0;
+    const hasData =
+      header.type !== 'directory' &&
+      (header.type === 'file' ||
+        header.type === 'contiguous-file' ||
+        header.type == null ||
+        size > 0);
+    if (!hasData) {
+      try {
+        for await (const _ of stream) void _;
+      } catch {
+        return false;
+      }
+      return true;
+    }
+    await this.content(stream, {
+      path: [...scope.path, header.name || '(unnamed)'],
+      depth: scope.depth + 1,
+      size,
+      cancelled,
+      kind: 'tar',
+    });
+    return !cancelled() && !this.stopMembers && !this.stopBytes;
+  }
+
+  // zip: needs random access, so a nested zip is first copied to the scratch directory.
+
+  private zipInspector(scope: Scope): Inspector {
+    const onDisk = scope.onDisk;
+    if (onDisk) {
+      return {
+        write: async () => {},
+        end: () => this.walkZip(onDisk, scope),
+        abort: async () => {},
+      };
+    }
+    const copy = this.tempFile().then((path) => {
+      const out = createWriteStream(path);
+      out.on('error', (err) => this.fail(err));
+      return { path, out };
+    });
+    copy.catch((err: unknown) => this.fail(err));
+    const finish = async (walk: boolean) => {
+      const target = await copy.catch(() => undefined);
+      if (!target) return;
+      try {
+        if (walk && !target.out.destroyed) {
+          await endWriter(target.out);
+          if (this.failure === undefined) await this.walkZip(target.path, scope);
+        } else {
+          target.out.destroy();
+          await closedWriter(target.out);
+        }
+      } finally {
+        await rm(target.path, { force: true });
+      }
+    };
+    return {
+      write: async (chunk) => {
+        const target = await copy.catch(() => undefined);
+        if (!target || target.out.destroyed) return;
+        if (!target.out.write(chunk)) await drained(target.out);
+      },
+      end: () => finish(true),
+      abort: () => finish(false),
+    };
+  }
+
+  private async walkZip(file: string, scope: Scope): Promise<void> {
+    let zip: yauzl.ZipFile;
+    try {
+      zip = await openZip(file);
+    } catch (err) {
+      if (!scope.cancelled()) this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      return;
+    }
+    try {
+      for await (const entry of zip.eachEntry()) {
+        if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+        const name = entryName(entry);
+        if (name.endsWith('/') && entry.uncompressedSize === 0) continue; // a directory
+        const path = [...scope.path, name];
+        if (entry.isEncrypted()) {
+          this.record('encrypted', path, 'zip: encrypted member');
+          continue;
+        }
+        if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
+          this.record(
+            'corrupt',
+            path,
+            `zip: unsupported compression method ${entry.compressionMethod}`,
+          );
+          continue;
+        }
+        let raw: Readable;
+        try {
+          raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
+        } catch (err) {
+          this.record('corrupt', path, `zip: ${message(err)}`);
+          continue;
+        }
+        const counter = { bytes: 0 };
+        await this.content(zipMemberData(raw, entry, counter), {
+          path,
+          depth: scope.depth + 1,
+          size: entry.uncompressedSize,
+          compressed: () => counter.bytes,
+          cancelled: scope.cancelled,
+          kind: 'zip',
+        });
+      }
+    } catch (err) {
+      if (!scope.cancelled()) this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+    } finally {
+      zip.close();
+    }
+  }
+
+  private async tempFile(): Promise<string> {
+    this.scratch ??= mkdtemp(join(this.scratchBase, 'arbiter-walk-'));
+    const dir = await this.scratch;
+    this.temps += 1;
+    return join(dir, `${this.temps}.zip`);
+  }
+}
+
+/** The visitor's end of a member's bytes, written with backpressure until the visitor is done. */
+class VisitorSink {
+  readonly stream = new PassThrough({ highWaterMark: CHUNK });
+  private open = true;
+  private wake: (() => void) | undefined;
+
+  constructor() {
+    this.stream.on('error', () => {});
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (!this.open || this.stream.destroyed) return;
+    if (this.stream.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = done;
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
+  }
+
+  end(): void {
+    if (this.open && !this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  /** The visitor returned: stop feeding it (whatever it left unread is dropped). */
+  settle(): void {
+    this.open = false;
+    this.wake?.();
+    this.stream.destroy();
+  }
+}
+
+/** The bytes of one zip entry: counted as read (compressed), inflated, then size- and CRC-checked. */
+async function* zipMemberData(
+  raw: Readable,
+  entry: yauzl.Entry,
+  counter: { bytes: number },
+): AsyncGenerator<Buffer> {
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      counter.bytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const output =
+    entry.compressionMethod === 8
+      ? pipeline(raw, count, zlib.createInflateRaw({ chunkSize: CHUNK }), () => {})
+      : pipeline(raw, count, () => {});
+  const expected = entry.uncompressedSize;
+  let size = 0;
+  let crc = 0;
+  for await (const chunk of output as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > expected) throw new Error(`member inflates past its declared ${expected} bytes`);
+    crc = crc32(chunk, crc);
+    yield chunk;
+  }
+  if (size !== expected) throw new Error(`member is ${size} bytes, ${expected} declared`);
+  if (crc !== entry.crc32 >>> 0) throw new Error('CRC-32 mismatch');
+}
+
+function entryName(entry: yauzl.Entry): string {
+  const name = yauzl.getFileNameLowLevel(
+    entry.generalPurposeBitFlag,
+    entry.fileNameRaw,
+    entry.extraFields,
+    false,
+  );
+  return name || '(unnamed)';
+}
+
+/** yauzl refuses "strong encryption" entries while listing them: that is `encrypted`, not corrupt. */
+function zipErrorReason(err: unknown): UnscannableReason {
+  return /encrypt/i.test(message(err)) ? 'encrypted' : 'corrupt';
+}
+
+/** The name of a gzip's content: `x.tar.gz` → `x.tar`, `x.tgz` → `x.tar`, else the stored name. */
+function gunzippedName(parent: string, first: Buffer): string {
+  if (/\.tgz$/i.test(parent)) return `${parent.slice(0, -4)}.tar`;
+  const stripped = /^(.+)\.(gz|gzip)$/i.exec(parent)?.[1];
+  return stripped ?? gzipStoredName(first) ?? '(gzip content)';
+}
+
+interface Emitter {
+  destroyed: boolean;
+  on(event: string, listener: () => void): unknown;
+  off(event: string, listener: () => void): unknown;
+}
+
+/** Resolves on 'drain', or when the stream is gone (it will never drain then). */
+function drained(stream: Emitter): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
+function endWriter(out: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.once('error', reject);
+    out.end(() => {
+      closedWriter(out).then(resolve, reject);
+    });
+  });
+}
+
+function closedWriter(out: WriteStream): Promise<void> {
+  if (out.closed) return Promise.resolve();
+  return new Promise((resolve) => out.once('close', () => resolve()));
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function isPrefix(prefix: string[], path: string[]): boolean {
+  return prefix.length <= path.length && prefix.every((part, i) => part === path[i]);
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

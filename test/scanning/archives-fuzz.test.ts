@@ -1,0 +1,202 @@
+import { randomInt } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
+import {
+  DEFAULT_LIMITS,
+  encryptedZip,
+  gzip,
+  nestedZips,
+  readMember,
+  tar,
+  v7tar,
+  Workspace,
+  zip,
+} from '../support/archives.js';
+import { eicar } from '../support/content.js';
+
+/**
+ * Feeds the archive walker random bytes and mutated archives for a bounded time: it must never
+ * throw, never hang and never leave files in its scratch directory. Every case derives from
+ * (seed, case number); rerun one with ARBITER_FUZZ_SEED=<seed> (ARBITER_FUZZ_MS sets the budget).
+ */
+const SEED = Number(process.env.ARBITER_FUZZ_SEED ?? randomInt(2 ** 31));
+const BUDGET_MS = Number(process.env.ARBITER_FUZZ_MS ?? 5000);
+const CASE_DEADLINE_MS = 10_000;
+
+const SMALL_LIMITS: ArchiveLimits = {
+  maxDepth: 4,
+  maxMembers: 64,
+  maxExpandedBytes: 8 * 1024 ** 2,
+  maxRatio: 50,
+};
+
+const ws = new Workspace();
+const samples: { name: string; content: Buffer }[] = [];
+
+beforeAll(async () => {
+  const text = Buffer.from(
+    Array.from({ length: 400 }, (_, i) => `row ${i}, value ${i * 7}\n`).join(''),
+  );
+  const small = await zip([
+    { name: 'a.txt', data: text },
+    {
+      name: 'b.bin',
+      data: Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 251)),
+      compress: false,
+    },
+    { name: 'dir/', data: Buffer.alloc(0) },
+  ]);
+  const tarball = await tar([
+    { name: 'dir', type: 'directory' },
+    { name: 'dir/t.txt', data: text },
+    { name: 'dir/eicar.com', data: eicar() },
+    { name: 'link', type: 'symlink' },
+  ]);
+  samples.push(
+    { name: 'small.zip', content: small },
+    { name: 'z64.zip', content: await zip([{ name: 'x', data: text }], { forceZip64: true }) },
+    {
+      name: 'nested.zip',
+      content: (await nestedZips(3, { name: 'eicar.com', data: eicar() })).content,
+    },
+    { name: 'files.tar', content: tarball },
+    { name: 'old.tar', content: await v7tar([{ name: 'v7.txt', data: text }]) },
+    { name: 'files.tar.gz', content: gzip(tarball) },
+    { name: 'text.gz', content: gzip(text) },
+    {
+      name: 'mix.zip',
+      content: await zip([
+        { name: 't.tgz', data: gzip(tarball) },
+        { name: 'z.zip', data: small },
+      ]),
+    },
+    { name: 'locked.zip', content: encryptedZip([{ name: 's.txt', data: text }]) },
+  );
+});
+
+afterAll(() => ws.remove());
+
+it(`never throws, hangs or leaves temp files on random and mutated input (seed ${SEED})`, async () => {
+  const started = Date.now();
+  let cases = 0;
+  while (Date.now() - started < BUDGET_MS) {
+    const rng = prng(SEED * 1_000_003 + cases);
+    const { content, name, how } = makeCase(rng);
+    const limits = rng() < 0.5 ? SMALL_LIMITS : DEFAULT_LIMITS;
+    const label = `seed ${SEED} case ${cases} (${how}, ${content.length} bytes)`;
+    const path = ws.write(content);
+    try {
+      const readAll = rng() < 0.8;
+      let topLength = -1;
+      const walk = walkContent(
+        { path, size: content.length, name },
+        limits,
+        async (member) => {
+          if (!readAll && member.depth > 0) return;
+          const seen = await readMember(member);
+          if (member.depth === 0) topLength = seen.length;
+        },
+        { scratchDir: ws.scratchDir },
+      );
+      const result = await withDeadline(walk, CASE_DEADLINE_MS, label);
+      expect(topLength, label).toBe(content.length);
+      expect(result.members, label).toBeLessThanOrEqual(limits.maxMembers);
+      for (const u of result.unscannable) {
+        expect(['encrypted', 'limits-exceeded', 'corrupt'], label).toContain(u.reason);
+        expect(u.path[0], label).toBe(name);
+      }
+      expect(ws.scratchFiles(), label).toEqual([]);
+    } catch (err) {
+      const saved = join(tmpdir(), `arbiter-fuzz-${SEED}-${cases}.bin`);
+      writeFileSync(saved, content);
+      throw new Error(`${label}: ${(err as Error).message} (input saved to ${saved})`, {
+        cause: err,
+      });
+    } finally {
+      rmSync(path, { force: true });
+    }
+    cases += 1;
+  }
+  expect(cases).toBeGreaterThan(20);
+  console.info(`archive fuzz: ${cases} cases in ${Date.now() - started} ms (seed ${SEED})`);
+});
+
+type Rng = () => number;
+
+function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
+  const int = (n: number) => Math.floor(rng() * n);
+  const pick = <T>(items: T[]): T => items[int(items.length)] as T;
+  const randomBytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
+  const kind = rng();
+  if (kind < 0.15) {
+    // random bytes, often behind a magic number
+    const magic = pick(['', '504b0304', '504b0506', '1f8b08', '1f8b0800000000000003']);
+    const body = randomBytes(int(4096));
+    const content = Buffer.concat([Buffer.from(magic, 'hex'), body]);
+    if (rng() < 0.3 && content.length > 262) content.write('ustar', 257, 'latin1');
+    return { content, name: 'random.bin', how: `random after '${magic}'` };
+  }
+  const sample = pick(samples);
+  let content = Buffer.from(sample.content);
+  const steps: string[] = [];
+  const rounds = 1 + int(4);
+  for (let round = 0; round < rounds && content.length > 0; round++) {
+    const op = int(5);
+    if (op === 0) {
+      const flips = 1 + int(8);
+      for (let i = 0; i < flips; i++) {
+        const at = int(content.length);
+        content.writeUInt8(content.readUInt8(at) ^ (1 << int(8)), at);
+      }
+      steps.push(`${flips} bit flips`);
+    } else if (op === 1) {
+      const at = int(content.length);
+      content = content.subarray(0, at);
+      steps.push(`truncated at ${at}`);
+    } else if (op === 2) {
+      const start = int(content.length);
+      const end = Math.min(content.length, start + 1 + int(2048));
+      const at = int(content.length);
+      content = Buffer.concat([
+        content.subarray(0, at),
+        content.subarray(start, end),
+        content.subarray(at),
+      ]);
+      steps.push(`duplicated ${start}-${end} at ${at}`);
+    } else if (op === 3) {
+      const at = int(content.length);
+      const bytes = randomBytes(1 + int(16));
+      bytes.copy(content, at);
+      steps.push(`overwrote ${bytes.length} at ${at}`);
+    } else {
+      const other = pick(samples).content;
+      const at = int(content.length);
+      content = Buffer.concat([content.subarray(0, at), other.subarray(int(other.length))]);
+      steps.push(`spliced at ${at}`);
+    }
+  }
+  return { content, name: sample.name, how: `${sample.name}: ${steps.join(', ')}` };
+}
+
+/** mulberry32: small, fast and good enough to drive mutations. */
+function prng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang)`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,474 @@
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
+import {
+  DEFAULT_LIMITS,
+  deflatedZeros,
+  encryptedZip,
+  gzip,
+  nestedZips,
+  rawGzip,
+  rawZip,
+  tar,
+  v7tar,
+  Workspace,
+  zip,
+} from '../support/archives.js';
+import { eicar, randomContent, sha1 } from '../support/content.js';
+
+const ws = new Workspace();
+afterAll(() => ws.remove());
+afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+
+const paths = (visited: { path: string }[]) => visited.map((v) => v.path).sort();
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+/** One inflate chunk: how far past a limit the count may go before the walk stops. */
+const CHUNK = 64 * 1024;
+
+describe('plain content', () => {
+  it('visits a non-archive once, at depth 0, and reports nothing', async () => {
+    const content = randomContent(300_000);
+    content[0] = 0x41; // not a magic byte
+    const result = await ws.walk(content, 'data.bin');
+    expect(result.visited).toHaveLength(1);
+    expect(result.visited[0]).toMatchObject({
+      path: 'data.bin',
+      depth: 0,
+      size: 300_000,
+      length: 300_000,
+    });
+    expect(result.visited[0]?.sha1).toBe(sha1(content));
+    expect(result).toMatchObject({ unscannable: [], members: 0, expandedBytes: 0 });
+  });
+
+  it('visits an empty file', async () => {
+    const result = await ws.walk(Buffer.alloc(0), 'empty');
+    expect(result.visited).toMatchObject([{ path: 'empty', length: 0 }]);
+    expect(result.unscannable).toEqual([]);
+  });
+
+  it('scans formats it does not open (7z, rar, bzip2) as plain data', async () => {
+    for (const magic of ['377abcaf271c', '526172211a0700', '425a6839']) {
+      const content = Buffer.concat([Buffer.from(magic, 'hex'), randomContent(2000)]);
+      const result = await ws.walk(content, 'blob');
+      expect(result.visited).toHaveLength(1);
+      expect(result.unscannable).toEqual([]);
+    }
+  });
+});
+
+describe('zip', () => {
+  it('reads stored and deflated members and reports their paths and sizes', async () => {
+    const text = Buffer.from('hello '.repeat(10_000));
+    const noise = randomContent(200_000);
+    const content = await zip([
+      { name: 'docs/readme.txt', data: text, compress: true },
+      { name: 'noise.bin', data: noise, compress: false },
+      { name: 'eicar.com', data: eicar() },
+    ]);
+    const result = await ws.walk(content, 'bundle.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(result.members).toBe(3);
+    expect(result.expandedBytes).toBe(text.length + noise.length + eicar().length);
+    const byPath = new Map(result.visited.map((v) => [v.path, v]));
+    expect([...byPath.keys()].sort()).toEqual([
+      'bundle.zip',
+      'bundle.zip/docs/readme.txt',
+      'bundle.zip/eicar.com',
+      'bundle.zip/noise.bin',
+    ]);
+    expect(byPath.get('bundle.zip')).toMatchObject({ depth: 0, sha1: sha1(content) });
+    expect(byPath.get('bundle.zip/docs/readme.txt')).toMatchObject({
+      depth: 1,
+      size: text.length,
+      sha1: sha1(text),
+    });
+    expect(byPath.get('bundle.zip/noise.bin')).toMatchObject({
+      size: noise.length,
+      sha1: sha1(noise),
+    });
+    expect(byPath.get('bundle.zip/eicar.com')?.data).toEqual(eicar());
+  });
+
+  it.each([1, 2, 3, 4, 5])(
+    'finds a member in zips nested %i deep, by its full path',
+    async (depth) => {
+      const { content, leafPath } = await nestedZips(depth, { name: 'eicar.com', data: eicar() });
+      const result = await ws.walk(content, 'outer.zip');
+      expect(result.unscannable).toEqual([]);
+      expect(result.visited).toHaveLength(depth + 1);
+      const leaf = result.visited.find((v) => v.path === leafPath.join('/'));
+      expect(leaf).toMatchObject({ depth, data: eicar() });
+      // every container on the way is visited too (hash signatures apply to containers)
+      for (let level = 0; level < depth; level++) {
+        expect(
+          result.visited.find((v) => v.path === leafPath.slice(0, level + 1).join('/'))?.depth,
+        ).toBe(level);
+      }
+    },
+  );
+
+  it('reads zip64 archives', async () => {
+    const data = randomContent(100_000);
+    const content = await zip(
+      [
+        { name: 'a.bin', data, compress: false },
+        { name: 'b.txt', data: Buffer.from('zip64 '.repeat(1000)) },
+      ],
+      { forceZip64: true },
+    );
+    const result = await ws.walk(content, 'z64.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual(['z64.zip', 'z64.zip/a.bin', 'z64.zip/b.txt']);
+    expect(result.visited.find((v) => v.path === 'z64.zip/a.bin')?.sha1).toBe(sha1(data));
+  });
+
+  it('walks an empty zip and skips directory entries', async () => {
+    const empty = Buffer.from('504b0506' + '00'.repeat(18), 'hex');
+    expect((await ws.walk(empty, 'empty.zip')).unscannable).toEqual([]);
+    const withDir = await zip([{ name: 'dir/', data: Buffer.alloc(0), compress: false }]);
+    const result = await ws.walk(withDir, 'd.zip');
+    expect(result).toMatchObject({ unscannable: [], members: 1 });
+    expect(paths(result.visited)).toEqual(['d.zip']);
+  });
+
+  it('scans members whose names an extractor would refuse (../, absolute, backslashes)', async () => {
+    const content = rawZip(
+      ['../../etc/evil.sh', '/abs.txt', 'win\\path.txt'].map((name) => ({
+        name,
+        method: 0,
+        data: Buffer.from(name),
+        crc: crc32(Buffer.from(name)),
+        size: name.length,
+      })),
+    );
+    const result = await ws.walk(content, 'slip.zip');
+    expect(result.unscannable).toEqual([]);
+    // (backslashes are read as separators, as yauzl does for zips made on Windows)
+    expect(paths(result.visited)).toEqual([
+      'slip.zip',
+      'slip.zip/../../etc/evil.sh',
+      'slip.zip//abs.txt',
+      'slip.zip/win/path.txt',
+    ]);
+  });
+
+  it('reports an encrypted member as encrypted without reading it', async () => {
+    const content = encryptedZip([
+      { name: 'secret.com', data: eicar() },
+      { name: 'other.txt', data: Buffer.from('more') },
+    ]);
+    const result = await ws.walk(content, 'locked.zip');
+    expect(result.unscannable).toMatchObject([
+      { reason: 'encrypted', path: ['locked.zip', 'secret.com'] },
+      { reason: 'encrypted', path: ['locked.zip', 'other.txt'] },
+    ]);
+    expect(paths(result.visited)).toEqual(['locked.zip']);
+  });
+
+  it('reports a truncated zip as corrupt and still scans its bytes', async () => {
+    const content = await zip([{ name: 'a.txt', data: randomContent(50_000) }]);
+    const truncated = content.subarray(0, content.length - 40);
+    const result = await ws.walk(truncated, 'cut.zip');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.zip'] }]);
+    expect(result.visited).toMatchObject([{ path: 'cut.zip', depth: 0, sha1: sha1(truncated) }]);
+  });
+
+  it('reports a corrupted byte in deflate data as corrupt', async () => {
+    const text = Buffer.from(Array.from({ length: 5000 }, (_, i) => `line ${i}\n`).join(''));
+    const content = await zip([{ name: 'log.txt', data: text }]);
+    const damaged = Buffer.from(content);
+    const at = 30 + 'log.txt'.length + 40; // inside the member's deflate data
+    damaged.writeUInt8(damaged.readUInt8(at) ^ 0x55, at);
+    const result = await ws.walk(damaged, 'bad.zip');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['bad.zip', 'log.txt'] }]);
+  });
+
+  it('reports a CRC mismatch as corrupt', async () => {
+    const data = Buffer.from('the stored bytes');
+    const content = rawZip([
+      { name: 'x.txt', method: 0, data, crc: crc32(data) ^ 1, size: data.length },
+    ]);
+    const result = await ws.walk(content, 'crc.zip');
+    expect(result.unscannable).toEqual([
+      { reason: 'corrupt', path: ['crc.zip', 'x.txt'], detail: 'zip: CRC-32 mismatch' },
+    ]);
+  });
+
+  it('reports a member with an unsupported compression method as corrupt', async () => {
+    const data = Buffer.from('bzip2 would go here');
+    const content = rawZip([{ name: 'x.bz', method: 12, data, crc: crc32(data), size: 100 }]);
+    const result = await ws.walk(content, 'm.zip');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['m.zip', 'x.bz'] }]);
+  });
+
+  it('scans random bytes behind a PK header as data and reports the container corrupt', async () => {
+    const content = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), randomContent(10_000)]);
+    const result = await ws.walk(content, 'junk.bin');
+    expect(result.visited).toMatchObject([{ path: 'junk.bin', depth: 0, sha1: sha1(content) }]);
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['junk.bin'] }]);
+  });
+});
+
+describe('gzip and tar', () => {
+  it('gunzips a plain file, naming it after the .gz', async () => {
+    const text = Buffer.from('gzip me '.repeat(5000));
+    const result = await ws.walk(gzip(text), 'notes.txt.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual(['notes.txt.gz', 'notes.txt.gz/notes.txt']);
+    expect(result.visited.find((v) => v.depth === 1)).toMatchObject({
+      size: undefined,
+      sha1: sha1(text),
+    });
+  });
+
+  it('reads a tar: files visited, directories and links counted but not visited', async () => {
+    const a = randomContent(1000);
+    const content = await tar([
+      { name: 'dir', type: 'directory' },
+      { name: 'dir/a.bin', data: a },
+      { name: 'dir/link', type: 'symlink' },
+      { name: 'empty.txt', data: Buffer.alloc(0) },
+      { name: 'eicar.com', data: eicar() },
+    ]);
+    const result = await ws.walk(content, 'files.tar');
+    expect(result.unscannable).toEqual([]);
+    expect(result.members).toBe(5);
+    expect(paths(result.visited)).toEqual([
+      'files.tar',
+      'files.tar/dir/a.bin',
+      'files.tar/eicar.com',
+      'files.tar/empty.txt',
+    ]);
+    expect(result.visited.find((v) => v.path.endsWith('a.bin'))).toMatchObject({
+      size: 1000,
+      sha1: sha1(a),
+    });
+  });
+
+  it('reads an old-style (v7) tar by its header checksum', async () => {
+    const content = await v7tar([{ name: 'old.txt', data: Buffer.from('from 1979') }]);
+    expect(content.toString('latin1', 257, 262)).not.toBe('ustar');
+    const result = await ws.walk(content, 'old.tar');
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.find((v) => v.path === 'old.tar/old.txt')?.data?.toString()).toBe(
+      'from 1979',
+    );
+  });
+
+  it('reads a tar.gz holding a zip, with every level in the path', async () => {
+    const inner = await zip([{ name: 'eicar.com', data: eicar() }]);
+    const content = gzip(await tar([{ name: 'pkg/inner.zip', data: inner }]));
+    const result = await ws.walk(content, 'bundle.tar.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.map((v) => [v.path, v.depth]).sort()).toEqual([
+      ['bundle.tar.gz', 0],
+      ['bundle.tar.gz/bundle.tar', 1],
+      ['bundle.tar.gz/bundle.tar/pkg/inner.zip', 2],
+      ['bundle.tar.gz/bundle.tar/pkg/inner.zip/eicar.com', 3],
+    ]);
+    const tgz = await ws.walk(content, 'bundle.tgz');
+    expect(paths(tgz.visited)).toContain('bundle.tgz/bundle.tar/pkg/inner.zip/eicar.com');
+  });
+
+  it('reads gzip and tar members of a zip', async () => {
+    const content = await zip([
+      { name: 'a.gz', data: gzip(eicar()), compress: false },
+      { name: 'b.tar', data: await tar([{ name: 'c.com', data: eicar() }]) },
+    ]);
+    const result = await ws.walk(content, 'mix.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual([
+      'mix.zip',
+      'mix.zip/a.gz',
+      'mix.zip/a.gz/a',
+      'mix.zip/b.tar',
+      'mix.zip/b.tar/c.com',
+    ]);
+  });
+
+  it('reports truncated gzip and tar as corrupt', async () => {
+    const gz = gzip(randomContent(100_000));
+    const cutGz = await ws.walk(gz.subarray(0, 50_000), 'x.gz');
+    expect(cutGz.unscannable).toMatchObject([{ reason: 'corrupt', path: ['x.gz'] }]);
+    expect(cutGz.visited[0]).toMatchObject({ path: 'x.gz', length: 50_000 });
+
+    const archive = await tar([{ name: 'a.bin', data: randomContent(10_000) }]);
+    const cutTar = await ws.walk(archive.subarray(0, 5000), 'x.tar');
+    expect(cutTar.unscannable.map((u) => u.reason)).toContain('corrupt');
+    expect(cutTar.unscannable.every((u) => u.reason === 'corrupt')).toBe(true);
+  });
+
+  it('reports a tar header with a bad checksum as corrupt', async () => {
+    const archive = await tar([{ name: 'a.txt', data: Buffer.from('a') }]);
+    archive[0] = 0x5a; // name changes, checksum no longer matches; "ustar" is still there
+    const result = await ws.walk(archive, 'x.tar');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['x.tar'] }]);
+  });
+});
+
+describe('limits', () => {
+  it('opens archives down to maxDepth and reports deeper nesting', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxDepth: 16 };
+    const sixteen = await nestedZips(16, { name: 'eicar.com', data: eicar() });
+    const ok = await ws.walk(sixteen.content, 'outer.zip', limits);
+    expect(ok.unscannable).toEqual([]);
+    expect(ok.visited.find((v) => v.path === sixteen.leafPath.join('/'))?.depth).toBe(16);
+
+    const seventeen = await nestedZips(17, { name: 'eicar.com', data: eicar() });
+    const deep = await ws.walk(seventeen.content, 'outer.zip', limits);
+    expect(deep.unscannable).toMatchObject([
+      { reason: 'limits-exceeded', path: seventeen.leafPath.slice(0, 17) },
+    ]);
+    expect(deep.visited).toHaveLength(17); // depths 0-16; the leaf at 17 is not reached
+  });
+
+  it('reports more members than maxMembers, counted over nested archives', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxMembers: 10 };
+    const flat = await zip(
+      Array.from({ length: 11 }, (_, i) => ({ name: `f${i}`, data: Buffer.from(`${i}`) })),
+    );
+    const result = await ws.walk(flat, 'many.zip', limits);
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['many.zip'] }]);
+    expect(result.members).toBe(10);
+    expect(result.visited).toHaveLength(11);
+
+    const inner = await tar(
+      Array.from({ length: 6 }, (_, i) => ({ name: `t${i}`, data: Buffer.from('x') })),
+    );
+    const nested = await zip([
+      { name: 'a.tar', data: inner },
+      { name: 'b.tar', data: inner },
+    ]);
+    const spread = await ws.walk(nested, 'nested.zip', limits);
+    expect(spread.members).toBe(10);
+    expect(spread.unscannable.map((u) => u.reason)).toEqual(['limits-exceeded']);
+  });
+
+  it('stops a single 1 GiB zip bomb member at the ratio limit, after little work', async () => {
+    const bomb = deflatedZeros(1 * GiB);
+    const content = rawZip([
+      { name: 'zeros.bin', method: 8, data: bomb.deflated, crc: bomb.crc, size: bomb.size },
+    ]);
+    const before = process.memoryUsage().rss;
+    const result = await ws.walk(content, 'bomb.zip');
+    expect(result.unscannable).toMatchObject([
+      { reason: 'limits-exceeded', path: ['bomb.zip', 'zeros.bin'] },
+    ]);
+    expect(result.expandedBytes).toBeLessThan(32 * MiB);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * MiB);
+  });
+
+  it('stops a 1 GiB zip bomb member at maxExpandedBytes when the ratio allows it', async () => {
+    const bomb = deflatedZeros(1 * GiB);
+    const content = rawZip([
+      { name: 'zeros.bin', method: 8, data: bomb.deflated, crc: bomb.crc, size: bomb.size },
+    ]);
+    const limits: ArchiveLimits = { ...DEFAULT_LIMITS, maxRatio: 1e9, maxExpandedBytes: 64 * MiB };
+    const result = await ws.walk(content, 'bomb.zip', limits);
+    expect(result.unscannable).toMatchObject([
+      { reason: 'limits-exceeded', path: ['bomb.zip', 'zeros.bin'] },
+    ]);
+    expect(result.expandedBytes).toBeGreaterThan(64 * MiB);
+    expect(result.expandedBytes).toBeLessThanOrEqual(64 * MiB + CHUNK);
+    // the visitor never gets more than the limit
+    const leaf = result.visited.find((v) => v.depth === 1);
+    expect(leaf?.length).toBeLessThanOrEqual(64 * MiB);
+  });
+
+  it('stops nested (42.zip-style) bombs within the expanded-bytes limit', async () => {
+    const bomb = deflatedZeros(1 * GiB);
+    const leaf = rawZip([
+      { name: 'zeros.bin', method: 8, data: bomb.deflated, crc: bomb.crc, size: bomb.size },
+    ]);
+    const layer1 = await zip(
+      Array.from({ length: 16 }, (_, i) => ({ name: `l1-${i}.zip`, data: leaf })),
+    );
+    const layer2 = await zip(
+      Array.from({ length: 16 }, (_, i) => ({ name: `l2-${i}.zip`, data: layer1 })),
+    );
+    expect(layer2.length).toBeLessThan(2 * MiB); // 256 GiB of zeros once fully unpacked
+
+    const limits: ArchiveLimits = { ...DEFAULT_LIMITS, maxRatio: 1e9, maxExpandedBytes: 128 * MiB };
+    const capped = await ws.walk(layer2, '42.zip', limits);
+    expect(capped.unscannable.map((u) => u.reason)).toEqual(['limits-exceeded']);
+    expect(capped.expandedBytes).toBeLessThanOrEqual(128 * MiB + CHUNK);
+
+    const byRatio = await ws.walk(layer2, '42.zip');
+    expect(byRatio.unscannable.length).toBeGreaterThan(0);
+    expect(byRatio.unscannable.every((u) => u.reason === 'limits-exceeded')).toBe(true);
+    expect(byRatio.expandedBytes).toBeLessThan(16 * 16 * 32 * MiB);
+  });
+
+  it('stops a gzip bomb', async () => {
+    const bomb = deflatedZeros(1 * GiB);
+    const content = rawGzip(bomb.deflated, bomb.crc, bomb.size);
+    const result = await ws.walk(content, 'zeros.gz');
+    expect(result.unscannable).toMatchObject([
+      { reason: 'limits-exceeded', path: ['zeros.gz', 'zeros'] },
+    ]);
+    expect(result.expandedBytes).toBeLessThan(32 * MiB);
+  });
+
+  it('allows small members that compress very well', async () => {
+    const content = await zip([{ name: 'zeros', data: Buffer.alloc(512 * 1024) }]);
+    const result = await ws.walk(content, 'small.zip', { ...DEFAULT_LIMITS, maxRatio: 10 });
+    expect(result.unscannable).toEqual([]);
+  });
+});
+
+describe('visitor contract', () => {
+  it('finishes when the visitor does not read the streams, still visiting every member', async () => {
+    const content = gzip(
+      await tar([{ name: 'a.zip', data: await zip([{ name: 'b', data: randomBytes(300_000) }]) }]),
+    );
+    const path = ws.write(content);
+    const seen: string[] = [];
+    const result = await walkContent(
+      { path, size: content.length, name: 'x.tgz' },
+      DEFAULT_LIMITS,
+      (member) => {
+        seen.push(member.path.join('/'));
+        return Promise.resolve();
+      },
+      { scratchDir: ws.scratchDir },
+    );
+    expect(result.unscannable).toEqual([]);
+    expect(seen.sort()).toEqual([
+      'x.tgz',
+      'x.tgz/x.tar',
+      'x.tgz/x.tar/a.zip',
+      'x.tgz/x.tar/a.zip/b',
+    ]);
+  });
+
+  it('rethrows a visitor failure after cleaning up', async () => {
+    const { content } = await nestedZips(3, { name: 'x', data: randomBytes(100_000) });
+    const path = ws.write(content);
+    const failing = walkContent(
+      { path, size: content.length, name: 'outer.zip' },
+      DEFAULT_LIMITS,
+      async (member) => {
+        if (member.depth === 2) throw new Error('visitor broke');
+        for await (const _ of member.stream) void _;
+      },
+      { scratchDir: ws.scratchDir },
+    );
+    await expect(failing).rejects.toThrow('visitor broke');
+  });
+
+  it('throws when the local file cannot be read', async () => {
+    await expect(
+      walkContent(
+        { path: `${ws.dir}/missing`, size: 1, name: 'm' },
+        DEFAULT_LIMITS,
+        async () => {},
+        {
+          scratchDir: ws.scratchDir,
+        },
+      ),
+    ).rejects.toThrow(/ENOENT/);
+  });
+});
