@@ -1,0 +1,125 @@
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ChildMessage, ParentMessage, TargetOptions } from './support.js';
+
+/**
+ * The server under test, in its own process (started by `startTarget` in support.ts):
+ *
+ *   bare  a bare express 5 app answering POST /v2.2/files/fetch with 202 {"id"} after the same
+ *         urlencoded body parsing Arbiter uses, and nothing else (no auth, no Redis);
+ *   api   Arbiter's API role only (no workers), as `arbiter serve --api`;
+ *   full  Arbiter's API and workers in one process, as `arbiter serve`.
+ *
+ * It reports "ready" with its URL, answers "stats" with its CPU time and queue counts, and exits
+ * on "stop" or when the parent goes away.
+ */
+
+const send = (message: ChildMessage) => process.send?.(message);
+const options = JSON.parse(process.argv[2] ?? '{}') as TargetOptions;
+
+interface Running {
+  url: string;
+  auth: string;
+  scanConcurrency?: number;
+  scanJobs?: () => Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+async function startBare(): Promise<Running> {
+  const { default: express } = await import('express');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  // The parser settings of api/body-parsers.ts, so the floor includes reading the same body.
+  app.post(
+    '/v2.2/files/fetch',
+    express.urlencoded({
+      extended: true,
+      limit: 1024 * 1024,
+      parameterLimit: 500,
+      depth: 1,
+    } as Parameters<typeof express.urlencoded>[0]),
+    (_req, res) => {
+      res.status(202).json({ id: randomBytes(16).toString('hex') });
+    },
+  );
+  const server: Server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    auth: 'Basic none',
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function startArbiter(workers: boolean): Promise<Running> {
+  const { startService } = await import('../cli/serve.js');
+  const { loadConfig } = await import('../core/config.js');
+  const { createLogger } = await import('../core/logger.js');
+  const config = loadConfig(options.env ?? {});
+  const service = await startService(config, createLogger(config.logLevel), { api: true, workers });
+  const { credentials } = await service.runtime.tenants.createTenant('bench');
+  const auth = `Basic ${Buffer.from(`${credentials.key}:${credentials.secret}`).toString('base64')}`;
+  return {
+    url: service.url ?? '',
+    auth,
+    scanConcurrency: config.scanConcurrency,
+    scanJobs: async () => {
+      const counts = await service.runtime.queues.scan.getJobCounts();
+      return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Number(v)]));
+    },
+    async stop() {
+      service.server?.closeAllConnections();
+      await service.stop();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const running =
+    options.mode === 'bare' ? await startBare() : await startArbiter(options.mode === 'full');
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await running.stop().catch(() => undefined);
+    send({ type: 'stopped' });
+    process.exit(0);
+  };
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'stop') void stop();
+    if (message.type === 'stats') {
+      void (async () => {
+        const cpu = process.cpuUsage();
+        const scanJobs = running.scanJobs ? await running.scanJobs() : undefined;
+        send({
+          type: 'stats',
+          cpu: { user: cpu.user, system: cpu.system },
+          ...(scanJobs ? { scanJobs } : {}),
+        });
+      })().catch((error: unknown) => send({ type: 'error', message: String(error) }));
+    }
+  });
+  // The parent died or cut the channel: never outlive it.
+  process.on('disconnect', () => void stop());
+  send({
+    type: 'ready',
+    url: running.url,
+    auth: running.auth,
+    ...(running.scanConcurrency ? { scanConcurrency: running.scanConcurrency } : {}),
+  });
+}
+
+main().catch((error: unknown) => {
+  send({
+    type: 'error',
+    message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  process.exit(1);
+});
