@@ -8,7 +8,7 @@ import { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, type Queues } from '../core/queues.js';
-import { createRedis, redisOptionsFromUrl } from '../core/redis.js';
+import { createRedis, queueConnectionOptions } from '../core/redis.js';
 import { ScanStore } from '../core/scan-store.js';
 import { Spool } from '../core/spool.js';
 import { TenantStore } from '../core/tenants.js';
@@ -48,8 +48,10 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const redis = createRedis(redisUrl, 'command', (error) => logger.warn({ err: error.message }, 'redis connection problem'));
   const keys = new RedisKeys(config.redisPrefix);
   const queuePrefix = keys.queuePrefix();
-  const workerConnection: ConnectionOptions = { ...redisOptionsFromUrl(redisUrl), maxRetriesPerRequest: null };
-  const queues = createQueues({ ...redisOptionsFromUrl(redisUrl), maxRetriesPerRequest: 2 }, queuePrefix);
+  const workerConnection: ConnectionOptions = queueConnectionOptions(redisUrl, 'worker');
+  const queues = createQueues(queueConnectionOptions(redisUrl, 'command'), queuePrefix, (error, queue) =>
+    logger.warn({ err: error.message, queue }, 'redis connection problem'),
+  );
   const spool = new Spool(config.spoolDir);
   await spool.init();
   const engines = await createEngineSet(config, logger);
@@ -119,6 +121,7 @@ export async function runningEmbeddedRedis(config: Config): Promise<string | und
   } catch {
     return undefined; // a socket file left behind by a process that is gone
   } finally {
-    probe.disconnect();
+    // See waitForPing in core/embedded-redis.ts: disconnecting an ended client delays exit by 2 s.
+    if (probe.status !== 'end') probe.disconnect();
   }
 }

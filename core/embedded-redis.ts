@@ -68,7 +68,9 @@ async function waitForPing(socket: string, timeoutMs: number): Promise<void> {
     } catch {
       // not listening yet
     } finally {
-      probe.disconnect();
+      // Not on a client that already ended (a failed attempt): ioredis would arm a 2 s timer to
+      // destroy a stream that is long closed, and that timer holds the process open at exit.
+      if (probe.status !== 'end') probe.disconnect();
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

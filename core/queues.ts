@@ -58,9 +58,16 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+export function createQueues(
+  connection: ConnectionOptions,
+  prefix: string,
+  onError: (error: Error, queue: string) => void = () => undefined,
+): Queues {
   const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, { connection, prefix });
   const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, { connection, prefix });
+  // Without a listener BullMQ prints every connection error (each reconnect attempt while
+  // Redis is away) straight to stderr, around the structured log.
+  for (const queue of [scan, callback]) queue.on('error', (error) => onError(error, queue.name));
   return {
     scan,
     callback,

@@ -61,7 +61,29 @@ export function startWorkers(
 
   return {
     close: async () => {
-      await Promise.all([scanWorker.close(), callbackWorker.close()]);
+      await Promise.all([closeWorker(scanWorker), closeWorker(callbackWorker)]);
     },
   };
+}
+
+/**
+ * Stops taking jobs, then closes gracefully (jobs in flight finish first).
+ *
+ * BullMQ's close() interrupts the worker's blocking connection and waits for its `end` event.
+ * When that connection is between two reconnect attempts (ioredis status `reconnecting`: Redis
+ * restarted or was away moments ago), ioredis's disconnect() cancels the retry timer without ever
+ * emitting `end`, and close() then waits forever, even once Redis is back (BullMQ #4656). So
+ * let the connection come back first: it reconnects by itself as soon as Redis answers, and a
+ * Redis that never does is covered by the process's shutdown deadline (cli/serve.ts).
+ */
+async function closeWorker(worker: Worker): Promise<void> {
+  await worker.pause(true);
+  const blocking = await worker.backend.blockingConnection?.client;
+  if (blocking?.status === 'reconnecting') {
+    await new Promise<void>((resolve) => {
+      blocking.once('ready', () => resolve());
+      blocking.once('end', () => resolve());
+    });
+  }
+  await worker.close();
 }
