@@ -77,6 +77,8 @@ export async function runFetchAccept(settings = fetchAcceptSettings()): Promise<
     REDIS_URL: redis.url,
     ARBITER_DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
+    // The content server and receiver are on loopback, which the outbound policy refuses unless listed.
+    ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',
   };
 
   const results: Measured[] = [];

@@ -200,6 +200,8 @@ async function endToEnd(
     REDIS_URL: redis.url,
     ARBITER_DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
+    // The content server and receiver are on loopback, which the outbound policy refuses unless listed.
+    ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',
   };
   if (variant.signaturesDir) env.ARBITER_SIGNATURES_DIR = variant.signaturesDir;
   if (variant.scanConcurrency) env.ARBITER_SCAN_CONCURRENCY = String(variant.scanConcurrency);

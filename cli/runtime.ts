@@ -6,6 +6,7 @@ import type { Config } from '../core/config.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
+import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, type Queues } from '../core/queues.js';
 import { createRedis, queueConnectionOptions } from '../core/redis.js';
@@ -14,7 +15,9 @@ import { Spool } from '../core/spool.js';
 import { TenantStore } from '../core/tenants.js';
 import { TokenStore } from '../core/tokens.js';
 import { createEngineSet, type EngineSet } from '../scanning/engines.js';
-import type { DeliveryDeps } from '../webhooks/delivery.js';
+import { TenantDeliveryLeases } from '../webhooks/fairness.js';
+import type { CallbackDeps } from '../webhooks/processor.js';
+import { Redeliveries } from '../webhooks/redelivery.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 
 export const USER_AGENT = 'arbiter/0.1 (+https://github.com/arbiter-scanner/arbiter)';
@@ -37,7 +40,8 @@ export interface Runtime {
   spool: Spool;
   engines: EngineSet;
   pipeline: PipelineDeps;
-  delivery: DeliveryDeps;
+  delivery: CallbackDeps;
+  redeliveries: Redeliveries;
   checkReadiness(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -55,7 +59,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const spool = new Spool(config.spoolDir);
   await spool.init();
   const engines = await createEngineSet(config, logger);
-  const http = createOutboundHttp({ userAgent: USER_AGENT });
+  const http = createOutboundHttp({ userAgent: USER_AGENT, policy: createNetworkPolicy(config.allowedNetworks) });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
 
   const pipeline: PipelineDeps = {
@@ -67,7 +71,20 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
     logger,
   };
-  const delivery: DeliveryDeps = { scans, http, timeoutMs: config.callbackTimeoutMs, userAgent: USER_AGENT, logger };
+  const tenants = new TenantStore(redis, keys);
+  const delivery: CallbackDeps = {
+    scans,
+    tenants,
+    http,
+    timeoutMs: config.callbackTimeoutMs,
+    userAgent: USER_AGENT,
+    logger,
+    // A lease outlives the longest attempt (the POST's time limit plus the Redis calls around it).
+    leases: new TenantDeliveryLeases(redis, keys, {
+      limit: config.callbackTenantConcurrency,
+      leaseMs: config.callbackTimeoutMs + 30_000,
+    }),
+  };
 
   return {
     config,
@@ -76,7 +93,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     redisUrl,
     workerConnection,
     queuePrefix,
-    tenants: new TenantStore(redis, keys),
+    tenants,
     tokens: new TokenStore(redis, keys),
     scans,
     queues,
@@ -84,6 +101,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     engines,
     pipeline,
     delivery,
+    redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([
         redis.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),

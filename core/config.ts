@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseNetworkList } from './network-policy.js';
 
 /**
  * The whole runtime configuration, parsed once from the environment at process start.
@@ -72,6 +73,39 @@ const engineList = z
     return [...new Set(names)] as EngineName[];
   });
 
+/** Comma-separated CIDRs that tenant-supplied URLs may reach despite being loopback, private etc. */
+const networkList = z
+  .string()
+  .default('')
+  .transform((value, ctx) => {
+    const { networks, problems } = parseNetworkList(value);
+    for (const problem of problems) ctx.addIssue({ code: 'custom', message: problem });
+    return problems.length > 0 ? z.NEVER : networks;
+  });
+
+/**
+ * ARBITER_SECRET_KEY: the 32-byte AES-256-GCM key that encrypts stored bucket credentials,
+ * as 64 hex characters or base64 (standard or url-safe) of 32 bytes.
+ */
+const secretKey = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const trimmed = value.trim();
+    let key: Buffer | undefined;
+    if (/^[0-9a-fA-F]{64}$/.test(trimmed)) key = Buffer.from(trimmed, 'hex');
+    else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(trimmed)) key = Buffer.from(trimmed, 'base64');
+    if (!key || key.length !== 32) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -base64 32`)',
+      });
+      return z.NEVER;
+    }
+    return key;
+  });
+
 const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   ARBITER_LISTEN_HOST: z.string().default('0.0.0.0'),
@@ -109,8 +143,11 @@ const EnvSchema = z.object({
   ARBITER_MAX_FETCH_SIZE: byteSize('2GB'),
   ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000),
   ARBITER_CALLBACK_TIMEOUT_MS: positiveInt(10_000),
+  ARBITER_ALLOWED_NETWORKS: networkList,
   ARBITER_CALLBACK_RETRY_BASE_MS: positiveInt(10_000),
   ARBITER_CALLBACK_RETRY_MAX_MS: positiveInt(3_600_000),
+  ARBITER_CALLBACK_TENANT_CONCURRENCY: positiveInt(4),
+  ARBITER_SIGNING_SECRET_GRACE: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(86_400).describe('seconds'),
   ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe('seconds'),
   ARBITER_SCAN_CONCURRENCY: positiveInt(4),
   ARBITER_CALLBACK_CONCURRENCY: positiveInt(16),
@@ -120,6 +157,10 @@ const EnvSchema = z.object({
   ARBITER_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   ARBITER_TRUST_PROXY: z.stringbool().default(false),
   ARBITER_HOST_ID: z.string().min(1).max(64).optional(),
+  ARBITER_SECRET_KEY: secretKey,
+  ARBITER_SQS_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(20),
+  ARBITER_SQS_VISIBILITY_SECONDS: z.coerce.number().int().min(5).max(43_200).default(120),
+  ARBITER_SQS_REFRESH_MS: positiveInt(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -140,9 +181,18 @@ export interface Config {
   maxFetchSize: number;
   fetchTimeoutMs: number;
   callbackTimeoutMs: number;
+  /**
+   * Networks (CIDRs) that `location` and `callback` URLs may reach although they are loopback,
+   * private, link-local etc. Empty (the default): only globally routable addresses.
+   */
+  allowedNetworks: string[];
   /** First callback retry delay; it doubles per attempt up to `callbackRetryMaxMs`. */
   callbackRetryBaseMs: number;
   callbackRetryMaxMs: number;
+  /** Callback deliveries of one tenant in flight at once, across all workers (fairness). */
+  callbackTenantConcurrency: number;
+  /** How long a rotated-out webhook signing secret still signs deliveries, in seconds. */
+  signingSecretGraceSeconds: number;
   resultTtlSeconds: number;
   scanConcurrency: number;
   callbackConcurrency: number;
@@ -152,6 +202,10 @@ export interface Config {
   publicUrl: string | undefined;
   trustProxy: boolean;
   hostId: string;
+  /** AES-256-GCM key for stored bucket credentials; unset → buckets cannot be registered. */
+  secretKey: Buffer | undefined;
+  /** S3 event intake from SQS (worker role): long-poll wait, visibility, registry refresh. */
+  sqs: { waitSeconds: number; visibilitySeconds: number; refreshMs: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
@@ -199,8 +253,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxFetchSize: e.ARBITER_MAX_FETCH_SIZE,
     fetchTimeoutMs: e.ARBITER_FETCH_TIMEOUT_MS,
     callbackTimeoutMs: e.ARBITER_CALLBACK_TIMEOUT_MS,
+    allowedNetworks: e.ARBITER_ALLOWED_NETWORKS,
     callbackRetryBaseMs: e.ARBITER_CALLBACK_RETRY_BASE_MS,
     callbackRetryMaxMs: e.ARBITER_CALLBACK_RETRY_MAX_MS,
+    callbackTenantConcurrency: e.ARBITER_CALLBACK_TENANT_CONCURRENCY,
+    signingSecretGraceSeconds: e.ARBITER_SIGNING_SECRET_GRACE,
     resultTtlSeconds: e.ARBITER_RESULT_TTL,
     scanConcurrency: e.ARBITER_SCAN_CONCURRENCY,
     callbackConcurrency: e.ARBITER_CALLBACK_CONCURRENCY,
@@ -210,6 +267,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     publicUrl: e.ARBITER_PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: e.ARBITER_TRUST_PROXY,
     hostId: e.ARBITER_HOST_ID ?? defaultHostId(),
+    secretKey: e.ARBITER_SECRET_KEY,
+    sqs: {
+      waitSeconds: e.ARBITER_SQS_WAIT_SECONDS,
+      visibilitySeconds: e.ARBITER_SQS_VISIBILITY_SECONDS,
+      refreshMs: e.ARBITER_SQS_REFRESH_MS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { badRequest, notFound, unavailable } from '../../core/errors.js';
 import { isId, newId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
+import { OutboundError } from '../../core/outbound-http.js';
 import { enqueueScan, type Queues } from '../../core/queues.js';
 import type { ScanRequest } from '../../core/results.js';
 import type { ScanStore } from '../../core/scan-store.js';
@@ -44,7 +45,7 @@ export function filesRouter(deps: FilesDeps): Router {
 /** `POST /files`: scan now and answer with the result (201). */
 async function processSync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = await parseOrDiscard(deps.spool, req, () => SubmitFileSchema.parse(checkFields(req.body)));
+  const fields = await parseOrDiscard(deps.spool, req, () => screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))));
   const file = req.file;
   if (file && fields.location) {
     await deps.spool.remove(file.path);
@@ -73,7 +74,7 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
 /** `POST /files/async`: keep the upload, queue the scan, answer 202 at once. */
 async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = await parseOrDiscard(deps.spool, req, () => SubmitFileSchema.parse(checkFields(req.body)));
+  const fields = await parseOrDiscard(deps.spool, req, () => screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))));
   const file = req.file;
   if (fields.location) {
     if (file) await deps.spool.remove(file.path);
@@ -92,7 +93,7 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
 /** `POST /files/fetch`: queue a download of `location` and its scan, answer 202 at once. */
 async function submitFetch(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = FetchSchema.parse(checkFields(req.body ?? {}));
+  const fields = screenUrls(deps, FetchSchema.parse(checkFields(req.body ?? {})));
   const request = newRequest(tenantId, 'location', fields);
   await deps.scans.createPending(request);
   await accept(deps, req, res, request);
@@ -180,6 +181,24 @@ function checkFields(body: unknown): Record<string, unknown> {
   const unknown = Object.keys(fields).filter((name) => !FILE_FIELDS.has(name));
   if (unknown.length > 0) {
     throw badRequest(`Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback and metadata[key].`);
+  }
+  return fields;
+}
+
+/**
+ * Refuses at submit time what the outbound client would certainly refuse later: a `location` or
+ * `callback` whose host is a forbidden IP literal. Names are judged by the worker, when resolved.
+ */
+function screenUrls<T extends { location?: string | undefined; callback?: string | undefined }>(deps: FilesDeps, fields: T): T {
+  for (const field of ['location', 'callback'] as const) {
+    const url = fields[field];
+    if (!url) continue;
+    try {
+      deps.pipeline.http.screen(url);
+    } catch (error) {
+      if (error instanceof OutboundError) throw badRequest(`The ${field} was ${error.message}`);
+      throw error;
+    }
   }
   return fields;
 }

@@ -49,6 +49,8 @@ export async function startTestService(
     ARBITER_DATA_DIR: dataDir,
     ARBITER_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Test servers listen on loopback, which the outbound policy refuses unless listed.
+    ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...env,
   };
   const config = loadConfig(fullEnv);
