@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createApp } from '../api/app.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import type { QueuePollers } from '../s3/sqs-poller.js';
 import { startWorkers, type Workers } from '../worker/workers.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
@@ -17,6 +18,8 @@ export interface RunningService {
   runtime: Runtime;
   server?: Server;
   workers?: Workers;
+  /** SQS pollers feeding S3 events to the scan queue (worker role). */
+  pollers?: QueuePollers;
   /** The address the API listens on, e.g. http://127.0.0.1:8080 */
   url?: string;
   stop(): Promise<void>;
@@ -28,6 +31,8 @@ export async function startService(config: Config, logger: Logger, roles: Omit<S
   const workers = roles.workers
     ? startWorkers(config, runtime.workerConnection, runtime.queuePrefix, runtime.pipeline, runtime.delivery)
     : undefined;
+  const pollers = roles.workers ? runtime.s3.createPollers() : undefined;
+  pollers?.start();
   let server: Server | undefined;
   let url: string | undefined;
   if (roles.api) {
@@ -43,11 +48,14 @@ export async function startService(config: Config, logger: Logger, roles: Omit<S
     runtime,
     server,
     workers,
+    pollers,
     url,
     async stop() {
       // Stop taking work first, then let jobs in flight finish, then drop connections.
       const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       server?.closeIdleConnections();
+      // SQS: no new receives; messages being handled are queued (and deleted) or left first.
+      await pollers?.stop();
       await workers?.close();
       await closing;
       await runtime.close();
@@ -61,6 +69,15 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
   if (roles.workers) logger.info({ scanConcurrency: config.scanConcurrency }, 'workers started');
   if (roles.demo && service.url) await printDemoTenant(service);
 
+  // SIGHUP re-reads the signature databases; scans in flight keep the one they started with.
+  const onHangup = () => {
+    const { engines } = service.runtime;
+    engines.reload().then(
+      () => logger.info({ engines: engines.engines.map((e) => e.describe?.() ?? { name: e.name }) }, 'signatures reloaded'),
+      (error: Error) => logger.error({ err: error.message }, 'reloading the signatures failed; the previous ones stay in use'),
+    );
+  };
+  process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info({ signal }, 'shutting down: no new work, finishing jobs in flight');
@@ -69,6 +86,7 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  process.off('SIGHUP', onHangup);
   // Jobs still running at the deadline are handed back: their locks lapse and another worker
   // picks them up, so a forced exit loses nothing.
   const deadline = setTimeout(() => {

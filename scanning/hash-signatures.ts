@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-
 /**
  * ClamAV hash databases: `.hdb` (MD5:size:name) and `.hsb` (hash:size:name[:flevel], where the
- * hash is MD5, SHA-1 or SHA-256 by length and size may be `*`).
+ * hash is MD5, SHA-1 or SHA-256 by length and size may be `*`). Loaded as part of a signature
+ * folder by signatures/database.ts; matched by matcher/content-scanner.ts in the same pass as
+ * the body signatures.
  */
 export type HashAlgorithm = 'md5' | 'sha1' | 'sha256';
 
@@ -21,9 +19,15 @@ export interface SignatureProblem {
 }
 
 export interface HashDatabase {
-  /** `${algorithm}:${hex}` → signatures with that digest. */
-  entries: Map<string, HashSignature[]>;
+  /** Per algorithm: lower-case hex digest → signatures with that digest. */
+  entries: Map<HashAlgorithm, Map<string, HashSignature[]>>;
   algorithms: Set<HashAlgorithm>;
+  /**
+   * The file sizes each algorithm's signatures name, and the algorithms with a `*` size: a file
+   * whose size is in neither needs no digest at all.
+   */
+  sizes: Map<HashAlgorithm, Set<number>>;
+  anySize: Set<HashAlgorithm>;
   count: number;
   problems: SignatureProblem[];
   /** A digest of every loaded line, so results can say which database judged them. */
@@ -33,43 +37,91 @@ export interface HashDatabase {
 const ALGORITHM_BY_LENGTH: Record<number, HashAlgorithm> = { 32: 'md5', 40: 'sha1', 64: 'sha256' };
 
 export function emptyHashDatabase(): HashDatabase {
-  return { entries: new Map(), algorithms: new Set(), count: 0, problems: [], fingerprint: 'empty' };
-}
-
-export async function loadHashDatabase(dir: string | undefined): Promise<HashDatabase> {
-  const db = emptyHashDatabase();
-  if (!dir) return db;
-  const files = (await readdir(dir)).filter((f) => /\.(hdb|hsb)$/i.test(f)).sort();
-  const fingerprint = createHash('sha256');
-  for (const file of files) {
-    const text = await readFile(path.join(dir, file), 'utf8');
-    fingerprint.update(file).update(text);
-    parseHashLines(text, file, db);
-  }
-  db.fingerprint = files.length > 0 ? fingerprint.digest('hex').slice(0, 12) : 'empty';
-  return db;
+  return {
+    entries: new Map(),
+    algorithms: new Set(),
+    sizes: new Map(),
+    anySize: new Set(),
+    count: 0,
+    problems: [],
+    fingerprint: 'empty',
+  };
 }
 
 export function parseHashLines(text: string, file: string, db: HashDatabase): void {
   const md5Only = file.toLowerCase().endsWith('.hdb');
-  text.split(/\r?\n/).forEach((rawLine, index) => {
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const problem = (message: string) => db.problems.push({ file, line: index + 1, message });
-    const [digest = '', size = '', name = ''] = line.split(':');
-    const hex = digest.toLowerCase();
-    const algorithm = ALGORITHM_BY_LENGTH[hex.length];
-    if (!/^[0-9a-f]+$/.test(hex) || !algorithm) return problem('the hash is not MD5, SHA-1 or SHA-256 hex');
-    if (md5Only && algorithm !== 'md5') return problem('.hdb files hold MD5 hashes only');
-    if (!/^(\d+|\*)$/.test(size)) return problem(`"${size}" is not a size or *`);
-    if (name === '') return problem('the signature has no name');
-    const key = `${algorithm}:${hex}`;
-    const list = db.entries.get(key) ?? [];
-    list.push({ name, size: size === '*' ? null : Number(size) });
-    db.entries.set(key, list);
-    db.algorithms.add(algorithm);
-    db.count += 1;
-  });
+  let lineNumber = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNumber += 1;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (line === '' || line.charCodeAt(0) === 0x23 /* # */) continue;
+    const message = parseHashLine(line, md5Only, db);
+    if (message !== undefined) db.problems.push({ file, line: lineNumber, message });
+  }
+}
+
+/** Whether `text` is hex digits; `lower` also requires them lower-case. */
+function isHex(text: string, lower: boolean): boolean {
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 0x30 && c <= 0x39;
+    const small = c >= 0x61 && c <= 0x66;
+    const capital = !lower && c >= 0x41 && c <= 0x46;
+    if (!digit && !small && !capital) return false;
+  }
+  return true;
+}
+
+function isSize(text: string): boolean {
+  if (text.length === 0 || text.length > 15) return false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** Adds one `hash:size:name[:flevel]` line; returns what is wrong with it, if anything. */
+function parseHashLine(line: string, md5Only: boolean, db: HashDatabase): string | undefined {
+  const first = line.indexOf(':');
+  const second = first < 0 ? -1 : line.indexOf(':', first + 1);
+  if (second < 0) return 'expected hash:size:name';
+  const third = line.indexOf(':', second + 1);
+  let hex = line.slice(0, first);
+  const size = line.slice(first + 1, second);
+  const name = third < 0 ? line.slice(second + 1) : line.slice(second + 1, third);
+  const algorithm = ALGORITHM_BY_LENGTH[hex.length];
+  if (!algorithm || !isHex(hex, false)) return 'the hash is not MD5, SHA-1 or SHA-256 hex';
+  if (!isHex(hex, true)) hex = hex.toLowerCase();
+  if (md5Only && algorithm !== 'md5') return '.hdb files hold MD5 hashes only';
+  const anySize = size === '*';
+  if (!anySize && !isSize(size)) return `"${size}" is not a size or *`;
+  if (name === '') return 'the signature has no name';
+  const signature: HashSignature = { name, size: anySize ? null : Number(size) };
+  let digests = db.entries.get(algorithm);
+  if (!digests) db.entries.set(algorithm, (digests = new Map<string, HashSignature[]>()));
+  const list = digests.get(hex);
+  if (list) list.push(signature);
+  else digests.set(hex, [signature]);
+  db.algorithms.add(algorithm);
+  if (signature.size === null) {
+    db.anySize.add(algorithm);
+  } else {
+    let sizes = db.sizes.get(algorithm);
+    if (!sizes) db.sizes.set(algorithm, (sizes = new Set<number>()));
+    sizes.add(signature.size);
+  }
+  db.count += 1;
+  return undefined;
+}
+
+/** Whether a file of this size (-1: unknown) could match any of the algorithm's signatures. */
+export function hashNeeded(db: HashDatabase, algorithm: HashAlgorithm, size: number): boolean {
+  return db.anySize.has(algorithm) || size < 0 || (db.sizes.get(algorithm)?.has(size) ?? false);
 }
 
 export function lookupHash(
@@ -78,5 +130,6 @@ export function lookupHash(
   hex: string,
   size: number,
 ): HashSignature[] {
-  return (db.entries.get(`${algorithm}:${hex}`) ?? []).filter((s) => s.size === null || s.size === size);
+  const list = db.entries.get(algorithm)?.get(hex);
+  return list ? list.filter((s) => s.size === null || s.size === size) : [];
 }

@@ -61,7 +61,7 @@ describe('the built-in engine', () => {
   });
 
   it('skips lines it cannot parse and still loads the rest', () => {
-    expect(engine.version).toMatch(/\(4 hashes\)$/);
+    expect(engine.version).toMatch(/\(4 signatures\)$/);
   });
 
   it('recognises EICAR alone or followed by whitespace, not followed by other bytes', async () => {

@@ -1,0 +1,1 @@
+export { ContentScanner, EICAR_SIGNATURE_NAME, type ScanSession } from './content-scanner.js';
