@@ -1,21 +1,28 @@
 import cors from 'cors';
 import express, { Router, type Express } from 'express';
 import type { Config } from '../core/config.js';
+import type { TenantLimiter } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
 import type { Queues } from '../core/queues.js';
 import type { ScanStore } from '../core/scan-store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
+import type { S3Protection } from '../s3/protection.js';
+import type { Redeliveries } from '../webhooks/redelivery.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 import { authenticate } from './auth.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
+import { rateLimit } from './rate-limit.js';
 import { requestContext } from './request-context.js';
 import { accountRouter } from './routes/account.js';
 import { adminRouter } from './routes/admin.js';
+import { bucketsRouter } from './routes/buckets.js';
 import { filesRouter } from './routes/files.js';
 import { healthRouter, type ReadinessCheck } from './routes/health.js';
 import { tokensRouter } from './routes/tokens.js';
+import { verdictRouter } from './routes/verdict.js';
+import { webhooksRouter } from './routes/webhooks.js';
 
 export interface ApiDeps {
   config: Config;
@@ -26,6 +33,10 @@ export interface ApiDeps {
   queues: Queues;
   spool: Spool;
   pipeline: PipelineDeps;
+  redeliveries: Redeliveries;
+  s3: S3Protection;
+  /** Per-tenant rate limits and daily byte quotas (core/limits.ts). */
+  limits: TenantLimiter;
   checkReadiness: ReadinessCheck;
 }
 
@@ -34,7 +45,16 @@ const scaniiCors = cors({
   origin: '*',
   methods: ['GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE'],
   allowedHeaders: ['Authorization', 'User-Agent', 'Content-Type'],
-  exposedHeaders: ['Location', 'X-Scanii-Request-Id', 'X-Scanii-Host-Id', 'X-Runtime', 'Retry-After'],
+  exposedHeaders: [
+    'Location',
+    'X-Scanii-Request-Id',
+    'X-Scanii-Host-Id',
+    'X-Runtime',
+    'Retry-After',
+    'X-RateLimit-Limit',
+    'X-RateLimit-Remaining',
+    'X-Arbiter-Scan-Ids',
+  ],
   maxAge: 300,
   optionsSuccessStatus: 200,
 });
@@ -52,6 +72,7 @@ export function createApp(deps: ApiDeps): Express {
   const scanii = Router();
   scanii.use(scaniiCors);
   scanii.use(authenticate(deps.tenants, deps.tokens));
+  scanii.use(rateLimit(deps.limits));
   scanii.use(accountRouter(deps.tenants));
   scanii.use(tokensRouter(deps.tokens));
   scanii.use(
@@ -63,11 +84,43 @@ export function createApp(deps: ApiDeps): Express {
       publicUrl: config.publicUrl,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,
+      limiter: deps.limits,
     }),
   );
   app.use('/v2.2', scanii);
   app.use('/v2.1', scanii);
-  app.use('/admin', adminRouter(deps.tenants, config.adminToken));
+
+  // The verdict API of "Antivirus for Amazon S3" clients: a token, then a scan with the verdict.
+  app.use(
+    '/api',
+    scaniiCors,
+    verdictRouter({
+      tenants: deps.tenants,
+      tokens: deps.tokens,
+      scans: deps.scans,
+      spool: deps.spool,
+      pipeline: deps.pipeline,
+      limiter: deps.limits,
+      maxFileSize: config.maxFileSize,
+      logger: deps.logger,
+      scanExistingObject: (tenantId, bucket, key, versionId) =>
+        deps.s3.objectScans.scanExistingObject(tenantId, bucket, key, versionId),
+    }),
+  );
+
+  // Arbiter's own tenant API (same Basic credentials), beside the Scanii protocol.
+  const tenantApi = Router();
+  tenantApi.use(authenticate(deps.tenants, deps.tokens));
+  tenantApi.use(
+    webhooksRouter({
+      tenants: deps.tenants,
+      redeliveries: deps.redeliveries,
+      signingSecretGraceSeconds: config.signingSecretGraceSeconds,
+    }),
+  );
+  tenantApi.use(bucketsRouter({ buckets: deps.s3.buckets, intake: deps.s3.intake }));
+  app.use('/v1', tenantApi);
+  app.use('/admin', adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }));

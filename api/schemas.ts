@@ -101,3 +101,47 @@ export const CreateTenantSchema = z.object({
 
 /** Field names bodies may carry; anything else is refused rather than silently ignored. */
 export const FILE_FIELDS = new Set(['file', 'location', 'callback', 'metadata']);
+
+/** Longest grace period a rotation may ask for: 30 days. */
+export const MAX_SIGNING_SECRET_GRACE = 30 * 24 * 3600;
+
+export const RotateSigningSecretSchema = z.strictObject({
+  grace_seconds: z
+    .number({ error: 'grace_seconds must be a whole number of seconds' })
+    .int('grace_seconds must be a whole number of seconds')
+    .min(0, `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`)
+    .max(MAX_SIGNING_SECRET_GRACE, `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`)
+    .optional(),
+}, { error: unknownField('the only accepted field is grace_seconds') });
+
+/**
+ * `POST /api/Token`: a tenant's API key and secret. Extra fields are ignored, as the clients of
+ * the API this one follows may send more than these two.
+ */
+export const VerdictTokenSchema = z.object({
+  username: z.string({ error: 'username (the API key) is required' }).min(1, 'username (the API key) is required').max(128),
+  password: z.string({ error: 'password (the API secret) is required' }).min(1, 'password (the API secret) is required').max(256),
+});
+
+/** `POST /api/Scan/Existing`: an object of one of the tenant's registered buckets. */
+export const ExistingObjectScanSchema = z.strictObject({
+  bucket: z.string({ error: 'bucket is required' }).min(1, 'bucket is required').max(255),
+  key: z.string({ error: 'key is required' }).min(1, 'key is required').max(1024, 'key is at most 1024 characters'),
+  versionId: z.string({ error: 'versionId must be a string' }).min(1).max(1024).optional(),
+}, { error: unknownField('accepted fields are bucket, key and versionId') });
+
+const limitValue = (field: string, max: number) =>
+  z
+    .number({ error: `${field} must be a whole number (0 = no limit) or null (the default)` })
+    .int(`${field} must be a whole number`)
+    .min(0, `${field} must be 0 (no limit) or more`)
+    .max(max, `${field} must be at most ${max}`)
+    .nullable()
+    .default(null);
+
+/** `PUT /admin/tenants/{id}/limits`: a field left out or null means the configured default. */
+export const TenantLimitsSchema = z.strictObject({
+  requestsPerSecond: limitValue('requestsPerSecond', 1_000_000),
+  burst: limitValue('burst', 1_000_000),
+  bytesPerDay: limitValue('bytesPerDay', Number.MAX_SAFE_INTEGER),
+}, { error: unknownField('accepted fields are requestsPerSecond, burst and bytesPerDay') });

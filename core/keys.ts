@@ -10,6 +10,18 @@
  *   {p}:token-owner:{id}              STRING tenant id of a token (expires with the token)
  *   {p}:scan:{tid}:{id}               HASH  request, state and result of one scan
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
+ *   {p}:bucket:{tid}:{name}           STRING registered bucket (JSON; credentials encrypted)
+ *   {p}:tenant:{tid}:buckets          SET   bucket names of the tenant
+ *   {p}:bucket-queues                 SET   "{tid}/{name}" of buckets with an SQS queue to poll
+ *   {p}:object-lease:{tid}:{hash}     STRING scan id holding an object version (SET NX, expires)
+ *   {p}:object-watchers:{tid}:{id}    LIST  retro job ids waiting for the outcome of scan {id}
+ *   {p}:webhook-inflight:{tid}        ZSET  callback deliveries in flight (job id → lease expiry ms)
+ *   {p}:webhook-parked:{tid}          ZSET  callback jobs waiting for a slot (job id → time parked)
+ *   {p}:redeliveries:{tid}:{id}       STRING count of redeliveries asked for one scan (job ids)
+ *   {p}:tenant-limits:{tid}           HASH  the tenant's own rate limit and quota (admin API)
+ *   {p}:ratelimit:{tid}               STRING requests in the current second (rate-limiter-flexible)
+ *   {p}:ratelimit-burst:{tid}         STRING burst requests in the current 10 s window
+ *   {p}:quota:{tid}:{yyyy-mm-dd}      STRING bytes accepted on that UTC day
  */
 export class RedisKeys {
   constructor(private readonly prefix: string) {}
@@ -22,6 +34,20 @@ export class RedisKeys {
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
   scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${tenantId}:${scanId}`;
   trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${tenantId}:${scanId}`;
+  webhookInflight = (tenantId: string) => `${this.prefix}:webhook-inflight:${tenantId}`;
+  webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${tenantId}`;
+  redeliveries = (tenantId: string, scanId: string) => `${this.prefix}:redeliveries:${tenantId}:${scanId}`;
+  bucket = (tenantId: string, name: string) => `${this.prefix}:bucket:${tenantId}:${name}`;
+  tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:buckets`;
+  bucketQueues = () => `${this.prefix}:bucket-queues`;
+  /** `objectHash` is a digest of bucket, key and version (keys can be 1,024 bytes long). */
+  objectLease = (tenantId: string, objectHash: string) => `${this.prefix}:object-lease:${tenantId}:${objectHash}`;
+  objectWatchers = (tenantId: string, scanId: string) => `${this.prefix}:object-watchers:${tenantId}:${scanId}`;
+  tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${tenantId}`;
+  /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
+  rateLimitPrefix = () => `${this.prefix}:ratelimit`;
+  burstLimitPrefix = () => `${this.prefix}:ratelimit-burst`;
+  quotaPrefix = () => `${this.prefix}:quota`;
   /** BullMQ's own prefix, so queues sit beside our keys under one namespace. */
   queuePrefix = () => `${this.prefix}:q`;
 }

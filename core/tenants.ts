@@ -35,6 +35,19 @@ export type KeyCheck =
  */
 const hashSecret = (secret: string): Buffer => createHash('sha256').update(secret).digest();
 
+// The current signing secret becomes the previous one (valid until ARGV[2], epoch ms) unless the
+// grace period is zero; in one step, so two rotations at once cannot both keep the same secret.
+const ROTATE_SIGNING_SECRET_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], 'signing_secret')
+if not current then return 0 end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HSET', KEYS[1], 'previous_signing_secret', current, 'previous_signing_secret_valid_until', ARGV[2])
+else
+  redis.call('HDEL', KEYS[1], 'previous_signing_secret', 'previous_signing_secret_valid_until')
+end
+redis.call('HSET', KEYS[1], 'signing_secret', ARGV[1], 'modification_date', ARGV[4])
+return 1`;
+
 /** `last_seen_date` is written at most this often per key, to keep auth off the write path. */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 
@@ -85,6 +98,44 @@ export class TenantStore {
   /** The secret used to sign this tenant's webhooks. */
   async getSigningSecret(tenantId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.tenant(tenantId), 'signing_secret')) ?? undefined;
+  }
+
+  /**
+   * Every secret that signs this tenant's webhooks right now: the current one first, then, during
+   * a rotation's grace period, the previous one. Empty when the tenant does not exist.
+   */
+  async getSigningSecrets(tenantId: string, now = Date.now()): Promise<string[]> {
+    const [current, previous, validUntil] = await this.redis.hmget(
+      this.keys.tenant(tenantId),
+      'signing_secret',
+      'previous_signing_secret',
+      'previous_signing_secret_valid_until',
+    );
+    if (!current) return [];
+    return previous && Number(validUntil) > now ? [current, previous] : [current];
+  }
+
+  /**
+   * Replaces the signing secret; the one it replaces keeps signing (beside the new one) for
+   * `graceSeconds`. A secret older than that is dropped at once. Undefined for an unknown tenant.
+   */
+  async rotateSigningSecret(
+    tenantId: string,
+    graceSeconds: number,
+    now = Date.now(),
+  ): Promise<{ signingSecret: string; previousValidUntil: Date } | undefined> {
+    const signingSecret = newSigningSecret();
+    const validUntil = now + graceSeconds * 1000;
+    const rotated = await this.redis.eval(
+      ROTATE_SIGNING_SECRET_SCRIPT,
+      1,
+      this.keys.tenant(tenantId),
+      signingSecret,
+      String(validUntil),
+      String(graceSeconds),
+      new Date(now).toISOString(),
+    );
+    return rotated === 1 ? { signingSecret, previousValidUntil: new Date(validUntil) } : undefined;
   }
 
   /** Issues a new key/secret pair; callers check that the tenant exists. */

@@ -3,13 +3,24 @@ import type { Logger } from '../core/logger.js';
 import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
 import type { ScanStore } from '../core/scan-store.js';
+import type { TenantStore } from '../core/tenants.js';
+import { signWebhook, webhookIdFor } from './signing.js';
 
 export interface DeliveryDeps {
   scans: ScanStore;
+  tenants: Pick<TenantStore, 'getSigningSecrets'>;
   http: OutboundHttp;
   timeoutMs: number;
   userAgent: string;
   logger: Logger;
+  /** Clock (epoch ms), for the signature timestamp and the rotation grace period. */
+  now?: () => number;
+}
+
+/** Which attempt this is: 1-based within its delivery job; `redelivery` n for the n-th redelivery. */
+export interface DeliveryAttempt {
+  attempt: number;
+  redelivery?: number;
 }
 
 /** Thrown to make BullMQ retry the delivery later (non-2xx answer or network failure). */
@@ -18,27 +29,54 @@ export class DeliveryFailed extends Error {
 }
 
 /**
- * Sends one callback attempt: the stored result as JSON to the URL the client gave. 2xx means
- * delivered; 410 Gone means the receiver wants no more and stops the retries; anything else is
- * retried by the queue. Every attempt is written to the scan's trace.
+ * Sends one callback attempt: the stored result as JSON to the URL the client gave, signed per
+ * Standard Webhooks with the tenant's signing secret(s). 2xx means delivered; 410 Gone means the
+ * receiver wants no more and stops the retries; anything else (another status, a 3xx, which is
+ * not followed, a timeout, a refused connection) is retried by the queue. Every attempt is written
+ * to the scan's trace with its status or error and its latency.
  */
-export async function deliverCallback(deps: DeliveryDeps, job: CallbackJob, attempt: number): Promise<void> {
+export async function deliverCallback(
+  deps: DeliveryDeps,
+  job: CallbackJob,
+  which: number | DeliveryAttempt,
+): Promise<void> {
+  const { attempt, redelivery } =
+    typeof which === 'number' ? { attempt: which, redelivery: undefined } : which;
   const record = await deps.scans.get(job.tenantId, job.scanId);
   if (!record?.result || !record.request.callback) return; // deleted or expired: nothing to send
   const url = record.request.callback;
   const origin = safeOrigin(url);
+  const label = `callback attempt ${attempt}${redelivery ? ` (redelivery ${redelivery})` : ''} to ${origin}`;
   const trace = (message: string) => deps.scans.appendTrace(job.tenantId, job.scanId, message);
-  const body = JSON.stringify(record.result);
-  const headers = { 'content-type': 'application/json', 'user-agent': deps.userAgent };
 
+  const now = deps.now?.() ?? Date.now();
+  const secrets = await deps.tenants.getSigningSecrets(job.tenantId, now);
+  if (secrets.length === 0) {
+    await trace(`${label}: not sent (the account has no webhook signing secret)`);
+    throw new UnrecoverableError('the tenant has no webhook signing secret');
+  }
+  const body = JSON.stringify(record.result);
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': deps.userAgent,
+    ...signWebhook({
+      id: webhookIdFor(job.scanId),
+      body,
+      secrets,
+      timestamp: Math.floor(now / 1000),
+    }),
+  };
+
+  const started = performance.now();
   let status: number;
   try {
     const outcome = await deps.http.post(url, body, headers, deps.timeoutMs);
     status = outcome.status;
-    await trace(`callback attempt ${attempt} to ${origin}: HTTP ${status} in ${outcome.latencyMs} ms`);
+    await trace(`${label}: HTTP ${status} in ${outcome.latencyMs} ms`);
   } catch (error) {
+    const latencyMs = Math.round(performance.now() - started);
     const reason = error instanceof Error ? error.message : String(error);
-    await trace(`callback attempt ${attempt} to ${origin}: failed (${reason})`);
+    await trace(`${label}: failed (${reason}) after ${latencyMs} ms`);
     if (error instanceof OutboundError && error.permanent) throw new UnrecoverableError(reason);
     throw new DeliveryFailed(reason);
   }
