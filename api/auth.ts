@@ -32,7 +32,28 @@ export function authenticate(tenants: TenantStore, tokens: TokenStore) {
   };
 }
 
-async function authenticateKey(tenants: TenantStore, key: string, secret: string): Promise<Principal> {
+/**
+ * The verdict API (`/api`): `Authorization: Bearer <access token>` (from `POST /api/Token`), or
+ * the same Basic credentials as the Scanii API. An expired, revoked or made-up token is a 401.
+ */
+export function authenticateBearerOrBasic(tenants: TenantStore, tokens: TokenStore) {
+  const basic = authenticate(tenants, tokens);
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    if (!bearer) {
+      await basic(req, res, next);
+      return;
+    }
+    res.setHeader('WWW-Authenticate', 'Bearer realm="Arbiter"');
+    const tokenId = bearer[1] ?? '';
+    if (tokenId.length > 128) throw unauthenticated();
+    res.locals.auth = await authenticateToken(tenants, tokens, tokenId);
+    next();
+  };
+}
+
+/** Checks an API key and its secret (also for `POST /api/Token`, which takes them in its body). */
+export async function authenticateKey(tenants: TenantStore, key: string, secret: string): Promise<Principal> {
   const check = await tenants.checkKey(key, secret);
   if (check.outcome === 'unknown') throw unauthenticated();
   if (check.outcome === 'disabled') throw forbidden('This API key has been disabled.');

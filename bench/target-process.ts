@@ -62,7 +62,9 @@ async function startArbiter(workers: boolean): Promise<Running> {
   const { startService } = await import('../cli/serve.js');
   const { loadConfig } = await import('../core/config.js');
   const { createLogger } = await import('../core/logger.js');
-  const config = loadConfig(options.env ?? {});
+  // Benchmarks drive one tenant far past the default per-tenant rate limit: the limiter still
+  // runs on every request, but may not refuse (a benchmark's own env can still override this).
+  const config = loadConfig({ ARBITER_RATE_LIMIT_RPS: '1000000', ...(options.env ?? {}) });
   const service = await startService(config, createLogger(config.logLevel), { api: true, workers });
   const { credentials } = await service.runtime.tenants.createTenant('bench');
   const auth = `Basic ${Buffer.from(`${credentials.key}:${credentials.secret}`).toString('base64')}`;

@@ -5,10 +5,11 @@ import { Redis } from 'ioredis';
 import type { Config } from '../core/config.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
+import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
-import { createQueues, type Queues } from '../core/queues.js';
+import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
 import { createRedis, queueConnectionOptions } from '../core/redis.js';
 import { ScanStore } from '../core/scan-store.js';
 import { Spool } from '../core/spool.js';
@@ -19,6 +20,7 @@ import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../webhooks/processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
+import { createS3Stage, type S3Protection } from '../s3/protection.js';
 
 export const USER_AGENT = 'arbiter/0.1 (+https://github.com/arbiter-scanner/arbiter)';
 
@@ -42,6 +44,10 @@ export interface Runtime {
   pipeline: PipelineDeps;
   delivery: CallbackDeps;
   redeliveries: Redeliveries;
+  /** Per-tenant rate limits and byte quotas (their overrides and the Redis counters). */
+  limits: TenantLimiter;
+  /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
+  s3: S3Protection;
   checkReadiness(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -53,8 +59,11 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const keys = new RedisKeys(config.redisPrefix);
   const queuePrefix = keys.queuePrefix();
   const workerConnection: ConnectionOptions = queueConnectionOptions(redisUrl, 'worker');
-  const queues = createQueues(queueConnectionOptions(redisUrl, 'command'), queuePrefix, (error, queue) =>
-    logger.warn({ err: error.message, queue }, 'redis connection problem'),
+  const queues = createQueues(
+    queueConnectionOptions(redisUrl, 'command'),
+    queuePrefix,
+    (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
+    { scanJobOptions: scanJobOptions(config) },
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
@@ -62,6 +71,8 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const http = createOutboundHttp({ userAgent: USER_AGENT, policy: createNetworkPolicy(config.allowedNetworks) });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
 
+  const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
+  const s3Stage = createS3Stage({ config, redis, keys, scans, queues, logger });
   const pipeline: PipelineDeps = {
     scans,
     engines,
@@ -70,7 +81,10 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     spool,
     limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
     logger,
+    objects: s3Stage.stage,
+    usage: limits,
   };
+  const s3 = s3Stage.complete(pipeline);
   const tenants = new TenantStore(redis, keys);
   const delivery: CallbackDeps = {
     scans,
@@ -80,10 +94,14 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     userAgent: USER_AGENT,
     logger,
     // A lease outlives the longest attempt (the POST's time limit plus the Redis calls around it).
-    leases: new TenantDeliveryLeases(redis, keys, {
-      limit: config.callbackTenantConcurrency,
-      leaseMs: config.callbackTimeoutMs + 30_000,
-    }),
+    leases: new TenantDeliveryLeases(
+      redis,
+      keys,
+      { limit: config.callbackTenantConcurrency, leaseMs: config.callbackTimeoutMs + 30_000 },
+      async (jobId) => {
+        await (await queues.callback.getJob(jobId))?.promote();
+      },
+    ),
   };
 
   return {
@@ -101,7 +119,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     engines,
     pipeline,
     delivery,
+    limits,
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
+    s3,
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([
         redis.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),
@@ -110,6 +130,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       return { redis: redisState, engines: engineState };
     },
     async close() {
+      s3.close();
       await queues.close();
       await engines.close();
       redis.disconnect();

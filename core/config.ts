@@ -51,6 +51,21 @@ const byteSize = (fallback: string) =>
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** A size where `0` means "no limit" (quotas). */
+const byteSizeOrZero = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      if (/^\s*0+\s*$/.test(value)) return 0;
+      const bytes = parseByteSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (0 for no limit, or bytes or a unit: 500MB, 10GB)` });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
 export const ENGINE_NAMES = ['builtin', 'clamd'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
@@ -150,6 +165,8 @@ const EnvSchema = z.object({
   ARBITER_SIGNING_SECRET_GRACE: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(86_400).describe('seconds'),
   ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe('seconds'),
   ARBITER_SCAN_CONCURRENCY: positiveInt(4),
+  ARBITER_SCAN_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  ARBITER_SCAN_RETRY_BASE_MS: positiveInt(2_000),
   ARBITER_CALLBACK_CONCURRENCY: positiveInt(16),
   ARBITER_JOB_LOCK_MS: positiveInt(30_000),
   ARBITER_STALLED_INTERVAL_MS: positiveInt(30_000),
@@ -158,8 +175,11 @@ const EnvSchema = z.object({
   ARBITER_TRUST_PROXY: z.stringbool().default(false),
   ARBITER_HOST_ID: z.string().min(1).max(64).optional(),
   ARBITER_SECRET_KEY: secretKey,
+  ARBITER_RATE_LIMIT_RPS: z.coerce.number().int().min(0).max(1_000_000).default(50),
+  ARBITER_RATE_LIMIT_BURST: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  ARBITER_QUOTA_BYTES_PER_DAY: byteSizeOrZero('0'),
   ARBITER_SQS_WAIT_SECONDS: z.coerce.number().int().min(0).max(20).default(20),
-  ARBITER_SQS_VISIBILITY_SECONDS: z.coerce.number().int().min(5).max(43_200).default(120),
+  ARBITER_SQS_VISIBILITY_SECONDS: z.coerce.number().int().min(1).max(43_200).default(120),
   ARBITER_SQS_REFRESH_MS: positiveInt(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -195,6 +215,12 @@ export interface Config {
   signingSecretGraceSeconds: number;
   resultTtlSeconds: number;
   scanConcurrency: number;
+  /**
+   * Attempts per scan job (1 = no retry) and the first retry delay, doubling per attempt. The
+   * last attempt stores an error result instead of retrying; permanent errors store it at once.
+   */
+  scanAttempts: number;
+  scanRetryBaseMs: number;
   callbackConcurrency: number;
   jobLockMs: number;
   stalledIntervalMs: number;
@@ -204,6 +230,11 @@ export interface Config {
   hostId: string;
   /** AES-256-GCM key for stored bucket credentials; unset → buckets cannot be registered. */
   secretKey: Buffer | undefined;
+  /**
+   * Per-tenant defaults (a tenant may have its own, set through the admin API): requests per
+   * second and the burst allowance above it, and bytes per UTC day; 0 = no limit.
+   */
+  limits: { requestsPerSecond: number; burst: number; bytesPerDay: number };
   /** S3 event intake from SQS (worker role): long-poll wait, visibility, registry refresh. */
   sqs: { waitSeconds: number; visibilitySeconds: number; refreshMs: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
@@ -260,6 +291,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     signingSecretGraceSeconds: e.ARBITER_SIGNING_SECRET_GRACE,
     resultTtlSeconds: e.ARBITER_RESULT_TTL,
     scanConcurrency: e.ARBITER_SCAN_CONCURRENCY,
+    scanAttempts: e.ARBITER_SCAN_ATTEMPTS,
+    scanRetryBaseMs: e.ARBITER_SCAN_RETRY_BASE_MS,
     callbackConcurrency: e.ARBITER_CALLBACK_CONCURRENCY,
     jobLockMs: e.ARBITER_JOB_LOCK_MS,
     stalledIntervalMs: e.ARBITER_STALLED_INTERVAL_MS,
@@ -268,6 +301,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustProxy: e.ARBITER_TRUST_PROXY,
     hostId: e.ARBITER_HOST_ID ?? defaultHostId(),
     secretKey: e.ARBITER_SECRET_KEY,
+    limits: {
+      requestsPerSecond: e.ARBITER_RATE_LIMIT_RPS,
+      burst: e.ARBITER_RATE_LIMIT_BURST ?? e.ARBITER_RATE_LIMIT_RPS,
+      bytesPerDay: e.ARBITER_QUOTA_BYTES_PER_DAY,
+    },
     sqs: {
       waitSeconds: e.ARBITER_SQS_WAIT_SECONDS,
       visibilitySeconds: e.ARBITER_SQS_VISIBILITY_SECONDS,

@@ -1,14 +1,21 @@
 import express, { Router } from 'express';
-import { notFound } from '../../core/errors.js';
+import { notFound, unavailable } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
+import type { TenantLimiter } from '../../core/limits.js';
 import type { TenantStore } from '../../core/tenants.js';
+import type { EngineSet } from '../../scanning/engines.js';
 import { authenticateAdmin } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
-import { CreateTenantSchema } from '../schemas.js';
+import { CreateTenantSchema, TenantLimitsSchema } from '../schemas.js';
 
-/** The operator's API: tenants and their keys. */
-export function adminRouter(tenants: TenantStore, adminToken: string | undefined): Router {
+/** The operator's API: tenants and their keys, and reloading the signature databases. */
+export function adminRouter(
+  tenants: TenantStore,
+  adminToken: string | undefined,
+  engines?: EngineSet,
+  limiter?: TenantLimiter,
+): Router {
   const router = Router();
   router.use(authenticateAdmin(adminToken));
   const json = [requireParsedBody('application/json'), express.json({ limit: '16kb' })];
@@ -51,9 +58,58 @@ export function adminRouter(tenants: TenantStore, adminToken: string | undefined
     sendJson(res, 201, { key: credentials.key, secret: credentials.secret });
   });
 
+  // A tenant's rate limit and daily byte quota: its own values where set, else the defaults.
+  router.get('/tenants/:id/limits', async (req, res) => {
+    const tenantId = await existingTenant(tenants, String(req.params.id));
+    sendJson(res, 200, await describeLimits(requireLimiter(limiter), tenantId));
+  });
+
+  router.put('/tenants/:id/limits', ...json, async (req, res) => {
+    const tenantId = await existingTenant(tenants, String(req.params.id));
+    const overrides = TenantLimitsSchema.parse(req.body ?? {});
+    await requireLimiter(limiter).settings.setOverrides(tenantId, overrides);
+    sendJson(res, 200, await describeLimits(requireLimiter(limiter), tenantId));
+  });
+
   router.delete('/keys/:key', async (req, res) => {
     if (!(await tenants.disableKey(String(req.params.key)))) throw notFound('There is no such key.');
     res.status(204).end();
   });
+
+  // Re-reads every engine's signatures; scans in flight finish with the database they started
+  // with. Lines that cannot be parsed are skipped and counted in `problems`.
+  router.post('/signatures/reload', async (_req, res) => {
+    if (!engines) throw notFound('There are no scan engines in this process.');
+    try {
+      await engines.reload();
+    } catch (error) {
+      throw unavailable(`Reloading the signatures failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    sendJson(res, 200, {
+      engines: engines.engines.map((engine) => engine.describe?.() ?? { name: engine.name }),
+    });
+  });
   return router;
+}
+
+async function existingTenant(tenants: TenantStore, tenantId: string): Promise<string> {
+  // Ids are checked for shape first, so that no other key can be named through them.
+  if (!isId(tenantId) || !(await tenants.tenantExists(tenantId))) throw notFound('There is no tenant with that id.');
+  return tenantId;
+}
+
+function requireLimiter(limiter: TenantLimiter | undefined): TenantLimiter {
+  if (!limiter) throw notFound('Rate limits are not available on this server.');
+  return limiter;
+}
+
+/** In force (0 = no limit), the tenant's own settings (null = the default), and today's bytes. */
+async function describeLimits(limiter: TenantLimiter, tenantId: string) {
+  const overrides = await limiter.settings.getOverrides(tenantId);
+  return {
+    ...limiter.settings.resolve(overrides),
+    overrides,
+    defaults: limiter.settings.defaults,
+    bytesUsedToday: await limiter.bytesUsed(tenantId),
+  };
 }

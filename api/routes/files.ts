@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { badRequest, notFound, unavailable } from '../../core/errors.js';
 import { isId, newId } from '../../core/ids.js';
+import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import { OutboundError } from '../../core/outbound-http.js';
 import { enqueueScan, type Queues } from '../../core/queues.js';
@@ -11,6 +12,7 @@ import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.j
 import { principalOf } from '../auth.js';
 import { formParsers, requireParsedBody, uploadParser } from '../body-parsers.js';
 import { resultUrl, sendJson } from '../http.js';
+import { chargeUploads, quotaPrecheck } from '../rate-limit.js';
 import { FILE_FIELDS, FetchSchema, SubmitFileSchema } from '../schemas.js';
 
 export interface FilesDeps {
@@ -21,6 +23,8 @@ export interface FilesDeps {
   publicUrl: string | undefined;
   maxFileSize: number;
   logger: Logger;
+  /** Daily byte quota: uploads are counted when accepted, fetches once downloaded. */
+  limiter: TenantLimiter;
 }
 
 const NO_CONTENT =
@@ -32,9 +36,11 @@ export function filesRouter(deps: FilesDeps): Router {
   const multipartOnly = requireParsedBody('multipart/form-data');
   const forms = [requireParsedBody('multipart/form-data', 'application/x-www-form-urlencoded', 'application/json'), ...formParsers()];
 
-  router.post('/files', multipartOnly, upload, (req, res) => processSync(deps, req, res));
-  router.post('/files/async', multipartOnly, upload, (req, res) => submitAsync(deps, req, res));
-  router.post('/files/fetch', ...forms, (req, res) => submitFetch(deps, req, res));
+  const precheck = quotaPrecheck(deps.limiter);
+  const charge = chargeUploads(deps.limiter, deps.spool, deps.logger);
+  router.post('/files', multipartOnly, precheck, upload, charge, (req, res) => processSync(deps, req, res));
+  router.post('/files/async', multipartOnly, precheck, upload, charge, (req, res) => submitAsync(deps, req, res));
+  router.post('/files/fetch', precheck, ...forms, (req, res) => submitFetch(deps, req, res));
   router.get('/files/:id', (req, res) => getResult(deps, req, res));
   router.delete('/files/:id', (req, res) => deleteResult(deps, req, res));
   router.get('/files/:id/trace', (req, res) => getTrace(deps, req, res));

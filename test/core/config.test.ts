@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseByteSize } from '../../core/config.js';
+import { scanJobOptions } from '../../core/queues.js';
 
 describe('configuration from the environment', () => {
   it('starts on documented defaults with an empty environment', () => {
@@ -14,6 +15,31 @@ describe('configuration from the environment', () => {
       trustProxy: false,
     });
     expect(config.hostId).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it('sets the scan retry schedule of the scan jobs', () => {
+    const defaults = loadConfig({});
+    expect(defaults).toMatchObject({ scanAttempts: 5, scanRetryBaseMs: 2000 });
+    expect(scanJobOptions(defaults)).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
+    const quick = loadConfig({ ARBITER_SCAN_ATTEMPTS: '2', ARBITER_SCAN_RETRY_BASE_MS: '100' });
+    expect(scanJobOptions(quick)).toMatchObject({ attempts: 2, backoff: { type: 'exponential', delay: 100 } });
+    expect(() => loadConfig({ ARBITER_SCAN_ATTEMPTS: '0' })).toThrow(/ARBITER_SCAN_ATTEMPTS/);
+  });
+
+  it('reads the per-tenant rate limit and quota defaults (burst follows the rate, 0 = no limit)', () => {
+    expect(loadConfig({}).limits).toEqual({ requestsPerSecond: 50, burst: 50, bytesPerDay: 0 });
+    expect(loadConfig({ ARBITER_RATE_LIMIT_RPS: '10', ARBITER_QUOTA_BYTES_PER_DAY: '2GB' }).limits).toEqual({
+      requestsPerSecond: 10,
+      burst: 10,
+      bytesPerDay: 2 * 1024 ** 3,
+    });
+    expect(loadConfig({ ARBITER_RATE_LIMIT_RPS: '0', ARBITER_RATE_LIMIT_BURST: '0', ARBITER_QUOTA_BYTES_PER_DAY: '0' }).limits).toEqual({
+      requestsPerSecond: 0,
+      burst: 0,
+      bytesPerDay: 0,
+    });
+    expect(() => loadConfig({ ARBITER_RATE_LIMIT_RPS: '-1' })).toThrow(/ARBITER_RATE_LIMIT_RPS/);
+    expect(() => loadConfig({ ARBITER_QUOTA_BYTES_PER_DAY: 'lots' })).toThrow(/ARBITER_QUOTA_BYTES_PER_DAY.*0 for no limit/);
   });
 
   it('reads sizes with units and treats empty values as unset', () => {

@@ -51,6 +51,9 @@ export async function startTestService(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Test servers listen on loopback, which the outbound policy refuses unless listed.
     ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
+    // Tests fire requests far faster than a client would: the limiter runs (its Redis calls are
+    // exercised everywhere) but does not refuse; test/api/rate-limits.test.ts sets real limits.
+    ARBITER_RATE_LIMIT_RPS: '100000',
     ...env,
   };
   const config = loadConfig(fullEnv);

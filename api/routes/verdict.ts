@@ -1,0 +1,330 @@
+import { randomBytes } from 'node:crypto';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import multer from 'multer';
+import { badRequest, DomainError, payloadTooLarge } from '../../core/errors.js';
+import { newId } from '../../core/ids.js';
+import type { TenantLimiter } from '../../core/limits.js';
+import type { Logger } from '../../core/logger.js';
+import type { ScanRequest, ScanResult } from '../../core/results.js';
+import type { ScanStore } from '../../core/scan-store.js';
+import type { Spool } from '../../core/spool.js';
+import type { TenantStore } from '../../core/tenants.js';
+import type { TokenStore } from '../../core/tokens.js';
+import type { EngineVerdict } from '../../scanning/engine.js';
+import { contentName } from '../../scanning/engines.js';
+import type { ExistingObjectScan } from '../../s3/object-scans.js';
+import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
+import { authenticateBearerOrBasic, authenticateKey, principalOf } from '../auth.js';
+import { FORM_LIMITS, requireParsedBody } from '../body-parsers.js';
+import { sendJson } from '../http.js';
+import {
+  admitRequest,
+  chargeUploads,
+  quotaPrecheck,
+  rateLimit,
+  uploadedFiles,
+} from '../rate-limit.js';
+import { ExistingObjectScanSchema, VerdictTokenSchema } from '../schemas.js';
+
+/**
+ * The verdict API in the style of "Antivirus for Amazon S3" (mounted at `/api`): a token from
+ * key and secret, then one call that uploads one or more files and answers with a verdict.
+ * Every file is an ordinary scan (same pipeline and engines, stored result and trace), so it can
+ * be looked up through the Scanii API by the ids in `X-Arbiter-Scan-Ids`.
+ */
+
+export interface VerdictDeps {
+  tenants: TenantStore;
+  tokens: TokenStore;
+  scans: ScanStore;
+  spool: Spool;
+  pipeline: PipelineDeps;
+  limiter: TenantLimiter;
+  maxFileSize: number;
+  logger: Logger;
+  /** Scans an object of a registered bucket (s3/object-scans.ts); absent: Existing is a 404. */
+  scanExistingObject?: (
+    tenantId: string,
+    bucket: string,
+    key: string,
+    versionId?: string,
+  ) => Promise<ExistingObjectScan>;
+}
+
+/** Access tokens live for an hour, as the clients of this API expect (`expiresIn`). */
+export const ACCESS_TOKEN_SECONDS = 3600;
+/** Files one `POST /api/Scan` may carry. */
+export const MAX_FILES_PER_SCAN = 32;
+/** Files of one request scanned at once. */
+const SCAN_PARALLELISM = 4;
+
+export type VerdictResult = 'Clean' | 'Infected' | 'Unscannable' | 'Error';
+
+export interface Verdict {
+  dateScanned: string;
+  detectedInfections: Array<{ file: string; infection: string }>;
+  errorMessage: string | null;
+  result: VerdictResult;
+}
+
+export function verdictRouter(deps: VerdictDeps): Router {
+  const router = Router();
+  const auth = authenticateBearerOrBasic(deps.tenants, deps.tokens);
+  const limit = rateLimit(deps.limiter);
+
+  router.post(
+    '/Token',
+    requireParsedBody('application/json', 'application/x-www-form-urlencoded'),
+    // Not strict: a client may send the JSON document as a JSON string (encoded twice).
+    express.json({ limit: '16kb', strict: false }),
+    express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }),
+    (req, res) => issueToken(deps, req, res),
+  );
+  router.post(
+    '/Scan/Existing',
+    auth,
+    limit,
+    requireParsedBody('application/json'),
+    express.json({ limit: '16kb' }),
+    (req, res) => scanExisting(deps, req, res),
+  );
+  router.post(
+    '/Scan',
+    auth,
+    limit,
+    requireParsedBody('multipart/form-data'),
+    quotaPrecheck(deps.limiter),
+    uploadAny(deps.spool.incomingDir, deps.maxFileSize),
+    chargeUploads(deps.limiter, deps.spool, deps.logger),
+    (req, res) => scanUploads(deps, req, res),
+  );
+  return router;
+}
+
+/** `POST /api/Token`: `{"username": key, "password": secret}` → a Bearer access token. */
+async function issueToken(deps: VerdictDeps, req: Request, res: Response): Promise<void> {
+  const { username, password } = VerdictTokenSchema.parse(tokenBody(req.body));
+  const principal = await authenticateKey(deps.tenants, username, password);
+  await admitRequest(deps.limiter, principal.tenantId, res);
+  const token = await deps.tokens.create(principal.tenantId, username, ACCESS_TOKEN_SECONDS);
+  sendJson(res, 200, {
+    accessToken: token.id,
+    tokenType: 'Bearer',
+    expiresIn: ACCESS_TOKEN_SECONDS,
+  });
+}
+
+function tokenBody(body: unknown): unknown {
+  if (typeof body !== 'string') return body ?? {};
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    throw badRequest(
+      'The request body must be a JSON object {"username": "<API key>", "password": "<API secret>"}.',
+    );
+  }
+}
+
+/** Multipart with file parts under any field name; text fields (`composite`, …) are ignored. */
+function uploadAny(incomingDir: string, maxFileSize: number) {
+  const upload = multer({
+    // File names come back in the verdict: read them as the UTF-8 that clients send.
+    defParamCharset: 'utf8',
+    storage: multer.diskStorage({
+      destination: incomingDir,
+      filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
+    }),
+    limits: {
+      fileSize: maxFileSize,
+      files: MAX_FILES_PER_SCAN,
+      fields: FORM_LIMITS.fields,
+      fieldSize: FORM_LIMITS.fieldSize,
+      parts: FORM_LIMITS.fields + MAX_FILES_PER_SCAN,
+    },
+  }).any();
+  return (req: Request, res: Response, next: NextFunction) =>
+    upload(req, res, (error?: unknown) => {
+      // Multer removes the files it had stored before calling back with an error.
+      if (error instanceof multer.MulterError && error.code === 'LIMIT_FILE_COUNT') {
+        next(
+          payloadTooLarge(
+            `Too many files: send at most ${MAX_FILES_PER_SCAN} files in one request.`,
+          ),
+        );
+        return;
+      }
+      next(error);
+    });
+}
+
+interface FileOutcome {
+  request: ScanRequest;
+  result: ScanResult | undefined;
+  verdicts: EngineVerdict[];
+}
+
+/** `POST /api/Scan`: scans every uploaded file now and answers with one verdict for them all. */
+async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Promise<void> {
+  const tenantId = principalOf(res).tenantId;
+  const files = uploadedFiles(req);
+  try {
+    if (files.length === 0) {
+      throw badRequest(
+        'Send the content to scan as a file part of a multipart/form-data body (any field name).',
+      );
+    }
+    const empty = files.find((file) => file.size === 0);
+    if (empty)
+      throw badRequest(
+        `The file "${empty.originalname.slice(0, 255)}" is empty: there is nothing to scan.`,
+      );
+
+    const outcomes = await mapLimited(
+      files,
+      SCAN_PARALLELISM,
+      async (file): Promise<FileOutcome> => {
+        const request: ScanRequest = {
+          id: newId(),
+          tenantId,
+          source: 'upload',
+          metadata: {},
+          creationDate: new Date().toISOString(),
+        };
+        if (file.originalname) request.fileName = file.originalname.slice(0, 255);
+        await deps.scans.createPending(request);
+        await deps.scans.appendTrace(
+          tenantId,
+          request.id,
+          'content received for processing (verdict API)',
+        );
+        let verdicts: EngineVerdict[] = [];
+        const result = await runScanPipeline(deps.pipeline, {
+          request,
+          uploadPath: file.path,
+          finalAttempt: true,
+          onVerdicts: (reported) => {
+            verdicts = reported;
+          },
+        });
+        return { request, result, verdicts };
+      },
+    );
+    res.setHeader('X-Arbiter-Scan-Ids', outcomes.map((o) => o.request.id).join(','));
+    sendJson(res, 200, verdictOf(outcomes.map((o) => describeOutcome(o, contentName(o.request)))));
+  } finally {
+    // The pipeline removes each file it scanned; this catches the ones a failure left behind.
+    await Promise.all(files.map((file) => deps.spool.remove(file.path)));
+  }
+}
+
+/** `POST /api/Scan/Existing`: scans an object of a registered bucket now. */
+async function scanExisting(deps: VerdictDeps, req: Request, res: Response): Promise<void> {
+  const { bucket, key, versionId } = ExistingObjectScanSchema.parse(req.body ?? {});
+  if (!deps.scanExistingObject)
+    throw new DomainError('not_found', 'Bucket scanning is not available on this server.');
+  const scan = await deps.scanExistingObject(principalOf(res).tenantId, bucket, key, versionId);
+  if (scan.scanId) res.setHeader('X-Arbiter-Scan-Ids', scan.scanId);
+  const outcome = scan.result
+    ? describeOutcome({ result: scan.result, verdicts: [] }, key)
+    : {
+        name: key,
+        infections: [],
+        unscannable: false,
+        error: scan.duplicate
+          ? 'The object is already being scanned and that scan has not finished yet; retry shortly.'
+          : 'The result was deleted while the object was being scanned.',
+      };
+  sendJson(res, 200, verdictOf([outcome]));
+}
+
+interface Described {
+  name: string;
+  infections: Array<{ file: string; infection: string }>;
+  unscannable: boolean;
+  error: string | undefined;
+}
+
+const isUnscannable = (finding: string) => finding.startsWith('content.unscannable.');
+
+/**
+ * One file's part of the verdict. Engines that report where they found something (the built-in
+ * one walks archives) give one infection per member, by its path from the uploaded file
+ * (`upload.zip/inner.zip/eicar.com`) and the name of the signature that matched; a finding no
+ * engine placed (clamd reports one name for the whole stream) is listed under the file's name.
+ */
+export function describeOutcome(
+  outcome: Pick<FileOutcome, 'result' | 'verdicts'>,
+  name: string,
+): Described {
+  const { result, verdicts } = outcome;
+  if (!result)
+    return {
+      name,
+      infections: [],
+      unscannable: false,
+      error: 'The result was deleted while it was being processed.',
+    };
+  if (result.error) return { name, infections: [], unscannable: false, error: result.error };
+  const infections: Described['infections'] = [];
+  const seen = new Set<string>();
+  const placed = new Set<string>();
+  for (const verdict of verdicts) {
+    for (const detection of verdict.detections ?? []) {
+      if (isUnscannable(detection.finding)) continue;
+      // The engine names the top by the content name; the client knows it by the name it sent.
+      const file = [name, ...detection.path.slice(1)].join('/');
+      placed.add(detection.finding);
+      if (seen.has(`${file}\0${detection.finding}`)) continue;
+      seen.add(`${file}\0${detection.finding}`);
+      infections.push({ file, infection: detection.signature || detection.finding });
+    }
+  }
+  for (const finding of result.findings) {
+    if (!isUnscannable(finding) && !placed.has(finding))
+      infections.push({ file: name, infection: finding });
+  }
+  return { name, infections, unscannable: result.findings.some(isUnscannable), error: undefined };
+}
+
+/** Infected beats Error beats Unscannable beats Clean: a client must never read a doubt as clean. */
+export function verdictOf(files: Described[]): Verdict {
+  const detectedInfections = files.flatMap((f) => f.infections);
+  const errors = files.filter((f) => f.error !== undefined);
+  let result: VerdictResult = 'Clean';
+  if (detectedInfections.length > 0) result = 'Infected';
+  else if (errors.length > 0) result = 'Error';
+  else if (files.some((f) => f.unscannable)) result = 'Unscannable';
+  return {
+    dateScanned: new Date().toISOString(),
+    detectedInfections,
+    errorMessage:
+      errors.length > 0
+        ? errors.map((f) => (files.length > 1 ? `${f.name}: ${f.error}` : f.error)).join('; ')
+        : null,
+    result,
+  };
+}
+
+/** `fn` over `items`, `limit` at a time; after a failure no new item starts, and it is rethrown. */
+async function mapLimited<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length && !failure) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  });
+  await Promise.all(workers);
+  if (failure) throw failure.error;
+  return results;
+}
