@@ -10,6 +10,7 @@ COPY scanning ./scanning
 COPY api ./api
 COPY worker ./worker
 COPY webhooks ./webhooks
+COPY s3 ./s3
 COPY cli ./cli
 RUN npm run build && npm prune --omit=dev
 

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -20,6 +20,8 @@ const REDACT_PATHS = [
   '*.secretAccessKey',
 ];
 
-export function createLogger(level: string, name = 'arbiter'): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+/** `destination` defaults to stdout; tests pass a stream to read what was logged. */
+export function createLogger(level: string, name = 'arbiter', destination?: DestinationStream): Logger {
+  const options = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -14,6 +14,8 @@ export type ScanJob = z.infer<typeof ScanJobSchema>;
 export const CallbackJobSchema = z.object({
   tenantId: z.string().regex(/^[0-9a-f]{32}$/),
   scanId: z.string().regex(/^[0-9a-f]{32}$/),
+  /** Set on deliveries asked for with `POST /v1/files/{id}/redeliver`: the n-th redelivery. */
+  redelivery: z.number().int().positive().optional(),
 });
 export type CallbackJob = z.infer<typeof CallbackJobSchema>;
 
@@ -21,14 +23,24 @@ export const QUEUE_NAMES = { scan: 'scan', callback: 'callback' } as const;
 
 /**
  * Scan jobs retry transient failures (an engine or Redis hiccup) a few times; the final attempt
- * stores an error result instead of failing silently (see worker/scan-processor.ts).
+ * stores an error result instead of failing silently (see worker/scan-processor.ts), and a
+ * permanent engine error stores it at once. Attempts and the first delay (doubling per retry)
+ * come from ARBITER_SCAN_ATTEMPTS and ARBITER_SCAN_RETRY_BASE_MS.
  */
-export const SCAN_JOB_OPTIONS: JobsOptions = {
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 2000 },
-  removeOnComplete: { age: 3600, count: 10_000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
-};
+export function scanJobOptions(schedule: { scanAttempts: number; scanRetryBaseMs: number }): JobsOptions {
+  return {
+    attempts: schedule.scanAttempts,
+    backoff: { type: 'exponential', delay: schedule.scanRetryBaseMs },
+    removeOnComplete: { age: 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
+
+/**
+ * The scan job options with the default schedule (5 attempts, 2 s first delay). Prefer
+ * `queues.scanJobOptions`, which follows the configuration.
+ */
+export const SCAN_JOB_OPTIONS: JobsOptions = scanJobOptions({ scanAttempts: 5, scanRetryBaseMs: 2000 });
 
 /**
  * Callback deliveries retry for about a day: with the default schedule delays double from 10 s
@@ -55,6 +67,8 @@ export function callbackBackoffMs(
 export interface Queues {
   scan: Queue<ScanJob>;
   callback: Queue<CallbackJob>;
+  /** Options for every scan job added (attempts and backoff from the configuration). */
+  scanJobOptions: JobsOptions;
   close(): Promise<void>;
 }
 
@@ -62,6 +76,7 @@ export function createQueues(
   connection: ConnectionOptions,
   prefix: string,
   onError: (error: Error, queue: string) => void = () => undefined,
+  options: { scanJobOptions?: JobsOptions } = {},
 ): Queues {
   const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, { connection, prefix });
   const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, { connection, prefix });
@@ -71,6 +86,7 @@ export function createQueues(
   return {
     scan,
     callback,
+    scanJobOptions: options.scanJobOptions ?? SCAN_JOB_OPTIONS,
     close: async () => {
       await Promise.all([scan.close(), callback.close()]);
     },
@@ -80,10 +96,14 @@ export function createQueues(
 /** The job id is the scan id: enqueueing the same scan twice can never run it twice at once. */
 export async function enqueueScan(queues: Queues, job: ScanJob): Promise<void> {
   const data = ScanJobSchema.parse(job);
-  await queues.scan.add('scan', data, { ...SCAN_JOB_OPTIONS, jobId: data.scanId });
+  await queues.scan.add('scan', data, { ...queues.scanJobOptions, jobId: data.scanId });
 }
 
 export async function enqueueCallback(queues: Queues, job: CallbackJob): Promise<void> {
   const data = CallbackJobSchema.parse(job);
-  await queues.callback.add('deliver', data, { ...CALLBACK_JOB_OPTIONS, jobId: `cb-${data.scanId}` });
+  await queues.callback.add('deliver', data, { ...CALLBACK_JOB_OPTIONS, jobId: callbackJobId(data) });
 }
+
+/** `cb-{scanId}` for the delivery a finished scan makes, `cb-{scanId}-r{n}` for the n-th redelivery. */
+export const callbackJobId = (job: { scanId: string; redelivery?: number | undefined }): string =>
+  job.redelivery ? `cb-${job.scanId}-r${job.redelivery}` : `cb-${job.scanId}`;

@@ -14,19 +14,49 @@ export interface ScanResult {
   error?: string;
   /** Which engines looked at the content, with their database versions. */
   engines?: Array<{ name: string; version: string }>;
+  /** Scans of bucket objects (`source: 'object'`): the object and what was done with it. */
+  bucket?: string;
+  key?: string;
+  versionId?: string | null;
+  /** `clean`, `infected`, `unscannable` or `error` (the value of the scan-result tag). */
+  outcome?: ObjectOutcome;
+  /** What was done: `tag`, `quarantine`, `promote`, `delete`, `keep`, or `none`. */
+  action?: ObjectAction;
+  /** Set when the action (or part of it) failed; the trace has the details. */
+  action_error?: string;
+}
+
+export type ObjectOutcome = 'clean' | 'infected' | 'unscannable' | 'error';
+export type ObjectAction = 'tag' | 'quarantine' | 'promote' | 'delete' | 'keep' | 'none';
+
+/** An object version in a registered bucket. */
+export interface ObjectRef {
+  bucket: string;
+  key: string;
+  /** Absent for unversioned buckets (S3 reports them as version "null"). */
+  versionId?: string;
+  /** From the event, when known: lets an unversioned object be told apart from its replacement. */
+  eTag?: string;
+  size?: number;
 }
 
 /** What the client asked for; stored with the scan so that jobs carry only ids. */
 export interface ScanRequest {
   id: string;
   tenantId: string;
-  source: 'upload' | 'location';
+  source: 'upload' | 'location' | 'object';
   location?: string;
   callback?: string;
   metadata: Record<string, string>;
   creationDate: string;
   /** The client's file name for uploads, for the trace. */
   fileName?: string;
+  /** `source: 'object'`: the object to read from its registered bucket. */
+  object?: ObjectRef;
+  /** `source: 'object'`: what asked for the scan (an S3 event, the API, a retro job). */
+  origin?: 'event' | 'api' | 'retro';
+  /** `source: 'object'`, origin `retro`: the retro job that submitted the object. */
+  retroJobId?: string;
 }
 
 export type ScanState = 'pending' | 'done' | 'deleted';

@@ -35,6 +35,26 @@ export class ScanStore {
       .exec();
   }
 
+  /** Many pending scans, each with its first trace event, in one round trip (bulk submissions). */
+  async createPendingMany(entries: Array<{ request: ScanRequest; trace: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    const timestamp = new Date().toISOString();
+    const multi = this.redis.multi();
+    for (const { request, trace } of entries) {
+      const key = this.keys.scan(request.tenantId, request.id);
+      const traceKey = this.keys.trace(request.tenantId, request.id);
+      const event: TraceEvent = { timestamp, message: trace };
+      multi
+        .hset(key, { state: 'pending', request: JSON.stringify(request) })
+        .expire(key, this.ttlSeconds)
+        .rpush(traceKey, JSON.stringify(event))
+        .expire(traceKey, this.ttlSeconds);
+    }
+    const replies = (await multi.exec()) ?? [];
+    const failed = replies.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+  }
+
   async get(tenantId: string, scanId: string): Promise<ScanRecord | undefined> {
     const raw = await this.redis.hgetall(this.keys.scan(tenantId, scanId));
     if (!raw.request || !raw.state) return undefined;

@@ -7,8 +7,8 @@ import { errorResult, type ScanRequest, type ScanResult } from '../core/results.
 import type { ScanStore } from '../core/scan-store.js';
 import type { Spool } from '../core/spool.js';
 import { sniffContentType } from '../scanning/content-type.js';
-import { EngineError } from '../scanning/engine.js';
-import type { EngineSet } from '../scanning/engines.js';
+import { EngineError, type EngineVerdict } from '../scanning/engine.js';
+import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
 
 /**
  * One scan from request to stored result: get the bytes onto local disk (hashing them on the
@@ -23,6 +23,27 @@ export interface PipelineDeps {
   spool: Spool;
   limits: { maxFetchSize: number; fetchTimeoutMs: number };
   logger: Logger;
+  /** Reads and acts on objects of registered buckets (`source: 'object'`, see s3/object-stage.ts). */
+  objects?: ObjectStage;
+  /** Counts downloaded bytes against the tenant's daily quota (core/limits.ts); best effort. */
+  usage?: { chargeFetched(tenantId: string, bytes: number): Promise<void> };
+}
+
+/**
+ * The S3 part of a scan of a bucket object: how its content is read, what is done with the
+ * object once the verdict is known, and what happens once the result is stored.
+ */
+export interface ObjectStage {
+  /**
+   * Streams the object into `destination` (hashing it on the way). Returns the content; or a
+   * message (a permanent failure: an error result) or a finished result (e.g. unscannable: too
+   * large); or throws TransientScanError to have the job retried.
+   */
+  fetch(request: ScanRequest, destination: string, finalAttempt: boolean): Promise<Content | string | ScanResult>;
+  /** Applies the bucket's actions for the verdict and returns the result with what was done. */
+  act(request: ScanRequest, result: ScanResult, finalAttempt: boolean): Promise<ScanResult>;
+  /** Once the result is stored (undefined: the scan was deleted): frees the object, tells listeners. */
+  settle(request: ScanRequest, result: ScanResult | undefined): Promise<void>;
 }
 
 export interface PipelineRun {
@@ -34,6 +55,8 @@ export interface PipelineRun {
    * request that was accepted always ends with a result (and its callback), never in silence.
    */
   finalAttempt: boolean;
+  /** Called with every engine's verdict (detections included) when the engines have answered. */
+  onVerdicts?: (verdicts: EngineVerdict[]) => void;
 }
 
 /** Thrown for failures worth another attempt (the job is retried with backoff). */
@@ -41,7 +64,7 @@ export class TransientScanError extends Error {
   override name = 'TransientScanError';
 }
 
-interface Content {
+export interface Content {
   path: string;
   size: number;
   sha1: string;
@@ -52,8 +75,11 @@ export async function runScanPipeline(deps: PipelineDeps, run: PipelineRun): Pro
   const fetchPath = deps.spool.fetchPath(request.id);
   try {
     const content = await obtainContent(deps, run, fetchPath);
-    if (typeof content === 'string') return await finish(deps, run, errorResult(request, content));
-    const result = await scanContent(deps, run, content);
+    let result: ScanResult;
+    if (typeof content === 'string') result = errorResult(request, content);
+    else if ('findings' in content) result = content;
+    else result = await scanContent(deps, run, content);
+    if (request.source === 'object') result = await objectStage(deps).act(request, result, run.finalAttempt);
     return await finish(deps, run, result);
   } finally {
     await deps.spool.remove(fetchPath);
@@ -62,11 +88,20 @@ export async function runScanPipeline(deps: PipelineDeps, run: PipelineRun): Pro
 
 /** Stores an error result for a scan that cannot be processed at all (and fires its callback). */
 export async function failScan(deps: PipelineDeps, request: ScanRequest, uploadPath: string | undefined, message: string): Promise<void> {
-  await finish(deps, { request, uploadPath, finalAttempt: true }, errorResult(request, message));
+  let result = errorResult(request, message);
+  // A bucket object is still tagged scan-result=error (never left unmarked).
+  if (request.source === 'object') result = await objectStage(deps).act(request, result, true);
+  await finish(deps, { request, uploadPath, finalAttempt: true }, result);
 }
 
-async function obtainContent(deps: PipelineDeps, run: PipelineRun, fetchPath: string): Promise<Content | string> {
+function objectStage(deps: PipelineDeps): ObjectStage {
+  if (!deps.objects) throw new Error('this process cannot scan bucket objects (no object stage configured)');
+  return deps.objects;
+}
+
+async function obtainContent(deps: PipelineDeps, run: PipelineRun, fetchPath: string): Promise<Content | string | ScanResult> {
   const { request } = run;
+  if (request.source === 'object') return objectStage(deps).fetch(request, fetchPath, run.finalAttempt);
   if (request.source === 'upload') {
     if (!run.uploadPath) throw new Error(`scan ${request.id} has no uploaded file`);
     return hashFile(run.uploadPath);
@@ -80,6 +115,9 @@ async function obtainContent(deps: PipelineDeps, run: PipelineRun, fetchPath: st
       timeoutMs: deps.limits.fetchTimeoutMs,
     });
     await deps.scans.appendTrace(request.tenantId, request.id, `content fetched from ${origin} (${download.bytes} bytes)`);
+    await deps.usage?.chargeFetched(request.tenantId, download.bytes).catch((error: unknown) => {
+      deps.logger.warn({ err: error, scanId: request.id }, 'could not count fetched bytes against the quota');
+    });
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
     return { path: fetchPath, size: download.bytes, sha1: download.sha1 };
   } catch (error) {
@@ -95,10 +133,10 @@ async function scanContent(deps: PipelineDeps, run: PipelineRun, content: Conten
   const { request } = run;
   const contentType = await sniffContentType(content.path);
   try {
-    const { findings, verdicts } = await deps.engines.scan({ path: content.path, size: content.size });
+    const { findings, verdicts } = await deps.engines.scan({ path: content.path, size: content.size, name: contentName(request) });
+    run.onVerdicts?.(verdicts);
     for (const verdict of verdicts) {
-      const outcome = verdict.findings.length > 0 ? verdict.findings.join(', ') : 'no findings';
-      await deps.scans.appendTrace(request.tenantId, request.id, `scanned by ${verdict.engine} (${verdict.version}): ${outcome}`);
+      await deps.scans.appendTrace(request.tenantId, request.id, describeVerdict(verdict));
     }
     return {
       id: request.id,
@@ -113,7 +151,8 @@ async function scanContent(deps: PipelineDeps, run: PipelineRun, content: Conten
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
     await deps.scans.appendTrace(request.tenantId, request.id, `engine failed: ${error.message}`);
-    if (!run.finalAttempt) throw new TransientScanError(error.message);
+    // A permanent engine error (clamd's size limit, say) would fail the same way on every retry.
+    if (!run.finalAttempt && !error.permanent) throw new TransientScanError(error.message);
     return {
       ...errorResult(request, `the content could not be scanned: ${error.message}`),
       checksum: content.sha1,
@@ -134,10 +173,12 @@ async function finish(deps: PipelineDeps, run: PipelineRun, result: ScanResult):
   }
   // Also on a retry after a crash between "stored" and "queued": the callback job id derives
   // from the scan id, so queueing it twice still delivers once. A deleted scan gets no callback.
-  const done = stored || (await deps.scans.get(request.tenantId, request.id))?.state === 'done';
+  const record = stored ? undefined : await deps.scans.get(request.tenantId, request.id);
+  const done = stored || record?.state === 'done';
   if (request.callback && done) {
     await enqueueCallback(deps.queues, { tenantId: request.tenantId, scanId: request.id });
   }
+  if (request.source === 'object') await objectStage(deps).settle(request, stored ? result : record?.result);
   if (run.uploadPath) await deps.spool.remove(run.uploadPath);
   return stored ? result : undefined;
 }

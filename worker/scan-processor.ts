@@ -9,8 +9,11 @@ export function createScanProcessor(deps: PipelineDeps) {
     if (!parsed.success) throw new UnrecoverableError(`malformed scan job: ${parsed.error.message}`);
     const { tenantId, scanId } = parsed.data;
     const record = await deps.scans.get(tenantId, scanId);
-    // Expired or deleted by its owner: there is nobody left to tell.
-    if (!record || record.state === 'deleted') return;
+    // Expired or deleted by its owner: there is nobody left to tell (a bucket object is freed).
+    if (!record || record.state === 'deleted') {
+      if (record?.request.source === 'object') await deps.objects?.settle(record.request, undefined);
+      return;
+    }
     const uploadPath = record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
     const attempts = job.opts.attempts ?? 1;
     await runScanPipeline(deps, {

@@ -1,0 +1,404 @@
+import { z } from 'zod';
+
+/**
+ * What a tenant sends to register a bucket (`PUT /v1/buckets/{name}`), what is stored, and what
+ * `GET` shows. Secrets go in, never out: the view carries the credential type and a masked
+ * access key id only.
+ */
+
+/** S3 allows 10 tags per object. */
+export const S3_TAG_LIMIT = 10;
+
+export const DEFAULT_TAG_KEYS = {
+  result: 'scan-result',
+  date: 'scan-date',
+  findings: 'scan-findings',
+  engine: 'scan-engine',
+} as const;
+
+export type TagKeys = { result: string; date: string; findings: string; engine: string };
+
+/**
+ * General purpose bucket naming rules (AWS "Bucket naming rules"): 3–63 characters; lower-case
+ * letters, digits, dots and hyphens; a letter or digit first and last; no two adjacent dots; not
+ * an IP address; not the reserved prefixes and suffixes. Returns the rule broken, if any.
+ */
+export function bucketNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 63) return 'bucket names are 3 to 63 characters long';
+  if (!/^[a-z0-9.-]+$/.test(name))
+    return 'bucket names contain only lower-case letters, digits, dots (.) and hyphens (-)';
+  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name))
+    return 'bucket names begin and end with a letter or a digit';
+  if (name.includes('..')) return 'bucket names do not contain two adjacent dots';
+  if (name.includes('.-') || name.includes('-.'))
+    return 'bucket names do not contain a dot next to a hyphen';
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(name)) return 'bucket names are not formatted as IP addresses';
+  for (const prefix of ['xn--', 'sthree-', 'amzn-s3-demo-']) {
+    if (name.startsWith(prefix)) return `bucket names do not begin with "${prefix}"`;
+  }
+  for (const suffix of ['-s3alias', '--ol-s3', '.mrap', '--x-s3', '--table-s3']) {
+    if (name.endsWith(suffix)) return `bucket names do not end with "${suffix}"`;
+  }
+  return undefined;
+}
+
+const bucketName = (field: string) =>
+  z.string({ error: `${field} must be a bucket name` }).superRefine((value, ctx) => {
+    const problem = bucketNameProblem(value);
+    if (problem)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${field} "${value.slice(0, 70)}" is not a valid bucket name: ${problem}`,
+      });
+  });
+
+/**
+ * S3 tag keys: 1–128 Unicode letters, digits, spaces and `+ - = . _ : / @`; `aws:` is reserved.
+ * Values: 0–256 of the same characters.
+ */
+const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+const tagKey = (field: string) =>
+  z
+    .string({ error: `${field} must be a tag key` })
+    .min(1, `${field} must not be empty`)
+    .max(128, `${field} is at most 128 characters`)
+    .refine(
+      (value) => TAG_CHARS.test(value),
+      `${field} may contain only letters, digits, spaces and + - = . _ : / @`,
+    )
+    .refine(
+      (value) => !value.toLowerCase().startsWith('aws:'),
+      `${field} must not begin with "aws:" (reserved by AWS)`,
+    );
+
+const printable = (field: string, max: number) =>
+  z
+    .string({ error: `${field} must be text` })
+    .min(1, `${field} must not be empty`)
+    .max(max, `${field} is at most ${max} characters`)
+    .refine(
+      (value) => /^[\x21-\x7e]+$/.test(value),
+      `${field} must be printable ASCII without spaces`,
+    );
+
+const parseUrl = (value: string): URL | undefined => {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+};
+
+/** An http(s) URL without embedded credentials; `root` also refuses a path, query or fragment. */
+const httpUrl = (field: string, options: { root?: boolean } = {}) =>
+  z
+    .string({ error: `${field} must be an http or https URL` })
+    .trim()
+    .max(2048, `${field} is longer than 2048 characters`)
+    .superRefine((value, ctx) => {
+      const url = parseUrl(value);
+      if (!url || !['http:', 'https:'].includes(url.protocol)) {
+        ctx.addIssue({ code: 'custom', message: `${field} must be an http or https URL` });
+      } else if (url.username || url.password) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field} must not embed credentials (user:password@)`,
+        });
+      } else if (options.root && (url.pathname !== '/' || url.search || url.hash)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field} must be a scheme, host and optional port only (like https://s3.example.com:9000)`,
+        });
+      }
+    });
+
+const region = (field: string) =>
+  z
+    .string({ error: `${field} must be a region name` })
+    .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, `${field} must be a region name such as "us-east-1"`);
+
+const unknownField =
+  (where: string, allowed: string) => (issue: { code?: string; keys?: string[] }) =>
+    issue.code === 'unrecognized_keys'
+      ? `Unknown field "${(issue.keys?.[0] ?? '').slice(0, 64)}" in ${where}: the accepted fields are ${allowed}.`
+      : undefined;
+
+export const StaticCredentialsSchema = z.strictObject(
+  {
+    type: z.literal('static'),
+    accessKeyId: printable('credentials.accessKeyId', 256),
+    secretAccessKey: z
+      .string({ error: 'credentials.secretAccessKey is required' })
+      .min(1, 'credentials.secretAccessKey must not be empty')
+      .max(1024, 'credentials.secretAccessKey is at most 1024 characters'),
+    sessionToken: z.string().min(1).max(4096).optional(),
+  },
+  { error: unknownField('credentials', 'type, accessKeyId, secretAccessKey and sessionToken') },
+);
+
+export const RoleCredentialsSchema = z.strictObject(
+  {
+    type: z.literal('role'),
+    roleArn: z
+      .string({ error: 'credentials.roleArn is required' })
+      .regex(
+        /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+        'credentials.roleArn must be an IAM role ARN (arn:aws:iam::123456789012:role/name)',
+      ),
+    externalId: z
+      .string()
+      .regex(
+        /^[\w+=,.@:/-]{2,1224}$/,
+        'credentials.externalId must be 2–1224 characters of letters, digits and +=,.@:/-',
+      )
+      .optional(),
+    sessionName: z
+      .string()
+      .regex(
+        /^[\w+=,.@-]{2,64}$/,
+        'credentials.sessionName must be 2–64 characters of letters, digits and +=,.@-',
+      )
+      .optional(),
+  },
+  { error: unknownField('credentials', 'type, roleArn, externalId and sessionName') },
+);
+
+export const CredentialsSchema = z.discriminatedUnion(
+  'type',
+  [StaticCredentialsSchema, RoleCredentialsSchema],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union' || issue.code === 'invalid_type'
+        ? 'credentials must be {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn","externalId"}'
+        : undefined,
+  },
+);
+
+export type BucketCredentials = z.infer<typeof CredentialsSchema>;
+
+const LocationSchema = (field: string) =>
+  z.strictObject(
+    {
+      bucket: bucketName(`${field}.bucket`),
+      prefix: z.string().max(512, `${field}.prefix is at most 512 characters`).default(''),
+    },
+    { error: unknownField(field, 'bucket and prefix') },
+  );
+
+export type ObjectLocation = { bucket: string; prefix: string };
+
+const badObjectAction = ['tag', 'quarantine', 'delete', 'keep'] as const;
+
+const ActionsSchema = z
+  .strictObject(
+    {
+      onClean: z
+        .enum(['tag', 'promote'], { error: 'actions.onClean must be "tag" or "promote"' })
+        .default('tag'),
+      production: LocationSchema('actions.production').optional(),
+      onInfected: z
+        .enum(badObjectAction, {
+          error: 'actions.onInfected must be "tag", "quarantine", "delete" or "keep"',
+        })
+        .default('tag'),
+      onUnscannable: z
+        .enum(badObjectAction, {
+          error: 'actions.onUnscannable must be "tag", "quarantine", "delete" or "keep"',
+        })
+        .default('tag'),
+      quarantine: LocationSchema('actions.quarantine').optional(),
+    },
+    {
+      error: unknownField(
+        'actions',
+        'onClean, production, onInfected, onUnscannable and quarantine',
+      ),
+    },
+  )
+  .superRefine((actions, ctx) => {
+    if (actions.onClean === 'promote' && !actions.production) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'actions.production {"bucket","prefix"} is required when actions.onClean is "promote"',
+      });
+    }
+    const quarantining =
+      actions.onInfected === 'quarantine' || actions.onUnscannable === 'quarantine';
+    if (quarantining && !actions.quarantine) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'actions.quarantine {"bucket","prefix"} is required when infected or unscannable objects are quarantined',
+      });
+    }
+  });
+
+export type BucketActions = z.output<typeof ActionsSchema>;
+
+const TagKeysSchema = z
+  .strictObject(
+    {
+      result: tagKey('tags.result').default(DEFAULT_TAG_KEYS.result),
+      date: tagKey('tags.date').default(DEFAULT_TAG_KEYS.date),
+      findings: tagKey('tags.findings').default(DEFAULT_TAG_KEYS.findings),
+      engine: tagKey('tags.engine').default(DEFAULT_TAG_KEYS.engine),
+    },
+    { error: unknownField('tags', 'result, date, findings and engine') },
+  )
+  .refine(
+    (tags) => new Set(Object.values(tags)).size === 4,
+    'tags: the four tag keys must differ from each other',
+  );
+
+const QueueSchema = z.strictObject(
+  {
+    url: httpUrl('queue.url'),
+    region: region('queue.region').optional(),
+    endpoint: httpUrl('queue.endpoint', { root: true }).optional(),
+    credentials: CredentialsSchema.optional(),
+  },
+  { error: unknownField('queue', 'url, region, endpoint and credentials') },
+);
+
+export const BucketInputSchema = z
+  .strictObject(
+    {
+      region: region('region').optional(),
+      endpoint: httpUrl('endpoint', { root: true }).optional(),
+      forcePathStyle: z.boolean({ error: 'forcePathStyle must be true or false' }).optional(),
+      credentials: CredentialsSchema.optional(),
+      actions: ActionsSchema.default({ onClean: 'tag', onInfected: 'tag', onUnscannable: 'tag' }),
+      tags: TagKeysSchema.default({ ...DEFAULT_TAG_KEYS }),
+      callback: httpUrl('callback').nullable().optional(),
+      queue: QueueSchema.nullable().optional(),
+    },
+    {
+      error: unknownField(
+        'the bucket',
+        'region, endpoint, forcePathStyle, credentials, actions, tags, callback and queue',
+      ),
+    },
+  )
+  .superRefine((input, ctx) => {
+    if (!input.region && !input.endpoint) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'region is required (or an S3 endpoint for an S3-compatible store)',
+      });
+    }
+  });
+
+export type BucketInput = z.output<typeof BucketInputSchema>;
+
+/** Refusals that need the bucket's own name: a destination must not be the object itself. */
+export function checkDestinations(name: string, actions: BucketActions): string | undefined {
+  for (const [field, location] of [
+    ['actions.quarantine', actions.quarantine],
+    ['actions.production', actions.production],
+  ] as const) {
+    if (location && location.bucket === name && location.prefix === '') {
+      return `${field} is this bucket without a prefix: objects would be copied onto themselves (give a prefix or another bucket)`;
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored form and public view.
+
+/** What a credential looks like in a `GET`: never the secret, the key id masked. */
+export type CredentialsView =
+  | { type: 'static'; accessKeyId: string }
+  | { type: 'role'; roleArn: string; externalId: string | null };
+
+export interface StoredQueue {
+  url: string;
+  region: string;
+  endpoint?: string;
+  /** Sealed JSON of BucketCredentials; absent → the bucket's credentials are used. */
+  sealedCredentials?: string;
+  credentialsView?: CredentialsView;
+}
+
+export interface BucketRecord {
+  tenantId: string;
+  name: string;
+  region: string;
+  endpoint?: string;
+  forcePathStyle: boolean;
+  /** Sealed JSON of BucketCredentials (AES-256-GCM, see core/secret-box.ts). */
+  sealedCredentials: string;
+  credentialsView: CredentialsView;
+  actions: BucketActions;
+  tags: TagKeys;
+  callback?: string;
+  queue?: StoredQueue;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface BucketView {
+  name: string;
+  region: string;
+  endpoint: string | null;
+  forcePathStyle: boolean;
+  credentials: CredentialsView;
+  actions: BucketActions;
+  tags: TagKeys;
+  callback: string | null;
+  queue: {
+    url: string;
+    region: string;
+    endpoint: string | null;
+    credentials: CredentialsView | null;
+  } | null;
+  creation_date: string;
+  last_modified_date: string;
+}
+
+/** `AKIAIOSFODNN7EXAMPLE` → `AKIA…MPLE`; short ids keep two characters. */
+export function maskKeyId(accessKeyId: string): string {
+  if (accessKeyId.length >= 12) return `${accessKeyId.slice(0, 4)}…${accessKeyId.slice(-4)}`;
+  return `${accessKeyId.slice(0, 2)}****`;
+}
+
+export function credentialsView(credentials: BucketCredentials, tenantId: string): CredentialsView {
+  return credentials.type === 'static'
+    ? { type: 'static', accessKeyId: maskKeyId(credentials.accessKeyId) }
+    : {
+        type: 'role',
+        roleArn: credentials.roleArn,
+        externalId: credentials.externalId ?? defaultExternalId(tenantId),
+      };
+}
+
+/**
+ * The external id Arbiter presents when a role is registered without one: unique per tenant,
+ * so one tenant cannot have Arbiter assume a role whose trust policy names another tenant's id.
+ */
+export const defaultExternalId = (tenantId: string): string => `arbiter-${tenantId}`;
+
+export function bucketView(record: BucketRecord): BucketView {
+  return {
+    name: record.name,
+    region: record.region,
+    endpoint: record.endpoint ?? null,
+    forcePathStyle: record.forcePathStyle,
+    credentials: record.credentialsView,
+    actions: record.actions,
+    tags: record.tags,
+    callback: record.callback ?? null,
+    queue: record.queue
+      ? {
+          url: record.queue.url,
+          region: record.queue.region,
+          endpoint: record.queue.endpoint ?? null,
+          credentials: record.queue.credentialsView ?? null,
+        }
+      : null,
+    creation_date: record.createdAt,
+    last_modified_date: record.updatedAt,
+  };
+}

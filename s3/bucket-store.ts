@@ -1,0 +1,191 @@
+import net from 'node:net';
+import { badRequest, notFound, unavailable } from '../core/errors.js';
+import type { RedisKeys } from '../core/keys.js';
+import type { NetworkPolicy } from '../core/network-policy.js';
+import type { Redis } from '../core/redis.js';
+import type { SecretBox } from '../core/secret-box.js';
+import {
+  BucketInputSchema,
+  bucketNameProblem,
+  checkDestinations,
+  credentialsView,
+  type BucketCredentials,
+  type BucketRecord,
+  type StoredQueue,
+} from './bucket-schema.js';
+
+export const SECRET_KEY_MISSING =
+  'Bucket registration is disabled: the operator has not set ARBITER_SECRET_KEY (32 random bytes, hex or base64), which encrypts stored bucket credentials.';
+
+/**
+ * Registered buckets, per tenant. Each is one JSON value; its credentials (and the queue's) are
+ * sealed with ARBITER_SECRET_KEY and opened only when a client for the bucket is built. Every
+ * call is scoped by tenant: another tenant's bucket of the same name is simply not found.
+ */
+export class BucketStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly box: SecretBox | undefined,
+    private readonly policy: NetworkPolicy,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /**
+   * Creates or replaces a registration (PUT semantics: fields left out take their defaults), except
+   * that the bucket's `credentials` may be left out of a replacement to keep the stored ones.
+   */
+  async put(
+    tenantId: string,
+    name: string,
+    body: unknown,
+  ): Promise<{ record: BucketRecord; created: boolean }> {
+    const box = this.requireBox();
+    const problem = bucketNameProblem(name);
+    if (problem) throw badRequest(`"${name.slice(0, 70)}" is not a valid bucket name: ${problem}.`);
+    const input = BucketInputSchema.parse(body ?? {});
+    const destinationProblem = checkDestinations(name, input.actions);
+    if (destinationProblem) throw badRequest(destinationProblem);
+    this.checkHost('endpoint', input.endpoint);
+    // Without an endpoint the SDK sends queue requests to the queue URL's host: check it too.
+    if (input.queue)
+      this.checkHost(
+        input.queue.endpoint ? 'queue.endpoint' : 'queue.url',
+        input.queue.endpoint ?? input.queue.url,
+      );
+
+    const existing = await this.get(tenantId, name);
+    if (!input.credentials && !existing) {
+      throw badRequest(
+        'credentials are required: {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn","externalId"}',
+      );
+    }
+    const context = bucketContext(tenantId, name);
+    const sealedCredentials = input.credentials
+      ? box.seal(JSON.stringify(input.credentials), context)
+      : existing!.sealedCredentials;
+    const view = input.credentials
+      ? credentialsView(input.credentials, tenantId)
+      : existing!.credentialsView;
+
+    let queue: StoredQueue | undefined;
+    if (input.queue) {
+      queue = { url: input.queue.url, region: input.queue.region ?? input.region ?? 'us-east-1' };
+      if (input.queue.endpoint) queue.endpoint = input.queue.endpoint;
+      if (input.queue.credentials) {
+        queue.sealedCredentials = box.seal(
+          JSON.stringify(input.queue.credentials),
+          queueContext(tenantId, name),
+        );
+        queue.credentialsView = credentialsView(input.queue.credentials, tenantId);
+      }
+    }
+
+    const now = this.now().toISOString();
+    const record: BucketRecord = {
+      tenantId,
+      name,
+      region: input.region ?? 'us-east-1',
+      forcePathStyle: input.forcePathStyle ?? input.endpoint !== undefined,
+      sealedCredentials,
+      credentialsView: view,
+      actions: input.actions,
+      tags: input.tags,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+    if (input.endpoint) record.endpoint = input.endpoint;
+    if (input.callback) record.callback = input.callback;
+    if (queue) record.queue = queue;
+
+    const member = `${tenantId}/${name}`;
+    const multi = this.redis
+      .multi()
+      .set(this.keys.bucket(tenantId, name), JSON.stringify(record))
+      .sadd(this.keys.tenantBuckets(tenantId), name);
+    if (queue) multi.sadd(this.keys.bucketQueues(), member);
+    else multi.srem(this.keys.bucketQueues(), member);
+    await multi.exec();
+    return { record, created: !existing };
+  }
+
+  async get(tenantId: string, name: string): Promise<BucketRecord | undefined> {
+    if (bucketNameProblem(name)) return undefined;
+    const raw = await this.redis.get(this.keys.bucket(tenantId, name));
+    return raw ? (JSON.parse(raw) as BucketRecord) : undefined;
+  }
+
+  /** Like get, but a bucket the tenant has not registered is a 404. */
+  async require(tenantId: string, name: string): Promise<BucketRecord> {
+    const record = await this.get(tenantId, name);
+    if (!record) throw notFound(`There is no registered bucket named "${name.slice(0, 70)}".`);
+    return record;
+  }
+
+  async list(tenantId: string): Promise<BucketRecord[]> {
+    const names = (await this.redis.smembers(this.keys.tenantBuckets(tenantId))).sort();
+    if (names.length === 0) return [];
+    const values = await this.redis.mget(...names.map((name) => this.keys.bucket(tenantId, name)));
+    return values.flatMap((raw) => (raw ? [JSON.parse(raw) as BucketRecord] : []));
+  }
+
+  async delete(tenantId: string, name: string): Promise<boolean> {
+    if (bucketNameProblem(name)) return false;
+    const [[, deleted] = [null, 0]] =
+      (await this.redis
+        .multi()
+        .del(this.keys.bucket(tenantId, name))
+        .srem(this.keys.tenantBuckets(tenantId), name)
+        .srem(this.keys.bucketQueues(), `${tenantId}/${name}`)
+        .exec()) ?? [];
+    return deleted === 1;
+  }
+
+  /** Every bucket (of every tenant) that has an SQS queue to poll: for the worker's pollers. */
+  async withQueues(): Promise<BucketRecord[]> {
+    const members = await this.redis.smembers(this.keys.bucketQueues());
+    if (members.length === 0) return [];
+    const keys = members.map((member) => {
+      const [tenantId = '', name = ''] = member.split('/');
+      return this.keys.bucket(tenantId, name);
+    });
+    const values = await this.redis.mget(...keys);
+    return values.flatMap((raw) => {
+      const record = raw ? (JSON.parse(raw) as BucketRecord) : undefined;
+      return record?.queue ? [record] : [];
+    });
+  }
+
+  /** The bucket's credentials, decrypted (for building its S3 client only; never log them). */
+  openCredentials(record: BucketRecord): BucketCredentials {
+    return JSON.parse(
+      this.requireBox().open(record.sealedCredentials, bucketContext(record.tenantId, record.name)),
+    ) as BucketCredentials;
+  }
+
+  /** The queue's own credentials, or the bucket's when it has none. */
+  openQueueCredentials(record: BucketRecord): BucketCredentials {
+    const sealed = record.queue?.sealedCredentials;
+    if (!sealed) return this.openCredentials(record);
+    return JSON.parse(
+      this.requireBox().open(sealed, queueContext(record.tenantId, record.name)),
+    ) as BucketCredentials;
+  }
+
+  private requireBox(): SecretBox {
+    if (!this.box) throw unavailable(SECRET_KEY_MISSING);
+    return this.box;
+  }
+
+  /** An IP-literal host is judged now; names are judged at every connection (see guarded-agent). */
+  private checkHost(field: string, url: string | undefined): void {
+    if (!url) return;
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (net.isIP(host) === 0) return;
+    const verdict = this.policy.check(host);
+    if (!verdict.allowed) throw badRequest(`${field} is not allowed: ${verdict.reason}.`);
+  }
+}
+
+const bucketContext = (tenantId: string, name: string) => `bucket:${tenantId}:${name}`;
+const queueContext = (tenantId: string, name: string) => `queue:${tenantId}:${name}`;

@@ -1,0 +1,594 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectTaggingCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Logger } from '../core/logger.js';
+import type {
+  ObjectAction,
+  ObjectOutcome,
+  ObjectRef,
+  ScanRequest,
+  ScanResult,
+} from '../core/results.js';
+import type { ScanStore } from '../core/scan-store.js';
+import { TransientScanError, type Content, type ObjectStage } from '../worker/scan-pipeline.js';
+import type { BucketActions, BucketRecord } from './bucket-schema.js';
+import type { BucketStore } from './bucket-store.js';
+import type { AwsClients } from './clients.js';
+import { NetworkRefused } from './guarded-agent.js';
+import { describeObject, type ObjectLeases, type ObjectOutcomes } from './object-scans.js';
+import { mergeTags, outcomeOf, scanTags, taggingHeader, type Tag } from './tags.js';
+
+/**
+ * The S3 side of a scan of a bucket object (the pipeline's ObjectStage):
+ *
+ * 1. fetch — GetObject (the event's version; for an unversioned object `If-Match` the event's
+ *    ETag, so a replaced object is not read in its place), streamed to the spool file with
+ *    SHA-1 and size counted on the way: the object is never held in memory.
+ * 2. act — after the verdict: tags merged into the object's own (see tags.ts), quarantine or
+ *    promote (copy with tags, then delete the source version), delete, or keep. An error
+ *    outcome (engine or S3 failure) is always tagged `scan-result=error` in place, never moved.
+ *    An action that cannot be completed falls back to tagging in place, so an object is never
+ *    left unmarked when it can be marked at all. Transient S3 failures (5xx, throttling,
+ *    network) retry the job; on its last attempt whatever could be done is recorded.
+ * 3. settle — once the result is stored: the object's lease is released and the outcome
+ *    listeners are told (see object-scans.ts).
+ *
+ * Every step is written to the scan's trace.
+ */
+export interface ObjectStageDeps {
+  buckets: BucketStore;
+  clients: AwsClients;
+  scans: ScanStore;
+  leases: ObjectLeases;
+  outcomes: ObjectOutcomes;
+  limits: { maxFetchSize: number; fetchTimeoutMs: number };
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** What the fetch learnt, for the act step of the same run. */
+interface Fetched {
+  /** performance.now() when noted: entries of runs that never reached `act` are pruned. */
+  at?: number;
+  versionId?: string;
+  eTag?: string;
+  problem?: 'gone' | 'superseded' | 'unreachable';
+}
+
+interface ActContext {
+  s3: S3Client;
+  bucket: BucketRecord;
+  ref: ObjectRef;
+  versionId: string | undefined;
+  where: string;
+  ours: Tag[];
+  trace: (message: string) => Promise<void>;
+  finalAttempt: boolean;
+}
+
+type Attempt<T> = { ok: true; value: T } | { ok: false; message: string };
+
+export class S3ObjectStage implements ObjectStage {
+  private readonly fetched = new Map<string, Fetched>();
+
+  constructor(private readonly deps: ObjectStageDeps) {}
+
+  async fetch(
+    request: ScanRequest,
+    destination: string,
+    finalAttempt: boolean,
+  ): Promise<Content | string | ScanResult> {
+    const ref = request.object;
+    if (!ref) return 'the scan names no object';
+    const trace = this.tracer(request);
+    const note = (fetched: Fetched) =>
+      this.fetched.set(request.id, { ...fetched, at: performance.now() });
+    this.prune();
+    await this.deps.leases.refresh(request.tenantId, ref, request.id);
+    const bucket = await this.deps.buckets.get(request.tenantId, ref.bucket);
+    if (!bucket) {
+      note({ problem: 'unreachable' });
+      return `the bucket ${ref.bucket} is not registered (any more)`;
+    }
+    let s3: S3Client;
+    try {
+      s3 = this.deps.clients.s3(bucket);
+    } catch (error) {
+      note({ problem: 'unreachable' });
+      return `the bucket's credentials cannot be used: ${messageOf(error)}`;
+    }
+
+    const where = describeObject(ref);
+    await trace(`fetching ${where}`);
+    const { maxFetchSize, fetchTimeoutMs } = this.deps.limits;
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new Error(`reading the object took longer than ${fetchTimeoutMs} ms`)),
+      fetchTimeoutMs,
+    );
+    try {
+      const output = await s3.send(
+        new GetObjectCommand({
+          Bucket: ref.bucket,
+          Key: ref.key,
+          ...(ref.versionId
+            ? { VersionId: ref.versionId }
+            : ref.eTag
+              ? { IfMatch: `"${ref.eTag}"` }
+              : {}),
+        }),
+        { abortSignal: abort.signal },
+      );
+      const fetched: Fetched = {};
+      if (output.VersionId && output.VersionId !== 'null') fetched.versionId = output.VersionId;
+      if (output.ETag) fetched.eTag = unquote(output.ETag);
+      note(fetched);
+      const body = output.Body as Readable | undefined;
+      const declared = output.ContentLength;
+      if (declared !== undefined && declared > maxFetchSize) {
+        body?.destroy();
+        return await this.tooLarge(request, trace, where, declared);
+      }
+      if (!body) {
+        await writeFile(destination, '');
+        await trace(`fetched ${where}: 0 bytes`);
+        return { path: destination, size: 0, sha1: createHash('sha1').digest('hex') };
+      }
+      abort.signal.addEventListener('abort', () => body.destroy(abort.signal.reason as Error), {
+        once: true,
+      });
+      const counter = new HashCounter(maxFetchSize);
+      await pipeline(body, counter, createWriteStream(destination));
+      const read = describeObject({ ...ref, versionId: fetched.versionId ?? ref.versionId });
+      await trace(`fetched ${read}: ${counter.bytes} bytes`);
+      return { path: destination, size: counter.bytes, sha1: counter.sha1() };
+    } catch (error) {
+      if (error instanceof TooLarge) return await this.tooLarge(request, trace, where, error.bytes);
+      const problem = s3Problem(error);
+      if (problem.status === 412) {
+        note({ problem: 'superseded' });
+        const message = `${where} was replaced before it could be read (its ETag is no longer ${ref.eTag ?? ''}); the new content is scanned on its own event`;
+        await trace(message);
+        return message;
+      }
+      if (problem.status === 404) note({ problem: 'gone' });
+      await trace(`could not fetch ${where}: ${problem.message}`);
+      if (problem.permanent || finalAttempt) return `could not read ${where}: ${problem.message}`;
+      this.fetched.delete(request.id);
+      throw new TransientScanError(`could not read ${where}: ${problem.message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async act(request: ScanRequest, result: ScanResult, finalAttempt: boolean): Promise<ScanResult> {
+    const ref = request.object;
+    if (!ref) return result;
+    const fetched = this.fetched.get(request.id) ?? {};
+    this.fetched.delete(request.id);
+    const trace = this.tracer(request);
+    const outcome = outcomeOf(result);
+    const versionId = fetched.versionId ?? ref.versionId;
+    const where = describeObject({ ...ref, versionId });
+    const base: ScanResult = {
+      ...result,
+      bucket: ref.bucket,
+      key: ref.key,
+      versionId: versionId ?? null,
+      outcome,
+    };
+    const none = async (why: string): Promise<ScanResult> => {
+      await trace(`no action taken on ${where}: ${why}`);
+      return { ...base, action: 'none', action_error: why };
+    };
+    if (fetched.problem === 'gone') return none('the object does not exist (any more)');
+    if (fetched.problem === 'superseded')
+      return none('the object was replaced before it could be read');
+    const bucket = await this.deps.buckets.get(request.tenantId, ref.bucket);
+    if (!bucket) return none('the bucket is not registered (any more)');
+    let s3: S3Client;
+    try {
+      s3 = this.deps.clients.s3(bucket);
+    } catch (error) {
+      return none(`the bucket's credentials cannot be used: ${messageOf(error)}`);
+    }
+    const now = this.deps.now?.() ?? new Date();
+    const ctx: ActContext = {
+      s3,
+      bucket,
+      ref,
+      versionId,
+      where,
+      ours: scanTags(bucket.tags, outcome, result, now),
+      trace,
+      finalAttempt,
+    };
+
+    // Unversioned objects: act only if the key still holds what was scanned.
+    if (!versionId && fetched.eTag) {
+      const head = await this.attempt(ctx, () =>
+        s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key })),
+      );
+      if (head.ok && head.value.ETag && unquote(head.value.ETag) !== fetched.eTag) {
+        return none(
+          'the object was replaced while it was being scanned; the new content is scanned on its own event',
+        );
+      }
+    }
+
+    const planned = plannedAction(bucket.actions, outcome);
+    switch (planned) {
+      case 'keep':
+        await trace(
+          `kept ${where} as it is (the bucket's action for ${outcome} objects is "keep")`,
+        );
+        return { ...base, action: 'keep' };
+      case 'tag': {
+        const tagged = await this.tagInPlace(ctx);
+        return tagged.ok
+          ? withError({ ...base, action: 'tag' }, tagged.value)
+          : { ...base, action: 'none', action_error: tagged.message };
+      }
+      case 'delete': {
+        const deleted = await this.attempt(ctx, () => this.deleteSource(ctx));
+        if (deleted.ok) {
+          await trace(`deleted ${where}`);
+          return { ...base, action: 'delete' };
+        }
+        return this.fallBack(ctx, base, `delete failed: ${deleted.message}`);
+      }
+      case 'quarantine':
+      case 'promote':
+        return this.move(ctx, base, planned);
+    }
+  }
+
+  async settle(request: ScanRequest, result: ScanResult | undefined): Promise<void> {
+    const ref = request.object;
+    if (!ref) return;
+    this.fetched.delete(request.id);
+    const watchers = await this.deps.leases.release(request.tenantId, ref, request.id);
+    const retroJobIds = [
+      ...new Set([request.retroJobId, ...watchers].filter((id): id is string => Boolean(id))),
+    ];
+    await this.deps.outcomes.emit({
+      tenantId: request.tenantId,
+      scanId: request.id,
+      object: {
+        bucket: ref.bucket,
+        key: ref.key,
+        versionId: result?.versionId ?? ref.versionId ?? null,
+      },
+      outcome: result ? (result.outcome ?? outcomeOf(result)) : 'error',
+      action: result?.action ?? 'none',
+      origin: request.origin ?? 'event',
+      retroJobIds,
+      result,
+    });
+  }
+
+  /** Copy (with the object's tags merged with ours) to the destination, then delete the source. */
+  private async move(
+    ctx: ActContext,
+    base: ScanResult,
+    action: 'quarantine' | 'promote',
+  ): Promise<ScanResult> {
+    const { s3, bucket, ref, versionId, where, trace } = ctx;
+    const destination =
+      action === 'quarantine' ? bucket.actions.quarantine : bucket.actions.production;
+    if (!destination)
+      return this.fallBack(ctx, base, `${action} failed: no destination is configured`);
+    const destKey = `${destination.prefix}${ref.key}`;
+    const destWhere = `s3://${destination.bucket}/${destKey}`;
+
+    const existing = await this.attempt(ctx, () => this.readTags(ctx));
+    if (!existing.ok)
+      return this.fallBack(
+        ctx,
+        base,
+        `${action} failed: the object's tags could not be read: ${existing.message}`,
+      );
+    const merge = mergeTags(existing.value, ctx.ours, bucket.tags);
+    const tags = merge.tags ?? existing.value;
+    const copied = await this.attempt(ctx, () =>
+      s3.send(
+        new CopyObjectCommand({
+          Bucket: destination.bucket,
+          Key: destKey,
+          CopySource: copySource(ref.bucket, ref.key, versionId),
+          MetadataDirective: 'COPY',
+          TaggingDirective: 'REPLACE',
+          Tagging: taggingHeader(tags),
+        }),
+      ),
+    );
+    if (!copied.ok)
+      return this.fallBack(
+        ctx,
+        base,
+        `${action} failed: could not copy to ${destWhere}: ${copied.message}`,
+      );
+    const copyVersion = copied.value.VersionId;
+    const copyWhere = describeObject({
+      bucket: destination.bucket,
+      key: destKey,
+      versionId: copyVersion,
+    });
+    const problems: string[] = [];
+    if (!merge.tags) problems.push(noRoomMessage(merge.userTags, ctx.ours.length));
+    else if (merge.omitted.length > 0)
+      problems.push(partialMessage(merge.written, merge.omitted, merge.userTags));
+    // Some S3-compatible stores ignore the tagging header of a copy: set the tags explicitly.
+    const retagged = await this.attempt(ctx, () =>
+      s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: destination.bucket,
+          Key: destKey,
+          ...(copyVersion ? { VersionId: copyVersion } : {}),
+          Tagging: { TagSet: tags },
+        }),
+      ),
+    );
+    if (!retagged.ok) problems.push(`the copy's tags could not be set: ${retagged.message}`);
+    await trace(
+      `${action === 'quarantine' ? 'quarantine' : 'promote'}: copied ${where} to ${copyWhere} with ${tags.length} tags`,
+    );
+
+    const deleted = await this.attempt(ctx, () => this.deleteSource(ctx));
+    if (!deleted.ok) {
+      const message = `copied to ${destWhere}, but the source could not be deleted: ${deleted.message}`;
+      const tagged = await this.tagInPlace(ctx);
+      if (!tagged.ok) problems.push(`tagging the source failed too: ${tagged.message}`);
+      await trace(`${action} incomplete: ${message}`);
+      return withError({ ...base, action }, [message, ...problems].join('; '));
+    }
+    await trace(
+      `${action === 'quarantine' ? 'quarantined' : 'promoted'}: deleted the source ${where}${problems.length ? `; ${problems.join('; ')}` : ''}`,
+    );
+    return withError({ ...base, action }, problems.length ? problems.join('; ') : undefined);
+  }
+
+  /** When the planned action cannot be done: tag the object where it is, and say why. */
+  private async fallBack(ctx: ActContext, base: ScanResult, why: string): Promise<ScanResult> {
+    await ctx.trace(`${why}; tagging the object in place instead`);
+    const tagged = await this.tagInPlace(ctx);
+    if (!tagged.ok)
+      return {
+        ...base,
+        action: 'none',
+        action_error: `${why}; tagging in place failed too: ${tagged.message}`,
+      };
+    return { ...base, action: 'tag', action_error: tagged.value ? `${why}; ${tagged.value}` : why };
+  }
+
+  /** Merges our tags into the object's; the value is a problem worth reporting (tags left out). */
+  private async tagInPlace(ctx: ActContext): Promise<Attempt<string | undefined>> {
+    const { s3, bucket, ref, versionId, where, trace } = ctx;
+    const existing = await this.attempt(ctx, () => this.readTags(ctx));
+    if (!existing.ok) {
+      await trace(`could not read the tags of ${where}: ${existing.message}`);
+      return existing;
+    }
+    const merge = mergeTags(existing.value, ctx.ours, bucket.tags);
+    if (!merge.tags) {
+      const message = noRoomMessage(merge.userTags, ctx.ours.length);
+      await trace(`not tagged ${where}: ${message}`);
+      return { ok: true, value: message };
+    }
+    const tagSet = merge.tags;
+    const put = await this.attempt(ctx, () =>
+      s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: ref.bucket,
+          Key: ref.key,
+          ...(versionId ? { VersionId: versionId } : {}),
+          Tagging: { TagSet: tagSet },
+        }),
+      ),
+    );
+    if (!put.ok) {
+      await trace(`could not tag ${where}: ${put.message}`);
+      return put;
+    }
+    const result = ctx.ours[0];
+    const written = [`${result?.Key ?? ''}=${result?.Value ?? ''}`, ...merge.written.slice(1)].join(
+      ', ',
+    );
+    const kept =
+      merge.userTags > 0
+        ? ` (kept its ${merge.userTags} other tag${merge.userTags === 1 ? '' : 's'})`
+        : '';
+    if (merge.omitted.length > 0) {
+      const message = partialMessage(merge.written, merge.omitted, merge.userTags);
+      await trace(`tagged ${where}: ${written}${kept}; ${message}`);
+      return { ok: true, value: message };
+    }
+    await trace(`tagged ${where}: ${written}${kept}`);
+    return { ok: true, value: undefined };
+  }
+
+  private async readTags(ctx: ActContext): Promise<Tag[]> {
+    const output = await ctx.s3.send(
+      new GetObjectTaggingCommand({
+        Bucket: ctx.ref.bucket,
+        Key: ctx.ref.key,
+        ...(ctx.versionId ? { VersionId: ctx.versionId } : {}),
+      }),
+    );
+    return (output.TagSet ?? []).map((tag) => ({ Key: tag.Key ?? '', Value: tag.Value ?? '' }));
+  }
+
+  private async deleteSource(ctx: ActContext): Promise<void> {
+    await ctx.s3.send(
+      new DeleteObjectCommand({
+        Bucket: ctx.ref.bucket,
+        Key: ctx.ref.key,
+        ...(ctx.versionId ? { VersionId: ctx.versionId } : {}),
+      }),
+    );
+  }
+
+  /**
+   * Runs one S3 call: permanent failures (and anything on the last attempt) come back as a
+   * message; transient ones before the last attempt retry the whole job.
+   */
+  private async attempt<T>(ctx: ActContext, call: () => Promise<T>): Promise<Attempt<T>> {
+    try {
+      return { ok: true, value: await call() };
+    } catch (error) {
+      const problem = s3Problem(error);
+      if (!problem.permanent && !ctx.finalAttempt) {
+        await ctx.trace(`S3 failed transiently (${problem.message}); the scan will be retried`);
+        throw new TransientScanError(problem.message);
+      }
+      return { ok: false, message: problem.message };
+    }
+  }
+
+  private async tooLarge(
+    request: ScanRequest,
+    trace: (message: string) => Promise<void>,
+    where: string,
+    bytes: number,
+  ): Promise<ScanResult> {
+    const limit = this.deps.limits.maxFetchSize;
+    await trace(
+      `${where} is larger than the ${limit}-byte limit (ARBITER_MAX_FETCH_SIZE): not scanned, reported unscannable`,
+    );
+    return {
+      id: request.id,
+      checksum: null,
+      content_length: bytes,
+      findings: ['content.unscannable.limits-exceeded'],
+      creation_date: request.creationDate,
+      content_type: null,
+      metadata: request.metadata,
+    };
+  }
+
+  /** Drops notes older than an hour (a run that stopped between fetch and act, e.g. a crash). */
+  private prune(): void {
+    if (this.fetched.size < 256) return;
+    const cutoff = performance.now() - 3_600_000;
+    for (const [id, fetched] of this.fetched)
+      if ((fetched.at ?? 0) < cutoff) this.fetched.delete(id);
+  }
+
+  private tracer(request: ScanRequest) {
+    return (message: string) => this.deps.scans.appendTrace(request.tenantId, request.id, message);
+  }
+}
+
+function plannedAction(
+  actions: BucketActions,
+  outcome: ObjectOutcome,
+): Exclude<ObjectAction, 'none'> {
+  switch (outcome) {
+    case 'clean':
+      return actions.onClean;
+    case 'infected':
+      return actions.onInfected;
+    case 'unscannable':
+      return actions.onUnscannable;
+    default:
+      return 'tag'; // errors are marked in place, never moved or deleted
+  }
+}
+
+function withError(result: ScanResult, error: string | undefined): ScanResult {
+  return error ? { ...result, action_error: error } : result;
+}
+
+const noRoomMessage = (userTags: number, ours: number) =>
+  `no room for the ${ours} scan tags: the object has ${userTags} tags of its own and S3 allows 10 per object; its tags were left unchanged`;
+
+const partialMessage = (written: string[], omitted: string[], userTags: number) =>
+  `only ${written.join(', ')} written; no room for ${omitted.join(', ')} (the object has ${userTags} tags of its own and S3 allows 10 per object)`;
+
+/** `bucket/key?versionId=…`, URL-encoded per path segment as CopyObject expects. */
+export function copySource(bucket: string, key: string, versionId: string | undefined): string {
+  const path = key.split('/').map(encodeURIComponent).join('/');
+  return `${bucket}/${path}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ''}`;
+}
+
+const unquote = (etag: string) => etag.replace(/^(W\/)?"|"$/g, '');
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const TRANSIENT_CODES = new Set([
+  'SlowDown',
+  'RequestTimeout',
+  'ThrottlingException',
+  'Throttling',
+  'InternalError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'AbortError',
+]);
+
+/** Classifies an SDK error: 4xx answers are permanent; 5xx, throttling and network failures transient. */
+export function s3Problem(error: unknown): {
+  message: string;
+  permanent: boolean;
+  status?: number;
+} {
+  if (error instanceof NetworkRefused) return { message: error.message, permanent: true };
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const status = e.$metadata?.httpStatusCode;
+  const code = e.name && e.name !== 'Error' ? e.name : (e.code ?? 'Error');
+  const detail =
+    e.message && e.message !== code && e.message !== 'UnknownError' ? `: ${e.message}` : '';
+  const message = `${code}${status ? ` (HTTP ${status})` : ''}${detail}`;
+  const result = (permanent: boolean) =>
+    status === undefined ? { message, permanent } : { message, permanent, status };
+  if (/^refused: /.test(e.message ?? '')) return result(true);
+  if (status === undefined) return result(false);
+  if (status === 429 || status >= 500 || TRANSIENT_CODES.has(code)) return result(false);
+  return result(true);
+}
+
+class TooLarge extends Error {
+  constructor(readonly bytes: number) {
+    super(`the object is larger than ${bytes} bytes`);
+  }
+}
+
+/** Counts and hashes bytes as they pass; stops the stream once the limit is crossed. */
+class HashCounter extends Transform {
+  bytes = 0;
+  private readonly hash = createHash('sha1');
+
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) {
+      callback(new TooLarge(this.bytes));
+      return;
+    }
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  sha1(): string {
+    return this.hash.digest('hex');
+  }
+}

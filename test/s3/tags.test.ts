@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { SecretBox } from '../../core/secret-box.js';
+import type { ScanResult } from '../../core/results.js';
+import { bucketNameProblem, DEFAULT_TAG_KEYS, maskKeyId } from '../../s3/bucket-schema.js';
+import { copySource } from '../../s3/object-stage.js';
+import { mergeTags, outcomeOf, scanTags, tagValue, type Tag } from '../../s3/tags.js';
+
+const keys = { ...DEFAULT_TAG_KEYS };
+const result = (findings: string[], extra: Partial<ScanResult> = {}): ScanResult => ({
+  id: '0'.repeat(32),
+  checksum: 'c',
+  content_length: 1,
+  findings,
+  creation_date: '2026-01-01T00:00:00.000Z',
+  content_type: 'text/plain',
+  metadata: {},
+  engines: [
+    { name: 'builtin', version: 'arbiter-builtin/0.2.0 db:abc (12 signatures)' },
+    { name: 'clamd', version: 'ClamAV 1.4.6/27514/Tue Jan  6 09:42:01 2026' },
+  ],
+  ...extra,
+});
+const user = (count: number): Tag[] =>
+  Array.from({ length: count }, (_, i) => ({ Key: `k${i}`, Value: `v${i}` }));
+const at = new Date('2026-05-06T07:08:09.010Z');
+
+describe('scan tags', () => {
+  it('classifies results: clean, infected, unscannable, error', () => {
+    expect(outcomeOf(result([]))).toBe('clean');
+    expect(outcomeOf(result(['content.malicious.eicar-test-signature']))).toBe('infected');
+    expect(outcomeOf(result(['content.unscannable.encrypted']))).toBe('unscannable');
+    expect(outcomeOf(result(['content.unscannable.encrypted', 'content.malicious.x']))).toBe(
+      'infected',
+    );
+    expect(outcomeOf(result([], { error: 'boom' }))).toBe('error');
+  });
+
+  it('writes result, date, findings and engine, in that priority, with S3-safe values', () => {
+    const tags = scanTags(
+      keys,
+      'infected',
+      result(['content.malicious.a', 'content.malicious.b']),
+      at,
+    );
+    expect(tags).toEqual([
+      { Key: 'scan-result', Value: 'infected' },
+      { Key: 'scan-date', Value: '2026-05-06T07:08:09.010Z' },
+      { Key: 'scan-findings', Value: 'content.malicious.a content.malicious.b' },
+      {
+        Key: 'scan-engine',
+        Value: 'arbiter-builtin/0.2.0 db:abc + ClamAV 1.4.6/27514/Tue Jan  6 09:42:01 2026',
+      },
+    ]);
+    expect(scanTags(keys, 'clean', result([]), at).map((t) => t.Key)).toEqual([
+      'scan-result',
+      'scan-date',
+      'scan-engine',
+    ]);
+    const long = tagValue(`${'content.malicious.x '.repeat(40)}`);
+    expect(long.length).toBe(256);
+    expect(long.endsWith('...')).toBe(true);
+    expect(tagValue('a,b;c(d)é')).toBe('a_b_c_d_é');
+  });
+
+  it('keeps every user tag and replaces only its own keys', () => {
+    const existing = [
+      ...user(3),
+      { Key: 'scan-result', Value: 'clean' },
+      { Key: 'scan-findings', Value: 'stale' },
+    ];
+    const merge = mergeTags(existing, scanTags(keys, 'clean', result([]), at), keys);
+    expect(merge.tags).toEqual([
+      ...user(3),
+      { Key: 'scan-result', Value: 'clean' },
+      { Key: 'scan-date', Value: at.toISOString() },
+      merge.tags?.[5],
+    ]);
+    expect(merge.tags?.some((t) => t.Key === 'scan-findings')).toBe(false);
+    expect(merge.omitted).toEqual([]);
+  });
+
+  it('with 7, 8, 9 and 10 user tags writes what fits in priority order, and nothing without room for the result', () => {
+    const ours = scanTags(keys, 'infected', result(['content.malicious.a']), at);
+    expect(mergeTags(user(6), ours, keys).written).toEqual([
+      'scan-result',
+      'scan-date',
+      'scan-findings',
+      'scan-engine',
+    ]);
+    expect(mergeTags(user(7), ours, keys)).toMatchObject({
+      written: ['scan-result', 'scan-date', 'scan-findings'],
+      omitted: ['scan-engine'],
+    });
+    expect(mergeTags(user(8), ours, keys)).toMatchObject({
+      written: ['scan-result', 'scan-date'],
+      omitted: ['scan-findings', 'scan-engine'],
+    });
+    const nine = mergeTags(user(9), ours, keys);
+    expect(nine.tags).toEqual([...user(9), { Key: 'scan-result', Value: 'infected' }]);
+    const ten = mergeTags(user(10), ours, keys);
+    expect(ten).toEqual({
+      tags: undefined,
+      written: [],
+      omitted: ['scan-result', 'scan-date', 'scan-findings', 'scan-engine'],
+      userTags: 10,
+    });
+    // Our own old tags do not count: 9 user tags + our 4 old ones still leave room for the result.
+    expect(mergeTags([...user(9), ...ours], ours, keys).tags).toHaveLength(10);
+  });
+
+  it('honours renamed tag keys', () => {
+    const renamed = {
+      result: 'av-status',
+      date: 'av-timestamp',
+      findings: 'av-signature',
+      engine: 'av-engine',
+    };
+    const merge = mergeTags(
+      [{ Key: 'scan-result', Value: 'mine' }],
+      scanTags(renamed, 'clean', result([]), at),
+      renamed,
+    );
+    expect(merge.tags?.map((t) => t.Key)).toEqual([
+      'scan-result',
+      'av-status',
+      'av-timestamp',
+      'av-engine',
+    ]);
+  });
+});
+
+describe('bucket names, masking, copy sources and sealing', () => {
+  it('follows the S3 naming rules', () => {
+    for (const good of [
+      'abc',
+      'my-bucket',
+      'my.bucket.name',
+      'a'.repeat(63),
+      '1bucket',
+      'in-direct',
+    ])
+      expect(bucketNameProblem(good)).toBeUndefined();
+    for (const bad of [
+      'ab',
+      'a'.repeat(64),
+      'My-Bucket',
+      'under_score',
+      '-start',
+      'end-',
+      'two..dots',
+      'dot.-hyphen',
+      '192.168.5.4',
+      'xn--punycode',
+      'sthree-x',
+      'amzn-s3-demo-x',
+      'x-s3alias',
+      'x--ol-s3',
+      'x.mrap',
+      'x--x-s3',
+      'x--table-s3',
+    ]) {
+      expect(bucketNameProblem(bad), bad).toBeDefined();
+    }
+  });
+
+  it('masks access key ids', () => {
+    expect(maskKeyId('AKIAIOSFODNN7EXAMPLE')).toBe('AKIA…MPLE');
+    expect(maskKeyId('S3RVER')).toBe('S3****');
+  });
+
+  it('URL-encodes copy sources per path segment, with the version', () => {
+    expect(copySource('b', 'dir/my file+ü.txt', undefined)).toBe('b/dir/my%20file%2B%C3%BC.txt');
+    expect(copySource('b', 'k', 'v1+x')).toBe('b/k?versionId=v1%2Bx');
+  });
+
+  it('seals credentials with AES-256-GCM, bound to their record', () => {
+    const box = new SecretBox(Buffer.alloc(32, 1));
+    const sealed = box.seal('{"secretAccessKey":"wJalr"}', 'bucket:t1:uploads');
+    expect(sealed).toMatch(/^v1\.[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(sealed).not.toContain('wJalr');
+    expect(box.seal('same', 'c')).not.toBe(box.seal('same', 'c')); // fresh IV each time
+    expect(box.open(sealed, 'bucket:t1:uploads')).toBe('{"secretAccessKey":"wJalr"}');
+    expect(() => box.open(sealed, 'bucket:t2:uploads')).toThrow(/cannot be opened/);
+    expect(() => new SecretBox(Buffer.alloc(32, 2)).open(sealed, 'bucket:t1:uploads')).toThrow(
+      /cannot be opened/,
+    );
+    const [v, iv, tag, ct = ''] = sealed.split('.');
+    const flipped = `${v}.${iv}.${tag}.${ct.startsWith('A') ? `B${ct.slice(1)}` : `A${ct.slice(1)}`}`;
+    expect(() => box.open(flipped, 'bucket:t1:uploads')).toThrow();
+  });
+});
