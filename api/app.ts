@@ -3,23 +3,31 @@ import express, { Router, type Express } from 'express';
 import type { Config } from '../core/config.js';
 import type { TenantLimiter } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
 import type { ScanStore } from '../core/scan-store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
 import type { S3Protection } from '../s3/protection.js';
+import type { RetroService } from '../s3/retro/index.js';
 import type { Redeliveries } from '../webhooks/redelivery.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 import { authenticate } from './auth.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
+import { httpMetrics, metricsRouter } from './metrics.js';
+import { API_VERSION, MOUNTS, buildOpenApiDocument, createRouteMatcher } from './openapi.js';
+import { OPERATIONS } from './operations.js';
 import { rateLimit } from './rate-limit.js';
 import { requestContext } from './request-context.js';
 import { accountRouter } from './routes/account.js';
 import { adminRouter } from './routes/admin.js';
 import { bucketsRouter } from './routes/buckets.js';
+import { docsRouter } from './routes/docs.js';
 import { filesRouter } from './routes/files.js';
 import { healthRouter, type ReadinessCheck } from './routes/health.js';
+import { jobsRouter } from './routes/jobs.js';
+import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
 import { webhooksRouter } from './routes/webhooks.js';
@@ -35,9 +43,13 @@ export interface ApiDeps {
   pipeline: PipelineDeps;
   redeliveries: Redeliveries;
   s3: S3Protection;
+  /** Retro jobs and schedules (s3/retro/). */
+  retro: RetroService;
   /** Per-tenant rate limits and daily byte quotas (core/limits.ts). */
   limits: TenantLimiter;
   checkReadiness: ReadinessCheck;
+  /** The process's Prometheus metrics (created by the composition root). */
+  metrics: Metrics;
 }
 
 /** Scanii clients send these; browsers (auth-token uploads) need them allowed cross-origin. */
@@ -65,8 +77,12 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  app.use(httpMetrics(deps.metrics, createRouteMatcher(OPERATIONS)));
   app.use(requestContext(config.hostId, deps.logger));
   app.use(healthRouter(deps.checkReadiness));
+  app.use(metricsRouter(deps.metrics, config.metrics.token));
+  // Every route is an entry of OPERATIONS (api/operations.ts), checked by test/api/openapi.test.ts.
+  app.use(docsRouter(buildOpenApiDocument(OPERATIONS, { version: API_VERSION, serverUrl: config.publicUrl })));
 
   // One router serves the current protocol version and its predecessor.
   const scanii = Router();
@@ -87,8 +103,7 @@ export function createApp(deps: ApiDeps): Express {
       limiter: deps.limits,
     }),
   );
-  app.use('/v2.2', scanii);
-  app.use('/v2.1', scanii);
+  for (const prefix of MOUNTS.scanii) app.use(prefix, scanii);
 
   // The verdict API of "Antivirus for Amazon S3" clients: a token, then a scan with the verdict.
   app.use(
@@ -119,6 +134,8 @@ export function createApp(deps: ApiDeps): Express {
     }),
   );
   tenantApi.use(bucketsRouter({ buckets: deps.s3.buckets, intake: deps.s3.intake }));
+  tenantApi.use(jobsRouter({ retro: deps.retro }));
+  tenantApi.use(schedulesRouter({ retro: deps.retro }));
   app.use('/v1', tenantApi);
   app.use('/admin', adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits));
 

@@ -31,7 +31,8 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
       sendJson(res, STATUS_BY_KIND[domain.kind], { error: domain.message });
       return;
     }
-    logger.error({ err: error, requestId: res.locals.requestId as string }, 'unhandled error');
+    const tenantId = (res.locals.auth as { tenantId?: string } | undefined)?.tenantId ?? null;
+    logger.error({ err: error, requestId: res.locals.requestId as string, tenantId }, 'unhandled error');
     // Internal details stay in the log; the client gets the request id to quote.
     sendJson(res, 500, { error: `Internal error; quote request id ${String(res.locals.requestId)} to the operator.` });
   };

@@ -28,7 +28,8 @@ export function requestContext(hostId: string, logger: Logger) {
           path: req.originalUrl.split('?')[0],
           status: res.statusCode,
           ms,
-          tenantId: (res.locals.auth as { tenantId?: string } | undefined)?.tenantId,
+          // Always present (null before authentication), so every request line can be filtered by it.
+          tenantId: (res.locals.auth as { tenantId?: string } | undefined)?.tenantId ?? null,
         },
         'request',
       );

@@ -72,17 +72,28 @@ export const MetadataSchema = z
   .refine((value) => typeof value !== 'object' || value === null || Object.keys(value).length <= METADATA_LIMITS.entries, {
     message: `metadata has more than ${METADATA_LIMITS.entries} entries; at most ${METADATA_LIMITS.entries} are accepted`,
   })
-  .pipe(MetadataRecord);
+  .pipe(MetadataRecord)
+  // What the OpenAPI document shows (the refinements above have no JSON Schema form).
+  .meta({
+    type: 'object',
+    description: `Sent as \`metadata[key]=value\` fields (JSON: an object); comes back with the result. At most ${METADATA_LIMITS.entries} entries.`,
+    maxProperties: METADATA_LIMITS.entries,
+    propertyNames: { minLength: 1, maxLength: METADATA_LIMITS.keyLength, pattern: '^[^\\[\\]\\x00-\\x1f\\x7f]+$' },
+    additionalProperties: { type: 'string', maxLength: METADATA_LIMITS.valueLength },
+  });
+
+const LOCATION_TEXT = 'http(s) URL of the content to scan (no user:password@).';
+const CALLBACK_TEXT = 'http(s) URL that receives the result as a signed POST.';
 
 export const SubmitFileSchema = z.object({
-  location: optionalHttpUrl('location'),
-  callback: optionalHttpUrl('callback'),
+  location: optionalHttpUrl('location').describe(`${LOCATION_TEXT} Instead of \`file\`.`),
+  callback: optionalHttpUrl('callback').describe(CALLBACK_TEXT),
   metadata: MetadataSchema.optional(),
 });
 
 export const FetchSchema = z.object({
-  location: httpUrl('location'),
-  callback: optionalHttpUrl('callback'),
+  location: httpUrl('location').describe(LOCATION_TEXT),
+  callback: optionalHttpUrl('callback').describe(CALLBACK_TEXT),
   metadata: MetadataSchema.optional(),
 });
 

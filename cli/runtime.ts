@@ -1,16 +1,18 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { ConnectionOptions } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '../core/config.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
 import { createRedis, queueConnectionOptions } from '../core/redis.js';
+import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../core/scan-store.js';
 import { Spool } from '../core/spool.js';
 import { TenantStore } from '../core/tenants.js';
@@ -19,8 +21,10 @@ import { createEngineSet, type EngineSet } from '../scanning/engines.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../webhooks/processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
+import { meterEngines } from '../worker/engine-metrics.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
+import { createRetro, type RetroService } from '../s3/retro/index.js';
 
 export const USER_AGENT = 'arbiter/0.1 (+https://github.com/arbiter-scanner/arbiter)';
 
@@ -48,12 +52,17 @@ export interface Runtime {
   limits: TenantLimiter;
   /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
   s3: S3Protection;
+  /** Retro jobs and schedules over registered buckets (s3/retro/). */
+  retro: RetroService;
+  /** This process's Prometheus registry and instruments (served at /metrics). */
+  metrics: Metrics;
   checkReadiness(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
 export async function buildRuntime(config: Config, logger: Logger): Promise<Runtime> {
   const embedded = await resolveRedis(config, logger);
+  const metrics = createMetrics();
   const redisUrl = config.redisUrl ?? embedded?.url ?? '';
   const redis = createRedis(redisUrl, 'command', (error) => logger.warn({ err: error.message }, 'redis connection problem'));
   const keys = new RedisKeys(config.redisPrefix);
@@ -63,16 +72,17 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     queueConnectionOptions(redisUrl, 'command'),
     queuePrefix,
     (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
-    { scanJobOptions: scanJobOptions(config) },
+    // Scan jobs are prioritized by their rank in their tenant's backlog (core/scan-fairness.ts).
+    { scanJobOptions: scanJobOptions(config), fairness: new ScanFairness(redis, keys) },
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const engines = await createEngineSet(config, logger);
+  const engines = meterEngines(await createEngineSet(config, logger), metrics);
   const http = createOutboundHttp({ userAgent: USER_AGENT, policy: createNetworkPolicy(config.allowedNetworks) });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
-  const s3Stage = createS3Stage({ config, redis, keys, scans, queues, logger });
+  const s3Stage = createS3Stage({ config, redis, keys, scans, queues, logger, metrics });
   const pipeline: PipelineDeps = {
     scans,
     engines,
@@ -83,8 +93,22 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     logger,
     objects: s3Stage.stage,
     usage: limits,
+    metrics,
   };
   const s3 = s3Stage.complete(pipeline);
+  const retro = createRetro({
+    redis,
+    keys,
+    queues,
+    buckets: s3.buckets,
+    clients: s3.clients,
+    objectScans: s3.objectScans,
+    pageSize: config.retro.pageSize,
+    ttlSeconds: config.resultTtlSeconds,
+    logger,
+  });
+  // Every process that finishes scans (workers, and the API's Scan/Existing) keeps the counts.
+  s3.objectScans.addOutcomeListener(retro.outcomeListener);
   const tenants = new TenantStore(redis, keys);
   const delivery: CallbackDeps = {
     scans,
@@ -93,6 +117,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     timeoutMs: config.callbackTimeoutMs,
     userAgent: USER_AGENT,
     logger,
+    metrics,
     // A lease outlives the longest attempt (the POST's time limit plus the Redis calls around it).
     leases: new TenantDeliveryLeases(
       redis,
@@ -104,9 +129,13 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     ),
   };
 
+  // Depth and oldest waiting job of every queue, read from Redis when /metrics is scraped.
+  metrics.watchQueues(Object.values(queues).filter((value): value is Queue => value instanceof Queue));
+
   return {
     config,
     logger,
+    metrics,
     redis,
     redisUrl,
     workerConnection,
@@ -122,6 +151,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     limits,
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
+    retro,
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([
         redis.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),

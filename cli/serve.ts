@@ -1,8 +1,11 @@
 import type { Server } from 'node:http';
 import { once } from 'node:events';
+import type { Express } from 'express';
 import { createApp } from '../api/app.js';
+import { createMonitorApp } from '../api/metrics.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import { startRetroWorker, type RetroWorker } from '../s3/retro/worker.js';
 import type { QueuePollers } from '../s3/sqs-poller.js';
 import { startWorkers, type Workers } from '../worker/workers.js';
 import { buildRuntime, type Runtime } from './runtime.js';
@@ -20,8 +23,17 @@ export interface RunningService {
   workers?: Workers;
   /** SQS pollers feeding S3 events to the scan queue (worker role). */
   pollers?: QueuePollers;
+  /** Retro job crawls and schedule firings (worker role). */
+  retroWorker?: RetroWorker;
   /** The address the API listens on, e.g. http://127.0.0.1:8080 */
   url?: string;
+  /** The API's express app (the route check of test/api/openapi.test.ts walks it). */
+  app?: Express;
+  /**
+   * Workers without the API: where their `/metrics` and `/healthz` are served
+   * (ARBITER_WORKER_METRICS_PORT), e.g. http://127.0.0.1:9091
+   */
+  monitorUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -32,40 +44,66 @@ export async function startService(config: Config, logger: Logger, roles: Omit<S
     ? startWorkers(config, runtime.workerConnection, runtime.queuePrefix, runtime.pipeline, runtime.delivery)
     : undefined;
   const pollers = roles.workers ? runtime.s3.createPollers() : undefined;
+  const retroWorker = roles.workers
+    ? startRetroWorker(config, runtime.workerConnection, runtime.queuePrefix, runtime.retro)
+    : undefined;
   pollers?.start();
   let server: Server | undefined;
   let url: string | undefined;
+  let app: Express | undefined;
+  let monitor: Server | undefined;
+  let monitorUrl: string | undefined;
   if (roles.api) {
-    const app = createApp({ ...runtime, checkReadiness: () => runtime.checkReadiness() });
+    app = createApp({ ...runtime, checkReadiness: () => runtime.checkReadiness() });
     server = app.listen(config.port, config.listenHost);
-    await once(server, 'listening');
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    const host = config.listenHost === '0.0.0.0' || config.listenHost === '::' ? '127.0.0.1' : config.listenHost;
-    url = `http://${host}:${port}`;
+    url = await listening(server, config.listenHost);
+  } else if (roles.workers) {
+    // A worker process has no API, but Prometheus must still see its scans and callbacks.
+    monitor = createMonitorApp(runtime.metrics, config.metrics.token).listen(config.metrics.workerPort, config.listenHost);
+    monitorUrl = await listening(monitor, config.listenHost);
   }
   return {
     runtime,
     server,
     workers,
     pollers,
+    retroWorker,
     url,
+    app,
+    monitorUrl,
     async stop() {
       // Stop taking work first, then let jobs in flight finish, then drop connections.
       const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       server?.closeIdleConnections();
       // SQS: no new receives; messages being handled are queued (and deleted) or left first.
       await pollers?.stop();
+      // Crawls stop after their current page and go back to the queue (resumed by any worker).
+      await retroWorker?.close();
       await workers?.close();
       await closing;
+      if (monitor) {
+        const stopped = new Promise<void>((resolve) => monitor.close(() => resolve()));
+        monitor.closeAllConnections();
+        await stopped;
+      }
       await runtime.close();
     },
   };
 }
 
+/** Waits for the server to listen and returns its URL (loopback for a wildcard address). */
+async function listening(server: Server, listenHost: string): Promise<string> {
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const host = listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost;
+  return `http://${host}:${port}`;
+}
+
 export async function runServe(config: Config, logger: Logger, roles: ServeRoles): Promise<number> {
   const service = await startService(config, logger, roles);
   if (service.url) logger.info({ url: service.url }, 'API listening');
+  if (service.monitorUrl) logger.info({ url: `${service.monitorUrl}/metrics` }, 'worker metrics listening');
   if (roles.workers) logger.info({ scanConcurrency: config.scanConcurrency }, 'workers started');
   if (roles.demo && service.url) await printDemoTenant(service);
 

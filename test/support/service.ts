@@ -4,6 +4,7 @@ import path from 'node:path';
 import { startService, type RunningService } from '../../cli/serve.js';
 import { loadConfig, type Config } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
+import type { DestinationStream } from 'pino';
 import { startTestRedis, type TestRedis } from './redis-server.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -38,7 +39,12 @@ export const basic = (user: string, password: string) =>
  */
 export async function startTestService(
   env: Record<string, string> = {},
-  options: { redis?: TestRedis; roles?: { api: boolean; workers: boolean } } = {},
+  options: {
+    redis?: TestRedis;
+    roles?: { api: boolean; workers: boolean };
+    /** Where the service's logs go (with LOG_LEVEL / TEST_LOG_LEVEL deciding how much). */
+    logDestination?: DestinationStream;
+  } = {},
 ): Promise<TestService> {
   const redis = options.redis ?? (await startTestRedis());
   const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-data-'));
@@ -57,7 +63,8 @@ export async function startTestService(
     ...env,
   };
   const config = loadConfig(fullEnv);
-  const service = await startService(config, createLogger(config.logLevel), options.roles ?? { api: true, workers: true });
+  const logger = createLogger(config.logLevel, 'arbiter', options.logDestination);
+  const service = await startService(config, logger, options.roles ?? { api: true, workers: true });
   const url = service.url ?? '';
   return {
     url,

@@ -1,0 +1,729 @@
+import { z } from 'zod';
+import { BucketInputSchema } from '../s3/bucket-schema.js';
+import { RetroJobInputSchema, ScheduleInputSchema } from '../s3/retro/schema.js';
+import type { OperationDoc, ResponseDoc } from './openapi.js';
+import { ListQuerySchema as JobListQuerySchema } from './routes/jobs.js';
+import {
+  AccountSchema,
+  AcceptedSchema,
+  AuthTokenSchema,
+  BucketListSchema,
+  BucketViewSchema,
+  ErrorSchema,
+  HealthSchema,
+  IntakeReportSchema,
+  KeyCreatedSchema,
+  PingSchema,
+  ReadinessSchema,
+  RedeliverySchema,
+  RetroJobListSchema,
+  RetroJobViewSchema,
+  ScheduleListSchema,
+  ScheduleViewSchema,
+  RotatedSecretSchema,
+  S3NotificationSchema,
+  ScanResultSchema,
+  SignaturesReloadedSchema,
+  SyncFailureSchema,
+  TenantCreatedSchema,
+  TenantLimitsViewSchema,
+  TenantListSchema,
+  TraceSchema,
+  VerdictSchema,
+  VerdictTokenIssuedSchema,
+} from './response-schemas.js';
+import {
+  CreateTenantSchema,
+  CreateTokenSchema,
+  ExistingObjectScanSchema,
+  FetchSchema,
+  RotateSigningSecretSchema,
+  SubmitFileSchema,
+  TenantLimitsSchema,
+  VerdictTokenSchema,
+} from './schemas.js';
+
+/**
+ * Every route of the API, one entry each: the OpenAPI document (`GET /openapi.json`) is built
+ * from this list, and so are the route labels of the HTTP metrics. A new route needs one entry
+ * here, with the schema its handler validates the body with; test/api/openapi.test.ts checks
+ * the list against the express app in both directions.
+ */
+
+const error = (description: string): ResponseDoc => ({ description, schema: ErrorSchema });
+
+const NOT_FOUND_FILE = error('Unknown id, another tenant’s id, or deleted.');
+const UNAUTHENTICATED = error('Missing or bad credentials.');
+const BAD_REQUEST = error('Malformed or missing input; the message names the field.');
+const RATE_LIMITED: ResponseDoc = {
+  description: 'The tenant’s rate limit or daily byte quota.',
+  schema: ErrorSchema,
+  headers: {
+    'Retry-After': 'Seconds to wait.',
+    'X-RateLimit-Limit': 'Requests per second allowed.',
+    'X-RateLimit-Remaining': 'Requests left in this second.',
+  },
+};
+const UNAVAILABLE = error('Redis (or the scan queue) is unavailable: nothing was accepted; retry.');
+const LOCATION = { Location: 'URL of the result.' };
+
+const metadataParts =
+  '`metadata[key]=value` fields (at most 100; keys 1–128 printable characters without brackets, values up to 4096 characters) come back with the result.';
+
+const scanii: OperationDoc[] = [
+  {
+    mount: 'scanii',
+    method: 'get',
+    path: '/ping',
+    summary: 'Check credentials',
+    auth: 'basic',
+    responses: {
+      200: { description: 'The credentials work.', schema: PingSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'post',
+    path: '/files',
+    summary: 'Scan a file now (upload or location)',
+    description: `Scans an uploaded \`file\` or the content at \`location\` before answering. ${metadataParts} A \`callback\` URL also receives the result. When the content could not be obtained the answer is 400 with the id (503 when the engines failed): a client never reads unscanned content as clean.`,
+    auth: 'basic',
+    request: {
+      body: SubmitFileSchema,
+      contentTypes: ['multipart/form-data'],
+      files: [{ name: 'file', description: 'The content to scan (or send `location`).' }],
+    },
+    responses: {
+      201: { description: 'The result.', schema: ScanResultSchema, headers: LOCATION },
+      400: {
+        description: 'Bad input, or the location could not be downloaded.',
+        schema: SyncFailureSchema,
+      },
+      401: UNAUTHENTICATED,
+      413: error('The file is over ARBITER_MAX_FILE_SIZE, or too many or too long form fields.'),
+      415: error('Not multipart/form-data.'),
+      429: RATE_LIMITED,
+      503: {
+        description: 'The engines failed, or Redis is unavailable.',
+        schema: SyncFailureSchema,
+      },
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'post',
+    path: '/files/async',
+    summary: 'Queue an uploaded file for scanning',
+    description: `Keeps the upload and answers at once; poll \`GET /files/{id}\` (404 until done) or pass a \`callback\`. ${metadataParts}`,
+    auth: 'basic',
+    request: {
+      body: SubmitFileSchema,
+      contentTypes: ['multipart/form-data'],
+      files: [{ name: 'file', description: 'The content to scan.' }],
+    },
+    responses: {
+      202: { description: 'Accepted.', schema: AcceptedSchema, headers: LOCATION },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      413: error('The file is over ARBITER_MAX_FILE_SIZE.'),
+      415: error('Not multipart/form-data.'),
+      429: RATE_LIMITED,
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'post',
+    path: '/files/fetch',
+    summary: 'Queue a download of a URL and its scan',
+    description: `The worker downloads \`location\` (http or https; private addresses refused unless allowed by ARBITER_ALLOWED_NETWORKS) and scans it. ${metadataParts}`,
+    auth: 'basic',
+    request: {
+      body: FetchSchema,
+      contentTypes: [
+        'application/x-www-form-urlencoded',
+        'application/json',
+        'multipart/form-data',
+      ],
+    },
+    responses: {
+      202: { description: 'Accepted.', schema: AcceptedSchema, headers: LOCATION },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      415: error('Not a form, multipart or JSON body.'),
+      429: RATE_LIMITED,
+      503: UNAVAILABLE,
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'get',
+    path: '/files/{id}',
+    summary: 'Get a result',
+    auth: 'basic',
+    params: { id: 'The processing id.' },
+    responses: {
+      200: { description: 'The result.', schema: ScanResultSchema },
+      401: UNAUTHENTICATED,
+      404: error('Still being processed (the message says so), or unknown.'),
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'delete',
+    path: '/files/{id}',
+    summary: 'Delete a result',
+    description: 'The trace stays until it is deleted itself.',
+    auth: 'basic',
+    params: { id: 'The processing id.' },
+    responses: { 204: { description: 'Deleted.' }, 401: UNAUTHENTICATED, 404: NOT_FOUND_FILE },
+  },
+  {
+    mount: 'scanii',
+    method: 'get',
+    path: '/files/{id}/trace',
+    summary: 'Get the processing trace',
+    auth: 'basic',
+    params: { id: 'The processing id.' },
+    responses: {
+      200: { description: 'Every step, oldest first.', schema: TraceSchema },
+      401: UNAUTHENTICATED,
+      404: NOT_FOUND_FILE,
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'delete',
+    path: '/files/{id}/trace',
+    summary: 'Delete the processing trace',
+    auth: 'basic',
+    params: { id: 'The processing id.' },
+    responses: { 204: { description: 'Deleted.' }, 401: UNAUTHENTICATED, 404: NOT_FOUND_FILE },
+  },
+  {
+    mount: 'scanii',
+    method: 'post',
+    path: '/auth/tokens',
+    summary: 'Create an auth token',
+    description:
+      'Temporary credentials for browsers: the token id as Basic user with an empty password.',
+    auth: 'apiKey',
+    request: {
+      body: CreateTokenSchema,
+      contentTypes: [
+        'application/x-www-form-urlencoded',
+        'application/json',
+        'multipart/form-data',
+      ],
+      required: false,
+    },
+    responses: {
+      201: { description: 'The token.', schema: AuthTokenSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      403: error('Tokens cannot mint tokens.'),
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'get',
+    path: '/auth/tokens/{id}',
+    summary: 'Get an auth token',
+    auth: 'basic',
+    params: { id: 'The token id.' },
+    responses: {
+      200: { description: 'The token.', schema: AuthTokenSchema },
+      401: UNAUTHENTICATED,
+      404: error('Unknown or expired.'),
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'delete',
+    path: '/auth/tokens/{id}',
+    summary: 'Revoke an auth token',
+    auth: 'basic',
+    params: { id: 'The token id.' },
+    responses: {
+      204: { description: 'Revoked.' },
+      401: UNAUTHENTICATED,
+      404: error('Unknown or expired.'),
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'get',
+    path: '/account.json',
+    summary: 'Describe the account',
+    auth: 'apiKey',
+    responses: {
+      200: { description: 'The account and its keys.', schema: AccountSchema },
+      401: UNAUTHENTICATED,
+      403: error('Auth tokens cannot read the account.'),
+    },
+  },
+];
+
+const verdict: OperationDoc[] = [
+  {
+    mount: 'verdict',
+    method: 'post',
+    path: '/Token',
+    summary: 'Get an access token',
+    description:
+      'The API key as `username` and the secret as `password`; the JSON document may also be sent as a JSON string. Extra fields are ignored.',
+    auth: 'none',
+    request: {
+      body: VerdictTokenSchema,
+      contentTypes: ['application/json', 'application/x-www-form-urlencoded'],
+    },
+    responses: {
+      200: { description: 'A Bearer token valid for an hour.', schema: VerdictTokenIssuedSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      429: RATE_LIMITED,
+    },
+  },
+  {
+    mount: 'verdict',
+    method: 'post',
+    path: '/Scan',
+    summary: 'Scan one or more files and get the verdict',
+    description:
+      'Every file part is scanned, under any field name (up to 32 files); text fields such as `composite` are ignored. The scan ids are in `X-Arbiter-Scan-Ids`.',
+    auth: 'bearerOrBasic',
+    request: {
+      body: z.object({}).catchall(z.string()).describe('Text fields are accepted and ignored.'),
+      contentTypes: ['multipart/form-data'],
+      files: [
+        { name: 'file', description: 'The files to scan, under any field name.', multiple: true },
+      ],
+    },
+    responses: {
+      200: {
+        description: 'The verdict (also when an engine failed: `result` is then `Error`).',
+        schema: VerdictSchema,
+        headers: { 'X-Arbiter-Scan-Ids': 'Comma-separated ids of the stored results.' },
+      },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      413: error('A file over ARBITER_MAX_FILE_SIZE, or too many files.'),
+      429: RATE_LIMITED,
+    },
+  },
+  {
+    mount: 'verdict',
+    method: 'post',
+    path: '/Scan/Existing',
+    summary: 'Scan an object of a registered bucket',
+    auth: 'bearerOrBasic',
+    request: { body: ExistingObjectScanSchema, contentTypes: ['application/json'] },
+    responses: {
+      200: { description: 'The verdict.', schema: VerdictSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      404: error('The bucket is not registered to this account.'),
+      429: RATE_LIMITED,
+    },
+  },
+];
+
+const tenant: OperationDoc[] = [
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/webhooks/signing-secret/rotate',
+    summary: 'Rotate the webhook signing secret',
+    description:
+      'The previous secret keeps signing beside the new one until `previous_valid_until`.',
+    auth: 'apiKey',
+    request: {
+      body: RotateSigningSecretSchema,
+      contentTypes: ['application/json'],
+      required: false,
+    },
+    responses: {
+      201: { description: 'The new secret.', schema: RotatedSecretSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      403: error('Auth tokens cannot rotate the secret.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/files/{id}/redeliver',
+    summary: 'Deliver a result’s callback again',
+    auth: 'basic',
+    params: { id: 'The processing id.' },
+    responses: {
+      202: { description: 'Queued, rescheduled or already in progress.', schema: RedeliverySchema },
+      401: UNAUTHENTICATED,
+      404: NOT_FOUND_FILE,
+      409: error('No callback URL, or no result yet.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/buckets',
+    summary: 'List registered buckets',
+    auth: 'apiKey',
+    responses: {
+      200: { description: 'The buckets.', schema: BucketListSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'put',
+    path: '/buckets/{name}',
+    summary: 'Register or replace a bucket',
+    description:
+      'Credentials are sealed with ARBITER_SECRET_KEY and never shown again. See docs/s3.md.',
+    auth: 'apiKey',
+    params: { name: 'The S3 bucket name.' },
+    request: { body: BucketInputSchema, contentTypes: ['application/json'] },
+    responses: {
+      200: { description: 'Replaced.', schema: BucketViewSchema },
+      201: { description: 'Registered.', schema: BucketViewSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      503: error('ARBITER_SECRET_KEY is not set: credentials cannot be stored.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/buckets/{name}',
+    summary: 'Get a registered bucket',
+    auth: 'apiKey',
+    params: { name: 'The S3 bucket name.' },
+    responses: {
+      200: { description: 'The bucket (credentials masked).', schema: BucketViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('Not registered to this account.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'delete',
+    path: '/buckets/{name}',
+    summary: 'Unregister a bucket',
+    auth: 'apiKey',
+    params: { name: 'The S3 bucket name.' },
+    responses: {
+      204: { description: 'Unregistered.' },
+      401: UNAUTHENTICATED,
+      404: error('Not registered to this account.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/events/s3',
+    summary: 'Submit an S3 event notification',
+    description:
+      'For stores that POST their notifications (SNS HTTP subscriptions send JSON as text/plain).',
+    auth: 'basic',
+    request: { body: S3NotificationSchema, contentTypes: ['application/json', 'text/plain'] },
+    responses: {
+      202: {
+        description: 'What was queued, already in progress, or skipped.',
+        schema: IntakeReportSchema,
+      },
+      400: error('Not an S3 notification.'),
+      401: UNAUTHENTICATED,
+      404: error('A bucket that is not registered to this account.'),
+    },
+  },
+];
+
+const retro: OperationDoc[] = [
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/jobs',
+    summary: 'Start a retro job',
+    description:
+      'Scans the objects already in registered buckets (optionally under a prefix) whose LastModified is within `from`–`to` (inclusive; ISO 8601 date-times with a zone, or dates). See docs/s3.md.',
+    auth: 'apiKey',
+    request: { body: RetroJobInputSchema, contentTypes: ['application/json'] },
+    responses: {
+      201: {
+        description: 'The job (state `crawling`).',
+        schema: RetroJobViewSchema,
+        headers: LOCATION,
+      },
+      400: error('A bad body: no or unknown bucket, malformed dates, from after to.'),
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/jobs',
+    summary: 'List retro jobs',
+    auth: 'apiKey',
+    query: JobListQuerySchema,
+    responses: {
+      200: { description: 'Newest first.', schema: RetroJobListSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/jobs/{id}',
+    summary: 'Get a retro job and its counters',
+    auth: 'apiKey',
+    params: { id: 'The job id.' },
+    responses: {
+      200: { description: 'The job.', schema: RetroJobViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('Unknown, or another tenant’s.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/jobs/{id}/cancel',
+    summary: 'Cancel a retro job',
+    description:
+      'No more pages are listed or submitted; scans already queued still run and are counted.',
+    auth: 'apiKey',
+    params: { id: 'The job id.' },
+    responses: {
+      200: { description: 'The job, state `cancelled`.', schema: RetroJobViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('Unknown, or another tenant’s.'),
+      409: error('The job has already ended.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/schedules',
+    summary: 'Schedule retro jobs (cron)',
+    auth: 'apiKey',
+    request: { body: ScheduleInputSchema, contentTypes: ['application/json'] },
+    responses: {
+      201: { description: 'The schedule.', schema: ScheduleViewSchema, headers: LOCATION },
+      400: error('A bad cron expression or time zone, an unknown bucket or field.'),
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/schedules',
+    summary: 'List schedules',
+    auth: 'apiKey',
+    responses: {
+      200: { description: 'Newest first.', schema: ScheduleListSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/schedules/{id}',
+    summary: 'Get a schedule',
+    auth: 'apiKey',
+    params: { id: 'The schedule id.' },
+    responses: {
+      200: { description: 'The schedule and its next run.', schema: ScheduleViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('Unknown, or another tenant’s.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'delete',
+    path: '/schedules/{id}',
+    summary: 'Delete a schedule',
+    description: 'Jobs it started are kept.',
+    auth: 'apiKey',
+    params: { id: 'The schedule id.' },
+    responses: {
+      204: { description: 'Deleted.' },
+      401: UNAUTHENTICATED,
+      404: error('Unknown, or another tenant’s.'),
+    },
+  },
+];
+
+const admin: OperationDoc[] = [
+  {
+    mount: 'admin',
+    method: 'post',
+    path: '/tenants',
+    summary: 'Create a tenant',
+    auth: 'admin',
+    request: { body: CreateTenantSchema, contentTypes: ['application/json'] },
+    responses: {
+      201: { description: 'The tenant and its first credentials.', schema: TenantCreatedSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      403: error('The admin API is off (no ARBITER_ADMIN_TOKEN).'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/tenants',
+    summary: 'List tenants and their keys',
+    auth: 'admin',
+    responses: {
+      200: { description: 'Never secrets.', schema: TenantListSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'post',
+    path: '/tenants/{id}/keys',
+    summary: 'Add an API key to a tenant',
+    auth: 'admin',
+    params: { id: 'The tenant id.' },
+    responses: {
+      201: { description: 'The new key and secret.', schema: KeyCreatedSchema },
+      401: UNAUTHENTICATED,
+      404: error('No such tenant.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/tenants/{id}/limits',
+    summary: 'Get a tenant’s rate limit and quota',
+    auth: 'admin',
+    params: { id: 'The tenant id.' },
+    responses: {
+      200: {
+        description: 'In force, the tenant’s own settings, the defaults and today’s bytes.',
+        schema: TenantLimitsViewSchema,
+      },
+      401: UNAUTHENTICATED,
+      404: error('No such tenant.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'put',
+    path: '/tenants/{id}/limits',
+    summary: 'Set a tenant’s rate limit and quota',
+    description:
+      'Each a whole number, 0 = no limit, null or left out = the default. Every api process sees the change within a second.',
+    auth: 'admin',
+    params: { id: 'The tenant id.' },
+    request: { body: TenantLimitsSchema, contentTypes: ['application/json'] },
+    responses: {
+      200: { description: 'As GET.', schema: TenantLimitsViewSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      404: error('No such tenant.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'delete',
+    path: '/keys/{key}',
+    summary: 'Disable an API key',
+    description: 'The key and every auth token it minted get 403 from then on.',
+    auth: 'admin',
+    params: { key: 'The API key.' },
+    responses: {
+      204: { description: 'Disabled.' },
+      401: UNAUTHENTICATED,
+      404: error('No such key.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'post',
+    path: '/signatures/reload',
+    summary: 'Reload the signature databases',
+    description:
+      'Of this process (send SIGHUP to the others). Scans in flight finish with the database they started with.',
+    auth: 'admin',
+    responses: {
+      200: { description: 'The engines as reloaded.', schema: SignaturesReloadedSchema },
+      401: UNAUTHENTICATED,
+      503: error('Reloading failed; the previous signatures stay in use.'),
+    },
+  },
+];
+
+const root: OperationDoc[] = [
+  {
+    mount: 'root',
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness',
+    auth: 'none',
+    responses: { 200: { description: 'The process runs.', schema: HealthSchema } },
+  },
+  {
+    mount: 'root',
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness',
+    auth: 'none',
+    responses: {
+      200: { description: 'Redis and every configured engine answer.', schema: ReadinessSchema },
+      503: {
+        description: 'Something is unreachable; `checks` says what.',
+        schema: ReadinessSchema,
+      },
+    },
+  },
+  {
+    mount: 'root',
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    description:
+      'Requests, queues, scans, findings, callbacks and S3 events; see docs/deployment.md.',
+    auth: 'metrics',
+    responses: {
+      200: {
+        description: 'The Prometheus text format.',
+        content: { type: 'text/plain; version=0.0.4', schema: { type: 'string' } },
+      },
+      401: error('ARBITER_METRICS_TOKEN is set and was not presented.'),
+    },
+  },
+  {
+    mount: 'root',
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document',
+    auth: 'none',
+    responses: { 200: { description: 'OpenAPI 3.1.', content: { type: 'application/json' } } },
+  },
+  {
+    mount: 'root',
+    method: 'get',
+    path: '/docs',
+    summary: 'This document, rendered',
+    auth: 'none',
+    responses: {
+      200: {
+        description: 'An HTML page (Swagger UI, served locally).',
+        content: { type: 'text/html' },
+      },
+    },
+  },
+];
+
+export const OPERATIONS: OperationDoc[] = [
+  ...scanii,
+  ...verdict,
+  ...tenant,
+  ...retro,
+  ...admin,
+  ...root,
+];

@@ -1,0 +1,302 @@
+import { z } from 'zod';
+
+/**
+ * What the API answers, for the OpenAPI document (api/operations.ts). Requests are validated
+ * by the schemas in api/schemas.ts and s3/bucket-schema.ts; these describe the answers, which
+ * the routes build from typed stores.
+ */
+
+const id = z.string().regex(/^[0-9a-f]{32}$/);
+const timestamp = z.iso.datetime().meta({ examples: ['2026-01-02T03:04:05.678Z'] });
+
+export const ErrorSchema = z
+  .object({ error: z.string().describe('What went wrong, naming the field at fault.') })
+  .meta({ id: 'Error' });
+
+export const ScanResultSchema = z
+  .object({
+    id,
+    checksum: z
+      .string()
+      .nullable()
+      .describe('SHA-1 (hex) of the content; null when it could not be read.'),
+    content_length: z.int().min(0).nullable(),
+    findings: z
+      .array(z.string())
+      .describe(
+        'Empty: clean. `content.malicious.<name>` or `content.unscannable.<reason>` otherwise.',
+      ),
+    creation_date: timestamp,
+    content_type: z.string().nullable().describe('Sniffed from the bytes.'),
+    metadata: z.record(z.string(), z.string()),
+    error: z
+      .string()
+      .optional()
+      .describe(
+        'Present only when processing failed: the content was not scanned (never read it as clean).',
+      ),
+    engines: z
+      .array(z.object({ name: z.string(), version: z.string() }))
+      .optional()
+      .describe(
+        'Arbiter extension: the engines that scanned the content, with their database versions.',
+      ),
+    bucket: z.string().optional().describe('Scans of bucket objects: the bucket.'),
+    key: z.string().optional(),
+    versionId: z.string().nullable().optional(),
+    outcome: z.enum(['clean', 'infected', 'unscannable', 'error']).optional(),
+    action: z.enum(['tag', 'quarantine', 'promote', 'delete', 'keep', 'none']).optional(),
+    action_error: z.string().optional(),
+  })
+  .meta({ id: 'ScanResult' });
+
+export const SyncFailureSchema = z
+  .object({ error: z.string(), id, metadata: z.record(z.string(), z.string()) })
+  .meta({
+    id: 'SyncScanFailure',
+    description: 'A synchronous scan that could not obtain (400) or scan (503) the content.',
+  });
+
+export const AcceptedSchema = z.object({ id }).meta({ id: 'Accepted' });
+
+export const TraceSchema = z
+  .object({
+    id,
+    events: z.array(z.object({ timestamp, message: z.string() })),
+  })
+  .meta({ id: 'Trace' });
+
+export const PingSchema = z.object({
+  message: z.literal('pong'),
+  key: z.string().describe('The API key or auth token id used.'),
+});
+
+export const AuthTokenSchema = z
+  .object({ id, creation_date: timestamp, expiration_date: timestamp })
+  .meta({ id: 'AuthToken' });
+
+export const AccountSchema = z.object({
+  name: z.string(),
+  creation_date: timestamp,
+  modification_date: timestamp,
+  users: z.record(z.string(), z.unknown()),
+  keys: z.record(
+    z.string(),
+    z.object({
+      active: z.boolean(),
+      creation_date: timestamp,
+      last_seen_date: timestamp.nullable(),
+      detection_categories_enabled: z.array(z.string()),
+      tags: z.array(z.string()),
+    }),
+  ),
+});
+
+export const RotatedSecretSchema = z.object({
+  signing_secret: z.string().describe('The new secret (`whsec_…`); shown once.'),
+  previous_valid_until: timestamp,
+});
+
+export const RedeliverySchema = z.object({
+  id,
+  status: z.enum(['queued', 'rescheduled', 'in-progress']),
+});
+
+const CredentialsViewSchema = z.union([
+  z.object({ type: z.literal('static'), accessKeyId: z.string().describe('Masked: `AKIA…MPLE`.') }),
+  z.object({ type: z.literal('role'), roleArn: z.string(), externalId: z.string().nullable() }),
+]);
+
+const LocationViewSchema = z.object({ bucket: z.string(), prefix: z.string() });
+
+export const BucketViewSchema = z
+  .object({
+    name: z.string(),
+    region: z.string(),
+    endpoint: z.string().nullable(),
+    forcePathStyle: z.boolean(),
+    credentials: CredentialsViewSchema.describe('Never the secret.'),
+    actions: z.object({
+      onClean: z.enum(['tag', 'promote']),
+      production: LocationViewSchema.optional(),
+      onInfected: z.enum(['tag', 'quarantine', 'delete', 'keep']),
+      onUnscannable: z.enum(['tag', 'quarantine', 'delete', 'keep']),
+      quarantine: LocationViewSchema.optional(),
+    }),
+    tags: z.object({
+      result: z.string(),
+      date: z.string(),
+      findings: z.string(),
+      engine: z.string(),
+    }),
+    callback: z.string().nullable(),
+    queue: z
+      .object({
+        url: z.string(),
+        region: z.string(),
+        endpoint: z.string().nullable(),
+        credentials: CredentialsViewSchema.nullable(),
+      })
+      .nullable(),
+    creation_date: timestamp,
+    last_modified_date: timestamp,
+  })
+  .meta({ id: 'Bucket' });
+
+export const BucketListSchema = z.object({ buckets: z.array(BucketViewSchema) });
+
+const IntakeItemSchema = z.object({
+  id,
+  bucket: z.string(),
+  key: z.string(),
+  versionId: z.string().nullable(),
+});
+
+export const IntakeReportSchema = z.object({
+  shape: z
+    .string()
+    .describe('How the notification was read: direct, SNS envelope, raw, EventBridge.'),
+  queued: z.array(IntakeItemSchema),
+  duplicates: z.array(IntakeItemSchema).describe('Already being scanned (same object version).'),
+  skipped: z.array(
+    z.object({ bucket: z.string().optional(), key: z.string().optional(), reason: z.string() }),
+  ),
+});
+
+export const S3NotificationSchema = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'An S3 event notification as S3 sends it (`{"Records": [...]}`), wrapped in an SNS envelope, or an EventBridge event. See docs/s3.md.',
+  );
+
+export const TenantCreatedSchema = z.object({
+  id,
+  name: z.string(),
+  key: z.string(),
+  secret: z.string().describe('Shown once.'),
+  signing_secret: z.string().describe('Webhook signing secret (`whsec_…`); shown once.'),
+});
+
+export const TenantListSchema = z.array(
+  z.object({
+    id,
+    name: z.string(),
+    creation_date: timestamp,
+    keys: z.array(
+      z.object({
+        key: z.string(),
+        active: z.boolean(),
+        creation_date: timestamp,
+        last_seen_date: timestamp.nullable(),
+      }),
+    ),
+  }),
+);
+
+export const KeyCreatedSchema = z.object({
+  key: z.string(),
+  secret: z.string().describe('Shown once.'),
+});
+
+const limitsShape = {
+  requestsPerSecond: z.int(),
+  burst: z.int(),
+  bytesPerDay: z.int(),
+};
+
+export const TenantLimitsViewSchema = z.object({
+  ...limitsShape,
+  overrides: z.object({
+    requestsPerSecond: z.int().nullable(),
+    burst: z.int().nullable(),
+    bytesPerDay: z.int().nullable(),
+  }),
+  defaults: z.object(limitsShape),
+  bytesUsedToday: z.int(),
+});
+
+export const SignaturesReloadedSchema = z.object({
+  engines: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string().optional(),
+      signatures: z.int().optional(),
+      problems: z.int().optional(),
+      warnings: z.int().optional(),
+      loadMs: z.number().optional(),
+    }),
+  ),
+});
+
+export const VerdictTokenIssuedSchema = z.object({
+  accessToken: z.string(),
+  tokenType: z.literal('Bearer'),
+  expiresIn: z.int().describe('Seconds.'),
+});
+
+export const VerdictSchema = z
+  .object({
+    dateScanned: timestamp,
+    detectedInfections: z
+      .array(z.object({ file: z.string(), infection: z.string() }))
+      .describe('Every infected file or archive member, by its path through nested archives.'),
+    errorMessage: z.string().nullable(),
+    result: z.enum(['Clean', 'Infected', 'Unscannable', 'Error']),
+  })
+  .meta({ id: 'Verdict' });
+
+export const HealthSchema = z.object({ status: z.literal('ok') });
+
+export const ReadinessSchema = z.object({
+  status: z.enum(['ready', 'not ready']),
+  checks: z
+    .record(z.string(), z.string())
+    .describe('`ok` or `unreachable: <reason>` for Redis and the engines.'),
+});
+
+const RetroBucketViewSchema = z.object({ name: z.string(), prefix: z.string() });
+
+export const RetroJobViewSchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(['crawling', 'scanning', 'completed', 'failed', 'cancelled']),
+    buckets: z.array(RetroBucketViewSchema),
+    from: timestamp,
+    to: timestamp,
+    counters: z.object({
+      listed: z.int().describe('Objects the listing returned (folder markers included).'),
+      matched: z.int().describe('Objects in the window accepted for scanning.'),
+      scanned: z.int(),
+      clean: z.int(),
+      infected: z.int(),
+      unscannable: z.int(),
+      errors: z.int(),
+      skipped: z
+        .int()
+        .describe('In the window but under the bucket’s own quarantine/production prefix.'),
+    }),
+    created_at: timestamp,
+    started_at: timestamp.nullable(),
+    finished_at: timestamp.nullable(),
+    schedule_id: z.string().nullable(),
+    error: z.string().optional().describe('Why the job failed (state `failed`).'),
+  })
+  .meta({ id: 'RetroJob' });
+
+export const RetroJobListSchema = z.object({ jobs: z.array(RetroJobViewSchema) });
+
+export const ScheduleViewSchema = z
+  .object({
+    id: z.string(),
+    cron: z.string(),
+    timezone: z.string(),
+    buckets: z.array(RetroBucketViewSchema),
+    window: z.enum(['all', 'since-last-run']),
+    next_run: timestamp.nullable(),
+    last_run: timestamp.nullable(),
+    last_job_id: z.string().nullable(),
+    created_at: timestamp,
+  })
+  .meta({ id: 'Schedule' });
+
+export const ScheduleListSchema = z.object({ schedules: z.array(ScheduleViewSchema) });
