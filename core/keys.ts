@@ -15,6 +15,14 @@
  *   {p}:bucket-queues                 SET   "{tid}/{name}" of buckets with an SQS queue to poll
  *   {p}:object-lease:{tid}:{hash}     STRING scan id holding an object version (SET NX, expires)
  *   {p}:object-watchers:{tid}:{id}    LIST  retro job ids waiting for the outcome of scan {id}
+ *   {p}:retro:{tid}:{id}              HASH  retro job: definition, state, counters, crawl checkpoint
+ *   {p}:retro-credited:{tid}:{id}     HASH  objects whose outcome the retro job counted (digest → outcome)
+ *   {p}:retro-pages:{tid}:{id}        HASH  times each listing page of the retro job was submitted
+ *   {p}:tenant:{tid}:retro-jobs       ZSET  retro job ids of the tenant (score: creation time, ms)
+ *   {p}:schedule:{tid}:{id}           HASH  retro schedule: cron, time zone, buckets, window, last run
+ *   {p}:tenant:{tid}:schedules        ZSET  schedule ids of the tenant (score: creation time, ms)
+ *   {p}:scan-backlog:{tid}            ZSET  scan ids queued and not yet started (→ time queued, ms)
+ *   {p}:scan-rank:{tid}               STRING jobs queued since the tenant's backlog was last empty
  *   {p}:webhook-inflight:{tid}        ZSET  callback deliveries in flight (job id → lease expiry ms)
  *   {p}:webhook-parked:{tid}          ZSET  callback jobs waiting for a slot (job id → time parked)
  *   {p}:redeliveries:{tid}:{id}       STRING count of redeliveries asked for one scan (job ids)
@@ -34,6 +42,9 @@ export class RedisKeys {
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
   scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${tenantId}:${scanId}`;
   trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${tenantId}:${scanId}`;
+  /** Scan queue fairness (core/scan-fairness.ts). */
+  scanBacklog = (tenantId: string) => `${this.prefix}:scan-backlog:${tenantId}`;
+  scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${tenantId}`;
   webhookInflight = (tenantId: string) => `${this.prefix}:webhook-inflight:${tenantId}`;
   webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${tenantId}`;
   redeliveries = (tenantId: string, scanId: string) => `${this.prefix}:redeliveries:${tenantId}:${scanId}`;
@@ -43,6 +54,12 @@ export class RedisKeys {
   /** `objectHash` is a digest of bucket, key and version (keys can be 1,024 bytes long). */
   objectLease = (tenantId: string, objectHash: string) => `${this.prefix}:object-lease:${tenantId}:${objectHash}`;
   objectWatchers = (tenantId: string, scanId: string) => `${this.prefix}:object-watchers:${tenantId}:${scanId}`;
+  retroJob = (tenantId: string, jobId: string) => `${this.prefix}:retro:${tenantId}:${jobId}`;
+  retroCredited = (tenantId: string, jobId: string) => `${this.prefix}:retro-credited:${tenantId}:${jobId}`;
+  retroPages = (tenantId: string, jobId: string) => `${this.prefix}:retro-pages:${tenantId}:${jobId}`;
+  tenantRetroJobs = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:retro-jobs`;
+  schedule = (tenantId: string, scheduleId: string) => `${this.prefix}:schedule:${tenantId}:${scheduleId}`;
+  tenantSchedules = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:schedules`;
   tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${tenantId}`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
   rateLimitPrefix = () => `${this.prefix}:ratelimit`;

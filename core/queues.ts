@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import type { ScanFairness } from './scan-fairness.js';
 
 /**
  * The job catalog: every queue, the payload its jobs carry (ids only, never content or secrets)
@@ -19,7 +20,35 @@ export const CallbackJobSchema = z.object({
 });
 export type CallbackJob = z.infer<typeof CallbackJobSchema>;
 
-export const QUEUE_NAMES = { scan: 'scan', callback: 'callback' } as const;
+/** A retro job's crawl (name `crawl`): one BullMQ job per retro job (see s3/retro/). */
+export const RetroCrawlJobSchema = z.object({
+  tenantId: z.string().regex(/^[0-9a-f]{32}$/),
+  jobId: z.string().regex(/^[0-9a-f]{32}$/),
+});
+export type RetroCrawlJob = z.infer<typeof RetroCrawlJobSchema>;
+
+/** One firing of a retro schedule (name `schedule`), made by a BullMQ job scheduler. */
+export const ScheduleFireJobSchema = z.object({
+  tenantId: z.string().regex(/^[0-9a-f]{32}$/),
+  scheduleId: z.string().regex(/^[0-9a-f]{32}$/),
+});
+export type ScheduleFireJob = z.infer<typeof ScheduleFireJobSchema>;
+export type RetroQueueJob = RetroCrawlJob | ScheduleFireJob;
+export type RetroJobName = 'crawl' | 'schedule';
+
+export const QUEUE_NAMES = { scan: 'scan', callback: 'callback', retro: 'retro' } as const;
+
+/**
+ * Crawls resume from their checkpoint, so a retry costs at most one listing page: transient
+ * failures (S3 or Redis away) are retried with backoff; what cannot succeed (the bucket was
+ * unregistered, access denied) fails the retro job at once (s3/retro/worker.ts).
+ */
+export const RETRO_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 5_000 },
+  removeOnComplete: { age: 24 * 3600, count: 1_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
 
 /**
  * Scan jobs retry transient failures (an engine or Redis hiccup) a few times; the final attempt
@@ -67,8 +96,12 @@ export function callbackBackoffMs(
 export interface Queues {
   scan: Queue<ScanJob>;
   callback: Queue<CallbackJob>;
+  /** Retro job crawls and schedule firings (s3/retro/). */
+  retro: Queue<RetroQueueJob, void, RetroJobName>;
   /** Options for every scan job added (attempts and backoff from the configuration). */
   scanJobOptions: JobsOptions;
+  /** Per-tenant priorities for scan jobs (core/scan-fairness.ts); without it, plain FIFO. */
+  fairness?: ScanFairness;
   close(): Promise<void>;
 }
 
@@ -76,27 +109,53 @@ export function createQueues(
   connection: ConnectionOptions,
   prefix: string,
   onError: (error: Error, queue: string) => void = () => undefined,
-  options: { scanJobOptions?: JobsOptions } = {},
+  options: { scanJobOptions?: JobsOptions; fairness?: ScanFairness } = {},
 ): Queues {
   const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, { connection, prefix });
   const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, { connection, prefix });
+  const retro = new Queue<RetroQueueJob, void, RetroJobName>(QUEUE_NAMES.retro, { connection, prefix });
   // Without a listener BullMQ prints every connection error (each reconnect attempt while
   // Redis is away) straight to stderr, around the structured log.
-  for (const queue of [scan, callback]) queue.on('error', (error) => onError(error, queue.name));
+  for (const queue of [scan, callback, retro] as Queue[]) queue.on('error', (error) => onError(error, queue.name));
   return {
     scan,
     callback,
+    retro,
     scanJobOptions: options.scanJobOptions ?? SCAN_JOB_OPTIONS,
+    ...(options.fairness ? { fairness: options.fairness } : {}),
     close: async () => {
-      await Promise.all([scan.close(), callback.close()]);
+      await Promise.all([scan.close(), callback.close(), retro.close()]);
     },
   };
 }
 
 /** The job id is the scan id: enqueueing the same scan twice can never run it twice at once. */
 export async function enqueueScan(queues: Queues, job: ScanJob): Promise<void> {
-  const data = ScanJobSchema.parse(job);
-  await queues.scan.add('scan', data, { ...queues.scanJobOptions, jobId: data.scanId });
+  const [entry] = await scanJobEntries(queues, [job]);
+  if (entry) await queues.scan.add(entry.name, entry.data, entry.opts);
+}
+
+/**
+ * Scan jobs ready for `queues.scan.add`/`addBulk`: validated, id = scan id, and each with its
+ * tenant's fairness priority (its rank in the tenant's backlog, see core/scan-fairness.ts).
+ * Every producer of scan jobs goes through here: a job added without a priority would run
+ * ahead of every prioritized one.
+ */
+export async function scanJobEntries(
+  queues: Queues,
+  jobs: ScanJob[],
+): Promise<Array<{ name: 'scan'; data: ScanJob; opts: JobsOptions }>> {
+  const entries = [];
+  for (const job of jobs) {
+    const data = ScanJobSchema.parse(job);
+    const priority = await queues.fairness?.priorityFor(data.tenantId, data.scanId);
+    entries.push({
+      name: 'scan' as const,
+      data,
+      opts: { ...queues.scanJobOptions, jobId: data.scanId, ...(priority ? { priority } : {}) },
+    });
+  }
+  return entries;
 }
 
 export async function enqueueCallback(queues: Queues, job: CallbackJob): Promise<void> {

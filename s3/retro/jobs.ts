@@ -1,0 +1,441 @@
+import { createHash } from 'node:crypto';
+import type { RedisKeys } from '../../core/keys.js';
+import type { Redis } from '../../core/redis.js';
+import type { ObjectOutcome } from '../../core/results.js';
+import type { RetroBucket, RetroCounters, RetroJobState, RetroJobView } from './schema.js';
+
+/**
+ * Retro jobs in Redis: one HASH per job holds its definition, state, counters and the crawl
+ * checkpoint, so that "this page is submitted" and "the counters include it" are one atomic
+ * write (the CHECKPOINT script). Outcomes are credited at most once per object per job through a
+ * second HASH (HSETNX on a digest of bucket and key): outcome listeners are called at least once
+ * per scan, and a page resubmitted after a crash may scan an object a second time.
+ *
+ * States: `crawling` (listing and submitting) → `scanning` (every page submitted, outcomes still
+ * arriving) → `completed` (as many outcomes as matched objects); `failed` (the crawl could not
+ * go on) and `cancelled` (POST /v1/jobs/{id}/cancel) end it early. A job that has ended is kept
+ * for `ttlSeconds` (ARBITER_RESULT_TTL).
+ */
+
+export interface CrawlCursor {
+  /** Pages submitted so far (over all buckets): the number of the next page. */
+  page: number;
+  /** Index in `buckets` of the bucket being listed. */
+  bucket: number;
+  /** ListObjectsV2 continuation token of the next page of that bucket ('' = its first page). */
+  token: string;
+  /** The last key of the last submitted page (StartAfter, should a token be refused). */
+  after: string;
+}
+
+export interface RetroJobRecord {
+  id: string;
+  tenantId: string;
+  state: RetroJobState;
+  buckets: RetroBucket[];
+  from: string;
+  to: string;
+  counters: RetroCounters;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  scheduleId: string | null;
+  error: string | null;
+  cursor: CrawlCursor;
+  crawlDone: boolean;
+}
+
+export type CheckpointResult =
+  /** Recorded; the job's state after it. */
+  | { ok: true; state: RetroJobState }
+  /** Not recorded: another crawler already moved past this page, or the job is gone. */
+  | { ok: false; reason: 'moved' | 'gone' };
+
+const COUNTER_FIELDS = [
+  'listed',
+  'matched',
+  'scanned',
+  'clean',
+  'infected',
+  'unscannable',
+  'errors',
+  'skipped',
+] as const;
+
+/** The counter an outcome adds to. */
+export const OUTCOME_COUNTER: Record<ObjectOutcome, keyof RetroCounters> = {
+  clean: 'clean',
+  infected: 'infected',
+  unscannable: 'unscannable',
+  error: 'errors',
+};
+
+// Shared Lua: end the job as completed once the crawl is done and every matched object has an
+// outcome (KEYS[1] job, KEYS[2] credited, KEYS[3] pages; now; ttl).
+const COMPLETE_IF_DONE = `
+local function finish(state, now, ttl)
+  redis.call('HSET', KEYS[1], 'state', state, 'finished_at', now)
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+  if state == 'completed' then redis.call('DEL', KEYS[2]) else redis.call('EXPIRE', KEYS[2], ttl) end
+end
+local function complete_if_done(now, ttl)
+  if redis.call('HGET', KEYS[1], 'state') ~= 'scanning' then return end
+  local scanned = tonumber(redis.call('HGET', KEYS[1], 'scanned') or '0')
+  local matched = tonumber(redis.call('HGET', KEYS[1], 'matched') or '0')
+  if scanned >= matched then finish('completed', now, ttl) end
+end
+`;
+
+// ARGV: expected page, next page, next bucket, next token, next after, listed, matched, skipped,
+// done ('1' when this was the last page of the last bucket), now, ttl.
+const CHECKPOINT_SCRIPT = `${COMPLETE_IF_DONE}
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'gone' end
+if tonumber(redis.call('HGET', KEYS[1], 'cp_page') or '0') ~= tonumber(ARGV[1]) then return 'moved' end
+redis.call('HINCRBY', KEYS[1], 'listed', ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'matched', ARGV[7])
+redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[8])
+redis.call('HSET', KEYS[1], 'cp_page', ARGV[2], 'cp_bucket', ARGV[3], 'cp_token', ARGV[4], 'cp_after', ARGV[5])
+if ARGV[9] == '1' then
+  redis.call('HSET', KEYS[1], 'crawl_done', '1')
+  if state == 'crawling' then
+    redis.call('HSET', KEYS[1], 'state', 'scanning')
+    complete_if_done(ARGV[10], ARGV[11])
+  end
+end
+return redis.call('HGET', KEYS[1], 'state')`;
+
+// ARGV: object digest, counter field, now, ttl.
+const CREDIT_SCRIPT = `${COMPLETE_IF_DONE}
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'completed' then return 0 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'scanned', 1)
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+complete_if_done(ARGV[3], ARGV[4])
+return 1`;
+
+// ARGV: target state ('cancelled' | 'failed'), now, ttl, error message.
+const END_SCRIPT = `${COMPLETE_IF_DONE}
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+if state ~= 'crawling' and state ~= 'scanning' then return state end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
+finish(ARGV[1], ARGV[2], ARGV[3])
+return ARGV[1]`;
+
+// A schedule's firing, made once however often it is retried. KEYS[4] tenant jobs, KEYS[5]
+// schedule. ARGV: id, created ms, window, fallback from, to, then field/value pairs.
+const CREATE_FROM_SCHEDULE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[5]) == 0 then return -1 end
+local from = ARGV[4]
+if ARGV[3] == 'since-last-run' then
+  local last = redis.call('HGET', KEYS[5], 'last_run')
+  if last and last < ARGV[5] then from = last end
+end
+redis.call('HSET', KEYS[1], 'from', from, 'to', ARGV[5])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+local previous = redis.call('HGET', KEYS[5], 'last_run')
+if not previous or previous < ARGV[5] then
+  redis.call('HSET', KEYS[5], 'last_run', ARGV[5], 'last_job_id', ARGV[1])
+end
+return 1`;
+
+/** Runs a script by its SHA1, loading it on the first NOSCRIPT (scripts are sent once). */
+export class Scripts {
+  private readonly shas = new Map<string, string>();
+  constructor(private readonly redis: Redis) {}
+
+  async run(script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
+    let sha = this.shas.get(script);
+    if (!sha) {
+      sha = createHash('sha1').update(script).digest('hex');
+      this.shas.set(script, sha);
+    }
+    try {
+      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.redis.eval(script, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/** A digest naming an object within a job (ListObjectsV2 lists each key once per bucket). */
+export const objectDigest = (bucket: string, key: string): string =>
+  createHash('sha256').update(`${bucket}\0${key}`).digest('base64url').slice(0, 22);
+
+export class RetroJobStore {
+  private readonly scripts: Scripts;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly ttlSeconds: number,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.scripts = new Scripts(redis);
+  }
+
+  private jobKeys(tenantId: string, jobId: string): string[] {
+    return [
+      this.keys.retroJob(tenantId, jobId),
+      this.keys.retroCredited(tenantId, jobId),
+      this.keys.retroPages(tenantId, jobId),
+    ];
+  }
+
+  /** A new job, state `crawling`, with its crawl at the first page of its first bucket. */
+  async create(
+    tenantId: string,
+    id: string,
+    definition: { buckets: RetroBucket[]; from: string; to: string; scheduleId?: string },
+  ): Promise<RetroJobRecord> {
+    const created = this.now();
+    const key = this.keys.retroJob(tenantId, id);
+    await this.redis
+      .multi()
+      .hset(key, this.initialFields(tenantId, id, created, definition))
+      .zadd(this.keys.tenantRetroJobs(tenantId), created.getTime(), id)
+      .exec();
+    return (await this.get(tenantId, id))!;
+  }
+
+  /**
+   * The job of one schedule firing, created only once (a retried firing finds it). The window of
+   * `since-last-run` starts at the previous firing's `to`; the schedule's last run moves forward.
+   * Returns undefined when the schedule has been deleted meanwhile.
+   */
+  async createForSchedule(
+    tenantId: string,
+    id: string,
+    schedule: { id: string; buckets: RetroBucket[]; window: 'all' | 'since-last-run' },
+    window: { from: string; to: string },
+  ): Promise<{ job: RetroJobRecord; created: boolean } | undefined> {
+    const created = this.now();
+    const fields = this.initialFields(tenantId, id, created, {
+      buckets: schedule.buckets,
+      from: window.from,
+      to: window.to,
+      scheduleId: schedule.id,
+    });
+    delete fields.from;
+    delete fields.to;
+    const [jobKey, creditedKey, pagesKey] = this.jobKeys(tenantId, id);
+    const reply = (await this.scripts.run(
+      CREATE_FROM_SCHEDULE_SCRIPT,
+      [
+        jobKey!,
+        creditedKey!,
+        pagesKey!,
+        this.keys.tenantRetroJobs(tenantId),
+        this.keys.schedule(tenantId, schedule.id),
+      ],
+      [
+        id,
+        created.getTime(),
+        schedule.window,
+        window.from,
+        window.to,
+        ...Object.entries(fields).flat(),
+      ],
+    )) as number;
+    if (reply === -1) return undefined;
+    const job = await this.get(tenantId, id);
+    return job ? { job, created: reply === 1 } : undefined;
+  }
+
+  private initialFields(
+    tenantId: string,
+    id: string,
+    created: Date,
+    definition: { buckets: RetroBucket[]; from: string; to: string; scheduleId?: string },
+  ): Record<string, string> {
+    const fields: Record<string, string> = {
+      id,
+      tenant_id: tenantId,
+      state: 'crawling',
+      buckets: JSON.stringify(definition.buckets),
+      from: definition.from,
+      to: definition.to,
+      created_at: created.toISOString(),
+      cp_page: '0',
+      cp_bucket: '0',
+      cp_token: '',
+      cp_after: '',
+    };
+    for (const field of COUNTER_FIELDS) fields[field] = '0';
+    if (definition.scheduleId) fields.schedule_id = definition.scheduleId;
+    return fields;
+  }
+
+  /** Forgets a job that could not be queued (POST /v1/jobs answers 503 then). */
+  async discard(tenantId: string, id: string): Promise<void> {
+    await this.redis
+      .multi()
+      .del(...this.jobKeys(tenantId, id))
+      .zrem(this.keys.tenantRetroJobs(tenantId), id)
+      .exec();
+  }
+
+  async get(tenantId: string, id: string): Promise<RetroJobRecord | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(id)) return undefined;
+    return toRecord(await this.redis.hgetall(this.keys.retroJob(tenantId, id)));
+  }
+
+  async state(tenantId: string, id: string): Promise<RetroJobState | undefined> {
+    return ((await this.redis.hget(this.keys.retroJob(tenantId, id), 'state')) ?? undefined) as
+      RetroJobState | undefined;
+  }
+
+  /** Newest first; ids whose job has expired are dropped from the index on the way. */
+  async list(tenantId: string, limit: number): Promise<RetroJobRecord[]> {
+    const index = this.keys.tenantRetroJobs(tenantId);
+    const ids = await this.redis.zrevrange(index, 0, limit - 1);
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.keys.retroJob(tenantId, id));
+    const replies = (await pipeline.exec()) ?? [];
+    const records: RetroJobRecord[] = [];
+    const gone: string[] = [];
+    replies.forEach(([error, raw], i) => {
+      if (error) throw error;
+      const record = toRecord(raw as Record<string, string>);
+      if (record) records.push(record);
+      else gone.push(ids[i]!);
+    });
+    if (gone.length > 0) await this.redis.zrem(index, ...gone);
+    return records;
+  }
+
+  /** Sets started_at the first time a crawler picks the job up. */
+  async markStarted(tenantId: string, id: string): Promise<void> {
+    await this.redis.hsetnx(
+      this.keys.retroJob(tenantId, id),
+      'started_at',
+      this.now().toISOString(),
+    );
+  }
+
+  /** Counts a pass over listing page `page` (an audit trail: a resumed crawl shows here). */
+  async notePageSubmission(tenantId: string, id: string, page: number): Promise<void> {
+    await this.redis.hincrby(this.keys.retroPages(tenantId, id), String(page), 1);
+  }
+
+  /** Submission count per page number (tests and diagnostics). */
+  async pageSubmissions(tenantId: string, id: string): Promise<Map<number, number>> {
+    const raw = await this.redis.hgetall(this.keys.retroPages(tenantId, id));
+    return new Map(Object.entries(raw).map(([page, count]) => [Number(page), Number(count)]));
+  }
+
+  /**
+   * Records a submitted page: the counters it adds and where the crawl goes next, in one step,
+   * provided the job's checkpoint is still at `page` (a crawler that lost its BullMQ lock while
+   * another took over finds it moved and stops). `done` ends the crawl (state `scanning`, or
+   * `completed` when every outcome is already in).
+   */
+  async checkpoint(
+    tenantId: string,
+    id: string,
+    page: number,
+    next: CrawlCursor,
+    added: { listed: number; matched: number; skipped: number },
+    done: boolean,
+  ): Promise<CheckpointResult> {
+    const reply = (await this.scripts.run(CHECKPOINT_SCRIPT, this.jobKeys(tenantId, id), [
+      page,
+      next.page,
+      next.bucket,
+      next.token,
+      next.after,
+      added.listed,
+      added.matched,
+      added.skipped,
+      done ? '1' : '0',
+      this.now().toISOString(),
+      this.ttlSeconds,
+    ])) as string;
+    if (reply === 'gone' || reply === 'moved') return { ok: false, reason: reply };
+    return { ok: true, state: reply as RetroJobState };
+  }
+
+  /** Counts an outcome for an object of the job once; true if it was counted now. */
+  async credit(
+    tenantId: string,
+    id: string,
+    object: { bucket: string; key: string },
+    outcome: ObjectOutcome,
+  ): Promise<boolean> {
+    const reply = await this.scripts.run(CREDIT_SCRIPT, this.jobKeys(tenantId, id), [
+      objectDigest(object.bucket, object.key),
+      OUTCOME_COUNTER[outcome],
+      this.now().toISOString(),
+      this.ttlSeconds,
+    ]);
+    return reply === 1;
+  }
+
+  /** Ends a running job; returns the state it is in afterwards (undefined: no such job). */
+  async end(
+    tenantId: string,
+    id: string,
+    state: 'cancelled' | 'failed',
+    error = '',
+  ): Promise<RetroJobState | undefined> {
+    const reply = (await this.scripts.run(END_SCRIPT, this.jobKeys(tenantId, id), [
+      state,
+      this.now().toISOString(),
+      this.ttlSeconds,
+      error.slice(0, 1000),
+    ])) as string | null;
+    return (reply ?? undefined) as RetroJobState | undefined;
+  }
+}
+
+function toRecord(raw: Record<string, string>): RetroJobRecord | undefined {
+  if (!raw.id || !raw.state || !raw.tenant_id) return undefined;
+  const counters = Object.fromEntries(
+    COUNTER_FIELDS.map((field) => [field, Number(raw[field] ?? 0)]),
+  ) as unknown as RetroCounters;
+  return {
+    id: raw.id,
+    tenantId: raw.tenant_id,
+    state: raw.state as RetroJobState,
+    buckets: JSON.parse(raw.buckets ?? '[]') as RetroBucket[],
+    from: raw.from ?? '',
+    to: raw.to ?? '',
+    counters,
+    createdAt: raw.created_at ?? '',
+    startedAt: raw.started_at ?? null,
+    finishedAt: raw.finished_at ?? null,
+    scheduleId: raw.schedule_id ?? null,
+    error: raw.error ?? null,
+    cursor: {
+      page: Number(raw.cp_page ?? 0),
+      bucket: Number(raw.cp_bucket ?? 0),
+      token: raw.cp_token ?? '',
+      after: raw.cp_after ?? '',
+    },
+    crawlDone: raw.crawl_done === '1',
+  };
+}
+
+export function jobView(record: RetroJobRecord): RetroJobView {
+  const view: RetroJobView = {
+    id: record.id,
+    state: record.state,
+    buckets: record.buckets,
+    from: record.from,
+    to: record.to,
+    counters: record.counters,
+    created_at: record.createdAt,
+    started_at: record.startedAt,
+    finished_at: record.finishedAt,
+    schedule_id: record.scheduleId,
+  };
+  if (record.error) view.error = record.error;
+  return view;
+}

@@ -1,0 +1,107 @@
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Config } from '../../core/config.js';
+import { isDomainError } from '../../core/errors.js';
+import {
+  QUEUE_NAMES,
+  RetroCrawlJobSchema,
+  ScheduleFireJobSchema,
+  type RetroJobName,
+  type RetroQueueJob,
+} from '../../core/queues.js';
+import { crawl, PermanentCrawlError } from './crawler.js';
+import type { RetroService } from './index.js';
+
+export interface RetroWorker {
+  /** Stops crawls after their current page (handing them back to the queue), then closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * The retro queue's worker (worker role): `crawl` jobs run a retro job's crawl, `schedule` jobs
+ * (made by the job schedulers) start a retro job.
+ *
+ * - A crawl interrupted by shutdown stops after its current page's checkpoint and is moved back
+ *   to the queue (delayed by 0 ms; no attempt used), so the next worker resumes it at once.
+ * - A crawl whose worker died is found by BullMQ's stalled-job check once its lock lapses
+ *   (ARBITER_JOB_LOCK_MS) and is run again from its checkpoint; it may stall many times.
+ * - Failures that retrying cannot cure fail the retro job at once; others are retried with
+ *   backoff, and the retro job fails when the attempts run out.
+ */
+export function startRetroWorker(
+  config: Config,
+  connection: ConnectionOptions,
+  prefix: string,
+  retro: RetroService,
+): RetroWorker {
+  const { logger } = retro.crawler;
+  const shutdown = new AbortController();
+
+  const processor = async (job: Job<RetroQueueJob, void, RetroJobName>, token?: string) => {
+    if (job.name === 'schedule') {
+      const parsed = ScheduleFireJobSchema.safeParse(job.data);
+      if (!parsed.success)
+        throw new UnrecoverableError(`malformed schedule job: ${parsed.error.message}`);
+      await retro.fireSchedule(parsed.data.tenantId, parsed.data.scheduleId, firedAt(job));
+      return;
+    }
+    const parsed = RetroCrawlJobSchema.safeParse(job.data);
+    if (!parsed.success)
+      throw new UnrecoverableError(`malformed crawl job: ${parsed.error.message}`);
+    const { tenantId, jobId } = parsed.data;
+    try {
+      const end = await crawl(retro.crawler, tenantId, jobId, shutdown.signal);
+      if (end === 'interrupted') {
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+    } catch (error) {
+      if (error instanceof DelayedError) throw error;
+      if (
+        error instanceof PermanentCrawlError ||
+        (isDomainError(error) && (error.kind === 'not_found' || error.kind === 'forbidden'))
+      ) {
+        logger.warn({ jobId, err: error.message }, 'retro job failed');
+        await retro.jobs.end(tenantId, jobId, 'failed', error.message);
+        return;
+      }
+      throw error;
+    }
+  };
+
+  const worker = new Worker<RetroQueueJob, void, RetroJobName>(QUEUE_NAMES.retro, processor, {
+    connection,
+    prefix,
+    concurrency: config.retro.concurrency,
+    lockDuration: config.jobLockMs,
+    stalledInterval: config.stalledIntervalMs,
+    // Resuming is cheap and safe (at most one page is redone): give a crawl many chances.
+    maxStalledCount: 10,
+  });
+  worker.on('failed', (job, error) => {
+    if (job?.name !== 'crawl') return;
+    const exhausted =
+      job.attemptsMade >= (job.opts.attempts ?? 1) ||
+      error instanceof UnrecoverableError ||
+      /stalled/i.test(error.message);
+    const parsed = RetroCrawlJobSchema.safeParse(job.data);
+    if (!exhausted || !parsed.success) return;
+    retro.jobs
+      .end(parsed.data.tenantId, parsed.data.jobId, 'failed', `the crawl failed: ${error.message}`)
+      .catch((e: unknown) => logger.error({ err: e }, 'could not record a failed retro job'));
+  });
+  worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
+
+  return {
+    async close() {
+      shutdown.abort();
+      await worker.close();
+    },
+  };
+}
+
+/** The firing's planned time: scheduler job ids are `repeat:{schedulerId}:{millis}`. */
+function firedAt(job: Job): number {
+  const match = /:(\d+)$/.exec(job.id ?? '');
+  if (match) return Number(match[1]);
+  return (job.opts as { prevMillis?: number }).prevMillis ?? job.timestamp;
+}
