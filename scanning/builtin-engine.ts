@@ -1,11 +1,33 @@
-import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
-import type { Engine, EngineDescription, EngineVerdict, ScanTarget } from './engine.js';
-import { maliciousFinding } from './findings.js';
+import { walkContent, type ArchiveLimits, type Member } from './archives/index.js';
+import type { Detection, Engine, EngineDescription, EngineVerdict, ScanTarget } from './engine.js';
+import { maliciousFinding, unscannableFinding } from './findings.js';
 import { ContentScanner } from './matcher/index.js';
 import { loadSignatureDatabase, type SignatureDatabase } from './signatures/database.js';
 
-export const BUILTIN_ENGINE_VERSION = '0.2.0';
+export const BUILTIN_ENGINE_VERSION = '0.3.0';
+
+/** The limits of `config.archive` with their defaults (depth 16, 10,000 members, 4 GiB, 200:1). */
+export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {
+  maxDepth: 16,
+  maxMembers: 10_000,
+  maxExpandedBytes: 4 * 1024 ** 3,
+  maxRatio: 200,
+};
+
+export interface BuiltinEngineOptions {
+  /** Unpacking limits (`config.archive`); default DEFAULT_ARCHIVE_LIMITS. */
+  archive?: ArchiveLimits;
+  /**
+   * Where nested zips are copied while they are walked (a folder of the spool, so scratch files
+   * live on the same disk as the content; default: the OS temp dir). Created on first use.
+   */
+  scratchDir?: string;
+}
+
+/** The name of the content when the caller gives none (the first part of member paths). */
+const DEFAULT_CONTENT_NAME = 'content';
 
 /** A loaded database and the matcher compiled from it: swapped as one on reload. */
 interface Loaded {
@@ -25,22 +47,38 @@ interface ReloadReport {
 /**
  * The built-in engine: runs in-process with no extra daemon. It loads ClamAV `.hdb`, `.hsb` and
  * `.ndb` databases and reads each file once, matching body signatures, whole-file hashes and the
- * EICAR test file in the same pass (see matcher/content-scanner.ts).
+ * EICAR test file in the same pass (see matcher/content-scanner.ts). Archives (zip, gzip, tar,
+ * nested) are walked as they are read (archives/walk.ts): the content itself and every member at
+ * every depth get a matcher session of their own, so hash and body signatures apply to each, and
+ * each detection keeps the member's path. What the walker cannot open (encrypted, corrupt, past a
+ * limit) becomes a `content.unscannable.*` finding: never a clean verdict.
  */
 export class BuiltinEngine implements Engine {
   readonly name = 'builtin';
 
   private lastLoad: ReloadReport | undefined;
 
+  private readonly archive: ArchiveLimits;
+  private readonly scratchDir: string | undefined;
+  private scratchReady: Promise<void> | undefined;
+
   private constructor(
     private loaded: Loaded,
     private readonly signaturesDir: string | undefined,
     private readonly logger: Logger,
-  ) {}
+    options: BuiltinEngineOptions,
+  ) {
+    this.archive = options.archive ?? DEFAULT_ARCHIVE_LIMITS;
+    this.scratchDir = options.scratchDir;
+  }
 
-  static async load(signaturesDir: string | undefined, logger: Logger): Promise<BuiltinEngine> {
+  static async load(
+    signaturesDir: string | undefined,
+    logger: Logger,
+    options: BuiltinEngineOptions = {},
+  ): Promise<BuiltinEngine> {
     const started = performance.now();
-    const engine = new BuiltinEngine(await compile(signaturesDir), signaturesDir, logger);
+    const engine = new BuiltinEngine(await compile(signaturesDir), signaturesDir, logger, options);
     engine.lastLoad = engine.reportLoad(performance.now() - started);
     return engine;
   }
@@ -81,19 +119,70 @@ export class BuiltinEngine implements Engine {
     };
   }
 
+  /**
+   * Scans the content and everything inside it. Each visited piece — the content (depth 0),
+   * every container and every leaf member — is matched by its own session while the walker
+   * reads it; the visits overlap (a container is still being read while its members are), so
+   * each one runs independently.
+   */
   async scan(target: ScanTarget): Promise<EngineVerdict> {
-    const { scanner, version } = this.loaded;
-    const session = scanner.session(target.size);
-    for await (const chunk of createReadStream(target.path, { highWaterMark: 1 << 20 })) {
-      session.update(chunk as Buffer);
+    try {
+      return await this.scanOnce(target);
+    } catch (error) {
+      // The scratch folder is created once; if it was removed since, create it and try again.
+      if (this.scratchDir === undefined || (error as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw error;
+      this.scratchReady = undefined;
+      return this.scanOnce(target);
     }
-    const findings = new Set(session.finish().map(maliciousFinding));
-    return { engine: this.name, version, findings: [...findings] };
+  }
+
+  private async scanOnce(target: ScanTarget): Promise<EngineVerdict> {
+    const { scanner, version } = this.loaded;
+    const detections: Detection[] = [];
+    const visit = async (member: Member): Promise<void> => {
+      // The top-level size is exact (digests may be skipped for it); a member's is only declared.
+      const session = scanner.session(member.depth === 0 ? target.size : -1);
+      for await (const chunk of member.stream) session.update(chunk as Buffer);
+      for (const signature of session.finish()) {
+        detections.push({ path: member.path, finding: maliciousFinding(signature), signature });
+      }
+    };
+    await this.ensureScratch();
+    const walked = await walkContent(
+      { path: target.path, size: target.size, name: target.name || DEFAULT_CONTENT_NAME },
+      this.archive,
+      visit,
+      this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir },
+    );
+    for (const problem of walked.unscannable) {
+      detections.push({
+        path: problem.path,
+        finding: unscannableFinding(problem.reason),
+        signature: problem.detail,
+      });
+    }
+    const findings = [...new Set(detections.map((d) => d.finding))].sort();
+    return { engine: this.name, version, findings, detections: innermost(detections) };
   }
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}
+
+  /** Creates the scratch folder on first use (scan() creates it again if it disappears). */
+  private ensureScratch(): Promise<void> {
+    const dir = this.scratchDir;
+    if (dir === undefined) return Promise.resolve();
+    this.scratchReady ??= mkdir(dir, { recursive: true }).then(
+      () => undefined,
+      (error: unknown) => {
+        this.scratchReady = undefined;
+        throw error;
+      },
+    );
+    return this.scratchReady;
+  }
 
   private reportLoad(loadMs: number): ReloadReport {
     const { db, version } = this.loaded;
@@ -114,6 +203,37 @@ export class BuiltinEngine implements Engine {
     );
     return report;
   }
+}
+
+/**
+ * One detection per place and finding (two signatures naming EICAR make one), and none for a
+ * container when a member inside it has the same finding: a stored member's bytes are also the
+ * container's bytes, and the member is the place to name. Sorted: shallow paths first, then by
+ * path, finding and signature.
+ */
+function innermost(detections: Detection[]): Detection[] {
+  const key = (finding: string, path: string[]) => JSON.stringify([finding, ...path]);
+  const enclosing = new Set<string>();
+  for (const { finding, path } of detections) {
+    for (let length = 1; length < path.length; length++) {
+      enclosing.add(key(finding, path.slice(0, length)));
+    }
+  }
+  const seen = new Set<string>();
+  return detections.sort(compareDetections).filter(({ finding, path }) => {
+    const at = key(finding, path);
+    if (enclosing.has(at) || seen.has(at)) return false;
+    seen.add(at);
+    return true;
+  });
+}
+
+/** Shallow paths first, then by path and finding: a stable order for traces and tests. */
+function compareDetections(a: Detection, b: Detection): number {
+  if (a.path.length !== b.path.length) return a.path.length - b.path.length;
+  const left = `${a.path.join('/')}\0${a.finding}\0${a.signature}`;
+  const right = `${b.path.join('/')}\0${b.finding}\0${b.signature}`;
+  return left < right ? -1 : left > right ? 1 : 0;
 }
 
 async function compile(signaturesDir: string | undefined): Promise<Loaded> {

@@ -40,7 +40,8 @@ const AFTER_RELOAD_REFRESH_MS = 5_000;
  * (clamd serves one INSTREAM per connection), at most `poolSize` at a time. Every verdict
  * carries clamd's `VERSION` (`ClamAV 1.4.6/27514/…`, or `ClamAV 1.4.6` with only custom
  * databases). Anything short of a clean or FOUND reply — `size limit exceeded`, any ERROR, a
- * refused, reset or silent connection — throws an EngineError: never a clean verdict.
+ * refused, reset or silent connection — throws an EngineError: never a clean verdict. Only
+ * `size limit exceeded` is permanent (see isPermanentClamdError); the rest are worth a retry.
  */
 export class ClamdEngine implements Engine {
   readonly name = 'clamd';
@@ -100,7 +101,9 @@ export class ClamdEngine implements Engine {
       });
       const parsed = parseScanReply(reply);
       if (parsed.kind === 'error')
-        throw new EngineError(this.name, `clamd could not scan the content: ${parsed.message}`);
+        throw new EngineError(this.name, `clamd could not scan the content: ${parsed.message}`, {
+          permanent: isPermanentClamdError(parsed.message),
+        });
       const findings = parsed.kind === 'found' ? [clamdFinding(parsed.name)] : [];
       return { engine: this.name, version, findings };
     } finally {
@@ -205,6 +208,15 @@ export class ClamdEngine implements Engine {
     if (error instanceof EngineError) return error;
     return new EngineError(this.name, error instanceof Error ? error.message : String(error));
   }
+}
+
+/**
+ * clamd errors that another attempt cannot cure: the stream is longer than its StreamMaxLength
+ * (the same content is just as long next time). Everything else (out of memory, timeouts, a
+ * database being reloaded) may pass.
+ */
+export function isPermanentClamdError(message: string): boolean {
+  return /size limit exceeded/i.test(message);
 }
 
 /** A counting semaphore with a FIFO queue. */

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { fileTypeFromBuffer } from 'file-type';
+import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type';
 
 const SNIFF_BYTES = 4100;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -10,9 +10,24 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 export async function sniffContentType(filePath: string): Promise<string> {
   const head = await readHead(filePath);
-  const detected = await fileTypeFromBuffer(head);
+  // Hostile bytes must never fail a scan: a detector error means "no type recognised".
+  const detected = await fileTypeFromBuffer(head).catch(() => undefined);
+  if (detected?.mime === ZIP) return refineZip(filePath);
   if (detected) return detected.mime;
   return looksLikeText(head) ? 'text/plain' : 'application/octet-stream';
+}
+
+const ZIP = 'application/zip';
+
+/**
+ * Zip-based formats (docx, xlsx, pptx, odt, epub, jar, apk…) are told apart by their entries,
+ * and the telling entry (`[Content_Types].xml`, `mimetype`) need not lie in the first 4100 bytes:
+ * Office writes it first, other tools anywhere. So a zip is looked at again through the file,
+ * where file-type reads the central directory (with its own caps on entries and entry sizes).
+ */
+async function refineZip(filePath: string): Promise<string> {
+  const detected = await fileTypeFromFile(filePath).catch(() => undefined);
+  return detected?.mime ?? ZIP;
 }
 
 async function readHead(filePath: string): Promise<Uint8Array> {

@@ -3,14 +3,31 @@ export interface ScanTarget {
   /** A local file holding the complete content. */
   path: string;
   size: number;
+  /**
+   * The content's name (the upload's file name, the last part of a URL or object key): the
+   * first part of member paths such as `upload.zip/inner.zip/eicar.com`. Default `content`.
+   */
+  name?: string;
+}
+
+/** One finding at one place: the content itself or a member at some depth of its archives. */
+export interface Detection {
+  /** From the top: `['upload.zip', 'inner.zip', 'eicar.com']`; one part for the content itself. */
+  path: string[];
+  /** The finding in Arbiter's form (`content.malicious.…`, `content.unscannable.…`). */
+  finding: string;
+  /** The signature that matched, or for unscannable content what could not be scanned. */
+  signature: string;
 }
 
 export interface EngineVerdict {
   engine: string;
   /** Engine and signature database version, recorded with each result. */
   version: string;
-  /** Finding names in Arbiter's form (`content.malicious.…`). */
+  /** Finding names in Arbiter's form (`content.malicious.…`), united over the whole content. */
   findings: string[];
+  /** Where each finding was made, for engines that see inside archives (the built-in one). */
+  detections?: Detection[];
 }
 
 /** What an engine says about itself after loading or reloading (for the admin API). */
@@ -35,12 +52,22 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/**
+ * An engine could not give a verdict. A transient error (clamd unreachable, a dropped
+ * connection) is worth another attempt; a permanent one (`permanent: true`, e.g. clamd's
+ * `INSTREAM size limit exceeded`) would fail the same way again, so the scan ends with an error
+ * result at once.
+ */
 export class EngineError extends Error {
+  readonly permanent: boolean;
+
   constructor(
     public readonly engine: string,
     message: string,
+    options: { permanent?: boolean } = {},
   ) {
     super(`${engine}: ${message}`);
     this.name = 'EngineError';
+    this.permanent = options.permanent ?? false;
   }
 }

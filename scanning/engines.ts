@@ -1,7 +1,9 @@
+import path from 'node:path';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
+import type { ScanRequest } from '../core/results.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
 
 export interface EngineSet {
@@ -16,10 +18,22 @@ export interface EngineSet {
 export async function createEngineSet(config: Config, logger: Logger): Promise<EngineSet> {
   const engines: Engine[] = [];
   for (const name of config.engines) {
-    if (name === 'builtin') engines.push(await BuiltinEngine.load(config.signaturesDir, logger));
+    if (name === 'builtin') {
+      engines.push(
+        await BuiltinEngine.load(config.signaturesDir, logger, {
+          archive: config.archive,
+          scratchDir: builtinScratchDir(config),
+        }),
+      );
+    }
     if (name === 'clamd') engines.push(await ClamdEngine.create(config.clamd, logger));
   }
   return engineSet(engines);
+}
+
+/** Nested zips are copied here while the built-in engine walks them: a folder of the spool. */
+export function builtinScratchDir(config: Pick<Config, 'spoolDir'>): string {
+  return path.join(config.spoolDir, 'archives');
 }
 
 export function engineSet(engines: Engine[]): EngineSet {
@@ -28,10 +42,14 @@ export function engineSet(engines: Engine[]): EngineSet {
     async scan(target) {
       const settled = await Promise.allSettled(engines.map((engine) => engine.scan(target)));
       const verdicts: EngineVerdict[] = [];
+      const errors: EngineError[] = [];
       for (const [index, outcome] of settled.entries()) {
         if (outcome.status === 'fulfilled') verdicts.push(outcome.value);
-        else throw asEngineError(engines[index]?.name ?? 'engine', outcome.reason);
+        else errors.push(asEngineError(engines[index]?.name ?? 'engine', outcome.reason));
       }
+      // A permanent failure of one engine dooms every retry, whatever the others said.
+      const failure = errors.find((error) => error.permanent) ?? errors[0];
+      if (failure) throw failure;
       const findings = [...new Set(verdicts.flatMap((v) => v.findings))].sort();
       return { findings, verdicts };
     },
@@ -50,4 +68,46 @@ export function engineSet(engines: Engine[]): EngineSet {
 function asEngineError(engine: string, reason: unknown): EngineError {
   if (reason instanceof EngineError) return reason;
   return new EngineError(engine, reason instanceof Error ? reason.message : String(reason));
+}
+
+/**
+ * The trace line for one engine's verdict: `scanned by builtin (…): no findings`, or each
+ * finding with the member it was found in when that is inside an archive:
+ * `scanned by builtin (…): content.malicious.eicar-test-signature in outer.zip/inner.zip/eicar.com`.
+ */
+export function describeVerdict(verdict: EngineVerdict, maxListed = 20): string {
+  const head = `scanned by ${verdict.engine} (${verdict.version})`;
+  if (verdict.findings.length === 0) return `${head}: no findings`;
+  if (!verdict.detections || verdict.detections.length === 0) {
+    return `${head}: ${verdict.findings.join(', ')}`;
+  }
+  const parts = verdict.detections.map((d) => {
+    const where = d.path.length > 1 ? ` in ${d.path.join('/')}` : '';
+    // For unscannable content the "signature" says what was wrong.
+    const why = d.finding.startsWith('content.unscannable.') ? ` (${d.signature})` : '';
+    return `${d.finding}${where}${why}`;
+  });
+  const listed = [...new Set(parts)];
+  const more = listed.length > maxListed ? ` and ${listed.length - maxListed} more` : '';
+  return `${head}: ${listed.slice(0, maxListed).join(', ')}${more}`;
+}
+
+/**
+ * The name of the scanned content, the first part of member paths (`upload.zip/inner.zip/…`):
+ * the upload's file name, the last part of a URL's path or an object's key; `content` if none.
+ */
+export function contentName(
+  request: Pick<ScanRequest, 'fileName' | 'location' | 'object'>,
+): string {
+  let name = request.fileName;
+  if (!name && request.location) {
+    try {
+      name = decodeURIComponent(new URL(request.location).pathname);
+    } catch {
+      name = undefined;
+    }
+  }
+  if (!name && request.object) name = request.object.key;
+  const last = (name ?? '').split(/[/\\]/).pop()?.trim() ?? '';
+  return last.length > 0 ? last.slice(0, 255) : 'content';
 }

@@ -9,3 +9,8 @@ export function maliciousFinding(signatureName: string): string {
     .replace(/[^a-z0-9.-]/g, '-');
   return `content.malicious.${cleaned}`;
 }
+
+/** `content.unscannable.encrypted`, `…limits-exceeded`, `…corrupt`: never a clean verdict. */
+export function unscannableFinding(reason: 'encrypted' | 'limits-exceeded' | 'corrupt'): string {
+  return `content.unscannable.${reason}`;
+}

@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
@@ -23,8 +23,10 @@ import type {
 export const RATIO_FLOOR = 1 << 20;
 /** At most this many unscannable entries are reported (one is enough for the verdict). */
 export const MAX_REPORTED = 100;
-/** Chunk size for reading the top-level file and for inflating. */
+/** Chunk size for inflating and for handing member bytes to the visitor. */
 const CHUNK = 64 * 1024;
+/** Chunk size for reading the top-level file (fewer, larger reads; see readFileChunks). */
+const FILE_CHUNK = 1024 * 1024;
 
 /**
  * Walks a file and, recursively, every member of the zip, gzip and tar containers inside it,
@@ -43,7 +45,7 @@ export async function walkContent(
 ): Promise<WalkResult> {
   const walk = new Walk(limits, visit, options.scratchDir ?? tmpdir());
   try {
-    await walk.content(createReadStream(file.path, { highWaterMark: CHUNK }), {
+    await walk.content(readFileChunks(file.path, file.size), {
       path: [file.name],
       depth: 0,
       size: file.size,
@@ -60,6 +62,52 @@ export async function walkContent(
     members: walk.members,
     expandedBytes: walk.expandedBytes,
   };
+}
+
+/**
+ * The top-level file's bytes, read with one positioned read per chunk and the next read issued
+ * before the current chunk is handed on (so the disk and the matcher work at the same time).
+ * A small file costs an open, one read and a close: a read that comes back short once the
+ * expected size is reached is taken as the end of the file; otherwise reading goes on to EOF.
+ */
+async function* readFileChunks(filePath: string, size: number): AsyncGenerator<Buffer> {
+  const handle = await open(filePath, 'r');
+  let pending: Promise<Buffer> | undefined;
+  try {
+    // One byte past the expected end, so that a file of the expected size ends on a short read.
+    const wanted = (position: number) =>
+      position < size ? Math.min(FILE_CHUNK, size - position + 1) : FILE_CHUNK;
+    const readAt = (position: number): Promise<Buffer> => {
+      const want = wanted(position);
+      const buffer = Buffer.allocUnsafe(want);
+      const read = handle
+        .read(buffer, 0, want, position)
+        .then(({ bytesRead }) => (bytesRead === want ? buffer : buffer.subarray(0, bytesRead)));
+      // A read that fails while its chunk is not yet awaited must not be an unhandled rejection.
+      read.catch(() => undefined);
+      return read;
+    };
+    let position = 0;
+    let next = readAt(0);
+    for (;;) {
+      pending = next;
+      const data = await next;
+      pending = undefined;
+      if (data.length === 0) return;
+      const requested = wanted(position);
+      position += data.length;
+      const atEnd = data.length < requested && position >= size;
+      if (!atEnd) {
+        next = readAt(position);
+        pending = next;
+      }
+      yield data;
+      if (atEnd) return;
+    }
+  } finally {
+    await pending?.catch(() => undefined);
+    await handle.close();
+  }
 }
 
 /** Where a piece of content comes from and what may be done with it. */
@@ -293,9 +341,14 @@ class Walk {
     });
     return {
       write: async (chunk) => {
-        if (gunzip.destroyed || gunzip.writableEnded) return;
-        consumed += chunk.length;
-        if (!gunzip.write(chunk)) await drained(gunzip);
+        // In CHUNK-sized slices: compressed bytes are counted as they go in, and the ratio
+        // limit must see them a little at a time (1 MiB of a bomb inflates to ~1 GB).
+        for (let at = 0; at < chunk.length; at += CHUNK) {
+          if (gunzip.destroyed || gunzip.writableEnded) return;
+          const slice = chunk.subarray(at, at + CHUNK);
+          consumed += slice.length;
+          if (!gunzip.write(slice)) await drained(gunzip);
+        }
       },
       end: async () => {
         if (!gunzip.destroyed) gunzip.end();

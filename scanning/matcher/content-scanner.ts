@@ -16,6 +16,8 @@ import {
 /** The name reported for the EICAR test file (findings.ts maps it to the fixed finding). */
 export const EICAR_SIGNATURE_NAME = 'Eicar-Test-Signature';
 const EICAR_MAX_FILE = 128;
+/** Most anchor positions an EOF pattern's prefilter checks before leaving it to verification. */
+const EOF_PREFILTER_SPAN = 256;
 const EMPTY: Uint8Array = Buffer.alloc(0);
 const GOLDEN = 0x9e3779b1 | 0;
 const TABLE_MIX = 0x85ebca6b | 0;
@@ -665,6 +667,28 @@ class Session implements ScanSession {
 
   // ---- EOF-n patterns ----
 
+  /**
+   * False when segment `s`, starting anywhere in [lo, hi], cannot match because its anchor run
+   * (fixed bytes at a bounded distance from its start) is nowhere it would have to be. True when
+   * it may match, or when the anchor is missing or its possible places too many to check here.
+   */
+  private anchorMayOccur(s: number, lo: number, hi: number): boolean {
+    const c = this.c;
+    const runLen = c.segRunLen[s]!;
+    if (runLen <= 0) return true;
+    const from = Math.max(lo + c.segBeforeMin[s]!, this.chunkStart - this.ringCap, 0);
+    const to = Math.min(hi + c.segBeforeMax[s]!, this.pos - runLen);
+    if (to - from > EOF_PREFILTER_SPAN) return true;
+    const run = c.runBytes;
+    const offset = c.segRunOffset[s]!;
+    for (let p = from; p <= to; p += 1) {
+      let k = 0;
+      while (k < runLen && this.byteAt(p + k) === run[offset + k]) k += 1;
+      if (k === runLen) return true;
+    }
+    return false;
+  }
+
   private checkEofPatterns(size: number): void {
     const c = this.c;
     const floor = Math.max(0, this.chunkStart - this.ringCap);
@@ -674,6 +698,9 @@ class Session implements ScanSession {
       if (lo < 0 || lo < floor) continue;
       const hi = Math.min(lo + c.patShift[pattern]!, this.pos);
       const first = c.patFirstSeg[pattern]!;
+      // EOF patterns are not indexed: a cheap necessary condition first (the first segment's
+      // anchor run must be where the segment could start), the full verification after.
+      if (!this.anchorMayOccur(first, lo, hi)) continue;
       let list: number[] | null = [lo, hi];
       for (let s = first; s < first + c.patSegCount[pattern]! && list !== null; s += 1) {
         if (s > first) {

@@ -10,10 +10,12 @@ import {
   nestedZips,
   rawGzip,
   rawZip,
+  readMember,
   tar,
   v7tar,
   Workspace,
   zip,
+  type Visited,
 } from '../support/archives.js';
 import { eicar, randomContent, sha1 } from '../support/content.js';
 
@@ -457,6 +459,27 @@ describe('visitor contract', () => {
       { scratchDir: ws.scratchDir },
     );
     await expect(failing).rejects.toThrow('visitor broke');
+  });
+
+  it('reads the top-level file to its end whatever size it was said to have', async () => {
+    const content = randomBytes(3 * 1024 * 1024 + 17);
+    const path = ws.write(content);
+    for (const size of [content.length, 0, 1000, content.length - 1, content.length + 1, 5e6]) {
+      const seen: Visited[] = [];
+      await walkContent(
+        { path, size, name: 'f' },
+        DEFAULT_LIMITS,
+        async (member) => {
+          seen.push(await readMember(member));
+        },
+        { scratchDir: ws.scratchDir },
+      );
+      expect(
+        seen.map((v) => v.length),
+        `declared ${size}`,
+      ).toEqual([content.length]);
+      expect(seen[0]?.sha1).toBe(sha1(content));
+    }
   });
 
   it('throws when the local file cannot be read', async () => {

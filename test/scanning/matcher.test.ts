@@ -306,6 +306,53 @@ describe('the streaming matcher', () => {
     expect(trials).toBeGreaterThan(50);
   });
 
+  it('agrees with the oracle on EOF-n signatures placed at (and just off) their offsets', () => {
+    const started = Date.now();
+    const seed = Number(process.env.MATCHER_SEED ?? Date.now() % 1_000_000);
+    let placed = 0;
+    for (let t = 0; Date.now() - started < 2000 && t < 2000; t += 1) {
+      const rng = seededRng(seed + t);
+      const alphabet = rng() < 0.5 ? [0x41, 0x42, 0x43, 0x44] : undefined;
+      const signatures = Array.from({ length: int(rng, 1, 12) }, (_, i) =>
+        generateSignature(rng, `E${i}`, { alphabet, offsets: true, maxUnboundedFill: 30 }),
+      );
+      const db = buildSignatureDatabase([
+        { file: 'e.ndb', text: signatures.map((s) => s.line).join('\n') },
+      ]);
+      const eof = db.bodies
+        .map((body, i) => ({ body, instance: signatures[i]!.instance }))
+        .filter(({ body }) => body.offset.kind === 'eof');
+      const choice = eof.length > 0 ? pick(rng, eof) : undefined;
+      if (!choice || choice.body.offset.kind !== 'eof') continue;
+      const { offset, maxShift } = choice.body.offset;
+      // Start the instance `offset - shift` bytes before the end, give or take one byte.
+      const shift = int(rng, 0, maxShift) + int(rng, -1, 1);
+      const tail = offset - shift - choice.instance.length;
+      if (tail < 0) continue;
+      placed += 1;
+      const instance = Buffer.from(choice.instance);
+      if (rng() < 0.2 && instance.length > 0)
+        instance[int(rng, 0, instance.length - 1)]! ^= 1 << int(rng, 0, 7);
+      const content = Buffer.concat([
+        randomBytesFrom(rng, int(rng, 0, 3000), alphabet),
+        instance,
+        randomBytesFrom(rng, tail, alphabet),
+      ]);
+      const expected = db.bodies
+        .filter((b) => oracleMatches(b, content))
+        .map((b) => b.name)
+        .sort();
+      const scanner = new ContentScanner(db);
+      for (const max of [1, 7, 100_000]) {
+        expect(
+          scan(scanner, content, randomSplits(rng, content, max)),
+          `seed ${seed + t} (MATCHER_SEED=${seed + t}), chunks up to ${max}: ${signatures.map((s) => s.line).join(' | ')} on ${content.toString('hex')}`,
+        ).toEqual(expected);
+      }
+    }
+    expect(placed).toBeGreaterThan(50);
+  });
+
   it('opens sessions cheaply and refuses misuse', () => {
     const scanner = scannerFor([`A:0:*:${hex('ABCD')}`]);
     const started = performance.now();

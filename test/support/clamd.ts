@@ -22,6 +22,8 @@ export interface TestClamdOptions {
   maxScanSize?: string;
   maxRecursion?: number;
   maxThreads?: number;
+  /** More clamd.conf lines (e.g. `DisableCache yes` for benchmarks that rescan the same files). */
+  extraConfig?: string[];
 }
 
 export interface TestClamd {
@@ -42,6 +44,10 @@ export interface TestClamd {
   /** Starts it again after kill()/stop(). */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The clamd process id (undefined while it is not running). */
+  pid(): number | undefined;
+  /** Milliseconds from the last spawn to the first PONG (the database load, mostly). */
+  lastStartMs(): number;
 }
 
 export const CLAMD_BINARY =
@@ -79,16 +85,19 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
     'SelfCheck 0',
     'ReadTimeout 30',
     'CommandReadTimeout 5',
+    ...(options.extraConfig ?? []),
   ];
   await writeFile(confPath, `${lines.join('\n')}\n`);
 
   let child: ChildProcess | undefined;
   let exitInfo = '';
+  let startMs = 0;
 
   const log = async () => (await readFile(logPath, 'utf8').catch(() => '')) + exitInfo;
 
   const start = async () => {
     exitInfo = '';
+    const spawnedAt = performance.now();
     const spawned = spawn(CLAMD_BINARY, ['-c', confPath], { stdio: 'ignore' });
     child = spawned;
     let failure: Error | undefined;
@@ -109,8 +118,10 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
       if (
         (await probe({ path: socketPath })) &&
         (port === undefined || (await probe({ host: '127.0.0.1', port })))
-      )
+      ) {
+        startMs = performance.now() - spawnedAt;
         return;
+      }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     spawned.kill('SIGKILL');
@@ -145,6 +156,9 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
       await stopWith('SIGTERM');
       await rm(dir, { recursive: true, force: true });
     },
+    pid: () =>
+      child && child.exitCode === null && child.signalCode === null ? child.pid : undefined,
+    lastStartMs: () => startMs,
   };
 }
 
