@@ -31,7 +31,9 @@ export const conflict = (message: string) => new DomainError('conflict', message
 export const payloadTooLarge = (message: string) => new DomainError('payload_too_large', message);
 export const unsupportedMediaType = (message: string) =>
   new DomainError('unsupported_media_type', message);
-export const unavailable = (message: string) => new DomainError('unavailable', message);
+/** 503; give `retryAfterSeconds` when retrying shortly is the right move (an outage). */
+export const unavailable = (message: string, retryAfterSeconds?: number) =>
+  new DomainError('unavailable', message, retryAfterSeconds);
 
 /** The Scanii wording clients and their support staff already know. */
 export const UNAUTHENTICATED_MESSAGE = 'Apologies but we could not authenticate this request.';

@@ -1,4 +1,5 @@
 import { badRequest, notFound } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
 import type { BucketStore } from './bucket-store.js';
 import { parseEventMessage, type EventShape } from './events.js';
 import type { ObjectScanSubmitter, SubmitOutcome } from './object-scans.js';
@@ -32,11 +33,14 @@ export class EventIntake {
   constructor(
     private readonly buckets: Pick<BucketStore, 'get'>,
     private readonly submitter: ObjectScanSubmitter,
+    /** Counts the records of each notification read, and those skipped (core/metrics.ts). */
+    private readonly metrics?: Pick<Metrics, 's3Events'>,
   ) {}
 
   async accept(tenantId: string, body: unknown): Promise<IntakeReport> {
     const parsed = parseEventMessage(body);
     if (!parsed.ok) throw badRequest(`The event could not be read: ${parsed.error}.`);
+    this.metrics?.s3Events(parsed.items.length, 0);
     const report: IntakeReport = { shape: parsed.shape, queued: [], duplicates: [], skipped: [] };
     const objects = parsed.items.flatMap((item) => {
       if (item.kind === 'skipped') {
@@ -55,7 +59,7 @@ export class EventIntake {
         );
       }
     }
-    if (objects.length === 0) return report;
+    if (objects.length === 0) return this.counted(report);
     const outcomes: SubmitOutcome[] = await this.submitter.submit(
       tenantId,
       objects.map((event) => ({
@@ -76,6 +80,11 @@ export class EventIntake {
         report.duplicates.push({ id: outcome.scanId, ...base });
       else report.skipped.push({ bucket: event.bucket, key: event.key, reason: outcome.reason });
     }
+    return this.counted(report);
+  }
+
+  private counted(report: IntakeReport): IntakeReport {
+    this.metrics?.s3Events(0, report.skipped.length);
     return report;
   }
 }

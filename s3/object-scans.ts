@@ -3,7 +3,7 @@ import { unavailable } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { ScanJobSchema, type Queues } from '../core/queues.js';
+import { scanJobEntries, type Queues } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
 import type {
   ObjectAction,
@@ -280,12 +280,12 @@ export class ObjectScanService implements ObjectScanSubmitter {
     if (accepted.length > 0) {
       try {
         await this.deps.scans.createPendingMany(accepted);
+        // With each job's fairness priority (core/scan-fairness.ts), like every scan job.
         await this.deps.queues.scan.addBulk(
-          accepted.map(({ request }) => ({
-            name: 'scan',
-            data: ScanJobSchema.parse({ tenantId, scanId: request.id }),
-            opts: { ...this.deps.queues.scanJobOptions, jobId: request.id },
-          })),
+          await scanJobEntries(
+            this.deps.queues,
+            accepted.map(({ request }) => ({ tenantId, scanId: request.id })),
+          ),
         );
       } catch (error) {
         this.deps.logger.error(

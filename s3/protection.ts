@@ -2,6 +2,7 @@ import type { STSClient } from '@aws-sdk/client-sts';
 import type { Config } from '../core/config.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import type { Queues } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
@@ -45,6 +46,8 @@ export function createS3Stage(options: {
   queues: Queues;
   logger: Logger;
   sts?: (region: string) => STSClient;
+  /** S3 events received and skipped (core/metrics.ts). */
+  metrics?: Pick<Metrics, 's3Events'>;
 }): S3StageParts {
   const { config, redis, keys, scans, queues, logger } = options;
   const policy = createNetworkPolicy(config.allowedNetworks);
@@ -82,7 +85,7 @@ export function createS3Stage(options: {
         pipeline,
         logger,
       });
-      const intake = new EventIntake(buckets, objectScans);
+      const intake = new EventIntake(buckets, objectScans, options.metrics);
       return {
         buckets,
         clients,

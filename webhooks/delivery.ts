@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
 import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
 import type { ScanStore } from '../core/scan-store.js';
@@ -15,6 +16,8 @@ export interface DeliveryDeps {
   logger: Logger;
   /** Clock (epoch ms), for the signature timestamp and the rotation grace period. */
   now?: () => number;
+  /** Counts attempts by outcome: delivered, failed, gone (core/metrics.ts). */
+  metrics?: Pick<Metrics, 'callbackAttempt'>;
 }
 
 /** Which attempt this is: 1-based within its delivery job; `redelivery` n for the n-th redelivery. */
@@ -77,11 +80,16 @@ export async function deliverCallback(
     const latencyMs = Math.round(performance.now() - started);
     const reason = error instanceof Error ? error.message : String(error);
     await trace(`${label}: failed (${reason}) after ${latencyMs} ms`);
+    deps.metrics?.callbackAttempt('failed');
     if (error instanceof OutboundError && error.permanent) throw new UnrecoverableError(reason);
     throw new DeliveryFailed(reason);
   }
 
-  if (status >= 200 && status < 300) return;
+  if (status >= 200 && status < 300) {
+    deps.metrics?.callbackAttempt('delivered');
+    return;
+  }
+  deps.metrics?.callbackAttempt(status === 410 ? 'gone' : 'failed');
   if (status === 410) {
     await trace(`callback receiver at ${origin} answered 410 Gone: no further attempts`);
     throw new UnrecoverableError('receiver answered 410 Gone');

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
 import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import { enqueueCallback, type Queues } from '../core/queues.js';
 import { errorResult, type ScanRequest, type ScanResult } from '../core/results.js';
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   objects?: ObjectStage;
   /** Counts downloaded bytes against the tenant's daily quota (core/limits.ts); best effort. */
   usage?: { chargeFetched(tenantId: string, bytes: number): Promise<void> };
+  /** Counts stored results by class and their findings (core/metrics.ts). */
+  metrics?: Pick<Metrics, 'resultStored'>;
 }
 
 /**
@@ -170,6 +173,18 @@ async function finish(deps: PipelineDeps, run: PipelineRun, result: ScanResult):
       ? `processing failed: ${result.error}`
       : `content processed successfully (${result.findings.length} findings)`;
     await deps.scans.appendTrace(request.tenantId, request.id, summary);
+    deps.metrics?.resultStored(result);
+    deps.logger.info(
+      {
+        scanId: request.id,
+        tenantId: request.tenantId,
+        source: request.source,
+        findings: result.findings,
+        contentLength: result.content_length,
+        ...(result.error ? { error: result.error } : {}),
+      },
+      'scan finished',
+    );
   }
   // Also on a retry after a crash between "stored" and "queued": the callback job id derives
   // from the scan id, so queueing it twice still delivers once. A deleted scan gets no callback.

@@ -8,6 +8,8 @@ export function createScanProcessor(deps: PipelineDeps) {
     const parsed = ScanJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`malformed scan job: ${parsed.error.message}`);
     const { tenantId, scanId } = parsed.data;
+    // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
+    await deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined);
     const record = await deps.scans.get(tenantId, scanId);
     // Expired or deleted by its owner: there is nobody left to tell (a bucket object is freed).
     if (!record || record.state === 'deleted') {

@@ -1,7 +1,7 @@
-import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '../core/config.js';
-import { CallbackJobSchema, QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
-import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
+import { QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
+import { createCallbackProcessor, type CallbackDeps } from '../webhooks/processor.js';
 import type { PipelineDeps } from './scan-pipeline.js';
 import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
 
@@ -15,7 +15,7 @@ export function startWorkers(
   connection: ConnectionOptions,
   prefix: string,
   pipeline: PipelineDeps,
-  delivery: DeliveryDeps,
+  delivery: CallbackDeps,
 ): Workers {
   const lockOptions = {
     lockDuration: config.jobLockMs,
@@ -38,11 +38,8 @@ export function startWorkers(
 
   const callbackWorker = new Worker<CallbackJob>(
     QUEUE_NAMES.callback,
-    async (job) => {
-      const parsed = CallbackJobSchema.safeParse(job.data);
-      if (!parsed.success) throw new UnrecoverableError(`malformed callback job: ${parsed.error.message}`);
-      await deliverCallback(delivery, parsed.data, job.attemptsMade + 1);
-    },
+    // One job per delivery, with per-tenant fairness (see webhooks/processor.ts).
+    createCallbackProcessor(delivery),
     {
       connection,
       prefix,

@@ -112,7 +112,8 @@ async function accept(deps: FilesDeps, req: Request, res: Response, request: Sca
   } catch (error) {
     deps.logger.error({ err: error, scanId: request.id }, 'could not queue a scan');
     await deps.scans.deleteResult(request.tenantId, request.id).catch(() => undefined);
-    throw unavailable('The scan queue is unavailable; nothing was accepted. Please retry shortly.');
+    // With Retry-After, like every other 503 of a Redis outage (core/redis.ts).
+    throw unavailable('The scan queue is unavailable; nothing was accepted. Please retry shortly.', 5);
   }
   res.setHeader('Location', resultUrl(req, deps.publicUrl, request.id));
   sendJson(res, 202, { id: request.id });

@@ -113,7 +113,8 @@ describe('SIGTERM to a worker process with a scan in flight', () => {
       content_length: payload.length,
       findings: [],
     });
-    expect(await scanQueue.getJobState(later)).toBe('waiting');
+    // Scan jobs carry their tenant's fairness priority (core/scan-fairness.ts).
+    expect(await scanQueue.getJobState(later)).toBe('prioritized');
     expect((await api(`/files/${later}`)).status).toBe(404);
     expect(worker.logs.some((line) => line.msg === 'stopped')).toBe(true);
 

@@ -27,7 +27,9 @@ export async function startHttpServer(routes: Record<string, Handler | Buffer | 
       return;
     }
     if (typeof route === 'function') {
-      void route(req, res);
+      // A request aborted by its client (a process killed mid-request, or the server closing
+      // under it) rejects the handler's body read: that is the client's doing, not a test error.
+      Promise.resolve(route(req, res)).catch(() => res.destroy());
       return;
     }
     res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(route);

@@ -60,6 +60,9 @@ export async function startTestService(
     // Tests fire requests far faster than a client would: the limiter runs (its Redis calls are
     // exercised everywhere) but does not refuse; test/api/rate-limits.test.ts sets real limits.
     ARBITER_RATE_LIMIT_RPS: '100000',
+    // A process running workers without the API serves /metrics on this port: any free one, so
+    // that test files running at the same time (and their worker processes) never collide.
+    ARBITER_WORKER_METRICS_PORT: '0',
     ...env,
   };
   const config = loadConfig(fullEnv);

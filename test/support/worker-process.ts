@@ -45,6 +45,8 @@ export function spawnArbiter(command: string[], env: Record<string, string>): Ar
   const childEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
+    // Worker metrics on any free port (the default 9091 would collide between test processes).
+    ARBITER_WORKER_METRICS_PORT: '0',
     ...env,
     // Readiness and shutdown are read from the child's log lines, so it logs at least at info.
     LOG_LEVEL: env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace' ? env.LOG_LEVEL : 'info',

@@ -1,0 +1,49 @@
+/**
+ * A bounded load generator for resilience tests: `count` calls of `send(i)`, started at a steady
+ * pace (`perTick` calls every `tickMs`) with at most `maxInFlight` outstanding. It stops by itself
+ * once every call has settled; a call that throws is recorded, not rethrown. Traffic goes where
+ * `send` sends it: tests aim it at 127.0.0.1 only.
+ */
+export interface PacedLoadOptions {
+  count: number;
+  perTick: number;
+  tickMs: number;
+  maxInFlight?: number;
+  /** Called before call `i` is started (e.g. to kill a dependency at a point of the run). */
+  beforeEach?: (i: number) => void;
+}
+
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export async function pacedLoad<T>(
+  options: PacedLoadOptions,
+  send: (i: number) => Promise<T>,
+): Promise<Array<Settled<T>>> {
+  const { count, perTick, tickMs, maxInFlight = 64, beforeEach } = options;
+  const results = new Array<Settled<T>>(count);
+  const inFlight = new Set<Promise<void>>();
+  for (let i = 0; i < count; i += 1) {
+    if (i > 0 && i % perTick === 0) await new Promise((resolve) => setTimeout(resolve, tickMs));
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    beforeEach?.(i);
+    const call: Promise<void> = send(i).then(
+      (value) => {
+        results[i] = { ok: true, value };
+      },
+      (error: unknown) => {
+        results[i] = { ok: false, error };
+      },
+    );
+    const tracked = call.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  }
+  await Promise.all(inFlight);
+  return results;
+}
+
+/** Counts of each value, e.g. of HTTP statuses: `{ 202: 380, 503: 20 }`. */
+export function tally<T extends string | number>(values: T[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1;
+  return counts;
+}
