@@ -82,7 +82,11 @@ export function createApp(deps: ApiDeps): Express {
   app.use(healthRouter(deps.checkReadiness));
   app.use(metricsRouter(deps.metrics, config.metrics.token));
   // Every route is an entry of OPERATIONS (api/operations.ts), checked by test/api/openapi.test.ts.
-  app.use(docsRouter(buildOpenApiDocument(OPERATIONS, { version: API_VERSION, serverUrl: config.publicUrl })));
+  app.use(
+    docsRouter(
+      buildOpenApiDocument(OPERATIONS, { version: API_VERSION, serverUrl: config.publicUrl }),
+    ),
+  );
 
   // One router serves the current protocol version and its predecessor.
   const scanii = Router();
@@ -137,7 +141,10 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(jobsRouter({ retro: deps.retro }));
   tenantApi.use(schedulesRouter({ retro: deps.retro }));
   app.use('/v1', tenantApi);
-  app.use('/admin', adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits));
+  app.use(
+    '/admin',
+    adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }));

@@ -24,10 +24,12 @@ export function principalOf(res: Response): Principal {
 export function authenticate(tenants: TenantStore, tokens: TokenStore) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const credentials = basicAuth(req);
-    if (!credentials || credentials.name === '' || credentials.name.length > 128) throw unauthenticated();
-    res.locals.auth = credentials.pass === ''
-      ? await authenticateToken(tenants, tokens, credentials.name)
-      : await authenticateKey(tenants, credentials.name, credentials.pass);
+    if (!credentials || credentials.name === '' || credentials.name.length > 128)
+      throw unauthenticated();
+    res.locals.auth =
+      credentials.pass === ''
+        ? await authenticateToken(tenants, tokens, credentials.name)
+        : await authenticateKey(tenants, credentials.name, credentials.pass);
     next();
   };
 }
@@ -53,14 +55,22 @@ export function authenticateBearerOrBasic(tenants: TenantStore, tokens: TokenSto
 }
 
 /** Checks an API key and its secret (also for `POST /api/Token`, which takes them in its body). */
-export async function authenticateKey(tenants: TenantStore, key: string, secret: string): Promise<Principal> {
+export async function authenticateKey(
+  tenants: TenantStore,
+  key: string,
+  secret: string,
+): Promise<Principal> {
   const check = await tenants.checkKey(key, secret);
   if (check.outcome === 'unknown') throw unauthenticated();
   if (check.outcome === 'disabled') throw forbidden('This API key has been disabled.');
   return { tenantId: check.record.tenantId, id: key, kind: 'key' };
 }
 
-async function authenticateToken(tenants: TenantStore, tokens: TokenStore, tokenId: string): Promise<Principal> {
+async function authenticateToken(
+  tenants: TenantStore,
+  tokens: TokenStore,
+  tokenId: string,
+): Promise<Principal> {
   const token = await tokens.findById(tokenId);
   if (!token) throw unauthenticated();
   const key = await tenants.getKey(token.key);
@@ -70,7 +80,8 @@ async function authenticateToken(tenants: TenantStore, tokens: TokenStore, token
 
 /** Administrative resources (minting tokens, account details) need a real key, not a token. */
 export function requireApiKey(_req: Request, res: Response, next: NextFunction): void {
-  if (principalOf(res).kind !== 'key') throw forbidden('Auth tokens cannot be used for this resource; use an API key.');
+  if (principalOf(res).kind !== 'key')
+    throw forbidden('Auth tokens cannot be used for this resource; use an API key.');
   next();
 }
 
@@ -78,7 +89,11 @@ export function requireApiKey(_req: Request, res: Response, next: NextFunction):
 export function authenticateAdmin(adminToken: string | undefined) {
   const expected = adminToken ? createHash('sha256').update(adminToken).digest() : undefined;
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!expected) throw new DomainError('forbidden', 'The admin API is disabled: set ARBITER_ADMIN_TOKEN to enable it.');
+    if (!expected)
+      throw new DomainError(
+        'forbidden',
+        'The admin API is disabled: set ARBITER_ADMIN_TOKEN to enable it.',
+      );
     const header = req.get('authorization') ?? '';
     const presented = /^Bearer (.+)$/i.exec(header)?.[1];
     // Hash both sides so the comparison takes the same time whatever the presented length.
@@ -90,7 +105,9 @@ export function authenticateAdmin(adminToken: string | undefined) {
     res.setHeader('WWW-Authenticate', 'Bearer realm="Arbiter admin"');
     throw new DomainError(
       'unauthenticated',
-      presented ? 'The admin token is not valid.' : 'Send the admin token as "Authorization: Bearer <token>".',
+      presented
+        ? 'The admin token is not valid.'
+        : 'Send the admin token as "Authorization: Bearer <token>".',
     );
   };
 }

@@ -8,7 +8,12 @@ import { badRequest, unsupportedMediaType } from '../core/errors.js';
  * memory) and are cut off at the configured size; the field count is capped so that a body with
  * thousands of parts costs nothing.
  */
-export const FORM_LIMITS = { fields: 500, fieldSize: 16 * 1024, parts: 502, bodyBytes: 1024 * 1024 } as const;
+export const FORM_LIMITS = {
+  fields: 500,
+  fieldSize: 16 * 1024,
+  parts: 502,
+  bodyBytes: 1024 * 1024,
+} as const;
 
 export function uploadParser(incomingDir: string, maxFileSize: number) {
   const upload = multer({
@@ -30,26 +35,47 @@ export function uploadParser(incomingDir: string, maxFileSize: number) {
 /** Form fields without files (multipart, urlencoded or JSON): `/files/fetch`, `/auth/tokens`. */
 export function formParsers() {
   const fieldsOnly = multer({
-    limits: { files: 0, fields: FORM_LIMITS.fields, fieldSize: FORM_LIMITS.fieldSize, parts: FORM_LIMITS.parts },
+    limits: {
+      files: 0,
+      fields: FORM_LIMITS.fields,
+      fieldSize: FORM_LIMITS.fieldSize,
+      parts: FORM_LIMITS.parts,
+    },
   }).none();
   return [
     // Flat parsing (`metadata[k]` stays one name), nested below: qs's own nesting silently drops
     // keys such as `__proto__` and turns `metadata[0]` into an array.
-    express.urlencoded({ extended: false, limit: FORM_LIMITS.bodyBytes, parameterLimit: FORM_LIMITS.fields }),
+    express.urlencoded({
+      extended: false,
+      limit: FORM_LIMITS.bodyBytes,
+      parameterLimit: FORM_LIMITS.fields,
+    }),
     nestBracketFields,
     express.json({ limit: FORM_LIMITS.bodyBytes }),
     (req: Request, res: Response, next: NextFunction) =>
       fieldsOnly(req, res, (error?: unknown) => {
         // Multer's own wording ("send exactly one file") would mislead on a fields-only endpoint.
-        const isFile = error instanceof multer.MulterError && ['LIMIT_FILE_COUNT', 'LIMIT_UNEXPECTED_FILE'].includes(error.code);
-        next(isFile ? badRequest('This endpoint takes form fields only; upload files to /files or /files/async.') : error);
+        const isFile =
+          error instanceof multer.MulterError &&
+          ['LIMIT_FILE_COUNT', 'LIMIT_UNEXPECTED_FILE'].includes(error.code);
+        next(
+          isFile
+            ? badRequest(
+                'This endpoint takes form fields only; upload files to /files or /files/async.',
+              )
+            : error,
+        );
       }),
   ];
 }
 
 /** `metadata[k]=v` in a urlencoded body becomes `{metadata: {k: v}}`, as multer does for multipart. */
 function nestBracketFields(req: Request, _res: Response, next: NextFunction): void {
-  if (!req.is('application/x-www-form-urlencoded') || typeof req.body !== 'object' || req.body === null) {
+  if (
+    !req.is('application/x-www-form-urlencoded') ||
+    typeof req.body !== 'object' ||
+    req.body === null
+  ) {
     next();
     return;
   }
@@ -64,7 +90,9 @@ function nestBracketFields(req: Request, _res: Response, next: NextFunction): vo
     const [, field = '', key = ''] = bracket;
     const group = nested[field] ?? (nested[field] = Object.create(null) as Record<string, unknown>);
     if (typeof group !== 'object' || Array.isArray(group)) {
-      throw badRequest(`Send ${field.slice(0, 64)} either as a plain field or as ${field.slice(0, 64)}[key]=value, not both.`);
+      throw badRequest(
+        `Send ${field.slice(0, 64)} either as a plain field or as ${field.slice(0, 64)}[key]=value, not both.`,
+      );
     }
     (group as Record<string, unknown>)[key] = value;
   }
@@ -75,7 +103,8 @@ function nestBracketFields(req: Request, _res: Response, next: NextFunction): vo
 /** Refuses bodies in a type none of the parsers understood (they would otherwise look empty). */
 export function requireParsedBody(...accepted: string[]) {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    const hasBody =
+      Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
     if (hasBody && !req.is(accepted)) {
       throw unsupportedMediaType(`Send the request body as ${accepted.join(' or ')}.`);
     }

@@ -27,25 +27,36 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
       if (domain.kind === 'unauthenticated' && !res.hasHeader('WWW-Authenticate')) {
         res.setHeader('WWW-Authenticate', 'Basic realm="Arbiter"');
       }
-      if (domain.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(domain.retryAfterSeconds));
+      if (domain.retryAfterSeconds !== undefined)
+        res.setHeader('Retry-After', String(domain.retryAfterSeconds));
       sendJson(res, STATUS_BY_KIND[domain.kind], { error: domain.message });
       return;
     }
     const tenantId = (res.locals.auth as { tenantId?: string } | undefined)?.tenantId ?? null;
-    logger.error({ err: error, requestId: res.locals.requestId as string, tenantId }, 'unhandled error');
+    logger.error(
+      { err: error, requestId: res.locals.requestId as string, tenantId },
+      'unhandled error',
+    );
     // Internal details stay in the log; the client gets the request id to quote.
-    sendJson(res, 500, { error: `Internal error; quote request id ${String(res.locals.requestId)} to the operator.` });
+    sendJson(res, 500, {
+      error: `Internal error; quote request id ${String(res.locals.requestId)} to the operator.`,
+    });
   };
 }
 
 function toDomainError(error: unknown, limits: { maxFileSize: number }): DomainError | undefined {
   if (error instanceof DomainError) return error;
-  if (error instanceof ZodError) return new DomainError('bad_request', describeIssue(error.issues[0]));
+  if (error instanceof ZodError)
+    return new DomainError('bad_request', describeIssue(error.issues[0]));
   if (error instanceof multer.MulterError) return fromMulter(error, limits);
   if (isBodyParserError(error)) return fromBodyParser(error);
   // The router could not percent-decode a path parameter (`/files/%zz`).
-  if (error instanceof URIError) return new DomainError('bad_request', 'The URL contains an invalid percent-encoding.');
-  if (error instanceof Error && /multipart|boundary|unexpected end of form|part header/i.test(error.message)) {
+  if (error instanceof URIError)
+    return new DomainError('bad_request', 'The URL contains an invalid percent-encoding.');
+  if (
+    error instanceof Error &&
+    /multipart|boundary|unexpected end of form|part header/i.test(error.message)
+  ) {
     return new DomainError('bad_request', `malformed multipart body: ${error.message}`);
   }
   return undefined;
@@ -84,7 +95,10 @@ function fromMulter(error: multer.MulterError, limits: { maxFileSize: number }):
     case 'LIMIT_FILE_COUNT':
       return new DomainError('bad_request', 'Send exactly one file, in the "file" field.');
     case 'LIMIT_UNEXPECTED_FILE':
-      return new DomainError('bad_request', `Unexpected file field "${error.field ?? ''}": send the content in the "file" field.`);
+      return new DomainError(
+        'bad_request',
+        `Unexpected file field "${error.field ?? ''}": send the content in the "file" field.`,
+      );
     default:
       return new DomainError('bad_request', error.message);
   }
@@ -114,23 +128,40 @@ function fromBodyParser(error: BodyParserError): DomainError {
     case 'parameters.too.many':
       return tooManyFields();
     case 'entity.parse.failed':
-      return new DomainError('bad_request', `The request body could not be parsed: ${error.message.slice(0, 200)}`);
+      return new DomainError(
+        'bad_request',
+        `The request body could not be parsed: ${error.message.slice(0, 200)}`,
+      );
     case 'encoding.unsupported':
-      return new DomainError('unsupported_media_type', `${error.message}: send the body uncompressed.`);
+      return new DomainError(
+        'unsupported_media_type',
+        `${error.message}: send the body uncompressed.`,
+      );
     case 'charset.unsupported':
       return new DomainError('unsupported_media_type', `${error.message}: send the body in UTF-8.`);
     default:
-      return new DomainError(error.status === 413 ? 'payload_too_large' : 'bad_request', error.message);
+      return new DomainError(
+        error.status === 413 ? 'payload_too_large' : 'bad_request',
+        error.message,
+      );
   }
 }
 
 const tooManyFields = () =>
-  new DomainError('payload_too_large', `The request has too many form fields (at most ${FORM_LIMITS.fields}).`);
+  new DomainError(
+    'payload_too_large',
+    `The request has too many form fields (at most ${FORM_LIMITS.fields}).`,
+  );
 
 /** 1048576 → "1 MiB"; sizes that are not a whole number of units stay in bytes. */
 function formatBytes(bytes: number): string {
-  const units: Array<[string, number]> = [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]];
-  for (const [unit, size] of units) if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  const units: Array<[string, number]> = [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ];
+  for (const [unit, size] of units)
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
   return `${bytes} bytes`;
 }
 

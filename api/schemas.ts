@@ -15,7 +15,9 @@ export const METADATA_LIMITS = { entries: 100, keyLength: 128, valueLength: 4096
 
 /** Refuses unknown fields by name, so a typo is not silently ignored. */
 const unknownField = (hint: string) => (issue: { code?: string; keys?: string[] }) =>
-  issue.code === 'unrecognized_keys' ? `Unknown field "${(issue.keys?.[0] ?? '').slice(0, 64)}": ${hint}.` : undefined;
+  issue.code === 'unrecognized_keys'
+    ? `Unknown field "${(issue.keys?.[0] ?? '').slice(0, 64)}": ${hint}.`
+    : undefined;
 
 const parseUrl = (value: string): URL | undefined => {
   try {
@@ -29,12 +31,16 @@ const httpUrl = (field: string) =>
   z
     .string({
       // Sent twice (an array), or as a JSON number: "required" would be the wrong thing to say.
-      error: (issue) => (issue.input === undefined ? `${field} is required` : `${field} must be a single text value`),
+      error: (issue) =>
+        issue.input === undefined ? `${field} is required` : `${field} must be a single text value`,
     })
     .trim()
     .min(1, `${field} is required`)
     .max(8192, `${field} is longer than 8192 characters`)
-    .refine((value) => ['http:', 'https:'].includes(parseUrl(value)?.protocol ?? ''), `${field} must be an http or https URL`)
+    .refine(
+      (value) => ['http:', 'https:'].includes(parseUrl(value)?.protocol ?? ''),
+      `${field} must be an http or https URL`,
+    )
     .refine((value) => {
       const url = parseUrl(value);
       return !url?.username && !url?.password;
@@ -42,43 +48,71 @@ const httpUrl = (field: string) =>
 
 /** An optional field sent empty (as an HTML form does for a blank input) counts as absent. */
 const optionalHttpUrl = (field: string) =>
-  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), httpUrl(field).optional());
+  z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    httpUrl(field).optional(),
+  );
 
 /** Own `__proto__` keys survive JSON.parse and multipart parsing; refuse them outright. */
 const hasProtoKey = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, '__proto__');
+  typeof value === 'object' &&
+  value !== null &&
+  Object.prototype.hasOwnProperty.call(value, '__proto__');
 
 const MetadataRecord = z.record(
   z
     .string()
     .min(1, 'metadata keys must not be empty')
-    .max(METADATA_LIMITS.keyLength, `metadata keys are at most ${METADATA_LIMITS.keyLength} characters`)
+    .max(
+      METADATA_LIMITS.keyLength,
+      `metadata keys are at most ${METADATA_LIMITS.keyLength} characters`,
+    )
     // Printable characters only: keys end up in JSON, logs and S3 tags.
-    .refine((key) => ![...key].some(isControlOrBracket), 'metadata keys must be printable and contain no brackets'),
+    .refine(
+      (key) => ![...key].some(isControlOrBracket),
+      'metadata keys must be printable and contain no brackets',
+    ),
   z
     .string({ error: 'metadata must be sent as metadata[key]=value with text values' })
-    .max(METADATA_LIMITS.valueLength, `metadata values are at most ${METADATA_LIMITS.valueLength} characters`),
+    .max(
+      METADATA_LIMITS.valueLength,
+      `metadata values are at most ${METADATA_LIMITS.valueLength} characters`,
+    ),
   {
     // A bad key is reported by the key's own rule; anything else means metadata was not a map.
     error: (issue) =>
-      issue.code === 'invalid_key' ? issue.issues[0]?.message : 'metadata must be sent as metadata[key]=value',
+      issue.code === 'invalid_key'
+        ? issue.issues[0]?.message
+        : 'metadata must be sent as metadata[key]=value',
   },
 );
 
 export const MetadataSchema = z
   // zod's record silently drops a `__proto__` key; say no instead of losing it without a word.
-  .custom<unknown>((value) => !hasProtoKey(value), { error: 'metadata key "__proto__" is not allowed' })
-  // Counted before the entries are validated, so a huge map is refused without walking it.
-  .refine((value) => typeof value !== 'object' || value === null || Object.keys(value).length <= METADATA_LIMITS.entries, {
-    message: `metadata has more than ${METADATA_LIMITS.entries} entries; at most ${METADATA_LIMITS.entries} are accepted`,
+  .custom<unknown>((value) => !hasProtoKey(value), {
+    error: 'metadata key "__proto__" is not allowed',
   })
+  // Counted before the entries are validated, so a huge map is refused without walking it.
+  .refine(
+    (value) =>
+      typeof value !== 'object' ||
+      value === null ||
+      Object.keys(value).length <= METADATA_LIMITS.entries,
+    {
+      message: `metadata has more than ${METADATA_LIMITS.entries} entries; at most ${METADATA_LIMITS.entries} are accepted`,
+    },
+  )
   .pipe(MetadataRecord)
   // What the OpenAPI document shows (the refinements above have no JSON Schema form).
   .meta({
     type: 'object',
     description: `Sent as \`metadata[key]=value\` fields (JSON: an object); comes back with the result. At most ${METADATA_LIMITS.entries} entries.`,
     maxProperties: METADATA_LIMITS.entries,
-    propertyNames: { minLength: 1, maxLength: METADATA_LIMITS.keyLength, pattern: '^[^\\[\\]\\x00-\\x1f\\x7f]+$' },
+    propertyNames: {
+      minLength: 1,
+      maxLength: METADATA_LIMITS.keyLength,
+      pattern: '^[^\\[\\]\\x00-\\x1f\\x7f]+$',
+    },
     additionalProperties: { type: 'string', maxLength: METADATA_LIMITS.valueLength },
   });
 
@@ -97,17 +131,30 @@ export const FetchSchema = z.object({
   metadata: MetadataSchema.optional(),
 });
 
-export const CreateTokenSchema = z.strictObject({
-  timeout: z.coerce
-    .number({ error: 'timeout must be a whole number of seconds' })
-    .int('timeout must be a whole number of seconds')
-    .min(TOKEN_TIMEOUT.min, `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`)
-    .max(TOKEN_TIMEOUT.max, `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`)
-    .default(TOKEN_TIMEOUT.default),
-}, { error: unknownField('the only accepted field is timeout') });
+export const CreateTokenSchema = z.strictObject(
+  {
+    timeout: z.coerce
+      .number({ error: 'timeout must be a whole number of seconds' })
+      .int('timeout must be a whole number of seconds')
+      .min(
+        TOKEN_TIMEOUT.min,
+        `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`,
+      )
+      .max(
+        TOKEN_TIMEOUT.max,
+        `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`,
+      )
+      .default(TOKEN_TIMEOUT.default),
+  },
+  { error: unknownField('the only accepted field is timeout') },
+);
 
 export const CreateTenantSchema = z.object({
-  name: z.string({ error: 'name is required' }).trim().min(1, 'name is required').max(200, 'name is at most 200 characters'),
+  name: z
+    .string({ error: 'name is required' })
+    .trim()
+    .min(1, 'name is required')
+    .max(200, 'name is at most 200 characters'),
 });
 
 /** Field names bodies may carry; anything else is refused rather than silently ignored. */
@@ -116,30 +163,48 @@ export const FILE_FIELDS = new Set(['file', 'location', 'callback', 'metadata'])
 /** Longest grace period a rotation may ask for: 30 days. */
 export const MAX_SIGNING_SECRET_GRACE = 30 * 24 * 3600;
 
-export const RotateSigningSecretSchema = z.strictObject({
-  grace_seconds: z
-    .number({ error: 'grace_seconds must be a whole number of seconds' })
-    .int('grace_seconds must be a whole number of seconds')
-    .min(0, `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`)
-    .max(MAX_SIGNING_SECRET_GRACE, `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`)
-    .optional(),
-}, { error: unknownField('the only accepted field is grace_seconds') });
+export const RotateSigningSecretSchema = z.strictObject(
+  {
+    grace_seconds: z
+      .number({ error: 'grace_seconds must be a whole number of seconds' })
+      .int('grace_seconds must be a whole number of seconds')
+      .min(0, `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`)
+      .max(
+        MAX_SIGNING_SECRET_GRACE,
+        `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`,
+      )
+      .optional(),
+  },
+  { error: unknownField('the only accepted field is grace_seconds') },
+);
 
 /**
  * `POST /api/Token`: a tenant's API key and secret. Extra fields are ignored, as the clients of
  * the API this one follows may send more than these two.
  */
 export const VerdictTokenSchema = z.object({
-  username: z.string({ error: 'username (the API key) is required' }).min(1, 'username (the API key) is required').max(128),
-  password: z.string({ error: 'password (the API secret) is required' }).min(1, 'password (the API secret) is required').max(256),
+  username: z
+    .string({ error: 'username (the API key) is required' })
+    .min(1, 'username (the API key) is required')
+    .max(128),
+  password: z
+    .string({ error: 'password (the API secret) is required' })
+    .min(1, 'password (the API secret) is required')
+    .max(256),
 });
 
 /** `POST /api/Scan/Existing`: an object of one of the tenant's registered buckets. */
-export const ExistingObjectScanSchema = z.strictObject({
-  bucket: z.string({ error: 'bucket is required' }).min(1, 'bucket is required').max(255),
-  key: z.string({ error: 'key is required' }).min(1, 'key is required').max(1024, 'key is at most 1024 characters'),
-  versionId: z.string({ error: 'versionId must be a string' }).min(1).max(1024).optional(),
-}, { error: unknownField('accepted fields are bucket, key and versionId') });
+export const ExistingObjectScanSchema = z.strictObject(
+  {
+    bucket: z.string({ error: 'bucket is required' }).min(1, 'bucket is required').max(255),
+    key: z
+      .string({ error: 'key is required' })
+      .min(1, 'key is required')
+      .max(1024, 'key is at most 1024 characters'),
+    versionId: z.string({ error: 'versionId must be a string' }).min(1).max(1024).optional(),
+  },
+  { error: unknownField('accepted fields are bucket, key and versionId') },
+);
 
 const limitValue = (field: string, max: number) =>
   z
@@ -151,8 +216,11 @@ const limitValue = (field: string, max: number) =>
     .default(null);
 
 /** `PUT /admin/tenants/{id}/limits`: a field left out or null means the configured default. */
-export const TenantLimitsSchema = z.strictObject({
-  requestsPerSecond: limitValue('requestsPerSecond', 1_000_000),
-  burst: limitValue('burst', 1_000_000),
-  bytesPerDay: limitValue('bytesPerDay', Number.MAX_SAFE_INTEGER),
-}, { error: unknownField('accepted fields are requestsPerSecond, burst and bytesPerDay') });
+export const TenantLimitsSchema = z.strictObject(
+  {
+    requestsPerSecond: limitValue('requestsPerSecond', 1_000_000),
+    burst: limitValue('burst', 1_000_000),
+    bytesPerDay: limitValue('bytesPerDay', Number.MAX_SAFE_INTEGER),
+  },
+  { error: unknownField('accepted fields are requestsPerSecond, burst and bytesPerDay') },
+);

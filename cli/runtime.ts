@@ -64,7 +64,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const embedded = await resolveRedis(config, logger);
   const metrics = createMetrics();
   const redisUrl = config.redisUrl ?? embedded?.url ?? '';
-  const redis = createRedis(redisUrl, 'command', (error) => logger.warn({ err: error.message }, 'redis connection problem'));
+  const redis = createRedis(redisUrl, 'command', (error) =>
+    logger.warn({ err: error.message }, 'redis connection problem'),
+  );
   const keys = new RedisKeys(config.redisPrefix);
   const queuePrefix = keys.queuePrefix();
   const workerConnection: ConnectionOptions = queueConnectionOptions(redisUrl, 'worker');
@@ -78,7 +80,10 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const spool = new Spool(config.spoolDir);
   await spool.init();
   const engines = meterEngines(await createEngineSet(config, logger), metrics);
-  const http = createOutboundHttp({ userAgent: USER_AGENT, policy: createNetworkPolicy(config.allowedNetworks) });
+  const http = createOutboundHttp({
+    userAgent: USER_AGENT,
+    policy: createNetworkPolicy(config.allowedNetworks),
+  });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
@@ -130,7 +135,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   };
 
   // Depth and oldest waiting job of every queue, read from Redis when /metrics is scraped.
-  metrics.watchQueues(Object.values(queues).filter((value): value is Queue => value instanceof Queue));
+  metrics.watchQueues(
+    Object.values(queues).filter((value): value is Queue => value instanceof Queue),
+  );
 
   return {
     config,
@@ -154,8 +161,14 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     retro,
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([
-        redis.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),
-        engines.ping().then(() => 'ok', (e: Error) => `unreachable: ${e.message}`),
+        redis.ping().then(
+          () => 'ok',
+          (e: Error) => `unreachable: ${e.message}`,
+        ),
+        engines.ping().then(
+          () => 'ok',
+          (e: Error) => `unreachable: ${e.message}`,
+        ),
       ]);
       return { redis: redisState, engines: engineState };
     },
@@ -173,7 +186,10 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
 async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | undefined> {
   if (config.redisUrl) return undefined;
   const embedded = await startEmbeddedRedis({ dataDir: config.dataDir });
-  logger.info({ socket: embedded.url, dir: path.join(config.dataDir, 'redis') }, 'started a private redis-server (no REDIS_URL set)');
+  logger.info(
+    { socket: embedded.url, dir: path.join(config.dataDir, 'redis') },
+    'started a private redis-server (no REDIS_URL set)',
+  );
   return embedded;
 }
 
@@ -181,7 +197,12 @@ async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRed
 export async function runningEmbeddedRedis(config: Config): Promise<string | undefined> {
   const socket = path.join(config.dataDir, 'redis', 'redis.sock');
   if (!existsSync(socket)) return undefined;
-  const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis({
+    path: socket,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => undefined);
   try {
     await probe.connect();

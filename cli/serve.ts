@@ -38,10 +38,20 @@ export interface RunningService {
 }
 
 /** Starts the roles asked for on one runtime; used by the CLI and by the test harness. */
-export async function startService(config: Config, logger: Logger, roles: Omit<ServeRoles, 'demo'>): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger: Logger,
+  roles: Omit<ServeRoles, 'demo'>,
+): Promise<RunningService> {
   const runtime = await buildRuntime(config, logger);
   const workers = roles.workers
-    ? startWorkers(config, runtime.workerConnection, runtime.queuePrefix, runtime.pipeline, runtime.delivery)
+    ? startWorkers(
+        config,
+        runtime.workerConnection,
+        runtime.queuePrefix,
+        runtime.pipeline,
+        runtime.delivery,
+      )
     : undefined;
   const pollers = roles.workers ? runtime.s3.createPollers() : undefined;
   const retroWorker = roles.workers
@@ -59,7 +69,10 @@ export async function startService(config: Config, logger: Logger, roles: Omit<S
     url = await listening(server, config.listenHost);
   } else if (roles.workers) {
     // A worker process has no API, but Prometheus must still see its scans and callbacks.
-    monitor = createMonitorApp(runtime.metrics, config.metrics.token).listen(config.metrics.workerPort, config.listenHost);
+    monitor = createMonitorApp(runtime.metrics, config.metrics.token).listen(
+      config.metrics.workerPort,
+      config.listenHost,
+    );
     monitorUrl = await listening(monitor, config.listenHost);
   }
   return {
@@ -73,7 +86,9 @@ export async function startService(config: Config, logger: Logger, roles: Omit<S
     monitorUrl,
     async stop() {
       // Stop taking work first, then let jobs in flight finish, then drop connections.
-      const closing = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      const closing = server
+        ? new Promise<void>((resolve) => server.close(() => resolve()))
+        : Promise.resolve();
       server?.closeIdleConnections();
       // SQS: no new receives; messages being handled are queued (and deleted) or left first.
       await pollers?.stop();
@@ -103,7 +118,8 @@ async function listening(server: Server, listenHost: string): Promise<string> {
 export async function runServe(config: Config, logger: Logger, roles: ServeRoles): Promise<number> {
   const service = await startService(config, logger, roles);
   if (service.url) logger.info({ url: service.url }, 'API listening');
-  if (service.monitorUrl) logger.info({ url: `${service.monitorUrl}/metrics` }, 'worker metrics listening');
+  if (service.monitorUrl)
+    logger.info({ url: `${service.monitorUrl}/metrics` }, 'worker metrics listening');
   if (roles.workers) logger.info({ scanConcurrency: config.scanConcurrency }, 'workers started');
   if (roles.demo && service.url) await printDemoTenant(service);
 
@@ -111,8 +127,16 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
   const onHangup = () => {
     const { engines } = service.runtime;
     engines.reload().then(
-      () => logger.info({ engines: engines.engines.map((e) => e.describe?.() ?? { name: e.name }) }, 'signatures reloaded'),
-      (error: Error) => logger.error({ err: error.message }, 'reloading the signatures failed; the previous ones stay in use'),
+      () =>
+        logger.info(
+          { engines: engines.engines.map((e) => e.describe?.() ?? { name: e.name }) },
+          'signatures reloaded',
+        ),
+      (error: Error) =>
+        logger.error(
+          { err: error.message },
+          'reloading the signatures failed; the previous ones stay in use',
+        ),
     );
   };
   process.on('SIGHUP', onHangup);
@@ -140,7 +164,9 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
 async function printDemoTenant(service: RunningService): Promise<void> {
   const { tenants } = service.runtime;
   const existing = (await tenants.listTenants()).find((t) => t.name === 'demo');
-  const credentials = existing ? await tenants.addKey(existing.id) : (await tenants.createTenant('demo')).credentials;
+  const credentials = existing
+    ? await tenants.addKey(existing.id)
+    : (await tenants.createTenant('demo')).credentials;
   const lines = [
     '',
     'Arbiter is running. Demo tenant credentials (new key each start):',

@@ -36,7 +36,9 @@ export async function runTenantsCommand(config: Config, args: string[]): Promise
       );
     } else {
       const list = await tenants.listTenants();
-      const withKeys = await Promise.all(list.map(async (t) => ({ ...t, keys: await tenants.listKeys(t.id) })));
+      const withKeys = await Promise.all(
+        list.map(async (t) => ({ ...t, keys: await tenants.listKeys(t.id) })),
+      );
       console.log(JSON.stringify(withKeys, null, 2));
     }
     return 0;

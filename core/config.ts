@@ -60,7 +60,10 @@ const byteSizeOrZero = (fallback: string) =>
       if (/^\s*0+\s*$/.test(value)) return 0;
       const bytes = parseByteSize(value);
       if (bytes === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (0 for no limit, or bytes or a unit: 500MB, 10GB)` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${value}" is not a size (0 for no limit, or bytes or a unit: 500MB, 10GB)`,
+        });
         return z.NEVER;
       }
       return bytes;
@@ -114,7 +117,8 @@ const secretKey = z
     if (!key || key.length !== 32) {
       ctx.addIssue({
         code: 'custom',
-        message: 'must be 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -base64 32`)',
+        message:
+          'must be 32 random bytes as 64 hex characters or base64 (e.g. `openssl rand -base64 32`)',
       });
       return z.NEVER;
     }
@@ -128,39 +132,55 @@ const secretKey = z
  */
 export const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('HTTP port of the API'),
-  ARBITER_LISTEN_HOST: z.string().default('0.0.0.0').describe('address the API (and the worker metrics endpoint) binds'),
+  ARBITER_LISTEN_HOST: z
+    .string()
+    .default('0.0.0.0')
+    .describe('address the API (and the worker metrics endpoint) binds'),
   REDIS_URL: z
     .string()
     .refine((value) => /^(rediss?|unix):\/\//.test(value), {
       message: 'must be a redis://, rediss:// or unix:// URL',
     })
     .optional()
-    .describe('`redis://`, `rediss://` or `unix:///path/to/socket`; unset → `serve` starts a private `redis-server`'),
+    .describe(
+      '`redis://`, `rediss://` or `unix:///path/to/socket`; unset → `serve` starts a private `redis-server`',
+    ),
   ARBITER_REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only')
     .default('arbiter')
     .describe('prefix of every Redis key (several installs can share a Redis)'),
-  ARBITER_DATA_DIR: z.string().default('.arbiter').describe('embedded Redis data and, by default, the spool'),
-  ARBITER_SPOOL_DIR: z
+  ARBITER_DATA_DIR: z
     .string()
-    .optional()
-    .meta({
-      description: 'where uploads wait for a worker; api and workers must share it',
-      defaultText: '`$ARBITER_DATA_DIR/spool`',
-    }),
+    .default('.arbiter')
+    .describe('embedded Redis data and, by default, the spool'),
+  ARBITER_SPOOL_DIR: z.string().optional().meta({
+    description: 'where uploads wait for a worker; api and workers must share it',
+    defaultText: '`$ARBITER_DATA_DIR/spool`',
+  }),
   ARBITER_ADMIN_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters (it guards the admin API)')
     .optional()
     .describe('bearer token of the admin API (16+ characters); unset → admin API off'),
-  ARBITER_ENGINES: engineList.describe('comma-separated engines to run on every file: `builtin`, `clamd` or both'),
-  ARBITER_SIGNATURES_DIR: z.string().optional().describe('folder of ClamAV-format databases for the built-in engine'),
+  ARBITER_ENGINES: engineList.describe(
+    'comma-separated engines to run on every file: `builtin`, `clamd` or both',
+  ),
+  ARBITER_SIGNATURES_DIR: z
+    .string()
+    .optional()
+    .describe('folder of ClamAV-format databases for the built-in engine'),
   CLAMD_ADDRESS: z
     .string()
-    .refine((value) => /^tcp:\/\/[^:/]+:\d{1,5}$/.test(value) || value.startsWith('/') || value.startsWith('unix://'), {
-      message: 'must be tcp://host:port, unix:///path/to/clamd.sock or an absolute socket path',
-    })
+    .refine(
+      (value) =>
+        /^tcp:\/\/[^:/]+:\d{1,5}$/.test(value) ||
+        value.startsWith('/') ||
+        value.startsWith('unix://'),
+      {
+        message: 'must be tcp://host:port, unix:///path/to/clamd.sock or an absolute socket path',
+      },
+    )
     .default('tcp://127.0.0.1:3310')
     .describe(
       "clamd for the `clamd` engine: `tcp://host:port`, `unix:///path/clamd.sock` or `/path/clamd.sock`. Set clamd's `StreamMaxLength` at least as high as the largest file Arbiter accepts (larger streams are errors, never clean) and `AlertExceedsMax yes`, `AlertEncrypted yes` so content clamd cannot fully scan is reported",
@@ -168,23 +188,37 @@ export const EnvSchema = z.object({
   CLAMD_TIMEOUT_MS: positiveInt(60_000).describe(
     'connect timeout, and the longest clamd may stay silent during a scan (pings use at most 5 s)',
   ),
-  CLAMD_POOL_SIZE: positiveInt(4).describe('INSTREAM scans one process sends to clamd at once; more wait their turn'),
+  CLAMD_POOL_SIZE: positiveInt(4).describe(
+    'INSTREAM scans one process sends to clamd at once; more wait their turn',
+  ),
   ARBITER_ARCHIVE_MAX_DEPTH: positiveInt(16).describe(
     'deepest archive nesting the built-in engine opens; deeper → `content.unscannable.limits-exceeded` (see docs/engines.md)',
   ),
-  ARBITER_ARCHIVE_MAX_MEMBERS: positiveInt(10_000).describe('archive entries per scanned file, all depths'),
-  ARBITER_ARCHIVE_MAX_EXPANDED: byteSize('4GB').describe('bytes unpacked per scanned file, all depths'),
-  ARBITER_ARCHIVE_MAX_RATIO: positiveInt(200).describe('expanded ÷ compressed bytes of one member (checked past 1 MiB)'),
+  ARBITER_ARCHIVE_MAX_MEMBERS: positiveInt(10_000).describe(
+    'archive entries per scanned file, all depths',
+  ),
+  ARBITER_ARCHIVE_MAX_EXPANDED: byteSize('4GB').describe(
+    'bytes unpacked per scanned file, all depths',
+  ),
+  ARBITER_ARCHIVE_MAX_RATIO: positiveInt(200).describe(
+    'expanded ÷ compressed bytes of one member (checked past 1 MiB)',
+  ),
   ARBITER_MAX_FILE_SIZE: byteSize('200MB').describe('largest upload (413 above)'),
-  ARBITER_MAX_FETCH_SIZE: byteSize('2GB').describe('largest `location` download (error result above)'),
+  ARBITER_MAX_FETCH_SIZE: byteSize('2GB').describe(
+    'largest `location` download (error result above)',
+  ),
   ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000).describe('total time allowed for one download'),
-  ARBITER_CALLBACK_TIMEOUT_MS: positiveInt(10_000).describe('time allowed for one callback attempt'),
+  ARBITER_CALLBACK_TIMEOUT_MS: positiveInt(10_000).describe(
+    'time allowed for one callback attempt',
+  ),
   ARBITER_ALLOWED_NETWORKS: networkList.meta({
     description:
       'comma-separated CIDRs (`10.0.0.0/8,fd00::/8`; a bare address means /32 or /128) that `location` and `callback` URLs may reach although they are loopback, private, link-local (cloud metadata), CGNAT, unique-local or otherwise not globally routable; unset → only public addresses. Tests and `scripts/quickstart` set `127.0.0.0/8,::1/128`. See [below](#outbound-requests-to-tenant-urls)',
     defaultText: '– (none)',
   }),
-  ARBITER_CALLBACK_RETRY_BASE_MS: positiveInt(10_000).describe('first callback retry delay (doubles per attempt)'),
+  ARBITER_CALLBACK_RETRY_BASE_MS: positiveInt(10_000).describe(
+    'first callback retry delay (doubles per attempt)',
+  ),
   ARBITER_CALLBACK_RETRY_MAX_MS: positiveInt(3_600_000).describe('cap of the callback retry delay'),
   ARBITER_CALLBACK_TENANT_CONCURRENCY: positiveInt(4).describe(
     'callback deliveries of one tenant in flight at once, across all workers (the rest wait without using up attempts; see docs/webhooks.md)',
@@ -198,7 +232,9 @@ export const EnvSchema = z.object({
     .describe(
       'seconds a rotated-out webhook signing secret keeps signing beside the new one (0–2592000; a rotation request may ask for another value)',
     ),
-  ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe('seconds a result and its trace are kept (30 days)'),
+  ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe(
+    'seconds a result and its trace are kept (30 days)',
+  ),
   ARBITER_SCAN_CONCURRENCY: positiveInt(4).describe(
     'scan jobs one worker process runs at once (see docs/deployment.md for sizing)',
   ),
@@ -211,16 +247,29 @@ export const EnvSchema = z.object({
     .describe(
       "attempts per scan job (1–100): a transient failure (an engine or download hiccup) is retried, and the last attempt stores an error result; a permanent engine error (clamd's `size limit exceeded`) stores it at once",
     ),
-  ARBITER_SCAN_RETRY_BASE_MS: positiveInt(2_000).describe('first scan retry delay (doubles per attempt)'),
-  ARBITER_CALLBACK_CONCURRENCY: positiveInt(16).describe('callback deliveries one worker process runs at once'),
-  ARBITER_JOB_LOCK_MS: positiveInt(30_000).describe("job lock; a crashed worker's job is retried after it lapses"),
-  ARBITER_STALLED_INTERVAL_MS: positiveInt(30_000).describe('how often workers look for stalled jobs'),
-  ARBITER_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).describe('after SIGTERM, the time jobs in flight get to finish'),
+  ARBITER_SCAN_RETRY_BASE_MS: positiveInt(2_000).describe(
+    'first scan retry delay (doubles per attempt)',
+  ),
+  ARBITER_CALLBACK_CONCURRENCY: positiveInt(16).describe(
+    'callback deliveries one worker process runs at once',
+  ),
+  ARBITER_JOB_LOCK_MS: positiveInt(30_000).describe(
+    "job lock; a crashed worker's job is retried after it lapses",
+  ),
+  ARBITER_STALLED_INTERVAL_MS: positiveInt(30_000).describe(
+    'how often workers look for stalled jobs',
+  ),
+  ARBITER_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).describe(
+    'after SIGTERM, the time jobs in flight get to finish',
+  ),
   ARBITER_PUBLIC_URL: z
     .url({ protocol: /^https?$/ })
     .optional()
     .describe('base URL for `Location` headers (else taken from the request)'),
-  ARBITER_TRUST_PROXY: z.stringbool().default(false).describe('trust `X-Forwarded-*` from a reverse proxy'),
+  ARBITER_TRUST_PROXY: z
+    .stringbool()
+    .default(false)
+    .describe('trust `X-Forwarded-*` from a reverse proxy'),
   ARBITER_HOST_ID: z
     .string()
     .min(1)
@@ -239,17 +288,11 @@ export const EnvSchema = z.object({
     .describe(
       'requests per second per tenant under `/v2.2`, `/v2.1` and `/api`, counted in Redis across all api processes (0 = no limit); a tenant may have its own (admin API `PUT /admin/tenants/{id}/limits`). See docs/api.md, "Rate limits and quotas"',
     ),
-  ARBITER_RATE_LIMIT_BURST: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(1_000_000)
-    .optional()
-    .meta({
-      description:
-        'requests a tenant may make above its rate per 10-second window (0 = none); a tenant given its own rate but no burst gets a burst equal to its rate',
-      defaultText: 'the rate',
-    }),
+  ARBITER_RATE_LIMIT_BURST: z.coerce.number().int().min(0).max(1_000_000).optional().meta({
+    description:
+      'requests a tenant may make above its rate per 10-second window (0 = none); a tenant given its own rate but no burst gets a burst equal to its rate',
+    defaultText: 'the rate',
+  }),
   ARBITER_QUOTA_BYTES_PER_DAY: byteSizeOrZero('0').meta({
     description:
       'bytes per tenant per UTC day, uploads counted when accepted and downloads once fetched (a size: `500MB`, `10GB`; 0 = no quota); past it, uploads and fetches answer 429 until midnight UTC',
@@ -281,7 +324,9 @@ export const EnvSchema = z.object({
     .max(1000)
     .default(1000)
     .describe('retro jobs: keys asked for per ListObjectsV2 page (MaxKeys, 1–1000)'),
-  ARBITER_RETRO_CONCURRENCY: positiveInt(2).describe('retro jobs: bucket crawls one worker process runs at once'),
+  ARBITER_RETRO_CONCURRENCY: positiveInt(2).describe(
+    'retro jobs: bucket crawls one worker process runs at once',
+  ),
   ARBITER_METRICS_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters (it guards /metrics)')

@@ -28,15 +28,24 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   const child = spawn(
     options.binary ?? 'redis-server',
     [
-      '--port', '0',
-      '--unixsocket', socket,
-      '--unixsocketperm', '700',
-      '--dir', dir,
-      '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
-      '--save', '',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
+      '--port',
+      '0',
+      '--unixsocket',
+      socket,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -46,11 +55,15 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     child.once('error', (error: NodeJS.ErrnoException) =>
       reject(
         error.code === 'ENOENT'
-          ? new Error('redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL')
+          ? new Error(
+              'redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL',
+            )
           : error,
       ),
     );
-    child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code}: ${stderr.trim()}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`redis-server exited with code ${code}: ${stderr.trim()}`)),
+    );
   });
   spawnError.catch(() => undefined);
   await Promise.race([waitForPing(socket, options.startTimeoutMs ?? 10_000), spawnError]);
@@ -60,7 +73,12 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
 async function waitForPing(socket: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis({
+      path: socket,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => undefined);
     try {
       await probe.connect();

@@ -47,18 +47,24 @@ export class RedisKeys {
   scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${tenantId}`;
   webhookInflight = (tenantId: string) => `${this.prefix}:webhook-inflight:${tenantId}`;
   webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${tenantId}`;
-  redeliveries = (tenantId: string, scanId: string) => `${this.prefix}:redeliveries:${tenantId}:${scanId}`;
+  redeliveries = (tenantId: string, scanId: string) =>
+    `${this.prefix}:redeliveries:${tenantId}:${scanId}`;
   bucket = (tenantId: string, name: string) => `${this.prefix}:bucket:${tenantId}:${name}`;
   tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:buckets`;
   bucketQueues = () => `${this.prefix}:bucket-queues`;
   /** `objectHash` is a digest of bucket, key and version (keys can be 1,024 bytes long). */
-  objectLease = (tenantId: string, objectHash: string) => `${this.prefix}:object-lease:${tenantId}:${objectHash}`;
-  objectWatchers = (tenantId: string, scanId: string) => `${this.prefix}:object-watchers:${tenantId}:${scanId}`;
+  objectLease = (tenantId: string, objectHash: string) =>
+    `${this.prefix}:object-lease:${tenantId}:${objectHash}`;
+  objectWatchers = (tenantId: string, scanId: string) =>
+    `${this.prefix}:object-watchers:${tenantId}:${scanId}`;
   retroJob = (tenantId: string, jobId: string) => `${this.prefix}:retro:${tenantId}:${jobId}`;
-  retroCredited = (tenantId: string, jobId: string) => `${this.prefix}:retro-credited:${tenantId}:${jobId}`;
-  retroPages = (tenantId: string, jobId: string) => `${this.prefix}:retro-pages:${tenantId}:${jobId}`;
+  retroCredited = (tenantId: string, jobId: string) =>
+    `${this.prefix}:retro-credited:${tenantId}:${jobId}`;
+  retroPages = (tenantId: string, jobId: string) =>
+    `${this.prefix}:retro-pages:${tenantId}:${jobId}`;
   tenantRetroJobs = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:retro-jobs`;
-  schedule = (tenantId: string, scheduleId: string) => `${this.prefix}:schedule:${tenantId}:${scheduleId}`;
+  schedule = (tenantId: string, scheduleId: string) =>
+    `${this.prefix}:schedule:${tenantId}:${scheduleId}`;
   tenantSchedules = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:schedules`;
   tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${tenantId}`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */

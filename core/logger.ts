@@ -21,7 +21,11 @@ const REDACT_PATHS = [
 ];
 
 /** `destination` defaults to stdout; tests pass a stream to read what was logged. */
-export function createLogger(level: string, name = 'arbiter', destination?: DestinationStream): Logger {
+export function createLogger(
+  level: string,
+  name = 'arbiter',
+  destination?: DestinationStream,
+): Logger {
   const options = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
   return destination ? pino(options, destination) : pino(options);
 }

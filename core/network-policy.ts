@@ -58,13 +58,37 @@ const GLOBAL_UNICAST_V6: Network = [ipaddr.IPv6.parse('2000::'), 3];
  * IPv6 prefixes whose last (or, for 6to4, second and third) 32 bits are an IPv4 address that the
  * packet ends up at, or stands for: these are judged by the IPv4 address they embed.
  */
-const EMBEDDING_PREFIXES: { network: Network; name: string; extract: (parts: number[]) => [number, number] }[] = [
-  { network: [ipaddr.IPv6.parse('::ffff:0:0'), 96], name: 'IPv4-mapped', extract: (p) => [p[6] ?? 0, p[7] ?? 0] },
-  { network: [ipaddr.IPv6.parse('::ffff:0:0:0'), 96], name: 'IPv4-translated', extract: (p) => [p[6] ?? 0, p[7] ?? 0] },
-  { network: [ipaddr.IPv6.parse('64:ff9b::'), 96], name: 'NAT64', extract: (p) => [p[6] ?? 0, p[7] ?? 0] },
-  { network: [ipaddr.IPv6.parse('2002::'), 16], name: '6to4', extract: (p) => [p[1] ?? 0, p[2] ?? 0] },
+const EMBEDDING_PREFIXES: {
+  network: Network;
+  name: string;
+  extract: (parts: number[]) => [number, number];
+}[] = [
+  {
+    network: [ipaddr.IPv6.parse('::ffff:0:0'), 96],
+    name: 'IPv4-mapped',
+    extract: (p) => [p[6] ?? 0, p[7] ?? 0],
+  },
+  {
+    network: [ipaddr.IPv6.parse('::ffff:0:0:0'), 96],
+    name: 'IPv4-translated',
+    extract: (p) => [p[6] ?? 0, p[7] ?? 0],
+  },
+  {
+    network: [ipaddr.IPv6.parse('64:ff9b::'), 96],
+    name: 'NAT64',
+    extract: (p) => [p[6] ?? 0, p[7] ?? 0],
+  },
+  {
+    network: [ipaddr.IPv6.parse('2002::'), 16],
+    name: '6to4',
+    extract: (p) => [p[1] ?? 0, p[2] ?? 0],
+  },
   // Deprecated IPv4-compatible ::a.b.c.d (:: and ::1 are classified before this is consulted).
-  { network: [ipaddr.IPv6.parse('::'), 96], name: 'IPv4-compatible', extract: (p) => [p[6] ?? 0, p[7] ?? 0] },
+  {
+    network: [ipaddr.IPv6.parse('::'), 96],
+    name: 'IPv4-compatible',
+    extract: (p) => [p[6] ?? 0, p[7] ?? 0],
+  },
 ];
 
 /**
@@ -75,10 +99,12 @@ const EMBEDDING_PREFIXES: { network: Network; name: string; extract: (parts: num
 export function parseNetwork(entry: string): Network | undefined {
   const value = entry.trim();
   const [address, prefix, ...rest] = value.split('/');
-  if (!address || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) return undefined;
+  if (!address || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix)))
+    return undefined;
   let parsed: Address;
   if (ipaddr.IPv4.isValidFourPartDecimal(address)) parsed = ipaddr.IPv4.parse(address);
-  else if (ipaddr.IPv6.isValid(address) && !address.includes('%')) parsed = ipaddr.IPv6.parse(address);
+  else if (ipaddr.IPv6.isValid(address) && !address.includes('%'))
+    parsed = ipaddr.IPv6.parse(address);
   else return undefined;
   const max = parsed.kind() === 'ipv4' ? 32 : 128;
   const bits = prefix === undefined ? max : Number(prefix);
@@ -95,7 +121,10 @@ export function parseNetworkList(value: string): { networks: string[]; problems:
     if (!entry) continue;
     const network = parseNetwork(entry);
     if (network) networks.push(`${network[0].toString()}/${network[1]}`);
-    else problems.push(`"${entry.slice(0, 64)}" is not a network in CIDR notation (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8)`);
+    else
+      problems.push(
+        `"${entry.slice(0, 64)}" is not a network in CIDR notation (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8)`,
+      );
   }
   return { networks: [...new Set(networks)], problems };
 }
@@ -121,10 +150,16 @@ export function createNetworkPolicy(allowedNetworks: readonly string[] = []): Ne
       const shown = address.toString();
       if (embedded) {
         const problem = describeV4(embedded.v4);
-        if (problem) return refusal(`${shown} is ${embedded.name} form of ${embedded.v4.toString()}, ${problem} address`);
+        if (problem)
+          return refusal(
+            `${shown} is ${embedded.name} form of ${embedded.v4.toString()}, ${problem} address`,
+          );
         return { allowed: true };
       }
-      const problem = address.kind() === 'ipv4' ? describeV4(address as ipaddr.IPv4) : describeV6(address as ipaddr.IPv6);
+      const problem =
+        address.kind() === 'ipv4'
+          ? describeV4(address as ipaddr.IPv4)
+          : describeV6(address as ipaddr.IPv6);
       return problem ? refusal(`${shown} is ${problem} address`) : { allowed: true };
     },
   };
@@ -158,14 +193,16 @@ function unbracket(host: string): string {
 
 /** Returns "a private" and the like for a refused IPv4 address, undefined for an allowed one. */
 function describeV4(address: ipaddr.IPv4): string | undefined {
-  if (CLOUD_METADATA.some((m) => m.kind() === 'ipv4' && address.match(m, 32))) return 'a cloud metadata (link-local)';
+  if (CLOUD_METADATA.some((m) => m.kind() === 'ipv4' && address.match(m, 32)))
+    return 'a cloud metadata (link-local)';
   const range = address.range();
   if (range === 'unicast') return undefined;
   return V4_DESCRIPTIONS[range] ?? `a special-purpose (${range})`;
 }
 
 function describeV6(address: ipaddr.IPv6): string | undefined {
-  if (CLOUD_METADATA.some((m) => m.kind() === 'ipv6' && address.match(m, 128))) return 'a cloud metadata (unique-local)';
+  if (CLOUD_METADATA.some((m) => m.kind() === 'ipv6' && address.match(m, 128)))
+    return 'a cloud metadata (unique-local)';
   const range = address.range();
   if (range !== 'unicast') return V6_DESCRIPTIONS[range] ?? `a special-purpose (${range})`;
   if (!address.match(GLOBAL_UNICAST_V6)) return 'a reserved (outside global unicast 2000::/3)';

@@ -60,7 +60,12 @@ export interface OutboundHttp {
   /** Streams `url` into `destination`, hashing on the way; never holds the body in memory. */
   download(url: string, destination: string, limits: DownloadLimits): Promise<Download>;
   /** POSTs a body; redirects are not followed (a 3xx is an answer, not a delivery). */
-  post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<PostOutcome>;
+  post(
+    url: string,
+    body: string,
+    headers: Record<string, string>,
+    timeoutMs: number,
+  ): Promise<PostOutcome>;
   /**
    * Throws the `OutboundError` a request to `url` would certainly get, judging from the URL alone
    * (scheme, credentials, IP literal host): lets the API answer 400 at submit time. Host names are
@@ -95,7 +100,8 @@ export type Connector = (request: ConnectRequest) => Duplex;
 export const defaultConnector: Connector = (request) =>
   request.tls ? tls.connect(request.options) : net.connect(request.options);
 
-export const defaultResolver: Resolver = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+export const defaultResolver: Resolver = (hostname) =>
+  dnsLookup(hostname, { all: true, verbatim: true });
 
 export interface OutboundOptions {
   userAgent: string;
@@ -111,7 +117,11 @@ export interface OutboundOptions {
   maxRedirects?: number;
 }
 
-export const OUTBOUND_DEFAULTS = { connectTimeoutMs: 10_000, idleTimeoutMs: 30_000, maxRedirects: 5 } as const;
+export const OUTBOUND_DEFAULTS = {
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  maxRedirects: 5,
+} as const;
 
 /** Parses `raw` and refuses anything but plain http(s) URLs. */
 export function assertHttpUrl(raw: string): URL {
@@ -122,10 +132,16 @@ export function assertHttpUrl(raw: string): URL {
     throw new OutboundError(`refused: "${truncate(raw)}" is not a valid URL`, true);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new OutboundError(`refused: only http and https URLs are accepted (got ${url.protocol.replace(':', '')})`, true);
+    throw new OutboundError(
+      `refused: only http and https URLs are accepted (got ${url.protocol.replace(':', '')})`,
+      true,
+    );
   }
   if (url.username || url.password) {
-    throw new OutboundError('refused: URLs with embedded credentials (user:password@) are not accepted', true);
+    throw new OutboundError(
+      'refused: URLs with embedded credentials (user:password@) are not accepted',
+      true,
+    );
   }
   return url;
 }
@@ -135,7 +151,8 @@ export function screenUrl(raw: string, policy: NetworkPolicy): URL {
   const url = assertHttpUrl(raw);
   const host = unbracket(url.hostname);
   // got reads http://unix:/path/to.sock:/request as a UNIX socket request; never a real host.
-  if (host === 'unix') throw new OutboundError('refused: "unix" URLs name a local socket, not a host', true);
+  if (host === 'unix')
+    throw new OutboundError('refused: "unix" URLs name a local socket, not a host', true);
   if (net.isIP(host) !== 0) {
     const verdict = policy.check(host);
     if (!verdict.allowed) throw refused(verdict.reason);
@@ -159,7 +176,10 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
     maxRedirects,
     enableUnixSockets: false,
     http2: false,
-    agent: { http: guardAgent(new http.Agent({ keepAlive: false }), guard, false), https: guardAgent(new https.Agent({ keepAlive: false }), guard, true) },
+    agent: {
+      http: guardAgent(new http.Agent({ keepAlive: false }), guard, false),
+      https: guardAgent(new https.Agent({ keepAlive: false }), guard, true),
+    },
     hooks: {
       // Connections are checked by the agents; this also refuses a redirect to a bad scheme,
       // to credentials or to a forbidden IP literal before a request is even built.
@@ -187,25 +207,35 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
           try {
             next = new URL(Buffer.from(location, 'binary').toString(), response.url).href;
           } catch {
-            throw new OutboundError(`refused: the redirect target "${truncate(location)}" is not a valid URL`, true);
+            throw new OutboundError(
+              `refused: the redirect target "${truncate(location)}" is not a valid URL`,
+              true,
+            );
           }
           screenUrl(next, policy);
           return true;
         },
         decompress: false,
       });
-      request.on('response', (response: { headers: Record<string, string | string[] | undefined> }) => {
-        const declared = Number(response.headers['content-length']);
-        // Refuse early when the server announces a body that is too large.
-        if (Number.isFinite(declared) && declared > limits.maxBytes) {
-          request.destroy(tooLarge(limits.maxBytes));
-        }
-      });
+      request.on(
+        'response',
+        (response: { headers: Record<string, string | string[] | undefined> }) => {
+          const declared = Number(response.headers['content-length']);
+          // Refuse early when the server announces a body that is too large.
+          if (Number.isFinite(declared) && declared > limits.maxBytes) {
+            request.destroy(tooLarge(limits.maxBytes));
+          }
+        },
+      );
       const stopTotal = totalDeadline(request, limits.timeoutMs, 'the download');
       try {
         await pipeline(request, counter, createWriteStream(destination));
       } catch (error) {
-        throw toOutboundError(error, { elapsedMs: Date.now() - started, maxRedirects, idleTimeoutMs: idle });
+        throw toOutboundError(error, {
+          elapsedMs: Date.now() - started,
+          maxRedirects,
+          idleTimeoutMs: idle,
+        });
       } finally {
         stopTotal();
       }
@@ -229,12 +259,18 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
       const stopTotal = totalDeadline(request, timeoutMs, 'the request');
       try {
         const status = await new Promise<number>((resolve, reject) => {
-          request.once('response', (response: { statusCode: number }) => resolve(response.statusCode));
+          request.once('response', (response: { statusCode: number }) =>
+            resolve(response.statusCode),
+          );
           request.once('error', reject);
         });
         return { status, latencyMs: Date.now() - started };
       } catch (error) {
-        throw toOutboundError(error, { elapsedMs: Date.now() - started, maxRedirects: 0, idleTimeoutMs: idle });
+        throw toOutboundError(error, {
+          elapsedMs: Date.now() - started,
+          maxRedirects: 0,
+          idleTimeoutMs: idle,
+        });
       } finally {
         stopTotal();
         request.on('error', () => undefined);
@@ -253,7 +289,10 @@ interface Guard {
 
 /** An agent whose every connection goes through `openGuarded` (no keep-alive: one check per connection). */
 function guardAgent<A extends http.Agent>(agent: A, guard: Guard, secure: boolean): A {
-  agent.createConnection = (options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void) => {
+  agent.createConnection = (
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ) => {
     openGuarded(guard, secure, options).then(
       (socket) => callback?.(null, socket),
       (error: Error) => callback?.(error, undefined as unknown as Duplex),
@@ -263,8 +302,13 @@ function guardAgent<A extends http.Agent>(agent: A, guard: Guard, secure: boolea
   return agent;
 }
 
-async function openGuarded(guard: Guard, secure: boolean, options: http.ClientRequestArgs): Promise<Duplex> {
-  if (options.socketPath) throw new OutboundError('refused: connections to local sockets are not allowed', true);
+async function openGuarded(
+  guard: Guard,
+  secure: boolean,
+  options: http.ClientRequestArgs,
+): Promise<Duplex> {
+  if (options.socketPath)
+    throw new OutboundError('refused: connections to local sockets are not allowed', true);
   const hostname = unbracket(String(options.hostname ?? options.host ?? ''));
   const port = Number(options.port ?? (secure ? 443 : 80));
   const deadline = Date.now() + guard.connectTimeoutMs;
@@ -291,7 +335,11 @@ async function openGuarded(guard: Guard, secure: boolean, options: http.ClientRe
       else delete connectOptions.servername;
     }
     try {
-      return await connectOnce(guard, { address, family, port, hostname, tls: secure, options: connectOptions }, deadline);
+      return await connectOnce(
+        guard,
+        { address, family, port, hostname, tls: secure, options: connectOptions },
+        deadline,
+      );
     } catch (error) {
       if (error instanceof OutboundError && error.permanent) throw error;
       lastError = error;
@@ -301,7 +349,10 @@ async function openGuarded(guard: Guard, secure: boolean, options: http.ClientRe
   throw new OutboundError(`network error (no address to connect to for ${hostname})`, false);
 }
 
-async function resolveChecked(guard: Guard, hostname: string): Promise<{ address: string; family: 4 | 6 }[]> {
+async function resolveChecked(
+  guard: Guard,
+  hostname: string,
+): Promise<{ address: string; family: 4 | 6 }[]> {
   const literal = net.isIP(hostname);
   if (literal !== 0) {
     const verdict = guard.policy.check(hostname);
@@ -314,17 +365,25 @@ async function resolveChecked(guard: Guard, hostname: string): Promise<{ address
     resolved = await guard.resolve(hostname);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new OutboundError(`the host name ${truncate(hostname)} does not resolve (${code})`, false);
+    throw new OutboundError(
+      `the host name ${truncate(hostname)} does not resolve (${code})`,
+      false,
+    );
   }
-  if (resolved.length === 0) throw new OutboundError(`the host name ${truncate(hostname)} does not resolve`, false);
+  if (resolved.length === 0)
+    throw new OutboundError(`the host name ${truncate(hostname)} does not resolve`, false);
   const checked: { address: string; family: 4 | 6 }[] = [];
   // Any forbidden address refuses the name: a name mixing public and private addresses is
   // an attack (or a misconfiguration), and a partial answer would make failures unexplainable.
   for (const { address } of resolved) {
     const family = net.isIP(address);
-    if (family === 0) throw refused(`${truncate(hostname)} resolves to "${truncate(address)}", which is not an IP address`);
+    if (family === 0)
+      throw refused(
+        `${truncate(hostname)} resolves to "${truncate(address)}", which is not an IP address`,
+      );
     const verdict = guard.policy.check(address);
-    if (!verdict.allowed) throw refused(`${truncate(hostname)} resolves to a forbidden address: ${verdict.reason}`);
+    if (!verdict.allowed)
+      throw refused(`${truncate(hostname)} resolves to a forbidden address: ${verdict.reason}`);
     checked.push({ address, family: family as 4 | 6 });
   }
   return checked;
@@ -333,11 +392,19 @@ async function resolveChecked(guard: Guard, hostname: string): Promise<{ address
 function connectOnce(guard: Guard, request: ConnectRequest, deadline: number): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
     const socket = guard.connect(request);
-    const timer = setTimeout(() => {
-      cleanup();
-      socket.destroy();
-      reject(connectTimedOut(guard.connectTimeoutMs, `connecting to ${request.address} port ${request.port}`));
-    }, Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        cleanup();
+        socket.destroy();
+        reject(
+          connectTimedOut(
+            guard.connectTimeoutMs,
+            `connecting to ${request.address} port ${request.port}`,
+          ),
+        );
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     const onConnect = () => {
       cleanup();
       resolve(socket);
@@ -358,10 +425,17 @@ function connectOnce(guard: Guard, request: ConnectRequest, deadline: number): P
 }
 
 function refuseLookup(hostname: string): never {
-  throw new OutboundError(`refused: an unchecked lookup of ${truncate(hostname)} was attempted`, true);
+  throw new OutboundError(
+    `refused: an unchecked lookup of ${truncate(hostname)} was attempted`,
+    true,
+  );
 }
 
-async function withDeadline<T>(work: Promise<T>, deadline: number, onTimeout: () => Error): Promise<T> {
+async function withDeadline<T>(
+  work: Promise<T>,
+  deadline: number,
+  onTimeout: () => Error,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), Math.max(0, deadline - Date.now()));
@@ -414,7 +488,10 @@ function refused(reason: string): OutboundError {
 }
 
 function tooLarge(maxBytes: number): OutboundError {
-  return new OutboundError(`refused: content is larger than the ${maxBytes}-byte download limit`, true);
+  return new OutboundError(
+    `refused: content is larger than the ${maxBytes}-byte download limit`,
+    true,
+  );
 }
 
 /** got wraps errors raised in hooks, agents and destroy() in a RequestError; find ours first. */
@@ -441,10 +518,15 @@ function toOutboundError(
   }
   if (error instanceof RequestError) {
     if (error.name === 'TimeoutError') {
-      return new OutboundError(`timed out: no data received for ${context.idleTimeoutMs} ms (idle timeout, after ${context.elapsedMs} ms in all)`, false);
+      return new OutboundError(
+        `timed out: no data received for ${context.idleTimeoutMs} ms (idle timeout, after ${context.elapsedMs} ms in all)`,
+        false,
+      );
     }
-    if (error.name === 'MaxRedirectsError') return new OutboundError(`refused: more than ${context.maxRedirects} redirects`, true);
-    if (error.code === 'ENOTFOUND') return new OutboundError('the host name does not resolve', false);
+    if (error.name === 'MaxRedirectsError')
+      return new OutboundError(`refused: more than ${context.maxRedirects} redirects`, true);
+    if (error.code === 'ENOTFOUND')
+      return new OutboundError('the host name does not resolve', false);
     return new OutboundError(`network error (${error.code ?? error.message})`, false);
   }
   return new OutboundError(`network error (${(error as Error).message})`, false);

@@ -56,7 +56,10 @@ export const RETRO_JOB_OPTIONS: JobsOptions = {
  * permanent engine error stores it at once. Attempts and the first delay (doubling per retry)
  * come from ARBITER_SCAN_ATTEMPTS and ARBITER_SCAN_RETRY_BASE_MS.
  */
-export function scanJobOptions(schedule: { scanAttempts: number; scanRetryBaseMs: number }): JobsOptions {
+export function scanJobOptions(schedule: {
+  scanAttempts: number;
+  scanRetryBaseMs: number;
+}): JobsOptions {
   return {
     attempts: schedule.scanAttempts,
     backoff: { type: 'exponential', delay: schedule.scanRetryBaseMs },
@@ -69,7 +72,10 @@ export function scanJobOptions(schedule: { scanAttempts: number; scanRetryBaseMs
  * The scan job options with the default schedule (5 attempts, 2 s first delay). Prefer
  * `queues.scanJobOptions`, which follows the configuration.
  */
-export const SCAN_JOB_OPTIONS: JobsOptions = scanJobOptions({ scanAttempts: 5, scanRetryBaseMs: 2000 });
+export const SCAN_JOB_OPTIONS: JobsOptions = scanJobOptions({
+  scanAttempts: 5,
+  scanRetryBaseMs: 2000,
+});
 
 /**
  * Callback deliveries retry for about a day: with the default schedule delays double from 10 s
@@ -113,10 +119,14 @@ export function createQueues(
 ): Queues {
   const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, { connection, prefix });
   const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, { connection, prefix });
-  const retro = new Queue<RetroQueueJob, void, RetroJobName>(QUEUE_NAMES.retro, { connection, prefix });
+  const retro = new Queue<RetroQueueJob, void, RetroJobName>(QUEUE_NAMES.retro, {
+    connection,
+    prefix,
+  });
   // Without a listener BullMQ prints every connection error (each reconnect attempt while
   // Redis is away) straight to stderr, around the structured log.
-  for (const queue of [scan, callback, retro] as Queue[]) queue.on('error', (error) => onError(error, queue.name));
+  for (const queue of [scan, callback, retro] as Queue[])
+    queue.on('error', (error) => onError(error, queue.name));
   return {
     scan,
     callback,
@@ -160,7 +170,10 @@ export async function scanJobEntries(
 
 export async function enqueueCallback(queues: Queues, job: CallbackJob): Promise<void> {
   const data = CallbackJobSchema.parse(job);
-  await queues.callback.add('deliver', data, { ...CALLBACK_JOB_OPTIONS, jobId: callbackJobId(data) });
+  await queues.callback.add('deliver', data, {
+    ...CALLBACK_JOB_OPTIONS,
+    jobId: callbackJobId(data),
+  });
 }
 
 /** `cb-{scanId}` for the delivery a finished scan makes, `cb-{scanId}-r{n}` for the n-th redelivery. */

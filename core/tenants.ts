@@ -57,7 +57,9 @@ export class TenantStore {
     private readonly keys: RedisKeys,
   ) {}
 
-  async createTenant(name: string): Promise<{ tenant: Tenant; credentials: IssuedCredentials; signingSecret: string }> {
+  async createTenant(
+    name: string,
+  ): Promise<{ tenant: Tenant; credentials: IssuedCredentials; signingSecret: string }> {
     const now = new Date().toISOString();
     const tenant: Tenant = { id: newId(), name, creationDate: now, modificationDate: now };
     const signingSecret = newSigningSecret();

@@ -42,7 +42,11 @@ export interface ObjectStage {
    * message (a permanent failure: an error result) or a finished result (e.g. unscannable: too
    * large); or throws TransientScanError to have the job retried.
    */
-  fetch(request: ScanRequest, destination: string, finalAttempt: boolean): Promise<Content | string | ScanResult>;
+  fetch(
+    request: ScanRequest,
+    destination: string,
+    finalAttempt: boolean,
+  ): Promise<Content | string | ScanResult>;
   /** Applies the bucket's actions for the verdict and returns the result with what was done. */
   act(request: ScanRequest, result: ScanResult, finalAttempt: boolean): Promise<ScanResult>;
   /** Once the result is stored (undefined: the scan was deleted): frees the object, tells listeners. */
@@ -73,7 +77,10 @@ export interface Content {
   sha1: string;
 }
 
-export async function runScanPipeline(deps: PipelineDeps, run: PipelineRun): Promise<ScanResult | undefined> {
+export async function runScanPipeline(
+  deps: PipelineDeps,
+  run: PipelineRun,
+): Promise<ScanResult | undefined> {
   const { request } = run;
   const fetchPath = deps.spool.fetchPath(request.id);
   try {
@@ -82,7 +89,8 @@ export async function runScanPipeline(deps: PipelineDeps, run: PipelineRun): Pro
     if (typeof content === 'string') result = errorResult(request, content);
     else if ('findings' in content) result = content;
     else result = await scanContent(deps, run, content);
-    if (request.source === 'object') result = await objectStage(deps).act(request, result, run.finalAttempt);
+    if (request.source === 'object')
+      result = await objectStage(deps).act(request, result, run.finalAttempt);
     return await finish(deps, run, result);
   } finally {
     await deps.spool.remove(fetchPath);
@@ -90,7 +98,12 @@ export async function runScanPipeline(deps: PipelineDeps, run: PipelineRun): Pro
 }
 
 /** Stores an error result for a scan that cannot be processed at all (and fires its callback). */
-export async function failScan(deps: PipelineDeps, request: ScanRequest, uploadPath: string | undefined, message: string): Promise<void> {
+export async function failScan(
+  deps: PipelineDeps,
+  request: ScanRequest,
+  uploadPath: string | undefined,
+  message: string,
+): Promise<void> {
   let result = errorResult(request, message);
   // A bucket object is still tagged scan-result=error (never left unmarked).
   if (request.source === 'object') result = await objectStage(deps).act(request, result, true);
@@ -98,13 +111,19 @@ export async function failScan(deps: PipelineDeps, request: ScanRequest, uploadP
 }
 
 function objectStage(deps: PipelineDeps): ObjectStage {
-  if (!deps.objects) throw new Error('this process cannot scan bucket objects (no object stage configured)');
+  if (!deps.objects)
+    throw new Error('this process cannot scan bucket objects (no object stage configured)');
   return deps.objects;
 }
 
-async function obtainContent(deps: PipelineDeps, run: PipelineRun, fetchPath: string): Promise<Content | string | ScanResult> {
+async function obtainContent(
+  deps: PipelineDeps,
+  run: PipelineRun,
+  fetchPath: string,
+): Promise<Content | string | ScanResult> {
   const { request } = run;
-  if (request.source === 'object') return objectStage(deps).fetch(request, fetchPath, run.finalAttempt);
+  if (request.source === 'object')
+    return objectStage(deps).fetch(request, fetchPath, run.finalAttempt);
   if (request.source === 'upload') {
     if (!run.uploadPath) throw new Error(`scan ${request.id} has no uploaded file`);
     return hashFile(run.uploadPath);
@@ -117,9 +136,16 @@ async function obtainContent(deps: PipelineDeps, run: PipelineRun, fetchPath: st
       maxBytes: deps.limits.maxFetchSize,
       timeoutMs: deps.limits.fetchTimeoutMs,
     });
-    await deps.scans.appendTrace(request.tenantId, request.id, `content fetched from ${origin} (${download.bytes} bytes)`);
+    await deps.scans.appendTrace(
+      request.tenantId,
+      request.id,
+      `content fetched from ${origin} (${download.bytes} bytes)`,
+    );
     await deps.usage?.chargeFetched(request.tenantId, download.bytes).catch((error: unknown) => {
-      deps.logger.warn({ err: error, scanId: request.id }, 'could not count fetched bytes against the quota');
+      deps.logger.warn(
+        { err: error, scanId: request.id },
+        'could not count fetched bytes against the quota',
+      );
     });
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
     return { path: fetchPath, size: download.bytes, sha1: download.sha1 };
@@ -132,11 +158,19 @@ async function obtainContent(deps: PipelineDeps, run: PipelineRun, fetchPath: st
   }
 }
 
-async function scanContent(deps: PipelineDeps, run: PipelineRun, content: Content): Promise<ScanResult> {
+async function scanContent(
+  deps: PipelineDeps,
+  run: PipelineRun,
+  content: Content,
+): Promise<ScanResult> {
   const { request } = run;
   const contentType = await sniffContentType(content.path);
   try {
-    const { findings, verdicts } = await deps.engines.scan({ path: content.path, size: content.size, name: contentName(request) });
+    const { findings, verdicts } = await deps.engines.scan({
+      path: content.path,
+      size: content.size,
+      name: contentName(request),
+    });
     run.onVerdicts?.(verdicts);
     for (const verdict of verdicts) {
       await deps.scans.appendTrace(request.tenantId, request.id, describeVerdict(verdict));
@@ -165,7 +199,11 @@ async function scanContent(deps: PipelineDeps, run: PipelineRun, content: Conten
   }
 }
 
-async function finish(deps: PipelineDeps, run: PipelineRun, result: ScanResult): Promise<ScanResult | undefined> {
+async function finish(
+  deps: PipelineDeps,
+  run: PipelineRun,
+  result: ScanResult,
+): Promise<ScanResult | undefined> {
   const { request } = run;
   const stored = await deps.scans.complete(request.tenantId, result);
   if (stored) {
@@ -193,7 +231,8 @@ async function finish(deps: PipelineDeps, run: PipelineRun, result: ScanResult):
   if (request.callback && done) {
     await enqueueCallback(deps.queues, { tenantId: request.tenantId, scanId: request.id });
   }
-  if (request.source === 'object') await objectStage(deps).settle(request, stored ? result : record?.result);
+  if (request.source === 'object')
+    await objectStage(deps).settle(request, stored ? result : record?.result);
   if (run.uploadPath) await deps.spool.remove(run.uploadPath);
   return stored ? result : undefined;
 }

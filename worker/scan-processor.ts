@@ -6,17 +6,20 @@ import { failScan, runScanPipeline, type PipelineDeps } from './scan-pipeline.js
 export function createScanProcessor(deps: PipelineDeps) {
   return async (job: Job<ScanJob>): Promise<void> => {
     const parsed = ScanJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`malformed scan job: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(`malformed scan job: ${parsed.error.message}`);
     const { tenantId, scanId } = parsed.data;
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
     await deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined);
     const record = await deps.scans.get(tenantId, scanId);
     // Expired or deleted by its owner: there is nobody left to tell (a bucket object is freed).
     if (!record || record.state === 'deleted') {
-      if (record?.request.source === 'object') await deps.objects?.settle(record.request, undefined);
+      if (record?.request.source === 'object')
+        await deps.objects?.settle(record.request, undefined);
       return;
     }
-    const uploadPath = record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
+    const uploadPath =
+      record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
     const attempts = job.opts.attempts ?? 1;
     await runScanPipeline(deps, {
       request: record.request,
@@ -31,16 +34,29 @@ export function createScanProcessor(deps: PipelineDeps) {
  * it stalled more often than allowed because workers kept dying): the client still gets an
  * error result and its callback instead of a request that stays pending forever.
  */
-export async function onScanJobFailed(deps: PipelineDeps, job: Job<ScanJob> | undefined, error: Error): Promise<void> {
+export async function onScanJobFailed(
+  deps: PipelineDeps,
+  job: Job<ScanJob> | undefined,
+  error: Error,
+): Promise<void> {
   if (!job) return;
   const attempts = job.opts.attempts ?? 1;
-  const exhausted = job.attemptsMade >= attempts || error instanceof UnrecoverableError || /stalled/i.test(error.message);
+  const exhausted =
+    job.attemptsMade >= attempts ||
+    error instanceof UnrecoverableError ||
+    /stalled/i.test(error.message);
   if (!exhausted) return;
   const parsed = ScanJobSchema.safeParse(job.data);
   if (!parsed.success) return;
   const record = await deps.scans.get(parsed.data.tenantId, parsed.data.scanId);
   if (record?.state !== 'pending') return;
-  const uploadPath = record.request.source === 'upload' ? deps.spool.uploadPath(parsed.data.tenantId, parsed.data.scanId) : undefined;
-  deps.logger.error({ scanId: parsed.data.scanId, err: error }, 'scan job failed for good; storing an error result');
+  const uploadPath =
+    record.request.source === 'upload'
+      ? deps.spool.uploadPath(parsed.data.tenantId, parsed.data.scanId)
+      : undefined;
+  deps.logger.error(
+    { scanId: parsed.data.scanId, err: error },
+    'scan job failed for good; storing an error result',
+  );
   await failScan(deps, record.request, uploadPath, `processing failed: ${error.message}`);
 }

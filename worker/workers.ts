@@ -47,13 +47,18 @@ export function startWorkers(
       ...lockOptions,
       settings: {
         backoffStrategy: (attemptsMade: number) =>
-          callbackBackoffMs(attemptsMade, { baseMs: config.callbackRetryBaseMs, maxMs: config.callbackRetryMaxMs }),
+          callbackBackoffMs(attemptsMade, {
+            baseMs: config.callbackRetryBaseMs,
+            maxMs: config.callbackRetryMaxMs,
+          }),
       },
     },
   );
 
   for (const worker of [scanWorker, callbackWorker]) {
-    worker.on('error', (error) => pipeline.logger.error({ err: error, queue: worker.name }, 'worker error'));
+    worker.on('error', (error) =>
+      pipeline.logger.error({ err: error, queue: worker.name }, 'worker error'),
+    );
   }
 
   return {

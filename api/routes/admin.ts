@@ -53,7 +53,8 @@ export function adminRouter(
   router.post('/tenants/:id/keys', async (req, res) => {
     const tenantId = String(req.params.id);
     // Ids are checked for shape first: `<id>:keys` would otherwise name the tenant's key set.
-    if (!isId(tenantId) || !(await tenants.tenantExists(tenantId))) throw notFound('There is no tenant with that id.');
+    if (!isId(tenantId) || !(await tenants.tenantExists(tenantId)))
+      throw notFound('There is no tenant with that id.');
     const credentials = await tenants.addKey(tenantId);
     sendJson(res, 201, { key: credentials.key, secret: credentials.secret });
   });
@@ -72,7 +73,8 @@ export function adminRouter(
   });
 
   router.delete('/keys/:key', async (req, res) => {
-    if (!(await tenants.disableKey(String(req.params.key)))) throw notFound('There is no such key.');
+    if (!(await tenants.disableKey(String(req.params.key))))
+      throw notFound('There is no such key.');
     res.status(204).end();
   });
 
@@ -83,7 +85,9 @@ export function adminRouter(
     try {
       await engines.reload();
     } catch (error) {
-      throw unavailable(`Reloading the signatures failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw unavailable(
+        `Reloading the signatures failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     sendJson(res, 200, {
       engines: engines.engines.map((engine) => engine.describe?.() ?? { name: engine.name }),
@@ -94,7 +98,8 @@ export function adminRouter(
 
 async function existingTenant(tenants: TenantStore, tenantId: string): Promise<string> {
   // Ids are checked for shape first, so that no other key can be named through them.
-  if (!isId(tenantId) || !(await tenants.tenantExists(tenantId))) throw notFound('There is no tenant with that id.');
+  if (!isId(tenantId) || !(await tenants.tenantExists(tenantId)))
+    throw notFound('There is no tenant with that id.');
   return tenantId;
 }
 

@@ -34,12 +34,23 @@ export function filesRouter(deps: FilesDeps): Router {
   const router = Router();
   const upload = uploadParser(deps.spool.incomingDir, deps.maxFileSize);
   const multipartOnly = requireParsedBody('multipart/form-data');
-  const forms = [requireParsedBody('multipart/form-data', 'application/x-www-form-urlencoded', 'application/json'), ...formParsers()];
+  const forms = [
+    requireParsedBody(
+      'multipart/form-data',
+      'application/x-www-form-urlencoded',
+      'application/json',
+    ),
+    ...formParsers(),
+  ];
 
   const precheck = quotaPrecheck(deps.limiter);
   const charge = chargeUploads(deps.limiter, deps.spool, deps.logger);
-  router.post('/files', multipartOnly, precheck, upload, charge, (req, res) => processSync(deps, req, res));
-  router.post('/files/async', multipartOnly, precheck, upload, charge, (req, res) => submitAsync(deps, req, res));
+  router.post('/files', multipartOnly, precheck, upload, charge, (req, res) =>
+    processSync(deps, req, res),
+  );
+  router.post('/files/async', multipartOnly, precheck, upload, charge, (req, res) =>
+    submitAsync(deps, req, res),
+  );
   router.post('/files/fetch', precheck, ...forms, (req, res) => submitFetch(deps, req, res));
   router.get('/files/:id', (req, res) => getResult(deps, req, res));
   router.delete('/files/:id', (req, res) => deleteResult(deps, req, res));
@@ -51,7 +62,9 @@ export function filesRouter(deps: FilesDeps): Router {
 /** `POST /files`: scan now and answer with the result (201). */
 async function processSync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = await parseOrDiscard(deps.spool, req, () => screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))));
+  const fields = await parseOrDiscard(deps.spool, req, () =>
+    screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))),
+  );
   const file = req.file;
   if (file && fields.location) {
     await deps.spool.remove(file.path);
@@ -65,7 +78,11 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
   const request = newRequest(tenantId, file ? 'upload' : 'location', fields, file?.originalname);
   await deps.scans.createPending(request);
   await traceReceived(deps.scans, request);
-  const result = await runScanPipeline(deps.pipeline, { request, uploadPath: file?.path, finalAttempt: true });
+  const result = await runScanPipeline(deps.pipeline, {
+    request,
+    uploadPath: file?.path,
+    finalAttempt: true,
+  });
   if (!result) throw notFound('The result was deleted while it was being processed.');
   if (result.error) {
     // Nothing was scanned: answering 201 would let a client read "no findings" as clean.
@@ -80,7 +97,9 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
 /** `POST /files/async`: keep the upload, queue the scan, answer 202 at once. */
 async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = await parseOrDiscard(deps.spool, req, () => screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))));
+  const fields = await parseOrDiscard(deps.spool, req, () =>
+    screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))),
+  );
   const file = req.file;
   if (fields.location) {
     if (file) await deps.spool.remove(file.path);
@@ -105,7 +124,12 @@ async function submitFetch(deps: FilesDeps, req: Request, res: Response): Promis
   await accept(deps, req, res, request);
 }
 
-async function accept(deps: FilesDeps, req: Request, res: Response, request: ScanRequest): Promise<void> {
+async function accept(
+  deps: FilesDeps,
+  req: Request,
+  res: Response,
+  request: ScanRequest,
+): Promise<void> {
   await traceReceived(deps.scans, request);
   try {
     await enqueueScan(deps.queues, { tenantId: request.tenantId, scanId: request.id });
@@ -113,7 +137,10 @@ async function accept(deps: FilesDeps, req: Request, res: Response, request: Sca
     deps.logger.error({ err: error, scanId: request.id }, 'could not queue a scan');
     await deps.scans.deleteResult(request.tenantId, request.id).catch(() => undefined);
     // With Retry-After, like every other 503 of a Redis outage (core/redis.ts).
-    throw unavailable('The scan queue is unavailable; nothing was accepted. Please retry shortly.', 5);
+    throw unavailable(
+      'The scan queue is unavailable; nothing was accepted. Please retry shortly.',
+      5,
+    );
   }
   res.setHeader('Location', resultUrl(req, deps.publicUrl, request.id));
   sendJson(res, 202, { id: request.id });
@@ -122,7 +149,8 @@ async function accept(deps: FilesDeps, req: Request, res: Response, request: Sca
 async function getResult(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const id = fileId(req);
   const record = await deps.scans.get(principalOf(res).tenantId, id);
-  if (!record || record.state === 'deleted') throw notFound(`Sadly, we could not find a file by that id ${id}.`);
+  if (!record || record.state === 'deleted')
+    throw notFound(`Sadly, we could not find a file by that id ${id}.`);
   if (!record.result) throw notFound(`The file ${id} is still being processed; try again shortly.`);
   sendJson(res, 200, record.result);
 }
@@ -160,7 +188,11 @@ function fileId(req: Request): string {
 function newRequest(
   tenantId: string,
   source: ScanRequest['source'],
-  fields: { location?: string | undefined; callback?: string | undefined; metadata?: Record<string, string> | undefined },
+  fields: {
+    location?: string | undefined;
+    callback?: string | undefined;
+    metadata?: Record<string, string> | undefined;
+  },
   fileName?: string,
 ): ScanRequest {
   const request: ScanRequest = {
@@ -184,10 +216,15 @@ async function traceReceived(scans: ScanStore, request: ScanRequest): Promise<vo
 function checkFields(body: unknown): Record<string, unknown> {
   const fields = (body ?? {}) as Record<string, unknown>;
   // Multer puts the upload in req.file; a "file" left among the fields was sent as text.
-  if ('file' in fields) throw badRequest('"file" must be a file part with a filename (curl -F file=@path), not a text field.');
+  if ('file' in fields)
+    throw badRequest(
+      '"file" must be a file part with a filename (curl -F file=@path), not a text field.',
+    );
   const unknown = Object.keys(fields).filter((name) => !FILE_FIELDS.has(name));
   if (unknown.length > 0) {
-    throw badRequest(`Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback and metadata[key].`);
+    throw badRequest(
+      `Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback and metadata[key].`,
+    );
   }
   return fields;
 }
@@ -196,7 +233,10 @@ function checkFields(body: unknown): Record<string, unknown> {
  * Refuses at submit time what the outbound client would certainly refuse later: a `location` or
  * `callback` whose host is a forbidden IP literal. Names are judged by the worker, when resolved.
  */
-function screenUrls<T extends { location?: string | undefined; callback?: string | undefined }>(deps: FilesDeps, fields: T): T {
+function screenUrls<T extends { location?: string | undefined; callback?: string | undefined }>(
+  deps: FilesDeps,
+  fields: T,
+): T {
   for (const field of ['location', 'callback'] as const) {
     const url = fields[field];
     if (!url) continue;

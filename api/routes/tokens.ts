@@ -16,7 +16,14 @@ const tokenJson = (token: AuthToken) => ({
 /** Scanii auth tokens: temporary credentials for browsers, minted only with a real API key. */
 export function tokensRouter(tokens: TokenStore): Router {
   const router = Router();
-  const forms = [requireParsedBody('application/x-www-form-urlencoded', 'application/json', 'multipart/form-data'), ...formParsers()];
+  const forms = [
+    requireParsedBody(
+      'application/x-www-form-urlencoded',
+      'application/json',
+      'multipart/form-data',
+    ),
+    ...formParsers(),
+  ];
 
   router.post('/auth/tokens', requireApiKey, ...forms, async (req, res) => {
     const principal = principalOf(res);
@@ -34,7 +41,8 @@ export function tokensRouter(tokens: TokenStore): Router {
 
   router.delete('/auth/tokens/:id', async (req, res) => {
     const id = String(req.params.id);
-    if (!isId(id) || !(await tokens.delete(principalOf(res).tenantId, id))) throw notFound('could not find token');
+    if (!isId(id) || !(await tokens.delete(principalOf(res).tenantId, id)))
+      throw notFound('could not find token');
     res.status(204).end();
   });
   return router;

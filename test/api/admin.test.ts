@@ -42,11 +42,22 @@ describe('the admin API', () => {
   const admin = (p: string, init: RequestInit = {}, token: string | null = ADMIN_TOKEN) =>
     fetch(`${service.url}/admin${p}`, {
       ...init,
-      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(init.headers ?? {}) },
+      headers: {
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...(init.headers ?? {}),
+      },
     });
-  const createTenant = (body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    admin('/tenants', { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  const ping = (authorization: string) => fetch(`${service.url}/v2.2/ping`, { headers: { authorization } });
+  const createTenant = (
+    body: unknown,
+    headers: Record<string, string> = { 'content-type': 'application/json' },
+  ) =>
+    admin('/tenants', {
+      method: 'POST',
+      headers,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const ping = (authorization: string) =>
+    fetch(`${service.url}/v2.2/ping`, { headers: { authorization } });
 
   async function newTenant(name: string): Promise<CreatedTenant> {
     const response = await createTenant({ name });
@@ -73,7 +84,8 @@ describe('the admin API', () => {
 
   it('gives every tenant its own id, key, secret and signing secret', async () => {
     const [a, b] = [await newTenant('same name'), await newTenant('same name')];
-    for (const field of ['id', 'key', 'secret', 'signing_secret'] as const) expect(a[field]).not.toBe(b[field]);
+    for (const field of ['id', 'key', 'secret', 'signing_secret'] as const)
+      expect(a[field]).not.toBe(b[field]);
     // One tenant's secret does not open the other's key.
     expect((await ping(basic(a.key, b.secret))).status).toBe(401);
   });
@@ -90,19 +102,39 @@ describe('the admin API', () => {
     await expectError(await createTenant({ name: null }), 400, /name/);
     await expectError(await createTenant({ name: 42 }), 400, /name/);
     await expectError(await createTenant({ name: ['a'] }), 400, /name/);
-    await expectError(await createTenant({ name: 'n'.repeat(201) }), 400, /name is at most 200 characters/);
+    await expectError(
+      await createTenant({ name: 'n'.repeat(201) }),
+      400,
+      /name is at most 200 characters/,
+    );
     await expectError(await admin('/tenants', { method: 'POST' }), 400, /name is required/);
     await expectError(await createTenant([{ name: 'array' }]), 400, /object|name/);
   });
 
   it('refuses a body that is not JSON with 415, and broken JSON with 400', async () => {
-    await expectError(await createTenant('name=acme', { 'content-type': 'application/x-www-form-urlencoded' }), 415, /application\/json/);
-    await expectError(await createTenant('acme', { 'content-type': 'text/plain' }), 415, /application\/json/);
+    await expectError(
+      await createTenant('name=acme', { 'content-type': 'application/x-www-form-urlencoded' }),
+      415,
+      /application\/json/,
+    );
+    await expectError(
+      await createTenant('acme', { 'content-type': 'text/plain' }),
+      415,
+      /application\/json/,
+    );
     const form = new FormData();
     form.append('name', 'acme');
-    await expectError(await admin('/tenants', { method: 'POST', body: form }), 415, /application\/json/);
+    await expectError(
+      await admin('/tenants', { method: 'POST', body: form }),
+      415,
+      /application\/json/,
+    );
     await expectError(await createTenant('{"name": "acme"'), 400, /could not be parsed/);
-    await expectError(await createTenant(JSON.stringify({ name: 'x'.repeat(20_000) })), 413, /larger than the 16 KiB limit/);
+    await expectError(
+      await createTenant(JSON.stringify({ name: 'x'.repeat(20_000) })),
+      413,
+      /larger than the 16 KiB limit/,
+    );
   });
 
   it('refuses a missing or wrong admin token with 401', async () => {
@@ -121,9 +153,29 @@ describe('the admin API', () => {
       const listing = await admin('/tenants', { headers }, token);
       expect(listing.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
       await expectError(listing, 401, /admin token/);
-      await expectError(await admin('/tenants', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{"name":"x"}' }, token), 401, /admin token/);
-      await expectError(await admin(`/tenants/${tenant.id}/keys`, { method: 'POST', headers }, token), 401, /admin token/);
-      await expectError(await admin(`/keys/${tenant.key}`, { method: 'DELETE', headers }, token), 401, /admin token/);
+      await expectError(
+        await admin(
+          '/tenants',
+          {
+            method: 'POST',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: '{"name":"x"}',
+          },
+          token,
+        ),
+        401,
+        /admin token/,
+      );
+      await expectError(
+        await admin(`/tenants/${tenant.id}/keys`, { method: 'POST', headers }, token),
+        401,
+        /admin token/,
+      );
+      await expectError(
+        await admin(`/keys/${tenant.key}`, { method: 'DELETE', headers }, token),
+        401,
+        /admin token/,
+      );
     }
     // Nothing was disabled by the refused attempts.
     expect((await ping(basic(tenant.key, tenant.secret))).status).toBe(200);
@@ -140,7 +192,11 @@ describe('the admin API', () => {
     expect((await ping(basic(tenant.key, tenant.secret))).status).toBe(200);
     expect((await ping(basic(added.key, added.secret))).status).toBe(200);
     // Both keys act for the same tenant.
-    const account = (await (await fetch(`${service.url}/v2.2/account.json`, { headers: { authorization: basic(added.key, added.secret) } })).json()) as {
+    const account = (await (
+      await fetch(`${service.url}/v2.2/account.json`, {
+        headers: { authorization: basic(added.key, added.secret) },
+      })
+    ).json()) as {
       name: string;
       keys: Record<string, unknown>;
     };
@@ -150,14 +206,22 @@ describe('the admin API', () => {
 
   it('answers 404 when adding a key to an unknown or malformed tenant id', async () => {
     const tenant = await newTenant('key target');
-    for (const id of ['0123456789abcdef0123456789abcdef', 'nope', `${tenant.id}:keys`, `${tenant.id}%3Akeys`, 'a'.repeat(5000)]) {
+    for (const id of [
+      '0123456789abcdef0123456789abcdef',
+      'nope',
+      `${tenant.id}:keys`,
+      `${tenant.id}%3Akeys`,
+      'a'.repeat(5000),
+    ]) {
       await expectError(await admin(`/tenants/${id}/keys`, { method: 'POST' }), 404, /no tenant/);
     }
   });
 
   it('disables a key: 204, then the key gets 403; unknown keys are 404', async () => {
     const tenant = await newTenant('disable');
-    const second = (await (await admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })).json()) as { key: string; secret: string };
+    const second = (await (
+      await admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })
+    ).json()) as { key: string; secret: string };
     const deleted = await admin(`/keys/${second.key}`, { method: 'DELETE' });
     expect(deleted.status).toBe(204);
     expect(await deleted.text()).toBe('');
@@ -174,7 +238,9 @@ describe('the admin API', () => {
 
   it('lists tenants with their keys and never a secret, a secret hash or a signing secret', async () => {
     const tenant = await newTenant('listed');
-    const second = (await (await admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })).json()) as { key: string; secret: string };
+    const second = (await (
+      await admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })
+    ).json()) as { key: string; secret: string };
     expect((await admin(`/keys/${second.key}`, { method: 'DELETE' })).status).toBe(204);
     expect((await ping(basic(tenant.key, tenant.secret))).status).toBe(200);
 
@@ -206,8 +272,12 @@ describe('the admin API', () => {
   it('shows a tenant its account: name, dates and keys, never a secret', async () => {
     const tenant = await newTenant('Account Holder');
     const auth = basic(tenant.key, tenant.secret);
-    const second = (await (await admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })).json()) as { key: string; secret: string };
-    const response = await fetch(`${service.url}/v2.2/account.json`, { headers: { authorization: auth } });
+    const second = (await (
+      await admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })
+    ).json()) as { key: string; secret: string };
+    const response = await fetch(`${service.url}/v2.2/account.json`, {
+      headers: { authorization: auth },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/json');
     const text = await response.text();
@@ -215,12 +285,17 @@ describe('the admin API', () => {
       name: string;
       creation_date: string;
       modification_date: string;
-      keys: Record<string, { active: boolean; creation_date: string; last_seen_date: string | null }>;
+      keys: Record<
+        string,
+        { active: boolean; creation_date: string; last_seen_date: string | null }
+      >;
     };
     expect(account.name).toBe('Account Holder');
     expect(account.creation_date).toMatch(ISO_MS);
     expect(account.modification_date).toMatch(ISO_MS);
-    expect(Date.parse(account.modification_date)).toBeGreaterThanOrEqual(Date.parse(account.creation_date));
+    expect(Date.parse(account.modification_date)).toBeGreaterThanOrEqual(
+      Date.parse(account.creation_date),
+    );
     expect(Object.keys(account.keys).sort()).toEqual([tenant.key, second.key].sort());
     expect(account.keys[tenant.key]).toMatchObject({ active: true });
     expect(account.keys[tenant.key]?.creation_date).toMatch(ISO_MS);
@@ -239,7 +314,12 @@ describe('the admin API', () => {
     try {
       const { stdout } = await run('npx', ['tsx', 'cli/main.ts', 'tenants', 'create', 'acme'], {
         cwd: path.resolve(import.meta.dirname, '../..'),
-        env: { ...process.env, REDIS_URL: service.redis.url, ARBITER_DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
+        env: {
+          ...process.env,
+          REDIS_URL: service.redis.url,
+          ARBITER_DATA_DIR: dataDir,
+          LOG_LEVEL: 'silent',
+        },
         timeout: 60_000,
       });
       const created = JSON.parse(stdout) as CreatedTenant;
@@ -249,7 +329,10 @@ describe('the admin API', () => {
       const pong = await ping(basic(created.key, created.secret));
       expect(pong.status).toBe(200);
       expect(await pong.json()).toEqual({ message: 'pong', key: created.key });
-      const listed = (await (await admin('/tenants')).json()) as Array<{ id: string; name: string }>;
+      const listed = (await (await admin('/tenants')).json()) as Array<{
+        id: string;
+        name: string;
+      }>;
       expect(listed).toContainEqual(expect.objectContaining({ id: created.id, name: 'acme' }));
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -273,10 +356,30 @@ describe('the admin API without ARBITER_ADMIN_TOKEN', () => {
   });
 
   it('answers 403 with a message saying how to enable it, whatever token is sent', async () => {
-    for (const authorization of [undefined, `Bearer ${ADMIN_TOKEN}`, 'Bearer ', 'Bearer undefined']) {
-      const headers: Record<string, string> = { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) };
-      await expectError(await fetch(`${service.url}/admin/tenants`, { headers }), 403, /ARBITER_ADMIN_TOKEN/);
-      await expectError(await fetch(`${service.url}/admin/tenants`, { method: 'POST', headers, body: '{"name":"x"}' }), 403, /ARBITER_ADMIN_TOKEN/);
+    for (const authorization of [
+      undefined,
+      `Bearer ${ADMIN_TOKEN}`,
+      'Bearer ',
+      'Bearer undefined',
+    ]) {
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        ...(authorization ? { authorization } : {}),
+      };
+      await expectError(
+        await fetch(`${service.url}/admin/tenants`, { headers }),
+        403,
+        /ARBITER_ADMIN_TOKEN/,
+      );
+      await expectError(
+        await fetch(`${service.url}/admin/tenants`, {
+          method: 'POST',
+          headers,
+          body: '{"name":"x"}',
+        }),
+        403,
+        /ARBITER_ADMIN_TOKEN/,
+      );
     }
   });
 });

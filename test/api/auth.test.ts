@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileForm, randomContent } from '../support/content.js';
-import { ADMIN_TOKEN, basic, startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  ADMIN_TOKEN,
+  basic,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const UNAUTHENTICATED = { error: 'Apologies but we could not authenticate this request.' };
@@ -20,7 +26,10 @@ describe('authentication and the headers every answer carries', () => {
   const request = (path: string, authorization?: string, init: RequestInit = {}) =>
     fetch(`${service.url}${path}`, {
       ...init,
-      headers: { ...(authorization === undefined ? {} : { authorization }), ...(init.headers ?? {}) },
+      headers: {
+        ...(authorization === undefined ? {} : { authorization }),
+        ...(init.headers ?? {}),
+      },
     });
   const ping = (authorization?: string) => request('/v2.2/ping', authorization);
 
@@ -31,15 +40,21 @@ describe('authentication and the headers every answer carries', () => {
     });
 
   /** A second key of `tenant`, so disabling it leaves the tenant's main key usable. */
-  async function addKey(tenantId = tenant.id): Promise<{ key: string; secret: string; auth: string }> {
+  async function addKey(
+    tenantId = tenant.id,
+  ): Promise<{ key: string; secret: string; auth: string }> {
     const response = await admin(`/tenants/${tenantId}/keys`, { method: 'POST' });
     expect(response.status).toBe(201);
     const created = (await response.json()) as { key: string; secret: string };
     return { ...created, auth: basic(created.key, created.secret) };
   }
-  const disableKey = async (key: string) => expect((await admin(`/keys/${key}`, { method: 'DELETE' })).status).toBe(204);
+  const disableKey = async (key: string) =>
+    expect((await admin(`/keys/${key}`, { method: 'DELETE' })).status).toBe(204);
 
-  async function createToken(authorization: string, timeout?: number): Promise<{ id: string; auth: string }> {
+  async function createToken(
+    authorization: string,
+    timeout?: number,
+  ): Promise<{ id: string; auth: string }> {
     const response = await request('/v2.2/auth/tokens', authorization, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -67,7 +82,12 @@ describe('authentication and the headers every answer carries', () => {
 
   it('refuses a request without credentials with 401, the Scanii message and a Basic challenge', async () => {
     await expectUnauthenticated(await ping());
-    await expectUnauthenticated(await request('/v2.2/files', undefined, { method: 'POST', body: fileForm(randomContent(16)) }));
+    await expectUnauthenticated(
+      await request('/v2.2/files', undefined, {
+        method: 'POST',
+        body: fileForm(randomContent(16)),
+      }),
+    );
     await expectUnauthenticated(await request('/v2.1/account.json'));
   });
 
@@ -89,7 +109,9 @@ describe('authentication and the headers every answer carries', () => {
 
   it('refuses an unknown key, a right key with a wrong secret, and a key with another tenant’s secret', async () => {
     const other = await service.createTenant('auth-other');
-    await expectUnauthenticated(await ping(basic('0123456789abcdef0123456789abcdef', tenant.secret)));
+    await expectUnauthenticated(
+      await ping(basic('0123456789abcdef0123456789abcdef', tenant.secret)),
+    );
     await expectUnauthenticated(await ping(basic(tenant.key, `${tenant.secret}x`)));
     await expectUnauthenticated(await ping(basic(tenant.key, tenant.secret.slice(0, -1))));
     await expectUnauthenticated(await ping(basic(tenant.key, other.secret)));
@@ -106,7 +128,13 @@ describe('authentication and the headers every answer carries', () => {
     expect((await ping(second.auth)).status).toBe(200);
     await disableKey(second.key);
     await expectForbidden(await ping(second.auth), /disabled/i);
-    await expectForbidden(await request('/v2.2/files', second.auth, { method: 'POST', body: fileForm(randomContent(16)) }), /disabled/i);
+    await expectForbidden(
+      await request('/v2.2/files', second.auth, {
+        method: 'POST',
+        body: fileForm(randomContent(16)),
+      }),
+      /disabled/i,
+    );
     await expectUnauthenticated(await ping(basic(second.key, 'wrong-secret')));
     // The tenant's other key is unaffected.
     expect((await ping(tenant.auth)).status).toBe(200);
@@ -117,7 +145,10 @@ describe('authentication and the headers every answer carries', () => {
     const pong = await ping(token.auth);
     expect(pong.status).toBe(200);
     expect(await pong.json()).toEqual({ message: 'pong', key: token.id });
-    const upload = await request('/v2.2/files', token.auth, { method: 'POST', body: fileForm(randomContent(256)) });
+    const upload = await request('/v2.2/files', token.auth, {
+      method: 'POST',
+      body: fileForm(randomContent(256)),
+    });
     expect(upload.status).toBe(201);
     const result = (await upload.json()) as { id: string; findings: string[] };
     expect(result.findings).toEqual([]);
@@ -127,9 +158,17 @@ describe('authentication and the headers every answer carries', () => {
 
   it('refuses a token once it has expired', async () => {
     const token = await createToken(tenant.auth, 1);
-    await waitFor(async () => (await ping(token.auth)).status === 401, { timeoutMs: 10_000, what: 'the token to expire' });
+    await waitFor(async () => (await ping(token.auth)).status === 401, {
+      timeoutMs: 10_000,
+      what: 'the token to expire',
+    });
     await expectUnauthenticated(await ping(token.auth));
-    await expectUnauthenticated(await request('/v2.2/files', token.auth, { method: 'POST', body: fileForm(randomContent(16)) }));
+    await expectUnauthenticated(
+      await request('/v2.2/files', token.auth, {
+        method: 'POST',
+        body: fileForm(randomContent(16)),
+      }),
+    );
   });
 
   it('does not let a token mint tokens or read the account', async () => {
@@ -169,10 +208,16 @@ describe('authentication and the headers every answer carries', () => {
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('access-control-allow-origin')).toBe('*');
-      const methods = (response.headers.get('access-control-allow-methods') ?? '').split(',').map((m) => m.trim());
+      const methods = (response.headers.get('access-control-allow-methods') ?? '')
+        .split(',')
+        .map((m) => m.trim());
       expect(methods).toEqual(['GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE']);
-      const allowed = (response.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim().toLowerCase());
-      expect(allowed).toEqual(expect.arrayContaining(['authorization', 'user-agent', 'content-type']));
+      const allowed = (response.headers.get('access-control-allow-headers') ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase());
+      expect(allowed).toEqual(
+        expect.arrayContaining(['authorization', 'user-agent', 'content-type']),
+      );
       expect(response.headers.get('x-scanii-request-id')).toBeTruthy();
       expect(response.headers.get('x-scanii-host-id')).toBe(service.config.hostId);
       expect(response.headers.get('x-runtime')).toMatch(/^\d+ms$/);
@@ -187,7 +232,9 @@ describe('authentication and the headers every answer carries', () => {
     const ok = await request('/v2.2/ping', tenant.auth, { headers });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe('*');
-    expect((ok.headers.get('access-control-expose-headers') ?? '').toLowerCase()).toContain('x-scanii-request-id');
+    expect((ok.headers.get('access-control-expose-headers') ?? '').toLowerCase()).toContain(
+      'x-scanii-request-id',
+    );
   });
 
   it('puts request id, host id, X-Runtime and exactly application/json on every answer', async () => {
@@ -202,7 +249,11 @@ describe('authentication and the headers every answer carries', () => {
       ['unknown route under /v2.2', () => request('/v2.2/no-such-thing', tenant.auth), 404],
       ['unknown route at the root', () => request('/no-such-thing'), 404],
       ['unknown route without credentials', () => request('/v2.2/no-such-thing'), 401],
-      ['bad request', () => request('/v2.2/files', tenant.auth, { method: 'POST', body: new FormData() }), 400],
+      [
+        'bad request',
+        () => request('/v2.2/files', tenant.auth, { method: 'POST', body: new FormData() }),
+        400,
+      ],
       ['admin without token', () => request('/admin/tenants'), 401],
       ['health', () => request('/healthz'), 200],
     ];

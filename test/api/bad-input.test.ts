@@ -26,7 +26,10 @@ describe('bad input on the file endpoints', () => {
   const held: ServerResponse[] = [];
 
   beforeAll(async () => {
-    service = await startTestService({ ARBITER_MAX_FILE_SIZE: '1KB', ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8' });
+    service = await startTestService({
+      ARBITER_MAX_FILE_SIZE: '1KB',
+      ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',
+    });
     tenant = await service.createTenant('bad-input');
     other = await service.createTenant('bad-input-other');
     incomingDir = path.join(service.dataDir, 'spool', 'incoming');
@@ -44,7 +47,10 @@ describe('bad input on the file endpoints', () => {
   });
 
   const api = (p: string, init: RequestInit = {}, authorization = tenant.auth) =>
-    fetch(`${service.url}/v2.2${p}`, { ...init, headers: { authorization, ...(init.headers ?? {}) } });
+    fetch(`${service.url}/v2.2${p}`, {
+      ...init,
+      headers: { authorization, ...(init.headers ?? {}) },
+    });
   const post = (p: string, body: RequestInit['body'], headers: Record<string, string> = {}) =>
     api(p, { method: 'POST', body, headers });
   const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
@@ -78,34 +84,71 @@ describe('bad input on the file endpoints', () => {
 
   describe('POST /files', () => {
     it('refuses an empty file', async () => {
-      await expectError(await post('/files', fileForm(Buffer.alloc(0))), 400, /did not send us any content/);
+      await expectError(
+        await post('/files', fileForm(Buffer.alloc(0))),
+        400,
+        /did not send us any content/,
+      );
     });
 
     it('refuses a request with neither file nor location', async () => {
       await expectError(await post('/files', new FormData()), 400, /did not send us any content/);
-      await expectError(await api('/files', { method: 'POST' }), 400, /did not send us any content/);
-      await expectError(await post('/files', multipart([['metadata[a]', 'b']])), 400, /did not send us any content/);
+      await expectError(
+        await api('/files', { method: 'POST' }),
+        400,
+        /did not send us any content/,
+      );
+      await expectError(
+        await post('/files', multipart([['metadata[a]', 'b']])),
+        400,
+        /did not send us any content/,
+      );
     });
 
     it('refuses a file and a location together', async () => {
-      const body = multipart([['location', `${content.url}/clean.bin`], ['file', small()]]);
-      await expectError(await post('/files', body), 400, /File and Location cannot be passed in at the same time/);
+      const body = multipart([
+        ['location', `${content.url}/clean.bin`],
+        ['file', small()],
+      ]);
+      await expectError(
+        await post('/files', body),
+        400,
+        /File and Location cannot be passed in at the same time/,
+      );
       expect(content.hits.get('/clean.bin') ?? 0).toBe(0);
     });
 
     it('refuses locations that are not http(s) URLs', async () => {
-      for (const location of ['ftp://127.0.0.1/file', 'javascript:alert(1)', 'file:///etc/passwd', 'not a url', '//127.0.0.1/x', 'gopher://127.0.0.1:6379/_PING']) {
-        await expectError(await post('/files', multipart([['location', location]])), 400, /location must be an http or https URL/);
+      for (const location of [
+        'ftp://127.0.0.1/file',
+        'javascript:alert(1)',
+        'file:///etc/passwd',
+        'not a url',
+        '//127.0.0.1/x',
+        'gopher://127.0.0.1:6379/_PING',
+      ]) {
+        await expectError(
+          await post('/files', multipart([['location', location]])),
+          400,
+          /location must be an http or https URL/,
+        );
       }
     });
 
     it('refuses a location with embedded credentials', async () => {
       const location = `${content.url.replace('http://', 'http://user:pass@')}/clean.bin`;
-      await expectError(await post('/files', multipart([['location', location]])), 400, /location .*credentials/);
+      await expectError(
+        await post('/files', multipart([['location', location]])),
+        400,
+        /location .*credentials/,
+      );
     });
 
     it('treats an empty optional field as absent, as an HTML form sends it', async () => {
-      const response = await post('/files', fileForm(randomContent(32), { location: '', callback: '' }));
+      const response = await post(
+        '/files',
+        fileForm(randomContent(32), { location: '', callback: '' }),
+      );
       expect(response.status).toBe(201);
     });
 
@@ -113,23 +156,40 @@ describe('bad input on the file endpoints', () => {
       const atLimit = randomContent(MAX_FILE_SIZE);
       const ok = await post('/files', fileForm(atLimit));
       expect(ok.status).toBe(201);
-      expect(await ok.json()).toMatchObject({ checksum: sha1(atLimit), content_length: MAX_FILE_SIZE });
+      expect(await ok.json()).toMatchObject({
+        checksum: sha1(atLimit),
+        content_length: MAX_FILE_SIZE,
+      });
       for (const size of [MAX_FILE_SIZE + 1, 256 * 1024]) {
-        await expectError(await post('/files', fileForm(randomContent(size))), 413, /larger than the 1 KiB \(1024-byte\) limit/);
+        await expectError(
+          await post('/files', fileForm(randomContent(size))),
+          413,
+          /larger than the 1 KiB \(1024-byte\) limit/,
+        );
         expect(await readdir(incomingDir)).toEqual([]);
       }
       // Async uploads have the same limit.
-      await expectError(await post('/files/async', fileForm(randomContent(4096))), 413, /larger than the 1 KiB/);
+      await expectError(
+        await post('/files/async', fileForm(randomContent(4096))),
+        413,
+        /larger than the 1 KiB/,
+      );
     });
 
     it('refuses malformed multipart bodies with 400', async () => {
-      const noBoundary = await post('/files', Buffer.from('--x\r\n\r\n'), { 'content-type': 'multipart/form-data' });
+      const noBoundary = await post('/files', Buffer.from('--x\r\n\r\n'), {
+        'content-type': 'multipart/form-data',
+      });
       await expectError(noBoundary, 400, /multipart/i);
 
       const wrongBoundary = rawMultipart(
         '--some-other-boundary\nContent-Disposition: form-data; name="file"; filename="a.bin"\n\nhello\n--some-other-boundary--\n',
       );
-      await expectError(await post('/files', wrongBoundary.body, wrongBoundary.headers), 400, /multipart|did not send us any content/i);
+      await expectError(
+        await post('/files', wrongBoundary.body, wrongBoundary.headers),
+        400,
+        /multipart|did not send us any content/i,
+      );
 
       const truncated = rawMultipart(
         '--arbiter-test-boundary\nContent-Disposition: form-data; name="file"; filename="a.bin"\nContent-Type: application/octet-stream\n\nhello, this file never ends',
@@ -139,35 +199,89 @@ describe('bad input on the file endpoints', () => {
       const truncatedAsync = rawMultipart(
         '--arbiter-test-boundary\nContent-Disposition: form-data; name="file"; filename="a.bin"\n\nhello',
       );
-      await expectError(await post('/files/async', truncatedAsync.body, truncatedAsync.headers), 400, /multipart/i);
+      await expectError(
+        await post('/files/async', truncatedAsync.body, truncatedAsync.headers),
+        400,
+        /multipart/i,
+      );
 
-      const garbageHeaders = rawMultipart('--arbiter-test-boundary\nthis is not a header\n\n\n--arbiter-test-boundary--\n');
+      const garbageHeaders = rawMultipart(
+        '--arbiter-test-boundary\nthis is not a header\n\n\n--arbiter-test-boundary--\n',
+      );
       const response = await post('/files', garbageHeaders.body, garbageHeaders.headers);
       expect(response.status).toBe(400);
     });
 
     it('refuses a file under another field name, naming the field', async () => {
       await expectError(await post('/files', multipart([['upload', small()]])), 400, /"upload"/);
-      await expectError(await post('/files/async', multipart([['files[]', small()]])), 400, /"files\[\]"/);
+      await expectError(
+        await post('/files/async', multipart([['files[]', small()]])),
+        400,
+        /"files\[\]"/,
+      );
     });
 
     it('refuses two files', async () => {
-      await expectError(await post('/files', multipart([['file', small()], ['file', small()]])), 400, /exactly one file/);
-      await expectError(await post('/files/async', multipart([['file', small()], ['file', small()]])), 400, /exactly one file/);
+      await expectError(
+        await post(
+          '/files',
+          multipart([
+            ['file', small()],
+            ['file', small()],
+          ]),
+        ),
+        400,
+        /exactly one file/,
+      );
+      await expectError(
+        await post(
+          '/files/async',
+          multipart([
+            ['file', small()],
+            ['file', small()],
+          ]),
+        ),
+        400,
+        /exactly one file/,
+      );
     });
 
     it('answers 415 to a body that is not multipart', async () => {
       for (const endpoint of ['/files', '/files/async']) {
-        await expectError(await post(endpoint, JSON.stringify({ location: `${content.url}/clean.bin` }), JSON_TYPE), 415, /multipart\/form-data/);
-        await expectError(await post(endpoint, form({ location: `${content.url}/clean.bin` }), FORM), 415, /multipart\/form-data/);
-        await expectError(await post(endpoint, 'hello', { 'content-type': 'text/plain' }), 415, /multipart\/form-data/);
-        await expectError(await post(endpoint, randomContent(64), { 'content-type': 'application/octet-stream' }), 415, /multipart\/form-data/);
+        await expectError(
+          await post(endpoint, JSON.stringify({ location: `${content.url}/clean.bin` }), JSON_TYPE),
+          415,
+          /multipart\/form-data/,
+        );
+        await expectError(
+          await post(endpoint, form({ location: `${content.url}/clean.bin` }), FORM),
+          415,
+          /multipart\/form-data/,
+        );
+        await expectError(
+          await post(endpoint, 'hello', { 'content-type': 'text/plain' }),
+          415,
+          /multipart\/form-data/,
+        );
+        await expectError(
+          await post(endpoint, randomContent(64), { 'content-type': 'application/octet-stream' }),
+          415,
+          /multipart\/form-data/,
+        );
       }
     });
 
     it('refuses "file" sent as a text field, saying how to send a file', async () => {
-      await expectError(await post('/files', multipart([['file', 'just some text']])), 400, /"file" must be a file part/);
-      await expectError(await post('/files/async', multipart([['file', 'just some text']])), 400, /"file" must be a file part/);
+      await expectError(
+        await post('/files', multipart([['file', 'just some text']])),
+        400,
+        /"file" must be a file part/,
+      );
+      await expectError(
+        await post('/files/async', multipart([['file', 'just some text']])),
+        400,
+        /"file" must be a file part/,
+      );
     });
 
     it('never uses the client’s file name as a path', async () => {
@@ -175,13 +289,23 @@ describe('bad input on the file endpoints', () => {
       const response = await post('/files', multipart([['file', small(), name]]));
       expect(response.status).toBe(201);
       for (const base of [incomingDir, service.dataDir]) {
-        await expect(readdir(path.resolve(base, path.dirname(name)))).resolves.not.toContain(path.basename(name));
+        await expect(readdir(path.resolve(base, path.dirname(name)))).resolves.not.toContain(
+          path.basename(name),
+        );
       }
     });
 
     it('refuses an unknown field by name, and deletes the file that came with it', async () => {
-      await expectError(await post('/files', fileForm(randomContent(32), { metdata: 'typo' })), 400, /Unknown field "metdata"/);
-      await expectError(await post('/files/async', fileForm(randomContent(32), { 'metdata[a]': 'typo' })), 400, /Unknown field "metdata"/);
+      await expectError(
+        await post('/files', fileForm(randomContent(32), { metdata: 'typo' })),
+        400,
+        /Unknown field "metdata"/,
+      );
+      await expectError(
+        await post('/files/async', fileForm(randomContent(32), { 'metdata[a]': 'typo' })),
+        400,
+        /Unknown field "metdata"/,
+      );
     });
   });
 
@@ -205,22 +329,45 @@ describe('bad input on the file endpoints', () => {
         [[['metadata[]', 'x']], /metadata/],
         [[['metadata[a][b]', 'x']], /metadata/],
         [[['metadata', 'plain']], /metadata must be sent as metadata\[key\]=value/],
-        [[['metadata[a]', 'x'], ['metadata[a]', 'y']], /metadata/],
+        [
+          [
+            ['metadata[a]', 'x'],
+            ['metadata[a]', 'y'],
+          ],
+          /metadata/,
+        ],
         [[['metadata[k]', 'v'.repeat(4097)]], /metadata values are at most 4096 characters/],
         [[[`metadata[${'k'.repeat(129)}]`, 'v']], /metadata keys are at most 128 characters/],
         // Multipart cannot even carry a control character in a part header.
-        [[['metadata[bad\u0001key]', 'v']], /metadata keys must be printable|malformed multipart body/],
+        [
+          [['metadata[bad\u0001key]', 'v']],
+          /metadata keys must be printable|malformed multipart body/,
+        ],
       ];
       for (const [fields, message] of cases) {
         for (const [i, response] of (await sendEverywhere(fields)).entries()) {
-          await expectError(response, 400, message).catch((e: unknown) => { throw new Error(`${fields[0]?.[0]} #${i}: ${String(e)}`); });
+          await expectError(response, 400, message).catch((e: unknown) => {
+            throw new Error(`${fields[0]?.[0]} #${i}: ${String(e)}`);
+          });
         }
       }
-      const json = await post('/files/fetch', JSON.stringify({ location: `${content.url}/clean.bin`, metadata: { a: { b: 'c' } } }), JSON_TYPE);
+      const json = await post(
+        '/files/fetch',
+        JSON.stringify({ location: `${content.url}/clean.bin`, metadata: { a: { b: 'c' } } }),
+        JSON_TYPE,
+      );
       await expectError(json, 400, /metadata/);
-      const jsonArray = await post('/files/fetch', JSON.stringify({ location: `${content.url}/clean.bin`, metadata: ['x'] }), JSON_TYPE);
+      const jsonArray = await post(
+        '/files/fetch',
+        JSON.stringify({ location: `${content.url}/clean.bin`, metadata: ['x'] }),
+        JSON_TYPE,
+      );
       await expectError(jsonArray, 400, /metadata must be sent as metadata\[key\]=value/);
-      const jsonNumber = await post('/files/fetch', JSON.stringify({ location: `${content.url}/clean.bin`, metadata: { a: 1 } }), JSON_TYPE);
+      const jsonNumber = await post(
+        '/files/fetch',
+        JSON.stringify({ location: `${content.url}/clean.bin`, metadata: { a: 1 } }),
+        JSON_TYPE,
+      );
       await expectError(jsonNumber, 400, /text values/);
     });
 
@@ -233,7 +380,8 @@ describe('bad input on the file endpoints', () => {
         [['metadata[constructor][prototype][polluted]', 'yes']],
       ];
       for (const fields of hostile) {
-        for (const response of await sendEverywhere(fields)) await expectError(response, 400, /__proto__|constructor|metadata/);
+        for (const response of await sendEverywhere(fields))
+          await expectError(response, 400, /__proto__|constructor|metadata/);
       }
       const jsonBodies = [
         `{"location":"${content.url}/clean.bin","metadata":{"__proto__":"x"}}`,
@@ -241,18 +389,35 @@ describe('bad input on the file endpoints', () => {
         `{"location":"${content.url}/clean.bin","__proto__":{"polluted":"yes"}}`,
         `{"location":"${content.url}/clean.bin","constructor":{"prototype":{"polluted":"yes"}}}`,
       ];
-      for (const body of jsonBodies) await expectError(await post('/files/fetch', body, JSON_TYPE), 400, /__proto__|constructor/);
+      for (const body of jsonBodies)
+        await expectError(
+          await post('/files/fetch', body, JSON_TYPE),
+          400,
+          /__proto__|constructor/,
+        );
       // The service runs in this process: a polluted prototype would show here.
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
       expect(Object.prototype).not.toHaveProperty('x');
     });
 
     it('keeps keys that merely look like object internals as plain keys', async () => {
-      const fields: Array<[string, string]> = [['metadata[constructor]', 'c'], ['metadata[toString]', 't'], ['metadata[0]', 'zero']];
+      const fields: Array<[string, string]> = [
+        ['metadata[constructor]', 'c'],
+        ['metadata[toString]', 't'],
+        ['metadata[0]', 'zero'],
+      ];
       const response = await post('/files', multipart([['file', small()], ...fields]));
       expect(response.status).toBe(201);
-      expect(((await response.json()) as { metadata: unknown }).metadata).toEqual({ constructor: 'c', toString: 't', 0: 'zero' });
-      const fetched = await post('/files/fetch', new URLSearchParams([['location', `${content.url}/clean.bin`], ...fields]).toString(), FORM);
+      expect(((await response.json()) as { metadata: unknown }).metadata).toEqual({
+        constructor: 'c',
+        toString: 't',
+        0: 'zero',
+      });
+      const fetched = await post(
+        '/files/fetch',
+        new URLSearchParams([['location', `${content.url}/clean.bin`], ...fields]).toString(),
+        FORM,
+      );
       expect(fetched.status).toBe(202);
       const { id } = (await fetched.json()) as { id: string };
       const result = await waitFor(async () => {
@@ -263,7 +428,8 @@ describe('bad input on the file endpoints', () => {
     });
 
     it('accepts 100 metadata entries and refuses 101 with 400', async () => {
-      const entries = (n: number) => Array.from({ length: n }, (_, i): [string, string] => [`metadata[k${i}]`, `v${i}`]);
+      const entries = (n: number) =>
+        Array.from({ length: n }, (_, i): [string, string] => [`metadata[k${i}]`, `v${i}`]);
       const ok = await post('/files', multipart([['file', small()], ...entries(100)]));
       expect(ok.status).toBe(201);
       expect(Object.keys(((await ok.json()) as { metadata: object }).metadata)).toHaveLength(100);
@@ -273,85 +439,232 @@ describe('bad input on the file endpoints', () => {
     });
 
     it('answers 413 to 10,000 metadata fields, urlencoded and multipart', async () => {
-      const many = Array.from({ length: 10_000 }, (_, i): [string, string] => [`metadata[k${i}]`, 'v']);
-      const urlencoded = new URLSearchParams([['location', `${content.url}/clean.bin`], ...many]).toString();
-      await expectError(await post('/files/fetch', urlencoded, FORM), 413, /too many form fields \(at most 500\)/);
-      await expectError(await post('/files/async', multipart([['file', small()], ...many])), 413, /too many form fields \(at most 500\)/);
-      await expectError(await post('/files', multipart([...many, ['file', small()]])), 413, /too many form fields/);
-      await expectError(await post('/files/fetch', multipart([['location', `${content.url}/clean.bin`], ...many])), 413, /too many form fields/);
+      const many = Array.from({ length: 10_000 }, (_, i): [string, string] => [
+        `metadata[k${i}]`,
+        'v',
+      ]);
+      const urlencoded = new URLSearchParams([
+        ['location', `${content.url}/clean.bin`],
+        ...many,
+      ]).toString();
+      await expectError(
+        await post('/files/fetch', urlencoded, FORM),
+        413,
+        /too many form fields \(at most 500\)/,
+      );
+      await expectError(
+        await post('/files/async', multipart([['file', small()], ...many])),
+        413,
+        /too many form fields \(at most 500\)/,
+      );
+      await expectError(
+        await post('/files', multipart([...many, ['file', small()]])),
+        413,
+        /too many form fields/,
+      );
+      await expectError(
+        await post('/files/fetch', multipart([['location', `${content.url}/clean.bin`], ...many])),
+        413,
+        /too many form fields/,
+      );
     });
 
     it('refuses an unknown field with 400, naming it', async () => {
-      for (const response of await sendEverywhere([['colour', 'blue']])) await expectError(response, 400, /Unknown field "colour"/);
-      const json = await post('/files/fetch', JSON.stringify({ location: `${content.url}/clean.bin`, colour: 'blue' }), JSON_TYPE);
+      for (const response of await sendEverywhere([['colour', 'blue']]))
+        await expectError(response, 400, /Unknown field "colour"/);
+      const json = await post(
+        '/files/fetch',
+        JSON.stringify({ location: `${content.url}/clean.bin`, colour: 'blue' }),
+        JSON_TYPE,
+      );
       await expectError(json, 400, /Unknown field "colour"/);
     });
   });
 
   describe('POST /files/async and /files/fetch', () => {
     it('refuses a location on /files/async, pointing to /files/fetch', async () => {
-      await expectError(await post('/files/async', multipart([['location', `${content.url}/clean.bin`]])), 400, /\/files\/fetch/);
-      await expectError(await post('/files/async', multipart([['location', `${content.url}/clean.bin`], ['file', small()]])), 400, /\/files\/fetch/);
-      await expectError(await post('/files/async', new FormData()), 400, /did not send us any content/);
-      await expectError(await post('/files/async', fileForm(Buffer.alloc(0))), 400, /did not send us any content/);
+      await expectError(
+        await post('/files/async', multipart([['location', `${content.url}/clean.bin`]])),
+        400,
+        /\/files\/fetch/,
+      );
+      await expectError(
+        await post(
+          '/files/async',
+          multipart([
+            ['location', `${content.url}/clean.bin`],
+            ['file', small()],
+          ]),
+        ),
+        400,
+        /\/files\/fetch/,
+      );
+      await expectError(
+        await post('/files/async', new FormData()),
+        400,
+        /did not send us any content/,
+      );
+      await expectError(
+        await post('/files/async', fileForm(Buffer.alloc(0))),
+        400,
+        /did not send us any content/,
+      );
     });
 
     it('refuses /files/fetch without a location', async () => {
-      await expectError(await post('/files/fetch', form({ callback: 'http://127.0.0.1/cb' }), FORM), 400, /location is required/);
-      await expectError(await post('/files/fetch', form({ location: '  ' }), FORM), 400, /location is required/);
+      await expectError(
+        await post('/files/fetch', form({ callback: 'http://127.0.0.1/cb' }), FORM),
+        400,
+        /location is required/,
+      );
+      await expectError(
+        await post('/files/fetch', form({ location: '  ' }), FORM),
+        400,
+        /location is required/,
+      );
       await expectError(await api('/files/fetch', { method: 'POST' }), 400, /location is required/);
       await expectError(await post('/files/fetch', '{}', JSON_TYPE), 400, /location is required/);
     });
 
     it('refuses non-http locations and a location sent twice or not as text', async () => {
-      for (const location of ['ftp://127.0.0.1/file', 'javascript:alert(1)', 'file:///etc/passwd', 'not a url', 'data:text/plain,hello']) {
-        await expectError(await post('/files/fetch', form({ location }), FORM), 400, /location must be an http or https URL/);
+      for (const location of [
+        'ftp://127.0.0.1/file',
+        'javascript:alert(1)',
+        'file:///etc/passwd',
+        'not a url',
+        'data:text/plain,hello',
+      ]) {
+        await expectError(
+          await post('/files/fetch', form({ location }), FORM),
+          400,
+          /location must be an http or https URL/,
+        );
       }
-      const twice = new URLSearchParams([['location', `${content.url}/clean.bin`], ['location', `${content.url}/clean.bin`]]).toString();
+      const twice = new URLSearchParams([
+        ['location', `${content.url}/clean.bin`],
+        ['location', `${content.url}/clean.bin`],
+      ]).toString();
       await expectError(await post('/files/fetch', twice, FORM), 400, /location must be a single/);
-      await expectError(await post('/files/fetch', JSON.stringify({ location: 42 }), JSON_TYPE), 400, /location must be a single/);
-      await expectError(await post('/files/fetch', form({ location: `http://127.0.0.1/${'a'.repeat(9000)}` }), FORM), 400, /location is longer than 8192/);
+      await expectError(
+        await post('/files/fetch', JSON.stringify({ location: 42 }), JSON_TYPE),
+        400,
+        /location must be a single/,
+      );
+      await expectError(
+        await post(
+          '/files/fetch',
+          form({ location: `http://127.0.0.1/${'a'.repeat(9000)}` }),
+          FORM,
+        ),
+        400,
+        /location is longer than 8192/,
+      );
     });
 
     it('refuses an invalid callback URL', async () => {
-      for (const callback of ['not a url', 'ftp://127.0.0.1/cb', 'javascript:alert(1)', 'file:///tmp/x']) {
+      for (const callback of [
+        'not a url',
+        'ftp://127.0.0.1/cb',
+        'javascript:alert(1)',
+        'file:///tmp/x',
+      ]) {
         const body = form({ location: `${content.url}/clean.bin`, callback });
-        await expectError(await post('/files/fetch', body, FORM), 400, /callback must be an http or https URL/);
+        await expectError(
+          await post('/files/fetch', body, FORM),
+          400,
+          /callback must be an http or https URL/,
+        );
       }
-      await expectError(await post('/files', fileForm(randomContent(32), { callback: 'nope' })), 400, /callback must be an http or https URL/);
-      await expectError(await post('/files/async', fileForm(randomContent(32), { callback: 'nope' })), 400, /callback must be an http or https URL/);
+      await expectError(
+        await post('/files', fileForm(randomContent(32), { callback: 'nope' })),
+        400,
+        /callback must be an http or https URL/,
+      );
+      await expectError(
+        await post('/files/async', fileForm(randomContent(32), { callback: 'nope' })),
+        400,
+        /callback must be an http or https URL/,
+      );
     });
 
     it('answers 413 to a urlencoded or JSON body over 1 MiB', async () => {
-      const big = form({ location: `${content.url}/clean.bin`, 'metadata[a]': 'x'.repeat(1024 * 1024) });
+      const big = form({
+        location: `${content.url}/clean.bin`,
+        'metadata[a]': 'x'.repeat(1024 * 1024),
+      });
       await expectError(await post('/files/fetch', big, FORM), 413, /larger than the 1 MiB limit/);
-      const bigJson = JSON.stringify({ location: `${content.url}/clean.bin`, metadata: { a: 'x'.repeat(1024 * 1024) } });
-      await expectError(await post('/files/fetch', bigJson, JSON_TYPE), 413, /larger than the 1 MiB limit/);
+      const bigJson = JSON.stringify({
+        location: `${content.url}/clean.bin`,
+        metadata: { a: 'x'.repeat(1024 * 1024) },
+      });
+      await expectError(
+        await post('/files/fetch', bigJson, JSON_TYPE),
+        413,
+        /larger than the 1 MiB limit/,
+      );
       // A multipart field over the per-field limit is refused too.
-      const longField = multipart([['location', `${content.url}/clean.bin`], ['metadata[a]', 'x'.repeat(64 * 1024)]]);
+      const longField = multipart([
+        ['location', `${content.url}/clean.bin`],
+        ['metadata[a]', 'x'.repeat(64 * 1024)],
+      ]);
       await expectError(await post('/files/fetch', longField), 413, /"metadata\[a\]" is too long/);
     });
 
     it('refuses deeply nested and oversized JSON metadata with 400', async () => {
       const location = `${content.url}/clean.bin`;
       const arrays = `{"location":"${location}","metadata":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
-      await expectError(await post('/files/fetch', arrays, JSON_TYPE), 400, /metadata must be sent as metadata\[key\]=value/);
+      await expectError(
+        await post('/files/fetch', arrays, JSON_TYPE),
+        400,
+        /metadata must be sent as metadata\[key\]=value/,
+      );
       const objects = `{"location":"${location}","metadata":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}`;
       await expectError(await post('/files/fetch', objects, JSON_TYPE), 400, /metadata/);
       const many = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 'v']));
-      await expectError(await post('/files/fetch', JSON.stringify({ location, metadata: many }), JSON_TYPE), 400, /at most 100 are accepted/);
+      await expectError(
+        await post('/files/fetch', JSON.stringify({ location, metadata: many }), JSON_TYPE),
+        400,
+        /at most 100 are accepted/,
+      );
     });
 
     it('refuses invalid JSON and bodies of other types', async () => {
-      await expectError(await post('/files/fetch', '{"location": ', JSON_TYPE), 400, /not valid JSON|could not be parsed/);
-      await expectError(await post('/files/fetch', '"just a string"', JSON_TYPE), 400, /not valid JSON|could not be parsed|object/);
-      await expectError(await post('/files/fetch', `location=${content.url}/clean.bin`, { 'content-type': 'text/plain' }), 415, /x-www-form-urlencoded/);
-      await expectError(await post('/files/fetch', form({ location: `${content.url}/clean.bin` }), { 'content-type': 'application/x-www-form-urlencoded; charset=utf-16' }), 415, /charset/);
+      await expectError(
+        await post('/files/fetch', '{"location": ', JSON_TYPE),
+        400,
+        /not valid JSON|could not be parsed/,
+      );
+      await expectError(
+        await post('/files/fetch', '"just a string"', JSON_TYPE),
+        400,
+        /not valid JSON|could not be parsed|object/,
+      );
+      await expectError(
+        await post('/files/fetch', `location=${content.url}/clean.bin`, {
+          'content-type': 'text/plain',
+        }),
+        415,
+        /x-www-form-urlencoded/,
+      );
+      await expectError(
+        await post('/files/fetch', form({ location: `${content.url}/clean.bin` }), {
+          'content-type': 'application/x-www-form-urlencoded; charset=utf-16',
+        }),
+        415,
+        /charset/,
+      );
     });
 
     it('refuses a file sent to /files/fetch, pointing to the upload endpoints', async () => {
-      const body = multipart([['location', `${content.url}/clean.bin`], ['file', small()]]);
-      const message = await expectError(await post('/files/fetch', body), 400, /\/files\/async|\/files\b/);
+      const body = multipart([
+        ['location', `${content.url}/clean.bin`],
+        ['file', small()],
+      ]);
+      const message = await expectError(
+        await post('/files/fetch', body),
+        400,
+        /\/files\/async|\/files\b/,
+      );
       expect(message).not.toMatch(/send the content in the "file" field|exactly one file/);
     });
   });
@@ -371,7 +684,16 @@ describe('bad input on the file endpoints', () => {
     });
 
     it('answers 404, never 500, for ids that are not ids', async () => {
-      const ids = ['not-hex', 'ABCDEF0123456789ABCDEF0123456789', '..%2F..%2Fetc', '..%2F..%2F..%2Fetc%2Fpasswd', '%00', 'a'.repeat(10_000), '*', '%2A'];
+      const ids = [
+        'not-hex',
+        'ABCDEF0123456789ABCDEF0123456789',
+        '..%2F..%2Fetc',
+        '..%2F..%2F..%2Fetc%2Fpasswd',
+        '%00',
+        'a'.repeat(10_000),
+        '*',
+        '%2A',
+      ];
       for (const id of ids) {
         for (const [method, p] of endpoints(id)) {
           const response = await api(p, { method });
@@ -411,7 +733,11 @@ describe('bad input on the file endpoints', () => {
     });
 
     it('answers 404 while a result is pending, saying it is still being processed', async () => {
-      const response = await post('/files/fetch', form({ location: `${content.url}/held`, 'metadata[k]': 'v' }), FORM);
+      const response = await post(
+        '/files/fetch',
+        form({ location: `${content.url}/held`, 'metadata[k]': 'v' }),
+        FORM,
+      );
       expect(response.status).toBe(202);
       const { id } = (await response.json()) as { id: string };
       await waitFor(() => held.length > 0, { what: 'the worker to request the held location' });
@@ -422,11 +748,19 @@ describe('bad input on the file endpoints', () => {
       expect(trace.status).toBe(200);
       const body = randomContent(100);
       held.shift()?.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
-      const result = await waitFor(async () => {
-        const r = await api(`/files/${id}`);
-        return r.status === 200 ? ((await r.json()) as Record<string, unknown>) : undefined;
-      }, { what: 'the held result' });
-      expect(result).toMatchObject({ id, checksum: sha1(body), findings: [], metadata: { k: 'v' } });
+      const result = await waitFor(
+        async () => {
+          const r = await api(`/files/${id}`);
+          return r.status === 200 ? ((await r.json()) as Record<string, unknown>) : undefined;
+        },
+        { what: 'the held result' },
+      );
+      expect(result).toMatchObject({
+        id,
+        checksum: sha1(body),
+        findings: [],
+        metadata: { k: 'v' },
+      });
     });
   });
 });

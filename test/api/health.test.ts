@@ -18,14 +18,21 @@ describe('health and readiness', () => {
     expect(await ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', engines: 'ok' } });
 
     await service.redis.kill();
-    const down = await waitFor(async () => {
-      const response = await fetch(`${service.url}/readyz`);
-      return response.status === 503 ? ((await response.json()) as { checks: Record<string, string> }) : undefined;
-    }, { what: 'readyz to fail' });
+    const down = await waitFor(
+      async () => {
+        const response = await fetch(`${service.url}/readyz`);
+        return response.status === 503
+          ? ((await response.json()) as { checks: Record<string, string> })
+          : undefined;
+      },
+      { what: 'readyz to fail' },
+    );
     expect(down.checks.redis).toMatch(/^unreachable/);
     expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
 
     await service.redis.start();
-    await waitFor(async () => (await fetch(`${service.url}/readyz`)).status === 200, { what: 'readyz to recover' });
+    await waitFor(async () => (await fetch(`${service.url}/readyz`)).status === 200, {
+      what: 'readyz to recover',
+    });
   });
 });

@@ -6,7 +6,12 @@ import { createNetworkPolicy } from '../../core/network-policy.js';
 import { createOutboundHttp } from '../../core/outbound-http.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import { guardedNetwork, type GuardedNetwork } from '../support/guarded-network.js';
-import { startCallbackReceiver, startHttpServer, type CallbackReceiver, type TestHttpServer } from '../support/http-servers.js';
+import {
+  startCallbackReceiver,
+  startHttpServer,
+  type CallbackReceiver,
+  type TestHttpServer,
+} from '../support/http-servers.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -33,7 +38,11 @@ describe('outbound network policy through the API', () => {
     service = await startTestService({ ARBITER_ALLOWED_NETWORKS: '127.0.0.1/32' });
     net = guardedNetwork({
       permitted: ['127.0.0.1'],
-      names: { 'metadata.test': ['169.254.169.254'], 'files.example.test': ['127.0.0.1'], 'alias.test': ['127.0.0.2'] },
+      names: {
+        'metadata.test': ['169.254.169.254'],
+        'files.example.test': ['127.0.0.1'],
+        'alias.test': ['127.0.0.2'],
+      },
     });
     const guarded = createOutboundHttp({
       userAgent: USER_AGENT,
@@ -47,7 +56,11 @@ describe('outbound network policy through the API', () => {
     content = await startHttpServer({
       '/clean.bin': clean,
       '/redirect': (req, res) => {
-        res.writeHead(302, { location: new URL(req.url ?? '/', 'http://x').searchParams.get('to') ?? '/' }).end();
+        res
+          .writeHead(302, {
+            location: new URL(req.url ?? '/', 'http://x').searchParams.get('to') ?? '/',
+          })
+          .end();
       },
     });
     port = Number(new URL(content.url).port);
@@ -62,13 +75,22 @@ describe('outbound network policy through the API', () => {
   });
 
   const api = (route: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${route}`, { ...init, headers: { authorization: tenant.auth, ...(init.headers ?? {}) } });
-  const fetchForm = (fields: Record<string, string>) => api('/files/fetch', { method: 'POST', body: new URLSearchParams(fields) });
+    fetch(`${service.url}/v2.2${route}`, {
+      ...init,
+      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
+    });
+  const fetchForm = (fields: Record<string, string>) =>
+    api('/files/fetch', { method: 'POST', body: new URLSearchParams(fields) });
   const pollResult = (id: string) =>
-    waitFor(async () => {
-      const response = await api(`/files/${id}`);
-      return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
-    }, { what: `result ${id}` });
+    waitFor(
+      async () => {
+        const response = await api(`/files/${id}`);
+        return response.status === 200
+          ? ((await response.json()) as Record<string, unknown>)
+          : undefined;
+      },
+      { what: `result ${id}` },
+    );
 
   async function expectRefused(response: Response, message: string): Promise<void> {
     const text = await response.text();
@@ -97,19 +119,36 @@ describe('outbound network policy through the API', () => {
     const response = await fetchForm({ location: location.replace('PORT', String(port)) });
     const text = await response.text();
     expect(response.status, text).toBe(400);
-    expect((JSON.parse(text) as { error: string }).error).toMatch(new RegExp(`^The location was refused: .*${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect((JSON.parse(text) as { error: string }).error).toMatch(
+      new RegExp(`^The location was refused: .*${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
   });
 
   it('refuses a forbidden callback at submit on /files/fetch, /files/async and /files, leaving no upload behind', async () => {
     const incoming = path.join(service.config.spoolDir, 'incoming');
     const callback = 'http://[fd00:ec2::254]/hook';
-    const message = 'The callback was refused: fd00:ec2::254 is a cloud metadata (unique-local) address (not in ARBITER_ALLOWED_NETWORKS)';
-    await expectRefused(await fetchForm({ location: `${content.url}/clean.bin`, callback }), message);
-    await expectRefused(await api('/files/async', { method: 'POST', body: fileForm(clean, { callback }) }), message);
-    await expectRefused(await api('/files', { method: 'POST', body: fileForm(clean, { callback: 'http://192.168.1.1/hook' }) }),
-      'The callback was refused: 192.168.1.1 is a private address (not in ARBITER_ALLOWED_NETWORKS)');
+    const message =
+      'The callback was refused: fd00:ec2::254 is a cloud metadata (unique-local) address (not in ARBITER_ALLOWED_NETWORKS)';
     await expectRefused(
-      await api('/files', { method: 'POST', body: fileForm(Buffer.alloc(0), { location: 'http://[::ffff:a9fe:a9fe]/' }) }),
+      await fetchForm({ location: `${content.url}/clean.bin`, callback }),
+      message,
+    );
+    await expectRefused(
+      await api('/files/async', { method: 'POST', body: fileForm(clean, { callback }) }),
+      message,
+    );
+    await expectRefused(
+      await api('/files', {
+        method: 'POST',
+        body: fileForm(clean, { callback: 'http://192.168.1.1/hook' }),
+      }),
+      'The callback was refused: 192.168.1.1 is a private address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
+    await expectRefused(
+      await api('/files', {
+        method: 'POST',
+        body: fileForm(Buffer.alloc(0), { location: 'http://[::ffff:a9fe:a9fe]/' }),
+      }),
       'The location was refused: ::ffff:a9fe:a9fe is an IPv4-mapped form of 169.254.169.254, a cloud metadata (link-local) address (not in ARBITER_ALLOWED_NETWORKS)',
     );
     expect(await readdir(incoming)).toEqual([]);
@@ -117,7 +156,10 @@ describe('outbound network policy through the API', () => {
   });
 
   it('fetches and calls back within an allowed network', async () => {
-    const response = await fetchForm({ location: `http://files.example.test:${port}/clean.bin`, callback: `${receiver.url}/callback` });
+    const response = await fetchForm({
+      location: `http://files.example.test:${port}/clean.bin`,
+      callback: `${receiver.url}/callback`,
+    });
     expect(response.status).toBe(202);
     const { id } = (await response.json()) as { id: string };
     const result = await pollResult(id);
@@ -128,27 +170,42 @@ describe('outbound network policy through the API', () => {
   });
 
   it('accepts a name at submit; the worker refuses it when it resolves to a forbidden address', async () => {
-    const response = await fetchForm({ location: 'http://metadata.test/latest/meta-data/', callback: `${receiver.url}/callback` });
+    const response = await fetchForm({
+      location: 'http://metadata.test/latest/meta-data/',
+      callback: `${receiver.url}/callback`,
+    });
     expect(response.status).toBe(202);
     const { id } = (await response.json()) as { id: string };
     const result = await pollResult(id);
     expect(result.error).toContain(
       'refused: metadata.test resolves to a forbidden address: 169.254.169.254 is a cloud metadata (link-local) address (not in ARBITER_ALLOWED_NETWORKS)',
     );
-    const trace = (await (await api(`/files/${id}/trace`)).json()) as { events: { message: string }[] };
+    const trace = (await (await api(`/files/${id}/trace`)).json()) as {
+      events: { message: string }[];
+    };
     expect(JSON.stringify(trace)).toContain('metadata.test resolves to a forbidden address');
     // The error result is still called back, to the allowed receiver.
-    await waitFor(() => receiver.deliveries.find((d) => d.json.id === id), { what: 'the error callback' });
+    await waitFor(() => receiver.deliveries.find((d) => d.json.id === id), {
+      what: 'the error callback',
+    });
     expect(net.addresses()).not.toContain('169.254.169.254');
   });
 
   it('refuses, in the worker, a redirect from an allowed server to a forbidden address', async () => {
-    for (const target of [`http://127.0.0.2:${port}/clean.bin`, `http://alias.test:${port}/clean.bin`, 'http://169.254.169.254/']) {
-      const response = await fetchForm({ location: `${content.url}/redirect?to=${encodeURIComponent(target)}` });
+    for (const target of [
+      `http://127.0.0.2:${port}/clean.bin`,
+      `http://alias.test:${port}/clean.bin`,
+      'http://169.254.169.254/',
+    ]) {
+      const response = await fetchForm({
+        location: `${content.url}/redirect?to=${encodeURIComponent(target)}`,
+      });
       expect(response.status).toBe(202);
       const { id } = (await response.json()) as { id: string };
       const result = await pollResult(id);
-      expect(result.error).toMatch(/refused: .*(127\.0\.0\.2 is a loopback|169\.254\.169\.254 is a cloud metadata)/);
+      expect(result.error).toMatch(
+        /refused: .*(127\.0\.0\.2 is a loopback|169\.254\.169\.254 is a cloud metadata)/,
+      );
     }
     expect(net.addresses().every((address) => address === '127.0.0.1')).toBe(true);
   });
@@ -159,6 +216,8 @@ describe('outbound network policy through the API', () => {
     const response = await api('/files', { method: 'POST', body: form });
     const body = (await response.json()) as { error: string };
     expect(response.status).toBe(400);
-    expect(body.error).toContain('refused: alias.test resolves to a forbidden address: 127.0.0.2 is a loopback address');
+    expect(body.error).toContain(
+      'refused: alias.test resolves to a forbidden address: 127.0.0.2 is a loopback address',
+    );
   });
 });

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eicar, eicarWithNewline, fileForm, randomContent, sha1 } from '../support/content.js';
-import { startCallbackReceiver, startHttpServer, type CallbackReceiver, type TestHttpServer } from '../support/http-servers.js';
+import {
+  startCallbackReceiver,
+  startHttpServer,
+  type CallbackReceiver,
+  type TestHttpServer,
+} from '../support/http-servers.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -16,7 +21,11 @@ describe('scanning through the Scanii v2.2 API', () => {
   beforeAll(async () => {
     service = await startTestService();
     tenant = await service.createTenant('flows');
-    content = await startHttpServer({ '/eicar.txt': eicar(), '/clean.bin': clean, '/gone': (_req, res) => void res.writeHead(404).end() });
+    content = await startHttpServer({
+      '/eicar.txt': eicar(),
+      '/clean.bin': clean,
+      '/gone': (_req, res) => void res.writeHead(404).end(),
+    });
     receiver = await startCallbackReceiver();
   });
   afterAll(async () => {
@@ -26,16 +35,27 @@ describe('scanning through the Scanii v2.2 API', () => {
   });
 
   const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${path}`, { ...init, headers: { authorization: tenant.auth, ...(init.headers ?? {}) } });
+    fetch(`${service.url}/v2.2${path}`, {
+      ...init,
+      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
+    });
 
   const pollResult = (id: string) =>
-    waitFor(async () => {
-      const response = await api(`/files/${id}`);
-      return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
-    }, { what: `result ${id}` });
+    waitFor(
+      async () => {
+        const response = await api(`/files/${id}`);
+        return response.status === 200
+          ? ((await response.json()) as Record<string, unknown>)
+          : undefined;
+      },
+      { what: `result ${id}` },
+    );
 
   it('answers a synchronous upload with the result, its SHA-1, type, metadata and Location', async () => {
-    const response = await api('/files', { method: 'POST', body: fileForm(clean, { 'metadata[order]': '42' }) });
+    const response = await api('/files', {
+      method: 'POST',
+      body: fileForm(clean, { 'metadata[order]': '42' }),
+    });
     expect(response.status).toBe(201);
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(response.headers.get('x-scanii-request-id')).toBeTruthy();
@@ -74,7 +94,12 @@ describe('scanning through the Scanii v2.2 API', () => {
     const { id } = (await response.json()) as { id: string };
     expect(response.headers.get('location')).toBe(`${service.url}/v2.2/files/${id}`);
     const result = await pollResult(id);
-    expect(result).toMatchObject({ id, findings: [EICAR_FINDING], metadata: { k: 'v' }, checksum: sha1(eicar()) });
+    expect(result).toMatchObject({
+      id,
+      findings: [EICAR_FINDING],
+      metadata: { k: 'v' },
+      checksum: sha1(eicar()),
+    });
     const deliveries = await receiver.waitForDeliveries(1);
     const delivery = deliveries.find((d) => d.json.id === id);
     expect(delivery?.json).toEqual(result);
@@ -96,7 +121,12 @@ describe('scanning through the Scanii v2.2 API', () => {
     const { id } = (await response.json()) as { id: string };
     const deliveries = await receiver.waitForDeliveries(before + 1);
     const delivery = deliveries.find((d) => d.json.id === id);
-    expect(delivery?.json).toMatchObject({ id, findings: [EICAR_FINDING], metadata: { upload: 'u-1' }, checksum: sha1(eicar()) });
+    expect(delivery?.json).toMatchObject({
+      id,
+      findings: [EICAR_FINDING],
+      metadata: { upload: 'u-1' },
+      checksum: sha1(eicar()),
+    });
     expect(await pollResult(id)).toMatchObject({ findings: [EICAR_FINDING] });
   });
 
@@ -112,9 +142,16 @@ describe('scanning through the Scanii v2.2 API', () => {
     form.append('metadata[via]', 'multipart');
     const asMultipart = await api('/files/fetch', { method: 'POST', body: form });
     expect(asMultipart.status).toBe(202);
-    for (const [response, via] of [[asJson, 'json'], [asMultipart, 'multipart']] as const) {
+    for (const [response, via] of [
+      [asJson, 'json'],
+      [asMultipart, 'multipart'],
+    ] as const) {
       const { id } = (await response.json()) as { id: string };
-      expect(await pollResult(id)).toMatchObject({ findings: [], checksum: sha1(clean), metadata: { via } });
+      expect(await pollResult(id)).toMatchObject({
+        findings: [],
+        checksum: sha1(clean),
+        metadata: { via },
+      });
     }
   });
 
@@ -123,7 +160,10 @@ describe('scanning through the Scanii v2.2 API', () => {
     const response = await api('/files/fetch', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ location: `${content.url}/gone`, callback: `${receiver.url}/callback` }),
+      body: new URLSearchParams({
+        location: `${content.url}/gone`,
+        callback: `${receiver.url}/callback`,
+      }),
     });
     const { id } = (await response.json()) as { id: string };
     const result = await pollResult(id);
@@ -138,28 +178,44 @@ describe('scanning through the Scanii v2.2 API', () => {
     form.append('location', `${content.url}/eicar.txt`);
     const response = await api('/files', { method: 'POST', body: form });
     expect(response.status).toBe(201);
-    expect(await response.json()).toMatchObject({ findings: [EICAR_FINDING], checksum: sha1(eicar()) });
+    expect(await response.json()).toMatchObject({
+      findings: [EICAR_FINDING],
+      checksum: sha1(eicar()),
+    });
   });
 
   it('records every step in the trace', async () => {
-    const response = await api('/files/async', { method: 'POST', body: fileForm(clean, { callback: `${receiver.url}/callback` }) });
+    const response = await api('/files/async', {
+      method: 'POST',
+      body: fileForm(clean, { callback: `${receiver.url}/callback` }),
+    });
     const { id } = (await response.json()) as { id: string };
     await pollResult(id);
-    const trace = await waitFor(async () => {
-      const body = (await (await api(`/files/${id}/trace`)).json()) as { id: string; events: Array<{ timestamp: string; message: string }> };
-      return body.events.some((e) => e.message.startsWith('callback attempt')) ? body : undefined;
-    }, { what: 'callback attempt in trace' });
+    const trace = await waitFor(
+      async () => {
+        const body = (await (await api(`/files/${id}/trace`)).json()) as {
+          id: string;
+          events: Array<{ timestamp: string; message: string }>;
+        };
+        return body.events.some((e) => e.message.startsWith('callback attempt')) ? body : undefined;
+      },
+      { what: 'callback attempt in trace' },
+    );
     const messages = trace.events.map((e) => e.message);
     expect(trace.id).toBe(id);
     expect(messages[0]).toBe('content received for processing');
     expect(messages.some((m) => m.startsWith('scanned by builtin'))).toBe(true);
     expect(messages.some((m) => m.startsWith('content processed successfully'))).toBe(true);
-    expect(messages.some((m) => /^callback attempt 1 to http:\/\/127\.0\.0\.1:\d+: HTTP 200/.test(m))).toBe(true);
+    expect(
+      messages.some((m) => /^callback attempt 1 to http:\/\/127\.0\.0\.1:\d+: HTTP 200/.test(m)),
+    ).toBe(true);
     for (const event of trace.events) expect(event.timestamp).toMatch(/Z$/);
   });
 
   it('deletes a result: 204, then 404; the trace stays until deleted itself', async () => {
-    const created = (await (await api('/files', { method: 'POST', body: fileForm(clean) })).json()) as { id: string };
+    const created = (await (
+      await api('/files', { method: 'POST', body: fileForm(clean) })
+    ).json()) as { id: string };
     expect((await api(`/files/${created.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await api(`/files/${created.id}`)).status).toBe(404);
     expect((await api(`/files/${created.id}`, { method: 'DELETE' })).status).toBe(404);
@@ -169,7 +225,9 @@ describe('scanning through the Scanii v2.2 API', () => {
   });
 
   it('serves the same API under /v2.1', async () => {
-    const response = await fetch(`${service.url}/v2.1/ping`, { headers: { authorization: tenant.auth } });
+    const response = await fetch(`${service.url}/v2.1/ping`, {
+      headers: { authorization: tenant.auth },
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ message: 'pong', key: tenant.key });
   });

@@ -24,9 +24,16 @@ describe('auth tokens', () => {
   });
 
   const api = (path: string, authorization: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${path}`, { ...init, headers: { authorization, ...(init.headers ?? {}) } });
+    fetch(`${service.url}/v2.2${path}`, {
+      ...init,
+      headers: { authorization, ...(init.headers ?? {}) },
+    });
 
-  const mint = (authorization: string, body?: string, contentType = 'application/x-www-form-urlencoded') =>
+  const mint = (
+    authorization: string,
+    body?: string,
+    contentType = 'application/x-www-form-urlencoded',
+  ) =>
     api('/auth/tokens', authorization, {
       method: 'POST',
       ...(body === undefined ? {} : { body, headers: { 'content-type': contentType } }),
@@ -47,7 +54,8 @@ describe('auth tokens', () => {
     expect(body.error).toMatch(message);
   }
 
-  const lifetimeMs = (token: TokenJson) => Date.parse(token.expiration_date) - Date.parse(token.creation_date);
+  const lifetimeMs = (token: TokenJson) =>
+    Date.parse(token.expiration_date) - Date.parse(token.creation_date);
 
   it('mints a token: 201 with id and dates, expiring timeout seconds after creation', async () => {
     const before = Date.now();
@@ -90,7 +98,11 @@ describe('auth tokens', () => {
     expect(deleted.status).toBe(204);
     expect(await deleted.text()).toBe('');
     await expectError(await api(`/auth/tokens/${token.id}`, tenant.auth), 404, /token/);
-    await expectError(await api(`/auth/tokens/${token.id}`, tenant.auth, { method: 'DELETE' }), 404, /token/);
+    await expectError(
+      await api(`/auth/tokens/${token.id}`, tenant.auth, { method: 'DELETE' }),
+      404,
+      /token/,
+    );
     await expectError(await api('/ping', tokenAuth), 401, /could not authenticate/);
   });
 
@@ -101,29 +113,57 @@ describe('auth tokens', () => {
       expect(response.status, `timeout=${timeout}`).toBe(400);
       const body = (await response.json()) as { error: string };
       expect(body.error, `timeout=${timeout}`).toMatch(/^timeout /);
-      expect(body.error, `timeout=${timeout}`).toMatch(/between 1 and 86400 seconds|whole number of seconds/);
+      expect(body.error, `timeout=${timeout}`).toMatch(
+        /between 1 and 86400 seconds|whole number of seconds/,
+      );
     }
-    await expectError(await mint(tenant.auth, JSON.stringify({ timeout: 'soon' }), 'application/json'), 400, /timeout/);
+    await expectError(
+      await mint(tenant.auth, JSON.stringify({ timeout: 'soon' }), 'application/json'),
+      400,
+      /timeout/,
+    );
     await expectError(await mint(tenant.auth, 'timeout=10&timeout=20'), 400, /timeout/);
   });
 
   it('refuses unknown fields and unreadable bodies', async () => {
     await expectError(await mint(tenant.auth, 'timeout=60&lifetime=5'), 400, /lifetime/);
-    await expectError(await mint(tenant.auth, '{"timeout":', 'application/json'), 400, /could not be parsed/);
-    await expectError(await mint(tenant.auth, 'timeout=60', 'text/plain'), 415, /x-www-form-urlencoded/);
+    await expectError(
+      await mint(tenant.auth, '{"timeout":', 'application/json'),
+      400,
+      /could not be parsed/,
+    );
+    await expectError(
+      await mint(tenant.auth, 'timeout=60', 'text/plain'),
+      415,
+      /x-www-form-urlencoded/,
+    );
   });
 
   it('answers 404 for an unknown or malformed token id', async () => {
-    for (const id of ['0123456789abcdef0123456789abcdef', 'abc', 'ZZZZ', '..%2F..%2Fetc', 'a'.repeat(5000)]) {
+    for (const id of [
+      '0123456789abcdef0123456789abcdef',
+      'abc',
+      'ZZZZ',
+      '..%2F..%2Fetc',
+      'a'.repeat(5000),
+    ]) {
       await expectError(await api(`/auth/tokens/${id}`, tenant.auth), 404, /token/);
-      await expectError(await api(`/auth/tokens/${id}`, tenant.auth, { method: 'DELETE' }), 404, /token/);
+      await expectError(
+        await api(`/auth/tokens/${id}`, tenant.auth, { method: 'DELETE' }),
+        404,
+        /token/,
+      );
     }
   });
 
   it('answers 404 for another tenant’s token, which keeps working for its owner', async () => {
     const token = await mintOk(tenant.auth, 'timeout=3600');
     await expectError(await api(`/auth/tokens/${token.id}`, other.auth), 404, /token/);
-    await expectError(await api(`/auth/tokens/${token.id}`, other.auth, { method: 'DELETE' }), 404, /token/);
+    await expectError(
+      await api(`/auth/tokens/${token.id}`, other.auth, { method: 'DELETE' }),
+      404,
+      /token/,
+    );
     const owner = await api(`/auth/tokens/${token.id}`, tenant.auth);
     expect(owner.status).toBe(200);
     expect(await owner.json()).toEqual(token);

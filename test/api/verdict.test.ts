@@ -261,7 +261,9 @@ describe('verdict API (/api)', () => {
       );
       const verdict = await verdictOf(response);
       expect(verdict.result).toBe('Infected');
-      expect(verdict.detectedInfections).toEqual([{ file: 'résumé.com', infection: EICAR_SIGNATURE }]);
+      expect(verdict.detectedInfections).toEqual([
+        { file: 'résumé.com', infection: EICAR_SIGNATURE },
+      ]);
       const ids = (response.headers.get('x-arbiter-scan-ids') ?? '').split(',');
       expect(ids).toHaveLength(3);
       const results = await Promise.all(

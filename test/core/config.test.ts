@@ -20,26 +20,42 @@ describe('configuration from the environment', () => {
   it('sets the scan retry schedule of the scan jobs', () => {
     const defaults = loadConfig({});
     expect(defaults).toMatchObject({ scanAttempts: 5, scanRetryBaseMs: 2000 });
-    expect(scanJobOptions(defaults)).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
+    expect(scanJobOptions(defaults)).toMatchObject({
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2000 },
+    });
     const quick = loadConfig({ ARBITER_SCAN_ATTEMPTS: '2', ARBITER_SCAN_RETRY_BASE_MS: '100' });
-    expect(scanJobOptions(quick)).toMatchObject({ attempts: 2, backoff: { type: 'exponential', delay: 100 } });
+    expect(scanJobOptions(quick)).toMatchObject({
+      attempts: 2,
+      backoff: { type: 'exponential', delay: 100 },
+    });
     expect(() => loadConfig({ ARBITER_SCAN_ATTEMPTS: '0' })).toThrow(/ARBITER_SCAN_ATTEMPTS/);
   });
 
   it('reads the per-tenant rate limit and quota defaults (burst follows the rate, 0 = no limit)', () => {
     expect(loadConfig({}).limits).toEqual({ requestsPerSecond: 50, burst: 50, bytesPerDay: 0 });
-    expect(loadConfig({ ARBITER_RATE_LIMIT_RPS: '10', ARBITER_QUOTA_BYTES_PER_DAY: '2GB' }).limits).toEqual({
+    expect(
+      loadConfig({ ARBITER_RATE_LIMIT_RPS: '10', ARBITER_QUOTA_BYTES_PER_DAY: '2GB' }).limits,
+    ).toEqual({
       requestsPerSecond: 10,
       burst: 10,
       bytesPerDay: 2 * 1024 ** 3,
     });
-    expect(loadConfig({ ARBITER_RATE_LIMIT_RPS: '0', ARBITER_RATE_LIMIT_BURST: '0', ARBITER_QUOTA_BYTES_PER_DAY: '0' }).limits).toEqual({
+    expect(
+      loadConfig({
+        ARBITER_RATE_LIMIT_RPS: '0',
+        ARBITER_RATE_LIMIT_BURST: '0',
+        ARBITER_QUOTA_BYTES_PER_DAY: '0',
+      }).limits,
+    ).toEqual({
       requestsPerSecond: 0,
       burst: 0,
       bytesPerDay: 0,
     });
     expect(() => loadConfig({ ARBITER_RATE_LIMIT_RPS: '-1' })).toThrow(/ARBITER_RATE_LIMIT_RPS/);
-    expect(() => loadConfig({ ARBITER_QUOTA_BYTES_PER_DAY: 'lots' })).toThrow(/ARBITER_QUOTA_BYTES_PER_DAY.*0 for no limit/);
+    expect(() => loadConfig({ ARBITER_QUOTA_BYTES_PER_DAY: 'lots' })).toThrow(
+      /ARBITER_QUOTA_BYTES_PER_DAY.*0 for no limit/,
+    );
   });
 
   it('reads sizes with units and treats empty values as unset', () => {
@@ -48,7 +64,10 @@ describe('configuration from the environment', () => {
     expect(parseByteSize('1.5 GiB')).toBe(1.5 * 1024 ** 3);
     expect(parseByteSize('12 parsecs')).toBeUndefined();
     expect(parseByteSize('-5MB')).toBeUndefined();
-    expect(loadConfig({ ARBITER_MAX_FILE_SIZE: '1KB', REDIS_URL: '' })).toMatchObject({ maxFileSize: 1024, redisUrl: undefined });
+    expect(loadConfig({ ARBITER_MAX_FILE_SIZE: '1KB', REDIS_URL: '' })).toMatchObject({
+      maxFileSize: 1024,
+      redisUrl: undefined,
+    });
   });
 
   it('names every bad value in one error, with what would be valid', () => {
@@ -69,7 +88,9 @@ describe('configuration from the environment', () => {
     const problems = (error as ConfigError).problems.join('\n');
     expect(problems).toMatch(/^PORT: /m);
     expect(problems).toMatch(/^REDIS_URL: must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/m);
-    expect(problems).toMatch(/^ARBITER_ENGINES: must list engines among "builtin", "clamd" \(got "builtin,mcafee"\)/m);
+    expect(problems).toMatch(
+      /^ARBITER_ENGINES: must list engines among "builtin", "clamd" \(got "builtin,mcafee"\)/m,
+    );
     expect(problems).toMatch(/^ARBITER_MAX_FILE_SIZE: "huge" is not a size/m);
     expect(problems).toMatch(/^ARBITER_ADMIN_TOKEN: must be at least 16 characters/m);
     expect(problems).toMatch(/^ARBITER_TRUST_PROXY: /m);

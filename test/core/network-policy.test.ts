@@ -67,18 +67,34 @@ describe('network policy: which addresses a tenant URL may reach', () => {
   });
 
   it('names the address and what it is, in words an operator can act on', () => {
-    expect(reasonOf('10.0.0.5')).toBe('10.0.0.5 is a private address (not in ARBITER_ALLOWED_NETWORKS)');
+    expect(reasonOf('10.0.0.5')).toBe(
+      '10.0.0.5 is a private address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '2a00:1450:4001::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1'])(
-    'allows the globally routable %s',
-    (address) => {
-      expect(strict.check(address)).toEqual({ allowed: true });
-    },
-  );
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '1.1.1.1',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001::200e',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
+  ])('allows the globally routable %s', (address) => {
+    expect(strict.check(address)).toEqual({ allowed: true });
+  });
 
   it('refuses what is not an IP address at all', () => {
-    for (const input of ['localhost', '0x7f.1', '2130706433', '127.1', '', 'fe80::1%', '1.2.3.4/8']) {
+    for (const input of [
+      'localhost',
+      '0x7f.1',
+      '2130706433',
+      '127.1',
+      '',
+      'fe80::1%',
+      '1.2.3.4/8',
+    ]) {
       expect(strict.check(input).allowed).toBe(false);
     }
   });
@@ -104,7 +120,9 @@ describe('ARBITER_ALLOWED_NETWORKS', () => {
       networks: ['127.0.0.0/8', '::1/128', '10.1.2.3/32'],
       problems: [],
     });
-    expect(loadConfig({ ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128' }).allowedNetworks).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(loadConfig({ ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128' }).allowedNetworks).toEqual(
+      ['127.0.0.0/8', '::1/128'],
+    );
     expect(loadConfig({}).allowedNetworks).toEqual([]);
     expect(loadConfig({ ARBITER_ALLOWED_NETWORKS: '' }).allowedNetworks).toEqual([]);
   });
@@ -112,15 +130,22 @@ describe('ARBITER_ALLOWED_NETWORKS', () => {
   it('names every bad entry in the configuration error', () => {
     let error: unknown;
     try {
-      loadConfig({ ARBITER_ALLOWED_NETWORKS: '10.0.0.0/8,10.0.0.0/33,localhost,0x7f.1/8,fe80::/129,1.2.3.4/8/9' });
+      loadConfig({
+        ARBITER_ALLOWED_NETWORKS:
+          '10.0.0.0/8,10.0.0.0/33,localhost,0x7f.1/8,fe80::/129,1.2.3.4/8/9',
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    const problems = (error as ConfigError).problems.filter((p) => p.startsWith('ARBITER_ALLOWED_NETWORKS'));
+    const problems = (error as ConfigError).problems.filter((p) =>
+      p.startsWith('ARBITER_ALLOWED_NETWORKS'),
+    );
     expect(problems).toHaveLength(5);
     for (const entry of ['10.0.0.0/33', 'localhost', '0x7f.1/8', 'fe80::/129', '1.2.3.4/8/9']) {
-      expect(problems.some((p) => p.includes(`"${entry}" is not a network in CIDR notation`))).toBe(true);
+      expect(problems.some((p) => p.includes(`"${entry}" is not a network in CIDR notation`))).toBe(
+        true,
+      );
     }
   });
 });

@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetworkPolicy } from '../../core/network-policy.js';
-import { createOutboundHttp, OutboundError, type OutboundHttp, type OutboundOptions } from '../../core/outbound-http.js';
+import {
+  createOutboundHttp,
+  OutboundError,
+  type OutboundHttp,
+  type OutboundOptions,
+} from '../../core/outbound-http.js';
 import { guardedNetwork, type GuardedNetwork, type TestNames } from '../support/guarded-network.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 
@@ -204,10 +209,22 @@ describe('hostile URLs, with no network allowed: refused before any connection',
     ['http://192.0.2.1/', 'reserved'],
     ['http://[2001:db8::1]/', 'reserved'],
     // Names, answered by the test resolver.
-    ['http://localhost:PORT/file', 'localhost resolves to a forbidden address: 127.0.0.1 is a loopback'],
-    ['http://localhost.:PORT/file', 'localhost. resolves to a forbidden address: 127.0.0.1 is a loopback'],
-    ['http://127.0.0.1.nip.io:PORT/file', '127.0.0.1.nip.io resolves to a forbidden address: 127.0.0.1'],
-    ['http://internal.test/', 'internal.test resolves to a forbidden address: 10.0.0.5 is a private'],
+    [
+      'http://localhost:PORT/file',
+      'localhost resolves to a forbidden address: 127.0.0.1 is a loopback',
+    ],
+    [
+      'http://localhost.:PORT/file',
+      'localhost. resolves to a forbidden address: 127.0.0.1 is a loopback',
+    ],
+    [
+      'http://127.0.0.1.nip.io:PORT/file',
+      '127.0.0.1.nip.io resolves to a forbidden address: 127.0.0.1',
+    ],
+    [
+      'http://internal.test/',
+      'internal.test resolves to a forbidden address: 10.0.0.5 is a private',
+    ],
     ['http://router.test/', '192.168.1.1 is a private'],
     ['http://metadata.test/latest/meta-data/', '169.254.169.254 is a cloud metadata'],
     ['http://metadata6.test/latest/meta-data/', 'fd00:ec2::254 is a cloud metadata'],
@@ -248,7 +265,9 @@ describe('hostile URLs, with no network allowed: refused before any connection',
   it.each(hostile)('post refuses %s (%s)', async (raw, why) => {
     const url = raw.replaceAll('PORT', String(port));
     const { http, net } = client([], [], names);
-    const error = await refusal(http.post(url, '{}', { 'content-type': 'application/json' }, 5_000));
+    const error = await refusal(
+      http.post(url, '{}', { 'content-type': 'application/json' }, 5_000),
+    );
     expect(error.message).toContain(why);
     expect(error.permanent).toBe(true);
     expect(net.attempts).toEqual([]);
@@ -302,7 +321,9 @@ describe('redirects from an allowed loopback server (only 127.0.0.1/32 allowed)'
   it.each(targets)('refuses a redirect to %s (%s)', async (target, why) => {
     const { http, net } = client(allowed, ['127.0.0.1'], names);
     const to = encodeURIComponent(target.replaceAll('PORT', String(port)));
-    const error = await refusal(http.download(`${server.url}/redirect?to=${to}`, destination(), LIMITS));
+    const error = await refusal(
+      http.download(`${server.url}/redirect?to=${to}`, destination(), LIMITS),
+    );
     expect(error.message).toContain(why);
     expect(error.permanent).toBe(true);
     expect(net.addresses()).toEqual(['127.0.0.1']); // the first hop, and nothing else
@@ -311,7 +332,11 @@ describe('redirects from an allowed loopback server (only 127.0.0.1/32 allowed)'
 
   it('follows allowed redirects, at most 5', async () => {
     const { http, net } = client(allowed, ['127.0.0.1'], names);
-    const result = await http.download(`http://files.example.test:${port}/hops?n=5`, destination(), LIMITS);
+    const result = await http.download(
+      `http://files.example.test:${port}/hops?n=5`,
+      destination(),
+      LIMITS,
+    );
     expect(result).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
     expect(net.addresses()).toEqual(Array(6).fill('127.0.0.1'));
 
@@ -351,7 +376,9 @@ describe('DNS rebinding: the address checked is the address connected to', () =>
     const { http, net } = client(['127.0.0.1/32'], ['127.0.0.1'], {
       'rebind.test': (call) => (call === 1 ? ['127.0.0.1'] : ['127.0.0.2']),
     });
-    const error = await refusal(http.download(`http://rebind.test:${port}/hops?n=1`, destination(), LIMITS));
+    const error = await refusal(
+      http.download(`http://rebind.test:${port}/hops?n=1`, destination(), LIMITS),
+    );
     expect(error.message).toBe(
       'refused: rebind.test resolves to a forbidden address: 127.0.0.2 is a loopback address (not in ARBITER_ALLOWED_NETWORKS)',
     );
@@ -366,9 +393,15 @@ describe('DNS rebinding: the address checked is the address connected to', () =>
     });
     http.screen(`http://flip.test:${port}/file`); // names are not resolved at submit time
     expect(net.lookups).toEqual([]);
-    expect((await http.download(`http://flip.test:${port}/file`, destination(), LIMITS)).sha1).toBe(FILE_SHA1);
-    const second = await refusal(http.download(`http://flip.test:${port}/file`, destination(), LIMITS));
-    expect(second.message).toContain('flip.test resolves to a forbidden address: 169.254.169.254 is a cloud metadata');
+    expect((await http.download(`http://flip.test:${port}/file`, destination(), LIMITS)).sha1).toBe(
+      FILE_SHA1,
+    );
+    const second = await refusal(
+      http.download(`http://flip.test:${port}/file`, destination(), LIMITS),
+    );
+    expect(second.message).toContain(
+      'flip.test resolves to a forbidden address: 169.254.169.254 is a cloud metadata',
+    );
     expect(net.lookups).toEqual(['flip.test', 'flip.test']);
     expect(net.addresses()).toEqual(['127.0.0.1']);
     expect(net.violations).toEqual([]);
@@ -382,27 +415,49 @@ describe('size and time limits', () => {
     const { http, net } = client(allowed, ['127.0.0.1']);
     const file = destination();
     const started = Date.now();
-    const error = await refusal(http.download(`${server.url}/huge-declared`, file, { maxBytes: 1024, timeoutMs: 10_000 }));
+    const error = await refusal(
+      http.download(`${server.url}/huge-declared`, file, { maxBytes: 1024, timeoutMs: 10_000 }),
+    );
     expect(error.message).toBe('refused: content is larger than the 1024-byte download limit');
     expect(error.permanent).toBe(true);
     expect(Date.now() - started).toBeLessThan(2_000);
-    expect(await stat(file).then((s) => s.size, () => 0)).toBe(0);
+    expect(
+      await stat(file).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ).toBe(0);
     expect(net.violations).toEqual([]);
   });
 
   it('stops an undeclared endless body at the limit', async () => {
     const { http, net } = client(allowed, ['127.0.0.1']);
     const file = destination();
-    const error = await refusal(http.download(`${server.url}/huge-undeclared`, file, { maxBytes: 100_000, timeoutMs: 10_000 }));
+    const error = await refusal(
+      http.download(`${server.url}/huge-undeclared`, file, {
+        maxBytes: 100_000,
+        timeoutMs: 10_000,
+      }),
+    );
     expect(error.message).toBe('refused: content is larger than the 100000-byte download limit');
-    expect(await stat(file).then((s) => s.size, () => 0)).toBeLessThanOrEqual(100_000);
+    expect(
+      await stat(file).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ).toBeLessThanOrEqual(100_000);
     expect(net.violations).toEqual([]);
   });
 
   it('ends a slow-drip body at the total time limit', async () => {
     const { http } = client(allowed, ['127.0.0.1']);
     const started = Date.now();
-    const error = await refusal(http.download(`${server.url}/slow-drip`, destination(), { maxBytes: 1024 * 1024, timeoutMs: 600 }));
+    const error = await refusal(
+      http.download(`${server.url}/slow-drip`, destination(), {
+        maxBytes: 1024 * 1024,
+        timeoutMs: 600,
+      }),
+    );
     expect(error.message).toBe('timed out: the download took longer than 600 ms');
     expect(error.permanent).toBe(false);
     expect(Date.now() - started).toBeLessThan(3_000);
@@ -411,7 +466,12 @@ describe('size and time limits', () => {
   it('counts the total time across redirects', async () => {
     const { http } = client(allowed, ['127.0.0.1']);
     const to = encodeURIComponent(`${server.url}/slow-drip`);
-    const error = await refusal(http.download(`${server.url}/redirect?to=${to}`, destination(), { maxBytes: 1024 * 1024, timeoutMs: 500 }));
+    const error = await refusal(
+      http.download(`${server.url}/redirect?to=${to}`, destination(), {
+        maxBytes: 1024 * 1024,
+        timeoutMs: 500,
+      }),
+    );
     expect(error.message).toBe('timed out: the download took longer than 500 ms');
   });
 
@@ -420,14 +480,23 @@ describe('size and time limits', () => {
     const error = await refusal(http.download(`${server.url}/silent`, destination(), LIMITS));
     expect(error.message).toMatch(/^timed out: no data received for 300 ms \(idle timeout/);
     expect(error.permanent).toBe(false);
-    const perCall = await refusal(http.download(`${server.url}/silent`, destination(), { ...LIMITS, idleTimeoutMs: 200 }));
+    const perCall = await refusal(
+      http.download(`${server.url}/silent`, destination(), { ...LIMITS, idleTimeoutMs: 200 }),
+    );
     expect(perCall.message).toMatch(/^timed out: no data received for 200 ms/);
   });
 
   it('bounds resolution and connection by the connect timeout', async () => {
-    const { http, net } = client(allowed, ['127.0.0.1'], { 'slow-dns.test': () => new Promise<string[]>(() => undefined) }, { connectTimeoutMs: 200 });
+    const { http, net } = client(
+      allowed,
+      ['127.0.0.1'],
+      { 'slow-dns.test': () => new Promise<string[]>(() => undefined) },
+      { connectTimeoutMs: 200 },
+    );
     const started = Date.now();
-    const error = await refusal(http.download(`http://slow-dns.test:${port}/file`, destination(), LIMITS));
+    const error = await refusal(
+      http.download(`http://slow-dns.test:${port}/file`, destination(), LIMITS),
+    );
     expect(error.message).toBe('timed out resolving slow-dns.test (connect timeout 200 ms)');
     expect(error.permanent).toBe(false);
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -450,9 +519,17 @@ describe('allowed networks work', () => {
   it('downloads and posts to loopback servers when 127.0.0.0/8 is allowed', async () => {
     const { http, net } = client(['127.0.0.0/8', '::1/128'], ['127.0.0.1']);
     const file = destination();
-    expect(await http.download(`${server.url}/file`, file, LIMITS)).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
+    expect(await http.download(`${server.url}/file`, file, LIMITS)).toEqual({
+      bytes: FILE.length,
+      sha1: FILE_SHA1,
+    });
     expect(await readFile(file)).toEqual(FILE);
-    const outcome = await http.post(`${server.url}/receiver`, '{"ok":true}', { 'content-type': 'application/json' }, 5_000);
+    const outcome = await http.post(
+      `${server.url}/receiver`,
+      '{"ok":true}',
+      { 'content-type': 'application/json' },
+      5_000,
+    );
     expect(outcome.status).toBe(200);
     expect(server.hits.get('/receiver')).toBeGreaterThanOrEqual(1);
     expect(net.addresses()).toEqual(['127.0.0.1', '127.0.0.1']);
@@ -460,19 +537,30 @@ describe('allowed networks work', () => {
   });
 
   it('allows a public-looking name that resolves into an allowed network, keeping the name as Host', async () => {
-    const { http, net } = client(['127.0.0.1/32'], ['127.0.0.1'], { 'files.example.com': ['127.0.0.1'] });
+    const { http, net } = client(['127.0.0.1/32'], ['127.0.0.1'], {
+      'files.example.com': ['127.0.0.1'],
+    });
     const file = destination();
     await http.download(`http://files.example.com:${port}/echo-host`, file, LIMITS);
     expect(await readFile(file, 'utf8')).toBe(`files.example.com:${port}`);
     expect(net.lookups).toEqual(['files.example.com']);
-    expect(net.attempts[0]).toMatchObject({ address: '127.0.0.1', hostname: 'files.example.com', tls: false, port });
+    expect(net.attempts[0]).toMatchObject({
+      address: '127.0.0.1',
+      hostname: 'files.example.com',
+      tls: false,
+      port,
+    });
   });
 
   it('allows an IPv4-mapped spelling of an allowed address, connecting to exactly that address', async () => {
-    const { http, net } = client(['127.0.0.1/32'], ['::ffff:127.0.0.1'], { 'mapped-local.test': ['::ffff:127.0.0.1'] });
+    const { http, net } = client(['127.0.0.1/32'], ['::ffff:127.0.0.1'], {
+      'mapped-local.test': ['::ffff:127.0.0.1'],
+    });
     // Whether this host has IPv6 sockets or not, the policy let it through and the connector
     // was asked for exactly the checked address.
-    await http.download(`http://mapped-local.test:${port}/file`, destination(), LIMITS).catch(() => undefined);
+    await http
+      .download(`http://mapped-local.test:${port}/file`, destination(), LIMITS)
+      .catch(() => undefined);
     expect(net.addresses()).toEqual(['::ffff:127.0.0.1']);
     expect(net.violations).toEqual([]);
   });
@@ -488,19 +576,33 @@ describe('allowed networks work', () => {
   });
 
   it('https: connects to the checked address with the name as SNI', async () => {
-    const { http, net } = client(['127.0.0.1/32'], ['127.0.0.1'], { 'secure.example.test': ['127.0.0.1'] });
+    const { http, net } = client(['127.0.0.1/32'], ['127.0.0.1'], {
+      'secure.example.test': ['127.0.0.1'],
+    });
     // The loopback server speaks plain HTTP, so the TLS handshake fails: a network error, not a refusal.
-    const error = await refusal(http.download(`https://secure.example.test:${port}/file`, destination(), LIMITS));
+    const error = await refusal(
+      http.download(`https://secure.example.test:${port}/file`, destination(), LIMITS),
+    );
     expect(error.permanent).toBe(false);
     expect(net.attempts).toHaveLength(1);
-    expect(net.attempts[0]).toMatchObject({ address: '127.0.0.1', hostname: 'secure.example.test', tls: true, port });
-    expect(net.attempts[0]?.options).toMatchObject({ host: '127.0.0.1', servername: 'secure.example.test' });
+    expect(net.attempts[0]).toMatchObject({
+      address: '127.0.0.1',
+      hostname: 'secure.example.test',
+      tls: true,
+      port,
+    });
+    expect(net.attempts[0]?.options).toMatchObject({
+      host: '127.0.0.1',
+      servername: 'secure.example.test',
+    });
     expect(net.violations).toEqual([]);
   });
 
   it('tries the next checked address when one does not answer', async () => {
     // 127.0.0.3 is checked and allowed but nothing listens there on this port.
-    const { http, net } = client(['127.0.0.0/8'], ['127.0.0.3', '127.0.0.1'], { 'two.test': ['127.0.0.3', '127.0.0.1'] });
+    const { http, net } = client(['127.0.0.0/8'], ['127.0.0.3', '127.0.0.1'], {
+      'two.test': ['127.0.0.3', '127.0.0.1'],
+    });
     const result = await http.download(`http://two.test:${port}/file`, destination(), LIMITS);
     expect(result.sha1).toBe(FILE_SHA1);
     expect(net.addresses()).toEqual(['127.0.0.3', '127.0.0.1']);

@@ -124,14 +124,12 @@ describe('the S3 object stage (S3 mocked)', () => {
 
   it('reads, tags, copies and deletes exactly the version from the event', async () => {
     record = bucket({ onClean: 'promote', production: { bucket: 'production', prefix: 'ok/' } });
-    s3Mock
-      .on(GetObjectCommand)
-      .resolves({
-        Body: Readable.from([Buffer.from('hello')]) as never,
-        ContentLength: 5,
-        VersionId: 'v1',
-        ETag: '"e1"',
-      });
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: Readable.from([Buffer.from('hello')]) as never,
+      ContentLength: 5,
+      VersionId: 'v1',
+      ETag: '"e1"',
+    });
     s3Mock.on(GetObjectTaggingCommand).resolves({ TagSet: [{ Key: 'owner', Value: 'alice' }] });
     s3Mock.on(CopyObjectCommand).resolves({ VersionId: 'copy-v9' });
     s3Mock.on(PutObjectTaggingCommand).resolves({});
@@ -199,13 +197,11 @@ describe('the S3 object stage (S3 mocked)', () => {
   });
 
   it('acts on the version it read when the event named none', async () => {
-    s3Mock
-      .on(GetObjectCommand)
-      .resolves({
-        Body: Readable.from([Buffer.from('x')]) as never,
-        VersionId: 'latest-v3',
-        ETag: '"e"',
-      });
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: Readable.from([Buffer.from('x')]) as never,
+      VersionId: 'latest-v3',
+      ETag: '"e"',
+    });
     s3Mock.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
     s3Mock.on(PutObjectTaggingCommand).resolves({});
     const req = request({ bucket: 'staging', key: 'k' });

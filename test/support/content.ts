@@ -8,7 +8,11 @@ export const eicarWithNewline = (): Buffer => Buffer.concat([EICAR, Buffer.from(
 export const randomContent = (bytes: number): Buffer => randomBytes(bytes);
 export const sha1 = (data: Buffer): string => createHash('sha1').update(data).digest('hex');
 
-export function fileForm(content: Buffer, fields: Record<string, string> = {}, fileName = 'sample.bin'): FormData {
+export function fileForm(
+  content: Buffer,
+  fields: Record<string, string> = {},
+  fileName = 'sample.bin',
+): FormData {
   const form = new FormData();
   form.append('file', new Blob([content]), fileName);
   for (const [name, value] of Object.entries(fields)) form.append(name, value);

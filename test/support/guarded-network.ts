@@ -1,6 +1,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import type { ConnectRequest, Connector, ResolvedAddress, Resolver } from '../../core/outbound-http.js';
+import type {
+  ConnectRequest,
+  Connector,
+  ResolvedAddress,
+  Resolver,
+} from '../../core/outbound-http.js';
 
 /**
  * A stand-in for the network under the outbound client, so tests that name private, metadata or
@@ -37,13 +42,17 @@ export interface GuardedNetwork {
   addresses(): string[];
 }
 
-export function guardedNetwork(options: { permitted: string[]; names?: TestNames }): GuardedNetwork {
+export function guardedNetwork(options: {
+  permitted: string[];
+  names?: TestNames;
+}): GuardedNetwork {
   const attempts: ConnectRequest[] = [];
   const violations: string[] = [];
   const lookups: string[] = [];
   const calls = new Map<string, number>();
   for (const address of options.permitted) {
-    if (!isLoopback(address)) throw new Error(`test setup: ${address} is not loopback; tests may only reach loopback`);
+    if (!isLoopback(address))
+      throw new Error(`test setup: ${address} is not loopback; tests may only reach loopback`);
   }
 
   const resolve: Resolver = async (hostname) => {
@@ -52,7 +61,9 @@ export function guardedNetwork(options: { permitted: string[]; names?: TestNames
     calls.set(hostname, call);
     const entry = options.names?.[hostname];
     if (entry === undefined) {
-      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname} (test resolver)`), { code: 'ENOTFOUND' });
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname} (test resolver)`), {
+        code: 'ENOTFOUND',
+      });
     }
     const addresses = typeof entry === 'function' ? await entry(call) : entry;
     return addresses.map((address): ResolvedAddress => ({ address, family: net.isIP(address) }));
@@ -64,13 +75,27 @@ export function guardedNetwork(options: { permitted: string[]; names?: TestNames
     const target = request.options.host;
     if (target !== address || !options.permitted.includes(address) || !isLoopback(address)) {
       violations.push(`${address} (options.host ${String(target)})`);
-      throw new Error(`test connector: refusing to connect to ${address}; permitted: ${options.permitted.join(', ')}`);
+      throw new Error(
+        `test connector: refusing to connect to ${address}; permitted: ${options.permitted.join(', ')}`,
+      );
     }
     // Options built here, not taken from the client: the connection can only go where checked.
     return request.tls
-      ? tls.connect({ host: address, port, servername: request.options.servername, rejectUnauthorized: true })
+      ? tls.connect({
+          host: address,
+          port,
+          servername: request.options.servername,
+          rejectUnauthorized: true,
+        })
       : net.connect({ host: address, port });
   };
 
-  return { resolve, connect, attempts, violations, lookups, addresses: () => attempts.map((a) => a.address) };
+  return {
+    resolve,
+    connect,
+    attempts,
+    violations,
+    lookups,
+    addresses: () => attempts.map((a) => a.address),
+  };
 }

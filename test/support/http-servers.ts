@@ -15,7 +15,9 @@ export interface TestHttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(routes: Record<string, Handler | Buffer | string>): Promise<TestHttpServer> {
+export async function startHttpServer(
+  routes: Record<string, Handler | Buffer | string>,
+): Promise<TestHttpServer> {
   const hits = new Map<string, number>();
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {

@@ -29,27 +29,43 @@ export async function startTestRedis(options: { appendonly?: boolean } = {}): Pr
     child = spawn(
       'redis-server',
       [
-        '--port', '0',
-        '--unixsocket', socket,
-        '--unixsocketperm', '700',
-        '--dir', dir,
-        '--save', '',
-        '--appendonly', options.appendonly ? 'yes' : 'no',
-        '--appendfsync', 'always',
-        '--maxmemory-policy', 'noeviction',
+        '--port',
+        '0',
+        '--unixsocket',
+        socket,
+        '--unixsocketperm',
+        '700',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        options.appendonly ? 'yes' : 'no',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
       ],
       { stdio: 'ignore' },
     );
-    await waitFor(async () => {
-      const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } finally {
-        probe.disconnect();
-      }
-    }, { timeoutMs: 10_000, what: 'redis-server to answer PING' });
+    await waitFor(
+      async () => {
+        const probe = new Redis({
+          path: socket,
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } finally {
+          probe.disconnect();
+        }
+      },
+      { timeoutMs: 10_000, what: 'redis-server to answer PING' },
+    );
   };
 
   const stopWith = async (signal: NodeJS.Signals) => {
