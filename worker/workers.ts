@@ -24,12 +24,18 @@ export function startWorkers(
     // still answered with an error result, see onScanJobFailed).
     maxStalledCount: 3,
   };
-  const scanWorker = new Worker<ScanJob>(QUEUE_NAMES.scan, createScanProcessor(pipeline), {
-    connection,
-    prefix,
-    concurrency: config.scanConcurrency,
-    ...lockOptions,
-  });
+  const scanJobs = new InFlight();
+  const callbackJobs = new InFlight();
+  const scanWorker = new Worker<ScanJob>(
+    QUEUE_NAMES.scan,
+    scanJobs.track(createScanProcessor(pipeline)),
+    {
+      connection,
+      prefix,
+      concurrency: config.scanConcurrency,
+      ...lockOptions,
+    },
+  );
   scanWorker.on('failed', (job, error) => {
     onScanJobFailed(pipeline, job, error).catch((e: unknown) =>
       pipeline.logger.error({ err: e }, 'could not record a failed scan'),
@@ -39,7 +45,7 @@ export function startWorkers(
   const callbackWorker = new Worker<CallbackJob>(
     QUEUE_NAMES.callback,
     // One job per delivery, with per-tenant fairness (see webhooks/processor.ts).
-    createCallbackProcessor(delivery),
+    callbackJobs.track(createCallbackProcessor(delivery)),
     {
       connection,
       prefix,
@@ -63,22 +69,25 @@ export function startWorkers(
 
   return {
     close: async () => {
-      await Promise.all([closeWorker(scanWorker), closeWorker(callbackWorker)]);
+      await Promise.all([
+        closeWorker(scanWorker, scanJobs),
+        closeWorker(callbackWorker, callbackJobs),
+      ]);
     },
   };
 }
 
 /**
- * Stops taking jobs, then closes gracefully (jobs in flight finish first).
+ * Stops taking jobs, lets the jobs in flight finish, then closes.
  *
  * BullMQ's close() interrupts the worker's blocking connection and waits for its `end` event.
- * When that connection is between two reconnect attempts (ioredis status `reconnecting`: Redis
- * restarted or was away moments ago), ioredis's disconnect() cancels the retry timer without ever
- * emitting `end`, and close() then waits forever, even once Redis is back (BullMQ #4656). So
- * let the connection come back first: it reconnects by itself as soon as Redis answers, and a
- * Redis that never does is covered by the process's shutdown deadline (cli/serve.ts).
+ * When that connection is reconnecting after a Redis restart, ioredis never emits it and close()
+ * would wait forever (BullMQ #4656). So: wait for a reconnecting connection to come back first,
+ * and if close() still has not returned a few seconds after the last job finished (seen under
+ * heavy load), deliver the missing `end` ourselves: nothing is in flight any more, so nothing
+ * can be lost. A Redis that never comes back is covered by the shutdown deadline (cli/serve.ts).
  */
-async function closeWorker(worker: Worker): Promise<void> {
+async function closeWorker(worker: Worker, jobs: InFlight): Promise<void> {
   await worker.pause(true);
   const blocking = await worker.backend.blockingConnection?.client;
   if (blocking?.status === 'reconnecting') {
@@ -87,5 +96,40 @@ async function closeWorker(worker: Worker): Promise<void> {
       blocking.once('end', () => resolve());
     });
   }
-  await worker.close();
+  const closing = worker.close();
+  await jobs.idle();
+  const closed = await Promise.race([
+    closing.then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), CLOSE_GRACE_MS).unref()),
+  ]);
+  if (!closed) {
+    blocking?.emit('end');
+    await closing;
+  }
+}
+
+const CLOSE_GRACE_MS = 5000;
+
+/** Counts the jobs a processor is running, so shutdown can wait for exactly those. */
+class InFlight {
+  private running = 0;
+  private waiters: Array<() => void> = [];
+
+  track<A extends unknown[], R>(processor: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return async (...args: A) => {
+      this.running += 1;
+      try {
+        return await processor(...args);
+      } finally {
+        this.running -= 1;
+        if (this.running === 0) this.waiters.splice(0).forEach((wake) => wake());
+      }
+    };
+  }
+
+  idle(): Promise<void> {
+    return this.running === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => this.waiters.push(resolve));
+  }
 }
