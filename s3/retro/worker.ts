@@ -8,6 +8,7 @@ import {
   type RetroJobName,
   type RetroQueueJob,
 } from '../../core/queues.js';
+import { closeWorker, InFlight } from '../../worker/graceful-close.js';
 import { crawl, PermanentCrawlError } from './crawler.js';
 import type { RetroService } from './index.js';
 
@@ -68,15 +69,20 @@ export function startRetroWorker(
     }
   };
 
-  const worker = new Worker<RetroQueueJob, void, RetroJobName>(QUEUE_NAMES.retro, processor, {
-    connection,
-    prefix,
-    concurrency: config.retro.concurrency,
-    lockDuration: config.jobLockMs,
-    stalledInterval: config.stalledIntervalMs,
-    // Resuming is cheap and safe (at most one page is redone): give a crawl many chances.
-    maxStalledCount: 10,
-  });
+  const crawls = new InFlight();
+  const worker = new Worker<RetroQueueJob, void, RetroJobName>(
+    QUEUE_NAMES.retro,
+    crawls.track(processor),
+    {
+      connection,
+      prefix,
+      concurrency: config.retro.concurrency,
+      lockDuration: config.jobLockMs,
+      stalledInterval: config.stalledIntervalMs,
+      // Resuming is cheap and safe (at most one page is redone): give a crawl many chances.
+      maxStalledCount: 10,
+    },
+  );
   worker.on('failed', (job, error) => {
     if (job?.name !== 'crawl') return;
     const exhausted =
@@ -94,7 +100,7 @@ export function startRetroWorker(
   return {
     async close() {
       shutdown.abort();
-      await worker.close();
+      await closeWorker(worker, crawls);
     },
   };
 }
