@@ -6,7 +6,7 @@ import { parseNetworkList } from './network-policy.js';
 
 /**
  * The whole runtime configuration, parsed once from the environment at process start.
- * Nothing else in the code base reads `process.env`: composition roots receive a `Config`.
+ * Nothing else in the code base reads the environment: composition roots receive a `Config`.
  */
 
 const SIZE_UNITS: Record<string, number> = {
