@@ -12,7 +12,12 @@ import {
   type CallbackReceiver,
   type TestHttpServer,
 } from '../support/http-servers.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  pollScanResult,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -81,16 +86,7 @@ describe('outbound network policy through the API', () => {
     });
   const fetchForm = (fields: Record<string, string>) =>
     api('/files/fetch', { method: 'POST', body: new URLSearchParams(fields) });
-  const pollResult = (id: string) =>
-    waitFor(
-      async () => {
-        const response = await api(`/files/${id}`);
-        return response.status === 200
-          ? ((await response.json()) as Record<string, unknown>)
-          : undefined;
-      },
-      { what: `result ${id}` },
-    );
+  const pollResult = (id: string) => pollScanResult(service, tenant, id);
 
   async function expectRefused(response: Response, message: string): Promise<void> {
     const text = await response.text();

@@ -6,7 +6,12 @@ import {
   type CallbackReceiver,
   type TestHttpServer,
 } from '../support/http-servers.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  pollScanResult,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const EICAR_FINDING = 'content.malicious.eicar-test-signature';
@@ -40,16 +45,7 @@ describe('scanning through the Scanii v2.2 API', () => {
       headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
     });
 
-  const pollResult = (id: string) =>
-    waitFor(
-      async () => {
-        const response = await api(`/files/${id}`);
-        return response.status === 200
-          ? ((await response.json()) as Record<string, unknown>)
-          : undefined;
-      },
-      { what: `result ${id}` },
-    );
+  const pollResult = (id: string) => pollScanResult(service, tenant, id);
 
   it('answers a synchronous upload with the result, its SHA-1, type, metadata and Location', async () => {
     const response = await api('/files', {

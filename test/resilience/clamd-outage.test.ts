@@ -11,7 +11,12 @@ import {
   type TestHttpServer,
 } from '../support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  pollScanResult,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
   killAllArbiterProcesses,
@@ -103,13 +108,7 @@ describe('clamd killed and started again', () => {
     return ((await response.json()) as { id: string }).id;
   };
   const resultOf = (id: string, timeoutMs = 20_000) =>
-    waitFor(
-      async () => {
-        const response = await api(`/files/${id}`);
-        return response.status === 200 ? ((await response.json()) as Result) : undefined;
-      },
-      { timeoutMs, what: `result ${id}` },
-    );
+    pollScanResult<Result>(service, tenant, id, timeoutMs);
   const readiness = async () => {
     const response = await fetch(`${service.url}/readyz`);
     return {

@@ -12,6 +12,7 @@ import {
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 import {
   ADMIN_TOKEN,
+  pollScanResult,
   startTestService,
   type TestService,
   type TestTenant,
@@ -65,15 +66,7 @@ describe('Redis killed and restarted under a running service', () => {
     });
 
   const pollResult = (id: string, timeoutMs = 15_000) =>
-    waitFor(
-      async () => {
-        const response = await api(`/files/${id}`);
-        return response.status === 200
-          ? ((await response.json()) as Record<string, unknown>)
-          : undefined;
-      },
-      { timeoutMs, what: `result ${id}` },
-    );
+    pollScanResult(service, tenant, id, timeoutMs);
 
   const traceOf = async (id: string) =>
     (

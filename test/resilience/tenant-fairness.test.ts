@@ -14,6 +14,7 @@ import { pacedLoad, tally } from '../support/load.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 import {
   ADMIN_TOKEN,
+  pollScanResult,
   startTestService,
   type TestService,
   type TestTenant,
@@ -49,16 +50,11 @@ const submitFetch = (
   });
 
 const resultOf = (service: TestService, tenant: TestTenant, id: string, timeoutMs = 30_000) =>
-  waitFor(
-    async () => {
-      const response = await fetch(`${service.url}/v2.2/files/${id}`, {
-        headers: { authorization: tenant.auth },
-      });
-      return response.status === 200
-        ? ((await response.json()) as { id: string; findings: string[]; error?: string })
-        : undefined;
-    },
-    { timeoutMs, what: `result ${id}` },
+  pollScanResult<{ id: string; findings: string[]; error?: string }>(
+    service,
+    tenant,
+    id,
+    timeoutMs,
   );
 
 describe('one tenant flooding the API', () => {

@@ -13,7 +13,12 @@ import {
   type TestHttpServer,
 } from '../support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  pollScanResult,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
   killAllArbiterProcesses,
@@ -96,16 +101,7 @@ describe('a worker killed mid-job', () => {
       headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
     });
 
-  const pollResult = (id: string) =>
-    waitFor(
-      async () => {
-        const response = await api(`/files/${id}`);
-        return response.status === 200
-          ? ((await response.json()) as Record<string, unknown>)
-          : undefined;
-      },
-      { timeoutMs: 20_000, what: `result ${id}` },
-    );
+  const pollResult = (id: string) => pollScanResult(service, tenant, id);
 
   const traceOf = async (id: string) =>
     (

@@ -14,7 +14,12 @@ import {
   nestedZip,
 } from '../support/corpus.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  pollScanResult,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -68,13 +73,7 @@ describe('scanning with builtin and clamd together', () => {
   }
 
   const resultOf = (id: string, timeoutMs = 15_000) =>
-    waitFor(
-      async () => {
-        const poll = await api(`/files/${id}`);
-        return poll.status === 200 ? ((await poll.json()) as Result) : undefined;
-      },
-      { what: `result ${id}`, timeoutMs },
-    );
+    pollScanResult<Result>(service, tenant, id, timeoutMs);
 
   /** Both engines found EICAR; the built-in one names the member inside the nested zips. */
   const expectNestedEicar = async (result: Result, top: string) => {

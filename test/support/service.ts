@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import type { DestinationStream } from 'pino';
 import { startTestRedis, type TestRedis } from './redis-server.js';
+import { waitFor } from './wait.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -92,4 +93,22 @@ export async function startTestService(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Polls `GET /v2.2/files/{id}` as the tenant until the result exists (404 while pending). */
+export function pollScanResult<T = Record<string, unknown>>(
+  service: { url: string },
+  tenant: { auth: string },
+  id: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  return waitFor(
+    async () => {
+      const response = await fetch(`${service.url}/v2.2/files/${id}`, {
+        headers: { authorization: tenant.auth },
+      });
+      return response.status === 200 ? ((await response.json()) as T) : undefined;
+    },
+    { timeoutMs, what: `result ${id}` },
+  );
 }
