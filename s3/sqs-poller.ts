@@ -71,8 +71,11 @@ export class QueuePollers {
   /** Starts pollers for new queues, restarts changed ones, stops those no longer registered. */
   async refresh(): Promise<void> {
     const wanted = new Map<string, { bucket: BucketRecord; version: string }>();
-    const buckets = (await this.deps.buckets.withQueues()).sort((a, b) =>
-      a.name.localeCompare(b.name),
+    // The oldest registration of a shared queue drives its poller, so registering another
+    // bucket on the same queue does not restart it (a restart while a receive is in flight
+    // leaves those messages invisible until their visibility timeout).
+    const buckets = (await this.deps.buckets.withQueues()).sort(
+      (a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name),
     );
     for (const bucket of buckets) {
       const queue = bucket.queue!;
