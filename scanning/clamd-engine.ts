@@ -32,6 +32,8 @@ const DEFAULT_VERSION_REFRESH_MS = 60_000;
 const DEFAULT_CHUNK_SIZE = 256 * 1024;
 /** `/readyz` should not hang for a whole scan timeout. */
 const MAX_PING_TIMEOUT_MS = 5_000;
+/** Extra INSTREAM attempts when clamd's reply was lost to a failed write (see protocol.ts). */
+const LOST_REPLY_RETRIES = 2;
 /** clamd reloads in the background: read the version again this long after a RELOAD. */
 const AFTER_RELOAD_REFRESH_MS = 5_000;
 
@@ -91,11 +93,7 @@ export class ClamdEngine implements Engine {
     const release = await this.slots.acquire();
     try {
       const version = await this.versionForScan();
-      const reply = await instreamFile(
-        this.session(this.options.timeoutMs),
-        target.path,
-        this.chunkSize,
-      ).catch((error: unknown) => {
+      const reply = await this.instream(target.path).catch((error: unknown) => {
         this.versionCheckedAt = 0; // clamd may have restarted with another database
         throw this.engineError(error);
       });
@@ -198,6 +196,24 @@ export class ClamdEngine implements Engine {
       );
     }
     return this.version;
+  }
+
+  /**
+   * One INSTREAM, asked again at once (at most LOST_REPLY_RETRIES times) when clamd closed the
+   * session without a reply we could read: an over-limit stream sometimes ends that way, and
+   * its answer is a permanent error the scan must record now, not after a backed-off retry.
+   * A clamd that really went away refuses the next connection, which is not retried here.
+   */
+  private async instream(filePath: string): Promise<string> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await instreamFile(this.session(this.options.timeoutMs), filePath, this.chunkSize);
+      } catch (error) {
+        const lost = error instanceof ClamdProtocolError && error.replyLost;
+        if (!lost || attempt >= LOST_REPLY_RETRIES || this.closed) throw error;
+        this.logger.debug({ address: this.where, err: error }, 'clamd reply lost; asking again');
+      }
+    }
   }
 
   private session(timeoutMs: number): SessionOptions {

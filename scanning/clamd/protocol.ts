@@ -10,7 +10,10 @@ import { describeClamdAddress, type ClamdAddress } from './address.js';
  * length. clamd may answer before the stream ends (`INSTREAM size limit exceeded. ERROR`) and
  * close at once: writes then fail with EPIPE/ECONNRESET while the reply sits in the receive
  * buffer. So a session settles on the reply (NUL) or on close, never on a write error: a reply
- * that arrived wins, and only a close without any reply is a failure.
+ * that arrived wins, and only a close without any reply is a failure. Even so the reply is
+ * sometimes lost: Node destroys a socket whose write failed before reading what is waiting
+ * (about 3 in 100 over-limit streams on a unix socket here), and a TCP reset may discard it.
+ * Such a failure is marked `replyLost` so the engine asks again rather than giving up.
  */
 
 export interface SessionOptions {
@@ -27,6 +30,8 @@ export class ClamdProtocolError extends Error {
   constructor(
     message: string,
     public readonly code?: string,
+    /** clamd accepted the session and closed it without a reply we could read. */
+    public readonly replyLost = false,
   ) {
     super(message);
   }
@@ -123,6 +128,7 @@ function session(options: SessionOptions, what: string, send: Sender): Promise<s
         error: new ClamdProtocolError(
           `${what}: clamd at ${where} closed the connection without a reply${reason}`,
           socketError?.code ?? 'ECONNRESET',
+          true,
         ),
       });
     });
