@@ -2,6 +2,7 @@ import cors from 'cors';
 import express, { Router, type Express } from 'express';
 import type { Config } from '../core/config.js';
 import type { TenantLimiter } from '../core/limits.js';
+import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
@@ -47,6 +48,8 @@ export interface ApiDeps {
   retro: RetroService;
   /** Per-tenant rate limits and daily byte quotas (core/limits.ts). */
   limits: TenantLimiter;
+  /** Per-tenant scanning preferences (core/tenant-settings.ts). */
+  settings: TenantSettingsStore;
   checkReadiness: ReadinessCheck;
   /** The process's Prometheus metrics (created by the composition root). */
   metrics: Metrics;
@@ -93,7 +96,7 @@ export function createApp(deps: ApiDeps): Express {
   scanii.use(scaniiCors);
   scanii.use(authenticate(deps.tenants, deps.tokens));
   scanii.use(rateLimit(deps.limits));
-  scanii.use(accountRouter(deps.tenants));
+  scanii.use(accountRouter(deps.tenants, deps.settings));
   scanii.use(tokensRouter(deps.tokens));
   scanii.use(
     filesRouter({
@@ -143,7 +146,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/v1', tenantApi);
   app.use(
     '/admin',
-    adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits),
+    adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits, deps.settings),
   );
 
   app.use(notFoundHandler);

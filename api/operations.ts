@@ -27,6 +27,7 @@ import {
   SyncFailureSchema,
   TenantCreatedSchema,
   TenantLimitsViewSchema,
+  TenantSettingsViewSchema,
   TenantListSchema,
   TraceSchema,
   VerdictSchema,
@@ -40,6 +41,7 @@ import {
   RotateSigningSecretSchema,
   SubmitFileSchema,
   TenantLimitsSchema,
+  TenantSettingsSchema,
   VerdictTokenSchema,
 } from './schemas.js';
 
@@ -622,6 +624,36 @@ const admin: OperationDoc[] = [
     request: { body: TenantLimitsSchema, contentTypes: ['application/json'] },
     responses: {
       200: { description: 'As GET.', schema: TenantLimitsViewSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+      404: error('No such tenant.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/tenants/{id}/settings',
+    summary: 'Get a tenant’s scanning preferences',
+    auth: 'admin',
+    params: { id: 'The tenant id.' },
+    responses: {
+      200: { description: 'The settings in force.', schema: TenantSettingsViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('No such tenant.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'put',
+    path: '/tenants/{id}/settings',
+    summary: 'Change a tenant’s scanning preferences',
+    description:
+      '`report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. Fields left out keep their value. Every process sees the change within a second.',
+    auth: 'admin',
+    params: { id: 'The tenant id.' },
+    request: { body: TenantSettingsSchema, contentTypes: ['application/json'] },
+    responses: {
+      200: { description: 'The settings now in force.', schema: TenantSettingsViewSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
       404: error('No such tenant.'),

@@ -35,6 +35,12 @@ export const ScanResultSchema = z
       .describe(
         'Present only when processing failed: the content was not scanned (never read it as clean).',
       ),
+    suppressed_findings: z
+      .array(z.string())
+      .optional()
+      .describe(
+        'Only for a tenant that opted out of unscannable findings: the `content.unscannable.*` findings left out of `findings`.',
+      ),
     engines: z
       .array(z.object({ name: z.string(), version: z.string() }))
       .optional()
@@ -90,6 +96,10 @@ export const AccountSchema = z.object({
       tags: z.array(z.string()),
     }),
   ),
+  settings: z
+    .object({ report_unscannable: z.boolean() })
+    .optional()
+    .describe('The tenant’s scanning preferences, as set by the operator.'),
 });
 
 export const RotatedSecretSchema = z.object({
@@ -213,6 +223,14 @@ export const TenantLimitsViewSchema = z.object({
   }),
   defaults: z.object(limitsShape),
   bytesUsedToday: z.int(),
+});
+
+export const TenantSettingsViewSchema = z.object({
+  report_unscannable: z
+    .boolean()
+    .describe(
+      'Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true).',
+    ),
 });
 
 export const SignaturesReloadedSchema = z.object({

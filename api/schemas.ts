@@ -224,3 +224,11 @@ export const TenantLimitsSchema = z.strictObject(
   },
   { error: unknownField('accepted fields are requestsPerSecond, burst and bytesPerDay') },
 );
+
+/** `PUT /admin/tenants/{id}/settings`: the fields given change, the others stay. */
+export const TenantSettingsSchema = z.strictObject(
+  {
+    report_unscannable: z.boolean({ error: 'report_unscannable must be true or false' }).optional(),
+  },
+  { error: unknownField('the accepted field is report_unscannable') },
+);

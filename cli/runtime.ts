@@ -6,6 +6,7 @@ import type { Config } from '../core/config.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
+import { TenantSettingsStore } from '../core/tenant-settings.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
@@ -50,6 +51,8 @@ export interface Runtime {
   redeliveries: Redeliveries;
   /** Per-tenant rate limits and byte quotas (their overrides and the Redis counters). */
   limits: TenantLimiter;
+  /** Per-tenant scanning preferences (the unscannable-findings opt-out). */
+  settings: TenantSettingsStore;
   /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
   s3: S3Protection;
   /** Retro jobs and schedules over registered buckets (s3/retro/). */
@@ -87,6 +90,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
+  const settings = new TenantSettingsStore(redis, keys);
   const s3Stage = createS3Stage({ config, redis, keys, scans, queues, logger, metrics });
   const pipeline: PipelineDeps = {
     scans,
@@ -99,6 +103,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     objects: s3Stage.stage,
     usage: limits,
     metrics,
+    settings,
   };
   const s3 = s3Stage.complete(pipeline);
   const retro = createRetro({
@@ -156,6 +161,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     pipeline,
     delivery,
     limits,
+    settings,
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
     retro,

@@ -27,6 +27,7 @@
  *   {p}:webhook-parked:{tid}          ZSET  callback jobs waiting for a slot (job id → time parked)
  *   {p}:redeliveries:{tid}:{id}       STRING count of redeliveries asked for one scan (job ids)
  *   {p}:tenant-limits:{tid}           HASH  the tenant's own rate limit and quota (admin API)
+ *   {p}:tenant-settings:{tid}         HASH  the tenant's scanning preferences (report_unscannable)
  *   {p}:ratelimit:{tid}               STRING requests in the current second (rate-limiter-flexible)
  *   {p}:ratelimit-burst:{tid}         STRING burst requests in the current 10 s window
  *   {p}:quota:{tid}:{yyyy-mm-dd}      STRING bytes accepted on that UTC day
@@ -67,6 +68,7 @@ export class RedisKeys {
     `${this.prefix}:schedule:${tenantId}:${scheduleId}`;
   tenantSchedules = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:schedules`;
   tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${tenantId}`;
+  tenantSettings = (tenantId: string) => `${this.prefix}:tenant-settings:${tenantId}`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
   rateLimitPrefix = () => `${this.prefix}:ratelimit`;
   burstLimitPrefix = () => `${this.prefix}:ratelimit-burst`;

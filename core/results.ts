@@ -12,6 +12,11 @@ export interface ScanResult {
   metadata: Record<string, string>;
   /** Present only when processing failed (e.g. the location could not be downloaded). */
   error?: string;
+  /**
+   * `content.unscannable.*` findings left out because the tenant opted out of them
+   * (core/tenant-settings.ts); absent otherwise.
+   */
+  suppressed_findings?: string[];
   /** Which engines looked at the content, with their database versions. */
   engines?: Array<{ name: string; version: string }>;
   /** Scans of bucket objects (`source: 'object'`): the object and what was done with it. */

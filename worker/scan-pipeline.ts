@@ -7,9 +7,11 @@ import { enqueueCallback, type Queues } from '../core/queues.js';
 import { errorResult, type ScanRequest, type ScanResult } from '../core/results.js';
 import type { ScanStore } from '../core/scan-store.js';
 import type { Spool } from '../core/spool.js';
+import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import { sniffContentType } from '../scanning/content-type.js';
 import { EngineError, type EngineVerdict } from '../scanning/engine.js';
 import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
+import { applyUnscannablePolicy } from './unscannable-policy.js';
 
 /**
  * One scan from request to stored result: get the bytes onto local disk (hashing them on the
@@ -30,6 +32,8 @@ export interface PipelineDeps {
   usage?: { chargeFetched(tenantId: string, bytes: number): Promise<void> };
   /** Counts stored results by class and their findings (core/metrics.ts). */
   metrics?: Pick<Metrics, 'resultStored'>;
+  /** Tenants' scanning preferences (core/tenant-settings.ts); without it, the defaults apply. */
+  settings?: Pick<TenantSettingsStore, 'current'>;
 }
 
 /**
@@ -89,6 +93,7 @@ export async function runScanPipeline(
     if (typeof content === 'string') result = errorResult(request, content);
     else if ('findings' in content) result = content;
     else result = await scanContent(deps, run, content);
+    result = await applyUnscannablePolicy(deps, request.tenantId, result);
     if (request.source === 'object')
       result = await objectStage(deps).act(request, result, run.finalAttempt);
     return await finish(deps, run, result);

@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import { notFound } from '../../core/errors.js';
+import type { TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
 import { principalOf, requireApiKey } from '../auth.js';
 import { sendJson } from '../http.js';
 
 /** `GET /ping` and `GET /account.json`. */
-export function accountRouter(tenants: TenantStore): Router {
+export function accountRouter(tenants: TenantStore, settings?: TenantSettingsStore): Router {
   const router = Router();
 
   router.get('/ping', (_req, res) => {
@@ -17,6 +18,7 @@ export function accountRouter(tenants: TenantStore): Router {
     const tenant = await tenants.getTenant(tenantId);
     if (!tenant) throw notFound('The account no longer exists.');
     const keys = await tenants.listKeys(tenantId);
+    const preferences = await settings?.get(tenantId);
     sendJson(res, 200, {
       name: tenant.name,
       creation_date: tenant.creationDate,
@@ -34,6 +36,8 @@ export function accountRouter(tenants: TenantStore): Router {
           },
         ]),
       ),
+      // An addition to Scanii's shape (clients ignore unknown fields): set by the operator.
+      ...(preferences ? { settings: { report_unscannable: preferences.reportUnscannable } } : {}),
     });
   });
   return router;

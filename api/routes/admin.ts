@@ -2,12 +2,13 @@ import express, { Router } from 'express';
 import { notFound, unavailable } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
+import type { TenantSettings, TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { EngineSet } from '../../scanning/engines.js';
 import { authenticateAdmin } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
-import { CreateTenantSchema, TenantLimitsSchema } from '../schemas.js';
+import { CreateTenantSchema, TenantLimitsSchema, TenantSettingsSchema } from '../schemas.js';
 
 /** The operator's API: tenants and their keys, and reloading the signature databases. */
 export function adminRouter(
@@ -15,6 +16,7 @@ export function adminRouter(
   adminToken: string | undefined,
   engines?: EngineSet,
   limiter?: TenantLimiter,
+  settings?: TenantSettingsStore,
 ): Router {
   const router = Router();
   router.use(authenticateAdmin(adminToken));
@@ -72,6 +74,23 @@ export function adminRouter(
     sendJson(res, 200, await describeLimits(requireLimiter(limiter), tenantId));
   });
 
+  // What a tenant's verdicts say about content that could not be fully scanned.
+  router.get('/tenants/:id/settings', async (req, res) => {
+    const tenantId = await existingTenant(tenants, String(req.params.id));
+    sendJson(res, 200, describeSettings(await requireSettings(settings).get(tenantId)));
+  });
+
+  router.put('/tenants/:id/settings', ...json, async (req, res) => {
+    const tenantId = await existingTenant(tenants, String(req.params.id));
+    const changes = TenantSettingsSchema.parse(req.body ?? {});
+    const updated = await requireSettings(settings).update(tenantId, {
+      ...(changes.report_unscannable !== undefined
+        ? { reportUnscannable: changes.report_unscannable }
+        : {}),
+    });
+    sendJson(res, 200, describeSettings(updated));
+  });
+
   router.delete('/keys/:key', async (req, res) => {
     if (!(await tenants.disableKey(String(req.params.key))))
       throw notFound('There is no such key.');
@@ -106,6 +125,15 @@ async function existingTenant(tenants: TenantStore, tenantId: string): Promise<s
 function requireLimiter(limiter: TenantLimiter | undefined): TenantLimiter {
   if (!limiter) throw notFound('Rate limits are not available on this server.');
   return limiter;
+}
+
+function requireSettings(settings: TenantSettingsStore | undefined): TenantSettingsStore {
+  if (!settings) throw notFound('Tenant settings are not available on this server.');
+  return settings;
+}
+
+function describeSettings(settings: TenantSettings) {
+  return { report_unscannable: settings.reportUnscannable };
 }
 
 /** In force (0 = no limit), the tenant's own settings (null = the default), and today's bytes. */

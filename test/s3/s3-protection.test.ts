@@ -15,7 +15,13 @@ import {
   toEventBridge,
   type S3Harness,
 } from '../support/s3.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import { encryptedZip } from '../support/archives.js';
+import {
+  ADMIN_TOKEN,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -839,6 +845,36 @@ describe('S3 protection', () => {
       expect(again).toEqual([
         { status: 'skipped', reason: expect.stringMatching(/quarantine prefix/) as string },
       ]);
+    });
+
+    it('tags encrypted content unscannable, or clean for a tenant opted out of unscannable findings', async () => {
+      const locked = encryptedZip([{ name: 'payroll.xlsx', data: randomContent(3000) }]);
+      const optedOut = await service.createTenant('no-unscannable');
+      const setting = await fetch(`${service.url}/admin/tenants/${optedOut.id}/settings`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ report_unscannable: false }),
+      });
+      expect(setting.status).toBe(200);
+      const scans = service.service.runtime.s3.objectScans;
+      for (const [who, bucket, outcome] of [
+        [tenant, 'locked-reported', 'unscannable'],
+        [optedOut, 'locked-ignored', 'clean'],
+      ] as const) {
+        await harness.createBucket(bucket);
+        await register(bucket, {}, who.auth);
+        await harness.putObject(bucket, 'payroll.zip', locked);
+        const scan = await scans.scanExistingObject(who.id, bucket, 'payroll.zip');
+        expect(scan.result).toMatchObject({ outcome, action: 'tag' });
+        const tags = await harness.tags(bucket, 'payroll.zip');
+        expect(tags['scan-result']).toBe(outcome);
+        if (outcome === 'clean') {
+          expect(scan.result?.suppressed_findings).toEqual(['content.unscannable.encrypted']);
+          expect(tags['scan-findings']).toBeUndefined();
+        } else {
+          expect(tags['scan-findings']).toBe('content.unscannable.encrypted');
+        }
+      }
     });
   });
 });
