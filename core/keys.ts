@@ -26,6 +26,7 @@
  *   {p}:webhook-inflight:{tid}        ZSET  callback deliveries in flight (job id → lease expiry ms)
  *   {p}:webhook-parked:{tid}          ZSET  callback jobs waiting for a slot (job id → time parked)
  *   {p}:redeliveries:{tid}:{id}       STRING count of redeliveries asked for one scan (job ids)
+ *   {p}:redeliver-lock:{tid}:{id}     STRING held (5 s at most) while one redelivery request decides
  *   {p}:tenant-limits:{tid}           HASH  the tenant's own rate limit and quota (admin API)
  *   {p}:tenant-settings:{tid}         HASH  the tenant's scanning preferences (report_unscannable)
  *   {p}:ratelimit:{tid}               STRING requests in the current second (rate-limiter-flexible)
@@ -50,6 +51,8 @@ export class RedisKeys {
   webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${tenantId}`;
   redeliveries = (tenantId: string, scanId: string) =>
     `${this.prefix}:redeliveries:${tenantId}:${scanId}`;
+  redeliverLock = (tenantId: string, scanId: string) =>
+    `${this.prefix}:redeliver-lock:${tenantId}:${scanId}`;
   bucket = (tenantId: string, name: string) => `${this.prefix}:bucket:${tenantId}:${name}`;
   tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:buckets`;
   bucketQueues = () => `${this.prefix}:bucket-queues`;

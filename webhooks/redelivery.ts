@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { conflict, notFound } from '../core/errors.js';
 import type { RedisKeys } from '../core/keys.js';
 import {
@@ -19,11 +20,20 @@ export type RedeliveryStatus = 'queued' | 'rescheduled' | 'in-progress';
 
 const PENDING_STATES = new Set(['waiting', 'active', 'prioritized', 'waiting-children']);
 
+/** Longer than one decision takes (a few Redis calls); a crashed holder frees it after this. */
+const LOCK_MS = 5000;
+
+/** Deletes the lock only if it is still ours (it may have expired and been taken since). */
+const RELEASE_LOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 /**
  * Redelivery of a scan's callback. The deliveries of one scan are a chain of jobs: `cb-{id}` (made
  * when the scan finished), then `cb-{id}-r1`, `cb-{id}-r2`… one per redelivery asked for, counted
  * in `redeliveries:{tid}:{id}`. Only the newest can still be pending, so it decides whether a new
- * one is needed; two deliveries of the same result never run side by side because of a redeliver.
+ * one is needed; two deliveries of the same result never run side by side because of a redeliver,
+ * not even when two redeliver requests arrive at once (a short per-scan lock serializes them).
  */
 export class Redeliveries {
   constructor(
@@ -52,6 +62,23 @@ export class Redeliveries {
       );
     }
 
+    // One request at a time decides for a scan: two calls at once would otherwise both see the
+    // last delivery finished and both queue a new one. The other call is told one is on its way.
+    const lock = this.keys.redeliverLock(tenantId, scanId);
+    const token = randomBytes(12).toString('hex');
+    if ((await this.redis.set(lock, token, 'PX', LOCK_MS, 'NX')) !== 'OK')
+      return { status: 'in-progress' };
+    try {
+      return await this.decide(tenantId, scanId);
+    } finally {
+      await this.redis.eval(RELEASE_LOCK_SCRIPT, 1, lock, token).catch(() => undefined);
+    }
+  }
+
+  private async decide(
+    tenantId: string,
+    scanId: string,
+  ): Promise<{ status: RedeliveryStatus; redelivery?: number }> {
     const latest = Number((await this.redis.get(this.keys.redeliveries(tenantId, scanId))) ?? 0);
     const job = await this.queues.callback.getJob(callbackJobId({ scanId, redelivery: latest }));
     const state = job ? await job.getState() : 'unknown';

@@ -89,6 +89,31 @@ describe('redelivering a callback', () => {
     }
   });
 
+  it('queues one delivery when ten redeliver requests arrive at once', async () => {
+    const receiver = await startRecordingReceiver();
+    try {
+      const id = await api.submit(`${receiver.url}/callback`);
+      await jobState(`cb-${id}`, 'completed');
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, async () => {
+          const response = await api.redeliver(id);
+          expect(response.status).toBe(202);
+          return ((await response.json()) as { status: string }).status;
+        }),
+      );
+      expect(answers.filter((status) => status === 'queued')).toHaveLength(1);
+      expect(answers.filter((status) => status === 'in-progress')).toHaveLength(9);
+      await jobState(`cb-${id}-r1`, 'completed');
+      expect(await service.service.runtime.queues.callback.getJob(`cb-${id}-r2`)).toBeUndefined();
+      expect(receiver.deliveries).toHaveLength(2);
+      // Once it is done, the next request queues again.
+      expect(await (await api.redeliver(id)).json()).toEqual({ id, status: 'queued' });
+      await jobState(`cb-${id}-r2`, 'completed');
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('runs a delivery waiting for its next retry now, instead of adding a second one', async () => {
     let failing = true;
     const receiver = await startRecordingReceiver({ answer: () => (failing ? 503 : 200) });
