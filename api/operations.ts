@@ -237,6 +237,9 @@ const scanii: OperationDoc[] = [
     responses: {
       200: { description: 'The token.', schema: AuthTokenSchema },
       401: UNAUTHENTICATED,
+      403: error(
+        'An auth token asked about another token (a token may read or revoke only itself).',
+      ),
       404: error('Unknown or expired.'),
     },
   },
@@ -250,6 +253,9 @@ const scanii: OperationDoc[] = [
     responses: {
       204: { description: 'Revoked.' },
       401: UNAUTHENTICATED,
+      403: error(
+        'An auth token asked about another token (a token may read or revoke only itself).',
+      ),
       404: error('Unknown or expired.'),
     },
   },

@@ -1,8 +1,8 @@
 import { Router } from 'express';
-import { notFound } from '../../core/errors.js';
+import { forbidden, notFound } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { AuthToken, TokenStore } from '../../core/tokens.js';
-import { principalOf, requireApiKey } from '../auth.js';
+import { principalOf, requireApiKey, type Principal } from '../auth.js';
 import { formParsers, requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import { CreateTokenSchema } from '../schemas.js';
@@ -34,6 +34,7 @@ export function tokensRouter(tokens: TokenStore): Router {
 
   router.get('/auth/tokens/:id', async (req, res) => {
     const id = String(req.params.id);
+    requireSelfOrKey(principalOf(res), id);
     const token = isId(id) ? await tokens.get(principalOf(res).tenantId, id) : undefined;
     if (!token) throw notFound('could not find token');
     sendJson(res, 200, tokenJson(token));
@@ -41,9 +42,19 @@ export function tokensRouter(tokens: TokenStore): Router {
 
   router.delete('/auth/tokens/:id', async (req, res) => {
     const id = String(req.params.id);
+    requireSelfOrKey(principalOf(res), id);
     if (!isId(id) || !(await tokens.delete(principalOf(res).tenantId, id)))
       throw notFound('could not find token');
     res.status(204).end();
   });
   return router;
+}
+
+/**
+ * A token lives in a browser: it may read or revoke itself (a sign-out), but not the tenant's
+ * other tokens — those belong to other users of the same application.
+ */
+function requireSelfOrKey(principal: Principal, tokenId: string): void {
+  if (principal.kind === 'token' && principal.id !== tokenId)
+    throw forbidden('An auth token can only read or delete itself; use an API key.');
 }

@@ -156,6 +156,26 @@ describe('auth tokens', () => {
     }
   });
 
+  it('lets a token read and delete itself, but not the tenant’s other tokens (403)', async () => {
+    const mine = await mintOk(tenant.auth, 'timeout=600');
+    const someoneElses = await mintOk(tenant.auth, 'timeout=600');
+    const asToken = basic(mine.id, '');
+    await expectError(await api(`/auth/tokens/${someoneElses.id}`, asToken), 403, /itself/);
+    await expectError(
+      await api(`/auth/tokens/${someoneElses.id}`, asToken, { method: 'DELETE' }),
+      403,
+      /itself/,
+    );
+    await expectError(await api('/auth/tokens/abc', asToken), 403, /itself/);
+    expect((await api('/ping', basic(someoneElses.id, ''))).status).toBe(200);
+
+    const self = await api(`/auth/tokens/${mine.id}`, asToken);
+    expect(self.status).toBe(200);
+    expect(await self.json()).toEqual(mine);
+    expect((await api(`/auth/tokens/${mine.id}`, asToken, { method: 'DELETE' })).status).toBe(204);
+    expect((await api('/ping', asToken)).status).toBe(401);
+  });
+
   it('answers 404 for another tenant’s token, which keeps working for its owner', async () => {
     const token = await mintOk(tenant.auth, 'timeout=3600');
     await expectError(await api(`/auth/tokens/${token.id}`, other.auth), 404, /token/);
