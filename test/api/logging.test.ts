@@ -142,10 +142,7 @@ describe('structured logs', () => {
     });
     expect(bucket.status).toBe(201);
     const newKey = (await (
-      await fetch(`${service.url}/admin/tenants/${tenant.id}/keys`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      })
+      await service.admin(`/tenants/${tenant.id}/keys`, { method: 'POST' })
     ).json()) as { secret: string };
     secrets.newKeySecret = newKey.secret;
     // Answered requests are logged when their answer is finished: wait for the last one.

@@ -2,12 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileForm, randomContent } from '../support/content.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import {
-  ADMIN_TOKEN,
-  startTestService,
-  type TestService,
-  type TestTenant,
-} from '../support/service.js';
+import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 interface LimitsJson {
@@ -46,15 +41,7 @@ describe('per-tenant rate limits and quotas across two api processes', () => {
   const ping = (service: TestService, tenant: TestTenant) =>
     fetch(`${service.url}/v2.2/ping`, { headers: { authorization: tenant.auth } });
 
-  const admin = (path: string, init: RequestInit = {}) =>
-    fetch(`${a.url}/admin${path}`, {
-      ...init,
-      headers: {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-        'content-type': 'application/json',
-        ...(init.headers ?? {}),
-      },
-    });
+  const admin = (path: string, init?: RequestInit) => a.admin(path, init);
 
   const setLimits = async (tenant: TestTenant, body: Record<string, unknown>) => {
     const response = await admin(`/tenants/${tenant.id}/limits`, {
@@ -175,9 +162,7 @@ describe('per-tenant rate limits and quotas across two api processes', () => {
     expect(set).toMatchObject({ requestsPerSecond: 2, burst: 2, bytesPerDay: 1_000_000 });
     expect(set.overrides).toEqual({ requestsPerSecond: 2, burst: null, bytesPerDay: 1_000_000 });
     // The other process sees it too.
-    const fromB = await fetch(`${b.url}/admin/tenants/${tenant.id}/limits`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    });
+    const fromB = await b.admin(`/tenants/${tenant.id}/limits`);
     expect(((await fromB.json()) as LimitsJson).requestsPerSecond).toBe(2);
     expect((await ping(b, tenant)).headers.get('x-ratelimit-limit')).toBe('2');
 

@@ -3,7 +3,6 @@ import { EICAR_FINDING } from '../../scanning/findings.js';
 import { encryptedZip, zip } from '../support/archives.js';
 import { eicar, fileForm, randomContent } from '../support/content.js';
 import {
-  ADMIN_TOKEN,
   pollScanResult,
   startTestService,
   type TestService,
@@ -37,15 +36,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
     await service?.stop();
   });
 
-  const admin = (path: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/admin${path}`, {
-      ...init,
-      headers: {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-        'content-type': 'application/json',
-        ...(init.headers ?? {}),
-      },
-    });
+  const admin = (path: string, init?: RequestInit) => service.admin(path, init);
   const putSettings = (tenantId: string, body: string) =>
     admin(`/tenants/${tenantId}/settings`, { method: 'PUT', body });
 

@@ -5,13 +5,7 @@ import { EICAR_FINDING } from '../../scanning/findings.js';
 import { encryptedZip, zip } from '../support/archives.js';
 import { eicar, randomContent, sha1 } from '../support/content.js';
 import { S3RVER_CREDENTIALS, startS3Harness, type S3Harness } from '../support/s3.js';
-import {
-  ADMIN_TOKEN,
-  basic,
-  startTestService,
-  type TestService,
-  type TestTenant,
-} from '../support/service.js';
+import { basic, startTestService, type TestService, type TestTenant } from '../support/service.js';
 
 interface Verdict {
   dateScanned: string;
@@ -146,19 +140,13 @@ describe('verdict API (/api)', () => {
     });
 
     it('answers 403 for a disabled key, and its tokens stop working', async () => {
-      const created = await fetch(`${service.url}/admin/tenants/${tenant.id}/keys`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      });
+      const created = await service.admin(`/tenants/${tenant.id}/keys`, { method: 'POST' });
       const key = (await created.json()) as { key: string; secret: string };
       const response = await requestToken(
         JSON.stringify({ username: key.key, password: key.secret }),
       );
       const { accessToken: token } = (await response.json()) as { accessToken: string };
-      await fetch(`${service.url}/admin/keys/${key.key}`, {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      });
+      await service.admin(`/keys/${key.key}`, { method: 'DELETE' });
       await expectError(
         await requestToken(JSON.stringify({ username: key.key, password: key.secret })),
         403,

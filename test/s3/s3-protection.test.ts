@@ -16,12 +16,7 @@ import {
   type S3Harness,
 } from '../support/s3.js';
 import { encryptedZip } from '../support/archives.js';
-import {
-  ADMIN_TOKEN,
-  startTestService,
-  type TestService,
-  type TestTenant,
-} from '../support/service.js';
+import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -850,9 +845,8 @@ describe('S3 protection', () => {
     it('tags encrypted content unscannable, or clean for a tenant opted out of unscannable findings', async () => {
       const locked = encryptedZip([{ name: 'payroll.xlsx', data: randomContent(3000) }]);
       const optedOut = await service.createTenant('no-unscannable');
-      const setting = await fetch(`${service.url}/admin/tenants/${optedOut.id}/settings`, {
+      const setting = await service.admin(`/tenants/${optedOut.id}/settings`, {
         method: 'PUT',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ report_unscannable: false }),
       });
       expect(setting.status).toBe(200);

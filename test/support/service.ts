@@ -28,6 +28,8 @@ export interface TestService {
   dataDir: string;
   env: Record<string, string>;
   createTenant(name?: string): Promise<TestTenant>;
+  /** A request to the admin API (`/admin{path}`) with the admin token; JSON unless told otherwise. */
+  admin(path: string, init?: RequestInit): Promise<Response>;
   stop(): Promise<void>;
 }
 
@@ -78,21 +80,32 @@ export async function startTestService(
     dataDir,
     env: fullEnv,
     async createTenant(name = 'tenant') {
-      const response = await fetch(`${url}/admin/tenants`, {
+      const response = await adminRequest(url, '/tenants', {
         method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ name }),
       });
       if (response.status !== 201) throw new Error(`tenant creation failed: ${response.status}`);
       const tenant = (await response.json()) as Omit<TestTenant, 'auth'>;
       return { ...tenant, auth: basic(tenant.key, tenant.secret) };
     },
+    admin: (adminPath, init) => adminRequest(url, adminPath, init),
     async stop() {
       await service.stop();
       if (!options.redis) await redis.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function adminRequest(url: string, adminPath: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${url}/admin${adminPath}`, {
+    ...init,
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      'content-type': 'application/json',
+      ...(init.headers ?? {}),
+    },
+  });
 }
 
 /** Polls `GET /v2.2/files/{id}` as the tenant until the result exists (404 while pending). */
