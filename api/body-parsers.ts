@@ -13,7 +13,22 @@ export const FORM_LIMITS = {
   fieldSize: 16 * 1024,
   parts: 502,
   bodyBytes: 1024 * 1024,
+  /** `metadata[k]` is one level; deeper multipart names are refused before they are built. */
+  fieldNestingDepth: 1,
+  /**
+   * Multer reads multipart `metadata[123]` as an array index: unbounded, one field could make a
+   * sparse array of length 2^32. Four digits still allow keys such as years.
+   */
+  fieldArrayIndexLimit: 9999,
 } as const;
+
+const MULTER_FIELD_LIMITS = {
+  fields: FORM_LIMITS.fields,
+  fieldSize: FORM_LIMITS.fieldSize,
+  parts: FORM_LIMITS.parts,
+  fieldNestingDepth: FORM_LIMITS.fieldNestingDepth,
+  fieldArrayIndexLimit: FORM_LIMITS.fieldArrayIndexLimit,
+};
 
 export function uploadParser(incomingDir: string, maxFileSize: number) {
   const upload = multer({
@@ -21,27 +36,14 @@ export function uploadParser(incomingDir: string, maxFileSize: number) {
       destination: incomingDir,
       filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
     }),
-    limits: {
-      fileSize: maxFileSize,
-      files: 1,
-      fields: FORM_LIMITS.fields,
-      fieldSize: FORM_LIMITS.fieldSize,
-      parts: FORM_LIMITS.parts,
-    },
+    limits: { fileSize: maxFileSize, files: 1, ...MULTER_FIELD_LIMITS },
   });
   return upload.single('file');
 }
 
 /** Form fields without files (multipart, urlencoded or JSON): `/files/fetch`, `/auth/tokens`. */
 export function formParsers() {
-  const fieldsOnly = multer({
-    limits: {
-      files: 0,
-      fields: FORM_LIMITS.fields,
-      fieldSize: FORM_LIMITS.fieldSize,
-      parts: FORM_LIMITS.parts,
-    },
-  }).none();
+  const fieldsOnly = multer({ limits: { files: 0, ...MULTER_FIELD_LIMITS } }).none();
   return [
     // Flat parsing (`metadata[k]` stays one name), nested below: qs's own nesting silently drops
     // keys such as `__proto__` and turns `metadata[0]` into an array.

@@ -76,7 +76,8 @@ function describeIssue(issue: ZodError['issues'][number] | undefined): string {
 }
 
 function fromMulter(error: multer.MulterError, limits: { maxFileSize: number }): DomainError {
-  switch (error.code) {
+  // Read as a string: multer 2 has codes (nesting, array index) its type definitions lack.
+  switch (error.code as string) {
     case 'LIMIT_FILE_SIZE':
       return new DomainError(
         'payload_too_large',
@@ -92,6 +93,16 @@ function fromMulter(error: multer.MulterError, limits: { maxFileSize: number }):
       );
     case 'LIMIT_FIELD_KEY':
       return new DomainError('payload_too_large', 'A form field name is too long.');
+    case 'LIMIT_FIELD_NESTING':
+      return new DomainError(
+        'bad_request',
+        `The form field "${(error.field ?? '').slice(0, 64)}" is nested too deeply: send metadata as metadata[key]=value.`,
+      );
+    case 'LIMIT_FIELD_ARRAY_INDEX':
+      return new DomainError(
+        'bad_request',
+        `The form field "${(error.field ?? '').slice(0, 64)}" has a numeric key over ${FORM_LIMITS.fieldArrayIndexLimit}: use a shorter or non-numeric key.`,
+      );
     case 'LIMIT_FILE_COUNT':
       return new DomainError('bad_request', 'Send exactly one file, in the "file" field.');
     case 'LIMIT_UNEXPECTED_FILE':

@@ -80,10 +80,14 @@ const MetadataRecord = z.record(
     ),
   {
     // A bad key is reported by the key's own rule; anything else means metadata was not a map.
-    error: (issue) =>
-      issue.code === 'invalid_key'
-        ? issue.issues[0]?.message
-        : 'metadata must be sent as metadata[key]=value',
+    error: (issue) => {
+      if (issue.code === 'invalid_key') return issue.issues[0]?.message;
+      // Multer reads multipart `metadata[]=a`, `metadata[0]=a` and a repeated `metadata=a` as a
+      // list, and which was sent cannot be told afterwards: say how to send it instead.
+      if (Array.isArray(issue.input))
+        return 'metadata must be sent as metadata[key]=value, one field per key; in a multipart body a key that is empty or only digits reads as a list unless other keys come with it (urlencoded and JSON bodies take any key)';
+      return 'metadata must be sent as metadata[key]=value';
+    },
   },
 );
 

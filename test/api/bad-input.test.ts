@@ -371,6 +371,79 @@ describe('bad input on the file endpoints', () => {
       await expectError(jsonNumber, 400, /text values/);
     });
 
+    it('explains numeric-only multipart metadata keys, which urlencoded bodies accept', async () => {
+      const location = `${content.url}/clean.bin`;
+      for (const [name, message] of [
+        [
+          'metadata[0]',
+          /one field per key; in a multipart body a key that is empty or only digits/,
+        ],
+        ['metadata[9999]', /one field per key/],
+        ['metadata[10000]', /"metadata\[10000\]" has a numeric key over 9999/],
+        ['metadata[4294967294]', /numeric key over 9999/],
+        ['metadata[a][b][c]', /nested too deeply: send metadata as metadata\[key\]=value/],
+      ] as const) {
+        await expectError(
+          await post(
+            '/files',
+            multipart([
+              ['file', small()],
+              [name, 'v'],
+            ]),
+          ),
+          400,
+          message,
+        );
+        await expectError(
+          await post(
+            '/files/fetch',
+            multipart([
+              ['location', location],
+              [name, 'v'],
+            ]),
+          ),
+          400,
+          message,
+        );
+      }
+      // A repeated plain field reads the same way in multipart.
+      await expectError(
+        await post(
+          '/files',
+          multipart([
+            ['file', small()],
+            ['metadata', 'a'],
+            ['metadata', 'b'],
+          ]),
+        ),
+        400,
+        /one field per key/,
+      );
+      // With another key beside it, or urlencoded, a numeric key is an ordinary key.
+      const mixed = await post(
+        '/files',
+        multipart([
+          ['file', small()],
+          ['metadata[0]', 'zero'],
+          ['metadata[k]', 'v'],
+        ]),
+      );
+      expect(mixed.status).toBe(201);
+      expect(((await mixed.json()) as { metadata: unknown }).metadata).toEqual({
+        0: 'zero',
+        k: 'v',
+      });
+      const urlencoded = await post(
+        '/files/fetch',
+        new URLSearchParams([
+          ['location', location],
+          ['metadata[10000]', 'v'],
+        ]).toString(),
+        FORM,
+      );
+      expect(urlencoded.status).toBe(202);
+    });
+
     it('refuses __proto__ and other prototype tricks without polluting anything', async () => {
       const hostile: Array<Array<[string, string]>> = [
         [['metadata[__proto__]', 'x']],
