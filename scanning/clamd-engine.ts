@@ -200,18 +200,32 @@ export class ClamdEngine implements Engine {
 
   /**
    * One INSTREAM, asked again at once (at most LOST_REPLY_RETRIES times) when clamd closed the
-   * session without a reply we could read: an over-limit stream sometimes ends that way, and
-   * its answer is a permanent error the scan must record now, not after a backed-off retry.
-   * A clamd that really went away refuses the next connection, which is not retried here.
+   * session without a reply we could read: an over-limit stream often ends that way, and its
+   * answer is a permanent error the scan must record now, not after a backed-off retry. When
+   * every attempt was cut off before the stream was written, clamd stopped reading each time
+   * at the same content, which it does for a stream over its StreamMaxLength: that is the
+   * verdict, permanent. A clamd that really went away refuses the next connection instead,
+   * which is not retried here.
    */
   private async instream(filePath: string): Promise<string> {
+    let everyAttemptCutShort = true;
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await instreamFile(this.session(this.options.timeoutMs), filePath, this.chunkSize);
       } catch (error) {
         const lost = error instanceof ClamdProtocolError && error.replyLost;
-        if (!lost || attempt >= LOST_REPLY_RETRIES || this.closed) throw error;
-        this.logger.debug({ address: this.where, err: error }, 'clamd reply lost; asking again');
+        if (!lost || this.closed) throw error;
+        everyAttemptCutShort &&= error.cutShort;
+        if (attempt < LOST_REPLY_RETRIES) {
+          this.logger.debug({ address: this.where, err: error }, 'clamd reply lost; asking again');
+          continue;
+        }
+        if (!everyAttemptCutShort) throw error;
+        throw new EngineError(
+          this.name,
+          `clamd stopped reading the stream before its end ${attempt + 1} times in a row, closing without a readable reply: the content is most likely over clamd's StreamMaxLength (INSTREAM size limit exceeded)`,
+          { permanent: true },
+        );
       }
     }
   }

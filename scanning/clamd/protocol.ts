@@ -11,9 +11,10 @@ import { describeClamdAddress, type ClamdAddress } from './address.js';
  * close at once: writes then fail with EPIPE/ECONNRESET while the reply sits in the receive
  * buffer. So a session settles on the reply (NUL) or on close, never on a write error: a reply
  * that arrived wins, and only a close without any reply is a failure. Even so the reply is
- * sometimes lost: Node destroys a socket whose write failed before reading what is waiting
- * (about 3 in 100 over-limit streams on a unix socket here), and a TCP reset may discard it.
- * Such a failure is marked `replyLost` so the engine asks again rather than giving up.
+ * sometimes lost: the kernel still holds it, but Node destroys a socket whose write failed
+ * before reading what is waiting (3–5 in 100 over-limit streams here when idle, far more
+ * under load). Such a failure is marked `replyLost`, and `cutShort` when clamd closed before
+ * the whole stream was written, so the engine can ask again and judge what happened.
  */
 
 export interface SessionOptions {
@@ -32,6 +33,8 @@ export class ClamdProtocolError extends Error {
     public readonly code?: string,
     /** clamd accepted the session and closed it without a reply we could read. */
     public readonly replyLost = false,
+    /** …and it did so before the whole command or stream was written. */
+    public readonly cutShort = false,
   ) {
     super(message);
   }
@@ -40,7 +43,8 @@ export class ClamdProtocolError extends Error {
 /** The longest reply we accept; real replies are well under 1 KiB. */
 const MAX_REPLY_BYTES = 64 * 1024;
 
-type Sender = (socket: Socket, stopped: () => boolean) => Promise<void>;
+/** Writes a command; resolves true once all of it was handed to the socket, false if cut short. */
+type Sender = (socket: Socket, stopped: () => boolean) => Promise<boolean>;
 
 function session(options: SessionOptions, what: string, send: Sender): Promise<string> {
   const where = describeClamdAddress(options.address);
@@ -52,6 +56,7 @@ function session(options: SessionOptions, what: string, send: Sender): Promise<s
     const received: Buffer[] = [];
     let receivedBytes = 0;
     let connected = false;
+    let sent = false;
     let settled = false;
     let socketError: NodeJS.ErrnoException | undefined;
 
@@ -82,12 +87,17 @@ function session(options: SessionOptions, what: string, send: Sender): Promise<s
       connected = true;
       clearTimeout(connectTimer);
       socket.setTimeout(options.idleTimeoutMs);
-      send(socket, () => settled || socket.destroyed).catch((error: unknown) => {
-        // A local failure (the file vanished, say) ends the session; write errors do not
-        // (the 'close' handler decides, since a reply may already be waiting).
-        if (error instanceof LocalSendError)
-          settle({ error: new ClamdProtocolError(`${what}: ${error.message}`, error.code) });
-      });
+      send(socket, () => settled || socket.destroyed).then(
+        (complete) => {
+          sent = complete;
+        },
+        (error: unknown) => {
+          // A local failure (the file vanished, say) ends the session; write errors do not
+          // (the 'close' handler decides, since a reply may already be waiting).
+          if (error instanceof LocalSendError)
+            settle({ error: new ClamdProtocolError(`${what}: ${error.message}`, error.code) });
+        },
+      );
     });
     socket.on('data', (data: Buffer) => {
       received.push(data);
@@ -129,6 +139,8 @@ function session(options: SessionOptions, what: string, send: Sender): Promise<s
           `${what}: clamd at ${where} closed the connection without a reply${reason}`,
           socketError?.code ?? 'ECONNRESET',
           true,
+          // Still writing when clamd closed: a write failed, or the stream was not all written.
+          !sent || socketError?.syscall === 'write',
         ),
       });
     });
@@ -152,7 +164,7 @@ export function sendCommand(
 ): Promise<string> {
   return session(options, name, (socket) => {
     socket.write(`z${name}\0`);
-    return Promise.resolve();
+    return Promise.resolve(true);
   });
 }
 
@@ -171,7 +183,7 @@ export function instreamFile(
     try {
       try {
         for await (const chunk of file) {
-          if (stopped()) return;
+          if (stopped()) return false;
           const data = chunk as Buffer;
           const header = Buffer.alloc(4);
           header.writeUInt32BE(data.length, 0);
@@ -182,7 +194,9 @@ export function instreamFile(
         const failure = error as NodeJS.ErrnoException;
         throw new LocalSendError(`could not read ${filePath}: ${failure.message}`, failure.code);
       }
-      if (!stopped()) socket.write(Buffer.alloc(4));
+      if (stopped()) return false;
+      socket.write(Buffer.alloc(4));
+      return true;
     } finally {
       file.destroy();
     }

@@ -126,6 +126,8 @@ describe('the clamd engine against a real clamd', () => {
           (error: unknown) => error,
         );
         expect(outcome).toBeInstanceOf(EngineError);
+        // clamd's reply, or (when it was lost three times) the same conclusion drawn from clamd
+        // closing mid-stream each time.
         expect((outcome as EngineError).message).toMatch(/size limit exceeded/);
         expect((outcome as EngineError).permanent).toBe(true);
       }
@@ -323,14 +325,39 @@ describe('the clamd engine against misbehaving servers', () => {
     );
   });
 
-  it('treats a dropped connection without a reply as an error, after asking twice more', async () => {
+  it('treats a dropped connection without a reply as a transient error, after asking twice more', async () => {
+    // The whole stream arrives, then the connection drops: clamd died while scanning.
     let sessions = 0;
-    const address = await scripted((socket) => {
+    const address = await scripted((socket, rest) => {
       sessions += 1;
-      socket.destroy();
+      onStreamEnd(socket, rest, () => socket.destroy());
     });
     const engine = await engineAt(address, 5000);
-    await expect(engine.scan(small)).rejects.toThrow(/closed the connection without a reply/);
+    const outcome = await engine.scan(big).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(EngineError);
+    expect((outcome as EngineError).message).toMatch(/closed the connection without a reply/);
+    expect((outcome as EngineError).permanent).toBe(false);
+    expect(sessions).toBe(3);
+  });
+
+  it('reads a stream cut off midway three times as over StreamMaxLength: a permanent error', async () => {
+    // What clamd does past its limit, with the reply lost each time to the failed write.
+    let sessions = 0;
+    const address = await scripted((socket, rest) => {
+      sessions += 1;
+      let taken = rest.length;
+      socket.on('data', (data: Buffer) => {
+        taken += data.length;
+        if (taken >= MIB) socket.destroy();
+      });
+    });
+    const engine = await engineAt(address, 5000);
+    const outcome = await engine.scan(big).catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(EngineError);
+    expect((outcome as EngineError).message).toMatch(
+      /stopped reading the stream before its end 3 times in a row.*StreamMaxLength/,
+    );
+    expect((outcome as EngineError).permanent).toBe(true);
     expect(sessions).toBe(3);
   });
 
