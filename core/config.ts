@@ -51,6 +51,10 @@ const byteSize = (fallback: string) =>
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** A whole number from `min` to `max`; `fallback` when unset. */
+const intInRange = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
 /** A size where `0` means "no limit" (quotas). */
 const byteSizeOrZero = (fallback: string) =>
   z
@@ -131,7 +135,7 @@ const secretKey = z
  * `npm run docs:config`; test/core/config-doc.test.ts fails when that file is out of date.
  */
 export const EnvSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080).describe('HTTP port of the API'),
+  PORT: intInRange(0, 65535, 8080).describe('HTTP port of the API'),
   ARBITER_LISTEN_HOST: z
     .string()
     .default('0.0.0.0')
@@ -223,30 +227,18 @@ export const EnvSchema = z.object({
   ARBITER_CALLBACK_TENANT_CONCURRENCY: positiveInt(4).describe(
     'callback deliveries of one tenant in flight at once, across all workers (the rest wait without using up attempts; see docs/webhooks.md)',
   ),
-  ARBITER_SIGNING_SECRET_GRACE: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(30 * 24 * 3600)
-    .default(86_400)
-    .describe(
-      'seconds a rotated-out webhook signing secret keeps signing beside the new one (0–2592000; a rotation request may ask for another value)',
-    ),
+  ARBITER_SIGNING_SECRET_GRACE: intInRange(0, 30 * 24 * 3600, 86_400).describe(
+    'seconds a rotated-out webhook signing secret keeps signing beside the new one (0–2592000; a rotation request may ask for another value)',
+  ),
   ARBITER_RESULT_TTL: positiveInt(30 * 24 * 3600).describe(
     'seconds a result and its trace are kept (30 days)',
   ),
   ARBITER_SCAN_CONCURRENCY: positiveInt(4).describe(
     'scan jobs one worker process runs at once (see docs/deployment.md for sizing)',
   ),
-  ARBITER_SCAN_ATTEMPTS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(5)
-    .describe(
-      "attempts per scan job (1–100): a transient failure (an engine or download hiccup) is retried, and the last attempt stores an error result; a permanent engine error (clamd's `size limit exceeded`) stores it at once",
-    ),
+  ARBITER_SCAN_ATTEMPTS: intInRange(1, 100, 5).describe(
+    "attempts per scan job (1–100): a transient failure (an engine or download hiccup) is retried, and the last attempt stores an error result; a permanent engine error (clamd's `size limit exceeded`) stores it at once",
+  ),
   ARBITER_SCAN_RETRY_BASE_MS: positiveInt(2_000).describe(
     'first scan retry delay (doubles per attempt)',
   ),
@@ -279,15 +271,9 @@ export const EnvSchema = z.object({
   ARBITER_SECRET_KEY: secretKey.describe(
     '32 random bytes, as 64 hex characters or base64 (`openssl rand -base64 32`): the AES-256-GCM key that encrypts stored bucket credentials. Unset → bucket registration answers 503. Keep it safe and stable: changing it makes stored credentials unreadable (register the buckets again)',
   ),
-  ARBITER_RATE_LIMIT_RPS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(1_000_000)
-    .default(50)
-    .describe(
-      'requests per second per tenant under `/v2.2`, `/v2.1` and `/api`, counted in Redis across all api processes (0 = no limit); a tenant may have its own (admin API `PUT /admin/tenants/{id}/limits`). See docs/api.md, "Rate limits and quotas"',
-    ),
+  ARBITER_RATE_LIMIT_RPS: intInRange(0, 1_000_000, 50).describe(
+    'requests per second per tenant under `/v2.2`, `/v2.1` and `/api`, counted in Redis across all api processes (0 = no limit); a tenant may have its own (admin API `PUT /admin/tenants/{id}/limits`). See docs/api.md, "Rate limits and quotas"',
+  ),
   ARBITER_RATE_LIMIT_BURST: z.coerce.number().int().min(0).max(1_000_000).optional().meta({
     description:
       'requests a tenant may make above its rate per 10-second window (0 = none); a tenant given its own rate but no burst gets a burst equal to its rate',
@@ -298,32 +284,18 @@ export const EnvSchema = z.object({
       'bytes per tenant per UTC day, uploads counted when accepted and downloads once fetched (a size: `500MB`, `10GB`; 0 = no quota); past it, uploads and fetches answer 429 until midnight UTC',
     defaultText: '`0` (none)',
   }),
-  ARBITER_SQS_WAIT_SECONDS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(20)
-    .default(20)
-    .describe('long-poll wait of each SQS ReceiveMessage (0–20)'),
-  ARBITER_SQS_VISIBILITY_SECONDS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(43_200)
-    .default(120)
-    .describe(
-      "visibility timeout asked for received S3 event messages; extended every half of it while a batch is being handled. A poison message comes back after it (and goes to the queue's dead-letter queue after `maxReceiveCount`)",
-    ),
+  ARBITER_SQS_WAIT_SECONDS: intInRange(0, 20, 20).describe(
+    'long-poll wait of each SQS ReceiveMessage (0–20)',
+  ),
+  ARBITER_SQS_VISIBILITY_SECONDS: intInRange(1, 43_200, 120).describe(
+    "visibility timeout asked for received S3 event messages; extended every half of it while a batch is being handled. A poison message comes back after it (and goes to the queue's dead-letter queue after `maxReceiveCount`)",
+  ),
   ARBITER_SQS_REFRESH_MS: positiveInt(10_000).describe(
     'how often workers re-read the registered queues (new, changed, deleted buckets)',
   ),
-  ARBITER_RETRO_PAGE_SIZE: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .default(1000)
-    .describe('retro jobs: keys asked for per ListObjectsV2 page (MaxKeys, 1–1000)'),
+  ARBITER_RETRO_PAGE_SIZE: intInRange(1, 1000, 1000).describe(
+    'retro jobs: keys asked for per ListObjectsV2 page (MaxKeys, 1–1000)',
+  ),
   ARBITER_RETRO_CONCURRENCY: positiveInt(2).describe(
     'retro jobs: bucket crawls one worker process runs at once',
   ),
@@ -334,15 +306,9 @@ export const EnvSchema = z.object({
     .describe(
       'bearer token that `GET /metrics` then requires (`Authorization: Bearer …`), on the API and on the worker metrics port; unset → `/metrics` answers anyone who can reach it',
     ),
-  ARBITER_WORKER_METRICS_PORT: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(65535)
-    .default(9091)
-    .describe(
-      'port of the `/metrics` and `/healthz` endpoints of a process that runs workers without the API (`arbiter worker`); binds `ARBITER_LISTEN_HOST`',
-    ),
+  ARBITER_WORKER_METRICS_PORT: intInRange(0, 65535, 9091).describe(
+    'port of the `/metrics` and `/healthz` endpoints of a process that runs workers without the API (`arbiter worker`); binds `ARBITER_LISTEN_HOST`',
+  ),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
