@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EICAR_FINDING } from '../../scanning/findings.js';
 import { encryptedZip, zip } from '../support/archives.js';
 import { eicar, randomContent, sha1 } from '../support/content.js';
-import { S3RVER_CREDENTIALS, startS3Harness, type S3Harness } from '../support/s3.js';
+import { registerBucket, startS3Harness, type S3Harness } from '../support/s3.js';
 import { basic, startTestService, type TestService, type TestTenant } from '../support/service.js';
 
 interface Verdict {
@@ -358,14 +358,7 @@ describe('verdict API (/api)', () => {
       await harness.createBucket('existing-verdict');
       await harness.putObject('existing-verdict', 'DemoFiles/eicar.com', eicar());
       await harness.putObject('existing-verdict', 'DemoFiles/clean.txt', 'all good');
-      const registered = await fetch(`${service.url}/v1/buckets/existing-verdict`, {
-        method: 'PUT',
-        headers: { authorization: tenant.auth, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          endpoint: harness.s3Endpoint,
-          credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-        }),
-      });
+      const registered = await registerBucket(service, tenant.auth, harness, 'existing-verdict');
       expect([200, 201]).toContain(registered.status);
       const token = await accessToken();
       const existing = (key: string, who = `Bearer ${token}`) =>

@@ -1,7 +1,7 @@
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
-import { S3RVER_CREDENTIALS, startS3Harness, type S3Harness } from '../support/s3.js';
+import { registerBucket, startS3Harness, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -44,23 +44,17 @@ describe('an engine failure on a bucket object', () => {
 
   it('tags it scan-result=error in place, keeps the owner’s tags, does not promote or quarantine it, and calls back', async () => {
     for (const name of ['staging', 'production', 'quarantine']) await harness.createBucket(name);
-    const response = await fetch(`${service.url}/v1/buckets/staging`, {
-      method: 'PUT',
-      headers: { authorization: tenant.auth, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        endpoint: harness.s3Endpoint,
-        credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-        callback: `${receiver.url}/callback`,
-        actions: {
-          onClean: 'promote',
-          production: { bucket: 'production', prefix: '' },
-          onInfected: 'quarantine',
-          onUnscannable: 'quarantine',
-          quarantine: { bucket: 'quarantine', prefix: '' },
-        },
-      }),
+    const registered = await registerBucket(service, tenant.auth, harness, 'staging', {
+      callback: `${receiver.url}/callback`,
+      actions: {
+        onClean: 'promote',
+        production: { bucket: 'production', prefix: '' },
+        onInfected: 'quarantine',
+        onUnscannable: 'quarantine',
+        quarantine: { bucket: 'quarantine', prefix: '' },
+      },
     });
-    expect(response.status).toBe(201);
+    expect(registered.status).toBe(201);
     await harness.putObject('staging', 'upload 1.pdf', 'some content', { owner: 'alice' });
 
     const scan = await service.service.runtime.s3.objectScans.scanExistingObject(

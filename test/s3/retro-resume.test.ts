@@ -6,7 +6,7 @@ import { RedisKeys } from '../../core/keys.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { crawlJobId } from '../../s3/retro/index.js';
 import type { RetroJobView } from '../../s3/retro/schema.js';
-import { startS3Harness, S3RVER_CREDENTIALS, type S3Harness } from '../support/s3.js';
+import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
@@ -60,14 +60,7 @@ describe('a retro crawl whose worker dies', () => {
     keys = new RedisKeys(service.config.redisPrefix);
 
     await harness.createBucket(BUCKET);
-    const response = await v1(`/buckets/${BUCKET}`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        endpoint: harness.s3Endpoint,
-        credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-      }),
-    });
-    expect(response.status).toBe(201);
+    expect((await registerBucket(service, tenant.auth, harness, BUCKET)).status).toBe(201);
     let next = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
@@ -97,16 +90,7 @@ describe('a retro crawl whose worker dies', () => {
     await harness?.stop();
   });
 
-  function v1(path: string, init: RequestInit = {}) {
-    return fetch(`${service.url}/v1${path}`, {
-      ...init,
-      headers: {
-        authorization: tenant.auth,
-        'content-type': 'application/json',
-        ...(init.headers ?? {}),
-      },
-    });
-  }
+  const v1 = (path: string, init: RequestInit = {}) => v1Client(service, tenant.auth)(path, init);
 
   const createJob = async () => {
     const response = await v1('/jobs', {

@@ -5,7 +5,7 @@ import { RedisKeys } from '../../core/keys.js';
 import { RetroJobStore } from '../../s3/retro/jobs.js';
 import { normalizeBuckets, type RetroJobView } from '../../s3/retro/schema.js';
 import { eicar } from '../support/content.js';
-import { startS3Harness, S3RVER_CREDENTIALS, type S3Harness } from '../support/s3.js';
+import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -45,28 +45,10 @@ describe('retro jobs', () => {
   });
 
   const v1 = (path: string, init: RequestInit & { auth?: string } = {}) =>
-    fetch(`${service.url}/v1${path}`, {
-      ...init,
-      headers: {
-        authorization: init.auth ?? tenant.auth,
-        'content-type': 'application/json',
-        ...(init.headers ?? {}),
-      },
-    });
+    v1Client(service, tenant.auth)(path, init);
 
-  const register = async (name: string, body: Record<string, unknown> = {}, auth = tenant.auth) => {
-    const response = await v1(`/buckets/${name}`, {
-      method: 'PUT',
-      auth,
-      body: JSON.stringify({
-        endpoint: harness.s3Endpoint,
-        credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-        ...body,
-      }),
-    });
-    if (response.status !== 201 && response.status !== 200)
-      throw new Error(`PUT /v1/buckets/${name}: ${response.status} ${await response.text()}`);
-  };
+  const register = (name: string, body: Record<string, unknown> = {}, auth = tenant.auth) =>
+    registerBucket(service, auth, harness, name, body);
 
   const createJob = async (body: unknown, auth = tenant.auth) => {
     const response = await v1('/jobs', { method: 'POST', auth, body: JSON.stringify(body) });

@@ -10,9 +10,10 @@ import {
 } from '../support/http-servers.js';
 import {
   encodeEventKey,
+  registerBucket,
   startS3Harness,
-  S3RVER_CREDENTIALS,
   toEventBridge,
+  v1Client,
   type S3Harness,
 } from '../support/s3.js';
 import { encryptedZip } from '../support/archives.js';
@@ -68,31 +69,10 @@ describe('S3 protection', () => {
   });
 
   const v1 = (path: string, init: RequestInit & { auth?: string } = {}) =>
-    fetch(`${service.url}/v1${path}`, {
-      ...init,
-      headers: {
-        authorization: init.auth ?? tenant.auth,
-        'content-type': 'application/json',
-        ...(init.headers ?? {}),
-      },
-    });
+    v1Client(service, tenant.auth)(path, init);
 
-  const register = async (name: string, body: Record<string, unknown> = {}, auth = tenant.auth) => {
-    const response = await v1(`/buckets/${name}`, {
-      method: 'PUT',
-      auth,
-      body: JSON.stringify({
-        endpoint: harness.s3Endpoint,
-        credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-        callback,
-        ...body,
-      }),
-    });
-    const json = (await response.json()) as Record<string, unknown>;
-    if (response.status !== 201 && response.status !== 200)
-      throw new Error(`PUT /v1/buckets/${name}: ${response.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const register = async (name: string, body: Record<string, unknown> = {}, auth = tenant.auth) =>
+    (await registerBucket(service, auth, harness, name, { callback, ...body })).json;
 
   const queueConfig = (url: string) => ({
     url,

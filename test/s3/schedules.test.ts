@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RetroJobView, ScheduleView } from '../../s3/retro/schema.js';
 import { checkCron } from '../../s3/retro/schedules.js';
-import { startS3Harness, S3RVER_CREDENTIALS, type S3Harness } from '../support/s3.js';
+import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -25,14 +25,7 @@ describe('retro schedules', () => {
     tenant = await service.createTenant('scheduler');
     other = await service.createTenant('someone-else');
     await harness.createBucket(BUCKET);
-    const response = await v1(`/buckets/${BUCKET}`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        endpoint: harness.s3Endpoint,
-        credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-      }),
-    });
-    expect(response.status).toBe(201);
+    expect((await registerBucket(service, tenant.auth, harness, BUCKET)).status).toBe(201);
     for (let i = 0; i < 10; i++) await harness.putObject(BUCKET, `s/${i}.txt`, `object ${i}`);
   });
   afterAll(async () => {
@@ -40,16 +33,8 @@ describe('retro schedules', () => {
     await harness?.stop();
   });
 
-  function v1(path: string, init: RequestInit & { auth?: string } = {}) {
-    return fetch(`${service.url}/v1${path}`, {
-      ...init,
-      headers: {
-        authorization: init.auth ?? tenant.auth,
-        'content-type': 'application/json',
-        ...(init.headers ?? {}),
-      },
-    });
-  }
+  const v1 = (path: string, init: RequestInit & { auth?: string } = {}) =>
+    v1Client(service, tenant.auth)(path, init);
 
   const createSchedule = async (body: unknown, auth = tenant.auth) => {
     const response = await v1('/schedules', { method: 'POST', auth, body: JSON.stringify(body) });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import { S3RVER_CREDENTIALS, startS3Harness, type S3Harness } from '../support/s3.js';
+import { registerBucket, startS3Harness, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { killAllArbiterProcesses, startWorkerProcess } from '../support/worker-process.js';
@@ -50,18 +50,12 @@ describe('SIGTERM to a worker polling SQS', () => {
     const tenant = await api.createTenant('graceful');
     await harness.createBucket('busy');
     const queue = await harness.createQueue('q-busy');
-    const registered = await fetch(`${api.url}/v1/buckets/busy`, {
-      method: 'PUT',
-      headers: { authorization: tenant.auth, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        endpoint: harness.s3Endpoint,
-        credentials: { type: 'static', ...S3RVER_CREDENTIALS },
-        queue: {
-          url: queue.url,
-          endpoint: harness.sqsEndpoint,
-          credentials: { type: 'static', accessKeyId: 'q', secretAccessKey: 'q' },
-        },
-      }),
+    const registered = await registerBucket(api, tenant.auth, harness, 'busy', {
+      queue: {
+        url: queue.url,
+        endpoint: harness.sqsEndpoint,
+        credentials: { type: 'static', accessKeyId: 'q', secretAccessKey: 'q' },
+      },
     });
     expect(registered.status).toBe(201);
     harness.bridge('busy', { mode: 'direct', queueUrl: queue.url });

@@ -111,6 +111,46 @@ export interface S3Harness {
 }
 
 /** AWS form-encodes keys in notifications: `my file+ü.txt` → `my+file%2B%C3%BC.txt` (slashes kept). */
+/** Requests to a tenant's `/v1` API (JSON bodies); `init.auth` overrides the tenant's credentials. */
+export function v1Client(service: { url: string }, auth: string) {
+  return (requestPath: string, init: RequestInit & { auth?: string } = {}) => {
+    const { auth: override, ...rest } = init;
+    return fetch(`${service.url}/v1${requestPath}`, {
+      ...rest,
+      headers: {
+        authorization: override ?? auth,
+        'content-type': 'application/json',
+        ...(rest.headers ?? {}),
+      },
+    });
+  };
+}
+
+/**
+ * Registers a bucket of the harness's s3rver for a tenant (`PUT /v1/buckets/{name}` with static
+ * credentials, plus `settings`). Throws unless the answer is 201 or 200; returns both.
+ */
+export async function registerBucket(
+  service: { url: string },
+  auth: string,
+  harness: Pick<S3Harness, 's3Endpoint'>,
+  name: string,
+  settings: Record<string, unknown> = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await v1Client(service, auth)(`/buckets/${name}`, {
+    method: 'PUT',
+    body: JSON.stringify({
+      endpoint: harness.s3Endpoint,
+      credentials: { type: 'static', ...S3RVER_CREDENTIALS },
+      ...settings,
+    }),
+  });
+  const json = (await response.json()) as Record<string, unknown>;
+  if (response.status !== 201 && response.status !== 200)
+    throw new Error(`PUT /v1/buckets/${name}: ${response.status} ${JSON.stringify(json)}`);
+  return { status: response.status, json };
+}
+
 export function encodeEventKey(key: string): string {
   return encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');
 }
