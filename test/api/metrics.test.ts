@@ -7,7 +7,12 @@ import {
   type TestHttpServer,
 } from '../support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  startTestService,
+  type TestService,
+  type TestTenant,
+  scaniiRequest,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /** One sample of the Prometheus text format: name, labels and value. */
@@ -60,11 +65,7 @@ describe('Prometheus metrics after a scan flow', () => {
   const ids: string[] = [];
   const clean = randomContent(10_000);
 
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${path}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
 
   beforeAll(async () => {
     service = await startTestService();

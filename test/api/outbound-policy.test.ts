@@ -17,6 +17,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -79,11 +80,7 @@ describe('outbound network policy through the API', () => {
     expect(net?.violations ?? []).toEqual([]);
   });
 
-  const api = (route: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${route}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
   const fetchForm = (fields: Record<string, string>) =>
     api('/files/fetch', { method: 'POST', body: new URLSearchParams(fields) });
   const pollResult = (id: string) => pollScanResult(service, tenant, id);

@@ -11,6 +11,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -39,11 +40,7 @@ describe('scanning through the Scanii v2.2 API', () => {
     await service?.stop();
   });
 
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${path}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
 
   const pollResult = (id: string) => pollScanResult(service, tenant, id);
 

@@ -12,7 +12,12 @@ import {
   type Delivery,
   type TestHttpServer,
 } from '../support/http-servers.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  startTestService,
+  type TestService,
+  type TestTenant,
+  scaniiRequest,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 describe('the default callback retry schedule', () => {
@@ -96,11 +101,7 @@ describe('callback delivery retries', () => {
     await service?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
 
   /** Submits an async scan of a small clean file with a callback; returns its id. */
   async function submit(callback: string): Promise<string> {

@@ -16,6 +16,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
@@ -89,12 +90,8 @@ describe('clamd killed and started again', () => {
     await redis?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-      signal: AbortSignal.timeout(15_000),
-    });
+  const api = (path: string, init: RequestInit = {}) =>
+    scaniiRequest(service, tenant, path, init, 15_000);
   const submit = async (file: string) => {
     const response = await api('/files/fetch', {
       method: 'POST',

@@ -16,6 +16,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -51,12 +52,8 @@ describe('Redis killed and restarted under a running service', () => {
     await redis?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-      signal: AbortSignal.timeout(10_000),
-    });
+  const api = (path: string, init: RequestInit = {}) =>
+    scaniiRequest(service, tenant, path, init, 10_000);
 
   const submitFetch = (location: string) =>
     api('/files/fetch', {

@@ -11,7 +11,12 @@ import {
 } from '../support/http-servers.js';
 import { pacedLoad, tally } from '../support/load.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  startTestService,
+  type TestService,
+  type TestTenant,
+  scaniiRequest,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
   killAllArbiterProcesses,
@@ -75,12 +80,8 @@ describe('Redis killed and restarted under load', () => {
     await redis?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-      signal: AbortSignal.timeout(15_000),
-    });
+  const api = (path: string, init: RequestInit = {}) =>
+    scaniiRequest(service, tenant, path, init, 15_000);
 
   it('loses no accepted request, refuses with 503 while Redis is down, and heals by itself', async () => {
     // Where the outage falls in the run: Redis is killed before request 120 and started again

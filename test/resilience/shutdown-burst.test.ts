@@ -12,7 +12,12 @@ import {
 } from '../support/http-servers.js';
 import { tally } from '../support/load.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  startTestService,
+  type TestService,
+  type TestTenant,
+  scaniiRequest,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { killAllArbiterProcesses, startWorkerProcess } from '../support/worker-process.js';
 
@@ -83,11 +88,7 @@ describe('SIGTERM to a worker during a burst of 50 fetches', () => {
     await redis?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
 
   it('finishes the jobs in flight, exits 0, and leaves the rest to the next worker: each scan once', async () => {
     const ids: string[] = [];

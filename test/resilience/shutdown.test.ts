@@ -18,6 +18,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
@@ -72,11 +73,7 @@ describe('SIGTERM to a worker process with a scan in flight', () => {
     await redis?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
   const submitFetch = async (location: string) => {
     const response = await api('/files/fetch', {
       method: 'POST',

@@ -18,6 +18,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import {
@@ -95,11 +96,7 @@ describe('a worker killed mid-job', () => {
     await redis?.stop();
   });
 
-  const api = (p: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${p}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
 
   const pollResult = (id: string) => pollScanResult(service, tenant, id);
 

@@ -19,6 +19,7 @@ import {
   startTestService,
   type TestService,
   type TestTenant,
+  scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -54,11 +55,7 @@ describe('scanning with builtin and clamd together', () => {
     await clamd?.stop();
   });
 
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${service.url}/v2.2${path}`, {
-      ...init,
-      headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
-    });
+  const api = (path: string, init: RequestInit = {}) => scaniiRequest(service, tenant, path, init);
   const traceOf = async (id: string) =>
     (
       (await (await api(`/files/${id}/trace`)).json()) as { events: Array<{ message: string }> }

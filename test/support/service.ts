@@ -108,6 +108,24 @@ function adminRequest(url: string, adminPath: string, init: RequestInit = {}): P
   });
 }
 
+/**
+ * A request to the Scanii API (`/v2.2{path}`) as the tenant. `timeoutMs` aborts a request that
+ * hangs (resilience tests, where the service is meant to answer even while Redis is down).
+ */
+export function scaniiRequest(
+  service: { url: string },
+  tenant: { auth: string },
+  requestPath: string,
+  init: RequestInit = {},
+  timeoutMs?: number,
+): Promise<Response> {
+  return fetch(`${service.url}/v2.2${requestPath}`, {
+    ...init,
+    headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
+    ...(timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
+  });
+}
+
 /** Polls `GET /v2.2/files/{id}` as the tenant until the result exists (404 while pending). */
 export function pollScanResult<T = Record<string, unknown>>(
   service: { url: string },
