@@ -73,26 +73,31 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
 async function waitForPing(socket: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const probe = new Redis({
-      path: socket,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      if ((await probe.ping()) === 'PONG') return;
-    } catch {
-      // not listening yet
-    } finally {
-      // Not on a client that already ended (a failed attempt): ioredis would arm a 2 s timer to
-      // destroy a stream that is long closed, and that timer holds the process open at exit.
-      if (probe.status !== 'end') probe.disconnect();
-    }
+    if (await redisAnswersPing(socket)) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`redis-server did not answer PING within ${timeoutMs} ms`);
+}
+
+/** Whether a redis-server answers PING on this unix socket now (one attempt, no retries). */
+export async function redisAnswersPing(socket: string): Promise<boolean> {
+  const probe = new Redis({
+    path: socket,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false; // not listening yet
+  } finally {
+    // Not on a client that already ended (a failed attempt): ioredis would arm a 2 s timer to
+    // destroy a stream that is long closed, and that timer holds the process open at exit.
+    if (probe.status !== 'end') probe.disconnect();
+  }
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { redisAnswersPing } from '../../core/embedded-redis.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -48,24 +48,10 @@ export async function startTestRedis(options: { appendonly?: boolean } = {}): Pr
       ],
       { stdio: 'ignore' },
     );
-    await waitFor(
-      async () => {
-        const probe = new Redis({
-          path: socket,
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          retryStrategy: () => null,
-        });
-        probe.on('error', () => undefined);
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } finally {
-          probe.disconnect();
-        }
-      },
-      { timeoutMs: 10_000, what: 'redis-server to answer PING' },
-    );
+    await waitFor(() => redisAnswersPing(socket), {
+      timeoutMs: 10_000,
+      what: 'redis-server to answer PING',
+    });
   };
 
   const stopWith = async (signal: NodeJS.Signals) => {
