@@ -1,5 +1,6 @@
 import type { JobType, Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isUnscannableFinding } from '../scanning/findings.js';
 
 /**
  * Prometheus metrics of one process. The composition root (cli/runtime.ts) creates one
@@ -42,7 +43,7 @@ export type FindingClass = 'clean' | 'malicious' | 'unscannable' | 'other';
 
 export function findingClass(finding: string): Exclude<FindingClass, 'clean'> {
   if (finding.startsWith('content.malicious.')) return 'malicious';
-  if (finding.startsWith('content.unscannable.')) return 'unscannable';
+  if (isUnscannableFinding(finding)) return 'unscannable';
   return 'other';
 }
 

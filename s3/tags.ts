@@ -1,5 +1,6 @@
 import type { ObjectOutcome, ScanResult } from '../core/results.js';
 import { S3_TAG_LIMIT, type TagKeys } from './bucket-schema.js';
+import { isUnscannableFinding } from '../scanning/findings.js';
 
 /**
  * The scan tags Arbiter writes on objects, and how they are merged with the tags an object
@@ -19,9 +20,7 @@ export const TAG_VALUE_MAX = 256;
 export function outcomeOf(result: ScanResult): ObjectOutcome {
   if (result.error) return 'error';
   if (result.findings.length === 0) return 'clean';
-  return result.findings.every((finding) => finding.startsWith('content.unscannable.'))
-    ? 'unscannable'
-    : 'infected';
+  return result.findings.every(isUnscannableFinding) ? 'unscannable' : 'infected';
 }
 
 /** Characters S3 accepts in tag values; anything else becomes `_`. */

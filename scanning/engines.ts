@@ -5,6 +5,7 @@ import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
 import type { ScanRequest } from '../core/results.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
+import { isUnscannableFinding } from './findings.js';
 
 export interface EngineSet {
   engines: Engine[];
@@ -84,7 +85,7 @@ export function describeVerdict(verdict: EngineVerdict, maxListed = 20): string 
   const parts = verdict.detections.map((d) => {
     const where = d.path.length > 1 ? ` in ${d.path.join('/')}` : '';
     // For unscannable content the "signature" says what was wrong.
-    const why = d.finding.startsWith('content.unscannable.') ? ` (${d.signature})` : '';
+    const why = isUnscannableFinding(d.finding) ? ` (${d.signature})` : '';
     return `${d.finding}${where}${why}`;
   });
   const listed = [...new Set(parts)];

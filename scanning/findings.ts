@@ -14,3 +14,8 @@ export function maliciousFinding(signatureName: string): string {
 export function unscannableFinding(reason: 'encrypted' | 'limits-exceeded' | 'corrupt'): string {
   return `content.unscannable.${reason}`;
 }
+
+/** Whether a finding says the content could not be fully scanned (see unscannableFinding). */
+export function isUnscannableFinding(finding: string): boolean {
+  return finding.startsWith('content.unscannable.');
+}

@@ -1,8 +1,7 @@
 import type { ScanResult } from '../core/results.js';
 import type { ScanStore } from '../core/scan-store.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
-
-export const UNSCANNABLE_PREFIX = 'content.unscannable.';
+import { isUnscannableFinding } from '../scanning/findings.js';
 
 export interface UnscannablePolicyDeps {
   scans: Pick<ScanStore, 'appendTrace'>;
@@ -20,7 +19,7 @@ export async function applyUnscannablePolicy(
   tenantId: string,
   result: ScanResult,
 ): Promise<ScanResult> {
-  const unscannable = result.findings.filter((f) => f.startsWith(UNSCANNABLE_PREFIX));
+  const unscannable = result.findings.filter(isUnscannableFinding);
   if (unscannable.length === 0 || !deps.settings) return result;
   const { reportUnscannable } = await deps.settings.current(tenantId);
   if (reportUnscannable) return result;
@@ -31,7 +30,7 @@ export async function applyUnscannablePolicy(
   );
   return {
     ...result,
-    findings: result.findings.filter((f) => !f.startsWith(UNSCANNABLE_PREFIX)),
+    findings: result.findings.filter((f) => !isUnscannableFinding(f)),
     suppressed_findings: unscannable,
   };
 }

@@ -25,6 +25,7 @@ import {
   uploadedFiles,
 } from '../rate-limit.js';
 import { ExistingObjectScanSchema, VerdictTokenSchema } from '../schemas.js';
+import { isUnscannableFinding } from '../../scanning/findings.js';
 
 /**
  * The verdict API in the style of "Antivirus for Amazon S3" (mounted at `/api`): a token from
@@ -244,8 +245,6 @@ interface Described {
   error: string | undefined;
 }
 
-const isUnscannable = (finding: string) => finding.startsWith('content.unscannable.');
-
 /**
  * One file's part of the verdict. Engines that report where they found something (the built-in
  * one walks archives) give one infection per member, by its path from the uploaded file
@@ -270,7 +269,7 @@ export function describeOutcome(
   const placed = new Set<string>();
   for (const verdict of verdicts) {
     for (const detection of verdict.detections ?? []) {
-      if (isUnscannable(detection.finding)) continue;
+      if (isUnscannableFinding(detection.finding)) continue;
       // The engine names the top by the content name; the client knows it by the name it sent.
       const file = [name, ...detection.path.slice(1)].join('/');
       placed.add(detection.finding);
@@ -280,10 +279,15 @@ export function describeOutcome(
     }
   }
   for (const finding of result.findings) {
-    if (!isUnscannable(finding) && !placed.has(finding))
+    if (!isUnscannableFinding(finding) && !placed.has(finding))
       infections.push({ file: name, infection: finding });
   }
-  return { name, infections, unscannable: result.findings.some(isUnscannable), error: undefined };
+  return {
+    name,
+    infections,
+    unscannable: result.findings.some(isUnscannableFinding),
+    error: undefined,
+  };
 }
 
 /** Infected beats Error beats Unscannable beats Clean: a client must never read a doubt as clean. */
