@@ -202,8 +202,8 @@ export class ClamdEngine implements Engine {
    * One INSTREAM, asked again at once (at most LOST_REPLY_RETRIES times) when clamd closed the
    * session without a reply we could read: an over-limit stream often ends that way, and its
    * answer is a permanent error the scan must record now, not after a backed-off retry. When
-   * every attempt was cut off before the stream was written, clamd stopped reading each time
-   * at the same content, which it does for a stream over its StreamMaxLength: that is the
+   * clamd cut every attempt off before the whole stream was written, it stopped reading the
+   * same content each time, which it does for a stream over its StreamMaxLength: that is the
    * verdict, permanent. A clamd that really went away refuses the next connection instead,
    * which is not retried here.
    */
