@@ -98,7 +98,11 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     http,
     queues,
     spool,
-    limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
+    limits: {
+      maxFetchSize: config.maxFetchSize,
+      fetchTimeoutMs: config.fetchTimeoutMs,
+      fetchMinRate: config.fetchMinRate,
+    },
     logger,
     objects: s3Stage.stage,
     usage: limits,

@@ -211,7 +211,17 @@ export const EnvSchema = z.object({
   ARBITER_MAX_FETCH_SIZE: byteSize('2GB').describe(
     'largest `location` download (error result above)',
   ),
-  ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000).describe('total time allowed for one download'),
+  ARBITER_FETCH_TIMEOUT_MS: positiveInt(300_000).describe(
+    'total time allowed for one download, redirects included; past it the download ends in an error result (not retried)',
+  ),
+  ARBITER_FETCH_MIN_RATE: byteSizeOrZero('1KB').meta({
+    description:
+      'slowest transfer a download may keep up, in bytes per second averaged over `ARBITER_FETCH_RATE_WINDOW_MS` (a size: `1KB`, `64KB`; 0 = no minimum); a location sending less ends in an error result (not retried). Besides it, a connection silent for 30 s is dropped (and retried)',
+    defaultText: '`1KB` (1,024 bytes/s)',
+  }),
+  ARBITER_FETCH_RATE_WINDOW_MS: positiveInt(30_000).describe(
+    'the window `ARBITER_FETCH_MIN_RATE` is averaged over; the first window of a download is its grace period',
+  ),
   ARBITER_CALLBACK_TIMEOUT_MS: positiveInt(10_000).describe(
     'time allowed for one callback attempt',
   ),
@@ -236,6 +246,12 @@ export const EnvSchema = z.object({
   ARBITER_SCAN_CONCURRENCY: positiveInt(4).describe(
     'scan jobs one worker process runs at once (see docs/deployment.md for sizing)',
   ),
+  ARBITER_SCAN_TENANT_CONCURRENCY: z.coerce.number().int().positive().optional().meta({
+    description:
+      "scans of one tenant running at once, across all workers; its other scan jobs wait (using up no attempts) and other tenants' scans take the free slots. Raise it with the number of worker processes if one tenant should be able to use more of the fleet",
+    defaultText:
+      '`ARBITER_SCAN_CONCURRENCY` − 1 (at least 1): one tenant never holds every slot of a single worker process',
+  }),
   ARBITER_SCAN_ATTEMPTS: intInRange(1, 100, 5).describe(
     "attempts per scan job (1–100): a transient failure (an engine or download hiccup) is retried, and the last attempt stores an error result; a permanent engine error (clamd's `size limit exceeded`) stores it at once",
   ),
@@ -331,6 +347,12 @@ export interface Config {
   maxFileSize: number;
   maxFetchSize: number;
   fetchTimeoutMs: number;
+  /**
+   * Slowest acceptable download: at least `bytesPerSecond` on average over every `windowMs`
+   * (0 = no minimum). Like the total time limit, a permanent failure: a trickling server would
+   * trickle again on a retry.
+   */
+  fetchMinRate: { bytesPerSecond: number; windowMs: number };
   callbackTimeoutMs: number;
   /**
    * Networks (CIDRs) that `location` and `callback` URLs may reach although they are loopback,
@@ -346,6 +368,8 @@ export interface Config {
   signingSecretGraceSeconds: number;
   resultTtlSeconds: number;
   scanConcurrency: number;
+  /** Scans of one tenant running at once across all workers (worker/scan-slots.ts). */
+  scanTenantConcurrency: number;
   /**
    * Attempts per scan job (1 = no retry) and the first retry delay, doubling per attempt. The
    * last attempt stores an error result instead of retrying; permanent errors store it at once.
@@ -421,6 +445,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
     maxFetchSize: e.ARBITER_MAX_FETCH_SIZE,
     fetchTimeoutMs: e.ARBITER_FETCH_TIMEOUT_MS,
+    fetchMinRate: {
+      bytesPerSecond: e.ARBITER_FETCH_MIN_RATE,
+      windowMs: e.ARBITER_FETCH_RATE_WINDOW_MS,
+    },
     callbackTimeoutMs: e.ARBITER_CALLBACK_TIMEOUT_MS,
     allowedNetworks: e.ARBITER_ALLOWED_NETWORKS,
     callbackRetryBaseMs: e.ARBITER_CALLBACK_RETRY_BASE_MS,
@@ -429,6 +457,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     signingSecretGraceSeconds: e.ARBITER_SIGNING_SECRET_GRACE,
     resultTtlSeconds: e.ARBITER_RESULT_TTL,
     scanConcurrency: e.ARBITER_SCAN_CONCURRENCY,
+    scanTenantConcurrency:
+      e.ARBITER_SCAN_TENANT_CONCURRENCY ?? Math.max(1, e.ARBITER_SCAN_CONCURRENCY - 1),
     scanAttempts: e.ARBITER_SCAN_ATTEMPTS,
     scanRetryBaseMs: e.ARBITER_SCAN_RETRY_BASE_MS,
     callbackConcurrency: e.ARBITER_CALLBACK_CONCURRENCY,

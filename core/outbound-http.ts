@@ -40,10 +40,18 @@ export class OutboundError extends Error {
 
 export interface DownloadLimits {
   maxBytes: number;
-  /** Total time for the whole download, redirects included. */
+  /** Total time for the whole download, redirects included; past it the download fails for good. */
   timeoutMs: number;
   /** Longest silence on the connection (no bytes received); defaults to the client's. */
   idleTimeoutMs?: number;
+  /**
+   * Slowest acceptable transfer: fewer than `bytesPerSecond` on average over a `windowMs` window
+   * (the first window, from the start of the request, is the grace period) fails the download for
+   * good. A server that sends a byte now and then never trips the idle timeout; this ends it.
+   */
+  minRate?: { bytesPerSecond: number; windowMs: number };
+  /** Aborting it ends the download at once (its scan was deleted). */
+  signal?: AbortSignal;
 }
 
 export interface Download {
@@ -227,7 +235,11 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
           }
         },
       );
-      const stopTotal = totalDeadline(request, limits.timeoutMs, 'the download');
+      const stopTotal = totalDeadline(request, limits.timeoutMs, () =>
+        downloadTimedOut(limits.timeoutMs, counter.bytes),
+      );
+      const stopRate = limits.minRate ? minimumRate(request, counter, limits.minRate) : noop;
+      const stopCancel = cancelOnAbort(request, limits.signal);
       try {
         await pipeline(request, counter, createWriteStream(destination));
       } catch (error) {
@@ -238,6 +250,8 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         });
       } finally {
         stopTotal();
+        stopRate();
+        stopCancel();
       }
       return { bytes: counter.bytes, sha1: counter.sha1() };
     },
@@ -256,7 +270,12 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         decompress: false,
         timeout: { socket: idle },
       });
-      const stopTotal = totalDeadline(request, timeoutMs, 'the request');
+      // A receiver slow today may answer on the next attempt: this one is retried.
+      const stopTotal = totalDeadline(
+        request,
+        timeoutMs,
+        () => new OutboundError(`timed out: the request took longer than ${timeoutMs} ms`, false),
+      );
       try {
         const status = await new Promise<number>((resolve, reject) => {
           request.once('response', (response: { statusCode: number }) =>
@@ -447,13 +466,69 @@ async function withDeadline<T>(
   }
 }
 
-/** Ends `request` with a (retryable) timeout error once `ms` have passed, whatever it is doing. */
-function totalDeadline(request: Request, ms: number, what: string): () => void {
-  const timer = setTimeout(() => {
-    request.destroy(new OutboundError(`timed out: ${what} took longer than ${ms} ms`, false));
-  }, ms);
+/** Ends `request` with the error `timedOut` makes once `ms` have passed, whatever it is doing. */
+function totalDeadline(request: Request, ms: number, timedOut: () => OutboundError): () => void {
+  const timer = setTimeout(() => request.destroy(timedOut()), ms);
   return () => clearTimeout(timer);
 }
+
+/**
+ * A download past its total time is not retried: the same location would most likely be as slow
+ * again, and each attempt holds a scan slot for the whole limit.
+ */
+function downloadTimedOut(ms: number, bytes: number): OutboundError {
+  return new OutboundError(
+    `timed out: the download took longer than the ${seconds(ms)} limit (${bytes} bytes received)`,
+    true,
+  );
+}
+
+/**
+ * Checks the bytes received in each window of `windowMs` (the first one counts from the request's
+ * start, connection and redirects included: that is the grace period) and ends `request` with a
+ * permanent error when a window brought fewer than `bytesPerSecond` × its length. Permanent for
+ * the reason a total time-out is (see downloadTimedOut).
+ */
+function minimumRate(
+  request: Request,
+  counter: ByteCounter,
+  rate: { bytesPerSecond: number; windowMs: number },
+): () => void {
+  if (rate.bytesPerSecond <= 0) return noop;
+  const needed = (rate.bytesPerSecond * rate.windowMs) / 1000;
+  let before = 0;
+  const timer = setInterval(() => {
+    const received = counter.bytes - before;
+    before = counter.bytes;
+    if (received >= needed) return;
+    request.destroy(
+      new OutboundError(
+        `too slow: the location sent ${received} bytes in ${seconds(rate.windowMs)}, below the minimum rate of ${rate.bytesPerSecond} bytes/s`,
+        true,
+      ),
+    );
+  }, rate.windowMs);
+  return () => clearInterval(timer);
+}
+
+/** Ends `request` as soon as `signal` aborts (the scan it downloads for was deleted). */
+function cancelOnAbort(request: Request, signal: AbortSignal | undefined): () => void {
+  if (!signal) return noop;
+  const cancel = () =>
+    request.destroy(new OutboundError('cancelled: the download is no longer wanted', true));
+  if (signal.aborted) {
+    cancel();
+    return noop;
+  }
+  signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function noop(): void {}
 
 function connectTimedOut(ms: number, what: string): OutboundError {
   return new OutboundError(`timed out ${what} (connect timeout ${ms} ms)`, false);

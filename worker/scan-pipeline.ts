@@ -24,7 +24,12 @@ export interface PipelineDeps {
   http: OutboundHttp;
   queues: Queues;
   spool: Spool;
-  limits: { maxFetchSize: number; fetchTimeoutMs: number };
+  limits: {
+    maxFetchSize: number;
+    fetchTimeoutMs: number;
+    /** Slowest acceptable download (core/outbound-http.ts); unset → no minimum. */
+    fetchMinRate?: { bytesPerSecond: number; windowMs: number };
+  };
   logger: Logger;
   /** Reads and acts on objects of registered buckets (`source: 'object'`, see s3/object-stage.ts). */
   objects?: ObjectStage;
@@ -140,6 +145,7 @@ async function obtainContent(
     const download = await deps.http.download(location, fetchPath, {
       maxBytes: deps.limits.maxFetchSize,
       timeoutMs: deps.limits.fetchTimeoutMs,
+      minRate: deps.limits.fetchMinRate,
     });
     await deps.scans.appendTrace(
       request.tenantId,

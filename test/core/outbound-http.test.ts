@@ -13,6 +13,7 @@ import {
 } from '../../core/outbound-http.js';
 import { guardedNetwork, type GuardedNetwork, type TestNames } from '../support/guarded-network.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * The guarded outbound client against real loopback servers. Every client here is built with the
@@ -449,7 +450,7 @@ describe('size and time limits', () => {
     expect(net.violations).toEqual([]);
   });
 
-  it('ends a slow-drip body at the total time limit', async () => {
+  it('ends a slow-drip body at the total time limit, for good (a retry would be as slow)', async () => {
     const { http } = client(allowed, ['127.0.0.1']);
     const started = Date.now();
     const error = await refusal(
@@ -458,8 +459,10 @@ describe('size and time limits', () => {
         timeoutMs: 600,
       }),
     );
-    expect(error.message).toBe('timed out: the download took longer than 600 ms');
-    expect(error.permanent).toBe(false);
+    expect(error.message).toMatch(
+      /^timed out: the download took longer than the 600 ms limit \(\d+ bytes received\)$/,
+    );
+    expect(error.permanent).toBe(true);
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
@@ -472,7 +475,60 @@ describe('size and time limits', () => {
         timeoutMs: 500,
       }),
     );
-    expect(error.message).toBe('timed out: the download took longer than 500 ms');
+    expect(error.message).toMatch(/^timed out: the download took longer than the 500 ms limit/);
+  });
+
+  it('ends a download below the minimum rate at the end of a window, for good', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    // /slow-drip sends about 20 bytes/s: never silent, far below 1,000 bytes/s.
+    const error = await refusal(
+      http.download(`${server.url}/slow-drip`, destination(), {
+        maxBytes: 1024 * 1024,
+        timeoutMs: 30_000,
+        minRate: { bytesPerSecond: 1000, windowMs: 400 },
+      }),
+    );
+    expect(error.message).toMatch(
+      /^too slow: the location sent \d+ bytes in 400 ms, below the minimum rate of 1000 bytes\/s$/,
+    );
+    expect(error.permanent).toBe(true);
+  });
+
+  it('lets a slow download that keeps the minimum rate run on (to its total time limit)', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const error = await refusal(
+      http.download(`${server.url}/slow-drip`, destination(), {
+        maxBytes: 1024 * 1024,
+        timeoutMs: 1_500,
+        // One byte per 200 ms window is enough; the drip sends about four.
+        minRate: { bytesPerSecond: 5, windowMs: 200 },
+      }),
+    );
+    expect(error.message).toMatch(/^timed out: the download took longer than the 1500 ms limit/);
+    const fast = await http.download(`${server.url}/file`, destination(), {
+      ...LIMITS,
+      minRate: { bytesPerSecond: 1024 * 1024, windowMs: 200 },
+    });
+    expect(fast).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
+  });
+
+  it('cancels a download when its signal aborts, closing the connection', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const before = server.hits.get('/slow-drip') ?? 0;
+    const controller = new AbortController();
+    const download = refusal(
+      http.download(`${server.url}/slow-drip`, destination(), {
+        ...LIMITS,
+        signal: controller.signal,
+      }),
+    );
+    await waitFor(() => (server.hits.get('/slow-drip') ?? 0) > before, {
+      what: 'the request to reach the server',
+    });
+    controller.abort();
+    const error = await download;
+    expect(error.message).toBe('cancelled: the download is no longer wanted');
+    expect(error.permanent).toBe(true);
   });
 
   it('ends a silent connection at the idle timeout', async () => {
