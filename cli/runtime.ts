@@ -16,6 +16,7 @@ import { createRedis, queueConnectionOptions } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../core/scan-store.js';
 import { Spool } from '../core/spool.js';
+import { TenantLeases } from '../core/tenant-leases.js';
 import { TenantStore } from '../core/tenants.js';
 import { TokenStore } from '../core/tokens.js';
 import { createEngineSet, type EngineSet } from '../scanning/engines.js';
@@ -24,6 +25,7 @@ import type { CallbackDeps } from '../webhooks/processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
 import { meterEngines } from '../worker/engine-metrics.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
+import { ScanSlots } from '../worker/scan-slots.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
 import { createRetro, type RetroService } from '../s3/retro/index.js';
 
@@ -48,6 +50,8 @@ export interface Runtime {
   engines: EngineSet;
   pipeline: PipelineDeps;
   delivery: CallbackDeps;
+  /** Per-tenant scan slots across all workers (worker/scan-slots.ts). */
+  scanSlots: ScanSlots;
   redeliveries: Redeliveries;
   /** Per-tenant rate limits and byte quotas (their overrides and the Redis counters). */
   limits: TenantLimiter;
@@ -143,6 +147,19 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     ),
   };
 
+  // A scan's lease outlives the job lock (a dead worker's job is picked up again by then, and takes
+  // the same lease back); a running scan renews it, however long its download and engines take.
+  const scanSlots = new ScanSlots(
+    new TenantLeases(
+      redis,
+      { inflight: keys.scanInflight, parked: keys.scanParked },
+      { limit: config.scanTenantConcurrency, leaseMs: 2 * config.jobLockMs },
+      async (jobId) => {
+        await (await queues.scan.getJob(jobId))?.promote();
+      },
+    ),
+  );
+
   // Depth and oldest waiting job of every queue, read from Redis when /metrics is scraped.
   metrics.watchQueues(
     Object.values(queues).filter((value): value is Queue => value instanceof Queue),
@@ -164,6 +181,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     engines,
     pipeline,
     delivery,
+    scanSlots,
     limits,
     settings,
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),

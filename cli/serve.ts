@@ -51,6 +51,7 @@ export async function startService(
         runtime.queuePrefix,
         runtime.pipeline,
         runtime.delivery,
+        runtime.scanSlots,
       )
     : undefined;
   const pollers = roles.workers ? runtime.s3.createPollers() : undefined;

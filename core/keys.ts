@@ -23,6 +23,8 @@
  *   {p}:tenant:{tid}:schedules        ZSET  schedule ids of the tenant (score: creation time, ms)
  *   {p}:scan-backlog:{tid}            ZSET  scan ids queued and not yet started (→ time queued, ms)
  *   {p}:scan-rank:{tid}               STRING jobs queued since the tenant's backlog was last empty
+ *   {p}:scan-inflight:{tid}           ZSET  scans running (job id → lease expiry ms; worker/scan-slots.ts)
+ *   {p}:scan-parked:{tid}             ZSET  scan jobs waiting for one of the tenant's slots (→ time parked)
  *   {p}:webhook-inflight:{tid}        ZSET  callback deliveries in flight (job id → lease expiry ms)
  *   {p}:webhook-parked:{tid}          ZSET  callback jobs waiting for a slot (job id → time parked)
  *   {p}:redeliveries:{tid}:{id}       STRING count of redeliveries asked for one scan (job ids)
@@ -47,6 +49,9 @@ export class RedisKeys {
   /** Scan queue fairness (core/scan-fairness.ts). */
   scanBacklog = (tenantId: string) => `${this.prefix}:scan-backlog:${tenantId}`;
   scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${tenantId}`;
+  /** Per-tenant scan slots (worker/scan-slots.ts). */
+  scanInflight = (tenantId: string) => `${this.prefix}:scan-inflight:${tenantId}`;
+  scanParked = (tenantId: string) => `${this.prefix}:scan-parked:${tenantId}`;
   webhookInflight = (tenantId: string) => `${this.prefix}:webhook-inflight:${tenantId}`;
   webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${tenantId}`;
   redeliveries = (tenantId: string, scanId: string) =>

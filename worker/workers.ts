@@ -5,6 +5,7 @@ import { createCallbackProcessor, type CallbackDeps } from '../webhooks/processo
 import type { PipelineDeps } from './scan-pipeline.js';
 import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
+import type { ScanSlots } from './scan-slots.js';
 
 export interface Workers {
   /** Stops taking jobs, waits for jobs in flight (BullMQ hands back any still held at exit). */
@@ -17,6 +18,7 @@ export function startWorkers(
   prefix: string,
   pipeline: PipelineDeps,
   delivery: CallbackDeps,
+  scanSlots: ScanSlots,
 ): Workers {
   const lockOptions = {
     lockDuration: config.jobLockMs,
@@ -29,7 +31,8 @@ export function startWorkers(
   const callbackJobs = new InFlight();
   const scanWorker = new Worker<ScanJob>(
     QUEUE_NAMES.scan,
-    scanJobs.track(createScanProcessor(pipeline)),
+    // Each scan takes one of its tenant's slots first (see scan-slots.ts).
+    scanJobs.track(scanSlots.around(createScanProcessor(pipeline))),
     {
       connection,
       prefix,
