@@ -73,6 +73,13 @@ export interface PipelineRun {
   finalAttempt: boolean;
   /** Called with every engine's verdict (detections included) when the engines have answered. */
   onVerdicts?: (verdicts: EngineVerdict[]) => void;
+  /** Aborts when the scan is deleted meanwhile: a download in progress stops at once. */
+  signal?: AbortSignal;
+}
+
+/** A download stopped because its scan was deleted: nothing is stored, nobody is called back. */
+class ScanDeletedError extends Error {
+  override name = 'ScanDeletedError';
 }
 
 /** Thrown for failures worth another attempt (the job is retried with backoff). */
@@ -102,7 +109,11 @@ export async function runScanPipeline(
     if (request.source === 'object')
       result = await objectStage(deps).act(request, result, run.finalAttempt);
     return await finish(deps, run, result);
+  } catch (error) {
+    if (error instanceof ScanDeletedError) return undefined;
+    throw error;
   } finally {
+    // Also the partial file of a download that failed or was cancelled.
     await deps.spool.remove(fetchPath);
   }
 }
@@ -146,6 +157,7 @@ async function obtainContent(
       maxBytes: deps.limits.maxFetchSize,
       timeoutMs: deps.limits.fetchTimeoutMs,
       minRate: deps.limits.fetchMinRate,
+      signal: run.signal,
     });
     await deps.scans.appendTrace(
       request.tenantId,
@@ -162,6 +174,8 @@ async function obtainContent(
     return { path: fetchPath, size: download.bytes, sha1: download.sha1 };
   } catch (error) {
     if (!(error instanceof OutboundError)) throw error;
+    // No trace either: it was deleted with the scan, or is the owner's to delete.
+    if (run.signal?.aborted) throw new ScanDeletedError(`scan ${request.id} was deleted`);
     const message = `could not download content from ${origin}: ${error.message}`;
     await deps.scans.appendTrace(request.tenantId, request.id, message);
     if (error.permanent || run.finalAttempt) return message;

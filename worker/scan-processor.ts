@@ -1,5 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
+import { watchForDeletion } from './deletion-watch.js';
 import { failScan, runScanPipeline, type PipelineDeps } from './scan-pipeline.js';
 
 /** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
@@ -21,11 +22,21 @@ export function createScanProcessor(deps: PipelineDeps) {
     const uploadPath =
       record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
     const attempts = job.opts.attempts ?? 1;
-    await runScanPipeline(deps, {
-      request: record.request,
-      uploadPath,
-      finalAttempt: job.attemptsMade + 1 >= attempts,
-    });
+    // A download notices its scan's deletion and stops (uploads have nothing worth stopping).
+    const deletion =
+      record.request.source === 'location'
+        ? watchForDeletion(deps.scans, tenantId, scanId)
+        : undefined;
+    try {
+      await runScanPipeline(deps, {
+        request: record.request,
+        uploadPath,
+        finalAttempt: job.attemptsMade + 1 >= attempts,
+        signal: deletion?.signal,
+      });
+    } finally {
+      deletion?.stop();
+    }
   };
 }
 
