@@ -99,7 +99,8 @@ const scanii: OperationDoc[] = [
     responses: {
       201: { description: 'The result.', schema: ScanResultSchema, headers: LOCATION },
       400: {
-        description: 'Bad input, or the location could not be downloaded.',
+        description:
+          'Bad input, or the location could not be downloaded (refused, failed, over the size limit, slower than ARBITER_FETCH_MIN_RATE, or longer than ARBITER_FETCH_TIMEOUT_MS).',
         schema: SyncFailureSchema,
       },
       401: UNAUTHENTICATED,
@@ -139,7 +140,7 @@ const scanii: OperationDoc[] = [
     method: 'post',
     path: '/files/fetch',
     summary: 'Queue a download of a URL and its scan',
-    description: `The worker downloads \`location\` (http or https; private addresses refused unless allowed by ARBITER_ALLOWED_NETWORKS) and scans it. ${metadataParts}`,
+    description: `The worker downloads \`location\` (http or https; private addresses refused unless allowed by ARBITER_ALLOWED_NETWORKS) and scans it. A download slower than ARBITER_FETCH_MIN_RATE or longer than ARBITER_FETCH_TIMEOUT_MS ends in an error result, without a retry. ${metadataParts}`,
     auth: 'basic',
     request: {
       body: FetchSchema,
@@ -176,7 +177,8 @@ const scanii: OperationDoc[] = [
     method: 'delete',
     path: '/files/{id}',
     summary: 'Delete a result',
-    description: 'The trace stays until it is deleted itself.',
+    description:
+      'The trace stays until it is deleted itself. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.',
     auth: 'basic',
     params: { id: 'The processing id.' },
     responses: { 204: { description: 'Deleted.' }, 401: UNAUTHENTICATED, 404: NOT_FOUND_FILE },

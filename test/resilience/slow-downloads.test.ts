@@ -169,7 +169,7 @@ describe('a tenant whose locations trickle', () => {
     await waitFor(async () => (await client.zcard(leaseKey)) === 0, {
       what: "the slow tenant's leases to be released",
     });
-  });
+  }, 180_000);
 
   it('ends a sync scan of a trickling location the same way (400 with the reason)', async () => {
     const form = new FormData();
