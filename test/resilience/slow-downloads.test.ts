@@ -97,6 +97,9 @@ describe('a tenant whose locations trickle', () => {
         // 5 bytes/s arrive; 100 bytes/s are asked for, averaged over 4 s (kept short for the test).
         ARBITER_FETCH_MIN_RATE: '100',
         ARBITER_FETCH_RATE_WINDOW_MS: '4000',
+        // Scan leases last twice the job lock: 2 s here, shorter than a download, so the bound
+        // holds only if running scans renew their leases.
+        ARBITER_JOB_LOCK_MS: '1000',
       },
       { redis },
     );
