@@ -202,6 +202,9 @@ async function endToEnd(
     LOG_LEVEL: 'silent',
     // The content server and receiver are on loopback, which the outbound policy refuses unless listed.
     ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',
+    // One tenant alone, set up as docs/deployment.md advises for a single-tenant install: it may
+    // use every scan slot (the per-tenant bound would otherwise hold it to all but one).
+    ARBITER_SCAN_TENANT_CONCURRENCY: '1000',
   };
   if (variant.signaturesDir) env.ARBITER_SIGNATURES_DIR = variant.signaturesDir;
   if (variant.scanConcurrency) env.ARBITER_SCAN_CONCURRENCY = String(variant.scanConcurrency);

@@ -49,7 +49,8 @@ describe('SIGTERM to a worker during a burst of 50 fetches', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
     service = await startTestService(
-      { ARBITER_CALLBACK_TENANT_CONCURRENCY: '8' },
+      // One tenant's burst: it may use every one of the worker's 4 scan slots.
+      { ARBITER_CALLBACK_TENANT_CONCURRENCY: '8', ARBITER_SCAN_TENANT_CONCURRENCY: '4' },
       { redis, roles: { api: true, workers: false } },
     );
     tenant = await service.createTenant('burst');
@@ -180,7 +181,12 @@ describe('SIGTERM to a worker whose jobs outlast the shutdown deadline', () => {
   beforeAll(async () => {
     redis = await startTestRedis();
     service = await startTestService(
-      { ARBITER_JOB_LOCK_MS: '1500', ARBITER_STALLED_INTERVAL_MS: '500' },
+      {
+        ARBITER_JOB_LOCK_MS: '1500',
+        ARBITER_STALLED_INTERVAL_MS: '500',
+        // One tenant's jobs: it may use every one of the worker's 4 scan slots.
+        ARBITER_SCAN_TENANT_CONCURRENCY: '4',
+      },
       { redis, roles: { api: true, workers: false } },
     );
     tenant = await service.createTenant('deadline');
