@@ -12,11 +12,12 @@ export interface DeletionWatch {
 /**
  * Tells a running download that its scan was deleted (`DELETE /v2.2/files/{id}`), so the worker
  * stops it instead of letting it run to its time limit. The worker reads the scan's record every
- * `intervalMs` while the download runs, rather than the API publishing deletions on a Redis
- * channel: most downloads end before the first read, so polling costs nothing for them and a few
- * reads a second fleet-wide for slow ones, while a subscription would need a connection of its own
- * in every worker process and a change to the delete path, and would silently miss a deletion
- * published while that connection was reconnecting. A deletion is noticed within `intervalMs`.
+ * `intervalMs` while a fetch's job runs (only the download reacts), rather than the API publishing
+ * deletions on a Redis channel: most fetches end before the first read, so polling costs nothing
+ * for them and one read per slow fetch every `intervalMs`, while a subscription would need a
+ * connection of its own in every worker process and a change to the delete path, and would
+ * silently miss a deletion published while that connection was reconnecting. A deletion is
+ * noticed within `intervalMs`.
  */
 export function watchForDeletion(
   scans: Pick<ScanStore, 'get'>,

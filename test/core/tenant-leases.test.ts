@@ -42,12 +42,12 @@ describe('tenant leases for scans', () => {
       expect(await leases.acquire(tenant, 'other-scan')).toBe(false);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(await client.zrange(key, 0, -1)).toEqual(['long-scan']);
+    expect(await client.zrange(key, '0', '-1')).toEqual(['long-scan']);
     // No more renewals (its worker died): the lease lapses and the slot goes to the next scan.
     await waitFor(() => leases.acquire(tenant, 'other-scan'), {
       what: 'the unrenewed lease to lapse',
     });
     expect(await leases.renew(tenant, 'long-scan')).toBe(false);
-    expect(await client.zrange(key, 0, -1)).toEqual(['other-scan']);
+    expect(await client.zrange(key, '0', '-1')).toEqual(['other-scan']);
   });
 });
