@@ -8,9 +8,8 @@ import type { Redis } from './redis.js';
  *
  * Each running job holds a lease: a member of the tenant's `inflight` ZSET (the BullMQ job id)
  * scored with the time the lease lapses. A worker that dies mid-job never releases its lease; it
- * lapses after `leaseMs` (longer than the job lock, so the job is picked up again by then, and
- * renewed while a long job runs) and is swept by the next acquire. Redis's own clock is used, so
- * workers with skewed clocks agree.
+ * lapses after `leaseMs` (longer than a job runs without renewing it) and is swept by the next
+ * acquire. Redis's own clock is used, so workers with skewed clocks agree.
  *
  * A job turned away (the tenant is at its bound) is moved to BullMQ's delayed set by the caller
  * and then parked here, in the tenant's `parked` ZSET, oldest first. A release hands its slot
@@ -58,11 +57,10 @@ ${HAND_OVER}`;
 
 // KEYS: inflight. ARGV: holder, leaseMs. Pushes the holder's lease further out (if it still has one).
 const RENEW_SCRIPT = `${NOW}
-if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1]) == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0`;
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
 
 // KEYS: inflight, parked. ARGV: holder, leaseMs, limit. Frees the holder's slot and hands it over.
 const RELEASE_SCRIPT = `${NOW}
@@ -78,7 +76,7 @@ export interface LeaseKeys {
 export interface LeaseOptions {
   /** Jobs of one tenant holding a slot at once. */
   limit: number;
-  /** How long a lease lasts unless released or renewed: longer than the job lock. */
+  /** How long a lease lasts unless released or renewed. */
   leaseMs: number;
 }
 
