@@ -147,8 +147,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     ),
   };
 
-  // A scan's lease outlives the job lock (a dead worker's job is picked up again by then, and takes
-  // the same lease back); a running scan renews it, however long its download and engines take.
+  // A scan's lease lasts twice the job lock, so a dead worker's leases lapse about when its jobs are
+  // found stalled (a job run again takes its own lease back if it is still there); a running scan
+  // renews its lease, however long its download and engines take.
   const scanSlots = new ScanSlots(
     new TenantLeases(
       redis,
