@@ -114,7 +114,15 @@ export const RedeliverySchema = z.object({
 
 const CredentialsViewSchema = z.union([
   z.object({ type: z.literal('static'), accessKeyId: z.string().describe('Masked: `AKIA…MPLE`.') }),
-  z.object({ type: z.literal('role'), roleArn: z.string(), externalId: z.string().nullable() }),
+  z.object({
+    type: z.literal('role'),
+    roleArn: z.string(),
+    externalId: z
+      .string()
+      .describe(
+        'Always `arbiter-<tenant id>`, the id Arbiter presents to STS: require it in the role’s trust policy (`sts:ExternalId`).',
+      ),
+  }),
 ]);
 
 const LocationViewSchema = z.object({ bucket: z.string(), prefix: z.string() });

@@ -8,6 +8,8 @@ import {
   BucketInputSchema,
   bucketNameProblem,
   checkDestinations,
+  checkExternalId,
+  credentialsToStore,
   credentialsView,
   type BucketCredentials,
   type BucketRecord,
@@ -46,6 +48,10 @@ export class BucketStore {
     const input = BucketInputSchema.parse(body ?? {});
     const destinationProblem = checkDestinations(name, input.actions);
     if (destinationProblem) throw badRequest(destinationProblem);
+    const externalIdProblem =
+      checkExternalId('credentials', input.credentials, tenantId) ??
+      checkExternalId('queue.credentials', input.queue?.credentials, tenantId);
+    if (externalIdProblem) throw badRequest(externalIdProblem);
     this.checkHost('endpoint', input.endpoint);
     // Without an endpoint the SDK sends queue requests to the queue URL's host: check it too.
     if (input.queue)
@@ -57,12 +63,12 @@ export class BucketStore {
     const existing = await this.get(tenantId, name);
     if (!input.credentials && !existing) {
       throw badRequest(
-        'credentials are required: {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn","externalId"}',
+        'credentials are required: {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn"}',
       );
     }
     const context = bucketContext(tenantId, name);
     const sealedCredentials = input.credentials
-      ? box.seal(JSON.stringify(input.credentials), context)
+      ? box.seal(JSON.stringify(credentialsToStore(input.credentials)), context)
       : existing!.sealedCredentials;
     const view = input.credentials
       ? credentialsView(input.credentials, tenantId)
@@ -74,7 +80,7 @@ export class BucketStore {
       if (input.queue.endpoint) queue.endpoint = input.queue.endpoint;
       if (input.queue.credentials) {
         queue.sealedCredentials = box.seal(
-          JSON.stringify(input.queue.credentials),
+          JSON.stringify(credentialsToStore(input.queue.credentials)),
           queueContext(tenantId, name),
         );
         queue.credentialsView = credentialsView(input.queue.credentials, tenantId);
