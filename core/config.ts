@@ -217,7 +217,7 @@ export const EnvSchema = z.object({
   ),
   ARBITER_ALLOWED_NETWORKS: networkList.meta({
     description:
-      'comma-separated CIDRs (`10.0.0.0/8,fd00::/8`; a bare address means /32 or /128) that `location` and `callback` URLs may reach although they are loopback, private, link-local (cloud metadata), CGNAT, unique-local or otherwise not globally routable; unset → only public addresses. Tests and `scripts/quickstart` set `127.0.0.0/8,::1/128`. See [below](#outbound-requests-to-tenant-urls)',
+      'comma-separated CIDRs (`10.0.0.0/8,fd00::/8`; a bare address means /32 or /128) that tenant URLs (a file’s `location` and `callback`; a bucket’s `callback`, S3 `endpoint` and queue URLs) may reach although they are loopback, private, link-local (cloud metadata), CGNAT, unique-local or otherwise not globally routable; unset → only public addresses. Tests and `scripts/quickstart` set `127.0.0.0/8,::1/128`. See [below](#outbound-requests-to-tenant-urls)',
     defaultText: '– (none)',
   }),
   ARBITER_CALLBACK_RETRY_BASE_MS: positiveInt(10_000).describe(
@@ -333,7 +333,7 @@ export interface Config {
   fetchTimeoutMs: number;
   callbackTimeoutMs: number;
   /**
-   * Networks (CIDRs) that `location` and `callback` URLs may reach although they are loopback,
+   * Networks (CIDRs) that tenant URLs (a file's `location` and `callback`; a bucket's `callback`, S3 `endpoint` and queue URLs) may reach although they are loopback,
    * private, link-local etc. Empty (the default): only globally routable addresses.
    */
   allowedNetworks: string[];
