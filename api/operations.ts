@@ -523,7 +523,9 @@ const retro: OperationDoc[] = [
     request: { body: ScheduleInputSchema, contentTypes: ['application/json'] },
     responses: {
       201: { description: 'The schedule.', schema: ScheduleViewSchema, headers: LOCATION },
-      400: error('A bad cron expression or time zone, an unknown bucket or field.'),
+      400: error(
+        'A bad cron expression or time zone, a cron that would run more often than ARBITER_SCHEDULE_MIN_INTERVAL, an unknown bucket or field.',
+      ),
       401: UNAUTHENTICATED,
     },
   },

@@ -321,6 +321,16 @@ export const ScheduleViewSchema = z
     next_run: timestamp.nullable(),
     last_run: timestamp.nullable(),
     last_job_id: z.string().nullable(),
+    last_skipped_run: z
+      .object({
+        at: timestamp.describe('When the skipped firing was due.'),
+        running_job_id: z.string().describe('The run that was still going.'),
+        reason: z.string(),
+      })
+      .nullable()
+      .describe(
+        'The last firing skipped because the previous run was still crawling or scanning (runs never overlap).',
+      ),
     created_at: timestamp,
   })
   .meta({ id: 'Schedule' });

@@ -299,6 +299,9 @@ export const EnvSchema = z.object({
   ARBITER_RETRO_CONCURRENCY: positiveInt(2).describe(
     'retro jobs: bucket crawls one worker process runs at once',
   ),
+  ARBITER_SCHEDULE_MIN_INTERVAL: positiveInt(900).describe(
+    'retro schedules: shortest time between two runs of one schedule, in seconds; a cron that would fire sooner (checked over its next 100 runs) is a 400. Each run lists the whole bucket, so the default (15 minutes) leaves room for `*/15` and hourly schedules while refusing per-second or per-minute crawls; new objects are better caught by S3 events',
+  ),
   ARBITER_METRICS_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters (it guards /metrics)')
@@ -368,8 +371,11 @@ export interface Config {
   limits: { requestsPerSecond: number; burst: number; bytesPerDay: number };
   /** S3 event intake from SQS (worker role): long-poll wait, visibility, registry refresh. */
   sqs: { waitSeconds: number; visibilitySeconds: number; refreshMs: number };
-  /** Retro jobs (worker role): keys per ListObjectsV2 page (MaxKeys), crawls run at once. */
-  retro: { pageSize: number; concurrency: number };
+  /**
+   * Retro jobs (worker role): keys per ListObjectsV2 page (MaxKeys), crawls run at once; the
+   * shortest time allowed between two runs of one schedule.
+   */
+  retro: { pageSize: number; concurrency: number; scheduleMinIntervalSeconds: number };
   /**
    * `/metrics`: the bearer token it requires (unset: none), and the port a process running
    * workers without the API serves it (and `/healthz`) on.
@@ -450,7 +456,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshMs: e.ARBITER_SQS_REFRESH_MS,
     },
     metrics: { token: e.ARBITER_METRICS_TOKEN, workerPort: e.ARBITER_WORKER_METRICS_PORT },
-    retro: { pageSize: e.ARBITER_RETRO_PAGE_SIZE, concurrency: e.ARBITER_RETRO_CONCURRENCY },
+    retro: {
+      pageSize: e.ARBITER_RETRO_PAGE_SIZE,
+      concurrency: e.ARBITER_RETRO_CONCURRENCY,
+      scheduleMinIntervalSeconds: e.ARBITER_SCHEDULE_MIN_INTERVAL,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

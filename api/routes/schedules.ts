@@ -15,7 +15,8 @@ export interface SchedulesRouterDeps {
  *
  * - `POST /schedules {"cron","buckets":[{"name","prefix"?}],"window":"all"|"since-last-run",
  *   "timezone"?}` → 201 `{id, cron, timezone, buckets, window, next_run, last_run, …}`; 400 for
- *   a bad cron expression or time zone, an unknown bucket, an unknown field.
+ *   a bad cron expression or time zone, a cron that would run more often than
+ *   ARBITER_SCHEDULE_MIN_INTERVAL, an unknown bucket, an unknown field.
  * - `GET /schedules` → `{"schedules": [...]}`, newest first; `GET /schedules/{id}`.
  * - `DELETE /schedules/{id}` → 204 (another tenant's is a 404). Jobs it started are kept.
  */
