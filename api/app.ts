@@ -94,7 +94,7 @@ export function createApp(deps: ApiDeps): Express {
   // One router serves the current protocol version and its predecessor.
   const scanii = Router();
   scanii.use(scaniiCors);
-  scanii.use(authenticate(deps.tenants, deps.tokens));
+  scanii.use(authenticate(deps.tenants, deps.tokens, 'scanii'));
   scanii.use(rateLimit(deps.limits));
   scanii.use(accountRouter(deps.tenants, deps.settings));
   scanii.use(tokensRouter(deps.tokens));
@@ -132,7 +132,7 @@ export function createApp(deps: ApiDeps): Express {
 
   // Arbiter's own tenant API (same Basic credentials), beside the Scanii protocol.
   const tenantApi = Router();
-  tenantApi.use(authenticate(deps.tenants, deps.tokens));
+  tenantApi.use(authenticate(deps.tenants, deps.tokens, 'tenant'));
   tenantApi.use(
     webhooksRouter({
       tenants: deps.tenants,

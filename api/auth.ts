@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import basicAuth from 'basic-auth';
 import { DomainError, forbidden, unauthenticated } from '../core/errors.js';
 import type { TenantStore } from '../core/tenants.js';
-import type { TokenStore } from '../core/tokens.js';
+import type { TokenScope, TokenStore } from '../core/tokens.js';
 
 /** Who is calling: resolved once per request, then passed explicitly to every store call. */
 export interface Principal {
@@ -11,6 +11,67 @@ export interface Principal {
   /** The API key, or the auth token id, the caller presented (what `/ping` echoes). */
   id: string;
   kind: 'key' | 'token';
+  /** For a token: what it was minted for (see `TOKEN_ALLOWED`). */
+  scope?: TokenScope;
+}
+
+/** The routers that authenticate callers; each has its own list of what a token may call. */
+export type Surface = 'scanii' | 'tenant' | 'verdict';
+
+interface TokenRoute {
+  methods: readonly string[];
+  /** Matched against the path inside the router, as express matches it (any case, optional `/`). */
+  path: RegExp;
+  scopes: readonly TokenScope[];
+}
+
+const BOTH: readonly TokenScope[] = ['browser', 'verdict'];
+
+/**
+ * Everything an auth token may call; anything not listed here needs an API key (deny by
+ * default, so a new route is closed to tokens until it is added here on purpose). A token scans
+ * what its holder uploads or has fetched, and reads those results: it cannot mint tokens, read
+ * the account, delete results, register buckets, queue bucket scans, redeliver callbacks or
+ * rotate secrets. Only the verdict API's own access tokens may scan a registered bucket's object.
+ */
+const TOKEN_ALLOWED: Record<Surface, readonly TokenRoute[]> = {
+  scanii: [
+    { methods: ['GET', 'HEAD'], path: /^\/ping\/?$/i, scopes: BOTH },
+    { methods: ['POST'], path: /^\/files(\/async|\/fetch)?\/?$/i, scopes: BOTH },
+    { methods: ['GET', 'HEAD'], path: /^\/files\/[^/]+(\/trace)?\/?$/i, scopes: BOTH },
+    // Itself only (a sign-out): tokens/:id refuses any other id (api/routes/tokens.ts).
+    { methods: ['GET', 'HEAD', 'DELETE'], path: /^\/auth\/tokens\/[^/]+\/?$/i, scopes: BOTH },
+  ],
+  tenant: [],
+  verdict: [
+    { methods: ['POST'], path: /^\/Scan\/?$/i, scopes: BOTH },
+    { methods: ['POST'], path: /^\/Scan\/Existing\/?$/i, scopes: ['verdict'] },
+  ],
+};
+
+/** Throws 403 unless the principal is an API key or a token whose scope allows this request. */
+export function checkTokenScope(principal: Principal, surface: Surface, req: Request): void {
+  if (principal.kind === 'key') return;
+  const scope = principal.scope ?? 'browser';
+  const allowed = TOKEN_ALLOWED[surface].some(
+    (route) =>
+      route.methods.includes(req.method) &&
+      route.path.test(req.path) &&
+      route.scopes.includes(scope),
+  );
+  if (!allowed) throw forbidden(tokenRefusal(surface, scope));
+}
+
+function tokenRefusal(surface: Surface, scope: TokenScope): string {
+  const what =
+    scope === 'browser'
+      ? 'Auth tokens may only scan content (POST /files, /files/async, /files/fetch) and read results (GET /files/{id} and its trace)'
+      : 'Verdict API access tokens may only scan content and read results';
+  const where =
+    surface === 'verdict'
+      ? 'scanning bucket objects needs a verdict API access token (POST /api/Token) or an API key'
+      : 'use an API key for this resource';
+  return `${what}: ${where}.`;
 }
 
 export function principalOf(res: Response): Principal {
@@ -21,15 +82,17 @@ export function principalOf(res: Response): Principal {
  * HTTP Basic: API key as user and secret as password, or an auth token id as user with an empty
  * password (Scanii's temporary credentials). A disabled key, and every token it minted, is 403.
  */
-export function authenticate(tenants: TenantStore, tokens: TokenStore) {
+export function authenticate(tenants: TenantStore, tokens: TokenStore, surface: Surface) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const credentials = basicAuth(req);
     if (!credentials || credentials.name === '' || credentials.name.length > 128)
       throw unauthenticated();
-    res.locals.auth =
+    const principal =
       credentials.pass === ''
         ? await authenticateToken(tenants, tokens, credentials.name)
         : await authenticateKey(tenants, credentials.name, credentials.pass);
+    checkTokenScope(principal, surface, req);
+    res.locals.auth = principal;
     next();
   };
 }
@@ -39,7 +102,7 @@ export function authenticate(tenants: TenantStore, tokens: TokenStore) {
  * the same Basic credentials as the Scanii API. An expired, revoked or made-up token is a 401.
  */
 export function authenticateBearerOrBasic(tenants: TenantStore, tokens: TokenStore) {
-  const basic = authenticate(tenants, tokens);
+  const basic = authenticate(tenants, tokens, 'verdict');
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
     if (!bearer) {
@@ -49,7 +112,9 @@ export function authenticateBearerOrBasic(tenants: TenantStore, tokens: TokenSto
     res.setHeader('WWW-Authenticate', 'Bearer realm="Arbiter"');
     const tokenId = bearer[1] ?? '';
     if (tokenId.length > 128) throw unauthenticated();
-    res.locals.auth = await authenticateToken(tenants, tokens, tokenId);
+    const principal = await authenticateToken(tenants, tokens, tokenId);
+    checkTokenScope(principal, 'verdict', req);
+    res.locals.auth = principal;
     next();
   };
 }
@@ -75,14 +140,7 @@ async function authenticateToken(
   if (!token) throw unauthenticated();
   const key = await tenants.getKey(token.key);
   if (!key?.active) throw forbidden('The API key that created this token has been disabled.');
-  return { tenantId: token.tenantId, id: token.id, kind: 'token' };
-}
-
-/** Administrative resources (minting tokens, account details) need a real key, not a token. */
-export function requireApiKey(_req: Request, res: Response, next: NextFunction): void {
-  if (principalOf(res).kind !== 'key')
-    throw forbidden('Auth tokens cannot be used for this resource; use an API key.');
-  next();
+  return { tenantId: token.tenantId, id: token.id, kind: 'token', scope: token.scope };
 }
 
 /** The operator's admin API: `Authorization: Bearer $ARBITER_ADMIN_TOKEN`. */

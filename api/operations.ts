@@ -68,6 +68,10 @@ const RATE_LIMITED: ResponseDoc = {
 };
 const UNAVAILABLE = error('Redis (or the scan queue) is unavailable: nothing was accepted; retry.');
 const LOCATION = { Location: 'URL of the result.' };
+/** Every `apiKey` operation answers this to an auth token (the rule is in api/auth.ts). */
+const TOKEN_REFUSED = error(
+  'An auth token: tokens may only scan content and read results; this needs an API key.',
+);
 
 const metadataParts =
   '`metadata[key]=value` fields (at most 100; keys 1–128 printable characters without brackets, values up to 4096 characters) come back with the result.';
@@ -179,7 +183,7 @@ const scanii: OperationDoc[] = [
     summary: 'Delete a result',
     description:
       'The trace stays until it is deleted itself. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.',
-    auth: 'basic',
+    auth: 'apiKey',
     params: { id: 'The processing id.' },
     responses: { 204: { description: 'Deleted.' }, 401: UNAUTHENTICATED, 404: NOT_FOUND_FILE },
   },
@@ -201,7 +205,7 @@ const scanii: OperationDoc[] = [
     method: 'delete',
     path: '/files/{id}/trace',
     summary: 'Delete the processing trace',
-    auth: 'basic',
+    auth: 'apiKey',
     params: { id: 'The processing id.' },
     responses: { 204: { description: 'Deleted.' }, 401: UNAUTHENTICATED, 404: NOT_FOUND_FILE },
   },
@@ -226,7 +230,6 @@ const scanii: OperationDoc[] = [
       201: { description: 'The token.', schema: AuthTokenSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
-      403: error('Tokens cannot mint tokens.'),
     },
   },
   {
@@ -270,7 +273,6 @@ const scanii: OperationDoc[] = [
     responses: {
       200: { description: 'The account and its keys.', schema: AccountSchema },
       401: UNAUTHENTICATED,
-      403: error('Auth tokens cannot read the account.'),
     },
   },
 ];
@@ -333,6 +335,9 @@ const verdict: OperationDoc[] = [
       200: { description: 'The verdict.', schema: VerdictSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
+      403: error(
+        'A Scanii auth token: only API keys and verdict API access tokens (POST /api/Token) may scan bucket objects.',
+      ),
       404: error('The bucket is not registered to this account.'),
       429: RATE_LIMITED,
     },
@@ -357,7 +362,6 @@ const tenant: OperationDoc[] = [
       201: { description: 'The new secret.', schema: RotatedSecretSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
-      403: error('Auth tokens cannot rotate the secret.'),
     },
   },
   {
@@ -365,7 +369,7 @@ const tenant: OperationDoc[] = [
     method: 'post',
     path: '/files/{id}/redeliver',
     summary: 'Deliver a result’s callback again',
-    auth: 'basic',
+    auth: 'apiKey',
     params: { id: 'The processing id.' },
     responses: {
       202: { description: 'Queued, rescheduled or already in progress.', schema: RedeliverySchema },
@@ -436,7 +440,7 @@ const tenant: OperationDoc[] = [
     summary: 'Submit an S3 event notification',
     description:
       'For stores that POST their notifications (SNS HTTP subscriptions send JSON as text/plain).',
-    auth: 'basic',
+    auth: 'apiKey',
     request: { body: S3NotificationSchema, contentTypes: ['application/json', 'text/plain'] },
     responses: {
       202: {
@@ -521,7 +525,9 @@ const retro: OperationDoc[] = [
     request: { body: ScheduleInputSchema, contentTypes: ['application/json'] },
     responses: {
       201: { description: 'The schedule.', schema: ScheduleViewSchema, headers: LOCATION },
-      400: error('A bad cron expression or time zone, an unknown bucket or field.'),
+      400: error(
+        'A bad cron expression or time zone, a cron that would run more often than ARBITER_SCHEDULE_MIN_INTERVAL, an unknown bucket or field.',
+      ),
       401: UNAUTHENTICATED,
     },
   },
@@ -759,6 +765,10 @@ const root: OperationDoc[] = [
   },
 ];
 
+/** Adds the 403 an auth token gets to every operation that needs an API key. */
+const withTokenRefusal = (op: OperationDoc): OperationDoc =>
+  op.auth === 'apiKey' ? { ...op, responses: { ...op.responses, 403: TOKEN_REFUSED } } : op;
+
 export const OPERATIONS: OperationDoc[] = [
   ...scanii,
   ...verdict,
@@ -766,4 +776,4 @@ export const OPERATIONS: OperationDoc[] = [
   ...retro,
   ...admin,
   ...root,
-];
+].map(withTokenRefusal);

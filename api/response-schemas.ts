@@ -114,7 +114,15 @@ export const RedeliverySchema = z.object({
 
 const CredentialsViewSchema = z.union([
   z.object({ type: z.literal('static'), accessKeyId: z.string().describe('Masked: `AKIA…MPLE`.') }),
-  z.object({ type: z.literal('role'), roleArn: z.string(), externalId: z.string().nullable() }),
+  z.object({
+    type: z.literal('role'),
+    roleArn: z.string(),
+    externalId: z
+      .string()
+      .describe(
+        'Always `arbiter-<tenant id>`, the id Arbiter presents to STS: require it in the role’s trust policy (`sts:ExternalId`).',
+      ),
+  }),
 ]);
 
 const LocationViewSchema = z.object({ bucket: z.string(), prefix: z.string() });
@@ -313,6 +321,16 @@ export const ScheduleViewSchema = z
     next_run: timestamp.nullable(),
     last_run: timestamp.nullable(),
     last_job_id: z.string().nullable(),
+    last_skipped_run: z
+      .object({
+        at: timestamp.describe('When the skipped firing was due.'),
+        running_job_id: z.string().describe('The run that was still going.'),
+        reason: z.string(),
+      })
+      .nullable()
+      .describe(
+        'The last firing skipped because the previous run was still crawling or scanning (runs never overlap).',
+      ),
     created_at: timestamp,
   })
   .meta({ id: 'Schedule' });

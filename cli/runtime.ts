@@ -123,6 +123,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     objectScans: s3.objectScans,
     pageSize: config.retro.pageSize,
     ttlSeconds: config.resultTtlSeconds,
+    scheduleMinIntervalSeconds: config.retro.scheduleMinIntervalSeconds,
     logger,
   });
   // Every process that finishes scans (workers, and the API's Scan/Existing) keeps the counts.

@@ -227,7 +227,7 @@ export const EnvSchema = z.object({
   ),
   ARBITER_ALLOWED_NETWORKS: networkList.meta({
     description:
-      'comma-separated CIDRs (`10.0.0.0/8,fd00::/8`; a bare address means /32 or /128) that `location` and `callback` URLs may reach although they are loopback, private, link-local (cloud metadata), CGNAT, unique-local or otherwise not globally routable; unset → only public addresses. Tests and `scripts/quickstart` set `127.0.0.0/8,::1/128`. See [below](#outbound-requests-to-tenant-urls)',
+      'comma-separated CIDRs (`10.0.0.0/8,fd00::/8`; a bare address means /32 or /128) that tenant URLs (a file’s `location` and `callback`; a bucket’s `callback`, S3 `endpoint` and queue URLs) may reach although they are loopback, private, link-local (cloud metadata), CGNAT, unique-local or otherwise not globally routable; unset → only public addresses. Tests and `scripts/quickstart` set `127.0.0.0/8,::1/128`. See [below](#outbound-requests-to-tenant-urls)',
     defaultText: '– (none)',
   }),
   ARBITER_CALLBACK_RETRY_BASE_MS: positiveInt(10_000).describe(
@@ -315,6 +315,9 @@ export const EnvSchema = z.object({
   ARBITER_RETRO_CONCURRENCY: positiveInt(2).describe(
     'retro jobs: bucket crawls one worker process runs at once',
   ),
+  ARBITER_SCHEDULE_MIN_INTERVAL: positiveInt(900).describe(
+    'retro schedules: shortest time between two runs of one schedule, in seconds; a cron that would fire sooner (checked over its next 100 runs) is a 400. Each run lists the whole bucket, so the default (15 minutes) leaves room for `*/15` and hourly schedules while refusing per-second or per-minute crawls; new objects are better caught by S3 events',
+  ),
   ARBITER_METRICS_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters (it guards /metrics)')
@@ -355,7 +358,7 @@ export interface Config {
   fetchMinRate: { bytesPerSecond: number; windowMs: number };
   callbackTimeoutMs: number;
   /**
-   * Networks (CIDRs) that `location` and `callback` URLs may reach although they are loopback,
+   * Networks (CIDRs) that tenant URLs (a file's `location` and `callback`; a bucket's `callback`, S3 `endpoint` and queue URLs) may reach although they are loopback,
    * private, link-local etc. Empty (the default): only globally routable addresses.
    */
   allowedNetworks: string[];
@@ -392,8 +395,11 @@ export interface Config {
   limits: { requestsPerSecond: number; burst: number; bytesPerDay: number };
   /** S3 event intake from SQS (worker role): long-poll wait, visibility, registry refresh. */
   sqs: { waitSeconds: number; visibilitySeconds: number; refreshMs: number };
-  /** Retro jobs (worker role): keys per ListObjectsV2 page (MaxKeys), crawls run at once. */
-  retro: { pageSize: number; concurrency: number };
+  /**
+   * Retro jobs (worker role): keys per ListObjectsV2 page (MaxKeys), crawls run at once; the
+   * shortest time allowed between two runs of one schedule.
+   */
+  retro: { pageSize: number; concurrency: number; scheduleMinIntervalSeconds: number };
   /**
    * `/metrics`: the bearer token it requires (unset: none), and the port a process running
    * workers without the API serves it (and `/healthz`) on.
@@ -480,7 +486,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       refreshMs: e.ARBITER_SQS_REFRESH_MS,
     },
     metrics: { token: e.ARBITER_METRICS_TOKEN, workerPort: e.ARBITER_WORKER_METRICS_PORT },
-    retro: { pageSize: e.ARBITER_RETRO_PAGE_SIZE, concurrency: e.ARBITER_RETRO_CONCURRENCY },
+    retro: {
+      pageSize: e.ARBITER_RETRO_PAGE_SIZE,
+      concurrency: e.ARBITER_RETRO_CONCURRENCY,
+      scheduleMinIntervalSeconds: e.ARBITER_SCHEDULE_MIN_INTERVAL,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

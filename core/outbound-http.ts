@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import got, { HTTPError, RequestError, type Request } from 'got';
 import { createNetworkPolicy, type NetworkPolicy } from './network-policy.js';
+import { judgeUrl } from './url-policy.js';
 
 /**
  * The one HTTP client for URLs a tenant supplied (`location`, `callback`). Every outbound request
@@ -80,6 +81,8 @@ export interface OutboundHttp {
    * not resolved here; they are judged when a connection is made.
    */
   screen(url: string): void;
+  /** The network policy this client enforces: the API screens submitted URLs with it. */
+  readonly policy: NetworkPolicy;
 }
 
 export interface ResolvedAddress {
@@ -131,41 +134,14 @@ export const OUTBOUND_DEFAULTS = {
   maxRedirects: 5,
 } as const;
 
-/** Parses `raw` and refuses anything but plain http(s) URLs. */
-export function assertHttpUrl(raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new OutboundError(`refused: "${truncate(raw)}" is not a valid URL`, true);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new OutboundError(
-      `refused: only http and https URLs are accepted (got ${url.protocol.replace(':', '')})`,
-      true,
-    );
-  }
-  if (url.username || url.password) {
-    throw new OutboundError(
-      'refused: URLs with embedded credentials (user:password@) are not accepted',
-      true,
-    );
-  }
-  return url;
-}
-
-/** Everything that can be judged from the URL alone, with no network: see `OutboundHttp.screen`. */
+/**
+ * Everything that can be judged from the URL alone, with no network (see `OutboundHttp.screen`):
+ * the same rule the API applies when a tenant submits the URL (core/url-policy.ts).
+ */
 export function screenUrl(raw: string, policy: NetworkPolicy): URL {
-  const url = assertHttpUrl(raw);
-  const host = unbracket(url.hostname);
-  // got reads http://unix:/path/to.sock:/request as a UNIX socket request; never a real host.
-  if (host === 'unix')
-    throw new OutboundError('refused: "unix" URLs name a local socket, not a host', true);
-  if (net.isIP(host) !== 0) {
-    const verdict = policy.check(host);
-    if (!verdict.allowed) throw refused(verdict.reason);
-  }
-  return url;
+  const verdict = judgeUrl(raw, policy);
+  if (!verdict.allowed) throw refused(verdict.reason);
+  return verdict.url;
 }
 
 export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
@@ -196,6 +172,7 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
   });
 
   return {
+    policy,
     screen(url) {
       screenUrl(url, policy);
     },

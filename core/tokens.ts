@@ -2,6 +2,14 @@ import { newId } from './ids.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 
+/**
+ * What a token was minted for. `browser`: a Scanii auth token (`POST /v2.2/auth/tokens`), handed
+ * to a browser to scan what its holder uploads or fetches. `verdict`: an access token of the
+ * verdict API (`POST /api/Token`), which may also scan objects of the tenant's registered
+ * buckets (`POST /api/Scan/Existing`). What each scope may call is decided in api/auth.ts.
+ */
+export type TokenScope = 'browser' | 'verdict';
+
 export interface AuthToken {
   id: string;
   tenantId: string;
@@ -9,6 +17,7 @@ export interface AuthToken {
   key: string;
   creationDate: string;
   expirationDate: string;
+  scope: TokenScope;
 }
 
 export const TOKEN_TIMEOUT = { default: 300, min: 1, max: 86_400 } as const;
@@ -23,7 +32,12 @@ export class TokenStore {
     private readonly keys: RedisKeys,
   ) {}
 
-  async create(tenantId: string, key: string, timeoutSeconds: number): Promise<AuthToken> {
+  async create(
+    tenantId: string,
+    key: string,
+    timeoutSeconds: number,
+    scope: TokenScope,
+  ): Promise<AuthToken> {
     const created = new Date();
     const token: AuthToken = {
       id: newId(),
@@ -31,6 +45,7 @@ export class TokenStore {
       key,
       creationDate: created.toISOString(),
       expirationDate: new Date(created.getTime() + timeoutSeconds * 1000).toISOString(),
+      scope,
     };
     const expireAt = Date.parse(token.expirationDate);
     await this.redis
@@ -40,6 +55,7 @@ export class TokenStore {
         key,
         creation_date: token.creationDate,
         expiration_date: token.expirationDate,
+        scope,
       })
       .pexpireat(this.keys.token(tenantId, token.id), expireAt)
       .set(this.keys.tokenOwner(token.id), tenantId, 'PXAT', expireAt)
@@ -63,6 +79,8 @@ export class TokenStore {
       key: raw.key ?? '',
       creationDate: raw.creation_date ?? '',
       expirationDate: raw.expiration_date,
+      // Tokens stored before scopes existed get the narrow one: no record grants more than it says.
+      scope: raw.scope === 'verdict' ? 'verdict' : 'browser',
     };
   }
 

@@ -82,30 +82,19 @@ const printable = (field: string, max: number) =>
       `${field} must be printable ASCII without spaces`,
     );
 
-const parseUrl = (value: string): URL | undefined => {
-  try {
-    return new URL(value);
-  } catch {
-    return undefined;
-  }
-};
-
-/** An http(s) URL without embedded credentials; `root` also refuses a path, query or fragment. */
+/**
+ * A URL field. Whether it may be used at all (scheme, credentials, length, forbidden IP literal)
+ * is decided by the rule every tenant URL follows (core/url-policy.ts), which the bucket store
+ * applies; `root` adds what only an endpoint needs: no path, query or fragment.
+ */
 const httpUrl = (field: string, options: { root?: boolean } = {}) =>
   z
     .string({ error: `${field} must be an http or https URL` })
     .trim()
-    .max(2048, `${field} is longer than 2048 characters`)
     .superRefine((value, ctx) => {
-      const url = parseUrl(value);
-      if (!url || !['http:', 'https:'].includes(url.protocol)) {
-        ctx.addIssue({ code: 'custom', message: `${field} must be an http or https URL` });
-      } else if (url.username || url.password) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${field} must not embed credentials (user:password@)`,
-        });
-      } else if (options.root && (url.pathname !== '/' || url.search || url.hash)) {
+      if (!options.root || !URL.canParse(value)) return;
+      const url = new URL(value);
+      if (url.pathname !== '/' || url.search || url.hash) {
         ctx.addIssue({
           code: 'custom',
           message: `${field} must be a scheme, host and optional port only (like https://s3.example.com:9000)`,
@@ -146,13 +135,8 @@ export const RoleCredentialsSchema = z.strictObject(
         /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
         'credentials.roleArn must be an IAM role ARN (arn:aws:iam::123456789012:role/name)',
       ),
-    externalId: z
-      .string()
-      .regex(
-        /^[\w+=,.@:/-]{2,1224}$/,
-        'credentials.externalId must be 2–1224 characters of letters, digits and +=,.@:/-',
-      )
-      .optional(),
+    // Assigned by Arbiter, never chosen: accepted only when it is the tenant's own (checkExternalId).
+    externalId: z.string({ error: 'credentials.externalId must be text' }).max(1224).optional(),
     sessionName: z
       .string()
       .regex(
@@ -170,7 +154,7 @@ export const CredentialsSchema = z.discriminatedUnion(
   {
     error: (issue) =>
       issue.code === 'invalid_union' || issue.code === 'invalid_type'
-        ? 'credentials must be {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn","externalId"}'
+        ? 'credentials must be {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn"}'
         : undefined,
   },
 );
@@ -310,8 +294,7 @@ export function checkDestinations(name: string, actions: BucketActions): string 
 
 /** What a credential looks like in a `GET`: never the secret, the key id masked. */
 export type CredentialsView =
-  | { type: 'static'; accessKeyId: string }
-  | { type: 'role'; roleArn: string; externalId: string | null };
+  { type: 'static'; accessKeyId: string } | { type: 'role'; roleArn: string; externalId: string };
 
 export interface StoredQueue {
   url: string;
@@ -367,18 +350,40 @@ export function maskKeyId(accessKeyId: string): string {
 export function credentialsView(credentials: BucketCredentials, tenantId: string): CredentialsView {
   return credentials.type === 'static'
     ? { type: 'static', accessKeyId: maskKeyId(credentials.accessKeyId) }
-    : {
-        type: 'role',
-        roleArn: credentials.roleArn,
-        externalId: credentials.externalId ?? defaultExternalId(tenantId),
-      };
+    : { type: 'role', roleArn: credentials.roleArn, externalId: tenantExternalId(tenantId) };
 }
 
 /**
- * The external id Arbiter presents when a role is registered without one: unique per tenant,
- * so one tenant cannot have Arbiter assume a role whose trust policy names another tenant's id.
+ * The external id Arbiter presents when it assumes a tenant's role: derived from the tenant id
+ * every time, never read from what was registered. A role whose trust policy requires it can be
+ * assumed on behalf of that tenant only; if tenants could choose the value, tenant B could
+ * register tenant A's role with A's external id and have Arbiter read A's bucket for it (the
+ * "confused deputy").
  */
-export const defaultExternalId = (tenantId: string): string => `arbiter-${tenantId}`;
+export const tenantExternalId = (tenantId: string): string => `arbiter-${tenantId}`;
+
+/**
+ * A role registration may leave `externalId` out or give exactly the tenant's own; any other
+ * value is refused, naming the one to use. Returns the problem, if any.
+ */
+export function checkExternalId(
+  field: string,
+  credentials: BucketCredentials | undefined,
+  tenantId: string,
+): string | undefined {
+  if (credentials?.type !== 'role' || credentials.externalId === undefined) return undefined;
+  const own = tenantExternalId(tenantId);
+  if (credentials.externalId === own) return undefined;
+  return `${field}.externalId must be "${own}" or left out: Arbiter assigns the external id (your tenant's own) and always presents that one to STS, so that no other tenant can have Arbiter assume your role; put "${own}" in the role's trust policy (condition sts:ExternalId)`;
+}
+
+/** What is sealed: a role's external id is never kept, since it is always derived. */
+export function credentialsToStore(credentials: BucketCredentials): BucketCredentials {
+  if (credentials.type !== 'role') return credentials;
+  const stored: BucketCredentials = { ...credentials };
+  delete stored.externalId;
+  return stored;
+}
 
 export function bucketView(record: BucketRecord): BucketView {
   return {
@@ -386,7 +391,7 @@ export function bucketView(record: BucketRecord): BucketView {
     region: record.region,
     endpoint: record.endpoint ?? null,
     forcePathStyle: record.forcePathStyle,
-    credentials: record.credentialsView,
+    credentials: currentView(record.credentialsView, record.tenantId),
     actions: record.actions,
     tags: record.tags,
     callback: record.callback ?? null,
@@ -395,10 +400,17 @@ export function bucketView(record: BucketRecord): BucketView {
           url: record.queue.url,
           region: record.queue.region,
           endpoint: record.queue.endpoint ?? null,
-          credentials: record.queue.credentialsView ?? null,
+          credentials: record.queue.credentialsView
+            ? currentView(record.queue.credentialsView, record.tenantId)
+            : null,
         }
       : null,
     creation_date: record.createdAt,
     last_modified_date: record.updatedAt,
   };
+}
+
+/** A stored view may predate derived external ids: always show the one Arbiter presents. */
+function currentView(view: CredentialsView, tenantId: string): CredentialsView {
+  return view.type === 'role' ? { ...view, externalId: tenantExternalId(tenantId) } : view;
 }

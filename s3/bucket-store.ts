@@ -1,15 +1,18 @@
-import net from 'node:net';
 import { badRequest, notFound, unavailable } from '../core/errors.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { NetworkPolicy } from '../core/network-policy.js';
 import type { Redis } from '../core/redis.js';
 import type { SecretBox } from '../core/secret-box.js';
+import { requireAllowedUrl } from '../core/url-policy.js';
 import {
   BucketInputSchema,
   bucketNameProblem,
   checkDestinations,
+  checkExternalId,
+  credentialsToStore,
   credentialsView,
   type BucketCredentials,
+  type BucketInput,
   type BucketRecord,
   type StoredQueue,
 } from './bucket-schema.js';
@@ -46,23 +49,20 @@ export class BucketStore {
     const input = BucketInputSchema.parse(body ?? {});
     const destinationProblem = checkDestinations(name, input.actions);
     if (destinationProblem) throw badRequest(destinationProblem);
-    this.checkHost('endpoint', input.endpoint);
-    // Without an endpoint the SDK sends queue requests to the queue URL's host: check it too.
-    if (input.queue)
-      this.checkHost(
-        input.queue.endpoint ? 'queue.endpoint' : 'queue.url',
-        input.queue.endpoint ?? input.queue.url,
-      );
-
+    const externalIdProblem =
+      checkExternalId('credentials', input.credentials, tenantId) ??
+      checkExternalId('queue.credentials', input.queue?.credentials, tenantId);
+    if (externalIdProblem) throw badRequest(externalIdProblem);
+    this.checkUrls(input);
     const existing = await this.get(tenantId, name);
     if (!input.credentials && !existing) {
       throw badRequest(
-        'credentials are required: {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn","externalId"}',
+        'credentials are required: {"type":"static","accessKeyId","secretAccessKey"} or {"type":"role","roleArn"}',
       );
     }
     const context = bucketContext(tenantId, name);
     const sealedCredentials = input.credentials
-      ? box.seal(JSON.stringify(input.credentials), context)
+      ? box.seal(JSON.stringify(credentialsToStore(input.credentials)), context)
       : existing!.sealedCredentials;
     const view = input.credentials
       ? credentialsView(input.credentials, tenantId)
@@ -74,7 +74,7 @@ export class BucketStore {
       if (input.queue.endpoint) queue.endpoint = input.queue.endpoint;
       if (input.queue.credentials) {
         queue.sealedCredentials = box.seal(
-          JSON.stringify(input.queue.credentials),
+          JSON.stringify(credentialsToStore(input.queue.credentials)),
           queueContext(tenantId, name),
         );
         queue.credentialsView = credentialsView(input.queue.credentials, tenantId);
@@ -177,13 +177,19 @@ export class BucketStore {
     return this.box;
   }
 
-  /** An IP-literal host is judged now; names are judged at every connection (see guarded-agent). */
-  private checkHost(field: string, url: string | undefined): void {
-    if (!url) return;
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    if (net.isIP(host) === 0) return;
-    const verdict = this.policy.check(host);
-    if (!verdict.allowed) throw badRequest(`${field} is not allowed: ${verdict.reason}.`);
+  /**
+   * Every URL of the registration follows the rule of every tenant URL (core/url-policy.ts), now:
+   * a callback, endpoint or queue at a forbidden IP literal is a 400 before anything is stored or
+   * sent. Names are judged at every connection (the guarded agents, the callback client).
+   */
+  private checkUrls(input: BucketInput): void {
+    const urls: Array<[string, string | null | undefined]> = [
+      ['endpoint', input.endpoint],
+      ['callback', input.callback],
+      ['queue.url', input.queue?.url],
+      ['queue.endpoint', input.queue?.endpoint],
+    ];
+    for (const [field, url] of urls) if (url) requireAllowedUrl(field, url, this.policy);
   }
 }
 

@@ -2,14 +2,14 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { NetworkPolicy } from '../core/network-policy.js';
-import { defaultExternalId, type BucketCredentials, type BucketRecord } from './bucket-schema.js';
+import { tenantExternalId, type BucketCredentials, type BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 import { guardedAgents } from './guarded-agent.js';
 
 /**
  * Builds (and caches) the AWS SDK clients for a registered bucket: its S3 client and its SQS
  * client. Credentials are opened from the bucket record only here. A role is assumed with STS
- * `AssumeRole` (with the external id) using the service's own AWS identity (the SDK's default
+ * `AssumeRole` (with the tenant's own external id, `arbiter-<tenant id>`) using the service's own AWS identity (the SDK's default
  * credential chain: environment, instance/task role, …); the temporary credentials are reused
  * until five minutes before they expire.
  *
@@ -103,7 +103,9 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     }
     return assumeRoleProvider(sts(region), {
       roleArn: credentials.roleArn,
-      externalId: credentials.externalId ?? defaultExternalId(tenantId),
+      // Derived, never read from the registration: a stored foreign id (from before external ids
+      // were assigned) must not let this tenant act as the tenant that id names.
+      externalId: tenantExternalId(tenantId),
       sessionName: credentials.sessionName ?? `arbiter-${tenantId.slice(0, 16)}`,
     });
   };

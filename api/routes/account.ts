@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { notFound } from '../../core/errors.js';
 import type { TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
-import { principalOf, requireApiKey } from '../auth.js';
+import { principalOf } from '../auth.js';
 import { sendJson } from '../http.js';
 
 /** `GET /ping` and `GET /account.json`. */
@@ -13,7 +13,7 @@ export function accountRouter(tenants: TenantStore, settings?: TenantSettingsSto
     sendJson(res, 200, { message: 'pong', key: principalOf(res).id });
   });
 
-  router.get('/account.json', requireApiKey, async (_req, res) => {
+  router.get('/account.json', async (_req, res) => {
     const tenantId = principalOf(res).tenantId;
     const tenant = await tenants.getTenant(tenantId);
     if (!tenant) throw notFound('The account no longer exists.');

@@ -3,7 +3,7 @@ import { notFound } from '../../core/errors.js';
 import { bucketView } from '../../s3/bucket-schema.js';
 import type { BucketStore } from '../../s3/bucket-store.js';
 import type { EventIntake } from '../../s3/event-intake.js';
-import { principalOf, requireApiKey } from '../auth.js';
+import { principalOf } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 
@@ -34,12 +34,12 @@ export function bucketsRouter(deps: BucketsRouterDeps): Router {
     express.text({ type: ['application/json', 'text/plain'], limit: EVENT_BODY_LIMIT }),
   ];
 
-  router.get('/buckets', requireApiKey, async (_req, res) => {
+  router.get('/buckets', async (_req, res) => {
     const records = await deps.buckets.list(principalOf(res).tenantId);
     sendJson(res, 200, { buckets: records.map(bucketView) });
   });
 
-  router.put('/buckets/:name', requireApiKey, ...json, async (req, res) => {
+  router.put('/buckets/:name', ...json, async (req, res) => {
     const { record, created } = await deps.buckets.put(
       principalOf(res).tenantId,
       bucketName(req),
@@ -48,7 +48,7 @@ export function bucketsRouter(deps: BucketsRouterDeps): Router {
     sendJson(res, created ? 201 : 200, bucketView(record));
   });
 
-  router.get('/buckets/:name', requireApiKey, async (req, res) => {
+  router.get('/buckets/:name', async (req, res) => {
     sendJson(
       res,
       200,
@@ -56,7 +56,7 @@ export function bucketsRouter(deps: BucketsRouterDeps): Router {
     );
   });
 
-  router.delete('/buckets/:name', requireApiKey, async (req, res) => {
+  router.delete('/buckets/:name', async (req, res) => {
     const name = bucketName(req);
     if (!(await deps.buckets.delete(principalOf(res).tenantId, name))) {
       throw notFound(`There is no registered bucket named "${name.slice(0, 70)}".`);

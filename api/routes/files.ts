@@ -3,11 +3,11 @@ import { badRequest, notFound, unavailable } from '../../core/errors.js';
 import { isId, newId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
-import { OutboundError } from '../../core/outbound-http.js';
 import { enqueueScan, type Queues } from '../../core/queues.js';
 import type { ScanRequest } from '../../core/results.js';
 import type { ScanStore } from '../../core/scan-store.js';
 import type { Spool } from '../../core/spool.js';
+import { requireAllowedUrl } from '../../core/url-policy.js';
 import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
 import { principalOf } from '../auth.js';
 import { formParsers, requireParsedBody, uploadParser } from '../body-parsers.js';
@@ -230,8 +230,9 @@ function checkFields(body: unknown): Record<string, unknown> {
 }
 
 /**
- * Refuses at submit time what the outbound client would certainly refuse later: a `location` or
- * `callback` whose host is a forbidden IP literal. Names are judged by the worker, when resolved.
+ * Refuses at submit time what the outbound client would certainly refuse later (a `location` or
+ * `callback` whose host is a forbidden IP literal, and the like): the rule every tenant URL
+ * follows (core/url-policy.ts). Names are judged by the worker, when resolved.
  */
 function screenUrls<T extends { location?: string | undefined; callback?: string | undefined }>(
   deps: FilesDeps,
@@ -239,13 +240,7 @@ function screenUrls<T extends { location?: string | undefined; callback?: string
 ): T {
   for (const field of ['location', 'callback'] as const) {
     const url = fields[field];
-    if (!url) continue;
-    try {
-      deps.pipeline.http.screen(url);
-    } catch (error) {
-      if (error instanceof OutboundError) throw badRequest(`The ${field} was ${error.message}`);
-      throw error;
-    }
+    if (url) requireAllowedUrl(field, url, deps.pipeline.http.policy);
   }
   return fields;
 }

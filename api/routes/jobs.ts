@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { notFound } from '../../core/errors.js';
 import type { RetroService } from '../../s3/retro/index.js';
 import { jobView } from '../../s3/retro/jobs.js';
-import { principalOf, requireApiKey } from '../auth.js';
+import { principalOf } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 
@@ -37,25 +37,25 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
   const router = Router();
   const json = [requireParsedBody('application/json'), express.json({ limit: '64kb' })];
 
-  router.post('/jobs', requireApiKey, ...json, async (req, res) => {
+  router.post('/jobs', ...json, async (req, res) => {
     const job = await deps.retro.createJob(principalOf(res).tenantId, req.body);
     res.setHeader('Location', `${req.baseUrl}/jobs/${job.id}`);
     sendJson(res, 201, jobView(job));
   });
 
-  router.get('/jobs', requireApiKey, async (req, res) => {
+  router.get('/jobs', async (req, res) => {
     const { limit } = ListQuerySchema.parse({ limit: single(req.query.limit) });
     const jobs = await deps.retro.jobs.list(principalOf(res).tenantId, limit);
     sendJson(res, 200, { jobs: jobs.map(jobView) });
   });
 
-  router.get('/jobs/:id', requireApiKey, async (req, res) => {
+  router.get('/jobs/:id', async (req, res) => {
     const job = await deps.retro.jobs.get(principalOf(res).tenantId, jobId(req));
     if (!job) throw notFound(`There is no retro job with id "${jobId(req).slice(0, 64)}".`);
     sendJson(res, 200, jobView(job));
   });
 
-  router.post('/jobs/:id/cancel', requireApiKey, async (req, res) => {
+  router.post('/jobs/:id/cancel', async (req, res) => {
     const job = await deps.retro.cancelJob(principalOf(res).tenantId, jobId(req));
     sendJson(res, 200, jobView(job));
   });

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { forbidden, notFound } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { AuthToken, TokenStore } from '../../core/tokens.js';
-import { principalOf, requireApiKey, type Principal } from '../auth.js';
+import { principalOf, type Principal } from '../auth.js';
 import { formParsers, requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import { CreateTokenSchema } from '../schemas.js';
@@ -25,10 +25,10 @@ export function tokensRouter(tokens: TokenStore): Router {
     ...formParsers(),
   ];
 
-  router.post('/auth/tokens', requireApiKey, ...forms, async (req, res) => {
+  router.post('/auth/tokens', ...forms, async (req, res) => {
     const principal = principalOf(res);
     const { timeout } = CreateTokenSchema.parse(req.body ?? {});
-    const token = await tokens.create(principal.tenantId, principal.id, timeout);
+    const token = await tokens.create(principal.tenantId, principal.id, timeout, 'browser');
     sendJson(res, 201, tokenJson(token));
   });
 

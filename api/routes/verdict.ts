@@ -107,7 +107,12 @@ async function issueToken(deps: VerdictDeps, req: Request, res: Response): Promi
   const { username, password } = VerdictTokenSchema.parse(tokenBody(req.body));
   const principal = await authenticateKey(deps.tenants, username, password);
   await admitRequest(deps.limiter, principal.tenantId, res);
-  const token = await deps.tokens.create(principal.tenantId, username, ACCESS_TOKEN_SECONDS);
+  const token = await deps.tokens.create(
+    principal.tenantId,
+    username,
+    ACCESS_TOKEN_SECONDS,
+    'verdict',
+  );
   sendJson(res, 200, {
     accessToken: token.id,
     tokenType: 'Bearer',

@@ -3,7 +3,7 @@ import { notFound } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { Redeliveries } from '../../webhooks/redelivery.js';
-import { principalOf, requireApiKey } from '../auth.js';
+import { principalOf } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import { RotateSigningSecretSchema } from '../schemas.js';
@@ -22,7 +22,7 @@ export function webhooksRouter(deps: WebhooksRouterDeps): Router {
 
   // A new secret signs every delivery from now on; the previous one signs them too (a second
   // `v1,` entry) until `previous_valid_until`, so receivers can switch without losing any.
-  router.post('/webhooks/signing-secret/rotate', requireApiKey, ...json, async (req, res) => {
+  router.post('/webhooks/signing-secret/rotate', ...json, async (req, res) => {
     const body = RotateSigningSecretSchema.parse(req.body ?? {});
     const grace = body.grace_seconds ?? deps.signingSecretGraceSeconds;
     const rotated = await deps.tenants.rotateSigningSecret(principalOf(res).tenantId, grace);

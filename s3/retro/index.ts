@@ -42,6 +42,8 @@ export function createRetro(options: {
   objectScans: ObjectScanSubmitter;
   pageSize: number;
   ttlSeconds: number;
+  /** ARBITER_SCHEDULE_MIN_INTERVAL. */
+  scheduleMinIntervalSeconds: number;
   logger: Logger;
   now?: () => Date;
 }): RetroService {
@@ -58,7 +60,16 @@ export function createRetro(options: {
       }
     }
   };
-  const schedules = new RetroSchedules(redis, keys, queues, jobs, requireBuckets, logger, now);
+  const schedules = new RetroSchedules(
+    redis,
+    keys,
+    queues,
+    jobs,
+    requireBuckets,
+    options.scheduleMinIntervalSeconds,
+    logger,
+    now,
+  );
 
   const enqueueCrawl = async (tenantId: string, jobId: string) => {
     await queues.retro.add('crawl', RetroCrawlJobSchema.parse({ tenantId, jobId }), {
@@ -122,6 +133,13 @@ export function createRetro(options: {
     async fireSchedule(tenantId, scheduleId, firedAtMs) {
       const fired = await schedules.fire(tenantId, scheduleId, firedAtMs);
       if (!fired) return; // deleted since
+      if (fired.kind === 'skipped') {
+        logger.info(
+          { scheduleId, runningJobId: fired.runningJobId, state: fired.runningState },
+          'schedule fired while its previous run is still going: skipped',
+        );
+        return;
+      }
       if (fired.created) {
         logger.info(
           { scheduleId, jobId: fired.job.id, from: fired.job.from, to: fired.job.to },

@@ -23,7 +23,8 @@ import {
  * turns a firing into a retro job (`createForSchedule`, once per firing however often the firing
  * job is retried) and queues its crawl. Window `all`: 2006-03-14 → the firing time;
  * `since-last-run`: the previous firing's time → this firing's time (the first run starts at
- * 2006-03-14).
+ * 2006-03-14). Runs are at least ARBITER_SCHEDULE_MIN_INTERVAL apart, and never overlap: a firing
+ * that comes while the previous run is still going is skipped.
  */
 
 export interface ScheduleRecord {
@@ -36,7 +37,26 @@ export interface ScheduleRecord {
   createdAt: string;
   lastRun: string | null;
   lastJobId: string | null;
+  /** The last firing that was skipped because the schedule's previous run was still going. */
+  lastSkip: { at: string; runningJobId: string; runningState: string } | null;
 }
+
+/** Firings of one schedule whose spacing is checked against the minimum interval. */
+export const INTERVAL_SAMPLE = 100;
+
+/** States of a retro job that is still crawling the bucket or waiting for its scans. */
+const RUNNING_STATES: ReadonlySet<string> = new Set(['crawling', 'scanning']);
+
+/** What one firing did: started (or found, when retried) its retro job, or was skipped. */
+export type FiringOutcome =
+  | { kind: 'run'; job: RetroJobRecord; created: boolean }
+  | { kind: 'skipped'; runningJobId: string; runningState: string };
+
+// Records a skipped firing on the schedule, unless the schedule has been deleted meanwhile.
+const RECORD_SKIP_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'last_skipped_at', ARGV[1], 'last_skipped_for', ARGV[2], 'last_skipped_state', ARGV[3])
+return 1`;
 
 /** Options of each firing job (the crawl it starts has its own, RETRO_JOB_OPTIONS). */
 const FIRE_JOB_OPTIONS: Omit<JobsOptions, 'jobId' | 'repeat' | 'delay' | 'deduplication'> = {
@@ -64,6 +84,43 @@ export function checkCron(cron: string, timezone: string, now = new Date()): Dat
   }
 }
 
+/**
+ * Throws a 400 when two of the next INTERVAL_SAMPLE firings would be closer than `minSeconds`:
+ * every run lists the whole bucket, so a per-second cron would start a full crawl every second.
+ * Many firings are checked, not two, because a cron's shortest gap can come late in its cycle
+ * (`0,59 0,23 * * *` runs at 23:59 and again at 00:00).
+ */
+export function checkInterval(
+  cron: string,
+  timezone: string,
+  minSeconds: number,
+  now = new Date(),
+): void {
+  const runs = CronExpressionParser.parse(cron, { tz: timezone, currentDate: now });
+  let previous = runs.next().toDate();
+  for (let i = 1; i < INTERVAL_SAMPLE && runs.hasNext(); i++) {
+    const next = runs.next().toDate();
+    const gapSeconds = (next.getTime() - previous.getTime()) / 1000;
+    if (gapSeconds < minSeconds) {
+      throw badRequest(
+        `cron "${cron.slice(0, 100)}" would run ${duration(gapSeconds)} apart (${previous.toISOString()} and ${next.toISOString()}): runs of a schedule must be at least ${duration(minSeconds)} apart (ARBITER_SCHEDULE_MIN_INTERVAL), since each run lists the whole bucket. Use S3 event notifications to scan new objects as they arrive.`,
+      );
+    }
+    previous = next;
+  }
+}
+
+/** `900` → "15 minutes", `1` → "1 second". */
+function duration(seconds: number): string {
+  const [amount, unit] =
+    seconds >= 3600 && seconds % 3600 === 0
+      ? [seconds / 3600, 'hour']
+      : seconds >= 60 && seconds % 60 === 0
+        ? [seconds / 60, 'minute']
+        : [seconds, 'second'];
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+}
+
 /** The retro job id of one firing: the same firing (retried) always makes the same job. */
 export const firingJobId = (scheduleId: string, firedAtMs: number): string =>
   createHash('sha256').update(`${scheduleId}:${firedAtMs}`).digest('hex').slice(0, 32);
@@ -75,6 +132,8 @@ export class RetroSchedules {
     private readonly queues: Queues,
     private readonly jobs: RetroJobStore,
     private readonly requireBuckets: (tenantId: string, buckets: RetroBucket[]) => Promise<void>,
+    /** ARBITER_SCHEDULE_MIN_INTERVAL: the shortest time allowed between two runs. */
+    private readonly minIntervalSeconds: number,
     private readonly logger: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -83,6 +142,7 @@ export class RetroSchedules {
     const input = ScheduleInputSchema.parse(body ?? {});
     const timezone = input.timezone ?? 'UTC';
     checkCron(input.cron, timezone, this.now());
+    checkInterval(input.cron, timezone, this.minIntervalSeconds, this.now());
     await this.requireBuckets(tenantId, input.buckets);
     const id = newId();
     const created = this.now();
@@ -151,22 +211,42 @@ export class RetroSchedules {
   }
 
   /**
-   * One firing (the worker's `schedule` job): the retro job for it, created once. Undefined when
-   * the schedule has been deleted since.
+   * One firing (the worker's `schedule` job): the retro job for it, created once. A firing that
+   * comes while the schedule's previous run is still crawling or scanning is skipped (and
+   * recorded on the schedule) rather than starting a second crawl of the same buckets; the next
+   * `since-last-run` window then starts where the last run's ended, so no object is missed.
+   * Undefined when the schedule has been deleted since.
    */
   async fire(
     tenantId: string,
     scheduleId: string,
     firedAtMs: number,
-  ): Promise<{ job: RetroJobRecord; created: boolean } | undefined> {
+  ): Promise<FiringOutcome | undefined> {
     const schedule = await this.get(tenantId, scheduleId);
     if (!schedule) return undefined;
-    return this.jobs.createForSchedule(
+    const id = firingJobId(scheduleId, firedAtMs);
+    // A retried firing finds its own job as the last one: that is this run, not an overlap.
+    if (schedule.lastJobId && schedule.lastJobId !== id) {
+      const state = await this.jobs.state(tenantId, schedule.lastJobId);
+      if (state && RUNNING_STATES.has(state)) {
+        await this.redis.eval(
+          RECORD_SKIP_SCRIPT,
+          1,
+          this.keys.schedule(tenantId, scheduleId),
+          new Date(firedAtMs).toISOString(),
+          schedule.lastJobId,
+          state,
+        );
+        return { kind: 'skipped', runningJobId: schedule.lastJobId, runningState: state };
+      }
+    }
+    const created = await this.jobs.createForSchedule(
       tenantId,
-      firingJobId(scheduleId, firedAtMs),
+      id,
       { id: scheduleId, buckets: schedule.buckets, window: schedule.window },
       { from: S3_EPOCH, to: new Date(firedAtMs).toISOString() },
     );
+    return created ? { kind: 'run', ...created } : undefined;
   }
 
   private async forget(tenantId: string, id: string): Promise<void> {
@@ -188,6 +268,13 @@ export class RetroSchedules {
       next_run: scheduler?.next ? new Date(scheduler.next).toISOString() : null,
       last_run: record.lastRun,
       last_job_id: record.lastJobId,
+      last_skipped_run: record.lastSkip
+        ? {
+            at: record.lastSkip.at,
+            running_job_id: record.lastSkip.runningJobId,
+            reason: `skipped: retro job ${record.lastSkip.runningJobId} of this schedule was still ${record.lastSkip.runningState} (a schedule never runs twice at once)`,
+          }
+        : null,
       created_at: record.createdAt,
     };
   }
@@ -205,5 +292,13 @@ function toRecord(raw: Record<string, string>): ScheduleRecord | undefined {
     createdAt: raw.created_at ?? '',
     lastRun: raw.last_run ?? null,
     lastJobId: raw.last_job_id ?? null,
+    lastSkip:
+      raw.last_skipped_at && raw.last_skipped_for
+        ? {
+            at: raw.last_skipped_at,
+            runningJobId: raw.last_skipped_for,
+            runningState: raw.last_skipped_state ?? 'running',
+          }
+        : null,
   };
 }

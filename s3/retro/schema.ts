@@ -175,5 +175,7 @@ export interface ScheduleView {
   last_run: string | null;
   /** The retro job of the last firing. */
   last_job_id: string | null;
+  /** The last firing skipped because the previous run was still going, or null. */
+  last_skipped_run: { at: string; running_job_id: string; reason: string } | null;
   created_at: string;
 }

@@ -294,7 +294,12 @@ describe('verdict API (/api)', () => {
       });
       await expectError(await scan(body(), `Bearer ${revoked}`), 401, /authenticate/);
 
-      const short = await service.service.runtime.tokens.create(tenant.id, tenant.key, 1);
+      const short = await service.service.runtime.tokens.create(
+        tenant.id,
+        tenant.key,
+        1,
+        'verdict',
+      );
       expect((await scan(body(), `Bearer ${short.id}`)).status).toBe(200);
       await new Promise((resolve) =>
         setTimeout(resolve, Math.max(0, Date.parse(short.expirationDate) - Date.now() + 20)),

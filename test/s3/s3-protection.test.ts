@@ -692,12 +692,12 @@ describe('S3 protection', () => {
         [
           'fresh-bucket',
           { endpoint: 'ftp://example.com', credentials },
-          /endpoint must be an http or https URL/,
+          /The endpoint was refused: only http and https URLs are accepted \(got ftp\)/,
         ],
         [
           'fresh-bucket',
           { endpoint: 'http://169.254.169.254', credentials },
-          /endpoint is not allowed: .*cloud metadata/,
+          /The endpoint was refused: .*cloud metadata/,
         ],
         [
           'fresh-bucket',
@@ -707,12 +707,12 @@ describe('S3 protection', () => {
         [
           'fresh-bucket',
           { region: 'us-east-1', credentials, callback: 'not a url' },
-          /callback must be an http or https URL/,
+          /The callback was refused: "not a url" is not a valid URL/,
         ],
         [
           'fresh-bucket',
           { region: 'us-east-1', credentials, queue: { url: 'http://10.1.2.3/123/q' } },
-          /queue.url is not allowed: .*private/,
+          /The queue.url was refused: .*private/,
         ],
       ];
       for (const [name, body, pattern] of cases) {

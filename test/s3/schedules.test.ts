@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RetroJobView, ScheduleView } from '../../s3/retro/schema.js';
-import { checkCron } from '../../s3/retro/schedules.js';
+import { checkCron, checkInterval } from '../../s3/retro/schedules.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -21,7 +21,12 @@ describe('retro schedules', () => {
 
   beforeAll(async () => {
     harness = await startS3Harness();
-    service = await startTestService({ ARBITER_SECRET_KEY: SECRET_KEY });
+    // Firing every second is what lets these tests see real firings; the default minimum
+    // interval (15 minutes) is tested below.
+    service = await startTestService({
+      ARBITER_SECRET_KEY: SECRET_KEY,
+      ARBITER_SCHEDULE_MIN_INTERVAL: '1',
+    });
     tenant = await service.createTenant('scheduler');
     other = await service.createTenant('someone-else');
     await harness.createBucket(BUCKET);
@@ -85,6 +90,26 @@ describe('retro schedules', () => {
       '2026-01-16T02:00:00.000Z',
     );
     expect(checkCron('*/15 * * * * *', 'UTC', now).toISOString()).toBe('2026-01-15T12:00:15.000Z');
+  });
+
+  it('checks the gap between many upcoming runs, not only the next two', () => {
+    const now = new Date('2026-01-15T12:00:00Z');
+    const fifteenMinutes = 900;
+    for (const cron of ['*/15 * * * *', '0 * * * *', '0 3 * * *', '@daily', '0 0 * * 1']) {
+      expect(() => checkInterval(cron, 'UTC', fifteenMinutes, now), cron).not.toThrow();
+    }
+    expect(() => checkInterval('* * * * * *', 'UTC', fifteenMinutes, now)).toThrow(
+      /would run 1 second apart .*at least 15 minutes apart \(ARBITER_SCHEDULE_MIN_INTERVAL\)/,
+    );
+    expect(() => checkInterval('*/5 * * * *', 'UTC', fifteenMinutes, now)).toThrow(
+      /would run 5 minutes apart/,
+    );
+    // From 00:30: 00:59, 23:00, 23:59, then 00:00 the next day. The first gaps are 22 hours and
+    // 59 minutes; the 1-minute gap is only between the third and fourth runs.
+    expect(() =>
+      checkInterval('0,59 0,23 * * *', 'UTC', 1800, new Date('2026-01-15T00:30:00Z')),
+    ).toThrow(/would run 1 minute apart \(2026-01-15T23:59:00.000Z and 2026-01-16T00:00:00.000Z\)/);
+    expect(() => checkInterval('0 0,12 * * *', 'Europe/Paris', 43_200, now)).not.toThrow();
   });
 
   it(
@@ -171,4 +196,113 @@ describe('retro schedules', () => {
       expect((await v1(`/schedules/${daily.json.id}`, { method: 'DELETE' })).status).toBe(204);
     },
   );
+});
+
+/**
+ * Without the test override: the default minimum interval, and a firing that comes while the
+ * schedule's previous run is still going. This service runs no workers, so a run it starts stays
+ * `crawling` until it is cancelled, and each firing is handed to the service exactly as the
+ * retro worker hands it a `schedule` job (`retro.fireSchedule`).
+ */
+describe('retro schedules: spacing and overlap', () => {
+  let service: TestService;
+  let tenant: TestTenant;
+
+  beforeAll(async () => {
+    service = await startTestService(
+      { ARBITER_SECRET_KEY: SECRET_KEY },
+      { roles: { api: true, workers: false } },
+    );
+    tenant = await service.createTenant('overlap');
+    // Registering contacts nothing: the endpoint is only used by a crawl, and none runs here.
+    const registered = await v1Client(service, tenant.auth)(`/buckets/${BUCKET}`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        endpoint: 'https://s3.storage.example.com',
+        credentials: { type: 'static', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' },
+      }),
+    });
+    expect(registered.status).toBe(201);
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  const v1 = (path: string, init: RequestInit = {}) => v1Client(service, tenant.auth)(path, init);
+
+  it('refuses a cron that would run more often than every 15 minutes, naming the minimum', async () => {
+    const buckets = [{ name: BUCKET }];
+    for (const cron of ['* * * * * *', '*/30 * * * * *', '* * * * *', '*/10 * * * *']) {
+      const response = await v1('/schedules', {
+        method: 'POST',
+        body: JSON.stringify({ cron, buckets }),
+      });
+      const body = (await response.json()) as { error: string };
+      expect({ cron, status: response.status }).toEqual({ cron, status: 400 });
+      expect(body.error).toMatch(
+        /runs of a schedule must be at least 15 minutes apart \(ARBITER_SCHEDULE_MIN_INTERVAL\)/,
+      );
+    }
+    for (const cron of ['*/15 * * * *', '0 3 * * *']) {
+      const response = await v1('/schedules', {
+        method: 'POST',
+        body: JSON.stringify({ cron, buckets }),
+      });
+      expect({ cron, status: response.status }).toEqual({ cron, status: 201 });
+      const { id } = (await response.json()) as ScheduleView;
+      expect((await v1(`/schedules/${id}`, { method: 'DELETE' })).status).toBe(204);
+    }
+  });
+
+  it('skips a firing while the previous run is still going, and records why', async () => {
+    const created = await v1('/schedules', {
+      method: 'POST',
+      body: JSON.stringify({
+        cron: '0 3 * * *',
+        buckets: [{ name: BUCKET }],
+        window: 'since-last-run',
+      }),
+    });
+    expect(created.status).toBe(201);
+    const schedule = (await created.json()) as ScheduleView;
+    expect(schedule.last_skipped_run).toBeNull();
+    const { retro } = service.service.runtime;
+    const runsOf = async () => {
+      const { jobs } = (await (await v1('/jobs')).json()) as { jobs: RetroJobView[] };
+      return jobs.filter((job) => job.schedule_id === schedule.id);
+    };
+
+    const first = Date.parse('2026-03-01T03:00:00Z');
+    await retro.fireSchedule(tenant.id, schedule.id, first);
+    const [firstRun] = await runsOf();
+    expect(firstRun?.state).toBe('crawling');
+    // The same firing retried is the same run, not an overlap.
+    await retro.fireSchedule(tenant.id, schedule.id, first);
+    expect(await runsOf()).toHaveLength(1);
+
+    // The next firing comes while the first run is still crawling: no second crawl.
+    const second = Date.parse('2026-03-02T03:00:00Z');
+    await retro.fireSchedule(tenant.id, schedule.id, second);
+    expect((await runsOf()).map((job) => job.id)).toEqual([firstRun!.id]);
+    const skipped = (await (await v1(`/schedules/${schedule.id}`)).json()) as ScheduleView;
+    expect(skipped.last_job_id).toBe(firstRun!.id);
+    expect(skipped.last_run).toBe(new Date(first).toISOString());
+    expect(skipped.last_skipped_run).toEqual({
+      at: new Date(second).toISOString(),
+      running_job_id: firstRun!.id,
+      reason: `skipped: retro job ${firstRun!.id} of this schedule was still crawling (a schedule never runs twice at once)`,
+    });
+
+    // Once the run has ended, the next firing runs, and its window starts where the last run's
+    // ended: the skipped day is not lost.
+    expect((await v1(`/jobs/${firstRun!.id}/cancel`, { method: 'POST' })).status).toBe(200);
+    const third = Date.parse('2026-03-03T03:00:00Z');
+    await retro.fireSchedule(tenant.id, schedule.id, third);
+    const runs = await runsOf();
+    expect(runs).toHaveLength(2);
+    const thirdRun = runs.find((job) => job.id !== firstRun!.id)!;
+    expect(thirdRun.from).toBe(new Date(first).toISOString());
+    expect(thirdRun.to).toBe(new Date(third).toISOString());
+    expect((await v1(`/schedules/${schedule.id}`, { method: 'DELETE' })).status).toBe(204);
+  });
 });

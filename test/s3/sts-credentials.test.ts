@@ -63,13 +63,14 @@ const temporary = (expiration: Date, id = 'ASIATEMPORARY') => ({
 afterEach(() => stsMock.reset());
 
 describe('role credentials through STS AssumeRole (STS mocked: aws-sdk-client-mock)', () => {
-  it('assumes the role with its ARN, external id and session name, and signs with the result', async () => {
+  it('assumes the role with its ARN, the tenant’s own external id and session name, and signs with the result', async () => {
     stsMock.on(AssumeRoleCommand).resolves(temporary(new Date(Date.now() + 3600_000)));
     const clients = createAwsClients({ store, policy: createNetworkPolicy([]) });
     const s3: S3Client = clients.s3(
       bucket({
         type: 'role',
         roleArn: 'arn:aws:iam::111122223333:role/arbiter-scanner',
+        // Stored before external ids were assigned: never presented (see role-external-id.test.ts).
         externalId: 'tenant-external-id',
       }),
     );
@@ -83,14 +84,14 @@ describe('role credentials through STS AssumeRole (STS mocked: aws-sdk-client-mo
     expect(calls).toHaveLength(1);
     expect(calls[0]?.args[0].input).toEqual({
       RoleArn: 'arn:aws:iam::111122223333:role/arbiter-scanner',
-      ExternalId: 'tenant-external-id',
+      ExternalId: `arbiter-${'a'.repeat(32)}`,
       RoleSessionName: `arbiter-${'a'.repeat(16)}`,
       DurationSeconds: 3600,
     });
     clients.close();
   });
 
-  it('uses a per-tenant external id when the registration gives none', async () => {
+  it('uses the per-tenant external id when the registration gives none', async () => {
     stsMock.on(AssumeRoleCommand).resolves(temporary(new Date(Date.now() + 3600_000)));
     const clients = createAwsClients({ store, policy: createNetworkPolicy([]) });
     await clients
