@@ -22,6 +22,13 @@ export const FORM_LIMITS = {
   fieldArrayIndexLimit: 9999,
 } as const;
 
+/**
+ * How every multipart parser reads text. Clients (curl, browsers, the SDKs) send field and file
+ * names as raw UTF-8 in `Content-Disposition`; busboy's default reads those parameters as
+ * Latin-1, which turns `metadata[ключ]` into mojibake full of C1 control characters.
+ */
+export const MULTIPART_CHARSETS = { defParamCharset: 'utf8', defCharset: 'utf8' } as const;
+
 const MULTER_FIELD_LIMITS = {
   fields: FORM_LIMITS.fields,
   fieldSize: FORM_LIMITS.fieldSize,
@@ -32,6 +39,7 @@ const MULTER_FIELD_LIMITS = {
 
 export function uploadParser(incomingDir: string, maxFileSize: number) {
   const upload = multer({
+    ...MULTIPART_CHARSETS,
     storage: multer.diskStorage({
       destination: incomingDir,
       filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
@@ -43,7 +51,10 @@ export function uploadParser(incomingDir: string, maxFileSize: number) {
 
 /** Form fields without files (multipart, urlencoded or JSON): `/files/fetch`, `/auth/tokens`. */
 export function formParsers() {
-  const fieldsOnly = multer({ limits: { files: 0, ...MULTER_FIELD_LIMITS } }).none();
+  const fieldsOnly = multer({
+    ...MULTIPART_CHARSETS,
+    limits: { files: 0, ...MULTER_FIELD_LIMITS },
+  }).none();
   return [
     // Flat parsing (`metadata[k]` stays one name), nested below: qs's own nesting silently drops
     // keys such as `__proto__` and turns `metadata[0]` into an array.

@@ -15,7 +15,7 @@ import { contentName } from '../../scanning/engines.js';
 import type { ExistingObjectScan } from '../../s3/object-scans.js';
 import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
 import { authenticateBearerOrBasic, authenticateKey, principalOf } from '../auth.js';
-import { FORM_LIMITS, requireParsedBody } from '../body-parsers.js';
+import { FORM_LIMITS, MULTIPART_CHARSETS, requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import {
   admitRequest,
@@ -130,7 +130,7 @@ function tokenBody(body: unknown): unknown {
 function uploadAny(incomingDir: string, maxFileSize: number) {
   const upload = multer({
     // File names come back in the verdict: read them as the UTF-8 that clients send.
-    defParamCharset: 'utf8',
+    ...MULTIPART_CHARSETS,
     storage: multer.diskStorage({
       destination: incomingDir,
       filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
