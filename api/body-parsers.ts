@@ -37,6 +37,41 @@ const MULTER_FIELD_LIMITS = {
   fieldArrayIndexLimit: FORM_LIMITS.fieldArrayIndexLimit,
 };
 
+/**
+ * Room a multipart body needs besides its file: every part's value and headers (busboy reads at
+ * most 16 KiB of headers per part) and boundaries. A declared length past this and the file size
+ * cannot be a body the limits would accept.
+ */
+const MULTIPART_ROOM = FORM_LIMITS.parts * (FORM_LIMITS.fieldSize + 16 * 1024 + 256);
+
+/**
+ * Refuses at once a body whose declared Content-Length is over what the parsers would accept.
+ * They check it too, but answer only once they have read (and thrown away) the whole body, so a
+ * client declaring gigabytes and sending them slowly held the connection for as long as it
+ * liked. Refused here, before a byte of the body is read, the connection is closed after the
+ * answer (api/early-answers.ts). The errors are the parsers' own, so they read the same.
+ */
+function refuseDeclaredLength(
+  maxBytes: (req: Request) => number,
+  tooLarge: (limit: number) => unknown,
+) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const limit = maxBytes(req);
+    next(Number(req.get('content-length') ?? 0) > limit ? tooLarge(limit) : undefined);
+  };
+}
+
+/** For a JSON or urlencoded parser of `limit` bytes: refuses a longer declared body at once. */
+export const refuseBodyOver = (limit: number) => refuseDeclaredLength(() => limit, bodyTooLarge);
+
+/** What express's JSON and urlencoded parsers throw for a body over their limit. */
+const bodyTooLarge = (limit: number) =>
+  Object.assign(new Error('request entity too large'), {
+    type: 'entity.too.large',
+    status: 413,
+    limit,
+  });
+
 export function uploadParser(incomingDir: string, maxFileSize: number) {
   const upload = multer({
     ...MULTIPART_CHARSETS,
@@ -46,7 +81,16 @@ export function uploadParser(incomingDir: string, maxFileSize: number) {
     }),
     limits: { fileSize: maxFileSize, files: 1, ...MULTER_FIELD_LIMITS },
   });
-  return upload.single('file');
+  const refuseOversized = refuseDeclaredLength(
+    () => maxFileSize + MULTIPART_ROOM,
+    // Past the room for fields, what is too large is the file.
+    () => new multer.MulterError('LIMIT_FILE_SIZE', 'file'),
+  );
+  const single = upload.single('file');
+  return (req: Request, res: Response, next: NextFunction): void =>
+    refuseOversized(req, res, (error?: unknown) =>
+      error ? next(error) : void single(req, res, next),
+    );
 }
 
 /** Form fields without files (multipart, urlencoded or JSON): `/files/fetch`, `/auth/tokens`. */
@@ -56,6 +100,10 @@ export function formParsers() {
     limits: { files: 0, ...MULTER_FIELD_LIMITS },
   }).none();
   return [
+    refuseDeclaredLength(
+      (req) => (req.is('multipart') ? MULTIPART_ROOM : FORM_LIMITS.bodyBytes),
+      bodyTooLarge,
+    ),
     // Flat parsing (`metadata[k]` stays one name), nested below: qs's own nesting silently drops
     // keys such as `__proto__` and turns `metadata[0]` into an array.
     express.urlencoded({

@@ -15,7 +15,12 @@ import { contentName } from '../../scanning/engines.js';
 import type { ExistingObjectScan } from '../../s3/object-scans.js';
 import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
 import { authenticateBearerOrBasic, authenticateKey, principalOf } from '../auth.js';
-import { FORM_LIMITS, MULTIPART_CHARSETS, requireParsedBody } from '../body-parsers.js';
+import {
+  FORM_LIMITS,
+  MULTIPART_CHARSETS,
+  refuseBodyOver,
+  requireParsedBody,
+} from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import {
   admitRequest,
@@ -76,6 +81,7 @@ export function verdictRouter(deps: VerdictDeps): Router {
   router.post(
     '/Token',
     requireParsedBody('application/json', 'application/x-www-form-urlencoded'),
+    refuseBodyOver(16 * 1024),
     // Not strict: a client may send the JSON document as a JSON string (encoded twice).
     express.json({ limit: '16kb', strict: false }),
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }),

@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eicar, randomContent } from '../support/content.js';
@@ -10,6 +11,7 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Input an adversarial client sends on purpose: names and values in UTF-8 (and the control
@@ -49,6 +51,56 @@ function multipartBytes(parts: Part[]): { body: Buffer; headers: Record<string, 
     headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
   };
 }
+
+/**
+ * A raw connection to `url` that sends `head` (request line and headers), then keeps writing
+ * `chunk` every 100 ms, as a client trickling its body would, until the server closes it.
+ */
+function trickle(url: string, head: string, chunk: string, bodyStart = '') {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  let received = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (data: string) => (received += data));
+  // Writing on after the server closed fails (EPIPE, ECONNRESET): that is the point.
+  socket.on('error', () => undefined);
+  const closed = new Promise<'closed'>((resolve) => {
+    socket.once('end', () => resolve('closed'));
+    socket.once('close', () => resolve('closed'));
+  });
+  socket.write(head.replace(/\n/g, '\r\n') + bodyStart);
+  const timer = setInterval(() => {
+    if (socket.writable) socket.write(chunk);
+  }, 100);
+  void closed.then(() => clearInterval(timer));
+  return {
+    received: () => received,
+    /** 'closed' once the server ended the connection, 'open' if it still holds it at the deadline. */
+    closedWithin: (ms: number) =>
+      Promise.race([
+        closed,
+        new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), ms).unref()),
+      ]),
+    stop: () => {
+      clearInterval(timer);
+      socket.destroy();
+    },
+  };
+}
+
+/** The status line and headers (lower-cased names) of the first answer on a raw connection. */
+function parseHead(raw: string): { status: number; headers: Record<string, string> } {
+  const [statusLine = '', ...lines] = raw.split('\r\n\r\n')[0]!.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers };
+}
+
+/** Long enough for any loaded machine, far shorter than the minutes a held socket lasts. */
+const CLOSE_DEADLINE_MS = 20_000;
 
 describe('hostile input', () => {
   let service: TestService;
@@ -327,5 +379,166 @@ describe('hostile input', () => {
       );
       expect((await setLimits('{"burst": null}')).status).toBe(200);
     });
+  });
+
+  describe('answers sent before the body arrived', () => {
+    const chunked = (requestLine: string, headers: string[]) =>
+      `${requestLine}\nHost: arbiter\n${headers.map((h) => `${h}\n`).join('')}Transfer-Encoding: chunked\n\n`;
+    const CHUNK = '1\r\nx\r\n';
+
+    const earlyAnswers: Array<{ what: string; head: () => string; status: number }> = [
+      {
+        what: 'no credentials, chunked upload',
+        head: () =>
+          chunked('POST /v2.2/files HTTP/1.1', [
+            `Content-Type: multipart/form-data; boundary=${BOUNDARY}`,
+          ]),
+        status: 401,
+      },
+      {
+        what: 'wrong credentials, chunked upload',
+        head: () =>
+          chunked('POST /v2.2/files HTTP/1.1', [
+            `Authorization: Basic ${Buffer.from(`${tenant.key}:wrong`).toString('base64')}`,
+            `Content-Type: multipart/form-data; boundary=${BOUNDARY}`,
+          ]),
+        status: 401,
+      },
+      {
+        what: 'no credentials, verdict API upload',
+        head: () =>
+          chunked('POST /api/Scan HTTP/1.1', [
+            `Content-Type: multipart/form-data; boundary=${BOUNDARY}`,
+          ]),
+        status: 401,
+      },
+      {
+        what: 'a body type the endpoint does not take',
+        head: () =>
+          chunked('POST /v2.2/files HTTP/1.1', [
+            `Authorization: ${tenant.auth}`,
+            'Content-Type: text/plain',
+          ]),
+        status: 415,
+      },
+      {
+        what: 'a Content-Length over the body limit',
+        head: () =>
+          [
+            'POST /v2.2/files/fetch HTTP/1.1',
+            'Host: arbiter',
+            `Authorization: ${tenant.auth}`,
+            'Content-Type: application/json',
+            `Content-Length: ${100 * 1024 * 1024}`,
+            '',
+            '{"location": ',
+          ].join('\n'),
+        status: 413,
+      },
+    ];
+
+    for (const { what, head, status } of earlyAnswers) {
+      it(`closes the connection after a ${status} to a client that keeps sending (${what})`, async () => {
+        const client = trickle(service.url, head(), status === 413 ? 'x' : CHUNK);
+        try {
+          await waitFor(() => client.received().includes('\r\n\r\n'), {
+            what: `the ${status} answer`,
+          });
+          const answer = parseHead(client.received());
+          expect(answer.status, client.received()).toBe(status);
+          expect(answer.headers.connection).toBe('close');
+          expect(await client.closedWithin(CLOSE_DEADLINE_MS)).toBe('closed');
+        } finally {
+          client.stop();
+        }
+      });
+    }
+
+    it('keeps the connection of an early answer whose request had fully arrived', async () => {
+      const socket = net.connect(Number(new URL(service.url).port), '127.0.0.1');
+      let received = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (data: string) => (received += data));
+      try {
+        const body = '{"location": "http://127.0.0.1/"}';
+        socket.write(
+          [
+            'POST /v2.2/files/fetch HTTP/1.1',
+            'Host: arbiter',
+            'Content-Type: application/json',
+            `Content-Length: ${body.length}`,
+            '',
+            body,
+          ].join('\r\n'),
+        );
+        await waitFor(() => /\r\n\r\n\{"error":[^}]*\}/.test(received), { what: 'the 401' });
+        expect(parseHead(received).status).toBe(401);
+        expect(parseHead(received).headers.connection).toBe('keep-alive');
+        received = '';
+        socket.write(
+          `GET /v2.2/ping HTTP/1.1\r\nHost: arbiter\r\nAuthorization: ${tenant.auth}\r\n\r\n`,
+        );
+        await waitFor(() => received.includes('\r\n\r\n'), { what: 'the second answer' });
+        expect(parseHead(received).status).toBe(200);
+      } finally {
+        socket.destroy();
+      }
+    });
+  });
+});
+
+describe('a trickled body on an authenticated route', () => {
+  let service: TestService;
+  let tenant: TestTenant;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    service = await startTestService(
+      { ARBITER_REQUEST_TIMEOUT_MS: '2000', ARBITER_HEADERS_TIMEOUT_MS: '1000', LOG_LEVEL: 'info' },
+      {
+        roles: { api: true, workers: false },
+        logDestination: { write: (line: string) => void logLines.push(line) },
+      },
+    );
+    tenant = await service.createTenant('slow-client');
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('is cut off at ARBITER_REQUEST_TIMEOUT_MS, leaving nothing in the spool', async () => {
+    const head = [
+      'POST /v2.2/files HTTP/1.1',
+      'Host: arbiter',
+      `Authorization: ${tenant.auth}`,
+      `Content-Type: multipart/form-data; boundary=${BOUNDARY}`,
+      'Transfer-Encoding: chunked',
+      '',
+      '',
+    ].join('\n');
+    const start = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n`;
+    const client = trickle(
+      service.url,
+      head,
+      '1\r\nx\r\n',
+      `${start.length.toString(16)}\r\n${start}\r\n`,
+    );
+    try {
+      expect(await client.closedWithin(CLOSE_DEADLINE_MS)).toBe('closed');
+      // Nothing was answered before the deadline: Node's own 408.
+      expect(parseHead(client.received()).status, client.received()).toBe(408);
+    } finally {
+      client.stop();
+    }
+    const incomingDir = path.join(service.dataDir, 'spool', 'incoming');
+    await waitFor(async () => (await readdir(incomingDir)).length === 0, {
+      what: 'the partial upload to be removed',
+    });
+    // A client that went away is not an error of the service.
+    await waitFor(() => logLines.some((line) => line.includes('the client went away')), {
+      what: 'the log line of the abandoned request',
+    });
+    const errors = logLines.filter((line) => (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errors).toEqual([]);
   });
 });
