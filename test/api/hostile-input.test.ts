@@ -435,6 +435,33 @@ describe('hostile input', () => {
           ].join('\n'),
         status: 413,
       },
+      {
+        what: 'an upload declared far over the file size limit',
+        head: () =>
+          [
+            'POST /v2.2/files HTTP/1.1',
+            'Host: arbiter',
+            `Authorization: ${tenant.auth}`,
+            `Content-Type: multipart/form-data; boundary=${BOUNDARY}`,
+            `Content-Length: ${100 * 1024 * 1024}`,
+            '',
+            `--${BOUNDARY}`,
+          ].join('\n'),
+        status: 413,
+      },
+      {
+        what: 'a verdict API token request declared over its limit, without credentials',
+        head: () =>
+          [
+            'POST /api/Token HTTP/1.1',
+            'Host: arbiter',
+            'Content-Type: application/json',
+            `Content-Length: ${1024 * 1024}`,
+            '',
+            '{"username": ',
+          ].join('\n'),
+        status: 413,
+      },
     ];
 
     for (const { what, head, status } of earlyAnswers) {
