@@ -70,7 +70,7 @@ const UNAVAILABLE = error('Redis (or the scan queue) is unavailable: nothing was
 const LOCATION = { Location: 'URL of the result.' };
 
 const metadataParts =
-  '`metadata[key]=value` fields (at most 100; keys 1–128 printable characters without brackets, values up to 4096 characters) come back with the result.';
+  '`metadata[key]=value` fields (at most 100; keys 1–128 printable characters without brackets, values up to 4096 characters; UTF-8, no control characters except tab and line breaks in values) come back with the result.';
 
 const scanii: OperationDoc[] = [
   {
@@ -153,6 +153,7 @@ const scanii: OperationDoc[] = [
       202: { description: 'Accepted.', schema: AcceptedSchema, headers: LOCATION },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
+      413: error('A urlencoded or JSON body over 1 MiB, or too many or too long form fields.'),
       415: error('Not a form, multipart or JSON body.'),
       429: RATE_LIMITED,
       503: UNAVAILABLE,
@@ -290,6 +291,7 @@ const verdict: OperationDoc[] = [
       200: { description: 'A Bearer token valid for an hour.', schema: VerdictTokenIssuedSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
+      413: error('A body over 16 KiB.'),
       429: RATE_LIMITED,
     },
   },
