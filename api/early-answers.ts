@@ -27,7 +27,7 @@ export function closeConnectionOnEarlyAnswer() {
 }
 
 /** A body was announced (a length or chunked) and its end has not been read off the wire. */
-export function bodyStillArriving(req: IncomingMessage): boolean {
+function bodyStillArriving(req: IncomingMessage): boolean {
   if (req.complete) return false;
   const length = Number(req.headers['content-length'] ?? 0);
   return req.headers['transfer-encoding'] !== undefined || length > 0;
