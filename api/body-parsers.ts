@@ -47,8 +47,8 @@ const MULTIPART_ROOM = FORM_LIMITS.parts * (FORM_LIMITS.fieldSize + 16 * 1024 + 
 /**
  * Refuses at once a body whose declared Content-Length is over what the parsers would accept.
  * They check it too, but answer only once they have read (and thrown away) the whole body, so a
- * client declaring gigabytes and sending them slowly held the connection for as long as it
- * liked. Refused here, before a byte of the body is read, the connection is closed after the
+ * client declaring gigabytes and sending them slowly held the connection until the request
+ * timeout. Refused here, before a byte of the body is read, the connection is closed after the
  * answer (api/early-answers.ts). The errors are the parsers' own, so they read the same.
  */
 function refuseDeclaredLength(
@@ -61,9 +61,6 @@ function refuseDeclaredLength(
   };
 }
 
-/** For a JSON or urlencoded parser of `limit` bytes: refuses a longer declared body at once. */
-export const refuseBodyOver = (limit: number) => refuseDeclaredLength(() => limit, bodyTooLarge);
-
 /** What express's JSON and urlencoded parsers throw for a body over their limit. */
 const bodyTooLarge = (limit: number) =>
   Object.assign(new Error('request entity too large'), {
@@ -71,6 +68,9 @@ const bodyTooLarge = (limit: number) =>
     status: 413,
     limit,
   });
+
+/** For a JSON or urlencoded parser of `limit` bytes: refuses a longer declared body at once. */
+export const refuseBodyOver = (limit: number) => refuseDeclaredLength(() => limit, bodyTooLarge);
 
 export function uploadParser(incomingDir: string, maxFileSize: number) {
   const upload = multer({

@@ -113,8 +113,9 @@ export async function startService(
 const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
 
 /**
- * The API's HTTP server. Node's own defaults (5 min for a whole request) would cut off a large
- * upload on a slow link, and are not the operator's to see: the bounds come from the config.
+ * The API's HTTP server, with the configured bounds on how long a request may take to arrive
+ * instead of Node's defaults (5 minutes for a whole request, 1 for its headers), so that an
+ * operator can fit them to the largest upload and the slowest link they serve.
  */
 function createApiServer(app: Express, config: Config): Server {
   return createServer(
