@@ -15,6 +15,7 @@ import type { RetroService } from '../s3/retro/index.js';
 import type { Redeliveries } from '../webhooks/redelivery.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 import { authenticate } from './auth.js';
+import { closeConnectionOnEarlyAnswer } from './early-answers.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
 import { httpMetrics, metricsRouter } from './metrics.js';
 import { API_VERSION, MOUNTS, buildOpenApiDocument, createRouteMatcher } from './openapi.js';
@@ -80,6 +81,7 @@ export function createApp(deps: ApiDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  app.use(closeConnectionOnEarlyAnswer());
   app.use(httpMetrics(deps.metrics, createRouteMatcher(OPERATIONS)));
   app.use(requestContext(config.hostId, deps.logger));
   app.use(healthRouter(deps.checkReadiness));

@@ -22,6 +22,13 @@ export const FORM_LIMITS = {
   fieldArrayIndexLimit: 9999,
 } as const;
 
+/**
+ * How every multipart parser reads text. Clients (curl, browsers, the SDKs) send field and file
+ * names as raw UTF-8 in `Content-Disposition`; busboy's default reads those parameters as
+ * Latin-1, which turns `metadata[ключ]` into mojibake full of C1 control characters.
+ */
+export const MULTIPART_CHARSETS = { defParamCharset: 'utf8', defCharset: 'utf8' } as const;
+
 const MULTER_FIELD_LIMITS = {
   fields: FORM_LIMITS.fields,
   fieldSize: FORM_LIMITS.fieldSize,
@@ -30,21 +37,73 @@ const MULTER_FIELD_LIMITS = {
   fieldArrayIndexLimit: FORM_LIMITS.fieldArrayIndexLimit,
 };
 
+/**
+ * Room a multipart body needs besides its file: every part's value and headers (busboy reads at
+ * most 16 KiB of headers per part) and boundaries. A declared length past this and the file size
+ * cannot be a body the limits would accept.
+ */
+const MULTIPART_ROOM = FORM_LIMITS.parts * (FORM_LIMITS.fieldSize + 16 * 1024 + 256);
+
+/**
+ * Refuses at once a body whose declared Content-Length is over what the parsers would accept.
+ * They check it too, but answer only once they have read (and thrown away) the whole body, so a
+ * client declaring gigabytes and sending them slowly held the connection until the request
+ * timeout. Refused here, before a byte of the body is read, the connection is closed after the
+ * answer (api/early-answers.ts). The errors are the parsers' own, so they read the same.
+ */
+function refuseDeclaredLength(
+  maxBytes: (req: Request) => number,
+  tooLarge: (limit: number) => unknown,
+) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const limit = maxBytes(req);
+    next(Number(req.get('content-length') ?? 0) > limit ? tooLarge(limit) : undefined);
+  };
+}
+
+/** What express's JSON and urlencoded parsers throw for a body over their limit. */
+const bodyTooLarge = (limit: number) =>
+  Object.assign(new Error('request entity too large'), {
+    type: 'entity.too.large',
+    status: 413,
+    limit,
+  });
+
+/** For a JSON or urlencoded parser of `limit` bytes: refuses a longer declared body at once. */
+export const refuseBodyOver = (limit: number) => refuseDeclaredLength(() => limit, bodyTooLarge);
+
 export function uploadParser(incomingDir: string, maxFileSize: number) {
   const upload = multer({
+    ...MULTIPART_CHARSETS,
     storage: multer.diskStorage({
       destination: incomingDir,
       filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
     }),
     limits: { fileSize: maxFileSize, files: 1, ...MULTER_FIELD_LIMITS },
   });
-  return upload.single('file');
+  const refuseOversized = refuseDeclaredLength(
+    () => maxFileSize + MULTIPART_ROOM,
+    // Past the room for fields, what is too large is the file.
+    () => new multer.MulterError('LIMIT_FILE_SIZE', 'file'),
+  );
+  const single = upload.single('file');
+  return (req: Request, res: Response, next: NextFunction): void =>
+    refuseOversized(req, res, (error?: unknown) =>
+      error ? next(error) : void single(req, res, next),
+    );
 }
 
 /** Form fields without files (multipart, urlencoded or JSON): `/files/fetch`, `/auth/tokens`. */
 export function formParsers() {
-  const fieldsOnly = multer({ limits: { files: 0, ...MULTER_FIELD_LIMITS } }).none();
+  const fieldsOnly = multer({
+    ...MULTIPART_CHARSETS,
+    limits: { files: 0, ...MULTER_FIELD_LIMITS },
+  }).none();
   return [
+    refuseDeclaredLength(
+      (req) => (req.is('multipart') ? MULTIPART_ROOM : FORM_LIMITS.bodyBytes),
+      bodyTooLarge,
+    ),
     // Flat parsing (`metadata[k]` stays one name), nested below: qs's own nesting silently drops
     // keys such as `__proto__` and turns `metadata[0]` into an array.
     express.urlencoded({

@@ -21,7 +21,16 @@ export const STATUS_BY_KIND: Record<ErrorKind, number> = {
 
 /** Turns whatever a route or parser threw into a status and `{"error": "..."}`. */
 export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
-  return (error: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    if (clientGone(req)) {
+      // Aborted, or cut off at the request timeout: nobody is left to answer, nothing went wrong
+      // here (multer reports it as "Request aborted").
+      logger.info(
+        { requestId: res.locals.requestId as string, reason: describeError(error) },
+        'the client went away before its request was read',
+      );
+      return;
+    }
     const domain = toDomainError(error, limits);
     if (domain) {
       if (domain.kind === 'unauthenticated' && !res.hasHeader('WWW-Authenticate')) {
@@ -43,6 +52,14 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
     });
   };
 }
+
+/** The connection closed before the request had fully arrived. */
+function clientGone(req: Request): boolean {
+  return req.destroyed && !req.complete;
+}
+
+const describeError = (error: unknown): string =>
+  error instanceof Error ? error.message.slice(0, 200) : String(error).slice(0, 200);
 
 function toDomainError(error: unknown, limits: { maxFileSize: number }): DomainError | undefined {
   if (error instanceof DomainError) return error;

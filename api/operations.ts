@@ -74,7 +74,7 @@ const TOKEN_REFUSED = error(
 );
 
 const metadataParts =
-  '`metadata[key]=value` fields (at most 100; keys 1–128 printable characters without brackets, values up to 4096 characters) come back with the result.';
+  '`metadata[key]=value` fields (at most 100; keys 1–128 printable characters without brackets, values up to 4096 characters; UTF-8, no control characters except tab and line breaks in values) come back with the result.';
 
 const scanii: OperationDoc[] = [
   {
@@ -158,6 +158,7 @@ const scanii: OperationDoc[] = [
       202: { description: 'Accepted.', schema: AcceptedSchema, headers: LOCATION },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
+      413: error('A urlencoded or JSON body over 1 MiB, or too many or too long form fields.'),
       415: error('Not a form, multipart or JSON body.'),
       429: RATE_LIMITED,
       503: UNAVAILABLE,
@@ -294,6 +295,7 @@ const verdict: OperationDoc[] = [
       200: { description: 'A Bearer token valid for an hour.', schema: VerdictTokenIssuedSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
+      413: error('A body over 16 KiB.'),
       429: RATE_LIMITED,
     },
   },

@@ -6,10 +6,55 @@ import { TOKEN_TIMEOUT } from '../core/tokens.js';
  * and JSON bodies are all parsed into the same shape (`metadata[k]=v` becomes `{metadata: {k: v}}`)
  * before these run.
  */
-const isControlOrBracket = (char: string): boolean => {
-  const code = char.charCodeAt(0);
-  return code < 0x20 || code === 0x7f || char === '[' || char === ']';
-};
+/**
+ * Control characters (C0, DEL and the C1 range U+0080–U+009F, which a Latin-1 misreading of
+ * UTF-8 produces) and unpaired UTF-16 surrogates (JSON can carry `"\ud800"`): metadata ends up in
+ * JSON, logs, callbacks and S3 tags, where these corrupt or smuggle text.
+ */
+const CONTROL_OR_SURROGATE = /[\p{Cc}\p{Cs}]/u;
+
+const isPrintableKey = (key: string): boolean =>
+  !CONTROL_OR_SURROGATE.test(key) && !/[[\]]/.test(key);
+
+/** A value may span lines: tab, line feed and carriage return are the only controls it keeps. */
+const isPlainText = (value: string): boolean =>
+  !CONTROL_OR_SURROGATE.test(value.replace(/[\t\n\r]/g, ''));
+
+export interface WholeNumberOptions {
+  min: number;
+  max: number;
+  /** The field can arrive as text (a urlencoded or multipart field, a query parameter). */
+  text?: boolean;
+  /** The value when the field is absent (and what the OpenAPI document shows). */
+  fallback?: number;
+  /** Said when the value is not a whole number… */
+  notWhole: string;
+  /** …and when it is one, but outside min..max. */
+  outOfRange: string;
+}
+
+/**
+ * The one parser for every whole number a client sends. A number must be a safe integer; text
+ * (only where the field can arrive as text) must be decimal digits, with an optional `-` in front
+ * (refused by the range where negatives are not allowed). Nothing is coerced: `true`, `[5]`,
+ * `"0x10"`, `"1e3"`, `" 5 "`, `"+5"` and `"5.0"` are refused instead of being read as some number
+ * the client did not write.
+ */
+export function wholeNumber(options: WholeNumberOptions) {
+  const { min, max, notWhole, outOfRange, fallback } = options;
+  const number = z
+    .number({ error: notWhole })
+    .min(min, outOfRange)
+    .max(max, outOfRange)
+    .int(notWhole)
+    .meta(fallback === undefined ? {} : { default: fallback });
+  if (!options.text) return fallback === undefined ? number : number.default(fallback);
+  const fromText = z.preprocess(
+    (value) => (typeof value === 'string' && /^-?[0-9]+$/.test(value) ? Number(value) : value),
+    number,
+  );
+  return fallback === undefined ? fromText : fromText.default(fallback);
+}
 
 export const METADATA_LIMITS = { entries: 100, keyLength: 128, valueLength: 4096 } as const;
 
@@ -67,16 +112,19 @@ const MetadataRecord = z.record(
       METADATA_LIMITS.keyLength,
       `metadata keys are at most ${METADATA_LIMITS.keyLength} characters`,
     )
-    // Printable characters only: keys end up in JSON, logs and S3 tags.
     .refine(
-      (key) => ![...key].some(isControlOrBracket),
-      'metadata keys must be printable and contain no brackets',
+      isPrintableKey,
+      'metadata keys must be printable: no control characters, brackets or unpaired surrogates',
     ),
   z
     .string({ error: 'metadata must be sent as metadata[key]=value with text values' })
     .max(
       METADATA_LIMITS.valueLength,
       `metadata values are at most ${METADATA_LIMITS.valueLength} characters`,
+    )
+    .refine(
+      isPlainText,
+      'metadata values must be text without control characters (tab and line breaks allowed) or unpaired surrogates',
     ),
   {
     // A bad key is reported by the key's own rule; anything else means metadata was not a map.
@@ -115,7 +163,7 @@ export const MetadataSchema = z
     propertyNames: {
       minLength: 1,
       maxLength: METADATA_LIMITS.keyLength,
-      pattern: '^[^\\[\\]\\x00-\\x1f\\x7f]+$',
+      pattern: '^[^\\[\\]\\x00-\\x1f\\x7f-\\x9f]+$',
     },
     additionalProperties: { type: 'string', maxLength: METADATA_LIMITS.valueLength },
   });
@@ -137,18 +185,14 @@ export const FetchSchema = z.object({
 
 export const CreateTokenSchema = z.strictObject(
   {
-    timeout: z.coerce
-      .number({ error: 'timeout must be a whole number of seconds' })
-      .int('timeout must be a whole number of seconds')
-      .min(
-        TOKEN_TIMEOUT.min,
-        `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`,
-      )
-      .max(
-        TOKEN_TIMEOUT.max,
-        `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`,
-      )
-      .default(TOKEN_TIMEOUT.default),
+    timeout: wholeNumber({
+      min: TOKEN_TIMEOUT.min,
+      max: TOKEN_TIMEOUT.max,
+      text: true,
+      fallback: TOKEN_TIMEOUT.default,
+      notWhole: 'timeout must be a whole number of seconds',
+      outOfRange: `timeout must be between ${TOKEN_TIMEOUT.min} and ${TOKEN_TIMEOUT.max} seconds`,
+    }),
   },
   { error: unknownField('the only accepted field is timeout') },
 );
@@ -169,15 +213,12 @@ export const MAX_SIGNING_SECRET_GRACE = 30 * 24 * 3600;
 
 export const RotateSigningSecretSchema = z.strictObject(
   {
-    grace_seconds: z
-      .number({ error: 'grace_seconds must be a whole number of seconds' })
-      .int('grace_seconds must be a whole number of seconds')
-      .min(0, `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`)
-      .max(
-        MAX_SIGNING_SECRET_GRACE,
-        `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`,
-      )
-      .optional(),
+    grace_seconds: wholeNumber({
+      min: 0,
+      max: MAX_SIGNING_SECRET_GRACE,
+      notWhole: 'grace_seconds must be a whole number of seconds',
+      outOfRange: `grace_seconds must be between 0 and ${MAX_SIGNING_SECRET_GRACE}`,
+    }).optional(),
   },
   { error: unknownField('the only accepted field is grace_seconds') },
 );
@@ -211,11 +252,12 @@ export const ExistingObjectScanSchema = z.strictObject(
 );
 
 const limitValue = (field: string, max: number) =>
-  z
-    .number({ error: `${field} must be a whole number (0 = no limit) or null (the default)` })
-    .int(`${field} must be a whole number`)
-    .min(0, `${field} must be 0 (no limit) or more`)
-    .max(max, `${field} must be at most ${max}`)
+  wholeNumber({
+    min: 0,
+    max,
+    notWhole: `${field} must be a whole number (0 = no limit) or null (the default)`,
+    outOfRange: `${field} must be from 0 (no limit) to ${max}`,
+  })
     .nullable()
     .default(null);
 

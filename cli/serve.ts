@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { Express } from 'express';
 import { createApp } from '../api/app.js';
@@ -66,7 +66,7 @@ export async function startService(
   let monitorUrl: string | undefined;
   if (roles.api) {
     app = createApp({ ...runtime, checkReadiness: () => runtime.checkReadiness() });
-    server = app.listen(config.port, config.listenHost);
+    server = createApiServer(app, config).listen(config.port, config.listenHost);
     url = await listening(server, config.listenHost);
   } else if (roles.workers) {
     // A worker process has no API, but Prometheus must still see its scans and callbacks.
@@ -105,6 +105,31 @@ export async function startService(
       await runtime.close();
     },
   };
+}
+
+/**
+ * How often Node looks for requests past their deadline: a trickling client is cut off at most
+ * this much after its timeout.
+ */
+const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * The API's HTTP server, with the configured bounds on how long a request may take to arrive
+ * instead of Node's defaults (5 minutes for a whole request, 1 for its headers), so that an
+ * operator can fit them to the largest upload and the slowest link they serve.
+ */
+function createApiServer(app: Express, config: Config): Server {
+  return createServer(
+    {
+      requestTimeout: config.http.requestTimeoutMs,
+      headersTimeout: config.http.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(
+        TIMEOUT_CHECK_INTERVAL_MS,
+        config.http.headersTimeoutMs,
+      ),
+    },
+    app,
+  );
 }
 
 /** Waits for the server to listen and returns its URL (loopback for a wildcard address). */

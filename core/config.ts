@@ -208,6 +208,12 @@ export const EnvSchema = z.object({
     'expanded ÷ compressed bytes of one member (checked past 1 MiB)',
   ),
   ARBITER_MAX_FILE_SIZE: byteSize('200MB').describe('largest upload (413 above)'),
+  ARBITER_REQUEST_TIMEOUT_MS: positiveInt(900_000).describe(
+    'time a client has to send one whole request, headers and body; past it the connection is closed (408 if nothing was answered yet). An upload of `ARBITER_MAX_FILE_SIZE` must arrive within it: at the defaults (200 MB in 15 min) that is about 1.8 Mbit/s. See docs/deployment.md, "Slow clients"',
+  ),
+  ARBITER_HEADERS_TIMEOUT_MS: positiveInt(30_000).describe(
+    'time a client has to send the headers of a request (at most `ARBITER_REQUEST_TIMEOUT_MS`)',
+  ),
   ARBITER_MAX_FETCH_SIZE: byteSize('2GB').describe(
     'largest `location` download (error result above)',
   ),
@@ -348,6 +354,11 @@ export interface Config {
   /** Limits while unpacking archives; exceeding one yields content.unscannable.limits-exceeded. */
   archive: { maxDepth: number; maxMembers: number; maxExpandedBytes: number; maxRatio: number };
   maxFileSize: number;
+  /**
+   * The API's HTTP server: time a client has to send a whole request, and its headers; past
+   * either the connection is closed. Bounds how long a trickled body can hold a socket.
+   */
+  http: { requestTimeoutMs: number; headersTimeoutMs: number };
   maxFetchSize: number;
   fetchTimeoutMs: number;
   /**
@@ -449,6 +460,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxRatio: e.ARBITER_ARCHIVE_MAX_RATIO,
     },
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
+    http: {
+      requestTimeoutMs: e.ARBITER_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: Math.min(e.ARBITER_HEADERS_TIMEOUT_MS, e.ARBITER_REQUEST_TIMEOUT_MS),
+    },
     maxFetchSize: e.ARBITER_MAX_FETCH_SIZE,
     fetchTimeoutMs: e.ARBITER_FETCH_TIMEOUT_MS,
     fetchMinRate: {

@@ -6,6 +6,7 @@ import { jobView } from '../../s3/retro/jobs.js';
 import { principalOf } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
+import { wholeNumber } from '../schemas.js';
 
 export interface JobsRouterDeps {
   retro: RetroService;
@@ -13,12 +14,14 @@ export interface JobsRouterDeps {
 
 /** `GET /jobs?limit=`: exported for the OpenAPI document (api/operations.ts). */
 export const ListQuerySchema = z.object({
-  limit: z.coerce
-    .number({ error: 'limit must be a whole number from 1 to 1000' })
-    .int('limit must be a whole number from 1 to 1000')
-    .min(1, 'limit must be a whole number from 1 to 1000')
-    .max(1000, 'limit must be a whole number from 1 to 1000')
-    .default(100),
+  limit: wholeNumber({
+    min: 1,
+    max: 1000,
+    text: true,
+    fallback: 100,
+    notWhole: 'limit must be a whole number from 1 to 1000',
+    outOfRange: 'limit must be a whole number from 1 to 1000',
+  }),
 });
 
 /**

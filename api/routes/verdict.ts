@@ -15,7 +15,12 @@ import { contentName } from '../../scanning/engines.js';
 import type { ExistingObjectScan } from '../../s3/object-scans.js';
 import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
 import { authenticateBearerOrBasic, authenticateKey, principalOf } from '../auth.js';
-import { FORM_LIMITS, requireParsedBody } from '../body-parsers.js';
+import {
+  FORM_LIMITS,
+  MULTIPART_CHARSETS,
+  refuseBodyOver,
+  requireParsedBody,
+} from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import {
   admitRequest,
@@ -76,6 +81,7 @@ export function verdictRouter(deps: VerdictDeps): Router {
   router.post(
     '/Token',
     requireParsedBody('application/json', 'application/x-www-form-urlencoded'),
+    refuseBodyOver(16 * 1024),
     // Not strict: a client may send the JSON document as a JSON string (encoded twice).
     express.json({ limit: '16kb', strict: false }),
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }),
@@ -135,7 +141,7 @@ function tokenBody(body: unknown): unknown {
 function uploadAny(incomingDir: string, maxFileSize: number) {
   const upload = multer({
     // File names come back in the verdict: read them as the UTF-8 that clients send.
-    defParamCharset: 'utf8',
+    ...MULTIPART_CHARSETS,
     storage: multer.diskStorage({
       destination: incomingDir,
       filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
