@@ -1,0 +1,56 @@
+import type { Logger } from '../core/logger.js';
+
+/**
+ * Background chores of a process (the spool sweeper, the pending reaper): each runs once at
+ * start and then every `intervalMs`, counted from the end of the previous run, so one process
+ * never runs the same chore twice at once. A run that throws is logged and the chore carries on
+ * at its next turn (Redis away for a while is no reason to stop sweeping for good).
+ */
+export interface Chore {
+  name: string;
+  intervalMs: number;
+  run(): Promise<void>;
+}
+
+export interface Housekeeping {
+  /** Cancels the next runs and waits for the ones in progress. */
+  stop(): Promise<void>;
+}
+
+export function startHousekeeping(chores: Chore[], logger: Logger): Housekeeping {
+  let stopped = false;
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<void>>();
+
+  const turn = (chore: Chore) => {
+    if (stopped) return;
+    const run = chore
+      .run()
+      .catch((error: unknown) => logger.warn({ err: error, chore: chore.name }, 'chore failed'))
+      .finally(() => {
+        running.delete(run);
+        schedule(chore);
+      });
+    running.add(run);
+  };
+  const schedule = (chore: Chore) => {
+    if (stopped) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      turn(chore);
+    }, chore.intervalMs);
+    // Chores never keep a process alive on their own.
+    timer.unref();
+    timers.add(timer);
+  };
+
+  for (const chore of chores) turn(chore);
+  return {
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.allSettled([...running]);
+    },
+  };
+}
