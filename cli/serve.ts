@@ -113,9 +113,9 @@ export async function startService(
 }
 
 /**
- * Every role owns the spool (the API receives uploads into it, workers download into it), so
- * every role sweeps it; the pending reaper needs the pipeline's workers' view of the scan queue
- * and runs where the workers do.
+ * Every role writes to the spool (the API receives uploads into it, workers download into it),
+ * so every role sweeps it. The pending reaper queues scans again or stores their error results,
+ * which is workers' work: it runs where the workers do.
  */
 function chores(config: Config, runtime: Runtime, roles: Omit<ServeRoles, 'demo'>): Chore[] {
   const list: Chore[] = [
