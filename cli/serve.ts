@@ -122,8 +122,8 @@ function chores(config: Config, runtime: Runtime, roles: Omit<ServeRoles, 'demo'
     {
       name: 'spool sweeper',
       intervalMs: config.spoolSweep.intervalMs,
-      run: async () => {
-        await runtime.sweeper.sweep();
+      run: async (signal) => {
+        await runtime.sweeper.sweep(signal);
       },
     },
   ];
@@ -131,8 +131,8 @@ function chores(config: Config, runtime: Runtime, roles: Omit<ServeRoles, 'demo'
     list.push({
       name: 'pending reaper',
       intervalMs: config.pendingReap.intervalMs,
-      run: async () => {
-        await runtime.reaper.reap();
+      run: async (signal) => {
+        await runtime.reaper.reap(signal);
       },
     });
   return list;

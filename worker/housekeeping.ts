@@ -9,24 +9,28 @@ import type { Logger } from '../core/logger.js';
 export interface Chore {
   name: string;
   intervalMs: number;
-  run(): Promise<void>;
+  /** `signal` is aborted at shutdown: a run stops at its next file or scan, leaving the rest. */
+  run(signal: AbortSignal): Promise<void>;
 }
 
 export interface Housekeeping {
-  /** Cancels the next runs and waits for the ones in progress. */
+  /** Cancels the next runs, asks the ones in progress to stop early and waits for them. */
   stop(): Promise<void>;
 }
 
 export function startHousekeeping(chores: Chore[], logger: Logger): Housekeeping {
   let stopped = false;
+  const shutdown = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
 
   const turn = (chore: Chore) => {
     if (stopped) return;
     const run = chore
-      .run()
-      .catch((error: unknown) => logger.warn({ err: error, chore: chore.name }, 'chore failed'))
+      .run(shutdown.signal)
+      .catch((error: unknown) => {
+        if (!stopped) logger.warn({ err: error, chore: chore.name }, 'chore failed');
+      })
       .finally(() => {
         running.delete(run);
         schedule(chore);
@@ -48,6 +52,7 @@ export function startHousekeeping(chores: Chore[], logger: Logger): Housekeeping
   return {
     async stop() {
       stopped = true;
+      shutdown.abort();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       await Promise.allSettled([...running]);

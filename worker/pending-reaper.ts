@@ -44,8 +44,11 @@ const ALIVE_STATES = new Set(['waiting', 'prioritized', 'delayed', 'active', 'wa
 export class PendingReaper {
   constructor(private readonly deps: PendingReaperDeps) {}
 
-  /** One run: returns what was done to the scans looked at. */
-  async reap(): Promise<Record<ReapAction, number>> {
+  /**
+   * One run: returns what was done to the scans looked at. `signal` (shutdown) stops it early;
+   * the scans claimed and not looked at come up again a grace period later.
+   */
+  async reap(signal?: AbortSignal): Promise<Record<ReapAction, number>> {
     const { scans } = this.deps.pipeline;
     const done: Record<ReapAction, number> = { requeued: 0, failed: 0 };
     const claimed = await scans.claimStalePending(
@@ -53,6 +56,7 @@ export class PendingReaper {
       this.deps.batchSize,
     );
     for (const { tenantId, scanId } of claimed) {
+      if (signal?.aborted) break;
       const record = await scans.get(tenantId, scanId);
       if (record?.state !== 'pending') {
         await scans.forgetPending(tenantId, scanId);

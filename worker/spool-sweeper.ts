@@ -56,17 +56,18 @@ interface Listed {
 export class SpoolSweeper {
   constructor(private readonly deps: SpoolSweeperDeps) {}
 
-  async sweep(): Promise<SweepCounts> {
+  /** One sweep of the whole spool; `signal` (shutdown) stops it early, leaving the rest. */
+  async sweep(signal?: AbortSignal): Promise<SweepCounts> {
     const counts: SweepCounts = {
       incoming: { files: 0, bytes: 0 },
       uploads: { files: 0, bytes: 0 },
       fetch: { files: 0, bytes: 0 },
     };
     try {
-      await this.sweepIncoming(counts);
-      await this.sweepUploads(counts);
-      await this.sweepFetch(counts);
-      this.deps.metrics.spoolSweep('ok');
+      await this.sweepIncoming(counts, signal);
+      await this.sweepUploads(counts, signal);
+      await this.sweepFetch(counts, signal);
+      if (!signal?.aborted) this.deps.metrics.spoolSweep('ok');
     } catch (error) {
       this.deps.metrics.spoolSweep('error');
       throw error;
@@ -76,21 +77,24 @@ export class SpoolSweeper {
     return counts;
   }
 
-  private async sweepIncoming(counts: SweepCounts): Promise<void> {
+  private async sweepIncoming(counts: SweepCounts, signal?: AbortSignal): Promise<void> {
     const cutoff = Date.now() - this.deps.graceMs;
     for await (const file of listFiles(this.deps.spool.incomingDir)) {
+      if (signal?.aborted) return;
       if (file.stat.mtimeMs <= cutoff) await this.discard('incoming', file, counts);
     }
   }
 
-  private async sweepUploads(counts: SweepCounts): Promise<void> {
+  private async sweepUploads(counts: SweepCounts, signal?: AbortSignal): Promise<void> {
     for await (const tenantId of listFolders(this.deps.spool.uploadsDir)) {
+      if (signal?.aborted) return;
       if (!isId(tenantId)) continue;
       let batch: Listed[] = [];
       for await (const file of listFiles(path.join(this.deps.spool.uploadsDir, tenantId))) {
         if (!isId(file.name)) continue;
         batch.push(file);
         if (batch.length >= STATE_BATCH) {
+          if (signal?.aborted) return;
           await this.sweepUploadBatch(tenantId, batch, counts);
           batch = [];
         }
@@ -117,9 +121,10 @@ export class SpoolSweeper {
     }
   }
 
-  private async sweepFetch(counts: SweepCounts): Promise<void> {
+  private async sweepFetch(counts: SweepCounts, signal?: AbortSignal): Promise<void> {
     const cutoff = Date.now() - this.deps.graceMs;
     for await (const file of listFiles(this.deps.spool.fetchDir)) {
+      if (signal?.aborted) return;
       if (!isId(file.name)) continue;
       const state = await this.deps.queues.scan.getJobState(file.name);
       if (state === 'active') continue;
