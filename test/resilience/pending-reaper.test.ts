@@ -2,7 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
+import { RedisKeys } from '../../core/keys.js';
 import type { ScanRequest } from '../../core/results.js';
+import { ObjectLeases } from '../../s3/object-scans.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import {
   startCallbackReceiver,
@@ -10,6 +12,7 @@ import {
   type CallbackReceiver,
   type TestHttpServer,
 } from '../support/http-servers.js';
+import { registerBucket, startS3Harness, type S3Harness } from '../support/s3.js';
 import {
   pollScanResult,
   scaniiRequest,
@@ -144,5 +147,64 @@ describe('the pending reaper', () => {
     await waitFor(async () => (await redis.zcard(`${config.redisPrefix}:pending-scans`)) === 0, {
       what: 'the pending index to empty',
     });
+  });
+});
+
+describe('the pending reaper and a bucket object scan', () => {
+  let harness: S3Harness;
+  let service: TestService;
+  let tenant: TestTenant;
+  let receiver: CallbackReceiver;
+
+  beforeAll(async () => {
+    harness = await startS3Harness();
+    receiver = await startCallbackReceiver();
+    service = await startTestService({
+      ARBITER_SECRET_KEY: Buffer.alloc(32, 9).toString('base64'),
+      ARBITER_PENDING_GRACE_MS: '300',
+      ARBITER_PENDING_REAP_INTERVAL_MS: '100',
+    });
+    tenant = await service.createTenant('reaper-objects');
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await receiver?.close();
+    await harness?.stop();
+  });
+
+  it('queues it again under the lease it holds: the object is tagged and called back', async () => {
+    await harness.createBucket('orphans');
+    await registerBucket(service, tenant.auth, harness, 'orphans', {
+      callback: `${receiver.url}/callback`,
+    });
+    await harness.putObject('orphans', 'report.txt', 'nothing to see here');
+    const { runtime } = service.service;
+    const keys = new RedisKeys(service.config.redisPrefix);
+    const leases = new ObjectLeases(runtime.redis, keys);
+    // What ObjectScanService.submit does before it adds the job: the lease, then the record.
+    const request: ScanRequest = {
+      id: newId(),
+      tenantId: tenant.id,
+      source: 'object',
+      object: { bucket: 'orphans', key: 'report.txt' },
+      origin: 'api',
+      metadata: {},
+      creationDate: new Date().toISOString(),
+      callback: `${receiver.url}/callback`,
+    };
+    const [lease] = await leases.acquireMany(tenant.id, [
+      { ref: request.object!, scanId: request.id },
+    ]);
+    expect(lease?.acquired).toBe(true);
+    await runtime.scans.createPendingMany([{ request, trace: 'scan of s3://orphans/report.txt' }]);
+
+    const result = await pollScanResult<Record<string, unknown>>(service, tenant, request.id);
+    expect(result).toMatchObject({ id: request.id, findings: [], outcome: 'clean' });
+    expect(await harness.tags('orphans', 'report.txt')).toMatchObject({ 'scan-result': 'clean' });
+    await waitFor(() => receiver.deliveries.some((delivery) => delivery.json.id === request.id), {
+      what: 'the callback',
+    });
+    // Settled: the version's lease is free for the next scan.
+    expect(await runtime.redis.exists(leases.leaseKey(tenant.id, request.object!))).toBe(0);
   });
 });
