@@ -152,13 +152,13 @@ export class SpoolSweeper {
 async function* listFiles(dir: string): AsyncGenerator<Listed> {
   for await (const name of listEntries(dir, (entry) => entry.isFile())) {
     const filePath = path.join(dir, name);
-    try {
-      const stat = await lstat(filePath);
-      yield { filePath, name, stat: { ino: stat.ino, mtimeMs: stat.mtimeMs, size: stat.size } };
-    } catch (error) {
+    const stat = await lstat(filePath).catch((error: NodeJS.ErrnoException) => {
       // Removed meanwhile: by the scan that owned it, or by another sweeper.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (stat)
+      yield { filePath, name, stat: { ino: stat.ino, mtimeMs: stat.mtimeMs, size: stat.size } };
   }
 }
 

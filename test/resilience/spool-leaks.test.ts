@@ -6,9 +6,11 @@ import path from 'node:path';
 import { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
+import { createMetrics } from '../../core/metrics.js';
 import { RedisKeys } from '../../core/keys.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { redisOptionsFromUrl } from '../../core/redis.js';
+import { SpoolSweeper } from '../../worker/spool-sweeper.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
@@ -230,6 +232,54 @@ describe('the spool sweeper', () => {
     } finally {
       await holder.close(true);
     }
+  });
+});
+
+describe('two sweepers on one spool at once', () => {
+  let service: TestService;
+  let tenant: TestTenant;
+
+  beforeAll(async () => {
+    service = await startTestService(
+      { ARBITER_SPOOL_SWEEP_INTERVAL_MS: '3600000' },
+      { roles: { api: true, workers: false } },
+    );
+    tenant = await service.createTenant('two-sweepers');
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('remove each abandoned file once between them, count it once, and keep live ones', async () => {
+    const { spool, scans, queues, logger } = service.service.runtime;
+    // A live pending upload (which also makes the tenant's folder).
+    const pendingId = await submitUpload(service, tenant, randomContent(100));
+    const abandoned: string[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      const file = i % 2 === 0 ? spool.uploadPath(tenant.id, newId()) : spool.fetchPath(newId());
+      await writeFile(file, randomContent(100));
+      await utimes(file, anHourAgo(), anHourAgo());
+      abandoned.push(file);
+    }
+    // Two processes' sweepers (each with its own metrics), as two workers sharing a volume.
+    const sweeper = () =>
+      new SpoolSweeper({
+        spool,
+        scans,
+        queues,
+        metrics: createMetrics({ defaultMetrics: false }),
+        logger,
+        graceMs: 60_000,
+      });
+    const [a, b] = await Promise.all([sweeper().sweep(), sweeper().sweep()]);
+    const total = (area: 'uploads' | 'fetch') => a[area].files + b[area].files;
+    expect({ uploads: total('uploads'), fetch: total('fetch') }).toEqual({
+      uploads: 20,
+      fetch: 20,
+    });
+    expect(a.uploads.bytes + b.uploads.bytes + a.fetch.bytes + b.fetch.bytes).toBe(40 * 100);
+    expect(abandoned.filter((file) => existsSync(file))).toEqual([]);
+    expect(existsSync(uploadPath(service, tenant, pendingId))).toBe(true);
   });
 });
 
