@@ -24,8 +24,10 @@ import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../webhooks/processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
 import { meterEngines } from '../worker/engine-metrics.js';
+import { PendingReaper } from '../worker/pending-reaper.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 import { ScanSlots } from '../worker/scan-slots.js';
+import { SpoolSweeper } from '../worker/spool-sweeper.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
 import { createRetro, type RetroService } from '../s3/retro/index.js';
 
@@ -63,6 +65,10 @@ export interface Runtime {
   retro: RetroService;
   /** This process's Prometheus registry and instruments (served at /metrics). */
   metrics: Metrics;
+  /** Removes spool files no live scan owns (every role; started by cli/serve.ts). */
+  sweeper: SpoolSweeper;
+  /** Resolves pending scans that have no job (worker role; started by cli/serve.ts). */
+  reaper: PendingReaper;
   checkReadiness(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -189,6 +195,21 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
     retro,
+    sweeper: new SpoolSweeper({
+      spool,
+      scans,
+      queues,
+      metrics,
+      logger,
+      graceMs: config.spoolSweep.graceMs,
+    }),
+    reaper: new PendingReaper({
+      pipeline,
+      metrics,
+      logger,
+      graceMs: config.pendingReap.graceMs,
+      batchSize: config.pendingReap.batchSize,
+    }),
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([
         redis.ping().then(

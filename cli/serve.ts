@@ -7,6 +7,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { startRetroWorker, type RetroWorker } from '../s3/retro/worker.js';
 import type { QueuePollers } from '../s3/sqs-poller.js';
+import { startHousekeeping, type Chore, type Housekeeping } from '../worker/housekeeping.js';
 import { startWorkers, type Workers } from '../worker/workers.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
@@ -25,6 +26,8 @@ export interface RunningService {
   pollers?: QueuePollers;
   /** Retro job crawls and schedule firings (worker role). */
   retroWorker?: RetroWorker;
+  /** The spool sweeper (every role) and the pending reaper (worker role), run periodically. */
+  housekeeping: Housekeeping;
   /** The address the API listens on, e.g. http://127.0.0.1:8080 */
   url?: string;
   /** The API's express app (the route check of test/api/openapi.test.ts walks it). */
@@ -59,6 +62,7 @@ export async function startService(
     ? startRetroWorker(config, runtime.workerConnection, runtime.queuePrefix, runtime.retro)
     : undefined;
   pollers?.start();
+  const housekeeping = startHousekeeping(chores(config, runtime, roles), logger);
   let server: Server | undefined;
   let url: string | undefined;
   let app: Express | undefined;
@@ -82,10 +86,12 @@ export async function startService(
     workers,
     pollers,
     retroWorker,
+    housekeeping,
     url,
     app,
     monitorUrl,
     async stop() {
+      await housekeeping.stop();
       // Stop taking work first, then let jobs in flight finish, then drop connections.
       const closing = server
         ? new Promise<void>((resolve) => server.close(() => resolve()))
@@ -130,6 +136,32 @@ function createApiServer(app: Express, config: Config): Server {
     },
     app,
   );
+}
+
+/**
+ * Every role writes to the spool (the API receives uploads into it, workers download into it),
+ * so every role sweeps it. The pending reaper queues scans again or stores their error results,
+ * which is workers' work: it runs where the workers do.
+ */
+function chores(config: Config, runtime: Runtime, roles: Omit<ServeRoles, 'demo'>): Chore[] {
+  const list: Chore[] = [
+    {
+      name: 'spool sweeper',
+      intervalMs: config.spoolSweep.intervalMs,
+      run: async (signal) => {
+        await runtime.sweeper.sweep(signal);
+      },
+    },
+  ];
+  if (roles.workers)
+    list.push({
+      name: 'pending reaper',
+      intervalMs: config.pendingReap.intervalMs,
+      run: async (signal) => {
+        await runtime.reaper.reap(signal);
+      },
+    });
+  return list;
 }
 
 /** Waits for the server to listen and returns its URL (loopback for a wildcard address). */

@@ -276,6 +276,21 @@ export const EnvSchema = z.object({
   ARBITER_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).describe(
     'after SIGTERM, the time jobs in flight get to finish',
   ),
+  ARBITER_SPOOL_SWEEP_INTERVAL_MS: positiveInt(600_000).describe(
+    'how often every process (api, worker, serve) sweeps the spool of files no live scan owns (also once at start; see docs/operations.md)',
+  ),
+  ARBITER_SPOOL_GRACE_MS: positiveInt(3_600_000).describe(
+    'a spool file nobody has written to for this long, and that no running job holds, is abandoned: a partial upload cut off by a crash, a download left by a process that exited mid-scan. Keep it longer than any upload request or synchronous scan (`POST /files`, the verdict API) can take',
+  ),
+  ARBITER_PENDING_REAP_INTERVAL_MS: positiveInt(60_000).describe(
+    'how often worker processes look for pending scans that have no job (a process killed between accepting a scan and queueing it)',
+  ),
+  ARBITER_PENDING_GRACE_MS: positiveInt(1_800_000).describe(
+    'age after which a pending scan with no job is queued again (or, its upload lost, answered with an error result). Keep it longer than any synchronous scan takes and shorter than the one-hour object lease',
+  ),
+  ARBITER_PENDING_REAP_BATCH: intInRange(1, 10_000, 200).describe(
+    'pending scans the reaper looks at per run (1–10000): bounded work on a big backlog',
+  ),
   ARBITER_PUBLIC_URL: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -394,6 +409,16 @@ export interface Config {
   jobLockMs: number;
   stalledIntervalMs: number;
   shutdownTimeoutMs: number;
+  /**
+   * The spool sweeper (every role): how often it runs, and how long a file nobody writes to and
+   * no running job holds is left alone (longer than any upload or synchronous scan takes).
+   */
+  spoolSweep: { intervalMs: number; graceMs: number };
+  /**
+   * The pending reaper (worker role): how often it runs, the age from which a pending scan with
+   * no job is resolved, and how many scans one run looks at.
+   */
+  pendingReap: { intervalMs: number; graceMs: number; batchSize: number };
   publicUrl: string | undefined;
   trustProxy: boolean;
   hostId: string;
@@ -486,6 +511,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     jobLockMs: e.ARBITER_JOB_LOCK_MS,
     stalledIntervalMs: e.ARBITER_STALLED_INTERVAL_MS,
     shutdownTimeoutMs: e.ARBITER_SHUTDOWN_TIMEOUT_MS,
+    spoolSweep: {
+      intervalMs: e.ARBITER_SPOOL_SWEEP_INTERVAL_MS,
+      graceMs: e.ARBITER_SPOOL_GRACE_MS,
+    },
+    pendingReap: {
+      intervalMs: e.ARBITER_PENDING_REAP_INTERVAL_MS,
+      graceMs: e.ARBITER_PENDING_GRACE_MS,
+      batchSize: e.ARBITER_PENDING_REAP_BATCH,
+    },
     publicUrl: e.ARBITER_PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: e.ARBITER_TRUST_PROXY,
     hostId: e.ARBITER_HOST_ID ?? defaultHostId(),

@@ -10,6 +10,8 @@
  *   {p}:token-owner:{id}              STRING tenant id of a token (expires with the token)
  *   {p}:scan:{tid}:{id}               HASH  request, state and result of one scan
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
+ *   {p}:pending-scans                 ZSET  "{tid}:{id}" of every pending scan (→ time written, or
+ *                                           last found alive by the pending reaper, ms)
  *   {p}:bucket:{tid}:{name}           STRING registered bucket (JSON; credentials encrypted)
  *   {p}:tenant:{tid}:buckets          SET   bucket names of the tenant
  *   {p}:bucket-queues                 SET   "{tid}/{name}" of buckets with an SQS queue to poll
@@ -46,6 +48,11 @@ export class RedisKeys {
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
   scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${tenantId}:${scanId}`;
   trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${tenantId}:${scanId}`;
+  /**
+   * Index of pending scans for the pending reaper (worker/pending-reaper.ts): one small global
+   * ZSET whose members embed the tenant id, so finding stale pending scans never SCANs the keyspace.
+   */
+  pendingScans = () => `${this.prefix}:pending-scans`;
   /** Scan queue fairness (core/scan-fairness.ts). */
   scanBacklog = (tenantId: string) => `${this.prefix}:scan-backlog:${tenantId}`;
   scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${tenantId}`;

@@ -22,11 +22,24 @@ export interface Metrics {
   callbackAttempt(outcome: CallbackOutcome): void;
   /** Records of one S3 notification: how many were read and how many were skipped. */
   s3Events(received: number, skipped: number): void;
+  /** One spool sweep ran (`ok`) or stopped on an error (`error`). */
+  spoolSweep(outcome: 'ok' | 'error'): void;
+  /** The sweeper removed one abandoned spool file of `bytes` from `area`. */
+  spoolSwept(area: SpoolArea, bytes: number): void;
+  /** The pending reaper resolved a pending scan that had no job: queued again, or failed. */
+  pendingReaped(action: ReapAction): void;
   /** Queue depth and the age of the oldest waiting job, read from Redis on every scrape. */
   watchQueues(queues: Array<Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>>): void;
 }
 
 export type CallbackOutcome = 'delivered' | 'failed' | 'gone';
+
+/** The spool's folders: partial uploads, accepted uploads, downloads. */
+export type SpoolArea = 'incoming' | 'uploads' | 'fetch';
+export const SPOOL_AREAS = ['incoming', 'uploads', 'fetch'] as const satisfies SpoolArea[];
+
+/** `requeued`: its job was added again; `failed`: an error result was stored (content lost). */
+export type ReapAction = 'requeued' | 'failed';
 
 /** The states reported by `arbiter_queue_jobs`. */
 export const QUEUE_STATES = [
@@ -133,6 +146,36 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     help: 'S3 event records not scanned (not an object-created event, a folder marker, an object too large, …).',
     registers,
   });
+  const spoolSweeps = new Counter({
+    name: 'arbiter_spool_sweeps_total',
+    help: 'Spool sweeps this process ran, by outcome (ok, or error when one stopped on an error).',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const sweptFiles = new Counter({
+    name: 'arbiter_spool_swept_files_total',
+    help: 'Abandoned spool files removed by the sweeper, by area: incoming (partial uploads), uploads (of deleted, finished or expired scans), fetch (downloads no running job holds).',
+    labelNames: ['area'] as const,
+    registers,
+  });
+  const sweptBytes = new Counter({
+    name: 'arbiter_spool_swept_bytes_total',
+    help: 'Bytes of the abandoned spool files removed by the sweeper, by area.',
+    labelNames: ['area'] as const,
+    registers,
+  });
+  const reaped = new Counter({
+    name: 'arbiter_pending_scans_reaped_total',
+    help: 'Pending scans found without a job and resolved by the reaper: requeued, or failed (an error result, when the upload was lost).',
+    labelNames: ['action'] as const,
+    registers,
+  });
+  for (const outcome of ['ok', 'error'] as const) spoolSweeps.inc({ outcome }, 0);
+  for (const area of SPOOL_AREAS) {
+    sweptFiles.inc({ area }, 0);
+    sweptBytes.inc({ area }, 0);
+  }
+  for (const action of ['requeued', 'failed'] as const) reaped.inc({ action }, 0);
   for (const outcome of ['delivered', 'failed', 'gone'] as const) callbacks.inc({ outcome }, 0);
   for (const cls of ['clean', 'malicious', 'unscannable', 'error'] as const)
     results.inc({ class: cls }, 0);
@@ -210,6 +253,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     s3Events(received, skipped) {
       if (received > 0) s3Received.inc(received);
       if (skipped > 0) s3Skipped.inc(skipped);
+    },
+    spoolSweep(outcome) {
+      spoolSweeps.inc({ outcome });
+    },
+    spoolSwept(area, bytes) {
+      sweptFiles.inc({ area });
+      sweptBytes.inc({ area }, bytes);
+    },
+    pendingReaped(action) {
+      reaped.inc({ action });
     },
     watchQueues(queues) {
       watched = queues;

@@ -1,10 +1,11 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
  * Where uploaded content waits for a worker. api and worker processes must share this folder
  * (a volume in compose; the same disk for `serve`). Files are named by tenant and scan id and
- * removed as soon as the scan's result is stored.
+ * removed as soon as the scan's result is stored; what a crash or a deleted scan leaves behind
+ * is removed by the spool sweeper (worker/spool-sweeper.ts).
  */
 export class Spool {
   constructor(private readonly root: string) {}
@@ -27,8 +28,13 @@ export class Spool {
     ]);
   }
 
+  /** Accepted uploads, one folder per tenant: `uploads/{tenant}/{scan id}`. */
+  get uploadsDir(): string {
+    return path.join(this.root, 'uploads');
+  }
+
   uploadPath(tenantId: string, scanId: string): string {
-    return path.join(this.root, 'uploads', tenantId, scanId);
+    return path.join(this.uploadsDir, tenantId, scanId);
   }
 
   fetchPath(scanId: string): string {
@@ -46,4 +52,27 @@ export class Spool {
   async remove(filePath: string): Promise<void> {
     await rm(filePath, { force: true });
   }
+
+  /**
+   * Removes a file the sweeper judged abandoned, unless it changed since it was judged (`seen`):
+   * a different inode or modification time means someone wrote to it meanwhile. Returns the
+   * bytes freed, or undefined when the file was left or already gone: when several processes
+   * sweep one spool at once, only the one whose unlink succeeds counts the file.
+   */
+  async discard(filePath: string, seen: SpoolFileStat): Promise<number | undefined> {
+    try {
+      const now = await lstat(filePath);
+      if (!now.isFile() || now.ino !== seen.ino || now.mtimeMs !== seen.mtimeMs) return undefined;
+      await unlink(filePath);
+      return now.size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+}
+
+export interface SpoolFileStat {
+  ino: number;
+  mtimeMs: number;
 }

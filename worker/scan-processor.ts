@@ -17,6 +17,7 @@ export function createScanProcessor(deps: PipelineDeps) {
     if (!record || record.state === 'deleted') {
       if (record?.request.source === 'object')
         await deps.objects?.settle(record.request, undefined);
+      await discardContent(deps, tenantId, scanId);
       return;
     }
     const uploadPath =
@@ -38,6 +39,17 @@ export function createScanProcessor(deps: PipelineDeps) {
       deletion?.stop();
     }
   };
+}
+
+/**
+ * A scan that will never run leaves nothing in the spool: its upload (the record may have
+ * expired, so whatever its source was) and a download an earlier attempt left behind. Nobody
+ * else reads them: this job is the scan's only one and holds it now, and a synchronous scan
+ * has no job at all.
+ */
+async function discardContent(deps: PipelineDeps, tenantId: string, scanId: string) {
+  await deps.spool.remove(deps.spool.uploadPath(tenantId, scanId));
+  await deps.spool.remove(deps.spool.fetchPath(scanId));
 }
 
 /**

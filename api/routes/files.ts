@@ -157,10 +157,30 @@ async function getResult(deps: FilesDeps, req: Request, res: Response): Promise<
 
 async function deleteResult(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const id = fileId(req);
-  if (!(await deps.scans.deleteResult(principalOf(res).tenantId, id))) {
-    throw notFound(`Sadly, we could not find a file by that id ${id}.`);
-  }
+  const tenantId = principalOf(res).tenantId;
+  const outcome = await deps.scans.deleteScan(tenantId, id);
+  if (outcome === 'none') throw notFound(`Sadly, we could not find a file by that id ${id}.`);
+  if (outcome === 'pending') await discardQueuedUpload(deps, tenantId, id);
   res.status(204).end();
+}
+
+/**
+ * Removes the spooled upload of a scan just deleted while pending, when no worker can be reading
+ * it. The record is already marked deleted, and a worker reads the record only after BullMQ
+ * made its job active; so if the job is not active now, any worker that takes it later sees
+ * "deleted" and never opens the file: it is safe to remove. (No job at all is just as safe: only
+ * scan jobs read `uploads/`; synchronous scans read their file where it was received.) An active
+ * job may be reading it: that worker removes it when it ends (it always removes the upload, and
+ * a retry of a deleted scan removes it without scanning). A failure here does not fail the
+ * delete: the spool sweeper removes uploads of deleted scans anyway.
+ */
+async function discardQueuedUpload(deps: FilesDeps, tenantId: string, scanId: string) {
+  try {
+    if ((await deps.queues.scan.getJobState(scanId)) === 'active') return;
+    await deps.spool.remove(deps.spool.uploadPath(tenantId, scanId));
+  } catch (error) {
+    deps.logger.warn({ err: error, scanId }, 'could not remove the upload of a deleted scan');
+  }
 }
 
 async function getTrace(deps: FilesDeps, req: Request, res: Response): Promise<void> {

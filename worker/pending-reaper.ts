@@ -1,0 +1,114 @@
+import { access } from 'node:fs/promises';
+import type { Logger } from '../core/logger.js';
+import type { Metrics, ReapAction } from '../core/metrics.js';
+import { enqueueScan } from '../core/queues.js';
+import type { ScanRecord } from '../core/results.js';
+import { failScan, type PipelineDeps } from './scan-pipeline.js';
+
+/**
+ * Resolves pending scans that no job will ever finish. A scan's record is written before its
+ * job is queued (the client is answered only once both are done), so a process killed in
+ * between leaves a record that says "pending" for its whole TTL with nothing behind it. Also a
+ * job that ended without storing a result (the process died while recording the failure).
+ *
+ * Pending scans are indexed (core/scan-store.ts, `pending-scans`) when written and leave the
+ * index when finished or deleted. Each run claims a bounded batch of the entries older than the
+ * grace period (the claim re-stamps them, so another worker's reaper skips them and a scan that
+ * is legitimately still waiting comes up again only a grace period later) and for each:
+ *
+ * - record gone (expired) or no longer pending: the entry is dropped;
+ * - its job is waiting, delayed or running: nothing to do;
+ * - no job: queued again when its content can still be read (a `location` is downloaded again,
+ *   a bucket object read again, an upload still in the spool scanned), else an error result is
+ *   stored, which fires the callback like any other result;
+ * - its job failed or completed without a result: an error result.
+ *
+ * Object scans are queued again the way s3/object-scans.ts queues them (a scan job with the
+ * tenant's fairness priority); the object's lease, taken for an hour at submission and held by
+ * this scan id, is refreshed by the object stage when the job runs. The grace period is shorter
+ * than the lease, so nothing else has claimed the version meanwhile.
+ */
+export interface PendingReaperDeps {
+  pipeline: PipelineDeps;
+  metrics: Pick<Metrics, 'pendingReaped'>;
+  logger: Logger;
+  /** Age (since written, or since last found alive) from which a pending scan is looked at. */
+  graceMs: number;
+  /** Pending scans looked at per run. */
+  batchSize: number;
+}
+
+/** Job states in which a worker will still (or does now) process the scan. */
+const ALIVE_STATES = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+
+export class PendingReaper {
+  constructor(private readonly deps: PendingReaperDeps) {}
+
+  /**
+   * One run: returns what was done to the scans looked at. `signal` (shutdown) stops it early;
+   * the scans claimed and not looked at come up again a grace period later.
+   */
+  async reap(signal?: AbortSignal): Promise<Record<ReapAction, number>> {
+    const { scans } = this.deps.pipeline;
+    const done: Record<ReapAction, number> = { requeued: 0, failed: 0 };
+    const claimed = await scans.claimStalePending(
+      Date.now() - this.deps.graceMs,
+      this.deps.batchSize,
+    );
+    for (const { tenantId, scanId } of claimed) {
+      if (signal?.aborted) break;
+      const record = await scans.get(tenantId, scanId);
+      if (record?.state !== 'pending') {
+        await scans.forgetPending(tenantId, scanId);
+        continue;
+      }
+      const action = await this.resolve(record);
+      if (!action) continue;
+      done[action] += 1;
+      this.deps.metrics.pendingReaped(action);
+    }
+    if (done.requeued + done.failed > 0)
+      this.deps.logger.info({ reaped: done }, 'pending scans without a job resolved');
+    return done;
+  }
+
+  private async resolve(record: ScanRecord): Promise<ReapAction | undefined> {
+    const { pipeline } = this.deps;
+    const { request } = record;
+    const state = await pipeline.queues.scan.getJobState(request.id);
+    if (ALIVE_STATES.has(state)) return undefined;
+    const uploadPath =
+      request.source === 'upload'
+        ? pipeline.spool.uploadPath(request.tenantId, request.id)
+        : undefined;
+    const log = { scanId: request.id, tenantId: request.tenantId, source: request.source, state };
+    if (state === 'unknown' && (await contentStillThere(uploadPath))) {
+      await pipeline.scans.appendTrace(
+        request.tenantId,
+        request.id,
+        'no job was found for this pending scan (the process that accepted it stopped before queueing it): queued again',
+      );
+      await enqueueScan(pipeline.queues, { tenantId: request.tenantId, scanId: request.id });
+      this.deps.logger.warn(log, 'pending scan had no job; queued again');
+      return 'requeued';
+    }
+    const message =
+      state === 'unknown'
+        ? 'the uploaded content was lost before it could be scanned (the process that received it stopped); please submit it again'
+        : 'processing ended without a result; please submit the content again';
+    this.deps.logger.warn(log, 'pending scan cannot be processed; storing an error result');
+    await failScan(pipeline, request, uploadPath, message);
+    return 'failed';
+  }
+}
+
+/** A location or bucket object can always be read again; an upload only while it is spooled. */
+async function contentStillThere(uploadPath: string | undefined): Promise<boolean> {
+  if (!uploadPath) return true;
+  try {
+    await access(uploadPath);
+    return true;
+  } catch {
+    return false;
+  }
+}
