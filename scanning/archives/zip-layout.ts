@@ -1,0 +1,261 @@
+import type { FileHandle } from 'node:fs/promises';
+
+/**
+ * Where the bytes of a zip's entries lie, read from the central directory and the local headers
+ * it points at, before any member is inflated. Two things are decided here:
+ *
+ * - **Overlap.** Each listed entry claims `[local header, end of its compressed data)`. Entries
+ *   whose claims overlap (the same data listed many times, or one entry's header inside another's
+ *   data: the "non-recursive" zip bomb) or that reach into the central directory are not what any
+ *   archiver writes. Of each group of overlapping entries only the first in the file is read;
+ *   the others (and entries reaching into the central directory) are skipped, so shared data is
+ *   inflated once at most.
+ * - **Gaps.** The bytes before the central directory that no listed entry claims: where a member
+ *   that only a local header describes can hide (streaming extractors unpack those). The walker
+ *   sweeps them for local headers (`findLocalHeader`).
+ */
+
+const LOCAL_HEADER = 0x04034b50;
+const DATA_DESCRIPTOR = 0x08074b50;
+const LOCAL_HEADER_SIZE = 30;
+/** The highest "version needed to extract" a real archiver writes (6.3); anything above is noise. */
+const MAX_VERSION_NEEDED = 63;
+/** Compression method numbers stop below 100 (99 is AE-x encryption). */
+const MAX_METHOD = 99;
+/** Bytes read at a time while sweeping for signatures. */
+const SWEEP_CHUNK = 1024 * 1024;
+const PK = Buffer.from('PK', 'latin1');
+
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** A central-directory entry as far as layout is concerned. */
+export interface ListedEntry {
+  relativeOffsetOfLocalHeader: number;
+  compressedSize: number;
+}
+
+export interface ZipLayout<E extends ListedEntry> {
+  /** Entries that are not read: overlapping an earlier one, or reaching into the central directory. */
+  skipped: Set<E>;
+  /** Unclaimed stretches of `[0, central directory)`, in file order. */
+  gaps: ByteRange[];
+}
+
+/**
+ * Reads the local header of each listed entry to learn where its data ends, then finds the
+ * overlaps and the gaps. An entry whose local header cannot be read is left to the reader (which
+ * reports it corrupt) and claims nothing.
+ */
+export async function planZipLayout<E extends ListedEntry>(
+  handle: FileHandle,
+  fileSize: number,
+  entries: E[],
+  centralDirectory: ByteRange,
+): Promise<ZipLayout<E>> {
+  const claims: Array<ByteRange & { entry: E }> = [];
+  const header = Buffer.alloc(LOCAL_HEADER_SIZE);
+  for (const entry of entries) {
+    const start = entry.relativeOffsetOfLocalHeader;
+    if (!Number.isSafeInteger(start) || start < 0 || start + LOCAL_HEADER_SIZE > fileSize) continue;
+    const { bytesRead } = await handle.read(header, 0, LOCAL_HEADER_SIZE, start);
+    if (bytesRead < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== LOCAL_HEADER) continue;
+    const dataStart = start + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
+    claims.push({ start, end: dataStart + entry.compressedSize, entry });
+  }
+  const skipped = new Set<E>();
+  // File order; of two claims starting at the same byte, the longer one is the one read.
+  claims.sort((a, b) => a.start - b.start || b.end - a.end);
+  let reach = 0;
+  for (const claim of claims) {
+    if (claim.start < reach || overlaps(claim, centralDirectory)) skipped.add(claim.entry);
+    reach = Math.max(reach, claim.end);
+  }
+  return { skipped, gaps: gapsBetween(claims, centralDirectory.start) };
+}
+
+function overlaps(a: ByteRange, b: ByteRange): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
+/** The stretches of `[0, limit)` outside every claim (claims sorted by start). */
+function gapsBetween(claims: ByteRange[], limit: number): ByteRange[] {
+  const gaps: ByteRange[] = [];
+  let at = 0;
+  for (const claim of claims) {
+    if (claim.start >= limit) break;
+    if (claim.start > at) gaps.push({ start: at, end: claim.start });
+    at = Math.max(at, claim.end);
+  }
+  if (at < limit) gaps.push({ start: at, end: limit });
+  return gaps;
+}
+
+/** A member described by a local header alone. */
+export interface LocalHeader {
+  offset: number;
+  flags: number;
+  method: number;
+  crc32: number;
+  /** Undefined when a data descriptor (flag 0x08) carries the sizes instead. */
+  compressedSize: number | undefined;
+  uncompressedSize: number | undefined;
+  nameRaw: Buffer;
+  dataStart: number;
+}
+
+/**
+ * The first plausible local header at or after `from` whose header, name and extra field end
+ * before `to`. A `PK\x03\x04` that is not followed by a believable header (a version needed above
+ * 6.3, an unknown method number, no name, fields running past `to`) is passed over: executable
+ * stubs in front of self-extracting zips contain the signature as a constant.
+ */
+export async function findLocalHeader(
+  handle: FileHandle,
+  from: number,
+  to: number,
+): Promise<LocalHeader | undefined> {
+  for (let at = from; ;) {
+    const found = await findSignature(handle, at, to, [LOCAL_HEADER]);
+    if (found === undefined) return undefined;
+    const header = await parseLocalHeader(handle, found, to);
+    if (header) return header;
+    at = found + 1;
+  }
+}
+
+async function parseLocalHeader(
+  handle: FileHandle,
+  offset: number,
+  to: number,
+): Promise<LocalHeader | undefined> {
+  if (offset + LOCAL_HEADER_SIZE > to) return undefined;
+  const fixed = await readExactly(handle, offset, LOCAL_HEADER_SIZE);
+  if (!fixed) return undefined;
+  const version = fixed.readUInt8(4);
+  const flags = fixed.readUInt16LE(6);
+  const method = fixed.readUInt16LE(8);
+  const nameLength = fixed.readUInt16LE(26);
+  const extraLength = fixed.readUInt16LE(28);
+  const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
+  if (version > MAX_VERSION_NEEDED || method > MAX_METHOD || nameLength === 0 || dataStart > to) {
+    return undefined;
+  }
+  const variable = await readExactly(handle, offset + LOCAL_HEADER_SIZE, nameLength + extraLength);
+  if (!variable) return undefined;
+  const sizes = localSizes(fixed, variable.subarray(nameLength));
+  const described = (flags & 0x08) !== 0;
+  return {
+    offset,
+    flags,
+    method,
+    crc32: fixed.readUInt32LE(14),
+    compressedSize: described ? undefined : sizes.compressed,
+    uncompressedSize: described ? undefined : sizes.uncompressed,
+    nameRaw: Buffer.from(variable.subarray(0, nameLength)),
+    dataStart,
+  };
+}
+
+/** The sizes of a local header, from its zip64 extra field (0x0001) when they are 0xFFFFFFFF. */
+function localSizes(fixed: Buffer, extra: Buffer): { compressed: number; uncompressed: number } {
+  let compressed = fixed.readUInt32LE(18);
+  let uncompressed = fixed.readUInt32LE(22);
+  if (compressed !== 0xffffffff && uncompressed !== 0xffffffff) return { compressed, uncompressed };
+  for (let at = 0; at + 4 <= extra.length;) {
+    const id = extra.readUInt16LE(at);
+    const length = extra.readUInt16LE(at + 2);
+    if (id === 0x0001 && length >= 16 && at + 4 + 16 <= extra.length) {
+      uncompressed = Number(extra.readBigUInt64LE(at + 4));
+      compressed = Number(extra.readBigUInt64LE(at + 12));
+      break;
+    }
+    at += 4 + length;
+  }
+  return { compressed, uncompressed };
+}
+
+/**
+ * The CRC-32 a data descriptor at `offset` holds (with or without its optional signature), or
+ * undefined when there is none to read before `to`.
+ */
+export async function readDescriptorCrc(
+  handle: FileHandle,
+  offset: number,
+  to: number,
+): Promise<number | undefined> {
+  if (offset + 12 > to) return undefined;
+  const bytes = await readExactly(handle, offset, Math.min(16, to - offset));
+  if (!bytes) return undefined;
+  if (bytes.readUInt32LE(0) === DATA_DESCRIPTOR) {
+    return bytes.length >= 16 ? bytes.readUInt32LE(4) : undefined;
+  }
+  return bytes.readUInt32LE(0);
+}
+
+/**
+ * Where stored data of unknown size ends: at the next data descriptor or local header signature
+ * (the first byte of which is returned), or at `to`; `descriptor` tells which.
+ */
+export async function findStoredEnd(
+  handle: FileHandle,
+  from: number,
+  to: number,
+): Promise<{ end: number; descriptor: boolean }> {
+  const found = await findSignature(handle, from, to, [DATA_DESCRIPTOR, LOCAL_HEADER]);
+  if (found === undefined) return { end: to, descriptor: false };
+  const head = await readExactly(handle, found, 4);
+  return { end: found, descriptor: head?.readUInt32LE(0) === DATA_DESCRIPTOR };
+}
+
+/** The offset of the first of `signatures` (little-endian 4-byte values) in `[from, to)`. */
+async function findSignature(
+  handle: FileHandle,
+  from: number,
+  to: number,
+  signatures: number[],
+): Promise<number | undefined> {
+  const buffer = Buffer.allocUnsafe(SWEEP_CHUNK);
+  for (let at = from; at + 4 <= to;) {
+    const length = Math.min(SWEEP_CHUNK, to - at);
+    const { bytesRead } = await handle.read(buffer, 0, length, at);
+    if (bytesRead < 4) return undefined;
+    const view = buffer.subarray(0, bytesRead);
+    for (let i = view.indexOf(PK); i >= 0 && i + 4 <= bytesRead; i = view.indexOf(PK, i + 1)) {
+      if (signatures.includes(view.readUInt32LE(i))) return at + i;
+    }
+    if (bytesRead < length) return undefined;
+    // The last three bytes may start a signature that this chunk cuts.
+    at += bytesRead - 3;
+  }
+  return undefined;
+}
+
+async function readExactly(
+  handle: FileHandle,
+  position: number,
+  length: number,
+): Promise<Buffer | undefined> {
+  const buffer = Buffer.alloc(length);
+  if (length === 0) return buffer;
+  const { bytesRead } = await handle.read(buffer, 0, length, position);
+  return bytesRead === length ? buffer : undefined;
+}
+
+/** The bytes of `[start, end)` in chunks of `chunk` bytes. */
+export async function* readRange(
+  handle: FileHandle,
+  start: number,
+  end: number,
+  chunk: number,
+): AsyncGenerator<Buffer> {
+  for (let at = start; at < end;) {
+    const buffer = Buffer.allocUnsafe(Math.min(chunk, end - at));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+    if (bytesRead === 0) throw new Error('unexpected end of the zip file');
+    at += bytesRead;
+    yield bytesRead < buffer.length ? buffer.subarray(0, bytesRead) : buffer;
+  }
+}
