@@ -8,10 +8,8 @@ import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
 import { crc32 } from './crc32.js';
 import {
-  findLocalHeader,
-  findStoredEnd,
+  LocalHeaderSweep,
   planZipLayout,
-  readDescriptorCrc,
   readRange,
   type ByteRange,
   type LocalHeader,
@@ -491,46 +489,64 @@ class Walk {
 
   /**
    * Lists the central directory, plans the layout (zip-layout.ts: overlapping entries are not
-   * read twice), scans the members only a local header describes, then the listed members.
+   * read twice), scans the members only a local header describes, then the listed members. A zip
+   * that cannot be opened (no readable central directory) is swept whole for local headers.
    */
   private async walkZip(file: string, scope: Scope): Promise<void> {
     let zip: yauzl.ZipFile;
     try {
       zip = await openZip(file);
     } catch (err) {
-      if (!scope.cancelled()) this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      if (scope.cancelled()) return;
+      this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      await this.withFile(file, async (handle) => {
+        const { size } = await handle.stat();
+        await this.walkLocalOnly(handle, { start: 0, end: size }, 'end of file', scope);
+      });
       return;
     }
+    try {
+      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope));
+    } finally {
+      zip.close();
+    }
+  }
+
+  /** Opens the zip's file for the walker's own reads; local I/O errors stop the walk. */
+  private async withFile(file: string, use: (handle: FileHandle) => Promise<void>): Promise<void> {
     let handle: FileHandle | undefined;
     try {
-      const directoryStart = entryCursor(zip);
-      // One entry past the member limit is enough for admitMember to report it.
-      const listing = await listEntries(zip, this.limits.maxMembers + 1);
-      const directory = { start: directoryStart, end: entryCursor(zip) };
       handle = await open(file, 'r');
-      const layout = await planZipLayout(handle, zip.fileSize, listing.entries, directory);
-      if (layout.skipped.size > 0) {
-        this.record(
-          'limits-exceeded',
-          scope.path,
-          `zip: overlapping zip entries (${layout.skipped.size} of ${listing.entries.length} not read: their bytes belong to another entry or to the central directory)`,
-        );
-      }
-      for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, scope);
-      for (const entry of listing.entries) {
-        if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
-        if (layout.skipped.has(entry)) continue;
-        await this.zipEntry(zip, entry, scope);
-      }
-      if (listing.error !== undefined && !scope.cancelled()) {
-        const err = listing.error;
-        this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
-      }
+      await use(handle);
     } catch (err) {
       this.fail(err);
     } finally {
-      zip.close();
       await handle?.close();
+    }
+  }
+
+  private async walkListedZip(zip: yauzl.ZipFile, handle: FileHandle, scope: Scope): Promise<void> {
+    const directoryStart = entryCursor(zip);
+    // One entry past the member limit is enough for admitMember to report it.
+    const listing = await listEntries(zip, this.limits.maxMembers + 1);
+    const directory = { start: directoryStart, end: entryCursor(zip) };
+    const layout = await planZipLayout(handle, zip.fileSize, listing.entries, directory);
+    if (layout.skipped.size > 0) {
+      this.record(
+        'limits-exceeded',
+        scope.path,
+        `zip: overlapping zip entries (${layout.skipped.size} of ${listing.entries.length} not read: their bytes belong to another entry or to the central directory)`,
+      );
+    }
+    for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
+    for (const entry of listing.entries) {
+      if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+      if (layout.skipped.has(entry)) continue;
+      await this.zipEntry(zip, entry, scope);
+    }
+    if (listing.error !== undefined && !scope.cancelled()) {
+      const err = listing.error;
+      this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
     }
   }
 
@@ -576,22 +592,33 @@ class Walk {
 
   /**
    * Reads a stretch of the zip no listed entry claims the way a streaming extractor would: each
-   * local header found there is a member, scanned, and the sweep goes on after its data.
+   * local header found there is a member, scanned, and the sweep goes on after its data. `bound`
+   * says what follows the stretch: a listed entry (or the central directory), whose bytes a
+   * member running past the stretch would share, or the end of a file without a directory.
    */
-  private async walkLocalOnly(handle: FileHandle, gap: ByteRange, scope: Scope): Promise<void> {
+  private async walkLocalOnly(
+    handle: FileHandle,
+    gap: ByteRange,
+    bound: GapBound,
+    scope: Scope,
+  ): Promise<void> {
+    const sweep = new LocalHeaderSweep(handle);
     for (let at = gap.start; at < gap.end;) {
       if (scope.cancelled() || this.stopBytes || this.stopMembers || this.failure) return;
-      const header = await findLocalHeader(handle, at, gap.end);
+      const header = await sweep.findLocalHeader(at, gap.end);
       if (!header || !this.admitMember(scope.path)) return;
-      at = await this.localOnlyMember(handle, header, gap.end, scope);
+      const next = await this.localOnlyMember(handle, sweep, header, gap.end, bound, scope);
+      at = Math.max(next, header.offset + 1);
     }
   }
 
   /** Scans one member only a local header describes; returns where the sweep goes on. */
   private async localOnlyMember(
     handle: FileHandle,
+    sweep: LocalHeaderSweep,
     header: LocalHeader,
     gapEnd: number,
+    bound: GapBound,
     scope: Scope,
   ): Promise<number> {
     const name = yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], false);
@@ -601,7 +628,7 @@ class Walk {
     ];
     const { dataStart, compressedSize, method } = header;
     const declaredEnd = compressedSize === undefined ? undefined : dataStart + compressedSize;
-    if (declaredEnd !== undefined && declaredEnd > gapEnd) {
+    if (declaredEnd !== undefined && declaredEnd > gapEnd && bound === 'listed entry') {
       this.record(
         'limits-exceeded',
         path,
@@ -616,19 +643,19 @@ class Walk {
     }
     if (!this.supportedMethod(method, path)) return declaredEnd ?? dataStart;
 
-    let end = declaredEnd ?? gapEnd;
+    // Past the end of a file without a directory, the member is cut short: reading what is
+    // there scans it and fails its size check (corrupt).
+    let end = Math.min(declaredEnd ?? gapEnd, gapEnd);
     let crc = (_consumed: number): Promise<number | undefined> => Promise.resolve(header.crc32);
     if (declaredEnd === undefined && method === 8) {
       // The inflater finds the end of the data; the descriptor follows it.
-      crc = (consumed) => readDescriptorCrc(handle, dataStart + consumed, gapEnd);
+      crc = (consumed) => sweep.descriptorCrc(dataStart + consumed, gapEnd);
     } else if (declaredEnd === undefined) {
       // Stored data of unknown size runs to the next signature (its descriptor, if it has one).
-      const stored = await findStoredEnd(handle, dataStart, gapEnd);
+      const stored = await sweep.storedEnd(dataStart, gapEnd);
       end = stored.end;
       crc = () =>
-        stored.descriptor
-          ? readDescriptorCrc(handle, stored.end, gapEnd)
-          : Promise.resolve(undefined);
+        stored.descriptor ? sweep.descriptorCrc(stored.end, gapEnd) : Promise.resolve(undefined);
     }
     const counter: { bytes: number; consumed: number | undefined } = {
       bytes: 0,
@@ -647,9 +674,8 @@ class Walk {
       },
     );
     if (declaredEnd !== undefined) return declaredEnd;
-    if (method === 8)
-      return counter.consumed === undefined ? dataStart : dataStart + counter.consumed;
-    return end;
+    if (method === 8 && counter.consumed !== undefined) return dataStart + counter.consumed;
+    return method === 8 ? dataStart : end;
   }
 
   private async tempFile(): Promise<string> {
@@ -697,6 +723,9 @@ class VisitorSink {
     this.stream.destroy();
   }
 }
+
+/** What follows a stretch of a zip that no listed entry claims. */
+type GapBound = 'listed entry' | 'end of file';
 
 /** What a zip member's inflated bytes are checked against. */
 interface MemberCheck {

@@ -20,10 +20,16 @@ const DATA_DESCRIPTOR = 0x08074b50;
 const LOCAL_HEADER_SIZE = 30;
 /** The highest "version needed to extract" a real archiver writes (6.3); anything above is noise. */
 const MAX_VERSION_NEEDED = 63;
-/** Compression method numbers stop below 100 (99 is AE-x encryption). */
-const MAX_METHOD = 99;
+/** General-purpose flag bits the format reserves or leaves unused (7–10, 14, 15). */
+const RESERVED_FLAGS = 0xc780;
+/** Compression methods the format defines (most are not read here, but a header may use them). */
+const KNOWN_METHODS = new Set([
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 19, 20, 93, 94, 95, 96, 97, 98, 99,
+]);
 /** Bytes read at a time while sweeping for signatures. */
 const SWEEP_CHUNK = 1024 * 1024;
+/** A signature search moves the window when fewer bytes than this are left in it. */
+const SEARCH_AT_LEAST = 64 * 1024;
 const PK = Buffer.from('PK', 'latin1');
 
 export interface ByteRange {
@@ -107,56 +113,148 @@ export interface LocalHeader {
 }
 
 /**
- * The first plausible local header at or after `from` whose header, name and extra field end
- * before `to`. A `PK\x03\x04` that is not followed by a believable header (a version needed above
- * 6.3, an unknown method number, no name, fields running past `to`) is passed over: executable
- * stubs in front of self-extracting zips contain the signature as a constant.
+ * Reads the stretches no listed entry claims, forward, the way a streaming extractor does. Reads
+ * go through one window of recently read bytes, so a stretch full of `PK` costs one pass over
+ * the disk, not one read per candidate.
  */
-export async function findLocalHeader(
-  handle: FileHandle,
-  from: number,
-  to: number,
-): Promise<LocalHeader | undefined> {
-  for (let at = from; ;) {
-    const found = await findSignature(handle, at, to, [LOCAL_HEADER]);
-    if (found === undefined) return undefined;
-    const header = await parseLocalHeader(handle, found, to);
-    if (header) return header;
-    at = found + 1;
-  }
-}
+export class LocalHeaderSweep {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+  private windowAtEnd = false;
 
-async function parseLocalHeader(
-  handle: FileHandle,
-  offset: number,
-  to: number,
-): Promise<LocalHeader | undefined> {
-  if (offset + LOCAL_HEADER_SIZE > to) return undefined;
-  const fixed = await readExactly(handle, offset, LOCAL_HEADER_SIZE);
-  if (!fixed) return undefined;
-  const version = fixed.readUInt8(4);
-  const flags = fixed.readUInt16LE(6);
-  const method = fixed.readUInt16LE(8);
-  const nameLength = fixed.readUInt16LE(26);
-  const extraLength = fixed.readUInt16LE(28);
-  const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
-  if (version > MAX_VERSION_NEEDED || method > MAX_METHOD || nameLength === 0 || dataStart > to) {
+  constructor(private readonly handle: FileHandle) {}
+
+  /**
+   * The first plausible local header at or after `from` whose header, name and extra field end
+   * before `to`. A `PK\x03\x04` not followed by a believable header (a version needed above 6.3,
+   * reserved flags, an unknown method, no name, fields running past `to`) is passed over:
+   * executable stubs in front of self-extracting zips hold the signature as a constant.
+   */
+  async findLocalHeader(from: number, to: number): Promise<LocalHeader | undefined> {
+    for (let at = from; ;) {
+      const found = await this.findSignature(at, to, [LOCAL_HEADER]);
+      if (found === undefined) return undefined;
+      const header = await this.parseLocalHeader(found, to);
+      if (header) return header;
+      at = found + 1;
+    }
+  }
+
+  /**
+   * The CRC-32 a data descriptor at `offset` holds (with or without its optional signature), or
+   * undefined when there is none to read before `to`.
+   */
+  async descriptorCrc(offset: number, to: number): Promise<number | undefined> {
+    if (offset + 12 > to) return undefined;
+    const bytes = await this.readExactly(offset, Math.min(16, to - offset), to);
+    if (!bytes) return undefined;
+    if (bytes.readUInt32LE(0) === DATA_DESCRIPTOR) {
+      return bytes.length >= 16 ? bytes.readUInt32LE(4) : undefined;
+    }
+    return bytes.readUInt32LE(0);
+  }
+
+  /**
+   * Where stored data of unknown size ends: at the next data descriptor or local header
+   * signature, or at `to`; `descriptor` tells whether a data descriptor is there.
+   */
+  async storedEnd(from: number, to: number): Promise<{ end: number; descriptor: boolean }> {
+    const found = await this.findSignature(from, to, [DATA_DESCRIPTOR, LOCAL_HEADER]);
+    if (found === undefined) return { end: to, descriptor: false };
+    const head = await this.readExactly(found, 4, to);
+    return { end: found, descriptor: head?.readUInt32LE(0) === DATA_DESCRIPTOR };
+  }
+
+  private async parseLocalHeader(offset: number, to: number): Promise<LocalHeader | undefined> {
+    if (offset + LOCAL_HEADER_SIZE > to) return undefined;
+    const fixed = await this.readExactly(offset, LOCAL_HEADER_SIZE, to);
+    if (!fixed) return undefined;
+    const version = fixed.readUInt8(4);
+    const flags = fixed.readUInt16LE(6);
+    const method = fixed.readUInt16LE(8);
+    const nameLength = fixed.readUInt16LE(26);
+    const extraLength = fixed.readUInt16LE(28);
+    const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
+    if (
+      version > MAX_VERSION_NEEDED ||
+      (flags & RESERVED_FLAGS) !== 0 ||
+      !KNOWN_METHODS.has(method) ||
+      nameLength === 0 ||
+      dataStart > to
+    ) {
+      return undefined;
+    }
+    const variable = await this.readExactly(
+      offset + LOCAL_HEADER_SIZE,
+      nameLength + extraLength,
+      to,
+    );
+    if (!variable) return undefined;
+    const sizes = localSizes(fixed, variable.subarray(nameLength));
+    const described = (flags & 0x08) !== 0;
+    return {
+      offset,
+      flags,
+      method,
+      crc32: fixed.readUInt32LE(14),
+      compressedSize: described ? undefined : sizes.compressed,
+      uncompressedSize: described ? undefined : sizes.uncompressed,
+      nameRaw: Buffer.from(variable.subarray(0, nameLength)),
+      dataStart,
+    };
+  }
+
+  /** The offset of the first of `signatures` (little-endian 4-byte values) in `[from, to)`. */
+  private async findSignature(
+    from: number,
+    to: number,
+    signatures: number[],
+  ): Promise<number | undefined> {
+    for (let at = from; at + 4 <= to;) {
+      const chunk = await this.bytesAt(at, Math.min(SEARCH_AT_LEAST, to - at), to);
+      const view = chunk.subarray(0, Math.min(chunk.length, to - at));
+      if (view.length < 4) return undefined;
+      for (let i = view.indexOf(PK); i >= 0 && i + 4 <= view.length; i = view.indexOf(PK, i + 1)) {
+        if (signatures.includes(view.readUInt32LE(i))) return at + i;
+      }
+      // The last three bytes may start a signature that this chunk cuts.
+      at += view.length - 3;
+    }
     return undefined;
   }
-  const variable = await readExactly(handle, offset + LOCAL_HEADER_SIZE, nameLength + extraLength);
-  if (!variable) return undefined;
-  const sizes = localSizes(fixed, variable.subarray(nameLength));
-  const described = (flags & 0x08) !== 0;
-  return {
-    offset,
-    flags,
-    method,
-    crc32: fixed.readUInt32LE(14),
-    compressedSize: described ? undefined : sizes.compressed,
-    uncompressedSize: described ? undefined : sizes.uncompressed,
-    nameRaw: Buffer.from(variable.subarray(0, nameLength)),
-    dataStart,
-  };
+
+  private async readExactly(
+    position: number,
+    length: number,
+    to: number,
+  ): Promise<Buffer | undefined> {
+    const bytes = await this.bytesAt(position, length, to);
+    return bytes.length >= length ? bytes.subarray(0, length) : undefined;
+  }
+
+  /**
+   * The bytes from `position` to the end of the window, which holds at least `atLeast` of them
+   * unless the file ends first; the window moves (a fresh buffer: earlier views stay valid) when
+   * it does not, reading ahead no further than `to` (the end of the stretch being swept: the
+   * stretches between the entries of an ordinary zip are a few bytes each).
+   */
+  private async bytesAt(position: number, atLeast: number, to: number): Promise<Buffer> {
+    const offset = position - this.windowStart;
+    const covered =
+      offset >= 0 &&
+      offset <= this.window.length &&
+      (this.window.length - offset >= atLeast || this.windowAtEnd);
+    if (!covered) {
+      const wanted = Math.max(Math.min(SWEEP_CHUNK, to - position), atLeast, 1);
+      const buffer = Buffer.allocUnsafe(wanted);
+      const { bytesRead } = await this.handle.read(buffer, 0, wanted, position);
+      this.window = buffer.subarray(0, bytesRead);
+      this.windowStart = position;
+      this.windowAtEnd = bytesRead < wanted;
+      return this.window;
+    }
+    return this.window.subarray(offset);
+  }
 }
 
 /** The sizes of a local header, from its zip64 extra field (0x0001) when they are 0xFFFFFFFF. */
@@ -175,73 +273,6 @@ function localSizes(fixed: Buffer, extra: Buffer): { compressed: number; uncompr
     at += 4 + length;
   }
   return { compressed, uncompressed };
-}
-
-/**
- * The CRC-32 a data descriptor at `offset` holds (with or without its optional signature), or
- * undefined when there is none to read before `to`.
- */
-export async function readDescriptorCrc(
-  handle: FileHandle,
-  offset: number,
-  to: number,
-): Promise<number | undefined> {
-  if (offset + 12 > to) return undefined;
-  const bytes = await readExactly(handle, offset, Math.min(16, to - offset));
-  if (!bytes) return undefined;
-  if (bytes.readUInt32LE(0) === DATA_DESCRIPTOR) {
-    return bytes.length >= 16 ? bytes.readUInt32LE(4) : undefined;
-  }
-  return bytes.readUInt32LE(0);
-}
-
-/**
- * Where stored data of unknown size ends: at the next data descriptor or local header signature
- * (the first byte of which is returned), or at `to`; `descriptor` tells which.
- */
-export async function findStoredEnd(
-  handle: FileHandle,
-  from: number,
-  to: number,
-): Promise<{ end: number; descriptor: boolean }> {
-  const found = await findSignature(handle, from, to, [DATA_DESCRIPTOR, LOCAL_HEADER]);
-  if (found === undefined) return { end: to, descriptor: false };
-  const head = await readExactly(handle, found, 4);
-  return { end: found, descriptor: head?.readUInt32LE(0) === DATA_DESCRIPTOR };
-}
-
-/** The offset of the first of `signatures` (little-endian 4-byte values) in `[from, to)`. */
-async function findSignature(
-  handle: FileHandle,
-  from: number,
-  to: number,
-  signatures: number[],
-): Promise<number | undefined> {
-  const buffer = Buffer.allocUnsafe(SWEEP_CHUNK);
-  for (let at = from; at + 4 <= to;) {
-    const length = Math.min(SWEEP_CHUNK, to - at);
-    const { bytesRead } = await handle.read(buffer, 0, length, at);
-    if (bytesRead < 4) return undefined;
-    const view = buffer.subarray(0, bytesRead);
-    for (let i = view.indexOf(PK); i >= 0 && i + 4 <= bytesRead; i = view.indexOf(PK, i + 1)) {
-      if (signatures.includes(view.readUInt32LE(i))) return at + i;
-    }
-    if (bytesRead < length) return undefined;
-    // The last three bytes may start a signature that this chunk cuts.
-    at += bytesRead - 3;
-  }
-  return undefined;
-}
-
-async function readExactly(
-  handle: FileHandle,
-  position: number,
-  length: number,
-): Promise<Buffer | undefined> {
-  const buffer = Buffer.alloc(length);
-  if (length === 0) return buffer;
-  const { bytesRead } = await handle.read(buffer, 0, length, position);
-  return bytesRead === length ? buffer : undefined;
 }
 
 /** The bytes of `[start, end)` in chunks of `chunk` bytes. */

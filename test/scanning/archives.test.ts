@@ -178,11 +178,39 @@ describe('zip', () => {
   });
 
   it('reports a truncated zip as corrupt and still scans its bytes', async () => {
-    const content = await zip([{ name: 'a.txt', data: randomContent(50_000) }]);
+    const data = randomContent(50_000);
+    const content = await zip([{ name: 'a.txt', data, compress: false }]);
     const truncated = content.subarray(0, content.length - 40);
     const result = await ws.walk(truncated, 'cut.zip');
     expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.zip'] }]);
-    expect(result.visited).toMatchObject([{ path: 'cut.zip', depth: 0, sha1: sha1(truncated) }]);
+    // Without its central directory, the member is one only a local header describes.
+    expect(result.visited).toEqual([
+      expect.objectContaining({ path: 'cut.zip', depth: 0, sha1: sha1(truncated) }),
+      expect.objectContaining({
+        path: 'cut.zip/a.txt (local header only, at byte 0)',
+        sha1: sha1(data),
+      }),
+    ]);
+  });
+
+  it('scans the members of a zip cut short, and reports the member cut in the middle', async () => {
+    const content = await zip([
+      { name: 'eicar.com', data: eicar() },
+      { name: 'big.bin', data: randomContent(50_000) },
+    ]);
+    const truncated = content.subarray(0, 20_000);
+    const result = await ws.walk(truncated, 'cut.zip');
+    expect(result.unscannable).toEqual([
+      expect.objectContaining({ reason: 'corrupt', path: ['cut.zip'] }),
+      expect.objectContaining({
+        reason: 'corrupt',
+        path: ['cut.zip', expect.stringMatching(/^big\.bin \(local header only, at byte \d+\)$/)],
+      }),
+    ]);
+    expect(
+      result.visited.find((v) => v.path === 'cut.zip/eicar.com (local header only, at byte 0)')
+        ?.data,
+    ).toEqual(eicar());
   });
 
   it('reports a corrupted byte in deflate data as corrupt', async () => {
