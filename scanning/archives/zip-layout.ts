@@ -132,7 +132,7 @@ export class LocalHeaderSweep {
    */
   async findLocalHeader(from: number, to: number): Promise<LocalHeader | undefined> {
     for (let at = from; ;) {
-      const found = await this.findSignature(at, to, [LOCAL_HEADER]);
+      const found = await this.findSignature(at, to, [LOCAL_HEADER], plausibleHeaderStart);
       if (found === undefined) return undefined;
       const header = await this.parseLocalHeader(found, to);
       if (header) return header;
@@ -169,21 +169,12 @@ export class LocalHeaderSweep {
     if (offset + LOCAL_HEADER_SIZE > to) return undefined;
     const fixed = await this.readExactly(offset, LOCAL_HEADER_SIZE, to);
     if (!fixed) return undefined;
-    const version = fixed.readUInt8(4);
     const flags = fixed.readUInt16LE(6);
     const method = fixed.readUInt16LE(8);
     const nameLength = fixed.readUInt16LE(26);
     const extraLength = fixed.readUInt16LE(28);
     const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
-    if (
-      version > MAX_VERSION_NEEDED ||
-      (flags & RESERVED_FLAGS) !== 0 ||
-      !KNOWN_METHODS.has(method) ||
-      nameLength === 0 ||
-      dataStart > to
-    ) {
-      return undefined;
-    }
+    if (!plausibleHeaderStart(fixed, 0) || dataStart > to) return undefined;
     const variable = await this.readExactly(
       offset + LOCAL_HEADER_SIZE,
       nameLength + extraLength,
@@ -204,18 +195,23 @@ export class LocalHeaderSweep {
     };
   }
 
-  /** The offset of the first of `signatures` (little-endian 4-byte values) in `[from, to)`. */
+  /**
+   * The offset of the first of `signatures` (little-endian 4-byte values) in `[from, to)`;
+   * `accept`, when given, passes over hits it rejects from the bytes at hand (cheaply: a stretch
+   * may hold millions of hits).
+   */
   private async findSignature(
     from: number,
     to: number,
     signatures: number[],
+    accept: (bytes: Buffer, at: number) => boolean = () => true,
   ): Promise<number | undefined> {
     for (let at = from; at + 4 <= to;) {
       const chunk = await this.bytesAt(at, Math.min(SEARCH_AT_LEAST, to - at), to);
       const view = chunk.subarray(0, Math.min(chunk.length, to - at));
       if (view.length < 4) return undefined;
       for (let i = view.indexOf(PK); i >= 0 && i + 4 <= view.length; i = view.indexOf(PK, i + 1)) {
-        if (signatures.includes(view.readUInt32LE(i))) return at + i;
+        if (signatures.includes(view.readUInt32LE(i)) && accept(view, i)) return at + i;
       }
       // The last three bytes may start a signature that this chunk cuts.
       at += view.length - 3;
@@ -255,6 +251,20 @@ export class LocalHeaderSweep {
     }
     return this.window.subarray(offset);
   }
+}
+
+/**
+ * Whether the local header at `at` could be one an archiver wrote, as far as `bytes` show it
+ * (true when they end before the fields, which are then checked once read).
+ */
+function plausibleHeaderStart(bytes: Buffer, at: number): boolean {
+  if (at + LOCAL_HEADER_SIZE > bytes.length) return true;
+  return (
+    bytes.readUInt8(at + 4) <= MAX_VERSION_NEEDED &&
+    (bytes.readUInt16LE(at + 6) & RESERVED_FLAGS) === 0 &&
+    KNOWN_METHODS.has(bytes.readUInt16LE(at + 8)) &&
+    bytes.readUInt16LE(at + 26) !== 0
+  );
 }
 
 /** The sizes of a local header, from its zip64 extra field (0x0001) when they are 0xFFFFFFFF. */

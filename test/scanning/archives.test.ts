@@ -439,6 +439,27 @@ describe('zip layout: members only a local header describes', () => {
     expect(find('stored.bin')?.toString()).toBe('stored, size unknown');
   });
 
+  it('passes over the signature where no believable header follows it', async () => {
+    // Bytes in front of the first listed entry holding the signature as data: a version needed
+    // no archiver writes, code after it, a header without a name.
+    const junk = Buffer.concat([
+      Buffer.from('PK\x03\x04\xff\xff', 'latin1'),
+      randomContent(3000).map((b) => (b === 0x50 ? 0x51 : b)),
+      Buffer.from('PK\x03\x04', 'latin1'),
+      Buffer.from('8b4508ffd0c3' + '90'.repeat(40), 'hex'),
+      Buffer.from('PK\x03\x04\x14\x00\x00\x00\x00\x00', 'latin1'),
+      Buffer.alloc(40),
+    ]);
+    const entry = rawEntry('payload.txt', Buffer.from('the archive'));
+    const content = craftedZip(Buffer.concat([junk, localRecord(entry)]), [
+      { ...entry, offset: junk.length },
+    ]);
+    const result = await ws.walk(content, 'odd.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(result.members).toBe(1);
+    expect(paths(result.visited)).toEqual(['odd.zip', 'odd.zip/payload.txt']);
+  });
+
   it('reports a local-only member that fails its CRC as corrupt', async () => {
     const bad = { ...rawEntry('bad.txt', Buffer.from('damaged')), crc: 1 };
     const listed = rawEntry('ok.txt', Buffer.from('fine'));
