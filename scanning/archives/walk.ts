@@ -632,7 +632,7 @@ class Walk {
       this.record(
         'limits-exceeded',
         path,
-        'zip: overlapping zip entries (a local header whose data runs into a listed entry)',
+        'zip: overlapping zip entries (a local header whose data runs into a listed entry or the central directory)',
       );
       return dataStart;
     }
@@ -674,8 +674,10 @@ class Walk {
       },
     );
     if (declaredEnd !== undefined) return declaredEnd;
-    if (method === 8 && counter.consumed !== undefined) return dataStart + counter.consumed;
-    return method === 8 ? dataStart : end;
+    // Deflate data abandoned midway (a limit, corrupt data) has no known end: the sweep goes on
+    // after the bytes fed to the inflater rather than reading them again.
+    if (method === 8) return dataStart + (counter.consumed ?? counter.bytes);
+    return end;
   }
 
   private async tempFile(): Promise<string> {

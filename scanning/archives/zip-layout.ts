@@ -7,12 +7,15 @@ import type { FileHandle } from 'node:fs/promises';
  * - **Overlap.** Each listed entry claims `[local header, end of its compressed data)`. Entries
  *   whose claims overlap (the same data listed many times, or one entry's header inside another's
  *   data: the "non-recursive" zip bomb) or that reach into the central directory are not what any
- *   archiver writes. Of each group of overlapping entries only the first in the file is read;
- *   the others (and entries reaching into the central directory) are skipped, so shared data is
- *   inflated once at most.
- * - **Gaps.** The bytes before the central directory that no listed entry claims: where a member
- *   that only a local header describes can hide (streaming extractors unpack those). The walker
- *   sweeps them for local headers (`findLocalHeader`).
+ *   archiver writes. In file order, an entry is read unless its claim overlaps one that is read
+ *   or the central directory; the others are skipped.
+ * - **Gaps.** The bytes before the central directory that the entries read do not claim: where a
+ *   member that only a local header describes can hide (streaming extractors unpack those). The
+ *   walker sweeps them forward for local headers (`LocalHeaderSweep`), going on after each
+ *   member's data.
+ *
+ * So no byte of the zip is inflated twice: the entries read are disjoint, and the sweep only
+ * reads what lies between them, each of its members after the last.
  */
 
 const LOCAL_HEADER = 0x04034b50;
@@ -72,14 +75,21 @@ export async function planZipLayout<E extends ListedEntry>(
     claims.push({ start, end: dataStart + entry.compressedSize, entry });
   }
   const skipped = new Set<E>();
+  const read: ByteRange[] = [];
   // File order; of two claims starting at the same byte, the longer one is the one read.
   claims.sort((a, b) => a.start - b.start || b.end - a.end);
   let reach = 0;
   for (const claim of claims) {
-    if (claim.start < reach || overlaps(claim, centralDirectory)) skipped.add(claim.entry);
-    reach = Math.max(reach, claim.end);
+    // Only entries that are read own their bytes: one skipped for reaching into the central
+    // directory (or past the end of the file) shadows nothing after it.
+    if (claim.start < reach || overlaps(claim, centralDirectory)) {
+      skipped.add(claim.entry);
+      continue;
+    }
+    read.push(claim);
+    reach = claim.end;
   }
-  return { skipped, gaps: gapsBetween(claims, centralDirectory.start) };
+  return { skipped, gaps: gapsBetween(read, centralDirectory.start) };
 }
 
 function overlaps(a: ByteRange, b: ByteRange): boolean {

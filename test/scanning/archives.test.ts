@@ -319,18 +319,41 @@ describe('zip layout: overlapping entries', () => {
   it('reports an entry whose data reaches into the central directory', async () => {
     const entry = rawEntry('a.txt', Buffer.from('a'.repeat(100)));
     const body = localRecord(entry);
-    const content = craftedZip(body, [
-      { ...entry, offset: 0, compressedSize: entry.data.length + 20 },
-    ]);
+    const reaching = entry.data.length + 20;
+    body.writeUInt32LE(reaching, 18); // the local header says so too
+    const content = craftedZip(body, [{ ...entry, offset: 0, compressedSize: reaching }]);
     const result = await ws.walk(content, 'reach.zip');
-    expect(result.unscannable).toMatchObject([
+    expect(result.unscannable).toEqual([
       {
         reason: 'limits-exceeded',
         path: ['reach.zip'],
         detail: expect.stringMatching(overlapping) as string,
       },
+      {
+        reason: 'limits-exceeded',
+        path: ['reach.zip', 'a.txt (local header only, at byte 0)'],
+        detail: expect.stringMatching(overlapping) as string,
+      },
     ]);
     expect(paths(result.visited)).toEqual(['reach.zip']);
+  });
+
+  it('does not let an entry that reaches into the central directory hide those after it', async () => {
+    const first = rawEntry('first.txt', Buffer.from('first'));
+    const second = rawEntry('eicar.com', eicar());
+    const { bytes, offsets } = localRecords([first, second]);
+    const content = craftedZip(bytes, [
+      { ...first, offset: 0, compressedSize: 2 ** 31 },
+      { ...second, offset: offsets[1] ?? 0 },
+    ]);
+    const result = await ws.walk(content, 'long.zip');
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['long.zip'] }]);
+    expect(result.visited.find((v) => v.path === 'long.zip/eicar.com')?.data).toEqual(eicar());
+    // Its local header says where its data really ends: read as a streaming extractor would.
+    expect(
+      result.visited.find((v) => v.path === 'long.zip/first.txt (local header only, at byte 0)')
+        ?.data,
+    ).toEqual(Buffer.from('first'));
   });
 
   it('leaves ordinary zips alone: empty members, directories, zip64, any directory order', async () => {
