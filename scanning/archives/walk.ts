@@ -455,9 +455,14 @@ class Walk {
         abort: async () => {},
       };
     }
+    // Set when the copy is thrown away: a write still in flight then fails with "write after
+    // destroy", which is no I/O problem.
+    let discarded = false;
     const copy = this.tempFile().then((path) => {
       const out = createWriteStream(path);
-      out.on('error', (err) => this.fail(err));
+      out.on('error', (err) => {
+        if (!discarded) this.fail(err);
+      });
       return { path, out };
     });
     copy.catch((err: unknown) => this.fail(err));
@@ -469,6 +474,7 @@ class Walk {
           await endWriter(target.out);
           if (this.failure === undefined) await this.walkZip(target.path, scope);
         } else {
+          discarded = true;
           target.out.destroy();
           await closedWriter(target.out);
         }
