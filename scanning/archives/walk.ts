@@ -1,12 +1,19 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
 import { crc32 } from './crc32.js';
+import {
+  LocalHeaderSweep,
+  planZipLayout,
+  readRange,
+  type ByteRange,
+  type LocalHeader,
+} from './zip-layout.js';
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES } from './sniff.js';
 import type {
@@ -448,9 +455,14 @@ class Walk {
         abort: async () => {},
       };
     }
+    // Set when the copy is thrown away: a write still in flight then fails with "write after
+    // destroy", which is no I/O problem.
+    let discarded = false;
     const copy = this.tempFile().then((path) => {
       const out = createWriteStream(path);
-      out.on('error', (err) => this.fail(err));
+      out.on('error', (err) => {
+        if (!discarded) this.fail(err);
+      });
       return { path, out };
     });
     copy.catch((err: unknown) => this.fail(err));
@@ -462,6 +474,7 @@ class Walk {
           await endWriter(target.out);
           if (this.failure === undefined) await this.walkZip(target.path, scope);
         } else {
+          discarded = true;
           target.out.destroy();
           await closedWriter(target.out);
         }
@@ -480,54 +493,197 @@ class Walk {
     };
   }
 
+  /**
+   * Lists the central directory, plans the layout (zip-layout.ts: overlapping entries are not
+   * read twice), scans the members only a local header describes, then the listed members. A zip
+   * that cannot be opened (no readable central directory) is swept whole for local headers.
+   */
   private async walkZip(file: string, scope: Scope): Promise<void> {
     let zip: yauzl.ZipFile;
     try {
       zip = await openZip(file);
     } catch (err) {
-      if (!scope.cancelled()) this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      if (scope.cancelled()) return;
+      this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      await this.withFile(file, async (handle) => {
+        const { size } = await handle.stat();
+        await this.walkLocalOnly(handle, { start: 0, end: size }, 'end of file', scope);
+      });
       return;
     }
     try {
-      for await (const entry of zip.eachEntry()) {
-        if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
-        const name = entryName(entry);
-        if (name.endsWith('/') && entry.uncompressedSize === 0) continue; // a directory
-        const path = [...scope.path, name];
-        if (entry.isEncrypted()) {
-          this.record('encrypted', path, 'zip: encrypted member');
-          continue;
-        }
-        if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
-          this.record(
-            'corrupt',
-            path,
-            `zip: unsupported compression method ${entry.compressionMethod}`,
-          );
-          continue;
-        }
-        let raw: Readable;
-        try {
-          raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
-        } catch (err) {
-          this.record('corrupt', path, `zip: ${message(err)}`);
-          continue;
-        }
-        const counter = { bytes: 0 };
-        await this.content(zipMemberData(raw, entry, counter), {
-          path,
-          depth: scope.depth + 1,
-          size: entry.uncompressedSize,
-          compressed: () => counter.bytes,
-          cancelled: scope.cancelled,
-          kind: 'zip',
-        });
-      }
-    } catch (err) {
-      if (!scope.cancelled()) this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope));
     } finally {
       zip.close();
     }
+  }
+
+  /** Opens the zip's file for the walker's own reads; local I/O errors stop the walk. */
+  private async withFile(file: string, use: (handle: FileHandle) => Promise<void>): Promise<void> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(file, 'r');
+      await use(handle);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  private async walkListedZip(zip: yauzl.ZipFile, handle: FileHandle, scope: Scope): Promise<void> {
+    const directoryStart = entryCursor(zip);
+    // One entry past the member limit is enough for admitMember to report it.
+    const listing = await listEntries(zip, this.limits.maxMembers + 1);
+    const directory = { start: directoryStart, end: entryCursor(zip) };
+    const layout = await planZipLayout(handle, zip.fileSize, listing.entries, directory);
+    if (layout.skipped.size > 0) {
+      this.record(
+        'limits-exceeded',
+        scope.path,
+        `zip: overlapping zip entries (${layout.skipped.size} of ${listing.entries.length} not read: their bytes belong to another entry or to the central directory)`,
+      );
+    }
+    for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
+    for (const entry of listing.entries) {
+      if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+      if (layout.skipped.has(entry)) continue;
+      await this.zipEntry(zip, entry, scope);
+    }
+    if (listing.error !== undefined && !scope.cancelled()) {
+      const err = listing.error;
+      this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+    }
+  }
+
+  /** Scans one member the central directory lists. */
+  private async zipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, scope: Scope): Promise<void> {
+    const name = entryName(entry);
+    if (name.endsWith('/') && entry.uncompressedSize === 0) return; // a directory
+    const path = [...scope.path, name];
+    if (entry.isEncrypted()) {
+      this.record('encrypted', path, 'zip: encrypted member');
+      return;
+    }
+    if (!this.supportedMethod(entry.compressionMethod, path)) return;
+    let raw: Readable;
+    try {
+      raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
+    } catch (err) {
+      this.record('corrupt', path, `zip: ${message(err)}`);
+      return;
+    }
+    const counter = { bytes: 0, consumed: undefined };
+    await this.content(
+      zipMemberData(raw, entry.compressionMethod, counter, {
+        size: entry.uncompressedSize,
+        crc: () => Promise.resolve(entry.crc32),
+      }),
+      {
+        path,
+        depth: scope.depth + 1,
+        size: entry.uncompressedSize,
+        compressed: () => counter.bytes,
+        cancelled: scope.cancelled,
+        kind: 'zip',
+      },
+    );
+  }
+
+  private supportedMethod(method: number, path: string[]): boolean {
+    if (method === 0 || method === 8) return true;
+    this.record('corrupt', path, `zip: unsupported compression method ${method}`);
+    return false;
+  }
+
+  /**
+   * Reads a stretch of the zip no listed entry claims the way a streaming extractor would: each
+   * local header found there is a member, scanned, and the sweep goes on after its data. `bound`
+   * says what follows the stretch: a listed entry (or the central directory), whose bytes a
+   * member running past the stretch would share, or the end of a file without a directory.
+   */
+  private async walkLocalOnly(
+    handle: FileHandle,
+    gap: ByteRange,
+    bound: GapBound,
+    scope: Scope,
+  ): Promise<void> {
+    const sweep = new LocalHeaderSweep(handle);
+    for (let at = gap.start; at < gap.end;) {
+      if (scope.cancelled() || this.stopBytes || this.stopMembers || this.failure) return;
+      const header = await sweep.findLocalHeader(at, gap.end);
+      if (!header || !this.admitMember(scope.path)) return;
+      const next = await this.localOnlyMember(handle, sweep, header, gap.end, bound, scope);
+      at = Math.max(next, header.offset + 1);
+    }
+  }
+
+  /** Scans one member only a local header describes; returns where the sweep goes on. */
+  private async localOnlyMember(
+    handle: FileHandle,
+    sweep: LocalHeaderSweep,
+    header: LocalHeader,
+    gapEnd: number,
+    bound: GapBound,
+    scope: Scope,
+  ): Promise<number> {
+    const name = yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], false);
+    const path = [
+      ...scope.path,
+      `${name || '(unnamed)'} (local header only, at byte ${header.offset})`,
+    ];
+    const { dataStart, compressedSize, method } = header;
+    const declaredEnd = compressedSize === undefined ? undefined : dataStart + compressedSize;
+    if (declaredEnd !== undefined && declaredEnd > gapEnd && bound === 'listed entry') {
+      this.record(
+        'limits-exceeded',
+        path,
+        'zip: overlapping zip entries (a local header whose data runs into a listed entry or the central directory)',
+      );
+      return dataStart;
+    }
+    if (name.endsWith('/') && header.uncompressedSize === 0) return declaredEnd ?? dataStart;
+    if ((header.flags & 0x01) !== 0) {
+      this.record('encrypted', path, 'zip: encrypted member');
+      return declaredEnd ?? dataStart;
+    }
+    if (!this.supportedMethod(method, path)) return declaredEnd ?? dataStart;
+
+    // Past the end of a file without a directory, the member is cut short: reading what is
+    // there scans it and fails its size check (corrupt).
+    let end = Math.min(declaredEnd ?? gapEnd, gapEnd);
+    let crc = (_consumed: number): Promise<number | undefined> => Promise.resolve(header.crc32);
+    if (declaredEnd === undefined && method === 8) {
+      // The inflater finds the end of the data; the descriptor follows it.
+      crc = (consumed) => sweep.descriptorCrc(dataStart + consumed, gapEnd);
+    } else if (declaredEnd === undefined) {
+      // Stored data of unknown size runs to the next signature (its descriptor, if it has one).
+      const stored = await sweep.storedEnd(dataStart, gapEnd);
+      end = stored.end;
+      crc = () =>
+        stored.descriptor ? sweep.descriptorCrc(stored.end, gapEnd) : Promise.resolve(undefined);
+    }
+    const counter: { bytes: number; consumed: number | undefined } = {
+      bytes: 0,
+      consumed: undefined,
+    };
+    const raw = Readable.from(readRange(handle, dataStart, end, CHUNK), { objectMode: false });
+    await this.content(
+      zipMemberData(raw, method, counter, { size: header.uncompressedSize, crc }),
+      {
+        path,
+        depth: scope.depth + 1,
+        size: header.uncompressedSize,
+        compressed: () => counter.bytes,
+        cancelled: scope.cancelled,
+        kind: 'zip',
+      },
+    );
+    if (declaredEnd !== undefined) return declaredEnd;
+    // Deflate data abandoned midway (a limit, corrupt data) has no known end: the sweep goes on
+    // after the bytes fed to the inflater rather than reading them again.
+    if (method === 8) return dataStart + (counter.consumed ?? counter.bytes);
+    return end;
   }
 
   private async tempFile(): Promise<string> {
@@ -576,11 +732,26 @@ class VisitorSink {
   }
 }
 
-/** The bytes of one zip entry: counted as read (compressed), inflated, then size- and CRC-checked. */
+/** What follows a stretch of a zip that no listed entry claims. */
+type GapBound = 'listed entry' | 'end of file';
+
+/** What a zip member's inflated bytes are checked against. */
+interface MemberCheck {
+  /** The declared size; undefined when only a data descriptor knows it (not checked then). */
+  size: number | undefined;
+  /** The declared CRC-32, given the compressed bytes the inflater consumed; undefined: none. */
+  crc: (consumed: number) => Promise<number | undefined>;
+}
+
+/**
+ * The bytes of one zip member: counted as read (compressed), inflated, then size- and
+ * CRC-checked. `counter.consumed` is set to the compressed bytes the inflater used once it ends.
+ */
 async function* zipMemberData(
   raw: Readable,
-  entry: yauzl.Entry,
-  counter: { bytes: number },
+  method: number,
+  counter: { bytes: number; consumed: number | undefined },
+  check: MemberCheck,
 ): AsyncGenerator<Buffer> {
   const count = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -588,21 +759,52 @@ async function* zipMemberData(
       callback(null, chunk);
     },
   });
-  const output =
-    entry.compressionMethod === 8
-      ? pipeline(raw, count, zlib.createInflateRaw({ chunkSize: CHUNK }), () => {})
-      : pipeline(raw, count, () => {});
-  const expected = entry.uncompressedSize;
+  const inflater = method === 8 ? zlib.createInflateRaw({ chunkSize: CHUNK }) : undefined;
+  const output = inflater
+    ? pipeline(raw, count, inflater, () => {})
+    : pipeline(raw, count, () => {});
+  const expected = check.size;
   let size = 0;
   let crc = 0;
   for await (const chunk of output as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > expected) throw new Error(`member inflates past its declared ${expected} bytes`);
+    if (expected !== undefined && size > expected) {
+      throw new Error(`member inflates past its declared ${expected} bytes`);
+    }
     crc = crc32(chunk, crc);
     yield chunk;
   }
-  if (size !== expected) throw new Error(`member is ${size} bytes, ${expected} declared`);
-  if (crc !== entry.crc32 >>> 0) throw new Error('CRC-32 mismatch');
+  counter.consumed = inflater ? inflater.bytesWritten : counter.bytes;
+  if (expected !== undefined && size !== expected) {
+    throw new Error(`member is ${size} bytes, ${expected} declared`);
+  }
+  const declared = await check.crc(counter.consumed);
+  if (declared !== undefined && crc !== declared >>> 0) throw new Error('CRC-32 mismatch');
+}
+
+/** Every central-directory entry up to `most`, and the error that ended the listing early. */
+async function listEntries(
+  zip: yauzl.ZipFile,
+  most: number,
+): Promise<{ entries: yauzl.Entry[]; error: unknown }> {
+  const entries: yauzl.Entry[] = [];
+  try {
+    for await (const entry of zip.eachEntry()) {
+      entries.push(entry);
+      if (entries.length >= most) break;
+    }
+  } catch (err) {
+    return { entries, error: err };
+  }
+  return { entries, error: undefined };
+}
+
+/**
+ * Where yauzl reads the next central-directory record: the directory's start before listing,
+ * its end after (yauzl keeps it as `readEntryCursor`; its type declarations have it wrong).
+ */
+function entryCursor(zip: yauzl.ZipFile): number {
+  return (zip as unknown as { readEntryCursor: number }).readEntryCursor;
 }
 
 function entryName(entry: yauzl.Entry): string {

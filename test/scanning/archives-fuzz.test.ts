@@ -5,11 +5,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
 import {
+  craftedZip,
   DEFAULT_LIMITS,
   encryptedZip,
   gzip,
+  localRecord,
+  localRecords,
   nestedZips,
+  overlappingZip,
+  rawEntry,
   readMember,
+  streamedZip,
   tar,
   v7tar,
   Workspace,
@@ -74,10 +80,24 @@ beforeAll(async () => {
       ]),
     },
     { name: 'locked.zip', content: encryptedZip([{ name: 's.txt', data: text }]) },
+    // Layouts the walker plans before reading: overlap, data descriptors, local-only members.
+    { name: 'overlap.zip', content: overlappingZip(20, 1024 ** 2) },
+    { name: 'streamed.zip', content: await streamedZip([{ name: 's.txt', data: text }]) },
+    { name: 'local-only.zip', content: localOnlyZip(text) },
   );
 });
 
 afterAll(() => ws.remove());
+
+/** A listed member between two only local headers describe, one with a data descriptor. */
+function localOnlyZip(text: Buffer): Buffer {
+  const listed = rawEntry('listed.txt', text);
+  const hidden = localRecords([rawEntry('hidden.txt', text, 0), listed]);
+  const described = localRecord(rawEntry('described.txt', text), { descriptor: true });
+  return craftedZip(Buffer.concat([hidden.bytes, described]), [
+    { ...listed, offset: hidden.offsets[1] ?? 0 },
+  ]);
+}
 
 it(`never throws, hangs or leaves temp files on random and mutated input (seed ${SEED})`, async () => {
   const started = Date.now();

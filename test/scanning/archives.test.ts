@@ -3,9 +3,16 @@ import { crc32 } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
 import {
+  craftedZip,
   DEFAULT_LIMITS,
   deflatedZeros,
   encryptedZip,
+  infoZip,
+  localRecord,
+  localRecords,
+  overlappingZip,
+  rawEntry,
+  streamedZip,
   gzip,
   nestedZips,
   rawGzip,
@@ -171,11 +178,39 @@ describe('zip', () => {
   });
 
   it('reports a truncated zip as corrupt and still scans its bytes', async () => {
-    const content = await zip([{ name: 'a.txt', data: randomContent(50_000) }]);
+    const data = randomContent(50_000);
+    const content = await zip([{ name: 'a.txt', data, compress: false }]);
     const truncated = content.subarray(0, content.length - 40);
     const result = await ws.walk(truncated, 'cut.zip');
     expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.zip'] }]);
-    expect(result.visited).toMatchObject([{ path: 'cut.zip', depth: 0, sha1: sha1(truncated) }]);
+    // Without its central directory, the member is one only a local header describes.
+    expect(result.visited).toEqual([
+      expect.objectContaining({ path: 'cut.zip', depth: 0, sha1: sha1(truncated) }),
+      expect.objectContaining({
+        path: 'cut.zip/a.txt (local header only, at byte 0)',
+        sha1: sha1(data),
+      }),
+    ]);
+  });
+
+  it('scans the members of a zip cut short, and reports the member cut in the middle', async () => {
+    const content = await zip([
+      { name: 'eicar.com', data: eicar() },
+      { name: 'big.bin', data: randomContent(50_000) },
+    ]);
+    const truncated = content.subarray(0, 20_000);
+    const result = await ws.walk(truncated, 'cut.zip');
+    expect(result.unscannable).toEqual([
+      expect.objectContaining({ reason: 'corrupt', path: ['cut.zip'] }),
+      expect.objectContaining({
+        reason: 'corrupt',
+        path: ['cut.zip', expect.stringMatching(/^big\.bin \(local header only, at byte \d+\)$/)],
+      }),
+    ]);
+    expect(
+      result.visited.find((v) => v.path === 'cut.zip/eicar.com (local header only, at byte 0)')
+        ?.data,
+    ).toEqual(eicar());
   });
 
   it('reports a corrupted byte in deflate data as corrupt', async () => {
@@ -211,6 +246,285 @@ describe('zip', () => {
     const result = await ws.walk(content, 'junk.bin');
     expect(result.visited).toMatchObject([{ path: 'junk.bin', depth: 0, sha1: sha1(content) }]);
     expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['junk.bin'] }]);
+  });
+});
+
+describe('zip layout: overlapping entries', () => {
+  const overlapping = /^zip: overlapping zip entries/;
+
+  it('reads data that 1,000 directory entries share once, and reports the overlap', async () => {
+    // 1,000 × 1 MiB of zeros from about 1 KiB: no member crosses the ratio floor, so every
+    // member on its own is fine; only the sharing gives the bomb away.
+    const content = overlappingZip(1000, 1 * MiB);
+    expect(content.length).toBeLessThan(100 * 1024);
+    const result = await ws.walk(content, 'bomb.zip');
+    expect(result.unscannable).toEqual([
+      {
+        reason: 'limits-exceeded',
+        path: ['bomb.zip'],
+        detail: expect.stringMatching(overlapping) as string,
+      },
+    ]);
+    expect(result.unscannable[0]?.detail).toContain('999 of 1000 not read');
+    // One member's worth was inflated, not 1,000.
+    expect(result.expandedBytes).toBe(1 * MiB);
+    expect(paths(result.visited)).toEqual(['bomb.zip', 'bomb.zip/zeros-0.bin']);
+    expect(result.members).toBe(1000);
+  });
+
+  it('still scans a member that overlaps nothing next to the shared data', async () => {
+    const zeros = deflatedZeros(1 * MiB);
+    const shared = {
+      name: 'zeros.bin',
+      method: 8,
+      data: zeros.deflated,
+      crc: zeros.crc,
+      size: zeros.size,
+    };
+    const { bytes, offsets } = localRecords([shared, rawEntry('eicar.com', eicar())]);
+    const content = craftedZip(bytes, [
+      ...Array.from({ length: 200 }, (_, i) => ({ ...shared, name: `z${i}`, offset: 0 })),
+      { ...rawEntry('eicar.com', eicar()), offset: offsets[1] ?? 0 },
+    ]);
+    const result = await ws.walk(content, 'mixed.zip');
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['mixed.zip'] }]);
+    expect(result.visited.find((v) => v.path === 'mixed.zip/eicar.com')?.data).toEqual(eicar());
+    expect(result.expandedBytes).toBe(1 * MiB + eicar().length);
+  });
+
+  it('reports an entry whose local header lies inside another entry’s data', async () => {
+    const inner = localRecord(rawEntry('inner.txt', Buffer.from('quoted '.repeat(500))));
+    const prefix = Buffer.from('outer text before the quoted entry\n');
+    const outerData = Buffer.concat([prefix, inner, Buffer.from('and after\n')]);
+    const outer = rawEntry('outer.txt', outerData, 0);
+    const innerOffset = 30 + outer.name.length + prefix.length;
+    const content = craftedZip(localRecord(outer), [
+      { ...outer, offset: 0 },
+      {
+        ...rawEntry('inner.txt', Buffer.from('quoted '.repeat(500))),
+        offset: innerOffset,
+      },
+    ]);
+    const result = await ws.walk(content, 'quoted.zip');
+    expect(result.unscannable).toEqual([
+      {
+        reason: 'limits-exceeded',
+        path: ['quoted.zip'],
+        detail: expect.stringMatching(overlapping) as string,
+      },
+    ]);
+    expect(paths(result.visited)).toEqual(['quoted.zip', 'quoted.zip/outer.txt']);
+  });
+
+  it('reports an entry whose data reaches into the central directory', async () => {
+    const entry = rawEntry('a.txt', Buffer.from('a'.repeat(100)));
+    const body = localRecord(entry);
+    const reaching = entry.data.length + 20;
+    body.writeUInt32LE(reaching, 18); // the local header says so too
+    const content = craftedZip(body, [{ ...entry, offset: 0, compressedSize: reaching }]);
+    const result = await ws.walk(content, 'reach.zip');
+    expect(result.unscannable).toEqual([
+      {
+        reason: 'limits-exceeded',
+        path: ['reach.zip'],
+        detail: expect.stringMatching(overlapping) as string,
+      },
+      {
+        reason: 'limits-exceeded',
+        path: ['reach.zip', 'a.txt (local header only, at byte 0)'],
+        detail: expect.stringMatching(overlapping) as string,
+      },
+    ]);
+    expect(paths(result.visited)).toEqual(['reach.zip']);
+  });
+
+  it('does not let an entry that reaches into the central directory hide those after it', async () => {
+    const first = rawEntry('first.txt', Buffer.from('first'));
+    const second = rawEntry('eicar.com', eicar());
+    const { bytes, offsets } = localRecords([first, second]);
+    const content = craftedZip(bytes, [
+      { ...first, offset: 0, compressedSize: 2 ** 31 },
+      { ...second, offset: offsets[1] ?? 0 },
+    ]);
+    const result = await ws.walk(content, 'long.zip');
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['long.zip'] }]);
+    expect(result.visited.find((v) => v.path === 'long.zip/eicar.com')?.data).toEqual(eicar());
+    // Its local header says where its data really ends: read as a streaming extractor would.
+    expect(
+      result.visited.find((v) => v.path === 'long.zip/first.txt (local header only, at byte 0)')
+        ?.data,
+    ).toEqual(Buffer.from('first'));
+  });
+
+  it('leaves ordinary zips alone: empty members, directories, zip64, any directory order', async () => {
+    const files = [
+      { name: 'empty-1', data: Buffer.alloc(0) },
+      { name: 'dir/', data: Buffer.alloc(0) },
+      { name: 'empty-2', data: Buffer.alloc(0), compress: false },
+      { name: 'dir/a.txt', data: Buffer.from('a'.repeat(1000)) },
+      { name: 'empty-3', data: Buffer.alloc(0) },
+    ];
+    for (const forceZip64 of [false, true]) {
+      const result = await ws.walk(await zip(files, { forceZip64 }), 'plain.zip');
+      expect(result.unscannable).toEqual([]);
+      expect(result.members).toBe(5);
+      expect(paths(result.visited)).toEqual([
+        'plain.zip',
+        'plain.zip/dir/a.txt',
+        'plain.zip/empty-1',
+        'plain.zip/empty-2',
+        'plain.zip/empty-3',
+      ]);
+    }
+    // The central directory lists the entries backwards.
+    const entries = ['one', 'two', 'three'].map((name) => rawEntry(name, Buffer.from(name)));
+    const { bytes, offsets } = localRecords(entries);
+    const backwards = craftedZip(
+      bytes,
+      entries.map((entry, i) => ({ ...entry, offset: offsets[i] ?? 0 })).reverse(),
+    );
+    const result = await ws.walk(backwards, 'backwards.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual([
+      'backwards.zip',
+      'backwards.zip/one',
+      'backwards.zip/three',
+      'backwards.zip/two',
+    ]);
+  });
+});
+
+describe('zip layout: members only a local header describes', () => {
+  const localOnly = (name: string, offset: number) =>
+    `${name} (local header only, at byte ${offset})`;
+
+  it('scans a local-only member in front of the listed ones, named by its local name', async () => {
+    const { bytes, offsets } = localRecords([
+      rawEntry('hidden.com', eicar()),
+      rawEntry('readme.txt', Buffer.from('nothing to see')),
+    ]);
+    const content = craftedZip(bytes, [
+      { ...rawEntry('readme.txt', Buffer.from('nothing to see')), offset: offsets[1] ?? 0 },
+    ]);
+    const result = await ws.walk(content, 'x.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(result.members).toBe(2);
+    expect(paths(result.visited)).toEqual([
+      'x.zip',
+      `x.zip/${localOnly('hidden.com', 0)}`,
+      'x.zip/readme.txt',
+    ]);
+    expect(result.visited.find((v) => v.path.includes('hidden.com'))?.data).toEqual(eicar());
+  });
+
+  it('scans a local-only member between two listed ones', async () => {
+    const entries = [
+      rawEntry('a.txt', Buffer.from('first')),
+      rawEntry('hidden.com', eicar(), 0),
+      rawEntry('b.txt', Buffer.from('last')),
+    ];
+    const { bytes, offsets } = localRecords(entries);
+    const content = craftedZip(bytes, [
+      { ...entries[0]!, offset: offsets[0]! },
+      { ...entries[2]!, offset: offsets[2]! },
+    ]);
+    const result = await ws.walk(content, 'x.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual([
+      'x.zip',
+      'x.zip/a.txt',
+      'x.zip/b.txt',
+      `x.zip/${localOnly('hidden.com', offsets[1]!)}`,
+    ]);
+    expect(result.visited.find((v) => v.path.includes('hidden.com'))?.data).toEqual(eicar());
+  });
+
+  it('scans local-only members with data descriptors, deflated and stored', async () => {
+    const listed = rawEntry('listed.txt', Buffer.from('listed'));
+    const records = [
+      localRecord(rawEntry('deflated.com', eicar()), { descriptor: true }),
+      localRecord(rawEntry('stored.bin', Buffer.from('stored, size unknown')), {
+        descriptor: true,
+      }),
+    ];
+    const body = Buffer.concat([...records, localRecord(listed)]);
+    const listedAt = records[0]!.length + records[1]!.length;
+    const result = await ws.walk(craftedZip(body, [{ ...listed, offset: listedAt }]), 'd.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual([
+      'd.zip',
+      `d.zip/${localOnly('deflated.com', 0)}`,
+      'd.zip/listed.txt',
+      `d.zip/${localOnly('stored.bin', records[0]!.length)}`,
+    ]);
+    const find = (part: string) => result.visited.find((v) => v.path.includes(part))?.data;
+    expect(find('deflated.com')).toEqual(eicar());
+    expect(find('stored.bin')?.toString()).toBe('stored, size unknown');
+  });
+
+  it('passes over the signature where no believable header follows it', async () => {
+    // Bytes in front of the first listed entry holding the signature as data: a version needed
+    // no archiver writes, code after it, a header without a name.
+    const junk = Buffer.concat([
+      Buffer.from('PK\x03\x04\xff\xff', 'latin1'),
+      randomContent(3000).map((b) => (b === 0x50 ? 0x51 : b)),
+      Buffer.from('PK\x03\x04', 'latin1'),
+      Buffer.from('8b4508ffd0c3' + '90'.repeat(40), 'hex'),
+      Buffer.from('PK\x03\x04\x14\x00\x00\x00\x00\x00', 'latin1'),
+      Buffer.alloc(40),
+    ]);
+    const entry = rawEntry('payload.txt', Buffer.from('the archive'));
+    const content = craftedZip(Buffer.concat([junk, localRecord(entry)]), [
+      { ...entry, offset: junk.length },
+    ]);
+    const result = await ws.walk(content, 'odd.zip');
+    expect(result.unscannable).toEqual([]);
+    expect(result.members).toBe(1);
+    expect(paths(result.visited)).toEqual(['odd.zip', 'odd.zip/payload.txt']);
+  });
+
+  it('reports a local-only member that fails its CRC as corrupt', async () => {
+    const bad = { ...rawEntry('bad.txt', Buffer.from('damaged')), crc: 1 };
+    const listed = rawEntry('ok.txt', Buffer.from('fine'));
+    const { bytes, offsets } = localRecords([bad, listed]);
+    const result = await ws.walk(craftedZip(bytes, [{ ...listed, offset: offsets[1]! }]), 'c.zip');
+    expect(result.unscannable).toEqual([
+      {
+        reason: 'corrupt',
+        path: ['c.zip', localOnly('bad.txt', 0)],
+        detail: 'zip: CRC-32 mismatch',
+      },
+    ]);
+  });
+
+  it('leaves zips from yazl and Info-ZIP unchanged, and reads streamed members once', async () => {
+    const files = [
+      { name: 'a.txt', data: Buffer.from('alpha '.repeat(2000)) },
+      { name: 'sub/b.bin', data: randomContent(70_000) },
+      { name: 'sub/c.zip', data: await zip([{ name: 'd.txt', data: Buffer.from('d') }]) },
+    ];
+    const expected = (name: string) =>
+      [
+        name,
+        `${name}/a.txt`,
+        `${name}/sub/b.bin`,
+        `${name}/sub/c.zip`,
+        `${name}/sub/c.zip/d.txt`,
+      ].sort();
+    const made = {
+      'yazl.zip': await zip(files),
+      'infozip.zip': infoZip(files),
+      'streamed.zip': await streamedZip(files),
+      'streamed-stored.zip': await streamedZip(files.map((f) => ({ ...f, compress: false }))),
+    };
+    // yazl's streaming path puts sizes and CRC-32 in data descriptors.
+    expect(made['streamed.zip'].readUInt16LE(6) & 0x08).toBe(0x08);
+    for (const [name, content] of Object.entries(made)) {
+      const result = await ws.walk(content, name);
+      expect(result.unscannable, name).toEqual([]);
+      expect(result.members, name).toBe(4);
+      expect(paths(result.visited), name).toEqual(expected(name));
+    }
   });
 });
 

@@ -11,6 +11,7 @@ import { isPermanentClamdError } from '../../scanning/clamd-engine.js';
 import { EngineError, type Engine } from '../../scanning/engine.js';
 import { contentName, describeVerdict, engineSet } from '../../scanning/engines.js';
 import { EICAR_FINDING, maliciousFinding } from '../../scanning/findings.js';
+import { craftedZip, localRecords, overlappingZip, rawEntry } from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
 import {
   BODY_SIGNATURES,
@@ -196,7 +197,11 @@ describe('the built-in engine inside archives', () => {
     const whole = await makeZip([{ name: 'a.bin', content: randomContent(20_000) }]);
     const truncated = await scan(whole.subarray(0, 10_000), 'cut.zip');
     expect(truncated.findings).toEqual(['content.unscannable.corrupt']);
-    expect(truncated.detections?.[0]?.path).toEqual(['cut.zip']);
+    // Without a central directory the member is read from its local header, and is the one cut
+    // short: it is the place named (the container's own "corrupt" is not repeated).
+    expect(truncated.detections?.map((d) => d.path)).toEqual([
+      ['cut.zip', 'a.bin (local header only, at byte 0)'],
+    ]);
 
     // Malware next to something unscannable: both are reported.
     const mixed = await scan(
@@ -206,6 +211,35 @@ describe('the built-in engine inside archives', () => {
       ]),
     );
     expect(mixed.findings).toEqual([EICAR_FINDING, 'content.unscannable.encrypted']);
+  });
+
+  it('finds EICAR in a zip member only a local header describes, and names it', async () => {
+    // Deflated, so only the member's own scan can see it (not the container's bytes).
+    const hidden = rawEntry('hidden.com', eicar());
+    const listed = rawEntry('readme.txt', Buffer.from('nothing to see here'));
+    const { bytes, offsets } = localRecords([hidden, listed]);
+    const content = craftedZip(bytes, [{ ...listed, offset: offsets[1] ?? 0 }]);
+    const verdict = await scan(content, 'upload.zip');
+    expect(verdict.findings).toEqual([EICAR_FINDING]);
+    expect(verdict.detections?.map(({ path, finding }) => ({ path, finding }))).toEqual([
+      {
+        path: ['upload.zip', 'hidden.com (local header only, at byte 0)'],
+        finding: EICAR_FINDING,
+      },
+    ]);
+    expect(describeVerdict(verdict)).toBe(
+      `scanned by builtin (${engine.version}): ${EICAR_FINDING} in upload.zip/hidden.com (local header only, at byte 0)`,
+    );
+  });
+
+  it('reports zip entries sharing their data as limits-exceeded, not clean', async () => {
+    // 50 × 1 MiB: under this engine's member and expanded-bytes limits, no member over the ratio
+    // floor; only the overlap says what it is.
+    const verdict = await scan(overlappingZip(50, 1024 ** 2), 'bomb.zip');
+    expect(verdict.findings).toEqual(['content.unscannable.limits-exceeded']);
+    expect(describeVerdict(verdict)).toMatch(
+      /: content\.unscannable\.limits-exceeded \(zip: overlapping zip entries \(49 of 50 not read/,
+    );
   });
 
   it('uses the scratch folder it was given and leaves it empty', async () => {

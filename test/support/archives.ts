@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yazl from 'yazl';
@@ -90,10 +91,18 @@ export const gzip = (data: Buffer): Buffer => zlib.gzipSync(data);
 
 /** A zip made by Info-ZIP's `zip -P` (traditional PKWARE encryption). */
 export function encryptedZip(entries: ZipEntry[], password = 'infected'): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-enc-'));
+  return infoZip(entries, ['-P', password]);
+}
+
+/** A zip made by Info-ZIP's `zip` (with `options`, e.g. `-P password`), names as given. */
+export function infoZip(entries: ZipEntry[], options: string[] = []): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-infozip-'));
   try {
-    for (const entry of entries) writeFileSync(join(dir, entry.name), entry.data);
-    execFileSync('zip', ['-q', '-P', password, 'out.zip', ...entries.map((e) => e.name)], {
+    for (const entry of entries) {
+      mkdirSync(dirname(join(dir, entry.name)), { recursive: true });
+      writeFileSync(join(dir, entry.name), entry.data);
+    }
+    execFileSync('zip', ['-q', ...options, 'out.zip', ...entries.map((e) => e.name)], {
       cwd: dir,
     });
     return readFileSync(join(dir, 'out.zip'));
@@ -118,6 +127,12 @@ export function deflatedZeros(bytes: number): { deflated: Buffer; crc: number; s
   return { deflated, crc, size: bytes };
 }
 
+/** `data` as a raw zip entry, deflated (default) or stored. */
+export function rawEntry(name: string, data: Buffer, method: 0 | 8 = 8): RawZipEntry {
+  const stored = method === 0 ? data : zlib.deflateRawSync(data);
+  return { name, method, data: stored, crc: zlib.crc32(data), size: data.length };
+}
+
 export interface RawZipEntry {
   name: string;
   /** 0 stored, 8 deflated. */
@@ -130,22 +145,77 @@ export interface RawZipEntry {
 
 /** A minimal (non-zip64) zip writer for data that is already compressed, e.g. bombs. */
 export function rawZip(entries: RawZipEntry[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
+  const { bytes, offsets } = localRecords(entries);
+  return craftedZip(
+    bytes,
+    entries.map((entry, i) => ({ ...entry, offset: offsets[i] ?? 0 })),
+  );
+}
+
+/**
+ * One local header followed by the entry's data; with `descriptor`, the header has flag 0x08 and
+ * no sizes or CRC, and a data descriptor (with its signature) follows the data.
+ */
+export function localRecord(entry: RawZipEntry, options: { descriptor?: boolean } = {}): Buffer {
+  if (options.descriptor) {
+    const header = localRecord({ ...entry, data: Buffer.alloc(0), crc: 0, size: 0 });
+    header.writeUInt16LE(0x08, 6);
+    const descriptor = Buffer.alloc(16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(entry.crc >>> 0, 4);
+    descriptor.writeUInt32LE(entry.data.length, 8);
+    descriptor.writeUInt32LE(entry.size, 12);
+    return Buffer.concat([header, entry.data, descriptor]);
+  }
+  const name = Buffer.from(entry.name);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(20, 4);
+  local.writeUInt16LE(0, 6);
+  local.writeUInt16LE(entry.method, 8);
+  local.writeUInt32LE(0, 10);
+  local.writeUInt32LE(entry.crc >>> 0, 14);
+  local.writeUInt32LE(entry.data.length, 18);
+  local.writeUInt32LE(entry.size, 22);
+  local.writeUInt16LE(name.length, 26);
+  local.writeUInt16LE(0, 28);
+  return Buffer.concat([local, name, entry.data]);
+}
+
+/** Local records one after the other, and where each starts. */
+export function localRecords(entries: RawZipEntry[]): { bytes: Buffer; offsets: number[] } {
+  const records = entries.map((entry) => localRecord(entry));
+  const offsets: number[] = [];
   let offset = 0;
+  for (const record of records) {
+    offsets.push(offset);
+    offset += record.length;
+  }
+  return { bytes: Buffer.concat(records), offsets };
+}
+
+/** A central-directory entry pointing anywhere (a bomb may point many at the same bytes). */
+export interface CentralEntry {
+  name: string;
+  method: number;
+  crc: number;
+  size: number;
+  /** The stored (compressed) size; default `data.length`. */
+  compressedSize?: number;
+  data?: Buffer;
+  /** Where its local header is. */
+  offset: number;
+}
+
+/**
+ * `body` (local records, or anything else) followed by a central directory listing `entries`
+ * exactly as given, and the end record: zips no archiver writes, with entries that overlap or
+ * that leave local headers out of the directory.
+ */
+export function craftedZip(body: Buffer, entries: CentralEntry[]): Buffer {
+  const centrals: Buffer[] = [];
   for (const entry of entries) {
     const name = Buffer.from(entry.name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0, 6);
-    local.writeUInt16LE(entry.method, 8);
-    local.writeUInt32LE(0, 10);
-    local.writeUInt32LE(entry.crc >>> 0, 14);
-    local.writeUInt32LE(entry.data.length, 18);
-    local.writeUInt32LE(entry.size, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(0, 28);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
@@ -154,13 +224,11 @@ export function rawZip(entries: RawZipEntry[]): Buffer {
     central.writeUInt16LE(entry.method, 10);
     central.writeUInt32LE(0, 12);
     central.writeUInt32LE(entry.crc >>> 0, 16);
-    central.writeUInt32LE(entry.data.length, 20);
+    central.writeUInt32LE(entry.compressedSize ?? entry.data?.length ?? 0, 20);
     central.writeUInt32LE(entry.size, 24);
     central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, entry.data);
+    central.writeUInt32LE(entry.offset, 42);
     centrals.push(central, name);
-    offset += local.length + name.length + entry.data.length;
   }
   const directory = Buffer.concat(centrals);
   const end = Buffer.alloc(22);
@@ -168,8 +236,39 @@ export function rawZip(entries: RawZipEntry[]): Buffer {
   end.writeUInt16LE(entries.length, 8);
   end.writeUInt16LE(entries.length, 10);
   end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
+  end.writeUInt32LE(body.length, 16);
+  return Buffer.concat([body, directory, end]);
+}
+
+/**
+ * The "non-recursive" zip bomb by full overlap: `count` central-directory entries all pointing
+ * at one local record holding `bytes` of deflated zeros (a multiple of 1 MiB).
+ */
+export function overlappingZip(count: number, bytes: number): Buffer {
+  const zeros = deflatedZeros(bytes);
+  const shared: RawZipEntry = {
+    name: 'zeros.bin',
+    method: 8,
+    data: zeros.deflated,
+    crc: zeros.crc,
+    size: zeros.size,
+  };
+  return craftedZip(
+    localRecord(shared),
+    Array.from({ length: count }, (_, i) => ({ ...shared, name: `zeros-${i}.bin`, offset: 0 })),
+  );
+}
+
+/** A zip through yazl's streaming path: sizes and CRC-32 in data descriptors (flag 0x08). */
+export function streamedZip(entries: ZipEntry[]): Promise<Buffer> {
+  const archive = new yazl.ZipFile();
+  for (const entry of entries) {
+    archive.addReadStream(Readable.from([entry.data]), entry.name, {
+      compress: entry.compress ?? true,
+    });
+  }
+  archive.end();
+  return collect(archive.outputStream);
 }
 
 /** A gzip member around already-deflated data. */

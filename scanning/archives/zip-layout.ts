@@ -1,0 +1,312 @@
+import type { FileHandle } from 'node:fs/promises';
+
+/**
+ * Where the bytes of a zip's entries lie, read from the central directory and the local headers
+ * it points at, before any member is inflated. Two things are decided here:
+ *
+ * - **Overlap.** Each listed entry claims `[local header, end of its compressed data)`. Entries
+ *   whose claims overlap (the same data listed many times, or one entry's header inside another's
+ *   data: the "non-recursive" zip bomb) or that reach into the central directory are not what any
+ *   archiver writes. In file order, an entry is read unless its claim overlaps one that is read
+ *   or the central directory; the others are skipped.
+ * - **Gaps.** The bytes before the central directory that the entries read do not claim: where a
+ *   member that only a local header describes can hide (streaming extractors unpack those). The
+ *   walker sweeps them forward for local headers (`LocalHeaderSweep`), going on after each
+ *   member's data.
+ *
+ * So no byte of the zip is inflated twice: the entries read are disjoint, and the sweep only
+ * reads what lies between them, each of its members after the last.
+ */
+
+const LOCAL_HEADER = 0x04034b50;
+const DATA_DESCRIPTOR = 0x08074b50;
+const LOCAL_HEADER_SIZE = 30;
+/** The highest "version needed to extract" a real archiver writes (6.3); anything above is noise. */
+const MAX_VERSION_NEEDED = 63;
+/** General-purpose flag bits the format reserves or leaves unused (7–10, 14, 15). */
+const RESERVED_FLAGS = 0xc780;
+/** Compression methods the format defines (most are not read here, but a header may use them). */
+const KNOWN_METHODS = new Set([
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 19, 20, 93, 94, 95, 96, 97, 98, 99,
+]);
+/** Bytes read at a time while sweeping for signatures. */
+const SWEEP_CHUNK = 1024 * 1024;
+/** A signature search moves the window when fewer bytes than this are left in it. */
+const SEARCH_AT_LEAST = 64 * 1024;
+const PK = Buffer.from('PK', 'latin1');
+
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** A central-directory entry as far as layout is concerned. */
+export interface ListedEntry {
+  relativeOffsetOfLocalHeader: number;
+  compressedSize: number;
+}
+
+export interface ZipLayout<E extends ListedEntry> {
+  /** Entries that are not read: overlapping an earlier one, or reaching into the central directory. */
+  skipped: Set<E>;
+  /** Unclaimed stretches of `[0, central directory)`, in file order. */
+  gaps: ByteRange[];
+}
+
+/**
+ * Reads the local header of each listed entry to learn where its data ends, then finds the
+ * overlaps and the gaps. An entry whose local header cannot be read is left to the reader (which
+ * reports it corrupt) and claims nothing.
+ */
+export async function planZipLayout<E extends ListedEntry>(
+  handle: FileHandle,
+  fileSize: number,
+  entries: E[],
+  centralDirectory: ByteRange,
+): Promise<ZipLayout<E>> {
+  const claims: Array<ByteRange & { entry: E }> = [];
+  const header = Buffer.alloc(LOCAL_HEADER_SIZE);
+  for (const entry of entries) {
+    const start = entry.relativeOffsetOfLocalHeader;
+    if (!Number.isSafeInteger(start) || start < 0 || start + LOCAL_HEADER_SIZE > fileSize) continue;
+    const { bytesRead } = await handle.read(header, 0, LOCAL_HEADER_SIZE, start);
+    if (bytesRead < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== LOCAL_HEADER) continue;
+    const dataStart = start + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
+    claims.push({ start, end: dataStart + entry.compressedSize, entry });
+  }
+  const skipped = new Set<E>();
+  const read: ByteRange[] = [];
+  // File order; of two claims starting at the same byte, the longer one is the one read.
+  claims.sort((a, b) => a.start - b.start || b.end - a.end);
+  let reach = 0;
+  for (const claim of claims) {
+    // Only entries that are read own their bytes: one skipped for reaching into the central
+    // directory (or past the end of the file) shadows nothing after it.
+    if (claim.start < reach || overlaps(claim, centralDirectory)) {
+      skipped.add(claim.entry);
+      continue;
+    }
+    read.push(claim);
+    reach = claim.end;
+  }
+  return { skipped, gaps: gapsBetween(read, centralDirectory.start) };
+}
+
+function overlaps(a: ByteRange, b: ByteRange): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
+/** The stretches of `[0, limit)` outside every claim (claims sorted by start). */
+function gapsBetween(claims: ByteRange[], limit: number): ByteRange[] {
+  const gaps: ByteRange[] = [];
+  let at = 0;
+  for (const claim of claims) {
+    if (claim.start >= limit) break;
+    if (claim.start > at) gaps.push({ start: at, end: claim.start });
+    at = Math.max(at, claim.end);
+  }
+  if (at < limit) gaps.push({ start: at, end: limit });
+  return gaps;
+}
+
+/** A member described by a local header alone. */
+export interface LocalHeader {
+  offset: number;
+  flags: number;
+  method: number;
+  crc32: number;
+  /** Undefined when a data descriptor (flag 0x08) carries the sizes instead. */
+  compressedSize: number | undefined;
+  uncompressedSize: number | undefined;
+  nameRaw: Buffer;
+  dataStart: number;
+}
+
+/**
+ * Reads the stretches no listed entry claims, forward, the way a streaming extractor does. Reads
+ * go through one window of recently read bytes, so a stretch full of `PK` costs one pass over
+ * the disk, not one read per candidate.
+ */
+export class LocalHeaderSweep {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+  private windowAtEnd = false;
+
+  constructor(private readonly handle: FileHandle) {}
+
+  /**
+   * The first plausible local header at or after `from` whose header, name and extra field end
+   * before `to`. A `PK\x03\x04` not followed by a believable header (a version needed above 6.3,
+   * reserved flags, an unknown method, no name, fields running past `to`) is passed over:
+   * executable stubs in front of self-extracting zips hold the signature as a constant.
+   */
+  async findLocalHeader(from: number, to: number): Promise<LocalHeader | undefined> {
+    for (let at = from; ;) {
+      const found = await this.findSignature(at, to, [LOCAL_HEADER], plausibleHeaderStart);
+      if (found === undefined) return undefined;
+      const header = await this.parseLocalHeader(found, to);
+      if (header) return header;
+      at = found + 1;
+    }
+  }
+
+  /**
+   * The CRC-32 a data descriptor at `offset` holds (with or without its optional signature), or
+   * undefined when there is none to read before `to`.
+   */
+  async descriptorCrc(offset: number, to: number): Promise<number | undefined> {
+    if (offset + 12 > to) return undefined;
+    const bytes = await this.readExactly(offset, Math.min(16, to - offset), to);
+    if (!bytes) return undefined;
+    if (bytes.readUInt32LE(0) === DATA_DESCRIPTOR) {
+      return bytes.length >= 16 ? bytes.readUInt32LE(4) : undefined;
+    }
+    return bytes.readUInt32LE(0);
+  }
+
+  /**
+   * Where stored data of unknown size ends: at the next data descriptor or local header
+   * signature, or at `to`; `descriptor` tells whether a data descriptor is there.
+   */
+  async storedEnd(from: number, to: number): Promise<{ end: number; descriptor: boolean }> {
+    const found = await this.findSignature(from, to, [DATA_DESCRIPTOR, LOCAL_HEADER]);
+    if (found === undefined) return { end: to, descriptor: false };
+    const head = await this.readExactly(found, 4, to);
+    return { end: found, descriptor: head?.readUInt32LE(0) === DATA_DESCRIPTOR };
+  }
+
+  private async parseLocalHeader(offset: number, to: number): Promise<LocalHeader | undefined> {
+    if (offset + LOCAL_HEADER_SIZE > to) return undefined;
+    const fixed = await this.readExactly(offset, LOCAL_HEADER_SIZE, to);
+    if (!fixed) return undefined;
+    const flags = fixed.readUInt16LE(6);
+    const method = fixed.readUInt16LE(8);
+    const nameLength = fixed.readUInt16LE(26);
+    const extraLength = fixed.readUInt16LE(28);
+    const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
+    if (!plausibleHeaderStart(fixed, 0) || dataStart > to) return undefined;
+    const variable = await this.readExactly(
+      offset + LOCAL_HEADER_SIZE,
+      nameLength + extraLength,
+      to,
+    );
+    if (!variable) return undefined;
+    const sizes = localSizes(fixed, variable.subarray(nameLength));
+    const described = (flags & 0x08) !== 0;
+    return {
+      offset,
+      flags,
+      method,
+      crc32: fixed.readUInt32LE(14),
+      compressedSize: described ? undefined : sizes.compressed,
+      uncompressedSize: described ? undefined : sizes.uncompressed,
+      nameRaw: Buffer.from(variable.subarray(0, nameLength)),
+      dataStart,
+    };
+  }
+
+  /**
+   * The offset of the first of `signatures` (little-endian 4-byte values) in `[from, to)`;
+   * `accept`, when given, passes over hits it rejects from the bytes at hand (cheaply: a stretch
+   * may hold millions of hits).
+   */
+  private async findSignature(
+    from: number,
+    to: number,
+    signatures: number[],
+    accept: (bytes: Buffer, at: number) => boolean = () => true,
+  ): Promise<number | undefined> {
+    for (let at = from; at + 4 <= to;) {
+      const chunk = await this.bytesAt(at, Math.min(SEARCH_AT_LEAST, to - at), to);
+      const view = chunk.subarray(0, Math.min(chunk.length, to - at));
+      if (view.length < 4) return undefined;
+      for (let i = view.indexOf(PK); i >= 0 && i + 4 <= view.length; i = view.indexOf(PK, i + 1)) {
+        if (signatures.includes(view.readUInt32LE(i)) && accept(view, i)) return at + i;
+      }
+      // The last three bytes may start a signature that this chunk cuts.
+      at += view.length - 3;
+    }
+    return undefined;
+  }
+
+  private async readExactly(
+    position: number,
+    length: number,
+    to: number,
+  ): Promise<Buffer | undefined> {
+    const bytes = await this.bytesAt(position, length, to);
+    return bytes.length >= length ? bytes.subarray(0, length) : undefined;
+  }
+
+  /**
+   * The bytes from `position` to the end of the window, which holds at least `atLeast` of them
+   * unless the file ends first; the window moves (a fresh buffer: earlier views stay valid) when
+   * it does not, reading ahead no further than `to` (the end of the stretch being swept: the
+   * stretches between the entries of an ordinary zip are a few bytes each).
+   */
+  private async bytesAt(position: number, atLeast: number, to: number): Promise<Buffer> {
+    const offset = position - this.windowStart;
+    const covered =
+      offset >= 0 &&
+      offset <= this.window.length &&
+      (this.window.length - offset >= atLeast || this.windowAtEnd);
+    if (!covered) {
+      const wanted = Math.max(Math.min(SWEEP_CHUNK, to - position), atLeast, 1);
+      const buffer = Buffer.allocUnsafe(wanted);
+      const { bytesRead } = await this.handle.read(buffer, 0, wanted, position);
+      this.window = buffer.subarray(0, bytesRead);
+      this.windowStart = position;
+      this.windowAtEnd = bytesRead < wanted;
+      return this.window;
+    }
+    return this.window.subarray(offset);
+  }
+}
+
+/**
+ * Whether the local header at `at` could be one an archiver wrote, as far as `bytes` show it
+ * (true when they end before the fields, which are then checked once read).
+ */
+function plausibleHeaderStart(bytes: Buffer, at: number): boolean {
+  if (at + LOCAL_HEADER_SIZE > bytes.length) return true;
+  return (
+    bytes.readUInt8(at + 4) <= MAX_VERSION_NEEDED &&
+    (bytes.readUInt16LE(at + 6) & RESERVED_FLAGS) === 0 &&
+    KNOWN_METHODS.has(bytes.readUInt16LE(at + 8)) &&
+    bytes.readUInt16LE(at + 26) !== 0
+  );
+}
+
+/** The sizes of a local header, from its zip64 extra field (0x0001) when they are 0xFFFFFFFF. */
+function localSizes(fixed: Buffer, extra: Buffer): { compressed: number; uncompressed: number } {
+  let compressed = fixed.readUInt32LE(18);
+  let uncompressed = fixed.readUInt32LE(22);
+  if (compressed !== 0xffffffff && uncompressed !== 0xffffffff) return { compressed, uncompressed };
+  for (let at = 0; at + 4 <= extra.length;) {
+    const id = extra.readUInt16LE(at);
+    const length = extra.readUInt16LE(at + 2);
+    if (id === 0x0001 && length >= 16 && at + 4 + 16 <= extra.length) {
+      uncompressed = Number(extra.readBigUInt64LE(at + 4));
+      compressed = Number(extra.readBigUInt64LE(at + 12));
+      break;
+    }
+    at += 4 + length;
+  }
+  return { compressed, uncompressed };
+}
+
+/** The bytes of `[start, end)` in chunks of `chunk` bytes. */
+export async function* readRange(
+  handle: FileHandle,
+  start: number,
+  end: number,
+  chunk: number,
+): AsyncGenerator<Buffer> {
+  for (let at = start; at < end;) {
+    const buffer = Buffer.allocUnsafe(Math.min(chunk, end - at));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+    if (bytesRead === 0) throw new Error('unexpected end of the zip file');
+    at += bytesRead;
+    yield bytesRead < buffer.length ? buffer.subarray(0, bytesRead) : buffer;
+  }
+}
