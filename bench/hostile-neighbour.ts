@@ -279,7 +279,7 @@ async function runConfiguration(
     const neighbour: Client = { url: target.ready.url, auth: target.ready.auth };
     const attacker: Client = { url: target.ready.url, auth: await createTenant(redis, 'attacker') };
 
-    // Warm-up (untimed): both tenants have made every kind of request once, JIT is warm.
+    // Warm-up (untimed): both tenants have uploaded and fetched once, and JIT is warm.
     for (const client of [attacker, neighbour]) {
       await timedScan(client, settings);
       const fetched = await request(client, '/files/fetch', {
@@ -841,8 +841,9 @@ function section(
         `requests per configuration (BENCH_HN_ATTACK_REQUESTS, the eight kinds in turn), ${ATTACK_PACE.perTick} started ` +
         `every ${ATTACK_PACE.tickMs} ms with at most ${ATTACK_PACE.maxInFlight} in flight, from the benchmark process. ` +
         `Trickling locations send one byte every ${TRICKLE_EVERY_MS} ms; the bomb is a zip of 1,000 entries sharing ` +
-        'one deflated MiB of zeros; deleted uploads are 256 KiB; the fetches deleted mid-download use the trickling ' +
-        'location; malformed requests are a metadata key with a C1 control character and a hex token timeout.',
+        'one deflated MiB of zeros; deleted uploads are 256 KiB; the fetches deleted mid-download ask for the ' +
+        'trickling location and are deleted right after their 202 (queued or already downloading); malformed ' +
+        'requests are a metadata key with a C1 control character and a hex token timeout.',
       "The attacker's work lasted from its first request until the last scan it queued had ended (no scan job " +
         'waiting, running or turned away for a slot); the spool was sampled every 200 ms meanwhile, and read again ' +
         `when it ended and ${fmt.num((SPOOL_GRACE_MS + 2 * SPOOL_SWEEP_INTERVAL_MS) / 1000, 0)} s later (the ` +
