@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runFetchAccept } from './fetch-accept.js';
 import { runFetchThroughput } from './fetch-throughput.js';
+import { runHostileNeighbour } from './hostile-neighbour.js';
 import { runEngines } from './engines.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
 import { runS3Events } from './s3-events.js';
@@ -20,7 +21,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *   BENCH_ONLY=fetch-accept,fetch-throughput   run a subset (the report keeps the others' last
  *                                              results); ids: fetch-accept, fetch-throughput,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
- *                                              engines
+ *                                              engines, hostile-neighbour
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -28,7 +29,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *   BENCH_DEADLINE=300                         seconds one benchmark may take before the run is
  *                                              abandoned
  *   plus each benchmark's own settings (see fetch-accept.ts, fetch-throughput.ts, webhooks.ts,
- *   s3-events.ts).
+ *   s3-events.ts, hostile-neighbour.ts).
  *
  * To add a benchmark: write a module whose `run…()` returns a BenchSection and list it here.
  */
@@ -40,6 +41,7 @@ const BENCHMARKS: { id: string; run: () => Promise<BenchSection> }[] = [
   { id: 's3-events', run: () => runS3Events() },
   { id: 's3-retro', run: () => runS3Retro() },
   { id: 'engines', run: () => runEngines() },
+  { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
 ];
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
