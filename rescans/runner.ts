@@ -307,6 +307,10 @@ async function settleItem(
       await settle('skipped', [`s:${SKIP_REASONS.gone}`]);
     } else if (stored.result.checksum && stored.result.checksum !== fresh.checksum) {
       await settle('skipped', [`s:${SKIP_REASONS.contentChanged}`]);
+    } else if (stored.result.rescan?.id === rescan.id) {
+      // Applied by a runner that died before counting it: make sure of the callback, count it.
+      await callBackAgain(deps, rescan, stored);
+      await settle('changed', ['c:rescanned', 'c:changed']);
     } else if (sameFindings(stored.result.findings, fresh.findings)) {
       await settle('unchanged', ['c:rescanned']);
     } else {
@@ -357,12 +361,17 @@ async function applyChange(
     },
     'rescan changed a verdict',
   );
-  if (stored.request.callback)
-    await enqueueCallback(deps.queues, {
-      tenantId: rescan.tenantId,
-      scanId: previous.id,
-      rescan: rescan.id,
-    });
+  await callBackAgain(deps, rescan, stored);
+}
+
+/** Queues the callback of a changed result (once per result and rescan: the job id says so). */
+async function callBackAgain(deps: RunnerDeps, rescan: RescanRecord, stored: ScanRecord) {
+  if (!stored.request.callback) return;
+  await enqueueCallback(deps.queues, {
+    tenantId: rescan.tenantId,
+    scanId: stored.request.id,
+    rescan: rescan.id,
+  });
 }
 
 const sameFindings = (a: string[], b: string[]): boolean =>
