@@ -791,6 +791,7 @@ const rescans: OperationDoc[] = [
       409: error('Another rescan of the tenant is still running.'),
       413: error('The body is larger than 16 KB.'),
       415: error('The body is not JSON.'),
+      503: error('`older_than: "current"` while no engine has reported its database yet.'),
     },
   },
   {

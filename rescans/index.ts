@@ -1,4 +1,4 @@
-import { conflict, notFound } from '../core/errors.js';
+import { conflict, notFound, unavailable } from '../core/errors.js';
 import { isId, newId } from '../core/ids.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
@@ -74,8 +74,9 @@ export function createRescans(options: {
       const olderThan = input.older_than.trim();
       const databases = olderThan === 'current' ? currentDatabases() : [olderThan];
       if (databases.length === 0)
-        throw conflict(
-          'older_than "current": no engine has reported a database version yet (is clamd up?); name a version instead',
+        throw unavailable(
+          'older_than "current": no engine has reported a database version yet (is clamd up?); retry, or name a version instead',
+          30,
         );
       const id = newId();
       const created = await rescans.create(tenantId, id, {

@@ -52,7 +52,9 @@ export async function runRescan(
 ): Promise<RunEnd> {
   const rescan = await deps.rescans.get(tenantId, rescanId);
   if (!rescan) return 'superseded';
-  if (rescan.state !== 'listing' && rescan.state !== 'scanning') return 'stopped';
+  // Cancelled (or failed) while its job waited: drop whatever scans it still had in flight.
+  if (rescan.state !== 'listing' && rescan.state !== 'scanning')
+    return cancelInflight(deps, rescan);
   await deps.rescans.markStarted(tenantId, rescanId);
   const references = rescan.databases
     .map(parseDatabaseVersion)
