@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../core/keys.js';
+import { rescanScanId } from '../../rescans/runner.js';
 import { verifyDeliveryDetails } from '../../webhooks/receiver.js';
 import { fileForm } from '../support/content.js';
 import {
@@ -64,6 +65,9 @@ describe('rescans by database version', () => {
   let tenantA: TestTenant;
   let tenantB: TestTenant;
   let goneAnswers404 = false;
+  let holdSlow = false;
+  let releaseSlow: () => void = () => undefined;
+  const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
 
   const v1 = (tenant: TestTenant, route: string, init: RequestInit = {}) =>
     fetch(`${service.url}/v1${route}`, {
@@ -108,6 +112,10 @@ describe('rescans by database version', () => {
     content = await startHttpServer({
       '/sample.bin': sample,
       '/other.bin': other,
+      '/slow.bin': async (_req, res) => {
+        if (holdSlow) await slowGate;
+        res.writeHead(200).end(other);
+      },
       '/gone.bin': (_req, res) => {
         if (goneAnswers404) res.writeHead(404).end('gone');
         else res.writeHead(200).end(other);
@@ -326,5 +334,66 @@ describe('rescans by database version', () => {
       ).status,
     ).toBe(204);
     expect(await redis.zscore(keys.tenantResults(tenantA.id), otherId)).toBeNull();
+  }, 120_000);
+
+  it('runs one rescan per tenant at a time; a cancelled one drops its scans and changes nothing', async () => {
+    const slowId = await fetchScan(tenantA, `${content.url}/slow.bin`, `${receiver.url}/callback`);
+    const stored = await pollScanResult<ResultBody>(service, tenantA, slowId);
+    const deliveriesBefore = await receiver.waitForDeliveries(6);
+    // Another signature update: every result of tenant A is now from an older database.
+    await writeFile(path.join(dir, 'third.ndb'), 'Third.Only:0:*:0a0b0c0d0e0f1011\n');
+    expect(
+      (
+        await fetch(`${service.url}/admin/signatures/reload`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        })
+      ).status,
+    ).toBe(200);
+    holdSlow = true;
+    const created = await postRescan(tenantA, { older_than: 'current' });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as RescanBody;
+    // The rescan's download of the slow location has started (and is held there).
+    await waitFor(() => (content.hits.get('/slow.bin') ?? 0) >= 2, {
+      timeoutMs: 30_000,
+      what: 'the rescan to fetch the slow location',
+    });
+    const second = await postRescan(tenantA, { older_than: 'current' });
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { error: string }).error).toContain(id);
+    // Tenant B is not held up by tenant A's rescan.
+    const forB = await postRescan(tenantB, { older_than: 'current' });
+    expect(forB.status).toBe(201);
+
+    const cancelled = await v1(tenantA, `/rescans/${id}/cancel`, { method: 'POST' });
+    expect(cancelled.status).toBe(200);
+    expect(((await cancelled.json()) as RescanBody).state).toBe('cancelled');
+    const keys = new RedisKeys(service.config.redisPrefix);
+    const redis = service.service.runtime.redis;
+    // The rescan's scan of the slow location is dropped; tenant A keeps only its results.
+    await waitFor(async () => (await redis.hlen(keys.rescanInflight(tenantA.id, id))) === 0, {
+      timeoutMs: 15_000,
+      what: 'the cancelled rescan to drop its scans',
+    });
+    releaseSlow();
+    // Its download, released, finds its scan gone: nothing is stored for it, nothing comes back.
+    const scanJob = await service.service.runtime.queues.scan.getJob(rescanScanId(id, slowId));
+    await waitFor(async () => (await scanJob?.getState()) === 'completed', {
+      timeoutMs: 15_000,
+      what: 'the dropped scan’s job to end',
+    });
+    expect(await redis.exists(keys.scan(tenantA.id, rescanScanId(id, slowId)))).toBe(0);
+    expect(await pollScanResult<ResultBody>(service, tenantA, slowId)).toEqual(stored);
+    expect(receiver.deliveries).toHaveLength(deliveriesBefore.length);
+    expect(((await (await v1(tenantA, `/rescans/${id}`)).json()) as RescanBody).state).toBe(
+      'cancelled',
+    );
+    // The tenant may start another one now.
+    const next = await postRescan(tenantA, { older_than: 'current', findings: 'clean' });
+    expect(next.status).toBe(201);
+    expect((await waitForRescanEnd(tenantA, ((await next.json()) as RescanBody).id)).state).toBe(
+      'completed',
+    );
   }, 120_000);
 });
