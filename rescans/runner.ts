@@ -94,11 +94,12 @@ export async function runRescan(
       counts,
     );
     if (!recorded) return 'superseded';
+    // Every page is read: from here on the rescan only waits for its last scans.
+    if (listingDone) await deps.rescans.markScanning(tenantId, rescanId);
     cursor = next;
     const settled = await settleInflight(deps, rescan, signal);
     if (settled !== 'done') return settled;
   }
-  await deps.rescans.markScanning(tenantId, rescanId);
   const last = await settleInflight(deps, rescan, signal);
   if (last !== 'done') return last;
   await deps.rescans.end(tenantId, rescanId, 'completed');
