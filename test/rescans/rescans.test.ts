@@ -199,6 +199,12 @@ describe('rescans by database version', () => {
     });
     expect(upload.status).toBe(202);
     const uploadId = ((await upload.json()) as { id: string }).id;
+    const heldUpload = await fetch(`${service.url}/v2.2/files/async`, {
+      method: 'POST',
+      headers: { authorization: tenantA.auth },
+      body: fileForm(sample),
+    });
+    const heldId = ((await heldUpload.json()) as { id: string }).id;
     const bSampleId = await fetchScan(
       tenantB,
       `${content.url}/sample.bin`,
@@ -209,10 +215,13 @@ describe('rescans by database version', () => {
       [tenantA, otherId],
       [tenantA, goneId],
       [tenantA, uploadId],
+      [tenantA, heldId],
       [tenantB, bSampleId],
     ] as const) {
       expect((await pollScanResult<ResultBody>(service, tenant, id)).findings).toEqual([]);
     }
+    // One upload's spool copy is still there (as if its removal had failed): it can be read again.
+    await writeFile(service.service.runtime.spool.uploadPath(tenantA.id, heldId), sample);
     await receiver.waitForDeliveries(4);
     const before = (await pollScanResult<ResultBody>(service, tenantA, sampleId)).engines;
 
@@ -240,11 +249,12 @@ describe('rescans by database version', () => {
     const ended = await waitForRescanEnd(tenantA, rescan.id);
     expect(ended.state).toBe('completed');
     expect(ended.counters).toEqual({
-      listed: 4,
-      matched: 4,
-      queued: 2 + 1, // the sample, the other file, the location that is now gone
-      rescanned: 2,
-      changed: 1,
+      listed: 5,
+      matched: 5,
+      // the sample, the other file, the location that is now gone, the upload still held
+      queued: 4,
+      rescanned: 3,
+      changed: 2,
       errors: 1,
       skipped: { 'content no longer held': 1 }, // the upload: its spool copy went with its scan
     });
@@ -261,6 +271,9 @@ describe('rescans by database version', () => {
       previous_findings: [],
       previous_engines: before,
     });
+    expect((await pollScanResult<ResultBody>(service, tenantA, heldId)).findings).toEqual([
+      NOW_INFECTED,
+    ]);
     // Unchanged, and errored, results are left as they were.
     expect((await pollScanResult<ResultBody>(service, tenantA, otherId)).rescan).toBeUndefined();
     expect((await pollScanResult<ResultBody>(service, tenantA, goneId)).findings).toEqual([]);
@@ -299,14 +312,14 @@ describe('rescans by database version', () => {
       409,
     );
 
-    // The rescan's own scans are gone: tenant A holds its four results and nothing else.
+    // The rescan's own scans are gone: tenant A holds its five results and nothing else.
     const keys = new RedisKeys(service.config.redisPrefix);
     const redis = service.service.runtime.redis;
     const scanKeys = await redis.keys(keys.scan(tenantA.id, '*'));
     expect(scanKeys.sort()).toEqual(
-      [sampleId, otherId, goneId, uploadId].map((id) => keys.scan(tenantA.id, id)).sort(),
+      [sampleId, otherId, goneId, uploadId, heldId].map((id) => keys.scan(tenantA.id, id)).sort(),
     );
-    expect(await redis.zcard(keys.tenantResults(tenantA.id))).toBe(4);
+    expect(await redis.zcard(keys.tenantResults(tenantA.id))).toBe(5);
 
     // Against a named version: the updated result is current and no longer matches; the unchanged
     // ones still carry the old database, so they are looked at again (and still do not change).
@@ -314,7 +327,7 @@ describe('rescans by database version', () => {
     expect(again2.status).toBe(201);
     const second = await waitForRescanEnd(tenantA, ((await again2.json()) as RescanBody).id);
     expect(second.counters).toEqual({
-      listed: 4,
+      listed: 5,
       matched: 3,
       queued: 2,
       rescanned: 1,
