@@ -11,6 +11,7 @@ import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
 import type { S3Protection } from '../s3/protection.js';
+import type { RescanService } from '../rescans/index.js';
 import type { RetroService } from '../s3/retro/index.js';
 import type { Redeliveries } from '../webhooks/redelivery.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
@@ -29,6 +30,7 @@ import { docsRouter } from './routes/docs.js';
 import { filesRouter } from './routes/files.js';
 import { healthRouter, type ReadinessCheck } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { rescansRouter } from './routes/rescans.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
@@ -47,6 +49,8 @@ export interface ApiDeps {
   s3: S3Protection;
   /** Retro jobs and schedules (s3/retro/). */
   retro: RetroService;
+  /** Rescans by database version (rescans/). */
+  rescans: RescanService;
   /** Per-tenant rate limits and daily byte quotas (core/limits.ts). */
   limits: TenantLimiter;
   /** Per-tenant scanning preferences (core/tenant-settings.ts). */
@@ -145,6 +149,7 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(bucketsRouter({ buckets: deps.s3.buckets, intake: deps.s3.intake }));
   tenantApi.use(jobsRouter({ retro: deps.retro }));
   tenantApi.use(schedulesRouter({ retro: deps.retro }));
+  tenantApi.use(rescansRouter({ rescans: deps.rescans }));
   app.use('/v1', tenantApi);
   app.use(
     '/admin',

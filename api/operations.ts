@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BucketInputSchema } from '../s3/bucket-schema.js';
+import { RescanInputSchema } from '../rescans/schema.js';
 import { RetroJobInputSchema, ScheduleInputSchema } from '../s3/retro/schema.js';
 import type { OperationDoc, ResponseDoc } from './openapi.js';
 import { ListQuerySchema as JobListQuerySchema } from './routes/jobs.js';
@@ -16,6 +17,8 @@ import {
   PingSchema,
   ReadinessSchema,
   RedeliverySchema,
+  RescanListSchema,
+  RescanViewSchema,
   RetroJobListSchema,
   RetroJobViewSchema,
   ScheduleListSchema,
@@ -767,6 +770,74 @@ const root: OperationDoc[] = [
   },
 ];
 
+const rescans: OperationDoc[] = [
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/rescans',
+    summary: 'Rescan stored results scanned with an older signature database',
+    description:
+      'Scans again the content of the tenant’s stored results (completed within `from`–`to`) whose engine database is older than `older_than` (an `engines[].version` string, or `current`); with `findings: "clean"`, only results with no findings. A changed verdict updates the stored result (with a `rescan` note) and fires its callback again. Fetched content is downloaded again; uploads only while their spool copy exists; bucket objects are skipped (use a retro job). One rescan at a time per tenant. See docs/api.md.',
+    auth: 'apiKey',
+    request: { body: RescanInputSchema, contentTypes: ['application/json'] },
+    responses: {
+      201: {
+        description: 'The rescan (state `listing`).',
+        schema: RescanViewSchema,
+        headers: LOCATION,
+      },
+      400: error('A bad body: unknown field, malformed version or dates, from after to.'),
+      401: UNAUTHENTICATED,
+      409: error('Another rescan of the tenant is still running.'),
+      413: error('The body is larger than 16 KB.'),
+      415: error('The body is not JSON.'),
+      503: error('`older_than: "current"` while no engine has reported its database yet.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/rescans',
+    summary: 'List rescans',
+    auth: 'apiKey',
+    query: JobListQuerySchema,
+    responses: {
+      200: { description: 'Newest first.', schema: RescanListSchema },
+      400: BAD_REQUEST,
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/rescans/{id}',
+    summary: 'Get a rescan and its counters',
+    auth: 'apiKey',
+    params: { id: 'The rescan id.' },
+    responses: {
+      200: { description: 'The rescan.', schema: RescanViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('Unknown, or another tenant’s.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'post',
+    path: '/rescans/{id}/cancel',
+    summary: 'Cancel a rescan',
+    description:
+      'No more results are listed; scans still in flight are dropped and no stored result changes after it.',
+    auth: 'apiKey',
+    params: { id: 'The rescan id.' },
+    responses: {
+      200: { description: 'The rescan, state `cancelled`.', schema: RescanViewSchema },
+      401: UNAUTHENTICATED,
+      404: error('Unknown, or another tenant’s.'),
+      409: error('The rescan has already ended.'),
+    },
+  },
+];
+
 /** Adds the 403 an auth token gets to every operation that needs an API key. */
 const withTokenRefusal = (op: OperationDoc): OperationDoc =>
   op.auth === 'apiKey' ? { ...op, responses: { ...op.responses, 403: TOKEN_REFUSED } } : op;
@@ -776,6 +847,7 @@ export const OPERATIONS: OperationDoc[] = [
   ...verdict,
   ...tenant,
   ...retro,
+  ...rescans,
   ...admin,
   ...root,
 ].map(withTokenRefusal);

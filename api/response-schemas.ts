@@ -53,6 +53,17 @@ export const ScanResultSchema = z
     outcome: z.enum(['clean', 'infected', 'unscannable', 'error']).optional(),
     action: z.enum(['tag', 'quarantine', 'promote', 'delete', 'keep', 'none']).optional(),
     action_error: z.string().optional(),
+    rescan: z
+      .object({
+        id: z.string().describe('The rescan that changed the verdict.'),
+        date: timestamp,
+        previous_findings: z.array(z.string()),
+        previous_engines: z.array(z.object({ name: z.string(), version: z.string() })),
+      })
+      .optional()
+      .describe(
+        'Arbiter extension: set when a rescan (`POST /v1/rescans`) changed the verdict; what the result said before.',
+      ),
   })
   .meta({ id: 'ScanResult' });
 
@@ -310,6 +321,38 @@ export const RetroJobViewSchema = z
   .meta({ id: 'RetroJob' });
 
 export const RetroJobListSchema = z.object({ jobs: z.array(RetroJobViewSchema) });
+
+export const RescanViewSchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(['listing', 'scanning', 'completed', 'failed', 'cancelled']),
+    older_than: z.string(),
+    databases: z
+      .array(z.string())
+      .describe('The databases compared against: `older_than`, or the current ones.'),
+    findings: z.enum(['clean', 'any']),
+    from: timestamp,
+    to: timestamp,
+    counters: z.object({
+      listed: z.int().describe('Stored results read within the window.'),
+      matched: z.int().describe('Scanned with an older database (and clean, for `clean`).'),
+      queued: z.int().describe('Matched results whose content could be read again.'),
+      rescanned: z.int().describe('Queued scans that gave a verdict.'),
+      changed: z.int().describe('Rescanned results whose findings changed (result updated).'),
+      errors: z.int().describe('Queued scans that ended with an error (e.g. a 404).'),
+      skipped: z
+        .record(z.string(), z.int())
+        .describe('Results not rescanned, by reason (e.g. `content no longer held`).'),
+    }),
+    created_at: timestamp,
+    started_at: timestamp.nullable(),
+    finished_at: timestamp.nullable(),
+    last_error: z.string().optional().describe('The last error of a queued scan.'),
+    error: z.string().optional().describe('Why the rescan failed (state `failed`).'),
+  })
+  .meta({ id: 'Rescan' });
+
+export const RescanListSchema = z.object({ rescans: z.array(RescanViewSchema) });
 
 export const ScheduleViewSchema = z
   .object({

@@ -30,6 +30,7 @@ import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/spool-sweeper.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
 import { createRetro, type RetroService } from '../s3/retro/index.js';
+import { createRescans, type RescanService } from '../rescans/index.js';
 
 export const USER_AGENT = 'arbiter/0.1 (+https://github.com/arbiter-scanner/arbiter)';
 
@@ -63,6 +64,8 @@ export interface Runtime {
   s3: S3Protection;
   /** Retro jobs and schedules over registered buckets (s3/retro/). */
   retro: RetroService;
+  /** Rescans of stored results by database version (rescans/). */
+  rescans: RescanService;
   /** This process's Prometheus registry and instruments (served at /metrics). */
   metrics: Metrics;
   /** Removes spool files no live scan owns (every role; started by cli/serve.ts). */
@@ -97,7 +100,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     userAgent: USER_AGENT,
     policy: createNetworkPolicy(config.allowedNetworks),
   });
-  const scans = new ScanStore(redis, keys, config.resultTtlSeconds);
+  const scans = new ScanStore(redis, keys, config.resultTtlSeconds, config.rescan.resultIndexMax);
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
@@ -134,6 +137,17 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   });
   // Every process that finishes scans (workers, and the API's Scan/Existing) keeps the counts.
   s3.objectScans.addOutcomeListener(retro.outcomeListener);
+  const rescans = createRescans({
+    redis,
+    keys,
+    scans,
+    queues,
+    spool,
+    engines,
+    pageSize: config.rescan.pageSize,
+    ttlSeconds: config.resultTtlSeconds,
+    logger,
+  });
   const tenants = new TenantStore(redis, keys);
   const delivery: CallbackDeps = {
     scans,
@@ -195,6 +209,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
     retro,
+    rescans,
     sweeper: new SpoolSweeper({
       spool,
       scans,

@@ -6,6 +6,7 @@ import { createMonitorApp } from '../api/metrics.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { startRetroWorker, type RetroWorker } from '../s3/retro/worker.js';
+import { startRescanWorker, type RescanWorker } from '../rescans/worker.js';
 import type { QueuePollers } from '../s3/sqs-poller.js';
 import { startHousekeeping, type Chore, type Housekeeping } from '../worker/housekeeping.js';
 import { startWorkers, type Workers } from '../worker/workers.js';
@@ -26,6 +27,8 @@ export interface RunningService {
   pollers?: QueuePollers;
   /** Retro job crawls and schedule firings (worker role). */
   retroWorker?: RetroWorker;
+  /** Rescans by database version (worker role). */
+  rescanWorker?: RescanWorker;
   /** The spool sweeper (every role) and the pending reaper (worker role), run periodically. */
   housekeeping: Housekeeping;
   /** The address the API listens on, e.g. http://127.0.0.1:8080 */
@@ -61,6 +64,14 @@ export async function startService(
   const retroWorker = roles.workers
     ? startRetroWorker(config, runtime.workerConnection, runtime.queuePrefix, runtime.retro)
     : undefined;
+  const rescanWorker = roles.workers
+    ? startRescanWorker(
+        config,
+        runtime.workerConnection,
+        runtime.queuePrefix,
+        runtime.rescans.runner,
+      )
+    : undefined;
   pollers?.start();
   const housekeeping = startHousekeeping(chores(config, runtime, roles), logger);
   let server: Server | undefined;
@@ -86,6 +97,7 @@ export async function startService(
     workers,
     pollers,
     retroWorker,
+    rescanWorker,
     housekeeping,
     url,
     app,
@@ -101,6 +113,7 @@ export async function startService(
       await pollers?.stop();
       // Crawls stop after their current page and go back to the queue (resumed by any worker).
       await retroWorker?.close();
+      await rescanWorker?.close();
       await workers?.close();
       await closing;
       if (monitor) {

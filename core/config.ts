@@ -339,6 +339,12 @@ export const EnvSchema = z.object({
   ARBITER_SCHEDULE_MIN_INTERVAL: positiveInt(900).describe(
     'retro schedules: shortest time between two runs of one schedule, in seconds; a cron that would fire sooner (checked over its next 100 runs) is a 400. Each run lists the whole bucket, so the default (15 minutes) leaves room for `*/15` and hourly schedules while refusing per-second or per-minute crawls; new objects are better caught by S3 events',
   ),
+  ARBITER_RESCAN_PAGE_SIZE: intInRange(1, 1000, 200).describe(
+    "rescans: stored results read per page; a page's scans are queued together and finish before the next page is read, so this bounds what one rescan has in flight",
+  ),
+  ARBITER_RESULT_INDEX_MAX: intInRange(1, 10_000_000, 100_000).describe(
+    "rescans: results each tenant's result index keeps (the newest; older ones can still be read by id, but a rescan no longer finds them)",
+  ),
   ARBITER_METRICS_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters (it guards /metrics)')
@@ -436,6 +442,8 @@ export interface Config {
    * shortest time allowed between two runs of one schedule.
    */
   retro: { pageSize: number; concurrency: number; scheduleMinIntervalSeconds: number };
+  /** Rescans (worker role): results per page; results each tenant's result index keeps. */
+  rescan: { pageSize: number; resultIndexMax: number };
   /**
    * `/metrics`: the bearer token it requires (unset: none), and the port a process running
    * workers without the API serves it (and `/healthz`) on.
@@ -539,6 +547,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       pageSize: e.ARBITER_RETRO_PAGE_SIZE,
       concurrency: e.ARBITER_RETRO_CONCURRENCY,
       scheduleMinIntervalSeconds: e.ARBITER_SCHEDULE_MIN_INTERVAL,
+    },
+    rescan: {
+      pageSize: e.ARBITER_RESCAN_PAGE_SIZE,
+      resultIndexMax: e.ARBITER_RESULT_INDEX_MAX,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -12,6 +12,13 @@
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
  *   {p}:pending-scans                 ZSET  "{tid}:{id}" of every pending scan (→ time written, or
  *                                           last found alive by the pending reaper, ms)
+ *   {p}:tenant:{tid}:results          ZSET  ids of the tenant's stored results (→ completion time, ms;
+ *                                           trimmed to the result TTL and a maximum size)
+ *   {p}:rescan:{tid}:{id}             HASH  rescan: definition, state, counters, listing checkpoint
+ *   {p}:rescan-inflight:{tid}:{id}    HASH  results being rescanned (result id → rescan scan id)
+ *   {p}:rescan-settled:{tid}:{id}     HASH  results whose outcome the rescan counted (result id → outcome)
+ *   {p}:tenant:{tid}:rescans          ZSET  rescan ids of the tenant (score: creation time, ms)
+ *   {p}:rescan-active:{tid}           STRING id of the tenant's rescan still running (one at a time)
  *   {p}:bucket:{tid}:{name}           STRING registered bucket (JSON; credentials encrypted)
  *   {p}:tenant:{tid}:buckets          SET   bucket names of the tenant
  *   {p}:bucket-queues                 SET   "{tid}/{name}" of buckets with an SQS queue to poll
@@ -53,6 +60,16 @@ export class RedisKeys {
    * ZSET whose members embed the tenant id, so finding stale pending scans never SCANs the keyspace.
    */
   pendingScans = () => `${this.prefix}:pending-scans`;
+  /** A tenant's stored results by completion time: what rescans walk (core/scan-store.ts). */
+  tenantResults = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:results`;
+  /** Rescans by database version (rescans/). */
+  rescan = (tenantId: string, rescanId: string) => `${this.prefix}:rescan:${tenantId}:${rescanId}`;
+  rescanInflight = (tenantId: string, rescanId: string) =>
+    `${this.prefix}:rescan-inflight:${tenantId}:${rescanId}`;
+  rescanSettled = (tenantId: string, rescanId: string) =>
+    `${this.prefix}:rescan-settled:${tenantId}:${rescanId}`;
+  tenantRescans = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:rescans`;
+  rescanActive = (tenantId: string) => `${this.prefix}:rescan-active:${tenantId}`;
   /** Scan queue fairness (core/scan-fairness.ts). */
   scanBacklog = (tenantId: string) => `${this.prefix}:scan-backlog:${tenantId}`;
   scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${tenantId}`;

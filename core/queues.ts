@@ -17,6 +17,11 @@ export const CallbackJobSchema = z.object({
   scanId: z.string().regex(/^[0-9a-f]{32}$/),
   /** Set on deliveries asked for with `POST /v1/files/{id}/redeliver`: the n-th redelivery. */
   redelivery: z.number().int().positive().optional(),
+  /** Set on the delivery a rescan makes when it changed the verdict: the rescan's id. */
+  rescan: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional(),
 });
 export type CallbackJob = z.infer<typeof CallbackJobSchema>;
 
@@ -36,7 +41,30 @@ export type ScheduleFireJob = z.infer<typeof ScheduleFireJobSchema>;
 export type RetroQueueJob = RetroCrawlJob | ScheduleFireJob;
 export type RetroJobName = 'crawl' | 'schedule';
 
-export const QUEUE_NAMES = { scan: 'scan', callback: 'callback', retro: 'retro' } as const;
+/** A rescan's run (rescans/): one BullMQ job per rescan, resumed from its checkpoint. */
+export const RescanJobSchema = z.object({
+  tenantId: z.string().regex(/^[0-9a-f]{32}$/),
+  rescanId: z.string().regex(/^[0-9a-f]{32}$/),
+});
+export type RescanJob = z.infer<typeof RescanJobSchema>;
+
+export const QUEUE_NAMES = {
+  scan: 'scan',
+  callback: 'callback',
+  retro: 'retro',
+  rescan: 'rescan',
+} as const;
+
+/**
+ * A rescan resumes from its checkpoint, so a retry costs at most one page: transient failures
+ * (Redis away) are retried with backoff, and the rescan fails when the attempts run out.
+ */
+export const RESCAN_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 5_000 },
+  removeOnComplete: { age: 24 * 3600, count: 1_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
 
 /**
  * Crawls resume from their checkpoint, so a retry costs at most one listing page: transient
@@ -104,6 +132,8 @@ export interface Queues {
   callback: Queue<CallbackJob>;
   /** Retro job crawls and schedule firings (s3/retro/). */
   retro: Queue<RetroQueueJob, void, RetroJobName>;
+  /** Rescans by database version (rescans/). */
+  rescan: Queue<RescanJob>;
   /** Options for every scan job added (attempts and backoff from the configuration). */
   scanJobOptions: JobsOptions;
   /** Per-tenant priorities for scan jobs (core/scan-fairness.ts); without it, plain FIFO. */
@@ -123,18 +153,20 @@ export function createQueues(
     connection,
     prefix,
   });
+  const rescan = new Queue<RescanJob>(QUEUE_NAMES.rescan, { connection, prefix });
   // Without a listener BullMQ prints every connection error (each reconnect attempt while
   // Redis is away) straight to stderr, around the structured log.
-  for (const queue of [scan, callback, retro] as Queue[])
+  for (const queue of [scan, callback, retro, rescan] as Queue[])
     queue.on('error', (error) => onError(error, queue.name));
   return {
     scan,
     callback,
     retro,
+    rescan,
     scanJobOptions: options.scanJobOptions ?? SCAN_JOB_OPTIONS,
     ...(options.fairness ? { fairness: options.fairness } : {}),
     close: async () => {
-      await Promise.all([scan.close(), callback.close(), retro.close()]);
+      await Promise.all([scan.close(), callback.close(), retro.close(), rescan.close()]);
     },
   };
 }
@@ -176,6 +208,15 @@ export async function enqueueCallback(queues: Queues, job: CallbackJob): Promise
   });
 }
 
-/** `cb-{scanId}` for the delivery a finished scan makes, `cb-{scanId}-r{n}` for the n-th redelivery. */
-export const callbackJobId = (job: { scanId: string; redelivery?: number | undefined }): string =>
-  job.redelivery ? `cb-${job.scanId}-r${job.redelivery}` : `cb-${job.scanId}`;
+/**
+ * `cb-{scanId}` for the delivery a finished scan makes, `cb-{scanId}-r{n}` for the n-th
+ * redelivery, `cb-{scanId}-s{rescanId}` for the one a rescan makes when it changed the verdict.
+ */
+export const callbackJobId = (job: {
+  scanId: string;
+  redelivery?: number | undefined;
+  rescan?: string | undefined;
+}): string => {
+  if (job.rescan) return `cb-${job.scanId}-s${job.rescan}`;
+  return job.redelivery ? `cb-${job.scanId}-r${job.redelivery}` : `cb-${job.scanId}`;
+};

@@ -29,6 +29,18 @@ export interface ScanResult {
   action?: ObjectAction;
   /** Set when the action (or part of it) failed; the trace has the details. */
   action_error?: string;
+  /**
+   * Set when a rescan (`POST /v1/rescans`) changed the verdict: which rescan, when, and what the
+   * result said before (its findings and the engine databases that gave them).
+   */
+  rescan?: RescanNote;
+}
+
+export interface RescanNote {
+  id: string;
+  date: string;
+  previous_findings: string[];
+  previous_engines: Array<{ name: string; version: string }>;
 }
 
 export type ObjectOutcome = 'clean' | 'infected' | 'unscannable' | 'error';

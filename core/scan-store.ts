@@ -4,22 +4,42 @@ import type { ScanRecord, ScanRequest, ScanResult, ScanState, TraceEvent } from 
 
 // Writes a result only while the scan is pending: a result deleted by its owner (or already
 // written by an earlier attempt of the same job) is never resurrected by a late worker. The scan
-// leaves the pending index in the same step. KEYS: scan, pending index. ARGV: result, member.
+// leaves the pending index in the same step and enters its tenant's result index (what rescans
+// walk), which is trimmed here to the result TTL window and to its maximum size; scans marked
+// `unlisted` (a rescan's own scans) stay out of it. KEYS: scan, pending index, result index.
+// ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size, TTL (s).
 const COMPLETE_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'done', 'result', ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'unlisted') == 0 then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+end
+return 1`;
+
+// Replaces a stored result with a rescan's, only if it is still the one the rescan compared
+// against (not deleted, not replaced meanwhile). KEYS: scan. ARGV: expected result, new result.
+const REPLACE_RESULT_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'done' then return 0 end
+if redis.call('HGET', KEYS[1], 'result') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'result', ARGV[2])
 return 1`;
 
 // A delete leaves a tombstone until the record would have expired anyway, so that a job still in
-// flight sees "deleted" rather than "unknown" and drops its result. Returns 0 (nothing to
-// delete), 1 (a result was deleted) or 2 (a pending scan was deleted).
+// flight sees "deleted" rather than "unknown" and drops its result; the scan leaves the pending
+// index and its tenant's result index. KEYS: scan, pending index, result index. ARGV: pending
+// member, scan id. Returns 0 (nothing to delete), 1 (a result was deleted) or 2 (a pending scan
+// was deleted).
 const DELETE_SCRIPT = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'deleted' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'deleted')
 redis.call('HDEL', KEYS[1], 'result')
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[2])
 if state == 'pending' then return 2 end
 return 1`;
 
@@ -32,6 +52,9 @@ local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0
 for _, member in ipairs(members) do redis.call('ZADD', KEYS[1], 'XX', ARGV[3], member) end
 return members`;
 
+/** The tenant result index keeps at most this many results (the newest). */
+export const DEFAULT_RESULT_INDEX_MAX = 100_000;
+
 /** What a delete found: nothing, a finished scan's result, or a scan still pending. */
 export type DeleteOutcome = 'none' | 'result' | 'pending';
 
@@ -41,6 +64,7 @@ export class ScanStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly ttlSeconds: number,
+    private readonly resultIndexMax: number = DEFAULT_RESULT_INDEX_MAX,
   ) {}
 
   /**
@@ -58,17 +82,20 @@ export class ScanStore {
   }
 
   /** Many pending scans, each with its first trace event, in one round trip (bulk submissions). */
-  async createPendingMany(entries: Array<{ request: ScanRequest; trace: string }>): Promise<void> {
+  async createPendingMany(
+    entries: Array<{ request: ScanRequest; trace: string; unlisted?: boolean }>,
+  ): Promise<void> {
     if (entries.length === 0) return;
     const now = Date.now();
     const timestamp = new Date(now).toISOString();
     const multi = this.redis.multi();
-    for (const { request, trace } of entries) {
+    for (const { request, trace, unlisted } of entries) {
       const key = this.keys.scan(request.tenantId, request.id);
       const traceKey = this.keys.trace(request.tenantId, request.id);
       const event: TraceEvent = { timestamp, message: trace };
+      const fields = { state: 'pending', request: JSON.stringify(request) };
       multi
-        .hset(key, { state: 'pending', request: JSON.stringify(request) })
+        .hset(key, unlisted ? { ...fields, unlisted: '1' } : fields)
         .expire(key, this.ttlSeconds)
         .rpush(traceKey, JSON.stringify(event))
         .expire(traceKey, this.ttlSeconds)
@@ -92,15 +119,69 @@ export class ScanStore {
 
   /** Stores the result; false when the scan was deleted or already has one. */
   async complete(tenantId: string, result: ScanResult): Promise<boolean> {
+    const now = Date.now();
     const stored = await this.redis.eval(
       COMPLETE_SCRIPT,
-      2,
+      3,
       this.keys.scan(tenantId, result.id),
       this.keys.pendingScans(),
+      this.keys.tenantResults(tenantId),
       JSON.stringify(result),
       pendingMember(tenantId, result.id),
+      result.id,
+      String(now),
+      String(now - this.ttlSeconds * 1000),
+      String(this.resultIndexMax),
+      String(this.ttlSeconds),
     );
     return stored === 1;
+  }
+
+  /**
+   * A page of the tenant's result index, oldest first: results completed within [fromMs, toMs],
+   * starting `skip` entries into those scored `fromMs`. Members whose record has expired are
+   * still returned (the caller finds no record); entries older than the TTL are trimmed first.
+   */
+  async listResults(
+    tenantId: string,
+    window: { fromMs: number; toMs: number; skip: number; limit: number },
+  ): Promise<Array<{ id: string; completedMs: number }>> {
+    const key = this.keys.tenantResults(tenantId);
+    await this.redis.zremrangebyscore(key, '-inf', `(${Date.now() - this.ttlSeconds * 1000}`);
+    const flat = await this.redis.zrangebyscore(
+      key,
+      window.fromMs,
+      window.toMs,
+      'WITHSCORES',
+      'LIMIT',
+      window.skip,
+      window.limit,
+    );
+    const page: Array<{ id: string; completedMs: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      page.push({ id: flat[i]!, completedMs: Number(flat[i + 1]) });
+    return page;
+  }
+
+  /** Replaces a finished scan's result if it is still `expected`; false when it changed or went. */
+  async replaceResult(tenantId: string, expected: ScanResult, next: ScanResult): Promise<boolean> {
+    const replaced = await this.redis.eval(
+      REPLACE_RESULT_SCRIPT,
+      1,
+      this.keys.scan(tenantId, next.id),
+      JSON.stringify(expected),
+      JSON.stringify(next),
+    );
+    return replaced === 1;
+  }
+
+  /** Removes a scan's record and trace outright (a rescan's own scan, once its verdict is used). */
+  async purge(tenantId: string, scanId: string): Promise<void> {
+    await this.redis
+      .multi()
+      .del(this.keys.scan(tenantId, scanId), this.keys.trace(tenantId, scanId))
+      .zrem(this.keys.pendingScans(), pendingMember(tenantId, scanId))
+      .exec();
   }
 
   /** Deletes the result (and any pending work's future result); false when there is none. */
@@ -112,10 +193,12 @@ export class ScanStore {
   async deleteScan(tenantId: string, scanId: string): Promise<DeleteOutcome> {
     const outcome = await this.redis.eval(
       DELETE_SCRIPT,
-      2,
+      3,
       this.keys.scan(tenantId, scanId),
       this.keys.pendingScans(),
+      this.keys.tenantResults(tenantId),
       pendingMember(tenantId, scanId),
+      scanId,
     );
     return outcome === 2 ? 'pending' : outcome === 1 ? 'result' : 'none';
   }

@@ -63,7 +63,7 @@ export async function deliverCallback(
     'content-type': 'application/json',
     'user-agent': deps.userAgent,
     ...signWebhook({
-      id: webhookIdFor(job.scanId),
+      id: webhookIdFor(job.scanId, job.rescan),
       body,
       secrets,
       timestamp: Math.floor(now / 1000),

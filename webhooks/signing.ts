@@ -81,5 +81,10 @@ export function signWebhook(options: {
   };
 }
 
-/** The webhook id of a scan's result: the same for every attempt and every redelivery of it. */
-export const webhookIdFor = (scanId: string): string => `msg_${scanId}`;
+/**
+ * The webhook id of a scan's result: the same for every attempt and every redelivery of it. A
+ * rescan that changed the verdict sends another result, so it has its own id (`msg_{scan}_{rescan}`):
+ * a receiver de-duplicating by webhook id still takes it.
+ */
+export const webhookIdFor = (scanId: string, rescanId?: string): string =>
+  rescanId ? `msg_${scanId}_${rescanId}` : `msg_${scanId}`;

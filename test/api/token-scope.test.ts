@@ -113,6 +113,10 @@ describe('auth token scope', () => {
     ['GET', '/v1/schedules'],
     ['GET', `/v1/schedules/${'0'.repeat(32)}`],
     ['DELETE', `/v1/schedules/${'0'.repeat(32)}`],
+    ['POST', '/v1/rescans', json({ older_than: 'current' })],
+    ['GET', '/v1/rescans'],
+    ['GET', `/v1/rescans/${'0'.repeat(32)}`],
+    ['POST', `/v1/rescans/${'0'.repeat(32)}/cancel`],
     ['GET', '/v1/no-such-route'],
   ];
 
