@@ -66,6 +66,10 @@ export async function startTestService(
     // A process running workers without the API serves /metrics on this port: any free one, so
     // that test files running at the same time (and their worker processes) never collide.
     ARBITER_WORKER_METRICS_PORT: '0',
+    // The built-in engine alone unless a test asks otherwise: with ARBITER_ENGINES unset, a
+    // process starts a private clamd on any ClamAV database it finds (test/fixtures/signatures
+    // is one). test/scanning/embedded-clamd.test.ts passes '' (unset) to test exactly that.
+    ARBITER_ENGINES: 'builtin',
     ...env,
   };
   const config = loadConfig(fullEnv);
