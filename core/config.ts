@@ -204,7 +204,7 @@ export const EnvSchema = z.object({
     defaultText: '`/usr/sbin/clamd`, `/usr/local/sbin/clamd` or `clamd` on `PATH`, the first found',
   }),
   ARBITER_CLAMD_START_TIMEOUT_MS: positiveInt(300_000).describe(
-    'how long the private clamd may take to load its database and answer PING (the official databases take tens of seconds and about 1.5 GB of memory); past it, start-up fails',
+    'how long the private clamd may take to load its database and answer PING (the official databases take tens of seconds and more than a gigabyte of memory); past it, start-up fails',
   ),
   CLAMD_TIMEOUT_MS: positiveInt(60_000).describe(
     'connect timeout, and the longest clamd may stay silent during a scan (pings use at most 5 s)',
