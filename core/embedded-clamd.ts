@@ -330,6 +330,7 @@ export async function startEmbeddedClamd(options: EmbeddedClamdOptions): Promise
   await launch().catch(async (error: unknown) => {
     stopping = true;
     if (child) await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
     throw error;
   });
   return {

@@ -253,6 +253,28 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
     expect(await clamdsRunningIn(dataDir)).toEqual([]);
   }, 180_000);
 
+  it('does not start when clamd cannot load the database or does not answer in time, and leaves no clamd', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-embedded-'));
+    folders.push(dataDir);
+    await mkdir(path.join(dataDir, 'clamav'));
+    await writeFile(path.join(dataDir, 'clamav', 'broken.hdb'), 'not a hash line\n');
+    await expect(start({ ARBITER_DATA_DIR: dataDir })).rejects.toThrow(
+      /the private clamd exited during start-up[\s\S]*Malformed database[\s\S]*ARBITER_ENGINES=builtin/,
+    );
+    expect(await clamdsRunningIn(dataDir)).toEqual([]);
+
+    await rm(path.join(dataDir, 'clamav', 'broken.hdb'));
+    await cp(SIGNATURES_DIR, path.join(dataDir, 'clamav'), { recursive: true });
+    await expect(
+      start({ ARBITER_DATA_DIR: dataDir, ARBITER_CLAMD_START_TIMEOUT_MS: '1' }),
+    ).rejects.toThrow(
+      /the private clamd did not answer PING within 1 ms \(ARBITER_CLAMD_START_TIMEOUT_MS\)/,
+    );
+    await waitFor(async () => (await clamdsRunningIn(dataDir)).length === 0, {
+      what: 'no clamd left',
+    });
+  });
+
   it('runs the built-in engine alone, and says so, when clamd is not installed', async () => {
     const dataDir = await dataDirWithDatabase();
     folders.push(dataDir);
