@@ -181,6 +181,13 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
   const shutdown = new AbortController();
   const onSignal = (signal: string) => {
     logger.info({ signal }, 'shutting down: no new work, finishing jobs in flight');
+    // Jobs still running at the deadline are handed back: their locks lapse and another worker
+    // picks them up, so a forced exit loses nothing. (It also bounds a start-up that hangs.)
+    const deadline = setTimeout(() => {
+      logger.warn('shutdown deadline reached; exiting with jobs handed back to the queue');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
     shutdown.abort();
   };
   process.once('SIGTERM', onSignal);
@@ -221,13 +228,6 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
       shutdown.signal.addEventListener('abort', () => resolve(), { once: true }),
     );
   process.off('SIGHUP', onHangup);
-  // Jobs still running at the deadline are handed back: their locks lapse and another worker
-  // picks them up, so a forced exit loses nothing.
-  const deadline = setTimeout(() => {
-    logger.warn('shutdown deadline reached; exiting with jobs handed back to the queue');
-    process.exit(1);
-  }, config.shutdownTimeoutMs);
-  deadline.unref();
   await service.stop();
   logger.info('stopped');
   return 0;
