@@ -253,6 +253,34 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
     expect(await clamdsRunningIn(dataDir)).toEqual([]);
   }, 180_000);
 
+  it('`arbiter api` and `arbiter worker` on one data folder each run their own clamd', async () => {
+    redis ??= await startTestRedis();
+    const dataDir = await dataDirWithDatabase();
+    folders.push(dataDir);
+    const env = {
+      REDIS_URL: redis.url,
+      ARBITER_DATA_DIR: dataDir,
+      PORT: '0',
+      ARBITER_LISTEN_HOST: '127.0.0.1',
+    };
+    const api = spawnArbiter(['api'], env);
+    const worker = spawnArbiter(['worker'], env);
+    const [apiClamd, workerClamd] = await Promise.all(
+      [api, worker].map(
+        async (arbiter) =>
+          (await arbiter.waitForLog('private clamd answers PING', 60_000)).clamdPid as number,
+      ),
+    );
+    expect(apiClamd).not.toBe(workerClamd);
+    expect((await readdir(path.join(dataDir, 'clamd'))).sort()).toEqual(
+      [String(api.pid), String(worker.pid)].sort(),
+    );
+    await api.waitForLog('API listening', 60_000);
+    await worker.waitForLog('workers started', 60_000);
+    await Promise.all([api.signal('SIGTERM'), worker.signal('SIGTERM')]);
+    expect(await clamdsRunningIn(dataDir)).toEqual([]);
+  }, 120_000);
+
   it('does not start when clamd cannot load the database or does not answer in time, and leaves no clamd', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-embedded-'));
     folders.push(dataDir);
