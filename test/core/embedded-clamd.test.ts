@@ -1,15 +1,22 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
+import { createLogger } from '../../core/logger.js';
+import { ClamdEngine } from '../../scanning/clamd-engine.js';
+import { EngineError } from '../../scanning/engine.js';
 import {
   clamdConfigText,
   clamdSettings,
   findClamdBinary,
   holdsClamdDatabase,
+  startEmbeddedClamd,
 } from '../../core/embedded-clamd.js';
 import { CLAMD_BINARY } from '../support/clamd.js';
+import { SIGNATURES_DIR } from '../support/corpus.js';
+import { waitFor } from '../support/wait.js';
 
 describe('the private clamd’s settings and what it needs', () => {
   const work = mkdtemp(path.join(tmpdir(), 'arbiter-clamd-unit-'));
@@ -71,5 +78,93 @@ describe('the private clamd’s settings and what it needs', () => {
     expect(await findClamdBinary(CLAMD_BINARY)).toBe(CLAMD_BINARY);
     expect(await findClamdBinary(path.join(await work, 'no-clamd'))).toBeUndefined();
     expect(await findClamdBinary('/bin/true')).toBeUndefined(); // runs, but is no clamd
+  });
+
+  it('while a crashed clamd waits to be restarted, clamd scans fail as transient errors; then it is back', async () => {
+    const root = await work;
+    const databaseDir = path.join(root, 'restart-db');
+    await cp(SIGNATURES_DIR, databaseDir, { recursive: true });
+    const content = path.join(root, 'content.txt');
+    await writeFile(content, 'nothing to see');
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger(
+      'info',
+      'arbiter',
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+          done();
+        },
+      }),
+    );
+    const clamd = await startEmbeddedClamd({
+      binary: CLAMD_BINARY,
+      databaseDir,
+      dir: path.join(root, 'clamd', '1'),
+      settings: clamdSettings(loadConfig({}), undefined),
+      startTimeoutMs: 30_000,
+      logger,
+      // Long enough that the scan below certainly runs while clamd is down.
+      restartBackoffMs: { first: 600_000, max: 600_000 },
+    });
+    const engine = await ClamdEngine.create(
+      { address: clamd.address, timeoutMs: 5_000, poolSize: 1 },
+      logger,
+    );
+    try {
+      const target = { path: content, size: 14 };
+      expect((await engine.scan(target)).findings).toEqual([]);
+      const pid = clamd.pid()!;
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => clamd.pid() === undefined, { what: 'the crash to be noticed' });
+      const failure = await engine.scan(target).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(EngineError);
+      expect((failure as EngineError).permanent).toBe(false); // retried, never clean
+      expect(lines.map((line) => line.msg)).toContain(
+        'the private clamd exited; clamd scans fail (and are retried) until it is back',
+      );
+    } finally {
+      await engine.close();
+      await clamd.stop();
+    }
+  });
+
+  it('starts a crashed clamd again, with a log line each time', async () => {
+    const root = await work;
+    const databaseDir = path.join(root, 'restart-db-2');
+    await cp(SIGNATURES_DIR, databaseDir, { recursive: true });
+    const messages: string[] = [];
+    const logger = createLogger(
+      'info',
+      'arbiter',
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          messages.push((JSON.parse(chunk.toString()) as { msg: string }).msg);
+          done();
+        },
+      }),
+    );
+    const clamd = await startEmbeddedClamd({
+      binary: CLAMD_BINARY,
+      databaseDir,
+      dir: path.join(root, 'clamd', '2'),
+      settings: clamdSettings(loadConfig({}), undefined),
+      startTimeoutMs: 30_000,
+      logger,
+      restartBackoffMs: { first: 10, max: 100 },
+    });
+    try {
+      for (let crash = 1; crash <= 2; crash += 1) {
+        const pid = await waitFor(() => clamd.pid(), { what: 'a running clamd' });
+        process.kill(pid, 'SIGKILL');
+        await waitFor(
+          () => messages.filter((msg) => msg === 'private clamd restarted').length === crash,
+          { timeoutMs: 30_000, what: `restart ${crash}` },
+        );
+      }
+      expect(messages.filter((msg) => msg.startsWith('the private clamd exited'))).toHaveLength(2);
+    } finally {
+      await clamd.stop();
+    }
   });
 });
