@@ -56,6 +56,8 @@ export interface ApiDeps {
   /** Per-tenant scanning preferences (core/tenant-settings.ts). */
   settings: TenantSettingsStore;
   checkReadiness: ReadinessCheck;
+  /** What the engines do not detect (clamd missing): shown by `/readyz` and `/account.json`. */
+  scanningWarnings?: string[];
   /** The process's Prometheus metrics (created by the composition root). */
   metrics: Metrics;
 }
@@ -88,7 +90,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(closeConnectionOnEarlyAnswer());
   app.use(httpMetrics(deps.metrics, createRouteMatcher(OPERATIONS)));
   app.use(requestContext(config.hostId, deps.logger));
-  app.use(healthRouter(deps.checkReadiness));
+  app.use(healthRouter(deps.checkReadiness, deps.scanningWarnings));
   app.use(metricsRouter(deps.metrics, config.metrics.token));
   // Every route is an entry of OPERATIONS (api/operations.ts), checked by test/api/openapi.test.ts.
   app.use(
@@ -102,7 +104,12 @@ export function createApp(deps: ApiDeps): Express {
   scanii.use(scaniiCors);
   scanii.use(authenticate(deps.tenants, deps.tokens, 'scanii'));
   scanii.use(rateLimit(deps.limits));
-  scanii.use(accountRouter(deps.tenants, deps.settings));
+  scanii.use(
+    accountRouter(deps.tenants, deps.settings, {
+      engines: deps.pipeline.engines,
+      warnings: deps.scanningWarnings ?? [],
+    }),
+  );
   scanii.use(tokensRouter(deps.tokens));
   scanii.use(
     filesRouter({

@@ -275,7 +275,11 @@ const scanii: OperationDoc[] = [
     summary: 'Describe the account',
     auth: 'apiKey',
     responses: {
-      200: { description: 'The account and its keys.', schema: AccountSchema },
+      200: {
+        description:
+          'The account and its keys; also (Arbiter additions) the engines every scan runs and what they do not detect.',
+        schema: AccountSchema,
+      },
       401: UNAUTHENTICATED,
     },
   },
@@ -724,7 +728,11 @@ const root: OperationDoc[] = [
     summary: 'Readiness',
     auth: 'none',
     responses: {
-      200: { description: 'Redis and every configured engine answer.', schema: ReadinessSchema },
+      200: {
+        description:
+          'Redis and every configured engine answer. `warnings`, when present, says what the scans do not detect (the default engines running without clamd): ready all the same.',
+        schema: ReadinessSchema,
+      },
       503: {
         description: 'Something is unreachable; `checks` says what.',
         schema: ReadinessSchema,

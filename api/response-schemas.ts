@@ -111,6 +111,18 @@ export const AccountSchema = z.object({
     .object({ report_unscannable: z.boolean() })
     .optional()
     .describe('The tenant’s scanning preferences, as set by the operator.'),
+  engines: z
+    .array(z.object({ name: z.string(), version: z.string() }))
+    .optional()
+    .describe(
+      'An Arbiter addition: the engines every scan runs (`builtin`, `clamd`) and their database versions.',
+    ),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'An Arbiter addition: what the scans do not detect, e.g. that clamd is not installed and only the built-in engine’s signatures are used. Empty when all is well.',
+    ),
 });
 
 export const RotatedSecretSchema = z.object({
@@ -289,6 +301,12 @@ export const ReadinessSchema = z.object({
   checks: z
     .record(z.string(), z.string())
     .describe('`ok` or `unreachable: <reason>` for Redis and the engines.'),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'What the scans do not detect (clamd not installed, or no ClamAV database): the service is ready, with weaker detection. Absent when all is well.',
+    ),
 });
 
 const RetroBucketViewSchema = z.object({ name: z.string(), prefix: z.string() });

@@ -205,6 +205,8 @@ async function endToEnd(
     // One tenant alone, set up as docs/deployment.md advises for a single-tenant install: it may
     // use every scan slot (the per-tenant bound would otherwise hold it to all but one).
     ARBITER_SCAN_TENANT_CONCURRENCY: '1000',
+    // The built-in engine alone: unset, a private clamd would start on the generated database.
+    ARBITER_ENGINES: 'builtin',
   };
   if (variant.signaturesDir) env.ARBITER_SIGNATURES_DIR = variant.signaturesDir;
   if (variant.scanConcurrency) env.ARBITER_SCAN_CONCURRENCY = String(variant.scanConcurrency);

@@ -64,7 +64,13 @@ async function startArbiter(workers: boolean): Promise<Running> {
   const { createLogger } = await import('../core/logger.js');
   // Benchmarks drive one tenant far past the default per-tenant rate limit: the limiter still
   // runs on every request, but may not refuse (a benchmark's own env can still override this).
-  const config = loadConfig({ ARBITER_RATE_LIMIT_RPS: '1000000', ...(options.env ?? {}) });
+  // They measure the built-in engine unless they name others: unset, ARBITER_ENGINES would
+  // start a private clamd on any ClamAV database found.
+  const config = loadConfig({
+    ARBITER_RATE_LIMIT_RPS: '1000000',
+    ARBITER_ENGINES: 'builtin',
+    ...(options.env ?? {}),
+  });
   const service = await startService(config, createLogger(config.logLevel), { api: true, workers });
   const { credentials } = await service.runtime.tenants.createTenant('bench');
   const auth = `Basic ${Buffer.from(`${credentials.key}:${credentials.secret}`).toString('base64')}`;

@@ -1,8 +1,18 @@
 import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Config } from '../core/config.js';
+import { clamavDatabaseDir, type Config } from '../core/config.js';
+import {
+  clamdSettings,
+  clamdUser,
+  findClamdBinary,
+  holdsClamdDatabase,
+  startEmbeddedClamd,
+  stopLeftoverClamd,
+  type EmbeddedClamd,
+} from '../core/embedded-clamd.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
@@ -19,7 +29,14 @@ import { Spool } from '../core/spool.js';
 import { TenantLeases } from '../core/tenant-leases.js';
 import { TenantStore } from '../core/tenants.js';
 import { TokenStore } from '../core/tokens.js';
-import { createEngineSet, type EngineSet } from '../scanning/engines.js';
+import {
+  builtinSignatureCount,
+  createEngineSet,
+  missingClamdWarning,
+  type ClamdAbsence,
+  type EngineChoice,
+  type EngineSet,
+} from '../scanning/engines.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../webhooks/processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
@@ -51,6 +68,13 @@ export interface Runtime {
   queues: Queues;
   spool: Spool;
   engines: EngineSet;
+  /**
+   * What the engines do not detect, for the start-up log, `/readyz` and `/account.json`: set
+   * when the default engines run without clamd (not installed, or no database). Empty otherwise.
+   */
+  scanningWarnings: string[];
+  /** The private clamd child process, when this process started one (core/embedded-clamd.ts). */
+  embeddedClamd: EmbeddedClamd | undefined;
   pipeline: PipelineDeps;
   delivery: CallbackDeps;
   /** Per-tenant scan slots across all workers (worker/scan-slots.ts). */
@@ -76,8 +100,17 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function buildRuntime(config: Config, logger: Logger): Promise<Runtime> {
+export async function buildRuntime(
+  config: Config,
+  logger: Logger,
+  options: { signal?: AbortSignal } = {},
+): Promise<Runtime> {
   const embedded = await resolveRedis(config, logger);
+  // Before any Redis client: a start that fails or is interrupted here leaves nothing open.
+  const clamd = await resolveClamd(config, logger, options.signal).catch(async (error: unknown) => {
+    await embedded?.stop();
+    throw error;
+  });
   const metrics = createMetrics();
   const redisUrl = config.redisUrl ?? embedded?.url ?? '';
   const redis = createRedis(redisUrl, 'command', (error) =>
@@ -95,7 +128,17 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const engines = meterEngines(await createEngineSet(config, logger), metrics);
+  const unmetered = await createEngineSet(config, logger, clamd.choice).catch(
+    async (error: unknown) => {
+      await clamd.embedded?.stop();
+      throw error;
+    },
+  );
+  const scanningWarnings = clamd.absence
+    ? [missingClamdWarning(clamd.absence, builtinSignatureCount(unmetered))]
+    : [];
+  for (const warning of scanningWarnings) logger.warn(warning);
+  const engines = meterEngines(unmetered, metrics);
   const http = createOutboundHttp({
     userAgent: USER_AGENT,
     policy: createNetworkPolicy(config.allowedNetworks),
@@ -201,6 +244,8 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     queues,
     spool,
     engines,
+    scanningWarnings,
+    embeddedClamd: clamd.embedded,
     pipeline,
     delivery,
     scanSlots,
@@ -242,6 +287,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       s3.close();
       await queues.close();
       await engines.close();
+      await clamd.embedded?.stop();
       redis.disconnect();
       await embedded?.stop();
     },
@@ -257,6 +303,92 @@ async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRed
     'started a private redis-server (no REDIS_URL set)',
   );
   return embedded;
+}
+
+interface ClamdResolution {
+  choice: EngineChoice;
+  embedded?: EmbeddedClamd;
+  absence?: ClamdAbsence;
+}
+
+/**
+ * With neither ARBITER_ENGINES nor CLAMD_ADDRESS set, Arbiter runs its own private clamd when
+ * clamd is installed and a ClamAV database is there: the official databases in
+ * `clamavDatabaseDir(config)` first, else the operator's ARBITER_SIGNATURES_DIR. Otherwise the
+ * built-in engine runs alone and the caller warns. Every role that scans does this: `api`
+ * too, since its synchronous scans (the verdict API) must use the same engines as the workers.
+ */
+async function resolveClamd(
+  config: Config,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<ClamdResolution> {
+  const configured: EngineChoice = { engines: config.engines, clamdAddress: config.clamd.address };
+  const embedded = config.clamd.embedded;
+  if (!embedded) return { choice: configured };
+  const binary = await findClamdBinary(embedded.binary);
+  if (!binary)
+    return { choice: configured, absence: { reason: 'not-installed', binary: embedded.binary } };
+  const folders = [clamavDatabaseDir(config), config.signaturesDir].filter(
+    (folder): folder is string => folder !== undefined,
+  );
+  let databaseDir: string | undefined;
+  for (const folder of folders) {
+    if (await holdsClamdDatabase(folder)) {
+      databaseDir = folder;
+      break;
+    }
+  }
+  if (!databaseDir) return { choice: configured, absence: { reason: 'no-database', folders } };
+  const dir = await ownClamdFolder(config, logger);
+  const user = await clamdUser(databaseDir, dir);
+  logger.info(
+    { binary, databaseDir, user: user ?? 'this process’s' },
+    'starting a private clamd (no ARBITER_ENGINES or CLAMD_ADDRESS set)',
+  );
+  const clamd = await startEmbeddedClamd({
+    binary,
+    databaseDir,
+    dir,
+    settings: clamdSettings(config, user),
+    startTimeoutMs: embedded.startTimeoutMs,
+    logger,
+    signal,
+  });
+  return {
+    choice: { engines: ['builtin', 'clamd'], clamdAddress: clamd.address },
+    embedded: clamd,
+  };
+}
+
+/**
+ * This process's folder for its clamd: `$ARBITER_DATA_DIR/clamd/<pid>`, so that an `api` and a
+ * `worker` sharing a data folder each have their own. Folders of processes that are gone are
+ * removed, after stopping a clamd such a process left running (killed before it could stop it).
+ */
+async function ownClamdFolder(config: Config, logger: Logger): Promise<string> {
+  const parent = path.join(config.dataDir, 'clamd');
+  await mkdir(parent, { recursive: true });
+  // Others may pass through (a clamd that dropped root to `clamav` must reach its own folder,
+  // which is mode 700) but not list it.
+  await chmod(parent, 0o711);
+  for (const name of await readdir(parent)) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || (pid !== process.pid && processAlive(pid))) continue;
+    const folder = path.join(parent, name);
+    await stopLeftoverClamd(folder, logger);
+    await rm(folder, { recursive: true, force: true });
+  }
+  return path.join(parent, String(process.pid));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** For one-shot CLI commands: reuse a running `serve`'s private Redis if there is one. */

@@ -48,8 +48,10 @@ export async function startService(
   config: Config,
   logger: Logger,
   roles: Omit<ServeRoles, 'demo'>,
+  /** `signal`: aborted, a start-up still under way (the private clamd loading) gives up. */
+  options: { signal?: AbortSignal } = {},
 ): Promise<RunningService> {
-  const runtime = await buildRuntime(config, logger);
+  const runtime = await buildRuntime(config, logger, options);
   const workers = roles.workers
     ? startWorkers(
         config,
@@ -187,7 +189,30 @@ async function listening(server: Server, listenHost: string): Promise<string> {
 }
 
 export async function runServe(config: Config, logger: Logger, roles: ServeRoles): Promise<number> {
-  const service = await startService(config, logger, roles);
+  // Listening from the start: a SIGTERM while the private clamd loads its database (which can
+  // take a minute) must stop it, not end this process with the clamd left running.
+  const shutdown = new AbortController();
+  const onSignal = (signal: string) => {
+    logger.info({ signal }, 'shutting down: no new work, finishing jobs in flight');
+    // Jobs still running at the deadline are handed back: their locks lapse and another worker
+    // picks them up, so a forced exit loses nothing. (It also bounds a start-up that hangs.)
+    const deadline = setTimeout(() => {
+      logger.warn('shutdown deadline reached; exiting with jobs handed back to the queue');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    shutdown.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  let service: RunningService;
+  try {
+    service = await startService(config, logger, roles, { signal: shutdown.signal });
+  } catch (error) {
+    if (!shutdown.signal.aborted) throw error;
+    logger.info('stopped during start-up');
+    return 0;
+  }
   if (service.url) logger.info({ url: service.url }, 'API listening');
   if (service.monitorUrl)
     logger.info({ url: `${service.monitorUrl}/metrics` }, 'worker metrics listening');
@@ -211,22 +236,11 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
     );
   };
   process.on('SIGHUP', onHangup);
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      logger.info({ signal }, 'shutting down: no new work, finishing jobs in flight');
-      resolve();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
+  if (!shutdown.signal.aborted)
+    await new Promise<void>((resolve) =>
+      shutdown.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
   process.off('SIGHUP', onHangup);
-  // Jobs still running at the deadline are handed back: their locks lapse and another worker
-  // picks them up, so a forced exit loses nothing.
-  const deadline = setTimeout(() => {
-    logger.warn('shutdown deadline reached; exiting with jobs handed back to the queue');
-    process.exit(1);
-  }, config.shutdownTimeoutMs);
-  deadline.unref();
   await service.stop();
   logger.info('stopped');
   return 0;

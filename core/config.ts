@@ -76,10 +76,12 @@ const byteSizeOrZero = (fallback: string) =>
 export const ENGINE_NAMES = ['builtin', 'clamd'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/** Unset → the default engines, decided at start-up (see `Config.clamd.embedded`). */
 const engineList = z
   .string()
-  .default('builtin')
+  .optional()
   .transform((value, ctx) => {
+    if (value === undefined) return undefined;
     const names = value
       .split(',')
       .map((name) => name.trim())
@@ -157,7 +159,9 @@ export const EnvSchema = z.object({
   ARBITER_DATA_DIR: z
     .string()
     .default('.arbiter')
-    .describe('embedded Redis data and, by default, the spool'),
+    .describe(
+      'embedded Redis data, the private clamd (`clamd/`) and its database (`clamav/`) and, by default, the spool',
+    ),
   ARBITER_SPOOL_DIR: z.string().optional().meta({
     description: 'where uploads wait for a worker; api and workers must share it',
     defaultText: '`$ARBITER_DATA_DIR/spool`',
@@ -167,9 +171,11 @@ export const EnvSchema = z.object({
     .min(16, 'must be at least 16 characters (it guards the admin API)')
     .optional()
     .describe('bearer token of the admin API (16+ characters); unset → admin API off'),
-  ARBITER_ENGINES: engineList.describe(
-    'comma-separated engines to run on every file: `builtin`, `clamd` or both',
-  ),
+  ARBITER_ENGINES: engineList.meta({
+    description:
+      'comma-separated engines to run on every file: `builtin`, `clamd` or both; `builtin` alone means no clamd at all. Unset: `builtin,clamd` on `CLAMD_ADDRESS` if that is set; else `builtin,clamd` on a private clamd child process when clamd is installed and a ClamAV database is present, else `builtin` with a warning. See docs/engines.md, "Which engines run"',
+    defaultText: '– (see description)',
+  }),
   ARBITER_SIGNATURES_DIR: z
     .string()
     .optional()
@@ -185,10 +191,21 @@ export const EnvSchema = z.object({
         message: 'must be tcp://host:port, unix:///path/to/clamd.sock or an absolute socket path',
       },
     )
-    .default('tcp://127.0.0.1:3310')
-    .describe(
-      "clamd for the `clamd` engine: `tcp://host:port`, `unix:///path/clamd.sock` or `/path/clamd.sock`. Set clamd's `StreamMaxLength` at least as high as the largest file Arbiter accepts (larger streams are errors, never clean) and `AlertExceedsMax yes`, `AlertEncrypted yes` so content clamd cannot fully scan is reported",
-    ),
+    .optional()
+    .meta({
+      description:
+        "an external clamd for the `clamd` engine (no private clamd is started then): `tcp://host:port`, `unix:///path/clamd.sock` or `/path/clamd.sock`. Set clamd's `StreamMaxLength` at least as high as the largest file Arbiter accepts (larger streams are errors, never clean) and `AlertExceedsMax yes`, `AlertEncrypted yes` so content clamd cannot fully scan is reported",
+      defaultText:
+        'unset → a private clamd when `ARBITER_ENGINES` is unset too; `tcp://127.0.0.1:3310` when `ARBITER_ENGINES` lists `clamd`',
+    }),
+  ARBITER_CLAMD_BINARY: z.string().optional().meta({
+    description:
+      'the `clamd` program the private clamd runs (only when neither `ARBITER_ENGINES` nor `CLAMD_ADDRESS` is set); a path that does not exist means "not installed"',
+    defaultText: '`/usr/sbin/clamd`, `/usr/local/sbin/clamd` or `clamd` on `PATH`, the first found',
+  }),
+  ARBITER_CLAMD_START_TIMEOUT_MS: positiveInt(300_000).describe(
+    'how long the private clamd may take to load its database and answer PING (the official databases take tens of seconds and more than a gigabyte of memory); past it, start-up fails',
+  ),
   CLAMD_TIMEOUT_MS: positiveInt(60_000).describe(
     'connect timeout, and the longest clamd may stay silent during a scan (pings use at most 5 s)',
   ),
@@ -371,7 +388,17 @@ export interface Config {
   adminToken: string | undefined;
   engines: EngineName[];
   signaturesDir: string | undefined;
-  clamd: { address: string; timeoutMs: number; poolSize: number };
+  /**
+   * The `clamd` engine's clamd. `embedded` is set when neither ARBITER_ENGINES nor CLAMD_ADDRESS
+   * is: the process then starts a private clamd child (core/embedded-clamd.ts) if the binary and
+   * a database are there, and scans with `builtin,clamd` on it; else `builtin` with a warning.
+   */
+  clamd: {
+    address: string;
+    timeoutMs: number;
+    poolSize: number;
+    embedded: { binary: string | undefined; startTimeoutMs: number } | undefined;
+  };
   /** Limits while unpacking archives; exceeding one yields content.unscannable.limits-exceeded. */
   archive: { maxDepth: number; maxMembers: number; maxExpandedBytes: number; maxRatio: number };
   maxFileSize: number;
@@ -452,6 +479,17 @@ export interface Config {
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
+/** A clamd on this machine, for ARBITER_ENGINES listing `clamd` without a CLAMD_ADDRESS. */
+const DEFAULT_CLAMD_ADDRESS = 'tcp://127.0.0.1:3310';
+
+/**
+ * The folder of ClamAV databases the private clamd loads (`arbiter signatures update` downloads
+ * the official ones here): `$ARBITER_DATA_DIR/clamav`. The one place that names it.
+ */
+export function clamavDatabaseDir(config: Pick<Config, 'dataDir'>): string {
+  return path.join(config.dataDir, 'clamav');
+}
+
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -483,9 +521,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir,
     spoolDir: path.resolve(e.ARBITER_SPOOL_DIR ?? path.join(dataDir, 'spool')),
     adminToken: e.ARBITER_ADMIN_TOKEN,
-    engines: e.ARBITER_ENGINES,
+    engines: e.ARBITER_ENGINES ?? (e.CLAMD_ADDRESS ? ['builtin', 'clamd'] : ['builtin']),
     signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,
-    clamd: { address: e.CLAMD_ADDRESS, timeoutMs: e.CLAMD_TIMEOUT_MS, poolSize: e.CLAMD_POOL_SIZE },
+    clamd: {
+      address: e.CLAMD_ADDRESS ?? DEFAULT_CLAMD_ADDRESS,
+      timeoutMs: e.CLAMD_TIMEOUT_MS,
+      poolSize: e.CLAMD_POOL_SIZE,
+      embedded:
+        e.ARBITER_ENGINES === undefined && e.CLAMD_ADDRESS === undefined
+          ? { binary: e.ARBITER_CLAMD_BINARY, startTimeoutMs: e.ARBITER_CLAMD_START_TIMEOUT_MS }
+          : undefined,
+    },
     archive: {
       maxDepth: e.ARBITER_ARCHIVE_MAX_DEPTH,
       maxMembers: e.ARBITER_ARCHIVE_MAX_MEMBERS,

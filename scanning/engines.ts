@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Config } from '../core/config.js';
+import type { Config, EngineName } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
@@ -16,9 +16,22 @@ export interface EngineSet {
   close(): Promise<void>;
 }
 
-export async function createEngineSet(config: Config, logger: Logger): Promise<EngineSet> {
+/**
+ * What the composition root decided at start-up, over the config: the engines to run and the
+ * clamd to use (cli/runtime.ts passes the private clamd's socket here).
+ */
+export interface EngineChoice {
+  engines: EngineName[];
+  clamdAddress: string;
+}
+
+export async function createEngineSet(
+  config: Config,
+  logger: Logger,
+  choice: EngineChoice = { engines: config.engines, clamdAddress: config.clamd.address },
+): Promise<EngineSet> {
   const engines: Engine[] = [];
-  for (const name of config.engines) {
+  for (const name of choice.engines) {
     if (name === 'builtin') {
       engines.push(
         await BuiltinEngine.load(config.signaturesDir, logger, {
@@ -27,9 +40,36 @@ export async function createEngineSet(config: Config, logger: Logger): Promise<E
         }),
       );
     }
-    if (name === 'clamd') engines.push(await ClamdEngine.create(config.clamd, logger));
+    if (name === 'clamd')
+      engines.push(
+        await ClamdEngine.create({ ...config.clamd, address: choice.clamdAddress }, logger),
+      );
   }
   return engineSet(engines);
+}
+
+/** Why the default engines are the built-in engine alone (no private clamd was started). */
+export type ClamdAbsence =
+  | { reason: 'not-installed'; binary: string | undefined }
+  | { reason: 'no-database'; folders: string[] };
+
+/**
+ * The warning shown at start-up, in `/readyz` and in `/account.json` when the default engines
+ * run without clamd: what is not detected, and what to do about it.
+ */
+export function missingClamdWarning(absence: ClamdAbsence, builtinSignatures: number): string {
+  const consequence = `only the built-in engine's signatures (${builtinSignatures} loaded) are used; real-world malware is not detected`;
+  if (absence.reason === 'not-installed') {
+    const which = absence.binary ? ` (${absence.binary} does not run)` : '';
+    return `clamd is not installed${which}: ${consequence} — install clamav-daemon and run \`arbiter signatures update\``;
+  }
+  return `no ClamAV database in ${absence.folders.join(' nor in ')}: clamd was not started, so ${consequence} — run \`arbiter signatures update\``;
+}
+
+/** Signatures the built-in engine of this set loaded (0 without one). */
+export function builtinSignatureCount(set: Pick<EngineSet, 'engines'>): number {
+  const builtin = set.engines.find((engine) => engine.name === 'builtin');
+  return builtin?.describe?.().signatures ?? 0;
 }
 
 /** Nested zips are copied here while the built-in engine walks them: a folder of the spool. */

@@ -2,11 +2,22 @@ import { Router } from 'express';
 import { notFound } from '../../core/errors.js';
 import type { TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
+import type { EngineSet } from '../../scanning/engines.js';
 import { principalOf } from '../auth.js';
 import { sendJson } from '../http.js';
 
+/** The engines every scan runs, and what they do not detect (see cli/runtime.ts). */
+export interface ScanningSummary {
+  engines: Pick<EngineSet, 'engines'>;
+  warnings: string[];
+}
+
 /** `GET /ping` and `GET /account.json`. */
-export function accountRouter(tenants: TenantStore, settings?: TenantSettingsStore): Router {
+export function accountRouter(
+  tenants: TenantStore,
+  settings?: TenantSettingsStore,
+  scanning?: ScanningSummary,
+): Router {
   const router = Router();
 
   router.get('/ping', (_req, res) => {
@@ -38,6 +49,16 @@ export function accountRouter(tenants: TenantStore, settings?: TenantSettingsSto
       ),
       // An addition to Scanii's shape (clients ignore unknown fields): set by the operator.
       ...(preferences ? { settings: { report_unscannable: preferences.reportUnscannable } } : {}),
+      // Also additions: the engines this service scans with, and what they miss.
+      ...(scanning
+        ? {
+            engines: scanning.engines.engines.map((engine) => {
+              const { name, version } = engine.describe?.() ?? { name: engine.name, version: '' };
+              return { name, version };
+            }),
+            warnings: scanning.warnings,
+          }
+        : {}),
     });
   });
   return router;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseByteSize } from '../../core/config.js';
+import { ConfigError, clamavDatabaseDir, loadConfig, parseByteSize } from '../../core/config.js';
 import { scanJobOptions } from '../../core/queues.js';
 
 describe('configuration from the environment', () => {
@@ -15,6 +15,27 @@ describe('configuration from the environment', () => {
       trustProxy: false,
     });
     expect(config.hostId).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it('tries a private clamd only when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set', () => {
+    const unset = loadConfig({ ARBITER_DATA_DIR: '/srv/arbiter' });
+    expect(unset.engines).toEqual(['builtin']); // clamd is added at start-up if it runs
+    expect(unset.clamd.embedded).toEqual({ binary: undefined, startTimeoutMs: 300_000 });
+    expect(clamavDatabaseDir(unset)).toBe('/srv/arbiter/clamav');
+    expect(
+      loadConfig({ ARBITER_CLAMD_BINARY: '/opt/clamav/sbin/clamd' }).clamd.embedded?.binary,
+    ).toBe('/opt/clamav/sbin/clamd');
+    // An external clamd: both engines on it, no child.
+    const external = loadConfig({ CLAMD_ADDRESS: 'unix:///run/clamav/clamd.sock' });
+    expect(external.engines).toEqual(['builtin', 'clamd']);
+    expect(external.clamd).toMatchObject({
+      address: 'unix:///run/clamav/clamd.sock',
+      embedded: undefined,
+    });
+    // Engines named: exactly those; clamd without an address is the local clamd's port.
+    expect(loadConfig({ ARBITER_ENGINES: 'builtin' }).clamd.embedded).toBeUndefined();
+    const listed = loadConfig({ ARBITER_ENGINES: 'builtin,clamd' });
+    expect(listed.clamd).toMatchObject({ address: 'tcp://127.0.0.1:3310', embedded: undefined });
   });
 
   it('sets the scan retry schedule of the scan jobs', () => {

@@ -66,11 +66,24 @@ export async function startTestService(
     // A process running workers without the API serves /metrics on this port: any free one, so
     // that test files running at the same time (and their worker processes) never collide.
     ARBITER_WORKER_METRICS_PORT: '0',
+    // The built-in engine alone unless a test asks otherwise: with ARBITER_ENGINES unset, a
+    // process starts a private clamd on any ClamAV database it finds (test/fixtures/signatures
+    // is one). test/scanning/embedded-clamd.test.ts passes '' (unset) to test exactly that.
+    ARBITER_ENGINES: 'builtin',
     ...env,
   };
   const config = loadConfig(fullEnv);
   const logger = createLogger(config.logLevel, 'arbiter', options.logDestination);
-  const service = await startService(config, logger, options.roles ?? { api: true, workers: true });
+  const service = await startService(
+    config,
+    logger,
+    options.roles ?? { api: true, workers: true },
+  ).catch(async (error: unknown) => {
+    // A test may expect the start to fail (test/scanning/embedded-clamd.test.ts): leave nothing.
+    if (!options.redis) await redis.stop();
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  });
   const url = service.url ?? '';
   return {
     url,
