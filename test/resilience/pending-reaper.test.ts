@@ -73,13 +73,22 @@ describe('the pending reaper', () => {
       what: `the callback of ${id}`,
     });
 
-  const reaped = async (action: string) => {
-    const text = await (await fetch(`${service.url}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith(`arbiter_pending_scans_reaped_total{action="${action}"}`));
-    return Number(line?.split(' ')[1] ?? 0);
-  };
+  /**
+   * The count of scans reaped with `action`, once it is at least 1: the reaper counts a scan
+   * after resolving it, so the result and even its callback can be seen a moment earlier.
+   */
+  const reaped = (action: string) =>
+    waitFor(
+      async () => {
+        const text = await (await fetch(`${service.url}/metrics`)).text();
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith(`arbiter_pending_scans_reaped_total{action="${action}"}`));
+        const count = Number(line?.split(' ')[1] ?? 0);
+        return count >= 1 ? count : undefined;
+      },
+      { what: `a pending scan reaped with action ${action}` },
+    );
 
   it('queues a location scan again: it completes with a result and its callback', async () => {
     const request = await orphan({ location: `${content.url}/file.bin` });
