@@ -174,6 +174,27 @@ export const EnvSchema = z.object({
     .string()
     .optional()
     .describe('folder of ClamAV-format databases for the built-in engine'),
+  ARBITER_CLAMAV_DATABASE_DIR: z.string().optional().meta({
+    description:
+      "folder of ClamAV's official database (main, daily, bytecode) that `arbiter signatures update` keeps current with freshclam; workers update it on a schedule once it holds an update made by Arbiter (see docs/engines.md)",
+    defaultText: '`$ARBITER_DATA_DIR/clamav`',
+  }),
+  ARBITER_CLAMAV_MIRROR: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe(
+      "a private mirror of ClamAV's database (`http://mirror.internal:8080`) that freshclam downloads from instead of ClamAV's own (freshclam's `PrivateMirror`): it must serve the `main`, `daily` and `bytecode` `.cvd` files as ClamAV publishes them (see docs/engines.md)",
+    ),
+  ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: intInRange(0, 7 * 24 * 3_600_000, 3_600_000).describe(
+    "how often each host's workers update ClamAV's database (±10 % jitter, one update per host at a time), once `arbiter signatures update` has made the folder Arbiter's; 0 = never on a schedule",
+  ),
+  HTTPS_PROXY: z
+    .string()
+    .optional()
+    .describe(
+      "`http://[user:password@]host:port`: the proxy freshclam downloads ClamAV's database through (`HTTPS_PROXY` first, then `HTTP_PROXY`)",
+    ),
+  HTTP_PROXY: z.string().optional().describe('see `HTTPS_PROXY`'),
   CLAMD_ADDRESS: z
     .string()
     .refine(
@@ -366,6 +387,17 @@ export interface Config {
   engines: EngineName[];
   signaturesDir: string | undefined;
   clamd: { address: string; timeoutMs: number; poolSize: number };
+  /**
+   * ClamAV's official database kept current by freshclam (scanning/signatures/update.ts): its
+   * folder (read it with clamavDatabaseDir), a private mirror, the schedule of workers' updates
+   * (0 = none) and the proxy freshclam goes through (the raw URL; checked when it is used).
+   */
+  clamav: {
+    databaseDir: string;
+    mirror: string | undefined;
+    updateIntervalMs: number;
+    proxy: string | undefined;
+  };
   /** Limits while unpacking archives; exceeding one yields content.unscannable.limits-exceeded. */
   archive: { maxDepth: number; maxMembers: number; maxExpandedBytes: number; maxRatio: number };
   maxFileSize: number;
@@ -444,6 +476,11 @@ export interface Config {
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
 }
 
+/** The one name of ClamAV's database folder (freshclam writes it; clamd and reloads read it). */
+export function clamavDatabaseDir(config: Pick<Config, 'clamav'>): string {
+  return config.clamav.databaseDir;
+}
+
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -478,6 +515,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     engines: e.ARBITER_ENGINES,
     signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,
     clamd: { address: e.CLAMD_ADDRESS, timeoutMs: e.CLAMD_TIMEOUT_MS, poolSize: e.CLAMD_POOL_SIZE },
+    clamav: {
+      databaseDir: path.resolve(e.ARBITER_CLAMAV_DATABASE_DIR ?? path.join(dataDir, 'clamav')),
+      mirror: e.ARBITER_CLAMAV_MIRROR?.replace(/\/+$/, ''),
+      updateIntervalMs: e.ARBITER_SIGNATURES_UPDATE_INTERVAL_MS,
+      proxy: e.HTTPS_PROXY ?? e.HTTP_PROXY,
+    },
     archive: {
       maxDepth: e.ARBITER_ARCHIVE_MAX_DEPTH,
       maxMembers: e.ARBITER_ARCHIVE_MAX_MEMBERS,

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startService, type RunningService } from '../../cli/serve.js';
+import { startService, type RunningService, type ServiceSeams } from '../../cli/serve.js';
 import { loadConfig, type Config } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import type { DestinationStream } from 'pino';
@@ -47,6 +47,8 @@ export async function startTestService(
     roles?: { api: boolean; workers: boolean };
     /** Where the service's logs go (with LOG_LEVEL / TEST_LOG_LEVEL deciding how much). */
     logDestination?: DestinationStream;
+    /** Parts of the service a test replaces (cli/serve.ts ServiceSeams). */
+    seams?: ServiceSeams;
   } = {},
 ): Promise<TestService> {
   const redis = options.redis ?? (await startTestRedis());
@@ -70,7 +72,12 @@ export async function startTestService(
   };
   const config = loadConfig(fullEnv);
   const logger = createLogger(config.logLevel, 'arbiter', options.logDestination);
-  const service = await startService(config, logger, options.roles ?? { api: true, workers: true });
+  const service = await startService(
+    config,
+    logger,
+    options.roles ?? { api: true, workers: true },
+    options.seams,
+  );
   const url = service.url ?? '';
   return {
     url,
