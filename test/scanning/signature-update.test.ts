@@ -176,6 +176,33 @@ describe("ClamAV's database update (real freshclam and clamd, a loopback mirror)
     );
   }, 120_000);
 
+  it("refuses a file whose content does not match its header's MD5, which freshclam let through", async () => {
+    const before = await readFile(path.join(clamd.databaseDir, 'daily.cud'));
+    const good = await buildUnsignedDatabase('daily', 103, { 'daily.ndb': three.ndb });
+    // freshclam does not check the MD5 of an unsigned database, only that it loads: this one
+    // loads, but is not what its header says it is. Arbiter's own check before the swap stops it.
+    const header = good.subarray(0, 512).toString('latin1');
+    const md5 = header.split(':')[5] ?? '';
+    const forged = Buffer.concat([
+      Buffer.from(
+        header.replace(
+          md5,
+          md5.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+        ),
+        'latin1',
+      ),
+      good.subarray(512),
+    ]);
+    serving['daily.cud'] = { body: forged };
+    const report = await update();
+    expect(report.outcome).toBe('failed');
+    expect(report.error).toMatch(
+      /^daily\.cud is damaged: its content's MD5 is [0-9a-f]{32}, its header says/,
+    );
+    expect(report.freshclamOutput).toMatch(/daily\.cud updated/);
+    expect(await readFile(path.join(clamd.databaseDir, 'daily.cud'))).toEqual(before);
+  }, 120_000);
+
   it('runs one update per host at a time, and takes over a lock a dead process left', async () => {
     const lockPath = path.join(clamd.databaseDir, '.update.lock');
     const held = await tryLock(lockPath, 60_000);
@@ -295,6 +322,16 @@ describe("ClamAV's database update (real freshclam and clamd, a loopback mirror)
       expect(await readFile(path.join(clamd.databaseDir, 'daily.cud'))).toEqual(before);
       await expect(stat(path.join(clamd.databaseDir, 'daily.cvd'))).rejects.toMatchObject({
         code: 'ENOENT',
+      });
+
+      const status = await runCli(['signatures', 'status'], {
+        ARBITER_DATA_DIR: dataDir,
+        ARBITER_CLAMAV_DATABASE_DIR: clamd.databaseDir,
+      });
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout)).toEqual({
+        databaseDir: clamd.databaseDir,
+        databases: [expect.objectContaining({ database: 'daily', file: 'daily.cud', version })],
       });
     } finally {
       await rm(dataDir, { recursive: true, force: true });
