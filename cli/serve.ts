@@ -189,7 +189,7 @@ function chores(
       name: 'signature updates',
       intervalMs: config.clamav.updateIntervalMs,
       jitter: SIGNATURE_UPDATE_JITTER,
-      run: () => updates.run(),
+      run: (signal) => updates.run(signal),
     });
   }
   return list;

@@ -32,7 +32,8 @@ export class SignatureUpdates {
 
   constructor(private readonly deps: SignatureUpdatesDeps) {}
 
-  async run(): Promise<void> {
+  /** `signal` is aborted at shutdown: a running freshclam is stopped, the folder left as it was. */
+  async run(signal?: AbortSignal): Promise<void> {
     const { config, metrics, logger } = this.deps;
     const dir = clamavDatabaseDir(config);
     if (!isManagedFolder(dir)) return;
@@ -42,6 +43,7 @@ export class SignatureUpdates {
         mirror: config.clamav.mirror,
         proxy: config.clamav.proxy,
       },
+      signal,
     });
     metrics.signaturesUpdate(report.outcome);
     if (report.outcome === 'failed')

@@ -97,11 +97,14 @@ const MAX_OUTPUT = 64 * 1024;
 export async function runFreshclam(
   databaseDir: string,
   settings: FreshclamSettings,
+  signal?: AbortSignal,
 ): Promise<FreshclamRun> {
   const configPath = path.join(path.dirname(databaseDir), 'freshclam.conf');
   await writeFile(configPath, freshclamConfig(databaseDir, settings));
   const child = spawn(freshclamBinary(settings), [`--config-file=${configPath}`, '--stdout'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process shutting down stops a download in progress (SIGTERM) rather than wait for it.
+    ...(signal ? { signal } : {}),
   });
   let output = '';
   const keep = (chunk: Buffer) => {
@@ -112,13 +115,17 @@ export async function runFreshclam(
   const timer = setTimeout(() => child.kill('SIGKILL'), settings.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   try {
     const exitCode = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', (error) =>
+      child.once('error', (error) => {
+        const stopped = error.name === 'AbortError';
+        const binary = freshclamBinary(settings);
         reject(
           new Error(
-            `could not run ${freshclamBinary(settings)} (install the Debian package clamav-freshclam): ${error.message}`,
+            stopped
+              ? 'freshclam was stopped: the process is shutting down'
+              : `could not run ${binary} (install the Debian package clamav-freshclam): ${error.message}`,
           ),
-        ),
-      );
+        );
+      });
       child.once('close', (code) => resolve(code));
     });
     return { exitCode, output };

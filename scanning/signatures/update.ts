@@ -33,6 +33,8 @@ export interface UpdateOptions {
   freshclam: FreshclamSettings;
   /** A lock older than this was left by a dead process (default 30 minutes). */
   lockStaleMs?: number;
+  /** Aborted at shutdown: freshclam is stopped and nothing in the folder changes. */
+  signal?: AbortSignal;
 }
 
 export type UpdateOutcome =
@@ -86,7 +88,7 @@ export async function updateDatabases(options: UpdateOptions): Promise<UpdateRep
   );
   if (!lock) return { outcome: 'busy', databases: await describeFolder(dir), changed: [] };
   try {
-    return await updateLocked(dir, options.freshclam);
+    return await updateLocked(dir, options.freshclam, options.signal);
   } finally {
     await lock.release();
   }
@@ -107,14 +109,18 @@ function info(header: ContainerHeader): DatabaseInfo {
   };
 }
 
-async function updateLocked(dir: string, settings: FreshclamSettings): Promise<UpdateReport> {
+async function updateLocked(
+  dir: string,
+  settings: FreshclamSettings,
+  signal: AbortSignal | undefined,
+): Promise<UpdateReport> {
   const stagingRoot = path.join(dir, STAGING);
   const staging = path.join(stagingRoot, 'db');
   await rm(stagingRoot, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   try {
     const before = await stage(dir, staging);
-    const run = await runFreshclam(staging, settings);
+    const run = await runFreshclam(staging, settings, signal);
     // freshclam's state is worth keeping even after a failed run (mirror cool-downs).
     await keepFreshclamState(staging, dir);
     if (run.exitCode !== 0) {

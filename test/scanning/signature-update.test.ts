@@ -9,7 +9,11 @@ import { ClamdEngine } from '../../scanning/clamd-engine.js';
 import { readContainerHeader } from '../../scanning/signatures/cvd.js';
 import type { FreshclamSettings } from '../../scanning/signatures/freshclam.js';
 import { tryLock } from '../../scanning/signatures/update-lock.js';
-import { updateDatabases, type UpdateReport } from '../../scanning/signatures/update.js';
+import {
+  describeFolder,
+  updateDatabases,
+  type UpdateReport,
+} from '../../scanning/signatures/update.js';
 import { buildUnsignedDatabase, markerSignature } from '../support/clamav-databases.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 import { fileForm } from '../support/content.js';
@@ -95,6 +99,8 @@ describe("ClamAV's database update (real freshclam and clamd, a loopback mirror)
     mirror = await startHttpServer({
       '/daily.cud': serve('daily.cud'),
       '/daily.cvd': serve('daily.cvd'),
+      // Never answers: a download in progress when the process shuts down.
+      '/hang.cud': () => undefined,
     });
     engine = await ClamdEngine.create(
       { address: clamd.unixAddress, timeoutMs: 30_000, poolSize: 4 },
@@ -294,6 +300,29 @@ describe("ClamAV's database update (real freshclam and clamd, a loopback mirror)
       expect(metrics).toMatch(/arbiter_signatures_updated_timestamp_seconds \d/);
     }, 180_000);
   });
+
+  it('stops freshclam at shutdown, leaving the folder as it was and unlocked', async () => {
+    const before = await describeFolder(clamd.databaseDir);
+    const hits = mirror.hits.get('/hang.cud') ?? 0;
+    const shutdown = new AbortController();
+    const running = updateDatabases({
+      databaseDir: clamd.databaseDir,
+      freshclam: { mirror: mirror.url, customDatabaseUrls: [`${mirror.url}/hang.cud`] },
+      signal: shutdown.signal,
+    });
+    await waitFor(() => (mirror.hits.get('/hang.cud') ?? 0) > hits, {
+      what: 'the download to start',
+    });
+    shutdown.abort();
+    await expect(running).rejects.toThrow('freshclam was stopped: the process is shutting down');
+    expect(await describeFolder(clamd.databaseDir)).toEqual(before);
+    await expect(stat(path.join(clamd.databaseDir, '.update.lock'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await expect(stat(path.join(clamd.databaseDir, '.update'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+  }, 60_000);
 
   it('the official path: freshclam refuses a daily.cvd ClamAV did not sign; the CLI exits 1 and says why', async () => {
     const before = await readFile(path.join(clamd.databaseDir, 'daily.cud'));
