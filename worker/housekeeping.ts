@@ -68,6 +68,7 @@ export function startHousekeeping(chores: Chore[], logger: Logger): Housekeeping
   };
 }
 
-function jittered(intervalMs: number, jitter: number): number {
+/** `intervalMs` spread by ±`jitter` (a fraction) at random; at least 1 ms. */
+export function jittered(intervalMs: number, jitter: number): number {
   return Math.max(1, Math.round(intervalMs * (1 + jitter * (2 * Math.random() - 1))));
 }

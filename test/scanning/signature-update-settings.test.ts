@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { clamavDatabaseDir, loadConfig } from '../../core/config.js';
 import { parseContainerHeader } from '../../scanning/signatures/cvd.js';
 import { freshclamConfig, proxyLines } from '../../scanning/signatures/freshclam.js';
+import { jittered } from '../../worker/housekeeping.js';
 
 /** The freshclam config Arbiter writes, and what it reads from a database header. */
 describe('freshclam config', () => {
@@ -85,5 +86,15 @@ describe('freshclam config', () => {
       md5: '0123456789abcdef0123456789abcdef',
     });
     expect(parseContainerHeader('<html>not found</html>', 'daily.cvd')).toBeUndefined();
+  });
+});
+
+describe("the workers' update schedule", () => {
+  it('spreads each wait by ±10 % so a fleet does not reach the mirror at once', () => {
+    const waits = Array.from({ length: 500 }, () => jittered(3_600_000, 0.1));
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(3_240_000);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(3_960_000);
+    expect(new Set(waits).size).toBeGreaterThan(400);
+    expect(jittered(1_000, 0)).toBe(1_000);
   });
 });
