@@ -299,6 +299,29 @@ describe("ClamAV's database update (real freshclam and clamd, a loopback mirror)
       expect(metrics).toMatch(/arbiter_signatures_update_total\{outcome="updated"\} [1-9]/);
       expect(metrics).toMatch(/arbiter_signatures_updated_timestamp_seconds \d/);
     }, 180_000);
+
+    it('counts a failed scheduled update and keeps scanning with the database it has', async () => {
+      const good = await buildUnsignedDatabase('daily', 105, { 'daily.ndb': one.ndb });
+      serving['daily.cud'] = {
+        body: Buffer.concat([good.subarray(0, 512), Buffer.from('not a tar.gz')]),
+      };
+      const failures = async () => {
+        const text = await (await fetch(`${service.url}/metrics`)).text();
+        return Number(
+          /arbiter_signatures_update_total\{outcome="failed"\} (\d+)/.exec(text)?.[1] ?? 0,
+        );
+      };
+      await waitFor(async () => (await failures()) >= 1, {
+        timeoutMs: 60_000,
+        what: 'a failed scheduled update to be counted',
+      });
+      const result = await upload(three.sample);
+      expect(result.status).toBe(201);
+      expect(result.findings).toEqual(['content.malicious.arbiter.test.update-three']);
+      expect(result.engines?.[0]?.version).toMatch(/\/104\//);
+      const metrics = await (await fetch(`${service.url}/metrics`)).text();
+      expect(metrics).toMatch(/arbiter_signatures_version\{engine="clamd",database="daily"\} 104/);
+    }, 120_000);
   });
 
   it('stops freshclam at shutdown, leaving the folder as it was and unlocked', async () => {
