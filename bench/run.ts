@@ -8,6 +8,7 @@ import { runEngines } from './engines.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
 import { runS3Events } from './s3-events.js';
 import { runS3Retro } from './s3-retro.js';
+import { runSignatureUpdate } from './signature-update.js';
 import { runVerdictApi } from './verdict-api.js';
 import { runWebhooks } from './webhooks.js';
 import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
@@ -21,7 +22,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *   BENCH_ONLY=fetch-accept,fetch-throughput   run a subset (the report keeps the others' last
  *                                              results); ids: fetch-accept, fetch-throughput,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
- *                                              engines, hostile-neighbour
+ *                                              engines, hostile-neighbour, signature-update
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -42,6 +43,7 @@ const BENCHMARKS: { id: string; run: () => Promise<BenchSection> }[] = [
   { id: 's3-retro', run: () => runS3Retro() },
   { id: 'engines', run: () => runEngines() },
   { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
+  { id: 'signature-update', run: () => runSignatureUpdate() },
 ];
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { runServe } from './serve.js';
+import { runSignaturesCommand } from './signatures.js';
 import { runTenantsCommand } from './tenants.js';
 
 const USAGE = `Usage: arbiter <command>
@@ -12,6 +13,8 @@ const USAGE = `Usage: arbiter <command>
   worker                    workers only (scans, callbacks)
   tenants create <name>     create a tenant and print its credentials as JSON
   tenants list              list tenants and their keys
+  signatures update         fetch ClamAV's official database with freshclam (see docs/engines.md)
+  signatures status         the ClamAV databases installed: versions and signature counts
 
 Configuration comes from the environment; see docs/configuration.md.`;
 
@@ -38,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return runServe(config, logger, { api: false, workers: true, demo: false });
     case 'tenants':
       return runTenantsCommand(config, rest);
+    case 'signatures':
+      return runSignaturesCommand(config, rest);
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;

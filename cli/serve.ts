@@ -9,7 +9,9 @@ import { startRetroWorker, type RetroWorker } from '../s3/retro/worker.js';
 import { startRescanWorker, type RescanWorker } from '../rescans/worker.js';
 import type { QueuePollers } from '../s3/sqs-poller.js';
 import { startHousekeeping, type Chore, type Housekeeping } from '../worker/housekeeping.js';
+import { SignatureUpdates } from '../worker/signature-updates.js';
 import { startWorkers, type Workers } from '../worker/workers.js';
+import type { FreshclamSettings } from '../scanning/signatures/freshclam.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
 export interface ServeRoles {
@@ -44,14 +46,23 @@ export interface RunningService {
 }
 
 /** Starts the roles asked for on one runtime; used by the CLI and by the test harness. */
+/** What a test may replace when it starts a service (see test/scanning/signature-update.test.ts). */
+export interface ServiceSeams {
+  /** freshclam settings of the scheduled signature updates (default: from the config). */
+  freshclam?: FreshclamSettings;
+}
+
 export async function startService(
   config: Config,
   logger: Logger,
   roles: Omit<ServeRoles, 'demo'>,
-  /** `signal`: aborted, a start-up still under way (the private clamd loading) gives up. */
-  options: { signal?: AbortSignal } = {},
+  /**
+   * `signal`: aborted, a start-up still under way (the private clamd loading) gives up. `seams`:
+   * parts of the service a test replaces.
+   */
+  options: { signal?: AbortSignal; seams?: ServiceSeams } = {},
 ): Promise<RunningService> {
-  const runtime = await buildRuntime(config, logger, options);
+  const runtime = await buildRuntime(config, logger, { signal: options.signal });
   const workers = roles.workers
     ? startWorkers(
         config,
@@ -75,7 +86,10 @@ export async function startService(
       )
     : undefined;
   pollers?.start();
-  const housekeeping = startHousekeeping(chores(config, runtime, roles), logger);
+  const housekeeping = startHousekeeping(
+    chores(config, runtime, roles, options.seams ?? {}),
+    logger,
+  );
   let server: Server | undefined;
   let url: string | undefined;
   let app: Express | undefined;
@@ -158,7 +172,12 @@ function createApiServer(app: Express, config: Config): Server {
  * so every role sweeps it. The pending reaper queues scans again or stores their error results,
  * which is workers' work: it runs where the workers do.
  */
-function chores(config: Config, runtime: Runtime, roles: Omit<ServeRoles, 'demo'>): Chore[] {
+function chores(
+  config: Config,
+  runtime: Runtime,
+  roles: Omit<ServeRoles, 'demo'>,
+  seams: ServiceSeams,
+): Chore[] {
   const list: Chore[] = [
     {
       name: 'spool sweeper',
@@ -176,8 +195,28 @@ function chores(config: Config, runtime: Runtime, roles: Omit<ServeRoles, 'demo'
         await runtime.reaper.reap(signal);
       },
     });
+  // ClamAV's database, in a folder Arbiter keeps: one update per host at a time (a lock), then
+  // every process reloads its engines when the folder changed.
+  if (roles.workers && config.clamav.updateIntervalMs > 0) {
+    const updates = new SignatureUpdates({
+      config,
+      engines: runtime.engines,
+      metrics: runtime.metrics,
+      logger: runtime.logger,
+      freshclam: seams.freshclam,
+    });
+    list.push({
+      name: 'signature updates',
+      intervalMs: config.clamav.updateIntervalMs,
+      jitter: SIGNATURE_UPDATE_JITTER,
+      run: (signal) => updates.run(signal),
+    });
+  }
   return list;
 }
+
+/** ±10 %: a fleet started together spreads its visits to the mirror. */
+const SIGNATURE_UPDATE_JITTER = 0.1;
 
 /** Waits for the server to listen and returns its URL (loopback for a wildcard address). */
 async function listening(server: Server, listenHost: string): Promise<string> {

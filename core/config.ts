@@ -180,6 +180,27 @@ export const EnvSchema = z.object({
     .string()
     .optional()
     .describe('folder of ClamAV-format databases for the built-in engine'),
+  ARBITER_CLAMAV_DATABASE_DIR: z.string().optional().meta({
+    description:
+      "folder of ClamAV's official database (main, daily, bytecode) that `arbiter signatures update` keeps current with freshclam; workers update it on a schedule once it holds an update made by Arbiter (see docs/engines.md)",
+    defaultText: '`$ARBITER_DATA_DIR/clamav`',
+  }),
+  ARBITER_CLAMAV_MIRROR: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe(
+      "a private mirror of ClamAV's database (`http://mirror.internal:8080`) that freshclam downloads from instead of ClamAV's own (freshclam's `PrivateMirror`): it must serve the `main`, `daily` and `bytecode` `.cvd` files as ClamAV publishes them (see docs/engines.md)",
+    ),
+  ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: intInRange(0, 7 * 24 * 3_600_000, 3_600_000).describe(
+    "how often each host's workers update ClamAV's database (±10 % jitter, one update per host at a time), once `arbiter signatures update` has made the folder Arbiter's; 0 = never on a schedule",
+  ),
+  HTTPS_PROXY: z
+    .string()
+    .optional()
+    .describe(
+      "`http://[user:password@]host:port`: the proxy freshclam downloads ClamAV's database through (`HTTPS_PROXY` first, then `HTTP_PROXY`)",
+    ),
+  HTTP_PROXY: z.string().optional().describe('see `HTTPS_PROXY`'),
   CLAMD_ADDRESS: z
     .string()
     .refine(
@@ -399,6 +420,17 @@ export interface Config {
     poolSize: number;
     embedded: { binary: string | undefined; startTimeoutMs: number } | undefined;
   };
+  /**
+   * ClamAV's official database kept current by freshclam (scanning/signatures/update.ts): its
+   * folder (read it with clamavDatabaseDir), a private mirror, the schedule of workers' updates
+   * (0 = none) and the proxy freshclam goes through (the raw URL; checked when it is used).
+   */
+  clamav: {
+    databaseDir: string;
+    mirror: string | undefined;
+    updateIntervalMs: number;
+    proxy: string | undefined;
+  };
   /** Limits while unpacking archives; exceeding one yields content.unscannable.limits-exceeded. */
   archive: { maxDepth: number; maxMembers: number; maxExpandedBytes: number; maxRatio: number };
   maxFileSize: number;
@@ -483,11 +515,12 @@ export interface Config {
 const DEFAULT_CLAMD_ADDRESS = 'tcp://127.0.0.1:3310';
 
 /**
- * The folder of ClamAV databases the private clamd loads (`arbiter signatures update` downloads
- * the official ones here): `$ARBITER_DATA_DIR/clamav`. The one place that names it.
+ * The folder of ClamAV databases that `arbiter signatures update` keeps current and the private
+ * clamd loads (`ARBITER_CLAMAV_DATABASE_DIR`, default `$ARBITER_DATA_DIR/clamav`). The one place
+ * that names it.
  */
-export function clamavDatabaseDir(config: Pick<Config, 'dataDir'>): string {
-  return path.join(config.dataDir, 'clamav');
+export function clamavDatabaseDir(config: Pick<Config, 'clamav'>): string {
+  return config.clamav.databaseDir;
 }
 
 export class ConfigError extends Error {
@@ -531,6 +564,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         e.ARBITER_ENGINES === undefined && e.CLAMD_ADDRESS === undefined
           ? { binary: e.ARBITER_CLAMD_BINARY, startTimeoutMs: e.ARBITER_CLAMD_START_TIMEOUT_MS }
           : undefined,
+    },
+    clamav: {
+      databaseDir: path.resolve(e.ARBITER_CLAMAV_DATABASE_DIR ?? path.join(dataDir, 'clamav')),
+      mirror: e.ARBITER_CLAMAV_MIRROR?.replace(/\/+$/, ''),
+      updateIntervalMs: e.ARBITER_SIGNATURES_UPDATE_INTERVAL_MS,
+      proxy: e.HTTPS_PROXY ?? e.HTTP_PROXY,
     },
     archive: {
       maxDepth: e.ARBITER_ARCHIVE_MAX_DEPTH,

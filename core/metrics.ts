@@ -28,6 +28,13 @@ export interface Metrics {
   spoolSwept(area: SpoolArea, bytes: number): void;
   /** The pending reaper resolved a pending scan that had no job: queued again, or failed. */
   pendingReaped(action: ReapAction): void;
+  /** One update of ClamAV's database folder ended (scanning/signatures/update.ts outcomes). */
+  signaturesUpdate(outcome: SignaturesUpdateOutcome): void;
+  /** The database versions `engine` scans with now (after a start, an update or a reload). */
+  signaturesInstalled(
+    engine: string,
+    databases: Array<{ database: string; version: number }>,
+  ): void;
   /** Queue depth and the age of the oldest waiting job, read from Redis on every scrape. */
   watchQueues(queues: Array<Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>>): void;
 }
@@ -37,6 +44,9 @@ export type CallbackOutcome = 'delivered' | 'failed' | 'gone';
 /** The spool's folders: partial uploads, accepted uploads, downloads. */
 export type SpoolArea = 'incoming' | 'uploads' | 'fetch';
 export const SPOOL_AREAS = ['incoming', 'uploads', 'fetch'] as const satisfies SpoolArea[];
+
+/** `updated`, `current` (nothing newer), `failed` (the old database stays), `busy` (locked). */
+export type SignaturesUpdateOutcome = 'updated' | 'current' | 'failed' | 'busy';
 
 /** `requeued`: its job was added again; `failed`: an error result was stored (content lost). */
 export type ReapAction = 'requeued' | 'failed';
@@ -170,6 +180,25 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     labelNames: ['action'] as const,
     registers,
   });
+  const signatureUpdates = new Counter({
+    name: 'arbiter_signatures_update_total',
+    help: "Updates of ClamAV's database folder run by this process, by outcome: updated, current (nothing newer), failed (the previous database stays) or busy (another process of the host was updating it).",
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const signaturesUpdated = new Gauge({
+    name: 'arbiter_signatures_updated_timestamp_seconds',
+    help: "Unix time of the last update of ClamAV's database folder that left it current (updated, or nothing newer); absent until one did.",
+    registers,
+  });
+  const signatureVersions = new Gauge({
+    name: 'arbiter_signatures_version',
+    help: 'Version of each ClamAV database (main, daily, bytecode) an engine scans with.',
+    labelNames: ['engine', 'database'] as const,
+    registers,
+  });
+  for (const outcome of ['updated', 'current', 'failed', 'busy'] as const)
+    signatureUpdates.inc({ outcome }, 0);
   for (const outcome of ['ok', 'error'] as const) spoolSweeps.inc({ outcome }, 0);
   for (const area of SPOOL_AREAS) {
     sweptFiles.inc({ area }, 0);
@@ -263,6 +292,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     },
     pendingReaped(action) {
       reaped.inc({ action });
+    },
+    signaturesUpdate(outcome) {
+      signatureUpdates.inc({ outcome });
+      if (outcome === 'updated' || outcome === 'current') signaturesUpdated.setToCurrentTime();
+    },
+    signaturesInstalled(engine, databases) {
+      for (const { database, version } of databases)
+        signatureVersions.set({ engine, database }, version);
     },
     watchQueues(queues) {
       watched = queues;

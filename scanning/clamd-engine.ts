@@ -36,6 +36,12 @@ const MAX_PING_TIMEOUT_MS = 5_000;
 const LOST_REPLY_RETRIES = 2;
 /** clamd reloads in the background: read the version again this long after a RELOAD. */
 const AFTER_RELOAD_REFRESH_MS = 5_000;
+/**
+ * For this long after a RELOAD, each verdict's version is read from clamd after its reply, not
+ * before the scan: clamd swaps databases at a moment we cannot see, and a detection made with
+ * the new database must not be recorded with the old version.
+ */
+const AFTER_RELOAD_WINDOW_MS = 60_000;
 
 /**
  * The ClamAV engine: each scan streams the file to clamd over INSTREAM on its own connection
@@ -54,6 +60,7 @@ export class ClamdEngine implements Engine {
   private readonly chunkSize: number;
   private version: string | undefined;
   private versionCheckedAt = 0;
+  private reloadedAt = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<string> | undefined;
   private closed = false;
 
@@ -103,7 +110,7 @@ export class ClamdEngine implements Engine {
           permanent: isPermanentClamdError(parsed.message),
         });
       const findings = parsed.kind === 'found' ? [clamdFinding(parsed.name)] : [];
-      return { engine: this.name, version, findings };
+      return { engine: this.name, version: await this.versionAfterScan(version), findings };
     } finally {
       release();
     }
@@ -136,6 +143,7 @@ export class ClamdEngine implements Engine {
         this.name,
         `clamd at ${this.where} answered RELOAD with "${reply.slice(0, 100)}"`,
       );
+    this.reloadedAt = Date.now();
     await this.refreshVersion().catch(() => undefined);
     // The reload finishes in the background; look again shortly.
     this.versionCheckedAt = Date.now() - this.versionRefreshMs + AFTER_RELOAD_REFRESH_MS;
@@ -196,6 +204,12 @@ export class ClamdEngine implements Engine {
       );
     }
     return this.version;
+  }
+
+  /** Right after a RELOAD, the version clamd reports once it answered (see AFTER_RELOAD_WINDOW_MS). */
+  private async versionAfterScan(before: string): Promise<string> {
+    if (Date.now() - this.reloadedAt > AFTER_RELOAD_WINDOW_MS) return before;
+    return this.refreshVersion().catch(() => before);
   }
 
   /**

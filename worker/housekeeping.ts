@@ -9,6 +9,11 @@ import type { Logger } from '../core/logger.js';
 export interface Chore {
   name: string;
   intervalMs: number;
+  /**
+   * Spread of the interval, as a fraction (0.1: each wait is 90–110 % of `intervalMs`), so a
+   * fleet started together does not run the chore (say, hit a download mirror) all at once.
+   */
+  jitter?: number;
   /** `signal` is aborted at shutdown: a run stops at its next file or scan, leaving the rest. */
   run(signal: AbortSignal): Promise<void>;
 }
@@ -39,10 +44,13 @@ export function startHousekeeping(chores: Chore[], logger: Logger): Housekeeping
   };
   const schedule = (chore: Chore) => {
     if (stopped) return;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      turn(chore);
-    }, chore.intervalMs);
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        turn(chore);
+      },
+      jittered(chore.intervalMs, chore.jitter ?? 0),
+    );
     // Chores never keep a process alive on their own.
     timer.unref();
     timers.add(timer);
@@ -58,4 +66,9 @@ export function startHousekeeping(chores: Chore[], logger: Logger): Housekeeping
       await Promise.allSettled([...running]);
     },
   };
+}
+
+/** `intervalMs` spread by ±`jitter` (a fraction) at random; at least 1 ms. */
+export function jittered(intervalMs: number, jitter: number): number {
+  return Math.max(1, Math.round(intervalMs * (1 + jitter * (2 * Math.random() - 1))));
 }

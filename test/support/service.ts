@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startService, type RunningService } from '../../cli/serve.js';
+import { startService, type RunningService, type ServiceSeams } from '../../cli/serve.js';
 import { loadConfig, type Config } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import type { DestinationStream } from 'pino';
@@ -47,6 +47,8 @@ export async function startTestService(
     roles?: { api: boolean; workers: boolean };
     /** Where the service's logs go (with LOG_LEVEL / TEST_LOG_LEVEL deciding how much). */
     logDestination?: DestinationStream;
+    /** Parts of the service a test replaces (cli/serve.ts ServiceSeams). */
+    seams?: ServiceSeams;
   } = {},
 ): Promise<TestService> {
   const redis = options.redis ?? (await startTestRedis());
@@ -78,6 +80,7 @@ export async function startTestService(
     config,
     logger,
     options.roles ?? { api: true, workers: true },
+    { seams: options.seams },
   ).catch(async (error: unknown) => {
     // A test may expect the start to fail (test/scanning/embedded-clamd.test.ts): leave nothing.
     if (!options.redis) await redis.stop();
