@@ -39,6 +39,9 @@ export function freshclamBinary(settings: Pick<FreshclamSettings, 'binary'>): st
   return existsSync('/usr/bin/freshclam') ? '/usr/bin/freshclam' : 'freshclam';
 }
 
+/** ClamAV's official database server (a CDN), used when no private mirror is set. */
+export const OFFICIAL_MIRROR = 'database.clamav.net';
+
 /** The `freshclam.conf` for one run into `databaseDir`. */
 export function freshclamConfig(databaseDir: string, settings: FreshclamSettings): string {
   const lines = [
@@ -56,7 +59,10 @@ export function freshclamConfig(databaseDir: string, settings: FreshclamSettings
     'TestDatabases yes',
     'Bytecode yes',
   ];
+  // freshclam has no built-in server: without a private mirror it must be told ClamAV's own
+  // (it then asks DNS which database versions are current before downloading).
   if (settings.mirror) lines.push(`PrivateMirror ${settings.mirror}`, 'DNSDatabaseInfo no');
+  else lines.push(`DatabaseMirror ${OFFICIAL_MIRROR}`);
   if (settings.proxy) lines.push(...proxyLines(settings.proxy));
   if (settings.customDatabaseUrls) {
     lines.push(...OFFICIAL_DATABASES.map((name) => `ExcludeDatabase ${name}`));

@@ -21,6 +21,8 @@ describe('freshclam config', () => {
     expect(
       config.filter((line) => /^(NotifyClamd|Checks|PrivateMirror|HTTPProxy)/.test(line)),
     ).toEqual([]);
+    // Without a private mirror, ClamAV's own: freshclam refuses to run with no server named.
+    expect(config).toContain('DatabaseMirror database.clamav.net');
   });
 
   it('uses a private mirror without DNS, and a proxy with its credentials', () => {
