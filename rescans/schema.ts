@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { instant } from '../core/instant.js';
 
 /**
  * What `POST /v1/rescans` accepts, how engine database versions are read and compared, and what
@@ -54,24 +55,6 @@ const unknownField = (issue: { code?: string; keys?: string[] }) =>
   issue.code === 'unrecognized_keys'
     ? `Unknown field "${(issue.keys?.[0] ?? '').slice(0, 64)}" in the rescan: the accepted fields are older_than, findings, from and to.`
     : undefined;
-
-const isoDateTime = z.iso.datetime({ offset: true });
-const isoDate = z.iso.date();
-
-const instant = (field: string) =>
-  z
-    .string({ error: `${field} must be a date-time such as "2024-05-01T00:00:00Z"` })
-    .transform((value, ctx) => {
-      const trimmed = value.trim();
-      if (!isoDateTime.safeParse(trimmed).success && !isoDate.safeParse(trimmed).success) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${field} must be an ISO 8601 date-time with a time zone ("2024-05-01T00:00:00Z") or a date ("2024-05-01", UTC midnight); got "${trimmed.slice(0, 40)}"`,
-        });
-        return z.NEVER;
-      }
-      return new Date(Date.parse(trimmed)).toISOString();
-    });
 
 const OLDER_THAN_HELP =
   'older_than must be "current" or an engine database version as results report it in engines[].version ("arbiter-builtin/0.3.0 db:3f9a0c1b2d4e (1234 signatures)", "ClamAV 1.4.6/27514/Mon Dec  1 09:24:02 2026")';

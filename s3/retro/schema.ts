@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { instant } from '../../core/instant.js';
 
 /**
  * What the retro-job and schedule endpoints accept, and what they answer. Dates are ISO 8601
@@ -17,25 +18,6 @@ const unknownField =
     issue.code === 'unrecognized_keys'
       ? `Unknown field "${(issue.keys?.[0] ?? '').slice(0, 64)}" in ${where}: the accepted fields are ${allowed}.`
       : undefined;
-
-const isoDateTime = z.iso.datetime({ offset: true });
-const isoDate = z.iso.date();
-
-/** An ISO 8601 date-time with a zone or a date, as an ISO string with milliseconds (UTC). */
-const instant = (field: string) =>
-  z
-    .string({ error: `${field} must be a date-time such as "2024-05-01T00:00:00Z"` })
-    .transform((value, ctx) => {
-      const trimmed = value.trim();
-      if (!isoDateTime.safeParse(trimmed).success && !isoDate.safeParse(trimmed).success) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${field} must be an ISO 8601 date-time with a time zone ("2024-05-01T00:00:00Z", "2024-05-01T02:00:00+02:00") or a date ("2024-05-01", UTC midnight); got "${trimmed.slice(0, 40)}"`,
-        });
-        return z.NEVER;
-      }
-      return new Date(Date.parse(trimmed)).toISOString();
-    });
 
 export const RetroBucketSchema = z.strictObject(
   {
