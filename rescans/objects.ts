@@ -13,7 +13,7 @@ import { SKIP_REASONS, type SkipReason } from './schema.js';
 export interface ObjectRescanDeps {
   buckets: BucketStore;
   clients: AwsClients;
-  objectScans: Pick<ObjectScanService, 'claim'>;
+  objectScans: Pick<ObjectScanService, 'claim' | 'releaseClaim'>;
 }
 
 export type ObjectRescan =

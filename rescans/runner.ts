@@ -395,6 +395,10 @@ const sameFindings = (a: string[], b: string[]): boolean =>
 async function cancelInflight(deps: RunnerDeps, rescan: RescanRecord): Promise<RunEnd> {
   const inflight = await deps.rescans.inflight(rescan.tenantId, rescan.id);
   for (const [resultId, scanId] of inflight) {
+    // A dropped object scan gives its version back at once (not when the lease expires).
+    const object = (await deps.scans.get(rescan.tenantId, scanId))?.request.object;
+    if (object && deps.objects)
+      await deps.objects.objectScans.releaseClaim(rescan.tenantId, object, scanId);
     await deps.scans.purge(rescan.tenantId, scanId);
     await deps.rescans.settle(rescan.tenantId, rescan.id, resultId, 'cancelled', []);
   }

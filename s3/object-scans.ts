@@ -251,6 +251,11 @@ export class ObjectScanService implements ObjectScanSubmitter {
     return lease !== undefined && (lease.acquired || lease.holder === scanId);
   }
 
+  /** Gives back a claim whose scan will not run (e.g. a cancelled rescan dropped it). */
+  async releaseClaim(tenantId: string, ref: ObjectRef, scanId: string): Promise<void> {
+    await this.deps.leases.release(tenantId, objectRef(ref), scanId);
+  }
+
   async submit(tenantId: string, items: ObjectScanSubmission[]): Promise<SubmitOutcome[]> {
     const buckets = new Map<string, BucketRecord>();
     for (const name of new Set(items.map((item) => item.bucket))) {

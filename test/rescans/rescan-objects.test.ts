@@ -86,19 +86,30 @@ describe('rescans of bucket objects', () => {
     const callback = `${receiver.url}/callback`;
     await harness.createBucket('rescan-live');
     await harness.createBucket('rescan-dropped');
+    await harness.createBucket('rescan-guarded');
+    await harness.createBucket('rescan-quarantine');
+    await registerBucket(service, tenant.auth, harness, 'rescan-guarded', {
+      callback,
+      actions: {
+        onInfected: 'quarantine',
+        quarantine: { bucket: 'rescan-quarantine', prefix: 'infected/' },
+      },
+    });
     await registerBucket(service, tenant.auth, harness, 'rescan-live', { callback });
     await registerBucket(service, tenant.auth, harness, 'rescan-dropped', { callback });
     await harness.putObject('rescan-live', 'now bad.bin', sample);
     await harness.putObject('rescan-live', 'still-fine.bin', harmless);
     await harness.putObject('rescan-live', 'deleted.bin', harmless);
     await harness.putObject('rescan-dropped', 'orphan.bin', sample);
+    await harness.putObject('rescan-guarded', 'docs/guarded.bin', sample);
 
     const nowBadId = await scanObject('rescan-live', 'now bad.bin');
     const stillFineId = await scanObject('rescan-live', 'still-fine.bin');
     await scanObject('rescan-live', 'deleted.bin');
     const orphanId = await scanObject('rescan-dropped', 'orphan.bin');
+    const guardedId = await scanObject('rescan-guarded', 'docs/guarded.bin');
     expect((await harness.tags('rescan-live', 'now bad.bin'))['scan-result']).toBe('clean');
-    await receiver.waitForDeliveries(4, 30_000);
+    await receiver.waitForDeliveries(5, 30_000);
 
     // The signature update; then the object is deleted, and the other bucket unregistered.
     await writeFile(
@@ -128,11 +139,11 @@ describe('rescans of bucket objects', () => {
     );
     expect(ended.state).toBe('completed');
     expect(ended.counters).toEqual({
-      listed: 4,
-      matched: 4,
-      queued: 2,
-      rescanned: 2,
-      changed: 1,
+      listed: 5,
+      matched: 5,
+      queued: 3,
+      rescanned: 3,
+      changed: 2,
       errors: 0,
       skipped: {
         'object version no longer in the bucket': 1,
@@ -151,6 +162,18 @@ describe('rescans of bucket objects', () => {
       rescan: { id: rescan.id, previous_findings: [] },
     });
     expect((await harness.tags('rescan-live', 'now bad.bin'))['scan-result']).toBe('infected');
+    // The bucket that quarantines infected objects: the object is moved, with its tags.
+    expect(await pollScanResult<ObjectResult>(service, tenant, guardedId)).toMatchObject({
+      findings: [NOW_INFECTED],
+      outcome: 'infected',
+      action: 'quarantine',
+      rescan: { id: rescan.id },
+    });
+    expect(await harness.exists('rescan-guarded', 'docs/guarded.bin')).toBe(false);
+    expect(await harness.listKeys('rescan-quarantine')).toEqual(['infected/docs/guarded.bin']);
+    expect(
+      (await harness.tags('rescan-quarantine', 'infected/docs/guarded.bin'))['scan-result'],
+    ).toBe('infected');
     // Unchanged, and skipped, results are left as they were.
     const unchanged = await pollScanResult<ObjectResult>(service, tenant, stillFineId);
     expect(unchanged.rescan).toBeUndefined();
@@ -158,7 +181,7 @@ describe('rescans of bucket objects', () => {
     expect((await pollScanResult<ObjectResult>(service, tenant, orphanId)).findings).toEqual([]);
 
     // The bucket's callback is called again for the changed verdict only, with the rescan.
-    const deliveries = await receiver.waitForDeliveries(5, 30_000);
+    const deliveries = await receiver.waitForDeliveries(7, 30_000);
     const again = deliveries.filter((d) => d.json.id === nowBadId);
     expect(again).toHaveLength(2);
     const verified = await verifyDeliveryDetails({
@@ -174,5 +197,8 @@ describe('rescans of bucket objects', () => {
     });
     expect(deliveries.filter((d) => d.json.id === stillFineId)).toHaveLength(1);
     expect(deliveries.filter((d) => d.json.id === orphanId)).toHaveLength(1);
+    const guarded = deliveries.filter((d) => d.json.id === guardedId);
+    expect(guarded).toHaveLength(2);
+    expect(guarded[1]!.json).toMatchObject({ action: 'quarantine', outcome: 'infected' });
   });
 });
