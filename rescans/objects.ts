@@ -1,5 +1,6 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { ObjectRef, ScanRecord, ScanRequest } from '../core/results.js';
+import type { BucketRecord } from '../s3/bucket-schema.js';
 import type { BucketStore } from '../s3/bucket-store.js';
 import type { AwsClients } from '../s3/clients.js';
 import { s3Problem } from '../s3/object-stage.js';
@@ -55,7 +56,7 @@ function scannedVersion(original: ScanRecord): ObjectRef | undefined {
 /** True when the version is still there; else why it cannot be scanned again now. */
 async function stillInPlace(
   deps: ObjectRescanDeps,
-  bucket: NonNullable<Awaited<ReturnType<BucketStore['get']>>>,
+  bucket: BucketRecord,
   ref: ObjectRef,
 ): Promise<true | SkipReason> {
   try {
