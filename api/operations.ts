@@ -785,7 +785,7 @@ const rescans: OperationDoc[] = [
     path: '/rescans',
     summary: 'Rescan stored results scanned with an older signature database',
     description:
-      'Scans again the content of the tenant’s stored results (completed within `from`–`to`) whose engine database is older than `older_than` (an `engines[].version` string, or `current`); with `findings: "clean"`, only results with no findings. A changed verdict updates the stored result (with a `rescan` note) and fires its callback again. Fetched content is downloaded again; uploads only while their spool copy exists; bucket objects are skipped (use a retro job). One rescan at a time per tenant. See docs/api.md.',
+      'Scans again the content of the tenant’s stored results (completed within `from`–`to`) whose engine database is older than `older_than` (an `engines[].version` string, or `current`); with `findings: "clean"`, only results with no findings. A changed verdict updates the stored result (with a `rescan` note) and fires its callback again. Fetched content is downloaded again; uploads only while their spool copy exists; bucket objects are read again from their bucket while it is registered and the version is in place, and the bucket’s actions apply to the new verdict (tags, quarantine). One rescan at a time per tenant. See docs/api.md.',
     auth: 'apiKey',
     request: { body: RescanInputSchema, contentTypes: ['application/json'] },
     responses: {

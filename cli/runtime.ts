@@ -190,6 +190,7 @@ export async function buildRuntime(
     pageSize: config.rescan.pageSize,
     ttlSeconds: config.resultTtlSeconds,
     logger,
+    objects: { buckets: s3.buckets, clients: s3.clients, objectScans: s3.objectScans },
   });
   const tenants = new TenantStore(redis, keys);
   const delivery: CallbackDeps = {

@@ -70,8 +70,8 @@ export interface ScanRequest {
   fileName?: string;
   /** `source: 'object'`: the object to read from its registered bucket. */
   object?: ObjectRef;
-  /** `source: 'object'`: what asked for the scan (an S3 event, the API, a retro job). */
-  origin?: 'event' | 'api' | 'retro';
+  /** `source: 'object'`: what asked for the scan (an S3 event, the API, a retro job, a rescan). */
+  origin?: 'event' | 'api' | 'retro' | 'rescan';
   /** `source: 'object'`, origin `retro`: the retro job that submitted the object. */
   retroJobId?: string;
 }

@@ -7,6 +7,7 @@ import type { Redis } from '../core/redis.js';
 import type { ScanStore } from '../core/scan-store.js';
 import type { Spool } from '../core/spool.js';
 import type { EngineSet } from '../scanning/engines.js';
+import type { ObjectRescanDeps } from './objects.js';
 import type { RunnerDeps } from './runner.js';
 import { parseDatabaseVersion, RescanInputSchema } from './schema.js';
 import { RescanStore, type RescanRecord } from './store.js';
@@ -41,6 +42,8 @@ export function createRescans(options: {
   pageSize: number;
   ttlSeconds: number;
   logger: Logger;
+  /** Bucket objects are rescanned through these; without them they are skipped. */
+  objects?: ObjectRescanDeps;
 }): RescanService {
   const rescans = new RescanStore(options.redis, options.keys, options.ttlSeconds);
   const runner: RunnerDeps = {
@@ -51,6 +54,7 @@ export function createRescans(options: {
     pageSize: options.pageSize,
     pollMs: 250,
     logger: options.logger,
+    ...(options.objects ? { objects: options.objects } : {}),
   };
 
   /** "current": the databases this process's engines have loaded now (clamd's as last read). */

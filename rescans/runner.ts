@@ -12,6 +12,7 @@ import {
   type DatabaseVersion,
   type SkipReason,
 } from './schema.js';
+import { objectRescan, type ObjectRescanDeps } from './objects.js';
 import type { CounterField, RescanCursor, RescanRecord, RescanStore } from './store.js';
 
 /**
@@ -40,6 +41,8 @@ export interface RunnerDeps {
   /** How often the scans in flight are looked at. */
   pollMs: number;
   logger: Logger;
+  /** Bucket objects (absent in a process without S3 protection: objects are then skipped). */
+  objects?: ObjectRescanDeps;
 }
 
 export type RunEnd = 'completed' | 'stopped' | 'superseded' | 'interrupted';
@@ -186,7 +189,8 @@ async function rescanRequest(
     creationDate: new Date().toISOString(),
     ...(original.fileName ? { fileName: original.fileName } : {}),
   };
-  if (original.source === 'object') return { kind: 'skip', reason: SKIP_REASONS.object };
+  // An object is read again from its bucket, and acted on like any object scan (objects.ts).
+  if (original.source === 'object') return objectRescan(deps.objects, record, request);
   if (original.source === 'location') {
     // Fetched again like any fetch: the scan worker's guarded client checks every address.
     return original.location
@@ -345,6 +349,13 @@ async function applyChange(
     },
   };
   if (fresh.engines) next.engines = fresh.engines;
+  // A bucket object: what the rescan's scan found and did to it (the object stage acted on it).
+  if (previous.outcome !== undefined || fresh.outcome !== undefined) {
+    if (fresh.outcome) next.outcome = fresh.outcome;
+    if (fresh.action) next.action = fresh.action;
+    if (fresh.action_error) next.action_error = fresh.action_error;
+    else delete next.action_error;
+  }
   if (fresh.suppressed_findings) next.suppressed_findings = fresh.suppressed_findings;
   else delete next.suppressed_findings;
   // A result changed meanwhile (another rescan, or deleted) is left as it is.
@@ -384,6 +395,10 @@ const sameFindings = (a: string[], b: string[]): boolean =>
 async function cancelInflight(deps: RunnerDeps, rescan: RescanRecord): Promise<RunEnd> {
   const inflight = await deps.rescans.inflight(rescan.tenantId, rescan.id);
   for (const [resultId, scanId] of inflight) {
+    // A dropped object scan gives its version back at once (not when the lease expires).
+    const object = (await deps.scans.get(rescan.tenantId, scanId))?.request.object;
+    if (object && deps.objects)
+      await deps.objects.objectScans.releaseClaim(rescan.tenantId, object, scanId);
     await deps.scans.purge(rescan.tenantId, scanId);
     await deps.rescans.settle(rescan.tenantId, rescan.id, resultId, 'cancelled', []);
   }

@@ -98,7 +98,11 @@ export const ACTIVE_RESCAN_STATES: readonly RescanState[] = ['listing', 'scannin
 export const SKIP_REASONS = {
   gone: 'result expired or deleted',
   notHeld: 'content no longer held',
-  object: 'bucket object (rescan objects with a retro job)',
+  bucketGone: 'bucket no longer registered',
+  objectGone: 'object version no longer in the bucket',
+  objectReplaced: 'object replaced since it was scanned',
+  objectBusy: 'object version being scanned right now',
+  objectUnreadable: 'object could not be reached in its bucket',
   contentChanged: 'content at the location changed',
 } as const;
 export type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];

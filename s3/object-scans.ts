@@ -54,7 +54,7 @@ import type { BucketStore } from './bucket-store.js';
  *   Redis commands).
  */
 
-export type ObjectScanOrigin = 'event' | 'api' | 'retro';
+export type ObjectScanOrigin = 'event' | 'api' | 'retro' | 'rescan';
 
 export interface ObjectScanSubmission extends ObjectRef {
   origin: ObjectScanOrigin;
@@ -239,6 +239,21 @@ export class ObjectScanService implements ObjectScanSubmitter {
 
   addOutcomeListener(listener: ObjectOutcomeListener): () => void {
     return this.deps.outcomes.add(listener);
+  }
+
+  /**
+   * Claims an object version for a scan the caller creates and queues itself (a rescan, which
+   * names its scans): true when `scanId` holds the lease now (taken, or already its own), false
+   * when another scan of the version is running. The object stage releases it when the scan ends.
+   */
+  async claim(tenantId: string, ref: ObjectRef, scanId: string): Promise<boolean> {
+    const [lease] = await this.deps.leases.acquireMany(tenantId, [{ ref: objectRef(ref), scanId }]);
+    return lease !== undefined && (lease.acquired || lease.holder === scanId);
+  }
+
+  /** Gives back a claim whose scan will not run (e.g. a cancelled rescan dropped it). */
+  async releaseClaim(tenantId: string, ref: ObjectRef, scanId: string): Promise<void> {
+    await this.deps.leases.release(tenantId, objectRef(ref), scanId);
   }
 
   async submit(tenantId: string, items: ObjectScanSubmission[]): Promise<SubmitOutcome[]> {
