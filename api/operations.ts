@@ -234,6 +234,8 @@ const scanii: OperationDoc[] = [
       201: { description: 'The token.', schema: AuthTokenSchema },
       400: BAD_REQUEST,
       401: UNAUTHENTICATED,
+      413: error('A urlencoded or JSON body over 1 MiB, or too many or too long form fields.'),
+      415: error('Not a form, multipart or JSON body.'),
     },
   },
   {
