@@ -37,10 +37,36 @@ export async function runSignatureUpdate(): Promise<BenchSection> {
   const concurrency = envInt('BENCH_UPDATE_CONCURRENCY', 4);
   const quietMs = envInt('BENCH_UPDATE_QUIET_MS', 5_000);
 
+  // What this benchmark starts is stopped when it ends, and by the run's deadline if it hangs.
+  const owned: Array<{ release: () => unknown; unregister: () => void }> = [];
+  const own = (release: () => unknown) =>
+    owned.push({
+      release,
+      unregister: onCleanup(async () => {
+        await release();
+      }),
+    });
+  try {
+    return await measure(own, signatures, rounds, concurrency, quietMs);
+  } finally {
+    for (const { release, unregister } of owned.reverse()) {
+      unregister();
+      await release();
+    }
+  }
+}
+
+async function measure(
+  own: (release: () => unknown) => void,
+  signatures: number,
+  rounds: number,
+  concurrency: number,
+  quietMs: number,
+): Promise<BenchSection> {
   const clamd = await startTestClamd({ extraConfig: ['DisableCache yes'] });
-  onCleanup(() => clamd.stop());
+  own(() => clamd.stop());
   const work = await mkdtemp(path.join(tmpdir(), 'arbiter-bench-update-'));
-  onCleanup(() => rm(work, { recursive: true, force: true }));
+  own(() => rm(work, { recursive: true, force: true }));
   const sample = path.join(work, 'sample.bin');
   await writeFile(sample, randomBytes(64 * 1024));
 
@@ -53,13 +79,14 @@ export async function runSignatureUpdate(): Promise<BenchSection> {
     res.end(served);
   }).listen(0, '127.0.0.1');
   await once(mirror, 'listening');
-  onCleanup(() => new Promise<void>((resolve) => mirror.close(() => resolve())));
+  own(() => new Promise<void>((resolve) => mirror.close(() => resolve())));
   const mirrorUrl = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}`;
 
   const engine = await ClamdEngine.create(
     { address: clamd.unixAddress, timeoutMs: 60_000, poolSize: concurrency },
     createLogger('silent'),
   );
+  own(() => engine.close());
 
   // Scans back to back while `until` has not resolved.
   const load = async (until: Promise<unknown>): Promise<Latencies> => {
@@ -117,7 +144,6 @@ export async function runSignatureUpdate(): Promise<BenchSection> {
     timings.push({ round, updateMs, reloadMs, bytes: served.length });
     log(`signature-update round ${round}: update ${fmt.ms(updateMs)}, reload ${fmt.ms(reloadMs)}`);
   }
-  await engine.close();
 
   const row = (name: string, l: Latencies) => [
     name,
