@@ -1,8 +1,8 @@
 import ipaddr from 'ipaddr.js';
 
 /**
- * Which IP addresses a tenant-supplied URL may reach (PRODUCT.md §7). Only globally routable
- * unicast addresses are allowed: loopback, private, link-local (cloud metadata), CGNAT,
+ * Which IP addresses a tenant-supplied URL may reach (docs/architecture.md, "Outbound requests
+ * to tenant URLs"). Only globally routable unicast addresses are allowed: loopback, private, link-local (cloud metadata), CGNAT,
  * unique-local, multicast, unspecified, broadcast, reserved and documentation ranges, and the
  * IPv6 forms that embed such an IPv4 address, are refused unless the operator lists the network
  * in `ARBITER_ALLOWED_NETWORKS`.

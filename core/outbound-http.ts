@@ -13,7 +13,7 @@ import { judgeUrl } from './url-policy.js';
 
 /**
  * The one HTTP client for URLs a tenant supplied (`location`, `callback`). Every outbound request
- * to such a URL goes through here, so the network policy (PRODUCT.md §7) and the scheme, size,
+ * to such a URL goes through here, so the network policy (docs/architecture.md) and the scheme, size,
  * redirect and time limits live in one place.
  *
  * How a forbidden address is kept out, in order:

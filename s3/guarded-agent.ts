@@ -8,7 +8,7 @@ import type { NetworkPolicy } from '../core/network-policy.js';
 /**
  * HTTP agents for the AWS SDK clients that talk to a tenant's S3 endpoint and SQS queue. Both
  * are URLs a tenant supplied, so every connection is held to the same network policy as
- * `location` and `callback` URLs (PRODUCT.md §7): a host name is resolved once per connection and
+ * `location` and `callback` URLs (docs/architecture.md): a host name is resolved once per connection and
  * every address it resolves to is checked before connecting (no DNS rebinding between check and
  * connect); an IP literal is checked as it is. Loopback, private, link-local (cloud metadata)
  * and the like are refused unless listed in ARBITER_ALLOWED_NETWORKS.

@@ -13,7 +13,7 @@ import { RetroSchedules } from './schedules.js';
 import { RetroJobInputSchema, S3_EPOCH, type RetroBucket } from './schema.js';
 
 /**
- * Retro jobs and schedules (PRODUCT.md §5): the stores, the crawl's dependencies, the outcome
+ * Retro jobs and schedules (docs/s3.md): the stores, the crawl's dependencies, the outcome
  * listener that keeps the counters, and the operations behind `/v1/jobs` and `/v1/schedules`.
  * Built once by the composition root; the worker role also starts `startRetroWorker`.
  */

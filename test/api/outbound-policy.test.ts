@@ -22,7 +22,7 @@ import {
 import { waitFor } from '../support/wait.js';
 
 /**
- * PRODUCT.md §7 through the API: a forbidden `location` or `callback` that is an IP literal is a
+ * The outbound rules (docs/architecture.md) through the API: a forbidden `location` or `callback` that is an IP literal is a
  * 400 at submit time; a name is resolved by the worker, and a refusal becomes the result's error.
  *
  * Only 127.0.0.1/32 is allowed here, so 127.0.0.2 (still this machine) stands for a forbidden

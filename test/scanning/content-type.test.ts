@@ -7,7 +7,7 @@ import { sniffContentType } from '../../scanning/content-type.js';
 import { SeededRandom, makeTar, makeZip } from '../support/corpus.js';
 
 /**
- * Content types are sniffed from the bytes (PRODUCT.md §3: `content_type` without a charset).
+ * Content types are sniffed from the bytes (docs/api.md: `content_type` without a charset).
  * Every sample is built here from the smallest header the format needs.
  */
 

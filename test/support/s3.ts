@@ -31,7 +31,7 @@ import { waitFor } from './wait.js';
 /**
  * S3, SQS and SNS for tests, in this process and on 127.0.0.1 only:
  *
- * - S3: s3rver 3.7.1 (see ../shared/reference/test-components.md §3). It needs access key id
+ * - S3: s3rver 3.7.1. It needs access key id
  *   `S3RVER` (any secret), path-style URLs, and checksums only where required
  *   (`requestChecksumCalculation/responseChecksumValidation: 'WHEN_REQUIRED'`), and the test
  *   process must run with `--openssl-legacy-provider` for ListObjectsV2 pagination (its
