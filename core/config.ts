@@ -234,7 +234,7 @@ export const EnvSchema = z.object({
     'INSTREAM scans one process sends to clamd at once; more wait their turn',
   ),
   ARBITER_ARCHIVE_MAX_DEPTH: positiveInt(16).describe(
-    'deepest archive nesting the built-in engine opens; deeper → `content.unscannable.limits-exceeded` (see docs/engines.md)',
+    'deepest archive nesting the built-in engine opens (the private clamd gets `MaxRecursion` one higher: the same reach); deeper → `content.unscannable.limits-exceeded` (see docs/engines.md)',
   ),
   ARBITER_ARCHIVE_MAX_MEMBERS: positiveInt(10_000).describe(
     'archive entries per scanned file, all depths',

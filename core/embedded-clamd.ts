@@ -60,6 +60,13 @@ const CLAMD_MAX_SIZE = 2 ** 32 - 1;
 const SPARE_THREADS = 2;
 
 /**
+ * clamd counts the top-level content as one recursion level: a file inside 16 nested zips needs
+ * `MaxRecursion 17` (checked with clamscan 1.4), while the built-in engine reaches it with a
+ * depth limit of 16. One more level keeps both engines opening the same content.
+ */
+export const CLAMD_RECURSION_OFFSET = 1;
+
+/**
  * The limits the private clamd runs with, from Arbiter's own: it accepts a stream as long as the
  * largest upload or download (so nothing Arbiter takes in is refused for its length), unpacks
  * as deep, as many members and as many bytes as the built-in engine does.
@@ -76,7 +83,7 @@ export function clamdSettings(
       Math.max(config.archive.maxExpandedBytes, largestContent),
       CLAMD_MAX_SIZE,
     ),
-    maxRecursion: config.archive.maxDepth,
+    maxRecursion: config.archive.maxDepth + CLAMD_RECURSION_OFFSET,
     maxFiles: config.archive.maxMembers,
     maxThreads: config.clamd.poolSize + SPARE_THREADS,
     user,

@@ -28,7 +28,7 @@ describe('the private clamd’s settings and what it needs', () => {
       streamMaxLength: 2 * 1024 ** 3, // ARBITER_MAX_FETCH_SIZE, the larger
       maxFileSize: 2 ** 31 - 1, // clamd scans no file above 2 GiB − 1
       maxScanSize: 2 ** 32 - 1, // ARBITER_ARCHIVE_MAX_EXPANDED (4 GB), capped at 4 GiB − 1
-      maxRecursion: 16,
+      maxRecursion: 17, // reaches what ARBITER_ARCHIVE_MAX_DEPTH 16 reaches (clamd counts the top)
       maxFiles: 10_000,
       maxThreads: 6, // CLAMD_POOL_SIZE + 2
       user: undefined,
@@ -47,7 +47,7 @@ describe('the private clamd’s settings and what it needs', () => {
       streamMaxLength: 300 * 1024 ** 2,
       maxFileSize: 300 * 1024 ** 2,
       maxScanSize: 300 * 1024 ** 2, // never below the largest content it is sent
-      maxRecursion: 5,
+      maxRecursion: 6,
       maxFiles: 200,
     });
     const text = clamdConfigText({ dir: '/d/clamd/1', databaseDir: '/d/clamav', settings: small });

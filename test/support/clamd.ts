@@ -77,7 +77,7 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
     `StreamMaxLength ${options.streamMaxLength ?? '16M'}`,
     `MaxFileSize ${options.maxFileSize ?? '64M'}`,
     `MaxScanSize ${options.maxScanSize ?? '64M'}`,
-    `MaxRecursion ${options.maxRecursion ?? 16}`,
+    `MaxRecursion ${options.maxRecursion ?? 17}`,
     'MaxFiles 10000',
     'AlertExceedsMax yes',
     'AlertEncrypted yes',
