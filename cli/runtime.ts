@@ -38,13 +38,13 @@ import {
   type EngineSet,
 } from '../scanning/engines.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
-import type { CallbackDeps } from '../webhooks/processor.js';
+import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
 import { meterEngines } from '../worker/engine-metrics.js';
 import { PendingReaper } from '../worker/pending-reaper.js';
 import type { PipelineDeps } from '../worker/scan-pipeline.js';
 import { ScanSlots } from '../worker/scan-slots.js';
-import { SpoolSweeper } from '../worker/spool-sweeper.js';
+import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
 import { createRetro, type RetroService } from '../s3/retro/index.js';
 import { createRescans, type RescanService } from '../rescans/index.js';

@@ -69,7 +69,7 @@ export const RESCAN_JOB_OPTIONS: JobsOptions = {
 /**
  * Crawls resume from their checkpoint, so a retry costs at most one listing page: transient
  * failures (S3 or Redis away) are retried with backoff; what cannot succeed (the bucket was
- * unregistered, access denied) fails the retro job at once (s3/retro/worker.ts).
+ * unregistered, access denied) fails the retro job at once (worker/retro-processor.ts).
  */
 export const RETRO_JOB_OPTIONS: JobsOptions = {
   attempts: 8,

@@ -5,7 +5,7 @@ import path from 'node:path';
  * Where uploaded content waits for a worker. api and worker processes must share this folder
  * (a volume in compose; the same disk for `serve`). Files are named by tenant and scan id and
  * removed as soon as the scan's result is stored; what a crash or a deleted scan leaves behind
- * is removed by the spool sweeper (worker/spool-sweeper.ts).
+ * is removed by the spool sweeper (worker/chores/spool-sweeper.ts).
  */
 export class Spool {
   constructor(private readonly root: string) {}

@@ -16,7 +16,7 @@ import { objectRescan, type ObjectRescanDeps } from './objects.js';
 import type { CounterField, RescanCursor, RescanRecord, RescanStore } from './store.js';
 
 /**
- * The run of one rescan, by the BullMQ `rescan` job (worker.ts).
+ * The run of one rescan, by the BullMQ `rescan` job (worker/rescan-processor.ts).
  *
  * Page by page (ARBITER_RESCAN_PAGE_SIZE results of the tenant's result index, oldest first,
  * within the rescan's window): keep the results scanned with an older database (and, for

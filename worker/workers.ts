@@ -1,7 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '../core/config.js';
 import { QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
-import { createCallbackProcessor, type CallbackDeps } from '../webhooks/processor.js';
+import { createCallbackProcessor, type CallbackDeps } from './callback-processor.js';
 import type { PipelineDeps } from './scan-pipeline.js';
 import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
@@ -48,7 +48,7 @@ export function startWorkers(
 
   const callbackWorker = new Worker<CallbackJob>(
     QUEUE_NAMES.callback,
-    // One job per delivery, with per-tenant fairness (see webhooks/processor.ts).
+    // One job per delivery, with per-tenant fairness (see callback-processor.ts).
     callbackJobs.track(createCallbackProcessor(delivery)),
     {
       connection,

@@ -11,7 +11,7 @@ import type { ObjectScanSubmission, ObjectScanSubmitter } from '../object-scans.
 import type { CrawlCursor, RetroJobStore } from './jobs.js';
 
 /**
- * The crawl of one retro job, run by the BullMQ `crawl` job of the retro queue (worker.ts).
+ * The crawl of one retro job, run by the BullMQ `crawl` job of the retro queue (worker/retro-processor.ts).
  *
  * Page by page (ListObjectsV2, MaxKeys = ARBITER_RETRO_PAGE_SIZE, 1,000 by default), bucket by
  * bucket: keep the objects whose LastModified is within [from, to] and that are not folder

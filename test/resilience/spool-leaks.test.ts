@@ -10,7 +10,7 @@ import { createMetrics } from '../../core/metrics.js';
 import { RedisKeys } from '../../core/keys.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { redisOptionsFromUrl } from '../../core/redis.js';
-import { SpoolSweeper } from '../../worker/spool-sweeper.js';
+import { SpoolSweeper } from '../../worker/chores/spool-sweeper.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { clamavDatabaseDir, loadConfig } from '../../core/config.js';
 import { parseContainerHeader } from '../../scanning/signatures/cvd.js';
 import { freshclamConfig, proxyLines } from '../../scanning/signatures/freshclam.js';
-import { jittered } from '../../worker/housekeeping.js';
+import { jittered } from '../../worker/chores/housekeeping.js';
 
 /** The freshclam config Arbiter writes, and what it reads from a database header. */
 describe('freshclam config', () => {

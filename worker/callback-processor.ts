@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { CallbackJobSchema, type CallbackJob } from '../core/queues.js';
-import { deliverCallback, type DeliveryDeps } from './delivery.js';
-import { fairnessDelayMs, type TenantDeliveryLeases } from './fairness.js';
+import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
+import { fairnessDelayMs, type TenantDeliveryLeases } from '../webhooks/fairness.js';
 
 /** What the callback worker needs: the delivery itself, and the per-tenant slots. */
 export interface CallbackDeps extends DeliveryDeps {

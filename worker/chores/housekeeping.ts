@@ -1,4 +1,4 @@
-import type { Logger } from '../core/logger.js';
+import type { Logger } from '../../core/logger.js';
 
 /**
  * Background chores of a process (the spool sweeper, the pending reaper): each runs once at

@@ -1,8 +1,8 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
 import { QUEUE_NAMES, RescanJobSchema, type RescanJob } from '../core/queues.js';
-import { closeWorker, InFlight } from '../worker/graceful-close.js';
-import { runRescan, type RunnerDeps } from './runner.js';
+import { closeWorker, InFlight } from './graceful-close.js';
+import { runRescan, type RunnerDeps } from '../rescans/runner.js';
 
 export interface RescanWorker {
   /** Stops rescans at their next checkpoint (handing them back to the queue), then closes. */

@@ -1,10 +1,10 @@
-import { clamavDatabaseDir, type Config } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
-import type { Metrics } from '../core/metrics.js';
-import { databasesFingerprint, installedDatabases } from '../scanning/signatures/cvd.js';
-import type { FreshclamSettings } from '../scanning/signatures/freshclam.js';
-import { isManagedFolder, updateDatabases } from '../scanning/signatures/update.js';
-import type { EngineSet } from '../scanning/engines.js';
+import { clamavDatabaseDir, type Config } from '../../core/config.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics } from '../../core/metrics.js';
+import { databasesFingerprint, installedDatabases } from '../../scanning/signatures/cvd.js';
+import type { FreshclamSettings } from '../../scanning/signatures/freshclam.js';
+import { isManagedFolder, updateDatabases } from '../../scanning/signatures/update.js';
+import type { EngineSet } from '../../scanning/engines.js';
 
 export interface SignatureUpdatesDeps {
   config: Pick<Config, 'clamav'>;

@@ -1,11 +1,11 @@
 import { lstat, opendir } from 'node:fs/promises';
 import path from 'node:path';
-import { isId } from '../core/ids.js';
-import type { Logger } from '../core/logger.js';
-import type { Metrics, SpoolArea } from '../core/metrics.js';
-import type { Queues } from '../core/queues.js';
-import type { ScanStore } from '../core/scan-store.js';
-import type { Spool, SpoolFileStat } from '../core/spool.js';
+import { isId } from '../../core/ids.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics, SpoolArea } from '../../core/metrics.js';
+import type { Queues } from '../../core/queues.js';
+import type { ScanStore } from '../../core/scan-store.js';
+import type { Spool, SpoolFileStat } from '../../core/spool.js';
 
 /**
  * Removes spool files that no live scan owns, which the normal paths cannot remove because the

@@ -1,16 +1,16 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { Config } from '../../core/config.js';
-import { isDomainError } from '../../core/errors.js';
+import type { Config } from '../core/config.js';
+import { isDomainError } from '../core/errors.js';
 import {
   QUEUE_NAMES,
   RetroCrawlJobSchema,
   ScheduleFireJobSchema,
   type RetroJobName,
   type RetroQueueJob,
-} from '../../core/queues.js';
-import { closeWorker, InFlight } from '../../worker/graceful-close.js';
-import { crawl, PermanentCrawlError } from './crawler.js';
-import type { RetroService } from './index.js';
+} from '../core/queues.js';
+import { closeWorker, InFlight } from './graceful-close.js';
+import { crawl, PermanentCrawlError } from '../s3/retro/crawler.js';
+import type { RetroService } from '../s3/retro/index.js';
 
 export interface RetroWorker {
   /** Stops crawls after their current page (handing them back to the queue), then closes. */
