@@ -1,7 +1,8 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { CallbackJobSchema, type CallbackJob } from '../core/queues.js';
 import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
 import { fairnessDelayMs, type TenantDeliveryLeases } from '../webhooks/fairness.js';
+import { parseJobPayload } from './job-payload.js';
 
 /** What the callback worker needs: the delivery itself, and the per-tenant slots. */
 export interface CallbackDeps extends DeliveryDeps {
@@ -12,15 +13,12 @@ export interface CallbackDeps extends DeliveryDeps {
  * The callback queue's processor: one job is one delivery (its retries are the job's attempts).
  * Before an attempt the job takes one of its tenant's delivery slots; when the tenant already has
  * its bound in flight the job goes back to the delayed set without using up an attempt, waits in
- * line for the tenant's next free slot (see fairness.ts), and the worker slot goes to someone
- * else's delivery.
+ * line for the tenant's next free slot (see webhooks/fairness.ts), and the worker slot goes to
+ * someone else's delivery.
  */
 export function createCallbackProcessor(deps: CallbackDeps) {
   return async (job: Job<CallbackJob>, token?: string): Promise<void> => {
-    const parsed = CallbackJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`malformed callback job: ${parsed.error.message}`);
-    const data = parsed.data;
+    const data = parseJobPayload(job, CallbackJobSchema);
     const holder = job.id ?? `${data.scanId}:${data.redelivery ?? 0}`;
 
     if (!(await deps.leases.acquire(data.tenantId, holder))) {

@@ -1,8 +1,10 @@
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
 import { QUEUE_NAMES, RescanJobSchema, type RescanJob } from '../core/queues.js';
-import { closeWorker, InFlight } from './graceful-close.js';
 import { runRescan, type RunnerDeps } from '../rescans/runner.js';
+import { onOutOfAttempts } from './attempts.js';
+import { closeWorker, InFlight } from './graceful-close.js';
+import { parseJobPayload } from './job-payload.js';
 
 export interface RescanWorker {
   /** Stops rescans at their next checkpoint (handing them back to the queue), then closes. */
@@ -29,10 +31,7 @@ export function startRescanWorker(
   const shutdown = new AbortController();
 
   const processor = async (job: Job<RescanJob>, token?: string) => {
-    const parsed = RescanJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`malformed rescan job: ${parsed.error.message}`);
-    const { tenantId, rescanId } = parsed.data;
+    const { tenantId, rescanId } = parseJobPayload(job, RescanJobSchema);
     const end = await runRescan(runner, tenantId, rescanId, shutdown.signal);
     if (end === 'interrupted') {
       await job.moveToDelayed(Date.now(), token);
@@ -50,23 +49,13 @@ export function startRescanWorker(
     // Resuming is cheap and safe (at most one page is listed again): give a rescan many chances.
     maxStalledCount: 10,
   });
-  worker.on('failed', (job, error) => {
-    if (!job) return;
-    const exhausted =
-      job.attemptsMade >= (job.opts.attempts ?? 1) ||
-      error instanceof UnrecoverableError ||
-      /stalled/i.test(error.message);
-    const parsed = RescanJobSchema.safeParse(job.data);
-    if (!exhausted || !parsed.success) return;
-    runner.rescans
-      .end(
-        parsed.data.tenantId,
-        parsed.data.rescanId,
-        'failed',
-        `the rescan failed: ${error.message}`,
-      )
-      .catch((e: unknown) => logger.error({ err: e }, 'could not record a failed rescan'));
-  });
+  onOutOfAttempts(
+    worker,
+    RescanJobSchema,
+    ({ tenantId, rescanId }, error) =>
+      runner.rescans.end(tenantId, rescanId, 'failed', `the rescan failed: ${error.message}`),
+    { logger, failure: 'could not record a failed rescan' },
+  );
   worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
 
   return {

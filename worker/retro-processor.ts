@@ -1,6 +1,5 @@
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
-import { isDomainError } from '../core/errors.js';
 import {
   QUEUE_NAMES,
   RetroCrawlJobSchema,
@@ -8,9 +7,11 @@ import {
   type RetroJobName,
   type RetroQueueJob,
 } from '../core/queues.js';
-import { closeWorker, InFlight } from './graceful-close.js';
-import { crawl, PermanentCrawlError } from '../s3/retro/crawler.js';
+import { crawl, isPermanentCrawlFailure } from '../s3/retro/crawler.js';
 import type { RetroService } from '../s3/retro/index.js';
+import { onOutOfAttempts } from './attempts.js';
+import { closeWorker, InFlight } from './graceful-close.js';
+import { parseJobPayload } from './job-payload.js';
 
 export interface RetroWorker {
   /** Stops crawls after their current page (handing them back to the queue), then closes. */
@@ -39,16 +40,11 @@ export function startRetroWorker(
 
   const processor = async (job: Job<RetroQueueJob, void, RetroJobName>, token?: string) => {
     if (job.name === 'schedule') {
-      const parsed = ScheduleFireJobSchema.safeParse(job.data);
-      if (!parsed.success)
-        throw new UnrecoverableError(`malformed schedule job: ${parsed.error.message}`);
-      await retro.fireSchedule(parsed.data.tenantId, parsed.data.scheduleId, firedAt(job));
+      const { tenantId, scheduleId } = parseJobPayload(job, ScheduleFireJobSchema);
+      await retro.fireSchedule(tenantId, scheduleId, firedAt(job));
       return;
     }
-    const parsed = RetroCrawlJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`malformed crawl job: ${parsed.error.message}`);
-    const { tenantId, jobId } = parsed.data;
+    const { tenantId, jobId } = parseJobPayload(job, RetroCrawlJobSchema);
     try {
       const end = await crawl(retro.crawler, tenantId, jobId, shutdown.signal);
       if (end === 'interrupted') {
@@ -57,10 +53,7 @@ export function startRetroWorker(
       }
     } catch (error) {
       if (error instanceof DelayedError) throw error;
-      if (
-        error instanceof PermanentCrawlError ||
-        (isDomainError(error) && (error.kind === 'not_found' || error.kind === 'forbidden'))
-      ) {
+      if (isPermanentCrawlFailure(error)) {
         logger.warn({ jobId, err: error.message }, 'retro job failed');
         await retro.jobs.end(tenantId, jobId, 'failed', error.message);
         return;
@@ -83,18 +76,14 @@ export function startRetroWorker(
       maxStalledCount: 10,
     },
   );
-  worker.on('failed', (job, error) => {
-    if (job?.name !== 'crawl') return;
-    const exhausted =
-      job.attemptsMade >= (job.opts.attempts ?? 1) ||
-      error instanceof UnrecoverableError ||
-      /stalled/i.test(error.message);
-    const parsed = RetroCrawlJobSchema.safeParse(job.data);
-    if (!exhausted || !parsed.success) return;
-    retro.jobs
-      .end(parsed.data.tenantId, parsed.data.jobId, 'failed', `the crawl failed: ${error.message}`)
-      .catch((e: unknown) => logger.error({ err: e }, 'could not record a failed retro job'));
-  });
+  // Only a crawl stands for a retro job, which must not stay `crawling` for ever.
+  onOutOfAttempts(
+    worker,
+    RetroCrawlJobSchema,
+    ({ tenantId, jobId }, error) =>
+      retro.jobs.end(tenantId, jobId, 'failed', `the crawl failed: ${error.message}`),
+    { logger, failure: 'could not record a failed retro job', names: ['crawl'] },
+  );
   worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
 
   return {

@@ -1,15 +1,14 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
 import { watchForDeletion } from './deletion-watch.js';
 import { failScan, runScanPipeline, type PipelineDeps } from './scan-pipeline.js';
+import { isFinalAttempt } from './attempts.js';
+import { parseJobPayload } from './job-payload.js';
 
 /** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
 export function createScanProcessor(deps: PipelineDeps) {
   return async (job: Job<ScanJob>): Promise<void> => {
-    const parsed = ScanJobSchema.safeParse(job.data);
-    if (!parsed.success)
-      throw new UnrecoverableError(`malformed scan job: ${parsed.error.message}`);
-    const { tenantId, scanId } = parsed.data;
+    const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
     await deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined);
     const record = await deps.scans.get(tenantId, scanId);
@@ -22,7 +21,6 @@ export function createScanProcessor(deps: PipelineDeps) {
     }
     const uploadPath =
       record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
-    const attempts = job.opts.attempts ?? 1;
     // A download notices its scan's deletion and stops (uploads have nothing worth stopping).
     const deletion =
       record.request.source === 'location'
@@ -32,7 +30,7 @@ export function createScanProcessor(deps: PipelineDeps) {
       await runScanPipeline(deps, {
         request: record.request,
         uploadPath,
-        finalAttempt: job.attemptsMade + 1 >= attempts,
+        finalAttempt: isFinalAttempt(job),
         signal: deletion?.signal,
       });
     } finally {
@@ -57,29 +55,15 @@ async function discardContent(deps: PipelineDeps, tenantId: string, scanId: stri
  * it stalled more often than allowed because workers kept dying): the client still gets an
  * error result and its callback instead of a request that stays pending forever.
  */
-export async function onScanJobFailed(
+export async function failScanForGood(
   deps: PipelineDeps,
-  job: Job<ScanJob> | undefined,
+  { tenantId, scanId }: ScanJob,
   error: Error,
 ): Promise<void> {
-  if (!job) return;
-  const attempts = job.opts.attempts ?? 1;
-  const exhausted =
-    job.attemptsMade >= attempts ||
-    error instanceof UnrecoverableError ||
-    /stalled/i.test(error.message);
-  if (!exhausted) return;
-  const parsed = ScanJobSchema.safeParse(job.data);
-  if (!parsed.success) return;
-  const record = await deps.scans.get(parsed.data.tenantId, parsed.data.scanId);
+  const record = await deps.scans.get(tenantId, scanId);
   if (record?.state !== 'pending') return;
   const uploadPath =
-    record.request.source === 'upload'
-      ? deps.spool.uploadPath(parsed.data.tenantId, parsed.data.scanId)
-      : undefined;
-  deps.logger.error(
-    { scanId: parsed.data.scanId, err: error },
-    'scan job failed for good; storing an error result',
-  );
+    record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
+  deps.logger.error({ scanId, err: error }, 'scan job failed for good; storing an error result');
   await failScan(deps, record.request, uploadPath, `processing failed: ${error.message}`);
 }

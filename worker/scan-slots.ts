@@ -1,6 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
 import { fairnessDelayMs, type TenantLeases } from '../core/tenant-leases.js';
+import { validJobPayload } from './job-payload.js';
 
 type ScanProcessor = (job: Job<ScanJob>, token?: string) => Promise<void>;
 
@@ -26,10 +27,10 @@ export class ScanSlots {
   /** The scan processor, run in one of the job's tenant's slots. */
   around(processor: ScanProcessor): ScanProcessor {
     return async (job, token) => {
-      const parsed = ScanJobSchema.safeParse(job.data);
+      const payload = validJobPayload(job, ScanJobSchema);
       // A malformed job has no tenant to count against; the processor fails it for good.
-      if (!parsed.success) return processor(job, token);
-      return this.run(job, token, parsed.data.tenantId, () => processor(job, token));
+      if (!payload) return processor(job, token);
+      return this.run(job, token, payload.tenantId, () => processor(job, token));
     };
   }
 

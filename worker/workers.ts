@@ -1,9 +1,17 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '../core/config.js';
-import { QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
+import {
+  CallbackJobSchema,
+  QUEUE_NAMES,
+  ScanJobSchema,
+  callbackBackoffMs,
+  type CallbackJob,
+  type ScanJob,
+} from '../core/queues.js';
+import { onOutOfAttempts } from './attempts.js';
 import { createCallbackProcessor, type CallbackDeps } from './callback-processor.js';
 import type { PipelineDeps } from './scan-pipeline.js';
-import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
+import { createScanProcessor, failScanForGood } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
 import type { ScanSlots } from './scan-slots.js';
 
@@ -24,7 +32,7 @@ export function startWorkers(
     lockDuration: config.jobLockMs,
     stalledInterval: config.stalledIntervalMs,
     // A job whose worker died is put back this many times before it is given up (and then
-    // still answered with an error result, see onScanJobFailed).
+    // still answered with an error result, see failScanForGood).
     maxStalledCount: 3,
   };
   const scanJobs = new InFlight();
@@ -40,11 +48,15 @@ export function startWorkers(
       ...lockOptions,
     },
   );
-  scanWorker.on('failed', (job, error) => {
-    onScanJobFailed(pipeline, job, error).catch((e: unknown) =>
-      pipeline.logger.error({ err: e }, 'could not record a failed scan'),
-    );
-  });
+  onOutOfAttempts(
+    scanWorker,
+    ScanJobSchema,
+    (job, error) => failScanForGood(pipeline, job, error),
+    {
+      logger: pipeline.logger,
+      failure: 'could not record a failed scan',
+    },
+  );
 
   const callbackWorker = new Worker<CallbackJob>(
     QUEUE_NAMES.callback,
@@ -63,6 +75,19 @@ export function startWorkers(
           }),
       },
     },
+  );
+
+  // Every attempt is in the scan's trace already; the log says the delivery is over.
+  onOutOfAttempts(
+    callbackWorker,
+    CallbackJobSchema,
+    (job, error) => {
+      delivery.logger.warn(
+        { scanId: job.scanId, redelivery: job.redelivery, rescan: job.rescan, err: error.message },
+        'callback delivery given up',
+      );
+    },
+    { logger: delivery.logger, failure: 'could not record a failed callback delivery' },
   );
 
   for (const worker of [scanWorker, callbackWorker]) {

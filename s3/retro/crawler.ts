@@ -52,6 +52,17 @@ export class PermanentCrawlError extends Error {
   override name = 'PermanentCrawlError';
 }
 
+/**
+ * Whether a crawl's failure is one retrying cannot cure, so the retro job fails at once: the
+ * crawler said so, or the job or its bucket is gone (unregistered) or out of reach (forbidden).
+ */
+export function isPermanentCrawlFailure(error: unknown): error is Error {
+  return (
+    error instanceof PermanentCrawlError ||
+    (isDomainError(error) && (error.kind === 'not_found' || error.kind === 'forbidden'))
+  );
+}
+
 export async function crawl(
   deps: CrawlerDeps,
   tenantId: string,
