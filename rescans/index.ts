@@ -15,7 +15,7 @@ import { RescanStore, type RescanRecord } from './store.js';
 /**
  * Rescans by database version (`/v1/rescans`): the store, the runner's dependencies, and the
  * operations behind the routes. Built once by the composition root; the worker role also starts
- * `startRescanWorker` with `runner`.
+ * `startRescanWorker` (worker/rescan-processor.ts) with `runner`.
  */
 export interface RescanService {
   rescans: RescanStore;

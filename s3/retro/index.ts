@@ -15,7 +15,8 @@ import { RetroJobInputSchema, S3_EPOCH, type RetroBucket } from './schema.js';
 /**
  * Retro jobs and schedules (docs/s3.md): the stores, the crawl's dependencies, the outcome
  * listener that keeps the counters, and the operations behind `/v1/jobs` and `/v1/schedules`.
- * Built once by the composition root; the worker role also starts `startRetroWorker`.
+ * Built once by the composition root; the worker role also starts `startRetroWorker`
+ * (worker/retro-processor.ts).
  */
 export interface RetroService {
   jobs: RetroJobStore;
