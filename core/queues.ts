@@ -4,7 +4,8 @@ import type { ScanFairness } from './scan-fairness.js';
 
 /**
  * The job catalog: every queue, the payload its jobs carry (ids only, never content or secrets)
- * and its retry policy. Payloads are validated when enqueued and again when processed.
+ * and its retry policy. Payloads are validated when enqueued and again when processed
+ * (worker/job-payload.ts).
  */
 export const ScanJobSchema = z.object({
   tenantId: z.string().regex(/^[0-9a-f]{32}$/),
