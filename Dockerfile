@@ -9,6 +9,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY core ./core
+COPY scans ./scans
 COPY scanning ./scanning
 COPY api ./api
 COPY worker ./worker

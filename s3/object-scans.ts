@@ -11,9 +11,9 @@ import type {
   ObjectRef,
   ScanRequest,
   ScanResult,
-} from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
-import { runScanPipeline, type PipelineDeps } from '../worker/scan-pipeline.js';
+} from '../scans/results.js';
+import type { ScanStore } from '../scans/store.js';
+import { runScanPipeline, type PipelineDeps } from '../scans/pipeline.js';
 import type { BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 

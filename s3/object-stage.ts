@@ -19,9 +19,9 @@ import type {
   ObjectRef,
   ScanRequest,
   ScanResult,
-} from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
-import { TransientScanError, type Content, type ObjectStage } from '../worker/scan-pipeline.js';
+} from '../scans/results.js';
+import type { ScanStore } from '../scans/store.js';
+import { TransientScanError, type Content, type ObjectStage } from '../scans/pipeline.js';
 import type { BucketActions, BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 import type { AwsClients } from './clients.js';

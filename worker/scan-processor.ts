@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
-import { watchForDeletion } from './deletion-watch.js';
-import { failScan, runScanPipeline, type PipelineDeps } from './scan-pipeline.js';
+import { watchForDeletion } from '../scans/deletion-watch.js';
+import { failScan, runScanPipeline, type PipelineDeps } from '../scans/pipeline.js';
 
 /** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
 export function createScanProcessor(deps: PipelineDeps) {

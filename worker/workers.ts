@@ -2,7 +2,7 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '../core/config.js';
 import { QUEUE_NAMES, callbackBackoffMs, type CallbackJob, type ScanJob } from '../core/queues.js';
 import { createCallbackProcessor, type CallbackDeps } from '../webhooks/processor.js';
-import type { PipelineDeps } from './scan-pipeline.js';
+import type { PipelineDeps } from '../scans/pipeline.js';
 import { createScanProcessor, onScanJobFailed } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
 import type { ScanSlots } from './scan-slots.js';

@@ -5,15 +5,15 @@ import { badRequest, DomainError, payloadTooLarge } from '../../core/errors.js';
 import { newId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
-import type { ScanRequest, ScanResult } from '../../core/results.js';
-import type { ScanStore } from '../../core/scan-store.js';
+import type { ScanRequest, ScanResult } from '../../scans/results.js';
+import type { ScanStore } from '../../scans/store.js';
 import type { Spool } from '../../core/spool.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { TokenStore } from '../../core/tokens.js';
 import type { EngineVerdict } from '../../scanning/engine.js';
 import { contentName } from '../../scanning/engines.js';
 import type { ExistingObjectScan } from '../../s3/object-scans.js';
-import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
+import { runScanPipeline, type PipelineDeps } from '../../scans/pipeline.js';
 import { authenticateBearerOrBasic, authenticateKey, principalOf } from '../auth.js';
 import {
   FORM_LIMITS,

@@ -15,11 +15,11 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
-import type { ScanRequest, ScanResult } from '../../core/results.js';
+import type { ScanRequest, ScanResult } from '../../scans/results.js';
 import type { BucketActions, BucketRecord } from '../../s3/bucket-schema.js';
 import { ObjectOutcomes, type ObjectOutcomeEvent } from '../../s3/object-scans.js';
 import { S3ObjectStage } from '../../s3/object-stage.js';
-import { TransientScanError } from '../../worker/scan-pipeline.js';
+import { TransientScanError } from '../../scans/pipeline.js';
 
 /**
  * The object stage against a mocked S3 client (aws-sdk-client-mock): what s3rver cannot show —

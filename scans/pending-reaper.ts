@@ -2,8 +2,8 @@ import { access } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import type { Metrics, ReapAction } from '../core/metrics.js';
 import { enqueueScan } from '../core/queues.js';
-import type { ScanRecord } from '../core/results.js';
-import { failScan, type PipelineDeps } from './scan-pipeline.js';
+import type { ScanRecord } from './results.js';
+import { failScan, type PipelineDeps } from './pipeline.js';
 
 /**
  * Resolves pending scans that no job will ever finish. A scan's record is written before its
@@ -11,7 +11,7 @@ import { failScan, type PipelineDeps } from './scan-pipeline.js';
  * between leaves a record that says "pending" for its whole TTL with nothing behind it. Also a
  * job that ended without storing a result (the process died while recording the failure).
  *
- * Pending scans are indexed (core/scan-store.ts, `pending-scans`) when written and leave the
+ * Pending scans are indexed (scans/store.ts, `pending-scans`) when written and leave the
  * index when finished or deleted. Each run claims a bounded batch of the entries older than the
  * grace period (the claim re-stamps them, so another worker's reaper skips them and a scan that
  * is legitimately still waiting comes up again only a grace period later) and for each:
