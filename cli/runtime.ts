@@ -43,6 +43,7 @@ import { Redeliveries } from '../webhooks/redelivery.js';
 import { meterEngines } from '../scans/engine-metrics.js';
 import { PendingReaper } from '../scans/pending-reaper.js';
 import type { PipelineDeps } from '../scans/pipeline.js';
+import { ScanService } from '../scans/service.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/spool-sweeper.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
@@ -75,7 +76,10 @@ export interface Runtime {
   scanningWarnings: string[];
   /** The private clamd child process, when this process started one (core/embedded-clamd.ts). */
   embeddedClamd: EmbeddedClamd | undefined;
+  /** What the scan workers run on (scans/pipeline.ts); `scanning` wraps the same object. */
   pipeline: PipelineDeps;
+  /** A scan's lifecycle: accept, run now, queue again, fail (scans/service.ts). */
+  scanning: ScanService;
   delivery: CallbackDeps;
   /** Per-tenant scan slots across all workers (worker/scan-slots.ts). */
   scanSlots: ScanSlots;
@@ -147,7 +151,7 @@ export async function buildRuntime(
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
-  const s3Stage = createS3Stage({ config, redis, keys, scans, queues, logger, metrics });
+  const s3Stage = createS3Stage({ config, redis, keys, scans, logger, metrics });
   const pipeline: PipelineDeps = {
     scans,
     engines,
@@ -165,7 +169,8 @@ export async function buildRuntime(
     metrics,
     settings,
   };
-  const s3 = s3Stage.complete(pipeline);
+  const scanning = new ScanService(pipeline);
+  const s3 = s3Stage.complete(scanning);
   const retro = createRetro({
     redis,
     keys,
@@ -248,6 +253,7 @@ export async function buildRuntime(
     scanningWarnings,
     embeddedClamd: clamd.embedded,
     pipeline,
+    scanning,
     delivery,
     scanSlots,
     limits,
@@ -265,7 +271,7 @@ export async function buildRuntime(
       graceMs: config.spoolSweep.graceMs,
     }),
     reaper: new PendingReaper({
-      pipeline,
+      scanning,
       metrics,
       logger,
       graceMs: config.pendingReap.graceMs,

@@ -1,9 +1,8 @@
 import { access } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import type { Metrics, ReapAction } from '../core/metrics.js';
-import { enqueueScan } from '../core/queues.js';
 import type { ScanRecord } from './results.js';
-import { failScan, type PipelineDeps } from './pipeline.js';
+import type { ScanService } from './service.js';
 
 /**
  * Resolves pending scans that no job will ever finish. A scan's record is written before its
@@ -29,7 +28,7 @@ import { failScan, type PipelineDeps } from './pipeline.js';
  * than the lease, so nothing else has claimed the version meanwhile.
  */
 export interface PendingReaperDeps {
-  pipeline: PipelineDeps;
+  scanning: ScanService;
   metrics: Pick<Metrics, 'pendingReaped'>;
   logger: Logger;
   /** Age (since written, or since last found alive) from which a pending scan is looked at. */
@@ -49,7 +48,7 @@ export class PendingReaper {
    * the scans claimed and not looked at come up again a grace period later.
    */
   async reap(signal?: AbortSignal): Promise<Record<ReapAction, number>> {
-    const { scans } = this.deps.pipeline;
+    const scans = this.deps.scanning.store;
     const done: Record<ReapAction, number> = { requeued: 0, failed: 0 };
     const claimed = await scans.claimStalePending(
       Date.now() - this.deps.graceMs,
@@ -73,7 +72,8 @@ export class PendingReaper {
   }
 
   private async resolve(record: ScanRecord): Promise<ReapAction | undefined> {
-    const { pipeline } = this.deps;
+    const { scanning } = this.deps;
+    const { pipeline } = scanning;
     const { request } = record;
     const state = await pipeline.queues.scan.getJobState(request.id);
     if (ALIVE_STATES.has(state)) return undefined;
@@ -83,12 +83,10 @@ export class PendingReaper {
         : undefined;
     const log = { scanId: request.id, tenantId: request.tenantId, source: request.source, state };
     if (state === 'unknown' && (await contentStillThere(uploadPath))) {
-      await pipeline.scans.appendTrace(
-        request.tenantId,
-        request.id,
+      await scanning.requeue(
+        request,
         'no job was found for this pending scan (the process that accepted it stopped before queueing it): queued again',
       );
-      await enqueueScan(pipeline.queues, { tenantId: request.tenantId, scanId: request.id });
       this.deps.logger.warn(log, 'pending scan had no job; queued again');
       return 'requeued';
     }
@@ -97,7 +95,7 @@ export class PendingReaper {
         ? 'the uploaded content was lost before it could be scanned (the process that received it stopped); please submit it again'
         : 'processing ended without a result; please submit the content again';
     this.deps.logger.warn(log, 'pending scan cannot be processed; storing an error result');
-    await failScan(pipeline, request, uploadPath, message);
+    await scanning.fail(request, message, uploadPath);
     return 'failed';
   }
 }
