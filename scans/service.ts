@@ -1,4 +1,4 @@
-import { unavailable } from '../core/errors.js';
+import { DomainError, unavailable } from '../core/errors.js';
 import type { NetworkPolicy } from '../core/network-policy.js';
 import { enqueueScan, scanJobEntries } from '../core/queues.js';
 import type { EngineVerdict } from '../scanning/engine.js';
@@ -58,9 +58,9 @@ export class ScanService {
   /**
    * Accepts scans for the workers: the pending records with their first trace events (one
    * MULTI), the uploads moved into place, then the jobs (one BullMQ addBulk). When the records
-   * or the jobs cannot be written, the records are removed again and a 503 (`unavailable`) is
-   * thrown: nothing is half-accepted. A record written before a crash and never queued is the
-   * pending reaper's (scans/pending-reaper.ts).
+   * or the jobs cannot be written, the records are removed again and a 503 (`unavailable`, with
+   * Retry-After) is thrown: nothing is half-accepted. A record written before a crash and never
+   * queued is the pending reaper's (scans/pending-reaper.ts).
    */
   async submitMany(intakes: ScanIntake[]): Promise<void> {
     if (intakes.length === 0) return;
@@ -82,7 +82,10 @@ export class ScanService {
    * Scans now, in this process, and returns the stored result (undefined: the scan was deleted
    * meanwhile). The scan is recorded like any other (pending record, trace, result, callback).
    */
-  async runNow(intake: ScanIntake, options: RunNowOptions = {}): Promise<ScanResult | undefined> {
+  async runNow(
+    intake: Pick<ScanIntake, 'request' | 'received'>,
+    options: RunNowOptions = {},
+  ): Promise<ScanResult | undefined> {
     await this.store.createPendingMany(pendingEntries([intake]));
     return runScanPipeline(this.pipeline, {
       request: intake.request,
@@ -110,12 +113,14 @@ export class ScanService {
     try {
       await write();
     } catch (error) {
+      await Promise.allSettled(
+        intakes.map(({ request }) => this.store.deleteResult(request.tenantId, request.id)),
+      );
+      // Already the answer to give: Redis is unreachable (core/redis.ts), a 503 with Retry-After.
+      if (error instanceof DomainError) throw error;
       this.pipeline.logger.error(
         { err: error, scanIds: intakes.slice(0, 10).map(({ request }) => request.id) },
         'could not queue scans',
-      );
-      await Promise.allSettled(
-        intakes.map(({ request }) => this.store.deleteResult(request.tenantId, request.id)),
       );
       throw unavailable(QUEUE_UNAVAILABLE, RETRY_AFTER_SECONDS);
     }
