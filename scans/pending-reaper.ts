@@ -22,7 +22,7 @@ import type { ScanService } from './service.js';
  *   stored, which fires the callback like any other result;
  * - its job failed or completed without a result: an error result.
  *
- * Object scans are queued again the way s3/object-scans.ts queues them (a scan job with the
+ * Object scans are queued again like every scan (ScanService: a scan job with the
  * tenant's fairness priority); the object's lease, taken for an hour at submission and held by
  * this scan id, is refreshed by the object stage when the job runs. The grace period is shorter
  * than the lease, so nothing else has claimed the version meanwhile.
