@@ -9,11 +9,13 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY core ./core
+COPY scans ./scans
 COPY scanning ./scanning
 COPY api ./api
 COPY worker ./worker
 COPY webhooks ./webhooks
 COPY s3 ./s3
+COPY rescans ./rescans
 COPY cli ./cli
 RUN npm run build && npm prune --omit=dev
 

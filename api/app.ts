@@ -6,7 +6,7 @@ import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanStore } from '../scans/store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
@@ -14,7 +14,8 @@ import type { S3Protection } from '../s3/protection.js';
 import type { RescanService } from '../rescans/index.js';
 import type { RetroService } from '../s3/retro/index.js';
 import type { Redeliveries } from '../webhooks/redelivery.js';
-import type { PipelineDeps } from '../worker/scan-pipeline.js';
+import type { ScanService } from '../scans/service.js';
+import type { EngineSet } from '../scanning/engines.js';
 import { authenticate } from './auth.js';
 import { closeConnectionOnEarlyAnswer } from './early-answers.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
@@ -44,7 +45,9 @@ export interface ApiDeps {
   scans: ScanStore;
   queues: Queues;
   spool: Spool;
-  pipeline: PipelineDeps;
+  /** Accepts and runs scans (scans/service.ts). */
+  scanning: ScanService;
+  engines: EngineSet;
   redeliveries: Redeliveries;
   s3: S3Protection;
   /** Retro jobs and schedules (s3/retro/). */
@@ -106,17 +109,17 @@ export function createApp(deps: ApiDeps): Express {
   scanii.use(rateLimit(deps.limits));
   scanii.use(
     accountRouter(deps.tenants, deps.settings, {
-      engines: deps.pipeline.engines,
+      engines: deps.engines,
       warnings: deps.scanningWarnings ?? [],
     }),
   );
   scanii.use(tokensRouter(deps.tokens));
   scanii.use(
     filesRouter({
+      scanning: deps.scanning,
       scans: deps.scans,
       queues: deps.queues,
       spool: deps.spool,
-      pipeline: deps.pipeline,
       publicUrl: config.publicUrl,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,
@@ -132,9 +135,8 @@ export function createApp(deps: ApiDeps): Express {
     verdictRouter({
       tenants: deps.tenants,
       tokens: deps.tokens,
-      scans: deps.scans,
+      scanning: deps.scanning,
       spool: deps.spool,
-      pipeline: deps.pipeline,
       limiter: deps.limits,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,
@@ -160,7 +162,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/v1', tenantApi);
   app.use(
     '/admin',
-    adminRouter(deps.tenants, config.adminToken, deps.pipeline.engines, deps.limits, deps.settings),
+    adminRouter(deps.tenants, config.adminToken, deps.engines, deps.limits, deps.settings),
   );
 
   app.use(notFoundHandler);

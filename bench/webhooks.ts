@@ -17,8 +17,8 @@ import {
   type CallbackJob,
 } from '../core/queues.js';
 import { createRedis, queueConnectionOptions } from '../core/redis.js';
-import type { ScanRequest, ScanResult } from '../core/results.js';
-import { ScanStore } from '../core/scan-store.js';
+import type { ScanRequest, ScanResult } from '../scans/results.js';
+import { ScanStore } from '../scans/store.js';
 import { TenantStore } from '../core/tenants.js';
 import { startTestRedis } from '../test/support/redis-server.js';
 import { waitFor } from '../test/support/wait.js';

@@ -24,7 +24,7 @@ import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
 import { createRedis, queueConnectionOptions } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
-import { ScanStore } from '../core/scan-store.js';
+import { ScanStore } from '../scans/store.js';
 import { Spool } from '../core/spool.js';
 import { TenantLeases } from '../core/tenant-leases.js';
 import { TenantStore } from '../core/tenants.js';
@@ -40,9 +40,10 @@ import {
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
-import { meterEngines } from '../worker/engine-metrics.js';
-import { PendingReaper } from '../worker/pending-reaper.js';
-import type { PipelineDeps } from '../worker/scan-pipeline.js';
+import { meterEngines } from '../scans/engine-metrics.js';
+import { PendingReaper } from '../scans/pending-reaper.js';
+import type { PipelineDeps } from '../scans/pipeline.js';
+import { ScanService } from '../scans/service.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
 import { createS3Stage, type S3Protection } from '../s3/protection.js';
@@ -75,7 +76,10 @@ export interface Runtime {
   scanningWarnings: string[];
   /** The private clamd child process, when this process started one (core/embedded-clamd.ts). */
   embeddedClamd: EmbeddedClamd | undefined;
+  /** What the scan workers run on (scans/pipeline.ts); `scanning` wraps the same object. */
   pipeline: PipelineDeps;
+  /** A scan's lifecycle: accept, run now, queue again, fail (scans/service.ts). */
+  scanning: ScanService;
   delivery: CallbackDeps;
   /** Per-tenant scan slots across all workers (worker/scan-slots.ts). */
   scanSlots: ScanSlots;
@@ -147,7 +151,7 @@ export async function buildRuntime(
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
-  const s3Stage = createS3Stage({ config, redis, keys, scans, queues, logger, metrics });
+  const s3Stage = createS3Stage({ config, redis, keys, scans, logger, metrics });
   const pipeline: PipelineDeps = {
     scans,
     engines,
@@ -165,7 +169,8 @@ export async function buildRuntime(
     metrics,
     settings,
   };
-  const s3 = s3Stage.complete(pipeline);
+  const scanning = new ScanService(pipeline);
+  const s3 = s3Stage.complete(scanning);
   const retro = createRetro({
     redis,
     keys,
@@ -248,6 +253,7 @@ export async function buildRuntime(
     scanningWarnings,
     embeddedClamd: clamd.embedded,
     pipeline,
+    scanning,
     delivery,
     scanSlots,
     limits,
@@ -265,7 +271,7 @@ export async function buildRuntime(
       graceMs: config.spoolSweep.graceMs,
     }),
     reaper: new PendingReaper({
-      pipeline,
+      scanning,
       metrics,
       logger,
       graceMs: config.pendingReap.graceMs,

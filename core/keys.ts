@@ -56,11 +56,11 @@ export class RedisKeys {
   scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${tenantId}:${scanId}`;
   trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${tenantId}:${scanId}`;
   /**
-   * Index of pending scans for the pending reaper (worker/pending-reaper.ts): one small global
+   * Index of pending scans for the pending reaper (scans/pending-reaper.ts): one small global
    * ZSET whose members embed the tenant id, so finding stale pending scans never SCANs the keyspace.
    */
   pendingScans = () => `${this.prefix}:pending-scans`;
-  /** A tenant's stored results by completion time: what rescans walk (core/scan-store.ts). */
+  /** A tenant's stored results by completion time: what rescans walk (scans/store.ts). */
   tenantResults = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:results`;
   /** Rescans by database version (rescans/). */
   rescan = (tenantId: string, rescanId: string) => `${this.prefix}:rescan:${tenantId}:${rescanId}`;

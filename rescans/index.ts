@@ -4,7 +4,7 @@ import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
 import { RESCAN_JOB_OPTIONS, RescanJobSchema, type Queues } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanStore } from '../scans/store.js';
 import type { Spool } from '../core/spool.js';
 import type { EngineSet } from '../scanning/engines.js';
 import type { ObjectRescanDeps } from './objects.js';

@@ -1,5 +1,5 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import type { ObjectRef, ScanRecord, ScanRequest } from '../core/results.js';
+import type { ObjectRef, ScanRecord, ScanRequest } from '../scans/results.js';
 import type { BucketRecord } from '../s3/bucket-schema.js';
 import type { BucketStore } from '../s3/bucket-store.js';
 import type { AwsClients } from '../s3/clients.js';

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { access, copyFile } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import { enqueueCallback, scanJobEntries, type Queues } from '../core/queues.js';
-import type { ScanRecord, ScanRequest, ScanResult } from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanRecord, ScanRequest, ScanResult } from '../scans/results.js';
+import type { ScanStore } from '../scans/store.js';
 import type { Spool } from '../core/spool.js';
 import {
   parseDatabaseVersion,

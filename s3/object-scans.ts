@@ -1,19 +1,11 @@
 import { createHash } from 'node:crypto';
-import { unavailable } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { scanJobEntries, type Queues } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
-import type {
-  ObjectAction,
-  ObjectOutcome,
-  ObjectRef,
-  ScanRequest,
-  ScanResult,
-} from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
-import { runScanPipeline, type PipelineDeps } from '../worker/scan-pipeline.js';
+import type { ObjectAction, ObjectOutcome, ObjectRef, ScanResult } from '../scans/results.js';
+import { objectRef, objectRequest, type ObjectScanFields } from '../scans/request.js';
+import type { ScanIntake, ScanService } from '../scans/service.js';
 import type { BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 
@@ -211,13 +203,10 @@ export class ObjectOutcomes {
 
 export interface ObjectScanDeps {
   buckets: BucketStore;
-  scans: ScanStore;
-  queues: Queues;
+  /** Accepts the scans (and runs those of `scanExistingObject` in the calling process). */
+  scanning: ScanService;
   leases: ObjectLeases;
   outcomes: ObjectOutcomes;
-  /** The pipeline, for `scanExistingObject` (which scans in the calling process). */
-  pipeline: PipelineDeps;
-  logger: Logger;
 }
 
 export interface ExistingObjectScan {
@@ -277,7 +266,7 @@ export class ObjectScanService implements ObjectScanSubmitter {
     }
 
     const leases = await this.deps.leases.acquireMany(tenantId, claims);
-    const accepted: Array<{ request: ScanRequest; trace: string }> = [];
+    const accepted: ScanIntake[] = [];
     const duplicates: Array<{ holder: string; item: ObjectScanSubmission }> = [];
     for (const [i, claim] of claims.entries()) {
       const lease = leases[i]!;
@@ -287,41 +276,30 @@ export class ObjectScanService implements ObjectScanSubmitter {
         duplicates.push({ holder: lease.holder, item });
         continue;
       }
-      const request = objectRequest(tenantId, claim.scanId, buckets.get(item.bucket)!, item);
-      accepted.push({ request, trace: receivedMessage(item) });
+      const request = objectRequest(
+        tenantId,
+        claim.scanId,
+        objectFields(buckets.get(item.bucket)!, item),
+      );
+      accepted.push({ request, received: receivedMessage(item) });
       outcomes[claim.index] = { status: 'queued', scanId: claim.scanId };
     }
 
-    if (accepted.length > 0) {
-      try {
-        await this.deps.scans.createPendingMany(accepted);
-        // With each job's fairness priority (core/scan-fairness.ts), like every scan job.
-        await this.deps.queues.scan.addBulk(
-          await scanJobEntries(
-            this.deps.queues,
-            accepted.map(({ request }) => ({ tenantId, scanId: request.id })),
-          ),
-        );
-      } catch (error) {
-        this.deps.logger.error(
-          { err: error, count: accepted.length },
-          'could not queue object scans',
-        );
-        await Promise.allSettled(
-          accepted.map(async ({ request }) => {
-            await this.deps.leases.release(tenantId, request.object!, request.id);
-            await this.deps.scans.deleteResult(tenantId, request.id);
-          }),
-        );
-        throw unavailable(
-          'The scan queue is unavailable; nothing was accepted. Please retry shortly.',
-        );
-      }
+    try {
+      await this.deps.scanning.submitMany(accepted);
+    } catch (error) {
+      // The scans were not accepted (submitMany removed their records): free their versions.
+      await Promise.allSettled(
+        accepted.map(({ request }) =>
+          this.deps.leases.release(tenantId, request.object!, request.id),
+        ),
+      );
+      throw error;
     }
     // Best effort: the running scan's trace says a duplicate arrived (nothing depends on it).
     await Promise.allSettled(
       duplicates.map(({ holder, item }) =>
-        this.deps.scans.appendTrace(
+        this.deps.scanning.store.appendTrace(
           tenantId,
           holder,
           `${item.origin === 'retro' ? `retro job ${item.retroJobId ?? ''}` : item.origin === 'event' ? `another event (${item.eventName ?? 'S3'})` : 'another request'} for this object version arrived while it was being scanned: not scanned twice`,
@@ -363,10 +341,9 @@ export class ObjectScanService implements ObjectScanSubmitter {
         result: await this.waitForResult(tenantId, holder, options.waitMs ?? 60_000),
       };
     }
-    const request = objectRequest(tenantId, scanId, record, item);
+    const request = objectRequest(tenantId, scanId, objectFields(record, item));
     try {
-      await this.deps.scans.createPendingMany([{ request, trace: receivedMessage(item) }]);
-      const result = await runScanPipeline(this.deps.pipeline, { request, finalAttempt: true });
+      const result = await this.deps.scanning.runNow({ request, received: receivedMessage(item) });
       return { scanId, duplicate: false, result };
     } catch (error) {
       await this.deps.leases.release(tenantId, ref, scanId).catch(() => undefined);
@@ -381,7 +358,7 @@ export class ObjectScanService implements ObjectScanSubmitter {
   ): Promise<ScanResult | undefined> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const record = await this.deps.scans.get(tenantId, scanId);
+      const record = await this.deps.scanning.store.get(tenantId, scanId);
       if (!record || record.state !== 'pending') return record?.result;
       if (Date.now() >= deadline) return undefined;
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -389,32 +366,15 @@ export class ObjectScanService implements ObjectScanSubmitter {
   }
 }
 
-function objectRef(item: ObjectRef): ObjectRef {
-  const ref: ObjectRef = { bucket: item.bucket, key: item.key };
-  if (item.versionId) ref.versionId = item.versionId;
-  if (item.eTag) ref.eTag = item.eTag.replace(/^"|"$/g, '');
-  if (item.size !== undefined) ref.size = item.size;
-  return ref;
-}
-
-function objectRequest(
-  tenantId: string,
-  scanId: string,
-  bucket: BucketRecord,
-  item: ObjectScanSubmission,
-): ScanRequest {
-  const request: ScanRequest = {
-    id: scanId,
-    tenantId,
-    source: 'object',
-    object: objectRef(item),
+/** What the scan of `item` records: the object, who asked, and the bucket's callback. */
+function objectFields(bucket: BucketRecord, item: ObjectScanSubmission): ObjectScanFields {
+  return {
+    object: item,
     origin: item.origin,
-    metadata: item.metadata ?? {},
-    creationDate: new Date().toISOString(),
+    callback: bucket.callback,
+    metadata: item.metadata,
+    retroJobId: item.retroJobId,
   };
-  if (bucket.callback) request.callback = bucket.callback;
-  if (item.retroJobId) request.retroJobId = item.retroJobId;
-  return request;
 }
 
 function receivedMessage(item: ObjectScanSubmission): string {

@@ -19,9 +19,14 @@ import type {
   ObjectRef,
   ScanRequest,
   ScanResult,
-} from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
-import { TransientScanError, type Content, type ObjectStage } from '../worker/scan-pipeline.js';
+} from '../scans/results.js';
+import type { ScanStore } from '../scans/store.js';
+import {
+  TransientScanError,
+  type Content,
+  type ObjectFacts,
+  type ObjectStage,
+} from '../scans/pipeline.js';
 import type { BucketActions, BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 import type { AwsClients } from './clients.js';
@@ -35,7 +40,8 @@ import { mergeTags, outcomeOf, scanTags, taggingHeader, type Tag } from './tags.
  * 1. fetch — GetObject (the event's version; for an unversioned object `If-Match` the event's
  *    ETag, so a replaced object is not read in its place), streamed to the spool file with
  *    SHA-1 and size counted on the way: the object is never held in memory.
- * 2. act — after the verdict: tags merged into the object's own (see tags.ts), quarantine or
+ * 2. act — after the verdict, with the facts its fetch returned (the version read, its ETag),
+ *    which the pipeline hands over: tags merged into the object's own (see tags.ts), quarantine or
  *    promote (copy with tags, then delete the source version), delete, or keep. An error
  *    outcome (engine or S3 failure) is always tagged `scan-result=error` in place, never moved.
  *    An action that cannot be completed falls back to tagging in place, so an object is never
@@ -57,15 +63,6 @@ export interface ObjectStageDeps {
   now?: () => Date;
 }
 
-/** What the fetch learnt, for the act step of the same run. */
-interface Fetched {
-  /** performance.now() when noted: entries of runs that never reached `act` are pruned. */
-  at?: number;
-  versionId?: string;
-  eTag?: string;
-  problem?: 'gone' | 'superseded' | 'unreachable';
-}
-
 interface ActContext {
   s3: S3Client;
   bucket: BucketRecord;
@@ -80,33 +77,28 @@ interface ActContext {
 type Attempt<T> = { ok: true; value: T } | { ok: false; message: string };
 
 export class S3ObjectStage implements ObjectStage {
-  private readonly fetched = new Map<string, Fetched>();
-
   constructor(private readonly deps: ObjectStageDeps) {}
 
   async fetch(
     request: ScanRequest,
     destination: string,
     finalAttempt: boolean,
-  ): Promise<Content | string | ScanResult> {
+  ): Promise<{ content: Content | string | ScanResult; facts: ObjectFacts }> {
     const ref = request.object;
-    if (!ref) return 'the scan names no object';
+    if (!ref) return { content: 'the scan names no object', facts: {} };
     const trace = this.tracer(request);
-    const note = (fetched: Fetched) =>
-      this.fetched.set(request.id, { ...fetched, at: performance.now() });
-    this.prune();
+    const unreachable = (message: string) => ({
+      content: message,
+      facts: { problem: 'unreachable' as const },
+    });
     await this.deps.leases.refresh(request.tenantId, ref, request.id);
     const bucket = await this.deps.buckets.get(request.tenantId, ref.bucket);
-    if (!bucket) {
-      note({ problem: 'unreachable' });
-      return `the bucket ${ref.bucket} is not registered (any more)`;
-    }
+    if (!bucket) return unreachable(`the bucket ${ref.bucket} is not registered (any more)`);
     let s3: S3Client;
     try {
       s3 = this.deps.clients.s3(bucket);
     } catch (error) {
-      note({ problem: 'unreachable' });
-      return `the bucket's credentials cannot be used: ${messageOf(error)}`;
+      return unreachable(`the bucket's credentials cannot be used: ${messageOf(error)}`);
     }
 
     const where = describeObject(ref);
@@ -117,6 +109,7 @@ export class S3ObjectStage implements ObjectStage {
       () => abort.abort(new Error(`reading the object took longer than ${fetchTimeoutMs} ms`)),
       fetchTimeoutMs,
     );
+    const facts: ObjectFacts = {};
     try {
       const output = await s3.send(
         new GetObjectCommand({
@@ -130,53 +123,56 @@ export class S3ObjectStage implements ObjectStage {
         }),
         { abortSignal: abort.signal },
       );
-      const fetched: Fetched = {};
-      if (output.VersionId && output.VersionId !== 'null') fetched.versionId = output.VersionId;
-      if (output.ETag) fetched.eTag = unquote(output.ETag);
-      note(fetched);
+      if (output.VersionId && output.VersionId !== 'null') facts.versionId = output.VersionId;
+      if (output.ETag) facts.eTag = unquote(output.ETag);
       const body = output.Body as Readable | undefined;
       const declared = output.ContentLength;
       if (declared !== undefined && declared > maxFetchSize) {
         body?.destroy();
-        return await this.tooLarge(request, trace, where, declared);
+        return { content: await this.tooLarge(request, trace, where, declared), facts };
       }
       if (!body) {
         await writeFile(destination, '');
         await trace(`fetched ${where}: 0 bytes`);
-        return { path: destination, size: 0, sha1: createHash('sha1').digest('hex') };
+        const empty = { path: destination, size: 0, sha1: createHash('sha1').digest('hex') };
+        return { content: empty, facts };
       }
       abort.signal.addEventListener('abort', () => body.destroy(abort.signal.reason as Error), {
         once: true,
       });
       const counter = new HashCounter(maxFetchSize);
       await pipeline(body, counter, createWriteStream(destination));
-      const read = describeObject({ ...ref, versionId: fetched.versionId ?? ref.versionId });
+      const read = describeObject({ ...ref, versionId: facts.versionId ?? ref.versionId });
       await trace(`fetched ${read}: ${counter.bytes} bytes`);
-      return { path: destination, size: counter.bytes, sha1: counter.sha1() };
+      return { content: { path: destination, size: counter.bytes, sha1: counter.sha1() }, facts };
     } catch (error) {
-      if (error instanceof TooLarge) return await this.tooLarge(request, trace, where, error.bytes);
+      if (error instanceof TooLarge)
+        return { content: await this.tooLarge(request, trace, where, error.bytes), facts };
       const problem = s3Problem(error);
       if (problem.status === 412) {
-        note({ problem: 'superseded' });
         const message = `${where} was replaced before it could be read (its ETag is no longer ${ref.eTag ?? ''}); the new content is scanned on its own event`;
         await trace(message);
-        return message;
+        return { content: message, facts: { problem: 'superseded' } };
       }
-      if (problem.status === 404) note({ problem: 'gone' });
       await trace(`could not fetch ${where}: ${problem.message}`);
-      if (problem.permanent || finalAttempt) return `could not read ${where}: ${problem.message}`;
-      this.fetched.delete(request.id);
+      if (problem.permanent || finalAttempt) {
+        const message = `could not read ${where}: ${problem.message}`;
+        return { content: message, facts: problem.status === 404 ? { problem: 'gone' } : facts };
+      }
       throw new TransientScanError(`could not read ${where}: ${problem.message}`);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async act(request: ScanRequest, result: ScanResult, finalAttempt: boolean): Promise<ScanResult> {
+  async act(
+    request: ScanRequest,
+    result: ScanResult,
+    fetched: ObjectFacts,
+    finalAttempt: boolean,
+  ): Promise<ScanResult> {
     const ref = request.object;
     if (!ref) return result;
-    const fetched = this.fetched.get(request.id) ?? {};
-    this.fetched.delete(request.id);
     const trace = this.tracer(request);
     const outcome = outcomeOf(result);
     const versionId = fetched.versionId ?? ref.versionId;
@@ -257,7 +253,6 @@ export class S3ObjectStage implements ObjectStage {
   async settle(request: ScanRequest, result: ScanResult | undefined): Promise<void> {
     const ref = request.object;
     if (!ref) return;
-    this.fetched.delete(request.id);
     const watchers = await this.deps.leases.release(request.tenantId, ref, request.id);
     const retroJobIds = [
       ...new Set([request.retroJobId, ...watchers].filter((id): id is string => Boolean(id))),
@@ -475,14 +470,6 @@ export class S3ObjectStage implements ObjectStage {
       content_type: null,
       metadata: request.metadata,
     };
-  }
-
-  /** Drops notes older than an hour (a run that stopped between fetch and act, e.g. a crash). */
-  private prune(): void {
-    if (this.fetched.size < 256) return;
-    const cutoff = performance.now() - 3_600_000;
-    for (const [id, fetched] of this.fetched)
-      if ((fetched.at ?? 0) < cutoff) this.fetched.delete(id);
   }
 
   private tracer(request: ScanRequest) {

@@ -4,11 +4,10 @@ import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
-import type { Queues } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanStore } from '../scans/store.js';
 import { SecretBox } from '../core/secret-box.js';
-import type { PipelineDeps } from '../worker/scan-pipeline.js';
+import type { ScanService } from '../scans/service.js';
 import { BucketStore } from './bucket-store.js';
 import { createAwsClients, type AwsClients } from './clients.js';
 import { EventIntake } from './event-intake.js';
@@ -18,8 +17,8 @@ import { QueuePollers } from './sqs-poller.js';
 
 /**
  * S3 protection, assembled once by the composition root (cli/runtime.ts) in two steps because
- * the scan pipeline and the object scans need each other: `createS3Stage` gives the pipeline
- * its object stage, `complete` adds what needs the pipeline.
+ * scanning and the object scans need each other: `createS3Stage` gives the scan pipeline its
+ * object stage, `complete` adds what submits scans through the ScanService built over it.
  */
 export interface S3Protection {
   buckets: BucketStore;
@@ -35,7 +34,7 @@ export interface S3Protection {
 
 export interface S3StageParts {
   stage: S3ObjectStage;
-  complete(pipeline: PipelineDeps): S3Protection;
+  complete(scanning: ScanService): S3Protection;
 }
 
 export function createS3Stage(options: {
@@ -43,13 +42,12 @@ export function createS3Stage(options: {
   redis: Redis;
   keys: RedisKeys;
   scans: ScanStore;
-  queues: Queues;
   logger: Logger;
   sts?: (region: string) => STSClient;
   /** S3 events received and skipped (core/metrics.ts). */
   metrics?: Pick<Metrics, 's3Events'>;
 }): S3StageParts {
-  const { config, redis, keys, scans, queues, logger } = options;
+  const { config, redis, keys, scans, logger } = options;
   const policy = createNetworkPolicy(config.allowedNetworks);
   const buckets = new BucketStore(
     redis,
@@ -75,16 +73,8 @@ export function createS3Stage(options: {
   });
   return {
     stage,
-    complete(pipeline) {
-      const objectScans = new ObjectScanService({
-        buckets,
-        scans,
-        queues,
-        leases,
-        outcomes,
-        pipeline,
-        logger,
-      });
+    complete(scanning) {
+      const objectScans = new ObjectScanService({ buckets, scanning, leases, outcomes });
       const intake = new EventIntake(buckets, objectScans, options.metrics);
       return {
         buckets,

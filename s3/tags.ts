@@ -1,4 +1,4 @@
-import type { ObjectOutcome, ScanResult } from '../core/results.js';
+import type { ObjectOutcome, ScanResult } from '../scans/results.js';
 import { S3_TAG_LIMIT, type TagKeys } from './bucket-schema.js';
 import { isUnscannableFinding } from '../scanning/findings.js';
 

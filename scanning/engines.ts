@@ -3,7 +3,7 @@ import type { Config, EngineName } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
-import type { ScanRequest } from '../core/results.js';
+import type { ScanRequest } from '../scans/results.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
 import { isUnscannableFinding } from './findings.js';
 

@@ -3,7 +3,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanStore } from '../scans/store.js';
 import type { TenantStore } from '../core/tenants.js';
 import { signWebhook, webhookIdFor } from './signing.js';
 

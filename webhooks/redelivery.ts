@@ -8,7 +8,7 @@ import {
   type Queues,
 } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanStore } from '../scans/store.js';
 
 /**
  * What `POST /v1/files/{id}/redeliver` did:

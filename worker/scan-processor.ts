@@ -2,8 +2,8 @@ import type { Job } from 'bullmq';
 import { isFinalAttempt } from './attempts.js';
 import { parseJobPayload } from './job-payload.js';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
-import { watchForDeletion } from './deletion-watch.js';
-import { failScan, runScanPipeline, type PipelineDeps } from './scan-pipeline.js';
+import { watchForDeletion } from '../scans/deletion-watch.js';
+import { failScan, runScanPipeline, type PipelineDeps } from '../scans/pipeline.js';
 
 /** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
 export function createScanProcessor(deps: PipelineDeps) {

@@ -10,7 +10,7 @@ import {
 } from '../core/queues.js';
 import { onOutOfAttempts } from './attempts.js';
 import { createCallbackProcessor, type CallbackDeps } from './callback-processor.js';
-import type { PipelineDeps } from './scan-pipeline.js';
+import type { PipelineDeps } from '../scans/pipeline.js';
 import { createScanProcessor, failScanForGood } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
 import type { ScanSlots } from './scan-slots.js';

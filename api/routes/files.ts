@@ -1,14 +1,14 @@
 import { Router, type Request, type Response } from 'express';
-import { badRequest, notFound, unavailable } from '../../core/errors.js';
-import { isId, newId } from '../../core/ids.js';
+import { badRequest, notFound } from '../../core/errors.js';
+import { isId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
-import { enqueueScan, type Queues } from '../../core/queues.js';
-import type { ScanRequest } from '../../core/results.js';
-import type { ScanStore } from '../../core/scan-store.js';
+import type { Queues } from '../../core/queues.js';
 import type { Spool } from '../../core/spool.js';
 import { requireAllowedUrl } from '../../core/url-policy.js';
-import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
+import { locationRequest, uploadRequest } from '../../scans/request.js';
+import type { ScanService } from '../../scans/service.js';
+import type { ScanStore } from '../../scans/store.js';
 import { principalOf } from '../auth.js';
 import { formParsers, requireParsedBody, uploadParser } from '../body-parsers.js';
 import { resultUrl, sendJson } from '../http.js';
@@ -16,16 +16,21 @@ import { chargeUploads, quotaPrecheck } from '../rate-limit.js';
 import { FILE_FIELDS, FetchSchema, SubmitFileSchema } from '../schemas.js';
 
 export interface FilesDeps {
+  /** Accepts and runs scans (scans/service.ts). */
+  scanning: ScanService;
+  /** Results and traces, for the lookups and deletes. */
   scans: ScanStore;
+  /** To tell whether a deleted scan's job is being processed (see discardQueuedUpload). */
   queues: Queues;
   spool: Spool;
-  pipeline: PipelineDeps;
   publicUrl: string | undefined;
   maxFileSize: number;
   logger: Logger;
   /** Daily byte quota: uploads are counted when accepted, fetches once downloaded. */
   limiter: TenantLimiter;
 }
+
+const RECEIVED = 'content received for processing';
 
 const NO_CONTENT =
   'Regrettably, you did not send us any content to process: send a non-empty "file" or a "location".';
@@ -75,14 +80,14 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
     await deps.spool.remove(file.path);
     throw badRequest(NO_CONTENT);
   }
-  const request = newRequest(tenantId, file ? 'upload' : 'location', fields, file?.originalname);
-  await deps.scans.createPending(request);
-  await traceReceived(deps.scans, request);
-  const result = await runScanPipeline(deps.pipeline, {
-    request,
-    uploadPath: file?.path,
-    finalAttempt: true,
-  });
+  // Exactly one of the two (checked above).
+  const request = fields.location
+    ? locationRequest(tenantId, { ...fields, location: fields.location })
+    : uploadRequest(tenantId, fields, file?.originalname);
+  const result = await deps.scanning.runNow(
+    { request, received: RECEIVED },
+    file ? { uploadPath: file.path } : {},
+  );
   if (!result) throw notFound('The result was deleted while it was being processed.');
   if (result.error) {
     // Nothing was scanned: answering 201 would let a client read "no findings" as clean.
@@ -109,41 +114,24 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
     if (file) await deps.spool.remove(file.path);
     throw badRequest(NO_CONTENT);
   }
-  const request = newRequest(tenantId, 'upload', fields, file.originalname);
-  await deps.scans.createPending(request);
-  await deps.spool.adopt(file.path, tenantId, request.id);
-  await accept(deps, req, res, request);
+  const request = uploadRequest(tenantId, fields, file.originalname);
+  await deps.scanning.submit({ request, received: RECEIVED, upload: file.path });
+  accepted(deps, req, res, request.id);
 }
 
 /** `POST /files/fetch`: queue a download of `location` and its scan, answer 202 at once. */
 async function submitFetch(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
   const fields = screenUrls(deps, FetchSchema.parse(checkFields(req.body ?? {})));
-  const request = newRequest(tenantId, 'location', fields);
-  await deps.scans.createPending(request);
-  await accept(deps, req, res, request);
+  const request = locationRequest(tenantId, fields);
+  await deps.scanning.submit({ request, received: RECEIVED });
+  accepted(deps, req, res, request.id);
 }
 
-async function accept(
-  deps: FilesDeps,
-  req: Request,
-  res: Response,
-  request: ScanRequest,
-): Promise<void> {
-  await traceReceived(deps.scans, request);
-  try {
-    await enqueueScan(deps.queues, { tenantId: request.tenantId, scanId: request.id });
-  } catch (error) {
-    deps.logger.error({ err: error, scanId: request.id }, 'could not queue a scan');
-    await deps.scans.deleteResult(request.tenantId, request.id).catch(() => undefined);
-    // With Retry-After, like every other 503 of a Redis outage (core/redis.ts).
-    throw unavailable(
-      'The scan queue is unavailable; nothing was accepted. Please retry shortly.',
-      5,
-    );
-  }
-  res.setHeader('Location', resultUrl(req, deps.publicUrl, request.id));
-  sendJson(res, 202, { id: request.id });
+/** 202 with where the result will be. */
+function accepted(deps: FilesDeps, req: Request, res: Response, scanId: string): void {
+  res.setHeader('Location', resultUrl(req, deps.publicUrl, scanId));
+  sendJson(res, 202, { id: scanId });
 }
 
 async function getResult(deps: FilesDeps, req: Request, res: Response): Promise<void> {
@@ -205,33 +193,6 @@ function fileId(req: Request): string {
   return id;
 }
 
-function newRequest(
-  tenantId: string,
-  source: ScanRequest['source'],
-  fields: {
-    location?: string | undefined;
-    callback?: string | undefined;
-    metadata?: Record<string, string> | undefined;
-  },
-  fileName?: string,
-): ScanRequest {
-  const request: ScanRequest = {
-    id: newId(),
-    tenantId,
-    source,
-    metadata: { ...(fields.metadata ?? {}) },
-    creationDate: new Date().toISOString(),
-  };
-  if (source === 'location' && fields.location) request.location = fields.location;
-  if (fields.callback) request.callback = fields.callback;
-  if (fileName) request.fileName = fileName.slice(0, 255);
-  return request;
-}
-
-async function traceReceived(scans: ScanStore, request: ScanRequest): Promise<void> {
-  await scans.appendTrace(request.tenantId, request.id, 'content received for processing');
-}
-
 /** Unknown fields are refused with their name, so a typo (`metdata[x]`) is not silently lost. */
 function checkFields(body: unknown): Record<string, unknown> {
   const fields = (body ?? {}) as Record<string, unknown>;
@@ -260,7 +221,7 @@ function screenUrls<T extends { location?: string | undefined; callback?: string
 ): T {
   for (const field of ['location', 'callback'] as const) {
     const url = fields[field];
-    if (url) requireAllowedUrl(field, url, deps.pipeline.http.policy);
+    if (url) requireAllowedUrl(field, url, deps.scanning.networkPolicy);
   }
   return fields;
 }

@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
 import { badRequest, DomainError, payloadTooLarge } from '../../core/errors.js';
-import { newId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
-import type { ScanRequest, ScanResult } from '../../core/results.js';
-import type { ScanStore } from '../../core/scan-store.js';
+import type { ScanRequest } from '../../scans/results.js';
+import { uploadRequest } from '../../scans/request.js';
+import type { ScanService } from '../../scans/service.js';
+import { describeOutcome, unfinished, verdictOf, type ScannedFile } from '../../scans/verdict.js';
 import type { Spool } from '../../core/spool.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { TokenStore } from '../../core/tokens.js';
 import type { EngineVerdict } from '../../scanning/engine.js';
 import { contentName } from '../../scanning/engines.js';
 import type { ExistingObjectScan } from '../../s3/object-scans.js';
-import { runScanPipeline, type PipelineDeps } from '../../worker/scan-pipeline.js';
 import { authenticateBearerOrBasic, authenticateKey, principalOf } from '../auth.js';
 import {
   FORM_LIMITS,
@@ -30,11 +30,11 @@ import {
   uploadedFiles,
 } from '../rate-limit.js';
 import { ExistingObjectScanSchema, VerdictTokenSchema } from '../schemas.js';
-import { isUnscannableFinding } from '../../scanning/findings.js';
 
 /**
  * The verdict API in the style of "Antivirus for Amazon S3" (mounted at `/api`): a token from
- * key and secret, then one call that uploads one or more files and answers with a verdict.
+ * key and secret, then one call that uploads one or more files and answers with a verdict
+ * (worded by scans/verdict.ts).
  * Every file is an ordinary scan (same pipeline and engines, stored result and trace), so it can
  * be looked up through the Scanii API by the ids in `X-Arbiter-Scan-Ids`.
  */
@@ -42,9 +42,9 @@ import { isUnscannableFinding } from '../../scanning/findings.js';
 export interface VerdictDeps {
   tenants: TenantStore;
   tokens: TokenStore;
-  scans: ScanStore;
+  /** Runs every file's scan now (scans/service.ts). */
+  scanning: ScanService;
   spool: Spool;
-  pipeline: PipelineDeps;
   limiter: TenantLimiter;
   maxFileSize: number;
   logger: Logger;
@@ -63,15 +63,6 @@ export const ACCESS_TOKEN_SECONDS = 3600;
 export const MAX_FILES_PER_SCAN = 32;
 /** Files of one request scanned at once. */
 const SCAN_PARALLELISM = 4;
-
-export type VerdictResult = 'Clean' | 'Infected' | 'Unscannable' | 'Error';
-
-export interface Verdict {
-  dateScanned: string;
-  detectedInfections: Array<{ file: string; infection: string }>;
-  errorMessage: string | null;
-  result: VerdictResult;
-}
 
 export function verdictRouter(deps: VerdictDeps): Router {
   const router = Router();
@@ -169,10 +160,8 @@ function uploadAny(incomingDir: string, maxFileSize: number) {
     });
 }
 
-interface FileOutcome {
+interface FileOutcome extends ScannedFile {
   request: ScanRequest;
-  result: ScanResult | undefined;
-  verdicts: EngineVerdict[];
 }
 
 /** `POST /api/Scan`: scans every uploaded file now and answers with one verdict for them all. */
@@ -195,29 +184,17 @@ async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Prom
       files,
       SCAN_PARALLELISM,
       async (file): Promise<FileOutcome> => {
-        const request: ScanRequest = {
-          id: newId(),
-          tenantId,
-          source: 'upload',
-          metadata: {},
-          creationDate: new Date().toISOString(),
-        };
-        if (file.originalname) request.fileName = file.originalname.slice(0, 255);
-        await deps.scans.createPending(request);
-        await deps.scans.appendTrace(
-          tenantId,
-          request.id,
-          'content received for processing (verdict API)',
-        );
+        const request = uploadRequest(tenantId, {}, file.originalname);
         let verdicts: EngineVerdict[] = [];
-        const result = await runScanPipeline(deps.pipeline, {
-          request,
-          uploadPath: file.path,
-          finalAttempt: true,
-          onVerdicts: (reported) => {
-            verdicts = reported;
+        const result = await deps.scanning.runNow(
+          { request, received: 'content received for processing (verdict API)' },
+          {
+            uploadPath: file.path,
+            onVerdicts: (reported) => {
+              verdicts = reported;
+            },
           },
-        });
+        );
         return { request, result, verdicts };
       },
     );
@@ -238,86 +215,13 @@ async function scanExisting(deps: VerdictDeps, req: Request, res: Response): Pro
   if (scan.scanId) res.setHeader('X-Arbiter-Scan-Ids', scan.scanId);
   const outcome = scan.result
     ? describeOutcome({ result: scan.result, verdicts: [] }, key)
-    : {
-        name: key,
-        infections: [],
-        unscannable: false,
-        error: scan.duplicate
+    : unfinished(
+        key,
+        scan.duplicate
           ? 'The object is already being scanned and that scan has not finished yet; retry shortly.'
           : 'The result was deleted while the object was being scanned.',
-      };
+      );
   sendJson(res, 200, verdictOf([outcome]));
-}
-
-interface Described {
-  name: string;
-  infections: Array<{ file: string; infection: string }>;
-  unscannable: boolean;
-  error: string | undefined;
-}
-
-/**
- * One file's part of the verdict. Engines that report where they found something (the built-in
- * one walks archives) give one infection per member, by its path from the uploaded file
- * (`upload.zip/inner.zip/eicar.com`) and the name of the signature that matched; a finding no
- * engine placed (clamd reports one name for the whole stream) is listed under the file's name.
- */
-export function describeOutcome(
-  outcome: Pick<FileOutcome, 'result' | 'verdicts'>,
-  name: string,
-): Described {
-  const { result, verdicts } = outcome;
-  if (!result)
-    return {
-      name,
-      infections: [],
-      unscannable: false,
-      error: 'The result was deleted while it was being processed.',
-    };
-  if (result.error) return { name, infections: [], unscannable: false, error: result.error };
-  const infections: Described['infections'] = [];
-  const seen = new Set<string>();
-  const placed = new Set<string>();
-  for (const verdict of verdicts) {
-    for (const detection of verdict.detections ?? []) {
-      if (isUnscannableFinding(detection.finding)) continue;
-      // The engine names the top by the content name; the client knows it by the name it sent.
-      const file = [name, ...detection.path.slice(1)].join('/');
-      placed.add(detection.finding);
-      if (seen.has(`${file}\0${detection.finding}`)) continue;
-      seen.add(`${file}\0${detection.finding}`);
-      infections.push({ file, infection: detection.signature || detection.finding });
-    }
-  }
-  for (const finding of result.findings) {
-    if (!isUnscannableFinding(finding) && !placed.has(finding))
-      infections.push({ file: name, infection: finding });
-  }
-  return {
-    name,
-    infections,
-    unscannable: result.findings.some(isUnscannableFinding),
-    error: undefined,
-  };
-}
-
-/** Infected beats Error beats Unscannable beats Clean: a client must never read a doubt as clean. */
-export function verdictOf(files: Described[]): Verdict {
-  const detectedInfections = files.flatMap((f) => f.infections);
-  const errors = files.filter((f) => f.error !== undefined);
-  let result: VerdictResult = 'Clean';
-  if (detectedInfections.length > 0) result = 'Infected';
-  else if (errors.length > 0) result = 'Error';
-  else if (files.some((f) => f.unscannable)) result = 'Unscannable';
-  return {
-    dateScanned: new Date().toISOString(),
-    detectedInfections,
-    errorMessage:
-      errors.length > 0
-        ? errors.map((f) => (files.length > 1 ? `${f.name}: ${f.error}` : f.error)).join('; ')
-        : null,
-    result,
-  };
 }
 
 /** `fn` over `items`, `limit` at a time; after a failure no new item starts, and it is rethrown. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RedisKeys } from '../../core/keys.js';
 import type { Redis } from '../../core/redis.js';
-import type { ObjectOutcome } from '../../core/results.js';
+import type { ObjectOutcome } from '../../scans/results.js';
 import type { RetroBucket, RetroCounters, RetroJobState, RetroJobView } from './schema.js';
 
 /**

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -230,6 +230,15 @@ describe('Dockerfile', () => {
 
   it('copies every folder the build compiles into the build stage', () => {
     const build = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
+    // Every top-level folder of application code is compiled (and so copied): a new package
+    // left out would break the image's build.
+    const notShipped = ['test', 'bench', 'scripts', 'tools', 'node_modules', 'dist'];
+    const sourceFolders = readdirSync(ROOT, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .map((entry) => entry.name)
+      .filter((name) => !notShipped.includes(name))
+      .filter((name) => readdirSync(path.join(ROOT, name)).some((file) => file.endsWith('.ts')));
+    expect(build.include.toSorted()).toEqual(expect.arrayContaining(sourceFolders.toSorted()));
     for (const folder of build.include) {
       expect(instructions, folder).toContain(`COPY ${folder} ./${folder}`);
     }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../core/keys.js';
 import { createRedis, type Redis } from '../../core/redis.js';
-import type { ScanRequest, ScanResult } from '../../core/results.js';
-import { ScanStore } from '../../core/scan-store.js';
+import type { ScanRequest, ScanResult } from '../../scans/results.js';
+import { ScanStore } from '../../scans/store.js';
 import {
   isOlderDatabase,
   parseDatabaseVersion,

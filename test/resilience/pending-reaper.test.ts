@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import { RedisKeys } from '../../core/keys.js';
-import type { ScanRequest } from '../../core/results.js';
+import type { ScanRequest } from '../../scans/results.js';
 import { ObjectLeases } from '../../s3/object-scans.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import {

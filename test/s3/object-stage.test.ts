@@ -15,11 +15,11 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
-import type { ScanRequest, ScanResult } from '../../core/results.js';
+import type { ScanRequest, ScanResult } from '../../scans/results.js';
 import type { BucketActions, BucketRecord } from '../../s3/bucket-schema.js';
 import { ObjectOutcomes, type ObjectOutcomeEvent } from '../../s3/object-scans.js';
 import { S3ObjectStage } from '../../s3/object-stage.js';
-import { TransientScanError } from '../../worker/scan-pipeline.js';
+import { TransientScanError } from '../../scans/pipeline.js';
 
 /**
  * The object stage against a mocked S3 client (aws-sdk-client-mock): what s3rver cannot show —
@@ -135,7 +135,8 @@ describe('the S3 object stage (S3 mocked)', () => {
     s3Mock.on(PutObjectTaggingCommand).resolves({});
     s3Mock.on(DeleteObjectCommand).resolves({});
     const req = request({ bucket: 'staging', key: 'dir/a b+c.txt', versionId: 'v1' });
-    const content = await stage.fetch(req, path.join(dir, 'one'), false);
+    const { content, facts } = await stage.fetch(req, path.join(dir, 'one'), false);
+    expect(facts).toEqual({ versionId: 'v1', eTag: 'e1' });
     expect(content).toEqual({
       path: path.join(dir, 'one'),
       size: 5,
@@ -148,7 +149,7 @@ describe('the S3 object stage (S3 mocked)', () => {
       VersionId: 'v1',
     });
 
-    const acted = await stage.act(req, result(req.id), false);
+    const acted = await stage.act(req, result(req.id), facts, false);
     expect(acted).toMatchObject({
       bucket: 'staging',
       key: 'dir/a b+c.txt',
@@ -205,8 +206,8 @@ describe('the S3 object stage (S3 mocked)', () => {
     s3Mock.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
     s3Mock.on(PutObjectTaggingCommand).resolves({});
     const req = request({ bucket: 'staging', key: 'k' });
-    await stage.fetch(req, path.join(dir, 'two'), false);
-    const acted = await stage.act(req, result(req.id), false);
+    const { facts } = await stage.fetch(req, path.join(dir, 'two'), false);
+    const acted = await stage.act(req, result(req.id), facts, false);
     expect(acted.versionId).toBe('latest-v3');
     expect(s3Mock.commandCalls(PutObjectTaggingCommand)[0]?.args[0].input).toMatchObject({
       VersionId: 'latest-v3',
@@ -222,8 +223,13 @@ describe('the S3 object stage (S3 mocked)', () => {
       Key: 'k',
       IfMatch: '"e1"',
     });
-    expect(fetched).toMatch(/was replaced before it could be read/);
-    const acted = await stage.act(req, result(req.id, [], fetched as string), false);
+    expect(fetched.content).toMatch(/was replaced before it could be read/);
+    const acted = await stage.act(
+      req,
+      result(req.id, [], fetched.content as string),
+      fetched.facts,
+      false,
+    );
     expect(acted).toMatchObject({ outcome: 'error', action: 'none' });
     expect(s3Mock.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
 
@@ -234,8 +240,8 @@ describe('the S3 object stage (S3 mocked)', () => {
       .resolves({ Body: Readable.from([Buffer.from('x')]) as never, ETag: '"e1"' });
     s3Mock.on(HeadObjectCommand).resolves({ ETag: '"e2"' });
     const later = request({ bucket: 'staging', key: 'k', eTag: 'e1' }, 'd'.repeat(32));
-    await stage.fetch(later, path.join(dir, 'four'), false);
-    expect(await stage.act(later, result(later.id), false)).toMatchObject({
+    const read = await stage.fetch(later, path.join(dir, 'four'), false);
+    expect(await stage.act(later, result(later.id), read.facts, false)).toMatchObject({
       action: 'none',
       action_error: expect.stringMatching(/replaced while it was being scanned/) as string,
     });
@@ -249,9 +255,9 @@ describe('the S3 object stage (S3 mocked)', () => {
     s3Mock.on(PutObjectTaggingCommand).resolves({});
     const req = request({ bucket: 'staging', key: 'bad.com', versionId: 'v1' });
     await expect(
-      stage.act(req, result(req.id, ['content.malicious.x']), false),
+      stage.act(req, result(req.id, ['content.malicious.x']), {}, false),
     ).rejects.toBeInstanceOf(TransientScanError);
-    const last = await stage.act(req, result(req.id, ['content.malicious.x']), true);
+    const last = await stage.act(req, result(req.id, ['content.malicious.x']), {}, true);
     expect(last).toMatchObject({
       action: 'tag',
       outcome: 'infected',
@@ -279,6 +285,7 @@ describe('the S3 object stage (S3 mocked)', () => {
     const acted = await stage.act(
       req,
       result(req.id, [], 'the content could not be scanned: clamd: connection refused'),
+      {},
       true,
     );
     expect(acted).toMatchObject({ outcome: 'error', action: 'tag' });
@@ -293,8 +300,8 @@ describe('the S3 object stage (S3 mocked)', () => {
     const body = Readable.from([Buffer.alloc(10)]);
     s3Mock.on(GetObjectCommand).resolves({ Body: body as never, ContentLength: 5_000_000 });
     const req = request({ bucket: 'staging', key: 'huge.iso' });
-    const fetched = await stage.fetch(req, path.join(dir, 'five'), false);
-    expect(fetched).toMatchObject({
+    const { content } = await stage.fetch(req, path.join(dir, 'five'), false);
+    expect(content).toMatchObject({
       findings: ['content.unscannable.limits-exceeded'],
       content_length: 5_000_000,
       checksum: null,
@@ -309,7 +316,7 @@ describe('the S3 object stage (S3 mocked)', () => {
       .rejectsOnce(serviceError('SlowDown', 503))
       .rejects(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     const req = request({ bucket: 'staging', key: 'k' });
-    expect(await stage.fetch(req, path.join(dir, 'six'), false)).toMatch(
+    expect((await stage.fetch(req, path.join(dir, 'six'), false)).content).toMatch(
       /could not read s3:\/\/staging\/k: AccessDenied \(HTTP 403\)/,
     );
     await expect(stage.fetch(req, path.join(dir, 'six'), false)).rejects.toBeInstanceOf(
@@ -318,6 +325,6 @@ describe('the S3 object stage (S3 mocked)', () => {
     await expect(stage.fetch(req, path.join(dir, 'six'), false)).rejects.toBeInstanceOf(
       TransientScanError,
     );
-    expect(await stage.fetch(req, path.join(dir, 'six'), true)).toMatch(/socket hang up/);
+    expect((await stage.fetch(req, path.join(dir, 'six'), true)).content).toMatch(/socket hang up/);
   });
 });

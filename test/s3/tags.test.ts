@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SecretBox } from '../../core/secret-box.js';
-import type { ScanResult } from '../../core/results.js';
+import type { ScanResult } from '../../scans/results.js';
 import { bucketNameProblem, DEFAULT_TAG_KEYS, maskKeyId } from '../../s3/bucket-schema.js';
 import { copySource } from '../../s3/object-stage.js';
 import { mergeTags, outcomeOf, scanTags, tagValue, type Tag } from '../../s3/tags.js';

@@ -4,7 +4,7 @@ import { isId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics, SpoolArea } from '../../core/metrics.js';
 import type { Queues } from '../../core/queues.js';
-import type { ScanStore } from '../../core/scan-store.js';
+import type { ScanStore } from '../../scans/store.js';
 import type { Spool, SpoolFileStat } from '../../core/spool.js';
 
 /**

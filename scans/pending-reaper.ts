@@ -1,9 +1,8 @@
 import { access } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import type { Metrics, ReapAction } from '../core/metrics.js';
-import { enqueueScan } from '../core/queues.js';
-import type { ScanRecord } from '../core/results.js';
-import { failScan, type PipelineDeps } from './scan-pipeline.js';
+import type { ScanRecord } from './results.js';
+import type { ScanService } from './service.js';
 
 /**
  * Resolves pending scans that no job will ever finish. A scan's record is written before its
@@ -11,7 +10,7 @@ import { failScan, type PipelineDeps } from './scan-pipeline.js';
  * between leaves a record that says "pending" for its whole TTL with nothing behind it. Also a
  * job that ended without storing a result (the process died while recording the failure).
  *
- * Pending scans are indexed (core/scan-store.ts, `pending-scans`) when written and leave the
+ * Pending scans are indexed (scans/store.ts, `pending-scans`) when written and leave the
  * index when finished or deleted. Each run claims a bounded batch of the entries older than the
  * grace period (the claim re-stamps them, so another worker's reaper skips them and a scan that
  * is legitimately still waiting comes up again only a grace period later) and for each:
@@ -23,13 +22,13 @@ import { failScan, type PipelineDeps } from './scan-pipeline.js';
  *   stored, which fires the callback like any other result;
  * - its job failed or completed without a result: an error result.
  *
- * Object scans are queued again the way s3/object-scans.ts queues them (a scan job with the
+ * Object scans are queued again like every scan (ScanService: a scan job with the
  * tenant's fairness priority); the object's lease, taken for an hour at submission and held by
  * this scan id, is refreshed by the object stage when the job runs. The grace period is shorter
  * than the lease, so nothing else has claimed the version meanwhile.
  */
 export interface PendingReaperDeps {
-  pipeline: PipelineDeps;
+  scanning: ScanService;
   metrics: Pick<Metrics, 'pendingReaped'>;
   logger: Logger;
   /** Age (since written, or since last found alive) from which a pending scan is looked at. */
@@ -49,7 +48,7 @@ export class PendingReaper {
    * the scans claimed and not looked at come up again a grace period later.
    */
   async reap(signal?: AbortSignal): Promise<Record<ReapAction, number>> {
-    const { scans } = this.deps.pipeline;
+    const scans = this.deps.scanning.store;
     const done: Record<ReapAction, number> = { requeued: 0, failed: 0 };
     const claimed = await scans.claimStalePending(
       Date.now() - this.deps.graceMs,
@@ -73,7 +72,8 @@ export class PendingReaper {
   }
 
   private async resolve(record: ScanRecord): Promise<ReapAction | undefined> {
-    const { pipeline } = this.deps;
+    const { scanning } = this.deps;
+    const { pipeline } = scanning;
     const { request } = record;
     const state = await pipeline.queues.scan.getJobState(request.id);
     if (ALIVE_STATES.has(state)) return undefined;
@@ -83,12 +83,10 @@ export class PendingReaper {
         : undefined;
     const log = { scanId: request.id, tenantId: request.tenantId, source: request.source, state };
     if (state === 'unknown' && (await contentStillThere(uploadPath))) {
-      await pipeline.scans.appendTrace(
-        request.tenantId,
-        request.id,
+      await scanning.requeue(
+        request,
         'no job was found for this pending scan (the process that accepted it stopped before queueing it): queued again',
       );
-      await enqueueScan(pipeline.queues, { tenantId: request.tenantId, scanId: request.id });
       this.deps.logger.warn(log, 'pending scan had no job; queued again');
       return 'requeued';
     }
@@ -97,7 +95,7 @@ export class PendingReaper {
         ? 'the uploaded content was lost before it could be scanned (the process that received it stopped); please submit it again'
         : 'processing ended without a result; please submit the content again';
     this.deps.logger.warn(log, 'pending scan cannot be processed; storing an error result');
-    await failScan(pipeline, request, uploadPath, message);
+    await scanning.fail(request, message, uploadPath);
     return 'failed';
   }
 }

@@ -1,5 +1,5 @@
-import type { RedisKeys } from './keys.js';
-import type { Redis } from './redis.js';
+import type { RedisKeys } from '../core/keys.js';
+import type { Redis } from '../core/redis.js';
 import type { ScanRecord, ScanRequest, ScanResult, ScanState, TraceEvent } from './results.js';
 
 // Writes a result only while the scan is pending: a result deleted by its owner (or already

@@ -1,4 +1,4 @@
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanStore } from './store.js';
 
 /** How often a running download looks whether its scan was deleted. */
 export const DELETION_POLL_MS = 2_000;

@@ -4,8 +4,8 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import { enqueueCallback, type Queues } from '../core/queues.js';
-import { errorResult, type ScanRequest, type ScanResult } from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
+import { errorResult, type ScanRequest, type ScanResult } from './results.js';
+import type { ScanStore } from './store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import { sniffContentType } from '../scanning/content-type.js';
@@ -49,17 +49,36 @@ export interface ObjectStage {
   /**
    * Streams the object into `destination` (hashing it on the way). Returns the content; or a
    * message (a permanent failure: an error result) or a finished result (e.g. unscannable: too
-   * large); or throws TransientScanError to have the job retried.
+   * large); or throws TransientScanError to have the job retried. With it, what the read learnt
+   * about the object, which the pipeline hands to `act` of the same run.
    */
   fetch(
     request: ScanRequest,
     destination: string,
     finalAttempt: boolean,
-  ): Promise<Content | string | ScanResult>;
-  /** Applies the bucket's actions for the verdict and returns the result with what was done. */
-  act(request: ScanRequest, result: ScanResult, finalAttempt: boolean): Promise<ScanResult>;
+  ): Promise<{ content: Content | string | ScanResult; facts: ObjectFacts }>;
+  /**
+   * Applies the bucket's actions for the verdict and returns the result with what was done.
+   * `facts` come from this run's fetch (empty when the object was never read).
+   */
+  act(
+    request: ScanRequest,
+    result: ScanResult,
+    facts: ObjectFacts,
+    finalAttempt: boolean,
+  ): Promise<ScanResult>;
   /** Once the result is stored (undefined: the scan was deleted): frees the object, tells listeners. */
   settle(request: ScanRequest, result: ScanResult | undefined): Promise<void>;
+}
+
+/** What reading a bucket object learnt, for acting on that same object once the verdict is known. */
+export interface ObjectFacts {
+  /** The version read (versioned buckets), when S3 named one. */
+  versionId?: string;
+  /** The ETag of what was read: an unversioned object is acted on only if it still has it. */
+  eTag?: string;
+  /** Why the object could not be read, when that also rules out acting on it. */
+  problem?: 'gone' | 'superseded' | 'unreachable';
 }
 
 export interface PipelineRun {
@@ -100,14 +119,14 @@ export async function runScanPipeline(
   const { request } = run;
   const fetchPath = deps.spool.fetchPath(request.id);
   try {
-    const content = await obtainContent(deps, run, fetchPath);
+    const { content, facts } = await obtainContent(deps, run, fetchPath);
     let result: ScanResult;
     if (typeof content === 'string') result = errorResult(request, content);
     else if ('findings' in content) result = content;
     else result = await scanContent(deps, run, content);
     result = await applyUnscannablePolicy(deps, request.tenantId, result);
     if (request.source === 'object')
-      result = await objectStage(deps).act(request, result, run.finalAttempt);
+      result = await objectStage(deps).act(request, result, facts, run.finalAttempt);
     return await finish(deps, run, result);
   } catch (error) {
     if (error instanceof ScanDeletedError) return undefined;
@@ -127,7 +146,7 @@ export async function failScan(
 ): Promise<void> {
   let result = errorResult(request, message);
   // A bucket object is still tagged scan-result=error (never left unmarked).
-  if (request.source === 'object') result = await objectStage(deps).act(request, result, true);
+  if (request.source === 'object') result = await objectStage(deps).act(request, result, {}, true);
   await finish(deps, { request, uploadPath, finalAttempt: true }, result);
 }
 
@@ -141,14 +160,24 @@ async function obtainContent(
   deps: PipelineDeps,
   run: PipelineRun,
   fetchPath: string,
-): Promise<Content | string | ScanResult> {
+): Promise<{ content: Content | string | ScanResult; facts: ObjectFacts }> {
   const { request } = run;
   if (request.source === 'object')
     return objectStage(deps).fetch(request, fetchPath, run.finalAttempt);
   if (request.source === 'upload') {
     if (!run.uploadPath) throw new Error(`scan ${request.id} has no uploaded file`);
-    return hashFile(run.uploadPath);
+    return { content: await hashFile(run.uploadPath), facts: {} };
   }
+  return { content: await download(deps, run, fetchPath), facts: {} };
+}
+
+/** Downloads a `location` scan's content into `fetchPath`. */
+async function download(
+  deps: PipelineDeps,
+  run: PipelineRun,
+  fetchPath: string,
+): Promise<Content | string> {
+  const { request } = run;
   const location = request.location ?? '';
   const origin = safeOrigin(location);
   await deps.scans.appendTrace(request.tenantId, request.id, `fetching content from ${origin}`);

@@ -1,5 +1,5 @@
-import type { ScanResult } from '../core/results.js';
-import type { ScanStore } from '../core/scan-store.js';
+import type { ScanResult } from './results.js';
+import type { ScanStore } from './store.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import { isUnscannableFinding } from '../scanning/findings.js';
 

@@ -1,0 +1,92 @@
+import { newId } from '../core/ids.js';
+import type { ObjectRef, ScanRequest } from './results.js';
+
+/**
+ * Building the ScanRequest of a new scan, for each way content arrives: an upload, a location to
+ * download, an object of a registered bucket. What is stored with the scan (and read back by the
+ * worker that runs it) is decided here only.
+ */
+
+/** What a client may send with its content (the Scanii fields). */
+export interface ClientFields {
+  callback?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+/** Client file names are kept for the trace, cut to a sane length. */
+const MAX_FILE_NAME = 255;
+
+export function uploadRequest(
+  tenantId: string,
+  fields: ClientFields,
+  fileName: string | undefined,
+): ScanRequest {
+  const request = baseRequest(tenantId, newId(), 'upload', fields);
+  if (fileName) request.fileName = fileName.slice(0, MAX_FILE_NAME);
+  return request;
+}
+
+export function locationRequest(
+  tenantId: string,
+  fields: ClientFields & { location: string },
+): ScanRequest {
+  const request = baseRequest(tenantId, newId(), 'location', fields);
+  request.location = fields.location;
+  return request;
+}
+
+export interface ObjectScanFields {
+  object: ObjectRef;
+  origin: NonNullable<ScanRequest['origin']>;
+  /** The bucket's callback URL, if it has one. */
+  callback?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+  /** For origin `retro`: the job to credit with the outcome. */
+  retroJobId?: string | undefined;
+}
+
+/** An object scan's id is chosen by its submitter (it claims the object version under it first). */
+export function objectRequest(
+  tenantId: string,
+  scanId: string,
+  fields: ObjectScanFields,
+): ScanRequest {
+  const request: ScanRequest = {
+    id: scanId,
+    tenantId,
+    source: 'object',
+    object: objectRef(fields.object),
+    origin: fields.origin,
+    metadata: fields.metadata ?? {},
+    creationDate: new Date().toISOString(),
+  };
+  if (fields.callback) request.callback = fields.callback;
+  if (fields.retroJobId) request.retroJobId = fields.retroJobId;
+  return request;
+}
+
+/** Just the object's identity (and size), its ETag without the quotes S3 puts around it. */
+export function objectRef(item: ObjectRef): ObjectRef {
+  const ref: ObjectRef = { bucket: item.bucket, key: item.key };
+  if (item.versionId) ref.versionId = item.versionId;
+  if (item.eTag) ref.eTag = item.eTag.replace(/^"|"$/g, '');
+  if (item.size !== undefined) ref.size = item.size;
+  return ref;
+}
+
+function baseRequest(
+  tenantId: string,
+  id: string,
+  source: ScanRequest['source'],
+  fields: ClientFields,
+): ScanRequest {
+  const request: ScanRequest = {
+    id,
+    tenantId,
+    source,
+    metadata: { ...(fields.metadata ?? {}) },
+    creationDate: new Date().toISOString(),
+  };
+  if (fields.callback) request.callback = fields.callback;
+  return request;
+}
