@@ -17,6 +17,8 @@ COPY webhooks ./webhooks
 COPY s3 ./s3
 COPY rescans ./rescans
 COPY cli ./cli
+# The build copies the Lua scripts (`lua/` folders beside their modules) into dist/.
+COPY scripts/copy-lua-scripts.ts ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: only the compiled code, production dependencies and signatures. Runs as the

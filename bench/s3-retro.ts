@@ -14,6 +14,7 @@ import {
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisKeys } from '../core/keys.js';
+import { defineLuaScripts } from '../core/lua-scripts.js';
 import { QUEUE_NAMES } from '../core/queues.js';
 import { TenantStore } from '../core/tenants.js';
 import { startTestRedis } from '../test/support/redis-server.js';
@@ -168,7 +169,7 @@ export async function runS3Retro(settings = s3RetroSettings()): Promise<BenchSec
     ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',
     ARBITER_SECRET_KEY: randomBytes(32).toString('base64'),
   };
-  const inspector = new Redis({ path: redis.socket });
+  const inspector = defineLuaScripts(new Redis({ path: redis.socket }));
   const keys = new RedisKeys('arbiter');
   const scanQueue = new Queue(QUEUE_NAMES.scan, {
     connection: { path: redis.socket },

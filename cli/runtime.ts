@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Redis as IORedis } from 'ioredis';
 import { clamavDatabaseDir, type Config } from '../core/config.js';
 import {
   clamdSettings,
@@ -22,7 +22,7 @@ import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
-import { createRedis, queueConnectionOptions } from '../core/redis.js';
+import { createRedis, queueConnectionOptions, type Redis } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../scans/store.js';
 import { Spool } from '../core/spool.js';
@@ -402,7 +402,7 @@ function processAlive(pid: number): boolean {
 export async function runningEmbeddedRedis(config: Config): Promise<string | undefined> {
   const socket = path.join(config.dataDir, 'redis', 'redis.sock');
   if (!existsSync(socket)) return undefined;
-  const probe = new Redis({
+  const probe = new IORedis({
     path: socket,
     lazyConnect: true,
     maxRetriesPerRequest: 0,

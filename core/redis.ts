@@ -1,7 +1,11 @@
-import { Redis, ReplyError, type Command } from 'ioredis';
+import { Redis as IORedis, ReplyError, type Command } from 'ioredis';
 import { DomainError } from './errors.js';
+import { defineLuaScripts, type LuaCommands } from './lua-scripts.js';
 
-export type { Redis };
+export type { LuaPipeline } from './lua-scripts.js';
+
+/** A client as createRedis makes it: ioredis with every Lua script defined as a command. */
+export type Redis = IORedis & LuaCommands;
 
 /**
  * Two kinds of connection: commands issued while serving a request should fail fast when Redis
@@ -66,10 +70,10 @@ export const REDIS_UNAVAILABLE_MESSAGE =
  * instead of a 500. Errors Redis itself answered (ReplyError: a bad command, a script error) are
  * bugs, not outages, and are left as they are.
  */
-class CommandConnection extends Redis {
+class CommandConnection extends IORedis {
   private readonly mapped = new WeakMap<Command, Command['reject']>();
 
-  override sendCommand(...args: Parameters<Redis['sendCommand']>): unknown {
+  override sendCommand(...args: Parameters<IORedis['sendCommand']>): unknown {
     const [command] = args;
     // A command can pass through here more than once (offline queue flush, resend after a
     // reconnect); wrap its reject once.
@@ -96,7 +100,7 @@ function unavailableError(cause: Error): DomainError {
 }
 
 export function createRedis(url: string, role: ConnectionRole, onError: (e: Error) => void): Redis {
-  const Client = role === 'command' ? CommandConnection : Redis;
+  const Client = role === 'command' ? CommandConnection : IORedis;
   const redis = new Client({
     ...redisOptionsFromUrl(url),
     maxRetriesPerRequest: role === 'worker' ? null : 2,
@@ -105,5 +109,5 @@ export function createRedis(url: string, role: ConnectionRole, onError: (e: Erro
   });
   // Without a listener, ioredis prints every reconnect error as an unhandled event.
   redis.on('error', onError);
-  return redis;
+  return defineLuaScripts(redis);
 }

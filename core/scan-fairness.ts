@@ -25,18 +25,6 @@ import type { Redis } from './redis.js';
 /** BullMQ's largest priority (2^21). */
 export const MAX_SCAN_PRIORITY = 2_097_152;
 
-// KEYS: waiting, rank. ARGV: scanId, staleMs. Returns the job's rank in the tenant's backlog.
-const ENQUEUE_SCRIPT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
-redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
-local rank = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return rank`;
-
 export interface ScanFairnessOptions {
   /** How long an id may sit in a backlog set before it is taken for a lost removal. */
   staleMs: number;
@@ -51,8 +39,7 @@ export class ScanFairness {
 
   /** Puts the scan in its tenant's backlog and returns the BullMQ priority its job gets. */
   async priorityFor(tenantId: string, scanId: string): Promise<number> {
-    const rank = await this.redis.eval(
-      ENQUEUE_SCRIPT,
+    const rank = await this.redis.scanBacklogEnqueue(
       2,
       this.keys.scanBacklog(tenantId),
       this.keys.scanRank(tenantId),

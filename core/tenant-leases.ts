@@ -1,72 +1,5 @@
 import type { Redis } from './redis.js';
 
-/**
- * Per-tenant slots across every worker process: at most `limit` jobs of one tenant hold a slot at
- * once, so a tenant whose work hangs or crawls ties up at most that many worker slots and other
- * tenants' jobs keep flowing. Callback deliveries (webhooks/fairness.ts) and scans
- * (worker/scan-slots.ts) each have their own set of slots, under their own keys.
- *
- * Each running job holds a lease: a member of the tenant's `inflight` ZSET (the BullMQ job id)
- * scored with the time the lease lapses. A worker that dies mid-job never releases its lease; it
- * lapses after `leaseMs` (longer than a job runs without renewing it) and is swept by the next
- * acquire. Redis's own clock is used, so workers with skewed clocks agree.
- *
- * A job turned away (the tenant is at its bound) is moved to BullMQ's delayed set by the caller
- * and then parked here, in the tenant's `parked` ZSET, oldest first. A release hands its slot
- * straight to the oldest parked job (the lease is taken in that job's name) and wakes it (promotes
- * it out of the delayed set), so a fresh job cannot take the slot from under it and a tenant's
- * backlog drains in order, as fast as its slots free up. The delay the job was given is only a
- * fallback for a lost wake-up (a worker that died between the two steps).
- */
-const NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
-
-// KEYS: inflight, parked. ARGV: holder, leaseMs, limit.
-const ACQUIRE_SCRIPT = `${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
-end
-return 0`;
-
-// Gives a free slot (if there is one) to the oldest parked job; returns that job's id to wake.
-const HAND_OVER = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  local woken = redis.call('ZPOPMIN', KEYS[2])
-  if woken[1] then
-    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), woken[1])
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return woken[1]
-  end
-end
-return false`;
-
-// KEYS: inflight, parked. ARGV: holder, leaseMs, limit, parkedTtlMs. Parks the holder (keeping its
-// first place in line), unless a slot was handed to it meanwhile: then it is the one to wake.
-// Should a slot have freed with nobody to hand it to, it goes to the oldest parked job at once.
-const PARK_SCRIPT = `${NOW}
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return ARGV[1] end
-redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-${HAND_OVER}`;
-
-// KEYS: inflight. ARGV: holder, leaseMs. Pushes the holder's lease further out (if it still has one).
-const RENEW_SCRIPT = `${NOW}
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`;
-
-// KEYS: inflight, parked. ARGV: holder, leaseMs, limit. Frees the holder's slot and hands it over.
-const RELEASE_SCRIPT = `${NOW}
-redis.call('ZREM', KEYS[1], ARGV[1])
-${HAND_OVER}`;
-
 /** Where one kind of slot keeps its leases and its line of parked jobs, per tenant. */
 export interface LeaseKeys {
   inflight(tenantId: string): string;
@@ -86,6 +19,25 @@ export type WakeJob = (jobId: string) => Promise<void>;
 /** Parked entries outlive the longest fallback delay by far; an idle tenant's list just expires. */
 const PARKED_TTL_MS = 24 * 3600 * 1000;
 
+/**
+ * Per-tenant slots across every worker process: at most `limit` jobs of one tenant hold a slot at
+ * once, so a tenant whose work hangs or crawls ties up at most that many worker slots and other
+ * tenants' jobs keep flowing. Callback deliveries (webhooks/fairness.ts) and scans
+ * (worker/scan-slots.ts) each have their own set of slots, under their own keys.
+ *
+ * Each running job holds a lease: a member of the tenant's `inflight` ZSET (the BullMQ job id)
+ * scored with the time the lease lapses. A worker that dies mid-job never releases its lease; it
+ * lapses after `leaseMs` (longer than a job runs without renewing it) and is swept by the next
+ * acquire. Redis's own clock is used, so workers with skewed clocks agree.
+ *
+ * A job turned away (the tenant is at its bound) is moved to BullMQ's delayed set by the caller
+ * and then parked here, in the tenant's `parked` ZSET, oldest first. A release hands its slot
+ * straight to the oldest parked job (the lease is taken in that job's name) and wakes it (promotes
+ * it out of the delayed set), so a fresh job cannot take the slot from under it and a tenant's
+ * backlog drains in order, as fast as its slots free up. The delay the job was given is only a
+ * fallback for a lost wake-up (a worker that died between the two steps). The scripts are
+ * core/lua/tenant-lease-*.lua.
+ */
 export class TenantLeases {
   constructor(
     private readonly redis: Redis,
@@ -99,8 +51,7 @@ export class TenantLeases {
    * that already has a slot (its job was picked up again after a stall) keeps it.
    */
   async acquire(tenantId: string, holder: string): Promise<boolean> {
-    const granted = await this.redis.eval(
-      ACQUIRE_SCRIPT,
+    const granted = await this.redis.tenantLeaseAcquire(
       2,
       this.keys.inflight(tenantId),
       this.keys.parked(tenantId),
@@ -116,8 +67,7 @@ export class TenantLeases {
    * wakes it (or the oldest in line) at once if a slot is there for it already.
    */
   async park(tenantId: string, holder: string): Promise<void> {
-    const woken = await this.redis.eval(
-      PARK_SCRIPT,
+    const woken = await this.redis.tenantLeasePark(
       2,
       this.keys.inflight(tenantId),
       this.keys.parked(tenantId),
@@ -134,8 +84,7 @@ export class TenantLeases {
    * gone (it lapsed meanwhile); the job runs on, and its tenant may briefly hold one slot more.
    */
   async renew(tenantId: string, holder: string): Promise<boolean> {
-    const renewed = await this.redis.eval(
-      RENEW_SCRIPT,
+    const renewed = await this.redis.tenantLeaseRenew(
       1,
       this.keys.inflight(tenantId),
       holder,
@@ -146,8 +95,7 @@ export class TenantLeases {
 
   /** Frees the holder's slot, handing it to the tenant's longest-waiting parked job (woken). */
   async release(tenantId: string, holder: string): Promise<void> {
-    const woken = await this.redis.eval(
-      RELEASE_SCRIPT,
+    const woken = await this.redis.tenantLeaseRelease(
       2,
       this.keys.inflight(tenantId),
       this.keys.parked(tenantId),

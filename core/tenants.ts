@@ -35,19 +35,6 @@ export type KeyCheck =
  */
 const hashSecret = (secret: string): Buffer => createHash('sha256').update(secret).digest();
 
-// The current signing secret becomes the previous one (valid until ARGV[2], epoch ms) unless the
-// grace period is zero; in one step, so two rotations at once cannot both keep the same secret.
-const ROTATE_SIGNING_SECRET_SCRIPT = `
-local current = redis.call('HGET', KEYS[1], 'signing_secret')
-if not current then return 0 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('HSET', KEYS[1], 'previous_signing_secret', current, 'previous_signing_secret_valid_until', ARGV[2])
-else
-  redis.call('HDEL', KEYS[1], 'previous_signing_secret', 'previous_signing_secret_valid_until')
-end
-redis.call('HSET', KEYS[1], 'signing_secret', ARGV[1], 'modification_date', ARGV[4])
-return 1`;
-
 /** `last_seen_date` is written at most this often per key, to keep auth off the write path. */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 
@@ -128,8 +115,7 @@ export class TenantStore {
   ): Promise<{ signingSecret: string; previousValidUntil: Date } | undefined> {
     const signingSecret = newSigningSecret();
     const validUntil = now + graceSeconds * 1000;
-    const rotated = await this.redis.eval(
-      ROTATE_SIGNING_SECRET_SCRIPT,
+    const rotated = await this.redis.tenantRotateSigningSecret(
       1,
       this.keys.tenant(tenantId),
       signingSecret,
@@ -164,12 +150,7 @@ export class TenantStore {
 
   /** Disables a key; returns false when the key does not exist. */
   async disableKey(key: string): Promise<boolean> {
-    const updated = await this.redis.eval(
-      // Only touch keys that exist: HSET on a missing key would create a half-formed record.
-      "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'active', '0') return 1 end return 0",
-      1,
-      this.keys.apiKey(key),
-    );
+    const updated = await this.redis.apiKeyDisable(1, this.keys.apiKey(key));
     return updated === 1;
   }
 

@@ -43,54 +43,6 @@ export interface RescanRecord extends RescanDefinition {
 /** Counter fields of the rescan hash (`c:*`, skip reasons `s:*`). */
 export type CounterField = `c:${Exclude<keyof RescanCounters, 'skipped'>}` | `s:${string}`;
 
-// One rescan at a time per tenant: the active marker is taken only if it is free or names a
-// rescan that has ended (or expired). KEYS: active marker, rescan, tenant's rescan list,
-// ARGV: id, fields (JSON), created ms, TTL s, active states (JSON).
-const CREATE_SCRIPT = `
-local active = redis.call('GET', KEYS[1])
-if active then
-  local state = redis.call('HGET', KEYS[4], 'state')
-  for _, running in ipairs(cjson.decode(ARGV[5])) do
-    if state == running then return active end
-  end
-end
-local fields = cjson.decode(ARGV[2])
-for name, value in pairs(fields) do redis.call('HSET', KEYS[2], name, value) end
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-return false`;
-
-// A page's counters and the next cursor in one step, only if the cursor is still where this
-// runner read it (a second runner of the same rescan, after a lost lock, loses the race and stops).
-// KEYS: rescan. ARGV: expected page, next cursor (JSON), listing done (0/1), then field, amount…
-const CHECKPOINT_SCRIPT = `
-local cursor = redis.call('HGET', KEYS[1], 'cursor')
-if not cursor or cjson.decode(cursor).page ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'cursor', ARGV[2], 'listing_done', ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1`;
-
-// An item's outcome is counted once, however often a resumed runner looks at it.
-// KEYS: rescan, in-flight hash, settled hash. ARGV: result id, outcome, TTL s, fields to increment…
-const SETTLE_SCRIPT = `
-redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-for i = 4, #ARGV do redis.call('HINCRBY', KEYS[1], ARGV[i], 1) end
-return 1`;
-
-// Ends a rescan still running, and frees the tenant for the next one if it held the marker.
-// KEYS: rescan, active marker. ARGV: state, finished at, error ('' for none), id.
-const END_SCRIPT = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'listing' and state ~= 'scanning' then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished_at', ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
-if redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
-return 1`;
-
 const COUNTERS = ['listed', 'matched', 'queued', 'rescanned', 'changed', 'errors'] as const;
 
 /** Rescans of a tenant: definition, state, counters, listing checkpoint and the items in flight. */
@@ -119,8 +71,7 @@ export class RescanStore {
     };
     for (const counter of COUNTERS) fields[`c:${counter}`] = '0';
     const active = this.keys.rescanActive(tenantId);
-    const running = (await this.redis.eval(
-      CREATE_SCRIPT,
+    const running = (await this.redis.rescanCreate(
       4,
       active,
       this.keys.rescan(tenantId, id),
@@ -186,13 +137,8 @@ export class RescanStore {
 
   /** Marks every listed page done: from now on the rescan is only waiting for its scans. */
   async markScanning(tenantId: string, id: string): Promise<void> {
-    const key = this.keys.rescan(tenantId, id);
     // Only a rescan still listing moves on (a cancelled one stays cancelled).
-    await this.redis.eval(
-      `if redis.call('HGET', KEYS[1], 'state') == 'listing' then redis.call('HSET', KEYS[1], 'state', 'scanning') end`,
-      1,
-      key,
-    );
+    await this.redis.rescanMarkScanning(1, this.keys.rescan(tenantId, id));
   }
 
   async checkpoint(
@@ -206,8 +152,7 @@ export class RescanStore {
     const args: string[] = [];
     for (const [field, amount] of Object.entries(increments))
       if (amount) args.push(field, String(amount));
-    const recorded = await this.redis.eval(
-      CHECKPOINT_SCRIPT,
+    const recorded = await this.redis.rescanCheckpoint(
       1,
       this.keys.rescan(tenantId, id),
       String(page),
@@ -251,8 +196,7 @@ export class RescanStore {
     outcome: string,
     fields: CounterField[],
   ): Promise<boolean> {
-    const counted = await this.redis.eval(
-      SETTLE_SCRIPT,
+    const counted = await this.redis.rescanSettle(
       3,
       this.keys.rescan(tenantId, id),
       this.keys.rescanInflight(tenantId, id),
@@ -276,8 +220,7 @@ export class RescanStore {
     state: Exclude<RescanState, 'listing' | 'scanning'>,
     error?: string,
   ): Promise<boolean> {
-    const ended = await this.redis.eval(
-      END_SCRIPT,
+    const ended = await this.redis.rescanEnd(
       2,
       this.keys.rescan(tenantId, id),
       this.keys.rescanActive(tenantId),

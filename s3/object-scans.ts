@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { newId } from '../core/ids.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import type { Redis } from '../core/redis.js';
+import type { LuaPipeline, Redis } from '../core/redis.js';
 import type { ObjectAction, ObjectOutcome, ObjectRef, ScanResult } from '../scans/results.js';
 import { objectRef, objectRequest, type ObjectScanFields } from '../scans/request.js';
 import type { ScanIntake, ScanService } from '../scans/service.js';
@@ -87,32 +87,6 @@ export interface ObjectOutcomeListener {
 /** How long a submitted object version stays claimed if its scan never reports back. */
 export const OBJECT_LEASE_MS = 60 * 60_000;
 
-// Takes the lease, or reports its holder (and, with a retro job id, registers that job as
-// waiting for the holder's outcome) in one step, so a release cannot slip in between.
-const ACQUIRE_SCRIPT = `
-local holder = redis.call('GET', KEYS[1])
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {1, ARGV[1]}
-end
-if ARGV[3] ~= '' then
-  local watchers = ARGV[4] .. holder
-  redis.call('RPUSH', watchers, ARGV[3])
-  redis.call('PEXPIRE', watchers, ARGV[2])
-end
-return {0, holder}`;
-
-// Frees the lease if this scan still holds it, and hands back the jobs waiting for the outcome.
-const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-local watchers = redis.call('LRANGE', KEYS[2], 0, -1)
-redis.call('DEL', KEYS[2])
-return watchers`;
-
-const REFRESH_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
 /**
  * One lease per object version (Redis SET NX, expiring), keyed by tenant, bucket, key and
  * version: the version id, or for unversioned objects the ETag from the event when there is one.
@@ -140,10 +114,9 @@ export class ObjectLeases {
   ): Promise<Array<{ acquired: boolean; holder: string }>> {
     if (claims.length === 0) return [];
     const watchersPrefix = this.keys.objectWatchers(tenantId, '');
-    const pipeline = this.redis.pipeline();
+    const pipeline = this.redis.pipeline() as LuaPipeline;
     for (const claim of claims) {
-      pipeline.eval(
-        ACQUIRE_SCRIPT,
+      pipeline.objectLeaseAcquire(
         1,
         this.leaseKey(tenantId, claim.ref),
         claim.scanId,
@@ -161,13 +134,12 @@ export class ObjectLeases {
   }
 
   async refresh(tenantId: string, ref: ObjectRef, scanId: string): Promise<void> {
-    await this.redis.eval(REFRESH_SCRIPT, 1, this.leaseKey(tenantId, ref), scanId, this.ttlMs);
+    await this.redis.objectLeaseRefresh(1, this.leaseKey(tenantId, ref), scanId, this.ttlMs);
   }
 
   /** Releases the lease (if still held by `scanId`); returns the retro jobs waiting for it. */
   async release(tenantId: string, ref: ObjectRef, scanId: string): Promise<string[]> {
-    return (await this.redis.eval(
-      RELEASE_SCRIPT,
+    return (await this.redis.objectLeaseRelease(
       2,
       this.leaseKey(tenantId, ref),
       this.keys.objectWatchers(tenantId, scanId),

@@ -2,56 +2,6 @@ import type { RedisKeys } from '../core/keys.js';
 import type { Redis } from '../core/redis.js';
 import type { ScanRecord, ScanRequest, ScanResult, ScanState, TraceEvent } from './results.js';
 
-// Writes a result only while the scan is pending: a result deleted by its owner (or already
-// written by an earlier attempt of the same job) is never resurrected by a late worker. The scan
-// leaves the pending index in the same step and enters its tenant's result index (what rescans
-// walk), which is trimmed here to the result TTL window and to its maximum size; scans marked
-// `unlisted` (a rescan's own scans) stay out of it. KEYS: scan, pending index, result index.
-// ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size, TTL (s).
-const COMPLETE_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'result', ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-if redis.call('HEXISTS', KEYS[1], 'unlisted') == 0 then
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
-  redis.call('EXPIRE', KEYS[3], ARGV[7])
-end
-return 1`;
-
-// Replaces a stored result with a rescan's, only if it is still the one the rescan compared
-// against (not deleted, not replaced meanwhile). KEYS: scan. ARGV: expected result, new result.
-const REPLACE_RESULT_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'state') ~= 'done' then return 0 end
-if redis.call('HGET', KEYS[1], 'result') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'result', ARGV[2])
-return 1`;
-
-// A delete leaves a tombstone until the record would have expired anyway, so that a job still in
-// flight sees "deleted" rather than "unknown" and drops its result; the scan leaves the pending
-// index and its tenant's result index. KEYS: scan, pending index, result index. ARGV: pending
-// member, scan id. Returns 0 (nothing to delete), 1 (a result was deleted) or 2 (a pending scan
-// was deleted).
-const DELETE_SCRIPT = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'deleted' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'deleted')
-redis.call('HDEL', KEYS[1], 'result')
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[2])
-if state == 'pending' then return 2 end
-return 1`;
-
-// Takes up to ARGV[2] pending-index members written (or last claimed) at or before ARGV[1] and
-// stamps them ARGV[3] (now): two reapers running at once never take the same scan, and a scan
-// that is still legitimately pending is looked at again only a grace period later, so each run
-// moves on to other scans instead of re-reading the same oldest ones.
-const CLAIM_STALE_SCRIPT = `
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(members) do redis.call('ZADD', KEYS[1], 'XX', ARGV[3], member) end
-return members`;
-
 /** The tenant result index keeps at most this many results (the newest). */
 export const DEFAULT_RESULT_INDEX_MAX = 100_000;
 
@@ -120,8 +70,7 @@ export class ScanStore {
   /** Stores the result; false when the scan was deleted or already has one. */
   async complete(tenantId: string, result: ScanResult): Promise<boolean> {
     const now = Date.now();
-    const stored = await this.redis.eval(
-      COMPLETE_SCRIPT,
+    const stored = await this.redis.scanComplete(
       3,
       this.keys.scan(tenantId, result.id),
       this.keys.pendingScans(),
@@ -165,8 +114,7 @@ export class ScanStore {
 
   /** Replaces a finished scan's result if it is still `expected`; false when it changed or went. */
   async replaceResult(tenantId: string, expected: ScanResult, next: ScanResult): Promise<boolean> {
-    const replaced = await this.redis.eval(
-      REPLACE_RESULT_SCRIPT,
+    const replaced = await this.redis.scanReplaceResult(
       1,
       this.keys.scan(tenantId, next.id),
       JSON.stringify(expected),
@@ -191,8 +139,7 @@ export class ScanStore {
 
   /** Like deleteResult, telling whether the scan was still pending (its content may be spooled). */
   async deleteScan(tenantId: string, scanId: string): Promise<DeleteOutcome> {
-    const outcome = await this.redis.eval(
-      DELETE_SCRIPT,
+    const outcome = await this.redis.scanDelete(
       3,
       this.keys.scan(tenantId, scanId),
       this.keys.pendingScans(),
@@ -223,8 +170,7 @@ export class ScanStore {
     cutoffMs: number,
     limit: number,
   ): Promise<Array<{ tenantId: string; scanId: string }>> {
-    const members = (await this.redis.eval(
-      CLAIM_STALE_SCRIPT,
+    const members = (await this.redis.scanClaimStalePending(
       1,
       this.keys.pendingScans(),
       String(cutoffMs),

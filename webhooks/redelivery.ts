@@ -23,11 +23,6 @@ const PENDING_STATES = new Set(['waiting', 'active', 'prioritized', 'waiting-chi
 /** Longer than one decision takes (a few Redis calls); a crashed holder frees it after this. */
 const LOCK_MS = 5000;
 
-/** Deletes the lock only if it is still ours (it may have expired and been taken since). */
-const RELEASE_LOCK_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
 /**
  * Redelivery of a scan's callback. The deliveries of one scan are a chain of jobs: `cb-{id}` (made
  * when the scan finished), then `cb-{id}-r1`, `cb-{id}-r2`… one per redelivery asked for, counted
@@ -71,7 +66,7 @@ export class Redeliveries {
     try {
       return await this.decide(tenantId, scanId);
     } finally {
-      await this.redis.eval(RELEASE_LOCK_SCRIPT, 1, lock, token).catch(() => undefined);
+      await this.redis.redeliveryLockRelease(1, lock, token).catch(() => undefined);
     }
   }
 

@@ -70,115 +70,23 @@ export const OUTCOME_COUNTER: Record<ObjectOutcome, keyof RetroCounters> = {
   error: 'errors',
 };
 
-// Shared Lua: end the job as completed once the crawl is done and every matched object has an
-// outcome (KEYS[1] job, KEYS[2] credited, KEYS[3] pages; now; ttl).
-const COMPLETE_IF_DONE = `
-local function finish(state, now, ttl)
-  redis.call('HSET', KEYS[1], 'state', state, 'finished_at', now)
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
-  if state == 'completed' then redis.call('DEL', KEYS[2]) else redis.call('EXPIRE', KEYS[2], ttl) end
-end
-local function complete_if_done(now, ttl)
-  if redis.call('HGET', KEYS[1], 'state') ~= 'scanning' then return end
-  local scanned = tonumber(redis.call('HGET', KEYS[1], 'scanned') or '0')
-  local matched = tonumber(redis.call('HGET', KEYS[1], 'matched') or '0')
-  if scanned >= matched then finish('completed', now, ttl) end
-end
-`;
-
-// ARGV: expected page, next page, next bucket, next token, next after, listed, matched, skipped,
-// done ('1' when this was the last page of the last bucket), now, ttl.
-const CHECKPOINT_SCRIPT = `${COMPLETE_IF_DONE}
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'gone' end
-if tonumber(redis.call('HGET', KEYS[1], 'cp_page') or '0') ~= tonumber(ARGV[1]) then return 'moved' end
-redis.call('HINCRBY', KEYS[1], 'listed', ARGV[6])
-redis.call('HINCRBY', KEYS[1], 'matched', ARGV[7])
-redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[8])
-redis.call('HSET', KEYS[1], 'cp_page', ARGV[2], 'cp_bucket', ARGV[3], 'cp_token', ARGV[4], 'cp_after', ARGV[5])
-if ARGV[9] == '1' then
-  redis.call('HSET', KEYS[1], 'crawl_done', '1')
-  if state == 'crawling' then
-    redis.call('HSET', KEYS[1], 'state', 'scanning')
-    complete_if_done(ARGV[10], ARGV[11])
-  end
-end
-return redis.call('HGET', KEYS[1], 'state')`;
-
-// ARGV: object digest, counter field, now, ttl.
-const CREDIT_SCRIPT = `${COMPLETE_IF_DONE}
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state or state == 'completed' then return 0 end
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'scanned', 1)
-redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-complete_if_done(ARGV[3], ARGV[4])
-return 1`;
-
-// ARGV: target state ('cancelled' | 'failed'), now, ttl, error message.
-const END_SCRIPT = `${COMPLETE_IF_DONE}
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
-if state ~= 'crawling' and state ~= 'scanning' then return state end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
-finish(ARGV[1], ARGV[2], ARGV[3])
-return ARGV[1]`;
-
-// A schedule's firing, made once however often it is retried. KEYS[4] tenant jobs, KEYS[5]
-// schedule. ARGV: id, created ms, window, fallback from, to, then field/value pairs.
-const CREATE_FROM_SCHEDULE_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('EXISTS', KEYS[5]) == 0 then return -1 end
-local from = ARGV[4]
-if ARGV[3] == 'since-last-run' then
-  local last = redis.call('HGET', KEYS[5], 'last_run')
-  if last and last < ARGV[5] then from = last end
-end
-redis.call('HSET', KEYS[1], 'from', from, 'to', ARGV[5])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-local previous = redis.call('HGET', KEYS[5], 'last_run')
-if not previous or previous < ARGV[5] then
-  redis.call('HSET', KEYS[5], 'last_run', ARGV[5], 'last_job_id', ARGV[1])
-end
-return 1`;
-
-/** Runs a script by its SHA1, loading it on the first NOSCRIPT (scripts are sent once). */
-export class Scripts {
-  private readonly shas = new Map<string, string>();
-  constructor(private readonly redis: Redis) {}
-
-  async run(script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
-    let sha = this.shas.get(script);
-    if (!sha) {
-      sha = createHash('sha1').update(script).digest('hex');
-      this.shas.set(script, sha);
-    }
-    try {
-      return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.redis.eval(script, keys.length, ...keys, ...args);
-    }
-  }
-}
+/** EVAL's arguments after the script: the number of keys, the keys, then the arguments. */
+const keysThenArgs = (
+  keys: string[],
+  args: Array<string | number>,
+): [number, ...Array<string | number>] => [keys.length, ...keys, ...args];
 
 /** A digest naming an object within a job (ListObjectsV2 lists each key once per bucket). */
 export const objectDigest = (bucket: string, key: string): string =>
   createHash('sha256').update(`${bucket}\0${key}`).digest('base64url').slice(0, 22);
 
 export class RetroJobStore {
-  private readonly scripts: Scripts;
-
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly ttlSeconds: number,
     private readonly now: () => Date = () => new Date(),
-  ) {
-    this.scripts = new Scripts(redis);
-  }
+  ) {}
 
   private jobKeys(tenantId: string, jobId: string): string[] {
     return [
@@ -225,23 +133,24 @@ export class RetroJobStore {
     delete fields.from;
     delete fields.to;
     const [jobKey, creditedKey, pagesKey] = this.jobKeys(tenantId, id);
-    const reply = (await this.scripts.run(
-      CREATE_FROM_SCHEDULE_SCRIPT,
-      [
-        jobKey!,
-        creditedKey!,
-        pagesKey!,
-        this.keys.tenantRetroJobs(tenantId),
-        this.keys.schedule(tenantId, schedule.id),
-      ],
-      [
-        id,
-        created.getTime(),
-        schedule.window,
-        window.from,
-        window.to,
-        ...Object.entries(fields).flat(),
-      ],
+    const reply = (await this.redis.retroJobCreateFromSchedule(
+      ...keysThenArgs(
+        [
+          jobKey!,
+          creditedKey!,
+          pagesKey!,
+          this.keys.tenantRetroJobs(tenantId),
+          this.keys.schedule(tenantId, schedule.id),
+        ],
+        [
+          id,
+          created.getTime(),
+          schedule.window,
+          window.from,
+          window.to,
+          ...Object.entries(fields).flat(),
+        ],
+      ),
     )) as number;
     if (reply === -1) return undefined;
     const job = await this.get(tenantId, id);
@@ -345,19 +254,21 @@ export class RetroJobStore {
     added: { listed: number; matched: number; skipped: number },
     done: boolean,
   ): Promise<CheckpointResult> {
-    const reply = (await this.scripts.run(CHECKPOINT_SCRIPT, this.jobKeys(tenantId, id), [
-      page,
-      next.page,
-      next.bucket,
-      next.token,
-      next.after,
-      added.listed,
-      added.matched,
-      added.skipped,
-      done ? '1' : '0',
-      this.now().toISOString(),
-      this.ttlSeconds,
-    ])) as string;
+    const reply = (await this.redis.retroJobCheckpoint(
+      ...keysThenArgs(this.jobKeys(tenantId, id), [
+        page,
+        next.page,
+        next.bucket,
+        next.token,
+        next.after,
+        added.listed,
+        added.matched,
+        added.skipped,
+        done ? '1' : '0',
+        this.now().toISOString(),
+        this.ttlSeconds,
+      ]),
+    )) as string;
     if (reply === 'gone' || reply === 'moved') return { ok: false, reason: reply };
     return { ok: true, state: reply as RetroJobState };
   }
@@ -369,12 +280,14 @@ export class RetroJobStore {
     object: { bucket: string; key: string },
     outcome: ObjectOutcome,
   ): Promise<boolean> {
-    const reply = await this.scripts.run(CREDIT_SCRIPT, this.jobKeys(tenantId, id), [
-      objectDigest(object.bucket, object.key),
-      OUTCOME_COUNTER[outcome],
-      this.now().toISOString(),
-      this.ttlSeconds,
-    ]);
+    const reply = await this.redis.retroJobCredit(
+      ...keysThenArgs(this.jobKeys(tenantId, id), [
+        objectDigest(object.bucket, object.key),
+        OUTCOME_COUNTER[outcome],
+        this.now().toISOString(),
+        this.ttlSeconds,
+      ]),
+    );
     return reply === 1;
   }
 
@@ -385,12 +298,14 @@ export class RetroJobStore {
     state: 'cancelled' | 'failed',
     error = '',
   ): Promise<RetroJobState | undefined> {
-    const reply = (await this.scripts.run(END_SCRIPT, this.jobKeys(tenantId, id), [
-      state,
-      this.now().toISOString(),
-      this.ttlSeconds,
-      error.slice(0, 1000),
-    ])) as string | null;
+    const reply = (await this.redis.retroJobEnd(
+      ...keysThenArgs(this.jobKeys(tenantId, id), [
+        state,
+        this.now().toISOString(),
+        this.ttlSeconds,
+        error.slice(0, 1000),
+      ]),
+    )) as string | null;
     return (reply ?? undefined) as RetroJobState | undefined;
   }
 }

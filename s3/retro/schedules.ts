@@ -52,12 +52,6 @@ export type FiringOutcome =
   | { kind: 'run'; job: RetroJobRecord; created: boolean }
   | { kind: 'skipped'; runningJobId: string; runningState: string };
 
-// Records a skipped firing on the schedule, unless the schedule has been deleted meanwhile.
-const RECORD_SKIP_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'last_skipped_at', ARGV[1], 'last_skipped_for', ARGV[2], 'last_skipped_state', ARGV[3])
-return 1`;
-
 /** Options of each firing job (the crawl it starts has its own, RETRO_JOB_OPTIONS). */
 const FIRE_JOB_OPTIONS: Omit<JobsOptions, 'jobId' | 'repeat' | 'delay' | 'deduplication'> = {
   attempts: 5,
@@ -229,8 +223,7 @@ export class RetroSchedules {
     if (schedule.lastJobId && schedule.lastJobId !== id) {
       const state = await this.jobs.state(tenantId, schedule.lastJobId);
       if (state && RUNNING_STATES.has(state)) {
-        await this.redis.eval(
-          RECORD_SKIP_SCRIPT,
+        await this.redis.retroScheduleRecordSkip(
           1,
           this.keys.schedule(tenantId, scheduleId),
           new Date(firedAtMs).toISOString(),

@@ -16,7 +16,7 @@ interface Result {
 }
 
 /**
- * The tenant opt-out from unscannable findings (PRODUCT §3): by default content that could not
+ * The tenant opt-out from unscannable findings (docs/api.md, "The result"): by default content that could not
  * be fully scanned is reported as `content.unscannable.*` and never read as clean; a tenant the
  * operator opted out is judged by its other findings alone, and sees what was left out.
  */

@@ -2,6 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../core/keys.js';
+import { defineLuaScripts } from '../../core/lua-scripts.js';
 import { RetroJobStore } from '../../s3/retro/jobs.js';
 import { normalizeBuckets, type RetroJobView } from '../../s3/retro/schema.js';
 import { eicar } from '../support/content.js';
@@ -303,7 +304,7 @@ describe('retro jobs', () => {
   });
 
   it('counts each outcome once per object and fences checkpoints', async () => {
-    const store = new RetroJobStore(redis, new RedisKeys('unit'), 60);
+    const store = new RetroJobStore(defineLuaScripts(redis), new RedisKeys('unit'), 60);
     const tid = 'f'.repeat(32);
     const id = 'e'.repeat(32);
     await store.create(tid, id, { buckets: [{ name: 'x', prefix: '' }], from: 'a', to: 'b' });

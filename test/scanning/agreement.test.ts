@@ -103,7 +103,7 @@ async function zipLayoutItems(): Promise<CorpusItem[]> {
 }
 
 /**
- * The agreement test (issue 3 §6): the same committed signature folder loaded by the built-in
+ * The agreement test (docs/engines.md, "Without clamd: the warning"): the same committed signature folder loaded by the built-in
  * engine (walking archives) and by a real clamd, the whole generated corpus through both. Every
  * item must get the same verdict class from both engines, except where the corpus documents a
  * clamd gap (`clamdExpected`), where the built-in engine must still give the labelled class.

@@ -1,0 +1,16 @@
+-- Writes a result only while the scan is pending: a result deleted by its owner (or already
+-- written by an earlier attempt of the same job) is never resurrected by a late worker. The scan
+-- leaves the pending index in the same step and enters its tenant's result index (what rescans
+-- walk), which is trimmed here to the result TTL window and to its maximum size; scans marked
+-- `unlisted` (a rescan's own scans) stay out of it. KEYS: scan, pending index, result index.
+-- ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size, TTL (s).
+if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'result', ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if redis.call('HEXISTS', KEYS[1], 'unlisted') == 0 then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+end
+return 1
