@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
@@ -38,7 +39,13 @@ async function main(argv: string[]): Promise<number> {
       // One process per core by default; ARBITER_PROCESSES=1 is a single process.
       return config.processes > 1
         ? runServeGroup(config, logger, { demo: values.demo ?? false })
-        : runServe(config, logger, { api: true, workers: true, demo: values.demo ?? false });
+        : runServe(config, logger, { api: true, workers: true, demo: values.demo ?? false }).then(
+            (code) => {
+              // A process of a serve group: its channel to the primary would keep it alive.
+              cluster.worker?.disconnect();
+              return code;
+            },
+          );
     case 'api':
       return runServe(config, logger, { api: true, workers: false, demo: false });
     case 'worker':

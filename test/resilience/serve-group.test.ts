@@ -46,13 +46,13 @@ describe('arbiter serve with ARBITER_PROCESSES=2', () => {
     await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
   });
 
-  it('serves one port from two processes on one Redis and one clamd, restarts a killed process, and stops everything on SIGTERM', async () => {
+  it('serves one port from two processes on one Redis and one clamd, prints the demo banner once, restarts a killed process, and stops everything on SIGTERM', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-group-'));
     folders.push(dataDir);
     // The private clamd's database (no ARBITER_ENGINES, no CLAMD_ADDRESS: the embedded default).
     await cp(SIGNATURES_DIR, path.join(dataDir, 'clamav'), { recursive: true });
     const port = await freePort();
-    const serve = spawnArbiter(['serve'], {
+    const serve = spawnArbiter(['serve', '--demo'], {
       PORT: String(port),
       ARBITER_LISTEN_HOST: '127.0.0.1',
       ARBITER_DATA_DIR: dataDir,
@@ -70,6 +70,10 @@ describe('arbiter serve with ARBITER_PROCESSES=2', () => {
       timeoutMs: 90_000,
       what: `two processes listening on ${url}\n${serve.output()}`,
     });
+    // The demo tenant's banner, once for the group.
+    const banners = () => serve.output().split('Demo tenant credentials').length - 1;
+    await waitFor(() => banners() >= 1, { what: 'the demo banner' });
+    expect(serve.output()).toContain(`${url}/v2.2/ping`);
     const started = serve.logs.filter((line) => line.msg === 'started a serve process');
     const children = started.map((line) => line.childPid as number);
     expect(new Set(children)).toEqual(listeningPids());
@@ -139,7 +143,11 @@ describe('arbiter serve with ARBITER_PROCESSES=2', () => {
     );
 
     // SIGTERM on the primary: every process drains and exits, then clamd and Redis stop.
+    expect(banners()).toBe(1);
     expect(await serve.signal('SIGTERM')).toEqual({ code: 0, signal: null });
+    // Each process drained and exited by itself, not at its shutdown deadline.
+    expect(serve.output()).not.toContain('shutdown deadline reached');
+    expect(serve.output()).not.toContain('still running past the shutdown deadline');
     for (const pid of [children[1] ?? 0, replacement ?? 0]) expect(processGone(pid)).toBe(true);
     expect(await processesUsing(dataDir)).toEqual([]);
   }, 240_000);
