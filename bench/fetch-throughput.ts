@@ -35,6 +35,11 @@ import {
  *
  * Both are run twice: with the signature folder empty (what a fresh install ships) and with a
  * generated hash database loaded, since with no hash signatures the engine never reads the file.
+ *
+ * And the floor of the whole pipeline: the same files, submit concurrency and scan concurrency
+ * through the minimal pipeline of bench/minimal-pipeline.ts (express + BullMQ + got + SHA-1 and a
+ * callback, nothing of Arbiter's), with its CPU per file and Redis commands per file beside
+ * Arbiter's.
  */
 
 export interface FetchThroughputSettings {
@@ -98,6 +103,9 @@ interface EngineRun {
   seconds: number[];
 }
 
+/** How a configuration is served: Arbiter (api and workers) or the minimal pipeline. */
+type Pipeline = 'full' | 'minimal';
+
 interface VariantResult {
   variant: Variant;
   e2e: EndToEnd;
@@ -145,7 +153,7 @@ export async function runFetchThroughput(
     }
     const results: VariantResult[] = [];
     for (const variant of variants) {
-      const e2e = await endToEnd(variant, contents, sha1s, work, settings);
+      const e2e = await endToEnd(variant, contents, sha1s, work, settings, 'full');
       const { runs: engine, version: engineVersion } = await engineAlone(
         variant,
         filePaths,
@@ -154,7 +162,20 @@ export async function runFetchThroughput(
       );
       results.push({ variant, e2e, engine, engineVersion });
     }
-    return section(results, settings);
+    // The floor, at the scan concurrency of the default Arbiter run (the first).
+    const floor = await endToEnd(
+      {
+        label: 'minimal pipeline: express + BullMQ + got + SHA-1, no scanning',
+        signaturesDir: undefined,
+        scanConcurrency: results[0]?.e2e.scanConcurrency ?? 4,
+      },
+      contents,
+      sha1s,
+      work,
+      settings,
+      'minimal',
+    );
+    return section(results, floor, settings);
   } finally {
     await rm(work, { recursive: true, force: true });
     unregisterWork();
@@ -180,6 +201,7 @@ async function endToEnd(
   sha1s: string[],
   work: string,
   settings: FetchThroughputSettings,
+  pipeline: Pipeline,
 ): Promise<EndToEnd> {
   const routes: Record<string, Buffer> = {};
   contents.forEach((content, i) => (routes[`/files/${i}.bin`] = content));
@@ -217,7 +239,7 @@ async function endToEnd(
   });
 
   log(`fetch-throughput: end to end, ${variant.label}: starting`);
-  const target = await startTarget({ mode: 'full', env });
+  const target = await startTarget({ mode: pipeline, env });
   try {
     const submit = async (location: string, callback: string) => {
       const response = await fetch(`${target.ready.url}/v2.2/files/fetch`, {
@@ -362,7 +384,11 @@ async function engineAlone(
   }
 }
 
-function section(results: VariantResult[], settings: FetchThroughputSettings): BenchSection {
+function section(
+  results: VariantResult[],
+  floor: EndToEnd,
+  settings: FetchThroughputSettings,
+): BenchSection {
   const kib = settings.fileBytes / 1024;
   const n = settings.files;
   const perSecond = (v: number) => (v >= 1000 ? fmt.int(v) : fmt.num(v));
@@ -398,12 +424,23 @@ function section(results: VariantResult[], settings: FetchThroughputSettings): B
       ]);
     }
   }
-  const details = results.map((result) => {
-    const { e2e } = result;
+  rows.push([
+    `minimal pipeline (floor): express + BullMQ + got + SHA-1 + callback, concurrency ${floor.scanConcurrency}`,
+    'no scanning',
+    perSecond(rate(floor)),
+    range(floor.rounds.map((r) => r.filesPerSecond)),
+    fmt.ms(median(floor.rounds.map((r) => r.seconds)) * 1000, 0),
+    formatCores(floor.cores),
+  ]);
+  const floorSetup = `minimal pipeline (floor), concurrency ${floor.scanConcurrency}`;
+  const details = [
+    ...results.map((result) => ({ name: setup(result), e2e: result.e2e })),
+    { name: floorSetup, e2e: floor },
+  ].map(({ name, e2e }) => {
     const latencies = e2e.rounds.flatMap((r) => r.latencies);
     const submit = median(e2e.rounds.map((r) => r.submitSeconds));
     return [
-      setup(result),
+      name,
       fmt.ms(submit * 1000, 0),
       fmt.int(n / submit),
       fmt.ms(percentile(latencies, 50), 0),
@@ -431,6 +468,18 @@ function section(results: VariantResult[], settings: FetchThroughputSettings): B
       '(streamed to disk with SHA-1), type sniffing, the result and six trace events written to Redis, ' +
       'queueing the callback and POSTing it, plus BullMQ moving each of the two jobs through its states.',
   );
+  const shipped = results[0];
+  if (shipped) {
+    const commands = (e2e: EndToEnd) => e2e.redisPerFile.split(' ')[0] ?? '?';
+    reading.push(
+      `Against the floor (the minimal pipeline of the same libraries, concurrency ${floor.scanConcurrency}): ` +
+        `${perSecond(rate(floor))} files/s, against ${perSecond(rate(shipped.e2e))} for Arbiter with ` +
+        `${setup(shipped)} (${fmt.pct(rate(shipped.e2e) / rate(floor))} of the floor); service CPU per file ` +
+        `${fmt.ms(floor.cpuMsPerFile.server, 2)} against ${fmt.ms(shipped.e2e.cpuMsPerFile.server, 2)}, Redis ` +
+        `commands per file ${commands(floor)} against ${commands(shipped.e2e)}; ` +
+        `${limitedBy(floor.cores, 'the minimal pipeline')}.`,
+    );
+  }
   const base = results.find((r) => r.variant.signaturesDir && !r.variant.scanConcurrency);
   const extra = results.find((r) => r.variant.scanConcurrency);
   if (base && extra) {
@@ -456,13 +505,20 @@ function section(results: VariantResult[], settings: FetchThroughputSettings): B
     'Arbiter runs as one child process with the api and worker roles and default settings (scan concurrency ' +
       `${first?.scanConcurrency ?? '?'}, callback concurrency 16) unless stated, \`LOG_LEVEL=silent\`, against a ` +
       'fresh redis-server per configuration.',
+    'The floor (bench/minimal-pipeline.ts, in its own process like Arbiter, on a fresh redis-server ' +
+      'started the same way): an express 5 route parses the same urlencoded body and adds a BullMQ job ' +
+      '(removed on completion); a BullMQ worker with the same concurrency as the Arbiter run downloads the ' +
+      'location with got from the same content server, hashes it with SHA-1 and POSTs ' +
+      '`{"id","checksum","findings":[]}` to the same receiver with got. No auth, tenant, result, trace, scan, ' +
+      'limit or second queue: what any service built on these libraries pays per file.',
     "Every timed callback was checked: known id, no error, SHA-1 equal to the served file's, no findings." +
-      (results.every((r) => r.e2e.problems.length === 0)
+      ([...results.map((r) => r.e2e), floor].every((e2e) => e2e.problems.length === 0)
         ? ' All passed.'
-        : results
-            .filter((r) => r.e2e.problems.length > 0)
+        : [...results.map((r) => ({ name: setup(r), e2e: r.e2e })), { name: 'floor', e2e: floor }]
+            .filter(({ e2e }) => e2e.problems.length > 0)
             .map(
-              (r) => ` ${setup(r)}: ${r.e2e.problems.length} problems, e.g. ${r.e2e.problems[0]}.`,
+              ({ name, e2e }) =>
+                ` ${name}: ${e2e.problems.length} problems, e.g. ${e2e.problems[0]}.`,
             )
             .join('')),
     'Latency is per file, from its 202 to its callback; with a whole round submitted at once it is mostly time ' +
@@ -499,7 +555,9 @@ function section(results: VariantResult[], settings: FetchThroughputSettings): B
     baseline:
       'The built-in engine alone on the same files on local disk, called directly through ' +
       "`createEngineSet(...).scan`, sequentially and with the service's scan concurrency: what scanning itself " +
-      'costs, without HTTP, Redis or queues.',
+      'costs, without HTTP, Redis or queues. And the floor of the pipeline around it: a minimal ' +
+      'express + BullMQ + got + SHA-1 pipeline on the same files, concurrency and kind of Redis, with its ' +
+      'CPU and Redis commands per file.',
     tables: [
       {
         columns: [

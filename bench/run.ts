@@ -8,6 +8,7 @@ import { runEngines } from './engines.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
 import { runS3Events } from './s3-events.js';
 import { runS3Retro } from './s3-retro.js';
+import { runServeProcesses } from './serve-processes.js';
 import { runSignatureUpdate } from './signature-update.js';
 import { runVerdictApi } from './verdict-api.js';
 import { runWebhooks } from './webhooks.js';
@@ -20,7 +21,8 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *
  * Settings (environment):
  *   BENCH_ONLY=fetch-accept,fetch-throughput   run a subset (the report keeps the others' last
- *                                              results); ids: fetch-accept, fetch-throughput,
+ *                                              results); ids: fetch-accept, fetch-throughput
+ *                                              (with the minimal-pipeline floor), serve-processes,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
  *                                              engines, hostile-neighbour, signature-update
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
@@ -37,6 +39,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
 const BENCHMARKS: { id: string; run: () => Promise<BenchSection> }[] = [
   { id: 'fetch-accept', run: () => runFetchAccept() },
   { id: 'fetch-throughput', run: () => runFetchThroughput() },
+  { id: 'serve-processes', run: () => runServeProcesses() },
   { id: 'webhooks', run: () => runWebhooks() },
   { id: 'verdict-api', run: () => runVerdictApi() },
   { id: 's3-events', run: () => runS3Events() },

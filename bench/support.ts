@@ -62,7 +62,7 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 // The server under test runs in its own Node process (one event loop, like production), so the
 // load generator in this process does not share its thread.
 
-export type TargetMode = 'bare' | 'api' | 'full';
+export type TargetMode = 'bare' | 'api' | 'full' | 'minimal';
 
 export interface TargetOptions {
   mode: TargetMode;

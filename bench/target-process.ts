@@ -10,7 +10,9 @@ import type { ChildMessage, ParentMessage, TargetOptions } from './support.js';
  *   bare  a bare express 5 app answering POST /v2.2/files/fetch with 202 {"id"} after the same
  *         urlencoded body parsing Arbiter uses, and nothing else (no auth, no Redis);
  *   api   Arbiter's API role only (no workers), as `arbiter serve --api`;
- *   full  Arbiter's API and workers in one process, as `arbiter serve`.
+ *   full  Arbiter's API and workers in one process, as `arbiter serve`;
+ *   minimal  the floor of fetch mode: express + BullMQ + got + SHA-1, nothing of Arbiter's
+ *         (bench/minimal-pipeline.ts), on `REDIS_URL` with `ARBITER_SCAN_CONCURRENCY` jobs at once.
  *
  * It reports "ready" with its URL, answers "stats" with its CPU time and queue counts, and exits
  * on "stop" or when the parent goes away.
@@ -89,9 +91,28 @@ async function startArbiter(workers: boolean): Promise<Running> {
   };
 }
 
+async function startMinimal(): Promise<Running> {
+  const { startMinimalPipeline } = await import('./minimal-pipeline.js');
+  const pipeline = await startMinimalPipeline({
+    redisUrl: options.env?.REDIS_URL ?? '',
+    concurrency: Number(options.env?.ARBITER_SCAN_CONCURRENCY ?? 4),
+  });
+  return {
+    url: pipeline.url,
+    auth: 'Basic none',
+    scanConcurrency: pipeline.concurrency,
+    stop: () => pipeline.stop(),
+  };
+}
+
+function start(): Promise<Running> {
+  if (options.mode === 'bare') return startBare();
+  if (options.mode === 'minimal') return startMinimal();
+  return startArbiter(options.mode === 'full');
+}
+
 async function main(): Promise<void> {
-  const running =
-    options.mode === 'bare' ? await startBare() : await startArbiter(options.mode === 'full');
+  const running = await start();
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { runServe } from './serve.js';
+import { runServeGroup } from './serve-group.js';
 import { runSignaturesCommand } from './signatures.js';
 import { runTenantsCommand } from './tenants.js';
 
 const USAGE = `Usage: arbiter <command>
 
-  serve [--demo]            HTTP API and workers in one process (development, small installs)
+  serve [--demo]            HTTP API and workers, one process per core (ARBITER_PROCESSES)
   api                       HTTP API only
   worker                    workers only (scans, callbacks)
   tenants create <name>     create a tenant and print its credentials as JSON
@@ -34,7 +36,16 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(config.logLevel);
   switch (command) {
     case 'serve':
-      return runServe(config, logger, { api: true, workers: true, demo: values.demo ?? false });
+      // One process per core by default; ARBITER_PROCESSES=1 is a single process.
+      return config.processes > 1
+        ? runServeGroup(config, logger, { demo: values.demo ?? false })
+        : runServe(config, logger, { api: true, workers: true, demo: values.demo ?? false }).then(
+            (code) => {
+              // A process of a serve group: its channel to the primary would keep it alive.
+              cluster.worker?.disconnect();
+              return code;
+            },
+          );
     case 'api':
       return runServe(config, logger, { api: true, workers: false, demo: false });
     case 'worker':

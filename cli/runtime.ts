@@ -301,6 +301,41 @@ export async function buildRuntime(
   };
 }
 
+/**
+ * What the processes of a `serve` group share, started once by its primary (cli/serve-group.ts):
+ * the private redis-server and the private clamd, when the config asks for them. `env` is what
+ * each child process is given so that it uses these (as if REDIS_URL and CLAMD_ADDRESS were set)
+ * instead of starting its own.
+ */
+export interface SharedDependencies {
+  redisUrl: string;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startSharedDependencies(
+  config: Config,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<SharedDependencies> {
+  const embedded = await resolveRedis(config, logger);
+  const clamd = await resolveClamd(config, logger, signal).catch(async (error: unknown) => {
+    await embedded?.stop();
+    throw error;
+  });
+  const env: Record<string, string> = {};
+  if (embedded) env.REDIS_URL = embedded.url;
+  if (clamd.embedded) env.CLAMD_ADDRESS = clamd.embedded.address;
+  return {
+    redisUrl: config.redisUrl ?? embedded?.url ?? '',
+    env,
+    async stop() {
+      await clamd.embedded?.stop();
+      await embedded?.stop();
+    },
+  };
+}
+
 /** With no REDIS_URL, Arbiter runs its own private redis-server (the embedded default). */
 async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | undefined> {
   if (config.redisUrl) return undefined;

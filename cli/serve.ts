@@ -12,6 +12,7 @@ import { startHousekeeping, type Chore, type Housekeeping } from '../worker/chor
 import { SignatureUpdates } from '../worker/chores/signature-updates.js';
 import { startWorkers, type Workers } from '../worker/workers.js';
 import type { FreshclamSettings } from '../scanning/signatures/freshclam.js';
+import type { TenantStore } from '../core/tenants.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
 export interface ServeRoles {
@@ -222,7 +223,11 @@ const SIGNATURE_UPDATE_JITTER = 0.1;
 async function listening(server: Server, listenHost: string): Promise<string> {
   await once(server, 'listening');
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  return reachableUrl(listenHost, typeof address === 'object' && address ? address.port : 0);
+}
+
+/** The API's URL for a listen address: loopback for a wildcard address. */
+export function reachableUrl(listenHost: string, port: number): string {
   const host = listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost;
   return `http://${host}:${port}`;
 }
@@ -256,7 +261,7 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
   if (service.monitorUrl)
     logger.info({ url: `${service.monitorUrl}/metrics` }, 'worker metrics listening');
   if (roles.workers) logger.info({ scanConcurrency: config.scanConcurrency }, 'workers started');
-  if (roles.demo && service.url) await printDemoTenant(service);
+  if (roles.demo && service.url) await printDemoTenant(service.runtime.tenants, service.url);
 
   // SIGHUP re-reads the signature databases; scans in flight keep the one they started with.
   const onHangup = () => {
@@ -285,8 +290,8 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
   return 0;
 }
 
-async function printDemoTenant(service: RunningService): Promise<void> {
-  const { tenants } = service.runtime;
+/** Creates (or re-keys) the "demo" tenant and prints a ready-to-paste curl against `url`. */
+export async function printDemoTenant(tenants: TenantStore, url: string): Promise<void> {
   const existing = (await tenants.listTenants()).find((t) => t.name === 'demo');
   const credentials = existing
     ? await tenants.addKey(existing.id)
@@ -298,8 +303,8 @@ async function printDemoTenant(service: RunningService): Promise<void> {
     `  secret: ${credentials.secret}`,
     '',
     'Try it:',
-    `  curl -s -u ${credentials.key}:${credentials.secret} ${service.url}/v2.2/ping`,
-    `  printf 'hello' > hello.txt && curl -s -u ${credentials.key}:${credentials.secret} -F file=@hello.txt ${service.url}/v2.2/files`,
+    `  curl -s -u ${credentials.key}:${credentials.secret} ${url}/v2.2/ping`,
+    `  printf 'hello' > hello.txt && curl -s -u ${credentials.key}:${credentials.secret} -F file=@hello.txt ${url}/v2.2/files`,
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseNetworkList } from './network-policy.js';
@@ -292,6 +292,11 @@ export const EnvSchema = z.object({
   ARBITER_SCAN_CONCURRENCY: positiveInt(4).describe(
     'scan jobs one worker process runs at once (see docs/deployment.md for sizing)',
   ),
+  ARBITER_PROCESSES: z.coerce.number().int().positive().optional().meta({
+    description:
+      '`arbiter serve` only: processes serving the API and running the workers, on one port, one Redis and one private clamd started once (1 = a single process). `arbiter api` and `arbiter worker` are always one process each',
+    defaultText: 'the number of cores (`os.availableParallelism()`)',
+  }),
   ARBITER_SCAN_TENANT_CONCURRENCY: z.coerce.number().int().positive().optional().meta({
     description:
       "scans of one tenant running at once, across all workers; its other scan jobs wait (using up no attempts) and other tenants' scans take the free slots. Raise it with the number of worker processes if one tenant should be able to use more of the fleet",
@@ -510,6 +515,11 @@ function structureConfig(e: Env) {
     /** How long a rotated-out webhook signing secret still signs deliveries, in seconds. */
     signingSecretGraceSeconds: e.ARBITER_SIGNING_SECRET_GRACE,
     resultTtlSeconds: e.ARBITER_RESULT_TTL,
+    /**
+     * `serve`'s processes (ARBITER_PROCESSES; default: the cores): above 1, a primary starts the
+     * shared Redis and clamd and forks this many API-and-worker processes (cli/serve-group.ts).
+     */
+    processes: e.ARBITER_PROCESSES ?? availableParallelism(),
     scanConcurrency: e.ARBITER_SCAN_CONCURRENCY,
     /** Scans of one tenant running at once across all workers (worker/scan-slots.ts). */
     scanTenantConcurrency:

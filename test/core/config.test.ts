@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, clamavDatabaseDir, loadConfig, parseByteSize } from '../../core/config.js';
 import { scanJobOptions } from '../../core/queues.js';
@@ -36,6 +37,13 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ ARBITER_ENGINES: 'builtin' }).clamd.embedded).toBeUndefined();
     const listed = loadConfig({ ARBITER_ENGINES: 'builtin,clamd' });
     expect(listed.clamd).toMatchObject({ address: 'tcp://127.0.0.1:3310', embedded: undefined });
+  });
+
+  it('runs `serve` on every core unless ARBITER_PROCESSES says otherwise', () => {
+    expect(loadConfig({}).processes).toBe(availableParallelism());
+    expect(loadConfig({ ARBITER_PROCESSES: '1' }).processes).toBe(1);
+    expect(loadConfig({ ARBITER_PROCESSES: '3' }).processes).toBe(3);
+    expect(() => loadConfig({ ARBITER_PROCESSES: '0' })).toThrow(/ARBITER_PROCESSES/);
   });
 
   it('sets the scan retry schedule of the scan jobs', () => {

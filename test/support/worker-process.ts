@@ -47,6 +47,8 @@ export function spawnArbiter(command: string[], env: Record<string, string>): Ar
     HOME: process.env.HOME ?? '/tmp',
     // Worker metrics on any free port (the default 9091 would collide between test processes).
     ARBITER_WORKER_METRICS_PORT: '0',
+    // `serve` as one process unless a test asks for a group (test/resilience/serve-group.test.ts).
+    ARBITER_PROCESSES: '1',
     ...env,
     // Readiness and shutdown are read from the child's log lines, so it logs at least at info.
     LOG_LEVEL: env.LOG_LEVEL === 'debug' || env.LOG_LEVEL === 'trace' ? env.LOG_LEVEL : 'info',
