@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../core/keys.js';
 import { luaScriptFiles } from '../../core/lua-scripts.js';
@@ -8,10 +8,13 @@ import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 
 const root = new URL('../../', import.meta.url);
 
-/** The `.lua` files in the source folders, relative to the repository root. */
+/** The `.lua` files in the folders the build compiles, relative to the repository root. */
 async function luaFilesInSources(): Promise<string[]> {
+  const build = JSON.parse(await readFile(new URL('tsconfig.build.json', root), 'utf8')) as {
+    include: string[];
+  };
   const found: string[] = [];
-  for (const folder of ['core', 'scanning', 'api', 'worker', 'webhooks', 's3', 'rescans', 'cli']) {
+  for (const folder of build.include) {
     const entries = await readdir(new URL(`${folder}/`, root), { recursive: true });
     for (const entry of entries) if (entry.endsWith('.lua')) found.push(`${folder}/${entry}`);
   }
