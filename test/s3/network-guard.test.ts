@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createNetworkPolicy } from '../../core/network-policy.js';
 import type { BucketCredentials, BucketRecord } from '../../s3/bucket-schema.js';
 import { createAwsClients } from '../../s3/clients.js';
-import { s3Problem } from '../../s3/object-stage.js';
+import { NetworkRefused } from '../../core/errors.js';
+import { toStorageError } from '../../s3/storage-errors.js';
 
 /**
  * A bucket's S3 endpoint and SQS queue are URLs a tenant supplied: every connection to them is
@@ -56,7 +57,8 @@ describe('the network guard on S3 and SQS clients', () => {
           (e: unknown) => e,
         );
       expect(String((error as Error | undefined)?.message), endpoint).toMatch(pattern);
-      expect(s3Problem(error).permanent).toBe(true);
+      expect(error, endpoint).toBeInstanceOf(NetworkRefused);
+      expect(toStorageError(error).retryable).toBe(false);
     }
     clients.close();
   });
