@@ -102,7 +102,3 @@ export const unavailable = (message: string, retryAfterSeconds?: number) =>
 /** The Scanii wording clients and their support staff already know. */
 export const UNAUTHENTICATED_MESSAGE = 'Apologies but we could not authenticate this request.';
 export const unauthenticated = () => new DomainError('unauthenticated', UNAUTHENTICATED_MESSAGE);
-
-export function isDomainError(error: unknown): error is DomainError {
-  return error instanceof DomainError;
-}
