@@ -7,8 +7,8 @@ import type { NetworkPolicy } from './network-policy.js';
  * `callback`, S3 `endpoint`, queue URL and queue `endpoint`. The API applies it when the URL is
  * submitted, so a URL that could never be reached is a 400 then rather than a failure later; the
  * outbound clients apply it again to every URL and redirect target before a request is built.
- * Neither replaces the connect-time guard (core/outbound-http.ts, s3/guarded-agent.ts), which
- * judges every address a host name resolves to: names are not resolved here.
+ * Neither replaces the connect-time guard (core/network-guard.ts), which judges every address a
+ * host name resolves to: names are not resolved here.
  */
 
 /** Longest URL a tenant may supply. */

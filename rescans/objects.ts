@@ -3,7 +3,7 @@ import type { ObjectRef, ScanRecord, ScanRequest } from '../scans/results.js';
 import type { BucketRecord } from '../s3/bucket-schema.js';
 import type { BucketStore } from '../s3/bucket-store.js';
 import type { AwsClients } from '../s3/clients.js';
-import { s3Problem } from '../s3/object-stage.js';
+import { toStorageError } from '../s3/storage-errors.js';
 import type { ObjectScanService } from '../s3/object-scans.js';
 import { SKIP_REASONS, type SkipReason } from './schema.js';
 
@@ -70,7 +70,7 @@ async function stillInPlace(
     );
     return true;
   } catch (error) {
-    const problem = s3Problem(error);
+    const problem = toStorageError(error);
     const code = (error as { name?: string }).name ?? '';
     if (problem.status === 404 || /NoSuchKey|NoSuchVersion|NotFound/.test(code))
       return SKIP_REASONS.objectGone;

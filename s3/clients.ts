@@ -1,10 +1,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { createNetworkGuard, type Connector, type Resolver } from '../core/network-guard.js';
 import type { NetworkPolicy } from '../core/network-policy.js';
 import { tenantExternalId, type BucketCredentials, type BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
-import { guardedAgents } from './guarded-agent.js';
 
 /**
  * Builds (and caches) the AWS SDK clients for a registered bucket: its S3 client and its SQS
@@ -13,8 +13,9 @@ import { guardedAgents } from './guarded-agent.js';
  * credential chain: environment, instance/task role, …); the temporary credentials are reused
  * until five minutes before they expire.
  *
- * Every client of a tenant-supplied endpoint or queue URL connects through the guarded agents
- * (see guarded-agent.ts). Checksums are computed and validated only where S3 requires them: the
+ * Every client of a tenant-supplied endpoint or queue URL connects through the network guard's
+ * agents (core/network-guard.ts), like `location` and `callback` URLs: loopback, private,
+ * link-local (cloud metadata) and the like are refused unless listed in ARBITER_ALLOWED_NETWORKS. Checksums are computed and validated only where S3 requires them: the
  * newer SDK defaults break many S3-compatible stores, and Arbiter computes its own SHA-1.
  */
 export interface AwsClients {
@@ -34,6 +35,9 @@ type CredentialsProvider = () => Promise<Credentials>;
 export interface AwsClientOptions {
   store: Pick<BucketStore, 'openCredentials' | 'openQueueCredentials'>;
   policy: NetworkPolicy;
+  /** Tests answer names and open connections themselves (core/network-guard.ts); default: DNS, TCP. */
+  resolve?: Resolver;
+  connect?: Connector;
   /** Connect timeout and socket idle timeout of S3/SQS requests. */
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -47,10 +51,19 @@ export interface AwsClientOptions {
 const REFRESH_MARGIN_MS = 5 * 60_000;
 
 export function createAwsClients(options: AwsClientOptions): AwsClients {
-  const agents = guardedAgents(options.policy);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const guard = createNetworkGuard({
+    policy: options.policy,
+    resolve: options.resolve,
+    connect: options.connect,
+    connectTimeoutMs,
+  });
+  // Kept alive (S3 traffic is many small requests); every new connection is checked.
+  const agentOptions = { keepAlive: true, maxSockets: 50 };
   const requestHandler = {
-    ...agents,
-    connectionTimeout: options.connectTimeoutMs ?? 10_000,
+    httpAgent: guard.agent(false, agentOptions),
+    httpsAgent: guard.agent(true, agentOptions),
+    connectionTimeout: connectTimeoutMs,
     requestTimeout: options.idleTimeoutMs ?? 60_000,
   };
   const stsClients = new Map<string, STSClient>();
@@ -153,8 +166,8 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
       cache.clear();
       for (const client of stsClients.values()) client.destroy();
       stsClients.clear();
-      agents.httpAgent.destroy();
-      agents.httpsAgent.destroy();
+      requestHandler.httpAgent.destroy();
+      requestHandler.httpsAgent.destroy();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
@@ -12,6 +12,8 @@ import {
   PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { ByteCounter } from '../core/byte-counter.js';
+import { ScanError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type {
   ObjectAction,
@@ -21,17 +23,12 @@ import type {
   ScanResult,
 } from '../scans/results.js';
 import type { ScanStore } from '../scans/store.js';
-import {
-  TransientScanError,
-  type Content,
-  type ObjectFacts,
-  type ObjectStage,
-} from '../scans/pipeline.js';
+import type { Content, ObjectFacts, ObjectStage } from '../scans/pipeline.js';
 import type { BucketActions, BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 import type { AwsClients } from './clients.js';
-import { NetworkRefused } from './guarded-agent.js';
 import { describeObject, type ObjectLeases, type ObjectOutcomes } from './object-scans.js';
+import { toStorageError } from './storage-errors.js';
 import { mergeTags, outcomeOf, scanTags, taggingHeader, type Tag } from './tags.js';
 
 /**
@@ -140,7 +137,7 @@ export class S3ObjectStage implements ObjectStage {
       abort.signal.addEventListener('abort', () => body.destroy(abort.signal.reason as Error), {
         once: true,
       });
-      const counter = new HashCounter(maxFetchSize);
+      const counter = new ByteCounter(maxFetchSize, (bytes) => new TooLarge(bytes));
       await pipeline(body, counter, createWriteStream(destination));
       const read = describeObject({ ...ref, versionId: facts.versionId ?? ref.versionId });
       await trace(`fetched ${read}: ${counter.bytes} bytes`);
@@ -148,18 +145,21 @@ export class S3ObjectStage implements ObjectStage {
     } catch (error) {
       if (error instanceof TooLarge)
         return { content: await this.tooLarge(request, trace, where, error.bytes), facts };
-      const problem = s3Problem(error);
+      const problem = toStorageError(error);
       if (problem.status === 412) {
         const message = `${where} was replaced before it could be read (its ETag is no longer ${ref.eTag ?? ''}); the new content is scanned on its own event`;
         await trace(message);
         return { content: message, facts: { problem: 'superseded' } };
       }
       await trace(`could not fetch ${where}: ${problem.message}`);
-      if (problem.permanent || finalAttempt) {
+      if (!problem.retryable || finalAttempt) {
         const message = `could not read ${where}: ${problem.message}`;
         return { content: message, facts: problem.status === 404 ? { problem: 'gone' } : facts };
       }
-      throw new TransientScanError(`could not read ${where}: ${problem.message}`);
+      throw new ScanError(`could not read ${where}: ${problem.message}`, {
+        retryable: true,
+        cause: problem,
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -435,17 +435,17 @@ export class S3ObjectStage implements ObjectStage {
   }
 
   /**
-   * Runs one S3 call: permanent failures (and anything on the last attempt) come back as a
-   * message; transient ones before the last attempt retry the whole job.
+   * Runs one S3 call: failures that are not retryable (and any on the last attempt) come back
+   * as a message; retryable ones before the last attempt retry the whole job.
    */
   private async attempt<T>(ctx: ActContext, call: () => Promise<T>): Promise<Attempt<T>> {
     try {
       return { ok: true, value: await call() };
     } catch (error) {
-      const problem = s3Problem(error);
-      if (!problem.permanent && !ctx.finalAttempt) {
+      const problem = toStorageError(error);
+      if (problem.retryable && !ctx.finalAttempt) {
         await ctx.trace(`S3 failed transiently (${problem.message}); the scan will be retried`);
-        throw new TransientScanError(problem.message);
+        throw new ScanError(problem.message, { retryable: true, cause: problem });
       }
       return { ok: false, message: problem.message };
     }
@@ -513,69 +513,8 @@ const unquote = (etag: string) => etag.replace(/^(W\/)?"|"$/g, '');
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-const TRANSIENT_CODES = new Set([
-  'SlowDown',
-  'RequestTimeout',
-  'ThrottlingException',
-  'Throttling',
-  'InternalError',
-  'ServiceUnavailable',
-  'TimeoutError',
-  'AbortError',
-]);
-
-/** Classifies an SDK error: 4xx answers are permanent; 5xx, throttling and network failures transient. */
-export function s3Problem(error: unknown): {
-  message: string;
-  permanent: boolean;
-  status?: number;
-} {
-  if (error instanceof NetworkRefused) return { message: error.message, permanent: true };
-  const e = error as {
-    name?: string;
-    code?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-  };
-  const status = e.$metadata?.httpStatusCode;
-  const code = e.name && e.name !== 'Error' ? e.name : (e.code ?? 'Error');
-  const detail =
-    e.message && e.message !== code && e.message !== 'UnknownError' ? `: ${e.message}` : '';
-  const message = `${code}${status ? ` (HTTP ${status})` : ''}${detail}`;
-  const result = (permanent: boolean) =>
-    status === undefined ? { message, permanent } : { message, permanent, status };
-  if (/^refused: /.test(e.message ?? '')) return result(true);
-  if (status === undefined) return result(false);
-  if (status === 429 || status >= 500 || TRANSIENT_CODES.has(code)) return result(false);
-  return result(true);
-}
-
 class TooLarge extends Error {
   constructor(readonly bytes: number) {
     super(`the object is larger than ${bytes} bytes`);
-  }
-}
-
-/** Counts and hashes bytes as they pass; stops the stream once the limit is crossed. */
-class HashCounter extends Transform {
-  bytes = 0;
-  private readonly hash = createHash('sha1');
-
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      callback(new TooLarge(this.bytes));
-      return;
-    }
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-
-  sha1(): string {
-    return this.hash.digest('hex');
   }
 }

@@ -5,7 +5,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { isDomainError } from '../core/errors.js';
+import { ArbiterError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
@@ -240,8 +240,9 @@ class QueuePoller {
               'S3 event message handled',
             );
           } catch (error) {
-            const poison =
-              isDomainError(error) && (error.kind === 'bad_request' || error.kind === 'not_found');
+            // Not retryable (unreadable, or naming a bucket that is not registered): every
+            // delivery of the message would fail the same way.
+            const poison = error instanceof ArbiterError && !error.retryable;
             logger.warn(
               {
                 messageId: message.MessageId,

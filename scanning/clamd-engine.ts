@@ -107,7 +107,7 @@ export class ClamdEngine implements Engine {
       const parsed = parseScanReply(reply);
       if (parsed.kind === 'error')
         throw new EngineError(this.name, `clamd could not scan the content: ${parsed.message}`, {
-          permanent: isPermanentClamdError(parsed.message),
+          retryable: !isPermanentClamdError(parsed.message),
         });
       const findings = parsed.kind === 'found' ? [clamdFinding(parsed.name)] : [];
       return { engine: this.name, version: await this.versionAfterScan(version), findings };
@@ -238,7 +238,7 @@ export class ClamdEngine implements Engine {
         throw new EngineError(
           this.name,
           `clamd stopped reading the stream before its end ${attempt + 1} times in a row, closing without a readable reply: the content is most likely over clamd's StreamMaxLength (INSTREAM size limit exceeded)`,
-          { permanent: true },
+          { retryable: false },
         );
       }
     }
@@ -250,7 +250,9 @@ export class ClamdEngine implements Engine {
 
   private engineError(error: unknown): EngineError {
     if (error instanceof EngineError) return error;
-    return new EngineError(this.name, error instanceof Error ? error.message : String(error));
+    return new EngineError(this.name, error instanceof Error ? error.message : String(error), {
+      cause: error,
+    });
   }
 }
 

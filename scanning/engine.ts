@@ -1,3 +1,5 @@
+import { ArbiterError } from '../core/errors.js';
+
 /** What every scan engine implements; the pipeline runs several and unites their findings. */
 export interface ScanTarget {
   /** A local file holding the complete content. */
@@ -53,21 +55,16 @@ export interface Engine {
 }
 
 /**
- * An engine could not give a verdict. A transient error (clamd unreachable, a dropped
- * connection) is worth another attempt; a permanent one (`permanent: true`, e.g. clamd's
- * `INSTREAM size limit exceeded`) would fail the same way again, so the scan ends with an error
- * result at once.
+ * An engine could not give a verdict. By default it is retryable (clamd unreachable, a dropped
+ * connection: worth another attempt); `retryable: false` (e.g. clamd's `INSTREAM size limit
+ * exceeded`) would fail the same way again, so the scan ends with an error result at once.
  */
-export class EngineError extends Error {
-  readonly permanent: boolean;
-
+export class EngineError extends ArbiterError {
   constructor(
     public readonly engine: string,
     message: string,
-    options: { permanent?: boolean } = {},
+    options: { retryable?: boolean; cause?: unknown } = {},
   ) {
-    super(`${engine}: ${message}`);
-    this.name = 'EngineError';
-    this.permanent = options.permanent ?? false;
+    super(`${engine}: ${message}`, { retryable: options.retryable ?? true, cause: options.cause });
   }
 }

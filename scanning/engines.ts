@@ -88,8 +88,8 @@ export function engineSet(engines: Engine[]): EngineSet {
         if (outcome.status === 'fulfilled') verdicts.push(outcome.value);
         else errors.push(asEngineError(engines[index]?.name ?? 'engine', outcome.reason));
       }
-      // A permanent failure of one engine dooms every retry, whatever the others said.
-      const failure = errors.find((error) => error.permanent) ?? errors[0];
+      // A failure of one engine that is not retryable dooms every retry, whatever the others said.
+      const failure = errors.find((error) => !error.retryable) ?? errors[0];
       if (failure) throw failure;
       const findings = [...new Set(verdicts.flatMap((v) => v.findings))].sort();
       return { findings, verdicts };
@@ -108,7 +108,9 @@ export function engineSet(engines: Engine[]): EngineSet {
 
 function asEngineError(engine: string, reason: unknown): EngineError {
   if (reason instanceof EngineError) return reason;
-  return new EngineError(engine, reason instanceof Error ? reason.message : String(reason));
+  return new EngineError(engine, reason instanceof Error ? reason.message : String(reason), {
+    cause: reason,
+  });
 }
 
 /**

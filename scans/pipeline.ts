@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { OutboundError, ScanError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
+import { safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import { enqueueCallback, type Queues } from '../core/queues.js';
 import { errorResult, type ScanRequest, type ScanResult } from './results.js';
 import type { ScanStore } from './store.js';
@@ -49,8 +50,8 @@ export interface ObjectStage {
   /**
    * Streams the object into `destination` (hashing it on the way). Returns the content; or a
    * message (a permanent failure: an error result) or a finished result (e.g. unscannable: too
-   * large); or throws TransientScanError to have the job retried. With it, what the read learnt
-   * about the object, which the pipeline hands to `act` of the same run.
+   * large); or throws a retryable ScanError (core/errors.ts) to have the job retried. With it,
+   * what the read learnt about the object, which the pipeline hands to `act` of the same run.
    */
   fetch(
     request: ScanRequest,
@@ -99,11 +100,6 @@ export interface PipelineRun {
 /** A download stopped because its scan was deleted: nothing is stored, nobody is called back. */
 class ScanDeletedError extends Error {
   override name = 'ScanDeletedError';
-}
-
-/** Thrown for failures worth another attempt (the job is retried with backoff). */
-export class TransientScanError extends Error {
-  override name = 'TransientScanError';
 }
 
 export interface Content {
@@ -207,8 +203,8 @@ async function download(
     if (run.signal?.aborted) throw new ScanDeletedError(`scan ${request.id} was deleted`);
     const message = `could not download content from ${origin}: ${error.message}`;
     await deps.scans.appendTrace(request.tenantId, request.id, message);
-    if (error.permanent || run.finalAttempt) return message;
-    throw new TransientScanError(message);
+    if (!error.retryable || run.finalAttempt) return message;
+    throw new ScanError(message, { retryable: true, cause: error });
   }
 }
 
@@ -242,8 +238,9 @@ async function scanContent(
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
     await deps.scans.appendTrace(request.tenantId, request.id, `engine failed: ${error.message}`);
-    // A permanent engine error (clamd's size limit, say) would fail the same way on every retry.
-    if (!run.finalAttempt && !error.permanent) throw new TransientScanError(error.message);
+    // An engine error that is not retryable (clamd's size limit, say) would fail the same way again.
+    if (!run.finalAttempt && error.retryable)
+      throw new ScanError(error.message, { retryable: true, cause: error });
     return {
       ...errorResult(request, `the content could not be scanned: ${error.message}`),
       checksum: content.sha1,

@@ -1,7 +1,8 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
+import { DeliveryError, isRetryable } from '../core/errors.js';
+import { safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
 import type { ScanStore } from '../scans/store.js';
 import type { TenantStore } from '../core/tenants.js';
@@ -24,11 +25,6 @@ export interface DeliveryDeps {
 export interface DeliveryAttempt {
   attempt: number;
   redelivery?: number;
-}
-
-/** Thrown to make BullMQ retry the delivery later (non-2xx answer or network failure). */
-export class DeliveryFailed extends Error {
-  override name = 'DeliveryFailed';
 }
 
 /**
@@ -81,8 +77,9 @@ export async function deliverCallback(
     const reason = error instanceof Error ? error.message : String(error);
     await trace(`${label}: failed (${reason}) after ${latencyMs} ms`);
     deps.metrics?.callbackAttempt('failed');
-    if (error instanceof OutboundError && error.permanent) throw new UnrecoverableError(reason);
-    throw new DeliveryFailed(reason);
+    if (!isRetryable(error)) throw new UnrecoverableError(reason);
+    // A retryable DeliveryError makes BullMQ try again later, with backoff.
+    throw new DeliveryError(reason, { retryable: true, cause: error });
   }
 
   if (status >= 200 && status < 300) {
@@ -94,5 +91,5 @@ export async function deliverCallback(
     await trace(`callback receiver at ${origin} answered 410 Gone: no further attempts`);
     throw new UnrecoverableError('receiver answered 410 Gone');
   }
-  throw new DeliveryFailed(`receiver answered HTTP ${status}`);
+  throw new DeliveryError(`receiver answered HTTP ${status}`, { retryable: true });
 }

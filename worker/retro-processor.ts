@@ -1,5 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
+import { ArbiterError } from '../core/errors.js';
 import {
   QUEUE_NAMES,
   RetroCrawlJobSchema,
@@ -7,7 +8,7 @@ import {
   type RetroJobName,
   type RetroQueueJob,
 } from '../core/queues.js';
-import { crawl, isPermanentCrawlFailure } from '../s3/retro/crawler.js';
+import { crawl } from '../s3/retro/crawler.js';
 import type { RetroService } from '../s3/retro/index.js';
 import { onOutOfAttempts } from './attempts.js';
 import { closeWorker, InFlight } from './graceful-close.js';
@@ -53,7 +54,8 @@ export function startRetroWorker(
       }
     } catch (error) {
       if (error instanceof DelayedError) throw error;
-      if (isPermanentCrawlFailure(error)) {
+      // Retrying cannot cure it (a bucket gone or out of reach): the retro job fails at once.
+      if (error instanceof ArbiterError && !error.retryable) {
         logger.warn({ jobId, err: error.message }, 'retro job failed');
         await retro.jobs.end(tenantId, jobId, 'failed', error.message);
         return;

@@ -3,7 +3,7 @@ import {
   type ListObjectsV2CommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { isDomainError } from '../../core/errors.js';
+import { ArbiterError, CrawlError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { BucketStore } from '../bucket-store.js';
 import type { AwsClients } from '../clients.js';
@@ -47,21 +47,13 @@ export type CrawlEnd =
   /** `signal` was aborted (shutdown): the job should be handed back to the queue. */
   | 'interrupted';
 
-/** A failure that retrying will not cure: the job fails at once with this message. */
-export class PermanentCrawlError extends Error {
-  override name = 'PermanentCrawlError';
-}
-
 /**
- * Whether a crawl's failure is one retrying cannot cure, so the retro job fails at once: the
- * crawler said so, or the job or its bucket is gone (unregistered) or out of reach (forbidden).
+ * A crawl's failure that retrying will not cure (a bucket no longer registered, a listing the
+ * store refuses for good): the retro job fails at once with its message. The retro processor
+ * reads `retryable` of whatever the crawl threw (core/errors.ts `isRetryable`).
  */
-export function isPermanentCrawlFailure(error: unknown): error is Error {
-  return (
-    error instanceof PermanentCrawlError ||
-    (isDomainError(error) && (error.kind === 'not_found' || error.kind === 'forbidden'))
-  );
-}
+const finalCrawlError = (message: string, cause?: unknown) =>
+  new CrawlError(message, { retryable: false, cause });
 
 export async function crawl(
   deps: CrawlerDeps,
@@ -91,7 +83,7 @@ export async function crawl(
     const spec = job.buckets[cursor.bucket]!;
     const bucket = await deps.buckets.get(tenantId, spec.name);
     if (!bucket) {
-      throw new PermanentCrawlError(
+      throw finalCrawlError(
         `the bucket "${spec.name}" is no longer registered (it was deleted after the job was created)`,
       );
     }
@@ -126,7 +118,7 @@ export async function crawl(
     const lastKey = listing.Contents?.at(-1)?.Key ?? cursor.after;
     const more = listing.IsTruncated === true;
     if (more && !listing.NextContinuationToken) {
-      throw new PermanentCrawlError(
+      throw finalCrawlError(
         `the listing of "${spec.name}" is truncated but has no NextContinuationToken (is ListObjectsV2 supported by this store?)`,
       );
     }
@@ -223,12 +215,13 @@ const httpStatus = (error: unknown): number | undefined =>
 
 /** Errors the store answers for good (no bucket, access denied, bad credentials) fail the job. */
 function classify(error: unknown, bucket: string): unknown {
-  if (isDomainError(error)) return error;
+  if (error instanceof ArbiterError) return error;
   const status = httpStatus(error);
   const name = (error as { name?: string }).name ?? 'Error';
   if (status !== undefined && [301, 400, 403, 404].includes(status)) {
-    return new PermanentCrawlError(
+    return finalCrawlError(
       `listing "${bucket}" failed: ${name} (HTTP ${status}): ${(error as Error).message}`,
+      error,
     );
   }
   return error;

@@ -119,7 +119,7 @@ describe('the private clamd’s settings and what it needs', () => {
       await waitFor(() => clamd.pid() === undefined, { what: 'the crash to be noticed' });
       const failure = await engine.scan(target).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(EngineError);
-      expect((failure as EngineError).permanent).toBe(false); // retried, never clean
+      expect((failure as EngineError).retryable).toBe(true); // retried, never clean
       expect(lines.map((line) => line.msg)).toContain(
         'the private clamd exited; clamd scans fail (and are retried) until it is back',
       );

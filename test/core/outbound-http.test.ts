@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetworkPolicy } from '../../core/network-policy.js';
+import { OutboundError } from '../../core/errors.js';
 import {
   createOutboundHttp,
-  OutboundError,
   type OutboundHttp,
   type OutboundOptions,
 } from '../../core/outbound-http.js';
@@ -258,7 +258,7 @@ describe('hostile URLs, with no network allowed: refused before any connection',
     const error = await refusal(http.download(url, destination(), LIMITS));
     expect(error.message).toMatch(/^refused: /);
     expect(error.message).toContain(why);
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
     expect(net.attempts).toEqual([]);
     expect(net.violations).toEqual([]);
   });
@@ -270,7 +270,7 @@ describe('hostile URLs, with no network allowed: refused before any connection',
       http.post(url, '{}', { 'content-type': 'application/json' }, 5_000),
     );
     expect(error.message).toContain(why);
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
     expect(net.attempts).toEqual([]);
     expect(net.violations).toEqual([]);
   });
@@ -326,7 +326,7 @@ describe('redirects from an allowed loopback server (only 127.0.0.1/32 allowed)'
       http.download(`${server.url}/redirect?to=${to}`, destination(), LIMITS),
     );
     expect(error.message).toContain(why);
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
     expect(net.addresses()).toEqual(['127.0.0.1']); // the first hop, and nothing else
     expect(net.violations).toEqual([]);
   });
@@ -343,7 +343,7 @@ describe('redirects from an allowed loopback server (only 127.0.0.1/32 allowed)'
 
     const endless = await refusal(http.download(`${server.url}/loop`, destination(), LIMITS));
     expect(endless.message).toBe('refused: more than 5 redirects');
-    expect(endless.permanent).toBe(true);
+    expect(endless.retryable).toBe(false);
     const six = await refusal(http.download(`${server.url}/hops?n=6`, destination(), LIMITS));
     expect(six.message).toBe('refused: more than 5 redirects');
     expect(net.violations).toEqual([]);
@@ -420,7 +420,7 @@ describe('size and time limits', () => {
       http.download(`${server.url}/huge-declared`, file, { maxBytes: 1024, timeoutMs: 10_000 }),
     );
     expect(error.message).toBe('refused: content is larger than the 1024-byte download limit');
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(
       await stat(file).then(
@@ -462,7 +462,7 @@ describe('size and time limits', () => {
     expect(error.message).toMatch(
       /^timed out: the download took longer than the 600 ms limit \(\d+ bytes received\)$/,
     );
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
@@ -491,7 +491,7 @@ describe('size and time limits', () => {
     expect(error.message).toMatch(
       /^too slow: the location sent \d+ bytes in 400 ms, below the minimum rate of 1000 bytes\/s$/,
     );
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
   });
 
   it('lets a slow download that keeps the minimum rate run on (to its total time limit)', async () => {
@@ -528,14 +528,14 @@ describe('size and time limits', () => {
     controller.abort();
     const error = await download;
     expect(error.message).toBe('cancelled: the download is no longer wanted');
-    expect(error.permanent).toBe(true);
+    expect(error.retryable).toBe(false);
   });
 
   it('ends a silent connection at the idle timeout', async () => {
     const { http } = client(allowed, ['127.0.0.1'], {}, { idleTimeoutMs: 300 });
     const error = await refusal(http.download(`${server.url}/silent`, destination(), LIMITS));
     expect(error.message).toMatch(/^timed out: no data received for 300 ms \(idle timeout/);
-    expect(error.permanent).toBe(false);
+    expect(error.retryable).toBe(true);
     const perCall = await refusal(
       http.download(`${server.url}/silent`, destination(), { ...LIMITS, idleTimeoutMs: 200 }),
     );
@@ -554,7 +554,7 @@ describe('size and time limits', () => {
       http.download(`http://slow-dns.test:${port}/file`, destination(), LIMITS),
     );
     expect(error.message).toBe('timed out resolving slow-dns.test (connect timeout 200 ms)');
-    expect(error.permanent).toBe(false);
+    expect(error.retryable).toBe(true);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(net.attempts).toEqual([]);
   });
@@ -563,7 +563,7 @@ describe('size and time limits', () => {
     const { http } = client(allowed, ['127.0.0.1']);
     const error = await refusal(http.post(`${server.url}/never-answers`, '{}', {}, 300));
     expect(error.message).toBe('timed out: the request took longer than 300 ms');
-    expect(error.permanent).toBe(false);
+    expect(error.retryable).toBe(true);
     const started = Date.now();
     const outcome = await http.post(`${server.url}/receiver-endless-answer`, '{}', {}, 5_000);
     expect(outcome.status).toBe(200);
@@ -639,7 +639,7 @@ describe('allowed networks work', () => {
     const error = await refusal(
       http.download(`https://secure.example.test:${port}/file`, destination(), LIMITS),
     );
-    expect(error.permanent).toBe(false);
+    expect(error.retryable).toBe(true);
     expect(net.attempts).toHaveLength(1);
     expect(net.attempts[0]).toMatchObject({
       address: '127.0.0.1',

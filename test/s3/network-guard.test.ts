@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { createNetworkPolicy } from '../../core/network-policy.js';
 import type { BucketCredentials, BucketRecord } from '../../s3/bucket-schema.js';
 import { createAwsClients } from '../../s3/clients.js';
-import { s3Problem } from '../../s3/object-stage.js';
+import { NetworkRefused } from '../../core/errors.js';
+import { toStorageError } from '../../s3/storage-errors.js';
+import { guardedNetwork } from '../support/guarded-network.js';
 
 /**
  * A bucket's S3 endpoint and SQS queue are URLs a tenant supplied: every connection to them is
@@ -56,8 +58,38 @@ describe('the network guard on S3 and SQS clients', () => {
           (e: unknown) => e,
         );
       expect(String((error as Error | undefined)?.message), endpoint).toMatch(pattern);
-      expect(s3Problem(error).permanent).toBe(true);
+      expect(error, endpoint).toBeInstanceOf(NetworkRefused);
+      expect(toStorageError(error).retryable).toBe(false);
     }
+    clients.close();
+  });
+
+  it('checks every address a name resolves to, through the injected resolver, before connecting', async () => {
+    const net = guardedNetwork({
+      permitted: ['127.0.0.1'],
+      names: { 'store.test': ['93.184.215.14', '10.1.2.3'] },
+    });
+    const clients = createAwsClients({
+      store,
+      policy: createNetworkPolicy([]),
+      resolve: net.resolve,
+      connect: net.connect,
+      connectTimeoutMs: 2_000,
+    });
+    const error = await clients
+      .s3(record('http://store.test:9'))
+      .send(new HeadBucketCommand({ Bucket: 'guarded' }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(NetworkRefused);
+    expect((error as Error).message).toMatch(
+      /refused: store\.test resolves to a forbidden address: 10\.1\.2\.3 is a private address/,
+    );
+    expect(net.lookups).toContain('store.test');
+    expect(net.attempts).toEqual([]);
+    expect(net.violations).toEqual([]);
     clients.close();
   });
 

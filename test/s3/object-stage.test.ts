@@ -14,12 +14,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ScanError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import type { ScanRequest, ScanResult } from '../../scans/results.js';
 import type { BucketActions, BucketRecord } from '../../s3/bucket-schema.js';
 import { ObjectOutcomes, type ObjectOutcomeEvent } from '../../s3/object-scans.js';
 import { S3ObjectStage } from '../../s3/object-stage.js';
-import { TransientScanError } from '../../scans/pipeline.js';
 
 /**
  * The object stage against a mocked S3 client (aws-sdk-client-mock): what s3rver cannot show —
@@ -256,7 +256,7 @@ describe('the S3 object stage (S3 mocked)', () => {
     const req = request({ bucket: 'staging', key: 'bad.com', versionId: 'v1' });
     await expect(
       stage.act(req, result(req.id, ['content.malicious.x']), {}, false),
-    ).rejects.toBeInstanceOf(TransientScanError);
+    ).rejects.toBeInstanceOf(ScanError);
     const last = await stage.act(req, result(req.id, ['content.malicious.x']), {}, true);
     expect(last).toMatchObject({
       action: 'tag',
@@ -319,12 +319,8 @@ describe('the S3 object stage (S3 mocked)', () => {
     expect((await stage.fetch(req, path.join(dir, 'six'), false)).content).toMatch(
       /could not read s3:\/\/staging\/k: AccessDenied \(HTTP 403\)/,
     );
-    await expect(stage.fetch(req, path.join(dir, 'six'), false)).rejects.toBeInstanceOf(
-      TransientScanError,
-    );
-    await expect(stage.fetch(req, path.join(dir, 'six'), false)).rejects.toBeInstanceOf(
-      TransientScanError,
-    );
+    await expect(stage.fetch(req, path.join(dir, 'six'), false)).rejects.toBeInstanceOf(ScanError);
+    await expect(stage.fetch(req, path.join(dir, 'six'), false)).rejects.toBeInstanceOf(ScanError);
     expect((await stage.fetch(req, path.join(dir, 'six'), true)).content).toMatch(/socket hang up/);
   });
 });

@@ -297,19 +297,19 @@ describe('engine helpers', () => {
     ).toBe('scanned by clamd (c): content.malicious.y');
   });
 
-  it('fails a scan of several engines with the permanent error when there is one', async () => {
-    const failing = (name: string, permanent: boolean): Engine => ({
+  it('fails a scan of several engines with the error that is not retryable when there is one', async () => {
+    const failing = (name: string, retryable: boolean): Engine => ({
       name,
-      scan: () => Promise.reject(new EngineError(name, 'no', { permanent })),
+      scan: () => Promise.reject(new EngineError(name, 'no', { retryable })),
       ping: () => Promise.resolve(),
       close: () => Promise.resolve(),
     });
-    const set = engineSet([failing('a', false), failing('b', true)]);
+    const set = engineSet([failing('a', true), failing('b', false)]);
     const error = await set.scan({ path: '/nonexistent', size: 0 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineError);
     expect((error as EngineError).engine).toBe('b');
-    expect((error as EngineError).permanent).toBe(true);
-    expect(new EngineError('x', 'y').permanent).toBe(false);
+    expect((error as EngineError).retryable).toBe(false);
+    expect(new EngineError('x', 'y').retryable).toBe(true);
     expect(isPermanentClamdError('INSTREAM size limit exceeded.')).toBe(true);
     expect(isPermanentClamdError("Can't allocate memory")).toBe(false);
   });

@@ -129,7 +129,7 @@ describe('the clamd engine against a real clamd', () => {
         // clamd's reply, or (when it was lost three times) the same conclusion drawn from clamd
         // closing mid-stream each time.
         expect((outcome as EngineError).message).toMatch(/size limit exceeded/);
-        expect((outcome as EngineError).permanent).toBe(true);
+        expect((outcome as EngineError).retryable).toBe(false);
       }
       // The engine is still usable afterwards.
       expect((await engine.scan(files.get('eicar')!)).findings).toEqual([EICAR_FINDING]);
@@ -336,7 +336,7 @@ describe('the clamd engine against misbehaving servers', () => {
     const outcome = await engine.scan(big).catch((error: unknown) => error);
     expect(outcome).toBeInstanceOf(EngineError);
     expect((outcome as EngineError).message).toMatch(/closed the connection without a reply/);
-    expect((outcome as EngineError).permanent).toBe(false);
+    expect((outcome as EngineError).retryable).toBe(true);
     expect(sessions).toBe(3);
   });
 
@@ -357,7 +357,7 @@ describe('the clamd engine against misbehaving servers', () => {
     expect((outcome as EngineError).message).toMatch(
       /stopped reading the stream before its end 3 times in a row.*StreamMaxLength/,
     );
-    expect((outcome as EngineError).permanent).toBe(true);
+    expect((outcome as EngineError).retryable).toBe(false);
     expect(sessions).toBe(3);
   });
 
@@ -374,7 +374,7 @@ describe('the clamd engine against misbehaving servers', () => {
     const outcome = await engine.scan(big).catch((error: unknown) => error);
     expect(outcome).toBeInstanceOf(EngineError);
     expect((outcome as EngineError).message).toMatch(/INSTREAM size limit exceeded/);
-    expect((outcome as EngineError).permanent).toBe(true);
+    expect((outcome as EngineError).retryable).toBe(false);
     expect(sessions).toBe(2);
   });
 

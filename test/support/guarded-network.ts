@@ -5,7 +5,7 @@ import type {
   Connector,
   ResolvedAddress,
   Resolver,
-} from '../../core/outbound-http.js';
+} from '../../core/network-guard.js';
 
 /**
  * A stand-in for the network under the outbound client, so tests that name private, metadata or
