@@ -23,8 +23,8 @@ const mayImport = {
 /**
  * Folders a folder may import types from (`import type`) but no values: delivery reads results
  * through the scan store's interface without running any scan code.
+ * @type {Record<string, string[]>}
  */
-/** @type {Record<string, string[]>} */
 const mayImportTypesOf = {
   webhooks: ['scans'],
 };
