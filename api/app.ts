@@ -93,13 +93,18 @@ export function createApp(deps: ApiDeps): Express {
   app.use(closeConnectionOnEarlyAnswer());
   app.use(httpMetrics(deps.metrics, createRouteMatcher(OPERATIONS)));
   app.use(requestContext(config.hostId, deps.logger));
-  app.use(healthRouter(deps.checkReadiness, deps.scanningWarnings));
+  app.use(
+    healthRouter({ checkReadiness: deps.checkReadiness, warnings: deps.scanningWarnings ?? [] }),
+  );
   app.use(metricsRouter(deps.metrics, config.metrics.token));
   // Every route is an entry of OPERATIONS (api/operations.ts), checked by test/api/openapi.test.ts.
   app.use(
-    docsRouter(
-      buildOpenApiDocument(OPERATIONS, { version: API_VERSION, serverUrl: config.publicUrl }),
-    ),
+    docsRouter({
+      document: buildOpenApiDocument(OPERATIONS, {
+        version: API_VERSION,
+        serverUrl: config.publicUrl,
+      }),
+    }),
   );
 
   // One router serves the current protocol version and its predecessor.
@@ -108,12 +113,13 @@ export function createApp(deps: ApiDeps): Express {
   scanii.use(authenticate(deps.tenants, deps.tokens, 'scanii'));
   scanii.use(rateLimit(deps.limits));
   scanii.use(
-    accountRouter(deps.tenants, deps.settings, {
-      engines: deps.engines,
-      warnings: deps.scanningWarnings ?? [],
+    accountRouter({
+      tenants: deps.tenants,
+      settings: deps.settings,
+      scanning: { engines: deps.engines, warnings: deps.scanningWarnings ?? [] },
     }),
   );
-  scanii.use(tokensRouter(deps.tokens));
+  scanii.use(tokensRouter({ tokens: deps.tokens }));
   scanii.use(
     filesRouter({
       scanning: deps.scanning,
@@ -162,7 +168,13 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/v1', tenantApi);
   app.use(
     '/admin',
-    adminRouter(deps.tenants, config.adminToken, deps.engines, deps.limits, deps.settings),
+    adminRouter({
+      tenants: deps.tenants,
+      adminToken: config.adminToken,
+      engines: deps.engines,
+      limiter: deps.limits,
+      settings: deps.settings,
+    }),
   );
 
   app.use(notFoundHandler);

@@ -13,6 +13,7 @@ export const ErrorSchema = z
   .object({ error: z.string().describe('What went wrong, naming the field at fault.') })
   .meta({ id: 'Error' });
 
+/** Must parse to exactly scans/results.ts's ScanResult (test/scans/result-shape.test.ts). */
 export const ScanResultSchema = z
   .object({
     id,

@@ -1,6 +1,5 @@
 import type { JobType, Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isUnscannableFinding } from '../scanning/findings.js';
 
 /**
  * Prometheus metrics of one process. The composition root (cli/runtime.ts) creates one
@@ -61,12 +60,15 @@ export const QUEUE_STATES = [
   'completed',
 ] as const satisfies readonly JobType[];
 
-/** Finding classes: `content.<class>.<name>`; a result with no findings is `clean`. */
+/**
+ * Finding classes: `content.<class>.<name>`; a result with no findings is `clean`. Read from the
+ * name itself (the grammar scanning/findings.ts writes) because core imports no layer above it.
+ */
 export type FindingClass = 'clean' | 'malicious' | 'unscannable' | 'other';
 
 export function findingClass(finding: string): Exclude<FindingClass, 'clean'> {
   if (finding.startsWith('content.malicious.')) return 'malicious';
-  if (isUnscannableFinding(finding)) return 'unscannable';
+  if (finding.startsWith('content.unscannable.')) return 'unscannable';
   return 'other';
 }
 

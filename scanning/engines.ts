@@ -3,7 +3,6 @@ import type { Config, EngineName } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
-import type { ScanRequest } from '../scans/results.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
 import { isUnscannableFinding } from './findings.js';
 
@@ -135,13 +134,18 @@ export function describeVerdict(verdict: EngineVerdict, maxListed = 20): string 
   return `${head}: ${listed.slice(0, maxListed).join(', ')}${more}`;
 }
 
+/** Where content came from, as much as names it (a scan request has these fields). */
+export interface ContentOrigin {
+  fileName?: string | undefined;
+  location?: string | undefined;
+  object?: { bucket: string; key: string } | undefined;
+}
+
 /**
  * The name of the scanned content, the first part of member paths (`upload.zip/inner.zip/…`):
  * the upload's file name, the last part of a URL's path or an object's key; `content` if none.
  */
-export function contentName(
-  request: Pick<ScanRequest, 'fileName' | 'location' | 'object'>,
-): string {
+export function contentName(request: ContentOrigin): string {
   let name = request.fileName;
   if (!name && request.location) {
     try {

@@ -1,6 +1,8 @@
 /**
  * The processing result, in the Scanii v2.2 wire shape. Field names are the protocol's and must
  * never be renamed or dropped; new fields may be added (clients ignore unknown fields).
+ * api/response-schemas.ts and the receiver kit's ArbiterResult repeat it: the compile-time checks
+ * in test/scans/result-shape.test.ts fail when they drift apart.
  */
 export interface ScanResult {
   id: string;

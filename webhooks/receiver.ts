@@ -12,7 +12,10 @@ import { computeSignature, decodeSigningSecret } from './signing.js';
  * so the public `standardwebhooks` libraries verify the same deliveries.
  */
 
-/** The Scanii v2.2 result Arbiter delivers, plus the fields bucket events add. */
+/**
+ * The Scanii v2.2 result Arbiter delivers, plus the fields bucket events add. Declared here, not
+ * imported, so the kit stays standalone; test/scans/result-shape.test.ts keeps it in step.
+ */
 export interface ArbiterResult {
   id: string;
   checksum: string | null;

@@ -12,12 +12,15 @@ export interface ScanningSummary {
   warnings: string[];
 }
 
+export interface AccountRouterDeps {
+  tenants: TenantStore;
+  /** The tenant's scanning preferences, shown as `settings`. */
+  settings?: TenantSettingsStore;
+  scanning?: ScanningSummary;
+}
+
 /** `GET /ping` and `GET /account.json`. */
-export function accountRouter(
-  tenants: TenantStore,
-  settings?: TenantSettingsStore,
-  scanning?: ScanningSummary,
-): Router {
+export function accountRouter({ tenants, settings, scanning }: AccountRouterDeps): Router {
   const router = Router();
 
   router.get('/ping', (_req, res) => {

@@ -10,14 +10,26 @@ import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import { CreateTenantSchema, TenantLimitsSchema, TenantSettingsSchema } from '../schemas.js';
 
+export interface AdminRouterDeps {
+  tenants: TenantStore;
+  /** `ARBITER_ADMIN_TOKEN`; without it every admin request is refused. */
+  adminToken: string | undefined;
+  /** Reloaded by `POST /admin/signatures/reload`. */
+  engines?: EngineSet;
+  /** Per-tenant rate limits and quotas, under `/admin/tenants/{id}/limits`. */
+  limiter?: TenantLimiter;
+  /** Per-tenant scanning preferences, under `/admin/tenants/{id}/settings`. */
+  settings?: TenantSettingsStore;
+}
+
 /** The operator's API: tenants and their keys, and reloading the signature databases. */
-export function adminRouter(
-  tenants: TenantStore,
-  adminToken: string | undefined,
-  engines?: EngineSet,
-  limiter?: TenantLimiter,
-  settings?: TenantSettingsStore,
-): Router {
+export function adminRouter({
+  tenants,
+  adminToken,
+  engines,
+  limiter,
+  settings,
+}: AdminRouterDeps): Router {
   const router = Router();
   router.use(authenticateAdmin(adminToken));
   const json = [requireParsedBody('application/json'), express.json({ limit: '16kb' })];

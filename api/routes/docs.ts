@@ -40,11 +40,16 @@ ${INIT}    </script>
 </html>
 `;
 
+export interface DocsRouterDeps {
+  /** The OpenAPI document (api/openapi.ts), served as built. */
+  document: unknown;
+}
+
 /**
  * `GET /openapi.json` (the document, built once) and `GET /docs` (Swagger UI rendering it, with
  * its assets under /docs/assets). No auth: the document describes the API, not anyone's data.
  */
-export function docsRouter(document: unknown): Router {
+export function docsRouter({ document }: DocsRouterDeps): Router {
   const router = Router();
   const body = Buffer.from(JSON.stringify(document));
   router.get('/openapi.json', (_req, res) => {

@@ -13,8 +13,12 @@ const tokenJson = (token: AuthToken) => ({
   expiration_date: token.expirationDate,
 });
 
+export interface TokensRouterDeps {
+  tokens: TokenStore;
+}
+
 /** Scanii auth tokens: temporary credentials for browsers, minted only with a real API key. */
-export function tokensRouter(tokens: TokenStore): Router {
+export function tokensRouter({ tokens }: TokensRouterDeps): Router {
   const router = Router();
   const forms = [
     requireParsedBody(
