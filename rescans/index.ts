@@ -4,6 +4,7 @@ import type { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
 import { RESCAN_JOB_OPTIONS, RescanJobSchema, type Queues } from '../core/queues.js';
 import type { Redis } from '../core/redis.js';
+import type { ScanService } from '../scans/service.js';
 import type { ScanStore } from '../scans/store.js';
 import type { Spool } from '../core/spool.js';
 import type { EngineSet } from '../scanning/engines.js';
@@ -35,6 +36,8 @@ export const rescanJobId = (rescanId: string): string => `rescan-${rescanId}`;
 export function createRescans(options: {
   redis: Redis;
   keys: RedisKeys;
+  /** Creates and queues the rescans' scans. */
+  scanning: ScanService;
   scans: ScanStore;
   queues: Queues;
   spool: Spool;
@@ -48,6 +51,7 @@ export function createRescans(options: {
   const rescans = new RescanStore(options.redis, options.keys, options.ttlSeconds);
   const runner: RunnerDeps = {
     rescans,
+    scanning: options.scanning,
     scans: options.scans,
     queues: options.queues,
     spool: options.spool,

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { access, copyFile } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
-import { enqueueCallback, scanJobEntries, type Queues } from '../core/queues.js';
+import { enqueueCallback, type Queues } from '../core/queues.js';
 import type { ScanRecord, ScanRequest, ScanResult } from '../scans/results.js';
+import type { ScanService } from '../scans/service.js';
 import type { ScanStore } from '../scans/store.js';
 import type { Spool } from '../core/spool.js';
 import {
@@ -21,12 +22,13 @@ import type { CounterField, RescanCursor, RescanRecord, RescanStore } from './st
  * Page by page (ARBITER_RESCAN_PAGE_SIZE results of the tenant's result index, oldest first,
  * within the rescan's window): keep the results scanned with an older database (and, for
  * `findings: "clean"`, with no findings); for each whose content can still be read, record the
- * scan it gets (an id derived from rescan and result, so a resumed run names the same one), create
- * that scan (unlisted: it is never a result of its own, and has no callback) and queue it on the
- * scan queue like any other, with the tenant's fairness priority; then checkpoint the cursor with
- * the page's counters in one atomic write, and wait until the page's scans have finished. Each
- * finished scan is compared with the stored result: a changed verdict replaces it (with a `rescan`
- * note) and fires its callback again; then the rescan's scan is removed.
+ * scan it gets (an id derived from rescan and result, so a resumed run names the same one), and
+ * submit it through the ScanService (`ensureSubmitted`: unlisted, it is never a result of its own
+ * and has no callback; queued on the scan queue like any other, with the tenant's fairness
+ * priority); then checkpoint the cursor with the page's counters in one atomic write, and wait
+ * until the page's scans have finished. Each finished scan is compared with the stored result: a
+ * changed verdict replaces it (with a `rescan` note) and fires its callback again; then the
+ * rescan's scan is removed.
  *
  * A runner that dies leaves its BullMQ job to the stalled-job check, and the next runner starts by
  * settling the scans in flight, then lists from the checkpoint: a page listed again does not queue
@@ -34,7 +36,10 @@ import type { CounterField, RescanCursor, RescanRecord, RescanStore } from './st
  */
 export interface RunnerDeps {
   rescans: RescanStore;
+  /** Creates and queues the rescan's scans (the one door every scan goes through). */
+  scanning: ScanService;
   scans: ScanStore;
+  /** The callbacks of changed verdicts. */
   queues: Queues;
   spool: Spool;
   pageSize: number;
@@ -163,7 +168,7 @@ async function submitPage(
   }
   const inflight = new Map([...toQueue].map(([resultId, request]) => [resultId, request.id]));
   await deps.rescans.addInflight(tenantId, rescan.id, inflight);
-  await createAndQueue(deps, tenantId, [...toQueue.values()]);
+  await submitScans(deps, tenantId, [...toQueue.values()]);
   return counts;
 }
 
@@ -208,27 +213,19 @@ async function rescanRequest(
   }
 }
 
-/** Creates the scans not created yet and queues every one still pending (queueing is idempotent). */
-async function createAndQueue(deps: RunnerDeps, tenantId: string, requests: ScanRequest[]) {
-  if (requests.length === 0) return;
-  const states = await deps.scans.states(
+/**
+ * Submits the rescan's scans through the ScanService: those not created yet are created
+ * (unlisted: never a result of their own), every one not finished yet is queued (again).
+ */
+async function submitScans(deps: RunnerDeps, tenantId: string, requests: ScanRequest[]) {
+  await deps.scanning.ensureSubmitted(
     tenantId,
-    requests.map((request) => request.id),
-  );
-  const fresh = requests.filter((_, index) => states[index] === undefined);
-  await deps.scans.createPendingMany(
-    fresh.map((request) => ({
+    requests.map((request) => ({
       request,
-      trace: 'content received for processing (a rescan)',
+      received: 'content received for processing (a rescan)',
       unlisted: true,
     })),
   );
-  const pending = requests.filter((_, index) => states[index] !== 'done');
-  const entries = await scanJobEntries(
-    deps.queues,
-    pending.map((request) => ({ tenantId, scanId: request.id })),
-  );
-  if (entries.length > 0) await deps.queues.scan.addBulk(entries);
 }
 
 /**
@@ -280,8 +277,8 @@ async function requeueStranded(
     const verdict = await rescanRequest(deps, rescan, record);
     if (verdict.kind === 'queue') requests.push(verdict.request);
   }
-  // Pending ones keep their record (createAndQueue creates only what is missing).
-  await createAndQueue(deps, rescan.tenantId, requests);
+  // Pending ones keep their record (only what is missing is created).
+  await submitScans(deps, rescan.tenantId, requests);
   // A missing scan whose content went meanwhile can never finish: count it as skipped.
   for (const [index, [resultId, scanId]] of entries.entries()) {
     if (states[index] !== undefined) continue;

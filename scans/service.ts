@@ -79,6 +79,29 @@ export class ScanService {
   }
 
   /**
+   * Accepts scans whose ids the caller derives and may submit again after a crash (a rescan
+   * names each scan after its rescan and result): creates the records not created yet and queues
+   * every scan not finished yet (a job already queued is not queued twice: its id is the scan's).
+   * Nothing is taken back when a write fails, unlike submitMany: the caller submits the same
+   * scans again, and whatever the first attempt wrote is reused. Content must be in place already
+   * (no `upload` to move). One tenant's scans per call.
+   */
+  async ensureSubmitted(tenantId: string, intakes: Omit<ScanIntake, 'upload'>[]): Promise<void> {
+    if (intakes.length === 0) return;
+    const states = await this.store.states(
+      tenantId,
+      intakes.map(({ request }) => request.id),
+    );
+    const fresh = intakes.filter((_, index) => states[index] === undefined);
+    await this.store.createPendingMany(pendingEntries(fresh));
+    const unfinished = intakes.filter((_, index) => states[index] !== 'done');
+    const jobs = unfinished.map(({ request }) => ({ tenantId, scanId: request.id }));
+    // With each job's fairness priority (core/scan-fairness.ts), like every scan job.
+    const entries = await scanJobEntries(this.pipeline.queues, jobs);
+    if (entries.length > 0) await this.pipeline.queues.scan.addBulk(entries);
+  }
+
+  /**
    * Scans now, in this process, and returns the stored result (undefined: the scan was deleted
    * meanwhile). The scan is recorded like any other (pending record, trace, result, callback).
    */
