@@ -46,7 +46,7 @@ import type { PipelineDeps } from '../scans/pipeline.js';
 import { ScanService } from '../scans/service.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
-import { createS3Stage, type S3Protection } from '../s3/protection.js';
+import { createS3Access, createS3Protection, type S3Protection } from '../s3/protection.js';
 import { createRetro, type RetroService } from '../s3/retro/index.js';
 import { createRescans, type RescanService } from '../rescans/index.js';
 
@@ -151,7 +151,8 @@ export async function buildRuntime(
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
-  const s3Stage = createS3Stage({ config, redis, keys, scans, logger, metrics });
+  // The pipeline's object stage first, then the object scans over the ScanService built on it.
+  const s3Access = createS3Access({ config, redis, keys, scans, logger });
   const pipeline: PipelineDeps = {
     scans,
     engines,
@@ -164,13 +165,13 @@ export async function buildRuntime(
       fetchMinRate: config.fetchMinRate,
     },
     logger,
-    objects: s3Stage.stage,
+    objects: s3Access.stage,
     usage: limits,
     metrics,
     settings,
   };
   const scanning = new ScanService(pipeline);
-  const s3 = s3Stage.complete(scanning);
+  const s3 = createS3Protection({ access: s3Access, scanning, config, logger, metrics });
   const retro = createRetro({
     redis,
     keys,
@@ -188,6 +189,7 @@ export async function buildRuntime(
   const rescans = createRescans({
     redis,
     keys,
+    scanning,
     scans,
     queues,
     spool,

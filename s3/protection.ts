@@ -15,38 +15,32 @@ import { ObjectLeases, ObjectOutcomes, ObjectScanService } from './object-scans.
 import { S3ObjectStage } from './object-stage.js';
 import { QueuePollers } from './sqs-poller.js';
 
-/**
- * S3 protection, assembled once by the composition root (cli/runtime.ts) in two steps because
- * scanning and the object scans need each other: `createS3Stage` gives the scan pipeline its
- * object stage, `complete` adds what submits scans through the ScanService built over it.
+/*
+ * S3 protection is two plain constructions by the composition root (cli/runtime.ts), because
+ * the scan pipeline and the object scans each need one half of it: `createS3Access` builds what
+ * reads and acts on bucket objects (the pipeline's object stage among it), and
+ * `createS3Protection` builds over that, with the ScanService of that pipeline, what submits
+ * object scans.
  */
-export interface S3Protection {
+
+/** Registered buckets, their clients, the per-version leases, and the object stage over them. */
+export interface S3Access {
   buckets: BucketStore;
   clients: AwsClients;
-  /** Submit object scans (events, API, retro jobs), scanExistingObject, outcome listeners. */
-  objectScans: ObjectScanService;
-  /** One notification message of a tenant → object scans (SQS messages, POST /v1/events/s3). */
-  intake: EventIntake;
-  /** The SQS pollers for the worker role (not started: see QueuePollers.start). */
-  createPollers(): QueuePollers;
-  close(): void;
-}
-
-export interface S3StageParts {
+  leases: ObjectLeases;
+  outcomes: ObjectOutcomes;
+  /** The scan pipeline's object stage (`PipelineDeps.objects`, scans/pipeline.ts). */
   stage: S3ObjectStage;
-  complete(scanning: ScanService): S3Protection;
 }
 
-export function createS3Stage(options: {
+export function createS3Access(options: {
   config: Config;
   redis: Redis;
   keys: RedisKeys;
   scans: ScanStore;
   logger: Logger;
   sts?: (region: string) => STSClient;
-  /** S3 events received and skipped (core/metrics.ts). */
-  metrics?: Pick<Metrics, 's3Events'>;
-}): S3StageParts {
+}): S3Access {
   const { config, redis, keys, scans, logger } = options;
   const policy = createNetworkPolicy(config.allowedNetworks);
   const buckets = new BucketStore(
@@ -71,20 +65,42 @@ export function createS3Stage(options: {
     limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
     logger,
   });
+  return { buckets, clients, leases, outcomes, stage };
+}
+
+/** What submits object scans, and what the rest of the process uses of S3 protection. */
+export interface S3Protection {
+  buckets: BucketStore;
+  clients: AwsClients;
+  /** Submit object scans (events, API, retro jobs), scanExistingObject, outcome listeners. */
+  objectScans: ObjectScanService;
+  /** One notification message of a tenant → object scans (SQS messages, POST /v1/events/s3). */
+  intake: EventIntake;
+  /** The SQS pollers for the worker role (not started: see QueuePollers.start). */
+  createPollers(): QueuePollers;
+  close(): void;
+}
+
+export function createS3Protection(options: {
+  access: S3Access;
+  /** The ScanService over the pipeline that has `access.stage` as its object stage. */
+  scanning: ScanService;
+  config: Config;
+  logger: Logger;
+  /** S3 events received and skipped (core/metrics.ts). */
+  metrics?: Pick<Metrics, 's3Events'>;
+}): S3Protection {
+  const { access, scanning, config, logger } = options;
+  const { buckets, clients, leases, outcomes } = access;
+  const objectScans = new ObjectScanService({ buckets, scanning, leases, outcomes });
+  const intake = new EventIntake(buckets, objectScans, options.metrics);
   return {
-    stage,
-    complete(scanning) {
-      const objectScans = new ObjectScanService({ buckets, scanning, leases, outcomes });
-      const intake = new EventIntake(buckets, objectScans, options.metrics);
-      return {
-        buckets,
-        clients,
-        objectScans,
-        intake,
-        createPollers: () =>
-          new QueuePollers({ buckets, clients, intake, settings: config.sqs, logger }),
-        close: () => clients.close(),
-      };
-    },
+    buckets,
+    clients,
+    objectScans,
+    intake,
+    createPollers: () =>
+      new QueuePollers({ buckets, clients, intake, settings: config.sqs, logger }),
+    close: () => clients.close(),
   };
 }
