@@ -94,7 +94,15 @@ export interface PipelineRun {
   onVerdicts?: (verdicts: EngineVerdict[]) => void;
   /** Aborts when the scan is deleted meanwhile: a download in progress stops at once. */
   signal?: AbortSignal;
+  /**
+   * Delivers the callback of the result this run stored, there and then (the scan worker, see
+   * worker/inline-callback.ts); without it the callback is queued.
+   */
+  deliverCallback?: InlineDelivery;
 }
+
+/** Makes a stored result's callback attempt itself, queueing a retry if that attempt fails. */
+export type InlineDelivery = (request: ScanRequest, result: ScanResult) => Promise<void>;
 
 /** A download stopped because its scan was deleted: nothing is stored, nobody is called back. */
 class ScanDeletedError extends Error {
@@ -278,11 +286,14 @@ async function finish(
       'scan finished',
     );
   }
-  // Also on a retry after a crash between "stored" and "queued": the callback job id derives
-  // from the scan id, so queueing it twice still delivers once. A deleted scan gets no callback.
+  // Also on a retry after a crash between "stored" and "delivered" or "queued": the result is
+  // there, so the callback is queued (its job id derives from the scan id, so queueing it twice
+  // still delivers once). A deleted scan gets no callback.
   const record = stored ? undefined : await deps.scans.get(request.tenantId, request.id);
   const done = stored || record?.state === 'done';
-  if (request.callback && done) {
+  if (request.callback && stored && run.deliverCallback) {
+    await run.deliverCallback(request, result);
+  } else if (request.callback && done) {
     await enqueueCallback(deps.queues, { tenantId: request.tenantId, scanId: request.id });
   }
   if (request.source === 'object')

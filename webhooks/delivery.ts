@@ -3,6 +3,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { OutboundError, safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
+import type { ScanResult } from '../scans/results.js';
 import type { ScanStore } from '../scans/store.js';
 import type { TenantStore } from '../core/tenants.js';
 import { signWebhook, webhookIdFor } from './signing.js';
@@ -26,6 +27,12 @@ export interface DeliveryAttempt {
   redelivery?: number;
 }
 
+/** What is delivered: the scan's stored result and the URL its client gave. */
+export interface DeliveryContent {
+  result: ScanResult;
+  callback: string;
+}
+
 /** Thrown to make BullMQ retry the delivery later (non-2xx answer or network failure). */
 export class DeliveryFailed extends Error {
   override name = 'DeliveryFailed';
@@ -36,18 +43,20 @@ export class DeliveryFailed extends Error {
  * Standard Webhooks with the tenant's signing secret(s). 2xx means delivered; 410 Gone means the
  * receiver wants no more and stops the retries; anything else (another status, a 3xx, which is
  * not followed, a timeout, a refused connection) is retried by the queue. Every attempt is written
- * to the scan's trace with its status or error and its latency.
+ * to the scan's trace with its status or error and its latency. `known`: the result and URL the
+ * caller holds already (the scan worker that just stored them); otherwise they are read.
  */
 export async function deliverCallback(
   deps: DeliveryDeps,
   job: CallbackJob,
   which: number | DeliveryAttempt,
+  known?: DeliveryContent,
 ): Promise<void> {
   const { attempt, redelivery } =
     typeof which === 'number' ? { attempt: which, redelivery: undefined } : which;
-  const record = await deps.scans.get(job.tenantId, job.scanId);
-  if (!record?.result || !record.request.callback) return; // deleted or expired: nothing to send
-  const url = record.request.callback;
+  const content = known ?? (await storedContent(deps, job));
+  if (!content) return; // deleted or expired: nothing to send
+  const url = content.callback;
   const origin = safeOrigin(url);
   const label = `callback attempt ${attempt}${redelivery ? ` (redelivery ${redelivery})` : ''} to ${origin}`;
   const trace = (message: string) => deps.scans.appendTrace(job.tenantId, job.scanId, message);
@@ -58,7 +67,7 @@ export async function deliverCallback(
     await trace(`${label}: not sent (the account has no webhook signing secret)`);
     throw new UnrecoverableError('the tenant has no webhook signing secret');
   }
-  const body = JSON.stringify(record.result);
+  const body = JSON.stringify(content.result);
   const headers = {
     'content-type': 'application/json',
     'user-agent': deps.userAgent,
@@ -95,4 +104,13 @@ export async function deliverCallback(
     throw new UnrecoverableError('receiver answered 410 Gone');
   }
   throw new DeliveryFailed(`receiver answered HTTP ${status}`);
+}
+
+async function storedContent(
+  deps: DeliveryDeps,
+  job: CallbackJob,
+): Promise<DeliveryContent | undefined> {
+  const record = await deps.scans.get(job.tenantId, job.scanId);
+  if (!record?.result || !record.request.callback) return undefined;
+  return { result: record.result, callback: record.request.callback };
 }

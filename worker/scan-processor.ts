@@ -3,10 +3,18 @@ import { isFinalAttempt } from './attempts.js';
 import { parseJobPayload } from './job-payload.js';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
 import { watchForDeletion } from '../scans/deletion-watch.js';
-import { failScan, runScanPipeline, type PipelineDeps } from '../scans/pipeline.js';
+import {
+  failScan,
+  runScanPipeline,
+  type InlineDelivery,
+  type PipelineDeps,
+} from '../scans/pipeline.js';
 
-/** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
-export function createScanProcessor(deps: PipelineDeps) {
+/**
+ * The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. With
+ * `deliverCallback`, a stored result's callback is attempted at once (worker/inline-callback.ts).
+ */
+export function createScanProcessor(deps: PipelineDeps, deliverCallback?: InlineDelivery) {
   return async (job: Job<ScanJob>): Promise<void> => {
     const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
@@ -32,6 +40,7 @@ export function createScanProcessor(deps: PipelineDeps) {
         uploadPath,
         finalAttempt: isFinalAttempt(job),
         signal: deletion?.signal,
+        ...(deliverCallback ? { deliverCallback } : {}),
       });
     } finally {
       deletion?.stop();

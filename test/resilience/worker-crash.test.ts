@@ -21,6 +21,7 @@ import {
   scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { waitForCallbackDone } from '../support/callbacks.js';
 import {
   killAllArbiterProcesses,
   startWorkerProcess,
@@ -143,9 +144,7 @@ describe('a worker killed mid-job', () => {
     expect(heldRequests).toHaveLength(2);
 
     // Exactly one callback: wait until the delivery job is finished, then count.
-    await waitFor(async () => (await callbackQueue.getJobState(`cb-${id}`)) === 'completed', {
-      what: 'the callback job to complete',
-    });
+    await waitForCallbackDone(service.service.runtime.queues, id);
     const deliveries = receiver.deliveries.filter((d) => d.json.id === id);
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]?.json).toEqual(result);
