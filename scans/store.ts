@@ -4,14 +4,25 @@ import type { ScanRecord, ScanRequest, ScanResult, ScanState, TraceEvent } from 
 
 // Writes a result only while the scan is pending: a result deleted by its owner (or already
 // written by an earlier attempt of the same job) is never resurrected by a late worker. The scan
-// leaves the pending index in the same step and enters its tenant's result index (what rescans
-// walk), which is trimmed here to the result TTL window and to its maximum size; scans marked
-// `unlisted` (a rescan's own scans) stay out of it. KEYS: scan, pending index, result index.
-// ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size, TTL (s).
+// leaves the pending index in the same step (or, when its callback is still owed, stays in it
+// rescored, for the pending reaper to find should the delivering process die) and enters its
+// tenant's result index (what rescans walk), which is trimmed here to the result TTL window and
+// to its maximum size; scans marked `unlisted` (a rescan's own scans) stay out of it. The trace
+// events the run buffered go with the result. KEYS: scan, pending index, result index, trace.
+// ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size, TTL (s),
+// pending score while the callback is owed ('' if none), trace events (JSON) from ARGV[9] on.
 const COMPLETE_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'done', 'result', ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
+if ARGV[8] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+else
+  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[2])
+end
+if #ARGV > 8 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, 9))
+  redis.call('EXPIRE', KEYS[4], ARGV[7])
+end
 if redis.call('HEXISTS', KEYS[1], 'unlisted') == 0 then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
@@ -117,15 +128,25 @@ export class ScanStore {
     return record;
   }
 
-  /** Stores the result; false when the scan was deleted or already has one. */
-  async complete(tenantId: string, result: ScanResult): Promise<boolean> {
+  /**
+   * Stores the result, with the trace events given, in one step; false when the scan was deleted
+   * or already has one (the events are then not written). `callbackOwedScore`: the scan stays in
+   * the pending index with this score until forgetPending, because its callback is still to be
+   * delivered by this process (see worker/inline-callback.ts and the pending reaper).
+   */
+  async complete(
+    tenantId: string,
+    result: ScanResult,
+    options: { trace?: TraceEvent[]; callbackOwedScore?: number } = {},
+  ): Promise<boolean> {
     const now = Date.now();
     const stored = await this.redis.eval(
       COMPLETE_SCRIPT,
-      3,
+      4,
       this.keys.scan(tenantId, result.id),
       this.keys.pendingScans(),
       this.keys.tenantResults(tenantId),
+      this.keys.trace(tenantId, result.id),
       JSON.stringify(result),
       pendingMember(tenantId, result.id),
       result.id,
@@ -133,6 +154,8 @@ export class ScanStore {
       String(now - this.ttlSeconds * 1000),
       String(this.resultIndexMax),
       String(this.ttlSeconds),
+      options.callbackOwedScore === undefined ? '' : String(options.callbackOwedScore),
+      ...(options.trace ?? []).map((event) => JSON.stringify(event)),
     );
     return stored === 1;
   }
@@ -237,15 +260,39 @@ export class ScanStore {
     });
   }
 
+  /** Whether the scan is in the pending index (not finished, or its callback still owed). */
+  async isPendingIndexed(tenantId: string, scanId: string): Promise<boolean> {
+    return (
+      (await this.redis.zscore(this.keys.pendingScans(), pendingMember(tenantId, scanId))) !== null
+    );
+  }
+
   /** Drops a scan from the pending index (its record expired or is no longer pending). */
   async forgetPending(tenantId: string, scanId: string): Promise<void> {
     await this.redis.zrem(this.keys.pendingScans(), pendingMember(tenantId, scanId));
   }
 
   async appendTrace(tenantId: string, scanId: string, message: string): Promise<void> {
-    const event: TraceEvent = { timestamp: new Date().toISOString(), message };
+    await this.appendTraceEvents(tenantId, scanId, [
+      { timestamp: new Date().toISOString(), message },
+    ]);
+  }
+
+  /**
+   * Appends events stamped earlier (a scan's buffered ones), in one round trip. A pipeline, not a
+   * MULTI: the TTL is set right behind the push, and a list left without one is only possible
+   * if Redis stops between the two, where the record's own TTL still bounds what is visible.
+   */
+  async appendTraceEvents(tenantId: string, scanId: string, events: TraceEvent[]): Promise<void> {
+    if (events.length === 0) return;
     const key = this.keys.trace(tenantId, scanId);
-    await this.redis.multi().rpush(key, JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
+    const replies = await this.redis
+      .pipeline()
+      .rpush(key, ...events.map((event) => JSON.stringify(event)))
+      .expire(key, this.ttlSeconds)
+      .exec();
+    const failed = (replies ?? []).find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
   }
 
   async getTrace(tenantId: string, scanId: string): Promise<TraceEvent[] | undefined> {

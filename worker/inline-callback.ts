@@ -1,39 +1,115 @@
 import { UnrecoverableError } from 'bullmq';
-import { callbackBackoffMs, enqueueCallback, type Queues } from '../core/queues.js';
-import type { InlineDelivery } from '../scans/pipeline.js';
+import {
+  callbackBackoffMs,
+  callbackJobId,
+  enqueueCallback,
+  type CallbackJob,
+  type Queues,
+} from '../core/queues.js';
+import type { CallbackHandOff } from '../scans/pipeline.js';
+import type { ScanRequest, ScanResult } from '../scans/results.js';
 import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
+import type { TenantDeliveryLeases } from '../webhooks/fairness.js';
+import { InFlight } from './graceful-close.js';
 
 export interface InlineCallbackDeps extends DeliveryDeps {
   queues: Pick<Queues, 'callback'>;
+  /** The tenant delivery slots the callback queue uses too (webhooks/fairness.ts). */
+  leases: TenantDeliveryLeases;
   /** The callback queue's retry schedule (ARBITER_CALLBACK_RETRY_BASE_MS / _MAX_MS). */
   schedule: { baseMs: number; maxMs: number };
+  /** First attempts this process makes at once (ARBITER_CALLBACK_CONCURRENCY); past it, queued. */
+  concurrency: number;
+  /** ARBITER_PENDING_GRACE_MS: how old a pending-index entry must be for the reaper to take it. */
+  pendingGraceMs: number;
+  /** Time allowed for one attempt (ARBITER_CALLBACK_TIMEOUT_MS). */
+  attemptTimeoutMs: number;
 }
 
 /**
- * A finished scan's first callback attempt, made by the scan worker right after the result is
- * stored, with the result it holds: no callback job, no second read of the record. Only when
- * that attempt fails is a callback job queued, as the delivery's retry (attempt 2 on, after the
- * usual backoff); a 410 Gone or a tenant without a signing secret ends the delivery as a job's
- * attempt would. The scan job is still running meanwhile: if the process dies before the attempt
- * is made or its retry queued, the job is picked up again, finds the result stored and queues
- * the callback (scans/pipeline.ts), so the callback is still delivered at least once.
+ * The first callback attempt of a result the scan worker just stored, made by the scan worker's
+ * process with the result it holds: no callback job, no second read of the record. It runs after
+ * the scan job has ended, so a receiver that hangs holds no scan slot; it takes one of the
+ * tenant's delivery slots like a callback job (webhooks/fairness.ts), and a delivery that finds
+ * none free, or that finds this process at its `concurrency`, is queued as a callback job at once.
+ * Only when the attempt fails is a callback job queued, as the delivery's retry (attempt 2 on,
+ * after the usual backoff); a 410 Gone or a tenant without a signing secret ends the delivery as
+ * a job's attempt would.
  *
- * The attempt runs in the tenant's scan slot (worker/scan-slots.ts): a receiver that hangs holds
- * only its own tenant's slots, for at most the callback timeout; its retries go through the
- * callback queue and its per-tenant delivery slots as before.
+ * At least once, even if this process dies: the result was stored with its scan left in the
+ * pending index, scored so that the pending reaper takes it up `windowMs` later (longer than an
+ * attempt can take), and it leaves the index only once the attempt was made or the job queued.
+ * The reaper queues the callback of a finished scan it finds there (scans/pending-reaper.ts).
  */
-export function inlineCallback(deps: InlineCallbackDeps): InlineDelivery {
-  return async (request, result) => {
-    const job = { tenantId: request.tenantId, scanId: request.id };
+export class InlineCallbacks implements CallbackHandOff {
+  private readonly running = new InFlight();
+  private active = 0;
+
+  constructor(private readonly deps: InlineCallbackDeps) {}
+
+  /** How long after the result an undelivered callback is the reaper's: two attempts and more. */
+  get windowMs(): number {
+    return 2 * this.deps.attemptTimeoutMs + 5_000;
+  }
+
+  owedScore(): number {
+    return Date.now() - this.deps.pendingGraceMs + this.windowMs;
+  }
+
+  start(request: ScanRequest, result: ScanResult): void {
+    const job: CallbackJob = { tenantId: request.tenantId, scanId: request.id };
+    const deliver = this.running.track(() => this.deliver(job, request.callback ?? '', result));
+    deliver().catch((error: unknown) => {
+      // Left in the pending index: the reaper queues it once its window has passed.
+      this.deps.logger.warn(
+        { err: error, scanId: job.scanId },
+        'could not deliver or queue a callback; the pending reaper will queue it',
+      );
+    });
+  }
+
+  /** Resolves once every attempt started here has ended (shutdown). */
+  idle(): Promise<void> {
+    return this.running.idle();
+  }
+
+  private async deliver(job: CallbackJob, callback: string, result: ScanResult): Promise<void> {
+    const holder = callbackJobId(job);
+    if (this.active >= this.deps.concurrency) return this.queue(job);
+    this.active += 1;
     try {
-      await deliverCallback(deps, job, 1, { result, callback: request.callback ?? '' });
+      if (!(await this.deps.leases.acquire(job.tenantId, holder))) return await this.queue(job);
+      try {
+        await this.attempt(job, callback, result);
+      } finally {
+        // A lease that cannot be released (Redis away) lapses by itself.
+        await this.deps.leases.release(job.tenantId, holder).catch(() => undefined);
+      }
+      await this.deps.scans.forgetPending(job.tenantId, job.scanId);
+    } finally {
+      this.active -= 1;
+    }
+  }
+
+  private async attempt(job: CallbackJob, callback: string, result: ScanResult): Promise<void> {
+    try {
+      await deliverCallback(this.deps, job, 1, { result, callback });
     } catch (error) {
       if (error instanceof UnrecoverableError) {
-        deps.logger.warn({ scanId: request.id, err: error.message }, 'callback delivery given up');
+        this.deps.logger.warn(
+          { scanId: job.scanId, err: error.message },
+          'callback delivery given up',
+        );
         return;
       }
-      const delayMs = callbackBackoffMs(1, deps.schedule);
-      await enqueueCallback(deps.queues, { ...job, priorAttempts: 1 }, delayMs);
+      const delayMs = callbackBackoffMs(1, this.deps.schedule);
+      await enqueueCallback(this.deps.queues, { ...job, priorAttempts: 1 }, delayMs);
     }
-  };
+  }
+
+  /** Hands the whole delivery to the callback queue, no attempt made. */
+  private async queue(job: CallbackJob): Promise<void> {
+    await enqueueCallback(this.deps.queues, job);
+    await this.deps.scans.forgetPending(job.tenantId, job.scanId);
+  }
 }

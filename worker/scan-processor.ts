@@ -6,15 +6,15 @@ import { watchForDeletion } from '../scans/deletion-watch.js';
 import {
   failScan,
   runScanPipeline,
-  type InlineDelivery,
+  type CallbackHandOff,
   type PipelineDeps,
 } from '../scans/pipeline.js';
 
 /**
  * The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. With
- * `deliverCallback`, a stored result's callback is attempted at once (worker/inline-callback.ts).
+ * `callbacks`, a stored result's callback is attempted from here (worker/inline-callback.ts).
  */
-export function createScanProcessor(deps: PipelineDeps, deliverCallback?: InlineDelivery) {
+export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHandOff) {
   return async (job: Job<ScanJob>): Promise<void> => {
     const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
@@ -40,7 +40,7 @@ export function createScanProcessor(deps: PipelineDeps, deliverCallback?: Inline
         uploadPath,
         finalAttempt: isFinalAttempt(job),
         signal: deletion?.signal,
-        ...(deliverCallback ? { deliverCallback } : {}),
+        ...(callbacks ? { callbacks } : {}),
       });
     } finally {
       deletion?.stop();

@@ -13,7 +13,7 @@ import { createCallbackProcessor, type CallbackDeps } from './callback-processor
 import type { PipelineDeps } from '../scans/pipeline.js';
 import { createScanProcessor, failScanForGood } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
-import { inlineCallback } from './inline-callback.js';
+import { InlineCallbacks } from './inline-callback.js';
 import type { ScanSlots } from './scan-slots.js';
 
 export interface Workers {
@@ -40,20 +40,21 @@ export function startWorkers(
     baseMs: config.callbackRetryBaseMs,
     maxMs: config.callbackRetryMaxMs,
   };
+  const inlineCallbacks = new InlineCallbacks({
+    ...delivery,
+    queues: pipeline.queues,
+    schedule: callbackSchedule,
+    concurrency: config.callbackConcurrency,
+    pendingGraceMs: config.pendingReap.graceMs,
+    attemptTimeoutMs: config.callbackTimeoutMs,
+  });
   const scanJobs = new InFlight();
   const callbackJobs = new InFlight();
   const scanWorker = new Worker<ScanJob>(
     QUEUE_NAMES.scan,
     // Each scan takes one of its tenant's slots first (see scan-slots.ts).
-    // A finished scan's callback is first attempted right there (see inline-callback.ts).
-    scanJobs.track(
-      scanSlots.around(
-        createScanProcessor(
-          pipeline,
-          inlineCallback({ ...delivery, queues: pipeline.queues, schedule: callbackSchedule }),
-        ),
-      ),
-    ),
+    // A finished scan's first callback attempt is made by this process (see inline-callback.ts).
+    scanJobs.track(scanSlots.around(createScanProcessor(pipeline, inlineCallbacks))),
     {
       connection,
       prefix,
@@ -112,6 +113,8 @@ export function startWorkers(
       await Promise.all([
         closeWorker(scanWorker, scanJobs),
         closeWorker(callbackWorker, callbackJobs),
+        // First attempts still running end too (or are the pending reaper's if cut short).
+        inlineCallbacks.idle(),
       ]);
     },
   };

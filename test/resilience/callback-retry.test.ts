@@ -140,7 +140,7 @@ describe('callback delivery retries', () => {
   it('stops after one attempt when the receiver answers 410 Gone', async () => {
     answer = () => 410;
     const id = await submit(`${receiver.url}/callback`);
-    await waitForCallbackDone(service.service.runtime.queues, id);
+    await waitForCallbackDone(service.service.runtime, tenant.id, id);
     expect(deliveriesOf(id)).toHaveLength(1);
     const trace = await traceOf(id);
     expect(trace.filter((m) => m.startsWith('callback attempt'))).toEqual([

@@ -144,7 +144,7 @@ describe('a worker killed mid-job', () => {
     expect(heldRequests).toHaveLength(2);
 
     // Exactly one callback: wait until the delivery job is finished, then count.
-    await waitForCallbackDone(service.service.runtime.queues, id);
+    await waitForCallbackDone(service.service.runtime, tenant.id, id);
     const deliveries = receiver.deliveries.filter((d) => d.json.id === id);
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]?.json).toEqual(result);

@@ -105,7 +105,7 @@ describe('callback delivery attempts', () => {
     const receiver = await startRecordingReceiver();
     try {
       const ids = await Promise.all([1, 2, 3].map(() => api.submit(`${receiver.url}/callback`)));
-      for (const id of ids) await waitForCallbackDone(service.service.runtime.queues, id);
+      for (const id of ids) await waitForCallbackDone(service.service.runtime, tenant.id, id);
       expect(await service.service.runtime.delivery.leases.inFlight(tenant.id)).toBe(0);
     } finally {
       await receiver.close();
