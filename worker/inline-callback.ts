@@ -81,11 +81,16 @@ export class InlineCallbacks implements CallbackHandOff {
       if (!(await this.deps.leases.acquire(job.tenantId, holder))) return await this.queue(job);
       try {
         await this.attempt(job, callback, result);
-      } finally {
-        // A lease that cannot be released (Redis away) lapses by itself.
+      } catch (error) {
+        // Not delivered nor queued: the reaper's (the scan stays in the pending index).
         await this.deps.leases.release(job.tenantId, holder).catch(() => undefined);
+        throw error;
       }
-      await this.deps.scans.forgetPending(job.tenantId, job.scanId);
+      // Together (one write to Redis). A lease that cannot be released lapses by itself.
+      await Promise.all([
+        this.deps.leases.release(job.tenantId, holder).catch(() => undefined),
+        this.deps.scans.forgetPending(job.tenantId, job.scanId),
+      ]);
     } finally {
       this.active -= 1;
     }

@@ -18,8 +18,11 @@ export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHand
   return async (job: Job<ScanJob>): Promise<void> => {
     const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
-    await deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined);
-    const record = await deps.scans.get(tenantId, scanId);
+    // Sent together with the read of the record (one write to Redis).
+    const [, record] = await Promise.all([
+      deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined),
+      deps.scans.get(tenantId, scanId),
+    ]);
     // Expired or deleted by its owner: there is nobody left to tell (a bucket object is freed).
     if (!record || record.state === 'deleted') {
       if (record?.request.source === 'object')
