@@ -9,7 +9,7 @@ import type { TenantStore } from '../core/tenants.js';
 import { signWebhook, webhookIdFor } from './signing.js';
 
 export interface DeliveryDeps {
-  scans: ScanStore;
+  scans: Pick<ScanStore, 'get' | 'appendTrace'>;
   tenants: Pick<TenantStore, 'getSigningSecrets'>;
   http: OutboundHttp;
   timeoutMs: number;
@@ -31,6 +31,8 @@ export interface DeliveryAttempt {
 export interface DeliveryContent {
   result: ScanResult;
   callback: string;
+  /** The tenant's signing secrets, when the caller read them already (else they are read). */
+  secrets?: string[];
 }
 
 /** Thrown to make BullMQ retry the delivery later (non-2xx answer or network failure). */
@@ -62,7 +64,7 @@ export async function deliverCallback(
   const trace = (message: string) => deps.scans.appendTrace(job.tenantId, job.scanId, message);
 
   const now = deps.now?.() ?? Date.now();
-  const secrets = await deps.tenants.getSigningSecrets(job.tenantId, now);
+  const secrets = content.secrets ?? (await deps.tenants.getSigningSecrets(job.tenantId, now));
   if (secrets.length === 0) {
     await trace(`${label}: not sent (the account has no webhook signing secret)`);
     throw new UnrecoverableError('the tenant has no webhook signing secret');

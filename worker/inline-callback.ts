@@ -7,12 +7,14 @@ import {
   type Queues,
 } from '../core/queues.js';
 import type { CallbackHandOff } from '../scans/pipeline.js';
-import type { ScanRequest, ScanResult } from '../scans/results.js';
-import { deliverCallback, type DeliveryDeps } from '../webhooks/delivery.js';
+import type { ScanRequest, ScanResult, TraceEvent } from '../scans/results.js';
+import type { ScanStore } from '../scans/store.js';
+import { deliverCallback, type DeliveryContent, type DeliveryDeps } from '../webhooks/delivery.js';
 import type { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import { InFlight } from './graceful-close.js';
 
 export interface InlineCallbackDeps extends DeliveryDeps {
+  scans: ScanStore;
   queues: Pick<Queues, 'callback'>;
   /** The tenant delivery slots the callback queue uses too (webhooks/fairness.ts). */
   leases: TenantDeliveryLeases;
@@ -78,16 +80,26 @@ export class InlineCallbacks implements CallbackHandOff {
     if (this.active >= this.deps.concurrency) return this.queue(job);
     this.active += 1;
     try {
-      if (!(await this.deps.leases.acquire(job.tenantId, holder))) return await this.queue(job);
+      // Asked for together (one write to Redis, as are the three writes after the attempt).
+      const [granted, secrets] = await Promise.all([
+        this.deps.leases.acquire(job.tenantId, holder),
+        this.deps.tenants.getSigningSecrets(job.tenantId),
+      ]);
+      if (!granted) return await this.queue(job);
+      const trace: TraceEvent[] = [];
       try {
-        await this.attempt(job, callback, result);
+        await this.attempt(job, { callback, result, secrets }, trace);
       } catch (error) {
         // Not delivered nor queued: the reaper's (the scan stays in the pending index).
-        await this.deps.leases.release(job.tenantId, holder).catch(() => undefined);
+        await Promise.all([
+          this.deps.scans.appendTraceEvents(job.tenantId, job.scanId, trace),
+          this.deps.leases.release(job.tenantId, holder),
+        ]).catch(() => undefined);
         throw error;
       }
-      // Together (one write to Redis). A lease that cannot be released lapses by itself.
+      // A lease that cannot be released (Redis away) lapses by itself.
       await Promise.all([
+        this.deps.scans.appendTraceEvents(job.tenantId, job.scanId, trace),
         this.deps.leases.release(job.tenantId, holder).catch(() => undefined),
         this.deps.scans.forgetPending(job.tenantId, job.scanId),
       ]);
@@ -96,9 +108,21 @@ export class InlineCallbacks implements CallbackHandOff {
     }
   }
 
-  private async attempt(job: CallbackJob, callback: string, result: ScanResult): Promise<void> {
+  /** The attempt, its trace events kept in `trace` (written with the lease's release). */
+  private async attempt(
+    job: CallbackJob,
+    content: DeliveryContent,
+    trace: TraceEvent[],
+  ): Promise<void> {
+    const scans = {
+      get: (tenantId: string, scanId: string) => this.deps.scans.get(tenantId, scanId),
+      appendTrace: (_tenantId: string, _scanId: string, message: string) => {
+        trace.push({ timestamp: new Date().toISOString(), message });
+        return Promise.resolve();
+      },
+    };
     try {
-      await deliverCallback(this.deps, job, 1, { result, callback });
+      await deliverCallback({ ...this.deps, scans }, job, 1, content);
     } catch (error) {
       if (error instanceof UnrecoverableError) {
         this.deps.logger.warn(

@@ -42,6 +42,7 @@ export function startWorkers(
   };
   const inlineCallbacks = new InlineCallbacks({
     ...delivery,
+    scans: pipeline.scans,
     queues: pipeline.queues,
     schedule: callbackSchedule,
     concurrency: config.callbackConcurrency,
