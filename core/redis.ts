@@ -102,9 +102,6 @@ export function createRedis(url: string, role: ConnectionRole, onError: (e: Erro
     maxRetriesPerRequest: role === 'worker' ? null : 2,
     enableReadyCheck: true,
     retryStrategy: reconnectDelayMs,
-    // Commands issued in the same tick (by concurrent requests and jobs) leave in one write: on
-    // the hot path the cost of a command is mostly its own socket write, not Redis's work.
-    ...(role === 'command' ? { enableAutoPipelining: true } : {}),
   });
   // Without a listener, ioredis prints every reconnect error as an unhandled event.
   redis.on('error', onError);

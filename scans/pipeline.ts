@@ -127,6 +127,12 @@ class RunTrace {
     this.events.push({ timestamp: new Date().toISOString(), message });
   }
 
+  /** Stands in for the store's appendTrace, for a step that traces through one. */
+  readonly appendTrace = (_tenantId: string, _scanId: string, message: string): Promise<void> => {
+    this.add(message);
+    return Promise.resolve();
+  };
+
   take(): TraceEvent[] {
     return this.events.splice(0);
   }
@@ -136,8 +142,11 @@ class RunTrace {
   }
 }
 
-/** A run as the pipeline's steps see it: with its trace buffer. */
-type Run = PipelineRun & { trace: RunTrace };
+/**
+ * A run as the pipeline's steps see it: with its trace buffer, and the bytes it downloaded and
+ * has yet to count against the tenant's quota (counted beside the result's write).
+ */
+type Run = PipelineRun & { trace: RunTrace; uncharged?: number };
 
 /** A download stopped because its scan was deleted: nothing is stored, nobody is called back. */
 class ScanDeletedError extends Error {
@@ -168,10 +177,7 @@ export async function runScanPipeline(
     if (typeof content === 'string') result = errorResult(request, content);
     else if ('findings' in content) result = content;
     else result = await scanContent(deps, run, content);
-    const traced = {
-      scans: { appendTrace: (_t: string, _s: string, m: string) => traceIn(run, m) },
-    };
-    result = await applyUnscannablePolicy({ ...deps, ...traced }, request.tenantId, result);
+    result = await applyUnscannablePolicy({ ...deps, scans: run.trace }, request.tenantId, result);
     if (request.source === 'object') {
       // The object stage writes its own trace events: ours go first, in order.
       await run.trace.flush();
@@ -182,16 +188,11 @@ export async function runScanPipeline(
     if (error instanceof ScanDeletedError) return undefined;
     throw error;
   } finally {
-    // What a run that stopped early (a retry, a deletion) traced is kept all the same.
-    await run.trace.flush();
+    // What a run that stopped early (a retry, a deletion) traced and fetched counts all the same.
+    await Promise.all([run.trace.flush(), chargeFetched(deps, run)]);
     // Also the partial file of a download that failed or was cancelled.
     await deps.spool.remove(fetchPath);
   }
-}
-
-function traceIn(run: Run, message: string): Promise<void> {
-  run.trace.add(message);
-  return Promise.resolve();
 }
 
 /** Stores an error result for a scan that cannot be processed at all (and fires its callback). */
@@ -249,12 +250,7 @@ async function download(
       signal: run.signal,
     });
     run.trace.add(`content fetched from ${origin} (${download.bytes} bytes)`);
-    await deps.usage?.chargeFetched(request.tenantId, download.bytes).catch((error: unknown) => {
-      deps.logger.warn(
-        { err: error, scanId: request.id },
-        'could not count fetched bytes against the quota',
-      );
-    });
+    run.uncharged = download.bytes;
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
     return { path: fetchPath, size: download.bytes, sha1: download.sha1 };
   } catch (error) {
@@ -314,10 +310,13 @@ async function finish(
     : `content processed successfully (${result.findings.length} findings)`;
   const trace = run.trace.take();
   const handOff = request.callback ? run.callbacks : undefined;
-  const stored = await deps.scans.complete(request.tenantId, result, {
-    trace: [...trace, { timestamp: new Date().toISOString(), message: summary }],
-    ...(handOff ? { callbackOwedScore: handOff.owedScore() } : {}),
-  });
+  const [stored] = await Promise.all([
+    deps.scans.complete(request.tenantId, result, {
+      trace: [...trace, { timestamp: new Date().toISOString(), message: summary }],
+      ...(handOff ? { callbackOwedScore: handOff.owedScore() } : {}),
+    }),
+    chargeFetched(deps, run),
+  ]);
   if (stored) {
     deps.metrics?.resultStored(result);
     deps.logger.info(
@@ -347,6 +346,19 @@ async function finish(
     await objectStage(deps).settle(request, stored ? result : record?.result);
   if (run.uploadPath) await deps.spool.remove(run.uploadPath);
   return stored ? result : undefined;
+}
+
+/** Counts the run's downloaded bytes against the tenant's daily quota, once; best effort. */
+async function chargeFetched(deps: PipelineDeps, run: Run): Promise<void> {
+  const bytes = run.uncharged ?? 0;
+  run.uncharged = 0;
+  if (bytes === 0 || !deps.usage) return;
+  await deps.usage.chargeFetched(run.request.tenantId, bytes).catch((error: unknown) => {
+    deps.logger.warn(
+      { err: error, scanId: run.request.id },
+      'could not count fetched bytes against the quota',
+    );
+  });
 }
 
 async function hashFile(filePath: string): Promise<Content> {

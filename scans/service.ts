@@ -65,8 +65,8 @@ export class ScanService {
   async submitMany(intakes: ScanIntake[]): Promise<void> {
     if (intakes.length === 0) return;
     // With each job's fairness priority (core/scan-fairness.ts), like every scan job: asked for
-    // beside the records' write (one write to Redis). Ranks taken for scans that then fail to be
-    // accepted are swept from the backlog like any lost removal.
+    // while the records are written (both in flight at once). Ranks taken for scans that then
+    // fail to be accepted are swept from the backlog like any lost removal.
     const jobs = intakes.map(({ request }) => ({ tenantId: request.tenantId, scanId: request.id }));
     const ranked = scanJobEntries(this.pipeline.queues, jobs);
     ranked.catch(() => undefined); // awaited below, unless the records already failed

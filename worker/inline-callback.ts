@@ -80,7 +80,7 @@ export class InlineCallbacks implements CallbackHandOff {
     if (this.active >= this.deps.concurrency) return this.queue(job);
     this.active += 1;
     try {
-      // Asked for together (one write to Redis, as are the three writes after the attempt).
+      // Both in flight at once, as are the three writes after the attempt.
       const [granted, secrets] = await Promise.all([
         this.deps.leases.acquire(job.tenantId, holder),
         this.deps.tenants.getSigningSecrets(job.tenantId),

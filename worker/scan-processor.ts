@@ -18,7 +18,7 @@ export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHand
   return async (job: Job<ScanJob>): Promise<void> => {
     const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
-    // Sent together with the read of the record (one write to Redis).
+    // In flight together with the read of the record.
     const [, record] = await Promise.all([
       deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined),
       deps.scans.get(tenantId, scanId),
