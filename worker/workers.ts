@@ -112,10 +112,10 @@ export function startWorkers(
   return {
     close: async () => {
       await Promise.all([
-        closeWorker(scanWorker, scanJobs),
+        // Then the first callback attempts the last scans started (the pending reaper's, should
+        // the shutdown deadline cut them short).
+        closeWorker(scanWorker, scanJobs).then(() => inlineCallbacks.idle()),
         closeWorker(callbackWorker, callbackJobs),
-        // First attempts still running end too (or are the pending reaper's if cut short).
-        inlineCallbacks.idle(),
       ]);
     },
   };
