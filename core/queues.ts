@@ -23,6 +23,11 @@ export const CallbackJobSchema = z.object({
     .string()
     .regex(/^[0-9a-f]{32}$/)
     .optional(),
+  /**
+   * Attempts made before this job was queued: the scan worker makes a finished scan's first
+   * attempt itself and queues the job only to retry it (worker/inline-callback.ts).
+   */
+  priorAttempts: z.number().int().positive().optional(),
 });
 export type CallbackJob = z.infer<typeof CallbackJobSchema>;
 
@@ -201,10 +206,22 @@ export async function scanJobEntries(
   return entries;
 }
 
-export async function enqueueCallback(queues: Queues, job: CallbackJob): Promise<void> {
+/**
+ * Queues a delivery. With `priorAttempts` it is a retry of attempts already made elsewhere: it
+ * runs after `delayMs` and keeps only the attempts those did not use, so that the delivery as a
+ * whole keeps the schedule of CALLBACK_JOB_OPTIONS.
+ */
+export async function enqueueCallback(
+  queues: Pick<Queues, 'callback'>,
+  job: CallbackJob,
+  delayMs?: number,
+): Promise<void> {
   const data = CallbackJobSchema.parse(job);
+  const attempts = (CALLBACK_JOB_OPTIONS.attempts ?? 1) - (data.priorAttempts ?? 0);
   await queues.callback.add('deliver', data, {
     ...CALLBACK_JOB_OPTIONS,
+    attempts: Math.max(1, attempts),
+    ...(delayMs ? { delay: delayMs } : {}),
     jobId: callbackJobId(data),
   });
 }

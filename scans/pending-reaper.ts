@@ -1,5 +1,6 @@
 import { access } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
+import { enqueueCallback } from '../core/queues.js';
 import type { Metrics, ReapAction } from '../core/metrics.js';
 import type { ScanRecord } from './results.js';
 import type { ScanService } from './service.js';
@@ -15,7 +16,10 @@ import type { ScanService } from './service.js';
  * grace period (the claim re-stamps them, so another worker's reaper skips them and a scan that
  * is legitimately still waiting comes up again only a grace period later) and for each:
  *
- * - record gone (expired) or no longer pending: the entry is dropped;
+ * - record gone (expired) or no longer pending: the entry is dropped; a finished scan with a
+ *   callback is still in the index only while its callback is owed by the worker process that
+ *   stored it (worker/inline-callback.ts), so when the reaper finds one, that process stopped
+ *   first: the callback is queued;
  * - its job is waiting, delayed or running: nothing to do;
  * - no job: queued again when its content can still be read (a `location` is downloaded again,
  *   a bucket object read again, an upload still in the spool scanned), else an error result is
@@ -57,6 +61,7 @@ export class PendingReaper {
     for (const { tenantId, scanId } of claimed) {
       if (signal?.aborted) break;
       const record = await scans.get(tenantId, scanId);
+      if (record?.state === 'done') await this.queueOwedCallback(record);
       if (record?.state !== 'pending') {
         await scans.forgetPending(tenantId, scanId);
         continue;
@@ -69,6 +74,24 @@ export class PendingReaper {
     if (done.requeued + done.failed > 0)
       this.deps.logger.info({ reaped: done }, 'pending scans without a job resolved');
     return done;
+  }
+
+  /**
+   * A finished scan still in the index owes its callback: the process that stored the result and
+   * was to make the first attempt (worker/inline-callback.ts) stopped before it was made or
+   * queued. Queued now; its job id derives from the scan id, so one queued meanwhile is kept.
+   */
+  private async queueOwedCallback(record: ScanRecord): Promise<void> {
+    const { request } = record;
+    if (!request.callback) return;
+    await enqueueCallback(this.deps.scanning.pipeline.queues, {
+      tenantId: request.tenantId,
+      scanId: request.id,
+    });
+    this.deps.logger.warn(
+      { scanId: request.id, tenantId: request.tenantId },
+      'finished scan whose callback was never attempted; queued',
+    );
   }
 
   private async resolve(record: ScanRecord): Promise<ReapAction | undefined> {

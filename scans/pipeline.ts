@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import { enqueueCallback, type Queues } from '../core/queues.js';
-import { errorResult, type ScanRequest, type ScanResult } from './results.js';
+import { errorResult, type ScanRequest, type ScanResult, type TraceEvent } from './results.js';
 import type { ScanStore } from './store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
@@ -95,7 +95,59 @@ export interface PipelineRun {
   onVerdicts?: (verdicts: EngineVerdict[]) => void;
   /** Aborts when the scan is deleted meanwhile: a download in progress stops at once. */
   signal?: AbortSignal;
+  /**
+   * Takes over the callback of the result this run stores (the scan worker's, see
+   * worker/inline-callback.ts); without it the callback is queued.
+   */
+  callbacks?: CallbackHandOff;
 }
+
+/**
+ * Delivers stored results' callbacks from this process. While one is owed, its scan stays in
+ * the pending index with `owedScore()`, so that the pending reaper queues it should this process
+ * stop first (scans/pending-reaper.ts); `start` removes it from there once delivered or queued.
+ */
+export interface CallbackHandOff {
+  owedScore(): number;
+  start(request: ScanRequest, result: ScanResult): void;
+}
+
+/**
+ * A run's trace events, stamped as they happen and kept in memory: they are written with the
+ * result in one step, or before anything else writes to the trace, or when the run stops.
+ */
+class RunTrace {
+  private events: TraceEvent[] = [];
+
+  constructor(
+    private readonly scans: ScanStore,
+    private readonly request: ScanRequest,
+  ) {}
+
+  add(message: string): void {
+    this.events.push({ timestamp: new Date().toISOString(), message });
+  }
+
+  /** Stands in for the store's appendTrace, for a step that traces through one. */
+  readonly appendTrace = (_tenantId: string, _scanId: string, message: string): Promise<void> => {
+    this.add(message);
+    return Promise.resolve();
+  };
+
+  take(): TraceEvent[] {
+    return this.events.splice(0);
+  }
+
+  async flush(): Promise<void> {
+    await this.scans.appendTraceEvents(this.request.tenantId, this.request.id, this.take());
+  }
+}
+
+/**
+ * A run as the pipeline's steps see it: with its trace buffer, and the bytes it downloaded and
+ * has yet to count against the tenant's quota (counted beside the result's write).
+ */
+type Run = PipelineRun & { trace: RunTrace; uncharged?: number };
 
 /** A download stopped because its scan was deleted: nothing is stored, nobody is called back. */
 class ScanDeletedError extends Error {
@@ -110,9 +162,10 @@ export interface Content {
 
 export async function runScanPipeline(
   deps: PipelineDeps,
-  run: PipelineRun,
+  pipelineRun: PipelineRun,
 ): Promise<ScanResult | undefined> {
-  const { request } = run;
+  const { request } = pipelineRun;
+  const run: Run = { ...pipelineRun, trace: new RunTrace(deps.scans, request) };
   const fetchPath = deps.spool.fetchPath(request.id);
   try {
     const { content, facts } = await obtainContent(deps, run, fetchPath);
@@ -120,14 +173,19 @@ export async function runScanPipeline(
     if (typeof content === 'string') result = errorResult(request, content);
     else if ('findings' in content) result = content;
     else result = await scanContent(deps, run, content);
-    result = await applyUnscannablePolicy(deps, request.tenantId, result);
-    if (request.source === 'object')
+    result = await applyUnscannablePolicy({ ...deps, scans: run.trace }, request.tenantId, result);
+    if (request.source === 'object') {
+      // The object stage writes its own trace events: ours go first, in order.
+      await run.trace.flush();
       result = await objectStage(deps).act(request, result, facts, run.finalAttempt);
+    }
     return await finish(deps, run, result);
   } catch (error) {
     if (error instanceof ScanDeletedError) return undefined;
     throw error;
   } finally {
+    // What a run that stopped early (a retry, a deletion) traced and fetched counts all the same.
+    await Promise.all([run.trace.flush(), chargeFetched(deps, run)]);
     // Also the partial file of a download that failed or was cancelled.
     await deps.spool.remove(fetchPath);
   }
@@ -143,7 +201,8 @@ export async function failScan(
   let result = errorResult(request, message);
   // A bucket object is still tagged scan-result=error (never left unmarked).
   if (request.source === 'object') result = await objectStage(deps).act(request, result, {}, true);
-  await finish(deps, { request, uploadPath, finalAttempt: true }, result);
+  const run = { request, uploadPath, finalAttempt: true, trace: new RunTrace(deps.scans, request) };
+  await finish(deps, run, result);
 }
 
 function objectStage(deps: PipelineDeps): ObjectStage {
@@ -154,7 +213,7 @@ function objectStage(deps: PipelineDeps): ObjectStage {
 
 async function obtainContent(
   deps: PipelineDeps,
-  run: PipelineRun,
+  run: Run,
   fetchPath: string,
 ): Promise<{ content: Content | string | ScanResult; facts: ObjectFacts }> {
   const { request } = run;
@@ -170,13 +229,15 @@ async function obtainContent(
 /** Downloads a `location` scan's content into `fetchPath`. */
 async function download(
   deps: PipelineDeps,
-  run: PipelineRun,
+  run: Run,
   fetchPath: string,
 ): Promise<Content | string> {
   const { request } = run;
   const location = request.location ?? '';
   const origin = safeOrigin(location);
-  await deps.scans.appendTrace(request.tenantId, request.id, `fetching content from ${origin}`);
+  // Written at once: reading a pending scan's trace shows that its download has started.
+  run.trace.add(`fetching content from ${origin}`);
+  await run.trace.flush();
   try {
     const download = await deps.http.download(location, fetchPath, {
       maxBytes: deps.limits.maxFetchSize,
@@ -184,17 +245,8 @@ async function download(
       minRate: deps.limits.fetchMinRate,
       signal: run.signal,
     });
-    await deps.scans.appendTrace(
-      request.tenantId,
-      request.id,
-      `content fetched from ${origin} (${download.bytes} bytes)`,
-    );
-    await deps.usage?.chargeFetched(request.tenantId, download.bytes).catch((error: unknown) => {
-      deps.logger.warn(
-        { err: error, scanId: request.id },
-        'could not count fetched bytes against the quota',
-      );
-    });
+    run.trace.add(`content fetched from ${origin} (${download.bytes} bytes)`);
+    run.uncharged = download.bytes;
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
     return { path: fetchPath, size: download.bytes, sha1: download.sha1 };
   } catch (error) {
@@ -202,17 +254,13 @@ async function download(
     // No trace either: it was deleted with the scan, or is the owner's to delete.
     if (run.signal?.aborted) throw new ScanDeletedError(`scan ${request.id} was deleted`);
     const message = `could not download content from ${origin}: ${error.message}`;
-    await deps.scans.appendTrace(request.tenantId, request.id, message);
+    run.trace.add(message);
     if (!error.retryable || run.finalAttempt) return message;
     throw new ScanError(message, { retryable: true, cause: error });
   }
 }
 
-async function scanContent(
-  deps: PipelineDeps,
-  run: PipelineRun,
-  content: Content,
-): Promise<ScanResult> {
+async function scanContent(deps: PipelineDeps, run: Run, content: Content): Promise<ScanResult> {
   const { request } = run;
   const contentType = await sniffContentType(content.path);
   try {
@@ -222,9 +270,7 @@ async function scanContent(
       name: contentName(request),
     });
     run.onVerdicts?.(verdicts);
-    for (const verdict of verdicts) {
-      await deps.scans.appendTrace(request.tenantId, request.id, describeVerdict(verdict));
-    }
+    for (const verdict of verdicts) run.trace.add(describeVerdict(verdict));
     return {
       id: request.id,
       checksum: content.sha1,
@@ -237,7 +283,7 @@ async function scanContent(
     };
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
-    await deps.scans.appendTrace(request.tenantId, request.id, `engine failed: ${error.message}`);
+    run.trace.add(`engine failed: ${error.message}`);
     // An engine error that is not retryable (clamd's size limit, say) would fail the same way again.
     if (!run.finalAttempt && error.retryable)
       throw new ScanError(error.message, { retryable: true, cause: error });
@@ -252,16 +298,23 @@ async function scanContent(
 
 async function finish(
   deps: PipelineDeps,
-  run: PipelineRun,
+  run: Run,
   result: ScanResult,
 ): Promise<ScanResult | undefined> {
   const { request } = run;
-  const stored = await deps.scans.complete(request.tenantId, result);
+  const summary = result.error
+    ? `processing failed: ${result.error}`
+    : `content processed successfully (${result.findings.length} findings)`;
+  const trace = run.trace.take();
+  const handOff = request.callback ? run.callbacks : undefined;
+  const [stored] = await Promise.all([
+    deps.scans.complete(request.tenantId, result, {
+      trace: [...trace, { timestamp: new Date().toISOString(), message: summary }],
+      ...(handOff ? { callbackOwedScore: handOff.owedScore() } : {}),
+    }),
+    chargeFetched(deps, run),
+  ]);
   if (stored) {
-    const summary = result.error
-      ? `processing failed: ${result.error}`
-      : `content processed successfully (${result.findings.length} findings)`;
-    await deps.scans.appendTrace(request.tenantId, request.id, summary);
     deps.metrics?.resultStored(result);
     deps.logger.info(
       {
@@ -275,17 +328,34 @@ async function finish(
       'scan finished',
     );
   }
-  // Also on a retry after a crash between "stored" and "queued": the callback job id derives
-  // from the scan id, so queueing it twice still delivers once. A deleted scan gets no callback.
+  // Also on a retry after a crash between "stored" and "delivered" or "queued": the result is
+  // there, so the callback is queued (its job id derives from the scan id, so queueing it twice
+  // still delivers once). A deleted scan gets no callback.
+  if (!stored) await deps.scans.appendTraceEvents(request.tenantId, request.id, trace);
   const record = stored ? undefined : await deps.scans.get(request.tenantId, request.id);
   const done = stored || record?.state === 'done';
-  if (request.callback && done) {
+  if (stored && handOff) {
+    handOff.start(request, result);
+  } else if (request.callback && done) {
     await enqueueCallback(deps.queues, { tenantId: request.tenantId, scanId: request.id });
   }
   if (request.source === 'object')
     await objectStage(deps).settle(request, stored ? result : record?.result);
   if (run.uploadPath) await deps.spool.remove(run.uploadPath);
   return stored ? result : undefined;
+}
+
+/** Counts the run's downloaded bytes against the tenant's daily quota, once; best effort. */
+async function chargeFetched(deps: PipelineDeps, run: Run): Promise<void> {
+  const bytes = run.uncharged ?? 0;
+  run.uncharged = 0;
+  if (bytes === 0 || !deps.usage) return;
+  await deps.usage.chargeFetched(run.request.tenantId, bytes).catch((error: unknown) => {
+    deps.logger.warn(
+      { err: error, scanId: run.request.id },
+      'could not count fetched bytes against the quota',
+    );
+  });
 }
 
 async function hashFile(filePath: string): Promise<Content> {

@@ -64,17 +64,18 @@ export class ScanService {
    */
   async submitMany(intakes: ScanIntake[]): Promise<void> {
     if (intakes.length === 0) return;
+    // With each job's fairness priority (core/scan-fairness.ts), like every scan job: asked for
+    // while the records are written (both in flight at once). Ranks taken for scans that then
+    // fail to be accepted are swept from the backlog like any lost removal.
+    const jobs = intakes.map(({ request }) => ({ tenantId: request.tenantId, scanId: request.id }));
+    const ranked = scanJobEntries(this.pipeline.queues, jobs);
+    ranked.catch(() => undefined); // awaited below, unless the records already failed
     await this.orRetract(intakes, () => this.store.createPendingMany(pendingEntries(intakes)));
     for (const { request, upload } of intakes) {
       if (upload) await this.pipeline.spool.adopt(upload, request.tenantId, request.id);
     }
     await this.orRetract(intakes, async () => {
-      // With each job's fairness priority (core/scan-fairness.ts), like every scan job.
-      const jobs = intakes.map(({ request }) => ({
-        tenantId: request.tenantId,
-        scanId: request.id,
-      }));
-      await this.pipeline.queues.scan.addBulk(await scanJobEntries(this.pipeline.queues, jobs));
+      await this.pipeline.queues.scan.addBulk(await ranked);
     });
   }
 

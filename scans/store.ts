@@ -67,14 +67,24 @@ export class ScanStore {
     return record;
   }
 
-  /** Stores the result; false when the scan was deleted or already has one. */
-  async complete(tenantId: string, result: ScanResult): Promise<boolean> {
+  /**
+   * Stores the result, with the trace events given, in one step; false when the scan was deleted
+   * or already has one (the events are then not written). `callbackOwedScore`: the scan stays in
+   * the pending index with this score until forgetPending, because its callback is still to be
+   * delivered by this process (see worker/inline-callback.ts and the pending reaper).
+   */
+  async complete(
+    tenantId: string,
+    result: ScanResult,
+    options: { trace?: TraceEvent[]; callbackOwedScore?: number } = {},
+  ): Promise<boolean> {
     const now = Date.now();
     const stored = await this.redis.scanComplete(
-      3,
+      4,
       this.keys.scan(tenantId, result.id),
       this.keys.pendingScans(),
       this.keys.tenantResults(tenantId),
+      this.keys.trace(tenantId, result.id),
       JSON.stringify(result),
       pendingMember(tenantId, result.id),
       result.id,
@@ -82,6 +92,8 @@ export class ScanStore {
       String(now - this.ttlSeconds * 1000),
       String(this.resultIndexMax),
       String(this.ttlSeconds),
+      options.callbackOwedScore === undefined ? '' : String(options.callbackOwedScore),
+      ...(options.trace ?? []).map((event) => JSON.stringify(event)),
     );
     return stored === 1;
   }
@@ -183,15 +195,39 @@ export class ScanStore {
     });
   }
 
+  /** Whether the scan is in the pending index (not finished, or its callback still owed). */
+  async isPendingIndexed(tenantId: string, scanId: string): Promise<boolean> {
+    return (
+      (await this.redis.zscore(this.keys.pendingScans(), pendingMember(tenantId, scanId))) !== null
+    );
+  }
+
   /** Drops a scan from the pending index (its record expired or is no longer pending). */
   async forgetPending(tenantId: string, scanId: string): Promise<void> {
     await this.redis.zrem(this.keys.pendingScans(), pendingMember(tenantId, scanId));
   }
 
   async appendTrace(tenantId: string, scanId: string, message: string): Promise<void> {
-    const event: TraceEvent = { timestamp: new Date().toISOString(), message };
+    await this.appendTraceEvents(tenantId, scanId, [
+      { timestamp: new Date().toISOString(), message },
+    ]);
+  }
+
+  /**
+   * Appends events stamped earlier (a scan's buffered ones), in one round trip. A pipeline, not a
+   * MULTI: the TTL is set right behind the push, and a list left without one is only possible
+   * if Redis stops between the two, where the record's own TTL still bounds what is visible.
+   */
+  async appendTraceEvents(tenantId: string, scanId: string, events: TraceEvent[]): Promise<void> {
+    if (events.length === 0) return;
     const key = this.keys.trace(tenantId, scanId);
-    await this.redis.multi().rpush(key, JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
+    const replies = await this.redis
+      .pipeline()
+      .rpush(key, ...events.map((event) => JSON.stringify(event)))
+      .expire(key, this.ttlSeconds)
+      .exec();
+    const failed = (replies ?? []).find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
   }
 
   async getTrace(tenantId: string, scanId: string): Promise<TraceEvent[] | undefined> {

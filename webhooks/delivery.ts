@@ -4,12 +4,13 @@ import type { Metrics } from '../core/metrics.js';
 import { DeliveryError, isRetryable } from '../core/errors.js';
 import { safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
+import type { ScanResult } from '../scans/results.js';
 import type { ScanStore } from '../scans/store.js';
 import type { TenantStore } from '../core/tenants.js';
 import { signWebhook, webhookIdFor } from './signing.js';
 
 export interface DeliveryDeps {
-  scans: ScanStore;
+  scans: Pick<ScanStore, 'get' | 'appendTrace'>;
   tenants: Pick<TenantStore, 'getSigningSecrets'>;
   http: OutboundHttp;
   timeoutMs: number;
@@ -27,34 +28,44 @@ export interface DeliveryAttempt {
   redelivery?: number;
 }
 
+/** What is delivered: the scan's stored result and the URL its client gave. */
+export interface DeliveryContent {
+  result: ScanResult;
+  callback: string;
+  /** The tenant's signing secrets, when the caller read them already (else they are read). */
+  secrets?: string[];
+}
+
 /**
  * Sends one callback attempt: the stored result as JSON to the URL the client gave, signed per
  * Standard Webhooks with the tenant's signing secret(s). 2xx means delivered; 410 Gone means the
  * receiver wants no more and stops the retries; anything else (another status, a 3xx, which is
  * not followed, a timeout, a refused connection) is retried by the queue. Every attempt is written
- * to the scan's trace with its status or error and its latency.
+ * to the scan's trace with its status or error and its latency. `known`: the result and URL the
+ * caller holds already (the scan worker that just stored them); otherwise they are read.
  */
 export async function deliverCallback(
   deps: DeliveryDeps,
   job: CallbackJob,
   which: number | DeliveryAttempt,
+  known?: DeliveryContent,
 ): Promise<void> {
   const { attempt, redelivery } =
     typeof which === 'number' ? { attempt: which, redelivery: undefined } : which;
-  const record = await deps.scans.get(job.tenantId, job.scanId);
-  if (!record?.result || !record.request.callback) return; // deleted or expired: nothing to send
-  const url = record.request.callback;
+  const content = known ?? (await storedContent(deps, job));
+  if (!content) return; // deleted or expired: nothing to send
+  const url = content.callback;
   const origin = safeOrigin(url);
   const label = `callback attempt ${attempt}${redelivery ? ` (redelivery ${redelivery})` : ''} to ${origin}`;
   const trace = (message: string) => deps.scans.appendTrace(job.tenantId, job.scanId, message);
 
   const now = deps.now?.() ?? Date.now();
-  const secrets = await deps.tenants.getSigningSecrets(job.tenantId, now);
+  const secrets = content.secrets ?? (await deps.tenants.getSigningSecrets(job.tenantId, now));
   if (secrets.length === 0) {
     await trace(`${label}: not sent (the account has no webhook signing secret)`);
     throw new UnrecoverableError('the tenant has no webhook signing secret');
   }
-  const body = JSON.stringify(record.result);
+  const body = JSON.stringify(content.result);
   const headers = {
     'content-type': 'application/json',
     'user-agent': deps.userAgent,
@@ -92,4 +103,13 @@ export async function deliverCallback(
     throw new UnrecoverableError('receiver answered 410 Gone');
   }
   throw new DeliveryError(`receiver answered HTTP ${status}`, { retryable: true });
+}
+
+async function storedContent(
+  deps: DeliveryDeps,
+  job: CallbackJob,
+): Promise<DeliveryContent | undefined> {
+  const record = await deps.scans.get(job.tenantId, job.scanId);
+  if (!record?.result || !record.request.callback) return undefined;
+  return { result: record.result, callback: record.request.callback };
 }

@@ -31,7 +31,8 @@ export function createCallbackProcessor(deps: CallbackDeps) {
     }
     try {
       await deliverCallback(deps, data, {
-        attempt: job.attemptsMade + 1,
+        // A retry of the scan worker's own first attempt (worker/inline-callback.ts) counts on.
+        attempt: (data.priorAttempts ?? 0) + job.attemptsMade + 1,
         redelivery: data.redelivery,
       });
     } finally {

@@ -3,15 +3,26 @@ import { isFinalAttempt } from './attempts.js';
 import { parseJobPayload } from './job-payload.js';
 import { ScanJobSchema, type ScanJob } from '../core/queues.js';
 import { watchForDeletion } from '../scans/deletion-watch.js';
-import { failScan, runScanPipeline, type PipelineDeps } from '../scans/pipeline.js';
+import {
+  failScan,
+  runScanPipeline,
+  type CallbackHandOff,
+  type PipelineDeps,
+} from '../scans/pipeline.js';
 
-/** The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. */
-export function createScanProcessor(deps: PipelineDeps) {
+/**
+ * The BullMQ processor for scan jobs: loads the request by id and runs the pipeline. With
+ * `callbacks`, a stored result's callback is attempted from here (worker/inline-callback.ts).
+ */
+export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHandOff) {
   return async (job: Job<ScanJob>): Promise<void> => {
     const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
     // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
-    await deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined);
-    const record = await deps.scans.get(tenantId, scanId);
+    // In flight together with the read of the record.
+    const [, record] = await Promise.all([
+      deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined),
+      deps.scans.get(tenantId, scanId),
+    ]);
     // Expired or deleted by its owner: there is nobody left to tell (a bucket object is freed).
     if (!record || record.state === 'deleted') {
       if (record?.request.source === 'object')
@@ -32,6 +43,7 @@ export function createScanProcessor(deps: PipelineDeps) {
         uploadPath,
         finalAttempt: isFinalAttempt(job),
         signal: deletion?.signal,
+        ...(callbacks ? { callbacks } : {}),
       });
     } finally {
       deletion?.stop();

@@ -1,4 +1,4 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { Worker, type ConnectionOptions, type MinimalJob } from 'bullmq';
 import type { Config } from '../core/config.js';
 import {
   CallbackJobSchema,
@@ -13,6 +13,7 @@ import { createCallbackProcessor, type CallbackDeps } from './callback-processor
 import type { PipelineDeps } from '../scans/pipeline.js';
 import { createScanProcessor, failScanForGood } from './scan-processor.js';
 import { closeWorker, InFlight } from './graceful-close.js';
+import { InlineCallbacks } from './inline-callback.js';
 import type { ScanSlots } from './scan-slots.js';
 
 export interface Workers {
@@ -35,12 +36,26 @@ export function startWorkers(
     // still answered with an error result, see failScanForGood).
     maxStalledCount: 3,
   };
+  const callbackSchedule = {
+    baseMs: config.callbackRetryBaseMs,
+    maxMs: config.callbackRetryMaxMs,
+  };
+  const inlineCallbacks = new InlineCallbacks({
+    ...delivery,
+    scans: pipeline.scans,
+    queues: pipeline.queues,
+    schedule: callbackSchedule,
+    concurrency: config.callbackConcurrency,
+    pendingGraceMs: config.pendingReap.graceMs,
+    attemptTimeoutMs: config.callbackTimeoutMs,
+  });
   const scanJobs = new InFlight();
   const callbackJobs = new InFlight();
   const scanWorker = new Worker<ScanJob>(
     QUEUE_NAMES.scan,
     // Each scan takes one of its tenant's slots first (see scan-slots.ts).
-    scanJobs.track(scanSlots.around(createScanProcessor(pipeline))),
+    // A finished scan's first callback attempt is made by this process (see inline-callback.ts).
+    scanJobs.track(scanSlots.around(createScanProcessor(pipeline, inlineCallbacks))),
     {
       connection,
       prefix,
@@ -68,11 +83,9 @@ export function startWorkers(
       concurrency: config.callbackConcurrency,
       ...lockOptions,
       settings: {
-        backoffStrategy: (attemptsMade: number) =>
-          callbackBackoffMs(attemptsMade, {
-            baseMs: config.callbackRetryBaseMs,
-            maxMs: config.callbackRetryMaxMs,
-          }),
+        // Attempts the scan worker made before queueing the job count towards the schedule.
+        backoffStrategy: (attemptsMade: number, _type?: string, _error?: Error, job?: MinimalJob) =>
+          callbackBackoffMs(attemptsMade + priorAttempts(job), callbackSchedule),
       },
     },
   );
@@ -99,9 +112,16 @@ export function startWorkers(
   return {
     close: async () => {
       await Promise.all([
-        closeWorker(scanWorker, scanJobs),
+        // Then the first callback attempts the last scans started (the pending reaper's, should
+        // the shutdown deadline cut them short).
+        closeWorker(scanWorker, scanJobs).then(() => inlineCallbacks.idle()),
         closeWorker(callbackWorker, callbackJobs),
       ]);
     },
   };
+}
+
+function priorAttempts(job: MinimalJob | undefined): number {
+  const data = job?.data as Partial<CallbackJob> | undefined;
+  return typeof data?.priorAttempts === 'number' ? data.priorAttempts : 0;
 }

@@ -19,6 +19,7 @@ import {
   scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { waitForCallbackDone } from '../support/callbacks.js';
 import { killAllArbiterProcesses, startWorkerProcess } from '../support/worker-process.js';
 
 afterEach(async () => {
@@ -141,10 +142,7 @@ describe('SIGTERM to a worker during a burst of 50 fetches', () => {
       timeoutMs: 30_000,
       what: 'all 50 scans to complete',
     });
-    await waitFor(async () => (await callbackQueue.getJobCounts('completed')).completed === BURST, {
-      timeoutMs: 30_000,
-      what: 'all 50 callbacks to be delivered',
-    });
+    for (const id of ids) await waitForCallbackDone(service.service.runtime, tenant.id, id);
     for (const id of ids) {
       const result = (await (await api(`/files/${id}`)).json()) as Record<string, unknown>;
       expect(result).toMatchObject({ id, checksum: sha1(payload), findings: [] });
@@ -259,10 +257,7 @@ describe('SIGTERM to a worker whose jobs outlast the shutdown deadline', () => {
       timeoutMs: 30_000,
       what: `all ${BURST} scans to complete`,
     });
-    await waitFor(async () => (await callbackQueue.getJobCounts('completed')).completed === BURST, {
-      timeoutMs: 30_000,
-      what: `all ${BURST} callbacks to be delivered`,
-    });
+    for (const id of ids) await waitForCallbackDone(service.service.runtime, tenant.id, id);
     for (const id of ids) {
       const result = (await (
         await fetch(`${service.url}/v2.2/files/${id}`, { headers: { authorization: tenant.auth } })

@@ -21,6 +21,7 @@ import {
   scaniiRequest,
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { waitForCallbackDone } from '../support/callbacks.js';
 import {
   killAllArbiterProcesses,
   startWorkerProcess,
@@ -143,9 +144,7 @@ describe('a worker killed mid-job', () => {
     expect(heldRequests).toHaveLength(2);
 
     // Exactly one callback: wait until the delivery job is finished, then count.
-    await waitFor(async () => (await callbackQueue.getJobState(`cb-${id}`)) === 'completed', {
-      what: 'the callback job to complete',
-    });
+    await waitForCallbackDone(service.service.runtime, tenant.id, id);
     const deliveries = receiver.deliveries.filter((d) => d.json.id === id);
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]?.json).toEqual(result);
@@ -189,5 +188,62 @@ describe('a worker killed mid-job', () => {
       metadata: { run: 'upload' },
     });
     await waitFor(() => !existsSync(spooled), { what: `${spooled} to be removed` });
+  });
+
+  it('still delivers the callback when the worker dies between storing the result and delivering it', async () => {
+    // The first callback request is held unanswered: the result is stored and the worker's
+    // process is making its first attempt when it is killed.
+    const callbacks: Array<Record<string, unknown>> = [];
+    const server = await startHttpServer({
+      '/file': payload,
+      '/callback': (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          callbacks.push(
+            JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+          );
+          if (callbacks.length > 1) res.writeHead(200).end();
+        });
+      },
+    });
+    try {
+      // A short attempt time limit: a callback owed by a dead process is the pending reaper's
+      // about two attempts' time after the result was stored.
+      const env = {
+        ...service.env,
+        ARBITER_CALLBACK_TIMEOUT_MS: '1000',
+        ARBITER_PENDING_GRACE_MS: '1000',
+        ARBITER_PENDING_REAP_INTERVAL_MS: '500',
+      };
+      const first = await startWorkerProcess(env);
+      const response = await api('/files/fetch', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          location: `${server.url}/file`,
+          callback: `${server.url}/callback`,
+        }),
+      });
+      expect(response.status).toBe(202);
+      const { id } = (await response.json()) as { id: string };
+      await waitFor(() => callbacks.length === 1, { what: 'the first callback attempt' });
+      expect((await first.kill()).signal).toBe('SIGKILL');
+      const result = await pollResult(id);
+      expect(result).toMatchObject({ id, checksum: sha1(payload), findings: [EICAR_FINDING] });
+
+      await startWorkerProcess(env);
+      await waitFor(() => callbacks.length === 2, {
+        timeoutMs: 30_000,
+        what: 'the callback to be delivered by the surviving worker',
+      });
+      expect(callbacks[1]).toEqual(result);
+      await waitForCallbackDone(service.service.runtime, tenant.id, id);
+      expect(callbacks).toHaveLength(2);
+      const attempts = (await traceOf(id)).filter((m) => m.startsWith('callback attempt'));
+      expect(attempts).toEqual([expect.stringMatching(/^callback attempt 1 to .*: HTTP 200/)]);
+    } finally {
+      await server.close();
+    }
   });
 });

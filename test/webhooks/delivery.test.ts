@@ -6,6 +6,7 @@ import { redisOptionsFromUrl } from '../../core/redis.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { waitForCallbackDone } from '../support/callbacks.js';
 import { startRecordingReceiver, tenantApi } from './support.js';
 
 /** How one delivery is attempted: what is retried, what is not followed, what the trace says. */
@@ -104,7 +105,7 @@ describe('callback delivery attempts', () => {
     const receiver = await startRecordingReceiver();
     try {
       const ids = await Promise.all([1, 2, 3].map(() => api.submit(`${receiver.url}/callback`)));
-      for (const id of ids) await jobState(`cb-${id}`, 'completed');
+      for (const id of ids) await waitForCallbackDone(service.service.runtime, tenant.id, id);
       expect(await service.service.runtime.delivery.leases.inFlight(tenant.id)).toBe(0);
     } finally {
       await receiver.close();

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { waitForCallbackDone } from '../support/callbacks.js';
 import { headerRecord, startRecordingReceiver, tenantApi } from './support.js';
 
 /**
@@ -38,7 +39,7 @@ describe('redelivering a callback', () => {
     const receiver = await startRecordingReceiver();
     try {
       const id = await api.submit(`${receiver.url}/callback`);
-      await jobState(`cb-${id}`, 'completed');
+      await waitForCallbackDone(service.service.runtime, tenant.id, id);
       expect(receiver.deliveries).toHaveLength(1);
 
       const response = await api.redeliver(id);
@@ -79,7 +80,7 @@ describe('redelivering a callback', () => {
     const receiver = await startRecordingReceiver({ answer: () => (gone ? 410 : 200) });
     try {
       const id = await api.submit(`${receiver.url}/callback`);
-      await jobState(`cb-${id}`, 'failed');
+      await waitForCallbackDone(service.service.runtime, tenant.id, id);
       gone = false;
       expect(await (await api.redeliver(id)).json()).toEqual({ id, status: 'queued' });
       await jobState(`cb-${id}-r1`, 'completed');
@@ -93,7 +94,7 @@ describe('redelivering a callback', () => {
     const receiver = await startRecordingReceiver();
     try {
       const id = await api.submit(`${receiver.url}/callback`);
-      await jobState(`cb-${id}`, 'completed');
+      await waitForCallbackDone(service.service.runtime, tenant.id, id);
       const answers = await Promise.all(
         Array.from({ length: 10 }, async () => {
           const response = await api.redeliver(id);
@@ -136,7 +137,7 @@ describe('redelivering a callback', () => {
     const receiver = await startRecordingReceiver();
     try {
       const id = await api.submit(`${receiver.url}/callback`);
-      await jobState(`cb-${id}`, 'completed');
+      await waitForCallbackDone(service.service.runtime, tenant.id, id);
       const other = tenantApi(service, await service.createTenant('someone else'));
       for (const response of [
         await api.redeliver('0123456789abcdef0123456789abcdef'),

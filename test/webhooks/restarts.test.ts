@@ -52,7 +52,7 @@ describe('deliveries across restarts', () => {
       async () =>
         (await service.service.runtime.queues.callback.getJobState(`cb-${id}`)) === 'completed',
       {
-        what: 'the delivery to complete',
+        what: 'the delivery (the retry job, the first attempt having failed) to complete',
       },
     );
     expect(receiver?.deliveries).toHaveLength(1);
