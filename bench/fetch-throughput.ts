@@ -103,6 +103,17 @@ interface EngineRun {
   seconds: number[];
 }
 
+/**
+ * The last full run before the hot-path rework, kept for comparison (docs/benchmarks.md of
+ * 2026-12-04T23:12Z, empty signature folder, scan concurrency 4). Not measured in this run.
+ */
+const EARLIER = {
+  when: 'run of 2026-12-04 23:12 UTC',
+  filesPerSecond: '222.9',
+  cpuMsPerFile: '5.04',
+  redisCommandsPerFile: '179.7',
+};
+
 /** How a configuration is served: Arbiter (api and workers) or the minimal pipeline. */
 type Pipeline = 'full' | 'minimal';
 
@@ -465,8 +476,15 @@ function section(
   }
   reading.push(
     '"The service around it" is everything but the engine: accepting the request, queueing, the download ' +
-      '(streamed to disk with SHA-1), type sniffing, the result and six trace events written to Redis, ' +
-      'queueing the callback and POSTing it, plus BullMQ moving each of the two jobs through its states.',
+      '(streamed to disk with SHA-1), type sniffing, the result written to Redis with the trace events the ' +
+      "run buffered, the first callback POSTed by the scan worker's process (the callback queue only takes " +
+      'retries), the per-tenant scan and delivery slots, and BullMQ moving the scan job through its states.',
+  );
+  reading.push(
+    `Before the hot path was reworked (one scan service, the callback sent from the scan worker, trace ` +
+      `events written with the result), the same benchmark on this machine measured, with the signature ` +
+      `folder empty: ${EARLIER.filesPerSecond} files/s, ${EARLIER.cpuMsPerFile} ms of service CPU and ` +
+      `${EARLIER.redisCommandsPerFile} Redis commands per file (${EARLIER.when}; an earlier run, not this one).`,
   );
   const shipped = results[0];
   if (shipped) {
