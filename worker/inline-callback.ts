@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { UnrecoverableError } from 'bullmq';
 import {
   callbackBackoffMs,
@@ -46,6 +47,8 @@ export interface InlineCallbackDeps extends DeliveryDeps {
 export class InlineCallbacks implements CallbackHandOff {
   private readonly running = new InFlight();
   private active = 0;
+  /** Set at shutdown: no new retries of a failed hand-off (the pending reaper has them). */
+  private closing = false;
 
   constructor(private readonly deps: InlineCallbackDeps) {}
 
@@ -62,17 +65,49 @@ export class InlineCallbacks implements CallbackHandOff {
     const job: CallbackJob = { tenantId: request.tenantId, scanId: request.id };
     const deliver = this.running.track(() => this.deliver(job, request.callback ?? '', result));
     deliver().catch((error: unknown) => {
-      // Left in the pending index: the reaper queues it once its window has passed.
+      // Delivered (or its retry queued) but still in the pending index: only that is left to do;
+      // a second delivery would be a needless duplicate.
+      const handedOff = error instanceof HandedOff;
       this.deps.logger.warn(
-        { err: error, scanId: job.scanId },
-        'could not deliver or queue a callback; the pending reaper will queue it',
+        { err: handedOff ? error.cause : error, scanId: job.scanId },
+        handedOff
+          ? 'callback handed off, but its pending entry stays until Redis answers'
+          : 'could not deliver or queue a callback; queueing it as soon as Redis answers',
       );
+      const remaining = handedOff
+        ? () => this.deps.scans.forgetPending(job.tenantId, job.scanId)
+        : () => this.queue(job);
+      void this.running.track(() => this.onceRedisAnswers(remaining))();
     });
   }
 
   /** Resolves once every attempt started here has ended (shutdown). */
   idle(): Promise<void> {
+    this.closing = true;
     return this.running.idle();
+  }
+
+  /**
+   * After a failure that was not the receiver's (Redis away, typically), does what is left —
+   * queue the delivery as a callback job, or drop the pending entry of one handed off — trying
+   * again with a growing pause while this process runs and the pending reaper's window has not
+   * passed. So a short Redis outage delays a callback by the outage, not by the reaper's window;
+   * past the window, or at shutdown, the scan is left to the reaper (it is still in the pending
+   * index). The job id is the scan's, so a job the reaper queued too is the same job.
+   */
+  private async onceRedisAnswers(remaining: () => Promise<void>): Promise<void> {
+    const giveUpAt = Date.now() + this.windowMs;
+    let pauseMs = 200;
+    while (!this.closing && Date.now() < giveUpAt) {
+      await delay(pauseMs);
+      if (this.closing) return;
+      try {
+        await remaining();
+        return;
+      } catch {
+        pauseMs = Math.min(pauseMs * 2, 2_000);
+      }
+    }
   }
 
   private async deliver(job: CallbackJob, callback: string, result: ScanResult): Promise<void> {
@@ -102,7 +137,9 @@ export class InlineCallbacks implements CallbackHandOff {
         this.deps.scans.appendTraceEvents(job.tenantId, job.scanId, trace),
         this.deps.leases.release(job.tenantId, holder).catch(() => undefined),
         this.deps.scans.forgetPending(job.tenantId, job.scanId),
-      ]);
+      ]).catch((error: unknown) => {
+        throw new HandedOff(error);
+      });
     } finally {
       this.active -= 1;
     }
@@ -140,5 +177,12 @@ export class InlineCallbacks implements CallbackHandOff {
   private async queue(job: CallbackJob): Promise<void> {
     await enqueueCallback(this.deps.queues, job);
     await this.deps.scans.forgetPending(job.tenantId, job.scanId);
+  }
+}
+
+/** The delivery was made or its retry queued; only the pending entry could not be dropped. */
+class HandedOff extends Error {
+  constructor(cause: unknown) {
+    super('the callback was handed off, but its pending entry could not be dropped', { cause });
   }
 }
