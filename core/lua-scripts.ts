@@ -23,9 +23,10 @@ const LUA_SCRIPTS = {
     'core/lua/tenant-lease-hand-over.lua',
   ],
   tenantLeaseRenew: ['core/lua/redis-now.lua', 'core/lua/tenant-lease-renew.lua'],
+  // Release reads the clock only when it has a slot to hand over.
   tenantLeaseRelease: [
-    'core/lua/redis-now.lua',
     'core/lua/tenant-lease-release.lua',
+    'core/lua/redis-now.lua',
     'core/lua/tenant-lease-hand-over.lua',
   ],
   rescanCreate: ['rescans/lua/rescan-create.lua'],

@@ -48,9 +48,10 @@ export class TenantLeases {
 
   /**
    * Takes one of the tenant's slots for `holder` (a job id); true when granted. A holder
-   * that already has a slot (its job was picked up again after a stall) keeps it.
+   * that already has a slot (its job was picked up again after a stall) keeps it. A granted holder
+   * leaves the line, unless `neverParked` says it was never in it (spares a command).
    */
-  async acquire(tenantId: string, holder: string): Promise<boolean> {
+  async acquire(tenantId: string, holder: string, neverParked = false): Promise<boolean> {
     const granted = await this.redis.tenantLeaseAcquire(
       2,
       this.keys.inflight(tenantId),
@@ -58,6 +59,7 @@ export class TenantLeases {
       holder,
       String(this.options.leaseMs),
       String(this.options.limit),
+      neverParked ? '0' : '1',
     );
     return granted === 1;
   }
