@@ -146,6 +146,8 @@ export async function buildRuntime(
   const http = createOutboundHttp({
     userAgent: USER_AGENT,
     policy: createNetworkPolicy(config.allowedNetworks),
+    // Downloads and callbacks to the same host spare a handshake each.
+    reuseConnections: true,
   });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds, config.rescan.resultIndexMax);
 
@@ -225,7 +227,8 @@ export async function buildRuntime(
   const scanSlots = new ScanSlots(
     new TenantLeases(
       redis,
-      { inflight: keys.scanInflight, parked: keys.scanParked },
+      // A scan granted its slot leaves its tenant's fairness backlog in the same step.
+      { inflight: keys.scanInflight, parked: keys.scanParked, leftOnGrant: keys.scanBacklog },
       { limit: config.scanTenantConcurrency, leaseMs: 2 * config.jobLockMs },
       async (jobId) => {
         await (await queues.scan.getJob(jobId))?.promote();

@@ -8,7 +8,7 @@ import type { Redis } from './redis.js';
  * (and worker) process. Requests per second use rate-limiter-flexible's Redis limiter (fixed
  * one-second windows, one atomic Lua call per request) with a burst allowance on top
  * (BurstyRateLimiter: `burst` extra requests per 10-second window). Bytes are counted per UTC
- * day under a key that names the day.
+ * day under a key that names the day, checked by the library and charged by core/lua/usage-charge.lua.
  */
 
 /** Effective limits of a tenant; 0 means "no limit". */
@@ -201,7 +201,9 @@ export class TenantLimiter {
   /** Counts downloaded bytes (fetches): the work was accepted, so this never refuses. */
   async chargeFetched(tenantId: string, bytes: number, now = new Date()): Promise<void> {
     if (bytes <= 0) return;
-    await this.quotaLimiter(0).penalty(quotaKey(tenantId, now), bytes);
+    // The key the quota limiter reads, written by one short script of our own.
+    const key = `${this.keys.quotaPrefix()}:${quotaKey(tenantId, now)}`;
+    await this.redis.usageCharge(1, key, String(bytes), String(QUOTA_KEY_SECONDS));
   }
 
   async bytesUsed(tenantId: string, now = new Date()): Promise<number> {

@@ -16,6 +16,7 @@ const LUA_SCRIPTS = {
   scanBacklogEnqueue: ['core/lua/redis-now.lua', 'core/lua/scan-backlog-enqueue.lua'],
   tenantRotateSigningSecret: ['core/lua/tenant-rotate-signing-secret.lua'],
   apiKeyDisable: ['core/lua/api-key-disable.lua'],
+  usageCharge: ['core/lua/usage-charge.lua'],
   tenantLeaseAcquire: ['core/lua/redis-now.lua', 'core/lua/tenant-lease-acquire.lua'],
   tenantLeasePark: [
     'core/lua/redis-now.lua',
@@ -23,9 +24,10 @@ const LUA_SCRIPTS = {
     'core/lua/tenant-lease-hand-over.lua',
   ],
   tenantLeaseRenew: ['core/lua/redis-now.lua', 'core/lua/tenant-lease-renew.lua'],
+  // Release reads the clock only when it has a slot to hand over.
   tenantLeaseRelease: [
-    'core/lua/redis-now.lua',
     'core/lua/tenant-lease-release.lua',
+    'core/lua/redis-now.lua',
     'core/lua/tenant-lease-hand-over.lua',
   ],
   rescanCreate: ['rescans/lua/rescan-create.lua'],

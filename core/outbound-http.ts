@@ -85,6 +85,12 @@ export interface OutboundOptions {
   idleTimeoutMs?: number;
   /** Redirects followed by `download` (never by `post`). Default 5. */
   maxRedirects?: number;
+  /**
+   * Keep connections alive and reuse them (a reused socket goes to the address the guard checked
+   * when it opened it; only a new connection resolves the name again). Default false: every
+   * request opens, resolves and checks anew.
+   */
+  reuseConnections?: boolean;
 }
 
 export const OUTBOUND_DEFAULTS = {
@@ -92,6 +98,22 @@ export const OUTBOUND_DEFAULTS = {
   idleTimeoutMs: 30_000,
   maxRedirects: 5,
 } as const;
+
+/**
+ * Idle connections kept per host (downloads and callbacks to one host reuse them, sparing a TCP
+ * and TLS handshake each): at most `maxFreeSockets`, closed after `timeout` ms idle (sooner when
+ * the server announces a shorter keep-alive). Connections in use are not bounded per host: a
+ * tenant's slow downloads from a shared host must not make other tenants' requests queue.
+ */
+const KEEP_ALIVE = {
+  keepAlive: true,
+  maxFreeSockets: 8,
+  timeout: 4000,
+  scheduling: 'lifo',
+} as const;
+
+/** A callback receiver's answer body read to reuse its connection; past it, the connection is dropped. */
+const DRAINED_BODY_BYTES = 16 * 1024;
 
 /**
  * Everything that can be judged from the URL alone, with no network (see `OutboundHttp.screen`):
@@ -120,9 +142,9 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
     enableUnixSockets: false,
     http2: false,
     agent: {
-      // No keep-alive: every request's connection is checked anew.
-      http: guard.agent(false, { keepAlive: false }),
-      https: guard.agent(true, { keepAlive: false }),
+      // Every new connection is resolved and checked by the guard; kept-alive ones were.
+      http: guard.agent(false, options.reuseConnections ? KEEP_ALIVE : { keepAlive: false }),
+      https: guard.agent(true, options.reuseConnections ? KEEP_ALIVE : { keepAlive: false }),
     },
     hooks: {
       // Connections are checked by the agents; this also refuses a redirect to a bad scheme,
@@ -231,11 +253,27 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         });
       } finally {
         stopTotal();
-        request.on('error', () => undefined);
-        request.destroy();
+        discardAnswer(request);
       }
     },
   };
+}
+
+/**
+ * Drops a POST's answer body. A short body already complete (the usual empty 200) is read off, so
+ * the connection returns to the agent for reuse; anything longer or slower ends the request.
+ */
+function discardAnswer(request: Request): void {
+  request.on('error', () => undefined);
+  let bytes = 0;
+  const drop = () => request.destroy();
+  const timer = setTimeout(drop, 100);
+  request.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > DRAINED_BODY_BYTES) drop();
+  });
+  request.once('end', () => clearTimeout(timer));
+  request.once('close', () => clearTimeout(timer));
 }
 
 /** Ends `request` with the error `timedOut` makes once `ms` have passed, whatever it is doing. */

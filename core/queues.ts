@@ -97,7 +97,9 @@ export function scanJobOptions(schedule: {
   return {
     attempts: schedule.scanAttempts,
     backoff: { type: 'exponential', delay: schedule.scanRetryBaseMs },
-    removeOnComplete: { age: 3600, count: 10_000 },
+    // The last 10,000 finished jobs are kept (a late duplicate of a scan id is then ignored by
+    // BullMQ); by count alone, as an age as well would cost one more command per completion.
+    removeOnComplete: { count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   };
 }

@@ -12,9 +12,10 @@ import type { Redis } from './redis.js';
  * tenant has a backlog), so none of its own jobs is overtaken indefinitely.
  *
  * The backlog is a ZSET per tenant of the scan ids waiting to start (score: when queued, Redis
- * clock): added to at enqueue, removed from when a worker starts the job. When it is empty at
- * enqueue, the tenant's rank counter starts over. An id whose removal was lost (a worker died
- * between taking the job and the removal; a job added to the set but never to the queue) is swept
+ * clock): added to at enqueue, removed from when a worker starts the job (in the step that grants
+ * the scan its tenant slot: core/tenant-leases.ts, `leftOnGrant`). When it is empty at
+ * enqueue, the tenant's rank counter starts over. An id whose removal was lost (a job added to
+ * the set but never to the queue, or removed from the queue before it ran) is swept
  * after `staleMs`, so at worst a tenant's ranks keep growing a while longer: the order stays valid.
  * Ranks are capped at BullMQ's highest priority; past it a tenant's jobs simply queue in order.
  *
@@ -47,11 +48,6 @@ export class ScanFairness {
       String(this.options.staleMs),
     );
     return Math.min(Math.max(1, Number(rank)), MAX_SCAN_PRIORITY);
-  }
-
-  /** A worker started the scan: it no longer waits in its tenant's backlog. */
-  async started(tenantId: string, scanId: string): Promise<void> {
-    await this.redis.zrem(this.keys.scanBacklog(tenantId), scanId);
   }
 
   /** Scans of the tenant queued and not yet started (lost removals included until swept). */

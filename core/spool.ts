@@ -1,4 +1,4 @@
-import { lstat, mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -49,8 +49,11 @@ export class Spool {
     return destination;
   }
 
+  /** Removes a spooled file (one unlink; `rm` would stat it twice first). Gone already is fine. */
   async remove(filePath: string): Promise<void> {
-    await rm(filePath, { force: true });
+    await unlink(filePath).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
   }
 
   /**

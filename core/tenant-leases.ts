@@ -4,6 +4,11 @@ import type { Redis } from './redis.js';
 export interface LeaseKeys {
   inflight(tenantId: string): string;
   parked(tenantId: string): string;
+  /**
+   * A ZSET a holder leaves in the same step as it is granted a slot, if any: for scans, the
+   * tenant's fairness backlog (core/scan-fairness.ts), which a started scan no longer waits in.
+   */
+  leftOnGrant?(tenantId: string): string;
 }
 
 export interface LeaseOptions {
@@ -48,16 +53,20 @@ export class TenantLeases {
 
   /**
    * Takes one of the tenant's slots for `holder` (a job id); true when granted. A holder
-   * that already has a slot (its job was picked up again after a stall) keeps it.
+   * that already has a slot (its job was picked up again after a stall) keeps it. A granted holder
+   * leaves the line, unless `neverParked` says it was never in it (spares a command).
    */
-  async acquire(tenantId: string, holder: string): Promise<boolean> {
+  async acquire(tenantId: string, holder: string, neverParked = false): Promise<boolean> {
+    const leftOnGrant = this.keys.leftOnGrant?.(tenantId);
     const granted = await this.redis.tenantLeaseAcquire(
-      2,
+      leftOnGrant ? 3 : 2,
       this.keys.inflight(tenantId),
       this.keys.parked(tenantId),
+      ...(leftOnGrant ? [leftOnGrant] : []),
       holder,
       String(this.options.leaseMs),
       String(this.options.limit),
+      neverParked ? '0' : '1',
     );
     return granted === 1;
   }

@@ -17,12 +17,9 @@ import {
 export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHandOff) {
   return async (job: Job<ScanJob>): Promise<void> => {
     const { tenantId, scanId } = parseJobPayload(job, ScanJobSchema);
-    // Out of the tenant's backlog: its next jobs rank lower (best effort, see core/scan-fairness.ts).
-    // In flight together with the read of the record.
-    const [, record] = await Promise.all([
-      deps.queues.fairness?.started(tenantId, scanId).catch(() => undefined),
-      deps.scans.get(tenantId, scanId),
-    ]);
+    // Out of its tenant's fairness backlog already: it left it when granted its scan slot
+    // (worker/scan-slots.ts, core/scan-fairness.ts).
+    const record = await deps.scans.get(tenantId, scanId);
     // Expired or deleted by its owner: there is nobody left to tell (a bucket object is freed).
     if (!record || record.state === 'deleted') {
       if (record?.request.source === 'object')

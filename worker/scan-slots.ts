@@ -45,7 +45,9 @@ export class ScanSlots {
     scan: () => Promise<T>,
   ): Promise<T> {
     const holder = String(job.id);
-    if (!(await this.leases.acquire(tenantId, holder))) {
+    // A job on its first start was never turned away, so it is in no line.
+    const firstStart = job.attemptsStarted === 1;
+    if (!(await this.leases.acquire(tenantId, holder, firstStart))) {
       // attemptsStarted counts every start, turned away or not; attemptsMade only real attempts.
       const turnedAway = Math.max(0, (job.attemptsStarted ?? 1) - job.attemptsMade - 1);
       await job.moveToDelayed(Date.now() + fairnessDelayMs(turnedAway), token);

@@ -7,7 +7,8 @@
 -- events the run buffered go with the result. KEYS: scan, pending index, result index, trace.
 -- ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size, TTL (s),
 -- pending score while the callback is owed ('' if none), trace events (JSON) from ARGV[9] on.
-if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+local scan = redis.call('HMGET', KEYS[1], 'state', 'unlisted')
+if scan[1] ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'done', 'result', ARGV[1])
 if ARGV[8] == '' then
   redis.call('ZREM', KEYS[2], ARGV[2])
@@ -18,7 +19,7 @@ if #ARGV > 8 then
   redis.call('RPUSH', KEYS[4], unpack(ARGV, 9))
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
-if redis.call('HEXISTS', KEYS[1], 'unlisted') == 0 then
+if not scan[2] then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[5])
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)

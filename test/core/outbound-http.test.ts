@@ -592,6 +592,29 @@ describe('allowed networks work', () => {
     expect(net.violations).toEqual([]);
   });
 
+  it('with reuseConnections, reuses a checked connection and still checks every new one', async () => {
+    const { http, net } = client(
+      ['127.0.0.1/32'],
+      ['127.0.0.1'],
+      { 'files.example.com': ['127.0.0.1'], 'rebound.example.com': ['169.254.169.254'] },
+      { reuseConnections: true },
+    );
+    for (let i = 0; i < 3; i++) {
+      await http.download(`http://files.example.com:${port}/file`, destination(), LIMITS);
+    }
+    const outcome = await http.post(`http://files.example.com:${port}/receiver`, '{}', {}, 5_000);
+    expect(outcome.status).toBe(200);
+    // One connection, opened and checked once, for three downloads and a POST.
+    expect(net.lookups).toEqual(['files.example.com']);
+    expect(net.addresses()).toEqual(['127.0.0.1']);
+    const error = await refusal(
+      http.download(`http://rebound.example.com:${port}/file`, destination(), LIMITS),
+    );
+    expect(error.retryable).toBe(false);
+    expect(net.addresses()).toEqual(['127.0.0.1']);
+    expect(net.violations).toEqual([]);
+  });
+
   it('allows a public-looking name that resolves into an allowed network, keeping the name as Host', async () => {
     const { http, net } = client(['127.0.0.1/32'], ['127.0.0.1'], {
       'files.example.com': ['127.0.0.1'],
