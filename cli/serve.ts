@@ -257,6 +257,13 @@ export async function runServe(config: Config, logger: Logger, roles: ServeRoles
     logger.info('stopped during start-up');
     return 0;
   }
+  // The signal came as the last step of the start-up finished (a clamd that loads in
+  // milliseconds): stop at once rather than announce a service that is already stopping.
+  if (shutdown.signal.aborted) {
+    await service.stop();
+    logger.info('stopped during start-up');
+    return 0;
+  }
   if (service.url) logger.info({ url: service.url }, 'API listening');
   if (service.monitorUrl)
     logger.info({ url: `${service.monitorUrl}/metrics` }, 'worker metrics listening');
