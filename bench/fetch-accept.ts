@@ -187,8 +187,9 @@ function section(results: Measured[], settings: FetchAcceptSettings): BenchSecti
         `of ${latency(api.p50)} against ${latency(bare.p50)} (p99 ${latency(api.p99)} against ${latency(bare.p99)}).`,
       `The gap, about ${fmt.int(perRequestUs)} µs more per request, is what accepting costs over the framework ` +
         'floor: the middleware stack (request id and timing headers, CORS), Basic auth (HGETALL and a SHA-256), ' +
-        'zod validation, the pending record and the first trace event (a MULTI…EXEC each) and the BullMQ ' +
-        'enqueue (one EVALSHA), four round trips to Redis awaited one after the other; Redis executed ' +
+        "the tenant's rate limit (counted in Redis), zod validation, the pending record with its first trace " +
+        'event (one MULTI…EXEC, while the fairness rank is taken in the same round trip) and the BullMQ ' +
+        'enqueue (one EVALSHA): four round trips to Redis awaited one after the other; Redis executed ' +
         `${api.redisPerRequest?.split(' ')[0] ?? '?'} commands per request, counting those inside BullMQ's script.`,
       `During the Arbiter run ${limitedBy(api.cores, 'the API process')}; during the bare run ` +
         `${limitedBy(bare.cores, 'the bare server')}.`,
