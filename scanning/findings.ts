@@ -10,8 +10,13 @@ export function maliciousFinding(signatureName: string): string {
   return `content.malicious.${cleaned}`;
 }
 
-/** `content.unscannable.encrypted`, `…limits-exceeded`, `…corrupt`: never a clean verdict. */
-export function unscannableFinding(reason: 'encrypted' | 'limits-exceeded' | 'corrupt'): string {
+/**
+ * `content.unscannable.encrypted`, `…limits-exceeded`, `…corrupt`, `…unsupported-method`: never a
+ * clean verdict.
+ */
+export function unscannableFinding(
+  reason: 'encrypted' | 'limits-exceeded' | 'corrupt' | 'unsupported-method',
+): string {
   return `content.unscannable.${reason}`;
 }
 

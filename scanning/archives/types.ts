@@ -27,7 +27,12 @@ export interface Member {
   depth: number;
 }
 
-export type UnscannableReason = 'encrypted' | 'limits-exceeded' | 'corrupt';
+/**
+ * `unsupported-method`: a format the walker recognises, intact as far as it can tell, using a
+ * compression method it cannot decode (a zip member in PPMd, a bare LZMA stream, …); `corrupt`
+ * is kept for damaged data.
+ */
+export type UnscannableReason = 'encrypted' | 'limits-exceeded' | 'corrupt' | 'unsupported-method';
 
 /** Something that could not be fully scanned; maps to `content.unscannable.<reason>`. */
 export interface Unscannable {

@@ -592,7 +592,7 @@ class Walk {
 
   private supportedMethod(method: number, path: string[]): boolean {
     if (method === 0 || method === 8) return true;
-    this.record('corrupt', path, `zip: unsupported compression method ${method}`);
+    this.record('unsupported-method', path, `zip: unsupported compression method ${method}`);
     return false;
   }
 

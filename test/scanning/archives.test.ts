@@ -18,6 +18,7 @@ import {
   rawGzip,
   rawZip,
   readMember,
+  sevenZipZip,
   tar,
   v7tar,
   Workspace,
@@ -234,11 +235,25 @@ describe('zip', () => {
     ]);
   });
 
-  it('reports a member with an unsupported compression method as corrupt', async () => {
-    const data = Buffer.from('bzip2 would go here');
-    const content = rawZip([{ name: 'x.bz', method: 12, data, crc: crc32(data), size: 100 }]);
+  it('reports a member with a compression method it cannot decode as unsupported-method', async () => {
+    const data = Buffer.from('implode would go here');
+    const content = rawZip([{ name: 'x.imp', method: 6, data, crc: crc32(data), size: 100 }]);
     const result = await ws.walk(content, 'm.zip');
-    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['m.zip', 'x.bz'] }]);
+    expect(result.unscannable).toEqual([
+      {
+        reason: 'unsupported-method',
+        path: ['m.zip', 'x.imp'],
+        detail: 'zip: unsupported compression method 6',
+      },
+    ]);
+  });
+
+  it('reports a PPMd zip member (made by 7z) as unsupported-method, not corrupt', async () => {
+    const content = sevenZipZip([{ name: 'eicar.com', data: eicar() }], 'PPMd');
+    const result = await ws.walk(content, 'p.zip');
+    expect(result.unscannable).toMatchObject([
+      { reason: 'unsupported-method', path: ['p.zip', 'eicar.com'] },
+    ]);
   });
 
   it('scans random bytes behind a PK header as data and reports the container corrupt', async () => {

@@ -111,6 +111,28 @@ export function infoZip(entries: ZipEntry[], options: string[] = []): Buffer {
   }
 }
 
+/** A zip made by p7zip's `7z a -tzip -mm=<method>` (PPMd, BZip2, LZMA, Deflate64, …). */
+export function sevenZipZip(entries: ZipEntry[], method: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-7zip-'));
+  try {
+    for (const entry of entries) {
+      mkdirSync(dirname(join(dir, entry.name)), { recursive: true });
+      writeFileSync(join(dir, entry.name), entry.data);
+    }
+    execFileSync(
+      '7z',
+      ['a', '-bd', '-tzip', `-mm=${method}`, 'out.zip', ...entries.map((e) => e.name)],
+      {
+        cwd: dir,
+        stdio: 'ignore',
+      },
+    );
+    return readFileSync(join(dir, 'out.zip'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Raw deflate data for `bytes` zeros (a multiple of 1 MiB), built without compressing them all:
  * a full flush makes every 1 MiB block compress to the same bytes, so one block is repeated.
