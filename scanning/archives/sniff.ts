@@ -1,8 +1,16 @@
 /**
- * Recognises the containers the walker opens from their first bytes (never from names).
- * Formats it does not open (7z, rar, bzip2, …) are not recognised here and are scanned as data.
+ * Recognises containers and compressed streams from their first bytes (never from names).
+ * Archive formats it does not know (7z, rar, …) are scanned as data only.
  */
-export type ArchiveFormat = 'zip' | 'gzip' | 'tar';
+export type ArchiveFormat = 'zip' | 'gzip' | 'tar' | 'zstd' | CompressedStreamFormat;
+
+/**
+ * Single-stream compression formats the walker recognises but cannot decode: reported
+ * `unsupported-method` (never clean) while the bytes themselves are still scanned as data.
+ */
+export type CompressedStreamFormat = 'bzip2' | 'xz' | 'lzma';
+
+export const UNDECODED_FORMATS: ReadonlySet<ArchiveFormat> = new Set(['bzip2', 'xz', 'lzma']);
 
 /** How many leading bytes `sniffArchive` wants to see (a tar header block). */
 export const SNIFF_BYTES = 512;
@@ -11,7 +19,55 @@ export function sniffArchive(head: Buffer): ArchiveFormat | undefined {
   if (isZip(head)) return 'zip';
   if (isGzip(head)) return 'gzip';
   if (isTar(head)) return 'tar';
+  if (isZstd(head)) return 'zstd';
+  if (isXz(head)) return 'xz';
+  if (isBzip2(head)) return 'bzip2';
+  if (isLzmaAlone(head)) return 'lzma';
   return undefined;
+}
+
+/** A Zstandard frame, or a skippable frame (magic 0x184D2A50–5F) that usually precedes one. */
+function isZstd(head: Buffer): boolean {
+  if (head.length < 4) return false;
+  const magic = head.readUInt32LE(0);
+  return magic === 0xfd2fb528 || (magic & 0xfffffff0) === 0x184d2a50;
+}
+
+function isXz(head: Buffer): boolean {
+  return head.length >= 6 && head.subarray(0, 6).equals(XZ_MAGIC);
+}
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+
+/** "BZh1"–"BZh9", then a block header or (an empty stream) the end-of-stream marker. */
+function isBzip2(head: Buffer): boolean {
+  if (head.length < 10 || head.toString('latin1', 0, 3) !== 'BZh') return false;
+  const level = head[3] ?? 0;
+  if (level < 0x31 || level > 0x39) return false;
+  const next = head.subarray(4, 10);
+  return next.equals(BZIP2_BLOCK) || next.equals(BZIP2_END);
+}
+const BZIP2_BLOCK = Buffer.from([0x31, 0x41, 0x59, 0x26, 0x53, 0x59]);
+const BZIP2_END = Buffer.from([0x17, 0x72, 0x45, 0x38, 0x50, 0x90]);
+
+/**
+ * The legacy `.lzma` ("LZMA alone") header has no magic: a properties byte (lc/lp/pb below
+ * 225), a dictionary size as the tools write them (2^n or 2^n + 2^(n-1), 4 KiB to 1.5 GiB) and
+ * an uncompressed size that is unknown (all ones) or below 2^48. Random bytes pass this rarely.
+ */
+function isLzmaAlone(head: Buffer): boolean {
+  if (head.length < 13 || (head[0] ?? 255) >= 225) return false;
+  const dictionary = head.readUInt32LE(1);
+  if (!plausibleDictionary(dictionary)) return false;
+  const low = head.readUInt32LE(5);
+  const high = head.readUInt32LE(9);
+  return (low === 0xffffffff && high === 0xffffffff) || high < 0x10000;
+}
+
+function plausibleDictionary(size: number): boolean {
+  for (let n = 12; n <= 30; n++) {
+    if (size === 2 ** n || size === 2 ** n + 2 ** (n - 1)) return true;
+  }
+  return false;
 }
 
 function isZip(head: Buffer): boolean {

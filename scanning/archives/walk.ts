@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { PassThrough, Readable, Transform, pipeline, type Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
@@ -15,7 +15,8 @@ import {
   type LocalHeader,
 } from './zip-layout.js';
 import { openZip } from './zip-reader.js';
-import { gzipStoredName, sniffArchive, SNIFF_BYTES } from './sniff.js';
+import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
+import { createZstdDecoder, ZSTD_SLICE } from './zstd.js';
 import type {
   ArchiveLimits,
   Member,
@@ -32,6 +33,10 @@ export const RATIO_FLOOR = 1 << 20;
 export const MAX_REPORTED = 100;
 /** Chunk size for inflating and for handing member bytes to the visitor. */
 const CHUNK = 64 * 1024;
+/** Zip compression methods the walker decodes; any other is `unsupported-method`. */
+const STORED = 0;
+const DEFLATED = 8;
+const ZSTD = 93;
 /** Chunk size for reading the top-level file (fewer, larger reads; see readFileChunks). */
 const FILE_CHUNK = 1024 * 1024;
 
@@ -312,6 +317,10 @@ class Walk {
     const first = Buffer.concat(head);
     const format = sniffArchive(first);
     if (!format || this.stopMembers || this.failure !== undefined) return undefined;
+    if (UNDECODED_FORMATS.has(format)) {
+      this.record('unsupported-method', scope.path, `${format}: a format Arbiter cannot decode`);
+      return undefined;
+    }
     if (scope.depth >= this.limits.maxDepth) {
       this.record(
         'limits-exceeded',
@@ -325,45 +334,68 @@ class Walk {
         ? this.zipInspector(scope)
         : format === 'gzip'
           ? this.gzipInspector(first, scope)
-          : this.tarInspector(scope);
+          : format === 'zstd'
+            ? this.zstdInspector(scope)
+            : this.tarInspector(scope);
     for (const chunk of head) await inspector.write(chunk);
     return inspector;
   }
 
-  // gzip: one member (concatenated gzip members are one stream), inflated while it is read.
+  // gzip and zstd: one member (concatenated gzip members or zstd frames are one stream),
+  // decoded while it is read.
 
   private gzipInspector(first: Buffer, scope: Scope): Inspector {
     const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
-    gunzip.on('error', () => {}); // seen by the member's reader
+    const name = gunzippedName(scope.path.at(-1) ?? '', first);
+    // CHUNK-sized slices: 1 MiB of a deflate bomb inflates to ~1 GB.
+    return this.streamInspector(gunzip, { name, kind: 'gzip', slice: CHUNK }, scope);
+  }
+
+  private zstdInspector(scope: Scope): Inspector {
+    const name = decompressedName(scope.path.at(-1) ?? '', /\.(zst|zstd)$/i, '(zstd content)');
+    return this.streamInspector(
+      createZstdDecoder(),
+      { name, kind: 'zstd', slice: ZSTD_SLICE },
+      scope,
+    );
+  }
+
+  /** Feeds a compressed stream to `decoder`; its output is the one member, at depth + 1. */
+  private streamInspector(
+    decoder: Duplex,
+    member: { name: string; kind: string; slice: number },
+    scope: Scope,
+  ): Inspector {
+    decoder.on('error', () => {}); // seen by the member's reader
     let consumed = 0;
     let aborted = false;
-    const inner = this.content(gunzip, {
-      path: [...scope.path, gunzippedName(scope.path.at(-1) ?? '', first)],
+    const inner = this.content(decoder, {
+      path: [...scope.path, member.name],
       depth: scope.depth + 1,
       size: undefined,
       compressed: () => consumed,
       cancelled: () => aborted || scope.cancelled(),
-      kind: 'gzip',
+      kind: member.kind,
       blame: scope.path,
     });
     return {
       write: async (chunk) => {
-        // In CHUNK-sized slices: compressed bytes are counted as they go in, and the ratio
-        // limit must see them a little at a time (1 MiB of a bomb inflates to ~1 GB).
-        for (let at = 0; at < chunk.length; at += CHUNK) {
-          if (gunzip.destroyed || gunzip.writableEnded) return;
-          const slice = chunk.subarray(at, at + CHUNK);
+        // In slices: compressed bytes are counted as they go in, and the ratio limit must see
+        // them a little at a time.
+        for (let at = 0; at < chunk.length; at += member.slice) {
+          if (decoder.destroyed || decoder.writableEnded) return;
+          const slice = chunk.subarray(at, at + member.slice);
           consumed += slice.length;
-          if (!gunzip.write(slice)) await drained(gunzip);
+          if (!decoder.write(slice)) await drained(decoder);
         }
       },
       end: async () => {
-        if (!gunzip.destroyed) gunzip.end();
+        if (!decoder.destroyed) decoder.end();
         await inner;
       },
       abort: async () => {
         aborted = true;
-        gunzip.destroy();
+        decoder.destroy();
         await inner;
       },
     };
@@ -591,7 +623,7 @@ class Walk {
   }
 
   private supportedMethod(method: number, path: string[]): boolean {
-    if (method === 0 || method === 8) return true;
+    if (method === STORED || method === DEFLATED || method === ZSTD) return true;
     this.record('unsupported-method', path, `zip: unsupported compression method ${method}`);
     return false;
   }
@@ -753,16 +785,18 @@ async function* zipMemberData(
   counter: { bytes: number; consumed: number | undefined },
   check: MemberCheck,
 ): AsyncGenerator<Buffer> {
+  // zstd takes its input in small slices (see ZSTD_SLICE), each passed on with backpressure.
+  const slice = method === ZSTD ? ZSTD_SLICE : Infinity;
   const count = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       counter.bytes += chunk.length;
-      callback(null, chunk);
+      for (let at = 0; at < chunk.length; at += slice) this.push(chunk.subarray(at, at + slice));
+      callback();
     },
   });
-  const inflater = method === 8 ? zlib.createInflateRaw({ chunkSize: CHUNK }) : undefined;
-  const output = inflater
-    ? pipeline(raw, count, inflater, () => {})
-    : pipeline(raw, count, () => {});
+  const inflater = method === DEFLATED ? zlib.createInflateRaw({ chunkSize: CHUNK }) : undefined;
+  const decoder = inflater ?? (method === ZSTD ? createZstdDecoder() : undefined);
+  const output = decoder ? pipeline(raw, count, decoder, () => {}) : pipeline(raw, count, () => {});
   const expected = check.size;
   let size = 0;
   let crc = 0;
@@ -827,6 +861,13 @@ function gunzippedName(parent: string, first: Buffer): string {
   if (/\.tgz$/i.test(parent)) return `${parent.slice(0, -4)}.tar`;
   const stripped = /^(.+)\.(gz|gzip)$/i.exec(parent)?.[1];
   return stripped ?? gzipStoredName(first) ?? '(gzip content)';
+}
+
+/** The decoded stream's name: the parent's without its suffix (`.tzst` → `.tar`), or `fallback`. */
+function decompressedName(parent: string, suffix: RegExp, fallback: string): string {
+  if (/\.tzst$/i.test(parent)) return `${parent.slice(0, -5)}.tar`;
+  const match = suffix.exec(parent);
+  return match && match.index > 0 ? parent.slice(0, match.index) : fallback;
 }
 
 interface Emitter {

@@ -111,6 +111,18 @@ export function infoZip(entries: ZipEntry[], options: string[] = []): Buffer {
   }
 }
 
+/** `data` piped through a Debian compressor (`zstd -q -c`, `bzip2 -c`, `xz --format=lzma -c`, …). */
+export function compressWith(command: string, args: string[], data: Buffer): Buffer {
+  return execFileSync(command, args, { input: data, maxBuffer: 256 * 1024 * 1024 });
+}
+
+/** `bytes` zeros piped through a shell compressor command, without holding them in memory. */
+export function compressedZeros(bytes: number, command: string): Buffer {
+  return execFileSync('sh', ['-c', `head -c ${bytes} /dev/zero | ${command}`], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
+}
+
 /** A zip made by p7zip's `7z a -tzip -mm=<method>` (PPMd, BZip2, LZMA, Deflate64, …). */
 export function sevenZipZip(entries: ZipEntry[], method: string): Buffer {
   const dir = mkdtempSync(join(tmpdir(), 'arbiter-7zip-'));
