@@ -16,7 +16,7 @@ import {
 } from './zip-layout.js';
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
-import { createZstdDecoder, ZSTD_SLICE } from './zstd.js';
+import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
 import type {
   ArchiveLimits,
   Member,
@@ -227,7 +227,9 @@ class Walk {
     if (sourceError === undefined) return;
     if (scope.depth === 0) throw asError(sourceError);
     if (!scope.cancelled() && !this.stopBytes && this.failure === undefined) {
-      this.record('corrupt', scope.blame ?? scope.path, `${scope.kind}: ${message(sourceError)}`);
+      // A zstd frame asking for too large a window is a limit; anything else is damaged data.
+      const reason = sourceError instanceof ZstdWindowError ? 'limits-exceeded' : 'corrupt';
+      this.record(reason, scope.blame ?? scope.path, `${scope.kind}: ${message(sourceError)}`);
     }
   }
 

@@ -8,11 +8,23 @@ import { Decompress } from 'fzstd';
  */
 export const ZSTD_SLICE = 512;
 
+/**
+ * The largest window a frame may ask for. fzstd allocates (and rewrites) the whole window a
+ * frame header declares, up to 2 GiB; 8 MiB is what the zstd format asks every decoder to
+ * support and what `zstd` levels 1–19 use. Larger windows (`--ultra`, `--long`) are a limit.
+ */
+export const ZSTD_MAX_WINDOW = 8 * 1024 * 1024;
+
+/** A frame whose window is above ZSTD_MAX_WINDOW: a limit, not damaged data. */
+export class ZstdWindowError extends Error {}
+
 /** A Zstandard stream decoder (concatenated and skippable frames included) as a Node transform. */
 export function createZstdDecoder(): Transform {
+  const guard = new FrameGuard();
   const output = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       try {
+        guard.check(chunk);
         decoder.push(chunk);
         done();
       } catch (err) {
@@ -33,4 +45,92 @@ export function createZstdDecoder(): Transform {
     if (data.length > 0) output.push(Buffer.from(data));
   });
   return output;
+}
+
+const FRAME_MAGIC = 0xfd2fb528;
+const FCS_BYTES = [0, 2, 4, 8];
+const DICT_ID_BYTES = [0, 1, 2, 4];
+
+/**
+ * Follows frame and block headers through the compressed bytes (skipping block contents) so
+ * each frame's window is known before fzstd sees its header and allocates it.
+ */
+class FrameGuard {
+  private pending = Buffer.alloc(0);
+  /** Bytes to pass over before the next header. */
+  private skip = 0;
+  private state: 'frame' | 'block' = 'frame';
+  private checksum = false;
+
+  check(chunk: Buffer): void {
+    let data = chunk;
+    for (;;) {
+      if (this.skip > 0) {
+        const passed = Math.min(this.skip, data.length);
+        this.skip -= passed;
+        data = data.subarray(passed);
+        if (this.skip > 0) return;
+      }
+      if (this.pending.length > 0) {
+        data = Buffer.concat([this.pending, data]);
+        this.pending = Buffer.alloc(0);
+      }
+      const used = this.state === 'frame' ? this.frameHeader(data) : this.blockHeader(data);
+      if (used === undefined) {
+        this.pending = Buffer.from(data); // a header split across chunks: at most 18 bytes
+        return;
+      }
+      data = data.subarray(used);
+    }
+  }
+
+  /** Reads a frame (or skippable frame) header; undefined when more bytes are needed. */
+  private frameHeader(data: Buffer): number | undefined {
+    if (data.length < 8) return undefined;
+    const magic = data.readUInt32LE(0);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      this.skip = data.readUInt32LE(4);
+      return 8;
+    }
+    if (magic !== FRAME_MAGIC) throw new Error('bytes after a zstd frame are not a zstd frame');
+    const descriptor = data[4] ?? 0;
+    const singleSegment = (descriptor & 0x20) !== 0;
+    const fcsFlag = descriptor >> 6;
+    const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : (FCS_BYTES[fcsFlag] ?? 0);
+    const length = 5 + (singleSegment ? 0 : 1) + (DICT_ID_BYTES[descriptor & 3] ?? 0) + fcsBytes;
+    if (data.length < length) return undefined;
+    let window: number;
+    if (singleSegment) {
+      const at = length - fcsBytes;
+      window = 0;
+      for (let i = fcsBytes - 1; i >= 0; i--) window = window * 256 + (data[at + i] ?? 0);
+      if (fcsBytes === 2) window += 256;
+    } else {
+      const descriptorByte = data[5] ?? 0;
+      const base = 2 ** (10 + (descriptorByte >> 3));
+      window = base + (base / 8) * (descriptorByte & 7);
+    }
+    if (window > ZSTD_MAX_WINDOW) {
+      throw new ZstdWindowError(
+        `a zstd frame asks for a ${window}-byte window, more than the ${ZSTD_MAX_WINDOW} allowed`,
+      );
+    }
+    this.checksum = (descriptor & 0x04) !== 0;
+    this.state = 'block';
+    return length;
+  }
+
+  /** Reads a block header and passes over its content. */
+  private blockHeader(data: Buffer): number | undefined {
+    if (data.length < 3) return undefined;
+    const header = (data[0] ?? 0) | ((data[1] ?? 0) << 8) | ((data[2] ?? 0) << 16);
+    const last = (header & 1) !== 0;
+    const type = (header >> 1) & 3;
+    this.skip = type === 1 ? 1 : header >>> 3; // an RLE block stores one byte
+    if (last) {
+      this.skip += this.checksum ? 4 : 0;
+      this.state = 'frame';
+    }
+    return 3;
+  }
 }

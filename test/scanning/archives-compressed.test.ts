@@ -80,6 +80,33 @@ describe('zstd streams', () => {
     ]);
     expect(result.visited.find((v) => v.depth === 1)?.length).toBeLessThanOrEqual(64 * MiB);
   });
+
+  it('reads concatenated frames with a skippable frame between them as one stream', async () => {
+    const skippable = Buffer.alloc(8 + 5);
+    skippable.writeUInt32LE(0x184d2a57, 0);
+    skippable.writeUInt32LE(5, 4);
+    const content = Buffer.concat([zstd(Buffer.from('first ')), skippable, zstd(eicar())]);
+    const result = await ws.walk(content, 'two.zst');
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.find((v) => v.depth === 1)?.data).toEqual(
+      Buffer.concat([Buffer.from('first '), eicar()]),
+    );
+  });
+
+  it('refuses a frame asking for a window over 8 MiB as a limit, allocating nothing', async () => {
+    const data = randomContent(100_000);
+    const wide = compressWith('zstd', ['-q', '-c', '--ultra', '-22', '--long=30'], data);
+    const result = await ws.walk(wide, 'wide.zst');
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['wide.zst'] }]);
+    expect(result.unscannable[0]?.detail).toMatch(/window/);
+  });
+
+  it('opens a stream made with a large level but a default window', async () => {
+    const data = Buffer.concat([eicar(), randomContent(2 * MiB)]);
+    const result = await ws.walk(compressWith('zstd', ['-q', '-c', '-19'], data), 'big.zst');
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.find((v) => v.depth === 1)?.sha1).toBe(sha1(data));
+  });
 });
 
 describe('zip members in zstd (method 93)', () => {
