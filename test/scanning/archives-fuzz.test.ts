@@ -2,9 +2,11 @@ import { randomInt } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
 import {
+  compressWith,
   craftedZip,
   DEFAULT_LIMITS,
   encryptedZip,
@@ -14,6 +16,7 @@ import {
   nestedZips,
   overlappingZip,
   rawEntry,
+  rawZip,
   readMember,
   streamedZip,
   tar,
@@ -84,10 +87,23 @@ beforeAll(async () => {
     { name: 'overlap.zip', content: overlappingZip(20, 1024 ** 2) },
     { name: 'streamed.zip', content: await streamedZip([{ name: 's.txt', data: text }]) },
     { name: 'local-only.zip', content: localOnlyZip(text) },
+    // Compressed streams: zstd is decoded (frame headers read first), the others only sniffed.
+    { name: 'files.tar.zst', content: compressWith('zstd', ['-q', '-c'], tarball) },
+    { name: 'text.zst', content: compressWith('zstd', ['-q', '-c', '-19'], text) },
+    { name: 'zstd-member.zip', content: zstdMemberZip(text) },
+    { name: 'text.bz2', content: compressWith('bzip2', ['-c'], text) },
+    { name: 'text.xz', content: compressWith('xz', ['-c'], text) },
+    { name: 'text.lzma', content: compressWith('xz', ['--format=lzma', '-c'], text) },
   );
 });
 
 afterAll(() => ws.remove());
+
+/** A zip whose one member is compressed with zstd (method 93). */
+function zstdMemberZip(text: Buffer): Buffer {
+  const data = compressWith('zstd', ['-q', '-c'], text);
+  return rawZip([{ name: 'z.txt', method: 93, data, crc: crc32(text), size: text.length }]);
+}
 
 /** A listed member between two only local headers describe, one with a data descriptor. */
 function localOnlyZip(text: Buffer): Buffer {
