@@ -11,7 +11,13 @@ import { isPermanentClamdError } from '../../scanning/clamd-engine.js';
 import { EngineError, type Engine } from '../../scanning/engine.js';
 import { contentName, describeVerdict, engineSet } from '../../scanning/engines.js';
 import { EICAR_FINDING, maliciousFinding } from '../../scanning/findings.js';
-import { craftedZip, localRecords, overlappingZip, rawEntry } from '../support/archives.js';
+import {
+  compressWith,
+  craftedZip,
+  localRecords,
+  overlappingZip,
+  rawEntry,
+} from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
 import {
   BODY_SIGNATURES,
@@ -166,6 +172,18 @@ describe('the built-in engine inside archives', () => {
     expect(verdict.detections?.map((d) => d.path.join('/'))).toEqual([
       'pack.tgz/pack.tar/bin/x.bin',
     ]);
+  });
+
+  it('finds EICAR in a zstd stream and reports a bare LZMA stream as unsupported-method', async () => {
+    const zst = await scan(compressWith('zstd', ['-q', '-c'], eicar()), 'eicar.com.zst');
+    expect(zst.findings).toEqual([EICAR_FINDING]);
+    expect(zst.detections?.map((d) => d.path.join('/'))).toEqual(['eicar.com.zst/eicar.com']);
+
+    const lzma = await scan(compressWith('xz', ['--format=lzma', '-c'], eicar()), 'e.lzma');
+    expect(lzma.findings).toEqual(['content.unscannable.unsupported-method']);
+    expect(describeVerdict(lzma)).toMatch(
+      /: content\.unscannable\.unsupported-method \(lzma: a format Arbiter cannot decode\)$/,
+    );
   });
 
   it('names the member, not its container, when a stored member matches in both', async () => {
