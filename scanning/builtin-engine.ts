@@ -24,6 +24,12 @@ export interface BuiltinEngineOptions {
    * live on the same disk as the content; default: the OS temp dir). Created on first use.
    */
   scratchDir?: string;
+  /**
+   * Formats and zip methods (`Unscannable.method`) another engine of the same set decodes: not
+   * decoding them here is then not reported, since that engine opens and judges them (the scan
+   * fails as a whole if it fails). Empty by default: alone, the engine reports every one.
+   */
+  decodedElsewhere?: ReadonlySet<string>;
 }
 
 /** The name of the content when the caller gives none (the first part of member paths). */
@@ -60,6 +66,7 @@ export class BuiltinEngine implements Engine {
 
   private readonly archive: ArchiveLimits;
   private readonly scratchDir: string | undefined;
+  private readonly decodedElsewhere: ReadonlySet<string>;
   private scratchReady: Promise<void> | undefined;
 
   private constructor(
@@ -70,6 +77,7 @@ export class BuiltinEngine implements Engine {
   ) {
     this.archive = options.archive ?? DEFAULT_ARCHIVE_LIMITS;
     this.scratchDir = options.scratchDir;
+    this.decodedElsewhere = options.decodedElsewhere ?? new Set();
   }
 
   static async load(
@@ -156,6 +164,7 @@ export class BuiltinEngine implements Engine {
       this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir },
     );
     for (const problem of walked.unscannable) {
+      if (problem.method !== undefined && this.decodedElsewhere.has(problem.method)) continue;
       detections.push({
         path: problem.path,
         finding: unscannableFinding(problem.reason),

@@ -39,6 +39,11 @@ export interface Unscannable {
   reason: UnscannableReason;
   path: string[];
   detail: string;
+  /**
+   * For `unsupported-method`: what was not decoded, as a stream format (`bzip2`, `xz`, `lzma`) or
+   * a zip compression method (`zip:12`), so an engine set can tell which other engine decodes it.
+   */
+  method?: string;
 }
 
 export interface WalkResult {

@@ -298,7 +298,7 @@ class Walk {
     return true;
   }
 
-  record(reason: UnscannableReason, path: string[], detail: string): void {
+  record(reason: UnscannableReason, path: string[], detail: string, method?: string): void {
     const duplicate = this.unscannable.some(
       (u) =>
         u.reason === reason &&
@@ -306,7 +306,7 @@ class Walk {
         (isPrefix(u.path, path) || isPrefix(path, u.path)),
     );
     if (duplicate || this.unscannable.length >= MAX_REPORTED) return;
-    this.unscannable.push({ reason, path: [...path], detail });
+    this.unscannable.push({ reason, path: [...path], detail, ...(method ? { method } : {}) });
   }
 
   fail(err: unknown): void {
@@ -320,7 +320,12 @@ class Walk {
     const format = sniffArchive(first);
     if (!format || this.stopMembers || this.failure !== undefined) return undefined;
     if (UNDECODED_FORMATS.has(format)) {
-      this.record('unsupported-method', scope.path, `${format}: a format Arbiter cannot decode`);
+      this.record(
+        'unsupported-method',
+        scope.path,
+        `${format}: a format Arbiter cannot decode`,
+        format,
+      );
       return undefined;
     }
     if (scope.depth >= this.limits.maxDepth) {
@@ -626,7 +631,12 @@ class Walk {
 
   private supportedMethod(method: number, path: string[]): boolean {
     if (method === STORED || method === DEFLATED || method === ZSTD) return true;
-    this.record('unsupported-method', path, `zip: unsupported compression method ${method}`);
+    this.record(
+      'unsupported-method',
+      path,
+      `zip: unsupported compression method ${method}`,
+      `zip:${method}`,
+    );
     return false;
   }
 

@@ -1,6 +1,8 @@
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileForm } from '../support/content.js';
 import {
@@ -25,6 +27,8 @@ import {
  * Debian's clamav-testfiles and more built here with Debian's tools. clamscan, run on the same
  * files with the same one-line database, is the judge of which formats clamd opens.
  */
+
+const run = promisify(execFile);
 
 interface Result {
   findings: string[];
@@ -86,4 +90,33 @@ describe('the default engines on the test executable in every format clamd opens
     }
     expect(missed).toEqual([]);
   }, 300_000);
+
+  it('lets clamd judge what only it decodes, and reports what neither engine decodes', async () => {
+    // Clean text in formats clamd 1.4 decodes and the built-in engine does not (bzip2, xz, zip
+    // members in bzip2 or Deflate64): clean, not unscannable. In formats neither decodes (a bare
+    // LZMA stream, a zip member in LZMA): content.unscannable.unsupported-method, never clean.
+    const dir = path.join(work, 'undecoded');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'notes.txt'), 'nothing to see here\n'.repeat(200));
+    const sh = (command: string) => run('sh', ['-c', command], { cwd: dir });
+    await sh('bzip2 -k -c notes.txt > notes.txt.bz2 && xz -k -c notes.txt > notes.txt.xz');
+    await sh('tar -cJf notes.tar.xz notes.txt && zip -q -Z bzip2 notes-bzip2.zip notes.txt');
+    await sh('7z a -bd -y -tzip -mm=Deflate64 notes-deflate64.zip notes.txt > /dev/null');
+    await sh('xz --format=lzma -k -c notes.txt > notes.txt.lzma');
+    await sh('7z a -bd -y -tzip -mm=LZMA notes-lzma.zip notes.txt > /dev/null');
+    for (const name of [
+      'notes.txt.bz2',
+      'notes.txt.xz',
+      'notes.tar.xz',
+      'notes-bzip2.zip',
+      'notes-deflate64.zip',
+    ]) {
+      expect((await scan(path.join(dir, name))).findings, name).toEqual([]);
+    }
+    for (const name of ['notes.txt.lzma', 'notes-lzma.zip']) {
+      expect((await scan(path.join(dir, name))).findings, name).toEqual([
+        'content.unscannable.unsupported-method',
+      ]);
+    }
+  }, 120_000);
 });
