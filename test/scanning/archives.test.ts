@@ -244,6 +244,7 @@ describe('zip', () => {
         reason: 'unsupported-method',
         path: ['m.zip', 'x.imp'],
         detail: 'zip: unsupported compression method 6',
+        method: 'zip:6', // what an engine set matches against what another engine decodes
       },
     ]);
   });
