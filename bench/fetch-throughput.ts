@@ -114,6 +114,46 @@ const EARLIER = {
   redisCommandsPerFile: '179.7',
 };
 
+/** Submits one fetch-mode scan (`POST /v2.2/files/fetch`) and returns its id; anything but 202 throws. */
+export function fetchSubmitter(
+  url: string,
+  auth: string,
+): (location: string, callback: string) => Promise<string> {
+  return async (location, callback) => {
+    const response = await fetch(`${url}/v2.2/files/fetch`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ location, callback }).toString(),
+    });
+    const text = await response.text();
+    if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${text}`);
+    return (JSON.parse(text) as { id: string }).id;
+  };
+}
+
+/**
+ * The untimed warm-up batch before the rounds (connections, JIT in every process, the workers'
+ * first jobs); its callbacks go to a path the timed rounds do not count.
+ */
+export async function warmUpFetch(
+  submit: (location: string, callback: string) => Promise<string>,
+  settings: Pick<FetchThroughputSettings, 'warmupFiles' | 'submitConcurrency' | 'timeoutSeconds'>,
+  target: {
+    contentUrl: string;
+    files: number;
+    receiver: {
+      url: string;
+      waitForDeliveries(count: number, timeoutMs: number): Promise<unknown>;
+    };
+  },
+): Promise<void> {
+  const warmup = Array.from({ length: settings.warmupFiles }, (_v, i) => i % target.files);
+  await mapPool(warmup, settings.submitConcurrency, (i) =>
+    submit(`${target.contentUrl}/files/${i}.bin`, `${target.receiver.url}/other-callback`),
+  );
+  await target.receiver.waitForDeliveries(warmup.length, settings.timeoutSeconds * 1000);
+}
+
 /** How a configuration is served: Arbiter (api and workers) or the minimal pipeline. */
 type Pipeline = 'full' | 'minimal';
 
@@ -252,26 +292,12 @@ async function endToEnd(
   log(`fetch-throughput: end to end, ${variant.label}: starting`);
   const target = await startTarget({ mode: pipeline, env });
   try {
-    const submit = async (location: string, callback: string) => {
-      const response = await fetch(`${target.ready.url}/v2.2/files/fetch`, {
-        method: 'POST',
-        headers: {
-          authorization: target.ready.auth,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: new URLSearchParams({ location, callback }).toString(),
-      });
-      const text = await response.text();
-      if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${text}`);
-      return (JSON.parse(text) as { id: string }).id;
-    };
-
-    // Warm-up batch (not timed): connections, JIT in every process, the workers' first jobs.
-    const warmup = Array.from({ length: settings.warmupFiles }, (_v, i) => i % contents.length);
-    await mapPool(warmup, settings.submitConcurrency, (i) =>
-      submit(`${content.url}/files/${i}.bin`, `${receiver.url}/other-callback`),
-    );
-    await receiver.waitForDeliveries(warmup.length, settings.timeoutSeconds * 1000);
+    const submit = fetchSubmitter(target.ready.url, target.ready.auth);
+    await warmUpFetch(submit, settings, {
+      contentUrl: content.url,
+      files: contents.length,
+      receiver,
+    });
 
     const before = await cpuSnapshot(target, redis.socket);
     const callsBefore = await redisCommandCalls(redis.socket);

@@ -10,7 +10,12 @@ import { freePort } from '../test/support/clamd.js';
 import { startCallbackReceiver, startHttpServer } from '../test/support/http-servers.js';
 import { startTestRedis, type TestRedis } from '../test/support/redis-server.js';
 import { waitFor } from '../test/support/wait.js';
-import { fetchThroughputSettings, type FetchThroughputSettings } from './fetch-throughput.js';
+import {
+  fetchSubmitter,
+  fetchThroughputSettings,
+  warmUpFetch,
+  type FetchThroughputSettings,
+} from './fetch-throughput.js';
 import type { BenchSection } from './report.js';
 import {
   commandsPer,
@@ -160,24 +165,12 @@ async function measure(
   log(`serve-processes: ARBITER_PROCESSES=${processes}: starting`);
   const serve = await startServe(processes, redis, dataDir);
   try {
-    const submit = async (location: string, callback: string) => {
-      const response = await fetch(`${serve.url}/v2.2/files/fetch`, {
-        method: 'POST',
-        headers: {
-          authorization: serve.auth,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: new URLSearchParams({ location, callback }).toString(),
-      });
-      const text = await response.text();
-      if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${text}`);
-      return (JSON.parse(text) as { id: string }).id;
-    };
-    const warmup = Array.from({ length: settings.warmupFiles }, (_v, i) => i % contents.length);
-    await mapPool(warmup, settings.submitConcurrency, (i) =>
-      submit(`${content.url}/files/${i}.bin`, `${receiver.url}/other-callback`),
-    );
-    await receiver.waitForDeliveries(warmup.length, settings.timeoutSeconds * 1000);
+    const submit = fetchSubmitter(serve.url, serve.auth);
+    await warmUpFetch(submit, settings, {
+      contentUrl: content.url,
+      files: contents.length,
+      receiver,
+    });
 
     const pid = serve.child.pid ?? 0;
     const cpuBefore = { service: treeCpuSeconds(pid), redis: await redisCpuSeconds(redis.socket) };
