@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import express from 'express';
 import { got } from 'got';
+import { baselineFormParser } from './support.js';
 
 /**
  * The floor of fetch mode: the smallest pipeline built from the libraries Arbiter uses, with
@@ -61,26 +62,17 @@ export async function startMinimalPipeline(options: {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.post(
-    '/v2.2/files/fetch',
-    express.urlencoded({
-      extended: true,
-      limit: 1024 * 1024,
-      parameterLimit: 500,
-      depth: 1,
-    } as Parameters<typeof express.urlencoded>[0]),
-    (req, res, next) => {
-      const body = req.body as { location?: string; callback?: string };
-      const id = randomBytes(16).toString('hex');
-      queue
-        .add(
-          QUEUE,
-          { id, location: String(body.location), callback: String(body.callback) },
-          { removeOnComplete: true, removeOnFail: true },
-        )
-        .then(() => res.status(202).json({ id }), next);
-    },
-  );
+  app.post('/v2.2/files/fetch', baselineFormParser(express), (req, res, next) => {
+    const body = req.body as { location?: string; callback?: string };
+    const id = randomBytes(16).toString('hex');
+    queue
+      .add(
+        QUEUE,
+        { id, location: String(body.location), callback: String(body.callback) },
+        { removeOnComplete: true, removeOnFail: true },
+      )
+      .then(() => res.status(202).json({ id }), next);
+  });
   const server: Server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address() as AddressInfo;

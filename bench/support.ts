@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type express from 'express';
 import { Redis } from 'ioredis';
 
 /**
@@ -349,4 +350,17 @@ export async function mapPool<T, R>(
 
 export function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
+}
+
+/**
+ * The urlencoded parser of the baselines (the bare route and the minimal pipeline), one setting
+ * for both, with limits like api/body-parsers.ts: the floor includes reading the same body.
+ */
+export function baselineFormParser(framework: typeof express) {
+  return framework.urlencoded({
+    extended: true,
+    limit: 1024 * 1024,
+    parameterLimit: 500,
+    depth: 1,
+  } as Parameters<typeof framework.urlencoded>[0]);
 }

@@ -2,7 +2,12 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ChildMessage, ParentMessage, TargetOptions } from './support.js';
+import {
+  baselineFormParser,
+  type ChildMessage,
+  type ParentMessage,
+  type TargetOptions,
+} from './support.js';
 
 /**
  * The server under test, in its own process (started by `startTarget` in support.ts):
@@ -34,19 +39,9 @@ async function startBare(): Promise<Running> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // The parser settings of api/body-parsers.ts, so the floor includes reading the same body.
-  app.post(
-    '/v2.2/files/fetch',
-    express.urlencoded({
-      extended: true,
-      limit: 1024 * 1024,
-      parameterLimit: 500,
-      depth: 1,
-    } as Parameters<typeof express.urlencoded>[0]),
-    (_req, res) => {
-      res.status(202).json({ id: randomBytes(16).toString('hex') });
-    },
-  );
+  app.post('/v2.2/files/fetch', baselineFormParser(express), (_req, res) => {
+    res.status(202).json({ id: randomBytes(16).toString('hex') });
+  });
   const server: Server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
