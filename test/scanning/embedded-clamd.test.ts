@@ -116,6 +116,20 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
     await running?.stop();
   };
 
+  /** A data folder with a database, and the environment of `arbiter` commands spawned on it. */
+  const spawnedSetup = async () => {
+    redis ??= await startTestRedis();
+    const dataDir = await dataDirWithDatabase();
+    folders.push(dataDir);
+    const env = {
+      REDIS_URL: redis.url,
+      ARBITER_DATA_DIR: dataDir,
+      PORT: '0',
+      ARBITER_LISTEN_HOST: '127.0.0.1',
+    };
+    return { dataDir, env };
+  };
+
   const start = async (env: Record<string, string>) => {
     redis ??= await startTestRedis();
     const logs = logCollector();
@@ -209,15 +223,7 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
   });
 
   it('`arbiter serve` stops its clamd on SIGTERM, and a clamd left by a killed process is stopped at the next start', async () => {
-    redis ??= await startTestRedis();
-    const dataDir = await dataDirWithDatabase();
-    folders.push(dataDir);
-    const env = {
-      REDIS_URL: redis.url,
-      ARBITER_DATA_DIR: dataDir,
-      PORT: '0',
-      ARBITER_LISTEN_HOST: '127.0.0.1',
-    };
+    const { dataDir, env } = await spawnedSetup();
     const clamdPidOf = async (arbiter: ReturnType<typeof spawnArbiter>) =>
       (await arbiter.waitForLog('private clamd answers PING', 60_000)).clamdPid as number;
 
@@ -254,15 +260,7 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
   }, 180_000);
 
   it('`arbiter api` and `arbiter worker` on one data folder each run their own clamd', async () => {
-    redis ??= await startTestRedis();
-    const dataDir = await dataDirWithDatabase();
-    folders.push(dataDir);
-    const env = {
-      REDIS_URL: redis.url,
-      ARBITER_DATA_DIR: dataDir,
-      PORT: '0',
-      ARBITER_LISTEN_HOST: '127.0.0.1',
-    };
+    const { dataDir, env } = await spawnedSetup();
     const api = spawnArbiter(['api'], env);
     const worker = spawnArbiter(['worker'], env);
     const [apiClamd, workerClamd] = await Promise.all(
