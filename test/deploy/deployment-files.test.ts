@@ -220,6 +220,19 @@ describe('deploy/clamd.conf', () => {
   });
 });
 
+describe('the build', () => {
+  it('leaves the bin it names runnable (`npx arbiter`, `./dist/cli/main.js`)', () => {
+    const pkg = JSON.parse(read('package.json')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
+    expect(pkg.bin.arbiter).toBe('dist/cli/main.js');
+    expect(read('cli/main.ts').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    // tsc writes files without the run bit: the build sets it on the bin.
+    expect(pkg.scripts.build).toMatch(/&& chmod \+x dist\/cli\/main\.js$/);
+  });
+});
+
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const instructions = dockerfile
