@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import { walkContent, type ArchiveLimits, type Member } from './archives/index.js';
+import { createFormatSet, type FormatSet } from './archives/formats/index.js';
 import type { Detection, Engine, EngineDescription, EngineVerdict, ScanTarget } from './engine.js';
 import { maliciousFinding, unscannableFinding } from './findings.js';
 import { ContentScanner } from './matcher/index.js';
@@ -30,6 +31,8 @@ export interface BuiltinEngineOptions {
    * fails as a whole if it fails). Empty by default: alone, the engine reports every one.
    */
   decodedElsewhere?: ReadonlySet<string>;
+  /** The formats opened besides zip, gzip, zstd and tar (default: createFormatSet()). */
+  formats?: FormatSet;
 }
 
 /** The name of the content when the caller gives none (the first part of member paths). */
@@ -67,6 +70,7 @@ export class BuiltinEngine implements Engine {
   private readonly archive: ArchiveLimits;
   private readonly scratchDir: string | undefined;
   private readonly decodedElsewhere: ReadonlySet<string>;
+  private readonly formats: FormatSet;
   private scratchReady: Promise<void> | undefined;
 
   private constructor(
@@ -78,6 +82,7 @@ export class BuiltinEngine implements Engine {
     this.archive = options.archive ?? DEFAULT_ARCHIVE_LIMITS;
     this.scratchDir = options.scratchDir;
     this.decodedElsewhere = options.decodedElsewhere ?? new Set();
+    this.formats = options.formats ?? createFormatSet();
   }
 
   static async load(
@@ -161,7 +166,10 @@ export class BuiltinEngine implements Engine {
       { path: target.path, size: target.size, name: target.name || DEFAULT_CONTENT_NAME },
       this.archive,
       visit,
-      this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir },
+      {
+        formats: this.formats.handlers,
+        ...(this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir }),
+      },
     );
     for (const problem of walked.unscannable) {
       if (problem.method !== undefined && this.decodedElsewhere.has(problem.method)) continue;
@@ -177,7 +185,9 @@ export class BuiltinEngine implements Engine {
 
   async ping(): Promise<void> {}
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.formats.close();
+  }
 
   /** Creates the scratch folder on first use (scan() creates it again if it disappears). */
   private ensureScratch(): Promise<void> {

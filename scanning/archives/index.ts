@@ -1,4 +1,4 @@
-/** Archive unpacking for the built-in engine: zip, gzip and tar (and their nestings). */
+/** Archive unpacking for the built-in engine: zip, gzip, zstd and tar built in, other formats as handlers. */
 export { walkContent, RATIO_FLOOR, MAX_REPORTED } from './walk.js';
 export { sniffArchive, type ArchiveFormat } from './sniff.js';
 export type {
@@ -10,3 +10,10 @@ export type {
   WalkOptions,
   WalkResult,
 } from './types.js';
+export {
+  UnpackError,
+  type FormatHandler,
+  type MemberInfo,
+  type UnpackContext,
+  type UnpackInput,
+} from './format.js';

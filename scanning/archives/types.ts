@@ -1,3 +1,4 @@
+import type { FormatHandler } from './format.js';
 import type { Readable } from 'node:stream';
 
 /** Unpacking limits (`config.archive`); crossing one yields `content.unscannable.limits-exceeded`. */
@@ -25,6 +26,8 @@ export interface Member {
    */
   stream: Readable;
   depth: number;
+  /** The format of the container it was found in (`zip`, `7z`, `mime`, …); undefined at depth 0. */
+  container: string | undefined;
 }
 
 /**
@@ -58,6 +61,8 @@ export interface WalkResult {
 export interface WalkOptions {
   /** Where nested zips are written while they are walked (default: the OS temp dir). */
   scratchDir?: string;
+  /** Formats opened besides zip, gzip, zstd and tar (archives/formats/), tried in order. */
+  formats?: readonly FormatHandler[];
 }
 
 export type Visitor = (member: Member) => Promise<void>;

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, pipeline, type Duplex } from 'node:stream';
@@ -17,6 +17,7 @@ import {
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
 import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
+import { UnpackError, type FormatHandler, type UnpackContext, type UnpackInput } from './format.js';
 import type {
   ArchiveLimits,
   Member,
@@ -55,7 +56,7 @@ export async function walkContent(
   visit: Visitor,
   options: WalkOptions = {},
 ): Promise<WalkResult> {
-  const walk = new Walk(limits, visit, options.scratchDir ?? tmpdir());
+  const walk = new Walk(limits, visit, options.scratchDir ?? tmpdir(), options.formats ?? []);
   try {
     await walk.content(readFileChunks(file.path, file.size), {
       path: [file.name],
@@ -137,6 +138,8 @@ interface Scope {
   blame?: string[];
   /** A local file that already holds exactly this content (the top level). */
   onDisk?: string;
+  /** The format of the container this content is a member of (undefined at the top level). */
+  container?: string;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -160,12 +163,17 @@ class Walk {
   private stopBytes = false;
   private scratch: Promise<string> | undefined;
   private temps = 0;
+  /** How many leading bytes are gathered before the content is recognised. */
+  private readonly sniffBytes: number;
 
   constructor(
     private readonly limits: ArchiveLimits,
     private readonly visit: Visitor,
     private readonly scratchBase: string,
-  ) {}
+    private readonly formats: readonly FormatHandler[],
+  ) {
+    this.sniffBytes = Math.max(SNIFF_BYTES, ...formats.map((format) => format.sniffBytes ?? 0));
+  }
 
   async cleanup(): Promise<void> {
     if (!this.scratch) return;
@@ -201,7 +209,7 @@ class Walk {
         if (head) {
           head.push(chunk);
           headLength += chunk.length;
-          if (headLength >= SNIFF_BYTES) {
+          if (headLength >= this.sniffBytes) {
             inspector = await this.inspect(head, scope);
             head = undefined;
           }
@@ -239,6 +247,7 @@ class Walk {
       size: scope.size,
       stream: sink.stream,
       depth: scope.depth,
+      container: scope.container,
     };
     return (async () => {
       try {
@@ -316,29 +325,35 @@ class Walk {
 
   /** Decides from the first bytes whether (and how) to open the content. */
   private async inspect(head: Buffer[], scope: Scope): Promise<Inspector | undefined> {
+    if (this.stopMembers || this.failure !== undefined) return undefined;
     const first = Buffer.concat(head);
-    const format = sniffArchive(first);
-    if (!format || this.stopMembers || this.failure !== undefined) return undefined;
-    if (UNDECODED_FORMATS.has(format)) {
-      this.record(
-        'unsupported-method',
-        scope.path,
-        `${format}: a format Arbiter cannot decode`,
-        format,
-      );
+    const sniffed = sniffArchive(first);
+    const format = sniffed && !UNDECODED_FORMATS.has(sniffed) ? sniffed : undefined;
+    const name = scope.path.at(-1) ?? '';
+    const handler = format ? undefined : this.formats.find((h) => h.sniff(first, name));
+    if (!format && !handler) {
+      if (sniffed) {
+        this.record(
+          'unsupported-method',
+          scope.path,
+          `${sniffed}: a format Arbiter cannot decode`,
+          sniffed,
+        );
+      }
       return undefined;
     }
     if (scope.depth >= this.limits.maxDepth) {
       this.record(
         'limits-exceeded',
         scope.path,
-        `${format} nested deeper than ${this.limits.maxDepth} levels`,
+        `${format ?? handler?.name} nested deeper than ${this.limits.maxDepth} levels`,
       );
       return undefined;
     }
-    const inspector =
-      format === 'zip'
-        ? this.zipInspector(scope)
+    const inspector = handler
+      ? this.handlerInspector(handler, scope)
+      : format === 'zip'
+        ? this.fileInspector(scope, (file) => this.walkZip(file, scope))
         : format === 'gzip'
           ? this.gzipInspector(first, scope)
           : format === 'zstd'
@@ -346,6 +361,89 @@ class Walk {
             : this.tarInspector(scope);
     for (const chunk of head) await inspector.write(chunk);
     return inspector;
+  }
+
+  // Formats of archives/formats/: handed the content as a stream or as a local file.
+
+  private handlerInspector(handler: FormatHandler, scope: Scope): Inspector {
+    let aborted = false;
+    const cancelled = () => aborted || scope.cancelled();
+    const context = this.unpackContext(handler, scope, cancelled);
+    const unpack = (input: UnpackInput) => this.unpack(handler, input, context, scope);
+    if (handler.input === 'file') {
+      return this.fileInspector(
+        scope,
+        async (file) => {
+          const { size } = await stat(file);
+          await unpack({ kind: 'file', path: file, size });
+        },
+        () => (aborted = true),
+      );
+    }
+    const channel = new ChunkChannel();
+    const unpacking = unpack({ kind: 'stream', chunks: channel }).finally(() => channel.close());
+    return {
+      write: (chunk) => channel.push(chunk),
+      end: async () => {
+        channel.end();
+        await unpacking;
+      },
+      abort: async () => {
+        aborted = true;
+        channel.close();
+        await unpacking;
+      },
+    };
+  }
+
+  /** Runs a handler, turning what it throws into an `Unscannable` for the container. */
+  private async unpack(
+    handler: FormatHandler,
+    input: UnpackInput,
+    context: UnpackContext,
+    scope: Scope,
+  ): Promise<void> {
+    try {
+      await handler.unpack(input, context);
+    } catch (err) {
+      if (context.cancelled() || this.stopBytes || this.failure !== undefined) return;
+      if (err instanceof UnpackError) {
+        this.record(err.reason, scope.path, `${handler.name}: ${err.message}`, err.method);
+      } else {
+        this.record('corrupt', scope.path, `${handler.name}: ${message(err)}`);
+      }
+    }
+  }
+
+  private unpackContext(
+    handler: FormatHandler,
+    scope: Scope,
+    cancelled: () => boolean,
+  ): UnpackContext {
+    return {
+      path: [...scope.path],
+      depth: scope.depth,
+      limits: this.limits,
+      cancelled: () => cancelled() || this.failure !== undefined,
+      member: async (name, data, info = {}) => {
+        if (cancelled() || this.stopBytes || !this.admitMember(scope.path)) return false;
+        await this.content(data, {
+          path: [...scope.path, name || '(unnamed)'],
+          depth: scope.depth + 1,
+          size: info.size,
+          ...(info.compressed ? { compressed: info.compressed } : {}),
+          cancelled,
+          kind: handler.name,
+          container: handler.name,
+        });
+        return !cancelled() && !this.stopMembers && !this.stopBytes && this.failure === undefined;
+      },
+      unscannable: (reason, detail, options = {}) => {
+        const path = options.member === undefined ? scope.path : [...scope.path, options.member];
+        this.record(reason, path, `${handler.name}: ${detail}`, options.method);
+      },
+      scratchPath: (suffix) => this.tempFile(suffix),
+    };
   }
 
   // gzip and zstd: one member (concatenated gzip members or zstd frames are one stream),
@@ -383,6 +481,7 @@ class Walk {
       compressed: () => consumed,
       cancelled: () => aborted || scope.cancelled(),
       kind: member.kind,
+      container: member.kind,
       blame: scope.path,
     });
     return {
@@ -479,25 +578,34 @@ class Walk {
       size,
       cancelled,
       kind: 'tar',
+      container: 'tar',
     });
     return !cancelled() && !this.stopMembers && !this.stopBytes;
   }
 
-  // zip: needs random access, so a nested zip is first copied to the scratch directory.
+  // zip (and formats that need random access): a nested container is first copied to the
+  // scratch directory.
 
-  private zipInspector(scope: Scope): Inspector {
+  private fileInspector(
+    scope: Scope,
+    open: (file: string) => Promise<void>,
+    onAbort: () => void = () => {},
+  ): Inspector {
     const onDisk = scope.onDisk;
     if (onDisk) {
       return {
         write: async () => {},
-        end: () => this.walkZip(onDisk, scope),
-        abort: async () => {},
+        end: () => open(onDisk),
+        abort: () => {
+          onAbort();
+          return Promise.resolve();
+        },
       };
     }
     // Set when the copy is thrown away: a write still in flight then fails with "write after
     // destroy", which is no I/O problem.
     let discarded = false;
-    const copy = this.tempFile().then((path) => {
+    const copy = this.tempFile('.bin').then((path) => {
       const out = createWriteStream(path);
       out.on('error', (err) => {
         if (!discarded) this.fail(err);
@@ -511,8 +619,9 @@ class Walk {
       try {
         if (walk && !target.out.destroyed) {
           await endWriter(target.out);
-          if (this.failure === undefined) await this.walkZip(target.path, scope);
+          if (this.failure === undefined) await open(target.path);
         } else {
+          onAbort();
           discarded = true;
           target.out.destroy();
           await closedWriter(target.out);
@@ -625,6 +734,7 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
+        container: 'zip',
       },
     );
   }
@@ -721,6 +831,7 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
+        container: 'zip',
       },
     );
     if (declaredEnd !== undefined) return declaredEnd;
@@ -730,11 +841,71 @@ class Walk {
     return end;
   }
 
-  private async tempFile(): Promise<string> {
+  private async tempFile(suffix: string): Promise<string> {
     this.scratch ??= mkdtemp(join(this.scratchBase, 'arbiter-walk-'));
     const dir = await this.scratch;
     this.temps += 1;
-    return join(dir, `${this.temps}.zip`);
+    return join(dir, `${this.temps}${suffix}`);
+  }
+}
+
+/**
+ * A container's bytes handed to a streaming format handler as an async iterable, with
+ * backpressure: `push` resolves once the handler has taken the chunk. After `close` (the
+ * handler returned, or the content was abandoned) pushed chunks are dropped.
+ */
+class ChunkChannel implements AsyncIterable<Buffer> {
+  private queued: Buffer | undefined;
+  private ended = false;
+  private closed = false;
+  private taken: (() => void) | undefined;
+  private arrived: (() => void) | undefined;
+
+  async push(chunk: Buffer): Promise<void> {
+    if (this.closed) return;
+    this.queued = chunk;
+    this.wakeReader();
+    await new Promise<void>((resolve) => (this.taken = resolve));
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wakeReader();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queued = undefined;
+    this.wakeReader();
+    this.taken?.();
+    this.taken = undefined;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        while (this.queued === undefined && !this.ended && !this.closed) {
+          await new Promise<void>((resolve) => (this.arrived = resolve));
+        }
+        if (this.closed) return;
+        const chunk = this.queued;
+        if (chunk === undefined) return; // ended
+        this.queued = undefined;
+        const taken = this.taken;
+        this.taken = undefined;
+        taken?.();
+        yield chunk;
+      }
+    } finally {
+      // The handler stopped reading: nothing it did not take will be waited for.
+      this.close();
+    }
+  }
+
+  private wakeReader(): void {
+    const arrived = this.arrived;
+    this.arrived = undefined;
+    arrived?.();
   }
 }
 

@@ -10,6 +10,7 @@ import yazl from 'yazl';
 import {
   walkContent,
   type ArchiveLimits,
+  type FormatHandler,
   type Member,
   type WalkResult,
 } from '../../scanning/archives/index.js';
@@ -318,6 +319,8 @@ export interface Visited {
   path: string;
   depth: number;
   size: number | undefined;
+  /** The format of the container it was found in; undefined at depth 0. */
+  container: string | undefined;
   length: number;
   sha1: string;
   /** The bytes themselves when small (≤ 64 KiB). */
@@ -353,6 +356,7 @@ export class Workspace {
     content: Buffer,
     name: string,
     limits: ArchiveLimits = DEFAULT_LIMITS,
+    formats: readonly FormatHandler[] = [],
   ): Promise<WalkResult & { visited: Visited[] }> {
     const visited: Visited[] = [];
     const path = this.write(content);
@@ -362,7 +366,7 @@ export class Workspace {
       async (member) => {
         visited.push(await readMember(member));
       },
-      { scratchDir: this.scratchDir },
+      { scratchDir: this.scratchDir, formats },
     );
     rmSync(path, { force: true });
     return { ...result, visited };
@@ -383,6 +387,7 @@ export async function readMember(member: Member): Promise<Visited> {
     path: member.path.join('/'),
     depth: member.depth,
     size: member.size,
+    container: member.container,
     length,
     sha1: hash.digest('hex'),
     data: length <= 64 * 1024 ? Buffer.concat(kept) : undefined,

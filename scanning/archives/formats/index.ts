@@ -1,0 +1,19 @@
+import type { FormatHandler } from '../format.js';
+
+/**
+ * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
+ * tried (the first whose `sniff` accepts the content opens it). Built once per engine: a handler
+ * may hold resources (a worker pool), released by `close`.
+ */
+export interface FormatSet {
+  readonly handlers: readonly FormatHandler[];
+  close(): Promise<void>;
+}
+
+export function createFormatSet(): FormatSet {
+  const handlers: FormatHandler[] = [];
+  return {
+    handlers,
+    close: async () => {},
+  };
+}
