@@ -4,6 +4,8 @@
  * folder by signatures/database.ts; matched by matcher/content-scanner.ts in the same pass as
  * the body signatures.
  */
+import { ANY_SIZE, HashTable } from './hash-table.js';
+
 export type HashAlgorithm = 'md5' | 'sha1' | 'sha256';
 
 export interface HashSignature {
@@ -19,8 +21,8 @@ export interface SignatureProblem {
 }
 
 export interface HashDatabase {
-  /** Per algorithm: lower-case hex digest → signatures with that digest. */
-  entries: Map<HashAlgorithm, Map<string, HashSignature[]>>;
+  /** Per algorithm: the digests, sizes and names, in compact form (see hash-table.ts). */
+  tables: Map<HashAlgorithm, HashTable>;
   algorithms: Set<HashAlgorithm>;
   /**
    * The file sizes each algorithm's signatures name, and the algorithms with a `*` size: a file
@@ -38,7 +40,7 @@ const ALGORITHM_BY_LENGTH: Record<number, HashAlgorithm> = { 32: 'md5', 40: 'sha
 
 export function emptyHashDatabase(): HashDatabase {
   return {
-    entries: new Map(),
+    tables: new Map(),
     algorithms: new Set(),
     sizes: new Map(),
     anySize: new Set(),
@@ -48,72 +50,108 @@ export function emptyHashDatabase(): HashDatabase {
   };
 }
 
-export function parseHashLines(text: string, file: string, db: HashDatabase): void {
-  const md5Only = file.toLowerCase().endsWith('.hdb');
+const NEWLINE = 0x0a;
+const COLON = 0x3a;
+const HASH_MARK = 0x23;
+
+/**
+ * Adds every `hash:size:name[:flevel…]` line of a `.hdb`/`.hsb` (and `.hdu`/`.hsu`) file.
+ * Parsed as bytes: the official database has millions of lines, and no string or object is made
+ * per line (names are copied into the table's name heap as they are).
+ */
+export function parseHashLines(content: string | Buffer, file: string, db: HashDatabase): void {
+  const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+  const md5Only = /\.hd[bu]$/i.test(file);
+  const digest = Buffer.alloc(32);
   let lineNumber = 0;
   let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(NEWLINE, start);
+    if (end < 0) end = bytes.length;
     lineNumber += 1;
-    const line = text.slice(start, end).trim();
+    const [from, to] = trimmed(bytes, start, end);
     start = end + 1;
-    if (line === '' || line.charCodeAt(0) === 0x23 /* # */) continue;
-    const message = parseHashLine(line, md5Only, db);
+    if (from === to || bytes[from] === HASH_MARK) continue;
+    const message = parseHashLine(bytes, from, to, md5Only, digest, db);
     if (message !== undefined) db.problems.push({ file, line: lineNumber, message });
   }
 }
 
-/** Whether `text` is hex digits; `lower` also requires them lower-case. */
-function isHex(text: string, lower: boolean): boolean {
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text.charCodeAt(i);
-    const digit = c >= 0x30 && c <= 0x39;
-    const small = c >= 0x61 && c <= 0x66;
-    const capital = !lower && c >= 0x41 && c <= 0x46;
-    if (!digit && !small && !capital) return false;
+/** The line without leading and trailing whitespace (spaces, tabs, CR). */
+function trimmed(bytes: Buffer, from: number, to: number): [number, number] {
+  while (from < to && isSpace(bytes[from] ?? 0)) from += 1;
+  while (to > from && isSpace(bytes[to - 1] ?? 0)) to -= 1;
+  return [from, to];
+}
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0d || byte === 0x0b || byte === 0x0c;
+}
+
+/** A hex digit's value, or -1. */
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x57;
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x37;
+  return -1;
+}
+
+/** Decodes `bytes[from…to]` (an even number of hex digits) into `into`; false if not hex. */
+function decodeHex(bytes: Buffer, from: number, to: number, into: Buffer): boolean {
+  for (let at = from, out = 0; at < to; at += 2, out += 1) {
+    const high = hexValue(bytes[at] ?? 0);
+    const low = hexValue(bytes[at + 1] ?? 0);
+    if (high < 0 || low < 0) return false;
+    into[out] = (high << 4) | low;
   }
   return true;
 }
 
-function isSize(text: string): boolean {
-  if (text.length === 0 || text.length > 15) return false;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
+/** A decimal size of at most 15 digits, or undefined. */
+function parseSize(bytes: Buffer, from: number, to: number): number | undefined {
+  if (to === from || to - from > 15) return undefined;
+  let value = 0;
+  for (let at = from; at < to; at++) {
+    const byte = bytes[at] ?? 0;
+    if (byte < 0x30 || byte > 0x39) return undefined;
+    value = value * 10 + (byte - 0x30);
   }
-  return true;
+  return value;
 }
 
-/** Adds one `hash:size:name[:flevel]` line; returns what is wrong with it, if anything. */
-function parseHashLine(line: string, md5Only: boolean, db: HashDatabase): string | undefined {
-  const first = line.indexOf(':');
-  const second = first < 0 ? -1 : line.indexOf(':', first + 1);
-  if (second < 0) return 'expected hash:size:name';
-  const third = line.indexOf(':', second + 1);
-  let hex = line.slice(0, first);
-  const size = line.slice(first + 1, second);
-  const name = third < 0 ? line.slice(second + 1) : line.slice(second + 1, third);
-  const algorithm = ALGORITHM_BY_LENGTH[hex.length];
-  if (!algorithm || !isHex(hex, false)) return 'the hash is not MD5, SHA-1 or SHA-256 hex';
-  if (!isHex(hex, true)) hex = hex.toLowerCase();
+/** Adds the line `bytes[from…to]`; returns what is wrong with it, if anything. */
+function parseHashLine(
+  bytes: Buffer,
+  from: number,
+  to: number,
+  md5Only: boolean,
+  digest: Buffer,
+  db: HashDatabase,
+): string | undefined {
+  const first = bytes.indexOf(COLON, from);
+  const second = first < 0 || first >= to ? -1 : bytes.indexOf(COLON, first + 1);
+  if (second < 0 || second >= to) return 'expected hash:size:name';
+  const third = bytes.indexOf(COLON, second + 1);
+  const nameEnd = third < 0 || third >= to ? to : third;
+  const algorithm = ALGORITHM_BY_LENGTH[first - from];
+  if (!algorithm || !decodeHex(bytes, from, first, digest))
+    return 'the hash is not MD5, SHA-1 or SHA-256 hex';
   if (md5Only && algorithm !== 'md5') return '.hdb files hold MD5 hashes only';
-  const anySize = size === '*';
-  if (!anySize && !isSize(size)) return `"${size}" is not a size or *`;
-  if (name === '') return 'the signature has no name';
-  const signature: HashSignature = { name, size: anySize ? null : Number(size) };
-  let digests = db.entries.get(algorithm);
-  if (!digests) db.entries.set(algorithm, (digests = new Map<string, HashSignature[]>()));
-  const list = digests.get(hex);
-  if (list) list.push(signature);
-  else digests.set(hex, [signature]);
+  const anySize = second - first === 2 && bytes[first + 1] === 0x2a; /* * */
+  const size = anySize ? ANY_SIZE : parseSize(bytes, first + 1, second);
+  if (size === undefined)
+    return `"${bytes.toString('utf8', first + 1, second)}" is not a size or *`;
+  if (nameEnd === second + 1) return 'the signature has no name';
+  let table = db.tables.get(algorithm);
+  if (!table) db.tables.set(algorithm, (table = new HashTable((first - from) / 2)));
+  table.add(digest, 0, size, bytes, second + 1, nameEnd);
   db.algorithms.add(algorithm);
-  if (signature.size === null) {
+  if (anySize) {
     db.anySize.add(algorithm);
   } else {
     let sizes = db.sizes.get(algorithm);
     if (!sizes) db.sizes.set(algorithm, (sizes = new Set<number>()));
-    sizes.add(signature.size);
+    sizes.add(size);
   }
   db.count += 1;
   return undefined;
@@ -124,12 +162,15 @@ export function hashNeeded(db: HashDatabase, algorithm: HashAlgorithm, size: num
   return db.anySize.has(algorithm) || size < 0 || (db.sizes.get(algorithm)?.has(size) ?? false);
 }
 
+/** The signatures with this digest (hex or bytes) whose size is `size` or any size. */
 export function lookupHash(
   db: HashDatabase,
   algorithm: HashAlgorithm,
-  hex: string,
+  digest: string | Uint8Array,
   size: number,
 ): HashSignature[] {
-  const list = db.entries.get(algorithm)?.get(hex);
-  return list ? list.filter((s) => s.size === null || s.size === size) : [];
+  const table = db.tables.get(algorithm);
+  if (!table) return [];
+  const bytes = typeof digest === 'string' ? Buffer.from(digest, 'hex') : digest;
+  return table.lookup(bytes, size);
 }

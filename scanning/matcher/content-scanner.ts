@@ -204,12 +204,7 @@ class Session implements ScanSession {
       this.names.add(EICAR_SIGNATURE_NAME);
     }
     for (const [algorithm, hash] of this.hashes) {
-      for (const signature of lookupHash(
-        this.scanner.db.hashes,
-        algorithm,
-        hash.digest('hex'),
-        size,
-      )) {
+      for (const signature of lookupHash(this.scanner.db.hashes, algorithm, hash.digest(), size)) {
         this.names.add(signature.name);
       }
     }

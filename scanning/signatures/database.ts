@@ -45,19 +45,24 @@ export async function loadSignatureDatabase(dir: string | undefined): Promise<Si
     .filter((entry) => entry.isFile() && DATABASE_FILE.test(entry.name))
     .map((entry) => entry.name)
     .sort();
-  const contents = await Promise.all(files.map((file) => readFile(path.join(dir, file), 'utf8')));
-  return buildSignatureDatabase(files.map((file, index) => ({ file, text: contents[index] ?? '' })));
+  // Read as bytes: hash files are parsed as bytes (they can be hundreds of megabytes).
+  const contents = await Promise.all(files.map((file) => readFile(path.join(dir, file))));
+  return buildSignatureDatabase(
+    files.map((file, index) => ({ file, text: contents[index] ?? Buffer.alloc(0) })),
+  );
 }
 
 /** The same as loading a folder, from file names and texts (used by tests and benchmarks). */
-export function buildSignatureDatabase(sources: { file: string; text: string }[]): SignatureDatabase {
+export function buildSignatureDatabase(
+  sources: { file: string; text: string | Buffer }[],
+): SignatureDatabase {
   const db = emptySignatureDatabase();
   const fingerprint = createHash('sha256');
   for (const { file, text } of sources) {
     fingerprint.update(`${file}\0${text.length}\0`).update(text);
     db.files.push(file);
     if (/\.ndb$/i.test(file)) {
-      const parsed = parseNdbText(text, file);
+      const parsed = parseNdbText(typeof text === 'string' ? text : text.toString('utf8'), file);
       db.bodies.push(...parsed.signatures);
       db.problems.push(...parsed.problems);
       db.warnings.push(...parsed.warnings);
@@ -65,6 +70,7 @@ export function buildSignatureDatabase(sources: { file: string; text: string }[]
       parseHashLines(text, file, db.hashes);
     }
   }
+  for (const table of db.hashes.tables.values()) table.index();
   db.problems.push(...db.hashes.problems);
   db.problems.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
   db.count = db.hashes.count + db.bodies.length;
