@@ -1,8 +1,9 @@
 /**
  * ClamAV hash databases: `.hdb` (MD5:size:name) and `.hsb` (hash:size:name[:flevel], where the
- * hash is MD5, SHA-1 or SHA-256 by length and size may be `*`). Loaded as part of a signature
- * folder by signatures/database.ts; matched by matcher/content-scanner.ts in the same pass as
- * the body signatures.
+ * hash is MD5, SHA-1 or SHA-256 by length and size may be `*`), their PUA variants `.hdu`/`.hsu`
+ * and the allow lists in the same formats, `.fp` (as `.hdb`) and `.sfp` (as `.hsb`). Loaded as
+ * part of a signature folder by signatures/database.ts; matched by matcher/content-scanner.ts in
+ * the same pass as the body signatures.
  */
 export type HashAlgorithm = 'md5' | 'sha1' | 'sha256';
 
@@ -29,7 +30,6 @@ export interface HashDatabase {
   sizes: Map<HashAlgorithm, Set<number>>;
   anySize: Set<HashAlgorithm>;
   count: number;
-  problems: SignatureProblem[];
   /** A digest of every loaded line, so results can say which database judged them. */
   fingerprint: string;
 }
@@ -43,13 +43,33 @@ export function emptyHashDatabase(): HashDatabase {
     sizes: new Map(),
     anySize: new Set(),
     count: 0,
-    problems: [],
     fingerprint: 'empty',
   };
 }
 
-export function parseHashLines(text: string, file: string, db: HashDatabase): void {
-  const md5Only = file.toLowerCase().endsWith('.hdb');
+/** One parsed `hash:size:name` line. */
+export interface HashEntry {
+  algorithm: HashAlgorithm;
+  /** Lower-case hex. */
+  hex: string;
+  name: string;
+  /** null matches any size. */
+  size: number | null;
+  line: number;
+}
+
+/**
+ * Parses the lines of a hash database (`.hdb`, `.hsb`, and their PUA and allow-list variants):
+ * `md5Only` for the formats that hold MD5 hashes only (`.hdb`, `.hdu`, `.fp`).
+ */
+export function parseHashText(
+  text: string,
+  file: string,
+  md5Only: boolean,
+): { signatures: HashEntry[]; problems: SignatureProblem[]; warnings: SignatureProblem[] } {
+  const signatures: HashEntry[] = [];
+  const problems: SignatureProblem[] = [];
+  const extension = file.slice(file.lastIndexOf('.'));
   let lineNumber = 0;
   let start = 0;
   while (start < text.length) {
@@ -59,9 +79,16 @@ export function parseHashLines(text: string, file: string, db: HashDatabase): vo
     const line = text.slice(start, end).trim();
     start = end + 1;
     if (line === '' || line.charCodeAt(0) === 0x23 /* # */) continue;
-    const message = parseHashLine(line, md5Only, db);
-    if (message !== undefined) db.problems.push({ file, line: lineNumber, message });
+    const parsed = parseHashLine(line, md5Only, extension);
+    if (typeof parsed === 'string') problems.push({ file, line: lineNumber, message: parsed });
+    else signatures.push({ ...parsed, line: lineNumber });
   }
+  return { signatures, problems, warnings: [] };
+}
+
+/** Adds parsed hash lines to a database. */
+export function addHashes(db: HashDatabase, entries: readonly HashEntry[]): void {
+  for (const entry of entries) addHash(db, entry);
 }
 
 /** Whether `text` is hex digits; `lower` also requires them lower-case. */
@@ -85,8 +112,12 @@ function isSize(text: string): boolean {
   return true;
 }
 
-/** Adds one `hash:size:name[:flevel]` line; returns what is wrong with it, if anything. */
-function parseHashLine(line: string, md5Only: boolean, db: HashDatabase): string | undefined {
+/** Parses one `hash:size:name[:flevel]` line, or says what is wrong with it. */
+function parseHashLine(
+  line: string,
+  md5Only: boolean,
+  extension: string,
+): Omit<HashEntry, 'line'> | string {
   const first = line.indexOf(':');
   const second = first < 0 ? -1 : line.indexOf(':', first + 1);
   if (second < 0) return 'expected hash:size:name';
@@ -97,11 +128,16 @@ function parseHashLine(line: string, md5Only: boolean, db: HashDatabase): string
   const algorithm = ALGORITHM_BY_LENGTH[hex.length];
   if (!algorithm || !isHex(hex, false)) return 'the hash is not MD5, SHA-1 or SHA-256 hex';
   if (!isHex(hex, true)) hex = hex.toLowerCase();
-  if (md5Only && algorithm !== 'md5') return '.hdb files hold MD5 hashes only';
+  if (md5Only && algorithm !== 'md5') return `${extension} files hold MD5 hashes only`;
   const anySize = size === '*';
   if (!anySize && !isSize(size)) return `"${size}" is not a size or *`;
   if (name === '') return 'the signature has no name';
-  const signature: HashSignature = { name, size: anySize ? null : Number(size) };
+  return { algorithm, hex, name, size: anySize ? null : Number(size) };
+}
+
+function addHash(db: HashDatabase, entry: Omit<HashEntry, 'line'>): void {
+  const { algorithm, hex } = entry;
+  const signature: HashSignature = { name: entry.name, size: entry.size };
   let digests = db.entries.get(algorithm);
   if (!digests) db.entries.set(algorithm, (digests = new Map<string, HashSignature[]>()));
   const list = digests.get(hex);
@@ -116,7 +152,6 @@ function parseHashLine(line: string, md5Only: boolean, db: HashDatabase): string
     sizes.add(signature.size);
   }
   db.count += 1;
-  return undefined;
 }
 
 /** Whether a file of this size (-1: unknown) could match any of the algorithm's signatures. */
