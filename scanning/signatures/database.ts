@@ -214,7 +214,6 @@ const FILE_TYPES: Readonly<Record<string, FileType>> = {
   gdb: skipped('phishing URL lists apply to links in mail and HTML, which are not scanned'),
   ftm: skipped("file type magic drives clamd's own type detection"),
   cfg: skipped("engine settings (dconf) for clamd's own modules"),
-  info: skipped("the container's file index; the container's MD5 covers its files"),
   db: skipped('the legacy .db format is not read'),
   sdb: skipped('the legacy .sdb format is not read'),
   zmd: skipped('zip metadata signatures (.zmd) are not read'),
@@ -226,8 +225,11 @@ const FILE_TYPES: Readonly<Record<string, FileType>> = {
   pwdb: skipped('archive password lists are not used'),
 };
 
-/** Container members that are not databases (ClamAV's licence text). */
-const NOT_DATABASES = new Set(['COPYING']);
+/**
+ * Container members that hold no signatures: ClamAV's licence text, and the `.info` index of the
+ * container's files (their sizes and SHA-256, which the container's own MD5 already covers).
+ */
+const isSignatureMember = (member: string) => member !== 'COPYING' && typeOf(member) !== 'info';
 const UNKNOWN_TYPE = 'not a database type clamd or the built-in engine reads';
 
 function typeOf(file: string): string {
@@ -531,7 +533,7 @@ async function readContainerInto(
   try {
     const contents = await readContainer(path.join(dir, file), {
       publicKey: options.publicKey ?? CLAMAV_PUBLIC_KEY,
-      wants: (member) => !NOT_DATABASES.has(member),
+      wants: isSignatureMember,
       onMember: (member, text) => builder.read(stage, `${file}/${member}`, text),
     });
     const { header } = contents;
