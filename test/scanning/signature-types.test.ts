@@ -6,7 +6,6 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
-import { EICAR_FINDING } from '../../scanning/findings.js';
 import { parseCdbText } from '../../scanning/signatures/cdb.js';
 import {
   buildSignatureDatabase,
@@ -209,7 +208,7 @@ describe('allow lists (.fp, .sfp) in the built-in engine', () => {
     expect(verdict.findings).toEqual(['content.malicious.test.marker']);
     expect(verdict.detections?.map((d) => d.path.join('/'))).toEqual(['mixed.zip/other.bin']);
 
-    const archive = await zip([{ name: 'eicar.com', data: eicar() }]);
+    const archive = await zip([{ name: 'other.bin', data: otherMarked }]);
     const listed = path.join(dir, 'sigs', 'archive.fp');
     await writeFile(listed, `${md5(archive)}:${archive.length}:Archive.Known\n`);
     try {
@@ -220,7 +219,7 @@ describe('allow lists (.fp, .sfp) in the built-in engine', () => {
       await engine.reload();
     }
     expect((await engine.scan(await write('known.zip', archive))).findings).toEqual([
-      EICAR_FINDING,
+      'content.malicious.test.marker',
     ]);
   });
 
