@@ -61,8 +61,9 @@ interface ReloadReport {
 }
 
 /**
- * The built-in engine: runs in-process with no extra daemon. It loads ClamAV `.hdb`, `.hsb` and
- * `.ndb` databases and reads each file once, matching body signatures, whole-file hashes and the
+ * The built-in engine: runs in-process with no extra daemon. It loads ClamAV databases, plain and
+ * in `.cvd`/`.cld`/`.cud` containers (signatures/database.ts: hashes, body signatures, allow and
+ * ignore lists; the other types are counted as skipped), and reads each file once, matching body signatures, whole-file hashes and the
  * EICAR test file in the same pass (see matcher/content-scanner.ts). Archives (zip, gzip, tar,
  * nested) are walked as they are read (archives/walk.ts): the content itself and every member at
  * every depth get a matcher session of their own, so hash and body signatures apply to each, and
