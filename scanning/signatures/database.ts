@@ -84,7 +84,7 @@ export interface LoadOptions {
 }
 
 /** Reasons shared by several types. */
-export const SKIP_REASONS = {
+const SKIP_REASONS = {
   pua: 'PUA detection is off',
   ignored: 'disabled by an .ign/.ign2 entry',
   notYetSupported: 'not yet supported',
