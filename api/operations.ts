@@ -705,7 +705,7 @@ const admin: OperationDoc[] = [
     path: '/signatures',
     summary: "What each engine's signature database holds",
     description:
-      'Of this process. For the built-in engine, per database type (file extension) the signatures loaded and those skipped by reason, and per ClamAV container (`.cvd`, `.cld`, `.cud`) its version and how it was checked, or why it was not loaded. For clamd, its version (clamd keeps its own counts).',
+      'Of this process. For the built-in engine, per database type (file extension) the signatures loaded and those skipped by reason, and per ClamAV container (`.cvd`, `.cld`, `.cud`) its version and how it was checked, or why it was not loaded. For clamd, its version and, for the private clamd, the containers of its database folder as their headers describe them (clamd keeps its own counts).',
     auth: 'admin',
     responses: {
       200: { description: 'The engines and their databases.', schema: SignaturesReportSchema },

@@ -52,8 +52,11 @@ export interface Engine {
   /** Re-reads the signature database without dropping scans in flight. */
   reload?(): Promise<void>;
   describe?(): EngineDescription;
-  /** Per signature type and container, what the engine's last load read and skipped. */
-  loadReport?(): LoadReport;
+  /**
+   * Per signature type and container, what the engine's last load read and skipped (undefined
+   * when the engine does not know: a clamd whose database folder Arbiter was not told).
+   */
+  loadReport?(): LoadReport | undefined;
   close(): Promise<void>;
 }
 

@@ -82,7 +82,12 @@ describe('the built-in engine and clamd agree on allow lists, ignore lists and .
       BuiltinEngine.load(db, logger),
     ]);
     clamdEngine = await ClamdEngine.create(
-      { address: clamd.unixAddress, timeoutMs: 20_000, poolSize: 2 },
+      {
+        address: clamd.unixAddress,
+        timeoutMs: 20_000,
+        poolSize: 2,
+        databaseDir: clamd.databaseDir,
+      },
       logger,
     );
   }, 60_000);
@@ -136,8 +141,14 @@ describe('the built-in engine and clamd agree on allow lists, ignore lists and .
       ['content.malicious.agree.incud'],
       ['content.malicious.agree.incud'],
     ]);
-    expect(builtin.loadReport().containers).toEqual([
-      expect.objectContaining({ file: 'custom.cud', version: 3, loaded: true }),
+    const listed = (engine: { loadReport(): { containers: object[] } | undefined }) =>
+      engine.loadReport()?.containers;
+    expect(listed(builtin)).toEqual([
+      expect.objectContaining({ file: 'custom.cud', version: 3, loaded: true, signatures: 1 }),
+    ]);
+    // For clamd, what its folder's headers say (clamd keeps its own counts).
+    expect(listed(clamdEngine)).toEqual([
+      expect.objectContaining({ file: 'custom.cud', version: 3, declaredSignatures: 1 }),
     ]);
   });
 });
