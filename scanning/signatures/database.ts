@@ -168,9 +168,7 @@ const detect = (db: SignatureDatabase, s: Parameters<typeof addHashes>[1]) =>
   addHashes(db.hashes, s);
 const allow = (db: SignatureDatabase, s: Parameters<typeof addHashes>[1]) =>
   addHashes(db.allowed, s);
-const bodies = (db: SignatureDatabase, s: BodySignature[]) => {
-  for (const signature of s) db.bodies.push(signature);
-};
+const bodies = (db: SignatureDatabase, s: BodySignature[]) => append(db.bodies, s);
 
 const IGNORE_LIST: FileType = {
   load(text, file, stage) {
@@ -347,9 +345,9 @@ class DatabaseBuilder {
       for (const [reason, count] of tally.skipped)
         total.skipped.set(reason, (total.skipped.get(reason) ?? 0) + count);
     }
-    this.db.problems.push(...stage.problemList);
-    this.db.warnings.push(...stage.warningList);
-    this.db.files.push(...stage.files);
+    append(this.db.problems, stage.problemList);
+    append(this.db.warnings, stage.warningList);
+    append(this.db.files, stage.files);
     this.ignores = stage.ignores;
   }
 
@@ -562,6 +560,11 @@ async function readContainerInto(
       signatures: 0,
     });
   }
+}
+
+/** Appends one by one: an official database has more lines than a call may take arguments. */
+function append<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
 }
 
 /** Lines that are neither blank nor comments: a skipped file's entries. */
