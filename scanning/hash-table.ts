@@ -47,15 +47,36 @@ export class HashTable {
     if (this.rows === this.sizes.length) this.growRows();
     const row = this.rows;
     const length = this.digestLength;
-    this.digests.set(digest.subarray(digestStart, digestStart + length), row * length);
+    // Byte loops: a subarray per row costs more than copying 16–32 bytes (millions of rows).
+    const digests = this.digests;
+    for (let i = 0, at = row * length; i < length; i++)
+      digests[at + i] = digest[digestStart + i] ?? 0;
     this.sizes[row] = size;
     const nameLength = nameEnd - nameStart;
     if (this.namesUsed + nameLength > this.names.length) this.growNames(nameLength);
-    this.names.set(name.subarray(nameStart, nameEnd), this.namesUsed);
+    const names = this.names;
+    for (let i = 0, at = this.namesUsed; i < nameLength; i++)
+      names[at + i] = name[nameStart + i] ?? 0;
     this.nameStarts[row] = this.namesUsed;
     this.nameLengths[row] = nameLength;
     this.namesUsed += nameLength;
     this.rows += 1;
+  }
+
+  /** Appends every row of `other` (same digest length), copying its arrays in bulk. */
+  append(other: HashTable): void {
+    while (this.sizes.length < this.rows + other.rows) this.growRows();
+    if (this.namesUsed + other.namesUsed > this.names.length) this.growNames(other.namesUsed);
+    const length = this.digestLength;
+    this.digests.set(other.digests.subarray(0, other.rows * length), this.rows * length);
+    this.sizes.set(other.sizes.subarray(0, other.rows), this.rows);
+    this.nameLengths.set(other.nameLengths.subarray(0, other.rows), this.rows);
+    for (let row = 0; row < other.rows; row++) {
+      this.nameStarts[this.rows + row] = (other.nameStarts[row] ?? 0) + this.namesUsed;
+    }
+    this.names.set(other.names.subarray(0, other.namesUsed), this.namesUsed);
+    this.namesUsed += other.namesUsed;
+    this.rows += other.rows;
   }
 
   /** The signatures with this digest whose size is `size` or any size (null: `*`). */
@@ -64,7 +85,7 @@ export class HashTable {
     const slots = this.index();
     const mask = slots.length - 1;
     const found: { name: string; size: number | null }[] = [];
-    for (let slot = slotOf(digest, mask); ; slot = (slot + 1) & mask) {
+    for (let slot = slotOf(digest, 0, mask); ; slot = (slot + 1) & mask) {
       const entry = slots[slot] ?? 0;
       if (entry === 0) return found;
       const row = entry - 1;
@@ -99,7 +120,7 @@ export class HashTable {
     const mask = capacity - 1;
     const length = this.digestLength;
     for (let row = 0; row < this.rows; row++) {
-      let slot = slotOf(this.digests.subarray(row * length, row * length + length), mask);
+      let slot = slotOf(this.digests, row * length, mask);
       while (slots[slot] !== 0) slot = (slot + 1) & mask;
       slots[slot] = row + 1;
     }
@@ -130,11 +151,11 @@ export class HashTable {
 /** The size of a row whose signature matches files of any size (`*`). */
 export const ANY_SIZE = -1;
 
-/** The digest's first four bytes, which are as good as random, masked to the table. */
-function slotOf(digest: Uint8Array, mask: number): number {
+/** The digest's first four bytes (at `at`), which are as good as random, masked to the table. */
+function slotOf(digests: Uint8Array, at: number, mask: number): number {
   const word =
-    ((digest[0] ?? 0) | ((digest[1] ?? 0) << 8) | ((digest[2] ?? 0) << 16)) +
-    (digest[3] ?? 0) * 0x1000000;
+    ((digests[at] ?? 0) | ((digests[at + 1] ?? 0) << 8) | ((digests[at + 2] ?? 0) << 16)) +
+    (digests[at + 3] ?? 0) * 0x1000000;
   return word & mask;
 }
 

@@ -34,6 +34,11 @@ export interface ScanSession {
   readonly windowSize: number;
   /** Candidates waiting for bytes that have not arrived yet (bounded by the window). */
   readonly pendingCount: number;
+  /**
+   * After `finish()`: the allow-list entry (`.fp`, `.sfp`) the content's hash and size match, if
+   * any. Such content is clean whatever matched, and so is everything inside it.
+   */
+  readonly allowedBy: string | undefined;
 }
 
 /**
@@ -48,7 +53,7 @@ export class ContentScanner {
 
   constructor(readonly db: SignatureDatabase) {
     this.compiled = compileBodies(db.bodies);
-    this.hashAlgorithms = [...db.hashes.algorithms].sort();
+    this.hashAlgorithms = [...new Set([...db.hashes.algorithms, ...db.allowed.algorithms])].sort();
   }
 
   /** Bytes of history each session keeps. */
@@ -122,6 +127,7 @@ class Session implements ScanSession {
 
   private matched: Set<number> | null = null;
   private readonly names = new Set<string>();
+  allowedBy: string | undefined;
   private head: Uint8Array | null = null;
 
   // Scratch interval lists for verification: [from0, to0, from1, to1, …].
@@ -134,8 +140,9 @@ class Session implements ScanSession {
   ) {
     this.c = scanner.compiled;
     // A digest is only worth computing when some signature names this size (or any size).
+    const { hashes, allowed } = scanner.db;
     this.hashes = scanner.hashAlgorithms
-      .filter((a) => hashNeeded(scanner.db.hashes, a, totalSize))
+      .filter((a) => hashNeeded(hashes, a, totalSize) || hashNeeded(allowed, a, totalSize))
       .map((a) => [a, createHash(a)]);
     this.hasBodies = this.c.patName.length > 0;
   }
@@ -204,9 +211,11 @@ class Session implements ScanSession {
       this.names.add(EICAR_SIGNATURE_NAME);
     }
     for (const [algorithm, hash] of this.hashes) {
-      for (const signature of lookupHash(this.scanner.db.hashes, algorithm, hash.digest(), size)) {
+      const digest = hash.digest();
+      for (const signature of lookupHash(this.scanner.db.hashes, algorithm, digest, size)) {
         this.names.add(signature.name);
       }
+      this.allowedBy ??= lookupHash(this.scanner.db.allowed, algorithm, digest, size)[0]?.name;
     }
     if (this.ring.length > 0) this.scanner.returnRing(this.ring);
     this.ring = EMPTY;

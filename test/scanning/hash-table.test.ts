@@ -1,11 +1,19 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { emptyHashDatabase, lookupHash, parseHashLines } from '../../scanning/hash-signatures.js';
+import {
+  emptyHashDatabase,
+  lookupHash,
+  mergeHashes,
+  parseHashes,
+  type HashDatabase,
+} from '../../scanning/hash-signatures.js';
 
 // The compact hash store (scanning/hash-table.ts) behind `.hdb`/`.hsb`: what goes in must come
 // out, with the official database's shapes (duplicates, `*` sizes, many rows).
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+const parseHashLines = (text: string, file: string, db: HashDatabase) =>
+  parseHashes(text, file, db, { md5Only: file.endsWith('.hdb') });
 
 describe('hash signatures in the compact store', () => {
   it('finds each of many signatures by digest and size, and nothing else', () => {
@@ -50,7 +58,7 @@ describe('hash signatures in the compact store', () => {
 
   it('reports bad lines by number and keeps the good ones', () => {
     const db = emptyHashDatabase();
-    parseHashLines(
+    const parsed = parseHashLines(
       [
         '# a comment',
         `${md5('a')}:1:Good`,
@@ -62,7 +70,8 @@ describe('hash signatures in the compact store', () => {
       db,
     );
     expect(db.count).toBe(1);
-    expect(db.problems.map((p) => [p.line, p.message])).toEqual([
+    expect(parsed).toMatchObject({ loaded: 1, left: 0 });
+    expect(parsed.problems.map((p) => [p.line, p.message])).toEqual([
       [3, 'the hash is not MD5, SHA-1 or SHA-256 hex'],
       [4, '"x" is not a size or *'],
       [5, 'the signature has no name'],
@@ -75,5 +84,25 @@ describe('hash signatures in the compact store', () => {
     expect(lookupHash(db, 'md5', md5('one'), 3)).toHaveLength(1);
     parseHashLines(`${md5('two')}:3:Two`, 'b.hdb', db);
     expect(lookupHash(db, 'md5', md5('two'), 3)).toEqual([{ name: 'Two', size: 3 }]);
+  });
+
+  it('leaves out what `keep` refuses, and merges one database into another', () => {
+    const staged = emptyHashDatabase();
+    const parsed = parseHashes(
+      [`${md5('a')}:1:Keep.Me`, `${md5('b')}:2:Drop.Me`, `${md5('c')}:*:Keep.Too`].join('\n'),
+      'x.hsb',
+      staged,
+      { md5Only: false, keep: (name, line) => name !== 'Drop.Me' || !line().includes(':2:') },
+    );
+    expect(parsed).toMatchObject({ loaded: 2, left: 1, problems: [] });
+    const into = emptyHashDatabase();
+    parseHashLines(`${md5('z')}:9:Already.There`, 'z.hdb', into);
+    mergeHashes(into, staged);
+    expect(into.count).toBe(3);
+    expect(lookupHash(into, 'md5', md5('a'), 1)).toEqual([{ name: 'Keep.Me', size: 1 }]);
+    expect(lookupHash(into, 'md5', md5('b'), 2)).toEqual([]);
+    expect(lookupHash(into, 'md5', md5('c'), 5)).toEqual([{ name: 'Keep.Too', size: null }]);
+    expect(lookupHash(into, 'md5', md5('z'), 9)).toEqual([{ name: 'Already.There', size: 9 }]);
+    expect(into.anySize).toEqual(new Set(['md5']));
   });
 });
