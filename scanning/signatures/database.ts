@@ -2,19 +2,26 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { emptyHashDatabase, parseHashLines, type HashDatabase } from '../hash-signatures.js';
+import { parseLdbText, type LogicalSignature } from './ldb.js';
+import { parseMdbText, type SectionHashSignature } from './mdb.js';
 import { parseNdbText, type BodySignature, type SignatureProblem } from './ndb.js';
 
 export type { SignatureProblem } from './ndb.js';
 
 /**
- * Everything the built-in engine matches: whole-file hashes (`.hdb`, `.hsb`) and body signatures
- * (`.ndb`) from one folder. Lines that cannot be used are reported in `problems` and skipped;
+ * Everything the built-in engine matches: whole-file hashes (`.hdb`, `.hsb`), body signatures
+ * (`.ndb`), logical signatures (`.ldb`, `.ldu`) and PE section hashes (`.mdb`, `.msb`, `.mdu`,
+ * `.msu`) from one folder. Lines that cannot be used are reported in `problems` and skipped;
  * lines loaded with a caveat (a target type matched as "any file") are in `warnings`.
  */
 export interface SignatureDatabase {
   hashes: HashDatabase;
   bodies: BodySignature[];
-  /** Hash and body signatures loaded. */
+  /** Logical signatures (`.ldb`, `.ldu`). */
+  logical: LogicalSignature[];
+  /** PE section hashes (`.mdb`, `.msb`, `.mdu`, `.msu`). */
+  sectionHashes: SectionHashSignature[];
+  /** Signatures loaded, of every kind. */
   count: number;
   problems: SignatureProblem[];
   warnings: SignatureProblem[];
@@ -24,12 +31,14 @@ export interface SignatureDatabase {
   fingerprint: string;
 }
 
-const DATABASE_FILE = /\.(hdb|hsb|ndb)$/i;
+const DATABASE_FILE = /\.(hdb|hsb|ndb|ldb|ldu|mdb|msb|mdu|msu)$/i;
 
 export function emptySignatureDatabase(): SignatureDatabase {
   return {
     hashes: emptyHashDatabase(),
     bodies: [],
+    logical: [],
+    sectionHashes: [],
     count: 0,
     problems: [],
     warnings: [],
@@ -38,7 +47,7 @@ export function emptySignatureDatabase(): SignatureDatabase {
   };
 }
 
-/** Reads every `.hdb`, `.hsb` and `.ndb` file in `dir` (no folder: EICAR detection only). */
+/** Reads every database file in `dir` (no folder: EICAR detection only). */
 export async function loadSignatureDatabase(dir: string | undefined): Promise<SignatureDatabase> {
   if (!dir) return emptySignatureDatabase();
   const files = (await readdir(dir, { withFileTypes: true }))
@@ -61,13 +70,22 @@ export function buildSignatureDatabase(sources: { file: string; text: string }[]
       db.bodies.push(...parsed.signatures);
       db.problems.push(...parsed.problems);
       db.warnings.push(...parsed.warnings);
+    } else if (/\.(ldb|ldu)$/i.test(file)) {
+      const parsed = parseLdbText(text, file);
+      db.logical.push(...parsed.signatures);
+      db.problems.push(...parsed.problems);
+      db.warnings.push(...parsed.warnings);
+    } else if (/\.(mdb|msb|mdu|msu)$/i.test(file)) {
+      const parsed = parseMdbText(text, file);
+      db.sectionHashes.push(...parsed.signatures);
+      db.problems.push(...parsed.problems);
     } else {
       parseHashLines(text, file, db.hashes);
     }
   }
   db.problems.push(...db.hashes.problems);
   db.problems.sort((a, b) => (a.file === b.file ? a.line - b.line : a.file < b.file ? -1 : 1));
-  db.count = db.hashes.count + db.bodies.length;
+  db.count = db.hashes.count + db.bodies.length + db.logical.length + db.sectionHashes.length;
   db.fingerprint = sources.length > 0 ? fingerprint.digest('hex').slice(0, 12) : 'empty';
   db.hashes.fingerprint = db.fingerprint;
   return db;

@@ -310,7 +310,8 @@ function parseSubsignature(text: string, target: 0 | 1, warnings: string[]): Sub
   const forms = texts.map((body) => {
     const parsed = parseHexSignature(body);
     if (!parsed.ok) fail(parsed.message);
-    warnings.push(...parsed.warnings);
+    // ClamAV's three-byte minimum is for whole body signatures, not for subsignatures.
+    warnings.push(...parsed.warnings.filter((w) => !w.includes('only fixed bytes')));
     const unbounded = parsed.elements.some((e) => e.kind === 'gap' && e.max === Infinity);
     if (unbounded && offset.kind !== 'any') {
       fail('skipped: a subsignature with unbounded gaps (*, {n-}) needs the offset *');
