@@ -271,7 +271,7 @@ function parseTargetBlock(text: string): TargetBlock {
   if (target !== 0 && target !== 1) {
     fail(`skipped: target type ${target} (${TARGET_NAMES[target] ?? 'unknown'}) is not supported`);
   }
-  return { target: target as 0 | 1, ...block };
+  return { target, ...block };
 }
 
 // ---- subsignatures ----
@@ -431,7 +431,6 @@ function checkUnboundedUse(
 
 // ---- logical expression ----
 
-const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
 
 /**
  * Reads a logical expression the way ClamAV does (cli_ac_chklsig), so both engines group it

@@ -79,8 +79,10 @@ function buildFiles(): TestFile[] {
     })),
     entry: { section: 2, offset: 4 },
   });
+  // The NULs keep clamd from typing it as ASCII text, which it would also scan normalized (in
+  // lower case): a difference docs/engines.md describes, left out here.
   const text = Buffer.from(
-    'plain text with MARKER-A, KERNEL32.dll, CountMe and CountMe, ZZZZZZ and kernel32.DLL\n',
+    'plain text with MARKER-A, KERNEL32.dll, CountMe and CountMe, ZZZZZZ and kernel32.DLL\n\0\0\0\0',
   );
   const broken = Buffer.concat([
     Buffer.from('MZ'),
@@ -93,7 +95,7 @@ function buildFiles(): TestFile[] {
     { name: 'pe-three.exe', bytes: three.bytes, pe: three },
     { name: 'pe-one.exe', bytes: one.bytes, pe: one },
     { name: 'pe-five.exe', bytes: five.bytes, pe: five },
-    { name: 'text.txt', bytes: text },
+    { name: 'data.bin', bytes: text },
     { name: 'mz-broken.exe', bytes: broken },
   ];
   return files;
@@ -115,7 +117,7 @@ function labelledSignatures(
   const pe3 = three.pe!;
   const one = byName.get('pe-one.exe')!;
   const five = byName.get('pe-five.exe')!;
-  const text = byName.get('text.txt')!;
+  const text = byName.get('data.bin')!;
   const mz = clamExe ? ['clam.exe'] : [];
   const at = (file: TestFile, offset: number, length: number) =>
     file.bytes.subarray(offset, offset + length).toString('hex');
@@ -127,7 +129,7 @@ function labelledSignatures(
     // Targets.
     {
       line: `L.Any;Target:0;0;${hex('MARKER-A')}`,
-      matches: ['pe-three.exe', 'pe-one.exe', 'pe-five.exe', 'text.txt', 'mz-broken.exe'],
+      matches: ['pe-three.exe', 'pe-one.exe', 'pe-five.exe', 'data.bin', 'mz-broken.exe'],
     },
     {
       line: `L.PeOnly;${pe};0;${hex('MARKER-A')}`,
@@ -160,49 +162,49 @@ function labelledSignatures(
     { line: `L.SectData;${pe};0;${s1.raw + 100}:${hex('KERNEL32')}`, matches: ['pe-three.exe'] },
     // Counts: distinct start offsets, overlapping ones included.
     { line: `L.CountEq3;Target:0;0=3;${hex('CountMe')}`, matches: ['pe-three.exe'] },
-    { line: `L.CountGt1;Target:0;0>1;${hex('CountMe')}`, matches: ['pe-three.exe', 'text.txt'] },
+    { line: `L.CountGt1;Target:0;0>1;${hex('CountMe')}`, matches: ['pe-three.exe', 'data.bin'] },
     { line: `L.CountGt3;Target:0;0>3;${hex('CountMe')}`, matches: [] },
-    { line: `L.Overlap;Target:0;0=3;${hex('ZZZZ')}`, matches: ['pe-three.exe', 'text.txt'] },
+    { line: `L.Overlap;Target:0;0=3;${hex('ZZZZ')}`, matches: ['pe-three.exe', 'data.bin'] },
     {
       line: `L.Group;Target:0;(0|1)>3;${hex('CountMe')};${hex('MARKER-A')}`,
       matches: ['pe-three.exe'],
     },
     {
       line: `L.Distinct;Target:0;(0|1)=3,2;${hex('CountMe')};${hex('MARKER-A')}`,
-      matches: ['text.txt'],
+      matches: ['data.bin'],
     },
     { line: `L.DistinctMiss;Target:0;(0|1)=3,3;${hex('CountMe')};${hex('MARKER-A')}`, matches: [] },
     {
       // Read as 0&(1|2), as ClamAV reads it.
       line: `L.Grouping;Target:0;0&1|2;${hex('MARKER-A')};${hex('KERNEL32')};${hex('TAILMARK')}`,
-      matches: ['pe-three.exe', 'text.txt', 'mz-broken.exe'],
+      matches: ['pe-three.exe', 'data.bin', 'mz-broken.exe'],
     },
     {
       line: `L.Nested;Target:0;(0&1)|(2&3);${hex('MARKER-A')};${hex('KERNEL32')};${hex('countme')};${hex('MARKER-A')}`,
-      matches: ['pe-three.exe', 'text.txt', 'pe-one.exe'],
+      matches: ['pe-three.exe', 'data.bin', 'pe-one.exe'],
     },
     {
       // A count below 1 holds when nothing matched: restricted to one file by its size.
       line: `L.NoneMatched;Engine:51-255,Target:0,FileSize:${text.bytes.length}-${text.bytes.length};0<1;${hex('absent!')}`,
-      matches: ['text.txt'],
+      matches: ['data.bin'],
     },
     // Modifiers.
     {
       line: `L.Nocase;Target:0;0;${hex('COUNTME')}::i`,
-      matches: ['pe-three.exe', 'pe-one.exe', 'text.txt'],
+      matches: ['pe-three.exe', 'pe-one.exe', 'data.bin'],
     },
-    { line: `L.NocaseCount;Target:0;0>1;${hex('kernel32.dll')}::i`, matches: ['text.txt'] },
+    { line: `L.NocaseCount;Target:0;0>1;${hex('kernel32.dll')}::i`, matches: ['data.bin'] },
     { line: `L.Wide;Target:0;0;${hex('WideStr')}::w`, matches: ['pe-three.exe'] },
     { line: `L.WideOnly;Target:0;0;${hex('KERNEL32')}::w`, matches: [] },
     {
       line: `L.WideAscii;Target:0;0;${hex('KERNEL32')}::wa`,
-      matches: ['pe-three.exe', 'text.txt', ...mz],
+      matches: ['pe-three.exe', 'data.bin', ...mz],
     },
     { line: `L.WideNocase;Target:0;0;${hex('widestr')}::wi`, matches: ['pe-three.exe'] },
     // Target description conditions.
     {
       line: `L.Small;Engine:51-255,Target:0,FileSize:0-1024;0;${hex('MARKER-A')}`,
-      matches: ['pe-one.exe', 'text.txt', 'mz-broken.exe'],
+      matches: ['pe-one.exe', 'data.bin', 'mz-broken.exe'],
     },
     {
       line: `L.FiveSections;Engine:51-255,Target:1,NumberOfSections:5-5;0;${hex('MARKER-A')}`,
@@ -216,11 +218,11 @@ function labelledSignatures(
     // Wildcards inside subsignatures.
     {
       line: `L.Wildcards;Target:0;0;${hex('MARK')}??${hex('R-A')}`,
-      matches: ['pe-three.exe', 'pe-one.exe', 'pe-five.exe', 'text.txt', 'mz-broken.exe'],
+      matches: ['pe-three.exe', 'pe-one.exe', 'pe-five.exe', 'data.bin', 'mz-broken.exe'],
     },
     {
       line: `L.Gap;Target:0;0&1;${hex('KERNEL32')}{2-6}${hex('ll')};${hex('CountMe')}*${hex('ZZZZ')}`,
-      matches: ['pe-three.exe', 'text.txt'],
+      matches: ['pe-three.exe', 'data.bin'],
     },
   ];
   const raw = (file: TestFile, index: number) => {
