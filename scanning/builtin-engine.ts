@@ -51,9 +51,10 @@ interface ReloadReport {
 }
 
 /**
- * The built-in engine: runs in-process with no extra daemon. It loads ClamAV `.hdb`, `.hsb` and
- * `.ndb` databases and reads each file once, matching body signatures, whole-file hashes and the
- * EICAR test file in the same pass (see matcher/content-scanner.ts). Archives (zip, gzip, tar,
+ * The built-in engine: runs in-process with no extra daemon. It loads ClamAV `.hdb`, `.hsb`,
+ * `.ndb`, `.ldb` and `.mdb`/`.msb` databases and reads each file once, matching body signatures,
+ * whole-file hashes, logical signatures, PE section hashes and the EICAR test file in the same
+ * pass (see matcher/content-scanner.ts and matcher/logical.ts). Archives (zip, gzip, tar,
  * nested) are walked as they are read (archives/walk.ts): the content itself and every member at
  * every depth get a matcher session of their own, so hash and body signatures apply to each, and
  * each detection keeps the member's path. What the walker cannot open (encrypted, corrupt, past a
@@ -207,7 +208,14 @@ export class BuiltinEngine implements Engine {
       loadMs: Math.round(loadMs),
     };
     this.logger.info(
-      { ...report, hashes: db.hashes.count, bodies: db.bodies.length, dir: this.signaturesDir },
+      {
+        ...report,
+        hashes: db.hashes.count,
+        bodies: db.bodies.length,
+        logical: db.logical.length,
+        sectionHashes: db.sectionHashes.length,
+        dir: this.signaturesDir,
+      },
       'built-in engine loaded its signatures',
     );
     return report;
