@@ -151,7 +151,7 @@ export class BuiltinEngine implements Engine {
     const detections: Detection[] = [];
     const visit = async (member: Member): Promise<void> => {
       // The top-level size is exact (digests may be skipped for it); a member's is only declared.
-      const session = scanner.session(member.depth === 0 ? target.size : -1);
+      const session = scanner.session(member.depth === 0 ? target.size : -1, member.container);
       for await (const chunk of member.stream) session.update(chunk as Buffer);
       for (const signature of session.finish()) {
         detections.push({ path: member.path, finding: maliciousFinding(signature), signature });

@@ -25,6 +25,11 @@ export interface Member {
    */
   stream: Readable;
   depth: number;
+  /**
+   * The format of the container the bytes come out of (`zip`, `gzip`, `tar`, `zstd`), `file` for
+   * the content itself: logical signatures can require one (`Container:` in `.ldb`).
+   */
+  container: string;
 }
 
 /**

@@ -239,6 +239,7 @@ class Walk {
       size: scope.size,
       stream: sink.stream,
       depth: scope.depth,
+      container: scope.kind,
     };
     return (async () => {
       try {

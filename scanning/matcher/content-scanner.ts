@@ -69,9 +69,11 @@ export class ContentScanner {
    * signature names that size, and `finish()` throws if a different number arrived. Pass -1 when
    * the size is not known for certain (an archive member's declared size, for instance): every
    * digest the database uses is then computed, and `EOF-n` counts from the bytes fed.
+   * `container` is the format the content was unpacked from (`file`: none), for logical
+   * signatures with a `Container` condition.
    */
-  session(totalSize = -1): ScanSession {
-    return new Session(this, totalSize, null);
+  session(totalSize = -1, container = 'file'): ScanSession {
+    return new Session(this, totalSize, null, container);
   }
 
   /**
@@ -80,7 +82,7 @@ export class ContentScanner {
    * @internal
    */
   occurrenceSession(onStart: (pattern: number, start: number) => void): OccurrenceFeed {
-    const session = new Session(this, -1, onStart);
+    const session = new Session(this, -1, onStart, 'file');
     return { update: (chunk) => session.update(chunk), finish: () => void session.finish() };
   }
 
@@ -151,9 +153,10 @@ class Session implements ScanSession {
     private readonly scanner: ContentScanner,
     private readonly totalSize: number,
     private readonly onStart: ((pattern: number, start: number) => void) | null,
+    container: string,
   ) {
     this.c = scanner.compiled;
-    this.logical = scanner.logical?.session(totalSize) ?? null;
+    this.logical = scanner.logical?.session(totalSize, container) ?? null;
     // A digest is only worth computing when some signature names this size (or any size).
     this.hashes = scanner.hashAlgorithms
       .filter((a) => hashNeeded(scanner.db.hashes, a, totalSize))

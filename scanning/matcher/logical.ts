@@ -107,9 +107,12 @@ export class LogicalScanner {
     }
   }
 
-  /** `totalSize`: the exact number of bytes that will come, or -1 when unknown. */
-  session(totalSize: number): LogicalSession {
-    return new Session(this, totalSize);
+  /**
+   * `totalSize`: the exact number of bytes that will come, or -1 when unknown; `container`: the
+   * format the content was unpacked from (`file`: none).
+   */
+  session(totalSize: number, container: string): LogicalSession {
+    return new Session(this, totalSize, container);
   }
 }
 
@@ -148,6 +151,7 @@ class Session implements LogicalSession {
   constructor(
     private readonly scanner: LogicalScanner,
     private readonly totalSize: number,
+    private readonly container: string,
   ) {
     const capacity = totalSize >= 0 ? Math.min(totalSize, PE_HEAD_BYTES) : PE_HEAD_BYTES;
     this.head = new Uint8Array(capacity);
@@ -278,6 +282,7 @@ class Session implements LogicalSession {
     const { signatures, firstSlot, slots } = this.scanner;
     signatures.forEach((signature, index) => {
       if (signature.target === 1 && !layout.mz) return;
+      if (signature.container !== undefined && signature.container !== this.container) return;
       const first = firstSlot[index]!;
       const counts = signature.subsignatures.map((_, sub) => {
         const slot = first + sub;

@@ -14,7 +14,8 @@ import {
  * Target description block (comma-separated `Attribute:value`): `Engine:a-b` (must come first;
  * a signature whose range excludes ENGINE_FLEVEL is skipped, as ClamAV skips it), `Target:0`
  * (any file) or `Target:1` (files starting with "MZ"), `FileSize:a-b`, `EntryPoint:a-b` and
- * `NumberOfSections:a-b` (PE). Other targets, `Container`, `Intermediates`, `HandlerType` and
+ * `NumberOfSections:a-b` (PE), `Container:` CL_TYPE_ZIP, CL_TYPE_GZ or CL_TYPE_ANY (the file is
+ * not unpacked from anything). Other targets and containers, `Intermediates`, `HandlerType` and
  * `IconGroup1/2` make the signature skipped, with the reason.
  *
  * Logical expression: subsignature numbers joined by `&` and `|`, parentheses, counts on a
@@ -75,6 +76,8 @@ export interface LogicalSignature {
   fileSize?: [number, number];
   entryPoint?: [number, number];
   sections?: [number, number];
+  /** The container format the file must come out of (Member.container: `zip`, `gzip`, `file`). */
+  container?: string;
   expression: LogicalExpression;
   subsignatures: Subsignature[];
   /** Matches of a subsignature above this many change nothing: counting stops there. */
@@ -182,6 +185,7 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
     ...(tdb.fileSize ? { fileSize: tdb.fileSize } : {}),
     ...(tdb.entryPoint ? { entryPoint: tdb.entryPoint } : {}),
     ...(tdb.sections ? { sections: tdb.sections } : {}),
+    ...(tdb.container ? { container: tdb.container } : {}),
     expression,
     subsignatures,
     countCap: largestCount(expression) + 1,
@@ -199,12 +203,22 @@ interface TargetBlock {
   fileSize?: [number, number];
   entryPoint?: [number, number];
   sections?: [number, number];
+  container?: string;
 }
+
+/**
+ * ClamAV container types the archive walker tells apart, by the walker's name for them
+ * (CL_TYPE_ANY: not unpacked from anything). Tar is left out: ClamAV tells POSIX from old tars.
+ */
+const CONTAINER_TYPES: Record<string, string> = {
+  CL_TYPE_ANY: 'file',
+  CL_TYPE_ZIP: 'zip',
+  CL_TYPE_GZ: 'gzip',
+};
 
 const SKIPPED_ATTRIBUTES: Record<string, string> = {
   IconGroup1: 'icon matching',
   IconGroup2: 'icon matching',
-  Container: 'the Container condition (the type of the enclosing archive)',
   HandlerType: 'HandlerType (rescanning as another file type)',
   Intermediates: 'the Intermediates condition (the types of the enclosing archives)',
 };
@@ -249,6 +263,12 @@ function parseTargetBlock(text: string): TargetBlock {
       case 'NumberOfSections':
         block.sections = parseRange(value, 'NumberOfSections');
         break;
+      case 'Container': {
+        const container = CONTAINER_TYPES[value];
+        if (container === undefined) skipped.push(`Container:${value}`);
+        else block.container = container;
+        break;
+      }
       default: {
         const reason = SKIPPED_ATTRIBUTES[key];
         // ClamAV skips signatures with attributes it does not know, quietly.

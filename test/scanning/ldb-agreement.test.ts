@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { parseLdbLine } from '../../scanning/signatures/ldb.js';
+import { gzip, zip } from '../support/archives.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 import { buildPe, type BuiltPe } from '../support/pe-builder.js';
 import { int, pick, seededRng, type Rng } from '../support/signature-gen.js';
@@ -243,6 +244,49 @@ function labelledSignatures(
   return { ldb, mdb };
 }
 
+/** Archives holding some of the files: a zip, a gzip, and a gzip stored in a zip. */
+async function buildArchives(files: TestFile[]): Promise<TestFile[]> {
+  const bytesOf = (name: string) => files.find((f) => f.name === name)!.bytes;
+  const gzipped = gzip(bytesOf('pe-one.exe'));
+  return [
+    {
+      name: 'pe-three.zip',
+      bytes: await zip([{ name: 'pe-three.exe', data: bytesOf('pe-three.exe') }]),
+    },
+    { name: 'pe-one.exe.gz', bytes: gzipped },
+    {
+      name: 'nested.zip',
+      bytes: await zip([{ name: 'pe-one.exe.gz', data: gzipped, compress: false }]),
+    },
+  ];
+}
+
+/** Signatures with a `Container` condition, labelled over the files and the archives. */
+function containerSignatures(clamExe: boolean): Labelled[] {
+  const zipOnly = 'Engine:81-255,Target:0,Container:CL_TYPE_ZIP';
+  return [
+    {
+      line: `C.ZipEp;Engine:81-255,Target:1,Container:CL_TYPE_ZIP;0;EP+0:${hex(PROLOGUE)}`,
+      matches: ['pe-three.zip'],
+    },
+    { line: `C.Zip;${zipOnly};0;${hex('MARKER-A')}`, matches: ['pe-three.zip'] },
+    {
+      line: `C.Gzip;Engine:81-255,Target:0,Container:CL_TYPE_GZ;0;${hex('MARKER-A')}`,
+      matches: ['pe-one.exe.gz', 'nested.zip'],
+    },
+    {
+      line: `C.Top;Engine:81-255,Target:0,Container:CL_TYPE_ANY;0;0:4d5a`,
+      matches: [
+        'pe-three.exe',
+        'pe-one.exe',
+        'pe-five.exe',
+        'mz-broken.exe',
+        ...(clamExe ? ['clam.exe'] : []),
+      ],
+    },
+  ];
+}
+
 /** Seeded random logical signatures from the files' own bytes: hits, near misses, counts. */
 function randomSignatures(files: TestFile[], count: number): string[] {
   const rng = seededRng(4242);
@@ -321,6 +365,8 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
   let clamd: TestClamd;
   let files: TestFile[];
   let labelled: { ldb: Labelled[]; mdb: Labelled[] };
+  let archives: TestFile[];
+  let containers: Labelled[];
   let randomCount = 0;
   const results = new Map<string, { builtin: string[]; clamd: string[] }>();
 
@@ -332,11 +378,16 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     labelled = labelledSignatures(files, clamExe);
     const random = randomSignatures(files, 150);
     randomCount = random.length;
+    archives = await buildArchives(files);
+    containers = containerSignatures(clamExe);
     const dbDir = path.join(dir, 'db');
     await mkdir(dbDir);
     await writeFile(
       path.join(dbDir, 'test.ldb'),
-      [...labelled.ldb.map((l) => l.line), ...random].join('\n') + '\n',
+      [...labelled.ldb, ...containers]
+        .map((l) => l.line)
+        .concat(random)
+        .join('\n') + '\n',
     );
     const mdb = labelled.mdb.map((l) => l.line);
     await writeFile(
@@ -349,14 +400,16 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     );
     const filesDir = path.join(dir, 'files');
     await mkdir(filesDir);
-    for (const file of files) await writeFile(path.join(filesDir, file.name), file.bytes);
+    for (const file of [...files, ...archives]) {
+      await writeFile(path.join(filesDir, file.name), file.bytes);
+    }
     clamd = await startTestClamd({ databaseDir: dbDir });
     const builtin = await BuiltinEngine.load(dbDir, createLogger('silent'));
     const problems = builtin.database.problems.filter(
       (p) => !/functionality level/.test(p.message),
     );
     expect(problems).toEqual([]);
-    for (const file of files) {
+    for (const file of [...files, ...archives]) {
       const target = path.join(filesDir, file.name);
       const verdict = await builtin.scan({
         path: target,
@@ -378,7 +431,9 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
   it('loads every signature in the built-in engine except those outside its functionality level', async () => {
     const builtin = await BuiltinEngine.load(path.join(dir, 'db'), createLogger('silent'));
     // L.EngineOld (Engine:1-100) is skipped by both engines.
-    expect(builtin.database.logical.length).toBe(labelled.ldb.length - 1 + randomCount);
+    expect(builtin.database.logical.length).toBe(
+      labelled.ldb.length - 1 + containers.length + randomCount,
+    );
     expect(builtin.database.sectionHashes.length).toBe(labelled.mdb.length - 2);
     expect(randomCount).toBeGreaterThan(100);
   });
@@ -402,6 +457,20 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     for (const { line, matches } of [...labelled.ldb, ...labelled.mdb]) {
       const name = line.includes(';') ? line.split(';')[0]! : line.split(':')[2]!;
       const found = files
+        .filter((f) => results.get(f.name)?.builtin.includes(name))
+        .map((f) => f.name);
+      if (found.sort().join() !== [...matches].sort().join()) {
+        wrong.push(`${name}: matched [${found.join(', ')}], expected [${matches.join(', ')}]`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('applies Container conditions to archive members as clamd does', () => {
+    const wrong: string[] = [];
+    for (const { line, matches } of containers) {
+      const name = line.split(';')[0]!;
+      const found = [...files, ...archives]
         .filter((f) => results.get(f.name)?.builtin.includes(name))
         .map((f) => f.name);
       if (found.sort().join() !== [...matches].sort().join()) {

@@ -108,6 +108,13 @@ describe('.ldb lines', () => {
       sections: [2, 5],
     });
     expect(parsed(`Sig;Target:0;0;${hex('abc')}`).target).toBe(0);
+    const container = (type: string) =>
+      parsed(`S;Engine:81-255,Target:0,Container:${type};0;${hex('abc')}`).container;
+    expect([container('CL_TYPE_ZIP'), container('CL_TYPE_GZ'), container('CL_TYPE_ANY')]).toEqual([
+      'zip',
+      'gzip',
+      'file',
+    ]);
   });
 
   it('reads every offset form', () => {
@@ -161,8 +168,8 @@ describe('.ldb lines', () => {
       /skipped: target type 2 \(OLE2\)/,
     );
     expect(problem(`S;Engine:51-255,Target:15;0;${body}`)).toMatch(/skipped: target type 15/);
-    expect(problem(`S;Engine:51-255,Target:1,Container:CL_TYPE_ZIP;0;${body}`)).toMatch(
-      /skipped: the Container/,
+    expect(problem(`S;Engine:81-255,Target:1,Container:CL_TYPE_RAR;0;${body}`)).toMatch(
+      /skipped: Container:CL_TYPE_RAR is not supported/,
     );
     expect(problem(`S;Engine:81-255,Target:0,Intermediates:CL_TYPE_ZIP;0;${body}`)).toMatch(
       /skipped: the Intermediates/,
