@@ -369,12 +369,11 @@ function offsetWindow(
   return [lo, lo + offset.shift];
 }
 
+const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
+
 /** The bytes with A–Z lowered, as case-insensitive subsignatures are matched. */
 function lowerAscii(chunk: Uint8Array): Uint8Array {
   const out = new Uint8Array(chunk.length);
-  for (let i = 0; i < chunk.length; i += 1) {
-    const b = chunk[i]!;
-    out[i] = b >= 0x41 && b <= 0x5a ? b + 0x20 : b;
-  }
+  for (let i = 0; i < chunk.length; i += 1) out[i] = LOWER[chunk[i]!]!;
   return out;
 }
