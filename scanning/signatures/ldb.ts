@@ -29,8 +29,10 @@ import {
  * "wide"), `a` (with `w`: the ASCII form too). Skipped, with the reason: `f` (fullword), PCRE
  * subsignatures (`/regex/`), byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures,
  * `VI` and `$n$` offsets, case-insensitive bodies with nibble wildcards or negated alternatives,
- * and counts of subsignatures that hold unbounded gaps (`*`, `{n-}`), which are only looked for
- * once, with offset `*`.
+ * subsignatures with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only
+ * looked for once), and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`,
+ * alternatives of unequal lengths): clamd counts those by where their matches end, one start per
+ * end, which this engine does not mimic.
  *
  * A line ClamAV would refuse (and with it the whole database) is a problem too; nothing throws.
  */
@@ -51,6 +53,8 @@ export interface SubsignatureForm {
   nocase: boolean;
   /** Holds unbounded gaps: matched once, not counted. */
   unbounded: boolean;
+  /** Matches can have different lengths (ranges, unequal alternatives): not counted. */
+  variable: boolean;
 }
 
 export interface Subsignature {
@@ -178,7 +182,7 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
       throw error;
     }
   });
-  checkUnboundedUse(expression, subsignatures, false);
+  checkCountedUse(expression, subsignatures, false);
   const signature: LogicalSignature = {
     name,
     target: tdb.target,
@@ -336,7 +340,17 @@ function parseSubsignature(text: string, target: 0 | 1, warnings: string[]): Sub
     if (unbounded && offset.kind !== 'any') {
       fail('skipped: a subsignature with unbounded gaps (*, {n-}) needs the offset *');
     }
-    return { elements: nocase ? lowered(parsed.elements) : parsed.elements, nocase, unbounded };
+    const variable = parsed.elements.some(
+      (e) =>
+        (e.kind === 'gap' && e.min !== e.max) ||
+        (e.kind === 'alt' && e.alternatives.some((a) => a.length !== e.alternatives[0]!.length)),
+    );
+    return {
+      elements: nocase ? lowered(parsed.elements) : parsed.elements,
+      nocase,
+      unbounded,
+      variable,
+    };
   });
   return { offset, forms };
 }
@@ -431,22 +445,28 @@ function lowered(elements: HexElement[]): HexElement[] {
   });
 }
 
-/** Subsignatures with unbounded gaps are found once: no count may depend on them. */
-function checkUnboundedUse(
+/**
+ * No count may depend on a subsignature of variable length: one with unbounded gaps is found
+ * once, and clamd counts the others by where their matches end (seen with clamd 1.4.6: `aa` twice
+ * then one `bb` is one match of `6161{0-5}6262`), where this engine counts starts.
+ */
+function checkCountedUse(
   expression: LogicalExpression,
   subsignatures: Subsignature[],
   counted: boolean,
 ): void {
   if (expression.kind === 'sub') {
-    const unbounded = subsignatures[expression.id]?.forms.some((form) => form.unbounded) ?? false;
-    if (unbounded && (counted || expression.count)) {
-      fail(`skipped: subsignature ${expression.id} has unbounded gaps (*, {n-}) and is counted`);
+    const variable = subsignatures[expression.id]?.forms.some((form) => form.variable) ?? false;
+    if (variable && (counted || expression.count)) {
+      fail(
+        `skipped: subsignature ${expression.id} has a variable length (*, {n-m}, [x-y], unequal alternatives) and is counted`,
+      );
     }
     return;
   }
   const inCount = counted || expression.count !== undefined;
-  checkUnboundedUse(expression.left, subsignatures, inCount);
-  checkUnboundedUse(expression.right, subsignatures, inCount);
+  checkCountedUse(expression.left, subsignatures, inCount);
+  checkCountedUse(expression.right, subsignatures, inCount);
 }
 
 // ---- logical expression ----

@@ -244,7 +244,10 @@ function labelledSignatures(
   return { ldb, mdb };
 }
 
-/** Archives holding some of the files: a zip, a gzip, and a gzip stored in a zip. */
+/**
+ * Archives holding some of the files (a zip, a gzip, and a gzip stored in a zip), and a file for
+ * bounded gaps.
+ */
 async function buildArchives(files: TestFile[]): Promise<TestFile[]> {
   const bytesOf = (name: string) => files.find((f) => f.name === name)!.bytes;
   const gzipped = gzip(bytesOf('pe-one.exe'));
@@ -254,6 +257,8 @@ async function buildArchives(files: TestFile[]): Promise<TestFile[]> {
       bytes: await zip([{ name: 'pe-three.exe', data: bytesOf('pe-three.exe') }]),
     },
     { name: 'pe-one.exe.gz', bytes: gzipped },
+    // Two starts sharing one end for a bounded gap, then one more match.
+    { name: 'gaps.bin', bytes: Buffer.from('\0aa\x01aabb\0\0aaXbb\0', 'latin1') },
     {
       name: 'nested.zip',
       bytes: await zip([{ name: 'pe-one.exe.gz', data: gzipped, compress: false }]),
@@ -261,8 +266,9 @@ async function buildArchives(files: TestFile[]): Promise<TestFile[]> {
   ];
 }
 
-/** Signatures with a `Container` condition, labelled over the files and the archives. */
+/** Signatures with a `Container` condition or bounded gaps, labelled over every file. */
 function containerSignatures(clamExe: boolean): Labelled[] {
+  const gap = `${hex('aa')}{0-5}${hex('bb')}`;
   const zipOnly = 'Engine:81-255,Target:0,Container:CL_TYPE_ZIP';
   return [
     {
@@ -284,6 +290,11 @@ function containerSignatures(clamExe: boolean): Labelled[] {
         ...(clamExe ? ['clam.exe'] : []),
       ],
     },
+    // Any start of a match counts for an offset, as in clamd.
+    { line: `G.First;Target:0;0;1:${gap}`, matches: ['gaps.bin'] },
+    { line: `G.Second;Target:0;0;4:${gap}`, matches: ['gaps.bin'] },
+    { line: `G.Miss;Target:0;0;2,1:${gap}`, matches: [] },
+    { line: `G.Both;Target:0;0&1;1:${gap};EOF-6:${gap}`, matches: ['gaps.bin'] },
   ];
 }
 
@@ -466,7 +477,7 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     expect(wrong).toEqual([]);
   });
 
-  it('applies Container conditions to archive members as clamd does', () => {
+  it('applies Container conditions to archive members, and bounded gaps, as clamd does', () => {
     const wrong: string[] = [];
     for (const { line, matches } of containers) {
       const name = line.split(';')[0]!;

@@ -190,9 +190,14 @@ describe('.ldb lines', () => {
     expect(problem(`S;Target:0;0;4?4243::i`)).toMatch(/skipped: nibble wildcards/);
     expect(problem(`S;Target:0;0;!(41|42)4344::i`)).toMatch(/skipped: negated alternatives/);
     expect(problem(`S;Target:0;0>1;${body}*${body}`)).toMatch(
-      /skipped: subsignature 0 has unbounded gaps/,
+      /skipped: subsignature 0 has a variable length/,
     );
-    expect(problem(`S;Target:0;(0|1)>1;${body};${body}{5-}${body}`)).toMatch(/unbounded gaps/);
+    expect(problem(`S;Target:0;(0|1)>1;${body};${body}{5-}${body}`)).toMatch(/variable length/);
+    expect(problem(`S;Target:0;0=2;${body}{1-4}${body}`)).toMatch(/variable length/);
+    expect(problem(`S;Target:0;0>0;${body}[1-2]${body}`)).toMatch(/variable length/);
+    expect(problem(`S;Target:0;(0&1)<2;${body};(41|4242)${body}`)).toMatch(/variable length/);
+    // Fixed lengths may be counted.
+    expect(parseLdbLine(`S;Target:0;0=2;${body}{4}??${body}(41|42)`).ok).toBe(true);
     expect(problem(`S;Target:0;0;10:${body}*${body}`)).toMatch(/needs the offset \*/);
     expect(problem(`S;Target:0;0;EOF-2000000:${body}`)).toMatch(/skipped: EOF-2000000/);
     // Found once, not counted: allowed.
