@@ -26,6 +26,7 @@ import { int, pick, seededRng, type Rng } from '../support/signature-gen.js';
 
 const CLAM_EXE = '/usr/share/clamav-testfiles/clam.exe';
 const hex = (text: string | Buffer) => Buffer.from(text).toString('hex');
+const hex2 = (byte: number) => byte.toString(16).padStart(2, '0');
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 const sha1 = (data: Buffer) => createHash('sha1').update(data).digest('hex');
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -312,11 +313,15 @@ function randomSignatures(files: TestFile[], count: number): string[] {
       const at = int(rng, 0, file.bytes.length - length);
       let body = '';
       for (let i = 0; i < length; i += 1) {
-        body +=
-          i >= 2 && i < length - 1 && rng() < 0.15
-            ? '??'
-            : file.bytes.subarray(at + i, at + i + 1).toString('hex');
+        const byte = file.bytes.subarray(at + i, at + i + 1).toString('hex');
+        const inner = i >= 2 && i < length - 1;
+        const roll = rng();
+        if (inner && roll < 0.1) body += '??';
+        else if (inner && roll < 0.15) body += `${byte[0]}?`;
+        else if (inner && roll < 0.2) body += `(${byte}|${hex2(int(rng, 0, 255))})`;
+        else body += byte;
       }
+      const modifiers = pick(rng, ['', '', '', '::i', '::w', '::wa', '::iwa']);
       const miss = rng() < 0.3 ? 1 : 0;
       const kind = int(rng, 0, 6);
       const sections = file.pe?.sections ?? [];
@@ -335,7 +340,7 @@ function randomSignatures(files: TestFile[], count: number): string[] {
         offset = `SE${(sIndex + miss) % sections.length}`;
         pe = true;
       } else if (kind === 6) offset = `${Math.max(0, at - 3)},${int(rng, 0, 6)}`;
-      subsigs.push(offset === '*' ? body : `${offset}:${body}`);
+      subsigs.push(`${offset === '*' ? '' : `${offset}:`}${body}${modifiers}`);
     }
     const ids = subsigs.map((_, i) => `${i}`);
     let logic = ids.join(pick(rng, ['&', '|']));
