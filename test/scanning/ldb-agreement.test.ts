@@ -267,6 +267,44 @@ async function buildArchives(files: TestFile[]): Promise<TestFile[]> {
   ];
 }
 
+const PLUS_SECTION = Buffer.concat([Buffer.from('plus section one '), Buffer.alloc(300, 0x99)]);
+
+/**
+ * More executables, labelled apart: a PE32+ and pe-three.exe cut in the middle of its last
+ * section (whose raw size clamd then cuts at the end of the file).
+ */
+function moreExecutables(files: TestFile[]): TestFile[] {
+  const three = files.find((f) => f.name === 'pe-three.exe')!;
+  const last = three.pe!.sections[2]!;
+  const plus = buildPe({
+    pe32plus: true,
+    sections: [
+      { data: Buffer.alloc(64, 0x98) },
+      { data: place(Buffer.from(PLUS_SECTION), 40, PROLOGUE) },
+    ],
+    entry: { section: 1, offset: 40 },
+  });
+  return [
+    { name: 'pe-plus.exe', bytes: plus.bytes, pe: plus },
+    { name: 'pe-cut.exe', bytes: three.bytes.subarray(0, last.raw + 100) },
+  ];
+}
+
+/** Section hashes for moreExecutables(), labelled over every file. */
+function moreSectionHashes(more: TestFile[]): Labelled[] {
+  const plus = more.find((f) => f.name === 'pe-plus.exe')!;
+  const section = plus.pe!.sections[1]!;
+  const plusData = plus.bytes.subarray(section.raw, section.raw + section.rawSize);
+  const cut = more.find((f) => f.name === 'pe-cut.exe')!;
+  const cutLast = cut.bytes.subarray(cut.bytes.length - 100);
+  return [
+    { line: `${plusData.length}:${md5(plusData)}:M.Plus`, matches: ['pe-plus.exe'] },
+    // The cut section: hashed over the 100 bytes left, under that size.
+    { line: `100:${md5(cutLast)}:M.Cut`, matches: ['pe-cut.exe'] },
+    { line: `512:${md5(cutLast)}:M.CutFullSize`, matches: [] },
+  ];
+}
+
 /** Signatures with a `Container` condition or bounded gaps, labelled over every file. */
 function containerSignatures(clamExe: boolean): Labelled[] {
   const gap = `${hex('aa')}{0-5}${hex('bb')}`;
@@ -288,6 +326,8 @@ function containerSignatures(clamExe: boolean): Labelled[] {
         'pe-one.exe',
         'pe-five.exe',
         'mz-broken.exe',
+        'pe-plus.exe',
+        'pe-cut.exe',
         ...(clamExe ? ['clam.exe'] : []),
       ],
     },
@@ -296,6 +336,23 @@ function containerSignatures(clamExe: boolean): Labelled[] {
     { line: `G.Second;Target:0;0;4:${gap}`, matches: ['gaps.bin'] },
     { line: `G.Miss;Target:0;0;2,1:${gap}`, matches: [] },
     { line: `G.Both;Target:0;0&1;1:${gap};EOF-6:${gap}`, matches: ['gaps.bin'] },
+    // PE32+ and a cut PE.
+    {
+      line: `P.PlusEp;Engine:51-255,Target:1,NumberOfSections:2-2;0;EP+0:${hex(PROLOGUE)}`,
+      matches: ['pe-plus.exe'],
+    },
+    {
+      line: `P.PlusSect;Engine:51-255,Target:1;0;S1+0:${hex('plus section')}`,
+      matches: ['pe-plus.exe'],
+    },
+    {
+      line: `P.CutLast;Engine:51-255,Target:1;0;SL+8:${hex('CountMe')}`,
+      matches: ['pe-three.exe', 'pe-cut.exe', 'pe-three.zip'],
+    },
+    {
+      line: `P.CutGone;Engine:51-255,Target:1;0;SE2:${hex('ZZZZ')}`,
+      matches: ['pe-three.exe', 'pe-three.zip'],
+    },
   ];
 }
 
@@ -394,18 +451,19 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     labelled = labelledSignatures(files, clamExe);
     const random = randomSignatures(files, 150);
     randomCount = random.length;
-    archives = await buildArchives(files);
-    containers = containerSignatures(clamExe);
+    const more = moreExecutables(files);
+    archives = [...(await buildArchives(files)), ...more];
+    containers = [...containerSignatures(clamExe), ...moreSectionHashes(more)];
     const dbDir = path.join(dir, 'db');
     await mkdir(dbDir);
     await writeFile(
       path.join(dbDir, 'test.ldb'),
-      [...labelled.ldb, ...containers]
+      [...labelled.ldb, ...containers.filter((l) => l.line.includes(';'))]
         .map((l) => l.line)
         .concat(random)
         .join('\n') + '\n',
     );
-    const mdb = labelled.mdb.map((l) => l.line);
+    const mdb = [...labelled.mdb, ...containers].map((l) => l.line).filter((l) => !l.includes(';'));
     await writeFile(
       path.join(dbDir, 'test.mdb'),
       mdb.filter((l) => /^\d+:[0-9a-f]{32}:/.test(l)).join('\n') + '\n',
@@ -446,11 +504,12 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
 
   it('loads every signature in the built-in engine except those outside its functionality level', async () => {
     const builtin = await BuiltinEngine.load(path.join(dir, 'db'), createLogger('silent'));
+    const extraHashes = containers.filter((l) => !l.line.includes(';')).length;
     // L.EngineOld (Engine:1-100) is skipped by both engines.
     expect(builtin.database.logical.length).toBe(
-      labelled.ldb.length - 1 + containers.length + randomCount,
+      labelled.ldb.length - 1 + containers.length - extraHashes + randomCount,
     );
-    expect(builtin.database.sectionHashes.length).toBe(labelled.mdb.length - 2);
+    expect(builtin.database.sectionHashes.length).toBe(labelled.mdb.length - 2 + extraHashes);
     expect(randomCount).toBeGreaterThan(100);
   });
 
@@ -482,10 +541,10 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     expect(wrong).toEqual([]);
   });
 
-  it('applies Container conditions to archive members, and bounded gaps, as clamd does', () => {
+  it('applies Container conditions, bounded gaps, PE32+ and cut PEs as clamd does', () => {
     const wrong: string[] = [];
     for (const { line, matches } of containers) {
-      const name = line.split(';')[0]!;
+      const name = line.includes(';') ? line.split(';')[0]! : line.split(':')[2]!;
       const found = [...files, ...archives]
         .filter((f) => results.get(f.name)?.builtin.includes(name))
         .map((f) => f.name);
