@@ -99,6 +99,7 @@ const MAX_SUBSIGNATURES = 64;
 const MAX_EXPRESSION_LENGTH = 4096;
 const MAX_NESTING = 64;
 const MAX_NUMBER = 0xffffffff;
+const MAX_COUNT = 65535;
 /** ClamAV's number of target types: 15 and up are skipped. */
 const TARGET_TYPES = 15;
 const TARGET_NAMES: Record<number, string> = {
@@ -183,6 +184,9 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
     }
   });
   checkCountedUse(expression, subsignatures, false);
+  const largest = largestCount(expression);
+  // Counting keeps up to that many start offsets per subsignature and file.
+  if (largest > MAX_COUNT) fail(`skipped: counts above ${MAX_COUNT} are not supported`);
   const signature: LogicalSignature = {
     name,
     target: tdb.target,
@@ -192,7 +196,7 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
     ...(tdb.container ? { container: tdb.container } : {}),
     expression,
     subsignatures,
-    countCap: largestCount(expression) + 1,
+    countCap: largest + 1,
     file,
     line: lineNumber,
   };

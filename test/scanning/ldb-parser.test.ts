@@ -244,6 +244,7 @@ describe('.ldb lines', () => {
     expect(parsed(`S;Target:0;0;${hex('abc')}`).countCap).toBe(1);
     expect(parsed(`S;Target:0;0>5&1=2;${hex('abc')};${hex('abd')}`).countCap).toBe(6);
     expect(parsed(`S;Target:0;(0|1)=9,2;${hex('abc')};${hex('abd')}`).countCap).toBe(10);
+    expect(problem(`S;Target:0;0>65536;${hex('abc')}`)).toMatch(/skipped: counts above 65535/);
   });
 });
 
