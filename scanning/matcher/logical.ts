@@ -181,7 +181,9 @@ class Session implements LogicalSession {
     const layout = this.layout(size);
     const names: string[] = [];
     this.judgeSignatures(size, layout, names);
-    this.judgeSections(size, names);
+    // Sections are hashed as the bytes pass; they count only if the headers hold for the size
+    // that arrived (a stream of unknown size may end before its sections do).
+    if (layout.pe !== null) this.judgeSections(size, names);
     return names;
   }
 
