@@ -7,6 +7,7 @@ import {
   parseLdbText,
   type LogicalSignature,
 } from '../../scanning/signatures/ldb.js';
+import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
 import { parseMdbLine, parseMdbText } from '../../scanning/signatures/mdb.js';
 import { buildPe } from '../support/pe-builder.js';
 
@@ -369,5 +370,26 @@ describe('the PE parser', () => {
     expect(edit(0, (b) => b.writeUInt32LE(0x90000000, 0x80 + 24 + 0xe0 + 12))).toMatch(
       /past 2 GiB/,
     );
+  });
+});
+
+describe('the loader', () => {
+  it('reads .ldb/.ldu and .mdb/.msb/.mdu/.msu files alongside the others, with their problems', () => {
+    const md5 = 'd41d8cd98f00b204e9800998ecf8427e';
+    const db = buildSignatureDatabase([
+      { file: 'a.ldb', text: `A;Target:0;0;${hex('abc')}\nBad;Target:0;0;/x/\n` },
+      { file: 'b.ldu', text: `B;Target:0;0;${hex('abd')}\n` },
+      { file: 'c.mdb', text: `512:${md5}:C\n` },
+      { file: 'd.msb', text: `*:${md5}:D:73\n` },
+      { file: 'e.mdu', text: `512:${md5}:E\n` },
+      { file: 'f.msu', text: `512:${md5}:F:300\n` },
+    ]);
+    expect(db.logical.map((s) => s.name)).toEqual(['A', 'B']);
+    expect(db.sectionHashes.map((s) => s.name)).toEqual(['C', 'D', 'E']);
+    expect(db.count).toBe(5);
+    expect(db.problems.map((p) => [p.file, p.line])).toEqual([
+      ['a.ldb', 2],
+      ['f.msu', 1],
+    ]);
   });
 });
