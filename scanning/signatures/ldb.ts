@@ -120,6 +120,9 @@ const TARGET_NAMES: Record<number, string> = {
 
 class LineError extends Error {}
 
+/** The start of the message of a line skipped because it uses something not supported. */
+const SKIPPED = 'skipped: ';
+
 function fail(message: string): never {
   throw new LineError(message);
 }
@@ -179,7 +182,12 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
     try {
       return parseSubsignature(text, tdb.target, warnings);
     } catch (error) {
-      if (error instanceof LineError) fail(`subsignature ${index}: ${error.message}`);
+      if (error instanceof LineError) {
+        // Keep "skipped:" in front, where the load report looks for it.
+        const skipped = error.message.startsWith(SKIPPED);
+        const reason = skipped ? error.message.slice(SKIPPED.length) : error.message;
+        fail(`${skipped ? SKIPPED : ''}subsignature ${index}: ${reason}`);
+      }
       throw error;
     }
   });
