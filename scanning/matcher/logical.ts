@@ -10,8 +10,9 @@ import type { BodySignature } from '../signatures/ndb.js';
  *
  * The first PE_HEAD_BYTES are held back until the PE layout (if any) is known; then every
  * subsignature form is looked for by a body matcher in "occurrence" mode (every start offset,
- * not just the first match), forms marked case-insensitive in a second one fed the content
- * with A–Z lowered. Starts are kept per subsignature only inside its offset window and only up
+ * not just the first match): one matcher per target and case, so a file that does not start
+ * with "MZ" skips the PE target's, and only case-insensitive forms see the content with A–Z
+ * lowered. Starts are kept per subsignature only inside its offset window and only up
  * to the count the expression can tell apart, so memory stays bounded whatever the content.
  * Section hashes are computed as the bytes stream past. Everything is judged when the stream
  * ends, as ClamAV judges logical signatures after reading the whole file.
@@ -44,6 +45,16 @@ interface SectionHashIndex {
   anySize: boolean;
 }
 
+interface BodyMatcher {
+  /** 1: only for files starting with "MZ". */
+  target: 0 | 1;
+  /** Fed the content with A–Z lowered. */
+  lower: boolean;
+  open: (onStart: (pattern: number, start: number) => void) => OccurrenceFeed;
+  /** Body index → slot. */
+  slotOf: Int32Array;
+}
+
 interface Slot {
   signature: number;
   offset: LdbOffset;
@@ -54,11 +65,11 @@ export class LogicalScanner {
   /** Per subsignature of every signature, in order ("slots"). */
   readonly slots: Slot[] = [];
   readonly firstSlot: number[] = [];
-  readonly plain: ((onStart: (pattern: number, start: number) => void) => OccurrenceFeed) | null;
-  readonly nocase: ((onStart: (pattern: number, start: number) => void) => OccurrenceFeed) | null;
-  /** Body index → slot, for each matcher. */
-  readonly plainSlot: Int32Array;
-  readonly nocaseSlot: Int32Array;
+  /**
+   * One matcher per target and case: a file that does not start with "MZ" skips the PE ones,
+   * and only the content of a case-insensitive one is lowered.
+   */
+  readonly matchers: BodyMatcher[] = [];
   readonly sectionHashes = new Map<HashAlgorithm, SectionHashIndex>();
 
   constructor(
@@ -66,10 +77,10 @@ export class LogicalScanner {
     sectionHashes: SectionHashSignature[],
     compile: OccurrenceCompiler,
   ) {
-    const plainBodies: BodySignature[] = [];
-    const nocaseBodies: BodySignature[] = [];
-    const plainSlot: number[] = [];
-    const nocaseSlot: number[] = [];
+    const groups = new Map<
+      string,
+      { target: 0 | 1; lower: boolean; bodies: BodySignature[]; slots: number[] }
+    >();
     signatures.forEach((signature, index) => {
       this.firstSlot.push(this.slots.length);
       for (const subsignature of signature.subsignatures) {
@@ -84,15 +95,20 @@ export class LogicalScanner {
             file: signature.file,
             line: signature.line,
           };
-          (form.nocase ? nocaseBodies : plainBodies).push(body);
-          (form.nocase ? nocaseSlot : plainSlot).push(slot);
+          const key = `${signature.target}:${form.nocase}`;
+          let group = groups.get(key);
+          if (!group) {
+            group = { target: signature.target, lower: form.nocase, bodies: [], slots: [] };
+            groups.set(key, group);
+          }
+          group.bodies.push(body);
+          group.slots.push(slot);
         }
       }
     });
-    this.plain = plainBodies.length > 0 ? compile(plainBodies) : null;
-    this.nocase = nocaseBodies.length > 0 ? compile(nocaseBodies) : null;
-    this.plainSlot = Int32Array.from(plainSlot);
-    this.nocaseSlot = Int32Array.from(nocaseSlot);
+    for (const { target, lower, bodies, slots } of groups.values()) {
+      this.matchers.push({ target, lower, open: compile(bodies), slotOf: Int32Array.from(slots) });
+    }
     for (const signature of sectionHashes) {
       let index = this.sectionHashes.get(signature.algorithm);
       if (!index) {
@@ -213,17 +229,10 @@ class Session implements LogicalSession {
         [this.lo[index], this.hi[index]] = window;
       }
     });
-    const { plain, nocase, plainSlot, nocaseSlot } = this.scanner;
-    if (plain)
-      this.feeds.push({
-        feed: plain((p, start) => this.found(plainSlot[p]!, start)),
-        lower: false,
-      });
-    if (nocase)
-      this.feeds.push({
-        feed: nocase((p, start) => this.found(nocaseSlot[p]!, start)),
-        lower: true,
-      });
+    for (const { target, lower, open, slotOf } of this.scanner.matchers) {
+      if (target === 1 && !layout.mz) continue;
+      this.feeds.push({ feed: open((p, start) => this.found(slotOf[p]!, start)), lower });
+    }
     if (layout.pe !== null) this.startHashers(layout.pe);
     if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
   }
