@@ -163,6 +163,7 @@ class Session implements LogicalSession {
   /** Slots whose window is only known at the end (EOF-n of a stream of unknown size). */
   private readonly late: Uint8Array;
   private pruneAt = PRUNE_AT;
+  private scratch = new Uint8Array(0);
 
   constructor(
     private readonly scanner: LogicalScanner,
@@ -255,8 +256,9 @@ class Session implements LogicalSession {
     const from = this.fed;
     const to = from + chunk.length;
     let lowered: Uint8Array | undefined;
+    // The matchers copy what they keep: one scratch buffer serves every chunk.
     for (const { feed, lower } of this.feeds) {
-      if (lower) feed.update((lowered ??= lowerAscii(chunk)));
+      if (lower) feed.update((lowered ??= this.lowerAscii(chunk)));
       else feed.update(chunk);
     }
     for (const hasher of this.hashers) {
@@ -266,6 +268,14 @@ class Session implements LogicalSession {
         for (const [, hash] of hasher.hashes) hash.update(chunk.subarray(a - from, b - from));
     }
     this.fed = to;
+  }
+
+  /** The bytes with A–Z lowered (in the session's scratch buffer), for case-insensitive forms. */
+  private lowerAscii(chunk: Uint8Array): Uint8Array {
+    if (this.scratch.length < chunk.length) this.scratch = new Uint8Array(chunk.length);
+    const out = this.scratch;
+    for (let i = 0; i < chunk.length; i += 1) out[i] = LOWER[chunk[i]!]!;
+    return out.subarray(0, chunk.length);
   }
 
   /** A subsignature form starts at `start`: kept if it can count. */
@@ -381,10 +391,3 @@ function offsetWindow(
 }
 
 const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
-
-/** The bytes with A–Z lowered, as case-insensitive subsignatures are matched. */
-function lowerAscii(chunk: Uint8Array): Uint8Array {
-  const out = new Uint8Array(chunk.length);
-  for (let i = 0; i < chunk.length; i += 1) out[i] = LOWER[chunk[i]!]!;
-  return out;
-}
