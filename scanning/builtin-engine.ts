@@ -65,9 +65,11 @@ interface ReloadReport {
 
 /**
  * The built-in engine: runs in-process with no extra daemon. It loads ClamAV databases, plain and
- * in `.cvd`/`.cld`/`.cud` containers (signatures/database.ts: hashes, body signatures, allow and
- * ignore lists; the other types are counted as skipped), and reads each file once, matching body signatures, whole-file hashes and the
- * EICAR test file in the same pass (see matcher/content-scanner.ts). Archives (zip, gzip, tar,
+ * in `.cvd`/`.cld`/`.cud` containers (signatures/database.ts: hashes, body signatures, logical
+ * signatures, PE section hashes, allow and ignore lists; the other types are counted as skipped),
+ * and reads each file once, matching body signatures, whole-file hashes, logical signatures, PE
+ * section hashes and the EICAR test file in the same pass (see matcher/content-scanner.ts and
+ * matcher/logical.ts). Archives (zip, gzip, tar,
  * nested) are walked as they are read (archives/walk.ts): the content itself and every member at
  * every depth get a matcher session of their own, so hash and body signatures apply to each, and
  * each detection keeps the member's path. What the walker cannot open (encrypted, corrupt, past a
@@ -175,7 +177,7 @@ export class BuiltinEngine implements Engine {
     const allowed: string[][] = [];
     const visit = async (member: Member): Promise<void> => {
       // The top-level size is exact (digests may be skipped for it); a member's is only declared.
-      const session = scanner.session(member.depth === 0 ? target.size : -1);
+      const session = scanner.session(member.depth === 0 ? target.size : -1, member.container);
       for await (const chunk of member.stream) session.update(chunk as Buffer);
       for (const signature of session.finish()) {
         detections.push({ path: member.path, finding: maliciousFinding(signature), signature });
@@ -255,7 +257,14 @@ export class BuiltinEngine implements Engine {
       loadMs: Math.round(loadMs),
     };
     this.logger.info(
-      { ...report, hashes: db.hashes.count, bodies: db.bodies.length, dir: this.signaturesDir },
+      {
+        ...report,
+        hashes: db.hashes.count,
+        bodies: db.bodies.length,
+        logical: db.logical.length,
+        sectionHashes: db.sectionHashes.length,
+        dir: this.signaturesDir,
+      },
       'built-in engine loaded its signatures',
     );
     return report;

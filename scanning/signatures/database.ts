@@ -12,13 +12,16 @@ import { containerKind, readContainer, type ContainerVerification } from './cont
 import { parseContainerHeader } from './cvd.js';
 import { CLAMAV_PUBLIC_KEY, type RsaPublicKey } from './dsig.js';
 import { IgnoreList, parseIgnoreText } from './ign.js';
+import { parseLdbText, type LogicalSignature } from './ldb.js';
+import { parseMdbText, type SectionHashSignature } from './mdb.js';
 import { parseNdbText, type BodySignature, type SignatureProblem } from './ndb.js';
 
 export type { SignatureProblem } from './ndb.js';
 
 /**
  * Everything the built-in engine matches, from one folder: whole-file hashes (`.hdb`, `.hsb`),
- * body signatures (`.ndb`), the allow list (`.fp`, `.sfp`), read from plain files and from
+ * body signatures (`.ndb`), logical signatures (`.ldb`), PE section hashes (`.mdb`, `.msb`), the
+ * allow list (`.fp`, `.sfp`), read from plain files and from
  * ClamAV's containers (`.cvd`, `.cld`, `.cud`). Lines that cannot be used are reported in
  * `problems` and skipped; lines loaded with a caveat (a target type matched as "any file") are in
  * `warnings`; `report` counts, per type, what was loaded and what was skipped and why.
@@ -26,9 +29,13 @@ export type { SignatureProblem } from './ndb.js';
 export interface SignatureDatabase {
   hashes: HashDatabase;
   bodies: BodySignature[];
+  /** Logical signatures (`.ldb`; `.ldu` with PUA detection on). */
+  logical: LogicalSignature[];
+  /** PE section hashes (`.mdb`, `.msb`; `.mdu`, `.msu` with PUA detection on). */
+  sectionHashes: SectionHashSignature[];
   /** `.fp` and `.sfp`: content whose hash and size are listed here is clean, whatever matched. */
   allowed: HashDatabase;
-  /** Hash and body signatures loaded. */
+  /** Signatures loaded, of every kind. */
   count: number;
   problems: SignatureProblem[];
   warnings: SignatureProblem[];
@@ -87,7 +94,6 @@ export interface LoadOptions {
 const SKIP_REASONS = {
   pua: 'PUA detection is off',
   ignored: 'disabled by an .ign/.ign2 entry',
-  notYetSupported: 'not yet supported',
 } as const;
 
 // ---- the types the loader reads ---------------------------------------------------------------
@@ -197,6 +203,9 @@ function hashes(
 }
 
 const bodies = (db: SignatureDatabase, s: BodySignature[]) => append(db.bodies, s);
+const logical = (db: SignatureDatabase, s: LogicalSignature[]) => append(db.logical, s);
+const sections = (db: SignatureDatabase, s: SectionHashSignature[]) =>
+  append(db.sectionHashes, s);
 
 const IGNORE_LIST: FileType = {
   load(content, file, stage) {
@@ -225,16 +234,16 @@ const FILE_TYPES: Readonly<Record<string, FileType>> = {
   ign: IGNORE_LIST,
   ign2: IGNORE_LIST,
   cdb: parsedNotMatched(parseCdbText, 'container metadata matching not implemented'),
-  ldb: skipped(SKIP_REASONS.notYetSupported),
-  ldu: skipped(SKIP_REASONS.notYetSupported),
-  mdb: skipped(SKIP_REASONS.notYetSupported),
-  mdu: skipped(SKIP_REASONS.notYetSupported),
-  msb: skipped(SKIP_REASONS.notYetSupported),
-  msu: skipped(SKIP_REASONS.notYetSupported),
+  ldb: used(parseLdbText, logical),
+  ldu: used(parseLdbText, logical, { pua: true }),
+  mdb: used(parseMdbText, sections),
+  msb: used(parseMdbText, sections),
+  mdu: used(parseMdbText, sections, { pua: true }),
+  msu: used(parseMdbText, sections, { pua: true }),
   cbc: skipped('bytecode runs only in clamd', 'file'),
-  crb: skipped('Authenticode trust rules need a PE parser'),
+  crb: skipped('Authenticode trust rules are not checked (no certificate parser)'),
   idb: skipped('icon signatures need a PE icon extractor'),
-  imp: skipped('PE import-table hashes need a PE parser'),
+  imp: skipped('PE import tables are not parsed'),
   wdb: skipped('phishing URL lists apply to links in mail and HTML, which are not scanned'),
   pdb: skipped('phishing URL lists apply to links in mail and HTML, which are not scanned'),
   gdb: skipped('phishing URL lists apply to links in mail and HTML, which are not scanned'),
@@ -244,7 +253,7 @@ const FILE_TYPES: Readonly<Record<string, FileType>> = {
   sdb: skipped('the legacy .sdb format is not read'),
   zmd: skipped('zip metadata signatures (.zmd) are not read'),
   rmd: skipped('rar metadata signatures (.rmd) are not read'),
-  cat: skipped('Authenticode catalogs need a PE parser'),
+  cat: skipped('Authenticode catalogs are not checked (no certificate parser)'),
   ioc: skipped('OpenIOC files are not read'),
   yar: skipped('YARA rules are not read'),
   yara: skipped('YARA rules are not read'),
@@ -389,7 +398,7 @@ class DatabaseBuilder {
     for (const table of [...db.hashes.tables.values(), ...db.allowed.tables.values()]) {
       table.index();
     }
-    db.count = db.hashes.count + db.bodies.length;
+    db.count = db.hashes.count + db.bodies.length + db.logical.length + db.sectionHashes.length;
     db.fingerprint = this.sources > 0 ? this.fingerprint.digest('hex').slice(0, 12) : 'empty';
     db.hashes.fingerprint = db.fingerprint;
     db.report.types = [...this.tallies.entries()]
@@ -411,6 +420,8 @@ export function emptySignatureDatabase(): SignatureDatabase {
   return {
     hashes: emptyHashDatabase(),
     bodies: [],
+    logical: [],
+    sectionHashes: [],
     allowed: emptyHashDatabase(),
     count: 0,
     problems: [],

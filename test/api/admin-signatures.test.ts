@@ -18,7 +18,7 @@ describe('GET /admin/signatures', () => {
       path.join(dir, 'local.ndb'),
       `Local.One:0:*:${hex('local-one')}\nLocal.Exe:0:EP+0:${hex('entry')}\n`,
     );
-    await writeFile(path.join(dir, 'local.ldb'), 'Logical.One;Target:0;0;414243\n');
+    await writeFile(path.join(dir, 'local.idb'), 'Icon.One:group1:group2:0123456789abcdef\n');
     await writeFile(
       path.join(dir, 'custom.cud'),
       buildContainer({ 'custom.hsb': `${'a'.repeat(64)}:*:Custom.Hash:73\n` }, { version: 4 }),
@@ -55,7 +55,13 @@ describe('GET /admin/signatures', () => {
     expect(builtin).toMatchObject({ name: 'builtin', signatures: 2, problems: 1 });
     expect(builtin.types).toEqual([
       { type: 'hsb', loaded: 1, skipped: 0, reasons: {}, warnings: 0 },
-      { type: 'ldb', loaded: 0, skipped: 1, reasons: { 'not yet supported': 1 }, warnings: 0 },
+      {
+        type: 'idb',
+        loaded: 0,
+        skipped: 1,
+        reasons: { 'icon signatures need a PE icon extractor': 1 },
+        warnings: 0,
+      },
       {
         type: 'ndb',
         loaded: 1,
@@ -78,9 +84,9 @@ describe('GET /admin/signatures', () => {
     let text = await metrics();
     expect(text).toContain('arbiter_signatures_loaded{engine="builtin",type="ndb"} 1');
     expect(text).toContain(
-      'arbiter_signatures_skipped{engine="builtin",type="ldb",reason="not yet supported"} 1',
+      'arbiter_signatures_skipped{engine="builtin",type="idb",reason="icon signatures need a PE icon extractor"} 1',
     );
-    await rm(path.join(dir, 'local.ldb'));
+    await rm(path.join(dir, 'local.idb'));
     const reloaded = await fetch(`${service.url}/admin/signatures/reload`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },

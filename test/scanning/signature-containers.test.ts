@@ -107,12 +107,12 @@ describe('ClamAV containers in the signature folder', () => {
         version: 27000,
         loaded: true,
         verification: 'signed',
-        signatures: 2,
+        signatures: 3,
       }),
     ]);
     expect(db.report.types.map((t) => [t.type, t.loaded, t.skipped])).toEqual([
       ['hdb', 1, 0],
-      ['ldb', 0, 1],
+      ['ldb', 1, 0],
       ['ndb', 1, 0],
     ]);
   });

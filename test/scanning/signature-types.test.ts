@@ -65,13 +65,13 @@ describe('database types by extension', () => {
     expect(reasons).toEqual({
       cbc: { 'bytecode runs only in clamd': 1 },
       cfg: { "engine settings (dconf) for clamd's own modules": 1 },
-      crb: { 'Authenticode trust rules need a PE parser': 1 },
+      crb: { 'Authenticode trust rules are not checked (no certificate parser)': 1 },
       ftm: { "file type magic drives clamd's own type detection": 1 },
       idb: { 'icon signatures need a PE icon extractor': 1 },
-      ldb: { 'not yet supported': 2 },
+      ldb: { 'subsignature n: the signature has no block of two fixed bytes to anchor on': 1 },
       wdb: { 'phishing URL lists apply to links in mail and HTML, which are not scanned': 1 },
     });
-    expect(db.count).toBe(0);
+    expect(db.count).toBe(1); // Sig.One
   });
 
   it('groups unparseable lines by a reason free of the line’s own content', () => {
@@ -238,7 +238,7 @@ describe('the load log', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-log-'));
     try {
       await writeFile(path.join(dir, 'a.ndb'), 'A:0:*:4142434445\nB:0:EP+0:4142434445\n');
-      await writeFile(path.join(dir, 'a.ldb'), 'L;Target:0;0;414243\n');
+      await writeFile(path.join(dir, 'a.idb'), 'Icon:group:group:hash\n');
       const lines: Array<{ msg: string; level: number }> = [];
       const sink = new Writable({
         write(chunk: Buffer, _encoding, done) {
@@ -250,7 +250,7 @@ describe('the load log', () => {
       await BuiltinEngine.load(dir, createLogger('info', 'arbiter', sink));
       const typeLines = lines.filter((l) => l.msg.startsWith('signatures ')).map((l) => l.msg);
       expect(typeLines).toEqual([
-        'signatures ldb: 0 loaded, 1 skipped (not yet supported: 1)',
+        'signatures idb: 0 loaded, 1 skipped (icon signatures need a PE icon extractor: 1)',
         'signatures ndb: 1 loaded, 1 skipped (offset "…" is relative to an executable\'s layout, which is not supported: 1)',
       ]);
     } finally {

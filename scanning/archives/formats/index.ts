@@ -1,4 +1,4 @@
-import type { FormatHandler } from '../format.js';
+import type { FormatHandler } from '../types.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
