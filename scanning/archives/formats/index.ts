@@ -1,4 +1,6 @@
 import type { FormatHandler } from '../format.js';
+import { mboxFormat } from './mbox.js';
+import { mimeFormat } from './mime.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -12,6 +14,9 @@ export interface FormatSet {
 
 export function createFormatSet(): FormatSet {
   const handlers: FormatHandler[] = [];
+  // Mail: an mbox (From_ separator lines) before a single message (a header block).
+  handlers.push(mboxFormat);
+  handlers.push(mimeFormat);
   return {
     handlers,
     close: async () => {},
