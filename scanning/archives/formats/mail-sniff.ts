@@ -21,7 +21,7 @@ const MAIL_ONLY_FIELDS = new Set([
   'references',
 ]);
 
-/** Fields of a message's envelope: two different ones together mean mail too. */
+/** Fields of a message's envelope: two different ones together (capitalised) mean mail too. */
 const ENVELOPE_FIELDS = new Set(['from', 'to', 'cc', 'subject', 'date', 'reply-to', 'sender']);
 
 /** RFC 5322 field name: printable ASCII except the colon, no spaces. */
@@ -46,11 +46,13 @@ export function looksLikeMailHeaders(head: Buffer): boolean {
       if (fields === 0) return false;
       continue;
     }
-    const name = FIELD.exec(line)?.[1]?.toLowerCase();
-    if (name === undefined) return false;
+    const written = FIELD.exec(line)?.[1];
+    if (written === undefined) return false;
+    const name = written.toLowerCase();
     fields += 1;
     if (MAIL_ONLY_FIELDS.has(name) || isMimeContentType(name, line)) mailOnly = true;
-    if (ENVELOPE_FIELDS.has(name)) envelope.add(name);
+    // Capitalised as mail writes them: `from:` and `to:` keys of a YAML file do not count.
+    if (ENVELOPE_FIELDS.has(name) && /^[A-Z]/.test(written)) envelope.add(name);
   }
   return fields > 0 && (mailOnly || envelope.size >= 2);
 }
