@@ -1,4 +1,5 @@
 import type { FormatHandler } from '../format.js';
+import { encodedTextFormat } from './encoded-text.js';
 import { mboxFormat } from './mbox.js';
 import { mimeFormat } from './mime.js';
 
@@ -17,6 +18,8 @@ export function createFormatSet(): FormatSet {
   // Mail: an mbox (From_ separator lines) before a single message (a header block).
   handlers.push(mboxFormat);
   handlers.push(mimeFormat);
+  // uuencode, yEnc and BinHex blocks in text: tried last, after every format with a magic.
+  handlers.push(encodedTextFormat);
   return {
     handlers,
     close: async () => {},
