@@ -2,6 +2,7 @@ import type { FormatHandler } from '../format.js';
 import { encodedTextFormat } from './encoded-text.js';
 import { mboxFormat } from './mbox.js';
 import { mimeFormat } from './mime.js';
+import { tnefFormat } from './tnef.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -18,6 +19,8 @@ export function createFormatSet(): FormatSet {
   // Mail: an mbox (From_ separator lines) before a single message (a header block).
   handlers.push(mboxFormat);
   handlers.push(mimeFormat);
+  // Outlook's winmail.dat (a magic number).
+  handlers.push(tnefFormat);
   // uuencode, yEnc and BinHex blocks in text: tried last, after every format with a magic.
   handlers.push(encodedTextFormat);
   return {
