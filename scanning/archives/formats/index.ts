@@ -2,6 +2,7 @@ import type { FormatHandler } from '../format.js';
 import { encodedTextFormat } from './encoded-text.js';
 import { mboxFormat } from './mbox.js';
 import { mimeFormat } from './mime.js';
+import { sisFormat } from './sis.js';
 import { tnefFormat } from './tnef.js';
 
 /**
@@ -21,6 +22,8 @@ export function createFormatSet(): FormatSet {
   handlers.push(mimeFormat);
   // Outlook's winmail.dat (a magic number).
   handlers.push(tnefFormat);
+  // Symbian installation packages (UIDs).
+  handlers.push(sisFormat);
   // uuencode, yEnc and BinHex blocks in text: tried last, after every format with a magic.
   handlers.push(encodedTextFormat);
   return {
