@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import zlib, { crc32 } from 'node:zlib';
 
 /**
  * Mail fixtures built at run time: messages and mailboxes by python3's `email` and `mailbox`
@@ -257,4 +257,151 @@ function crc16(data: Buffer): number {
     }
   }
   return value;
+}
+
+export interface TnefAttachment {
+  title: string;
+  data: Buffer;
+  /** Where the title attribute goes: before the data (default) or after it, as Outlook does. */
+  titleAfter?: boolean;
+}
+
+/**
+ * A TNEF stream (winmail.dat) as MS-OXTNEF describes it: signature, key, version, message
+ * class, an optional body, then each attachment's attributes. No Debian package writes TNEF
+ * (tnef only reads it); `damage` breaks one attachment's data checksum.
+ */
+export function tnefFile(
+  attachments: TnefAttachment[],
+  options: { body?: string; damage?: 'checksum' } = {},
+): Buffer {
+  const attribute = (level: number, id: number, data: Buffer, breakSum = false) => {
+    const header = Buffer.alloc(9);
+    header[0] = level;
+    header.writeUInt32LE(id >>> 0, 1);
+    header.writeUInt32LE(data.length, 5);
+    let sum = 0;
+    for (const byte of data) sum = (sum + byte) & 0xffff;
+    const checksum = Buffer.alloc(2);
+    checksum.writeUInt16LE(breakSum ? sum ^ 0xffff : sum);
+    return Buffer.concat([header, data, checksum]);
+  };
+  const u32 = (value: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(value);
+    return b;
+  };
+  const parts = [
+    Buffer.from([0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00]),
+    attribute(1, 0x00089006, u32(0x00010000)),
+    attribute(1, 0x00078008, Buffer.from('IPM.Microsoft Mail.Note\0')),
+  ];
+  if (options.body !== undefined) parts.push(attribute(1, 0x0002800c, Buffer.from(options.body)));
+  for (const [index, attachment] of attachments.entries()) {
+    const title = attribute(2, 0x00018010, Buffer.from(`${attachment.title}\0`));
+    const data = attribute(2, 0x0006800f, attachment.data, options.damage === 'checksum');
+    parts.push(attribute(2, 0x00069002, Buffer.alloc(14, index)));
+    parts.push(...(attachment.titleAfter ? [data, title] : [title, data]));
+  }
+  return Buffer.concat(parts);
+}
+
+export interface SisEntry {
+  /** The installed path (`!:\system\apps\x\x.exe`). */
+  target: string;
+  data: Buffer;
+}
+
+/**
+ * An old EPOC 6.x SIS package (the layout of Psion's and Nokia's makesis): UIDs, header,
+ * language table, file records with UTF-16 names, and each file zlib-compressed (or stored
+ * with `stored`). No Debian package writes SIS; this follows the format description.
+ */
+export function oldSisFile(entries: SisEntry[], options: { stored?: boolean } = {}): Buffer {
+  const headerBytes = 84;
+  const languagesAt = headerBytes;
+  const recordsAt = languagesAt + 2;
+  const recordBytes = 4 + 24 + 12 + 8;
+  let at = recordsAt + entries.length * recordBytes;
+  const names: Buffer[] = [];
+  const datas: Buffer[] = [];
+  const layout = entries.map((entry) => {
+    const name = Buffer.from(entry.target, 'utf16le');
+    const nameAt = at;
+    at += name.length;
+    names.push(name);
+    return { name, nameAt };
+  });
+  const placed = entries.map((entry) => {
+    const stored = options.stored ? entry.data : zlib.deflateSync(entry.data);
+    const dataAt = at;
+    at += stored.length;
+    datas.push(stored);
+    return { stored, dataAt };
+  });
+  const header = Buffer.alloc(headerBytes);
+  header.writeUInt32LE(0x10203040, 0);
+  header.writeUInt32LE(0x10003a12, 4);
+  header.writeUInt32LE(0x10000419, 8);
+  header.writeUInt16LE(1, 18); // languages
+  header.writeUInt16LE(entries.length, 20);
+  header.writeUInt32LE(200, 32);
+  header.writeUInt16LE(options.stored ? 0x0009 : 0x0001, 36); // unicode, maybe not compressed
+  header.writeUInt32LE(languagesAt, 48);
+  header.writeUInt32LE(recordsAt, 52);
+  const records = entries.map((entry, i) => {
+    const record = Buffer.alloc(recordBytes);
+    const { name, nameAt } = layout[i]!;
+    const { stored, dataAt } = placed[i]!;
+    record.writeUInt32LE(0, 0); // a simple file record
+    record.writeUInt32LE(0, 4); // file type: simple
+    record.writeUInt32LE(name.length, 12);
+    record.writeUInt32LE(nameAt, 16);
+    record.writeUInt32LE(name.length, 20);
+    record.writeUInt32LE(nameAt, 24);
+    record.writeUInt32LE(stored.length, 28);
+    record.writeUInt32LE(dataAt, 32);
+    record.writeUInt32LE(entry.data.length, 36);
+    return record;
+  });
+  return Buffer.concat([header, Buffer.from([0x01, 0x00]), ...records, ...names, ...datas]);
+}
+
+/**
+ * A SIS 9.x package reduced to what carries files (Symbian OS v9.x SIS File Format
+ * Specification): UIDs, SISContents holding an empty SISCompressed controller and SISData →
+ * SISDataUnit → SISFileData → SISCompressed, zlib (1), stored (0) or another `algorithm`.
+ */
+export function sis9File(files: Buffer[], options: { algorithm?: number } = {}): Buffer {
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+  const field = (type: number, content: Buffer) => {
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(type, 0);
+    header.writeUInt32LE(content.length, 4);
+    return pad(Buffer.concat([header, content]));
+  };
+  const element = (content: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(content.length);
+    return pad(Buffer.concat([length, content]));
+  };
+  const array = (type: number, elements: Buffer[]) => {
+    const elementType = Buffer.alloc(4);
+    elementType.writeUInt32LE(type);
+    return field(2, Buffer.concat([elementType, ...elements.map(element)]));
+  };
+  const compressed = (data: Buffer, algorithm: number) => {
+    const header = Buffer.alloc(12);
+    header.writeUInt32LE(algorithm, 0);
+    header.writeBigUInt64LE(BigInt(data.length), 4);
+    return field(3, Buffer.concat([header, algorithm === 1 ? zlib.deflateSync(data) : data]));
+  };
+  const algorithm = options.algorithm ?? 1;
+  const fileDatas = files.map((file) => compressed(file, algorithm));
+  const data = field(30, array(31, [array(32, fileDatas)]));
+  const contents = field(12, Buffer.concat([compressed(Buffer.alloc(0), 1), data]));
+  const uids = Buffer.alloc(16);
+  uids.writeUInt32LE(0x10201a7a, 0);
+  uids.writeUInt32LE(0xa0001234, 8);
+  return Buffer.concat([uids, contents]);
 }
