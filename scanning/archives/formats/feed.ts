@@ -12,11 +12,6 @@ export class MemberFeed implements AsyncIterable<Buffer> {
   private taken: (() => void) | undefined;
   private arrived: (() => void) | undefined;
 
-  /** True once the reader stopped: nothing more it will take. */
-  get stopped(): boolean {
-    return this.closed;
-  }
-
   async push(chunk: Buffer): Promise<void> {
     if (this.closed || this.ended || chunk.length === 0) return;
     this.queued = chunk;

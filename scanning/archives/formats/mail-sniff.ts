@@ -31,6 +31,9 @@ const FIELD = /^([!-9;-~]+)[ \t]*:/;
 export const MAIL_SNIFF_BYTES = 4096;
 
 export function looksLikeMailHeaders(head: Buffer): boolean {
+  // Most content fails on its first byte: a field name is printable ASCII.
+  const first = head[0] ?? 0;
+  if (first < 0x21 || first > 0x7e || first === 0x3a) return false;
   const seen = Math.min(head.length, MAIL_SNIFF_BYTES);
   const lines = head.toString('latin1', 0, seen).split('\n');
   // What follows the last line ending is a line cut short, unless the content ends there.
