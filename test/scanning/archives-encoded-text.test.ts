@@ -92,6 +92,18 @@ describe('uuencode', () => {
     expect(member?.data?.subarray(0, whole)).toEqual(binary.subarray(0, whole));
   });
 
+  it('leaves binary content with a stray block line alone', async () => {
+    const block = uuencoded('eicar.com', eicar());
+    const content = text(
+      Buffer.from([0x4d, 0x5a, 0x90, 0x00, 0x03, 0x00]),
+      '\n',
+      block.subarray(0, 100),
+    );
+    const result = await walk(content, 'program.exe');
+    expect(result.visited.map((v) => v.path)).toEqual(['program.exe']);
+    expect(result.unscannable).toEqual([]);
+  });
+
   it('leaves prose that merely begins like a block alone', async () => {
     for (const prose of [
       'begin 644 lines of verse\nand then the rest of the story\nend\n',

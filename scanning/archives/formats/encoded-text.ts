@@ -26,10 +26,16 @@ const EVENT_BYTES = 256 * 1024;
 
 const MARKERS = ['begin ', 'begin-base64 ', '=ybegin ', BINHEX_MARKER].map((m) => Buffer.from(m));
 
-/** A block begin line at the start of a line, confirmed by the line after it when it is there. */
+/**
+ * A block begin line at the start of a line, confirmed by the line after it when it is there,
+ * in text: a NUL byte before it means binary content (an executable's strings, a document's
+ * streams), whose stray "begin" lines are no block worth calling damaged.
+ */
 function firstBlockIn(head: Buffer): boolean {
+  const binaryFrom = head.indexOf(0);
   for (const marker of MARKERS) {
     for (let at = head.indexOf(marker); at >= 0; at = head.indexOf(marker, at + 1)) {
+      if (binaryFrom >= 0 && binaryFrom < at) break;
       if (at > 0 && head[at - 1] !== 0x0a) continue;
       const end = head.indexOf(0x0a, at);
       const line = head.toString('latin1', at, end < 0 ? head.length : end).replace(/\r$/, '');
