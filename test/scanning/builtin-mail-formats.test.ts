@@ -44,10 +44,10 @@ describe('the built-in engine alone on the test executable in mail and its encod
   const files = new Map<string, string>();
 
   /**
-   * Files in which clamd 1.4 does not find it (this test checks that it still does not): a
-   * binary attachment in quoted-printable (its decoder does not give the bytes back exactly),
-   * yEnc (neither in a text file nor in a mail part), a SIS 9.x package reduced to its file data (no controller),
-   * and a uuencoded block that does not start the file.
+   * Files in which clamd 1.4.6 does not find it (this test checks that it still does not): a
+   * binary attachment in quoted-printable, yEnc (neither in a text file nor in a mail part),
+   * the SIS 9.x package built here (a controller with no metadata, then the file data), and a
+   * uuencoded block that does not start the file.
    */
   const CLAMD_DOES_NOT_DECODE = new Set([
     'clam.qp.eml',
