@@ -61,7 +61,39 @@ describe('uuencode', () => {
     expect(found?.path).toBe('uu.eml/part-1.txt/eicar.com');
   });
 
-  it(`decodes no block that starts after the first ${ENCODED_TEXT_SNIFF_BYTES} bytes (scanned as text)`, async () => {
+  it('decodes blocks far into a mail text part (the part is cut before each of them)', async () => {
+    const prose = 'Some words of the letter, and more of them.\n'.repeat(2000);
+    const body = [
+      prose,
+      uuencoded('eicar.com', eicar()).toString('latin1'),
+      prose,
+      yencoded('data.bin', binary).toString('latin1'),
+      'the end\n',
+    ].join('');
+    const message = emlMessage({
+      attachments: [{ name: 'letter.txt', data: Buffer.from(body, 'latin1'), type: 'text/plain' }],
+    });
+    const result = await walk(message, 'long.eml');
+    expect(result.unscannable).toEqual([]);
+    const decoded = result.visited.filter((v) => v.container === 'encoded-text');
+    const offset = prose.length;
+    expect(decoded.map((v) => [v.path, v.data])).toEqual([
+      [`long.eml/letter.txt (from byte ${offset})/eicar.com`, eicar()],
+      [`long.eml/letter.txt (from byte ${body.indexOf('=ybegin')})/data.bin`, binary],
+    ]);
+    const pieces = result.visited.filter(
+      (v) => v.depth === 1 && v.path.startsWith('long.eml/letter'),
+    );
+    // The pieces are the whole part, in order.
+    expect(pieces.map((v) => v.path)).toEqual([
+      'long.eml/letter.txt',
+      `long.eml/letter.txt (from byte ${offset})`,
+      `long.eml/letter.txt (from byte ${body.indexOf('=ybegin')})`,
+    ]);
+    expect(pieces.reduce((sum, v) => sum + v.length, 0)).toBe(body.length);
+  });
+
+  it(`decodes no block that starts after the first ${ENCODED_TEXT_SNIFF_BYTES} bytes of a text file (scanned as text)`, async () => {
     const content = text(
       'x'
         .repeat(79)

@@ -7,8 +7,9 @@ import { BINHEX_MARKER, blockStart, isUuLine, TextBlocks, type BlockEvent } from
  * part is a member, so it comes here in turn): each block is a member named by the name its
  * begin line gives, decoded as the text streams in. The content is recognised by a block that
  * begins within its first ENCODED_TEXT_SNIFF_BYTES (64 KiB); once opened, every block of the
- * text is decoded, however far in. A text whose first block begins later is scanned as text
- * only: its encoded bytes are matched as they are, not decoded.
+ * text is decoded, however far in. A text file whose first block begins later is scanned as
+ * text only: its encoded bytes are matched as they are, not decoded. A mail text part has no
+ * such limit: the mail handler cuts it before each block far into it (TextPieces, below).
  */
 export const ENCODED_TEXT_SNIFF_BYTES = 64 * 1024;
 
@@ -157,4 +158,75 @@ class BlockWriter {
     if (!current || batch.length === 0) return;
     await Promise.race([current.feed.push(Buffer.concat(batch)), current.done]);
   }
+}
+
+/** A text is cut before a block that begins this far into it (half the sniffer's window). */
+const CUT_AFTER = ENCODED_TEXT_SNIFF_BYTES / 2;
+/** The longest unfinished line held back while looking for block lines. */
+const HELD_LINE = 1024;
+
+/**
+ * Cuts a text (a mail text part) into pieces so that every encoded block that begins more than
+ * CUT_AFTER bytes into a piece starts a piece of its own: each piece is a member, so the
+ * sniffer sees that block at the piece's head and the whole rest of the text is decoded, not
+ * only the blocks of its first 64 KiB. An unfinished last line is held back (up to HELD_LINE
+ * bytes) so that a block line split between two chunks is still found.
+ */
+export class TextPieces {
+  private held: Buffer = Buffer.alloc(0);
+  private pieceLength = 0;
+  private atLineStart = true;
+
+  /** The bytes ready to hand on, each segment flagged when it starts a new piece. */
+  push(chunk: Buffer): TextSegment[] {
+    const data = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    const end = data.lastIndexOf(0x0a) + 1;
+    const keep = data.length - end <= HELD_LINE ? end : data.length;
+    this.held = Buffer.from(data.subarray(keep));
+    return this.segments(data.subarray(0, keep));
+  }
+
+  flush(): TextSegment[] {
+    const rest = this.held;
+    this.held = Buffer.alloc(0);
+    return this.segments(rest);
+  }
+
+  private segments(data: Buffer): TextSegment[] {
+    if (data.length === 0) return [];
+    const segments: TextSegment[] = [];
+    let from = 0;
+    for (const at of blockLines(data, this.atLineStart)) {
+      if (this.pieceLength + (at - from) < CUT_AFTER) continue;
+      if (at > from) segments.push({ bytes: data.subarray(from, at), newPiece: false });
+      this.pieceLength += at - from;
+      from = at;
+      segments.push({ bytes: data.subarray(at, at), newPiece: true });
+      this.pieceLength = 0;
+    }
+    segments.push({ bytes: data.subarray(from), newPiece: false });
+    this.pieceLength += data.length - from;
+    this.atLineStart = data[data.length - 1] === 0x0a;
+    return segments.filter((s) => s.newPiece || s.bytes.length > 0);
+  }
+}
+
+export interface TextSegment {
+  bytes: Buffer;
+  /** A new piece starts here (its bytes are empty: what follows belongs to the new piece). */
+  newPiece: boolean;
+}
+
+/** Offsets of the lines of `data` that begin an encoded block, in order. */
+function blockLines(data: Buffer, atLineStart: boolean): number[] {
+  const found: number[] = [];
+  for (const marker of MARKERS) {
+    for (let at = data.indexOf(marker); at >= 0; at = data.indexOf(marker, at + 1)) {
+      if (at === 0 ? !atLineStart : data[at - 1] !== 0x0a) continue;
+      const end = data.indexOf(0x0a, at);
+      const line = data.toString('latin1', at, end < 0 ? data.length : end).replace(/\r$/, '');
+      if (blockStart(line)) found.push(at);
+    }
+  }
+  return found.sort((a, b) => a - b);
 }

@@ -6,7 +6,8 @@ import {
   type UnpackContext,
   type UnpackInput,
 } from '../format.js';
-import { safeMemberName } from './feed.js';
+import { TextPieces, type TextSegment } from './encoded-text.js';
+import { MemberFeed, safeMemberName } from './feed.js';
 import { looksLikeMailHeaders, MAIL_SNIFF_BYTES } from './mail-sniff.js';
 
 /**
@@ -114,12 +115,48 @@ class PartWriter {
     decoder.on('error', () => {}); // a decoder never fails on bad input; destroyed, it is dropped
     const name = partName(node, this.count);
     const current = { decoder, done: Promise.resolve(true), over: false };
-    current.done = this.context.member(name, decoder as AsyncIterable<Buffer>).then((more) => {
+    const text = (node.contentType || 'text/plain').startsWith('text/');
+    const scanned = text
+      ? this.textMembers(decoder, name)
+      : this.context.member(name, decoder as AsyncIterable<Buffer>);
+    current.done = scanned.then((more) => {
       current.over = true;
       if (!decoder.destroyed) decoder.destroy();
       return more;
     });
     return current;
+  }
+
+  /**
+   * A text part, cut before each encoded block that begins far into it (TextPieces): the first
+   * piece is the member `name`, each later one `name (from byte <n>)`.
+   */
+  private async textMembers(decoder: Transform, name: string): Promise<boolean> {
+    const pieces = new TextPieces();
+    let offset = 0;
+    let feed = new MemberFeed();
+    let done = this.context.member(name, feed);
+    const send = async (segments: TextSegment[]): Promise<boolean> => {
+      for (const segment of segments) {
+        if (segment.newPiece) {
+          feed.end();
+          if (!(await done)) return false;
+          feed = new MemberFeed();
+          done = this.context.member(`${name} (from byte ${offset})`, feed);
+          continue;
+        }
+        offset += segment.bytes.length;
+        const taken = feed.push(segment.bytes).then(() => true);
+        if (!(await Promise.race([taken, done]))) return false;
+      }
+      return true;
+    };
+    for await (const chunk of decoder as AsyncIterable<Buffer>) {
+      if (!(await send(pieces.push(chunk)))) return false;
+    }
+    if (!(await send(pieces.flush()))) return false;
+    feed.end();
+    return done;
   }
 }
 
