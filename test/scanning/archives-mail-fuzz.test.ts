@@ -58,6 +58,12 @@ beforeAll(() => {
       name: 'box.mbox',
       content: mboxFile([{ text: 'first\n' }, { attachments: [{ name: 'b.bin', data: binary }] }]),
     },
+    {
+      name: 'long.eml',
+      content: emlMessage({
+        text: `${'words '.repeat(7000)}\n${uuencoded('b.bin', binary).toString('latin1')}end\n`,
+      }),
+    },
     { name: 'file.uu', content: uuencoded('b.bin', binary) },
     { name: 'file64.uu', content: uuencoded('b.bin', binary, { base64: true }) },
     { name: 'file.yenc', content: yencoded('b.bin', binary) },

@@ -96,6 +96,10 @@ describe('the built-in engine alone on the test executable in mail and its encod
     await add('clam.mpack.eml', mpackMessage('clam.exe', exe));
     await add('clam.uu', uu);
     await add('clam.uu.eml', emlMessage({ text: `The file:\n\n${uu.toString('latin1')}\nbye\n` }));
+    await add(
+      'clam.late-uu.eml',
+      emlMessage({ text: `${'A long letter.\n'.repeat(8000)}\n${uu.toString('latin1')}\nbye\n` }),
+    );
     await add('clam.late.uu.txt', Buffer.concat([Buffer.from('A note first.\n\n'), uu]));
     await add('clam.yenc', yencoded('clam.exe', exe));
     await add(
