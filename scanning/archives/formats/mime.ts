@@ -16,7 +16,8 @@ import { looksLikeMailHeaders, MAIL_SNIFF_BYTES } from './mail-sniff.js';
  * `part-<n>.<ext>`), decoded from base64 or quoted-printable. mailsplit (from the Nodemailer
  * project) splits the message as it streams in, so no part is ever held whole in memory. An
  * attached message (message/rfc822) is a member of its own, opened by this handler in turn, so
- * the depth limit counts each level of forwarding.
+ * the depth limit counts each level of forwarding. A text part is cut before each uuencoded,
+ * yEnc or BinHex block that begins far into it, so that every block is decoded (TextPieces).
  */
 export const mimeFormat: FormatHandler = {
   name: 'mime',
