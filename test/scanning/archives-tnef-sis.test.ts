@@ -99,6 +99,16 @@ describe('SIS', () => {
     }
   });
 
+  it('names the files of a SIS 9.x package as its controller does', async () => {
+    const sisx = sis9File([eicar(), binary], { names: ['eicar.com', 'data.bin'] });
+    const result = await walk(sisx, 'named.sisx');
+    expect(result.unscannable).toEqual([]);
+    expect(members(result.visited)).toEqual([
+      ['named.sisx/eicar.com', eicar()],
+      ['named.sisx/data.bin', binary],
+    ]);
+  });
+
   it('reports a compression it does not know as unsupported-method, damage as corrupt', async () => {
     const unknown = await walk(sis9File([eicar()], { algorithm: 7 }), 'odd.sisx');
     expect(unknown.unscannable).toEqual([

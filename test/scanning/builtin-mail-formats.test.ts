@@ -46,7 +46,7 @@ describe('the built-in engine alone on the test executable in mail and its encod
   /**
    * Files in which clamd 1.4.6 does not find it (this test checks that it still does not): a
    * binary attachment in quoted-printable, yEnc (neither in a text file nor in a mail part),
-   * the SIS 9.x package built here (a controller with no metadata, then the file data), and a
+   * the SIS 9.x package built here (a controller holding only its install block, then the file data), and a
    * uuencoded block that does not start the file.
    */
   const CLAMD_DOES_NOT_DECODE = new Set([
@@ -125,7 +125,7 @@ describe('the built-in engine alone on the test executable in mail and its encod
       }),
     );
     await add('clam.sis', oldSisFile([{ target: '!:\\system\\apps\\clam\\clam.exe', data: exe }]));
-    await add('clam.sisx', sis9File([exe]));
+    await add('clam.sisx', sis9File([exe], { names: ['clam.exe'] }));
     for (const name of [
       'clam.mail',
       'clam.exe.mbox.base64',

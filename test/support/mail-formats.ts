@@ -369,37 +369,61 @@ export function oldSisFile(entries: SisEntry[], options: { stored?: boolean } = 
 
 /**
  * A SIS 9.x package reduced to what carries files (Symbian OS v9.x SIS File Format
- * Specification): UIDs, SISContents holding an empty SISCompressed controller and SISData →
- * SISDataUnit → SISFileData → SISCompressed, zlib (1), stored (0) or another `algorithm`.
+ * Specification): UIDs, SISContents holding a SISCompressed controller (an install block whose
+ * file descriptions give `names`, when given) and SISData → SISDataUnit → SISFileData →
+ * SISCompressed, zlib (1), stored (0) or another `algorithm`.
  */
-export function sis9File(files: Buffer[], options: { algorithm?: number } = {}): Buffer {
+export function sis9File(
+  files: Buffer[],
+  options: { algorithm?: number; names?: string[] } = {},
+): Buffer {
   const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
-  const field = (type: number, content: Buffer) => {
-    const header = Buffer.alloc(8);
-    header.writeUInt32LE(type, 0);
-    header.writeUInt32LE(content.length, 4);
-    return pad(Buffer.concat([header, content]));
+  const u32 = (value: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(value);
+    return b;
   };
-  const element = (content: Buffer) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(content.length);
-    return pad(Buffer.concat([length, content]));
-  };
-  const array = (type: number, elements: Buffer[]) => {
-    const elementType = Buffer.alloc(4);
-    elementType.writeUInt32LE(type);
-    return field(2, Buffer.concat([elementType, ...elements.map(element)]));
-  };
+  const field = (type: number, content: Buffer) =>
+    pad(Buffer.concat([u32(type), u32(content.length), content]));
+  const element = (content: Buffer) => pad(Buffer.concat([u32(content.length), content]));
+  const array = (type: number, elements: Buffer[]) =>
+    field(2, Buffer.concat([u32(type), ...elements.map(element)]));
   const compressed = (data: Buffer, algorithm: number) => {
     const header = Buffer.alloc(12);
     header.writeUInt32LE(algorithm, 0);
     header.writeBigUInt64LE(BigInt(data.length), 4);
     return field(3, Buffer.concat([header, algorithm === 1 ? zlib.deflateSync(data) : data]));
   };
+  const description = (target: string, index: number, length: number) => {
+    const sizes = Buffer.alloc(28);
+    sizes.writeBigUInt64LE(BigInt(length), 8);
+    sizes.writeBigUInt64LE(BigInt(length), 16);
+    sizes.writeUInt32LE(index, 24);
+    const hash = field(25, Buffer.concat([u32(1), field(37, Buffer.alloc(32))]));
+    return Buffer.concat([
+      field(1, Buffer.from(target, 'utf16le')),
+      field(1, Buffer.from('x-epoc/x-app', 'utf16le')),
+      hash,
+      sizes,
+    ]);
+  };
+  const names = options.names ?? [];
+  const installBlock = field(
+    28,
+    Buffer.concat([
+      array(
+        24,
+        names.map((name, i) => description(`!:\\sys\\bin\\${name}`, i, files[i]?.length ?? 0)),
+      ),
+      array(13, []),
+      array(26, []),
+    ]),
+  );
+  const controller = names.length > 0 ? field(13, installBlock) : Buffer.alloc(0);
   const algorithm = options.algorithm ?? 1;
   const fileDatas = files.map((file) => compressed(file, algorithm));
   const data = field(30, array(31, [array(32, fileDatas)]));
-  const contents = field(12, Buffer.concat([compressed(Buffer.alloc(0), 1), data]));
+  const contents = field(12, Buffer.concat([compressed(controller, 1), data]));
   const uids = Buffer.alloc(16);
   uids.writeUInt32LE(0x10201a7a, 0);
   uids.writeUInt32LE(0xa0001234, 8);

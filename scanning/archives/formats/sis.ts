@@ -4,15 +4,16 @@ import { Transform, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import type { FormatHandler, UnpackContext, UnpackInput } from '../format.js';
 import { safeMemberName } from './feed.js';
+import { controllerFileNames } from './sis-controller.js';
 
 /**
  * Symbian installation packages. Old EPOC SIS (UID3 0x10000419; EPOC 3/5 and 6.x): a header
  * of counts and pointers, file records naming each file and where its data is, the data
  * zlib-compressed unless the header says otherwise. SIS 9.x (SISX, UID1 0x10201A7A): nested
  * typed fields, the files in SISData → SISDataUnit → SISFileData → SISCompressed (zlib or
- * stored). Each file is a member: an old SIS's by its installed name, a SIS 9.x's as
- * `file-<n>.bin` (the names live in the compressed controller, which is not read). Random
- * access (pointers, lengths), so the handler reads a local file.
+ * stored). Each file is a member named by its installed name (a SIS 9.x's from its
+ * controller's file descriptions; `file-<n>.bin` when there is none). Random access (pointers,
+ * lengths), so the handler reads a local file.
  */
 export const sisFormat: FormatHandler = {
   name: 'sis',
@@ -68,6 +69,8 @@ const RECORD_OPTIONS = 2;
 const RECORD_IF = 3;
 const RECORD_ELSEIF = 4;
 const FILE_TYPE_NULL = 4;
+/** A SIS 9.x controller (metadata only) larger than this is not read for names. */
+const MAX_CONTROLLER_BYTES = 4 * 1024 * 1024;
 /** A file record is at most this many bytes (its lengths and pointers, one per language). */
 const MAX_LANGUAGES = 256;
 
@@ -176,13 +179,17 @@ class SisFile {
   async sis9(): Promise<void> {
     const contents = await this.field(16, this.size);
     if (contents.type !== FIELD_CONTENTS) throw new Error('no SISContents field');
+    let names = new Map<number, string>();
     for (const field of await this.children(contents)) {
+      if (field.type === FIELD_COMPRESSED && names.size === 0) names = await this.sis9Names(field);
       if (field.type !== FIELD_DATA) continue;
       for (const units of await this.arrays(field, FIELD_DATA_UNIT)) {
-        for (const unit of units) {
+        for (const [unitIndex, unit] of units.entries()) {
           for (const files of await this.arrays(unit, FIELD_FILE_DATA)) {
-            for (const fileData of files) {
-              if (!(await this.sis9File(fileData))) return;
+            for (const [fileIndex, fileData] of files.entries()) {
+              // The controller names the files of the first data unit (others: embedded packages).
+              const name = unitIndex === 0 ? names.get(fileIndex) : undefined;
+              if (!(await this.sis9File(fileData, name))) return;
             }
           }
         }
@@ -190,15 +197,34 @@ class SisFile {
     }
   }
 
+  /** The installed file names the (compressed) controller gives, when it is small enough. */
+  private async sis9Names(compressed: Field): Promise<Map<number, string>> {
+    const length = compressed.end - compressed.start;
+    if (length < 12 || length > MAX_CONTROLLER_BYTES) return new Map();
+    const bytes = await this.bytes(compressed.start, length);
+    const algorithm = bytes.readUInt32LE(0);
+    try {
+      const controller =
+        algorithm === 1
+          ? zlib.inflateSync(bytes.subarray(12), { maxOutputLength: MAX_CONTROLLER_BYTES })
+          : algorithm === 0
+            ? bytes.subarray(12)
+            : undefined;
+      return controller ? controllerFileNames(controller) : new Map();
+    } catch {
+      return new Map(); // a controller that does not inflate only costs the names
+    }
+  }
+
   /** A SISFileData: its SISCompressed field holds the file. False when the walk is over. */
-  private async sis9File(fileData: Field): Promise<boolean> {
+  private async sis9File(fileData: Field, installedName: string | undefined): Promise<boolean> {
     for (const field of await this.children(fileData)) {
       if (field.type !== FIELD_COMPRESSED) continue;
       const header = await this.bytes(field.start, 12);
       const algorithm = header.readUInt32LE(0);
       const size = Number(header.readBigUInt64LE(4));
       this.count += 1;
-      const name = `file-${this.count}.bin`;
+      const name = safeMemberName(installedName, `file-${this.count}.bin`);
       if (algorithm > 1) {
         this.context.unscannable('unsupported-method', `compression algorithm ${algorithm}`, {
           member: name,
