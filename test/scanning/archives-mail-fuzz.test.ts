@@ -84,7 +84,7 @@ beforeAll(() => {
       ),
     },
     { name: 'app.sis', content: oldSisFile([{ target: 'b.bin', data: binary }]) },
-    { name: 'app.sisx', content: sis9File([binary, text]) },
+    { name: 'app.sisx', content: sis9File([binary, text], { names: ['b.bin', 't.txt'] }) },
   );
   for (const name of [
     'clam.mail',
