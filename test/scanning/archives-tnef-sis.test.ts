@@ -19,7 +19,7 @@ const members = (visited: { path: string; depth: number; data?: Buffer }[]) =>
 const binary = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 7 + (i >> 9)) % 256));
 
 describe('TNEF', () => {
-  it('hands over the body and each attachment, named by a title that comes first', async () => {
+  it('hands over the body and each attachment, named by its title before or after the data', async () => {
     const content = tnefFile(
       [
         { title: 'eicar.com', data: eicar() },
@@ -32,7 +32,7 @@ describe('TNEF', () => {
     expect(members(result.visited)).toEqual([
       ['winmail.dat/body.txt', Buffer.from('the message text')],
       ['winmail.dat/eicar.com', eicar()],
-      ['winmail.dat/attachment-2.bin', binary],
+      ['winmail.dat/late-title.bin', binary],
     ]);
   });
 
@@ -56,12 +56,15 @@ describe('TNEF', () => {
       {
         reason: 'corrupt',
         path: ['sum.dat', 'a.bin'],
-        detail: 'tnef: a.bin (attribute 0x0006800f): checksum mismatch',
+        detail: 'tnef: a.bin: checksum mismatch',
       },
     ]);
     const whole = tnefFile([{ title: 'a.bin', data: binary }]);
     const cut = await walk(whole.subarray(0, whole.length - 5000), 'cut.dat');
-    expect(cut.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.dat', 'a.bin'] }]);
+    expect(cut.unscannable).toMatchObject([
+      { reason: 'corrupt', path: ['cut.dat', 'a.bin'] },
+      { reason: 'corrupt', path: ['cut.dat'] },
+    ]);
     const badLevel = Buffer.from(whole);
     badLevel[6 + 15] = 9; // the level byte of the second attribute (the first has 4 bytes)
     const bad = await walk(badLevel, 'level.dat');
