@@ -1,4 +1,5 @@
 import type { FormatHandler } from '../format.js';
+import { pdfFormat } from './pdf.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -12,6 +13,7 @@ export interface FormatSet {
 
 export function createFormatSet(): FormatSet {
   const handlers: FormatHandler[] = [];
+  handlers.push(pdfFormat);
   return {
     handlers,
     close: async () => {},
