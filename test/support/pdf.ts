@@ -10,8 +10,14 @@ import zlib from 'node:zlib';
  * object streams, encryption).
  */
 
-/** An object's body: PDF syntax, or a stream (its dictionary entries besides /Length). */
-export type PdfBody = string | { dict: string; data: Buffer; length?: string };
+/** An object's body: PDF syntax, or a stream. */
+export type PdfBody = string | PdfStream;
+/** A stream: its dictionary's entries besides /Length, its data, and a /Length to declare. */
+export interface PdfStream {
+  dict: string;
+  data: Buffer;
+  length?: string;
+}
 
 /**
  * A PDF whose objects are numbered from 1 in the order given; the first is the catalog. `trailer`
@@ -35,7 +41,7 @@ export function appendUpdate(pdf: Buffer, first: number, objects: PdfBody[]): Bu
 }
 
 /** A stream object whose data is deflated (`/Filter /FlateDecode`). */
-export function flateStream(data: Buffer, dict = ''): PdfBody {
+export function flateStream(data: Buffer, dict = ''): PdfStream {
   return { dict: `/Filter /FlateDecode ${dict}`, data: zlib.deflateSync(data) };
 }
 

@@ -45,12 +45,13 @@ export const pdfFormat: FormatHandler = {
   },
 };
 
-/** Bytes read from the file at a time while looking for objects. */
+/**
+ * Bytes read from the file at a time while looking for objects; an object's dictionary bigger
+ * than this is hostile or damaged, and skipped.
+ */
 const WINDOW = 1024 * 1024;
 /** A match this close to a window's end is looked at again in the next window, whole. */
 const OVERLAP = 256;
-/** A dictionary bigger than this is hostile or damaged: its object is skipped. */
-const MAX_DICTIONARY = 1024 * 1024;
 /** An object stream bigger than this is still scanned, but not searched for file names. */
 const MAX_OBJECT_STREAM = 8 * 1024 * 1024;
 const ENDSTREAM = Buffer.from('endstream');
@@ -139,26 +140,32 @@ export async function scanObjects(file: PdfFile, maxStreams: number): Promise<Pd
     /(?<![0-9])(\d{1,10})[\0\t\n\f\r ]+(\d{1,5})[\0\t\n\f\r ]+obj(?![A-Za-z0-9])|trailer(?![A-Za-z])/g;
   let position = 0;
   while (position < file.size && layout.streams.length < maxStreams) {
-    const window = await file.read(position, WINDOW);
-    const atEnd = position + window.length >= file.size;
-    const text = window.toString('latin1');
+    const buffer = await file.read(position, WINDOW);
+    const atEnd = position + buffer.length >= file.size;
+    const text = buffer.toString('latin1');
     token.lastIndex = 0;
-    let next = atEnd ? file.size : position + Math.max(1, window.length - OVERLAP);
+    let next = atEnd ? file.size : position + Math.max(1, buffer.length - OVERLAP);
     for (let match = token.exec(text); match; match = token.exec(text)) {
-      if (!atEnd && match.index > window.length - OVERLAP) {
+      if (!atEnd && match.index > buffer.length - OVERLAP) {
         next = position + match.index;
         break;
       }
+      const window: Window = { buffer, start: position, atEnd, canRefill: match.index > 0 };
       const bodyStart = position + match.index + match[0].length;
       const after =
         match[1] === undefined
-          ? await readTrailer(file, window, position, bodyStart, layout)
-          : await readObject(file, window, position, bodyStart, layout, {
+          ? readTrailer(window, bodyStart, layout)
+          : await readObject(file, window, bodyStart, layout, {
               num: Number(match[1]),
               gen: Number(match[2]),
             });
+      if (after === 'refill') {
+        // The object runs past this window: read again from its start.
+        next = position + match.index;
+        break;
+      }
       if (layout.streams.length >= maxStreams) break;
-      if (after >= position + window.length) {
+      if (after >= position + buffer.length) {
         next = after;
         break;
       }
@@ -169,43 +176,44 @@ export async function scanObjects(file: PdfFile, maxStreams: number): Promise<Pd
   return layout;
 }
 
-/** Parses the value at `start`, from the window when it holds it whole, else read afresh. */
-async function parseValueAt(
-  file: PdfFile,
-  window: Buffer,
-  windowStart: number,
-  start: number,
-): Promise<{ parser: PdfParser; base: number; value: PdfValue } | undefined> {
-  const windowEnd = windowStart + window.length;
-  const attempts: Array<() => Promise<{ buffer: Buffer; base: number }>> = [
-    () => Promise.resolve({ buffer: window, base: windowStart }),
-    async () => ({ buffer: await file.read(start, MAX_DICTIONARY), base: start }),
-  ];
-  for (const [index, attempt] of attempts.entries()) {
-    if (index === 0 && start >= windowEnd) continue;
-    const { buffer, base } = await attempt();
-    const parser = new PdfParser(buffer, start - base);
-    try {
-      return { parser, base, value: parser.value() };
-    } catch (err) {
-      if (!(err instanceof PdfTruncated)) return undefined;
-      if (base + buffer.length >= file.size) return undefined;
-    }
-  }
-  return undefined;
+/** Part of the file in memory while objects are looked for. */
+interface Window {
+  buffer: Buffer;
+  start: number;
+  atEnd: boolean;
+  /** False when the object already starts the window: it cannot be read whole, so is skipped. */
+  canRefill: boolean;
 }
 
-async function readTrailer(
-  file: PdfFile,
-  window: Buffer,
-  windowStart: number,
-  bodyStart: number,
-  layout: PdfLayout,
-): Promise<number> {
-  const parsed = await parseValueAt(file, window, windowStart, bodyStart);
-  if (!parsed) return bodyStart;
+/**
+ * Parses the value at `start` in the window: `refill` when it runs past the window's end (read
+ * again from the object's start), undefined when it cannot be parsed (the object is skipped).
+ */
+function parseValueAt(
+  window: Window,
+  start: number,
+): { parser: PdfParser; value: PdfValue } | 'refill' | undefined {
+  const parser = new PdfParser(window.buffer, start - window.start);
+  try {
+    const value = parser.value();
+    // What follows (`stream` and its end of line) must be in the window too.
+    if (needsMore(window, parser.pos)) return 'refill';
+    return { parser, value };
+  } catch (err) {
+    if (err instanceof PdfTruncated && needsMore(window, window.buffer.length)) return 'refill';
+    return undefined;
+  }
+}
+
+function needsMore(window: Window, at: number): boolean {
+  return !window.atEnd && window.canRefill && window.buffer.length - at < 16;
+}
+
+function readTrailer(window: Window, bodyStart: number, layout: PdfLayout): number | 'refill' {
+  const parsed = parseValueAt(window, bodyStart);
+  if (parsed === undefined || parsed === 'refill') return parsed ?? bodyStart;
   noteEncrypt(asDict(parsed.value), layout);
-  return parsed.base + parsed.parser.pos;
+  return window.start + parsed.parser.pos;
 }
 
 function noteEncrypt(dict: PdfDict | undefined, layout: PdfLayout): void {
@@ -216,15 +224,15 @@ function noteEncrypt(dict: PdfDict | undefined, layout: PdfLayout): void {
 
 async function readObject(
   file: PdfFile,
-  window: Buffer,
-  windowStart: number,
+  window: Window,
   bodyStart: number,
   layout: PdfLayout,
   id: { num: number; gen: number },
-): Promise<number> {
-  const parsed = await parseValueAt(file, window, windowStart, bodyStart);
-  if (!parsed) return bodyStart;
-  const { parser, base, value } = parsed;
+): Promise<number | 'refill'> {
+  const parsed = parseValueAt(window, bodyStart);
+  if (parsed === undefined || parsed === 'refill') return parsed ?? bodyStart;
+  const { parser, value } = parsed;
+  const base = window.start;
   if (typeof value === 'number') {
     if (parser.keyword('endobj') && layout.integers.size < 100_000)
       layout.integers.set(id.num, value);
