@@ -6,6 +6,7 @@ import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { eicar } from '../support/content.js';
 import { attachmentPdf, qpdfAttachment, writePdf } from '../support/pdf.js';
+import { ole1Object, packageNative, rtfWithBin, rtfWithObject } from '../support/rtf.js';
 import {
   CLAMAV_TESTFILES_DIR,
   TEST_EXECUTABLE,
@@ -18,8 +19,8 @@ import {
 /**
  * The built-in engine ALONE (no clamd in the set) finds ClamAV's test executable and EICAR
  * embedded in documents: PDF attachments (plain, in object streams, encrypted with an empty user
- * password). clamscan, with the same one-line database, is run on the same files: where it opens
- * the format, both must agree. ClamAV 1.x misses the attachments qpdf writes: their dictionary
+ * password), RTF embedded objects and binary runs. clamscan, with the same one-line database, is
+ * run on the same files: where it opens the format, both must agree. ClamAV 1.x misses the attachments qpdf writes: their dictionary
  * holds a nested `/Params << … >>` before `/Filter`, which its dictionary scan does not get past
  * (the stream is then scanned still deflated), and a decrypted stream with no other filter is
  * handed on undecrypted; those cases are the built-in engine's alone.
@@ -89,6 +90,27 @@ describe('the built-in engine alone on documents with embedded executables', () 
       {
         name: 'eicar.pdf',
         content: writePdf(attachmentPdf('eicar.com', eicar())),
+        finding: 'content.malicious.eicar-test-signature',
+        clamd: false,
+      },
+      {
+        name: 'clam.exe.rtf',
+        content: await readFile(path.join(CLAMAV_TESTFILES_DIR, 'clam.exe.rtf')),
+        finding: found,
+        clamd: true,
+      },
+      {
+        name: 'package.rtf',
+        content: rtfWithObject(ole1Object('Package', packageNative('clam.exe', clamExe))),
+        finding: found,
+        clamd: true,
+      },
+      // ClamAV extracts Package objects only: raw \bin runs and objects of other classes whose
+      // native data is no OLE2 file are the built-in engine's alone.
+      { name: 'bin.rtf', content: rtfWithBin(clamExe), finding: found, clamd: false },
+      {
+        name: 'eicar.rtf',
+        content: rtfWithObject(ole1Object('Package', packageNative('eicar.com', eicar()))),
         finding: 'content.malicious.eicar-test-signature',
         clamd: false,
       },

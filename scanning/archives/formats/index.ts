@@ -1,5 +1,6 @@
 import type { FormatHandler } from '../format.js';
 import { pdfFormat } from './pdf.js';
+import { rtfFormat } from './rtf.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -14,6 +15,7 @@ export interface FormatSet {
 export function createFormatSet(): FormatSet {
   const handlers: FormatHandler[] = [];
   handlers.push(pdfFormat);
+  handlers.push(rtfFormat);
   return {
     handlers,
     close: async () => {},
