@@ -1,6 +1,7 @@
 import type { FormatHandler } from '../format.js';
 import { pdfFormat } from './pdf.js';
 import { rtfFormat } from './rtf.js';
+import { htmlFormat } from './html.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -16,6 +17,7 @@ export function createFormatSet(): FormatSet {
   const handlers: FormatHandler[] = [];
   handlers.push(pdfFormat);
   handlers.push(rtfFormat);
+  handlers.push(htmlFormat);
   return {
     handlers,
     close: async () => {},
