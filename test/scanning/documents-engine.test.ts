@@ -19,11 +19,12 @@ import {
 /**
  * The built-in engine ALONE (no clamd in the set) finds ClamAV's test executable and EICAR
  * embedded in documents: PDF attachments (plain, in object streams, encrypted with an empty user
- * password), RTF embedded objects and binary runs. clamscan, with the same one-line database, is
- * run on the same files: where it opens the format, both must agree. ClamAV 1.x misses the attachments qpdf writes: their dictionary
- * holds a nested `/Params << … >>` before `/Filter`, which its dictionary scan does not get past
- * (the stream is then scanned still deflated), and a decrypted stream with no other filter is
- * handed on undecrypted; those cases are the built-in engine's alone.
+ * password), RTF embedded objects and binary runs, HTML and SVG data URIs and script base64. clamscan, with the same one-line database, is
+ * run on the same files: where it opens the format, both must agree. ClamAV 1.x misses the
+ * attachments qpdf writes: their dictionary holds a nested `/Params << … >>` before `/Filter`,
+ * which its dictionary scan does not get past (the stream is then scanned still deflated), and a
+ * decrypted stream with no other filter is handed on undecrypted; those cases are the built-in
+ * engine's alone.
  */
 
 interface Case {
@@ -48,6 +49,7 @@ describe('the built-in engine alone on documents with embedded executables', () 
     engine = await BuiltinEngine.load(databaseDir, createLogger('silent'));
     const clamExe = await readFile(TEST_EXECUTABLE);
     const found = TEST_EXECUTABLE_FINDING;
+    const b64 = clamExe.toString('base64');
     const encrypt = (bits: string[]) => [
       '--allow-weak-crypto',
       '--encrypt',
@@ -111,6 +113,45 @@ describe('the built-in engine alone on documents with embedded executables', () 
       {
         name: 'eicar.rtf',
         content: rtfWithObject(ole1Object('Package', packageNative('eicar.com', eicar()))),
+        finding: 'content.malicious.eicar-test-signature',
+        clamd: false,
+      },
+      {
+        name: 'clam.exe.html',
+        content: await readFile(path.join(CLAMAV_TESTFILES_DIR, 'clam.exe.html')),
+        finding: found,
+        clamd: true,
+      },
+      {
+        name: 'style.html',
+        content: Buffer.from(
+          `<!DOCTYPE html><html><head><style>body { background: url(data:application/octet-stream;base64,${b64}) }</style></head></html>`,
+        ),
+        finding: found,
+        clamd: true,
+      },
+      // ClamAV decodes base64 data URIs only, and only in what it takes for HTML (a page with
+      // tags such as <a href> or <script>: an SVG of images alone is not): percent-encoded URIs,
+      // base64 in scripts and that SVG are the built-in engine's alone.
+      {
+        name: 'image.svg',
+        content: Buffer.from(
+          `<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><image href="data:image/png;base64,${b64}"/></svg>`,
+        ),
+        finding: found,
+        clamd: false,
+      },
+      {
+        name: 'atob.html',
+        content: Buffer.from(`<html><script>var x = atob("${b64}");</script></html>`),
+        finding: found,
+        clamd: false,
+      },
+      {
+        name: 'eicar.html',
+        content: Buffer.from(
+          `<html><body><a href="data:text/plain,${encodeURIComponent(eicar().toString('latin1'))}">x</a></body></html>`,
+        ),
         finding: 'content.malicious.eicar-test-signature',
         clamd: false,
       },
