@@ -62,6 +62,7 @@ describe('PDF documents', () => {
       },
       { dict: '/Filter /DCTDecode', data: Buffer.from('\xff\xd8\xff\xe0 not decoded', 'latin1') },
       { dict: '', data: Buffer.from('stored as is') },
+      { dict: '/Filter /FlateDecode', data: zlib.deflateRawSync(text) },
     ]);
     const { result, found } = await members(pdf);
     expect(result.unscannable).toEqual([]);
@@ -72,6 +73,8 @@ describe('PDF documents', () => {
     expect(data(5)).toBe('-----A---B');
     expect(data(8)).toBe('\xff\xd8\xff\xe0 not decoded');
     expect(data(9)).toBe('stored as is');
+    // Raw deflate, without the zlib header some writers leave out.
+    expect(data(10)).toBe(text.toString('latin1'));
   });
 
   it('finds streams whose /Length is indirect, wrong or missing', async () => {

@@ -36,15 +36,31 @@ export function decodeFilters(
 
 type Decoder = (input: ByteStream, parms: PdfDict | undefined) => ByteStream;
 
-const flate: Decoder = (input, parms) =>
-  withPredictor(
-    through(
-      input,
-      // A truncated deflate stream is common in real PDFs: what it holds is still decoded.
-      zlib.createInflate({ chunkSize: CHUNK, finishFlush: zlib.constants.Z_SYNC_FLUSH }),
-    ),
-    parms,
-  );
+const flate: Decoder = (input, parms) => withPredictor(inflate(input), parms);
+
+/**
+ * zlib data, or raw deflate data where a writer left the zlib header out (readers accept both).
+ * A truncated stream is common in real PDFs: what it holds is still decoded.
+ */
+async function* inflate(input: ByteStream): ByteStream {
+  const chunks = input[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  if (first.done) return;
+  const head = first.value;
+  const zlibHeader =
+    head.length < 2 || ((head[0]! & 0x0f) === 8 && ((head[0]! << 8) | head[1]!) % 31 === 0);
+  const options = { chunkSize: CHUNK, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  async function* all(): ByteStream {
+    try {
+      yield head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    } finally {
+      await chunks.return?.();
+    }
+  }
+  yield* through(all(), zlibHeader ? zlib.createInflate(options) : zlib.createInflateRaw(options));
+}
+
 const lzw: Decoder = (input, parms) =>
   withPredictor(chunked(input, new LzwDecoder(asNumber(parms?.get('EarlyChange')) ?? 1)), parms);
 const asciiHex: Decoder = (input) => chunked(input, new AsciiHexDecoder());
