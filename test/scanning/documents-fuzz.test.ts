@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { htmlFormat } from '../../scanning/archives/formats/html.js';
 import { pdfFormat } from '../../scanning/archives/formats/pdf.js';
 import { rtfFormat } from '../../scanning/archives/formats/rtf.js';
+import { vbaFormat } from '../../scanning/archives/formats/vba.js';
 import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
 import { DEFAULT_LIMITS, readMember, Workspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
@@ -19,9 +20,10 @@ import {
 } from '../support/pdf.js';
 import { ole1Object, packageNative, rtfWithBin, rtfWithObject } from '../support/rtf.js';
 import { CLAMAV_TESTFILES_DIR } from '../support/test-executable-corpus.js';
+import { moduleStream } from '../support/vba.js';
 
 /**
- * Feeds the PDF, RTF and HTML handlers mutated documents for a bounded time: no error escapes
+ * Feeds the PDF, RTF, HTML and VBA handlers mutated documents for a bounded time: no error escapes
  * the walker, no case hangs, no scratch file stays behind, and nothing is reported but the four
  * reasons. Every case derives from (seed, case number); rerun one with ARBITER_FUZZ_SEED=<seed>
  * (ARBITER_FUZZ_MS sets the budget).
@@ -29,7 +31,7 @@ import { CLAMAV_TESTFILES_DIR } from '../support/test-executable-corpus.js';
 const SEED = Number(process.env.ARBITER_FUZZ_SEED ?? randomInt(2 ** 31));
 const BUDGET_MS = Number(process.env.ARBITER_FUZZ_MS ?? 5000);
 const CASE_DEADLINE_MS = 10_000;
-const FORMATS = [pdfFormat, rtfFormat, htmlFormat];
+const FORMATS = [pdfFormat, rtfFormat, htmlFormat, vbaFormat];
 
 const SMALL_LIMITS: ArchiveLimits = {
   maxDepth: 4,
@@ -126,6 +128,12 @@ beforeAll(() => {
     },
     { name: 'native.rtf', content: rtfWithObject(ole1Object('Word.Document.8', text)) },
     { name: 'bin.rtf', content: rtfWithBin(exe) },
+    {
+      name: 'Macros/VBA/Module1',
+      content: moduleStream(
+        `Attribute VB_Name = "Module1"\r\n${'Sub A()\r\nEnd Sub\r\n'.repeat(300)}`,
+      ),
+    },
     { name: 'clam.exe.html', content: readFileSync(`${CLAMAV_TESTFILES_DIR}/clam.exe.html`) },
     {
       name: 'page.html',

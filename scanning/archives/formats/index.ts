@@ -2,6 +2,7 @@ import type { FormatHandler } from '../format.js';
 import { pdfFormat } from './pdf.js';
 import { rtfFormat } from './rtf.js';
 import { htmlFormat } from './html.js';
+import { vbaFormat } from './vba.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -18,6 +19,7 @@ export function createFormatSet(): FormatSet {
   handlers.push(pdfFormat);
   handlers.push(rtfFormat);
   handlers.push(htmlFormat);
+  handlers.push(vbaFormat);
   return {
     handlers,
     close: async () => {},
