@@ -75,13 +75,19 @@ export class PdfFile {
     return buffer.subarray(0, done);
   }
 
-  /** The first position of `needle` at or after `from`, or -1. */
+  /**
+   * The first position of `needle` at or after `from`, or -1. Reads start small and grow: the
+   * needle (the `endstream` of a stream with an indirect length) is usually close.
+   */
   async find(needle: Buffer, from: number): Promise<number> {
-    for (let at = from; at < this.size; at += WINDOW - needle.length) {
-      const window = await this.read(at, WINDOW);
+    let size = 16 * 1024;
+    for (let at = from; at < this.size;) {
+      const window = await this.read(at, size);
       const index = window.indexOf(needle);
       if (index >= 0) return at + index;
       if (at + window.length >= this.size) break;
+      at += window.length - needle.length + 1;
+      size = Math.min(WINDOW, size * 4);
     }
     return -1;
   }
