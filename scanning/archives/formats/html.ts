@@ -89,8 +89,8 @@ export function isMarkup(head: Buffer): boolean {
 export type HtmlEvent =
   { kind: 'start'; name: string } | { kind: 'data'; data: Buffer } | { kind: 'end' };
 
-/** Base64 literals shorter than this are ordinary strings (ids, hashes, small icons). */
-const MIN_BLOB = 64;
+/** Base64 literals shorter than this are ordinary strings (ids, hex digests up to SHA-512). */
+const MIN_BLOB = 160;
 /** The part of a data URI before its comma (media type and parameters). */
 const MAX_DATA_HEADER = 256;
 const MAX_TAG = 10;
@@ -100,6 +100,9 @@ const BASE64 = new Int8Array(256).fill(-1);
   .split('')
   .forEach((char, index) => (BASE64[char.charCodeAt(0)] = index));
 
+/** What cannot be in a data URI's media type: the `data:` was ordinary text after all. */
+const endsHeader = (c: number) =>
+  c <= 0x20 || c === 0x22 || c === 0x27 || c === 0x3c || c === 0x3e || c === 0x29;
 const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c;
 const isAlnum = (c: number) =>
   (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
@@ -181,16 +184,7 @@ export class HtmlScanner {
     }
     if (this.mode === 'data-header') {
       if (c === 0x2c) this.startData();
-      else if (
-        isSpace(c) ||
-        c < 0x20 ||
-        c === 0x22 ||
-        c === 0x27 ||
-        c === 0x3c ||
-        c === 0x3e ||
-        c === 0x29 ||
-        this.header.length >= MAX_DATA_HEADER
-      ) {
+      else if (endsHeader(c) || this.header.length >= MAX_DATA_HEADER) {
         this.mode = 'scan';
         this.scan(c);
       } else this.header += String.fromCharCode(c);
