@@ -71,7 +71,7 @@ describe('HTML documents', () => {
   });
 
   it('decodes long base64 literals in scripts, in HTML and SVG', async () => {
-    const html = `<html><script>\n// don't trip on this quote\nvar x = atob("${b64}");\nvar y = 'TVqQ';\n</script>\n<p>"${b64}"</p></html>`;
+    const html = `<html><script>\n// don't trip on this quote\nvar x = atob("${b64}");\nvar y = 'TVqQ';\nvar digest = '${'ab12'.repeat(32)}';\n</script>\n<p>"${b64}"</p></html>`;
     const { found } = await members(html);
     expect([...found.keys()]).toEqual(['base64-1.bin']);
     expect(found.get('base64-1.bin')?.sha1).toBe(sha1(clamExe));
