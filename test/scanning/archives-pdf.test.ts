@@ -127,8 +127,14 @@ describe('PDF documents', () => {
     expect([...found.keys()].some((name) => name.startsWith('objstm-'))).toBe(true);
   });
 
-  it('decrypts documents whose user password is empty: RC4 40 and 128, AES-128 and AES-256', async () => {
-    for (const strength of [['40'], ['128', '--use-aes=n'], ['128', '--use-aes=y'], ['256']]) {
+  it('decrypts documents whose user password is empty: RC4 40 and 128, AES-128, AES-256 (R5, R6)', async () => {
+    for (const strength of [
+      ['40'],
+      ['128', '--use-aes=n'],
+      ['128', '--use-aes=y'],
+      ['256', '--force-R5'],
+      ['256'],
+    ]) {
       const pdf = qpdfAttachment('clam.exe', clamExe, [
         '--allow-weak-crypto',
         '--encrypt',
