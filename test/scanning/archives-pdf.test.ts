@@ -209,10 +209,13 @@ describe('PDF documents', () => {
       Buffer.from('\nendobj\n2 0 obj\n<< /A [1 2 3 /B (unclosed string'),
       Buffer.alloc(2 * 1024 * 1024, 0x20),
       Buffer.from('\n3 0 obj\n<< >> stream\nlast\nendstream\n'),
+      Buffer.from(`4 0 obj\n<< /Filter [${'/AHx '.repeat(10_000)}] >> stream\n41>\nendstream\n`),
     ]);
     const { result, found } = await members(hostile);
     expect(result.unscannable).toEqual([]);
     expect(found.get('stream-3-0.bin')?.data?.toString()).toBe('last');
+    // A chain of 10,000 filters is cut to its first eight.
+    expect(found.get('stream-4-0.bin')?.data?.toString()).toBe('');
   });
 
   it('recognises the header anywhere in the first 1024 bytes, and nothing without it', async () => {

@@ -55,6 +55,12 @@ const OVERLAP = 256;
 /** An object stream bigger than this is still scanned, but not searched for file names. */
 const MAX_OBJECT_STREAM = 8 * 1024 * 1024;
 const ENDSTREAM = Buffer.from('endstream');
+/** More filters on one stream than this is hostile (each is a decoding stage). */
+const MAX_FILTERS = 8;
+/** Bounds on what is remembered of the whole file (hostile files repeat objects endlessly). */
+const MAX_NAMES = 10_000;
+const MAX_NAME = 1024;
+const MAX_SECURITY_HANDLERS = 16;
 
 /** Positioned reads of the PDF file: never more than a window in memory. */
 export class PdfFile {
@@ -253,7 +259,7 @@ async function readObject(
   if (parser.src[parser.pos] === 0x0a) parser.pos++;
   const start = base + parser.pos;
   const end = await streamEnd(file, start, dict, layout);
-  layout.streams.push({ ...id, dict, start, end: end.data });
+  layout.streams.push({ ...id, dict: streamEntries(dict), start, end: end.data });
   return end.next;
 }
 
@@ -269,13 +275,34 @@ function noteDictionary(
     if (Buffer.isBuffer(name)) {
       for (const target of embedded.values()) {
         const ref = asRef(target);
-        if (ref && !layout.names.has(ref.num)) layout.names.set(ref.num, { raw: name, owner: id });
+        if (ref && !layout.names.has(ref.num) && layout.names.size < MAX_NAMES)
+          layout.names.set(ref.num, { raw: name.subarray(0, MAX_NAME), owner: id });
       }
     }
   }
-  if (id && asName(dict.get('Filter')) && dict.has('O') && dict.has('U'))
-    layout.securityHandlers.set(id.num, dict);
+  const handlers = layout.securityHandlers;
+  const looksLikeHandler = asName(dict.get('Filter')) && dict.has('O') && dict.has('U');
+  if (id && looksLikeHandler && handlers.size < MAX_SECURITY_HANDLERS) handlers.set(id.num, dict);
   if (asName(dict.get('Type')) === 'XRef') noteEncrypt(dict, layout);
+}
+
+/**
+ * The entries of a stream's dictionary the handler uses, kept for every stream until all are
+ * found: a hostile dictionary's other entries (a megabyte string) are not held that long, and a
+ * chain of filters is cut at MAX_FILTERS.
+ */
+function streamEntries(dict: PdfDict): PdfDict {
+  const kept: PdfDict = new Map();
+  for (const key of ['Type', 'Length', 'N', 'First']) {
+    const value = dict.get(key);
+    const small = typeof value === 'number' || asName(value) !== undefined || asRef(value);
+    if (value !== undefined && small) kept.set(key, value);
+  }
+  const filter = dict.get('Filter');
+  kept.set('Filter', Array.isArray(filter) ? filter.slice(0, MAX_FILTERS) : (filter ?? null));
+  const parms = dict.get('DecodeParms') ?? dict.get('DP');
+  kept.set('DecodeParms', Array.isArray(parms) ? parms.slice(0, MAX_FILTERS) : (parms ?? null));
+  return kept;
 }
 
 /**
@@ -371,7 +398,7 @@ async function scanStream(
   let raw: ByteStream = file.range(stream.start, stream.end, counter);
   if (decryption?.appliesTo(stream.dict)) raw = decryption.stream(raw, stream.num, stream.gen);
   const filters = nameList(stream.dict.get('Filter'));
-  const parms = dictList(stream.dict.get('DecodeParms') ?? stream.dict.get('DP'));
+  const parms = dictList(stream.dict.get('DecodeParms'));
   const { data } = decodeFilters(raw, filters, parms);
   const kept: Buffer[] = [];
   let keptBytes = 0;
