@@ -100,6 +100,16 @@ const BASE64 = new Int8Array(256).fill(-1);
   .split('')
   .forEach((char, index) => (BASE64[char.charCodeAt(0)] = index));
 
+/** `:` (of `data:`) and `<`; in script, quotes too; in a template literal, its end or escape. */
+const MARKUP_BYTES = [0x3a, 0x3c];
+const SCRIPT_BYTES = [0x3a, 0x3c, 0x22, 0x27, 0x60];
+const TEMPLATE_BYTES = [0x3a, 0x3c, 0x60, 0x5c];
+
+function indexOrEnd(chunk: Buffer, byte: number, from: number): number {
+  const index = chunk.indexOf(byte, from);
+  return index < 0 ? chunk.length : index;
+}
+
 /** What cannot be in a data URI's media type: the `data:` was ordinary text after all. */
 const endsHeader = (c: number) =>
   c <= 0x20 || c === 0x22 || c === 0x27 || c === 0x3c || c === 0x3e || c === 0x29;
@@ -160,9 +170,48 @@ export class HtmlScanner {
 
   read(chunk: Buffer): HtmlEvent[] {
     this.events = [];
-    for (const c of chunk) this.byte(c);
+    // Most bytes change nothing but the look-behind: they are skipped with indexOf up to the
+    // next byte that matters in the current state.
+    const next = new Int32Array(256).fill(-1);
+    let at = 0;
+    while (at < chunk.length) {
+      const wanted = this.significantBytes();
+      if (wanted) {
+        let skipTo = chunk.length;
+        for (const byte of wanted) {
+          if (next[byte]! < at) next[byte] = indexOrEnd(chunk, byte, at);
+          skipTo = Math.min(skipTo, next[byte]!);
+        }
+        if (skipTo > at) {
+          this.remember(chunk, at, skipTo);
+          at = skipTo;
+          continue;
+        }
+      }
+      this.byte(chunk[at++]!);
+    }
     this.flush();
     return this.events;
+  }
+
+  /** The bytes that can change the state from here, or undefined when every byte can. */
+  private significantBytes(): readonly number[] | undefined {
+    if (this.mode !== 'scan' || this.tag !== undefined) return undefined;
+    if (!this.inScript) return MARKUP_BYTES;
+    if (this.stringQuote === 0) return SCRIPT_BYTES;
+    if (this.escaped || this.blobOpen || this.blobHead) return undefined;
+    return this.stringQuote === 0x60
+      ? TEMPLATE_BYTES
+      : [...MARKUP_BYTES, this.stringQuote, 0x5c, 0x0a];
+  }
+
+  /** Keeps the last bytes of `chunk[from, to)` as look-behind, as `scan` would have. */
+  private remember(chunk: Buffer, from: number, to: number): void {
+    for (let i = Math.max(from, to - 6); i < to; i++) {
+      const c = chunk[i]!;
+      this.recent.push(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+    }
+    if (this.recent.length > 6) this.recent.splice(0, this.recent.length - 6);
   }
 
   finish(): HtmlEvent[] {

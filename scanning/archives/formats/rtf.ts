@@ -63,8 +63,17 @@ export class RtfReader {
 
   read(chunk: Buffer): RtfEvent[] {
     this.events = [];
+    // Outside objects, text between braces and control words is skipped with indexOf.
+    const next = { open: -1, close: -1, backslash: -1 };
     let at = 0;
     while (at < chunk.length) {
+      if (this.mode === 'text' && !this.inObject) {
+        if (next.open < at) next.open = indexOrEnd(chunk, 0x7b, at);
+        if (next.close < at) next.close = indexOrEnd(chunk, 0x7d, at);
+        if (next.backslash < at) next.backslash = indexOrEnd(chunk, 0x5c, at);
+        at = Math.min(next.open, next.close, next.backslash);
+        if (at >= chunk.length) break;
+      }
       if (this.mode === 'binary') {
         const take = Math.min(this.binaryLeft, chunk.length - at);
         this.binary(chunk.subarray(at, at + take));
@@ -188,6 +197,11 @@ export class RtfReader {
     this.events.push({ kind: 'object-data', data: Buffer.from(this.hex) });
     this.hex = [];
   }
+}
+
+function indexOrEnd(chunk: Buffer, byte: number, from: number): number {
+  const index = chunk.indexOf(byte, from);
+  return index < 0 ? chunk.length : index;
 }
 
 const isLetter = (byte: number) => (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a);
