@@ -14,24 +14,22 @@ export type ByteStream = AsyncIterable<Buffer>;
 const SLICE = 1024;
 const CHUNK = 64 * 1024;
 
-export interface DecodedStream {
-  data: ByteStream;
-  /** The filter the chain stopped at (an image codec, an unknown name), if any. */
-  stoppedAt?: string;
-}
-
+/**
+ * `source` through the filters, in order. The chain stops at the first filter not decoded here
+ * (an image codec, an unknown name): what is decoded up to it is what is scanned.
+ */
 export function decodeFilters(
   source: ByteStream,
   filters: readonly string[],
   parms: readonly (PdfDict | undefined)[],
-): DecodedStream {
+): ByteStream {
   let data = source;
   for (const [index, filter] of filters.entries()) {
     const decode = DECODERS[filter];
-    if (!decode) return { data, stoppedAt: filter };
+    if (!decode) return data;
     data = decode(data, parms[index]);
   }
-  return { data };
+  return data;
 }
 
 type Decoder = (input: ByteStream, parms: PdfDict | undefined) => ByteStream;

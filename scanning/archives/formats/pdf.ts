@@ -399,7 +399,7 @@ async function scanStream(
   if (decryption?.appliesTo(stream.dict)) raw = decryption.stream(raw, stream.num, stream.gen);
   const filters = nameList(stream.dict.get('Filter'));
   const parms = dictList(stream.dict.get('DecodeParms'));
-  const { data } = decodeFilters(raw, filters, parms);
+  const data = decodeFilters(raw, filters, parms);
   const kept: Buffer[] = [];
   let keptBytes = 0;
   const tee = async function* (): ByteStream {
