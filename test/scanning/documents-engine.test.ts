@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
+import { zip } from '../support/archives.js';
 import { eicar } from '../support/content.js';
 import { attachmentPdf, qpdfAttachment, writePdf } from '../support/pdf.js';
 import { ole1Object, packageNative, rtfWithBin, rtfWithObject } from '../support/rtf.js';
@@ -156,6 +157,15 @@ describe('the built-in engine alone on documents with embedded executables', () 
         clamd: false,
       },
     );
+    // Handlers nest: a zip holding an RTF whose packaged PDF carries the executable.
+    const pdf = writePdf(attachmentPdf('clam.exe', clamExe));
+    const rtf = rtfWithObject(ole1Object('Package', packageNative('report.pdf', pdf)));
+    cases.push({
+      name: 'nested.zip',
+      content: await zip([{ name: 'letter.rtf', data: rtf }]),
+      finding: found,
+      clamd: true,
+    });
     for (const c of cases) await writeFile(path.join(dir, c.name), c.content);
   }, 60_000);
 
