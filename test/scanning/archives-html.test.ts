@@ -70,6 +70,14 @@ describe('HTML documents', () => {
     );
   });
 
+  it('decodes character references in attribute data URIs, as browsers do', async () => {
+    const referenced = b64.replace(/\+/g, '&plus;').replace(/A/g, '&#65;').replace(/B/g, '&#x42;');
+    const page = `<html><body><iframe src="data:application/octet-stream;base64,${referenced}"></iframe>\n<a href="data:,a&amp;b&bogus;&#;&">x</a></body></html>`;
+    const { found } = await members(page);
+    expect(found.get('data-uri-1.bin')?.sha1).toBe(sha1(clamExe));
+    expect(found.get('data-uri-2.txt')?.data?.toString()).toBe('a&b&bogus;&#;&');
+  });
+
   it('decodes long base64 literals in scripts, in HTML and SVG', async () => {
     const html = `<html><script>\n// don't trip on this quote\nvar x = atob("${b64}");\nvar y = 'TVqQ';\nvar digest = '${'ab12'.repeat(32)}';\n</script>\n<p>"${b64}"</p></html>`;
     const { found } = await members(html);

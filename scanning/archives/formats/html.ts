@@ -7,8 +7,10 @@ import { hexValue } from './pdf-filters.js';
  * script strings; base64 or percent-encoded) is a member `data-uri-N.<ext>`, and every long
  * base64 string literal inside `<script>` (`atob("TVqQAAMAAAAE…")`) a member `base64-N.bin`.
  * The document is read as a stream by a byte-at-a-time state machine: what it keeps is a few
- * bytes of look-behind and at most one pending literal head, whatever the input. HTML entities
- * and script-level obfuscation (string concatenation, `\x` escapes, `unescape`) are not undone.
+ * bytes of look-behind and at most one pending literal head, whatever the input. Character
+ * references in a data URI outside script (`&#43;`, `&plus;`) are decoded, as browsers decode
+ * them in attributes; script-level obfuscation (string concatenation, `\x` escapes, `unescape`)
+ * is not undone.
  */
 export const htmlFormat: FormatHandler = {
   name: 'html',
@@ -105,6 +107,31 @@ const MARKUP_BYTES = [0x3a, 0x3c];
 const SCRIPT_BYTES = [0x3a, 0x3c, 0x22, 0x27, 0x60];
 const TEMPLATE_BYTES = [0x3a, 0x3c, 0x60, 0x5c];
 
+const MAX_REFERENCE = 10;
+const NAMED_REFERENCES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  plus: '+',
+  sol: '/',
+  equals: '=',
+  percnt: '%',
+  comma: ',',
+  colon: ':',
+  semi: ';',
+};
+
+/** The text of a character reference (`#43`, `#x2B`, `plus`), or undefined. */
+function characterReference(reference: string): string | undefined {
+  const numeric = /^#(x[0-9a-f]+|[0-9]+)$/i.exec(reference)?.[1];
+  if (numeric === undefined) return NAMED_REFERENCES[reference];
+  const code =
+    numeric[0] === 'x' || numeric[0] === 'X' ? parseInt(numeric.slice(1), 16) : Number(numeric);
+  return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : undefined;
+}
+
 function indexOrEnd(chunk: Buffer, byte: number, from: number): number {
   const index = chunk.indexOf(byte, from);
   return index < 0 ? chunk.length : index;
@@ -158,6 +185,9 @@ export class HtmlScanner {
   private percent = -1;
   private percentHigh = -1;
   private decoder = new Base64Decoder();
+  /** In an attribute, the browser decodes character references before the URI: so do we. */
+  private references = false;
+  private reference: string | undefined;
   // tags and script strings
   private tag: string | undefined;
   private inScript = false;
@@ -228,7 +258,8 @@ export class HtmlScanner {
         this.endMember();
         this.mode = 'scan';
         this.scan(c);
-      } else this.dataByte(c);
+      } else if (this.references) this.referenceByte(c);
+      else this.dataByte(c);
       return;
     }
     if (this.mode === 'data-header') {
@@ -271,6 +302,8 @@ export class HtmlScanner {
     this.base64 = parts.at(-1) === 'base64';
     this.decoder = new Base64Decoder();
     this.percent = -1;
+    this.references = !this.inScript;
+    this.reference = undefined;
     this.endBlob();
     this.events.push({
       kind: 'start',
@@ -283,6 +316,35 @@ export class HtmlScanner {
     if (this.terminator === 'quote') return c === this.quote;
     if (this.terminator === 'paren') return c === 0x29 || c === 0x22 || c === 0x27 || isSpace(c);
     return isSpace(c) || c === 0x3e || c === 0x22 || c === 0x27 || c === 0x3c;
+  }
+
+  /** `&#43;`, `&#x2B;`, `&plus;`: the character; anything else after `&` stands as written. */
+  private referenceByte(c: number): void {
+    if (this.reference === undefined) {
+      if (c === 0x26) this.reference = '';
+      else this.dataByte(c);
+      return;
+    }
+    if (c === 0x3b) {
+      const name = this.reference;
+      this.reference = undefined;
+      const text = characterReference(name) ?? `&${name};`;
+      for (const byte of Buffer.from(text)) this.dataByte(byte);
+      return;
+    }
+    if ((isAlnum(c) || c === 0x23) && this.reference.length < MAX_REFERENCE) {
+      this.reference += String.fromCharCode(c);
+      return;
+    }
+    this.flushReference();
+    this.referenceByte(c);
+  }
+
+  private flushReference(): void {
+    if (this.reference === undefined) return;
+    const pending = `&${this.reference}`;
+    this.reference = undefined;
+    for (const byte of Buffer.from(pending, 'latin1')) this.dataByte(byte);
   }
 
   private dataByte(c: number): void {
@@ -396,6 +458,7 @@ export class HtmlScanner {
   }
 
   private endMember(): void {
+    this.flushReference();
     if (this.percent >= 0) {
       this.out.push(0x25, ...(this.percent === 1 ? [this.percentHigh] : []));
       this.percent = -1;
