@@ -30,7 +30,7 @@ describe('uuencode', () => {
       const result = await walk(uuencoded('eicar.com', eicar(), { base64 }), 'file.uu');
       expect(result.unscannable).toEqual([]);
       expect(result.visited.map((v) => [v.path, v.container, v.data])).toEqual([
-        ['file.uu', undefined, expect.any(Buffer)],
+        ['file.uu', 'file', expect.any(Buffer)],
         ['file.uu/eicar.com', 'encoded-text', eicar()],
       ]);
     }

@@ -1,9 +1,13 @@
 import type { FormatHandler } from '../types.js';
 import { encodedTextFormat } from './encoded-text.js';
+import { htmlFormat } from './html.js';
 import { mboxFormat } from './mbox.js';
 import { mimeFormat } from './mime.js';
+import { pdfFormat } from './pdf.js';
+import { rtfFormat } from './rtf.js';
 import { sisFormat } from './sis.js';
 import { tnefFormat } from './tnef.js';
+import { vbaFormat } from './vba.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -17,13 +21,20 @@ export interface FormatSet {
 
 export function createFormatSet(): FormatSet {
   const handlers: FormatHandler[] = [];
-  // Mail: an mbox (From_ separator lines) before a single message (a header block).
+  // Mail: an mbox (From_ separator lines) before a single message (a header block); both
+  // before PDF, whose `%PDF-` may sit anywhere in the first KiB (a mail quoting one is mail).
   handlers.push(mboxFormat);
   handlers.push(mimeFormat);
   // Outlook's winmail.dat (a magic number).
   handlers.push(tnefFormat);
   // Symbian installation packages (UIDs).
   handlers.push(sisFormat);
+  // Documents that carry files: PDF streams and attachments, RTF objects, HTML data URIs and
+  // base64 blobs, VBA macro source in OLE2 module streams.
+  handlers.push(pdfFormat);
+  handlers.push(rtfFormat);
+  handlers.push(htmlFormat);
+  handlers.push(vbaFormat);
   // uuencode, yEnc and BinHex blocks in text: tried last, after every format with a magic.
   handlers.push(encodedTextFormat);
   return {
