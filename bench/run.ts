@@ -5,6 +5,7 @@ import { runFetchAccept } from './fetch-accept.js';
 import { runFetchThroughput } from './fetch-throughput.js';
 import { runHostileNeighbour } from './hostile-neighbour.js';
 import { runEngines } from './engines.js';
+import { runEnginesOfficial } from './engines-official.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
 import { runS3Events } from './s3-events.js';
 import { runS3Retro } from './s3-retro.js';
@@ -24,7 +25,8 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              results); ids: fetch-accept, fetch-throughput
  *                                              (with the minimal-pipeline floor), serve-processes,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
- *                                              engines, hostile-neighbour, signature-update
+ *                                              engines, engines-official, hostile-neighbour,
+ *                                              signature-update
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -32,7 +34,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *   BENCH_DEADLINE=300                         seconds one benchmark may take before the run is
  *                                              abandoned
  *   plus each benchmark's own settings (see fetch-accept.ts, fetch-throughput.ts, webhooks.ts,
- *   s3-events.ts, hostile-neighbour.ts).
+ *   s3-events.ts, hostile-neighbour.ts, engines-official.ts).
  *
  * To add a benchmark: write a module whose `run…()` returns a BenchSection and list it here.
  */
@@ -45,6 +47,7 @@ const BENCHMARKS: { id: string; run: () => Promise<BenchSection> }[] = [
   { id: 's3-events', run: () => runS3Events() },
   { id: 's3-retro', run: () => runS3Retro() },
   { id: 'engines', run: () => runEngines() },
+  { id: 'engines-official', run: () => runEnginesOfficial() },
   { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
   { id: 'signature-update', run: () => runSignatureUpdate() },
 ];
