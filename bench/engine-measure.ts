@@ -94,8 +94,8 @@ export interface RoundSettings {
 }
 
 /**
- * Each group: an untimed pass over up to 16 MiB of its files (JIT, connections, page cache),
- * then up to `rounds` passes over all of them, stopping once `cellSeconds` are spent (after at
+ * Each group: an untimed pass over up to 16 MiB of its files (JIT, connections, page cache;
+ * at most a quarter of `cellSeconds` once a file is done), then up to `rounds` passes over all of them, stopping once `cellSeconds` are spent (after at
  * least one file). Every verdict goes to `onVerdict`.
  */
 export async function measureThroughput(
@@ -108,9 +108,13 @@ export async function measureThroughput(
   const results: Throughput[] = [];
   const scanOne = async (target: ScanTarget) => onVerdict(target, await scan(target));
   for (const group of groups) {
+    // The warm-up ends after 16 MiB, or after a quarter of the cell's time (a slow engine on
+    // large files), but not before one file.
     let warmupBytes = 0;
+    const warmupStarted = performance.now();
     for (const target of group.files) {
       if (warmupBytes + target.size > 16 * MIB) break;
+      if (warmupBytes > 0 && performance.now() - warmupStarted > settings.cellSeconds * 250) break;
       warmupBytes += target.size;
       await scanOne(target);
     }

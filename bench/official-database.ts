@@ -225,11 +225,13 @@ const textHex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
 function subsignature(rng: Rng, name: string, pe: boolean): string {
   let body: string;
   if (rng() < 0.4) {
-    const text = `${pick(rng, WORDS)}${rng() < 0.5 ? `${int(rng, 10, 9999)}` : ''}`;
+    // The number keeps the strings out of real files: `GetProcAddress` alone is in every PE.
+    const text = `${pick(rng, WORDS)}${int(rng, 1000, 99999)}`;
     const modifier = pick(rng, ['', '', '', '::i', '::w', '::wa', '::iw']);
     body = `${textHex(text)}${modifier}`;
   } else {
-    body = generateSignature(rng, name, { runMin: 4, runMax: 16, maxParts: 2 }).hex;
+    // Runs of six random bytes or more: shorter ones occur by chance in megabytes of real files.
+    body = generateSignature(rng, name, { runMin: 6, runMax: 20, maxParts: 2 }).hex;
   }
   const draw = rng();
   if (draw < 0.7) return body;
