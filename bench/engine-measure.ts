@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClamdEngine } from '../scanning/clamd-engine.js';
 import type { ScanTarget } from '../scanning/engine.js';
-import type { TestClamd } from '../test/support/clamd.js';
+import { startTestClamd, type TestClamd } from '../test/support/clamd.js';
 import type { MemoryStep } from './engine-scan-process.js';
 import { fmt, log, onCleanup, withTimeout } from './support.js';
 
@@ -79,6 +79,16 @@ export interface Throughput {
   /** Slowest and fastest round, MB/s (equal when there was one round). */
   range: [number, number];
 }
+
+/** The columns of a throughput table, after the ones that say what was scanned. */
+export const RATE_COLUMNS = [
+  'Built-in MB/s',
+  'Built-in files/s',
+  'clamd MB/s',
+  'clamd files/s',
+  'Built-in ÷ clamd',
+  'Files scanned (built-in / clamd)',
+];
 
 export type Scan = (target: ScanTarget) => Promise<{ findings: string[] }>;
 
@@ -201,6 +211,28 @@ export async function procMemory(pid: number): Promise<{ hwm: number; rss: numbe
   const field = (name: string) =>
     Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
   return { hwm: field('VmHWM'), rss: field('VmRSS') };
+}
+
+/**
+ * clamd for a benchmark, on a copy of `databaseDir`: stream and scan limits above the largest
+ * file, no time limit, and its cache of clean files' MD5s off, since the rounds rescan the same
+ * files and a cache hit skips the scan.
+ */
+export function startBenchClamd(
+  databaseDir: string,
+  largestFile: number,
+  startTimeoutMs?: number,
+): Promise<TestClamd> {
+  const maxMib = Math.ceil(largestFile / MIB) + 64;
+  return startTestClamd({
+    databaseDir,
+    streamMaxLength: `${maxMib}M`,
+    maxFileSize: `${maxMib}M`,
+    maxScanSize: `${2 * maxMib}M`,
+    maxThreads: 2,
+    extraConfig: ['DisableCache yes', 'MaxScanTime 0'],
+    ...(startTimeoutMs === undefined ? {} : { startTimeoutMs }),
+  });
 }
 
 /** Sends RELOAD and waits until clamd logs that the new database is in use. */

@@ -6,14 +6,15 @@ import { BuiltinEngine } from '../scanning/builtin-engine.js';
 import { ClamdEngine } from '../scanning/clamd-engine.js';
 import type { ScanTarget } from '../scanning/engine.js';
 import { isUnscannableFinding, maliciousFinding } from '../scanning/findings.js';
-import { startTestClamd } from '../test/support/clamd.js';
 import { seededRng } from '../test/support/signature-gen.js';
 import {
+  RATE_COLUMNS,
   builtinInChild,
   clamdSignatureCount,
   measureThroughput,
   mib,
   procMemory,
+  startBenchClamd,
   type Scan,
   type Throughput,
 } from './engine-measure.js';
@@ -177,19 +178,11 @@ async function runClamd(
   planted: PlantedFile[],
   settings: OfficialBenchSettings,
 ): Promise<EngineRun> {
-  // Limits above the largest file; the cache of clean files' MD5s is off, since the rounds
-  // rescan the same files and a cache hit skips the scan.
-  const largest = Math.max(...[...corpus, ...planted].map((f) => f.size));
-  const maxMib = Math.ceil(largest / (1024 * 1024)) + 64;
-  const clamd = await startTestClamd({
-    databaseDir: db.dir,
-    streamMaxLength: `${maxMib}M`,
-    maxFileSize: `${maxMib}M`,
-    maxScanSize: `${4 * maxMib}M`,
-    maxThreads: 2,
-    extraConfig: ['DisableCache yes', 'MaxScanTime 0'],
-    startTimeoutMs: settings.clamdStartSeconds * 1000,
-  });
+  const clamd = await startBenchClamd(
+    db.dir,
+    Math.max(...[...corpus, ...planted].map((f) => f.size)),
+    settings.clamdStartSeconds * 1000,
+  );
   const unregister = onCleanup(() => clamd.stop());
   try {
     const pid = clamd.pid();
@@ -367,15 +360,7 @@ function section(settings: OfficialBenchSettings, r: Results): BenchSection {
   const throughputTable: BenchTable = {
     caption:
       'Throughput, one file at a time: median round (MB = 10^6 bytes; in brackets the slowest and fastest round)',
-    columns: [
-      'Kind',
-      'Built-in MB/s',
-      'Built-in files/s',
-      'clamd MB/s',
-      'clamd files/s',
-      'Built-in ÷ clamd',
-      'Files scanned (built-in / clamd)',
-    ],
+    columns: ['Kind', ...RATE_COLUMNS],
     rows: [
       ...builtin.throughput.map((b, i) => {
         const c = clamd.throughput[i] as Throughput;

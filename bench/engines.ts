@@ -9,12 +9,12 @@ import { ClamdEngine } from '../scanning/clamd-engine.js';
 import type { ScanTarget } from '../scanning/engine.js';
 import { ContentScanner } from '../scanning/matcher/index.js';
 import { buildSignatureDatabase } from '../scanning/signatures/database.js';
-import { startTestClamd } from '../test/support/clamd.js';
 import { SIGNATURES_DIR } from '../test/support/corpus.js';
 import { generateSignature, seededRng } from '../test/support/signature-gen.js';
 import { AhoCorasickDfa, anchorsOf } from './aho-corasick.js';
 import {
   MIB,
+  RATE_COLUMNS,
   builtinInChild,
   measureThroughput,
   median,
@@ -22,6 +22,7 @@ import {
   procMemory,
   randomStream,
   sizeLabel,
+  startBenchClamd,
   timeClamdReload,
   writeRandomFile,
   type Throughput,
@@ -211,18 +212,11 @@ async function runDatabase(
     cleanOnRandomContent('the built-in engine'),
   );
 
-  // clamd on the same folder: start (spawn → PONG), memory, RELOAD, throughput. Its cache of
-  // clean files' MD5s is off: the rounds rescan the same files, and a cache hit skips the scan.
-  const maxMib =
-    Math.ceil(Math.max(settings.memoryBytes, ...groups.map((g) => g.bytes)) / MIB) + 64;
-  const clamd = await startTestClamd({
-    databaseDir: db.dir,
-    streamMaxLength: `${maxMib}M`,
-    maxFileSize: `${maxMib}M`,
-    maxScanSize: `${2 * maxMib}M`,
-    maxThreads: 2,
-    extraConfig: ['DisableCache yes', 'MaxScanTime 0'],
-  });
+  // clamd on the same folder: start (spawn → PONG), memory, RELOAD, throughput.
+  const clamd = await startBenchClamd(
+    db.dir,
+    Math.max(settings.memoryBytes, ...groups.map((g) => g.bytes)),
+  );
   const unregister = onCleanup(() => clamd.stop());
   try {
     const clamdStartMs = clamd.lastStartMs();
@@ -426,16 +420,7 @@ function section(
   const throughput: BenchTable = {
     caption:
       'Throughput, one file at a time (MB = 10^6 bytes; in brackets the slowest and fastest round)',
-    columns: [
-      'Database',
-      'File size',
-      'Built-in MB/s',
-      'Built-in files/s',
-      'clamd MB/s',
-      'clamd files/s',
-      'Built-in ÷ clamd',
-      'Files scanned (built-in / clamd)',
-    ],
+    columns: ['Database', 'File size', ...RATE_COLUMNS],
     rows: runs.flatMap((run) =>
       run.builtin.map((b, i) => {
         const c = run.clamd[i] as Throughput;
