@@ -79,8 +79,8 @@ interface EngineRun {
   version: string;
   /** Fresh process to ready: the built-in engine's load, clamd's spawn → first PONG. */
   loadMs: number;
-  /** VmHWM after loading and after scanning the corpus. */
-  memory: { loaded: number; scanned: number };
+  /** VmHWM after loading and after scanning the corpus; VmRSS after scanning. */
+  memory: { loaded: number; scanned: number; rss: number };
   throughput: Throughput[];
   /** Findings per corpus file and per planted file, by path. */
   verdicts: Map<string, string[]>;
@@ -159,7 +159,7 @@ async function runBuiltin(
     return {
       version: engine.version,
       loadMs: loaded.ms,
-      memory: { loaded: loaded.hwm, scanned: last.hwm },
+      memory: { loaded: loaded.hwm, scanned: last.hwm, rss: last.rss },
       throughput,
       verdicts,
       signatures: described.signatures,
@@ -204,7 +204,7 @@ async function runClamd(
       return {
         version: engine.currentVersion ?? 'unknown',
         loadMs: clamd.lastStartMs(),
-        memory: { loaded: loaded.hwm, scanned: (await procMemory(pid)).hwm },
+        memory: { loaded: loaded.hwm, ...(await scannedMemory(pid)) },
         throughput,
         verdicts,
         signatures: await clamdSignatureCount(clamd),
@@ -217,6 +217,11 @@ async function runClamd(
     unregister();
     await clamd.stop();
   }
+}
+
+async function scannedMemory(pid: number): Promise<{ scanned: number; rss: number }> {
+  const { hwm, rss } = await procMemory(pid);
+  return { scanned: hwm, rss };
 }
 
 export async function runEnginesOfficial(
@@ -392,20 +397,28 @@ function section(settings: OfficialBenchSettings, r: Results): BenchSection {
   };
 
   const memoryTable: BenchTable = {
-    caption: 'Peak resident memory (VmHWM)',
-    columns: ['Engine', 'After loading', 'After scanning the corpus', 'Built-in ÷ clamd'],
+    caption: 'Resident memory: the peak (VmHWM) and what is held after scanning (VmRSS)',
+    columns: [
+      'Engine',
+      'Peak after loading',
+      'Peak after scanning the corpus',
+      'Built-in ÷ clamd (peak)',
+      'Resident after scanning (VmRSS)',
+    ],
     rows: [
       [
         'built-in (fresh Node process: load, then every file once)',
         mib(builtin.memory.loaded),
         mib(builtin.memory.scanned),
         `${fmt.num(builtin.memory.scanned / clamd.memory.scanned, 2)}×`,
+        mib(builtin.memory.rss),
       ],
       [
         'clamd (after the throughput rounds)',
         mib(clamd.memory.loaded),
         mib(clamd.memory.scanned),
         '–',
+        mib(clamd.memory.rss),
       ],
     ],
   };
