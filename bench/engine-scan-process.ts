@@ -3,7 +3,7 @@ import { createLogger } from '../core/logger.js';
 import { BuiltinEngine } from '../scanning/builtin-engine.js';
 
 /**
- * A fresh Node process for the engine benchmark (bench/engines.ts): loads the built-in engine
+ * A fresh Node process for the engine benchmarks (bench/engines.ts, bench/engines-official.ts): loads the built-in engine
  * from a signature folder and scans the files it is given one after the other, printing one JSON
  * line per step with the time taken and the process's memory high-water mark (VmHWM, the peak
  * resident set size the kernel saw), so the parent can tell load cost from scanning cost.
@@ -14,7 +14,7 @@ import { BuiltinEngine } from '../scanning/builtin-engine.js';
 interface Job {
   signaturesDir: string;
   scratchDir: string;
-  files: Array<{ path: string; size: number }>;
+  files: Array<{ path: string; size: number; name?: string }>;
 }
 
 export interface MemoryStep {
@@ -44,7 +44,11 @@ const engine = await BuiltinEngine.load(job.signaturesDir, createLogger('silent'
 report({ step: 'load', ms: performance.now() - started, ...memory() });
 for (const file of job.files) {
   started = performance.now();
-  const verdict = await engine.scan({ path: file.path, size: file.size, name: 'bench.bin' });
+  const verdict = await engine.scan({
+    path: file.path,
+    size: file.size,
+    name: file.name ?? 'bench.bin',
+  });
   report({
     step: `scan ${file.size}`,
     ms: performance.now() - started,

@@ -1,10 +1,7 @@
-import { spawn } from 'node:child_process';
-import { createHash, createCipheriv } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseByteSize } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { BuiltinEngine } from '../scanning/builtin-engine.js';
@@ -12,13 +9,26 @@ import { ClamdEngine } from '../scanning/clamd-engine.js';
 import type { ScanTarget } from '../scanning/engine.js';
 import { ContentScanner } from '../scanning/matcher/index.js';
 import { buildSignatureDatabase } from '../scanning/signatures/database.js';
-import { startTestClamd, type TestClamd } from '../test/support/clamd.js';
 import { SIGNATURES_DIR } from '../test/support/corpus.js';
 import { generateSignature, seededRng } from '../test/support/signature-gen.js';
 import { AhoCorasickDfa, anchorsOf } from './aho-corasick.js';
-import type { MemoryStep } from './engine-scan-process.js';
+import {
+  MIB,
+  RATE_COLUMNS,
+  builtinInChild,
+  measureThroughput,
+  median,
+  mib,
+  procMemory,
+  randomStream,
+  sizeLabel,
+  startBenchClamd,
+  timeClamdReload,
+  writeRandomFile,
+  type Throughput,
+} from './engine-measure.js';
 import type { BenchSection, BenchTable } from './report.js';
-import { envInt, fmt, log, onCleanup, withTimeout } from './support.js';
+import { envInt, fmt, log, onCleanup } from './support.js';
 
 /**
  * Benchmark: the built-in engine beside clamd on the same signature database and the same files,
@@ -54,8 +64,6 @@ export interface EngineBenchSettings {
   matcherBytes: number;
 }
 
-const MIB = 1024 * 1024;
-
 export function engineBenchSettings(): EngineBenchSettings {
   const spec = process.env.BENCH_ENGINE_SIZES ?? '1KiB*1000,64KiB*200,10MiB*6,200MiB*2';
   const sizes = spec.split(',').map((part) => {
@@ -81,30 +89,6 @@ export function engineBenchSettings(): EngineBenchSettings {
 
 // ---------------------------------------------------------------------------------------------
 // Content and databases
-
-/** Seeded pseudo-random bytes (AES-128-CTR), fast enough to write a GiB in a few seconds. */
-function randomStream(seed: string) {
-  const key = createHash('sha256').update(`arbiter-bench:${seed}`).digest();
-  const cipher = createCipheriv('aes-128-ctr', key.subarray(0, 16), key.subarray(16, 32));
-  const zeros = Buffer.alloc(4 * MIB);
-  return (bytes: number) =>
-    cipher.update(bytes === zeros.length ? zeros : zeros.subarray(0, bytes));
-}
-
-async function writeRandomFile(file: string, bytes: number, seed: string): Promise<void> {
-  const next = randomStream(seed);
-  const out = createWriteStream(file);
-  let left = bytes;
-  while (left > 0) {
-    const chunk = next(Math.min(left, 4 * MIB));
-    left -= chunk.length;
-    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => {
-    out.once('error', reject);
-    out.end(() => resolve());
-  });
-}
 
 interface Database {
   label: string;
@@ -160,146 +144,6 @@ export async function writeGeneratedDatabase(
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-interface Throughput {
-  bytes: number;
-  /** Files scanned in the timed rounds (fewer than rounds × files when the time ran out). */
-  scanned: number;
-  mbPerSecond: number;
-  filesPerSecond: number;
-  /** Slowest and fastest round, MB/s (equal when there was one round). */
-  range: [number, number];
-}
-
-type Scan = (target: ScanTarget) => Promise<{ findings: string[] }>;
-
-/**
- * Each group: an untimed pass over up to 16 MiB of its files (JIT, connections, page cache),
- * then up to `rounds` passes over all of them, stopping once `cellSeconds` are spent (after at
- * least one file). The rate is bytes (or files) over the time of the rounds, all of them counted.
- */
-async function measureThroughput(
-  scan: Scan,
-  groups: Array<{ bytes: number; files: ScanTarget[] }>,
-  settings: EngineBenchSettings,
-  what: string,
-): Promise<Throughput[]> {
-  const results: Throughput[] = [];
-  const check = (verdict: { findings: string[] }) => {
-    if (verdict.findings.length > 0)
-      throw new Error(`${what} reported ${verdict.findings.join(', ')} on random content`);
-  };
-  for (const group of groups) {
-    const warmup = Math.min(group.files.length, Math.floor((16 * MIB) / group.bytes));
-    for (const target of group.files.slice(0, warmup)) check(await scan(target));
-    const roundRates: number[] = [];
-    let scanned = 0;
-    let seconds = 0;
-    const budget = settings.cellSeconds * 1000;
-    const started = performance.now();
-    for (let round = 0; round < settings.rounds && performance.now() - started < budget; round++) {
-      const roundStarted = performance.now();
-      let inRound = 0;
-      for (const target of group.files) {
-        if (scanned > 0 && performance.now() - started >= budget) break;
-        check(await scan(target));
-        scanned += 1;
-        inRound += 1;
-      }
-      const roundSeconds = (performance.now() - roundStarted) / 1000;
-      seconds += roundSeconds;
-      roundRates.push((inRound * group.bytes) / 1e6 / roundSeconds);
-    }
-    results.push({
-      bytes: group.bytes,
-      scanned,
-      mbPerSecond: (scanned * group.bytes) / 1e6 / seconds,
-      filesPerSecond: scanned / seconds,
-      range: [Math.min(...roundRates), Math.max(...roundRates)],
-    });
-    log(
-      `  ${what}: ${sizeLabel(group.bytes)} ${fmt.num(results.at(-1)!.mbPerSecond)} MB/s (${scanned} files)`,
-    );
-  }
-  return results;
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
-
-function sizeLabel(bytes: number): string {
-  if (bytes >= MIB && bytes % MIB === 0)
-    return bytes >= 1024 * MIB && bytes % (1024 * MIB) === 0
-      ? `${bytes / 1024 / MIB} GiB`
-      : `${bytes / MIB} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} B`;
-}
-
-const mib = (bytes: number) => `${fmt.num(bytes / MIB, 0)} MiB`;
-
-/** The built-in engine in a fresh process: load time and VmHWM after each step. */
-async function builtinInChild(
-  signaturesDir: string,
-  scratchDir: string,
-  files: ScanTarget[],
-): Promise<MemoryStep[]> {
-  const script = fileURLToPath(new URL('./engine-scan-process.ts', import.meta.url));
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      import.meta.resolve('tsx'),
-      script,
-      JSON.stringify({ signaturesDir, scratchDir, files }),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const unregister = onCleanup(() => {
-    child.kill('SIGKILL');
-  });
-  let output = '';
-  child.stdout.on('data', (data: Buffer) => (output += data.toString('utf8')));
-  const code = await withTimeout(
-    new Promise<number | null>((resolve) => child.once('exit', resolve)),
-    180_000,
-    'the engine child process',
-  );
-  unregister();
-  if (code !== 0) throw new Error(`the engine child process exited with ${code}`);
-  return output
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as MemoryStep);
-}
-
-/** VmHWM and VmRSS of a process, bytes. */
-async function procMemory(pid: number): Promise<{ hwm: number; rss: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { hwm: field('VmHWM'), rss: field('VmRSS') };
-}
-
-/** Sends RELOAD and waits until clamd logs that the new database is in use. */
-async function timeClamdReload(clamd: TestClamd, engine: ClamdEngine): Promise<number> {
-  const marker = /Database correctly reloaded/g;
-  const before = ((await clamd.log()).match(marker) ?? []).length;
-  const started = performance.now();
-  await engine.reload();
-  for (;;) {
-    if (((await clamd.log()).match(marker) ?? []).length > before) break;
-    if (performance.now() - started > 120_000)
-      throw new Error('clamd did not finish its RELOAD in 120 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return performance.now() - started;
-}
-
 interface DatabaseRun {
   db: Database;
   builtinVersion: string;
@@ -314,6 +158,15 @@ interface DatabaseRun {
     clamd: { loaded: number; small: number; large: number | undefined; skippedSeconds?: number };
   };
 }
+
+const bySize = (groups: Array<{ bytes: number; files: ScanTarget[] }>) =>
+  groups.map((group) => ({ label: sizeLabel(group.bytes), files: group.files }));
+
+const cleanOnRandomContent =
+  (what: string) => (_target: ScanTarget, verdict: { findings: string[] }) => {
+    if (verdict.findings.length > 0)
+      throw new Error(`${what} reported ${verdict.findings.join(', ')} on random content`);
+  };
 
 async function runDatabase(
   db: Database,
@@ -353,23 +206,17 @@ async function runDatabase(
   const described = builtin.describe();
   const builtinThroughput = await measureThroughput(
     (t) => builtin.scan(t),
-    groups,
+    bySize(groups),
     settings,
     'built-in',
+    cleanOnRandomContent('the built-in engine'),
   );
 
-  // clamd on the same folder: start (spawn → PONG), memory, RELOAD, throughput. Its cache of
-  // clean files' MD5s is off: the rounds rescan the same files, and a cache hit skips the scan.
-  const maxMib =
-    Math.ceil(Math.max(settings.memoryBytes, ...groups.map((g) => g.bytes)) / MIB) + 64;
-  const clamd = await startTestClamd({
-    databaseDir: db.dir,
-    streamMaxLength: `${maxMib}M`,
-    maxFileSize: `${maxMib}M`,
-    maxScanSize: `${2 * maxMib}M`,
-    maxThreads: 2,
-    extraConfig: ['DisableCache yes', 'MaxScanTime 0'],
-  });
+  // clamd on the same folder: start (spawn → PONG), memory, RELOAD, throughput.
+  const clamd = await startBenchClamd(
+    db.dir,
+    Math.max(settings.memoryBytes, ...groups.map((g) => g.bytes)),
+  );
   const unregister = onCleanup(() => clamd.stop());
   try {
     const clamdStartMs = clamd.lastStartMs();
@@ -402,9 +249,10 @@ async function runDatabase(
     const clamdReloadMs = await timeClamdReload(clamd, engine);
     const clamdThroughput = await measureThroughput(
       (t) => engine.scan(t),
-      groups,
+      bySize(groups),
       settings,
       'clamd',
+      cleanOnRandomContent('clamd'),
     );
     const version = engine.currentVersion ?? 'unknown';
     await engine.close();
@@ -572,16 +420,7 @@ function section(
   const throughput: BenchTable = {
     caption:
       'Throughput, one file at a time (MB = 10^6 bytes; in brackets the slowest and fastest round)',
-    columns: [
-      'Database',
-      'File size',
-      'Built-in MB/s',
-      'Built-in files/s',
-      'clamd MB/s',
-      'clamd files/s',
-      'Built-in ÷ clamd',
-      'Files scanned (built-in / clamd)',
-    ],
+    columns: ['Database', 'File size', ...RATE_COLUMNS],
     rows: runs.flatMap((run) =>
       run.builtin.map((b, i) => {
         const c = run.clamd[i] as Throughput;
@@ -593,7 +432,7 @@ function section(
           t.filesPerSecond >= 10 ? fmt.int(t.filesPerSecond) : fmt.num(t.filesPerSecond, 2);
         return [
           short(run),
-          sizeLabel(b.bytes),
+          b.label,
           rate(b),
           perSecond(b),
           rate(c),
@@ -706,7 +545,7 @@ function section(
           slower
             .map(
               (r) =>
-                `${sizeLabel(r.b.bytes)}, ${short(r.run)} database: ${fmt.num(r.b.mbPerSecond)} against ${fmt.num(r.c.mbPerSecond)} MB/s`,
+                `${r.b.label}, ${short(r.run)} database: ${fmt.num(r.b.mbPerSecond)} against ${fmt.num(r.c.mbPerSecond)} MB/s`,
             )
             .join('; ') +
           `) and at least as fast in the others, up to ${fmt.num(Math.max(...ratios.map((r) => r.ratio)), 1)}×.`,
@@ -719,11 +558,11 @@ function section(
   }
   const perByte = (t: Throughput) => fmt.num(t.mbPerSecond);
   reading.push(
-    `With the 20-signature fixture database, ${sizeLabel(biggest(fixture.builtin).bytes)} files went through the built-in engine at ${perByte(biggest(fixture.builtin))} MB/s, close to reading them from the page cache, ` +
+    `With the 20-signature fixture database, ${biggest(fixture.builtin).label} files went through the built-in engine at ${perByte(biggest(fixture.builtin))} MB/s, close to reading them from the page cache, ` +
       `and through clamd at ${perByte(biggest(fixture.clamd))} MB/s: that is clamd's cost per byte with next to no signatures: it spools each stream to a temporary file, and its scan does more than match signatures (file-type detection, the search for embedded files). ` +
       `With the generated database the built-in engine ran at ${perByte(biggest(generated.builtin))} MB/s, bounded by computing the MD5 and SHA-256 of every file in the same thread as the matching (the two digests alone run at ${fmt.num(matchers.digestMbPerSecond)} MB/s here, the matcher alone at ${fmt.num(matchers.qgramMbPerSecond)} MB/s), ` +
       `and clamd at ${perByte(biggest(generated.clamd))} MB/s: its Aho–Corasick trie holds two or three bytes of each pattern part, and with the wildcard forms of the generated patterns (nibbles, alternatives, \`??\`, gaps and \`*\` around the fixed runs, as in real ClamAV databases) it has many partial matches to follow and verify (see docs/engines.md); the built-in matcher anchors each segment on its longest fixed run, samples the stream and verifies few candidates. ` +
-      `On ${sizeLabel(smallest(generated.builtin).bytes)} files per-file costs dominate: ${fmt.int(smallest(generated.builtin).filesPerSecond)} against ${fmt.int(smallest(generated.clamd).filesPerSecond)} files/s (a clamd scan takes a connection, a temporary file and its per-scan setup).`,
+      `On ${smallest(generated.builtin).label} files per-file costs dominate: ${fmt.int(smallest(generated.builtin).filesPerSecond)} against ${fmt.int(smallest(generated.clamd).filesPerSecond)} files/s (a clamd scan takes a connection, a temporary file and its per-scan setup).`,
   );
   const b = generated.memory.builtin;
   const bf = fixture.memory.builtin;

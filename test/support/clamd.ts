@@ -24,6 +24,8 @@ export interface TestClamdOptions {
   maxThreads?: number;
   /** More clamd.conf lines (e.g. `DisableCache yes` for benchmarks that rescan the same files). */
   extraConfig?: string[];
+  /** How long clamd may take to load its database and answer PING (default 20 s). */
+  startTimeoutMs?: number;
 }
 
 export interface TestClamd {
@@ -109,7 +111,8 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
     spawned.once('exit', (code, signal) => {
       exitInfo = `\n[clamd exited: code ${code}, signal ${signal}]`;
     });
-    const deadline = Date.now() + 20_000;
+    const startTimeoutMs = options.startTimeoutMs ?? 20_000;
+    const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {
       if (failure) throw failure;
       if (spawned.exitCode !== null || spawned.signalCode !== null) {
@@ -125,7 +128,9 @@ export async function startTestClamd(options: TestClamdOptions = {}): Promise<Te
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     spawned.kill('SIGKILL');
-    throw new Error(`clamd did not answer PING within 20 s:\n${(await log()).slice(-3000)}`);
+    throw new Error(
+      `clamd did not answer PING within ${startTimeoutMs / 1000} s:\n${(await log()).slice(-3000)}`,
+    );
   };
 
   const stopWith = async (signal: NodeJS.Signals) => {
