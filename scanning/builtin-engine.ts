@@ -262,7 +262,7 @@ export class BuiltinEngine implements Engine {
         hashes: db.hashes.count,
         bodies: db.bodies.length,
         logical: db.logical.length,
-        sectionHashes: db.sectionHashes.length,
+        sectionHashes: db.sectionHashes.count,
         dir: this.signaturesDir,
       },
       'built-in engine loaded its signatures',

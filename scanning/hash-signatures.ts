@@ -206,10 +206,36 @@ function parseHashLine(bytes: Buffer, from: number, to: number, digest: Buffer):
 }
 
 function addHash(db: HashDatabase, line: HashLine, digest: Buffer, bytes: Buffer): void {
-  const { algorithm, size } = line;
+  addRow(db, line.algorithm, digest, line.size, bytes, line.nameStart, line.nameEnd);
+}
+
+/**
+ * Adds one signature parsed elsewhere (PE section hashes, signatures/mdb.ts): its digest as hex,
+ * its size (null: any) and its name.
+ */
+export function addHashSignature(
+  db: HashDatabase,
+  algorithm: HashAlgorithm,
+  hex: string,
+  size: number | null,
+  name: string,
+): void {
+  const nameBytes = Buffer.from(name, 'utf8');
+  addRow(db, algorithm, Buffer.from(hex, 'hex'), size ?? ANY_SIZE, nameBytes, 0, nameBytes.length);
+}
+
+function addRow(
+  db: HashDatabase,
+  algorithm: HashAlgorithm,
+  digest: Buffer,
+  size: number,
+  name: Buffer,
+  nameStart: number,
+  nameEnd: number,
+): void {
   let table = db.tables.get(algorithm);
   if (!table) db.tables.set(algorithm, (table = new HashTable(DIGEST_LENGTH[algorithm])));
-  table.add(digest, 0, size, bytes, line.nameStart, line.nameEnd);
+  table.add(digest, 0, size, name, nameStart, nameEnd);
   db.algorithms.add(algorithm);
   if (size === ANY_SIZE) {
     db.anySize.add(algorithm);

@@ -59,7 +59,7 @@ export class ContentScanner {
     this.compiled = compileBodies(db.bodies);
     this.hashAlgorithms = [...new Set([...db.hashes.algorithms, ...db.allowed.algorithms])].sort();
     this.logical =
-      db.logical.length > 0 || db.sectionHashes.length > 0
+      db.logical.length > 0 || db.sectionHashes.count > 0
         ? new LogicalScanner(db.logical, db.sectionHashes, occurrenceMatcher)
         : null;
   }

@@ -1,8 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { HashAlgorithm } from '../hash-signatures.js';
+import {
+  hashNeeded,
+  lookupHash,
+  type HashAlgorithm,
+  type HashDatabase,
+} from '../hash-signatures.js';
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
 import { evaluateExpression, type LdbOffset, type LogicalSignature } from '../signatures/ldb.js';
-import type { SectionHashSignature } from '../signatures/mdb.js';
 import type { BodySignature } from '../signatures/ndb.js';
 
 /**
@@ -39,12 +43,6 @@ const MAX_HASHED_SECTION = 1024 ** 3;
 /** An EOF-relative subsignature of a stream of unknown size drops old starts past this many. */
 const PRUNE_AT = 4096;
 
-interface SectionHashIndex {
-  entries: Map<string, SectionHashSignature[]>;
-  sizes: Set<number>;
-  anySize: boolean;
-}
-
 interface BodyMatcher {
   /** 1: only for files starting with "MZ". */
   target: 0 | 1;
@@ -70,11 +68,9 @@ export class LogicalScanner {
    * and only the content of a case-insensitive one is lowered.
    */
   readonly matchers: BodyMatcher[] = [];
-  readonly sectionHashes = new Map<HashAlgorithm, SectionHashIndex>();
-
   constructor(
     readonly signatures: LogicalSignature[],
-    sectionHashes: SectionHashSignature[],
+    readonly sectionHashes: HashDatabase,
     compile: OccurrenceCompiler,
   ) {
     const groups = new Map<
@@ -108,18 +104,6 @@ export class LogicalScanner {
     });
     for (const { target, lower, bodies, slots } of groups.values()) {
       this.matchers.push({ target, lower, open: compile(bodies), slotOf: Int32Array.from(slots) });
-    }
-    for (const signature of sectionHashes) {
-      let index = this.sectionHashes.get(signature.algorithm);
-      if (!index) {
-        index = { entries: new Map(), sizes: new Set(), anySize: false };
-        this.sectionHashes.set(signature.algorithm, index);
-      }
-      const list = index.entries.get(signature.hash);
-      if (list) list.push(signature);
-      else index.entries.set(signature.hash, [signature]);
-      if (signature.size === null) index.anySize = true;
-      else index.sizes.add(signature.size);
     }
   }
 
@@ -240,12 +224,14 @@ class Session implements LogicalSession {
 
   private startHashers(pe: PeInfo): void {
     const index = this.scanner.sectionHashes;
-    if (index.size === 0) return;
+    if (index.count === 0) return;
     for (const section of pe.sections) {
       if (section.rsz === 0 || section.rsz > MAX_HASHED_SECTION) continue;
       const hashes: [HashAlgorithm, Hash][] = [];
-      for (const [algorithm, { sizes, anySize }] of index) {
-        if (anySize || sizes.has(section.rsz)) hashes.push([algorithm, createHash(algorithm)]);
+      for (const algorithm of index.algorithms) {
+        if (hashNeeded(index, algorithm, section.rsz)) {
+          hashes.push([algorithm, createHash(algorithm)]);
+        }
       }
       if (hashes.length > 0)
         this.hashers.push({ raw: section.raw, end: section.raw + section.rsz, hashes });
@@ -335,9 +321,9 @@ class Session implements LogicalSession {
       const length = Math.min(hasher.end, size) - hasher.raw;
       if (length <= 0) continue;
       for (const [algorithm, hash] of hasher.hashes) {
-        const list = this.scanner.sectionHashes.get(algorithm)?.entries.get(hash.digest('hex'));
-        for (const signature of list ?? []) {
-          if (signature.size === null || signature.size === length) names.push(signature.name);
+        const index = this.scanner.sectionHashes;
+        for (const signature of lookupHash(index, algorithm, hash.digest(), length)) {
+          names.push(signature.name);
         }
       }
     }

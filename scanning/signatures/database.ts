@@ -13,7 +13,7 @@ import { parseContainerHeader } from './cvd.js';
 import { CLAMAV_PUBLIC_KEY, type RsaPublicKey } from './dsig.js';
 import { IgnoreList, parseIgnoreText } from './ign.js';
 import { parseLdbText, type LogicalSignature } from './ldb.js';
-import { parseMdbText, type SectionHashSignature } from './mdb.js';
+import { parseMdbInto } from './mdb.js';
 import { parseNdbText, type BodySignature, type SignatureProblem } from './ndb.js';
 
 export type { SignatureProblem } from './ndb.js';
@@ -31,8 +31,11 @@ export interface SignatureDatabase {
   bodies: BodySignature[];
   /** Logical signatures (`.ldb`; `.ldu` with PUA detection on). */
   logical: LogicalSignature[];
-  /** PE section hashes (`.mdb`, `.msb`; `.mdu`, `.msu` with PUA detection on). */
-  sectionHashes: SectionHashSignature[];
+  /**
+   * PE section hashes (`.mdb`, `.msb`; `.mdu`, `.msu` with PUA detection on), keyed by section
+   * digest with the section's raw size as the size.
+   */
+  sectionHashes: HashDatabase;
   /** `.fp` and `.sfp`: content whose hash and size are listed here is clean, whatever matched. */
   allowed: HashDatabase;
   /** Signatures loaded, of every kind. */
@@ -202,10 +205,31 @@ function hashes(
   };
 }
 
+/** PE section hashes: like the whole-file hash types, into a compact table of their own. */
+function sectionHashFiles(options: { pua?: boolean } = {}): FileType {
+  return {
+    load(content, file, stage, loadOptions) {
+      const type = typeOf(file);
+      const ignores = stage.ignores;
+      const staged = emptyHashDatabase();
+      const keep =
+        ignores.size === 0
+          ? undefined
+          : (name: string, line: () => string) => !ignores.disables(name, line);
+      const parsed = parseMdbInto(content.toString('utf8'), file, staged, keep);
+      stage.problems(type, parsed.problems);
+      if (options.pua && !loadOptions.detectPua) {
+        stage.skip(type, SKIP_REASONS.pua, parsed.loaded + parsed.left);
+        return;
+      }
+      stage.skip(type, SKIP_REASONS.ignored, parsed.left);
+      stage.load(type, parsed.loaded, (db) => mergeHashes(db.sectionHashes, staged));
+    },
+  };
+}
+
 const bodies = (db: SignatureDatabase, s: BodySignature[]) => append(db.bodies, s);
 const logical = (db: SignatureDatabase, s: LogicalSignature[]) => append(db.logical, s);
-const sections = (db: SignatureDatabase, s: SectionHashSignature[]) =>
-  append(db.sectionHashes, s);
 
 const IGNORE_LIST: FileType = {
   load(content, file, stage) {
@@ -236,10 +260,10 @@ const FILE_TYPES: Readonly<Record<string, FileType>> = {
   cdb: parsedNotMatched(parseCdbText, 'container metadata matching not implemented'),
   ldb: used(parseLdbText, logical),
   ldu: used(parseLdbText, logical, { pua: true }),
-  mdb: used(parseMdbText, sections),
-  msb: used(parseMdbText, sections),
-  mdu: used(parseMdbText, sections, { pua: true }),
-  msu: used(parseMdbText, sections, { pua: true }),
+  mdb: sectionHashFiles(),
+  msb: sectionHashFiles(),
+  mdu: sectionHashFiles({ pua: true }),
+  msu: sectionHashFiles({ pua: true }),
   cbc: skipped('bytecode runs only in clamd', 'file'),
   crb: skipped('Authenticode trust rules are not checked (no certificate parser)'),
   idb: skipped('icon signatures need a PE icon extractor'),
@@ -395,10 +419,10 @@ class DatabaseBuilder {
   finish(): SignatureDatabase {
     const db = this.db;
     // The lookup indexes are built now, so that load time includes them and no scan waits.
-    for (const table of [...db.hashes.tables.values(), ...db.allowed.tables.values()]) {
-      table.index();
+    for (const hashes of [db.hashes, db.allowed, db.sectionHashes]) {
+      for (const table of hashes.tables.values()) table.index();
     }
-    db.count = db.hashes.count + db.bodies.length + db.logical.length + db.sectionHashes.length;
+    db.count = db.hashes.count + db.bodies.length + db.logical.length + db.sectionHashes.count;
     db.fingerprint = this.sources > 0 ? this.fingerprint.digest('hex').slice(0, 12) : 'empty';
     db.hashes.fingerprint = db.fingerprint;
     db.report.types = [...this.tallies.entries()]
@@ -421,7 +445,7 @@ export function emptySignatureDatabase(): SignatureDatabase {
     hashes: emptyHashDatabase(),
     bodies: [],
     logical: [],
-    sectionHashes: [],
+    sectionHashes: emptyHashDatabase(),
     allowed: emptyHashDatabase(),
     count: 0,
     problems: [],

@@ -1,4 +1,4 @@
-import type { HashAlgorithm } from '../hash-signatures.js';
+import { addHashSignature, type HashAlgorithm, type HashDatabase } from '../hash-signatures.js';
 import type { SignatureProblem } from './ndb.js';
 
 /**
@@ -48,6 +48,40 @@ export function parseMdbText(
     else signatures.push({ ...result, line: index + 1 });
   }
   return { signatures, problems, warnings: [] };
+}
+
+/**
+ * Adds every good line of a section hash file to `into` (a compact hash table: the official
+ * database has hundreds of thousands of these), leaving out what `keep` refuses (ignore-list
+ * entries); returns the counts and the lines that could not be used.
+ */
+export function parseMdbInto(
+  text: string,
+  file: string,
+  into: HashDatabase,
+  keep?: (name: string, line: () => string) => boolean,
+): { loaded: number; left: number; problems: SignatureProblem[] } {
+  const result = { loaded: 0, left: 0, problems: [] as SignatureProblem[] };
+  let lineNumber = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNumber += 1;
+    const line = text.slice(start, end).replace(/\r$/, '').trim();
+    start = end + 1;
+    if (line === '' || line.startsWith('#')) continue;
+    const parsed = parseMdbLine(line);
+    if (typeof parsed === 'string') {
+      result.problems.push({ file, line: lineNumber, message: parsed });
+    } else if (keep && !keep(parsed.name, () => line)) {
+      result.left += 1;
+    } else {
+      addHashSignature(into, parsed.algorithm, parsed.hash, parsed.size, parsed.name);
+      result.loaded += 1;
+    }
+  }
+  return result;
 }
 
 /** One line: the signature, or why it is skipped (malformed, or its FL range excludes us). */

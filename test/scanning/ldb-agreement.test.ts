@@ -509,7 +509,7 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     expect(builtin.database.logical.length).toBe(
       labelled.ldb.length - 1 + containers.length - extraHashes + randomCount,
     );
-    expect(builtin.database.sectionHashes.length).toBe(labelled.mdb.length - 2 + extraHashes);
+    expect(builtin.database.sectionHashes.count).toBe(labelled.mdb.length - 2 + extraHashes);
     expect(randomCount).toBeGreaterThan(100);
   });
 
