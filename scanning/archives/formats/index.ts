@@ -1,4 +1,6 @@
 import type { FormatHandler } from '../format.js';
+import { SevenZipPool } from './sevenzip-pool.js';
+import { createSevenZipFormats } from './sevenzip.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -10,10 +12,19 @@ export interface FormatSet {
   close(): Promise<void>;
 }
 
-export function createFormatSet(): FormatSet {
+export interface FormatSetOptions {
+  /** Worker threads running 7-Zip (default 2) and the time limit per 7-Zip command. */
+  sevenZip?: { workers?: number; timeoutMs?: number };
+}
+
+export function createFormatSet(options: FormatSetOptions = {}): FormatSet {
   const handlers: FormatHandler[] = [];
+  const sevenZip = new SevenZipPool(options.sevenZip);
+  handlers.push(...createSevenZipFormats(sevenZip));
   return {
     handlers,
-    close: async () => {},
+    close: async () => {
+      await sevenZip.close();
+    },
   };
 }

@@ -1,0 +1,326 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  UnpackError,
+  type FormatHandler,
+  type UnpackContext,
+  type UnpackInput,
+} from '../format.js';
+import { RATIO_FLOOR } from '../walk.js';
+import type { UnscannableReason } from '../types.js';
+import type { SevenZipPool, SevenZipResult } from './sevenzip-pool.js';
+import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './sevenzip-sniff.js';
+
+/**
+ * The archive formats 7-Zip opens (7z, RAR, CAB, ARJ, CHM, OLE2 compound files, cpio, ISO 9660,
+ * bzip2, xz, …), each a `FormatHandler` of its own name, all backed by one pool of 7-Zip workers
+ * (sevenzip-pool.ts). 7-Zip lists the archive (`l -slt`: names, sizes, encrypted flags), then
+ * extracts it into the walk's scratch folder, every byte counted against a budget as it is
+ * written; each extracted file is handed to the walker as a member and deleted once scanned.
+ */
+export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
+  return SEVEN_ZIP_FORMATS.map((format) => ({
+    name: format.name,
+    input: 'file',
+    ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
+    sniff: (head: Buffer) => format.sniff(head),
+    unpack: (input: UnpackInput, context: UnpackContext) =>
+      unpackWithSevenZip(pool, format, input, context),
+  }));
+}
+
+/** A password that is never right: 7-Zip must not wait for one on standard input. */
+const NO_PASSWORD = '-parbiter-no-password';
+
+export async function unpackWithSevenZip(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  input: UnpackInput,
+  context: UnpackContext,
+  members: readonly string[] = [],
+): Promise<void> {
+  if (input.kind !== 'file') throw new Error('file input expected');
+  const job = await context.scratchPath('.7z');
+  await mkdir(job);
+  try {
+    const archive = { dir: dirname(input.path), arg: `/in/${basename(input.path)}` };
+    const typeSwitch = format.type ? [`-t${format.type}`] : [];
+    const listing = await listArchive(pool, format, archive, typeSwitch, members, context);
+    if (!listing) return;
+    const files = listing.entries.filter((entry) => !entry.folder);
+    for (const entry of files) {
+      if (entry.encrypted) {
+        context.unscannable('encrypted', 'encrypted member', { member: entry.path });
+      }
+    }
+    if (files.every((entry) => entry.encrypted)) return;
+    const budget = Math.min(
+      context.limits.maxExpandedBytes,
+      Math.max(RATIO_FLOOR, context.limits.maxRatio * input.size),
+    );
+    const result = await pool.run({
+      args: [
+        'x',
+        '-y',
+        '-aou',
+        '-bd',
+        NO_PASSWORD,
+        ...typeSwitch,
+        '-o/out/x',
+        ...selection(members),
+        archive.arg,
+      ],
+      input: archive.dir,
+      output: job,
+      budget,
+    });
+    const failure = await extractionFailure(result, format, budget, pool, input.path);
+    const memberErrors = memberFailures(
+      result,
+      new Set(files.filter((e) => e.encrypted).map((e) => e.path)),
+    );
+    const sizes = new Map(listing.entries.map((entry) => [entry.path, entry]));
+    await handOver(join(job, 'x'), format, sizes, context);
+    for (const [member, error] of memberErrors) {
+      context.unscannable(error.reason, error.detail, {
+        member,
+        ...(error.reason === 'unsupported-method'
+          ? { method: `${format.name}:${sizes.get(member)?.method ?? 'unknown'}` }
+          : {}),
+      });
+    }
+    if (failure) throw failure;
+  } finally {
+    await rm(job, { recursive: true, force: true });
+  }
+}
+
+/** Members named explicitly (`-spd`: no wildcards), after `--` so no name reads as a switch. */
+function selection(members: readonly string[]): string[] {
+  return members.length > 0 ? ['-spd', '--', ...members] : ['--'];
+}
+
+interface ListedEntry {
+  path: string;
+  size: number | undefined;
+  packed: number | undefined;
+  method: string | undefined;
+  encrypted: boolean;
+  folder: boolean;
+}
+
+/** `l -slt`: what the archive holds, or undefined when the content is not this format after all. */
+async function listArchive(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  archive: { dir: string; arg: string },
+  typeSwitch: string[],
+  members: readonly string[],
+  context: UnpackContext,
+): Promise<{ entries: ListedEntry[] } | undefined> {
+  const result = await pool.run({
+    args: ['l', '-slt', '-bd', NO_PASSWORD, ...typeSwitch, ...selection(members), archive.arg],
+    input: archive.dir,
+    budget: 0,
+  });
+  if (result.timedOut) throw tookTooLong(pool);
+  if (result.outputTruncated) {
+    throw new UnpackError(
+      'limits-exceeded',
+      `more than ${context.limits.maxMembers} archive members`,
+    );
+  }
+  const text = `${result.stderr}\n${result.stdout}`;
+  if (result.crashed !== undefined || result.exitCode !== 0) {
+    if (/Wrong password|encrypted archive/i.test(text)) {
+      throw new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
+    }
+    if (result.crashed !== undefined) {
+      if (await headerEncrypted(format, join(archive.dir, basename(archive.arg)))) {
+        throw new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
+      }
+      throw new UnpackError('corrupt', `7-Zip could not list it (${result.crashed})`);
+    }
+    // "Cannot open the file as archive" (no type named): 7-Zip sees no archive there at all.
+    if (/Cannot open the file as archive/.test(text) && format.weak) return undefined;
+    if (result.exitCode === 8) throw new UnpackError('limits-exceeded', '7-Zip ran out of memory');
+    throw new UnpackError('corrupt', errorSummary(text) ?? `7-Zip exit code ${result.exitCode}`);
+  }
+  const entries = parseListing(result.stdout);
+  const files = entries.filter((entry) => !entry.folder).length;
+  if (files > context.limits.maxMembers) {
+    throw new UnpackError(
+      'limits-exceeded',
+      `more than ${context.limits.maxMembers} archive members`,
+    );
+  }
+  return { entries };
+}
+
+/** The entries of `l -slt` output: blocks of `Key = Value` lines after the `----------` line. */
+export function parseListing(stdout: string): ListedEntry[] {
+  const start = stdout.indexOf('\n----------\n');
+  if (start < 0) return [];
+  const entries: ListedEntry[] = [];
+  for (const block of stdout.slice(start + 12).split(/\n\s*\n/)) {
+    const fields = new Map<string, string>();
+    for (const line of block.split('\n')) {
+      const at = line.indexOf(' = ');
+      if (at > 0) fields.set(line.slice(0, at), line.slice(at + 3));
+      else if (line.endsWith(' =')) fields.set(line.slice(0, -2), '');
+    }
+    const path = fields.get('Path');
+    if (path === undefined) continue;
+    entries.push({
+      path,
+      size: numberField(fields.get('Size')),
+      packed: numberField(fields.get('Packed Size')),
+      method: fields.get('Method') || undefined,
+      encrypted: fields.get('Encrypted') === '+',
+      folder: fields.get('Folder') === '+' || /^D/.test(fields.get('Attributes') ?? ''),
+    });
+  }
+  return entries;
+}
+
+function numberField(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** What stopped the extraction as a whole (after the extracted members are scanned). */
+async function extractionFailure(
+  result: SevenZipResult,
+  format: SevenZipFormat,
+  budget: number,
+  pool: SevenZipPool,
+  archive: string,
+): Promise<UnpackError | undefined> {
+  if (result.timedOut) return tookTooLong(pool);
+  if (result.overBudget) {
+    return new UnpackError(
+      'limits-exceeded',
+      `content expands past ${budget} bytes (the expanded-bytes limit, or the ratio limit applied to the whole archive)`,
+    );
+  }
+  const text = `${result.stderr}\n${result.stdout}`;
+  if (result.crashed !== undefined) {
+    if (await headerEncrypted(format, archive)) {
+      return new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
+    }
+    return new UnpackError('corrupt', `7-Zip stopped (${result.crashed})`);
+  }
+  if (result.exitCode === 8) return new UnpackError('limits-exceeded', '7-Zip ran out of memory');
+  if (result.exitCode === 0 || result.exitCode === 1) return undefined;
+  // Errors naming a member are reported at that member (memberFailures); the rest is the archive's.
+  const archiveLevel = text
+    .split('\n')
+    .filter((line) => /ERROR|Unexpected end|Headers Error|Is not archive/i.test(line))
+    .filter((line) => !MEMBER_ERROR.test(line));
+  if (archiveLevel.length === 0) return undefined;
+  if (/Wrong password|encrypted archive/i.test(archiveLevel.join('\n'))) {
+    return new UnpackError('encrypted', 'encrypted archive');
+  }
+  return new UnpackError('corrupt', errorSummary(text) ?? `7-Zip exit code ${result.exitCode}`);
+}
+
+/** `ERROR: <what> : <member>` lines 7-Zip prints while extracting. */
+const MEMBER_ERROR = /^ERROR: (.+?) : (.+)$/;
+
+/** Each member 7-Zip could not extract, with why; members already reported encrypted are left out. */
+function memberFailures(
+  result: SevenZipResult,
+  reported: ReadonlySet<string>,
+): Map<string, { reason: UnscannableReason; detail: string }> {
+  const failures = new Map<string, { reason: UnscannableReason; detail: string }>();
+  for (const line of `${result.stderr}\n${result.stdout}`.split('\n')) {
+    const match = MEMBER_ERROR.exec(line.trim());
+    if (!match) continue;
+    const [, what = '', member = ''] = match;
+    if (member.startsWith('/in/') || reported.has(member)) continue;
+    failures.set(member, { reason: memberReason(what), detail: what });
+  }
+  return failures;
+}
+
+function memberReason(what: string): UnscannableReason {
+  if (/Wrong password|encrypted/i.test(what)) return 'encrypted';
+  if (/Unsupported Method/i.test(what)) return 'unsupported-method';
+  return 'corrupt';
+}
+
+/** The first error line 7-Zip printed, for a detail. */
+function errorSummary(text: string): string | undefined {
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const errorsAt = lines.indexOf('ERRORS:');
+  const specific = errorsAt >= 0 ? lines[errorsAt + 1] : undefined;
+  const error = specific ?? lines.find((line) => /ERROR/.test(line));
+  return error?.replace(/^(Open )?ERROR: /, '').replace(/\/in\/\S+ : /, '');
+}
+
+function tookTooLong(pool: SevenZipPool): UnpackError {
+  return new UnpackError(
+    'limits-exceeded',
+    `took longer than ${pool.timeLimitMs / 1000} s to unpack`,
+  );
+}
+
+/**
+ * Hands every extracted file to the walker, in name order, deleting each once scanned. Only
+ * regular files are read: a link 7-Zip may have made is never followed.
+ */
+async function handOver(
+  root: string,
+  format: SevenZipFormat,
+  listed: ReadonlyMap<string, ListedEntry>,
+  context: UnpackContext,
+): Promise<void> {
+  const files = await extractedFiles(root);
+  if (format.single && files.length === 1 && files[0]) {
+    // A compressed stream (bzip2, xz, …): its one member is named after the container.
+    const name = format.single(context.path.at(-1) ?? '');
+    await scanFile(files[0], name, undefined, context);
+    return;
+  }
+  for (const file of files) {
+    if (context.cancelled()) return;
+    const name = file.slice(root.length + 1);
+    if (!(await scanFile(file, name, listed.get(name)?.packed, context))) return;
+  }
+}
+
+async function scanFile(
+  file: string,
+  name: string,
+  packed: number | undefined,
+  context: UnpackContext,
+): Promise<boolean> {
+  const { size } = await stat(file);
+  try {
+    return await context.member(name, createReadStream(file, { highWaterMark: 64 * 1024 }), {
+      size,
+      ...(packed ? { compressed: () => packed } : {}),
+    });
+  } finally {
+    await unlink(file).catch(() => undefined);
+  }
+}
+
+async function extractedFiles(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await visit(path);
+      else if (entry.isFile()) found.push(path);
+    }
+  };
+  await visit(root);
+  return found;
+}
