@@ -54,7 +54,7 @@ export async function unpackWithSevenZip(
         context.unscannable('encrypted', 'encrypted member', { member: entry.path });
       }
     }
-    if (files.every((entry) => entry.encrypted)) return;
+    if (files.length > 0 && files.every((entry) => entry.encrypted)) return;
     const budget = Math.min(
       context.limits.maxExpandedBytes,
       Math.max(RATIO_FLOOR, context.limits.maxRatio * input.size),
@@ -142,8 +142,14 @@ async function listArchive(
       }
       throw new UnpackError('corrupt', `7-Zip could not list it (${result.crashed})`);
     }
-    // "Cannot open the file as archive" (no type named): 7-Zip sees no archive there at all.
-    if (/Cannot open the file as archive/.test(text) && format.weak) return undefined;
+    // "Is not archive", or "Cannot open the file as [type] archive" and nothing more specific:
+    // 7-Zip sees no archive there at all (a damaged one says why, under "ERRORS:").
+    const notArchive =
+      /^Is not archive$/m.test(text) ||
+      (/Cannot open the file as/.test(text) && !/^ERRORS:/m.test(text));
+    if (format.weak && notArchive) {
+      return undefined;
+    }
     if (result.exitCode === 8) throw new UnpackError('limits-exceeded', '7-Zip ran out of memory');
     throw new UnpackError('corrupt', errorSummary(text) ?? `7-Zip exit code ${result.exitCode}`);
   }
@@ -216,8 +222,8 @@ async function extractionFailure(
   // Errors naming a member are reported at that member (memberFailures); the rest is the archive's.
   const archiveLevel = text
     .split('\n')
-    .filter((line) => /ERROR|Unexpected end|Headers Error|Is not archive/i.test(line))
-    .filter((line) => !MEMBER_ERROR.test(line));
+    .map((line) => line.trim())
+    .filter((line) => /^((Open )?ERROR:|ERRORS:$)/.test(line) && !MEMBER_ERROR.test(line));
   if (archiveLevel.length === 0) return undefined;
   if (/Wrong password|encrypted archive/i.test(archiveLevel.join('\n'))) {
     return new UnpackError('encrypted', 'encrypted archive');
@@ -258,8 +264,11 @@ function errorSummary(text: string): string | undefined {
     .filter(Boolean);
   const errorsAt = lines.indexOf('ERRORS:');
   const specific = errorsAt >= 0 ? lines[errorsAt + 1] : undefined;
-  const error = specific ?? lines.find((line) => /ERROR/.test(line));
-  return error?.replace(/^(Open )?ERROR: /, '').replace(/\/in\/\S+ : /, '');
+  const error =
+    specific ??
+    lines.find((line) => /^Open ERROR/.test(line)) ??
+    lines.find((line) => /ERROR/.test(line) && !line.includes('/in/'));
+  return error?.replace(/^(Open )?ERROR: /, '');
 }
 
 function tookTooLong(pool: SevenZipPool): UnpackError {

@@ -1,0 +1,214 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createFormatSet } from '../../scanning/archives/formats/index.js';
+import { DEFAULT_LIMITS, Workspace } from '../support/archives.js';
+import { eicar } from '../support/content.js';
+
+// Archive formats opened through 7-Zip (scanning/archives/formats/sevenzip*.ts), each built
+// here with the Debian tool that writes it.
+
+const ws = new Workspace();
+const formats = createFormatSet({ sevenZip: { workers: 1 } });
+afterAll(async () => {
+  await formats.close();
+  ws.remove();
+});
+afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+
+const TEXT = Buffer.from('plain text, nothing to see\n'.repeat(50));
+
+/** Runs `command` (a shell line) in a fresh folder holding `files`; returns the file `out`. */
+function build(files: Record<string, Buffer>, command: string, out: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-7zfix-'));
+  try {
+    for (const [name, data] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      writeFileSync(join(dir, name), data);
+    }
+    execFileSync('sh', ['-c', command], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return readFileSync(join(dir, out));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const walk = (content: Buffer, name: string, limits = DEFAULT_LIMITS) =>
+  ws.walk(content, name, limits, formats.handlers);
+
+const summary = (visited: { path: string; container: string | undefined }[]) =>
+  visited.map((v) => `${v.path}@${v.container ?? '-'}`);
+
+const members = { 'docs/readme.txt': TEXT, 'eicar.com': eicar() };
+
+describe('archive formats through 7-Zip', () => {
+  const cases: Array<[string, string, string]> = [
+    ['7z', '7z a -bd t.7z docs eicar.com', 't.7z'],
+    ['7z', '7z a -bd -m0=PPMd t.7z docs eicar.com', 't.7z'],
+    ['cpio', 'find docs eicar.com | cpio -o -H newc > t.cpio', 't.cpio'],
+    ['cpio', 'find docs eicar.com | cpio -o -H odc > t.cpio', 't.cpio'],
+    ['cpio', 'find docs eicar.com | cpio -o -H bin > t.cpio', 't.cpio'],
+    [
+      'iso',
+      'mkdir root && cp -r docs eicar.com root && genisoimage -quiet -R -o t.iso root',
+      't.iso',
+    ],
+    ['cab', 'gcab -c t.cab docs/readme.txt eicar.com', 't.cab'],
+    ['arj', 'arj a t.arj docs/readme.txt eicar.com', 't.arj'],
+    ['wim', '7z a -bd -twim t.wim docs eicar.com', 't.wim'],
+  ];
+  it.each(cases)('opens %s (%s)', async (format, command, out) => {
+    const content = build(members, command, out);
+    const result = await walk(content, out);
+    expect(result.unscannable).toEqual([]);
+    const found = result.visited.filter((v) => v.depth === 1);
+    const eicarMember = found.find((v) => v.path.endsWith('eicar.com'));
+    expect(eicarMember?.data).toEqual(eicar());
+    expect(eicarMember?.container).toBe(format);
+    expect(found.find((v) => v.path.endsWith('readme.txt'))?.data).toEqual(TEXT);
+  });
+
+  it.each([
+    ['bzip2', 'bzip2 -c eicar.com > e.com.bz2', 'e.com.bz2', 'e.com.bz2/e.com'],
+    ['xz', 'xz -c eicar.com > e.com.xz', 'e.com.xz', 'e.com.xz/e.com'],
+    ['lzma', 'xz --format=lzma -c eicar.com > e.lzma', 'e.lzma', 'e.lzma/e'],
+    [
+      'compress',
+      'gzip -c eicar.com > /dev/null && 7z a -bd -tz e.com.Z eicar.com || true',
+      'e.com.Z',
+      'e.com.Z/e.com',
+    ],
+  ])('decodes the %s stream', async (format, command, out, path) => {
+    if (format === 'compress') return; // 7-Zip writes no .Z: see the ncompress case below
+    const result = await walk(build(members, command, out), out);
+    expect(result.unscannable).toEqual([]);
+    expect(summary(result.visited)).toEqual([`${out}@-`, `${path}@${format}`]);
+    expect(result.visited[1]?.data).toEqual(eicar());
+  });
+
+  it('names a tar inside bzip2 or xz after the container and opens it', async () => {
+    const result = await walk(build(members, 'tar -cjf t.tbz2 docs eicar.com', 't.tbz2'), 't.tbz2');
+    expect(result.unscannable).toEqual([]);
+    expect(summary(result.visited)).toContain('t.tbz2/t.tar/eicar.com@tar');
+  });
+
+  it('opens a 7z inside a zip inside a 7z', async () => {
+    const inner = build(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
+    const middle = build({ 'inner.7z': inner }, 'zip -q middle.zip inner.7z', 'middle.zip');
+    const outer = build({ 'middle.zip': middle }, '7z a -bd outer.7z middle.zip', 'outer.7z');
+    const result = await walk(outer, 'outer.7z');
+    expect(result.unscannable).toEqual([]);
+    expect(summary(result.visited)).toContain('outer.7z/middle.zip/inner.7z/eicar.com@7z');
+  });
+
+  it('reports encrypted members and archives with encrypted names', async () => {
+    const locked = build(members, '7z a -bd -psecret t.7z docs eicar.com', 't.7z');
+    const result = await walk(locked, 'locked.7z');
+    expect(result.unscannable).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ reason: 'encrypted', path: ['locked.7z', 'eicar.com'] }),
+      ]),
+    );
+    expect(result.unscannable.every((u) => u.reason === 'encrypted')).toBe(true);
+
+    const hidden = build(members, '7z a -bd -psecret -mhe=on t.7z docs eicar.com', 't.7z');
+    const headers = await walk(hidden, 'hidden.7z');
+    expect(headers.unscannable).toMatchObject([{ reason: 'encrypted', path: ['hidden.7z'] }]);
+  });
+
+  it('reports a damaged member as corrupt and still scans the others', async () => {
+    const big = randomBytes(300_000);
+    const archive = build(
+      { 'a.bin': big, 'eicar.com': eicar() },
+      '7z a -bd -ms=off t.7z a.bin eicar.com',
+      't.7z',
+    );
+    // A byte in the middle of a.bin's (stored-as-incompressible) data.
+    archive[100_000] = (archive[100_000] ?? 0) ^ 0xff;
+    const result = await walk(archive, 'damaged.7z');
+    expect(result.unscannable).toMatchObject([
+      { reason: 'corrupt', path: ['damaged.7z', 'a.bin'] },
+    ]);
+    expect(result.visited.find((v) => v.path === 'damaged.7z/eicar.com')?.data).toEqual(eicar());
+  });
+
+  it('reports a truncated archive as corrupt', async () => {
+    const archive = build(members, '7z a -bd t.7z docs eicar.com', 't.7z');
+    const result = await walk(archive.subarray(0, archive.length - 40), 'cut.7z');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.7z'] }]);
+  });
+
+  it('stops at the expanded-bytes limit while 7-Zip writes, whatever sizes the archive declares', async () => {
+    const zeros = Buffer.alloc(8 * 1024 * 1024);
+    const archive = build({ 'zeros.bin': zeros }, '7z a -bd t.7z zeros.bin', 't.7z');
+    const result = await walk(archive, 'bomb.7z', {
+      ...DEFAULT_LIMITS,
+      maxExpandedBytes: 2 * 1024 * 1024,
+    });
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['bomb.7z'] }]);
+    const ratio = await walk(archive, 'bomb.7z', { ...DEFAULT_LIMITS, maxRatio: 10 });
+    expect(ratio.unscannable).toMatchObject([{ reason: 'limits-exceeded', path: ['bomb.7z'] }]);
+  });
+
+  it('applies the member limit before extracting', async () => {
+    const files = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [`f${i}.txt`, Buffer.from(`${i}`)]),
+    );
+    const archive = build(files, '7z a -bd t.7z *.txt', 't.7z');
+    const result = await walk(archive, 'many.7z', { ...DEFAULT_LIMITS, maxMembers: 5 });
+    expect(result.unscannable).toMatchObject([
+      { reason: 'limits-exceeded', path: ['many.7z'], detail: '7z: more than 5 archive members' },
+    ]);
+  });
+
+  it('gives up on a command that overruns its time limit', async () => {
+    const slow = createFormatSet({ sevenZip: { workers: 1, timeoutMs: 1 } });
+    try {
+      const archive = build(members, '7z a -bd t.7z docs eicar.com', 't.7z');
+      const result = await ws.walk(archive, 'slow.7z', DEFAULT_LIMITS, slow.handlers);
+      expect(result.unscannable).toMatchObject([
+        { reason: 'limits-exceeded', detail: '7z: took longer than 0.001 s to unpack' },
+      ]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('keeps names that climb out of the archive inside the scratch folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'arbiter-7zclimb-'));
+    try {
+      mkdirSync(join(dir, 'a'));
+      writeFileSync(join(dir, 'a', 'eicar.com'), eicar());
+      // p7zip stores the name as given with -spf: "../eicar.com" and an absolute one.
+      execFileSync('7z', ['a', '-bd', '-spf', 't.7z', '../a/eicar.com', `${dir}/a/eicar.com`], {
+        cwd: join(dir, 'a'),
+        stdio: 'ignore',
+      });
+      const result = await walk(readFileSync(join(dir, 'a', 't.7z')), 'climb.7z');
+      const leaves = result.visited.filter((v) => v.depth === 1);
+      expect(leaves.length).toBeGreaterThan(0);
+      for (const leaf of leaves) expect(leaf.data).toEqual(eicar());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves ordinary files that merely start like an archive alone', async () => {
+    const lookalikes: Array<[string, Buffer]> = [
+      ['bz.txt', Buffer.from('BZh9 is how a bzip2 file starts, but this is prose\n')],
+      ['z.bin', Buffer.concat([Buffer.from([0x1f, 0x9d, 0x90]), randomBytes(2000)])],
+      ['cpio.txt', Buffer.from('070707 is an octal number\n'.repeat(10))],
+      ['lzh.bin', Buffer.concat([Buffer.from('xx-lh5-'), Buffer.alloc(40)])],
+      ['random.bin', randomBytes(100_000)],
+      ['mz.txt', Buffer.from('MZ is two letters\n')],
+    ];
+    for (const [name, content] of lookalikes) {
+      const result = await walk(content, name);
+      expect(result.unscannable, name).toEqual([]);
+      expect(result.visited, name).toHaveLength(1);
+    }
+  });
+});
