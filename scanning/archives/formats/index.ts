@@ -1,6 +1,7 @@
 import type { FormatHandler } from '../format.js';
 import { SevenZipPool } from './sevenzip-pool.js';
 import { createSevenZipFormats } from './sevenzip.js';
+import { createSfxFormat } from './sfx.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -21,6 +22,7 @@ export function createFormatSet(options: FormatSetOptions = {}): FormatSet {
   const handlers: FormatHandler[] = [];
   const sevenZip = new SevenZipPool(options.sevenZip);
   handlers.push(...createSevenZipFormats(sevenZip));
+  handlers.push(createSfxFormat(sevenZip));
   return {
     handlers,
     close: async () => {

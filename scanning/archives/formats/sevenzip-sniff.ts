@@ -165,15 +165,6 @@ export const SEVEN_ZIP_FORMATS: readonly SevenZipFormat[] = [
     // The lead's magic, then major version 3 or 4.
     sniff: (head) => startsWith(head, [0xed, 0xab, 0xee, 0xdb]) && [3, 4].includes(head[4] ?? 0),
   },
-  {
-    name: 'nsis',
-    type: 'nsis',
-    // An NSIS installer's data (what follows the stub in setup.exe): flags, then the signature.
-    sniff: (head) =>
-      head.length >= 16 &&
-      startsWith(head, [0xef, 0xbe, 0xad, 0xde], 4) &&
-      head.toString('latin1', 8, 20) === 'NullsoftInst',
-  },
 ];
 
 /** An ARJ main header: 60 EA, its size (at most 2600 bytes), and a CRC-32 that matches. */
