@@ -2,7 +2,6 @@ import { open } from 'node:fs/promises';
 import type { FormatHandler, UnpackContext, UnpackInput } from '../format.js';
 import type { SevenZipPool } from './sevenzip-pool.js';
 import { unpackWithSevenZip } from './sevenzip.js';
-import type { SevenZipFormat } from './sevenzip-sniff.js';
 
 /**
  * Self-extracting archives and installers: a Windows executable (PE) whose overlay — the bytes
