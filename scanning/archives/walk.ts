@@ -659,11 +659,13 @@ class Walk {
       });
       return;
     }
+    const undecoded: string[] = [];
     try {
-      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope));
+      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope, undecoded));
     } finally {
       zip.close();
     }
+    if (undecoded.length > 0) await this.decodeZipMembers(file, undecoded, scope);
   }
 
   /** Opens the zip's file for the walker's own reads; local I/O errors stop the walk. */
@@ -679,7 +681,12 @@ class Walk {
     }
   }
 
-  private async walkListedZip(zip: yauzl.ZipFile, handle: FileHandle, scope: Scope): Promise<void> {
+  private async walkListedZip(
+    zip: yauzl.ZipFile,
+    handle: FileHandle,
+    scope: Scope,
+    undecoded: string[],
+  ): Promise<void> {
     const directoryStart = entryCursor(zip);
     // One entry past the member limit is enough for admitMember to report it.
     const listing = await listEntries(zip, this.limits.maxMembers + 1);
@@ -696,7 +703,7 @@ class Walk {
     for (const entry of listing.entries) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
       if (layout.skipped.has(entry)) continue;
-      await this.zipEntry(zip, entry, scope);
+      await this.zipEntry(zip, entry, scope, undecoded);
     }
     if (listing.error !== undefined && !scope.cancelled()) {
       const err = listing.error;
@@ -705,7 +712,12 @@ class Walk {
   }
 
   /** Scans one member the central directory lists. */
-  private async zipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, scope: Scope): Promise<void> {
+  private async zipEntry(
+    zip: yauzl.ZipFile,
+    entry: yauzl.Entry,
+    scope: Scope,
+    undecoded: string[],
+  ): Promise<void> {
     const name = entryName(entry);
     if (name.endsWith('/') && entry.uncompressedSize === 0) return; // a directory
     const path = [...scope.path, name];
@@ -713,7 +725,7 @@ class Walk {
       this.record('encrypted', path, 'zip: encrypted member');
       return;
     }
-    if (!this.supportedMethod(entry.compressionMethod, path)) return;
+    if (!this.supportedMethod(entry.compressionMethod, path, () => undecoded.push(name))) return;
     let raw: Readable;
     try {
       raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
@@ -739,8 +751,16 @@ class Walk {
     );
   }
 
-  private supportedMethod(method: number, path: string[]): boolean {
+  /**
+   * Whether the walker decodes the method itself. When it does not and a format handler named
+   * `zip` is there (7-Zip), `defer` sets the member aside for it instead of reporting it.
+   */
+  private supportedMethod(method: number, path: string[], defer?: () => void): boolean {
     if (method === STORED || method === DEFLATED || method === ZSTD) return true;
+    if (defer && this.zipMethods()) {
+      defer();
+      return false;
+    }
     this.record(
       'unsupported-method',
       path,
@@ -748,6 +768,22 @@ class Walk {
       `zip:${method}`,
     );
     return false;
+  }
+
+  /** The handler that decodes the zip members the walker cannot (by name, from the zip file). */
+  private zipMethods(): FormatHandler | undefined {
+    return this.formats.find((handler) => handler.name === 'zip');
+  }
+
+  /** Hands the listed members in other methods (bzip2, LZMA, PPMd, Deflate64, …) to `zip`. */
+  private async decodeZipMembers(file: string, names: string[], scope: Scope): Promise<void> {
+    const handler = this.zipMethods();
+    if (!handler || scope.cancelled() || this.stopMembers || this.failure !== undefined) return;
+    // They were admitted as listed entries; the handler's context admits them again.
+    this.members -= names.length;
+    const { size } = await stat(file);
+    const context = this.unpackContext(handler, scope, scope.cancelled);
+    await this.unpack(handler, { kind: 'file', path: file, size, members: names }, context, scope);
   }
 
   /**

@@ -20,7 +20,7 @@ import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './seven
  * written; each extracted file is handed to the walker as a member and deleted once scanned.
  */
 export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
-  return SEVEN_ZIP_FORMATS.map((format) => ({
+  const handlers: FormatHandler[] = SEVEN_ZIP_FORMATS.map((format) => ({
     name: format.name,
     input: 'file',
     ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
@@ -28,6 +28,25 @@ export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
     unpack: (input: UnpackInput, context: UnpackContext) =>
       unpackWithSevenZip(pool, format, input, context),
   }));
+  return [...handlers, zipMethods(pool)];
+}
+
+/**
+ * Zip members in methods the walker's own zip reader does not decode (BZip2, Deflate64, LZMA,
+ * PPMd, XZ, Implode, …): the walker hands them over by name (`UnpackInput.members`) and 7-Zip
+ * extracts just those from the zip. Never chosen by sniffing: the walker reads zips itself.
+ */
+function zipMethods(pool: SevenZipPool): FormatHandler {
+  const zip: SevenZipFormat = { name: 'zip', type: 'zip', sniff: () => false };
+  return {
+    name: 'zip',
+    input: 'file',
+    sniff: () => false,
+    unpack: async (input, context) => {
+      if (input.kind !== 'file' || !input.members?.length) return;
+      await unpackWithSevenZip(pool, zip, input, context, input.members);
+    },
+  };
 }
 
 /** A password that is never right: 7-Zip must not wait for one on standard input. */
@@ -68,8 +87,7 @@ export async function unpackWithSevenZip(
         NO_PASSWORD,
         ...typeSwitch,
         '-o/out/x',
-        ...selection(members),
-        archive.arg,
+        ...operands(archive.arg, members),
       ],
       input: archive.dir,
       output: job,
@@ -96,9 +114,12 @@ export async function unpackWithSevenZip(
   }
 }
 
-/** Members named explicitly (`-spd`: no wildcards), after `--` so no name reads as a switch. */
-function selection(members: readonly string[]): string[] {
-  return members.length > 0 ? ['-spd', '--', ...members] : ['--'];
+/**
+ * The archive, then the members named explicitly (`-spd`: no wildcards), all after `--` so no
+ * name reads as a switch.
+ */
+function operands(archive: string, members: readonly string[]): string[] {
+  return members.length > 0 ? ['-spd', '--', archive, ...members] : ['--', archive];
 }
 
 interface ListedEntry {
@@ -120,7 +141,7 @@ async function listArchive(
   context: UnpackContext,
 ): Promise<{ entries: ListedEntry[] } | undefined> {
   const result = await pool.run({
-    args: ['l', '-slt', '-bd', NO_PASSWORD, ...typeSwitch, ...selection(members), archive.arg],
+    args: ['l', '-slt', '-bd', NO_PASSWORD, ...typeSwitch, ...operands(archive.arg, members)],
     input: archive.dir,
     budget: 0,
   });
