@@ -99,14 +99,18 @@ export async function unpackWithSevenZip(
       new Set(files.filter((e) => e.encrypted).map((e) => e.path)),
     );
     const sizes = new Map(listing.entries.map((entry) => [entry.path, entry]));
-    await handOver(join(job, 'x'), format, sizes, context);
+    // What 7-Zip could not decode at all left an empty file; a damaged member's bytes are scanned.
+    const undecoded = new Set(
+      [...memberErrors].filter(([, error]) => error.reason !== 'corrupt').map(([name]) => name),
+    );
+    await handOver(join(job, 'x'), format, sizes, undecoded, context);
     for (const [member, error] of memberErrors) {
-      context.unscannable(error.reason, error.detail, {
-        member,
-        ...(error.reason === 'unsupported-method'
-          ? { method: `${format.name}:${sizes.get(member)?.method ?? 'unknown'}` }
-          : {}),
-      });
+      if (error.reason !== 'unsupported-method') {
+        context.unscannable(error.reason, error.detail, { member });
+        continue;
+      }
+      const method = methodName(format, sizes.get(member)?.method);
+      context.unscannable(error.reason, `${error.detail} (${method})`, { member, method });
     }
     if (failure) throw failure;
   } finally {
@@ -300,6 +304,31 @@ function tookTooLong(pool: SevenZipPool): UnpackError {
 }
 
 /**
+ * The `Unscannable.method` of what 7-Zip does not decode: `zip:<number>` for a zip member (as the
+ * walker names them), else `<format>:<7-Zip's method name>`.
+ */
+function methodName(format: SevenZipFormat, listed: string | undefined): string {
+  const method = listed ?? 'unknown';
+  if (format.name !== 'zip') return `${format.name}:${method}`;
+  return `zip:${ZIP_METHOD_NUMBERS[method] ?? method}`;
+}
+
+/** 7-Zip's names for zip methods it names rather than numbers. */
+const ZIP_METHOD_NUMBERS: Record<string, number> = {
+  Shrink: 1,
+  Implode: 6,
+  Deflate64: 9,
+  BZip2: 12,
+  LZMA: 14,
+  Zstd: 93,
+  MP3: 94,
+  XZ: 95,
+  Jpeg: 96,
+  WavPack: 97,
+  PPMd: 98,
+};
+
+/**
  * Hands every extracted file to the walker, in name order, deleting each once scanned. Only
  * regular files are read: a link 7-Zip may have made is never followed.
  */
@@ -307,6 +336,7 @@ async function handOver(
   root: string,
   format: SevenZipFormat,
   listed: ReadonlyMap<string, ListedEntry>,
+  undecoded: ReadonlySet<string>,
   context: UnpackContext,
 ): Promise<void> {
   const files = await extractedFiles(root);
@@ -319,6 +349,7 @@ async function handOver(
   for (const file of files) {
     if (context.cancelled()) return;
     const name = file.slice(root.length + 1);
+    if (undecoded.has(name)) continue;
     if (!(await scanFile(file, name, listed.get(name)?.packed, context))) return;
   }
 }
