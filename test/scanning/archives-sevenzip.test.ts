@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -196,6 +196,29 @@ describe('archive formats through 7-Zip', () => {
     }
   });
 
+  it('writes nothing outside its scratch folder, whatever names and links the archive holds', async () => {
+    const victim = mkdtempSync(join(tmpdir(), 'arbiter-7zvictim-'));
+    try {
+      const archive = Buffer.concat([
+        cpioEntry('../../escape.com', eicar()),
+        cpioEntry(`${victim}/absolute.com`, eicar()),
+        cpioEntry('out', Buffer.from(victim), 0o120777),
+        cpioEntry('out/through-link.com', eicar()),
+        cpioEntry('up', Buffer.from('../../../../in'), 0o120777),
+        cpioEntry('up/through-up.com', eicar()),
+        cpioEntry('TRAILER!!!', Buffer.alloc(0), 0),
+      ]);
+      const result = await walk(archive, 'hostile.cpio');
+      expect(readdirSync(victim)).toEqual([]);
+      expect(result.unscannable).toEqual([]);
+      const leaves = result.visited.filter((v) => v.depth === 1);
+      expect(leaves.length).toBeGreaterThanOrEqual(4);
+      for (const leaf of leaves) expect(leaf.data).toEqual(eicar());
+    } finally {
+      rmSync(victim, { recursive: true, force: true });
+    }
+  });
+
   it('leaves ordinary files that merely start like an archive alone', async () => {
     const lookalikes: Array<[string, Buffer]> = [
       ['bz.txt', Buffer.from('BZh9 is how a bzip2 file starts, but this is prose\n')],
@@ -212,3 +235,15 @@ describe('archive formats through 7-Zip', () => {
     }
   });
 });
+
+/** One entry of a cpio in the "new ASCII" format (a regular file unless `mode` says otherwise). */
+function cpioEntry(name: string, data: Buffer, mode = 0o100644): Buffer {
+  const nameBytes = Buffer.from(`${name}\0`);
+  const fields = [1, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBytes.length, 0];
+  const header = Buffer.from(
+    `070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`,
+  );
+  const pad = (length: number) => Buffer.alloc((4 - (length % 4)) % 4);
+  const head = Buffer.concat([header, nameBytes]);
+  return Buffer.concat([head, pad(head.length), data, pad(data.length)]);
+}

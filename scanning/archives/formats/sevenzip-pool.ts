@@ -57,6 +57,55 @@ const { parentPort, workerData } = require('node:worker_threads');
 const factory = require(workerData.modulePath);
 const MAX_OUTPUT = workerData.maxOutput;
 const ENOSPC = 51; // emscripten's errno numbering
+const EACCES = 2;
+
+/**
+ * Refuses to change anything outside /out: 7-Zip already drops '..' and absolute names and
+ * ignores links that point out, and this holds even if it did not (the input's folder, mounted
+ * at /in, is never written). Paths are resolved as the module's FS resolves them, links included.
+ */
+function confineWrites(FS) {
+  const resolve = (path) => {
+    const absolute = path.startsWith('/') ? path : FS.cwd() + '/' + path;
+    try {
+      return FS.lookupPath(absolute, { follow: true }).path;
+    } catch {
+      const cut = absolute.lastIndexOf('/');
+      try {
+        return FS.lookupPath(absolute.slice(0, cut) || '/', { follow: true }).path + absolute.slice(cut);
+      } catch {
+        return absolute;
+      }
+    }
+  };
+  // FS calls itself with nodes as well as paths (FS.open truncates through FS.truncate(node)).
+  const pathOf = (target) =>
+    typeof target === 'string' ? resolve(target) : target && typeof target === 'object' ? FS.getPath(target) : '';
+  const inside = (target) => (pathOf(target) + '/').startsWith('/out/');
+  const guard = (name, pathArgs) => {
+    const original = FS[name];
+    FS[name] = function (...args) {
+      for (const at of pathArgs) {
+        if (!inside(args[at])) throw new FS.ErrnoError(EACCES);
+      }
+      return original.apply(this, args);
+    };
+  };
+  const open = FS.open;
+  FS.open = function (path, flags, mode) {
+    const writes = typeof flags === 'string' ? /[wa+]/.test(flags) : (flags & 3) !== 0 || (flags & 576) !== 0;
+    if (writes && !inside(path)) throw new FS.ErrnoError(EACCES);
+    return open.call(this, path, flags, mode);
+  };
+  guard('mkdir', [0]);
+  guard('symlink', [1]);
+  guard('unlink', [0]);
+  guard('rmdir', [0]);
+  guard('rename', [0, 1]);
+  guard('truncate', [0]);
+  guard('chmod', [0]);
+  guard('utime', [0]);
+}
 
 async function run(job) {
   const result = { exitCode: undefined, stdout: '', stderr: '', outputTruncated: false,
@@ -85,6 +134,7 @@ async function run(job) {
       FS.mkdir('/out');
       FS.mount(module.NODEFS, { root: job.output }, '/out');
     }
+    confineWrites(FS);
     // Every byte 7-Zip extracts goes through FS.write: counted here, refused past the budget.
     let written = 0;
     const write = FS.write;
