@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createFormatSet } from '../../scanning/archives/formats/index.js';
-import { DEFAULT_LIMITS, Workspace } from '../support/archives.js';
+import { DEFAULT_LIMITS, sevenZipZip, undecodableZip, Workspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
+import { ole2 } from '../support/ole2.js';
+import { TEST_EXECUTABLE } from '../support/test-executable-corpus.js';
 
 // Archive formats opened through 7-Zip (scanning/archives/formats/sevenzip*.ts), each built
 // here with the Debian tool that writes it.
@@ -75,14 +77,9 @@ describe('archive formats through 7-Zip', () => {
     ['bzip2', 'bzip2 -c eicar.com > e.com.bz2', 'e.com.bz2', 'e.com.bz2/e.com'],
     ['xz', 'xz -c eicar.com > e.com.xz', 'e.com.xz', 'e.com.xz/e.com'],
     ['lzma', 'xz --format=lzma -c eicar.com > e.lzma', 'e.lzma', 'e.lzma/e'],
-    [
-      'compress',
-      'gzip -c eicar.com > /dev/null && 7z a -bd -tz e.com.Z eicar.com || true',
-      'e.com.Z',
-      'e.com.Z/e.com',
-    ],
+    ['compress', 'compress -c eicar.com > e.com.Z', 'e.com.Z', 'e.com.Z/e.com'],
+    ['szdd', 'mscompress eicar.com && mv eicar.com_ e.co_', 'e.co_', 'e.co_/e.co'],
   ])('decodes the %s stream', async (format, command, out, path) => {
-    if (format === 'compress') return; // 7-Zip writes no .Z: see the ncompress case below
     const result = await walk(build(members, command, out), out);
     expect(result.unscannable).toEqual([]);
     expect(summary(result.visited)).toEqual([`${out}@-`, `${path}@${format}`]);
@@ -216,6 +213,77 @@ describe('archive formats through 7-Zip', () => {
       for (const leaf of leaves) expect(leaf.data).toEqual(eicar());
     } finally {
       rmSync(victim, { recursive: true, force: true });
+    }
+  });
+
+  it('decodes zip members in methods the zip reader lacks through 7-Zip, by name', async () => {
+    for (const method of ['BZip2', 'Deflate64', 'LZMA', 'PPMd']) {
+      const archive = sevenZipZip(
+        [
+          { name: 'docs/readme.txt', data: TEXT },
+          { name: 'eicar.com', data: eicar() },
+        ],
+        method,
+      );
+      const result = await walk(archive, `${method}.zip`);
+      expect(result.unscannable, method).toEqual([]);
+      expect(result.members, method).toBe(2);
+      expect(
+        result.visited
+          .filter((v) => v.depth === 1)
+          .map((v) => [v.path, v.container, v.length])
+          .sort(),
+        method,
+      ).toEqual([
+        [`${method}.zip/docs/readme.txt`, 'zip', TEXT.length],
+        [`${method}.zip/eicar.com`, 'zip', eicar().length],
+      ]);
+    }
+    const wavpack = await walk(undecodableZip('a.wav', TEXT), 'audio.zip');
+    expect(wavpack.unscannable).toEqual([
+      {
+        reason: 'unsupported-method',
+        path: ['audio.zip', 'a.wav'],
+        detail: 'zip: Unsupported Method (zip:97)',
+        method: 'zip:97',
+      },
+    ]);
+  });
+
+  it('names OLE2 streams by their storage path', async () => {
+    const doc = ole2([
+      { path: 'WordDocument', data: Buffer.alloc(5000, 0x20) },
+      { path: 'Macros/VBA/Module1', data: eicar() },
+      { path: '\x05SummaryInformation', data: Buffer.alloc(100, 1) },
+    ]);
+    const result = await walk(doc, 'letter.doc');
+    expect(result.unscannable).toEqual([]);
+    expect(summary(result.visited).sort()).toEqual([
+      'letter.doc/Macros/VBA/Module1@ole2',
+      'letter.doc/WordDocument@ole2',
+      'letter.doc/[5]SummaryInformation@ole2',
+      'letter.doc@-',
+    ]);
+  });
+
+  it('opens an archive appended to an executable, and leaves other executables alone', async () => {
+    const stub = readFileSync(TEST_EXECUTABLE);
+    const inner = build(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
+    const sfx = await walk(Buffer.concat([stub, inner]), 'setup.exe');
+    expect(sfx.unscannable).toEqual([]);
+    expect(summary(sfx.visited)).toEqual(['setup.exe@-', 'setup.exe/eicar.com@sfx']);
+
+    const plain = [
+      stub,
+      Buffer.concat([stub, randomBytes(5000)]),
+      // An archive signature by chance in what follows the image.
+      Buffer.concat([stub, Buffer.from('PK\x03\x04'), randomBytes(300)]),
+      Buffer.concat([stub, Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]), randomBytes(300)]),
+    ];
+    for (const exe of plain) {
+      const result = await walk(exe, 'tool.exe');
+      expect(result.unscannable).toEqual([]);
+      expect(result.visited).toHaveLength(1);
     }
   });
 

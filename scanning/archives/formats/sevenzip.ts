@@ -279,6 +279,8 @@ function memberFailures(
 
 function memberReason(what: string): UnscannableReason {
   if (/Wrong password|encrypted/i.test(what)) return 'encrypted';
+  // The member asks for more memory (an LZMA dictionary, a PPMd model) than the module has.
+  if (/allocate|memory/i.test(what)) return 'limits-exceeded';
   if (/Unsupported Method/i.test(what)) return 'unsupported-method';
   return 'corrupt';
 }

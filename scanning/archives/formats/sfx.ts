@@ -107,9 +107,11 @@ async function unpackSfx(
   if (!found) return;
   // 7-Zip opens the executable itself as that archive: it finds the archive after the stub, and
   // a zip SFX whose offsets count from the start of the executable (`zip -A`) reads right.
+  // An archive signature in an overlay may be chance (a signature blob, an installer's own
+  // data): when 7-Zip finds no archive there at all, the executable is just an executable.
   await unpackWithSevenZip(
     pool,
-    { name: found.kind, type: found.kind, sniff: () => true },
+    { name: found.kind, type: found.kind, sniff: () => true, weak: true },
     input,
     context,
   );
