@@ -52,6 +52,11 @@ function zipMethods(pool: SevenZipPool): FormatHandler {
 /** A password that is never right: 7-Zip must not wait for one on standard input. */
 const NO_PASSWORD = '-parbiter-no-password';
 
+/**
+ * Lists then extracts `input` with 7-Zip as `format` (only `members`, by name, when given) and
+ * hands each extracted file to the walker. Throws an `UnpackError` for what stopped it as a whole,
+ * after scanning what was extracted.
+ */
 export async function unpackWithSevenZip(
   pool: SevenZipPool,
   format: SevenZipFormat,
@@ -63,17 +68,21 @@ export async function unpackWithSevenZip(
   const job = await context.scratchPath('.7z');
   await mkdir(job);
   try {
-    const archive = { dir: dirname(input.path), arg: `/in/${basename(input.path)}` };
-    const typeSwitch = format.type ? [`-t${format.type}`] : [];
-    const listing = await listArchive(pool, format, archive, typeSwitch, members, context);
+    const archive: ArchiveRef = {
+      dir: dirname(input.path),
+      arg: `/in/${basename(input.path)}`,
+      type: format.type ? [`-t${format.type}`] : [],
+      members,
+    };
+    const listing = await listArchive(pool, format, archive, context);
     if (!listing) return;
     const files = listing.entries.filter((entry) => !entry.folder);
-    for (const entry of files) {
-      if (entry.encrypted) {
-        context.unscannable('encrypted', 'encrypted member', { member: entry.path });
-      }
-    }
-    if (files.length > 0 && files.every((entry) => entry.encrypted)) return;
+    const encrypted = new Set(files.filter((entry) => entry.encrypted).map((entry) => entry.path));
+    for (const member of encrypted)
+      context.unscannable('encrypted', 'encrypted member', { member });
+    if (files.length > 0 && encrypted.size === files.length) return;
+    // The whole expansion is bounded by the byte limit and by the ratio limit applied to the
+    // archive as a whole (the walker checks each member's ratio only past RATIO_FLOOR).
     const budget = Math.min(
       context.limits.maxExpandedBytes,
       Math.max(RATIO_FLOOR, context.limits.maxRatio * input.size),
@@ -85,36 +94,55 @@ export async function unpackWithSevenZip(
         '-aou',
         '-bd',
         NO_PASSWORD,
-        ...typeSwitch,
+        ...archive.type,
         '-o/out/x',
-        ...operands(archive.arg, members),
+        ...operands(archive),
       ],
       input: archive.dir,
       output: job,
       budget,
     });
     const failure = await extractionFailure(result, format, budget, pool, input.path);
-    const memberErrors = memberFailures(
-      result,
-      new Set(files.filter((e) => e.encrypted).map((e) => e.path)),
-    );
-    const sizes = new Map(listing.entries.map((entry) => [entry.path, entry]));
-    // What 7-Zip could not decode at all left an empty file; a damaged member's bytes are scanned.
-    const undecoded = new Set(
-      [...memberErrors].filter(([, error]) => error.reason !== 'corrupt').map(([name]) => name),
-    );
-    await handOver(join(job, 'x'), format, sizes, undecoded, context);
-    for (const [member, error] of memberErrors) {
-      if (error.reason !== 'unsupported-method') {
-        context.unscannable(error.reason, error.detail, { member });
-        continue;
-      }
-      const method = methodName(format, sizes.get(member)?.method);
-      context.unscannable(error.reason, `${error.detail} (${method})`, { member, method });
-    }
+    const failures = memberFailures(result, encrypted);
+    // What 7-Zip could not decode left an empty or garbled file; a damaged member's bytes are scanned.
+    const skipped = new Set([
+      ...encrypted,
+      ...[...failures].filter(([, error]) => error.reason !== 'corrupt').map(([name]) => name),
+    ]);
+    const listed = new Map(listing.entries.map((entry) => [entry.path, entry]));
+    await handOver(join(job, 'x'), format, listed, skipped, context);
+    reportMemberFailures(failures, format, listed, context);
     if (failure) throw failure;
   } finally {
     await rm(job, { recursive: true, force: true });
+  }
+}
+
+/** The archive as 7-Zip's command line names it. */
+interface ArchiveRef {
+  /** The host folder mounted at /in. */
+  dir: string;
+  /** The archive's path inside the module (`/in/<name>`). */
+  arg: string;
+  /** `-t<type>`, or nothing. */
+  type: string[];
+  /** Only these members (none: all). */
+  members: readonly string[];
+}
+
+function reportMemberFailures(
+  failures: ReadonlyMap<string, { reason: UnscannableReason; detail: string }>,
+  format: SevenZipFormat,
+  listed: ReadonlyMap<string, ListedEntry>,
+  context: UnpackContext,
+): void {
+  for (const [member, error] of failures) {
+    if (error.reason !== 'unsupported-method') {
+      context.unscannable(error.reason, error.detail, { member });
+      continue;
+    }
+    const method = methodName(format, listed.get(member)?.method);
+    context.unscannable(error.reason, `${error.detail} (${method})`, { member, method });
   }
 }
 
@@ -122,8 +150,9 @@ export async function unpackWithSevenZip(
  * The archive, then the members named explicitly (`-spd`: no wildcards), all after `--` so no
  * name reads as a switch.
  */
-function operands(archive: string, members: readonly string[]): string[] {
-  return members.length > 0 ? ['-spd', '--', archive, ...members] : ['--', archive];
+function operands(archive: ArchiveRef): string[] {
+  const { arg, members } = archive;
+  return members.length > 0 ? ['-spd', '--', arg, ...members] : ['--', arg];
 }
 
 interface ListedEntry {
@@ -139,13 +168,11 @@ interface ListedEntry {
 async function listArchive(
   pool: SevenZipPool,
   format: SevenZipFormat,
-  archive: { dir: string; arg: string },
-  typeSwitch: string[],
-  members: readonly string[],
+  archive: ArchiveRef,
   context: UnpackContext,
 ): Promise<{ entries: ListedEntry[] } | undefined> {
   const result = await pool.run({
-    args: ['l', '-slt', '-bd', NO_PASSWORD, ...typeSwitch, ...operands(archive.arg, members)],
+    args: ['l', '-slt', '-bd', NO_PASSWORD, ...archive.type, ...operands(archive)],
     input: archive.dir,
     budget: 0,
   });
@@ -157,7 +184,8 @@ async function listArchive(
     );
   }
   const text = `${result.stderr}\n${result.stdout}`;
-  if (result.crashed !== undefined || result.exitCode !== 0) {
+  // Exit code 1 is a warning (data after the end of the archive, …): the listing stands.
+  if (result.crashed !== undefined || (result.exitCode !== 0 && result.exitCode !== 1)) {
     if (/Wrong password|encrypted archive/i.test(text)) {
       throw new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
     }
@@ -340,7 +368,7 @@ async function handOver(
   root: string,
   format: SevenZipFormat,
   listed: ReadonlyMap<string, ListedEntry>,
-  undecoded: ReadonlySet<string>,
+  skipped: ReadonlySet<string>,
   context: UnpackContext,
 ): Promise<void> {
   const files = await extractedFiles(root);
@@ -353,7 +381,7 @@ async function handOver(
   for (const file of files) {
     if (context.cancelled()) return;
     const name = file.slice(root.length + 1);
-    if (undecoded.has(name)) continue;
+    if (skipped.has(name)) continue;
     if (!(await scanFile(file, name, listed.get(name)?.packed, context))) return;
   }
 }
