@@ -8,6 +8,7 @@ import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { DEFAULT_LIMITS, sevenZipZip, undecodableZip, Workspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
 import { ole2 } from '../support/ole2.js';
+import { storedRar } from '../support/rar.js';
 import { TEST_EXECUTABLE } from '../support/test-executable-corpus.js';
 
 // Archive formats opened through 7-Zip (scanning/archives/formats/sevenzip*.ts), each built
@@ -84,6 +85,20 @@ describe('archive formats through 7-Zip', () => {
     expect(result.unscannable).toEqual([]);
     expect(summary(result.visited)).toEqual([`${out}@-`, `${path}@${format}`]);
     expect(result.visited[1]?.data).toEqual(eicar());
+  });
+
+  it('opens a RAR (written by hand: no free tool writes RAR)', async () => {
+    const archive = storedRar([
+      { name: 'docs\\readme.txt', data: TEXT },
+      { name: 'eicar.com', data: eicar() },
+    ]);
+    const result = await walk(archive, 't.rar');
+    expect(result.unscannable).toEqual([]);
+    expect(summary(result.visited).sort()).toEqual([
+      't.rar/docs/readme.txt@rar',
+      't.rar/eicar.com@rar',
+      't.rar@-',
+    ]);
   });
 
   it('names a tar inside bzip2 or xz after the container and opens it', async () => {

@@ -11,9 +11,9 @@ export interface SevenZipFormat {
   sniff(head: Buffer): boolean;
   sniffBytes?: number;
   /**
-   * The magic is short enough to turn up in other content now and then: when 7-Zip then sees no
-   * archive there at all, the content is scanned as data and nothing is reported (otherwise a
-   * format that fails to open is `corrupt`).
+   * The magic is short (or, for LZMA, missing) enough to turn up in other content now and then:
+   * when 7-Zip then cannot open or decode it, the content is scanned as data and only a password
+   * or a limit is reported (otherwise a format that fails is `corrupt`).
    */
   weak?: boolean;
   /** A compressed stream: its one member's name, from the container's name. */
@@ -82,7 +82,12 @@ export const SEVEN_ZIP_FORMATS: readonly SevenZipFormat[] = [
   {
     name: 'cpio',
     type: 'cpio',
-    sniff: isCpio,
+    sniff: isAsciiCpio,
+  },
+  {
+    name: 'cpio',
+    type: 'cpio',
+    sniff: isBinaryCpio,
     weak: true,
   },
   {
@@ -175,13 +180,17 @@ function isArj(head: Buffer): boolean {
   return crc32(head.subarray(4, 4 + size)) >>> 0 === head.readUInt32LE(4 + size);
 }
 
-/** cpio: the ASCII "new" (070701/070702) and "odc" (070707) headers, or a binary header. */
-function isCpio(head: Buffer): boolean {
+/** cpio's ASCII headers: "new" (070701, 070702 with CRC) and "odc" (070707), all digits. */
+function isAsciiCpio(head: Buffer): boolean {
   const magic = head.toString('latin1', 0, 6);
-  if (magic === '070701' || magic === '070702')
+  if (magic === '070701' || magic === '070702') {
     return /^[0-9A-Fa-f]{104}$/.test(head.toString('latin1', 6, 110));
-  if (magic === '070707') return /^[0-7]{70}$/.test(head.toString('latin1', 6, 76));
-  // Binary: magic 070707 in either byte order, the name (its length at byte 20) NUL-terminated.
+  }
+  return magic === '070707' && /^[0-7]{70}$/.test(head.toString('latin1', 6, 76));
+}
+
+/** A binary cpio header: magic 070707 in either byte order, the name NUL-terminated. */
+function isBinaryCpio(head: Buffer): boolean {
   if (head.length < 28) return false;
   const little = head.readUInt16LE(0) === 0o70707;
   const big = head.readUInt16BE(0) === 0o70707;

@@ -111,11 +111,20 @@ export async function unpackWithSevenZip(
     ]);
     const listed = new Map(listing.entries.map((entry) => [entry.path, entry]));
     await handOver(join(job, 'x'), format, listed, skipped, context);
-    reportMemberFailures(failures, format, listed, context);
-    if (failure) throw failure;
+    // A weak magic that turns out damaged is more likely no archive at all: its bytes were
+    // scanned as they are, and only what says otherwise (a password, a limit) is reported.
+    const reported = format.weak ? withoutCorrupt(failures) : failures;
+    reportMemberFailures(reported, format, listed, context);
+    if (failure && !(format.weak && failure.reason === 'corrupt')) throw failure;
   } finally {
     await rm(job, { recursive: true, force: true });
   }
+}
+
+function withoutCorrupt<T extends { reason: UnscannableReason }>(
+  failures: ReadonlyMap<string, T>,
+): Map<string, T> {
+  return new Map([...failures].filter(([, error]) => error.reason !== 'corrupt'));
 }
 
 /** The archive as 7-Zip's command line names it. */
@@ -195,15 +204,9 @@ async function listArchive(
       }
       throw new UnpackError('corrupt', `7-Zip could not list it (${result.crashed})`);
     }
-    // "Is not archive", or "Cannot open the file as [type] archive" and nothing more specific:
-    // 7-Zip sees no archive there at all (a damaged one says why, under "ERRORS:").
-    const notArchive =
-      /^Is not archive$/m.test(text) ||
-      (/Cannot open the file as/.test(text) && !/^ERRORS:/m.test(text));
-    if (format.weak && notArchive) {
-      return undefined;
-    }
     if (result.exitCode === 8) throw new UnpackError('limits-exceeded', '7-Zip ran out of memory');
+    // A weak magic 7-Zip cannot open: most likely no archive at all (scanned as data).
+    if (format.weak) return undefined;
     throw new UnpackError('corrupt', errorSummary(text) ?? `7-Zip exit code ${result.exitCode}`);
   }
   const entries = parseListing(result.stdout);
