@@ -309,6 +309,15 @@ describe('archive formats through 7-Zip', () => {
       ['cpio.txt', Buffer.from('070707 is an octal number\n'.repeat(10))],
       ['lzh.bin', Buffer.concat([Buffer.from('xx-lh5-'), Buffer.alloc(40)])],
       ['random.bin', randomBytes(100_000)],
+      // An LZMA header has no magic: properties, a dictionary size, a length, then anything.
+      [
+        'lzma-like.bin',
+        Buffer.concat([Buffer.from('5d0000100000100000000000', 'hex'), randomBytes(5000)]),
+      ],
+      [
+        'cpio-like.bin',
+        Buffer.concat([Buffer.from([0xc7, 0x71]), randomBytes(24), Buffer.from('x\0')]),
+      ],
       ['mz.txt', Buffer.from('MZ is two letters\n')],
     ];
     for (const [name, content] of lookalikes) {
