@@ -169,6 +169,8 @@ parentPort.on('message', (job) => {
 interface Slot {
   worker: LazyWorker;
   busy: boolean;
+  /** Fails the command running on it (the pool is closing). */
+  abort?: (err: Error) => void;
 }
 
 interface Queued {
@@ -208,10 +210,17 @@ export class SevenZipPool {
     for (const queued of this.queue.splice(0)) {
       queued.reject(new Error('the 7-Zip pool is closed'));
     }
-    await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
+    const slots = this.slots.splice(0);
+    for (const slot of slots) slot.abort?.(new Error('the 7-Zip pool is closed'));
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
   }
 
   private dispatch(): void {
+    // A worker that died while idle is dropped rather than handed the next command.
+    for (const slot of this.slots.filter((s) => !s.busy && s.worker.broken)) {
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      void slot.worker.terminate();
+    }
     while (this.queue.length > 0) {
       let slot = this.slots.find((s) => !s.busy);
       if (!slot && this.slots.length < this.size) slot = this.spawn();
@@ -248,9 +257,11 @@ export class SevenZipPool {
       settled = true;
       clearTimeout(timer);
       lazy.off();
+      slot.abort = undefined;
       if (replace) {
         void lazy.terminate();
-        this.slots.splice(this.slots.indexOf(slot), 1);
+        const at = this.slots.indexOf(slot);
+        if (at >= 0) this.slots.splice(at, 1);
       } else {
         slot.busy = false;
       }
@@ -260,6 +271,7 @@ export class SevenZipPool {
     const timer = setTimeout(() => {
       finish(() => queued.resolve(timedOut()), true);
     }, this.timeoutMs);
+    slot.abort = (err) => finish(() => queued.reject(err), true);
     lazy.post(queued.job, {
       message: (result) => finish(() => queued.resolve(result), false),
       failure: (err) => finish(() => queued.reject(err), true),
@@ -303,6 +315,11 @@ class LazyWorker {
 
   off(): void {
     this.listeners = undefined;
+  }
+
+  /** The thread failed to start or died. */
+  get broken(): boolean {
+    return this.failed !== undefined;
   }
 
   async terminate(): Promise<void> {
