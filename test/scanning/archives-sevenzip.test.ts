@@ -281,6 +281,36 @@ describe('archive formats through 7-Zip', () => {
     ]);
   });
 
+  it('unwraps a file embedded in an OLE2 document as a package object', async () => {
+    const label = Buffer.from('eicar.com\0C:\\temp\\eicar.com\0', 'latin1');
+    const temp = Buffer.from('C:\\temp\\eicar.com\0', 'latin1');
+    const fields = Buffer.alloc(8);
+    fields.writeUInt32LE(0x00030000, 0);
+    fields.writeUInt32LE(temp.length, 4);
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(eicar().length);
+    const body = Buffer.concat([Buffer.from([2, 0]), label, fields, temp, size, eicar()]);
+    const total = Buffer.alloc(4);
+    total.writeUInt32LE(body.length);
+    const doc = ole2([
+      { path: 'WordDocument', data: Buffer.alloc(4096, 0x20) },
+      { path: 'ObjectPool/_1/\x01Ole10Native', data: Buffer.concat([total, body]) },
+    ]);
+    const result = await walk(doc, 'report.doc');
+    expect(result.unscannable).toEqual([]);
+    const embedded = result.visited.find((v) => v.container === 'ole-package');
+    expect(embedded?.path).toBe('report.doc/ObjectPool/_1/[1]Ole10Native/eicar.com');
+    expect(embedded?.data).toEqual(eicar());
+
+    const cut = ole2([
+      { path: 'ObjectPool/_1/\x01Ole10Native', data: Buffer.concat([total, body]).subarray(0, 80) },
+    ]);
+    const truncated = await walk(cut, 'cut.doc');
+    expect(truncated.unscannable).toMatchObject([
+      { reason: 'corrupt', path: ['cut.doc', 'ObjectPool/_1/[1]Ole10Native', 'eicar.com'] },
+    ]);
+  });
+
   it('opens an archive appended to an executable, and leaves other executables alone', async () => {
     const stub = readFileSync(TEST_EXECUTABLE);
     const inner = build(members, '7z a -bd inner.7z eicar.com', 'inner.7z');

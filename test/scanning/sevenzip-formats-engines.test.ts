@@ -97,6 +97,7 @@ const OPENED_FROM_TESTFILES = [
   'clam.impl.zip',
   'clam.newc.cpio',
   'clam.odc.cpio',
+  'clam.ole.doc',
 ];
 
 /**

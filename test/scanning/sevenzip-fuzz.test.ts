@@ -60,6 +60,7 @@ beforeAll(() => {
       content: ole2([
         { path: 'WordDocument', data: Buffer.from(text) },
         { path: 'Macros/VBA/Module1', data: eicar() },
+        { path: 'ObjectPool/_1/\x01Ole10Native', data: packageStream(eicar()) },
       ]),
     });
   } finally {
@@ -113,6 +114,21 @@ it(`never throws, hangs or leaves files on mutated archives (seed ${SEED})`, asy
   expect(cases).toBeGreaterThan(10);
   console.info(`7-Zip format fuzz: ${cases} cases in ${Date.now() - started} ms (seed ${SEED})`);
 }, 120_000);
+
+/** An OLE "Package" object's native data wrapping `data` (see formats/ole10native.ts). */
+function packageStream(data: Buffer): Buffer {
+  const strings = Buffer.from('e.com\0C:\\e.com\0', 'latin1');
+  const temp = Buffer.from('C:\\e.com\0', 'latin1');
+  const numbers = Buffer.alloc(8);
+  numbers.writeUInt32LE(0x00030000, 0);
+  numbers.writeUInt32LE(temp.length, 4);
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(data.length);
+  const body = Buffer.concat([Buffer.from([2, 0]), strings, numbers, temp, size, data]);
+  const total = Buffer.alloc(4);
+  total.writeUInt32LE(body.length);
+  return Buffer.concat([total, body]);
+}
 
 type Rng = () => number;
 

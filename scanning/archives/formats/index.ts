@@ -1,4 +1,5 @@
 import type { FormatHandler } from '../format.js';
+import { createOle10NativeFormat } from './ole10native.js';
 import { SevenZipPool } from './sevenzip-pool.js';
 import { createSevenZipFormats } from './sevenzip.js';
 import { createSfxFormat } from './sfx.js';
@@ -23,6 +24,7 @@ export function createFormatSet(options: FormatSetOptions = {}): FormatSet {
   const sevenZip = new SevenZipPool(options.sevenZip);
   handlers.push(...createSevenZipFormats(sevenZip));
   handlers.push(createSfxFormat(sevenZip));
+  handlers.push(createOle10NativeFormat());
   return {
     handlers,
     close: async () => {
