@@ -236,13 +236,13 @@ export class SevenZipPool {
     this.wasm ??= readFile(join(dirname(sevenZipModulePath()), '7zz.wasm')).then((bytes) =>
       wasmApi().compile(bytes),
     );
-    const thread = this.wasm.then(
-      (wasm) =>
-        new Worker(WORKER_SOURCE, {
-          eval: true,
-          workerData: { wasm, modulePath: sevenZipModulePath(), maxOutput: MAX_OUTPUT },
-        }),
-    );
+    const thread = this.wasm.then((wasm) => {
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { wasm, modulePath: sevenZipModulePath(), maxOutput: MAX_OUTPUT },
+      });
+      return worker;
+    });
     const slot: Slot = { worker: new LazyWorker(thread), busy: false };
     this.slots.push(slot);
     return slot;
@@ -293,6 +293,9 @@ class LazyWorker {
         worker.on('message', (result: SevenZipResult) => this.listeners?.message(result));
         worker.on('error', (err) => this.fail(err));
         worker.on('exit', (code) => this.fail(new Error(`7-Zip worker exited (${code})`)));
+        // An idle worker does not keep the process alive (a running command's timer does).
+        // After the listeners: adding a 'message' listener refs the worker's port again.
+        worker.unref();
       },
       (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
     );
