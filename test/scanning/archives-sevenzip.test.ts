@@ -101,6 +101,18 @@ describe('archive formats through 7-Zip', () => {
     ]);
   });
 
+  it('opens an LZH archive (written by hand: Debian has no LHA writer)', async () => {
+    const archive = Buffer.concat([
+      lzhStored('docs\\readme.txt', TEXT),
+      lzhStored('eicar.com', eicar()),
+      Buffer.from([0]),
+    ]);
+    const result = await walk(archive, 't.lzh');
+    expect(result.unscannable).toEqual([]);
+    const eicarMember = result.visited.find((v) => v.path.endsWith('eicar.com'));
+    expect(eicarMember).toMatchObject({ container: 'lzh', data: eicar() });
+  });
+
   it('names a tar inside bzip2 or xz after the container and opens it', async () => {
     const result = await walk(build(members, 'tar -cjf t.tbz2 docs eicar.com', 't.tbz2'), 't.tbz2');
     expect(result.unscannable).toEqual([]);
@@ -368,4 +380,34 @@ function cpioEntry(name: string, data: Buffer, mode = 0o100644): Buffer {
   const pad = (length: number) => Buffer.alloc((4 - (length % 4)) % 4);
   const head = Buffer.concat([header, nameBytes]);
   return Buffer.concat([head, pad(head.length), data, pad(data.length)]);
+}
+
+/** One stored (`-lh0-`) member of an LZH archive with a level-0 header. */
+function lzhStored(name: string, data: Buffer): Buffer {
+  const nameBytes = Buffer.from(name, 'latin1');
+  const header = Buffer.alloc(24 + nameBytes.length);
+  header[0] = 22 + nameBytes.length; // header size, from byte 2
+  header.write('-lh0-', 2, 'latin1');
+  header.writeUInt32LE(data.length, 7);
+  header.writeUInt32LE(data.length, 11);
+  header.writeUInt32LE(0x5a210000, 15); // DOS time
+  header[19] = 0x20;
+  header[20] = 0; // level 0
+  header[21] = nameBytes.length;
+  nameBytes.copy(header, 22);
+  header.writeUInt16LE(crc16(data), 22 + nameBytes.length);
+  let sum = 0;
+  for (const byte of header.subarray(2)) sum = (sum + byte) & 0xff;
+  header[1] = sum;
+  return Buffer.concat([header, data]);
+}
+
+/** CRC-16/ARC, LZH's data checksum. */
+function crc16(data: Buffer): number {
+  let crc = 0;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  }
+  return crc;
 }
