@@ -659,7 +659,7 @@ class Walk {
       });
       return;
     }
-    const undecoded: string[] = [];
+    const undecoded: DeferredMember[] = [];
     try {
       await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope, undecoded));
     } finally {
@@ -685,7 +685,7 @@ class Walk {
     zip: yauzl.ZipFile,
     handle: FileHandle,
     scope: Scope,
-    undecoded: string[],
+    undecoded: DeferredMember[],
   ): Promise<void> {
     const directoryStart = entryCursor(zip);
     // One entry past the member limit is enough for admitMember to report it.
@@ -716,7 +716,7 @@ class Walk {
     zip: yauzl.ZipFile,
     entry: yauzl.Entry,
     scope: Scope,
-    undecoded: string[],
+    undecoded: DeferredMember[],
   ): Promise<void> {
     const name = entryName(entry);
     if (name.endsWith('/') && entry.uncompressedSize === 0) return; // a directory
@@ -725,7 +725,9 @@ class Walk {
       this.record('encrypted', path, 'zip: encrypted member');
       return;
     }
-    if (!this.supportedMethod(entry.compressionMethod, path, () => undecoded.push(name))) return;
+    const defer = () =>
+      undecoded.push({ name, stored: storedName(entry), method: entry.compressionMethod });
+    if (!this.supportedMethod(entry.compressionMethod, path, defer)) return;
     let raw: Readable;
     try {
       raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
@@ -775,15 +777,52 @@ class Walk {
     return this.formats.find((handler) => handler.name === 'zip');
   }
 
-  /** Hands the listed members in other methods (bzip2, LZMA, PPMd, Deflate64, …) to `zip`. */
-  private async decodeZipMembers(file: string, names: string[], scope: Scope): Promise<void> {
+  /**
+   * Hands the listed members in other methods (bzip2, LZMA, PPMd, Deflate64, …) to `zip`, by
+   * their names as stored. One it neither scanned nor reported (a name it read differently) is
+   * reported here: never left out silently.
+   */
+  private async decodeZipMembers(
+    file: string,
+    members: DeferredMember[],
+    scope: Scope,
+  ): Promise<void> {
     const handler = this.zipMethods();
     if (!handler || scope.cancelled() || this.stopMembers || this.failure !== undefined) return;
     // They were admitted as listed entries; the handler's context admits them again.
-    this.members -= names.length;
+    this.members -= members.length;
     const { size } = await stat(file);
-    const context = this.unpackContext(handler, scope, scope.cancelled);
-    await this.unpack(handler, { kind: 'file', path: file, size, members: names }, context, scope);
+    const seen = new Set<string>();
+    const base = this.unpackContext(handler, scope, scope.cancelled);
+    const context: UnpackContext = {
+      ...base,
+      member: (name, data, info) => {
+        seen.add(slashed(name));
+        return base.member(name, data, info);
+      },
+      unscannable: (reason, detail, options = {}) => {
+        if (options.member !== undefined) seen.add(slashed(options.member));
+        base.unscannable(reason, detail, options);
+      },
+    };
+    const input: UnpackInput = {
+      kind: 'file',
+      path: file,
+      size,
+      members: members.map((member) => member.stored),
+    };
+    await this.unpack(handler, input, context, scope);
+    if (scope.cancelled() || this.stopMembers || this.stopBytes || this.failure !== undefined)
+      return;
+    for (const member of members) {
+      if (seen.has(slashed(member.stored))) continue;
+      this.record(
+        'unsupported-method',
+        [...scope.path, member.name],
+        `zip: compression method ${member.method} not decoded (${handler.name} did not extract it)`,
+        `zip:${member.method}`,
+      );
+    }
   }
 
   /**
@@ -981,6 +1020,29 @@ class VisitorSink {
     this.wake?.();
     this.stream.destroy();
   }
+}
+
+/** A listed zip member set aside for the `zip` format handler (a method the walker lacks). */
+interface DeferredMember {
+  /** Its name in member paths (backslashes as slashes). */
+  name: string;
+  /** Its name exactly as stored, for the handler to find it by. */
+  stored: string;
+  method: number;
+}
+
+/** An entry's name as stored (backslashes kept), for a tool that looks members up by name. */
+function storedName(entry: yauzl.Entry): string {
+  return yauzl.getFileNameLowLevel(
+    entry.generalPurposeBitFlag,
+    entry.fileNameRaw,
+    entry.extraFields,
+    true,
+  );
+}
+
+function slashed(name: string): string {
+  return name.replace(/\\/g, '/');
 }
 
 /** What follows a stretch of a zip that no listed entry claims. */

@@ -266,6 +266,17 @@ describe('archive formats through 7-Zip', () => {
         [`${method}.zip/eicar.com`, 'zip', eicar().length],
       ]);
     }
+    // Names as stored: a backslash (read as a slash) and a byte 7-Zip decodes otherwise.
+    const lzma = sevenZipZip([{ name: 'clam.exe', data: eicar() }], 'LZMA');
+    const odd = await walk(renamed(lzma, 'clam.exe', 'cl\\m.exe'), 'odd.zip');
+    expect(odd.unscannable).toEqual([]);
+    expect(odd.visited.find((v) => v.depth === 1)?.data).toEqual(eicar());
+    // Whatever 7-Zip makes of a name, the member is scanned or reported, never left out.
+    const high = await walk(renamed(lzma, 'clam.exe', 'cl\x81m.exe'), 'high.zip');
+    const scanned = high.visited.some((v) => v.depth === 1 && v.data?.equals(eicar()));
+    const reported = high.unscannable.some((u) => u.reason === 'unsupported-method');
+    expect(scanned || reported).toBe(true);
+
     const wavpack = await walk(undecodableZip('a.wav', TEXT), 'audio.zip');
     expect(wavpack.unscannable).toEqual([
       {
@@ -410,4 +421,10 @@ function crc16(data: Buffer): number {
     for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
   }
   return crc;
+}
+
+/** `archive` with every occurrence of the name `from` replaced by `to` (same length, latin1). */
+function renamed(archive: Buffer, from: string, to: string): Buffer {
+  const text = archive.toString('latin1');
+  return Buffer.from(text.split(from).join(to), 'latin1');
 }
