@@ -27,6 +27,7 @@ import {
   S3NotificationSchema,
   ScanResultSchema,
   SignaturesReloadedSchema,
+  SignaturesReportSchema,
   SyncFailureSchema,
   TenantCreatedSchema,
   TenantLimitsViewSchema,
@@ -696,6 +697,20 @@ const admin: OperationDoc[] = [
       204: { description: 'Disabled.' },
       401: UNAUTHENTICATED,
       404: error('No such key.'),
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/signatures',
+    summary: "What each engine's signature database holds",
+    description:
+      'Of this process. For the built-in engine, per database type (file extension) the signatures loaded and those skipped by reason, and per ClamAV container (`.cvd`, `.cld`, `.cud`) its version and how it was checked, or why it was not loaded. For clamd, its version and, for the private clamd, the containers of its database folder as their headers describe them (clamd keeps its own counts).',
+    auth: 'admin',
+    responses: {
+      200: { description: 'The engines and their databases.', schema: SignaturesReportSchema },
+      401: UNAUTHENTICATED,
+      404: error('This process runs no scan engines.'),
     },
   },
   {

@@ -278,6 +278,51 @@ export const SignaturesReloadedSchema = z.object({
   ),
 });
 
+const SignatureTypeReportSchema = z.object({
+  type: z
+    .string()
+    .describe('The database type: the file extension without its dot (`ndb`, `hsb`, `ldb`).'),
+  loaded: z.int(),
+  skipped: z.int(),
+  reasons: z.record(z.string(), z.int()).describe('Skipped signatures by reason.'),
+  warnings: z.int().describe('Loaded with a caveat (e.g. a target type matched as any file).'),
+});
+
+const SignatureContainerReportSchema = z.object({
+  file: z.string().describe('`daily.cvd`, `main.cld`, `custom.cud`.'),
+  database: z.string(),
+  version: z.int(),
+  declaredSignatures: z.int().describe('The signature count its header declares (all types).'),
+  builtAt: timestamp,
+  loaded: z.boolean(),
+  verification: z
+    .enum(['signed', 'digest', 'unchecked'])
+    .optional()
+    .describe(
+      '`signed`: a `.cvd` whose MD5 and digital signature were checked; `digest`: a `.cud`, MD5 checked; `unchecked`: a `.cld`, whose header describes the `.cvd` it was patched from.',
+    ),
+  error: z.string().optional().describe('Why it was not loaded.'),
+  signatures: z.int().describe('Signatures loaded from it.'),
+});
+
+export const SignaturesReportSchema = z.object({
+  engines: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string().optional(),
+      signatures: z.int().optional(),
+      problems: z.int().optional(),
+      warnings: z.int().optional(),
+      loadMs: z.number().optional(),
+      types: z
+        .array(SignatureTypeReportSchema)
+        .optional()
+        .describe('Engines that read the database files themselves (builtin): per type.'),
+      containers: z.array(SignatureContainerReportSchema).optional(),
+    }),
+  ),
+});
+
 export const VerdictTokenIssuedSchema = z.object({
   accessToken: z.string(),
   tokenType: z.literal('Bearer'),

@@ -403,7 +403,11 @@ async function resolveClamd(
     signal,
   });
   return {
-    choice: { engines: ['builtin', 'clamd'], clamdAddress: clamd.address },
+    choice: {
+      engines: ['builtin', 'clamd'],
+      clamdAddress: clamd.address,
+      clamdDatabaseDir: databaseDir,
+    },
     embedded: clamd,
   };
 }

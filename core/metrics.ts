@@ -34,8 +34,20 @@ export interface Metrics {
     engine: string,
     databases: Array<{ database: string; version: number }>,
   ): void;
+  /**
+   * What an engine's last signature load made of each database type: signatures loaded, and
+   * skipped by reason (replaces the engine's previous series).
+   */
+  signaturesLoaded(engine: string, types: readonly SignatureTypeCounts[]): void;
   /** Queue depth and the age of the oldest waiting job, read from Redis on every scrape. */
   watchQueues(queues: Array<Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>>): void;
+}
+
+/** One database type's counts (scanning/signatures/database.ts TypeReport has this shape). */
+export interface SignatureTypeCounts {
+  type: string;
+  loaded: number;
+  reasons: Record<string, number>;
 }
 
 export type CallbackOutcome = 'delivered' | 'failed' | 'gone';
@@ -199,6 +211,20 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     labelNames: ['engine', 'database'] as const,
     registers,
   });
+  const signaturesLoadedGauge = new Gauge({
+    name: 'arbiter_signatures_loaded',
+    help: 'Signatures an engine loaded at its last load or reload, by database type (file extension: ndb, hsb, ldb…).',
+    labelNames: ['engine', 'type'] as const,
+    registers,
+  });
+  const signaturesSkippedGauge = new Gauge({
+    name: 'arbiter_signatures_skipped',
+    help: 'Signatures an engine read but did not load at its last load or reload, by database type and reason.',
+    labelNames: ['engine', 'type', 'reason'] as const,
+    registers,
+  });
+  /** The label sets set for each engine, removed when it reports again (types may disappear). */
+  const signatureSeries = new Map<string, Array<() => void>>();
   for (const outcome of ['updated', 'current', 'failed', 'busy'] as const)
     signatureUpdates.inc({ outcome }, 0);
   for (const outcome of ['ok', 'error'] as const) spoolSweeps.inc({ outcome }, 0);
@@ -302,6 +328,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     signaturesInstalled(engine, databases) {
       for (const { database, version } of databases)
         signatureVersions.set({ engine, database }, version);
+    },
+    signaturesLoaded(engine, types) {
+      for (const remove of signatureSeries.get(engine) ?? []) remove();
+      const removals: Array<() => void> = [];
+      for (const { type, loaded, reasons } of types) {
+        signaturesLoadedGauge.set({ engine, type }, loaded);
+        removals.push(() => signaturesLoadedGauge.remove({ engine, type }));
+        for (const [reason, count] of Object.entries(reasons)) {
+          signaturesSkippedGauge.set({ engine, type, reason }, count);
+          removals.push(() => signaturesSkippedGauge.remove({ engine, type, reason }));
+        }
+      }
+      signatureSeries.set(engine, removals);
     },
     watchQueues(queues) {
       watched = queues;

@@ -5,7 +5,12 @@ import { createFormatSet, type FormatSet } from './archives/formats/index.js';
 import type { Detection, Engine, EngineDescription, EngineVerdict, ScanTarget } from './engine.js';
 import { maliciousFinding, unscannableFinding } from './findings.js';
 import { ContentScanner } from './matcher/index.js';
-import { loadSignatureDatabase, type SignatureDatabase } from './signatures/database.js';
+import {
+  loadSignatureDatabase,
+  type LoadOptions,
+  type LoadReport,
+  type SignatureDatabase,
+} from './signatures/database.js';
 
 export const BUILTIN_ENGINE_VERSION = '0.3.0';
 
@@ -33,7 +38,12 @@ export interface BuiltinEngineOptions {
   decodedElsewhere?: ReadonlySet<string>;
   /** The formats opened besides zip, gzip, zstd and tar (default: createFormatSet()). */
   formats?: FormatSet;
+  /** How the signature folder is read (PUA databases, the key `.cvd` files are checked with). */
+  signatures?: LoadOptions;
 }
+
+/** Problems listed one by one in the log at each load; the rest are only counted. */
+const PROBLEMS_LOGGED = 20;
 
 /** The name of the content when the caller gives none (the first part of member paths). */
 const DEFAULT_CONTENT_NAME = 'content';
@@ -54,9 +64,12 @@ interface ReloadReport {
 }
 
 /**
- * The built-in engine: runs in-process with no extra daemon. It loads ClamAV `.hdb`, `.hsb` and
- * `.ndb` databases and reads each file once, matching body signatures, whole-file hashes and the
- * EICAR test file in the same pass (see matcher/content-scanner.ts). Archives (zip, gzip, tar,
+ * The built-in engine: runs in-process with no extra daemon. It loads ClamAV databases, plain and
+ * in `.cvd`/`.cld`/`.cud` containers (signatures/database.ts: hashes, body signatures, logical
+ * signatures, PE section hashes, allow and ignore lists; the other types are counted as skipped),
+ * and reads each file once, matching body signatures, whole-file hashes, logical signatures, PE
+ * section hashes and the EICAR test file in the same pass (see matcher/content-scanner.ts and
+ * matcher/logical.ts). Archives (zip, gzip, tar,
  * nested) are walked as they are read (archives/walk.ts): the content itself and every member at
  * every depth get a matcher session of their own, so hash and body signatures apply to each, and
  * each detection keeps the member's path. What the walker cannot open (encrypted, corrupt, past a
@@ -71,6 +84,7 @@ export class BuiltinEngine implements Engine {
   private readonly scratchDir: string | undefined;
   private readonly decodedElsewhere: ReadonlySet<string>;
   private readonly formats: FormatSet;
+  private readonly loadOptions: LoadOptions;
   private scratchReady: Promise<void> | undefined;
 
   private constructor(
@@ -83,6 +97,7 @@ export class BuiltinEngine implements Engine {
     this.scratchDir = options.scratchDir;
     this.decodedElsewhere = options.decodedElsewhere ?? new Set();
     this.formats = options.formats ?? createFormatSet();
+    this.loadOptions = options.signatures ?? {};
   }
 
   static async load(
@@ -91,7 +106,8 @@ export class BuiltinEngine implements Engine {
     options: BuiltinEngineOptions = {},
   ): Promise<BuiltinEngine> {
     const started = performance.now();
-    const engine = new BuiltinEngine(await compile(signaturesDir), signaturesDir, logger, options);
+    const loaded = await compile(signaturesDir, options.signatures ?? {});
+    const engine = new BuiltinEngine(loaded, signaturesDir, logger, options);
     engine.lastLoad = engine.reportLoad(performance.now() - started);
     return engine;
   }
@@ -115,7 +131,7 @@ export class BuiltinEngine implements Engine {
    */
   async reload(): Promise<void> {
     const started = performance.now();
-    this.loaded = await compile(this.signaturesDir);
+    this.loaded = await compile(this.signaturesDir, this.loadOptions);
     this.lastLoad = this.reportLoad(performance.now() - started);
   }
 
@@ -130,6 +146,11 @@ export class BuiltinEngine implements Engine {
       warnings: db.warnings.length,
       loadMs: this.lastLoad?.loadMs,
     };
+  }
+
+  /** Per type and per container, what the last load read and skipped (`GET /admin/signatures`). */
+  loadReport(): LoadReport {
+    return this.loaded.db.report;
   }
 
   /**
@@ -153,13 +174,15 @@ export class BuiltinEngine implements Engine {
   private async scanOnce(target: ScanTarget): Promise<EngineVerdict> {
     const { scanner, version } = this.loaded;
     const detections: Detection[] = [];
+    const allowed: string[][] = [];
     const visit = async (member: Member): Promise<void> => {
       // The top-level size is exact (digests may be skipped for it); a member's is only declared.
-      const session = scanner.session(member.depth === 0 ? target.size : -1);
+      const session = scanner.session(member.depth === 0 ? target.size : -1, member.container);
       for await (const chunk of member.stream) session.update(chunk as Buffer);
       for (const signature of session.finish()) {
         detections.push({ path: member.path, finding: maliciousFinding(signature), signature });
       }
+      if (session.allowedBy !== undefined) allowed.push(member.path);
     };
     await this.ensureScratch();
     const walked = await walkContent(
@@ -179,8 +202,9 @@ export class BuiltinEngine implements Engine {
         signature: problem.detail,
       });
     }
-    const findings = [...new Set(detections.map((d) => d.finding))].sort();
-    return { engine: this.name, version, findings, detections: innermost(detections) };
+    const kept = detections.filter((d) => !allowed.some((where) => isWithin(d.path, where)));
+    const findings = [...new Set(kept.map((d) => d.finding))].sort();
+    return { engine: this.name, version, findings, detections: innermost(kept) };
   }
 
   async ping(): Promise<void> {}
@@ -205,10 +229,26 @@ export class BuiltinEngine implements Engine {
 
   private reportLoad(loadMs: number): ReloadReport {
     const { db, version } = this.loaded;
-    for (const problem of db.problems) {
-      this.logger.warn(problem, 'skipped a signature line that could not be parsed');
+    this.logProblems(db);
+    for (const container of db.report.containers) {
+      const { file, version: containerVersion, error } = container;
+      if (container.loaded) {
+        this.logger.info(
+          { file, version: containerVersion, verification: container.verification },
+          `read ${file}: ${container.signatures} signatures loaded`,
+        );
+      } else if (error?.startsWith('superseded')) {
+        this.logger.info({ file, version: containerVersion }, `left out ${file}: ${error}`);
+      } else {
+        this.logger.error({ file, error }, `did not load ${file}: ${error ?? 'unknown error'}`);
+      }
     }
-    for (const warning of db.warnings) this.logger.warn(warning, 'signature loaded with a caveat');
+    for (const type of db.report.types) {
+      this.logger.info(
+        { type: type.type, loaded: type.loaded, skipped: type.skipped, reasons: type.reasons },
+        `signatures ${describeTypeReport(type)}`,
+      );
+    }
     const report = {
       version,
       signatures: db.count,
@@ -217,11 +257,59 @@ export class BuiltinEngine implements Engine {
       loadMs: Math.round(loadMs),
     };
     this.logger.info(
-      { ...report, hashes: db.hashes.count, bodies: db.bodies.length, dir: this.signaturesDir },
+      {
+        ...report,
+        hashes: db.hashes.count,
+        bodies: db.bodies.length,
+        logical: db.logical.length,
+        sectionHashes: db.sectionHashes.length,
+        dir: this.signaturesDir,
+      },
       'built-in engine loaded its signatures',
     );
     return report;
   }
+
+  /** The first problems and warnings one by one, then how many more (the counts are per type). */
+  private logProblems(db: SignatureDatabase): void {
+    for (const problem of db.problems.slice(0, PROBLEMS_LOGGED)) {
+      this.logger.warn(problem, 'skipped a signature line that could not be parsed');
+    }
+    for (const warning of db.warnings.slice(0, PROBLEMS_LOGGED)) {
+      this.logger.warn(warning, 'signature loaded with a caveat');
+    }
+    const more = Math.max(0, db.problems.length - PROBLEMS_LOGGED);
+    const moreWarnings = Math.max(0, db.warnings.length - PROBLEMS_LOGGED);
+    if (more + moreWarnings > 0) {
+      this.logger.warn(
+        { problems: more, warnings: moreWarnings },
+        'more signature lines were skipped or loaded with a caveat than are listed (see GET /admin/signatures)',
+      );
+    }
+  }
+}
+
+/** `ldb: 18,412 loaded, 1,588 skipped (pcre: 1,203, bytecode-trigger: 385)` */
+export function describeTypeReport(type: {
+  type: string;
+  loaded: number;
+  skipped: number;
+  reasons: Record<string, number>;
+}): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const reasons = Object.entries(type.reasons)
+    .map(([reason, count]) => `${reason}: ${n(count)}`)
+    .join(', ');
+  const skipped = type.skipped > 0 ? `, ${n(type.skipped)} skipped (${reasons})` : '';
+  return `${type.type}: ${n(type.loaded)} loaded${skipped}`;
+}
+
+/**
+ * Whether `path` is `container` or inside it. As clamd, an allow-listed (`.fp`, `.sfp`) file is
+ * clean whatever matched in it or in anything it contains.
+ */
+function isWithin(path: string[], container: string[]): boolean {
+  return container.length <= path.length && container.every((part, i) => path[i] === part);
 }
 
 /**
@@ -255,8 +343,8 @@ function compareDetections(a: Detection, b: Detection): number {
   return left < right ? -1 : left > right ? 1 : 0;
 }
 
-async function compile(signaturesDir: string | undefined): Promise<Loaded> {
-  const db = await loadSignatureDatabase(signaturesDir);
+async function compile(signaturesDir: string | undefined, options: LoadOptions): Promise<Loaded> {
+  const db = await loadSignatureDatabase(signaturesDir, options);
   const scanner = new ContentScanner(db);
   return {
     db,

@@ -7,6 +7,8 @@ import {
   type SessionOptions,
 } from './clamd/protocol.js';
 import { clamdFinding, parseScanReply } from './clamd/replies.js';
+import { installedDatabases } from './signatures/cvd.js';
+import type { ContainerReport, LoadReport } from './signatures/database.js';
 import {
   EngineError,
   type Engine,
@@ -26,6 +28,11 @@ export interface ClamdEngineOptions {
   versionRefreshMs?: number;
   /** INSTREAM chunk size (default 256 KiB). */
   chunkSize?: number;
+  /**
+   * The folder clamd loads its database from, when Arbiter knows it (its private clamd's): the
+   * containers there are read at start and after each reload, for `GET /admin/signatures`.
+   */
+  databaseDir?: string;
 }
 
 const DEFAULT_VERSION_REFRESH_MS = 60_000;
@@ -63,6 +70,7 @@ export class ClamdEngine implements Engine {
   private reloadedAt = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<string> | undefined;
   private closed = false;
+  private databases: ContainerReport[] = [];
 
   private constructor(
     private readonly options: ClamdEngineOptions,
@@ -87,6 +95,7 @@ export class ClamdEngine implements Engine {
         'clamd is not answering yet; clamd scans fail until it does',
       );
     }
+    await engine.readDatabases();
     return engine;
   }
 
@@ -145,6 +154,7 @@ export class ClamdEngine implements Engine {
       );
     this.reloadedAt = Date.now();
     await this.refreshVersion().catch(() => undefined);
+    await this.readDatabases();
     // The reload finishes in the background; look again shortly.
     this.versionCheckedAt = Date.now() - this.versionRefreshMs + AFTER_RELOAD_REFRESH_MS;
     this.logger.info(
@@ -159,6 +169,35 @@ export class ClamdEngine implements Engine {
       name: this.name,
       version: this.version ?? `unknown (clamd at ${this.where} has not answered)`,
     };
+  }
+
+  /**
+   * The containers in clamd's database folder (the newer of a `.cvd` and a `.cld`, as clamd
+   * loads them), from their headers: clamd does not say how many signatures it skipped. Only
+   * when the folder is known.
+   */
+  loadReport(): LoadReport | undefined {
+    if (this.options.databaseDir === undefined) return undefined;
+    return { types: [], containers: this.databases };
+  }
+
+  /** Reads the headers of clamd's containers; a folder that cannot be read lists none. */
+  private async readDatabases(): Promise<void> {
+    const dir = this.options.databaseDir;
+    if (dir === undefined) return;
+    const headers = await installedDatabases(dir).catch((error: unknown) => {
+      this.logger.warn({ dir, err: String(error) }, "could not read clamd's database folder");
+      return [];
+    });
+    this.databases = headers.map((header) => ({
+      file: header.file,
+      database: header.database,
+      version: header.version,
+      declaredSignatures: header.signatures,
+      builtAt: header.builtAt.toISOString(),
+      loaded: true,
+      signatures: header.signatures,
+    }));
   }
 
   close(): Promise<void> {

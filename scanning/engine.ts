@@ -1,4 +1,5 @@
 import { ArbiterError } from '../core/errors.js';
+import type { LoadReport } from './signatures/database.js';
 
 /** What every scan engine implements; the pipeline runs several and unites their findings. */
 export interface ScanTarget {
@@ -51,6 +52,11 @@ export interface Engine {
   /** Re-reads the signature database without dropping scans in flight. */
   reload?(): Promise<void>;
   describe?(): EngineDescription;
+  /**
+   * Per signature type and container, what the engine's last load read and skipped (undefined
+   * when the engine does not know: a clamd whose database folder Arbiter was not told).
+   */
+  loadReport?(): LoadReport | undefined;
   close(): Promise<void>;
 }
 

@@ -22,6 +22,8 @@ export interface EngineSet {
 export interface EngineChoice {
   engines: EngineName[];
   clamdAddress: string;
+  /** The private clamd's database folder (its containers are listed by `GET /admin/signatures`). */
+  clamdDatabaseDir?: string;
 }
 
 /**
@@ -51,7 +53,14 @@ export async function createEngineSet(
     }
     if (name === 'clamd')
       engines.push(
-        await ClamdEngine.create({ ...config.clamd, address: choice.clamdAddress }, logger),
+        await ClamdEngine.create(
+          {
+            ...config.clamd,
+            address: choice.clamdAddress,
+            ...(choice.clamdDatabaseDir ? { databaseDir: choice.clamdDatabaseDir } : {}),
+          },
+          logger,
+        ),
       );
   }
   return engineSet(engines);

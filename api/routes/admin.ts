@@ -14,7 +14,7 @@ export interface AdminRouterDeps {
   tenants: TenantStore;
   /** `ARBITER_ADMIN_TOKEN`; without it every admin request is refused. */
   adminToken: string | undefined;
-  /** Reloaded by `POST /admin/signatures/reload`. */
+  /** Described by `GET /admin/signatures`, reloaded by `POST /admin/signatures/reload`. */
   engines?: EngineSet;
   /** Per-tenant rate limits and quotas, under `/admin/tenants/{id}/limits`. */
   limiter?: TenantLimiter;
@@ -22,7 +22,7 @@ export interface AdminRouterDeps {
   settings?: TenantSettingsStore;
 }
 
-/** The operator's API: tenants and their keys, and reloading the signature databases. */
+/** The operator's API: tenants and their keys, and the signature databases (report, reload). */
 export function adminRouter({
   tenants,
   adminToken,
@@ -107,6 +107,20 @@ export function adminRouter({
     if (!(await tenants.disableKey(String(req.params.key))))
       throw notFound('There is no such key.');
     res.status(204).end();
+  });
+
+  // What each engine loaded: per type and container for the built-in engine, the version for clamd.
+  router.get('/signatures', (_req, res) => {
+    if (!engines) throw notFound('There are no scan engines in this process.');
+    sendJson(res, 200, {
+      engines: engines.engines.map((engine) => {
+        const report = engine.loadReport?.();
+        return {
+          ...(engine.describe?.() ?? { name: engine.name }),
+          ...(report ? { types: report.types, containers: report.containers } : {}),
+        };
+      }),
+    });
   });
 
   // Re-reads every engine's signatures; scans in flight finish with the database they started

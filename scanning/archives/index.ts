@@ -3,6 +3,10 @@ export { walkContent, RATIO_FLOOR, MAX_REPORTED } from './walk.js';
 export { sniffArchive, type ArchiveFormat } from './sniff.js';
 export type {
   ArchiveLimits,
+  FormatHandler,
+  MemberInfo,
+  UnpackContext,
+  UnpackInput,
   Member,
   Unscannable,
   UnscannableReason,
@@ -10,10 +14,4 @@ export type {
   WalkOptions,
   WalkResult,
 } from './types.js';
-export {
-  UnpackError,
-  type FormatHandler,
-  type MemberInfo,
-  type UnpackContext,
-  type UnpackInput,
-} from './format.js';
+export { UnpackError } from './format.js';

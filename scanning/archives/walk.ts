@@ -17,9 +17,12 @@ import {
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
 import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
-import { UnpackError, type FormatHandler, type UnpackContext, type UnpackInput } from './format.js';
+import { UnpackError } from './format.js';
 import type {
   ArchiveLimits,
+  FormatHandler,
+  UnpackContext,
+  UnpackInput,
   Member,
   Unscannable,
   UnscannableReason,
@@ -132,14 +135,15 @@ interface Scope {
   compressed?: () => number;
   /** True once whoever produces this content gave up on it: its errors then mean nothing. */
   cancelled: () => boolean;
-  /** The container format producing the bytes, named in `corrupt` details. */
+  /**
+   * The container format producing the bytes (`file` at the top level), named in `corrupt`
+   * details and given to the visitor as `Member.container`.
+   */
   kind: string;
   /** The path to report when the source fails (default: `path`). */
   blame?: string[];
   /** A local file that already holds exactly this content (the top level). */
   onDisk?: string;
-  /** The format of the container this content is a member of (undefined at the top level). */
-  container?: string;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -247,7 +251,7 @@ class Walk {
       size: scope.size,
       stream: sink.stream,
       depth: scope.depth,
-      container: scope.container,
+      container: scope.kind,
     };
     return (async () => {
       try {
@@ -434,7 +438,6 @@ class Walk {
           ...(info.compressed ? { compressed: info.compressed } : {}),
           cancelled,
           kind: handler.name,
-          container: handler.name,
         });
         return !cancelled() && !this.stopMembers && !this.stopBytes && this.failure === undefined;
       },
@@ -481,7 +484,6 @@ class Walk {
       compressed: () => consumed,
       cancelled: () => aborted || scope.cancelled(),
       kind: member.kind,
-      container: member.kind,
       blame: scope.path,
     });
     return {
@@ -578,7 +580,6 @@ class Walk {
       size,
       cancelled,
       kind: 'tar',
-      container: 'tar',
     });
     return !cancelled() && !this.stopMembers && !this.stopBytes;
   }
@@ -748,7 +749,6 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
-        container: 'zip',
       },
     );
   }
@@ -906,7 +906,6 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
-        container: 'zip',
       },
     );
     if (declaredEnd !== undefined) return declaredEnd;

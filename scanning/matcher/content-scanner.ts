@@ -1,7 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { isEicar } from '../eicar.js';
 import { hashNeeded, lookupHash, type HashAlgorithm } from '../hash-signatures.js';
-import type { SignatureDatabase } from '../signatures/database.js';
+import { emptySignatureDatabase, type SignatureDatabase } from '../signatures/database.js';
+import type { BodySignature } from '../signatures/ndb.js';
 import {
   compileBodies,
   OFFSET_ABSOLUTE,
@@ -12,6 +13,7 @@ import {
   type CompiledBodies,
   type QgramPass,
 } from './compile.js';
+import { LogicalScanner, type LogicalSession, type OccurrenceFeed } from './logical.js';
 
 /** The name reported for the EICAR test file (findings.ts maps it to the fixed finding). */
 export const EICAR_SIGNATURE_NAME = 'Eicar-Test-Signature';
@@ -34,6 +36,11 @@ export interface ScanSession {
   readonly windowSize: number;
   /** Candidates waiting for bytes that have not arrived yet (bounded by the window). */
   readonly pendingCount: number;
+  /**
+   * After `finish()`: the allow-list entry (`.fp`, `.sfp`) the content's hash and size match, if
+   * any. Such content is clean whatever matched, and so is everything inside it.
+   */
+  readonly allowedBy: string | undefined;
 }
 
 /**
@@ -44,11 +51,17 @@ export interface ScanSession {
 export class ContentScanner {
   readonly compiled: CompiledBodies;
   readonly hashAlgorithms: HashAlgorithm[];
+  /** Logical signatures and PE section hashes: null when the database has none (no cost then). */
+  readonly logical: LogicalScanner | null;
   private readonly freeRings: Uint8Array[] = [];
 
   constructor(readonly db: SignatureDatabase) {
     this.compiled = compileBodies(db.bodies);
-    this.hashAlgorithms = [...db.hashes.algorithms].sort();
+    this.hashAlgorithms = [...new Set([...db.hashes.algorithms, ...db.allowed.algorithms])].sort();
+    this.logical =
+      db.logical.length > 0 || db.sectionHashes.length > 0
+        ? new LogicalScanner(db.logical, db.sectionHashes, occurrenceMatcher)
+        : null;
   }
 
   /** Bytes of history each session keeps. */
@@ -61,9 +74,21 @@ export class ContentScanner {
    * signature names that size, and `finish()` throws if a different number arrived. Pass -1 when
    * the size is not known for certain (an archive member's declared size, for instance): every
    * digest the database uses is then computed, and `EOF-n` counts from the bytes fed.
+   * `container` is the format the content was unpacked from (`file`: none), for logical
+   * signatures with a `Container` condition.
    */
-  session(totalSize = -1): ScanSession {
-    return new Session(this, totalSize);
+  session(totalSize = -1, container = 'file'): ScanSession {
+    return new Session(this, totalSize, null, container);
+  }
+
+  /**
+   * A session that reports every start offset of every body (`onStart(pattern, start)`; bodies
+   * with unbounded gaps: once, at 0) instead of the names of what matched.
+   * @internal
+   */
+  occurrenceSession(onStart: (pattern: number, start: number) => void): OccurrenceFeed {
+    const session = new Session(this, -1, onStart, 'file');
+    return { update: (chunk) => session.update(chunk), finish: () => void session.finish() };
   }
 
   /** @internal */
@@ -122,7 +147,9 @@ class Session implements ScanSession {
 
   private matched: Set<number> | null = null;
   private readonly names = new Set<string>();
+  allowedBy: string | undefined;
   private head: Uint8Array | null = null;
+  private readonly logical: LogicalSession | null;
 
   // Scratch interval lists for verification: [from0, to0, from1, to1, …].
   private ia: number[] = [];
@@ -131,11 +158,15 @@ class Session implements ScanSession {
   constructor(
     private readonly scanner: ContentScanner,
     private readonly totalSize: number,
+    private readonly onStart: ((pattern: number, start: number) => void) | null,
+    container: string,
   ) {
     this.c = scanner.compiled;
+    this.logical = scanner.logical?.session(totalSize, container) ?? null;
     // A digest is only worth computing when some signature names this size (or any size).
+    const { hashes, allowed } = scanner.db;
     this.hashes = scanner.hashAlgorithms
-      .filter((a) => hashNeeded(scanner.db.hashes, a, totalSize))
+      .filter((a) => hashNeeded(hashes, a, totalSize) || hashNeeded(allowed, a, totalSize))
       .map((a) => [a, createHash(a)]);
     this.hasBodies = this.c.patName.length > 0;
   }
@@ -152,6 +183,7 @@ class Session implements ScanSession {
     if (this.finished) throw new Error('the scan session has already finished');
     const n = chunk.length;
     if (n === 0) return;
+    if (this.logical !== null) this.logical.update(chunk);
     for (const [, hash] of this.hashes) hash.update(chunk);
     if (this.pos <= EICAR_MAX_FILE) this.keepHead(chunk);
     if (!this.hasBodies) {
@@ -204,15 +236,13 @@ class Session implements ScanSession {
       this.names.add(EICAR_SIGNATURE_NAME);
     }
     for (const [algorithm, hash] of this.hashes) {
-      for (const signature of lookupHash(
-        this.scanner.db.hashes,
-        algorithm,
-        hash.digest('hex'),
-        size,
-      )) {
+      const digest = hash.digest();
+      for (const signature of lookupHash(this.scanner.db.hashes, algorithm, digest, size)) {
         this.names.add(signature.name);
       }
+      this.allowedBy ??= lookupHash(this.scanner.db.allowed, algorithm, digest, size)[0]?.name;
     }
+    if (this.logical !== null) for (const name of this.logical.finish(size)) this.names.add(name);
     if (this.ring.length > 0) this.scanner.returnRing(this.ring);
     this.ring = EMPTY;
     this.pendSeg = [];
@@ -458,7 +488,9 @@ class Session implements ScanSession {
       if (!ok) return;
     }
     if (c.patSegCount[pattern] === 1) {
-      this.match(pattern);
+      if (this.onStart === null) this.match(pattern);
+      else
+        for (let i = 0; i < list.length; i += 2) this.reportStarts(pattern, list[i]!, list[i + 1]!);
       return;
     }
     this.pushEvent(minEnd, pattern, index, list[list.length - 1]!);
@@ -585,7 +617,14 @@ class Session implements ScanSession {
   private match(pattern: number): void {
     if (this.matched === null) this.matched = new Set();
     this.matched.add(pattern);
-    this.names.add(this.c.patName[pattern]!);
+    if (this.onStart === null) this.names.add(this.c.patName[pattern]!);
+    // Only bodies with unbounded gaps get here in occurrence mode: found once, start unknown.
+    else this.onStart(pattern, 0);
+  }
+
+  private reportStarts(pattern: number, from: number, to: number): void {
+    const onStart = this.onStart!;
+    for (let start = from; start <= to; start += 1) onStart(pattern, start);
   }
 
   // ---- multi-segment patterns ----
@@ -727,4 +766,12 @@ function addInterval(list: number[], a: number, b: number): void {
     return;
   }
   list.push(a, b);
+}
+
+/** Compiles bodies for a logical scanner: every start of every body, reported as it is found. */
+function occurrenceMatcher(
+  bodies: BodySignature[],
+): (onStart: (pattern: number, start: number) => void) => OccurrenceFeed {
+  const scanner = new ContentScanner({ ...emptySignatureDatabase(), bodies });
+  return (onStart) => scanner.occurrenceSession(onStart);
 }

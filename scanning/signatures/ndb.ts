@@ -472,3 +472,21 @@ function clamdCompatibility(elements: HexElement[]): string[] {
   }
   return messages;
 }
+
+/**
+ * A hex signature body in `.ndb` syntax, checked as `.ndb` lines are: for formats that embed
+ * one (the subsignatures of `.ldb` logical signatures). `warnings` are the "clamd would reject"
+ * and "clamd may miss matches" notes of clamdCompatibility.
+ */
+export function parseHexSignature(
+  hex: string,
+): { ok: true; elements: HexElement[]; warnings: string[] } | { ok: false; message: string } {
+  try {
+    const elements = parseHex(hex);
+    checkStructure(elements);
+    return { ok: true, elements, warnings: clamdCompatibility(elements) };
+  } catch (error) {
+    if (error instanceof LineError) return { ok: false, message: error.message };
+    return { ok: false, message: `could not parse the hex signature (${String(error)})` };
+  }
+}

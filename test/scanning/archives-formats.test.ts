@@ -58,7 +58,7 @@ describe('format handlers', () => {
     ]);
     const result = await ws.walk(content, 'bundle.lines', DEFAULT_LIMITS, formats);
     expect(result.visited.map((v) => [v.path, v.container, v.data?.toString()])).toEqual([
-      ['bundle.lines', undefined, content.toString()],
+      ['bundle.lines', 'file', content.toString()],
       ['bundle.lines/a.txt', 'lines', 'hello'],
       ['bundle.lines/eicar.com', 'lines', eicar().toString()],
     ]);
@@ -74,14 +74,14 @@ describe('format handlers', () => {
       { name: 'b.files', data: files },
     ]);
     const result = await ws.walk(outer, 'outer.zip', DEFAULT_LIMITS, formats);
-    const paths = result.visited.map((v) => `${v.path}@${v.container ?? '-'}`).sort();
+    const paths = result.visited.map((v) => `${v.path}@${v.container}`).sort();
     expect(paths).toEqual([
       'outer.zip/a.lines/inner.zip/deep.txt@zip',
       'outer.zip/a.lines/inner.zip@lines',
       'outer.zip/a.lines@zip',
       'outer.zip/b.files/x.bin@files',
       'outer.zip/b.files@zip',
-      'outer.zip@-',
+      'outer.zip@file',
     ]);
     expect(result.unscannable).toEqual([]);
   });

@@ -327,8 +327,8 @@ export interface Visited {
   path: string;
   depth: number;
   size: number | undefined;
-  /** The format of the container it was found in; undefined at depth 0. */
-  container: string | undefined;
+  /** The format of the container it was found in; `file` at depth 0. */
+  container: string;
   length: number;
   sha1: string;
   /** The bytes themselves when small (≤ 64 KiB). */

@@ -1,8 +1,13 @@
-import type { FormatHandler } from '../format.js';
+import type { FormatHandler } from '../types.js';
+import { encodedTextFormat } from './encoded-text.js';
+import { mboxFormat } from './mbox.js';
+import { mimeFormat } from './mime.js';
 import { createOle10NativeFormat } from './ole10native.js';
 import { SevenZipPool } from './sevenzip-pool.js';
 import { createSevenZipFormats } from './sevenzip.js';
 import { createSfxFormat } from './sfx.js';
+import { sisFormat } from './sis.js';
+import { tnefFormat } from './tnef.js';
 
 /**
  * The formats the built-in engine opens besides zip, gzip, zstd and tar, in the order they are
@@ -21,10 +26,21 @@ export interface FormatSetOptions {
 
 export function createFormatSet(options: FormatSetOptions = {}): FormatSet {
   const handlers: FormatHandler[] = [];
+  // Mail: an mbox (From_ separator lines) before a single message (a header block).
+  handlers.push(mboxFormat);
+  handlers.push(mimeFormat);
+  // Outlook's winmail.dat (a magic number).
+  handlers.push(tnefFormat);
+  // Symbian installation packages (UIDs).
+  handlers.push(sisFormat);
+  // Archives 7-Zip opens (magic numbers), self-extracting executables (a PE with an archive
+  // after its image), and files embedded in Office documents as OLE packages.
   const sevenZip = new SevenZipPool(options.sevenZip);
   handlers.push(...createSevenZipFormats(sevenZip));
   handlers.push(createSfxFormat(sevenZip));
   handlers.push(createOle10NativeFormat());
+  // uuencode, yEnc and BinHex blocks in text: tried last, after every format with a magic.
+  handlers.push(encodedTextFormat);
   return {
     handlers,
     close: async () => {

@@ -1,0 +1,393 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { HashAlgorithm } from '../hash-signatures.js';
+import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
+import { evaluateExpression, type LdbOffset, type LogicalSignature } from '../signatures/ldb.js';
+import type { SectionHashSignature } from '../signatures/mdb.js';
+import type { BodySignature } from '../signatures/ndb.js';
+
+/**
+ * Logical signatures (`.ldb`) and PE section hashes (`.mdb`) over one stream of content.
+ *
+ * The first PE_HEAD_BYTES are held back until the PE layout (if any) is known; then every
+ * subsignature form is looked for by a body matcher in "occurrence" mode (every start offset,
+ * not just the first match): one matcher per target and case, so a file that does not start
+ * with "MZ" skips the PE target's, and only case-insensitive forms see the content with A–Z
+ * lowered. Starts are kept per subsignature only inside its offset window and only up
+ * to the count the expression can tell apart, so memory stays bounded whatever the content.
+ * Section hashes are computed as the bytes stream past. Everything is judged when the stream
+ * ends, as ClamAV judges logical signatures after reading the whole file.
+ */
+
+export interface OccurrenceFeed {
+  update(chunk: Uint8Array): void;
+  finish(): void;
+}
+
+/** Compiles bodies into a factory of feeds that report `(body index, start offset)`. */
+export type OccurrenceCompiler = (
+  bodies: BodySignature[],
+) => (onStart: (pattern: number, start: number) => void) => OccurrenceFeed;
+
+export interface LogicalSession {
+  update(chunk: Uint8Array): void;
+  /** The names of the logical and section hash signatures that matched `size` bytes. */
+  finish(size: number): string[];
+}
+
+/** ClamAV does not hash sections larger than this (its largest allocation). */
+const MAX_HASHED_SECTION = 1024 ** 3;
+/** An EOF-relative subsignature of a stream of unknown size drops old starts past this many. */
+const PRUNE_AT = 4096;
+
+interface SectionHashIndex {
+  entries: Map<string, SectionHashSignature[]>;
+  sizes: Set<number>;
+  anySize: boolean;
+}
+
+interface BodyMatcher {
+  /** 1: only for files starting with "MZ". */
+  target: 0 | 1;
+  /** Fed the content with A–Z lowered. */
+  lower: boolean;
+  open: (onStart: (pattern: number, start: number) => void) => OccurrenceFeed;
+  /** Body index → slot. */
+  slotOf: Int32Array;
+}
+
+interface Slot {
+  signature: number;
+  offset: LdbOffset;
+  cap: number;
+}
+
+export class LogicalScanner {
+  /** Per subsignature of every signature, in order ("slots"). */
+  readonly slots: Slot[] = [];
+  readonly firstSlot: number[] = [];
+  /**
+   * One matcher per target and case: a file that does not start with "MZ" skips the PE ones,
+   * and only the content of a case-insensitive one is lowered.
+   */
+  readonly matchers: BodyMatcher[] = [];
+  readonly sectionHashes = new Map<HashAlgorithm, SectionHashIndex>();
+
+  constructor(
+    readonly signatures: LogicalSignature[],
+    sectionHashes: SectionHashSignature[],
+    compile: OccurrenceCompiler,
+  ) {
+    const groups = new Map<
+      string,
+      { target: 0 | 1; lower: boolean; bodies: BodySignature[]; slots: number[] }
+    >();
+    signatures.forEach((signature, index) => {
+      this.firstSlot.push(this.slots.length);
+      for (const subsignature of signature.subsignatures) {
+        const slot = this.slots.length;
+        this.slots.push({ signature: index, offset: subsignature.offset, cap: signature.countCap });
+        for (const form of subsignature.forms) {
+          const body: BodySignature = {
+            name: signature.name,
+            targetType: 0,
+            offset: { kind: 'any' },
+            elements: form.elements,
+            file: signature.file,
+            line: signature.line,
+          };
+          const key = `${signature.target}:${form.nocase}`;
+          let group = groups.get(key);
+          if (!group) {
+            group = { target: signature.target, lower: form.nocase, bodies: [], slots: [] };
+            groups.set(key, group);
+          }
+          group.bodies.push(body);
+          group.slots.push(slot);
+        }
+      }
+    });
+    for (const { target, lower, bodies, slots } of groups.values()) {
+      this.matchers.push({ target, lower, open: compile(bodies), slotOf: Int32Array.from(slots) });
+    }
+    for (const signature of sectionHashes) {
+      let index = this.sectionHashes.get(signature.algorithm);
+      if (!index) {
+        index = { entries: new Map(), sizes: new Set(), anySize: false };
+        this.sectionHashes.set(signature.algorithm, index);
+      }
+      const list = index.entries.get(signature.hash);
+      if (list) list.push(signature);
+      else index.entries.set(signature.hash, [signature]);
+      if (signature.size === null) index.anySize = true;
+      else index.sizes.add(signature.size);
+    }
+  }
+
+  /**
+   * `totalSize`: the exact number of bytes that will come, or -1 when unknown; `container`: the
+   * format the content was unpacked from (`file`: none).
+   */
+  session(totalSize: number, container: string): LogicalSession {
+    return new Session(this, totalSize, container);
+  }
+}
+
+interface SectionHasher {
+  raw: number;
+  end: number;
+  hashes: [HashAlgorithm, Hash][];
+}
+
+/** What the PE layout says about a file, as ClamAV's target information does. */
+interface Layout {
+  /** Starts with "MZ": ClamAV's PE target. */
+  mz: boolean;
+  /** The parsed headers; null when not a PE (or not parseable). */
+  pe: PeInfo | null;
+  /** False for an "MZ" file whose headers do not parse: ClamAV then drops every EOF/EP/S offset. */
+  relativeOffsets: boolean;
+}
+
+class Session implements LogicalSession {
+  private head: Uint8Array;
+  private headLength = 0;
+  private started = false;
+  /** Bytes given to the matchers and hashers so far. */
+  private fed = 0;
+  private feeds: { feed: OccurrenceFeed; lower: boolean }[] = [];
+  private hashers: SectionHasher[] = [];
+  private readonly starts: (Set<number> | null)[];
+  /** Per slot, the window starts are kept in (a prefilter: checked again at the end). */
+  private readonly lo: Float64Array;
+  private readonly hi: Float64Array;
+  /** Slots whose window is only known at the end (EOF-n of a stream of unknown size). */
+  private readonly late: Uint8Array;
+  private pruneAt = PRUNE_AT;
+  private scratch = new Uint8Array(0);
+
+  constructor(
+    private readonly scanner: LogicalScanner,
+    private readonly totalSize: number,
+    private readonly container: string,
+  ) {
+    const capacity = totalSize >= 0 ? Math.min(totalSize, PE_HEAD_BYTES) : PE_HEAD_BYTES;
+    this.head = new Uint8Array(capacity);
+    const slots = scanner.slots.length;
+    this.starts = new Array<Set<number> | null>(slots).fill(null);
+    this.lo = new Float64Array(slots);
+    this.hi = new Float64Array(slots);
+    this.late = new Uint8Array(slots);
+  }
+
+  update(chunk: Uint8Array): void {
+    if (!this.started) {
+      const take = Math.min(this.head.length - this.headLength, chunk.length);
+      this.head.set(chunk.subarray(0, take), this.headLength);
+      this.headLength += take;
+      if (this.headLength < this.head.length) return;
+      this.start(this.totalSize >= 0 ? this.totalSize : Infinity);
+      if (take < chunk.length) this.feed(chunk.subarray(take));
+      return;
+    }
+    this.feed(chunk);
+  }
+
+  finish(size: number): string[] {
+    if (!this.started) this.start(size);
+    for (const { feed } of this.feeds) feed.finish();
+    const layout = this.layout(size);
+    const names: string[] = [];
+    this.judgeSignatures(size, layout, names);
+    // Sections are hashed as the bytes pass; they count only if the headers hold for the size
+    // that arrived (a stream of unknown size may end before its sections do).
+    if (layout.pe !== null) this.judgeSections(size, names);
+    return names;
+  }
+
+  private layout(size: number): Layout {
+    const head = this.head.subarray(0, this.headLength);
+    const mz = looksLikeMsExe(head);
+    const parsed = mz ? parsePe(head, size) : undefined;
+    const pe = parsed?.ok ? parsed.pe : null;
+    return { mz, pe, relativeOffsets: !mz || pe !== null };
+  }
+
+  /** The head is in (or the stream ended): the layout is known, matching can begin. */
+  private start(sizeForLayout: number): void {
+    this.started = true;
+    const layout = this.layout(sizeForLayout);
+    const known = this.totalSize >= 0 ? this.totalSize : undefined;
+    this.scanner.slots.forEach((slot, index) => {
+      const window = offsetWindow(slot.offset, layout, known);
+      if (window === 'late') {
+        this.late[index] = 1;
+        this.lo[index] = 0;
+        this.hi[index] = Infinity;
+      } else if (window === null) {
+        this.lo[index] = Infinity;
+        this.hi[index] = -Infinity;
+      } else {
+        [this.lo[index], this.hi[index]] = window;
+      }
+    });
+    for (const { target, lower, open, slotOf } of this.scanner.matchers) {
+      if (target === 1 && !layout.mz) continue;
+      this.feeds.push({ feed: open((p, start) => this.found(slotOf[p]!, start)), lower });
+    }
+    if (layout.pe !== null) this.startHashers(layout.pe);
+    if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
+  }
+
+  private startHashers(pe: PeInfo): void {
+    const index = this.scanner.sectionHashes;
+    if (index.size === 0) return;
+    for (const section of pe.sections) {
+      if (section.rsz === 0 || section.rsz > MAX_HASHED_SECTION) continue;
+      const hashes: [HashAlgorithm, Hash][] = [];
+      for (const [algorithm, { sizes, anySize }] of index) {
+        if (anySize || sizes.has(section.rsz)) hashes.push([algorithm, createHash(algorithm)]);
+      }
+      if (hashes.length > 0)
+        this.hashers.push({ raw: section.raw, end: section.raw + section.rsz, hashes });
+    }
+  }
+
+  private feed(chunk: Uint8Array): void {
+    const from = this.fed;
+    const to = from + chunk.length;
+    let lowered: Uint8Array | undefined;
+    // The matchers copy what they keep: one scratch buffer serves every chunk.
+    for (const { feed, lower } of this.feeds) {
+      if (lower) feed.update((lowered ??= this.lowerAscii(chunk)));
+      else feed.update(chunk);
+    }
+    for (const hasher of this.hashers) {
+      const a = Math.max(hasher.raw, from);
+      const b = Math.min(hasher.end, to);
+      if (a < b)
+        for (const [, hash] of hasher.hashes) hash.update(chunk.subarray(a - from, b - from));
+    }
+    this.fed = to;
+  }
+
+  /** The bytes with A–Z lowered (in the session's scratch buffer), for case-insensitive forms. */
+  private lowerAscii(chunk: Uint8Array): Uint8Array {
+    if (this.scratch.length < chunk.length) this.scratch = new Uint8Array(chunk.length);
+    const out = this.scratch;
+    for (let i = 0; i < chunk.length; i += 1) out[i] = LOWER[chunk[i]!]!;
+    return out.subarray(0, chunk.length);
+  }
+
+  /** A subsignature form starts at `start`: kept if it can count. */
+  private found(slot: number, start: number): void {
+    if (start < this.lo[slot]! || start > this.hi[slot]!) return;
+    let set = this.starts[slot];
+    if (!set) this.starts[slot] = set = new Set();
+    if (this.late[slot] === 1) {
+      set.add(start);
+      if (set.size >= this.pruneAt) this.prune(slot, set);
+      return;
+    }
+    if (set.size < this.scanner.slots[slot]!.cap) set.add(start);
+  }
+
+  /** EOF-n with n bytes back from an end not yet known: starts before `fed - n` never count. */
+  private prune(slot: number, set: Set<number>): void {
+    const offset = this.scanner.slots[slot]!.offset;
+    const back = offset.kind === 'eof' ? offset.offset : Infinity;
+    for (const start of set) if (start < this.fed - back) set.delete(start);
+    this.pruneAt = Math.max(PRUNE_AT, set.size * 2);
+  }
+
+  private judgeSignatures(size: number, layout: Layout, names: string[]): void {
+    const { signatures, firstSlot, slots } = this.scanner;
+    signatures.forEach((signature, index) => {
+      if (signature.target === 1 && !layout.mz) return;
+      if (signature.container !== undefined && signature.container !== this.container) return;
+      const first = firstSlot[index]!;
+      const counts = signature.subsignatures.map((_, sub) => {
+        const slot = first + sub;
+        const set = this.starts[slot];
+        if (!set || set.size === 0) return 0;
+        const window = offsetWindow(slots[slot]!.offset, layout, size);
+        if (window === null || window === 'late') return 0;
+        let count = 0;
+        for (const start of set) if (start >= window[0] && start <= window[1]) count += 1;
+        return Math.min(count, signature.countCap);
+      });
+      if (!evaluateExpression(signature.expression, counts)) return;
+      if (signature.fileSize && (size < signature.fileSize[0] || size > signature.fileSize[1]))
+        return;
+      if (signature.entryPoint || signature.sections) {
+        const pe = layout.pe;
+        if (pe === null) return;
+        const [epLow, epHigh] = signature.entryPoint ?? [0, Infinity];
+        if (pe.entryPoint < epLow || pe.entryPoint > epHigh) return;
+        const [low, high] = signature.sections ?? [0, Infinity];
+        if (pe.sections.length < low || pe.sections.length > high) return;
+      }
+      names.push(signature.name);
+    });
+  }
+
+  private judgeSections(size: number, names: string[]): void {
+    for (const hasher of this.hashers) {
+      const length = Math.min(hasher.end, size) - hasher.raw;
+      if (length <= 0) continue;
+      for (const [algorithm, hash] of hasher.hashes) {
+        const list = this.scanner.sectionHashes.get(algorithm)?.entries.get(hash.digest('hex'));
+        for (const signature of list ?? []) {
+          if (signature.size === null || signature.size === length) names.push(signature.name);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Where a subsignature may start, [lo, hi] inclusive, as ClamAV computes it (32-bit unsigned:
+ * an offset before the start of the file never matches); null: nowhere. 'late': EOF-relative
+ * while the size is not known yet.
+ */
+function offsetWindow(
+  offset: LdbOffset,
+  layout: Layout,
+  size: number | undefined,
+): [number, number] | null | 'late' {
+  if (offset.kind === 'any') return [0, Infinity];
+  if (offset.kind === 'absolute') return [offset.offset, offset.offset + offset.shift];
+  if (!layout.relativeOffsets) return null;
+  let lo: number;
+  const pe = layout.pe;
+  switch (offset.kind) {
+    case 'eof':
+      if (size === undefined) return 'late';
+      lo = size - offset.offset;
+      break;
+    case 'ep':
+      if (pe === null) return null;
+      lo = pe.entryPoint + offset.delta;
+      break;
+    case 'section': {
+      const section = pe?.sections[offset.index];
+      if (!section) return null;
+      lo = section.raw + offset.offset;
+      break;
+    }
+    case 'last-section': {
+      const section = pe?.sections[pe.sections.length - 1];
+      if (!section) return null;
+      lo = section.raw + offset.offset;
+      break;
+    }
+    case 'section-entire': {
+      const section = pe?.sections[offset.index];
+      if (!section) return null;
+      return [section.raw, section.raw + section.rsz + offset.shift];
+    }
+  }
+  if (lo < 0 || lo > 0xffffffff) return null;
+  return [lo, lo + offset.shift];
+}
+
+const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
