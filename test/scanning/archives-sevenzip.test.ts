@@ -83,7 +83,7 @@ describe('archive formats through 7-Zip', () => {
   ])('decodes the %s stream', async (format, command, out, path) => {
     const result = await walk(build(members, command, out), out);
     expect(result.unscannable).toEqual([]);
-    expect(summary(result.visited)).toEqual([`${out}@-`, `${path}@${format}`]);
+    expect(summary(result.visited)).toEqual([`${out}@file`, `${path}@${format}`]);
     expect(result.visited[1]?.data).toEqual(eicar());
   });
 
@@ -97,7 +97,7 @@ describe('archive formats through 7-Zip', () => {
     expect(summary(result.visited).sort()).toEqual([
       't.rar/docs/readme.txt@rar',
       't.rar/eicar.com@rar',
-      't.rar@-',
+      't.rar@file',
     ]);
   });
 
@@ -300,7 +300,7 @@ describe('archive formats through 7-Zip', () => {
       'letter.doc/Macros/VBA/Module1@ole2',
       'letter.doc/WordDocument@ole2',
       'letter.doc/[5]SummaryInformation@ole2',
-      'letter.doc@-',
+      'letter.doc@file',
     ]);
   });
 
@@ -339,7 +339,7 @@ describe('archive formats through 7-Zip', () => {
     const inner = build(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
     const sfx = await walk(Buffer.concat([stub, inner]), 'setup.exe');
     expect(sfx.unscannable).toEqual([]);
-    expect(summary(sfx.visited)).toEqual(['setup.exe@-', 'setup.exe/eicar.com@sfx']);
+    expect(summary(sfx.visited)).toEqual(['setup.exe@file', 'setup.exe/eicar.com@sfx']);
 
     const plain = [
       stub,
