@@ -101,7 +101,17 @@ export interface FormatHandler {
 }
 
 export type UnpackInput =
-  { kind: 'stream'; chunks: AsyncIterable<Buffer> } | { kind: 'file'; path: string; size: number };
+  | { kind: 'stream'; chunks: AsyncIterable<Buffer> }
+  | {
+      kind: 'file';
+      path: string;
+      size: number;
+      /**
+       * Only these members, by name: the zip members the walker's own reader cannot decode,
+       * handed to the handler named `zip` (never set for a handler chosen by `sniff`).
+       */
+      members?: readonly string[];
+    };
 
 export interface MemberInfo {
   /** The size the container declares, when it declares one. */

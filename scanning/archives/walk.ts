@@ -660,11 +660,13 @@ class Walk {
       });
       return;
     }
+    const undecoded: DeferredMember[] = [];
     try {
-      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope));
+      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope, undecoded));
     } finally {
       zip.close();
     }
+    if (undecoded.length > 0) await this.decodeZipMembers(file, undecoded, scope);
   }
 
   /** Opens the zip's file for the walker's own reads; local I/O errors stop the walk. */
@@ -680,7 +682,12 @@ class Walk {
     }
   }
 
-  private async walkListedZip(zip: yauzl.ZipFile, handle: FileHandle, scope: Scope): Promise<void> {
+  private async walkListedZip(
+    zip: yauzl.ZipFile,
+    handle: FileHandle,
+    scope: Scope,
+    undecoded: DeferredMember[],
+  ): Promise<void> {
     const directoryStart = entryCursor(zip);
     // One entry past the member limit is enough for admitMember to report it.
     const listing = await listEntries(zip, this.limits.maxMembers + 1);
@@ -697,7 +704,7 @@ class Walk {
     for (const entry of listing.entries) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
       if (layout.skipped.has(entry)) continue;
-      await this.zipEntry(zip, entry, scope);
+      await this.zipEntry(zip, entry, scope, undecoded);
     }
     if (listing.error !== undefined && !scope.cancelled()) {
       const err = listing.error;
@@ -706,7 +713,12 @@ class Walk {
   }
 
   /** Scans one member the central directory lists. */
-  private async zipEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, scope: Scope): Promise<void> {
+  private async zipEntry(
+    zip: yauzl.ZipFile,
+    entry: yauzl.Entry,
+    scope: Scope,
+    undecoded: DeferredMember[],
+  ): Promise<void> {
     const name = entryName(entry);
     if (name.endsWith('/') && entry.uncompressedSize === 0) return; // a directory
     const path = [...scope.path, name];
@@ -714,7 +726,9 @@ class Walk {
       this.record('encrypted', path, 'zip: encrypted member');
       return;
     }
-    if (!this.supportedMethod(entry.compressionMethod, path)) return;
+    const defer = () =>
+      undecoded.push({ name, stored: storedName(entry), method: entry.compressionMethod });
+    if (!this.supportedMethod(entry.compressionMethod, path, defer)) return;
     let raw: Readable;
     try {
       raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
@@ -739,8 +753,16 @@ class Walk {
     );
   }
 
-  private supportedMethod(method: number, path: string[]): boolean {
+  /**
+   * Whether the walker decodes the method itself. When it does not and a format handler named
+   * `zip` is there (7-Zip), `defer` sets the member aside for it instead of reporting it.
+   */
+  private supportedMethod(method: number, path: string[], defer?: () => void): boolean {
     if (method === STORED || method === DEFLATED || method === ZSTD) return true;
+    if (defer && this.zipMethods()) {
+      defer();
+      return false;
+    }
     this.record(
       'unsupported-method',
       path,
@@ -748,6 +770,59 @@ class Walk {
       `zip:${method}`,
     );
     return false;
+  }
+
+  /** The handler that decodes the zip members the walker cannot (by name, from the zip file). */
+  private zipMethods(): FormatHandler | undefined {
+    return this.formats.find((handler) => handler.name === 'zip');
+  }
+
+  /**
+   * Hands the listed members in other methods (bzip2, LZMA, PPMd, Deflate64, …) to `zip`, by
+   * their names as stored. One it neither scanned nor reported (a name it read differently) is
+   * reported here: never left out silently.
+   */
+  private async decodeZipMembers(
+    file: string,
+    members: DeferredMember[],
+    scope: Scope,
+  ): Promise<void> {
+    const handler = this.zipMethods();
+    if (!handler || scope.cancelled() || this.stopMembers || this.failure !== undefined) return;
+    // They were admitted as listed entries; the handler's context admits them again.
+    this.members -= members.length;
+    const { size } = await stat(file);
+    const seen = new Set<string>();
+    const base = this.unpackContext(handler, scope, scope.cancelled);
+    const context: UnpackContext = {
+      ...base,
+      member: (name, data, info) => {
+        seen.add(slashed(name));
+        return base.member(name, data, info);
+      },
+      unscannable: (reason, detail, options = {}) => {
+        if (options.member !== undefined) seen.add(slashed(options.member));
+        base.unscannable(reason, detail, options);
+      },
+    };
+    const input: UnpackInput = {
+      kind: 'file',
+      path: file,
+      size,
+      members: members.map((member) => member.stored),
+    };
+    await this.unpack(handler, input, context, scope);
+    if (scope.cancelled() || this.stopMembers || this.stopBytes || this.failure !== undefined)
+      return;
+    for (const member of members) {
+      if (seen.has(slashed(member.stored))) continue;
+      this.record(
+        'unsupported-method',
+        [...scope.path, member.name],
+        `zip: compression method ${member.method} not decoded (${handler.name} did not extract it)`,
+        `zip:${member.method}`,
+      );
+    }
   }
 
   /**
@@ -944,6 +1019,29 @@ class VisitorSink {
     this.wake?.();
     this.stream.destroy();
   }
+}
+
+/** A listed zip member set aside for the `zip` format handler (a method the walker lacks). */
+interface DeferredMember {
+  /** Its name in member paths (backslashes as slashes). */
+  name: string;
+  /** Its name exactly as stored, for the handler to find it by. */
+  stored: string;
+  method: number;
+}
+
+/** An entry's name as stored (backslashes kept), for a tool that looks members up by name. */
+function storedName(entry: yauzl.Entry): string {
+  return yauzl.getFileNameLowLevel(
+    entry.generalPurposeBitFlag,
+    entry.fileNameRaw,
+    entry.extraFields,
+    true,
+  );
+}
+
+function slashed(name: string): string {
+  return name.replace(/\\/g, '/');
 }
 
 /** What follows a stretch of a zip that no listed entry claims. */

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EICAR_FINDING } from '../../scanning/findings.js';
-import { compressWith, encryptedZip, zip } from '../support/archives.js';
+import { encryptedZip, undecodableZip, zip } from '../support/archives.js';
 import { eicar, randomContent, sha1 } from '../support/content.js';
 import { registerBucket, startS3Harness, type S3Harness } from '../support/s3.js';
 import { basic, startTestService, type TestService, type TestTenant } from '../support/service.js';
@@ -280,9 +280,9 @@ describe('verdict API (/api)', () => {
     });
 
     it('answers Unscannable, not Clean, for a compression method Arbiter cannot decode', async () => {
-      const lzma = compressWith('xz', ['--format=lzma', '-c'], Buffer.from('not decoded\n'));
+      const wavpack = undecodableZip('notes.wav', Buffer.from('not decoded\n'));
       const verdict = await verdictOf(
-        await scan(form([{ name: 'notes.txt.lzma', content: lzma }]), tenant.auth),
+        await scan(form([{ name: 'notes.zip', content: wavpack }]), tenant.auth),
       );
       expect(verdict).toMatchObject({ detectedInfections: [], result: 'Unscannable' });
     });

@@ -13,6 +13,7 @@ import { contentName, describeVerdict, engineSet } from '../../scanning/engines.
 import { EICAR_FINDING, maliciousFinding } from '../../scanning/findings.js';
 import {
   compressWith,
+  undecodableZip,
   craftedZip,
   localRecords,
   overlappingZip,
@@ -174,15 +175,18 @@ describe('the built-in engine inside archives', () => {
     ]);
   });
 
-  it('finds EICAR in a zstd stream and reports a bare LZMA stream as unsupported-method', async () => {
+  it('finds EICAR in a zstd and a bare LZMA stream; a method nothing decodes is unsupported-method', async () => {
     const zst = await scan(compressWith('zstd', ['-q', '-c'], eicar()), 'eicar.com.zst');
     expect(zst.findings).toEqual([EICAR_FINDING]);
     expect(zst.detections?.map((d) => d.path.join('/'))).toEqual(['eicar.com.zst/eicar.com']);
 
     const lzma = await scan(compressWith('xz', ['--format=lzma', '-c'], eicar()), 'e.lzma');
-    expect(lzma.findings).toEqual(['content.unscannable.unsupported-method']);
-    expect(describeVerdict(lzma)).toMatch(
-      /: content\.unscannable\.unsupported-method \(lzma: a format Arbiter cannot decode\)$/,
+    expect(lzma.findings).toEqual([EICAR_FINDING]);
+
+    const wavpack = await scan(undecodableZip('e.wav', Buffer.from('audio\n')), 'audio.zip');
+    expect(wavpack.findings).toEqual(['content.unscannable.unsupported-method']);
+    expect(describeVerdict(wavpack)).toMatch(
+      /: content\.unscannable\.unsupported-method in audio\.zip\/e\.wav \(zip: Unsupported Method \(zip:97\)\)$/,
     );
   });
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { undecodableZip } from '../support/archives.js';
 import { fileForm } from '../support/content.js';
 import {
   scaniiRequest,
@@ -91,10 +92,10 @@ describe('the default engines on the test executable in every format clamd opens
     expect(missed).toEqual([]);
   }, 300_000);
 
-  it('lets clamd judge what only it decodes, and reports what neither engine decodes', async () => {
-    // Clean text in formats clamd 1.4 decodes and the built-in engine does not (bzip2, xz, zip
-    // members in bzip2 or Deflate64): clean, not unscannable. In formats neither decodes (a bare
-    // LZMA stream, a zip member in LZMA): content.unscannable.unsupported-method, never clean.
+  it('opens what clamd decodes too, and reports what neither engine decodes', async () => {
+    // Clean text in bzip2, xz, bare LZMA and zip members in bzip2, Deflate64 or LZMA: the
+    // built-in engine decodes them all (through 7-Zip): clean. A zip member in WavPack (97),
+    // which neither engine decodes: content.unscannable.unsupported-method, never clean.
     const dir = path.join(work, 'undecoded');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'notes.txt'), 'nothing to see here\n'.repeat(200));
@@ -104,19 +105,23 @@ describe('the default engines on the test executable in every format clamd opens
     await sh('7z a -bd -y -tzip -mm=Deflate64 notes-deflate64.zip notes.txt > /dev/null');
     await sh('xz --format=lzma -k -c notes.txt > notes.txt.lzma');
     await sh('7z a -bd -y -tzip -mm=LZMA notes-lzma.zip notes.txt > /dev/null');
+    await writeFile(
+      path.join(dir, 'notes-wavpack.zip'),
+      undecodableZip('notes.wav', Buffer.from('nothing to see here\n')),
+    );
     for (const name of [
       'notes.txt.bz2',
       'notes.txt.xz',
       'notes.tar.xz',
       'notes-bzip2.zip',
       'notes-deflate64.zip',
+      'notes.txt.lzma',
+      'notes-lzma.zip',
     ]) {
       expect((await scan(path.join(dir, name))).findings, name).toEqual([]);
     }
-    for (const name of ['notes.txt.lzma', 'notes-lzma.zip']) {
-      expect((await scan(path.join(dir, name))).findings, name).toEqual([
-        'content.unscannable.unsupported-method',
-      ]);
-    }
+    expect((await scan(path.join(dir, 'notes-wavpack.zip'))).findings).toEqual([
+      'content.unscannable.unsupported-method',
+    ]);
   }, 120_000);
 });

@@ -178,6 +178,14 @@ export interface RawZipEntry {
   size: number;
 }
 
+/**
+ * A zip whose member is in compression method 97 (WavPack, for audio): neither the walker nor
+ * 7-Zip decodes it, so it stays `unsupported-method` (`zip:97`) whatever the engine.
+ */
+export function undecodableZip(name: string, data: Buffer): Buffer {
+  return rawZip([{ name, method: 97, data, crc: zlib.crc32(data), size: data.length }]);
+}
+
 /** A minimal (non-zip64) zip writer for data that is already compressed, e.g. bombs. */
 export function rawZip(entries: RawZipEntry[]): Buffer {
   const { bytes, offsets } = localRecords(entries);

@@ -3,8 +3,12 @@ import { encodedTextFormat } from './encoded-text.js';
 import { htmlFormat } from './html.js';
 import { mboxFormat } from './mbox.js';
 import { mimeFormat } from './mime.js';
+import { createOle10NativeFormat } from './ole10native.js';
 import { pdfFormat } from './pdf.js';
 import { rtfFormat } from './rtf.js';
+import { SevenZipPool } from './sevenzip-pool.js';
+import { createSevenZipFormats } from './sevenzip.js';
+import { createSfxFormat } from './sfx.js';
 import { sisFormat } from './sis.js';
 import { tnefFormat } from './tnef.js';
 import { vbaFormat } from './vba.js';
@@ -19,7 +23,12 @@ export interface FormatSet {
   close(): Promise<void>;
 }
 
-export function createFormatSet(): FormatSet {
+export interface FormatSetOptions {
+  /** Worker threads running 7-Zip (default 2) and the time limit per 7-Zip command. */
+  sevenZip?: { workers?: number; timeoutMs?: number };
+}
+
+export function createFormatSet(options: FormatSetOptions = {}): FormatSet {
   const handlers: FormatHandler[] = [];
   // Mail: an mbox (From_ separator lines) before a single message (a header block); both
   // before PDF, whose `%PDF-` may sit anywhere in the first KiB (a mail quoting one is mail).
@@ -29,6 +38,12 @@ export function createFormatSet(): FormatSet {
   handlers.push(tnefFormat);
   // Symbian installation packages (UIDs).
   handlers.push(sisFormat);
+  // Archives 7-Zip opens (magic numbers), self-extracting executables (a PE with an archive
+  // after its image), and files embedded in Office documents as OLE packages.
+  const sevenZip = new SevenZipPool(options.sevenZip);
+  handlers.push(...createSevenZipFormats(sevenZip));
+  handlers.push(createSfxFormat(sevenZip));
+  handlers.push(createOle10NativeFormat());
   // Documents that carry files: PDF streams and attachments, RTF objects, HTML data URIs and
   // base64 blobs, VBA macro source in OLE2 module streams.
   handlers.push(pdfFormat);
@@ -39,6 +54,8 @@ export function createFormatSet(): FormatSet {
   handlers.push(encodedTextFormat);
   return {
     handlers,
-    close: async () => {},
+    close: async () => {
+      await sevenZip.close();
+    },
   };
 }

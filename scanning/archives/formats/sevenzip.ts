@@ -1,0 +1,422 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  UnpackError,
+  type FormatHandler,
+  type UnpackContext,
+  type UnpackInput,
+} from '../format.js';
+import { RATIO_FLOOR } from '../walk.js';
+import type { UnscannableReason } from '../types.js';
+import type { SevenZipPool, SevenZipResult } from './sevenzip-pool.js';
+import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './sevenzip-sniff.js';
+
+/**
+ * The archive formats 7-Zip opens (7z, RAR, CAB, ARJ, CHM, OLE2 compound files, cpio, ISO 9660,
+ * bzip2, xz, …), each a `FormatHandler` of its own name, all backed by one pool of 7-Zip workers
+ * (sevenzip-pool.ts). 7-Zip lists the archive (`l -slt`: names, sizes, encrypted flags), then
+ * extracts it into the walk's scratch folder, every byte counted against a budget as it is
+ * written; each extracted file is handed to the walker as a member and deleted once scanned.
+ */
+export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
+  const handlers: FormatHandler[] = SEVEN_ZIP_FORMATS.map((format) => ({
+    name: format.name,
+    input: 'file',
+    ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
+    sniff: (head: Buffer) => format.sniff(head),
+    unpack: (input: UnpackInput, context: UnpackContext) =>
+      unpackWithSevenZip(pool, format, input, context),
+  }));
+  return [...handlers, zipMethods(pool)];
+}
+
+/**
+ * Zip members in methods the walker's own zip reader does not decode (BZip2, Deflate64, LZMA,
+ * PPMd, XZ, Implode, …): the walker hands them over by name (`UnpackInput.members`) and 7-Zip
+ * extracts just those from the zip. Never chosen by sniffing: the walker reads zips itself.
+ */
+function zipMethods(pool: SevenZipPool): FormatHandler {
+  const zip: SevenZipFormat = { name: 'zip', type: 'zip', sniff: () => false };
+  return {
+    name: 'zip',
+    input: 'file',
+    sniff: () => false,
+    unpack: async (input, context) => {
+      if (input.kind !== 'file' || !input.members?.length) return;
+      await unpackWithSevenZip(pool, zip, input, context, input.members);
+    },
+  };
+}
+
+/** A password that is never right: 7-Zip must not wait for one on standard input. */
+const NO_PASSWORD = '-parbiter-no-password';
+
+/**
+ * Lists then extracts `input` with 7-Zip as `format` (only `members`, by name, when given) and
+ * hands each extracted file to the walker. Throws an `UnpackError` for what stopped it as a whole,
+ * after scanning what was extracted.
+ */
+export async function unpackWithSevenZip(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  input: UnpackInput,
+  context: UnpackContext,
+  members: readonly string[] = [],
+): Promise<void> {
+  if (input.kind !== 'file') throw new Error('file input expected');
+  const job = await context.scratchPath('.7z');
+  await mkdir(job);
+  try {
+    const archive: ArchiveRef = {
+      dir: dirname(input.path),
+      arg: `/in/${basename(input.path)}`,
+      type: format.type ? [`-t${format.type}`] : [],
+      members,
+    };
+    const listing = await listArchive(pool, format, archive, context);
+    if (!listing) return;
+    const files = listing.entries.filter((entry) => !entry.folder);
+    const encrypted = new Set(files.filter((entry) => entry.encrypted).map((entry) => entry.path));
+    for (const member of encrypted)
+      context.unscannable('encrypted', 'encrypted member', { member });
+    if (files.length > 0 && encrypted.size === files.length) return;
+    // The whole expansion is bounded by the byte limit and by the ratio limit applied to the
+    // archive as a whole (the walker checks each member's ratio only past RATIO_FLOOR).
+    const budget = Math.min(
+      context.limits.maxExpandedBytes,
+      Math.max(RATIO_FLOOR, context.limits.maxRatio * input.size),
+    );
+    const result = await pool.run({
+      args: [
+        'x',
+        '-y',
+        '-aou',
+        '-bd',
+        NO_PASSWORD,
+        ...archive.type,
+        '-o/out/x',
+        ...operands(archive),
+      ],
+      input: archive.dir,
+      output: job,
+      budget,
+    });
+    const failure = await extractionFailure(result, format, budget, pool, input.path);
+    const failures = memberFailures(result, encrypted);
+    // What 7-Zip could not decode left an empty or garbled file; a damaged member's bytes are scanned.
+    const skipped = new Set([
+      ...encrypted,
+      ...[...failures].filter(([, error]) => error.reason !== 'corrupt').map(([name]) => name),
+    ]);
+    const listed = new Map(listing.entries.map((entry) => [entry.path, entry]));
+    await handOver(join(job, 'x'), format, listed, skipped, context);
+    // A weak magic that turns out damaged is more likely no archive at all: its bytes were
+    // scanned as they are, and only what says otherwise (a password, a limit) is reported.
+    const reported = format.weak ? withoutCorrupt(failures) : failures;
+    reportMemberFailures(reported, format, listed, context);
+    if (failure && !(format.weak && failure.reason === 'corrupt')) throw failure;
+  } finally {
+    await rm(job, { recursive: true, force: true });
+  }
+}
+
+function withoutCorrupt<T extends { reason: UnscannableReason }>(
+  failures: ReadonlyMap<string, T>,
+): Map<string, T> {
+  return new Map([...failures].filter(([, error]) => error.reason !== 'corrupt'));
+}
+
+/** The archive as 7-Zip's command line names it. */
+interface ArchiveRef {
+  /** The host folder mounted at /in. */
+  dir: string;
+  /** The archive's path inside the module (`/in/<name>`). */
+  arg: string;
+  /** `-t<type>`, or nothing. */
+  type: string[];
+  /** Only these members (none: all). */
+  members: readonly string[];
+}
+
+function reportMemberFailures(
+  failures: ReadonlyMap<string, { reason: UnscannableReason; detail: string }>,
+  format: SevenZipFormat,
+  listed: ReadonlyMap<string, ListedEntry>,
+  context: UnpackContext,
+): void {
+  for (const [member, error] of failures) {
+    if (error.reason !== 'unsupported-method') {
+      context.unscannable(error.reason, error.detail, { member });
+      continue;
+    }
+    const method = methodName(format, listed.get(member)?.method);
+    context.unscannable(error.reason, `${error.detail} (${method})`, { member, method });
+  }
+}
+
+/**
+ * The archive, then the members named explicitly (`-spd`: no wildcards), all after `--` so no
+ * name reads as a switch.
+ */
+function operands(archive: ArchiveRef): string[] {
+  const { arg, members } = archive;
+  return members.length > 0 ? ['-spd', '--', arg, ...members] : ['--', arg];
+}
+
+interface ListedEntry {
+  path: string;
+  size: number | undefined;
+  packed: number | undefined;
+  method: string | undefined;
+  encrypted: boolean;
+  folder: boolean;
+}
+
+/** `l -slt`: what the archive holds, or undefined when the content is not this format after all. */
+async function listArchive(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  archive: ArchiveRef,
+  context: UnpackContext,
+): Promise<{ entries: ListedEntry[] } | undefined> {
+  const result = await pool.run({
+    args: ['l', '-slt', '-bd', NO_PASSWORD, ...archive.type, ...operands(archive)],
+    input: archive.dir,
+    budget: 0,
+  });
+  if (result.timedOut) throw tookTooLong(pool);
+  if (result.outputTruncated) {
+    throw new UnpackError(
+      'limits-exceeded',
+      `more than ${context.limits.maxMembers} archive members`,
+    );
+  }
+  const text = `${result.stderr}\n${result.stdout}`;
+  // Exit code 1 is a warning (data after the end of the archive, …): the listing stands.
+  if (result.crashed !== undefined || (result.exitCode !== 0 && result.exitCode !== 1)) {
+    if (/Wrong password|encrypted archive/i.test(text)) {
+      throw new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
+    }
+    if (result.crashed !== undefined) {
+      if (await headerEncrypted(format, join(archive.dir, basename(archive.arg)))) {
+        throw new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
+      }
+      throw new UnpackError('corrupt', `7-Zip could not list it (${result.crashed})`);
+    }
+    if (result.exitCode === 8) throw new UnpackError('limits-exceeded', '7-Zip ran out of memory');
+    // A weak magic 7-Zip cannot open: most likely no archive at all (scanned as data).
+    if (format.weak) return undefined;
+    throw new UnpackError('corrupt', errorSummary(text) ?? `7-Zip exit code ${result.exitCode}`);
+  }
+  const entries = parseListing(result.stdout);
+  const files = entries.filter((entry) => !entry.folder).length;
+  if (files > context.limits.maxMembers) {
+    throw new UnpackError(
+      'limits-exceeded',
+      `more than ${context.limits.maxMembers} archive members`,
+    );
+  }
+  return { entries };
+}
+
+/** The entries of `l -slt` output: blocks of `Key = Value` lines after the `----------` line. */
+export function parseListing(stdout: string): ListedEntry[] {
+  const start = stdout.indexOf('\n----------\n');
+  if (start < 0) return [];
+  const entries: ListedEntry[] = [];
+  for (const block of stdout.slice(start + 12).split(/\n\s*\n/)) {
+    const fields = new Map<string, string>();
+    for (const line of block.split('\n')) {
+      const at = line.indexOf(' = ');
+      if (at > 0) fields.set(line.slice(0, at), line.slice(at + 3));
+      else if (line.endsWith(' =')) fields.set(line.slice(0, -2), '');
+    }
+    const path = fields.get('Path');
+    if (path === undefined) continue;
+    entries.push({
+      path,
+      size: numberField(fields.get('Size')),
+      packed: numberField(fields.get('Packed Size')),
+      method: fields.get('Method') || undefined,
+      encrypted: fields.get('Encrypted') === '+',
+      folder: fields.get('Folder') === '+' || /^D/.test(fields.get('Attributes') ?? ''),
+    });
+  }
+  return entries;
+}
+
+function numberField(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** What stopped the extraction as a whole (after the extracted members are scanned). */
+async function extractionFailure(
+  result: SevenZipResult,
+  format: SevenZipFormat,
+  budget: number,
+  pool: SevenZipPool,
+  archive: string,
+): Promise<UnpackError | undefined> {
+  if (result.timedOut) return tookTooLong(pool);
+  if (result.overBudget) {
+    return new UnpackError(
+      'limits-exceeded',
+      `content expands past ${budget} bytes (the expanded-bytes limit, or the ratio limit applied to the whole archive)`,
+    );
+  }
+  const text = `${result.stderr}\n${result.stdout}`;
+  if (result.crashed !== undefined) {
+    if (await headerEncrypted(format, archive)) {
+      return new UnpackError('encrypted', 'encrypted archive (its names are encrypted too)');
+    }
+    return new UnpackError('corrupt', `7-Zip stopped (${result.crashed})`);
+  }
+  if (result.exitCode === 8) return new UnpackError('limits-exceeded', '7-Zip ran out of memory');
+  if (result.exitCode === 0 || result.exitCode === 1) return undefined;
+  // Errors naming a member are reported at that member (memberFailures); the rest is the archive's.
+  const archiveLevel = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => /^((Open )?ERROR:|ERRORS:$)/.test(line) && !MEMBER_ERROR.test(line));
+  if (archiveLevel.length === 0) return undefined;
+  if (/Wrong password|encrypted archive/i.test(archiveLevel.join('\n'))) {
+    return new UnpackError('encrypted', 'encrypted archive');
+  }
+  return new UnpackError('corrupt', errorSummary(text) ?? `7-Zip exit code ${result.exitCode}`);
+}
+
+/** `ERROR: <what> : <member>` lines 7-Zip prints while extracting. */
+const MEMBER_ERROR = /^ERROR: (.+?) : (.+)$/;
+
+/** Each member 7-Zip could not extract, with why; members already reported encrypted are left out. */
+function memberFailures(
+  result: SevenZipResult,
+  reported: ReadonlySet<string>,
+): Map<string, { reason: UnscannableReason; detail: string }> {
+  const failures = new Map<string, { reason: UnscannableReason; detail: string }>();
+  for (const line of `${result.stderr}\n${result.stdout}`.split('\n')) {
+    const match = MEMBER_ERROR.exec(line.trim());
+    if (!match) continue;
+    const [, what = '', member = ''] = match;
+    if (member.startsWith('/in/') || reported.has(member)) continue;
+    // A link pointing out of the archive is not created; it holds no content to scan.
+    if (/Dangerous link path/i.test(what)) continue;
+    failures.set(member, { reason: memberReason(what), detail: what });
+  }
+  return failures;
+}
+
+function memberReason(what: string): UnscannableReason {
+  if (/Wrong password|encrypted/i.test(what)) return 'encrypted';
+  // The member asks for more memory (an LZMA dictionary, a PPMd model) than the module has.
+  if (/allocate|memory/i.test(what)) return 'limits-exceeded';
+  if (/Unsupported Method/i.test(what)) return 'unsupported-method';
+  return 'corrupt';
+}
+
+/** The first error line 7-Zip printed, for a detail. */
+function errorSummary(text: string): string | undefined {
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const errorsAt = lines.indexOf('ERRORS:');
+  const specific = errorsAt >= 0 ? lines[errorsAt + 1] : undefined;
+  const error =
+    specific ??
+    lines.find((line) => /^Open ERROR/.test(line)) ??
+    lines.find((line) => /ERROR/.test(line) && !line.includes('/in/'));
+  return error?.replace(/^(Open )?ERROR: /, '');
+}
+
+function tookTooLong(pool: SevenZipPool): UnpackError {
+  return new UnpackError(
+    'limits-exceeded',
+    `took longer than ${pool.timeLimitMs / 1000} s to unpack`,
+  );
+}
+
+/**
+ * The `Unscannable.method` of what 7-Zip does not decode: `zip:<number>` for a zip member (as the
+ * walker names them), else `<format>:<7-Zip's method name>`.
+ */
+function methodName(format: SevenZipFormat, listed: string | undefined): string {
+  const method = listed ?? 'unknown';
+  if (format.name !== 'zip') return `${format.name}:${method}`;
+  return `zip:${ZIP_METHOD_NUMBERS[method] ?? method}`;
+}
+
+/** 7-Zip's names for zip methods it names rather than numbers. */
+const ZIP_METHOD_NUMBERS: Record<string, number> = {
+  Shrink: 1,
+  Implode: 6,
+  Deflate64: 9,
+  BZip2: 12,
+  LZMA: 14,
+  Zstd: 93,
+  MP3: 94,
+  XZ: 95,
+  Jpeg: 96,
+  WavPack: 97,
+  PPMd: 98,
+};
+
+/**
+ * Hands every extracted file to the walker, in name order, deleting each once scanned. Only
+ * regular files are read: a link 7-Zip may have made is never followed.
+ */
+async function handOver(
+  root: string,
+  format: SevenZipFormat,
+  listed: ReadonlyMap<string, ListedEntry>,
+  skipped: ReadonlySet<string>,
+  context: UnpackContext,
+): Promise<void> {
+  const files = await extractedFiles(root);
+  if (format.single && files.length === 1 && files[0]) {
+    // A compressed stream (bzip2, xz, …): its one member is named after the container.
+    const name = format.single(context.path.at(-1) ?? '');
+    await scanFile(files[0], name, undefined, context);
+    return;
+  }
+  for (const file of files) {
+    if (context.cancelled()) return;
+    const name = file.slice(root.length + 1);
+    if (skipped.has(name)) continue;
+    if (!(await scanFile(file, name, listed.get(name)?.packed, context))) return;
+  }
+}
+
+async function scanFile(
+  file: string,
+  name: string,
+  packed: number | undefined,
+  context: UnpackContext,
+): Promise<boolean> {
+  const { size } = await stat(file);
+  try {
+    return await context.member(name, createReadStream(file, { highWaterMark: 64 * 1024 }), {
+      size,
+      ...(packed ? { compressed: () => packed } : {}),
+    });
+  } finally {
+    await unlink(file).catch(() => undefined);
+  }
+}
+
+async function extractedFiles(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await visit(path);
+      else if (entry.isFile()) found.push(path);
+    }
+  };
+  await visit(root);
+  return found;
+}
