@@ -69,8 +69,9 @@ interface ReloadReport {
  * signatures, PE section hashes, allow and ignore lists; the other types are counted as skipped),
  * and reads each file once, matching body signatures, whole-file hashes, logical signatures, PE
  * section hashes and the EICAR test file in the same pass (see matcher/content-scanner.ts and
- * matcher/logical.ts). Archives (zip, gzip, tar,
- * nested) are walked as they are read (archives/walk.ts): the content itself and every member at
+ * matcher/logical.ts). Containers and encodings (zip, gzip, tar and zstd built in, the rest as
+ * format handlers: archives/formats/) are walked as they are read (archives/walk.ts), nested:
+ * the content itself and every member at
  * every depth get a matcher session of their own, so hash and body signatures apply to each, and
  * each detection keeps the member's path. What the walker cannot open (encrypted, corrupt, past a
  * limit) becomes a `content.unscannable.*` finding: never a clean verdict.

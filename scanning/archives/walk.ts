@@ -45,8 +45,8 @@ const ZSTD = 93;
 const FILE_CHUNK = 1024 * 1024;
 
 /**
- * Walks a file and, recursively, every member of the zip, gzip and tar containers inside it,
- * recognised by their magic bytes. `visit` gets the top-level content (depth 0) and each member
+ * Walks a file and, recursively, every member of the containers and encodings inside it (zip,
+ * gzip, zstd and tar here; the others through `options.formats`), recognised by their bytes. `visit` gets the top-level content (depth 0) and each member
  * at each depth, containers and leaves alike; each stream must be consumed (or `visit` must
  * return) independently: visits of a container and of its members overlap, so a visitor must not
  * serialise them. Bad content never makes this throw: it is reported in `unscannable`. It
