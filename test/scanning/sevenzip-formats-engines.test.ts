@@ -9,7 +9,7 @@ import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { ClamdEngine } from '../../scanning/clamd-engine.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 import { ole2 } from '../support/ole2.js';
-import { storedRar } from '../support/rar.js';
+import { storedRar, storedRar5 } from '../support/rar.js';
 import {
   CLAMAV_TESTFILES_DIR,
   TEST_EXECUTABLE,
@@ -108,6 +108,7 @@ const NOT_OPENED_BY_CLAMD = [
   'clam.bcj2.7z',
   // Debian builds ClamAV without its (non-free) unRAR library.
   'clam.rar',
+  'clam.rar5.rar',
   'clam.exe.Z',
   'clam.exe.lzma',
   'clam.lzma.zip',
@@ -149,10 +150,17 @@ describe('the built-in engine alone on the test executable in formats 7-Zip open
       ]),
     );
     files.push(doc);
-    // RAR: no free tool writes one; a RAR 4 with a stored member is written by hand.
+    // RAR: no free tool writes one; a RAR 4 and a RAR 5 with a stored member are written by hand.
     const rar = path.join(built, 'clam.rar');
     await writeFile(rar, storedRar([{ name: 'clam.exe', data: await readFile(TEST_EXECUTABLE) }]));
     files.push(rar);
+    const rar5 = path.join(built, 'clam.rar5.rar');
+    const rar5Members = [
+      { name: 'readme.txt', data: Buffer.from('nothing to see') },
+      { name: 'bin/clam.exe', data: await readFile(TEST_EXECUTABLE) },
+    ];
+    await writeFile(rar5, storedRar5(rar5Members));
+    files.push(rar5);
     files.push(...OPENED_FROM_TESTFILES.map((name) => path.join(CLAMAV_TESTFILES_DIR, name)));
     const logger = createLogger('silent');
     builtin = await BuiltinEngine.load(databaseDir, logger, {

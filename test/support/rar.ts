@@ -37,3 +37,57 @@ function block(type: number, flags: number, body: Buffer): Buffer {
   whole.writeUInt16LE(zlib.crc32(whole.subarray(2)) & 0xffff, 0);
   return whole;
 }
+
+/**
+ * A RAR 5 archive with stored members, written by hand from the RAR 5.0 format description
+ * (rarlab's technote): the signature, then blocks of `CRC32, header size, type, flags, fields`,
+ * every number a variable-length integer (7 bits a byte, the high bit meaning "more").
+ */
+export function storedRar5(entries: Array<{ name: string; data: Buffer }>): Buffer {
+  const signature = Buffer.from('Rar!\x1a\x07\x01\x00', 'latin1');
+  const main = block5(1, 0, [vint(0)]); // archive flags: none (one volume, not solid)
+  const files = entries.map(({ name, data }) => {
+    const nameBytes = Buffer.from(name, 'utf8');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(zlib.crc32(data) >>> 0);
+    const fields = [
+      vint(0x04), // file flags: a CRC-32 of the data is present
+      vint(data.length), // unpacked size
+      vint(0x20), // attributes: archive
+      crc,
+      vint(0), // compression: version 0, method 0 (store), smallest dictionary
+      vint(0), // host OS: Windows
+      vint(nameBytes.length),
+      nameBytes,
+    ];
+    // Header flag 0x02: a data area of `data.length` bytes follows the header.
+    return Buffer.concat([block5(2, 0x02, fields, data.length), data]);
+  });
+  const end = block5(5, 0, [vint(0)]); // end of archive: not a multi-volume archive
+  return Buffer.concat([signature, main, ...files, end]);
+}
+
+/** A RAR 5 block: CRC-32 of everything after it, header size, type, flags, [data size], fields. */
+function block5(type: number, flags: number, fields: Buffer[], dataSize?: number): Buffer {
+  const body = Buffer.concat([
+    vint(type),
+    vint(flags),
+    ...(dataSize === undefined ? [] : [vint(dataSize)]),
+    ...fields,
+  ]);
+  const sized = Buffer.concat([vint(body.length), body]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(zlib.crc32(sized) >>> 0);
+  return Buffer.concat([crc, sized]);
+}
+
+function vint(value: number): Buffer {
+  const bytes: number[] = [];
+  let rest = value;
+  do {
+    const low = rest % 128;
+    rest = Math.floor(rest / 128);
+    bytes.push(rest > 0 ? low | 0x80 : low);
+  } while (rest > 0);
+  return Buffer.from(bytes);
+}
