@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -291,6 +292,9 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
 
     await rm(path.join(dataDir, 'clamav', 'broken.hdb'));
     await cp(SIGNATURES_DIR, path.join(dataDir, 'clamav'), { recursive: true });
+    // Enough hashes that clamd cannot possibly answer within the 1 ms allowed (the small test
+    // database alone loads in a few milliseconds, and a first PING could win the race).
+    await writeFile(path.join(dataDir, 'clamav', 'slow.hdb'), manyHashLines(200_000));
     await expect(
       start({ ARBITER_DATA_DIR: dataDir, ARBITER_CLAMD_START_TIMEOUT_MS: '1' }),
     ).rejects.toThrow(
@@ -361,3 +365,12 @@ describe('a private clamd when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set'
     expect(await account()).toMatchObject({ engines: [{ name: 'builtin' }], warnings: [] });
   });
 });
+
+/** `count` distinct MD5 lines that match nothing. */
+function manyHashLines(count: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    lines.push(`${createHash('md5').update(`slow-${i}`).digest('hex')}:${1000 + i}:Slow.Load-${i}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
