@@ -9,6 +9,8 @@ import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { ClamdEngine } from '../../scanning/clamd-engine.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 import { ole2 } from '../support/ole2.js';
+import { installShieldLauncher } from '../support/installshield.js';
+import { buildPe } from '../support/pe-builder.js';
 import { documentStream, packageObject, presentation, storageRecord } from '../support/ppt.js';
 import { storedRar } from '../support/rar.js';
 import {
@@ -80,8 +82,9 @@ const RECIPES: Array<{ name: string; command: string }> = [
 ];
 
 /**
- * Debian's clamav-testfiles the built-in engine alone opens through 7-Zip (mail, PDF, … are
- * tested elsewhere; executable packers, AutoIt and InstallShield need decoders it does not have).
+ * Debian's clamav-testfiles the built-in engine alone opens through 7-Zip or alongside it (mail,
+ * PDF, … are tested elsewhere; executable packers, AutoIt and the other InstallShield files need
+ * decoders it does not have: docs/engines.md lists them).
  */
 const OPENED_FROM_TESTFILES = [
   'clam-nsis.exe',
@@ -101,6 +104,8 @@ const OPENED_FROM_TESTFILES = [
   'clam.ole.doc',
   // PowerPoint: an ExOleObjStg record of the PowerPoint Document stream (formats/ppt.ts).
   'clam.ppt',
+  // An InstallShield launcher whose file table holds the executable (formats/installshield.ts).
+  'clam_IScab_ext.exe',
 ];
 
 /**
@@ -162,6 +167,20 @@ describe('the built-in engine alone on the test executable in formats 7-Zip open
       await writeFile(ppt, presentation(documentStream([storageRecord(object, { compressed })])));
       files.push(ppt);
     }
+    // An InstallShield launcher (a PE, then its file table): no Debian tool writes one.
+    const launcher = path.join(built, 'clam.installshield.exe');
+    const stub = buildPe({
+      sections: [{ data: Buffer.alloc(64, 0xc3) }],
+      entry: { section: 0, offset: 0 },
+    });
+    await writeFile(
+      launcher,
+      installShieldLauncher(stub.bytes, [
+        { name: 'setup.ini', data: Buffer.from('[Startup]\r\n') },
+        { name: 'clam.exe', data: await readFile(TEST_EXECUTABLE) },
+      ]),
+    );
+    files.push(launcher);
     // RAR: no free tool writes one; a RAR 4 with a stored member is written by hand.
     const rar = path.join(built, 'clam.rar');
     await writeFile(rar, storedRar([{ name: 'clam.exe', data: await readFile(TEST_EXECUTABLE) }]));
