@@ -1,10 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { Readable, Transform, pipeline } from 'node:stream';
+import zlib from 'node:zlib';
 import { UnpackError, type UnpackContext } from '../format.js';
 import { safeMemberName } from './feed.js';
 
 /**
- * An InstallShield setup launcher's payload: the overlay of the `setup.exe` InstallShield builds
+ * InstallShield setup launchers. A launcher's payload: the overlay of the `setup.exe` InstallShield builds
  * with "compress into one file" is a table of files one after another, each a file name, its
  * path on the disk image, a version and its size in decimal — four NUL-terminated strings — then
  * the file's bytes (`data1.cab`, `setup.ini`, … and any file the author added). Each file is
@@ -86,4 +88,120 @@ export async function unpackInstallShieldTable(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * An InstallShield MSI setup launcher: after the marker `InstallShield\0` in its overlay, a
+ * 32-byte header (the file count, then zeros from byte 8), then per file a 312-byte block — its
+ * name (NUL-padded to 260 bytes), … its compressed size (8 bytes at 268) … — and its data: zlib,
+ * each byte's nibbles swapped and XORed with a key made from the file's name. Each file is
+ * handed over, decoded, by its name (`clam.msi`, `Setup.ini`, …).
+ */
+const SETUP_MARKER = Buffer.from('InstallShield\0', 'latin1');
+const SETUP_HEADER = 0x20;
+const FILE_BLOCK = 0x138;
+const NAME_FIELD = 0x104;
+const COMPRESSED_SIZE_AT = 0x10c;
+/** XORed with the file name to make the key (ClamAV's `skey`). */
+const NAME_KEY = [0xec, 0xca, 0x79, 0xf8];
+/** The key repeats within each 1 KiB of data. */
+const KEY_WINDOW = 0x400;
+
+/** Where the setup header starts in the overlay's first bytes (`window`, at `overlay`), if any. */
+export function findInstallShieldSetup(window: Buffer, overlay: number): number | undefined {
+  for (let at = window.indexOf(SETUP_MARKER); at >= 0; at = window.indexOf(SETUP_MARKER, at + 1)) {
+    const header = at + SETUP_MARKER.length;
+    if (header + SETUP_HEADER + FILE_BLOCK > window.length) return undefined;
+    const count = window.readUInt32LE(header);
+    let zeros = true;
+    for (let i = 8; i < SETUP_HEADER; i += 4) zeros &&= window.readUInt32LE(header + i) === 0;
+    if (count > 0 && zeros && blockName(window.subarray(header + SETUP_HEADER)) !== undefined) {
+      return overlay + header;
+    }
+  }
+  return undefined;
+}
+
+/** The file name at the start of a file block: printable, NUL-terminated in its field. */
+function blockName(block: Buffer): string | undefined {
+  const end = block.indexOf(0);
+  if (end <= 0 || end >= NAME_FIELD) return undefined;
+  const name = block.toString('latin1', 0, end);
+  return PRINTABLE.test(name) ? name : undefined;
+}
+
+/** Hands over every file after the setup header at `header` in the executable at `path`. */
+export async function unpackInstallShieldSetup(
+  path: string,
+  header: number,
+  fileSize: number,
+  context: UnpackContext,
+): Promise<void> {
+  const handle = await open(path, 'r');
+  let count: number;
+  try {
+    const head = Buffer.alloc(4);
+    await handle.read(head, 0, 4, header);
+    count = head.readUInt32LE(0);
+    let at = header + SETUP_HEADER;
+    for (let index = 1; index <= count && !context.cancelled(); index++) {
+      const block = Buffer.alloc(FILE_BLOCK);
+      const { bytesRead } = await handle.read(block, 0, FILE_BLOCK, at);
+      const name = bytesRead === FILE_BLOCK ? blockName(block) : undefined;
+      if (name === undefined) {
+        throw new UnpackError(
+          'corrupt',
+          `installshield: no file block at byte ${at} (file ${index} of ${count})`,
+        );
+      }
+      const compressedSize = Number(block.readBigUInt64LE(COMPRESSED_SIZE_AT));
+      const start = at + FILE_BLOCK;
+      if (start + compressedSize > fileSize) {
+        throw new UnpackError('corrupt', `installshield: ${name} runs past the end of the file`);
+      }
+      if (
+        !(await setupFile(
+          path,
+          safeMemberName(name, `file-${index}.bin`),
+          name,
+          start,
+          compressedSize,
+          context,
+        ))
+      ) {
+        return;
+      }
+      at = start + compressedSize;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One file of an MSI setup, de-obfuscated and inflated. False when the walk is over. */
+function setupFile(
+  path: string,
+  member: string,
+  name: string,
+  start: number,
+  length: number,
+  context: UnpackContext,
+): Promise<boolean> {
+  const key = Buffer.from(name, 'latin1').map((byte, i) => byte ^ NAME_KEY[i & 3]!);
+  let index = 0;
+  const decode = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      const out = Buffer.allocUnsafe(chunk.length);
+      for (let i = 0; i < chunk.length; i++, index++) {
+        const byte = chunk[i]!;
+        out[i] =
+          (((byte >> 4) | (byte << 4)) & 0xff) ^ key[(index & (KEY_WINDOW - 1)) % key.length]!;
+      }
+      callback(null, out);
+    },
+  });
+  const raw: Readable =
+    length === 0 ? Readable.from([]) : createReadStream(path, { start, end: start + length - 1 });
+  const data = pipeline(raw, decode, zlib.createInflate({ chunkSize: 64 * 1024 }), () => {});
+  return context.member(member, data as AsyncIterable<Buffer>, { compressed: () => index });
 }
