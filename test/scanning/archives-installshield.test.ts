@@ -3,12 +3,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { DEFAULT_LIMITS, Workspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
-import { installShieldLauncher } from '../support/installshield.js';
+import { installShieldLauncher, installShieldSetup } from '../support/installshield.js';
 import { buildPe } from '../support/pe-builder.js';
 import { CLAMAV_TESTFILES_DIR, TEST_EXECUTABLE } from '../support/test-executable-corpus.js';
 
 // InstallShield launchers (scanning/archives/formats/installshield.ts, found by sfx.ts): the
-// files of the table in the executable's overlay are members.
+// files of the table in the executable's overlay, or of an MSI setup's obfuscated streams, are
+// members.
 
 const ws = new Workspace();
 const formats = createFormatSet({ sevenZip: { workers: 1 } });
@@ -74,5 +75,54 @@ describe('InstallShield launchers', () => {
     const trailing = await walk(Buffer.concat([launcher, Buffer.from('\x01garbage')]));
     expect(trailing.unscannable).toMatchObject([{ reason: 'corrupt', path: ['setup.exe'] }]);
     expect(trailing.visited.find((v) => v.path === 'setup.exe/eicar.com')?.data).toEqual(eicar());
+  });
+
+  it('decodes the files of an MSI setup launcher', async () => {
+    const setup = installShieldSetup(STUB, [
+      { name: 'Setup.ini', data: SETUP_INI },
+      { name: 'EvalMarker.dat', data: Buffer.alloc(0) },
+      { name: 'eicar.com', data: eicar() },
+    ]);
+    const result = await walk(setup);
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.filter((v) => v.depth === 1).map((v) => [v.path, v.data])).toEqual([
+      ['setup.exe/Setup.ini', SETUP_INI],
+      ['setup.exe/EvalMarker.dat', Buffer.alloc(0)],
+      ['setup.exe/eicar.com', eicar()],
+    ]);
+  });
+
+  it("opens clamav-testfiles' MSI setups down to the test executable", async () => {
+    for (const name of ['clam_ISmsi_ext.exe', 'clam_ISmsi_int.exe']) {
+      const result = await walk(readFileSync(`${CLAMAV_TESTFILES_DIR}/${name}`), name);
+      expect(result.unscannable, name).toEqual([]);
+      expect(
+        result.visited.some((v) => v.data?.equals(CLAM_EXE)),
+        name,
+      ).toBe(true);
+    }
+  });
+
+  it('reports a damaged MSI setup as corrupt, and ignores a mere marker', async () => {
+    const setup = installShieldSetup(STUB, [
+      { name: 'Setup.ini', data: SETUP_INI },
+      { name: 'eicar.com', data: eicar() },
+    ]);
+    const cut = await walk(setup.subarray(0, setup.length - 5));
+    expect(cut.unscannable).toMatchObject([{ reason: 'corrupt', path: ['setup.exe'] }]);
+    const damaged = Buffer.from(setup);
+    damaged.fill(0x55, damaged.length - 20);
+    const garbled = await walk(damaged);
+    expect(garbled.unscannable).toMatchObject([
+      { reason: 'corrupt', path: ['setup.exe', 'eicar.com'] },
+    ]);
+    const marker = Buffer.concat([
+      STUB,
+      Buffer.from('built with InstallShield\0 2005\0'),
+      Buffer.alloc(400),
+    ]);
+    const plain = await walk(marker);
+    expect(plain.visited).toHaveLength(1);
+    expect(plain.unscannable).toEqual([]);
   });
 });
