@@ -9,7 +9,7 @@ import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { ClamdEngine } from '../../scanning/clamd-engine.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 import { ole2 } from '../support/ole2.js';
-import { installShieldLauncher } from '../support/installshield.js';
+import { installShieldLauncher, installShieldSetup } from '../support/installshield.js';
 import { buildPe } from '../support/pe-builder.js';
 import { documentStream, packageObject, presentation, storageRecord } from '../support/ppt.js';
 import { storedRar } from '../support/rar.js';
@@ -106,6 +106,9 @@ const OPENED_FROM_TESTFILES = [
   'clam.ppt',
   // An InstallShield launcher whose file table holds the executable (formats/installshield.ts).
   'clam_IScab_ext.exe',
+  // InstallShield MSI setups: obfuscated zlib streams after an `InstallShield` marker.
+  'clam_ISmsi_ext.exe',
+  'clam_ISmsi_int.exe',
 ];
 
 /**
@@ -167,7 +170,8 @@ describe('the built-in engine alone on the test executable in formats 7-Zip open
       await writeFile(ppt, presentation(documentStream([storageRecord(object, { compressed })])));
       files.push(ppt);
     }
-    // An InstallShield launcher (a PE, then its file table): no Debian tool writes one.
+    // InstallShield launchers (a PE, then a file table or an MSI setup's streams): no Debian tool
+    // writes one.
     const launcher = path.join(built, 'clam.installshield.exe');
     const stub = buildPe({
       sections: [{ data: Buffer.alloc(64, 0xc3) }],
@@ -181,6 +185,12 @@ describe('the built-in engine alone on the test executable in formats 7-Zip open
       ]),
     );
     files.push(launcher);
+    const setup = path.join(built, 'clam.issetup.exe');
+    await writeFile(
+      setup,
+      installShieldSetup(stub.bytes, [{ name: 'clam.exe', data: await readFile(TEST_EXECUTABLE) }]),
+    );
+    files.push(setup);
     // RAR: no free tool writes one; a RAR 4 with a stored member is written by hand.
     const rar = path.join(built, 'clam.rar');
     await writeFile(rar, storedRar([{ name: 'clam.exe', data: await readFile(TEST_EXECUTABLE) }]));

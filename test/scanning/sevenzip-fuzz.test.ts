@@ -8,7 +8,7 @@ import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.j
 import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { DEFAULT_LIMITS, readMember, Workspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
-import { installShieldLauncher } from '../support/installshield.js';
+import { installShieldLauncher, installShieldSetup } from '../support/installshield.js';
 import { ole2 } from '../support/ole2.js';
 import { buildPe } from '../support/pe-builder.js';
 
@@ -73,6 +73,13 @@ beforeAll(() => {
       name: 'setup.exe',
       content: installShieldLauncher(stub.bytes, [
         { name: 'setup.ini', data: Buffer.from(text) },
+        { name: 'eicar.com', data: eicar() },
+      ]),
+    });
+    samples.push({
+      name: 'setup-msi.exe',
+      content: installShieldSetup(stub.bytes, [
+        { name: 'Setup.ini', data: Buffer.from(text) },
         { name: 'eicar.com', data: eicar() },
       ]),
     });

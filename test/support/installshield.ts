@@ -44,7 +44,7 @@ export function installShieldSetup(
       const mixed = byte ^ key[(i & 0x3ff) % key.length]!;
       return ((mixed >> 4) | (mixed << 4)) & 0xff;
     });
-    parts.push(block, obfuscated);
+    parts.push(block, Buffer.from(obfuscated));
   }
   return Buffer.concat(parts);
 }

@@ -138,11 +138,10 @@ export async function unpackInstallShieldSetup(
   context: UnpackContext,
 ): Promise<void> {
   const handle = await open(path, 'r');
-  let count: number;
   try {
     const head = Buffer.alloc(4);
     await handle.read(head, 0, 4, header);
-    count = head.readUInt32LE(0);
+    const count = head.readUInt32LE(0);
     let at = header + SETUP_HEADER;
     for (let index = 1; index <= count && !context.cancelled(); index++) {
       const block = Buffer.alloc(FILE_BLOCK);
