@@ -8,13 +8,15 @@ import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.j
 import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { DEFAULT_LIMITS, readMember, Workspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
+import { installShieldLauncher, installShieldSetup } from '../support/installshield.js';
 import { ole2 } from '../support/ole2.js';
+import { buildPe } from '../support/pe-builder.js';
 
 /**
- * Feeds the formats opened through 7-Zip mutated archives for a bounded time: the walk never
- * throws, never hangs, never leaves scratch files, and the process's memory stays bounded. Every
- * case derives from (seed, case number); rerun one with ARBITER_FUZZ_SEED=<seed>
- * (ARBITER_FUZZ_MS sets the budget).
+ * Feeds the formats opened through 7-Zip (and InstallShield launchers) mutated archives for a
+ * bounded time: the walk never throws, never hangs, never leaves scratch files, and the process's
+ * memory stays bounded. Every case derives from (seed, case number); rerun one with
+ * ARBITER_FUZZ_SEED=<seed> (ARBITER_FUZZ_MS sets the budget).
  */
 const SEED = Number(process.env.ARBITER_FUZZ_SEED ?? randomInt(2 ** 31));
 const BUDGET_MS = Number(process.env.ARBITER_FUZZ_MS ?? 5000);
@@ -61,6 +63,24 @@ beforeAll(() => {
         { path: 'WordDocument', data: Buffer.from(text) },
         { path: 'Macros/VBA/Module1', data: eicar() },
         { path: 'ObjectPool/_1/\x01Ole10Native', data: packageStream(eicar()) },
+      ]),
+    });
+    const stub = buildPe({
+      sections: [{ data: Buffer.alloc(64) }],
+      entry: { section: 0, offset: 0 },
+    });
+    samples.push({
+      name: 'setup.exe',
+      content: installShieldLauncher(stub.bytes, [
+        { name: 'setup.ini', data: Buffer.from(text) },
+        { name: 'eicar.com', data: eicar() },
+      ]),
+    });
+    samples.push({
+      name: 'setup-msi.exe',
+      content: installShieldSetup(stub.bytes, [
+        { name: 'Setup.ini', data: Buffer.from(text) },
+        { name: 'eicar.com', data: eicar() },
       ]),
     });
   } finally {

@@ -5,6 +5,7 @@ import { mboxFormat } from './mbox.js';
 import { mimeFormat } from './mime.js';
 import { createOle10NativeFormat } from './ole10native.js';
 import { pdfFormat } from './pdf.js';
+import { pptFormat } from './ppt.js';
 import { rtfFormat } from './rtf.js';
 import { SevenZipPool } from './sevenzip-pool.js';
 import { createSevenZipFormats } from './sevenzip.js';
@@ -50,6 +51,8 @@ export function createFormatSet(options: FormatSetOptions = {}): FormatSet {
   handlers.push(rtfFormat);
   handlers.push(htmlFormat);
   handlers.push(vbaFormat);
+  // Objects embedded in a PowerPoint presentation's `PowerPoint Document` stream (records).
+  handlers.push(pptFormat);
   // uuencode, yEnc and BinHex blocks in text: tried last, after every format with a magic.
   handlers.push(encodedTextFormat);
   return {

@@ -1,15 +1,22 @@
 import { open } from 'node:fs/promises';
 import type { FormatHandler, UnpackContext, UnpackInput } from '../format.js';
+import {
+  findInstallShieldSetup,
+  isInstallShieldTable,
+  unpackInstallShieldSetup,
+  unpackInstallShieldTable,
+} from './installshield.js';
 import type { SevenZipPool } from './sevenzip-pool.js';
 import { unpackWithSevenZip } from './sevenzip.js';
 
 /**
  * Self-extracting archives and installers: a Windows executable (PE) whose overlay — the bytes
  * after its last section — is an archive (7-Zip and WinRAR SFX, zip SFX, a cabinet appended to a
- * stub) or an NSIS installer's data. Only the PE headers are parsed here; a plain executable (no
- * overlay, or one that starts no archive: an Authenticode signature, resources) goes no further.
- * When it does, 7-Zip opens the executable as that archive (or installer) and its members are
- * the executable's.
+ * stub), an NSIS installer's data or an InstallShield launcher's files. Only the PE headers
+ * are parsed here; a plain executable (no overlay, or one that starts no archive: an Authenticode
+ * signature, resources) goes no further. When it does, 7-Zip opens the executable as that archive
+ * (or installer) and its members are the executable's; InstallShield's formats are read by
+ * installshield.ts.
  */
 export function createSfxFormat(pool: SevenZipPool): FormatHandler {
   return {
@@ -105,6 +112,14 @@ async function unpackSfx(
   if (input.kind !== 'file') throw new Error('file input expected');
   const found = await findOverlay(input.path, input.size);
   if (!found) return;
+  if (found.kind === 'installshield') {
+    await unpackInstallShieldTable(input.path, found.offset, input.size, context);
+    return;
+  }
+  if (found.kind === 'installshield-setup') {
+    await unpackInstallShieldSetup(input.path, found.offset, input.size, context);
+    return;
+  }
   // 7-Zip opens the executable itself as that archive: it finds the archive after the stub, and
   // a zip SFX whose offsets count from the start of the executable (`zip -A`) reads right.
   // An archive signature in an overlay may be chance (a signature blob, an installer's own
@@ -120,7 +135,9 @@ async function unpackSfx(
 async function findOverlay(
   path: string,
   size: number,
-): Promise<{ offset: number; kind: OverlayKind } | undefined> {
+): Promise<
+  { offset: number; kind: OverlayKind | 'installshield' | 'installshield-setup' } | undefined
+> {
   const handle = await open(path, 'r');
   try {
     const read = async (position: number, length: number) => {
@@ -130,7 +147,13 @@ async function findOverlay(
     };
     const layout = peLayout(await read(0, 64 * 1024));
     if (!layout || layout.overlay >= size) return undefined;
-    return findInWindow(await read(layout.overlay, OVERLAY_WINDOW), layout.overlay);
+    const window = await read(layout.overlay, OVERLAY_WINDOW);
+    if (isInstallShieldTable(window, layout.overlay, size)) {
+      return { offset: layout.overlay, kind: 'installshield' };
+    }
+    const setup = findInstallShieldSetup(window, layout.overlay);
+    if (setup !== undefined) return { offset: setup, kind: 'installshield-setup' };
+    return findInWindow(window, layout.overlay);
   } finally {
     await handle.close();
   }
