@@ -66,6 +66,36 @@ export interface WalkOptions {
   scratchDir?: string;
   /** Formats opened besides zip, gzip, zstd and tar (archives/formats/), tried in order. */
   formats?: readonly FormatHandler[];
+  /**
+   * Told about each member a zip or tar lists, as it is listed: directories and encrypted
+   * members too, whose content is never visited (container metadata signatures, `.cdb`).
+   */
+  listed?: (member: ListedMember) => void;
+}
+
+/**
+ * What a container says about one of its members, before (or instead of) reading it. Undefined
+ * fields are not known for that container.
+ */
+export interface ListedMember {
+  /** The member's path, as `Member.path`. */
+  path: string[];
+  /** The container's format: `zip` or `tar` (`Member.container`). */
+  container: string;
+  /** The container's own size in bytes. */
+  containerSize: number | undefined;
+  /** The member's name as the container stores it (directories included). */
+  name: string;
+  /** The real (uncompressed) size the container declares. */
+  size: number | undefined;
+  /** The bytes it takes inside the container (compressed, encrypted). */
+  compressedSize: number | undefined;
+  encrypted: boolean;
+  /**
+   * Its position, as ClamAV counts it: a zip's central-directory entries from 1, directories
+   * included; a tar's regular files from 1.
+   */
+  position: number;
 }
 
 export type Visitor = (member: Member) => Promise<void>;

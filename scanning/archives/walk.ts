@@ -21,6 +21,7 @@ import { UnpackError } from './format.js';
 import type {
   ArchiveLimits,
   FormatHandler,
+  ListedMember,
   UnpackContext,
   UnpackInput,
   Member,
@@ -59,7 +60,13 @@ export async function walkContent(
   visit: Visitor,
   options: WalkOptions = {},
 ): Promise<WalkResult> {
-  const walk = new Walk(limits, visit, options.scratchDir ?? tmpdir(), options.formats ?? []);
+  const walk = new Walk(
+    limits,
+    visit,
+    options.scratchDir ?? tmpdir(),
+    options.formats ?? [],
+    options.listed,
+  );
   try {
     await walk.content(readFileChunks(file.path, file.size), {
       path: [file.name],
@@ -175,6 +182,7 @@ class Walk {
     private readonly visit: Visitor,
     private readonly scratchBase: string,
     private readonly formats: readonly FormatHandler[],
+    private readonly listed: ((member: ListedMember) => void) | undefined,
   ) {
     this.sniffBytes = Math.max(SNIFF_BYTES, ...formats.map((format) => format.sniffBytes ?? 0));
   }
@@ -521,8 +529,10 @@ class Walk {
     const cancelled = () => aborted || scope.cancelled();
     const closed = new Promise<void>((resolve) => extract.on('close', () => resolve()));
     extract.on('error', (err: Error) => (error ??= err));
+    let files = 0;
     extract.on('entry', (header, stream, next) => {
-      this.tarEntry(header, stream as AsyncIterable<Uint8Array>, scope, cancelled).then(
+      if (isTarFile(header)) files += 1;
+      this.tarEntry(header, stream as AsyncIterable<Uint8Array>, scope, cancelled, files).then(
         (more) => (more ? next() : extract.destroy()),
         (err: unknown) => {
           this.fail(err);
@@ -557,9 +567,22 @@ class Walk {
     stream: AsyncIterable<Uint8Array>,
     scope: Scope,
     cancelled: () => boolean,
+    files: number,
   ): Promise<boolean> {
     if (cancelled() || !this.admitMember(scope.path)) return false;
     const size = header.size ?? 0;
+    if (isTarFile(header)) {
+      this.listed?.({
+        path: [...scope.path, header.name || '(unnamed)'],
+        container: 'tar',
+        containerSize: scope.size,
+        name: header.name,
+        size,
+        compressedSize: size,
+        encrypted: false,
+        position: files,
+      });
+    }
     const hasData =
       header.type !== 'directory' &&
       (header.type === 'file' ||
@@ -701,8 +724,18 @@ class Walk {
       );
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
-    for (const entry of listing.entries) {
+    for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+      this.listed?.({
+        path: [...scope.path, entryName(entry)],
+        container: 'zip',
+        containerSize: zip.fileSize,
+        name: storedName(entry),
+        size: entry.uncompressedSize,
+        compressedSize: entry.compressedSize,
+        encrypted: entry.isEncrypted(),
+        position: index + 1,
+      });
       if (layout.skipped.has(entry)) continue;
       await this.zipEntry(zip, entry, scope, undecoded);
     }
@@ -1028,6 +1061,14 @@ interface DeferredMember {
   /** Its name exactly as stored, for the handler to find it by. */
   stored: string;
   method: number;
+}
+
+/**
+ * A tar entry ClamAV counts as a file (its `FilePos` numbering): regular and contiguous files
+ * and unknown types, not directories, links or devices.
+ */
+function isTarFile(header: tarStream.Header): boolean {
+  return header.type === 'file' || header.type === 'contiguous-file' || header.type == null;
 }
 
 /** An entry's name as stored (backslashes kept), for a tool that looks members up by name. */
