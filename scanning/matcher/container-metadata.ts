@@ -1,0 +1,109 @@
+import type { ListedMember } from '../archives/index.js';
+import type { ContainerMetadataSignature, SizeRange } from '../signatures/cdb.js';
+import { ENGINE_FLEVEL } from '../signatures/mdb.js';
+import { translatePosixPattern } from './file-name-regex.js';
+
+/**
+ * Container metadata signatures (`.cdb`) against the members the archive walker lists, as ClamAV
+ * matches them (`cli_matchmeta`): every field given must hold, a `*` field always holds. Only zip
+ * and tar members are listed (the formats whose metadata the walker reads itself), so a
+ * signature for another container type is skipped at load, and one for any container (`*`)
+ * applies to zip and tar members only. A field this engine does not know for a member (a tar's
+ * size inside a gzip) never holds: a signature constraining it does not match, never a false
+ * positive.
+ */
+
+/** What each ClamAV container type is among the walker's containers, and how ClamAV names it. */
+const CONTAINERS: Readonly<Record<string, string>> = {
+  CL_TYPE_ZIP: 'zip',
+  CL_TYPE_POSIX_TAR: 'tar',
+};
+/**
+ * The name ClamAV matches: at most 255 bytes of a zip member's name, the 100-byte name field of
+ * a tar header. It also bounds what a pattern is run on.
+ */
+const NAME_LENGTH: Readonly<Record<string, number>> = { zip: 255, tar: 100 };
+
+export const CDB_SKIP_REASONS = {
+  container: 'container type not listed with its metadata (only zip and POSIX tar are)',
+  level: 'functionality level range excludes this engine',
+} as const;
+
+interface CompiledSignature {
+  signature: ContainerMetadataSignature;
+  name: RegExp | undefined;
+}
+
+/**
+ * Whether the built-in engine can match the signature, and its file name pattern compiled; the
+ * reason it cannot otherwise (counted as skipped in the load report).
+ */
+export function compileMetadataSignature(
+  signature: ContainerMetadataSignature,
+): CompiledSignature | { reason: string } {
+  const { minLevel, maxLevel } = signature;
+  if (
+    (minLevel !== undefined && minLevel > ENGINE_FLEVEL) ||
+    (maxLevel ?? Infinity) < ENGINE_FLEVEL
+  )
+    return { reason: CDB_SKIP_REASONS.level };
+  if (signature.containerType !== undefined && !Object.hasOwn(CONTAINERS, signature.containerType))
+    return { reason: CDB_SKIP_REASONS.container };
+  if (signature.fileNamePattern === undefined) return { signature, name: undefined };
+  const translated = translatePosixPattern(signature.fileNamePattern);
+  if ('reason' in translated) return translated;
+  return { signature, name: translated.regex };
+}
+
+/** The loaded `.cdb` signatures, indexed by the walker's container name. */
+export class ContainerMetadataMatcher {
+  private readonly byContainer = new Map<string, CompiledSignature[]>();
+  readonly size: number;
+
+  constructor(signatures: readonly ContainerMetadataSignature[]) {
+    let size = 0;
+    for (const signature of signatures) {
+      const compiled = compileMetadataSignature(signature);
+      if ('reason' in compiled) continue;
+      const type = signature.containerType;
+      const containers = type === undefined ? Object.keys(NAME_LENGTH) : [CONTAINERS[type] ?? ''];
+      for (const container of containers) {
+        const list = this.byContainer.get(container) ?? [];
+        list.push(compiled);
+        this.byContainer.set(container, list);
+      }
+      size += 1;
+    }
+    this.size = size;
+  }
+
+  /** The names of the signatures the member's metadata matches, in database order. */
+  match(member: ListedMember): string[] {
+    const candidates = this.byContainer.get(member.container);
+    if (candidates === undefined) return [];
+    const name = member.name.slice(0, NAME_LENGTH[member.container] ?? member.name.length);
+    const matched: string[] = [];
+    for (const compiled of candidates) {
+      if (matches(compiled, member, name)) matched.push(compiled.signature.name);
+    }
+    return matched;
+  }
+}
+
+function matches(compiled: CompiledSignature, member: ListedMember, name: string): boolean {
+  const { signature } = compiled;
+  if (signature.encrypted !== undefined && signature.encrypted !== member.encrypted) return false;
+  if (!inRange(signature.containerSize, member.containerSize)) return false;
+  if (!inRange(signature.compressedSize, member.compressedSize)) return false;
+  if (!inRange(signature.size, member.size)) return false;
+  if (!inRange(signature.position, member.position)) return false;
+  return compiled.name === undefined || compiled.name.test(name);
+}
+
+/** ClamAV's CDBRANGE: equal bounds match exactly; otherwise a bound of 0 is no bound. */
+function inRange(range: SizeRange | undefined, value: number | undefined): boolean {
+  if (range === undefined) return true;
+  if (value === undefined) return false;
+  if (range.low === range.high) return value === range.low;
+  return !((range.low !== 0 && range.low > value) || (range.high !== 0 && range.high < value));
+}
