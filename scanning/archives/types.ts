@@ -92,6 +92,11 @@ export interface ListedMember {
   compressedSize: number | undefined;
   encrypted: boolean;
   /**
+   * The zip holds an entry an office document is made of (`word/`, `[Content_Types].xml`,
+   * `META-INF/container.xml`, …): ClamAV may type such a zip as a document rather than a zip.
+   */
+  documentLike?: boolean;
+  /**
    * Its position, as ClamAV counts it: a zip's central-directory entries from 1, directories
    * included; a tar's regular files from 1.
    */

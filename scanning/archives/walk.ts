@@ -724,6 +724,8 @@ class Walk {
       );
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
+    const documentLike =
+      this.listed !== undefined && listing.entries.some((entry) => isDocumentEntry(entry));
     for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
       this.listed?.({
@@ -735,6 +737,7 @@ class Walk {
         compressedSize: entry.compressedSize,
         encrypted: entry.isEncrypted(),
         position: index + 1,
+        documentLike,
       });
       if (layout.skipped.has(entry)) continue;
       await this.zipEntry(zip, entry, scope, undecoded);
@@ -1061,6 +1064,17 @@ interface DeferredMember {
   /** Its name exactly as stored, for the handler to find it by. */
   stored: string;
   method: number;
+}
+
+/**
+ * Entry names ClamAV looks for to tell office documents (Office Open XML, Hangul HWP) from plain
+ * zips (its `ooxml_detect` table): it types a zip holding them otherwise when it can.
+ */
+const DOCUMENT_ENTRY =
+  /^(xl\/|ppt\/|word\/|BinData|mimetype|Contents|docProps\/|customXml\/|version\.xml|settings\.xml|_\.rels\/\.rels|\[ContentTypes\]\.xml|\[Content_Types\]\.xml|Preview\/PrvText\.txt|META-INF\/container\.xml)/;
+
+function isDocumentEntry(entry: yauzl.Entry): boolean {
+  return DOCUMENT_ENTRY.test(storedName(entry));
 }
 
 /**

@@ -58,6 +58,8 @@ export function compileMetadataSignature(
 /** The loaded `.cdb` signatures, indexed by the walker's container name. */
 export class ContainerMetadataMatcher {
   private readonly byContainer = new Map<string, CompiledSignature[]>();
+  /** Signatures for any container (`*`). */
+  private readonly anyContainer: CompiledSignature[] = [];
   readonly size: number;
 
   constructor(signatures: readonly ContainerMetadataSignature[]) {
@@ -65,28 +67,47 @@ export class ContainerMetadataMatcher {
     for (const signature of signatures) {
       const compiled = compileMetadataSignature(signature);
       if ('reason' in compiled) continue;
-      const type = signature.containerType;
-      const containers = type === undefined ? Object.keys(NAME_LENGTH) : [CONTAINERS[type] ?? ''];
-      for (const container of containers) {
-        const list = this.byContainer.get(container) ?? [];
-        list.push(compiled);
-        this.byContainer.set(container, list);
-      }
       size += 1;
+      const type = signature.containerType;
+      if (type === undefined) {
+        this.anyContainer.push(compiled);
+        continue;
+      }
+      const container = CONTAINERS[type] ?? '';
+      const list = this.byContainer.get(container) ?? [];
+      list.push(compiled);
+      this.byContainer.set(container, list);
     }
     this.size = size;
   }
 
-  /** The names of the signatures the member's metadata matches, in database order. */
+  /** The names of the signatures the member's metadata matches. */
   match(member: ListedMember): string[] {
-    const candidates = this.byContainer.get(member.container);
-    if (candidates === undefined) return [];
-    const name = member.name.slice(0, NAME_LENGTH[member.container] ?? member.name.length);
-    const matched: string[] = [];
-    for (const compiled of candidates) {
-      if (matches(compiled, member, name)) matched.push(compiled.signature.name);
+    const length = NAME_LENGTH[member.container];
+    if (length === undefined) return [];
+    const name = member.name.slice(0, length);
+    const typed = this.byContainer.get(member.container) ?? [];
+    const matched = new Set<string>();
+    const check = (signatures: CompiledSignature[], as: ListedMember) => {
+      for (const compiled of signatures) {
+        if (matches(compiled, as, name)) matched.add(compiled.signature.name);
+      }
+    };
+    if (!member.documentLike) {
+      check(typed, member);
+      check(this.anyContainer, member);
+      return [...matched];
     }
-    return matched;
+    // ClamAV types a zip laid out as an office document as that document, so signatures for
+    // zips do not apply to its members as listed; but it also opens each local header past the
+    // first as a zip embedded there, whose member is then at position 0 of a zip of unknown size.
+    check(this.anyContainer, member);
+    if (member.position > 1) {
+      const embedded = { ...member, position: 0, containerSize: undefined };
+      check(typed, embedded);
+      check(this.anyContainer, embedded);
+    }
+    return [...matched];
   }
 }
 

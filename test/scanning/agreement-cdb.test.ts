@@ -7,7 +7,7 @@ import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { ClamdEngine } from '../../scanning/clamd-engine.js';
 import type { EngineVerdict } from '../../scanning/engine.js';
-import { encryptedZip, infoZip, tar, zip } from '../support/archives.js';
+import { encryptedZip, infoZip, tar, zip, type ZipEntry } from '../support/archives.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 
 /**
@@ -29,6 +29,15 @@ const CDB = [
 
 const text = (s: string) => Buffer.from(s);
 const filler = (bytes: number) => Buffer.alloc(bytes, 0x61);
+
+/** The entries of a minimal Word document, with `extra` last. */
+function wordDocument(extra: string): ZipEntry[] {
+  return [
+    { name: '[Content_Types].xml', data: text('<Types/>') },
+    { name: 'word/document.xml', data: text('<w:document/>') },
+    { name: extra, data: text('hi') },
+  ];
+}
 
 /** Each sample and the one signature both engines must name (undefined: clean for both). */
 const SAMPLES: Record<string, { build: () => Promise<Buffer>; expected: string | undefined }> = {
@@ -142,6 +151,28 @@ const SAMPLES: Record<string, { build: () => Promise<Buffer>; expected: string |
         { name: 'cdbtar/payload.js', data: filler(5) },
       ]),
     expected: undefined,
+  },
+  // ClamAV types a zip laid out as a Word document as one: zip signatures do not apply to its
+  // members as listed. It also opens each local header past the first as a zip embedded there,
+  // whose one member is at position 0: zip signatures apply to that.
+  'document-embedded.docx': {
+    build: () => Promise.resolve(infoZip(wordDocument('word/cdbname-invoice.pdf.exe'))),
+    expected: 'Cdb.Agree.Name',
+  },
+  'document-first.docx': {
+    build: () => Promise.resolve(infoZip(wordDocument('word/cdbname-invoice.pdf.exe').reverse())),
+    expected: undefined,
+  },
+  'document-position.docx': {
+    build: () => {
+      const [types, body, extra] = wordDocument('cdbpos.txt') as [ZipEntry, ZipEntry, ZipEntry];
+      return Promise.resolve(infoZip([types, extra, body]));
+    },
+    expected: undefined,
+  },
+  'document-any.docx': {
+    build: () => Promise.resolve(infoZip(wordDocument('CDBANY.vbs'))),
+    expected: 'Cdb.Agree.Any',
   },
   'any-in-zip.zip': {
     build: () => zip([{ name: 'CDBANY.vbs', data: text('x') }]),

@@ -112,6 +112,16 @@ describe('container metadata signatures against listed members', () => {
     expect(hit('S:*:*:*:*:*:*:*:*:*', { containerSize: undefined })).toBe(true);
   });
 
+  it('in a zip laid out as an office document, applies zip signatures as ClamAV does', () => {
+    const zipOnly = 'S:CL_TYPE_ZIP:*:*:*:*:*:*:*:*';
+    expect(hit(zipOnly, { documentLike: true, position: 1 })).toBe(false);
+    // Past the first entry, ClamAV also opens the member as a zip embedded at its local header.
+    expect(hit(zipOnly, { documentLike: true, position: 3 })).toBe(true);
+    expect(hit('S:CL_TYPE_ZIP:*:*:*:*:*:3:*:*', { documentLike: true, position: 3 })).toBe(false);
+    expect(hit('S:CL_TYPE_ZIP:*:*:*:*:*:0:*:*', { documentLike: true, position: 3 })).toBe(true);
+    expect(hit('S:*:*:*:*:*:*:1:*:*', { documentLike: true, position: 1 })).toBe(true);
+  });
+
   it('matches the name as ClamAV reads it: 100 characters of a tar header', () => {
     const long = `${'d/'.repeat(60)}x.exe`;
     expect(hit('S:*:*:x\\.exe$:*:*:*:*:*:*', { name: long })).toBe(true);
