@@ -68,7 +68,8 @@ export interface WalkOptions {
   formats?: readonly FormatHandler[];
   /**
    * Told about each member a zip or tar lists, as it is listed: directories and encrypted
-   * members too, whose content is never visited (container metadata signatures, `.cdb`).
+   * members too, whose content is never visited (container metadata signatures, `.cdb`); and
+   * about each member the `7z` handler hands over, before it is scanned.
    */
   listed?: (member: ListedMember) => void;
 }
@@ -80,7 +81,7 @@ export interface WalkOptions {
 export interface ListedMember {
   /** The member's path, as `Member.path`. */
   path: string[];
-  /** The container's format: `zip` or `tar` (`Member.container`). */
+  /** The container's format: `zip`, `tar` or `7z` (`Member.container`). */
   container: string;
   /** The container's own size in bytes. */
   containerSize: number | undefined;
@@ -88,7 +89,10 @@ export interface ListedMember {
   name: string;
   /** The real (uncompressed) size the container declares. */
   size: number | undefined;
-  /** The bytes it takes inside the container (compressed, encrypted). */
+  /**
+   * The bytes it takes inside the container (compressed, encrypted); for `7z`, 0 as ClamAV
+   * reports it (a 7z packs members together).
+   */
   compressedSize: number | undefined;
   encrypted: boolean;
   /**
@@ -98,9 +102,10 @@ export interface ListedMember {
   documentLike?: boolean;
   /**
    * Its position, as ClamAV counts it: a zip's central-directory entries from 1, directories
-   * included; a tar's regular files from 1.
+   * included; a tar's regular files from 1; unknown for `7z` (the handler hands members over
+   * in its own order).
    */
-  position: number;
+  position: number | undefined;
 }
 
 export type Visitor = (member: Member) => Promise<void>;

@@ -439,6 +439,7 @@ class Walk {
       cancelled: () => cancelled() || this.failure !== undefined,
       member: async (name, data, info = {}) => {
         if (cancelled() || this.stopBytes || !this.admitMember(scope.path)) return false;
+        if (handler.name === '7z') this.listedSevenZip(name, info.size, scope);
         await this.content(data, {
           path: [...scope.path, name || '(unnamed)'],
           depth: scope.depth + 1,
@@ -455,6 +456,20 @@ class Walk {
       },
       scratchPath: (suffix) => this.tempFile(suffix),
     };
+  }
+
+  /** A member the `7z` handler extracted: its content was read, so it is not encrypted. */
+  private listedSevenZip(name: string, size: number | undefined, scope: Scope): void {
+    this.listed?.({
+      path: [...scope.path, name || '(unnamed)'],
+      container: '7z',
+      containerSize: scope.size,
+      name,
+      size,
+      compressedSize: 0,
+      encrypted: false,
+      position: undefined,
+    });
   }
 
   // gzip and zstd: one member (concatenated gzip members or zstd frames are one stream),

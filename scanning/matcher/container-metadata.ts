@@ -17,15 +17,17 @@ import { translatePosixPattern } from './file-name-regex.js';
 const CONTAINERS: Readonly<Record<string, string>> = {
   CL_TYPE_ZIP: 'zip',
   CL_TYPE_POSIX_TAR: 'tar',
+  CL_TYPE_7Z: '7z',
 };
 /**
  * The name ClamAV matches: at most 255 bytes of a zip member's name, the 100-byte name field of
- * a tar header. It also bounds what a pattern is run on.
+ * a tar header; a 7z member's whole name (up to 1024 characters here). It also bounds what a
+ * pattern is run on.
  */
-const NAME_LENGTH: Readonly<Record<string, number>> = { zip: 255, tar: 100 };
+const NAME_LENGTH: Readonly<Record<string, number>> = { zip: 255, tar: 100, '7z': 1024 };
 
 export const CDB_SKIP_REASONS = {
-  container: 'container type not listed with its metadata (only zip and POSIX tar are)',
+  container: 'container type not listed with its metadata (only zip, POSIX tar and 7z are)',
   level: 'functionality level range excludes this engine',
 } as const;
 
@@ -102,7 +104,7 @@ export class ContainerMetadataMatcher {
     // zips do not apply to its members as listed; but it also opens each local header past the
     // first as a zip embedded there, whose member is then at position 0 of a zip of unknown size.
     check(this.anyContainer, member);
-    if (member.position > 1) {
+    if (member.position !== undefined && member.position > 1) {
       const embedded = { ...member, position: 0, containerSize: undefined };
       check(typed, embedded);
       check(this.anyContainer, embedded);

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,7 @@ const CDB = [
   'Cdb.Agree.ContainerSize:CL_TYPE_ZIP:1-4000:^cdbcsize\\.bin$:*:*:*:*:*:*',
   'Cdb.Agree.Tar:CL_TYPE_POSIX_TAR:*:^cdbtar/payload\\.js$:*:10-0:*:2:*:*',
   'Cdb.Agree.Any:*:*:(?i)^cdbany\\.VBS$:*:*:*:*:*:*',
+  'Cdb.Agree.SevenZip:CL_TYPE_7Z:*:(^|/)cdb7z\\.bin$:0:100-200:0:*:*:*',
 ];
 
 const text = (s: string) => Buffer.from(s);
@@ -37,6 +39,24 @@ function wordDocument(extra: string): ZipEntry[] {
     { name: 'word/document.xml', data: text('<w:document/>') },
     { name: extra, data: text('hi') },
   ];
+}
+
+/** A .7z made by p7zip's `7z a`, entries in the order given. */
+async function sevenZip(entries: ZipEntry[]): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-agree-7z-'));
+  try {
+    for (const entry of entries) {
+      await mkdir(path.dirname(path.join(dir, entry.name)), { recursive: true });
+      await writeFile(path.join(dir, entry.name), entry.data);
+    }
+    execFileSync('7z', ['a', '-bd', '-t7z', 'out.7z', ...entries.map((e) => e.name)], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    return await readFile(path.join(dir, 'out.7z'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Each sample and the one signature both engines must name (undefined: clean for both). */
@@ -172,6 +192,22 @@ const SAMPLES: Record<string, { build: () => Promise<Buffer>; expected: string |
   },
   'document-any.docx': {
     build: () => Promise.resolve(infoZip(wordDocument('CDBANY.vbs'))),
+    expected: 'Cdb.Agree.Any',
+  },
+  'in-range.7z': {
+    build: () =>
+      sevenZip([
+        { name: 'readme.txt', data: text('read me') },
+        { name: 'dir/cdb7z.bin', data: filler(150) },
+      ]),
+    expected: 'Cdb.Agree.SevenZip',
+  },
+  'out-of-range.7z': {
+    build: () => sevenZip([{ name: 'cdb7z.bin', data: filler(300) }]),
+    expected: undefined,
+  },
+  'any-in-7z.7z': {
+    build: () => sevenZip([{ name: 'cdbany.vbs', data: text('x') }]),
     expected: 'Cdb.Agree.Any',
   },
   'any-in-zip.zip': {

@@ -162,7 +162,9 @@ describe('the built-in engine and .cdb signatures', () => {
         type: 'cdb',
         loaded: 3,
         skipped: 1,
-        reasons: { 'container type not listed with its metadata (only zip and POSIX tar are)': 1 },
+        reasons: {
+          'container type not listed with its metadata (only zip, POSIX tar and 7z are)': 1,
+        },
       }),
     );
   });

@@ -127,7 +127,7 @@ describe('database types by extension', () => {
     expect(db.containerMetadata.map((s) => s.name)).toEqual(['Cdb.Good', 'Cdb.Levels']);
     expect(typeReport(db, 'cdb')).toMatchObject({ loaded: 2, skipped: 5 });
     expect(typeReport(db, 'cdb')?.reasons).toMatchObject({
-      'container type not listed with its metadata (only zip and POSIX tar are)': 1,
+      'container type not listed with its metadata (only zip, POSIX tar and 7z are)': 1,
       'file name pattern could backtrack heavily (nested or many repetitions)': 1,
       'functionality level range excludes this engine': 1,
     });
