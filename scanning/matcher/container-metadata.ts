@@ -5,15 +5,14 @@ import { translatePosixPattern } from './file-name-regex.js';
 
 /**
  * Container metadata signatures (`.cdb`) against the members the archive walker lists, as ClamAV
- * matches them (`cli_matchmeta`): every field given must hold, a `*` field always holds. Only zip
- * and tar members are listed (the formats whose metadata the walker reads itself), so a
- * signature for another container type is skipped at load, and one for any container (`*`)
- * applies to zip and tar members only. A field this engine does not know for a member (a tar's
- * size inside a gzip) never holds: a signature constraining it does not match, never a false
- * positive.
+ * matches them (`cli_matchmeta`): every field given must hold, a `*` field always holds. Only zip,
+ * tar and 7z members are listed, so a signature for another container type is skipped at load,
+ * and one for any container (`*`) applies to those members only. A field this engine does not
+ * know for a member (a tar's size inside a gzip, a 7z member's position) never holds: a
+ * signature constraining it does not match, never a false positive.
  */
 
-/** What each ClamAV container type is among the walker's containers, and how ClamAV names it. */
+/** What each ClamAV container type is among the walker's containers. */
 const CONTAINERS: Readonly<Record<string, string>> = {
   CL_TYPE_ZIP: 'zip',
   CL_TYPE_POSIX_TAR: 'tar',
