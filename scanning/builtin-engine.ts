@@ -58,7 +58,7 @@ const DEFAULT_CONTENT_NAME = 'content';
 interface Loaded {
   db: SignatureDatabase;
   scanner: ContentScanner;
-  /** `.cdb` signatures, matched against what zips and tars say about their members. */
+  /** `.cdb` signatures, matched against what zips, tars and 7z archives say of their members. */
   metadata: ContainerMetadataMatcher;
   version: string;
 }

@@ -110,6 +110,9 @@ describe('container metadata signatures against listed members', () => {
     expect(hit('S:*:*:*:*:*:0:*:*:*')).toBe(true);
     expect(hit('S:*:100-0:*:*:*:*:*:*:*', { containerSize: undefined })).toBe(false);
     expect(hit('S:*:*:*:*:*:*:*:*:*', { containerSize: undefined })).toBe(true);
+    const sevenZip = { container: '7z', compressedSize: 0, position: undefined };
+    expect(hit('S:CL_TYPE_7Z:*:*:0:1500:0:*:*:*', sevenZip)).toBe(true);
+    expect(hit('S:CL_TYPE_7Z:*:*:*:*:*:1:*:*', sevenZip)).toBe(false);
   });
 
   it('in a zip laid out as an office document, applies zip signatures as ClamAV does', () => {
