@@ -28,6 +28,7 @@ const NAME_LENGTH: Readonly<Record<string, number>> = { zip: 255, tar: 100, '7z'
 export const CDB_SKIP_REASONS = {
   container: 'container type not listed with its metadata (only zip, POSIX tar and 7z are)',
   level: 'functionality level range excludes this engine',
+  sevenZipPosition: 'FilePos of a 7z member is not known',
 } as const;
 
 interface CompiledSignature {
@@ -50,6 +51,8 @@ export function compileMetadataSignature(
     return { reason: CDB_SKIP_REASONS.level };
   if (signature.containerType !== undefined && !Object.hasOwn(CONTAINERS, signature.containerType))
     return { reason: CDB_SKIP_REASONS.container };
+  if (signature.containerType === 'CL_TYPE_7Z' && signature.position !== undefined)
+    return { reason: CDB_SKIP_REASONS.sevenZipPosition };
   if (signature.fileNamePattern === undefined) return { signature, name: undefined };
   const translated = translatePosixPattern(signature.fileNamePattern);
   if ('reason' in translated) return translated;

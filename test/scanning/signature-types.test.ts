@@ -105,6 +105,7 @@ describe('database types by extension', () => {
       'Cdb.Rar:CL_TYPE_RAR:*:x:*:*:*:*:*:*',
       'Cdb.Nested:CL_TYPE_ZIP:*:(a+)+b:*:*:*:*:*:*',
       'Cdb.Future:CL_TYPE_ZIP:*:x:*:*:*:*:*:*:9999',
+      'Cdb.SevenZipPosition:CL_TYPE_7Z:*:x:*:*:*:3:*:*',
     ].join('\n');
     const parsed = parseCdbText(text, 'a.cdb');
     expect(parsed.signatures.map((s) => s.name)).toEqual([
@@ -113,6 +114,7 @@ describe('database types by extension', () => {
       'Cdb.Rar',
       'Cdb.Nested',
       'Cdb.Future',
+      'Cdb.SevenZipPosition',
     ]);
     expect(parsed.problems.map((p) => p.line)).toEqual([3, 4]);
     expect(parsed.signatures[0]).toMatchObject({
@@ -125,11 +127,12 @@ describe('database types by extension', () => {
     });
     const db = buildSignatureDatabase([{ file: 'a.cdb', text }]);
     expect(db.containerMetadata.map((s) => s.name)).toEqual(['Cdb.Good', 'Cdb.Levels']);
-    expect(typeReport(db, 'cdb')).toMatchObject({ loaded: 2, skipped: 5 });
+    expect(typeReport(db, 'cdb')).toMatchObject({ loaded: 2, skipped: 6 });
     expect(typeReport(db, 'cdb')?.reasons).toMatchObject({
       'container type not listed with its metadata (only zip, POSIX tar and 7z are)': 1,
       'file name pattern could backtrack heavily (nested or many repetitions)': 1,
       'functionality level range excludes this engine': 1,
+      'FilePos of a 7z member is not known': 1,
     });
   });
 });
