@@ -96,8 +96,8 @@ export interface ListedMember {
   compressedSize: number | undefined;
   encrypted: boolean;
   /**
-   * The zip holds an entry an office document is made of (`word/`, `[Content_Types].xml`,
-   * `META-INF/container.xml`, …): ClamAV may type such a zip as a document rather than a zip.
+   * The zip is laid out as an office document (`[Content_Types].xml` among its first entries and
+   * a `word/` part, …): ClamAV types it as that document rather than as a zip.
    */
   documentLike?: boolean;
   /**

@@ -739,8 +739,7 @@ class Walk {
       );
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
-    const documentLike =
-      this.listed !== undefined && listing.entries.some((entry) => isDocumentEntry(entry));
+    const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
     for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
       this.listed?.({
@@ -1082,14 +1081,21 @@ interface DeferredMember {
 }
 
 /**
- * Entry names ClamAV looks for to tell office documents (Office Open XML, Hangul HWP) from plain
- * zips (its `ooxml_detect` table): it types a zip holding them otherwise when it can.
+ * Entry names ClamAV looks for among a zip's first three entries (its `ooxml_detect` table) to
+ * tell an office document (Office Open XML, Hangul HWP) from a plain zip.
  */
-const DOCUMENT_ENTRY =
+const DOCUMENT_HINT =
   /^(xl\/|ppt\/|word\/|BinData|mimetype|Contents|docProps\/|customXml\/|version\.xml|settings\.xml|_\.rels\/\.rels|\[ContentTypes\]\.xml|\[Content_Types\]\.xml|Preview\/PrvText\.txt|META-INF\/container\.xml)/;
+/** The entries whose presence then makes it type the zip as a Word, Excel, PowerPoint or HWP file. */
+const DOCUMENT_PART = /^(xl\/|ppt\/|word\/|Contents\/content\.hpf)/;
 
-function isDocumentEntry(entry: yauzl.Entry): boolean {
-  return DOCUMENT_ENTRY.test(storedName(entry));
+/** Whether ClamAV types the zip as an office document rather than as a zip (`documentLike`). */
+function typedAsDocument(entries: readonly yauzl.Entry[]): boolean {
+  const names = entries.map(storedName);
+  return (
+    names.slice(0, 3).some((name) => DOCUMENT_HINT.test(name)) &&
+    names.some((name) => DOCUMENT_PART.test(name))
+  );
 }
 
 /**

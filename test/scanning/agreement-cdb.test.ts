@@ -190,6 +190,18 @@ const SAMPLES: Record<string, { build: () => Promise<Buffer>; expected: string |
     },
     expected: undefined,
   },
+  // Document hints (`mimetype`) but no document part: clamd keeps it a zip.
+  'epub-like.zip': {
+    build: () =>
+      Promise.resolve(
+        infoZip([
+          { name: 'mimetype', data: text('application/epub+zip') },
+          { name: 'cdbpos.txt', data: text('two') },
+          { name: 'META-INF/container.xml', data: text('<container/>') },
+        ]),
+      ),
+    expected: 'Cdb.Agree.Position',
+  },
   'document-any.docx': {
     build: () => Promise.resolve(infoZip(wordDocument('CDBANY.vbs'))),
     expected: 'Cdb.Agree.Any',
