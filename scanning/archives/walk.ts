@@ -1091,11 +1091,8 @@ const DOCUMENT_PART = /^(xl\/|ppt\/|word\/|Contents\/content\.hpf)/;
 
 /** Whether ClamAV types the zip as an office document rather than as a zip (`documentLike`). */
 function typedAsDocument(entries: readonly yauzl.Entry[]): boolean {
-  const names = entries.map(storedName);
-  return (
-    names.slice(0, 3).some((name) => DOCUMENT_HINT.test(name)) &&
-    names.some((name) => DOCUMENT_PART.test(name))
-  );
+  const hinted = entries.slice(0, 3).some((entry) => DOCUMENT_HINT.test(storedName(entry)));
+  return hinted && entries.some((entry) => DOCUMENT_PART.test(storedName(entry)));
 }
 
 /**
