@@ -1,9 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
-import { walkContent, type ArchiveLimits, type Member } from './archives/index.js';
+import {
+  walkContent,
+  type ArchiveLimits,
+  type ListedMember,
+  type Member,
+} from './archives/index.js';
 import { createFormatSet, type FormatSet } from './archives/formats/index.js';
 import type { Detection, Engine, EngineDescription, EngineVerdict, ScanTarget } from './engine.js';
 import { maliciousFinding, unscannableFinding } from './findings.js';
+import { ContainerMetadataMatcher } from './matcher/container-metadata.js';
 import { ContentScanner } from './matcher/index.js';
 import {
   loadSignatureDatabase,
@@ -52,6 +58,8 @@ const DEFAULT_CONTENT_NAME = 'content';
 interface Loaded {
   db: SignatureDatabase;
   scanner: ContentScanner;
+  /** `.cdb` signatures, matched against what zips, tars and 7z archives say of their members. */
+  metadata: ContainerMetadataMatcher;
   version: string;
 }
 
@@ -66,7 +74,8 @@ interface ReloadReport {
 /**
  * The built-in engine: runs in-process with no extra daemon. It loads ClamAV databases, plain and
  * in `.cvd`/`.cld`/`.cud` containers (signatures/database.ts: hashes, body signatures, logical
- * signatures, PE section hashes, allow and ignore lists; the other types are counted as skipped),
+ * signatures, PE section hashes, container metadata, allow and ignore lists; the other types are
+ * counted as skipped),
  * and reads each file once, matching body signatures, whole-file hashes, logical signatures, PE
  * section hashes and the EICAR test file in the same pass (see matcher/content-scanner.ts and
  * matcher/logical.ts). Containers and encodings (zip, gzip, tar and zstd built in, the rest as
@@ -173,7 +182,7 @@ export class BuiltinEngine implements Engine {
   }
 
   private async scanOnce(target: ScanTarget): Promise<EngineVerdict> {
-    const { scanner, version } = this.loaded;
+    const { scanner, metadata, version } = this.loaded;
     const detections: Detection[] = [];
     const allowed: string[][] = [];
     const visit = async (member: Member): Promise<void> => {
@@ -193,6 +202,7 @@ export class BuiltinEngine implements Engine {
       {
         formats: this.formats.handlers,
         ...(this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir }),
+        ...(metadata.size === 0 ? {} : { listed: metadataVisitor(metadata, detections) }),
       },
     );
     for (const problem of walked.unscannable) {
@@ -306,6 +316,21 @@ export function describeTypeReport(type: {
 }
 
 /**
+ * A detection for each `.cdb` signature a listed member's metadata matches: encrypted members
+ * too, whose content is never read (the metadata alone names them).
+ */
+function metadataVisitor(
+  metadata: ContainerMetadataMatcher,
+  detections: Detection[],
+): (member: ListedMember) => void {
+  return (member) => {
+    for (const signature of metadata.match(member)) {
+      detections.push({ path: member.path, finding: maliciousFinding(signature), signature });
+    }
+  };
+}
+
+/**
  * Whether `path` is `container` or inside it. As clamd, an allow-listed (`.fp`, `.sfp`) file is
  * clean whatever matched in it or in anything it contains.
  */
@@ -350,6 +375,7 @@ async function compile(signaturesDir: string | undefined, options: LoadOptions):
   return {
     db,
     scanner,
+    metadata: new ContainerMetadataMatcher(db.containerMetadata),
     version: `arbiter-builtin/${BUILTIN_ENGINE_VERSION} db:${db.fingerprint} (${db.count} signatures)`,
   };
 }

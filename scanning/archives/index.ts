@@ -4,6 +4,7 @@ export { sniffArchive, type ArchiveFormat } from './sniff.js';
 export type {
   ArchiveLimits,
   FormatHandler,
+  ListedMember,
   MemberInfo,
   UnpackContext,
   UnpackInput,

@@ -66,6 +66,46 @@ export interface WalkOptions {
   scratchDir?: string;
   /** Formats opened besides zip, gzip, zstd and tar (archives/formats/), tried in order. */
   formats?: readonly FormatHandler[];
+  /**
+   * Told about each member a zip or tar lists, as it is listed: directories and encrypted
+   * members too, whose content is never visited (container metadata signatures, `.cdb`); and
+   * about each member the `7z` handler hands over, before it is scanned.
+   */
+  listed?: (member: ListedMember) => void;
+}
+
+/**
+ * What a container says about one of its members, before (or instead of) reading it. Undefined
+ * fields are not known for that container.
+ */
+export interface ListedMember {
+  /** The member's path, as `Member.path`. */
+  path: string[];
+  /** The container's format: `zip`, `tar` or `7z` (`Member.container`). */
+  container: string;
+  /** The container's own size in bytes. */
+  containerSize: number | undefined;
+  /** The member's name as the container stores it (directories included). */
+  name: string;
+  /** The real (uncompressed) size the container declares. */
+  size: number | undefined;
+  /**
+   * The bytes it takes inside the container (compressed, encrypted); for `7z`, 0 as ClamAV
+   * reports it (a 7z packs members together).
+   */
+  compressedSize: number | undefined;
+  encrypted: boolean;
+  /**
+   * The zip is laid out as an office document (`[Content_Types].xml` among its first entries and
+   * a `word/` part, …): ClamAV types it as that document rather than as a zip.
+   */
+  documentLike?: boolean;
+  /**
+   * Its position, as ClamAV counts it: a zip's central-directory entries from 1, directories
+   * included; a tar's regular files from 1; unknown for `7z` (the handler hands members over
+   * in its own order).
+   */
+  position: number | undefined;
 }
 
 export type Visitor = (member: Member) => Promise<void>;

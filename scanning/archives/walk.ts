@@ -21,6 +21,7 @@ import { UnpackError } from './format.js';
 import type {
   ArchiveLimits,
   FormatHandler,
+  ListedMember,
   UnpackContext,
   UnpackInput,
   Member,
@@ -59,7 +60,13 @@ export async function walkContent(
   visit: Visitor,
   options: WalkOptions = {},
 ): Promise<WalkResult> {
-  const walk = new Walk(limits, visit, options.scratchDir ?? tmpdir(), options.formats ?? []);
+  const walk = new Walk(
+    limits,
+    visit,
+    options.scratchDir ?? tmpdir(),
+    options.formats ?? [],
+    options.listed,
+  );
   try {
     await walk.content(readFileChunks(file.path, file.size), {
       path: [file.name],
@@ -175,6 +182,7 @@ class Walk {
     private readonly visit: Visitor,
     private readonly scratchBase: string,
     private readonly formats: readonly FormatHandler[],
+    private readonly listed: ((member: ListedMember) => void) | undefined,
   ) {
     this.sniffBytes = Math.max(SNIFF_BYTES, ...formats.map((format) => format.sniffBytes ?? 0));
   }
@@ -431,6 +439,7 @@ class Walk {
       cancelled: () => cancelled() || this.failure !== undefined,
       member: async (name, data, info = {}) => {
         if (cancelled() || this.stopBytes || !this.admitMember(scope.path)) return false;
+        if (handler.name === '7z') this.listedSevenZip(name, info.size, scope);
         await this.content(data, {
           path: [...scope.path, name || '(unnamed)'],
           depth: scope.depth + 1,
@@ -447,6 +456,20 @@ class Walk {
       },
       scratchPath: (suffix) => this.tempFile(suffix),
     };
+  }
+
+  /** A member the `7z` handler extracted: its content was read, so it is not encrypted. */
+  private listedSevenZip(name: string, size: number | undefined, scope: Scope): void {
+    this.listed?.({
+      path: [...scope.path, name || '(unnamed)'],
+      container: '7z',
+      containerSize: scope.size,
+      name,
+      size,
+      compressedSize: 0,
+      encrypted: false,
+      position: undefined,
+    });
   }
 
   // gzip and zstd: one member (concatenated gzip members or zstd frames are one stream),
@@ -521,8 +544,10 @@ class Walk {
     const cancelled = () => aborted || scope.cancelled();
     const closed = new Promise<void>((resolve) => extract.on('close', () => resolve()));
     extract.on('error', (err: Error) => (error ??= err));
+    let files = 0;
     extract.on('entry', (header, stream, next) => {
-      this.tarEntry(header, stream as AsyncIterable<Uint8Array>, scope, cancelled).then(
+      if (isTarFile(header)) files += 1;
+      this.tarEntry(header, stream as AsyncIterable<Uint8Array>, scope, cancelled, files).then(
         (more) => (more ? next() : extract.destroy()),
         (err: unknown) => {
           this.fail(err);
@@ -557,9 +582,22 @@ class Walk {
     stream: AsyncIterable<Uint8Array>,
     scope: Scope,
     cancelled: () => boolean,
+    files: number,
   ): Promise<boolean> {
     if (cancelled() || !this.admitMember(scope.path)) return false;
     const size = header.size ?? 0;
+    if (isTarFile(header)) {
+      this.listed?.({
+        path: [...scope.path, header.name || '(unnamed)'],
+        container: 'tar',
+        containerSize: scope.size,
+        name: header.name,
+        size,
+        compressedSize: size,
+        encrypted: false,
+        position: files,
+      });
+    }
     const hasData =
       header.type !== 'directory' &&
       (header.type === 'file' ||
@@ -701,8 +739,20 @@ class Walk {
       );
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
-    for (const entry of listing.entries) {
+    const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
+    for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+      this.listed?.({
+        path: [...scope.path, entryName(entry)],
+        container: 'zip',
+        containerSize: zip.fileSize,
+        name: storedName(entry),
+        size: entry.uncompressedSize,
+        compressedSize: entry.compressedSize,
+        encrypted: entry.isEncrypted(),
+        position: index + 1,
+        documentLike,
+      });
       if (layout.skipped.has(entry)) continue;
       await this.zipEntry(zip, entry, scope, undecoded);
     }
@@ -1028,6 +1078,29 @@ interface DeferredMember {
   /** Its name exactly as stored, for the handler to find it by. */
   stored: string;
   method: number;
+}
+
+/**
+ * Entry names ClamAV looks for among a zip's first three entries (its `ooxml_detect` table) to
+ * tell an office document (Office Open XML, Hangul HWP) from a plain zip.
+ */
+const DOCUMENT_HINT =
+  /^(xl\/|ppt\/|word\/|BinData|mimetype|Contents|docProps\/|customXml\/|version\.xml|settings\.xml|_\.rels\/\.rels|\[ContentTypes\]\.xml|\[Content_Types\]\.xml|Preview\/PrvText\.txt|META-INF\/container\.xml)/;
+/** The entries whose presence then makes it type the zip as a Word, Excel, PowerPoint or HWP file. */
+const DOCUMENT_PART = /^(xl\/|ppt\/|word\/|Contents\/content\.hpf)/;
+
+/** Whether ClamAV types the zip as an office document rather than as a zip (`documentLike`). */
+function typedAsDocument(entries: readonly yauzl.Entry[]): boolean {
+  const hinted = entries.slice(0, 3).some((entry) => DOCUMENT_HINT.test(storedName(entry)));
+  return hinted && entries.some((entry) => DOCUMENT_PART.test(storedName(entry)));
+}
+
+/**
+ * A tar entry ClamAV counts as a file (its `FilePos` numbering): regular and contiguous files
+ * and unknown types, not directories, links or devices.
+ */
+function isTarFile(header: tarStream.Header): boolean {
+  return header.type === 'file' || header.type === 'contiguous-file' || header.type == null;
 }
 
 /** An entry's name as stored (backslashes kept), for a tool that looks members up by name. */

@@ -7,15 +7,38 @@ import type { SignatureProblem } from './ndb.js';
  *     VirusName:ContainerType:ContainerSize:FileNameREGEX:FileSizeInContainer:FileSizeReal:
  *     IsEncrypted:FilePos:Res1:Res2[:MinFL[:MaxFL]]
  *
- * Parsed and checked for form so that a database's counts are exact; the built-in engine does
- * not match them (the loader reports them as skipped).
+ * Parsed and checked for form here; matcher/container-metadata.ts decides which ones the
+ * built-in engine can match and matches them against the members the archive walker lists.
+ * `Res1` and `Res2` are read by ClamAV but never compared, so they are not kept.
  */
 
 export interface ContainerMetadataSignature {
   name: string;
-  containerType: string;
-  fileNamePattern: string;
+  /** A `CL_TYPE_*` name, or undefined for `*` (any container). */
+  containerType: string | undefined;
+  containerSize: SizeRange | undefined;
+  /** A POSIX extended regular expression, or undefined for `*` (any name). */
+  fileNamePattern: string | undefined;
+  /** The member's size inside the container (compressed size). */
+  compressedSize: SizeRange | undefined;
+  /** The member's real (uncompressed) size. */
+  size: SizeRange | undefined;
+  encrypted: boolean | undefined;
+  /** The member's position in the container, as ClamAV counts it (from 1 for zip and tar). */
+  position: SizeRange | undefined;
+  /** The functionality levels the signature is for (ClamAV skips it outside them). */
+  minLevel: number | undefined;
+  maxLevel: number | undefined;
   line: number;
+}
+
+/**
+ * `n` (low = high = n) or `n-m`. As ClamAV compares them: equal bounds must match exactly;
+ * otherwise a bound of 0 is no bound (`0-100` is "at most 100", `100-0` "at least 100").
+ */
+export interface SizeRange {
+  low: number;
+  high: number;
 }
 
 const SIZE = /^(\*|\d{1,15}(-\d{1,15})?)$/;
@@ -58,5 +81,22 @@ function checkLine(line: string): Omit<ContainerMetadataSignature, 'line'> | str
   for (const level of fields.slice(10)) {
     if (!/^\d{1,6}$/.test(level)) return 'a functionality level is not a number';
   }
-  return { name, containerType, fileNamePattern: pattern };
+  return {
+    name,
+    containerType: containerType === '*' ? undefined : containerType,
+    containerSize: sizeRange(containerSize),
+    fileNamePattern: pattern === '*' ? undefined : pattern,
+    compressedSize: sizeRange(sizeIn),
+    size: sizeRange(sizeReal),
+    encrypted: encrypted === '*' ? undefined : encrypted === '1',
+    position: sizeRange(position),
+    minLevel: fields[10] === undefined ? undefined : Number(fields[10]),
+    maxLevel: fields[11] === undefined ? undefined : Number(fields[11]),
+  };
+}
+
+function sizeRange(field: string): SizeRange | undefined {
+  if (field === '*') return undefined;
+  const [low, high = low] = field.split('-').map(Number) as [number, number?];
+  return { low, high };
 }

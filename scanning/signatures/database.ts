@@ -7,7 +7,8 @@ import {
   parseHashes,
   type HashDatabase,
 } from '../hash-signatures.js';
-import { parseCdbText } from './cdb.js';
+import { compileMetadataSignature } from '../matcher/container-metadata.js';
+import { parseCdbText, type ContainerMetadataSignature } from './cdb.js';
 import { containerKind, readContainer, type ContainerVerification } from './container.js';
 import { parseContainerHeader } from './cvd.js';
 import { CLAMAV_PUBLIC_KEY, type RsaPublicKey } from './dsig.js';
@@ -20,8 +21,8 @@ export type { SignatureProblem } from './ndb.js';
 
 /**
  * Everything the built-in engine matches, from one folder: whole-file hashes (`.hdb`, `.hsb`),
- * body signatures (`.ndb`), logical signatures (`.ldb`), PE section hashes (`.mdb`, `.msb`), the
- * allow list (`.fp`, `.sfp`), read from plain files and from
+ * body signatures (`.ndb`), logical signatures (`.ldb`), PE section hashes (`.mdb`, `.msb`),
+ * container metadata signatures (`.cdb`), the allow list (`.fp`, `.sfp`), read from plain files and from
  * ClamAV's containers (`.cvd`, `.cld`, `.cud`). Lines that cannot be used are reported in
  * `problems` and skipped; lines loaded with a caveat (a target type matched as "any file") are in
  * `warnings`; `report` counts, per type, what was loaded and what was skipped and why.
@@ -38,6 +39,8 @@ export interface SignatureDatabase {
   sectionHashes: HashDatabase;
   /** `.fp` and `.sfp`: content whose hash and size are listed here is clean, whatever matched. */
   allowed: HashDatabase;
+  /** Container metadata signatures (`.cdb`) the built-in engine can match. */
+  containerMetadata: ContainerMetadataSignature[];
   /** Signatures loaded, of every kind. */
   count: number;
   problems: SignatureProblem[];
@@ -151,21 +154,6 @@ function used<T extends Named>(
   };
 }
 
-/** A type that is parsed (so its problems and counts are exact) but not matched. */
-function parsedNotMatched<T>(
-  parse: (text: string, file: string) => ParsedFile<T>,
-  reason: string,
-): FileType {
-  return {
-    load(content, file, stage) {
-      const type = typeOf(file);
-      const parsed = parse(content.toString('utf8'), file);
-      stage.problems(type, parsed.problems);
-      stage.skip(type, reason, parsed.signatures.length);
-    },
-  };
-}
-
 /** A type the built-in engine does not read: its entries (or the file) are counted as skipped. */
 function skipped(reason: string, unit: 'line' | 'file' = 'line'): FileType {
   return {
@@ -228,6 +216,32 @@ function sectionHashFiles(options: { pua?: boolean } = {}): FileType {
   };
 }
 
+/**
+ * Container metadata signatures: parsed, filtered through the ignore entries, then each one the
+ * matcher cannot use (a container it does not list, an unsafe file name pattern) skipped with
+ * its reason.
+ */
+const CONTAINER_METADATA: FileType = {
+  load(content, file, stage) {
+    const type = typeOf(file);
+    const text = content.toString('utf8');
+    const parsed = parseCdbText(text, file);
+    stage.problems(type, parsed.problems);
+    const lines = lazyLines(text);
+    const kept = parsed.signatures.filter(
+      (s) => !stage.ignores.disables(s.name, () => lines()[s.line - 1] ?? ''),
+    );
+    stage.skip(type, SKIP_REASONS.ignored, parsed.signatures.length - kept.length);
+    const usable: ContainerMetadataSignature[] = [];
+    for (const signature of kept) {
+      const compiled = compileMetadataSignature(signature);
+      if ('reason' in compiled) stage.skip(type, compiled.reason, 1);
+      else usable.push(signature);
+    }
+    stage.load(type, usable.length, (db) => append(db.containerMetadata, usable));
+  },
+};
+
 const bodies = (db: SignatureDatabase, s: BodySignature[]) => append(db.bodies, s);
 const logical = (db: SignatureDatabase, s: LogicalSignature[]) => append(db.logical, s);
 
@@ -257,7 +271,7 @@ const FILE_TYPES: Readonly<Record<string, FileType>> = {
   sfp: hashes('any', 'allowed'),
   ign: IGNORE_LIST,
   ign2: IGNORE_LIST,
-  cdb: parsedNotMatched(parseCdbText, 'container metadata matching not implemented'),
+  cdb: CONTAINER_METADATA,
   ldb: used(parseLdbText, logical),
   ldu: used(parseLdbText, logical, { pua: true }),
   mdb: sectionHashFiles(),
@@ -422,7 +436,12 @@ class DatabaseBuilder {
     for (const hashes of [db.hashes, db.allowed, db.sectionHashes]) {
       for (const table of hashes.tables.values()) table.index();
     }
-    db.count = db.hashes.count + db.bodies.length + db.logical.length + db.sectionHashes.count;
+    db.count =
+      db.hashes.count +
+      db.bodies.length +
+      db.logical.length +
+      db.sectionHashes.count +
+      db.containerMetadata.length;
     db.fingerprint = this.sources > 0 ? this.fingerprint.digest('hex').slice(0, 12) : 'empty';
     db.hashes.fingerprint = db.fingerprint;
     db.report.types = [...this.tallies.entries()]
@@ -447,6 +466,7 @@ export function emptySignatureDatabase(): SignatureDatabase {
     logical: [],
     sectionHashes: emptyHashDatabase(),
     allowed: emptyHashDatabase(),
+    containerMetadata: [],
     count: 0,
     problems: [],
     warnings: [],

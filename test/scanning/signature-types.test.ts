@@ -96,21 +96,44 @@ describe('database types by extension', () => {
     );
   });
 
-  it('parses .cdb lines and counts them as skipped: container metadata is not matched', () => {
+  it('parses .cdb lines; loads those it can match and counts the others as skipped', () => {
     const text = [
       'Cdb.Good:CL_TYPE_ZIP:*:evil\\.exe:*:1024-2048:0:*:*:*',
       'Cdb.Levels:*:100-200:.*:*:*:*:0:*:*:51:255',
       'Cdb.Short:CL_TYPE_ZIP:*',
       'Cdb.BadType:ZIP:*:x:*:*:*:*:*:*',
+      'Cdb.Rar:CL_TYPE_RAR:*:x:*:*:*:*:*:*',
+      'Cdb.Nested:CL_TYPE_ZIP:*:(a+)+b:*:*:*:*:*:*',
+      'Cdb.Future:CL_TYPE_ZIP:*:x:*:*:*:*:*:*:9999',
+      'Cdb.SevenZipPosition:CL_TYPE_7Z:*:x:*:*:*:3:*:*',
     ].join('\n');
     const parsed = parseCdbText(text, 'a.cdb');
-    expect(parsed.signatures.map((s) => s.name)).toEqual(['Cdb.Good', 'Cdb.Levels']);
+    expect(parsed.signatures.map((s) => s.name)).toEqual([
+      'Cdb.Good',
+      'Cdb.Levels',
+      'Cdb.Rar',
+      'Cdb.Nested',
+      'Cdb.Future',
+      'Cdb.SevenZipPosition',
+    ]);
     expect(parsed.problems.map((p) => p.line)).toEqual([3, 4]);
-    const db = buildSignatureDatabase([{ file: 'a.cdb', text }]);
-    expect(typeReport(db, 'cdb')?.reasons).toMatchObject({
-      'container metadata matching not implemented': 2,
+    expect(parsed.signatures[0]).toMatchObject({
+      containerType: 'CL_TYPE_ZIP',
+      containerSize: undefined,
+      fileNamePattern: 'evil\\.exe',
+      size: { low: 1024, high: 2048 },
+      encrypted: false,
+      position: undefined,
     });
-    expect(typeReport(db, 'cdb')?.skipped).toBe(4);
+    const db = buildSignatureDatabase([{ file: 'a.cdb', text }]);
+    expect(db.containerMetadata.map((s) => s.name)).toEqual(['Cdb.Good', 'Cdb.Levels']);
+    expect(typeReport(db, 'cdb')).toMatchObject({ loaded: 2, skipped: 6 });
+    expect(typeReport(db, 'cdb')?.reasons).toMatchObject({
+      'container type not listed with its metadata (only zip, POSIX tar and 7z are)': 1,
+      'file name pattern could backtrack heavily (nested or many repetitions)': 1,
+      'functionality level range excludes this engine': 1,
+      'FilePos of a 7z member is not known': 1,
+    });
   });
 });
 
