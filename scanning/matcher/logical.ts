@@ -63,6 +63,8 @@ export class LogicalScanner {
   /** Per subsignature of every signature, in order ("slots"). */
   readonly slots: Slot[] = [];
   readonly firstSlot: number[] = [];
+  /** Signatures whose expression holds with no subsignature matched (`0=0`, `0<2`). */
+  readonly holdWithoutMatches: number[] = [];
   /**
    * One matcher per target and case: a file that does not start with "MZ" skips the PE ones,
    * and only the content of a case-insensitive one is lowered.
@@ -79,6 +81,8 @@ export class LogicalScanner {
     >();
     signatures.forEach((signature, index) => {
       this.firstSlot.push(this.slots.length);
+      const none = new Array<number>(signature.subsignatures.length).fill(0);
+      if (evaluateExpression(signature.expression, none)) this.holdWithoutMatches.push(index);
       for (const subsignature of signature.subsignatures) {
         const slot = this.slots.length;
         this.slots.push({ signature: index, offset: subsignature.offset, cap: signature.countCap });
@@ -116,6 +120,13 @@ export class LogicalScanner {
   }
 }
 
+/** Where a slot's starts are kept while matching; `late`: EOF-relative, size still unknown. */
+interface SlotWindow {
+  lo: number;
+  hi: number;
+  late: boolean;
+}
+
 interface SectionHasher {
   raw: number;
   end: number;
@@ -140,12 +151,19 @@ class Session implements LogicalSession {
   private fed = 0;
   private feeds: { feed: OccurrenceFeed; lower: boolean }[] = [];
   private hashers: SectionHasher[] = [];
-  private readonly starts: (Set<number> | null)[];
-  /** Per slot, the window starts are kept in (a prefilter: checked again at the end). */
-  private readonly lo: Float64Array;
-  private readonly hi: Float64Array;
-  /** Slots whose window is only known at the end (EOF-n of a stream of unknown size). */
-  private readonly late: Uint8Array;
+  /** Per slot that matched: the starts kept (only slots that matched have an entry). */
+  private readonly starts = new Map<number, Set<number>>();
+  /** Signatures with a subsignature start recorded. */
+  private readonly touched = new Set<number>();
+  /**
+   * Per slot that matched, the window starts are kept in (a prefilter: checked again at the
+   * end), worked out on its first match: an official database has some 80,000 slots, and most
+   * never match, so none is computed (or allocated) per file ahead of time.
+   */
+  private readonly windows = new Map<number, SlotWindow>();
+  /** The layout and size the prefilter windows are computed with (set when matching starts). */
+  private startLayout: Layout | undefined;
+  private knownSize: number | undefined;
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
 
@@ -156,11 +174,6 @@ class Session implements LogicalSession {
   ) {
     const capacity = totalSize >= 0 ? Math.min(totalSize, PE_HEAD_BYTES) : PE_HEAD_BYTES;
     this.head = new Uint8Array(capacity);
-    const slots = scanner.slots.length;
-    this.starts = new Array<Set<number> | null>(slots).fill(null);
-    this.lo = new Float64Array(slots);
-    this.hi = new Float64Array(slots);
-    this.late = new Uint8Array(slots);
   }
 
   update(chunk: Uint8Array): void {
@@ -200,20 +213,8 @@ class Session implements LogicalSession {
   private start(sizeForLayout: number): void {
     this.started = true;
     const layout = this.layout(sizeForLayout);
-    const known = this.totalSize >= 0 ? this.totalSize : undefined;
-    this.scanner.slots.forEach((slot, index) => {
-      const window = offsetWindow(slot.offset, layout, known);
-      if (window === 'late') {
-        this.late[index] = 1;
-        this.lo[index] = 0;
-        this.hi[index] = Infinity;
-      } else if (window === null) {
-        this.lo[index] = Infinity;
-        this.hi[index] = -Infinity;
-      } else {
-        [this.lo[index], this.hi[index]] = window;
-      }
-    });
+    this.startLayout = layout;
+    this.knownSize = this.totalSize >= 0 ? this.totalSize : undefined;
     for (const { target, lower, open, slotOf } of this.scanner.matchers) {
       if (target === 1 && !layout.mz) continue;
       this.feeds.push({ feed: open((p, start) => this.found(slotOf[p]!, start)), lower });
@@ -265,11 +266,31 @@ class Session implements LogicalSession {
   }
 
   /** A subsignature form starts at `start`: kept if it can count. */
+  private windowOf(slot: number): SlotWindow {
+    let window = this.windows.get(slot);
+    if (window === undefined) {
+      const layout = this.startLayout!;
+      const computed = offsetWindow(this.scanner.slots[slot]!.offset, layout, this.knownSize);
+      window =
+        computed === 'late'
+          ? { lo: 0, hi: Infinity, late: true }
+          : computed === null
+            ? { lo: Infinity, hi: -Infinity, late: false }
+            : { lo: computed[0], hi: computed[1], late: false };
+      this.windows.set(slot, window);
+    }
+    return window;
+  }
+
   private found(slot: number, start: number): void {
-    if (start < this.lo[slot]! || start > this.hi[slot]!) return;
-    let set = this.starts[slot];
-    if (!set) this.starts[slot] = set = new Set();
-    if (this.late[slot] === 1) {
+    const window = this.windowOf(slot);
+    if (start < window.lo || start > window.hi) return;
+    let set = this.starts.get(slot);
+    if (!set) {
+      this.starts.set(slot, (set = new Set()));
+      this.touched.add(this.scanner.slots[slot]!.signature);
+    }
+    if (window.late) {
       set.add(start);
       if (set.size >= this.pruneAt) this.prune(slot, set);
       return;
@@ -285,15 +306,22 @@ class Session implements LogicalSession {
     this.pruneAt = Math.max(PRUNE_AT, set.size * 2);
   }
 
+  /**
+   * Only the signatures some subsignature of which matched, and those whose expression holds
+   * with no match at all (`0=0`, `0<2`), can hold: the others are not evaluated (an official
+   * database has tens of thousands, and most files match none).
+   */
   private judgeSignatures(size: number, layout: Layout, names: string[]): void {
-    const { signatures, firstSlot, slots } = this.scanner;
-    signatures.forEach((signature, index) => {
-      if (signature.target === 1 && !layout.mz) return;
-      if (signature.container !== undefined && signature.container !== this.container) return;
+    const { signatures, firstSlot, slots, holdWithoutMatches } = this.scanner;
+    const candidates = new Set([...this.touched, ...holdWithoutMatches]);
+    for (const index of candidates) {
+      const signature = signatures[index]!;
+      if (signature.target === 1 && !layout.mz) continue;
+      if (signature.container !== undefined && signature.container !== this.container) continue;
       const first = firstSlot[index]!;
       const counts = signature.subsignatures.map((_, sub) => {
         const slot = first + sub;
-        const set = this.starts[slot];
+        const set = this.starts.get(slot);
         if (!set || set.size === 0) return 0;
         const window = offsetWindow(slots[slot]!.offset, layout, size);
         if (window === null || window === 'late') return 0;
@@ -301,19 +329,19 @@ class Session implements LogicalSession {
         for (const start of set) if (start >= window[0] && start <= window[1]) count += 1;
         return Math.min(count, signature.countCap);
       });
-      if (!evaluateExpression(signature.expression, counts)) return;
+      if (!evaluateExpression(signature.expression, counts)) continue;
       if (signature.fileSize && (size < signature.fileSize[0] || size > signature.fileSize[1]))
-        return;
+        continue;
       if (signature.entryPoint || signature.sections) {
         const pe = layout.pe;
-        if (pe === null) return;
+        if (pe === null) continue;
         const [epLow, epHigh] = signature.entryPoint ?? [0, Infinity];
-        if (pe.entryPoint < epLow || pe.entryPoint > epHigh) return;
+        if (pe.entryPoint < epLow || pe.entryPoint > epHigh) continue;
         const [low, high] = signature.sections ?? [0, Infinity];
-        if (pe.sections.length < low || pe.sections.length > high) return;
+        if (pe.sections.length < low || pe.sections.length > high) continue;
       }
       names.push(signature.name);
-    });
+    }
   }
 
   private judgeSections(size: number, names: string[]): void {
