@@ -50,6 +50,8 @@ export interface ScanSession {
  */
 export class ContentScanner {
   readonly compiled: CompiledBodies;
+  /** The EOF-anchored patterns, indexed by their anchor's bytes and distance from the end. */
+  readonly eofIndex: EofIndex;
   readonly hashAlgorithms: HashAlgorithm[];
   /** Logical signatures and PE section hashes: null when the database has none (no cost then). */
   readonly logical: LogicalScanner | null;
@@ -57,6 +59,7 @@ export class ContentScanner {
 
   constructor(readonly db: SignatureDatabase) {
     this.compiled = compileBodies(db.bodies);
+    this.eofIndex = indexEofPatterns(this.compiled);
     this.hashAlgorithms = [...new Set([...db.hashes.algorithms, ...db.allowed.algorithms])].sort();
     this.logical =
       db.logical.length > 0 || db.sectionHashes.count > 0
@@ -728,34 +731,95 @@ class Session implements ScanSession {
     return false;
   }
 
+  /**
+   * Checks the EOF-anchored patterns once the size is known. Those whose anchor run sits at a
+   * fixed distance from the end are looked up by the two bytes there (EofIndex); the rest are
+   * tried one by one.
+   */
   private checkEofPatterns(size: number): void {
-    const c = this.c;
     const floor = Math.max(0, this.chunkStart - this.ringCap);
-    for (let i = 0; i < c.eofPatterns.length; i += 1) {
-      const pattern = c.eofPatterns[i]!;
-      const lo = size - c.patOffset[pattern]!;
-      if (lo < 0 || lo < floor) continue;
-      const hi = Math.min(lo + c.patShift[pattern]!, this.pos);
-      const first = c.patFirstSeg[pattern]!;
-      // EOF patterns are not indexed: a cheap necessary condition first (the first segment's
-      // anchor run must be where the segment could start), the full verification after.
-      if (!this.anchorMayOccur(first, lo, hi)) continue;
-      let list: number[] | null = [lo, hi];
-      for (let s = first; s < first + c.patSegCount[pattern]! && list !== null; s += 1) {
-        if (s > first) {
-          // An unbounded gap: anything from the earliest reachable position + its minimum.
-          list = [list[0]! + c.segGapMin[s]!, this.pos];
-          if (list[0]! > list[1]!) {
-            list = null;
-            break;
-          }
-        }
-        list = this.propagate(c.segOpStart[s]!, c.segOpEnd[s]!, list[0]!, list[1]!, this.pos, true);
-        if (list !== null) list = list.slice();
+    const { byKey, window, others } = this.scanner.eofIndex;
+    const tried = new Set<number>();
+    for (let at = Math.max(floor, size - window); at + 2 <= this.pos; at += 1) {
+      const entries = byKey.get((this.byteAt(at) << 8) | this.byteAt(at + 1));
+      if (!entries) continue;
+      const distance = size - at;
+      for (let k = 0; k < entries.length; k += 3) {
+        const pattern = entries[k]!;
+        if (distance < entries[k + 1]! || distance > entries[k + 2]! || tried.has(pattern))
+          continue;
+        tried.add(pattern);
+        this.checkEofPattern(pattern, size, floor);
       }
-      if (list !== null) this.match(pattern);
     }
+    for (const pattern of others) this.checkEofPattern(pattern, size, floor);
   }
+
+  private checkEofPattern(pattern: number, size: number, floor: number): void {
+    const c = this.c;
+    const lo = size - c.patOffset[pattern]!;
+    if (lo < 0 || lo < floor) return;
+    const hi = Math.min(lo + c.patShift[pattern]!, this.pos);
+    const first = c.patFirstSeg[pattern]!;
+    // A cheap necessary condition first (the first segment's anchor run must be where the
+    // segment could start), the full verification after.
+    if (!this.anchorMayOccur(first, lo, hi)) return;
+    let list: number[] | null = [lo, hi];
+    for (let s = first; s < first + c.patSegCount[pattern]! && list !== null; s += 1) {
+      if (s > first) {
+        // An unbounded gap: anything from the earliest reachable position + its minimum.
+        list = [list[0]! + c.segGapMin[s]!, this.pos];
+        if (list[0]! > list[1]!) {
+          list = null;
+          break;
+        }
+      }
+      list = this.propagate(c.segOpStart[s]!, c.segOpEnd[s]!, list[0]!, list[1]!, this.pos, true);
+      if (list !== null) list = list.slice();
+    }
+    if (list !== null) this.match(pattern);
+  }
+}
+
+/**
+ * EOF-anchored patterns (`EOF-n`, `EOF-n,m`) by the first two bytes of their first anchor run
+ * and how far from the end that run may start: at the end of a file, the last `window` bytes are
+ * read once and a pattern is only tried where its two bytes are, at a distance it allows. A
+ * database has tens of thousands of these and they are checked at the end of every file and
+ * archive member; the few whose run may start further back than INDEXED_EOF_WINDOW (or that have
+ * no run of two bytes) are tried one by one.
+ */
+interface EofIndex {
+  /** The run's first two bytes (big-endian) → [pattern, nearest distance, furthest distance]. */
+  byKey: Map<number, number[]>;
+  /** The furthest distance from the end any indexed run may start at. */
+  window: number;
+  others: number[];
+}
+
+const INDEXED_EOF_WINDOW = 4096;
+
+function indexEofPatterns(c: CompiledBodies): EofIndex {
+  const byKey = new Map<number, number[]>();
+  const others: number[] = [];
+  let window = 0;
+  for (const pattern of c.eofPatterns) {
+    const first = c.patFirstSeg[pattern]!;
+    const n = c.patOffset[pattern]!;
+    const nearest = n - c.patShift[pattern]! - c.segBeforeMax[first]!;
+    const furthest = n - c.segBeforeMin[first]!;
+    if (c.segRunLen[first]! < 2 || furthest > INDEXED_EOF_WINDOW || nearest < 0) {
+      others.push(pattern);
+      continue;
+    }
+    const runAt = c.segRunOffset[first]!;
+    const key = (c.runBytes[runAt]! << 8) | c.runBytes[runAt + 1]!;
+    const list = byKey.get(key);
+    if (list) list.push(pattern, nearest, furthest);
+    else byKey.set(key, [pattern, nearest, furthest]);
+    window = Math.max(window, furthest);
+  }
+  return { byKey, window, others };
 }
 
 /** Appends [a, b] to a sorted interval list, merging with the last interval when they touch. */
