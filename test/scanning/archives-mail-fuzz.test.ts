@@ -18,6 +18,7 @@ import {
   yencoded,
 } from '../support/mail-formats.js';
 import { CLAMAV_TESTFILES_DIR } from '../support/test-executable-corpus.js';
+import { mutateSample, prng, withDeadline, type Rng } from '../support/fuzz.js';
 
 /**
  * Feeds the mail and encoding handlers (MIME, mbox, uuencode, yEnc, BinHex, TNEF, SIS) mutated
@@ -147,8 +148,6 @@ it(`never throws, hangs or leaves temp files on mutated mail and encodings (seed
   console.info(`mail fuzz: ${cases} cases in ${Date.now() - started} ms (seed ${SEED})`);
 });
 
-type Rng = () => number;
-
 function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
   const int = (n: number) => Math.floor(rng() * n);
   const pick = <T>(items: T[]): T => items[int(items.length)] as T;
@@ -168,64 +167,5 @@ function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
     const content = Buffer.concat([Buffer.from(opening, 'latin1'), randomBytes(int(4096))]);
     return { content, name: 'random.bin', how: `random after ${JSON.stringify(opening)}` };
   }
-  const sample = pick(samples);
-  let content = Buffer.from(sample.content);
-  const steps: string[] = [];
-  const rounds = 1 + int(4);
-  for (let round = 0; round < rounds && content.length > 0; round++) {
-    const op = int(5);
-    if (op === 0) {
-      const flips = 1 + int(8);
-      for (let i = 0; i < flips; i++) {
-        const at = int(content.length);
-        content.writeUInt8(content.readUInt8(at) ^ (1 << int(8)), at);
-      }
-      steps.push(`${flips} bit flips`);
-    } else if (op === 1) {
-      const at = int(content.length);
-      content = content.subarray(0, at);
-      steps.push(`truncated at ${at}`);
-    } else if (op === 2) {
-      const start = int(content.length);
-      const end = Math.min(content.length, start + 1 + int(2048));
-      const at = int(content.length);
-      content = Buffer.concat([
-        content.subarray(0, at),
-        content.subarray(start, end),
-        content.subarray(at),
-      ]);
-      steps.push(`duplicated ${start}-${end} at ${at}`);
-    } else if (op === 3) {
-      const at = int(content.length);
-      const bytes = randomBytes(1 + int(16));
-      bytes.copy(content, at);
-      steps.push(`overwrote ${bytes.length} at ${at}`);
-    } else {
-      const other = pick(samples).content;
-      const at = int(content.length);
-      content = Buffer.concat([content.subarray(0, at), other.subarray(int(other.length))]);
-      steps.push(`spliced at ${at}`);
-    }
-  }
-  return { content, name: sample.name, how: `${sample.name}: ${steps.join(', ')}` };
-}
-
-/** mulberry32: small, fast and good enough to drive mutations. */
-function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang)`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+  return mutateSample(rng, pick(samples), samples);
 }

@@ -21,6 +21,7 @@ import {
 import { ole1Object, packageNative, rtfWithBin, rtfWithObject } from '../support/rtf.js';
 import { CLAMAV_TESTFILES_DIR } from '../support/test-executable-corpus.js';
 import { moduleStream } from '../support/vba.js';
+import { prng, withDeadline, type Rng } from '../support/fuzz.js';
 
 /**
  * Feeds the PDF, RTF, HTML and VBA handlers mutated documents for a bounded time: no error escapes
@@ -194,8 +195,6 @@ it(`never throws, hangs or leaves temp files on mutated documents (seed ${SEED})
   console.info(`documents fuzz: ${cases} cases in ${Date.now() - started} ms (seed ${SEED})`);
 });
 
-type Rng = () => number;
-
 function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
   const int = (n: number) => Math.floor(rng() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
@@ -246,24 +245,4 @@ function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
     }
   }
   return { content, name: sample.name, how: `${sample.name}: ${steps.join(', ')}` };
-}
-
-/** mulberry32: small, fast and good enough to drive mutations. */
-function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang)`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

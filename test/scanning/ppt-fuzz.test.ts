@@ -18,6 +18,7 @@ import {
   storageRecord,
 } from '../support/ppt.js';
 import { CLAMAV_TESTFILES_DIR } from '../support/test-executable-corpus.js';
+import { prng, withDeadline, type Rng } from '../support/fuzz.js';
 
 /**
  * Feeds the PowerPoint handler mutated `PowerPoint Document` streams, random record sequences and
@@ -115,8 +116,6 @@ it(`never throws, hangs or leaves files on mutated PowerPoint streams (seed ${SE
   console.info(`PowerPoint fuzz: ${cases} cases in ${Date.now() - started} ms (seed ${SEED})`);
 }, 120_000);
 
-type Rng = () => number;
-
 function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
   const int = (n: number) => Math.floor(rng() * n);
   const randomBytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
@@ -172,24 +171,4 @@ function randomRecords(rng: Rng): Buffer {
       return record(0x03e8 + int(0x2000), body, { instance: int(16), version: int(15) });
     });
   return Buffer.concat(build(0));
-}
-
-/** mulberry32: small, fast and good enough to drive mutations. */
-function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang)`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -11,6 +11,7 @@ import { eicar } from '../support/content.js';
 import { installShieldLauncher, installShieldSetup } from '../support/installshield.js';
 import { ole2 } from '../support/ole2.js';
 import { buildPe } from '../support/pe-builder.js';
+import { prng, withDeadline, type Rng } from '../support/fuzz.js';
 
 /**
  * Feeds the formats opened through 7-Zip (and InstallShield launchers) mutated archives for a
@@ -150,8 +151,6 @@ function packageStream(data: Buffer): Buffer {
   return Buffer.concat([total, body]);
 }
 
-type Rng = () => number;
-
 function mutate(rng: Rng): { content: Buffer; name: string; how: string } {
   const int = (n: number) => Math.floor(rng() * n);
   const sample = samples[int(samples.length)] ?? samples[0]!;
@@ -179,24 +178,4 @@ function mutate(rng: Rng): { content: Buffer; name: string; how: string } {
     }
   }
   return { content, name: sample.name, how: `${sample.name}: ${steps.join(', ')}` };
-}
-
-/** mulberry32: small, fast and good enough to drive mutations. */
-function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${label}: no result after ${ms} ms (hang)`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
