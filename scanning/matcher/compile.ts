@@ -84,6 +84,8 @@ export interface CompiledBodies {
   contextMask: Uint8Array;
 
   patName: string[];
+  /** The signature's target type (0: any file; others: files of that kind only). */
+  patTarget: Uint8Array;
   patFirstSeg: Int32Array;
   patSegCount: Int32Array;
   patOffsetKind: Uint8Array;
@@ -279,6 +281,7 @@ export function compileBodies(signatures: BodySignature[]): CompiledBodies {
   const ops = new OpBuilder();
   const segments: SegmentDraft[] = [];
   const patName: string[] = [];
+  const patTarget: number[] = [];
   const patFirstSeg: number[] = [];
   const patSegCount: number[] = [];
   const patOffsetKind: number[] = [];
@@ -292,6 +295,7 @@ export function compileBodies(signatures: BodySignature[]): CompiledBodies {
     const offset = signature.offset;
     const eof = offset.kind === 'eof';
     patName.push(signature.name);
+    patTarget.push(signature.targetType);
     patFirstSeg.push(segments.length);
     patOffsetKind.push(
       offset.kind === 'any'
@@ -360,6 +364,7 @@ export function compileBodies(signatures: BodySignature[]): CompiledBodies {
     contextValue: new Uint8Array(0),
     contextMask: new Uint8Array(0),
     patName,
+    patTarget: Uint8Array.from(patTarget),
     patFirstSeg: Int32Array.from(patFirstSeg),
     patSegCount: Int32Array.from(patSegCount),
     patOffsetKind: Uint8Array.from(patOffsetKind),

@@ -13,11 +13,25 @@ import {
   type CompiledBodies,
   type QgramPass,
 } from './compile.js';
+import {
+  detectFileKind,
+  HtmlMarkerScanner,
+  NORMALISED_TEXT_TARGET,
+  RAW_TARGET,
+  TYPE_HEAD_BYTES,
+} from '../file-type.js';
 import { LogicalScanner, type LogicalSession, type OccurrenceFeed } from './logical.js';
+import { MAX_NORMALISED_TEXT, TextNormaliser } from './text-normalise.js';
 
 /** The name reported for the EICAR test file (findings.ts maps it to the fixed finding). */
 export const EICAR_SIGNATURE_NAME = 'Eicar-Test-Signature';
 const EICAR_MAX_FILE = 128;
+
+/**
+ * What a session matches: a file or member as it is, or the normalised copy of a text file
+ * (text-normalise.ts), against which target type 7 is matched besides target 0, and no hashes.
+ */
+export type SessionMode = 'raw' | 'normalised-text';
 /** Most anchor positions an EOF pattern's prefilter checks before leaving it to verification. */
 const EOF_PREFILTER_SPAN = 256;
 const EMPTY: Uint8Array = Buffer.alloc(0);
@@ -81,7 +95,7 @@ export class ContentScanner {
    * signatures with a `Container` condition.
    */
   session(totalSize = -1, container = 'file'): ScanSession {
-    return new Session(this, totalSize, null, container);
+    return new Session(this, totalSize, null, container, 'raw');
   }
 
   /**
@@ -90,7 +104,7 @@ export class ContentScanner {
    * @internal
    */
   occurrenceSession(onStart: (pattern: number, start: number) => void): OccurrenceFeed {
-    const session = new Session(this, -1, onStart, 'file');
+    const session = new Session(this, -1, onStart, 'file', 'raw');
     return { update: (chunk) => session.update(chunk), finish: () => void session.finish() };
   }
 
@@ -149,9 +163,14 @@ class Session implements ScanSession {
   private multi: Map<number, MultiState> | null = null;
 
   private matched: Set<number> | null = null;
+  /** Matched patterns of a target type other than 0: they count once the file's kind is known. */
+  private targeted: number[] | null = null;
+  /** The normalised copy of a text file, matched alongside (raw mode, text files only). */
+  private text: NormalisedText | null = null;
   private readonly names = new Set<string>();
   allowedBy: string | undefined;
   private head: Uint8Array | null = null;
+  private headLength = 0;
   private readonly logical: LogicalSession | null;
 
   // Scratch interval lists for verification: [from0, to0, from1, to1, …].
@@ -162,15 +181,19 @@ class Session implements ScanSession {
     private readonly scanner: ContentScanner,
     private readonly totalSize: number,
     private readonly onStart: ((pattern: number, start: number) => void) | null,
-    container: string,
+    private readonly container: string,
+    private readonly mode: SessionMode,
   ) {
     this.c = scanner.compiled;
-    this.logical = scanner.logical?.session(totalSize, container) ?? null;
+    this.logical = scanner.logical?.session(totalSize, container, mode) ?? null;
     // A digest is only worth computing when some signature names this size (or any size).
     const { hashes, allowed } = scanner.db;
-    this.hashes = scanner.hashAlgorithms
-      .filter((a) => hashNeeded(hashes, a, totalSize) || hashNeeded(allowed, a, totalSize))
-      .map((a) => [a, createHash(a)]);
+    this.hashes =
+      mode === 'raw'
+        ? scanner.hashAlgorithms
+            .filter((a) => hashNeeded(hashes, a, totalSize) || hashNeeded(allowed, a, totalSize))
+            .map((a) => [a, createHash(a)])
+        : [];
     this.hasBodies = this.c.patName.length > 0;
   }
 
@@ -188,7 +211,15 @@ class Session implements ScanSession {
     if (n === 0) return;
     if (this.logical !== null) this.logical.update(chunk);
     for (const [, hash] of this.hashes) hash.update(chunk);
-    if (this.pos <= EICAR_MAX_FILE) this.keepHead(chunk);
+    if (this.headLength < TYPE_HEAD_BYTES) {
+      const taken = this.keepHead(chunk);
+      if (this.headLength === TYPE_HEAD_BYTES) {
+        this.startText();
+        if (this.text !== null && taken < n) this.text.update(chunk.subarray(taken));
+      }
+    } else if (this.text !== null) {
+      this.text.update(chunk);
+    }
     if (!this.hasBodies) {
       this.pos += n;
       return;
@@ -223,6 +254,7 @@ class Session implements ScanSession {
       // Hashes were skipped, and EOF-n placed, on the strength of the declared size.
       throw new Error(`the scan session was told ${this.totalSize} bytes but got ${size}`);
     }
+    if (this.headLength < TYPE_HEAD_BYTES) this.startText();
     if (this.hasBodies) {
       this.chunk = EMPTY;
       this.chunkStart = size;
@@ -231,7 +263,10 @@ class Session implements ScanSession {
       this.releaseEvents(Infinity);
       this.checkEofPatterns(size);
     }
+    this.addTargeted();
+    if (this.text !== null) for (const name of this.text.finish(size)) this.names.add(name);
     if (
+      this.mode === 'raw' &&
       size <= EICAR_MAX_FILE &&
       this.head &&
       isEicar(Buffer.from(this.head.buffer, this.head.byteOffset, size))
@@ -256,10 +291,39 @@ class Session implements ScanSession {
 
   // ---- streaming ----
 
-  private keepHead(chunk: Uint8Array): void {
-    if (!this.head) this.head = new Uint8Array(EICAR_MAX_FILE + 1);
-    const room = EICAR_MAX_FILE + 1 - this.pos;
-    if (room > 0) this.head.set(chunk.subarray(0, Math.min(room, chunk.length)), this.pos);
+  /** Keeps the first TYPE_HEAD_BYTES: the EICAR check and the file's kind are read from them. */
+  private keepHead(chunk: Uint8Array): number {
+    if (!this.head) this.head = new Uint8Array(TYPE_HEAD_BYTES);
+    const taken = Math.min(TYPE_HEAD_BYTES - this.headLength, chunk.length);
+    this.head.set(chunk.subarray(0, taken), this.headLength);
+    this.headLength += taken;
+    return taken;
+  }
+
+  private headBytes(): Uint8Array {
+    return this.head?.subarray(0, this.headLength) ?? EMPTY;
+  }
+
+  /**
+   * The head is complete (or the content ended): a text file gets its normalised copy, fed the
+   * head now and every later chunk as it comes.
+   */
+  private startText(): void {
+    if (this.mode !== 'raw' || this.onStart !== null || this.text !== null) return;
+    const head = this.headBytes();
+    if (head.length === 0 || detectFileKind(head) !== 'text') return;
+    this.text = new NormalisedText(this.scanner, this.container);
+    this.text.update(head);
+  }
+
+  /** Names of the matched patterns whose target type is this content's. */
+  private addTargeted(): void {
+    if (this.targeted === null) return;
+    const target =
+      this.mode === 'raw' ? RAW_TARGET[detectFileKind(this.headBytes())] : NORMALISED_TEXT_TARGET;
+    for (const pattern of this.targeted) {
+      if (this.c.patTarget[pattern] === target) this.names.add(this.c.patName[pattern]!);
+    }
   }
 
   /** Keeps the last `ringCap` bytes: byte p lives at ring[p % ringCap]. */
@@ -620,7 +684,10 @@ class Session implements ScanSession {
   private match(pattern: number): void {
     if (this.matched === null) this.matched = new Set();
     this.matched.add(pattern);
-    if (this.onStart === null) this.names.add(this.c.patName[pattern]!);
+    if (this.onStart === null) {
+      if (this.c.patTarget[pattern] === 0) this.names.add(this.c.patName[pattern]!);
+      else (this.targeted ??= []).push(pattern);
+    }
     // Only bodies with unbounded gaps get here in occurrence mode: found once, start unknown.
     else this.onStart(pattern, 0);
   }
@@ -838,4 +905,33 @@ function occurrenceMatcher(
 ): (onStart: (pattern: number, start: number) => void) => OccurrenceFeed {
   const scanner = new ContentScanner({ ...emptySignatureDatabase(), bodies });
   return (onStart) => scanner.occurrenceSession(onStart);
+}
+
+/**
+ * The normalised copy of a text file, matched by a session of its own. clamd leaves it out when
+ * the text turns out to be HTML (it then matches its own forms of the page instead) and when the
+ * file is larger than it normalises; so are its matches here.
+ */
+class NormalisedText {
+  private readonly normaliser = new TextNormaliser();
+  private readonly html = new HtmlMarkerScanner();
+  private readonly session: Session;
+  private fed = 0;
+
+  constructor(scanner: ContentScanner, container: string) {
+    this.session = new Session(scanner, -1, null, container, 'normalised-text');
+  }
+
+  update(chunk: Uint8Array): void {
+    this.html.update(chunk);
+    if (this.html.found || this.fed > MAX_NORMALISED_TEXT) return;
+    this.fed += chunk.length;
+    const normalised = this.normaliser.normalise(chunk);
+    if (normalised.length > 0) this.session.update(normalised);
+  }
+
+  finish(size: number): string[] {
+    const names = this.session.finish();
+    return this.html.found || size > MAX_NORMALISED_TEXT ? [] : names;
+  }
 }

@@ -5,9 +5,11 @@ import {
   type HashAlgorithm,
   type HashDatabase,
 } from '../hash-signatures.js';
+import { detectFileKind, NORMALISED_TEXT_TARGET, RAW_TARGET } from '../file-type.js';
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
 import { evaluateExpression, type LdbOffset, type LogicalSignature } from '../signatures/ldb.js';
 import type { BodySignature } from '../signatures/ndb.js';
+import type { SessionMode } from './content-scanner.js';
 
 /**
  * Logical signatures (`.ldb`) and PE section hashes (`.mdb`) over one stream of content.
@@ -44,8 +46,8 @@ const MAX_HASHED_SECTION = 1024 ** 3;
 const PRUNE_AT = 4096;
 
 interface BodyMatcher {
-  /** 1: only for files starting with "MZ". */
-  target: 0 | 1;
+  /** The target type: 0 for any file, others only for files of that kind (file-type.ts). */
+  target: number;
   /** Fed the content with A–Z lowered. */
   lower: boolean;
   open: (onStart: (pattern: number, start: number) => void) => OccurrenceFeed;
@@ -77,7 +79,7 @@ export class LogicalScanner {
   ) {
     const groups = new Map<
       string,
-      { target: 0 | 1; lower: boolean; bodies: BodySignature[]; slots: number[] }
+      { target: number; lower: boolean; bodies: BodySignature[]; slots: number[] }
     >();
     signatures.forEach((signature, index) => {
       this.firstSlot.push(this.slots.length);
@@ -113,10 +115,11 @@ export class LogicalScanner {
 
   /**
    * `totalSize`: the exact number of bytes that will come, or -1 when unknown; `container`: the
-   * format the content was unpacked from (`file`: none).
+   * format the content was unpacked from (`file`: none); `mode`: the content itself, or the
+   * normalised copy of a text file (target type 7 then applies instead of the file's own).
    */
-  session(totalSize: number, container: string): LogicalSession {
-    return new Session(this, totalSize, container);
+  session(totalSize: number, container: string, mode: SessionMode = 'raw'): LogicalSession {
+    return new Session(this, totalSize, container, mode);
   }
 }
 
@@ -141,6 +144,8 @@ interface Layout {
   pe: PeInfo | null;
   /** False for an "MZ" file whose headers do not parse: ClamAV then drops every EOF/EP/S offset. */
   relativeOffsets: boolean;
+  /** The target type besides 0 whose signatures apply to this content. */
+  target: number;
 }
 
 class Session implements LogicalSession {
@@ -171,6 +176,7 @@ class Session implements LogicalSession {
     private readonly scanner: LogicalScanner,
     private readonly totalSize: number,
     private readonly container: string,
+    private readonly mode: SessionMode,
   ) {
     const capacity = totalSize >= 0 ? Math.min(totalSize, PE_HEAD_BYTES) : PE_HEAD_BYTES;
     this.head = new Uint8Array(capacity);
@@ -206,7 +212,8 @@ class Session implements LogicalSession {
     const mz = looksLikeMsExe(head);
     const parsed = mz ? parsePe(head, size) : undefined;
     const pe = parsed?.ok ? parsed.pe : null;
-    return { mz, pe, relativeOffsets: !mz || pe !== null };
+    const target = this.mode === 'raw' ? RAW_TARGET[detectFileKind(head)] : NORMALISED_TEXT_TARGET;
+    return { mz, pe, relativeOffsets: !mz || pe !== null, target };
   }
 
   /** The head is in (or the stream ended): the layout is known, matching can begin. */
@@ -216,7 +223,7 @@ class Session implements LogicalSession {
     this.startLayout = layout;
     this.knownSize = this.totalSize >= 0 ? this.totalSize : undefined;
     for (const { target, lower, open, slotOf } of this.scanner.matchers) {
-      if (target === 1 && !layout.mz) continue;
+      if (target !== 0 && target !== layout.target) continue;
       this.feeds.push({ feed: open((p, start) => this.found(slotOf[p]!, start)), lower });
     }
     if (layout.pe !== null) this.startHashers(layout.pe);
@@ -316,7 +323,7 @@ class Session implements LogicalSession {
     const candidates = new Set([...this.touched, ...holdWithoutMatches]);
     for (const index of candidates) {
       const signature = signatures[index]!;
-      if (signature.target === 1 && !layout.mz) continue;
+      if (signature.target !== 0 && signature.target !== layout.target) continue;
       if (signature.container !== undefined && signature.container !== this.container) continue;
       const first = firstSlot[index]!;
       const counts = signature.subsignatures.map((_, sub) => {

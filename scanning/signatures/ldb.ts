@@ -75,8 +75,8 @@ export type LogicalExpression =
 
 export interface LogicalSignature {
   name: string;
-  /** 0: any file; 1: files starting with "MZ". */
-  target: 0 | 1;
+  /** 0: any file; otherwise the target type (file-type.ts tells which files are of it). */
+  target: number;
   fileSize?: [number, number];
   entryPoint?: [number, number];
   sections?: [number, number];
@@ -102,6 +102,8 @@ const MAX_NUMBER = 0xffffffff;
 const MAX_COUNT = 65535;
 /** ClamAV's number of target types: 15 and up are skipped. */
 const TARGET_TYPES = 15;
+/** Target types matched (see file-type.ts for how a file's kind is told). */
+const MATCHED_TARGETS = new Set([0, 1, 2, 4, 5, 6, 7, 9, 10, 11, 12]);
 const TARGET_NAMES: Record<number, string> = {
   2: 'OLE2',
   3: 'HTML',
@@ -215,7 +217,7 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
 // ---- target description block ----
 
 interface TargetBlock {
-  target: 0 | 1;
+  target: number;
   fileSize?: [number, number];
   entryPoint?: [number, number];
   sections?: [number, number];
@@ -304,15 +306,23 @@ function parseTargetBlock(text: string): TargetBlock {
   if ((block.entryPoint || block.sections) && target !== 1 && target !== 6 && target !== 9) {
     fail('EntryPoint and NumberOfSections need Target 1, 6 or 9 (clamd refuses the database)');
   }
-  if (target !== 0 && target !== 1) {
+  if (target === 3) {
+    fail(
+      'skipped: target type 3 (HTML) is matched by clamd against its normalised forms of a page, which the built-in engine does not produce',
+    );
+  }
+  if (!MATCHED_TARGETS.has(target)) {
     fail(`skipped: target type ${target} (${TARGET_NAMES[target] ?? 'unknown'}) is not supported`);
+  }
+  if ((block.entryPoint || block.sections) && target !== 1) {
+    fail(`skipped: EntryPoint and NumberOfSections of ${TARGET_NAMES[target]} files are not computed`);
   }
   return { target, ...block };
 }
 
 // ---- subsignatures ----
 
-function parseSubsignature(text: string, target: 0 | 1, warnings: string[]): Subsignature {
+function parseSubsignature(text: string, target: number, warnings: string[]): Subsignature {
   if (text.startsWith('$')) fail('skipped: macro subsignatures are not supported');
   if (text.startsWith('fuzzy_img#')) fail('skipped: fuzzy image hashes are not supported');
   const open = text.indexOf('(');
@@ -339,8 +349,11 @@ function parseSubsignature(text: string, target: 0 | 1, warnings: string[]): Sub
     else fail(`unknown modifier "${modifier}" (clamd refuses the database)`);
   }
   const offset = parseOffset(offsetText ?? '*');
-  if (offset.kind !== 'any' && offset.kind !== 'absolute' && offset.kind !== 'eof' && target !== 1) {
-    fail('offsets relative to an executable need Target 1 (clamd refuses the database)');
+  if (offset.kind !== 'any' && offset.kind !== 'absolute' && offset.kind !== 'eof') {
+    if (target === 6 || target === 9) {
+      fail(`skipped: entry point and section offsets of ${TARGET_NAMES[target]} files are not computed`);
+    }
+    if (target !== 1) fail('offsets relative to an executable need Target 1, 6 or 9 (clamd refuses the database)');
   }
   const texts = wide ? (ascii ? [widen(hex), hex] : [widen(hex)]) : [hex];
   const forms = texts.map((body) => {

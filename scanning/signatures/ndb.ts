@@ -164,9 +164,12 @@ function parseLine(line: string, file: string, lineNumber: number): NdbLineResul
   const elements = parseHex(hex);
   checkStructure(elements);
   const warnings = clamdCompatibility(elements);
-  if (targetType !== 0) {
-    warnings.unshift(`target type ${targetType} (${typeName}) is matched against every file, as type 0`);
+  if (targetType === 3) {
+    fail(
+      'skipped: target type 3 (HTML) is matched by clamd against its normalised forms of a page, which the built-in engine does not produce',
+    );
   }
+  if (targetType === 13 || targetType === 14) fail(`skipped: target type ${targetType} (${typeName}) is not supported`);
   const warning = warnings.length > 0 ? warnings.join('; ') : undefined;
   return {
     ok: true,

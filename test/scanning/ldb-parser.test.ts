@@ -180,8 +180,14 @@ describe('.ldb lines', () => {
     expect(problem(`S;Engine:51-255,Target:1;0;$1$:${body}`)).toMatch(
       /^skipped: (subsignature \d+: )?macro/,
     );
-    expect(problem(`S;Engine:51-255,Target:2;0;${body}`)).toMatch(
-      /^skipped: (subsignature \d+: )?target type 2 \(OLE2\)/,
+    expect(problem(`S;Engine:51-255,Target:3;0;${body}`)).toMatch(
+      /^skipped: (subsignature \d+: )?target type 3 \(HTML\) is matched by clamd against its normalised forms/,
+    );
+    expect(problem(`S;Engine:51-255,Target:13;0;${body}`)).toMatch(
+      /^skipped: (subsignature \d+: )?target type 13 \(Internal\)/,
+    );
+    expect(problem(`S;Engine:51-255,Target:6;0;EP+1:${body}`)).toMatch(
+      /^skipped: (subsignature \d+: )?entry point and section offsets of ELF files/,
     );
     expect(problem(`S;Engine:51-255,Target:15;0;${body}`)).toMatch(
       /^skipped: (subsignature \d+: )?target type 15/,
@@ -244,8 +250,8 @@ describe('.ldb lines', () => {
     expect(problem(`S;Target:0,FileSize:1-2;0;${body}`)).toMatch(/need Engine/);
     expect(problem(`S;Engine:51-255,Target:0,FileSize:12;0;${body}`)).toMatch(/not a range/);
     expect(problem(`S;Engine:51-255,Target:0,EntryPoint:1-2;0;${body}`)).toMatch(/need Target 1/);
-    expect(problem(`S;Target:0;0;EP+1:${body}`)).toMatch(/need Target 1/);
-    expect(problem(`S;Target:0;0;S1+1:${body}`)).toMatch(/need Target 1/);
+    expect(problem(`S;Target:0;0;EP+1:${body}`)).toMatch(/need Target 1, 6 or 9/);
+    expect(problem(`S;Target:0;0;S1+1:${body}`)).toMatch(/need Target 1, 6 or 9/);
     expect(problem(`S;Target:0;0;${body}::x`)).toMatch(/unknown modifier "x"/);
     expect(problem(`S;Target:0;0;zz`)).toMatch(/subsignature 0: .*not a hex byte/);
     expect(problem(`S;Target:0;0;a:b:c:d:e`)).toMatch(/expected \[offset:\]hex/);

@@ -154,10 +154,15 @@ describe('the .ndb parser', () => {
     expect(problem('T:0:EOF-9999999:41424344')).toMatch(/further back/);
   });
 
-  it('matches other target types as type 0, with a warning', () => {
+  it('reads the target types it matches and skips, with the reason, those it does not', () => {
     expect(warning('T:0:*:41424344')).toBeUndefined();
-    expect(warning('T:1:*:41424344')).toMatch(/target type 1 \(PE\) is matched against every file/);
+    expect(warning('T:1:*:41424344')).toBeUndefined();
     expect(parse('T:6:*:41424344').targetType).toBe(6);
+    expect(parse('T:7:*:41424344').targetType).toBe(7);
+    expect(problem('T:3:*:41424344')).toMatch(
+      /^skipped: target type 3 \(HTML\) is matched by clamd against its normalised forms/,
+    );
+    expect(problem('T:13:*:41424344')).toMatch(/^skipped: target type 13 \(Internal\)/);
     expect(problem('T:99:*:41424344')).toMatch(/unknown target type/);
     expect(problem('T:x:*:41424344')).toMatch(/not a number/);
   });
@@ -205,8 +210,8 @@ describe('the .ndb parser', () => {
     ]);
     expect(parsed.problems[0]?.message).toMatch(/hex byte/);
     expect(parsed.problems[1]?.message).toMatch(/expected Name/);
-    expect(parsed.warnings.map((w) => [w.file, w.line])).toEqual([['test.ndb', 5]]);
-    expect(parsed.warnings[0]?.message).toMatch(/target type 1/);
+    expect(parsed.signatures[1]?.targetType).toBe(1);
+    expect(parsed.warnings).toEqual([]);
   });
 });
 

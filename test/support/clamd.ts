@@ -195,3 +195,24 @@ export async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+/** Every signature clamd names for a file (ALLMATCHSCAN), without the `.UNOFFICIAL` suffix. */
+export function clamdAllMatches(socketPath: string, file: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(socketPath);
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (data: string) => (reply += data));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const names: string[] = [];
+      for (const line of reply.split('\n')) {
+        const match = / (\S+) FOUND$/.exec(line.trim());
+        if (match) names.push(match[1]!.replace(/\.UNOFFICIAL$/, ''));
+        else if (line.includes('ERROR')) reject(new Error(line));
+      }
+      resolve([...new Set(names)].sort());
+    });
+    socket.write(`nALLMATCHSCAN ${file}\n`);
+  });
+}
