@@ -12,11 +12,12 @@ import {
  *     Name;TargetDescriptionBlock;LogicalExpression;Subsig0;Subsig1;…
  *
  * Target description block (comma-separated `Attribute:value`): `Engine:a-b` (must come first;
- * a signature whose range excludes ENGINE_FLEVEL is skipped, as ClamAV skips it), `Target:0`
- * (any file) or `Target:1` (files starting with "MZ"), `FileSize:a-b`, `EntryPoint:a-b` and
- * `NumberOfSections:a-b` (PE), `Container:` CL_TYPE_ZIP, CL_TYPE_GZ or CL_TYPE_ANY (the file is
- * not unpacked from anything). Other targets and containers, `Intermediates`, `HandlerType` and
- * `IconGroup1/2` make the signature skipped, with the reason.
+ * a signature whose range excludes ENGINE_FLEVEL is skipped, as ClamAV skips it), `Target:n`
+ * (0: any file; 1, 2, 4–7, 9–12: files of that kind, see scanning/file-type.ts; 3 (HTML), 8, 13
+ * and 14 are skipped), `FileSize:a-b`, `EntryPoint:a-b` and `NumberOfSections:a-b` (PE),
+ * `Container:` CL_TYPE_ZIP, CL_TYPE_GZ or CL_TYPE_ANY (the file is not unpacked from anything).
+ * Other containers, `Intermediates`, `HandlerType` and `IconGroup1/2` make the signature skipped,
+ * with the reason.
  *
  * Logical expression: subsignature numbers joined by `&` and `|`, parentheses, counts on a
  * subsignature (`0>2`, `0=1`, `0<3`) or a parenthesised group (`(0|1)>2`, `(0|1|2)=3,2`: a total
