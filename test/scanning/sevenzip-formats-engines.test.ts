@@ -65,6 +65,16 @@ const RECIPES: Array<{ name: string; command: string }> = [
     command:
       'printf \'OutFile "clam-setup.exe"\\nRequestExecutionLevel user\\nSection\\nSetOutPath $TEMP\\nFile clam.exe\\nSectionEnd\\n\' > s.nsi && makensis -V1 s.nsi',
   },
+  {
+    // An RPM package: 7-Zip reads the header and hands on the gzip-compressed cpio payload.
+    name: 'clam.rpm',
+    command: [
+      'mkdir -p rpm/SOURCES rpm/SPECS && cp clam.exe rpm/SOURCES/',
+      "printf 'Name: clam\\nVersion: 1\\nRelease: 1\\nSummary: test\\nLicense: none\\nBuildArch: noarch\\nSource0: clam.exe\\n%%description\\ntest\\n%%install\\ninstall -D -m 644 %%{SOURCE0} %%{buildroot}/opt/clam/clam.exe\\n%%files\\n/opt/clam/clam.exe\\n' > rpm/SPECS/clam.spec",
+      'rpmbuild --quiet --define "_topdir $PWD/rpm" -bb rpm/SPECS/clam.spec',
+      'cp rpm/RPMS/noarch/clam-1-1.noarch.rpm clam.rpm',
+    ].join(' && '),
+  },
   // Self-extracting archives: a PE stub (the test executable itself) with an archive appended.
   {
     name: 'clam.7z-sfx.exe',
@@ -126,6 +136,7 @@ const NOT_OPENED_BY_CLAMD = [
   'clam.lzma.zip',
   'clam.ppmd.zip',
   'clam.wim',
+  'clam.rpm',
   // ClamAV inflates every ExOleObjStg record: it misses an object stored uncompressed.
   'clam.stored.ppt',
 ];
