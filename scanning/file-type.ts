@@ -271,39 +271,99 @@ function isUtf16Text(bytes: Uint8Array): boolean {
   return !bom || bad < bytes.length / 2;
 }
 
+/** What may follow `<` in a marker (HTML_TAGS without the `<a … href` and `<%@` forms). */
+const TAG_NAMES = [
+  'HEAD>',
+  'HTML>',
+  'Head>',
+  'Html>',
+  'head>',
+  'html>',
+  'IFRAME',
+  'IMG',
+  'Img',
+  'OBJECT',
+  'Object',
+  'SCRIPT',
+  'Script',
+  'TABLE',
+  'iframe',
+  'img',
+  'object',
+  'script',
+  'table',
+].map((name) => Buffer.from(name, 'latin1'));
+const LONGEST_TAG = Math.max(...TAG_NAMES.map((name) => name.length));
+/** Bytes a marker may start with after `<` (the tags' first letters, and `a`/`A`). */
+const TAG_FIRST = Uint8Array.from({ length: 256 }, (_, byte) =>
+  TAG_NAMES.some((name) => name[0] === byte) || byte === 0x61 || byte === 0x41 ? 1 : 0,
+);
+
+function startsAt(bytes: Uint8Array, expected: Uint8Array, at: number): boolean {
+  if (at + expected.length > bytes.length) return false;
+  for (let i = 0; i < expected.length; i += 1) if (bytes[at + i] !== expected[i]) return false;
+  return true;
+}
+const LT = 0x3c;
+
 /**
  * Watches a text file, as it streams past, for ClamAV's HTML markers (HTML_TAGS): clamd retypes a
  * text file holding one anywhere as HTML, and then does not match its normalised text copy.
+ * Only the bytes after each `<` are looked at (found with indexOf), so text costs little.
  */
 export class HtmlMarkerScanner {
-  private tail = '';
+  /** The last bytes of the previous chunk, for a marker cut by a chunk boundary. */
+  private tail = Buffer.alloc(0);
+  /** An `<a ` was seen: an `href` in any of ClamAV's cases anywhere later makes it HTML. */
   private anchorOpen = false;
   found = false;
 
   update(chunk: Uint8Array): void {
-    if (this.found) return;
-    const text =
-      this.tail + Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString('latin1');
-    if (TAG_MARKER.test(text)) {
-      this.found = true;
-      return;
+    if (this.found || chunk.length === 0) return;
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (this.tail.length > 0) {
+      const joint = Buffer.concat([this.tail, bytes.subarray(0, LONGEST_TAG + 1)]);
+      this.lookFrom(joint, 0, this.tail.length);
     }
-    if (!this.anchorOpen) {
-      const anchor = /<[Aa] /.exec(text);
-      if (anchor) {
-        this.anchorOpen = true;
-        this.found = HREF.test(text.slice(anchor.index + 3));
-        if (this.found) return;
+    if (!this.found) this.lookFrom(bytes, 0, bytes.length);
+    if (!this.found && this.anchorOpen) this.lookForHref(bytes);
+    this.keepTail(bytes);
+  }
+
+  /** The stream's last few bytes, however small the chunks. */
+  private keepTail(bytes: Buffer): void {
+    const keep = LONGEST_TAG + 3;
+    const recent = bytes.length >= keep ? bytes : Buffer.concat([this.tail, bytes]);
+    this.tail = Buffer.from(recent.subarray(Math.max(0, recent.length - keep)));
+  }
+
+  /** Markers whose `<` lies in [from, to) of `bytes`. */
+  private lookFrom(bytes: Buffer, from: number, to: number): void {
+    let at = bytes.indexOf(LT, from);
+    while (at >= 0 && at < to) {
+      if (this.markerAt(bytes, at + 1)) {
+        this.found = true;
+        return;
       }
-    } else if (HREF.test(text)) {
-      this.found = true;
-      return;
+      at = bytes.indexOf(LT, at + 1);
     }
-    // Enough to hold the start of the longest marker ("<OBJECT", "<a ", "href").
-    this.tail = text.slice(-8);
+  }
+
+  private markerAt(bytes: Buffer, at: number): boolean {
+    const first = bytes[at];
+    if (first === undefined || !TAG_FIRST[first]) return false;
+    for (const name of TAG_NAMES) if (startsAt(bytes, name, at)) return true;
+    if ((first === 0x61 || first === 0x41) && bytes[at + 1] === 0x20 && !this.anchorOpen) {
+      this.anchorOpen = true;
+      if (HREF.test(bytes.toString('latin1', at + 2))) return true;
+    }
+    return false;
+  }
+
+  private lookForHref(bytes: Buffer): void {
+    const joint = Buffer.concat([this.tail, bytes.subarray(0, 3)]).toString('latin1');
+    if (HREF.test(joint) || HREF.test(bytes.toString('latin1'))) this.found = true;
   }
 }
 
-const TAG_MARKER =
-  /<(?:HEAD>|HTML>|Head>|Html>|head>|html>|IFRAME|IMG|Img|OBJECT|Object|SCRIPT|Script|TABLE|iframe|img|object|script|table)/;
 const HREF = /[hH][rR](?:EF|ef)/;

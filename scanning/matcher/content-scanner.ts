@@ -20,18 +20,20 @@ import {
   RAW_TARGET,
   TYPE_HEAD_BYTES,
 } from '../file-type.js';
-import { LogicalScanner, type LogicalSession, type OccurrenceFeed } from './logical.js';
+import {
+  LogicalScanner,
+  type LogicalSession,
+  type OccurrenceFeed,
+  type SessionMode,
+} from './logical.js';
 import { MAX_NORMALISED_TEXT, TextNormaliser } from './text-normalise.js';
+import { bodiesForText, logicalForText } from './text-signatures.js';
+import { evaluateExpression } from '../signatures/ldb.js';
 
 /** The name reported for the EICAR test file (findings.ts maps it to the fixed finding). */
 export const EICAR_SIGNATURE_NAME = 'Eicar-Test-Signature';
 const EICAR_MAX_FILE = 128;
 
-/**
- * What a session matches: a file or member as it is, or the normalised copy of a text file
- * (text-normalise.ts), against which target type 7 is matched besides target 0, and no hashes.
- */
-export type SessionMode = 'raw' | 'normalised-text';
 /** Most anchor positions an EOF pattern's prefilter checks before leaving it to verification. */
 const EOF_PREFILTER_SPAN = 256;
 const EMPTY: Uint8Array = Buffer.alloc(0);
@@ -69,9 +71,17 @@ export class ContentScanner {
   readonly hashAlgorithms: HashAlgorithm[];
   /** Logical signatures and PE section hashes: null when the database has none (no cost then). */
   readonly logical: LogicalScanner | null;
+  /**
+   * The matcher for the normalised copy of text files: only the signatures that could match it
+   * (text-signatures.ts); null when none could, and then no copy is made.
+   */
+  readonly text: ContentScanner | null;
   private readonly freeRings: Uint8Array[] = [];
 
-  constructor(readonly db: SignatureDatabase) {
+  constructor(
+    readonly db: SignatureDatabase,
+    kind: 'files' | 'normalised-text' = 'files',
+  ) {
     this.compiled = compileBodies(db.bodies);
     this.eofIndex = indexEofPatterns(this.compiled);
     this.hashAlgorithms = [...new Set([...db.hashes.algorithms, ...db.allowed.algorithms])].sort();
@@ -79,6 +89,7 @@ export class ContentScanner {
       db.logical.length > 0 || db.sectionHashes.count > 0
         ? new LogicalScanner(db.logical, db.sectionHashes, occurrenceMatcher)
         : null;
+    this.text = kind === 'files' ? textScanner(db) : null;
   }
 
   /** Bytes of history each session keeps. */
@@ -117,6 +128,19 @@ export class ContentScanner {
   returnRing(ring: Uint8Array): void {
     if (this.freeRings.length < 8) this.freeRings.push(ring);
   }
+}
+
+/** The matcher for normalised text, or null when no signature could match there. */
+function textScanner(db: SignatureDatabase): ContentScanner | null {
+  const bodies = bodiesForText(db.bodies);
+  const logical = logicalForText(db.logical, (signature) =>
+    evaluateExpression(
+      signature.expression,
+      new Array<number>(signature.subsignatures.length).fill(0),
+    ),
+  );
+  if (bodies.length === 0 && logical.length === 0) return null;
+  return new ContentScanner({ ...emptySignatureDatabase(), bodies, logical }, 'normalised-text');
 }
 
 function ringSize(window: number): number {
@@ -310,9 +334,11 @@ class Session implements ScanSession {
    */
   private startText(): void {
     if (this.mode !== 'raw' || this.onStart !== null || this.text !== null) return;
+    const textScanner = this.scanner.text;
+    if (textScanner === null) return;
     const head = this.headBytes();
     if (head.length === 0 || detectFileKind(head) !== 'text') return;
-    this.text = new NormalisedText(this.scanner, this.container);
+    this.text = new NormalisedText(textScanner, this.container);
     this.text.update(head);
   }
 

@@ -9,7 +9,6 @@ import { detectFileKind, NORMALISED_TEXT_TARGET, RAW_TARGET } from '../file-type
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
 import { evaluateExpression, type LdbOffset, type LogicalSignature } from '../signatures/ldb.js';
 import type { BodySignature } from '../signatures/ndb.js';
-import type { SessionMode } from './content-scanner.js';
 
 /**
  * Logical signatures (`.ldb`) and PE section hashes (`.mdb`) over one stream of content.
@@ -23,6 +22,12 @@ import type { SessionMode } from './content-scanner.js';
  * Section hashes are computed as the bytes stream past. Everything is judged when the stream
  * ends, as ClamAV judges logical signatures after reading the whole file.
  */
+
+/**
+ * What a session matches: a file or member as it is, or the normalised copy of a text file
+ * (text-normalise.ts), against which target type 7 is matched besides target 0, and no hashes.
+ */
+export type SessionMode = 'raw' | 'normalised-text';
 
 export interface OccurrenceFeed {
   update(chunk: Uint8Array): void;

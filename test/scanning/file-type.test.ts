@@ -93,4 +93,16 @@ describe('the normalised copy of text', () => {
     html.update(Buffer.concat([content, Buffer.from('<script>')]));
     expect(html.finish()).toEqual([]);
   });
+
+  it('keeps for the copy only the signatures that could match normalised text', () => {
+    const hex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
+    const scannerOf = (ndb: string) =>
+      new ContentScanner(buildSignatureDatabase([{ file: 'a.ndb', text: `${ndb}\n` }]));
+    // Upper case, NULs, bytes from 0x80 up and PE-only signatures never match the copy.
+    expect(scannerOf(`Upper:0:*:${hex('EVIL WORDS')}`).text).toBeNull();
+    expect(scannerOf('Binary:0:*:4d5a90000300').text).toBeNull();
+    expect(scannerOf(`Pe:1:*:${hex('evil words')}`).text).toBeNull();
+    const scanner = scannerOf(`Lower:0:*:${hex('evil words')}`);
+    expect(scanner.text?.db.bodies.map((body) => body.name)).toEqual(['Lower']);
+  });
 });

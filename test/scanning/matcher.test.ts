@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ContentScanner, EICAR_SIGNATURE_NAME } from '../../scanning/matcher/index.js';
 import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
 import { eicar } from '../support/content.js';
-import { oracleMatches } from '../support/ndb-oracle.js';
+import { oracleMatchesFile } from '../support/ndb-oracle.js';
 import {
   generateSignature,
   int,
@@ -125,7 +125,7 @@ describe('the streaming matcher', () => {
       s.instance.copy(content, int(rng, 0, content.length - s.instance.length - 1));
     });
     const expected = scanner.db.bodies
-      .filter((b) => oracleMatches(b, content))
+      .filter((b) => oracleMatchesFile(b, content))
       .map((b) => b.name)
       .sort();
     expect(expected.length).toBeGreaterThan(12);
@@ -291,7 +291,7 @@ describe('the streaming matcher', () => {
         { file: 'r.ndb', text: signatures.map((s) => s.line).join('\n') },
       ]);
       const expected = db.bodies
-        .filter((b) => oracleMatches(b, content))
+        .filter((b) => oracleMatchesFile(b, content))
         .map((b) => b.name)
         .sort();
       const scanner = new ContentScanner(db);
@@ -339,7 +339,7 @@ describe('the streaming matcher', () => {
         randomBytesFrom(rng, tail, alphabet),
       ]);
       const expected = db.bodies
-        .filter((b) => oracleMatches(b, content))
+        .filter((b) => oracleMatchesFile(b, content))
         .map((b) => b.name)
         .sort();
       const scanner = new ContentScanner(db);

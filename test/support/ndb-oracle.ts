@@ -1,3 +1,4 @@
+import { detectFileKind } from '../../scanning/file-type.js';
 import type { BodySignature, HexElement, PatternByte } from '../../scanning/signatures/ndb.js';
 
 /**
@@ -22,6 +23,39 @@ export function oracleMatches(
     if (sticky.test(text)) return true;
   }
   return false;
+}
+
+/**
+ * What a whole file is matched as, by the built-in engine as by clamd: the content itself, and for
+ * signatures of target 0 and 7 the normalised copy of text that is not HTML. The copy is made
+ * here by regular expressions, independently of the engine's normaliser; only the file's kind
+ * comes from the engine (scanning/file-type.ts, tested on its own).
+ */
+export function oracleMatchesFile(signature: BodySignature, content: Buffer): boolean {
+  if (signature.targetType === 0 && oracleMatches(signature, content)) return true;
+  if (signature.targetType !== 0 && signature.targetType !== 7) return false;
+  const copy = normalisedCopy(content);
+  return copy !== null && oracleMatches(signature, copy);
+}
+
+const HTML_MARKER =
+  /<(?:HEAD>|HTML>|Head>|Html>|head>|html>|IFRAME|IMG|Img|OBJECT|Object|SCRIPT|Script|TABLE|iframe|img|object|script|table)|<[Aa] [\s\S]*[hH][rR](?:EF|ef)/;
+
+function normalisedCopy(content: Buffer): Buffer | null {
+  if (detectFileKind(content) !== 'text') return null;
+  const text = content.toString('latin1');
+  if (HTML_MARKER.test(text)) return null;
+  let copy = '';
+  for (const char of text) {
+    const code = char.charCodeAt(0);
+    const space = code === 0x20 || (code >= 0x09 && code <= 0x0d);
+    if (space) {
+      if (!copy.endsWith(' ')) copy += ' ';
+    } else if (code > 0x20 && code < 0x80) {
+      copy += char.toLowerCase();
+    }
+  }
+  return Buffer.from(copy, 'latin1');
 }
 
 function byteSource({ value, mask }: PatternByte): string {
