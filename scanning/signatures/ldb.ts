@@ -26,13 +26,14 @@ import {
  * Subsignatures: an `.ndb` hex body (same syntax and limits, see ndb.ts) with an optional
  * `offset:` prefix (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `EP-n`, `Sx+n`, `SL+n`, `SEx`, each with an
  * optional `,maxshift`) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
- * "wide"), `a` (with `w`: the ASCII form too). Skipped, with the reason: `f` (fullword), PCRE
- * subsignatures (`/regex/`), byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures,
- * `VI` and `$n$` offsets, case-insensitive bodies with nibble wildcards or negated alternatives,
- * subsignatures with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only
- * looked for once), and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`,
- * alternatives of unequal lengths): clamd counts those by where their matches end, one start per
- * end, which this engine does not mimic.
+ * "wide"), `a` (with `w`: the ASCII form too), `f` (fullword: the form is marked, and the logical
+ * matcher checks the word boundaries as clamd does; as clamd, `[x-y]` in a fullword body is read
+ * as `{x-y}`). Skipped, with the reason: PCRE subsignatures (`/regex/`), byte-compare, macro
+ * (`${…}n$`) and fuzzy-image subsignatures, `VI` and `$n$` offsets, case-insensitive bodies with
+ * nibble wildcards or negated alternatives, subsignatures with unbounded gaps (`*`, `{n-}`) and
+ * an offset other than `*` (they are only looked for once), and counts of subsignatures of
+ * variable length (`*`, `{n-m}`, `[x-y]`, alternatives of unequal lengths): clamd counts those by
+ * where their matches end, one start per end, which this engine does not mimic.
  *
  * A line ClamAV would refuse (and with it the whole database) is a problem too; nothing throws.
  */
@@ -55,6 +56,12 @@ export interface SubsignatureForm {
   unbounded: boolean;
   /** Matches can have different lengths (ranges, unequal alternatives): not counted. */
   variable: boolean;
+  /**
+   * `::f`: a match counts only between word boundaries, checked as clamd checks them: `byte`, the
+   * byte before and the byte after are not ASCII letters or digits; `wide` (the UTF-16LE form),
+   * the two bytes before and the two after are not such a letter followed by a NUL.
+   */
+  fullword?: 'byte' | 'wide';
 }
 
 export interface Subsignature {
@@ -331,19 +338,22 @@ function parseSubsignature(text: string, target: 0 | 1, warnings: string[]): Sub
   let nocase = false;
   let wide = false;
   let ascii = false;
+  let fullword = false;
   for (const modifier of modifiers ?? '') {
     if (modifier === 'i') nocase = true;
     else if (modifier === 'w') wide = true;
     else if (modifier === 'a') ascii = true;
-    else if (modifier === 'f') fail('skipped: the fullword modifier (::f) is not supported');
+    else if (modifier === 'f') fullword = true;
     else fail(`unknown modifier "${modifier}" (clamd refuses the database)`);
   }
   const offset = parseOffset(offsetText ?? '*');
   if (offset.kind !== 'any' && offset.kind !== 'absolute' && offset.kind !== 'eof' && target !== 1) {
     fail('offsets relative to an executable need Target 1 (clamd refuses the database)');
   }
-  const texts = wide ? (ascii ? [widen(hex), hex] : [widen(hex)]) : [hex];
-  const forms = texts.map((body) => {
+  // clamd rewrites a fullword body's `[x-y]` as `{x-y}` (for every form, not only the wide one).
+  const source = fullword ? hex.replaceAll('[', '{').replaceAll(']', '}') : hex;
+  const texts = wide ? (ascii ? [widen(source), source] : [widen(source)]) : [source];
+  const forms = texts.map((body, index): SubsignatureForm => {
     const parsed = parseHexSignature(body);
     if (!parsed.ok) fail(parsed.message);
     // ClamAV's three-byte minimum is for whole body signatures, not for subsignatures.
@@ -362,6 +372,7 @@ function parseSubsignature(text: string, target: 0 | 1, warnings: string[]): Sub
       nocase,
       unbounded,
       variable,
+      ...(fullword ? { fullword: wide && index === 0 ? 'wide' : 'byte' } : {}),
     };
   });
   return { offset, forms };

@@ -156,14 +156,34 @@ describe('.ldb lines', () => {
     ]);
   });
 
+  it('marks fullword forms (::f), the wide one by UTF-16 characters, and rewrites [x-y] as clamd', () => {
+    const forms = (modifiers: string, body = `${hex('Ab')}7c`) =>
+      parsed(`S;Target:0;0;${body}::${modifiers}`).subsignatures[0]!.forms.map((form) => ({
+        fullword: form.fullword,
+        nocase: form.nocase,
+        length: form.elements.length,
+      }));
+    expect(forms('f')).toEqual([{ fullword: 'byte', nocase: false, length: 3 }]);
+    expect(forms('fi')).toEqual([{ fullword: 'byte', nocase: true, length: 3 }]);
+    expect(forms('wf')).toEqual([{ fullword: 'wide', nocase: false, length: 6 }]);
+    expect(forms('iawf')).toEqual([
+      { fullword: 'wide', nocase: true, length: 6 },
+      { fullword: 'byte', nocase: true, length: 3 },
+    ]);
+    expect(forms('w')).toEqual([{ fullword: undefined, nocase: false, length: 6 }]);
+    // `[1-2]` becomes a range that splits the body, as `{1-2}` does: clamd rewrites it so.
+    const bracket = parsed(`S;Target:0;0;4142[1-2]4344::f`).subsignatures[0]!.forms[0]!;
+    expect(bracket.elements[2]).toMatchObject({ kind: 'gap', min: 1, max: 2, split: true });
+    expect(bracket.variable).toBe(true);
+    // Counted, a fullword form of variable length is skipped as any other.
+    expect(problem(`S;Target:0;0>1;4142{1-2}4344::f`)).toMatch(/^skipped: .*variable length/);
+  });
+
   it('skips, with the reason, what it does not match', () => {
     const body = hex('abc');
     expect(problem(`S;Target:0;0;/abc/i`)).toMatch(/^skipped: (subsignature \d+: )?PCRE/);
     expect(problem(`S;Target:0;0&1;${body};0:abc/def/`)).toMatch(
       /^skipped: (subsignature \d+: )?PCRE/,
-    );
-    expect(problem(`S;Target:0;0;${body}::f`)).toMatch(
-      /^skipped: (subsignature \d+: )?the fullword modifier/,
     );
     expect(problem(`S;Target:0;0&1;${body};\${1-2}0$`)).toMatch(
       /^skipped: (subsignature \d+: )?macro subsignatures/,
