@@ -7,6 +7,7 @@ import {
 } from '../hash-signatures.js';
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
 import {
+  containerType,
   evaluateExpression,
   type LdbOffset,
   type LogicalSignature,
@@ -183,12 +184,15 @@ class Session implements LogicalSession {
   private knownSize: number | undefined;
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
+  /** ClamAV's type of the container the content came out of, for `Container:` conditions. */
+  private readonly container: string | undefined;
 
   constructor(
     private readonly scanner: LogicalScanner,
     private readonly totalSize: number,
-    private readonly container: string,
+    walkerContainer: string,
   ) {
+    this.container = containerType(walkerContainer);
     const capacity = totalSize >= 0 ? Math.min(totalSize, PE_HEAD_BYTES) : PE_HEAD_BYTES;
     this.head = new Uint8Array(capacity);
   }

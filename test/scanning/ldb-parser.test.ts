@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePe, PE_HEAD_BYTES } from '../../scanning/pe.js';
 import {
+  containerType,
   evaluateExpression,
   parseExpression,
   parseLdbLine,
@@ -112,10 +113,13 @@ describe('.ldb lines', () => {
     expect(parsed(`Sig;Target:0;0;${hex('abc')}`).target).toBe(0);
     const container = (type: string) =>
       parsed(`S;Engine:81-255,Target:0,Container:${type};0;${hex('abc')}`).container;
-    expect([container('CL_TYPE_ZIP'), container('CL_TYPE_GZ'), container('CL_TYPE_ANY')]).toEqual([
-      'zip',
-      'gzip',
-      'file',
+    for (const type of ['CL_TYPE_ZIP', 'CL_TYPE_GZ', 'CL_TYPE_ANY', 'CL_TYPE_7Z', 'CL_TYPE_XZ']) {
+      expect(container(type)).toBe(type);
+    }
+    expect([containerType('zip'), containerType('file'), containerType('rar5')]).toEqual([
+      'CL_TYPE_ZIP',
+      'CL_TYPE_ANY',
+      undefined,
     ]);
   });
 
