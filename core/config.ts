@@ -182,6 +182,12 @@ export const EnvSchema = z.object({
     .string()
     .optional()
     .describe('folder of ClamAV-format databases for the built-in engine'),
+  ARBITER_SIGNATURES_DETECT_PUA: z
+    .stringbool()
+    .default(false)
+    .describe(
+      'detect potentially unwanted applications (the `PUA.*` signatures of the `.hdu`, `.hsu`, `.ndu`, `.ldu`, `.mdu`, `.msu` databases, official ones included): the built-in engine loads them and the private clamd runs with `DetectPUA yes`; a clamd at `CLAMD_ADDRESS` follows its own clamd.conf',
+    ),
   ARBITER_CLAMAV_DATABASE_DIR: z.string().optional().meta({
     description:
       "folder of ClamAV's official database (main, daily, bytecode) that `arbiter signatures update` keeps current with freshclam; workers update it on a schedule once it holds an update made by Arbiter (see docs/engines.md)",
@@ -449,6 +455,8 @@ function structureConfig(e: Env) {
     adminToken: e.ARBITER_ADMIN_TOKEN,
     engines: e.ARBITER_ENGINES ?? (e.CLAMD_ADDRESS ? ['builtin', 'clamd'] : ['builtin']),
     signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,
+    /** Detect potentially unwanted applications, as clamd's DetectPUA (both engines). */
+    detectPua: e.ARBITER_SIGNATURES_DETECT_PUA,
     /**
      * The `clamd` engine's clamd. `embedded` is set when neither ARBITER_ENGINES nor CLAMD_ADDRESS
      * is: the process then starts a private clamd child (core/embedded-clamd.ts) if the binary and

@@ -45,6 +45,8 @@ export interface ClamdSettings {
   maxRecursion: number;
   maxFiles: number;
   maxThreads: number;
+  /** `DetectPUA`: load the PUA databases, as the built-in engine does with the same setting. */
+  detectPua: boolean;
   /** clamd drops root to this user after start-up (set only when Arbiter runs as root). */
   user: string | undefined;
 }
@@ -72,7 +74,7 @@ export const CLAMD_RECURSION_OFFSET = 1;
  * as deep, as many members and as many bytes as the built-in engine does.
  */
 export function clamdSettings(
-  config: Pick<Config, 'maxFileSize' | 'maxFetchSize' | 'archive' | 'clamd'>,
+  config: Pick<Config, 'maxFileSize' | 'maxFetchSize' | 'archive' | 'clamd' | 'detectPua'>,
   user: string | undefined,
 ): ClamdSettings {
   const largestContent = Math.max(config.maxFileSize, config.maxFetchSize);
@@ -86,6 +88,7 @@ export function clamdSettings(
     maxRecursion: config.archive.maxDepth + CLAMD_RECURSION_OFFSET,
     maxFiles: config.archive.maxMembers,
     maxThreads: config.clamd.poolSize + SPARE_THREADS,
+    detectPua: config.detectPua,
     user,
   };
 }
@@ -123,6 +126,7 @@ export function clamdConfigText(options: {
     `MaxRecursion ${settings.maxRecursion}`,
     `MaxFiles ${settings.maxFiles}`,
     `MaxThreads ${settings.maxThreads}`,
+    `DetectPUA ${settings.detectPua ? 'yes' : 'no'}`,
     'AlertExceedsMax yes',
     'AlertEncrypted yes',
     'AlertBrokenExecutables yes',

@@ -48,6 +48,7 @@ export async function createEngineSet(
           archive: config.archive,
           scratchDir: builtinScratchDir(config),
           decodedElsewhere: choice.engines.includes('clamd') ? DECODED_BY_CLAMD : new Set(),
+          signatures: { detectPua: config.detectPua },
         }),
       );
     }

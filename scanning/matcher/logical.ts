@@ -7,8 +7,14 @@ import {
 } from '../hash-signatures.js';
 import { detectFileKind, NORMALISED_TEXT_TARGET, RAW_TARGET } from '../file-type.js';
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
-import { evaluateExpression, type LdbOffset, type LogicalSignature } from '../signatures/ldb.js';
-import type { BodySignature } from '../signatures/ndb.js';
+import {
+  containerType,
+  evaluateExpression,
+  type LdbOffset,
+  type LogicalSignature,
+  type SubsignatureForm,
+} from '../signatures/ldb.js';
+import type { BodySignature, HexElement } from '../signatures/ndb.js';
 
 /**
  * Logical signatures (`.ldb`) and PE section hashes (`.mdb`) over one stream of content.
@@ -21,6 +27,13 @@ import type { BodySignature } from '../signatures/ndb.js';
  * to the count the expression can tell apart, so memory stays bounded whatever the content.
  * Section hashes are computed as the bytes stream past. Everything is judged when the stream
  * ends, as ClamAV judges logical signatures after reading the whole file.
+ *
+ * Fullword forms (`::f`) carry their word boundaries as pattern elements on both sides (a byte,
+ * or for a wide form a UTF-16 character, that is not an ASCII letter or digit), so a match's
+ * end is judged wherever it falls, whatever the chunks. Their matchers see the content between
+ * NUL padding (one byte on each side, two for wide forms): the file's start and end then pass
+ * as boundaries, exactly where clamd lets them pass (a wide match at offset 1, or with one byte
+ * after it, is judged by that single byte), and a reported start is the body's own offset.
  */
 
 /**
@@ -55,6 +68,8 @@ interface BodyMatcher {
   target: number;
   /** Fed the content with A–Z lowered. */
   lower: boolean;
+  /** NUL bytes fed before and after the content (fullword forms' boundaries): 0, 1 or 2. */
+  padding: number;
   open: (onStart: (pattern: number, start: number) => void) => OccurrenceFeed;
   /** Body index → slot. */
   slotOf: Int32Array;
@@ -84,7 +99,7 @@ export class LogicalScanner {
   ) {
     const groups = new Map<
       string,
-      { target: number; lower: boolean; bodies: BodySignature[]; slots: number[] }
+      { target: number; lower: boolean; padding: number; bodies: BodySignature[]; slots: number[] }
     >();
     signatures.forEach((signature, index) => {
       this.firstSlot.push(this.slots.length);
@@ -94,18 +109,20 @@ export class LogicalScanner {
         const slot = this.slots.length;
         this.slots.push({ signature: index, offset: subsignature.offset, cap: signature.countCap });
         for (const form of subsignature.forms) {
+          const padding = paddingOf(form);
           const body: BodySignature = {
             name: signature.name,
             targetType: 0,
             offset: { kind: 'any' },
-            elements: form.elements,
+            elements: withBoundaries(form),
             file: signature.file,
             line: signature.line,
           };
-          const key = `${signature.target}:${form.nocase}`;
+          const key = `${signature.target}:${form.nocase}:${padding}`;
           let group = groups.get(key);
           if (!group) {
-            group = { target: signature.target, lower: form.nocase, bodies: [], slots: [] };
+            const lower = form.nocase;
+            group = { target: signature.target, lower, padding, bodies: [], slots: [] };
             groups.set(key, group);
           }
           group.bodies.push(body);
@@ -113,8 +130,9 @@ export class LogicalScanner {
         }
       }
     });
-    for (const { target, lower, bodies, slots } of groups.values()) {
-      this.matchers.push({ target, lower, open: compile(bodies), slotOf: Int32Array.from(slots) });
+    for (const { target, lower, padding, bodies, slots } of groups.values()) {
+      const slotOf = Int32Array.from(slots);
+      this.matchers.push({ target, lower, padding, open: compile(bodies), slotOf });
     }
   }
 
@@ -159,7 +177,7 @@ class Session implements LogicalSession {
   private started = false;
   /** Bytes given to the matchers and hashers so far. */
   private fed = 0;
-  private feeds: { feed: OccurrenceFeed; lower: boolean }[] = [];
+  private feeds: { feed: OccurrenceFeed; lower: boolean; padding: number }[] = [];
   private hashers: SectionHasher[] = [];
   /** Per slot that matched: the starts kept (only slots that matched have an entry). */
   private readonly starts = new Map<number, Set<number>>();
@@ -176,13 +194,16 @@ class Session implements LogicalSession {
   private knownSize: number | undefined;
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
+  /** ClamAV's type of the container the content came out of, for `Container:` conditions. */
+  private readonly container: string | undefined;
 
   constructor(
     private readonly scanner: LogicalScanner,
     private readonly totalSize: number,
-    private readonly container: string,
+    walkerContainer: string,
     private readonly mode: SessionMode,
   ) {
+    this.container = containerType(walkerContainer);
     const capacity = totalSize >= 0 ? Math.min(totalSize, PE_HEAD_BYTES) : PE_HEAD_BYTES;
     this.head = new Uint8Array(capacity);
   }
@@ -202,7 +223,10 @@ class Session implements LogicalSession {
 
   finish(size: number): string[] {
     if (!this.started) this.start(size);
-    for (const { feed } of this.feeds) feed.finish();
+    for (const { feed, padding } of this.feeds) {
+      if (padding > 0) feed.update(NUL_PADDING.subarray(0, padding));
+      feed.finish();
+    }
     const layout = this.layout(size);
     const names: string[] = [];
     this.judgeSignatures(size, layout, names);
@@ -227,9 +251,12 @@ class Session implements LogicalSession {
     const layout = this.layout(sizeForLayout);
     this.startLayout = layout;
     this.knownSize = this.totalSize >= 0 ? this.totalSize : undefined;
-    for (const { target, lower, open, slotOf } of this.scanner.matchers) {
+    for (const { target, lower, padding, open, slotOf } of this.scanner.matchers) {
       if (target !== 0 && target !== layout.target) continue;
-      this.feeds.push({ feed: open((p, start) => this.found(slotOf[p]!, start)), lower });
+      const feed = open((p, start) => this.found(slotOf[p]!, start));
+      // Padded matchers count from the padding: a start there is the body's offset in the file.
+      if (padding > 0) feed.update(NUL_PADDING.subarray(0, padding));
+      this.feeds.push({ feed, lower, padding });
     }
     if (layout.pe !== null) this.startHashers(layout.pe);
     if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
@@ -417,3 +444,42 @@ function offsetWindow(
 }
 
 const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
+
+const NUL_PADDING = new Uint8Array(2);
+
+const isAsciiAlnum = (b: number) =>
+  (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+const ASCII_ALNUM = Array.from({ length: 256 }, (_, b) => b).filter(isAsciiAlnum);
+
+/**
+ * A fullword boundary as clamd checks it (C's isalnum, whatever the byte's case: the lowered
+ * content of a `::i` form has the same letters and digits): a byte that is not one, or for a
+ * wide form two bytes that are not one followed by a NUL.
+ */
+const BYTE_BOUNDARY: HexElement = {
+  kind: 'alt',
+  negated: true,
+  alternatives: ASCII_ALNUM.map((value) => [{ value, mask: 0xff }]),
+};
+const WIDE_BOUNDARY: HexElement = {
+  kind: 'alt',
+  negated: true,
+  alternatives: ASCII_ALNUM.map((value) => [
+    { value, mask: 0xff },
+    { value: 0, mask: 0xff },
+  ]),
+};
+
+function paddingOf(form: SubsignatureForm): number {
+  return form.fullword === 'wide' ? 2 : form.fullword === 'byte' ? 1 : 0;
+}
+
+/**
+ * A form's elements, between its boundaries when it is fullword. The boundary is as long as the
+ * padding, so a match that starts at the padding's first byte has its body at file offset 0.
+ */
+function withBoundaries(form: SubsignatureForm): HexElement[] {
+  if (form.fullword === undefined) return form.elements;
+  const boundary = form.fullword === 'wide' ? WIDE_BOUNDARY : BYTE_BOUNDARY;
+  return [boundary, ...form.elements, boundary];
+}

@@ -15,9 +15,11 @@ import {
  * a signature whose range excludes ENGINE_FLEVEL is skipped, as ClamAV skips it), `Target:n`
  * (0: any file; 1, 2, 4–7, 9–12: files of that kind, see scanning/file-type.ts; 3 (HTML), 8, 13
  * and 14 are skipped), `FileSize:a-b`, `EntryPoint:a-b` and `NumberOfSections:a-b` (PE),
- * `Container:` CL_TYPE_ZIP, CL_TYPE_GZ or CL_TYPE_ANY (the file is not unpacked from anything).
- * Other containers, `Intermediates`, `HandlerType` and `IconGroup1/2` make the signature skipped,
- * with the reason.
+ * `Container:` the ClamAV type of the layer the file came out of, for the types where clamd's
+ * layers are the archive walker's (CONTAINER_TYPE_OF: CL_TYPE_ANY, not unpacked from anything,
+ * and zip, gzip, 7z, cab, ARJ, ISO 9660, bzip2, xz, SZDD). Other containers (SKIPPED_CONTAINERS
+ * says why for those the walker opens too), `Intermediates`, `HandlerType` and `IconGroup1/2`
+ * make the signature skipped, with the reason.
  *
  * Logical expression: subsignature numbers joined by `&` and `|`, parentheses, counts on a
  * subsignature (`0>2`, `0=1`, `0<3`) or a parenthesised group (`(0|1)>2`, `(0|1|2)=3,2`: a total
@@ -27,13 +29,14 @@ import {
  * Subsignatures: an `.ndb` hex body (same syntax and limits, see ndb.ts) with an optional
  * `offset:` prefix (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `EP-n`, `Sx+n`, `SL+n`, `SEx`, each with an
  * optional `,maxshift`) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
- * "wide"), `a` (with `w`: the ASCII form too). Skipped, with the reason: `f` (fullword), PCRE
- * subsignatures (`/regex/`), byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures,
- * `VI` and `$n$` offsets, case-insensitive bodies with nibble wildcards or negated alternatives,
- * subsignatures with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only
- * looked for once), and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`,
- * alternatives of unequal lengths): clamd counts those by where their matches end, one start per
- * end, which this engine does not mimic.
+ * "wide"), `a` (with `w`: the ASCII form too), `f` (fullword: the form is marked, and the logical
+ * matcher checks the word boundaries as clamd does; as clamd, `[x-y]` in a fullword body is read
+ * as `{x-y}`). Skipped, with the reason: PCRE subsignatures (`/regex/`), byte-compare, macro
+ * (`${…}n$`) and fuzzy-image subsignatures, `VI` and `$n$` offsets, case-insensitive bodies with
+ * nibble wildcards or negated alternatives, subsignatures with unbounded gaps (`*`, `{n-}`) and
+ * an offset other than `*` (they are only looked for once), and counts of subsignatures of
+ * variable length (`*`, `{n-m}`, `[x-y]`, alternatives of unequal lengths): clamd counts those by
+ * where their matches end, one start per end, which this engine does not mimic.
  *
  * A line ClamAV would refuse (and with it the whole database) is a problem too; nothing throws.
  */
@@ -56,6 +59,12 @@ export interface SubsignatureForm {
   unbounded: boolean;
   /** Matches can have different lengths (ranges, unequal alternatives): not counted. */
   variable: boolean;
+  /**
+   * `::f`: a match counts only between word boundaries, checked as clamd checks them: `byte`, the
+   * byte before and the byte after are not ASCII letters or digits; `wide` (the UTF-16LE form),
+   * the two bytes before and the two after are not such a letter followed by a NUL.
+   */
+  fullword?: 'byte' | 'wide';
 }
 
 export interface Subsignature {
@@ -81,7 +90,10 @@ export interface LogicalSignature {
   fileSize?: [number, number];
   entryPoint?: [number, number];
   sections?: [number, number];
-  /** The container format the file must come out of (Member.container: `zip`, `gzip`, `file`). */
+  /**
+   * The ClamAV type (`CL_TYPE_ZIP`, …; CL_TYPE_ANY: unpacked from nothing) of the container the
+   * file must come out of: containerType(Member.container).
+   */
   container?: string;
   expression: LogicalExpression;
   subsignatures: Subsignature[];
@@ -226,14 +238,54 @@ interface TargetBlock {
 }
 
 /**
- * ClamAV container types the archive walker tells apart, by the walker's name for them
- * (CL_TYPE_ANY: not unpacked from anything). Tar is left out: ClamAV tells POSIX from old tars.
+ * ClamAV's type of the layer a piece of content came out of, by the archive walker's name for
+ * that container (`Member.container`; `file`: the content itself, CL_TYPE_ANY), for the
+ * containers where clamd's immediate parent is the same layer as the walker's (each checked
+ * against clamd 1.4: test/scanning/ldb-container.test.ts).
  */
-const CONTAINER_TYPES: Record<string, string> = {
-  CL_TYPE_ANY: 'file',
-  CL_TYPE_ZIP: 'zip',
-  CL_TYPE_GZ: 'gzip',
+const CONTAINER_TYPE_OF: Record<string, string> = {
+  file: 'CL_TYPE_ANY',
+  zip: 'CL_TYPE_ZIP',
+  gzip: 'CL_TYPE_GZ',
+  '7z': 'CL_TYPE_7Z',
+  cab: 'CL_TYPE_MSCAB',
+  arj: 'CL_TYPE_ARJ',
+  iso: 'CL_TYPE_ISO9660',
+  bzip2: 'CL_TYPE_BZ',
+  xz: 'CL_TYPE_XZ',
+  szdd: 'CL_TYPE_MSSZDD',
 };
+
+const CONTAINER_TYPES = new Set(Object.values(CONTAINER_TYPE_OF));
+
+/** Why `Container:` types the walker also opens are skipped: clamd's layers differ there. */
+const SKIPPED_CONTAINERS: Record<string, string> = {
+  CL_TYPE_POSIX_TAR: 'clamd tells POSIX tars from old ones, the archive walker does not',
+  CL_TYPE_OLD_TAR: 'clamd tells POSIX tars from old ones, the archive walker does not',
+  CL_TYPE_CPIO_OLD: 'clamd tells the cpio flavours apart, the archive walker does not',
+  CL_TYPE_CPIO_ODC: 'clamd tells the cpio flavours apart, the archive walker does not',
+  CL_TYPE_CPIO_NEWC: 'clamd tells the cpio flavours apart, the archive walker does not',
+  CL_TYPE_CPIO_CRC: 'clamd tells the cpio flavours apart, the archive walker does not',
+  CL_TYPE_RAR: 'clamd as Debian builds it, without unrar, never unpacks RAR',
+  CL_TYPE_MSOLE2:
+    'clamd scans the VBA source and OLE packages it takes out of an OLE2 file as its members, the archive walker as members of its streams',
+  CL_TYPE_MAIL:
+    'clamd scans uuencoded and other blocks it decodes in a mail as members of the mail, the archive walker as members of the text part',
+  CL_TYPE_PDF: 'clamd also scans the JavaScript of PDF strings as members of the PDF',
+  CL_TYPE_RTF: 'the archive walker also scans \\bin data as members of an RTF, clamd does not',
+  CL_TYPE_HTML: 'clamd also scans the normalised text and scripts of a page as its members',
+  CL_TYPE_TNEF: 'the archive walker also scans the message body as a member of a TNEF file, clamd does not',
+  CL_TYPE_SIS: 'the archive walker also unpacks the newer Symbian packages, clamd only the old ones',
+  CL_TYPE_MSCHM: 'not checked against clamd: no tool here writes CHM',
+  CL_TYPE_UDF: 'not checked against clamd: no tool here writes UDF alone',
+  CL_TYPE_LHA_LZH: 'not checked against clamd: no tool here writes LHA',
+  CL_TYPE_XAR: 'not checked against clamd: no tool here writes XAR',
+};
+
+/** ClamAV's type for the walker's container name, as `Container:` names it; undefined: none. */
+export function containerType(walkerName: string): string | undefined {
+  return Object.hasOwn(CONTAINER_TYPE_OF, walkerName) ? CONTAINER_TYPE_OF[walkerName] : undefined;
+}
 
 const SKIPPED_ATTRIBUTES: Record<string, string> = {
   IconGroup1: 'icon matching',
@@ -258,6 +310,7 @@ function parseTargetBlock(text: string): TargetBlock {
   let newAttributes = false;
   const block: Omit<TargetBlock, 'target'> = {};
   const skipped: string[] = [];
+  const why: string[] = [];
   text.split(',').forEach((attribute, index) => {
     const colon = attribute.indexOf(':');
     if (colon < 0) fail(`attribute "${attribute}" has no value (clamd refuses the database)`);
@@ -282,12 +335,13 @@ function parseTargetBlock(text: string): TargetBlock {
       case 'NumberOfSections':
         block.sections = parseRange(value, 'NumberOfSections');
         break;
-      case 'Container': {
-        const container = CONTAINER_TYPES[value];
-        if (container === undefined) skipped.push(`Container:${value}`);
-        else block.container = container;
+      case 'Container':
+        if (CONTAINER_TYPES.has(value)) block.container = value;
+        else {
+          skipped.push(`Container:${value}`);
+          if (Object.hasOwn(SKIPPED_CONTAINERS, value)) why.push(SKIPPED_CONTAINERS[value]!);
+        }
         break;
-      }
       default: {
         const reason = SKIPPED_ATTRIBUTES[key];
         // ClamAV skips signatures with attributes it does not know, quietly.
@@ -295,7 +349,9 @@ function parseTargetBlock(text: string): TargetBlock {
       }
     }
   });
-  if (skipped.length > 0) fail(`skipped: ${skipped.join(', ')} is not supported`);
+  if (skipped.length > 0) {
+    fail(`skipped: ${skipped.join(', ')} is not supported${why.length > 0 ? `: ${why.join('; ')}` : ''}`);
+  }
   if (newAttributes && (engine === undefined || engine[0] < 51)) {
     fail('attributes other than Target need Engine with a minimum of at least 51 (clamd refuses the database)');
   }
@@ -342,11 +398,12 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
   let nocase = false;
   let wide = false;
   let ascii = false;
+  let fullword = false;
   for (const modifier of modifiers ?? '') {
     if (modifier === 'i') nocase = true;
     else if (modifier === 'w') wide = true;
     else if (modifier === 'a') ascii = true;
-    else if (modifier === 'f') fail('skipped: the fullword modifier (::f) is not supported');
+    else if (modifier === 'f') fullword = true;
     else fail(`unknown modifier "${modifier}" (clamd refuses the database)`);
   }
   const offset = parseOffset(offsetText ?? '*');
@@ -356,8 +413,10 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
     }
     if (target !== 1) fail('offsets relative to an executable need Target 1, 6 or 9 (clamd refuses the database)');
   }
-  const texts = wide ? (ascii ? [widen(hex), hex] : [widen(hex)]) : [hex];
-  const forms = texts.map((body) => {
+  // clamd rewrites a fullword body's `[x-y]` as `{x-y}` (for every form, not only the wide one).
+  const source = fullword ? hex.replaceAll('[', '{').replaceAll(']', '}') : hex;
+  const texts = wide ? (ascii ? [widen(source), source] : [widen(source)]) : [source];
+  const forms = texts.map((body, index): SubsignatureForm => {
     const parsed = parseHexSignature(body);
     if (!parsed.ok) fail(parsed.message);
     // ClamAV's three-byte minimum is for whole body signatures, not for subsignatures.
@@ -376,6 +435,7 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
       nocase,
       unbounded,
       variable,
+      ...(fullword ? { fullword: wide && index === 0 ? 'wide' : 'byte' } : {}),
     };
   });
   return { offset, forms };

@@ -31,6 +31,7 @@ describe('the private clamd’s settings and what it needs', () => {
       maxRecursion: 17, // reaches what ARBITER_ARCHIVE_MAX_DEPTH 16 reaches (clamd counts the top)
       maxFiles: 10_000,
       maxThreads: 6, // CLAMD_POOL_SIZE + 2
+      detectPua: false, // ARBITER_SIGNATURES_DETECT_PUA
       user: undefined,
     });
     const small = clamdSettings(
@@ -40,6 +41,7 @@ describe('the private clamd’s settings and what it needs', () => {
         ARBITER_ARCHIVE_MAX_EXPANDED: '50MB',
         ARBITER_ARCHIVE_MAX_DEPTH: '5',
         ARBITER_ARCHIVE_MAX_MEMBERS: '200',
+        ARBITER_SIGNATURES_DETECT_PUA: 'true',
       }),
       'clamav',
     );
@@ -57,6 +59,9 @@ describe('the private clamd’s settings and what it needs', () => {
     expect(text).toMatch(/^AlertEncrypted yes$/m);
     expect(text).toMatch(/^AlertBrokenExecutables yes$/m);
     expect(text).toMatch(/^AlertPartitionIntersection yes$/m);
+    expect(text).toMatch(/^DetectPUA yes$/m);
+    const defaultText = clamdConfigText({ dir: '/d', databaseDir: '/d/db', settings: defaults });
+    expect(defaultText).toMatch(/^DetectPUA no$/m);
     expect(text).not.toMatch(/^TCP/m);
   });
 

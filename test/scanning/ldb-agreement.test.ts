@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { parseLdbLine } from '../../scanning/signatures/ldb.js';
 import { gzip, zip } from '../support/archives.js';
-import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { clamdAllMatches, startTestClamd, type TestClamd } from '../support/clamd.js';
 import { buildPe, type BuiltPe } from '../support/pe-builder.js';
 import { int, pick, seededRng, type Rng } from '../support/signature-gen.js';
 
@@ -410,27 +409,6 @@ function randomSignatures(files: TestFile[], count: number): string[] {
     lines.push(line);
   }
   return lines;
-}
-
-/** Every signature clamd names for a file (ALLMATCHSCAN), without the `.UNOFFICIAL` suffix. */
-function clamdAllMatches(socketPath: string, file: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection(socketPath);
-    let reply = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (data: string) => (reply += data));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const names: string[] = [];
-      for (const line of reply.split('\n')) {
-        const match = / (\S+) FOUND$/.exec(line.trim());
-        if (match) names.push(match[1]!.replace(/\.UNOFFICIAL$/, ''));
-        else if (line.includes('ERROR')) reject(new Error(line));
-      }
-      resolve([...new Set(names)].sort());
-    });
-    socket.write(`nALLMATCHSCAN ${file}\n`);
-  });
 }
 
 describe('logical and PE section hash signatures: the built-in engine and clamd agree', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePe, PE_HEAD_BYTES } from '../../scanning/pe.js';
 import {
+  containerType,
   evaluateExpression,
   parseExpression,
   parseLdbLine,
@@ -112,10 +113,13 @@ describe('.ldb lines', () => {
     expect(parsed(`Sig;Target:0;0;${hex('abc')}`).target).toBe(0);
     const container = (type: string) =>
       parsed(`S;Engine:81-255,Target:0,Container:${type};0;${hex('abc')}`).container;
-    expect([container('CL_TYPE_ZIP'), container('CL_TYPE_GZ'), container('CL_TYPE_ANY')]).toEqual([
-      'zip',
-      'gzip',
-      'file',
+    for (const type of ['CL_TYPE_ZIP', 'CL_TYPE_GZ', 'CL_TYPE_ANY', 'CL_TYPE_7Z', 'CL_TYPE_XZ']) {
+      expect(container(type)).toBe(type);
+    }
+    expect([containerType('zip'), containerType('file'), containerType('rar5')]).toEqual([
+      'CL_TYPE_ZIP',
+      'CL_TYPE_ANY',
+      undefined,
     ]);
   });
 
@@ -156,14 +160,34 @@ describe('.ldb lines', () => {
     ]);
   });
 
+  it('marks fullword forms (::f), the wide one by UTF-16 characters, and rewrites [x-y] as clamd', () => {
+    const forms = (modifiers: string, body = `${hex('Ab')}7c`) =>
+      parsed(`S;Target:0;0;${body}::${modifiers}`).subsignatures[0]!.forms.map((form) => ({
+        fullword: form.fullword,
+        nocase: form.nocase,
+        length: form.elements.length,
+      }));
+    expect(forms('f')).toEqual([{ fullword: 'byte', nocase: false, length: 3 }]);
+    expect(forms('fi')).toEqual([{ fullword: 'byte', nocase: true, length: 3 }]);
+    expect(forms('wf')).toEqual([{ fullword: 'wide', nocase: false, length: 6 }]);
+    expect(forms('iawf')).toEqual([
+      { fullword: 'wide', nocase: true, length: 6 },
+      { fullword: 'byte', nocase: true, length: 3 },
+    ]);
+    expect(forms('w')).toEqual([{ fullword: undefined, nocase: false, length: 6 }]);
+    // `[1-2]` becomes a range that splits the body, as `{1-2}` does: clamd rewrites it so.
+    const bracket = parsed(`S;Target:0;0;4142[1-2]4344::f`).subsignatures[0]!.forms[0]!;
+    expect(bracket.elements[2]).toMatchObject({ kind: 'gap', min: 1, max: 2, split: true });
+    expect(bracket.variable).toBe(true);
+    // Counted, a fullword form of variable length is skipped as any other.
+    expect(problem(`S;Target:0;0>1;4142{1-2}4344::f`)).toMatch(/^skipped: .*variable length/);
+  });
+
   it('skips, with the reason, what it does not match', () => {
     const body = hex('abc');
     expect(problem(`S;Target:0;0;/abc/i`)).toMatch(/^skipped: (subsignature \d+: )?PCRE/);
     expect(problem(`S;Target:0;0&1;${body};0:abc/def/`)).toMatch(
       /^skipped: (subsignature \d+: )?PCRE/,
-    );
-    expect(problem(`S;Target:0;0;${body}::f`)).toMatch(
-      /^skipped: (subsignature \d+: )?the fullword modifier/,
     );
     expect(problem(`S;Target:0;0&1;${body};\${1-2}0$`)).toMatch(
       /^skipped: (subsignature \d+: )?macro subsignatures/,
