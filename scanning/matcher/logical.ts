@@ -194,6 +194,7 @@ class Session implements LogicalSession {
   private knownSize: number | undefined;
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
+  private kindTarget: number | undefined;
   /** ClamAV's type of the container the content came out of, for `Container:` conditions. */
   private readonly container: string | undefined;
 
@@ -241,8 +242,14 @@ class Session implements LogicalSession {
     const mz = looksLikeMsExe(head);
     const parsed = mz ? parsePe(head, size) : undefined;
     const pe = parsed?.ok ? parsed.pe : null;
-    const target = this.mode === 'raw' ? RAW_TARGET[detectFileKind(head)] : NORMALISED_TEXT_TARGET;
-    return { mz, pe, relativeOffsets: !mz || pe !== null, target };
+    return { mz, pe, relativeOffsets: !mz || pe !== null, target: this.target(head) };
+  }
+
+  /** The content's target type besides 0: worked out once, from the head (it does not change). */
+  private target(head: Uint8Array): number {
+    this.kindTarget ??=
+      this.mode === 'raw' ? RAW_TARGET[detectFileKind(head)] : NORMALISED_TEXT_TARGET;
+    return this.kindTarget;
   }
 
   /** The head is in (or the stream ended): the layout is known, matching can begin. */
