@@ -191,16 +191,32 @@ function fatHeader(head: Uint8Array, low: number, high: number): boolean {
   return startsWith(head, FAT_MAGIC) && last !== undefined && last >= low && last <= high;
 }
 
+/** MAGICS by the byte at their offset, in table order (one short list per file to compare). */
+const MAGICS_BY_FIRST_BYTE: Magic[][] = Array.from({ length: 256 }, (_, byte) =>
+  MAGICS.filter((entry) => entry.bytes[0] === byte),
+);
+
+function magicAt(bytes: Uint8Array): FileKind | undefined {
+  const candidates: Magic[] = [];
+  for (const offset of MAGIC_OFFSETS) {
+    const byte = bytes[offset];
+    if (byte === undefined) continue;
+    for (const entry of MAGICS_BY_FIRST_BYTE[byte]!)
+      if (entry.offset === offset) candidates.push(entry);
+  }
+  // The first in table order wins, as in ClamAV's list.
+  candidates.sort((a, b) => MAGICS.indexOf(a) - MAGICS.indexOf(b));
+  return candidates.find((entry) => startsWith(bytes, entry.bytes, entry.offset))?.kind;
+}
+
+const MAGIC_OFFSETS = [...new Set(MAGICS.map((entry) => entry.offset))];
+
 /** The kind of a file from its first TYPE_HEAD_BYTES (fewer when the file is shorter). */
 export function detectFileKind(head: Uint8Array): FileKind {
   const bytes = head.subarray(0, TYPE_HEAD_BYTES);
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  for (const { offset, bytes: expected, kind } of MAGICS) {
-    if (offset + expected.length > buffer.length) continue;
-    if (buffer.compare(expected, 0, expected.length, offset, offset + expected.length) === 0) {
-      return kind;
-    }
-  }
+  const magic = magicAt(bytes);
+  if (magic !== undefined) return magic;
   const text = isText(bytes);
   const latin1 = buffer.toString('latin1');
   let found: HeadPattern | undefined;

@@ -16,6 +16,7 @@ import {
 import {
   detectFileKind,
   HtmlMarkerScanner,
+  type FileKind,
   NORMALISED_TEXT_TARGET,
   RAW_TARGET,
   TYPE_HEAD_BYTES,
@@ -195,6 +196,7 @@ class Session implements ScanSession {
   allowedBy: string | undefined;
   private head: Uint8Array | null = null;
   private headLength = 0;
+  private kind: FileKind | undefined;
   private readonly logical: LogicalSession | null;
 
   // Scratch interval lists for verification: [from0, to0, from1, to1, …].
@@ -324,6 +326,12 @@ class Session implements ScanSession {
     return taken;
   }
 
+  /** The content's kind, from the head once it is complete (or the content ended). */
+  private fileKind(): FileKind {
+    this.kind ??= detectFileKind(this.headBytes());
+    return this.kind;
+  }
+
   private headBytes(): Uint8Array {
     return this.head?.subarray(0, this.headLength) ?? EMPTY;
   }
@@ -337,7 +345,7 @@ class Session implements ScanSession {
     const textScanner = this.scanner.text;
     if (textScanner === null) return;
     const head = this.headBytes();
-    if (head.length === 0 || detectFileKind(head) !== 'text') return;
+    if (head.length === 0 || this.fileKind() !== 'text') return;
     this.text = new NormalisedText(textScanner, this.container);
     this.text.update(head);
   }
@@ -345,8 +353,7 @@ class Session implements ScanSession {
   /** Names of the matched patterns whose target type is this content's. */
   private addTargeted(): void {
     if (this.targeted === null) return;
-    const target =
-      this.mode === 'raw' ? RAW_TARGET[detectFileKind(this.headBytes())] : NORMALISED_TEXT_TARGET;
+    const target = this.mode === 'raw' ? RAW_TARGET[this.fileKind()] : NORMALISED_TEXT_TARGET;
     for (const pattern of this.targeted) {
       if (this.c.patTarget[pattern] === target) this.names.add(this.c.patName[pattern]!);
     }
