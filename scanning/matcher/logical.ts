@@ -8,6 +8,7 @@ import {
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
 import { evaluateExpression, type LdbOffset, type LogicalSignature } from '../signatures/ldb.js';
 import type { BodySignature } from '../signatures/ndb.js';
+import { PcreContent, PcreRunner } from './pcre.js';
 
 /**
  * Logical signatures (`.ldb`) and PE section hashes (`.mdb`) over one stream of content.
@@ -70,6 +71,8 @@ export class LogicalScanner {
    * and only the content of a case-insensitive one is lowered.
    */
   readonly matchers: BodyMatcher[] = [];
+  /** PCRE subsignatures: null when the database has none (no content is kept then). */
+  readonly pcre: PcreRunner | null;
   constructor(
     readonly signatures: LogicalSignature[],
     readonly sectionHashes: HashDatabase,
@@ -109,6 +112,8 @@ export class LogicalScanner {
     for (const { target, lower, bodies, slots } of groups.values()) {
       this.matchers.push({ target, lower, open: compile(bodies), slotOf: Int32Array.from(slots) });
     }
+    const withPcre = signatures.some((s) => s.subsignatures.some((sub) => sub.pcre));
+    this.pcre = withPcre ? new PcreRunner(signatures) : null;
   }
 
   /**
@@ -166,6 +171,8 @@ class Session implements LogicalSession {
   private knownSize: number | undefined;
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
+  /** The content, for PCRE subsignatures; null when no PCRE signature applies to this file. */
+  private pcreContent: PcreContent | null = null;
 
   constructor(
     private readonly scanner: LogicalScanner,
@@ -220,6 +227,8 @@ class Session implements LogicalSession {
       this.feeds.push({ feed: open((p, start) => this.found(slotOf[p]!, start)), lower });
     }
     if (layout.pe !== null) this.startHashers(layout.pe);
+    if (this.scanner.pcre?.wantsContent(layout.mz))
+      this.pcreContent = new PcreContent(this.totalSize);
     if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
   }
 
@@ -248,6 +257,7 @@ class Session implements LogicalSession {
       if (lower) feed.update((lowered ??= this.lowerAscii(chunk)));
       else feed.update(chunk);
     }
+    this.pcreContent?.append(chunk);
     for (const hasher of this.hashers) {
       const a = Math.max(hasher.raw, from);
       const b = Math.min(hasher.end, to);
@@ -312,8 +322,13 @@ class Session implements LogicalSession {
    * database has tens of thousands, and most files match none).
    */
   private judgeSignatures(size: number, layout: Layout, names: string[]): void {
-    const { signatures, firstSlot, slots, holdWithoutMatches } = this.scanner;
-    const candidates = new Set([...this.touched, ...holdWithoutMatches]);
+    const { signatures, firstSlot, slots, holdWithoutMatches, pcre } = this.scanner;
+    const candidates = new Set([
+      ...this.touched,
+      ...holdWithoutMatches,
+      ...(pcre?.holdWithoutMatches ?? []),
+    ]);
+    const content = this.pcreContent?.content() ?? null;
     for (const index of candidates) {
       const signature = signatures[index]!;
       if (signature.target === 1 && !layout.mz) continue;
@@ -328,6 +343,10 @@ class Session implements LogicalSession {
         let count = 0;
         for (const start of set) if (start >= window[0] && start <= window[1]) count += 1;
         return Math.min(count, signature.countCap);
+      });
+      pcre?.evaluate(index, counts, content, (offset) => {
+        const window = offsetWindow(offset, layout, size);
+        return window === 'late' ? null : window;
       });
       if (!evaluateExpression(signature.expression, counts)) continue;
       if (signature.fileSize && (size < signature.fileSize[0] || size > signature.fileSize[1]))

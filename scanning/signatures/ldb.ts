@@ -1,4 +1,5 @@
 import { ENGINE_FLEVEL } from './mdb.js';
+import { translatePcre, type PcrePattern } from './pcre.js';
 import {
   MAX_SEGMENT_EXTENT,
   parseHexSignature,
@@ -59,7 +60,15 @@ export interface SubsignatureForm {
 
 export interface Subsignature {
   offset: LdbOffset;
+  /** Empty for a PCRE subsignature. */
   forms: SubsignatureForm[];
+  /** A PCRE subsignature: run at the end, when its trigger holds (matcher/pcre.ts). */
+  pcre?: PcreSubsignature;
+}
+
+export interface PcreSubsignature extends PcrePattern {
+  /** A logical expression over the earlier subsignatures: the regex runs only when it holds. */
+  trigger: LogicalExpression;
 }
 
 export type CountOp = '=' | '<' | '>';
@@ -160,14 +169,11 @@ export function parseLdbLine(line: string, file = '<memory>', lineNumber = 0): L
 }
 
 function parseLine(line: string, file: string, lineNumber: number): LdbLineResult {
-  const tokens = line.split(';');
+  // A `;` inside a PCRE subsignature's /regex/ does not end it.
+  const tokens = splitOutsideRegex(line, ';', 2);
   if (tokens.length < 4) fail('expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;…]');
   const [name = '', tdbText = '', logic = '', ...subsigTexts] = tokens;
   if (name === '') fail('the signature has no name');
-  // PCRE subsignatures may hold `;`, which makes the split above meaningless: say so first.
-  if (subsigTexts.some((text) => text.includes('/'))) {
-    fail('skipped: PCRE subsignatures (/regex/) are not supported');
-  }
   const expression = parseExpression(logic);
   const highest = highestId(expression);
   if (highest + 1 !== subsigTexts.length) {
@@ -180,6 +186,7 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
   const warnings: string[] = [];
   const subsignatures = subsigTexts.map((text, index) => {
     try {
+      if (isPcreSubsignature(text)) return parsePcreSubsignature(text, index, tdb.target);
       return parseSubsignature(text, tdb.target, warnings);
     } catch (error) {
       if (error instanceof LineError) {
@@ -192,7 +199,9 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
     }
   });
   checkCountedUse(expression, subsignatures, false);
-  const largest = largestCount(expression);
+  const triggers = subsignatures.flatMap((sub) => (sub.pcre ? [sub.pcre.trigger] : []));
+  for (const trigger of triggers) checkCountedUse(trigger, subsignatures, false);
+  const largest = Math.max(largestCount(expression), ...triggers.map(largestCount));
   // Counting keeps up to that many start offsets per subsignature and file.
   if (largest > MAX_COUNT) fail(`skipped: counts above ${MAX_COUNT} are not supported`);
   const signature: LogicalSignature = {
@@ -479,6 +488,65 @@ function checkCountedUse(
   const inCount = counted || expression.count !== undefined;
   checkCountedUse(expression.left, subsignatures, inCount);
   checkCountedUse(expression.right, subsignatures, inCount);
+}
+
+// ---- PCRE subsignatures ----
+
+/**
+ * Splits as ClamAV's cli_ldbtokenize does: from field `skip` on, a `/` not right after a
+ * backslash opens or closes a regex, inside which `delimiter` does not split (the state carries
+ * from one field to the next, and a `/` at the very start of the text is not counted).
+ */
+function splitOutsideRegex(text: string, delimiter: string, skip: number): string[] {
+  const fields: string[] = [];
+  let inRegex = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (!inRegex && c === delimiter) {
+      fields.push(text.slice(start, i));
+      start = i + 1;
+    } else if (fields.length >= skip && c === '/' && i > 0 && text[i - 1] !== '\\') {
+      inRegex = !inRegex;
+    }
+  }
+  fields.push(text.slice(start));
+  return fields;
+}
+
+/** As ClamAV tells them apart: a `/` anywhere, unless it is a macro (`${…}n$`). */
+function isPcreSubsignature(text: string): boolean {
+  return !text.startsWith('$') && text.includes('/');
+}
+
+/** `[Offset:]Trigger/PCRE/[Flags]`, read as ClamAV's readdb and cli_pcre_addpatt read it. */
+function parsePcreSubsignature(text: string, index: number, target: 0 | 1): Subsignature {
+  const fields = splitOutsideRegex(text, ':', 0);
+  const offsetText = fields.length === 2 ? fields[0] : undefined;
+  const body = (fields.length === 2 ? fields[1] : fields[0]) ?? '';
+  const open = body.indexOf('/');
+  const close = body.lastIndexOf('/');
+  if (open === close) fail("PCRE subsignature without a closing '/' (clamd refuses the database)");
+  if (text.startsWith('/')) fail('PCRE subsignature without a trigger (clamd refuses the database)');
+  const triggerText = body.slice(0, open);
+  const pattern = body.slice(open + 1, close);
+  if (triggerText === '' || pattern === '') {
+    fail('PCRE subsignature with an empty trigger or pattern (clamd refuses the database)');
+  }
+  const trigger = parseExpression(triggerText);
+  const highest = highestId(trigger);
+  if (highest >= index) {
+    fail(
+      `the PCRE trigger refers to subsignature ${highest}, not an earlier one (clamd refuses the database)`,
+    );
+  }
+  const offset = parseOffset(offsetText ?? '*');
+  if (offset.kind !== 'any' && offset.kind !== 'absolute' && offset.kind !== 'eof' && target !== 1) {
+    fail('offsets relative to an executable need Target 1 (clamd refuses the database)');
+  }
+  const translated = translatePcre(pattern, body.slice(close + 1));
+  if (!translated.ok) fail(translated.message);
+  return { offset, forms: [], pcre: { ...translated.pcre, trigger } };
 }
 
 // ---- logical expression ----
