@@ -1,0 +1,313 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { BuiltinEngine } from '../../scanning/builtin-engine.js';
+import { ContentScanner } from '../../scanning/matcher/index.js';
+import { PCRE_MAX_CONTENT } from '../../scanning/matcher/pcre.js';
+import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
+import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { buildPe } from '../support/pe-builder.js';
+
+/**
+ * PCRE subsignatures of logical signatures in the built-in engine (RE2, via re2-wasm) and in a
+ * real clamd (PCRE2), on the same database and files. Hand-written signatures cover triggers
+ * (held, failed, counted, on an earlier PCRE, holding with nothing matched), offsets (anchored,
+ * with a shift, rolling, encompassed, EOF-relative, at the entry point), the flags g, r, e, i, s,
+ * m, x, U, A and E, counts, bytes 0x80–0xFF and NUL, PCRE's `$` before a final newline and `\s`
+ * with VT; each carries the files it must match. clamd's PCREMaxFileSize is set to the built-in
+ * engine's bound, so files one byte over it and exactly at it are judged alike. The built-in
+ * engine is also fed every file one byte at a time (its size unknown) and must name the same.
+ */
+
+const hex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
+const TRIGGER = hex('TRIGGER1');
+const ABSENT = hex('NOWHERE!');
+const PROLOGUE = Buffer.from([0x55, 0x8b, 0xec, 0x83, 0xec, 0x40]);
+
+/** Control bytes: no regex here matches them, and they keep clamd from typing files as text. */
+function filler(length: number, seed: number): Buffer {
+  return Buffer.from(Array.from({ length }, (_, i) => 1 + ((i * 7 + seed) % 8)));
+}
+
+const HEAD = Buffer.from([0, 0, 1, 2, 0xfe, 0x90, 0, 0]);
+const bytes = (...parts: (string | Buffer)[]) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)));
+
+interface TestFile {
+  name: string;
+  bytes: Buffer;
+}
+
+function buildFiles(): TestFile[] {
+  const main = bytes(
+    HEAD,
+    'TRIGGER1',
+    filler(12, 1),
+    'abc123x',
+    filler(9, 2),
+    'x1 x2 x3',
+    filler(5, 3),
+    'line1\nline2\n',
+    filler(3, 4),
+    '\xff\x80\x00\xfe',
+    filler(4, 5),
+    'CaseTest',
+    filler(2, 6),
+    'a\x0bb',
+    filler(2, 7),
+    '\xc0',
+    filler(3, 0),
+    'Q1Z2Z Q3Z',
+    filler(2, 1),
+    'a;b a/b',
+    filler(20, 2),
+    'TAILabc9',
+    filler(6, 3),
+  );
+  const pe = buildPe({
+    sections: [
+      { data: bytes(filler(40, 1), 'TRIGGER1', filler(30, 2)) },
+      { data: bytes(filler(16, 3), PROLOGUE, 'abc77x', filler(60, 4)) },
+    ],
+    entry: { section: 1, offset: 16 },
+  });
+  const big = (size: number) =>
+    Buffer.concat([bytes(HEAD, 'TRIGGER1', filler(4, 1), 'abc123x'), filler(size, 5)]).subarray(
+      0,
+      size,
+    );
+  return [
+    { name: 'main.bin', bytes: main },
+    {
+      name: 'no-trigger.bin',
+      bytes: Buffer.from(main.toString('latin1').replace('TRIGGER1', 'TRIGGERX'), 'latin1'),
+    },
+    { name: 'final-newline.bin', bytes: bytes(HEAD, 'TRIGGER1', filler(6, 2), 'END\n') },
+    { name: 'pe.exe', bytes: pe.bytes },
+    { name: 'at-bound.bin', bytes: big(PCRE_MAX_CONTENT) },
+    { name: 'over-bound.bin', bytes: big(PCRE_MAX_CONTENT + 1) },
+  ];
+}
+
+interface Labelled {
+  line: string;
+  matches: string[];
+}
+
+function labelledSignatures(files: TestFile[]): Labelled[] {
+  const main = files.find((f) => f.name === 'main.bin')!.bytes;
+  const at = (text: string) => main.indexOf(Buffer.from(text, 'latin1'));
+  const abc = at('abc123x');
+  const tail = main.length - at('TAILabc9');
+  const both = ['main.bin', 'at-bound.bin'];
+  const sig = (name: string, logic: string, ...subs: string[]) =>
+    `X.${name};Target:0;${logic};${subs.join(';')}`;
+  return [
+    // Triggers.
+    { line: sig('Basic', '0&1', TRIGGER, String.raw`0/abc\d+x/`), matches: [...both, 'pe.exe'] },
+    {
+      line: sig('TriggerOnly', '0|1', TRIGGER, String.raw`0/zzz/`),
+      matches: ['main.bin', 'final-newline.bin', 'pe.exe', 'at-bound.bin', 'over-bound.bin'],
+    },
+    { line: sig('PcreOnly', '1', ABSENT, String.raw`0/abc\d+x/`), matches: [] },
+    {
+      line: sig('ZeroTrigger', '1', ABSENT, String.raw`0=0/abc\d+x/`),
+      matches: [...both, 'no-trigger.bin', 'pe.exe'],
+    },
+    { line: sig('CountTrigger', '1', TRIGGER, String.raw`0>1/abc/`), matches: [] },
+    {
+      line: sig('Chain', '2', TRIGGER, String.raw`0/x\d/`, String.raw`1/line\d/`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('Or', '0|1', ABSENT, String.raw`0=0/TAIL[a-c]{3}\d/`),
+      matches: ['main.bin', 'no-trigger.bin'],
+    },
+    // Offsets: anchored where no shift, searched within one.
+    { line: sig('Anchored', '0&1', TRIGGER, String.raw`${abc}:0/abc\d/`), matches: ['main.bin'] },
+    { line: sig('AnchoredMiss', '0&1', TRIGGER, String.raw`${abc - 1}:0/abc\d/`), matches: [] },
+    {
+      line: sig('Rolling', '0&1', TRIGGER, String.raw`${abc - 5}:0/abc\d/r`),
+      matches: ['main.bin', 'pe.exe'],
+    },
+    {
+      line: sig('Shift', '0&1', TRIGGER, String.raw`${abc - 4},4:0/abc\d/`),
+      matches: ['main.bin'],
+    },
+    { line: sig('ShiftShort', '0&1', TRIGGER, String.raw`${abc - 4},3:0/abc\d/`), matches: [] },
+    {
+      line: sig('Encompass', '0&1', TRIGGER, String.raw`${abc - 2},9:0/abc\d+x/e`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('EncompassCut', '0&1', TRIGGER, String.raw`${abc - 2},8:0/abc\d+x/e`),
+      matches: [],
+    },
+    { line: sig('EncompassStart', '0&1', TRIGGER, String.raw`${abc - 2},9:0/^abc/e`), matches: [] },
+    { line: sig('Eof', '0&1', TRIGGER, String.raw`EOF-${tail}:0/TAIL/`), matches: ['main.bin'] },
+    { line: sig('EofMiss', '0&1', TRIGGER, String.raw`EOF-${tail + 1}:0/TAIL/`), matches: [] },
+    {
+      line: String.raw`X.Ep;Engine:51-255,Target:1;0&1;${TRIGGER};EP+0:0/\x55\x8b\xec.\xec/s`,
+      matches: ['pe.exe'],
+    },
+    // Counts: every match with g, one without.
+    { line: sig('Global3', '0&1=3', TRIGGER, String.raw`0/x\d/g`), matches: ['main.bin'] },
+    { line: sig('Once', '0&1=1', TRIGGER, String.raw`0/x\d/`), matches: ['main.bin'] },
+    {
+      line: sig('Group', '0&(1|2)>3', TRIGGER, String.raw`0/x\d/g`, String.raw`0/line/g`),
+      matches: ['main.bin'],
+    },
+    { line: sig('Lazy', '0&1=2', TRIGGER, String.raw`0/Q.+Z/gU`), matches: ['main.bin'] },
+    { line: sig('Greedy', '0&1=1', TRIGGER, String.raw`0/Q.+Z/g`), matches: ['main.bin'] },
+    // Flags.
+    { line: sig('Nocase', '0&1', TRIGGER, String.raw`0/casetest/i`), matches: ['main.bin'] },
+    { line: sig('Case', '0&1', TRIGGER, String.raw`0/casetest/`), matches: [] },
+    // main.bin has À (0xc0), not à: no case outside ASCII. The PE header holds 0xe0.
+    { line: sig('NocaseLatin1', '0&1', TRIGGER, String.raw`0/\xe0/i`), matches: ['pe.exe'] },
+    { line: sig('DotAll', '0&1', TRIGGER, String.raw`0/line1.line2/s`), matches: ['main.bin'] },
+    { line: sig('Dot', '0&1', TRIGGER, String.raw`0/line1.line2/`), matches: [] },
+    { line: sig('Multiline', '0&1', TRIGGER, String.raw`0/^line2$/m`), matches: ['main.bin'] },
+    { line: sig('NotMultiline', '0&1', TRIGGER, String.raw`0/^line2$/`), matches: [] },
+    {
+      line: sig('Extended', '0&1', TRIGGER, String.raw`0/abc \d+ x # a comment/x`),
+      matches: [...both, 'pe.exe'],
+    },
+    {
+      line: sig('AnchoredFlag', '0&1', TRIGGER, String.raw`0/\x00\x00\x01/A`),
+      matches: ['main.bin', 'final-newline.bin', 'at-bound.bin'],
+    },
+    { line: sig('AnchoredFlagMiss', '0&1', TRIGGER, String.raw`0/abc/A`), matches: [] },
+    {
+      line: sig('DollarNewline', '0&1', TRIGGER, String.raw`0/END$/`),
+      matches: ['final-newline.bin'],
+    },
+    { line: sig('DollarEndOnly', '0&1', TRIGGER, String.raw`0/END$/E`), matches: [] },
+    // Bytes.
+    {
+      line: sig('HighBytes', '0&1', TRIGGER, String.raw`0/\xff\x80\x00\xfe/`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('HighClass', '0&1', TRIGGER, String.raw`0/[\x80-\xff]{2}\x00/`),
+      matches: ['main.bin', 'final-newline.bin', 'at-bound.bin'],
+    },
+    { line: sig('SpaceVt', '0&1', TRIGGER, String.raw`0/a\sb/`), matches: ['main.bin'] },
+    { line: sig('Semicolon', '0&1', TRIGGER, String.raw`0/a;b/`), matches: ['main.bin'] },
+    { line: sig('Slash', '0&1', TRIGGER, String.raw`0/a\/b/`), matches: ['main.bin'] },
+    { line: sig('Word', '0&1', TRIGGER, String.raw`0/\bx2\b/`), matches: ['main.bin'] },
+  ];
+}
+
+function clamdAllMatches(socketPath: string, file: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(socketPath);
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (data: string) => (reply += data));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const names: string[] = [];
+      for (const line of reply.split('\n')) {
+        const match = / (\S+) FOUND$/.exec(line.trim());
+        if (match) names.push(match[1]!.replace(/\.UNOFFICIAL$/, ''));
+        else if (line.includes('ERROR')) reject(new Error(line));
+      }
+      resolve([...new Set(names)].sort());
+    });
+    socket.write(`nALLMATCHSCAN ${file}\n`);
+  });
+}
+
+describe('PCRE subsignatures: the built-in engine and clamd agree', () => {
+  let dir: string;
+  let clamd: TestClamd;
+  let files: TestFile[];
+  let labelled: Labelled[];
+  let database: string;
+  const results = new Map<string, { builtin: string[]; clamd: string[] }>();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'arbiter-ldb-pcre-'));
+    files = buildFiles();
+    labelled = labelledSignatures(files);
+    database = labelled.map((l) => l.line).join('\n') + '\n';
+    const dbDir = path.join(dir, 'db');
+    await mkdir(dbDir);
+    await writeFile(path.join(dbDir, 'test.ldb'), database);
+    const filesDir = path.join(dir, 'files');
+    await mkdir(filesDir);
+    for (const file of files) await writeFile(path.join(filesDir, file.name), file.bytes);
+    clamd = await startTestClamd({
+      databaseDir: dbDir,
+      extraConfig: [`PCREMaxFileSize ${PCRE_MAX_CONTENT}`],
+    });
+    const builtin = await BuiltinEngine.load(dbDir, createLogger('silent'));
+    expect(builtin.database.problems).toEqual([]);
+    for (const file of files) {
+      const target = path.join(filesDir, file.name);
+      const verdict = await builtin.scan({
+        path: target,
+        size: file.bytes.length,
+        name: file.name,
+      });
+      results.set(file.name, {
+        builtin: [...new Set((verdict.detections ?? []).map((d) => d.signature))].sort(),
+        clamd: await clamdAllMatches(clamd.socketPath, target),
+      });
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await clamd?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names the same signatures as clamd for every file', () => {
+    const disagreements: string[] = [];
+    for (const [name, { builtin, clamd: fromClamd }] of results) {
+      if (builtin.join() !== fromClamd.join()) {
+        disagreements.push(
+          `${name}: only built-in [${builtin.filter((n) => !fromClamd.includes(n)).join(', ')}], only clamd [${fromClamd.filter((n) => !builtin.includes(n)).join(', ')}]`,
+        );
+      }
+    }
+    expect(disagreements).toEqual([]);
+  });
+
+  it('matches each hand-written signature on exactly its labelled files', () => {
+    const wrong: string[] = [];
+    for (const { line, matches } of labelled) {
+      const name = line.split(';')[0]!;
+      const found = files
+        .filter((f) => results.get(f.name)?.builtin.includes(name))
+        .map((f) => f.name);
+      if (found.sort().join() !== [...matches].sort().join()) {
+        wrong.push(`${name}: matched [${found.join(', ')}], expected [${matches.join(', ')}]`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('names the same when the content comes one byte at a time, its size unknown', () => {
+    const scanner = new ContentScanner(
+      buildSignatureDatabase([{ file: 'test.ldb', text: database }]),
+    );
+    const different: string[] = [];
+    for (const file of files) {
+      const session = scanner.session(-1);
+      const step = file.bytes.length > 100_000 ? 4096 : 1;
+      for (let i = 0; i < file.bytes.length; i += step)
+        session.update(file.bytes.subarray(i, i + step));
+      const names = session.finish();
+      const expected = results.get(file.name)!.clamd;
+      if (names.join() !== expected.join())
+        different.push(
+          `${file.name}: [${names.join(', ')}] against clamd's [${expected.join(', ')}]`,
+        );
+    }
+    expect(different).toEqual([]);
+  });
+});
