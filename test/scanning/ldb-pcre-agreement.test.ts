@@ -63,6 +63,8 @@ function buildFiles(): TestFile[] {
     'Q1Z2Z Q3Z',
     filler(2, 1),
     'a;b a/b',
+    filler(2, 3),
+    'h\xa0h v\x85v cr\rcr',
     filler(20, 2),
     'TAILabc9',
     filler(6, 3),
@@ -185,6 +187,40 @@ function labelledSignatures(files: TestFile[]): Labelled[] {
       matches: ['final-newline.bin'],
     },
     { line: sig('DollarEndOnly', '0&1', TRIGGER, String.raw`0/END$/E`), matches: [] },
+    {
+      line: sig('AnchoredGlobal', '0&1=3', TRIGGER, String.raw`${at('x1 x2')}:0/x\d\x20?/g`),
+      matches: ['main.bin'],
+    },
+    { line: sig('LazyGlobal', '0&1=2', TRIGGER, String.raw`0/Q.+?Z/g`), matches: ['main.bin'] },
+    { line: sig('UpperZ', '0&1', TRIGGER, String.raw`0/END\Z/`), matches: ['final-newline.bin'] },
+    {
+      line: sig('InlineNocase', '0&1', TRIGGER, String.raw`0/(?i)casetest/`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('InlineScoped', '0&1', TRIGGER, String.raw`0/(?i:CASE)Test(?s:line1.)?/`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('InlineOff', '0&1', TRIGGER, String.raw`0/(?-i:casetest)/i`),
+      matches: [],
+    },
+    {
+      line: sig('ClassNocase', '0&1', TRIGGER, String.raw`0/tail[A-C]{3}[[:digit:]]/i`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('Counted', '0&1&2>1', TRIGGER, String.raw`0/x\d/g`, String.raw`1>2/line\d/g`),
+      matches: ['main.bin'],
+    },
+    {
+      line: sig('CountedMiss', '0&1&2', TRIGGER, String.raw`0/x\d/g`, String.raw`1>3/line\d/g`),
+      matches: [],
+    },
+    { line: sig('HSpace', '0&1', TRIGGER, String.raw`0/h\hh/`), matches: ['main.bin'] },
+    { line: sig('VSpace', '0&1', TRIGGER, String.raw`0/v\vv/`), matches: ['main.bin'] },
+    { line: sig('DotCr', '0&1', TRIGGER, String.raw`0/cr.cr/`), matches: ['main.bin'] },
+    { line: sig('Control', '0&1', TRIGGER, String.raw`0/line1\cJline2/`), matches: ['main.bin'] },
     // Bytes.
     {
       line: sig('HighBytes', '0&1', TRIGGER, String.raw`0/\xff\x80\x00\xfe/`),
