@@ -99,7 +99,7 @@ export function translatePcre(pattern: string, flags: string): PcreTranslation {
     return {
       ok: false,
       message: error.refused
-        ? `PCRE /${pattern}/: ${error.message} (clamd refuses the database)`
+        ? `PCRE: ${error.message} (clamd refuses the database)`
         : `skipped: PCRE construct RE2 cannot run: ${error.message}`,
     };
   }
@@ -116,7 +116,8 @@ function checkWithRe2(source: string): void {
     regex = new RE2(source, 'u');
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return cannot(message.replace(/^Invalid regular expression: \/.*\/u: /s, ''));
+    // RE2's reason without its argument ("invalid repetition size: {1001}"): reasons are grouped.
+    return cannot(message.replace(/^Invalid regular expression: \/.*\/u: /s, '').replace(/:.*$/s, ''));
   }
   releaseRegex(regex);
 }
@@ -371,7 +372,7 @@ class Parser {
       else if (/^(?:R|[+-]?\d|&|P>|P=)/.test(rest)) cannot('recursion, subroutine calls or backreferences');
       else {
         const setting = /^([imsxU]*)(?:-([imsxU]*))?([:)])/.exec(rest);
-        if (!setting) return cannot(`the group option (?${rest.slice(0, 6)}`);
+        if (!setting) return cannot('group options other than i, m, s, x and U');
         for (const letter of setting[1] ?? '') inner[letter as keyof Options] = true;
         for (const letter of setting[2] ?? '') inner[letter as keyof Options] = false;
         this.at += setting[0].length;
@@ -447,7 +448,7 @@ class Parser {
       if (!digits) return invalid(`\\${c}{ without a closing }`);
       const value = braced ? digits[1]! : digits[0];
       if (braced && (value === '' || (c === 'o' && /[89a-f]/i.test(value)))) {
-        cannot(`\\${c}{${value}}`);
+        cannot('an empty \\x{} or \\o{}, or one with digits out of base');
       }
       this.at += digits[0].length;
       const code = value === '' ? 0 : parseInt(value, c === 'x' ? 16 : 8);
@@ -464,7 +465,8 @@ class Parser {
     if (/[1-9]/.test(c)) return cannot('backreferences (or octal escapes \\1–\\9)');
     const unsupported = UNSUPPORTED_ESCAPES[c];
     if (unsupported) return cannot(unsupported);
-    if (/[A-Za-z]/.test(c)) return cannot(`the escape \\${c}`);
+    // PCRE2 knows no other letter after a backslash (\u, \U, \l, \L included) and refuses it.
+    if (/[A-Za-z]/.test(c)) return invalid(`unrecognized character follows \\ (\\${c})`);
     return c.charCodeAt(0) > 0xff ? cannot('characters outside latin1 in the pattern') : c.charCodeAt(0);
   }
 
