@@ -22,8 +22,6 @@ import { releaseRegex } from '../signatures/pcre.js';
 
 /** The most content a regex runs over; bigger files and members get no PCRE match. */
 export const PCRE_MAX_CONTENT = 1024 * 1024;
-/** Compiled regexes kept between runs (each holds memory in re2-wasm's fixed heap). */
-const CACHE_SIZE = 32;
 
 /** Where a subsignature may start, [lo, hi], for this file; null: nowhere. */
 export type WindowOf = (offset: LdbOffset) => [number, number] | null;
@@ -34,8 +32,6 @@ export class PcreRunner {
   /** Signatures a PCRE trigger of which holds with nothing matched: candidates on every file. */
   readonly holdWithoutMatches: number[] = [];
   private readonly targets = new Set<number>();
-  /** Least recently used first. */
-  private readonly cache = new Map<string, RE2>();
 
   constructor(private readonly signatures: LogicalSignature[]) {
     signatures.forEach((signature, index) => {
@@ -105,65 +101,60 @@ export class PcreRunner {
     const length =
       pcre.encompass && shift !== 0 ? Math.min(shift, text.length - start) : text.length - start;
     const subject = text.slice(start, start + length);
-    let from = 0;
+    let regex: RE2;
+    try {
+      regex = new RE2(pcre.source, 'gu');
+    } catch {
+      // re2-wasm's heap is full (the translation compiled at load): as a regex over its limit.
+      return 0;
+    }
     let count = 0;
-    let last = -1;
-    do {
-      const match = this.search(pcre.source, subject, from, anchored);
-      if (match === null) break;
-      // Without `e`, a match must start within the shift (clamd stops at the first that does not).
-      if (!pcre.encompass && shift !== 0 && match[0] > shift) break;
-      // As lsig_sub_matched: a match counts only if it starts after the last one counted.
-      if (start + match[0] > last) {
-        count += 1;
-        last = start + match[0];
-      }
-      from = match[1];
-    } while (pcre.global && from < length && count < cap);
+    try {
+      let from = 0;
+      let last = -1;
+      do {
+        const match = search(regex, subject, from, anchored);
+        if (match === null) break;
+        // Without `e`, a match must start within the shift (clamd stops at the first that does not).
+        if (!pcre.encompass && shift !== 0 && match[0] > shift) break;
+        // As lsig_sub_matched: a match counts only if it starts after the last one counted.
+        if (start + match[0] > last) {
+          count += 1;
+          last = start + match[0];
+        }
+        from = match[1];
+      } while (pcre.global && from < length && count < cap);
+    } finally {
+      // Compiled for this run only: re2-wasm's heap is a fixed 16 MB, never given back otherwise.
+      releaseRegex(regex);
+    }
     return Math.min(count, cap);
   }
+}
 
-  /**
-   * The first match at or after `from` ([start, end) in `subject`); with `anchored`, only one
-   * starting at `from`. The search is given the subject from one byte before `from`, so `\b` and
-   * a multiline `^` see that byte and `\A` cannot match (re2-wasm is slow to start deep into a
-   * string). A failure inside re2-wasm (its heap is full) counts as no match, as clamd counts a
-   * regex that hits its match limit.
-   */
-  private search(
-    source: string,
-    subject: string,
-    from: number,
-    anchored: boolean,
-  ): [number, number] | null {
-    const base = from > 0 ? from - 1 : 0;
-    try {
-      const regex = this.compiled(source);
-      regex.lastIndex = from - base;
-      const match = regex.exec(base === 0 ? subject : subject.slice(base));
-      if (match === null) return null;
-      const at = base + match.index;
-      if (anchored && at !== from) return null;
-      return [at, at + match[0]!.length];
-    } catch {
-      return null;
-    }
-  }
-
-  private compiled(source: string): RE2 {
-    let regex = this.cache.get(source);
-    if (regex !== undefined) {
-      this.cache.delete(source);
-    } else {
-      regex = new RE2(source, 'gu');
-      if (this.cache.size >= CACHE_SIZE) {
-        const [oldest, evicted] = this.cache.entries().next().value as [string, RE2];
-        this.cache.delete(oldest);
-        releaseRegex(evicted);
-      }
-    }
-    this.cache.set(source, regex);
-    return regex;
+/**
+ * The first match at or after `from` ([start, end) in `subject`); with `anchored`, only one
+ * starting at `from`. The search is given the subject from one byte before `from`, so `\b` and a
+ * multiline `^` see that byte and `\A` cannot match (re2-wasm is slow to start deep into a
+ * string). A failure inside re2-wasm (its heap is full) counts as no match, as clamd counts a
+ * regex that hits its match limit.
+ */
+function search(
+  regex: RE2,
+  subject: string,
+  from: number,
+  anchored: boolean,
+): [number, number] | null {
+  const base = from > 0 ? from - 1 : 0;
+  try {
+    regex.lastIndex = from - base;
+    const match = regex.exec(base === 0 ? subject : subject.slice(base));
+    if (match === null) return null;
+    const at = base + match.index;
+    if (anchored && at !== from) return null;
+    return [at, at + match[0]!.length];
+  } catch {
+    return null;
   }
 }
 

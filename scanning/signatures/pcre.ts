@@ -81,6 +81,7 @@ export function translatePcre(pattern: string, flags: string): PcreTranslation {
     if (global && minLength(tree) === 0) {
       cannot('with g, a pattern that can match the empty string (clamd loops on it until its time limit)');
     }
+    checkRepetition(tree, RE2_REPEAT_BUDGET);
     const source = emit(tree, { atEnd: !global, after: 0, global });
     checkWithRe2(source);
     return {
@@ -541,6 +542,29 @@ class Parser {
 }
 
 // ---- analysis and output ----
+
+/** RE2's limit on counted repetition, alone and nested (its RepetitionWalker). */
+const RE2_REPEAT_BUDGET = 1000;
+
+/**
+ * Refuses what RE2 would refuse for its repetition counts, before compiling: a failed compile
+ * leaves memory behind in re2-wasm's fixed heap. `*`, `+` and `?` are not counted repetitions.
+ */
+function checkRepetition(node: Node, budget: number): void {
+  if (node.kind === 'seq') for (const item of node.items) checkRepetition(item, budget);
+  if (node.kind === 'alt') for (const item of node.alternatives) checkRepetition(item, budget);
+  if (node.kind !== 'repeat') return;
+  const { min, max } = node;
+  const counted = !(max === Infinity && min <= 1) && !(min === 0 && max === 1);
+  if (!counted) return checkRepetition(node.body, budget);
+  if (min > RE2_REPEAT_BUDGET || (max !== Infinity && max > RE2_REPEAT_BUDGET)) {
+    cannot('repetition counts above 1000');
+  }
+  const m = max === Infinity ? min : max;
+  const left = m > 0 ? Math.floor(budget / m) : budget;
+  if (left === 0) cannot('nested repetition counts whose product is above 1000');
+  checkRepetition(node.body, left);
+}
 
 function minLength(node: Node): number {
   switch (node.kind) {
