@@ -109,6 +109,11 @@ const MAX_EXPRESSION_LENGTH = 4096;
 const MAX_NESTING = 64;
 const MAX_NUMBER = 0xffffffff;
 const MAX_COUNT = 65535;
+/**
+ * With `g`, each further match of a PCRE subsignature is one more RE2 search over the rest of the
+ * content (re2-wasm copies the string in each time): counting is kept to a few dozen searches.
+ */
+const MAX_PCRE_GLOBAL_COUNT = 64;
 /** ClamAV's number of target types: 15 and up are skipped. */
 const TARGET_TYPES = 15;
 const TARGET_NAMES: Record<number, string> = {
@@ -204,6 +209,9 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
   const largest = Math.max(largestCount(expression), ...triggers.map(largestCount));
   // Counting keeps up to that many start offsets per subsignature and file.
   if (largest > MAX_COUNT) fail(`skipped: counts above ${MAX_COUNT} are not supported`);
+  if (largest > MAX_PCRE_GLOBAL_COUNT && subsignatures.some((sub) => sub.pcre?.global)) {
+    fail(`skipped: counts above ${MAX_PCRE_GLOBAL_COUNT} with a PCRE subsignature that counts every match (g)`);
+  }
   const signature: LogicalSignature = {
     name,
     target: tdb.target,

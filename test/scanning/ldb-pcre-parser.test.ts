@@ -120,6 +120,14 @@ describe('PCRE subsignatures: parsing', () => {
     }
   });
 
+  it('skips counts above 64 with a PCRE subsignature that counts every match', () => {
+    expect(parseLdbLine(`P;Target:0;0&1>64;${body};0/a/g`).ok).toBe(true);
+    expect(parseLdbLine(`P;Target:0;0&1>65;${body};0/a/`).ok).toBe(true);
+    expect(problem(`P;Target:0;0&1>65;${body};0/a/g`)).toMatch(
+      /^skipped: counts above 64 with a PCRE/,
+    );
+  });
+
   it('refuses what clamd refuses (it then refuses the whole database)', () => {
     const lines = [
       `R;Target:0;0&1;${body};0/abc`,
