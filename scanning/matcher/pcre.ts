@@ -17,7 +17,9 @@ import { releaseRegex } from '../signatures/pcre.js';
  * them and runs no regex, as clamd runs none on a file over its PCREMaxFileSize: those PCRE
  * subsignatures count no match. The bound is lower than clamd's 100 MB because re2-wasm works in
  * a fixed 16 MB WebAssembly heap, which holds the content (twice over, as UTF-8) while a regex
- * runs.
+ * runs; for the same reason each regex is compiled when its trigger holds and freed after the
+ * run, not kept (load compiles each once to check it, signatures/pcre.ts). Where clamd gives up
+ * on a regex at its backtracking limits (PCREMatchLimit), RE2, which does not backtrack, finishes.
  */
 
 /** The most content a regex runs over; bigger files and members get no PCRE match. */
@@ -105,7 +107,7 @@ export class PcreRunner {
     try {
       regex = new RE2(pcre.source, 'gu');
     } catch {
-      // re2-wasm's heap is full (the translation compiled at load): as a regex over its limit.
+      // It compiled at load, so re2-wasm's heap is full: as clamd does with a regex over its limits.
       return 0;
     }
     let count = 0;

@@ -27,8 +27,18 @@ import {
  * Subsignatures: an `.ndb` hex body (same syntax and limits, see ndb.ts) with an optional
  * `offset:` prefix (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `EP-n`, `Sx+n`, `SL+n`, `SEx`, each with an
  * optional `,maxshift`) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
- * "wide"), `a` (with `w`: the ASCII form too). Skipped, with the reason: `f` (fullword), PCRE
- * subsignatures (`/regex/`), byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures,
+ * "wide"), `a` (with `w`: the ASCII form too).
+ *
+ * PCRE subsignatures, `[Offset:]Trigger/PCRE/[Flags]`: the line is split as clamd splits it (a
+ * `;` or `:` between the slashes of a regex does not end a field; `\/` does not end the regex),
+ * the trigger is a logical expression over earlier subsignatures, the offset takes the forms
+ * above, the flags are PCRE2's `i s m x A E U` and ClamAV's `g r e`. The regex is translated
+ * for RE2 at load (signatures/pcre.ts: exact byte semantics, or "skipped: PCRE construct RE2
+ * cannot run: …") and run at the end of each file whose trigger holds (matcher/pcre.ts). Counts
+ * above 64 on a signature with a `g` regex are skipped (each match is one more search).
+ *
+ * Skipped, with the reason: `f` (fullword), byte-compare, macro (`${…}n$`) and fuzzy-image
+ * subsignatures,
  * `VI` and `$n$` offsets, case-insensitive bodies with nibble wildcards or negated alternatives,
  * subsignatures with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only
  * looked for once), and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`,
