@@ -8,8 +8,11 @@ import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { ContentScanner } from '../../scanning/matcher/index.js';
 import { PCRE_MAX_CONTENT } from '../../scanning/matcher/pcre.js';
 import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
+import { parseLdbLine } from '../../scanning/signatures/ldb.js';
+import { zip } from '../support/archives.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
 import { buildPe } from '../support/pe-builder.js';
+import { int, pick, seededRng, type Rng } from '../support/signature-gen.js';
 
 /**
  * PCRE subsignatures of logical signatures in the built-in engine (RE2, via re2-wasm) and in a
@@ -221,6 +224,26 @@ function labelledSignatures(files: TestFile[]): Labelled[] {
     { line: sig('VSpace', '0&1', TRIGGER, String.raw`0/v\vv/`), matches: ['main.bin'] },
     { line: sig('DotCr', '0&1', TRIGGER, String.raw`0/cr.cr/`), matches: ['main.bin'] },
     { line: sig('Control', '0&1', TRIGGER, String.raw`0/line1\cJline2/`), matches: ['main.bin'] },
+    {
+      line: sig('Nullable', '0&1', TRIGGER, String.raw`0/q?/`),
+      matches: [...both, 'final-newline.bin', 'pe.exe'],
+    },
+    {
+      line: sig('TriggerGroup', '(0|1)&2', TRIGGER, String.raw`0/x\d/`, String.raw`(0|1)>1/line/`),
+      matches: ['main.bin'],
+    },
+    {
+      line: String.raw`X.Section;Engine:51-255,Target:1;0&1;${TRIGGER};SE1:0/abc\d+x/`,
+      matches: ['pe.exe'],
+    },
+    {
+      line: String.raw`X.EpRolling;Engine:51-255,Target:1;0&1;${TRIGGER};EP+2:0/abc/r`,
+      matches: ['pe.exe'],
+    },
+    {
+      line: String.raw`X.EpAnchored;Engine:51-255,Target:1;0&1;${TRIGGER};EP+2:0/abc/`,
+      matches: [],
+    },
     // Bytes.
     {
       line: sig('HighBytes', '0&1', TRIGGER, String.raw`0/\xff\x80\x00\xfe/`),
@@ -235,6 +258,57 @@ function labelledSignatures(files: TestFile[]): Labelled[] {
     { line: sig('Slash', '0&1', TRIGGER, String.raw`0/a\/b/`), matches: ['main.bin'] },
     { line: sig('Word', '0&1', TRIGGER, String.raw`0/\bx2\b/`), matches: ['main.bin'] },
   ];
+}
+
+/** Regex pieces from main.bin's bytes, each byte written as itself, an escape or a class. */
+function randomPiece(rng: Rng, main: Buffer): string {
+  const length = int(rng, 2, 6);
+  const at = int(rng, 0, main.length - length);
+  let out = '';
+  for (const byte of main.subarray(at, at + length)) {
+    const char = String.fromCharCode(byte);
+    const roll = rng();
+    if (roll < 0.1) out += '.';
+    else if (roll < 0.15)
+      out += pick(rng, ['\\d', '\\w', '\\s', '\\W', '[a-z]', '[^\\x00]', '[[:alnum:]]']);
+    else if (/[A-Za-z0-9 ]/.test(char)) out += char;
+    else out += `\\x${byte.toString(16).padStart(2, '0')}`;
+    if (rng() < 0.12) out += pick(rng, ['?', '*', '+', '{1,3}', '*?', '+?', '{0,2}?']);
+  }
+  return out;
+}
+
+/** Seeded random PCRE signatures: regexes, flags and offsets around main.bin's bytes. */
+function randomSignatures(main: Buffer, count: number): string[] {
+  const rng = seededRng(20261206);
+  const lines: string[] = [];
+  for (let n = 0; lines.length < count && n < count * 20; n += 1) {
+    let pattern = randomPiece(rng, main);
+    if (rng() < 0.2) pattern = `(?:${pattern}|${randomPiece(rng, main)})`;
+    if (rng() < 0.1) pattern = `^${pattern}`;
+    if (rng() < 0.1) pattern = `${pattern}$`;
+    const flags = pick(rng, ['', '', 'g', 'i', 's', 'm', 'gi', 'r', 'e', 'U', 'gU', 'A', 'E']);
+    const at = int(rng, 0, main.length - 1);
+    const offset = pick(rng, [
+      '',
+      '',
+      `${at}:`,
+      `${at},${int(rng, 1, 60)}:`,
+      `EOF-${int(rng, 1, main.length)}:`,
+    ]);
+    const [logic, trigger] = pick(rng, [
+      ['0&1', '0'],
+      ['0&1>1', '0'],
+      ['0&1=2', '0'],
+      ['1', '0=0'],
+      ['0|1', '0'],
+    ]);
+    const line = `R.${lines.length};Target:0;${logic};${TRIGGER};${offset}${trigger}/${pattern}/${flags}`;
+    // Only lines the built-in engine runs: clamd loads every one of them too (or refuses the database).
+    if (!parseLdbLine(line).ok) continue;
+    lines.push(line);
+  }
+  return lines;
 }
 
 function clamdAllMatches(socketPath: string, file: string): Promise<string[]> {
@@ -263,13 +337,26 @@ describe('PCRE subsignatures: the built-in engine and clamd agree', () => {
   let files: TestFile[];
   let labelled: Labelled[];
   let database: string;
+  let random: string[] = [];
   const results = new Map<string, { builtin: string[]; clamd: string[] }>();
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'arbiter-ldb-pcre-'));
     files = buildFiles();
     labelled = labelledSignatures(files);
-    database = labelled.map((l) => l.line).join('\n') + '\n';
+    const main = files.find((f) => f.name === 'main.bin')!.bytes;
+    random = randomSignatures(main, 150);
+    files.push({
+      name: 'main.zip',
+      bytes: await zip([
+        { name: 'main.bin', data: main },
+        {
+          name: 'final-newline.bin',
+          data: files.find((f) => f.name === 'final-newline.bin')!.bytes,
+        },
+      ]),
+    });
+    database = [...labelled.map((l) => l.line), ...random].join('\n') + '\n';
     const dbDir = path.join(dir, 'db');
     await mkdir(dbDir);
     await writeFile(path.join(dbDir, 'test.ldb'), database);
@@ -318,6 +405,7 @@ describe('PCRE subsignatures: the built-in engine and clamd agree', () => {
     for (const { line, matches } of labelled) {
       const name = line.split(';')[0]!;
       const found = files
+        .filter((f) => !f.name.endsWith('.zip'))
         .filter((f) => results.get(f.name)?.builtin.includes(name))
         .map((f) => f.name);
       if (found.sort().join() !== [...matches].sort().join()) {
@@ -327,12 +415,22 @@ describe('PCRE subsignatures: the built-in engine and clamd agree', () => {
     expect(wrong).toEqual([]);
   });
 
+  it('finds the random signatures built to match, not only near misses', () => {
+    const hits = new Set(
+      [...results.values()].flatMap((r) => r.builtin.filter((n) => n.startsWith('R.'))),
+    );
+    expect(random.length).toBeGreaterThan(100);
+    expect(hits.size).toBeGreaterThan(20);
+    expect(hits.size).toBeLessThan(random.length);
+  });
+
   it('names the same when the content comes one byte at a time, its size unknown', () => {
     const scanner = new ContentScanner(
       buildSignatureDatabase([{ file: 'test.ldb', text: database }]),
     );
     const different: string[] = [];
-    for (const file of files) {
+    // The zip is left out: a content session does not unpack.
+    for (const file of files.filter((f) => !f.name.endsWith('.zip'))) {
       const session = scanner.session(-1);
       const step = file.bytes.length > 100_000 ? 4096 : 1;
       for (let i = 0; i < file.bytes.length; i += step)
