@@ -285,9 +285,32 @@ function randomSignatures(main: Buffer, count: number): string[] {
   for (let n = 0; lines.length < count && n < count * 20; n += 1) {
     let pattern = randomPiece(rng, main);
     if (rng() < 0.2) pattern = `(?:${pattern}|${randomPiece(rng, main)})`;
+    if (rng() < 0.1) pattern = `(?i:${pattern})${randomPiece(rng, main)}`;
+    if (rng() < 0.1)
+      pattern = `${pattern}${pick(rng, ['\\b', '\\B', '(?m)^', '(?m)$', '\\h', '\\v'])}${randomPiece(rng, main)}`;
     if (rng() < 0.1) pattern = `^${pattern}`;
     if (rng() < 0.1) pattern = `${pattern}$`;
-    const flags = pick(rng, ['', '', 'g', 'i', 's', 'm', 'gi', 'r', 'e', 'U', 'gU', 'A', 'E']);
+    const flags = pick(rng, [
+      '',
+      '',
+      'g',
+      'i',
+      's',
+      'm',
+      'gi',
+      'r',
+      'e',
+      'U',
+      'gU',
+      'A',
+      'E',
+      'gm',
+      'gs',
+      'ge',
+      'gr',
+      'x',
+      'gA',
+    ]);
     const at = int(rng, 0, main.length - 1);
     const offset = pick(rng, [
       '',
@@ -302,8 +325,11 @@ function randomSignatures(main: Buffer, count: number): string[] {
       ['0&1=2', '0'],
       ['1', '0=0'],
       ['0|1', '0'],
+      ['0&1>3', '0'],
     ]);
-    const line = `R.${lines.length};Target:0;${logic};${TRIGGER};${offset}${trigger}/${pattern}/${flags}`;
+    // Kept off the 1 MiB files: there a regex like `.+\d.` makes PCRE2 backtrack past clamd's
+    // PCREMatchLimit, and clamd gives up where RE2 matches (docs/engines.md).
+    const line = `R.${lines.length};Engine:51-255,Target:0,FileSize:0-65536;${logic};${TRIGGER};${offset}${trigger}/${pattern}/${flags}`;
     // Only lines the built-in engine runs: clamd loads every one of them too (or refuses the database).
     if (!parseLdbLine(line).ok) continue;
     lines.push(line);
