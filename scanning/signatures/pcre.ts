@@ -339,12 +339,36 @@ class Parser {
       case '?':
         return invalid('quantifier does not follow a repeatable item');
       default:
-        return this.literal(c.charCodeAt(0), options);
+        return this.literalText(c, options);
     }
   }
 
+  /**
+   * A character of the pattern as PCRE2 sees it: the database is UTF-8 text and PCRE2 reads its
+   * bytes, so a character above 0x7f is its UTF-8 bytes in a row (a quantifier takes the last).
+   */
+  private literalText(first: string, options: Options): Node {
+    const bytes = this.utf8Bytes(first);
+    if (bytes.length === 1) return this.literal(bytes[0]!, options);
+    return { kind: 'seq', items: bytes.map((b) => this.literal(b, options)), quoted: true };
+  }
+
+  /** `first` (read) and, for a surrogate pair, the unit after it: the bytes it was in the file. */
+  private utf8Bytes(first: string): number[] {
+    let char = first;
+    const code = first.charCodeAt(0);
+    if (code >= 0xd800 && code <= 0xdbff && this.peek() !== '') {
+      char += this.peek();
+      this.at += 1;
+    }
+    // The file's bytes were not UTF-8 there: which they were is lost.
+    if (char === '\ufffd' || (code >= 0xd800 && code <= 0xdfff && char.length === 1)) {
+      cannot('bytes in the pattern that are not UTF-8');
+    }
+    return [...Buffer.from(char, 'utf8')];
+  }
+
   private literal(code: number, options: Options): Node {
-    if (code > 0xff) cannot('characters outside latin1 in the pattern');
     const set = setOf((b) => b === code);
     return { kind: 'set', set: options.i ? caseClosed(set) : set };
   }
@@ -420,12 +444,14 @@ class Parser {
         const end = this.text.indexOf('\\E', this.at);
         const quoted = this.text.slice(this.at, end < 0 ? undefined : end);
         this.at = end < 0 ? this.text.length : end + 2;
-        const items = [...quoted].map((ch) => this.literal(ch.charCodeAt(0), options));
+        if (quoted.includes('\ufffd')) cannot('bytes in the pattern that are not UTF-8');
+        const items = [...Buffer.from(quoted, 'utf8')].map((b) => this.literal(b, options));
         return { kind: 'seq', items, quoted: true };
       }
       case 'E':
         return { kind: 'seq', items: [], quoted: true };
       default:
+        if (c.charCodeAt(0) > 0x7f) return this.literalText(c, options);
         return this.literal(this.escapedByte(c, false), options);
     }
   }
@@ -468,7 +494,7 @@ class Parser {
     if (unsupported) return cannot(unsupported);
     // PCRE2 knows no other letter after a backslash (\u, \U, \l, \L included) and refuses it.
     if (/[A-Za-z]/.test(c)) return invalid(`unrecognized character follows \\ (\\${c})`);
-    return c.charCodeAt(0) > 0xff ? cannot('characters outside latin1 in the pattern') : c.charCodeAt(0);
+    return c.charCodeAt(0);
   }
 
   /** `[…]`, the opening bracket read: a set of bytes, case-closed under `i`, then negated. */
@@ -490,6 +516,10 @@ class Parser {
       first = false;
       const item = this.classItem();
       if (typeof item !== 'number') {
+        // PCRE2 refuses a hyphen between a class escape (or POSIX class) and more of the class.
+        if (this.peek() === '-' && this.peek(1) !== ']' && this.peek(1) !== '') {
+          invalid('invalid range in character class');
+        }
         for (let b = 0; b < 256; b += 1) if (item[b]) set[b] = 1;
         continue;
       }
@@ -524,7 +554,7 @@ class Parser {
       return 0x5b;
     }
     if (c !== '\\') {
-      if (c.charCodeAt(0) > 0xff) cannot('characters outside latin1 in the pattern');
+      if (c.charCodeAt(0) > 0x7f) return this.byteSet(this.utf8Bytes(c));
       return c.charCodeAt(0);
     }
     const e = this.peek();
@@ -537,7 +567,13 @@ class Parser {
     if (e === 'Q' || e === 'E' || e === 'N' || e === 'B' || e === 'R' || e === 'X') {
       cannot(`\\${e} inside a character class`);
     }
+    if (e.charCodeAt(0) > 0x7f) return this.byteSet(this.utf8Bytes(e));
     return this.escapedByte(e, true);
+  }
+
+  /** The bytes of a character above 0x7f, each a member of the class. */
+  private byteSet(bytes: number[]): ByteSet {
+    return setOf((b) => bytes.includes(b));
   }
 }
 

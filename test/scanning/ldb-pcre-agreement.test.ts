@@ -68,6 +68,8 @@ function buildFiles(): TestFile[] {
     'a;b a/b',
     filler(2, 3),
     'h\xa0h v\x85v cr\rcr',
+    filler(2, 4),
+    'caf\xc3\xa9\xa9 [\xc3]',
     filler(20, 2),
     'TAILabc9',
     filler(6, 3),
@@ -244,7 +246,8 @@ function labelledSignatures(files: TestFile[]): Labelled[] {
       line: String.raw`X.EpAnchored;Engine:51-255,Target:1;0&1;${TRIGGER};EP+2:0/abc/`,
       matches: [],
     },
-    // Bytes.
+    // Bytes. The database is UTF-8 text: é in a pattern is its two bytes, as PCRE2 reads it.
+    { line: sig('Utf8', '0&1', TRIGGER, String.raw`0/café+ \[[é]\]/`), matches: ['main.bin'] },
     {
       line: sig('HighBytes', '0&1', TRIGGER, String.raw`0/\xff\x80\x00\xfe/`),
       matches: ['main.bin'],

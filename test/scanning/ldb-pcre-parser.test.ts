@@ -151,6 +151,8 @@ describe('PCRE subsignatures: parsing', () => {
       `R;Target:0;0&1;${body};0/a\\ib/`,
       `R;Target:0;0&1;${body};0/[[:foo:]]/`,
       `R;Target:0;0&1;${body};0/[z-a]/`,
+      `R;Target:0;0&1;${body};0/[\\d-z]/`,
+      `R;Target:0;0&1;${body};0/[[:alpha:]-z]/`,
       `R;Target:0;0&1;${body};0&/abc/`,
       `R;Target:0;0&1;${body};0/\\c/`,
       `R;Target:0;0;${body};0/abc/`,
