@@ -20,7 +20,8 @@ import { PcreContent, PcreRunner } from './pcre.js';
  * lowered. Starts are kept per subsignature only inside its offset window and only up
  * to the count the expression can tell apart, so memory stays bounded whatever the content.
  * Section hashes are computed as the bytes stream past. Everything is judged when the stream
- * ends, as ClamAV judges logical signatures after reading the whole file.
+ * ends, as ClamAV judges logical signatures after reading the whole file; PCRE subsignatures
+ * run then too, over content kept for them up to a bound (pcre.ts).
  */
 
 export interface OccurrenceFeed {

@@ -9,9 +9,10 @@ import { RE2 } from 're2-wasm';
  * so content is given as latin1 (one byte, one code point) and the pattern is rewritten so that
  * every character test is an explicit set of bytes: case-insensitivity, `.`, `\s`, `\w`, classes
  * and POSIX classes are spelled out as byte ranges and never depend on RE2's Unicode tables (which
- * would, for one, fold à with À). Flags: `i`, `s`, `m`, `x`, `U` (and their inline forms `(?i)`,
- * `(?-s:…)`), `A`, `E`, and ClamAV's own `g` (count every match), `r` (rolling) and `e`
- * (encompass).
+ * would, for one, fold à with À). The database is UTF-8 text and PCRE2 reads its bytes: a
+ * pattern character above 0x7f stands for its UTF-8 bytes. Flags: `i`, `s`, `m`, `x`, `U` (and
+ * their inline forms `(?i)`, `(?-s:…)`), `A`, `E`, and ClamAV's own `g` (count every match), `r`
+ * (rolling) and `e` (encompass).
  *
  * What RE2 cannot run, or would run with a different meaning, is "skipped" with the construct
  * named: backreferences, lookaround, atomic groups and possessive quantifiers, recursion,
@@ -107,9 +108,10 @@ export function translatePcre(pattern: string, flags: string): PcreTranslation {
 }
 
 /**
- * Compiles the translation once to know RE2 takes it (repetition counts above 1,000, programs too
- * large), then frees it: re2-wasm's heap is a fixed 16 MB that compiled expressions are never
- * given back from otherwise (the matcher compiles the ones it runs, in a bounded cache).
+ * Compiles the translation once to know RE2 takes it (a program too large, say), then frees it:
+ * re2-wasm's heap is a fixed 16 MB that compiled expressions are never given back from otherwise
+ * (the matcher compiles each regex when it runs it, and frees it after). A failed compile leaves
+ * a little behind, which is why repetition counts are checked before (checkRepetition).
  */
 function checkWithRe2(source: string): void {
   let regex: RE2;
