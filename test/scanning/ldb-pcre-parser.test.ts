@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RE2 } from 're2-wasm';
+import { ContentScanner } from '../../scanning/matcher/index.js';
 import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
 import { parseLdbLine, type LogicalSignature } from '../../scanning/signatures/ldb.js';
 import { translatePcre } from '../../scanning/signatures/pcre.js';
@@ -161,6 +162,17 @@ describe('PCRE subsignatures: parsing', () => {
       const message = problem(line);
       expect(message, line).not.toMatch(/^skipped/);
     }
+  });
+
+  it('adds nothing to scans when the database has no PCRE signature', () => {
+    const plain = new ContentScanner(
+      buildSignatureDatabase([{ file: 'x.ldb', text: `A;Target:0;0;${body}` }]),
+    );
+    expect(plain.logical?.pcre).toBeNull();
+    const withPcre = new ContentScanner(
+      buildSignatureDatabase([{ file: 'x.ldb', text: `A;Target:0;0&1;${body};0/abc/` }]),
+    );
+    expect(withPcre.logical?.pcre).not.toBeNull();
   });
 
   it('counts skipped PCRE lines in the load report with their reason', () => {
