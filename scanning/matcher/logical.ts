@@ -15,6 +15,7 @@ import {
   type SubsignatureForm,
 } from '../signatures/ldb.js';
 import type { BodySignature, HexElement } from '../signatures/ndb.js';
+import { PcreContent, PcreRunner } from './pcre.js';
 
 /**
  * Logical signatures (`.ldb`) and PE section hashes (`.mdb`) over one stream of content.
@@ -26,7 +27,8 @@ import type { BodySignature, HexElement } from '../signatures/ndb.js';
  * lowered. Starts are kept per subsignature only inside its offset window and only up
  * to the count the expression can tell apart, so memory stays bounded whatever the content.
  * Section hashes are computed as the bytes stream past. Everything is judged when the stream
- * ends, as ClamAV judges logical signatures after reading the whole file.
+ * ends, as ClamAV judges logical signatures after reading the whole file; PCRE subsignatures
+ * run then too, over content kept for them up to a bound (pcre.ts).
  *
  * Fullword forms (`::f`) carry their word boundaries as pattern elements on both sides (a byte,
  * or for a wide form a UTF-16 character, that is not an ASCII letter or digit), so a match's
@@ -92,6 +94,8 @@ export class LogicalScanner {
    * and only the content of a case-insensitive one is lowered.
    */
   readonly matchers: BodyMatcher[] = [];
+  /** PCRE subsignatures: null when the database has none (no content is kept then). */
+  readonly pcre: PcreRunner | null;
   constructor(
     readonly signatures: LogicalSignature[],
     readonly sectionHashes: HashDatabase,
@@ -134,6 +138,8 @@ export class LogicalScanner {
       const slotOf = Int32Array.from(slots);
       this.matchers.push({ target, lower, padding, open: compile(bodies), slotOf });
     }
+    const withPcre = signatures.some((s) => s.subsignatures.some((sub) => sub.pcre));
+    this.pcre = withPcre ? new PcreRunner(signatures) : null;
   }
 
   /**
@@ -197,6 +203,8 @@ class Session implements LogicalSession {
   private kindTarget: number | undefined;
   /** ClamAV's type of the container the content came out of, for `Container:` conditions. */
   private readonly container: string | undefined;
+  /** The content, for PCRE subsignatures; null when no PCRE signature applies to this file. */
+  private pcreContent: PcreContent | null = null;
 
   constructor(
     private readonly scanner: LogicalScanner,
@@ -266,6 +274,8 @@ class Session implements LogicalSession {
       this.feeds.push({ feed, lower, padding });
     }
     if (layout.pe !== null) this.startHashers(layout.pe);
+    if (this.scanner.pcre?.wantsContent(layout.mz))
+      this.pcreContent = new PcreContent(this.totalSize);
     if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
   }
 
@@ -294,6 +304,7 @@ class Session implements LogicalSession {
       if (lower) feed.update((lowered ??= this.lowerAscii(chunk)));
       else feed.update(chunk);
     }
+    this.pcreContent?.append(chunk);
     for (const hasher of this.hashers) {
       const a = Math.max(hasher.raw, from);
       const b = Math.min(hasher.end, to);
@@ -358,8 +369,13 @@ class Session implements LogicalSession {
    * database has tens of thousands, and most files match none).
    */
   private judgeSignatures(size: number, layout: Layout, names: string[]): void {
-    const { signatures, firstSlot, slots, holdWithoutMatches } = this.scanner;
-    const candidates = new Set([...this.touched, ...holdWithoutMatches]);
+    const { signatures, firstSlot, slots, holdWithoutMatches, pcre } = this.scanner;
+    const candidates = new Set([
+      ...this.touched,
+      ...holdWithoutMatches,
+      ...(pcre?.holdWithoutMatches ?? []),
+    ]);
+    const content = this.pcreContent?.content() ?? null;
     for (const index of candidates) {
       const signature = signatures[index]!;
       if (signature.target !== 0 && signature.target !== layout.target) continue;
@@ -374,6 +390,10 @@ class Session implements LogicalSession {
         let count = 0;
         for (const start of set) if (start >= window[0] && start <= window[1]) count += 1;
         return Math.min(count, signature.countCap);
+      });
+      pcre?.evaluate(index, counts, content, (offset) => {
+        const window = offsetWindow(offset, layout, size);
+        return window === 'late' ? null : window;
       });
       if (!evaluateExpression(signature.expression, counts)) continue;
       if (signature.fileSize && (size < signature.fileSize[0] || size > signature.fileSize[1]))

@@ -1,4 +1,5 @@
 import { ENGINE_FLEVEL } from './mdb.js';
+import { translatePcre, type PcrePattern } from './pcre.js';
 import {
   MAX_SEGMENT_EXTENT,
   parseHexSignature,
@@ -31,12 +32,22 @@ import {
  * optional `,maxshift`) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
  * "wide"), `a` (with `w`: the ASCII form too), `f` (fullword: the form is marked, and the logical
  * matcher checks the word boundaries as clamd does; as clamd, `[x-y]` in a fullword body is read
- * as `{x-y}`). Skipped, with the reason: PCRE subsignatures (`/regex/`), byte-compare, macro
- * (`${…}n$`) and fuzzy-image subsignatures, `VI` and `$n$` offsets, case-insensitive bodies with
- * nibble wildcards or negated alternatives, subsignatures with unbounded gaps (`*`, `{n-}`) and
- * an offset other than `*` (they are only looked for once), and counts of subsignatures of
- * variable length (`*`, `{n-m}`, `[x-y]`, alternatives of unequal lengths): clamd counts those by
- * where their matches end, one start per end, which this engine does not mimic.
+ * as `{x-y}`).
+ *
+ * PCRE subsignatures, `[Offset:]Trigger/PCRE/[Flags]`: the line is split as clamd splits it (a
+ * `;` or `:` between the slashes of a regex does not end a field; `\/` does not end the regex),
+ * the trigger is a logical expression over earlier subsignatures, the offset takes the forms
+ * above, the flags are PCRE2's `i s m x A E U` and ClamAV's `g r e`. The regex is translated
+ * for RE2 at load (signatures/pcre.ts: exact byte semantics, or "skipped: PCRE construct RE2
+ * cannot run: …") and run at the end of each file whose trigger holds (matcher/pcre.ts). Counts
+ * above 64 on a signature with a `g` regex are skipped (each match is one more search).
+ *
+ * Skipped, with the reason: byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures, `VI`
+ * and `$n$` offsets, case-insensitive bodies with nibble wildcards or negated alternatives,
+ * subsignatures with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only
+ * looked for once), and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`,
+ * alternatives of unequal lengths): clamd counts those by where their matches end, one start per
+ * end, which this engine does not mimic.
  *
  * A line ClamAV would refuse (and with it the whole database) is a problem too; nothing throws.
  */
@@ -69,7 +80,15 @@ export interface SubsignatureForm {
 
 export interface Subsignature {
   offset: LdbOffset;
+  /** Empty for a PCRE subsignature. */
   forms: SubsignatureForm[];
+  /** A PCRE subsignature: run at the end, when its trigger holds (matcher/pcre.ts). */
+  pcre?: PcreSubsignature;
+}
+
+export interface PcreSubsignature extends PcrePattern {
+  /** A logical expression over the earlier subsignatures: the regex runs only when it holds. */
+  trigger: LogicalExpression;
 }
 
 export type CountOp = '=' | '<' | '>';
@@ -113,6 +132,11 @@ const MAX_EXPRESSION_LENGTH = 4096;
 const MAX_NESTING = 64;
 const MAX_NUMBER = 0xffffffff;
 const MAX_COUNT = 65535;
+/**
+ * With `g`, each further match of a PCRE subsignature is one more RE2 search over the rest of the
+ * content (re2-wasm copies the string in each time): counting is kept to a few dozen searches.
+ */
+const MAX_PCRE_GLOBAL_COUNT = 64;
 /** ClamAV's number of target types: 15 and up are skipped. */
 const TARGET_TYPES = 15;
 /** Target types matched (see file-type.ts for how a file's kind is told). */
@@ -175,14 +199,11 @@ export function parseLdbLine(line: string, file = '<memory>', lineNumber = 0): L
 }
 
 function parseLine(line: string, file: string, lineNumber: number): LdbLineResult {
-  const tokens = line.split(';');
+  // A `;` inside a PCRE subsignature's /regex/ does not end it.
+  const tokens = splitOutsideRegex(line, ';', 2);
   if (tokens.length < 4) fail('expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0[;…]');
   const [name = '', tdbText = '', logic = '', ...subsigTexts] = tokens;
   if (name === '') fail('the signature has no name');
-  // PCRE subsignatures may hold `;`, which makes the split above meaningless: say so first.
-  if (subsigTexts.some((text) => text.includes('/'))) {
-    fail('skipped: PCRE subsignatures (/regex/) are not supported');
-  }
   const expression = parseExpression(logic);
   const highest = highestId(expression);
   if (highest + 1 !== subsigTexts.length) {
@@ -195,6 +216,7 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
   const warnings: string[] = [];
   const subsignatures = subsigTexts.map((text, index) => {
     try {
+      if (isPcreSubsignature(text)) return parsePcreSubsignature(text, index, tdb.target);
       return parseSubsignature(text, tdb.target, warnings);
     } catch (error) {
       if (error instanceof LineError) {
@@ -207,9 +229,14 @@ function parseLine(line: string, file: string, lineNumber: number): LdbLineResul
     }
   });
   checkCountedUse(expression, subsignatures, false);
-  const largest = largestCount(expression);
+  const triggers = subsignatures.flatMap((sub) => (sub.pcre ? [sub.pcre.trigger] : []));
+  for (const trigger of triggers) checkCountedUse(trigger, subsignatures, false);
+  const largest = Math.max(largestCount(expression), ...triggers.map(largestCount));
   // Counting keeps up to that many start offsets per subsignature and file.
   if (largest > MAX_COUNT) fail(`skipped: counts above ${MAX_COUNT} are not supported`);
+  if (largest > MAX_PCRE_GLOBAL_COUNT && subsignatures.some((sub) => sub.pcre?.global)) {
+    fail(`skipped: counts above ${MAX_PCRE_GLOBAL_COUNT} with a PCRE subsignature that counts every match (g)`);
+  }
   const signature: LogicalSignature = {
     name,
     target: tdb.target,
@@ -406,13 +433,7 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
     else if (modifier === 'f') fullword = true;
     else fail(`unknown modifier "${modifier}" (clamd refuses the database)`);
   }
-  const offset = parseOffset(offsetText ?? '*');
-  if (offset.kind !== 'any' && offset.kind !== 'absolute' && offset.kind !== 'eof') {
-    if (target === 6 || target === 9) {
-      fail(`skipped: entry point and section offsets of ${TARGET_NAMES[target]} files are not computed`);
-    }
-    if (target !== 1) fail('offsets relative to an executable need Target 1, 6 or 9 (clamd refuses the database)');
-  }
+  const offset = executableOffsetChecked(parseOffset(offsetText ?? '*'), target);
   // clamd rewrites a fullword body's `[x-y]` as `{x-y}` (for every form, not only the wide one).
   const source = fullword ? hex.replaceAll('[', '{').replaceAll(']', '}') : hex;
   const texts = wide ? (ascii ? [widen(source), source] : [widen(source)]) : [source];
@@ -439,6 +460,21 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
     };
   });
   return { offset, forms };
+}
+
+/**
+ * An offset relative to an executable's layout (EP, sections) needs an executable target, or
+ * clamd refuses the database; ELF and Mach-O layouts are not computed here, so those are skipped.
+ */
+function executableOffsetChecked(offset: LdbOffset, target: number): LdbOffset {
+  if (offset.kind === 'any' || offset.kind === 'absolute' || offset.kind === 'eof') return offset;
+  if (target === 6 || target === 9) {
+    fail(`skipped: entry point and section offsets of ${TARGET_NAMES[target]} files are not computed`);
+  }
+  if (target !== 1) {
+    fail('offsets relative to an executable need Target 1, 6 or 9 (clamd refuses the database)');
+  }
+  return offset;
 }
 
 function parseCount(text: string, what: string): number {
@@ -553,6 +589,62 @@ function checkCountedUse(
   const inCount = counted || expression.count !== undefined;
   checkCountedUse(expression.left, subsignatures, inCount);
   checkCountedUse(expression.right, subsignatures, inCount);
+}
+
+// ---- PCRE subsignatures ----
+
+/**
+ * Splits as ClamAV's cli_ldbtokenize does: from field `skip` on, a `/` not right after a
+ * backslash opens or closes a regex, inside which `delimiter` does not split (the state carries
+ * from one field to the next, and a `/` at the very start of the text is not counted).
+ */
+function splitOutsideRegex(text: string, delimiter: string, skip: number): string[] {
+  const fields: string[] = [];
+  let inRegex = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (!inRegex && c === delimiter) {
+      fields.push(text.slice(start, i));
+      start = i + 1;
+    } else if (fields.length >= skip && c === '/' && i > 0 && text[i - 1] !== '\\') {
+      inRegex = !inRegex;
+    }
+  }
+  fields.push(text.slice(start));
+  return fields;
+}
+
+/** As ClamAV tells them apart: a `/` anywhere, unless it is a macro (`${…}n$`). */
+function isPcreSubsignature(text: string): boolean {
+  return !text.startsWith('$') && text.includes('/');
+}
+
+/** `[Offset:]Trigger/PCRE/[Flags]`, read as ClamAV's readdb and cli_pcre_addpatt read it. */
+function parsePcreSubsignature(text: string, index: number, target: number): Subsignature {
+  const fields = splitOutsideRegex(text, ':', 0);
+  const offsetText = fields.length === 2 ? fields[0] : undefined;
+  const body = (fields.length === 2 ? fields[1] : fields[0]) ?? '';
+  const open = body.indexOf('/');
+  const close = body.lastIndexOf('/');
+  if (open === close) fail("PCRE subsignature without a closing '/' (clamd refuses the database)");
+  if (text.startsWith('/')) fail('PCRE subsignature without a trigger (clamd refuses the database)');
+  const triggerText = body.slice(0, open);
+  const pattern = body.slice(open + 1, close);
+  if (triggerText === '' || pattern === '') {
+    fail('PCRE subsignature with an empty trigger or pattern (clamd refuses the database)');
+  }
+  const trigger = parseExpression(triggerText);
+  const highest = highestId(trigger);
+  if (highest >= index) {
+    fail(
+      `the PCRE trigger refers to subsignature ${highest}, not an earlier one (clamd refuses the database)`,
+    );
+  }
+  const offset = executableOffsetChecked(parseOffset(offsetText ?? '*'), target);
+  const translated = translatePcre(pattern, body.slice(close + 1));
+  if (!translated.ok) fail(translated.message);
+  return { offset, forms: [], pcre: { ...translated.pcre, trigger } };
 }
 
 // ---- logical expression ----

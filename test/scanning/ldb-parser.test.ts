@@ -185,8 +185,10 @@ describe('.ldb lines', () => {
 
   it('skips, with the reason, what it does not match', () => {
     const body = hex('abc');
-    expect(problem(`S;Target:0;0;/abc/i`)).toMatch(/^skipped: (subsignature \d+: )?PCRE/);
-    expect(problem(`S;Target:0;0&1;${body};0:abc/def/`)).toMatch(
+    expect(problem(`S;Target:0;0&1;${body};0/a(?=b)/i`)).toMatch(
+      /^skipped: (subsignature \d+: )?PCRE/,
+    );
+    expect(problem(`S;Target:0;0&1;${body};0:0/(d)\\1/`)).toMatch(
       /^skipped: (subsignature \d+: )?PCRE/,
     );
     expect(problem(`S;Target:0;0&1;${body};\${1-2}0$`)).toMatch(
