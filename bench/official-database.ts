@@ -266,16 +266,30 @@ function expression(rng: Rng, n: number): string {
   return groups.join('&');
 }
 
-/** `.ldb`: `Name;Engine:51-255,Target:t;expression;subsig;…`, 2–6 subsignatures each. */
+/**
+ * `.ldb`: `Name;Engine:51-255,Target:t;expression;subsig;…`, 2–6 subsignatures each, with the
+ * target types of real databases (PE most, then any file, text, HTML, OLE2), and one in ten
+ * with a PCRE subsignature triggered by subsignature 0, as the official database has them.
+ */
 async function writeLogicalSignatures(out: LineWriter, count: number, seed: number): Promise<void> {
   const rng = seededRng(seed);
   for (let i = 0; i < count; i++) {
     const name = signatureName(rng, 9_000_000 + i);
-    const pe = rng() < 0.6;
+    const target = pick(rng, LOGICAL_TARGETS);
+    const pe = target === 1;
     const n = int(rng, 2, 6);
     const subsignatures = Array.from({ length: n }, () => subsignature(rng, name, pe));
-    await out.line(
-      `${name};Engine:51-255,Target:${pe ? 1 : 0};${expression(rng, n)};${subsignatures.join(';')}`,
-    );
+    let logic = expression(rng, n);
+    let engine = '51-255';
+    if (rng() < 0.1) {
+      const word = pick(rng, WORDS).replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`);
+      subsignatures.push(`0/${word}[0-9]{2,6}[a-z_]+\\(/${pick(rng, ['', 'i', 's', 'g'])}`);
+      logic = `(${logic})&${n}`;
+      // ClamAV reads PCRE subsignatures from functionality level 81.
+      engine = '81-255';
+    }
+    await out.line(`${name};Engine:${engine},Target:${target};${logic};${subsignatures.join(';')}`);
   }
 }
+
+const LOGICAL_TARGETS = [1, 1, 1, 1, 1, 1, 0, 0, 0, 7, 3, 2];
