@@ -7,6 +7,7 @@ import {
 } from '../hash-signatures.js';
 import { detectFileKind, NORMALISED_TEXT_TARGET, RAW_TARGET } from '../file-type.js';
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
+import { VersionInfoCollector } from '../pe-version-info.js';
 import {
   containerType,
   evaluateExpression,
@@ -62,6 +63,11 @@ export interface LogicalSession {
 const MAX_HASHED_SECTION = 1024 ** 3;
 /** An EOF-relative subsignature of a stream of unknown size drops old starts past this many. */
 const PRUNE_AT = 4096;
+/**
+ * A `VI` subsignature keeps at most this many starts that may still prove to be version strings
+ * (in the head or in a version resource not yet read); past it, no `VI` subsignature counts.
+ */
+const MAX_VERSION_STARTS = 65536;
 
 interface BodyMatcher {
   /** The target type: 0 for any file, others only for files of that kind (file-type.ts). */
@@ -87,6 +93,8 @@ export class LogicalScanner {
   readonly firstSlot: number[] = [];
   /** Signatures whose expression holds with no subsignature matched (`0=0`, `0<2`). */
   readonly holdWithoutMatches: number[] = [];
+  /** Some subsignature has the `VI` offset: PE files then have their version strings read. */
+  readonly readsVersionInfo: boolean;
   /**
    * One matcher per target and case: a file that does not start with "MZ" skips the PE ones,
    * and only the content of a case-insensitive one is lowered.
@@ -130,6 +138,7 @@ export class LogicalScanner {
         }
       }
     });
+    this.readsVersionInfo = this.slots.some((slot) => slot.offset.kind === 'version');
     for (const { target, lower, padding, bodies, slots } of groups.values()) {
       const slotOf = Int32Array.from(slots);
       this.matchers.push({ target, lower, padding, open: compile(bodies), slotOf });
@@ -194,6 +203,10 @@ class Session implements LogicalSession {
   private knownSize: number | undefined;
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
+  /** The PE's version strings, read as the bytes pass (only when a `VI` subsignature exists). */
+  private versionInfo: VersionInfoCollector | undefined;
+  /** Too many `VI` starts were pending: the version strings count as unknown. */
+  private versionStartsOverflow = false;
   /** ClamAV's type of the container the content came out of, for `Container:` conditions. */
   private readonly container: string | undefined;
 
@@ -228,12 +241,32 @@ class Session implements LogicalSession {
       feed.finish();
     }
     const layout = this.layout(size);
+    const versionOffsets = this.versionOffsets(size, layout);
     const names: string[] = [];
-    this.judgeSignatures(size, layout, names);
+    this.judgeSignatures(size, layout, versionOffsets, names);
     // Sections are hashed as the bytes pass; they count only if the headers hold for the size
     // that arrived (a stream of unknown size may end before its sections do).
     if (layout.pe !== null) this.judgeSections(size, names);
     return names;
+  }
+
+  /**
+   * The version string offsets clamd would record, or null (no PE, no version information, or
+   * not known: see pe-version-info.ts). A stream of unknown size had its resources located with
+   * the layout read before its end: that must still hold.
+   */
+  private versionOffsets(size: number, layout: Layout): Set<number> | null {
+    const collector = this.versionInfo;
+    if (!collector || layout.pe === null || this.versionStartsOverflow) return null;
+    const offsets = collector.finish(size);
+    const before = this.startLayout?.pe;
+    if (
+      this.totalSize < 0 &&
+      JSON.stringify(before?.sections) !== JSON.stringify(layout.pe.sections)
+    ) {
+      return null;
+    }
+    return offsets;
   }
 
   private layout(size: number): Layout {
@@ -259,6 +292,10 @@ class Session implements LogicalSession {
       this.feeds.push({ feed, lower, padding });
     }
     if (layout.pe !== null) this.startHashers(layout.pe);
+    if (layout.pe !== null && this.scanner.readsVersionInfo) {
+      const head = this.head.subarray(0, this.headLength);
+      this.versionInfo = new VersionInfoCollector(layout.pe, head, this.knownSize);
+    }
     if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
   }
 
@@ -282,6 +319,8 @@ class Session implements LogicalSession {
     const from = this.fed;
     const to = from + chunk.length;
     let lowered: Uint8Array | undefined;
+    // Version resources located in this chunk are known before its matches are reported.
+    this.versionInfo?.update(chunk, from);
     // The matchers copy what they keep: one scratch buffer serves every chunk.
     for (const { feed, lower } of this.feeds) {
       if (lower) feed.update((lowered ??= this.lowerAscii(chunk)));
@@ -322,6 +361,7 @@ class Session implements LogicalSession {
   }
 
   private found(slot: number, start: number): void {
+    if (this.scanner.slots[slot]!.offset.kind === 'version') return this.foundVersion(slot, start);
     const window = this.windowOf(slot);
     if (start < window.lo || start > window.hi) return;
     let set = this.starts.get(slot);
@@ -337,6 +377,18 @@ class Session implements LogicalSession {
     if (set.size < this.scanner.slots[slot]!.cap) set.add(start);
   }
 
+  /** A `VI` start is kept while it may be a version string; judged at the end. */
+  private foundVersion(slot: number, start: number): void {
+    if (this.versionStartsOverflow || !this.versionInfo?.mayHold(start)) return;
+    let set = this.starts.get(slot);
+    if (!set) {
+      this.starts.set(slot, (set = new Set()));
+      this.touched.add(this.scanner.slots[slot]!.signature);
+    }
+    set.add(start);
+    if (set.size > MAX_VERSION_STARTS) this.versionStartsOverflow = true;
+  }
+
   /** EOF-n with n bytes back from an end not yet known: starts before `fed - n` never count. */
   private prune(slot: number, set: Set<number>): void {
     const offset = this.scanner.slots[slot]!.offset;
@@ -350,7 +402,12 @@ class Session implements LogicalSession {
    * with no match at all (`0=0`, `0<2`), can hold: the others are not evaluated (an official
    * database has tens of thousands, and most files match none).
    */
-  private judgeSignatures(size: number, layout: Layout, names: string[]): void {
+  private judgeSignatures(
+    size: number,
+    layout: Layout,
+    versionOffsets: Set<number> | null,
+    names: string[],
+  ): void {
     const { signatures, firstSlot, slots, holdWithoutMatches } = this.scanner;
     const candidates = new Set([...this.touched, ...holdWithoutMatches]);
     for (const index of candidates) {
@@ -362,6 +419,12 @@ class Session implements LogicalSession {
         const slot = first + sub;
         const set = this.starts.get(slot);
         if (!set || set.size === 0) return 0;
+        if (slots[slot]!.offset.kind === 'version') {
+          if (versionOffsets === null) return 0;
+          let count = 0;
+          for (const start of set) if (versionOffsets.has(start)) count += 1;
+          return Math.min(count, signature.countCap);
+        }
         const window = offsetWindow(slots[slot]!.offset, layout, size);
         if (window === null || window === 'late') return 0;
         let count = 0;
@@ -407,7 +470,7 @@ function offsetWindow(
   layout: Layout,
   size: number | undefined,
 ): [number, number] | null | 'late' {
-  if (offset.kind === 'any') return [0, Infinity];
+  if (offset.kind === 'any' || offset.kind === 'version') return [0, Infinity];
   if (offset.kind === 'absolute') return [offset.offset, offset.offset + offset.shift];
   if (!layout.relativeOffsets) return null;
   let lo: number;

@@ -48,7 +48,9 @@ export type LdbOffset =
   | { kind: 'ep'; delta: number; shift: number }
   | { kind: 'section'; index: number; offset: number; shift: number }
   | { kind: 'last-section'; offset: number; shift: number }
-  | { kind: 'section-entire'; index: number; shift: number };
+  | { kind: 'section-entire'; index: number; shift: number }
+  /** `VI`: a match counts only where it starts a String of the PE's version information. */
+  | { kind: 'version' };
 
 /** One form of a subsignature to look for (`::wa` gives two: wide and ASCII). */
 export interface SubsignatureForm {
@@ -417,6 +419,11 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
   const source = fullword ? hex.replaceAll('[', '{').replaceAll(']', '}') : hex;
   const texts = wide ? (ascii ? [widen(source), source] : [widen(source)]) : [source];
   const forms = texts.map((body, index): SubsignatureForm => {
+    if (offset.kind === 'version' && splitIntoParts(body)) {
+      fail(
+        'skipped: a VI subsignature with {n-m}, {n} (n = 0 or 128 and more) or * gaps: clamd matches it in parts and checks each part against the version information',
+      );
+    }
     const parsed = parseHexSignature(body);
     if (!parsed.ok) fail(parsed.message);
     // ClamAV's three-byte minimum is for whole body signatures, not for subsignatures.
@@ -439,6 +446,19 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
     };
   });
   return { offset, forms };
+}
+
+/**
+ * Whether clamd splits a body into parts: at a `*` or a `{…}` other than `{n}` with 0 < n < 128
+ * (which it rewrites as n `??`).
+ */
+function splitIntoParts(body: string): boolean {
+  if (body.includes('*')) return true;
+  for (const match of body.matchAll(/\{([^}]*)\}/g)) {
+    const n = /^\d+$/.test(match[1] ?? '') ? Number(match[1]) : 0;
+    if (n <= 0 || n >= 128) return true;
+  }
+  return false;
 }
 
 function parseCount(text: string, what: string): number {
@@ -476,7 +496,8 @@ function parseOffset(text: string): LdbOffset {
     }
     return { kind: 'eof', offset, shift };
   }
-  if (base.startsWith('VI')) fail('skipped: the VI (version information) offset is not supported');
+  // As clamd, anything starting with "VI" is the version information offset (a shift is ignored).
+  if (base.startsWith('VI')) return { kind: 'version' };
   if (base.includes('$')) fail('skipped: macro offsets ($n$) are not supported');
   if (base.startsWith('S')) fail(`offset "${text}" is not Sx+n, SEx or SL+n`);
   return { kind: 'absolute', offset: parseCount(base, 'offset'), shift };

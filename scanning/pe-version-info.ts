@@ -1,0 +1,468 @@
+import { PE_HEAD_BYTES, peFileOffset, type PeInfo } from './pe.js';
+
+/**
+ * The version information of a PE file as ClamAV records it for `VI` subsignatures: the file
+ * offsets of the strings of its VS_VERSIONINFO resources. A `VI` subsignature counts only where a
+ * match starts at one of them, i.e. at the UTF-16LE key of a String ("CompanyName\0" then its
+ * value), and only for Strings that have a value.
+ *
+ * The walk is ClamAV's, step for step: the resource directory (third data directory), the first
+ * RT_VERSION (16) type entry that is a directory, all its name entries, their language entries
+ * that are data, at most 16 such resources; in each, VS_VERSIONINFO (its key, its 0x34-byte
+ * fixed part and magic checked), an optional VarFileInfo, then StringFileInfo, its StringTables
+ * and their Strings. Every size is checked against its container as ClamAV checks it, and a read
+ * past the end of the file ends that step as ClamAV's does.
+ *
+ * The file passes once (it is never read twice): a read the walk needs is served from the head
+ * (the first PE_HEAD_BYTES, held by the caller), or captured as the bytes stream past. A read of
+ * bytes already gone (a resource pointer back past the head, which resource compilers never
+ * write) or a tree larger than the bounds below makes the result unknown (null): then no `VI`
+ * subsignature counts. Memory stays bounded: at most MAX_READS reads and MAX_CAPTURED bytes.
+ */
+
+/** RT_VERSION. */
+const VERSION_TYPE = 0x10;
+/** ClamAV looks at no more version resources than this. */
+const MAX_VERSION_RESOURCES = 16;
+/** A version block is read as far as its 16-bit length reaches. */
+const MAX_BLOCK = 0xffff;
+const MAX_READS = 1024;
+const MAX_CAPTURED = 2 * 1024 * 1024;
+
+const VS_VERSION_INFO = utf16z('VS_VERSION_INFO');
+const VAR_FILE_INFO = utf16z('VarFileInfo');
+const STRING_FILE_INFO = utf16z('StringFileInfo');
+const FIXED_FILE_INFO_MAGIC = 0xfeef04bd;
+
+function utf16z(text: string): Uint8Array {
+  const bytes = new Uint8Array((text.length + 1) * 2);
+  for (let i = 0; i < text.length; i += 1) bytes[i * 2] = text.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * A read the walk waits for: `keep` bytes at `at` are delivered once the file is known to hold
+ * `need` bytes from `at` (ClamAV maps the whole resource before parsing it). A `partial` read (a
+ * table of entries) is delivered with whatever prefix the file holds.
+ */
+interface PendingRead {
+  at: number;
+  keep: number;
+  need: number;
+  partial: boolean;
+  bytes: Uint8Array;
+  got: number;
+  deliver: (bytes: Uint8Array | null) => void;
+}
+
+/** A version resource's data, known once its data entry was read. */
+interface Block {
+  start: number;
+  end: number;
+}
+
+export class VersionInfoCollector {
+  private fileSize: number;
+  /** Bytes seen so far (the head counts as seen). */
+  private fed: number;
+  private pending: PendingRead[] = [];
+  /** The chunk being passed in update(): reads inside it are served from it. */
+  private current: { at: number; bytes: Uint8Array } | undefined;
+  private reads = 0;
+  private captured = 0;
+  private lost = false;
+  private readonly offsets = new Set<number>();
+  private readonly blocks: Block[] = [];
+
+  /**
+   * `head`: the first bytes of the file (all of them up to PE_HEAD_BYTES, or the whole file);
+   * `knownSize`: the file's size when known before it has streamed past.
+   */
+  constructor(
+    private readonly pe: PeInfo,
+    private readonly head: Uint8Array,
+    knownSize: number | undefined,
+  ) {
+    this.fileSize = knownSize ?? Infinity;
+    this.fed = head.length;
+    this.walkDirectory();
+  }
+
+  /** The next bytes of the file, at offset `at` (bytes inside the head are ignored). */
+  update(chunk: Uint8Array, at: number): void {
+    const end = at + chunk.length;
+    if (this.lost || end <= this.fed) return;
+    this.current = { at, bytes: chunk };
+    this.fed = end;
+    // Deliveries may ask for more reads, served from this chunk too: loop until none is left.
+    for (let progress = true; progress;) {
+      progress = false;
+      for (const read of [...this.pending]) {
+        if (this.lost) return;
+        this.fill(read);
+        if (this.complete(read)) {
+          this.remove(read);
+          read.deliver(read.bytes);
+          progress = true;
+        }
+      }
+    }
+    this.current = undefined;
+  }
+
+  /**
+   * Whether a match starting at `offset`, reported now, may turn out to start a version string:
+   * in the head, or in a version resource already located. A resource located later lies ahead
+   * of what has streamed past (or the result is unknown anyway).
+   */
+  mayHold(offset: number): boolean {
+    if (this.lost) return false;
+    if (offset < this.head.length) return true;
+    return this.blocks.some((block) => offset >= block.start && offset < block.end);
+  }
+
+  /**
+   * The stream has ended after `size` bytes: the version string offsets, or null when they could
+   * not be known.
+   */
+  finish(size: number): Set<number> | null {
+    this.fileSize = size;
+    // Reads the file did not hold fail (partial ones get what there was), as ClamAV's do.
+    while (!this.lost && this.pending.length > 0) {
+      const read = this.pending.shift()!;
+      read.deliver(read.partial ? read.bytes.subarray(0, read.got) : null);
+    }
+    return this.lost ? null : this.offsets;
+  }
+
+  /** Gives up: the walk would need bytes gone or more than the bounds allow. */
+  private lose(): void {
+    this.lost = true;
+    this.pending = [];
+  }
+
+  private remove(read: PendingRead): void {
+    const index = this.pending.indexOf(read);
+    if (index >= 0) this.pending.splice(index, 1);
+  }
+
+  private complete(read: PendingRead): boolean {
+    // A known size was checked when the read was asked for; an unknown one must stream past.
+    return (
+      read.got === read.keep && (this.fileSize !== Infinity || read.at + read.need <= this.fed)
+    );
+  }
+
+  /** Copies into `read` what the head and the current chunk hold of what it still misses. */
+  private fill(read: PendingRead): void {
+    const from = read.at + read.got;
+    const to = read.at + read.keep;
+    if (from >= to) return;
+    const chunk = this.current;
+    if (from < this.head.length) {
+      const end = Math.min(to, this.head.length);
+      read.bytes.set(this.head.subarray(from, end), read.got);
+      read.got += end - from;
+      this.fill(read);
+      return;
+    }
+    if (chunk && from >= chunk.at && from < chunk.at + chunk.bytes.length) {
+      const end = Math.min(to, chunk.at + chunk.bytes.length);
+      read.bytes.set(chunk.bytes.subarray(from - chunk.at, end - chunk.at), read.got);
+      read.got += end - from;
+    }
+  }
+
+  /**
+   * Asks for `length` bytes at `at` (the whole resource of `need` bytes must be in the file);
+   * `deliver` gets them, or null when the file does not hold them. Served at once when the
+   * bytes are at hand, else when they stream past.
+   */
+  private read(
+    at: number,
+    length: number,
+    deliver: (bytes: Uint8Array | null) => void,
+    options: { need?: number; partial?: boolean } = {},
+  ): void {
+    if (this.lost) return;
+    const partial = options.partial ?? false;
+    const need = options.need ?? length;
+    let keep = length;
+    if (at + need > this.fileSize) {
+      if (!partial) return deliver(null);
+      keep = Math.max(0, this.fileSize - at);
+    }
+    this.reads += 1;
+    this.captured += keep;
+    if (this.reads > MAX_READS || this.captured > MAX_CAPTURED) return this.lose();
+    const read: PendingRead = {
+      at,
+      keep,
+      need: partial ? keep : need,
+      partial,
+      bytes: new Uint8Array(keep),
+      got: 0,
+      deliver,
+    };
+    this.fill(read);
+    // Bytes before what has streamed past, outside the head, are gone.
+    if (read.got < keep && read.at + read.got < this.fed) return this.lose();
+    if (this.complete(read)) return deliver(read.bytes);
+    this.pending.push(read);
+  }
+
+  private offsetOf(rva: number): number | undefined {
+    return peFileOffset(this.pe, rva, this.fileSize);
+  }
+
+  // ---- the resource directory (ClamAV's findres for type 16, any name) ----
+
+  private walkDirectory(): void {
+    const resources = this.pe.resources;
+    if (!resources || resources.size === 0) return;
+    const base = resources.rva;
+    this.readDirectory(base, (root) => {
+      if (!root) return;
+      const named = u16(root, 12);
+      const ids = u16(root, 14);
+      const first = this.offsetOf(base)! + 16 + named * 8;
+      this.readEntries(first, ids, (entries) => {
+        for (const [type, offset] of entries) {
+          if (type === VERSION_TYPE && offset >= 0x80000000) {
+            // ClamAV looks no further than the first version type that is a directory.
+            return this.walkNames(base, (offset & 0x7fffffff) >>> 0);
+          }
+        }
+      });
+    });
+  }
+
+  private walkNames(base: number, offset: number): void {
+    const rva = (base + offset) >>> 0;
+    this.readDirectory(rva, (directory) => {
+      if (!directory) return;
+      // Named and numbered entries alike, their sum kept to 16 bits as ClamAV keeps it.
+      const count = (u16(directory, 12) + u16(directory, 14)) & 0xffff;
+      // A name table cut by the end of the file ends the walk after its whole entries: nothing
+      // comes after the last list anyway.
+      this.readEntries(this.offsetOf(rva)! + 16, count, (entries) => {
+        const languages = entries.filter(([, to]) => to >= 0x80000000);
+        if (languages.length === 0) return;
+        // The language directories are read side by side (each as its bytes pass) and put
+        // back in ClamAV's order once all are in.
+        const lists: (number[] | null | undefined)[] = languages.map(() => undefined);
+        let waiting = languages.length;
+        languages.forEach(([, to], index) => {
+          this.walkLanguages(base, (to & 0x7fffffff) >>> 0, (list) => {
+            lists[index] = list;
+            waiting -= 1;
+            if (waiting === 0) this.collected(lists as (number[] | null)[]);
+          });
+        });
+      });
+    });
+  }
+
+  /** A language directory's data entries (RVAs), at most 16; null: ClamAV's walk stops there. */
+  private walkLanguages(base: number, offset: number, done: (list: number[] | null) => void): void {
+    const rva = (base + offset) >>> 0;
+    this.readDirectory(rva, (directory) => {
+      if (!directory) return done(null);
+      const count = (u16(directory, 12) + u16(directory, 14)) & 0xffff;
+      this.readEntries(this.offsetOf(rva)! + 16, count, (entries, truncated) => {
+        const list: number[] = [];
+        for (const [, to] of entries) {
+          if (to >= 0x80000000) continue;
+          list.push((base + to) >>> 0);
+          if (list.length === MAX_VERSION_RESOURCES) return done(list);
+        }
+        // An entry past the end of the file stops ClamAV's whole walk, after what came before.
+        done(truncated ? [...list, -1] : list);
+      });
+    });
+  }
+
+  /**
+   * All the language lists of the version type's names are in, in ClamAV's order: the first 16
+   * data entries are the version resources; a failed read (null, or -1 in a list) ends the walk.
+   */
+  private collected(lists: (number[] | null)[]): void {
+    const resources: number[] = [];
+    let stopped = false;
+    for (const list of lists) {
+      if (!list) {
+        stopped = true;
+        break;
+      }
+      for (const rva of list) {
+        if (rva < 0) {
+          stopped = true;
+          break;
+        }
+        resources.push(rva);
+        if (resources.length === MAX_VERSION_RESOURCES) break;
+      }
+      if (stopped || resources.length === MAX_VERSION_RESOURCES) break;
+    }
+    for (const rva of resources) this.readResource(rva);
+  }
+
+  /** The 16-byte header of a resource directory at `rva`. */
+  private readDirectory(rva: number, deliver: (bytes: Uint8Array | null) => void): void {
+    const at = this.offsetOf(rva);
+    if (at === undefined) return deliver(null);
+    this.read(at, 16, deliver);
+  }
+
+  /** `count` 8-byte entries at `at`: (id, offset) pairs; `truncated`: the file ended first. */
+  private readEntries(
+    at: number,
+    count: number,
+    deliver: (entries: [number, number][], truncated: boolean) => void,
+  ): void {
+    if (count === 0) return deliver([], false);
+    this.read(
+      at,
+      count * 8,
+      (bytes) => {
+        const table = bytes ?? new Uint8Array(0);
+        const whole = Math.floor(table.length / 8);
+        const entries: [number, number][] = [];
+        for (let i = 0; i < whole; i += 1) entries.push([u32(table, i * 8), u32(table, i * 8 + 4)]);
+        deliver(entries, whole < count);
+      },
+      { partial: true },
+    );
+  }
+
+  // ---- one version resource ----
+
+  private readResource(dataEntryRva: number): void {
+    const entryAt = this.offsetOf(dataEntryRva);
+    if (entryAt === undefined) return;
+    this.read(entryAt, 16, (entry) => {
+      if (!entry) return;
+      const size = u32(entry, 4);
+      const at = this.offsetOf(u32(entry, 0));
+      if (at === undefined || size === 0) return;
+      const keep = Math.min(size, MAX_BLOCK);
+      this.blocks.push({ start: at, end: at + keep });
+      this.read(
+        at,
+        keep,
+        (block) => {
+          if (block) parseVersionBlock(block, at, size, this.offsets);
+        },
+        { need: size },
+      );
+    });
+  }
+}
+
+/**
+ * The String offsets of one VS_VERSIONINFO block (`bytes`, at file offset `at`, of `size` bytes
+ * as its data entry says; only its first 64 KiB are needed), added to `out`: ClamAV's parse.
+ */
+export function parseVersionBlock(
+  bytes: Uint8Array,
+  at: number,
+  size: number,
+  out: Set<number>,
+): void {
+  if (size <= 4) return;
+  let vinfoSize = u32(bytes, 0) & 0xffff;
+  if (vinfoSize > size) return;
+  if (
+    vinfoSize <= 6 + 0x20 + 2 + 0x34 ||
+    u16(bytes, 2) !== 0x34 ||
+    !equalAt(bytes, 6, VS_VERSION_INFO) ||
+    u32(bytes, 0x28) !== FIXED_FILE_INFO_MAGIC
+  ) {
+    return;
+  }
+  let p = 6 + 0x20 + 2 + 0x34;
+  vinfoSize -= p;
+  let gotVarFileInfo = false;
+  while (vinfoSize > 6) {
+    const sfiSize0 = u16(bytes, p);
+    if (sfiSize0 > vinfoSize) return;
+    if (!gotVarFileInfo && sfiSize0 > 6 + 0x18 && equalAt(bytes, p + 6, VAR_FILE_INFO)) {
+      // VarFileInfo sometimes comes before StringFileInfo: ClamAV steps over it once.
+      p += sfiSize0;
+      vinfoSize -= sfiSize0;
+      gotVarFileInfo = true;
+      continue;
+    }
+    if (sfiSize0 <= 6 + 0x1e || !equalAt(bytes, p + 6, STRING_FILE_INFO)) return;
+    p += 6 + 0x1e;
+    let sfiSize = sfiSize0 - (6 + 0x1e);
+    while (sfiSize > 6) {
+      let tableSize = u16(bytes, p);
+      const next = p + tableSize;
+      const nextSfiSize = sfiSize - tableSize;
+      if (tableSize > sfiSize || tableSize <= 24) return;
+      p += 24;
+      tableSize -= 24;
+      while (tableSize > 6) {
+        const stringSize = ((u16(bytes, p) + 3) & ~3) >>> 0;
+        if (stringSize > tableSize || stringSize <= 6 + 2 + 8) {
+          tableSize = 0;
+          sfiSize = 0;
+          break;
+        }
+        let keySize = 6;
+        for (; keySize + 1 < stringSize; keySize += 2) {
+          if (bytes[p + keySize] || bytes[p + keySize + 1]) continue;
+          keySize += 2;
+          break;
+        }
+        keySize = ((keySize + 3) & ~3) >>> 0;
+        // A key running to the end of its String, or a String without a value, is passed over.
+        if (keySize < stringSize && stringSize - keySize > 2) out.add(at + p + 6);
+        p += stringSize;
+        tableSize -= stringSize;
+      }
+      p = next;
+      sfiSize = sfiSize === 0 ? 0 : nextSfiSize;
+    }
+    return;
+  }
+}
+
+/**
+ * The version string offsets of a whole file in memory (tests), the walk run as a scan runs it:
+ * the head, then the rest in chunks of `chunkSize`, the size told up front or only at the end.
+ */
+export function versionInfoOffsets(
+  pe: PeInfo,
+  file: Uint8Array,
+  options: { chunkSize?: number; sizeKnown?: boolean } = {},
+): Set<number> | null {
+  const chunkSize = options.chunkSize ?? 4096;
+  const head = file.subarray(0, Math.min(file.length, PE_HEAD_BYTES));
+  const collector = new VersionInfoCollector(
+    pe,
+    head,
+    options.sizeKnown === false ? undefined : file.length,
+  );
+  for (let at = head.length; at < file.length; at += chunkSize) {
+    collector.update(file.subarray(at, Math.min(file.length, at + chunkSize)), at);
+  }
+  return collector.finish(file.length);
+}
+
+function equalAt(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
+  if (at + expected.length > bytes.length) return false;
+  for (let i = 0; i < expected.length; i += 1) if (bytes[at + i] !== expected[i]) return false;
+  return true;
+}
+
+function u16(bytes: Uint8Array, at: number): number {
+  return at + 2 <= bytes.length ? bytes[at]! | (bytes[at + 1]! << 8) : 0;
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return at + 4 <= bytes.length
+    ? (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
+    : 0;
+}
