@@ -55,24 +55,33 @@ interface PendingRead {
   deliver: (bytes: Uint8Array | null) => void;
 }
 
-/** A version resource's data, known once its data entry was read. */
-interface Block {
+/** A version resource: where its data lies, and its String offsets once parsed. */
+interface VersionResource {
   start: number;
   end: number;
+  offsets: Set<number> | undefined;
 }
 
 export class VersionInfoCollector {
   private fileSize: number;
   /** Bytes seen so far (the head counts as seen). */
   private fed: number;
+  /**
+   * Where the read being delivered ended: the reads it asks for may use the head and the bytes
+   * from here on, never earlier ones, even if the current chunk still holds them. So what is
+   * found does not depend on how the file is cut into chunks.
+   */
+  private trigger = 0;
   private pending: PendingRead[] = [];
-  /** The chunk being passed in update(): reads inside it are served from it. */
+  /** The chunk being passed in update(). */
   private current: { at: number; bytes: Uint8Array } | undefined;
   private reads = 0;
   private captured = 0;
   private lost = false;
-  private readonly offsets = new Set<number>();
-  private readonly blocks: Block[] = [];
+  /** Per data entry RVA met in a language directory: its resource (undefined: not located). */
+  private readonly resources = new Map<number, VersionResource | undefined>();
+  /** The language lists of the version type's names, in ClamAV's order (see selected()). */
+  private languageLists: (number[] | null | undefined)[] | undefined;
 
   /**
    * `head`: the first bytes of the file (all of them up to PE_HEAD_BYTES, or the whole file);
@@ -91,34 +100,39 @@ export class VersionInfoCollector {
   /** The next bytes of the file, at offset `at` (bytes inside the head are ignored). */
   update(chunk: Uint8Array, at: number): void {
     const end = at + chunk.length;
-    if (this.lost || end <= this.fed) return;
-    this.current = { at, bytes: chunk };
+    if (end <= this.fed) return;
     this.fed = end;
-    // Deliveries may ask for more reads, served from this chunk too: loop until none is left.
-    for (let progress = true; progress;) {
-      progress = false;
-      for (const read of [...this.pending]) {
-        if (this.lost) return;
-        this.fill(read);
-        if (this.complete(read)) {
-          this.remove(read);
-          read.deliver(read.bytes);
-          progress = true;
-        }
+    if (this.lost || this.pending.length === 0) return;
+    this.current = { at, bytes: chunk };
+    for (const read of this.pending) this.fill(read);
+    // Deliveries in the order their reads ended, as if the bytes came one at a time.
+    for (;;) {
+      let next: PendingRead | undefined;
+      for (const read of this.pending) {
+        if (this.complete(read) && (!next || this.endOf(read) < this.endOf(next))) next = read;
       }
+      if (!next || this.lost) break;
+      this.pending.splice(this.pending.indexOf(next), 1);
+      this.trigger = this.endOf(next);
+      next.deliver(next.bytes);
     }
     this.current = undefined;
   }
 
   /**
    * Whether a match starting at `offset`, reported now, may turn out to start a version string:
-   * in the head, or in a version resource already located. A resource located later lies ahead
-   * of what has streamed past (or the result is unknown anyway).
+   * in the head, or in a version resource already located. A resource located later lies past
+   * what has streamed by (or the result is unknown anyway).
    */
   mayHold(offset: number): boolean {
     if (this.lost) return false;
     if (offset < this.head.length) return true;
-    return this.blocks.some((block) => offset >= block.start && offset < block.end);
+    for (const resource of this.resources.values()) {
+      if (resource && offset >= resource.start && offset < resource.end) {
+        return resource.offsets === undefined || resource.offsets.has(offset);
+      }
+    }
+    return false;
   }
 
   /**
@@ -127,12 +141,18 @@ export class VersionInfoCollector {
    */
   finish(size: number): Set<number> | null {
     this.fileSize = size;
+    this.trigger = this.fed;
     // Reads the file did not hold fail (partial ones get what there was), as ClamAV's do.
     while (!this.lost && this.pending.length > 0) {
       const read = this.pending.shift()!;
       read.deliver(read.partial ? read.bytes.subarray(0, read.got) : null);
     }
-    return this.lost ? null : this.offsets;
+    if (this.lost) return null;
+    const offsets = new Set<number>();
+    for (const rva of this.selected()) {
+      for (const offset of this.resources.get(rva)?.offsets ?? []) offsets.add(offset);
+    }
+    return offsets;
   }
 
   /** Gives up: the walk would need bytes gone or more than the bounds allow. */
@@ -141,33 +161,31 @@ export class VersionInfoCollector {
     this.pending = [];
   }
 
-  private remove(read: PendingRead): void {
-    const index = this.pending.indexOf(read);
-    if (index >= 0) this.pending.splice(index, 1);
+  /** Where a read is complete: its kept bytes in, and the file known to hold what it needs. */
+  private endOf(read: PendingRead): number {
+    return this.fileSize === Infinity ? read.at + read.need : read.at + read.keep;
   }
 
   private complete(read: PendingRead): boolean {
-    // A known size was checked when the read was asked for; an unknown one must stream past.
-    return (
-      read.got === read.keep && (this.fileSize !== Infinity || read.at + read.need <= this.fed)
-    );
+    return read.got === read.keep && this.endOf(read) <= this.fed;
   }
 
-  /** Copies into `read` what the head and the current chunk hold of what it still misses. */
+  /** Copies into `read` what the head and the current chunk (from the trigger on) hold of it. */
   private fill(read: PendingRead): void {
     const from = read.at + read.got;
     const to = read.at + read.keep;
     if (from >= to) return;
-    const chunk = this.current;
     if (from < this.head.length) {
       const end = Math.min(to, this.head.length);
       read.bytes.set(this.head.subarray(from, end), read.got);
       read.got += end - from;
-      this.fill(read);
-      return;
+      return this.fill(read);
     }
-    if (chunk && from >= chunk.at && from < chunk.at + chunk.bytes.length) {
-      const end = Math.min(to, chunk.at + chunk.bytes.length);
+    const chunk = this.current;
+    if (!chunk) return;
+    const chunkEnd = chunk.at + chunk.bytes.length;
+    if (from >= Math.max(chunk.at, this.trigger) && from < chunkEnd) {
+      const end = Math.min(to, chunkEnd);
       read.bytes.set(chunk.bytes.subarray(from - chunk.at, end - chunk.at), read.got);
       read.got += end - from;
     }
@@ -205,7 +223,7 @@ export class VersionInfoCollector {
       deliver,
     };
     this.fill(read);
-    // Bytes before what has streamed past, outside the head, are gone.
+    // Bytes before the trigger, outside the head, are gone.
     if (read.got < keep && read.at + read.got < this.fed) return this.lose();
     if (this.complete(read)) return deliver(read.bytes);
     this.pending.push(read);
@@ -247,16 +265,14 @@ export class VersionInfoCollector {
       // comes after the last list anyway.
       this.readEntries(this.offsetOf(rva)! + 16, count, (entries) => {
         const languages = entries.filter(([, to]) => to >= 0x80000000);
-        if (languages.length === 0) return;
-        // The language directories are read side by side (each as its bytes pass) and put
-        // back in ClamAV's order once all are in.
+        // The language directories are read side by side (each as its bytes pass), their
+        // resources as soon as they are known; selected() puts them back in ClamAV's order.
         const lists: (number[] | null | undefined)[] = languages.map(() => undefined);
-        let waiting = languages.length;
+        this.languageLists = lists;
         languages.forEach(([, to], index) => {
           this.walkLanguages(base, (to & 0x7fffffff) >>> 0, (list) => {
             lists[index] = list;
-            waiting -= 1;
-            if (waiting === 0) this.collected(lists as (number[] | null)[]);
+            for (const rva of list ?? []) if (rva >= 0) this.readResource(rva);
           });
         });
       });
@@ -283,28 +299,20 @@ export class VersionInfoCollector {
   }
 
   /**
-   * All the language lists of the version type's names are in, in ClamAV's order: the first 16
-   * data entries are the version resources; a failed read (null, or -1 in a list) ends the walk.
+   * The version resources ClamAV parses: the first 16 data entries of the language lists in
+   * order; a failed read (null, or -1 in a list) ends its walk there.
    */
-  private collected(lists: (number[] | null)[]): void {
-    const resources: number[] = [];
-    let stopped = false;
-    for (const list of lists) {
-      if (!list) {
-        stopped = true;
-        break;
-      }
+  private selected(): number[] {
+    const chosen: number[] = [];
+    for (const list of this.languageLists ?? []) {
+      if (!list) break;
       for (const rva of list) {
-        if (rva < 0) {
-          stopped = true;
-          break;
-        }
-        resources.push(rva);
-        if (resources.length === MAX_VERSION_RESOURCES) break;
+        if (rva < 0) return chosen;
+        chosen.push(rva);
+        if (chosen.length === MAX_VERSION_RESOURCES) return chosen;
       }
-      if (stopped || resources.length === MAX_VERSION_RESOURCES) break;
     }
-    for (const rva of resources) this.readResource(rva);
+    return chosen;
   }
 
   /** The 16-byte header of a resource directory at `rva`. */
@@ -338,20 +346,27 @@ export class VersionInfoCollector {
   // ---- one version resource ----
 
   private readResource(dataEntryRva: number): void {
+    if (this.resources.has(dataEntryRva)) return;
+    this.resources.set(dataEntryRva, undefined);
     const entryAt = this.offsetOf(dataEntryRva);
     if (entryAt === undefined) return;
     this.read(entryAt, 16, (entry) => {
       if (!entry) return;
       const size = u32(entry, 4);
       const at = this.offsetOf(u32(entry, 0));
-      if (at === undefined || size === 0) return;
-      const keep = Math.min(size, MAX_BLOCK);
-      this.blocks.push({ start: at, end: at + keep });
+      if (at === undefined || size <= 4) return;
+      const resource: VersionResource = {
+        start: at,
+        end: at + Math.min(size, MAX_BLOCK),
+        offsets: undefined,
+      };
+      this.resources.set(dataEntryRva, resource);
       this.read(
         at,
-        keep,
+        resource.end - at,
         (block) => {
-          if (block) parseVersionBlock(block, at, size, this.offsets);
+          resource.offsets = new Set();
+          if (block) parseVersionBlock(block, at, size, resource.offsets);
         },
         { need: size },
       );
