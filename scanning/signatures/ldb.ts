@@ -424,6 +424,10 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
         'skipped: a VI subsignature with {n-m}, {n} (n = 0 or 128 and more) or * gaps: clamd matches it in parts and checks each part against the version information',
       );
     }
+    // clamd checks where the bytes after a leading `xx[n-m]` start (seen with clamd 1.4.6).
+    if (offset.kind === 'version' && /^[0-9a-f?]{2}\[/i.test(body)) {
+      fail('skipped: a VI subsignature that starts with a byte and a [n-m] range');
+    }
     const parsed = parseHexSignature(body);
     if (!parsed.ok) fail(parsed.message);
     // ClamAV's three-byte minimum is for whole body signatures, not for subsignatures.

@@ -224,6 +224,9 @@ describe('.ldb lines', () => {
     expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}[1-2]${body}::w`)).toMatch(
       /^skipped: .*VI/,
     );
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:41[1-2]${body}`)).toMatch(
+      /^skipped: .*VI subsignature that starts with a byte and a \[n-m\]/,
+    );
     expect(problem(`S;Engine:51-255,Target:1;0;$1$:${body}`)).toMatch(
       /^skipped: (subsignature \d+: )?macro/,
     );
