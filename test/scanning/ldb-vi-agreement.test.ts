@@ -8,6 +8,7 @@ import { gzip, zip } from '../support/archives.js';
 import { clamdAllMatches, startTestClamd, type TestClamd } from '../support/clamd.js';
 import { buildPe } from '../support/pe-builder.js';
 import { resourceSection, versionBlock } from '../support/pe-version-resource.js';
+import { int, pick, seededRng } from '../support/signature-gen.js';
 
 /**
  * `VI` (version information) subsignatures in the built-in engine and in a real clamd, on the
@@ -106,11 +107,36 @@ async function buildFiles(): Promise<TestFile[]> {
     { name: 'broken-version.exe', bytes: executable({ blocks: [broken] }) },
     { name: 'not-pe.bin', bytes: Buffer.concat([Buffer.from('MZ'), MAIN.bytes]) },
   ];
+  files.push(...mutatedVersions(files[0]!.bytes, files[3]!.bytes));
   files.push(
     { name: 'version-big.zip', bytes: await zip([{ name: 'big.exe', data: big }]) },
     { name: 'version-big.exe.gz', bytes: gzip(big) },
   );
   return files;
+}
+
+/**
+ * Seeded mutations of the resource section of small version PEs (all of it inside the first
+ * 64 KiB, so the built-in engine always reads it): counts, offsets, sizes and String lengths
+ * set to edge values. Both engines must still agree on each; no label is asked of them.
+ */
+function mutatedVersions(...samples: Buffer[]): TestFile[] {
+  const rng = seededRng(20261205);
+  const rsrcRaw = 0x400; // headers 0x200, .text 0x200
+  return Array.from({ length: 80 }, (_, index) => {
+    const bytes = Buffer.from(samples[index % samples.length]!);
+    const span = bytes.length - rsrcRaw - 4;
+    for (let n = int(rng, 1, 4); n > 0; n -= 1) {
+      const at = rsrcRaw + int(rng, 0, span);
+      const kind = int(rng, 0, 3);
+      if (kind === 0) bytes.writeUInt16LE(pick(rng, [0, 1, 6, 0x18, 0x5c, 0xff, 0xffff]), at);
+      else if (kind === 1)
+        bytes.writeUInt32LE(pick(rng, [0, 0x80000000, 0x80000018, 0xffffffff, 0x1000]), at);
+      else if (kind === 2) bytes[at] = int(rng, 0, 255);
+      else bytes.writeUInt16LE((bytes.readUInt16LE(at) + int(rng, -8, 8)) & 0xffff, at);
+    }
+    return { name: `mutated-${index}.exe`, bytes };
+  });
 }
 
 /** Files that carry the CompanyName String in their version information. */
@@ -298,10 +324,18 @@ describe('VI (version information) subsignatures: the built-in engine and clamd 
     expect(disagreements).toEqual([]);
   });
 
+  it('has mutated files where the version strings still count, and ones where they no longer do', () => {
+    const mutated = [...results].filter(([name]) => name.startsWith('mutated-'));
+    const company = mutated.filter(([, r]) => r.builtin.includes('VI.Company')).length;
+    expect(company).toBeGreaterThan(5);
+    expect(company).toBeLessThan(mutated.length - 5);
+  });
+
   it('matches each signature on exactly its labelled files', () => {
     const wrong: string[] = [];
     for (const { name, matches } of SIGNATURES) {
       const found = files
+        .filter((f) => !f.name.startsWith('mutated-'))
         .filter((f) => results.get(f.name)?.builtin.includes(name))
         .map((f) => f.name);
       if (found.sort().join() !== [...matches].sort().join()) {
