@@ -3,9 +3,10 @@ import { parsePe, type PeInfo } from '../../scanning/pe.js';
 import { parseVersionBlock, versionInfoOffsets } from '../../scanning/pe-version-info.js';
 import { buildPe } from '../support/pe-builder.js';
 import {
-  resourceSection,
   versionBlock,
+  versionPe as buildVersionPe,
   type BuiltVersionBlock,
+  type VersionPe,
 } from '../support/pe-version-resource.js';
 
 /**
@@ -22,53 +23,24 @@ const STRINGS: [string, string][] = [
   ['ProductName', 'Widget'],
 ];
 
-interface VersionPe {
-  bytes: Buffer;
+interface ParsedVersionPe extends VersionPe {
   pe: PeInfo;
-  /** File offsets of the Strings with a value, per block. */
-  expected: number[][];
-  rsrcRaw: number;
 }
 
 function versionPe(
   blocks: BuiltVersionBlock[],
   options: { textSize?: number; otherTypes?: number[] } = {},
-): VersionPe {
-  let offsets: number[] = [];
-  const built = buildPe({
-    sections: [
-      { name: '.text', data: Buffer.alloc(options.textSize ?? 300, 0x90) },
-      {
-        name: '.rsrc',
-        data: (rva) => {
-          const section = resourceSection(
-            rva,
-            blocks.map((b) => b.bytes),
-            options,
-          );
-          offsets = section.blockOffsets;
-          return section.data;
-        },
-      },
-    ],
-    entry: { section: 0, offset: 0 },
-    resourceSection: 1,
-  });
-  const parsed = parsePe(built.bytes.subarray(0, 65536), built.bytes.length);
+): ParsedVersionPe {
+  const file = buildVersionPe(blocks, options);
+  const parsed = parsePe(file.bytes.subarray(0, 65536), file.bytes.length);
   if (!parsed.ok) throw new Error(parsed.reason);
-  const rsrcRaw = built.sections[1]!.raw;
-  return {
-    bytes: built.bytes,
-    pe: parsed.pe,
-    rsrcRaw,
-    expected: blocks.map((b, i) => b.stringKeys.map((k) => rsrcRaw + offsets[i]! + k)),
-  };
+  return { ...file, pe: parsed.pe };
 }
 
 const sorted = (set: Set<number> | null) => (set === null ? null : [...set].sort((a, b) => a - b));
 
 /** The offsets found however the file is cut and whether its size is told up front. */
-function offsetsEveryWay(file: VersionPe): (number[] | null)[] {
+function offsetsEveryWay(file: ParsedVersionPe): (number[] | null)[] {
   return [1, 7, 512, 4096, 1 << 20].flatMap((chunkSize) =>
     [true, false].map((sizeKnown) =>
       sorted(versionInfoOffsets(file.pe, file.bytes, { chunkSize, sizeKnown })),

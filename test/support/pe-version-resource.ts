@@ -1,3 +1,5 @@
+import { buildPe } from './pe-builder.js';
+
 /**
  * PE version information for tests: VS_VERSIONINFO blocks (the fixed part, an optional
  * VarFileInfo, a StringFileInfo with string tables of key/value Strings) and a resource section
@@ -140,6 +142,50 @@ export function resourceSection(
   names.copy(data, nameAt);
   languages.copy(data, langAt);
   dataEntries.copy(data, entriesAt);
-  blocks.forEach((block, i) => block.copy(data, blockOffsets[i]!));
+  blocks.forEach((block, i) => block.copy(data, blockOffsets[i]));
   return { data, blockOffsets };
+}
+
+export interface VersionPe {
+  bytes: Buffer;
+  /** File offset of the resource section. */
+  rsrcRaw: number;
+  /** File offsets of the Strings with a value (clamd records these), per block. */
+  expected: number[][];
+}
+
+/**
+ * A PE32 with a .text section (`textSize` bytes of NOPs: large ones push the resources past the
+ * first 64 KiB) and a .rsrc section holding the blocks.
+ */
+export function versionPe(
+  blocks: BuiltVersionBlock[],
+  options: { textSize?: number; otherTypes?: number[] } = {},
+): VersionPe {
+  let offsets: number[] = [];
+  const built = buildPe({
+    sections: [
+      { name: '.text', data: Buffer.alloc(options.textSize ?? 300, 0x90) },
+      {
+        name: '.rsrc',
+        data: (rva) => {
+          const section = resourceSection(
+            rva,
+            blocks.map((b) => b.bytes),
+            options,
+          );
+          offsets = section.blockOffsets;
+          return section.data;
+        },
+      },
+    ],
+    entry: { section: 0, offset: 0 },
+    resourceSection: 1,
+  });
+  const rsrcRaw = built.sections[1]!.raw;
+  return {
+    bytes: built.bytes,
+    rsrcRaw,
+    expected: blocks.map((b, i) => b.stringKeys.map((k) => rsrcRaw + offsets[i]! + k)),
+  };
 }
