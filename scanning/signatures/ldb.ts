@@ -28,11 +28,14 @@ import {
  *
  * Subsignatures: an `.ndb` hex body (same syntax and limits, see ndb.ts) with an optional
  * `offset:` prefix (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `EP-n`, `Sx+n`, `SL+n`, `SEx`, each with an
- * optional `,maxshift`) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
+ * optional `,maxshift`; `VI`: the match must start a String of the PE's version information, see
+ * scanning/pe-version-info.ts) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
  * "wide"), `a` (with `w`: the ASCII form too), `f` (fullword: the form is marked, and the logical
  * matcher checks the word boundaries as clamd does; as clamd, `[x-y]` in a fullword body is read
  * as `{x-y}`). Skipped, with the reason: PCRE subsignatures (`/regex/`), byte-compare, macro
- * (`${…}n$`) and fuzzy-image subsignatures, `VI` and `$n$` offsets, case-insensitive bodies with
+ * (`${…}n$`) and fuzzy-image subsignatures, `$n$` offsets, `VI` bodies clamd splits into parts
+ * (`*`, `{n-m}`, `{n}` with n 0 or over 127: it checks each part's start against the version
+ * information) or starting with a byte and `[x-y]`, case-insensitive bodies with
  * nibble wildcards or negated alternatives, subsignatures with unbounded gaps (`*`, `{n-}`) and
  * an offset other than `*` (they are only looked for once), and counts of subsignatures of
  * variable length (`*`, `{n-m}`, `[x-y]`, alternatives of unequal lengths): clamd counts those by
