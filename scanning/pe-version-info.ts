@@ -14,10 +14,14 @@ import { PE_HEAD_BYTES, peFileOffset, type PeInfo } from './pe.js';
  * past the end of the file ends that step as ClamAV's does.
  *
  * The file passes once (it is never read twice): a read the walk needs is served from the head
- * (the first PE_HEAD_BYTES, held by the caller), or captured as the bytes stream past. A read of
- * bytes already gone (a resource pointer back past the head, which resource compilers never
- * write) or a tree larger than the bounds below makes the result unknown (null): then no `VI`
- * subsignature counts. Memory stays bounded: at most MAX_READS reads and MAX_CAPTURED bytes.
+ * (the first PE_HEAD_BYTES, held by the caller), or captured as the bytes stream past, from the
+ * byte after the read that led to it on (never from earlier bytes a chunk still holds, so the
+ * result does not depend on how the file is cut). Reads wait side by side: the language
+ * directories and resources of a version type are read as their bytes come, and put back in
+ * ClamAV's order at the end. A read of bytes already gone (a resource pointer back past the
+ * head, which resource compilers never write) or a tree larger than the bounds below makes the
+ * result unknown (null): then no signature with a `VI` subsignature is judged in that file.
+ * Memory stays bounded: at most MAX_READS reads and MAX_CAPTURED bytes held.
  */
 
 /** RT_VERSION. */
@@ -113,8 +117,7 @@ export class VersionInfoCollector {
       }
       if (!next || this.lost) break;
       this.pending.splice(this.pending.indexOf(next), 1);
-      this.trigger = this.endOf(next);
-      next.deliver(next.bytes);
+      this.deliverNow(next);
     }
     this.current = undefined;
   }
@@ -159,6 +162,17 @@ export class VersionInfoCollector {
   private lose(): void {
     this.lost = true;
     this.pending = [];
+  }
+
+  /**
+   * Delivers a complete read: what it asks for may use the bytes from its end on (or from the
+   * trigger of the read that asked for it, if later); its siblings keep their own trigger.
+   */
+  private deliverNow(read: PendingRead): void {
+    const trigger = this.trigger;
+    this.trigger = Math.max(trigger, this.endOf(read));
+    read.deliver(read.bytes);
+    this.trigger = trigger;
   }
 
   /** Where a read is complete: its kept bytes in, and the file known to hold what it needs. */
@@ -225,7 +239,7 @@ export class VersionInfoCollector {
     this.fill(read);
     // Bytes before the trigger, outside the head, are gone.
     if (read.got < keep && read.at + read.got < this.fed) return this.lose();
-    if (this.complete(read)) return deliver(read.bytes);
+    if (this.complete(read)) return this.deliverNow(read);
     this.pending.push(read);
   }
 

@@ -65,7 +65,8 @@ const MAX_HASHED_SECTION = 1024 ** 3;
 const PRUNE_AT = 4096;
 /**
  * A `VI` subsignature keeps at most this many starts that may still prove to be version strings
- * (in the head or in a version resource not yet read); past it, no `VI` subsignature counts.
+ * (in the head or in a version resource not yet read); past it, the version strings count as
+ * unknown.
  */
 const MAX_VERSION_STARTS = 65536;
 
@@ -251,13 +252,14 @@ class Session implements LogicalSession {
   }
 
   /**
-   * The version string offsets clamd would record, or null (no PE, no version information, or
-   * not known: see pe-version-info.ts). A stream of unknown size had its resources located with
-   * the layout read before its end: that must still hold.
+   * The version string offsets clamd would record (empty: no PE, or no version information), or
+   * null when they are not known (see pe-version-info.ts; too many `VI` starts pending; a stream
+   * of unknown size whose resources were located with a layout its real size changes).
    */
-  private versionOffsets(size: number, layout: Layout): Set<number> | null {
+  private versionOffsets(size: number, layout: Layout): ReadonlySet<number> | null {
     const collector = this.versionInfo;
-    if (!collector || layout.pe === null || this.versionStartsOverflow) return null;
+    if (!collector || layout.pe === null) return NO_OFFSETS;
+    if (this.versionStartsOverflow) return null;
     const offsets = collector.finish(size);
     const before = this.startLayout?.pe;
     if (
@@ -292,7 +294,7 @@ class Session implements LogicalSession {
       this.feeds.push({ feed, lower, padding });
     }
     if (layout.pe !== null) this.startHashers(layout.pe);
-    if (layout.pe !== null && this.scanner.readsVersionInfo) {
+    if (layout.pe !== null && this.scanner.readsVersionInfo && this.mode === 'raw') {
       const head = this.head.subarray(0, this.headLength);
       this.versionInfo = new VersionInfoCollector(layout.pe, head, this.knownSize);
     }
@@ -405,7 +407,7 @@ class Session implements LogicalSession {
   private judgeSignatures(
     size: number,
     layout: Layout,
-    versionOffsets: Set<number> | null,
+    versionOffsets: ReadonlySet<number> | null,
     names: string[],
   ): void {
     const { signatures, firstSlot, slots, holdWithoutMatches } = this.scanner;
@@ -415,14 +417,16 @@ class Session implements LogicalSession {
       if (signature.target !== 0 && signature.target !== layout.target) continue;
       if (signature.container !== undefined && signature.container !== this.container) continue;
       const first = firstSlot[index]!;
+      // Version strings not known: a signature that depends on them is not judged either way.
+      if (versionOffsets === null && this.usesVersionInfo(index)) continue;
       const counts = signature.subsignatures.map((_, sub) => {
         const slot = first + sub;
         const set = this.starts.get(slot);
         if (!set || set.size === 0) return 0;
         if (slots[slot]!.offset.kind === 'version') {
-          if (versionOffsets === null) return 0;
+          const known = versionOffsets ?? NO_OFFSETS;
           let count = 0;
-          for (const start of set) if (versionOffsets.has(start)) count += 1;
+          for (const start of set) if (known.has(start)) count += 1;
           return Math.min(count, signature.countCap);
         }
         const window = offsetWindow(slots[slot]!.offset, layout, size);
@@ -444,6 +448,14 @@ class Session implements LogicalSession {
       }
       names.push(signature.name);
     }
+  }
+
+  private usesVersionInfo(index: number): boolean {
+    const { signatures, firstSlot, slots } = this.scanner;
+    const first = firstSlot[index]!;
+    return signatures[index]!.subsignatures.some(
+      (_, sub) => slots[first + sub]!.offset.kind === 'version',
+    );
   }
 
   private judgeSections(size: number, names: string[]): void {
@@ -505,6 +517,8 @@ function offsetWindow(
   if (lo < 0 || lo > 0xffffffff) return null;
   return [lo, lo + offset.shift];
 }
+
+const NO_OFFSETS: ReadonlySet<number> = new Set();
 
 const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ContentScanner } from '../../scanning/matcher/index.js';
 import { parsePe, type PeInfo } from '../../scanning/pe.js';
+import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
 import { parseVersionBlock, versionInfoOffsets } from '../../scanning/pe-version-info.js';
 import { buildPe } from '../support/pe-builder.js';
 import {
@@ -154,5 +156,37 @@ describe('PE version information (VI offsets)', () => {
     far.writeUInt32LE(0xfffffff0, dataEntry);
     far.writeUInt32LE(0xffffffff, dataEntry + 4);
     expect(sorted(versionInfoOffsets(file.pe, far))).toEqual([]);
+  });
+
+  it('judges no signature that depends on version strings it could not follow, either way', () => {
+    const block = versionBlock({ tables: [STRINGS] });
+    const file = versionPe([block], { textSize: 200_000 });
+    const db = buildSignatureDatabase([
+      {
+        file: 'vi.ldb',
+        text: [
+          `VI.Found;Engine:51-255,Target:1;0;VI:${block.viBodies[0]}`,
+          `VI.Absent;Engine:51-255,Target:1;0=0&1;VI:${block.viBodies[0]};909090`,
+          `Plain;Engine:51-255,Target:1;0;909090`,
+        ].join('\n'),
+      },
+    ]);
+    expect(db.problems).toEqual([]);
+    const scanner = new ContentScanner(db);
+    const scan = (bytes: Buffer) => {
+      const session = scanner.session(bytes.length);
+      for (let at = 0; at < bytes.length; at += 8192) session.update(bytes.subarray(at, at + 8192));
+      return session.finish().sort();
+    };
+    expect(scan(file.bytes)).toEqual(['Plain', 'VI.Found']);
+    // The data entry moved after its data and pointing back to it, past the head: unknown.
+    const back = Buffer.from(file.bytes);
+    const dataEntry = file.rsrcRaw + 16 + 8 + 24 + 24;
+    const entry = Buffer.from(back.subarray(dataEntry, dataEntry + 16));
+    const moved = back.length - 0x20;
+    entry.copy(back, moved);
+    back.writeUInt32LE(moved - file.rsrcRaw, file.rsrcRaw + 16 + 8 + 24 + 16 + 4);
+    expect(versionInfoOffsets(file.pe, back)).toBeNull();
+    expect(scan(back)).toEqual(['Plain']);
   });
 });
