@@ -56,6 +56,11 @@ interface PendingRead {
   partial: boolean;
   bytes: Uint8Array;
   got: number;
+  /**
+   * Its bytes streamed past before it was asked for: it can only still fail, if the file (of a
+   * size not yet known) turns out too short for it; else the walk cannot go on.
+   */
+  gone: boolean;
   deliver: (bytes: Uint8Array | null) => void;
 }
 
@@ -108,7 +113,11 @@ export class VersionInfoCollector {
     this.fed = end;
     if (this.lost || this.pending.length === 0) return;
     this.current = { at, bytes: chunk };
-    for (const read of this.pending) this.fill(read);
+    for (const read of this.pending) {
+      // A read whose bytes were gone proves to be in the file: the walk cannot go on.
+      if (read.gone && read.at + read.need <= this.fed) this.lose();
+      if (!this.lost) this.fill(read);
+    }
     // Deliveries in the order their reads ended, as if the bytes came one at a time.
     for (;;) {
       let next: PendingRead | undefined;
@@ -130,10 +139,10 @@ export class VersionInfoCollector {
   mayHold(offset: number): boolean {
     if (this.lost) return false;
     if (offset < this.head.length) return true;
+    // Resources may overlap (two data entries can point into the same bytes): any may hold it.
     for (const resource of this.resources.values()) {
-      if (resource && offset >= resource.start && offset < resource.end) {
-        return resource.offsets === undefined || resource.offsets.has(offset);
-      }
+      if (!resource || offset < resource.start || offset >= resource.end) continue;
+      if (resource.offsets === undefined || resource.offsets.has(offset)) return true;
     }
     return false;
   }
@@ -148,7 +157,8 @@ export class VersionInfoCollector {
     // Reads the file did not hold fail (partial ones get what there was), as ClamAV's do.
     while (!this.lost && this.pending.length > 0) {
       const read = this.pending.shift()!;
-      read.deliver(read.partial ? read.bytes.subarray(0, read.got) : null);
+      if (read.gone && read.at + read.need <= size) this.lose();
+      else read.deliver(read.partial ? read.bytes.subarray(0, read.got) : null);
     }
     if (this.lost) return null;
     const offsets = new Set<number>();
@@ -171,7 +181,7 @@ export class VersionInfoCollector {
   private deliverNow(read: PendingRead): void {
     const trigger = this.trigger;
     this.trigger = Math.max(trigger, this.endOf(read));
-    read.deliver(read.bytes);
+    read.deliver(read.bytes.subarray(0, read.got));
     this.trigger = trigger;
   }
 
@@ -181,28 +191,42 @@ export class VersionInfoCollector {
   }
 
   private complete(read: PendingRead): boolean {
-    return read.got === read.keep && this.endOf(read) <= this.fed;
+    return !read.gone && read.got === read.keep && this.endOf(read) <= this.fed;
   }
 
   /** Copies into `read` what the head and the current chunk (from the trigger on) hold of it. */
   private fill(read: PendingRead): void {
+    if (read.gone) return;
     const from = read.at + read.got;
     const to = read.at + read.keep;
     if (from >= to) return;
     if (from < this.head.length) {
-      const end = Math.min(to, this.head.length);
-      read.bytes.set(this.head.subarray(from, end), read.got);
-      read.got += end - from;
+      this.take(read, this.head.subarray(from, Math.min(to, this.head.length)));
       return this.fill(read);
     }
     const chunk = this.current;
     if (!chunk) return;
     const chunkEnd = chunk.at + chunk.bytes.length;
     if (from >= Math.max(chunk.at, this.trigger) && from < chunkEnd) {
-      const end = Math.min(to, chunkEnd);
-      read.bytes.set(chunk.bytes.subarray(from - chunk.at, end - chunk.at), read.got);
-      read.got += end - from;
+      this.take(read, chunk.bytes.subarray(from - chunk.at, Math.min(to, chunkEnd) - chunk.at));
     }
+  }
+
+  /**
+   * Appends bytes to a read, its buffer grown as they come (a table's count may promise more
+   * than the file holds): what is held is what was really seen, bounded by MAX_CAPTURED.
+   */
+  private take(read: PendingRead, bytes: Uint8Array): void {
+    const got = read.got + bytes.length;
+    if (got > read.bytes.length) {
+      const grown = new Uint8Array(Math.min(read.keep, Math.max(got, read.bytes.length * 2)));
+      grown.set(read.bytes.subarray(0, read.got));
+      read.bytes = grown;
+    }
+    read.bytes.set(bytes, read.got);
+    read.got = got;
+    this.captured += bytes.length;
+    if (this.captured > MAX_CAPTURED) this.lose();
   }
 
   /**
@@ -225,20 +249,25 @@ export class VersionInfoCollector {
       keep = Math.max(0, this.fileSize - at);
     }
     this.reads += 1;
-    this.captured += keep;
-    if (this.reads > MAX_READS || this.captured > MAX_CAPTURED) return this.lose();
+    if (this.reads > MAX_READS) return this.lose();
     const read: PendingRead = {
       at,
       keep,
       need: partial ? keep : need,
       partial,
-      bytes: new Uint8Array(keep),
+      bytes: new Uint8Array(Math.min(keep, 256)),
       got: 0,
+      gone: false,
       deliver,
     };
     this.fill(read);
-    // Bytes before the trigger, outside the head, are gone.
-    if (read.got < keep && read.at + read.got < this.fed) return this.lose();
+    if (this.lost) return;
+    // Bytes before the trigger, outside the head, are gone: the walk cannot go on, unless the
+    // read fails anyway (as it does at once when the size is known).
+    if (read.got < keep && read.at + read.got < this.fed) {
+      if (partial || at + need <= this.fed) return this.lose();
+      read.gone = true;
+    }
     if (this.complete(read)) return this.deliverNow(read);
     this.pending.push(read);
   }
