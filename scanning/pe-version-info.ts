@@ -133,12 +133,14 @@ export class VersionInfoCollector {
 
   /**
    * Whether a match starting at `offset`, reported now, may turn out to start a version string:
-   * in the head, or in a version resource already located. A resource located later lies past
-   * what has streamed by (or the result is unknown anyway).
+   * in the head while the walk goes on, or in a version resource already located (and, once
+   * parsed, at one of its Strings). A resource located later lies past what has streamed by (or
+   * the result is unknown anyway).
    */
   mayHold(offset: number): boolean {
     if (this.lost) return false;
-    if (offset < this.head.length) return true;
+    // With no read waiting, the walk is over: every resource it will parse is parsed.
+    if (this.pending.length > 0 && offset < this.head.length) return true;
     // Resources may overlap (two data entries can point into the same bytes): any may hold it.
     for (const resource of this.resources.values()) {
       if (!resource || offset < resource.start || offset >= resource.end) continue;
