@@ -35,6 +35,10 @@ export interface PeInfo {
   /** The entry point as written (an RVA). */
   entryPointRva: number;
   sections: PeSection[];
+  /** SizeOfHeaders rounded up to the section alignment: RVAs below it map to themselves. */
+  headerSize: number;
+  /** The resource data directory (the third); absent when the header declares fewer than 3. */
+  resources?: { rva: number; size: number };
 }
 
 export type PeParseResult = { ok: true; pe: PeInfo } | { ok: false; reason: string };
@@ -158,7 +162,17 @@ function parse(head: Uint8Array, fileSize: number): PeParseResult {
   }
   const entryPoint = rawAddress(entryPointRva, sections, fileSize, headerSize);
   if (entryPoint === undefined) return { ok: false, reason: 'the entry point is in no section' };
-  return { ok: true, pe: { pe32plus, entryPoint, entryPointRva, sections } };
+  const pe: PeInfo = { pe32plus, entryPoint, entryPointRva, sections, headerSize };
+  if (directories >= 3) {
+    const at = optional + storedSize + 2 * 8;
+    pe.resources = { rva: view.getUint32(at, true), size: view.getUint32(at + 4, true) };
+  }
+  return { ok: true, pe };
+}
+
+/** The file offset an RVA maps to, as ClamAV maps it (undefined: nowhere in the file). */
+export function peFileOffset(pe: PeInfo, rva: number, fileSize: number): number | undefined {
+  return rawAddress(rva >>> 0, pe.sections, fileSize, pe.headerSize);
 }
 
 /** The file offset of an RVA: inside the headers as is, else through the last section holding it. */

@@ -7,6 +7,7 @@ import {
 } from '../hash-signatures.js';
 import { detectFileKind, NORMALISED_TEXT_TARGET, RAW_TARGET } from '../file-type.js';
 import { looksLikeMsExe, parsePe, PE_HEAD_BYTES, type PeInfo } from '../pe.js';
+import { VersionInfoCollector } from '../pe-version-info.js';
 import {
   containerType,
   evaluateExpression,
@@ -64,6 +65,12 @@ export interface LogicalSession {
 const MAX_HASHED_SECTION = 1024 ** 3;
 /** An EOF-relative subsignature of a stream of unknown size drops old starts past this many. */
 const PRUNE_AT = 4096;
+/**
+ * A `VI` subsignature keeps at most this many starts that may still prove to be version strings
+ * (in the head or in a version resource not yet read); past it, the version strings count as
+ * unknown.
+ */
+const MAX_VERSION_STARTS = 65536;
 
 interface BodyMatcher {
   /** The target type: 0 for any file, others only for files of that kind (file-type.ts). */
@@ -89,6 +96,8 @@ export class LogicalScanner {
   readonly firstSlot: number[] = [];
   /** Signatures whose expression holds with no subsignature matched (`0=0`, `0<2`). */
   readonly holdWithoutMatches: number[] = [];
+  /** Some subsignature has the `VI` offset: PE files then have their version strings read. */
+  readonly readsVersionInfo: boolean;
   /**
    * One matcher per target and case: a file that does not start with "MZ" skips the PE ones,
    * and only the content of a case-insensitive one is lowered.
@@ -134,6 +143,7 @@ export class LogicalScanner {
         }
       }
     });
+    this.readsVersionInfo = this.slots.some((slot) => slot.offset.kind === 'version');
     for (const { target, lower, padding, bodies, slots } of groups.values()) {
       const slotOf = Int32Array.from(slots);
       this.matchers.push({ target, lower, padding, open: compile(bodies), slotOf });
@@ -201,6 +211,10 @@ class Session implements LogicalSession {
   private pruneAt = PRUNE_AT;
   private scratch = new Uint8Array(0);
   private kindTarget: number | undefined;
+  /** The PE's version strings, read as the bytes pass (only when a `VI` subsignature exists). */
+  private versionInfo: VersionInfoCollector | undefined;
+  /** Too many `VI` starts were pending: the version strings count as unknown. */
+  private versionStartsOverflow = false;
   /** ClamAV's type of the container the content came out of, for `Container:` conditions. */
   private readonly container: string | undefined;
   /** The content, for PCRE subsignatures; null when no PCRE signature applies to this file. */
@@ -237,12 +251,33 @@ class Session implements LogicalSession {
       feed.finish();
     }
     const layout = this.layout(size);
+    const versionOffsets = this.versionOffsets(size, layout);
     const names: string[] = [];
-    this.judgeSignatures(size, layout, names);
+    this.judgeSignatures(size, layout, versionOffsets, names);
     // Sections are hashed as the bytes pass; they count only if the headers hold for the size
     // that arrived (a stream of unknown size may end before its sections do).
     if (layout.pe !== null) this.judgeSections(size, names);
     return names;
+  }
+
+  /**
+   * The version string offsets clamd would record (empty: no PE, or no version information), or
+   * null when they are not known (see pe-version-info.ts; too many `VI` starts pending; a stream
+   * of unknown size whose resources were located with a layout its real size changes).
+   */
+  private versionOffsets(size: number, layout: Layout): ReadonlySet<number> | null {
+    const collector = this.versionInfo;
+    if (!collector || layout.pe === null) return NO_OFFSETS;
+    if (this.versionStartsOverflow) return null;
+    const offsets = collector.finish(size);
+    const before = this.startLayout?.pe;
+    if (
+      this.totalSize < 0 &&
+      JSON.stringify(before?.sections) !== JSON.stringify(layout.pe.sections)
+    ) {
+      return null;
+    }
+    return offsets;
   }
 
   private layout(size: number): Layout {
@@ -276,6 +311,10 @@ class Session implements LogicalSession {
     if (layout.pe !== null) this.startHashers(layout.pe);
     if (this.scanner.pcre?.wantsContent(layout.mz))
       this.pcreContent = new PcreContent(this.totalSize);
+    if (layout.pe !== null && this.scanner.readsVersionInfo && this.mode === 'raw') {
+      const head = this.head.subarray(0, this.headLength);
+      this.versionInfo = new VersionInfoCollector(layout.pe, head, this.knownSize);
+    }
     if (this.headLength > 0) this.feed(this.head.subarray(0, this.headLength));
   }
 
@@ -299,6 +338,8 @@ class Session implements LogicalSession {
     const from = this.fed;
     const to = from + chunk.length;
     let lowered: Uint8Array | undefined;
+    // Version resources located in this chunk are known before its matches are reported.
+    this.versionInfo?.update(chunk, from);
     // The matchers copy what they keep: one scratch buffer serves every chunk.
     for (const { feed, lower } of this.feeds) {
       if (lower) feed.update((lowered ??= this.lowerAscii(chunk)));
@@ -340,6 +381,7 @@ class Session implements LogicalSession {
   }
 
   private found(slot: number, start: number): void {
+    if (this.scanner.slots[slot]!.offset.kind === 'version') return this.foundVersion(slot, start);
     const window = this.windowOf(slot);
     if (start < window.lo || start > window.hi) return;
     let set = this.starts.get(slot);
@@ -355,6 +397,18 @@ class Session implements LogicalSession {
     if (set.size < this.scanner.slots[slot]!.cap) set.add(start);
   }
 
+  /** A `VI` start is kept while it may be a version string; judged at the end. */
+  private foundVersion(slot: number, start: number): void {
+    if (this.versionStartsOverflow || !this.versionInfo?.mayHold(start)) return;
+    let set = this.starts.get(slot);
+    if (!set) {
+      this.starts.set(slot, (set = new Set()));
+      this.touched.add(this.scanner.slots[slot]!.signature);
+    }
+    set.add(start);
+    if (set.size > MAX_VERSION_STARTS) this.versionStartsOverflow = true;
+  }
+
   /** EOF-n with n bytes back from an end not yet known: starts before `fed - n` never count. */
   private prune(slot: number, set: Set<number>): void {
     const offset = this.scanner.slots[slot]!.offset;
@@ -368,7 +422,12 @@ class Session implements LogicalSession {
    * with no match at all (`0=0`, `0<2`), can hold: the others are not evaluated (an official
    * database has tens of thousands, and most files match none).
    */
-  private judgeSignatures(size: number, layout: Layout, names: string[]): void {
+  private judgeSignatures(
+    size: number,
+    layout: Layout,
+    versionOffsets: ReadonlySet<number> | null,
+    names: string[],
+  ): void {
     const { signatures, firstSlot, slots, holdWithoutMatches, pcre } = this.scanner;
     const candidates = new Set([
       ...this.touched,
@@ -381,10 +440,18 @@ class Session implements LogicalSession {
       if (signature.target !== 0 && signature.target !== layout.target) continue;
       if (signature.container !== undefined && signature.container !== this.container) continue;
       const first = firstSlot[index]!;
+      // Version strings not known: a signature that depends on them is not judged either way.
+      if (versionOffsets === null && this.usesVersionInfo(index)) continue;
       const counts = signature.subsignatures.map((_, sub) => {
         const slot = first + sub;
         const set = this.starts.get(slot);
         if (!set || set.size === 0) return 0;
+        if (slots[slot]!.offset.kind === 'version') {
+          const known = versionOffsets ?? NO_OFFSETS;
+          let count = 0;
+          for (const start of set) if (known.has(start)) count += 1;
+          return Math.min(count, signature.countCap);
+        }
         const window = offsetWindow(slots[slot]!.offset, layout, size);
         if (window === null || window === 'late') return 0;
         let count = 0;
@@ -408,6 +475,14 @@ class Session implements LogicalSession {
       }
       names.push(signature.name);
     }
+  }
+
+  private usesVersionInfo(index: number): boolean {
+    const { signatures, firstSlot, slots } = this.scanner;
+    const first = firstSlot[index]!;
+    return signatures[index]!.subsignatures.some(
+      (_, sub) => slots[first + sub]!.offset.kind === 'version',
+    );
   }
 
   private judgeSections(size: number, names: string[]): void {
@@ -434,7 +509,7 @@ function offsetWindow(
   layout: Layout,
   size: number | undefined,
 ): [number, number] | null | 'late' {
-  if (offset.kind === 'any') return [0, Infinity];
+  if (offset.kind === 'any' || offset.kind === 'version') return [0, Infinity];
   if (offset.kind === 'absolute') return [offset.offset, offset.offset + offset.shift];
   if (!layout.relativeOffsets) return null;
   let lo: number;
@@ -469,6 +544,8 @@ function offsetWindow(
   if (lo < 0 || lo > 0xffffffff) return null;
   return [lo, lo + offset.shift];
 }
+
+const NO_OFFSETS: ReadonlySet<number> = new Set();
 
 const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b));
 

@@ -29,7 +29,8 @@ import {
  *
  * Subsignatures: an `.ndb` hex body (same syntax and limits, see ndb.ts) with an optional
  * `offset:` prefix (`*`, `n`, `n,m`, `EOF-n`, `EP+n`, `EP-n`, `Sx+n`, `SL+n`, `SEx`, each with an
- * optional `,maxshift`) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
+ * optional `,maxshift`; `VI`: the match must start a String of the PE's version information, see
+ * scanning/pe-version-info.ts) and optional `::` modifiers: `i` (case-insensitive), `w` (UTF-16LE,
  * "wide"), `a` (with `w`: the ASCII form too), `f` (fullword: the form is marked, and the logical
  * matcher checks the word boundaries as clamd does; as clamd, `[x-y]` in a fullword body is read
  * as `{x-y}`).
@@ -42,12 +43,14 @@ import {
  * cannot run: …") and run at the end of each file whose trigger holds (matcher/pcre.ts). Counts
  * above 64 on a signature with a `g` regex are skipped (each match is one more search).
  *
- * Skipped, with the reason: byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures, `VI`
- * and `$n$` offsets, case-insensitive bodies with nibble wildcards or negated alternatives,
- * subsignatures with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only
- * looked for once), and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`,
- * alternatives of unequal lengths): clamd counts those by where their matches end, one start per
- * end, which this engine does not mimic.
+ * Skipped, with the reason: byte-compare, macro (`${…}n$`) and fuzzy-image subsignatures, `$n$`
+ * offsets, `VI` bodies clamd splits into parts (`*`, `{n-m}`, `{n}` with n 0 or over 127: it
+ * checks each part's start against the version information) or starting with a byte and
+ * `[x-y]`, case-insensitive bodies with nibble wildcards or negated alternatives, subsignatures
+ * with unbounded gaps (`*`, `{n-}`) and an offset other than `*` (they are only looked for once),
+ * and counts of subsignatures of variable length (`*`, `{n-m}`, `[x-y]`, alternatives of unequal
+ * lengths): clamd counts those by where their matches end, one start per end, which this engine
+ * does not mimic.
  *
  * A line ClamAV would refuse (and with it the whole database) is a problem too; nothing throws.
  */
@@ -59,7 +62,9 @@ export type LdbOffset =
   | { kind: 'ep'; delta: number; shift: number }
   | { kind: 'section'; index: number; offset: number; shift: number }
   | { kind: 'last-section'; offset: number; shift: number }
-  | { kind: 'section-entire'; index: number; shift: number };
+  | { kind: 'section-entire'; index: number; shift: number }
+  /** `VI`: a match counts only where it starts a String of the PE's version information. */
+  | { kind: 'version' };
 
 /** One form of a subsignature to look for (`::wa` gives two: wide and ASCII). */
 export interface SubsignatureForm {
@@ -438,6 +443,15 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
   const source = fullword ? hex.replaceAll('[', '{').replaceAll(']', '}') : hex;
   const texts = wide ? (ascii ? [widen(source), source] : [widen(source)]) : [source];
   const forms = texts.map((body, index): SubsignatureForm => {
+    if (offset.kind === 'version' && splitIntoParts(body)) {
+      fail(
+        'skipped: a VI subsignature with {n-m}, {n} (n = 0 or 128 and more) or * gaps: clamd matches it in parts and checks each part against the version information',
+      );
+    }
+    // clamd checks where the bytes after a leading `xx[n-m]` start (seen with clamd 1.4.6).
+    if (offset.kind === 'version' && /^[0-9a-f?]{2}\[/i.test(body)) {
+      fail('skipped: a VI subsignature that starts with a byte and a [n-m] range');
+    }
     const parsed = parseHexSignature(body);
     if (!parsed.ok) fail(parsed.message);
     // ClamAV's three-byte minimum is for whole body signatures, not for subsignatures.
@@ -469,12 +483,25 @@ function parseSubsignature(text: string, target: number, warnings: string[]): Su
 function executableOffsetChecked(offset: LdbOffset, target: number): LdbOffset {
   if (offset.kind === 'any' || offset.kind === 'absolute' || offset.kind === 'eof') return offset;
   if (target === 6 || target === 9) {
-    fail(`skipped: entry point and section offsets of ${TARGET_NAMES[target]} files are not computed`);
+    fail(`skipped: entry point, section and version information offsets of ${TARGET_NAMES[target]} files are not computed`);
   }
   if (target !== 1) {
     fail('offsets relative to an executable need Target 1, 6 or 9 (clamd refuses the database)');
   }
   return offset;
+}
+
+/**
+ * Whether clamd splits a body into parts: at a `*` or a `{…}` other than `{n}` with 0 < n < 128
+ * (which it rewrites as n `??`).
+ */
+function splitIntoParts(body: string): boolean {
+  if (body.includes('*')) return true;
+  for (const match of body.matchAll(/\{([^}]*)\}/g)) {
+    const n = /^\d+$/.test(match[1] ?? '') ? Number(match[1]) : 0;
+    if (n <= 0 || n >= 128) return true;
+  }
+  return false;
 }
 
 function parseCount(text: string, what: string): number {
@@ -512,7 +539,8 @@ function parseOffset(text: string): LdbOffset {
     }
     return { kind: 'eof', offset, shift };
   }
-  if (base.startsWith('VI')) fail('skipped: the VI (version information) offset is not supported');
+  // As clamd, anything starting with "VI" is the version information offset (a shift is ignored).
+  if (base.startsWith('VI')) return { kind: 'version' };
   if (base.includes('$')) fail('skipped: macro offsets ($n$) are not supported');
   if (base.startsWith('S')) fail(`offset "${text}" is not Sx+n, SEx or SL+n`);
   return { kind: 'absolute', offset: parseCount(base, 'offset'), shift };

@@ -135,6 +135,21 @@ describe('.ldb lines', () => {
     expect(offsetOf('S2+30')).toEqual({ kind: 'section', index: 2, offset: 30, shift: 0 });
     expect(offsetOf('SL+4,8')).toEqual({ kind: 'last-section', offset: 4, shift: 8 });
     expect(offsetOf('SE1')).toEqual({ kind: 'section-entire', index: 1, shift: 0 });
+    expect(offsetOf('VI')).toEqual({ kind: 'version' });
+    // clamd reads anything that starts with "VI" as the version information offset.
+    expect(offsetOf('VI,4')).toEqual({ kind: 'version' });
+    expect(offsetOf('VIX')).toEqual({ kind: 'version' });
+  });
+
+  it('reads VI subsignatures clamd matches in one piece, for PE files only', () => {
+    const vi = (body: string, target = 1) =>
+      parseLdbLine(`S;Engine:51-255,Target:${target};0;VI:${body}`);
+    expect(vi(`${hex('ab')}{4}${hex('cd')}[1-2]${hex('e')}`).ok).toBe(true);
+    expect(vi(`${hex('ab')}??(41|42)`).ok).toBe(true);
+    const refused = vi(hex('abc'), 0);
+    expect(refused.ok ? '' : refused.message).toMatch(/clamd refuses the database/);
+    const elf = vi(hex('abc'), 6);
+    expect(elf.ok ? '' : elf.message).toMatch(/^skipped: .*ELF/);
   });
 
   it('builds the forms of the modifiers: wide, wide and ASCII, case-insensitive', () => {
@@ -200,8 +215,19 @@ describe('.ldb lines', () => {
     expect(problem(`S;Target:0;0;fuzzy_img#af2ad01ed42993c7`)).toMatch(
       /^skipped: (subsignature \d+: )?fuzzy image/,
     );
-    expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}`)).toMatch(
-      /^skipped: (subsignature \d+: )?the VI/,
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}{2-5}${body}`)).toMatch(
+      /^skipped: (subsignature \d+: )?a VI subsignature with \{n-m\}/,
+    );
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}*${body}`)).toMatch(/^skipped: .*VI/);
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}{128}${body}`)).toMatch(/^skipped: .*VI/);
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}[1-2]${body}::f`)).toMatch(
+      /^skipped: .*VI/,
+    );
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:${body}[1-2]${body}::w`)).toMatch(
+      /^skipped: .*VI/,
+    );
+    expect(problem(`S;Engine:51-255,Target:1;0;VI:41[1-2]${body}`)).toMatch(
+      /^skipped: .*VI subsignature that starts with a byte and a \[n-m\]/,
     );
     expect(problem(`S;Engine:51-255,Target:1;0;$1$:${body}`)).toMatch(
       /^skipped: (subsignature \d+: )?macro/,
@@ -213,7 +239,7 @@ describe('.ldb lines', () => {
       /^skipped: (subsignature \d+: )?target type 13 \(Internal\)/,
     );
     expect(problem(`S;Engine:51-255,Target:6;0;EP+1:${body}`)).toMatch(
-      /^skipped: (subsignature \d+: )?entry point and section offsets of ELF files/,
+      /^skipped: (subsignature \d+: )?entry point, section and version information offsets of ELF files/,
     );
     expect(problem(`S;Engine:51-255,Target:15;0;${body}`)).toMatch(
       /^skipped: (subsignature \d+: )?target type 15/,
@@ -378,6 +404,8 @@ describe('the PE parser', () => {
         entryPoint: pe.entryPoint,
         entryPointRva: pe.sections[1]!.rva + 0x20,
         sections: pe.sections.map((s) => ({ rva: s.rva, vsz: 0x1000, raw: s.raw, rsz: s.rawSize })),
+        headerSize: 0x1000,
+        resources: { rva: 0, size: 0 },
       },
     });
   });

@@ -1,12 +1,13 @@
 /**
  * Small valid PE32 (or PE32+) files for tests: a DOS header, the PE and optional headers (16 data
  * directories, all empty), a section table, each section's raw data at a 0x200 file alignment
- * (0x1000 in memory) and optional bytes after the last section (an overlay).
+ * (0x1000 in memory) and optional bytes after the last section (an overlay). A section can hold
+ * the resource tree (data directory 2 then points at it): its bytes are built knowing its RVA.
  */
 export interface PeSectionSpec {
   name?: string;
-  /** Raw data; padded with zeros to the file alignment. */
-  data: Buffer;
+  /** Raw data, or a function of the section's RVA giving it; padded to the file alignment. */
+  data: Buffer | ((rva: number) => Buffer);
   /** Virtual size (default: the data length). */
   virtualSize?: number;
 }
@@ -20,6 +21,8 @@ export interface PeSpec {
   stub?: Buffer;
   /** A PE32+ (64-bit) optional header instead of PE32. */
   pe32plus?: boolean;
+  /** The index of the section that holds the resource directory (data directory 2). */
+  resourceSection?: number;
 }
 
 export const FILE_ALIGNMENT = 0x200;
@@ -47,11 +50,14 @@ export function buildPe(spec: PeSpec): BuiltPe {
   const layout: BuiltPe['sections'] = [];
   let raw = sizeOfHeaders;
   let rva = alignUp(sizeOfHeaders, SECTION_ALIGNMENT);
+  const datas: Buffer[] = [];
   for (const section of spec.sections) {
-    const rawSize = alignUp(Math.max(section.data.length, 1), FILE_ALIGNMENT);
+    const data = typeof section.data === 'function' ? section.data(rva) : section.data;
+    datas.push(data);
+    const rawSize = alignUp(Math.max(data.length, 1), FILE_ALIGNMENT);
     layout.push({ raw, rawSize, rva });
     raw += rawSize;
-    rva += alignUp(Math.max(section.virtualSize ?? section.data.length, 1), SECTION_ALIGNMENT);
+    rva += alignUp(Math.max(section.virtualSize ?? data.length, 1), SECTION_ALIGNMENT);
   }
   const sizeOfImage = rva;
   const target = layout[spec.entry.section]!;
@@ -91,18 +97,23 @@ export function buildPe(spec: PeSpec): BuiltPe {
     else header.writeUInt32LE(value, opt + 72 + index * 4);
   });
   header.writeUInt32LE(16, opt + (plus ? 108 : 92));
+  if (spec.resourceSection !== undefined) {
+    const directory = opt + (plus ? 112 : 96) + 2 * 8;
+    header.writeUInt32LE(layout[spec.resourceSection]!.rva, directory);
+    header.writeUInt32LE(datas[spec.resourceSection]!.length, directory + 4);
+  }
   spec.sections.forEach((section, index) => {
     const at = opt + OPTIONAL_SIZE + index * 40;
     header.write((section.name ?? `.s${index}`).slice(0, 8), at, 'latin1');
-    header.writeUInt32LE(section.virtualSize ?? section.data.length, at + 8);
+    header.writeUInt32LE(section.virtualSize ?? datas[index]!.length, at + 8);
     header.writeUInt32LE(layout[index]!.rva, at + 12);
     header.writeUInt32LE(layout[index]!.rawSize, at + 16);
     header.writeUInt32LE(layout[index]!.raw, at + 20);
     header.writeUInt32LE(0x60000020, at + 36);
   });
-  const bodies = spec.sections.map((section, index) => {
+  const bodies = datas.map((data, index) => {
     const body = Buffer.alloc(layout[index]!.rawSize);
-    section.data.copy(body);
+    data.copy(body);
     return body;
   });
   return {
