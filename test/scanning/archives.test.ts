@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
 import {
@@ -142,6 +142,20 @@ describe('zip', () => {
     const result = await ws.walk(withDir, 'd.zip');
     expect(result).toMatchObject({ unscannable: [], members: 1 });
     expect(paths(result.visited)).toEqual(['d.zip']);
+  });
+
+  it('scans an entry named like a directory that holds data, stored or deflated', async () => {
+    const payload = eicar();
+    const deflated = deflateRawSync(payload);
+    const content = rawZip([
+      { name: 'stored/', method: 0, data: payload, crc: crc32(payload), size: payload.length },
+      { name: 'deflated/', method: 8, data: deflated, crc: crc32(payload), size: payload.length },
+    ]);
+    const result = await ws.walk(content, 'dirs.zip');
+    expect(result.unscannable).toEqual([]);
+    // `unzip -p` and Java's ZipInputStream hand out these bytes: they are files, whatever the name.
+    const scanned = result.visited.filter((v) => v.sha1 === sha1(payload)).map((v) => v.path);
+    expect(scanned.sort()).toEqual(['dirs.zip/deflated/', 'dirs.zip/stored/']);
   });
 
   it('scans members whose names an extractor would refuse (../, absolute, backslashes)', async () => {
