@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The tests `npm run mutation` (StrykerJS, stryker.config.json) runs against each mutant: those
+ * of the code it mutates. Without the suite's `--openssl-legacy-provider` flag, which Stryker's
+ * worker threads refuse: none of these tests uses s3rver, the only part that needs it.
+ */
+export default defineConfig({
+  test: {
+    include: [
+      'test/scanning/archives*.test.ts',
+      'test/scanning/sevenzip*.test.ts',
+      'test/scanning/builtin-mail-formats.test.ts',
+      'test/scanning/documents-engine.test.ts',
+      'test/scanning/default-engines-formats.test.ts',
+      'test/core/network-policy.test.ts',
+      'test/core/url-policy.test.ts',
+      'test/core/outbound-http.test.ts',
+      'test/api/auth.test.ts',
+      'test/api/token-scope.test.ts',
+      'test/webhooks/*.test.ts',
+    ],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
