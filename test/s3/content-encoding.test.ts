@@ -1,11 +1,17 @@
 import { spawnSync } from 'node:child_process';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eicar, sha1 } from '../support/content.js';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  scaniiRequest,
+  startTestService,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -134,6 +140,31 @@ describe('S3 objects stored with a ContentEncoding', () => {
     for (const object of OBJECTS) {
       const tags = await harness.tags(bucket, object.key);
       expect(tags['scan-result'], object.key).toBe(object.infected ? 'infected' : 'clean');
+    }
+  });
+
+  it('judges a pre-signed link to an encoded object decoded, as a browser following it would', async () => {
+    const bucket = 'encoded-links';
+    await harness.createBucket(bucket);
+    for (const object of OBJECTS) {
+      await putEncoded(bucket, object);
+      const link = await getSignedUrl(
+        harness.s3,
+        new GetObjectCommand({ Bucket: bucket, Key: object.key }),
+        { expiresIn: 600 },
+      );
+      const form = new FormData();
+      form.append('location', link);
+      const response = await scaniiRequest(service, tenant, '/files', {
+        method: 'POST',
+        body: form,
+      });
+      expect(response.status, object.key).toBe(201);
+      expect(await response.json(), object.key).toMatchObject({
+        findings: object.infected ? [EICAR_FINDING] : [],
+        checksum: sha1(object.body),
+        content_length: object.body.length,
+      });
     }
   });
 });
