@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -85,7 +86,7 @@ describe('content fetched with a Content-Encoding', () => {
   let work: string;
 
   const encodedRoute = (encoding: string, body: Buffer) => {
-    return (_req: unknown, res: import('node:http').ServerResponse) => {
+    return (_req: unknown, res: ServerResponse) => {
       res.writeHead(200, {
         'content-type': 'text/plain',
         'content-encoding': encoding,
