@@ -142,17 +142,16 @@ export class S3ObjectStage implements ObjectStage {
       await pipeline(body, counter, createWriteStream(destination));
       const read = describeObject({ ...ref, versionId: facts.versionId ?? ref.versionId });
       const contentEncoding = parseContentEncoding(output.ContentEncoding);
-      const coded =
-        contentEncoding.length > 0 ? ` (ContentEncoding: ${contentEncoding.join(', ')})` : '';
-      await trace(`fetched ${read}: ${counter.bytes} bytes${coded}`);
+      const content: Content = { path: destination, size: counter.bytes, sha1: counter.sha1() };
+      if (contentEncoding.length === 0) {
+        await trace(`fetched ${read}: ${counter.bytes} bytes`);
+        return { content, facts };
+      }
+      await trace(
+        `fetched ${read}: ${counter.bytes} bytes (ContentEncoding: ${contentEncoding.join(', ')})`,
+      );
       // Scanned as stored and as S3 serves it to a browser, decoded (see docs/engines.md).
-      const content = {
-        path: destination,
-        size: counter.bytes,
-        sha1: counter.sha1(),
-        contentEncoding,
-      };
-      return { content, facts };
+      return { content: { ...content, contentEncoding }, facts };
     } catch (error) {
       if (error instanceof TooLarge)
         return { content: await this.tooLarge(request, trace, where, error.bytes), facts };

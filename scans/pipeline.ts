@@ -255,10 +255,11 @@ async function download(
     run.trace.add(`content fetched from ${origin} (${download.bytes} bytes)`);
     run.uncharged = download.bytes;
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
+    const content: Content = { path: fetchPath, size: download.bytes, sha1: download.sha1 };
     const contentEncoding = parseContentEncoding(download.contentEncoding);
-    if (contentEncoding.length > 0)
-      run.trace.add(`content sent with Content-Encoding: ${contentEncoding.join(', ')}`);
-    return { path: fetchPath, size: download.bytes, sha1: download.sha1, contentEncoding };
+    if (contentEncoding.length === 0) return content;
+    run.trace.add(`content sent with Content-Encoding: ${contentEncoding.join(', ')}`);
+    return { ...content, contentEncoding };
   } catch (error) {
     if (!(error instanceof OutboundError)) throw error;
     // No trace either: it was deleted with the scan, or is the owner's to delete.
