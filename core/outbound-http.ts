@@ -46,6 +46,12 @@ export interface DownloadLimits {
 export interface Download {
   bytes: number;
   sha1: string;
+  /**
+   * The `Content-Encoding` the server declared, as sent. The body is stored as it came (never
+   * decoded here: the stored bytes, their checksum and length are what was sent), so whoever
+   * scans it can undo the coding as a browser would.
+   */
+  contentEncoding?: string;
 }
 
 export interface PostOutcome {
@@ -183,9 +189,12 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         },
         decompress: false,
       });
+      let contentEncoding: string | undefined;
       request.on(
         'response',
         (response: { headers: Record<string, string | string[] | undefined> }) => {
+          const encoding = response.headers['content-encoding'];
+          contentEncoding = Array.isArray(encoding) ? encoding.join(', ') : encoding;
           const declared = Number(response.headers['content-length']);
           // Refuse early when the server announces a body that is too large.
           if (Number.isFinite(declared) && declared > limits.maxBytes) {
@@ -211,7 +220,11 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         stopRate();
         stopCancel();
       }
-      return { bytes: counter.bytes, sha1: counter.sha1() };
+      return {
+        bytes: counter.bytes,
+        sha1: counter.sha1(),
+        ...(contentEncoding ? { contentEncoding } : {}),
+      };
     },
 
     async post(url, body, headers, timeoutMs) {

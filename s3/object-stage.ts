@@ -22,6 +22,7 @@ import type {
   ScanRequest,
   ScanResult,
 } from '../scans/results.js';
+import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import type { ScanStore } from '../scans/store.js';
 import type { Content, ObjectFacts, ObjectStage } from '../scans/pipeline.js';
 import type { BucketActions, BucketRecord } from './bucket-schema.js';
@@ -140,8 +141,17 @@ export class S3ObjectStage implements ObjectStage {
       const counter = new ByteCounter(maxFetchSize, (bytes) => new TooLarge(bytes));
       await pipeline(body, counter, createWriteStream(destination));
       const read = describeObject({ ...ref, versionId: facts.versionId ?? ref.versionId });
-      await trace(`fetched ${read}: ${counter.bytes} bytes`);
-      return { content: { path: destination, size: counter.bytes, sha1: counter.sha1() }, facts };
+      const contentEncoding = parseContentEncoding(output.ContentEncoding);
+      const content: Content = { path: destination, size: counter.bytes, sha1: counter.sha1() };
+      if (contentEncoding.length === 0) {
+        await trace(`fetched ${read}: ${counter.bytes} bytes`);
+        return { content, facts };
+      }
+      await trace(
+        `fetched ${read}: ${counter.bytes} bytes (ContentEncoding: ${contentEncoding.join(', ')})`,
+      );
+      // Scanned as stored and as S3 serves it to a browser, decoded (see docs/engines.md).
+      return { content: { ...content, contentEncoding }, facts };
     } catch (error) {
       if (error instanceof TooLarge)
         return { content: await this.tooLarge(request, trace, where, error.bytes), facts };

@@ -203,6 +203,7 @@ export class BuiltinEngine implements Engine {
         formats: this.formats.handlers,
         ...(this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir }),
         ...(metadata.size === 0 ? {} : { listed: metadataVisitor(metadata, detections) }),
+        ...(target.contentEncoding ? { contentEncoding: target.contentEncoding } : {}),
       },
     );
     for (const problem of walked.unscannable) {

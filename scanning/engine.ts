@@ -11,6 +11,13 @@ export interface ScanTarget {
    * first part of member paths such as `upload.zip/inner.zip/eicar.com`. Default `content`.
    */
   name?: string;
+  /**
+   * The HTTP content codings the content was sent or stored with (`Content-Encoding: gzip, br`,
+   * an S3 object's `ContentEncoding`), in the order applied; `path` holds the bytes as sent.
+   * What a browser would hand over is the decoded bytes: an engine that can decode them scans
+   * those too (the built-in engine).
+   */
+  contentEncoding?: readonly string[];
 }
 
 /** One finding at one place: the content itself or a member at some depth of its archives. */

@@ -9,6 +9,7 @@ import { errorResult, type ScanRequest, type ScanResult, type TraceEvent } from 
 import type { ScanStore } from './store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
+import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import { sniffContentType } from '../scanning/content-type.js';
 import { EngineError, type EngineVerdict } from '../scanning/engine.js';
 import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
@@ -158,6 +159,12 @@ export interface Content {
   path: string;
   size: number;
   sha1: string;
+  /**
+   * The codings the bytes at `path` were sent or stored with (`Content-Encoding`, S3's
+   * `ContentEncoding`), in the order applied; the engines scan them decoded too, while the
+   * checksum and size stay those of the bytes as sent.
+   */
+  contentEncoding?: readonly string[];
 }
 
 export async function runScanPipeline(
@@ -248,7 +255,11 @@ async function download(
     run.trace.add(`content fetched from ${origin} (${download.bytes} bytes)`);
     run.uncharged = download.bytes;
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
-    return { path: fetchPath, size: download.bytes, sha1: download.sha1 };
+    const content: Content = { path: fetchPath, size: download.bytes, sha1: download.sha1 };
+    const contentEncoding = parseContentEncoding(download.contentEncoding);
+    if (contentEncoding.length === 0) return content;
+    run.trace.add(`content sent with Content-Encoding: ${contentEncoding.join(', ')}`);
+    return { ...content, contentEncoding };
   } catch (error) {
     if (!(error instanceof OutboundError)) throw error;
     // No trace either: it was deleted with the scan, or is the owner's to delete.
@@ -268,6 +279,7 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
       path: content.path,
       size: content.size,
       name: contentName(request),
+      ...(content.contentEncoding?.length ? { contentEncoding: content.contentEncoding } : {}),
     });
     run.onVerdicts?.(verdicts);
     for (const verdict of verdicts) run.trace.add(describeVerdict(verdict));

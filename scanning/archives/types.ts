@@ -72,6 +72,12 @@ export interface WalkOptions {
    * about each member the `7z` handler hands over, before it is scanned.
    */
   listed?: (member: ListedMember) => void;
+  /**
+   * The HTTP content codings the content was sent with (`Content-Encoding`, or an S3 object's
+   * `ContentEncoding`), in the order applied: the decoded content is walked too, as a member
+   * named `(Content-Encoding: …)`; a coding that cannot be undone is `unsupported-method`.
+   */
+  contentEncoding?: readonly string[];
 }
 
 /**

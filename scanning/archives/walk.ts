@@ -17,6 +17,7 @@ import {
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
 import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
+import { decodeContent, decodedMemberName, unsupportedCoding } from './content-encoding.js';
 import { UnpackError } from './format.js';
 import type {
   ArchiveLimits,
@@ -76,6 +77,8 @@ export async function walkContent(
       kind: 'file',
       onDisk: file.path,
     });
+    const codings = options.contentEncoding ?? [];
+    if (codings.length > 0) await walk.decodedContent(file, codings);
   } finally {
     await walk.cleanup();
   }
@@ -317,6 +320,48 @@ class Walk {
     }
     this.members += 1;
     return true;
+  }
+
+  /**
+   * The content as a browser hands it over, its `Content-Encoding` undone: walked as a member of
+   * the bytes as sent (one level down), so the byte and ratio limits, the depth and the trace
+   * apply to it as to any container's. The file is read a second time for it.
+   */
+  async decodedContent(
+    file: { path: string; size: number; name: string },
+    codings: readonly string[],
+  ): Promise<void> {
+    const unknown = unsupportedCoding(codings);
+    if (unknown !== undefined) {
+      this.record(
+        'unsupported-method',
+        [file.name],
+        `Content-Encoding: "${unknown}" is a coding Arbiter cannot decode`,
+        `content-encoding:${unknown}`,
+      );
+      return;
+    }
+    if (this.stopBytes || this.failure !== undefined) return;
+    let consumed = 0;
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of readFileChunks(file.path, file.size)) {
+        // Counted as they go in, a little at a time, for the ratio limit (as streamInspector).
+        for (let at = 0; at < chunk.length; at += CHUNK) {
+          const slice = chunk.subarray(at, at + CHUNK);
+          consumed += slice.length;
+          yield slice;
+        }
+      }
+    }
+    await this.content(decodeContent(counted(), codings), {
+      path: [file.name, decodedMemberName(codings)],
+      depth: 1,
+      size: undefined,
+      compressed: () => consumed,
+      cancelled: () => false,
+      kind: 'content-encoding',
+      blame: [file.name],
+    });
   }
 
   record(reason: UnscannableReason, path: string[], detail: string, method?: string): void {
