@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
 import { crc32 } from './crc32.js';
+import { GzipMembers } from './gzip-members.js';
 import {
   LocalHeaderSweep,
   planZipLayout,
@@ -472,14 +473,102 @@ class Walk {
     });
   }
 
-  // gzip and zstd: one member (concatenated gzip members or zstd frames are one stream),
-  // decoded while it is read.
+  // gzip: every member read in turn (gzip-members.ts), as `gzip -d` and `zcat` read the file.
+  // The whole decoded output is one member, named after the file (what `zcat` hands out: a
+  // payload split across members is whole there). From the second member on, each member is
+  // also scanned on its own as `<name> (member N)` (a hash signature matches a member alone),
+  // and non-zero bytes after the last member as `(after the gzip data)`. A file of one member
+  // costs one decode and one scan, as before; the members after it are decoded once and their
+  // bytes handed to both scans.
 
   private gzipInspector(first: Buffer, scope: Scope): Inspector {
-    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     const name = gunzippedName(scope.path.at(-1) ?? '', first);
-    // CHUNK-sized slices: 1 MiB of a deflate bomb inflates to ~1 GB.
-    return this.streamInspector(gunzip, { name, kind: 'gzip', slice: CHUNK }, scope);
+    let aborted = false;
+    let failure: Error | undefined;
+    let wholeDone = false;
+    const cancelled = () => aborted || scope.cancelled();
+    const scans: Promise<void>[] = [];
+    const source = (channel: ChunkChannel, onClose = () => {}) =>
+      failingSource(channel, () => failure, onClose);
+    const scanPart = (part: string, compressed: (() => number) | undefined): ChunkChannel => {
+      const channel = new ChunkChannel();
+      scans.push(
+        this.content(source(channel), {
+          path: [...scope.path, part],
+          depth: scope.depth + 1,
+          size: undefined,
+          ...(compressed ? { compressed } : {}),
+          cancelled,
+          kind: 'gzip',
+          blame: scope.path,
+        }),
+      );
+      return channel;
+    };
+    const whole = new ChunkChannel();
+    let member: ChunkChannel | undefined;
+    let trailing: ChunkChannel | undefined;
+    const decoder: GzipMembers = new GzipMembers({
+      memberStart: (index) => {
+        member?.end();
+        member = undefined;
+        if (index > 1 && this.admitMember(scope.path)) {
+          const start = decoder.consumed;
+          member = scanPart(`${name} (member ${index})`, () => decoder.consumed - start);
+        }
+        return Promise.resolve();
+      },
+      data: async (chunk) => {
+        await Promise.all([whole.push(chunk), member?.push(chunk)]);
+      },
+      trailing: async (chunk) => {
+        if (!trailing && this.admitMember(scope.path)) {
+          trailing = scanPart('(after the gzip data)', undefined);
+        }
+        await trailing?.push(chunk);
+      },
+    });
+    scans.push(
+      this.content(
+        source(whole, () => (wholeDone = true)),
+        {
+          path: [...scope.path, name],
+          depth: scope.depth + 1,
+          size: undefined,
+          compressed: () => decoder.consumed,
+          cancelled,
+          kind: 'gzip',
+          blame: scope.path,
+        },
+      ),
+    );
+    const settle = async () => {
+      for (const channel of [whole, member, trailing]) channel?.end();
+      // Scans started by the last bytes decoded are in `scans` by now.
+      await Promise.all(scans);
+    };
+    const stopped = () => aborted || wholeDone || failure !== undefined;
+    return {
+      write: async (chunk) => {
+        // CHUNK-sized slices: 1 MiB of a deflate bomb inflates to ~1 GB.
+        for (let at = 0; at < chunk.length && !stopped(); at += CHUNK) {
+          await decoder.write(chunk.subarray(at, at + CHUNK)).catch((err: unknown) => {
+            failure = asError(err);
+          });
+        }
+      },
+      end: async () => {
+        if (!stopped()) await decoder.end().catch((err: unknown) => (failure = asError(err)));
+        decoder.destroy();
+        await settle();
+      },
+      abort: async () => {
+        aborted = true;
+        decoder.destroy();
+        for (const channel of [whole, member, trailing]) channel?.close();
+        await settle();
+      },
+    };
   }
 
   private zstdInspector(scope: Scope): Inspector {
@@ -490,6 +579,8 @@ class Walk {
       scope,
     );
   }
+
+  // zstd: one member (concatenated frames are one stream), decoded while it is read.
 
   /** Feeds a compressed stream to `decoder`; its output is the one member, at depth + 1. */
   private streamInspector(
@@ -1068,6 +1159,24 @@ class VisitorSink {
     this.open = false;
     this.wake?.();
     this.stream.destroy();
+  }
+}
+
+/**
+ * A channel's chunks as a member's source, which fails (once they are all delivered) with the
+ * error `failure` reports at that point: the decoder that fed the channel met damaged data.
+ */
+async function* failingSource(
+  channel: ChunkChannel,
+  failure: () => Error | undefined,
+  onClose: () => void,
+): AsyncGenerator<Buffer> {
+  try {
+    yield* channel;
+    const error = failure();
+    if (error) throw error;
+  } finally {
+    onClose();
   }
 }
 
