@@ -8,6 +8,8 @@ const CHUNK = 64 * 1024;
  * strings of any length). Longer: not a gzip header.
  */
 const MAX_HEADER = 1024 * 1024;
+/** Input slice of `gunzipMember`, whose output waits in memory until the slice is decoded. */
+const ALONE_SLICE = 1024;
 const FHCRC = 0x02;
 const FEXTRA = 0x04;
 const FNAME = 0x08;
@@ -22,6 +24,34 @@ export interface GzipEvents {
   data(chunk: Buffer): Promise<void>;
   /** The bytes after the last member that are neither a member nor zero padding. */
   trailing(chunk: Buffer): Promise<void>;
+}
+
+/** The decoded bytes of a gzip member read alone from its compressed bytes. */
+export async function* gunzipMember(
+  compressed: AsyncIterable<Buffer> | Iterable<Buffer>,
+): AsyncGenerator<Buffer> {
+  const output: Buffer[] = [];
+  const decoder = new GzipMembers({
+    memberStart: () => Promise.resolve(),
+    data: (chunk) => {
+      output.push(chunk);
+      return Promise.resolve();
+    },
+    trailing: () => Promise.resolve(),
+  });
+  try {
+    for await (const chunk of compressed) {
+      for (let at = 0; at < chunk.length; at += ALONE_SLICE) {
+        await decoder.write(chunk.subarray(at, at + ALONE_SLICE));
+        // What one slice inflates to (at most ~1 MiB) is handed on before the next is read.
+        yield* output.splice(0);
+      }
+    }
+    await decoder.end();
+    yield* output.splice(0);
+  } finally {
+    decoder.destroy();
+  }
 }
 
 /** A gzip member that does not decode (bad deflate data, CRC or size, cut short). */
@@ -52,6 +82,8 @@ export class GzipMembers {
   /** Compressed bytes of the current member, and of the whole file, taken so far. */
   memberConsumed = 0;
   consumed = 0;
+  /** Where each member starts in the file (the first at 0). */
+  readonly starts: number[] = [];
 
   constructor(private readonly events: GzipEvents) {}
 
@@ -117,6 +149,7 @@ export class GzipMembers {
       return Buffer.alloc(0);
     }
     this.held = Buffer.alloc(0);
+    this.starts.push(this.consumed);
     this.consumed += parsed;
     this.members += 1;
     this.startInflater(parsed);
