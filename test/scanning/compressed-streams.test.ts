@@ -1,0 +1,308 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import fc from 'fast-check';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { BuiltinEngine } from '../../scanning/builtin-engine.js';
+import { EICAR_FINDING } from '../../scanning/findings.js';
+import { compressWith, Workspace } from '../support/archives.js';
+import { eicar, randomContent } from '../support/content.js';
+import {
+  TEST_EXECUTABLE,
+  TEST_EXECUTABLE_FINDING,
+  testExecutableDatabase,
+} from '../support/test-executable-corpus.js';
+
+const ws = new Workspace();
+afterAll(() => ws.remove());
+afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+
+const gzip = (data: Buffer) => compressWith('gzip', ['-c', '-n'], data);
+const zcat = (data: Buffer) =>
+  execFileSync('sh', ['-c', 'gzip -dc 2>/dev/null; true'], { input: data });
+const text = (line: string, times: number) => Buffer.from(line.repeat(times));
+const byPath = (visited: { path: string }[]) => new Map(visited.map((v) => [v.path, v]));
+const paths = (visited: { path: string }[]) => visited.map((v) => v.path).sort();
+
+interface HeaderFlags {
+  text?: boolean;
+  hcrc?: boolean;
+  extra?: boolean;
+  name?: string;
+  comment?: string;
+}
+
+/** One gzip member written byte by byte, with the header fields RFC 1952 allows. */
+function gzipMember(data: Buffer, flags: HeaderFlags = {}): Buffer {
+  const flg =
+    (flags.text ? 0x01 : 0) |
+    (flags.hcrc ? 0x02 : 0) |
+    (flags.extra ? 0x04 : 0) |
+    (flags.name !== undefined ? 0x08 : 0) |
+    (flags.comment !== undefined ? 0x10 : 0);
+  const parts = [Buffer.from([0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 3])];
+  if (flags.extra) {
+    const field = Buffer.from('Ab\x04\x00wxyz', 'latin1'); // one subfield, 4 bytes
+    const xlen = Buffer.alloc(2);
+    xlen.writeUInt16LE(field.length);
+    parts.push(xlen, field);
+  }
+  if (flags.name !== undefined) parts.push(Buffer.from(`${flags.name}\0`, 'latin1'));
+  if (flags.comment !== undefined) parts.push(Buffer.from(`${flags.comment}\0`, 'latin1'));
+  if (flags.hcrc) {
+    const crc = Buffer.alloc(2);
+    crc.writeUInt16LE(zlib.crc32(Buffer.concat(parts)) & 0xffff);
+    parts.push(crc);
+  }
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(zlib.crc32(data), 0);
+  trailer.writeUInt32LE(data.length % 2 ** 32, 4);
+  return Buffer.concat([...parts, zlib.deflateRawSync(data), trailer]);
+}
+
+const ALL_FLAGS: HeaderFlags = {
+  text: true,
+  hcrc: true,
+  extra: true,
+  name: 'inner.txt',
+  comment: 'a comment',
+};
+
+describe('gzip read to the end, member by member', () => {
+  it('scans the whole output and each member alone when there is more than one', async () => {
+    const first = text('first member\n', 100);
+    const content = Buffer.concat([gzip(first), gzip(eicar())]);
+    const result = await ws.walk(content, 'm.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual([
+      'm.gz',
+      'm.gz/m',
+      'm.gz/m (member 1)',
+      'm.gz/m (member 2)',
+    ]);
+    const visited = byPath(result.visited);
+    expect(visited.get('m.gz/m')?.data).toEqual(zcat(content));
+    expect(visited.get('m.gz/m (member 1)')?.data).toEqual(first);
+    expect(visited.get('m.gz/m (member 2)')?.data).toEqual(eicar());
+  });
+
+  it('scans a single member once, as before', async () => {
+    const result = await ws.walk(gzip(eicar()), 'eicar.com.gz');
+    expect(paths(result.visited)).toEqual(['eicar.com.gz', 'eicar.com.gz/eicar.com']);
+    expect(result.unscannable).toEqual([]);
+  });
+
+  it('scans the first member alone in a nested gzip too (from its kept bytes)', async () => {
+    const inner = Buffer.concat([gzip(eicar()), gzip(text('clean\n', 10))]);
+    const result = await ws.walk(gzip(inner), 'outer.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(byPath(result.visited).get('outer.gz/outer/(gzip content) (member 1)')?.data).toEqual(
+      eicar(),
+    );
+  });
+
+  it.each([
+    ['FTEXT', { text: true }],
+    ['FHCRC', { hcrc: true }],
+    ['FEXTRA', { extra: true }],
+    ['FNAME', { name: 'stored-name.txt' }],
+    ['FCOMMENT', { comment: 'a comment' }],
+    ['all flags', ALL_FLAGS],
+  ] as [string, HeaderFlags][])('parses a header with %s, as gzip does', async (_flag, flags) => {
+    const payload = text('flagged member\n', 50);
+    const content = Buffer.concat([
+      gzipMember(text('lead\n', 3), flags),
+      gzipMember(payload, flags),
+    ]);
+    // GNU gzip accepts the crafted members (it checks the header CRC too).
+    expect(zcat(content)).toEqual(Buffer.concat([text('lead\n', 3), payload]));
+    execFileSync('gzip', ['-t'], { input: content });
+    const result = await ws.walk(content, 'flags.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(byPath(result.visited).get('flags.gz/flags (member 2)')?.data).toEqual(payload);
+  });
+
+  it('refuses a header whose FHCRC does not match, as gzip does', async () => {
+    const content = gzipMember(eicar(), { hcrc: true });
+    content[10] ^= 0xff;
+    expect(() => execFileSync('gzip', ['-t'], { input: content, stdio: 'pipe' })).toThrow();
+    const result = await ws.walk(content, 'bad.gz');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['bad.gz'] }]);
+  });
+
+  it('ignores zero padding after the last member', async () => {
+    const content = Buffer.concat([gzip(eicar()), Buffer.alloc(4096)]);
+    const result = await ws.walk(content, 'padded.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual(['padded.gz', 'padded.gz/padded']);
+  });
+
+  it('scans other bytes after the last member as content, never unscannable', async () => {
+    const content = Buffer.concat([gzip(text('clean\n', 20)), Buffer.alloc(16), eicar()]);
+    const result = await ws.walk(content, 'junk.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(byPath(result.visited).get('junk.gz/(after the gzip data)')?.data).toEqual(eicar());
+  });
+
+  it('opens an archive found after the last member', async () => {
+    const content = Buffer.concat([
+      gzip(text('clean\n', 20)),
+      compressWith('zstd', ['-q', '-c'], eicar()),
+    ]);
+    const result = await ws.walk(content, 'then-zstd.gz');
+    expect(result.unscannable).toEqual([]);
+    expect(
+      result.visited.find((v) => v.path.startsWith('then-zstd.gz/(after the gzip data)/'))?.data,
+    ).toEqual(eicar());
+  });
+
+  it('reports a damaged later member as corrupt, after scanning what decoded', async () => {
+    const second = gzip(randomContent(100_000));
+    const content = Buffer.concat([gzip(eicar()), second.subarray(0, 50_000)]);
+    const result = await ws.walk(content, 'cut.gz');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.gz'] }]);
+    expect(byPath(result.visited).get('cut.gz/cut (member 1)')?.data).toEqual(eicar());
+  });
+
+  it('reads bgzip and pigz output (many members) as clean, with every member decoded', async () => {
+    const data = randomContent(300_000).toString('base64');
+    const bgzip = compressWith('bgzip', ['-c'], Buffer.from(data));
+    const pigz = Buffer.concat([
+      compressWith('pigz', ['-c'], Buffer.from(data)),
+      compressWith('pigz', ['-c', '-i', '-b', '32'], Buffer.from(data)),
+    ]);
+    for (const [name, content] of [
+      ['data.txt.gz', bgzip],
+      ['both.txt.gz', pigz],
+    ] as const) {
+      const result = await ws.walk(content, name);
+      expect(result.unscannable).toEqual([]);
+      const whole = result.visited.find((v) => v.depth === 1 && !v.path.includes('(member'));
+      expect(whole?.length).toBe(zcat(content).length);
+      expect(result.visited.filter((v) => v.path.includes('(member')).length).toBeGreaterThan(1);
+    }
+  });
+
+  it('finds a payload in any member of a generated multi-member gzip, and nothing in clean ones', async () => {
+    const member = fc.record({
+      data: fc.uint8Array({ minLength: 0, maxLength: 2000 }).map((a) => Buffer.from(a)),
+      flags: fc.record({
+        text: fc.boolean(),
+        hcrc: fc.boolean(),
+        extra: fc.boolean(),
+        name: fc.option(fc.stringMatching(/^[a-z.]{1,12}$/), { nil: undefined }),
+        comment: fc.option(fc.stringMatching(/^[ a-z]{0,20}$/), { nil: undefined }),
+      }),
+    });
+    const shape = fc.record({
+      members: fc.array(member, { minLength: 1, maxLength: 5 }),
+      at: fc.nat(),
+      padding: fc.nat({ max: 600 }),
+    });
+    let checked = 0;
+    await fc.assert(
+      fc.asyncProperty(shape, async ({ members, at, padding }) => {
+        const index = at % (members.length + 1);
+        const built = members.map((m) => gzipMember(m.data, m.flags));
+        const parts = [...built.slice(0, index), gzipMember(eicar()), ...built.slice(index)];
+        const content = Buffer.concat([...parts, Buffer.alloc(padding)]);
+        if (checked++ < 5) expect(zcat(content).includes(eicar())).toBe(true);
+        const infected = await ws.walk(content, 'gen.gz');
+        expect(infected.unscannable).toEqual([]);
+        const alone = parts.length === 1 ? 'gen.gz/gen' : `gen.gz/gen (member ${index + 1})`;
+        expect(byPath(infected.visited).get(alone)?.data).toEqual(eicar());
+        const clean = await ws.walk(Buffer.concat(built), 'clean.gz');
+        expect(clean.unscannable).toEqual([]);
+        expect(clean.visited.filter((v) => v.depth === 1).length).toBe(
+          built.length === 1 ? 1 : built.length + 1,
+        );
+      }),
+      { seed: 19, numRuns: 40, interruptAfterTimeLimit: 20_000 },
+    );
+  });
+});
+
+describe('tar read past its end-of-archive blocks (tar --ignore-zeros)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'arbiter-tars-'));
+    await writeFile(path.join(dir, 'a.txt'), 'hello\n');
+    await writeFile(path.join(dir, 'eicar.com'), eicar());
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const gnuTar = async (name: string) => {
+    execFileSync('tar', ['-cf', `${name}.tar`, name], { cwd: dir });
+    return readFile(path.join(dir, `${name}.tar`));
+  };
+
+  it('reads a second tar behind the first one’s end blocks and padding', async () => {
+    const content = Buffer.concat([
+      await gnuTar('a.txt'),
+      Buffer.alloc(4096),
+      await gnuTar('eicar.com'),
+      Buffer.alloc(1024),
+    ]);
+    const listed = execFileSync('tar', ['--ignore-zeros', '-tf', '-'], { input: content });
+    expect(listed.toString()).toBe('a.txt\neicar.com\n');
+    const result = await ws.walk(content, 'two.tar');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual(['two.tar', 'two.tar/a.txt', 'two.tar/eicar.com']);
+    expect(byPath(result.visited).get('two.tar/eicar.com')?.data).toEqual(eicar());
+  });
+
+  it('reads concatenated clean tars as clean', async () => {
+    const content = Buffer.concat([await gnuTar('a.txt'), await gnuTar('a.txt')]);
+    const result = await ws.walk(content, 'clean.tar');
+    expect(result.unscannable).toEqual([]);
+    expect(paths(result.visited)).toEqual(['clean.tar', 'clean.tar/a.txt', 'clean.tar/a.txt']);
+  });
+});
+
+describe('the built-in engine alone on streams read to the end', () => {
+  let dir: string;
+  let engine: BuiltinEngine;
+  let seq = 0;
+  const scan = async (content: Buffer, name: string) => {
+    const file = path.join(dir, `content-${++seq}`);
+    await writeFile(file, content);
+    return engine.scan({ path: file, size: content.length, name });
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'arbiter-streams-engine-'));
+    const sigs = path.join(dir, 'sigs');
+    await import('node:fs/promises').then((fs) => fs.mkdir(sigs));
+    await writeFile(path.join(sigs, 'test.hdb'), await testExecutableDatabase());
+    engine = await BuiltinEngine.load(sigs, createLogger('silent'), {
+      scratchDir: path.join(dir, 'scratch'),
+    });
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('finds the test executable (by hash) and EICAR in a second gzip member', async () => {
+    const exe = await readFile(TEST_EXECUTABLE);
+    const lead = gzip(text('a clean first member\n', 10));
+    const byHash = await scan(Buffer.concat([lead, gzip(exe)]), 'm.gz');
+    expect(byHash.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+    const eicarSecond = await scan(Buffer.concat([lead, gzip(eicar())]), 'e.gz');
+    expect(eicarSecond.findings).toEqual([EICAR_FINDING]);
+    const eicarFirst = await scan(Buffer.concat([gzip(eicar()), lead]), 'f.gz');
+    expect(eicarFirst.findings).toEqual([EICAR_FINDING]);
+    const behind = await scan(Buffer.concat([lead, Buffer.alloc(8), exe]), 'behind.gz');
+    expect(behind.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+  });
+
+  it('calls bgzip, pigz and concatenated clean tars clean', async () => {
+    const data = Buffer.from(randomContent(200_000).toString('base64'));
+    expect((await scan(compressWith('bgzip', ['-c'], data), 'd.gz')).findings).toEqual([]);
+    const pigz = Buffer.concat([
+      compressWith('pigz', ['-c'], data),
+      compressWith('pigz', ['-c'], data),
+    ]);
+    expect((await scan(pigz, 'p.gz')).findings).toEqual([]);
+  });
+});
