@@ -8,6 +8,7 @@ import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
 import { crc32 } from './crc32.js';
 import { GzipMembers, gunzipMember } from './gzip-members.js';
+import { TarBlocks, type TarSplit } from './tar-blocks.js';
 import {
   LocalHeaderSweep,
   planZipLayout,
@@ -702,14 +703,38 @@ class Walk {
     });
     const gone = () =>
       extract.destroyed || (extract as { destroying?: boolean }).destroying === true;
+    // Past the end-of-archive blocks: further tars go on to `extract`, other data is scanned as
+    // `(after the tar data)` (tar-blocks.ts).
+    const blocks = new TarBlocks();
+    let after: ChunkChannel | undefined;
+    let afterScan: Promise<void> | undefined;
+    const deliver = async (split: TarSplit) => {
+      for (const part of split.tar) {
+        if (gone()) break;
+        if (!extract.write(part)) await drained(extract);
+      }
+      for (const part of split.after) {
+        if (!after && !cancelled() && this.admitMember(scope.path)) {
+          after = new ChunkChannel();
+          afterScan = this.content(after, {
+            path: [...scope.path, '(after the tar data)'],
+            depth: scope.depth + 1,
+            size: undefined,
+            cancelled,
+            kind: 'tar',
+          });
+        }
+        await after?.push(part);
+      }
+    };
     return {
-      write: async (chunk) => {
-        if (gone()) return;
-        if (!extract.write(chunk)) await drained(extract);
-      },
+      write: (chunk) => deliver(blocks.feed(chunk)),
       end: async () => {
+        await deliver(blocks.finish());
         if (!gone()) extract.end(undefined);
         await closed;
+        after?.end();
+        await afterScan;
         if (error && !cancelled() && !this.stopBytes)
           this.record('corrupt', scope.path, `tar: ${error.message}`);
       },
@@ -717,6 +742,8 @@ class Walk {
         aborted = true;
         extract.destroy();
         await closed;
+        after?.close();
+        await afterScan;
       },
     };
   }

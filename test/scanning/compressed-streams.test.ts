@@ -24,7 +24,8 @@ const gzip = (data: Buffer) => compressWith('gzip', ['-c', '-n'], data);
 const zcat = (data: Buffer) =>
   execFileSync('sh', ['-c', 'gzip -dc 2>/dev/null; true'], { input: data });
 const text = (line: string, times: number) => Buffer.from(line.repeat(times));
-const byPath = (visited: { path: string }[]) => new Map(visited.map((v) => [v.path, v]));
+const byPath = <T extends { path: string }>(visited: T[]) =>
+  new Map(visited.map((v) => [v.path, v]));
 const paths = (visited: { path: string }[]) => visited.map((v) => v.path).sort();
 
 interface HeaderFlags {
@@ -127,7 +128,7 @@ describe('gzip read to the end, member by member', () => {
 
   it('refuses a header whose FHCRC does not match, as gzip does', async () => {
     const content = gzipMember(eicar(), { hcrc: true });
-    content[10] ^= 0xff;
+    content[10] = (content[10] ?? 0) ^ 0xff;
     expect(() => execFileSync('gzip', ['-t'], { input: content, stdio: 'pipe' })).toThrow();
     const result = await ws.walk(content, 'bad.gz');
     expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['bad.gz'] }]);
@@ -225,19 +226,21 @@ describe('gzip read to the end, member by member', () => {
   });
 });
 
-describe('tar read past its end-of-archive blocks (tar --ignore-zeros)', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'arbiter-tars-'));
-    await writeFile(path.join(dir, 'a.txt'), 'hello\n');
-    await writeFile(path.join(dir, 'eicar.com'), eicar());
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+/** A tar of one file, written by GNU tar. */
+async function gnuTarOf(name: string, data: Buffer): Promise<Buffer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-tar-'));
+  try {
+    await writeFile(path.join(dir, name), data);
+    execFileSync('tar', ['-cf', 'out.tar', name], { cwd: dir });
+    return await readFile(path.join(dir, 'out.tar'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
-  const gnuTar = async (name: string) => {
-    execFileSync('tar', ['-cf', `${name}.tar`, name], { cwd: dir });
-    return readFile(path.join(dir, `${name}.tar`));
-  };
+describe('tar read past its end-of-archive blocks (tar --ignore-zeros)', () => {
+  const gnuTar = (name: 'a.txt' | 'eicar.com') =>
+    gnuTarOf(name, name === 'a.txt' ? Buffer.from('hello\n') : eicar());
 
   it('reads a second tar behind the first one’s end blocks and padding', async () => {
     const content = Buffer.concat([
@@ -252,6 +255,35 @@ describe('tar read past its end-of-archive blocks (tar --ignore-zeros)', () => {
     expect(result.unscannable).toEqual([]);
     expect(paths(result.visited)).toEqual(['two.tar', 'two.tar/a.txt', 'two.tar/eicar.com']);
     expect(byPath(result.visited).get('two.tar/eicar.com')?.data).toEqual(eicar());
+  });
+
+  it('scans data appended after the end blocks as content, not calling the tar corrupt', async () => {
+    const tar = await gnuTar('a.txt');
+    for (const [name, tail] of [
+      ['eicar.tar', eicar()],
+      ['short.tar', Buffer.from('a few words after the archive\n')],
+      ['zipped.tar', gzip(eicar())],
+    ] as const) {
+      const result = await ws.walk(Buffer.concat([tar, tail]), name);
+      expect(result.unscannable).toEqual([]);
+      const after = byPath(result.visited).get(`${name}/(after the tar data)`);
+      expect(after?.data).toEqual(tail);
+    }
+    const zipped = await ws.walk(Buffer.concat([tar, gzip(eicar())]), 'zipped.tar');
+    expect(
+      zipped.visited.some((v) => v.path.endsWith('(gzip content)') && v.data?.equals(eicar())),
+    ).toBe(true);
+  });
+
+  it('still calls a tar whose entries are broken before any end block corrupt', async () => {
+    const tar = await gnuTar('a.txt');
+    const broken = Buffer.concat([
+      tar.subarray(0, 1024),
+      Buffer.from('x'.repeat(512)),
+      tar.subarray(1024),
+    ]);
+    const result = await ws.walk(broken, 'broken.tar');
+    expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['broken.tar'] }]);
   });
 
   it('reads concatenated clean tars as clean', async () => {
@@ -294,6 +326,18 @@ describe('the built-in engine alone on streams read to the end', () => {
     expect(eicarFirst.findings).toEqual([EICAR_FINDING]);
     const behind = await scan(Buffer.concat([lead, Buffer.alloc(8), exe]), 'behind.gz');
     expect(behind.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+  });
+
+  it('finds the test executable behind a tar’s end blocks, alone or as a second tar', async () => {
+    const exe = await readFile(TEST_EXECUTABLE);
+    const first = await gnuTarOf('readme.txt', text('hello\n', 3));
+    const second = await gnuTarOf('clam.exe', exe);
+    const appended = await scan(Buffer.concat([first, exe]), 'appended.tar');
+    expect(appended.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+    const concatenated = await scan(Buffer.concat([first, Buffer.alloc(2048), second]), 'two.tar');
+    expect(concatenated.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+    const clean = await scan(Buffer.concat([first, first]), 'clean.tar');
+    expect(clean.findings).toEqual([]);
   });
 
   it('calls bgzip, pigz and concatenated clean tars clean', async () => {
