@@ -6,9 +6,10 @@ import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
+import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
-import { compressWith, Workspace } from '../support/archives.js';
+import { compressWith, DEFAULT_LIMITS, Workspace } from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
 import {
   TEST_EXECUTABLE,
@@ -223,6 +224,48 @@ describe('gzip read to the end, member by member', () => {
       }),
       { seed: 19, numRuns: 40, interruptAfterTimeLimit: 20_000 },
     );
+  });
+});
+
+describe('xz and bzip2 read to the end, stream by stream (through 7-Zip)', () => {
+  const formats = createFormatSet({ sevenZip: { workers: 1 } });
+  afterAll(() => formats.close());
+  const walk = (content: Buffer, name: string) =>
+    ws.walk(content, name, DEFAULT_LIMITS, formats.handlers);
+  const xz = (data: Buffer) => compressWith('xz', ['-c'], data);
+  const bzip2 = (data: Buffer) => compressWith('bzip2', ['-c'], data);
+
+  it.each([
+    ['xz', xz, 'm.xz', 'xzcat'],
+    ['bzip2', bzip2, 'm.bz2', 'bzcat'],
+  ] as const)('scans every %s stream alone and the whole output', async (_k, pack, name, cat) => {
+    const lead = text('a clean first stream\n', 20);
+    const padding = name.endsWith('.xz') ? Buffer.alloc(8) : Buffer.alloc(0);
+    const content = Buffer.concat([pack(lead), pack(eicar()), padding, pack(lead)]);
+    expect(execFileSync(cat, [], { input: content })).toEqual(Buffer.concat([lead, eicar(), lead]));
+    const result = await walk(content, name);
+    expect(result.unscannable).toEqual([]);
+    const visited = byPath(result.visited);
+    expect(visited.get(`${name}/m`)?.data).toEqual(Buffer.concat([lead, eicar(), lead]));
+    expect(visited.get(`${name}/m (stream 1)`)?.data).toEqual(lead);
+    expect(visited.get(`${name}/m (stream 2)`)?.data).toEqual(eicar());
+    expect(visited.get(`${name}/m (stream 3)`)?.data).toEqual(lead);
+  });
+
+  it('scans a single-stream file once, as before', async () => {
+    const result = await walk(xz(eicar()), 'eicar.com.xz');
+    expect(paths(result.visited)).toEqual(['eicar.com.xz', 'eicar.com.xz/eicar.com']);
+  });
+
+  it('reads pbzip2 output (a stream per block) as clean, every stream decoded', async () => {
+    const data = Buffer.from(randomContent(1_500_000).toString('base64'));
+    const content = compressWith('pbzip2', ['-c', '-b1'], data);
+    const result = await walk(content, 'data.txt.bz2');
+    expect(result.unscannable).toEqual([]);
+    expect(byPath(result.visited).get('data.txt.bz2/data.txt')?.length).toBe(data.length);
+    const streams = result.visited.filter((v) => v.path.includes('(stream '));
+    expect(streams.length).toBeGreaterThan(1);
+    expect(streams.reduce((sum, v) => sum + v.length, 0)).toBe(data.length);
   });
 });
 
