@@ -371,6 +371,27 @@ describe('the built-in engine alone on streams read to the end', () => {
     expect(behind.findings).toEqual([TEST_EXECUTABLE_FINDING]);
   });
 
+  it('finds the test executable (by hash) and EICAR in a second xz or bzip2 stream', async () => {
+    const exe = await readFile(TEST_EXECUTABLE);
+    const lead = text('a clean first stream\n', 10);
+    for (const [tool, suffix] of [
+      ['xz', 'xz'],
+      ['bzip2', 'bz2'],
+    ] as const) {
+      const pack = (data: Buffer) => compressWith(tool, ['-c'], data);
+      const byHash = await scan(Buffer.concat([pack(lead), pack(exe)]), `m.${suffix}`);
+      expect(byHash.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+      const first = await scan(Buffer.concat([pack(eicar()), pack(lead)]), `e.${suffix}`);
+      expect(first.findings).toEqual([EICAR_FINDING]);
+    }
+    const pbzip2 = compressWith(
+      'pbzip2',
+      ['-c', '-b1'],
+      Buffer.from(randomContent(300_000).toString('base64')),
+    );
+    expect((await scan(pbzip2, 'clean.bz2')).findings).toEqual([]);
+  });
+
   it('finds the test executable behind a tar’s end blocks, alone or as a second tar', async () => {
     const exe = await readFile(TEST_EXECUTABLE);
     const first = await gnuTarOf('readme.txt', text('hello\n', 3));
