@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { PassThrough, Readable, Transform, pipeline, type Duplex } from 'node:st
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
+import { CompressedCopy } from './compressed-copy.js';
 import { crc32 } from './crc32.js';
 import { GzipMembers, gunzipMember } from './gzip-members.js';
 import { TarBlocks, type TarSplit } from './tar-blocks.js';
@@ -44,11 +45,6 @@ const CHUNK = 64 * 1024;
 const STORED = 0;
 const DEFLATED = 8;
 const ZSTD = 93;
-/**
- * Compressed bytes of a nested gzip's first member kept in memory, so that the member can be
- * scanned alone once a second member follows (a file on disk is read again instead).
- */
-const FIRST_MEMBER_KEPT = 4 * 1024 * 1024;
 /** Chunk size for reading the top-level file (fewer, larger reads; see readFileChunks). */
 const FILE_CHUNK = 1024 * 1024;
 
@@ -511,33 +507,15 @@ class Walk {
       );
       return channel;
     };
-    // The first member's compressed bytes, kept (up to FIRST_MEMBER_KEPT) until a second
-    // member shows it must be scanned alone too; a file on disk is read again instead.
-    let kept: Buffer[] | undefined = scope.onDisk ? undefined : [];
-    let keptBytes = 0;
+    // The first member's compressed bytes, copied until a second member shows that it must be
+    // scanned alone too (a file on disk is read again instead).
+    const copy = new CompressedCopy(scope.onDisk, () => this.tempFile('.gz'));
     const firstAlone = () => {
       const end = decoder.starts[1] ?? 0;
-      const onDisk = scope.onDisk;
-      const compressed = onDisk
-        ? (createReadStream(onDisk, {
-            end: end - 1,
-            highWaterMark: CHUNK,
-          }) as AsyncIterable<Buffer>)
-        : kept && keptBytes >= end
-          ? [Buffer.concat(kept).subarray(0, end)]
-          : undefined;
-      kept = undefined;
-      if (!compressed) {
-        this.record(
-          'limits-exceeded',
-          scope.path,
-          `gzip: first member over ${FIRST_MEMBER_KEPT} compressed bytes not scanned alone`,
-        );
-        return;
-      }
+      copy.stop();
       if (!this.admitMember(scope.path)) return;
       scans.push(
-        this.content(gunzipMember(compressed), {
+        this.content(gunzipMember(copy.range(0, end)), {
           path: [...scope.path, `${name} (member 1)`],
           depth: scope.depth + 1,
           size: undefined,
@@ -547,16 +525,6 @@ class Walk {
           blame: scope.path,
         }),
       );
-    };
-    const keep = (chunk: Buffer) => {
-      if (!kept) return;
-      kept.push(chunk);
-      keptBytes += chunk.length;
-      if (keptBytes > FIRST_MEMBER_KEPT && decoder.count <= 1 && decoder.consumed > 0) {
-        // Past the bound while the first member still runs: it will not be scanned alone.
-        kept = undefined;
-        keptBytes = -1;
-      }
     };
     const whole = new ChunkChannel();
     let member: ChunkChannel | undefined;
@@ -600,11 +568,13 @@ class Walk {
       for (const channel of [whole, member, trailing]) channel?.end();
       // Scans started by the last bytes decoded are in `scans` by now.
       await Promise.all(scans);
+      await copy.remove();
     };
     const stopped = () => aborted || wholeDone || failure !== undefined;
     return {
       write: async (chunk) => {
-        if (decoder.count <= 1) keep(chunk);
+        if (decoder.count <= 1) await copy.add(chunk);
+        else copy.stop();
         // CHUNK-sized slices: 1 MiB of a deflate bomb inflates to ~1 GB.
         for (let at = 0; at < chunk.length && !stopped(); at += CHUNK) {
           await decoder.write(chunk.subarray(at, at + CHUNK)).catch((err: unknown) => {

@@ -18,9 +18,12 @@ export const ZSTD_MAX_WINDOW = 8 * 1024 * 1024;
 /** A frame whose window is above ZSTD_MAX_WINDOW: a limit, not damaged data. */
 export class ZstdWindowError extends Error {}
 
-/** A Zstandard stream decoder (concatenated and skippable frames included) as a Node transform. */
-export function createZstdDecoder(): Transform {
-  const guard = new FrameGuard();
+/**
+ * A Zstandard stream decoder (concatenated and skippable frames included) as a Node transform.
+ * `onFrame` is told where in the input each (non-skippable) frame starts.
+ */
+export function createZstdDecoder(onFrame?: (offset: number) => void): Transform {
+  const guard = new FrameGuard(onFrame);
   const output = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       try {
@@ -61,31 +64,40 @@ class FrameGuard {
   private skip = 0;
   private state: 'frame' | 'block' = 'frame';
   private checksum = false;
+  /** Input bytes checked so far. */
+  private seen = 0;
+
+  constructor(private readonly onFrame: ((offset: number) => void) | undefined) {}
 
   check(chunk: Buffer): void {
     let data = chunk;
+    let at = this.seen; // where `data` starts in the input
+    this.seen += chunk.length;
     for (;;) {
       if (this.skip > 0) {
         const passed = Math.min(this.skip, data.length);
         this.skip -= passed;
         data = data.subarray(passed);
+        at += passed;
         if (this.skip > 0) return;
       }
       if (this.pending.length > 0) {
+        at -= this.pending.length;
         data = Buffer.concat([this.pending, data]);
         this.pending = Buffer.alloc(0);
       }
-      const used = this.state === 'frame' ? this.frameHeader(data) : this.blockHeader(data);
+      const used = this.state === 'frame' ? this.frameHeader(data, at) : this.blockHeader(data);
       if (used === undefined) {
         this.pending = Buffer.from(data); // a header split across chunks: at most 18 bytes
         return;
       }
       data = data.subarray(used);
+      at += used;
     }
   }
 
   /** Reads a frame (or skippable frame) header; undefined when more bytes are needed. */
-  private frameHeader(data: Buffer): number | undefined {
+  private frameHeader(data: Buffer, at: number): number | undefined {
     if (data.length < 8) return undefined;
     const magic = data.readUInt32LE(0);
     if ((magic & 0xfffffff0) === 0x184d2a50) {
@@ -117,6 +129,7 @@ class FrameGuard {
     }
     this.checksum = (descriptor & 0x04) !== 0;
     this.state = 'block';
+    this.onFrame?.(at);
     return length;
   }
 

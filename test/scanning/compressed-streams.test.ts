@@ -10,7 +10,7 @@ import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
 import { compressWith, DEFAULT_LIMITS, Workspace } from '../support/archives.js';
-import { eicar, randomContent } from '../support/content.js';
+import { eicar, randomContent, sha1 } from '../support/content.js';
 import {
   TEST_EXECUTABLE,
   TEST_EXECUTABLE_FINDING,
@@ -104,6 +104,16 @@ describe('gzip read to the end, member by member', () => {
     expect(byPath(result.visited).get('outer.gz/outer/(gzip content) (member 1)')?.data).toEqual(
       eicar(),
     );
+  });
+
+  it('scans a nested first member over 4 MiB alone too (from a scratch copy)', async () => {
+    const big = randomContent(5 * 1024 * 1024);
+    const inner = Buffer.concat([gzip(big), gzip(eicar())]);
+    const result = await ws.walk(gzip(inner), 'big.gz');
+    expect(result.unscannable).toEqual([]);
+    const visited = byPath(result.visited);
+    expect(visited.get('big.gz/big/(gzip content) (member 1)')?.sha1).toBe(sha1(big));
+    expect(visited.get('big.gz/big/(gzip content) (member 2)')?.data).toEqual(eicar());
   });
 
   it.each([
