@@ -19,7 +19,7 @@ import {
 } from './zip-layout.js';
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
-import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
+import { createZstdDecoder, decodeZstd, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
 import { UnpackError } from './format.js';
 import type {
   ArchiveLimits,
@@ -596,16 +596,69 @@ class Walk {
     };
   }
 
+  // zstd: the frames (concatenated and skippable) are decoded as one stream while it is read:
+  // one member, named after the file. When there is more than one frame, each is then decoded
+  // again from a copy of the compressed bytes and scanned alone, `<name> (frame N)`.
+
   private zstdInspector(scope: Scope): Inspector {
     const name = decompressedName(scope.path.at(-1) ?? '', /\.(zst|zstd)$/i, '(zstd content)');
-    return this.streamInspector(
-      createZstdDecoder(),
+    const frames: number[] = [];
+    const copy = new CompressedCopy(scope.onDisk, () => this.tempFile('.zst'));
+    let total = 0;
+    const whole = this.streamInspector(
+      createZstdDecoder((offset) => frames.push(offset)),
       { name, kind: 'zstd', slice: ZSTD_SLICE },
       scope,
     );
+    return {
+      write: async (chunk) => {
+        total += chunk.length;
+        await copy.add(chunk);
+        await whole.write(chunk);
+      },
+      end: async () => {
+        try {
+          const reported = this.unscannable.length;
+          await whole.end();
+          // A stream that did not decode whole is reported already: its frames are not tried.
+          if (frames.length > 1 && this.unscannable.length === reported) {
+            await this.zstdFrames(frames, total, copy, name, scope);
+          }
+        } finally {
+          await copy.remove();
+        }
+      },
+      abort: async () => {
+        await whole.abort();
+        await copy.remove();
+      },
+    };
   }
 
-  // zstd: one member (concatenated frames are one stream), decoded while it is read.
+  /** Scans each frame of a multi-frame zstd stream alone (skippable frames go with the frame before). */
+  private async zstdFrames(
+    frames: number[],
+    total: number,
+    copy: CompressedCopy,
+    name: string,
+    scope: Scope,
+  ): Promise<void> {
+    for (const [index, start] of frames.entries()) {
+      if (scope.cancelled() || this.stopMembers || this.stopBytes || this.failure) return;
+      if (!this.admitMember(scope.path)) return;
+      const end = frames[index + 1] ?? total;
+      const counter = { bytes: 0 };
+      await this.content(decodeZstd(copy.range(start, end), counter), {
+        path: [...scope.path, `${name} (frame ${index + 1})`],
+        depth: scope.depth + 1,
+        size: undefined,
+        compressed: () => counter.bytes,
+        cancelled: scope.cancelled,
+        kind: 'zstd',
+        blame: scope.path,
+      });
+    }
+  }
 
   /** Feeds a compressed stream to `decoder`; its output is the one member, at depth + 1. */
   private streamInspector(

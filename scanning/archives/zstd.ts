@@ -1,4 +1,4 @@
-import { Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { Decompress } from 'fzstd';
 
 /**
@@ -48,6 +48,27 @@ export function createZstdDecoder(onFrame?: (offset: number) => void): Transform
     if (data.length > 0) output.push(Buffer.from(data));
   });
   return output;
+}
+
+/**
+ * The decoded bytes of zstd data, fed to the decoder in ZSTD_SLICE slices; `counter.bytes` counts
+ * the compressed bytes handed over (for the ratio limit).
+ */
+export async function* decodeZstd(
+  compressed: AsyncIterable<Buffer>,
+  counter: { bytes: number },
+): AsyncGenerator<Buffer> {
+  async function* slices(): AsyncGenerator<Buffer> {
+    for await (const chunk of compressed) {
+      for (let at = 0; at < chunk.length; at += ZSTD_SLICE) {
+        const slice = chunk.subarray(at, at + ZSTD_SLICE);
+        counter.bytes += slice.length;
+        yield slice;
+      }
+    }
+  }
+  const decoder = createZstdDecoder();
+  yield* pipeline(Readable.from(slices()), decoder, () => {}) as AsyncIterable<Buffer>;
 }
 
 const FRAME_MAGIC = 0xfd2fb528;

@@ -279,6 +279,53 @@ describe('xz and bzip2 read to the end, stream by stream (through 7-Zip)', () =>
   });
 });
 
+describe('zstd read to the end, frame by frame', () => {
+  const zstd = (data: Buffer) => compressWith('zstd', ['-q', '-c'], data);
+  /** A skippable frame (magic 0x184D2A5?, then its length and bytes). */
+  const skippable = (bytes: Buffer) => {
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0x184d2a53, 0);
+    header.writeUInt32LE(bytes.length, 4);
+    return Buffer.concat([header, bytes]);
+  };
+
+  it('scans every frame alone and the whole output', async () => {
+    const lead = text('a clean first frame\n', 30);
+    const content = Buffer.concat([zstd(lead), skippable(eicar()), zstd(eicar()), zstd(lead)]);
+    expect(compressWith('zstd', ['-dc'], content)).toEqual(Buffer.concat([lead, eicar(), lead]));
+    for (const [name, bytes] of [
+      ['m.zst', content],
+      ['nested.gz', gzip(content)],
+    ] as const) {
+      const result = await ws.walk(bytes, name);
+      expect(result.unscannable).toEqual([]);
+      const base = name === 'm.zst' ? 'm.zst/m' : 'nested.gz/nested/(zstd content)';
+      const visited = byPath(result.visited);
+      expect(visited.get(base)?.data).toEqual(Buffer.concat([lead, eicar(), lead]));
+      expect(visited.get(`${base} (frame 1)`)?.data).toEqual(lead);
+      expect(visited.get(`${base} (frame 2)`)?.data).toEqual(eicar());
+      expect(visited.get(`${base} (frame 3)`)?.data).toEqual(lead);
+    }
+  });
+
+  it('scans a single frame once, as before', async () => {
+    const result = await ws.walk(zstd(eicar()), 'eicar.com.zst');
+    expect(paths(result.visited)).toEqual(['eicar.com.zst', 'eicar.com.zst/eicar.com']);
+  });
+
+  it('reads pzstd output (many frames) as clean, every frame decoded', async () => {
+    // At level 1, pzstd cuts 8 MB into four frames (each behind a skippable frame).
+    const data = Buffer.from(randomContent(6_000_000).toString('base64'));
+    const content = compressWith('pzstd', ['-q', '-c', '-p', '2', '-1'], data);
+    const result = await ws.walk(content, 'data.txt.zst');
+    expect(result.unscannable).toEqual([]);
+    expect(byPath(result.visited).get('data.txt.zst/data.txt')?.length).toBe(data.length);
+    const frames = result.visited.filter((v) => v.path.includes('(frame '));
+    expect(frames.length).toBeGreaterThan(1);
+    expect(frames.reduce((sum, v) => sum + v.length, 0)).toBe(data.length);
+  });
+});
+
 /** A tar of one file, written by GNU tar. */
 async function gnuTarOf(name: string, data: Buffer): Promise<Buffer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-tar-'));
