@@ -279,6 +279,48 @@ describe('xz and bzip2 read to the end, stream by stream (through 7-Zip)', () =>
   });
 });
 
+describe('payload at a random stream of a generated xz, bzip2 or zstd file', () => {
+  const formats = createFormatSet({ sevenZip: { workers: 1 } });
+  afterAll(() => formats.close());
+  const tools = {
+    xz: { suffix: 'xz', args: ['-c'], cat: 'xzcat' },
+    bzip2: { suffix: 'bz2', args: ['-c'], cat: 'bzcat' },
+    zstd: { suffix: 'zst', args: ['-q', '-c'], cat: 'zstdcat' },
+  } as const;
+
+  it('finds it alone in its stream, and the same file around clean bytes is clean', async () => {
+    const shape = fc.record({
+      tool: fc.constantFrom('xz' as const, 'bzip2' as const, 'zstd' as const),
+      members: fc.array(
+        fc.uint8Array({ minLength: 1, maxLength: 3000 }).map((a) => Buffer.from(a)),
+        { minLength: 1, maxLength: 4 },
+      ),
+      at: fc.nat(),
+    });
+    await fc.assert(
+      fc.asyncProperty(shape, async ({ tool, members, at }) => {
+        const { suffix, args, cat } = tools[tool];
+        const pack = (data: Buffer) => compressWith(tool, [...args], data);
+        const index = at % (members.length + 1);
+        const plain = [...members.slice(0, index), eicar(), ...members.slice(index)];
+        const content = Buffer.concat(plain.map(pack));
+        expect(execFileSync(cat, [], { input: content })).toEqual(Buffer.concat(plain));
+        const name = `gen.${suffix}`;
+        const infected = await ws.walk(content, name, DEFAULT_LIMITS, formats.handlers);
+        expect(infected.unscannable).toEqual([]);
+        const unit = tool === 'zstd' ? 'frame' : 'stream';
+        const alone = `${name}/gen (${unit} ${index + 1})`;
+        expect(byPath(infected.visited).get(alone)?.data).toEqual(eicar());
+        const cleanContent = Buffer.concat(members.map(pack));
+        const clean = await ws.walk(cleanContent, name, DEFAULT_LIMITS, formats.handlers);
+        expect(clean.unscannable).toEqual([]);
+        expect(clean.visited.some((v) => v.data?.includes(eicar()))).toBe(false);
+      }),
+      { seed: 1919, numRuns: 12, interruptAfterTimeLimit: 30_000 },
+    );
+  });
+});
+
 describe('zstd read to the end, frame by frame', () => {
   const zstd = (data: Buffer) => compressWith('zstd', ['-q', '-c'], data);
   /** A skippable frame (magic 0x184D2A5?, then its length and bytes). */
@@ -428,12 +470,13 @@ describe('the built-in engine alone on streams read to the end', () => {
     expect(behind.findings).toEqual([TEST_EXECUTABLE_FINDING]);
   });
 
-  it('finds the test executable (by hash) and EICAR in a second xz or bzip2 stream', async () => {
+  it('finds the test executable (by hash) and EICAR in any xz, bzip2 or zstd stream', async () => {
     const exe = await readFile(TEST_EXECUTABLE);
     const lead = text('a clean first stream\n', 10);
     for (const [tool, suffix] of [
       ['xz', 'xz'],
       ['bzip2', 'bz2'],
+      ['zstd', 'zst'],
     ] as const) {
       const pack = (data: Buffer) => compressWith(tool, ['-c'], data);
       const byHash = await scan(Buffer.concat([pack(lead), pack(exe)]), `m.${suffix}`);
