@@ -154,6 +154,12 @@ interface Scope {
   blame?: string[];
   /** A local file that already holds exactly this content (the top level). */
   onDisk?: string;
+  /**
+   * These bytes are a second reading of bytes another member produced (a gzip member, a zstd
+   * frame, an xz or bzip2 stream scanned alone): not counted again against the expanded-bytes
+   * limit, which the other member already applies to them.
+   */
+  again?: boolean;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -281,7 +287,7 @@ class Walk {
 
   /** Counts bytes a member produced; false (and recorded) when that crosses a limit. */
   private account(bytes: number, produced: number, scope: Scope): boolean {
-    this.expandedBytes += bytes;
+    if (!scope.again) this.expandedBytes += bytes;
     if (this.expandedBytes > this.limits.maxExpandedBytes) {
       this.record(
         'limits-exceeded',
@@ -448,6 +454,7 @@ class Walk {
           depth: scope.depth + 1,
           size: info.size,
           ...(info.compressed ? { compressed: info.compressed } : {}),
+          ...(info.again ? { again: true } : {}),
           cancelled,
           kind: handler.name,
         });
@@ -499,7 +506,7 @@ class Walk {
           path: [...scope.path, part],
           depth: scope.depth + 1,
           size: undefined,
-          ...(compressed ? { compressed } : {}),
+          ...(compressed ? { compressed, again: true } : {}),
           cancelled,
           kind: 'gzip',
           blame: scope.path,
@@ -520,6 +527,7 @@ class Walk {
           depth: scope.depth + 1,
           size: undefined,
           compressed: () => end,
+          again: true,
           cancelled,
           kind: 'gzip',
           blame: scope.path,
@@ -653,6 +661,7 @@ class Walk {
         depth: scope.depth + 1,
         size: undefined,
         compressed: () => counter.bytes,
+        again: true,
         cancelled: scope.cancelled,
         kind: 'zstd',
         blame: scope.path,

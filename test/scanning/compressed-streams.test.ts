@@ -89,6 +89,8 @@ describe('gzip read to the end, member by member', () => {
     expect(visited.get('m.gz/m')?.data).toEqual(zcat(content));
     expect(visited.get('m.gz/m (member 1)')?.data).toEqual(first);
     expect(visited.get('m.gz/m (member 2)')?.data).toEqual(eicar());
+    // The members read alone are the same bytes again: counted once against the limit.
+    expect(result.expandedBytes).toBe(first.length + eicar().length);
   });
 
   it('scans a single member once, as before', async () => {
@@ -260,6 +262,7 @@ describe('xz and bzip2 read to the end, stream by stream (through 7-Zip)', () =>
     expect(visited.get(`${name}/m (stream 1)`)?.data).toEqual(lead);
     expect(visited.get(`${name}/m (stream 2)`)?.data).toEqual(eicar());
     expect(visited.get(`${name}/m (stream 3)`)?.data).toEqual(lead);
+    expect(result.expandedBytes).toBe(2 * lead.length + eicar().length);
   });
 
   it('scans a single-stream file once, as before', async () => {
@@ -347,6 +350,8 @@ describe('zstd read to the end, frame by frame', () => {
       expect(visited.get(`${base} (frame 1)`)?.data).toEqual(lead);
       expect(visited.get(`${base} (frame 2)`)?.data).toEqual(eicar());
       expect(visited.get(`${base} (frame 3)`)?.data).toEqual(lead);
+      const outer = name === 'm.zst' ? 0 : content.length;
+      expect(result.expandedBytes).toBe(outer + 2 * lead.length + eicar().length);
     }
   });
 

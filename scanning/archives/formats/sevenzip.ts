@@ -86,7 +86,7 @@ async function unpackStreams(
         { kind: 'file', path: piece, size: end - start },
         {
           ...context,
-          member: (_name, data, info) => context.member(alone, data, info),
+          member: (_name, data, info) => context.member(alone, data, { ...info, again: true }),
         },
       );
     } finally {
