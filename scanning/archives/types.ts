@@ -164,6 +164,11 @@ export interface MemberInfo {
   size?: number;
   /** Compressed bytes consumed so far for this member, for the expansion-ratio limit. */
   compressed?: () => number;
+  /**
+   * The member's bytes were produced (and counted against the expanded-bytes limit) already, as
+   * part of another member: one stream of a multi-stream file, scanned alone.
+   */
+  again?: boolean;
 }
 
 export interface UnpackContext {

@@ -6,7 +6,10 @@ import { PassThrough, Readable, Transform, pipeline, type Duplex } from 'node:st
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
+import { CompressedCopy } from './compressed-copy.js';
 import { crc32 } from './crc32.js';
+import { GzipMembers, gunzipMember } from './gzip-members.js';
+import { TarBlocks, type TarSplit } from './tar-blocks.js';
 import {
   LocalHeaderSweep,
   planZipLayout,
@@ -16,7 +19,7 @@ import {
 } from './zip-layout.js';
 import { openZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
-import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
+import { createZstdDecoder, decodeZstd, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
 import { decodeContent, decodedMemberName, unsupportedCoding } from './content-encoding.js';
 import { UnpackError } from './format.js';
 import type {
@@ -154,6 +157,12 @@ interface Scope {
   blame?: string[];
   /** A local file that already holds exactly this content (the top level). */
   onDisk?: string;
+  /**
+   * These bytes are a second reading of bytes another member produced (a gzip member, a zstd
+   * frame, an xz or bzip2 stream scanned alone): not counted again against the expanded-bytes
+   * limit, which the other member already applies to them.
+   */
+  again?: boolean;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -281,7 +290,7 @@ class Walk {
 
   /** Counts bytes a member produced; false (and recorded) when that crosses a limit. */
   private account(bytes: number, produced: number, scope: Scope): boolean {
-    this.expandedBytes += bytes;
+    if (!scope.again) this.expandedBytes += bytes;
     if (this.expandedBytes > this.limits.maxExpandedBytes) {
       this.record(
         'limits-exceeded',
@@ -307,6 +316,16 @@ class Walk {
   }
 
   /** Admits one more archive entry, or records that the member limit was reached. */
+  /**
+   * A part of a container that is also scanned whole (a gzip member, zstd frame, xz or bzip2
+   * stream scanned alone): not counted against the member limit, since its bytes are counted
+   * once already and a bgzip file has a member every 64 KiB; the walk's time limit bounds the
+   * per-part work of a file made of many tiny members.
+   */
+  private admitPart(): boolean {
+    return !this.stopMembers && this.failure === undefined;
+  }
+
   private admitMember(container: string[]): boolean {
     if (this.stopMembers || this.failure !== undefined) return false;
     if (this.members >= this.limits.maxMembers) {
@@ -483,13 +502,15 @@ class Walk {
       limits: this.limits,
       cancelled: () => cancelled() || this.failure !== undefined,
       member: async (name, data, info = {}) => {
-        if (cancelled() || this.stopBytes || !this.admitMember(scope.path)) return false;
+        const admitted = info.again ? this.admitPart() : this.admitMember(scope.path);
+        if (cancelled() || this.stopBytes || !admitted) return false;
         if (handler.name === '7z') this.listedSevenZip(name, info.size, scope);
         await this.content(data, {
           path: [...scope.path, name || '(unnamed)'],
           depth: scope.depth + 1,
           size: info.size,
           ...(info.compressed ? { compressed: info.compressed } : {}),
+          ...(info.again ? { again: true } : {}),
           cancelled,
           kind: handler.name,
         });
@@ -517,23 +538,191 @@ class Walk {
     });
   }
 
-  // gzip and zstd: one member (concatenated gzip members or zstd frames are one stream),
-  // decoded while it is read.
+  // gzip: every member read in turn (gzip-members.ts), as `gzip -d` and `zcat` read the file.
+  // The whole decoded output is one member, named after the file (what `zcat` hands out: a
+  // payload split across members is whole there). From the second member on, each member is
+  // also scanned on its own as `<name> (member N)` (a hash signature matches a member alone),
+  // and non-zero bytes after the last member as `(after the gzip data)`. A file of one member
+  // costs one decode and one scan, as before; the members after it are decoded once and their
+  // bytes handed to both scans.
 
   private gzipInspector(first: Buffer, scope: Scope): Inspector {
-    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     const name = gunzippedName(scope.path.at(-1) ?? '', first);
-    // CHUNK-sized slices: 1 MiB of a deflate bomb inflates to ~1 GB.
-    return this.streamInspector(gunzip, { name, kind: 'gzip', slice: CHUNK }, scope);
+    let aborted = false;
+    let failure: Error | undefined;
+    let wholeDone = false;
+    const cancelled = () => aborted || scope.cancelled();
+    const scans: Promise<void>[] = [];
+    const source = (channel: ChunkChannel, onClose = () => {}) =>
+      failingSource(channel, () => failure, onClose);
+    const scanPart = (part: string, compressed: (() => number) | undefined): ChunkChannel => {
+      const channel = new ChunkChannel();
+      scans.push(
+        this.content(source(channel), {
+          path: [...scope.path, part],
+          depth: scope.depth + 1,
+          size: undefined,
+          ...(compressed ? { compressed, again: true } : {}),
+          cancelled,
+          kind: 'gzip',
+          blame: scope.path,
+        }),
+      );
+      return channel;
+    };
+    // The first member's compressed bytes, copied until a second member shows that it must be
+    // scanned alone too (a file on disk is read again instead).
+    const copy = new CompressedCopy(scope.onDisk, () => this.tempFile('.gz'));
+    const firstAlone = () => {
+      const end = decoder.starts[1] ?? 0;
+      copy.stop();
+      if (!this.admitPart()) return;
+      scans.push(
+        this.content(gunzipMember(copy.range(0, end)), {
+          path: [...scope.path, `${name} (member 1)`],
+          depth: scope.depth + 1,
+          size: undefined,
+          compressed: () => end,
+          again: true,
+          cancelled,
+          kind: 'gzip',
+          blame: scope.path,
+        }),
+      );
+    };
+    const whole = new ChunkChannel();
+    let member: ChunkChannel | undefined;
+    let trailing: ChunkChannel | undefined;
+    const decoder: GzipMembers = new GzipMembers({
+      memberStart: (index) => {
+        member?.end();
+        member = undefined;
+        if (index === 2) firstAlone();
+        if (index > 1 && this.admitPart()) {
+          const start = decoder.consumed;
+          member = scanPart(`${name} (member ${index})`, () => decoder.consumed - start);
+        }
+        return Promise.resolve();
+      },
+      data: async (chunk) => {
+        await Promise.all([whole.push(chunk), member?.push(chunk)]);
+      },
+      trailing: async (chunk) => {
+        if (!trailing && this.admitMember(scope.path)) {
+          trailing = scanPart('(after the gzip data)', undefined);
+        }
+        await trailing?.push(chunk);
+      },
+    });
+    scans.push(
+      this.content(
+        source(whole, () => (wholeDone = true)),
+        {
+          path: [...scope.path, name],
+          depth: scope.depth + 1,
+          size: undefined,
+          compressed: () => decoder.consumed,
+          cancelled,
+          kind: 'gzip',
+          blame: scope.path,
+        },
+      ),
+    );
+    const settle = async () => {
+      for (const channel of [whole, member, trailing]) channel?.end();
+      // Scans started by the last bytes decoded are in `scans` by now.
+      await Promise.all(scans);
+      await copy.remove();
+    };
+    const stopped = () => aborted || wholeDone || failure !== undefined;
+    return {
+      write: async (chunk) => {
+        if (decoder.count <= 1) await copy.add(chunk);
+        else copy.stop();
+        // CHUNK-sized slices: 1 MiB of a deflate bomb inflates to ~1 GB.
+        for (let at = 0; at < chunk.length && !stopped(); at += CHUNK) {
+          await decoder.write(chunk.subarray(at, at + CHUNK)).catch((err: unknown) => {
+            failure = asError(err);
+          });
+        }
+      },
+      end: async () => {
+        if (!stopped()) await decoder.end().catch((err: unknown) => (failure = asError(err)));
+        decoder.destroy();
+        await settle();
+      },
+      abort: async () => {
+        aborted = true;
+        decoder.destroy();
+        for (const channel of [whole, member, trailing]) channel?.close();
+        await settle();
+      },
+    };
   }
+
+  // zstd: the frames (concatenated and skippable) are decoded as one stream while it is read:
+  // one member, named after the file. When there is more than one frame, each is then decoded
+  // again from a copy of the compressed bytes and scanned alone, `<name> (frame N)`.
 
   private zstdInspector(scope: Scope): Inspector {
     const name = decompressedName(scope.path.at(-1) ?? '', /\.(zst|zstd)$/i, '(zstd content)');
-    return this.streamInspector(
-      createZstdDecoder(),
+    const frames: number[] = [];
+    const copy = new CompressedCopy(scope.onDisk, () => this.tempFile('.zst'));
+    let total = 0;
+    const whole = this.streamInspector(
+      createZstdDecoder((offset) => frames.push(offset)),
       { name, kind: 'zstd', slice: ZSTD_SLICE },
       scope,
     );
+    return {
+      write: async (chunk) => {
+        total += chunk.length;
+        await copy.add(chunk);
+        await whole.write(chunk);
+      },
+      end: async () => {
+        try {
+          const reported = this.unscannable.length;
+          await whole.end();
+          // A stream that did not decode whole is reported already: its frames are not tried.
+          if (frames.length > 1 && this.unscannable.length === reported) {
+            await this.zstdFrames(frames, total, copy, name, scope);
+          }
+        } finally {
+          await copy.remove();
+        }
+      },
+      abort: async () => {
+        await whole.abort();
+        await copy.remove();
+      },
+    };
+  }
+
+  /** Scans each frame of a multi-frame zstd stream alone (skippable frames go with the frame before). */
+  private async zstdFrames(
+    frames: number[],
+    total: number,
+    copy: CompressedCopy,
+    name: string,
+    scope: Scope,
+  ): Promise<void> {
+    for (const [index, start] of frames.entries()) {
+      if (scope.cancelled() || this.stopMembers || this.stopBytes || this.failure) return;
+      if (!this.admitPart()) return;
+      const end = frames[index + 1] ?? total;
+      const counter = { bytes: 0 };
+      await this.content(decodeZstd(copy.range(start, end), counter), {
+        path: [...scope.path, `${name} (frame ${index + 1})`],
+        depth: scope.depth + 1,
+        size: undefined,
+        compressed: () => counter.bytes,
+        again: true,
+        cancelled: scope.cancelled,
+        kind: 'zstd',
+        blame: scope.path,
+      });
+    }
   }
 
   /** Feeds a compressed stream to `decoder`; its output is the one member, at depth + 1. */
@@ -602,14 +791,38 @@ class Walk {
     });
     const gone = () =>
       extract.destroyed || (extract as { destroying?: boolean }).destroying === true;
+    // Past the end-of-archive blocks: further tars go on to `extract`, other data is scanned as
+    // `(after the tar data)` (tar-blocks.ts).
+    const blocks = new TarBlocks();
+    let after: ChunkChannel | undefined;
+    let afterScan: Promise<void> | undefined;
+    const deliver = async (split: TarSplit) => {
+      for (const part of split.tar) {
+        if (gone()) break;
+        if (!extract.write(part)) await drained(extract);
+      }
+      for (const part of split.after) {
+        if (!after && !cancelled() && this.admitMember(scope.path)) {
+          after = new ChunkChannel();
+          afterScan = this.content(after, {
+            path: [...scope.path, '(after the tar data)'],
+            depth: scope.depth + 1,
+            size: undefined,
+            cancelled,
+            kind: 'tar',
+          });
+        }
+        await after?.push(part);
+      }
+    };
     return {
-      write: async (chunk) => {
-        if (gone()) return;
-        if (!extract.write(chunk)) await drained(extract);
-      },
+      write: (chunk) => deliver(blocks.feed(chunk)),
       end: async () => {
+        await deliver(blocks.finish());
         if (!gone()) extract.end(undefined);
         await closed;
+        after?.end();
+        await afterScan;
         if (error && !cancelled() && !this.stopBytes)
           this.record('corrupt', scope.path, `tar: ${error.message}`);
       },
@@ -617,6 +830,8 @@ class Walk {
         aborted = true;
         extract.destroy();
         await closed;
+        after?.close();
+        await afterScan;
       },
     };
   }
@@ -1113,6 +1328,24 @@ class VisitorSink {
     this.open = false;
     this.wake?.();
     this.stream.destroy();
+  }
+}
+
+/**
+ * A channel's chunks as a member's source, which fails (once they are all delivered) with the
+ * error `failure` reports at that point: the decoder that fed the channel met damaged data.
+ */
+async function* failingSource(
+  channel: ChunkChannel,
+  failure: () => Error | undefined,
+  onClose: () => void,
+): AsyncGenerator<Buffer> {
+  try {
+    yield* channel;
+    const error = failure();
+    if (error) throw error;
+  } finally {
+    onClose();
   }
 }
 

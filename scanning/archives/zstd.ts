@@ -1,4 +1,4 @@
-import { Transform } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { Decompress } from 'fzstd';
 
 /**
@@ -18,9 +18,12 @@ export const ZSTD_MAX_WINDOW = 8 * 1024 * 1024;
 /** A frame whose window is above ZSTD_MAX_WINDOW: a limit, not damaged data. */
 export class ZstdWindowError extends Error {}
 
-/** A Zstandard stream decoder (concatenated and skippable frames included) as a Node transform. */
-export function createZstdDecoder(): Transform {
-  const guard = new FrameGuard();
+/**
+ * A Zstandard stream decoder (concatenated and skippable frames included) as a Node transform.
+ * `onFrame` is told where in the input each (non-skippable) frame starts.
+ */
+export function createZstdDecoder(onFrame?: (offset: number) => void): Transform {
+  const guard = new FrameGuard(onFrame);
   const output = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       try {
@@ -47,6 +50,27 @@ export function createZstdDecoder(): Transform {
   return output;
 }
 
+/**
+ * The decoded bytes of zstd data, fed to the decoder in ZSTD_SLICE slices; `counter.bytes` counts
+ * the compressed bytes handed over (for the ratio limit).
+ */
+export async function* decodeZstd(
+  compressed: AsyncIterable<Buffer>,
+  counter: { bytes: number },
+): AsyncGenerator<Buffer> {
+  async function* slices(): AsyncGenerator<Buffer> {
+    for await (const chunk of compressed) {
+      for (let at = 0; at < chunk.length; at += ZSTD_SLICE) {
+        const slice = chunk.subarray(at, at + ZSTD_SLICE);
+        counter.bytes += slice.length;
+        yield slice;
+      }
+    }
+  }
+  const decoder = createZstdDecoder();
+  yield* pipeline(Readable.from(slices()), decoder, () => {}) as AsyncIterable<Buffer>;
+}
+
 const FRAME_MAGIC = 0xfd2fb528;
 const FCS_BYTES = [0, 2, 4, 8];
 const DICT_ID_BYTES = [0, 1, 2, 4];
@@ -61,31 +85,40 @@ class FrameGuard {
   private skip = 0;
   private state: 'frame' | 'block' = 'frame';
   private checksum = false;
+  /** Input bytes checked so far. */
+  private seen = 0;
+
+  constructor(private readonly onFrame: ((offset: number) => void) | undefined) {}
 
   check(chunk: Buffer): void {
     let data = chunk;
+    let at = this.seen; // where `data` starts in the input
+    this.seen += chunk.length;
     for (;;) {
       if (this.skip > 0) {
         const passed = Math.min(this.skip, data.length);
         this.skip -= passed;
         data = data.subarray(passed);
+        at += passed;
         if (this.skip > 0) return;
       }
       if (this.pending.length > 0) {
+        at -= this.pending.length;
         data = Buffer.concat([this.pending, data]);
         this.pending = Buffer.alloc(0);
       }
-      const used = this.state === 'frame' ? this.frameHeader(data) : this.blockHeader(data);
+      const used = this.state === 'frame' ? this.frameHeader(data, at) : this.blockHeader(data);
       if (used === undefined) {
         this.pending = Buffer.from(data); // a header split across chunks: at most 18 bytes
         return;
       }
       data = data.subarray(used);
+      at += used;
     }
   }
 
   /** Reads a frame (or skippable frame) header; undefined when more bytes are needed. */
-  private frameHeader(data: Buffer): number | undefined {
+  private frameHeader(data: Buffer, at: number): number | undefined {
     if (data.length < 8) return undefined;
     const magic = data.readUInt32LE(0);
     if ((magic & 0xfffffff0) === 0x184d2a50) {
@@ -117,6 +150,7 @@ class FrameGuard {
     }
     this.checksum = (descriptor & 0x04) !== 0;
     this.state = 'block';
+    this.onFrame?.(at);
     return length;
   }
 

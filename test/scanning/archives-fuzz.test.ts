@@ -95,6 +95,22 @@ beforeAll(async () => {
     { name: 'text.bz2', content: compressWith('bzip2', ['-c'], text) },
     { name: 'text.xz', content: compressWith('xz', ['-c'], text) },
     { name: 'text.lzma', content: compressWith('xz', ['--format=lzma', '-c'], text) },
+    // Read to the end: several gzip members then junk, several zstd frames in a tar (copied
+    // while read), a tar with data after its end blocks.
+    { name: 'members.gz', content: Buffer.concat([gzip(text), gzip(small), Buffer.from('junk')]) },
+    {
+      name: 'frames.tar',
+      content: await tar([
+        {
+          name: 'f.zst',
+          data: Buffer.concat([
+            compressWith('zstd', ['-q', '-c'], text),
+            compressWith('zstd', ['-q', '-c'], small),
+          ]),
+        },
+      ]),
+    },
+    { name: 'after.tar', content: Buffer.concat([tarball, small]) },
   );
 });
 

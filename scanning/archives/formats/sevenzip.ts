@@ -1,4 +1,5 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
@@ -10,6 +11,7 @@ import {
 import { RATIO_FLOOR } from '../walk.js';
 import type { UnscannableReason } from '../types.js';
 import type { SevenZipPool, SevenZipResult } from './sevenzip-pool.js';
+import { streamStarts } from './stream-starts.js';
 import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './sevenzip-sniff.js';
 
 /**
@@ -25,8 +27,12 @@ export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
     input: 'file',
     ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
     sniff: (head: Buffer) => format.sniff(head),
-    unpack: (input: UnpackInput, context: UnpackContext) =>
-      unpackWithSevenZip(pool, format, input, context),
+    unpack: async (input: UnpackInput, context: UnpackContext) => {
+      await unpackWithSevenZip(pool, format, input, context);
+      if (format.name === 'xz' || format.name === 'bzip2') {
+        await unpackStreams(pool, format, format.name, input, context);
+      }
+    },
   }));
   return [...handlers, zipMethods(pool)];
 }
@@ -47,6 +53,54 @@ function zipMethods(pool: SevenZipPool): FormatHandler {
       await unpackWithSevenZip(pool, zip, input, context, input.members);
     },
   };
+}
+
+/**
+ * A multi-stream xz or bzip2 file (concatenated files; `pbzip2` and `xz -T` with `--block-list`
+ * write them too): 7-Zip decodes every stream into the one member the walker scans whole, as
+ * `xzcat` and `bzcat` hand it out. Each stream is then also decoded and scanned on its own, as
+ * `<name> (stream N)`, for signatures that must match a file whole (a hash, the EICAR test
+ * file). A single-stream file costs nothing more than the search for a second stream's header.
+ */
+async function unpackStreams(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  kind: 'xz' | 'bzip2',
+  input: UnpackInput,
+  context: UnpackContext,
+): Promise<void> {
+  if (input.kind !== 'file' || context.cancelled()) return;
+  const starts = await streamStarts(kind, input.path);
+  if (starts.length < 2) return;
+  const name = format.single?.(context.path.at(-1) ?? '') ?? kind;
+  for (const [index, start] of starts.entries()) {
+    if (context.cancelled()) return;
+    const end = starts[index + 1] ?? input.size;
+    const piece = await context.scratchPath(kind === 'xz' ? '.xz' : '.bz2');
+    try {
+      await copyRange(input.path, piece, start, end);
+      const alone = `${name} (stream ${index + 1})`;
+      await unpackWithSevenZip(
+        pool,
+        format,
+        { kind: 'file', path: piece, size: end - start },
+        {
+          ...context,
+          member: (_name, data, info) => context.member(alone, data, { ...info, again: true }),
+        },
+      );
+    } finally {
+      await rm(piece, { force: true });
+    }
+  }
+}
+
+/** Copies bytes `start` to `end` of one file into a new one. */
+async function copyRange(from: string, to: string, start: number, end: number): Promise<void> {
+  await pipeline(
+    createReadStream(from, { start, end: end - 1, highWaterMark: 64 * 1024 }),
+    createWriteStream(to),
+  );
 }
 
 /** A password that is never right: 7-Zip must not wait for one on standard input. */
