@@ -10,11 +10,12 @@ import { crc32 } from './crc32.js';
 import {
   LocalHeaderSweep,
   planZipLayout,
+  type LocalView,
   readRange,
   type ByteRange,
   type LocalHeader,
 } from './zip-layout.js';
-import { openZip } from './zip-reader.js';
+import { openZip, type OpenedZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
 import { createZstdDecoder, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
 import { UnpackError } from './format.js';
@@ -42,6 +43,7 @@ const CHUNK = 64 * 1024;
 const STORED = 0;
 const DEFLATED = 8;
 const ZSTD = 93;
+const DECODED_METHODS = new Set([STORED, DEFLATED, ZSTD]);
 /** Chunk size for reading the top-level file (fewer, larger reads; see readFileChunks). */
 const FILE_CHUNK = 1024 * 1024;
 
@@ -151,6 +153,11 @@ interface Scope {
   blame?: string[];
   /** A local file that already holds exactly this content (the top level). */
   onDisk?: string;
+  /**
+   * Told instead of recording `corrupt` when the source fails: one of several readings of the
+   * same bytes, whose failure only counts when no other reading decodes (see `walkListedZip`).
+   */
+  failed?: (detail: string) => void;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -249,7 +256,9 @@ class Walk {
     if (!scope.cancelled() && !this.stopBytes && this.failure === undefined) {
       // A zstd frame asking for too large a window is a limit; anything else is damaged data.
       const reason = sourceError instanceof ZstdWindowError ? 'limits-exceeded' : 'corrupt';
-      this.record(reason, scope.blame ?? scope.path, `${scope.kind}: ${message(sourceError)}`);
+      const detail = `${scope.kind}: ${message(sourceError)}`;
+      if (scope.failed && reason === 'corrupt') scope.failed(detail);
+      else this.record(reason, scope.blame ?? scope.path, detail);
     }
   }
 
@@ -686,9 +695,9 @@ class Walk {
    * that cannot be opened (no readable central directory) is swept whole for local headers.
    */
   private async walkZip(file: string, scope: Scope): Promise<void> {
-    let zip: yauzl.ZipFile;
+    let opened: OpenedZip;
     try {
-      zip = await openZip(file);
+      opened = await openZip(file);
     } catch (err) {
       if (scope.cancelled()) return;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
@@ -699,8 +708,9 @@ class Walk {
       return;
     }
     const undecoded: DeferredMember[] = [];
+    const { zip } = opened;
     try {
-      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope, undecoded));
+      await this.withFile(file, (handle) => this.walkListedZip(opened, handle, scope, undecoded));
     } finally {
       zip.close();
     }
@@ -721,16 +731,17 @@ class Walk {
   }
 
   private async walkListedZip(
-    zip: yauzl.ZipFile,
+    { zip, base }: OpenedZip,
     handle: FileHandle,
     scope: Scope,
     undecoded: DeferredMember[],
   ): Promise<void> {
-    const directoryStart = entryCursor(zip);
+    const directoryStart = base + entryCursor(zip);
     // One entry past the member limit is enough for admitMember to report it.
     const listing = await listEntries(zip, this.limits.maxMembers + 1);
-    const directory = { start: directoryStart, end: entryCursor(zip) };
-    const layout = await planZipLayout(handle, zip.fileSize, listing.entries, directory);
+    const directory = { start: directoryStart, end: base + entryCursor(zip) };
+    const { size: fileSize } = await handle.stat();
+    const layout = await planZipLayout(handle, fileSize, listing.entries, directory, base);
     if (layout.skipped.size > 0) {
       this.record(
         'limits-exceeded',
@@ -754,38 +765,95 @@ class Walk {
         documentLike,
       });
       if (layout.skipped.has(entry)) continue;
-      await this.zipEntry(zip, entry, scope, undecoded);
+      const local = layout.local.get(entry);
+      const disagreement = local && viewsDisagree(entry, local.header);
+      if (!local || !disagreement) {
+        await this.zipEntry(zip, entry, scope, undecoded);
+        continue;
+      }
+      // The two views disagree: scan the data under each reading. One that does not decode is
+      // what an extractor trusting that view would fail on too; only when none decodes is the
+      // entry unscannable.
+      const failures: Array<{ path: string[]; detail: string }> = [];
+      const quiet = (path: string[], detail: string) => failures.push({ path, detail });
+      const listedRead = await this.zipEntry(zip, entry, scope, undecoded, quiet);
+      const label = `${localName(local.header)} (local header at byte ${local.header.offset}: ${disagreement})`;
+      const localRead = await this.localView(handle, local, label, scope, quiet);
+      if (!listedRead && !localRead && !scope.cancelled()) {
+        for (const failure of failures) this.record('corrupt', failure.path, failure.detail);
+      }
     }
     if (listing.error !== undefined && !scope.cancelled()) {
       const err = listing.error;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
     }
+    // After the directory: the end record, its comment and whatever follows (another archive's
+    // members, appended data), read the way a streaming extractor would.
+    if (!scope.cancelled()) {
+      await this.walkLocalOnly(
+        handle,
+        { start: directory.end, end: fileSize },
+        'end of file',
+        scope,
+      );
+    }
   }
 
-  /** Scans one member the central directory lists. */
+  /**
+   * Reads an entry's data as its local header describes it (name, method, sizes; without sizes,
+   * to the end of the compressed stream), up to the next entry read. True when it decoded.
+   */
+  private async localView(
+    handle: FileHandle,
+    view: LocalView,
+    label: string,
+    scope: Scope,
+    quiet: (path: string[], detail: string) => void,
+  ): Promise<boolean> {
+    const sweep = new LocalHeaderSweep(handle);
+    let decoded = false;
+    await this.localOnlyMember(handle, sweep, view.header, view.limit, 'end of file', scope, {
+      label,
+      quiet,
+      decoded: () => (decoded = true),
+    });
+    return decoded;
+  }
+
+  /**
+   * Scans one member the central directory lists, as the directory describes it. With `quiet`, a
+   * failure to decode is handed to it instead of recorded; true when the member decoded (or
+   * holds nothing, or was set aside for another decoder).
+   */
   private async zipEntry(
     zip: yauzl.ZipFile,
     entry: yauzl.Entry,
     scope: Scope,
     undecoded: DeferredMember[],
-  ): Promise<void> {
+    quiet?: (path: string[], detail: string) => void,
+  ): Promise<boolean> {
     const name = entryName(entry);
-    if (name.endsWith('/') && entry.uncompressedSize === 0) return; // a directory
+    // A directory holds nothing; a name ending in `/` with data is a file all the same.
+    if (name.endsWith('/') && entry.uncompressedSize === 0 && entry.compressedSize === 0) {
+      return true;
+    }
     const path = [...scope.path, name];
     if (entry.isEncrypted()) {
       this.record('encrypted', path, 'zip: encrypted member');
-      return;
+      return true;
     }
     const defer = () =>
       undecoded.push({ name, stored: storedName(entry), method: entry.compressionMethod });
-    if (!this.supportedMethod(entry.compressionMethod, path, defer)) return;
+    if (!this.supportedMethod(entry.compressionMethod, path, defer)) return true;
     let raw: Readable;
     try {
       raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
     } catch (err) {
-      this.record('corrupt', path, `zip: ${message(err)}`);
-      return;
+      if (quiet) quiet(path, `zip: ${message(err)}`);
+      else this.record('corrupt', path, `zip: ${message(err)}`);
+      return false;
     }
+    let decoded = true;
     const counter = { bytes: 0, consumed: undefined };
     await this.content(
       zipMemberData(raw, entry.compressionMethod, counter, {
@@ -799,8 +867,17 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
+        ...(quiet
+          ? {
+              failed: (detail: string) => {
+                decoded = false;
+                quiet(path, detail);
+              },
+            }
+          : {}),
       },
     );
+    return decoded;
   }
 
   /**
@@ -808,7 +885,7 @@ class Walk {
    * `zip` is there (7-Zip), `defer` sets the member aside for it instead of reporting it.
    */
   private supportedMethod(method: number, path: string[], defer?: () => void): boolean {
-    if (method === STORED || method === DEFLATED || method === ZSTD) return true;
+    if (DECODED_METHODS.has(method)) return true;
     if (defer && this.zipMethods()) {
       defer();
       return false;
@@ -897,7 +974,11 @@ class Walk {
     }
   }
 
-  /** Scans one member only a local header describes; returns where the sweep goes on. */
+  /**
+   * Scans one member only a local header describes; returns where the sweep goes on. `reading`
+   * makes it the local view of a listed entry: named by its label, its failures handed to
+   * `quiet`, `decoded` told when it decodes.
+   */
   private async localOnlyMember(
     handle: FileHandle,
     sweep: LocalHeaderSweep,
@@ -905,11 +986,16 @@ class Walk {
     gapEnd: number,
     bound: GapBound,
     scope: Scope,
+    reading?: {
+      label: string;
+      quiet: (path: string[], detail: string) => void;
+      decoded: () => void;
+    },
   ): Promise<number> {
-    const name = yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], false);
+    const name = localName(header);
     const path = [
       ...scope.path,
-      `${name || '(unnamed)'} (local header only, at byte ${header.offset})`,
+      reading?.label ?? `${name} (local header only, at byte ${header.offset})`,
     ];
     const { dataStart, compressedSize, method } = header;
     const declaredEnd = compressedSize === undefined ? undefined : dataStart + compressedSize;
@@ -921,7 +1007,14 @@ class Walk {
       );
       return dataStart;
     }
-    if (name.endsWith('/') && header.uncompressedSize === 0) return declaredEnd ?? dataStart;
+    if (name.endsWith('/') && header.uncompressedSize === 0 && header.compressedSize === 0) {
+      reading?.decoded();
+      return declaredEnd ?? dataStart;
+    }
+    if (reading && ((header.flags & 0x01) !== 0 || !DECODED_METHODS.has(method))) {
+      reading.quiet(path, `zip: the local header's method ${method} or flags are not decoded`);
+      return declaredEnd ?? dataStart;
+    }
     if ((header.flags & 0x01) !== 0) {
       this.record('encrypted', path, 'zip: encrypted member');
       return declaredEnd ?? dataStart;
@@ -947,6 +1040,7 @@ class Walk {
       consumed: undefined,
     };
     const raw = Readable.from(readRange(handle, dataStart, end, CHUNK), { objectMode: false });
+    let failed = false;
     await this.content(
       zipMemberData(raw, method, counter, { size: header.uncompressedSize, crc }),
       {
@@ -956,8 +1050,17 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
+        ...(reading
+          ? {
+              failed: (detail: string) => {
+                failed = true;
+                reading.quiet(path, detail);
+              },
+            }
+          : {}),
       },
     );
+    if (reading && !failed) reading.decoded();
     if (declaredEnd !== undefined) return declaredEnd;
     // Deflate data abandoned midway (a limit, corrupt data) has no known end: the sweep goes on
     // after the bytes fed to the inflater rather than reading them again.
@@ -1155,11 +1258,13 @@ async function* zipMemberData(
   let crc = 0;
   for await (const chunk of output as AsyncIterable<Buffer>) {
     size += chunk.length;
+    crc = crc32(chunk, crc);
+    // The bytes are scanned before the lie about their size is reported: an extractor that
+    // ignores the declared size hands them out.
+    yield chunk;
     if (expected !== undefined && size > expected) {
       throw new Error(`member inflates past its declared ${expected} bytes`);
     }
-    crc = crc32(chunk, crc);
-    yield chunk;
   }
   counter.consumed = inflater ? inflater.bytesWritten : counter.bytes;
   if (expected !== undefined && size !== expected) {
@@ -1202,6 +1307,38 @@ function entryName(entry: yauzl.Entry): string {
     false,
   );
   return name || '(unnamed)';
+}
+
+/** A local header's name, for member paths. */
+function localName(header: LocalHeader): string {
+  return yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], false) || '(unnamed)';
+}
+
+/**
+ * How a listed entry's local header disagrees with the central directory (name, method, sizes),
+ * said for the scan trace; undefined when they agree. Sizes a data descriptor carries instead
+ * (flag 0x08) are no disagreement.
+ */
+function viewsDisagree(entry: yauzl.Entry, local: LocalHeader): string | undefined {
+  const differences: string[] = [];
+  if (!entry.fileNameRaw.equals(local.nameRaw)) {
+    differences.push(`named ${JSON.stringify(entryName(entry))} in the central directory`);
+  }
+  if (entry.compressionMethod !== local.method) {
+    differences.push(
+      `method ${entry.compressionMethod} in the central directory, ${local.method} here`,
+    );
+  }
+  const sizes =
+    local.compressedSize !== undefined &&
+    (local.compressedSize !== entry.compressedSize ||
+      local.uncompressedSize !== entry.uncompressedSize);
+  if (sizes) {
+    differences.push(
+      `${entry.compressedSize} → ${entry.uncompressedSize} bytes in the central directory, ${local.compressedSize} → ${local.uncompressedSize} here`,
+    );
+  }
+  return differences.length > 0 ? differences.join('; ') : undefined;
 }
 
 /** yauzl refuses "strong encryption" entries while listing them: that is `encrypted`, not corrupt. */
