@@ -352,6 +352,9 @@ class Walk {
     const format = sniffed && !UNDECODED_FORMATS.has(sniffed) ? sniffed : undefined;
     const name = scope.path.at(-1) ?? '';
     const handler = format ? undefined : this.formats.find((h) => h.sniff(first, name));
+    if (!format && !handler && !sniffed && scope.onDisk && scope.depth < this.limits.maxDepth) {
+      return this.embeddedZipInspector(scope.onDisk, scope);
+    }
     if (!format && !handler) {
       if (sniffed) {
         this.record(
@@ -382,6 +385,26 @@ class Walk {
             : this.tarInspector(scope);
     for (const chunk of head) await inspector.write(chunk);
     return inspector;
+  }
+
+  /**
+   * A file that starts as no known format may still end as a zip: behind a self-extractor's
+   * stub, text or anything else, where `unzip` finds it from its end record. Only a file on disk
+   * is looked at (one read of its tail; nothing is copied), and only an end record that holds
+   * together opens it: a file that merely holds the signature is left alone.
+   */
+  private embeddedZipInspector(file: string, scope: Scope): Inspector {
+    return {
+      write: async () => {},
+      end: async () => {
+        let found = false;
+        await this.withFile(file, async (handle) => {
+          found = await endsWithZipRecord(handle);
+        });
+        if (found) await this.walkZip(file, scope, { embedded: true });
+      },
+      abort: () => Promise.resolve(),
+    };
   }
 
   // Formats of archives/formats/: handed the content as a stream or as a local file.
@@ -694,12 +717,17 @@ class Walk {
    * read twice), scans the members only a local header describes, then the listed members. A zip
    * that cannot be opened (no readable central directory) is swept whole for local headers.
    */
-  private async walkZip(file: string, scope: Scope): Promise<void> {
+  private async walkZip(
+    file: string,
+    scope: Scope,
+    how: { embedded?: boolean } = {},
+  ): Promise<void> {
     let opened: OpenedZip;
     try {
       opened = await openZip(file);
     } catch (err) {
-      if (scope.cancelled()) return;
+      // A file that only looked as if it ended in a zip is just not one.
+      if (scope.cancelled() || how.embedded) return;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
       await this.withFile(file, async (handle) => {
         const { size } = await handle.stat();
@@ -1308,6 +1336,19 @@ function entryName(entry: yauzl.Entry): string {
   );
   return name || '(unnamed)';
 }
+
+/** The most an end record and its comment take at the end of a zip (what `unzip` searches). */
+const END_RECORD_SEARCH = 22 + 0xffff;
+
+/** Whether the last bytes of the file hold an end-of-central-directory signature. */
+async function endsWithZipRecord(handle: FileHandle): Promise<boolean> {
+  const { size } = await handle.stat();
+  const length = Math.min(size, END_RECORD_SEARCH);
+  const tail = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(tail, 0, length, size - length);
+  return tail.subarray(0, bytesRead).includes(END_RECORD_SIGNATURE);
+}
+const END_RECORD_SIGNATURE = Buffer.from('PK\x05\x06', 'latin1');
 
 /** A local header's name, for member paths. */
 function localName(header: LocalHeader): string {

@@ -143,7 +143,10 @@ export function openZip(file: string): Promise<OpenedZip> {
                 lazyEntries: true,
                 autoClose: false,
                 decodeStrings: false,
-                validateEntrySizes: true,
+                // Not while listing: a stored entry whose two sizes differ would end the listing
+                // there. The walker checks every member's sizes as it reads it (and scans the
+                // bytes first), so a lie costs that member, not the entries after it.
+                validateEntrySizes: false,
               },
               (err, zip) => {
                 if (err) return reader.close(() => reject(err));

@@ -1,0 +1,191 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { BuiltinEngine } from '../../scanning/builtin-engine.js';
+import { EICAR_FINDING } from '../../scanning/findings.js';
+import {
+  craftedZip,
+  localRecord,
+  localRecords,
+  rawEntry,
+  rawZip,
+  streamedZip,
+  zip,
+} from '../support/archives.js';
+import { eicar, randomContent } from '../support/content.js';
+import { SIGNATURES_DIR } from '../support/corpus.js';
+
+/**
+ * Zips read both ways (central directory and local headers): the shapes that hide a payload from
+ * a reader trusting one view, each around the EICAR test file (deflated, so only a member's own
+ * scan can see it) and around clean bytes.
+ */
+
+/** The shapes, each built around `payload`; `listed` is a clean member the directory lists. */
+const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
+  // Deflated data under a directory-looking name, the directory declaring 0 bytes.
+  'directory name holding data, sizes 0 in the directory': (payload) => {
+    const entry = rawEntry('x/', payload);
+    return craftedZip(localRecord(entry), [
+      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
+    ]);
+  },
+  'an unlisted local entry in front of a listed one': (payload) => {
+    const hidden = rawEntry('hidden.com', payload);
+    const listed = rawEntry('readme.txt', Buffer.from('nothing to see here'));
+    const { bytes, offsets } = localRecords([hidden, listed]);
+    return craftedZip(bytes, [{ ...listed, offset: offsets[1] ?? 0 }]);
+  },
+  'the directory names it x/, the local header ab': (payload) => {
+    const entry = rawEntry('ab', payload);
+    return craftedZip(localRecord(entry), [
+      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
+    ]);
+  },
+  'behind an executable stub (offsets not adjusted)': (payload) =>
+    Buffer.concat([stub(), rawZip([rawEntry('a.com', payload)])]),
+  'two zips back to back, the payload in the first': (payload) =>
+    Buffer.concat([
+      rawZip([rawEntry('a.com', payload)]),
+      rawZip([rawEntry('b.txt', Buffer.from('second'))]),
+    ]),
+  'two zips back to back, the payload in the second': (payload) =>
+    Buffer.concat([
+      rawZip([rawEntry('b.txt', Buffer.from('first'))]),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'trailing junk past 64 KiB': (payload) =>
+    Buffer.concat([rawZip([rawEntry('a.com', payload)]), randomContent(100_000)]),
+  'text in front': (payload) =>
+    Buffer.concat([
+      Buffer.from('Here is your file:\r\n\r\n'),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'stored in the local header, deflated in the directory': (payload) => {
+    const entry = rawEntry('a.com', payload, 0);
+    return craftedZip(localRecord(entry), [{ ...entry, method: 8, offset: 0 }]);
+  },
+  'deflated in the local header, stored in the directory': (payload) => {
+    const entry = rawEntry('a.com', payload);
+    return craftedZip(localRecord(entry), [{ ...entry, method: 0, offset: 0 }]);
+  },
+  'a local entry after the end record': (payload) =>
+    Buffer.concat([
+      rawZip([rawEntry('b.txt', Buffer.from('listed'))]),
+      localRecord(rawEntry('a.com', payload)),
+    ]),
+};
+
+/** A stand-in for a self-extractor's stub: an executable header, and `PK\x03\x04` as a constant. */
+function stub(): Buffer {
+  return Buffer.concat([
+    Buffer.from('MZ'),
+    randomContent(4000),
+    Buffer.from('PK\x03\x04', 'latin1'),
+    randomContent(2000),
+  ]);
+}
+
+describe('zips read both ways', () => {
+  let dir: string;
+  let engine: BuiltinEngine;
+  let seq = 0;
+
+  const write = async (content: Buffer) => {
+    const file = path.join(dir, `content-${++seq}.zip`);
+    await writeFile(file, content);
+    return file;
+  };
+  const scan = async (content: Buffer) => {
+    const file = await write(content);
+    return engine.scan({ path: file, size: content.length, name: 'upload.zip' });
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'arbiter-zip-views-'));
+    engine = await BuiltinEngine.load(SIGNATURES_DIR, createLogger('silent'), {
+      archive: { maxDepth: 4, maxMembers: 100, maxExpandedBytes: 64 * 1024 ** 2, maxRatio: 200 },
+      scratchDir: path.join(dir, 'scratch'),
+    });
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const [shape, build] of Object.entries(SHAPES)) {
+    it(`finds the payload: ${shape}`, async () => {
+      const verdict = await scan(build(eicar()));
+      expect(verdict.findings).toEqual([EICAR_FINDING]);
+    });
+    it(`is clean around clean bytes: ${shape}`, async () => {
+      const verdict = await scan(build(randomContent(5000)));
+      expect(verdict.detections ?? []).toEqual([]);
+    });
+  }
+
+  it('names both readings of an entry whose views disagree in the trace', async () => {
+    const verdict = await scan(SHAPES['the directory names it x/, the local header ab']!(eicar()));
+    expect(verdict.detections?.map((d) => d.path)).toEqual([
+      [
+        'upload.zip',
+        'ab (local header at byte 0: named "x/" in the central directory; 0 → 0 bytes in the central directory, 70 → 68 here)',
+      ],
+    ]);
+  });
+
+  it('leaves clean look-alikes clean: directories, zip64, data descriptors, a self-extractor', async () => {
+    const files = [
+      { name: 'dir/', data: Buffer.alloc(0) },
+      { name: 'dir/a.txt', data: randomContent(3000) },
+    ];
+    const descriptor = rawEntry('b.bin', randomContent(3000));
+    const withDescriptor = localRecord(descriptor, { descriptor: true });
+    const shapes = [
+      await zip(files),
+      await zip(files, { forceZip64: true }),
+      await streamedZip(files.filter((file) => !file.name.endsWith('/'))),
+      craftedZip(withDescriptor, [{ ...descriptor, offset: 0 }]),
+      Buffer.concat([stub(), await zip(files)]),
+      Buffer.concat([stub(), await zip(files, { forceZip64: true })]),
+      Buffer.concat([await zip(files), Buffer.from('trailing')]),
+    ];
+    for (const content of shapes) expect((await scan(content)).findings).toEqual([]);
+  });
+
+  // Info-ZIP's `unzip -p` hands the payload out of each of these (it warns, and exits 1 or 2,
+  // about the prefixes and the lies, but prints the data): what the shapes are worth testing.
+  const READ_BY_UNZIP = [
+    'directory name holding data, sizes 0 in the directory',
+    'the directory names it x/, the local header ab',
+    'behind an executable stub (offsets not adjusted)',
+    'two zips back to back, the payload in the second',
+    'text in front',
+    'stored in the local header, deflated in the directory',
+  ];
+  for (const shape of READ_BY_UNZIP) {
+    it(`builds a shape unzip -p reads the payload from: ${shape}`, async () => {
+      const file = await write(SHAPES[shape]!(eicar()));
+      const unzip = spawnSync('unzip', ['-p', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      expect(unzip.stdout.includes(eicar())).toBe(true);
+    });
+  }
+
+  it('builds shapes python3 zipfile reads the payload from: a prefix, two zips', async () => {
+    for (const shape of ['text in front', 'two zips back to back, the payload in the second']) {
+      const file = await write(SHAPES[shape]!(eicar()));
+      const python = spawnSync(
+        'python3',
+        [
+          '-c',
+          'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); sys.stdout.buffer.write(z.read(z.infolist()[0]))',
+          file,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      expect(python.stdout).toEqual(eicar());
+    }
+  });
+});
