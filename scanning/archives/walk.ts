@@ -795,7 +795,8 @@ class Walk {
       if (layout.skipped.has(entry)) continue;
       const local = layout.local.get(entry);
       const disagreement = local && viewsDisagree(entry, local.header);
-      if (!local || !disagreement) {
+      // Names alone disagreeing read the same bytes the same way: read once, as listed.
+      if (!local || !disagreement || !readsDifferently(entry, local.header)) {
         await this.zipEntry(zip, entry, scope, undecoded);
         continue;
       }
@@ -1380,6 +1381,16 @@ function viewsDisagree(entry: yauzl.Entry, local: LocalHeader): string | undefin
     );
   }
   return differences.length > 0 ? differences.join('; ') : undefined;
+}
+
+/** Whether the local header reads the data otherwise than the directory: method or sizes. */
+function readsDifferently(entry: yauzl.Entry, local: LocalHeader): boolean {
+  return (
+    entry.compressionMethod !== local.method ||
+    (local.compressedSize !== undefined &&
+      (local.compressedSize !== entry.compressedSize ||
+        local.uncompressedSize !== entry.uncompressedSize))
+  );
 }
 
 /** yauzl refuses "strong encryption" entries while listing them: that is `encrypted`, not corrupt. */
