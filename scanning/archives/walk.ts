@@ -352,9 +352,12 @@ class Walk {
     const format = sniffed && !UNDECODED_FORMATS.has(sniffed) ? sniffed : undefined;
     const name = scope.path.at(-1) ?? '';
     const handler = format ? undefined : this.formats.find((h) => h.sniff(first, name));
-    if (!format && !handler && !sniffed && scope.onDisk && scope.depth < this.limits.maxDepth) {
-      return this.embeddedZipInspector(scope.onDisk, scope);
-    }
+    // A file on disk that does not start as a zip may end as one (see embeddedZipInspector).
+    const embedded =
+      format === undefined && !sniffed && scope.onDisk && scope.depth < this.limits.maxDepth
+        ? this.embeddedZipInspector(scope.onDisk, scope)
+        : undefined;
+    if (embedded && !handler) return embedded;
     if (!format && !handler) {
       if (sniffed) {
         this.record(
@@ -384,7 +387,7 @@ class Walk {
             ? this.zstdInspector(scope)
             : this.tarInspector(scope);
     for (const chunk of head) await inspector.write(chunk);
-    return inspector;
+    return embedded ? thenInspector(inspector, embedded) : inspector;
   }
 
   /**
@@ -1336,6 +1339,24 @@ function entryName(entry: yauzl.Entry): string {
     false,
   );
   return name || '(unnamed)';
+}
+
+/**
+ * `first`, then `second` once `first` has ended: a file a format handler reads (text, an
+ * executable) is also looked at as a zip behind a prefix.
+ */
+function thenInspector(first: Inspector, second: Inspector): Inspector {
+  return {
+    write: (chunk) => first.write(chunk),
+    end: async () => {
+      await first.end();
+      await second.end();
+    },
+    abort: async () => {
+      await first.abort();
+      await second.abort();
+    },
+  };
 }
 
 /** The most an end record and its comment take at the end of a zip (what `unzip` searches). */

@@ -64,6 +64,18 @@ const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
       Buffer.from('Here is your file:\r\n\r\n'),
       rawZip([rawEntry('a.com', payload)]),
     ]),
+  'a mail message in front': (payload) =>
+    Buffer.concat([
+      Buffer.from(
+        'From: a@example.com\r\nTo: b@example.com\r\nSubject: files\r\n\r\nsee below\r\n',
+      ),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'an HTML page in front': (payload) =>
+    Buffer.concat([
+      Buffer.from('<!DOCTYPE html><html><body><p>download</p></body></html>\n'),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
   'stored in the local header, deflated in the directory': (payload) => {
     const entry = rawEntry('a.com', payload, 0);
     return craftedZip(localRecord(entry), [{ ...entry, method: 8, offset: 0 }]);
