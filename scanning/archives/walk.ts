@@ -1392,11 +1392,9 @@ function viewsDisagree(entry: yauzl.Entry, local: LocalHeader): string | undefin
       `method ${entry.compressionMethod} in the central directory, ${local.method} here`,
     );
   }
-  const sizes =
-    local.compressedSize !== undefined &&
-    (local.compressedSize !== entry.compressedSize ||
-      local.uncompressedSize !== entry.uncompressedSize);
-  if (sizes) {
+  if (local.compressedSize === undefined && entry.compressedSize === 0) {
+    differences.push('0 bytes in the central directory, sizes in a data descriptor here');
+  } else if (sizesDiffer(entry, local)) {
     differences.push(
       `${entry.compressedSize} → ${entry.uncompressedSize} bytes in the central directory, ${local.compressedSize} → ${local.uncompressedSize} here`,
     );
@@ -1408,9 +1406,18 @@ function viewsDisagree(entry: yauzl.Entry, local: LocalHeader): string | undefin
 function readsDifferently(entry: yauzl.Entry, local: LocalHeader): boolean {
   return (
     entry.compressionMethod !== local.method ||
-    (local.compressedSize !== undefined &&
-      (local.compressedSize !== entry.compressedSize ||
-        local.uncompressedSize !== entry.uncompressedSize))
+    sizesDiffer(entry, local) ||
+    // Nothing listed, yet the data's end is only known by reading it: read it.
+    (local.compressedSize === undefined && entry.compressedSize === 0)
+  );
+}
+
+/** Whether the local header declares sizes, and others than the directory's. */
+function sizesDiffer(entry: yauzl.Entry, local: LocalHeader): boolean {
+  return (
+    local.compressedSize !== undefined &&
+    (local.compressedSize !== entry.compressedSize ||
+      local.uncompressedSize !== entry.uncompressedSize)
   );
 }
 

@@ -33,6 +33,12 @@ const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
       { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
     ]);
   },
+  'directory name holding data in a streamed entry, sizes 0 in the directory': (payload) => {
+    const entry = rawEntry('x/', payload);
+    return craftedZip(localRecord(entry, { descriptor: true }), [
+      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
+    ]);
+  },
   'an unlisted local entry in front of a listed one': (payload) => {
     const hidden = rawEntry('hidden.com', payload);
     const listed = rawEntry('readme.txt', Buffer.from('nothing to see here'));
