@@ -197,8 +197,6 @@ export class LocalHeaderSweep {
     if (offset + LOCAL_HEADER_SIZE > to) return undefined;
     const fixed = await this.readExactly(offset, LOCAL_HEADER_SIZE, to);
     if (!fixed) return undefined;
-    const flags = fixed.readUInt16LE(6);
-    const method = fixed.readUInt16LE(8);
     const nameLength = fixed.readUInt16LE(26);
     const extraLength = fixed.readUInt16LE(28);
     const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;

@@ -156,7 +156,8 @@ export function openZip(file: string): Promise<OpenedZip> {
               },
             );
           },
-          (err: unknown) => close(fd, () => reject(err as Error)),
+          (err: unknown) =>
+            close(fd, () => reject(err instanceof Error ? err : new Error(String(err)))),
         );
       });
     });
