@@ -717,8 +717,10 @@ class Walk {
 
   /**
    * Lists the central directory, plans the layout (zip-layout.ts: overlapping entries are not
-   * read twice), scans the members only a local header describes, then the listed members. A zip
-   * that cannot be opened (no readable central directory) is swept whole for local headers.
+   * read twice), scans the members only a local header describes, then the listed members (each
+   * also as its local header reads it, where that disagrees), then sweeps what follows the
+   * directory. A zip that cannot be opened (no readable central directory) is swept whole for
+   * local headers; with `embedded` (a file that only seemed to end in a zip) it is left alone.
    */
   private async walkZip(
     file: string,

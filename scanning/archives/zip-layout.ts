@@ -2,17 +2,20 @@ import type { FileHandle } from 'node:fs/promises';
 
 /**
  * Where the bytes of a zip's entries lie, read from the central directory and the local headers
- * it points at, before any member is inflated. Two things are decided here:
+ * it points at, before any member is inflated. Each local header is kept: it is the entry's
+ * second view, read as well where it disagrees with the directory (`LocalView`). Two things are
+ * decided here:
  *
  * - **Overlap.** Each listed entry claims `[local header, end of its compressed data)`. Entries
  *   whose claims overlap (the same data listed many times, or one entry's header inside another's
  *   data: the "non-recursive" zip bomb) or that reach into the central directory are not what any
  *   archiver writes. In file order, an entry is read unless its claim overlaps one that is read
  *   or the central directory; the others are skipped.
- * - **Gaps.** The bytes before the central directory that the entries read do not claim: where a
- *   member that only a local header describes can hide (streaming extractors unpack those). The
- *   walker sweeps them forward for local headers (`LocalHeaderSweep`), going on after each
- *   member's data.
+ * - **Gaps.** The bytes before the central directory that the entries read do not claim (a
+ *   prefix in front of the archive included): where a member that only a local header describes
+ *   can hide (streaming extractors unpack those). The walker sweeps them forward for local
+ *   headers (`LocalHeaderSweep`), going on after each member's data, and the bytes after the
+ *   central directory the same way.
  *
  * So no byte of the zip is inflated twice: the entries read are disjoint, and the sweep only
  * reads what lies between them, each of its members after the last.
