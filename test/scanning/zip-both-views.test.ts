@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
@@ -107,6 +108,40 @@ function stub(): Buffer {
   ]);
 }
 
+/** Where a generated zip hides its one member (each of the issue's shapes, reduced to one zip). */
+const HIDING_PLACES: ReadonlyArray<(payload: Buffer) => Buffer> = [
+  (payload) => rawZip([rawEntry('a.com', payload)]),
+  SHAPES['directory name holding data, sizes 0 in the directory']!,
+  SHAPES['directory name holding data in a streamed entry, sizes 0 in the directory']!,
+  SHAPES['an unlisted local entry in front of a listed one']!,
+  SHAPES['the directory names it x/, the local header ab']!,
+  SHAPES['stored in the local header, deflated in the directory']!,
+  SHAPES['deflated in the local header, stored in the directory']!,
+  SHAPES['a local entry after the end record']!,
+];
+
+type Wrap = 'none' | 'text' | 'stub' | 'zip';
+
+/** `inner` behind a prefix and before a suffix, after a clean zip of `siblings` members. */
+async function wrapped(
+  inner: Buffer,
+  wrap: { prefix: Wrap; suffix: Wrap; siblings: number },
+): Promise<Buffer> {
+  const piece = async (kind: Wrap): Promise<Buffer> => {
+    if (kind === 'text') return Buffer.from('some text around the archive\r\n');
+    if (kind === 'stub') return stub();
+    if (kind === 'zip') {
+      const files = Array.from({ length: wrap.siblings + 1 }, (_, i) => ({
+        name: `s${i}.txt`,
+        data: randomContent(500),
+      }));
+      return zip(files);
+    }
+    return Buffer.alloc(0);
+  };
+  return Buffer.concat([await piece(wrap.prefix), inner, await piece(wrap.suffix)]);
+}
+
 describe('zips read both ways', () => {
   let dir: string;
   let engine: BuiltinEngine;
@@ -205,5 +240,22 @@ describe('zips read both ways', () => {
       );
       expect(python.stdout).toEqual(eicar());
     }
+  });
+  it('finds the payload in any combination of prefix, hiding place and suffix, and nothing around clean bytes', async () => {
+    const hiding = fc.constantFrom(...HIDING_PLACES);
+    const wrapping = fc.record({
+      prefix: fc.constantFrom<Wrap>('none', 'text', 'stub', 'zip'),
+      suffix: fc.constantFrom<Wrap>('none', 'text', 'zip'),
+      siblings: fc.integer({ min: 0, max: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(hiding, wrapping, async (hide, wrap) => {
+        const infected = await scan(await wrapped(hide(eicar()), wrap));
+        expect(infected.findings).toEqual([EICAR_FINDING]);
+        const clean = await scan(await wrapped(hide(randomContent(3000)), wrap));
+        expect(clean.detections ?? []).toEqual([]);
+      }),
+      { seed: 19, numRuns: 40 },
+    );
   });
 });
