@@ -164,7 +164,7 @@ export function openZip(file: string): Promise<OpenedZip> {
   });
 }
 
-const END_RECORD = 0x06054b50;
+const END_RECORD_BYTES = Buffer.from('PK\x05\x06', 'latin1');
 const END_RECORD_SIZE = 22;
 const ZIP64_LOCATOR = 0x07064b50;
 const ZIP64_LOCATOR_SIZE = 20;
@@ -200,10 +200,10 @@ async function locateArchive(
     const chunkStart = Math.max(0, chunkEnd - LOCATE_CHUNK);
     const chunk = await bytesAt(chunkStart, chunkEnd - chunkStart);
     if (!chunk) return undefined;
-    for (let i = chunk.length - 4; i >= 0; i -= 1) {
-      if (chunk[i] !== 0x50 || chunk.readUInt32LE(i) !== END_RECORD) continue;
+    for (let i = chunk.lastIndexOf(END_RECORD_BYTES); i >= 0;) {
       const window = await archiveEndingAt(chunkStart + i, size, bytesAt);
       if (window) return window;
+      i = i > 0 ? chunk.lastIndexOf(END_RECORD_BYTES, i - 1) : -1;
     }
     if (chunkStart === 0) return undefined;
     // A record cut by the chunk's start is found whole in the next chunk.
