@@ -226,6 +226,22 @@ describe('zips read both ways', () => {
     });
   }
 
+  // libarchive's bsdtar (seeking: central directory first) hands it out of these.
+  const READ_BY_BSDTAR = [
+    'the directory names it x/, the local header ab',
+    'behind an executable stub (offsets not adjusted)',
+    'text in front',
+    'stored in the local header, deflated in the directory',
+    'two zips back to back, the payload in the second',
+  ];
+  for (const shape of READ_BY_BSDTAR) {
+    it(`builds a shape bsdtar reads the payload from: ${shape}`, async () => {
+      const file = await write(SHAPES[shape]!(eicar()));
+      const bsdtar = spawnSync('bsdtar', ['-xOf', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      expect(bsdtar.stdout.includes(eicar())).toBe(true);
+    });
+  }
+
   it('builds shapes python3 zipfile reads the payload from: a prefix, two zips', async () => {
     for (const shape of ['text in front', 'two zips back to back, the payload in the second']) {
       const file = await write(SHAPES[shape]!(eicar()));
