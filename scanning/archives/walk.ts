@@ -86,6 +86,7 @@ export async function walkContent(
     unscannable: walk.unscannable,
     members: walk.members,
     expandedBytes: walk.expandedBytes,
+    notes: walk.notes,
   };
 }
 
@@ -169,8 +170,12 @@ interface Inspector {
   abort(): Promise<void>;
 }
 
+/** Notes kept for the trace: enough to show what was done, bounded for a hostile archive. */
+const MAX_NOTES = 10;
+
 class Walk {
   unscannable: Unscannable[] = [];
+  notes: string[] = [];
   members = 0;
   expandedBytes = 0;
   /** The first error of the visitor or of local I/O; the walk stops and rethrows it. */
@@ -337,6 +342,12 @@ class Walk {
     );
     if (duplicate || this.unscannable.length >= MAX_REPORTED) return;
     this.unscannable.push({ reason, path: [...path], detail, ...(method ? { method } : {}) });
+  }
+
+  /** Keeps a note for the scan trace (the first `MAX_NOTES`, then a count of the others). */
+  note(path: string[], text: string): void {
+    if (this.notes.length < MAX_NOTES) this.notes.push(`${path.join('/')}: ${text}`);
+    else if (this.notes.length === MAX_NOTES) this.notes.push('more notes left out');
   }
 
   fail(err: unknown): void {
@@ -764,7 +775,7 @@ class Walk {
   }
 
   private async walkListedZip(
-    { zip, base }: OpenedZip,
+    { zip, base, end }: OpenedZip,
     handle: FileHandle,
     scope: Scope,
     undecoded: DeferredMember[],
@@ -775,6 +786,10 @@ class Walk {
     const directory = { start: directoryStart, end: base + entryCursor(zip) };
     const { size: fileSize } = await handle.stat();
     const layout = await planZipLayout(handle, fileSize, listing.entries, directory, base);
+    if (base > 0) this.note(scope.path, `zip: ${base} bytes in front of the archive, swept too`);
+    if (end < fileSize) {
+      this.note(scope.path, `zip: ${fileSize - end} bytes after the archive, swept too`);
+    }
     if (layout.skipped.size > 0) {
       this.record(
         'limits-exceeded',
@@ -802,9 +817,19 @@ class Walk {
       const disagreement = local && viewsDisagree(entry, local.header);
       // Names alone disagreeing read the same bytes the same way: read once, as listed.
       if (!local || !disagreement || !readsDifferently(entry, local.header)) {
+        if (disagreement) {
+          this.note(
+            [...scope.path, entryName(entry)],
+            `zip: the local header differs (${disagreement}); read as listed`,
+          );
+        }
         await this.zipEntry(zip, entry, scope, undecoded);
         continue;
       }
+      this.note(
+        [...scope.path, entryName(entry)],
+        `zip: the local header differs (${disagreement}); read both ways`,
+      );
       // The two views disagree: scan the data under each reading. One that does not decode is
       // what an extractor trusting that view would fail on too; only when none decodes is the
       // entry unscannable.
@@ -1387,7 +1412,9 @@ function localName(header: LocalHeader): string {
 function viewsDisagree(entry: yauzl.Entry, local: LocalHeader): string | undefined {
   const differences: string[] = [];
   if (!entry.fileNameRaw.equals(local.nameRaw)) {
-    differences.push(`named ${JSON.stringify(entryName(entry))} in the central directory`);
+    differences.push(
+      `named ${JSON.stringify(entryName(entry))} in the central directory, ${JSON.stringify(localName(local))} here`,
+    );
   }
   if (entry.compressionMethod !== local.method) {
     differences.push(

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
+import { describeVerdict } from '../../scanning/engines.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
 import {
   craftedZip,
@@ -184,9 +185,31 @@ describe('zips read both ways', () => {
     expect(verdict.detections?.map((d) => d.path)).toEqual([
       [
         'upload.zip',
-        'ab (local header at byte 0: named "x/" in the central directory; 0 → 0 bytes in the central directory, 70 → 68 here)',
+        'ab (local header at byte 0: named "x/" in the central directory, "ab" here; 0 → 0 bytes in the central directory, 70 → 68 here)',
       ],
     ]);
+  });
+
+  it('says in the trace line how a clean zip was read where the views disagree or data surrounds it', async () => {
+    const disagreeing = await scan(
+      SHAPES['stored in the local header, deflated in the directory']!(randomContent(100)),
+    );
+    expect(disagreeing.findings).toEqual([]);
+    expect(describeVerdict(disagreeing)).toBe(
+      `scanned by builtin (${engine.version}): no findings (read: upload.zip/a.com: zip: the local header differs (method 8 in the central directory, 0 here); read both ways)`,
+    );
+    const surrounded = await scan(
+      Buffer.concat([
+        Buffer.from('text'),
+        rawZip([rawEntry('a.txt', Buffer.from('a'))]),
+        Buffer.from('junk'),
+      ]),
+    );
+    expect(describeVerdict(surrounded)).toBe(
+      `scanned by builtin (${engine.version}): no findings (read: upload.zip: zip: 4 bytes in front of the archive, swept too; upload.zip: zip: 4 bytes after the archive, swept too)`,
+    );
+    const plain = await scan(await zip([{ name: 'a.txt', data: Buffer.from('a') }]));
+    expect(describeVerdict(plain)).toBe(`scanned by builtin (${engine.version}): no findings`);
   });
 
   it('leaves clean look-alikes clean: directories, zip64, data descriptors, a self-extractor', async () => {
