@@ -9,6 +9,7 @@ import yauzl from 'yauzl';
 import { crc32 } from './crc32.js';
 import {
   LocalHeaderSweep,
+  plausibleHeaderStart,
   planZipLayout,
   type LocalView,
   readRange,
@@ -369,6 +370,11 @@ class Walk {
         ? this.embeddedZipInspector(scope.onDisk, scope)
         : undefined;
     if (embedded && !handler) return embedded;
+    if (!format && !handler && !sniffed && !scope.onDisk && scope.depth < this.limits.maxDepth) {
+      const watcher = this.embeddedStreamInspector(scope);
+      for (const chunk of head) await watcher.write(chunk);
+      return watcher;
+    }
     if (!format && !handler) {
       if (sniffed) {
         this.record(
@@ -418,6 +424,33 @@ class Walk {
         if (found) await this.walkZip(file, scope, { embedded: true });
       },
       abort: () => Promise.resolve(),
+    };
+  }
+
+  /**
+   * The same for a member, which is not on disk: its bytes are watched for a believable local
+   * header, and only from there copied to the scratch folder to be opened as a zip from its end
+   * record. Content with no local header in it (nearly all) costs a signature search, no copy.
+   */
+  private embeddedStreamInspector(scope: Scope): Inspector {
+    let carry = Buffer.alloc(0);
+    let inner: Inspector | undefined;
+    return {
+      write: async (chunk) => {
+        if (inner) return inner.write(chunk);
+        const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+        const at = localHeaderIn(data);
+        if (at === undefined) {
+          // A header cut by the chunk's end is whole in the next one.
+          carry = Buffer.from(data.subarray(Math.max(0, data.length - LOCAL_HEADER_SPAN)));
+          return;
+        }
+        carry = Buffer.alloc(0);
+        inner = this.fileInspector(scope, (file) => this.walkZip(file, scope, { embedded: true }));
+        await inner.write(data.subarray(at));
+      },
+      end: () => inner?.end() ?? Promise.resolve(),
+      abort: () => inner?.abort() ?? Promise.resolve(),
     };
   }
 
@@ -1384,6 +1417,23 @@ function thenInspector(first: Inspector, second: Inspector): Inspector {
       await second.abort();
     },
   };
+}
+
+const LOCAL_HEADER_SIGNATURE = Buffer.from('PK\x03\x04', 'latin1');
+/** A local header's fixed fields, less one byte: what a chunk's end may cut. */
+const LOCAL_HEADER_SPAN = 29;
+
+/**
+ * Where the first believable local header in `data` starts (its fixed fields all in `data`), or
+ * undefined; one cut by the end of `data` is left for the next search.
+ */
+function localHeaderIn(data: Buffer): number | undefined {
+  for (let i = data.indexOf(LOCAL_HEADER_SIGNATURE); i >= 0;) {
+    if (i + LOCAL_HEADER_SPAN >= data.length) return undefined;
+    if (plausibleHeaderStart(data, i)) return i;
+    i = data.indexOf(LOCAL_HEADER_SIGNATURE, i + 1);
+  }
+  return undefined;
 }
 
 /** The most an end record and its comment take at the end of a zip (what `unzip` searches). */

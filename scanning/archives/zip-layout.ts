@@ -315,7 +315,7 @@ function localHeaderFrom(offset: number, fixed: Buffer, variable: Buffer): Local
  * Whether the local header at `at` could be one an archiver wrote, as far as `bytes` show it
  * (true when they end before the fields, which are then checked once read).
  */
-function plausibleHeaderStart(bytes: Buffer, at: number): boolean {
+export function plausibleHeaderStart(bytes: Buffer, at: number): boolean {
   if (at + LOCAL_HEADER_SIZE > bytes.length) return true;
   return (
     bytes.readUInt8(at + 4) <= MAX_VERSION_NEEDED &&

@@ -180,6 +180,32 @@ describe('zips read both ways', () => {
     });
   }
 
+  it('finds a zip behind a prefix inside another zip, and leaves its clean twin clean', async () => {
+    for (const shape of ['behind an executable stub (offsets not adjusted)', 'text in front']) {
+      const nest = async (payload: Buffer) =>
+        zip([
+          { name: 'readme.txt', data: Buffer.from('read me') },
+          { name: 'setup.exe', data: SHAPES[shape]!(payload) },
+        ]);
+      const infected = await scan(await nest(eicar()));
+      expect(infected.detections?.map((d) => d.path)).toEqual([
+        ['upload.zip', 'setup.exe', 'a.com'],
+      ]);
+      const clean = await scan(await nest(randomContent(5000)));
+      expect(clean.detections ?? []).toEqual([]);
+    }
+  });
+
+  it('leaves members holding a local header signature and no zip alone', async () => {
+    const lookalike = Buffer.concat([
+      randomContent(1000),
+      localRecord(rawEntry('a.txt', Buffer.from('a'))).subarray(0, 40),
+      randomContent(1000),
+    ]);
+    const verdict = await scan(await zip([{ name: 'data.bin', data: lookalike }]));
+    expect(verdict.detections ?? []).toEqual([]);
+  });
+
   it('names both readings of an entry whose views disagree in the trace', async () => {
     const verdict = await scan(SHAPES['the directory names it x/, the local header ab']!(eicar()));
     expect(verdict.detections?.map((d) => d.path)).toEqual([
