@@ -438,16 +438,22 @@ class Walk {
     return {
       write: async (chunk) => {
         if (inner) return inner.write(chunk);
-        const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-        const at = localHeaderIn(data);
-        if (at === undefined) {
-          // A header cut by the chunk's end is whole in the next one.
-          carry = Buffer.from(data.subarray(Math.max(0, data.length - LOCAL_HEADER_SPAN)));
+        // A header starting in the last bytes of the previous chunk: searched across the seam,
+        // so that no chunk is copied while nothing is found.
+        const seam =
+          carry.length > 0
+            ? localHeaderIn(Buffer.concat([carry, chunk.subarray(0, LOCAL_HEADER_SPAN + 1)]))
+            : undefined;
+        const inCarry = seam !== undefined && seam < carry.length ? seam : undefined;
+        const at = inCarry === undefined ? localHeaderIn(chunk) : undefined;
+        if (inCarry === undefined && at === undefined) {
+          const tail = chunk.length >= LOCAL_HEADER_SPAN ? chunk : Buffer.concat([carry, chunk]);
+          carry = Buffer.from(tail.subarray(Math.max(0, tail.length - LOCAL_HEADER_SPAN)));
           return;
         }
-        carry = Buffer.alloc(0);
         inner = this.fileInspector(scope, (file) => this.walkZip(file, scope, { embedded: true }));
-        await inner.write(data.subarray(at));
+        if (inCarry !== undefined) await inner.write(carry.subarray(inCarry));
+        await inner.write(at === undefined ? chunk : chunk.subarray(at));
       },
       end: () => inner?.end() ?? Promise.resolve(),
       abort: () => inner?.abort() ?? Promise.resolve(),

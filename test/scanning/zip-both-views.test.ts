@@ -196,6 +196,16 @@ describe('zips read both ways', () => {
     }
   });
 
+  it('finds a zip whose first local header straddles two chunks of the member holding it', async () => {
+    // Stored, the member is read 64 KiB at a time from its first byte.
+    const inner = Buffer.concat([
+      Buffer.alloc(64 * 1024 - 10, 0x20),
+      rawZip([rawEntry('a.com', eicar())]),
+    ]);
+    const verdict = await scan(await zip([{ name: 'x.bin', data: inner, compress: false }]));
+    expect(verdict.detections?.map((d) => d.path)).toEqual([['upload.zip', 'x.bin', 'a.com']]);
+  });
+
   it('leaves members holding a local header signature and no zip alone', async () => {
     const lookalike = Buffer.concat([
       randomContent(1000),
