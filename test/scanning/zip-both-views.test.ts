@@ -123,10 +123,13 @@ const HIDING_PLACES: ReadonlyArray<(payload: Buffer) => Buffer> = [
 
 type Wrap = 'none' | 'text' | 'stub' | 'zip';
 
-/** `inner` behind a prefix and before a suffix, after a clean zip of `siblings` members. */
+/**
+ * `inner` behind a prefix and before a suffix (a clean zip of `siblings` + 1 members, text, a
+ * stub), itself a member of another zip when `nested`.
+ */
 async function wrapped(
   inner: Buffer,
-  wrap: { prefix: Wrap; suffix: Wrap; siblings: number },
+  wrap: { prefix: Wrap; suffix: Wrap; siblings: number; nested: boolean },
 ): Promise<Buffer> {
   const piece = async (kind: Wrap): Promise<Buffer> => {
     if (kind === 'text') return Buffer.from('some text around the archive\r\n');
@@ -140,7 +143,9 @@ async function wrapped(
     }
     return Buffer.alloc(0);
   };
-  return Buffer.concat([await piece(wrap.prefix), inner, await piece(wrap.suffix)]);
+  const whole = Buffer.concat([await piece(wrap.prefix), inner, await piece(wrap.suffix)]);
+  // Nested: a member of a plain zip, which the walker streams rather than reads from disk.
+  return wrap.nested ? zip([{ name: 'inner.bin', data: whole }]) : whole;
 }
 
 describe('zips read both ways', () => {
@@ -322,6 +327,7 @@ describe('zips read both ways', () => {
       prefix: fc.constantFrom<Wrap>('none', 'text', 'stub', 'zip'),
       suffix: fc.constantFrom<Wrap>('none', 'text', 'zip'),
       siblings: fc.integer({ min: 0, max: 3 }),
+      nested: fc.boolean(),
     });
     await fc.assert(
       fc.asyncProperty(hiding, wrapping, async (hide, wrap) => {
