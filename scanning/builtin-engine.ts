@@ -216,7 +216,13 @@ export class BuiltinEngine implements Engine {
     }
     const kept = detections.filter((d) => !allowed.some((where) => isWithin(d.path, where)));
     const findings = [...new Set(kept.map((d) => d.finding))].sort();
-    return { engine: this.name, version, findings, detections: innermost(kept) };
+    return {
+      engine: this.name,
+      version,
+      findings,
+      detections: innermost(kept),
+      ...(walked.notes.length > 0 ? { notes: walked.notes } : {}),
+    };
   }
 
   async ping(): Promise<void> {}

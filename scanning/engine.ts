@@ -38,6 +38,8 @@ export interface EngineVerdict {
   findings: string[];
   /** Where each finding was made, for engines that see inside archives (the built-in one). */
   detections?: Detection[];
+  /** How the content was read where that is worth a line in the trace (see `WalkResult.notes`). */
+  notes?: string[];
 }
 
 /** What an engine says about itself after loading or reloading (for the admin API). */

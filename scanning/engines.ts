@@ -139,9 +139,11 @@ function asEngineError(engine: string, reason: unknown): EngineError {
  */
 export function describeVerdict(verdict: EngineVerdict, maxListed = 20): string {
   const head = `scanned by ${verdict.engine} (${verdict.version})`;
-  if (verdict.findings.length === 0) return `${head}: no findings`;
+  // How the content was read, where it was read more than one way (a zip's two views).
+  const notes = verdict.notes?.length ? ` (read: ${verdict.notes.join('; ')})` : '';
+  if (verdict.findings.length === 0) return `${head}: no findings${notes}`;
   if (!verdict.detections || verdict.detections.length === 0) {
-    return `${head}: ${verdict.findings.join(', ')}`;
+    return `${head}: ${verdict.findings.join(', ')}${notes}`;
   }
   const parts = verdict.detections.map((d) => {
     const where = d.path.length > 1 ? ` in ${d.path.join('/')}` : '';
@@ -151,7 +153,7 @@ export function describeVerdict(verdict: EngineVerdict, maxListed = 20): string 
   });
   const listed = [...new Set(parts)];
   const more = listed.length > maxListed ? ` and ${listed.length - maxListed} more` : '';
-  return `${head}: ${listed.slice(0, maxListed).join(', ')}${more}`;
+  return `${head}: ${listed.slice(0, maxListed).join(', ')}${more}${notes}`;
 }
 
 /** Where content came from, as much as names it (a scan request has these fields). */

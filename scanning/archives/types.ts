@@ -59,6 +59,12 @@ export interface WalkResult {
   members: number;
   /** Member bytes produced, over all depths (the top-level content is not counted). */
   expandedBytes: number;
+  /**
+   * What the walker read otherwise than an archive's plain description, for the scan trace: a
+   * zip whose two views of an entry disagree (both readings scanned), a zip behind a prefix or
+   * followed by data. At most `MAX_NOTES`.
+   */
+  notes: string[];
 }
 
 export interface WalkOptions {

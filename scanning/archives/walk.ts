@@ -12,12 +12,14 @@ import { GzipMembers, gunzipMember } from './gzip-members.js';
 import { TarBlocks, type TarSplit } from './tar-blocks.js';
 import {
   LocalHeaderSweep,
+  plausibleHeaderStart,
   planZipLayout,
+  type LocalView,
   readRange,
   type ByteRange,
   type LocalHeader,
 } from './zip-layout.js';
-import { openZip } from './zip-reader.js';
+import { openZip, type OpenedZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
 import { createZstdDecoder, decodeZstd, ZSTD_SLICE, ZstdWindowError } from './zstd.js';
 import { decodeContent, decodedMemberName, unsupportedCoding } from './content-encoding.js';
@@ -46,6 +48,7 @@ const CHUNK = 64 * 1024;
 const STORED = 0;
 const DEFLATED = 8;
 const ZSTD = 93;
+const DECODED_METHODS = new Set([STORED, DEFLATED, ZSTD]);
 /** Chunk size for reading the top-level file (fewer, larger reads; see readFileChunks). */
 const FILE_CHUNK = 1024 * 1024;
 
@@ -90,6 +93,7 @@ export async function walkContent(
     unscannable: walk.unscannable,
     members: walk.members,
     expandedBytes: walk.expandedBytes,
+    notes: walk.notes,
   };
 }
 
@@ -163,6 +167,11 @@ interface Scope {
    * limit, which the other member already applies to them.
    */
   again?: boolean;
+  /**
+   * Told instead of recording `corrupt` when the source fails: one of several readings of the
+   * same bytes, whose failure only counts when no other reading decodes (see `walkListedZip`).
+   */
+  failed?: (detail: string) => void;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -174,8 +183,12 @@ interface Inspector {
   abort(): Promise<void>;
 }
 
+/** Notes kept for the trace: enough to show what was done, bounded for a hostile archive. */
+const MAX_NOTES = 10;
+
 class Walk {
   unscannable: Unscannable[] = [];
+  notes: string[] = [];
   members = 0;
   expandedBytes = 0;
   /** The first error of the visitor or of local I/O; the walk stops and rethrows it. */
@@ -261,7 +274,9 @@ class Walk {
     if (!scope.cancelled() && !this.stopBytes && this.failure === undefined) {
       // A zstd frame asking for too large a window is a limit; anything else is damaged data.
       const reason = sourceError instanceof ZstdWindowError ? 'limits-exceeded' : 'corrupt';
-      this.record(reason, scope.blame ?? scope.path, `${scope.kind}: ${message(sourceError)}`);
+      const detail = `${scope.kind}: ${message(sourceError)}`;
+      if (scope.failed && reason === 'corrupt') scope.failed(detail);
+      else this.record(reason, scope.blame ?? scope.path, detail);
     }
   }
 
@@ -394,6 +409,12 @@ class Walk {
     this.unscannable.push({ reason, path: [...path], detail, ...(method ? { method } : {}) });
   }
 
+  /** Keeps a note for the scan trace (the first `MAX_NOTES`, then a count of the others). */
+  note(path: string[], text: string): void {
+    if (this.notes.length < MAX_NOTES) this.notes.push(`${path.join('/')}: ${text}`);
+    else if (this.notes.length === MAX_NOTES) this.notes.push('more notes left out');
+  }
+
   fail(err: unknown): void {
     this.failure ??= asError(err);
     this.stopMembers = true;
@@ -407,6 +428,17 @@ class Walk {
     const format = sniffed && !UNDECODED_FORMATS.has(sniffed) ? sniffed : undefined;
     const name = scope.path.at(-1) ?? '';
     const handler = format ? undefined : this.formats.find((h) => h.sniff(first, name));
+    // A file on disk that does not start as a zip may end as one (see embeddedZipInspector).
+    const embedded =
+      format === undefined && !sniffed && scope.onDisk && scope.depth < this.limits.maxDepth
+        ? this.embeddedZipInspector(scope.onDisk, scope)
+        : undefined;
+    if (embedded && !handler) return embedded;
+    if (!format && !handler && !sniffed && !scope.onDisk && scope.depth < this.limits.maxDepth) {
+      const watcher = this.embeddedStreamInspector(scope);
+      for (const chunk of head) await watcher.write(chunk);
+      return watcher;
+    }
     if (!format && !handler) {
       if (sniffed) {
         this.record(
@@ -436,7 +468,60 @@ class Walk {
             ? this.zstdInspector(scope)
             : this.tarInspector(scope);
     for (const chunk of head) await inspector.write(chunk);
-    return inspector;
+    return embedded ? thenInspector(inspector, embedded) : inspector;
+  }
+
+  /**
+   * A file that starts as no known format may still end as a zip: behind a self-extractor's
+   * stub, text or anything else, where `unzip` finds it from its end record. Only a file on disk
+   * is looked at (one read of its tail; nothing is copied), and only an end record that holds
+   * together opens it: a file that merely holds the signature is left alone.
+   */
+  private embeddedZipInspector(file: string, scope: Scope): Inspector {
+    return {
+      write: async () => {},
+      end: async () => {
+        let found = false;
+        await this.withFile(file, async (handle) => {
+          found = await endsWithZipRecord(handle);
+        });
+        if (found) await this.walkZip(file, scope, { embedded: true });
+      },
+      abort: () => Promise.resolve(),
+    };
+  }
+
+  /**
+   * The same for a member, which is not on disk: its bytes are watched for a believable local
+   * header, and only from there copied to the scratch folder to be opened as a zip from its end
+   * record. Content with no local header in it (nearly all) costs a signature search, no copy.
+   */
+  private embeddedStreamInspector(scope: Scope): Inspector {
+    let carry = Buffer.alloc(0);
+    let inner: Inspector | undefined;
+    return {
+      write: async (chunk) => {
+        if (inner) return inner.write(chunk);
+        // A header starting in the last bytes of the previous chunk: searched across the seam,
+        // so that no chunk is copied while nothing is found.
+        const seam =
+          carry.length > 0
+            ? localHeaderIn(Buffer.concat([carry, chunk.subarray(0, LOCAL_HEADER_SPAN + 1)]))
+            : undefined;
+        const inCarry = seam !== undefined && seam < carry.length ? seam : undefined;
+        const at = inCarry === undefined ? localHeaderIn(chunk) : undefined;
+        if (inCarry === undefined && at === undefined) {
+          const tail = chunk.length >= LOCAL_HEADER_SPAN ? chunk : Buffer.concat([carry, chunk]);
+          carry = Buffer.from(tail.subarray(Math.max(0, tail.length - LOCAL_HEADER_SPAN)));
+          return;
+        }
+        inner = this.fileInspector(scope, (file) => this.walkZip(file, scope, { embedded: true }));
+        if (inCarry !== undefined) await inner.write(carry.subarray(inCarry));
+        await inner.write(at === undefined ? chunk : chunk.subarray(at));
+      },
+      end: () => inner?.end() ?? Promise.resolve(),
+      abort: () => inner?.abort() ?? Promise.resolve(),
+    };
   }
 
   // Formats of archives/formats/: handed the content as a stream or as a local file.
@@ -942,15 +1027,22 @@ class Walk {
 
   /**
    * Lists the central directory, plans the layout (zip-layout.ts: overlapping entries are not
-   * read twice), scans the members only a local header describes, then the listed members. A zip
-   * that cannot be opened (no readable central directory) is swept whole for local headers.
+   * read twice), scans the members only a local header describes, then the listed members (each
+   * also as its local header reads it, where that disagrees), then sweeps what follows the
+   * directory. A zip that cannot be opened (no readable central directory) is swept whole for
+   * local headers; with `embedded` (a file that only seemed to end in a zip) it is left alone.
    */
-  private async walkZip(file: string, scope: Scope): Promise<void> {
-    let zip: yauzl.ZipFile;
+  private async walkZip(
+    file: string,
+    scope: Scope,
+    how: { embedded?: boolean } = {},
+  ): Promise<void> {
+    let opened: OpenedZip;
     try {
-      zip = await openZip(file);
+      opened = await openZip(file);
     } catch (err) {
-      if (scope.cancelled()) return;
+      // A file that only looked as if it ended in a zip is just not one.
+      if (scope.cancelled() || how.embedded) return;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
       await this.withFile(file, async (handle) => {
         const { size } = await handle.stat();
@@ -959,8 +1051,9 @@ class Walk {
       return;
     }
     const undecoded: DeferredMember[] = [];
+    const { zip } = opened;
     try {
-      await this.withFile(file, (handle) => this.walkListedZip(zip, handle, scope, undecoded));
+      await this.withFile(file, (handle) => this.walkListedZip(opened, handle, scope, undecoded));
     } finally {
       zip.close();
     }
@@ -981,16 +1074,21 @@ class Walk {
   }
 
   private async walkListedZip(
-    zip: yauzl.ZipFile,
+    { zip, base, end }: OpenedZip,
     handle: FileHandle,
     scope: Scope,
     undecoded: DeferredMember[],
   ): Promise<void> {
-    const directoryStart = entryCursor(zip);
+    const directoryStart = base + entryCursor(zip);
     // One entry past the member limit is enough for admitMember to report it.
     const listing = await listEntries(zip, this.limits.maxMembers + 1);
-    const directory = { start: directoryStart, end: entryCursor(zip) };
-    const layout = await planZipLayout(handle, zip.fileSize, listing.entries, directory);
+    const directory = { start: directoryStart, end: base + entryCursor(zip) };
+    const { size: fileSize } = await handle.stat();
+    const layout = await planZipLayout(handle, fileSize, listing.entries, directory, base);
+    if (base > 0) this.note(scope.path, `zip: ${base} bytes in front of the archive, swept too`);
+    if (end < fileSize) {
+      this.note(scope.path, `zip: ${fileSize - end} bytes after the archive, swept too`);
+    }
     if (layout.skipped.size > 0) {
       this.record(
         'limits-exceeded',
@@ -1014,38 +1112,106 @@ class Walk {
         documentLike,
       });
       if (layout.skipped.has(entry)) continue;
-      await this.zipEntry(zip, entry, scope, undecoded);
+      const local = layout.local.get(entry);
+      const disagreement = local && viewsDisagree(entry, local.header);
+      // Names alone disagreeing read the same bytes the same way: read once, as listed.
+      if (!local || !disagreement || !readsDifferently(entry, local.header)) {
+        if (disagreement) {
+          this.note(
+            [...scope.path, entryName(entry)],
+            `zip: the local header differs (${disagreement}); read as listed`,
+          );
+        }
+        await this.zipEntry(zip, entry, scope, undecoded);
+        continue;
+      }
+      this.note(
+        [...scope.path, entryName(entry)],
+        `zip: the local header differs (${disagreement}); read both ways`,
+      );
+      // The two views disagree: scan the data under each reading. One that does not decode is
+      // what an extractor trusting that view would fail on too; only when none decodes is the
+      // entry unscannable.
+      const failures: Array<{ path: string[]; detail: string }> = [];
+      const quiet = (path: string[], detail: string) => failures.push({ path, detail });
+      const listedRead = await this.zipEntry(zip, entry, scope, undecoded, quiet);
+      const label = `${localName(local.header)} (local header at byte ${local.header.offset}: ${disagreement})`;
+      const localRead = await this.localView(handle, local, label, scope, quiet);
+      if (!listedRead && !localRead && !scope.cancelled()) {
+        for (const failure of failures) this.record('corrupt', failure.path, failure.detail);
+      }
     }
     if (listing.error !== undefined && !scope.cancelled()) {
       const err = listing.error;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
     }
+    // After the directory: the end record, its comment and whatever follows (another archive's
+    // members, appended data), read the way a streaming extractor would.
+    if (!scope.cancelled()) {
+      await this.walkLocalOnly(
+        handle,
+        { start: directory.end, end: fileSize },
+        'end of file',
+        scope,
+      );
+    }
   }
 
-  /** Scans one member the central directory lists. */
+  /**
+   * Reads an entry's data as its local header describes it (name, method, sizes; without sizes,
+   * to the end of the compressed stream), up to the next entry read. True when it decoded.
+   */
+  private async localView(
+    handle: FileHandle,
+    view: LocalView,
+    label: string,
+    scope: Scope,
+    quiet: (path: string[], detail: string) => void,
+  ): Promise<boolean> {
+    const sweep = new LocalHeaderSweep(handle);
+    let decoded = false;
+    await this.localOnlyMember(handle, sweep, view.header, view.limit, 'end of file', scope, {
+      label,
+      quiet,
+      decoded: () => (decoded = true),
+    });
+    return decoded;
+  }
+
+  /**
+   * Scans one member the central directory lists, as the directory describes it. With `quiet`, a
+   * failure to decode is handed to it instead of recorded; true when the member decoded (or
+   * holds nothing, or was set aside for another decoder).
+   */
   private async zipEntry(
     zip: yauzl.ZipFile,
     entry: yauzl.Entry,
     scope: Scope,
     undecoded: DeferredMember[],
-  ): Promise<void> {
+    quiet?: (path: string[], detail: string) => void,
+  ): Promise<boolean> {
     const name = entryName(entry);
-    if (name.endsWith('/') && entry.uncompressedSize === 0) return; // a directory
+    // A directory holds nothing; a name ending in `/` with data is a file all the same.
+    if (name.endsWith('/') && entry.uncompressedSize === 0 && entry.compressedSize === 0) {
+      return true;
+    }
     const path = [...scope.path, name];
     if (entry.isEncrypted()) {
       this.record('encrypted', path, 'zip: encrypted member');
-      return;
+      return true;
     }
     const defer = () =>
       undecoded.push({ name, stored: storedName(entry), method: entry.compressionMethod });
-    if (!this.supportedMethod(entry.compressionMethod, path, defer)) return;
+    if (!this.supportedMethod(entry.compressionMethod, path, defer)) return true;
     let raw: Readable;
     try {
       raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
     } catch (err) {
-      this.record('corrupt', path, `zip: ${message(err)}`);
-      return;
+      if (quiet) quiet(path, `zip: ${message(err)}`);
+      else this.record('corrupt', path, `zip: ${message(err)}`);
+      return false;
     }
+    let decoded = true;
     const counter = { bytes: 0, consumed: undefined };
     await this.content(
       zipMemberData(raw, entry.compressionMethod, counter, {
@@ -1059,8 +1225,17 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
+        ...(quiet
+          ? {
+              failed: (detail: string) => {
+                decoded = false;
+                quiet(path, detail);
+              },
+            }
+          : {}),
       },
     );
+    return decoded;
   }
 
   /**
@@ -1068,7 +1243,7 @@ class Walk {
    * `zip` is there (7-Zip), `defer` sets the member aside for it instead of reporting it.
    */
   private supportedMethod(method: number, path: string[], defer?: () => void): boolean {
-    if (method === STORED || method === DEFLATED || method === ZSTD) return true;
+    if (DECODED_METHODS.has(method)) return true;
     if (defer && this.zipMethods()) {
       defer();
       return false;
@@ -1157,7 +1332,11 @@ class Walk {
     }
   }
 
-  /** Scans one member only a local header describes; returns where the sweep goes on. */
+  /**
+   * Scans one member only a local header describes; returns where the sweep goes on. `reading`
+   * makes it the local view of a listed entry: named by its label, its failures handed to
+   * `quiet`, `decoded` told when it decodes.
+   */
   private async localOnlyMember(
     handle: FileHandle,
     sweep: LocalHeaderSweep,
@@ -1165,11 +1344,16 @@ class Walk {
     gapEnd: number,
     bound: GapBound,
     scope: Scope,
+    reading?: {
+      label: string;
+      quiet: (path: string[], detail: string) => void;
+      decoded: () => void;
+    },
   ): Promise<number> {
-    const name = yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], false);
+    const name = localName(header);
     const path = [
       ...scope.path,
-      `${name || '(unnamed)'} (local header only, at byte ${header.offset})`,
+      reading?.label ?? `${name} (local header only, at byte ${header.offset})`,
     ];
     const { dataStart, compressedSize, method } = header;
     const declaredEnd = compressedSize === undefined ? undefined : dataStart + compressedSize;
@@ -1181,7 +1365,14 @@ class Walk {
       );
       return dataStart;
     }
-    if (name.endsWith('/') && header.uncompressedSize === 0) return declaredEnd ?? dataStart;
+    if (name.endsWith('/') && header.uncompressedSize === 0 && header.compressedSize === 0) {
+      reading?.decoded();
+      return declaredEnd ?? dataStart;
+    }
+    if (reading && ((header.flags & 0x01) !== 0 || !DECODED_METHODS.has(method))) {
+      reading.quiet(path, `zip: the local header's method ${method} or flags are not decoded`);
+      return declaredEnd ?? dataStart;
+    }
     if ((header.flags & 0x01) !== 0) {
       this.record('encrypted', path, 'zip: encrypted member');
       return declaredEnd ?? dataStart;
@@ -1207,6 +1398,7 @@ class Walk {
       consumed: undefined,
     };
     const raw = Readable.from(readRange(handle, dataStart, end, CHUNK), { objectMode: false });
+    let failed = false;
     await this.content(
       zipMemberData(raw, method, counter, { size: header.uncompressedSize, crc }),
       {
@@ -1216,8 +1408,17 @@ class Walk {
         compressed: () => counter.bytes,
         cancelled: scope.cancelled,
         kind: 'zip',
+        ...(reading
+          ? {
+              failed: (detail: string) => {
+                failed = true;
+                reading.quiet(path, detail);
+              },
+            }
+          : {}),
       },
     );
+    if (reading && !failed) reading.decoded();
     if (declaredEnd !== undefined) return declaredEnd;
     // Deflate data abandoned midway (a limit, corrupt data) has no known end: the sweep goes on
     // after the bytes fed to the inflater rather than reading them again.
@@ -1433,11 +1634,13 @@ async function* zipMemberData(
   let crc = 0;
   for await (const chunk of output as AsyncIterable<Buffer>) {
     size += chunk.length;
+    crc = crc32(chunk, crc);
+    // The bytes are scanned before the lie about their size is reported: an extractor that
+    // ignores the declared size hands them out.
+    yield chunk;
     if (expected !== undefined && size > expected) {
       throw new Error(`member inflates past its declared ${expected} bytes`);
     }
-    crc = crc32(chunk, crc);
-    yield chunk;
   }
   counter.consumed = inflater ? inflater.bytesWritten : counter.bytes;
   if (expected !== undefined && size !== expected) {
@@ -1480,6 +1683,105 @@ function entryName(entry: yauzl.Entry): string {
     false,
   );
   return name || '(unnamed)';
+}
+
+/**
+ * `first`, then `second` once `first` has ended: a file a format handler reads (text, an
+ * executable) is also looked at as a zip behind a prefix.
+ */
+function thenInspector(first: Inspector, second: Inspector): Inspector {
+  return {
+    write: (chunk) => first.write(chunk),
+    end: async () => {
+      await first.end();
+      await second.end();
+    },
+    abort: async () => {
+      await first.abort();
+      await second.abort();
+    },
+  };
+}
+
+const LOCAL_HEADER_SIGNATURE = Buffer.from('PK\x03\x04', 'latin1');
+/** A local header's fixed fields, less one byte: what a chunk's end may cut. */
+const LOCAL_HEADER_SPAN = 29;
+
+/**
+ * Where the first believable local header in `data` starts (its fixed fields all in `data`), or
+ * undefined; one cut by the end of `data` is left for the next search.
+ */
+function localHeaderIn(data: Buffer): number | undefined {
+  for (let i = data.indexOf(LOCAL_HEADER_SIGNATURE); i >= 0;) {
+    if (i + LOCAL_HEADER_SPAN >= data.length) return undefined;
+    if (plausibleHeaderStart(data, i)) return i;
+    i = data.indexOf(LOCAL_HEADER_SIGNATURE, i + 1);
+  }
+  return undefined;
+}
+
+/** The most an end record and its comment take at the end of a zip (what `unzip` searches). */
+const END_RECORD_SEARCH = 22 + 0xffff;
+
+/** Whether the last bytes of the file hold an end-of-central-directory signature. */
+async function endsWithZipRecord(handle: FileHandle): Promise<boolean> {
+  const { size } = await handle.stat();
+  const length = Math.min(size, END_RECORD_SEARCH);
+  const tail = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(tail, 0, length, size - length);
+  return tail.subarray(0, bytesRead).includes(END_RECORD_SIGNATURE);
+}
+const END_RECORD_SIGNATURE = Buffer.from('PK\x05\x06', 'latin1');
+
+/** A local header's name, for member paths. */
+function localName(header: LocalHeader): string {
+  return yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], false) || '(unnamed)';
+}
+
+/**
+ * How a listed entry's local header disagrees with the central directory (name, method, sizes),
+ * said for the scan trace; undefined when they agree. Sizes a data descriptor carries instead
+ * (flag 0x08) are no disagreement.
+ */
+function viewsDisagree(entry: yauzl.Entry, local: LocalHeader): string | undefined {
+  const differences: string[] = [];
+  if (!entry.fileNameRaw.equals(local.nameRaw)) {
+    differences.push(
+      `named ${JSON.stringify(entryName(entry))} in the central directory, ${JSON.stringify(localName(local))} here`,
+    );
+  }
+  if (entry.compressionMethod !== local.method) {
+    differences.push(
+      `method ${entry.compressionMethod} in the central directory, ${local.method} here`,
+    );
+  }
+  if (local.compressedSize === undefined && entry.compressedSize === 0) {
+    differences.push('0 bytes in the central directory, sizes in a data descriptor here');
+  } else if (sizesDiffer(entry, local)) {
+    differences.push(
+      `${entry.compressedSize} → ${entry.uncompressedSize} bytes in the central directory, ${local.compressedSize} → ${local.uncompressedSize} here`,
+    );
+  }
+  return differences.length > 0 ? differences.join('; ') : undefined;
+}
+
+/** Whether the local header reads the data otherwise than the directory: method or sizes. */
+function readsDifferently(entry: yauzl.Entry, local: LocalHeader): boolean {
+  return (
+    entry.compressionMethod !== local.method ||
+    sizesDiffer(entry, local) ||
+    // Nothing listed, yet the data's end is only known by reading it: read it.
+    (local.compressedSize === undefined && entry.compressedSize === 0)
+  );
+}
+
+/** Whether the local header declares sizes, and others than the directory's. */
+function sizesDiffer(entry: yauzl.Entry, local: LocalHeader): boolean {
+  return (
+    local.compressedSize !== undefined &&
+    (local.compressedSize !== entry.compressedSize ||
+      local.uncompressedSize !== entry.uncompressedSize)
+  );
 }
 
 /** yauzl refuses "strong encryption" entries while listing them: that is `encrypted`, not corrupt. */

@@ -2,17 +2,20 @@ import type { FileHandle } from 'node:fs/promises';
 
 /**
  * Where the bytes of a zip's entries lie, read from the central directory and the local headers
- * it points at, before any member is inflated. Two things are decided here:
+ * it points at, before any member is inflated. Each local header is kept: it is the entry's
+ * second view, read as well where it disagrees with the directory (`LocalView`). Two things are
+ * decided here:
  *
  * - **Overlap.** Each listed entry claims `[local header, end of its compressed data)`. Entries
  *   whose claims overlap (the same data listed many times, or one entry's header inside another's
  *   data: the "non-recursive" zip bomb) or that reach into the central directory are not what any
  *   archiver writes. In file order, an entry is read unless its claim overlaps one that is read
  *   or the central directory; the others are skipped.
- * - **Gaps.** The bytes before the central directory that the entries read do not claim: where a
- *   member that only a local header describes can hide (streaming extractors unpack those). The
- *   walker sweeps them forward for local headers (`LocalHeaderSweep`), going on after each
- *   member's data.
+ * - **Gaps.** The bytes before the central directory that the entries read do not claim (a
+ *   prefix in front of the archive included): where a member that only a local header describes
+ *   can hide (streaming extractors unpack those). The walker sweeps them forward for local
+ *   headers (`LocalHeaderSweep`), going on after each member's data, and the bytes after the
+ *   central directory the same way.
  *
  * So no byte of the zip is inflated twice: the entries read are disjoint, and the sweep only
  * reads what lies between them, each of its members after the last.
@@ -51,31 +54,42 @@ export interface ZipLayout<E extends ListedEntry> {
   skipped: Set<E>;
   /** Unclaimed stretches of `[0, central directory)`, in file order. */
   gaps: ByteRange[];
+  /** The local header of each entry that has one, as it reads (the entry's other view). */
+  local: Map<E, LocalView>;
+}
+
+/** What an entry's local header says, and how far its data may run. */
+export interface LocalView {
+  header: LocalHeader;
+  /** Where the next entry read (or the central directory) starts: the local view stops there. */
+  limit: number;
 }
 
 /**
  * Reads the local header of each listed entry to learn where its data ends, then finds the
  * overlaps and the gaps. An entry whose local header cannot be read is left to the reader (which
- * reports it corrupt) and claims nothing.
+ * reports it corrupt) and claims nothing. `base` is what the archive's offsets do not count (a
+ * prefix: a self-extractor's stub, another archive); offsets here are the file's.
  */
 export async function planZipLayout<E extends ListedEntry>(
   handle: FileHandle,
   fileSize: number,
   entries: E[],
   centralDirectory: ByteRange,
+  base = 0,
 ): Promise<ZipLayout<E>> {
   const claims: Array<ByteRange & { entry: E }> = [];
-  const header = Buffer.alloc(LOCAL_HEADER_SIZE);
+  const local = new Map<E, LocalView>();
   for (const entry of entries) {
-    const start = entry.relativeOffsetOfLocalHeader;
+    const start = base + entry.relativeOffsetOfLocalHeader;
     if (!Number.isSafeInteger(start) || start < 0 || start + LOCAL_HEADER_SIZE > fileSize) continue;
-    const { bytesRead } = await handle.read(header, 0, LOCAL_HEADER_SIZE, start);
-    if (bytesRead < LOCAL_HEADER_SIZE || header.readUInt32LE(0) !== LOCAL_HEADER) continue;
-    const dataStart = start + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
-    claims.push({ start, end: dataStart + entry.compressedSize, entry });
+    const header = await readLocalHeader(handle, start, fileSize);
+    if (!header) continue;
+    local.set(entry, { header, limit: centralDirectory.start });
+    claims.push({ start, end: header.dataStart + entry.compressedSize, entry });
   }
   const skipped = new Set<E>();
-  const read: ByteRange[] = [];
+  const read: Array<ByteRange & { entry: E }> = [];
   // File order; of two claims starting at the same byte, the longer one is the one read.
   claims.sort((a, b) => a.start - b.start || b.end - a.end);
   let reach = 0;
@@ -89,7 +103,14 @@ export async function planZipLayout<E extends ListedEntry>(
     read.push(claim);
     reach = claim.end;
   }
-  return { skipped, gaps: gapsBetween(read, centralDirectory.start) };
+  // An entry's local view runs no further than the next entry read: no byte is read by more
+  // than the two views of one entry.
+  for (const [index, claim] of read.entries()) {
+    const view = local.get(claim.entry);
+    const next = read[index + 1];
+    if (view && next) view.limit = Math.min(view.limit, next.start);
+  }
+  return { skipped, gaps: gapsBetween(read, centralDirectory.start), local };
 }
 
 function overlaps(a: ByteRange, b: ByteRange): boolean {
@@ -179,8 +200,6 @@ export class LocalHeaderSweep {
     if (offset + LOCAL_HEADER_SIZE > to) return undefined;
     const fixed = await this.readExactly(offset, LOCAL_HEADER_SIZE, to);
     if (!fixed) return undefined;
-    const flags = fixed.readUInt16LE(6);
-    const method = fixed.readUInt16LE(8);
     const nameLength = fixed.readUInt16LE(26);
     const extraLength = fixed.readUInt16LE(28);
     const dataStart = offset + LOCAL_HEADER_SIZE + nameLength + extraLength;
@@ -191,18 +210,7 @@ export class LocalHeaderSweep {
       to,
     );
     if (!variable) return undefined;
-    const sizes = localSizes(fixed, variable.subarray(nameLength));
-    const described = (flags & 0x08) !== 0;
-    return {
-      offset,
-      flags,
-      method,
-      crc32: fixed.readUInt32LE(14),
-      compressedSize: described ? undefined : sizes.compressed,
-      uncompressedSize: described ? undefined : sizes.uncompressed,
-      nameRaw: Buffer.from(variable.subarray(0, nameLength)),
-      dataStart,
-    };
+    return localHeaderFrom(offset, fixed, variable);
   }
 
   /**
@@ -264,10 +272,50 @@ export class LocalHeaderSweep {
 }
 
 /**
+ * The local header at `offset`, where the central directory says one is: taken as it reads,
+ * without the plausibility checks of the sweep. Two small reads (the fixed fields, then the name
+ * and extra field), so listing the local view costs no more than the directory's own reads.
+ */
+export async function readLocalHeader(
+  handle: FileHandle,
+  offset: number,
+  fileSize: number,
+): Promise<LocalHeader | undefined> {
+  const fixed = Buffer.alloc(LOCAL_HEADER_SIZE);
+  const { bytesRead } = await handle.read(fixed, 0, LOCAL_HEADER_SIZE, offset);
+  if (bytesRead < LOCAL_HEADER_SIZE || fixed.readUInt32LE(0) !== LOCAL_HEADER) return undefined;
+  const variableLength = fixed.readUInt16LE(26) + fixed.readUInt16LE(28);
+  if (offset + LOCAL_HEADER_SIZE + variableLength > fileSize) return undefined;
+  const variable = Buffer.alloc(variableLength);
+  if (variableLength > 0) {
+    const rest = await handle.read(variable, 0, variableLength, offset + LOCAL_HEADER_SIZE);
+    if (rest.bytesRead < variableLength) return undefined;
+  }
+  return localHeaderFrom(offset, fixed, variable);
+}
+
+function localHeaderFrom(offset: number, fixed: Buffer, variable: Buffer): LocalHeader {
+  const flags = fixed.readUInt16LE(6);
+  const nameLength = fixed.readUInt16LE(26);
+  const sizes = localSizes(fixed, variable.subarray(nameLength));
+  const described = (flags & 0x08) !== 0;
+  return {
+    offset,
+    flags,
+    method: fixed.readUInt16LE(8),
+    crc32: fixed.readUInt32LE(14),
+    compressedSize: described ? undefined : sizes.compressed,
+    uncompressedSize: described ? undefined : sizes.uncompressed,
+    nameRaw: Buffer.from(variable.subarray(0, nameLength)),
+    dataStart: offset + LOCAL_HEADER_SIZE + variable.length,
+  };
+}
+
+/**
  * Whether the local header at `at` could be one an archiver wrote, as far as `bytes` show it
  * (true when they end before the fields, which are then checked once read).
  */
-function plausibleHeaderStart(bytes: Buffer, at: number): boolean {
+export function plausibleHeaderStart(bytes: Buffer, at: number): boolean {
   if (at + LOCAL_HEADER_SIZE > bytes.length) return true;
   return (
     bytes.readUInt8(at + 4) <= MAX_VERSION_NEEDED &&

@@ -1,4 +1,5 @@
 import { close, fstat, open, read } from 'node:fs';
+import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 
@@ -9,12 +10,17 @@ const CHUNK = 64 * 1024;
  * reader hands offsets taken from the archive straight to `fs.read`, which throws (inside a
  * callback, so nothing can catch it and the walk never finishes) when a damaged zip64 record
  * points past 2^53. Here such reads fail through the callback and the zip is reported corrupt.
+ *
+ * yauzl sees the archive from `base` (where its offsets count from: past a self-extractor's stub,
+ * text or another archive in front) to `base + size` (the end of its end record: trailing junk
+ * is not its business). The walker sweeps what lies outside that window itself.
  */
 class CheckedFileReader extends yauzl.RandomAccessReader {
   private closed = false;
 
   constructor(
     private readonly fd: number,
+    private readonly base: number,
     private readonly size: number,
   ) {
     super();
@@ -42,7 +48,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
         },
       });
     }
-    return new RangeStream(this.fd, start, end);
+    return new RangeStream(this.fd, this.base + start, this.base + end);
   }
 
   override read(
@@ -57,7 +63,9 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
       setImmediate(() => callback(error));
       return;
     }
-    read(this.fd, buffer, offset, length, position, (err, bytesRead) => callback(err, bytesRead));
+    read(this.fd, buffer, offset, length, this.base + position, (err, bytesRead) =>
+      callback(err, bytesRead),
+    );
   }
 
   override close(callback: (err: Error | null) => void): void {
@@ -103,26 +111,146 @@ class RangeStream extends Readable {
   }
 }
 
-/** Opens a zip for lazy entry reading; names are left undecoded (see `entryName`). */
-export function openZip(file: string): Promise<yauzl.ZipFile> {
+/** A zip as yauzl reads it, and where its window lies in the file (see `CheckedFileReader`). */
+export interface OpenedZip {
+  zip: yauzl.ZipFile;
+  /** Where the archive's offsets count from: the length of whatever is in front of it. */
+  base: number;
+  /** Where its end record (with its comment) ends; anything after it is trailing data. */
+  end: number;
+}
+
+/**
+ * Opens a zip for lazy entry reading; names are left undecoded (see `entryName`). The end record
+ * is found here rather than by yauzl, which only accepts one ending the file exactly: data
+ * appended to an archive does not stop an extractor, nor does a prefix (see `locateArchive`).
+ */
+export function openZip(file: string): Promise<OpenedZip> {
   return new Promise((resolve, reject) => {
     open(file, 'r', (openError, fd) => {
       if (openError) return reject(openError);
       fstat(fd, (statError, stats) => {
         if (statError) return close(fd, () => reject(statError));
-        const reader = new CheckedFileReader(fd, stats.size);
-        yauzl.fromRandomAccessReader(
-          reader,
-          stats.size,
-          { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
-          (err, zip) => {
-            if (err) return reader.close(() => reject(err));
-            // yauzl reports a failed close on the ZipFile after iteration stopped listening.
-            zip.on('error', () => {});
-            resolve(zip);
+        locateArchive(fd, stats.size).then(
+          (window) => {
+            const base = window?.base ?? 0;
+            const end = window?.end ?? stats.size;
+            const reader = new CheckedFileReader(fd, base, end - base);
+            yauzl.fromRandomAccessReader(
+              reader,
+              end - base,
+              {
+                lazyEntries: true,
+                autoClose: false,
+                decodeStrings: false,
+                // Not while listing: a stored entry whose two sizes differ would end the listing
+                // there. The walker checks every member's sizes as it reads it (and scans the
+                // bytes first), so a lie costs that member, not the entries after it.
+                validateEntrySizes: false,
+              },
+              (err, zip) => {
+                if (err) return reader.close(() => reject(err));
+                // yauzl reports a failed close on the ZipFile after iteration stopped listening.
+                zip.on('error', () => {});
+                resolve({ zip, base, end });
+              },
+            );
           },
+          (err: unknown) =>
+            close(fd, () => reject(err instanceof Error ? err : new Error(String(err)))),
         );
       });
     });
   });
+}
+
+const END_RECORD_BYTES = Buffer.from('PK\x05\x06', 'latin1');
+const END_RECORD_SIZE = 22;
+const ZIP64_LOCATOR = 0x07064b50;
+const ZIP64_LOCATOR_SIZE = 20;
+const ZIP64_END_RECORD = 0x06064b50;
+/** The zip64 end record as archivers write it (no extensible data). */
+const ZIP64_END_RECORD_SIZE = 56;
+const CENTRAL_HEADER = 0x02014b50;
+/** Bytes read at a time while looking backwards for the end record. */
+const LOCATE_CHUNK = 1024 * 1024;
+
+const readAt = promisify(read);
+
+/**
+ * The last end record in the file that is consistent with a central directory right in front of
+ * it, and the prefix its offsets do not count (`base`). This is how Info-ZIP's `unzip` finds an
+ * archive behind a self-extractor's stub or appended to another file, and it sees past data
+ * appended after the record. Undefined when no end record holds together.
+ *
+ * The search goes backwards from the end of the file one chunk at a time: an ordinary zip costs
+ * one read of its last chunk; only a file with data after its archive is read further back.
+ */
+async function locateArchive(
+  fd: number,
+  size: number,
+): Promise<{ base: number; end: number } | undefined> {
+  const bytesAt = async (position: number, length: number): Promise<Buffer | undefined> => {
+    if (position < 0 || position + length > size) return undefined;
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await readAt(fd, buffer, 0, length, position);
+    return bytesRead === length ? buffer : undefined;
+  };
+  for (let chunkEnd = size; chunkEnd >= END_RECORD_SIZE;) {
+    const chunkStart = Math.max(0, chunkEnd - LOCATE_CHUNK);
+    const chunk = await bytesAt(chunkStart, chunkEnd - chunkStart);
+    if (!chunk) return undefined;
+    for (let i = chunk.lastIndexOf(END_RECORD_BYTES); i >= 0;) {
+      const window = await archiveEndingAt(chunkStart + i, size, bytesAt);
+      if (window) return window;
+      i = i > 0 ? chunk.lastIndexOf(END_RECORD_BYTES, i - 1) : -1;
+    }
+    if (chunkStart === 0) return undefined;
+    // A record cut by the chunk's start is found whole in the next chunk.
+    chunkEnd = chunkStart + 3;
+  }
+  return undefined;
+}
+
+/** The archive whose end record is at `at`, if the record holds together. */
+async function archiveEndingAt(
+  at: number,
+  size: number,
+  bytesAt: (position: number, length: number) => Promise<Buffer | undefined>,
+): Promise<{ base: number; end: number } | undefined> {
+  const record = await bytesAt(at, END_RECORD_SIZE);
+  if (!record) return undefined;
+  const end = at + END_RECORD_SIZE + record.readUInt16LE(20);
+  if (end > size) return undefined;
+  const entries = record.readUInt16LE(10);
+  const directorySize = record.readUInt32LE(12);
+  const directoryOffset = record.readUInt32LE(16);
+  if (entries === 0xffff || directorySize === 0xffffffff || directoryOffset === 0xffffffff) {
+    return zip64ArchiveEndingAt(at, end, bytesAt);
+  }
+  const directoryStart = at - directorySize;
+  if (directoryStart < 0 || directoryStart < directoryOffset) return undefined;
+  if (entries > 0) {
+    const head = await bytesAt(directoryStart, 4);
+    if (head?.readUInt32LE(0) !== CENTRAL_HEADER) return undefined;
+  }
+  return { base: directoryStart - directoryOffset, end };
+}
+
+/** The same for a zip64 archive: its zip64 end record, declared or found before the locator. */
+async function zip64ArchiveEndingAt(
+  at: number,
+  end: number,
+  bytesAt: (position: number, length: number) => Promise<Buffer | undefined>,
+): Promise<{ base: number; end: number } | undefined> {
+  const locator = await bytesAt(at - ZIP64_LOCATOR_SIZE, ZIP64_LOCATOR_SIZE);
+  if (locator?.readUInt32LE(0) !== ZIP64_LOCATOR) return undefined;
+  const declared = Number(locator.readBigUInt64LE(8));
+  const isRecord = async (position: number) =>
+    Number.isSafeInteger(position) &&
+    (await bytesAt(position, 4))?.readUInt32LE(0) === ZIP64_END_RECORD;
+  if (await isRecord(declared)) return { base: 0, end };
+  const found = at - ZIP64_LOCATOR_SIZE - ZIP64_END_RECORD_SIZE;
+  if (found >= declared && (await isRecord(found))) return { base: found - declared, end };
+  return undefined;
 }

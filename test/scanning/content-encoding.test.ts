@@ -81,8 +81,12 @@ describe('the built-in engine on content with a Content-Encoding', () => {
     const archive = await zip([{ name: 'eicar.com', data: eicar() }]);
     const verdict = await scanEncoded(archive, ['br']);
     expect(verdict.findings).toEqual([EICAR_FINDING]);
-    expect(verdict.detections?.map((d) => d.path)).toEqual([
-      ['download', '(Content-Encoding: br)', 'eicar.com'],
+    // (A small zip may also pass through brotli stored as it is: the zip reader then finds it
+    // in the bytes as sent too, as `unzip` would.)
+    expect(verdict.detections?.map((d) => d.path)).toContainEqual([
+      'download',
+      '(Content-Encoding: br)',
+      'eicar.com',
     ]);
   });
 

@@ -1,0 +1,342 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/logger.js';
+import { BuiltinEngine } from '../../scanning/builtin-engine.js';
+import { describeVerdict } from '../../scanning/engines.js';
+import { EICAR_FINDING } from '../../scanning/findings.js';
+import {
+  craftedZip,
+  localRecord,
+  localRecords,
+  rawEntry,
+  rawZip,
+  streamedZip,
+  zip,
+} from '../support/archives.js';
+import { eicar, randomContent } from '../support/content.js';
+import { SIGNATURES_DIR } from '../support/corpus.js';
+
+/**
+ * Zips read both ways (central directory and local headers): the shapes that hide a payload from
+ * a reader trusting one view, each around the EICAR test file (deflated, so only a member's own
+ * scan can see it) and around clean bytes.
+ */
+
+/** The shapes, each built around `payload`; `listed` is a clean member the directory lists. */
+const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
+  // Deflated data under a directory-looking name, the directory declaring 0 bytes.
+  'directory name holding data, sizes 0 in the directory': (payload) => {
+    const entry = rawEntry('x/', payload);
+    return craftedZip(localRecord(entry), [
+      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
+    ]);
+  },
+  'directory name holding data in a streamed entry, sizes 0 in the directory': (payload) => {
+    const entry = rawEntry('x/', payload);
+    return craftedZip(localRecord(entry, { descriptor: true }), [
+      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
+    ]);
+  },
+  'an unlisted local entry in front of a listed one': (payload) => {
+    const hidden = rawEntry('hidden.com', payload);
+    const listed = rawEntry('readme.txt', Buffer.from('nothing to see here'));
+    const { bytes, offsets } = localRecords([hidden, listed]);
+    return craftedZip(bytes, [{ ...listed, offset: offsets[1] ?? 0 }]);
+  },
+  'the directory names it x/, the local header ab': (payload) => {
+    const entry = rawEntry('ab', payload);
+    return craftedZip(localRecord(entry), [
+      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
+    ]);
+  },
+  'behind an executable stub (offsets not adjusted)': (payload) =>
+    Buffer.concat([stub(), rawZip([rawEntry('a.com', payload)])]),
+  'two zips back to back, the payload in the first': (payload) =>
+    Buffer.concat([
+      rawZip([rawEntry('a.com', payload)]),
+      rawZip([rawEntry('b.txt', Buffer.from('second'))]),
+    ]),
+  'two zips back to back, the payload in the second': (payload) =>
+    Buffer.concat([
+      rawZip([rawEntry('b.txt', Buffer.from('first'))]),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'trailing junk past 64 KiB': (payload) =>
+    Buffer.concat([rawZip([rawEntry('a.com', payload)]), randomContent(100_000)]),
+  'text in front': (payload) =>
+    Buffer.concat([
+      Buffer.from('Here is your file:\r\n\r\n'),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'a mail message in front': (payload) =>
+    Buffer.concat([
+      Buffer.from(
+        'From: a@example.com\r\nTo: b@example.com\r\nSubject: files\r\n\r\nsee below\r\n',
+      ),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'an HTML page in front': (payload) =>
+    Buffer.concat([
+      Buffer.from('<!DOCTYPE html><html><body><p>download</p></body></html>\n'),
+      rawZip([rawEntry('a.com', payload)]),
+    ]),
+  'stored in the local header, deflated in the directory': (payload) => {
+    const entry = rawEntry('a.com', payload, 0);
+    return craftedZip(localRecord(entry), [{ ...entry, method: 8, offset: 0 }]);
+  },
+  'deflated in the local header, stored in the directory': (payload) => {
+    const entry = rawEntry('a.com', payload);
+    return craftedZip(localRecord(entry), [{ ...entry, method: 0, offset: 0 }]);
+  },
+  'a local entry after the end record': (payload) =>
+    Buffer.concat([
+      rawZip([rawEntry('b.txt', Buffer.from('listed'))]),
+      localRecord(rawEntry('a.com', payload)),
+    ]),
+};
+
+/** A stand-in for a self-extractor's stub: an executable header, and `PK\x03\x04` as a constant. */
+function stub(): Buffer {
+  return Buffer.concat([
+    Buffer.from('MZ'),
+    randomContent(4000),
+    Buffer.from('PK\x03\x04', 'latin1'),
+    randomContent(2000),
+  ]);
+}
+
+/** Where a generated zip hides its one member (each of the issue's shapes, reduced to one zip). */
+const HIDING_PLACES: ReadonlyArray<(payload: Buffer) => Buffer> = [
+  (payload) => rawZip([rawEntry('a.com', payload)]),
+  SHAPES['directory name holding data, sizes 0 in the directory']!,
+  SHAPES['directory name holding data in a streamed entry, sizes 0 in the directory']!,
+  SHAPES['an unlisted local entry in front of a listed one']!,
+  SHAPES['the directory names it x/, the local header ab']!,
+  SHAPES['stored in the local header, deflated in the directory']!,
+  SHAPES['deflated in the local header, stored in the directory']!,
+  SHAPES['a local entry after the end record']!,
+];
+
+type Wrap = 'none' | 'text' | 'stub' | 'zip';
+
+/**
+ * `inner` behind a prefix and before a suffix (a clean zip of `siblings` + 1 members, text, a
+ * stub), itself a member of another zip when `nested`.
+ */
+async function wrapped(
+  inner: Buffer,
+  wrap: { prefix: Wrap; suffix: Wrap; siblings: number; nested: boolean },
+): Promise<Buffer> {
+  const piece = async (kind: Wrap): Promise<Buffer> => {
+    if (kind === 'text') return Buffer.from('some text around the archive\r\n');
+    if (kind === 'stub') return stub();
+    if (kind === 'zip') {
+      const files = Array.from({ length: wrap.siblings + 1 }, (_, i) => ({
+        name: `s${i}.txt`,
+        data: randomContent(500),
+      }));
+      return zip(files);
+    }
+    return Buffer.alloc(0);
+  };
+  const whole = Buffer.concat([await piece(wrap.prefix), inner, await piece(wrap.suffix)]);
+  // Nested: a member of a plain zip, which the walker streams rather than reads from disk.
+  return wrap.nested ? zip([{ name: 'inner.bin', data: whole }]) : whole;
+}
+
+describe('zips read both ways', () => {
+  let dir: string;
+  let engine: BuiltinEngine;
+  let seq = 0;
+
+  const write = async (content: Buffer) => {
+    const file = path.join(dir, `content-${++seq}.zip`);
+    await writeFile(file, content);
+    return file;
+  };
+  const scan = async (content: Buffer) => {
+    const file = await write(content);
+    return engine.scan({ path: file, size: content.length, name: 'upload.zip' });
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'arbiter-zip-views-'));
+    engine = await BuiltinEngine.load(SIGNATURES_DIR, createLogger('silent'), {
+      archive: { maxDepth: 4, maxMembers: 100, maxExpandedBytes: 64 * 1024 ** 2, maxRatio: 200 },
+      scratchDir: path.join(dir, 'scratch'),
+    });
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const [shape, build] of Object.entries(SHAPES)) {
+    it(`finds the payload: ${shape}`, async () => {
+      const verdict = await scan(build(eicar()));
+      expect(verdict.findings).toEqual([EICAR_FINDING]);
+    });
+    it(`is clean around clean bytes: ${shape}`, async () => {
+      const verdict = await scan(build(randomContent(5000)));
+      expect(verdict.detections ?? []).toEqual([]);
+    });
+  }
+
+  it('finds a zip behind a prefix inside another zip, and leaves its clean twin clean', async () => {
+    for (const shape of ['behind an executable stub (offsets not adjusted)', 'text in front']) {
+      const nest = async (payload: Buffer) =>
+        zip([
+          { name: 'readme.txt', data: Buffer.from('read me') },
+          { name: 'setup.exe', data: SHAPES[shape]!(payload) },
+        ]);
+      const infected = await scan(await nest(eicar()));
+      expect(infected.detections?.map((d) => d.path)).toEqual([
+        ['upload.zip', 'setup.exe', 'a.com'],
+      ]);
+      const clean = await scan(await nest(randomContent(5000)));
+      expect(clean.detections ?? []).toEqual([]);
+    }
+  });
+
+  it('finds a zip whose first local header straddles two chunks of the member holding it', async () => {
+    // Stored, the member is read 64 KiB at a time from its first byte.
+    const inner = Buffer.concat([
+      Buffer.alloc(64 * 1024 - 10, 0x20),
+      rawZip([rawEntry('a.com', eicar())]),
+    ]);
+    const verdict = await scan(await zip([{ name: 'x.bin', data: inner, compress: false }]));
+    expect(verdict.detections?.map((d) => d.path)).toEqual([['upload.zip', 'x.bin', 'a.com']]);
+  });
+
+  it('leaves members holding a local header signature and no zip alone', async () => {
+    const lookalike = Buffer.concat([
+      randomContent(1000),
+      localRecord(rawEntry('a.txt', Buffer.from('a'))).subarray(0, 40),
+      randomContent(1000),
+    ]);
+    const verdict = await scan(await zip([{ name: 'data.bin', data: lookalike }]));
+    expect(verdict.detections ?? []).toEqual([]);
+  });
+
+  it('names both readings of an entry whose views disagree in the trace', async () => {
+    const verdict = await scan(SHAPES['the directory names it x/, the local header ab']!(eicar()));
+    expect(verdict.detections?.map((d) => d.path)).toEqual([
+      [
+        'upload.zip',
+        'ab (local header at byte 0: named "x/" in the central directory, "ab" here; 0 → 0 bytes in the central directory, 70 → 68 here)',
+      ],
+    ]);
+  });
+
+  it('says in the trace line how a clean zip was read where the views disagree or data surrounds it', async () => {
+    const disagreeing = await scan(
+      SHAPES['stored in the local header, deflated in the directory']!(randomContent(100)),
+    );
+    expect(disagreeing.findings).toEqual([]);
+    expect(describeVerdict(disagreeing)).toBe(
+      `scanned by builtin (${engine.version}): no findings (read: upload.zip/a.com: zip: the local header differs (method 8 in the central directory, 0 here); read both ways)`,
+    );
+    const surrounded = await scan(
+      Buffer.concat([
+        Buffer.from('text'),
+        rawZip([rawEntry('a.txt', Buffer.from('a'))]),
+        Buffer.from('junk'),
+      ]),
+    );
+    expect(describeVerdict(surrounded)).toBe(
+      `scanned by builtin (${engine.version}): no findings (read: upload.zip: zip: 4 bytes in front of the archive, swept too; upload.zip: zip: 4 bytes after the archive, swept too)`,
+    );
+    const plain = await scan(await zip([{ name: 'a.txt', data: Buffer.from('a') }]));
+    expect(describeVerdict(plain)).toBe(`scanned by builtin (${engine.version}): no findings`);
+  });
+
+  it('leaves clean look-alikes clean: directories, zip64, data descriptors, a self-extractor', async () => {
+    const files = [
+      { name: 'dir/', data: Buffer.alloc(0) },
+      { name: 'dir/a.txt', data: randomContent(3000) },
+    ];
+    const descriptor = rawEntry('b.bin', randomContent(3000));
+    const withDescriptor = localRecord(descriptor, { descriptor: true });
+    const shapes = [
+      await zip(files),
+      await zip(files, { forceZip64: true }),
+      await streamedZip(files.filter((file) => !file.name.endsWith('/'))),
+      craftedZip(withDescriptor, [{ ...descriptor, offset: 0 }]),
+      Buffer.concat([stub(), await zip(files)]),
+      Buffer.concat([stub(), await zip(files, { forceZip64: true })]),
+      Buffer.concat([await zip(files), Buffer.from('trailing')]),
+    ];
+    for (const content of shapes) expect((await scan(content)).findings).toEqual([]);
+  });
+
+  // Info-ZIP's `unzip -p` hands the payload out of each of these (it warns, and exits 1 or 2,
+  // about the prefixes and the lies, but prints the data): what the shapes are worth testing.
+  const READ_BY_UNZIP = [
+    'directory name holding data, sizes 0 in the directory',
+    'the directory names it x/, the local header ab',
+    'behind an executable stub (offsets not adjusted)',
+    'two zips back to back, the payload in the second',
+    'text in front',
+    'stored in the local header, deflated in the directory',
+  ];
+  for (const shape of READ_BY_UNZIP) {
+    it(`builds a shape unzip -p reads the payload from: ${shape}`, async () => {
+      const file = await write(SHAPES[shape]!(eicar()));
+      const unzip = spawnSync('unzip', ['-p', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      expect(unzip.stdout.includes(eicar())).toBe(true);
+    });
+  }
+
+  // libarchive's bsdtar (seeking: central directory first) hands it out of these.
+  const READ_BY_BSDTAR = [
+    'the directory names it x/, the local header ab',
+    'behind an executable stub (offsets not adjusted)',
+    'text in front',
+    'stored in the local header, deflated in the directory',
+    'two zips back to back, the payload in the second',
+  ];
+  for (const shape of READ_BY_BSDTAR) {
+    it(`builds a shape bsdtar reads the payload from: ${shape}`, async () => {
+      const file = await write(SHAPES[shape]!(eicar()));
+      const bsdtar = spawnSync('bsdtar', ['-xOf', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      expect(bsdtar.stdout.includes(eicar())).toBe(true);
+    });
+  }
+
+  it('builds shapes python3 zipfile reads the payload from: a prefix, two zips', async () => {
+    for (const shape of ['text in front', 'two zips back to back, the payload in the second']) {
+      const file = await write(SHAPES[shape]!(eicar()));
+      const python = spawnSync(
+        'python3',
+        [
+          '-c',
+          'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); sys.stdout.buffer.write(z.read(z.infolist()[0]))',
+          file,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      expect(python.stdout).toEqual(eicar());
+    }
+  });
+  it('finds the payload in any combination of prefix, hiding place and suffix, and nothing around clean bytes', async () => {
+    const hiding = fc.constantFrom(...HIDING_PLACES);
+    const wrapping = fc.record({
+      prefix: fc.constantFrom<Wrap>('none', 'text', 'stub', 'zip'),
+      suffix: fc.constantFrom<Wrap>('none', 'text', 'zip'),
+      siblings: fc.integer({ min: 0, max: 3 }),
+      nested: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(hiding, wrapping, async (hide, wrap) => {
+        const infected = await scan(await wrapped(hide(eicar()), wrap));
+        expect(infected.findings).toEqual([EICAR_FINDING]);
+        const clean = await scan(await wrapped(hide(randomContent(3000)), wrap));
+        expect(clean.detections ?? []).toEqual([]);
+      }),
+      { seed: 19, numRuns: 40 },
+    );
+  });
+});
