@@ -433,6 +433,7 @@ class Walk {
       format === undefined && !sniffed && scope.onDisk && scope.depth < this.limits.maxDepth
         ? this.embeddedZipInspector(scope.onDisk, scope)
         : undefined;
+    if (embedded) for (const chunk of head) await embedded.write(chunk);
     if (embedded && !handler) return embedded;
     if (!format && !handler && !sniffed && !scope.onDisk && scope.depth < this.limits.maxDepth) {
       const watcher = this.embeddedStreamInspector(scope);
@@ -478,14 +479,18 @@ class Walk {
    * together opens it: a file that merely holds the signature is left alone.
    */
   private embeddedZipInspector(file: string, scope: Scope): Inspector {
+    // The file's last bytes, kept from the chunks the walk reads anyway: no second open and
+    // read per file (which doubled the cost of scanning small files).
+    const tail = new TailBytes(END_RECORD_SEARCH);
     return {
-      write: async () => {},
+      write: (chunk) => {
+        tail.push(chunk);
+        return Promise.resolve();
+      },
       end: async () => {
-        let found = false;
-        await this.withFile(file, async (handle) => {
-          found = await endsWithZipRecord(handle);
-        });
-        if (found) await this.walkZip(file, scope, { embedded: true });
+        if (tail.bytes().includes(END_RECORD_SIGNATURE)) {
+          await this.walkZip(file, scope, { embedded: true });
+        }
       },
       abort: () => Promise.resolve(),
     };
@@ -1686,12 +1691,15 @@ function entryName(entry: yauzl.Entry): string {
 }
 
 /**
- * `first`, then `second` once `first` has ended: a file a format handler reads (text, an
- * executable) is also looked at as a zip behind a prefix.
+ * Both fed every later chunk, `second` ended once `first` has: a file a format handler reads
+ * (text, an executable) is also looked at as a zip behind a prefix.
  */
 function thenInspector(first: Inspector, second: Inspector): Inspector {
   return {
-    write: (chunk) => first.write(chunk),
+    write: async (chunk) => {
+      await first.write(chunk);
+      await second.write(chunk);
+    },
     end: async () => {
       await first.end();
       await second.end();
@@ -1723,13 +1731,20 @@ function localHeaderIn(data: Buffer): number | undefined {
 /** The most an end record and its comment take at the end of a zip (what `unzip` searches). */
 const END_RECORD_SEARCH = 22 + 0xffff;
 
-/** Whether the last bytes of the file hold an end-of-central-directory signature. */
-async function endsWithZipRecord(handle: FileHandle): Promise<boolean> {
-  const { size } = await handle.stat();
-  const length = Math.min(size, END_RECORD_SEARCH);
-  const tail = Buffer.alloc(length);
-  const { bytesRead } = await handle.read(tail, 0, length, size - length);
-  return tail.subarray(0, bytesRead).includes(END_RECORD_SIGNATURE);
+/** The last `capacity` bytes of a stream of chunks (copied: the walk reuses its buffers). */
+class TailBytes {
+  private tail = Buffer.alloc(0);
+  constructor(private readonly capacity: number) {}
+
+  push(chunk: Uint8Array): void {
+    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const recent = bytes.length >= this.capacity ? bytes : Buffer.concat([this.tail, bytes]);
+    this.tail = Buffer.from(recent.subarray(Math.max(0, recent.length - this.capacity)));
+  }
+
+  bytes(): Buffer {
+    return this.tail;
+  }
 }
 const END_RECORD_SIGNATURE = Buffer.from('PK\x05\x06', 'latin1');
 
