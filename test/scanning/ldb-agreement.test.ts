@@ -8,7 +8,8 @@ import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { parseLdbLine } from '../../scanning/signatures/ldb.js';
 import { gzip, zip } from '../support/archives.js';
-import { clamdAllMatches, startTestClamd, type TestClamd } from '../support/clamd.js';
+import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { disagreementsOf, namesFromBoth } from '../support/agreement.js';
 import { buildPe, type BuiltPe } from '../support/pe-builder.js';
 import { int, pick, seededRng, type Rng } from '../support/signature-gen.js';
 
@@ -463,15 +464,14 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
     expect(problems).toEqual([]);
     for (const file of [...files, ...archives]) {
       const target = path.join(filesDir, file.name);
-      const verdict = await builtin.scan({
-        path: target,
-        size: file.bytes.length,
-        name: file.name,
-      });
-      results.set(file.name, {
-        builtin: [...new Set((verdict.detections ?? []).map((d) => d.signature))].sort(),
-        clamd: await clamdAllMatches(clamd.socketPath, target),
-      });
+      results.set(
+        file.name,
+        await namesFromBoth(builtin, clamd.socketPath, {
+          path: target,
+          size: file.bytes.length,
+          name: file.name,
+        }),
+      );
     }
   }, 60_000);
 
@@ -492,17 +492,7 @@ describe('logical and PE section hash signatures: the built-in engine and clamd 
   });
 
   it('names the same signatures as clamd for every file', () => {
-    const disagreements: string[] = [];
-    for (const [name, { builtin, clamd: fromClamd }] of results) {
-      if (builtin.join() !== fromClamd.join()) {
-        const onlyBuiltin = builtin.filter((n) => !fromClamd.includes(n));
-        const onlyClamd = fromClamd.filter((n) => !builtin.includes(n));
-        disagreements.push(
-          `${name}: only built-in [${onlyBuiltin.join(', ')}], only clamd [${onlyClamd.join(', ')}]`,
-        );
-      }
-    }
-    expect(disagreements).toEqual([]);
+    expect(disagreementsOf(results)).toEqual([]);
   });
 
   it('matches each hand-written signature on exactly its labelled files', () => {

@@ -7,7 +7,8 @@ import { createLogger } from '../../core/logger.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { parseLdbLine } from '../../scanning/signatures/ldb.js';
 import { gzip, zip } from '../support/archives.js';
-import { clamdAllMatches, startTestClamd, type TestClamd } from '../support/clamd.js';
+import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { disagreementsOf, namesFromBoth } from '../support/agreement.js';
 
 /**
  * `Container:` conditions of logical signatures in the built-in engine and in a real clamd: for
@@ -126,15 +127,14 @@ describe('Container conditions of logical signatures: the built-in engine and cl
     for (const file of files) {
       const target = path.join(filesDir, file.name);
       await writeFile(target, file.bytes);
-      const verdict = await builtin.scan({
-        path: target,
-        size: file.bytes.length,
-        name: file.name,
-      });
-      results.set(file.name, {
-        builtin: [...new Set((verdict.detections ?? []).map((d) => d.signature))].sort(),
-        clamd: await clamdAllMatches(clamd.socketPath, target),
-      });
+      results.set(
+        file.name,
+        await namesFromBoth(builtin, clamd.socketPath, {
+          path: target,
+          size: file.bytes.length,
+          name: file.name,
+        }),
+      );
     }
   }, 120_000);
 
@@ -144,12 +144,7 @@ describe('Container conditions of logical signatures: the built-in engine and cl
   });
 
   it('names the same signatures as clamd for every container', () => {
-    const disagreements = [...results]
-      .filter(([, r]) => r.builtin.join() !== r.clamd.join())
-      .map(
-        ([name, r]) => `${name}: built-in [${r.builtin.join(', ')}], clamd [${r.clamd.join(', ')}]`,
-      );
-    expect(disagreements).toEqual([]);
+    expect(disagreementsOf(results)).toEqual([]);
   });
 
   it("fires the member's own container type, and no other", () => {

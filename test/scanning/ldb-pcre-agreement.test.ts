@@ -9,7 +9,8 @@ import { PCRE_MAX_CONTENT } from '../../scanning/matcher/pcre.js';
 import { buildSignatureDatabase } from '../../scanning/signatures/database.js';
 import { parseLdbLine } from '../../scanning/signatures/ldb.js';
 import { zip } from '../support/archives.js';
-import { clamdAllMatches, startTestClamd, type TestClamd } from '../support/clamd.js';
+import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { disagreementsOf, namesFromBoth } from '../support/agreement.js';
 import { buildPe } from '../support/pe-builder.js';
 import { int, pick, seededRng, type Rng } from '../support/signature-gen.js';
 
@@ -379,15 +380,14 @@ describe('PCRE subsignatures: the built-in engine and clamd agree', () => {
     expect(builtin.database.problems).toEqual([]);
     for (const file of files) {
       const target = path.join(filesDir, file.name);
-      const verdict = await builtin.scan({
-        path: target,
-        size: file.bytes.length,
-        name: file.name,
-      });
-      results.set(file.name, {
-        builtin: [...new Set((verdict.detections ?? []).map((d) => d.signature))].sort(),
-        clamd: await clamdAllMatches(clamd.socketPath, target),
-      });
+      results.set(
+        file.name,
+        await namesFromBoth(builtin, clamd.socketPath, {
+          path: target,
+          size: file.bytes.length,
+          name: file.name,
+        }),
+      );
     }
   }, 60_000);
 
@@ -397,15 +397,7 @@ describe('PCRE subsignatures: the built-in engine and clamd agree', () => {
   });
 
   it('names the same signatures as clamd for every file', () => {
-    const disagreements: string[] = [];
-    for (const [name, { builtin, clamd: fromClamd }] of results) {
-      if (builtin.join() !== fromClamd.join()) {
-        disagreements.push(
-          `${name}: only built-in [${builtin.filter((n) => !fromClamd.includes(n)).join(', ')}], only clamd [${fromClamd.filter((n) => !builtin.includes(n)).join(', ')}]`,
-        );
-      }
-    }
-    expect(disagreements).toEqual([]);
+    expect(disagreementsOf(results)).toEqual([]);
   });
 
   it('matches each hand-written signature on exactly its labelled files', () => {

@@ -7,7 +7,8 @@ import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { parsePe, PE_HEAD_BYTES } from '../../scanning/pe.js';
 import { versionInfoOffsets } from '../../scanning/pe-version-info.js';
 import { gzip, zip } from '../support/archives.js';
-import { clamdAllMatches, startTestClamd, type TestClamd } from '../support/clamd.js';
+import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { disagreementsOf, namesFromBoth } from '../support/agreement.js';
 import { buildPe } from '../support/pe-builder.js';
 import { resourceSection, versionBlock } from '../support/pe-version-resource.js';
 import { int, pick, seededRng } from '../support/signature-gen.js';
@@ -307,15 +308,14 @@ describe('VI (version information) subsignatures: the built-in engine and clamd 
     expect(builtin.database.logical.length).toBe(SIGNATURES.length);
     for (const file of files) {
       const target = path.join(filesDir, file.name);
-      const verdict = await builtin.scan({
-        path: target,
-        size: file.bytes.length,
-        name: file.name,
-      });
-      results.set(file.name, {
-        builtin: [...new Set((verdict.detections ?? []).map((d) => d.signature))].sort(),
-        clamd: await clamdAllMatches(clamd.socketPath, target),
-      });
+      results.set(
+        file.name,
+        await namesFromBoth(builtin, clamd.socketPath, {
+          path: target,
+          size: file.bytes.length,
+          name: file.name,
+        }),
+      );
     }
   }, 60_000);
 
@@ -325,15 +325,7 @@ describe('VI (version information) subsignatures: the built-in engine and clamd 
   });
 
   it('names the same signatures as clamd for every file', () => {
-    const disagreements: string[] = [];
-    for (const [name, { builtin, clamd: fromClamd }] of results) {
-      if (builtin.join() !== fromClamd.join()) {
-        disagreements.push(
-          `${name}: built-in [${builtin.join(', ')}], clamd [${fromClamd.join(', ')}]`,
-        );
-      }
-    }
-    expect(disagreements).toEqual([]);
+    expect(disagreementsOf(results)).toEqual([]);
   });
 
   it('has mutated files where the version strings still count, and ones where they no longer do', () => {
