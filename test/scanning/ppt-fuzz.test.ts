@@ -18,7 +18,7 @@ import {
   storageRecord,
 } from '../support/ppt.js';
 import { CLAMAV_TESTFILES_DIR } from '../support/test-executable-corpus.js';
-import { prng, withDeadline, type Rng } from '../support/fuzz.js';
+import { mutateSample, prng, withDeadline, type Rng } from '../support/fuzz.js';
 
 /**
  * Feeds the PowerPoint handler mutated `PowerPoint Document` streams, random record sequences and
@@ -118,41 +118,18 @@ it(`never throws, hangs or leaves files on mutated PowerPoint streams (seed ${SE
 
 function makeCase(rng: Rng): { content: Buffer; name: string; how: string } {
   const int = (n: number) => Math.floor(rng() * n);
-  const randomBytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
   if (rng() < 0.25) return { content: randomRecords(rng), name: STREAM, how: 'random records' };
   const sample = samples[int(samples.length)] ?? samples[0]!;
-  let content = Buffer.from(sample.content);
-  const steps: string[] = [];
-  const rounds = 1 + int(3);
-  for (let round = 0; round < rounds && content.length > 0; round++) {
-    const op = int(4);
-    if (op === 0) {
-      const flips = 1 + int(8);
-      for (let i = 0; i < flips; i++) {
-        const at = int(content.length);
-        content.writeUInt8(content.readUInt8(at) ^ (1 << int(8)), at);
-      }
-      steps.push(`${flips} bit flips`);
-    } else if (op === 1) {
-      const at = 1 + int(content.length - 1);
-      content = content.subarray(0, at);
-      steps.push(`truncated at ${at}`);
-    } else if (op === 2) {
-      // A record header's length or type rewritten: the walk's bookkeeping is what is tested.
-      const at = int(Math.max(1, content.length - 8));
-      content.writeUInt32LE(
-        rng() < 0.5 ? int(2 ** 32) : int(4096),
-        Math.min(at + 4, content.length - 4),
-      );
-      steps.push(`length at ${at}`);
-    } else {
-      const at = int(content.length);
-      const bytes = randomBytes(1 + int(16));
-      bytes.copy(content, at);
-      steps.push(`overwrote ${bytes.length} at ${at}`);
-    }
-  }
-  return { content, name: sample.name, how: `${sample.name}: ${steps.join(', ')}` };
+  const mutated = mutateSample(rng, sample, samples);
+  const { content } = mutated;
+  if (content.length < 8 || rng() < 0.5) return mutated;
+  // A record header's length rewritten: the walk's bookkeeping is what is tested.
+  const at = int(content.length - 7);
+  content.writeUInt32LE(
+    rng() < 0.5 ? int(2 ** 32) : int(4096),
+    Math.min(at + 4, content.length - 4),
+  );
+  return { ...mutated, how: `${mutated.how}, length at ${at}` };
 }
 
 /** A sequence of records of PowerPoint types, nested at random, some of them storages. */
