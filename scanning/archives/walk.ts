@@ -18,6 +18,7 @@ import {
   readRange,
   type ByteRange,
   type LocalHeader,
+  type ZipLayout,
 } from './zip-layout.js';
 import { openZip, type OpenedZip } from './zip-reader.js';
 import { gzipStoredName, sniffArchive, SNIFF_BYTES, UNDECODED_FORMATS } from './sniff.js';
@@ -1094,11 +1095,12 @@ class Walk {
     if (end < fileSize) {
       this.note(scope.path, `zip: ${fileSize - end} bytes after the archive, swept too`);
     }
-    if (layout.skipped.size > 0) {
+    const notRead = this.unreadEntries(layout, fileSize, scope);
+    if (notRead.size > 0) {
       this.record(
         'limits-exceeded',
         scope.path,
-        `zip: overlapping zip entries (${layout.skipped.size} of ${listing.entries.length} not read: their bytes belong to another entry or to the central directory)`,
+        `zip: overlapping zip entries (${notRead.size} of ${listing.entries.length} not read: their bytes belong to another entry or to the central directory)`,
       );
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
@@ -1116,7 +1118,7 @@ class Walk {
         position: index + 1,
         documentLike,
       });
-      if (layout.skipped.has(entry)) continue;
+      if (notRead.has(entry) || layout.duplicates.has(entry)) continue;
       const local = layout.local.get(entry);
       const disagreement = local && viewsDisagree(entry, local.header);
       // Names alone disagreeing read the same bytes the same way: read once, as listed.
@@ -1139,9 +1141,13 @@ class Walk {
       // entry unscannable.
       const failures: Array<{ path: string[]; detail: string }> = [];
       const quiet = (path: string[], detail: string) => failures.push({ path, detail });
+      const deferredBefore = undecoded.length;
       const listedRead = await this.zipEntry(zip, entry, scope, undecoded, quiet);
       const label = `${localName(local.header)} (local header at byte ${local.header.offset}: ${disagreement})`;
       const localRead = await this.localView(handle, local, label, scope, quiet);
+      // Set aside for 7-Zip (another method in the directory): that reading is still to come.
+      if (localRead)
+        for (const deferred of undecoded.slice(deferredBefore)) deferred.readOtherwise = true;
       if (!listedRead && !localRead && !scope.cancelled()) {
         for (const failure of failures) this.record('corrupt', failure.path, failure.detail);
       }
@@ -1160,6 +1166,32 @@ class Walk {
         scope,
       );
     }
+  }
+
+  /**
+   * The listed entries not read, reported as overlapping. Entries listed again over the same data
+   * are read once (a tool that lists a file twice writes an ordinary zip) unless what they stand
+   * for — each writing the whole member again — passes the ratio limit against the zip's own
+   * size: then they are the "non-recursive" zip bomb, and are reported with the overlaps.
+   */
+  private unreadEntries(
+    layout: ZipLayout<yauzl.Entry>,
+    fileSize: number,
+    scope: Scope,
+  ): Set<yauzl.Entry> {
+    const notRead = new Set(layout.skipped);
+    if (layout.duplicates.size === 0) return notRead;
+    let repeatedBytes = 0;
+    for (const entry of layout.duplicates.keys()) repeatedBytes += entry.uncompressedSize;
+    if (repeatedBytes > Math.max(RATIO_FLOOR, this.limits.maxRatio * fileSize)) {
+      for (const entry of layout.duplicates.keys()) notRead.add(entry);
+    } else {
+      this.note(
+        scope.path,
+        `zip: ${layout.duplicates.size} entries listed again over another entry's data, read once`,
+      );
+    }
+    return notRead;
   }
 
   /**
@@ -1301,17 +1333,55 @@ class Walk {
       size,
       members: members.map((member) => member.stored),
     };
+    const reportedBefore = this.unscannable.length;
     await this.unpack(handler, input, context, scope);
+    this.noteFailuresOfReadOtherwise(reportedBefore, members, scope);
     if (scope.cancelled() || this.stopMembers || this.stopBytes || this.failure !== undefined)
       return;
     for (const member of members) {
       if (seen.has(slashed(member.stored))) continue;
+      if (member.readOtherwise) {
+        this.note(
+          [...scope.path, member.name],
+          `zip: compression method ${member.method} of the central directory not decoded; read as the local header describes it`,
+        );
+        continue;
+      }
       this.record(
         'unsupported-method',
         [...scope.path, member.name],
         `zip: compression method ${member.method} not decoded (${handler.name} did not extract it)`,
         `zip:${member.method}`,
       );
+    }
+  }
+
+  /**
+   * Turns what the handler reported since `reportedBefore` about members read otherwise (or
+   * about the zip as a whole, when every member it was given was) into notes: another reading
+   * of those entries decoded. Findings inside what it did extract stay reported.
+   */
+  private noteFailuresOfReadOtherwise(
+    reportedBefore: number,
+    members: DeferredMember[],
+    scope: Scope,
+  ): void {
+    const readOtherwise = new Set(
+      members.filter((member) => member.readOtherwise).map((member) => member.name),
+    );
+    if (readOtherwise.size === 0) return;
+    const wholeZipToo = readOtherwise.size === members.length;
+    const depth = scope.path.length;
+    const reported = this.unscannable.splice(reportedBefore);
+    for (const failure of reported) {
+      const aboutZip = failure.path.length === depth;
+      const aboutMember =
+        failure.path.length === depth + 1 && readOtherwise.has(failure.path[depth] ?? '');
+      if ((aboutZip && wholeZipToo) || aboutMember) {
+        this.note(failure.path, `${failure.detail}; read as the local header describes it`);
+      } else {
+        this.unscannable.push(failure);
+      }
     }
   }
 
@@ -1562,6 +1632,12 @@ interface DeferredMember {
   /** Its name exactly as stored, for the handler to find it by. */
   stored: string;
   method: number;
+  /**
+   * Its local header reads it otherwise, and that reading decoded: the handler failing on the
+   * central directory's reading is what an extractor trusting that view would fail on too, so it
+   * is noted, not reported (the entry is unscannable only when no reading decodes).
+   */
+  readOtherwise?: boolean;
 }
 
 /**

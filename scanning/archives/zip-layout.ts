@@ -10,7 +10,9 @@ import type { FileHandle } from 'node:fs/promises';
  *   whose claims overlap (the same data listed many times, or one entry's header inside another's
  *   data: the "non-recursive" zip bomb) or that reach into the central directory are not what any
  *   archiver writes. In file order, an entry is read unless its claim overlaps one that is read
- *   or the central directory; the others are skipped.
+ *   or the central directory; the others are skipped. An entry that describes exactly the data of
+ *   the entry read before it (the same entry listed twice) is a duplicate: its bytes are those
+ *   already read, and the walker decides whether the expansion they stand for is a bomb.
  * - **Gaps.** The bytes before the central directory that the entries read do not claim (a
  *   prefix in front of the archive included): where a member that only a local header describes
  *   can hide (streaming extractors unpack those). The walker sweeps them forward for local
@@ -47,11 +49,21 @@ export interface ByteRange {
 export interface ListedEntry {
   relativeOffsetOfLocalHeader: number;
   compressedSize: number;
+  uncompressedSize: number;
+  compressionMethod: number;
+  generalPurposeBitFlag: number;
+  crc32: number;
 }
 
 export interface ZipLayout<E extends ListedEntry> {
   /** Entries that are not read: overlapping an earlier one, or reaching into the central directory. */
   skipped: Set<E>;
+  /**
+   * Entries listed again over the data of an entry that is read, describing it the same way
+   * (same local header, method, flags, sizes and CRC-32): an extractor writes the same bytes for
+   * each, so reading them once scans all of them. Each maps to the entry that is read.
+   */
+  duplicates: Map<E, E>;
   /** Unclaimed stretches of `[0, central directory)`, in file order. */
   gaps: ByteRange[];
   /** The local header of each entry that has one, as it reads (the entry's other view). */
@@ -89,6 +101,7 @@ export async function planZipLayout<E extends ListedEntry>(
     claims.push({ start, end: header.dataStart + entry.compressedSize, entry });
   }
   const skipped = new Set<E>();
+  const duplicates = new Map<E, E>();
   const read: Array<ByteRange & { entry: E }> = [];
   // File order; of two claims starting at the same byte, the longer one is the one read.
   claims.sort((a, b) => a.start - b.start || b.end - a.end);
@@ -96,6 +109,11 @@ export async function planZipLayout<E extends ListedEntry>(
   for (const claim of claims) {
     // Only entries that are read own their bytes: one skipped for reaching into the central
     // directory (or past the end of the file) shadows nothing after it.
+    const last = read.at(-1);
+    if (last && sameData(last, claim)) {
+      duplicates.set(claim.entry, last.entry);
+      continue;
+    }
     if (claim.start < reach || overlaps(claim, centralDirectory)) {
       skipped.add(claim.entry);
       continue;
@@ -110,7 +128,23 @@ export async function planZipLayout<E extends ListedEntry>(
     const next = read[index + 1];
     if (view && next) view.limit = Math.min(view.limit, next.start);
   }
-  return { skipped, gaps: gapsBetween(read, centralDirectory.start), local };
+  return { skipped, duplicates, gaps: gapsBetween(read, centralDirectory.start), local };
+}
+
+/** Two claims on the same bytes that read them the same way. */
+function sameData<E extends ListedEntry>(
+  a: ByteRange & { entry: E },
+  b: ByteRange & { entry: E },
+): boolean {
+  return (
+    a.start === b.start &&
+    a.end === b.end &&
+    a.entry.compressedSize === b.entry.compressedSize &&
+    a.entry.uncompressedSize === b.entry.uncompressedSize &&
+    a.entry.compressionMethod === b.entry.compressionMethod &&
+    a.entry.generalPurposeBitFlag === b.entry.generalPurposeBitFlag &&
+    a.entry.crc32 === b.entry.crc32
+  );
 }
 
 function overlaps(a: ByteRange, b: ByteRange): boolean {

@@ -11,7 +11,7 @@ import { EICAR_FINDING } from '../../scanning/findings.js';
 import {
   craftedZip,
   localRecord,
-  localRecords,
+  overlappingZip,
   rawEntry,
   rawZip,
   streamedZip,
@@ -19,95 +19,13 @@ import {
 } from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
 import { SIGNATURES_DIR } from '../support/corpus.js';
+import { ZIP_SHAPES as SHAPES, stub } from '../support/zip-shapes.js';
 
 /**
  * Zips read both ways (central directory and local headers): the shapes that hide a payload from
  * a reader trusting one view, each around the EICAR test file (deflated, so only a member's own
  * scan can see it) and around clean bytes.
  */
-
-/** The shapes, each built around `payload`; `listed` is a clean member the directory lists. */
-const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
-  // Deflated data under a directory-looking name, the directory declaring 0 bytes.
-  'directory name holding data, sizes 0 in the directory': (payload) => {
-    const entry = rawEntry('x/', payload);
-    return craftedZip(localRecord(entry), [
-      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
-    ]);
-  },
-  'directory name holding data in a streamed entry, sizes 0 in the directory': (payload) => {
-    const entry = rawEntry('x/', payload);
-    return craftedZip(localRecord(entry, { descriptor: true }), [
-      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
-    ]);
-  },
-  'an unlisted local entry in front of a listed one': (payload) => {
-    const hidden = rawEntry('hidden.com', payload);
-    const listed = rawEntry('readme.txt', Buffer.from('nothing to see here'));
-    const { bytes, offsets } = localRecords([hidden, listed]);
-    return craftedZip(bytes, [{ ...listed, offset: offsets[1] ?? 0 }]);
-  },
-  'the directory names it x/, the local header ab': (payload) => {
-    const entry = rawEntry('ab', payload);
-    return craftedZip(localRecord(entry), [
-      { name: 'x/', method: 8, crc: 0, size: 0, compressedSize: 0, offset: 0 },
-    ]);
-  },
-  'behind an executable stub (offsets not adjusted)': (payload) =>
-    Buffer.concat([stub(), rawZip([rawEntry('a.com', payload)])]),
-  'two zips back to back, the payload in the first': (payload) =>
-    Buffer.concat([
-      rawZip([rawEntry('a.com', payload)]),
-      rawZip([rawEntry('b.txt', Buffer.from('second'))]),
-    ]),
-  'two zips back to back, the payload in the second': (payload) =>
-    Buffer.concat([
-      rawZip([rawEntry('b.txt', Buffer.from('first'))]),
-      rawZip([rawEntry('a.com', payload)]),
-    ]),
-  'trailing junk past 64 KiB': (payload) =>
-    Buffer.concat([rawZip([rawEntry('a.com', payload)]), randomContent(100_000)]),
-  'text in front': (payload) =>
-    Buffer.concat([
-      Buffer.from('Here is your file:\r\n\r\n'),
-      rawZip([rawEntry('a.com', payload)]),
-    ]),
-  'a mail message in front': (payload) =>
-    Buffer.concat([
-      Buffer.from(
-        'From: a@example.com\r\nTo: b@example.com\r\nSubject: files\r\n\r\nsee below\r\n',
-      ),
-      rawZip([rawEntry('a.com', payload)]),
-    ]),
-  'an HTML page in front': (payload) =>
-    Buffer.concat([
-      Buffer.from('<!DOCTYPE html><html><body><p>download</p></body></html>\n'),
-      rawZip([rawEntry('a.com', payload)]),
-    ]),
-  'stored in the local header, deflated in the directory': (payload) => {
-    const entry = rawEntry('a.com', payload, 0);
-    return craftedZip(localRecord(entry), [{ ...entry, method: 8, offset: 0 }]);
-  },
-  'deflated in the local header, stored in the directory': (payload) => {
-    const entry = rawEntry('a.com', payload);
-    return craftedZip(localRecord(entry), [{ ...entry, method: 0, offset: 0 }]);
-  },
-  'a local entry after the end record': (payload) =>
-    Buffer.concat([
-      rawZip([rawEntry('b.txt', Buffer.from('listed'))]),
-      localRecord(rawEntry('a.com', payload)),
-    ]),
-};
-
-/** A stand-in for a self-extractor's stub: an executable header, and `PK\x03\x04` as a constant. */
-function stub(): Buffer {
-  return Buffer.concat([
-    Buffer.from('MZ'),
-    randomContent(4000),
-    Buffer.from('PK\x03\x04', 'latin1'),
-    randomContent(2000),
-  ]);
-}
 
 /** Where a generated zip hides its one member (each of the issue's shapes, reduced to one zip). */
 const HIDING_PLACES: ReadonlyArray<(payload: Buffer) => Buffer> = [
@@ -221,6 +139,24 @@ describe('zips read both ways', () => {
     expect(verdict.detections ?? []).toEqual([]);
   });
 
+  it('notes an entry listed again and a directory method that does not decode, reporting neither', async () => {
+    const twice = await scan(
+      SHAPES['the same entry listed three times in the central directory']!(randomContent(100)),
+    );
+    expect(describeVerdict(twice)).toContain(
+      "upload.zip: zip: 2 entries listed again over another entry's data, read once",
+    );
+    const bzip2 = await scan(
+      SHAPES['deflated in the local header, bzip2 in the directory']!(randomContent(100)),
+    );
+    expect(describeVerdict(bzip2)).toMatch(/read as the local header describes it/);
+  });
+
+  it('still reports many entries listed over the same data as a zip bomb', async () => {
+    const verdict = await scan(overlappingZip(60, 1024 ** 2));
+    expect(verdict.findings).toEqual(['content.unscannable.limits-exceeded']);
+  });
+
   it('names both readings of an entry whose views disagree in the trace', async () => {
     const verdict = await scan(SHAPES['the directory names it x/, the local header ab']!(eicar()));
     expect(verdict.detections?.map((d) => d.path)).toEqual([
@@ -281,6 +217,8 @@ describe('zips read both ways', () => {
     'two zips back to back, the payload in the second',
     'text in front',
     'stored in the local header, deflated in the directory',
+    'the same entry listed three times in the central directory',
+    'deflated in the local header, bzip2 in the directory',
   ];
   for (const shape of READ_BY_UNZIP) {
     it(`builds a shape unzip -p reads the payload from: ${shape}`, async () => {
