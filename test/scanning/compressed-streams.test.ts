@@ -275,6 +275,27 @@ describe('xz and bzip2 read to the end, stream by stream (through 7-Zip)', () =>
     expect(result.expandedBytes).toBe(2 * lead.length + eicar().length);
   });
 
+  it('scans every stream of concatenated .lzma files alone and the whole output', async () => {
+    const lzma = (data: Buffer) => compressWith('xz', ['--format=lzma', '-c'], data);
+    const lead = text('a clean first stream\n', 20);
+    // An LZMA header look-alike after the last stream: no stream, passed over.
+    const lookAlike = Buffer.from('5d0000800000000000000000000102030405', 'hex');
+    const content = Buffer.concat([lzma(lead), lzma(eicar()), lzma(lead), lookAlike]);
+    const result = await walk(content, 'm.lzma');
+    expect(result.unscannable).toEqual([]);
+    const visited = byPath(result.visited);
+    expect(visited.get('m.lzma/m (stream 1)')?.data).toEqual(lead);
+    expect(visited.get('m.lzma/m (stream 2)')?.data).toEqual(eicar());
+    expect(visited.get('m.lzma/m (stream 3)')?.data).toEqual(lead);
+    expect(visited.has('m.lzma/m (stream 4)')).toBe(false);
+    // 7-Zip hands out every stream (lzcat only the first): the whole output is all of them.
+    expect(visited.get('m.lzma/m')?.data?.subarray(0, 2 * lead.length + eicar().length)).toEqual(
+      Buffer.concat([lead, eicar(), lead]),
+    );
+    const single = await walk(lzma(eicar()), 'eicar.com.lzma');
+    expect(paths(single.visited)).toEqual(['eicar.com.lzma', 'eicar.com.lzma/eicar.com']);
+  });
+
   it('scans a single-stream file once, as before', async () => {
     const result = await walk(xz(eicar()), 'eicar.com.xz');
     expect(paths(result.visited)).toEqual(['eicar.com.xz', 'eicar.com.xz/eicar.com']);
@@ -485,15 +506,16 @@ describe('the built-in engine alone on streams read to the end', () => {
     expect(behind.findings).toEqual([TEST_EXECUTABLE_FINDING]);
   });
 
-  it('finds the test executable (by hash) and EICAR in any xz, bzip2 or zstd stream', async () => {
+  it('finds the test executable (by hash) and EICAR in any xz, lzma, bzip2 or zstd stream', async () => {
     const exe = await readFile(TEST_EXECUTABLE);
     const lead = text('a clean first stream\n', 10);
-    for (const [tool, suffix] of [
-      ['xz', 'xz'],
-      ['bzip2', 'bz2'],
-      ['zstd', 'zst'],
+    for (const [tool, suffix, args] of [
+      ['xz', 'xz', ['-c']],
+      ['xz', 'lzma', ['--format=lzma', '-c']],
+      ['bzip2', 'bz2', ['-c']],
+      ['zstd', 'zst', ['-c']],
     ] as const) {
-      const pack = (data: Buffer) => compressWith(tool, ['-c'], data);
+      const pack = (data: Buffer) => compressWith(tool, [...args], data);
       const byHash = await scan(Buffer.concat([pack(lead), pack(exe)]), `m.${suffix}`);
       expect(byHash.findings).toEqual([TEST_EXECUTABLE_FINDING]);
       const first = await scan(Buffer.concat([pack(eicar()), pack(lead)]), `e.${suffix}`);

@@ -11,7 +11,7 @@ import {
 import { RATIO_FLOOR } from '../walk.js';
 import type { UnscannableReason } from '../types.js';
 import type { SevenZipPool, SevenZipResult } from './sevenzip-pool.js';
-import { streamStarts } from './stream-starts.js';
+import { lzmaStreamCandidates, streamStarts } from './stream-starts.js';
 import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './sevenzip-sniff.js';
 
 /**
@@ -31,6 +31,8 @@ export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
       await unpackWithSevenZip(pool, format, input, context);
       if (format.name === 'xz' || format.name === 'bzip2') {
         await unpackStreams(pool, format, format.name, input, context);
+      } else if (format.name === 'lzma') {
+        await unpackLzmaStreams(pool, format, input, context);
       }
     },
   }));
@@ -93,6 +95,82 @@ async function unpackStreams(
       await rm(piece, { force: true });
     }
   }
+}
+
+/**
+ * Concatenated `.lzma` files: 7-Zip decodes every stream into the one member scanned whole (the
+ * same file through `lzcat` stops after the first, `7z x` reads them all). A legacy LZMA header
+ * has no magic, so each place that reads as one is a candidate (stream-starts.ts); a stream is
+ * the shortest run from one start to a later candidate (or the end of the file) that 7-Zip
+ * decodes without error — a candidate inside a stream's data cuts it short and fails, and the
+ * run is extended past it — and is then scanned alone as `<name> (stream N)`. A candidate no
+ * run from it decodes is no stream start. A single-stream file costs the search alone.
+ */
+async function unpackLzmaStreams(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  input: UnpackInput,
+  context: UnpackContext,
+): Promise<void> {
+  if (input.kind !== 'file' || context.cancelled()) return;
+  const starts = await lzmaStreamCandidates(input.path);
+  if (starts.length < 2) return;
+  const name = format.single?.(context.path.at(-1) ?? '') ?? 'lzma';
+  let streams = 0;
+  for (let index = 0; index < starts.length && !context.cancelled();) {
+    const stream = await decodingRun(pool, input, starts, index, context);
+    if (!stream) {
+      index += 1;
+      continue;
+    }
+    streams += 1;
+    try {
+      const alone = `${name} (stream ${streams})`;
+      await unpackWithSevenZip(pool, format, stream.piece, {
+        ...context,
+        member: (_name, data, info) => context.member(alone, data, { ...info, again: true }),
+      });
+    } finally {
+      await rm(stream.piece.path, { force: true });
+    }
+    index = stream.next;
+  }
+}
+
+/**
+ * The shortest run from `starts[index]` to a later candidate (or the end of the file) that
+ * 7-Zip tests as one whole LZMA stream, copied to the scratch folder; undefined when none does.
+ * Before the end of the file only a clean test counts (a run reaching into the next stream
+ * fails on its cut-short start); to the end, a warning (bytes after the stream) is accepted.
+ */
+async function decodingRun(
+  pool: SevenZipPool,
+  input: { path: string; size: number },
+  starts: readonly number[],
+  index: number,
+  context: UnpackContext,
+): Promise<{ piece: { kind: 'file'; path: string; size: number }; next: number } | undefined> {
+  const start = starts[index] ?? 0;
+  for (let next = index + 1; next <= starts.length && !context.cancelled(); next++) {
+    const end = starts[next] ?? input.size;
+    const piece = await context.scratchPath('.lzma');
+    await copyRange(input.path, piece, start, end);
+    const test = await pool.run({
+      args: ['t', '-bd', NO_PASSWORD, '-tlzma', '--', `/in/${basename(piece)}`],
+      input: dirname(piece),
+      budget: 0,
+    });
+    if (test.timedOut) {
+      await rm(piece, { force: true });
+      throw tookTooLong(pool);
+    }
+    const accepted = test.exitCode === 0 || (next === starts.length && test.exitCode === 1);
+    if (accepted && test.crashed === undefined) {
+      return { piece: { kind: 'file', path: piece, size: end - start }, next };
+    }
+    await rm(piece, { force: true });
+  }
+  return undefined;
 }
 
 /** Copies bytes `start` to `end` of one file into a new one. */

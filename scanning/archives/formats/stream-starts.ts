@@ -80,3 +80,56 @@ async function bzip2StreamAt(handle: FileHandle, offset: number): Promise<boolea
   const magic = header.subarray(4, 10);
   return magic.equals(BZIP2_BLOCK) || magic.equals(BZIP2_END);
 }
+
+/** Dictionary sizes the LZMA tools write: 2^n or 2^n + 2^(n-1), 4 KiB to 1.5 GiB. */
+const LZMA_DICTIONARIES = Array.from({ length: 19 }, (_, i) => i + 12).flatMap((n) => [
+  2 ** n,
+  2 ** n + 2 ** (n - 1),
+]);
+const LZMA_DICTIONARY_BYTES = LZMA_DICTIONARIES.map((size) => {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(size);
+  return bytes;
+});
+const LZMA_HEADER = 13;
+
+/**
+ * Where a further stream of a `.lzma` ("LZMA alone") file may start, 0 first: a legacy LZMA
+ * header has no magic, so every place that reads as one — a properties byte below 225, a
+ * dictionary size the tools write, an uncompressed size unknown (all ones) or below 2^48 — is a
+ * candidate, in file order. Random data passes this about once in 2^43 bytes; a candidate that
+ * is not a stream start fails to decode and is passed over by the caller.
+ */
+export async function lzmaStreamCandidates(path: string): Promise<number[]> {
+  const handle = await open(path, 'r');
+  try {
+    const found = new Set<number>();
+    let carried = Buffer.alloc(0);
+    let base = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(CHUNK);
+      const { bytesRead } = await handle.read(chunk, 0, CHUNK, base + carried.length);
+      if (bytesRead === 0) break;
+      const data = Buffer.concat([carried, chunk.subarray(0, bytesRead)]);
+      for (const dictionary of LZMA_DICTIONARY_BYTES) {
+        for (let at = data.indexOf(dictionary, 1); at >= 0; at = data.indexOf(dictionary, at + 1)) {
+          const start = at - 1;
+          if (base + start > 0 && lzmaHeaderAt(data, start)) found.add(base + start);
+        }
+      }
+      const keep = Math.min(OVERLAP, data.length);
+      carried = data.subarray(data.length - keep);
+      base += data.length - keep;
+    }
+    return [0, ...[...found].sort((a, b) => a - b)];
+  } finally {
+    await handle.close();
+  }
+}
+
+function lzmaHeaderAt(data: Buffer, start: number): boolean {
+  if (start < 0 || start + LZMA_HEADER > data.length || (data[start] ?? 255) >= 225) return false;
+  const low = data.readUInt32LE(start + 5);
+  const high = data.readUInt32LE(start + 9);
+  return (low === 0xffffffff && high === 0xffffffff) || high < 0x10000;
+}
