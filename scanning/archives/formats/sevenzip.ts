@@ -87,6 +87,8 @@ async function unpackStreams(
         {
           ...context,
           member: (_name, data, info) => context.member(alone, data, { ...info, again: true }),
+          // The walker's `after` counts in the whole file, not in this piece of it.
+          after: () => Promise.resolve(),
         },
       );
     } finally {
@@ -169,6 +171,9 @@ export async function unpackWithSevenZip(
     // scanned as they are, and only what says otherwise (a password, a limit) is reported.
     const reported = format.weak ? withoutCorrupt(failures) : failures;
     reportMemberFailures(reported, format, listed, context);
+    // What follows the archive's end (a second archive, appended data): 7-Zip stops before it
+    // and says how long it is. Not for members picked out of a zip (the walker reads its tail).
+    if (listing.tail > 0 && members.length === 0) await context.after(input.size - listing.tail);
     if (failure && !(format.weak && failure.reason === 'corrupt')) throw failure;
   } finally {
     await rm(job, { recursive: true, force: true });
@@ -227,13 +232,16 @@ interface ListedEntry {
   folder: boolean;
 }
 
-/** `l -slt`: what the archive holds, or undefined when the content is not this format after all. */
+/**
+ * `l -slt`: what the archive holds, and how many bytes follow its end (`tail`), or undefined when
+ * the content is not this format after all.
+ */
 async function listArchive(
   pool: SevenZipPool,
   format: SevenZipFormat,
   archive: ArchiveRef,
   context: UnpackContext,
-): Promise<{ entries: ListedEntry[] } | undefined> {
+): Promise<{ entries: ListedEntry[]; tail: number } | undefined> {
   const result = await pool.run({
     args: ['l', '-slt', '-bd', NO_PASSWORD, ...archive.type, ...operands(archive)],
     input: archive.dir,
@@ -271,7 +279,20 @@ async function listArchive(
       `more than ${context.limits.maxMembers} archive members`,
     );
   }
-  return { entries };
+  return { entries, tail: tailSize(result.stdout) };
+}
+
+/**
+ * The bytes after the archive's end, from the archive's own block of `l -slt` output (before the
+ * `----------` line): 7-Zip prints `Tail Size = <n>` beside its warning "There are data after the
+ * end of archive" for every format whose end it knows (7z, RAR, CAB, ARJ, cpio, ISO, UDF, WIM,
+ * compound files, CHM, NSIS, …); 0 when it printed none.
+ */
+function tailSize(stdout: string): number {
+  const entriesAt = stdout.indexOf('\n----------\n');
+  const archive = entriesAt < 0 ? stdout : stdout.slice(0, entriesAt);
+  const match = /^Tail Size = (\d+)$/m.exec(archive);
+  return match?.[1] === undefined ? 0 : Number(match[1]);
 }
 
 /** The entries of `l -slt` output: blocks of `Key = Value` lines after the `----------` line. */
