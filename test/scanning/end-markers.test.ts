@@ -8,8 +8,8 @@ import { createLogger } from '../../core/logger.js';
 import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
-import { DEFAULT_LIMITS, Workspace, zip, type Visited } from '../support/archives.js';
-import { eicar } from '../support/content.js';
+import { compressWith, DEFAULT_LIMITS, Workspace, zip, type Visited } from '../support/archives.js';
+import { eicar, randomContent } from '../support/content.js';
 import { appendUpdate, flateStream, qpdf, writePdf } from '../support/pdf.js';
 import { storedRar } from '../support/rar.js';
 import {
@@ -198,6 +198,68 @@ describe('what follows the end of an archive 7-Zip opens', () => {
   });
 });
 
+describe('what follows the last bzip2 or xz stream', () => {
+  const STREAMS = [
+    ['bzip2', 'bz2'],
+    ['xz', 'xz'],
+  ] as const;
+  const pack = (tool: string, data: Buffer) => compressWith(tool, ['-c'], data);
+  /** What the tool's own decompressor hands out of `content` (stdout, whatever its exit code). */
+  const decompressed = (tool: string, content: Buffer) =>
+    execFileSync('sh', ['-c', `${tool} -dc 2>/dev/null; true`], { input: content });
+
+  it.each(STREAMS)(
+    '%s: appended bytes or an archive after the streams are scanned, the streams still read',
+    async (tool, suffix) => {
+      const sevenZip = CONTAINERS[0]?.around('eicar.com', eicar()) ?? Buffer.alloc(0);
+      for (const streams of [
+        pack(tool, TEXT),
+        Buffer.concat([pack(tool, TEXT), pack(tool, TEXT)]),
+      ]) {
+        for (const tail of [eicar(), sevenZip, await zip([{ name: 'eicar.com', data: eicar() }])]) {
+          const content = Buffer.concat([streams, tail]);
+          const result = await walk(content, `t.${suffix}`);
+          expect(result.unscannable).toEqual([]);
+          expect(result.visited.find((v) => v.path === 't.' + suffix + '/t')?.data).toEqual(
+            Buffer.concat(streams.length > pack(tool, TEXT).length ? [TEXT, TEXT] : [TEXT]),
+          );
+          expect(holds(result.visited, `t.${suffix}/(after the ${tool} data)`, eicar())).toBe(true);
+        }
+      }
+    },
+  );
+
+  it('bzip2: what bzcat hands out and ignores', () => {
+    const content = Buffer.concat([pack('bzip2', TEXT), eicar()]);
+    // bzcat decodes the stream and ignores the rest ("trailing garbage after EOF ignored").
+    expect(decompressed('bzip2', content)).toEqual(TEXT);
+  });
+
+  it.each(STREAMS)('%s: zero padding after the streams is nothing', async (tool, suffix) => {
+    for (const zeros of [3, 8, 4096]) {
+      const content = Buffer.concat([pack(tool, TEXT), Buffer.alloc(zeros)]);
+      const result = await walk(content, `t.${suffix}`);
+      expect(result.unscannable).toEqual([]);
+      expect(result.visited.map((v) => v.path)).toEqual([`t.${suffix}`, `t.${suffix}/t`]);
+    }
+  });
+
+  it.each(STREAMS)('%s: finds the end of a stream of several MiB', async (tool, suffix) => {
+    const large = Buffer.from(randomContent(1536 * 1024).toString('base64'));
+    const content = Buffer.concat([pack(tool, large), eicar()]);
+    const result = await walk(content, `t.${suffix}`);
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.find((v) => v.path === `t.${suffix}/t`)?.length).toBe(large.length);
+    expect(holds(result.visited, `t.${suffix}/(after the ${tool} data)`, eicar())).toBe(true);
+  });
+
+  it.each(STREAMS)('%s: a stream cut short is still corrupt', async (tool, suffix) => {
+    const whole = pack(tool, Buffer.from(randomContent(20_000).toString('base64')));
+    const result = await walk(whole.subarray(0, whole.length - 40), `t.${suffix}`);
+    expect(result.unscannable.map((u) => u.reason)).toContain('corrupt');
+  });
+});
+
 describe('the built-in engine alone, past the end of an archive', () => {
   let dir: string;
   let engine: BuiltinEngine;
@@ -238,6 +300,17 @@ describe('the built-in engine alone, past the end of an archive', () => {
       expect(bothClean.findings).toEqual([]);
     },
   );
+
+  it('finds the test executable after a bzip2 or xz stream, and none after a clean one', async () => {
+    const exe = readFileSync(TEST_EXECUTABLE);
+    for (const tool of ['bzip2', 'xz']) {
+      const stream = compressWith(tool, ['-c'], TEXT);
+      const appended = await scan(Buffer.concat([stream, exe]), `a.${tool}`);
+      expect(appended.findings).toEqual([TEST_EXECUTABLE_FINDING]);
+      const clean = await scan(Buffer.concat([stream, TEXT]), `b.${tool}`);
+      expect(clean.findings).toEqual([]);
+    }
+  });
 
   it('finds the test executable in a PDF’s incremental update', async () => {
     const exe = readFileSync(TEST_EXECUTABLE);

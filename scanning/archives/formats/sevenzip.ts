@@ -11,7 +11,7 @@ import {
 import { RATIO_FLOOR } from '../walk.js';
 import type { UnscannableReason } from '../types.js';
 import type { SevenZipPool, SevenZipResult } from './sevenzip-pool.js';
-import { streamStarts } from './stream-starts.js';
+import { streamsEnd, streamStarts } from './stream-starts.js';
 import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './sevenzip-sniff.js';
 
 /**
@@ -28,9 +28,10 @@ export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
     ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
     sniff: (head: Buffer) => format.sniff(head),
     unpack: async (input: UnpackInput, context: UnpackContext) => {
-      await unpackWithSevenZip(pool, format, input, context);
       if (format.name === 'xz' || format.name === 'bzip2') {
-        await unpackStreams(pool, format, format.name, input, context);
+        await unpackStreamFile(pool, format, format.name, input, context);
+      } else {
+        await unpackWithSevenZip(pool, format, input, context);
       }
     },
   }));
@@ -56,11 +57,49 @@ function zipMethods(pool: SevenZipPool): FormatHandler {
 }
 
 /**
+ * An xz or bzip2 file: its streams (unpackStreams), and what follows the last one when that is
+ * no further stream (appended data, another archive). 7-Zip would call the whole file damaged;
+ * `bzcat` hands out the streams and ignores the rest with a warning. The streams are then
+ * decoded from a copy of them alone, and the rest is scanned as `(after the <format> data)`.
+ */
+async function unpackStreamFile(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  kind: 'xz' | 'bzip2',
+  input: UnpackInput,
+  context: UnpackContext,
+): Promise<void> {
+  if (input.kind !== 'file') throw new Error('file input expected');
+  const starts = await streamStarts(kind, input.path);
+  const end = await streamsEnd(kind, input.path, starts.at(-1) ?? 0, input.size);
+  if (end === undefined) {
+    await unpackWithSevenZip(pool, format, input, context);
+    await unpackStreams(pool, format, kind, input, context, starts);
+    return;
+  }
+  const copy = await context.scratchPath(kind === 'xz' ? '.xz' : '.bz2');
+  try {
+    try {
+      await copyRange(input.path, copy, 0, end);
+      const streams: UnpackInput = { kind: 'file', path: copy, size: end };
+      await unpackWithSevenZip(pool, format, streams, context);
+      await unpackStreams(pool, format, kind, streams, context, starts);
+    } finally {
+      await rm(copy, { force: true });
+    }
+  } finally {
+    // Scanned even when the streams did not decode: it is there for whoever reads on.
+    await context.after(end);
+  }
+}
+
+/**
  * A multi-stream xz or bzip2 file (concatenated files; `pbzip2` and `xz -T` with `--block-list`
  * write them too): 7-Zip decodes every stream into the one member the walker scans whole, as
  * `xzcat` and `bzcat` hand it out. Each stream is then also decoded and scanned on its own, as
  * `<name> (stream N)`, for signatures that must match a file whole (a hash, the EICAR test
- * file). A single-stream file costs nothing more than the search for a second stream's header.
+ * file), `starts` telling where each starts (streamStarts). A single-stream file costs nothing
+ * more than the search for a second stream's header.
  */
 async function unpackStreams(
   pool: SevenZipPool,
@@ -68,9 +107,9 @@ async function unpackStreams(
   kind: 'xz' | 'bzip2',
   input: UnpackInput,
   context: UnpackContext,
+  starts: readonly number[],
 ): Promise<void> {
   if (input.kind !== 'file' || context.cancelled()) return;
-  const starts = await streamStarts(kind, input.path);
   if (starts.length < 2) return;
   const name = format.single?.(context.path.at(-1) ?? '') ?? kind;
   for (const [index, start] of starts.entries()) {
