@@ -164,6 +164,15 @@ describe('what follows the end of an archive 7-Zip opens', () => {
     expect(listing).not.toContain('Path = eicar.com');
   });
 
+  it('scans past the end of an archive whose members are all encrypted', async () => {
+    const locked = built({ 'readme.txt': TEXT }, '7z a -bd -psecret t.7z readme.txt', 't.7z');
+    const result = await walk(Buffer.concat([locked, eicar()]), 't.7z');
+    expect(result.unscannable).toMatchObject([
+      { reason: 'encrypted', path: ['t.7z', 'readme.txt'] },
+    ]);
+    expect(holds(result.visited, 't.7z/(after the 7z data)', eicar())).toBe(true);
+  });
+
   it('ignores zero padding after the end, as it ignores it after gzip', async () => {
     const cab = CONTAINERS[2]?.around('readme.txt', TEXT) ?? Buffer.alloc(0);
     const result = await walk(Buffer.concat([cab, Buffer.alloc(4096)]), 't.cab');

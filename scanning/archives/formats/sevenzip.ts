@@ -171,11 +171,18 @@ export async function unpackWithSevenZip(
     };
     const listing = await listArchive(pool, format, archive, context);
     if (!listing) return;
+    // What follows the archive's end (a second archive, appended data): 7-Zip stops before it
+    // and says how long it is. Not for members picked out of a zip (the walker reads its tail).
+    const tail = listing.tail > 0 && members.length === 0 ? input.size - listing.tail : undefined;
+    const scanTail = () => (tail === undefined ? Promise.resolve() : context.after(tail));
     const files = listing.entries.filter((entry) => !entry.folder);
     const encrypted = new Set(files.filter((entry) => entry.encrypted).map((entry) => entry.path));
     for (const member of encrypted)
       context.unscannable('encrypted', 'encrypted member', { member });
-    if (files.length > 0 && encrypted.size === files.length) return;
+    if (files.length > 0 && encrypted.size === files.length) {
+      await scanTail();
+      return;
+    }
     // The whole expansion is bounded by the byte limit and by the ratio limit applied to the
     // archive as a whole (the walker checks each member's ratio only past RATIO_FLOOR).
     const budget = Math.min(
@@ -210,9 +217,7 @@ export async function unpackWithSevenZip(
     // scanned as they are, and only what says otherwise (a password, a limit) is reported.
     const reported = format.weak ? withoutCorrupt(failures) : failures;
     reportMemberFailures(reported, format, listed, context);
-    // What follows the archive's end (a second archive, appended data): 7-Zip stops before it
-    // and says how long it is. Not for members picked out of a zip (the walker reads its tail).
-    if (listing.tail > 0 && members.length === 0) await context.after(input.size - listing.tail);
+    await scanTail();
     if (failure && !(format.weak && failure.reason === 'corrupt')) throw failure;
   } finally {
     await rm(job, { recursive: true, force: true });
