@@ -10,6 +10,7 @@ import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
 import { compressWith, DEFAULT_LIMITS, Workspace, zip, type Visited } from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
+import { mpackMessage, uuencoded } from '../support/mail-formats.js';
 import { appendUpdate, flateStream, qpdf, writePdf } from '../support/pdf.js';
 import { storedRar } from '../support/rar.js';
 import {
@@ -108,6 +109,18 @@ function updatedPdf(data: Buffer): Buffer {
   return appendUpdate(pdf, 100, [flateStream(data)]);
 }
 
+/**
+ * Formats with no archive end to read past: a mail after its closing boundary, an RTF after its
+ * closing brace, HTML, uuencoded text, a PDF after its last `%%EOF`.
+ */
+const DOCUMENTS: Array<[string, () => Buffer]> = [
+  ['mail.eml', () => mpackMessage('readme.txt', TEXT)],
+  ['doc.rtf', () => Buffer.from('{\\rtf1\\ansi plain text}\n')],
+  ['page.html', () => Buffer.from('<html><body><p>plain text</p></body></html>\n')],
+  ['text.uu', () => uuencoded('readme.txt', TEXT)],
+  ['doc.pdf', () => updatedPdf(TEXT)],
+];
+
 const walk = (content: Buffer, name: string) =>
   ws.walk(content, name, DEFAULT_LIMITS, formats.handlers);
 
@@ -204,6 +217,22 @@ describe('what follows the end of an archive 7-Zip opens', () => {
     const result = await walk(updated, 'updated.pdf');
     expect(result.unscannable).toEqual([]);
     expect(holds(result.visited, 'updated.pdf', eicar())).toBe(true);
+  });
+});
+
+describe('a zip after a document or mail (the sweep of the uploaded file)', () => {
+  it.each(DOCUMENTS)('%s: the zip is opened, a clean one is clean', async (name, document) => {
+    const before = document();
+    const payload = await zip([{ name: 'eicar.com', data: eicar() }]);
+    const result = await walk(Buffer.concat([before, payload]), name);
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.find((v) => v.path === `${name}/eicar.com`)?.data).toEqual(eicar());
+    const clean = await walk(
+      Buffer.concat([before, await zip([{ name: 'readme.txt', data: TEXT }])]),
+      name,
+    );
+    expect(clean.unscannable).toEqual([]);
+    expect(clean.visited.some((v) => v.data?.includes(eicar()))).toBe(false);
   });
 });
 
@@ -319,6 +348,13 @@ describe('the built-in engine alone, past the end of an archive', () => {
       const clean = await scan(Buffer.concat([stream, TEXT]), `b.${tool}`);
       expect(clean.findings).toEqual([]);
     }
+  });
+
+  it.each(DOCUMENTS)('%s: finds the test executable in a zip after it', async (name, document) => {
+    const exe = readFileSync(TEST_EXECUTABLE);
+    const zipped = await zip([{ name: 'clam.exe', data: exe }]);
+    const found = await scan(Buffer.concat([document(), zipped]), name);
+    expect(found.findings).toEqual([TEST_EXECUTABLE_FINDING]);
   });
 
   it('finds the test executable in a PDF’s incremental update', async () => {
