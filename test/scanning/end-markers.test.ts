@@ -13,6 +13,7 @@ import { eicar, randomContent } from '../support/content.js';
 import { mpackMessage, uuencoded } from '../support/mail-formats.js';
 import { appendUpdate, flateStream, qpdf, writePdf } from '../support/pdf.js';
 import { storedRar } from '../support/rar.js';
+import { ole1Object, packageNative, rtfWithObject } from '../support/rtf.js';
 import {
   TEST_EXECUTABLE,
   TEST_EXECUTABLE_FINDING,
@@ -217,6 +218,26 @@ describe('what follows the end of an archive 7-Zip opens', () => {
     const result = await walk(updated, 'updated.pdf');
     expect(result.unscannable).toEqual([]);
     expect(holds(result.visited, 'updated.pdf', eicar())).toBe(true);
+  });
+});
+
+describe('documents read to the end of the file, past their own end', () => {
+  it('reads an object in an RTF group after the closing brace', async () => {
+    const object = rtfWithObject(ole1Object('Package', packageNative('e.com', eicar())));
+    const content = Buffer.concat([Buffer.from('{\\rtf1\\ansi plain text}\n'), object]);
+    const result = await walk(content, 'after.rtf');
+    expect(result.unscannable).toEqual([]);
+    expect(result.visited.find((v) => v.path === 'after.rtf/e.com')?.data).toEqual(eicar());
+  });
+
+  it('reads a data URI after </html> (browsers parse on)', async () => {
+    const uri = `data:application/octet-stream;base64,${eicar().toString('base64')}`;
+    const content = Buffer.from(
+      `<html><body><p>plain text</p></body></html>\n<a href="${uri}">x</a>\n`,
+    );
+    const result = await walk(content, 'after.html');
+    expect(result.unscannable).toEqual([]);
+    expect(holds(result.visited, 'after.html', eicar())).toBe(true);
   });
 });
 
