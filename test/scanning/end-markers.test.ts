@@ -187,6 +187,39 @@ describe('what follows the end of an archive 7-Zip opens', () => {
     expect(holds(result.visited, 't.7z/(after the 7z data)', eicar())).toBe(true);
   });
 
+  it('opens archives chained back to back one level deeper each, up to the depth limit', async () => {
+    const sevenZip = (name: string, data: Buffer) =>
+      built({ [name]: data }, `7z a -bd t.7z ${name}`, 't.7z');
+    const clean = sevenZip('readme.txt', TEXT);
+    const chain = Buffer.concat([clean, clean, clean, sevenZip('eicar.com', eicar())]);
+    const deep = await walk(chain, 'chain.7z');
+    expect(deep.unscannable).toEqual([]);
+    const after = '(after the 7z data)';
+    expect(holds(deep.visited, `chain.7z/${after}/${after}/${after}`, eicar())).toBe(true);
+    const shallow = await ws.walk(
+      chain,
+      'chain.7z',
+      { ...DEFAULT_LIMITS, maxDepth: 2 },
+      formats.handlers,
+    );
+    expect(shallow.unscannable).toMatchObject([
+      { reason: 'limits-exceeded', path: ['chain.7z', after, after] },
+    ]);
+  });
+
+  it('counts what follows the end once: not against the member limit', async () => {
+    const sevenZip = CONTAINERS[0]?.around('readme.txt', TEXT) ?? Buffer.alloc(0);
+    const limits = { ...DEFAULT_LIMITS, maxMembers: 1 };
+    const result = await ws.walk(
+      Buffer.concat([sevenZip, eicar()]),
+      't.7z',
+      limits,
+      formats.handlers,
+    );
+    expect(result.unscannable).toEqual([]);
+    expect(holds(result.visited, 't.7z/(after the 7z data)', eicar())).toBe(true);
+  });
+
   it('ignores zero padding after the end, as it ignores it after gzip', async () => {
     const cab = CONTAINERS[2]?.around('readme.txt', TEXT) ?? Buffer.alloc(0);
     const result = await walk(Buffer.concat([cab, Buffer.alloc(4096)]), 't.cab');
