@@ -630,7 +630,7 @@ class Walk {
 
   /**
    * What follows a container's own data in its file (`UnpackContext.after`): a second archive
-   * or appended data, which `7z x`, `cpio -i` or `unrar` stop before but which is there for
+   * or appended data, which `7z x`, `cpio -i` or `bsdtar` stop before but which is there for
    * whoever reads on. Scanned as `(after the <kind> data)` from the container's end, zeros and
    * all (an ISO image starts with 32 KiB of them), unless it is nothing but zeros; its bytes are
    * the container's own, so it is a part (`admitPart`), not counted again.
@@ -643,7 +643,7 @@ class Walk {
     cancelled: () => boolean,
   ): Promise<void> {
     if (end >= file.size || cancelled() || this.stopBytes || !this.admitPart()) return;
-    if ((await firstNonZero(file.path, end, file.size)) === undefined) return;
+    if (await onlyZeros(file.path, end, file.size)) return;
     this.scannedAfter.set(scope, end);
     this.note(scope.path, `${kind}: ${file.size - end} bytes after the archive's end, scanned too`);
     const bytes = createReadStream(file.path, {
@@ -1781,19 +1781,18 @@ function localHeaderIn(data: Buffer): number | undefined {
   return undefined;
 }
 
-/** Where the first non-zero byte from `start` to `end` of a file is, or undefined: all zeros. */
-async function firstNonZero(path: string, start: number, end: number): Promise<number | undefined> {
+/** Whether the bytes from `start` to `end` of a file are all zeros (padding). */
+async function onlyZeros(path: string, start: number, end: number): Promise<boolean> {
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.alloc(Math.min(CHUNK, end - start));
     for (let at = start; at < end;) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
-      if (bytesRead === 0) return undefined;
-      const found = buffer.subarray(0, bytesRead).findIndex((byte) => byte !== 0);
-      if (found >= 0) return at + found;
+      if (bytesRead === 0) return true;
+      if (buffer.subarray(0, bytesRead).some((byte) => byte !== 0)) return false;
       at += bytesRead;
     }
-    return undefined;
+    return true;
   } finally {
     await handle.close();
   }

@@ -164,7 +164,9 @@ function bzip2EndIn(data: Buffer, base: number): number | undefined {
   for (const { bytes, mask, first, needle, shift } of BZIP2_EOS_SHIFTS) {
     for (let at = data.indexOf(needle); at >= 0; at = data.indexOf(needle, at + 1)) {
       const start = at - first;
-      if (start < 0 || start + 7 > data.length + (shift === 0 ? 1 : 0)) continue;
+      // Shifted by whole bytes, the magic takes 6 of the window's 7 bytes; otherwise all 7.
+      const span = shift === 0 ? 6 : 7;
+      if (start < 0 || start + span > data.length) continue;
       const matches = mask.every((bits, i) => ((data[start + i] ?? 0) & bits) === (bytes[i] ?? 0));
       if (!matches) continue;
       const end = base + start + Math.ceil((shift + 48 + 32) / 8);
