@@ -196,6 +196,15 @@ export interface UnpackContext {
     detail: string,
     options?: { member?: string; method?: string },
   ): void;
+  /**
+   * For `file` input: the container's own data ends at byte `end` of the file. What follows it
+   * (a second archive, appended data) is scanned as a further member, `(after the <name> data)`,
+   * and opened in turn if it is a container (zero padding alone is nothing). Its bytes are the
+   * container's own: counted once already, they are not counted again against the member and
+   * byte limits. Resolves once it was scanned; nothing for `stream` input, or for a handler
+   * working on a zip's members.
+   */
+  after(end: number): Promise<void>;
   /** True once the walk gave up on this content: stop and return. */
   cancelled(): boolean;
   /** A fresh path in the walk's scratch folder (removed when the walk ends). */

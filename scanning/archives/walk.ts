@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +202,12 @@ class Walk {
   private temps = 0;
   /** How many leading bytes are gathered before the content is recognised. */
   private readonly sniffBytes: number;
+  /**
+   * Where the scan of what follows a container's end began (`UnpackContext.after`), by the
+   * container's scope: a zip starting right there was opened by that scan, and the sweep for a
+   * zip at the file's end leaves it alone.
+   */
+  private readonly scannedAfter = new WeakMap<Scope, number>();
 
   constructor(
     private readonly limits: ArchiveLimits,
@@ -490,7 +496,10 @@ class Walk {
       },
       end: async () => {
         if (tail.bytes().includes(END_RECORD_SIGNATURE)) {
-          await this.walkZip(file, scope, { embedded: true });
+          await this.walkZip(file, scope, {
+            embedded: true,
+            openedFrom: this.scannedAfter.get(scope),
+          });
         }
       },
       abort: () => Promise.resolve(),
@@ -542,7 +551,10 @@ class Walk {
         scope,
         async (file) => {
           const { size } = await stat(file);
-          await unpack({ kind: 'file', path: file, size });
+          const input = { kind: 'file', path: file, size } as const;
+          const after = (end: number) =>
+            this.afterContainer(handler.name, input, end, scope, cancelled);
+          await this.unpack(handler, input, { ...context, after }, scope);
         },
         () => (aborted = true),
       );
@@ -612,7 +624,43 @@ class Walk {
         this.record(reason, path, `${handler.name}: ${detail}`, options.method);
       },
       scratchPath: (suffix) => this.tempFile(suffix),
+      // Only a file handed over whole has bytes after its end (handlerInspector).
+      after: () => Promise.resolve(),
     };
+  }
+
+  /**
+   * What follows a container's own data in its file (`UnpackContext.after`): a second archive
+   * or appended data, which `7z x`, `cpio -i` or `bsdtar` stop before but which is there for
+   * whoever reads on. Scanned as `(after the <kind> data)` from the container's end, zeros and
+   * all (an ISO image starts with 32 KiB of them), unless it is nothing but zeros; its bytes are
+   * the container's own, so it is a part (`admitPart`), not counted again.
+   */
+  private async afterContainer(
+    kind: string,
+    file: { path: string; size: number },
+    end: number,
+    scope: Scope,
+    cancelled: () => boolean,
+  ): Promise<void> {
+    if (end >= file.size || cancelled() || this.stopBytes || !this.admitPart()) return;
+    if (await onlyZeros(file.path, end, file.size)) return;
+    this.scannedAfter.set(scope, end);
+    this.note(scope.path, `${kind}: ${file.size - end} bytes after the archive's end, scanned too`);
+    const bytes = createReadStream(file.path, {
+      start: end,
+      end: file.size - 1,
+      highWaterMark: CHUNK,
+    });
+    await this.content(bytes, {
+      path: [...scope.path, `(after the ${kind} data)`],
+      depth: scope.depth + 1,
+      size: file.size - end,
+      again: true,
+      cancelled,
+      kind,
+      blame: scope.path,
+    });
   }
 
   /** A member the `7z` handler extracted: its content was read, so it is not encrypted. */
@@ -1041,7 +1089,7 @@ class Walk {
   private async walkZip(
     file: string,
     scope: Scope,
-    how: { embedded?: boolean } = {},
+    how: { embedded?: boolean; openedFrom?: number | undefined } = {},
   ): Promise<void> {
     let opened: OpenedZip;
     try {
@@ -1054,6 +1102,11 @@ class Walk {
         const { size } = await handle.stat();
         await this.walkLocalOnly(handle, { start: 0, end: size }, 'end of file', scope);
       });
+      return;
+    }
+    if (how.embedded && opened.base === how.openedFrom) {
+      // The zip starts where a container's end is: the scan of what follows it opened it.
+      opened.zip.close();
       return;
     }
     const undecoded: DeferredMember[] = [];
@@ -1802,6 +1855,23 @@ function localHeaderIn(data: Buffer): number | undefined {
     i = data.indexOf(LOCAL_HEADER_SIGNATURE, i + 1);
   }
   return undefined;
+}
+
+/** Whether the bytes from `start` to `end` of a file are all zeros (padding). */
+async function onlyZeros(path: string, start: number, end: number): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.min(CHUNK, end - start));
+    for (let at = start; at < end;) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+      if (bytesRead === 0) return true;
+      if (buffer.subarray(0, bytesRead).some((byte) => byte !== 0)) return false;
+      at += bytesRead;
+    }
+    return true;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The most an end record and its comment take at the end of a zip (what `unzip` searches). */

@@ -11,7 +11,7 @@ import {
 import { RATIO_FLOOR } from '../walk.js';
 import type { UnscannableReason } from '../types.js';
 import type { SevenZipPool, SevenZipResult } from './sevenzip-pool.js';
-import { lzmaStreamCandidates, streamStarts } from './stream-starts.js';
+import { lzmaStreamCandidates, streamsEnd, streamStarts } from './stream-starts.js';
 import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './sevenzip-sniff.js';
 
 /**
@@ -28,11 +28,11 @@ export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
     ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
     sniff: (head: Buffer) => format.sniff(head),
     unpack: async (input: UnpackInput, context: UnpackContext) => {
-      await unpackWithSevenZip(pool, format, input, context);
       if (format.name === 'xz' || format.name === 'bzip2') {
-        await unpackStreams(pool, format, format.name, input, context);
-      } else if (format.name === 'lzma') {
-        await unpackLzmaStreams(pool, format, input, context);
+        await unpackStreamFile(pool, format, format.name, input, context);
+      } else {
+        await unpackWithSevenZip(pool, format, input, context);
+        if (format.name === 'lzma') await unpackLzmaStreams(pool, format, input, context);
       }
     },
   }));
@@ -58,11 +58,49 @@ function zipMethods(pool: SevenZipPool): FormatHandler {
 }
 
 /**
+ * An xz or bzip2 file: its streams (unpackStreams), and what follows the last one when that is
+ * no further stream (appended data, another archive). 7-Zip would call the whole file damaged;
+ * `bzcat` hands out the streams and ignores the rest with a warning. The streams are then
+ * decoded from a copy of them alone, and the rest is scanned as `(after the <format> data)`.
+ */
+async function unpackStreamFile(
+  pool: SevenZipPool,
+  format: SevenZipFormat,
+  kind: 'xz' | 'bzip2',
+  input: UnpackInput,
+  context: UnpackContext,
+): Promise<void> {
+  if (input.kind !== 'file') throw new Error('file input expected');
+  const starts = await streamStarts(kind, input.path);
+  const end = await streamsEnd(kind, input.path, starts.at(-1) ?? 0, input.size);
+  if (end === undefined) {
+    await unpackWithSevenZip(pool, format, input, context);
+    await unpackStreams(pool, format, kind, input, context, starts);
+    return;
+  }
+  const copy = await context.scratchPath(kind === 'xz' ? '.xz' : '.bz2');
+  try {
+    try {
+      await copyRange(input.path, copy, 0, end);
+      const streams: UnpackInput = { kind: 'file', path: copy, size: end };
+      await unpackWithSevenZip(pool, format, streams, context);
+      await unpackStreams(pool, format, kind, streams, context, starts);
+    } finally {
+      await rm(copy, { force: true });
+    }
+  } finally {
+    // Scanned even when the streams did not decode: it is there for whoever reads on.
+    await context.after(end);
+  }
+}
+
+/**
  * A multi-stream xz or bzip2 file (concatenated files; `pbzip2` and `xz -T` with `--block-list`
  * write them too): 7-Zip decodes every stream into the one member the walker scans whole, as
  * `xzcat` and `bzcat` hand it out. Each stream is then also decoded and scanned on its own, as
  * `<name> (stream N)`, for signatures that must match a file whole (a hash, the EICAR test
- * file). A single-stream file costs nothing more than the search for a second stream's header.
+ * file), `starts` telling where each starts (streamStarts). A single-stream file costs nothing
+ * more than the search for a second stream's header.
  */
 async function unpackStreams(
   pool: SevenZipPool,
@@ -70,9 +108,9 @@ async function unpackStreams(
   kind: 'xz' | 'bzip2',
   input: UnpackInput,
   context: UnpackContext,
+  starts: readonly number[],
 ): Promise<void> {
   if (input.kind !== 'file' || context.cancelled()) return;
-  const starts = await streamStarts(kind, input.path);
   if (starts.length < 2) return;
   const name = format.single?.(context.path.at(-1) ?? '') ?? kind;
   for (const [index, start] of starts.entries()) {
@@ -89,6 +127,8 @@ async function unpackStreams(
         {
           ...context,
           member: (_name, data, info) => context.member(alone, data, { ...info, again: true }),
+          // The walker's `after` counts in the whole file, not in this piece of it.
+          after: () => Promise.resolve(),
         },
       );
     } finally {
@@ -208,11 +248,18 @@ export async function unpackWithSevenZip(
     };
     const listing = await listArchive(pool, format, archive, context);
     if (!listing) return;
+    // What follows the archive's end (a second archive, appended data): 7-Zip stops before it
+    // and says how long it is. Not for members picked out of a zip (the walker reads its tail).
+    const tail = listing.tail > 0 && members.length === 0 ? input.size - listing.tail : undefined;
+    const scanTail = () => (tail === undefined ? Promise.resolve() : context.after(tail));
     const files = listing.entries.filter((entry) => !entry.folder);
     const encrypted = new Set(files.filter((entry) => entry.encrypted).map((entry) => entry.path));
     for (const member of encrypted)
       context.unscannable('encrypted', 'encrypted member', { member });
-    if (files.length > 0 && encrypted.size === files.length) return;
+    if (files.length > 0 && encrypted.size === files.length) {
+      await scanTail();
+      return;
+    }
     // The whole expansion is bounded by the byte limit and by the ratio limit applied to the
     // archive as a whole (the walker checks each member's ratio only past RATIO_FLOOR).
     const budget = Math.min(
@@ -247,6 +294,7 @@ export async function unpackWithSevenZip(
     // scanned as they are, and only what says otherwise (a password, a limit) is reported.
     const reported = format.weak ? withoutCorrupt(failures) : failures;
     reportMemberFailures(reported, format, listed, context);
+    await scanTail();
     if (failure && !(format.weak && failure.reason === 'corrupt')) throw failure;
   } finally {
     await rm(job, { recursive: true, force: true });
@@ -305,13 +353,16 @@ interface ListedEntry {
   folder: boolean;
 }
 
-/** `l -slt`: what the archive holds, or undefined when the content is not this format after all. */
+/**
+ * `l -slt`: what the archive holds, and how many bytes follow its end (`tail`), or undefined when
+ * the content is not this format after all.
+ */
 async function listArchive(
   pool: SevenZipPool,
   format: SevenZipFormat,
   archive: ArchiveRef,
   context: UnpackContext,
-): Promise<{ entries: ListedEntry[] } | undefined> {
+): Promise<{ entries: ListedEntry[]; tail: number } | undefined> {
   const result = await pool.run({
     args: ['l', '-slt', '-bd', NO_PASSWORD, ...archive.type, ...operands(archive)],
     input: archive.dir,
@@ -349,7 +400,20 @@ async function listArchive(
       `more than ${context.limits.maxMembers} archive members`,
     );
   }
-  return { entries };
+  return { entries, tail: tailSize(result.stdout) };
+}
+
+/**
+ * The bytes after the archive's end, from the archive's own block of `l -slt` output (before the
+ * `----------` line): 7-Zip prints `Tail Size = <n>` beside its warning "There are data after the
+ * end of archive" for every format whose end it knows (7z, RAR, CAB, ARJ, cpio, ISO, UDF, WIM,
+ * compound files, CHM, NSIS, …); 0 when it printed none.
+ */
+function tailSize(stdout: string): number {
+  const entriesAt = stdout.indexOf('\n----------\n');
+  const archive = entriesAt < 0 ? stdout : stdout.slice(0, entriesAt);
+  const match = /^Tail Size = (\d+)$/m.exec(archive);
+  return match?.[1] === undefined ? 0 : Number(match[1]);
 }
 
 /** The entries of `l -slt` output: blocks of `Key = Value` lines after the `----------` line. */

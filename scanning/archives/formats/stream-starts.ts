@@ -81,6 +81,135 @@ async function bzip2StreamAt(handle: FileHandle, offset: number): Promise<boolea
   return magic.equals(BZIP2_BLOCK) || magic.equals(BZIP2_END);
 }
 
+/** bzip2's end-of-stream magic (48 bits, at any bit position), then the stream's 32-bit CRC. */
+const BZIP2_EOS = 0x177245385090n;
+/** An xz stream footer: CRC-32, backward size, flags, `YZ`. */
+const XZ_FOOTER = 12;
+
+/**
+ * Where the last stream of a bzip2 or xz file ends, when something that is no further stream
+ * follows it (`bzcat` ignores such bytes with a warning; 7-Zip calls the file damaged);
+ * undefined when the file ends with its last stream (the usual case, told from its last bytes
+ * alone) or when no end is found (the stream is cut short: 7-Zip says so). `last` is where the
+ * last stream starts (streamStarts). The end is the first one after `last`: a bzip2
+ * end-of-stream magic and CRC (bit-aligned, then padded to a byte), or an xz stream footer whose
+ * CRC and flags match, with the zero padding after it.
+ */
+export async function streamsEnd(
+  format: 'xz' | 'bzip2',
+  path: string,
+  last: number,
+  size: number,
+): Promise<number | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const end =
+      format === 'xz' ? await xzEnd(handle, last, size) : await bzip2End(handle, last, size);
+    return end !== undefined && end < size ? end : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Runs `find` over the file from `from` in chunks that overlap by `overlap` bytes. */
+async function searchFile(
+  handle: FileHandle,
+  from: number,
+  size: number,
+  overlap: number,
+  find: (data: Buffer, base: number) => number | undefined,
+): Promise<number | undefined> {
+  for (let base = from; base < size; base += CHUNK) {
+    const data = await readAt(handle, base, Math.min(CHUNK + overlap, size - base));
+    const found = find(data, base);
+    if (found !== undefined) return found;
+    if (base + data.length >= size) return undefined;
+  }
+  return undefined;
+}
+
+async function bzip2End(
+  handle: FileHandle,
+  last: number,
+  size: number,
+): Promise<number | undefined> {
+  // The usual file: the magic, its CRC and at most 7 padding bits are its last 11 bytes.
+  const lastBytes = Math.max(last + 4, size - 11);
+  const atEnd = bzip2EndIn(await readAt(handle, lastBytes, size - lastBytes), lastBytes);
+  if (atEnd === size) return undefined;
+  return searchFile(handle, last + 4, size, 11, bzip2EndIn);
+}
+
+/** The magic placed at each bit shift of a 7-byte window: the bytes and which bits count. */
+const BZIP2_EOS_SHIFTS = Array.from({ length: 8 }, (_, shift) => {
+  const bytes = bigBytes(BZIP2_EOS << BigInt(8 - shift));
+  const mask = bigBytes(((1n << 48n) - 1n) << BigInt(8 - shift));
+  const first = mask.indexOf(0xff);
+  const needle = bytes.subarray(first, first + (shift === 0 ? 6 : 5));
+  return { bytes, mask, first, needle, shift };
+});
+
+function bigBytes(value: bigint): Buffer {
+  const out = Buffer.alloc(7);
+  for (let i = 6; i >= 0; i--) {
+    out[i] = Number(value & 0xffn);
+    value >>= 8n;
+  }
+  return out;
+}
+
+/** The byte after the first end-of-stream magic and CRC in `data` (file offset `base`). */
+function bzip2EndIn(data: Buffer, base: number): number | undefined {
+  let best: number | undefined;
+  for (const { bytes, mask, first, needle, shift } of BZIP2_EOS_SHIFTS) {
+    for (let at = data.indexOf(needle); at >= 0; at = data.indexOf(needle, at + 1)) {
+      const start = at - first;
+      // Shifted by whole bytes, the magic takes 6 of the window's 7 bytes; otherwise all 7.
+      const span = shift === 0 ? 6 : 7;
+      if (start < 0 || start + span > data.length) continue;
+      const matches = mask.every((bits, i) => ((data[start + i] ?? 0) & bits) === (bytes[i] ?? 0));
+      if (!matches) continue;
+      const end = base + start + Math.ceil((shift + 48 + 32) / 8);
+      if (best === undefined || end < best) best = end;
+      break;
+    }
+  }
+  return best;
+}
+
+async function xzEnd(handle: FileHandle, last: number, size: number): Promise<number | undefined> {
+  const flags = (await readAt(handle, last + 6, 2)).toString('hex');
+  const footerAt = (data: Buffer, at: number) =>
+    at >= 0 &&
+    at + XZ_FOOTER <= data.length &&
+    data[at + 10] === 0x59 &&
+    data[at + 11] === 0x5a &&
+    data.readUInt32LE(at) === crc32(data.subarray(at + 4, at + 10)) &&
+    data.toString('hex', at + 8, at + 10) === flags;
+  // The usual file: its last footer, then zero padding in groups of four, ends it.
+  const from = Math.max(last, size - MAX_XZ_PADDING - XZ_FOOTER);
+  const tail = await readAt(handle, from, size - from);
+  let end = tail.length;
+  while (end >= XZ_FOOTER + 4 && tail.subarray(end - 4, end).every((byte) => byte === 0)) end -= 4;
+  if (footerAt(tail, end - XZ_FOOTER)) return undefined;
+  const found = await searchFile(handle, last + XZ_FOOTER, size, XZ_FOOTER, (data, base) => {
+    for (let at = data.indexOf('YZ'); at >= 0; at = data.indexOf('YZ', at + 1)) {
+      const start = at - 10;
+      // Streams are a multiple of four bytes long.
+      if ((base + start - last) % 4 === 0 && footerAt(data, start)) return base + at + 2;
+    }
+    return undefined;
+  });
+  if (found === undefined) return undefined;
+  // Stream padding after the footer belongs to the file's streams.
+  const after = await readAt(handle, found, Math.min(MAX_XZ_PADDING, size - found));
+  let padded = 0;
+  while (padded + 4 <= after.length && after.subarray(padded, padded + 4).every((b) => b === 0)) {
+    padded += 4;
+  }
+  return found + padded;
+}
+
 /** Dictionary sizes the LZMA tools write: 2^n or 2^n + 2^(n-1), 4 KiB to 1.5 GiB. */
 const LZMA_DICTIONARIES = Array.from({ length: 19 }, (_, i) => i + 12).flatMap((n) => [
   2 ** n,
