@@ -142,6 +142,12 @@ export interface FormatHandler {
    * scratch folder first unless the content is the uploaded file itself.
    */
   readonly input: 'stream' | 'file';
+  /**
+   * An archive that tells the walker where its data ends (`UnpackContext.after`): what follows
+   * is scanned from there, so the walker does not also search it for an embedded 7z or RAR
+   * archive (embedded-archives.ts), which it would open twice.
+   */
+  readonly reportsItsEnd?: boolean;
   /** Recognises the content from its first bytes (never from its name alone). */
   sniff(head: Buffer, name: string): boolean;
   /**

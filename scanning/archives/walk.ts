@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
 import { CompressedCopy } from './compressed-copy.js';
+import { EmbeddedArchiveWatch } from './embedded-archives.js';
 import { crc32 } from './crc32.js';
 import { GzipMembers, gunzipMember } from './gzip-members.js';
 import { TarBlocks, type TarSplit } from './tar-blocks.js';
@@ -441,12 +442,18 @@ class Walk {
         ? this.embeddedZipInspector(scope.onDisk, scope)
         : undefined;
     if (embedded) for (const chunk of head) await embedded.write(chunk);
-    if (embedded && !handler) return embedded;
+    const archives =
+      format === undefined && !sniffed && !handler?.reportsItsEnd
+        ? this.embeddedArchiveInspector(scope)
+        : undefined;
+    if (archives) for (const chunk of head) await archives.write(chunk);
+    if (embedded && !handler) return withEmbedded(embedded, archives);
     if (!format && !handler && !sniffed && !scope.onDisk && scope.depth < this.limits.maxDepth) {
       const watcher = this.embeddedStreamInspector(scope);
       for (const chunk of head) await watcher.write(chunk);
-      return watcher;
+      return withEmbedded(watcher, archives);
     }
+    if (!format && !handler && archives) return archives;
     if (!format && !handler) {
       if (sniffed) {
         this.record(
@@ -476,7 +483,54 @@ class Walk {
             ? this.zstdInspector(scope)
             : this.tarInspector(scope);
     for (const chunk of head) await inspector.write(chunk);
-    return embedded ? thenInspector(inspector, embedded) : inspector;
+    return withEmbedded(embedded ? thenInspector(inspector, embedded) : inspector, archives);
+  }
+
+  /**
+   * Content with no format of its own, or a document, may hold a 7z or RAR archive further in
+   * (behind a PDF's `%%EOF`, appended to an image): 7-Zip and WinRAR find such an archive by its
+   * signature and open it, so the walker watches the bytes for a checked signature
+   * (embedded-archives.ts) and scans everything from there as a member,
+   * `(7z at byte N)` / `(rar at byte N)`, which the 7z or RAR handler then opens (and what
+   * follows that archive, from its end). Its bytes are the content's own: counted like a tail
+   * (`admitPart`), one level deeper. Content with no such signature costs two searches a chunk.
+   */
+  private embeddedArchiveInspector(scope: Scope): Inspector | undefined {
+    if (scope.depth >= this.limits.maxDepth) return undefined;
+    if (!this.formats.some((handler) => handler.name === '7z' || handler.name === 'rar')) {
+      return undefined;
+    }
+    const watch = new EmbeddedArchiveWatch();
+    let channel: ChunkChannel | undefined;
+    let scanning: Promise<void> | undefined;
+    return {
+      write: async (chunk) => {
+        if (channel) return channel.push(Buffer.from(chunk));
+        const found = watch.search(chunk);
+        if (!found || this.stopBytes || !this.admitPart()) return;
+        const { format, offset } = found.archive;
+        this.note(scope.path, `${format} archive found at byte ${offset}, opened`);
+        channel = new ChunkChannel();
+        scanning = this.content(channel, {
+          path: [...scope.path, `(${format} at byte ${offset})`],
+          depth: scope.depth + 1,
+          size: undefined,
+          again: true,
+          cancelled: scope.cancelled,
+          kind: format,
+          blame: scope.path,
+        });
+        await channel.push(found.bytes);
+      },
+      end: async () => {
+        channel?.end();
+        await scanning;
+      },
+      abort: async () => {
+        channel?.close();
+        await scanning;
+      },
+    };
   }
 
   /**
@@ -1823,6 +1877,11 @@ function entryName(entry: yauzl.Entry): string {
  * Both fed every later chunk, `second` ended once `first` has: a file a format handler reads
  * (text, an executable) is also looked at as a zip behind a prefix.
  */
+/** `inspector`, then the watch for an embedded 7z or RAR archive when there is one. */
+function withEmbedded(inspector: Inspector, archives: Inspector | undefined): Inspector {
+  return archives ? thenInspector(inspector, archives) : inspector;
+}
+
 function thenInspector(first: Inspector, second: Inspector): Inspector {
   return {
     write: async (chunk) => {

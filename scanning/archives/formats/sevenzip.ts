@@ -21,10 +21,15 @@ import { SEVEN_ZIP_FORMATS, headerEncrypted, type SevenZipFormat } from './seven
  * extracts it into the walk's scratch folder, every byte counted against a budget as it is
  * written; each extracted file is handed to the walker as a member and deleted once scanned.
  */
+/** Formats whose end 7-Zip cannot tell: a 7z or RAR behind them is searched for instead. */
+const UNBOUNDED_FORMATS = new Set(['lzma', 'szdd', 'compress']);
+
 export function createSevenZipFormats(pool: SevenZipPool): FormatHandler[] {
   const handlers: FormatHandler[] = SEVEN_ZIP_FORMATS.map((format) => ({
     name: format.name,
     input: 'file',
+    // 7-Zip says where these end (bare LZMA, SZDD and .Z do not record it).
+    reportsItsEnd: !UNBOUNDED_FORMATS.has(format.name),
     ...(format.sniffBytes ? { sniffBytes: format.sniffBytes } : {}),
     sniff: (head: Buffer) => format.sniff(head),
     unpack: async (input: UnpackInput, context: UnpackContext) => {

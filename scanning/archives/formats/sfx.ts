@@ -22,6 +22,8 @@ export function createSfxFormat(pool: SevenZipPool): FormatHandler {
   return {
     name: 'sfx',
     input: 'file',
+    // The overlay's archive is found here (7z, zip, RAR, CAB, NSIS), and what follows it too.
+    reportsItsEnd: true,
     sniff: (head) => peLayout(head) !== undefined,
     unpack: (input, context) => unpackSfx(pool, input, context),
   };
