@@ -13,12 +13,14 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { writePdf } from '../support/pdf.js';
+import { storedRar, storedRar5 } from '../support/rar.js';
 import { ZIP_SHAPES } from '../support/zip-shapes.js';
 
 /**
  * The shapes that smuggle a payload past a scanner reading a container one way while an extractor
  * reads it another (a zip's two views, a second gzip member, bzip2 or xz stream, zstd frame, a
- * tar behind its end blocks), each through the whole service: uploaded, and fetched by URL from a
+ * tar behind its end blocks, a RAR behind an image or a PDF), each through the whole service: uploaded, and fetched by URL from a
  * real HTTP server on 127.0.0.1. The payload (the EICAR test file, made at run time) must be found
  * by the built-in engine alone and by the default engines — the built-in engine beside a private
  * clamd whose database holds only EICAR's hash, which on its own finds the payload only where it
@@ -35,6 +37,12 @@ function tool(command: string, args: string[], input: Buffer): Buffer {
   return run.stdout;
 }
 
+/** A JPEG's start and end markers around filler: what an image viewer shows. */
+const JPEG = Buffer.concat([
+  Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+  Buffer.from('filler '.repeat(300)),
+  Buffer.from([0xff, 0xd9]),
+]);
 const FIRST = Buffer.from('the first part holds nothing of interest\n'.repeat(20));
 const twice = (compress: (data: Buffer) => Buffer) => (payload: Buffer) =>
   Buffer.concat([compress(FIRST), compress(payload)]);
@@ -51,6 +59,13 @@ const STREAM_SHAPES: Record<string, (payload: Buffer) => Buffer | Promise<Buffer
     Buffer.concat([
       await tar([{ name: 'a.txt', data: FIRST }]),
       await tar([{ name: 'b.com', data: payload }]),
+    ]),
+  'rar: appended to a JPEG': (payload) =>
+    Buffer.concat([JPEG, storedRar([{ name: 'b.com', data: payload }])]),
+  'rar 5: behind a PDF’s %%EOF': (payload) =>
+    Buffer.concat([
+      writePdf(['<< /Type /Catalog >>']),
+      storedRar5([{ name: 'b.com', data: payload }]),
     ]),
 };
 
