@@ -3,6 +3,7 @@ import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, pipeline, type Duplex } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
@@ -1062,7 +1063,34 @@ class Walk {
     } finally {
       zip.close();
     }
-    if (undecoded.length > 0) await this.decodeZipMembers(file, undecoded, scope);
+    if (undecoded.length > 0) {
+      await this.archiveAlone(file, opened, (alone) =>
+        this.decodeZipMembers(alone, undecoded, scope),
+      );
+    }
+  }
+
+  /**
+   * Runs `use` on the zip alone. 7-Zip reads a file from its first archive: behind another zip
+   * (two back to back) it would read that one and miss this one's members, so a zip whose
+   * offsets do not count from the file's start is copied out, from where they count to its end
+   * record.
+   */
+  private async archiveAlone(
+    file: string,
+    { base, end }: OpenedZip,
+    use: (file: string) => Promise<void>,
+  ): Promise<void> {
+    if (base === 0) return use(file);
+    const copy = await this.tempFile('.zip');
+    try {
+      await this.withFile(file, (handle) =>
+        pipelineAsync(Readable.from(readRange(handle, base, end, CHUNK)), createWriteStream(copy)),
+      );
+      if (this.failure === undefined) await use(copy);
+    } finally {
+      await rm(copy, { force: true });
+    }
   }
 
   /** Opens the zip's file for the walker's own reads; local I/O errors stop the walk. */

@@ -17,6 +17,7 @@ import {
   streamedZip,
   zip,
 } from '../support/archives.js';
+import { buildZip, type ZipSpec } from '../support/container-generators.js';
 import { eicar, randomContent } from '../support/content.js';
 import { SIGNATURES_DIR } from '../support/corpus.js';
 
@@ -270,6 +271,27 @@ describe('zips read both ways', () => {
       Buffer.concat([await zip(files), Buffer.from('trailing')]),
     ];
     for (const content of shapes) expect((await scan(content)).findings).toEqual([]);
+  });
+
+  it('decodes the bzip2 and LZMA members of a zip that follows another zip', async () => {
+    // 7-Zip decodes those members; it reads a file from its first archive, so the second zip is
+    // handed to it alone (found by a property of test/scanning/container-properties.test.ts).
+    for (const method of ['bzip2', 'lzma'] as const) {
+      const spec: ZipSpec = {
+        payload: { method, descriptor: false, zip64: false },
+        lie: 'none',
+        dirName: false,
+        before: [{ method, descriptor: false, zip64: false, size: 100 }],
+        after: [],
+        zip64End: false,
+        prefix: 'zip',
+        suffix: 'none',
+      };
+      const infected = await scan(buildZip(spec, eicar()));
+      expect(infected.findings).toEqual([EICAR_FINDING]);
+      const clean = await scan(buildZip(spec, randomContent(2000)));
+      expect(clean.detections ?? []).toEqual([]);
+    }
   });
 
   // Info-ZIP's `unzip -p` hands the payload out of each of these (it warns, and exits 1 or 2,
