@@ -184,6 +184,13 @@ interface Inspector {
   abort(): Promise<void>;
 }
 
+/** An inspector that takes no further interest in the bytes. */
+const IGNORED: Inspector = {
+  write: () => Promise.resolve(),
+  end: () => Promise.resolve(),
+  abort: () => Promise.resolve(),
+};
+
 /** Notes kept for the trace: enough to show what was done, bounded for a hostile archive. */
 const MAX_NOTES = 10;
 
@@ -436,7 +443,7 @@ class Walk {
         : undefined;
     if (embedded) for (const chunk of head) await embedded.write(chunk);
     if (embedded && !handler) return embedded;
-    if (!format && !handler && !sniffed && !scope.onDisk && scope.depth < this.limits.maxDepth) {
+    if (!format && !handler && !sniffed && !scope.onDisk) {
       const watcher = this.embeddedStreamInspector(scope);
       for (const chunk of head) await watcher.write(chunk);
       return watcher;
@@ -498,7 +505,8 @@ class Walk {
   }
 
   /**
-   * The same for a member, which is not on disk: its bytes are watched for a believable local
+   * The same for a member, which is not on disk (past the depth limit, a local header found is
+   * reported as limits-exceeded): its bytes are watched for a believable local
    * header, and only from there copied to the scratch folder to be opened as a zip from its end
    * record. Content with no local header in it (nearly all) costs a signature search, no copy.
    */
@@ -519,6 +527,16 @@ class Walk {
         if (inCarry === undefined && at === undefined) {
           const tail = chunk.length >= LOCAL_HEADER_SPAN ? chunk : Buffer.concat([carry, chunk]);
           carry = Buffer.from(tail.subarray(Math.max(0, tail.length - LOCAL_HEADER_SPAN)));
+          return;
+        }
+        if (scope.depth >= this.limits.maxDepth) {
+          // Too deep to be opened: a zip in there is reported, never passed over as data.
+          this.record(
+            'limits-exceeded',
+            scope.path,
+            `zip nested deeper than ${this.limits.maxDepth} levels`,
+          );
+          inner = IGNORED;
           return;
         }
         inner = this.fileInspector(scope, (file) => this.walkZip(file, scope, { embedded: true }));

@@ -12,12 +12,13 @@ import {
   craftedZip,
   localRecord,
   localRecords,
+  nestedZips,
   rawEntry,
   rawZip,
   streamedZip,
   zip,
 } from '../support/archives.js';
-import { buildZip, type ZipSpec } from '../support/container-generators.js';
+import { buildZip, executableStub, type ZipSpec } from '../support/container-generators.js';
 import { eicar, randomContent } from '../support/content.js';
 import { SIGNATURES_DIR } from '../support/corpus.js';
 
@@ -55,7 +56,7 @@ const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
     ]);
   },
   'behind an executable stub (offsets not adjusted)': (payload) =>
-    Buffer.concat([stub(), rawZip([rawEntry('a.com', payload)])]),
+    Buffer.concat([executableStub(), rawZip([rawEntry('a.com', payload)])]),
   'two zips back to back, the payload in the first': (payload) =>
     Buffer.concat([
       rawZip([rawEntry('a.com', payload)]),
@@ -100,16 +101,6 @@ const SHAPES: Record<string, (payload: Buffer) => Buffer> = {
     ]),
 };
 
-/** A stand-in for a self-extractor's stub: an executable header, and `PK\x03\x04` as a constant. */
-function stub(): Buffer {
-  return Buffer.concat([
-    Buffer.from('MZ'),
-    randomContent(4000),
-    Buffer.from('PK\x03\x04', 'latin1'),
-    randomContent(2000),
-  ]);
-}
-
 /** Where a generated zip hides its one member (each of the issue's shapes, reduced to one zip). */
 const HIDING_PLACES: ReadonlyArray<(payload: Buffer) => Buffer> = [
   (payload) => rawZip([rawEntry('a.com', payload)]),
@@ -134,7 +125,7 @@ async function wrapped(
 ): Promise<Buffer> {
   const piece = async (kind: Wrap): Promise<Buffer> => {
     if (kind === 'text') return Buffer.from('some text around the archive\r\n');
-    if (kind === 'stub') return stub();
+    if (kind === 'stub') return executableStub();
     if (kind === 'zip') {
       const files = Array.from({ length: wrap.siblings + 1 }, (_, i) => ({
         name: `s${i}.txt`,
@@ -266,8 +257,8 @@ describe('zips read both ways', () => {
       await zip(files, { forceZip64: true }),
       await streamedZip(files.filter((file) => !file.name.endsWith('/'))),
       craftedZip(withDescriptor, [{ ...descriptor, offset: 0 }]),
-      Buffer.concat([stub(), await zip(files)]),
-      Buffer.concat([stub(), await zip(files, { forceZip64: true })]),
+      Buffer.concat([executableStub(), await zip(files)]),
+      Buffer.concat([executableStub(), await zip(files, { forceZip64: true })]),
       Buffer.concat([await zip(files), Buffer.from('trailing')]),
     ];
     for (const content of shapes) expect((await scan(content)).findings).toEqual([]);
@@ -291,6 +282,18 @@ describe('zips read both ways', () => {
       expect(infected.findings).toEqual([EICAR_FINDING]);
       const clean = await scan(buildZip(spec, randomContent(2000)));
       expect(clean.detections ?? []).toEqual([]);
+    }
+  });
+
+  it('calls a zip behind text past the depth limit limits-exceeded, never clean', async () => {
+    // The engine opens 4 levels: a member at depth 4 is scanned as data only. One starting as
+    // text holds no format the walker knows, but a zip behind the text is one more level
+    // (found by a property of test/scanning/container-properties.test.ts).
+    for (const payload of [eicar(), randomContent(3000)]) {
+      const leaf = SHAPES['text in front']!(payload);
+      const { content } = await nestedZips(4, { name: 'setup.bin', data: leaf });
+      const verdict = await scan(content);
+      expect(verdict.findings).toEqual(['content.unscannable.limits-exceeded']);
     }
   });
 
