@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -10,6 +10,7 @@ import { describeVerdict } from '../../scanning/engines.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
 import {
   craftedZip,
+  infoZip,
   localRecord,
   localRecords,
   nestedZips,
@@ -21,6 +22,7 @@ import {
 import { buildZip, executableStub, type ZipSpec } from '../support/container-generators.js';
 import { eicar, randomContent } from '../support/content.js';
 import { SIGNATURES_DIR } from '../support/corpus.js';
+import { buildPe } from '../support/pe-builder.js';
 
 /**
  * Zips read both ways (central directory and local headers): the shapes that hide a payload from
@@ -262,6 +264,31 @@ describe('zips read both ways', () => {
       Buffer.concat([await zip(files), Buffer.from('trailing')]),
     ];
     for (const content of shapes) expect((await scan(content)).findings).toEqual([]);
+  });
+
+  it('leaves a self-extractor around clean files clean: a real executable, offsets as written and as zip -A adjusts them', async () => {
+    const exe = buildPe({
+      sections: [{ data: Buffer.alloc(512, 0x90) }],
+      entry: { section: 0, offset: 0 },
+    }).bytes;
+    const sfx = async (files: Array<{ name: string; data: Buffer }>) => {
+      const written = Buffer.concat([exe, infoZip(files)]);
+      const adjusted = await write(written);
+      execFileSync('zip', ['-qA', adjusted]);
+      return [written, await readFile(adjusted)];
+    };
+    const clean = [
+      { name: 'setup/readme.txt', data: Buffer.from('read me\n'.repeat(50)) },
+      { name: 'setup/data.bin', data: randomContent(5000) },
+    ];
+    for (const content of await sfx(clean)) {
+      const verdict = await scan(content);
+      expect(verdict.findings).toEqual([]);
+      expect(verdict.detections ?? []).toEqual([]);
+    }
+    for (const content of await sfx([...clean, { name: 'setup/a.com', data: eicar() }])) {
+      expect((await scan(content)).findings).toEqual([EICAR_FINDING]);
+    }
   });
 
   it('decodes the bzip2 and LZMA members of a zip that follows another zip', async () => {
