@@ -206,8 +206,9 @@ type Extractor = 'unzip -p' | 'bsdtar -xOf file' | 'bsdtar -xOf - (streaming)';
  *   the directory) a streamed entry; Debian's unzip 6.0 decodes no LZMA or zstd member.
  * - `bsdtar -xOf -` reads local headers in order from the first byte, as Java's
  *   `ZipInputStream` does: it reads unlisted entries, but nothing behind a prefix, and streamed
- *   (data descriptor) entries only when stored or deflated; it stops at the central directory,
- *   and (libarchive 3.6.2) hands out nothing at all from some zips another one follows.
+ *   (data descriptor) entries only when stored or deflated; it stops at the central directory.
+ *   (Fed through a pipe: handed a file as stdin, libarchive may seek in it and read it as a
+ *   file.)
  * - Behind a prefix, `bsdtar -xOf file` takes zip64 offsets as counted from the file's start
  *   (it finds no entry at the zip64 offset of the payload's, nor the zip64 end record).
  * No extractor here reads a local entry after the end record (`after-end`), nor an unlisted or
@@ -231,12 +232,7 @@ function zipExtractors(spec: ZipSpec): Extractor[] {
   if (directoryTells && (prefix === 'none' || (!payload.zip64 && !spec.zip64End))) {
     extractors.push('bsdtar -xOf file');
   }
-  if (
-    prefix === 'none' &&
-    suffix !== 'zip' &&
-    lie !== 'after-end' &&
-    [...spec.before, payload].every(streamable)
-  ) {
+  if (prefix === 'none' && lie !== 'after-end' && [...spec.before, payload].every(streamable)) {
     extractors.push('bsdtar -xOf - (streaming)');
   }
   return extractors;
@@ -255,8 +251,8 @@ type Tool = 'zcat' | 'bzcat' | 'xzcat' | 'zstdcat' | 'tar --ignore-zeros -xO';
 const COMMANDS: Record<Extractor | Tool, string[]> = {
   'unzip -p': ['unzip', '-p'],
   'bsdtar -xOf file': ['bsdtar', '-xOf'],
-  // Fed the file on stdin, which cannot seek: libarchive reads the zip as a stream.
-  'bsdtar -xOf - (streaming)': ['sh', '-c', 'bsdtar -xOf - < "$0"'],
+  // Fed the file through a pipe, which cannot seek: libarchive reads the zip as a stream.
+  'bsdtar -xOf - (streaming)': ['sh', '-c', 'cat "$0" | bsdtar -xOf -'],
   zcat: ['zcat'],
   bzcat: ['bzcat'],
   xzcat: ['xzcat'],

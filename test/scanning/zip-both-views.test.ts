@@ -19,7 +19,13 @@ import {
   streamedZip,
   zip,
 } from '../support/archives.js';
-import { buildZip, executableStub, type ZipSpec } from '../support/container-generators.js';
+import {
+  buildZip,
+  executableStub,
+  plainZip,
+  tarMember,
+  type ZipSpec,
+} from '../support/container-generators.js';
 import { eicar, randomContent } from '../support/content.js';
 import { SIGNATURES_DIR } from '../support/corpus.js';
 import { buildPe } from '../support/pe-builder.js';
@@ -308,6 +314,38 @@ describe('zips read both ways', () => {
       const infected = await scan(buildZip(spec, eicar()));
       expect(infected.findings).toEqual([EICAR_FINDING]);
       const clean = await scan(buildZip(spec, randomContent(2000)));
+      expect(clean.detections ?? []).toEqual([]);
+    }
+  });
+
+  it('reads a streamed stored entry from its local header alone to its own data descriptor', async () => {
+    // Unlisted, the entry's end is known only from the data descriptor whose sizes match: the
+    // tar inside holds a zip, with local headers and descriptors of its own (found by a property
+    // of test/scanning/container-properties.test.ts; libarchive's streaming reader reads it so).
+    const spec: ZipSpec = {
+      payload: { method: 'stored', descriptor: true, zip64: false },
+      lie: 'unlisted',
+      dirName: false,
+      before: [],
+      after: [{ method: 'deflate', descriptor: false, zip64: false, size: 100 }],
+      zip64End: false,
+      prefix: 'none',
+      suffix: 'none',
+    };
+    const inner = plainZip([{ name: 'inner.txt', data: Buffer.from('inner') }]);
+    const tarOf = (payload: Buffer) =>
+      Buffer.concat([tarMember('c.zip', inner), tarMember('a.com', payload), Buffer.alloc(1024)]);
+    for (const zip64 of [false, true]) {
+      const outer = (payload: Buffer) =>
+        buildZip({ ...spec, payload: { ...spec.payload, zip64 } }, tarOf(payload));
+      const file = await write(outer(eicar()));
+      const streamed = spawnSync('sh', ['-c', 'cat "$0" | bsdtar -xOf -', file], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      expect(streamed.stdout.includes(tarOf(eicar()))).toBe(true);
+      const infected = await scan(outer(eicar()));
+      expect(infected.findings).toEqual([EICAR_FINDING]);
+      const clean = await scan(outer(randomContent(3000)));
       expect(clean.detections ?? []).toEqual([]);
     }
   });
