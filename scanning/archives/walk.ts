@@ -207,6 +207,8 @@ class Walk {
   private stopBytes = false;
   private scratch: Promise<string> | undefined;
   private temps = 0;
+  /** Per zip, the members only a local header describes that are left to 7-Zip (walkZip). */
+  private readonly localForSevenZip = new WeakMap<Scope, LocalRecord[]>();
   /** How many leading bytes are gathered before the content is recognised. */
   private readonly sniffBytes: number;
 
@@ -1072,6 +1074,7 @@ class Walk {
         const { size } = await handle.stat();
         await this.walkLocalOnly(handle, { start: 0, end: size }, 'end of file', scope);
       });
+      await this.decodeLocalRecords(file, scope);
       return;
     }
     const undecoded: DeferredMember[] = [];
@@ -1085,6 +1088,43 @@ class Walk {
       await this.archiveAlone(file, opened, (alone) =>
         this.decodeZipMembers(alone, undecoded, scope),
       );
+    }
+    await this.decodeLocalRecords(file, scope);
+  }
+
+  /**
+   * Hands the members only a local header describes, in methods 7-Zip decodes (bzip2, LZMA, …),
+   * to it: their local records copied one after another under a central directory written for
+   * them, since 7-Zip finds members through one. One 7-Zip run per zip, whatever their number;
+   * past 4 GiB or 65,535 records (the directory would need zip64) the rest are
+   * `unsupported-method`.
+   */
+  private async decodeLocalRecords(file: string, scope: Scope): Promise<void> {
+    const records = this.localForSevenZip.get(scope) ?? [];
+    this.localForSevenZip.delete(scope);
+    if (records.length === 0 || scope.cancelled() || this.stopBytes) return;
+    if (this.stopMembers || this.failure !== undefined) return;
+    let total = 0;
+    const fitting = records.filter(
+      ({ header, end }, i) => (total += end - header.offset) < 2 ** 32 && i < 0xffff,
+    );
+    for (const { header } of records.slice(fitting.length)) {
+      this.supportedMethod(header.method, [...scope.path, localName(header)]);
+    }
+    const copy = await this.tempFile('.zip');
+    try {
+      await this.withFile(file, (handle) =>
+        pipelineAsync(Readable.from(rebuiltZip(handle, fitting)), createWriteStream(copy)),
+      );
+      if (this.failure !== undefined) return;
+      const members = fitting.map(({ header }) => ({
+        name: localName(header),
+        stored: yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], true),
+        method: header.method,
+      }));
+      await this.decodeZipMembers(copy, members, scope);
+    } finally {
+      await rm(copy, { force: true });
     }
   }
 
@@ -1428,6 +1468,14 @@ class Walk {
       this.record('encrypted', path, 'zip: encrypted member');
       return declaredEnd ?? dataStart;
     }
+    if (!DECODED_METHODS.has(method) && declaredEnd !== undefined && this.zipMethods()) {
+      // 7-Zip decodes it but finds members through a central directory: set aside, handed to it
+      // with the zip's other such records under a directory written for them (walkZip).
+      const records = this.localForSevenZip.get(scope) ?? [];
+      records.push({ header, end: declaredEnd });
+      this.localForSevenZip.set(scope, records);
+      return declaredEnd;
+    }
     if (!this.supportedMethod(method, path)) return declaredEnd ?? dataStart;
 
     // Past the end of a file without a directory, the member is cut short: reading what is
@@ -1602,6 +1650,44 @@ async function* failingSource(
 }
 
 /** A listed zip member set aside for the `zip` format handler (a method the walker lacks). */
+/** A local record (header and data) in a zip file: from `header.offset` to `end`. */
+interface LocalRecord {
+  header: LocalHeader;
+  end: number;
+}
+
+/**
+ * `records` of a zip copied one after another, then a central directory listing each (its
+ * fields those of the local header, which has the same layout) and the end record.
+ */
+async function* rebuiltZip(
+  handle: FileHandle,
+  records: readonly LocalRecord[],
+): AsyncGenerator<Buffer> {
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const { header, end } of records) {
+    const local = Buffer.alloc(header.dataStart - header.offset);
+    await handle.read(local, 0, local.length, header.offset);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(local.readUInt16LE(4), 4); // made by: the version needed
+    local.copy(central, 6, 4, 30); // version needed … name and extra field lengths
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, local.subarray(30));
+    yield* readRange(handle, header.offset, end, CHUNK);
+    offset += end - header.offset;
+  }
+  const directory = Buffer.concat(centrals);
+  const endRecord = Buffer.alloc(22);
+  endRecord.writeUInt32LE(0x06054b50, 0);
+  endRecord.writeUInt16LE(records.length, 8);
+  endRecord.writeUInt16LE(records.length, 10);
+  endRecord.writeUInt32LE(directory.length, 12);
+  endRecord.writeUInt32LE(offset, 16);
+  yield Buffer.concat([directory, endRecord]);
+}
+
 interface DeferredMember {
   /** Its name in member paths (backslashes as slashes). */
   name: string;
