@@ -1189,6 +1189,7 @@ class Walk {
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
     const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
+    let disagreeing = false;
     for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
       this.listed?.({
@@ -1205,6 +1206,8 @@ class Walk {
       if (layout.skipped.has(entry)) continue;
       const local = layout.local.get(entry);
       const disagreement = local && viewsDisagree(entry, local.header);
+      if (disagreement) disagreeing = true;
+      const deferred = undecoded.length;
       // Names alone disagreeing read the same bytes the same way: read once, as listed.
       if (!local || !disagreement || !readsDifferently(entry, local.header)) {
         if (disagreement) {
@@ -1214,6 +1217,7 @@ class Walk {
           );
         }
         await this.zipEntry(zip, entry, scope, undecoded);
+        keepLocalRecord(undecoded, deferred, local);
         continue;
       }
       this.note(
@@ -1226,12 +1230,16 @@ class Walk {
       const failures: Array<{ path: string[]; detail: string }> = [];
       const quiet = (path: string[], detail: string) => failures.push({ path, detail });
       const listedRead = await this.zipEntry(zip, entry, scope, undecoded, quiet);
+      keepLocalRecord(undecoded, deferred, local);
       const label = `${localName(local.header)} (local header at byte ${local.header.offset}: ${disagreement})`;
       const localRead = await this.localView(handle, local, label, scope, quiet);
       if (!listedRead && !localRead && !scope.cancelled()) {
         for (const failure of failures) this.record('corrupt', failure.path, failure.detail);
       }
     }
+    // 7-Zip refuses a zip whose directory disagrees with a local header: the members left to it
+    // are handed over as their local records instead, under a directory written for them.
+    if (disagreeing) this.setAsideLocalRecords(undecoded, scope);
     if (listing.error !== undefined && !scope.cancelled()) {
       const err = listing.error;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
@@ -1246,6 +1254,15 @@ class Walk {
         scope,
       );
     }
+  }
+
+  /** Moves the members left to 7-Zip whose local record is known to `localForSevenZip`. */
+  private setAsideLocalRecords(undecoded: DeferredMember[], scope: Scope): void {
+    const records = this.localForSevenZip.get(scope) ?? [];
+    for (const member of undecoded) if (member.local) records.push(member.local);
+    this.localForSevenZip.set(scope, records);
+    const listedOnly = undecoded.filter((member) => !member.local);
+    undecoded.splice(0, undecoded.length, ...listedOnly);
   }
 
   /**
@@ -1460,21 +1477,25 @@ class Walk {
       reading?.decoded();
       return declaredEnd ?? dataStart;
     }
-    if (reading && ((header.flags & 0x01) !== 0 || !DECODED_METHODS.has(method))) {
+    const encrypted = (header.flags & 0x01) !== 0;
+    if (!encrypted && !DECODED_METHODS.has(method) && declaredEnd !== undefined) {
+      if (this.zipMethods()) {
+        // 7-Zip decodes it but finds members through a central directory: set aside, handed to
+        // it with the zip's other such records under a directory written for them (walkZip).
+        const records = this.localForSevenZip.get(scope) ?? [];
+        records.push({ header, end: declaredEnd });
+        this.localForSevenZip.set(scope, records);
+        reading?.decoded();
+        return declaredEnd;
+      }
+    }
+    if (reading && (encrypted || !DECODED_METHODS.has(method))) {
       reading.quiet(path, `zip: the local header's method ${method} or flags are not decoded`);
       return declaredEnd ?? dataStart;
     }
-    if ((header.flags & 0x01) !== 0) {
+    if (encrypted) {
       this.record('encrypted', path, 'zip: encrypted member');
       return declaredEnd ?? dataStart;
-    }
-    if (!DECODED_METHODS.has(method) && declaredEnd !== undefined && this.zipMethods()) {
-      // 7-Zip decodes it but finds members through a central directory: set aside, handed to it
-      // with the zip's other such records under a directory written for them (walkZip).
-      const records = this.localForSevenZip.get(scope) ?? [];
-      records.push({ header, end: declaredEnd });
-      this.localForSevenZip.set(scope, records);
-      return declaredEnd;
     }
     if (!this.supportedMethod(method, path)) return declaredEnd ?? dataStart;
 
@@ -1694,6 +1715,21 @@ interface DeferredMember {
   /** Its name exactly as stored, for the handler to find it by. */
   stored: string;
   method: number;
+  /** Its local record, when its local header gives its sizes (see `setAsideLocalRecords`). */
+  local?: LocalRecord;
+}
+
+/** Notes on the member `zipEntry` just set aside (if it did) where its local record ends. */
+function keepLocalRecord(
+  undecoded: DeferredMember[],
+  deferred: number,
+  local: LocalView | undefined,
+): void {
+  const member = undecoded[deferred];
+  const size = local?.header.compressedSize;
+  if (!member || !local || size === undefined) return;
+  const end = local.header.dataStart + size;
+  if (end <= local.limit) member.local = { header: local.header, end };
 }
 
 /**

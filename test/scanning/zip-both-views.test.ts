@@ -300,6 +300,28 @@ describe('zips read both ways', () => {
     }
   });
 
+  it('decodes the bzip2 and LZMA members of a zip whose directory lies about an entry', async () => {
+    // 7-Zip refuses such a zip: the members are handed to it as their local records instead.
+    for (const method of ['bzip2', 'lzma'] as const) {
+      for (const lie of ['name', 'sizes', 'method'] as const) {
+        const spec: ZipSpec = {
+          payload: { method, descriptor: false, zip64: false },
+          lie,
+          dirName: false,
+          before: [{ method, descriptor: false, zip64: false, size: 300 }],
+          after: [{ method: 'deflate', descriptor: true, zip64: false, size: 300 }],
+          zip64End: false,
+          prefix: 'none',
+          suffix: 'none',
+        };
+        const infected = await scan(buildZip(spec, eicar()));
+        expect(infected.findings, JSON.stringify(spec)).toEqual([EICAR_FINDING]);
+        const clean = await scan(buildZip(spec, randomContent(2000)));
+        expect(clean.detections ?? [], JSON.stringify(spec)).toEqual([]);
+      }
+    }
+  });
+
   it('leaves a self-extractor around clean files clean: a real executable, offsets as written and as zip -A adjusts them', async () => {
     const exe = buildPe({
       sections: [{ data: Buffer.alloc(512, 0x90) }],

@@ -156,21 +156,20 @@ export function zipSpecArb(options: ZipArbOptions = {}): fc.Arbitrary<ZipSpec> {
 
 /**
  * 7-Zip decodes bzip2 and LZMA members for the walker, which hands it the zip and the names its
- * directory lists (a member only a local header describes: its record, under a directory written
- * for it). It refuses a zip whose directory lies about an entry (the archive is then `corrupt`,
- * its bzip2 and LZMA members `unsupported-method`: never clean, but a payload there is not
- * found), so a lying zip keeps to the methods the walker decodes itself. And a member read from
- * its local header alone — unlisted, after the end record, or in a zip that another follows
- * (the directory found from the end is the other zip's) — ends where its sizes say: without
- * them (a data descriptor) only an inflater or the walker's own decoders find its end, so such
- * a bzip2 or LZMA member has its sizes in its local header.
+ * directory lists, or, for a member only a local header describes and for every member of a zip
+ * whose directory disagrees with a local header (7-Zip refuses such a zip), the local records
+ * under a directory written for them. A local record ends where the local header's sizes say:
+ * without them (a data descriptor) only an inflater or the walker's own decoders find its end
+ * (such a member is `unsupported-method`: never clean, but a payload there is not found). So a
+ * bzip2 or LZMA member read from its local record has its sizes in its local header: the
+ * payload's when unlisted or after the end record, every member's when the directory lies or
+ * another zip follows (the directory found from the end is then the other zip's).
  */
 function decodable(spec: ZipSpec, walkerOnly: boolean): ZipSpec {
-  if (walkerOnly || ['name', 'sizes', 'method'].includes(spec.lie)) return walkerMethodsOnly(spec);
+  if (walkerOnly) return walkerMethodsOnly(spec);
   const sized = <T extends ZipMemberSpec>(member: T): T =>
     WALKER_METHODS.includes(member.method) ? member : { ...member, descriptor: false };
-  const localOnly = spec.lie === 'unlisted' || spec.lie === 'after-end';
-  if (spec.suffix === 'zip') {
+  if (spec.suffix === 'zip' || ['name', 'sizes', 'method'].includes(spec.lie)) {
     return {
       ...spec,
       payload: sized(spec.payload),
@@ -178,6 +177,7 @@ function decodable(spec: ZipSpec, walkerOnly: boolean): ZipSpec {
       after: spec.after.map(sized),
     };
   }
+  const localOnly = spec.lie === 'unlisted' || spec.lie === 'after-end';
   return localOnly ? { ...spec, payload: sized(spec.payload) } : spec;
 }
 
