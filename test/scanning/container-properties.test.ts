@@ -33,7 +33,7 @@ import {
 } from '../support/test-executable-corpus.js';
 
 /**
- * Property-based tests of the container readers (issue 19): generated containers around a
+ * Property-based tests of the container readers: generated containers around a
  * payload made at run time — the EICAR test file, or ClamAV's test executable named by its hash
  * — must always give the payload up to the built-in engine alone, with its default limits; the
  * same structure around clean bytes must be clean, with no finding at all. A sample of the
@@ -212,8 +212,8 @@ type Extractor = 'unzip -p' | 'bsdtar -xOf file' | 'bsdtar -xOf - (streaming)';
  * - Behind a prefix, `bsdtar -xOf file` takes zip64 offsets as counted from the file's start
  *   (it finds no entry at the zip64 offset of the payload's, nor the zip64 end record).
  * No extractor here reads a local entry after the end record (`after-end`), nor an unlisted or
- * size-less streamed zstd entry: the walker reads them because the issue asks every local
- * header anywhere in the file to be scanned, so those samples have no extractor to agree with.
+ * size-less streamed zstd entry: the walker reads them because it scans every local header
+ * anywhere in the file, so those samples have no extractor to agree with.
  */
 function zipExtractors(spec: ZipSpec): Extractor[] {
   const { payload, lie, prefix, suffix } = spec;
