@@ -33,10 +33,10 @@ import {
 } from '../support/test-executable-corpus.js';
 
 /**
- * Property-based tests of the container readers: generated containers around a
- * payload made at run time — the EICAR test file, or ClamAV's test executable named by its hash
- * — must always give the payload up to the built-in engine alone, with its default limits; the
- * same structure around clean bytes must be clean, with no finding at all. A sample of the
+ * Property-based tests of the container readers: generated containers around a payload made at
+ * run time — the EICAR test file, or ClamAV's test executable named by its hash — must always
+ * give the payload up to the built-in engine alone, with its default limits; the same structure
+ * around clean bytes must be clean, with no finding at all. A sample of the
  * generated files is read by the real extractors (`unzip`, `bsdtar`, `zcat`, `bzcat`, `xzcat`,
  * GNU `tar`), so that the generators build what those tools read.
  *
