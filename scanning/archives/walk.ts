@@ -3,6 +3,7 @@ import { mkdtemp, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, pipeline, type Duplex } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import yauzl from 'yauzl';
@@ -185,6 +186,13 @@ interface Inspector {
   abort(): Promise<void>;
 }
 
+/** An inspector that takes no further interest in the bytes. */
+const IGNORED: Inspector = {
+  write: () => Promise.resolve(),
+  end: () => Promise.resolve(),
+  abort: () => Promise.resolve(),
+};
+
 /** Notes kept for the trace: enough to show what was done, bounded for a hostile archive. */
 const MAX_NOTES = 10;
 
@@ -201,6 +209,8 @@ class Walk {
   private stopBytes = false;
   private scratch: Promise<string> | undefined;
   private temps = 0;
+  /** Per zip, the members only a local header describes that are left to 7-Zip (walkZip). */
+  private readonly localForSevenZip = new WeakMap<Scope, LocalRecord[]>();
   /** How many leading bytes are gathered before the content is recognised. */
   private readonly sniffBytes: number;
   /**
@@ -448,7 +458,7 @@ class Walk {
         : undefined;
     if (archives) for (const chunk of head) await archives.write(chunk);
     if (embedded && !handler) return withEmbedded(embedded, archives);
-    if (!format && !handler && !sniffed && !scope.onDisk && scope.depth < this.limits.maxDepth) {
+    if (!format && !handler && !sniffed && !scope.onDisk) {
       const watcher = this.embeddedStreamInspector(scope);
       for (const chunk of head) await watcher.write(chunk);
       return withEmbedded(watcher, archives);
@@ -561,7 +571,8 @@ class Walk {
   }
 
   /**
-   * The same for a member, which is not on disk: its bytes are watched for a believable local
+   * The same for a member, which is not on disk (past the depth limit, a local header found is
+   * reported as limits-exceeded): its bytes are watched for a believable local
    * header, and only from there copied to the scratch folder to be opened as a zip from its end
    * record. Content with no local header in it (nearly all) costs a signature search, no copy.
    */
@@ -582,6 +593,16 @@ class Walk {
         if (inCarry === undefined && at === undefined) {
           const tail = chunk.length >= LOCAL_HEADER_SPAN ? chunk : Buffer.concat([carry, chunk]);
           carry = Buffer.from(tail.subarray(Math.max(0, tail.length - LOCAL_HEADER_SPAN)));
+          return;
+        }
+        if (scope.depth >= this.limits.maxDepth) {
+          // Too deep to be opened: a zip in there is reported, never passed over as data.
+          this.record(
+            'limits-exceeded',
+            scope.path,
+            `zip nested deeper than ${this.limits.maxDepth} levels`,
+          );
+          inner = IGNORED;
           return;
         }
         inner = this.fileInspector(scope, (file) => this.walkZip(file, scope, { embedded: true }));
@@ -1156,6 +1177,7 @@ class Walk {
         const { size } = await handle.stat();
         await this.walkLocalOnly(handle, { start: 0, end: size }, 'end of file', scope);
       });
+      await this.decodeLocalRecords(file, scope);
       return;
     }
     if (how.embedded && opened.base === how.openedFrom) {
@@ -1170,7 +1192,72 @@ class Walk {
     } finally {
       zip.close();
     }
-    if (undecoded.length > 0) await this.decodeZipMembers(file, undecoded, scope);
+    if (undecoded.length > 0) {
+      await this.archiveAlone(file, opened, (alone) =>
+        this.decodeZipMembers(alone, undecoded, scope),
+      );
+    }
+    await this.decodeLocalRecords(file, scope);
+  }
+
+  /**
+   * Hands the members only a local header describes, in methods 7-Zip decodes (bzip2, LZMA, …),
+   * to it: their local records copied one after another under a central directory written for
+   * them, since 7-Zip finds members through one. One 7-Zip run per zip, whatever their number;
+   * past 4 GiB or 65,535 records (the directory would need zip64) the rest are
+   * `unsupported-method`.
+   */
+  private async decodeLocalRecords(file: string, scope: Scope): Promise<void> {
+    const records = this.localForSevenZip.get(scope) ?? [];
+    this.localForSevenZip.delete(scope);
+    if (records.length === 0 || scope.cancelled() || this.stopBytes) return;
+    if (this.stopMembers || this.failure !== undefined) return;
+    let total = 0;
+    const fitting = records.filter(
+      ({ header, end }, i) => (total += end - header.offset) < 2 ** 32 && i < 0xffff,
+    );
+    for (const { header } of records.slice(fitting.length)) {
+      this.supportedMethod(header.method, [...scope.path, localName(header)]);
+    }
+    const copy = await this.tempFile('.zip');
+    try {
+      await this.withFile(file, (handle) =>
+        pipelineAsync(Readable.from(rebuiltZip(handle, fitting)), createWriteStream(copy)),
+      );
+      if (this.failure !== undefined) return;
+      const members = fitting.map(({ header, readOtherwise }) => ({
+        name: localName(header),
+        stored: yauzl.getFileNameLowLevel(header.flags, header.nameRaw, [], true),
+        method: header.method,
+        ...(readOtherwise ? { readOtherwise } : {}),
+      }));
+      await this.decodeZipMembers(copy, members, scope);
+    } finally {
+      await rm(copy, { force: true });
+    }
+  }
+
+  /**
+   * Runs `use` on the zip alone. 7-Zip reads a file from its first archive: behind another zip
+   * (two back to back) it would read that one and miss this one's members, so a zip whose
+   * offsets do not count from the file's start is copied out, from where they count to its end
+   * record.
+   */
+  private async archiveAlone(
+    file: string,
+    { base, end }: OpenedZip,
+    use: (file: string) => Promise<void>,
+  ): Promise<void> {
+    if (base === 0) return use(file);
+    const copy = await this.tempFile('.zip');
+    try {
+      await this.withFile(file, (handle) =>
+        pipelineAsync(Readable.from(readRange(handle, base, end, CHUNK)), createWriteStream(copy)),
+      );
+      if (this.failure === undefined) await use(copy);
+    } finally {
+      await rm(copy, { force: true });
+    }
   }
 
   /** Opens the zip's file for the walker's own reads; local I/O errors stop the walk. */
@@ -1212,6 +1299,7 @@ class Walk {
     }
     for (const gap of layout.gaps) await this.walkLocalOnly(handle, gap, 'listed entry', scope);
     const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
+    let disagreeing = false;
     for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
       this.listed?.({
@@ -1228,6 +1316,8 @@ class Walk {
       if (notRead.has(entry) || layout.duplicates.has(entry)) continue;
       const local = layout.local.get(entry);
       const disagreement = local && viewsDisagree(entry, local.header);
+      if (disagreement) disagreeing = true;
+      const deferred = undecoded.length;
       // Names alone disagreeing read the same bytes the same way: read once, as listed.
       if (!local || !disagreement || !readsDifferently(entry, local.header)) {
         if (disagreement) {
@@ -1237,6 +1327,7 @@ class Walk {
           );
         }
         await this.zipEntry(zip, entry, scope, undecoded);
+        keepLocalRecord(undecoded, deferred, local);
         continue;
       }
       this.note(
@@ -1248,17 +1339,20 @@ class Walk {
       // entry unscannable.
       const failures: Array<{ path: string[]; detail: string }> = [];
       const quiet = (path: string[], detail: string) => failures.push({ path, detail });
-      const deferredBefore = undecoded.length;
       const listedRead = await this.zipEntry(zip, entry, scope, undecoded, quiet);
-      const label = `${localName(local.header)} (local header at byte ${local.header.offset}: ${disagreement})`;
-      const localRead = await this.localView(handle, local, label, scope, quiet);
+      keepLocalRecord(undecoded, deferred, local);
       // Set aside for 7-Zip (another method in the directory): that reading is still to come.
-      if (localRead)
-        for (const deferred of undecoded.slice(deferredBefore)) deferred.readOtherwise = true;
+      const listedDecoded = listedRead && undecoded.length === deferred;
+      const label = `${localName(local.header)} (local header at byte ${local.header.offset}: ${disagreement})`;
+      const localRead = await this.localView(handle, local, label, scope, quiet, listedDecoded);
+      if (localRead) for (const member of undecoded.slice(deferred)) member.readOtherwise = true;
       if (!listedRead && !localRead && !scope.cancelled()) {
         for (const failure of failures) this.record('corrupt', failure.path, failure.detail);
       }
     }
+    // 7-Zip refuses a zip whose directory disagrees with a local header: the members left to it
+    // are handed over as their local records instead, under a directory written for them.
+    if (disagreeing) this.setAsideLocalRecords(undecoded, scope);
     if (listing.error !== undefined && !scope.cancelled()) {
       const err = listing.error;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
@@ -1273,6 +1367,15 @@ class Walk {
         scope,
       );
     }
+  }
+
+  /** Moves the members left to 7-Zip whose local record is known to `localForSevenZip`. */
+  private setAsideLocalRecords(undecoded: DeferredMember[], scope: Scope): void {
+    const records = this.localForSevenZip.get(scope) ?? [];
+    for (const member of undecoded) if (member.local) records.push(member.local);
+    this.localForSevenZip.set(scope, records);
+    const listedOnly = undecoded.filter((member) => !member.local);
+    undecoded.splice(0, undecoded.length, ...listedOnly);
   }
 
   /**
@@ -1311,6 +1414,7 @@ class Walk {
     label: string,
     scope: Scope,
     quiet: (path: string[], detail: string) => void,
+    listedDecoded: boolean,
   ): Promise<boolean> {
     const sweep = new LocalHeaderSweep(handle);
     let decoded = false;
@@ -1318,6 +1422,7 @@ class Walk {
       label,
       quiet,
       decoded: () => (decoded = true),
+      listedDecoded,
     });
     return decoded;
   }
@@ -1450,7 +1555,7 @@ class Walk {
       if (member.readOtherwise) {
         this.note(
           [...scope.path, member.name],
-          `zip: compression method ${member.method} of the central directory not decoded; read as the local header describes it`,
+          `zip: compression method ${member.method} not decoded; the entry's other reading decoded`,
         );
         continue;
       }
@@ -1485,7 +1590,7 @@ class Walk {
       const aboutMember =
         failure.path.length === depth + 1 && readOtherwise.has(failure.path[depth] ?? '');
       if ((aboutZip && wholeZipToo) || aboutMember) {
-        this.note(failure.path, `${failure.detail}; read as the local header describes it`);
+        this.note(failure.path, `${failure.detail}; the entry's other reading decoded`);
       } else {
         this.unscannable.push(failure);
       }
@@ -1530,6 +1635,8 @@ class Walk {
       label: string;
       quiet: (path: string[], detail: string) => void;
       decoded: () => void;
+      /** The entry's listed reading decoded already. */
+      listedDecoded: boolean;
     },
   ): Promise<number> {
     const name = localName(header);
@@ -1551,11 +1658,23 @@ class Walk {
       reading?.decoded();
       return declaredEnd ?? dataStart;
     }
-    if (reading && ((header.flags & 0x01) !== 0 || !DECODED_METHODS.has(method))) {
+    const encrypted = (header.flags & 0x01) !== 0;
+    if (!encrypted && !DECODED_METHODS.has(method) && declaredEnd !== undefined) {
+      if (this.zipMethods()) {
+        // 7-Zip decodes it but finds members through a central directory: set aside, handed to
+        // it with the zip's other such records under a directory written for them (walkZip).
+        const records = this.localForSevenZip.get(scope) ?? [];
+        records.push({ header, end: declaredEnd, readOtherwise: reading?.listedDecoded === true });
+        this.localForSevenZip.set(scope, records);
+        reading?.decoded();
+        return declaredEnd;
+      }
+    }
+    if (reading && (encrypted || !DECODED_METHODS.has(method))) {
       reading.quiet(path, `zip: the local header's method ${method} or flags are not decoded`);
       return declaredEnd ?? dataStart;
     }
-    if ((header.flags & 0x01) !== 0) {
+    if (encrypted) {
       this.record('encrypted', path, 'zip: encrypted member');
       return declaredEnd ?? dataStart;
     }
@@ -1733,6 +1852,46 @@ async function* failingSource(
 }
 
 /** A listed zip member set aside for the `zip` format handler (a method the walker lacks). */
+/** A local record (header and data) in a zip file: from `header.offset` to `end`. */
+interface LocalRecord {
+  header: LocalHeader;
+  end: number;
+  /** The local view of a listed entry whose listed reading decoded (see `DeferredMember`). */
+  readOtherwise?: boolean;
+}
+
+/**
+ * `records` of a zip copied one after another, then a central directory listing each (its
+ * fields those of the local header, which has the same layout) and the end record.
+ */
+async function* rebuiltZip(
+  handle: FileHandle,
+  records: readonly LocalRecord[],
+): AsyncGenerator<Buffer> {
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const { header, end } of records) {
+    const local = Buffer.alloc(header.dataStart - header.offset);
+    await handle.read(local, 0, local.length, header.offset);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(local.readUInt16LE(4), 4); // made by: the version needed
+    local.copy(central, 6, 4, 30); // version needed … name and extra field lengths
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, local.subarray(30));
+    yield* readRange(handle, header.offset, end, CHUNK);
+    offset += end - header.offset;
+  }
+  const directory = Buffer.concat(centrals);
+  const endRecord = Buffer.alloc(22);
+  endRecord.writeUInt32LE(0x06054b50, 0);
+  endRecord.writeUInt16LE(records.length, 8);
+  endRecord.writeUInt16LE(records.length, 10);
+  endRecord.writeUInt32LE(directory.length, 12);
+  endRecord.writeUInt32LE(offset, 16);
+  yield Buffer.concat([directory, endRecord]);
+}
+
 interface DeferredMember {
   /** Its name in member paths (backslashes as slashes). */
   name: string;
@@ -1745,6 +1904,22 @@ interface DeferredMember {
    * is noted, not reported (the entry is unscannable only when no reading decodes).
    */
   readOtherwise?: boolean;
+  /** Its local record, when its local header gives its sizes (see `setAsideLocalRecords`). */
+  local?: LocalRecord;
+}
+
+/** Notes on the member `zipEntry` just set aside (if it did) where its local record ends. */
+function keepLocalRecord(
+  undecoded: DeferredMember[],
+  deferred: number,
+  local: LocalView | undefined,
+): void {
+  const member = undecoded[deferred];
+  const size = local?.header.compressedSize;
+  // A local header giving another method is the entry's other reading, not this one's record.
+  if (!member || !local || size === undefined || local.header.method !== member.method) return;
+  const end = local.header.dataStart + size;
+  if (end <= local.limit) member.local = { header: local.header, end };
 }
 
 /**

@@ -38,6 +38,8 @@ const KNOWN_METHODS = new Set([
 const SWEEP_CHUNK = 1024 * 1024;
 /** A signature search moves the window when fewer bytes than this are left in it. */
 const SEARCH_AT_LEAST = 64 * 1024;
+/** Data descriptors indexed per swept stretch (see storedEnd); past this, the first signature. */
+const MAX_INDEXED_DESCRIPTORS = 100_000;
 const PK = Buffer.from('PK', 'latin1');
 
 export interface ByteRange {
@@ -186,6 +188,8 @@ export class LocalHeaderSweep {
   private window: Buffer = Buffer.alloc(0);
   private windowStart = 0;
   private windowAtEnd = false;
+  /** The data descriptors of the stretch `[from, to)`, by where stored data they end starts. */
+  private descriptors: { from: number; to: number; byStart: Map<number, number> } | undefined;
 
   constructor(private readonly handle: FileHandle) {}
 
@@ -224,10 +228,49 @@ export class LocalHeaderSweep {
    * signature, or at `to`; `descriptor` tells whether a data descriptor is there.
    */
   async storedEnd(from: number, to: number): Promise<{ end: number; descriptor: boolean }> {
+    // The descriptor whose sizes are the data's own, as libarchive's streaming reader finds it:
+    // the data may hold signatures (a stored zip holds local headers and descriptors).
+    const described = await this.describedEnd(from, to);
+    if (described !== undefined) return { end: described, descriptor: true };
     const found = await this.findSignature(from, to, [DATA_DESCRIPTOR, LOCAL_HEADER]);
     if (found === undefined) return { end: to, descriptor: false };
     const head = await this.readExactly(found, 4, to);
     return { end: found, descriptor: head?.readUInt32LE(0) === DATA_DESCRIPTOR };
+  }
+
+  /**
+   * The first data descriptor after `from` whose compressed and uncompressed sizes both equal
+   * the distance from `from` (stored data: the two are the same). The stretch's descriptors are
+   * indexed once, by the start their sizes imply, so that a stretch of many such entries is read
+   * once, not once per entry.
+   */
+  private async describedEnd(from: number, to: number): Promise<number | undefined> {
+    const index = this.descriptors;
+    if (!index || index.to !== to || from < index.from) {
+      this.descriptors = { from, to, byStart: await this.indexDescriptors(from, to) };
+    }
+    return this.descriptors?.byStart.get(from);
+  }
+
+  private async indexDescriptors(from: number, to: number): Promise<Map<number, number>> {
+    const byStart = new Map<number, number>();
+    const implied = (at: number, compressed: number, size: number) => {
+      const start = at - compressed;
+      if (compressed === size && start >= from && !byStart.has(start)) byStart.set(start, at);
+    };
+    for (let at = from; byStart.size < MAX_INDEXED_DESCRIPTORS;) {
+      const found = await this.findSignature(at, to, [DATA_DESCRIPTOR]);
+      if (found === undefined) break;
+      // Signature, CRC-32, then the sizes: 4 bytes each, or 8 in a zip64 entry's descriptor.
+      const narrow = await this.readExactly(found, 16, to);
+      if (narrow) implied(found, narrow.readUInt32LE(8), narrow.readUInt32LE(12));
+      const wide = await this.readExactly(found, 24, to);
+      if (wide) {
+        implied(found, Number(wide.readBigUInt64LE(8)), Number(wide.readBigUInt64LE(16)));
+      }
+      at = found + 1;
+    }
+    return byStart;
   }
 
   private async parseLocalHeader(offset: number, to: number): Promise<LocalHeader | undefined> {

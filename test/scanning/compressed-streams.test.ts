@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
@@ -10,6 +9,7 @@ import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
 import { compressWith, DEFAULT_LIMITS, Workspace } from '../support/archives.js';
+import { gzipFlagsArb, gzipMember, type GzipHeaderFlags } from '../support/container-generators.js';
 import { eicar, randomContent, sha1 } from '../support/content.js';
 import {
   TEST_EXECUTABLE,
@@ -29,43 +29,7 @@ const byPath = <T extends { path: string }>(visited: T[]) =>
   new Map(visited.map((v) => [v.path, v]));
 const paths = (visited: { path: string }[]) => visited.map((v) => v.path).sort();
 
-interface HeaderFlags {
-  text?: boolean;
-  hcrc?: boolean;
-  extra?: boolean;
-  name?: string;
-  comment?: string;
-}
-
-/** One gzip member written byte by byte, with the header fields RFC 1952 allows. */
-function gzipMember(data: Buffer, flags: HeaderFlags = {}): Buffer {
-  const flg =
-    (flags.text ? 0x01 : 0) |
-    (flags.hcrc ? 0x02 : 0) |
-    (flags.extra ? 0x04 : 0) |
-    (flags.name !== undefined ? 0x08 : 0) |
-    (flags.comment !== undefined ? 0x10 : 0);
-  const parts = [Buffer.from([0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 3])];
-  if (flags.extra) {
-    const field = Buffer.from('Ab\x04\x00wxyz', 'latin1'); // one subfield, 4 bytes
-    const xlen = Buffer.alloc(2);
-    xlen.writeUInt16LE(field.length);
-    parts.push(xlen, field);
-  }
-  if (flags.name !== undefined) parts.push(Buffer.from(`${flags.name}\0`, 'latin1'));
-  if (flags.comment !== undefined) parts.push(Buffer.from(`${flags.comment}\0`, 'latin1'));
-  if (flags.hcrc) {
-    const crc = Buffer.alloc(2);
-    crc.writeUInt16LE(zlib.crc32(Buffer.concat(parts)) & 0xffff);
-    parts.push(crc);
-  }
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(zlib.crc32(data), 0);
-  trailer.writeUInt32LE(data.length % 2 ** 32, 4);
-  return Buffer.concat([...parts, zlib.deflateRawSync(data), trailer]);
-}
-
-const ALL_FLAGS: HeaderFlags = {
+const ALL_FLAGS: GzipHeaderFlags = {
   text: true,
   hcrc: true,
   extra: true,
@@ -125,19 +89,22 @@ describe('gzip read to the end, member by member', () => {
     ['FNAME', { name: 'stored-name.txt' }],
     ['FCOMMENT', { comment: 'a comment' }],
     ['all flags', ALL_FLAGS],
-  ] as [string, HeaderFlags][])('parses a header with %s, as gzip does', async (_flag, flags) => {
-    const payload = text('flagged member\n', 50);
-    const content = Buffer.concat([
-      gzipMember(text('lead\n', 3), flags),
-      gzipMember(payload, flags),
-    ]);
-    // GNU gzip accepts the crafted members (it checks the header CRC too).
-    expect(zcat(content)).toEqual(Buffer.concat([text('lead\n', 3), payload]));
-    execFileSync('gzip', ['-t'], { input: content });
-    const result = await ws.walk(content, 'flags.gz');
-    expect(result.unscannable).toEqual([]);
-    expect(byPath(result.visited).get('flags.gz/flags (member 2)')?.data).toEqual(payload);
-  });
+  ] as [string, GzipHeaderFlags][])(
+    'parses a header with %s, as gzip does',
+    async (_flag, flags) => {
+      const payload = text('flagged member\n', 50);
+      const content = Buffer.concat([
+        gzipMember(text('lead\n', 3), flags),
+        gzipMember(payload, flags),
+      ]);
+      // GNU gzip accepts the crafted members (it checks the header CRC too).
+      expect(zcat(content)).toEqual(Buffer.concat([text('lead\n', 3), payload]));
+      execFileSync('gzip', ['-t'], { input: content });
+      const result = await ws.walk(content, 'flags.gz');
+      expect(result.unscannable).toEqual([]);
+      expect(byPath(result.visited).get('flags.gz/flags (member 2)')?.data).toEqual(payload);
+    },
+  );
 
   it('refuses a header whose FHCRC does not match, as gzip does', async () => {
     const content = gzipMember(eicar(), { hcrc: true });
@@ -213,13 +180,7 @@ describe('gzip read to the end, member by member', () => {
   it('finds a payload in any member of a generated multi-member gzip, and nothing in clean ones', async () => {
     const member = fc.record({
       data: fc.uint8Array({ minLength: 0, maxLength: 2000 }).map((a) => Buffer.from(a)),
-      flags: fc.record({
-        text: fc.boolean(),
-        hcrc: fc.boolean(),
-        extra: fc.boolean(),
-        name: fc.option(fc.stringMatching(/^[a-z.]{1,12}$/), { nil: undefined }),
-        comment: fc.option(fc.stringMatching(/^[ a-z]{0,20}$/), { nil: undefined }),
-      }),
+      flags: gzipFlagsArb,
     });
     const shape = fc.record({
       members: fc.array(member, { minLength: 1, maxLength: 5 }),

@@ -1,4 +1,5 @@
 import { craftedZip, localRecord, localRecords, rawEntry, rawZip } from './archives.js';
+import { executableStub } from './container-generators.js';
 import { randomContent } from './content.js';
 
 /**
@@ -36,7 +37,7 @@ export const ZIP_SHAPES: Record<string, (payload: Buffer) => Buffer> = {
     ]);
   },
   'behind an executable stub (offsets not adjusted)': (payload) =>
-    Buffer.concat([stub(), rawZip([rawEntry('a.com', payload)])]),
+    Buffer.concat([executableStub(), rawZip([rawEntry('a.com', payload)])]),
   'two zips back to back, the payload in the first': (payload) =>
     Buffer.concat([
       rawZip([rawEntry('a.com', payload)]),
@@ -85,19 +86,16 @@ export const ZIP_SHAPES: Record<string, (payload: Buffer) => Buffer> = {
     const entry = rawEntry('a.com', payload);
     return craftedZip(localRecord(entry), [{ ...entry, method: 12, offset: 0 }]);
   },
+  // ziplinter's test_mismatched_compression_local.zip: Python reads the directory's method.
+  'deflated in the directory, bzip2 in the local header': (payload) => {
+    const entry = rawEntry('a.com', payload);
+    const local = localRecord(entry);
+    local.writeUInt16LE(12, 8);
+    return craftedZip(local, [{ ...entry, offset: 0 }]);
+  },
   'a local entry after the end record': (payload) =>
     Buffer.concat([
       rawZip([rawEntry('b.txt', Buffer.from('listed'))]),
       localRecord(rawEntry('a.com', payload)),
     ]),
 };
-
-/** A stand-in for a self-extractor's stub: an executable header, and `PK\x03\x04` as a constant. */
-export function stub(): Buffer {
-  return Buffer.concat([
-    Buffer.from('MZ'),
-    randomContent(4000),
-    Buffer.from('PK\x03\x04', 'latin1'),
-    randomContent(2000),
-  ]);
-}
