@@ -89,10 +89,25 @@ function isGzip(head: Buffer): boolean {
   );
 }
 
-/** POSIX/GNU tar ("ustar" at offset 257), or an old-style (v7) header with a valid checksum. */
+/**
+ * POSIX/GNU tar ("ustar" at offset 257), or an old-style (v7) header with a valid checksum. The
+ * header may follow zero blocks (an empty archive's end blocks in front of a real one, which
+ * `tar --ignore-zeros` reads through), as far as the bytes seen reach.
+ */
 function isTar(head: Buffer): boolean {
-  if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') return true;
-  return head.length >= 512 && head[0] !== 0 && tarChecksumValid(head);
+  let at = 0;
+  while (at + 512 <= head.length && zeroBlock(head, at)) at += 512;
+  const block = head.subarray(at, at + 512);
+  if (at > 0 && block.length < 512) return false;
+  if (block.length >= 262 && block.toString('latin1', 257, 262) === 'ustar') {
+    return at === 0 || tarChecksumValid(block);
+  }
+  return block.length >= 512 && block[0] !== 0 && tarChecksumValid(block);
+}
+
+function zeroBlock(head: Buffer, at: number): boolean {
+  for (let i = at; i < at + 512; i++) if (head[i] !== 0) return false;
+  return true;
 }
 
 function tarChecksumValid(block: Buffer): boolean {

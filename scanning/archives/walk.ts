@@ -883,8 +883,12 @@ class Walk {
     const frames: number[] = [];
     const copy = new CompressedCopy(scope.onDisk, () => this.tempFile('.zst'));
     let total = 0;
+    let trailing: number | undefined;
     const whole = this.streamInspector(
-      createZstdDecoder((offset) => frames.push(offset)),
+      createZstdDecoder(
+        (offset) => frames.push(offset),
+        (offset) => (trailing = offset),
+      ),
       { name, kind: 'zstd', slice: ZSTD_SLICE },
       scope,
     );
@@ -898,10 +902,12 @@ class Walk {
         try {
           const reported = this.unscannable.length;
           await whole.end();
+          const end = trailing ?? total;
           // A stream that did not decode whole is reported already: its frames are not tried.
           if (frames.length > 1 && this.unscannable.length === reported) {
-            await this.zstdFrames(frames, total, copy, name, scope);
+            await this.zstdFrames(frames, end, copy, name, scope);
           }
+          if (end < total) await this.afterZstd(copy, end, total, scope);
         } finally {
           await copy.remove();
         }
@@ -911,6 +917,30 @@ class Walk {
         await copy.remove();
       },
     };
+  }
+
+  /**
+   * Bytes after the last frame that start no further frame: `zstdcat` hands out the frames, then
+   * complains; the bytes are scanned as `(after the zstd data)` (opened if they are an archive),
+   * as gzip's are, never making the stream unscannable.
+   */
+  private async afterZstd(
+    copy: CompressedCopy,
+    start: number,
+    end: number,
+    scope: Scope,
+  ): Promise<void> {
+    if (scope.cancelled() || this.stopBytes || !this.admitPart()) return;
+    this.note(scope.path, `zstd: ${end - start} bytes after the last frame, scanned too`);
+    await this.content(copy.range(start, end), {
+      path: [...scope.path, '(after the zstd data)'],
+      depth: scope.depth + 1,
+      size: end - start,
+      again: true,
+      cancelled: scope.cancelled,
+      kind: 'zstd',
+      blame: scope.path,
+    });
   }
 
   /** Scans each frame of a multi-frame zstd stream alone (skippable frames go with the frame before). */

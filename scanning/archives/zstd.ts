@@ -20,15 +20,40 @@ export class ZstdWindowError extends Error {}
 
 /**
  * A Zstandard stream decoder (concatenated and skippable frames included) as a Node transform.
- * `onFrame` is told where in the input each (non-skippable) frame starts.
+ * `onFrame` is told where in the input each (non-skippable) frame starts. Bytes after a frame
+ * that start no further frame end the stream there (`zstdcat` hands out what came before, then
+ * complains): with `onTrailing`, it is told where they start and they are not decoded; without,
+ * they are an error.
  */
-export function createZstdDecoder(onFrame?: (offset: number) => void): Transform {
-  const guard = new FrameGuard(onFrame);
+export function createZstdDecoder(
+  onFrame?: (offset: number) => void,
+  onTrailing?: (offset: number) => void,
+): Transform {
+  const guard = new FrameGuard(onFrame, onTrailing !== undefined);
+  // Input bytes not yet known to belong to a frame (a header cut by the chunk's end), held back
+  // from the decoder; `fed` counts the bytes handed to it.
+  let held: Buffer = Buffer.alloc(0);
+  let fed = 0;
+  const feed = () => {
+    const upTo = guard.trailingAt ?? guard.confirmed;
+    const take = upTo - fed;
+    if (take > 0) decoder.push(held.subarray(0, take));
+    held = held.subarray(Math.max(0, take));
+    fed = Math.max(fed, upTo);
+  };
+  let toldTrailing = false;
   const output = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       try {
+        if (guard.trailingAt !== undefined) return done();
         guard.check(chunk);
-        decoder.push(chunk);
+        held = held.length > 0 ? Buffer.concat([held, chunk]) : chunk;
+        feed();
+        if (guard.trailingAt !== undefined && !toldTrailing) {
+          toldTrailing = true;
+          held = Buffer.alloc(0);
+          onTrailing?.(guard.trailingAt);
+        }
         done();
       } catch (err) {
         done(err as Error);
@@ -36,6 +61,13 @@ export function createZstdDecoder(onFrame?: (offset: number) => void): Transform
     },
     flush(done) {
       try {
+        if (held.length > 0 && onTrailing && guard.betweenFrames) {
+          // Fewer bytes than a frame magic after the last frame: trailing bytes too.
+          onTrailing(fed);
+        } else if (held.length > 0) {
+          // A header cut short by the end of the input: the decoder says it is incomplete.
+          decoder.push(held);
+        }
         decoder.push(new Uint8Array(0), true);
         done();
       } catch (err) {
@@ -87,8 +119,23 @@ class FrameGuard {
   private checksum = false;
   /** Input bytes checked so far. */
   private seen = 0;
+  /** Where bytes that start no frame begin, once seen after a frame (with `trailingAllowed`). */
+  trailingAt: number | undefined;
 
-  constructor(private readonly onFrame: ((offset: number) => void) | undefined) {}
+  constructor(
+    private readonly onFrame: ((offset: number) => void) | undefined,
+    private readonly trailingAllowed: boolean,
+  ) {}
+
+  /** After a whole frame, where the next one would start. */
+  get betweenFrames(): boolean {
+    return this.state === 'frame' && this.skip === 0 && this.seen > 0;
+  }
+
+  /** The input bytes known to belong to frames: all checked but a header cut short. */
+  get confirmed(): number {
+    return this.seen - this.pending.length;
+  }
 
   check(chunk: Buffer): void {
     let data = chunk;
@@ -108,6 +155,7 @@ class FrameGuard {
         this.pending = Buffer.alloc(0);
       }
       const used = this.state === 'frame' ? this.frameHeader(data, at) : this.blockHeader(data);
+      if (this.trailingAt !== undefined) return;
       if (used === undefined) {
         this.pending = Buffer.from(data); // a header split across chunks: at most 18 bytes
         return;
@@ -119,13 +167,21 @@ class FrameGuard {
 
   /** Reads a frame (or skippable frame) header; undefined when more bytes are needed. */
   private frameHeader(data: Buffer, at: number): number | undefined {
-    if (data.length < 8) return undefined;
+    if (data.length < 4) return undefined;
     const magic = data.readUInt32LE(0);
-    if ((magic & 0xfffffff0) === 0x184d2a50) {
+    const skippable = (magic & 0xfffffff0) === 0x184d2a50;
+    if (!skippable && magic !== FRAME_MAGIC) {
+      if (!this.trailingAllowed || at === 0) {
+        throw new Error('bytes after a zstd frame are not a zstd frame');
+      }
+      this.trailingAt = at;
+      return 0;
+    }
+    if (data.length < 8) return undefined;
+    if (skippable) {
       this.skip = data.readUInt32LE(4);
       return 8;
     }
-    if (magic !== FRAME_MAGIC) throw new Error('bytes after a zstd frame are not a zstd frame');
     const descriptor = data[4] ?? 0;
     const singleSegment = (descriptor & 0x20) !== 0;
     const fcsFlag = descriptor >> 6;

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -500,6 +500,36 @@ describe('the built-in engine alone on streams read to the end', () => {
     expect(concatenated.findings).toEqual([TEST_EXECUTABLE_FINDING]);
     const clean = await scan(Buffer.concat([first, first]), 'clean.tar');
     expect(clean.findings).toEqual([]);
+  });
+
+  it('finds the test executable in a tar behind an empty tar (tar --ignore-zeros reads it)', async () => {
+    const exe = await readFile(TEST_EXECUTABLE);
+    const empty = execFileSync('tar', ['-cf', '-', '-T', '/dev/null']);
+    expect(empty.every((byte) => byte === 0)).toBe(true);
+    const content = Buffer.concat([empty, await gnuTarOf('clam.exe', exe)]);
+    const listed = execFileSync('tar', ['--ignore-zeros', '-tf', '-'], { input: content });
+    expect(listed.toString()).toBe('clam.exe\n');
+    expect((await scan(content, 'two.tar')).findings).toEqual([TEST_EXECUTABLE_FINDING]);
+    const clean = Buffer.concat([empty, await gnuTarOf('readme.txt', text('hello\n', 3))]);
+    expect((await scan(clean, 'clean.tar')).findings).toEqual([]);
+    expect((await scan(Buffer.alloc(20_480), 'zeros.bin')).findings).toEqual([]);
+  });
+
+  it('scans what follows a zstd stream’s last frame, never calling it corrupt', async () => {
+    const exe = await readFile(TEST_EXECUTABLE);
+    const frame = compressWith('zstd', ['-q', '-c'], text('a clean frame\n', 10));
+    const cases: Array<[Buffer, string[]]> = [
+      [Buffer.concat([frame, exe]), [TEST_EXECUTABLE_FINDING]],
+      [Buffer.concat([frame, Buffer.from('junk')]), []],
+      [Buffer.concat([frame, Buffer.from('a few words of junk after the frame')]), []],
+      [Buffer.concat([frame, frame, gzip(eicar())]), [EICAR_FINDING]],
+    ];
+    for (const [content, findings] of cases) {
+      expect((await scan(content, 'm.zst')).findings).toEqual(findings);
+    }
+    // zstdcat (zstd -dcf) hands out the frame's output, then passes the other bytes through.
+    const cat = spawnSync('zstdcat', [], { input: Buffer.concat([frame, exe]) });
+    expect(cat.stdout).toEqual(Buffer.concat([text('a clean frame\n', 10), exe]));
   });
 
   it('calls bgzip, pigz and concatenated clean tars clean', async () => {
