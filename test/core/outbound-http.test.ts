@@ -695,6 +695,7 @@ describe('what the client sends, and how each failure is named', () => {
   const encoded = gzipSync(FILE);
   const seen: Array<{ method?: string; userAgent?: string; type?: string; body: string }> = [];
   let local: TestHttpServer;
+  let endlessClosed = 0;
 
   beforeAll(async () => {
     local = await startHttpServer({
@@ -726,6 +727,18 @@ describe('what the client sends, and how each failure is named', () => {
           body: Buffer.concat(chunks).toString(),
         });
         res.writeHead(204).end();
+      },
+      '/exact': (_req, res) => {
+        res.writeHead(200, { 'content-length': String(FILE.length) }).end(FILE);
+      },
+      '/endless-answer': (req, res) => {
+        req.resume();
+        res.writeHead(200);
+        const timer = setInterval(() => res.write(Buffer.alloc(64 * 1024)), 5);
+        res.on('close', () => {
+          clearInterval(timer);
+          endlessClosed++;
+        });
       },
       '/burst-then-stall': (_req, res) => {
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -819,7 +832,7 @@ describe('what the client sends, and how each failure is named', () => {
     );
     expect(error.message).toBe('refused: content is larger than the 1024-byte download limit');
     expect(Date.now() - started).toBeLessThan(5_000);
-    const exact = await http.download(`${server.url}/file`, destination(), {
+    const exact = await http.download(`${local.url}/exact`, destination(), {
       maxBytes: FILE.length,
       timeoutMs: 10_000,
     });
@@ -858,6 +871,46 @@ describe('what the client sends, and how each failure is named', () => {
         body: '{"event":"scan"}',
       },
     ]);
+  });
+
+  it('post: a status is an answer, even an error or a redirect, which is not followed', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    expect((await http.post(`${local.url}/status?code=500`, '{}', {}, 5_000)).status).toBe(500);
+    const to = encodeURIComponent('/record');
+    const recorded = seen.length;
+    expect((await http.post(`${local.url}/redirect-raw?to=${to}`, '{}', {}, 5_000)).status).toBe(
+      302,
+    );
+    expect(seen).toHaveLength(recorded);
+  });
+
+  it('post: a receiver silent for longer than the idle timeout times out, saying so', async () => {
+    const { http } = client(allowed, ['127.0.0.1'], {}, { idleTimeoutMs: 200 });
+    const error = await refusal(http.post(`${server.url}/never-answers`, '{}', {}, 5_000));
+    expect(error.message).toMatch(
+      /^timed out: no data received for 200 ms \(idle timeout, after (\d+) ms in all\)$/,
+    );
+    expect(Number(/after (\d+) ms/.exec(error.message)?.[1])).toBeLessThan(5_000);
+    expect(error.retryable).toBe(true);
+  });
+
+  it('post: hangs up on a receiver that answers endlessly', async () => {
+    const { http } = client(allowed, ['127.0.0.1'], {}, { reuseConnections: true });
+    expect((await http.post(`${local.url}/endless-answer`, '{}', {}, 5_000)).status).toBe(200);
+    // The client hangs up rather than read an endless answer to the end.
+    await waitFor(() => endlessClosed === 1, {
+      timeoutMs: 3_000,
+      what: 'the answer to be dropped',
+    });
+  });
+
+  it('a body that cannot be stored fails the download, to be tried again', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const error = await refusal(
+      http.download(`${local.url}/exact`, path.join(dir, 'no-such-dir', 'file'), LIMITS),
+    );
+    expect(error.message).toMatch(/^network error \(ENOENT: no such file or directory/);
+    expect(error.retryable).toBe(true);
   });
 
   it('says how long a download ran when it ends at the idle timeout', async () => {
