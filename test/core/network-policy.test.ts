@@ -144,6 +144,7 @@ describe('network policy: how a refusal reads', () => {
     expect(reasonOf('[::1]')).toBe('::1 is a loopback address (not in ARBITER_ALLOWED_NETWORKS)');
     expect(reasonOf('[::1')).toBe('[::1 is not an IP address');
     expect(reasonOf('::1]')).toBe('::1] is not an IP address');
+    expect(reasonOf('a::1]')).toBe('a::1] is not an IP address');
     expect(reasonOf('localhost')).toBe('localhost is not an IP address');
     const exactly64 = 'x'.repeat(64);
     expect(reasonOf(exactly64)).toBe(`${exactly64} is not an IP address`);
