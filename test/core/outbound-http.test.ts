@@ -696,6 +696,7 @@ describe('what the client sends, and how each failure is named', () => {
   const seen: Array<{ method?: string; userAgent?: string; type?: string; body: string }> = [];
   let local: TestHttpServer;
   let endlessClosed = 0;
+  const answeredOn: number[] = [];
 
   beforeAll(async () => {
     local = await startHttpServer({
@@ -730,6 +731,11 @@ describe('what the client sends, and how each failure is named', () => {
       },
       '/exact': (_req, res) => {
         res.writeHead(200, { 'content-length': String(FILE.length) }).end(FILE);
+      },
+      '/short-answer': (req, res) => {
+        req.resume();
+        answeredOn.push(req.socket.remotePort ?? 0);
+        res.writeHead(200, { 'content-length': '2' }).end('ok');
       },
       '/endless-answer': (req, res) => {
         req.resume();
@@ -892,6 +898,18 @@ describe('what the client sends, and how each failure is named', () => {
     );
     expect(Number(/after (\d+) ms/.exec(error.message)?.[1])).toBeLessThan(5_000);
     expect(error.retryable).toBe(true);
+  });
+
+  it('post: reads off a short answer, so later callbacks to the receiver reuse its connection', async () => {
+    const { http, net } = client(allowed, ['127.0.0.1'], {}, { reuseConnections: true });
+    const posts = 5;
+    for (let i = 0; i < posts; i++) {
+      expect((await http.post(`${local.url}/short-answer`, '{}', {}, 5_000)).status).toBe(200);
+    }
+    // A callback sent the moment the previous one returned may find its connection not yet back
+    // in the pool; most find it there. A connection dropped unread is never reused.
+    expect(new Set(answeredOn).size).toBeLessThan(posts);
+    expect(net.attempts.length).toBeLessThan(posts);
   });
 
   it('post: hangs up on a receiver that answers endlessly', async () => {
