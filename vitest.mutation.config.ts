@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The tests `npm run mutation` (StrykerJS, stryker.config.json) runs against each mutant: those
- * of the code it mutates. Without the suite's `--openssl-legacy-provider` flag, which Stryker's
+ * of the code it mutates (docs/mutation-testing.md lists which tests protect which module). Without the suite's `--openssl-legacy-provider` flag, which Stryker's
  * worker threads refuse: none of these tests uses s3rver, the only part that needs it.
  */
 export default defineConfig({
@@ -13,11 +13,15 @@ export default defineConfig({
       'test/scanning/builtin-mail-formats.test.ts',
       'test/scanning/documents-engine.test.ts',
       'test/scanning/default-engines-formats.test.ts',
+      'test/core/network-guard.test.ts',
       'test/core/network-policy.test.ts',
       'test/core/url-policy.test.ts',
       'test/core/outbound-http.test.ts',
+      'test/s3/network-guard.test.ts',
       'test/api/auth.test.ts',
       'test/api/token-scope.test.ts',
+      'test/api/tokens.test.ts',
+      'test/api/admin.test.ts',
       'test/webhooks/*.test.ts',
     ],
     testTimeout: 30_000,

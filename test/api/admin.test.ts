@@ -148,6 +148,7 @@ describe('the admin API', () => {
       [null, { authorization: basic('admin', ADMIN_TOKEN) }],
       [null, { authorization: ADMIN_TOKEN }],
       [null, { authorization: 'Bearer ' }],
+      [null, { authorization: `xBearer ${ADMIN_TOKEN}` }],
     ];
     for (const [token, headers] of attempts) {
       const listing = await admin('/tenants', { headers }, token);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../core/keys.js';
 import { fileForm, randomContent } from '../support/content.js';
 import {
   ADMIN_TOKEN,
@@ -194,6 +195,48 @@ describe('authentication and the headers every answer carries', () => {
     // Tokens minted with another, still active key keep working.
     const fromMainKey = await createToken(tenant.auth);
     expect((await ping(fromMainKey.auth)).status).toBe(200);
+  });
+
+  it('answers 403, not an error, for a token whose key record no longer exists', async () => {
+    const second = await addKey();
+    const token = await createToken(second.auth);
+    expect((await ping(token.auth)).status).toBe(200);
+    // What an operator removing the key's record by hand leaves behind: a token pointing at nothing.
+    const { runtime } = service.service;
+    await runtime.redis.del(new RedisKeys(service.config.redisPrefix).apiKey(second.key));
+    await expectForbidden(await ping(token.auth), /disabled/i);
+  });
+
+  it('reads the verdict API’s Bearer header strictly: one token after "Bearer", nothing around it', async () => {
+    const issued = await request('/api/Token', undefined, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: tenant.key, password: tenant.secret }),
+    });
+    expect(issued.status).toBe(200);
+    const { accessToken } = (await issued.json()) as { accessToken: string };
+    const existing = (authorization: string) =>
+      request('/api/Scan/Existing', authorization, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ bucket: 'no-such-bucket', key: 'a.txt' }),
+      });
+    // Authenticated: past the check, the bucket is simply not registered.
+    for (const accepted of [`Bearer ${accessToken}`, `Bearer   ${accessToken}`]) {
+      const response = await existing(accepted);
+      expect({ accepted, status: response.status }).toEqual({ accepted, status: 404 });
+    }
+    // Not a Bearer header (read as Basic, which it is not either): 401 with the Basic challenge.
+    for (const refused of [`xBearer ${accessToken}`, `Bearer ${accessToken} ${accessToken}`]) {
+      const response = await existing(refused);
+      expect({ refused, status: response.status }).toEqual({ refused, status: 401 });
+      expect(response.headers.get('www-authenticate')).toBe('Basic realm="Arbiter"');
+    }
+    // A Bearer header with a token that does not exist: the challenge names the Bearer scheme.
+    const madeUp = await existing(`Bearer ${'0'.repeat(32)}`);
+    expect(madeUp.status).toBe(401);
+    expect(madeUp.headers.get('www-authenticate')).toBe('Bearer realm="Arbiter"');
+    expect(await madeUp.json()).toEqual(UNAUTHENTICATED);
   });
 
   it('answers a CORS preflight without credentials', async () => {

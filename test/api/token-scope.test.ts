@@ -118,6 +118,15 @@ describe('auth token scope', () => {
     ['GET', `/v1/rescans/${'0'.repeat(32)}`],
     ['POST', `/v1/rescans/${'0'.repeat(32)}/cancel`],
     ['GET', '/v1/no-such-route'],
+    // Paths that only contain, or only start with, a path a token may call.
+    ['GET', '/v2.2/x/ping'],
+    ['GET', '/v2.2/ping/x'],
+    ['POST', '/v2.2/x/files'],
+    ['POST', '/v2.2/files/async/x'],
+    ['GET', `/v2.2/x/files/${resultId}`],
+    ['GET', `/v2.2/files/${resultId}/trace/x`],
+    ['GET', `/v2.2/x/auth/tokens/${resultId}`],
+    ['GET', `/v2.2/auth/tokens/${resultId}/x`],
   ];
 
   it('refuses every administrative and bucket route to both kinds of token with 403', async () => {
@@ -132,6 +141,44 @@ describe('auth token scope', () => {
     // Nothing was done: the result and its trace are still there.
     expect((await call('GET', `/v2.2/files/${resultId}`, tenant.auth)).status).toBe(200);
     expect((await call('GET', `/v2.2/files/${resultId}/trace`, tenant.auth)).status).toBe(200);
+  });
+
+  it('tells each kind of token what it may do and where to go instead', async () => {
+    const browser =
+      'Auth tokens may only scan content (POST /files, /files/async, /files/fetch) and read results (GET /files/{id} and its trace)';
+    const verdict = 'Verdict API access tokens may only scan content and read results';
+    const useKey = 'use an API key for this resource.';
+    const needVerdictToken =
+      'scanning bucket objects needs a verdict API access token (POST /api/Token) or an API key.';
+    const refusal = async (response: Response) => {
+      expect(response.status).toBe(403);
+      return ((await response.json()) as { error: string }).error;
+    };
+    expect(await refusal(await call('GET', '/v2.2/account.json', basic(browserToken, '')))).toBe(
+      `${browser}: ${useKey}`,
+    );
+    expect(await refusal(await call('GET', '/v2.2/account.json', basic(verdictToken, '')))).toBe(
+      `${verdict}: ${useKey}`,
+    );
+    const existing = json({ bucket: 'some-bucket', key: 'a.txt' });
+    expect(
+      await refusal(await call('POST', '/api/Scan/Existing', `Bearer ${browserToken}`, existing)),
+    ).toBe(`${browser}: ${needVerdictToken}`);
+  });
+
+  it('answers HEAD where a token may GET', async () => {
+    const resultId = await storedResult();
+    const minted = await call('POST', '/v2.2/auth/tokens', tenant.auth);
+    const own = ((await minted.json()) as { id: string }).id;
+    for (const path of [
+      '/v2.2/ping',
+      `/v2.2/files/${resultId}`,
+      `/v2.2/files/${resultId}/trace`,
+      `/v2.2/auth/tokens/${own}`,
+    ]) {
+      const response = await call('HEAD', path, basic(own, ''));
+      expect({ path, status: response.status }).toEqual({ path, status: 200 });
+    }
   });
 
   it('refuses POST /api/Scan/Existing to a Scanii auth token, Basic or Bearer', async () => {

@@ -114,6 +114,44 @@ describe('network policy: which addresses a tenant URL may reach', () => {
   });
 });
 
+describe('network policy: how a refusal reads', () => {
+  it('names an embedding form with the right article, and :: as unspecified itself', () => {
+    expect(reasonOf('64:ff9b::7f00:1')).toBe(
+      '64:ff9b::7f00:1 is a NAT64 form of 127.0.0.1, a loopback address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
+    expect(reasonOf('2002:7f00:1::')).toBe(
+      '2002:7f00:1:: is a 6to4 form of 127.0.0.1, a loopback address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
+    expect(reasonOf('::')).toBe(':: is an unspecified address (not in ARBITER_ALLOWED_NETWORKS)');
+  });
+
+  it('shows a dotted IPv6 address canonically, keeping its zone', () => {
+    expect(reasonOf('::ffff:127.0.0.1')).toBe(
+      '::ffff:7f00:1 is an IPv4-mapped form of 127.0.0.1, a loopback address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
+    expect(reasonOf('::ffff:127.0.0.1%eth0')).toBe(
+      '::ffff:7f00:1%eth0 is an IPv4-mapped form of 127.0.0.1, a loopback address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
+  });
+
+  it('names a special-purpose range it has no words for by its name', () => {
+    expect(reasonOf('192.31.196.1')).toBe(
+      '192.31.196.1 is a special-purpose (as112) address (not in ARBITER_ALLOWED_NETWORKS)',
+    );
+  });
+
+  it('judges a bracketed address as the address, and quotes what is not one, shortened', () => {
+    expect(reasonOf('[::1]')).toBe('::1 is a loopback address (not in ARBITER_ALLOWED_NETWORKS)');
+    expect(reasonOf('[::1')).toBe('[::1 is not an IP address');
+    expect(reasonOf('::1]')).toBe('::1] is not an IP address');
+    expect(reasonOf('a::1]')).toBe('a::1] is not an IP address');
+    expect(reasonOf('localhost')).toBe('localhost is not an IP address');
+    const exactly64 = 'x'.repeat(64);
+    expect(reasonOf(exactly64)).toBe(`${exactly64} is not an IP address`);
+    expect(reasonOf('y'.repeat(65))).toBe(`${'y'.repeat(61)}... is not an IP address`);
+  });
+});
+
 describe('ARBITER_ALLOWED_NETWORKS', () => {
   it('reads comma-separated CIDRs and bare addresses, ignoring blanks and spaces', () => {
     expect(parseNetworkList(' 127.0.0.0/8, ::1/128 ,,10.1.2.3')).toEqual({
@@ -125,6 +163,28 @@ describe('ARBITER_ALLOWED_NETWORKS', () => {
     );
     expect(loadConfig({}).allowedNetworks).toEqual([]);
     expect(loadConfig({ ARBITER_ALLOWED_NETWORKS: '' }).allowedNetworks).toEqual([]);
+  });
+
+  it('refuses a prefix that is not one to three digits, and skips blank entries', () => {
+    for (const entry of ['10.0.0.0/', '10.0.0.0/+8', '10.0.0.0/8x', '10.0.0.0/ 8']) {
+      expect(parseNetworkList(entry).networks, entry).toEqual([]);
+    }
+    expect(parseNetworkList('10.0.0.0/8, ,\t,')).toEqual({
+      networks: ['10.0.0.0/8'],
+      problems: [],
+    });
+    const long = `${'z'.repeat(100)}/8`;
+    expect(parseNetworkList(long).problems).toEqual([
+      `"${'z'.repeat(64)}" is not a network in CIDR notation (e.g. 10.0.0.0/8, 127.0.0.1/32, fd00::/8)`,
+    ]);
+  });
+
+  it('builds a policy from trimmed entries, none by default, and refuses a bad one by name', () => {
+    expect(createNetworkPolicy().allowedNetworks).toEqual([]);
+    expect(createNetworkPolicy([' 10.0.0.0/8 ']).check('10.1.2.3')).toEqual({ allowed: true });
+    expect(() => createNetworkPolicy(['10.0.0.0/8', 'nope'])).toThrow(
+      '"nope" is not a network in CIDR notation',
+    );
   });
 
   it('names every bad entry in the configuration error', () => {

@@ -3,11 +3,13 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetworkPolicy } from '../../core/network-policy.js';
 import { OutboundError } from '../../core/errors.js';
 import {
   createOutboundHttp,
+  safeOrigin,
   type OutboundHttp,
   type OutboundOptions,
 } from '../../core/outbound-http.js';
@@ -685,5 +687,296 @@ describe('allowed networks work', () => {
     const result = await http.download(`http://two.test:${port}/file`, destination(), LIMITS);
     expect(result.sha1).toBe(FILE_SHA1);
     expect(net.addresses()).toEqual(['127.0.0.3', '127.0.0.1']);
+  });
+});
+
+describe('what the client sends, and how each failure is named', () => {
+  const allowed = ['127.0.0.1/32'];
+  const encoded = gzipSync(FILE);
+  const seen: Array<{ method?: string; userAgent?: string; type?: string; body: string }> = [];
+  let local: TestHttpServer;
+  let endlessClosed = 0;
+  const answeredOn: number[] = [];
+
+  beforeAll(async () => {
+    local = await startHttpServer({
+      '/status': (req, res) => {
+        res.writeHead(Number(query(req, 'code'))).end('no');
+      },
+      '/redirect-raw': (req, res) => {
+        // Header text is written as latin1: this sends the bytes of the query's UTF-8 as they are.
+        const location = Buffer.from(query(req, 'to'), 'utf8').toString('latin1');
+        res.writeHead(302, { location }).end();
+      },
+      // The path as it arrives: percent-encoded UTF-8.
+      '/caf%C3%A9': FILE,
+      '/declared-only': (_req, res) => {
+        res.writeHead(200, { 'content-length': String(100 * 1024 * 1024) });
+        res.write('0123456789');
+        // ...and nothing more: the announced size alone must end the download.
+      },
+      '/gzipped': (_req, res) => {
+        res.writeHead(200, { 'content-encoding': 'gzip' }).end(encoded);
+      },
+      '/record': async (req, res) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        seen.push({
+          method: req.method,
+          userAgent: req.headers['user-agent'],
+          type: req.headers['content-type'],
+          body: Buffer.concat(chunks).toString(),
+        });
+        res.writeHead(204).end();
+      },
+      '/exact': (_req, res) => {
+        res.writeHead(200, { 'content-length': String(FILE.length) }).end(FILE);
+      },
+      '/short-answer': (req, res) => {
+        req.resume();
+        answeredOn.push(req.socket.remotePort ?? 0);
+        res.writeHead(200, { 'content-length': '2' }).end('ok');
+      },
+      '/endless-answer': (req, res) => {
+        req.resume();
+        res.writeHead(200);
+        const timer = setInterval(() => res.write(Buffer.alloc(64 * 1024)), 5);
+        res.on('close', () => {
+          clearInterval(timer);
+          endlessClosed++;
+        });
+      },
+      '/burst-then-stall': (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.write(Buffer.alloc(64 * 1024, 0x41));
+        // ...then silence, though the connection stays open.
+      },
+    });
+  });
+  afterAll(async () => {
+    await local.close();
+  });
+
+  it('names the status a server answered, retrying only those that mean "later"', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const expected: Array<[number, boolean]> = [
+      [404, false],
+      [410, false],
+      [408, true],
+      [429, true],
+      [500, true],
+      [503, true],
+    ];
+    for (const [code, retryable] of expected) {
+      const error = await refusal(
+        http.download(`${local.url}/status?code=${code}`, destination(), LIMITS),
+      );
+      expect({ code, message: error.message, retryable: error.retryable }).toEqual({
+        code,
+        message: `the server answered HTTP ${code}`,
+        retryable,
+      });
+    }
+    // Each asked once: retrying is the caller's decision, not the client's.
+    expect(local.hits.get('/status')).toBe(expected.length);
+  });
+
+  it('names a refused connection by its code, to be retried', async () => {
+    const closed = await startHttpServer({});
+    const closedUrl = closed.url;
+    await closed.close();
+    const { http } = client(allowed, ['127.0.0.1']);
+    const error = await refusal(http.download(`${closedUrl}/file`, destination(), LIMITS));
+    expect(error.message).toBe('network error (ECONNREFUSED)');
+    expect(error.retryable).toBe(true);
+  });
+
+  it('refuses a redirect to something that is not a URL, quoting it shortened', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const redirectTo = (location: string) =>
+      refusal(
+        http.download(
+          `${local.url}/redirect-raw?to=${encodeURIComponent(location)}`,
+          destination(),
+          LIMITS,
+        ),
+      );
+    const short = 'http://[not-a-url';
+    expect((await redirectTo(short)).message).toBe(
+      `refused: the redirect target "${short}" is not a valid URL`,
+    );
+    const exactly80 = `http://[${'a'.repeat(72)}`;
+    expect((await redirectTo(exactly80)).message).toBe(
+      `refused: the redirect target "${exactly80}" is not a valid URL`,
+    );
+    const longer = `http://[${'b'.repeat(73)}`;
+    const error = await redirectTo(longer);
+    expect(error.message).toBe(
+      `refused: the redirect target "${longer.slice(0, 77)}..." is not a valid URL`,
+    );
+    expect(error.retryable).toBe(false);
+  });
+
+  it('follows a redirect to a UTF-8 path as a browser does', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const result = await http.download(
+      `${local.url}/redirect-raw?to=${encodeURIComponent('/caf\u00e9')}`,
+      destination(),
+      LIMITS,
+    );
+    expect(result.sha1).toBe(FILE_SHA1);
+  });
+
+  it('refuses a declared size over the limit as soon as it is announced, and takes one at the limit', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const started = Date.now();
+    const error = await refusal(
+      http.download(`${local.url}/declared-only`, destination(), {
+        maxBytes: 1024,
+        timeoutMs: 10_000,
+      }),
+    );
+    expect(error.message).toBe('refused: content is larger than the 1024-byte download limit');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const exact = await http.download(`${local.url}/exact`, destination(), {
+      maxBytes: FILE.length,
+      timeoutMs: 10_000,
+    });
+    expect(exact).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
+  });
+
+  it('stores an encoded body as it came, and reports the Content-Encoding it was sent with', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const file = destination();
+    expect(await http.download(`${local.url}/gzipped`, file, LIMITS)).toEqual({
+      bytes: encoded.length,
+      sha1: createHash('sha1').update(encoded).digest('hex'),
+      contentEncoding: 'gzip',
+    });
+    expect(await readFile(file)).toEqual(encoded);
+  });
+
+  it('sends its User-Agent, and posts the body and headers it is given', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    await http.download(`${local.url}/record`, destination(), LIMITS);
+    const outcome = await http.post(
+      `${local.url}/record`,
+      '{"event":"scan"}',
+      { 'content-type': 'application/json' },
+      5_000,
+    );
+    expect(outcome.status).toBe(204);
+    expect(outcome.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(outcome.latencyMs).toBeLessThan(5_000);
+    expect(seen).toEqual([
+      { method: 'GET', userAgent: 'arbiter-test', type: undefined, body: '' },
+      {
+        method: 'POST',
+        userAgent: 'arbiter-test',
+        type: 'application/json',
+        body: '{"event":"scan"}',
+      },
+    ]);
+  });
+
+  it('post: a status is an answer, even an error or a redirect, which is not followed', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    expect((await http.post(`${local.url}/status?code=500`, '{}', {}, 5_000)).status).toBe(500);
+    const to = encodeURIComponent('/record');
+    const recorded = seen.length;
+    expect((await http.post(`${local.url}/redirect-raw?to=${to}`, '{}', {}, 5_000)).status).toBe(
+      302,
+    );
+    expect(seen).toHaveLength(recorded);
+  });
+
+  it('post: a receiver silent for longer than the idle timeout times out, saying so', async () => {
+    const { http } = client(allowed, ['127.0.0.1'], {}, { idleTimeoutMs: 200 });
+    const error = await refusal(http.post(`${server.url}/never-answers`, '{}', {}, 5_000));
+    expect(error.message).toMatch(
+      /^timed out: no data received for 200 ms \(idle timeout, after (\d+) ms in all\)$/,
+    );
+    expect(Number(/after (\d+) ms/.exec(error.message)?.[1])).toBeLessThan(5_000);
+    expect(error.retryable).toBe(true);
+  });
+
+  it('post: reads off a short answer, so later callbacks to the receiver reuse its connection', async () => {
+    const { http, net } = client(allowed, ['127.0.0.1'], {}, { reuseConnections: true });
+    const posts = 5;
+    for (let i = 0; i < posts; i++) {
+      expect((await http.post(`${local.url}/short-answer`, '{}', {}, 5_000)).status).toBe(200);
+    }
+    // A callback sent the moment the previous one returned may find its connection not yet back
+    // in the pool; most find it there. A connection dropped unread is never reused.
+    expect(new Set(answeredOn).size).toBeLessThan(posts);
+    expect(net.attempts.length).toBeLessThan(posts);
+  });
+
+  it('post: hangs up on a receiver that answers endlessly', async () => {
+    const { http } = client(allowed, ['127.0.0.1'], {}, { reuseConnections: true });
+    expect((await http.post(`${local.url}/endless-answer`, '{}', {}, 5_000)).status).toBe(200);
+    // The client hangs up rather than read an endless answer to the end.
+    await waitFor(() => endlessClosed === 1, {
+      timeoutMs: 3_000,
+      what: 'the answer to be dropped',
+    });
+  });
+
+  it('a body that cannot be stored fails the download, to be tried again', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const error = await refusal(
+      http.download(`${local.url}/exact`, path.join(dir, 'no-such-dir', 'file'), LIMITS),
+    );
+    expect(error.message).toMatch(/^network error \(ENOENT: no such file or directory/);
+    expect(error.retryable).toBe(true);
+  });
+
+  it('says how long a download ran when it ends at the idle timeout', async () => {
+    const { http } = client(allowed, ['127.0.0.1'], {}, { idleTimeoutMs: 200 });
+    const error = await refusal(http.download(`${server.url}/silent`, destination(), LIMITS));
+    const elapsed = Number(/after (\d+) ms in all\)$/.exec(error.message)?.[1]);
+    expect(elapsed).toBeGreaterThanOrEqual(200);
+    expect(elapsed).toBeLessThan(5_000);
+  });
+
+  it('does not start a download whose signal has already aborted', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const error = await refusal(
+      http.download(`${local.url}/record`, destination(), {
+        ...LIMITS,
+        signal: AbortSignal.abort(),
+      }),
+    );
+    expect(error.message).toBe('cancelled: the download is no longer wanted');
+    expect(error.retryable).toBe(false);
+  });
+
+  it('ends a download whose rate falls after a good start, in whole seconds', async () => {
+    const { http } = client(allowed, ['127.0.0.1']);
+    const error = await refusal(
+      http.download(`${local.url}/burst-then-stall`, destination(), {
+        maxBytes: 1024 * 1024,
+        timeoutMs: 10_000,
+        minRate: { bytesPerSecond: 1000, windowMs: 1000 },
+      }),
+    );
+    expect(error.message).toBe(
+      'too slow: the location sent 0 bytes in 1 s, below the minimum rate of 1000 bytes/s',
+    );
+    expect(error.retryable).toBe(false);
+  });
+
+  it('reaches only globally routable addresses when no policy is given', () => {
+    const http = createOutboundHttp({ userAgent: 'arbiter-test' });
+    expect(http.policy.allowedNetworks).toEqual([]);
+    expect(() => http.screen('http://127.0.0.1/')).toThrow(/loopback/);
+    expect(() => http.screen('http://93.184.216.34/')).not.toThrow();
+  });
+
+  it('logs only the origin of a URL', () => {
+    expect(safeOrigin('https://bucket.example.com:8443/a/b?X-Amz-Signature=secret')).toBe(
+      'https://bucket.example.com:8443',
+    );
+    expect(safeOrigin('not a url')).toBe('an invalid URL');
   });
 });
