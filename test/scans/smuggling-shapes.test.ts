@@ -60,6 +60,10 @@ const STREAM_SHAPES: Record<string, (payload: Buffer) => Buffer | Promise<Buffer
       await tar([{ name: 'a.txt', data: FIRST }]),
       await tar([{ name: 'b.com', data: payload }]),
     ]),
+  'tar: behind an empty tar (its end blocks first)': async (payload) =>
+    Buffer.concat([Buffer.alloc(10_240), await tar([{ name: 'b.com', data: payload }])]),
+  'zstd: the payload after the last frame': (payload) =>
+    Buffer.concat([tool('zstd', ['-c', '-q'], FIRST), payload]),
   'rar: appended to a JPEG': (payload) =>
     Buffer.concat([JPEG, storedRar([{ name: 'b.com', data: payload }])]),
   'rar 5: behind a PDF’s %%EOF': (payload) =>
