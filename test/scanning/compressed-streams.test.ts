@@ -210,6 +210,34 @@ describe('gzip read to the end, member by member', () => {
   });
 });
 
+describe('parts scanned alone, nested in parts scanned alone', () => {
+  // Each level a gzip of two members, the first holding the level below: that level is scanned
+  // whole and as member 1, so the work doubles per level. It is bounded like the expansion.
+  const chain = (levels: number) => {
+    let content = randomContent(2000);
+    for (let level = 0; level < levels; level++) {
+      content = Buffer.concat([gzip(content), gzip(text('second member\n', 4))]);
+    }
+    return content;
+  };
+  const limits = { ...DEFAULT_LIMITS, maxDepth: 16, maxExpandedBytes: 1024 * 1024 };
+
+  it('reads a shallow chain whole and part by part', async () => {
+    const result = await ws.walk(chain(3), 'c.gz', limits);
+    expect(result.unscannable).toEqual([]);
+  });
+
+  it('stops a deep chain at the expanded-bytes limit: limits-exceeded, not hours of work', async () => {
+    const content = chain(14);
+    expect(content.length).toBeLessThan(64 * 1024);
+    const result = await ws.walk(content, 'c.gz', limits);
+    expect(result.unscannable.map((u) => u.reason)).toEqual(['limits-exceeded']);
+    // What nests in a part counts as expanded bytes; parts themselves are bounded apart.
+    expect(result.unscannable[0]?.detail).toMatch(/exceeds? 1048576 (expanded )?bytes$/);
+    expect(result.visited.length).toBeLessThan(3000);
+  });
+});
+
 describe('xz and bzip2 read to the end, stream by stream (through 7-Zip)', () => {
   const formats = createFormatSet({ sevenZip: { workers: 1 } });
   afterAll(() => formats.close());
