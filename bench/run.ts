@@ -55,7 +55,7 @@ const BENCHMARKS: {
   { id: 's3-retro', run: () => runS3Retro() },
   { id: 'engines', run: () => runEngines() },
   { id: 'engines-official', run: () => runEnginesOfficial(), deadlineSeconds: 480 },
-  { id: 'zip-reader', run: () => runZipReader(), deadlineSeconds: 480 },
+  { id: 'zip-reader', run: () => runZipReader(), deadlineSeconds: 900 },
   { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
   { id: 'signature-update', run: () => runSignatureUpdate() },
 ];
