@@ -1117,17 +1117,7 @@ class Walk {
     const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
     for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
-      this.listed?.({
-        path: [...scope.path, entryName(entry)],
-        container: 'zip',
-        containerSize: zip.fileSize,
-        name: storedName(entry),
-        size: entry.uncompressedSize,
-        compressedSize: entry.compressedSize,
-        encrypted: entry.isEncrypted(),
-        position: index + 1,
-        documentLike,
-      });
+      this.listedZipEntry(zip, entry, index, documentLike, scope);
       if (layout.skipped.has(entry)) continue;
       const local = layout.local.get(entry);
       const disagreement = local && viewsDisagree(entry, local.header);
@@ -1185,13 +1175,36 @@ class Walk {
     undecoded: DeferredMember[],
   ): Promise<void> {
     const listing = await listEntries(zip, this.limits.maxMembers + 1);
-    for (const entry of listing.entries) {
+    const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
+    for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+      this.listedZipEntry(zip, entry, index, documentLike, scope);
       await this.zipEntry(zip, entry, scope, undecoded);
     }
     if (listing.error !== undefined && !scope.cancelled()) {
       this.record(zipErrorReason(listing.error), scope.path, `zip: ${message(listing.error)}`);
     }
+  }
+
+  /** Tells `listed` (container metadata signatures) about an entry the central directory lists. */
+  private listedZipEntry(
+    zip: yauzl.ZipFile,
+    entry: yauzl.Entry,
+    index: number,
+    documentLike: boolean,
+    scope: Scope,
+  ): void {
+    this.listed?.({
+      path: [...scope.path, entryName(entry)],
+      container: 'zip',
+      containerSize: zip.fileSize,
+      name: storedName(entry),
+      size: entry.uncompressedSize,
+      compressedSize: entry.compressedSize,
+      encrypted: entry.isEncrypted(),
+      position: index + 1,
+      documentLike,
+    });
   }
 
   /**
