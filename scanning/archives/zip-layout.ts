@@ -295,7 +295,9 @@ export async function readLocalHeader(
   offset: number,
   fileSize: number,
 ): Promise<LocalHeader | undefined> {
-  const head = Buffer.allocUnsafe(Math.max(0, Math.min(HEADER_READ, fileSize - offset)));
+  // Outside Node's shared pool: the name kept from it is copied into the pool, and a read that
+  // shared a pool slab with it would stay in memory as long as the layout does.
+  const head = Buffer.allocUnsafeSlow(Math.max(0, Math.min(HEADER_READ, fileSize - offset)));
   const { bytesRead } = await handle.read(head, 0, head.length, offset);
   if (bytesRead < LOCAL_HEADER_SIZE || head.readUInt32LE(0) !== LOCAL_HEADER) return undefined;
   const fixed = head.subarray(0, LOCAL_HEADER_SIZE);
