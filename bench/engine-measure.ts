@@ -175,6 +175,7 @@ export async function builtinInChild(
   scratchDir: string,
   files: ScanTarget[],
   timeoutMs = 180_000,
+  engine: { zipCentralDirectoryOnly?: boolean } = {},
 ): Promise<MemoryStep[]> {
   const script = fileURLToPath(new URL('./engine-scan-process.ts', import.meta.url));
   const child = spawn(
@@ -183,7 +184,7 @@ export async function builtinInChild(
       '--import',
       import.meta.resolve('tsx'),
       script,
-      JSON.stringify({ signaturesDir, scratchDir, files }),
+      JSON.stringify({ signaturesDir, scratchDir, files, ...engine }),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );

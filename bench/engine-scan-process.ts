@@ -15,6 +15,8 @@ interface Job {
   signaturesDir: string;
   scratchDir: string;
   files: Array<{ path: string; size: number; name?: string }>;
+  /** The zip benchmark's baseline reader (bench/zip-reader.ts). */
+  zipCentralDirectoryOnly?: boolean;
 }
 
 export interface MemoryStep {
@@ -40,6 +42,7 @@ report({ step: 'start', ms: 0, ...memory() });
 let started = performance.now();
 const engine = await BuiltinEngine.load(job.signaturesDir, createLogger('silent'), {
   scratchDir: job.scratchDir,
+  ...(job.zipCentralDirectoryOnly ? { zipCentralDirectoryOnly: true } : {}),
 });
 report({ step: 'load', ms: performance.now() - started, ...memory() });
 for (const file of job.files) {

@@ -13,6 +13,7 @@ import { runServeProcesses } from './serve-processes.js';
 import { runSignatureUpdate } from './signature-update.js';
 import { runVerdictApi } from './verdict-api.js';
 import { runWebhooks } from './webhooks.js';
+import { runZipReader } from './zip-reader.js';
 import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
 
 /**
@@ -25,8 +26,8 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              results); ids: fetch-accept, fetch-throughput
  *                                              (with the minimal-pipeline floor), serve-processes,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
- *                                              engines, engines-official, hostile-neighbour,
- *                                              signature-update
+ *                                              engines, engines-official, zip-reader,
+ *                                              hostile-neighbour, signature-update
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -35,7 +36,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              abandoned (default: 300, or the benchmark's own
  *                                              deadline below)
  *   plus each benchmark's own settings (see fetch-accept.ts, fetch-throughput.ts, webhooks.ts,
- *   s3-events.ts, hostile-neighbour.ts, engines-official.ts).
+ *   s3-events.ts, hostile-neighbour.ts, engines-official.ts, zip-reader.ts).
  *
  * To add a benchmark: write a module whose `run…()` returns a BenchSection and list it here.
  */
@@ -54,6 +55,7 @@ const BENCHMARKS: {
   { id: 's3-retro', run: () => runS3Retro() },
   { id: 'engines', run: () => runEngines() },
   { id: 'engines-official', run: () => runEnginesOfficial(), deadlineSeconds: 480 },
+  { id: 'zip-reader', run: () => runZipReader(), deadlineSeconds: 900 },
   { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
   { id: 'signature-update', run: () => runSignatureUpdate() },
 ];

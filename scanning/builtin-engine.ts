@@ -46,6 +46,11 @@ export interface BuiltinEngineOptions {
   formats?: FormatSet;
   /** How the signature folder is read (PUA databases, the key `.cvd` files are checked with). */
   signatures?: LoadOptions;
+  /**
+   * The zip benchmark's baseline only (`WalkOptions.zipCentralDirectoryOnly`): never set by the
+   * service, not in the configuration.
+   */
+  zipCentralDirectoryOnly?: boolean;
 }
 
 /** Problems listed one by one in the log at each load; the rest are only counted. */
@@ -95,6 +100,7 @@ export class BuiltinEngine implements Engine {
   private readonly decodedElsewhere: ReadonlySet<string>;
   private readonly formats: FormatSet;
   private readonly loadOptions: LoadOptions;
+  private readonly zipCentralDirectoryOnly: boolean;
   private scratchReady: Promise<void> | undefined;
 
   private constructor(
@@ -108,6 +114,7 @@ export class BuiltinEngine implements Engine {
     this.decodedElsewhere = options.decodedElsewhere ?? new Set();
     this.formats = options.formats ?? createFormatSet();
     this.loadOptions = options.signatures ?? {};
+    this.zipCentralDirectoryOnly = options.zipCentralDirectoryOnly ?? false;
   }
 
   static async load(
@@ -204,6 +211,7 @@ export class BuiltinEngine implements Engine {
         ...(this.scratchDir === undefined ? {} : { scratchDir: this.scratchDir }),
         ...(metadata.size === 0 ? {} : { listed: metadataVisitor(metadata, detections) }),
         ...(target.contentEncoding ? { contentEncoding: target.contentEncoding } : {}),
+        ...(this.zipCentralDirectoryOnly ? { zipCentralDirectoryOnly: true } : {}),
       },
     );
     for (const problem of walked.unscannable) {

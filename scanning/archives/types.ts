@@ -84,6 +84,13 @@ export interface WalkOptions {
    * named `(Content-Encoding: …)`; a coding that cannot be undone is `unsupported-method`.
    */
   contentEncoding?: readonly string[];
+  /**
+   * The zip benchmark's baseline only (bench/zip-reader.ts), never set by the service and not in
+   * the configuration: zips read from their central directory alone, as yauzl lists them (no
+   * local-header sweep, no second view of an entry, no zip looked for behind a prefix or after
+   * the end record), so that the benchmark can price the sweep against the reader without it.
+   */
+  zipCentralDirectoryOnly?: boolean;
 }
 
 /**

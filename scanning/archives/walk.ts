@@ -17,6 +17,7 @@ import {
   plausibleHeaderStart,
   planZipLayout,
   type LocalView,
+  type PositionalFile,
   readRange,
   type ByteRange,
   type LocalHeader,
@@ -76,6 +77,7 @@ export async function walkContent(
     options.scratchDir ?? tmpdir(),
     options.formats ?? [],
     options.listed,
+    options.zipCentralDirectoryOnly ?? false,
   );
   try {
     await walk.content(readFileChunks(file.path, file.size), {
@@ -228,6 +230,8 @@ class Walk {
     private readonly scratchBase: string,
     private readonly formats: readonly FormatHandler[],
     private readonly listed: ((member: ListedMember) => void) | undefined,
+    /** The zip benchmark's baseline (WalkOptions.zipCentralDirectoryOnly): no sweep at all. */
+    private readonly centralDirectoryOnly: boolean,
   ) {
     this.sniffBytes = Math.max(SNIFF_BYTES, ...formats.map((format) => format.sniffBytes ?? 0));
   }
@@ -462,8 +466,9 @@ class Walk {
     const name = scope.path.at(-1) ?? '';
     const handler = format ? undefined : this.formats.find((h) => h.sniff(first, name));
     // A file on disk that does not start as a zip may end as one (see embeddedZipInspector).
+    const lookBehind = !this.centralDirectoryOnly && scope.depth < this.limits.maxDepth;
     const embedded =
-      format === undefined && !sniffed && scope.onDisk && scope.depth < this.limits.maxDepth
+      format === undefined && !sniffed && scope.onDisk && lookBehind
         ? this.embeddedZipInspector(scope.onDisk, scope)
         : undefined;
     if (embedded) for (const chunk of head) await embedded.write(chunk);
@@ -473,7 +478,8 @@ class Walk {
         : undefined;
     if (archives) for (const chunk of head) await archives.write(chunk);
     if (embedded && !handler) return withEmbedded(embedded, archives);
-    if (!format && !handler && !sniffed && !scope.onDisk) {
+    // Not bounded by depth: at the limit, a zip found there is reported, never taken for data.
+    if (!format && !handler && !sniffed && !scope.onDisk && !this.centralDirectoryOnly) {
       const watcher = this.embeddedStreamInspector(scope);
       for (const chunk of head) await watcher.write(chunk);
       return withEmbedded(watcher, archives);
@@ -521,7 +527,7 @@ class Walk {
    * (`admitPart`), one level deeper. Content with no such signature costs two searches a chunk.
    */
   private embeddedArchiveInspector(scope: Scope): Inspector | undefined {
-    if (scope.depth >= this.limits.maxDepth) return undefined;
+    // Not bounded by depth either: past the limit, the archive found is reported as too deep.
     if (!this.formats.some((handler) => handler.name === '7z' || handler.name === 'rar')) {
       return undefined;
     }
@@ -1213,11 +1219,12 @@ class Walk {
   ): Promise<void> {
     let opened: OpenedZip;
     try {
-      opened = await openZip(file);
+      opened = await openZip(file, { locate: !this.centralDirectoryOnly });
     } catch (err) {
       // A file that only looked as if it ended in a zip is just not one.
       if (scope.cancelled() || how.embedded) return;
       this.record(zipErrorReason(err), scope.path, `zip: ${message(err)}`);
+      if (this.centralDirectoryOnly) return;
       await this.withFile(file, async (handle) => {
         const { size } = await handle.stat();
         await this.walkLocalOnly(handle, { start: 0, end: size }, 'end of file', scope);
@@ -1233,7 +1240,10 @@ class Walk {
     const undecoded: DeferredMember[] = [];
     const { zip } = opened;
     try {
-      await this.withFile(file, (handle) => this.walkListedZip(opened, handle, scope, undecoded));
+      if (this.centralDirectoryOnly) await this.walkCentralDirectory(zip, scope, undecoded);
+      else await this.walkListedZip(opened, scope, undecoded);
+    } catch (err) {
+      this.fail(err);
     } finally {
       zip.close();
     }
@@ -1318,9 +1328,12 @@ class Walk {
     }
   }
 
+  /**
+   * Every read goes through the zip's own descriptor and the file's last chunk kept from finding
+   * the end record (`ZipBytes`): a small zip is read from disk once.
+   */
   private async walkListedZip(
-    { zip, base, end }: OpenedZip,
-    handle: FileHandle,
+    { zip, bytes: handle, base, end }: OpenedZip,
     scope: Scope,
     undecoded: DeferredMember[],
   ): Promise<void> {
@@ -1328,7 +1341,7 @@ class Walk {
     // One entry past the member limit is enough for admitMember to report it.
     const listing = await listEntries(zip, this.limits.maxMembers + 1);
     const directory = { start: directoryStart, end: base + entryCursor(zip) };
-    const { size: fileSize } = await handle.stat();
+    const fileSize = handle.size;
     const layout = await planZipLayout(handle, fileSize, listing.entries, directory, base);
     if (base > 0) this.note(scope.path, `zip: ${base} bytes in front of the archive, swept too`);
     if (end < fileSize) {
@@ -1347,17 +1360,7 @@ class Walk {
     let disagreeing = false;
     for (const [index, entry] of listing.entries.entries()) {
       if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
-      this.listed?.({
-        path: [...scope.path, entryName(entry)],
-        container: 'zip',
-        containerSize: zip.fileSize,
-        name: storedName(entry),
-        size: entry.uncompressedSize,
-        compressedSize: entry.compressedSize,
-        encrypted: entry.isEncrypted(),
-        position: index + 1,
-        documentLike,
-      });
+      this.listedZipEntry(zip, entry, index, documentLike, scope);
       if (notRead.has(entry) || layout.duplicates.has(entry)) continue;
       const local = layout.local.get(entry);
       const disagreement = local && viewsDisagree(entry, local.header);
@@ -1371,7 +1374,7 @@ class Walk {
             `zip: the local header differs (${disagreement}); read as listed`,
           );
         }
-        await this.zipEntry(zip, entry, scope, undecoded);
+        await this.zipEntry(zip, entry, scope, undecoded, { local, base });
         keepLocalRecord(undecoded, deferred, local);
         continue;
       }
@@ -1384,7 +1387,7 @@ class Walk {
       // entry unscannable.
       const failures: Array<{ path: string[]; detail: string }> = [];
       const quiet = (path: string[], detail: string) => failures.push({ path, detail });
-      const listedRead = await this.zipEntry(zip, entry, scope, undecoded, quiet);
+      const listedRead = await this.zipEntry(zip, entry, scope, undecoded, { quiet });
       keepLocalRecord(undecoded, deferred, local);
       // Set aside for 7-Zip (another method in the directory): that reading is still to come.
       const listedDecoded = listedRead && undecoded.length === deferred;
@@ -1450,11 +1453,54 @@ class Walk {
   }
 
   /**
+   * The zip benchmark's baseline: every entry the central directory lists, read as listed, and
+   * nothing else (no layout, no local view, no sweep): the reader before zips were read both
+   * ways, kept so that the benchmark can measure what the sweep costs. Never used by the service.
+   */
+  private async walkCentralDirectory(
+    zip: yauzl.ZipFile,
+    scope: Scope,
+    undecoded: DeferredMember[],
+  ): Promise<void> {
+    const listing = await listEntries(zip, this.limits.maxMembers + 1);
+    const documentLike = this.listed !== undefined && typedAsDocument(listing.entries);
+    for (const [index, entry] of listing.entries.entries()) {
+      if (scope.cancelled() || this.stopBytes || !this.admitMember(scope.path)) break;
+      this.listedZipEntry(zip, entry, index, documentLike, scope);
+      await this.zipEntry(zip, entry, scope, undecoded);
+    }
+    if (listing.error !== undefined && !scope.cancelled()) {
+      this.record(zipErrorReason(listing.error), scope.path, `zip: ${message(listing.error)}`);
+    }
+  }
+
+  /** Tells `listed` (container metadata signatures) about an entry the central directory lists. */
+  private listedZipEntry(
+    zip: yauzl.ZipFile,
+    entry: yauzl.Entry,
+    index: number,
+    documentLike: boolean,
+    scope: Scope,
+  ): void {
+    this.listed?.({
+      path: [...scope.path, entryName(entry)],
+      container: 'zip',
+      containerSize: zip.fileSize,
+      name: storedName(entry),
+      size: entry.uncompressedSize,
+      compressedSize: entry.compressedSize,
+      encrypted: entry.isEncrypted(),
+      position: index + 1,
+      documentLike,
+    });
+  }
+
+  /**
    * Reads an entry's data as its local header describes it (name, method, sizes; without sizes,
    * to the end of the compressed stream), up to the next entry read. True when it decoded.
    */
   private async localView(
-    handle: FileHandle,
+    handle: PositionalFile,
     view: LocalView,
     label: string,
     scope: Scope,
@@ -1475,15 +1521,21 @@ class Walk {
   /**
    * Scans one member the central directory lists, as the directory describes it. With `quiet`, a
    * failure to decode is handed to it instead of recorded; true when the member decoded (or
-   * holds nothing, or was set aside for another decoder).
+   * holds nothing, or was set aside for another decoder). With `local` (its local header, read
+   * by the layout) its data is opened from there, without yauzl reading the header again.
    */
   private async zipEntry(
     zip: yauzl.ZipFile,
     entry: yauzl.Entry,
     scope: Scope,
     undecoded: DeferredMember[],
-    quiet?: (path: string[], detail: string) => void,
+    how: {
+      quiet?: (path: string[], detail: string) => void;
+      local?: LocalView;
+      base?: number;
+    } = {},
   ): Promise<boolean> {
+    const { quiet } = how;
     const name = entryName(entry);
     // A directory holds nothing; a name ending in `/` with data is a file all the same.
     if (name.endsWith('/') && entry.uncompressedSize === 0 && entry.compressedSize === 0) {
@@ -1499,7 +1551,7 @@ class Walk {
     if (!this.supportedMethod(entry.compressionMethod, path, defer)) return true;
     let raw: Readable;
     try {
-      raw = await zip.openReadStreamPromise(entry, { decodeFileData: false });
+      raw = await openEntryData(zip, entry, how.local, how.base ?? 0);
     } catch (err) {
       if (quiet) quiet(path, `zip: ${message(err)}`);
       else this.record('corrupt', path, `zip: ${message(err)}`);
@@ -1649,7 +1701,7 @@ class Walk {
    * member running past the stretch would share, or the end of a file without a directory.
    */
   private async walkLocalOnly(
-    handle: FileHandle,
+    handle: PositionalFile,
     gap: ByteRange,
     bound: GapBound,
     scope: Scope,
@@ -1670,7 +1722,7 @@ class Walk {
    * `quiet`, `decoded` told when it decodes.
    */
   private async localOnlyMember(
-    handle: FileHandle,
+    handle: PositionalFile,
     sweep: LocalHeaderSweep,
     header: LocalHeader,
     gapEnd: number,
@@ -2056,6 +2108,36 @@ async function* zipMemberData(
   }
   const declared = await check.crc(counter.consumed);
   if (declared !== undefined && crc !== declared >>> 0) throw new Error('CRC-32 mismatch');
+}
+
+/**
+ * A listed entry's compressed bytes. Its local header, when the layout read it, says where they
+ * start (the same bytes yauzl would read again for it); yauzl's own bounds check is repeated,
+ * and an entry that fails it is opened by yauzl, which reports why.
+ */
+function openEntryData(
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  local: LocalView | undefined,
+  base: number,
+): Promise<Readable> {
+  const dataStart = local ? local.header.dataStart - base : undefined;
+  if (dataStart === undefined || dataStart + entry.compressedSize > zip.fileSize) {
+    return zip.openReadStreamPromise(entry, { decodeFileData: false });
+  }
+  const size = entry.compressedSize;
+  // Not yauzl's `openReadStreamLowLevelPromise`: in yauzl 3.4 it calls `openReadStream`.
+  return new Promise((resolve, reject) =>
+    zip.openReadStreamLowLevel(
+      dataStart,
+      size,
+      0,
+      size,
+      false,
+      entry.uncompressedSize,
+      (err, raw) => (err ? reject(err) : resolve(raw)),
+    ),
+  );
 }
 
 /** Every central-directory entry up to `most`, and the error that ended the listing early. */

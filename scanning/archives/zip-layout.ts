@@ -1,5 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
-
 /**
  * Where the bytes of a zip's entries lie, read from the central directory and the local headers
  * it points at, before any member is inflated. Each local header is kept: it is the entry's
@@ -41,6 +39,21 @@ const SEARCH_AT_LEAST = 64 * 1024;
 /** Data descriptors indexed per swept stretch (see storedEnd); past this, the first signature. */
 const MAX_INDEXED_DESCRIPTORS = 100_000;
 const PK = Buffer.from('PK', 'latin1');
+/**
+ * Bytes read at once for a listed entry's local header: its fixed fields and, nearly always,
+ * its name and extra field, so one read is enough.
+ */
+const HEADER_READ = 1024;
+
+/** Positional reads of a file (a `FileHandle`, or the zip reader's `ZipBytes`). */
+export interface PositionalFile {
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+}
 
 export interface ByteRange {
   start: number;
@@ -86,7 +99,7 @@ export interface LocalView {
  * prefix: a self-extractor's stub, another archive); offsets here are the file's.
  */
 export async function planZipLayout<E extends ListedEntry>(
-  handle: FileHandle,
+  handle: PositionalFile,
   fileSize: number,
   entries: E[],
   centralDirectory: ByteRange,
@@ -191,7 +204,7 @@ export class LocalHeaderSweep {
   /** The data descriptors of the stretch `[from, to)`, by where stored data they end starts. */
   private descriptors: { from: number; to: number; byStart: Map<number, number> } | undefined;
 
-  constructor(private readonly handle: FileHandle) {}
+  constructor(private readonly handle: PositionalFile) {}
 
   /**
    * The first plausible local header at or after `from` whose header, name and extra field end
@@ -350,24 +363,30 @@ export class LocalHeaderSweep {
 
 /**
  * The local header at `offset`, where the central directory says one is: taken as it reads,
- * without the plausibility checks of the sweep. Two small reads (the fixed fields, then the name
- * and extra field), so listing the local view costs no more than the directory's own reads.
+ * without the plausibility checks of the sweep. One read of `HEADER_READ` bytes holds the fixed
+ * fields and, nearly always, the name and extra field (a second read fetches longer ones), so
+ * the walker then opens the entry's data from it without reading the header again.
  */
 export async function readLocalHeader(
-  handle: FileHandle,
+  handle: PositionalFile,
   offset: number,
   fileSize: number,
 ): Promise<LocalHeader | undefined> {
-  const fixed = Buffer.alloc(LOCAL_HEADER_SIZE);
-  const { bytesRead } = await handle.read(fixed, 0, LOCAL_HEADER_SIZE, offset);
-  if (bytesRead < LOCAL_HEADER_SIZE || fixed.readUInt32LE(0) !== LOCAL_HEADER) return undefined;
+  // Outside Node's shared pool: the name kept from it is copied into the pool, and a read that
+  // shared a pool slab with it would stay in memory as long as the layout does.
+  const head = Buffer.allocUnsafeSlow(Math.max(0, Math.min(HEADER_READ, fileSize - offset)));
+  const { bytesRead } = await handle.read(head, 0, head.length, offset);
+  if (bytesRead < LOCAL_HEADER_SIZE || head.readUInt32LE(0) !== LOCAL_HEADER) return undefined;
+  const fixed = head.subarray(0, LOCAL_HEADER_SIZE);
   const variableLength = fixed.readUInt16LE(26) + fixed.readUInt16LE(28);
-  if (offset + LOCAL_HEADER_SIZE + variableLength > fileSize) return undefined;
-  const variable = Buffer.alloc(variableLength);
-  if (variableLength > 0) {
-    const rest = await handle.read(variable, 0, variableLength, offset + LOCAL_HEADER_SIZE);
-    if (rest.bytesRead < variableLength) return undefined;
+  const headerEnd = LOCAL_HEADER_SIZE + variableLength;
+  if (offset + headerEnd > fileSize) return undefined;
+  if (headerEnd <= bytesRead) {
+    return localHeaderFrom(offset, fixed, head.subarray(LOCAL_HEADER_SIZE, headerEnd));
   }
+  const variable = Buffer.allocUnsafe(variableLength);
+  const rest = await handle.read(variable, 0, variableLength, offset + LOCAL_HEADER_SIZE);
+  if (rest.bytesRead < variableLength) return undefined;
   return localHeaderFrom(offset, fixed, variable);
 }
 
@@ -422,7 +441,7 @@ function localSizes(fixed: Buffer, extra: Buffer): { compressed: number; uncompr
 
 /** The bytes of `[start, end)` in chunks of `chunk` bytes. */
 export async function* readRange(
-  handle: FileHandle,
+  handle: PositionalFile,
   start: number,
   end: number,
   chunk: number,

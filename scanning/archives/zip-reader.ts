@@ -1,7 +1,7 @@
 import { close, fstat, open, read } from 'node:fs';
-import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
+import type { PositionalFile } from './zip-layout.js';
 
 const CHUNK = 64 * 1024;
 
@@ -19,7 +19,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
   private closed = false;
 
   constructor(
-    private readonly fd: number,
+    private readonly file: ZipBytes,
     private readonly base: number,
     private readonly size: number,
   ) {
@@ -48,7 +48,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
         },
       });
     }
-    return new RangeStream(this.fd, this.base + start, this.base + end);
+    return new RangeStream(this.file, this.base + start, this.base + end);
   }
 
   override read(
@@ -63,9 +63,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
       setImmediate(() => callback(error));
       return;
     }
-    read(this.fd, buffer, offset, length, this.base + position, (err, bytesRead) =>
-      callback(err, bytesRead),
-    );
+    this.file.readInto(buffer, offset, length, this.base + position, callback);
   }
 
   override close(callback: (err: Error | null) => void): void {
@@ -74,7 +72,7 @@ class CheckedFileReader extends yauzl.RandomAccessReader {
       return;
     }
     this.closed = true;
-    close(this.fd, callback);
+    close(this.file.fd, callback);
   }
 }
 
@@ -86,7 +84,7 @@ class RangeStream extends Readable {
   private position: number;
 
   constructor(
-    private readonly fd: number,
+    private readonly file: ZipBytes,
     start: number,
     private readonly end: number,
   ) {
@@ -100,8 +98,15 @@ class RangeStream extends Readable {
       this.push(null);
       return;
     }
+    // Bytes kept from finding the end record are handed on as they are (nobody writes to them).
+    const kept = this.file.cached(this.position, length);
+    if (kept && kept.length === length) {
+      this.position += length;
+      this.push(kept);
+      return;
+    }
     const buffer = Buffer.allocUnsafe(length);
-    read(this.fd, buffer, 0, length, this.position, (err, bytesRead) => {
+    read(this.file.fd, buffer, 0, length, this.position, (err, bytesRead) => {
       if (this.destroyed) return;
       if (err) return void this.destroy(err);
       if (bytesRead === 0) return void this.destroy(new Error('unexpected end of the zip file'));
@@ -111,9 +116,67 @@ class RangeStream extends Readable {
   }
 }
 
+/**
+ * The file a zip is read from, every reader of it (yauzl's, the layout's, the sweep's) reading
+ * through this one descriptor, and the file's last chunk, read to find the end record, kept in
+ * memory (at most `LOCATE_CHUNK`): the end record, the central directory of all but the largest
+ * archives, and the whole of a small zip (an Office document) are then served without a read.
+ * Each read costs a trip through libuv's thread pool, which for a zip of small members weighs
+ * more than the bytes.
+ */
+export class ZipBytes implements PositionalFile {
+  constructor(
+    readonly fd: number,
+    readonly size: number,
+    private readonly kept?: { start: number; bytes: Buffer },
+  ) {}
+
+  /** The kept bytes of `[position, position + length)`, cut at the end of the file. */
+  cached(position: number, length: number): Buffer | undefined {
+    const kept = this.kept;
+    if (!kept) return undefined;
+    const end = Math.min(position + length, this.size);
+    if (position < kept.start || end < position || end - kept.start > kept.bytes.length) {
+      return undefined;
+    }
+    return kept.bytes.subarray(position - kept.start, end - kept.start);
+  }
+
+  readInto(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: Error | null, bytesRead?: number) => void,
+  ): void {
+    const kept = this.cached(position, length);
+    if (kept) {
+      kept.copy(buffer, offset);
+      process.nextTick(callback, null, kept.length);
+      return;
+    }
+    read(this.fd, buffer, offset, length, position, (err, bytesRead) => callback(err, bytesRead));
+  }
+
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }> {
+    return new Promise((resolve, reject) => {
+      this.readInto(buffer, offset, length, position, (err, bytesRead) =>
+        err ? reject(err) : resolve({ bytesRead: bytesRead ?? 0 }),
+      );
+    });
+  }
+}
+
 /** A zip as yauzl reads it, and where its window lies in the file (see `CheckedFileReader`). */
 export interface OpenedZip {
   zip: yauzl.ZipFile;
+  /** The whole file (not only the window), for the walker's own reads. */
+  bytes: ZipBytes;
   /** Where the archive's offsets count from: the length of whatever is in front of it. */
   base: number;
   /** Where its end record (with its comment) ends; anything after it is trailing data. */
@@ -125,17 +188,23 @@ export interface OpenedZip {
  * is found here rather than by yauzl, which only accepts one ending the file exactly: data
  * appended to an archive does not stop an extractor, nor does a prefix (see `locateArchive`).
  */
-export function openZip(file: string): Promise<OpenedZip> {
+export function openZip(file: string, how: { locate?: boolean } = {}): Promise<OpenedZip> {
   return new Promise((resolve, reject) => {
     open(file, 'r', (openError, fd) => {
       if (openError) return reject(openError);
       fstat(fd, (statError, stats) => {
         if (statError) return close(fd, () => reject(statError));
-        locateArchive(fd, stats.size).then(
-          (window) => {
+        // Without `locate` (the benchmark's central-directory-only baseline) yauzl finds the end
+        // record itself, at the very end of the file, as it did before prefixes were looked for.
+        const located =
+          how.locate === false
+            ? Promise.resolve({ bytes: new ZipBytes(fd, stats.size), window: undefined })
+            : locateArchive(fd, stats.size);
+        located.then(
+          ({ bytes, window }) => {
             const base = window?.base ?? 0;
             const end = window?.end ?? stats.size;
-            const reader = new CheckedFileReader(fd, base, end - base);
+            const reader = new CheckedFileReader(bytes, base, end - base);
             yauzl.fromRandomAccessReader(
               reader,
               end - base,
@@ -152,7 +221,7 @@ export function openZip(file: string): Promise<OpenedZip> {
                 if (err) return reader.close(() => reject(err));
                 // yauzl reports a failed close on the ZipFile after iteration stopped listening.
                 zip.on('error', () => {});
-                resolve({ zip, base, end });
+                resolve({ zip, bytes, base, end });
               },
             );
           },
@@ -175,8 +244,6 @@ const CENTRAL_HEADER = 0x02014b50;
 /** Bytes read at a time while looking backwards for the end record. */
 const LOCATE_CHUNK = 1024 * 1024;
 
-const readAt = promisify(read);
-
 /**
  * The last end record in the file that is consistent with a central directory right in front of
  * it, and the prefix its offsets do not count (`base`). This is how Info-ZIP's `unzip` finds an
@@ -184,32 +251,40 @@ const readAt = promisify(read);
  * appended after the record. Undefined when no end record holds together.
  *
  * The search goes backwards from the end of the file one chunk at a time: an ordinary zip costs
- * one read of its last chunk; only a file with data after its archive is read further back.
+ * one read of its last chunk, which is kept (`ZipBytes`); only a file with data after its
+ * archive is read further back.
  */
 async function locateArchive(
   fd: number,
   size: number,
-): Promise<{ base: number; end: number } | undefined> {
+): Promise<{ bytes: ZipBytes; window: { base: number; end: number } | undefined }> {
+  const lastStart = Math.max(0, size - LOCATE_CHUNK);
+  const last = Buffer.allocUnsafe(size - lastStart);
+  const bytes = new ZipBytes(fd, size, { start: lastStart, bytes: last });
+  const { bytesRead } = await new ZipBytes(fd, size).read(last, 0, last.length, lastStart);
+  if (bytesRead < last.length) return { bytes: new ZipBytes(fd, size), window: undefined };
   const bytesAt = async (position: number, length: number): Promise<Buffer | undefined> => {
     if (position < 0 || position + length > size) return undefined;
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await readAt(fd, buffer, 0, length, position);
-    return bytesRead === length ? buffer : undefined;
+    const kept = bytes.cached(position, length);
+    if (kept) return kept;
+    const buffer = Buffer.allocUnsafe(length);
+    const read = await bytes.read(buffer, 0, length, position);
+    return read.bytesRead === length ? buffer : undefined;
   };
   for (let chunkEnd = size; chunkEnd >= END_RECORD_SIZE;) {
     const chunkStart = Math.max(0, chunkEnd - LOCATE_CHUNK);
     const chunk = await bytesAt(chunkStart, chunkEnd - chunkStart);
-    if (!chunk) return undefined;
+    if (!chunk) break;
     for (let i = chunk.lastIndexOf(END_RECORD_BYTES); i >= 0;) {
       const window = await archiveEndingAt(chunkStart + i, size, bytesAt);
-      if (window) return window;
+      if (window) return { bytes, window };
       i = i > 0 ? chunk.lastIndexOf(END_RECORD_BYTES, i - 1) : -1;
     }
-    if (chunkStart === 0) return undefined;
+    if (chunkStart === 0) break;
     // A record cut by the chunk's start is found whole in the next chunk.
     chunkEnd = chunkStart + 3;
   }
-  return undefined;
+  return { bytes, window: undefined };
 }
 
 /** The archive whose end record is at `at`, if the record holds together. */

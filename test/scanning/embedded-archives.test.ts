@@ -91,6 +91,18 @@ describe('a 7z or RAR archive inside other content', () => {
     );
   });
 
+  it('reports one past the depth limit, never taking it for data', async () => {
+    const member = Buffer.concat([jpeg(), ARCHIVES['7z'](eicar())]);
+    const content = await zip([{ name: 'photo.jpg', data: member }]);
+    const result = await ws.walk(
+      content,
+      'photos.zip',
+      { ...DEFAULT_LIMITS, maxDepth: 1 },
+      formats.handlers,
+    );
+    expect(result.unscannable).toMatchObject([{ reason: 'limits-exceeded' }]);
+  });
+
   it('finds a signature across two chunks of the stream', () => {
     const archive = ARCHIVES['RAR 5'](eicar());
     const content = Buffer.concat([randomContent(1000), archive]);

@@ -12,6 +12,7 @@ import {
   craftedZip,
   infoZip,
   localRecord,
+  localRecords,
   nestedZips,
   overlappingZip,
   rawEntry,
@@ -197,6 +198,29 @@ describe('zips read both ways', () => {
     );
     const plain = await scan(await zip([{ name: 'a.txt', data: Buffer.from('a') }]));
     expect(describeVerdict(plain)).toBe(`scanned by builtin (${engine.version}): no findings`);
+  });
+
+  it('reads both views of a zip larger than the MiB kept from its end, and long local names', async () => {
+    // Headers and data far from the end of the file are read from disk, not from the kept MiB;
+    // a local name longer than one header read takes a second read.
+    const filler = (name: string) => rawEntry(name, randomContent(2 * 1024 ** 2), 0);
+    const longName = `${'long-name-'.repeat(150)}.com`;
+    const build = (payload: Buffer) => {
+      const listed = rawEntry(longName, payload);
+      const hidden = rawEntry('hidden.com', payload);
+      const entries = [listed, filler('a.bin'), hidden, filler('b.bin')];
+      const { bytes, offsets } = localRecords(entries);
+      const listedOnly = [0, 1, 3].map((i) => ({ ...entries[i]!, offset: offsets[i] ?? 0 }));
+      return craftedZip(bytes, listedOnly);
+    };
+    const infected = await scan(build(eicar()));
+    const hiddenAt = localRecords([rawEntry(longName, eicar()), filler('a.bin')]).bytes.length;
+    expect(infected.detections?.map((d) => d.path.at(-1)).sort()).toEqual([
+      `hidden.com (local header only, at byte ${hiddenAt})`,
+      longName,
+    ]);
+    const clean = await scan(build(randomContent(5000)));
+    expect(clean.detections ?? []).toEqual([]);
   });
 
   it('leaves clean look-alikes clean: directories, zip64, data descriptors, a self-extractor', async () => {
