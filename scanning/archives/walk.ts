@@ -1267,11 +1267,21 @@ class Walk {
     this.localForSevenZip.delete(scope);
     if (records.length === 0 || scope.cancelled() || this.stopBytes) return;
     if (this.stopMembers || this.failure !== undefined) return;
+    const { size } = await stat(file);
+    const whole = records.filter(({ header, end, readOtherwise }) => {
+      if (end <= size) return true;
+      // Cut short by the end of the file: nothing for 7-Zip to decode.
+      const path = [...scope.path, localName(header)];
+      const detail = 'zip: member cut short by the end of the file';
+      if (readOtherwise) this.note(path, `${detail}; the entry's other reading decoded`);
+      else this.record('corrupt', path, detail);
+      return false;
+    });
     let total = 0;
-    const fitting = records.filter(
+    const fitting = whole.filter(
       ({ header, end }, i) => (total += end - header.offset) < 2 ** 32 && i < 0xffff,
     );
-    for (const { header } of records.slice(fitting.length)) {
+    for (const { header } of whole.slice(fitting.length)) {
       this.supportedMethod(header.method, [...scope.path, localName(header)]);
     }
     const copy = await this.tempFile('.zip');

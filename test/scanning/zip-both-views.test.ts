@@ -168,6 +168,14 @@ describe('zips read both ways', () => {
     expect(verdict.findings).toEqual(['content.unscannable.limits-exceeded']);
   });
 
+  it('reports a bzip2 member only a local header describes, cut short, as corrupt', async () => {
+    const hidden = localRecord(rawEntry('hidden.bin', randomContent(4000), 0));
+    hidden.writeUInt16LE(12, 8); // bzip2, which 7-Zip decodes for the walker
+    const listed = rawZip([rawEntry('a.txt', Buffer.from('listed'))]);
+    const verdict = await scan(Buffer.concat([listed, hidden.subarray(0, 1000)]));
+    expect(verdict.findings).toEqual(['content.unscannable.corrupt']);
+  });
+
   it('names both readings of an entry whose views disagree in the trace', async () => {
     const verdict = await scan(SHAPES['the directory names it x/, the local header ab']!(eicar()));
     expect(verdict.detections?.map((d) => d.path)).toEqual([
