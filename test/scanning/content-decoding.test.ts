@@ -1,0 +1,152 @@
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeContent,
+  decodedMemberName,
+  parseContentEncoding,
+  unsupportedCoding,
+} from '../../scanning/archives/content-encoding.js';
+import { UnpackError } from '../../scanning/archives/format.js';
+import { compressWith } from '../support/archives.js';
+import { randomContent } from '../support/content.js';
+
+/**
+ * Content codings undone as a browser undoes them (content-encoding.ts), on their own: what the
+ * decoded member is called, which codings are refused, and the bytes each stack decodes to
+ * however the sent bytes arrive. test/scanning/content-encoding.test.ts shows the engine's
+ * verdicts on the same codings.
+ */
+
+async function* chunks(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+}
+
+async function decoded(sent: Buffer, codings: string[], size = 1 << 20): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const chunk of decodeContent(chunks(sent, size), codings)) out.push(chunk);
+  return Buffer.concat(out);
+}
+
+const ENCODERS: Record<string, (data: Buffer) => Buffer> = {
+  gzip: (data) => zlib.gzipSync(data),
+  'x-gzip': (data) => zlib.gzipSync(data),
+  deflate: (data) => zlib.deflateSync(data),
+  br: (data) => zlib.brotliCompressSync(data),
+  zstd: (data) => compressWith('zstd', ['-c', '-q'], data),
+};
+
+describe('content codings', () => {
+  it('undoes each coding, however the sent bytes are cut', async () => {
+    const text = Buffer.from('decoded as a browser decodes it\n'.repeat(5000));
+    for (const [coding, encode] of Object.entries(ENCODERS)) {
+      for (const size of [1, 7, 100_000, 1 << 20]) {
+        expect(await decoded(encode(text), [coding], size)).toEqual(text);
+      }
+    }
+  });
+
+  it('undoes a stack of codings last applied first', async () => {
+    const text = Buffer.from('stacked codings\n'.repeat(300));
+    const sent = zlib.brotliCompressSync(zlib.gzipSync(zlib.deflateSync(text)));
+    expect(await decoded(sent, ['deflate', 'gzip', 'br'])).toEqual(text);
+    await expect(decoded(sent, ['br', 'gzip', 'deflate'])).rejects.toThrow();
+  });
+
+  it('reads deflate as a zlib stream or as raw deflate, as browsers do', async () => {
+    const data = randomContent(200_000);
+    for (const level of [0, 1, 6, 9]) {
+      // Cut after the first byte: the two bytes that tell the kinds apart arrive apart.
+      const zlibbed = zlib.deflateSync(data, { level });
+      expect(await decoded(zlibbed, ['deflate'], 1000)).toEqual(data);
+      expect(await decoded(Buffer.concat([zlibbed]), ['deflate'], zlibbed.length - 1)).toEqual(
+        data,
+      );
+      const raw = zlib.deflateRawSync(data, { level });
+      expect(await decoded(raw, ['deflate'], 1000)).toEqual(data);
+    }
+    const short = Buffer.from('short text');
+    expect(await decoded(zlib.deflateSync(short), ['deflate'], 1)).toEqual(short);
+    expect(await decoded(zlib.deflateRawSync(short), ['deflate'], 1)).toEqual(short);
+    // Small windows (CINFO below 7) are zlib streams too.
+    const small = zlib.deflateSync(data, { windowBits: 9 });
+    expect(await decoded(small, ['deflate'])).toEqual(data);
+    // Raw deflate whose first two bytes happen to pass for a zlib header's check bits only:
+    // CMF 0x78 would need method 8 and a window of at most 32 KiB (stored block of `x`...).
+    const raw = zlib.deflateRawSync(Buffer.from('x'.repeat(100)));
+    expect(await decoded(raw, ['deflate'])).toEqual(Buffer.from('x'.repeat(100)));
+  });
+
+  it('takes only a real zlib header for zlib: method 8, window up to 32 KiB, check bits', async () => {
+    // Stored raw deflate blocks start with their own bytes, which can be chosen: each of these
+    // first two bytes fails one of the three zlib rules, so the data is read as raw deflate.
+    const payload = Buffer.from('raw deflate, stored');
+    for (const [cmf, flg] of [
+      [0x79, 0x00], // method 9
+      [0x88, 0x1c], // window 64 KiB (CINFO 8), check bits right
+      [0x78, 0x9d], // check bits wrong
+    ] as const) {
+      expect(((cmf << 8) | flg) % 31 === 0 && (cmf & 0x0f) === 8 && cmf >> 4 <= 7).toBe(false);
+    }
+    // A raw stream that starts with a stored block: bytes 0x01 (final, stored), then LEN/NLEN.
+    const stored = zlib.deflateRawSync(payload, { level: 0 });
+    expect(stored[0]).toBe(0x01);
+    expect(await decoded(stored, ['deflate'])).toEqual(payload);
+    // Zlib streams at both window extremes pass.
+    for (const windowBits of [8, 15]) {
+      expect(await decoded(zlib.deflateSync(payload, { windowBits }), ['deflate'], 1)).toEqual(
+        payload,
+      );
+    }
+  });
+
+  it('fails on damaged or cut data', async () => {
+    const gz = zlib.gzipSync(Buffer.from('some text to cut short'.repeat(10)));
+    await expect(decoded(gz.subarray(0, gz.length - 10), ['gzip'])).rejects.toThrow();
+    await expect(decoded(Buffer.from('not brotli at all'), ['br'])).rejects.toThrow();
+    await expect(decoded(Buffer.from([0x78]), ['deflate'])).rejects.toThrow();
+  });
+
+  it('stops reading what was sent when the decoded content is abandoned', async () => {
+    for (const coding of ['deflate', 'gzip']) {
+      let released = false;
+      async function* sent(): AsyncGenerator<Buffer> {
+        try {
+          const encoded = ENCODERS[coding]!(randomContent(4 << 20));
+          for (let at = 0; at < encoded.length; at += 1000) yield encoded.subarray(at, at + 1000);
+        } finally {
+          released = true;
+        }
+      }
+      for await (const chunk of decodeContent(sent(), [coding])) {
+        expect(chunk.length).toBeGreaterThan(0);
+        break;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(released).toBe(true);
+    }
+  });
+
+  it('refuses a coding it has no decoder for, naming it', async () => {
+    expect(unsupportedCoding(['gzip', 'compress', 'made-up'])).toBe('compress');
+    expect(unsupportedCoding(['gzip', 'x-gzip', 'deflate', 'br', 'zstd'])).toBeUndefined();
+    expect(() => decodeContent(chunks(Buffer.alloc(1), 1), ['gzip', 'compress'])).toThrow(
+      new UnpackError('unsupported-method', 'unknown coding "compress"'),
+    );
+    try {
+      decodeContent(chunks(Buffer.alloc(1), 1), ['compress']);
+    } catch (err) {
+      expect(err).toMatchObject({ reason: 'unsupported-method' });
+    }
+  });
+
+  it('names the decoded member after the codings, in the order applied', () => {
+    expect(decodedMemberName(['gzip', 'br'])).toBe('(Content-Encoding: gzip, br)');
+    expect(decodedMemberName(['zstd'])).toBe('(Content-Encoding: zstd)');
+  });
+
+  it('reads header values given as a list', () => {
+    expect(parseContentEncoding(['gzip ,br', ' IDENTITY', 'Zstd'])).toEqual(['gzip', 'br', 'zstd']);
+    expect(parseContentEncoding([])).toEqual([]);
+    expect(parseContentEncoding('')).toEqual([]);
+  });
+});
