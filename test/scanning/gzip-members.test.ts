@@ -125,7 +125,7 @@ describe('GzipMembers', () => {
   });
 
   it('reads what gzip and pigz write', async () => {
-    const data = Buffer.from('line of text\n'.repeat(20_000));
+    const data = Buffer.from('line of text\n'.repeat(2000));
     const gz = compressWith('gzip', ['-c'], data);
     expect((await read(Buffer.concat([gz, gz]), 1000)).members).toEqual([data, data]);
   });
@@ -222,7 +222,7 @@ describe('GzipMembers', () => {
 
 describe('gunzipMember', () => {
   it('decodes one member from its compressed bytes, in any cut', async () => {
-    const data = Buffer.from('alone again\n'.repeat(10_000));
+    const data = Buffer.from('alone again\n'.repeat(2000));
     const bytes = member(data, { name: 'x' });
     for (const size of [1, 1023, 1024, 1025, 1 << 20]) {
       const parts: Buffer[] = [];
