@@ -1,0 +1,253 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import type yauzl from 'yauzl';
+import { openZip, type OpenedZip } from '../../scanning/archives/zip-reader.js';
+import { craftedZip, localRecord, rawEntry, rawZip, zip } from '../support/archives.js';
+import { randomContent } from '../support/content.js';
+
+/**
+ * Where a zip lies in a file and how yauzl reads it (zip-reader.ts): the end record found as
+ * `unzip` finds it (behind a prefix, before trailing data, the last of two archives), and every
+ * read kept inside the archive's window, so a damaged zip fails instead of hanging the walk.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'arbiter-zip-reader-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const MiB = 1024 * 1024;
+
+function write(bytes: Buffer): string {
+  const path = join(dir, `z${(files += 1)}`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+interface Listed {
+  base: number;
+  end: number;
+  /** Each entry's name and stored bytes, as read through the opened zip. */
+  entries: Array<[string, string]>;
+}
+
+async function list(opened: OpenedZip): Promise<Listed> {
+  const entries: Array<[string, string]> = [];
+  try {
+    for await (const entry of opened.zip.eachEntry()) {
+      const stream = await opened.zip.openReadStreamPromise(entry, { decodeFileData: false });
+      entries.push([Buffer.from(entry.fileNameRaw).toString(), (await drain(stream)).toString()]);
+    }
+  } finally {
+    opened.zip.close();
+  }
+  return { base: opened.base, end: opened.end, entries };
+}
+
+async function drain(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+const stored = (name: string, text: string) => rawEntry(name, Buffer.from(text), 0);
+const archive = (...entries: Array<[string, string]>) =>
+  rawZip(entries.map(([name, text]) => stored(name, text)));
+
+/** An end record with a comment of `length` bytes declared (and `actual` written). */
+function withComment(bytes: Buffer, length: number, actual = length): Buffer {
+  const copy = Buffer.concat([bytes, Buffer.alloc(actual, 0x63)]);
+  copy.writeUInt16LE(length, bytes.length - 2);
+  return copy;
+}
+
+describe('openZip', () => {
+  it('opens an ordinary zip from byte 0 to its end', async () => {
+    const bytes = archive(['a.txt', 'alpha'], ['b.txt', 'beta']);
+    expect(await list(await openZip(write(bytes)))).toEqual({
+      base: 0,
+      end: bytes.length,
+      entries: [
+        ['a.txt', 'alpha'],
+        ['b.txt', 'beta'],
+      ],
+    });
+  });
+
+  it('reads an empty zip, and one with a comment, to the end of the comment', async () => {
+    const empty = craftedZip(Buffer.alloc(0), []);
+    expect(await list(await openZip(write(empty)))).toEqual({ base: 0, end: 22, entries: [] });
+    const commented = withComment(archive(['a.txt', 'x']), 10);
+    const opened = await list(await openZip(write(commented)));
+    expect(opened).toMatchObject({ base: 0, end: commented.length });
+    const trailing = Buffer.concat([commented, Buffer.from('junk after the comment')]);
+    expect(await list(await openZip(write(trailing)))).toMatchObject({
+      base: 0,
+      end: commented.length,
+      entries: [['a.txt', 'x']],
+    });
+  });
+
+  it('sees past data appended after the end record, even past 1 MiB of it', async () => {
+    const bytes = archive(['a.txt', 'alpha']);
+    for (const junk of [100, MiB - 10, MiB + 5, 3 * MiB]) {
+      const file = Buffer.concat([bytes, randomContent(junk).fill(0x20, 0, 4)]);
+      expect(await list(await openZip(write(file)))).toEqual({
+        base: 0,
+        end: bytes.length,
+        entries: [['a.txt', 'alpha']],
+      });
+    }
+  });
+
+  it('finds the end record where the 1 MiB chunks it is read in cut it', async () => {
+    const bytes = archive(['a.txt', 'alpha']);
+    for (const cut of [1, 2, 3, 10, 21]) {
+      // The record's first `cut` bytes lie in the earlier chunk.
+      const junk = MiB - 22 + cut;
+      const file = Buffer.concat([bytes, Buffer.alloc(junk, 0x20)]);
+      expect(await list(await openZip(write(file)))).toMatchObject({ base: 0, end: bytes.length });
+    }
+  });
+
+  it('counts offsets past a prefix: a stub, text, another archive', async () => {
+    const bytes = archive(['a.txt', 'alpha'], ['b.txt', 'beta']);
+    for (const prefix of [
+      Buffer.from('MZ stub of a self-extractor'),
+      Buffer.from('Here is your file:\r\n'),
+      archive(['first.txt', 'the first archive']),
+    ]) {
+      expect(await list(await openZip(write(Buffer.concat([prefix, bytes]))))).toEqual({
+        base: prefix.length,
+        end: prefix.length + bytes.length,
+        entries: [
+          ['a.txt', 'alpha'],
+          ['b.txt', 'beta'],
+        ],
+      });
+    }
+  });
+
+  it('passes over end records that do not hold together for an earlier one that does', async () => {
+    const bytes = archive(['a.txt', 'alpha']);
+    const fake = (edit: (record: Buffer) => void) => {
+      const record = bytes.subarray(-22);
+      const copy = Buffer.from(record);
+      edit(copy);
+      return copy;
+    };
+    for (const junk of [
+      // A directory larger than what lies in front of it.
+      fake((record) => record.writeUInt32LE(bytes.length + 100, 12)),
+      // A directory whose offset lies past its start.
+      fake((record) => record.writeUInt32LE(1000, 16)),
+      // No central header where its directory starts.
+      fake((record) => record.writeUInt32LE(0, 12)),
+      // A comment running past the end of the file.
+      fake((record) => record.writeUInt16LE(500, 20)),
+      // Cut short.
+      bytes.subarray(-22, -5),
+    ]) {
+      const file = Buffer.concat([bytes, Buffer.from('xx'), junk]);
+      expect(await list(await openZip(write(file)))).toEqual({
+        base: 0,
+        end: bytes.length,
+        entries: [['a.txt', 'alpha']],
+      });
+    }
+  });
+
+  it('reads an empty archive’s record without looking for a central header', async () => {
+    const empty = craftedZip(Buffer.alloc(0), []);
+    const file = Buffer.concat([Buffer.from('prefix bytes'), empty]);
+    expect(await list(await openZip(write(file)))).toEqual({
+      base: 12,
+      end: file.length,
+      entries: [],
+    });
+  });
+
+  it('opens zip64 archives, at 0 or behind a prefix', async () => {
+    const bytes = await zip([{ name: 'z.txt', data: Buffer.from('zip64 data'), compress: false }], {
+      forceZip64: true,
+    });
+    expect(await list(await openZip(write(bytes)))).toEqual({
+      base: 0,
+      end: bytes.length,
+      entries: [['z.txt', 'zip64 data']],
+    });
+    const prefix = Buffer.from('a prefix of some length');
+    const behind = Buffer.concat([prefix, bytes]);
+    expect(await list(await openZip(write(behind)))).toEqual({
+      base: prefix.length,
+      end: behind.length,
+      entries: [['z.txt', 'zip64 data']],
+    });
+  });
+
+  it('takes a zip64 end record only with its locator and zip64 record', async () => {
+    const bytes = await zip([{ name: 'z.txt', data: Buffer.from('zip64 data'), compress: false }], {
+      forceZip64: true,
+    });
+    const prefix = Buffer.from('a prefix of some length');
+    const locatorAt = bytes.length - 22 - 20;
+    // Without its locator the archive is not located: yauzl reads it from byte 0.
+    const noLocator = Buffer.from(bytes);
+    noLocator.writeUInt32LE(0, locatorAt);
+    const behind = Buffer.concat([prefix, noLocator]);
+    const opened = await openZip(write(behind));
+    expect({ base: opened.base, end: opened.end }).toEqual({ base: 0, end: behind.length });
+    opened.zip.close();
+    // Without the zip64 record, or with a locator pointing past 2^53: refused, not hung.
+    const noRecord = Buffer.from(bytes);
+    noRecord.writeUInt32LE(0, Number(noRecord.readBigUInt64LE(locatorAt + 8)));
+    const unsafe = Buffer.from(bytes);
+    unsafe.writeBigUInt64LE(2n ** 60n, locatorAt + 8);
+    for (const start of [Buffer.alloc(0), prefix]) {
+      await expect(openZip(write(Buffer.concat([start, noRecord])))).rejects.toThrow(
+        'invalid zip64 end of central directory record signature',
+      );
+      await expect(openZip(write(Buffer.concat([start, unsafe])))).rejects.toThrow(
+        /^zip points outside the file \(1152921504606847000-1152921504606847000 of \d+ bytes\)$/,
+      );
+    }
+  });
+
+  it('refuses a file with no end record', async () => {
+    await expect(openZip(write(Buffer.from('no zip here at all')))).rejects.toThrow();
+    await expect(openZip(write(Buffer.alloc(0)))).rejects.toThrow();
+    await expect(openZip(join(dir, 'missing'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('fails a read outside the archive instead of handing it to the file system', async () => {
+    const entry = stored('a.txt', 'alpha');
+    // The directory says the local header is far past the end of the file.
+    const far = craftedZip(localRecord(entry), [{ ...entry, offset: 2 ** 31 }]);
+    const opened = await openZip(write(far));
+    const [listed] = await collectEntries(opened);
+    await expect(
+      opened.zip.openReadStreamPromise(listed!, { decodeFileData: false }),
+    ).rejects.toThrow(/zip points outside the file/);
+    opened.zip.close();
+  });
+
+  it('reads an entry larger than one read, in order', async () => {
+    const data = randomContent(300_000);
+    const bytes = Buffer.concat([Buffer.from('prefix'), rawZip([rawEntry('big.bin', data, 0)])]);
+    const opened = await openZip(write(bytes));
+    const [entry] = await collectEntries(opened);
+    const read = await drain(
+      await opened.zip.openReadStreamPromise(entry!, { decodeFileData: false }),
+    );
+    expect(read.equals(data)).toBe(true);
+    opened.zip.close();
+    opened.zip.close();
+  });
+});
+
+async function collectEntries(opened: OpenedZip): Promise<yauzl.Entry[]> {
+  const entries: yauzl.Entry[] = [];
+  for await (const entry of opened.zip.eachEntry()) entries.push(entry);
+  return entries;
+}
