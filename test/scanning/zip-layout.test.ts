@@ -283,13 +283,26 @@ describe('readLocalHeader', () => {
     }
   });
 
+  it('takes sizes below 0xFFFFFFFF as the header gives them, whatever the zip64 field says', async () => {
+    const bytes = header({
+      compressedSize: 7,
+      uncompressedSize: 9,
+      extra: zip64Extra(5_000_000_000n, 4_000_000_000n),
+    });
+    const read = await withFile(bytes, (handle) => readLocalHeader(handle, 0, bytes.length));
+    expect(read).toMatchObject({ compressedSize: 7, uncompressedSize: 9 });
+  });
+
   it('keeps 0xFFFFFFFF where no whole zip64 field gives the sizes', async () => {
     const short = Buffer.alloc(12);
     short.writeUInt16LE(0x0001, 0);
     short.writeUInt16LE(8, 2);
     const cut = zip64Extra(1n, 2n).subarray(0, 19);
     const otherOnly = Buffer.from([0x55, 0x54, 0x10, 0x00, ...filler(16)]);
-    for (const extra of [short, cut, otherOnly, Buffer.from([1, 0, 16])]) {
+    // A zip64 field declaring 8 bytes, whatever follows it, gives no sizes.
+    const declaredShort = Buffer.concat([short.subarray(0, 4), filler(8), zip64Extra(1n, 2n)]);
+    declaredShort.writeUInt16LE(0x5455, 12);
+    for (const extra of [short, cut, otherOnly, Buffer.from([1, 0, 16]), declaredShort]) {
       const bytes = header({ compressedSize: 0xffffffff, uncompressedSize: 0xffffffff, extra });
       const read = await withFile(bytes, (handle) => readLocalHeader(handle, 0, bytes.length));
       expect(read).toMatchObject({ compressedSize: 0xffffffff, uncompressedSize: 0xffffffff });
@@ -300,6 +313,7 @@ describe('readLocalHeader', () => {
     const whole = header({ name: 'name.txt' });
     const cases: Array<[Buffer, number]> = [
       [Buffer.concat([filler(40), whole]), 0],
+      [Buffer.concat([Buffer.alloc(40), whole]), 0],
       [whole.subarray(0, 29), 0],
       [whole.subarray(0, whole.length - 1), 0],
     ];
@@ -373,7 +387,11 @@ describe('LocalHeaderSweep', () => {
     ]);
     const dataStart = 3 + 30 + 2 + 4;
     await withFile(bytes, async (handle) => {
-      expect((await new LocalHeaderSweep(handle).findLocalHeader(0, dataStart))?.offset).toBe(3);
+      expect(await new LocalHeaderSweep(handle).findLocalHeader(0, dataStart)).toMatchObject({
+        offset: 3,
+        dataStart,
+        nameRaw: Buffer.from('ab'),
+      });
       expect(await new LocalHeaderSweep(handle).findLocalHeader(0, dataStart - 1)).toBeUndefined();
       expect(await new LocalHeaderSweep(handle).findLocalHeader(4, bytes.length)).toBeUndefined();
     });
@@ -514,6 +532,74 @@ describe('LocalHeaderSweep', () => {
         descriptor: true,
       });
     });
+  });
+});
+
+describe('LocalHeaderSweep stretches and windows', () => {
+  it('ends a stretch said to run past the end of the file with the file', async () => {
+    const cutName = header({ name: 'a-long-name.txt' }).subarray(0, 35);
+    for (const tail of [cutName, cutName.subarray(0, 20), Buffer.from('PK\x03')]) {
+      const bytes = Buffer.concat([filler(100), tail]);
+      await withFile(bytes, async (handle) => {
+        const sweep = new LocalHeaderSweep(handle);
+        expect(await sweep.findLocalHeader(0, bytes.length + 1000)).toBeUndefined();
+        expect(await new LocalHeaderSweep(handle).storedEnd(98, bytes.length + 1000)).toEqual(
+          tail.length >= 4
+            ? { end: 100, descriptor: false }
+            : { end: bytes.length + 1000, descriptor: false },
+        );
+      });
+    }
+  });
+
+  it('searches no further than its own stretch when the window holds more', async () => {
+    const bytes = Buffer.concat([filler(300, 0x41), descriptor(1), filler(100)]);
+    await withFile(bytes, async (handle) => {
+      const sweep = new LocalHeaderSweep(handle);
+      // A first search over the whole file fills the window with all of it.
+      expect(await sweep.storedEnd(0, bytes.length)).toEqual({ end: 300, descriptor: true });
+      expect(await sweep.storedEnd(10, 303)).toEqual({ end: 303, descriptor: false });
+      expect(await sweep.storedEnd(250, 303)).toEqual({ end: 303, descriptor: false });
+    });
+  });
+
+  it('reads bytes at their place in the file wherever the window starts', async () => {
+    const bytes = Buffer.concat([
+      filler(200),
+      descriptor(0x44444444),
+      filler(84),
+      descriptor(0x55555555),
+      filler(200),
+    ]);
+    await withFile(bytes, async (handle) => {
+      const sweep = new LocalHeaderSweep(handle);
+      expect(await sweep.storedEnd(100, bytes.length)).toEqual({ end: 200, descriptor: true });
+      expect(await sweep.descriptorCrc(200, bytes.length)).toBe(0x44444444);
+      expect(await sweep.descriptorCrc(300, bytes.length)).toBe(0x55555555);
+    });
+  });
+
+  it('reads a stretch full of false signatures once, and no further than the stretch', async () => {
+    // Believable at first sight, each header's name and extra field run past the stretch (over
+    // 64 KiB, more than one signature search looks at): thousands of
+    // candidates, every one read from the window already in memory.
+    const candidate = Buffer.from(header({ nameLength: 0xffff }).subarray(0, 30));
+    candidate.writeUInt16LE(0xffff, 28); // extra field length: 128 KiB of name and extra
+    const stretch = Buffer.concat(Array.from({ length: 4000 }, () => candidate));
+    const bytes = Buffer.concat([filler(100), stretch, filler(5000)]);
+    const from = 100;
+    const to = 100 + stretch.length;
+    const reads: number[] = [];
+    await withFile(bytes, async (handle) => {
+      const counting = {
+        read: (buffer: Buffer, offset: number, length: number, position: number) => {
+          reads.push(length);
+          return handle.read(buffer, offset, length, position);
+        },
+      } as unknown as FileHandle;
+      expect(await new LocalHeaderSweep(counting).findLocalHeader(from, to)).toBeUndefined();
+    });
+    expect(reads).toEqual([to - from]);
   });
 });
 
