@@ -30,7 +30,7 @@ function memberHeader(flags: Flags = {}): Buffer {
     (flags.extra ? 0x04 : 0) |
     (flags.name !== undefined ? 0x08 : 0) |
     (flags.comment !== undefined ? 0x10 : 0);
-  const parts = [Buffer.from([0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 3])];
+  const parts: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 3])];
   if (flags.extra) {
     const xlen = Buffer.alloc(2);
     xlen.writeUInt16LE(flags.extra.length);

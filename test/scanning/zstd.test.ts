@@ -54,7 +54,7 @@ function frame(data: Buffer, fields: FrameFields = {}, rle = false): Buffer {
   const fcsFlag = fields.fcsFlag ?? 0;
   const didCode = { 0: 0, 1: 1, 2: 2, 4: 3 }[fields.dictionaryIdBytes ?? 0];
   const descriptor = (fcsFlag << 6) | (single ? 0x20 : 0) | (fields.checksum ? 0x04 : 0) | didCode;
-  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor])];
+  const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor])];
   if (!single) parts.push(Buffer.from([fields.windowByte ?? 0x58])); // 2^21 window
   parts.push(Buffer.alloc(fields.dictionaryIdBytes ?? 0)); // dictionary 0: none
   const fcsBytes = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag]!;
