@@ -107,6 +107,19 @@ describe('content codings', () => {
     }
   });
 
+  it('decodes a body of no bytes to nothing, under any stack of codings', async () => {
+    for (const codings of [['gzip'], ['x-gzip'], ['deflate'], ['br'], ['zstd'], ['gzip', 'br']]) {
+      expect(await decoded(Buffer.alloc(0), codings)).toBe(digest(Buffer.alloc(0)));
+    }
+    // Empty pieces in front of the data are no end of it.
+    const text = Buffer.from('after empty pieces');
+    const sent = Readable.from([Buffer.alloc(0), Buffer.alloc(0), zlib.gzipSync(text)]);
+    const out: Buffer[] = [];
+    for await (const chunk of decodeContent(sent as AsyncIterable<Buffer>, ['gzip']))
+      out.push(chunk);
+    expect(Buffer.concat(out).toString()).toBe(text.toString());
+  });
+
   it('fails on damaged or cut data', async () => {
     const gz = zlib.gzipSync(Buffer.from('some text to cut short'.repeat(10)));
     await expect(decoded(gz.subarray(0, gz.length - 10), ['gzip'])).rejects.toThrow();
