@@ -232,6 +232,31 @@ describe('openZip', () => {
     opened.zip.close();
   });
 
+  it('lists every entry, names undecoded, even after a stored entry whose two sizes differ', async () => {
+    const liar = stored('liar.txt', 'five!');
+    const next = stored('next.txt', 'next');
+    const body = Buffer.concat([localRecord(liar), localRecord(next)]);
+    const bytes = craftedZip(body, [
+      { ...liar, size: 999, offset: 0 },
+      { ...next, offset: localRecord(liar).length },
+    ]);
+    const opened = await openZip(write(bytes));
+    const entries = await collectEntries(opened);
+    expect(entries.map((entry) => Buffer.isBuffer(entry.fileName))).toEqual([true, true]);
+    expect(entries.map((entry) => entry.fileName.toString())).toEqual(['liar.txt', 'next.txt']);
+    opened.zip.close();
+  });
+
+  it('keeps the file open once every entry is listed: the walker reads them after', async () => {
+    const opened = await openZip(write(archive(['a.txt', 'alpha'], ['b.txt', 'beta'])));
+    const entries = await collectEntries(opened);
+    const first = await drain(
+      await opened.zip.openReadStreamPromise(entries[0]!, { decodeFileData: false }),
+    );
+    expect(first.toString()).toBe('alpha');
+    opened.zip.close();
+  });
+
   it('reads an entry larger than one read, in order', async () => {
     const data = randomContent(300_000);
     const bytes = Buffer.concat([Buffer.from('prefix'), rawZip([rawEntry('big.bin', data, 0)])]);
