@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -255,6 +255,91 @@ describe('openZip', () => {
     );
     expect(first.toString()).toBe('alpha');
     opened.zip.close();
+  });
+
+  it('takes zeros after the archive for trailing data, not for an empty archive', async () => {
+    const bytes = archive(['a.txt', 'alpha']);
+    const file = Buffer.concat([bytes, Buffer.alloc(200)]);
+    expect(await list(await openZip(write(file)))).toMatchObject({ base: 0, end: bytes.length });
+  });
+
+  it('refuses a file whose only end record, at byte 0, does not hold together', async () => {
+    const broken = Buffer.concat([Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18, 0x20)]);
+    await expect(openZip(write(broken))).rejects.toThrow();
+  });
+
+  it('takes no empty archive whose directory would start before the file', async () => {
+    const bytes = archive(['a.txt', 'alpha']);
+    const empty = craftedZip(Buffer.alloc(0), []);
+    for (const [size, offset] of [
+      [1000, 0],
+      [0, 1000],
+    ]) {
+      const fake = Buffer.from(empty);
+      fake.writeUInt32LE(size, 12);
+      fake.writeUInt32LE(offset, 16);
+      const file = Buffer.concat([bytes, fake]);
+      expect(await list(await openZip(write(file)))).toMatchObject({ base: 0, end: bytes.length });
+    }
+  });
+
+  it('opens a zip64 archive whose end record marks any one field as zip64, behind a prefix', async () => {
+    const bytes = await zip([{ name: 'z.txt', data: Buffer.from('zip64 data'), compress: false }], {
+      forceZip64: true,
+    });
+    const prefix = Buffer.from('prefix');
+    const record = bytes.length - 22;
+    const directorySize = Number(bytes.readBigUInt64LE(record - 20 - 56 + 40));
+    const directoryOffset = Number(bytes.readBigUInt64LE(record - 20 - 56 + 48));
+    for (const keep of ['entries', 'size', 'offset']) {
+      const variant = Buffer.from(bytes);
+      if (keep !== 'entries') {
+        variant.writeUInt16LE(1, record + 8);
+        variant.writeUInt16LE(1, record + 10);
+      }
+      (variant.writeUInt16LE(1, record + 8), variant.writeUInt16LE(1, record + 10));
+      if (keep !== 'size') variant.writeUInt32LE(directorySize, record + 12);
+      if (keep !== 'offset') variant.writeUInt32LE(directoryOffset, record + 16);
+      const opened = await openZip(write(Buffer.concat([prefix, variant])));
+      expect({ base: opened.base, end: opened.end }).toEqual({
+        base: prefix.length,
+        end: prefix.length + bytes.length,
+      });
+      opened.zip.close();
+    }
+  });
+
+  it('sees past data appended to a zip64 archive', async () => {
+    const bytes = await zip([{ name: 'z.txt', data: Buffer.from('zip64 data'), compress: false }], {
+      forceZip64: true,
+    });
+    const file = Buffer.concat([bytes, Buffer.from('appended data')]);
+    expect(await list(await openZip(write(file)))).toEqual({
+      base: 0,
+      end: bytes.length,
+      entries: [['z.txt', 'zip64 data']],
+    });
+  });
+
+  it('refuses a zip64 locator pointing past the end of the file', async () => {
+    const bytes = await zip([{ name: 'z.txt', data: Buffer.from('zip64 data'), compress: false }], {
+      forceZip64: true,
+    });
+    const past = Buffer.from(bytes);
+    past.writeBigUInt64LE(BigInt(bytes.length + 1000), bytes.length - 22 - 20 + 8);
+    await expect(openZip(write(past))).rejects.toThrow(/^zip points outside the file/);
+  });
+
+  it('closes the file once, when the zip is closed', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const opened = await openZip(write(archive(['a.txt', 'alpha'])));
+    expect(fds()).toBe(before + 1);
+    await new Promise<void>((resolve) => {
+      opened.zip.once('close', () => resolve());
+      opened.zip.close();
+    });
+    expect(fds()).toBe(before);
   });
 
   it('reads an entry larger than one read, in order', async () => {
