@@ -297,7 +297,6 @@ describe('openZip', () => {
         variant.writeUInt16LE(1, record + 8);
         variant.writeUInt16LE(1, record + 10);
       }
-      (variant.writeUInt16LE(1, record + 8), variant.writeUInt16LE(1, record + 10));
       if (keep !== 'size') variant.writeUInt32LE(directorySize, record + 12);
       if (keep !== 'offset') variant.writeUInt32LE(directoryOffset, record + 16);
       const opened = await openZip(write(Buffer.concat([prefix, variant])));
