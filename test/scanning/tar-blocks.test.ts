@@ -82,6 +82,18 @@ describe('TarBlocks', () => {
     }
   });
 
+  it('hands everything after the first block that is no header out as after, zero blocks and tars too', async () => {
+    const archive = await tar([{ name: 'a', data: Buffer.from('x') }]);
+    const second = await tar([{ name: 'b', data: Buffer.from('y') }]);
+    const appended = Buffer.concat([Buffer.alloc(512, 0x41), Buffer.alloc(512), second]);
+    for (const size of CHUNKS) {
+      expect(split(Buffer.concat([archive, appended]), size)).toEqual({
+        tar: archive,
+        after: appended,
+      });
+    }
+  });
+
   it('leaves a bad header before any end block to the tar reader (a damaged tar)', async () => {
     const archive = await tar([{ name: 'a', data: Buffer.from('x') }]);
     const damaged = Buffer.concat([
@@ -98,7 +110,7 @@ describe('TarBlocks', () => {
     const archive = await tar([{ name: 'a', data: Buffer.from('x') }]);
     const zeros = Buffer.concat([archive, Buffer.alloc(100)]);
     expect(split(zeros, 4096)).toEqual({ tar: archive, after: Buffer.alloc(0) });
-    const tail = Buffer.from('tail');
+    const tail = Buffer.from('ta\0l');
     expect(split(Buffer.concat([archive, tail]), 4096)).toEqual({ tar: archive, after: tail });
     const cut = archive.subarray(0, 700);
     expect(split(cut, 4096)).toEqual({ tar: cut, after: Buffer.alloc(0) });
@@ -141,7 +153,7 @@ describe('headerDataSize', () => {
   });
 
   it('accepts the checksum as a signed sum too (old tars)', () => {
-    const block = headerBlock({ name: '\xe9t\xe9.txt' });
+    const block = headerBlock({ name: '\xe9t\x7f\xe9.txt' });
     let signed = 0;
     for (let i = 0; i < 512; i++) {
       const byte = i >= 148 && i < 156 ? 0x20 : block[i]!;
@@ -159,5 +171,10 @@ describe('headerDataSize', () => {
     expect(headerDataSize(headerBlock({ checksum: 'x1234\0 ' }))).toBeUndefined();
     expect(headerDataSize(headerBlock({ checksum: '\0\0\0\0\0\0\0\0' }))).toBeUndefined();
     expect(headerDataSize(Buffer.alloc(512, 0x20))).toBeUndefined();
+    // A checksum field with more than octal digits in it, even one starting or ending with the sum.
+    const valid = headerBlock();
+    const sum = valid.toString('latin1', 148, 154);
+    expect(headerDataSize(headerBlock({ checksum: `${sum} 7` }))).toBeUndefined();
+    expect(headerDataSize(headerBlock({ checksum: `${sum}x` }))).toBeUndefined();
   });
 });
