@@ -274,7 +274,7 @@ describe('openZip', () => {
     for (const [size, offset] of [
       [1000, 0],
       [0, 1000],
-    ]) {
+    ] as const) {
       const fake = Buffer.from(empty);
       fake.writeUInt32LE(size, 12);
       fake.writeUInt32LE(offset, 16);
