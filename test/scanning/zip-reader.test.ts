@@ -89,9 +89,10 @@ describe('openZip', () => {
     });
   });
 
+  // 2 MiB - 25 bytes of it put the end record at the first byte of the second chunk read.
   it('sees past data appended after the end record, even past 1 MiB of it', async () => {
     const bytes = archive(['a.txt', 'alpha']);
-    for (const junk of [100, MiB - 10, MiB + 5, 3 * MiB]) {
+    for (const junk of [100, MiB - 10, MiB + 5, 2 * MiB - 25, 3 * MiB]) {
       const file = Buffer.concat([bytes, randomContent(junk).fill(0x20, 0, 4)]);
       expect(await list(await openZip(write(file)))).toEqual({
         base: 0,
