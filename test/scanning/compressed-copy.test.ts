@@ -79,6 +79,17 @@ describe('CompressedCopy', () => {
     expect(readdirSync(dir).filter((name) => files.made.includes(join(dir, name)))).toEqual([]);
   });
 
+  it('moves small pieces to the scratch file too, and can be removed twice', async () => {
+    const data = randomContent(4 * MiB + 5000);
+    const files = scratch();
+    const copy = new CompressedCopy(undefined, files.path);
+    await fill(copy, data, 1000);
+    expect(await collect(copy.range(0, data.length))).toBe(digest(data));
+    await copy.remove();
+    await copy.remove();
+    expect(existsSync(files.made[0]!)).toBe(false);
+  });
+
   it('reads a stream already on disk from there, copying nothing', async () => {
     const data = randomContent(200_000);
     const path = join(dir, 'on-disk');
