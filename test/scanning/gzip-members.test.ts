@@ -273,6 +273,15 @@ describe('parseGzipHeader', () => {
     expect(parseGzipHeader(memberHeader({ comment: '' }))).toBe(11);
   });
 
+  it('reads an empty extra field, and refuses reserved flags without a header CRC too', () => {
+    expect(parseGzipHeader(memberHeader({ extra: Buffer.alloc(0) }))).toBe(12);
+    for (const reserved of [0x20, 0x40, 0x80]) {
+      const bad = memberHeader({ name: 'n' });
+      bad[3] = (bad[3] ?? 0) | reserved;
+      expect(parseGzipHeader(bad)).toBe('invalid');
+    }
+  });
+
   it('asks for more at every point inside a header', () => {
     for (const flags of [
       { hcrc: true, extra: Buffer.from('abcd'), name: 'n', comment: 'cc' },
