@@ -9,6 +9,20 @@ export default defineConfig({
   test: {
     include: [
       'test/scanning/archives*.test.ts',
+      // The readers of scanning/archives on their own, and the walker's tests of both zip views,
+      // streams read to the end and content codings.
+      'test/scanning/zip-layout.test.ts',
+      'test/scanning/zip-reader.test.ts',
+      'test/scanning/gzip-members.test.ts',
+      'test/scanning/tar-blocks.test.ts',
+      'test/scanning/content-decoding.test.ts',
+      'test/scanning/compressed-copy.test.ts',
+      'test/scanning/stream-starts.test.ts',
+      'test/scanning/sniff.test.ts',
+      'test/scanning/zstd.test.ts',
+      'test/scanning/zip-both-views.test.ts',
+      'test/scanning/compressed-streams.test.ts',
+      'test/scanning/content-encoding.test.ts',
       'test/scanning/sevenzip*.test.ts',
       'test/scanning/builtin-mail-formats.test.ts',
       'test/scanning/documents-engine.test.ts',

@@ -50,9 +50,33 @@ export function decodeContent(
   for (const coding of [...codings].reverse()) {
     const stage = DECODERS.get(coding);
     if (!stage) throw new UnpackError('unsupported-method', `unknown coding "${coding}"`);
-    data = stage(data);
+    data = unlessEmpty(data, stage);
   }
   return data;
+}
+
+/**
+ * `stage` over `input`, except that an empty body decodes to nothing: browsers show a body of
+ * no bytes sent with any coding as empty, where each decoder here calls it cut short (which
+ * would make an empty download unscannable).
+ */
+async function* unlessEmpty(input: AsyncIterable<Buffer>, stage: Stage): AsyncGenerator<Buffer> {
+  const iterator = input[Symbol.asyncIterator]();
+  try {
+    let first = await iterator.next();
+    while (!first.done && first.value.length === 0) first = await iterator.next();
+    if (first.done) return;
+    const head = first.value;
+    async function* whole(): AsyncGenerator<Buffer> {
+      yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        yield next.value;
+      }
+    }
+    yield* stage(whole());
+  } finally {
+    await iterator.return?.();
+  }
 }
 
 type Stage = (input: AsyncIterable<Buffer>) => AsyncIterable<Buffer>;

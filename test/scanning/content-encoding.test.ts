@@ -90,6 +90,20 @@ describe('the built-in engine on content with a Content-Encoding', () => {
     ]);
   });
 
+  it('calls an empty body sent with a coding clean, as a browser shows it: empty', async () => {
+    const file = path.join(work, 'empty-body');
+    await writeFile(file, Buffer.alloc(0));
+    for (const header of ['gzip', 'deflate', 'br', 'zstd', 'gzip, br']) {
+      const verdict = await engine.scan({
+        path: file,
+        size: 0,
+        name: 'download',
+        contentEncoding: parseContentEncoding(header),
+      });
+      expect(verdict.findings).toEqual([]);
+    }
+  });
+
   it('reads the header as RFC 9110 says: case-insensitive, identity and empty items are nothing', () => {
     expect(parseContentEncoding(' GZIP ,, identity,br ')).toEqual(['gzip', 'br']);
     expect(parseContentEncoding(['gzip', 'br'])).toEqual(['gzip', 'br']);
