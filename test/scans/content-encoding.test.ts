@@ -1,9 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eicar, sha1 } from '../support/content.js';
@@ -11,6 +7,7 @@ import { startHttpServer, type TestHttpServer } from '../support/http-servers.js
 import {
   pollScanResult,
   scaniiRequest,
+  startEicarHashService,
   startTestService,
   type TestService,
   type TestTenant,
@@ -83,7 +80,6 @@ describe('content fetched with a Content-Encoding', () => {
   let builtinTenant: TestTenant;
   let defaults: TestService;
   let defaultsTenant: TestTenant;
-  let work: string;
 
   const encodedRoute = (encoding: string, body: Buffer) => {
     return (_req: unknown, res: ServerResponse) => {
@@ -115,19 +111,7 @@ describe('content fetched with a Content-Encoding', () => {
     builtin = await startTestService();
     builtinTenant = await builtin.createTenant('encodings');
 
-    // The default engines: the built-in engine and a private clamd on a database of EICAR alone.
-    work = await mkdtemp(path.join(tmpdir(), 'arbiter-encodings-'));
-    await chmod(work, 0o755);
-    const dataDir = path.join(work, 'data');
-    const databaseDir = path.join(dataDir, 'clamav');
-    await mkdir(databaseDir, { recursive: true });
-    const md5 = createHash('md5').update(eicar()).digest('hex');
-    await writeFile(
-      path.join(databaseDir, 'eicar.hdb'),
-      `${md5}:${eicar().length}:Eicar-Test-Signature\n`,
-    );
-    await chmod(dataDir, 0o755);
-    defaults = await startTestService({ ARBITER_ENGINES: '', ARBITER_DATA_DIR: dataDir });
+    defaults = await startEicarHashService();
     defaultsTenant = await defaults.createTenant('encodings');
   }, 120_000);
 
@@ -135,7 +119,6 @@ describe('content fetched with a Content-Encoding', () => {
     await content?.close();
     await builtin?.stop();
     await defaults?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   /** `POST /files` with a `location`: the synchronous fetch route. */

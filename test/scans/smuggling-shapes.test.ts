@@ -1,14 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tar } from '../support/archives.js';
 import { eicar, fileForm, randomContent } from '../support/content.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import {
   scaniiRequest,
+  startEicarHashService,
   startTestService,
   type TestService,
   type TestTenant,
@@ -91,7 +88,6 @@ describe('smuggling shapes through the service, uploaded and fetched', () => {
   let builtinTenant: TestTenant;
   let defaults: TestService;
   let defaultsTenant: TestTenant;
-  let work: string;
 
   beforeAll(async () => {
     for (const [index, make] of Object.values(SHAPES).entries()) {
@@ -109,18 +105,7 @@ describe('smuggling shapes through the service, uploaded and fetched', () => {
     builtin = await startTestService();
     builtinTenant = await builtin.createTenant('shapes');
 
-    work = await mkdtemp(path.join(tmpdir(), 'arbiter-shapes-'));
-    await chmod(work, 0o755);
-    const dataDir = path.join(work, 'data');
-    const databaseDir = path.join(dataDir, 'clamav');
-    await mkdir(databaseDir, { recursive: true });
-    const md5 = createHash('md5').update(eicar()).digest('hex');
-    await writeFile(
-      path.join(databaseDir, 'eicar.hdb'),
-      `${md5}:${eicar().length}:Eicar-Test-Signature\n`,
-    );
-    await chmod(dataDir, 0o755);
-    defaults = await startTestService({ ARBITER_ENGINES: '', ARBITER_DATA_DIR: dataDir });
+    defaults = await startEicarHashService();
     defaultsTenant = await defaults.createTenant('shapes');
   }, 120_000);
 
@@ -128,7 +113,6 @@ describe('smuggling shapes through the service, uploaded and fetched', () => {
     await content?.close();
     await builtin?.stop();
     await defaults?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   const services = () =>

@@ -1,9 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startService, type RunningService, type ServiceSeams } from '../../cli/serve.js';
 import { loadConfig, type Config } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
+import { EICAR } from '../../scanning/eicar.js';
 import type { DestinationStream } from 'pino';
 import { startTestRedis, type TestRedis } from './redis-server.js';
 import { waitFor } from './wait.js';
@@ -158,4 +160,32 @@ export function pollScanResult<T = Record<string, unknown>>(
     },
     { timeoutMs, what: `result ${id}` },
   );
+}
+
+/**
+ * The service on its default engines — the built-in engine and a private clamd — with a clamd
+ * database holding only the EICAR test file's hash: clamd alone then finds EICAR only as a whole
+ * file it reads, so a payload found inside a container shows what the engines together open.
+ * Its data folder is removed when it stops.
+ */
+export async function startEicarHashService(): Promise<TestService> {
+  const work = await mkdtemp(path.join(tmpdir(), 'arbiter-eicar-hash-'));
+  // clamd runs as its own user: it must reach the database through these folders.
+  await chmod(work, 0o755);
+  const dataDir = path.join(work, 'data');
+  await mkdir(path.join(dataDir, 'clamav'), { recursive: true });
+  const md5 = createHash('md5').update(EICAR).digest('hex');
+  await writeFile(
+    path.join(dataDir, 'clamav', 'eicar.hdb'),
+    `${md5}:${EICAR.length}:Eicar-Test-Signature\n`,
+  );
+  await chmod(dataDir, 0o755);
+  const started = await startTestService({ ARBITER_ENGINES: '', ARBITER_DATA_DIR: dataDir });
+  return {
+    ...started,
+    stop: async () => {
+      await started.stop();
+      await rm(work, { recursive: true, force: true });
+    },
+  };
 }
