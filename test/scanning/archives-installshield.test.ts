@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createFormatSet } from '../../scanning/archives/formats/index.js';
-import { DEFAULT_LIMITS, Workspace } from '../support/archives.js';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, formatWorkspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
 import { installShieldLauncher, installShieldSetup } from '../support/installshield.js';
 import { buildPe } from '../support/pe-builder.js';
@@ -11,13 +10,7 @@ import { CLAMAV_TESTFILES_DIR, TEST_EXECUTABLE } from '../support/test-executabl
 // files of the table in the executable's overlay, or of an MSI setup's obfuscated streams, are
 // members.
 
-const ws = new Workspace();
-const formats = createFormatSet({ sevenZip: { workers: 1 } });
-afterAll(async () => {
-  await formats.close();
-  ws.remove();
-});
-afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+const { ws, formats } = formatWorkspace();
 
 /** A launcher's own image: the file table starts where its last section ends. */
 const STUB = buildPe({

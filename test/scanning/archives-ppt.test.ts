@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import zlib from 'node:zlib';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ArchiveLimits } from '../../scanning/archives/index.js';
-import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { pptFormat } from '../../scanning/archives/formats/ppt.js';
-import { DEFAULT_LIMITS, Workspace } from '../support/archives.js';
+import { DEFAULT_LIMITS, formatWorkspace } from '../support/archives.js';
 import { eicar } from '../support/content.js';
 import { ole2 } from '../support/ole2.js';
 import {
@@ -21,13 +20,7 @@ import { CLAMAV_TESTFILES_DIR, TEST_EXECUTABLE } from '../support/test-executabl
 // The PowerPoint handler (scanning/archives/formats/ppt.ts): the OLE2 files kept in the records
 // of a presentation's `PowerPoint Document` stream are handed over as members.
 
-const ws = new Workspace();
-const formats = createFormatSet({ sevenZip: { workers: 1 } });
-afterAll(async () => {
-  await formats.close();
-  ws.remove();
-});
-afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+const { ws, formats } = formatWorkspace();
 
 const STREAM = 'PowerPoint Document';
 const OBJECT = packageObject('eicar.com', eicar());

@@ -2,10 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { createFormatSet } from '../../scanning/archives/formats/index.js';
-import { DEFAULT_LIMITS, sevenZipZip, undecodableZip, Workspace } from '../support/archives.js';
+import {
+  DEFAULT_LIMITS,
+  sevenZipZip,
+  undecodableZip,
+  formatWorkspace,
+  builtWith,
+} from '../support/archives.js';
 import { eicar } from '../support/content.js';
 import { ole2 } from '../support/ole2.js';
 import { storedRar } from '../support/rar.js';
@@ -14,30 +20,9 @@ import { TEST_EXECUTABLE } from '../support/test-executable-corpus.js';
 // Archive formats opened through 7-Zip (scanning/archives/formats/sevenzip*.ts), each built
 // here with the Debian tool that writes it.
 
-const ws = new Workspace();
-const formats = createFormatSet({ sevenZip: { workers: 1 } });
-afterAll(async () => {
-  await formats.close();
-  ws.remove();
-});
-afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+const { ws, formats } = formatWorkspace();
 
 const TEXT = Buffer.from('plain text, nothing to see\n'.repeat(50));
-
-/** Runs `command` (a shell line) in a fresh folder holding `files`; returns the file `out`. */
-function build(files: Record<string, Buffer>, command: string, out: string): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-7zfix-'));
-  try {
-    for (const [name, data] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, name)), { recursive: true });
-      writeFileSync(join(dir, name), data);
-    }
-    execFileSync('sh', ['-c', command], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    return readFileSync(join(dir, out));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const walk = (content: Buffer, name: string, limits = DEFAULT_LIMITS) =>
   ws.walk(content, name, limits, formats.handlers);
@@ -64,7 +49,7 @@ describe('archive formats through 7-Zip', () => {
     ['wim', '7z a -bd -twim t.wim docs eicar.com', 't.wim'],
   ];
   it.each(cases)('opens %s (%s)', async (format, command, out) => {
-    const content = build(members, command, out);
+    const content = builtWith(members, command, out);
     const result = await walk(content, out);
     expect(result.unscannable).toEqual([]);
     const found = result.visited.filter((v) => v.depth === 1);
@@ -81,7 +66,7 @@ describe('archive formats through 7-Zip', () => {
     ['compress', 'compress -c eicar.com > e.com.Z', 'e.com.Z', 'e.com.Z/e.com'],
     ['szdd', 'mscompress eicar.com && mv eicar.com_ e.co_', 'e.co_', 'e.co_/e.co'],
   ])('decodes the %s stream', async (format, command, out, path) => {
-    const result = await walk(build(members, command, out), out);
+    const result = await walk(builtWith(members, command, out), out);
     expect(result.unscannable).toEqual([]);
     expect(summary(result.visited)).toEqual([`${out}@file`, `${path}@${format}`]);
     expect(result.visited[1]?.data).toEqual(eicar());
@@ -114,22 +99,25 @@ describe('archive formats through 7-Zip', () => {
   });
 
   it('names a tar inside bzip2 or xz after the container and opens it', async () => {
-    const result = await walk(build(members, 'tar -cjf t.tbz2 docs eicar.com', 't.tbz2'), 't.tbz2');
+    const result = await walk(
+      builtWith(members, 'tar -cjf t.tbz2 docs eicar.com', 't.tbz2'),
+      't.tbz2',
+    );
     expect(result.unscannable).toEqual([]);
     expect(summary(result.visited)).toContain('t.tbz2/t.tar/eicar.com@tar');
   });
 
   it('opens a 7z inside a zip inside a 7z', async () => {
-    const inner = build(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
-    const middle = build({ 'inner.7z': inner }, 'zip -q middle.zip inner.7z', 'middle.zip');
-    const outer = build({ 'middle.zip': middle }, '7z a -bd outer.7z middle.zip', 'outer.7z');
+    const inner = builtWith(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
+    const middle = builtWith({ 'inner.7z': inner }, 'zip -q middle.zip inner.7z', 'middle.zip');
+    const outer = builtWith({ 'middle.zip': middle }, '7z a -bd outer.7z middle.zip', 'outer.7z');
     const result = await walk(outer, 'outer.7z');
     expect(result.unscannable).toEqual([]);
     expect(summary(result.visited)).toContain('outer.7z/middle.zip/inner.7z/eicar.com@7z');
   });
 
   it('reports encrypted members and archives with encrypted names', async () => {
-    const locked = build(members, '7z a -bd -psecret t.7z docs eicar.com', 't.7z');
+    const locked = builtWith(members, '7z a -bd -psecret t.7z docs eicar.com', 't.7z');
     const result = await walk(locked, 'locked.7z');
     expect(result.unscannable).toEqual(
       expect.arrayContaining([
@@ -138,14 +126,14 @@ describe('archive formats through 7-Zip', () => {
     );
     expect(result.unscannable.every((u) => u.reason === 'encrypted')).toBe(true);
 
-    const hidden = build(members, '7z a -bd -psecret -mhe=on t.7z docs eicar.com', 't.7z');
+    const hidden = builtWith(members, '7z a -bd -psecret -mhe=on t.7z docs eicar.com', 't.7z');
     const headers = await walk(hidden, 'hidden.7z');
     expect(headers.unscannable).toMatchObject([{ reason: 'encrypted', path: ['hidden.7z'] }]);
   });
 
   it('reports a damaged member as corrupt and still scans the others', async () => {
     const big = randomBytes(300_000);
-    const archive = build(
+    const archive = builtWith(
       { 'a.bin': big, 'eicar.com': eicar() },
       '7z a -bd -ms=off t.7z a.bin eicar.com',
       't.7z',
@@ -160,14 +148,14 @@ describe('archive formats through 7-Zip', () => {
   });
 
   it('reports a truncated archive as corrupt', async () => {
-    const archive = build(members, '7z a -bd t.7z docs eicar.com', 't.7z');
+    const archive = builtWith(members, '7z a -bd t.7z docs eicar.com', 't.7z');
     const result = await walk(archive.subarray(0, archive.length - 40), 'cut.7z');
     expect(result.unscannable).toMatchObject([{ reason: 'corrupt', path: ['cut.7z'] }]);
   });
 
   it('stops at the expanded-bytes limit while 7-Zip writes, whatever sizes the archive declares', async () => {
     const zeros = Buffer.alloc(8 * 1024 * 1024);
-    const archive = build({ 'zeros.bin': zeros }, '7z a -bd t.7z zeros.bin', 't.7z');
+    const archive = builtWith({ 'zeros.bin': zeros }, '7z a -bd t.7z zeros.bin', 't.7z');
     const result = await walk(archive, 'bomb.7z', {
       ...DEFAULT_LIMITS,
       maxExpandedBytes: 2 * 1024 * 1024,
@@ -181,7 +169,7 @@ describe('archive formats through 7-Zip', () => {
     const files = Object.fromEntries(
       Array.from({ length: 20 }, (_, i) => [`f${i}.txt`, Buffer.from(`${i}`)]),
     );
-    const archive = build(files, '7z a -bd t.7z *.txt', 't.7z');
+    const archive = builtWith(files, '7z a -bd t.7z *.txt', 't.7z');
     const result = await walk(archive, 'many.7z', { ...DEFAULT_LIMITS, maxMembers: 5 });
     expect(result.unscannable).toMatchObject([
       { reason: 'limits-exceeded', path: ['many.7z'], detail: '7z: more than 5 archive members' },
@@ -191,7 +179,7 @@ describe('archive formats through 7-Zip', () => {
   it('gives up on a command that overruns its time limit', async () => {
     const slow = createFormatSet({ sevenZip: { workers: 1, timeoutMs: 1 } });
     try {
-      const archive = build(members, '7z a -bd t.7z docs eicar.com', 't.7z');
+      const archive = builtWith(members, '7z a -bd t.7z docs eicar.com', 't.7z');
       const result = await ws.walk(archive, 'slow.7z', DEFAULT_LIMITS, slow.handlers);
       expect(result.unscannable).toMatchObject([
         { reason: 'limits-exceeded', detail: '7z: took longer than 0.001 s to unpack' },
@@ -336,7 +324,7 @@ describe('archive formats through 7-Zip', () => {
 
   it('opens an archive appended to an executable, and leaves other executables alone', async () => {
     const stub = readFileSync(TEST_EXECUTABLE);
-    const inner = build(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
+    const inner = builtWith(members, '7z a -bd inner.7z eicar.com', 'inner.7z');
     const sfx = await walk(Buffer.concat([stub, inner]), 'setup.exe');
     expect(sfx.unscannable).toEqual([]);
     expect(summary(sfx.visited)).toEqual(['setup.exe@file', 'setup.exe/eicar.com@sfx']);

@@ -1,16 +1,13 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
 import { archiveStartIn, EmbeddedArchiveWatch } from '../../scanning/archives/embedded-archives.js';
-import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { describeVerdict } from '../../scanning/engines.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
-import { DEFAULT_LIMITS, Workspace, zip } from '../support/archives.js';
+import { builtWith, DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
 import { writePdf } from '../support/pdf.js';
 import { storedRar, storedRar5 } from '../support/rar.js';
@@ -24,25 +21,11 @@ import {
 // any data — which 7-Zip and WinRAR find by its signature and open: found and opened by the
 // walker too, its signature checked against the header CRC that follows it.
 
-const ws = new Workspace();
-const formats = createFormatSet({ sevenZip: { workers: 1 } });
-afterAll(async () => {
-  await formats.close();
-  ws.remove();
-});
-afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+const { ws, formats } = formatWorkspace();
 
 /** A 7z archive of one file, written by Debian's 7z. */
-function sevenZip(name: string, data: Buffer): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-embedded-'));
-  try {
-    writeFileSync(join(dir, name), data);
-    execFileSync('7z', ['a', '-bd', 'out.7z', name], { cwd: dir, stdio: 'ignore' });
-    return readFileSync(join(dir, 'out.7z'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const sevenZip = (name: string, data: Buffer): Buffer =>
+  builtWith({ [name]: data }, `7z a -bd out.7z ${name}`, 'out.7z');
 
 /** The start and end markers of a JPEG around some bytes: what an image viewer shows. */
 const jpeg = () =>
@@ -129,15 +112,7 @@ describe('a 7z or RAR archive inside other content', () => {
     const single = await walk(ARCHIVES['7z'](eicar()), 'a.7z');
     expect(single.visited.map((v) => v.path).sort()).toEqual(['a.7z', 'a.7z/payload.com']);
     const inner = ARCHIVES['7z'](eicar());
-    const dir = mkdtempSync(join(tmpdir(), 'arbiter-embedded-'));
-    let outer: Buffer;
-    try {
-      writeFileSync(join(dir, 'inner.7z'), inner);
-      execFileSync('7z', ['a', '-bd', '-mx0', 'out.7z', 'inner.7z'], { cwd: dir, stdio: 'ignore' });
-      outer = readFileSync(join(dir, 'out.7z'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const outer = builtWith({ 'inner.7z': inner }, '7z a -bd -mx0 out.7z inner.7z', 'out.7z');
     const nested = await walk(outer, 'outer.7z');
     expect(nested.visited.map((v) => v.path).sort()).toEqual([
       'outer.7z',
@@ -147,17 +122,9 @@ describe('a 7z or RAR archive inside other content', () => {
   });
 
   it('is what 7-Zip itself opens: 7z x on the JPEG hands out the payload', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'arbiter-embedded-'));
-    try {
-      writeFileSync(join(dir, 'photo.jpg'), Buffer.concat([jpeg(), ARCHIVES['7z'](eicar())]));
-      const out = execFileSync('7z', ['e', '-so', 'photo.jpg'], {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      expect(out).toEqual(eicar());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const photo = Buffer.concat([jpeg(), ARCHIVES['7z'](eicar())]);
+    const extracted = builtWith({ 'photo.jpg': photo }, '7z e -bd photo.jpg', 'payload.com');
+    expect(extracted).toEqual(eicar());
   });
 });
 

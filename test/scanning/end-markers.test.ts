@@ -1,14 +1,20 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/logger.js';
-import { createFormatSet } from '../../scanning/archives/formats/index.js';
 import { BuiltinEngine } from '../../scanning/builtin-engine.js';
 import { EICAR_FINDING } from '../../scanning/findings.js';
-import { compressWith, DEFAULT_LIMITS, Workspace, zip, type Visited } from '../support/archives.js';
+import {
+  compressWith,
+  DEFAULT_LIMITS,
+  zip,
+  type Visited,
+  formatWorkspace,
+  builtWith,
+} from '../support/archives.js';
 import { eicar, randomContent } from '../support/content.js';
 import { mpackMessage, uuencoded } from '../support/mail-formats.js';
 import { appendUpdate, flateStream, qpdf, writePdf } from '../support/pdf.js';
@@ -24,30 +30,9 @@ import {
 // a second archive, appended data — is scanned as `(after the <format> data)`, the way gzip
 // and tar are read past their ends. Each archive is written by the tool a user would use.
 
-const ws = new Workspace();
-const formats = createFormatSet({ sevenZip: { workers: 1 } });
-afterAll(async () => {
-  await formats.close();
-  ws.remove();
-});
-afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+const { ws, formats } = formatWorkspace();
 
 const TEXT = Buffer.from('plain text, nothing to see\n'.repeat(20));
-
-/** Runs `command` (a shell line) in a fresh folder holding `files`; returns the file `out`. */
-function built(files: Record<string, Buffer>, command: string, out: string): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-endmark-'));
-  try {
-    for (const [name, data] of Object.entries(files)) {
-      mkdirSync(dirname(join(dir, name)), { recursive: true });
-      writeFileSync(join(dir, name), data);
-    }
-    execFileSync('sh', ['-c', command], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    return readFileSync(join(dir, out));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** An archive format: the handler that opens it, and how an archive of one file is written. */
 interface Container {
@@ -59,7 +44,7 @@ interface Container {
 const tool =
   (format: string, command: (name: string) => string): Container['around'] =>
   (name, data) =>
-    built({ [name]: data }, command(name), `t.${format}`);
+    builtWith({ [name]: data }, command(name), `t.${format}`);
 
 const CONTAINERS: Container[] = [
   { format: '7z', around: tool('7z', (name) => `7z a -bd t.7z ${name}`) },
@@ -164,9 +149,9 @@ describe('what follows the end of an archive 7-Zip opens', () => {
   );
 
   it('reads what 7-Zip itself stops before, and what it warns of', () => {
-    const first = built({ 'readme.txt': TEXT }, '7z a -bd a.7z readme.txt', 'a.7z');
-    const second = built({ 'eicar.com': eicar() }, '7z a -bd b.7z eicar.com', 'b.7z');
-    const listing = built(
+    const first = builtWith({ 'readme.txt': TEXT }, '7z a -bd a.7z readme.txt', 'a.7z');
+    const second = builtWith({ 'eicar.com': eicar() }, '7z a -bd b.7z eicar.com', 'b.7z');
+    const listing = builtWith(
       { 'two.7z': Buffer.concat([first, second]) },
       '7z l -slt two.7z > listing.txt; true',
       'listing.txt',
@@ -179,7 +164,7 @@ describe('what follows the end of an archive 7-Zip opens', () => {
   });
 
   it('scans past the end of an archive whose members are all encrypted', async () => {
-    const locked = built({ 'readme.txt': TEXT }, '7z a -bd -psecret t.7z readme.txt', 't.7z');
+    const locked = builtWith({ 'readme.txt': TEXT }, '7z a -bd -psecret t.7z readme.txt', 't.7z');
     const result = await walk(Buffer.concat([locked, eicar()]), 't.7z');
     expect(result.unscannable).toMatchObject([
       { reason: 'encrypted', path: ['t.7z', 'readme.txt'] },
@@ -189,7 +174,7 @@ describe('what follows the end of an archive 7-Zip opens', () => {
 
   it('opens archives chained back to back one level deeper each, up to the depth limit', async () => {
     const sevenZip = (name: string, data: Buffer) =>
-      built({ [name]: data }, `7z a -bd t.7z ${name}`, 't.7z');
+      builtWith({ [name]: data }, `7z a -bd t.7z ${name}`, 't.7z');
     const clean = sevenZip('readme.txt', TEXT);
     const chain = Buffer.concat([clean, clean, clean, sevenZip('eicar.com', eicar())]);
     const deep = await walk(chain, 'chain.7z');
@@ -246,7 +231,7 @@ describe('what follows the end of an archive 7-Zip opens', () => {
 
   it('reads a PDF’s incremental update after %%EOF (every object, start to end)', async () => {
     const updated = updatedPdf(eicar());
-    const check = built({ 'u.pdf': updated }, 'qpdf --check u.pdf > check.txt', 'check.txt');
+    const check = builtWith({ 'u.pdf': updated }, 'qpdf --check u.pdf > check.txt', 'check.txt');
     expect(check.toString()).toContain('No syntax or stream encoding errors');
     const result = await walk(updated, 'updated.pdf');
     expect(result.unscannable).toEqual([]);

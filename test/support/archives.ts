@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
+import { createFormatSet, type FormatSet } from '../../scanning/archives/formats/index.js';
+import { afterAll, afterEach, expect } from 'vitest';
 import yazl from 'yazl';
 import {
   walkContent,
@@ -426,4 +428,37 @@ export async function v7tar(entries: TarEntry[]): Promise<Buffer> {
     offset += 512 + Math.ceil(size / 512) * 512;
   }
   return archive;
+}
+
+/**
+ * A test file's workspace and the walker's full format set (one 7-Zip worker), both torn down
+ * after the file; every test must leave the scratch folder empty.
+ */
+export function formatWorkspace(): { ws: Workspace; formats: FormatSet } {
+  const ws = new Workspace();
+  const formats = createFormatSet({ sevenZip: { workers: 1 } });
+  afterAll(async () => {
+    await formats.close();
+    ws.remove();
+  });
+  afterEach(() => expect(ws.scratchFiles()).toEqual([]));
+  return { ws, formats };
+}
+
+/**
+ * Runs `command` (a shell line) in a fresh folder holding `files` and returns the file `out` it
+ * wrote: an archive made by the tool a user would use.
+ */
+export function builtWith(files: Record<string, Buffer>, command: string, out: string): Buffer {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-built-'));
+  try {
+    for (const [name, data] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      writeFileSync(join(dir, name), data);
+    }
+    execFileSync('sh', ['-c', command], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return readFileSync(join(dir, out));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
