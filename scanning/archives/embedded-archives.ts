@@ -22,7 +22,7 @@ const SEVEN_ZIP = Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]);
 /** `Rar!\x1a\x07`, then `\x00` (RAR 4) or `\x01\x00` (RAR 5). */
 const RAR = Buffer.from('Rar!\x1a\x07', 'latin1');
 /** The most bytes a check reads from the signature on: what a chunk's end may cut. */
-export const EMBEDDED_SPAN = 64;
+const EMBEDDED_SPAN = 64;
 
 /**
  * Watches content chunk by chunk for the first checked 7z or RAR signature after its first byte

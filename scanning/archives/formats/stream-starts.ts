@@ -23,14 +23,8 @@ export async function streamStarts(format: 'xz' | 'bzip2', path: string): Promis
   const handle = await open(path, 'r');
   try {
     const starts = [0];
-    let carried = Buffer.alloc(0);
-    let base = 0; // file offset of `carried`'s first byte
-    for (;;) {
-      const chunk = Buffer.alloc(CHUNK);
-      const { bytesRead } = await handle.read(chunk, 0, CHUNK, base + carried.length);
-      if (bytesRead === 0) break;
-      const data = Buffer.concat([carried, chunk.subarray(0, bytesRead)]);
-      const magic = format === 'xz' ? XZ_MAGIC : Buffer.from('BZh');
+    const magic = format === 'xz' ? XZ_MAGIC : Buffer.from('BZh');
+    for await (const { data, base } of windows(handle)) {
       for (let at = data.indexOf(magic, 1); at >= 0; at = data.indexOf(magic, at + 1)) {
         const offset = base + at;
         if (offset <= (starts.at(-1) ?? 0)) continue;
@@ -38,13 +32,29 @@ export async function streamStarts(format: 'xz' | 'bzip2', path: string): Promis
           format === 'xz' ? await xzStreamAt(handle, offset) : await bzip2StreamAt(handle, offset);
         if (found) starts.push(offset);
       }
-      const keep = Math.min(OVERLAP, data.length);
-      carried = data.subarray(data.length - keep);
-      base += data.length - keep;
     }
     return starts;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The file in windows of CHUNK bytes, each starting with the last OVERLAP bytes of the one
+ * before, so that a signature across two of them is seen; `base` is where `data` starts.
+ */
+async function* windows(handle: FileHandle): AsyncGenerator<{ data: Buffer; base: number }> {
+  let carried = Buffer.alloc(0);
+  let base = 0; // file offset of `carried`'s first byte
+  for (;;) {
+    const chunk = Buffer.alloc(CHUNK);
+    const { bytesRead } = await handle.read(chunk, 0, CHUNK, base + carried.length);
+    if (bytesRead === 0) return;
+    const data = Buffer.concat([carried, chunk.subarray(0, bytesRead)]);
+    yield { data, base };
+    const keep = Math.min(OVERLAP, data.length);
+    carried = data.subarray(data.length - keep);
+    base += data.length - keep;
   }
 }
 
@@ -233,22 +243,13 @@ export async function lzmaStreamCandidates(path: string): Promise<number[]> {
   const handle = await open(path, 'r');
   try {
     const found = new Set<number>();
-    let carried = Buffer.alloc(0);
-    let base = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(CHUNK);
-      const { bytesRead } = await handle.read(chunk, 0, CHUNK, base + carried.length);
-      if (bytesRead === 0) break;
-      const data = Buffer.concat([carried, chunk.subarray(0, bytesRead)]);
+    for await (const { data, base } of windows(handle)) {
       for (const dictionary of LZMA_DICTIONARY_BYTES) {
         for (let at = data.indexOf(dictionary, 1); at >= 0; at = data.indexOf(dictionary, at + 1)) {
           const start = at - 1;
           if (base + start > 0 && lzmaHeaderAt(data, start)) found.add(base + start);
         }
       }
-      const keep = Math.min(OVERLAP, data.length);
-      carried = data.subarray(data.length - keep);
-      base += data.length - keep;
     }
     return [0, ...[...found].sort((a, b) => a - b)];
   } finally {
