@@ -203,8 +203,6 @@ class Walk {
   notes: string[] = [];
   members = 0;
   expandedBytes = 0;
-  /** Bytes of parts scanned alone (a second reading of bytes counted in `expandedBytes`). */
-  private againBytes = 0;
   /** The first error of the visitor or of local I/O; the walk stops and rethrows it. */
   failure: Error | undefined;
   /** A walk-wide limit was crossed: open no more members. */
@@ -329,20 +327,7 @@ class Walk {
 
   /** Counts bytes a member produced; false (and recorded) when that crosses a limit. */
   private account(bytes: number, produced: number, scope: Scope): boolean {
-    if (scope.again) this.againBytes += bytes;
-    else this.expandedBytes += bytes;
-    if (this.againBytes > this.limits.maxExpandedBytes) {
-      // Parts scanned alone inside parts scanned alone (a multi-member gzip in one, nested)
-      // double the work at each level: bounded like the expansion itself.
-      this.record(
-        'limits-exceeded',
-        scope.path,
-        `parts scanned alone (members, streams, frames, tails) exceed ${this.limits.maxExpandedBytes} bytes`,
-      );
-      this.stopBytes = true;
-      this.stopMembers = true;
-      return false;
-    }
+    if (!scope.again) this.expandedBytes += bytes;
     if (this.expandedBytes > this.limits.maxExpandedBytes) {
       this.record(
         'limits-exceeded',
@@ -371,8 +356,8 @@ class Walk {
   /**
    * A part of a container that is also scanned whole (a gzip member, zstd frame, xz or bzip2
    * stream scanned alone): not counted against the member limit, since its bytes are counted
-   * once already and a bgzip file has a member every 64 KiB. Their bytes are bounded apart
-   * (`againBytes`, by the expanded-bytes limit), which bounds the work of parts nested in parts.
+   * once already and a bgzip file has a member every 64 KiB. What is inside a part counts as
+   * expanded bytes like any member, which bounds the work of parts nested in parts.
    */
   private admitPart(): boolean {
     return !this.stopMembers && this.failure === undefined;
