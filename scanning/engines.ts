@@ -5,11 +5,25 @@ import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
 import { isUnscannableFinding } from './findings.js';
+import { createFormatSet } from './archives/formats/index.js';
+import { AnalysisEngine } from './analysis/analysis-engine.js';
+import type { Analyzer } from './analysis/analyzer.js';
+import { runsMalware, type ScanPlan } from './plan.js';
 
 export interface EngineSet {
+  /** The malware engines: run when the plan's categories include `malware` (or with no plan). */
   engines: Engine[];
-  /** Runs every engine on the target and unites their findings; throws if any engine failed. */
-  scan(target: ScanTarget): Promise<{ findings: string[]; verdicts: EngineVerdict[] }>;
+  /** The other categories' analyzers and the tenant's own rules, run when the plan asks. */
+  analysis?: AnalysisEngine;
+  /**
+   * Runs what the plan asks for on the target (every malware engine without a plan) and unites
+   * their findings; throws if any engine failed, or if the plan names a category nothing here
+   * detects (a verdict without it would read clean).
+   */
+  scan(
+    target: ScanTarget,
+    plan?: ScanPlan,
+  ): Promise<{ findings: string[]; verdicts: EngineVerdict[] }>;
   ping(): Promise<void>;
   reload(): Promise<void>;
   close(): Promise<void>;
@@ -21,6 +35,8 @@ export interface EngineSet {
  */
 export interface EngineChoice {
   engines: EngineName[];
+  /** The analyzers of the other categories and of tenants' rules (see analysis/analyzer.ts). */
+  analyzers?: Analyzer[];
   clamdAddress: string;
   /** The private clamd's database folder (its containers are listed by `GET /admin/signatures`). */
   clamdDatabaseDir?: string;
@@ -64,7 +80,17 @@ export async function createEngineSet(
         ),
       );
   }
-  return engineSet(engines);
+  const analyzers = choice.analyzers ?? [];
+  const analysis =
+    analyzers.length === 0
+      ? undefined
+      : new AnalysisEngine(analyzers, {
+          archive: config.archive,
+          formats: createFormatSet(),
+          scratchDir: builtinScratchDir(config),
+          decodedElsewhere: choice.engines.includes('clamd') ? DECODED_BY_CLAMD : new Set(),
+        });
+  return engineSet(engines, analysis);
 }
 
 /** Why the default engines are the built-in engine alone (no private clamd was started). */
@@ -96,16 +122,25 @@ export function builtinScratchDir(config: Pick<Config, 'spoolDir'>): string {
   return path.join(config.spoolDir, 'archives');
 }
 
-export function engineSet(engines: Engine[]): EngineSet {
+export function engineSet(engines: Engine[], analysis?: AnalysisEngine): EngineSet {
   return {
     engines,
-    async scan(target) {
-      const settled = await Promise.allSettled(engines.map((engine) => engine.scan(target)));
+    ...(analysis ? { analysis } : {}),
+    async scan(target, plan) {
+      const malware = runsMalware(plan) ? engines : [];
+      const scans: Promise<EngineVerdict[]>[] = malware.map(async (engine) => [
+        await engine.scan(target),
+      ]);
+      if (plan) {
+        assertDetectable(plan, analysis);
+        if (analysis) scans.push(analysis.scan(target, plan));
+      }
+      const settled = await Promise.allSettled(scans);
       const verdicts: EngineVerdict[] = [];
       const errors: EngineError[] = [];
       for (const [index, outcome] of settled.entries()) {
-        if (outcome.status === 'fulfilled') verdicts.push(outcome.value);
-        else errors.push(asEngineError(engines[index]?.name ?? 'engine', outcome.reason));
+        if (outcome.status === 'fulfilled') verdicts.push(...outcome.value);
+        else errors.push(asEngineError(malware[index]?.name ?? 'analysis', outcome.reason));
       }
       // A failure of one engine that is not retryable dooms every retry, whatever the others said.
       const failure = errors.find((error) => !error.retryable) ?? errors[0];
@@ -114,15 +149,30 @@ export function engineSet(engines: Engine[]): EngineSet {
       return { findings, verdicts };
     },
     async ping() {
+      await analysis?.ping();
       await Promise.all(engines.map((engine) => engine.ping()));
     },
     async reload() {
       await Promise.all(engines.map(async (engine) => engine.reload?.()));
     },
     async close() {
-      await Promise.all(engines.map((engine) => engine.close()));
+      await Promise.all([...engines.map((engine) => engine.close()), analysis?.close()]);
     },
   };
+}
+
+/**
+ * Refuses a plan with a category no engine here detects: its absence from the findings would
+ * read as clean for that category. Malware needs an engine; each other category an analyzer.
+ */
+function assertDetectable(plan: ScanPlan, analysis: AnalysisEngine | undefined): void {
+  const served = new Set(analysis?.analyzers.map((analyzer) => analyzer.category) ?? []);
+  for (const category of plan.categories) {
+    if (category === 'malware' || served.has(category)) continue;
+    throw new EngineError(category, `no analyzer for the ${category} category is configured`, {
+      retryable: false,
+    });
+  }
 }
 
 function asEngineError(engine: string, reason: unknown): EngineError {

@@ -12,7 +12,10 @@ type EngineMetrics = Pick<Metrics, 'engineScan' | 'signaturesLoaded'>;
  * exactly as before.
  */
 export function meterEngines(engines: EngineSet, metrics: EngineMetrics): EngineSet {
-  return engineSet(engines.engines.map((engine) => meterEngine(engine, metrics)));
+  return engineSet(
+    engines.engines.map((engine) => meterEngine(engine, metrics)),
+    engines.analysis,
+  );
 }
 
 function recordLoad(engine: Engine, metrics: EngineMetrics): void {

@@ -13,6 +13,7 @@ import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import { sniffContentType } from '../scanning/content-type.js';
 import { EngineError, type EngineVerdict } from '../scanning/engine.js';
 import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
+import { defaultPlan, type ScanPlan } from '../scanning/plan.js';
 import { applyUnscannablePolicy } from './unscannable-policy.js';
 
 /**
@@ -41,6 +42,16 @@ export interface PipelineDeps {
   metrics?: Pick<Metrics, 'resultStored'>;
   /** Tenants' scanning preferences (core/tenant-settings.ts); without it, the defaults apply. */
   settings?: Pick<TenantSettingsStore, 'current'>;
+  /**
+   * What each scan looks for: its tenant's and key's detection categories and thresholds.
+   * Without it every scan is a malware scan with the default settings.
+   */
+  plans?: ScanPlanner;
+}
+
+/** Resolves a scan's plan (scanning/plan.ts) from the settings of its tenant and of its key. */
+export interface ScanPlanner {
+  planFor(request: ScanRequest): Promise<ScanPlan>;
 }
 
 /**
@@ -275,12 +286,15 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
   const { request } = run;
   const contentType = await sniffContentType(content.path);
   try {
-    const { findings, verdicts } = await deps.engines.scan({
+    const plan = (await deps.plans?.planFor(request)) ?? defaultPlan(request.tenantId);
+    run.trace.add(`detection categories: ${plan.categories.join(', ')}`);
+    const target = {
       path: content.path,
       size: content.size,
       name: contentName(request),
       ...(content.contentEncoding?.length ? { contentEncoding: content.contentEncoding } : {}),
-    });
+    };
+    const { findings, verdicts } = await deps.engines.scan(target, plan);
     run.onVerdicts?.(verdicts);
     for (const verdict of verdicts) run.trace.add(describeVerdict(verdict));
     return {
