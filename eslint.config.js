@@ -32,6 +32,12 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript outside the TypeScript project (scanning/analysis/ts-worker.mjs).
+    files: ['**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false, project: null } },
+  },
+  {
     files: ['core/config.ts', 'test/**', 'bench/**', 'cli/main.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { workerData } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+
+/**
+ * A pool of worker threads for analysis that would block the event loop (an image classifier, a
+ * YARA scan): each task gets a time limit, and a worker that overruns it is terminated and
+ * replaced, so one pathological input never holds a thread for good. Built on piscina.
+ */
+export interface ThreadPoolOptions {
+  /** Names the pool in errors (`image classifier: the task took longer than …`). */
+  name: string;
+  threads: number;
+  /** Longest a task may run; past it the task fails with ThreadTimeoutError. */
+  timeoutMs: number;
+  /** Given to every worker (`workerData`): what it loads once (a model, a rule folder). */
+  workerData?: unknown;
+  /** Tasks waiting beyond the running ones; past it `run` fails at once. Default: unbounded. */
+  maxQueue?: number;
+}
+
+/** A task overran the pool's time limit; its worker was terminated. */
+export class ThreadTimeoutError extends Error {
+  override name = 'ThreadTimeoutError';
+}
+
+export class ThreadPool<Task, Result> {
+  private readonly piscina: Piscina<Task, Result>;
+
+  /**
+   * `worker`: the worker module beside the caller, as `new URL('./x-worker.js', import.meta.url)`.
+   * From the TypeScript sources (tests, `npm run dev`) the `.ts` file beside it is run through
+   * tsx instead; from the build, the `.js` file itself.
+   */
+  constructor(
+    worker: URL,
+    private readonly options: ThreadPoolOptions,
+  ) {
+    const { filename, source } = workerEntry(worker);
+    const data: PoolWorkerData = { source, data: options.workerData };
+    this.piscina = new Piscina<Task, Result>({
+      filename,
+      minThreads: 0,
+      maxThreads: options.threads,
+      // A worker keeps what it loaded (a model takes seconds) while there is work.
+      idleTimeout: 60_000,
+      ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
+      workerData: data,
+    });
+  }
+
+  async run(task: Task, transferList?: ArrayBuffer[]): Promise<Result> {
+    const signal = AbortSignal.timeout(this.options.timeoutMs);
+    try {
+      return await this.piscina.run(task, { signal, ...(transferList ? { transferList } : {}) });
+    } catch (error) {
+      if (signal.aborted)
+        throw new ThreadTimeoutError(
+          `${this.options.name}: the task took longer than ${this.options.timeoutMs} ms`,
+        );
+      throw error;
+    }
+  }
+
+  get threads(): number {
+    return this.options.threads;
+  }
+
+  async close(): Promise<void> {
+    await this.piscina.destroy();
+  }
+}
+
+/** What every pool worker gets as `workerData`: read it with `poolWorkerData()`. */
+interface PoolWorkerData {
+  /** The TypeScript module ts-worker.mjs loads, when running from the sources. */
+  source: string | undefined;
+  data: unknown;
+}
+
+/** In a pool's worker module: the `workerData` its pool was given. */
+export function poolWorkerData<T>(): T {
+  return (workerData as PoolWorkerData).data as T;
+}
+
+function workerEntry(worker: URL): { filename: string; source: string | undefined } {
+  const compiled = fileURLToPath(worker);
+  if (existsSync(compiled)) return { filename: compiled, source: undefined };
+  const source = compiled.replace(/\.js$/, '.ts');
+  if (!existsSync(source)) throw new Error(`worker module not found: ${compiled}`);
+  return { filename: fileURLToPath(new URL('./ts-worker.mjs', import.meta.url)), source };
+}

@@ -1,0 +1,29 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ThreadPool, ThreadTimeoutError } from '../../scanning/analysis/thread-pool.js';
+
+interface EchoTask {
+  n: number;
+  spin?: boolean;
+}
+
+describe('the analysis thread pool', () => {
+  const pool = new ThreadPool<EchoTask, number>(
+    new URL('../fixtures/echo-worker.js', import.meta.url),
+    {
+      name: 'echo',
+      threads: 1,
+      timeoutMs: 1500,
+      workerData: { factor: 2 },
+    },
+  );
+  afterAll(() => pool.close());
+
+  it('runs a TypeScript worker module from the sources, with the data the pool was given', async () => {
+    expect(await pool.run({ n: 21 })).toBe(42);
+  });
+
+  it('ends a task that overruns its time limit and goes on with a fresh worker', async () => {
+    await expect(pool.run({ n: 1, spin: true })).rejects.toBeInstanceOf(ThreadTimeoutError);
+    expect(await pool.run({ n: 2 })).toBe(4);
+  });
+});
