@@ -16,6 +16,7 @@ import type { RetroService } from '../s3/retro/index.js';
 import type { Redeliveries } from '../webhooks/redelivery.js';
 import type { ScanService } from '../scans/service.js';
 import type { EngineSet } from '../scanning/engines.js';
+import type { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { authenticate } from './auth.js';
 import { closeConnectionOnEarlyAnswer } from './early-answers.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
@@ -32,6 +33,7 @@ import { filesRouter } from './routes/files.js';
 import { healthRouter, type ReadinessCheck } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { rescansRouter } from './routes/rescans.js';
+import { rulesRouter } from './routes/rules.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
@@ -58,6 +60,8 @@ export interface ApiDeps {
   limits: TenantLimiter;
   /** Per-tenant scanning preferences (core/tenant-settings.ts). */
   settings: TenantSettingsStore;
+  /** Tenants' own YARA rule files (`/v1/rules`). */
+  tenantRules: TenantRuleBook;
   checkReadiness: ReadinessCheck;
   /** What the engines do not detect (clamd missing): shown by `/readyz` and `/account.json`. */
   scanningWarnings?: string[];
@@ -165,6 +169,7 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(jobsRouter({ retro: deps.retro }));
   tenantApi.use(schedulesRouter({ retro: deps.retro }));
   tenantApi.use(rescansRouter({ rescans: deps.rescans }));
+  tenantApi.use(rulesRouter({ rules: deps.tenantRules }));
   app.use('/v1', tenantApi);
   app.use(
     '/admin',

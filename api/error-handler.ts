@@ -15,6 +15,7 @@ export const STATUS_BY_KIND: Record<ErrorKind, number> = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  unprocessable: 422,
   rate_limited: 429,
   unavailable: 503,
 };
@@ -38,7 +39,7 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
       }
       if (domain.retryAfterSeconds !== undefined)
         res.setHeader('Retry-After', String(domain.retryAfterSeconds));
-      sendJson(res, STATUS_BY_KIND[domain.kind], { error: domain.message });
+      sendJson(res, STATUS_BY_KIND[domain.kind], { ...domain.details, error: domain.message });
       return;
     }
     const tenantId = (res.locals.auth as { tenantId?: string } | undefined)?.tenantId ?? null;

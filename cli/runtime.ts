@@ -17,6 +17,7 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.j
 import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
 import { TenantSettingsStore } from '../core/tenant-settings.js';
+import { TenantRuleStore } from '../core/tenant-rules.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
@@ -37,6 +38,9 @@ import {
   type EngineChoice,
   type EngineSet,
 } from '../scanning/engines.js';
+import { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
+import { TenantRulesAnalyzer } from '../scanning/analysis/custom-rules/tenant-rules-analyzer.js';
+import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
@@ -88,6 +92,8 @@ export interface Runtime {
   limits: TenantLimiter;
   /** Per-tenant scanning preferences (the unscannable-findings opt-out). */
   settings: TenantSettingsStore;
+  /** Tenants' own YARA rule files: checked and stored by the rules API, run on their scans. */
+  tenantRules: TenantRuleBook;
   /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
   s3: S3Protection;
   /** Retro jobs and schedules over registered buckets (s3/retro/). */
@@ -132,12 +138,15 @@ export async function buildRuntime(
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const unmetered = await createEngineSet(config, logger, clamd.choice).catch(
-    async (error: unknown) => {
-      await clamd.embedded?.stop();
-      throw error;
-    },
-  );
+  const tenantRules = buildTenantRules(config, redis, keys);
+  const unmetered = await createEngineSet(config, logger, {
+    ...clamd.choice,
+    analyzers: [tenantRules.analyzer],
+  }).catch(async (error: unknown) => {
+    await tenantRules.runner.close();
+    await clamd.embedded?.stop();
+    throw error;
+  });
   const scanningWarnings = clamd.absence
     ? [missingClamdWarning(clamd.absence, builtinSignatureCount(unmetered))]
     : [];
@@ -263,6 +272,7 @@ export async function buildRuntime(
     scanSlots,
     limits,
     settings,
+    tenantRules: tenantRules.book,
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
     retro,
@@ -299,10 +309,41 @@ export async function buildRuntime(
       s3.close();
       await queues.close();
       await engines.close();
+      await tenantRules.runner.close();
       await clamd.embedded?.stop();
       redis.disconnect();
       await embedded?.stop();
     },
+  };
+}
+
+/**
+ * Tenants' own YARA rules: the store, the YARA threads that check and run them, the analyzer
+ * scans use and the book the rules API uses. A scan's first use of a set on a thread compiles it,
+ * so one scan task may take the compile budget plus the scan budget.
+ */
+function buildTenantRules(
+  config: Config,
+  redis: Redis,
+  keys: RedisKeys,
+): { runner: YaraRunner; analyzer: TenantRulesAnalyzer; book: TenantRuleBook } {
+  const limits = config.tenantRules;
+  const store = new TenantRuleStore(redis, keys);
+  const runner = new YaraRunner({
+    threads: limits.threads,
+    timeoutMs: limits.compileTimeoutMs + limits.scanTimeoutMs,
+  });
+  return {
+    runner,
+    analyzer: new TenantRulesAnalyzer(store, runner, { maxPieceBytes: limits.maxPieceBytes }),
+    book: new TenantRuleBook(store, runner, {
+      maxSourceBytes: limits.maxSourceBytes,
+      maxRules: limits.maxRules,
+      maxFiles: limits.maxFiles,
+      compileTimeoutMs: limits.compileTimeoutMs,
+      scanTimeoutMs: limits.scanTimeoutMs,
+      probeRuns: limits.threads + 1,
+    }),
   };
 }
 

@@ -342,6 +342,27 @@ export const EnvSchema = z.object({
   ARBITER_PENDING_REAP_BATCH: intInRange(1, 10_000, 200).describe(
     'pending scans the reaper looks at per run (1–10000): bounded work on a big backlog',
   ),
+  ARBITER_TENANT_RULES_MAX_SOURCE: byteSize('256KB').describe(
+    'largest YARA source of one tenant rule file (`PUT /v1/rules/{name}`; 413 above)',
+  ),
+  ARBITER_TENANT_RULES_MAX_RULES: intInRange(1, 1_000_000, 2_000).describe(
+    'rules one tenant may have, counted across all its rule files (422 past it); the default leaves room for a 1,000-rule pack',
+  ),
+  ARBITER_TENANT_RULES_MAX_FILES: intInRange(1, 100_000, 200).describe(
+    'rule files one tenant may have (422 past it)',
+  ),
+  ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS: positiveInt(10_000).describe(
+    "longest a tenant's whole rule set may take to compile when a rule file is put (422 past it)",
+  ),
+  ARBITER_TENANT_RULES_SCAN_TIMEOUT_MS: positiveInt(5_000).describe(
+    "scan-time budget of a tenant's rules per piece of content: a rule file whose whole set takes longer over a fixed 1 MiB probe is refused when it is put (422); at scan time a piece the rules take longer on than this plus the compile limit is reported as `content.unscannable.custom.limits-exceeded`",
+  ),
+  ARBITER_TENANT_RULES_MAX_PIECE: byteSize('64MB').describe(
+    "largest piece (the file, or a member of an archive, mail or document) tenants' rules are run on; a larger one is reported as `content.unscannable.custom.limits-exceeded`",
+  ),
+  ARBITER_TENANT_RULES_THREADS: intInRange(1, 64, 2).describe(
+    "worker threads of each process that run tenants' YARA rules (started when first needed)",
+  ),
   ARBITER_PUBLIC_URL: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -558,6 +579,19 @@ function structureConfig(e: Env) {
       intervalMs: e.ARBITER_PENDING_REAP_INTERVAL_MS,
       graceMs: e.ARBITER_PENDING_GRACE_MS,
       batchSize: e.ARBITER_PENDING_REAP_BATCH,
+    },
+    /**
+     * Tenants' own YARA rules (`/v1/rules`): size of one file, rules and files per tenant, the
+     * compile and scan budgets, the largest piece they run on, and the threads that run them.
+     */
+    tenantRules: {
+      maxSourceBytes: e.ARBITER_TENANT_RULES_MAX_SOURCE,
+      maxRules: e.ARBITER_TENANT_RULES_MAX_RULES,
+      maxFiles: e.ARBITER_TENANT_RULES_MAX_FILES,
+      compileTimeoutMs: e.ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS,
+      scanTimeoutMs: e.ARBITER_TENANT_RULES_SCAN_TIMEOUT_MS,
+      maxPieceBytes: e.ARBITER_TENANT_RULES_MAX_PIECE,
+      threads: e.ARBITER_TENANT_RULES_THREADS,
     },
     publicUrl: e.ARBITER_PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: e.ARBITER_TRUST_PROXY,

@@ -71,6 +71,7 @@ export type ErrorKind =
   | 'conflict'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'unprocessable'
   | 'rate_limited'
   | 'unavailable';
 
@@ -83,6 +84,8 @@ export class DomainError extends ArbiterError {
     public readonly kind: ErrorKind,
     message: string,
     public readonly retryAfterSeconds?: number,
+    /** Fields the answer carries beside `error` (a rule source's compiler errors). */
+    public readonly details?: Readonly<Record<string, unknown>>,
   ) {
     super(message, { retryable: RETRYABLE_KINDS.has(kind) });
   }
@@ -95,6 +98,9 @@ export const conflict = (message: string) => new DomainError('conflict', message
 export const payloadTooLarge = (message: string) => new DomainError('payload_too_large', message);
 export const unsupportedMediaType = (message: string) =>
   new DomainError('unsupported_media_type', message);
+/** 422: well-formed, but past a limit or not usable as it is (a rule set too slow to run). */
+export const unprocessable = (message: string, details?: Record<string, unknown>) =>
+  new DomainError('unprocessable', message, undefined, details);
 /** 503; give `retryAfterSeconds` when retrying shortly is the right move (an outage). */
 export const unavailable = (message: string, retryAfterSeconds?: number) =>
   new DomainError('unavailable', message, retryAfterSeconds);

@@ -40,6 +40,9 @@
  *   {p}:redeliver-lock:{tid}:{id}     STRING held (5 s at most) while one redelivery request decides
  *   {p}:tenant-limits:{tid}           HASH  the tenant's own rate limit and quota (admin API)
  *   {p}:tenant-settings:{tid}         HASH  the tenant's scanning preferences (report_unscannable)
+ *   {p}:tenant-rules:{tid}            HASH  the tenant's YARA rule files (name → JSON: source, dates,
+ *                                           sha256, size, rule identifiers, warnings, position)
+ *   {p}:tenant-rules:{tid}:version    STRING version of the tenant's rules (INCR on every change)
  *   {p}:ratelimit:{tid}               STRING requests in the current second (rate-limiter-flexible)
  *   {p}:ratelimit-burst:{tid}         STRING burst requests in the current 10 s window
  *   {p}:quota:{tid}:{yyyy-mm-dd}      STRING bytes accepted on that UTC day
@@ -101,6 +104,9 @@ export class RedisKeys {
   tenantSchedules = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:schedules`;
   tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${tenantId}`;
   tenantSettings = (tenantId: string) => `${this.prefix}:tenant-settings:${tenantId}`;
+  /** A tenant's own YARA rules (core/tenant-rules.ts): the files, and their version counter. */
+  tenantRules = (tenantId: string) => `${this.prefix}:tenant-rules:${tenantId}`;
+  tenantRulesVersion = (tenantId: string) => `${this.prefix}:tenant-rules:${tenantId}:version`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
   rateLimitPrefix = () => `${this.prefix}:ratelimit`;
   burstLimitPrefix = () => `${this.prefix}:ratelimit-burst`;

@@ -17,6 +17,7 @@ const LUA_SCRIPTS = {
   tenantRotateSigningSecret: ['core/lua/tenant-rotate-signing-secret.lua'],
   apiKeyDisable: ['core/lua/api-key-disable.lua'],
   usageCharge: ['core/lua/usage-charge.lua'],
+  tenantRulesWrite: ['core/lua/tenant-rules-write.lua'],
   tenantLeaseAcquire: ['core/lua/redis-now.lua', 'core/lua/tenant-lease-acquire.lua'],
   tenantLeasePark: [
     'core/lua/redis-now.lua',

@@ -1,0 +1,105 @@
+/**
+ * The rules a YARA source declares. YARA-X compiles a source but does not list its rules, so they
+ * are read here from the text, once the compiler has accepted it: a small lexer that steps over
+ * comments, text strings, regular expressions and hex strings (whatever they contain) and reads
+ * `rule <identifier>` where it can only be a declaration, outside every `{ … }`.
+ */
+
+export interface DeclaredRule {
+  identifier: string;
+  /** 1-based, where the identifier is. */
+  line: number;
+  column: number;
+}
+
+const IDENTIFIER_START = /[A-Za-z_]/;
+const IDENTIFIER_PART = /[A-Za-z0-9_]/;
+
+export function declaredRules(source: string): DeclaredRule[] {
+  const rules: DeclaredRule[] = [];
+  let depth = 0;
+  let index = 0;
+  // The last word or symbol read: a `/` after `=` or `matches` opens a regular expression,
+  // anywhere else it divides.
+  let previous = '';
+  let expectRuleName = false;
+  while (index < source.length) {
+    const char = source[index]!;
+    const next = source[index + 1];
+    if (/\s/.test(char)) {
+      index += 1;
+    } else if (char === '/' && next === '/') {
+      index = skipUntil(source, index + 2, '\n');
+    } else if (char === '/' && next === '*') {
+      const end = source.indexOf('*/', index + 2);
+      index = end < 0 ? source.length : end + 2;
+    } else if (char === '"') {
+      index = skipQuoted(source, index);
+      previous = '"';
+    } else if (char === '/' && depth > 0 && (previous === '=' || previous === 'matches')) {
+      index = skipRegex(source, index);
+      previous = '/regex/';
+    } else if (IDENTIFIER_START.test(char)) {
+      const start = index;
+      while (index < source.length && IDENTIFIER_PART.test(source[index]!)) index += 1;
+      const word = source.slice(start, index);
+      if (expectRuleName) {
+        rules.push({ identifier: word, ...position(source, start) });
+        expectRuleName = false;
+      } else if (depth === 0 && word === 'rule') {
+        expectRuleName = true;
+      }
+      previous = word;
+    } else {
+      if (char === '{') depth += 1;
+      if (char === '}') depth = Math.max(0, depth - 1);
+      // `==`, `!=`, `<=`, `>=` are comparisons: only a lone `=` assigns a pattern.
+      const comparison = char === '=' && (next === '=' || /[=!<>]/.test(source[index - 1] ?? ''));
+      previous = comparison ? '==' : char;
+      index += 1;
+    }
+  }
+  return rules;
+}
+
+function skipUntil(source: string, from: number, end: string): number {
+  const found = source.indexOf(end, from);
+  return found < 0 ? source.length : found + end.length;
+}
+
+/** Past a `"…"` string (backslash escapes inside). */
+function skipQuoted(source: string, start: number): number {
+  let index = start + 1;
+  while (index < source.length) {
+    const char = source[index]!;
+    if (char === '\\') index += 2;
+    else if (char === '"' || char === '\n') return index + 1;
+    else index += 1;
+  }
+  return index;
+}
+
+/** Past a `/…/flags` regular expression (escapes and `[…]` classes may hold a `/`). */
+function skipRegex(source: string, start: number): number {
+  let index = start + 1;
+  let inClass = false;
+  while (index < source.length) {
+    const char = source[index]!;
+    if (char === '\n') return index;
+    if (char === '/' && !inClass) {
+      index += 1;
+      while (index < source.length && /[a-z]/.test(source[index]!)) index += 1;
+      return index;
+    }
+    if (char === '[') inClass = true;
+    if (char === ']') inClass = false;
+    index += char === '\\' ? 2 : 1;
+  }
+  return index;
+}
+
+function position(source: string, offset: number): { line: number; column: number } {
+  const before = source.slice(0, offset);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  return { line: before.split('\n').length, column: offset - lineStart + 1 };
+}
