@@ -24,6 +24,10 @@ import {
   ScheduleListSchema,
   ScheduleViewSchema,
   RotatedSecretSchema,
+  RuleErrorsSchema,
+  RuleFileListSchema,
+  RuleFilePutSchema,
+  RuleFileWithSourceSchema,
   S3NotificationSchema,
   ScanResultSchema,
   SignaturesReloadedSchema,
@@ -795,6 +799,96 @@ const root: OperationDoc[] = [
   },
 ];
 
+const RULE_NAME = 'The rule file’s name: 1 to 64 letters, digits, `.`, `-` or `_`.';
+const UNKNOWN_RULE_FILE = error('No rule file of this account has this name.');
+
+const rules: OperationDoc[] = [
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/rules',
+    summary: 'List the account’s YARA rule files',
+    description: 'Their metadata, without the sources. See docs/engines.md, "Tenant rules".',
+    auth: 'apiKey',
+    responses: {
+      200: {
+        description: 'The rule files, in the order they compile.',
+        schema: RuleFileListSchema,
+      },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'put',
+    path: '/rules/{name}',
+    summary: 'Add or replace a YARA rule file',
+    description:
+      'The account’s rule files compile as one set, which must compile, stay within the limits and scan a fixed 1 MiB probe within the per-file scan budget. A match in any scan of the account gives `content.custom.<rule identifier, lower-cased>`, or the rule’s `meta: finding = "content.…"`. Applies to every worker within about a second. See docs/engines.md, "Tenant rules".',
+    auth: 'apiKey',
+    params: { name: RULE_NAME },
+    request: {
+      body: z.string().describe('The YARA source (UTF-8).'),
+      contentTypes: ['text/plain'],
+    },
+    responses: {
+      200: { description: 'Replaced.', schema: RuleFilePutSchema },
+      201: {
+        description: 'Added.',
+        schema: RuleFilePutSchema,
+        headers: { Location: 'URL of the rule file.' },
+      },
+      400: {
+        description:
+          'The source does not compile (each error with its line), declares no rule, uses a module that is not allowed or an `include`; or a bad name.',
+        schema: RuleErrorsSchema,
+      },
+      401: UNAUTHENTICATED,
+      409: {
+        description:
+          'It declares a rule another of the account’s files declares, or another file no longer compiles with it (errors name that file); or the files changed meanwhile.',
+        schema: RuleErrorsSchema,
+      },
+      413: error('The source is over ARBITER_TENANT_RULES_MAX_SOURCE.'),
+      415: error('Not text/plain.'),
+      422: error(
+        'Past ARBITER_TENANT_RULES_MAX_RULES or ARBITER_TENANT_RULES_MAX_FILES, or the account’s rules with it compile longer than ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS or scan the probe longer than ARBITER_TENANT_RULES_SCAN_TIMEOUT_MS.',
+      ),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/rules/{name}',
+    summary: 'Get a YARA rule file and its source',
+    auth: 'apiKey',
+    params: { name: RULE_NAME },
+    responses: {
+      200: { description: 'The rule file.', schema: RuleFileWithSourceSchema },
+      401: UNAUTHENTICATED,
+      404: UNKNOWN_RULE_FILE,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'delete',
+    path: '/rules/{name}',
+    summary: 'Delete a YARA rule file',
+    description: 'Scans stop using its rules within about a second.',
+    auth: 'apiKey',
+    params: { name: RULE_NAME },
+    responses: {
+      204: { description: 'Deleted.' },
+      401: UNAUTHENTICATED,
+      404: UNKNOWN_RULE_FILE,
+      409: {
+        description: 'Another of the account’s rule files uses its rules.',
+        schema: RuleErrorsSchema,
+      },
+    },
+  },
+];
+
 const rescans: OperationDoc[] = [
   {
     mount: 'tenant',
@@ -873,6 +967,7 @@ export const OPERATIONS: OperationDoc[] = [
   ...tenant,
   ...retro,
   ...rescans,
+  ...rules,
   ...admin,
   ...root,
 ].map(withTokenRefusal);

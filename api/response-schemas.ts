@@ -443,3 +443,42 @@ export const ScheduleViewSchema = z
   .meta({ id: 'Schedule' });
 
 export const ScheduleListSchema = z.object({ schedules: z.array(ScheduleViewSchema) });
+
+/** A compiler error or warning of a rule source (`/v1/rules`). */
+const RuleMessageSchema = z
+  .object({
+    code: z.string().describe('The compiler’s code (`E009`, `invariant_expr`, …).'),
+    line: z.int().min(1).optional().describe('1-based line in the file (absent if unknown).'),
+    column: z.int().min(1).optional(),
+    message: z.string(),
+    file: z
+      .string()
+      .optional()
+      .describe('Another of the account’s rule files, when the problem is in that one.'),
+  })
+  .meta({ id: 'RuleMessage' });
+
+export const RuleFileViewSchema = z
+  .object({
+    name: z.string(),
+    rules: z.array(z.string()).describe('Identifiers of the rules the file declares.'),
+    rule_count: z.int().min(0),
+    warnings: z.array(RuleMessageSchema).describe('The compiler’s warnings when it was put.'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    size: z.int().min(0).describe('Bytes of the source.'),
+    created_at: timestamp,
+    modified_at: timestamp,
+  })
+  .meta({ id: 'RuleFile' });
+
+export const RuleFilePutSchema = RuleFileViewSchema.extend({
+  version: z.int().min(1).describe('Version of the account’s rules this change made.'),
+});
+
+export const RuleFileWithSourceSchema = RuleFileViewSchema.extend({ source: z.string() });
+
+export const RuleFileListSchema = z.object({ rules: z.array(RuleFileViewSchema) });
+
+export const RuleErrorsSchema = ErrorSchema.extend({
+  errors: z.array(RuleMessageSchema).describe('Each compiler error, with its line.'),
+});

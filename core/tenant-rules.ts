@@ -201,7 +201,7 @@ export class TenantRuleStore {
     name: string,
     json: string,
   ): Promise<number> {
-    return Number(
+    const reply = Number(
       await this.redis.tenantRulesWrite(
         2,
         this.keys.tenantRules(tenantId),
@@ -211,6 +211,9 @@ export class TenantRuleStore {
         json,
       ),
     );
+    // This process sees its own change at once; the others within VERSION_CACHE_MS.
+    this.cache.delete(tenantId);
+    return reply;
   }
 }
 
