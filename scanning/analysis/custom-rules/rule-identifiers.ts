@@ -19,9 +19,6 @@ export function declaredRules(source: string): DeclaredRule[] {
   const rules: DeclaredRule[] = [];
   let depth = 0;
   let index = 0;
-  // The last word or symbol read: a `/` after `=` or `matches` opens a regular expression,
-  // anywhere else it divides.
-  let previous = '';
   let expectRuleName = false;
   while (index < source.length) {
     const char = source[index]!;
@@ -35,10 +32,9 @@ export function declaredRules(source: string): DeclaredRule[] {
       index = end < 0 ? source.length : end + 2;
     } else if (char === '"') {
       index = skipQuoted(source, index);
-      previous = '"';
-    } else if (char === '/' && depth > 0 && (previous === '=' || previous === 'matches')) {
+    } else if (char === '/' && depth > 0) {
+      // YARA divides with `\`: inside a rule, a `/` that opens no comment opens a regex.
       index = skipRegex(source, index);
-      previous = '/regex/';
     } else if (IDENTIFIER_START.test(char)) {
       const start = index;
       while (index < source.length && IDENTIFIER_PART.test(source[index]!)) index += 1;
@@ -49,13 +45,9 @@ export function declaredRules(source: string): DeclaredRule[] {
       } else if (depth === 0 && word === 'rule') {
         expectRuleName = true;
       }
-      previous = word;
     } else {
       if (char === '{') depth += 1;
       if (char === '}') depth = Math.max(0, depth - 1);
-      // `==`, `!=`, `<=`, `>=` are comparisons: only a lone `=` assigns a pattern.
-      const comparison = char === '=' && (next === '=' || /[=!<>]/.test(source[index - 1] ?? ''));
-      previous = comparison ? '==' : char;
       index += 1;
     }
   }
