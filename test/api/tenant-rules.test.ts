@@ -52,6 +52,7 @@ const LIMITS = {
   ARBITER_TENANT_RULES_MAX_SOURCE: '4KB',
   ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS: '3000',
   ARBITER_TENANT_RULES_SCAN_TIMEOUT_MS: '400',
+  ARBITER_TENANT_RULES_MAX_PIECE: '4KB',
 };
 
 const MARKER_RULE = `rule Marker_Rule {
@@ -334,6 +335,22 @@ describe('tenant YARA rules', () => {
     expect(result.findings).toEqual(['content.unscannable.custom.limits-exceeded']);
     expect((await aliceRules('/rules/slow-marker.yar', { method: 'DELETE' })).status).toBe(204);
   }, 60_000);
+
+  it('reports a piece over the size limit of the rules as content.unscannable.custom.limits-exceeded', async () => {
+    const large = Buffer.alloc(5000, 0x41);
+    large.write('ARBITER-CUSTOM-RULE-MARKER-7731', 10);
+    const result = await scan(service, alice, large);
+    expect(result.findings).toEqual(['content.unscannable.custom.limits-exceeded']);
+    // Inside an archive, the small member is still scanned beside the large one.
+    const archive = await zip([
+      { name: 'large.bin', data: large },
+      { name: 'small.txt', data: Buffer.from('ARBITER-CUSTOM-RULE-MARKER-7731') },
+    ]);
+    expect((await scan(service, alice, archive, 'mixed.zip')).findings).toEqual([
+      'content.custom.marker_rule',
+      'content.unscannable.custom.limits-exceeded',
+    ]);
+  });
 
   it('refuses to delete a file another file uses (409), and stops finding a deleted file’s rules', async () => {
     const user = 'rule uses_marker { condition: Marker_Rule }\n';
