@@ -98,6 +98,13 @@ const SLOW_ON_MARKER_RULE = `rule slow_on_marker {
 }
 `;
 
+/** `count` rules, each matching its own needle: `pack_<i>` finds `needle-<i>-…`. */
+const rulePack = (count: number): string =>
+  Array.from(
+    { length: count },
+    (_, i) => `rule pack_${i} { strings: $a = "needle-${i}-a8f3" condition: $a }`,
+  ).join('\n');
+
 function rulesApi(service: TestService, tenant: TestTenant) {
   return async (
     path: string,
@@ -380,7 +387,10 @@ describe('tenant YARA rules across separate api and worker processes', () => {
     redis = await startTestRedis();
     api = await startTestService({}, { redis, roles: { api: true, workers: false } });
     worker = await startTestService({}, { redis, roles: { api: false, workers: true } });
-    content = await startHttpServer({ '/marked.bin': Buffer.from('x ARBITER-WORKER-MARKER-99 y') });
+    content = await startHttpServer({
+      '/marked.bin': Buffer.from('x ARBITER-WORKER-MARKER-99 y'),
+      '/pack.bin': Buffer.from('… needle-999-a8f3 …'),
+    });
   });
   afterAll(async () => {
     await content?.close();
@@ -389,16 +399,27 @@ describe('tenant YARA rules across separate api and worker processes', () => {
     await redis?.stop();
   });
 
-  async function fetchScan(tenant: TestTenant): Promise<ScanResult> {
+  /** A URL scan (`/files/fetch`): queued by the api, run by the worker. */
+  async function fetchScan(tenant: TestTenant, path = '/marked.bin'): Promise<ScanResult> {
     const response = await fetch(`${api.url}/v2.2/files/fetch`, {
       method: 'POST',
       headers: { authorization: tenant.auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ location: `${content.url}/marked.bin` }),
+      body: JSON.stringify({ location: `${content.url}${path}` }),
     });
     expect(response.status).toBe(202);
     const { id } = (await response.json()) as { id: string };
     return pollScanResult<ScanResult>(api, tenant, id);
   }
+
+  it('takes a 1,000-rule pack with the default limits, and a worker finds its last rule', async () => {
+    const tenant = await api.createTenant('pack');
+    const rules = rulesApi(api, tenant);
+    const added = await putRule(rules, 'pack.yar', rulePack(1000));
+    expect(added.status).toBe(201);
+    expect(added.body.rule_count).toBe(1000);
+    const result = await fetchScan(tenant, '/pack.bin');
+    expect(result.findings).toEqual(['content.custom.pack_999']);
+  });
 
   it('a rule put through the api reaches the running worker within seconds, and so does its deletion', async () => {
     const tenant = await api.createTenant('split');
@@ -416,5 +437,31 @@ describe('tenant YARA rules across separate api and worker processes', () => {
       timeoutMs: 10_000,
       what: 'the worker to drop the deleted rule',
     });
+  });
+});
+
+describe('tenant YARA rules past the compile time limit', () => {
+  let service: TestService;
+
+  beforeAll(async () => {
+    service = await startTestService(
+      {
+        ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS: '25',
+        ARBITER_TENANT_RULES_MAX_RULES: '5000',
+      },
+      { roles: { api: true, workers: false } },
+    );
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('refuses a rule set that takes longer to compile than the limit (422)', async () => {
+    const tenant = await service.createTenant('compile');
+    const rules = rulesApi(service, tenant);
+    const response = await putRule(rules, 'big.yar', rulePack(3000));
+    expect(response.status).toBe(422);
+    expect(response.body.error).toMatch(/to compile, more than the 25 ms allowed/);
+    expect(((await rules('/rules')).body.rules as unknown as unknown[]).length).toBe(0);
   });
 });

@@ -117,6 +117,14 @@ describe('auth token scope', () => {
     ['GET', '/v1/rescans'],
     ['GET', `/v1/rescans/${'0'.repeat(32)}`],
     ['POST', `/v1/rescans/${'0'.repeat(32)}/cancel`],
+    ['GET', '/v1/rules'],
+    [
+      'PUT',
+      '/v1/rules/mine.yar',
+      { type: 'text/plain', value: 'rule mine { condition: filesize == 1 }' },
+    ],
+    ['GET', '/v1/rules/mine.yar'],
+    ['DELETE', '/v1/rules/mine.yar'],
     ['GET', '/v1/no-such-route'],
     // Paths that only contain, or only start with, a path a token may call.
     ['GET', '/v2.2/x/ping'],
