@@ -1,9 +1,7 @@
 import express, { Router, type Request } from 'express';
 import { badRequest } from '../../core/errors.js';
-import {
-  ruleFileView,
-  type TenantRuleBook,
-} from '../../scanning/analysis/custom-rules/rule-book.js';
+import type { RuleFile, RuleMessage } from '../../core/tenant-rules.js';
+import type { TenantRuleBook } from '../../scanning/analysis/custom-rules/rule-book.js';
 import { principalOf } from '../auth.js';
 import { refuseBodyOver, requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
@@ -61,6 +59,33 @@ export function rulesRouter(deps: RulesRouterDeps): Router {
   });
 
   return router;
+}
+
+/** A rule file as the API shows it; `source` only when one file is asked for. */
+interface RuleFileView {
+  name: string;
+  rules: string[];
+  rule_count: number;
+  warnings: RuleMessage[];
+  sha256: string;
+  size: number;
+  created_at: string;
+  modified_at: string;
+  source?: string;
+}
+
+function ruleFileView(file: RuleFile, withSource = false): RuleFileView {
+  return {
+    name: file.name,
+    rules: file.rules,
+    rule_count: file.rules.length,
+    warnings: file.warnings,
+    sha256: file.sha256,
+    size: file.size,
+    created_at: file.created,
+    modified_at: file.modified,
+    ...(withSource ? { source: file.source } : {}),
+  };
 }
 
 const ruleName = (req: Request): string => String(req.params.name);
