@@ -262,6 +262,20 @@ describe('tenant YARA rules', () => {
     expect((await aliceRules('/rules/many.yar')).status).toBe(404);
   });
 
+  it('refuses more files than the per-tenant limit (422), while the existing ones can be replaced', async () => {
+    const dave = rulesApi(service, await service.createTenant('dave'));
+    for (let i = 0; i < 4; i += 1)
+      expect(
+        (await putRule(dave, `f${i}.yar`, `rule f${i} { condition: filesize == ${i} }`)).status,
+      ).toBe(201);
+    const fifth = await putRule(dave, 'f4.yar', 'rule f4 { condition: filesize == 4 }');
+    expect(fifth.status).toBe(422);
+    expect(fifth.body.error).toMatch(/already has 4 rule files, the most allowed \(4\)/);
+    expect((await putRule(dave, 'f0.yar', 'rule f0 { condition: filesize == 10 }')).status).toBe(
+      200,
+    );
+  });
+
   it('refuses a rule set too slow over the probe (422) before it runs on any scan', async () => {
     const response = await putRule(aliceRules, 'slow.yar', SLOW_RULE);
     expect(response.status).toBe(422);

@@ -108,7 +108,7 @@ export class TenantRuleBook {
         if (errors.length > 0)
           throw new DomainError(
             'conflict',
-            `The tenant's other rule files use rules of "${name}": change them first.`,
+            `The account's other rule files use rules of "${name}": change them first.`,
             undefined,
             { errors: errors.map((error) => locate(error, joined.ranges, undefined)) },
           );
