@@ -37,6 +37,7 @@ import {
   type EngineChoice,
   type EngineSet,
 } from '../scanning/engines.js';
+import { ImageAnalyzer } from '../scanning/analysis/images/image-analyzer.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
@@ -132,12 +133,13 @@ export async function buildRuntime(
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const unmetered = await createEngineSet(config, logger, clamd.choice).catch(
-    async (error: unknown) => {
-      await clamd.embedded?.stop();
-      throw error;
-    },
-  );
+  const unmetered = await createEngineSet(config, logger, {
+    ...clamd.choice,
+    analyzers: [new ImageAnalyzer(config.images)],
+  }).catch(async (error: unknown) => {
+    await clamd.embedded?.stop();
+    throw error;
+  });
   const scanningWarnings = clamd.absence
     ? [missingClamdWarning(clamd.absence, builtinSignatureCount(unmetered))]
     : [];
