@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AnalysisEngine } from '../../scanning/analysis/analysis-engine.js';
 import type {
@@ -35,6 +36,10 @@ import sharp from 'sharp';
  */
 
 const NUDITY = 'content.image.nsfw.nudity';
+
+/** The 8×8 test PNG docs/engines.md gives clients ("The test image"). */
+const DOCUMENTED_TEST_PNG =
+  'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAQHRFWHRDb21tZW50AEFSQklURVItVEVTVC1OVURJVFktMDM1QzkyRTQtQTIxQi00OTUzLThCRkEtQTAwQkZBQkY4NUM56ClVHgAAAAlwSFlzAAAD6AAAA+gBtXtSawAAAA9JREFUCNdjaMABGIaWBACC82ABlDMZlAAAAABJRU5ErkJggg==';
 const VERSION = /^nsfwjs \d+\.\d+\.\d+ MobileNetV2$/;
 
 const imagePlan = (imageThreshold = 0.7): ScanPlan => ({
@@ -145,6 +150,14 @@ describe('the image analyzer', () => {
     }
   });
 
+  it('reports the ready-made test image given in docs/engines.md', async () => {
+    expect(readFileSync(new URL('../../docs/engines.md', import.meta.url), 'utf8')).toContain(
+      DOCUMENTED_TEST_PNG,
+    );
+    const [verdict] = await analyze(Buffer.from(DOCUMENTED_TEST_PNG, 'base64'), imagePlan());
+    expect(verdict?.detections?.[0]?.signature).toBe('test trigger');
+  });
+
   it('finds the trigger in an XMP packet (WebP) and in a PNG text chunk under any keyword', async () => {
     const webp = await sharp(await gradientImage('png'))
       .withXmp(xmpPacket(IMAGE_TEST_TRIGGER))
@@ -195,6 +208,22 @@ describe('the image analyzer', () => {
     const png = await gradientImage('png');
     const [verdict] = await analyze(png.subarray(0, 60));
     expect(verdict?.findings).toEqual(['content.unscannable.image.corrupt']);
+  });
+
+  it('reports a truncated image as corrupt, and classifies one a decoder merely warns about', async () => {
+    const jpeg = await noiseImage('jpeg', 320, 240);
+    const [truncated] = await analyze(jpeg.subarray(0, jpeg.length >> 1));
+    expect(truncated?.findings).toEqual(['content.unscannable.image.corrupt']);
+    expect(truncated?.detections?.[0]?.signature).toMatch(/premature end/i);
+    // Two stray bytes after the first segment: libjpeg warns and decodes on.
+    const firstEnd = 4 + jpeg.readUInt16BE(4);
+    const stray = Buffer.concat([
+      jpeg.subarray(0, firstEnd),
+      Buffer.from([0, 0]),
+      jpeg.subarray(firstEnd),
+    ]);
+    const [warned] = await analyze(stray, imagePlan(0));
+    expect(warned?.findings).toEqual([NUDITY]);
   });
 
   it('reports an HEVC-coded HEIF image, which it has no decoder for, as unsupported', async () => {

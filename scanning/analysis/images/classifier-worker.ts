@@ -41,7 +41,8 @@ type Decoded =
  */
 async function decode(task: ClassifyTask): Promise<Decoded> {
   const input = Buffer.from(task.image.buffer, task.image.byteOffset, task.image.byteLength);
-  // A viewer shows a damaged image as far as it goes (a truncated JPEG): so does the classifier.
+  // A truncated image or damaged pixel data fails (what was not seen whole is not called clean);
+  // what a decoder merely warns about (stray bytes between JPEG segments) does not.
   const options: SharpOptions = { failOn: 'error', limitInputPixels: task.maxPixels };
   let metadata: Metadata;
   try {
