@@ -4,6 +4,7 @@ import { ThreadPool, ThreadTimeoutError } from '../../scanning/analysis/thread-p
 interface EchoTask {
   n: number;
   spin?: boolean;
+  busyMs?: number;
 }
 
 describe('the analysis thread pool', () => {
@@ -20,6 +21,15 @@ describe('the analysis thread pool', () => {
 
   it('runs a TypeScript worker module from the sources, with the data the pool was given', async () => {
     expect(await pool.run({ n: 21 })).toBe(42);
+  });
+
+  it('times a task from its start, not from when it was queued behind another', async () => {
+    // One thread: the second task waits about 1 s, then runs 1 s, within its 1.5 s of its own.
+    const both = await Promise.all([
+      pool.run({ n: 1, busyMs: 1000 }),
+      pool.run({ n: 2, busyMs: 1000 }),
+    ]);
+    expect(both).toEqual([2, 4]);
   });
 
   it('ends a task that overruns its time limit and goes on with a fresh worker', async () => {
