@@ -255,7 +255,7 @@ export const EnvSchema = z.object({
   ),
   ARBITER_MAX_FILE_SIZE: byteSize('200MB').describe('largest upload (413 above)'),
   ARBITER_IMAGE_THREADS: intInRange(1, 64, 1).describe(
-    'worker threads of the image classifier (`unsafe_image`) per process, each loading its own copy of the model when it first classifies an image; a process whose tenants never ask for `unsafe_image` starts none',
+    'worker threads of the image classifier (`unsafe_image`) per process, each loading its own copy of TensorFlow.js and the model when it first classifies an image (about 200 MB of memory per thread; an idle thread exits after a minute); a process whose tenants never ask for `unsafe_image` starts none',
   ),
   ARBITER_IMAGE_TIMEOUT_MS: positiveInt(30_000).describe(
     'longest one image may take to decode and classify; past it the image is reported `content.unscannable.image.limits-exceeded` and its thread is replaced',

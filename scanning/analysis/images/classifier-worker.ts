@@ -12,6 +12,10 @@ import { carriesTestTrigger } from './test-trigger.js';
  */
 let classifier: Promise<Classifier> | undefined;
 
+// libvips keeps recent operations and their images for reuse (50 MB by default): every image here
+// is decoded once, so that cache would only hold memory.
+sharp.cache(false);
+
 function threadClassifier(): Promise<Classifier> {
   classifier ??= loadClassifier(poolWorkerData<ClassifierWorkerData>().wasmDir).catch(
     (error: unknown) => {
