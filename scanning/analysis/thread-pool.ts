@@ -45,6 +45,7 @@ export class ThreadPool<Task, Result> {
     const data: PoolWorkerData = { source, data: options.workerData };
     this.piscina = new Piscina<Task, Result>({
       filename,
+      ...(source === undefined ? {} : withoutTsxLoader(process.execArgv)),
       minThreads: 0,
       maxThreads: options.threads,
       // A worker keeps what it loaded (a model takes seconds) while there is work.
@@ -114,4 +115,29 @@ function workerEntry(worker: URL): { filename: string; source: string | undefine
   const source = compiled.replace(/\.js$/, '.ts');
   if (!existsSync(source)) throw new Error(`worker module not found: ${compiled}`);
   return { filename: fileURLToPath(new URL('./ts-worker.mjs', import.meta.url)), source };
+}
+
+/**
+ * For a worker run from the sources in a process itself run by tsx (`npm run dev`): Node's flags
+ * without tsx's loader. A worker inherits the flags but not the loader's state, and what the
+ * flags half install breaks the tsx that ts-worker.mjs loads the module with. Nothing (the flags
+ * inherited as Node filters them for workers) when the process is not under tsx.
+ */
+function withoutTsxLoader(execArgv: readonly string[]): { execArgv?: string[] } {
+  const isTsx = (value: string) => /[/\\]tsx[/\\]|^tsx(\/|$)/.test(value);
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i] ?? '';
+    if (
+      ['--require', '-r', '--import', '--loader'].includes(flag) &&
+      isTsx(execArgv[i + 1] ?? '')
+    ) {
+      i += 1;
+      continue;
+    }
+    if (/^--(require|import|loader)=/.test(flag) && isTsx(flag.slice(flag.indexOf('=') + 1)))
+      continue;
+    kept.push(flag);
+  }
+  return kept.length === execArgv.length ? {} : { execArgv: kept };
 }

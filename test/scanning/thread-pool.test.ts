@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ThreadPool, ThreadTimeoutError } from '../../scanning/analysis/thread-pool.js';
 
@@ -35,5 +37,11 @@ describe('the analysis thread pool', () => {
   it('ends a task that overruns its time limit and goes on with a fresh worker', async () => {
     await expect(pool.run({ n: 1, spin: true })).rejects.toBeInstanceOf(ThreadTimeoutError);
     expect(await pool.run({ n: 2 })).toBe(4);
+  });
+
+  it('runs TypeScript workers from a process itself run by tsx (`npm run dev`)', () => {
+    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+    const script = fileURLToPath(new URL('../fixtures/pool-under-tsx.ts', import.meta.url));
+    expect(execFileSync(tsx, [script], { encoding: 'utf8', timeout: 60_000 }).trim()).toBe('42');
   });
 });
