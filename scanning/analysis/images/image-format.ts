@@ -11,6 +11,14 @@ export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif' | 'tiff' | 'h
  */
 export const UNDECODABLE_FORMATS: ReadonlySet<ImageFormat> = new Set(['heic']);
 
+/** Little- and big-endian TIFF, and BigTIFF (version 43 instead of 42). */
+const TIFF_STARTS = [
+  [0x49, 0x49, 0x2a, 0x00],
+  [0x4d, 0x4d, 0x00, 0x2a],
+  [0x49, 0x49, 0x2b, 0x00],
+  [0x4d, 0x4d, 0x00, 0x2b],
+];
+
 const AVIF_BRANDS = new Set(['avif', 'avis']);
 const HEVC_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'hevm', 'hevs']);
 
@@ -20,11 +28,7 @@ export function sniffImage(head: Buffer): ImageFormat | undefined {
   const ascii = head.toString('latin1', 0, Math.min(head.length, 12));
   if (ascii.startsWith('GIF87a') || ascii.startsWith('GIF89a')) return 'gif';
   if (ascii.startsWith('RIFF') && ascii.slice(8, 12) === 'WEBP') return 'webp';
-  if (
-    startsWith(head, 0, [0x49, 0x49, 0x2a, 0x00]) ||
-    startsWith(head, 0, [0x4d, 0x4d, 0x00, 0x2a])
-  )
-    return 'tiff';
+  if (TIFF_STARTS.some((start) => startsWith(head, 0, start))) return 'tiff';
   return heifFormat(head);
 }
 
