@@ -113,8 +113,9 @@ export class ImageAnalyzer implements Analyzer {
   }
 
   private threadPool(): ThreadPool<ClassifyTask, ClassifyOutcome> {
+    if (this.pool) return this.pool;
     const data: ClassifierWorkerData = { wasmDir: wasmDirectory() };
-    this.pool ??= new ThreadPool(new URL('./classifier-worker.js', import.meta.url), {
+    this.pool = new ThreadPool(new URL('./classifier-worker.js', import.meta.url), {
       name: 'image classifier',
       threads: this.options.threads,
       timeoutMs: this.options.timeoutMs,
