@@ -41,6 +41,7 @@ import {
 import { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { TenantRulesAnalyzer } from '../scanning/analysis/custom-rules/tenant-rules-analyzer.js';
 import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
+import { ImageAnalyzer } from '../scanning/analysis/images/image-analyzer.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
@@ -141,7 +142,7 @@ export async function buildRuntime(
   const tenantRules = buildTenantRules(config, redis, keys);
   const unmetered = await createEngineSet(config, logger, {
     ...clamd.choice,
-    analyzers: [tenantRules.analyzer],
+    analyzers: [new ImageAnalyzer(config.images), tenantRules.analyzer],
   }).catch(async (error: unknown) => {
     await tenantRules.runner.close();
     await clamd.embedded?.stop();

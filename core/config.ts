@@ -254,6 +254,18 @@ export const EnvSchema = z.object({
     'expanded ÷ compressed bytes of one member (checked past 1 MiB)',
   ),
   ARBITER_MAX_FILE_SIZE: byteSize('200MB').describe('largest upload (413 above)'),
+  ARBITER_IMAGE_THREADS: intInRange(1, 64, 1).describe(
+    'worker threads of the image classifier (`unsafe_image`) per process, each loading its own copy of TensorFlow.js and the model when it first classifies an image (about 200 MB of memory per thread; an idle thread exits after a minute); a process whose tenants never ask for `unsafe_image` starts none',
+  ),
+  ARBITER_IMAGE_TIMEOUT_MS: positiveInt(30_000).describe(
+    'longest one image may take to decode and classify; past it the image is reported `content.unscannable.image.limits-exceeded` and its thread is replaced',
+  ),
+  ARBITER_IMAGE_MAX_BYTES: byteSize('32MB').describe(
+    'largest image (file or archive member) the image classifier reads; a larger one is reported `content.unscannable.image.limits-exceeded`',
+  ),
+  ARBITER_IMAGE_MAX_PIXELS: positiveInt(64_000_000).describe(
+    'largest image, in pixels (width × height, as its header declares), the image classifier decodes; a larger one is reported `content.unscannable.image.limits-exceeded`',
+  ),
   ARBITER_REQUEST_TIMEOUT_MS: positiveInt(900_000).describe(
     'time a client has to send one whole request, headers and body; past it the connection is closed (408 if nothing was answered yet). An upload of `ARBITER_MAX_FILE_SIZE` must arrive within it: at the defaults (200 MB in 15 min) that is about 1.8 Mbit/s. See docs/deployment.md, "Slow clients"',
   ),
@@ -509,6 +521,16 @@ function structureConfig(e: Env) {
       maxMembers: e.ARBITER_ARCHIVE_MAX_MEMBERS,
       maxExpandedBytes: e.ARBITER_ARCHIVE_MAX_EXPANDED,
       maxRatio: e.ARBITER_ARCHIVE_MAX_RATIO,
+    },
+    /**
+     * The image classifier (`unsafe_image`, scanning/analysis/images/): threads per process, and
+     * the bounds on one image (time, bytes, pixels); past one, the image is unscannable.
+     */
+    images: {
+      threads: e.ARBITER_IMAGE_THREADS,
+      timeoutMs: e.ARBITER_IMAGE_TIMEOUT_MS,
+      maxBytes: e.ARBITER_IMAGE_MAX_BYTES,
+      maxPixels: e.ARBITER_IMAGE_MAX_PIXELS,
     },
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
     /**

@@ -27,6 +27,10 @@ export class ThreadTimeoutError extends Error {
 
 export class ThreadPool<Task, Result> {
   private readonly piscina: Piscina<Task, Result>;
+  /** Tasks given to piscina and not yet settled: at most `threads`. */
+  private running = 0;
+  /** Tasks waiting for a thread, first come first served. */
+  private readonly waiting: (() => void)[] = [];
 
   /**
    * `worker`: the worker module beside the caller, as `new URL('./x-worker.js', import.meta.url)`.
@@ -41,16 +45,19 @@ export class ThreadPool<Task, Result> {
     const data: PoolWorkerData = { source, data: options.workerData };
     this.piscina = new Piscina<Task, Result>({
       filename,
+      ...(source === undefined ? {} : withoutTsxLoader(process.execArgv)),
       minThreads: 0,
       maxThreads: options.threads,
       // A worker keeps what it loaded (a model takes seconds) while there is work.
       idleTimeout: 60_000,
-      ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
       workerData: data,
     });
   }
 
   async run(task: Task, transferList?: ArrayBuffer[]): Promise<Result> {
+    // A task waits here for a free thread, so that its time limit counts its own run only: one
+    // queued behind slow ones must not be cut off for the time it spent waiting.
+    const release = await this.acquireThread();
     const signal = AbortSignal.timeout(this.options.timeoutMs);
     try {
       return await this.piscina.run(task, { signal, ...(transferList ? { transferList } : {}) });
@@ -60,7 +67,25 @@ export class ThreadPool<Task, Result> {
           `${this.options.name}: the task took longer than ${this.options.timeoutMs} ms`,
         );
       throw error;
+    } finally {
+      release();
     }
+  }
+
+  private async acquireThread(): Promise<() => void> {
+    if (this.running < this.options.threads) this.running += 1;
+    else {
+      const { maxQueue } = this.options;
+      if (maxQueue !== undefined && this.waiting.length >= maxQueue)
+        throw new Error(`${this.options.name}: ${maxQueue} tasks are already waiting`);
+      // The thread is handed over by the task that frees it (`running` stays as it is).
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running -= 1;
+    };
   }
 
   get threads(): number {
@@ -90,4 +115,29 @@ function workerEntry(worker: URL): { filename: string; source: string | undefine
   const source = compiled.replace(/\.js$/, '.ts');
   if (!existsSync(source)) throw new Error(`worker module not found: ${compiled}`);
   return { filename: fileURLToPath(new URL('./ts-worker.mjs', import.meta.url)), source };
+}
+
+/**
+ * For a worker run from the sources in a process itself run by tsx (`npm run dev`): Node's flags
+ * without tsx's loader. A worker inherits the flags but not the loader's state, and what the
+ * flags half install breaks the tsx that ts-worker.mjs loads the module with. Nothing (the flags
+ * inherited as Node filters them for workers) when the process is not under tsx.
+ */
+function withoutTsxLoader(execArgv: readonly string[]): { execArgv?: string[] } {
+  const isTsx = (value: string) => /[/\\]tsx[/\\]|^tsx(\/|$)/.test(value);
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i] ?? '';
+    if (
+      ['--require', '-r', '--import', '--loader'].includes(flag) &&
+      isTsx(execArgv[i + 1] ?? '')
+    ) {
+      i += 1;
+      continue;
+    }
+    if (/^--(require|import|loader)=/.test(flag) && isTsx(flag.slice(flag.indexOf('=') + 1)))
+      continue;
+    kept.push(flag);
+  }
+  return kept.length === execArgv.length ? {} : { execArgv: kept };
 }

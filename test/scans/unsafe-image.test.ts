@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
+import { zip } from '../support/archives.js';
+import { fileForm } from '../support/content.js';
+import { triggerPng } from '../support/images.js';
+import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+
+interface Result {
+  id: string;
+  findings: string[];
+}
+
+/**
+ * The image classifier through the whole service: a tenant whose scans ask for `unsafe_image`
+ * gets the documented test image reported, with the model in the trace; a tenant without the
+ * category gets nothing for it. The tenants' plans are set here directly (the admin settings
+ * that choose them are tested with them).
+ */
+describe('unsafe images through the service', () => {
+  let service: TestService;
+  let withImages: TestTenant;
+  let malwareOnly: TestTenant;
+
+  beforeAll(async () => {
+    service = await startTestService();
+    withImages = await service.createTenant('images');
+    malwareOnly = await service.createTenant('malware-only');
+    service.service.runtime.pipeline.plans = {
+      planFor: (request): Promise<ScanPlan> =>
+        Promise.resolve(
+          request.tenantId === withImages.id
+            ? { ...defaultPlan(request.tenantId), categories: ['malware', 'unsafe_image'] }
+            : defaultPlan(request.tenantId),
+        ),
+    };
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  const scanSync = async (who: TestTenant, content: Buffer, name: string) => {
+    const response = await fetch(`${service.url}/v2.2/files`, {
+      method: 'POST',
+      headers: { authorization: who.auth },
+      body: fileForm(content, {}, name),
+    });
+    expect(response.status).toBe(201);
+    return (await response.json()) as Result;
+  };
+
+  const traceOf = async (who: TestTenant, id: string) => {
+    const response = await fetch(`${service.url}/v2.2/files/${id}/trace`, {
+      headers: { authorization: who.auth },
+    });
+    return ((await response.json()) as { events: Array<{ message: string }> }).events.map(
+      (e) => e.message,
+    );
+  };
+
+  it('reports the test image inside an archive when the category is on, naming the model', async () => {
+    const archive = await zip([{ name: 'holiday/beach.png', data: await triggerPng() }]);
+    const result = await scanSync(withImages, archive, 'holiday.zip');
+    expect(result.findings).toEqual(['content.image.nsfw.nudity']);
+    const trace = await traceOf(withImages, result.id);
+    expect(trace).toContain('detection categories: malware, unsafe_image');
+    expect(trace).toContainEqual(
+      expect.stringMatching(
+        /^scanned by nsfwjs \(nsfwjs \d+\.\d+\.\d+ MobileNetV2\): content\.image\.nsfw\.nudity in holiday\.zip\/holiday\/beach\.png$/,
+      ),
+    );
+  });
+
+  it('reports nothing for it when the category is off', async () => {
+    const result = await scanSync(malwareOnly, await triggerPng(), 'beach.png');
+    expect(result.findings).toEqual([]);
+    const trace = await traceOf(malwareOnly, result.id);
+    expect(trace.some((line) => line.includes('nsfwjs'))).toBe(false);
+  });
+});
