@@ -17,6 +17,8 @@ import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.j
 import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
 import { TenantSettingsStore } from '../core/tenant-settings.js';
+import { KeySettingsStore } from '../core/key-settings.js';
+import { TenantDeletion } from '../core/tenant-deletion.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
@@ -44,6 +46,7 @@ import { meterEngines } from '../scans/engine-metrics.js';
 import { PendingReaper } from '../scans/pending-reaper.js';
 import type { PipelineDeps } from '../scans/pipeline.js';
 import { ScanService } from '../scans/service.js';
+import { SettingsScanPlanner } from '../scans/scan-plans.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
 import { createS3Access, createS3Protection, type S3Protection } from '../s3/protection.js';
@@ -86,8 +89,12 @@ export interface Runtime {
   redeliveries: Redeliveries;
   /** Per-tenant rate limits and byte quotas (their overrides and the Redis counters). */
   limits: TenantLimiter;
-  /** Per-tenant scanning preferences (the unscannable-findings opt-out). */
+  /** Per-tenant scanning preferences (unscannable findings, detection categories, thresholds). */
   settings: TenantSettingsStore;
+  /** Per-key overrides of the tenant's detection categories. */
+  keySettings: KeySettingsStore;
+  /** Removes a tenant and all its data (`DELETE /admin/tenants/{id}`). */
+  tenantDeletion: TenantDeletion;
   /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
   s3: S3Protection;
   /** Retro jobs and schedules over registered buckets (s3/retro/). */
@@ -153,6 +160,7 @@ export async function buildRuntime(
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
+  const keySettings = new KeySettingsStore(redis, keys);
   // The pipeline's object stage first, then the object scans over the ScanService built on it.
   const s3Access = createS3Access({ config, redis, keys, scans, logger });
   const pipeline: PipelineDeps = {
@@ -171,6 +179,8 @@ export async function buildRuntime(
     usage: limits,
     metrics,
     settings,
+    // Scans follow their key's detection categories, else their tenant's (scans/scan-plans.ts).
+    plans: new SettingsScanPlanner(settings, keySettings),
   };
   const scanning = new ScanService(pipeline);
   const s3 = createS3Protection({ access: s3Access, scanning, config, logger, metrics });
@@ -263,6 +273,13 @@ export async function buildRuntime(
     scanSlots,
     limits,
     settings,
+    keySettings,
+    tenantDeletion: new TenantDeletion({
+      redis,
+      keys,
+      schedules: retro.schedules,
+      caches: [settings],
+    }),
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
     retro,
