@@ -1,4 +1,4 @@
-import type { DetectionCategory } from '../scanning/plan.js';
+import type { DetectionCategory } from './detection-categories.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 import {

@@ -3,7 +3,7 @@ import {
   DEFAULT_IMAGE_THRESHOLD,
   DETECTION_CATEGORIES,
   type DetectionCategory,
-} from '../scanning/plan.js';
+} from './detection-categories.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 
