@@ -8,7 +8,8 @@ import { waitFor } from '../support/wait.js';
 /**
  * Scans of bucket objects started by S3 events follow their tenant's detection categories,
  * never those of the key that happened to deliver the event (docs/api.md): the trace says what
- * ran, and the malware test content is found in an object.
+ * ran, and the malware test content is found in an object. A scan of an object asked for with a
+ * key (`POST /api/Scan/Existing`) is that key's.
  */
 describe('detection categories of S3 event scans', () => {
   let harness: S3Harness;
@@ -63,5 +64,29 @@ describe('detection categories of S3 event scans', () => {
       const { events } = (await trace.json()) as { events: Array<{ message: string }> };
       expect(events.map((event) => event.message)).toContain('detection categories: malware');
     }
+  });
+
+  it('scans an object asked for through the verdict API with the asking key recorded', async () => {
+    // The key follows its tenant again; what matters is that the request names it.
+    const reset = await service.admin(`/keys/${tenant.key}/settings`, {
+      method: 'PUT',
+      body: '{"detection_categories":null}',
+    });
+    expect(reset.status).toBe(200);
+    const response = await fetch(`${service.url}/api/Scan/Existing`, {
+      method: 'POST',
+      headers: { authorization: tenant.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ bucket: 'inbox', key: 'docs/test-file.txt' }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ result: 'Infected' });
+    const scanId = response.headers.get('x-arbiter-scan-ids') ?? '';
+    const record = await service.service.runtime.scans.get(tenant.id, scanId);
+    expect(record?.request).toMatchObject({ origin: 'api', keyId: tenant.key });
+    const trace = await fetch(`${service.url}/v2.2/files/${scanId}/trace`, {
+      headers: { authorization: tenant.auth },
+    });
+    const { events } = (await trace.json()) as { events: Array<{ message: string }> };
+    expect(events.map((event) => event.message)).toContain('detection categories: malware');
   });
 });
