@@ -3,6 +3,8 @@ import express, { Router, type Express } from 'express';
 import type { Config } from '../core/config.js';
 import type { TenantLimiter } from '../core/limits.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
+import type { KeySettingsStore } from '../core/key-settings.js';
+import type { TenantDeletion } from '../core/tenant-deletion.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
@@ -62,6 +64,10 @@ export interface ApiDeps {
   settings: TenantSettingsStore;
   /** Tenants' own YARA rule files (`/v1/rules`). */
   tenantRules: TenantRuleBook;
+  /** Per-key detection categories (core/key-settings.ts). */
+  keySettings: KeySettingsStore;
+  /** `DELETE /admin/tenants/{id}` (core/tenant-deletion.ts). */
+  tenantDeletion: TenantDeletion;
   checkReadiness: ReadinessCheck;
   /** What the engines do not detect (clamd missing): shown by `/readyz` and `/account.json`. */
   scanningWarnings?: string[];
@@ -120,6 +126,7 @@ export function createApp(deps: ApiDeps): Express {
     accountRouter({
       tenants: deps.tenants,
       settings: deps.settings,
+      keySettings: deps.keySettings,
       scanning: { engines: deps.engines, warnings: deps.scanningWarnings ?? [] },
     }),
   );
@@ -150,8 +157,8 @@ export function createApp(deps: ApiDeps): Express {
       limiter: deps.limits,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,
-      scanExistingObject: (tenantId, bucket, key, versionId) =>
-        deps.s3.objectScans.scanExistingObject(tenantId, bucket, key, versionId),
+      scanExistingObject: (tenantId, bucket, key, versionId, submitter) =>
+        deps.s3.objectScans.scanExistingObject(tenantId, bucket, key, versionId, submitter),
     }),
   );
 
@@ -179,6 +186,8 @@ export function createApp(deps: ApiDeps): Express {
       engines: deps.engines,
       limiter: deps.limits,
       settings: deps.settings,
+      keySettings: deps.keySettings,
+      tenantDeletion: deps.tenantDeletion,
     }),
   );
 

@@ -11,6 +11,11 @@ export interface Principal {
   /** The API key, or the auth token id, the caller presented (what `/ping` echoes). */
   id: string;
   kind: 'key' | 'token';
+  /**
+   * The API key behind the request: the one presented, or the one that minted the token. Scans
+   * submitted with it follow its detection categories (scans/scan-plans.ts).
+   */
+  keyId: string;
   /** For a token: what it was minted for (see `TOKEN_ALLOWED`). */
   scope?: TokenScope;
 }
@@ -128,7 +133,7 @@ export async function authenticateKey(
   const check = await tenants.checkKey(key, secret);
   if (check.outcome === 'unknown') throw unauthenticated();
   if (check.outcome === 'disabled') throw forbidden('This API key has been disabled.');
-  return { tenantId: check.record.tenantId, id: key, kind: 'key' };
+  return { tenantId: check.record.tenantId, id: key, kind: 'key', keyId: key };
 }
 
 async function authenticateToken(
@@ -140,7 +145,13 @@ async function authenticateToken(
   if (!token) throw unauthenticated();
   const key = await tenants.getKey(token.key);
   if (!key?.active) throw forbidden('The API key that created this token has been disabled.');
-  return { tenantId: token.tenantId, id: token.id, kind: 'token', scope: token.scope };
+  return {
+    tenantId: token.tenantId,
+    id: token.id,
+    kind: 'token',
+    scope: token.scope,
+    keyId: token.key,
+  };
 }
 
 /** The operator's admin API: `Authorization: Bearer $ARBITER_ADMIN_TOKEN`. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
 /**
  * What the API answers, for the OpenAPI document (api/operations.ts). Requests are validated
@@ -95,6 +96,14 @@ export const AuthTokenSchema = z
 
 export const AccountSchema = z.object({
   name: z.string(),
+  balance: z
+    .int()
+    .describe(
+      'Scanii’s prepaid balance. Scanning here is not metered: always 2147483647, never decreasing.',
+    ),
+  starting_balance: z.int().describe('Scanii’s starting balance: the same constant as `balance`.'),
+  billing_email: z.string().describe('Always empty: there is no billing.'),
+  subscription: z.string().describe('Always `self-hosted`.'),
   creation_date: timestamp,
   modification_date: timestamp,
   users: z.record(z.string(), z.unknown()),
@@ -104,7 +113,11 @@ export const AccountSchema = z.object({
       active: z.boolean(),
       creation_date: timestamp,
       last_seen_date: timestamp.nullable(),
-      detection_categories_enabled: z.array(z.string()),
+      detection_categories_enabled: z
+        .array(z.enum(DETECTION_CATEGORIES))
+        .describe(
+          'What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s.',
+        ),
       tags: z.array(z.string()),
     }),
   ),
@@ -263,6 +276,24 @@ export const TenantSettingsViewSchema = z.object({
     .describe(
       'Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true).',
     ),
+  detection_categories: z
+    .array(z.enum(DETECTION_CATEGORIES))
+    .describe(
+      'What the tenant’s scans look for (default `["malware"]`), unless a key has its own.',
+    ),
+  image_threshold: z
+    .number()
+    .describe('The nudity score (0 to 1) from which an image is reported (default 0.7).'),
+});
+
+export const KeySettingsViewSchema = z.object({
+  detection_categories: z
+    .array(z.enum(DETECTION_CATEGORIES))
+    .nullable()
+    .describe('The key’s own categories; null when it follows its tenant’s.'),
+  effective_detection_categories: z
+    .array(z.enum(DETECTION_CATEGORIES))
+    .describe('What scans submitted with the key (or a token it minted) look for now.'),
 });
 
 export const SignaturesReloadedSchema = z.object({

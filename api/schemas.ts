@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TOKEN_TIMEOUT } from '../core/tokens.js';
+import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
 /**
  * Request schemas: the single description of what each endpoint accepts. Multipart, urlencoded
@@ -271,10 +272,81 @@ export const TenantLimitsSchema = z.strictObject(
   { error: unknownField('accepted fields are requestsPerSecond, burst and bytesPerDay') },
 );
 
+const KNOWN_CATEGORIES = DETECTION_CATEGORIES.join(', ');
+
+/** Most entries a category list may have: every known name a few times over (duplicates collapse). */
+const MAX_CATEGORY_ENTRIES = 16;
+
+/**
+ * A non-empty list of detection categories (scanning/plan.ts), duplicates collapsed and put in
+ * their canonical order. An unknown name is refused by name, never ignored.
+ */
+const detectionCategories = (field: string) =>
+  z
+    .array(z.string({ error: `${field} must be a list of category names (${KNOWN_CATEGORIES})` }), {
+      error: `${field} must be a list of category names (${KNOWN_CATEGORIES})`,
+    })
+    .min(1, `${field} must name at least one category (${KNOWN_CATEGORIES})`)
+    .max(MAX_CATEGORY_ENTRIES, `${field} has more than ${MAX_CATEGORY_ENTRIES} entries`)
+    .superRefine((names, context) => {
+      const unknown = names.find(
+        (name) => !(DETECTION_CATEGORIES as readonly string[]).includes(name),
+      );
+      if (unknown !== undefined)
+        context.addIssue({
+          code: 'custom',
+          message: `${field}: unknown category "${unknown.slice(0, 64)}"; known categories are ${KNOWN_CATEGORIES}`,
+        });
+    })
+    .transform((names) => DETECTION_CATEGORIES.filter((category) => names.includes(category)))
+    .meta({
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_CATEGORY_ENTRIES,
+      items: { type: 'string', enum: [...DETECTION_CATEGORIES] },
+    });
+
 /** `PUT /admin/tenants/{id}/settings`: the fields given change, the others stay. */
 export const TenantSettingsSchema = z.strictObject(
   {
     report_unscannable: z.boolean({ error: 'report_unscannable must be true or false' }).optional(),
+    detection_categories: detectionCategories('detection_categories')
+      .optional()
+      .describe(
+        `What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: ${KNOWN_CATEGORIES}.`,
+      ),
+    image_threshold: z
+      .number({ error: 'image_threshold must be a number from 0 to 1' })
+      .min(0, 'image_threshold must be a number from 0 to 1')
+      .max(1, 'image_threshold must be a number from 0 to 1')
+      .optional()
+      .describe(
+        'The nudity score from which an image is reported as `content.image.nsfw.nudity` (default 0.7).',
+      ),
   },
-  { error: unknownField('the accepted field is report_unscannable') },
+  {
+    error: unknownField(
+      'accepted fields are report_unscannable, detection_categories and image_threshold',
+    ),
+  },
 );
+
+/** `PUT /admin/keys/{key}/settings`: `detection_categories: null` follows the tenant again. */
+export const KeySettingsSchema = z.strictObject(
+  {
+    detection_categories: detectionCategories('detection_categories')
+      .nullable()
+      .describe(
+        'The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again.',
+      ),
+  },
+  { error: unknownField('the accepted field is detection_categories') },
+);
+
+/** `DELETE /admin/tenants/{id}?force=true`: delete even while scans of the tenant are pending. */
+export const DeleteTenantQuerySchema = z.object({
+  force: z
+    .enum(['true', 'false'], { error: 'force must be true or false' })
+    .optional()
+    .describe('Delete even while scans are pending (default false).'),
+});

@@ -18,6 +18,8 @@ import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
 import { TenantSettingsStore } from '../core/tenant-settings.js';
 import { TenantRuleStore } from '../core/tenant-rules.js';
+import { KeySettingsStore } from '../core/key-settings.js';
+import { TenantDeletion } from '../core/tenant-deletion.js';
 import type { Logger } from '../core/logger.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
@@ -49,6 +51,7 @@ import { meterEngines } from '../scans/engine-metrics.js';
 import { PendingReaper } from '../scans/pending-reaper.js';
 import type { PipelineDeps } from '../scans/pipeline.js';
 import { ScanService } from '../scans/service.js';
+import { SettingsScanPlanner } from '../scans/scan-plans.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
 import { createS3Access, createS3Protection, type S3Protection } from '../s3/protection.js';
@@ -91,10 +94,14 @@ export interface Runtime {
   redeliveries: Redeliveries;
   /** Per-tenant rate limits and byte quotas (their overrides and the Redis counters). */
   limits: TenantLimiter;
-  /** Per-tenant scanning preferences (the unscannable-findings opt-out). */
+  /** Per-tenant scanning preferences (unscannable findings, detection categories, thresholds). */
   settings: TenantSettingsStore;
   /** Tenants' own YARA rule files: checked and stored by the rules API, run on their scans. */
   tenantRules: TenantRuleBook;
+  /** Per-key overrides of the tenant's detection categories. */
+  keySettings: KeySettingsStore;
+  /** Removes a tenant and all its data (`DELETE /admin/tenants/{id}`). */
+  tenantDeletion: TenantDeletion;
   /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
   s3: S3Protection;
   /** Retro jobs and schedules over registered buckets (s3/retro/). */
@@ -163,6 +170,7 @@ export async function buildRuntime(
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
+  const keySettings = new KeySettingsStore(redis, keys);
   // The pipeline's object stage first, then the object scans over the ScanService built on it.
   const s3Access = createS3Access({ config, redis, keys, scans, logger });
   const pipeline: PipelineDeps = {
@@ -181,6 +189,8 @@ export async function buildRuntime(
     usage: limits,
     metrics,
     settings,
+    // Scans follow their key's detection categories, else their tenant's (scans/scan-plans.ts).
+    plans: new SettingsScanPlanner(settings, keySettings),
   };
   const scanning = new ScanService(pipeline);
   const s3 = createS3Protection({ access: s3Access, scanning, config, logger, metrics });
@@ -274,6 +284,13 @@ export async function buildRuntime(
     limits,
     settings,
     tenantRules: tenantRules.book,
+    keySettings,
+    tenantDeletion: new TenantDeletion({
+      redis,
+      keys,
+      schedules: retro.schedules,
+      caches: [settings],
+    }),
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
     retro,

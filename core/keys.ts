@@ -1,11 +1,15 @@
 /**
  * Redis key layout, in one place. Every per-tenant key embeds the tenant id, so a store call
- * that is not scoped by tenant cannot even name another tenant's data.
+ * that is not scoped by tenant cannot even name another tenant's data. The id is always a
+ * segment of its own (`{p}:<name>:{tid}` or `{p}:<name>:{tid}:<more>`): deleting a tenant
+ * (core/tenant-deletion.ts) removes every key of those shapes, so a new per-tenant key must
+ * follow them (or be removed there by name, like the API keys and token owners below).
  *
  *   {p}:tenants                       SET   tenant ids
  *   {p}:tenant:{tid}                  HASH  name, dates, signing secret
  *   {p}:tenant:{tid}:keys             SET   API keys of the tenant
- *   {p}:key:{key}                     HASH  tenant id, secret hash, active, dates
+ *   {p}:key:{key}                     HASH  tenant id, secret hash, active, dates, and the key's
+ *                                           own detection categories (core/key-settings.ts)
  *   {p}:token:{tid}:{id}              HASH  auth token (expires with the token)
  *   {p}:token-owner:{id}              STRING tenant id of a token (expires with the token)
  *   {p}:scan:{tid}:{id}               HASH  request, state and result of one scan
@@ -39,7 +43,8 @@
  *   {p}:redeliveries:{tid}:{id}       STRING count of redeliveries asked for one scan (job ids)
  *   {p}:redeliver-lock:{tid}:{id}     STRING held (5 s at most) while one redelivery request decides
  *   {p}:tenant-limits:{tid}           HASH  the tenant's own rate limit and quota (admin API)
- *   {p}:tenant-settings:{tid}         HASH  the tenant's scanning preferences (report_unscannable)
+ *   {p}:tenant-settings:{tid}         HASH  the tenant's scanning preferences (report_unscannable,
+ *                                           detection_categories, image_threshold)
  *   {p}:tenant-rules:{tid}            HASH  the tenant's YARA rule files (name → JSON: source, dates,
  *                                           sha256, size, rule identifiers, warnings, position)
  *   {p}:tenant-rules:{tid}:version    STRING version of the tenant's rules (INCR on every change)

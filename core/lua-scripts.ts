@@ -16,6 +16,7 @@ const LUA_SCRIPTS = {
   scanBacklogEnqueue: ['core/lua/redis-now.lua', 'core/lua/scan-backlog-enqueue.lua'],
   tenantRotateSigningSecret: ['core/lua/tenant-rotate-signing-secret.lua'],
   apiKeyDisable: ['core/lua/api-key-disable.lua'],
+  apiKeySetCategories: ['core/lua/api-key-set-categories.lua'],
   usageCharge: ['core/lua/usage-charge.lua'],
   tenantRulesWrite: ['core/lua/tenant-rules-write.lua'],
   tenantLeaseAcquire: ['core/lua/redis-now.lua', 'core/lua/tenant-lease-acquire.lua'],

@@ -1,3 +1,9 @@
+import {
+  DEFAULT_DETECTION_CATEGORIES,
+  DEFAULT_IMAGE_THRESHOLD,
+  DETECTION_CATEGORIES,
+  type DetectionCategory,
+} from './detection-categories.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 
@@ -12,14 +18,54 @@ export interface TenantSettings {
    * clean; a tenant that opts out gets those findings listed under `suppressed_findings` instead.
    */
   reportUnscannable: boolean;
+  /**
+   * What the tenant's scans look for (sorted, without duplicates, never empty); one of its keys
+   * may override it (core/key-settings.ts). Malware alone by default.
+   */
+  detectionCategories: readonly DetectionCategory[];
+  /** The nudity score (0 to 1) from which an image is reported. */
+  imageThreshold: number;
 }
 
-export const DEFAULT_TENANT_SETTINGS: TenantSettings = { reportUnscannable: true };
+export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
+  reportUnscannable: true,
+  detectionCategories: DEFAULT_DETECTION_CATEGORIES,
+  imageThreshold: DEFAULT_IMAGE_THRESHOLD,
+};
 
 /** Settings are read from Redis at most this often per process (a change applies within it). */
-const SETTINGS_CACHE_MS = 1000;
+export const SETTINGS_CACHE_MS = 1000;
 
 const REPORT_UNSCANNABLE = 'report_unscannable';
+const DETECTION_CATEGORIES_FIELD = 'detection_categories';
+const IMAGE_THRESHOLD = 'image_threshold';
+
+/** Known categories in their canonical order, duplicates gone (what a plan expects). */
+export function normaliseCategories(names: Iterable<string>): DetectionCategory[] {
+  const given = new Set(names);
+  return DETECTION_CATEGORIES.filter((category) => given.has(category));
+}
+
+/** How categories are stored: comma-separated. */
+export const storedCategories = (categories: readonly DetectionCategory[]): string =>
+  categories.join(',');
+
+/**
+ * Categories as stored; names this version does not know (written by a newer one) are left out,
+ * and nothing usable left reads as undefined.
+ */
+export function parseStoredCategories(
+  raw: string | null | undefined,
+): DetectionCategory[] | undefined {
+  if (!raw) return undefined;
+  const categories = normaliseCategories(raw.split(','));
+  return categories.length > 0 ? categories : undefined;
+}
+
+function parseThreshold(raw: string | null | undefined): number {
+  const value = raw === null || raw === undefined || raw === '' ? NaN : Number(raw);
+  return Number.isFinite(value) && value >= 0 && value <= 1 ? value : DEFAULT_IMAGE_THRESHOLD;
+}
 
 export class TenantSettingsStore {
   private readonly cache = new Map<string, { at: number; settings: TenantSettings }>();
@@ -30,21 +76,37 @@ export class TenantSettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<TenantSettings> {
-    const raw = await this.redis.hget(this.keys.tenantSettings(tenantId), REPORT_UNSCANNABLE);
+    const [report, categories, threshold] = await this.redis.hmget(
+      this.keys.tenantSettings(tenantId),
+      REPORT_UNSCANNABLE,
+      DETECTION_CATEGORIES_FIELD,
+      IMAGE_THRESHOLD,
+    );
     return {
-      reportUnscannable: raw === null ? DEFAULT_TENANT_SETTINGS.reportUnscannable : raw === '1',
+      reportUnscannable:
+        report === null || report === undefined
+          ? DEFAULT_TENANT_SETTINGS.reportUnscannable
+          : report === '1',
+      detectionCategories:
+        parseStoredCategories(categories) ?? DEFAULT_TENANT_SETTINGS.detectionCategories,
+      imageThreshold: parseThreshold(threshold),
     };
   }
 
   /** Changes the fields given; the others keep their value. Returns the settings now in force. */
   async update(tenantId: string, changes: Partial<TenantSettings>): Promise<TenantSettings> {
-    if (changes.reportUnscannable !== undefined) {
-      await this.redis.hset(
-        this.keys.tenantSettings(tenantId),
-        REPORT_UNSCANNABLE,
-        changes.reportUnscannable ? '1' : '0',
-      );
+    const fields: Record<string, string> = {};
+    if (changes.reportUnscannable !== undefined)
+      fields[REPORT_UNSCANNABLE] = changes.reportUnscannable ? '1' : '0';
+    if (changes.detectionCategories !== undefined) {
+      const categories = normaliseCategories(changes.detectionCategories);
+      if (categories.length === 0) throw new Error('a tenant needs at least one category');
+      fields[DETECTION_CATEGORIES_FIELD] = storedCategories(categories);
     }
+    if (changes.imageThreshold !== undefined)
+      fields[IMAGE_THRESHOLD] = String(changes.imageThreshold);
+    if (Object.keys(fields).length > 0)
+      await this.redis.hset(this.keys.tenantSettings(tenantId), fields);
     this.cache.delete(tenantId);
     return this.get(tenantId);
   }
@@ -57,5 +119,10 @@ export class TenantSettingsStore {
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(tenantId, { at: now, settings });
     return settings;
+  }
+
+  /** Forgets a deleted tenant's cached settings in this process. */
+  forget(tenantId: string): void {
+    this.cache.delete(tenantId);
   }
 }

@@ -55,6 +55,8 @@ export interface ObjectScanSubmission extends ObjectRef {
   /** For origin `event`: the S3 event name, for the trace. */
   eventName?: string;
   metadata?: Record<string, string>;
+  /** For origin `api`: the API key that asked, whose detection categories apply. */
+  keyId?: string;
 }
 
 export type SubmitOutcome =
@@ -292,7 +294,7 @@ export class ObjectScanService implements ObjectScanSubmitter {
     bucket: string,
     key: string,
     versionId?: string,
-    options: { waitMs?: number; metadata?: Record<string, string> } = {},
+    options: { waitMs?: number; metadata?: Record<string, string>; keyId?: string } = {},
   ): Promise<ExistingObjectScan> {
     const record = await this.deps.buckets.require(tenantId, bucket);
     const item: ObjectScanSubmission = {
@@ -302,6 +304,7 @@ export class ObjectScanService implements ObjectScanSubmitter {
       ...(versionId ? { versionId } : {}),
     };
     if (options.metadata) item.metadata = options.metadata;
+    if (options.keyId) item.keyId = options.keyId;
     const ref = objectRef(item);
     const scanId = newId();
     const [lease] = await this.deps.leases.acquireMany(tenantId, [{ ref, scanId }]);
@@ -346,6 +349,7 @@ function objectFields(bucket: BucketRecord, item: ObjectScanSubmission): ObjectS
     callback: bucket.callback,
     metadata: item.metadata,
     retroJobId: item.retroJobId,
+    keyId: item.keyId,
   };
 }
 

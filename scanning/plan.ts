@@ -1,17 +1,20 @@
+import {
+  DEFAULT_DETECTION_CATEGORIES,
+  DEFAULT_IMAGE_THRESHOLD,
+  type DetectionCategory,
+} from '../core/detection-categories.js';
+
 /**
- * What one scan looks for. Scanii's detection categories, switched on per tenant and per API key
- * (`detection_categories_enabled` in `/account.json`); the tenant's own YARA rules apply to every
- * scan of that tenant whatever its categories.
+ * What one scan looks for. Scanii's detection categories (core/detection-categories.ts, where
+ * the settings stores find them too), switched on per tenant and per API key; the tenant's own
+ * YARA rules apply to every scan of that tenant whatever its categories.
  */
-export const DETECTION_CATEGORIES = ['malware', 'unsafe_image', 'unsafe_language'] as const;
-
-export type DetectionCategory = (typeof DETECTION_CATEGORIES)[number];
-
-/** The categories of a tenant or key that was never given any: malware alone, as before. */
-export const DEFAULT_DETECTION_CATEGORIES: readonly DetectionCategory[] = ['malware'];
-
-/** The nudity score from which an image is reported, unless the tenant sets its own. */
-export const DEFAULT_IMAGE_THRESHOLD = 0.7;
+export {
+  DETECTION_CATEGORIES,
+  DEFAULT_DETECTION_CATEGORIES,
+  DEFAULT_IMAGE_THRESHOLD,
+  type DetectionCategory,
+} from '../core/detection-categories.js';
 
 export interface ScanPlan {
   /** Whose scan this is: the tenant's own rules are looked up by it. */

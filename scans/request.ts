@@ -13,6 +13,11 @@ export interface ClientFields {
   metadata?: Record<string, string> | undefined;
 }
 
+/** Who submitted a scan through the API: the key, whose detection categories then apply. */
+export interface Submitter {
+  keyId?: string | undefined;
+}
+
 /** Client file names are kept for the trace, cut to a sane length. */
 const MAX_FILE_NAME = 255;
 
@@ -20,8 +25,9 @@ export function uploadRequest(
   tenantId: string,
   fields: ClientFields,
   fileName: string | undefined,
+  submitter: Submitter = {},
 ): ScanRequest {
-  const request = baseRequest(tenantId, newId(), 'upload', fields);
+  const request = baseRequest(tenantId, newId(), 'upload', fields, submitter);
   if (fileName) request.fileName = fileName.slice(0, MAX_FILE_NAME);
   return request;
 }
@@ -29,8 +35,9 @@ export function uploadRequest(
 export function locationRequest(
   tenantId: string,
   fields: ClientFields & { location: string },
+  submitter: Submitter = {},
 ): ScanRequest {
-  const request = baseRequest(tenantId, newId(), 'location', fields);
+  const request = baseRequest(tenantId, newId(), 'location', fields, submitter);
   request.location = fields.location;
   return request;
 }
@@ -43,6 +50,8 @@ export interface ObjectScanFields {
   metadata?: Record<string, string> | undefined;
   /** For origin `retro`: the job to credit with the outcome. */
   retroJobId?: string | undefined;
+  /** For origin `api`: the key that asked (see Submitter); never for events, retro, rescans. */
+  keyId?: string | undefined;
 }
 
 /** An object scan's id is chosen by its submitter (it claims the object version under it first). */
@@ -62,6 +71,7 @@ export function objectRequest(
   };
   if (fields.callback) request.callback = fields.callback;
   if (fields.retroJobId) request.retroJobId = fields.retroJobId;
+  if (fields.keyId && fields.origin === 'api') request.keyId = fields.keyId;
   return request;
 }
 
@@ -79,6 +89,7 @@ function baseRequest(
   id: string,
   source: ScanRequest['source'],
   fields: ClientFields,
+  submitter: Submitter,
 ): ScanRequest {
   const request: ScanRequest = {
     id,
@@ -88,5 +99,6 @@ function baseRequest(
     creationDate: new Date().toISOString(),
   };
   if (fields.callback) request.callback = fields.callback;
+  if (submitter.keyId) request.keyId = submitter.keyId;
   return request;
 }

@@ -76,6 +76,12 @@ export interface ScanRequest {
   origin?: 'event' | 'api' | 'retro' | 'rescan';
   /** `source: 'object'`, origin `retro`: the retro job that submitted the object. */
   retroJobId?: string;
+  /**
+   * The API key that submitted the scan (directly, or through an auth token it minted): its own
+   * detection categories apply (scans/scan-plans.ts). Unset for scans no key asked for (S3
+   * events, retro jobs, rescans), which follow their tenant's settings.
+   */
+  keyId?: string;
 }
 
 export type ScanState = 'pending' | 'done' | 'deleted';

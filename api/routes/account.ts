@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { notFound } from '../../core/errors.js';
-import type { TenantSettingsStore } from '../../core/tenant-settings.js';
+import type { KeySettingsStore } from '../../core/key-settings.js';
+import { DEFAULT_TENANT_SETTINGS, type TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { EngineSet } from '../../scanning/engines.js';
 import { principalOf } from '../auth.js';
@@ -16,11 +17,27 @@ export interface AccountRouterDeps {
   tenants: TenantStore;
   /** The tenant's scanning preferences, shown as `settings`. */
   settings?: TenantSettingsStore;
+  /** Keys' own detection categories, shown as each key's `detection_categories_enabled`. */
+  keySettings?: KeySettingsStore;
   scanning?: ScanningSummary;
 }
 
+/**
+ * Scanii's prepaid balance, for the clients that read it (the v2.1 PHP client fails without it,
+ * the Java SDK's test wants it above zero). Scanning here is not metered, so the balance is a
+ * constant that never goes down: the largest value every client's integer type holds.
+ */
+export const UNMETERED_BALANCE = 2_147_483_647;
+/** What `subscription` says: no plan, no billing. */
+export const SELF_HOSTED_SUBSCRIPTION = 'self-hosted';
+
 /** `GET /ping` and `GET /account.json`. */
-export function accountRouter({ tenants, settings, scanning }: AccountRouterDeps): Router {
+export function accountRouter({
+  tenants,
+  settings,
+  keySettings,
+  scanning,
+}: AccountRouterDeps): Router {
   const router = Router();
 
   router.get('/ping', (_req, res) => {
@@ -33,19 +50,30 @@ export function accountRouter({ tenants, settings, scanning }: AccountRouterDeps
     if (!tenant) throw notFound('The account no longer exists.');
     const keys = await tenants.listKeys(tenantId);
     const preferences = await settings?.get(tenantId);
+    const tenantCategories =
+      preferences?.detectionCategories ?? DEFAULT_TENANT_SETTINGS.detectionCategories;
+    const keyCategories = await Promise.all(
+      keys.map(async (k) => (await keySettings?.get(k.key))?.detectionCategories ?? null),
+    );
     sendJson(res, 200, {
       name: tenant.name,
+      balance: UNMETERED_BALANCE,
+      starting_balance: UNMETERED_BALANCE,
+      // No billing: empty rather than null, which strict clients' string fields refuse.
+      billing_email: '',
+      subscription: SELF_HOSTED_SUBSCRIPTION,
       creation_date: tenant.creationDate,
       modification_date: tenant.modificationDate,
       users: {},
       keys: Object.fromEntries(
-        keys.map((k) => [
+        keys.map((k, index) => [
           k.key,
           {
             active: k.active,
             creation_date: k.creationDate,
             last_seen_date: k.lastSeenDate,
-            detection_categories_enabled: ['malware'],
+            // What scans submitted with the key look for: its own categories, else the tenant's.
+            detection_categories_enabled: keyCategories[index] ?? tenantCategories,
             tags: [],
           },
         ]),

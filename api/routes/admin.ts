@@ -1,14 +1,22 @@
 import express, { Router } from 'express';
-import { notFound, unavailable } from '../../core/errors.js';
+import { conflict, notFound, unavailable } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
+import type { KeySettings, KeySettingsStore } from '../../core/key-settings.js';
+import type { TenantDeletion } from '../../core/tenant-deletion.js';
 import type { TenantSettings, TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { EngineSet } from '../../scanning/engines.js';
 import { authenticateAdmin } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
-import { CreateTenantSchema, TenantLimitsSchema, TenantSettingsSchema } from '../schemas.js';
+import {
+  CreateTenantSchema,
+  DeleteTenantQuerySchema,
+  KeySettingsSchema,
+  TenantLimitsSchema,
+  TenantSettingsSchema,
+} from '../schemas.js';
 
 export interface AdminRouterDeps {
   tenants: TenantStore;
@@ -20,6 +28,10 @@ export interface AdminRouterDeps {
   limiter?: TenantLimiter;
   /** Per-tenant scanning preferences, under `/admin/tenants/{id}/settings`. */
   settings?: TenantSettingsStore;
+  /** Per-key detection categories, under `/admin/keys/{key}/settings`. */
+  keySettings?: KeySettingsStore;
+  /** `DELETE /admin/tenants/{id}`. */
+  tenantDeletion?: TenantDeletion;
 }
 
 /** The operator's API: tenants and their keys, and the signature databases (report, reload). */
@@ -29,6 +41,8 @@ export function adminRouter({
   engines,
   limiter,
   settings,
+  keySettings,
+  tenantDeletion,
 }: AdminRouterDeps): Router {
   const router = Router();
   router.use(authenticateAdmin(adminToken));
@@ -99,8 +113,48 @@ export function adminRouter({
       ...(changes.report_unscannable !== undefined
         ? { reportUnscannable: changes.report_unscannable }
         : {}),
+      ...(changes.detection_categories !== undefined
+        ? { detectionCategories: changes.detection_categories }
+        : {}),
+      ...(changes.image_threshold !== undefined ? { imageThreshold: changes.image_threshold } : {}),
     });
     sendJson(res, 200, describeSettings(updated));
+  });
+
+  // Removes the tenant and everything stored under its id (core/tenant-deletion.ts). A tenant
+  // with scans still pending is refused unless `force=true`: those scans then end unscanned.
+  router.delete('/tenants/:id', async (req, res) => {
+    const tenantId = String(req.params.id);
+    if (!tenantDeletion) throw notFound('Tenant deletion is not available on this server.');
+    if (!isId(tenantId)) throw notFound('There is no tenant with that id.');
+    const query = req.query.force;
+    const { force } = DeleteTenantQuerySchema.parse({
+      force: Array.isArray(query) ? query[0] : query,
+    });
+    const outcome = await tenantDeletion.delete(tenantId, { force: force === 'true' });
+    if (outcome.status === 'unknown') throw notFound('There is no tenant with that id.');
+    if (outcome.status === 'pending-scans')
+      throw conflict(
+        `The tenant has ${outcome.count} scan(s) still pending; wait for them to finish, or delete with ?force=true (they then end without a result).`,
+      );
+    res.status(204).end();
+  });
+
+  // A key's own detection categories (null: it follows its tenant's).
+  router.get('/keys/:key/settings', async (req, res) => {
+    const found = await requireKeySettings(keySettings).get(String(req.params.key));
+    if (!found) throw notFound('There is no such key.');
+    sendJson(res, 200, await describeKeySettings(requireSettings(settings), found));
+  });
+
+  router.put('/keys/:key/settings', ...json, async (req, res) => {
+    const { detection_categories } = KeySettingsSchema.parse(req.body ?? {});
+    const updated = await requireKeySettings(keySettings).setCategories(
+      String(req.params.key),
+      detection_categories,
+    );
+    if (!updated) throw notFound('There is no such key.');
+    sendJson(res, 200, await describeKeySettings(requireSettings(settings), updated));
   });
 
   router.delete('/keys/:key', async (req, res) => {
@@ -158,8 +212,26 @@ function requireSettings(settings: TenantSettingsStore | undefined): TenantSetti
   return settings;
 }
 
+function requireKeySettings(keySettings: KeySettingsStore | undefined): KeySettingsStore {
+  if (!keySettings) throw notFound('Key settings are not available on this server.');
+  return keySettings;
+}
+
 function describeSettings(settings: TenantSettings) {
-  return { report_unscannable: settings.reportUnscannable };
+  return {
+    report_unscannable: settings.reportUnscannable,
+    detection_categories: settings.detectionCategories,
+    image_threshold: settings.imageThreshold,
+  };
+}
+
+/** The key's own categories (null: none) and those its scans get. */
+async function describeKeySettings(settings: TenantSettingsStore, key: KeySettings) {
+  const tenant = await settings.get(key.tenantId);
+  return {
+    detection_categories: key.detectionCategories,
+    effective_detection_categories: key.detectionCategories ?? tenant.detectionCategories,
+  };
 }
 
 /** In force (0 = no limit), the tenant's own settings (null = the default), and today's bytes. */

@@ -81,9 +81,10 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
     throw badRequest(NO_CONTENT);
   }
   // Exactly one of the two (checked above).
+  const submitter = { keyId: principalOf(res).keyId };
   const request = fields.location
-    ? locationRequest(tenantId, { ...fields, location: fields.location })
-    : uploadRequest(tenantId, fields, file?.originalname);
+    ? locationRequest(tenantId, { ...fields, location: fields.location }, submitter)
+    : uploadRequest(tenantId, fields, file?.originalname, submitter);
   const result = await deps.scanning.runNow(
     { request, received: RECEIVED },
     file ? { uploadPath: file.path } : {},
@@ -114,7 +115,9 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
     if (file) await deps.spool.remove(file.path);
     throw badRequest(NO_CONTENT);
   }
-  const request = uploadRequest(tenantId, fields, file.originalname);
+  const request = uploadRequest(tenantId, fields, file.originalname, {
+    keyId: principalOf(res).keyId,
+  });
   await deps.scanning.submit({ request, received: RECEIVED, upload: file.path });
   accepted(deps, req, res, request.id);
 }
@@ -123,7 +126,7 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
 async function submitFetch(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
   const fields = screenUrls(deps, FetchSchema.parse(checkFields(req.body ?? {})));
-  const request = locationRequest(tenantId, fields);
+  const request = locationRequest(tenantId, fields, { keyId: principalOf(res).keyId });
   await deps.scanning.submit({ request, received: RECEIVED });
   accepted(deps, req, res, request.id);
 }

@@ -53,7 +53,8 @@ export interface VerdictDeps {
     tenantId: string,
     bucket: string,
     key: string,
-    versionId?: string,
+    versionId: string | undefined,
+    submitter: { keyId: string },
   ) => Promise<ExistingObjectScan>;
 }
 
@@ -166,7 +167,7 @@ interface FileOutcome extends ScannedFile {
 
 /** `POST /api/Scan`: scans every uploaded file now and answers with one verdict for them all. */
 async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Promise<void> {
-  const tenantId = principalOf(res).tenantId;
+  const { tenantId, keyId } = principalOf(res);
   const files = uploadedFiles(req);
   try {
     if (files.length === 0) {
@@ -184,7 +185,7 @@ async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Prom
       files,
       SCAN_PARALLELISM,
       async (file): Promise<FileOutcome> => {
-        const request = uploadRequest(tenantId, {}, file.originalname);
+        const request = uploadRequest(tenantId, {}, file.originalname, { keyId });
         let verdicts: EngineVerdict[] = [];
         const result = await deps.scanning.runNow(
           { request, received: 'content received for processing (verdict API)' },
@@ -211,7 +212,8 @@ async function scanExisting(deps: VerdictDeps, req: Request, res: Response): Pro
   const { bucket, key, versionId } = ExistingObjectScanSchema.parse(req.body ?? {});
   if (!deps.scanExistingObject)
     throw new DomainError('not_found', 'Bucket scanning is not available on this server.');
-  const scan = await deps.scanExistingObject(principalOf(res).tenantId, bucket, key, versionId);
+  const { tenantId, keyId } = principalOf(res);
+  const scan = await deps.scanExistingObject(tenantId, bucket, key, versionId, { keyId });
   if (scan.scanId) res.setHeader('X-Arbiter-Scan-Ids', scan.scanId);
   const outcome = scan.result
     ? describeOutcome({ result: scan.result, verdicts: [] }, key)

@@ -1,5 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { isEicar } from '../eicar.js';
+import {
+  isLocalTestFile,
+  LOCAL_TEST_FILE_SIGNATURE,
+  MAX_LOCAL_TEST_FILE,
+} from '../local-test-file.js';
 import { hashNeeded, lookupHash, type HashAlgorithm } from '../hash-signatures.js';
 import { emptySignatureDatabase, type SignatureDatabase } from '../signatures/database.js';
 import type { BodySignature } from '../signatures/ndb.js';
@@ -33,7 +38,8 @@ import { evaluateExpression } from '../signatures/ldb.js';
 
 /** The name reported for the EICAR test file (findings.ts maps it to the fixed finding). */
 export const EICAR_SIGNATURE_NAME = 'Eicar-Test-Signature';
-const EICAR_MAX_FILE = 128;
+/** Content longer than this is neither test file (both are short texts, see eicar.ts). */
+const EICAR_MAX_FILE = Math.max(128, MAX_LOCAL_TEST_FILE);
 
 /** Most anchor positions an EOF pattern's prefilter checks before leaving it to verification. */
 const EOF_PREFILTER_SPAN = 256;
@@ -45,8 +51,8 @@ export interface ScanSession {
   /** Feeds the next bytes of the content; chunks can have any size, including 1 byte. */
   update(chunk: Uint8Array): void;
   /**
-   * Ends the stream and returns the names of the signatures that matched (body, hash and the
-   * EICAR test file), sorted. The session cannot be used afterwards.
+   * Ends the stream and returns the names of the signatures that matched (body, hash, the
+   * EICAR test file and Scanii's local test file), sorted. The session cannot be used afterwards.
    */
   finish(): string[];
   /** Bytes of history the session keeps: fixed by the database, whatever the content size. */
@@ -291,13 +297,10 @@ class Session implements ScanSession {
     }
     this.addTargeted();
     if (this.text !== null) for (const name of this.text.finish(size)) this.names.add(name);
-    if (
-      this.mode === 'raw' &&
-      size <= EICAR_MAX_FILE &&
-      this.head &&
-      isEicar(Buffer.from(this.head.buffer, this.head.byteOffset, size))
-    ) {
-      this.names.add(EICAR_SIGNATURE_NAME);
+    if (this.mode === 'raw' && size <= EICAR_MAX_FILE && this.head) {
+      const whole = Buffer.from(this.head.buffer, this.head.byteOffset, size);
+      if (isEicar(whole)) this.names.add(EICAR_SIGNATURE_NAME);
+      if (isLocalTestFile(whole)) this.names.add(LOCAL_TEST_FILE_SIGNATURE);
     }
     for (const [algorithm, hash] of this.hashes) {
       const digest = hash.digest();

@@ -62,7 +62,11 @@ describe('tenant settings: opting out of unscannable findings', () => {
   it('reports unscannable content by default, and shows the setting to the tenant', async () => {
     const settings = await admin(`/tenants/${reporting.id}/settings`);
     expect(settings.status).toBe(200);
-    expect(await settings.json()).toEqual({ report_unscannable: true });
+    expect(await settings.json()).toEqual({
+      report_unscannable: true,
+      detection_categories: ['malware'],
+      image_threshold: 0.7,
+    });
 
     const result = await scanSync(reporting, encrypted);
     expect(result.findings).toEqual(['content.unscannable.encrypted']);
@@ -79,7 +83,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
   it('leaves unscannable findings out for an opted-out tenant, and says so', async () => {
     const changed = await putSettings(optedOut.id, JSON.stringify({ report_unscannable: false }));
     expect(changed.status).toBe(200);
-    expect(await changed.json()).toEqual({ report_unscannable: false });
+    expect(await changed.json()).toMatchObject({ report_unscannable: false });
 
     // Sync, async and the result as stored all agree.
     const result = await scanSync(optedOut, encrypted);
@@ -135,7 +139,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
     const tenant = await service.createTenant('changes-its-mind');
     expect((await putSettings(tenant.id, '{"report_unscannable":false}')).status).toBe(200);
     const unchanged = await putSettings(tenant.id, '{}');
-    expect(await unchanged.json()).toEqual({ report_unscannable: false });
+    expect(await unchanged.json()).toMatchObject({ report_unscannable: false });
     expect((await scanSync(tenant, encrypted)).findings).toEqual([]);
     expect((await putSettings(tenant.id, '{"report_unscannable":true}')).status).toBe(200);
     // Each process caches settings for up to a second; the admin change clears this one's.
@@ -148,8 +152,14 @@ describe('tenant settings: opting out of unscannable findings', () => {
       ['{"report_unscannable":"no"}', /report_unscannable must be true or false/],
       ['{"report_unscannable":0}', /report_unscannable must be true or false/],
       ['{"report_unscannable":null}', /report_unscannable must be true or false/],
-      ['{"reportUnscannable":false}', /accepted field is report_unscannable/],
-      ['{"__proto__":{"report_unscannable":false}}', /accepted field is report_unscannable/],
+      [
+        '{"reportUnscannable":false}',
+        /accepted fields are report_unscannable, detection_categories and image_threshold/,
+      ],
+      [
+        '{"__proto__":{"report_unscannable":false}}',
+        /accepted fields are report_unscannable, detection_categories and image_threshold/,
+      ],
       ['[false]', /.+/],
       ['{"report_unscannable":', /.+/],
     ];
@@ -168,6 +178,8 @@ describe('tenant settings: opting out of unscannable findings', () => {
     expect(tooBig.status).toBe(413);
     expect(await (await admin(`/tenants/${tenant.id}/settings`)).json()).toEqual({
       report_unscannable: true,
+      detection_categories: ['malware'],
+      image_threshold: 0.7,
     });
   });
 
@@ -184,7 +196,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
     expect((await admin('/tenants/..%2Fkeys/settings')).status).toBe(404);
     expect((await putSettings('x'.repeat(300), '{}')).status).toBe(404);
     // Still opted out: nothing above changed it.
-    expect(await (await admin(`/tenants/${optedOut.id}/settings`)).json()).toEqual({
+    expect(await (await admin(`/tenants/${optedOut.id}/settings`)).json()).toMatchObject({
       report_unscannable: false,
     });
   });
