@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { runFetchAccept } from './fetch-accept.js';
 import { runFetchThroughput } from './fetch-throughput.js';
 import { runHostileNeighbour } from './hostile-neighbour.js';
+import { runCategories } from './categories.js';
 import { runEngines } from './engines.js';
 import { runEnginesOfficial } from './engines-official.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
@@ -27,7 +28,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              (with the minimal-pipeline floor), serve-processes,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
  *                                              engines, engines-official, zip-reader,
- *                                              hostile-neighbour, signature-update
+ *                                              hostile-neighbour, signature-update, categories
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -58,6 +59,7 @@ const BENCHMARKS: {
   { id: 'zip-reader', run: () => runZipReader(), deadlineSeconds: 900 },
   { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
   { id: 'signature-update', run: () => runSignatureUpdate() },
+  { id: 'categories', run: () => runCategories(), deadlineSeconds: 600 },
 ];
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
