@@ -37,6 +37,9 @@ import {
   type EngineChoice,
   type EngineSet,
 } from '../scanning/engines.js';
+import type { Analyzer } from '../scanning/analysis/analyzer.js';
+import { LanguageAnalyzer } from '../scanning/analysis/language/language-analyzer.js';
+import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
@@ -69,6 +72,11 @@ export interface Runtime {
   queues: Queues;
   spool: Spool;
   engines: EngineSet;
+  /**
+   * The process's YARA worker threads: one runner for every YARA user (the language rules, and
+   * tenants' rules), so its threads and compiled rule sets are shared. Closed by `close`.
+   */
+  yara: YaraRunner;
   /**
    * What the engines do not detect, for the start-up log, `/readyz` and `/account.json`: set
    * when the default engines run without clamd (not installed, or no database). Empty otherwise.
@@ -132,12 +140,14 @@ export async function buildRuntime(
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const unmetered = await createEngineSet(config, logger, clamd.choice).catch(
-    async (error: unknown) => {
+  const yara = new YaraRunner(config.yara);
+  const unmetered = await buildAnalyzers(config, logger, yara)
+    .then((analyzers) => createEngineSet(config, logger, { ...clamd.choice, analyzers }))
+    .catch(async (error: unknown) => {
+      await yara.close();
       await clamd.embedded?.stop();
       throw error;
-    },
-  );
+    });
   const scanningWarnings = clamd.absence
     ? [missingClamdWarning(clamd.absence, builtinSignatureCount(unmetered))]
     : [];
@@ -255,6 +265,7 @@ export async function buildRuntime(
     queues,
     spool,
     engines,
+    yara,
     scanningWarnings,
     embeddedClamd: clamd.embedded,
     pipeline,
@@ -299,11 +310,29 @@ export async function buildRuntime(
       s3.close();
       await queues.close();
       await engines.close();
+      await yara.close();
       await clamd.embedded?.stop();
       redis.disconnect();
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * The analyzers of the categories beyond malware, over the process's one YARA runner. The
+ * language rules are read and checked here, once: a pack that does not compile stops the start.
+ */
+async function buildAnalyzers(
+  config: Config,
+  logger: Logger,
+  yara: YaraRunner,
+): Promise<Analyzer[]> {
+  const language = await LanguageAnalyzer.load(logger, config.language.rulesDir, {
+    yara,
+    maxBytes: config.language.maxBytes,
+  });
+  logger.info({ rules: language.pack.version }, 'language rules loaded');
+  return [language];
 }
 
 /**

@@ -254,6 +254,20 @@ export const EnvSchema = z.object({
     'expanded ÷ compressed bytes of one member (checked past 1 MiB)',
   ),
   ARBITER_MAX_FILE_SIZE: byteSize('200MB').describe('largest upload (413 above)'),
+  ARBITER_LANGUAGE_RULES_DIR: z.string().optional().meta({
+    description:
+      'folder of `.yar`/`.yara` files (read recursively) used instead of the built-in language rule pack for the `unsafe_language` category: rules named `content_<language>_language_<…>` give the finding `content.<language>.language.<…>`. Read once at start; a file that does not compile stops the start with its name and line. See docs/engines.md, "Unsafe language"',
+    defaultText: 'the built-in pack (English)',
+  }),
+  ARBITER_LANGUAGE_MAX_BYTES: byteSize('16MB').describe(
+    'largest text piece (a file, an archive member, a mail part, a PDF stream) checked for unsafe language; a larger one gives `content.unscannable.language.limits-exceeded`',
+  ),
+  ARBITER_YARA_THREADS: intInRange(1, 64, 1).describe(
+    "worker threads per process that run YARA scans (the language rules, tenants' rules), off the event loop",
+  ),
+  ARBITER_YARA_TIMEOUT_MS: positiveInt(10_000).describe(
+    'longest one YARA scan of one piece may take (the first one of a rule set includes compiling it); past it the thread is replaced and the piece gives `content.unscannable.language.limits-exceeded` for the language rules',
+  ),
   ARBITER_REQUEST_TIMEOUT_MS: positiveInt(900_000).describe(
     'time a client has to send one whole request, headers and body; past it the connection is closed (408 if nothing was answered yet). An upload of `ARBITER_MAX_FILE_SIZE` must arrive within it: at the defaults (200 MB in 15 min) that is about 1.8 Mbit/s. See docs/deployment.md, "Slow clients"',
   ),
@@ -490,6 +504,18 @@ function structureConfig(e: Env) {
       maxRatio: e.ARBITER_ARCHIVE_MAX_RATIO,
     },
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
+    /**
+     * The `unsafe_language` category: the rule pack's folder (undefined: the built-in pack) and
+     * the largest text piece checked.
+     */
+    language: {
+      rulesDir: e.ARBITER_LANGUAGE_RULES_DIR
+        ? path.resolve(e.ARBITER_LANGUAGE_RULES_DIR)
+        : undefined,
+      maxBytes: e.ARBITER_LANGUAGE_MAX_BYTES,
+    },
+    /** The process's YARA runner (one, shared by the language rules and tenants' rules). */
+    yara: { threads: e.ARBITER_YARA_THREADS, timeoutMs: e.ARBITER_YARA_TIMEOUT_MS },
     /**
      * The API's HTTP server: time a client has to send a whole request, and its headers; past
      * either the connection is closed. Bounds how long a trickled body can hold a socket.
