@@ -105,7 +105,8 @@ export function normalisedText(piece: Piece): string {
     text
       // Soft hyphens and zero-width characters are invisible: they split a word only for a filter.
       .replace(/[\u00ad\u200b-\u200d\u2060\ufeff]/g, '')
-      .replace(/\s+/g, ' ')
+      // Runs of white space become one space (single spaces, most of them, are left alone).
+      .replace(/[^\S ]\s*| \s+/g, ' ')
   );
 }
 
