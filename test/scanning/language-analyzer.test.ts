@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -305,17 +305,28 @@ describe('the language analyzer', () => {
       // A bundle of includes, as packs that ship each language alone also carry: skipped.
       'entrypoint.yara': '/* everything */\ninclude "fr/jurons.yara"\ninclude "de/test.yar"\n',
       'notes.txt': 'not rules',
+      // Hidden folders are not read (a ConfigMap volume's data folder, `.git`).
+      '.hidden/copy.yar': 'this is not YARA',
     });
+    // A link to a rule file is read (a ConfigMap volume is links).
+    const elsewhere = folder({
+      'it.yar':
+        'rule content_it_language_nsfw_2 { strings: $ = "porca miseria" nocase condition: any of them }',
+    });
+    symlinkSync(path.join(elsewhere, 'it.yar'), path.join(dir, 'it.yar'));
     const config = loadConfig({ ARBITER_LANGUAGE_RULES_DIR: dir });
     const custom = await LanguageAnalyzer.load(logger, config.language.rulesDir, {
       yara,
       maxBytes: config.language.maxBytes,
     });
-    expect(custom.pack.version).toMatch(/^custom-language\/[0-9a-f]{12} \(2 rules, de, fr\)$/);
-    const [verdict] = await analyze(Buffer.from('Oh, ZUT ALORS! ZXCVT/DE'), { analyzer: custom });
+    expect(custom.pack.version).toMatch(/^custom-language\/[0-9a-f]{12} \(3 rules, de, fr, it\)$/);
+    const [verdict] = await analyze(Buffer.from('Oh, ZUT ALORS! ZXCVT/DE, porca miseria'), {
+      analyzer: custom,
+    });
     expect(verdict?.findings).toEqual([
       'content.de.language.unsafe.test',
       'content.fr.language.nsfw.1',
+      'content.it.language.nsfw.2',
     ]);
     // The built-in pack is not used: its test content gives nothing here.
     const [other] = await analyze(Buffer.from(NSFW_TEST), { analyzer: custom });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile, validate, type YaraX } from '@litko/yara-x';
@@ -120,7 +120,11 @@ export async function loadLanguagePack(
   return pack;
 }
 
-/** The pack's rule files, relative to `folder`, in path order. */
+/**
+ * The pack's rule files, relative to `folder`, in path order. Links to files count (a Kubernetes
+ * ConfigMap volume is links into a hidden folder); hidden files and folders do not (that
+ * ConfigMap folder, `.git`), so no file is read twice.
+ */
 async function ruleFiles(folder: string): Promise<string[]> {
   let entries;
   try {
@@ -130,10 +134,22 @@ async function ruleFiles(folder: string): Promise<string[]> {
       `language rules: cannot read ${folder}: ${(error as Error).message}`,
     );
   }
-  return entries
-    .filter((entry) => entry.isFile() && /\.yara?$/i.test(entry.name))
-    .map((entry) => path.relative(folder, path.join(entry.parentPath, entry.name)))
-    .sort();
+  const files: string[] = [];
+  for (const entry of entries) {
+    const file = path.relative(folder, path.join(entry.parentPath, entry.name));
+    if (!/\.yara?$/i.test(entry.name) || file.split(path.sep).some((part) => part.startsWith('.')))
+      continue;
+    if (entry.isFile() || (entry.isSymbolicLink() && (await isFileBehindLink(folder, file))))
+      files.push(file);
+  }
+  return files.sort();
+}
+
+async function isFileBehindLink(folder: string, file: string): Promise<boolean> {
+  return stat(path.join(folder, file)).then(
+    (target) => target.isFile(),
+    () => false,
+  );
 }
 
 /** Only comments and `include "…"` lines. */
