@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -239,6 +240,11 @@ describe('the language analyzer', () => {
     const [verdict] = await analyze(Buffer.from(PROSE));
     expect(verdict?.findings).toEqual([]);
     expect(await findings(Buffer.from('shitake fuckingham assholery pornography'))).toEqual([]);
+    // Base64's `+` and `/` bound random letters: megabytes of it would hold short terms.
+    const key = randomBytes(8_000_000).toString('base64').replace(/.{64}/g, '$&\n');
+    expect(
+      await findings(Buffer.from(`-----BEGIN DATA-----\n${key}\n-----END DATA-----\n`)),
+    ).toEqual([]);
   });
 
   it('decodes UTF-16 text, with or without a byte order mark, and Latin-1 text', async () => {

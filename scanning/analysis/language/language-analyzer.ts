@@ -22,7 +22,8 @@ export interface LanguageAnalyzerOptions {
 /**
  * The `unsafe_language` category: the text of every piece that holds some (plain text, HTML and
  * XML with office documents' parts, PDF page text) is extracted, normalised (markup dropped,
- * decoded to UTF-8, white space collapsed, invisible characters that split words removed) and
+ * decoded to UTF-8, white space collapsed, invisible characters that split words removed, base64
+ * runs dropped) and
  * scanned with the language rule pack (rule-pack.ts). Only the normalised text is scanned: raw
  * markup splits words (`f<b>u</b>ck`, Word runs) and raw UTF-16 has a NUL in every word.
  */
@@ -107,8 +108,14 @@ export function normalisedText(piece: Piece): string {
       .replace(/[\u00ad\u200b-\u200d\u2060\ufeff]/g, '')
       // Runs of white space become one space (single spaces, most of them, are left alone).
       .replace(/[^\S ]\s*| \s+/g, ' ')
+      // Base64 (a key, an image in JSON, an attachment in text) is no prose, but its `+` and
+      // `/` bound random letters: 10 MB of it holds a few short terms as whole words.
+      .replace(BASE64_RUN, ' ')
   );
 }
+
+/** Longer than any word: 40 characters of the base64 alphabet with no space or punctuation. */
+const BASE64_RUN = /[A-Za-z0-9+/=]{40,}/g;
 
 function limitsExceeded(piece: PieceHead, signature: string): Detection {
   return { path: piece.path, finding: LANGUAGE_LIMITS_EXCEEDED, signature };
