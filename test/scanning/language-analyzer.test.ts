@@ -15,6 +15,7 @@ import { YaraRunner } from '../../scanning/analysis/yara/yara-runner.js';
 import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
 import { emlMessage } from '../support/mail-formats.js';
+import { startTestService } from '../support/service.js';
 import { flateStream, writePdf, type PdfBody } from '../support/pdf.js';
 
 /**
@@ -361,5 +362,27 @@ describe('the language analyzer', () => {
       maxBytes: 1024,
     }).catch((error: unknown) => error);
     expect((empty as Error).message).toMatch(/no \.yar or \.yara file/);
+  });
+});
+
+describe('the language rules at start-up', () => {
+  it('stop the service from starting when a file does not compile, naming it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'arbiter-language-'));
+    try {
+      mkdirSync(path.join(dir, 'en'));
+      writeFileSync(
+        path.join(dir, 'en', 'bad.yar'),
+        'rule content_en_language_nsfw_1 {\n  strings:\n',
+      );
+      const failure = await startTestService({ ARBITER_LANGUAGE_RULES_DIR: dir }).catch(
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(LanguageRulesError);
+      expect((failure as Error).message).toContain(
+        `${path.join('en', 'bad.yar')}:2:11: syntax error`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
