@@ -133,6 +133,10 @@ describe('the language analyzer', () => {
       'content.en.language.nsfw.0',
       'content.en.language.nsfw.1',
     ]);
+    // A comment inside a word is invisible: the word is whole.
+    expect(await findings(Buffer.from('<div>bull<!-- x -->shit</div>'))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
     // A character reference inside a word is decoded: `sh&#105;t`.
     expect(await findings(Buffer.from('<p>oh sh&#105;t</p>'))).toEqual([
       'content.en.language.nsfw.1',

@@ -17,10 +17,10 @@ export function markupText(source: string): string {
       break;
     }
     parts.push(source.slice(at, open));
-    const skipped = skipSpecial(source, open);
-    if (skipped !== undefined) {
-      parts.push(' ');
-      at = skipped;
+    const special = skipSpecial(source, open);
+    if (special !== undefined) {
+      parts.push(special.separator);
+      at = special.end;
       continue;
     }
     tagPattern.lastIndex = open;
@@ -130,21 +130,24 @@ function isOfficeXml(source: string): boolean {
   return name.includes(':') || name === 'sst';
 }
 
-/** The end of a comment, CDATA section, declaration or processing instruction at `open`. */
-function skipSpecial(source: string, open: number): number | undefined {
-  const closer = source.startsWith('<!--', open)
-    ? '-->'
-    : source.startsWith('<![CDATA[', open)
-      ? undefined
-      : source.startsWith('<!', open) || source.startsWith('<?', open)
-        ? '>'
-        : null;
-  if (closer === null) return undefined;
-  if (closer === undefined) {
-    // CDATA is text: keep it by skipping only its markers.
-    return open + '<![CDATA['.length;
-  }
-  const end = source.indexOf(closer, open + 2);
+/**
+ * What is not an element at `open`: a comment (invisible, so it joins what surrounds it), the
+ * start of a CDATA section (its text is kept: only the marker is skipped; `]]>` goes with the
+ * references), a declaration or processing instruction (a separator). Undefined for a tag.
+ */
+function skipSpecial(source: string, open: number): { end: number; separator: string } | undefined {
+  if (source.startsWith('<!--', open))
+    return { end: endOf(source, '-->', open + 4), separator: '' };
+  if (source.startsWith('<![CDATA[', open))
+    return { end: open + '<![CDATA['.length, separator: '' };
+  if (source.startsWith('<!', open) || source.startsWith('<?', open))
+    return { end: endOf(source, '>', open + 2), separator: ' ' };
+  return undefined;
+}
+
+/** Just past the next `closer` from `from`, or the end of the source. */
+function endOf(source: string, closer: string, from: number): number {
+  const end = source.indexOf(closer, from);
   return end < 0 ? source.length : end + closer.length;
 }
 
