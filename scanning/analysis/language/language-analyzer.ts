@@ -74,7 +74,7 @@ export class LanguageAnalyzer implements Analyzer {
 
   private async checkPiece(piece: Piece): Promise<Detection[]> {
     const text = normalisedText(piece);
-    if (text.trim() === '') return [];
+    if (!/\S/.test(text)) return [];
     let matches;
     try {
       matches = await this.options.yara.scan(this.pack.rules, Buffer.from(text, 'utf8'));
@@ -92,7 +92,7 @@ export class LanguageAnalyzer implements Analyzer {
 }
 
 /** The text of a piece as the rules see it (see LanguageAnalyzer). */
-export function normalisedText(piece: Piece): string {
+function normalisedText(piece: Piece): string {
   const kind = textKind(piece);
   const encoding = sniffEncoding(piece.head);
   if (kind === undefined || encoding === undefined) return '';
