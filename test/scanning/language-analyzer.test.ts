@@ -166,7 +166,7 @@ describe('the language analyzer', () => {
     expect(verdict?.detections?.[0]?.path).toEqual(['letter.docx', 'word/document.xml']);
   });
 
-  it('reads the shared strings of a workbook and the text of a slide', async () => {
+  it('reads the shared strings of a workbook, the text of a slide and of an OpenDocument', async () => {
     const sst = `<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>total</t></si><si><r><t>${NSFW_0_TEST.slice(0, 4)}</t></r><r><rPr><b/></rPr><t>${NSFW_0_TEST.slice(4)}</t></r></si></sst>`;
     const slide = `<?xml version="1.0"?><p:sld xmlns:p="p" xmlns:a="a"><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:rPr lang="en-US"/><a:t>${NSFW_TEST}</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>`;
     const book = await zip([
@@ -177,6 +177,10 @@ describe('the language analyzer', () => {
       'content.en.language.nsfw.0',
       'content.en.language.nsfw.test',
     ]);
+    // OpenDocument: spans join, paragraphs and `text:s` separate.
+    const content = `<?xml version="1.0"?><office:document-content xmlns:office="o" xmlns:text="t"><office:body><office:text><text:p>bull<text:span text:style-name="T1">shit</text:span></text:p><text:p>ass<text:s/>hole</text:p></office:text></office:body></office:document-content>`;
+    const odt = await zip([{ name: 'content.xml', data: Buffer.from(content) }]);
+    expect(await findings(odt)).toEqual(['content.en.language.nsfw.1']);
   });
 
   it('reads the page text of a PDF from its content streams, compressed or not', async () => {
