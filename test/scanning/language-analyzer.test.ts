@@ -38,7 +38,9 @@ const PROSE = [
   'chased a bass through the Essex marsh while the class passed the hotel reception.',
   'Graduates finished summa cum laude, and the speaker thanked everyone for their patience:',
   'analysis, documentation, grapefruit, peacock, titanic, butterscotch and Middlesex all',
-  'appear in an ordinary paragraph without meaning anything unsafe at all.',
+  'appear in an ordinary paragraph without meaning anything unsafe at all. The gallery hung',
+  'painted nudes beside a landscape; the curator found a chink in the armour of the argument,',
+  'kept the rooms spick and span, and poof, the crowd was gone before the cocktails arrived.',
 ].join('\n');
 
 describe('the language analyzer', () => {

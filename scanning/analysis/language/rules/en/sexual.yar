@@ -1,8 +1,8 @@
 /*
  * English, theme 0: explicit sexual terms and acts.
  *
- * Words with an ordinary meaning in everyday or medical prose are left out on purpose
- * ("sex", "nude", "penis", "anal", "cum" as in "cum laude", "cock", "pussy"): a rule must
+ * Words with an ordinary meaning in everyday, art or medical prose are left out on purpose
+ * ("sex", "nude", "nudes", "penis", "anal", "cum" as in "cum laude", "cock", "pussy"): a rule must
  * not fire on a school essay or a clinic leaflet. `fullword` keeps a term from matching
  * inside a longer word.
  *
@@ -84,7 +84,6 @@ rule content_en_language_nsfw_0
     $ = "teabagging" fullword nocase
     $ = "bdsm" fullword nocase
     $ = "sexting" fullword nocase
-    $ = "nudes" fullword nocase
     $ = "dickpic" fullword nocase
     $ = "dick pic" fullword nocase
     $ = "slut" fullword nocase

@@ -2,7 +2,8 @@
  * English, themes 3 and 4: slurs. Listed so that content aimed at a group of people can be
  * found, never to be shown to users. Words whose ordinary meaning dominates ("coon" for a
  * raccoon, "kraut" for cabbage, "dyke" for an embankment, "homo" in "Homo sapiens", "fag" for
- * a cigarette, "spastic" in medicine) are left out.
+ * a cigarette, "spastic" in medicine, "chink" in the armour, "spick" and span, "poof" as a thing
+ * vanishes) are left out.
  */
 
 /* Theme 3: racial, ethnic and religious slurs. */
@@ -20,8 +21,6 @@ rule content_en_language_nsfw_3
     $ = "n1gga" fullword nocase
     $ = "nigg3r" fullword nocase
     $ = "sand nigger" fullword nocase
-    $ = "chink" fullword nocase
-    $ = "chinks" fullword nocase
     $ = "ching chong" fullword nocase
     $ = "gook" fullword nocase
     $ = "gooks" fullword nocase
@@ -30,7 +29,6 @@ rule content_en_language_nsfw_3
     $ = "slanteye" fullword nocase
     $ = "spic" fullword nocase
     $ = "spics" fullword nocase
-    $ = "spick" fullword nocase
     $ = "wetback" fullword nocase
     $ = "wetbacks" fullword nocase
     $ = "beaner" fullword nocase
@@ -81,7 +79,6 @@ rule content_en_language_nsfw_4
     $ = "f4ggot" fullword nocase
     $ = "fagg0t" fullword nocase
     $ = "poofter" fullword nocase
-    $ = "poof" fullword nocase
     $ = "batty boy" fullword nocase
     $ = "bum boy" fullword nocase
     $ = "pillow biter" fullword nocase
