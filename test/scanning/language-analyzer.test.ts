@@ -232,8 +232,10 @@ describe('the language analyzer', () => {
       'You absolute dickhead!',
       'Watch porn all day?',
       'sh1t happens',
+      'feeling HoRnY',
     ].join('\n');
     expect(await findings(Buffer.from(text))).toEqual([
+      'content.en.language.nsfw.0',
       'content.en.language.nsfw.1',
       'content.en.language.nsfw.2',
       'content.en.language.nsfw.5',
