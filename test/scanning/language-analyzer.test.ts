@@ -15,7 +15,8 @@ import { YaraRunner } from '../../scanning/analysis/yara/yara-runner.js';
 import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
 import { emlMessage } from '../support/mail-formats.js';
-import { startTestService } from '../support/service.js';
+import { fileForm } from '../support/content.js';
+import { scaniiRequest, startTestService } from '../support/service.js';
 import { flateStream, writePdf, type PdfBody } from '../support/pdf.js';
 
 /**
@@ -374,6 +375,44 @@ describe('the language analyzer', () => {
       maxBytes: 1024,
     }).catch((error: unknown) => error);
     expect((empty as Error).message).toMatch(/no \.yar or \.yara file/);
+  });
+});
+
+describe('the language rules in the service', () => {
+  it('give their findings through the Scanii API to a tenant with the category, and only to it', async () => {
+    const service = await startTestService();
+    try {
+      const withLanguage = await service.createTenant('with-language');
+      const without = await service.createTenant('malware-only');
+      // Stands in for the tenant setting (detection_categories), which another change adds.
+      service.service.runtime.pipeline.plans = {
+        planFor: (request) =>
+          Promise.resolve(
+            request.tenantId === withLanguage.id
+              ? { ...defaultPlan(request.tenantId), categories: ['malware', 'unsafe_language'] }
+              : defaultPlan(request.tenantId),
+          ),
+      };
+      const scan = async (tenant: { auth: string }) => {
+        const response = await scaniiRequest(service, tenant, '/files', {
+          method: 'POST',
+          body: fileForm(Buffer.from(`notes: ${NSFW_0_TEST}\n`), {}, 'notes.txt'),
+        });
+        expect(response.status).toBe(201);
+        return (await response.json()) as {
+          findings: string[];
+          engines: { name: string; version: string }[];
+        };
+      };
+      const flagged = await scan(withLanguage);
+      expect(flagged.findings).toEqual(['content.en.language.nsfw.0']);
+      expect(flagged.engines.map((engine) => engine.name)).toContain('language-rules');
+      const clean = await scan(without);
+      expect(clean.findings).toEqual([]);
+      expect(clean.engines.map((engine) => engine.name)).not.toContain('language-rules');
+    } finally {
+      await service.stop();
+    }
   });
 });
 
