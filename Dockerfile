@@ -17,7 +17,8 @@ COPY webhooks ./webhooks
 COPY s3 ./s3
 COPY rescans ./rescans
 COPY cli ./cli
-# The build copies the Lua scripts (`lua/` folders beside their modules) into dist/.
+# The build copies the Lua scripts (`lua/` folders beside their modules) and the built-in language
+# rule pack (scanning/analysis/language/rules/) into dist/.
 COPY scripts/copy-lua-scripts.ts ./scripts/
 RUN npm run build && npm prune --omit=dev
 

@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../core/config.js';
+import { LanguageRulesError } from '../scanning/analysis/language/rule-pack.js';
 import { createLogger } from '../core/logger.js';
 import { runServe } from './serve.js';
 import { runServeGroup } from './serve-group.js';
@@ -65,7 +66,9 @@ main(process.argv.slice(2)).then(
     if (code !== -1) process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(error instanceof ConfigError ? error.message : error);
+    // Configuration an operator got wrong is told in words; anything else with its stack.
+    const told = error instanceof ConfigError || error instanceof LanguageRulesError;
+    console.error(told ? error.message : error);
     process.exitCode = 1;
   },
 );

@@ -40,10 +40,12 @@ import {
   type EngineChoice,
   type EngineSet,
 } from '../scanning/engines.js';
+import type { Analyzer } from '../scanning/analysis/analyzer.js';
 import { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { TenantRulesAnalyzer } from '../scanning/analysis/custom-rules/tenant-rules-analyzer.js';
-import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { ImageAnalyzer } from '../scanning/analysis/images/image-analyzer.js';
+import { LanguageAnalyzer } from '../scanning/analysis/language/language-analyzer.js';
+import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
 import { Redeliveries } from '../webhooks/redelivery.js';
@@ -77,6 +79,11 @@ export interface Runtime {
   queues: Queues;
   spool: Spool;
   engines: EngineSet;
+  /**
+   * The process's YARA worker threads: one runner for every YARA user (the language rules, and
+   * tenants' rules), so its threads and compiled rule sets are shared. Closed by `close`.
+   */
+  yara: YaraRunner;
   /**
    * What the engines do not detect, for the start-up log, `/readyz` and `/account.json`: set
    * when the default engines run without clamd (not installed, or no database). Empty otherwise.
@@ -146,15 +153,15 @@ export async function buildRuntime(
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const tenantRules = buildTenantRules(config, redis, keys);
-  const unmetered = await createEngineSet(config, logger, {
-    ...clamd.choice,
-    analyzers: [new ImageAnalyzer(config.images), tenantRules.analyzer],
-  }).catch(async (error: unknown) => {
-    await tenantRules.runner.close();
-    await clamd.embedded?.stop();
-    throw error;
-  });
+  const yara = new YaraRunner(config.yara);
+  const tenantRules = buildTenantRules(config, redis, keys, yara);
+  const unmetered = await buildAnalyzers(config, logger, yara, tenantRules.analyzer)
+    .then((analyzers) => createEngineSet(config, logger, { ...clamd.choice, analyzers }))
+    .catch(async (error: unknown) => {
+      await yara.close();
+      await clamd.embedded?.stop();
+      throw error;
+    });
   const scanningWarnings = clamd.absence
     ? [missingClamdWarning(clamd.absence, builtinSignatureCount(unmetered))]
     : [];
@@ -275,6 +282,7 @@ export async function buildRuntime(
     queues,
     spool,
     engines,
+    yara,
     scanningWarnings,
     embeddedClamd: clamd.embedded,
     pipeline,
@@ -327,7 +335,7 @@ export async function buildRuntime(
       s3.close();
       await queues.close();
       await engines.close();
-      await tenantRules.runner.close();
+      await yara.close();
       await clamd.embedded?.stop();
       redis.disconnect();
       await embedded?.stop();
@@ -336,33 +344,51 @@ export async function buildRuntime(
 }
 
 /**
- * Tenants' own YARA rules: the store, the YARA threads that check and run them, the analyzer
- * scans use and the book the rules API uses. A scan's first use of a set on a thread compiles it,
- * so one scan task may take the compile budget plus the scan budget.
+ * Tenants' own YARA rules: the store, the analyzer scans use and the book the rules API uses,
+ * over the process's YARA runner. A scan's first use of a set on a thread compiles it, so one
+ * scan task may take the compile budget plus the scan budget.
  */
 function buildTenantRules(
   config: Config,
   redis: Redis,
   keys: RedisKeys,
-): { runner: YaraRunner; analyzer: TenantRulesAnalyzer; book: TenantRuleBook } {
+  yara: YaraRunner,
+): { analyzer: TenantRulesAnalyzer; book: TenantRuleBook } {
   const limits = config.tenantRules;
   const store = new TenantRuleStore(redis, keys);
-  const runner = new YaraRunner({
-    threads: limits.threads,
-    timeoutMs: limits.compileTimeoutMs + limits.scanTimeoutMs,
-  });
   return {
-    runner,
-    analyzer: new TenantRulesAnalyzer(store, runner, { maxPieceBytes: limits.maxPieceBytes }),
-    book: new TenantRuleBook(store, runner, {
+    analyzer: new TenantRulesAnalyzer(store, yara, {
+      maxPieceBytes: limits.maxPieceBytes,
+      timeoutMs: limits.compileTimeoutMs + limits.scanTimeoutMs,
+    }),
+    book: new TenantRuleBook(store, yara, {
       maxSourceBytes: limits.maxSourceBytes,
       maxRules: limits.maxRules,
       maxFiles: limits.maxFiles,
       compileTimeoutMs: limits.compileTimeoutMs,
       scanTimeoutMs: limits.scanTimeoutMs,
-      probeRuns: limits.threads + 1,
+      probeRuns: config.yara.threads + 1,
     }),
   };
+}
+
+/**
+ * The analyzers of the categories beyond malware and of tenants' rules, over the process's one
+ * YARA runner. The language rules are read and checked here, once: a pack that does not compile
+ * stops the start.
+ */
+async function buildAnalyzers(
+  config: Config,
+  logger: Logger,
+  yara: YaraRunner,
+  tenantRules: TenantRulesAnalyzer,
+): Promise<Analyzer[]> {
+  const language = await LanguageAnalyzer.load(logger, config.language.rulesDir, {
+    yara,
+    maxBytes: config.language.maxBytes,
+  });
+  logger.info({ rules: language.pack.version }, 'language rules loaded');
+  return [language, new ImageAnalyzer(config.images), tenantRules];
 }
 
 /**

@@ -266,6 +266,20 @@ export const EnvSchema = z.object({
   ARBITER_IMAGE_MAX_PIXELS: positiveInt(64_000_000).describe(
     'largest image, in pixels (width × height, as its header declares), the image classifier decodes; a larger one is reported `content.unscannable.image.limits-exceeded`',
   ),
+  ARBITER_LANGUAGE_RULES_DIR: z.string().optional().meta({
+    description:
+      'folder of `.yar`/`.yara` files (read recursively) used instead of the built-in language rule pack for the `unsafe_language` category: rules named `content_<language>_language_<…>` give the finding `content.<language>.language.<…>`. Read once at start; a file that does not compile stops the start with its name and line. See docs/engines.md, "Unsafe language"',
+    defaultText: 'the built-in pack (English)',
+  }),
+  ARBITER_LANGUAGE_MAX_BYTES: byteSize('16MB').describe(
+    'largest text piece (a file, an archive member, a mail part, a PDF stream) checked for unsafe language; a larger one gives `content.unscannable.language.limits-exceeded`',
+  ),
+  ARBITER_YARA_THREADS: intInRange(1, 64, 1).describe(
+    "worker threads per process that run YARA scans (the language rules, tenants' rules), off the event loop",
+  ),
+  ARBITER_YARA_TIMEOUT_MS: positiveInt(10_000).describe(
+    "longest one scan of one piece with the language rules may take (the first one on a thread includes compiling the pack); past it the thread is replaced and the piece gives `content.unscannable.language.limits-exceeded`. Tenants' rules run on the same threads with their own limit: `ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS` plus `ARBITER_TENANT_RULES_SCAN_TIMEOUT_MS`",
+  ),
   ARBITER_REQUEST_TIMEOUT_MS: positiveInt(900_000).describe(
     'time a client has to send one whole request, headers and body; past it the connection is closed (408 if nothing was answered yet). An upload of `ARBITER_MAX_FILE_SIZE` must arrive within it: at the defaults (200 MB in 15 min) that is about 1.8 Mbit/s. See docs/deployment.md, "Slow clients"',
   ),
@@ -371,9 +385,6 @@ export const EnvSchema = z.object({
   ),
   ARBITER_TENANT_RULES_MAX_PIECE: byteSize('64MB').describe(
     "largest piece (the file, or a member of an archive, mail or document) tenants' rules are run on; a larger one is reported as `content.unscannable.custom.limits-exceeded`",
-  ),
-  ARBITER_TENANT_RULES_THREADS: intInRange(1, 64, 2).describe(
-    "worker threads of each process that run tenants' YARA rules (started when first needed)",
   ),
   ARBITER_PUBLIC_URL: z
     .url({ protocol: /^https?$/ })
@@ -534,6 +545,18 @@ function structureConfig(e: Env) {
     },
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
     /**
+     * The `unsafe_language` category: the rule pack's folder (undefined: the built-in pack) and
+     * the largest text piece checked.
+     */
+    language: {
+      rulesDir: e.ARBITER_LANGUAGE_RULES_DIR
+        ? path.resolve(e.ARBITER_LANGUAGE_RULES_DIR)
+        : undefined,
+      maxBytes: e.ARBITER_LANGUAGE_MAX_BYTES,
+    },
+    /** The process's YARA runner (one, shared by the language rules and tenants' rules). */
+    yara: { threads: e.ARBITER_YARA_THREADS, timeoutMs: e.ARBITER_YARA_TIMEOUT_MS },
+    /**
      * The API's HTTP server: time a client has to send a whole request, and its headers; past
      * either the connection is closed. Bounds how long a trickled body can hold a socket.
      */
@@ -613,7 +636,6 @@ function structureConfig(e: Env) {
       compileTimeoutMs: e.ARBITER_TENANT_RULES_COMPILE_TIMEOUT_MS,
       scanTimeoutMs: e.ARBITER_TENANT_RULES_SCAN_TIMEOUT_MS,
       maxPieceBytes: e.ARBITER_TENANT_RULES_MAX_PIECE,
-      threads: e.ARBITER_TENANT_RULES_THREADS,
     },
     publicUrl: e.ARBITER_PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: e.ARBITER_TRUST_PROXY,

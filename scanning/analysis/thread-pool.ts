@@ -54,18 +54,18 @@ export class ThreadPool<Task, Result> {
     });
   }
 
-  async run(task: Task, transferList?: ArrayBuffer[]): Promise<Result> {
+  /** `timeoutMs`: this task's own time limit, instead of the pool's. */
+  async run(task: Task, transferList?: ArrayBuffer[], timeoutMs?: number): Promise<Result> {
     // A task waits here for a free thread, so that its time limit counts its own run only: one
     // queued behind slow ones must not be cut off for the time it spent waiting.
     const release = await this.acquireThread();
-    const signal = AbortSignal.timeout(this.options.timeoutMs);
+    const limit = timeoutMs ?? this.options.timeoutMs;
+    const signal = AbortSignal.timeout(limit);
     try {
       return await this.piscina.run(task, { signal, ...(transferList ? { transferList } : {}) });
     } catch (error) {
       if (signal.aborted)
-        throw new ThreadTimeoutError(
-          `${this.options.name}: the task took longer than ${this.options.timeoutMs} ms`,
-        );
+        throw new ThreadTimeoutError(`${this.options.name}: the task took longer than ${limit} ms`);
       throw error;
     } finally {
       release();

@@ -205,7 +205,11 @@ export class TenantRuleBook {
     for (let run = 0; run < this.limits.probeRuns; run += 1) {
       const started = performance.now();
       try {
-        await this.runner.scan(rules, probeContent());
+        await this.runner.scan(
+          rules,
+          probeContent(),
+          this.limits.compileTimeoutMs + this.limits.scanTimeoutMs,
+        );
       } catch (error) {
         if (error instanceof ThreadTimeoutError) break;
         throw error;
@@ -231,7 +235,7 @@ export class TenantRuleBook {
   ): Promise<{ errors: CompilerMessage[]; warnings: CompilerMessage[] }> {
     const started = performance.now();
     try {
-      const check = await this.runner.check(source);
+      const check = await this.runner.check(source, this.limits.compileTimeoutMs);
       const took = performance.now() - started;
       if (timed && check.errors.length === 0 && took > this.limits.compileTimeoutMs)
         throw compileTooSlow(this.limits, took);

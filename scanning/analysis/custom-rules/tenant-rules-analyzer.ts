@@ -24,6 +24,11 @@ const MAX_FINDING_LENGTH = 128;
 export interface TenantRulesOptions {
   /** Largest piece the rules run on (`ARBITER_TENANT_RULES_MAX_PIECE`). */
   maxPieceBytes: number;
+  /**
+   * Longest one piece's scan may take, compiling the set included (a thread's first scan with a
+   * version compiles it); default: the YARA runner's own limit.
+   */
+  timeoutMs?: number;
 }
 
 export class TenantRulesAnalyzer implements Analyzer {
@@ -72,7 +77,7 @@ export class TenantRulesAnalyzer implements Analyzer {
         limitsExceeded(piece, `larger than ${this.options.maxPieceBytes} bytes (tenant rules)`),
       check: async (piece: Piece) => {
         try {
-          const matches = await this.runner.scan(ruleSet, piece.bytes);
+          const matches = await this.runner.scan(ruleSet, piece.bytes, this.options.timeoutMs);
           return matches.map((match) => detection(piece, match, rules));
         } catch (error) {
           if (error instanceof ThreadTimeoutError)

@@ -49,16 +49,22 @@ export class YaraRunner {
     });
   }
 
-  /** Compiles `source` as the service would and reports its errors and warnings. */
-  async check(source: string): Promise<SourceCheck> {
-    const result = await this.pool.run({ kind: 'check', source });
+  /**
+   * Compiles `source` as the service would and reports its errors and warnings. `timeoutMs`:
+   * this call's own time limit (default: the runner's).
+   */
+  async check(source: string, timeoutMs?: number): Promise<SourceCheck> {
+    const result = await this.pool.run({ kind: 'check', source }, undefined, timeoutMs);
     if (result.kind !== 'check') throw new Error('yara worker answered a check with a scan');
     return { errors: result.errors, warnings: result.warnings };
   }
 
-  /** The rules of `rules` that match `bytes`. Throws ThreadTimeoutError past the time limit. */
-  async scan(rules: RuleSet, bytes: Buffer): Promise<RuleMatch[]> {
-    const result = await this.pool.run({ kind: 'scan', rules, bytes });
+  /**
+   * The rules of `rules` that match `bytes`. Throws ThreadTimeoutError past the time limit
+   * (`timeoutMs` for this call, default the runner's).
+   */
+  async scan(rules: RuleSet, bytes: Buffer, timeoutMs?: number): Promise<RuleMatch[]> {
+    const result = await this.pool.run({ kind: 'scan', rules, bytes }, undefined, timeoutMs);
     if (result.kind !== 'scan') throw new Error('yara worker answered a scan with a check');
     return result.matches;
   }

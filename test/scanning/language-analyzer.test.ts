@@ -1,0 +1,439 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
+import { createLogger } from '../../core/logger.js';
+import { AnalysisEngine } from '../../scanning/analysis/analysis-engine.js';
+import {
+  LANGUAGE_LIMITS_EXCEEDED,
+  LanguageAnalyzer,
+} from '../../scanning/analysis/language/language-analyzer.js';
+import { LanguageRulesError } from '../../scanning/analysis/language/rule-pack.js';
+import { YaraRunner } from '../../scanning/analysis/yara/yara-runner.js';
+import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
+import { DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
+import { emlMessage } from '../support/mail-formats.js';
+import { fileForm } from '../support/content.js';
+import { scaniiRequest, startTestService } from '../support/service.js';
+import { flateStream, writePdf, type PdfBody } from '../support/pdf.js';
+
+/**
+ * The unsafe_language category end to end below the service: the project's English pack through
+ * a real YARA runner, over content walked by the analysis engine (archives, mail, documents).
+ */
+
+const NSFW_0_TEST = 'C681D880-8EB3-4D8F-B2E6-FE25EB415C47';
+const NSFW_TEST = 'E78F3BC5-9633-4FF8-9311-148ACC4880DF';
+
+const languagePlan: ScanPlan = { ...defaultPlan('t1'), categories: ['malware', 'unsafe_language'] };
+const logger = createLogger('silent');
+
+/** Ordinary English, for the false positives a word list is prone to. */
+const PROSE = [
+  'The committee met on Tuesday in Scunthorpe to review the assessment of the classic',
+  'Penistone bridge. The therapist, a keen analyst of grasshoppers, described her analysis of',
+  'the cocktail menu at the Dickens museum, where a pussycat slept by the assistant manager.',
+  'Shiitake and shitake mushrooms were served with a glass of sauvignon; the cocker spaniel',
+  'chased a bass through the Essex marsh while the class passed the hotel reception.',
+  'Graduates finished summa cum laude, and the speaker thanked everyone for their patience:',
+  'analysis, documentation, grapefruit, peacock, titanic, butterscotch and Middlesex all',
+  'appear in an ordinary paragraph without meaning anything unsafe at all. The gallery hung',
+  'painted nudes beside a landscape; the curator found a chink in the armour of the argument,',
+  'kept the rooms spick and span, and poof, the crowd was gone before the cocktails arrived.',
+].join('\n');
+
+describe('the language analyzer', () => {
+  const { ws, formats } = formatWorkspace();
+  const yara = new YaraRunner({ threads: 1, timeoutMs: 30_000 });
+  const folders: string[] = [];
+  afterAll(async () => {
+    await yara.close();
+    for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  });
+
+  /** Counts the scans that reach the runner. */
+  const counted = { scans: 0 };
+  const countingYara = {
+    scan: (...args: Parameters<YaraRunner['scan']>) => {
+      counted.scans += 1;
+      return yara.scan(...args);
+    },
+  };
+
+  const builtin = LanguageAnalyzer.load(logger, undefined, {
+    yara: countingYara,
+    maxBytes: 16 * 1024 * 1024,
+  });
+
+  async function analyze(
+    content: Buffer,
+    options: { analyzer?: LanguageAnalyzer; plan?: ScanPlan; name?: string } = {},
+  ) {
+    const engine = new AnalysisEngine([options.analyzer ?? (await builtin)], {
+      archive: DEFAULT_LIMITS,
+      formats,
+      scratchDir: ws.scratchDir,
+    });
+    const file = ws.write(content);
+    return engine.scan(
+      { path: file, size: content.length, name: options.name ?? 'upload' },
+      options.plan ?? languagePlan,
+    );
+  }
+
+  async function findings(content: Buffer, name?: string): Promise<string[]> {
+    const verdicts = await analyze(content, name === undefined ? {} : { name });
+    expect(verdicts).toHaveLength(1);
+    return verdicts[0]?.findings ?? [];
+  }
+
+  function folder(files: Record<string, string>): string {
+    const dir = mkdtempSync(path.join(tmpdir(), 'arbiter-language-'));
+    folders.push(dir);
+    for (const [name, source] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), source);
+    }
+    return dir;
+  }
+
+  it('detects each documented test content in plain text, and records the pack', async () => {
+    const [verdict] = await analyze(Buffer.from(`check ${NSFW_TEST} please\n`));
+    expect(verdict?.engine).toBe('language-rules');
+    expect(verdict?.version).toMatch(/^arbiter-language\/[0-9a-f]{12} \(\d+ rules, en\)$/);
+    expect(verdict?.findings).toEqual(['content.en.language.nsfw.test']);
+    expect(verdict?.detections?.[0]).toEqual({
+      path: ['upload'],
+      finding: 'content.en.language.nsfw.test',
+      signature: 'content_en_language_nsfw_test',
+    });
+    expect(await findings(Buffer.from(NSFW_0_TEST))).toEqual(['content.en.language.nsfw.0']);
+  });
+
+  it('finds the test contents inside a zip, with the member path', async () => {
+    const archive = await zip([
+      { name: 'docs/a.txt', data: Buffer.from(`one ${NSFW_0_TEST}`) },
+      { name: 'b.txt', data: Buffer.from(NSFW_TEST.toLowerCase()) },
+    ]);
+    const [verdict] = await analyze(archive, { name: 'bundle.zip' });
+    expect(verdict?.findings).toEqual([
+      'content.en.language.nsfw.0',
+      'content.en.language.nsfw.test',
+    ]);
+    expect(verdict?.detections?.map((d) => d.path)).toContainEqual(['bundle.zip', 'docs/a.txt']);
+  });
+
+  it('reads an HTML page as its reader sees it: tags and references gone, inline tags inside words', async () => {
+    const page = [
+      '<!doctype html><html><head><title>Notes</title>',
+      `<script>var hidden = "${NSFW_TEST}";</script><style>.x{}</style></head>`,
+      `<body><p>Code: <b>${NSFW_0_TEST.slice(0, 10)}</b>${NSFW_0_TEST.slice(10)}</p>`,
+      '<p>What the f<i>u</i>ck &amp; why</p><div>ass</div><div>hole</div></body></html>',
+    ].join('\n');
+    expect(await findings(Buffer.from(page), 'page.html')).toEqual([
+      'content.en.language.nsfw.0',
+      'content.en.language.nsfw.1',
+    ]);
+    // A comment inside a word is invisible: the word is whole.
+    expect(await findings(Buffer.from('<div>bull<!-- x -->shit</div>'))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+    // A character reference inside a word is decoded: `sh&#105;t`.
+    expect(await findings(Buffer.from('<p>oh sh&#105;t</p>'))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+  });
+
+  it('reads the text of a Word document, joining the runs a word is split into', async () => {
+    const run = (text: string, bold = false) =>
+      `<w:r>${bold ? '<w:rPr><w:b/></w:rPr>' : ''}<w:t xml:space="preserve">${text}</w:t></w:r>`;
+    const body = [
+      `<w:p>${run('Reference ')}${run(NSFW_TEST.slice(0, 8))}${run(NSFW_TEST.slice(8), true)}</w:p>`,
+      // Two paragraphs are two words, not one: "ass" and "hole" stay apart.
+      `<w:p>${run('ass')}</w:p><w:p>${run('hole')}</w:p>`,
+    ].join('');
+    const documentXml = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${body}</w:body></w:document>`;
+    const docx = await zip([
+      {
+        name: '[Content_Types].xml',
+        data: Buffer.from(
+          '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        ),
+      },
+      { name: 'word/document.xml', data: Buffer.from(documentXml) },
+    ]);
+    const [verdict] = await analyze(docx, { name: 'letter.docx' });
+    expect(verdict?.findings).toEqual(['content.en.language.nsfw.test']);
+    expect(verdict?.detections?.[0]?.path).toEqual(['letter.docx', 'word/document.xml']);
+  });
+
+  it('reads the shared strings of a workbook, the text of a slide and of an OpenDocument', async () => {
+    const sst = `<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>total</t></si><si><r><t>${NSFW_0_TEST.slice(0, 4)}</t></r><r><rPr><b/></rPr><t>${NSFW_0_TEST.slice(4)}</t></r></si></sst>`;
+    const slide = `<?xml version="1.0"?><p:sld xmlns:p="p" xmlns:a="a"><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:rPr lang="en-US"/><a:t>${NSFW_TEST}</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>`;
+    const book = await zip([
+      { name: 'xl/sharedStrings.xml', data: Buffer.from(sst) },
+      { name: 'ppt/slides/slide1.xml', data: Buffer.from(slide) },
+    ]);
+    expect(await findings(book)).toEqual([
+      'content.en.language.nsfw.0',
+      'content.en.language.nsfw.test',
+    ]);
+    // OpenDocument: spans join, paragraphs and `text:s` separate.
+    const content = `<?xml version="1.0"?><office:document-content xmlns:office="o" xmlns:text="t"><office:body><office:text><text:p>bull<text:span text:style-name="T1">shit</text:span></text:p><text:p>ass<text:s/>hole</text:p></office:text></office:body></office:document-content>`;
+    const odt = await zip([{ name: 'content.xml', data: Buffer.from(content) }]);
+    expect(await findings(odt)).toEqual(['content.en.language.nsfw.1']);
+  });
+
+  it('reads the page text of a PDF from its content streams, compressed or not', async () => {
+    const pdf = (content: PdfBody): Buffer =>
+      writePdf([
+        '<< /Type /Catalog /Pages 2 0 R >>',
+        '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+        '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>',
+        content,
+      ]);
+    const plain = Buffer.from(`BT /F1 12 Tf 72 712 Td (Test: ${NSFW_TEST}) Tj ET`);
+    expect(await findings(pdf({ dict: '', data: plain }), 'plain.pdf')).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    // Compressed, and split by kerning inside a TJ array, with an escaped character.
+    const kerned = Buffer.from(
+      `BT /F1 12 Tf 72 712 Td [(${NSFW_0_TEST.slice(0, 12)}) -12 (${NSFW_0_TEST.slice(12, 18)}\\${NSFW_0_TEST.slice(18, 19)}${NSFW_0_TEST.slice(19)})] TJ ET`,
+    );
+    const [verdict] = await analyze(pdf(flateStream(kerned)), { name: 'kerned.pdf' });
+    expect(verdict?.findings).toEqual(['content.en.language.nsfw.0']);
+    expect(verdict?.detections?.[0]?.path).toEqual(['kerned.pdf', 'stream-4-0.bin']);
+    // A wide gap in a TJ array is a space: two words, neither unsafe.
+    const apart = Buffer.from('BT [(ass) -600 (hole)] TJ ET');
+    expect(await findings(pdf(flateStream(apart)))).toEqual([]);
+    // Strings shown one after the other are one word; hexadecimal strings are text too.
+    const joined = Buffer.from('BT (sh) Tj <6974> Tj ET');
+    expect(await findings(pdf(flateStream(joined)))).toEqual(['content.en.language.nsfw.1']);
+  });
+
+  it('reads the decoded parts of a mail message', async () => {
+    const mail = emlMessage({
+      text: 'Hello,\nsee the attached notes.\n',
+      attachments: [
+        { name: 'notes.txt', type: 'text/plain', data: Buffer.from(`id ${NSFW_TEST}\n`) },
+      ],
+    });
+    // The attachment is base64 in the message: only the decoded part holds the text.
+    expect(mail.includes(NSFW_TEST)).toBe(false);
+    const [verdict] = await analyze(mail, { name: 'message.eml' });
+    expect(verdict?.findings).toEqual(['content.en.language.nsfw.test']);
+    expect(verdict?.detections?.[0]?.path).toEqual(['message.eml', 'notes.txt']);
+  });
+
+  it('detects real words of several themes, in any case and in common disguises', async () => {
+    const text = [
+      'What the FUCK is this.',
+      'You absolute dickhead!',
+      'Watch porn all day?',
+      'sh1t happens',
+      'feeling HoRnY',
+    ].join('\n');
+    expect(await findings(Buffer.from(text))).toEqual([
+      'content.en.language.nsfw.0',
+      'content.en.language.nsfw.1',
+      'content.en.language.nsfw.2',
+      'content.en.language.nsfw.5',
+    ]);
+    expect(await findings(Buffer.from('she sent a b!tch message'))).toEqual([
+      'content.en.language.nsfw.2',
+    ]);
+    // Invisible characters inside a word do not hide it.
+    expect(await findings(Buffer.from('mother\u200bfucker', 'utf8'))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+  });
+
+  it('calls ordinary prose clean, and never matches a term inside a longer word', async () => {
+    const [verdict] = await analyze(Buffer.from(PROSE));
+    expect(verdict?.findings).toEqual([]);
+    expect(await findings(Buffer.from('shitake fuckingham assholery pornography'))).toEqual([]);
+    // Base64's `+` and `/` bound random letters: megabytes of it would hold short terms.
+    const key = randomBytes(8_000_000).toString('base64').replace(/.{64}/g, '$&\n');
+    expect(
+      await findings(Buffer.from(`-----BEGIN DATA-----\n${key}\n-----END DATA-----\n`)),
+    ).toEqual([]);
+  });
+
+  it('decodes UTF-16 text, with or without a byte order mark, and Latin-1 text', async () => {
+    const sentence = `Caf\u00e9 note: ${NSFW_TEST}`;
+    const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(sentence, 'utf16le')]);
+    const be = Buffer.from(Buffer.from(sentence, 'utf16le')).swap16();
+    expect(await findings(le)).toEqual(['content.en.language.nsfw.test']);
+    expect(await findings(Buffer.concat([Buffer.from([0xfe, 0xff]), be]))).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    expect(await findings(Buffer.from(`${PROSE} ${sentence}`, 'utf16le'))).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    expect(await findings(Buffer.from('Caf\u00e9 cr\u00e8me: bullshit', 'latin1'))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+  });
+
+  it('leaves binary pieces alone', async () => {
+    const binary = Buffer.concat([
+      Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]),
+      Buffer.from(` ${NSFW_TEST} `),
+    ]);
+    const before = counted.scans;
+    expect(await findings(binary)).toEqual([]);
+    expect(counted.scans).toBe(before);
+  });
+
+  it('gives no verdict and does no YARA work when the category is off', async () => {
+    const before = counted.scans;
+    const verdicts = await analyze(Buffer.from(NSFW_TEST), { plan: defaultPlan('t1') });
+    expect(verdicts).toEqual([]);
+    expect(counted.scans).toBe(before);
+  });
+
+  it('reports text past its limit, and a scan past its time, as limits exceeded', async () => {
+    const small = await LanguageAnalyzer.load(logger, undefined, { yara, maxBytes: 1024 });
+    const [large] = await analyze(Buffer.from(`${'word '.repeat(400)}${NSFW_TEST}`), {
+      analyzer: small,
+    });
+    expect(large?.findings).toEqual([LANGUAGE_LIMITS_EXCEEDED]);
+    // A first scan starts a thread and compiles the pack: far longer than a millisecond.
+    const hurried = new YaraRunner({ threads: 1, timeoutMs: 1 });
+    try {
+      const slow = await LanguageAnalyzer.load(logger, undefined, {
+        yara: hurried,
+        maxBytes: 1024,
+      });
+      const [verdict] = await analyze(Buffer.from(NSFW_TEST), { analyzer: slow });
+      expect(verdict?.findings).toEqual([LANGUAGE_LIMITS_EXCEEDED]);
+    } finally {
+      await hurried.close();
+    }
+  });
+
+  it('uses the pack of ARBITER_LANGUAGE_RULES_DIR instead of the built-in one', async () => {
+    const dir = folder({
+      'fr/jurons.yara': [
+        'rule content_fr_language_nsfw_1 { strings: $ = "zut alors" fullword nocase condition: any of them }',
+        'rule unrelated_rule { strings: $ = "zut" nocase condition: any of them }',
+      ].join('\n'),
+      'de/test.yar':
+        'rule content_de_language_unsafe_test { strings: $ = "ZXCVT/DE" condition: any of them }',
+      // A bundle of includes, as packs that ship each language alone also carry: skipped.
+      'entrypoint.yara': '/* everything */\ninclude "fr/jurons.yara"\ninclude "de/test.yar"\n',
+      'notes.txt': 'not rules',
+      // Hidden folders are not read (a ConfigMap volume's data folder, `.git`).
+      '.hidden/copy.yar': 'this is not YARA',
+    });
+    // A link to a rule file is read (a ConfigMap volume is links).
+    const elsewhere = folder({
+      'it.yar':
+        'rule content_it_language_nsfw_2 { strings: $ = "porca miseria" nocase condition: any of them }',
+    });
+    symlinkSync(path.join(elsewhere, 'it.yar'), path.join(dir, 'it.yar'));
+    const config = loadConfig({ ARBITER_LANGUAGE_RULES_DIR: dir });
+    const custom = await LanguageAnalyzer.load(logger, config.language.rulesDir, {
+      yara,
+      maxBytes: config.language.maxBytes,
+    });
+    expect(custom.pack.version).toMatch(/^custom-language\/[0-9a-f]{12} \(3 rules, de, fr, it\)$/);
+    const [verdict] = await analyze(Buffer.from('Oh, ZUT ALORS! ZXCVT/DE, porca miseria'), {
+      analyzer: custom,
+    });
+    expect(verdict?.findings).toEqual([
+      'content.de.language.unsafe.test',
+      'content.fr.language.nsfw.1',
+      'content.it.language.nsfw.2',
+    ]);
+    // The built-in pack is not used: its test content gives nothing here.
+    const [other] = await analyze(Buffer.from(NSFW_TEST), { analyzer: custom });
+    expect(other?.findings).toEqual([]);
+  });
+
+  it('refuses to start with a pack that does not compile, naming the file and line', async () => {
+    const dir = folder({
+      'en/fine.yar': 'rule content_en_language_nsfw_1 { strings: $ = "x1" condition: $ }\n',
+      'en/zz-broken.yar': [
+        '// a rule with a mistake',
+        'rule content_en_language_nsfw_2 {',
+        '  condition: undefined_thing',
+        '}',
+      ].join('\n'),
+    });
+    const failure = await LanguageAnalyzer.load(logger, dir, { yara, maxBytes: 1024 }).catch(
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(LanguageRulesError);
+    expect((failure as Error).message).toContain(
+      `${path.join('en', 'zz-broken.yar')}:3:14: unknown identifier \`undefined_thing\``,
+    );
+    const empty = await LanguageAnalyzer.load(logger, folder({ 'a.txt': 'x' }), {
+      yara,
+      maxBytes: 1024,
+    }).catch((error: unknown) => error);
+    expect((empty as Error).message).toMatch(/no \.yar or \.yara file/);
+  });
+});
+
+describe('the language rules in the service', () => {
+  it('give their findings through the Scanii API to a tenant with the category, and only to it', async () => {
+    const service = await startTestService();
+    try {
+      const withLanguage = await service.createTenant('with-language');
+      const without = await service.createTenant('malware-only');
+      // Stands in for the tenant setting (detection_categories), which another change adds.
+      service.service.runtime.pipeline.plans = {
+        planFor: (request) =>
+          Promise.resolve(
+            request.tenantId === withLanguage.id
+              ? { ...defaultPlan(request.tenantId), categories: ['malware', 'unsafe_language'] }
+              : defaultPlan(request.tenantId),
+          ),
+      };
+      const scan = async (tenant: { auth: string }) => {
+        const response = await scaniiRequest(service, tenant, '/files', {
+          method: 'POST',
+          body: fileForm(Buffer.from(`notes: ${NSFW_0_TEST}\n`), {}, 'notes.txt'),
+        });
+        expect(response.status).toBe(201);
+        return (await response.json()) as {
+          findings: string[];
+          engines: { name: string; version: string }[];
+        };
+      };
+      const flagged = await scan(withLanguage);
+      expect(flagged.findings).toEqual(['content.en.language.nsfw.0']);
+      expect(flagged.engines.map((engine) => engine.name)).toContain('language-rules');
+      const clean = await scan(without);
+      expect(clean.findings).toEqual([]);
+      expect(clean.engines.map((engine) => engine.name)).not.toContain('language-rules');
+    } finally {
+      await service.stop();
+    }
+  });
+});
+
+describe('the language rules at start-up', () => {
+  it('stop the service from starting when a file does not compile, naming it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'arbiter-language-'));
+    try {
+      mkdirSync(path.join(dir, 'en'));
+      writeFileSync(
+        path.join(dir, 'en', 'bad.yar'),
+        'rule content_en_language_nsfw_1 {\n  strings:\n',
+      );
+      const failure = await startTestService({ ARBITER_LANGUAGE_RULES_DIR: dir }).catch(
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(LanguageRulesError);
+      expect((failure as Error).message).toContain(
+        `${path.join('en', 'bad.yar')}:2:11: syntax error`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
