@@ -122,14 +122,33 @@ export const AccountSchema = z.object({
     }),
   ),
   settings: z
-    .object({ report_unscannable: z.boolean() })
+    .object({
+      report_unscannable: z.boolean(),
+      detection_categories: z.array(z.string()),
+      image_threshold: z.number(),
+    })
     .optional()
     .describe('The tenant’s scanning preferences, as set by the operator.'),
   engines: z
     .array(z.object({ name: z.string(), version: z.string() }))
     .optional()
     .describe(
-      'An Arbiter addition: the engines every scan runs (`builtin`, `clamd`) and their database versions.',
+      'An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`.',
+    ),
+  analyzers: z
+    .array(
+      z.object({
+        name: z.string(),
+        version: z.string(),
+        category: z
+          .string()
+          .nullable()
+          .describe('The detection category it serves; null for tenants’ own rules (every scan).'),
+      }),
+    )
+    .optional()
+    .describe(
+      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules.',
     ),
   warnings: z
     .array(z.string())

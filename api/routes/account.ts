@@ -9,7 +9,7 @@ import { sendJson } from '../http.js';
 
 /** The engines every scan runs, and what they do not detect (see cli/runtime.ts). */
 export interface ScanningSummary {
-  engines: Pick<EngineSet, 'engines'>;
+  engines: Pick<EngineSet, 'engines' | 'analysis'>;
   warnings: string[];
 }
 
@@ -79,7 +79,15 @@ export function accountRouter({
         ]),
       ),
       // An addition to Scanii's shape (clients ignore unknown fields): set by the operator.
-      ...(preferences ? { settings: { report_unscannable: preferences.reportUnscannable } } : {}),
+      ...(preferences
+        ? {
+            settings: {
+              report_unscannable: preferences.reportUnscannable,
+              detection_categories: preferences.detectionCategories,
+              image_threshold: preferences.imageThreshold,
+            },
+          }
+        : {}),
       // Also additions: the engines this service scans with, and what they miss.
       ...(scanning
         ? {
@@ -87,6 +95,10 @@ export function accountRouter({
               const { name, version } = engine.describe?.() ?? { name: engine.name, version: '' };
               return { name, version };
             }),
+            analyzers: (scanning.engines.analysis?.analyzers ?? []).map((analyzer) => ({
+              ...analyzer.describe(),
+              category: analyzer.category ?? null,
+            })),
             warnings: scanning.warnings,
           }
         : {}),

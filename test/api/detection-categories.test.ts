@@ -29,7 +29,7 @@ const MALWARE_ONLY = 'detection categories: malware';
  * Detection categories as a tenant and its operator see them (docs/api.md): the tenant's
  * settings, a key's own categories (which win, and which its auth tokens follow), what
  * `/account.json` says, and the trace line naming what each scan looked for on every API path.
- * Categories whose analyzers are not part of this service yet are only set, never scanned with.
+ * What each category then finds, on every path, is in test/scans/detection-categories-paths.test.ts.
  */
 describe('detection categories', () => {
   let service: TestService;
@@ -331,5 +331,22 @@ describe('detection categories', () => {
       subscription: 'self-hosted',
     });
     expect(account.keys[tenant.key]?.detection_categories_enabled).toEqual(['malware']);
+  });
+
+  it('lists in /account.json the tenant settings and what runs for each category', async () => {
+    const tenant = await service.createTenant('analyzers');
+    await putSettings(tenant.id, '{"detection_categories":["malware","unsafe_image"]}');
+    const account = await accountOf(tenant.auth);
+    expect(account.settings).toEqual({
+      report_unscannable: true,
+      detection_categories: ['malware', 'unsafe_image'],
+      image_threshold: 0.7,
+    });
+    const analyzers = account.analyzers as Array<{ name: string; category: string | null }>;
+    expect(analyzers.map(({ name, category }) => [name, category])).toEqual([
+      ['language-rules', 'unsafe_language'],
+      ['nsfwjs', 'unsafe_image'],
+      ['tenant-rules', null],
+    ]);
   });
 });
