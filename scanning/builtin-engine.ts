@@ -8,6 +8,7 @@ import {
 } from './archives/index.js';
 import { createFormatSet, type FormatSet } from './archives/formats/index.js';
 import type { Detection, Engine, EngineDescription, EngineVerdict, ScanTarget } from './engine.js';
+import { innermost } from './detections.js';
 import { maliciousFinding, unscannableFinding } from './findings.js';
 import { ContainerMetadataMatcher } from './matcher/container-metadata.js';
 import { ContentScanner } from './matcher/index.js';
@@ -351,37 +352,6 @@ function metadataVisitor(
  */
 function isWithin(path: string[], container: string[]): boolean {
   return container.length <= path.length && container.every((part, i) => path[i] === part);
-}
-
-/**
- * One detection per place and finding (two signatures naming EICAR make one), and none for a
- * container when a member inside it has the same finding: a stored member's bytes are also the
- * container's bytes, and the member is the place to name. Sorted: shallow paths first, then by
- * path, finding and signature.
- */
-function innermost(detections: Detection[]): Detection[] {
-  const key = (finding: string, path: string[]) => JSON.stringify([finding, ...path]);
-  const enclosing = new Set<string>();
-  for (const { finding, path } of detections) {
-    for (let length = 1; length < path.length; length++) {
-      enclosing.add(key(finding, path.slice(0, length)));
-    }
-  }
-  const seen = new Set<string>();
-  return detections.sort(compareDetections).filter(({ finding, path }) => {
-    const at = key(finding, path);
-    if (enclosing.has(at) || seen.has(at)) return false;
-    seen.add(at);
-    return true;
-  });
-}
-
-/** Shallow paths first, then by path and finding: a stable order for traces and tests. */
-function compareDetections(a: Detection, b: Detection): number {
-  if (a.path.length !== b.path.length) return a.path.length - b.path.length;
-  const left = `${a.path.join('/')}\0${a.finding}\0${a.signature}`;
-  const right = `${b.path.join('/')}\0${b.finding}\0${b.signature}`;
-  return left < right ? -1 : left > right ? 1 : 0;
 }
 
 async function compile(signaturesDir: string | undefined, options: LoadOptions): Promise<Loaded> {

@@ -1,5 +1,6 @@
 import { walkContent, type ArchiveLimits, type Member } from '../archives/index.js';
 import type { FormatSet } from '../archives/formats/index.js';
+import { innermost } from '../detections.js';
 import type { Detection, EngineVerdict, ScanTarget } from '../engine.js';
 import { unscannableFinding } from '../findings.js';
 import type { ScanPlan } from '../plan.js';
@@ -62,7 +63,8 @@ export class AnalysisEngine {
         signature: problem.detail,
       }));
     return checks.map((check) => {
-      const detections = [...(found.get(check) ?? []), ...unopened];
+      // As for the built-in engine: a stored member's bytes are its container's too.
+      const detections = innermost([...(found.get(check) ?? []), ...unopened]);
       return {
         engine: check.name,
         version: check.version,

@@ -76,6 +76,16 @@ describe('the analysis engine', () => {
     ]);
   });
 
+  it('names the member, not its container too, when a stored member holds the match', async () => {
+    const stored = await zip([
+      { name: 'note.txt', data: Buffer.from(`text: ${MARKER}`), compress: false },
+    ]);
+    // The zip's own bytes start like text and hold the marker: only the member is named.
+    const container = Buffer.concat([Buffer.from('text: '), stored]);
+    const [verdict] = await analyze(markerAnalyzer(1 << 20), container);
+    expect(verdict?.detections?.map((d) => d.path.join('/'))).toEqual(['upload/note.txt']);
+  });
+
   it('reads a piece whole across many chunks', async () => {
     const text = Buffer.concat([
       Buffer.from('text:'),
