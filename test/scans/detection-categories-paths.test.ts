@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type Redis } from '../../core/redis.js';
 import { LOCAL_TEST_FILE } from '../../scanning/local-test-file.js';
@@ -70,7 +73,7 @@ const MALWARE_ONLY = 'detection categories: malware';
 
 /** What each engine's version looks like in a result (docs/engines.md). */
 const ENGINE_VERSIONS: Record<string, RegExp> = {
-  builtin: /^arbiter-builtin\/\S+ /,
+  builtin: /^arbiter-builtin\/\S+ db:[0-9a-f]{12} \(1 signatures?\)$/,
   'language-rules': /^arbiter-language\/[0-9a-f]{12} \(\d+ rules, en\)$/,
   nsfwjs: /^nsfwjs \d+\.\d+\.\d+ MobileNetV2$/,
   'tenant-rules': /^tenant-rules v\d+ \(2 rules\)$/,
@@ -103,6 +106,7 @@ describe('detection categories on every scan path', () => {
   let content: TestHttpServer;
   let redis: Redis;
   let bundle: Buffer;
+  let signatures: string;
   /** Every category on, and two tenant rules. */
   let all: TestTenant;
   /** The defaults: malware alone, no rules. */
@@ -110,7 +114,17 @@ describe('detection categories on every scan path', () => {
 
   beforeAll(async () => {
     harness = await startS3Harness();
-    service = await startTestService({ ARBITER_SECRET_KEY: 'e2'.repeat(32) });
+    // A database of one signature that matches nothing here: the built-in engine's version then
+    // names a database, which a rescan can compare.
+    signatures = await mkdtemp(path.join(tmpdir(), 'arbiter-e2e-signatures-'));
+    await writeFile(
+      path.join(signatures, 'unused.ndb'),
+      `Test.Never.Seen:0:*:${Buffer.from('arbiter-e2e-never-seen-3c1f').toString('hex')}\n`,
+    );
+    service = await startTestService({
+      ARBITER_SECRET_KEY: 'e2'.repeat(32),
+      ARBITER_SIGNATURES_DIR: signatures,
+    });
     redis = createRedis(service.redis.url, 'command', () => undefined);
     receiver = await startCallbackReceiver();
     bundle = await everyTestContent();
@@ -148,6 +162,7 @@ describe('detection categories on every scan path', () => {
     await receiver?.close();
     await service?.stop();
     await harness?.stop();
+    if (signatures) await rm(signatures, { recursive: true, force: true });
   });
 
   function putRules(tenant: TestTenant, source: string): Promise<Response> {
@@ -358,6 +373,42 @@ describe('detection categories on every scan path', () => {
     }
   });
 
+  it('a rescan scans again for the same categories: no verdict changes', async () => {
+    // A rescan that looked for less (or more) would change the verdicts it scans again.
+    for (const tenant of [all, none]) {
+      const v1 = v1Client(service, tenant.auth);
+      const created = await v1('/rescans', {
+        method: 'POST',
+        // Every result is older than this database: the rescan walks them all.
+        body: JSON.stringify({ older_than: 'arbiter-builtin/0.0.1 db:000000 (1 signature)' }),
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      const ended = await waitFor(
+        async () => {
+          const rescan = (await (await v1(`/rescans/${id}`)).json()) as {
+            state: string;
+            counters: Record<string, unknown>;
+          };
+          return ['listing', 'scanning'].includes(rescan.state) ? undefined : rescan;
+        },
+        { timeoutMs: 30_000, what: `rescan ${id}` },
+      );
+      expect(ended.state).toBe('completed');
+      // Seven results so far: the three uploads (sync, async, /api/Scan) are no longer held;
+      // the fetch is downloaded again, the three bucket objects read again.
+      expect(ended.counters).toEqual({
+        listed: 7,
+        matched: 7,
+        queued: 4,
+        rescanned: 4,
+        changed: 0,
+        errors: 0,
+        skipped: { 'content no longer held': 3 },
+      });
+    }
+  });
+
   it("a key's own categories win for its scans, and only for them", async () => {
     const added = await service.admin(`/tenants/${none.id}/keys`, { method: 'POST' });
     expect(added.status).toBe(201);
@@ -378,6 +429,20 @@ describe('detection categories on every scan path', () => {
 
     // The tenant's first key still follows the tenant.
     await expectMalwareOnly(await scanSync(none.auth));
+
+    // A tenant's own rules run whatever the key's categories.
+    const allSecond = (await (
+      await service.admin(`/tenants/${all.id}/keys`, { method: 'POST' })
+    ).json()) as { key: string; secret: string };
+    const narrowed = await service.admin(`/keys/${allSecond.key}/settings`, {
+      method: 'PUT',
+      body: '{"detection_categories":["malware"]}',
+    });
+    expect(narrowed.status).toBe(200);
+    const malwareAndRules = await scanSync(basic(allSecond.key, allSecond.secret));
+    expect(malwareAndRules.findings).toEqual([...CUSTOM_FINDINGS, MALWARE_FINDING]);
+    expectEngines(malwareAndRules, ['builtin', 'tenant-rules']);
+    expect(await traceOf(all.auth, malwareAndRules.id)).toContain(MALWARE_ONLY);
   });
 
   it('a deleted rule file stops giving its findings at the next scan', async () => {
