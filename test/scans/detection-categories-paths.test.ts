@@ -420,12 +420,38 @@ describe('detection categories on every scan path', () => {
     expect(set.status).toBe(200);
     const secondAuth = basic(second.key, second.secret);
 
-    const languageOnly = await scanSync(secondAuth);
-    expect(languageOnly.findings).toEqual(LANGUAGE_FINDINGS);
-    expectEngines(languageOnly, ['language-rules']);
-    const trace = await traceOf(secondAuth, languageOnly.id);
-    expect(trace).toContain('detection categories: unsafe_language');
-    expect(trace.some((line) => line.startsWith('scanned by builtin'))).toBe(false);
+    const expectLanguageOnly = async (result: Result) => {
+      expect(result.findings).toEqual(LANGUAGE_FINDINGS);
+      expectEngines(result, ['language-rules']);
+      const trace = await traceOf(secondAuth, result.id);
+      expect(trace).toContain('detection categories: unsafe_language');
+      expect(trace.some((line) => line.startsWith('scanned by builtin'))).toBe(false);
+    };
+    await expectLanguageOnly(await scanSync(secondAuth));
+    // The key goes with the scan through the queue: async, fetch, and a token the key minted.
+    const accepted = await fetch(`${service.url}/v2.2/files/async`, {
+      method: 'POST',
+      headers: { authorization: secondAuth },
+      body: fileForm(bundle, {}, 'bundle.zip'),
+    });
+    expect(accepted.status).toBe(202);
+    const asyncId = ((await accepted.json()) as { id: string }).id;
+    await expectLanguageOnly(await pollScanResult<Result>(service, { auth: secondAuth }, asyncId));
+    const minted = await fetch(`${service.url}/v2.2/auth/tokens`, {
+      method: 'POST',
+      headers: { authorization: secondAuth, 'content-type': 'application/json' },
+      body: '{"timeout":60}',
+    });
+    expect(minted.status).toBe(201);
+    const token = basic(((await minted.json()) as { id: string }).id, '');
+    const fetched = await fetch(`${service.url}/v2.2/files/fetch`, {
+      method: 'POST',
+      headers: { authorization: token, 'content-type': 'application/json' },
+      body: JSON.stringify({ location: `${content.url}/bundle.zip` }),
+    });
+    expect(fetched.status).toBe(202);
+    const fetchId = ((await fetched.json()) as { id: string }).id;
+    await expectLanguageOnly(await pollScanResult<Result>(service, { auth: token }, fetchId));
 
     // The tenant's first key still follows the tenant.
     await expectMalwareOnly(await scanSync(none.auth));
