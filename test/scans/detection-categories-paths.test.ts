@@ -28,7 +28,7 @@ import { waitFor } from '../support/wait.js';
  * Issue 13's "done when", end to end: a tenant with every detection category and its own YARA
  * rules gets the malware, language, image and custom findings of the documented test contents
  * through every path a scan can take (sync, async, fetch, the verdict API, an existing bucket
- * object, an S3 event, a retro job); a tenant on the defaults gets the malware finding alone,
+ * object, S3 events posted and through SQS, a retro job, a rescan); a tenant on the defaults gets the malware finding alone,
  * from the malware engine alone. Then a key's own categories, a deleted rule file and a deleted
  * tenant, as an operator and a tenant would do them.
  */
@@ -124,6 +124,9 @@ describe('detection categories on every scan path', () => {
     service = await startTestService({
       ARBITER_SECRET_KEY: 'e2'.repeat(32),
       ARBITER_SIGNATURES_DIR: signatures,
+      // Registered queues are found, and polled, at once.
+      ARBITER_SQS_WAIT_SECONDS: '1',
+      ARBITER_SQS_REFRESH_MS: '100',
     });
     redis = createRedis(service.redis.url, 'command', () => undefined);
     receiver = await startCallbackReceiver();
@@ -154,6 +157,18 @@ describe('detection categories on every scan path', () => {
         url: `${service.url}/v1/events/s3`,
         authorization: tenant.auth,
       });
+      // Events of this one come through an SQS queue that the service polls.
+      const queue = await harness.createQueue(`queue-${name}`);
+      await harness.createBucket(`queued-${name}`);
+      await registerBucket(service, tenant.auth, harness, `queued-${name}`, {
+        callback: `${receiver.url}/callback`,
+        queue: {
+          url: queue.url,
+          endpoint: harness.sqsEndpoint,
+          credentials: { type: 'static', accessKeyId: 'sqs-user', secretAccessKey: 'sqs-secret' },
+        },
+      });
+      harness.bridge(`queued-${name}`, { mode: 'direct', queueUrl: queue.url });
     }
   });
   afterAll(async () => {
@@ -321,14 +336,16 @@ describe('detection categories on every scan path', () => {
       { timeoutMs: 30_000, what: `the callback for s3://${bucket}/${key}` },
     );
 
-  it('an S3 event: the object is scanned for the tenant, tagged, and called back', async () => {
-    for (const [tenant, expectations, name] of [
-      [all, expectEverything, 'all'],
-      [none, expectMalwareOnly, 'none'],
+  it('S3 events (posted, and read from SQS): the object is scanned for the tenant, tagged, and called back', async () => {
+    for (const [tenant, expectations, bucket] of [
+      [all, expectEverything, 'events-all'],
+      [none, expectMalwareOnly, 'events-none'],
+      [all, expectEverything, 'queued-all'],
+      [none, expectMalwareOnly, 'queued-none'],
     ] as const) {
-      await harness.putObject(`events-${name}`, 'incoming/bundle.zip', bundle);
-      await harness.waitForTag(`events-${name}`, 'incoming/bundle.zip', 'scan-result', 'infected');
-      const delivery = await objectDelivery(`events-${name}`, 'incoming/bundle.zip');
+      await harness.putObject(bucket, 'incoming/bundle.zip', bundle);
+      await harness.waitForTag(bucket, 'incoming/bundle.zip', 'scan-result', 'infected', 30_000);
+      const delivery = await objectDelivery(bucket, 'incoming/bundle.zip');
       expect(delivery.json).toMatchObject({ outcome: 'infected', action: 'tag' });
       const result = await resultOf(tenant.auth, String(delivery.json.id));
       expect(delivery.json.findings).toEqual(result.findings);
@@ -395,13 +412,13 @@ describe('detection categories on every scan path', () => {
         { timeoutMs: 30_000, what: `rescan ${id}` },
       );
       expect(ended.state).toBe('completed');
-      // Seven results so far: the three uploads (sync, async, /api/Scan) are no longer held;
-      // the fetch is downloaded again, the three bucket objects read again.
+      // Eight results so far: the three uploads (sync, async, /api/Scan) are no longer held;
+      // the fetch is downloaded again, the four bucket objects read again.
       expect(ended.counters).toEqual({
-        listed: 7,
-        matched: 7,
-        queued: 4,
-        rescanned: 4,
+        listed: 8,
+        matched: 8,
+        queued: 5,
+        rescanned: 5,
         changed: 0,
         errors: 0,
         skipped: { 'content no longer held': 3 },
