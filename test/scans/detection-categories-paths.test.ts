@@ -266,7 +266,7 @@ describe('detection categories on every scan path', () => {
     }
   });
 
-  it('fetch: POST /v2.2/files/fetch from a server, with the same result in the callback', async () => {
+  it('fetch: POST /v2.2/files/fetch from a server (the callback has the result), and POST /v2.1/files with a location', async () => {
     for (const [tenant, expectations] of both()) {
       const accepted = await fetch(`${service.url}/v2.2/files/fetch`, {
         method: 'POST',
@@ -284,6 +284,17 @@ describe('detection categories on every scan path', () => {
         what: `the callback of ${id}`,
       });
       expect(delivery.json).toEqual(result);
+
+      // A location given to the synchronous endpoint (the v2.1 path, as older clients call it).
+      const form = new FormData();
+      form.append('location', `${content.url}/bundle.zip`);
+      const sync = await fetch(`${service.url}/v2.1/files`, {
+        method: 'POST',
+        headers: { authorization: tenant.auth },
+        body: form,
+      });
+      expect(sync.status).toBe(201);
+      await expectations((await sync.json()) as Result);
     }
   });
 
@@ -412,13 +423,13 @@ describe('detection categories on every scan path', () => {
         { timeoutMs: 30_000, what: `rescan ${id}` },
       );
       expect(ended.state).toBe('completed');
-      // Eight results so far: the three uploads (sync, async, /api/Scan) are no longer held;
-      // the fetch is downloaded again, the four bucket objects read again.
+      // Nine results so far: the three uploads (sync, async, /api/Scan) are no longer held;
+      // the two locations are downloaded again, the four bucket objects read again.
       expect(ended.counters).toEqual({
-        listed: 8,
-        matched: 8,
-        queued: 5,
-        rescanned: 5,
+        listed: 9,
+        matched: 9,
+        queued: 6,
+        rescanned: 6,
         changed: 0,
         errors: 0,
         skipped: { 'content no longer held': 3 },
