@@ -14,6 +14,7 @@ import {
   type TestHttpServer,
 } from '../support/http-servers.js';
 import { triggerPng } from '../support/images.js';
+import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import {
   basic,
@@ -30,7 +31,8 @@ import { waitFor } from '../support/wait.js';
  * through every path a scan can take (sync, async, fetch, the verdict API, an existing bucket
  * object, S3 events posted and through SQS, a retro job, a rescan); a tenant on the defaults gets the malware finding alone,
  * from the malware engine alone. Then a key's own categories, a deleted rule file and a deleted
- * tenant, as an operator and a tenant would do them.
+ * tenant, as an operator and a tenant would do them; and a change of categories reaching a worker
+ * that runs apart from the api.
  */
 
 interface Result {
@@ -548,5 +550,69 @@ describe('detection categories on every scan path', () => {
     expect(rules.status).toBe(401);
     // The other tenant scans on as before.
     await expectMalwareOnly(await scanSync(none.auth));
+  });
+});
+
+describe('detection categories across separate api and worker processes', () => {
+  let redis: TestRedis;
+  let api: TestService;
+  let worker: TestService;
+  let content: TestHttpServer;
+  let bundle: Buffer;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    api = await startTestService({}, { redis, roles: { api: true, workers: false } });
+    worker = await startTestService({}, { redis, roles: { api: false, workers: true } });
+    bundle = await everyTestContent();
+    content = await startHttpServer({ '/bundle.zip': bundle });
+  });
+  afterAll(async () => {
+    await content?.close();
+    await worker?.stop();
+    await api?.stop();
+    await redis?.stop();
+  });
+
+  /** A URL scan: queued by the api, run by the worker, whose settings cache is its own. */
+  async function fetchScan(auth: string): Promise<Result> {
+    const response = await fetch(`${api.url}/v2.2/files/fetch`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ location: `${content.url}/bundle.zip` }),
+    });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    return pollScanResult<Result>(api, { auth }, id);
+  }
+
+  it("a tenant's and a key's new categories reach the running worker within seconds", async () => {
+    const tenant = await api.createTenant('split');
+    // The worker has planned a scan for this tenant: it holds "malware" in its cache.
+    expect((await fetchScan(tenant.auth)).findings).toEqual([MALWARE_FINDING]);
+    const changed = await api.admin(`/tenants/${tenant.id}/settings`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        detection_categories: ['malware', 'unsafe_image', 'unsafe_language'],
+      }),
+    });
+    expect(changed.status).toBe(200);
+    const everything = ALL_FINDINGS.filter((finding) => !CUSTOM_FINDINGS.includes(finding));
+    await waitFor(
+      async () =>
+        JSON.stringify((await fetchScan(tenant.auth)).findings) === JSON.stringify(everything),
+      { timeoutMs: 5_000, what: 'the worker to scan for every category' },
+    );
+    const narrowed = await api.admin(`/keys/${tenant.key}/settings`, {
+      method: 'PUT',
+      body: '{"detection_categories":["unsafe_image"]}',
+    });
+    expect(narrowed.status).toBe(200);
+    await waitFor(
+      async () =>
+        JSON.stringify((await fetchScan(tenant.auth)).findings) ===
+        JSON.stringify(['content.image.nsfw.nudity']),
+      { timeoutMs: 5_000, what: "the worker to scan for the key's category alone" },
+    );
   });
 });
