@@ -357,12 +357,23 @@ describe('detection categories on every scan path', () => {
       [none, expectMalwareOnly, 'queued-none'],
     ] as const) {
       await harness.putObject(bucket, 'incoming/bundle.zip', bundle);
-      await harness.waitForTag(bucket, 'incoming/bundle.zip', 'scan-result', 'infected', 30_000);
+      const tags = await harness.waitForTag(
+        bucket,
+        'incoming/bundle.zip',
+        'scan-result',
+        'infected',
+        30_000,
+      );
       const delivery = await objectDelivery(bucket, 'incoming/bundle.zip');
       expect(delivery.json).toMatchObject({ outcome: 'infected', action: 'tag' });
       const result = await resultOf(tenant.auth, String(delivery.json.id));
       expect(delivery.json.findings).toEqual(result.findings);
       expect(delivery.json.engines).toEqual(result.engines);
+      // The tags name every finding and every engine (versions without their remarks).
+      expect(tags['scan-findings']).toBe(result.findings.join(' '));
+      expect(tags['scan-engine']).toBe(
+        result.engines.map((e) => e.version.replace(/\s*\([^)]*\)/g, '')).join(' + '),
+      );
       await expectations(result);
     }
   });
