@@ -450,6 +450,58 @@ describe('detection categories on every scan path', () => {
     }
   });
 
+  it("a rescan of a key's scan looks for that key's categories, not its tenant's", async () => {
+    const tenant = await service.createTenant('rescanned-key');
+    const set = await service.admin(`/keys/${tenant.key}/settings`, {
+      method: 'PUT',
+      body: '{"detection_categories":["malware","unsafe_image"]}',
+    });
+    expect(set.status).toBe(200);
+    const accepted = await fetch(`${service.url}/v2.2/files/fetch`, {
+      method: 'POST',
+      headers: { authorization: tenant.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ location: `${content.url}/bundle.zip` }),
+    });
+    expect(accepted.status).toBe(202);
+    const { id } = (await accepted.json()) as { id: string };
+    const before = await pollScanResult<Result>(service, tenant, id);
+    const withImage = ['content.image.nsfw.nudity', MALWARE_FINDING];
+    expect(before.findings).toEqual(withImage);
+    // And a bucket object the key asked for.
+    await harness.createBucket('objects-rescanned');
+    await registerBucket(service, tenant.auth, harness, 'objects-rescanned');
+    await harness.putObject('objects-rescanned', 'asked/bundle.zip', bundle);
+    const existing = await fetch(`${service.url}/api/Scan/Existing`, {
+      method: 'POST',
+      headers: { authorization: tenant.auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ bucket: 'objects-rescanned', key: 'asked/bundle.zip' }),
+    });
+    expect(existing.status).toBe(200);
+    const objectId = existing.headers.get('x-arbiter-scan-ids') ?? '';
+    expect((await resultOf(tenant.auth, objectId)).findings).toEqual(withImage);
+
+    const v1 = v1Client(service, tenant.auth);
+    const created = await v1('/rescans', {
+      method: 'POST',
+      body: JSON.stringify({ older_than: 'arbiter-builtin/0.0.1 db:000000 (1 signature)' }),
+    });
+    expect(created.status).toBe(201);
+    const rescanId = ((await created.json()) as { id: string }).id;
+    const ended = await waitFor(
+      async () => {
+        const rescan = (await (await v1(`/rescans/${rescanId}`)).json()) as {
+          state: string;
+          counters: Record<string, unknown>;
+        };
+        return ['listing', 'scanning'].includes(rescan.state) ? undefined : rescan;
+      },
+      { timeoutMs: 30_000, what: `rescan ${rescanId}` },
+    );
+    expect(ended.counters).toMatchObject({ matched: 2, rescanned: 2, changed: 0, errors: 0 });
+    expect((await resultOf(tenant.auth, id)).findings).toEqual(withImage);
+    expect((await resultOf(tenant.auth, objectId)).findings).toEqual(withImage);
+  });
+
   it("a key's own categories win for its scans, and only for them", async () => {
     const added = await service.admin(`/tenants/${none.id}/keys`, { method: 'POST' });
     expect(added.status).toBe(201);
