@@ -193,6 +193,9 @@ async function rescanRequest(
     metadata: {},
     creationDate: new Date().toISOString(),
     ...(original.fileName ? { fileName: original.fileName } : {}),
+    // The key's detection categories again, not the tenant's: otherwise a key's extra category
+    // would vanish from the verdict, a change no database made.
+    ...(original.keyId ? { keyId: original.keyId } : {}),
   };
   // An object is read again from its bucket, and acted on like any object scan (objects.ts).
   if (original.source === 'object') return objectRescan(deps.objects, record, request);

@@ -79,7 +79,7 @@ export interface ScanRequest {
   /**
    * The API key that submitted the scan (directly, or through an auth token it minted): its own
    * detection categories apply (scans/scan-plans.ts). Unset for scans no key asked for (S3
-   * events, retro jobs, rescans), which follow their tenant's settings.
+   * events, retro jobs), which follow their tenant's settings. A rescan keeps its original's.
    */
   keyId?: string;
 }

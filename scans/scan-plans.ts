@@ -7,8 +7,9 @@ import type { ScanRequest } from './results.js';
 /**
  * Each scan's plan from the operator's settings: the submitting key's categories where it has
  * its own, else its tenant's; the image threshold is always the tenant's. Scans that no key
- * submitted (S3 events, retro jobs, rescans: `keyId` unset) follow the tenant. Both are read as
- * the settings were within the last second (each store caches per process).
+ * submitted (S3 events, retro jobs: `keyId` unset) follow the tenant; a rescan carries the keyId
+ * of the scan it repeats. Both are read as the settings were within the last second (each store
+ * caches per process).
  */
 export class SettingsScanPlanner implements ScanPlanner {
   constructor(

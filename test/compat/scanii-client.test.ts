@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ScaniiAuthError, ScaniiClient, ScaniiError } from '@scanii/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_TEST_FILE } from '../../scanning/local-test-file.js';
 import { eicar, randomContent, sha1 } from '../support/content.js';
 import {
   startCallbackReceiver,
@@ -10,6 +11,7 @@ import {
   type CallbackReceiver,
   type TestHttpServer,
 } from '../support/http-servers.js';
+import { triggerPng } from '../support/images.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -24,6 +26,11 @@ import { waitFor } from '../support/wait.js';
 
 const EICAR_FINDING = 'content.malicious.eicar-test-signature';
 const UNKNOWN_ID = '0123456789abcdef0123456789abcdef';
+/** The documented test contents of each detection category (docs/migration-from-scanii.md). */
+const MALWARE_TEST = LOCAL_TEST_FILE;
+const LANGUAGE_NSFW_0_TEST = Buffer.from('C681D880-8EB3-4D8F-B2E6-FE25EB415C47');
+const LANGUAGE_NSFW_TEST = Buffer.from('E78F3BC5-9633-4FF8-9311-148ACC4880DF');
+const ALL_CATEGORIES = ['malware', 'unsafe_image', 'unsafe_language'];
 
 /** What the SDK throws, caught so its type and fields can be asserted. */
 async function rejection(promise: Promise<unknown>): Promise<ScaniiError> {
@@ -375,5 +382,102 @@ describe('the official Scanii Node SDK (@scanii/core) against Arbiter', () => {
       endpoint: `${service.url}/`,
     });
     expect(await slashed.ping()).toBe(true);
+  });
+
+  describe('with every detection category on', () => {
+    let everything: TestTenant;
+    let allClient: ScaniiClient;
+
+    beforeAll(async () => {
+      everything = await service.createTenant('scanii-sdk-categories');
+      const settings = await service.admin(`/tenants/${everything.id}/settings`, {
+        method: 'PUT',
+        body: JSON.stringify({ detection_categories: ALL_CATEGORIES }),
+      });
+      expect(settings.status).toBe(200);
+      allClient = new ScaniiClient({
+        key: everything.key,
+        secret: everything.secret,
+        endpoint: service.url,
+        userAgent: 'arbiter-compat',
+      });
+    });
+
+    it('processes each documented test content into exactly its finding', async () => {
+      const image = await triggerPng();
+      const cases: Array<[string, Buffer, string[], string]> = [
+        ['malware', MALWARE_TEST, ['content.malicious.local-test-file'], 'text/plain'],
+        ['language 0', LANGUAGE_NSFW_0_TEST, ['content.en.language.nsfw.0'], 'text/plain'],
+        ['language test', LANGUAGE_NSFW_TEST, ['content.en.language.nsfw.test'], 'text/plain'],
+        ['image', image, ['content.image.nsfw.nudity'], 'image/png'],
+      ];
+      for (const [what, sample, findings, contentType] of cases) {
+        const result = await allClient.process(sample, { case: what });
+        expect(result.statusCode, what).toBe(201);
+        expect(result.findings, what).toEqual(findings);
+        expect(result.checksum, what).toBe(sha1(sample));
+        expect(result.contentLength, what).toBe(sample.length);
+        expect(result.contentType, what).toBe(contentType);
+        expect(result.metadata, what).toEqual({ case: what });
+        expect(result.error, what).toBeUndefined();
+        expect((await allClient.retrieve(result.id)).findings, what).toEqual(findings);
+      }
+      // The tenant on the defaults gets only the malware content's finding.
+      for (const sample of [LANGUAGE_NSFW_0_TEST, LANGUAGE_NSFW_TEST, image])
+        expect((await client.process(sample)).findings).toEqual([]);
+      expect((await client.process(MALWARE_TEST)).findings).toEqual([
+        'content.malicious.local-test-file',
+      ]);
+    });
+
+    /**
+     * @scanii/core 1.5.0 has no call for `/account.json` (each of its methods is one request, and
+     * none is this one), so the account is read with the SDK's credentials as the SDK sends
+     * them: Basic key:secret, JSON accepted.
+     */
+    it("gives /account.json Scanii's account fields, with each key's categories", async () => {
+      const added = await service.admin(`/tenants/${everything.id}/keys`, { method: 'POST' });
+      expect(added.status).toBe(201);
+      const second = (await added.json()) as { key: string };
+      const own = await service.admin(`/keys/${second.key}/settings`, {
+        method: 'PUT',
+        body: '{"detection_categories":["unsafe_image"]}',
+      });
+      expect(own.status).toBe(200);
+      const response = await fetch(`${service.url}/v2.2/account.json`, {
+        headers: {
+          authorization: `Basic ${Buffer.from(`${everything.key}:${everything.secret}`).toString('base64')}`,
+          accept: 'application/json',
+          'user-agent': 'arbiter-compat',
+        },
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json');
+      const account = (await response.json()) as Record<string, unknown> & {
+        keys: Record<string, Record<string, unknown>>;
+      };
+      expect(account.name).toBe('scanii-sdk-categories');
+      expect(account.balance).toBe(2_147_483_647);
+      expect(account.starting_balance).toBe(2_147_483_647);
+      expect(account.subscription).toBe('self-hosted');
+      expect(account.billing_email).toBe('');
+      expect(Object.keys(account.keys).sort()).toEqual([everything.key, second.key].sort());
+      expect(account.keys[everything.key]?.detection_categories_enabled).toEqual(ALL_CATEGORIES);
+      expect(account.keys[second.key]?.detection_categories_enabled).toEqual(['unsafe_image']);
+      for (const key of Object.values(account.keys)) {
+        expect(key.active).toBe(true);
+        expect(key.tags).toEqual([]);
+      }
+      // The tenant on the defaults: malware alone.
+      const defaults = await fetch(`${service.url}/v2.2/account.json`, {
+        headers: {
+          authorization: `Basic ${Buffer.from(`${tenant.key}:${tenant.secret}`).toString('base64')}`,
+        },
+      });
+      const { keys } = (await defaults.json()) as {
+        keys: Record<string, { detection_categories_enabled: string[] }>;
+      };
+      expect(keys[tenant.key]?.detection_categories_enabled).toEqual(['malware']);
+    });
   });
 });

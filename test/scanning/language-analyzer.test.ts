@@ -384,15 +384,11 @@ describe('the language rules in the service', () => {
     try {
       const withLanguage = await service.createTenant('with-language');
       const without = await service.createTenant('malware-only');
-      // Stands in for the tenant setting (detection_categories), which another change adds.
-      service.service.runtime.pipeline.plans = {
-        planFor: (request) =>
-          Promise.resolve(
-            request.tenantId === withLanguage.id
-              ? { ...defaultPlan(request.tenantId), categories: ['malware', 'unsafe_language'] }
-              : defaultPlan(request.tenantId),
-          ),
-      };
+      const settings = await service.admin(`/tenants/${withLanguage.id}/settings`, {
+        method: 'PUT',
+        body: '{"detection_categories":["malware","unsafe_language"]}',
+      });
+      expect(settings.status).toBe(200);
       const scan = async (tenant: { auth: string }) => {
         const response = await scaniiRequest(service, tenant, '/files', {
           method: 'POST',

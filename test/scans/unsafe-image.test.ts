@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { zip } from '../support/archives.js';
 import { fileForm } from '../support/content.js';
 import { triggerPng } from '../support/images.js';
@@ -13,8 +12,8 @@ interface Result {
 /**
  * The image classifier through the whole service: a tenant whose scans ask for `unsafe_image`
  * gets the documented test image reported, with the model in the trace; a tenant without the
- * category gets nothing for it. The tenants' plans are set here directly (the admin settings
- * that choose them are tested with them).
+ * category gets nothing for it. The category is turned on as an operator does, with the
+ * tenant's settings.
  */
 describe('unsafe images through the service', () => {
   let service: TestService;
@@ -25,14 +24,11 @@ describe('unsafe images through the service', () => {
     service = await startTestService();
     withImages = await service.createTenant('images');
     malwareOnly = await service.createTenant('malware-only');
-    service.service.runtime.pipeline.plans = {
-      planFor: (request): Promise<ScanPlan> =>
-        Promise.resolve(
-          request.tenantId === withImages.id
-            ? { ...defaultPlan(request.tenantId), categories: ['malware', 'unsafe_image'] }
-            : defaultPlan(request.tenantId),
-        ),
-    };
+    const settings = await service.admin(`/tenants/${withImages.id}/settings`, {
+      method: 'PUT',
+      body: '{"detection_categories":["malware","unsafe_image"]}',
+    });
+    expect(settings.status).toBe(200);
   });
   afterAll(async () => {
     await service?.stop();
