@@ -37,8 +37,8 @@ export interface CategoriesBenchSettings {
 export function categoriesBenchSettings(): CategoriesBenchSettings {
   return {
     images: envInt('BENCH_CATEGORIES_IMAGES', 60),
-    requests: envInt('BENCH_CATEGORIES_REQUESTS', 40),
-    warmup: envInt('BENCH_CATEGORIES_WARMUP', 5),
+    requests: envInt('BENCH_CATEGORIES_REQUESTS', 100),
+    warmup: envInt('BENCH_CATEGORIES_WARMUP', 10),
     rounds: envInt('BENCH_CATEGORIES_ROUNDS', 3),
   };
 }
@@ -239,7 +239,8 @@ async function measureLatency(
           });
           const body = (await response.json()) as { findings?: string[]; error?: string };
           const elapsed = performance.now() - started;
-          if (response.status !== 201 || body.error || (body.findings ?? []).length > 0)
+          // Findings do not change what a scan costs: only a failed scan stops the benchmark.
+          if (response.status !== 201 || body.error)
             throw new Error(
               `${setup.label} ${file.label}: ${response.status} ${JSON.stringify(body)}`,
             );
@@ -402,7 +403,7 @@ function section(
       'backend), all submitted at once, after one untimed image. Latency: sync `POST /v2.2/files` ' +
       `against the API role, ${settings.requests} requests per file and setup after ${settings.warmup} ` +
       'untimed ones, the calling key switched to each set of categories with the admin API and a ' +
-      '1,000-rule YARA pack put with `PUT /v1/rules` for the rule rows; no file matches anything. ' +
+      '1,000-rule YARA pack put with `PUT /v1/rules` for the rule rows; no file matches the rules. ' +
       `YARA: the same 1,000-rule pack over each file on one YARA thread, median of ${settings.rounds} rounds.`,
     baseline:
       'Images: sharp decoding and resizing the same images to the model input on one thread, without ' +
@@ -434,7 +435,9 @@ function section(
       'The categories run in a second walk of the content beside the malware engines (in parallel), ' +
         'and only for scans whose plan asks for them: the baseline rows pay nothing for them.',
       'The benchmark images are generated colour fields with noise; classifying them costs what ' +
-        'classifying a real photo costs (the model runs the same operations on every 224×224 input).',
+        'classifying a real photo costs (the model runs the same operations on every 224×224 input). ' +
+        'What the model says of such noise is no guide to its accuracy: some of these images score ' +
+        'above the default threshold, which is why the latency rows accept findings.',
     ],
   };
 }
