@@ -77,6 +77,8 @@ describe('tenant settings: opting out of unscannable findings', () => {
     });
     expect(((await account.json()) as { settings: unknown }).settings).toEqual({
       report_unscannable: true,
+      detection_categories: ['malware'],
+      image_threshold: 0.7,
     });
   });
 
