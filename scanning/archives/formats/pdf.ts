@@ -1,7 +1,19 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { UnpackError, type FormatHandler, type UnpackContext } from '../format.js';
+import {
+  UnpackError,
+  type EmbeddedImage,
+  type FormatHandler,
+  type UnpackContext,
+} from '../format.js';
 import { decodeFilters, type ByteStream } from './pdf-filters.js';
 import { openEncryption, type PdfDecryption } from './pdf-crypt.js';
+import {
+  describeImage,
+  IMAGE_ENTRIES,
+  isColorSpaceArray,
+  keptColorSpace,
+  type ImageReferences,
+} from './pdf-images.js';
 import {
   asDict,
   asName,
@@ -129,8 +141,10 @@ export interface PdfLayout {
   streams: StreamObject[];
   /** Embedded file streams' object numbers → the name their file specification gives. */
   names: Map<number, FileName>;
-  /** Integer objects, for `/Length N 0 R`. */
+  /** Integer objects, for `/Length N 0 R` (and an image's `/Width N 0 R`). */
   integers: Map<number, number>;
+  /** Colour space array objects, for an image's `/ColorSpace N 0 R` (pdf-images.ts). */
+  colorSpaces: Map<number, PdfValue[]>;
   /** Dictionaries that look like a standard security handler's, by object number. */
   securityHandlers: Map<number, PdfDict>;
   /** The last trailer's (or cross-reference stream's) `/Encrypt` and `/ID`. */
@@ -146,6 +160,7 @@ export async function scanObjects(file: PdfFile, maxStreams: number): Promise<Pd
     streams: [],
     names: new Map(),
     integers: new Map(),
+    colorSpaces: new Map(),
     securityHandlers: new Map(),
   };
   const token =
@@ -250,6 +265,7 @@ async function readObject(
       layout.integers.set(id.num, value);
     return base + parser.pos;
   }
+  noteColorSpace(value, id.num, layout);
   const dict = asDict(value);
   if (!dict) return base + parser.pos;
   noteDictionary(dict, id, layout);
@@ -261,6 +277,11 @@ async function readObject(
   const end = await streamEnd(file, start, dict, layout);
   layout.streams.push({ ...id, dict: streamEntries(dict), start, end: end.data });
   return end.next;
+}
+
+function noteColorSpace(value: PdfValue, num: number, layout: PdfLayout): void {
+  if (isColorSpaceArray(value) && layout.colorSpaces.size < MAX_NAMES)
+    layout.colorSpaces.set(num, value.slice(0, 2));
 }
 
 /** What a dictionary tells about the document: file names, encryption. */
@@ -293,11 +314,17 @@ function noteDictionary(
  */
 function streamEntries(dict: PdfDict): PdfDict {
   const kept: PdfDict = new Map();
-  for (const key of ['Type', 'Length', 'N', 'First']) {
+  for (const key of ['Type', 'Length', 'N', 'First', ...IMAGE_ENTRIES]) {
     const value = dict.get(key);
-    const small = typeof value === 'number' || asName(value) !== undefined || asRef(value);
+    const small =
+      typeof value === 'number' ||
+      typeof value === 'boolean' ||
+      asName(value) !== undefined ||
+      asRef(value);
     if (value !== undefined && small) kept.set(key, value);
   }
+  const colorSpace = keptColorSpace(dict.get('ColorSpace'));
+  if (colorSpace !== undefined) kept.set('ColorSpace', colorSpace);
   const filter = dict.get('Filter');
   kept.set('Filter', Array.isArray(filter) ? filter.slice(0, MAX_FILTERS) : (filter ?? null));
   const parms = dict.get('DecodeParms') ?? dict.get('DP');
@@ -364,11 +391,26 @@ async function unpackStreams(
     if (collected) noteObjectStream(collected, stream.dict, layout);
   }
   const used = new Set<string>();
+  const images = imageReferences(layout);
   for (const stream of layout.streams) {
     if (isObjectStream(stream)) continue;
     const name = memberName(stream, layout, decryption, used);
-    if ((await scanStream(file, stream, name, context, decryption, false)) === false) return;
+    const image = describeImage(stream.dict, images);
+    if ((await scanStream(file, stream, name, context, decryption, false, image)) === false) return;
   }
+}
+
+function imageReferences(layout: PdfLayout): ImageReferences {
+  let streams: Map<number, StreamObject> | undefined;
+  return {
+    integer: (num) => layout.integers.get(num),
+    colorSpace: (num) => layout.colorSpaces.get(num),
+    components: (num) => {
+      // Built at the first image with an ICC profile: most documents need no index.
+      streams ??= new Map(layout.streams.map((stream) => [stream.num, stream]));
+      return asNumber(streams.get(num)?.dict.get('N'));
+    },
+  };
 }
 
 function decryptionFor(layout: PdfLayout): PdfDecryption | undefined {
@@ -393,6 +435,7 @@ async function scanStream(
   context: UnpackContext,
   decryption: PdfDecryption | undefined,
   collect: boolean,
+  image?: EmbeddedImage,
 ): Promise<Buffer | undefined | false> {
   const counter = { read: 0 };
   let raw: ByteStream = file.range(stream.start, stream.end, counter);
@@ -414,6 +457,7 @@ async function scanStream(
   const more = await context.member(name, tee(), {
     ...(filters.length === 0 && !decryption ? { size: stream.end - stream.start } : {}),
     compressed: () => counter.read,
+    ...(image ? { image } : {}),
   });
   if (!more) return false;
   return collect ? Buffer.concat(kept) : undefined;
@@ -435,7 +479,9 @@ function noteObjectStream(content: Buffer, dict: PdfDict, layout: PdfLayout): vo
     }
     if (typeof num !== 'number' || typeof offset !== 'number' || offset < 0) return;
     try {
-      const dict = asDict(new PdfParser(content, first + offset).value());
+      const value = new PdfParser(content, first + offset).value();
+      noteColorSpace(value, num, layout);
+      const dict = asDict(value);
       if (dict) noteDictionary(dict, undefined, layout);
     } catch {
       // A damaged object inside: the others are still read.
