@@ -11,6 +11,7 @@ import { pdfFormat } from '../../scanning/archives/formats/pdf.js';
 import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
 import { gradientImage } from '../support/images.js';
+import { writeBmp } from '../support/bmp.js';
 import { writePdf, type PdfBody } from '../support/pdf.js';
 
 /**
@@ -254,26 +255,37 @@ describe('images the classifier used to pass over', () => {
       expect(sniffImage(bad)).toBeUndefined();
     });
 
-    it('reports a JPEG 2000 image and a BMP inside a zip as unsupported', async () => {
+    it('reports a JPEG 2000 image as unsupported, and classifies a BMP unless run-length coded', async () => {
       const jp2 = Buffer.concat([
         Buffer.from([0, 0, 0, 12]),
         Buffer.from('jP  ', 'latin1'),
         Buffer.from([13, 10, 0x87, 10]),
         Buffer.alloc(100),
       ]);
-      const bmp = Buffer.alloc(70);
-      bmp.write('BM', 0, 'latin1');
-      bmp.writeUInt32LE(70, 2);
-      bmp.writeUInt32LE(54, 10);
-      bmp.writeUInt32LE(40, 14);
+      const samples = gradientSamples(3);
+      const rows = Array.from({ length: HEIGHT }, (_, y) => [
+        ...samples.subarray(y * WIDTH * 3, (y + 1) * WIDTH * 3),
+      ]);
+      const bmp = writeBmp({ width: WIDTH, height: HEIGHT, bits: 24, rows });
+      const rle = writeBmp({
+        width: 2,
+        height: 1,
+        bits: 8,
+        compression: 1,
+        palette: [[0, 0, 0]],
+        rows: [[2, 0, 0, 1]],
+      });
       const archive = await zip([
         { name: 'photo.jp2', data: jp2 },
         { name: 'photo.bmp', data: bmp },
+        { name: 'packed.bmp', data: rle },
       ]);
       expect(await judged(archive, 0, 'photos.zip')).toEqual([
-        ['photo.bmp', UNSUPPORTED, 'bmp images are not decoded'],
+        ['packed.bmp', UNSUPPORTED, 'BMP coding 1 at 8 bits a pixel is not decoded'],
+        ['photo.bmp', NUDITY, expect.stringMatching(/^nudity /)],
         ['photo.jp2', UNSUPPORTED, 'jpeg 2000 images are not decoded'],
       ]);
+      expect(await judged(bmp, 1, 'photo.bmp')).toEqual([]);
     });
   });
 

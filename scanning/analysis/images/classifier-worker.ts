@@ -2,6 +2,8 @@ import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { poolWorkerData } from '../thread-pool.js';
 import type { ClassifierWorkerData, ClassifyOutcome, ClassifyTask } from './classify-task.js';
 import { loadClassifier, type Classifier } from './classifier.js';
+import { decodeBmp } from './bmp.js';
+import { sniffImage } from './image-format.js';
 import { MODEL_INPUT_SIZE } from './model-files.js';
 import { encodePng } from './png.js';
 import { carriesTestTrigger } from './test-trigger.js';
@@ -50,12 +52,19 @@ const SVG_DENSITY = 72;
 /**
  * The image's first frame (of an animation) or page (of a TIFF), oriented as its EXIF says,
  * transparency over white, squeezed to the model's input: RGB bytes. The header is read first,
- * so an image too large is refused before anything is decoded. Bare samples (a PDF's image) are
- * wrapped in a PNG first, here rather than on the event loop.
+ * so an image too large is refused before anything is decoded. Bare samples (a PDF's image) and
+ * a BMP's pixels (which sharp has no decoder for) are wrapped in a PNG first, here rather than
+ * on the event loop.
  */
 async function decode(task: ClassifyTask): Promise<Decoded> {
   const bytes = Buffer.from(task.image.buffer, task.image.byteOffset, task.image.byteLength);
-  const input = task.raw ? encodePng(task.raw, bytes) : bytes;
+  let input = bytes;
+  if (task.raw) input = encodePng(task.raw, bytes);
+  else if (sniffImage(bytes) === 'bmp') {
+    const bmp = decodeBmp(bytes, task.maxPixels);
+    if (bmp.kind !== 'decoded') return bmp;
+    input = encodePng(bmp.image, bmp.pixels);
+  }
   // A truncated image or damaged pixel data fails (what was not seen whole is not called clean);
   // what a decoder merely warns about (stray bytes between JPEG segments) does not.
   const options: SharpOptions = { failOn: 'error', limitInputPixels: task.maxPixels };

@@ -20,4 +20,6 @@ export type ClassifyOutcome =
   /** sharp could not decode it: `detail` is why. */
   | { kind: 'corrupt'; detail: string }
   /** Larger than the pixel bound: it was not decoded. */
-  | { kind: 'limits-exceeded'; detail: string };
+  | { kind: 'limits-exceeded'; detail: string }
+  /** A coding of its format not decoded here (a run-length BMP). */
+  | { kind: 'unsupported-method'; detail: string };

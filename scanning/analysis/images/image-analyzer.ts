@@ -88,6 +88,7 @@ export class ImageAnalyzer implements Analyzer {
     switch (outcome.kind) {
       case 'corrupt':
       case 'limits-exceeded':
+      case 'unsupported-method':
         return [unscannable(piece, outcome.kind, outcome.detail)];
       case 'classified':
         if (outcome.testTrigger)

@@ -20,13 +20,13 @@ export type ImageFormat =
   | 'psd';
 
 /**
- * Images sharp's build does not decode (`sharp.format`: no jp2k, jxl or magick loader): HEIF
- * coded in HEVC (it decodes only the AV1 kind, AVIF), BMP, JPEG 2000 (a JP2 file or a bare
- * codestream), JPEG XL, Windows icons and cursors, Photoshop documents.
+ * Images neither sharp's build (`sharp.format`: no jp2k, jxl or magick loader) nor this project
+ * decodes: HEIF coded in HEVC (sharp decodes only the AV1 kind, AVIF), JPEG 2000 (a JP2 file or
+ * a bare codestream), JPEG XL, Windows icons and cursors, Photoshop documents. BMP, which sharp
+ * does not decode either, is decoded by bmp.ts.
  */
 export const UNDECODABLE_FORMATS: ReadonlySet<ImageFormat> = new Set([
   'heic',
-  'bmp',
   'jpeg 2000',
   'jpeg xl',
   'ico',
