@@ -330,17 +330,21 @@ describe('images the classifier used to pass over', () => {
       expect((await judged(huge, 0, 'huge.svg'))?.map(([, finding]) => finding)).toEqual([NUDITY]);
     });
 
-    it('draws an embedded data: image but never fetches an external one', async () => {
+    it('draws an embedded data: image but never loads an external one, from the network or a file', async () => {
       const png = (await gradientImage('png')).toString('base64');
+      const onDisk = ws.write(await gradientImage('png'));
       const drawing = svg(
-        `<image href="${origin}/remote.png" width="64" height="48"/>` +
+        `<image href="file://${onDisk}" width="64" height="48"/>` +
+          `<image href="${origin}/remote.png" width="64" height="48"/>` +
           `<image xlink:href="${origin}/old-style.png" width="64" height="48"/>` +
           `<image href="data:image/png;base64,${png}" x="16" y="12" width="32" height="24"/>`,
       );
       const rendered = await sharp(drawing).raw().toBuffer({ resolveWithObject: true });
-      // The data: image is drawn: the centre pixel is not transparent.
+      // The data: image is drawn: the centre pixel is not transparent; the external images,
+      // over the whole drawing, are not: its corner is.
       const centre = (24 * rendered.info.width + 32) * rendered.info.channels;
       expect(rendered.data[centre + 3]).toBe(255);
+      expect(rendered.data[3]).toBe(0);
       // The drawing is rendered and classified, and the walker hands its data: image over as a
       // member of its own, classified too: the one detection is named at the innermost place.
       expect(await judged(drawing, 0, 'drawing.svg')).toEqual([
