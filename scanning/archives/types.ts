@@ -50,8 +50,13 @@ export interface EmbeddedImage {
   width?: number;
   height?: number;
   bitsPerComponent?: number;
-  /** `gray` or `rgb`, or the colour space it is otherwise (`DeviceCMYK`, `Indexed`, …). */
+  /**
+   * `gray`, `rgb` or `indexed` (each sample an index into `palette`), or the colour space it is
+   * otherwise (`DeviceCMYK`, `Indexed on DeviceCMYK`, …).
+   */
   colors: string;
+  /** For `indexed`: the colours, RGB triples, in index order. */
+  palette?: Buffer;
 }
 
 /**

@@ -108,7 +108,7 @@ describe('images the classifier used to pass over', () => {
       expect(await judged(flateRgb, 1)).toEqual([]);
     });
 
-    it('classifies gray, 16-bit and predicted samples, a stencil mask and an indirect ICC colour space', async () => {
+    it('classifies gray, 16-bit, predicted and palette samples, a stencil mask, indirect colour spaces', async () => {
       const rgb = gradientSamples(3);
       const rgb16 = Buffer.alloc(rgb.length * 2);
       rgb.forEach((value, i) => rgb16.writeUInt16BE(value * 257, i * 2));
@@ -137,13 +137,26 @@ describe('images the classifier used to pass over', () => {
         },
         '[/ICCBased 8 0 R]',
         { dict: '/N 3 /Alternate /DeviceRGB', data: Buffer.from('not a real profile') },
+        // Palette images: 8-bit on RGB, inline; 4-bit on gray, through an indirect colour space.
+        {
+          dict: imageDict(
+            `/ColorSpace [/Indexed /DeviceRGB 2 <${'ff0000' + '00ff00' + '2040c0'}>] /BitsPerComponent 8`,
+          ),
+          data: Buffer.from(gradientSamples(1).map((value) => value % 3)),
+        },
+        {
+          dict: imageDict('/ColorSpace 11 0 R /BitsPerComponent 4 /Filter /FlateDecode'),
+          data: zlib.deflateSync(Buffer.alloc((WIDTH / 2) * HEIGHT, 0x5a)),
+        },
+        '[/I /DeviceGray 15 <00112233445566778899aabbccddeeff>]',
       ]);
       expect((await judged(pdf, 0))?.map(([name, finding]) => [name, finding])).toEqual(
-        ['2', '3', '4', '5', '6'].map((num) => [`stream-${num}-0.bin`, NUDITY]),
+        // Sorted by path: stream-10 before stream-2.
+        ['10', '2', '3', '4', '5', '6', '9'].map((num) => [`stream-${num}-0.bin`, NUDITY]),
       );
     });
 
-    it('reports JPEG 2000, JBIG2, CCITT, CMYK and indexed images as unsupported', async () => {
+    it('reports JPEG 2000, JBIG2, CCITT, CMYK images and palettes it cannot read as unsupported', async () => {
       const pdf = writePdf([
         '<< /Type /Catalog >>',
         {
@@ -165,16 +178,26 @@ describe('images the classifier used to pass over', () => {
           data: zlib.deflateSync(gradientSamples(4)),
         },
         {
-          dict: imageDict('/ColorSpace [/Indexed /DeviceRGB 1 <000000ffffff>] /BitsPerComponent 8'),
+          dict: imageDict('/ColorSpace [/Indexed /DeviceRGB 1 7 0 R] /BitsPerComponent 8'),
           data: gradientSamples(1),
         },
+        {
+          dict: imageDict('/ColorSpace [/Indexed /DeviceCMYK 0 <00000000>] /BitsPerComponent 8'),
+          data: gradientSamples(1),
+        },
+        { dict: '', data: Buffer.from('000000ffffff', 'hex') },
       ]);
       expect(await judged(pdf, 0)).toEqual([
         ['stream-2-0.bin', UNSUPPORTED, 'JPXDecode images are not decoded'],
         ['stream-3-0.bin', UNSUPPORTED, 'JBIG2Decode images are not decoded'],
         ['stream-4-0.bin', UNSUPPORTED, 'CCITTFaxDecode images are not decoded'],
         ['stream-5-0.bin', UNSUPPORTED, 'images in DeviceCMYK are not decoded'],
-        ['stream-6-0.bin', UNSUPPORTED, 'images in Indexed are not decoded'],
+        [
+          'stream-6-0.bin',
+          UNSUPPORTED,
+          'images in Indexed with its palette in a stream are not decoded',
+        ],
+        ['stream-7-0.bin', UNSUPPORTED, 'images in Indexed on DeviceCMYK are not decoded'],
       ]);
     });
 

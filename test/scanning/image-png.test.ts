@@ -55,6 +55,23 @@ describe('encodePng', () => {
     await expect(sharp(bitsPng).raw().toBuffer()).resolves.toBeDefined();
   });
 
+  it('holds palette indices, the palette filled out to every index the depth allows', async () => {
+    const image: RawImage = {
+      width: 3,
+      height: 1,
+      channels: 1,
+      bitDepth: 2,
+      palette: Buffer.from([255, 0, 0, 0, 0, 255]),
+    };
+    // Indices 1, 0, 3: the last past the palette given, black.
+    const { data, info } = await sharp(encodePng(image, Buffer.from([0b01001100])))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    expect(info.channels).toBe(3);
+    expect([...data]).toEqual([0, 0, 255, 255, 0, 0, 0, 0, 0]);
+    expect(pngHolds(1, 16, true)).toBe(false);
+  });
+
   it('leaves out bytes past the last row, and says which layouts PNG holds', () => {
     const image: RawImage = { width: 1, height: 1, channels: 1, bitDepth: 8 };
     expect([...scanlines(encodePng(image, Buffer.from([200, 1, 2])))]).toEqual([0, 200]);

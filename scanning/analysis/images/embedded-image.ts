@@ -27,10 +27,11 @@ export function embeddedImageInput(
   const { width, height, bitsPerComponent: bits } = image;
   if (!isDimension(width) || !isDimension(height) || !isDimension(bits))
     return { kind: 'corrupt', detail: 'an image without a valid width, height or sample size' };
-  const channels = image.colors === 'gray' ? 1 : image.colors === 'rgb' ? 3 : undefined;
+  const palette = image.colors === 'indexed' ? image.palette : undefined;
+  const channels = image.colors === 'gray' || palette ? 1 : image.colors === 'rgb' ? 3 : undefined;
   if (channels === undefined)
     return { kind: 'unsupported-method', detail: `images in ${image.colors} are not decoded` };
-  if (!pngHolds(channels, bits))
+  if (!pngHolds(channels, bits, palette !== undefined))
     return {
       kind: 'unsupported-method',
       detail: `${bits}-bit ${image.colors} images are not decoded`,
@@ -40,7 +41,13 @@ export function embeddedImageInput(
       kind: 'limits-exceeded',
       detail: `${width}×${height} pixels, over the limit of ${maxPixels}`,
     };
-  const raw: RawImage = { width, height, channels, bitDepth: bits as RawImage['bitDepth'] };
+  const raw: RawImage = {
+    width,
+    height,
+    channels,
+    bitDepth: bits as RawImage['bitDepth'],
+    ...(palette ? { palette } : {}),
+  };
   const expected = rowBytes(raw) * height;
   // Fewer samples than the image has: what was not seen whole is not called clean.
   if (length < expected)

@@ -42,19 +42,32 @@ export function isColorSpaceArray(value: PdfValue): value is PdfValue[] {
   return Array.isArray(value) && FAMILIES.has(asName(value[0]) ?? '');
 }
 
+/** An Indexed space's lookup table held inline: at most 256 RGB entries. */
+const MAX_LOOKUP = 256 * 3;
+
 /**
- * The colour space as kept with the stream: a name or reference as it stands, an array cut to
- * its family and first operand (an ICC profile's reference): an Indexed space's lookup table is
- * not held for every stream of the document.
+ * The colour space as kept with the stream (or remembered as an object): a name or reference as
+ * it stands, an array cut to what is read of it: its family and first operand (an ICC profile's
+ * reference), and for an Indexed space its base, highest index and inline lookup table.
  */
 export function keptColorSpace(value: PdfValue | undefined): PdfValue | undefined {
   if (value === undefined) return undefined;
   if (asName(value) !== undefined || asRef(value)) return value;
-  if (isColorSpaceArray(value)) {
-    const operand = asRef(value[1]);
-    return operand ? [value[0]!, operand] : [value[0]!];
+  if (!isColorSpaceArray(value)) return undefined;
+  const family = value[0]!;
+  if (isIndexed(family)) {
+    const base = keptColorSpace(value[1]) ?? null;
+    const lookup = value[3];
+    const inline = Buffer.isBuffer(lookup) && lookup.length <= MAX_LOOKUP ? lookup : null;
+    return [family, base, asNumber(value[2]) ?? null, inline];
   }
-  return undefined;
+  const operand = asRef(value[1]);
+  return operand ? [family, operand] : [family];
+}
+
+function isIndexed(family: PdfValue): boolean {
+  const name = asName(family);
+  return name === 'Indexed' || name === 'I';
 }
 
 /** What the stream's dictionary says of the image, or undefined for a stream that is not one. */
@@ -76,14 +89,41 @@ export function describeImage(dict: PdfDict, refs: ImageReferences): EmbeddedIma
     ...(width === undefined ? {} : { width }),
     ...(height === undefined ? {} : { height }),
     ...(bitsPerComponent === undefined ? {} : { bitsPerComponent }),
-    colors: mask ? 'gray' : colorsOf(dict.get('ColorSpace'), refs),
+    ...(mask ? { colors: 'gray' } : colorsOf(dict.get('ColorSpace'), refs)),
   };
 }
 
-/** `gray`, `rgb`, or the family of another colour space (`DeviceCMYK`, `Indexed`). */
-function colorsOf(value: PdfValue | undefined, refs: ImageReferences): string {
+/**
+ * `gray`, `rgb`, `indexed` with its palette as RGB triples, or the family of another colour space
+ * (`DeviceCMYK`, `Indexed on DeviceCMYK`).
+ */
+function colorsOf(
+  value: PdfValue | undefined,
+  refs: ImageReferences,
+): Pick<EmbeddedImage, 'colors' | 'palette'> {
+  const space = resolve(value, refs);
+  if (!Array.isArray(space) || !isIndexed(space[0] ?? null))
+    return { colors: baseColors(space, refs) };
+  const base = baseColors(resolve(space[1], refs), refs);
+  const lookup = space[3];
+  if (!Buffer.isBuffer(lookup)) return { colors: 'Indexed with its palette in a stream' };
+  if (base !== 'gray' && base !== 'rgb') return { colors: `Indexed on ${base}` };
+  const entries = Math.min(256, Math.max(1, (asNumber(space[2]) ?? 255) + 1));
+  const palette = Buffer.alloc(entries * 3);
+  for (let i = 0; i < entries; i++) {
+    if (base === 'gray') palette.fill(lookup[i] ?? 0, i * 3, i * 3 + 3);
+    else lookup.copy(palette, i * 3, i * 3, Math.min(lookup.length, i * 3 + 3));
+  }
+  return { colors: 'indexed', palette };
+}
+
+function resolve(value: PdfValue | undefined, refs: ImageReferences): PdfValue | undefined {
   const ref = asRef(value);
-  const space = ref ? refs.colorSpace(ref.num) : value;
+  return ref ? refs.colorSpace(ref.num) : value;
+}
+
+/** `gray`, `rgb`, or the family of another colour space (`DeviceCMYK`, `Lab`). */
+function baseColors(space: PdfValue | undefined, refs: ImageReferences): string {
   if (space === undefined || space === null) return 'no colour space';
   const family = asName(Array.isArray(space) ? space[0] : space);
   if (family === undefined) return 'an unresolved colour space';

@@ -73,6 +73,8 @@ const MAX_FILTERS = 8;
 const MAX_NAMES = 10_000;
 const MAX_NAME = 1024;
 const MAX_SECURITY_HANDLERS = 16;
+/** Colour space objects remembered (an Indexed one holds up to 768 bytes of palette). */
+const MAX_COLOR_SPACES = 1000;
 
 /** Positioned reads of the PDF file: never more than a window in memory. */
 export class PdfFile {
@@ -280,8 +282,8 @@ async function readObject(
 }
 
 function noteColorSpace(value: PdfValue, num: number, layout: PdfLayout): void {
-  if (isColorSpaceArray(value) && layout.colorSpaces.size < MAX_NAMES)
-    layout.colorSpaces.set(num, value.slice(0, 2));
+  if (isColorSpaceArray(value) && layout.colorSpaces.size < MAX_COLOR_SPACES)
+    layout.colorSpaces.set(num, keptColorSpace(value) as PdfValue[]);
 }
 
 /** What a dictionary tells about the document: file names, encryption. */
