@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { finished } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,11 +9,12 @@ import { ImageAnalyzer } from '../../scanning/analysis/images/image-analyzer.js'
 import { isSvg, sniffImage } from '../../scanning/analysis/images/image-format.js';
 import { IMAGE_TEST_TRIGGER } from '../../scanning/analysis/images/test-trigger.js';
 import { pdfFormat } from '../../scanning/archives/formats/pdf.js';
+import { walkContent } from '../../scanning/archives/index.js';
 import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
 import { gradientImage } from '../support/images.js';
 import { writeBmp } from '../support/bmp.js';
-import { writePdf, type PdfBody } from '../support/pdf.js';
+import { qpdf, writePdf, type PdfBody } from '../support/pdf.js';
 
 /**
  * Images the classifier once passed over without a word: PDF images stored as bare samples or in
@@ -199,6 +201,56 @@ describe('images the classifier used to pass over', () => {
         ],
         ['stream-7-0.bin', UNSUPPORTED, 'images in Indexed on DeviceCMYK are not decoded'],
       ]);
+    });
+
+    it('reads a palette inline, decrypted in an encrypted document, directly or through an object', async () => {
+      // qpdf keeps only what the page uses.
+      const pdf = writePdf([
+        '<< /Type /Catalog /Pages 2 0 R >>',
+        '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+        '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 64 48] /Resources << /XObject << /Im1 4 0 R /Im2 5 0 R >> >> >>',
+        {
+          dict: imageDict('/ColorSpace [/Indexed /DeviceRGB 1 <ff00000000ff>] /BitsPerComponent 8'),
+          data: gradientSamples(1),
+        },
+        {
+          dict: imageDict('/ColorSpace 6 0 R /BitsPerComponent 8'),
+          data: gradientSamples(1),
+        },
+        '[/Indexed /DeviceGray 1 <40c0>]',
+      ]);
+      const palettes = async (document: Buffer) => {
+        const found: string[] = [];
+        const path = ws.write(document);
+        await walkContent(
+          { path, size: document.length, name: 'doc.pdf' },
+          DEFAULT_LIMITS,
+          async (member) => {
+            member.stream.resume();
+            await finished(member.stream);
+            if (member.image?.palette) found.push(member.image.palette.toString('hex'));
+          },
+          { formats: [pdfFormat] },
+        );
+        return found.sort();
+      };
+      const expected = ['404040c0c0c0', 'ff00000000ff'];
+      expect(await palettes(pdf)).toEqual(expected);
+      // RC4 (strings decrypted with a key of the object holding them) and AES-256.
+      for (const bits of ['128', '256']) {
+        const weak = bits === '128';
+        const encrypted = qpdf(pdf, [
+          ...(weak ? ['--allow-weak-crypto'] : []),
+          '--encrypt',
+          '',
+          'owner',
+          bits,
+          ...(weak ? ['--use-aes=n'] : []),
+          '--',
+        ]);
+        expect(encrypted.toString('latin1')).toContain('/Encrypt');
+        expect(await palettes(encrypted), bits).toEqual(expected);
+      }
     });
 
     it('reports an image with fewer samples than its size calls for as corrupt', async () => {

@@ -14,9 +14,25 @@ export interface ImageReferences {
   /** An integer object (`/Width 12 0 R`). */
   integer(num: number): number | undefined;
   /** An array object that is a colour space (`/ColorSpace 7 0 R`, 7 being `[/ICCBased 8 0 R]`). */
-  colorSpace(num: number): PdfValue[] | undefined;
+  colorSpace(num: number): OwnedColorSpace | undefined;
+  /**
+   * A string as it reads once decrypted (an encrypted document's strings are encrypted with the
+   * object holding them; undefined: inside an object stream, decrypted with it).
+   */
+  text(raw: Buffer, owner: PdfObjectId | undefined): Buffer;
   /** The `/N` (colour components) of a stream object: an ICC profile. */
   components(num: number): number | undefined;
+}
+
+export interface PdfObjectId {
+  num: number;
+  gen: number;
+}
+
+/** A colour space array object, with the object holding it (its strings are encrypted with it). */
+export interface OwnedColorSpace {
+  space: PdfValue[];
+  owner: PdfObjectId | undefined;
 }
 
 /** The entries of an image's dictionary kept with the stream until it is scanned. */
@@ -70,8 +86,15 @@ function isIndexed(family: PdfValue): boolean {
   return name === 'Indexed' || name === 'I';
 }
 
-/** What the stream's dictionary says of the image, or undefined for a stream that is not one. */
-export function describeImage(dict: PdfDict, refs: ImageReferences): EmbeddedImage | undefined {
+/**
+ * What the stream's dictionary says of the image, or undefined for a stream that is not one.
+ * `owner`: the stream's object.
+ */
+export function describeImage(
+  dict: PdfDict,
+  owner: PdfObjectId,
+  refs: ImageReferences,
+): EmbeddedImage | undefined {
   if (asName(dict.get('Subtype')) !== 'Image') return undefined;
   const number = (key: string): number | undefined => {
     const value = dict.get(key);
@@ -89,7 +112,7 @@ export function describeImage(dict: PdfDict, refs: ImageReferences): EmbeddedIma
     ...(width === undefined ? {} : { width }),
     ...(height === undefined ? {} : { height }),
     ...(bitsPerComponent === undefined ? {} : { bitsPerComponent }),
-    ...(mask ? { colors: 'gray' } : colorsOf(dict.get('ColorSpace'), refs)),
+    ...(mask ? { colors: 'gray' } : colorsOf(dict.get('ColorSpace'), owner, refs)),
   };
 }
 
@@ -99,14 +122,16 @@ export function describeImage(dict: PdfDict, refs: ImageReferences): EmbeddedIma
  */
 function colorsOf(
   value: PdfValue | undefined,
+  owner: PdfObjectId,
   refs: ImageReferences,
 ): Pick<EmbeddedImage, 'colors' | 'palette'> {
-  const space = resolve(value, refs);
+  const resolved = resolve(value, owner, refs);
+  const space = resolved?.space;
   if (!Array.isArray(space) || !isIndexed(space[0] ?? null))
     return { colors: baseColors(space, refs) };
-  const base = baseColors(resolve(space[1], refs), refs);
-  const lookup = space[3];
-  if (!Buffer.isBuffer(lookup)) return { colors: 'Indexed with its palette in a stream' };
+  const base = baseColors(resolve(space[1], resolved?.owner, refs)?.space, refs);
+  if (!Buffer.isBuffer(space[3])) return { colors: 'Indexed with its palette in a stream' };
+  const lookup = refs.text(space[3], resolved?.owner);
   if (base !== 'gray' && base !== 'rgb') return { colors: `Indexed on ${base}` };
   const entries = Math.min(256, Math.max(1, (asNumber(space[2]) ?? 255) + 1));
   const palette = Buffer.alloc(entries * 3);
@@ -117,9 +142,14 @@ function colorsOf(
   return { colors: 'indexed', palette };
 }
 
-function resolve(value: PdfValue | undefined, refs: ImageReferences): PdfValue | undefined {
+/** The colour space a value is or refers to, with the object holding it. */
+function resolve(
+  value: PdfValue | undefined,
+  owner: PdfObjectId | undefined,
+  refs: ImageReferences,
+): { space: PdfValue | undefined; owner: PdfObjectId | undefined } | undefined {
   const ref = asRef(value);
-  return ref ? refs.colorSpace(ref.num) : value;
+  return ref ? refs.colorSpace(ref.num) : { space: value, owner };
 }
 
 /** `gray`, `rgb`, or the family of another colour space (`DeviceCMYK`, `Lab`). */

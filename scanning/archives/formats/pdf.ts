@@ -13,6 +13,8 @@ import {
   isColorSpaceArray,
   keptColorSpace,
   type ImageReferences,
+  type OwnedColorSpace,
+  type PdfObjectId,
 } from './pdf-images.js';
 import {
   asDict,
@@ -146,7 +148,7 @@ export interface PdfLayout {
   /** Integer objects, for `/Length N 0 R` (and an image's `/Width N 0 R`). */
   integers: Map<number, number>;
   /** Colour space array objects, for an image's `/ColorSpace N 0 R` (pdf-images.ts). */
-  colorSpaces: Map<number, PdfValue[]>;
+  colorSpaces: Map<number, OwnedColorSpace>;
   /** Dictionaries that look like a standard security handler's, by object number. */
   securityHandlers: Map<number, PdfDict>;
   /** The last trailer's (or cross-reference stream's) `/Encrypt` and `/ID`. */
@@ -267,7 +269,7 @@ async function readObject(
       layout.integers.set(id.num, value);
     return base + parser.pos;
   }
-  noteColorSpace(value, id.num, layout);
+  noteColorSpace(value, id.num, id, layout);
   const dict = asDict(value);
   if (!dict) return base + parser.pos;
   noteDictionary(dict, id, layout);
@@ -281,9 +283,15 @@ async function readObject(
   return end.next;
 }
 
-function noteColorSpace(value: PdfValue, num: number, layout: PdfLayout): void {
+/** `owner`: the object itself, undefined inside an object stream (decrypted with the stream). */
+function noteColorSpace(
+  value: PdfValue,
+  num: number,
+  owner: PdfObjectId | undefined,
+  layout: PdfLayout,
+): void {
   if (isColorSpaceArray(value) && layout.colorSpaces.size < MAX_COLOR_SPACES)
-    layout.colorSpaces.set(num, keptColorSpace(value) as PdfValue[]);
+    layout.colorSpaces.set(num, { space: keptColorSpace(value) as PdfValue[], owner });
 }
 
 /** What a dictionary tells about the document: file names, encryption. */
@@ -393,20 +401,25 @@ async function unpackStreams(
     if (collected) noteObjectStream(collected, stream.dict, layout);
   }
   const used = new Set<string>();
-  const images = imageReferences(layout);
+  const images = imageReferences(layout, decryption);
   for (const stream of layout.streams) {
     if (isObjectStream(stream)) continue;
     const name = memberName(stream, layout, decryption, used);
-    const image = describeImage(stream.dict, images);
+    const image = describeImage(stream.dict, stream, images);
     if ((await scanStream(file, stream, name, context, decryption, false, image)) === false) return;
   }
 }
 
-function imageReferences(layout: PdfLayout): ImageReferences {
+function imageReferences(
+  layout: PdfLayout,
+  decryption: PdfDecryption | undefined,
+): ImageReferences {
   let streams: Map<number, StreamObject> | undefined;
   return {
     integer: (num) => layout.integers.get(num),
     colorSpace: (num) => layout.colorSpaces.get(num),
+    text: (raw, owner) =>
+      owner && decryption ? decryption.string(raw, owner.num, owner.gen) : raw,
     components: (num) => {
       // Built at the first image with an ICC profile: most documents need no index.
       streams ??= new Map(layout.streams.map((stream) => [stream.num, stream]));
@@ -482,7 +495,7 @@ function noteObjectStream(content: Buffer, dict: PdfDict, layout: PdfLayout): vo
     if (typeof num !== 'number' || typeof offset !== 'number' || offset < 0) return;
     try {
       const value = new PdfParser(content, first + offset).value();
-      noteColorSpace(value, num, layout);
+      noteColorSpace(value, num, undefined, layout);
       const dict = asDict(value);
       if (dict) noteDictionary(dict, undefined, layout);
     } catch {
