@@ -75,8 +75,6 @@ async function decode(task: ClassifyTask): Promise<Decoded> {
   } catch (error) {
     return failure(error);
   }
-  // librsvg (in sharp's libvips) renders from memory with no base address, so it loads no
-  // external file or URL an SVG refers to: only `data:` images inside it are drawn.
   const scale =
     metadata.format === 'svg'
       ? Math.min(1, SVG_LONGEST_SIDE / Math.max(metadata.width, metadata.height))
@@ -90,6 +88,8 @@ async function decode(task: ClassifyTask): Promise<Decoded> {
     };
   }
   try {
+    // An SVG is rendered by librsvg (in sharp's libvips) from memory, with no base address: it
+    // loads no external file or URL the drawing refers to; only its `data:` images are drawn.
     const density = scale < 1 ? { density: Math.max(1, SVG_DENSITY * scale) } : {};
     const { data, info } = await sharp(input, { ...options, ...density, autoOrient: true })
       .flatten({ background: '#ffffff' })

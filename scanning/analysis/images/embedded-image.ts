@@ -2,8 +2,9 @@ import type { EmbeddedImage } from '../../archives/index.js';
 import { pngHolds, rowBytes, type RawImage } from './png.js';
 
 /**
- * A bare image (a PDF image XObject, `Member.image`) as the classifier takes it: an image file
- * as it stands (a JPEG in `DCTDecode`), samples to wrap in a PNG, or why it cannot be judged.
+ * What the classifier is given for a piece: an image file as it stands (a JPEG in `DCTDecode`
+ * too), samples to wrap in a PNG (a PDF image XObject's, `Member.image`), or why it cannot be
+ * judged.
  */
 export type EmbeddedImageInput =
   | { kind: 'file' }

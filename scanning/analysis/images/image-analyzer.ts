@@ -3,7 +3,7 @@ import type { ScanPlan } from '../../plan.js';
 import type { Analyzer, Piece, PieceHead, PreparedCheck } from '../analyzer.js';
 import { ThreadPool, ThreadTimeoutError } from '../thread-pool.js';
 import type { ClassifierWorkerData, ClassifyOutcome, ClassifyTask } from './classify-task.js';
-import { embeddedImageInput } from './embedded-image.js';
+import { embeddedImageInput, type EmbeddedImageInput } from './embedded-image.js';
 import { sniffImage, UNDECODABLE_FORMATS } from './image-format.js';
 import { classifierVersion, wasmDirectory } from './model-files.js';
 import { describeNudity, nudityScore } from './nudity.js';
@@ -104,7 +104,7 @@ export class ImageAnalyzer implements Analyzer {
    * What the classifier is given: the piece as an image file, or its bare samples (a PDF's image,
    * as its container describes it), or why it cannot be judged.
    */
-  private inputOf(piece: Piece): ReturnType<typeof embeddedImageInput> {
+  private inputOf(piece: Piece): EmbeddedImageInput {
     if (piece.image)
       return embeddedImageInput(piece.image, piece.bytes.length, this.options.maxPixels);
     const format = sniffImage(piece.head);
