@@ -137,5 +137,6 @@ function headOf(member: Member, bytes: Buffer): PieceHead {
     head: bytes.subarray(0, HEAD_BYTES),
     size: member.size,
     container: member.container,
+    ...(member.image ? { image: member.image } : {}),
   };
 }

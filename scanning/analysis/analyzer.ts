@@ -1,3 +1,4 @@
+import type { EmbeddedImage } from '../archives/index.js';
 import type { Detection } from '../engine.js';
 import type { DetectionCategory, ScanPlan } from '../plan.js';
 
@@ -34,6 +35,8 @@ export interface PieceHead {
   size: number | undefined;
   /** The container the piece comes out of (`Member.container`), `file` for the content itself. */
   container: string;
+  /** What its container says of it when it is a bare image (`Member.image`: a PDF's). */
+  image?: EmbeddedImage;
 }
 
 export interface Piece extends PieceHead {

@@ -2,7 +2,13 @@ import type { UnscannableReason } from './types.js';
 
 // The handler interfaces live in types.ts (WalkOptions names them); format handlers import them
 // from here, beside the error they throw.
-export type { FormatHandler, MemberInfo, UnpackContext, UnpackInput } from './types.js';
+export type {
+  EmbeddedImage,
+  FormatHandler,
+  MemberInfo,
+  UnpackContext,
+  UnpackInput,
+} from './types.js';
 
 /** Thrown by a handler for a precise `content.unscannable.<reason>`. */
 export class UnpackError extends Error {

@@ -3,6 +3,7 @@ export { walkContent, RATIO_FLOOR, MAX_REPORTED } from './walk.js';
 export { sniffArchive, type ArchiveFormat } from './sniff.js';
 export type {
   ArchiveLimits,
+  EmbeddedImage,
   FormatHandler,
   ListedMember,
   MemberInfo,

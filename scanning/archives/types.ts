@@ -31,6 +31,32 @@ export interface Member {
    * require one (`Container:` in `.ldb`).
    */
   container: string;
+  /** What its container says of it when it is an image stored bare (MemberInfo.image). */
+  image?: EmbeddedImage;
+}
+
+/**
+ * An image a container stores as bare data rather than as an image file: a PDF image XObject,
+ * whose geometry and colours only its dictionary tells. Only the image analyzer reads this; the
+ * member's bytes are scanned as any member's.
+ */
+export interface EmbeddedImage {
+  /**
+   * The image codec its bytes are still in (a PDF filter: `DCTDecode`, `JPXDecode`,
+   * `JBIG2Decode`, `CCITTFaxDecode`), or undefined for bare samples: rows of `width` pixels,
+   * each row starting on a byte boundary, `height` rows.
+   */
+  codec?: string;
+  width?: number;
+  height?: number;
+  bitsPerComponent?: number;
+  /**
+   * `gray`, `rgb` or `indexed` (each sample an index into `palette`), or the colour space it is
+   * otherwise (`DeviceCMYK`, `Indexed on DeviceCMYK`, …).
+   */
+  colors: string;
+  /** For `indexed`: the colours, RGB triples, in index order. */
+  palette?: Buffer;
 }
 
 /**
@@ -188,6 +214,8 @@ export interface MemberInfo {
    * part of another member: one stream of a multi-stream file, scanned alone.
    */
   again?: boolean;
+  /** The member is an image stored bare (a PDF image XObject): what the container says of it. */
+  image?: EmbeddedImage;
 }
 
 export interface UnpackContext {

@@ -30,6 +30,7 @@ import { decodeContent, decodedMemberName, unsupportedCoding } from './content-e
 import { UnpackError } from './format.js';
 import type {
   ArchiveLimits,
+  EmbeddedImage,
   FormatHandler,
   ListedMember,
   UnpackContext,
@@ -177,6 +178,8 @@ interface Scope {
    * same bytes, whose failure only counts when no other reading decodes (see `walkListedZip`).
    */
   failed?: (detail: string) => void;
+  /** What the container says of these bytes when they are a bare image (MemberInfo.image). */
+  image?: EmbeddedImage;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -309,6 +312,7 @@ class Walk {
       stream: sink.stream,
       depth: scope.depth,
       container: scope.kind,
+      ...(scope.image ? { image: scope.image } : {}),
     };
     return (async () => {
       try {
@@ -695,6 +699,7 @@ class Walk {
           size: info.size,
           ...(info.compressed ? { compressed: info.compressed } : {}),
           ...(info.again ? { again: true } : {}),
+          ...(info.image ? { image: info.image } : {}),
           cancelled,
           kind: handler.name,
         });

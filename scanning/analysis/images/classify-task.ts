@@ -1,4 +1,5 @@
 import type { ClassScores } from './nudity.js';
+import type { RawImage } from './png.js';
 
 /** What the image classifier's threads (classifier-worker.ts) are given once, at their start. */
 export interface ClassifierWorkerData {
@@ -10,6 +11,8 @@ export interface ClassifierWorkerData {
 export interface ClassifyTask {
   image: Uint8Array;
   maxPixels: number;
+  /** Set when `image` holds bare samples (a PDF's image) rather than an image file. */
+  raw?: RawImage;
 }
 
 export type ClassifyOutcome =
@@ -17,4 +20,6 @@ export type ClassifyOutcome =
   /** sharp could not decode it: `detail` is why. */
   | { kind: 'corrupt'; detail: string }
   /** Larger than the pixel bound: it was not decoded. */
-  | { kind: 'limits-exceeded'; detail: string };
+  | { kind: 'limits-exceeded'; detail: string }
+  /** A coding of its format not decoded here (a run-length BMP). */
+  | { kind: 'unsupported-method'; detail: string };

@@ -3,9 +3,11 @@ import type { ScanPlan } from '../../plan.js';
 import type { Analyzer, Piece, PieceHead, PreparedCheck } from '../analyzer.js';
 import { ThreadPool, ThreadTimeoutError } from '../thread-pool.js';
 import type { ClassifierWorkerData, ClassifyOutcome, ClassifyTask } from './classify-task.js';
+import { embeddedImageInput, type EmbeddedImageInput } from './embedded-image.js';
 import { sniffImage, UNDECODABLE_FORMATS } from './image-format.js';
 import { classifierVersion, wasmDirectory } from './model-files.js';
 import { describeNudity, nudityScore } from './nudity.js';
+import type { RawImage } from './png.js';
 import { TEST_TRIGGER_SIGNATURE } from './test-trigger.js';
 
 export const NUDITY_FINDING = 'content.image.nsfw.nudity';
@@ -29,7 +31,7 @@ export interface ImageAnalyzerOptions {
 
 /**
  * The `unsafe_image` category: every image in the content, at any depth of its archives, mail
- * and PDFs (their JPEG streams), decoded by sharp and classified by nsfwjs in a pool of worker
+ * and PDFs (their image streams), decoded by sharp and classified by nsfwjs in a pool of worker
  * threads, so the event loop never waits on either. The pool and its model are made only when a
  * scan first asks for the category: a process whose tenants never do pays nothing for it.
  */
@@ -71,7 +73,7 @@ export class ImageAnalyzer implements Analyzer {
       name: this.name,
       version: this.version,
       maxBytes,
-      wants: (piece) => sniffImage(piece.head) !== undefined,
+      wants: (piece) => piece.image !== undefined || sniffImage(piece.head) !== undefined,
       check: (piece) => this.check(piece, threshold),
       tooLarge: (piece) =>
         unscannable(piece, 'limits-exceeded', `larger than the image limit of ${maxBytes} bytes`),
@@ -79,13 +81,14 @@ export class ImageAnalyzer implements Analyzer {
   }
 
   private async check(piece: Piece, threshold: number): Promise<Detection[]> {
-    const format = sniffImage(piece.head);
-    if (format && UNDECODABLE_FORMATS.has(format))
-      return [unscannable(piece, 'unsupported-method', `${format} images are not decoded`)];
-    const outcome = await this.classify(piece.bytes);
+    const input = this.inputOf(piece);
+    if (input.kind !== 'file' && input.kind !== 'raw')
+      return [unscannable(piece, input.kind, input.detail)];
+    const outcome = await this.classify(piece.bytes, input.kind === 'raw' ? input.raw : undefined);
     switch (outcome.kind) {
       case 'corrupt':
       case 'limits-exceeded':
+      case 'unsupported-method':
         return [unscannable(piece, outcome.kind, outcome.detail)];
       case 'classified':
         if (outcome.testTrigger)
@@ -97,14 +100,30 @@ export class ImageAnalyzer implements Analyzer {
     }
   }
 
+  /**
+   * What the classifier is given: the piece as an image file, or its bare samples (a PDF's image,
+   * as its container describes it), or why it cannot be judged.
+   */
+  private inputOf(piece: Piece): EmbeddedImageInput {
+    if (piece.image)
+      return embeddedImageInput(piece.image, piece.bytes.length, this.options.maxPixels);
+    const format = sniffImage(piece.head);
+    if (format && UNDECODABLE_FORMATS.has(format))
+      return { kind: 'unsupported-method', detail: `${format} images are not decoded` };
+    return { kind: 'file' };
+  }
+
   /** Classifies in the pool; an image that takes too long is over a limit, not an engine failure. */
-  private async classify(bytes: Buffer): Promise<ClassifyOutcome> {
+  private async classify(bytes: Buffer, raw: RawImage | undefined): Promise<ClassifyOutcome> {
     // A copy of its own, moved to the thread: the piece's buffer may share memory with others.
     const image = new Uint8Array(bytes);
+    const task: ClassifyTask = {
+      image,
+      maxPixels: this.options.maxPixels,
+      ...(raw ? { raw } : {}),
+    };
     try {
-      return await this.threadPool().run({ image, maxPixels: this.options.maxPixels }, [
-        image.buffer,
-      ]);
+      return await this.threadPool().run(task, [image.buffer]);
     } catch (error) {
       if (error instanceof ThreadTimeoutError)
         return { kind: 'limits-exceeded', detail: error.message };

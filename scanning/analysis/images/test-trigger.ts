@@ -4,7 +4,8 @@
  * so a client can check the category end to end without real nudity. The image still goes the
  * whole way (sniffed, read out of archives, decoded, classified): only the verdict is forced.
  * Where the text may be: a PNG text chunk (`tEXt`, `zTXt`, `iTXt`, any keyword), a JPEG comment
- * (`COM` segment), or the XMP packet of any format that has one (JPEG, PNG, WebP, TIFF, AVIF).
+ * (`COM` segment), the XMP packet of any format that has one (JPEG, PNG, WebP, TIFF, AVIF), or
+ * anywhere in an SVG's text.
  */
 export const IMAGE_TEST_TRIGGER = 'ARBITER-TEST-NUDITY-035C92E4-A21B-4953-8BFA-A00BFABF85C9';
 
@@ -18,13 +19,14 @@ export interface ImageTextMetadata {
 }
 
 export function carriesTestTrigger(metadata: ImageTextMetadata, bytes: Uint8Array): boolean {
+  // An SVG is text: the trigger may be anywhere in it (a comment, its `<metadata>`).
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (metadata.format === 'svg') return buffer.includes(IMAGE_TEST_TRIGGER);
   if (metadata.comments?.some((comment) => comment.text.includes(IMAGE_TEST_TRIGGER))) return true;
   if (metadata.xmp?.includes(IMAGE_TEST_TRIGGER)) return true;
   return (
     metadata.format === 'jpeg' &&
-    jpegComments(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).some((text) =>
-      text.includes(IMAGE_TEST_TRIGGER),
-    )
+    jpegComments(buffer).some((text) => text.includes(IMAGE_TEST_TRIGGER))
   );
 }
 

@@ -32,6 +32,11 @@ export function decodeFilters(
   return data;
 }
 
+/** The filter a chain stops at (decodeFilters), undefined when every filter is decoded. */
+export function undecodedFilter(filters: readonly string[]): string | undefined {
+  return filters.find((filter) => !DECODERS[filter]);
+}
+
 type Decoder = (input: ByteStream, parms: PdfDict | undefined) => ByteStream;
 
 const flate: Decoder = (input, parms) => withPredictor(inflate(input), parms);

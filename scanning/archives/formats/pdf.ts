@@ -1,7 +1,21 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { UnpackError, type FormatHandler, type UnpackContext } from '../format.js';
+import {
+  UnpackError,
+  type EmbeddedImage,
+  type FormatHandler,
+  type UnpackContext,
+} from '../format.js';
 import { decodeFilters, type ByteStream } from './pdf-filters.js';
 import { openEncryption, type PdfDecryption } from './pdf-crypt.js';
+import {
+  describeImage,
+  IMAGE_ENTRIES,
+  isColorSpaceArray,
+  keptColorSpace,
+  type ImageReferences,
+  type OwnedColorSpace,
+  type PdfObjectId,
+} from './pdf-images.js';
 import {
   asDict,
   asName,
@@ -61,6 +75,8 @@ const MAX_FILTERS = 8;
 const MAX_NAMES = 10_000;
 const MAX_NAME = 1024;
 const MAX_SECURITY_HANDLERS = 16;
+/** Colour space objects remembered (an Indexed one holds up to 768 bytes of palette). */
+const MAX_COLOR_SPACES = 1000;
 
 /** Positioned reads of the PDF file: never more than a window in memory. */
 export class PdfFile {
@@ -129,8 +145,10 @@ export interface PdfLayout {
   streams: StreamObject[];
   /** Embedded file streams' object numbers → the name their file specification gives. */
   names: Map<number, FileName>;
-  /** Integer objects, for `/Length N 0 R`. */
+  /** Integer objects, for `/Length N 0 R` (and an image's `/Width N 0 R`). */
   integers: Map<number, number>;
+  /** Colour space array objects, for an image's `/ColorSpace N 0 R` (pdf-images.ts). */
+  colorSpaces: Map<number, OwnedColorSpace>;
   /** Dictionaries that look like a standard security handler's, by object number. */
   securityHandlers: Map<number, PdfDict>;
   /** The last trailer's (or cross-reference stream's) `/Encrypt` and `/ID`. */
@@ -146,6 +164,7 @@ export async function scanObjects(file: PdfFile, maxStreams: number): Promise<Pd
     streams: [],
     names: new Map(),
     integers: new Map(),
+    colorSpaces: new Map(),
     securityHandlers: new Map(),
   };
   const token =
@@ -250,6 +269,7 @@ async function readObject(
       layout.integers.set(id.num, value);
     return base + parser.pos;
   }
+  noteColorSpace(value, id.num, id, layout);
   const dict = asDict(value);
   if (!dict) return base + parser.pos;
   noteDictionary(dict, id, layout);
@@ -261,6 +281,17 @@ async function readObject(
   const end = await streamEnd(file, start, dict, layout);
   layout.streams.push({ ...id, dict: streamEntries(dict), start, end: end.data });
   return end.next;
+}
+
+/** `owner`: the object itself, undefined inside an object stream (decrypted with the stream). */
+function noteColorSpace(
+  value: PdfValue,
+  num: number,
+  owner: PdfObjectId | undefined,
+  layout: PdfLayout,
+): void {
+  if (isColorSpaceArray(value) && layout.colorSpaces.size < MAX_COLOR_SPACES)
+    layout.colorSpaces.set(num, { space: keptColorSpace(value) as PdfValue[], owner });
 }
 
 /** What a dictionary tells about the document: file names, encryption. */
@@ -293,11 +324,17 @@ function noteDictionary(
  */
 function streamEntries(dict: PdfDict): PdfDict {
   const kept: PdfDict = new Map();
-  for (const key of ['Type', 'Length', 'N', 'First']) {
+  for (const key of ['Type', 'Length', 'N', 'First', ...IMAGE_ENTRIES]) {
     const value = dict.get(key);
-    const small = typeof value === 'number' || asName(value) !== undefined || asRef(value);
+    const small =
+      typeof value === 'number' ||
+      typeof value === 'boolean' ||
+      asName(value) !== undefined ||
+      asRef(value);
     if (value !== undefined && small) kept.set(key, value);
   }
+  const colorSpace = keptColorSpace(dict.get('ColorSpace'));
+  if (colorSpace !== undefined) kept.set('ColorSpace', colorSpace);
   const filter = dict.get('Filter');
   kept.set('Filter', Array.isArray(filter) ? filter.slice(0, MAX_FILTERS) : (filter ?? null));
   const parms = dict.get('DecodeParms') ?? dict.get('DP');
@@ -364,11 +401,31 @@ async function unpackStreams(
     if (collected) noteObjectStream(collected, stream.dict, layout);
   }
   const used = new Set<string>();
+  const images = imageReferences(layout, decryption);
   for (const stream of layout.streams) {
     if (isObjectStream(stream)) continue;
     const name = memberName(stream, layout, decryption, used);
-    if ((await scanStream(file, stream, name, context, decryption, false)) === false) return;
+    const image = describeImage(stream.dict, stream, images);
+    if ((await scanStream(file, stream, name, context, decryption, false, image)) === false) return;
   }
+}
+
+function imageReferences(
+  layout: PdfLayout,
+  decryption: PdfDecryption | undefined,
+): ImageReferences {
+  let streams: Map<number, StreamObject> | undefined;
+  return {
+    integer: (num) => layout.integers.get(num),
+    colorSpace: (num) => layout.colorSpaces.get(num),
+    text: (raw, owner) =>
+      owner && decryption ? decryption.string(raw, owner.num, owner.gen) : raw,
+    components: (num) => {
+      // Built at the first image with an ICC profile: most documents need no index.
+      streams ??= new Map(layout.streams.map((stream) => [stream.num, stream]));
+      return asNumber(streams.get(num)?.dict.get('N'));
+    },
+  };
 }
 
 function decryptionFor(layout: PdfLayout): PdfDecryption | undefined {
@@ -393,6 +450,7 @@ async function scanStream(
   context: UnpackContext,
   decryption: PdfDecryption | undefined,
   collect: boolean,
+  image?: EmbeddedImage,
 ): Promise<Buffer | undefined | false> {
   const counter = { read: 0 };
   let raw: ByteStream = file.range(stream.start, stream.end, counter);
@@ -414,6 +472,7 @@ async function scanStream(
   const more = await context.member(name, tee(), {
     ...(filters.length === 0 && !decryption ? { size: stream.end - stream.start } : {}),
     compressed: () => counter.read,
+    ...(image ? { image } : {}),
   });
   if (!more) return false;
   return collect ? Buffer.concat(kept) : undefined;
@@ -435,7 +494,9 @@ function noteObjectStream(content: Buffer, dict: PdfDict, layout: PdfLayout): vo
     }
     if (typeof num !== 'number' || typeof offset !== 'number' || offset < 0) return;
     try {
-      const dict = asDict(new PdfParser(content, first + offset).value());
+      const value = new PdfParser(content, first + offset).value();
+      noteColorSpace(value, num, undefined, layout);
+      const dict = asDict(value);
       if (dict) noteDictionary(dict, undefined, layout);
     } catch {
       // A damaged object inside: the others are still read.
