@@ -4,9 +4,12 @@ import type { ScanPlan } from '../../plan.js';
 import type { Analyzer, Piece, PieceHead, PreparedCheck } from '../analyzer.js';
 import { ThreadTimeoutError } from '../thread-pool.js';
 import type { YaraRunner } from '../yara/yara-runner.js';
+import { DocumentTextError } from './document-text-error.js';
 import { markupText } from './markup-text.js';
+import { officeDocumentText } from './office-text.js';
 import { isContentStream, pdfContentText } from './pdf-text.js';
 import { languageFinding, loadLanguagePack, type LanguagePack } from './rule-pack.js';
+import { rtfText } from './rtf-text.js';
 import { decodeText, sniffEncoding, textKind } from './text-kind.js';
 
 /** The finding for text that was not checked: too large, or its scan ran out of time. */
@@ -21,11 +24,12 @@ export interface LanguageAnalyzerOptions {
 
 /**
  * The `unsafe_language` category: the text of every piece that holds some (plain text, HTML and
- * XML with office documents' parts, PDF page text) is extracted, normalised (markup dropped,
- * decoded to UTF-8, white space collapsed, invisible characters that split words removed, base64
- * runs dropped) and
- * scanned with the language rule pack (rule-pack.ts). Only the normalised text is scanned: raw
- * markup splits words (`f<b>u</b>ck`, Word runs) and raw UTF-16 has a NUL in every word.
+ * XML with office documents' parts, PDF page text, RTF, binary Word, Excel and PowerPoint
+ * documents) is extracted, normalised (markup dropped, decoded to UTF-8, white space collapsed,
+ * invisible characters that split words removed, base64 runs dropped) and scanned with the
+ * language rule pack (rule-pack.ts). Only the normalised text is scanned: raw markup splits
+ * words (`f<b>u</b>ck`, Word runs) and raw UTF-16 has a NUL in every word. A document whose text
+ * cannot be taken out (encrypted, damaged) is reported `content.unscannable.language.<reason>`.
  */
 export class LanguageAnalyzer implements Analyzer {
   readonly name = 'language-rules';
@@ -73,7 +77,19 @@ export class LanguageAnalyzer implements Analyzer {
   }
 
   private async checkPiece(piece: Piece): Promise<Detection[]> {
-    const text = normalisedText(piece);
+    let text: string;
+    try {
+      text = normalisedText(piece);
+    } catch (error) {
+      if (!(error instanceof DocumentTextError)) throw error;
+      return [
+        {
+          path: piece.path,
+          finding: `content.unscannable.language.${error.reason}`,
+          signature: error.message,
+        },
+      ];
+    }
     if (!/\S/.test(text)) return [];
     let matches;
     try {
@@ -91,17 +107,29 @@ export class LanguageAnalyzer implements Analyzer {
   }
 }
 
-/** The text of a piece as the rules see it (see LanguageAnalyzer). */
+/**
+ * The text of a piece as the rules see it (see LanguageAnalyzer). Throws DocumentTextError for a
+ * document whose text cannot be taken out.
+ */
 function normalisedText(piece: Piece): string {
+  return normalise(extractedText(piece));
+}
+
+function extractedText(piece: Piece): string {
   const kind = textKind(piece);
+  if (kind === 'office') return officeDocumentText(piece.bytes) ?? '';
+  if (kind === 'rtf') return rtfText(piece.bytes);
   const encoding = sniffEncoding(piece.head);
   if (kind === undefined || encoding === undefined) return '';
   const decoded = decodeText(piece.bytes, encoding);
-  let text = decoded;
-  if (kind === 'markup') text = markupText(decoded);
-  else if (kind === 'pdf-stream' && isContentStream(decoded))
+  if (kind === 'markup') return markupText(decoded);
+  if (kind === 'pdf-stream' && isContentStream(decoded))
     // Content stream syntax is bytes: strings are read as such, not as the head's encoding.
-    text = pdfContentText(piece.bytes.toString('latin1'));
+    return pdfContentText(piece.bytes.toString('latin1'));
+  return decoded;
+}
+
+function normalise(text: string): string {
   return (
     text
       // Soft hyphens and zero-width characters are invisible: they split a word only for a filter.

@@ -1,15 +1,18 @@
 import { isMboxSeparator, looksLikeMailHeaders } from '../../archives/formats/mail-sniff.js';
 import type { PieceHead } from '../analyzer.js';
+import { isCompoundFile } from './compound-file.js';
 
 /**
  * Which pieces hold text worth reading for language, decided from a piece's head: plain text
- * (UTF-8, UTF-16, Latin-1), markup (HTML, XML, the XML parts of office documents) and the
- * decoded streams of a PDF, whose content streams carry the page text in operators. Binary
+ * (UTF-8, UTF-16, Latin-1), markup (HTML, XML, the XML parts of office documents), the
+ * decoded streams of a PDF, whose content streams carry the page text in operators, RTF
+ * documents and OLE2 compound files (`office`: Word, Excel and PowerPoint 97–2003 documents
+ * are such files; which one, if any, is known only once the file's directory is read). Binary
  * pieces (executables, images, archives, fonts) are not text; neither are the containers whose
  * text the walker hands over piece by piece (a PDF file, a mail message: its decoded parts are
  * pieces of their own, while its raw form would show base64 attachments as text).
  */
-export type TextKind = 'plain' | 'markup' | 'pdf-stream';
+export type TextKind = 'plain' | 'markup' | 'pdf-stream' | 'rtf' | 'office';
 
 export type TextEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'windows-1252';
 
@@ -19,6 +22,8 @@ const MAX_CONTROL_SHARE = 0.02;
 const MAX_HIGH_SHARE = 0.25;
 
 export function textKind(piece: PieceHead): TextKind | undefined {
+  if (isCompoundFile(piece.head)) return 'office';
+  if (isRtf(piece.head)) return 'rtf';
   const encoding = sniffEncoding(piece.head);
   if (encoding === undefined) return undefined;
   const head = decodeText(piece.head, encoding);
@@ -26,6 +31,12 @@ export function textKind(piece: PieceHead): TextKind | undefined {
   if (looksLikeMarkup(head)) return 'markup';
   if (piece.container === 'pdf') return 'pdf-stream';
   return 'plain';
+}
+
+/** Word opens a document starting `{\\rt` (and so does the walker: see formats/rtf.ts). */
+function isRtf(head: Buffer): boolean {
+  const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+  return head.toString('latin1', start, start + 4) === '{\\rt';
 }
 
 /**
