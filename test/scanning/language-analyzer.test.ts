@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,12 @@ import { emlMessage } from '../support/mail-formats.js';
 import { fileForm } from '../support/content.js';
 import { scaniiRequest, startTestService } from '../support/service.js';
 import { flateStream, writePdf, type PdfBody } from '../support/pdf.js';
+import {
+  compoundFile,
+  excelWorkbook,
+  powerpointPresentation,
+  wordDocument,
+} from '../support/office-binary.js';
 
 /**
  * The unsafe_language category end to end below the service: the project's English pack through
@@ -225,6 +231,112 @@ describe('the language analyzer', () => {
     const [verdict] = await analyze(mail, { name: 'message.eml' });
     expect(verdict?.findings).toEqual(['content.en.language.nsfw.test']);
     expect(verdict?.detections?.[0]?.path).toEqual(['message.eml', 'notes.txt']);
+  });
+
+  /** Made with LibreOffice from a few lines of our own (see test/fixtures/office/README.md). */
+  const fixture = (name: string) =>
+    readFileSync(new URL(`../fixtures/office/${name}`, import.meta.url));
+
+  it('reads Word 97-2003 documents through their piece table, 8-bit and UTF-16 pieces alike', async () => {
+    // A real document (LibreOffice's Word 97 export), walked as the service walks it: 7-Zip
+    // hands over its streams too, which are binary and read as nothing.
+    const [real] = await analyze(fixture('notes.doc'), { name: 'notes.doc' });
+    expect(real?.findings).toEqual(['content.en.language.nsfw.0']);
+    expect(real?.detections?.[0]?.path).toEqual(['notes.doc']);
+    // The test content split over an 8-bit piece and a UTF-16 one, after a paragraph mark.
+    const split = wordDocument([
+      { text: 'Caf\u00e9 notes\r' },
+      { text: NSFW_0_TEST.slice(0, 9) },
+      { text: `${NSFW_0_TEST.slice(9)} \u0394elta\r`, wide: true },
+    ]);
+    expect(await findings(split, 'split.doc')).toEqual(['content.en.language.nsfw.0']);
+    // Pieces are joined in piece-table order: a word split by the pieces of a fast save is one.
+    expect(
+      await findings(wordDocument([{ text: 'oh bull' }, { text: 'shit\r', wide: true }])),
+    ).toEqual(['content.en.language.nsfw.1']);
+    // Word's optional hyphen (0x1F) is invisible; a paragraph mark separates words.
+    expect(await findings(wordDocument([{ text: 'bull\x1fshit\r' }]))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+    expect(await findings(wordDocument([{ text: 'ass\rhole\r' }]))).toEqual([]);
+    // Prose large enough for regular sectors (a WordDocument stream past 4 KiB) is clean.
+    const prose = wordDocument([{ text: `${PROSE}\r`.repeat(6), wide: true }]);
+    expect(await findings(prose, 'prose.doc')).toEqual([]);
+  });
+
+  it('reads the shared strings, cells and sheet names of Excel 97-2003 workbooks', async () => {
+    const [real] = await analyze(fixture('items.xls'), { name: 'items.xls' });
+    expect(real?.findings).toEqual(['content.en.language.nsfw.0']);
+    // A string cut by a CONTINUE record, its rest in UTF-16.
+    const continued = excelWorkbook({
+      shared: ['Total', 'Caf\u00e9'],
+      continued: [NSFW_0_TEST.slice(0, 20), NSFW_0_TEST.slice(20)],
+    });
+    expect(await findings(continued, 'continued.xls')).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(excelWorkbook({ shared: [], label: `id ${NSFW_TEST}` }))).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    // Two cells are two words.
+    expect(await findings(excelWorkbook({ shared: ['ass', 'hole'] }))).toEqual([]);
+    expect(await findings(excelWorkbook({ shared: PROSE.split('\n') }))).toEqual([]);
+  });
+
+  it('reads the text atoms of PowerPoint 97-2003 presentations, slides and shapes', async () => {
+    const deck = powerpointPresentation({
+      wide: ['Agenda for Tuesday'],
+      narrow: [`Code ${NSFW_0_TEST}`],
+    });
+    expect(await findings(deck, 'deck.ppt')).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(powerpointPresentation({ shape: `note ${NSFW_TEST}` }))).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    expect(await findings(powerpointPresentation({ wide: PROSE.split('\n') }))).toEqual([]);
+  });
+
+  it('reads RTF as a reader sees it: control words dropped, a word split by formatting found', async () => {
+    const rtf = (body: string) =>
+      Buffer.from(
+        `{\\rtf1\\ansi\\ansicpg1252{\\fonttbl{\\f0\\fswiss Arial;}}{\\colortbl;\\red0\\green0\\blue0;}` +
+          `{\\*\\generator Writer;}{\\info{\\title Notes}}\\f0\\fs24 ${body}\\par}`,
+        'latin1',
+      );
+    expect(
+      await findings(rtf(`Code: ${NSFW_0_TEST.slice(0, 8)}{\\b ${NSFW_0_TEST.slice(8)}}`), 'a.rtf'),
+    ).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(rtf('What the f{\\b u}ck'))).toEqual(['content.en.language.nsfw.1']);
+    // `\\'hh` and `\\uN` characters, a control word ending in a space inside the word.
+    expect(await findings(rtf("sh\\'69t and Caf\\'e9 cr\\u232?me"))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+    expect(await findings(rtf('bull\\i shit\\i0'))).toEqual(['content.en.language.nsfw.1']);
+    // Paragraphs separate words; hidden destinations are not text.
+    expect(await findings(rtf('ass\\par hole{\\*\\bkmkstart fuck}'))).toEqual([]);
+    expect(await findings(rtf(PROSE.replace(/\n/g, '\\par\n')))).toEqual([]);
+  });
+
+  it('reports a document whose text cannot be taken out, and leaves other compound files alone', async () => {
+    const unsupported = ['content.unscannable.language.unsupported-method'];
+    const corrupt = ['content.unscannable.language.corrupt'];
+    const text = [{ text: `secret ${NSFW_0_TEST}\r` }];
+    expect(await findings(wordDocument(text, { encrypted: true }), 'locked.doc')).toEqual(
+      unsupported,
+    );
+    expect(await findings(excelWorkbook({ shared: ['x'], filePass: true }))).toEqual(unsupported);
+    expect(
+      await findings(compoundFile([{ name: 'EncryptedPackage', data: Buffer.alloc(64) }])),
+    ).toEqual(unsupported);
+    // A piece table that runs past its stream, and a file cut in half.
+    expect(await findings(wordDocument(text, { clxLength: 4000 }), 'bad.doc')).toEqual(corrupt);
+    const real = fixture('notes.doc');
+    const [cut] = await analyze(real.subarray(0, real.length / 2), { name: 'cut.doc' });
+    expect(cut?.findings).toContain('content.unscannable.language.corrupt');
+    // A compound file that is no document (an installer's tables, a thumbnail cache) is no text
+    // of its own, nor unscannable (its streams are still read, one by one, as any member is).
+    const other = compoundFile([
+      { name: 'Catalog', data: Buffer.alloc(300, 7) },
+      { name: 'Summary', data: Buffer.alloc(5000, 1) },
+    ]);
+    expect(await findings(other, 'setup.msi')).toEqual([]);
   });
 
   it('detects real words of several themes, in any case and in common disguises', async () => {
