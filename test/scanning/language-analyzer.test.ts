@@ -339,6 +339,27 @@ describe('the language analyzer', () => {
     expect(await findings(other, 'setup.msi')).toEqual([]);
   });
 
+  it('reads the document streams of a compound file too large to read whole, one by one', async () => {
+    const small = await LanguageAnalyzer.load(logger, undefined, { yara, maxBytes: 16 * 1024 });
+    const pictures = [{ name: 'Pictures', data: randomBytes(40_000) }];
+    const book = excelWorkbook({ shared: ['Total', `id ${NSFW_0_TEST}`], extra: pictures });
+    const [workbook] = await analyze(book, { analyzer: small, name: 'large.xls' });
+    expect(workbook?.findings).toEqual(['content.en.language.nsfw.0']);
+    expect(workbook?.detections?.[0]?.path).toEqual(['large.xls', 'Workbook']);
+    // A Word document's text needs two streams together: not read, and said so.
+    const doc = wordDocument([{ text: `${NSFW_0_TEST}\r` }], { extra: pictures });
+    const [word] = await analyze(doc, { analyzer: small, name: 'large.doc' });
+    expect(word?.findings).toEqual([LANGUAGE_LIMITS_EXCEEDED]);
+    expect(word?.detections?.[0]?.path).toEqual(['large.doc', 'WordDocument']);
+    // A large compound file that is no document (an installer) is neither read nor reported.
+    const installer = compoundFile([{ name: 'Binary.Data', data: randomBytes(40_000) }]);
+    const [other] = await analyze(installer, { analyzer: small, name: 'setup.msi' });
+    expect(other?.findings).toEqual([]);
+    // Read whole when it fits: the streams are not read a second time.
+    const [whole] = await analyze(excelWorkbook({ shared: [NSFW_0_TEST] }), { name: 'a.xls' });
+    expect(whole?.detections?.map((d) => d.path)).toEqual([['a.xls']]);
+  });
+
   it('detects real words of several themes, in any case and in common disguises', async () => {
     const text = [
       'What the FUCK is this.',

@@ -149,7 +149,7 @@ const TEXT_START = 0x400;
  */
 export function wordDocument(
   pieces: readonly WordPiece[],
-  options: { encrypted?: boolean; clxLength?: number } = {},
+  options: { encrypted?: boolean; clxLength?: number; extra?: CompoundStream[] } = {},
 ): Buffer {
   const fib = Buffer.alloc(TEXT_START);
   fib.writeUInt16LE(0xa5ec, 0);
@@ -192,6 +192,7 @@ export function wordDocument(
   return compoundFile([
     { name: 'WordDocument', data: Buffer.concat([fib, ...texts]) },
     { name: '1Table', data: table },
+    ...(options.extra ?? []),
   ]);
 }
 
@@ -220,6 +221,7 @@ export function excelWorkbook(options: {
   continued?: [string, string];
   label?: string;
   filePass?: boolean;
+  extra?: CompoundStream[];
 }): Buffer {
   const bof = Buffer.alloc(16);
   bof.writeUInt16LE(0x0600, 0);
@@ -249,7 +251,10 @@ export function excelWorkbook(options: {
     );
   }
   records.push(record(0x000a, Buffer.alloc(0)));
-  return compoundFile([{ name: 'Workbook', data: Buffer.concat(records) }]);
+  return compoundFile([
+    { name: 'Workbook', data: Buffer.concat(records) },
+    ...(options.extra ?? []),
+  ]);
 }
 
 function pptRecord(version: number, type: number, data: Buffer): Buffer {

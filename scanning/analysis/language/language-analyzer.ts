@@ -6,7 +6,7 @@ import { ThreadTimeoutError } from '../thread-pool.js';
 import type { YaraRunner } from '../yara/yara-runner.js';
 import { DocumentTextError } from './document-text-error.js';
 import { markupText } from './markup-text.js';
-import { officeDocumentText } from './office-text.js';
+import { officeDocumentText, officeStream, officeStreamText } from './office-text.js';
 import { isContentStream, pdfContentText } from './pdf-text.js';
 import { languageFinding, loadLanguagePack, type LanguagePack } from './rule-pack.js';
 import { rtfText } from './rtf-text.js';
@@ -34,21 +34,11 @@ export interface LanguageAnalyzerOptions {
 export class LanguageAnalyzer implements Analyzer {
   readonly name = 'language-rules';
   readonly category = 'unsafe_language' as const;
-  private readonly check: PreparedCheck;
 
   constructor(
     readonly pack: LanguagePack,
     private readonly options: LanguageAnalyzerOptions,
-  ) {
-    this.check = {
-      name: this.name,
-      version: pack.version,
-      maxBytes: options.maxBytes,
-      wants: (piece) => textKind(piece) !== undefined,
-      check: (piece) => this.checkPiece(piece),
-      tooLarge: (piece) => limitsExceeded(piece, `text larger than ${options.maxBytes} bytes`),
-    };
-  }
+  ) {}
 
   /** Reads the pack (the built-in one unless `rulesDir`); throws LanguageRulesError if unusable. */
   static async load(
@@ -60,7 +50,38 @@ export class LanguageAnalyzer implements Analyzer {
   }
 
   prepare(plan: ScanPlan): Promise<PreparedCheck | undefined> {
-    return Promise.resolve(plan.categories.includes('unsafe_language') ? this.check : undefined);
+    return Promise.resolve(
+      plan.categories.includes('unsafe_language') ? this.scanCheck() : undefined,
+    );
+  }
+
+  /**
+   * One scan's check. It keeps the compound files of the scan it reads whole: a compound file
+   * past `maxBytes` is not read, its document streams are, one by one, as the walker hands them
+   * over (officeStream), and those of a file read whole are not read twice. A compound file is
+   * seen before its streams: they come out of it once the walker has it whole.
+   */
+  private scanCheck(): PreparedCheck {
+    const maxBytes = this.options.maxBytes;
+    const readWhole = new Set<string>();
+    const key = (path: readonly string[]) => JSON.stringify(path);
+    return {
+      name: this.name,
+      version: this.pack.version,
+      maxBytes,
+      wants: (piece) => {
+        const kind = textKind(piece);
+        if (kind === 'office') {
+          if (piece.size !== undefined && piece.size > maxBytes) return false;
+          readWhole.add(key(piece.path));
+          return true;
+        }
+        if (kind !== undefined) return true;
+        return officeStream(piece) !== undefined && !readWhole.has(key(piece.path.slice(0, -1)));
+      },
+      check: (piece) => this.checkPiece(piece),
+      tooLarge: (piece) => limitsExceeded(piece, `text larger than ${maxBytes} bytes`),
+    };
   }
 
   describe(): { name: string; version: string } {
@@ -79,7 +100,7 @@ export class LanguageAnalyzer implements Analyzer {
   private async checkPiece(piece: Piece): Promise<Detection[]> {
     let text: string;
     try {
-      text = normalisedText(piece);
+      text = normalisedText(piece, this.options.maxBytes);
     } catch (error) {
       if (!(error instanceof DocumentTextError)) throw error;
       return [
@@ -111,12 +132,14 @@ export class LanguageAnalyzer implements Analyzer {
  * The text of a piece as the rules see it (see LanguageAnalyzer). Throws DocumentTextError for a
  * document whose text cannot be taken out.
  */
-function normalisedText(piece: Piece): string {
-  return normalise(extractedText(piece));
+function normalisedText(piece: Piece, maxBytes: number): string {
+  return normalise(extractedText(piece, maxBytes));
 }
 
-function extractedText(piece: Piece): string {
+function extractedText(piece: Piece, maxBytes: number): string {
   const kind = textKind(piece);
+  const stream = kind === undefined ? officeStream(piece) : undefined;
+  if (stream) return officeStreamText(stream, piece.bytes, maxBytes);
   if (kind === 'office') return officeDocumentText(piece.bytes) ?? '';
   if (kind === 'rtf') return rtfText(piece.bytes);
   const encoding = sniffEncoding(piece.head);

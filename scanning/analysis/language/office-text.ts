@@ -1,3 +1,4 @@
+import type { PieceHead } from '../analyzer.js';
 import { CompoundFileError, readCompoundFile, type CompoundFile } from './compound-file.js';
 import { DocumentTextError } from './document-text-error.js';
 import { workbookText } from './excel-text.js';
@@ -45,3 +46,61 @@ function documentText(file: CompoundFile): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The streams of a document that arrive alone, as the walker hands over the streams of a
+ * compound file it opened (container `ole2`): the streams that hold a document's text (or say
+ * it is encrypted), recognised by their name and their first bytes.
+ */
+export type OfficeStream = 'word' | 'workbook' | 'presentation' | 'encrypted';
+
+export function officeStream(piece: PieceHead): OfficeStream | undefined {
+  if (piece.container !== 'ole2') return undefined;
+  const name = piece.path.at(-1) ?? '';
+  const head = piece.head;
+  if (name === 'WordDocument' && head.length >= 2 && head.readUInt16LE(0) === 0xa5ec) {
+    return 'word';
+  }
+  if ((name === 'Workbook' || name === 'Book') && head.length >= 2) {
+    return head.readUInt16LE(0) === 0x0809 ? 'workbook' : undefined;
+  }
+  if (name === POWERPOINT_STREAM && head.length >= 8) {
+    // A record type of [MS-PPT] first, as ppt.ts checks.
+    const type = head.readUInt16LE(2);
+    return type >= 0x03e8 && type <= 0x2f14 ? 'presentation' : undefined;
+  }
+  if (name === 'EncryptedPackage') return 'encrypted';
+  return undefined;
+}
+
+/**
+ * The text of one stream of a document read alone (officeStream). An Excel or PowerPoint
+ * stream holds all of its document's text; a Word document's text needs its table stream too,
+ * so a `WordDocument` stream alone is reported `limits-exceeded` (it comes alone only when its
+ * file was too large to read whole), or `unsupported-method` when its FIB says it is encrypted.
+ */
+export function officeStreamText(stream: OfficeStream, bytes: Buffer, maxBytes: number): string {
+  try {
+    switch (stream) {
+      case 'workbook':
+        return workbookText(bytes);
+      case 'presentation':
+        return presentationText(bytes);
+      case 'encrypted':
+        throw new DocumentTextError('unsupported-method', 'encrypted Office document');
+      case 'word':
+        if (bytes.length >= 0x0c && bytes.readUInt16LE(0x0a) & WORD_ENCRYPTED) {
+          throw new DocumentTextError('unsupported-method', 'encrypted Word document');
+        }
+        throw new DocumentTextError(
+          'limits-exceeded',
+          `Word document larger than ${maxBytes} bytes: its text is read from the whole file`,
+        );
+    }
+  } catch (error) {
+    if (error instanceof RangeError) throw new DocumentTextError('corrupt', error.message);
+    throw error;
+  }
+}
+
+const WORD_ENCRYPTED = 0x0100;
