@@ -303,6 +303,9 @@ describe('the language analyzer', () => {
     expect(
       await findings(rtf(`Code: ${NSFW_0_TEST.slice(0, 8)}{\\b ${NSFW_0_TEST.slice(8)}}`), 'a.rtf'),
     ).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(fixture('notes.rtf'), 'notes.rtf')).toEqual([
+      'content.en.language.nsfw.0',
+    ]);
     expect(await findings(rtf('What the f{\\b u}ck'))).toEqual(['content.en.language.nsfw.1']);
     // `\\'hh` and `\\uN` characters, a control word ending in a space inside the word.
     expect(await findings(rtf("sh\\'69t and Caf\\'e9 cr\\u232?me"))).toEqual([

@@ -62,10 +62,14 @@ export function readCompoundFile(bytes: Buffer): CompoundFile {
   };
   const fat = readFat(bytes, sector, sectorSize);
   const chain = (start: number, table: Uint32Array): number[] => {
+    // Each sector at most once: a chain that comes back to a sector loops (a hostile file's
+    // loop would otherwise read the same sectors until memory runs out).
+    const seen = new Uint8Array(table.length);
     const sectors: number[] = [];
     for (let at = start; at !== END_OF_CHAIN; at = table[at] ?? NO_STREAM) {
       if (at >= table.length) throw new CompoundFileError(`chain runs to sector ${at}`);
-      if (sectors.length >= table.length) throw new CompoundFileError('sector chain loops');
+      if (seen[at]) throw new CompoundFileError('sector chain loops');
+      seen[at] = 1;
       sectors.push(at);
     }
     return sectors;
@@ -123,6 +127,9 @@ function readFat(
   sectorSize: number,
 ): Uint32Array {
   const fatSectors = bytes.readUInt32LE(0x2c);
+  if (fatSectors > bytes.length / sectorSize) {
+    throw new CompoundFileError(`${fatSectors} FAT sectors in a file of ${bytes.length} bytes`);
+  }
   const indexes: number[] = [];
   for (let i = 0; i < 109 && indexes.length < fatSectors; i++) {
     indexes.push(bytes.readUInt32LE(0x4c + i * 4));

@@ -74,7 +74,7 @@ function clxLocation(fib: Buffer): { fcClx: number; lcbClx: number } {
 }
 
 /** The CLX: Prc entries to skip, then one Pcdt holding the PlcPcd (CPs, then PCDs). */
-export function pieceTable(clx: Buffer): Piece[] {
+function pieceTable(clx: Buffer): Piece[] {
   let at = 0;
   while (at < clx.length && clx[at] === CLXT_PRC) {
     if (at + 3 > clx.length) break;
