@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import { AnalysisEngine } from '../../scanning/analysis/analysis-engine.js';
+import { readCompoundFile } from '../../scanning/analysis/language/compound-file.js';
 import {
   LANGUAGE_LIMITS_EXCEEDED,
   LanguageAnalyzer,
@@ -259,6 +260,14 @@ describe('the language analyzer', () => {
       'content.en.language.nsfw.1',
     ]);
     expect(await findings(wordDocument([{ text: 'ass\rhole\r' }]))).toEqual([]);
+    // An object embedded in the document (a storage of its ObjectPool) is read too.
+    const sheet = readCompoundFile(excelWorkbook({ shared: [NSFW_TEST] })).stream('Workbook');
+    const report = wordDocument([{ text: 'See the table.\r' }], {
+      extra: [{ name: 'ObjectPool/_1279313719/Workbook', data: sheet ?? Buffer.alloc(0) }],
+    });
+    const [embedded] = await analyze(report, { name: 'report.doc' });
+    expect(embedded?.findings).toEqual(['content.en.language.nsfw.test']);
+    expect(embedded?.detections?.[0]?.path).toEqual(['report.doc']);
     // Prose large enough for regular sectors (a WordDocument stream past 4 KiB) is clean.
     const prose = wordDocument([{ text: `${PROSE}\r`.repeat(6), wide: true }]);
     expect(await findings(prose, 'prose.doc')).toEqual([]);
@@ -354,6 +363,17 @@ describe('the language analyzer', () => {
     const [word] = await analyze(doc, { analyzer: small, name: 'large.doc' });
     expect(word?.findings).toEqual([LANGUAGE_LIMITS_EXCEEDED]);
     expect(word?.detections?.[0]?.path).toEqual(['large.doc', 'WordDocument']);
+    // An object embedded in it is read alone, as its streams come.
+    const sheet = readCompoundFile(excelWorkbook({ shared: [NSFW_TEST] })).stream('Workbook');
+    const withSheet = wordDocument([{ text: 'See the table.\r' }], {
+      extra: [...pictures, { name: 'ObjectPool/_1/Workbook', data: sheet ?? Buffer.alloc(0) }],
+    });
+    const [both] = await analyze(withSheet, { analyzer: small, name: 'large.doc' });
+    expect(both?.findings).toEqual(['content.en.language.nsfw.test', LANGUAGE_LIMITS_EXCEEDED]);
+    expect(both?.detections?.map((d) => d.path.join('/')).sort()).toEqual([
+      'large.doc/ObjectPool/_1/Workbook',
+      'large.doc/WordDocument',
+    ]);
     // A large compound file that is no document (an installer) is neither read nor reported.
     const installer = compoundFile([{ name: 'Binary.Data', data: randomBytes(40_000) }]);
     const [other] = await analyze(installer, { analyzer: small, name: 'setup.msi' });

@@ -18,7 +18,7 @@ export interface CompoundStream {
   data: Buffer;
 }
 
-/** A compound file holding `streams` at its root. */
+/** A compound file holding `streams` (a name with `/` is in a storage: `ObjectPool/_1/Book`). */
 export function compoundFile(streams: readonly CompoundStream[]): Buffer {
   const small = streams.filter((stream) => stream.data.length < CUTOFF);
   const large = streams.filter((stream) => stream.data.length >= CUTOFF);
@@ -37,7 +37,8 @@ export function compoundFile(streams: readonly CompoundStream[]): Buffer {
     small.map((stream) => padded(stream.data, MINI_SECTOR)),
     miniFat.length * MINI_SECTOR,
   );
-  const entries = 1 + streams.length;
+  const tree = directoryEntries(streams);
+  const entries = tree.length;
   const sectorsOf = (bytes: number) => Math.ceil(bytes / SECTOR);
   const directorySectors = sectorsOf(entries * 128);
   const miniFatSectors = sectorsOf(miniFat.length * 4);
@@ -68,37 +69,34 @@ export function compoundFile(streams: readonly CompoundStream[]): Buffer {
   const largeStarts = largeSectors.map(allocate);
 
   const directory = Buffer.alloc(directorySectors * SECTOR);
-  const entry = (index: number, name: string, type: number, start: number, size: number) => {
-    const at = index * 128;
-    directory.write(name, at, 'utf16le');
-    directory.writeUInt16LE((name.length + 1) * 2, at + 0x40);
-    directory[at + 0x42] = type;
-    directory[at + 0x43] = 1; // black
-    directory.writeUInt32LE(FREE, at + 0x44);
-    // A degenerate tree, each stream the right sibling of the one before: readers accept it.
-    directory.writeUInt32LE(type === 2 && index < streams.length ? index + 1 : FREE, at + 0x48);
-    directory.writeUInt32LE(type === 5 && streams.length > 0 ? 1 : FREE, at + 0x4c);
-    directory.writeUInt32LE(start, at + 0x74);
-    directory.writeUInt32LE(size, at + 0x78);
-  };
   for (let i = 0; i < directorySectors * 4; i++) {
-    directory.writeUInt32LE(FREE, i * 128 + 0x44);
-    directory.writeUInt32LE(FREE, i * 128 + 0x48);
-    directory.writeUInt32LE(FREE, i * 128 + 0x4c);
+    for (const field of [0x44, 0x48, 0x4c]) directory.writeUInt32LE(FREE, i * 128 + field);
   }
-  entry(
-    0,
-    'Root Entry',
-    5,
-    miniStream.length > 0 ? miniStreamStart : END_OF_CHAIN,
-    miniStream.length,
-  );
-  streams.forEach((stream, i) => {
+  tree.forEach((node, index) => {
+    const at = index * 128;
+    const { stream } = node;
     const start =
-      stream.data.length >= CUTOFF
-        ? (largeStarts[large.indexOf(stream)] ?? END_OF_CHAIN)
-        : (miniStarts.get(stream) ?? END_OF_CHAIN);
-    entry(i + 1, stream.name, 2, start, stream.data.length);
+      node.type === 5
+        ? miniStream.length > 0
+          ? miniStreamStart
+          : END_OF_CHAIN
+        : !stream
+          ? 0
+          : stream.data.length >= CUTOFF
+            ? (largeStarts[large.indexOf(stream)] ?? END_OF_CHAIN)
+            : (miniStarts.get(stream) ?? END_OF_CHAIN);
+    directory.write(node.name, at, 'utf16le');
+    directory.writeUInt16LE((node.name.length + 1) * 2, at + 0x40);
+    directory[at + 0x42] = node.type;
+    directory[at + 0x43] = 1; // black
+    // A degenerate tree, each entry the right sibling of the one before: readers accept it.
+    directory.writeUInt32LE(node.right, at + 0x48);
+    directory.writeUInt32LE(node.child, at + 0x4c);
+    directory.writeUInt32LE(start, at + 0x74);
+    directory.writeUInt32LE(
+      node.type === 5 ? miniStream.length : (stream?.data.length ?? 0),
+      at + 0x78,
+    );
   });
 
   const header = Buffer.alloc(SECTOR);
@@ -128,6 +126,49 @@ export function compoundFile(streams: readonly CompoundStream[]): Buffer {
     padded(miniStream, SECTOR),
     ...large.map((stream) => padded(stream.data, SECTOR)),
   ]);
+}
+
+interface DirectoryNode {
+  name: string;
+  type: number;
+  stream?: CompoundStream;
+  child: number;
+  right: number;
+}
+
+/**
+ * The directory's entries: the root, then the storages and streams the names' paths make
+ * (`ObjectPool/_1/Workbook`), each storage's children chained as right siblings.
+ */
+function directoryEntries(streams: readonly CompoundStream[]): DirectoryNode[] {
+  const nodes: DirectoryNode[] = [{ name: 'Root Entry', type: 5, child: FREE, right: FREE }];
+  const storages = new Map<string, number>([['', 0]]);
+  const lastChild = new Map<number, number>();
+  const add = (parent: number, node: DirectoryNode): number => {
+    const index = nodes.push(node) - 1;
+    const previous = lastChild.get(parent);
+    const parentNode = nodes[parent];
+    if (previous === undefined && parentNode) parentNode.child = index;
+    const previousNode = previous === undefined ? undefined : nodes[previous];
+    if (previousNode) previousNode.right = index;
+    lastChild.set(parent, index);
+    return index;
+  };
+  for (const stream of streams) {
+    const parts = stream.name.split('/');
+    let parent = 0;
+    for (let depth = 0; depth < parts.length - 1; depth++) {
+      const path = parts.slice(0, depth + 1).join('/');
+      let storage = storages.get(path);
+      if (storage === undefined) {
+        storage = add(parent, { name: parts[depth] ?? '', type: 1, child: FREE, right: FREE });
+        storages.set(path, storage);
+      }
+      parent = storage;
+    }
+    add(parent, { name: parts.at(-1) ?? '', type: 2, stream, child: FREE, right: FREE });
+  }
+  return nodes;
 }
 
 function padded(data: Buffer, unit: number): Buffer {

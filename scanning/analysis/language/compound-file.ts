@@ -21,10 +21,12 @@ export function isCompoundFile(head: Buffer): boolean {
 }
 
 export interface CompoundFile {
-  /** Names of the streams at the root of the file (storages' streams are not listed). */
+  /** The streams' paths: a name at the root, `Storage/Name` inside a storage. */
   readonly streams: readonly string[];
-  /** A root stream's bytes by name (case-insensitive, as CFB names are), or undefined. */
-  stream(name: string): Buffer | undefined;
+  /** The storages' paths (`ObjectPool/_1279313719`: an object embedded in a Word document). */
+  readonly storages: readonly string[];
+  /** A stream's bytes by path (case-insensitive, as CFB names are), or undefined. */
+  stream(path: string): Buffer | undefined;
 }
 
 const HEADER = 512;
@@ -32,6 +34,7 @@ const ENTRY = 128;
 const MINI_SECTOR = 64;
 const NO_STREAM = 0xffffffff;
 const END_OF_CHAIN = 0xfffffffe;
+const STORAGE = 1;
 const STREAM = 2;
 const ROOT = 5;
 
@@ -90,14 +93,13 @@ export function readCompoundFile(bytes: Buffer): CompoundFile {
     bytes.readUInt32LE(0x40) === 0 ? Buffer.alloc(0) : readChain(bytes.readUInt32LE(0x3c));
   const miniFat = toTable(miniFatBytes);
 
-  const byName = new Map<string, Entry>();
-  for (const entry of rootChildren(entries, root)) {
-    if (entry.type === STREAM) byName.set(entry.name.toLowerCase(), entry);
-  }
+  const tree = directoryTree(entries, root);
+  const byPath = new Map([...tree.streams].map(([path, entry]) => [path.toLowerCase(), entry]));
   return {
-    streams: [...byName.values()].map((entry) => entry.name),
-    stream(name) {
-      const entry = byName.get(name.toLowerCase());
+    streams: [...tree.streams.keys()],
+    storages: tree.storages,
+    stream(path) {
+      const entry = byPath.get(path.toLowerCase());
       if (!entry) return undefined;
       if (entry.size === 0) return Buffer.alloc(0);
       const data =
@@ -169,19 +171,32 @@ function readEntry(data: Buffer): Entry {
   };
 }
 
-/** The entries of the root storage's red-black tree (left, right, in any order). */
-function rootChildren(entries: readonly Entry[], root: Entry): Entry[] {
-  const found: Entry[] = [];
+/**
+ * The streams and storages under the root, by path. A storage's children are a red-black tree
+ * (left, right siblings) under its `child`; each entry belongs to one place, so an entry seen
+ * twice means a damaged directory.
+ */
+function directoryTree(
+  entries: readonly Entry[],
+  root: Entry,
+): { streams: Map<string, Entry>; storages: string[] } {
+  const streams = new Map<string, Entry>();
+  const storages: string[] = [];
   const seen = new Set<number>();
-  const pending = [root.child];
+  const pending: { index: number; parent: string }[] = [{ index: root.child, parent: '' }];
   while (pending.length > 0) {
-    const index = pending.pop() ?? NO_STREAM;
+    const { index, parent } = pending.pop() ?? { index: NO_STREAM, parent: '' };
     if (index === NO_STREAM) continue;
     const entry = entries[index];
     if (!entry || seen.has(index)) throw new CompoundFileError(`bad directory entry ${index}`);
     seen.add(index);
-    found.push(entry);
-    pending.push(entry.left, entry.right);
+    const path = parent === '' ? entry.name : `${parent}/${entry.name}`;
+    if (entry.type === STREAM) streams.set(path, entry);
+    if (entry.type === STORAGE) {
+      storages.push(path);
+      pending.push({ index: entry.child, parent: path });
+    }
+    pending.push({ index: entry.left, parent }, { index: entry.right, parent });
   }
-  return found;
+  return { streams, storages };
 }

@@ -24,7 +24,12 @@ export function officeDocumentText(bytes: Buffer): string | undefined {
     throw error;
   }
   try {
-    return documentText(file);
+    // The document at the root, then those embedded in it as storages (a chart's workbook,
+    // an object in a Word document's ObjectPool): each one's text on lines of its own.
+    const texts = ['', ...file.storages]
+      .map((storage) => documentText(file, storage))
+      .filter((text): text is string => text !== undefined);
+    return texts.length === 0 ? undefined : texts.join('\n');
   } catch (error) {
     if (error instanceof CompoundFileError) {
       throw new DocumentTextError('corrupt', `compound file: ${error.message}`);
@@ -34,14 +39,16 @@ export function officeDocumentText(bytes: Buffer): string | undefined {
   }
 }
 
-function documentText(file: CompoundFile): string | undefined {
-  const wordDocument = file.stream('WordDocument');
-  if (wordDocument) return wordText(wordDocument, (name) => file.stream(name));
-  const workbook = file.stream('Workbook') ?? file.stream('Book');
+/** The text of the document whose streams are in `storage` ('' for the root), if any. */
+function documentText(file: CompoundFile, storage: string): string | undefined {
+  const stream = (name: string) => file.stream(storage === '' ? name : `${storage}/${name}`);
+  const wordDocument = stream('WordDocument');
+  if (wordDocument) return wordText(wordDocument, stream);
+  const workbook = stream('Workbook') ?? stream('Book');
   if (workbook) return workbookText(workbook);
-  const presentation = file.stream(POWERPOINT_STREAM);
+  const presentation = stream(POWERPOINT_STREAM);
   if (presentation) return presentationText(presentation);
-  if (file.stream('EncryptedPackage')) {
+  if (stream('EncryptedPackage')) {
     throw new DocumentTextError('unsupported-method', 'encrypted Office document');
   }
   return undefined;
@@ -56,7 +63,8 @@ export type OfficeStream = 'word' | 'workbook' | 'presentation' | 'encrypted';
 
 export function officeStream(piece: PieceHead): OfficeStream | undefined {
   if (piece.container !== 'ole2') return undefined;
-  const name = piece.path.at(-1) ?? '';
+  // 7-Zip names a stream inside a storage by its path (`ObjectPool/_1279313719/Workbook`).
+  const name = piece.path.at(-1)?.split('/').at(-1) ?? '';
   const head = piece.head;
   if (name === 'WordDocument' && head.length >= 2 && head.readUInt16LE(0) === 0xa5ec) {
     return 'word';
