@@ -440,6 +440,12 @@ describe('the language analyzer', () => {
     ]);
     const before = counted.scans;
     expect(await findings(binary)).toEqual([]);
+    // Binary that starts as a byte order mark would: an OLE2 property set (its thumbnail).
+    const propertySet = Buffer.concat([
+      Buffer.from([0xfe, 0xff, 0, 0, 6, 2, 1, 0]),
+      randomBytes(600),
+    ]);
+    expect(await findings(propertySet)).toEqual([]);
     expect(counted.scans).toBe(before);
   });
 

@@ -47,11 +47,9 @@ function isRtf(head: Buffer): boolean {
  */
 export function sniffEncoding(head: Buffer): TextEncoding | undefined {
   if (head.length === 0) return undefined;
-  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
-  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
-  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
-  const wide = unmarkedUtf16(head);
-  if (wide) return mostlyPrintable(decodeText(head, wide)) ? wide : undefined;
+  const marked = byteOrderMark(head) ?? unmarkedUtf16(head);
+  // Binary formats start with these bytes too (an OLE2 property set stream starts FE FF 00 00).
+  if (marked) return mostlyPrintable(decodeText(head, marked)) ? marked : undefined;
   if (head.includes(0)) return undefined;
   if (!mostlyPrintable(head.toString('latin1'))) return undefined;
   if (isUtf8(head)) return 'utf-8';
@@ -63,6 +61,13 @@ export function sniffEncoding(head: Buffer): TextEncoding | undefined {
 export function decodeText(bytes: Buffer, encoding: TextEncoding): string {
   // TextDecoder drops a byte order mark and replaces what does not decode, never throws.
   return new TextDecoder(encoding).decode(bytes);
+}
+
+function byteOrderMark(head: Buffer): TextEncoding | undefined {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  return undefined;
 }
 
 /** UTF-16 written without a byte order mark: ASCII text has a NUL in every other byte. */
