@@ -443,7 +443,12 @@ describe('the language analyzer', () => {
     // Binary that starts as a byte order mark would: an OLE2 property set (its thumbnail).
     const propertySet = Buffer.concat([
       Buffer.from([0xfe, 0xff, 0, 0, 6, 2, 1, 0]),
-      randomBytes(600),
+      Buffer.alloc(16), // CLSID
+      Buffer.from([1, 0, 0, 0]),
+      randomBytes(16), // FMTID
+      Buffer.from([0x30, 0, 0, 0, 0x20, 2, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0x18, 0, 0, 0]),
+      Buffer.from([0x11, 0, 0, 0, 0x20, 0, 0, 0, 0x47, 0, 0, 0]),
+      randomBytes(400), // a thumbnail
     ]);
     expect(await findings(propertySet)).toEqual([]);
     expect(counted.scans).toBe(before);
