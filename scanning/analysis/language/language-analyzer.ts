@@ -59,7 +59,8 @@ export class LanguageAnalyzer implements Analyzer {
    * One scan's check. It keeps the compound files of the scan it reads whole: a compound file
    * past `maxBytes` is not read, its document streams are, one by one, as the walker hands them
    * over (officeStream), and those of a file read whole are not read twice. A compound file is
-   * seen before its streams: they come out of it once the walker has it whole.
+   * seen before its streams: they come out of it once the walker has it whole (were it seen
+   * after, its streams would be read twice, never skipped).
    */
   private scanCheck(): PreparedCheck {
     const maxBytes = this.options.maxBytes;
