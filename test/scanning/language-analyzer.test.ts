@@ -273,9 +273,13 @@ describe('the language analyzer', () => {
     expect(await findings(prose, 'prose.doc')).toEqual([]);
   });
 
-  it('reads the shared strings, cells and sheet names of Excel 97-2003 workbooks', async () => {
+  it('reads the shared strings, cells, comments and sheet names of Excel 97-2003 workbooks', async () => {
     const [real] = await analyze(fixture('items.xls'), { name: 'items.xls' });
     expect(real?.findings).toEqual(['content.en.language.nsfw.0']);
+    // A cell's comment (a TXO record and its CONTINUE records).
+    expect(await findings(fixture('comment.xls'), 'comment.xls')).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
     // A string cut by a CONTINUE record, its rest in UTF-16.
     const continued = excelWorkbook({
       shared: ['Total', 'Caf\u00e9'],

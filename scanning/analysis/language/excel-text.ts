@@ -9,10 +9,11 @@ import { DocumentTextError } from './document-text-error.js';
  *   continues in CONTINUE records (0x003C), and a string cut there resumes with a new flags
  *   byte (its remaining characters may be in the other width);
  * - LABEL (0x0204): a cell's own string, as older files and some writers store it;
- * - BOUNDSHEET (0x0085): the sheets' names.
+ * - BOUNDSHEET (0x0085): the sheets' names;
+ * - TXO (0x01B6): the text of a comment or a text box, in the CONTINUE records after it (a
+ *   flags byte, then the characters; the formatting runs follow).
  * Each string is a line of its own: two cells are two words. A workbook with a FILEPASS record
- * (0x002F) is encrypted: refused as `unsupported-method`. Comments and text boxes (TXO records)
- * and charts' titles are not read.
+ * (0x002F) is encrypted: refused as `unsupported-method`. Charts' titles are not read.
  */
 export function workbookText(stream: Buffer): string {
   const records = readRecords(stream);
@@ -39,6 +40,12 @@ export function workbookText(stream: Buffer): string {
       case BOUNDSHEET:
         strings.push(sheetName(record.data.subarray(6), biff8));
         break;
+      case TXO: {
+        const parts: Buffer[] = [];
+        while (records[i + 1]?.type === CONTINUE) parts.push(records[++i]?.data ?? Buffer.alloc(0));
+        if (biff8) strings.push(objectText(record.data, parts));
+        break;
+      }
     }
   }
   return strings.join('\n');
@@ -51,6 +58,7 @@ const SST = 0x00fc;
 const CONTINUE = 0x003c;
 const LABEL = 0x0204;
 const BOUNDSHEET = 0x0085;
+const TXO = 0x01b6;
 const HIGH_BYTE = 0x01;
 const EXTENDED = 0x04;
 const RICH = 0x08;
@@ -178,6 +186,15 @@ class ContinuedReader {
     this.at += bytes;
     return value;
   }
+}
+
+/** A TXO's text: cchText at offset 10, the characters in the CONTINUE records that follow. */
+function objectText(txo: Buffer, continues: readonly Buffer[]): string {
+  if (txo.length < 12) throw new DocumentTextError('corrupt', 'Excel TXO cut short');
+  const characters = txo.readUInt16LE(10);
+  if (characters === 0) return '';
+  const reader = new ContinuedReader(continues);
+  return reader.characters(characters, (reader.byte() & HIGH_BYTE) !== 0);
 }
 
 /** A LABEL's string: XLUnicodeString in BIFF8 (count, flags, characters), else 8-bit. */
