@@ -31,7 +31,8 @@ export function workbookText(stream: Buffer): string {
       case SST: {
         const parts = [record.data];
         while (records[i + 1]?.type === CONTINUE) parts.push(records[++i]?.data ?? Buffer.alloc(0));
-        strings.push(...sharedStrings(parts));
+        // One at a time: a spread of a million strings would overflow the call stack.
+        for (const text of sharedStrings(parts)) strings.push(text);
         break;
       }
       case LABEL:
