@@ -9,7 +9,7 @@ import { officeDocumentText } from '../../scanning/analysis/language/office-text
 import { presentationText } from '../../scanning/analysis/language/powerpoint-text.js';
 import { rtfText } from '../../scanning/analysis/language/rtf-text.js';
 import { wordText } from '../../scanning/analysis/language/word-text.js';
-import { compoundFile, wordDocument } from '../support/office-binary.js';
+import { compoundFile, excelWorkbook, wordDocument } from '../support/office-binary.js';
 
 /** The text extractors of RTF and binary Office documents, one format at a time. */
 
@@ -161,14 +161,39 @@ describe('PowerPoint text', () => {
   });
 });
 
-describe('compound files that hold no document', () => {
-  it('give no text, and a damaged one is corrupt', () => {
-    expect(officeDocumentText(compoundFile([{ name: 'Other', data: Buffer.from('x') }]))).toBe(
-      undefined,
-    );
-    const damaged = compoundFile([{ name: 'Other', data: Buffer.from('x') }]);
+describe('compound files', () => {
+  /** The text of a compound file, and the reasons of what could not be read. */
+  const read = (bytes: Buffer) => {
+    const problems: string[] = [];
+    const text = officeDocumentText(bytes, (problem) => problems.push(problem.reason));
+    return { text, problems };
+  };
+
+  it('that hold no document give no text, and a damaged one is corrupt', () => {
+    const other = compoundFile([{ name: 'Other', data: Buffer.from('x') }]);
+    expect(read(other)).toEqual({ text: undefined, problems: [] });
+    const damaged = Buffer.from(other);
     damaged.writeUInt16LE(7, 0x1e);
-    expect(failure(() => officeDocumentText(damaged))?.reason).toBe('corrupt');
+    expect(read(damaged)).toEqual({ text: undefined, problems: ['corrupt'] });
+  });
+
+  it('give the text of every document they hold, and report the one that cannot be read', () => {
+    const sheet = readCompoundFile(excelWorkbook({ shared: ['embedded sheet'] })).stream(
+      'Workbook',
+    );
+    const locked = readCompoundFile(excelWorkbook({ shared: ['x'], filePass: true })).stream(
+      'Workbook',
+    );
+    const doc = wordDocument([{ text: 'main text\r' }], {
+      extra: [
+        { name: 'ObjectPool/_1/Workbook', data: sheet ?? Buffer.alloc(0) },
+        { name: 'ObjectPool/_2/Workbook', data: locked ?? Buffer.alloc(0) },
+      ],
+    });
+    expect(read(doc)).toEqual({
+      text: 'main text \nSheet\nembedded sheet',
+      problems: ['unsupported-method'],
+    });
   });
 });
 

@@ -99,28 +99,25 @@ export class LanguageAnalyzer implements Analyzer {
   }
 
   private async checkPiece(piece: Piece): Promise<Detection[]> {
-    let text: string;
-    try {
-      text = normalisedText(piece, this.options.maxBytes);
-    } catch (error) {
-      if (!(error instanceof DocumentTextError)) throw error;
-      return [
-        {
-          path: piece.path,
-          finding: `content.unscannable.language.${error.reason}`,
-          signature: error.message,
-        },
-      ];
-    }
-    if (!/\S/.test(text)) return [];
+    const unreadable: Detection[] = [];
+    const text = normalisedText(piece, this.options.maxBytes, (problem) =>
+      unreadable.push({
+        path: piece.path,
+        finding: `content.unscannable.language.${problem.reason}`,
+        signature: problem.message,
+      }),
+    );
+    if (!/\S/.test(text)) return unreadable;
     let matches;
     try {
       matches = await this.options.yara.scan(this.pack.rules, Buffer.from(text, 'utf8'));
     } catch (error) {
-      if (error instanceof ThreadTimeoutError) return [limitsExceeded(piece, error.message)];
+      if (error instanceof ThreadTimeoutError) {
+        return [...unreadable, limitsExceeded(piece, error.message)];
+      }
       throw error;
     }
-    const detections: Detection[] = [];
+    const detections: Detection[] = unreadable;
     for (const match of matches) {
       const finding = languageFinding(match.rule);
       if (finding) detections.push({ path: piece.path, finding, signature: match.rule });
@@ -130,18 +127,32 @@ export class LanguageAnalyzer implements Analyzer {
 }
 
 /**
- * The text of a piece as the rules see it (see LanguageAnalyzer). Throws DocumentTextError for a
- * document whose text cannot be taken out.
+ * The text of a piece as the rules see it (see LanguageAnalyzer). What of a document cannot be
+ * read is told to `unreadable`; the rest is returned.
  */
-function normalisedText(piece: Piece, maxBytes: number): string {
-  return normalise(extractedText(piece, maxBytes));
+function normalisedText(
+  piece: Piece,
+  maxBytes: number,
+  unreadable: (problem: DocumentTextError) => void,
+): string {
+  try {
+    return normalise(extractedText(piece, maxBytes, unreadable));
+  } catch (error) {
+    if (!(error instanceof DocumentTextError)) throw error;
+    unreadable(error);
+    return '';
+  }
 }
 
-function extractedText(piece: Piece, maxBytes: number): string {
+function extractedText(
+  piece: Piece,
+  maxBytes: number,
+  unreadable: (problem: DocumentTextError) => void,
+): string {
   const kind = textKind(piece);
   const stream = kind === undefined ? officeStream(piece) : undefined;
   if (stream) return officeStreamText(stream, piece.bytes, maxBytes);
-  if (kind === 'office') return officeDocumentText(piece.bytes) ?? '';
+  if (kind === 'office') return officeDocumentText(piece.bytes, unreadable) ?? '';
   if (kind === 'rtf') return rtfText(piece.bytes);
   const encoding = sniffEncoding(piece.head);
   if (kind === undefined || encoding === undefined) return '';

@@ -7,36 +7,46 @@ import { wordText } from './word-text.js';
 
 /**
  * The text of a binary Office document (Word, Excel or PowerPoint 97–2003), read from the OLE2
- * compound file it is: undefined when the file is none of them (an installer, an Outlook
- * message, a thumbnail cache: no text this reader knows of). Throws DocumentTextError for a
- * document whose text cannot be taken out: a damaged compound file or stream (`corrupt`), an
- * encrypted one (`unsupported-method`, and so is an encrypted Office 2007+ document, which is a
- * compound file holding `EncryptionInfo` and `EncryptedPackage`).
+ * compound file it is, with the documents embedded in it as storages (a chart's workbook, an
+ * object in a Word document's ObjectPool), each one's text on lines of its own: undefined when
+ * the file holds none of them (an installer, an Outlook message, a thumbnail cache: no text this
+ * reader knows of). A document whose text cannot be taken out is told to `unreadable` (a damaged
+ * stream: `corrupt`; an encrypted document: `unsupported-method`, and so is an encrypted Office
+ * 2007+ document, a compound file holding `EncryptionInfo` and `EncryptedPackage`), and the text
+ * of the others is still returned; a damaged compound file gives no text at all.
  */
-export function officeDocumentText(bytes: Buffer): string | undefined {
+export function officeDocumentText(
+  bytes: Buffer,
+  unreadable: (problem: DocumentTextError) => void,
+): string | undefined {
   let file: CompoundFile;
   try {
     file = readCompoundFile(bytes);
   } catch (error) {
-    if (error instanceof CompoundFileError) {
-      throw new DocumentTextError('corrupt', `compound file: ${error.message}`);
-    }
-    throw error;
+    unreadable(asDocumentTextError(error));
+    return undefined;
   }
-  try {
-    // The document at the root, then those embedded in it as storages (a chart's workbook,
-    // an object in a Word document's ObjectPool): each one's text on lines of its own.
-    const texts = ['', ...file.storages]
-      .map((storage) => documentText(file, storage))
-      .filter((text): text is string => text !== undefined);
-    return texts.length === 0 ? undefined : texts.join('\n');
-  } catch (error) {
-    if (error instanceof CompoundFileError) {
-      throw new DocumentTextError('corrupt', `compound file: ${error.message}`);
+  const texts: string[] = [];
+  for (const storage of ['', ...file.storages]) {
+    try {
+      const text = documentText(file, storage);
+      if (text !== undefined) texts.push(text);
+    } catch (error) {
+      unreadable(asDocumentTextError(error));
     }
-    if (error instanceof RangeError) throw new DocumentTextError('corrupt', error.message);
-    throw error;
   }
+  return texts.length === 0 ? undefined : texts.join('\n');
+}
+
+/** A reader's own errors are the file's damage; anything else is a fault of Arbiter's. */
+function asDocumentTextError(error: unknown): DocumentTextError {
+  if (error instanceof DocumentTextError) return error;
+  if (error instanceof CompoundFileError) {
+    return new DocumentTextError('corrupt', `compound file: ${error.message}`);
+  }
+  // Reading past a buffer's end: a length field that lies.
+  if (error instanceof RangeError) return new DocumentTextError('corrupt', error.message);
+  throw error;
 }
 
 /** The text of the document whose streams are in `storage` ('' for the root), if any. */
