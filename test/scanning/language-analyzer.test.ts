@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import { AnalysisEngine } from '../../scanning/analysis/analysis-engine.js';
+import { readCompoundFile } from '../../scanning/analysis/language/compound-file.js';
 import {
   LANGUAGE_LIMITS_EXCEEDED,
   LanguageAnalyzer,
@@ -18,6 +19,12 @@ import { emlMessage } from '../support/mail-formats.js';
 import { fileForm } from '../support/content.js';
 import { scaniiRequest, startTestService } from '../support/service.js';
 import { flateStream, writePdf, type PdfBody } from '../support/pdf.js';
+import {
+  compoundFile,
+  excelWorkbook,
+  powerpointPresentation,
+  wordDocument,
+} from '../support/office-binary.js';
 
 /**
  * The unsafe_language category end to end below the service: the project's English pack through
@@ -227,6 +234,159 @@ describe('the language analyzer', () => {
     expect(verdict?.detections?.[0]?.path).toEqual(['message.eml', 'notes.txt']);
   });
 
+  /** Made with LibreOffice from a few lines of our own (see test/fixtures/office/README.md). */
+  const fixture = (name: string) =>
+    readFileSync(new URL(`../fixtures/office/${name}`, import.meta.url));
+
+  it('reads Word 97-2003 documents through their piece table, 8-bit and UTF-16 pieces alike', async () => {
+    // A real document (LibreOffice's Word 97 export), walked as the service walks it: 7-Zip
+    // hands over its streams too, which are binary and read as nothing.
+    const [real] = await analyze(fixture('notes.doc'), { name: 'notes.doc' });
+    expect(real?.findings).toEqual(['content.en.language.nsfw.0']);
+    expect(real?.detections?.[0]?.path).toEqual(['notes.doc']);
+    // The test content split over an 8-bit piece and a UTF-16 one, after a paragraph mark.
+    const split = wordDocument([
+      { text: 'Caf\u00e9 notes\r' },
+      { text: NSFW_0_TEST.slice(0, 9) },
+      { text: `${NSFW_0_TEST.slice(9)} \u0394elta\r`, wide: true },
+    ]);
+    expect(await findings(split, 'split.doc')).toEqual(['content.en.language.nsfw.0']);
+    // Pieces are joined in piece-table order: a word split by the pieces of a fast save is one.
+    expect(
+      await findings(wordDocument([{ text: 'oh bull' }, { text: 'shit\r', wide: true }])),
+    ).toEqual(['content.en.language.nsfw.1']);
+    // Word's optional hyphen (0x1F) is invisible; a paragraph mark separates words.
+    expect(await findings(wordDocument([{ text: 'bull\x1fshit\r' }]))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+    expect(await findings(wordDocument([{ text: 'ass\rhole\r' }]))).toEqual([]);
+    // An object embedded in the document (a storage of its ObjectPool) is read too.
+    const sheet = readCompoundFile(excelWorkbook({ shared: [NSFW_TEST] })).stream('Workbook');
+    const report = wordDocument([{ text: 'See the table.\r' }], {
+      extra: [{ name: 'ObjectPool/_1279313719/Workbook', data: sheet ?? Buffer.alloc(0) }],
+    });
+    const [embedded] = await analyze(report, { name: 'report.doc' });
+    expect(embedded?.findings).toEqual(['content.en.language.nsfw.test']);
+    expect(embedded?.detections?.[0]?.path).toEqual(['report.doc']);
+    // Prose large enough for regular sectors (a WordDocument stream past 4 KiB) is clean.
+    const prose = wordDocument([{ text: `${PROSE}\r`.repeat(6), wide: true }]);
+    expect(await findings(prose, 'prose.doc')).toEqual([]);
+  });
+
+  it('reads the shared strings, cells, comments and sheet names of Excel 97-2003 workbooks', async () => {
+    const [real] = await analyze(fixture('items.xls'), { name: 'items.xls' });
+    expect(real?.findings).toEqual(['content.en.language.nsfw.0']);
+    // A cell's comment (a TXO record and its CONTINUE records).
+    expect(await findings(fixture('comment.xls'), 'comment.xls')).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    // A string cut by a CONTINUE record, its rest in UTF-16.
+    const continued = excelWorkbook({
+      shared: ['Total', 'Caf\u00e9'],
+      continued: [NSFW_0_TEST.slice(0, 20), NSFW_0_TEST.slice(20)],
+    });
+    expect(await findings(continued, 'continued.xls')).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(excelWorkbook({ shared: [], label: `id ${NSFW_TEST}` }))).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    // Two cells are two words.
+    expect(await findings(excelWorkbook({ shared: ['ass', 'hole'] }))).toEqual([]);
+    expect(await findings(excelWorkbook({ shared: PROSE.split('\n') }))).toEqual([]);
+  });
+
+  it('reads the text atoms of PowerPoint 97-2003 presentations, slides and shapes', async () => {
+    const deck = powerpointPresentation({
+      wide: ['Agenda for Tuesday'],
+      narrow: [`Code ${NSFW_0_TEST}`],
+    });
+    expect(await findings(deck, 'deck.ppt')).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(powerpointPresentation({ shape: `note ${NSFW_TEST}` }))).toEqual([
+      'content.en.language.nsfw.test',
+    ]);
+    expect(await findings(powerpointPresentation({ wide: PROSE.split('\n') }))).toEqual([]);
+  });
+
+  it('reads RTF as a reader sees it: control words dropped, a word split by formatting found', async () => {
+    const rtf = (body: string) =>
+      Buffer.from(
+        `{\\rtf1\\ansi\\ansicpg1252{\\fonttbl{\\f0\\fswiss Arial;}}{\\colortbl;\\red0\\green0\\blue0;}` +
+          `{\\*\\generator Writer;}{\\info{\\title Notes}}\\f0\\fs24 ${body}\\par}`,
+        'latin1',
+      );
+    expect(
+      await findings(rtf(`Code: ${NSFW_0_TEST.slice(0, 8)}{\\b ${NSFW_0_TEST.slice(8)}}`), 'a.rtf'),
+    ).toEqual(['content.en.language.nsfw.0']);
+    expect(await findings(fixture('notes.rtf'), 'notes.rtf')).toEqual([
+      'content.en.language.nsfw.0',
+    ]);
+    expect(await findings(rtf('What the f{\\b u}ck'))).toEqual(['content.en.language.nsfw.1']);
+    // `\\'hh` and `\\uN` characters, a control word ending in a space inside the word.
+    expect(await findings(rtf("sh\\'69t and Caf\\'e9 cr\\u232?me"))).toEqual([
+      'content.en.language.nsfw.1',
+    ]);
+    expect(await findings(rtf('bull\\i shit\\i0'))).toEqual(['content.en.language.nsfw.1']);
+    // Paragraphs separate words; hidden destinations are not text.
+    expect(await findings(rtf('ass\\par hole{\\*\\bkmkstart fuck}'))).toEqual([]);
+    expect(await findings(rtf(PROSE.replace(/\n/g, '\\par\n')))).toEqual([]);
+  });
+
+  it('reports a document whose text cannot be taken out, and leaves other compound files alone', async () => {
+    const unsupported = ['content.unscannable.language.unsupported-method'];
+    const corrupt = ['content.unscannable.language.corrupt'];
+    const text = [{ text: `secret ${NSFW_0_TEST}\r` }];
+    expect(await findings(wordDocument(text, { encrypted: true }), 'locked.doc')).toEqual(
+      unsupported,
+    );
+    expect(await findings(excelWorkbook({ shared: ['x'], filePass: true }))).toEqual(unsupported);
+    expect(
+      await findings(compoundFile([{ name: 'EncryptedPackage', data: Buffer.alloc(64) }])),
+    ).toEqual(unsupported);
+    // A piece table that runs past its stream, and a file cut in half.
+    expect(await findings(wordDocument(text, { clxLength: 4000 }), 'bad.doc')).toEqual(corrupt);
+    const real = fixture('notes.doc');
+    const [cut] = await analyze(real.subarray(0, real.length / 2), { name: 'cut.doc' });
+    expect(cut?.findings).toContain('content.unscannable.language.corrupt');
+    // A compound file that is no document (an installer's tables, a thumbnail cache) is no text
+    // of its own, nor unscannable (its streams are still read, one by one, as any member is).
+    const other = compoundFile([
+      { name: 'Catalog', data: Buffer.alloc(300, 7) },
+      { name: 'Summary', data: Buffer.alloc(5000, 1) },
+    ]);
+    expect(await findings(other, 'setup.msi')).toEqual([]);
+  });
+
+  it('reads the document streams of a compound file too large to read whole, one by one', async () => {
+    const small = await LanguageAnalyzer.load(logger, undefined, { yara, maxBytes: 16 * 1024 });
+    const pictures = [{ name: 'Pictures', data: randomBytes(40_000) }];
+    const book = excelWorkbook({ shared: ['Total', `id ${NSFW_0_TEST}`], extra: pictures });
+    const [workbook] = await analyze(book, { analyzer: small, name: 'large.xls' });
+    expect(workbook?.findings).toEqual(['content.en.language.nsfw.0']);
+    expect(workbook?.detections?.[0]?.path).toEqual(['large.xls', 'Workbook']);
+    // A Word document's text needs two streams together: not read, and said so.
+    const doc = wordDocument([{ text: `${NSFW_0_TEST}\r` }], { extra: pictures });
+    const [word] = await analyze(doc, { analyzer: small, name: 'large.doc' });
+    expect(word?.findings).toEqual([LANGUAGE_LIMITS_EXCEEDED]);
+    expect(word?.detections?.[0]?.path).toEqual(['large.doc', 'WordDocument']);
+    // An object embedded in it is read alone, as its streams come.
+    const sheet = readCompoundFile(excelWorkbook({ shared: [NSFW_TEST] })).stream('Workbook');
+    const withSheet = wordDocument([{ text: 'See the table.\r' }], {
+      extra: [...pictures, { name: 'ObjectPool/_1/Workbook', data: sheet ?? Buffer.alloc(0) }],
+    });
+    const [both] = await analyze(withSheet, { analyzer: small, name: 'large.doc' });
+    expect(both?.findings).toEqual(['content.en.language.nsfw.test', LANGUAGE_LIMITS_EXCEEDED]);
+    expect(both?.detections?.map((d) => d.path.join('/')).sort()).toEqual([
+      'large.doc/ObjectPool/_1/Workbook',
+      'large.doc/WordDocument',
+    ]);
+    // A large compound file that is no document (an installer) is neither read nor reported.
+    const installer = compoundFile([{ name: 'Binary.Data', data: randomBytes(40_000) }]);
+    const [other] = await analyze(installer, { analyzer: small, name: 'setup.msi' });
+    expect(other?.findings).toEqual([]);
+    // Read whole when it fits: the streams are not read a second time.
+    const [whole] = await analyze(excelWorkbook({ shared: [NSFW_0_TEST] }), { name: 'a.xls' });
+    expect(whole?.detections?.map((d) => d.path)).toEqual([['a.xls']]);
+  });
+
   it('detects real words of several themes, in any case and in common disguises', async () => {
     const text = [
       'What the FUCK is this.',
@@ -284,6 +444,17 @@ describe('the language analyzer', () => {
     ]);
     const before = counted.scans;
     expect(await findings(binary)).toEqual([]);
+    // Binary that starts as a byte order mark would: an OLE2 property set (its thumbnail).
+    const propertySet = Buffer.concat([
+      Buffer.from([0xfe, 0xff, 0, 0, 6, 2, 1, 0]),
+      Buffer.alloc(16), // CLSID
+      Buffer.from([1, 0, 0, 0]),
+      randomBytes(16), // FMTID
+      Buffer.from([0x30, 0, 0, 0, 0x20, 2, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0x18, 0, 0, 0]),
+      Buffer.from([0x11, 0, 0, 0, 0x20, 0, 0, 0, 0x47, 0, 0, 0]),
+      randomBytes(400), // a thumbnail
+    ]);
+    expect(await findings(propertySet)).toEqual([]);
     expect(counted.scans).toBe(before);
   });
 

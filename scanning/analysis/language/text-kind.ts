@@ -1,15 +1,18 @@
 import { isMboxSeparator, looksLikeMailHeaders } from '../../archives/formats/mail-sniff.js';
 import type { PieceHead } from '../analyzer.js';
+import { isCompoundFile } from './compound-file.js';
 
 /**
  * Which pieces hold text worth reading for language, decided from a piece's head: plain text
- * (UTF-8, UTF-16, Latin-1), markup (HTML, XML, the XML parts of office documents) and the
- * decoded streams of a PDF, whose content streams carry the page text in operators. Binary
+ * (UTF-8, UTF-16, Latin-1), markup (HTML, XML, the XML parts of office documents), the
+ * decoded streams of a PDF, whose content streams carry the page text in operators, RTF
+ * documents and OLE2 compound files (`office`: Word, Excel and PowerPoint 97–2003 documents
+ * are such files; which one, if any, is known only once the file's directory is read). Binary
  * pieces (executables, images, archives, fonts) are not text; neither are the containers whose
  * text the walker hands over piece by piece (a PDF file, a mail message: its decoded parts are
  * pieces of their own, while its raw form would show base64 attachments as text).
  */
-export type TextKind = 'plain' | 'markup' | 'pdf-stream';
+export type TextKind = 'plain' | 'markup' | 'pdf-stream' | 'rtf' | 'office';
 
 export type TextEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'windows-1252';
 
@@ -19,6 +22,8 @@ const MAX_CONTROL_SHARE = 0.02;
 const MAX_HIGH_SHARE = 0.25;
 
 export function textKind(piece: PieceHead): TextKind | undefined {
+  if (isCompoundFile(piece.head)) return 'office';
+  if (isRtf(piece.head)) return 'rtf';
   const encoding = sniffEncoding(piece.head);
   if (encoding === undefined) return undefined;
   const head = decodeText(piece.head, encoding);
@@ -26,6 +31,12 @@ export function textKind(piece: PieceHead): TextKind | undefined {
   if (looksLikeMarkup(head)) return 'markup';
   if (piece.container === 'pdf') return 'pdf-stream';
   return 'plain';
+}
+
+/** Word opens a document starting `{\\rt` (and so does the walker: see formats/rtf.ts). */
+function isRtf(head: Buffer): boolean {
+  const start = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+  return head.toString('latin1', start, start + 4) === '{\\rt';
 }
 
 /**
@@ -36,11 +47,9 @@ export function textKind(piece: PieceHead): TextKind | undefined {
  */
 export function sniffEncoding(head: Buffer): TextEncoding | undefined {
   if (head.length === 0) return undefined;
-  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
-  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
-  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
-  const wide = unmarkedUtf16(head);
-  if (wide) return mostlyPrintable(decodeText(head, wide)) ? wide : undefined;
+  const marked = byteOrderMark(head) ?? unmarkedUtf16(head);
+  // Binary formats start with these bytes too (an OLE2 property set stream starts FE FF 00 00).
+  if (marked) return mostlyPrintable(decodeText(head, marked)) ? marked : undefined;
   if (head.includes(0)) return undefined;
   if (!mostlyPrintable(head.toString('latin1'))) return undefined;
   if (isUtf8(head)) return 'utf-8';
@@ -52,6 +61,13 @@ export function sniffEncoding(head: Buffer): TextEncoding | undefined {
 export function decodeText(bytes: Buffer, encoding: TextEncoding): string {
   // TextDecoder drops a byte order mark and replaces what does not decode, never throws.
   return new TextDecoder(encoding).decode(bytes);
+}
+
+function byteOrderMark(head: Buffer): TextEncoding | undefined {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  return undefined;
 }
 
 /** UTF-16 written without a byte order mark: ASCII text has a NUL in every other byte. */
