@@ -39,7 +39,8 @@ export class TenantDeletion {
   /** How many of the tenant's scans are pending (queued, or running right now). */
   async pendingScans(tenantId: string): Promise<number> {
     let count = 0;
-    await this.eachMember('zscan', this.deps.keys.pendingScans(), `${tenantId}:*`, (members) => {
+    const id = globEscape(tenantId);
+    await this.eachMember('zscan', this.deps.keys.pendingScans(), `${id}:*`, (members) => {
       count += members.length;
     });
     return count;
@@ -98,10 +99,11 @@ export class TenantDeletion {
   /** Entries naming the tenant in the global indexes: pending scans, buckets with a queue. */
   private async removeIndexEntries(tenantId: string): Promise<void> {
     const { redis, keys } = this.deps;
-    await this.eachMember('zscan', keys.pendingScans(), `${tenantId}:*`, async (members) => {
+    const id = globEscape(tenantId);
+    await this.eachMember('zscan', keys.pendingScans(), `${id}:*`, async (members) => {
       await redis.zrem(keys.pendingScans(), ...members);
     });
-    await this.eachMember('sscan', keys.bucketQueues(), `${tenantId}/*`, async (members) => {
+    await this.eachMember('sscan', keys.bucketQueues(), `${id}/*`, async (members) => {
       await redis.srem(keys.bucketQueues(), ...members);
     });
   }
@@ -111,10 +113,9 @@ export class TenantDeletion {
     const { redis, keys } = this.deps;
     const root = keys.tenants().slice(0, -':tenants'.length);
     const queues = `${keys.queuePrefix()}:`;
-    for (const pattern of [
-      `${globEscape(root)}:*:${tenantId}`,
-      `${globEscape(root)}:*:${tenantId}:*`,
-    ]) {
+    // Escaped too: ids are ours (hex), but a pattern must never widen to other tenants' keys.
+    const id = globEscape(tenantId);
+    for (const pattern of [`${globEscape(root)}:*:${id}`, `${globEscape(root)}:*:${id}:*`]) {
       await this.eachKey(pattern, async (found) => {
         const doomed = found.filter(
           (key) => !key.startsWith(queues) && key !== keys.tenant(tenantId),
