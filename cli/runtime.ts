@@ -25,7 +25,14 @@ import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
-import { createRedis, queueConnectionOptions, type Redis } from '../core/redis.js';
+import {
+  checkRedisAccess,
+  createRedis,
+  queueConnectionOptions,
+  redisTarget,
+  type Redis,
+  type RedisTarget,
+} from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../scans/store.js';
 import { Spool } from '../core/spool.js';
@@ -70,7 +77,8 @@ export interface Runtime {
   config: Config;
   logger: Logger;
   redis: Redis;
-  redisUrl: string;
+  /** Where Redis is (core/redis.ts): every client of the process is made from it. */
+  redisTarget: RedisTarget;
   workerConnection: ConnectionOptions;
   queuePrefix: string;
   tenants: TenantStore;
@@ -137,15 +145,24 @@ export async function buildRuntime(
     throw error;
   });
   const metrics = createMetrics();
-  const redisUrl = config.redisUrl ?? embedded?.url ?? '';
-  const redis = createRedis(redisUrl, 'command', (error) =>
+  let target: RedisTarget;
+  try {
+    target = redisTarget(config.redis, embedded?.url);
+    if ((await checkRedisAccess(target)) === 'unreachable')
+      logger.warn({ redis: target.label }, 'redis not reachable at start; retrying until it is');
+  } catch (error) {
+    await clamd.embedded?.stop();
+    await embedded?.stop();
+    throw error;
+  }
+  const redis = createRedis(target, 'command', (error) =>
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
   const keys = new RedisKeys(config.redisPrefix);
   const queuePrefix = keys.queuePrefix();
-  const workerConnection: ConnectionOptions = queueConnectionOptions(redisUrl, 'worker');
+  const workerConnection: ConnectionOptions = queueConnectionOptions(target, 'worker');
   const queues = createQueues(
-    queueConnectionOptions(redisUrl, 'command'),
+    queueConnectionOptions(target, 'command'),
     queuePrefix,
     (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
     // Scan jobs are prioritized by their rank in their tenant's backlog (core/scan-fairness.ts).
@@ -273,7 +290,7 @@ export async function buildRuntime(
     logger,
     metrics,
     redis,
-    redisUrl,
+    redisTarget: target,
     workerConnection,
     queuePrefix,
     tenants,
@@ -398,7 +415,7 @@ async function buildAnalyzers(
  * instead of starting its own.
  */
 export interface SharedDependencies {
-  redisUrl: string;
+  redisTarget: RedisTarget;
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -417,7 +434,7 @@ export async function startSharedDependencies(
   if (embedded) env.REDIS_URL = embedded.url;
   if (clamd.embedded) env.CLAMD_ADDRESS = clamd.embedded.address;
   return {
-    redisUrl: config.redisUrl ?? embedded?.url ?? '',
+    redisTarget: redisTarget(config.redis, embedded?.url),
     env,
     async stop() {
       await clamd.embedded?.stop();
@@ -426,9 +443,12 @@ export async function startSharedDependencies(
   };
 }
 
-/** With no REDIS_URL, Arbiter runs its own private redis-server (the embedded default). */
+/**
+ * With neither REDIS_URL nor REDIS_SENTINELS, Arbiter runs its own private redis-server (the
+ * embedded default).
+ */
 async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | undefined> {
-  if (config.redisUrl) return undefined;
+  if (redisConfigured(config)) return undefined;
   const embedded = await startEmbeddedRedis({ dataDir: config.dataDir });
   logger.info(
     { socket: embedded.url, dir: path.join(config.dataDir, 'redis') },
@@ -526,6 +546,10 @@ function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** Whether the operator named a Redis (one server or Sentinels), so none is started. */
+export const redisConfigured = (config: Config): boolean =>
+  config.redis.url !== undefined || config.redis.sentinel !== undefined;
 
 /** For one-shot CLI commands: reuse a running `serve`'s private Redis if there is one. */
 export async function runningEmbeddedRedis(config: Config): Promise<string | undefined> {
