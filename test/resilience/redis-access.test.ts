@@ -1,12 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
-import { freePort } from '../support/redis-sentinel.js';
+import { freePort, startTestSentinels } from '../support/redis-sentinel.js';
+import { makeCertificates } from '../support/tls-certificates.js';
 import {
   pollScanResult,
   scaniiRequest,
@@ -15,8 +15,6 @@ import {
 } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { killAllArbiterProcesses, spawnArbiter } from '../support/worker-process.js';
-
-const run = promisify(execFile);
 
 /**
  * Redis that does not let just anyone in: an ACL user with a password (the `default` user off),
@@ -91,11 +89,66 @@ describe('Redis with ACL auth and TLS', () => {
     expect(untrusted.output).toMatch(/certificate/i);
     expect(untrusted.output).toMatch(/REDIS_TLS_CA_FILE/);
   }, 60_000);
+
+  it('follows Sentinels over TLS with their own password, to a primary as an ACL user', async () => {
+    const certs = await makeCertificates(path.join(folder, 'sentinel-certs'));
+    const ca = await readFile(certs.ca);
+    const tlsLines = [
+      `tls-cert-file ${certs.serverCert}`,
+      `tls-key-file ${certs.serverKey}`,
+      `tls-ca-cert-file ${certs.ca}`,
+      'tls-auth-clients no',
+      'tls-replication yes',
+    ];
+    const sentinels = await startTestSentinels({
+      security: {
+        tls: true,
+        dataLines: [
+          'user default off',
+          'user arbiter on >secret ~* &* +@all',
+          'masteruser arbiter',
+          'masterauth secret',
+          ...tlsLines,
+        ],
+        sentinelLines: [
+          'requirepass sentinel-secret',
+          'sentinel sentinel-pass sentinel-secret',
+          'sentinel auth-user arbiter arbiter',
+          'sentinel auth-pass arbiter secret',
+          ...tlsLines,
+        ],
+        dataClient: { username: 'arbiter', password: 'secret', tls: { ca } },
+        sentinelClient: { password: 'sentinel-secret', tls: { ca } },
+      },
+    });
+    servers.push(sentinels);
+    const env = {
+      REDIS_URL: '', // unset: the Sentinels say where Redis is
+      REDIS_SENTINELS: sentinels.sentinels,
+      REDIS_SENTINEL_NAME: sentinels.name,
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_SENTINEL_TLS: 'true',
+      REDIS_USERNAME: 'arbiter',
+      REDIS_TLS: 'true',
+      REDIS_TLS_CA_FILE: certs.ca,
+    };
+    await expectScansWork(undefined, { ...env, REDIS_PASSWORD: 'secret' });
+
+    const refused = await failedStart(undefined, { ...env, REDIS_PASSWORD: 'wrong' });
+    expect(refused.output).toMatch(/Redis \(sentinel arbiter via 127\.0\.0\.1:\d+/);
+    expect(refused.output).toMatch(/WRONGPASS/);
+  }, 90_000);
 });
 
 /** A sync and an async scan through a service on this Redis. */
-async function expectScansWork(url: string, env: Record<string, string>): Promise<void> {
-  const service: TestService = await startTestService({ REDIS_URL: url, ...env });
+async function expectScansWork(
+  url: string | undefined,
+  env: Record<string, string>,
+): Promise<void> {
+  const service: TestService = await startTestService({
+    ...(url ? { REDIS_URL: url } : {}),
+    ...env,
+  });
   try {
     const tenant = await service.createTenant('secured');
     const content = randomContent(1024);
@@ -117,7 +170,7 @@ async function expectScansWork(url: string, env: Record<string, string>): Promis
 }
 
 /** `arbiter api` as its own process on this Redis: it must exit by itself, with code 1. */
-async function failedStart(url: string, env: Record<string, string>) {
+async function failedStart(url: string | undefined, env: Record<string, string>) {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-data-'));
   try {
     const child = spawnArbiter(['api'], {
@@ -125,7 +178,7 @@ async function failedStart(url: string, env: Record<string, string>) {
       ARBITER_LISTEN_HOST: '127.0.0.1',
       ARBITER_DATA_DIR: dataDir,
       ARBITER_ENGINES: 'builtin',
-      REDIS_URL: url,
+      ...(url ? { REDIS_URL: url } : {}),
       ...env,
     });
     const exit = await child.exited;
@@ -182,64 +235,4 @@ async function answersPing(options: RedisOptions): Promise<boolean> {
   } finally {
     if (client.status !== 'end') client.disconnect();
   }
-}
-
-/** A test CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it. */
-async function makeCertificates(dir: string) {
-  await mkdir(dir, { recursive: true });
-  const at = (name: string) => path.join(dir, name);
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', [
-    'req',
-    '-x509',
-    ...key,
-    '-keyout',
-    at('ca.key'),
-    '-out',
-    at('ca.crt'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=arbiter test CA',
-  ]);
-  const issue = async (name: string, subject: string, extensions: string) => {
-    await writeFile(at(`${name}.ext`), `${extensions}\n`);
-    await run('openssl', [
-      'req',
-      '-new',
-      ...key,
-      '-keyout',
-      at(`${name}.key`),
-      '-out',
-      at(`${name}.csr`),
-      '-subj',
-      subject,
-    ]);
-    await run('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      at(`${name}.csr`),
-      '-CA',
-      at('ca.crt'),
-      '-CAkey',
-      at('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      at(`${name}.crt`),
-      '-days',
-      '1',
-      '-extfile',
-      at(`${name}.ext`),
-    ]);
-  };
-  await issue('server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1');
-  await issue('client', '/CN=arbiter', 'extendedKeyUsage=clientAuth');
-  return {
-    ca: at('ca.crt'),
-    serverCert: at('server.crt'),
-    serverKey: at('server.key'),
-    clientCert: at('client.crt'),
-    clientKey: at('client.key'),
-  };
 }

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { waitFor } from './wait.js';
 
 /**
@@ -30,34 +30,61 @@ const HOST = '127.0.0.1';
 interface Node {
   port: number;
   child: ChildProcess;
+  client: RedisOptions;
 }
 
+/**
+ * What makes a setup secured (ACL users, TLS): config lines added to the data nodes (primary and
+ * replica) and to the Sentinels, the client options the harness itself connects to each with,
+ * and `tls-port` instead of `port` when they speak TLS only.
+ */
+export interface SentinelSecurity {
+  dataLines: string[];
+  sentinelLines: string[];
+  dataClient: RedisOptions;
+  sentinelClient: RedisOptions;
+  tls: boolean;
+}
+
+const OPEN: SentinelSecurity = {
+  dataLines: [],
+  sentinelLines: [],
+  dataClient: {},
+  sentinelClient: {},
+  tls: false,
+};
+
 export async function startTestSentinels(
-  options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+  options: { downAfterMs?: number; failoverTimeoutMs?: number; security?: SentinelSecurity } = {},
 ): Promise<TestSentinels> {
+  const security = options.security ?? OPEN;
   const root = await mkdtemp(path.join(tmpdir(), 'arbiter-sentinel-'));
   const nodes: Node[] = [];
   const startNode = async (label: string, config: string[], sentinel = false): Promise<Node> => {
+    const client = sentinel ? security.sentinelClient : security.dataClient;
     const dir = path.join(root, label);
     await mkdir(dir);
     const port = await freePort();
     const file = path.join(dir, 'redis.conf');
-    const lines = [`port ${port}`, `bind ${HOST}`, `dir ${dir}`, 'save ""', ...config];
+    const listen = security.tls ? ['port 0', `tls-port ${port}`] : [`port ${port}`];
+    const secured = sentinel ? security.sentinelLines : security.dataLines;
+    // Secured lines last: a Sentinel's `sentinel auth-pass <name>` follows its `sentinel monitor`.
+    const lines = [...listen, `bind ${HOST}`, `dir ${dir}`, 'save ""', ...config, ...secured];
     await writeFile(file, `${lines.join('\n')}\n`);
     // Sentinels rewrite their config file as they learn the topology: it is theirs to keep.
     const child = spawn('redis-server', sentinel ? [file, '--sentinel'] : [file], {
       stdio: 'ignore',
     });
-    const node = { port, child };
+    const node = { port, child, client };
     nodes.push(node);
-    await waitFor(() => answers(port, 'PING'), { timeoutMs: 10_000, what: `${label} to start` });
+    await waitFor(() => answers(node, 'PING'), { timeoutMs: 10_000, what: `${label} to start` });
     return node;
   };
 
   try {
     const primary = await startNode('primary', ['appendonly no']);
     await startNode('replica', [`replicaof ${HOST} ${primary.port}`]);
-    await waitFor(async () => /master_link_status:up/.test(await info(nodes[1]!.port)), {
+    await waitFor(async () => /master_link_status:up/.test(await info(nodes[1]!)), {
       timeoutMs: 10_000,
       what: 'the replica to sync with the primary',
     });
@@ -75,7 +102,7 @@ export async function startTestSentinels(
     await waitFor(
       async () => {
         for (const sentinel of sentinels) {
-          const state = await sentinelMaster(sentinel.port);
+          const state = await sentinelMaster(sentinel);
           if (state['num-slaves'] !== '1' || state['num-other-sentinels'] !== '2') return false;
         }
         return true;
@@ -84,7 +111,7 @@ export async function startTestSentinels(
     );
 
     const primaryPort = async () => {
-      const reply = await command<[string, string] | null>(sentinels[0]!.port, [
+      const reply = await command<[string, string] | null>(sentinels[0]!, [
         'SENTINEL',
         'get-master-addr-by-name',
         NAME,
@@ -134,10 +161,11 @@ async function stopNode(node: Node, signal: NodeJS.Signals): Promise<void> {
 }
 
 /** One command on a fresh connection, without retries (the node may not be up yet). */
-async function command<T>(port: number, args: string[]): Promise<T> {
+async function command<T>(node: Pick<Node, 'port' | 'client'>, args: string[]): Promise<T> {
   const client = new Redis({
+    ...node.client,
     host: HOST,
-    port,
+    port: node.port,
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -151,16 +179,16 @@ async function command<T>(port: number, args: string[]): Promise<T> {
   }
 }
 
-const answers = (port: number, name: string) =>
-  command<string>(port, [name]).then(
+const answers = (node: Node, name: string) =>
+  command<string>(node, [name]).then(
     () => true,
     () => false,
   );
 
-const info = (port: number) => command<string>(port, ['INFO', 'replication']);
+const info = (node: Node) => command<string>(node, ['INFO', 'replication']);
 
-async function sentinelMaster(port: number): Promise<Record<string, string>> {
-  const flat = await command<string[]>(port, ['SENTINEL', 'master', NAME]);
+async function sentinelMaster(node: Node): Promise<Record<string, string>> {
+  const flat = await command<string[]>(node, ['SENTINEL', 'master', NAME]);
   const state: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) state[flat[i]!] = flat[i + 1]!;
   return state;
