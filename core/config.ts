@@ -177,7 +177,7 @@ export const EnvSchema = z.object({
     })
     .optional()
     .describe(
-      '`redis://`, `rediss://` or `unix:///path/to/socket`; unset → `serve` starts a private `redis-server`',
+      'one Redis server: `redis://`, `rediss://` (TLS) or `unix:///path/to/socket`, with an ACL user as `redis://user:password@host:port`; unset (and no `REDIS_SENTINELS`) → `serve` starts a private `redis-server`',
     ),
   REDIS_SENTINELS: hostPortList.describe(
     'comma-separated `host:port` of Redis Sentinels: Arbiter asks them where the primary named `REDIS_SENTINEL_NAME` is, and follows it when they fail over (instead of `REDIS_URL`; see docs/deployment.md)',
@@ -568,7 +568,6 @@ function structureConfig(e: Env) {
   return {
     port: e.PORT,
     listenHost: e.ARBITER_LISTEN_HOST,
-    redisUrl: e.REDIS_URL,
     /**
      * Where Redis is, as configured (core/redis.ts `redisTarget` turns it into client options):
      * one server at `url`, or the primary the Sentinels name; neither → the embedded one.

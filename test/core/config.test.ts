@@ -8,7 +8,7 @@ describe('configuration from the environment', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 8080,
-      redisUrl: undefined,
+      redis: { url: undefined, sentinel: undefined },
       engines: ['builtin'],
       maxFileSize: 200 * 1024 ** 2,
       maxFetchSize: 2 * 1024 ** 3,
@@ -95,7 +95,7 @@ describe('configuration from the environment', () => {
     expect(parseByteSize('-5MB')).toBeUndefined();
     expect(loadConfig({ ARBITER_MAX_FILE_SIZE: '1KB', REDIS_URL: '' })).toMatchObject({
       maxFileSize: 1024,
-      redisUrl: undefined,
+      redis: { url: undefined },
     });
   });
 
