@@ -139,22 +139,15 @@ export async function buildRuntime(
   options: { signal?: AbortSignal } = {},
 ): Promise<Runtime> {
   const embedded = await resolveRedis(config, logger);
+  // Before the private clamd (which may take minutes to load): credentials Redis refuses stop
+  // the start at once.
+  const target = await checkedRedisTarget(config, logger, embedded);
   // Before any Redis client: a start that fails or is interrupted here leaves nothing open.
   const clamd = await resolveClamd(config, logger, options.signal).catch(async (error: unknown) => {
     await embedded?.stop();
     throw error;
   });
   const metrics = createMetrics();
-  let target: RedisTarget;
-  try {
-    target = redisTarget(config.redis, embedded?.url);
-    if ((await checkRedisAccess(target)) === 'unreachable')
-      logger.warn({ redis: target.label }, 'redis not reachable at start; retrying until it is');
-  } catch (error) {
-    await clamd.embedded?.stop();
-    await embedded?.stop();
-    throw error;
-  }
   const redis = createRedis(target, 'command', (error) =>
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
@@ -409,6 +402,27 @@ async function buildAnalyzers(
 }
 
 /**
+ * The process's RedisTarget (core/redis.ts), after one connection to it: Redis refusing the
+ * credentials or the certificate stops the start (RedisAccessError); Redis not answering yet
+ * does not, the clients keep trying.
+ */
+async function checkedRedisTarget(
+  config: Config,
+  logger: Logger,
+  embedded: EmbeddedRedis | undefined,
+): Promise<RedisTarget> {
+  try {
+    const target = redisTarget(config.redis, embedded?.url);
+    if ((await checkRedisAccess(target)) === 'unreachable')
+      logger.warn({ redis: target.label }, 'redis not reachable at start; retrying until it is');
+    return target;
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+}
+
+/**
  * What the processes of a `serve` group share, started once by its primary (cli/serve-group.ts):
  * the private redis-server and the private clamd, when the config asks for them. `env` is what
  * each child process is given so that it uses these (as if REDIS_URL and CLAMD_ADDRESS were set)
@@ -426,6 +440,7 @@ export async function startSharedDependencies(
   signal: AbortSignal | undefined,
 ): Promise<SharedDependencies> {
   const embedded = await resolveRedis(config, logger);
+  const target = await checkedRedisTarget(config, logger, embedded);
   const clamd = await resolveClamd(config, logger, signal).catch(async (error: unknown) => {
     await embedded?.stop();
     throw error;
@@ -434,7 +449,7 @@ export async function startSharedDependencies(
   if (embedded) env.REDIS_URL = embedded.url;
   if (clamd.embedded) env.CLAMD_ADDRESS = clamd.embedded.address;
   return {
-    redisTarget: redisTarget(config.redis, embedded?.url),
+    redisTarget: target,
     env,
     async stop() {
       await clamd.embedded?.stop();
