@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis as IORedis, ReplyError, type Command } from 'ioredis';
+import { ConfigError } from './config.js';
 import { DomainError } from './errors.js';
 import { defineLuaScripts, type LuaCommands } from './lua-scripts.js';
 
@@ -137,7 +138,8 @@ function readPem(file: string, setting: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`${setting}: cannot read ${file}: ${(error as Error).message}`);
+    // Told like any other setting an operator got wrong (cli/main.ts prints it without a stack).
+    throw new ConfigError([`${setting}: cannot read ${file}: ${(error as Error).message}`]);
   }
 }
 

@@ -88,6 +88,14 @@ describe('Redis with ACL auth and TLS', () => {
     expect(untrusted.output).toMatch(/Redis \(rediss:\/\/127\.0\.0\.1:\d+\/?\) refused/);
     expect(untrusted.output).toMatch(/certificate/i);
     expect(untrusted.output).toMatch(/REDIS_TLS_CA_FILE/);
+
+    const missing = await failedStart(url, {
+      REDIS_TLS_CA_FILE: path.join(folder, 'no-such-ca.pem'),
+      ...clientCertificate,
+    });
+    expect(missing.output).toMatch(
+      /Invalid configuration:\n.*REDIS_TLS_CA_FILE: cannot read .*no-such-ca\.pem/,
+    );
   }, 60_000);
 
   it('follows Sentinels over TLS with their own password, to a primary as an ACL user', async () => {
