@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../core/config.js';
 import { LanguageRulesError } from '../scanning/analysis/language/rule-pack.js';
 import { createLogger } from '../core/logger.js';
+import { RedisAccessError } from '../core/redis.js';
 import { runServe } from './serve.js';
 import { runServeGroup } from './serve-group.js';
 import { runSignaturesCommand } from './signatures.js';
@@ -67,7 +68,10 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     // Configuration an operator got wrong is told in words; anything else with its stack.
-    const told = error instanceof ConfigError || error instanceof LanguageRulesError;
+    const told =
+      error instanceof ConfigError ||
+      error instanceof LanguageRulesError ||
+      error instanceof RedisAccessError;
     console.error(told ? error.message : error);
     process.exitCode = 1;
   },

@@ -25,7 +25,14 @@ import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
-import { createRedis, queueConnectionOptions, type Redis } from '../core/redis.js';
+import {
+  checkRedisAccess,
+  createRedis,
+  queueConnectionOptions,
+  redisTarget,
+  type Redis,
+  type RedisTarget,
+} from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../scans/store.js';
 import { Spool } from '../core/spool.js';
@@ -70,7 +77,8 @@ export interface Runtime {
   config: Config;
   logger: Logger;
   redis: Redis;
-  redisUrl: string;
+  /** Where Redis is (core/redis.ts): every client of the process is made from it. */
+  redisTarget: RedisTarget;
   workerConnection: ConnectionOptions;
   queuePrefix: string;
   tenants: TenantStore;
@@ -131,21 +139,23 @@ export async function buildRuntime(
   options: { signal?: AbortSignal } = {},
 ): Promise<Runtime> {
   const embedded = await resolveRedis(config, logger);
+  // Before the private clamd (which may take minutes to load): credentials Redis refuses stop
+  // the start at once.
+  const target = await checkedRedisTarget(config, logger, embedded);
   // Before any Redis client: a start that fails or is interrupted here leaves nothing open.
   const clamd = await resolveClamd(config, logger, options.signal).catch(async (error: unknown) => {
     await embedded?.stop();
     throw error;
   });
   const metrics = createMetrics();
-  const redisUrl = config.redisUrl ?? embedded?.url ?? '';
-  const redis = createRedis(redisUrl, 'command', (error) =>
+  const redis = createRedis(target, 'command', (error) =>
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
   const keys = new RedisKeys(config.redisPrefix);
   const queuePrefix = keys.queuePrefix();
-  const workerConnection: ConnectionOptions = queueConnectionOptions(redisUrl, 'worker');
+  const workerConnection: ConnectionOptions = queueConnectionOptions(target, 'worker');
   const queues = createQueues(
-    queueConnectionOptions(redisUrl, 'command'),
+    queueConnectionOptions(target, 'command'),
     queuePrefix,
     (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
     // Scan jobs are prioritized by their rank in their tenant's backlog (core/scan-fairness.ts).
@@ -273,7 +283,7 @@ export async function buildRuntime(
     logger,
     metrics,
     redis,
-    redisUrl,
+    redisTarget: target,
     workerConnection,
     queuePrefix,
     tenants,
@@ -392,13 +402,34 @@ async function buildAnalyzers(
 }
 
 /**
+ * The process's RedisTarget (core/redis.ts), after one connection to it: Redis refusing the
+ * credentials or the certificate stops the start (RedisAccessError); Redis not answering yet
+ * does not, the clients keep trying.
+ */
+async function checkedRedisTarget(
+  config: Config,
+  logger: Logger,
+  embedded: EmbeddedRedis | undefined,
+): Promise<RedisTarget> {
+  try {
+    const target = redisTarget(config.redis, embedded?.url);
+    if ((await checkRedisAccess(target)) === 'unreachable')
+      logger.warn({ redis: target.label }, 'redis not reachable at start; retrying until it is');
+    return target;
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+}
+
+/**
  * What the processes of a `serve` group share, started once by its primary (cli/serve-group.ts):
  * the private redis-server and the private clamd, when the config asks for them. `env` is what
  * each child process is given so that it uses these (as if REDIS_URL and CLAMD_ADDRESS were set)
  * instead of starting its own.
  */
 export interface SharedDependencies {
-  redisUrl: string;
+  redisTarget: RedisTarget;
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -409,6 +440,7 @@ export async function startSharedDependencies(
   signal: AbortSignal | undefined,
 ): Promise<SharedDependencies> {
   const embedded = await resolveRedis(config, logger);
+  const target = await checkedRedisTarget(config, logger, embedded);
   const clamd = await resolveClamd(config, logger, signal).catch(async (error: unknown) => {
     await embedded?.stop();
     throw error;
@@ -417,7 +449,7 @@ export async function startSharedDependencies(
   if (embedded) env.REDIS_URL = embedded.url;
   if (clamd.embedded) env.CLAMD_ADDRESS = clamd.embedded.address;
   return {
-    redisUrl: config.redisUrl ?? embedded?.url ?? '',
+    redisTarget: target,
     env,
     async stop() {
       await clamd.embedded?.stop();
@@ -426,9 +458,12 @@ export async function startSharedDependencies(
   };
 }
 
-/** With no REDIS_URL, Arbiter runs its own private redis-server (the embedded default). */
+/**
+ * With neither REDIS_URL nor REDIS_SENTINELS, Arbiter runs its own private redis-server (the
+ * embedded default).
+ */
 async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | undefined> {
-  if (config.redisUrl) return undefined;
+  if (redisConfigured(config)) return undefined;
   const embedded = await startEmbeddedRedis({ dataDir: config.dataDir });
   logger.info(
     { socket: embedded.url, dir: path.join(config.dataDir, 'redis') },
@@ -526,6 +561,10 @@ function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** Whether the operator named a Redis (one server or Sentinels), so none is started. */
+export const redisConfigured = (config: Config): boolean =>
+  config.redis.url !== undefined || config.redis.sentinel !== undefined;
 
 /** For one-shot CLI commands: reuse a running `serve`'s private Redis if there is one. */
 export async function runningEmbeddedRedis(config: Config): Promise<string | undefined> {

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../core/config.js';
 import { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { createRedis } from '../core/redis.js';
+import { createRedis, type RedisTarget } from '../core/redis.js';
 import { TenantStore } from '../core/tenants.js';
 import { startSharedDependencies, type SharedDependencies } from './runtime.js';
 import { printDemoTenant, reachableUrl } from './serve.js';
@@ -94,7 +94,7 @@ export async function runServeGroup(
     fork(slot);
   }
   logger.info({ processes: config.processes, primaryPid: process.pid }, 'serve group started');
-  if (options.demo) void printDemoOnceListening(config, shared.redisUrl, logger);
+  if (options.demo) void printDemoOnceListening(config, shared.redisTarget, logger);
 
   // SIGHUP re-reads the signature databases: every process reloads its engines.
   const onHangup = () => {
@@ -137,13 +137,13 @@ async function stopProcesses(slots: Slot[], deadlineMs: number, logger: Logger):
 /** The demo banner, once, when the first process listens (the primary has no API itself). */
 async function printDemoOnceListening(
   config: Config,
-  redisUrl: string,
+  target: RedisTarget,
   logger: Logger,
 ): Promise<void> {
   const port = await new Promise<number>((resolve) =>
     cluster.once('listening', (_worker, address) => resolve(address.port)),
   );
-  const redis = createRedis(redisUrl, 'command', (error) =>
+  const redis = createRedis(target, 'command', (error) =>
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
   try {

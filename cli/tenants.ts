@@ -1,9 +1,9 @@
 import type { Config } from '../core/config.js';
 import { startEmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
-import { createRedis } from '../core/redis.js';
+import { createRedis, redisTarget } from '../core/redis.js';
 import { TenantStore } from '../core/tenants.js';
-import { runningEmbeddedRedis } from './runtime.js';
+import { redisConfigured, runningEmbeddedRedis } from './runtime.js';
 
 /** `arbiter tenants create <name>` / `arbiter tenants list`: the admin API from a shell. */
 export async function runTenantsCommand(config: Config, args: string[]): Promise<number> {
@@ -14,9 +14,16 @@ export async function runTenantsCommand(config: Config, args: string[]): Promise
     return 2;
   }
   // Talk to the configured Redis, or to a running `serve`'s private one, or start it briefly.
-  const running = config.redisUrl ?? (await runningEmbeddedRedis(config));
-  const embedded = running ? undefined : await startEmbeddedRedis({ dataDir: config.dataDir });
-  const redis = createRedis(running ?? embedded!.url, 'command', () => undefined);
+  const running = redisConfigured(config) ? undefined : await runningEmbeddedRedis(config);
+  const embedded =
+    redisConfigured(config) || running
+      ? undefined
+      : await startEmbeddedRedis({ dataDir: config.dataDir });
+  const redis = createRedis(
+    redisTarget(config.redis, running ?? embedded?.url),
+    'command',
+    () => undefined,
+  );
   try {
     const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
     if (action === 'create') {

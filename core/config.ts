@@ -97,6 +97,32 @@ const engineList = z
     return [...new Set(names)] as EngineName[];
   });
 
+/** REDIS_SENTINELS: comma-separated `host:port` of the Sentinels watching the primary. */
+const hostPortList = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const nodes = [];
+    for (const entry of value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean)) {
+      const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(entry);
+      const port = match ? Number(match[2]) : 0;
+      if (!match || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not host:port` });
+        return z.NEVER;
+      }
+      nodes.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must list at least one host:port' });
+      return z.NEVER;
+    }
+    return nodes;
+  });
+
 /** Comma-separated CIDRs that tenant-supplied URLs may reach despite being loopback, private etc. */
 const networkList = z
   .string()
@@ -151,8 +177,58 @@ export const EnvSchema = z.object({
     })
     .optional()
     .describe(
-      '`redis://`, `rediss://` or `unix:///path/to/socket`; unset → `serve` starts a private `redis-server`',
+      'one Redis server: `redis://`, `rediss://` (TLS) or `unix:///path/to/socket`, with an ACL user as `redis://user:password@host:port`; unset (and no `REDIS_SENTINELS`) → `serve` starts a private `redis-server`',
     ),
+  REDIS_SENTINELS: hostPortList.describe(
+    'comma-separated `host:port` of Redis Sentinels: Arbiter asks them where the primary named `REDIS_SENTINEL_NAME` is, and follows it when they fail over (instead of `REDIS_URL`; see docs/deployment.md)',
+  ),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .optional()
+    .describe('name of the primary the Sentinels watch (their `sentinel monitor <name> …`)'),
+  REDIS_SENTINEL_USERNAME: z
+    .string()
+    .optional()
+    .describe('ACL user Arbiter authenticates as to the Sentinels themselves, if they require one'),
+  REDIS_SENTINEL_PASSWORD: z
+    .string()
+    .optional()
+    .describe('password of the Sentinels themselves (their `requirepass`), if they require one'),
+  REDIS_SENTINEL_TLS: z
+    .stringbool()
+    .default(false)
+    .describe(
+      'the Sentinels are reached over TLS too (trusting `REDIS_TLS_CA_FILE` like the primary)',
+    ),
+  REDIS_USERNAME: z
+    .string()
+    .optional()
+    .describe(
+      'ACL user of the primary with `REDIS_SENTINELS` (with `REDIS_URL`, put it in the URL: `redis://user:password@host:port`)',
+    ),
+  REDIS_PASSWORD: z
+    .string()
+    .optional()
+    .describe('password of the primary with `REDIS_SENTINELS` (with `REDIS_URL`, in the URL)'),
+  REDIS_TLS: z
+    .stringbool()
+    .default(false)
+    .describe(
+      'the primary found through `REDIS_SENTINELS` is reached over TLS (with `REDIS_URL`, use `rediss://`)',
+    ),
+  REDIS_TLS_CA_FILE: z
+    .string()
+    .optional()
+    .describe(
+      "PEM file of the certificate authorities trusted for Redis's TLS (`rediss://`, `REDIS_TLS`); unset → the system's; read once at start",
+    ),
+  REDIS_TLS_CERT_FILE: z
+    .string()
+    .optional()
+    .describe(
+      "PEM client certificate Arbiter presents to Redis (mutual TLS, Redis's `tls-auth-clients yes`), with `REDIS_TLS_KEY_FILE`",
+    ),
+  REDIS_TLS_KEY_FILE: z.string().optional().describe('PEM private key of `REDIS_TLS_CERT_FILE`'),
   ARBITER_REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and - only')
@@ -492,7 +568,26 @@ function structureConfig(e: Env) {
   return {
     port: e.PORT,
     listenHost: e.ARBITER_LISTEN_HOST,
-    redisUrl: e.REDIS_URL,
+    /**
+     * Where Redis is, as configured (core/redis.ts `redisTarget` turns it into client options):
+     * one server at `url`, or the primary the Sentinels name; neither → the embedded one.
+     */
+    redis: {
+      url: e.REDIS_URL,
+      sentinel: e.REDIS_SENTINELS
+        ? {
+            nodes: e.REDIS_SENTINELS,
+            name: e.REDIS_SENTINEL_NAME ?? '',
+            username: e.REDIS_SENTINEL_USERNAME,
+            password: e.REDIS_SENTINEL_PASSWORD,
+            tls: e.REDIS_SENTINEL_TLS,
+          }
+        : undefined,
+      username: e.REDIS_USERNAME,
+      password: e.REDIS_PASSWORD,
+      tls: e.REDIS_TLS,
+      tlsFiles: { ca: e.REDIS_TLS_CA_FILE, cert: e.REDIS_TLS_CERT_FILE, key: e.REDIS_TLS_KEY_FILE },
+    },
     redisPrefix: e.ARBITER_REDIS_PREFIX,
     dataDir,
     spoolDir: path.resolve(e.ARBITER_SPOOL_DIR ?? path.join(dataDir, 'spool')),
@@ -681,7 +776,25 @@ function structureConfig(e: Env) {
 }
 
 /** The environment checked (EnvSchema), then structured (structureConfig). */
-export const ConfigSchema = EnvSchema.transform(structureConfig);
+export const ConfigSchema = EnvSchema.superRefine(checkRedisSettings).transform(structureConfig);
+
+/** The Redis variables that only make sense together (or never together). */
+function checkRedisSettings(e: Env, ctx: z.RefinementCtx): void {
+  const problem = (path: string, message: string) =>
+    ctx.addIssue({ code: 'custom', path: [path], message });
+  if (e.REDIS_SENTINELS && e.REDIS_URL)
+    problem('REDIS_SENTINELS', 'set either REDIS_URL (one server) or REDIS_SENTINELS, not both');
+  if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_NAME)
+    problem(
+      'REDIS_SENTINEL_NAME',
+      'required with REDIS_SENTINELS (the name the Sentinels monitor)',
+    );
+  if (!e.REDIS_SENTINELS)
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const)
+      if (e[name]) problem(name, 'only with REDIS_SENTINELS (with REDIS_URL, put it in the URL)');
+  if (Boolean(e.REDIS_TLS_CERT_FILE) !== Boolean(e.REDIS_TLS_KEY_FILE))
+    problem('REDIS_TLS_CERT_FILE', 'set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together');
+}
 
 /** The whole runtime configuration: ConfigSchema's output, so the type and the parsing agree. */
 export type Config = z.output<typeof ConfigSchema>;

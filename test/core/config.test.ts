@@ -8,7 +8,7 @@ describe('configuration from the environment', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 8080,
-      redisUrl: undefined,
+      redis: { url: undefined, sentinel: undefined },
       engines: ['builtin'],
       maxFileSize: 200 * 1024 ** 2,
       maxFetchSize: 2 * 1024 ** 3,
@@ -95,8 +95,63 @@ describe('configuration from the environment', () => {
     expect(parseByteSize('-5MB')).toBeUndefined();
     expect(loadConfig({ ARBITER_MAX_FILE_SIZE: '1KB', REDIS_URL: '' })).toMatchObject({
       maxFileSize: 1024,
-      redisUrl: undefined,
+      redis: { url: undefined },
     });
+  });
+
+  it('reads where Redis is: one server, or Sentinels with the primary named', () => {
+    const sentinel = loadConfig({
+      REDIS_SENTINELS: '10.0.0.1:26379, [::1]:26380',
+      REDIS_SENTINEL_NAME: 'arbiter',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_USERNAME: 'arbiter',
+      REDIS_PASSWORD: 'secret',
+      REDIS_TLS: 'true',
+      REDIS_TLS_CA_FILE: '/etc/redis/ca.pem',
+    });
+    expect(sentinel.redis).toMatchObject({
+      url: undefined,
+      sentinel: {
+        nodes: [
+          { host: '10.0.0.1', port: 26379 },
+          { host: '::1', port: 26380 },
+        ],
+        name: 'arbiter',
+        password: 'sentinel-secret',
+        tls: false,
+      },
+      username: 'arbiter',
+      password: 'secret',
+      tls: true,
+      tlsFiles: { ca: '/etc/redis/ca.pem' },
+    });
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (error) {
+        return (error as ConfigError).problems.join('\n');
+      }
+    };
+    expect(problems({ REDIS_SENTINELS: 'redis-a' })).toMatch(
+      /^REDIS_SENTINELS: "redis-a" is not host:port/m,
+    );
+    expect(problems({ REDIS_SENTINELS: '10.0.0.1:26379' })).toMatch(
+      /^REDIS_SENTINEL_NAME: required with REDIS_SENTINELS/m,
+    );
+    expect(
+      problems({
+        REDIS_SENTINELS: '10.0.0.1:26379',
+        REDIS_SENTINEL_NAME: 'a',
+        REDIS_URL: 'redis://r',
+      }),
+    ).toMatch(/^REDIS_SENTINELS: set either REDIS_URL \(one server\) or REDIS_SENTINELS/m);
+    expect(problems({ REDIS_URL: 'redis://r', REDIS_PASSWORD: 'secret' })).toMatch(
+      /^REDIS_PASSWORD: only with REDIS_SENTINELS \(with REDIS_URL, put it in the URL\)/m,
+    );
+    expect(problems({ REDIS_TLS_CERT_FILE: '/etc/redis/client.pem' })).toMatch(
+      /^REDIS_TLS_CERT_FILE: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together/m,
+    );
   });
 
   it('names every bad value in one error, with what would be valid', () => {
