@@ -159,7 +159,7 @@ export async function buildRuntime(
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
-  const uploads = createUploadStore(config, spool, logger);
+  const uploads = createUploadStore(config, spool, logger, { redis, keys });
   const yara = new YaraRunner(config.yara);
   const tenantRules = buildTenantRules(config, redis, keys, yara);
   const unmetered = await buildAnalyzers(config, logger, yara, tenantRules.analyzer)
@@ -565,12 +565,14 @@ export async function runningEmbeddedRedis(config: Config): Promise<string | und
  * The upload store ARBITER_UPLOAD_STORE names. The bucket's S3 client (one per process) takes
  * credentials and region from the AWS SDK's own environment; an S3-compatible endpoint is
  * addressed path-style (MinIO, s3rver), with checksums only where S3 requires them, as the
- * registered buckets' clients do (s3/clients.ts).
+ * registered buckets' clients do (s3/clients.ts). Small uploads go through Redis, unless
+ * ARBITER_UPLOAD_STORE_REDIS_MAX is 0.
  */
 function createUploadStore(
   config: Config,
   spool: Spool,
   logger: Logger,
+  { redis, keys }: { redis: Redis; keys: RedisKeys },
 ): { store: UploadStore; s3?: S3UploadStore; s3Client?: S3Client } {
   const choice = config.uploadStore;
   if (choice.kind === 'local') return { store: new LocalUploadStore(spool) };
@@ -579,6 +581,15 @@ function createUploadStore(
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  const s3 = new S3UploadStore(s3Client, choice.location, logger);
+  const small =
+    choice.redisMaxBytes > 0
+      ? {
+          redis,
+          key: keys.stagedUpload,
+          maxBytes: choice.redisMaxBytes,
+          ttlSeconds: config.resultTtlSeconds,
+        }
+      : undefined;
+  const s3 = new S3UploadStore(s3Client, choice.location, logger, small);
   return { store: s3, s3, s3Client };
 }

@@ -179,6 +179,9 @@ export const EnvSchema = z.object({
     .describe(
       "where async uploads wait for a worker: `local` (the spool folder, shared by api and workers) or `s3://bucket/prefix` (a bucket; credentials, region and endpoint from the AWS SDK environment). Synchronous scans always read the API process's spool",
     ),
+  ARBITER_UPLOAD_STORE_REDIS_MAX: byteSizeOrZero('64KB').describe(
+    'with an `s3://` upload store, async uploads up to this size are staged in Redis instead (much faster; see docs/decisions.md); `0` → every upload goes to the bucket',
+  ),
   AWS_ENDPOINT_URL_S3: z
     .string()
     .url()
@@ -523,6 +526,7 @@ function structureConfig(e: Env) {
             kind: 's3' as const,
             location: parseS3UploadLocation(e.ARBITER_UPLOAD_STORE) ?? { bucket: '', prefix: '' },
             endpoint: e.AWS_ENDPOINT_URL_S3,
+            redisMaxBytes: e.ARBITER_UPLOAD_STORE_REDIS_MAX,
           },
     engines: e.ARBITER_ENGINES ?? (e.CLAMD_ADDRESS ? ['builtin', 'clamd'] : ['builtin']),
     signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,

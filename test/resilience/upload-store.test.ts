@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
@@ -24,6 +25,9 @@ const BUCKET = 'arbiter-uploads';
 const PREFIX = 'staged/';
 const EICAR_FINDING = 'content.malicious.eicar-test-signature';
 const MAX_FILE_SIZE = 6 * 1024 * 1024;
+/** Uploads up to this size are staged in Redis, larger ones in the bucket. */
+const REDIS_MAX = 64 * 1024;
+const OVER_REDIS_MAX = REDIS_MAX + 4096;
 
 /**
  * A proxy in front of s3rver, so a test can make the store unreachable (`down`: connections
@@ -91,6 +95,7 @@ describe('async uploads staged in an object store', () => {
   let apiUrl: string;
   let tenant: { auth: string; id: string };
   let scanQueue: Queue;
+  let inspector: Redis;
   const folders: string[] = [];
 
   const dataDir = async () => {
@@ -110,6 +115,7 @@ describe('async uploads staged in an object store', () => {
     ARBITER_JOB_LOCK_MS: '1500',
     ARBITER_STALLED_INTERVAL_MS: '500',
     ARBITER_UPLOAD_STORE: `s3://${BUCKET}/${PREFIX}`,
+    ARBITER_UPLOAD_STORE_REDIS_MAX: String(REDIS_MAX),
     AWS_ENDPOINT_URL_S3: proxy.url,
     AWS_REGION: REGION,
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
@@ -120,6 +126,8 @@ describe('async uploads staged in an object store', () => {
     startWorkerProcess({ ...baseEnv(), ARBITER_DATA_DIR: await dataDir() });
 
   const staged = () => s3.listKeys(BUCKET, PREFIX);
+  /** Small uploads staged in Redis (the default ARBITER_REDIS_PREFIX, core/keys.ts). */
+  const stagedInRedis = () => inspector.keys('arbiter:upload:*');
 
   const uploadAsync = (content: Buffer) =>
     scaniiRequest({ url: apiUrl }, tenant, '/files/async', {
@@ -144,6 +152,7 @@ describe('async uploads staged in an object store', () => {
     s3 = await startS3Harness();
     await s3.createBucket(BUCKET);
     proxy = await startStoreProxy(s3.s3Endpoint);
+    inspector = new Redis(redisOptionsFromUrl(redis.url));
     // The default ARBITER_REDIS_PREFIX's queues (core/keys.ts).
     scanQueue = new Queue(QUEUE_NAMES.scan, {
       connection: redisOptionsFromUrl(redis.url),
@@ -176,13 +185,14 @@ describe('async uploads staged in an object store', () => {
   afterAll(async () => {
     await killAllArbiterProcesses();
     await scanQueue?.close();
+    inspector?.disconnect();
     await proxy?.close();
     await s3?.stop();
     await redis?.stop();
     await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
   });
 
-  it('scans small and multi-MiB uploads from the bucket, then removes the staged objects', async () => {
+  it('scans small uploads from Redis and multi-MiB ones from the bucket, then removes them', async () => {
     workers.push(await startWorker());
     const small = eicar();
     const large = randomContent(3 * 1024 * 1024 + 17);
@@ -201,29 +211,36 @@ describe('async uploads staged in an object store', () => {
       findings: [],
     });
     await waitFor(async () => (await staged()).length === 0, { what: 'staged objects removed' });
+    expect(await stagedInRedis()).toEqual([]);
   });
 
-  it('removes the staged object of a pending scan that is deleted', async () => {
-    const id = await acceptedId(randomContent(2048));
-    expect(await staged()).toEqual([expect.stringMatching(new RegExp(`/${id}$`))]);
+  it('removes the staged upload of a pending scan that is deleted, in Redis or the bucket', async () => {
+    const smallId = await acceptedId(randomContent(2048));
+    const largeId = await acceptedId(randomContent(OVER_REDIS_MAX));
+    expect(await staged()).toEqual([expect.stringMatching(new RegExp(`/${largeId}$`))]);
+    expect(await stagedInRedis()).toEqual([expect.stringMatching(new RegExp(`:${smallId}$`))]);
 
-    const deleted = await scaniiRequest({ url: apiUrl }, tenant, `/files/${id}`, {
-      method: 'DELETE',
-    });
-    expect(deleted.status).toBe(204);
-    expect(await queuedScanJobs()).toBe(1);
+    for (const id of [smallId, largeId]) {
+      const deleted = await scaniiRequest({ url: apiUrl }, tenant, `/files/${id}`, {
+        method: 'DELETE',
+      });
+      expect(deleted.status).toBe(204);
+    }
+    expect(await queuedScanJobs()).toBe(2);
     await waitFor(async () => (await staged()).length === 0, { what: 'staged object removed' });
+    expect(await stagedInRedis()).toEqual([]);
 
     // A worker taking the deleted scan's job later finds nothing to do.
     workers.push(await startWorker());
     await waitFor(async () => (await queuedScanJobs()) === 0, { what: 'the job to be taken' });
-    expect((await scaniiRequest({ url: apiUrl }, tenant, `/files/${id}`)).status).toBe(404);
+    for (const id of [smallId, largeId])
+      expect((await scaniiRequest({ url: apiUrl }, tenant, `/files/${id}`)).status).toBe(404);
   });
 
   it('retries the job of a worker killed while reading the staged upload', async () => {
     proxy.holdReads = true;
     const first = await startWorker();
-    const content = eicar();
+    const content = randomContent(OVER_REDIS_MAX);
     const id = await acceptedId(content);
     await waitFor(() => proxy.heldReads > 0, { what: 'the worker to read the staged upload' });
     expect((await first.kill()).signal).toBe('SIGKILL');
@@ -231,14 +248,14 @@ describe('async uploads staged in an object store', () => {
 
     workers.push(await startWorker());
     const result = await pollScanResult({ url: apiUrl }, tenant, id, 30_000);
-    expect(result).toMatchObject({ checksum: sha1(content), findings: [EICAR_FINDING] });
+    expect(result).toMatchObject({ checksum: sha1(content), findings: [] });
     await waitFor(async () => (await staged()).length === 0, { what: 'staged object removed' });
   });
 
   it('answers 503 and accepts nothing while the store is unreachable', async () => {
     proxy.down = true;
     const before = await queuedScanJobs();
-    const response = await uploadAsync(randomContent(4096));
+    const response = await uploadAsync(randomContent(OVER_REDIS_MAX));
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('5');
     expect(await response.json()).toMatchObject({
