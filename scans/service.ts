@@ -139,7 +139,11 @@ export class ScanService {
       await write();
     } catch (error) {
       await Promise.allSettled(
-        intakes.map(({ request }) => this.store.deleteResult(request.tenantId, request.id)),
+        intakes.flatMap(({ request, upload }) => [
+          this.store.deleteResult(request.tenantId, request.id),
+          // Staged uploads too: the sweeper would only find those in a bucket or the spool.
+          ...(upload ? [this.pipeline.uploads.remove(request.tenantId, request.id)] : []),
+        ]),
       );
       // Already the answer to give: Redis is unreachable (core/redis.ts), a 503 with Retry-After.
       if (error instanceof DomainError) throw error;
