@@ -264,6 +264,24 @@ describe('async uploads staged in an object store', () => {
     await waitFor(async () => (await staged()).length === 0, { what: 'staged object removed' });
   });
 
+  it('queues again a pending scan whose job was lost while its upload is still staged', async () => {
+    const small = randomContent(1024);
+    const large = randomContent(OVER_REDIS_MAX);
+    const ids = [await acceptedId(small), await acceptedId(large)];
+    // As if the API had died between writing the records and queueing the jobs.
+    for (const id of ids) expect(await scanQueue.remove(id)).toBe(1);
+    workers.push(
+      await startWorkerProcess({
+        ...baseEnv(),
+        ARBITER_DATA_DIR: await dataDir(),
+        ARBITER_PENDING_GRACE_MS: '200',
+        ARBITER_PENDING_REAP_INTERVAL_MS: '200',
+      }),
+    );
+    const results = await Promise.all(ids.map((id) => pollScanResult({ url: apiUrl }, tenant, id)));
+    expect(results.map((result) => result.checksum)).toEqual([sha1(small), sha1(large)]);
+  });
+
   it('answers 503 and accepts nothing while the store is unreachable', async () => {
     proxy.down = true;
     const before = await scanJobsEver();
