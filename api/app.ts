@@ -137,6 +137,7 @@ export function createApp(deps: ApiDeps): Express {
       scans: deps.scans,
       queues: deps.queues,
       spool: deps.spool,
+      uploads: deps.scanning.pipeline.uploads,
       publicUrl: config.publicUrl,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,

@@ -72,13 +72,19 @@ const bodyTooLarge = (limit: number) =>
 /** For a JSON or urlencoded parser of `limit` bytes: refuses a longer declared body at once. */
 export const refuseBodyOver = (limit: number) => refuseDeclaredLength(() => limit, bodyTooLarge);
 
-export function uploadParser(incomingDir: string, maxFileSize: number) {
+/** Uploads received into the spool's `incoming/` folder, under a random name. */
+export function spoolStorage(incomingDir: string): multer.StorageEngine {
+  return multer.diskStorage({
+    destination: incomingDir,
+    filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
+  });
+}
+
+/** The single `file` part, stored by `storage` (the spool, or the upload store of async uploads). */
+export function uploadParser(storage: multer.StorageEngine, maxFileSize: number) {
   const upload = multer({
     ...MULTIPART_CHARSETS,
-    storage: multer.diskStorage({
-      destination: incomingDir,
-      filename: (_req, _file, cb) => cb(null, randomBytes(16).toString('hex')),
-    }),
+    storage,
     limits: { fileSize: maxFileSize, files: 1, ...MULTER_FIELD_LIMITS },
   });
   const refuseOversized = refuseDeclaredLength(

@@ -2,7 +2,6 @@ import type { NextFunction, Request, Response } from 'express';
 import { DomainError } from '../core/errors.js';
 import type { QuotaCheck, TenantLimiter } from '../core/limits.js';
 import type { Logger } from '../core/logger.js';
-import type { Spool } from '../core/spool.js';
 import { principalOf } from './auth.js';
 
 /**
@@ -49,7 +48,11 @@ export function quotaPrecheck(limiter: TenantLimiter) {
  * After multer stored the upload(s): counts their bytes against today's quota, or, when that
  * would go over it, removes them and answers 429 (their bytes are not counted).
  */
-export function chargeUploads(limiter: TenantLimiter, spool: Spool, logger: Logger) {
+export function chargeUploads(
+  limiter: TenantLimiter,
+  discard: (file: Express.Multer.File) => Promise<void>,
+  logger: Logger,
+) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const files = uploadedFiles(req);
     const bytes = files.reduce((sum, file) => sum + file.size, 0);
@@ -63,11 +66,11 @@ export function chargeUploads(limiter: TenantLimiter, spool: Spool, logger: Logg
     try {
       check = await limiter.chargeUpload(tenantId, bytes, chargedAt);
     } catch (error) {
-      await Promise.all(files.map((file) => spool.remove(file.path)));
+      await Promise.all(files.map(discard));
       throw error;
     }
     if (!check.allowed) {
-      await Promise.all(files.map((file) => spool.remove(file.path)));
+      await Promise.all(files.map(discard));
       throw quotaExceeded(check, bytes);
     }
     // Only accepted uploads count: a request answered with an error (invalid fields, say) gets

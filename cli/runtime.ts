@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis as IORedis } from 'ioredis';
 import { clamavDatabaseDir, type Config } from '../core/config.js';
+import { S3Client } from '@aws-sdk/client-s3';
 import {
   clamdSettings,
   clamdUser,
@@ -36,6 +37,9 @@ import {
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../scans/store.js';
 import { Spool } from '../core/spool.js';
+import { LocalUploadStore } from '../core/local-upload-store.js';
+import { S3UploadStore } from '../core/s3-upload-store.js';
+import type { UploadStore } from '../core/upload-store.js';
 import { TenantLeases } from '../core/tenant-leases.js';
 import { TenantStore } from '../core/tenants.js';
 import { TokenStore } from '../core/tokens.js';
@@ -86,6 +90,8 @@ export interface Runtime {
   scans: ScanStore;
   queues: Queues;
   spool: Spool;
+  /** Where async uploads wait for a worker (ARBITER_UPLOAD_STORE). */
+  uploads: UploadStore;
   engines: EngineSet;
   /**
    * The process's YARA worker threads: one runner for every YARA user (the language rules, and
@@ -163,6 +169,7 @@ export async function buildRuntime(
   );
   const spool = new Spool(config.spoolDir);
   await spool.init();
+  const uploads = createUploadStore(config, spool, logger, { redis, keys });
   const yara = new YaraRunner(config.yara);
   const tenantRules = buildTenantRules(config, redis, keys, yara);
   const unmetered = await buildAnalyzers(config, logger, yara, tenantRules.analyzer)
@@ -196,6 +203,7 @@ export async function buildRuntime(
     http,
     queues,
     spool,
+    uploads: uploads.store,
     limits: {
       maxFetchSize: config.maxFetchSize,
       fetchTimeoutMs: config.fetchTimeoutMs,
@@ -231,7 +239,7 @@ export async function buildRuntime(
     scanning,
     scans,
     queues,
-    spool,
+    uploads: uploads.store,
     engines,
     pageSize: config.rescan.pageSize,
     ttlSeconds: config.resultTtlSeconds,
@@ -291,6 +299,7 @@ export async function buildRuntime(
     scans,
     queues,
     spool,
+    uploads: uploads.store,
     engines,
     yara,
     scanningWarnings,
@@ -315,6 +324,7 @@ export async function buildRuntime(
     rescans,
     sweeper: new SpoolSweeper({
       spool,
+      ...(uploads.s3 ? { staged: uploads.s3 } : {}),
       scans,
       queues,
       metrics,
@@ -343,6 +353,7 @@ export async function buildRuntime(
     },
     async close() {
       s3.close();
+      uploads.s3Client?.destroy();
       await queues.close();
       await engines.close();
       await yara.close();
@@ -587,4 +598,37 @@ export async function runningEmbeddedRedis(config: Config): Promise<string | und
     // See waitForPing in core/embedded-redis.ts: disconnecting an ended client delays exit by 2 s.
     if (probe.status !== 'end') probe.disconnect();
   }
+}
+
+/**
+ * The upload store ARBITER_UPLOAD_STORE names. The bucket's S3 client (one per process) takes
+ * credentials and region from the AWS SDK's own environment; an S3-compatible endpoint is
+ * addressed path-style (MinIO, s3rver), with checksums only where S3 requires them, as the
+ * registered buckets' clients do (s3/clients.ts). Small uploads go through Redis, unless
+ * ARBITER_UPLOAD_STORE_REDIS_MAX is 0.
+ */
+function createUploadStore(
+  config: Config,
+  spool: Spool,
+  logger: Logger,
+  { redis, keys }: { redis: Redis; keys: RedisKeys },
+): { store: UploadStore; s3?: S3UploadStore; s3Client?: S3Client } {
+  const choice = config.uploadStore;
+  if (choice.kind === 'local') return { store: new LocalUploadStore(spool) };
+  const s3Client = new S3Client({
+    ...(choice.endpoint ? { endpoint: choice.endpoint, forcePathStyle: true } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const small =
+    choice.redisMaxBytes > 0
+      ? {
+          redis,
+          key: keys.stagedUpload,
+          maxBytes: choice.redisMaxBytes,
+          ttlSeconds: config.resultTtlSeconds,
+        }
+      : undefined;
+  const s3 = new S3UploadStore(s3Client, choice.location, logger, small);
+  return { store: s3, s3, s3Client };
 }

@@ -3,6 +3,7 @@ import { availableParallelism, hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseNetworkList } from './network-policy.js';
+import { parseS3UploadLocation } from './upload-store.js';
 
 /**
  * The whole runtime configuration, parsed once from the environment at process start.
@@ -241,9 +242,29 @@ export const EnvSchema = z.object({
       'embedded Redis data, the private clamd (`clamd/`) and its database (`clamav/`) and, by default, the spool',
     ),
   ARBITER_SPOOL_DIR: z.string().optional().meta({
-    description: 'where uploads wait for a worker; api and workers must share it',
+    description:
+      'the spool: uploads being received, downloads being scanned and, with `ARBITER_UPLOAD_STORE=local`, uploads waiting for a worker (then api and workers must share it)',
     defaultText: '`$ARBITER_DATA_DIR/spool`',
   }),
+  ARBITER_UPLOAD_STORE: z
+    .string()
+    .default('local')
+    .refine((value) => value === 'local' || parseS3UploadLocation(value) !== undefined, {
+      message: 'use `local` or `s3://bucket/prefix`',
+    })
+    .describe(
+      "where async uploads wait for a worker: `local` (the spool folder, shared by api and workers) or `s3://bucket/prefix` (a bucket; credentials, region and endpoint from the AWS SDK environment). Synchronous scans always read the API process's spool",
+    ),
+  ARBITER_UPLOAD_STORE_REDIS_MAX: byteSizeOrZero('64KB').describe(
+    'with an `s3://` upload store, async uploads up to this size are staged in Redis instead (much faster; see docs/decisions.md); `0` → every upload goes to the bucket',
+  ),
+  AWS_ENDPOINT_URL_S3: z
+    .string()
+    .url()
+    .optional()
+    .describe(
+      'endpoint of an S3-compatible upload store (MinIO, Ceph, …), addressed path-style; unset → AWS S3',
+    ),
   ARBITER_ADMIN_TOKEN: z
     .string()
     .min(16, 'must be at least 16 characters (it guards the admin API)')
@@ -592,6 +613,16 @@ function structureConfig(e: Env) {
     dataDir,
     spoolDir: path.resolve(e.ARBITER_SPOOL_DIR ?? path.join(dataDir, 'spool')),
     adminToken: e.ARBITER_ADMIN_TOKEN,
+    /** Where async uploads wait: the spool (`local`) or a bucket (core/upload-store.ts). */
+    uploadStore:
+      e.ARBITER_UPLOAD_STORE === 'local'
+        ? ({ kind: 'local' } as const)
+        : {
+            kind: 's3' as const,
+            location: parseS3UploadLocation(e.ARBITER_UPLOAD_STORE) ?? { bucket: '', prefix: '' },
+            endpoint: e.AWS_ENDPOINT_URL_S3,
+            redisMaxBytes: e.ARBITER_UPLOAD_STORE_REDIS_MAX,
+          },
     engines: e.ARBITER_ENGINES ?? (e.CLAMD_ADDRESS ? ['builtin', 'clamd'] : ['builtin']),
     signaturesDir: e.ARBITER_SIGNATURES_DIR ? path.resolve(e.ARBITER_SIGNATURES_DIR) : undefined,
     /** Detect potentially unwanted applications, as clamd's DetectPUA (both engines). */

@@ -14,6 +14,8 @@
  *   {p}:token-owner:{id}              STRING tenant id of a token (expires with the token)
  *   {p}:scan:{tid}:{id}               HASH  request, state and result of one scan
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
+ *   {p}:upload:{tid}:{id}             STRING a small async upload staged in Redis (expires with
+ *                                           the scan; core/s3-upload-store.ts)
  *   {p}:pending-scans                 ZSET  "{tid}:{id}" of every pending scan (→ time written, or
  *                                           last found alive by the pending reaper, ms)
  *   {p}:tenant:{tid}:results          ZSET  ids of the tenant's stored results (→ completion time, ms;
@@ -63,6 +65,8 @@ export class RedisKeys {
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
   scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${tenantId}:${scanId}`;
   trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${tenantId}:${scanId}`;
+  stagedUpload = (tenantId: string, scanId: string) =>
+    `${this.prefix}:upload:${tenantId}:${scanId}`;
   /**
    * Index of pending scans for the pending reaper (scans/pending-reaper.ts): one small global
    * ZSET whose members embed the tenant id, so finding stale pending scans never SCANs the keyspace.

@@ -2,8 +2,10 @@ import { lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
- * Where uploaded content waits for a worker. api and worker processes must share this folder
- * (a volume in compose; the same disk for `serve`). Files are named by tenant and scan id and
+ * Where uploaded content is received and, with the `local` upload store (the default,
+ * core/local-upload-store.ts), waits for a worker: api and worker processes must then share this
+ * folder (a volume in compose; the same disk for `serve`). Downloads being scanned are kept here
+ * too, and with an object store, the copy of the upload a worker scans. Files are named by tenant and scan id and
  * removed as soon as the scan's result is stored; what a crash or a deleted scan leaves behind
  * is removed by the spool sweeper (worker/chores/spool-sweeper.ts).
  */

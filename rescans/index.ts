@@ -6,7 +6,7 @@ import { RESCAN_JOB_OPTIONS, RescanJobSchema, type Queues } from '../core/queues
 import type { Redis } from '../core/redis.js';
 import type { ScanService } from '../scans/service.js';
 import type { ScanStore } from '../scans/store.js';
-import type { Spool } from '../core/spool.js';
+import type { UploadStore } from '../core/upload-store.js';
 import type { EngineSet } from '../scanning/engines.js';
 import type { ObjectRescanDeps } from './objects.js';
 import type { RunnerDeps } from './runner.js';
@@ -40,7 +40,7 @@ export function createRescans(options: {
   scanning: ScanService;
   scans: ScanStore;
   queues: Queues;
-  spool: Spool;
+  uploads: UploadStore;
   engines: EngineSet;
   pageSize: number;
   ttlSeconds: number;
@@ -54,7 +54,7 @@ export function createRescans(options: {
     scanning: options.scanning,
     scans: options.scans,
     queues: options.queues,
-    spool: options.spool,
+    uploads: options.uploads,
     pageSize: options.pageSize,
     pollMs: 250,
     logger: options.logger,

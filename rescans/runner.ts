@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { access, copyFile } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import { enqueueCallback, type Queues } from '../core/queues.js';
 import type { ScanRecord, ScanRequest, ScanResult } from '../scans/results.js';
 import type { ScanService } from '../scans/service.js';
 import type { ScanStore } from '../scans/store.js';
-import type { Spool } from '../core/spool.js';
+import type { UploadStore } from '../core/upload-store.js';
 import {
   parseDatabaseVersion,
   scannedWithOlderDatabase,
@@ -41,7 +40,7 @@ export interface RunnerDeps {
   scans: ScanStore;
   /** The callbacks of changed verdicts. */
   queues: Queues;
-  spool: Spool;
+  uploads: UploadStore;
   pageSize: number;
   /** How often the scans in flight are looked at. */
   pollMs: number;
@@ -205,15 +204,10 @@ async function rescanRequest(
       ? { kind: 'queue', request: { ...request, location: original.location } }
       : { kind: 'skip', reason: SKIP_REASONS.notHeld };
   }
-  // An upload is readable only while its spool copy exists (it is removed when its scan ends).
-  const held = deps.spool.uploadPath(original.tenantId, original.id);
-  try {
-    await access(held);
-    await copyFile(held, deps.spool.uploadPath(original.tenantId, id));
-    return { kind: 'queue', request };
-  } catch {
-    return { kind: 'skip', reason: SKIP_REASONS.notHeld };
-  }
+  // An upload is readable only while it is in the upload store (it is removed when its scan ends).
+  return (await deps.uploads.copy(original.tenantId, original.id, id))
+    ? { kind: 'queue', request }
+    : { kind: 'skip', reason: SKIP_REASONS.notHeld };
 }
 
 /**

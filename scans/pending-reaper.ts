@@ -1,8 +1,8 @@
-import { access } from 'node:fs/promises';
 import type { Logger } from '../core/logger.js';
 import { enqueueCallback } from '../core/queues.js';
 import type { Metrics, ReapAction } from '../core/metrics.js';
-import type { ScanRecord } from './results.js';
+import type { PipelineDeps } from './pipeline.js';
+import type { ScanRecord, ScanRequest } from './results.js';
 import type { ScanService } from './service.js';
 
 /**
@@ -100,12 +100,8 @@ export class PendingReaper {
     const { request } = record;
     const state = await pipeline.queues.scan.getJobState(request.id);
     if (ALIVE_STATES.has(state)) return undefined;
-    const uploadPath =
-      request.source === 'upload'
-        ? pipeline.spool.uploadPath(request.tenantId, request.id)
-        : undefined;
     const log = { scanId: request.id, tenantId: request.tenantId, source: request.source, state };
-    if (state === 'unknown' && (await contentStillThere(uploadPath))) {
+    if (state === 'unknown' && (await contentStillThere(pipeline, request))) {
       await scanning.requeue(
         request,
         'no job was found for this pending scan (the process that accepted it stopped before queueing it): queued again',
@@ -118,18 +114,13 @@ export class PendingReaper {
         ? 'the uploaded content was lost before it could be scanned (the process that received it stopped); please submit it again'
         : 'processing ended without a result; please submit the content again';
     this.deps.logger.warn(log, 'pending scan cannot be processed; storing an error result');
-    await scanning.fail(request, message, uploadPath);
+    await scanning.fail(request, message);
     return 'failed';
   }
 }
 
-/** A location or bucket object can always be read again; an upload only while it is spooled. */
-async function contentStillThere(uploadPath: string | undefined): Promise<boolean> {
-  if (!uploadPath) return true;
-  try {
-    await access(uploadPath);
-    return true;
-  } catch {
-    return false;
-  }
+/** A location or bucket object can always be read again; an upload only while it is in the upload store. */
+async function contentStillThere(pipeline: PipelineDeps, request: ScanRequest): Promise<boolean> {
+  if (request.source !== 'upload') return true;
+  return pipeline.uploads.exists(request.tenantId, request.id);
 }

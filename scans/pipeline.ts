@@ -8,6 +8,7 @@ import { enqueueCallback, type Queues } from '../core/queues.js';
 import { errorResult, type ScanRequest, type ScanResult, type TraceEvent } from './results.js';
 import type { ScanStore } from './store.js';
 import type { Spool } from '../core/spool.js';
+import type { UploadStore } from '../core/upload-store.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import { sniffContentType } from '../scanning/content-type.js';
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   http: OutboundHttp;
   queues: Queues;
   spool: Spool;
+  /** Where async uploads wait for a worker (core/upload-store.ts). */
+  uploads: UploadStore;
   limits: {
     maxFetchSize: number;
     fetchTimeoutMs: number;
@@ -96,7 +99,10 @@ export interface ObjectFacts {
 
 export interface PipelineRun {
   request: ScanRequest;
-  /** The uploaded file for `source: 'upload'`; unused for `location`. */
+  /**
+   * The uploaded file of a synchronous scan (`source: 'upload'`), read where it is. Without it,
+   * an upload is a queued scan's, read from the upload store.
+   */
   uploadPath?: string;
   /**
    * On the last attempt a transient failure becomes an error result instead of a retry: a
@@ -213,13 +219,12 @@ export async function runScanPipeline(
 export async function failScan(
   deps: PipelineDeps,
   request: ScanRequest,
-  uploadPath: string | undefined,
   message: string,
 ): Promise<void> {
   let result = errorResult(request, message);
   // A bucket object is still tagged scan-result=error (never left unmarked).
   if (request.source === 'object') result = await objectStage(deps).act(request, result, {}, true);
-  const run = { request, uploadPath, finalAttempt: true, trace: new RunTrace(deps.scans, request) };
+  const run = { request, finalAttempt: true, trace: new RunTrace(deps.scans, request) };
   await finish(deps, run, result);
 }
 
@@ -238,8 +243,9 @@ async function obtainContent(
   if (request.source === 'object')
     return objectStage(deps).fetch(request, fetchPath, run.finalAttempt);
   if (request.source === 'upload') {
-    if (!run.uploadPath) throw new Error(`scan ${request.id} has no uploaded file`);
-    return { content: await hashFile(run.uploadPath), facts: {} };
+    const uploadPath =
+      run.uploadPath ?? (await deps.uploads.fetch(request.tenantId, request.id, fetchPath));
+    return { content: await hashFile(uploadPath), facts: {} };
   }
   return { content: await download(deps, run, fetchPath), facts: {} };
 }
@@ -367,8 +373,25 @@ async function finish(
   }
   if (request.source === 'object')
     await objectStage(deps).settle(request, stored ? result : record?.result);
-  if (run.uploadPath) await deps.spool.remove(run.uploadPath);
+  await removeUpload(deps, run);
   return stored ? result : undefined;
+}
+
+/**
+ * Removes the scan's upload once its scan ended: a synchronous scan's file, or a queued scan's
+ * upload in the store. A store that cannot be reached now does not fail the scan, whose result
+ * is stored: the spool sweeper removes the upload later (worker/chores/spool-sweeper.ts).
+ */
+async function removeUpload(deps: PipelineDeps, run: Run): Promise<void> {
+  const { request } = run;
+  if (run.uploadPath) {
+    await deps.spool.remove(run.uploadPath);
+    return;
+  }
+  if (request.source !== 'upload') return;
+  await deps.uploads.remove(request.tenantId, request.id).catch((error: unknown) => {
+    deps.logger.warn({ err: error, scanId: request.id }, 'could not remove a finished upload');
+  });
 }
 
 /** Counts the run's downloaded bytes against the tenant's daily quota, once; best effort. */

@@ -26,8 +26,10 @@ export function uploadRequest(
   fields: ClientFields,
   fileName: string | undefined,
   submitter: Submitter = {},
+  /** An async upload's id is chosen when it is staged (core/upload-store.ts). */
+  id: string = newId(),
 ): ScanRequest {
-  const request = baseRequest(tenantId, newId(), 'upload', fields, submitter);
+  const request = baseRequest(tenantId, id, 'upload', fields, submitter);
   if (fileName) request.fileName = fileName.slice(0, MAX_FILE_NAME);
   return request;
 }

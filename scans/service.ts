@@ -1,5 +1,6 @@
 import { DomainError, unavailable } from '../core/errors.js';
 import type { NetworkPolicy } from '../core/network-policy.js';
+import type { StagedFile } from '../core/upload-store.js';
 import { enqueueScan, scanJobEntries } from '../core/queues.js';
 import type { EngineVerdict } from '../scanning/engine.js';
 import { failScan, runScanPipeline, type PipelineDeps } from './pipeline.js';
@@ -12,10 +13,10 @@ export interface ScanIntake {
   /** The scan's first trace event ("content received for processing", "S3 event … received"). */
   received: string;
   /**
-   * `source: 'upload'`: where the upload was received (the spool's incoming folder). It is moved
-   * to the scan's place in the spool, where the worker reads it, before the job is queued.
+   * `source: 'upload'`: the upload as staged in the upload store (its `filename` is the scan's
+   * id). It is made the scan's (core/upload-store.ts) before the job is queued.
    */
-  upload?: string;
+  upload?: StagedFile;
   /** Kept out of the tenant's result index (what rescans walk): a rescan's own scans. */
   unlisted?: boolean;
 }
@@ -72,7 +73,7 @@ export class ScanService {
     ranked.catch(() => undefined); // awaited below, unless the records already failed
     await this.orRetract(intakes, () => this.store.createPendingMany(pendingEntries(intakes)));
     for (const { request, upload } of intakes) {
-      if (upload) await this.pipeline.spool.adopt(upload, request.tenantId, request.id);
+      if (upload) await this.pipeline.uploads.accept(upload, request.tenantId);
     }
     await this.orRetract(intakes, async () => {
       await this.pipeline.queues.scan.addBulk(await ranked);
@@ -129,8 +130,8 @@ export class ScanService {
    * Stores an error result for a scan that cannot be processed at all (its callback fires, a
    * bucket object is tagged `scan-result=error`), and removes its upload.
    */
-  async fail(request: ScanRequest, message: string, uploadPath?: string): Promise<void> {
-    await failScan(this.pipeline, request, uploadPath, message);
+  async fail(request: ScanRequest, message: string): Promise<void> {
+    await failScan(this.pipeline, request, message);
   }
 
   private async orRetract(intakes: ScanIntake[], write: () => Promise<void>): Promise<void> {
@@ -138,7 +139,11 @@ export class ScanService {
       await write();
     } catch (error) {
       await Promise.allSettled(
-        intakes.map(({ request }) => this.store.deleteResult(request.tenantId, request.id)),
+        intakes.flatMap(({ request, upload }) => [
+          this.store.deleteResult(request.tenantId, request.id),
+          // Staged uploads too: the sweeper would only find those in a bucket or the spool.
+          ...(upload ? [this.pipeline.uploads.remove(request.tenantId, request.id)] : []),
+        ]),
       );
       // Already the answer to give: Redis is unreachable (core/redis.ts), a 503 with Retry-After.
       if (error instanceof DomainError) throw error;

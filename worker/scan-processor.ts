@@ -27,8 +27,6 @@ export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHand
       await discardContent(deps, tenantId, scanId);
       return;
     }
-    const uploadPath =
-      record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
     // A download notices its scan's deletion and stops (uploads have nothing worth stopping).
     const deletion =
       record.request.source === 'location'
@@ -37,7 +35,6 @@ export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHand
     try {
       await runScanPipeline(deps, {
         request: record.request,
-        uploadPath,
         finalAttempt: isFinalAttempt(job),
         signal: deletion?.signal,
         ...(callbacks ? { callbacks } : {}),
@@ -55,7 +52,7 @@ export function createScanProcessor(deps: PipelineDeps, callbacks?: CallbackHand
  * has no job at all.
  */
 async function discardContent(deps: PipelineDeps, tenantId: string, scanId: string) {
-  await deps.spool.remove(deps.spool.uploadPath(tenantId, scanId));
+  await deps.uploads.remove(tenantId, scanId);
   await deps.spool.remove(deps.spool.fetchPath(scanId));
 }
 
@@ -71,8 +68,6 @@ export async function failScanForGood(
 ): Promise<void> {
   const record = await deps.scans.get(tenantId, scanId);
   if (record?.state !== 'pending') return;
-  const uploadPath =
-    record.request.source === 'upload' ? deps.spool.uploadPath(tenantId, scanId) : undefined;
   deps.logger.error({ scanId, err: error }, 'scan job failed for good; storing an error result');
-  await failScan(deps, record.request, uploadPath, `processing failed: ${error.message}`);
+  await failScan(deps, record.request, `processing failed: ${error.message}`);
 }

@@ -5,12 +5,13 @@ import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import type { Queues } from '../../core/queues.js';
 import type { Spool } from '../../core/spool.js';
+import type { UploadStore } from '../../core/upload-store.js';
 import { requireAllowedUrl } from '../../core/url-policy.js';
 import { locationRequest, uploadRequest } from '../../scans/request.js';
 import type { ScanService } from '../../scans/service.js';
 import type { ScanStore } from '../../scans/store.js';
 import { principalOf } from '../auth.js';
-import { formParsers, requireParsedBody, uploadParser } from '../body-parsers.js';
+import { formParsers, requireParsedBody, spoolStorage, uploadParser } from '../body-parsers.js';
 import { resultUrl, sendJson } from '../http.js';
 import { chargeUploads, quotaPrecheck } from '../rate-limit.js';
 import { FILE_FIELDS, FetchSchema, SubmitFileSchema } from '../schemas.js';
@@ -22,7 +23,10 @@ export interface FilesDeps {
   scans: ScanStore;
   /** To tell whether a deleted scan's job is being processed (see discardQueuedUpload). */
   queues: Queues;
+  /** Where the synchronous scans receive their uploads (and scan them). */
   spool: Spool;
+  /** Where async uploads are staged for the workers (core/upload-store.ts). */
+  uploads: UploadStore;
   publicUrl: string | undefined;
   maxFileSize: number;
   logger: Logger;
@@ -37,7 +41,9 @@ const NO_CONTENT =
 
 export function filesRouter(deps: FilesDeps): Router {
   const router = Router();
-  const upload = uploadParser(deps.spool.incomingDir, deps.maxFileSize);
+  const upload = uploadParser(spoolStorage(deps.spool.incomingDir), deps.maxFileSize);
+  const tenantOf = (req: Request) => principalOf(req.res as Response).tenantId;
+  const stage = uploadParser(deps.uploads.stagingEngine(tenantOf), deps.maxFileSize);
   const multipartOnly = requireParsedBody('multipart/form-data');
   const forms = [
     requireParsedBody(
@@ -49,11 +55,12 @@ export function filesRouter(deps: FilesDeps): Router {
   ];
 
   const precheck = quotaPrecheck(deps.limiter);
-  const charge = chargeUploads(deps.limiter, deps.spool, deps.logger);
+  const charge = chargeUploads(deps.limiter, spoolDiscard(deps), deps.logger);
+  const chargeStaged = chargeUploads(deps.limiter, stagedDiscard(deps), deps.logger);
   router.post('/files', multipartOnly, precheck, upload, charge, (req, res) =>
     processSync(deps, req, res),
   );
-  router.post('/files/async', multipartOnly, precheck, upload, charge, (req, res) =>
+  router.post('/files/async', multipartOnly, precheck, stage, chargeStaged, (req, res) =>
     submitAsync(deps, req, res),
   );
   router.post('/files/fetch', precheck, ...forms, (req, res) => submitFetch(deps, req, res));
@@ -67,7 +74,7 @@ export function filesRouter(deps: FilesDeps): Router {
 /** `POST /files`: scan now and answer with the result (201). */
 async function processSync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = await parseOrDiscard(deps.spool, req, () =>
+  const fields = await parseOrDiscard(spoolDiscard(deps), req, () =>
     screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))),
   );
   const file = req.file;
@@ -103,22 +110,28 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
 /** `POST /files/async`: keep the upload, queue the scan, answer 202 at once. */
 async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = await parseOrDiscard(deps.spool, req, () =>
+  const discard = stagedDiscard(deps);
+  const fields = await parseOrDiscard(discard, req, () =>
     screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))),
   );
   const file = req.file;
   if (fields.location) {
-    if (file) await deps.spool.remove(file.path);
+    if (file) await discard(file);
     throw badRequest('/files/async takes an uploaded "file"; to scan a URL use /files/fetch.');
   }
   if (!file || file.size === 0) {
-    if (file) await deps.spool.remove(file.path);
+    if (file) await discard(file);
     throw badRequest(NO_CONTENT);
   }
-  const request = uploadRequest(tenantId, fields, file.originalname, {
-    keyId: principalOf(res).keyId,
-  });
-  await deps.scanning.submit({ request, received: RECEIVED, upload: file.path });
+  // Named when staged: an object store keys the upload by tenant and scan id.
+  const request = uploadRequest(
+    tenantId,
+    fields,
+    file.originalname,
+    { keyId: principalOf(res).keyId },
+    file.filename,
+  );
+  await deps.scanning.submit({ request, received: RECEIVED, upload: file });
   accepted(deps, req, res, request.id);
 }
 
@@ -168,7 +181,7 @@ async function deleteResult(deps: FilesDeps, req: Request, res: Response): Promi
 async function discardQueuedUpload(deps: FilesDeps, tenantId: string, scanId: string) {
   try {
     if ((await deps.queues.scan.getJobState(scanId)) === 'active') return;
-    await deps.spool.remove(deps.spool.uploadPath(tenantId, scanId));
+    await deps.uploads.remove(tenantId, scanId);
   } catch (error) {
     deps.logger.warn({ err: error, scanId }, 'could not remove the upload of a deleted scan');
   }
@@ -229,12 +242,24 @@ function screenUrls<T extends { location?: string | undefined; callback?: string
   return fields;
 }
 
-/** Parses the fields of an upload request, removing the spooled file if they are invalid. */
-async function parseOrDiscard<T>(spool: Spool, req: Request, parse: () => T): Promise<T> {
+/** Parses the fields of an upload request, removing the received file if they are invalid. */
+async function parseOrDiscard<T>(
+  discard: (file: Express.Multer.File) => Promise<void>,
+  req: Request,
+  parse: () => T,
+): Promise<T> {
   try {
     return parse();
   } catch (error) {
-    if (req.file) await spool.remove(req.file.path);
+    if (req.file) await discard(req.file);
     throw error;
   }
 }
+
+/** Removes a synchronous scan's upload, refused before it was scanned. */
+const spoolDiscard = (deps: FilesDeps) => (file: Express.Multer.File) =>
+  deps.spool.remove(file.path);
+
+/** Removes a staged async upload that was refused. */
+const stagedDiscard = (deps: FilesDeps) => (file: Express.Multer.File) =>
+  deps.uploads.discard(file);

@@ -94,7 +94,7 @@ export function verdictRouter(deps: VerdictDeps): Router {
     requireParsedBody('multipart/form-data'),
     quotaPrecheck(deps.limiter),
     uploadAny(deps.spool.incomingDir, deps.maxFileSize),
-    chargeUploads(deps.limiter, deps.spool, deps.logger),
+    chargeUploads(deps.limiter, (file) => deps.spool.remove(file.path), deps.logger),
     (req, res) => scanUploads(deps, req, res),
   );
   return router;

@@ -18,6 +18,28 @@ describe('configuration from the environment', () => {
     expect(config.hostId).toMatch(/^[0-9a-f]{8}$/);
   });
 
+  it('stages async uploads in the spool unless ARBITER_UPLOAD_STORE names a bucket', () => {
+    expect(loadConfig({}).uploadStore).toEqual({ kind: 'local' });
+    expect(
+      loadConfig({
+        ARBITER_UPLOAD_STORE: 's3://arbiter-uploads/staging/area/',
+        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9000',
+      }).uploadStore,
+    ).toEqual({
+      kind: 's3',
+      location: { bucket: 'arbiter-uploads', prefix: 'staging/area/' },
+      endpoint: 'http://127.0.0.1:9000',
+      redisMaxBytes: 64 * 1024,
+    });
+    expect(
+      loadConfig({ ARBITER_UPLOAD_STORE: 's3://uploads', ARBITER_UPLOAD_STORE_REDIS_MAX: '0' })
+        .uploadStore,
+    ).toMatchObject({ location: { bucket: 'uploads', prefix: '' }, redisMaxBytes: 0 });
+    expect(() => loadConfig({ ARBITER_UPLOAD_STORE: '/srv/uploads' })).toThrow(
+      /ARBITER_UPLOAD_STORE/,
+    );
+  });
+
   it('tries a private clamd only when neither ARBITER_ENGINES nor CLAMD_ADDRESS is set', () => {
     const unset = loadConfig({ ARBITER_DATA_DIR: '/srv/arbiter' });
     expect(unset.engines).toEqual(['builtin']); // clamd is added at start-up if it runs

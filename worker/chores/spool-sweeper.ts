@@ -6,6 +6,7 @@ import type { Metrics, SpoolArea } from '../../core/metrics.js';
 import type { Queues } from '../../core/queues.js';
 import type { ScanStore } from '../../scans/store.js';
 import type { Spool, SpoolFileStat } from '../../core/spool.js';
+import type { S3UploadStore, StagedObject } from '../../core/s3-upload-store.js';
 
 /**
  * Removes spool files that no live scan owns, which the normal paths cannot remove because the
@@ -26,6 +27,11 @@ import type { Spool, SpoolFileStat } from '../../core/spool.js';
  *   own spool. A download with no job at all belongs to a synchronous scan (`POST /files` with a
  *   location, the verdict API) or to nobody: it gets the grace period like `incoming/`.
  *
+ * - staged uploads in an object store (`ARBITER_UPLOAD_STORE=s3://…`): decided like `uploads/`,
+ *   but only once older than the grace period, because the API stages an upload before it
+ *   writes the scan's pending record (the object is named after the scan before the scan
+ *   exists). Counted under `uploads`.
+ *
  * Several processes may share one spool and sweep it at once: a file is removed with a plain
  * unlink after checking it has not changed since it was judged, so the first sweeper removes
  * and counts it and the others find it gone. Tenant folders under `uploads/` are never removed:
@@ -34,6 +40,8 @@ import type { Spool, SpoolFileStat } from '../../core/spool.js';
  */
 export interface SpoolSweeperDeps {
   spool: Spool;
+  /** The object store async uploads are staged in, when it is not the spool. */
+  staged?: Pick<S3UploadStore, 'list' | 'remove'>;
   scans: Pick<ScanStore, 'states'>;
   queues: Pick<Queues, 'scan'>;
   metrics: Pick<Metrics, 'spoolSweep' | 'spoolSwept'>;
@@ -66,6 +74,7 @@ export class SpoolSweeper {
     try {
       await this.sweepIncoming(counts, signal);
       await this.sweepUploads(counts, signal);
+      await this.sweepStaged(counts, signal);
       await this.sweepFetch(counts, signal);
       if (!signal?.aborted) this.deps.metrics.spoolSweep('ok');
     } catch (error) {
@@ -118,6 +127,40 @@ export class SpoolSweeper {
     );
     for (const [i, file] of files.entries()) {
       if (states[i] !== 'pending') await this.discard('uploads', file, counts);
+    }
+  }
+
+  private async sweepStaged(counts: SweepCounts, signal?: AbortSignal): Promise<void> {
+    if (!this.deps.staged) return;
+    const cutoff = Date.now() - this.deps.graceMs;
+    let batch: StagedObject[] = [];
+    for await (const object of this.deps.staged.list()) {
+      if (signal?.aborted) return;
+      if (object.lastModifiedMs > cutoff || !isId(object.tenantId) || !isId(object.scanId))
+        continue;
+      // Listed in key order, so one tenant's objects come together.
+      if (batch.length >= STATE_BATCH || (batch[0] && batch[0].tenantId !== object.tenantId)) {
+        await this.sweepStagedBatch(batch, counts);
+        batch = [];
+      }
+      batch.push(object);
+    }
+    await this.sweepStagedBatch(batch, counts);
+  }
+
+  private async sweepStagedBatch(objects: StagedObject[], counts: SweepCounts): Promise<void> {
+    const [first] = objects;
+    if (!first || !this.deps.staged) return;
+    const states = await this.deps.scans.states(
+      first.tenantId,
+      objects.map((object) => object.scanId),
+    );
+    for (const [i, object] of objects.entries()) {
+      if (states[i] === 'pending') continue;
+      await this.deps.staged.remove(object.tenantId, object.scanId);
+      counts.uploads.files += 1;
+      counts.uploads.bytes += object.size;
+      this.deps.metrics.spoolSwept('uploads', object.size);
     }
   }
 
