@@ -4,6 +4,8 @@ import { zip } from '../support/archives.js';
 import { fileForm, randomContent } from '../support/content.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import {
+  scanUpload,
+  traceMessages,
   basic,
   pollScanResult,
   startTestService,
@@ -53,24 +55,9 @@ describe('detection categories', () => {
   const keySettingsOf = async (key: string) =>
     (await (await service.admin(`/keys/${key}/settings`)).json()) as KeySettingsView;
 
-  const scanSync = async (auth: string, data: Buffer, name = 'sample.txt') => {
-    const response = await fetch(`${service.url}/v2.2/files`, {
-      method: 'POST',
-      headers: { authorization: auth },
-      body: fileForm(data, {}, name),
-    });
-    expect(response.status, await response.clone().text()).toBe(201);
-    return (await response.json()) as Result;
-  };
-  const traceOf = async (auth: string, id: string) => {
-    const response = await fetch(`${service.url}/v2.2/files/${id}/trace`, {
-      headers: { authorization: auth },
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { events: Array<{ message: string }> }).events.map(
-      (event) => event.message,
-    );
-  };
+  const scanSync = (auth: string, data: Buffer, name = 'sample.txt') =>
+    scanUpload<Result>(service, { auth }, data, name);
+  const traceOf = (auth: string, id: string) => traceMessages(service, { auth }, id);
   const accountOf = async (auth: string) =>
     (await (
       await fetch(`${service.url}/v2.2/account.json`, { headers: { authorization: auth } })

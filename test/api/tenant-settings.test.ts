@@ -3,6 +3,8 @@ import { EICAR_FINDING } from '../../scanning/findings.js';
 import { encryptedZip, zip } from '../support/archives.js';
 import { eicar, fileForm, randomContent } from '../support/content.js';
 import {
+  scanUpload,
+  traceMessages,
   pollScanResult,
   startTestService,
   type TestService,
@@ -40,24 +42,9 @@ describe('tenant settings: opting out of unscannable findings', () => {
   const putSettings = (tenantId: string, body: string) =>
     admin(`/tenants/${tenantId}/settings`, { method: 'PUT', body });
 
-  const scanSync = async (who: TestTenant, content: Buffer, name = 'upload.zip') => {
-    const response = await fetch(`${service.url}/v2.2/files`, {
-      method: 'POST',
-      headers: { authorization: who.auth },
-      body: fileForm(content, {}, name),
-    });
-    expect(response.status).toBe(201);
-    return (await response.json()) as Result;
-  };
-
-  const traceOf = async (who: TestTenant, id: string) => {
-    const response = await fetch(`${service.url}/v2.2/files/${id}/trace`, {
-      headers: { authorization: who.auth },
-    });
-    return ((await response.json()) as { events: Array<{ message: string }> }).events.map(
-      (e) => e.message,
-    );
-  };
+  const scanSync = (who: TestTenant, content: Buffer, name = 'upload.zip') =>
+    scanUpload<Result>(service, who, content, name);
+  const traceOf = (who: TestTenant, id: string) => traceMessages(service, who, id);
 
   it('reports unscannable content by default, and shows the setting to the tenant', async () => {
     const settings = await admin(`/tenants/${reporting.id}/settings`);

@@ -19,7 +19,9 @@ import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../sup
 import {
   basic,
   pollScanResult,
+  scanUpload,
   startTestService,
+  traceMessages,
   type TestService,
   type TestTenant,
 } from '../support/service.js';
@@ -198,25 +200,9 @@ describe('detection categories on every scan path', () => {
     return (await response.json()) as Result;
   };
 
-  const traceOf = async (auth: string, id: string): Promise<string[]> => {
-    const response = await fetch(`${service.url}/v2.2/files/${id}/trace`, {
-      headers: { authorization: auth },
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { events: Array<{ message: string }> }).events.map(
-      (event) => event.message,
-    );
-  };
-
-  const scanSync = async (auth: string, data: Buffer = bundle): Promise<Result> => {
-    const response = await fetch(`${service.url}/v2.2/files`, {
-      method: 'POST',
-      headers: { authorization: auth },
-      body: fileForm(data, {}, 'bundle.zip'),
-    });
-    expect(response.status, await response.clone().text()).toBe(201);
-    return (await response.json()) as Result;
-  };
+  const traceOf = (auth: string, id: string) => traceMessages(service, { auth }, id);
+  const scanSync = (auth: string, data: Buffer = bundle) =>
+    scanUpload<Result>(service, { auth }, data, 'bundle.zip');
 
   /** Each engine named once, in the order they ran, each with a version of its own shape. */
   const expectEngines = (result: Pick<Result, 'engines'>, names: string[]) => {

@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zip } from '../support/archives.js';
-import { fileForm } from '../support/content.js';
 import { triggerPng } from '../support/images.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import {
+  scanUpload,
+  startTestService,
+  traceMessages,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 
 interface Result {
   id: string;
@@ -34,24 +39,9 @@ describe('unsafe images through the service', () => {
     await service?.stop();
   });
 
-  const scanSync = async (who: TestTenant, content: Buffer, name: string) => {
-    const response = await fetch(`${service.url}/v2.2/files`, {
-      method: 'POST',
-      headers: { authorization: who.auth },
-      body: fileForm(content, {}, name),
-    });
-    expect(response.status).toBe(201);
-    return (await response.json()) as Result;
-  };
-
-  const traceOf = async (who: TestTenant, id: string) => {
-    const response = await fetch(`${service.url}/v2.2/files/${id}/trace`, {
-      headers: { authorization: who.auth },
-    });
-    return ((await response.json()) as { events: Array<{ message: string }> }).events.map(
-      (e) => e.message,
-    );
-  };
+  const scanSync = (who: TestTenant, content: Buffer, name: string) =>
+    scanUpload<Result>(service, who, content, name);
+  const traceOf = (who: TestTenant, id: string) => traceMessages(service, who, id);
 
   it('reports the test image inside an archive when the category is on, naming the model', async () => {
     const archive = await zip([{ name: 'holiday/beach.png', data: await triggerPng() }]);

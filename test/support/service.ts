@@ -8,6 +8,8 @@ import { createLogger } from '../../core/logger.js';
 import { EICAR } from '../../scanning/eicar.js';
 import type { DestinationStream } from 'pino';
 import { startTestRedis, type TestRedis } from './redis-server.js';
+import { expect } from 'vitest';
+import { fileForm } from './content.js';
 import { waitFor } from './wait.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -142,6 +144,33 @@ export function scaniiRequest(
     headers: { authorization: tenant.auth, ...(init.headers ?? {}) },
     ...(timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) }),
   });
+}
+
+/** A sync `POST /v2.2/files` upload as the tenant; fails the test (with the body) unless 201. */
+export async function scanUpload<T = Record<string, unknown>>(
+  service: { url: string },
+  tenant: { auth: string },
+  content: Buffer,
+  name: string,
+): Promise<T> {
+  const response = await scaniiRequest(service, tenant, '/files', {
+    method: 'POST',
+    body: fileForm(content, {}, name),
+  });
+  expect(response.status, await response.clone().text()).toBe(201);
+  return (await response.json()) as T;
+}
+
+/** The messages of a scan's trace (`GET /v2.2/files/{id}/trace`), in order. */
+export async function traceMessages(
+  service: { url: string },
+  tenant: { auth: string },
+  id: string,
+): Promise<string[]> {
+  const response = await scaniiRequest(service, tenant, `/files/${id}/trace`);
+  expect(response.status).toBe(200);
+  const { events } = (await response.json()) as { events: Array<{ message: string }> };
+  return events.map((event) => event.message);
 }
 
 /** Polls `GET /v2.2/files/{id}` as the tenant until the result exists (404 while pending). */
