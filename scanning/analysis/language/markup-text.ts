@@ -1,3 +1,4 @@
+import { characterReference } from '../../character-references.js';
 /**
  * The text of an HTML or XML document as a reader sees it: tags, comments, declarations, scripts
  * and styles dropped, character references decoded. Whether a tag separates words decides what
@@ -167,36 +168,13 @@ function tagEnd(source: string, from: number): number {
   return source.length;
 }
 
-const NAMED_REFERENCES: Record<string, string> = {
-  amp: '&',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-  nbsp: ' ',
-  shy: '\u00ad',
-  ndash: '–',
-  mdash: '—',
-  hellip: '…',
-  lsquo: '‘',
-  rsquo: '’',
-  ldquo: '“',
-  rdquo: '”',
-  copy: '©',
-  reg: '®',
-  trade: '™',
-};
-
 /** `&amp;`, `&#102;`, `&#x66;` and the common named references; others stay as written. */
 function decodeReferences(text: string): string {
   return text
     .replace(/\]\]>/g, '')
     .replace(/&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});/g, (whole, ref: string) => {
-      if (ref.startsWith('#')) {
-        const code =
-          ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : Number(ref.slice(1));
-        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ' ';
-      }
-      return NAMED_REFERENCES[ref.toLowerCase()] ?? whole;
+      // A numeric reference to no character still separates words; an unknown name stays.
+      if (ref.startsWith('#')) return characterReference(ref) ?? ' ';
+      return characterReference(ref.toLowerCase()) ?? whole;
     });
 }

@@ -1,3 +1,4 @@
+import { characterReference } from '../../character-references.js';
 import type { FormatHandler, UnpackContext } from '../format.js';
 import { MemberPipe } from './member-pipe.js';
 import { hexValue } from './pdf-filters.js';
@@ -108,30 +109,6 @@ const SCRIPT_BYTES = [0x3a, 0x3c, 0x22, 0x27, 0x60];
 const TEMPLATE_BYTES = [0x3a, 0x3c, 0x60, 0x5c];
 
 const MAX_REFERENCE = 10;
-const NAMED_REFERENCES: Record<string, string> = {
-  amp: '&',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-  plus: '+',
-  sol: '/',
-  equals: '=',
-  percnt: '%',
-  comma: ',',
-  colon: ':',
-  semi: ';',
-};
-
-/** The text of a character reference (`#43`, `#x2B`, `plus`), or undefined. */
-function characterReference(reference: string): string | undefined {
-  const numeric = /^#(x[0-9a-f]+|[0-9]+)$/i.exec(reference)?.[1];
-  if (numeric === undefined) return NAMED_REFERENCES[reference];
-  const code =
-    numeric[0] === 'x' || numeric[0] === 'X' ? parseInt(numeric.slice(1), 16) : Number(numeric);
-  return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : undefined;
-}
-
 function indexOrEnd(chunk: Buffer, byte: number, from: number): number {
   const index = chunk.indexOf(byte, from);
   return index < 0 ? chunk.length : index;
