@@ -490,6 +490,8 @@ describe('the language analyzer', () => {
       'fr/jurons.yara': [
         'rule content_fr_language_nsfw_1 { strings: $ = "zut alors" fullword nocase condition: any of them }',
         'rule unrelated_rule { strings: $ = "zut" nocase condition: any of them }',
+        // A private helper rule of the pack never reports, and is not counted.
+        'private rule content_fr_language_nsfw_9 { strings: $ = "mince" condition: any of them }',
       ].join('\n'),
       'de/test.yar':
         'rule content_de_language_unsafe_test { strings: $ = "ZXCVT/DE" condition: any of them }',

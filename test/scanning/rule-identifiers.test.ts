@@ -1,6 +1,6 @@
 import { validate } from '@litko/yara-x';
 import { describe, expect, it } from 'vitest';
-import { declaredRules } from '../../scanning/analysis/custom-rules/rule-identifiers.js';
+import { declaredRules } from '../../scanning/analysis/yara/rule-identifiers.js';
 import { COMPILE_OPTIONS } from '../../scanning/analysis/yara/compiler.js';
 
 /**
@@ -46,9 +46,9 @@ describe('declaredRules', () => {
     expect(validate(TRICKY, COMPILE_OPTIONS).errors).toEqual([]);
     const rules = declaredRules(TRICKY);
     expect(rules).toEqual([
-      { identifier: 'first', line: 6, column: 14 },
-      { identifier: 'second', line: 19, column: 3 },
-      { identifier: 'third', line: 24, column: 6 },
+      { identifier: 'first', private: true, line: 6, column: 14 },
+      { identifier: 'second', private: false, line: 19, column: 3 },
+      { identifier: 'third', private: false, line: 24, column: 6 },
     ]);
     for (const { identifier } of rules) expect(compilerDeclares(TRICKY, identifier)).toBe(true);
     for (const decoy of [

@@ -21,7 +21,7 @@ import { ThreadTimeoutError } from '../thread-pool.js';
 import type { CompilerMessage } from '../yara/compiler.js';
 import type { YaraRunner } from '../yara/yara-runner.js';
 import { probeContent } from './probe.js';
-import { declaredRules, type DeclaredRule } from './rule-identifiers.js';
+import { declaredRules, type DeclaredRule } from '../yara/rule-identifiers.js';
 
 /**
  * What the rules API does (`/v1/rules`, api/routes/rules.ts): a rule file is accepted only if

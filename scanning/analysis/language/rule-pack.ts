@@ -9,6 +9,7 @@ import {
   describeCompilerMessage,
   type CompilerMessage,
 } from '../yara/compiler.js';
+import { declaredRules } from '../yara/rule-identifiers.js';
 import type { RuleSet } from '../yara/yara-runner.js';
 
 /**
@@ -167,13 +168,9 @@ function withoutComments(source: string): string {
 
 /** The identifiers of the rules a source declares, private rules (they never match) aside. */
 function ruleNames(source: string): string[] {
-  const names: string[] = [];
-  for (const match of withoutComments(source).matchAll(
-    /^\s*((?:(?:private|global)\s+)*)rule\s+([A-Za-z_]\w*)/gm,
-  )) {
-    if (!(match[1] ?? '').includes('private')) names.push(match[2] ?? '');
-  }
-  return names;
+  return declaredRules(source)
+    .filter((rule) => !rule.private)
+    .map((rule) => rule.identifier);
 }
 
 /** A compiler message placed in its file: `en/profanity.yar:12:5: unknown identifier …`. */

@@ -7,6 +7,8 @@
 
 export interface DeclaredRule {
   identifier: string;
+  /** Declared `private`: it never appears among a scan's matches. */
+  private: boolean;
   /** 1-based, where the identifier is. */
   line: number;
   column: number;
@@ -20,6 +22,8 @@ export function declaredRules(source: string): DeclaredRule[] {
   let depth = 0;
   let index = 0;
   let expectRuleName = false;
+  // `private` and `global` come before `rule`; reset at each rule's body.
+  let isPrivate = false;
   while (index < source.length) {
     const char = source[index]!;
     const next = source[index + 1];
@@ -40,13 +44,19 @@ export function declaredRules(source: string): DeclaredRule[] {
       while (index < source.length && IDENTIFIER_PART.test(source[index]!)) index += 1;
       const word = source.slice(start, index);
       if (expectRuleName) {
-        rules.push({ identifier: word, ...position(source, start) });
+        rules.push({ identifier: word, private: isPrivate, ...position(source, start) });
         expectRuleName = false;
+        isPrivate = false;
       } else if (depth === 0 && word === 'rule') {
         expectRuleName = true;
+      } else if (depth === 0 && word === 'private') {
+        isPrivate = true;
       }
     } else {
-      if (char === '{') depth += 1;
+      if (char === '{') {
+        depth += 1;
+        isPrivate = false;
+      }
       if (char === '}') depth = Math.max(0, depth - 1);
       index += 1;
     }
