@@ -96,6 +96,9 @@ export class VersionInfoCollector {
    * `head`: the first bytes of the file (all of them up to PE_HEAD_BYTES, or the whole file);
    * `knownSize`: the file's size when known before it has streamed past.
    */
+  /** Each address turned into a file offset, and where it landed (for readTheSameUnder). */
+  private readonly translated = new Map<number, number | undefined>();
+
   constructor(
     private readonly pe: PeInfo,
     private readonly head: Uint8Array,
@@ -275,7 +278,21 @@ export class VersionInfoCollector {
   }
 
   private offsetOf(rva: number): number | undefined {
-    return peFileOffset(this.pe, rva, this.fileSize);
+    const offset = peFileOffset(this.pe, rva, this.fileSize);
+    this.translated.set(rva, offset);
+    return offset;
+  }
+
+  /**
+   * Whether every address this walk turned into a file offset lands at the same offset under
+   * `pe` (a stream's final layout, once its size is known): if so, the offsets it found hold
+   * although the sections it started from differ elsewhere.
+   */
+  readTheSameUnder(pe: PeInfo, fileSize: number): boolean {
+    for (const [rva, offset] of this.translated) {
+      if (peFileOffset(pe, rva, fileSize) !== offset) return false;
+    }
+    return true;
   }
 
   // ---- the resource directory (ClamAV's findres for type 16, any name) ----

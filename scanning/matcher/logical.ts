@@ -263,7 +263,8 @@ class Session implements LogicalSession {
   /**
    * The version string offsets clamd would record (empty: no PE, or no version information), or
    * null when they are not known (see pe-version-info.ts; too many `VI` starts pending; a stream
-   * of unknown size whose resources were located with a layout its real size changes).
+   * of unknown size whose resources were located with a layout its real size changes where the
+   * walk read).
    */
   private versionOffsets(size: number, layout: Layout): ReadonlySet<number> | null {
     const collector = this.versionInfo;
@@ -273,7 +274,8 @@ class Session implements LogicalSession {
     const before = this.startLayout?.pe;
     if (
       this.totalSize < 0 &&
-      JSON.stringify(before?.sections) !== JSON.stringify(layout.pe.sections)
+      JSON.stringify(before?.sections) !== JSON.stringify(layout.pe.sections) &&
+      !collector.readTheSameUnder(layout.pe, size)
     ) {
       return null;
     }
