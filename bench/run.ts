@@ -10,6 +10,7 @@ import { runEnginesOfficial } from './engines-official.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
 import { runS3Events } from './s3-events.js';
 import { runS3Retro } from './s3-retro.js';
+import { runScaleOut } from './scale-out.js';
 import { runServeProcesses } from './serve-processes.js';
 import { runSignatureUpdate } from './signature-update.js';
 import { runVerdictApi } from './verdict-api.js';
@@ -28,7 +29,8 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              (with the minimal-pipeline floor), serve-processes,
  *                                              webhooks, verdict-api, s3-events, s3-retro,
  *                                              engines, engines-official, zip-reader,
- *                                              hostile-neighbour, signature-update, categories
+ *                                              hostile-neighbour, signature-update, categories,
+ *                                              scale-out
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -37,7 +39,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              abandoned (default: 300, or the benchmark's own
  *                                              deadline below)
  *   plus each benchmark's own settings (see fetch-accept.ts, fetch-throughput.ts, webhooks.ts,
- *   s3-events.ts, hostile-neighbour.ts, engines-official.ts, zip-reader.ts).
+ *   s3-events.ts, hostile-neighbour.ts, engines-official.ts, zip-reader.ts, scale-out.ts).
  *
  * To add a benchmark: write a module whose `run…()` returns a BenchSection and list it here.
  */
@@ -60,6 +62,7 @@ const BENCHMARKS: {
   { id: 'hostile-neighbour', run: () => runHostileNeighbour() },
   { id: 'signature-update', run: () => runSignatureUpdate() },
   { id: 'categories', run: () => runCategories(), deadlineSeconds: 600 },
+  { id: 'scale-out', run: () => runScaleOut(), deadlineSeconds: 900 },
 ];
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

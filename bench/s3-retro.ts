@@ -70,13 +70,14 @@ export function s3RetroSettings(): S3RetroSettings {
 const BUCKET = 'retro-bench';
 const SCRIPT = fileURLToPath(new URL('./s3rver-process.ts', import.meta.url));
 
-interface S3rverProcess {
+/** s3rver in its own process (bench/s3rver-process.ts), for the benchmarks that use a bucket. */
+export interface S3rverProcess {
   endpoint: string;
   cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
-async function startS3rverProcess(): Promise<S3rverProcess> {
+export async function startS3rverProcess(): Promise<S3rverProcess> {
   const child: ChildProcess = fork(SCRIPT, [], {
     execArgv: ['--openssl-legacy-provider', '--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -61,7 +61,7 @@ export async function runServeProcesses(
 }
 
 /** CPU seconds of `pid` and its child processes (the serve group), from /proc. */
-function treeCpuSeconds(pid: number): number {
+export function treeCpuSeconds(pid: number): number {
   const ticks = (id: number) => {
     try {
       const stat = readFileSync(`/proc/${id}/stat`, 'utf8');
