@@ -89,13 +89,19 @@ export async function startS3rverProcess(): Promise<S3rverProcess> {
   const next = <T>(type: string) =>
     withTimeout(
       new Promise<T>((resolve, reject) => {
+        // Both listeners go once answered: a benchmark asks for the CPU time many times.
         const onMessage = (message: { type: string } & T) => {
           if (message.type !== type) return;
           child.off('message', onMessage);
+          child.off('exit', onExit);
           resolve(message);
         };
+        const onExit = (code: number | null) => {
+          child.off('message', onMessage);
+          reject(new Error(`s3rver process exited with ${code}`));
+        };
         child.on('message', onMessage);
-        child.once('exit', (code) => reject(new Error(`s3rver process exited with ${code}`)));
+        child.once('exit', onExit);
       }),
       30_000,
       `"${type}" from the s3rver process`,

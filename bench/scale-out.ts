@@ -87,6 +87,14 @@ const WORKLOAD_LABELS: Record<Workload, string> = {
   fetch: 'fetch mode (/v2.2/files/fetch)',
 };
 
+/** How the reading names each workload, at the start of a sentence. */
+const WORKLOAD_SUBJECTS: Record<Workload, string> = {
+  'upload-local': 'Async uploads through the local spool',
+  'upload-s3': 'Async uploads through the object store (small ones in Redis)',
+  'upload-s3-bucket': 'Async uploads through the bucket alone',
+  fetch: 'Fetch mode',
+};
+
 const STORE_LABELS: Record<Workload, string> = {
   'upload-local': 'local spool (baseline)',
   'upload-s3': 'object store, ≤ 64 KiB in Redis (default)',
@@ -556,6 +564,8 @@ function findRun(runs: ScaleRun[], workload: Workload, workers: number): ScaleRu
 }
 
 const ratio = (value: number, baseline: number) => `×${fmt.num(value / baseline, 2)}`;
+/** The same ratio in a table cell, figure first so the column is aligned as figures. */
+const ratioCell = (value: number, baseline: number) => `${fmt.num(value / baseline, 2)}×`;
 
 function workersTable(runs: ScaleRun[]): BenchTable {
   const rows = runs.map((run) => {
@@ -566,7 +576,7 @@ function workersTable(runs: ScaleRun[]): BenchTable {
       isBaseline ? '1 (baseline)' : `**${run.workers}**`,
       `**${fmt.num(median(run.filesPerSecond))}**`,
       `${fmt.num(Math.min(...run.filesPerSecond))}–${fmt.num(Math.max(...run.filesPerSecond))}`,
-      isBaseline || !one ? '—' : ratio(median(run.filesPerSecond), median(one.filesPerSecond)),
+      isBaseline || !one ? '—' : ratioCell(median(run.filesPerSecond), median(one.filesPerSecond)),
       fmt.ms(percentile(run.latencies, 50), 0),
       fmt.ms(percentile(run.latencies, 99), 0),
       run.problems.length,
@@ -600,14 +610,17 @@ function storeTable(runs: ScaleRun[]): BenchTable {
         String(run.workers),
         isBaseline ? STORE_LABELS[run.workload] : `**${STORE_LABELS[run.workload]}**`,
         `**${fmt.num(median(run.filesPerSecond))}**`,
-        isBaseline || !local ? '—' : ratio(median(run.filesPerSecond), median(local.filesPerSecond)),
+        isBaseline || !local
+          ? '—'
+          : ratioCell(median(run.filesPerSecond), median(local.filesPerSecond)),
         `${fmt.num(c.api, 2)} / ${fmt.num(c.workers, 2)} / ${fmt.num(c.redis, 2)} / ${fmt.num(c.s3rver, 2)}`,
         fmt.num(c.api + c.workers + c.redis + c.s3rver, 2),
         run.redisPerFile.split(' ')[0] ?? '',
       ];
     });
   return {
-    caption: 'Async uploads: the object store beside the local spool, same files, same worker count',
+    caption:
+      'Async uploads: the object store beside the local spool, same files, same worker count',
     columns: [
       'Worker processes',
       'Upload store',
@@ -662,7 +675,7 @@ function workersReading(runs: ScaleRun[], workload: Workload, cores: number): st
         ? `the machine was already busy (${fmt.cores(one.cores.machine)} of ${cores} cores) with one worker process`
         : `neither the single worker process (${fmt.cores(one.cores.workers)} cores) nor the machine (${fmt.cores(one.cores.machine)} of ${cores}) was saturated with one worker process`;
   return (
-    `${WORKLOAD_LABELS[workload]}: ${fmt.num(b)} files/s with 2 worker processes against ` +
+    `${WORKLOAD_SUBJECTS[workload]}: ${fmt.num(b)} files/s with 2 worker processes against ` +
     `${fmt.num(a)} with 1 (${ratio(b, a)}); ${limit}, and with two the machine was busy ` +
     `${fmt.cores(two.cores.machine)} of ${cores} cores.`
   );
@@ -674,7 +687,10 @@ function storeReading(runs: ScaleRun[], workers: number): string | undefined {
   const bucket = findRun(runs, 'upload-s3-bucket', workers);
   if (!local || !s3 || !bucket) return undefined;
   const total = (run: ScaleRun) =>
-    run.cpuMsPerFile.api + run.cpuMsPerFile.workers + run.cpuMsPerFile.redis + run.cpuMsPerFile.s3rver;
+    run.cpuMsPerFile.api +
+    run.cpuMsPerFile.workers +
+    run.cpuMsPerFile.redis +
+    run.cpuMsPerFile.s3rver;
   const rate = (run: ScaleRun) => median(run.filesPerSecond);
   return (
     `With ${plural(workers)}, the object store did ${fmt.num(rate(s3))} uploads/s with small ` +
