@@ -41,6 +41,14 @@ export interface SmallUploads {
   ttlSeconds: number;
 }
 
+/**
+ * Where staged uploads live under the configured prefix: `{prefix}uploads/{tenant}/{scan id}`.
+ * The lifecycle rule an operator adds expires exactly this prefix (docs/deployment.md,
+ * deploy/compose.multi-node.yaml); test/deploy holds both to this constant, so the rule and the
+ * keys cannot drift apart.
+ */
+export const STAGED_UPLOADS_PREFIX = 'uploads/';
+
 const STORE_UNREACHABLE =
   'The upload store is unavailable; nothing was accepted. Please retry shortly.';
 const RETRY_AFTER_SECONDS = 5;
@@ -155,7 +163,7 @@ export class S3UploadStore implements UploadStore {
 
   /** Every staged object, for the sweeper (keys that do not name a tenant and scan are skipped). */
   async *list(): AsyncGenerator<StagedObject> {
-    const prefix = `${this.location.prefix}uploads/`;
+    const prefix = `${this.location.prefix}${STAGED_UPLOADS_PREFIX}`;
     let token: string | undefined;
     do {
       const page = await this.client.send(
@@ -176,7 +184,7 @@ export class S3UploadStore implements UploadStore {
   }
 
   private key(tenantId: string, scanId: string): string {
-    return `${this.location.prefix}uploads/${tenantId}/${scanId}`;
+    return `${this.location.prefix}${STAGED_UPLOADS_PREFIX}${tenantId}/${scanId}`;
   }
 
   /**

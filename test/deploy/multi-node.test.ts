@@ -11,6 +11,7 @@ import { healthRouter } from '../../api/routes/health.js';
 import { EnvSchema, loadConfig, type Config } from '../../core/config.js';
 import { QUEUE_STATES, createMetrics } from '../../core/metrics.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
+import { STAGED_UPLOADS_PREFIX } from '../../core/s3-upload-store.js';
 
 /**
  * The multi-node deployment files, checked statically (no Docker daemon or cluster here):
@@ -269,9 +270,10 @@ describe('deploy/compose.multi-node.yaml', () => {
     const { bucket, prefix } = config.uploadStore.location;
     const script = services[oneShot]?.entrypoint?.join(' ') ?? '';
     expect(script).toContain(`mc mb --ignore-existing store/${bucket}`);
-    // Staged objects are `{prefix}uploads/{tenant}/{scan id}` (core/s3-upload-store.ts).
     expect(script).toMatch(
-      new RegExp(`mc ilm rule add --prefix ${prefix}uploads/ --expire-days \\d+ store/${bucket}`),
+      new RegExp(
+        `mc ilm rule add --prefix ${prefix}${STAGED_UPLOADS_PREFIX} --expire-days \\d+ store/${bucket}`,
+      ),
     );
   });
 
@@ -496,5 +498,22 @@ describe('deploy/kubernetes', () => {
     const states = (query?.[3] ?? '').split('|');
     expect(states.sort()).toEqual(['prioritized', 'waiting']);
     for (const state of states) expect(QUEUE_STATES).toContain(state);
+  });
+});
+
+describe('docs/deployment.md', () => {
+  it("documents the lifecycle rule and the sweeper's listing on the prefix uploads are staged under", () => {
+    // docs/deployment.md writes ARBITER_UPLOAD_STORE as s3://bucket/prefix.
+    const staged = `prefix/${STAGED_UPLOADS_PREFIX}`;
+    const section =
+      read('docs/deployment.md').split('## Uploads in an object store')[1]?.split('\n## ')[0] ?? '';
+    const ruleJson = /```json\n([\s\S]*?)```/.exec(section)?.[1] ?? '{}';
+    const rule = (JSON.parse(ruleJson) as { Rules?: { Filter?: { Prefix?: string } }[] }).Rules;
+    expect(rule?.[0]?.Filter?.Prefix).toBe(staged);
+    // Every other place naming the staged objects' prefix: the ListBucket condition, the rule's text.
+    const named = [...section.matchAll(/`(prefix\/[^`]*)`/g)].map((match) => match[1]);
+    expect(named.length).toBeGreaterThan(0);
+    for (const name of named) expect(name).toBe(staged);
+    expect(section).toContain(`\`{prefix}${STAGED_UPLOADS_PREFIX}{tenant}/{scan id}\``);
   });
 });

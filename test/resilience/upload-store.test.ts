@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { redisOptionsFromUrl } from '../../core/redis.js';
+import { STAGED_UPLOADS_PREFIX } from '../../core/s3-upload-store.js';
 import { eicar, fileForm, randomContent, sha1 } from '../support/content.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 import { REGION, S3RVER_CREDENTIALS, startS3Harness, type S3Harness } from '../support/s3.js';
@@ -55,7 +56,11 @@ async function startStoreProxy(target: string): Promise<StoreProxy> {
       req.socket.destroy();
       return;
     }
-    if (proxy.holdReads && req.method === 'GET' && req.url?.includes(`/${PREFIX}uploads/`)) {
+    if (
+      proxy.holdReads &&
+      req.method === 'GET' &&
+      req.url?.includes(`/${PREFIX}${STAGED_UPLOADS_PREFIX}`)
+    ) {
       proxy.heldReads += 1;
       return;
     }
@@ -297,7 +302,7 @@ describe('async uploads staged in an object store', () => {
   });
 
   it('sweeps a staged object whose scan is not pending once it is older than the grace', async () => {
-    const abandoned = `${PREFIX}uploads/${tenant.id}/${newId()}`;
+    const abandoned = `${PREFIX}${STAGED_UPLOADS_PREFIX}${tenant.id}/${newId()}`;
     await s3.putObject(BUCKET, abandoned, randomContent(1024));
     const sweeper = await startWorkerProcess({
       ...baseEnv(),
