@@ -61,7 +61,7 @@ export interface ScaleOutSettings {
 
 export function scaleOutSettings(): ScaleOutSettings {
   return {
-    files: envInt('BENCH_SCALE_FILES', 400),
+    files: envInt('BENCH_SCALE_FILES', 300),
     rounds: envInt('BENCH_SCALE_ROUNDS', 5),
     submitConcurrency: envInt('BENCH_SCALE_SUBMIT_CONCURRENCY', 16),
     warmupFiles: envInt('BENCH_SCALE_WARMUP_FILES', 100),
