@@ -636,10 +636,11 @@ function storeTable(runs: ScaleRun[]): BenchTable {
 
 function coresTable(runs: ScaleRun[]): BenchTable {
   return {
-    caption: `Where the CPU went during the timed rounds (cores busy, of ${cpus().length})`,
+    caption: `Where the CPU went during the timed rounds (CPU per file; cores busy, of ${cpus().length})`,
     columns: [
       'Workload',
       'Worker processes',
+      'CPU ms per file: api / workers',
       'api',
       'workers (all)',
       'redis-server',
@@ -651,6 +652,7 @@ function coresTable(runs: ScaleRun[]): BenchTable {
     rows: runs.map((run) => [
       WORKLOAD_LABELS[run.workload],
       String(run.workers),
+      `${fmt.num(run.cpuMsPerFile.api, 2)} / ${fmt.num(run.cpuMsPerFile.workers, 2)}`,
       fmt.cores(run.cores.api),
       fmt.cores(run.cores.workers),
       fmt.cores(run.cores.redis),
@@ -678,6 +680,24 @@ function workersReading(runs: ScaleRun[], workload: Workload, cores: number): st
     `${WORKLOAD_SUBJECTS[workload]}: ${fmt.num(b)} files/s with 2 worker processes against ` +
     `${fmt.num(a)} with 1 (${ratio(b, a)}); ${limit}, and with two the machine was busy ` +
     `${fmt.cores(two.cores.machine)} of ${cores} cores.`
+  );
+}
+
+const lowerFirst = (text: string) => `${text.charAt(0).toLowerCase()}${text.slice(1)}`;
+
+/** The api's CPU per file against the workers', with one worker process: how to split cores. */
+function rolesReading(runs: ScaleRun[]): string | undefined {
+  const single = runs.filter((run) => run.workers === 1 && run.cpuMsPerFile.workers > 0);
+  if (single.length === 0) return undefined;
+  const shares = single.map((run) => run.cpuMsPerFile.api / run.cpuMsPerFile.workers);
+  const describe = (run: ScaleRun) =>
+    `${lowerFirst(WORKLOAD_SUBJECTS[run.workload])} ${fmt.num(run.cpuMsPerFile.api, 2)} ms ` +
+    `against ${fmt.num(run.cpuMsPerFile.workers, 2)}`;
+  return (
+    `Per file, the api spent a fraction of the workers' CPU (with one worker process: ` +
+    `${single.map(describe).join('; ')}), between ${fmt.num(Math.min(...shares), 2)} and ` +
+    `${fmt.num(Math.max(...shares), 2)} of it: for these files, one api core accepts what ` +
+    `${fmt.num(1 / Math.max(...shares), 1)} to ${fmt.num(1 / Math.min(...shares), 1)} worker cores scan.`
   );
 }
 
@@ -714,6 +734,7 @@ export function scaleOutSection(
     .join(', ');
   const reading = [
     ...WORKLOADS.map((workload) => workersReading(runs, workload, cores)),
+    rolesReading(runs),
     ...WORKER_COUNTS.map((workers) => storeReading(runs, workers)),
     `What ${cores} cores can show: the api, the worker processes, redis-server, s3rver, the ` +
       'load generator, the content server and the callback receiver all share them, so a second ' +
