@@ -777,7 +777,8 @@ export function scaleOutSection(
         'rate limit. One s3rver process serves every object-store run (a bucket per run).',
       'CPU per upload and cores busy: CPU time of each process from /proc (api, workers), ' +
         "`INFO cpu` (redis-server) and s3rver's own process.cpuUsage(), over the timed rounds; " +
-        'Redis commands per upload from `INFO commandstats`. s3rver stands for the object store: a ' +
+        'Redis commands per upload from `INFO commandstats`. "other": processes outside the benchmark ' +
+        '(the machine is not reserved for it) and the kernel. s3rver stands for the object store: a ' +
         "real one's CPU is not on this machine, but its round trips are longer than loopback's.",
       'Every callback is checked: the SHA-1 of the file sent, no error. "Bad results" counts the ' +
         'callbacks that were missing, wrong or failed.',
