@@ -279,7 +279,6 @@ async function deploy(
   redis: TestRedis,
   s3rver: S3rverProcess,
   work: string,
-  index: number,
 ): Promise<Deployment> {
   const folder = (name: string) => mkdtemp(path.join(work, `${name}-`));
   const env: Record<string, string> = {
@@ -295,7 +294,8 @@ async function deploy(
     LOG_LEVEL: 'warn',
   };
   if (workload === 'upload-s3' || workload === 'upload-s3-bucket') {
-    const bucket = `scale-${index}`;
+    // A bucket per configuration: nothing one run staged is listed by the next one's sweepers.
+    const bucket = `scale-${workload}-${workerCount}`;
     const s3 = new S3Client({
       region: REGION,
       endpoint: s3rver.endpoint,
@@ -420,8 +420,6 @@ interface MeasureInput {
   work: string;
 }
 
-let deployments = 0;
-
 async function measure(input: MeasureInput): Promise<ScaleRun> {
   const { workload, workers, corpus, settings, s3rver, work } = input;
   const label = `scale-out: ${workload}, ${workers} worker process${workers > 1 ? 'es' : ''}`;
@@ -442,8 +440,7 @@ async function measure(input: MeasureInput): Promise<ScaleRun> {
     await receiver.close();
   });
   log(`${label}: starting`);
-  deployments += 1;
-  const deployment = await deploy(workload, workers, redis, s3rver, work, deployments);
+  const deployment = await deploy(workload, workers, redis, s3rver, work);
   try {
     const submitOne = submitterFor(workload, deployment, content.url, corpus);
     await warmUp(submitOne, settings, corpus.length, receiver);
