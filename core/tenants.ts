@@ -84,6 +84,20 @@ export class TenantStore {
       .sort((a, b) => a.creationDate.localeCompare(b.creationDate));
   }
 
+  /**
+   * Every tenant id, a page at a time (SSCAN: the set is never read whole in one reply). An id
+   * added or removed during the walk may be left out; one present throughout is given once at
+   * least.
+   */
+  async *eachTenantIdPage(): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const [next, ids] = await this.redis.sscan(this.keys.tenants(), cursor, 'COUNT', 500);
+      if (ids.length > 0) yield ids;
+      cursor = next;
+    } while (cursor !== '0');
+  }
+
   /** The secret used to sign this tenant's webhooks. */
   async getSigningSecret(tenantId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.tenant(tenantId), 'signing_secret')) ?? undefined;
