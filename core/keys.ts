@@ -86,16 +86,22 @@ export class RedisKeys {
    * appends to its prefixes, and what tenant deletion matches keys by.
    */
   tenantSegment = (tenantId: string) => (this.hashTags ? `{${tenantId}}` : tenantId);
-  private readonly tag = this.tenantSegment;
+
+  private tag(tenantId: string): string {
+    return this.tenantSegment(tenantId);
+  }
 
   tenants = () => `${this.prefix}:tenants`;
   tenant = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}`;
   tenantKeys = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:keys`;
   apiKey = (key: string) => `${this.prefix}:key:${key}`;
-  token = (tenantId: string, tokenId: string) => `${this.prefix}:token:${this.tag(tenantId)}:${tokenId}`;
+  token = (tenantId: string, tokenId: string) =>
+    `${this.prefix}:token:${this.tag(tenantId)}:${tokenId}`;
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
-  scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${this.tag(tenantId)}:${scanId}`;
-  trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${this.tag(tenantId)}:${scanId}`;
+  scan = (tenantId: string, scanId: string) =>
+    `${this.prefix}:scan:${this.tag(tenantId)}:${scanId}`;
+  trace = (tenantId: string, scanId: string) =>
+    `${this.prefix}:trace:${this.tag(tenantId)}:${scanId}`;
   stagedUpload = (tenantId: string, scanId: string) =>
     `${this.prefix}:upload:${this.tag(tenantId)}:${scanId}`;
   /**
@@ -109,7 +115,8 @@ export class RedisKeys {
   /** A tenant's stored results by completion time: what rescans walk (scans/store.ts). */
   tenantResults = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:results`;
   /** Rescans by database version (rescans/). */
-  rescan = (tenantId: string, rescanId: string) => `${this.prefix}:rescan:${this.tag(tenantId)}:${rescanId}`;
+  rescan = (tenantId: string, rescanId: string) =>
+    `${this.prefix}:rescan:${this.tag(tenantId)}:${rescanId}`;
   rescanInflight = (tenantId: string, rescanId: string) =>
     `${this.prefix}:rescan-inflight:${this.tag(tenantId)}:${rescanId}`;
   rescanSettled = (tenantId: string, rescanId: string) =>
@@ -128,7 +135,8 @@ export class RedisKeys {
     `${this.prefix}:redeliveries:${this.tag(tenantId)}:${scanId}`;
   redeliverLock = (tenantId: string, scanId: string) =>
     `${this.prefix}:redeliver-lock:${this.tag(tenantId)}:${scanId}`;
-  bucket = (tenantId: string, name: string) => `${this.prefix}:bucket:${this.tag(tenantId)}:${name}`;
+  bucket = (tenantId: string, name: string) =>
+    `${this.prefix}:bucket:${this.tag(tenantId)}:${name}`;
   tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:buckets`;
   bucketQueues = () => `${this.prefix}:bucket-queues`;
   /** `objectHash` is a digest of bucket, key and version (keys can be 1,024 bytes long). */
@@ -136,7 +144,8 @@ export class RedisKeys {
     `${this.prefix}:object-lease:${this.tag(tenantId)}:${objectHash}`;
   objectWatchers = (tenantId: string, scanId: string) =>
     `${this.prefix}:object-watchers:${this.tag(tenantId)}:${scanId}`;
-  retroJob = (tenantId: string, jobId: string) => `${this.prefix}:retro:${this.tag(tenantId)}:${jobId}`;
+  retroJob = (tenantId: string, jobId: string) =>
+    `${this.prefix}:retro:${this.tag(tenantId)}:${jobId}`;
   retroCredited = (tenantId: string, jobId: string) =>
     `${this.prefix}:retro-credited:${this.tag(tenantId)}:${jobId}`;
   retroPages = (tenantId: string, jobId: string) =>
@@ -149,7 +158,8 @@ export class RedisKeys {
   tenantSettings = (tenantId: string) => `${this.prefix}:tenant-settings:${this.tag(tenantId)}`;
   /** A tenant's own YARA rules (core/tenant-rules.ts): the files, and their version counter. */
   tenantRules = (tenantId: string) => `${this.prefix}:tenant-rules:${this.tag(tenantId)}`;
-  tenantRulesVersion = (tenantId: string) => `${this.prefix}:tenant-rules:${this.tag(tenantId)}:version`;
+  tenantRulesVersion = (tenantId: string) =>
+    `${this.prefix}:tenant-rules:${this.tag(tenantId)}:version`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
   rateLimitPrefix = () => `${this.prefix}:ratelimit`;
   burstLimitPrefix = () => `${this.prefix}:ratelimit-burst`;
