@@ -61,7 +61,7 @@ export class PendingReaper {
   async reap(signal?: AbortSignal): Promise<Record<ReapAction, number>> {
     const scans = this.deps.scanning.store;
     const done: Record<ReapAction, number> = { requeued: 0, failed: 0 };
-    while (!signal?.aborted && (await scans.adoptLegacyPending(this.deps.batchSize)) > 0);
+    await this.adoptLegacyIndex(signal);
     const cutoffMs = Date.now() - this.deps.graceMs;
     let budget = this.deps.batchSize;
     walk: for await (const page of this.deps.tenantIds()) {
@@ -83,6 +83,15 @@ export class PendingReaper {
     return done;
   }
 
+  /** Entries an older version left in the global index, moved to their tenants' first. */
+  private async adoptLegacyIndex(signal?: AbortSignal): Promise<void> {
+    const scans = this.deps.scanning.store;
+    let moved = 0;
+    do moved = await scans.adoptLegacyPending(this.deps.batchSize);
+    while (moved > 0 && !signal?.aborted);
+  }
+
+  /** One claimed scan: resolved if still pending, else dropped from the index (callback owed?). */
   private async look(tenantId: string, scanId: string): Promise<ReapAction | undefined> {
     const scans = this.deps.scanning.store;
     const record = await scans.get(tenantId, scanId);

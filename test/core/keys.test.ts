@@ -74,7 +74,7 @@ describe('redis keys', () => {
     expect(new Set(slots).size).toBeGreaterThan(180);
   });
 
-  it('gives each queue its own slot with hash tags, one prefix for all without', async () => {
+  it('gives each queue its own slot with hash tags, one prefix for all without', () => {
     const tagged = new RedisKeys('arb', { hashTags: true });
     const queues = Object.values(QUEUE_NAMES).map((name) => tagged.queuePrefix(name));
     expect(queues).toEqual(['arb:q:{scan}', 'arb:q:{callback}', 'arb:q:{retro}', 'arb:q:{rescan}']);
