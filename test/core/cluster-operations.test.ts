@@ -1,6 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeySettingsStore } from '../../core/key-settings.js';
 import { RedisKeys } from '../../core/keys.js';
@@ -8,6 +9,7 @@ import { TenantLimiter, TenantLimitStore } from '../../core/limits.js';
 import { LocalUploadStore } from '../../core/local-upload-store.js';
 import { createLogger } from '../../core/logger.js';
 import { createNetworkPolicy } from '../../core/network-policy.js';
+import { S3UploadStore } from '../../core/s3-upload-store.js';
 import { createQueues, QUEUE_NAMES, type Queues } from '../../core/queues.js';
 import { createRedis, queueConnectionOptions, type Redis } from '../../core/redis.js';
 import { ScanFairness } from '../../core/scan-fairness.js';
@@ -357,6 +359,32 @@ describe('redis operations on a cluster (hash tags)', () => {
     await store.complete(tenantId, resultOf(req));
     const redeliveries = new Redeliveries(redis, keys, store, queues, 3600);
     expect(await redeliveries.redeliver(tenantId, req.id)).toMatchObject({ redelivery: 1 });
+  });
+
+  it('small uploads staged in Redis', async () => {
+    const tenantId = await newTenant();
+    // Never contacted: every upload here is small, found in Redis.
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    });
+    const uploads = new S3UploadStore(client, { bucket: 'b', prefix: '' }, logger, {
+      redis,
+      key: keys.stagedUpload,
+      maxBytes: 1024,
+      ttlSeconds: 60,
+    });
+    const [first, second] = [newHexId(), newHexId()];
+    await redis.set(keys.stagedUpload(tenantId, first), 'small file', 'EX', 60);
+    expect(await uploads.copy(tenantId, first, second)).toBe(true);
+    const scratch = path.join(spoolDir, 'copied');
+    await uploads.fetch(tenantId, second, scratch);
+    expect(await readFile(scratch, 'utf8')).toBe('small file');
+    await uploads.remove(tenantId, first);
+    expect(await redis.exists(keys.stagedUpload(tenantId, first))).toBe(0);
+    expect(await uploads.exists(tenantId, second)).toBe(true);
+    client.destroy();
   });
 
   it('tenant deletion', async () => {
