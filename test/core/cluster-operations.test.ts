@@ -278,6 +278,13 @@ describe('redis operations on a cluster (hash tags)', () => {
       buckets: [{ name: 'b' }],
       window: 'all',
     });
+    const fired = await jobs.createForSchedule(
+      tenantId,
+      newHexId(),
+      { id: schedule.id, buckets: [{ name: 'b', prefix: '' }], window: 'all' },
+      { from: 'a', to: 'b' },
+    );
+    expect(fired).toBeDefined();
     expect(await schedules.delete(tenantId, schedule.id)).toBe(true);
   });
 
@@ -408,6 +415,36 @@ describe('redis operations on a cluster (hash tags)', () => {
     expect(await redis.sismember(keys.tenants(), tenant.id)).toBe(0);
     expect(await redis.smembers(keys.bucketQueues())).not.toContain(`${tenant.id}/gone`);
     expect(await tenants.tenantExists(kept)).toBe(true);
+  });
+
+  it('a crash between the two steps of a split write leaves nothing visible', async () => {
+    const tenants = new TenantStore(redis, keys);
+    // createTenant stopped after the set: the id is listed nowhere, and deleting it clears it.
+    const stray = newHexId();
+    await redis.sadd(keys.tenants(), stray);
+    expect((await tenants.listTenants()).map((t) => t.id)).not.toContain(stray);
+    const deletion = new TenantDeletion({
+      redis,
+      keys,
+      schedules: { delete: () => Promise.resolve(true) },
+    });
+    expect(await deletion.delete(stray)).toEqual({ status: 'unknown' });
+    expect(await redis.sismember(keys.tenants(), stray)).toBe(0);
+    // addKey stopped after the tenant's list: the key is not shown and authenticates nobody.
+    const tenantId = await newTenant();
+    const before = await tenants.listKeys(tenantId);
+    await redis.sadd(keys.tenantKeys(tenantId), 'half-made-key');
+    expect(await tenants.listKeys(tenantId)).toEqual(before);
+    expect((await tenants.checkKey('half-made-key', 'secret')).outcome).toBe('unknown');
+    // A token stopped before its owner record: it cannot be presented.
+    await redis.hset(keys.token(tenantId, 'half-made-token'), {
+      tenant_id: tenantId,
+      expiration_date: new Date(Date.now() + 60_000).toISOString(),
+    });
+    expect(await new TokenStore(redis, keys).findById('half-made-token')).toBeUndefined();
+    // A bucket put stopped after bucket-queues (or a delete before it): no poller for it.
+    await redis.sadd(keys.bucketQueues(), `${tenantId}/never-written`);
+    expect((await bucketStore().withQueues()).map((r) => r.name)).not.toContain('never-written');
   });
 
   it('BullMQ queues each keep their keys under their own hash tag', async () => {
