@@ -265,7 +265,6 @@ export class TenantLimiter {
   }
 }
 
-
 export function secondsToNextUtcDay(now: Date): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
   return Math.max(1, Math.ceil((next - now.getTime()) / 1000));

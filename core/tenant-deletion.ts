@@ -88,7 +88,9 @@ export class TenantDeletion {
     for (let i = 0; i < apiKeys.length; i += BATCH) {
       const batch = apiKeys.slice(i, i + BATCH);
       // Only records that still name this tenant (a key's record is never shared, but be exact).
-      const owners = await Promise.all(batch.map((key) => redis.hget(keys.apiKey(key), 'tenant_id')));
+      const owners = await Promise.all(
+        batch.map((key) => redis.hget(keys.apiKey(key), 'tenant_id')),
+      );
       const mine = batch.filter((_, index) => owners[index] === tenantId);
       await Promise.all(mine.map((key) => redis.unlink(keys.apiKey(key))));
     }

@@ -237,9 +237,7 @@ export class ScanStore {
 
   /** Whether the scan is in the pending index (not finished, or its callback still owed). */
   async isPendingIndexed(tenantId: string, scanId: string): Promise<boolean> {
-    return (
-      (await this.redis.zscore(this.keys.pendingScans(tenantId), scanId)) !== null
-    );
+    return (await this.redis.zscore(this.keys.pendingScans(tenantId), scanId)) !== null;
   }
 
   /** Drops a scan from the pending index (its record expired or is no longer pending). */
@@ -279,4 +277,3 @@ export class ScanStore {
     return (await this.redis.del(this.keys.trace(tenantId, scanId))) === 1;
   }
 }
-

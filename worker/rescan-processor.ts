@@ -1,11 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
-import {
-  QUEUE_NAMES,
-  RescanJobSchema,
-  type QueuePrefix,
-  type RescanJob,
-} from '../core/queues.js';
+import { QUEUE_NAMES, RescanJobSchema, type QueuePrefix, type RescanJob } from '../core/queues.js';
 import { runRescan, type RunnerDeps } from '../rescans/runner.js';
 import { onOutOfAttempts } from './attempts.js';
 import { closeWorker, InFlight } from './graceful-close.js';

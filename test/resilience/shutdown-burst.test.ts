@@ -76,7 +76,10 @@ describe('SIGTERM to a worker during a burst of 50 fetches', () => {
     content = await startHttpServer(routes);
     const connection = redisOptionsFromUrl(redis.url);
     const prefix = service.service.runtime.queuePrefix;
-    callbackQueue = new Queue(QUEUE_NAMES.callback, { connection, prefix: prefix(QUEUE_NAMES.callback) });
+    callbackQueue = new Queue(QUEUE_NAMES.callback, {
+      connection,
+      prefix: prefix(QUEUE_NAMES.callback),
+    });
     scanQueue = new Queue(QUEUE_NAMES.scan, { connection, prefix: prefix(QUEUE_NAMES.scan) });
   });
   afterAll(async () => {
@@ -206,7 +209,10 @@ describe('SIGTERM to a worker whose jobs outlast the shutdown deadline', () => {
     const connection = redisOptionsFromUrl(redis.url);
     const prefix = service.service.runtime.queuePrefix;
     scanQueue = new Queue(QUEUE_NAMES.scan, { connection, prefix: prefix(QUEUE_NAMES.scan) });
-    callbackQueue = new Queue(QUEUE_NAMES.callback, { connection, prefix: prefix(QUEUE_NAMES.callback) });
+    callbackQueue = new Queue(QUEUE_NAMES.callback, {
+      connection,
+      prefix: prefix(QUEUE_NAMES.callback),
+    });
   });
   afterAll(async () => {
     await killAllArbiterProcesses();
