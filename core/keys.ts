@@ -59,9 +59,10 @@
  *
  * Hash tags (`hashTags: true`, on exactly when Redis is a Cluster). A Cluster refuses (CROSSSLOT)
  * any MULTI, Lua script or multi-key command whose keys hash to different slots. Every atomic
- * step Arbiter takes is within one tenant, so the tenant id segment is written `{tid}`: Redis then
- * hashes only the id, every key of one tenant lands in one slot (`{p}:scan:{<tid>}:<id>`,
- * `{p}:tenant:{<tid>}:keys`), and tenants spread over the 16,384 slots. The few global keys
+ * step Arbiter takes is within one tenant, so the tenant id segment is wrapped in literal braces
+ * (`{p}:scan:{<tid>}:<id>`, `{p}:tenant:{<tid>}:keys`; in the list above `{…}` only marks a
+ * placeholder): Redis then hashes only the id, every key of one tenant lands in one slot, and
+ * tenants spread over the 16,384 slots. The few global keys
  * (tenants, API keys, token owners, bucket-queues, the legacy pending index) keep their names
  * and are never combined with another key in one operation. Each BullMQ queue gets a tag of its
  * own (`{p}:q:{scan}`), as BullMQ needs, so the queues spread too. A prefix with a brace would
