@@ -25,7 +25,7 @@ import type { Logger } from '../core/logger.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
-import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
+import { createQueues, scanJobOptions, type QueuePrefix, type Queues } from '../core/queues.js';
 import {
   checkRedisAccess,
   createRedis,
@@ -84,7 +84,7 @@ export interface Runtime {
   /** Where Redis is (core/redis.ts): every client of the process is made from it. */
   redisTarget: RedisTarget;
   workerConnection: ConnectionOptions;
-  queuePrefix: string;
+  queuePrefix: QueuePrefix;
   tenants: TenantStore;
   tokens: TokenStore;
   scans: ScanStore;
@@ -158,11 +158,10 @@ export async function buildRuntime(
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
   const keys = new RedisKeys(config.redisPrefix);
-  const queuePrefix = keys.queuePrefix();
   const workerConnection: ConnectionOptions = queueConnectionOptions(target, 'worker');
   const queues = createQueues(
     queueConnectionOptions(target, 'command'),
-    queuePrefix,
+    keys.queuePrefix,
     (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
     // Scan jobs are prioritized by their rank in their tenant's backlog (core/scan-fairness.ts).
     { scanJobOptions: scanJobOptions(config), fairness: new ScanFairness(redis, keys) },
@@ -293,7 +292,7 @@ export async function buildRuntime(
     redis,
     redisTarget: target,
     workerConnection,
-    queuePrefix,
+    queuePrefix: keys.queuePrefix,
     tenants,
     tokens: new TokenStore(redis, keys),
     scans,
@@ -337,6 +336,7 @@ export async function buildRuntime(
       logger,
       graceMs: config.pendingReap.graceMs,
       batchSize: config.pendingReap.batchSize,
+      tenantIds: () => tenants.eachTenantIdPage(),
     }),
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([
