@@ -1,0 +1,532 @@
+import { request as httpRequest, type ServerResponse } from 'node:http';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RetroJobView } from '../../s3/retro/schema.js';
+import { eicar, fileForm, randomContent, sha1 } from '../support/content.js';
+import {
+  startCallbackReceiver,
+  startHttpServer,
+  type CallbackReceiver,
+  type Delivery,
+  type TestHttpServer,
+} from '../support/http-servers.js';
+import { pacedLoad, tally } from '../support/load.js';
+import {
+  sentinelTopology,
+  startArbiterNodes,
+  type ArbiterNode,
+  type ArbiterNodes,
+  type MultiNodeTenant,
+  type RedisTopology,
+} from '../support/multi-node.js';
+import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
+import { scaniiRequest } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+import { killAllArbiterProcesses } from '../support/worker-process.js';
+
+const EICAR_FINDING = 'content.malicious.eicar-test-signature';
+const UPLOADS = 'arbiter-uploads';
+const PREFIX = 'staged/';
+/** Connection errors a client sees from a node that died under its request. */
+const CONNECTION_ERRORS = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET'];
+
+/**
+ * Arbiter spread over machines, as real processes on loopback: two `arbiter api` and two
+ * `arbiter worker` processes, each with its own data folder (nothing shared on disk), Redis
+ * behind Sentinels, s3rver as the upload store and as the tenant's buckets. Every flow works
+ * across the nodes; then, under a steady load of async uploads and fetches, one API node, one
+ * worker node and the Redis primary are SIGKILLed in turn, and no accepted request is lost.
+ */
+describe.each([['Sentinel', sentinelTopology] as const])(
+  'two API and two worker nodes, Redis: %s',
+  (_name, topology) => {
+    let redis: RedisTopology;
+    let s3: S3Harness;
+    let nodes: ArbiterNodes;
+    let tenant: MultiNodeTenant;
+    let receiver: CallbackReceiver;
+    let content: TestHttpServer;
+    let apiA: ArbiterNode;
+    let apiB: ArbiterNode;
+
+    const clean = randomContent(32 * 1024);
+    /** Fetches of /held answer their headers and part of the body, then wait for `release`. */
+    const held: ServerResponse[] = [];
+    let heldReleased = false;
+    const releaseHeld = () => {
+      heldReleased = true;
+      for (const res of held.splice(0)) res.end(eicar().subarray(20));
+    };
+
+    beforeAll(async () => {
+      [redis, s3, receiver] = await Promise.all([
+        topology(),
+        startS3Harness(),
+        startCallbackReceiver(),
+      ]);
+      await s3.createBucket(UPLOADS);
+      content = await startHttpServer({
+        '/clean': clean,
+        '/eicar': eicar(),
+        '/held': (_req, res) => {
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': '68',
+          });
+          if (heldReleased) {
+            res.end(eicar());
+            return;
+          }
+          res.write(eicar().subarray(0, 20));
+          held.push(res);
+        },
+      });
+      nodes = await startArbiterNodes({
+        redis,
+        s3,
+        uploadStore: `s3://${UPLOADS}/${PREFIX}`,
+        apis: 2,
+        workers: 2,
+        env: {
+          // Every async upload goes to the bucket (none staged in Redis), so the bucket shows them.
+          ARBITER_UPLOAD_STORE_REDIS_MAX: '0',
+          // A dead worker's jobs and tenant slots are taken over within seconds, not 30 s.
+          ARBITER_JOB_LOCK_MS: '2000',
+          ARBITER_STALLED_INTERVAL_MS: '500',
+          ARBITER_SCAN_CONCURRENCY: '4',
+          ARBITER_SCAN_TENANT_CONCURRENCY: '8',
+          ARBITER_SCAN_RETRY_BASE_MS: '200',
+          ARBITER_CALLBACK_RETRY_BASE_MS: '200',
+          ARBITER_CALLBACK_RETRY_MAX_MS: '1000',
+          // A scan accepted by an API node that died before queueing it is queued by the reaper,
+          // and an object staged by a request that died before it was accepted is swept, soon.
+          ARBITER_PENDING_GRACE_MS: '3000',
+          ARBITER_PENDING_REAP_INTERVAL_MS: '500',
+          ARBITER_SPOOL_GRACE_MS: '5000',
+          ARBITER_SPOOL_SWEEP_INTERVAL_MS: '1000',
+        },
+      });
+      [apiA, apiB] = nodes.apis as [ArbiterNode, ArbiterNode];
+      tenant = await nodes.createTenant(apiA, 'multi-node');
+    }, 90_000);
+
+    afterAll(async () => {
+      releaseHeld();
+      await nodes?.stop();
+      await killAllArbiterProcesses();
+      await content?.close();
+      await receiver?.close();
+      await s3?.stop();
+      await redis?.stop();
+    });
+
+    const callbackUrl = () => `${receiver.url}/callback`;
+
+    const submitAsync = (api: ArbiterNode, body: Buffer) =>
+      scaniiRequest(
+        api,
+        tenant,
+        '/files/async',
+        { method: 'POST', body: fileForm(body, { callback: callbackUrl() }) },
+        15_000,
+      );
+
+    const submitFetch = (api: ArbiterNode, location: string) =>
+      scaniiRequest(
+        api,
+        tenant,
+        '/files/fetch',
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ location, callback: callbackUrl() }),
+        },
+        15_000,
+      );
+
+    const acceptedId = async (response: Response) => {
+      expect(response.status, await response.clone().text()).toBe(202);
+      return ((await response.json()) as { id: string }).id;
+    };
+
+    /** The stored result of `id`, read through `api` (404 while it is pending). */
+    const resultOf = async (api: ArbiterNode, id: string) => {
+      const response = await scaniiRequest(api, tenant, `/files/${id}`, {}, 15_000);
+      return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : null;
+    };
+
+    const waitForResult = (api: ArbiterNode, id: string, timeoutMs = 20_000) =>
+      waitFor(() => resultOf(api, id).then((result) => result ?? undefined), {
+        timeoutMs,
+        intervalMs: 100,
+        what: `the result of ${id} through ${api.name}`,
+      });
+
+    const deliveriesOf = (id: string): Delivery[] =>
+      receiver.deliveries.filter((delivery) => delivery.json.id === id);
+
+    const expectSigned = (delivery: Delivery) =>
+      expect(() =>
+        new Webhook(tenant.signing_secret).verify(
+          delivery.body,
+          delivery.headers as Record<string, string>,
+        ),
+      ).not.toThrow();
+
+    const staged = () => s3.listKeys(UPLOADS, PREFIX);
+
+    it('runs every flow across the nodes: uploads, fetches, callbacks, S3 events, a retro job', async () => {
+      // Synchronous uploads are scanned by the API node that receives them.
+      const syncClean = await scaniiRequest(apiA, tenant, '/files', {
+        method: 'POST',
+        body: fileForm(clean),
+      });
+      expect(syncClean.status).toBe(201);
+      expect(await syncClean.json()).toMatchObject({ checksum: sha1(clean), findings: [] });
+      const syncInfected = await scaniiRequest(apiB, tenant, '/files', {
+        method: 'POST',
+        body: fileForm(eicar()),
+      });
+      expect(syncInfected.status).toBe(201);
+      expect(await syncInfected.json()).toMatchObject({ findings: [EICAR_FINDING] });
+
+      // An async upload staged in the bucket by one API node, scanned by a worker on another
+      // data folder, read through the other API node; a fetch the other way round.
+      const upload = randomContent(200 * 1024);
+      const uploadId = await acceptedId(await submitAsync(apiA, upload));
+      const fetchId = await acceptedId(await submitFetch(apiB, `${content.url}/eicar`));
+      const uploadResult = await waitForResult(apiB, uploadId);
+      expect(uploadResult).toMatchObject({ checksum: sha1(upload), findings: [] });
+      const fetchResult = await waitForResult(apiA, fetchId);
+      expect(fetchResult).toMatchObject({ checksum: sha1(eicar()), findings: [EICAR_FINDING] });
+      expect(
+        s3.events.some((event) =>
+          event.Records.some(
+            (record) =>
+              record.eventName.startsWith('ObjectCreated:') &&
+              record.s3.object.key === `${PREFIX}uploads/${tenant.id}/${uploadId}`,
+          ),
+        ),
+      ).toBe(true);
+      await waitFor(async () => (await staged()).length === 0, {
+        what: 'the staged upload to be removed',
+      });
+
+      // Callbacks: one each, signed with the tenant's secret, carrying the result.
+      for (const [id, result] of [
+        [uploadId, uploadResult],
+        [fetchId, fetchResult],
+      ] as const) {
+        const delivery = await waitFor(() => deliveriesOf(id)[0], {
+          what: `the callback of ${id}`,
+        });
+        expectSigned(delivery);
+        expect(delivery.json).toEqual(result);
+      }
+
+      // An S3 event for a watched bucket, posted to an API node; the worker fetches, scans, tags.
+      await s3.createBucket('watched');
+      await registerBucket(apiA, tenant.auth, s3, 'watched', { callback: callbackUrl() });
+      s3.bridge('watched', {
+        mode: 'http',
+        url: `${apiB.url}/v1/events/s3`,
+        authorization: tenant.auth,
+      });
+      await s3.putObject('watched', 'in/eicar.com', eicar());
+      await s3.putObject('watched', 'in/plain.txt', clean);
+      await s3.waitForTag('watched', 'in/eicar.com', 'scan-result', 'infected');
+      await s3.waitForTag('watched', 'in/plain.txt', 'scan-result', 'clean');
+      for (const [key, findings] of [
+        ['in/eicar.com', [EICAR_FINDING]],
+        ['in/plain.txt', []],
+      ] as const) {
+        const delivery = await waitFor(
+          () => receiver.deliveries.find((d) => d.json.bucket === 'watched' && d.json.key === key),
+          { what: `the callback for s3://watched/${key}` },
+        );
+        expectSigned(delivery);
+        expect(delivery.json.findings).toEqual(findings);
+      }
+      expect(s3.bridgeErrors).toEqual([]);
+
+      // A retro job over a small bucket, created through one API node, followed through the other.
+      await s3.createBucket('archive');
+      for (const [key, body] of [
+        ['old/1.txt', clean],
+        ['old/2.txt', randomContent(1024)],
+        ['old/3.txt', randomContent(1024)],
+        ['old/eicar.com', eicar()],
+      ] as const)
+        await s3.putObject('archive', key, body);
+      await registerBucket(apiB, tenant.auth, s3, 'archive');
+      const created = await v1Client(apiA, tenant.auth)('/jobs', {
+        method: 'POST',
+        body: JSON.stringify({ buckets: [{ name: 'archive' }] }),
+      });
+      expect(created.status).toBe(201);
+      const job = (await created.json()) as RetroJobView;
+      const done = await waitFor(
+        async () => {
+          const view = (await (await v1Client(apiB, tenant.auth)(`/jobs/${job.id}`)).json()) as
+            RetroJobView | undefined;
+          return view?.state === 'completed' ? view : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 100, what: `retro job ${job.id} to complete` },
+      );
+      expect(done.counters).toMatchObject({
+        listed: 4,
+        matched: 4,
+        scanned: 4,
+        clean: 3,
+        infected: 1,
+        unscannable: 0,
+        errors: 0,
+      });
+    }, 60_000);
+
+    /** One request of the load and what became of it. */
+    interface Attempt {
+      kind: 'upload' | 'fetch';
+      infected: boolean;
+      checksum: string;
+      node: string;
+      startedAt: number;
+      endedAt: number;
+      status?: number;
+      retryAfter?: string | null;
+      id?: string;
+      /** The connection error's code, or the error's name (e.g. TimeoutError). */
+      error?: string;
+    }
+
+    const errorCode = (error: unknown) => {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      return cause?.code ?? (error as Error).name ?? String(error);
+    };
+
+    /**
+     * An async upload whose body is sent in part and then held, as one being received when its
+     * API node dies: resolves with what the client sees (a status, or the connection error).
+     */
+    const holdUpload = (api: ArbiterNode) => {
+      const boundary = 'multi-node-held-upload';
+      const head = Buffer.from(
+        `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="held.bin"\r\n` +
+          'content-type: application/octet-stream\r\n\r\n',
+      );
+      const total = head.length + 1024 * 1024;
+      const url = new URL(`${api.url}/v2.2/files/async`);
+      const request = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          authorization: tenant.auth,
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(total),
+        },
+      });
+      const settled = new Promise<{ status?: number; error?: string }>((resolve) => {
+        request.on('response', (response) => resolve({ status: response.statusCode }));
+        request.on('error', (error: NodeJS.ErrnoException) =>
+          resolve({ error: error.code ?? error.message }),
+        );
+      });
+      const sent = new Promise<void>((resolve) =>
+        request.write(Buffer.concat([head, randomContent(256 * 1024)]), () => resolve()),
+      );
+      return { sent, settled };
+    };
+
+    it(
+      'loses no accepted request when an API node, a worker node and the Redis primary are killed under load',
+      { timeout: 150_000 },
+      async () => {
+        const [workerA] = nodes.workers as [ArbiterNode, ArbiterNode];
+        const dead = new Set<string>();
+        /** When each failure was caused and each stage ended (Date.now()). */
+        const timeline = {
+          apiKilled: 0,
+          workerKilled: 0,
+          redisKilled: 0,
+          failedOver: 0,
+          loadEnded: 0,
+          allResults: 0,
+        };
+        let started = 0;
+
+        /** Round robin over the API nodes, as a balancer would, leaving out a node it saw die. */
+        const pickApi = (i: number) => {
+          const preferred = i % 2 === 0 ? apiA : apiB;
+          return dead.has(preferred.name) ? (preferred === apiA ? apiB : apiA) : preferred;
+        };
+
+        const send = async (i: number): Promise<Attempt> => {
+          started += 1;
+          const api = pickApi(i);
+          const kind = i % 2 === 0 ? 'upload' : 'fetch';
+          const infected = Math.floor(i / 2) % 4 === 0;
+          const upload = infected ? eicar() : randomContent(48 * 1024);
+          const attempt: Attempt = {
+            kind,
+            infected,
+            checksum: sha1(kind === 'upload' ? upload : infected ? eicar() : clean),
+            node: api.name,
+            startedAt: Date.now(),
+            endedAt: 0,
+          };
+          try {
+            const response =
+              kind === 'upload'
+                ? await submitAsync(api, upload)
+                : await submitFetch(api, `${content.url}/${infected ? 'eicar' : 'clean'}`);
+            const body = (await response.json()) as { id?: string };
+            attempt.status = response.status;
+            attempt.retryAfter = response.headers.get('retry-after');
+            if (response.status === 202) attempt.id = body.id;
+          } catch (error) {
+            attempt.error = errorCode(error);
+          }
+          attempt.endedAt = Date.now();
+          return attempt;
+        };
+
+        const startedAtLeast = (count: number) =>
+          waitFor(() => started >= count, {
+            timeoutMs: 60_000,
+            what: `${count} requests of the load to start`,
+          });
+
+        // The failures, in turn, while the load runs.
+        let heldUpload: { status?: number; error?: string } | undefined;
+        const heldFetchIds: string[] = [];
+        const chaos = async () => {
+          // 1. An API node dies while it receives an upload.
+          await startedAtLeast(20);
+          const upload = holdUpload(apiA);
+          await upload.sent;
+          dead.add(apiA.name);
+          timeline.apiKilled = Date.now();
+          await apiA.process.kill();
+          heldUpload = await upload.settled;
+
+          // 2. A worker node dies holding scans: eight fetches whose downloads are held fill every
+          // slot of both workers (4 each), so the killed one certainly holds four of them.
+          await startedAtLeast(60);
+          for (let n = 0; n < 8; n += 1)
+            heldFetchIds.push(await acceptedId(await submitFetch(apiB, `${content.url}/held`)));
+          await waitFor(() => held.length === 8, {
+            timeoutMs: 20_000,
+            what: 'both workers to hold four downloads each',
+          });
+          dead.add(workerA.name);
+          timeline.workerKilled = Date.now();
+          await workerA.process.kill();
+          releaseHeld();
+
+          // 3. The Redis primary dies; the Sentinels promote the replica.
+          await startedAtLeast(120);
+          timeline.redisKilled = Date.now();
+          await redis.killPrimary();
+          timeline.failedOver = Date.now();
+        };
+
+        const [attempts] = await Promise.all([
+          // `send` records every failure in its Attempt: it never throws.
+          pacedLoad({ count: 200, perTick: 1, tickMs: 150, maxInFlight: 16 }, send).then(
+            (settled) => settled.flatMap((outcome) => (outcome.ok ? [outcome.value] : [])),
+          ),
+          chaos(),
+        ]);
+        timeline.loadEnded = Date.now();
+
+        // The upload being received by the killed node: a connection error, never a 202.
+        expect(heldUpload?.status).toBeUndefined();
+        expect(CONNECTION_ERRORS).toContain(heldUpload?.error);
+
+        // Every request was accepted, refused with 503 and Retry-After (the Redis failover), or
+        // cut by the API node that died under it: nothing hung, nothing else failed.
+        for (const attempt of attempts) {
+          if (attempt.status === 202) continue;
+          if (attempt.status === 503) {
+            expect(attempt.retryAfter).toMatch(/^\d+$/);
+            expect(attempt.startedAt).toBeGreaterThanOrEqual(timeline.redisKilled);
+            continue;
+          }
+          expect(attempt).toMatchObject({ node: apiA.name });
+          expect(CONNECTION_ERRORS).toContain(attempt.error);
+        }
+        const accepted = attempts.filter((attempt) => attempt.status === 202);
+        expect(accepted.length).toBeGreaterThan(150);
+        const afterFailover = accepted.filter((a) => a.startedAt >= timeline.redisKilled);
+        expect(afterFailover.length).toBeGreaterThan(0);
+
+        // Every accepted scan gets its result, read through the surviving API node, with the
+        // verdict its content calls for.
+        const expected = new Map<string, { checksum: string; findings: string[] }>();
+        for (const attempt of accepted)
+          expected.set(attempt.id!, {
+            checksum: attempt.checksum,
+            findings: attempt.infected ? [EICAR_FINDING] : [],
+          });
+        for (const id of heldFetchIds)
+          expected.set(id, { checksum: sha1(eicar()), findings: [EICAR_FINDING] });
+        const results = new Map<string, Record<string, unknown>>();
+        await waitFor(
+          async () => {
+            for (const id of expected.keys()) {
+              if (results.has(id)) continue;
+              const result = await resultOf(apiB, id);
+              if (!result) return false;
+              results.set(id, result);
+            }
+            return true;
+          },
+          {
+            timeoutMs: 60_000,
+            intervalMs: 250,
+            what: `results of ${expected.size} accepted scans`,
+          },
+        );
+        timeline.allResults = Date.now();
+        for (const [id, want] of expected) expect(results.get(id)).toMatchObject({ id, ...want });
+
+        // Every accepted scan calls back at least once; every callback is signed and carries the
+        // one verdict its scan has (a scan run again after a crash never contradicts itself).
+        await waitFor(() => [...expected.keys()].every((id) => deliveriesOf(id).length > 0), {
+          timeoutMs: 30_000,
+          intervalMs: 250,
+          what: `callbacks of ${expected.size} accepted scans`,
+        });
+        for (const [id, want] of expected) {
+          for (const delivery of deliveriesOf(id)) {
+            expectSigned(delivery);
+            expect(delivery.json).toMatchObject({ id, ...want });
+          }
+        }
+
+        // The killed worker's held downloads were taken over: fetched again by the survivor.
+        expect(content.hits.get('/held')).toBeGreaterThan(8);
+
+        // The staged uploads are gone from the bucket once their scans end.
+        await waitFor(async () => (await staged()).length === 0, {
+          timeoutMs: 20_000,
+          what: 'every staged upload to be removed',
+        });
+
+        const refused = attempts.filter((attempt) => attempt.status === 503);
+        const firstAcceptedAfterKill = afterFailover[0]!;
+        const seconds = (from: number, to: number) => `${((to - from) / 1000).toFixed(1)} s`;
+        console.log(
+          `${redis.description}: ${attempts.length} requests (${JSON.stringify(tally(attempts.map((a) => a.status ?? a.error ?? '?')))}); ` +
+            `Redis failover ${seconds(timeline.redisKilled, timeline.failedOver)}, ` +
+            `first accepted again ${seconds(timeline.redisKilled, firstAcceptedAfterKill.endedAt)} after the kill, ` +
+            `${refused.length} refused with 503; ` +
+            `${expected.size} results all in ${seconds(timeline.loadEnded, timeline.allResults)} after the load; ` +
+            `${receiver.deliveries.length} callbacks; held fetches fetched ${content.hits.get('/held')} times`,
+        );
+      },
+    );
+  },
+);
