@@ -27,6 +27,13 @@ import { killAllArbiterProcesses } from '../support/worker-process.js';
 const EICAR_FINDING = 'content.malicious.eicar-test-signature';
 const UPLOADS = 'arbiter-uploads';
 const PREFIX = 'staged/';
+/** A bucket whose S3 events the load posts to the API nodes. */
+const EVENTS = 'events';
+/** A bucket a retro job crawls while the nodes and Redis are killed: CRAWLED objects, a few infected. */
+const CRAWLED_BUCKET = 'crawled';
+const CRAWLED = 300;
+const CRAWLED_INFECTED = 5;
+const RETRO_PAGE = 25;
 /** Connection errors a client sees from a node that died under its request. */
 const CONNECTION_ERRORS = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'UND_ERR_SOCKET'];
 
@@ -58,13 +65,29 @@ describe.each([['Sentinel', sentinelTopology] as const])(
       for (const res of held.splice(0)) res.end(eicar().subarray(20));
     };
 
+    /** The crawled bucket's objects: the first CRAWLED_INFECTED are EICAR, the rest clean. */
+    const putCrawledObjects = async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          for (let i = next++; i < CRAWLED; i = next++)
+            await s3.putObject(
+              CRAWLED_BUCKET,
+              `objects/${String(i).padStart(4, '0')}`,
+              i < CRAWLED_INFECTED ? eicar() : `object ${i}\n`,
+            );
+        }),
+      );
+    };
+
     beforeAll(async () => {
       [redis, s3, receiver] = await Promise.all([
         topology(),
         startS3Harness(),
         startCallbackReceiver(),
       ]);
-      await s3.createBucket(UPLOADS);
+      await Promise.all([UPLOADS, EVENTS, CRAWLED_BUCKET].map((name) => s3.createBucket(name)));
+      await putCrawledObjects();
       content = await startHttpServer({
         '/clean': clean,
         '/eicar': eicar(),
@@ -104,10 +127,14 @@ describe.each([['Sentinel', sentinelTopology] as const])(
           // within seconds.
           ARBITER_PENDING_GRACE_MS: '3000',
           ARBITER_PENDING_REAP_INTERVAL_MS: '500',
+          // A crawl of many checkpoints, so a kill lands between two of them.
+          ARBITER_RETRO_PAGE_SIZE: String(RETRO_PAGE),
         },
       });
       [apiA, apiB] = nodes.apis as [ArbiterNode, ArbiterNode];
       tenant = await nodes.createTenant(apiA, 'multi-node');
+      await registerBucket(apiA, tenant.auth, s3, EVENTS, { callback: callbackUrl() });
+      await registerBucket(apiB, tenant.auth, s3, CRAWLED_BUCKET);
     }, 90_000);
 
     afterAll(async () => {
@@ -144,6 +171,25 @@ describe.each([['Sentinel', sentinelTopology] as const])(
         15_000,
       );
 
+    /** Puts an object in the events bucket and posts its S3 notification to `api`. */
+    const submitEvent = async (api: ArbiterNode, key: string, body: Buffer) => {
+      await s3.putObject(EVENTS, key, body);
+      const notification = {
+        Records: [
+          {
+            eventName: 'ObjectCreated:Put',
+            eventTime: new Date().toISOString(),
+            s3: { bucket: { name: EVENTS }, object: { key, size: body.length } },
+          },
+        ],
+      };
+      return v1Client(api, tenant.auth)('/events/s3', {
+        method: 'POST',
+        body: JSON.stringify(notification),
+        signal: AbortSignal.timeout(15_000),
+      });
+    };
+
     const acceptedId = async (response: Response) => {
       expect(response.status, await response.clone().text()).toBe(202);
       return ((await response.json()) as { id: string }).id;
@@ -154,6 +200,9 @@ describe.each([['Sentinel', sentinelTopology] as const])(
       const response = await scaniiRequest(api, tenant, `/files/${id}`, {}, 15_000);
       return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : null;
     };
+
+    const retroJob = async (api: ArbiterNode, id: string) =>
+      (await (await v1Client(api, tenant.auth)(`/jobs/${id}`)).json()) as RetroJobView;
 
     const waitForResult = (api: ArbiterNode, id: string, timeoutMs = 20_000) =>
       waitFor(() => resultOf(api, id).then((result) => result ?? undefined), {
@@ -288,7 +337,7 @@ describe.each([['Sentinel', sentinelTopology] as const])(
 
     /** One request of the load and what became of it. */
     interface Attempt {
-      kind: 'upload' | 'fetch';
+      kind: 'upload' | 'fetch' | 'event';
       infected: boolean;
       checksum: string;
       node: string;
@@ -355,6 +404,7 @@ describe.each([['Sentinel', sentinelTopology] as const])(
           failedOver: 0,
           loadEnded: 0,
           allResults: 0,
+          retroCompleted: 0,
         };
         let started = 0;
 
@@ -364,16 +414,24 @@ describe.each([['Sentinel', sentinelTopology] as const])(
           return dead.has(preferred.name) ? (preferred === apiA ? apiB : apiA) : preferred;
         };
 
+        const KINDS = ['upload', 'fetch', 'event'] as const;
         const send = async (i: number): Promise<Attempt> => {
           started += 1;
           const api = pickApi(i);
-          const kind = i % 2 === 0 ? 'upload' : 'fetch';
-          const infected = Math.floor(i / 2) % 4 === 0;
-          const upload = infected ? eicar() : randomContent(48 * 1024);
+          const kind = KINDS[i % KINDS.length]!;
+          const infected = Math.floor(i / KINDS.length) % 4 === 0;
+          const body =
+            kind === 'fetch'
+              ? infected
+                ? eicar()
+                : clean
+              : infected
+                ? eicar()
+                : randomContent(48 * 1024);
           const attempt: Attempt = {
             kind,
             infected,
-            checksum: sha1(kind === 'upload' ? upload : infected ? eicar() : clean),
+            checksum: sha1(body),
             node: api.name,
             startedAt: Date.now(),
             endedAt: 0,
@@ -381,12 +439,20 @@ describe.each([['Sentinel', sentinelTopology] as const])(
           try {
             const response =
               kind === 'upload'
-                ? await submitAsync(api, upload)
-                : await submitFetch(api, `${content.url}/${infected ? 'eicar' : 'clean'}`);
-            const body = (await response.json()) as { id?: string };
+                ? await submitAsync(api, body)
+                : kind === 'fetch'
+                  ? await submitFetch(api, `${content.url}/${infected ? 'eicar' : 'clean'}`)
+                  : await submitEvent(api, `load/${i}`, body);
+            const answer = (await response.json()) as {
+              id?: string;
+              queued?: Array<{ id: string }>;
+            };
             attempt.status = response.status;
             attempt.retryAfter = response.headers.get('retry-after');
-            if (response.status === 202) attempt.id = body.id;
+            if (response.status === 202) {
+              attempt.id = kind === 'event' ? answer.queued?.[0]?.id : answer.id;
+              expect(attempt.id).toBeDefined();
+            }
           } catch (error) {
             attempt.error = errorCode(error);
           }
@@ -403,6 +469,8 @@ describe.each([['Sentinel', sentinelTopology] as const])(
         // The failures, in turn, while the load runs.
         let heldUpload: { status?: number; error?: string } | undefined;
         const heldFetchIds: string[] = [];
+        let retroJobId = '';
+        let retroAtRedisKill = 0;
         const chaos = async () => {
           // 1. An API node dies while it receives an upload.
           await startedAtLeast(20);
@@ -422,13 +490,28 @@ describe.each([['Sentinel', sentinelTopology] as const])(
             timeoutMs: 20_000,
             what: 'both workers to hold four downloads each',
           });
+          // A retro job starts: its crawl, on either worker, queues scans behind the held ones.
+          const created = await v1Client(apiB, tenant.auth)('/jobs', {
+            method: 'POST',
+            body: JSON.stringify({ buckets: [{ name: CRAWLED_BUCKET }] }),
+          });
+          expect(created.status).toBe(201);
+          retroJobId = ((await created.json()) as RetroJobView).id;
+          await waitFor(async () => (await retroJob(apiB, retroJobId)).counters.listed > 0, {
+            what: 'the crawl to start',
+          });
           dead.add(workerA.name);
           timeline.workerKilled = Date.now();
           await workerA.process.kill();
           releaseHeld();
 
-          // 3. The Redis primary dies; the Sentinels promote the replica.
-          await startedAtLeast(120);
+          // 3. The Redis primary dies while the retro job's scans run; the Sentinels promote the
+          // replica.
+          await waitFor(
+            async () => (await retroJob(apiB, retroJobId)).counters.scanned >= CRAWLED / 3,
+            { timeoutMs: 30_000, intervalMs: 50, what: 'a third of the crawled objects scanned' },
+          );
+          retroAtRedisKill = (await retroJob(apiB, retroJobId)).counters.scanned;
           timeline.redisKilled = Date.now();
           await redis.killPrimary();
           timeline.failedOver = Date.now();
@@ -510,6 +593,27 @@ describe.each([['Sentinel', sentinelTopology] as const])(
           }
         }
 
+        // The retro job crawled through both kills and counted each object once.
+        const crawl = await waitFor(
+          async () => {
+            const job = await retroJob(apiB, retroJobId);
+            if (job.state === 'failed') throw new Error(`retro job failed: ${job.error}`);
+            return job.state === 'completed' ? job : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 250, what: `retro job ${retroJobId} to complete` },
+        );
+        expect(crawl.counters).toEqual({
+          listed: CRAWLED,
+          matched: CRAWLED,
+          scanned: CRAWLED,
+          clean: CRAWLED - CRAWLED_INFECTED,
+          infected: CRAWLED_INFECTED,
+          unscannable: 0,
+          errors: 0,
+          skipped: 0,
+        });
+        timeline.retroCompleted = Date.now();
+
         // The killed worker's held downloads were taken over: fetched again by the survivor.
         expect(content.hits.get('/held')).toBeGreaterThan(8);
 
@@ -532,7 +636,8 @@ describe.each([['Sentinel', sentinelTopology] as const])(
             `first accepted again ${seconds(timeline.redisKilled, firstAcceptedAfterKill.endedAt)} after the kill, ` +
             `${refused.length} refused with 503; ` +
             `${expected.size} results all in ${seconds(timeline.loadEnded, timeline.allResults)} after the load; ` +
-            `${receiver.deliveries.length} callbacks; held fetches fetched ${content.hits.get('/held')} times`,
+            `${receiver.deliveries.length} callbacks; held fetches fetched ${content.hits.get('/held')} times; ` +
+            `retro job: ${retroAtRedisKill}/${CRAWLED} scanned at the Redis kill, completed ${seconds(timeline.redisKilled, timeline.retroCompleted)} after it`,
         );
       },
     );
