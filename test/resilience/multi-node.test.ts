@@ -612,7 +612,7 @@ describe.each([['Sentinel', sentinelTopology] as const])(
           errors: 0,
           skipped: 0,
         });
-        timeline.retroCompleted = Date.now();
+        timeline.retroCompleted = Date.parse(crawl.finished_at ?? '');
 
         // The killed worker's held downloads were taken over: fetched again by the survivor.
         expect(content.hits.get('/held')).toBeGreaterThan(8);
