@@ -263,7 +263,7 @@ describe.each([['Sentinel', sentinelTopology] as const])(
         what: 'the staged upload to be removed',
       });
 
-      // Callbacks: one each, signed with the tenant's secret, carrying the result.
+      // Callbacks, signed with the tenant's secret, carrying the result.
       for (const [id, result] of [
         [uploadId, uploadResult],
         [fetchId, fetchResult],
@@ -318,9 +318,8 @@ describe.each([['Sentinel', sentinelTopology] as const])(
       const job = (await created.json()) as RetroJobView;
       const done = await waitFor(
         async () => {
-          const view = (await (await v1Client(apiB, tenant.auth)(`/jobs/${job.id}`)).json()) as
-            RetroJobView | undefined;
-          return view?.state === 'completed' ? view : undefined;
+          const view = await retroJob(apiB, job.id);
+          return view.state === 'completed' ? view : undefined;
         },
         { timeoutMs: 20_000, intervalMs: 100, what: `retro job ${job.id} to complete` },
       );
