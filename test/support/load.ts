@@ -11,6 +11,8 @@ export interface PacedLoadOptions {
   maxInFlight?: number;
   /** Called before call `i` is started (e.g. to kill a dependency at a point of the run). */
   beforeEach?: (i: number) => void;
+  /** Checked before each call: once it is true no more calls start (`count` is then a maximum). */
+  until?: () => boolean;
 }
 
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -19,12 +21,13 @@ export async function pacedLoad<T>(
   options: PacedLoadOptions,
   send: (i: number) => Promise<T>,
 ): Promise<Array<Settled<T>>> {
-  const { count, perTick, tickMs, maxInFlight = 64, beforeEach } = options;
-  const results = new Array<Settled<T>>(count);
+  const { count, perTick, tickMs, maxInFlight = 64, beforeEach, until } = options;
+  const results: Array<Settled<T>> = [];
   const inFlight = new Set<Promise<void>>();
   for (let i = 0; i < count; i += 1) {
     if (i > 0 && i % perTick === 0) await new Promise((resolve) => setTimeout(resolve, tickMs));
     while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    if (until?.()) break;
     beforeEach?.(i);
     const call: Promise<void> = send(i).then(
       (value) => {
