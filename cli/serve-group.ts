@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../core/config.js';
 import { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { createRedis, type RedisTarget } from '../core/redis.js';
+import { createRedis, redisReady, type RedisTarget } from '../core/redis.js';
 import { TenantStore } from '../core/tenants.js';
 import { startSharedDependencies, type SharedDependencies } from './runtime.js';
 import { printDemoTenant, reachableUrl } from './serve.js';
@@ -147,6 +147,7 @@ async function printDemoOnceListening(
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
   try {
+    await redisReady(redis);
     const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
     await printDemoTenant(tenants, reachableUrl(config.listenHost, port));
   } catch (error) {

@@ -1,7 +1,7 @@
 import type { Config } from '../core/config.js';
 import { startEmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
-import { createRedis, redisTarget } from '../core/redis.js';
+import { createRedis, redisReady, redisTarget } from '../core/redis.js';
 import { TenantStore } from '../core/tenants.js';
 import { redisConfigured, runningEmbeddedRedis } from './runtime.js';
 
@@ -25,6 +25,7 @@ export async function runTenantsCommand(config: Config, args: string[]): Promise
     () => undefined,
   );
   try {
+    await redisReady(redis);
     const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
     if (action === 'create') {
       const created = await tenants.createTenant(name);
