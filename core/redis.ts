@@ -440,14 +440,23 @@ export async function redisReady(redis: Redis, timeoutMs = 10_000): Promise<bool
   });
 }
 
+/** What can be asked of each node of a keyspace: SCAN, which walks one node's keys only. */
+export type ScanNode = Pick<IORedis, 'scan'>;
+
 /**
- * The primaries of a Cluster client, each as a client of its own (the nodes ioredis keeps), for
- * what must visit every node (SCAN walks only the node it is sent to); one server's client is its
- * own single node. The cast is the one of createClusterClient.
+ * The nodes to SCAN to see every key: each primary of a Cluster (the node clients ioredis keeps,
+ * a SCAN failing for an outage answered `unavailable` as the command client's commands are), or
+ * the one server of any other client. The cast is the one of createClusterClient.
  */
-export function redisPrimaries(redis: Redis): IORedis[] {
+export function redisPrimaries(redis: Redis): ScanNode[] {
   const client = redis as unknown as IORedis | Cluster;
-  return client instanceof Cluster ? client.nodes('master') : [client];
+  if (!(client instanceof Cluster)) return [redis];
+  return client.nodes('master').map((node) => ({
+    scan: ((...args: Parameters<IORedis['scan']>) =>
+      node.scan(...args).catch((error: Error) => {
+        throw isOutage(error) ? unavailableError(error) : error;
+      })) as IORedis['scan'],
+  }));
 }
 
 /**
