@@ -173,7 +173,7 @@ export async function runS3Retro(settings = s3RetroSettings()): Promise<BenchSec
   const keys = new RedisKeys('arbiter');
   const scanQueue = new Queue(QUEUE_NAMES.scan, {
     connection: { path: redis.socket },
-    prefix: keys.queuePrefix(),
+    prefix: keys.queuePrefix(QUEUE_NAMES.scan),
   });
   log('s3-retro: starting');
   let target: TargetProcess | undefined;

@@ -358,7 +358,7 @@ async function arbiterPaths(
   const keys = new RedisKeys('arbiter');
   const tenantStore = new TenantStore(client, keys);
   const scans = new ScanStore(client, keys, 3600);
-  const queues = createQueues(queueConnectionOptions(redis.url, 'command'), keys.queuePrefix());
+  const queues = createQueues(queueConnectionOptions(redis.url, 'command'), keys.queuePrefix);
   const target = await startTarget({ mode: 'full', env });
   try {
     const tenants = await Promise.all(

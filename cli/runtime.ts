@@ -25,12 +25,13 @@ import type { Logger } from '../core/logger.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { createNetworkPolicy } from '../core/network-policy.js';
 import { createOutboundHttp } from '../core/outbound-http.js';
-import { createQueues, scanJobOptions, type Queues } from '../core/queues.js';
+import { createQueues, scanJobOptions, type QueuePrefix, type Queues } from '../core/queues.js';
 import {
   checkRedisAccess,
   closeQueueConnection,
   createRedis,
   queueConnectionOptions,
+  redisPrimaries,
   redisReady,
   redisTarget,
   type Redis,
@@ -86,7 +87,7 @@ export interface Runtime {
   /** Where Redis is (core/redis.ts): every client of the process is made from it. */
   redisTarget: RedisTarget;
   workerConnection: ConnectionOptions;
-  queuePrefix: string;
+  queuePrefix: QueuePrefix;
   tenants: TenantStore;
   tokens: TokenStore;
   scans: ScanStore;
@@ -165,13 +166,13 @@ export async function buildRuntime(
       { redis: target.label },
       'redis not ready yet; requests are answered 503 until it is',
     );
-  const keys = new RedisKeys(config.redisPrefix);
-  const queuePrefix = keys.queuePrefix();
+  // Hash tags exactly on a Cluster (core/keys.ts): elsewhere the key names stay as they were.
+  const keys = new RedisKeys(config.redisPrefix, { hashTags: target.mode === 'cluster' });
   const workerConnection: ConnectionOptions = queueConnectionOptions(target, 'worker');
   const queueConnection = queueConnectionOptions(target, 'command');
   const queues = createQueues(
     queueConnection,
-    queuePrefix,
+    keys.queuePrefix,
     (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
     // Scan jobs are prioritized by their rank in their tenant's backlog (core/scan-fairness.ts).
     { scanJobOptions: scanJobOptions(config), fairness: new ScanFairness(redis, keys) },
@@ -302,7 +303,7 @@ export async function buildRuntime(
     redis,
     redisTarget: target,
     workerConnection,
-    queuePrefix,
+    queuePrefix: keys.queuePrefix,
     tenants,
     tokens: new TokenStore(redis, keys),
     scans,
@@ -324,6 +325,8 @@ export async function buildRuntime(
     tenantDeletion: new TenantDeletion({
       redis,
       keys,
+      // SCAN walks one node: on a Cluster, every primary (core/redis.ts redisPrimaries).
+      keyspaceNodes: () => redisPrimaries(redis),
       schedules: retro.schedules,
       caches: [settings],
     }),
@@ -346,6 +349,7 @@ export async function buildRuntime(
       logger,
       graceMs: config.pendingReap.graceMs,
       batchSize: config.pendingReap.batchSize,
+      tenantIds: () => tenants.eachTenantIdPage(),
     }),
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([

@@ -148,7 +148,8 @@ async function printDemoOnceListening(
   );
   try {
     await redisReady(redis);
-    const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
+    const keys = new RedisKeys(config.redisPrefix, { hashTags: target.mode === 'cluster' });
+    const tenants = new TenantStore(redis, keys);
     await printDemoTenant(tenants, reachableUrl(config.listenHost, port));
   } catch (error) {
     logger.error({ err: (error as Error).message }, 'creating the demo tenant failed');

@@ -19,14 +19,12 @@ export async function runTenantsCommand(config: Config, args: string[]): Promise
     redisConfigured(config) || running
       ? undefined
       : await startEmbeddedRedis({ dataDir: config.dataDir });
-  const redis = createRedis(
-    redisTarget(config.redis, running ?? embedded?.url),
-    'command',
-    () => undefined,
-  );
+  const target = redisTarget(config.redis, running ?? embedded?.url);
+  const redis = createRedis(target, 'command', () => undefined);
   try {
     await redisReady(redis);
-    const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
+    const keys = new RedisKeys(config.redisPrefix, { hashTags: target.mode === 'cluster' });
+    const tenants = new TenantStore(redis, keys);
     if (action === 'create') {
       const created = await tenants.createTenant(name);
       console.log(

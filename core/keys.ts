@@ -16,8 +16,10 @@
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
  *   {p}:upload:{tid}:{id}             STRING a small async upload staged in Redis (expires with
  *                                           the scan; core/s3-upload-store.ts)
- *   {p}:pending-scans                 ZSET  "{tid}:{id}" of every pending scan (→ time written, or
+ *   {p}:pending-scans:{tid}           ZSET  ids of the tenant's pending scans (→ time written, or
  *                                           last found alive by the pending reaper, ms)
+ *   {p}:pending-scans                 ZSET  legacy global index ("{tid}:{id}" members), emptied
+ *                                           into the per-tenant ones by the pending reaper
  *   {p}:tenant:{tid}:results          ZSET  ids of the tenant's stored results (→ completion time, ms;
  *                                           trimmed to the result TTL and a maximum size)
  *   {p}:rescan:{tid}:{id}             HASH  rescan: definition, state, counters, listing checkpoint
@@ -53,73 +55,122 @@
  *   {p}:ratelimit:{tid}               STRING requests in the current second (rate-limiter-flexible)
  *   {p}:ratelimit-burst:{tid}         STRING burst requests in the current 10 s window
  *   {p}:quota:{tid}:{yyyy-mm-dd}      STRING bytes accepted on that UTC day
+ *   {p}:q:…                           BullMQ's keys (its queues' own layout)
+ *
+ * Hash tags (`hashTags: true`, on exactly when Redis is a Cluster). A Cluster refuses (CROSSSLOT)
+ * any MULTI, Lua script or multi-key command whose keys hash to different slots. Every atomic
+ * step Arbiter takes is within one tenant, so the tenant id segment is wrapped in literal braces
+ * (`{p}:scan:{<tid>}:<id>`, `{p}:tenant:{<tid>}:keys`; in the list above `{…}` only marks a
+ * placeholder): Redis then hashes only the id, every key of one tenant lands in one slot, and
+ * tenants spread over the 16,384 slots. The few global keys
+ * (tenants, API keys, token owners, bucket-queues, the legacy pending index) keep their names
+ * and are never combined with another key in one operation. Each BullMQ queue gets a tag of its
+ * own (`{p}:q:{scan}`), as BullMQ needs, so the queues spread too. A prefix with a brace would
+ * change which part of a name is hashed, so it is refused. Without hash tags every name is as
+ * listed above, so a single server or Sentinel deployment keeps its data across an upgrade.
  */
 export class RedisKeys {
-  constructor(private readonly prefix: string) {}
+  readonly hashTags: boolean;
+
+  constructor(
+    private readonly prefix: string,
+    options: { hashTags: boolean } = { hashTags: false },
+  ) {
+    this.hashTags = options.hashTags;
+    if (this.hashTags && /[{}]/.test(prefix))
+      throw new Error(`the Redis key prefix "${prefix}" cannot hold { or } with hash tags on`);
+  }
+
+  /**
+   * The tenant id as it is written in the tenant's keys: `{tid}` with hash tags (the only tag of
+   * the name, so it alone picks the slot), else the id itself. Also what rate-limiter-flexible
+   * appends to its prefixes, and what tenant deletion matches keys by.
+   */
+  tenantSegment = (tenantId: string) => (this.hashTags ? `{${tenantId}}` : tenantId);
+
+  private tag(tenantId: string): string {
+    return this.tenantSegment(tenantId);
+  }
 
   tenants = () => `${this.prefix}:tenants`;
-  tenant = (tenantId: string) => `${this.prefix}:tenant:${tenantId}`;
-  tenantKeys = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:keys`;
+  tenant = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}`;
+  tenantKeys = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:keys`;
   apiKey = (key: string) => `${this.prefix}:key:${key}`;
-  token = (tenantId: string, tokenId: string) => `${this.prefix}:token:${tenantId}:${tokenId}`;
+  token = (tenantId: string, tokenId: string) =>
+    `${this.prefix}:token:${this.tag(tenantId)}:${tokenId}`;
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
-  scan = (tenantId: string, scanId: string) => `${this.prefix}:scan:${tenantId}:${scanId}`;
-  trace = (tenantId: string, scanId: string) => `${this.prefix}:trace:${tenantId}:${scanId}`;
+  scan = (tenantId: string, scanId: string) =>
+    `${this.prefix}:scan:${this.tag(tenantId)}:${scanId}`;
+  trace = (tenantId: string, scanId: string) =>
+    `${this.prefix}:trace:${this.tag(tenantId)}:${scanId}`;
   stagedUpload = (tenantId: string, scanId: string) =>
-    `${this.prefix}:upload:${tenantId}:${scanId}`;
+    `${this.prefix}:upload:${this.tag(tenantId)}:${scanId}`;
   /**
-   * Index of pending scans for the pending reaper (scans/pending-reaper.ts): one small global
-   * ZSET whose members embed the tenant id, so finding stale pending scans never SCANs the keyspace.
+   * A tenant's pending scans, for the pending reaper (scans/pending-reaper.ts), which walks the
+   * tenants: finding stale pending scans never SCANs the keyspace. Per tenant, so a scan's record
+   * and its entry change in one step (one slot).
    */
-  pendingScans = () => `${this.prefix}:pending-scans`;
+  pendingScans = (tenantId: string) => `${this.prefix}:pending-scans:${this.tag(tenantId)}`;
+  /** The global index older versions wrote ("{tid}:{id}" members); only ever emptied now. */
+  legacyPendingScans = () => `${this.prefix}:pending-scans`;
   /** A tenant's stored results by completion time: what rescans walk (scans/store.ts). */
-  tenantResults = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:results`;
+  tenantResults = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:results`;
   /** Rescans by database version (rescans/). */
-  rescan = (tenantId: string, rescanId: string) => `${this.prefix}:rescan:${tenantId}:${rescanId}`;
+  rescan = (tenantId: string, rescanId: string) =>
+    `${this.prefix}:rescan:${this.tag(tenantId)}:${rescanId}`;
   rescanInflight = (tenantId: string, rescanId: string) =>
-    `${this.prefix}:rescan-inflight:${tenantId}:${rescanId}`;
+    `${this.prefix}:rescan-inflight:${this.tag(tenantId)}:${rescanId}`;
   rescanSettled = (tenantId: string, rescanId: string) =>
-    `${this.prefix}:rescan-settled:${tenantId}:${rescanId}`;
-  tenantRescans = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:rescans`;
-  rescanActive = (tenantId: string) => `${this.prefix}:rescan-active:${tenantId}`;
+    `${this.prefix}:rescan-settled:${this.tag(tenantId)}:${rescanId}`;
+  tenantRescans = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:rescans`;
+  rescanActive = (tenantId: string) => `${this.prefix}:rescan-active:${this.tag(tenantId)}`;
   /** Scan queue fairness (core/scan-fairness.ts). */
-  scanBacklog = (tenantId: string) => `${this.prefix}:scan-backlog:${tenantId}`;
-  scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${tenantId}`;
+  scanBacklog = (tenantId: string) => `${this.prefix}:scan-backlog:${this.tag(tenantId)}`;
+  scanRank = (tenantId: string) => `${this.prefix}:scan-rank:${this.tag(tenantId)}`;
   /** Per-tenant scan slots (worker/scan-slots.ts). */
-  scanInflight = (tenantId: string) => `${this.prefix}:scan-inflight:${tenantId}`;
-  scanParked = (tenantId: string) => `${this.prefix}:scan-parked:${tenantId}`;
-  webhookInflight = (tenantId: string) => `${this.prefix}:webhook-inflight:${tenantId}`;
-  webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${tenantId}`;
+  scanInflight = (tenantId: string) => `${this.prefix}:scan-inflight:${this.tag(tenantId)}`;
+  scanParked = (tenantId: string) => `${this.prefix}:scan-parked:${this.tag(tenantId)}`;
+  webhookInflight = (tenantId: string) => `${this.prefix}:webhook-inflight:${this.tag(tenantId)}`;
+  webhookParked = (tenantId: string) => `${this.prefix}:webhook-parked:${this.tag(tenantId)}`;
   redeliveries = (tenantId: string, scanId: string) =>
-    `${this.prefix}:redeliveries:${tenantId}:${scanId}`;
+    `${this.prefix}:redeliveries:${this.tag(tenantId)}:${scanId}`;
   redeliverLock = (tenantId: string, scanId: string) =>
-    `${this.prefix}:redeliver-lock:${tenantId}:${scanId}`;
-  bucket = (tenantId: string, name: string) => `${this.prefix}:bucket:${tenantId}:${name}`;
-  tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:buckets`;
+    `${this.prefix}:redeliver-lock:${this.tag(tenantId)}:${scanId}`;
+  bucket = (tenantId: string, name: string) =>
+    `${this.prefix}:bucket:${this.tag(tenantId)}:${name}`;
+  tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:buckets`;
   bucketQueues = () => `${this.prefix}:bucket-queues`;
   /** `objectHash` is a digest of bucket, key and version (keys can be 1,024 bytes long). */
   objectLease = (tenantId: string, objectHash: string) =>
-    `${this.prefix}:object-lease:${tenantId}:${objectHash}`;
+    `${this.prefix}:object-lease:${this.tag(tenantId)}:${objectHash}`;
   objectWatchers = (tenantId: string, scanId: string) =>
-    `${this.prefix}:object-watchers:${tenantId}:${scanId}`;
-  retroJob = (tenantId: string, jobId: string) => `${this.prefix}:retro:${tenantId}:${jobId}`;
+    `${this.prefix}:object-watchers:${this.tag(tenantId)}:${scanId}`;
+  retroJob = (tenantId: string, jobId: string) =>
+    `${this.prefix}:retro:${this.tag(tenantId)}:${jobId}`;
   retroCredited = (tenantId: string, jobId: string) =>
-    `${this.prefix}:retro-credited:${tenantId}:${jobId}`;
+    `${this.prefix}:retro-credited:${this.tag(tenantId)}:${jobId}`;
   retroPages = (tenantId: string, jobId: string) =>
-    `${this.prefix}:retro-pages:${tenantId}:${jobId}`;
-  tenantRetroJobs = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:retro-jobs`;
+    `${this.prefix}:retro-pages:${this.tag(tenantId)}:${jobId}`;
+  tenantRetroJobs = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:retro-jobs`;
   schedule = (tenantId: string, scheduleId: string) =>
-    `${this.prefix}:schedule:${tenantId}:${scheduleId}`;
-  tenantSchedules = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:schedules`;
-  tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${tenantId}`;
-  tenantSettings = (tenantId: string) => `${this.prefix}:tenant-settings:${tenantId}`;
+    `${this.prefix}:schedule:${this.tag(tenantId)}:${scheduleId}`;
+  tenantSchedules = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:schedules`;
+  tenantLimits = (tenantId: string) => `${this.prefix}:tenant-limits:${this.tag(tenantId)}`;
+  tenantSettings = (tenantId: string) => `${this.prefix}:tenant-settings:${this.tag(tenantId)}`;
   /** A tenant's own YARA rules (core/tenant-rules.ts): the files, and their version counter. */
-  tenantRules = (tenantId: string) => `${this.prefix}:tenant-rules:${tenantId}`;
-  tenantRulesVersion = (tenantId: string) => `${this.prefix}:tenant-rules:${tenantId}:version`;
+  tenantRules = (tenantId: string) => `${this.prefix}:tenant-rules:${this.tag(tenantId)}`;
+  tenantRulesVersion = (tenantId: string) =>
+    `${this.prefix}:tenant-rules:${this.tag(tenantId)}:version`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
   rateLimitPrefix = () => `${this.prefix}:ratelimit`;
   burstLimitPrefix = () => `${this.prefix}:ratelimit-burst`;
   quotaPrefix = () => `${this.prefix}:quota`;
-  /** BullMQ's own prefix, so queues sit beside our keys under one namespace. */
-  queuePrefix = () => `${this.prefix}:q`;
+  /**
+   * BullMQ's prefix for one queue, so queues sit beside our keys under one namespace; with hash
+   * tags each queue has its own (BullMQ's scripts touch many keys of one queue at once).
+   */
+  queuePrefix = (queueName: string) =>
+    this.hashTags ? `${this.queueRoot()}:{${queueName}}` : this.queueRoot();
+  /** What every BullMQ key starts with (then `:`), whichever the queue. */
+  queueRoot = () => `${this.prefix}:q`;
 }

@@ -134,7 +134,9 @@ export class TenantLimiter {
     const { requestsPerSecond, burst } = await this.settings.effective(tenantId);
     if (requestsPerSecond === 0) return undefined;
     try {
-      const res = await this.requestLimiter(requestsPerSecond, burst).consume(tenantId);
+      const res = await this.requestLimiter(requestsPerSecond, burst).consume(
+        this.keys.tenantSegment(tenantId),
+      );
       return {
         allowed: true,
         limit: requestsPerSecond,
@@ -172,7 +174,7 @@ export class TenantLimiter {
   async chargeUpload(tenantId: string, bytes: number, now = new Date()): Promise<QuotaCheck> {
     const { bytesPerDay } = await this.settings.effective(tenantId);
     const limiter = this.quotaLimiter(bytesPerDay);
-    const key = quotaKey(tenantId, now);
+    const key = this.quotaKey(tenantId, now);
     try {
       const res = await limiter.consume(key, bytes);
       return {
@@ -195,19 +197,19 @@ export class TenantLimiter {
 
   /** Gives back bytes counted by `chargeUpload` at `chargedAt` (the request was then refused). */
   async refundUpload(tenantId: string, bytes: number, chargedAt: Date): Promise<void> {
-    await this.quotaLimiter(0).reward(quotaKey(tenantId, chargedAt), bytes);
+    await this.quotaLimiter(0).reward(this.quotaKey(tenantId, chargedAt), bytes);
   }
 
   /** Counts downloaded bytes (fetches): the work was accepted, so this never refuses. */
   async chargeFetched(tenantId: string, bytes: number, now = new Date()): Promise<void> {
     if (bytes <= 0) return;
     // The key the quota limiter reads, written by one short script of our own.
-    const key = `${this.keys.quotaPrefix()}:${quotaKey(tenantId, now)}`;
+    const key = `${this.keys.quotaPrefix()}:${this.quotaKey(tenantId, now)}`;
     await this.redis.usageCharge(1, key, String(bytes), String(QUOTA_KEY_SECONDS));
   }
 
   async bytesUsed(tenantId: string, now = new Date()): Promise<number> {
-    const res = await this.quotaLimiter(0).get(quotaKey(tenantId, now));
+    const res = await this.quotaLimiter(0).get(this.quotaKey(tenantId, now));
     return res?.consumedPoints ?? 0;
   }
 
@@ -242,6 +244,11 @@ export class TenantLimiter {
     return limiter;
   }
 
+  /** What the quota limiter appends to its prefix: the tenant (as keys name it) and the UTC day. */
+  private quotaKey(tenantId: string, now: Date): string {
+    return `${this.keys.tenantSegment(tenantId)}:${now.toISOString().slice(0, 10)}`;
+  }
+
   /** `bytesPerDay` 0: a counter that never refuses (usage is counted without a quota too). */
   private quotaLimiter(bytesPerDay: number): RateLimiterRedis {
     let limiter = this.quotaLimiters.get(bytesPerDay);
@@ -257,9 +264,6 @@ export class TenantLimiter {
     return limiter;
   }
 }
-
-const quotaKey = (tenantId: string, now: Date): string =>
-  `${tenantId}:${now.toISOString().slice(0, 10)}`;
 
 export function secondsToNextUtcDay(now: Date): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);

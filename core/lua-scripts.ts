@@ -13,6 +13,7 @@ const LUA_SCRIPTS = {
   scanReplaceResult: ['scans/lua/scan-replace-result.lua'],
   scanDelete: ['scans/lua/scan-delete.lua'],
   scanClaimStalePending: ['scans/lua/scan-claim-stale-pending.lua'],
+  scanPendingAdopt: ['scans/lua/scan-pending-adopt.lua'],
   scanBacklogEnqueue: ['core/lua/redis-now.lua', 'core/lua/scan-backlog-enqueue.lua'],
   tenantRotateSigningSecret: ['core/lua/tenant-rotate-signing-secret.lua'],
   apiKeyDisable: ['core/lua/api-key-disable.lua'],

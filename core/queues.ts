@@ -149,19 +149,31 @@ export interface Queues {
   close(): Promise<void>;
 }
 
+/** BullMQ's prefix of each queue (core/keys.ts `queuePrefix`: its own hash tag on a Cluster). */
+export type QueuePrefix = (queueName: (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES]) => string;
+
 export function createQueues(
   connection: ConnectionOptions,
-  prefix: string,
+  prefix: QueuePrefix,
   onError: (error: Error, queue: string) => void = () => undefined,
   options: { scanJobOptions?: JobsOptions; fairness?: ScanFairness } = {},
 ): Queues {
-  const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, { connection, prefix });
-  const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, { connection, prefix });
+  const scan = new Queue<ScanJob>(QUEUE_NAMES.scan, {
+    connection,
+    prefix: prefix(QUEUE_NAMES.scan),
+  });
+  const callback = new Queue<CallbackJob>(QUEUE_NAMES.callback, {
+    connection,
+    prefix: prefix(QUEUE_NAMES.callback),
+  });
   const retro = new Queue<RetroQueueJob, void, RetroJobName>(QUEUE_NAMES.retro, {
     connection,
-    prefix,
+    prefix: prefix(QUEUE_NAMES.retro),
   });
-  const rescan = new Queue<RescanJob>(QUEUE_NAMES.rescan, { connection, prefix });
+  const rescan = new Queue<RescanJob>(QUEUE_NAMES.rescan, {
+    connection,
+    prefix: prefix(QUEUE_NAMES.rescan),
+  });
   // Without a listener BullMQ prints every connection error (each reconnect attempt while
   // Redis is away) straight to stderr, around the structured log.
   for (const queue of [scan, callback, retro, rescan] as Queue[])

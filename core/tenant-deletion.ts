@@ -1,9 +1,17 @@
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 
+/** A server whose keyspace is walked with SCAN (SCAN reads one server's keys only). */
+export type KeyspaceNode = Pick<Redis, 'scan'>;
+
 export interface TenantDeletionDeps {
   redis: Redis;
   keys: RedisKeys;
+  /**
+   * The servers holding Arbiter's keys, to SCAN: every primary of a Redis Cluster. Left out, the
+   * one server `redis` talks to.
+   */
+  keyspaceNodes?: () => KeyspaceNode[];
   /** Removes a retro schedule with its BullMQ job scheduler (s3/retro/schedules.ts). */
   schedules: { delete(tenantId: string, scheduleId: string): Promise<boolean> };
   /** This process's caches of per-tenant data, told to forget a deleted tenant. */
@@ -32,18 +40,17 @@ const BATCH = 500;
  *
  * Access goes first (keys, then tokens), the tenant record last, so a deletion interrupted
  * half-way can be asked for again: the tenant still exists until everything else is gone.
+ *
+ * On a Redis Cluster no command here holds keys of two slots: the global keys (API keys, token
+ * owners, the tenants set, bucket-queues) are removed one command each, and the swept keys all
+ * carry the tenant's hash tag. The keyspace is scanned on every primary (`keyspaceNodes`).
  */
 export class TenantDeletion {
   constructor(private readonly deps: TenantDeletionDeps) {}
 
   /** How many of the tenant's scans are pending (queued, or running right now). */
   async pendingScans(tenantId: string): Promise<number> {
-    let count = 0;
-    const id = globEscape(tenantId);
-    await this.eachMember('zscan', this.deps.keys.pendingScans(), `${id}:*`, (members) => {
-      count += members.length;
-    });
-    return count;
+    return this.deps.redis.zcard(this.deps.keys.pendingScans(tenantId));
   }
 
   async delete(
@@ -51,7 +58,11 @@ export class TenantDeletion {
     options: { force?: boolean } = {},
   ): Promise<TenantDeletionOutcome> {
     const { redis, keys } = this.deps;
-    if ((await redis.exists(keys.tenant(tenantId))) === 0) return { status: 'unknown' };
+    if ((await redis.exists(keys.tenant(tenantId))) === 0) {
+      // A deletion stopped between its last two steps left the id in the set: finished now.
+      await redis.srem(keys.tenants(), tenantId);
+      return { status: 'unknown' };
+    }
     if (!options.force) {
       const count = await this.pendingScans(tenantId);
       if (count > 0) return { status: 'pending-scans', count };
@@ -61,7 +72,11 @@ export class TenantDeletion {
     await this.removeSchedules(tenantId);
     await this.removeIndexEntries(tenantId);
     await this.sweep(tenantId);
-    await redis.multi().del(keys.tenant(tenantId)).srem(keys.tenants(), tenantId).exec();
+    // Two keys of two slots on a Cluster, so two steps: the record first, which makes the tenant
+    // unknown everywhere (a stray id left in the set by a crash between the two is never listed,
+    // and a deletion asked for again removes it).
+    await redis.del(keys.tenant(tenantId));
+    await redis.srem(keys.tenants(), tenantId);
     for (const cache of this.deps.caches ?? []) cache.forget(tenantId);
     return { status: 'deleted' };
   }
@@ -73,11 +88,11 @@ export class TenantDeletion {
     for (let i = 0; i < apiKeys.length; i += BATCH) {
       const batch = apiKeys.slice(i, i + BATCH);
       // Only records that still name this tenant (a key's record is never shared, but be exact).
-      const owners = await redis
-        .pipeline(batch.map((key) => ['hget', keys.apiKey(key), 'tenant_id']))
-        .exec();
-      const mine = batch.filter((_, index) => owners?.[index]?.[1] === tenantId);
-      if (mine.length > 0) await redis.unlink(...mine.map((key) => keys.apiKey(key)));
+      const owners = await Promise.all(
+        batch.map((key) => redis.hget(keys.apiKey(key), 'tenant_id')),
+      );
+      const mine = batch.filter((_, index) => owners[index] === tenantId);
+      await Promise.all(mine.map((key) => redis.unlink(keys.apiKey(key))));
     }
   }
 
@@ -87,7 +102,7 @@ export class TenantDeletion {
     const prefix = keys.token(tenantId, '');
     await this.eachKey(`${globEscape(prefix)}*`, async (found) => {
       const ids = found.map((key) => key.slice(prefix.length)).filter((id) => id !== '');
-      if (ids.length > 0) await redis.unlink(...ids.map((id) => keys.tokenOwner(id)));
+      await Promise.all(ids.map((id) => redis.unlink(keys.tokenOwner(id))));
     });
   }
 
@@ -96,13 +111,14 @@ export class TenantDeletion {
     for (const id of ids) await this.deps.schedules.delete(tenantId, id);
   }
 
-  /** Entries naming the tenant in the global indexes: pending scans, buckets with a queue. */
+  /**
+   * Entries naming the tenant in the global index of buckets with a queue (its pending scans are
+   * indexed under its own key, swept with the rest; an entry still in the legacy global index
+   * finds no record and is dropped by the pending reaper).
+   */
   private async removeIndexEntries(tenantId: string): Promise<void> {
     const { redis, keys } = this.deps;
     const id = globEscape(tenantId);
-    await this.eachMember('zscan', keys.pendingScans(), `${id}:*`, async (members) => {
-      await redis.zrem(keys.pendingScans(), ...members);
-    });
     await this.eachMember('sscan', keys.bucketQueues(), `${id}/*`, async (members) => {
       await redis.srem(keys.bucketQueues(), ...members);
     });
@@ -112,26 +128,31 @@ export class TenantDeletion {
   private async sweep(tenantId: string): Promise<void> {
     const { redis, keys } = this.deps;
     const root = keys.tenants().slice(0, -':tenants'.length);
-    const queues = `${keys.queuePrefix()}:`;
+    const queues = `${keys.queueRoot()}:`;
     // Escaped too: ids are ours (hex), but a pattern must never widen to other tenants' keys.
-    const id = globEscape(tenantId);
+    // With hash tags the segment is `{tid}`: braces are plain characters in a MATCH pattern.
+    const id = globEscape(keys.tenantSegment(tenantId));
     for (const pattern of [`${globEscape(root)}:*:${id}`, `${globEscape(root)}:*:${id}:*`]) {
       await this.eachKey(pattern, async (found) => {
         const doomed = found.filter(
           (key) => !key.startsWith(queues) && key !== keys.tenant(tenantId),
         );
+        // One tenant's keys: with hash tags (on a Cluster) they share its slot, one UNLINK holds them.
         if (doomed.length > 0) await redis.unlink(...doomed);
       });
     }
   }
 
   private async eachKey(pattern: string, handle: (keys: string[]) => Promise<void>): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, found] = await this.deps.redis.scan(cursor, 'MATCH', pattern, 'COUNT', BATCH);
-      if (found.length > 0) await handle(found);
-      cursor = next;
-    } while (cursor !== '0');
+    const nodes = this.deps.keyspaceNodes?.() ?? [this.deps.redis];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', BATCH);
+        if (found.length > 0) await handle(found);
+        cursor = next;
+      } while (cursor !== '0');
+    }
   }
 
   /** SSCAN / ZSCAN over one key's members matching `pattern` (ZSCAN's scores left out). */

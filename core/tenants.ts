@@ -50,17 +50,18 @@ export class TenantStore {
     const now = new Date().toISOString();
     const tenant: Tenant = { id: newId(), name, creationDate: now, modificationDate: now };
     const signingSecret = newSigningSecret();
-    await this.redis
-      .multi()
-      .hset(this.keys.tenant(tenant.id), {
-        id: tenant.id,
-        name,
-        creation_date: now,
-        modification_date: now,
-        signing_secret: signingSecret,
-      })
-      .sadd(this.keys.tenants(), tenant.id)
-      .exec();
+    // The set (global) and the record (the tenant's slot) cannot share a MULTI on a Cluster. The
+    // set first: a crash in between leaves an id without a record, which nothing lists or
+    // accepts, and the caller was never given it; the other order could leave a tenant the
+    // pending reaper, which walks the set, never visits.
+    await this.redis.sadd(this.keys.tenants(), tenant.id);
+    await this.redis.hset(this.keys.tenant(tenant.id), {
+      id: tenant.id,
+      name,
+      creation_date: now,
+      modification_date: now,
+      signing_secret: signingSecret,
+    });
     const credentials = await this.addKey(tenant.id);
     return { tenant, credentials, signingSecret };
   }
@@ -82,6 +83,20 @@ export class TenantStore {
     return tenants
       .filter((t): t is Tenant => t !== undefined)
       .sort((a, b) => a.creationDate.localeCompare(b.creationDate));
+  }
+
+  /**
+   * Every tenant id, a page at a time (SSCAN: the set is never read whole in one reply). An id
+   * added or removed during the walk may be left out; one present throughout is given once at
+   * least.
+   */
+  async *eachTenantIdPage(): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const [next, ids] = await this.redis.sscan(this.keys.tenants(), cursor, 'COUNT', 500);
+      if (ids.length > 0) yield ids;
+      cursor = next;
+    } while (cursor !== '0');
   }
 
   /** The secret used to sign this tenant's webhooks. */
@@ -130,17 +145,20 @@ export class TenantStore {
   async addKey(tenantId: string): Promise<IssuedCredentials> {
     const credentials = { key: newApiKey(), secret: newApiSecret() };
     const now = new Date().toISOString();
+    // The tenant's list first (its slot), the key's record (global) second: a crash in between
+    // leaves a listed key without a record, which is not shown and cannot authenticate; the
+    // other order could leave a working key the tenant cannot see, disable or delete.
     await this.redis
       .multi()
-      .hset(this.keys.apiKey(credentials.key), {
-        tenant_id: tenantId,
-        secret_hash: hashSecret(credentials.secret).toString('hex'),
-        active: '1',
-        creation_date: now,
-      })
       .sadd(this.keys.tenantKeys(tenantId), credentials.key)
       .hset(this.keys.tenant(tenantId), 'modification_date', now)
       .exec();
+    await this.redis.hset(this.keys.apiKey(credentials.key), {
+      tenant_id: tenantId,
+      secret_hash: hashSecret(credentials.secret).toString('hex'),
+      active: '1',
+      creation_date: now,
+    });
     return credentials;
   }
 

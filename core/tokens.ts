@@ -48,6 +48,10 @@ export class TokenStore {
       scope,
     };
     const expireAt = Date.parse(token.expirationDate);
+    // The token (the tenant's slot) before its owner record (global; a Cluster cannot hold both
+    // in one MULTI): a token is found by id only through its owner record, so a crash in between
+    // leaves a token nobody can present, expiring on its own; and every owner record has its
+    // token, through which tenant deletion finds it.
     await this.redis
       .multi()
       .hset(this.keys.token(tenantId, token.id), {
@@ -58,8 +62,8 @@ export class TokenStore {
         scope,
       })
       .pexpireat(this.keys.token(tenantId, token.id), expireAt)
-      .set(this.keys.tokenOwner(token.id), tenantId, 'PXAT', expireAt)
       .exec();
+    await this.redis.set(this.keys.tokenOwner(token.id), tenantId, 'PXAT', expireAt);
     return token;
   }
 

@@ -98,14 +98,18 @@ export class BucketStore {
     if (input.callback) record.callback = input.callback;
     if (queue) record.queue = queue;
 
+    // bucket-queues is global, so it is written apart from the bucket's keys (one slot on a
+    // Cluster), in the order that lets a crash in between go unseen: the pollers list a bucket
+    // only when its record has a queue, so an entry goes in before a record with a queue is
+    // written, and comes out only after the record without one is.
     const member = `${tenantId}/${name}`;
-    const multi = this.redis
+    if (queue) await this.redis.sadd(this.keys.bucketQueues(), member);
+    await this.redis
       .multi()
       .set(this.keys.bucket(tenantId, name), JSON.stringify(record))
-      .sadd(this.keys.tenantBuckets(tenantId), name);
-    if (queue) multi.sadd(this.keys.bucketQueues(), member);
-    else multi.srem(this.keys.bucketQueues(), member);
-    await multi.exec();
+      .sadd(this.keys.tenantBuckets(tenantId), name)
+      .exec();
+    if (!queue) await this.redis.srem(this.keys.bucketQueues(), member);
     return { record, created: !existing };
   }
 
@@ -136,8 +140,9 @@ export class BucketStore {
         .multi()
         .del(this.keys.bucket(tenantId, name))
         .srem(this.keys.tenantBuckets(tenantId), name)
-        .srem(this.keys.bucketQueues(), `${tenantId}/${name}`)
         .exec()) ?? [];
+    // After the record: an entry left by a crash names no bucket, and the pollers skip it.
+    await this.redis.srem(this.keys.bucketQueues(), `${tenantId}/${name}`);
     return deleted === 1;
   }
 
@@ -149,7 +154,8 @@ export class BucketStore {
       const [tenantId = '', name = ''] = member.split('/');
       return this.keys.bucket(tenantId, name);
     });
-    const values = await this.redis.mget(...keys);
+    // One GET each, not an MGET: the buckets of many tenants are in many slots on a Cluster.
+    const values = await Promise.all(keys.map((key) => this.redis.get(key)));
     return values.flatMap((raw) => {
       const record = raw ? (JSON.parse(raw) as BucketRecord) : undefined;
       return record?.queue ? [record] : [];

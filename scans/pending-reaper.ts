@@ -11,10 +11,12 @@ import type { ScanService } from './service.js';
  * between leaves a record that says "pending" for its whole TTL with nothing behind it. Also a
  * job that ended without storing a result (the process died while recording the failure).
  *
- * Pending scans are indexed (scans/store.ts, `pending-scans`) when written and leave the
- * index when finished or deleted. Each run claims a bounded batch of the entries older than the
- * grace period (the claim re-stamps them, so another worker's reaper skips them and a scan that
- * is legitimately still waiting comes up again only a grace period later) and for each:
+ * Pending scans are indexed per tenant (scans/store.ts, `pending-scans:{tid}`) when written and
+ * leave the index when finished or deleted. Each run walks the tenants (SSCAN of the tenants set)
+ * and claims, tenant by tenant, up to a bounded batch in all of the entries older than the grace
+ * period (the claim re-stamps them, so another worker's reaper skips them, a scan that is
+ * legitimately still waiting comes up again only a grace period later, and the tenants walked
+ * first do not keep the batch to themselves), and for each:
  *
  * - record gone (expired) or no longer pending: the entry is dropped; a finished scan with a
  *   callback is still in the index only while its callback is owed by the worker process that
@@ -30,6 +32,9 @@ import type { ScanService } from './service.js';
  * tenant's fairness priority); the object's lease, taken for an hour at submission and held by
  * this scan id, is refreshed by the object stage when the job runs. The grace period is shorter
  * than the lease, so nothing else has claimed the version meanwhile.
+ *
+ * Older versions kept one global index; each run first moves what is left in it into the
+ * tenants' indexes (ScanStore.adoptLegacyPending), so an upgrade loses no pending scan.
  */
 export interface PendingReaperDeps {
   scanning: ScanService;
@@ -39,6 +44,8 @@ export interface PendingReaperDeps {
   graceMs: number;
   /** Pending scans looked at per run. */
   batchSize: number;
+  /** Every tenant id, a page at a time (TenantStore.eachTenantIdPage). */
+  tenantIds: () => AsyncIterable<string[]>;
 }
 
 /** Job states in which a worker will still (or does now) process the scan. */
@@ -54,26 +61,44 @@ export class PendingReaper {
   async reap(signal?: AbortSignal): Promise<Record<ReapAction, number>> {
     const scans = this.deps.scanning.store;
     const done: Record<ReapAction, number> = { requeued: 0, failed: 0 };
-    const claimed = await scans.claimStalePending(
-      Date.now() - this.deps.graceMs,
-      this.deps.batchSize,
-    );
-    for (const { tenantId, scanId } of claimed) {
-      if (signal?.aborted) break;
-      const record = await scans.get(tenantId, scanId);
-      if (record?.state === 'done') await this.queueOwedCallback(record);
-      if (record?.state !== 'pending') {
-        await scans.forgetPending(tenantId, scanId);
-        continue;
+    await this.adoptLegacyIndex(signal);
+    const cutoffMs = Date.now() - this.deps.graceMs;
+    let budget = this.deps.batchSize;
+    walk: for await (const page of this.deps.tenantIds()) {
+      for (const tenantId of page) {
+        if (signal?.aborted || budget === 0) break walk;
+        const claimed = await scans.claimStalePending(tenantId, cutoffMs, budget);
+        budget -= claimed.length;
+        for (const scanId of claimed) {
+          if (signal?.aborted) break walk;
+          const action = await this.look(tenantId, scanId);
+          if (!action) continue;
+          done[action] += 1;
+          this.deps.metrics.pendingReaped(action);
+        }
       }
-      const action = await this.resolve(record);
-      if (!action) continue;
-      done[action] += 1;
-      this.deps.metrics.pendingReaped(action);
     }
     if (done.requeued + done.failed > 0)
       this.deps.logger.info({ reaped: done }, 'pending scans without a job resolved');
     return done;
+  }
+
+  /** Entries an older version left in the global index, moved to their tenants' first. */
+  private async adoptLegacyIndex(signal?: AbortSignal): Promise<void> {
+    const scans = this.deps.scanning.store;
+    let moved = 0;
+    do moved = await scans.adoptLegacyPending(this.deps.batchSize);
+    while (moved > 0 && !signal?.aborted);
+  }
+
+  /** One claimed scan: resolved if still pending, else dropped from the index (callback owed?). */
+  private async look(tenantId: string, scanId: string): Promise<ReapAction | undefined> {
+    const scans = this.deps.scanning.store;
+    const record = await scans.get(tenantId, scanId);
+    if (record?.state === 'done') await this.queueOwedCallback(record);
+    if (record?.state === 'pending') return this.resolve(record);
+    await scans.forgetPending(tenantId, scanId);
+    return undefined;
   }
 
   /**

@@ -5,6 +5,13 @@ import type { ScanRecord, ScanRequest, ScanResult, ScanState, TraceEvent } from 
 /** The tenant result index keeps at most this many results (the newest). */
 export const DEFAULT_RESULT_INDEX_MAX = 100_000;
 
+/** A scan to write as pending, with its first trace event; `unlisted`: kept out of the result index. */
+export interface PendingEntry {
+  request: ScanRequest;
+  trace: string;
+  unlisted?: boolean;
+}
+
 /** What a delete found: nothing, a finished scan's result, or a scan still pending. */
 export type DeleteOutcome = 'none' | 'result' | 'pending';
 
@@ -18,8 +25,9 @@ export class ScanStore {
   ) {}
 
   /**
-   * Writes a pending scan and indexes it (in one MULTI) for the pending reaper, which resolves
-   * pending scans whose job was never queued (a process killed between this and enqueueScan).
+   * Writes a pending scan and indexes it (in one MULTI, one tenant's keys) for the pending
+   * reaper, which resolves pending scans whose job was never queued (a process killed between
+   * this and enqueueScan).
    */
   async createPending(request: ScanRequest): Promise<void> {
     const key = this.keys.scan(request.tenantId, request.id);
@@ -27,15 +35,25 @@ export class ScanStore {
       .multi()
       .hset(key, { state: 'pending', request: JSON.stringify(request) })
       .expire(key, this.ttlSeconds)
-      .zadd(this.keys.pendingScans(), Date.now(), pendingMember(request.tenantId, request.id))
+      .zadd(this.keys.pendingScans(request.tenantId), Date.now(), request.id)
       .exec();
   }
 
-  /** Many pending scans, each with its first trace event, in one round trip (bulk submissions). */
-  async createPendingMany(
-    entries: Array<{ request: ScanRequest; trace: string; unlisted?: boolean }>,
-  ): Promise<void> {
-    if (entries.length === 0) return;
+  /**
+   * Many pending scans, each with its first trace event (bulk submissions): one MULTI per tenant,
+   * as a MULTI may only hold keys of one slot (one tenant's, with hash tags).
+   */
+  async createPendingMany(entries: PendingEntry[]): Promise<void> {
+    const byTenant = new Map<string, PendingEntry[]>();
+    for (const entry of entries) {
+      const group = byTenant.get(entry.request.tenantId);
+      if (group) group.push(entry);
+      else byTenant.set(entry.request.tenantId, [entry]);
+    }
+    await Promise.all([...byTenant.values()].map((group) => this.createPendingOfTenant(group)));
+  }
+
+  private async createPendingOfTenant(entries: PendingEntry[]): Promise<void> {
     const now = Date.now();
     const timestamp = new Date(now).toISOString();
     const multi = this.redis.multi();
@@ -49,7 +67,7 @@ export class ScanStore {
         .expire(key, this.ttlSeconds)
         .rpush(traceKey, JSON.stringify(event))
         .expire(traceKey, this.ttlSeconds)
-        .zadd(this.keys.pendingScans(), now, pendingMember(request.tenantId, request.id));
+        .zadd(this.keys.pendingScans(request.tenantId), now, request.id);
     }
     const replies = (await multi.exec()) ?? [];
     const failed = replies.find(([error]) => error);
@@ -82,11 +100,11 @@ export class ScanStore {
     const stored = await this.redis.scanComplete(
       4,
       this.keys.scan(tenantId, result.id),
-      this.keys.pendingScans(),
+      this.keys.pendingScans(tenantId),
       this.keys.tenantResults(tenantId),
       this.keys.trace(tenantId, result.id),
       JSON.stringify(result),
-      pendingMember(tenantId, result.id),
+      result.id,
       result.id,
       String(now),
       String(now - this.ttlSeconds * 1000),
@@ -140,7 +158,7 @@ export class ScanStore {
     await this.redis
       .multi()
       .del(this.keys.scan(tenantId, scanId), this.keys.trace(tenantId, scanId))
-      .zrem(this.keys.pendingScans(), pendingMember(tenantId, scanId))
+      .zrem(this.keys.pendingScans(tenantId), scanId)
       .exec();
   }
 
@@ -154,9 +172,9 @@ export class ScanStore {
     const outcome = await this.redis.scanDelete(
       3,
       this.keys.scan(tenantId, scanId),
-      this.keys.pendingScans(),
+      this.keys.pendingScans(tenantId),
       this.keys.tenantResults(tenantId),
-      pendingMember(tenantId, scanId),
+      scanId,
       scanId,
     );
     return outcome === 2 ? 'pending' : outcome === 1 ? 'result' : 'none';
@@ -175,36 +193,56 @@ export class ScanStore {
   }
 
   /**
-   * Claims up to `limit` scans of the pending index last touched at or before `cutoffMs`, for the
-   * pending reaper; each is stamped now, so it comes up again only after another grace period.
+   * Claims up to `limit` of the tenant's pending scans last touched at or before `cutoffMs`, for
+   * the pending reaper; each is stamped now, so it comes up again only after another grace period.
    */
-  async claimStalePending(
-    cutoffMs: number,
-    limit: number,
-  ): Promise<Array<{ tenantId: string; scanId: string }>> {
-    const members = (await this.redis.scanClaimStalePending(
+  async claimStalePending(tenantId: string, cutoffMs: number, limit: number): Promise<string[]> {
+    return (await this.redis.scanClaimStalePending(
       1,
-      this.keys.pendingScans(),
+      this.keys.pendingScans(tenantId),
       String(cutoffMs),
       String(limit),
       String(Date.now()),
     )) as string[];
-    return members.flatMap((member) => {
+  }
+
+  /**
+   * Moves up to `limit` entries of the global pending index older versions wrote into their
+   * tenants' indexes, keeping their scores; returns how many entries it took (0: it is empty).
+   * Each entry is added to its tenant's index (only while its scan record exists, and never over
+   * an entry already there) before it leaves the global one, so a crash in between only leaves
+   * it to be moved again. A scan finished by an upgraded process while its entry was still in
+   * the global index is moved too, and the reaper then queues its callback once more: callbacks
+   * are delivered at least once, and this happens only across an upgrade.
+   */
+  async adoptLegacyPending(limit: number): Promise<number> {
+    const legacy = this.keys.legacyPendingScans();
+    const flat = await this.redis.zrange(legacy, '0', String(limit - 1), 'WITHSCORES');
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const member = flat[i]!;
       const [tenantId, scanId] = member.split(':');
-      return tenantId && scanId ? [{ tenantId, scanId }] : [];
-    });
+      if (tenantId && scanId) {
+        await this.redis.scanPendingAdopt(
+          2,
+          this.keys.scan(tenantId, scanId),
+          this.keys.pendingScans(tenantId),
+          scanId,
+          flat[i + 1]!,
+        );
+      }
+      await this.redis.zrem(legacy, member);
+    }
+    return flat.length / 2;
   }
 
   /** Whether the scan is in the pending index (not finished, or its callback still owed). */
   async isPendingIndexed(tenantId: string, scanId: string): Promise<boolean> {
-    return (
-      (await this.redis.zscore(this.keys.pendingScans(), pendingMember(tenantId, scanId))) !== null
-    );
+    return (await this.redis.zscore(this.keys.pendingScans(tenantId), scanId)) !== null;
   }
 
   /** Drops a scan from the pending index (its record expired or is no longer pending). */
   async forgetPending(tenantId: string, scanId: string): Promise<void> {
-    await this.redis.zrem(this.keys.pendingScans(), pendingMember(tenantId, scanId));
+    await this.redis.zrem(this.keys.pendingScans(tenantId), scanId);
   }
 
   async appendTrace(tenantId: string, scanId: string, message: string): Promise<void> {
@@ -239,5 +277,3 @@ export class ScanStore {
     return (await this.redis.del(this.keys.trace(tenantId, scanId))) === 1;
   }
 }
-
-const pendingMember = (tenantId: string, scanId: string) => `${tenantId}:${scanId}`;

@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
-import { QUEUE_NAMES, RescanJobSchema, type RescanJob } from '../core/queues.js';
+import { QUEUE_NAMES, RescanJobSchema, type QueuePrefix, type RescanJob } from '../core/queues.js';
 import { runRescan, type RunnerDeps } from '../rescans/runner.js';
 import { onOutOfAttempts } from './attempts.js';
 import { closeWorker, InFlight } from './graceful-close.js';
@@ -24,7 +24,7 @@ export interface RescanWorker {
 export function startRescanWorker(
   config: Config,
   connection: ConnectionOptions,
-  prefix: string,
+  prefix: QueuePrefix,
   runner: RunnerDeps,
 ): RescanWorker {
   const { logger } = runner;
@@ -42,7 +42,7 @@ export function startRescanWorker(
   const running = new InFlight();
   const worker = new Worker<RescanJob>(QUEUE_NAMES.rescan, running.track(processor), {
     connection,
-    prefix,
+    prefix: prefix(QUEUE_NAMES.rescan),
     concurrency: 2,
     lockDuration: config.jobLockMs,
     stalledInterval: config.stalledIntervalMs,

@@ -5,6 +5,7 @@ import {
   QUEUE_NAMES,
   RetroCrawlJobSchema,
   ScheduleFireJobSchema,
+  type QueuePrefix,
   type RetroJobName,
   type RetroQueueJob,
 } from '../core/queues.js';
@@ -33,7 +34,7 @@ export interface RetroWorker {
 export function startRetroWorker(
   config: Config,
   connection: ConnectionOptions,
-  prefix: string,
+  prefix: QueuePrefix,
   retro: RetroService,
 ): RetroWorker {
   const { logger } = retro.crawler;
@@ -70,7 +71,7 @@ export function startRetroWorker(
     crawls.track(processor),
     {
       connection,
-      prefix,
+      prefix: prefix(QUEUE_NAMES.retro),
       concurrency: config.retro.concurrency,
       lockDuration: config.jobLockMs,
       stalledInterval: config.stalledIntervalMs,

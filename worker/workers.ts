@@ -6,6 +6,7 @@ import {
   ScanJobSchema,
   callbackBackoffMs,
   type CallbackJob,
+  type QueuePrefix,
   type ScanJob,
 } from '../core/queues.js';
 import { onOutOfAttempts } from './attempts.js';
@@ -24,7 +25,7 @@ export interface Workers {
 export function startWorkers(
   config: Config,
   connection: ConnectionOptions,
-  prefix: string,
+  prefix: QueuePrefix,
   pipeline: PipelineDeps,
   delivery: CallbackDeps,
   scanSlots: ScanSlots,
@@ -58,7 +59,7 @@ export function startWorkers(
     scanJobs.track(scanSlots.around(createScanProcessor(pipeline, inlineCallbacks))),
     {
       connection,
-      prefix,
+      prefix: prefix(QUEUE_NAMES.scan),
       concurrency: config.scanConcurrency,
       ...lockOptions,
     },
@@ -79,7 +80,7 @@ export function startWorkers(
     callbackJobs.track(createCallbackProcessor(delivery)),
     {
       connection,
-      prefix,
+      prefix: prefix(QUEUE_NAMES.callback),
       concurrency: config.callbackConcurrency,
       ...lockOptions,
       settings: {

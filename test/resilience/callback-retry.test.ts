@@ -93,7 +93,7 @@ describe('callback delivery retries', () => {
     };
     callbackQueue = new Queue(QUEUE_NAMES.callback, {
       connection: redisOptionsFromUrl(service.redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.callback),
     });
   });
   afterAll(async () => {

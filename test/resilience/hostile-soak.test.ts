@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '../../core/keys.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { redisOptionsFromUrl } from '../../core/redis.js';
 import { overlappingZip } from '../support/archives.js';
@@ -136,7 +137,7 @@ describe('mixed hostile traffic from one tenant while another scans', () => {
     locations = await startHttpServer({ '/slow': trickle, '/small': randomContent(4096) });
     scanQueue = new Queue(QUEUE_NAMES.scan, {
       connection: redisOptionsFromUrl(service.redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.scan),
     });
   });
   afterAll(async () => {
@@ -149,7 +150,7 @@ describe('mixed hostile traffic from one tenant while another scans', () => {
   async function durableKeys(): Promise<string[]> {
     const redis = service.service.runtime.redis;
     const keys = await redis.keys(`${prefix()}:*`);
-    const queuePrefix = `${service.service.runtime.queuePrefix}:`;
+    const queuePrefix = `${new RedisKeys(prefix()).queueRoot()}:`;
     const kept: string[] = [];
     for (const key of keys) {
       if (key.startsWith(queuePrefix)) continue;

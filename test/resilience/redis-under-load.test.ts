@@ -66,7 +66,7 @@ describe('Redis killed and restarted under load', () => {
     worker = await startWorkerProcess(service.env);
     scanQueue = new Queue(QUEUE_NAMES.scan, {
       connection: redisOptionsFromUrl(redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.scan),
     });
     scanQueue.on('error', () => undefined);
   });

@@ -76,8 +76,11 @@ describe('SIGTERM to a worker during a burst of 50 fetches', () => {
     content = await startHttpServer(routes);
     const connection = redisOptionsFromUrl(redis.url);
     const prefix = service.service.runtime.queuePrefix;
-    callbackQueue = new Queue(QUEUE_NAMES.callback, { connection, prefix });
-    scanQueue = new Queue(QUEUE_NAMES.scan, { connection, prefix });
+    callbackQueue = new Queue(QUEUE_NAMES.callback, {
+      connection,
+      prefix: prefix(QUEUE_NAMES.callback),
+    });
+    scanQueue = new Queue(QUEUE_NAMES.scan, { connection, prefix: prefix(QUEUE_NAMES.scan) });
   });
   afterAll(async () => {
     await killAllArbiterProcesses();
@@ -205,8 +208,11 @@ describe('SIGTERM to a worker whose jobs outlast the shutdown deadline', () => {
     content = await startHttpServer(routes);
     const connection = redisOptionsFromUrl(redis.url);
     const prefix = service.service.runtime.queuePrefix;
-    scanQueue = new Queue(QUEUE_NAMES.scan, { connection, prefix });
-    callbackQueue = new Queue(QUEUE_NAMES.callback, { connection, prefix });
+    scanQueue = new Queue(QUEUE_NAMES.scan, { connection, prefix: prefix(QUEUE_NAMES.scan) });
+    callbackQueue = new Queue(QUEUE_NAMES.callback, {
+      connection,
+      prefix: prefix(QUEUE_NAMES.callback),
+    });
   });
   afterAll(async () => {
     await killAllArbiterProcesses();

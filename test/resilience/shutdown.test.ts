@@ -62,7 +62,7 @@ describe('SIGTERM to a worker process with a scan in flight', () => {
     });
     scanQueue = new Queue(QUEUE_NAMES.scan, {
       connection: redisOptionsFromUrl(redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.scan),
     });
   });
   afterAll(async () => {

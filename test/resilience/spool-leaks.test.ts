@@ -217,7 +217,7 @@ describe('the spool sweeper', () => {
     // the file to it, since it may be reading it.
     const holder = new Worker(QUEUE_NAMES.scan, null, {
       connection: redisOptionsFromUrl(service.redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.scan),
     });
     try {
       // (Jobs of the other test's scans, queued before it, come first: taken and held too.)

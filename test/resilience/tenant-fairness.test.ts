@@ -174,7 +174,7 @@ describe('a deep backlog of one tenant in the scan queue', () => {
     content = await startHttpServer(routes);
     scanQueue = new Queue(QUEUE_NAMES.scan, {
       connection: redisOptionsFromUrl(redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.scan),
     });
   });
   afterAll(async () => {

@@ -79,7 +79,7 @@ describe('a worker killed mid-job', () => {
     inspector = new Redis(redisOptionsFromUrl(redis.url));
     callbackQueue = new Queue(QUEUE_NAMES.callback, {
       connection: redisOptionsFromUrl(redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.callback),
     });
   });
 
@@ -108,7 +108,7 @@ describe('a worker killed mid-job', () => {
 
   const jobIsActive = async (id: string) =>
     (await inspector.exists(
-      `${service.service.runtime.queuePrefix}:${QUEUE_NAMES.scan}:${id}:lock`,
+      `${service.service.runtime.queuePrefix(QUEUE_NAMES.scan)}:${QUEUE_NAMES.scan}:${id}:lock`,
     )) === 1;
 
   it('retries the job on another worker and the result (and one callback) arrives', async () => {

@@ -55,7 +55,7 @@ describe('a retro crawl whose worker dies', () => {
     inspector = new Redis({ path: service.redis.socket });
     retroQueue = new Queue(QUEUE_NAMES.retro, {
       connection: { path: service.redis.socket },
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.retro),
     });
     keys = new RedisKeys(service.config.redisPrefix);
 

@@ -2,12 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { redisAnswersPing } from '../../core/embedded-redis.js';
 import { waitFor } from './wait.js';
 
 /**
  * A real redis-server for one test file, on a unix socket in a fresh temp folder (no port races,
  * nothing reachable from outside). With `appendonly`, a restart replays the AOF like production.
+ * With `cluster`, a single-node Redis Cluster holding every slot: a plain client works against it
+ * (no MOVED replies), but Redis refuses what a Cluster refuses, CROSSSLOT above all.
  */
 export interface TestRedis {
   url: string;
@@ -20,7 +23,9 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export async function startTestRedis(options: { appendonly?: boolean } = {}): Promise<TestRedis> {
+export async function startTestRedis(
+  options: { appendonly?: boolean; cluster?: boolean } = {},
+): Promise<TestRedis> {
   const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-redis-'));
   const socket = path.join(dir, 'redis.sock');
   let child: ChildProcess | undefined;
@@ -45,6 +50,9 @@ export async function startTestRedis(options: { appendonly?: boolean } = {}): Pr
         'always',
         '--maxmemory-policy',
         'noeviction',
+        ...(options.cluster
+          ? ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf')]
+          : []),
       ],
       { stdio: 'ignore' },
     );
@@ -52,6 +60,7 @@ export async function startTestRedis(options: { appendonly?: boolean } = {}): Pr
       timeoutMs: 10_000,
       what: 'redis-server to answer PING',
     });
+    if (options.cluster) await takeEverySlot(socket);
   };
 
   const stopWith = async (signal: NodeJS.Signals) => {
@@ -71,4 +80,20 @@ export async function startTestRedis(options: { appendonly?: boolean } = {}): Pr
     start,
     stop: () => stopWith('SIGTERM'),
   };
+}
+
+/** Gives the one node every slot (kept in its nodes.conf across a restart), then waits for it. */
+async function takeEverySlot(socket: string): Promise<void> {
+  const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    const ranges = (await client.call('CLUSTER', 'SLOTS')) as unknown[];
+    if (ranges.length === 0) await client.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    await waitFor(
+      async () => String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok'),
+      { timeoutMs: 20_000, what: 'the single-node cluster to be ok' },
+    );
+  } finally {
+    client.disconnect();
+  }
 }

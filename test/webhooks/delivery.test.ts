@@ -27,7 +27,7 @@ describe('callback delivery attempts', () => {
     api = tenantApi(service, tenant);
     callbackQueue = new Queue(QUEUE_NAMES.callback, {
       connection: redisOptionsFromUrl(service.redis.url),
-      prefix: service.service.runtime.queuePrefix,
+      prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.callback),
     });
   });
   afterAll(async () => {
