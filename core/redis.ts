@@ -218,7 +218,7 @@ function roleOptions(role: ConnectionRole) {
  *   is promoted) or TRYAGAIN (a slot moving while resharding) is sent again after this delay,
  *   on a refreshed slot map: a failover is ridden out instead of failing every command at once.
  * - `maxRedirections`: how many such resends (and MOVED/ASK redirections) one command gets.
- *   `command`: 16 × 200 ms, about 3 s, then the request is answered 503 (see CommandCluster).
+ *   `command`: 16, 200 ms apart (2–3 s), then the request is answered 503 (see CommandCluster).
  *   `worker`: about 2 minutes, longer than a failover with Redis's default cluster-node-timeout
  *   (15 s), as BullMQ's workers wait for Redis rather than fail their jobs.
  * - `clusterRetryStrategy`: when no node answers at all, reconnect forever, capped at 1 s, as the

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DomainError } from '../../core/errors.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import {
   startCallbackReceiver,
@@ -117,6 +118,13 @@ describe('Redis Cluster', () => {
       return cluster.command<number>(node!, ['CLUSTER', 'KEYSLOT', first!.key]);
     };
     expect(await slotOf(other.id)).not.toBe(await slotOf(tenant.id));
+
+    // A command spanning two slots is a bug, not an outage: it is not turned into a 503.
+    const crossSlot = service.service.runtime.redis
+      .eval('return 1', 2, `{${tenant.id}}:a`, `{${other.id}}:b`)
+      .catch((error: unknown) => error);
+    expect(await crossSlot).not.toBeInstanceOf(DomainError);
+    expect(String(await crossSlot)).toMatch(/CROSSSLOT/);
   }, 60_000);
 
   it('deletes a tenant with every key it had on any node', async () => {
