@@ -273,9 +273,9 @@ const keepHostName: NonNullable<ClusterOptions['dnsLookup']> = (address, callbac
 /**
  * The connection for BullMQ queues (`command`) and workers (`worker`): options BullMQ connects
  * with, for one server or a Sentinel-managed primary. On a Cluster BullMQ must be given a
- * client instance (it cannot make one from options): queues share the one given (createQueues
- * closes it with them); a worker makes its own two connections from it (`duplicate`), so the
- * `worker` instance is made lazy and never connects itself.
+ * client instance (from options it makes a single-server client): queues share the one given
+ * and leave it open (closeQueueConnection closes it after them); a worker makes its own two
+ * connections from it (`duplicate`), so the `worker` instance is made lazy and never connects.
  */
 export function queueConnectionOptions(
   target: RedisTarget | string,
@@ -451,7 +451,11 @@ export type ScanNode = Pick<IORedis, 'scan'>;
 export function redisPrimaries(redis: Redis): ScanNode[] {
   const client = redis as unknown as IORedis | Cluster;
   if (!(client instanceof Cluster)) return [redis];
-  return client.nodes('master').map((node) => ({
+  const primaries = client.nodes('master');
+  // Not connected (yet, or any more): walking no node would silently find no key at all.
+  if (primaries.length === 0)
+    throw unavailableError(new Error('no primary of the Redis Cluster is connected'));
+  return primaries.map((node) => ({
     scan: ((...args: Parameters<IORedis['scan']>) =>
       node.scan(...args).catch((error: Error) => {
         throw isOutage(error) ? unavailableError(error) : error;
