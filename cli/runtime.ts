@@ -28,8 +28,11 @@ import { createOutboundHttp } from '../core/outbound-http.js';
 import { createQueues, scanJobOptions, type QueuePrefix, type Queues } from '../core/queues.js';
 import {
   checkRedisAccess,
+  closeQueueConnection,
   createRedis,
   queueConnectionOptions,
+  redisPrimaries,
+  redisReady,
   redisTarget,
   type Redis,
   type RedisTarget,
@@ -157,10 +160,18 @@ export async function buildRuntime(
   const redis = createRedis(target, 'command', (error) =>
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
-  const keys = new RedisKeys(config.redisPrefix);
+  // Connected before serving: a Cluster's command client refuses commands until it is.
+  if (!(await redisReady(redis)))
+    logger.warn(
+      { redis: target.label },
+      'redis not ready yet; requests are answered 503 until it is',
+    );
+  // Hash tags exactly on a Cluster (core/keys.ts): elsewhere the key names stay as they were.
+  const keys = new RedisKeys(config.redisPrefix, { hashTags: target.mode === 'cluster' });
   const workerConnection: ConnectionOptions = queueConnectionOptions(target, 'worker');
+  const queueConnection = queueConnectionOptions(target, 'command');
   const queues = createQueues(
-    queueConnectionOptions(target, 'command'),
+    queueConnection,
     keys.queuePrefix,
     (error, queue) => logger.warn({ err: error.message, queue }, 'redis connection problem'),
     // Scan jobs are prioritized by their rank in their tenant's backlog (core/scan-fairness.ts).
@@ -314,6 +325,8 @@ export async function buildRuntime(
     tenantDeletion: new TenantDeletion({
       redis,
       keys,
+      // SCAN walks one node: on a Cluster, every primary (core/redis.ts redisPrimaries).
+      keyspaceNodes: () => redisPrimaries(redis),
       schedules: retro.schedules,
       caches: [settings],
     }),
@@ -355,6 +368,7 @@ export async function buildRuntime(
       s3.close();
       uploads.s3Client?.destroy();
       await queues.close();
+      closeQueueConnection(queueConnection);
       await engines.close();
       await yara.close();
       await clamd.embedded?.stop();
@@ -470,8 +484,8 @@ export async function startSharedDependencies(
 }
 
 /**
- * With neither REDIS_URL nor REDIS_SENTINELS, Arbiter runs its own private redis-server (the
- * embedded default).
+ * With none of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES, Arbiter runs its own private
+ * redis-server (the embedded default).
  */
 async function resolveRedis(config: Config, logger: Logger): Promise<EmbeddedRedis | undefined> {
   if (redisConfigured(config)) return undefined;
@@ -573,9 +587,11 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Whether the operator named a Redis (one server or Sentinels), so none is started. */
+/** Whether the operator named a Redis (one server, Sentinels or a Cluster), so none is started. */
 export const redisConfigured = (config: Config): boolean =>
-  config.redis.url !== undefined || config.redis.sentinel !== undefined;
+  config.redis.url !== undefined ||
+  config.redis.sentinel !== undefined ||
+  config.redis.clusterNodes !== undefined;
 
 /** For one-shot CLI commands: reuse a running `serve`'s private Redis if there is one. */
 export async function runningEmbeddedRedis(config: Config): Promise<string | undefined> {

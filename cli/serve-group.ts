@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../core/config.js';
 import { RedisKeys } from '../core/keys.js';
 import type { Logger } from '../core/logger.js';
-import { createRedis, type RedisTarget } from '../core/redis.js';
+import { createRedis, redisReady, type RedisTarget } from '../core/redis.js';
 import { TenantStore } from '../core/tenants.js';
 import { startSharedDependencies, type SharedDependencies } from './runtime.js';
 import { printDemoTenant, reachableUrl } from './serve.js';
@@ -147,7 +147,9 @@ async function printDemoOnceListening(
     logger.warn({ err: error.message }, 'redis connection problem'),
   );
   try {
-    const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
+    await redisReady(redis);
+    const keys = new RedisKeys(config.redisPrefix, { hashTags: target.mode === 'cluster' });
+    const tenants = new TenantStore(redis, keys);
     await printDemoTenant(tenants, reachableUrl(config.listenHost, port));
   } catch (error) {
     logger.error({ err: (error as Error).message }, 'creating the demo tenant failed');

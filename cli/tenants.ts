@@ -1,7 +1,7 @@
 import type { Config } from '../core/config.js';
 import { startEmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
-import { createRedis, redisTarget } from '../core/redis.js';
+import { createRedis, redisReady, redisTarget } from '../core/redis.js';
 import { TenantStore } from '../core/tenants.js';
 import { redisConfigured, runningEmbeddedRedis } from './runtime.js';
 
@@ -19,13 +19,12 @@ export async function runTenantsCommand(config: Config, args: string[]): Promise
     redisConfigured(config) || running
       ? undefined
       : await startEmbeddedRedis({ dataDir: config.dataDir });
-  const redis = createRedis(
-    redisTarget(config.redis, running ?? embedded?.url),
-    'command',
-    () => undefined,
-  );
+  const target = redisTarget(config.redis, running ?? embedded?.url);
+  const redis = createRedis(target, 'command', () => undefined);
   try {
-    const tenants = new TenantStore(redis, new RedisKeys(config.redisPrefix));
+    await redisReady(redis);
+    const keys = new RedisKeys(config.redisPrefix, { hashTags: target.mode === 'cluster' });
+    const tenants = new TenantStore(redis, keys);
     if (action === 'create') {
       const created = await tenants.createTenant(name);
       console.log(

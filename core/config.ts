@@ -98,7 +98,7 @@ const engineList = z
     return [...new Set(names)] as EngineName[];
   });
 
-/** REDIS_SENTINELS: comma-separated `host:port` of the Sentinels watching the primary. */
+/** REDIS_SENTINELS, REDIS_CLUSTER_NODES: comma-separated `host:port` (IPv6 in brackets). */
 const hostPortList = z
   .string()
   .optional()
@@ -178,8 +178,11 @@ export const EnvSchema = z.object({
     })
     .optional()
     .describe(
-      'one Redis server: `redis://`, `rediss://` (TLS) or `unix:///path/to/socket`, with an ACL user as `redis://user:password@host:port`; unset (and no `REDIS_SENTINELS`) → `serve` starts a private `redis-server`',
+      'one Redis server: `redis://`, `rediss://` (TLS) or `unix:///path/to/socket`, with an ACL user as `redis://user:password@host:port`; unset (and no `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`) → `serve` starts a private `redis-server`',
     ),
+  REDIS_CLUSTER_NODES: hostPortList.describe(
+    "comma-separated `host:port` of some nodes of a Redis Cluster (seeds: Arbiter learns the others from them, and follows failovers and resharding); every Arbiter key is then hash-tagged so that a tenant's keys share one slot (instead of `REDIS_URL` or `REDIS_SENTINELS`; see docs/deployment.md)",
+  ),
   REDIS_SENTINELS: hostPortList.describe(
     'comma-separated `host:port` of Redis Sentinels: Arbiter asks them where the primary named `REDIS_SENTINEL_NAME` is, and follows it when they fail over (instead of `REDIS_URL`; see docs/deployment.md)',
   ),
@@ -205,17 +208,19 @@ export const EnvSchema = z.object({
     .string()
     .optional()
     .describe(
-      'ACL user of the primary with `REDIS_SENTINELS` (with `REDIS_URL`, put it in the URL: `redis://user:password@host:port`)',
+      'ACL user of the primary with `REDIS_SENTINELS`, of every node with `REDIS_CLUSTER_NODES` (with `REDIS_URL`, put it in the URL: `redis://user:password@host:port`)',
     ),
   REDIS_PASSWORD: z
     .string()
     .optional()
-    .describe('password of the primary with `REDIS_SENTINELS` (with `REDIS_URL`, in the URL)'),
+    .describe(
+      'password of the primary with `REDIS_SENTINELS`, of every node with `REDIS_CLUSTER_NODES` (with `REDIS_URL`, in the URL)',
+    ),
   REDIS_TLS: z
     .stringbool()
     .default(false)
     .describe(
-      'the primary found through `REDIS_SENTINELS` is reached over TLS (with `REDIS_URL`, use `rediss://`)',
+      'the primary found through `REDIS_SENTINELS`, or every node of `REDIS_CLUSTER_NODES`, is reached over TLS (with `REDIS_URL`, use `rediss://`)',
     ),
   REDIS_TLS_CA_FILE: z
     .string()
@@ -591,10 +596,12 @@ function structureConfig(e: Env) {
     listenHost: e.ARBITER_LISTEN_HOST,
     /**
      * Where Redis is, as configured (core/redis.ts `redisTarget` turns it into client options):
-     * one server at `url`, or the primary the Sentinels name; neither → the embedded one.
+     * one server at `url`, the primary the Sentinels name, or a Cluster found through its seed
+     * nodes; none → the embedded one.
      */
     redis: {
       url: e.REDIS_URL,
+      clusterNodes: e.REDIS_CLUSTER_NODES,
       sentinel: e.REDIS_SENTINELS
         ? {
             nodes: e.REDIS_SENTINELS,
@@ -813,16 +820,26 @@ export const ConfigSchema = EnvSchema.superRefine(checkRedisSettings).transform(
 function checkRedisSettings(e: Env, ctx: z.RefinementCtx): void {
   const problem = (path: string, message: string) =>
     ctx.addIssue({ code: 'custom', path: [path], message });
-  if (e.REDIS_SENTINELS && e.REDIS_URL)
-    problem('REDIS_SENTINELS', 'set either REDIS_URL (one server) or REDIS_SENTINELS, not both');
+  const chosen = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter(
+    (name) => e[name] !== undefined,
+  );
+  if (chosen.length > 1)
+    problem(
+      chosen[1]!,
+      `set one of REDIS_URL (one server), REDIS_SENTINELS or REDIS_CLUSTER_NODES, not ${chosen.join(' and ')}`,
+    );
   if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_NAME)
     problem(
       'REDIS_SENTINEL_NAME',
       'required with REDIS_SENTINELS (the name the Sentinels monitor)',
     );
-  if (!e.REDIS_SENTINELS)
+  if (!e.REDIS_SENTINELS && !e.REDIS_CLUSTER_NODES)
     for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const)
-      if (e[name]) problem(name, 'only with REDIS_SENTINELS (with REDIS_URL, put it in the URL)');
+      if (e[name])
+        problem(
+          name,
+          'only with REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL, put it in the URL)',
+        );
   if (Boolean(e.REDIS_TLS_CERT_FILE) !== Boolean(e.REDIS_TLS_KEY_FILE))
     problem('REDIS_TLS_CERT_FILE', 'set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together');
 }

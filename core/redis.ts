@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Redis as IORedis, ReplyError, type Command } from 'ioredis';
+import { Cluster, Redis as IORedis, ReplyError, type Command } from 'ioredis';
+import type { ConnectionOptions as QueueConnection } from 'bullmq';
 import { ConfigError } from './config.js';
 import { DomainError } from './errors.js';
 import { defineLuaScripts, type LuaCommands } from './lua-scripts.js';
 
 export type { LuaPipeline } from './lua-scripts.js';
 
-/** A client as createRedis makes it: ioredis with every Lua script defined as a command. */
+/**
+ * A client as createRedis makes it: ioredis with every Lua script defined as a command. On a
+ * Cluster it is an ioredis `Cluster` under this one type (see createRedis): the stores issue the
+ * same commands either way, each routed by ioredis to the node serving its key's slot.
+ */
 export type Redis = IORedis & LuaCommands;
 
 /**
@@ -50,11 +55,23 @@ export function redisOptionsFromUrl(url: string): RedisEndpoint {
  * Where Redis is, built once per process from the configuration (`redisTarget`): every client of
  * the process (commands, BullMQ queues and workers and their blocking connections) is made from
  * it, so they all reach the same Redis the same way. `mode` says which kind of deployment the
- * options describe; a new kind (a Cluster) is a new mode, made by createRedis and BullMQ alike.
+ * options describe, each made by createRedis and for BullMQ alike.
  */
 export type RedisTarget =
   | { mode: 'server'; options: RedisEndpoint; label: string }
-  | { mode: 'sentinel'; options: SentinelEndpoint; label: string };
+  | { mode: 'sentinel'; options: SentinelEndpoint; label: string }
+  | { mode: 'cluster'; options: ClusterEndpoint; label: string };
+
+/**
+ * A Redis Cluster: the seed nodes the operator listed (the client learns the others from them)
+ * and the credentials and TLS used for every node.
+ */
+export interface ClusterEndpoint {
+  nodes: Array<{ host: string; port: number }>;
+  username?: string;
+  password?: string;
+  tls?: ConnectionOptions;
+}
 
 /** The primary a set of Sentinels names, with the credentials and TLS used for it and for them. */
 export interface SentinelEndpoint {
@@ -75,6 +92,7 @@ export interface SentinelEndpoint {
 /** Redis settings as core/config.ts structures them (`config.redis`). */
 export interface RedisSettings {
   url?: string | undefined;
+  clusterNodes?: Array<{ host: string; port: number }> | undefined;
   sentinel?:
     | {
         nodes: Array<{ host: string; port: number }>;
@@ -91,10 +109,20 @@ export interface RedisSettings {
 }
 
 /**
- * The process's RedisTarget: the Sentinels' primary, else the server at `settings.url`, else the
- * embedded one at `fallbackUrl`. TLS files are read here, once: a missing file stops the start.
+ * The process's RedisTarget: the Cluster of `settings.clusterNodes`, else the Sentinels' primary,
+ * else the server at `settings.url`, else the embedded one at `fallbackUrl`. TLS files are read
+ * here, once: a missing file stops the start.
  */
 export function redisTarget(settings: RedisSettings, fallbackUrl?: string): RedisTarget {
+  if (settings.clusterNodes) {
+    const options: ClusterEndpoint = {
+      nodes: settings.clusterNodes,
+      ...definedOnly({ username: settings.username, password: settings.password }),
+      ...(settings.tls ? { tls: tlsTrust(settings.tlsFiles) } : {}),
+    };
+    const nodes = settings.clusterNodes.map((node) => `${node.host}:${node.port}`).join(',');
+    return { mode: 'cluster', options, label: `cluster via ${nodes}` };
+  }
   const sentinel = settings.sentinel;
   if (sentinel) {
     const tls = settings.tls || sentinel.tls ? tlsTrust(settings.tlsFiles) : undefined;
@@ -181,9 +209,93 @@ function roleOptions(role: ConnectionRole) {
   };
 }
 
-/** Connection options for BullMQ queues (`command`) and workers (`worker`). */
-export function queueConnectionOptions(target: RedisTarget | string, role: ConnectionRole) {
-  return { ...targetOf(target).options, ...roleOptions(role) };
+/**
+ * ioredis Cluster options for one role, on top of the nodes' credentials and TLS:
+ * - `scaleReads: 'master'`: every command goes to the primary serving its slot. Arbiter reads
+ *   what it has just written (a scan's record right after accepting it): a replica may lag.
+ * - `retryDelayOnFailover`, `retryDelayOnClusterDown`, `retryDelayOnTryAgain`: a command whose
+ *   node went away (its connection closed), that met CLUSTERDOWN (slots unserved while a replica
+ *   is promoted) or TRYAGAIN (a slot moving while resharding) is sent again after this delay,
+ *   on a refreshed slot map: a failover is ridden out instead of failing every command at once.
+ * - `maxRedirections`: how many such resends (and MOVED/ASK redirections) one command gets.
+ *   `command`: 16, 200 ms apart (2–3 s), then the request is answered 503 (see CommandCluster).
+ *   `worker`: about 2 minutes, longer than a failover with Redis's default cluster-node-timeout
+ *   (15 s), as BullMQ's workers wait for Redis rather than fail their jobs.
+ * - `clusterRetryStrategy`: when no node answers at all, reconnect forever, capped at 1 s, as the
+ *   single-server client does (reconnectDelayMs).
+ * - `slotsRefreshTimeout`: 2 s for CLUSTER SLOTS: a TLS handshake with a busy node can take more
+ *   than the default 1 s, and a refresh that times out leaves the slot map stale.
+ * - `enableOfflineQueue`: `worker` connections queue commands while the cluster is unreachable
+ *   and send them when it is back (waiting forever, as BullMQ requires). `command` connections
+ *   refuse them at once instead, so a request is answered 503 and nothing it asked for runs
+ *   later; ioredis's Cluster has no bound like `maxRetriesPerRequest` on its offline queue, so
+ *   queued commands would otherwise wait for the whole outage. (createRedis's client connects
+ *   before it is used: see redisReady.)
+ * - `redisOptions`: the user, password and TLS of every node, the discovered ones included;
+ *   `maxRetriesPerRequest: null` on `worker` connections, as BullMQ requires of them.
+ * - `dnsLookup`: with TLS, seed host names are kept as written rather than resolved to addresses,
+ *   so that a node's certificate is checked against the name the operator gave. (Nodes found
+ *   through CLUSTER SLOTS are reached at the address they announce: their certificates must
+ *   name it.)
+ */
+function clusterOptions(endpoint: ClusterEndpoint, role: ConnectionRole): ClusterOptions {
+  const redisOptions: NonNullable<ClusterOptions['redisOptions']> = {
+    ...definedOnly({
+      username: endpoint.username,
+      password: endpoint.password,
+      tls: endpoint.tls,
+    }),
+    maxRetriesPerRequest: role === 'worker' ? null : 2,
+  };
+  return {
+    scaleReads: 'master',
+    retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+    maxRedirections: role === 'worker' ? 600 : 16,
+    clusterRetryStrategy: reconnectDelayMs,
+    slotsRefreshTimeout: 2_000,
+    enableOfflineQueue: role === 'worker',
+    enableReadyCheck: true,
+    redisOptions,
+    ...(endpoint.tls ? { dnsLookup: keepHostName } : {}),
+  };
+}
+
+/** The options `new Cluster` takes (ioredis's type, with the reply mapping it defaults to). */
+type ClusterOptions = NonNullable<ConstructorParameters<typeof CommandCluster>[1]>;
+
+const CLUSTER_RETRY_DELAY_MS = 200;
+
+const keepHostName: NonNullable<ClusterOptions['dnsLookup']> = (address, callback) =>
+  callback(null, address, 0);
+
+/**
+ * The connection for BullMQ queues (`command`) and workers (`worker`): options BullMQ connects
+ * with, for one server or a Sentinel-managed primary. On a Cluster BullMQ must be given a
+ * client instance (from options it makes a single-server client): queues share the one given
+ * and leave it open (closeQueueConnection closes it after them); a worker makes its own two
+ * connections from it (`duplicate`), so the `worker` instance is made lazy and never connects.
+ */
+export function queueConnectionOptions(
+  target: RedisTarget | string,
+  role: ConnectionRole,
+): QueueConnection {
+  const resolved = targetOf(target);
+  if (resolved.mode === 'cluster')
+    return new Cluster(resolved.options.nodes, {
+      ...clusterOptions(resolved.options, role),
+      lazyConnect: role === 'worker',
+    });
+  return { ...resolved.options, ...roleOptions(role) };
+}
+
+/**
+ * Closes a queue connection that is a client instance (a Cluster's, which the queues share and
+ * leave open); options are connected and closed by BullMQ itself.
+ */
+export function closeQueueConnection(connection: QueueConnection): void {
+  if (connection instanceof Cluster) connection.disconnect();
 }
 
 const targetOf = (target: RedisTarget | string): RedisTarget =>
@@ -216,11 +328,45 @@ class CommandConnection extends IORedis {
   }
 }
 
+/**
+ * The `command` connection to a Cluster, mapping outages to the `unavailable` DomainError like
+ * CommandConnection. The mapping wraps each command's reject once, under ioredis's own handling:
+ * a command ioredis can still resend (TRYAGAIN, CLUSTERDOWN, a closed node connection during a
+ * failover, see clusterOptions) is resent, and only its final failure is mapped.
+ */
+class CommandCluster extends Cluster {
+  private readonly mapped = new WeakSet<Command>();
+
+  override sendCommand(...args: Parameters<Cluster['sendCommand']>): unknown {
+    const [command] = args;
+    if (!this.mapped.has(command)) {
+      const reject = command.reject;
+      command.reject = (error: Error) => reject(isOutage(error) ? unavailableError(error) : error);
+      this.mapped.add(command);
+    }
+    return super.sendCommand(...args);
+  }
+}
+
 const RedisReplyError = ReplyError as abstract new (...args: never[]) => Error;
 
+/**
+ * Replies that mean "not now" rather than "wrong": a Cluster with unserved slots (CLUSTERDOWN),
+ * a slot being moved (TRYAGAIN), a replica that lost its primary (MASTERDOWN), a node still
+ * loading its data after a restart (LOADING).
+ */
+const OUTAGE_REPLY = /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING)\b/;
+
+/**
+ * Whether a command failed because Redis could not be reached (or could not serve it for now):
+ * anything but a reply Redis gave, and the replies above. Every other reply (a wrong command, a
+ * script error, CROSSSLOT) is a bug and stays one. A Cluster's own failures (ClusterAllFailedError,
+ * "Failed to refresh slots cache", too many redirections, not ready) are not replies: outages.
+ */
 function isOutage(error: Error): boolean {
   if (error instanceof DomainError) return false;
-  return !(error instanceof RedisReplyError);
+  if (error instanceof RedisReplyError) return OUTAGE_REPLY.test(error.message);
+  return true;
 }
 
 function unavailableError(cause: Error): DomainError {
@@ -235,15 +381,86 @@ export function createRedis(
   role: ConnectionRole,
   onError: (e: Error) => void,
 ): Redis {
+  const resolved = targetOf(target);
+  if (resolved.mode === 'cluster') return createClusterClient(resolved.options, role, onError);
   const Client = role === 'command' ? CommandConnection : IORedis;
   const redis = new Client({
-    ...targetOf(target).options,
+    ...resolved.options,
     ...roleOptions(role),
     enableReadyCheck: true,
   });
   // Without a listener, ioredis prints every reconnect error as an unhandled event.
   redis.on('error', onError);
   return defineLuaScripts(redis);
+}
+
+/**
+ * A Cluster client under the `Redis` type. The cast is kept here: a Cluster serves every command
+ * the stores use (each routed to its key's slot; a multi-key command or script must keep its
+ * keys in one slot, which the hash tags of core/keys.ts ensure), and what differs from one
+ * server (`options`, `duplicate`, SCAN walking one node only) is dealt with where it is used
+ * (queueConnectionOptions, redisPrimaries).
+ */
+function createClusterClient(
+  endpoint: ClusterEndpoint,
+  role: ConnectionRole,
+  onError: (e: Error) => void,
+): Redis {
+  const options = clusterOptions(endpoint, role);
+  const cluster =
+    role === 'command'
+      ? new CommandCluster(endpoint.nodes, options)
+      : new Cluster(endpoint.nodes, options);
+  cluster.on('error', onError);
+  // A node's own connection problems (one node gone during a failover) are told per node.
+  cluster.on('node error', (error: Error, node: string) =>
+    onError(new Error(`${node}: ${error.message}`, { cause: error })),
+  );
+  return defineLuaScripts(cluster as unknown as IORedis);
+}
+
+/**
+ * Waits (at most `timeoutMs`) for a Cluster client made by createRedis to be connected; false if
+ * it is not by then. A Cluster's `command` client refuses commands until then (it has no offline
+ * queue, see clusterOptions), so a process waits for it before using it. A single server's
+ * client queues its first commands until it is connected: nothing to wait for.
+ */
+export async function redisReady(redis: Redis, timeoutMs = 10_000): Promise<boolean> {
+  const client = redis as unknown as IORedis | Cluster;
+  if (!(client instanceof Cluster) || client.status === 'ready') return true;
+  return new Promise<boolean>((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    client.on('ready', onReady);
+  });
+}
+
+/** What can be asked of each node of a keyspace: SCAN, which walks one node's keys only. */
+export type ScanNode = Pick<IORedis, 'scan'>;
+
+/**
+ * The nodes to SCAN to see every key: each primary of a Cluster (the node clients ioredis keeps,
+ * a SCAN failing for an outage answered `unavailable` as the command client's commands are), or
+ * the one server of any other client. The cast is the one of createClusterClient.
+ */
+export function redisPrimaries(redis: Redis): ScanNode[] {
+  const client = redis as unknown as IORedis | Cluster;
+  if (!(client instanceof Cluster)) return [redis];
+  const primaries = client.nodes('master');
+  // Not connected (yet, or any more): walking no node would silently find no key at all.
+  if (primaries.length === 0)
+    throw unavailableError(new Error('no primary of the Redis Cluster is connected'));
+  return primaries.map((node) => ({
+    scan: ((...args: Parameters<IORedis['scan']>) =>
+      node.scan(...args).catch((error: Error) => {
+        throw isOutage(error) ? unavailableError(error) : error;
+      })) as IORedis['scan'],
+  }));
 }
 
 /**
@@ -278,14 +495,28 @@ function isAccessRefusal(error: Error): boolean {
 /**
  * One connection attempt at start: throws RedisAccessError when Redis refuses Arbiter's
  * credentials or its certificate is not trusted. `unreachable` (nothing listening yet, the
- * Sentinels not answering) is not fatal: the clients keep reconnecting, as after an outage.
+ * Sentinels not answering) is not fatal: the clients keep reconnecting, as after an outage. A
+ * Cluster is probed at its seed nodes, one after the other, with the credentials and TLS every
+ * node gets: the first that answers or refuses decides.
  */
 export async function checkRedisAccess(
   target: RedisTarget,
   timeoutMs = 5_000,
 ): Promise<'ok' | 'unreachable'> {
+  if (target.mode !== 'cluster') return probeAccess(target, target.options, timeoutMs);
+  const { nodes, ...credentials } = target.options;
+  for (const node of nodes)
+    if ((await probeAccess(target, { ...credentials, ...node }, timeoutMs)) === 'ok') return 'ok';
+  return 'unreachable';
+}
+
+async function probeAccess(
+  target: RedisTarget,
+  options: RedisEndpoint | SentinelEndpoint,
+  timeoutMs: number,
+): Promise<'ok' | 'unreachable'> {
   const probe = new IORedis({
-    ...target.options,
+    ...options,
     lazyConnect: true,
     connectTimeout: timeoutMs,
     maxRetriesPerRequest: 0,

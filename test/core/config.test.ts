@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, clamavDatabaseDir, loadConfig, parseByteSize } from '../../core/config.js';
 import { scanJobOptions } from '../../core/queues.js';
+import { redisTarget } from '../../core/redis.js';
 
 describe('configuration from the environment', () => {
   it('starts on documented defaults with an empty environment', () => {
@@ -167,13 +168,68 @@ describe('configuration from the environment', () => {
         REDIS_SENTINEL_NAME: 'a',
         REDIS_URL: 'redis://r',
       }),
-    ).toMatch(/^REDIS_SENTINELS: set either REDIS_URL \(one server\) or REDIS_SENTINELS/m);
+    ).toMatch(
+      /^REDIS_SENTINELS: set one of REDIS_URL \(one server\), REDIS_SENTINELS or REDIS_CLUSTER_NODES, not REDIS_URL and REDIS_SENTINELS/m,
+    );
     expect(problems({ REDIS_URL: 'redis://r', REDIS_PASSWORD: 'secret' })).toMatch(
-      /^REDIS_PASSWORD: only with REDIS_SENTINELS \(with REDIS_URL, put it in the URL\)/m,
+      /^REDIS_PASSWORD: only with REDIS_SENTINELS or REDIS_CLUSTER_NODES \(with REDIS_URL, put it in the URL\)/m,
     );
     expect(problems({ REDIS_TLS_CERT_FILE: '/etc/redis/client.pem' })).toMatch(
       /^REDIS_TLS_CERT_FILE: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE together/m,
     );
+  });
+
+  it('reads a Cluster: its seed nodes, with the credentials and TLS of every node', () => {
+    const cluster = loadConfig({
+      REDIS_CLUSTER_NODES: 'redis-1:6379,10.0.0.2:6380, [::1]:6381',
+      REDIS_USERNAME: 'arbiter',
+      REDIS_PASSWORD: 'secret',
+      REDIS_TLS: 'true',
+      REDIS_TLS_CA_FILE: '/etc/redis/ca.pem',
+    });
+    expect(cluster.redis).toMatchObject({
+      url: undefined,
+      sentinel: undefined,
+      clusterNodes: [
+        { host: 'redis-1', port: 6379 },
+        { host: '10.0.0.2', port: 6380 },
+        { host: '::1', port: 6381 },
+      ],
+      username: 'arbiter',
+      password: 'secret',
+      tls: true,
+      tlsFiles: { ca: '/etc/redis/ca.pem' },
+    });
+    const target = redisTarget(
+      loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:6379', REDIS_PASSWORD: 'secret' }).redis,
+    );
+    expect(target).toMatchObject({
+      mode: 'cluster',
+      label: 'cluster via redis-1:6379',
+      options: { nodes: [{ host: 'redis-1', port: 6379 }], password: 'secret' },
+    });
+
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return '';
+      } catch (error) {
+        return (error as ConfigError).problems.join('\n');
+      }
+    };
+    expect(problems({ REDIS_CLUSTER_NODES: 'redis-1' })).toMatch(
+      /^REDIS_CLUSTER_NODES: "redis-1" is not host:port/m,
+    );
+    expect(problems({ REDIS_CLUSTER_NODES: 'redis-1:6379', REDIS_URL: 'redis://r' })).toMatch(
+      /^REDIS_CLUSTER_NODES: set one of REDIS_URL \(one server\), REDIS_SENTINELS or REDIS_CLUSTER_NODES, not REDIS_URL and REDIS_CLUSTER_NODES/m,
+    );
+    expect(
+      problems({
+        REDIS_CLUSTER_NODES: 'redis-1:6379',
+        REDIS_SENTINELS: 'sentinel-1:26379',
+        REDIS_SENTINEL_NAME: 'arbiter',
+      }),
+    ).toMatch(/^REDIS_CLUSTER_NODES: set one of .*not REDIS_SENTINELS and REDIS_CLUSTER_NODES/m);
   });
 
   it('names every bad value in one error, with what would be valid', () => {
