@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { startTestCluster } from './redis-cluster.js';
 import { startTestSentinels } from './redis-sentinel.js';
 import { REGION, S3RVER_CREDENTIALS, type S3Harness } from './s3.js';
 import { ADMIN_TOKEN, basic } from './service.js';
@@ -47,6 +48,31 @@ export async function sentinelTopology(): Promise<RedisTopology> {
       return killed;
     },
     stop: () => sentinels.stop(),
+  };
+}
+
+/**
+ * A Redis Cluster of 3 primaries and 3 replicas (test/support/redis-cluster.ts); the primary
+ * killed is the one holding the most keys, so the failover hits the largest share of the data.
+ */
+export async function clusterTopology(): Promise<RedisTopology> {
+  const cluster = await startTestCluster();
+  return {
+    description: 'a Redis Cluster of 3 primaries and 3 replicas',
+    env: { REDIS_CLUSTER_NODES: cluster.nodes },
+    async killPrimary() {
+      const victim = await cluster.primaryHoldingMostKeys();
+      await cluster.kill(victim);
+      await waitFor(
+        async () => {
+          const primaries = await cluster.primaries();
+          return primaries.length === 3 && primaries.every((node) => node.port !== victim.port);
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: "the dead primary's replica to be promoted" },
+      );
+      return victim.port;
+    },
+    stop: () => cluster.stop(),
   };
 }
 
