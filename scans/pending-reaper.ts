@@ -12,11 +12,12 @@ import type { ScanService } from './service.js';
  * job that ended without storing a result (the process died while recording the failure).
  *
  * Pending scans are indexed per tenant (scans/store.ts, `pending-scans:{tid}`) when written and
- * leave the index when finished or deleted. Each run walks the tenants (SSCAN of the tenants set)
- * and claims, tenant by tenant, up to a bounded batch in all of the entries older than the grace
- * period (the claim re-stamps them, so another worker's reaper skips them, a scan that is
- * legitimately still waiting comes up again only a grace period later, and the tenants walked
- * first do not keep the batch to themselves), and for each:
+ * leave the index when finished or deleted. Each run walks the tenants (SSCAN of the tenants set,
+ * a page at a time, counting each page's stale entries in one burst so that tenants with none
+ * cost no round trip of their own) and claims, tenant by tenant, up to a bounded batch in all of
+ * the entries older than the grace period (the claim re-stamps them, so another worker's reaper
+ * skips them, a scan that is legitimately still waiting comes up again only a grace period
+ * later, and the tenants walked first do not keep the batch to themselves), and for each:
  *
  * - record gone (expired) or no longer pending: the entry is dropped; a finished scan with a
  *   callback is still in the index only while its callback is owed by the worker process that
@@ -65,8 +66,10 @@ export class PendingReaper {
     const cutoffMs = Date.now() - this.deps.graceMs;
     let budget = this.deps.batchSize;
     walk: for await (const page of this.deps.tenantIds()) {
-      for (const tenantId of page) {
+      const stale = await scans.countStalePending(page, cutoffMs);
+      for (const [index, tenantId] of page.entries()) {
         if (signal?.aborted || budget === 0) break walk;
+        if (stale[index] === 0) continue;
         const claimed = await scans.claimStalePending(tenantId, cutoffMs, budget);
         budget -= claimed.length;
         for (const scanId of claimed) {

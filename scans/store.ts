@@ -207,6 +207,19 @@ export class ScanStore {
   }
 
   /**
+   * How many of each tenant's pending-index entries were last touched at or before `cutoffMs`,
+   * asked of every tenant at once (read-only, so the pending reaper can skip the tenants with
+   * nothing stale without one round trip each).
+   */
+  async countStalePending(tenantIds: string[], cutoffMs: number): Promise<number[]> {
+    return Promise.all(
+      tenantIds.map((tenantId) =>
+        this.redis.zcount(this.keys.pendingScans(tenantId), '-inf', cutoffMs),
+      ),
+    );
+  }
+
+  /**
    * Moves up to `limit` entries of the global pending index older versions wrote into their
    * tenants' indexes, keeping their scores; returns how many entries it took (0: it is empty).
    * Each entry is added to its tenant's index (only while its scan record exists, and never over
