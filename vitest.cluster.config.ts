@@ -20,6 +20,22 @@ export default defineConfig({
       'test/rescans/*.test.ts',
       'test/worker/*.test.ts',
       'test/compat/*.test.ts',
+      // Resilience flows that are Redis-heavy without stopping Redis: jobs of a killed or stopped
+      // worker run again (BullMQ's stalled-job recovery, leases), the pending reaper, per-tenant
+      // fairness (Lua scripts), small uploads staged in Redis. The other resilience tests stop
+      // or slow Redis (redis-restart, redis-under-load, redis-access), bring their own topology
+      // (redis-sentinel, redis-cluster, multi-node), run a private redis-server (serve-group),
+      // are about clamd (clamd-outage) or local files (spool-leaks, mostly waiting out grace
+      // periods), or measure latency under a timed soak (hostile-soak).
+      'test/resilience/callback-retry.test.ts',
+      'test/resilience/pending-reaper.test.ts',
+      'test/resilience/scan-endings.test.ts',
+      'test/resilience/shutdown-burst.test.ts',
+      'test/resilience/shutdown.test.ts',
+      'test/resilience/slow-downloads.test.ts',
+      'test/resilience/tenant-fairness.test.ts',
+      'test/resilience/upload-store.test.ts',
+      'test/resilience/worker-crash.test.ts',
     ],
     exclude: [
       ...configDefaults.exclude,
