@@ -369,6 +369,8 @@ export async function buildRuntime(
       uploads.s3Client?.destroy();
       await queues.close();
       closeQueueConnection(queueConnection);
+      // The workers (closed before this) leave the connection they share open (core/redis.ts).
+      closeQueueConnection(workerConnection);
       await engines.close();
       await yara.close();
       await clamd.embedded?.stop();

@@ -273,9 +273,11 @@ const keepHostName: NonNullable<ClusterOptions['dnsLookup']> = (address, callbac
 /**
  * The connection for BullMQ queues (`command`) and workers (`worker`): options BullMQ connects
  * with, for one server or a Sentinel-managed primary. On a Cluster BullMQ must be given a
- * client instance (from options it makes a single-server client): queues share the one given
- * and leave it open (closeQueueConnection closes it after them); a worker makes its own two
- * connections from it (`duplicate`), so the `worker` instance is made lazy and never connects.
+ * client instance (from options it makes a single-server client): queues share the one given,
+ * and so do workers for their non-blocking commands (each makes its blocking connection with
+ * `duplicate`, and closes only that one). BullMQ leaves the shared instance open, so the
+ * process closes it after them (closeQueueConnection): left open, it keeps a stopped process
+ * alive. The `worker` instance is lazy, so a process without workers never connects it.
  */
 export function queueConnectionOptions(
   target: RedisTarget | string,
@@ -291,8 +293,8 @@ export function queueConnectionOptions(
 }
 
 /**
- * Closes a queue connection that is a client instance (a Cluster's, which the queues share and
- * leave open); options are connected and closed by BullMQ itself.
+ * Closes a queue connection that is a client instance (a Cluster's, which the queues and workers
+ * share and leave open); options are connected and closed by BullMQ itself.
  */
 export function closeQueueConnection(connection: QueueConnection): void {
   if (connection instanceof Cluster) connection.disconnect();

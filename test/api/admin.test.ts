@@ -317,7 +317,7 @@ describe('the admin API', () => {
         cwd: path.resolve(import.meta.dirname, '../..'),
         env: {
           ...process.env,
-          REDIS_URL: service.redis.url,
+          ...service.redis.serviceEnv,
           ARBITER_DATA_DIR: dataDir,
           LOG_LEVEL: 'silent',
         },

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import { fileForm, randomContent } from '../support/content.js';
 import {
   ADMIN_TOKEN,
@@ -203,7 +202,7 @@ describe('authentication and the headers every answer carries', () => {
     expect((await ping(token.auth)).status).toBe(200);
     // What an operator removing the key's record by hand leaves behind: a token pointing at nothing.
     const { runtime } = service.service;
-    await runtime.redis.del(new RedisKeys(service.config.redisPrefix).apiKey(second.key));
+    await runtime.redis.del(service.keys.apiKey(second.key));
     await expectForbidden(await ping(token.auth), /disabled/i);
   });
 

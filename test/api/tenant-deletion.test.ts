@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
+import type { RedisKeys } from '../../core/keys.js';
 import { createRedis, type Redis } from '../../core/redis.js';
 import { LOCAL_TEST_FILE } from '../../scanning/local-test-file.js';
 import { fileForm, randomContent } from '../support/content.js';
@@ -44,7 +44,7 @@ describe('deleting a tenant', () => {
     service = await startTestService({ ARBITER_SECRET_KEY: 'cd'.repeat(32) });
     redis = createRedis(service.redis.url, 'command', () => undefined);
     prefix = service.config.redisPrefix;
-    keys = new RedisKeys(prefix);
+    keys = service.keys;
     // Answers nothing until released: a fetch from it keeps its scan pending.
     slow = await startHttpServer({ '/hang': (_req, res) => void held.push(res) });
   });
@@ -165,8 +165,9 @@ describe('deleting a tenant', () => {
       { what: `rescan ${rescanId}` },
     );
     // As the tenant rules of another part of the service store them (same layout).
-    await redis.set(`${prefix}:tenant-rules:${tenant.id}`, '1');
-    await redis.hset(`${prefix}:tenant-rules:${tenant.id}:my_rule`, 'source', 'rule x {}');
+    const segment = keys.tenantSegment(tenant.id);
+    await redis.set(`${prefix}:tenant-rules:${segment}`, '1');
+    await redis.hset(`${prefix}:tenant-rules:${segment}:my_rule`, 'source', 'rule x {}');
     return {
       tenant,
       secondKey,

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import { fileForm, randomContent } from '../support/content.js';
 import { startHttpServer, type TestHttpServer } from '../support/http-servers.js';
 import {
@@ -262,10 +261,7 @@ describe('auth token scope', () => {
     const { runtime } = service.service;
     const old = await runtime.tokens.create(tenant.id, tenant.key, 600, 'verdict');
     // What an older Arbiter stored: the same hash without a scope field.
-    await runtime.redis.hdel(
-      new RedisKeys(service.config.redisPrefix).token(tenant.id, old.id),
-      'scope',
-    );
+    await runtime.redis.hdel(service.keys.token(tenant.id, old.id), 'scope');
     expect((await call('GET', '/v2.2/ping', basic(old.id, ''))).status).toBe(200);
     await expectTokenRefused(
       await call(

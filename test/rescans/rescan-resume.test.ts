@@ -3,7 +3,6 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import {
   startCallbackReceiver,
   startHttpServer,
@@ -175,7 +174,7 @@ describe('a rescan whose worker dies', () => {
       { timeoutMs: 60_000, what: 'a rescan callback for every result' },
     );
     // The rescan's own scans are gone: the tenant holds its results and nothing else.
-    const keys = new RedisKeys(service.config.redisPrefix);
+    const keys = service.keys;
     await waitFor(
       async () =>
         (await service.service.runtime.redis.keys(keys.scan(tenant.id, '*'))).length === RESULTS,

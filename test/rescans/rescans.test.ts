@@ -2,7 +2,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import { rescanScanId } from '../../rescans/runner.js';
 import { verifyDeliveryDetails } from '../../webhooks/receiver.js';
 import { fileForm } from '../support/content.js';
@@ -313,7 +312,7 @@ describe('rescans by database version', () => {
     );
 
     // The rescan's own scans are gone: tenant A holds its five results and nothing else.
-    const keys = new RedisKeys(service.config.redisPrefix);
+    const keys = service.keys;
     const redis = service.service.runtime.redis;
     const scanKeys = await redis.keys(keys.scan(tenantA.id, '*'));
     expect(scanKeys.sort()).toEqual(
@@ -382,7 +381,7 @@ describe('rescans by database version', () => {
     const cancelled = await v1(tenantA, `/rescans/${id}/cancel`, { method: 'POST' });
     expect(cancelled.status).toBe(200);
     expect(((await cancelled.json()) as RescanBody).state).toBe('cancelled');
-    const keys = new RedisKeys(service.config.redisPrefix);
+    const keys = service.keys;
     const redis = service.service.runtime.redis;
     // The rescan's scan of the slow location is dropped; tenant A keeps only its results.
     await waitFor(async () => (await redis.hlen(keys.rescanInflight(tenantA.id, id))) === 0, {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
+import type { RedisKeys } from '../../core/keys.js';
 import { createRedis, type Redis } from '../../core/redis.js';
 import type { ScanRequest, ScanResult } from '../../scans/results.js';
 import { ScanStore } from '../../scans/store.js';
@@ -14,13 +14,14 @@ import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 describe('the tenant result index', () => {
   let server: TestRedis;
   let redis: Redis;
-  const keys = new RedisKeys('idx');
+  let keys: RedisKeys;
   const tenant = 'a'.repeat(32);
   const otherTenant = 'b'.repeat(32);
 
   beforeAll(async () => {
     server = await startTestRedis();
     redis = createRedis(server.url, 'command', () => undefined);
+    keys = server.keys('idx');
   });
   afterAll(async () => {
     redis?.disconnect();

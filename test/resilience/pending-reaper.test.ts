@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
-import { RedisKeys } from '../../core/keys.js';
 import type { ScanRequest } from '../../scans/results.js';
 import { ObjectLeases } from '../../s3/object-scans.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
@@ -188,7 +187,7 @@ describe('the pending reaper and a bucket object scan', () => {
     });
     await harness.putObject('orphans', 'report.txt', 'nothing to see here');
     const { runtime } = service.service;
-    const keys = new RedisKeys(service.config.redisPrefix);
+    const keys = service.keys;
     const leases = new ObjectLeases(runtime.redis, keys);
     // What ObjectScanService.submit does before it adds the job: the lease, then the record.
     const request: ScanRequest = {

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import { createRedis, type Redis } from '../../core/redis.js';
 import {
   startCallbackReceiver,
@@ -116,7 +115,7 @@ describe('a tenant whose locations trickle', () => {
 
   it("holds at most its share of the scan slots: another tenant's upload is scanned meanwhile; its fetches end once, with an error naming the rate", async () => {
     expect(service.config.scanTenantConcurrency).toBe(3);
-    const leaseKey = new RedisKeys(service.config.redisPrefix).scanInflight(slow.id);
+    const leaseKey = service.keys.scanInflight(slow.id);
     let mostLeases = 0;
     let sampling = true;
     const sampler = (async () => {

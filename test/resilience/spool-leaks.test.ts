@@ -7,7 +7,6 @@ import { Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../core/ids.js';
 import { createMetrics } from '../../core/metrics.js';
-import { RedisKeys } from '../../core/keys.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { redisOptionsFromUrl } from '../../core/redis.js';
 import { SpoolSweeper } from '../../worker/chores/spool-sweeper.js';
@@ -118,7 +117,7 @@ describe('an upload whose record expired before a worker started it', () => {
     // Held in the queue while its record disappears, as a long backlog and a short TTL would.
     await queues.scan.pause();
     const id = await submitUpload(service, tenant, randomContent(64 * 1024));
-    await redis.del(new RedisKeys(service.config.redisPrefix).scan(tenant.id, id));
+    await redis.del(service.keys.scan(tenant.id, id));
     expect(existsSync(uploadPath(service, tenant, id))).toBe(true);
 
     await queues.scan.resume();

@@ -112,7 +112,7 @@ describe('async uploads staged in an object store', () => {
   const baseEnv = (): Record<string, string> => ({
     PORT: '0',
     ARBITER_LISTEN_HOST: '127.0.0.1',
-    REDIS_URL: redis.url,
+    ...redis.serviceEnv,
     ARBITER_ADMIN_TOKEN: ADMIN_TOKEN,
     ARBITER_ENGINES: 'builtin',
     ARBITER_RATE_LIMIT_RPS: '100000',
@@ -168,7 +168,7 @@ describe('async uploads staged in an object store', () => {
     // The default ARBITER_REDIS_PREFIX's queues (core/keys.ts).
     scanQueue = new Queue(QUEUE_NAMES.scan, {
       connection: redisOptionsFromUrl(redis.url),
-      prefix: 'arbiter:q',
+      prefix: redis.keys('arbiter').queuePrefix(QUEUE_NAMES.scan),
     });
     api = spawnArbiter(['api'], { ...baseEnv(), ARBITER_DATA_DIR: await dataDir() });
     apiUrl = String((await api.waitForLog('API listening', 20_000)).url);

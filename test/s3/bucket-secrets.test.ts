@@ -87,7 +87,7 @@ describe('bucket credentials', () => {
     const config = loadConfig({
       PORT: '0',
       ARBITER_LISTEN_HOST: '127.0.0.1',
-      REDIS_URL: redis.url,
+      ...redis.serviceEnv,
       ARBITER_DATA_DIR: dataDir,
       ARBITER_ADMIN_TOKEN: ADMIN_TOKEN,
       ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',

@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
+import type { RedisKeys } from '../../core/keys.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
 import { crawlJobId } from '../../s3/retro/index.js';
 import type { RetroJobView } from '../../s3/retro/schema.js';
@@ -57,7 +57,7 @@ describe('a retro crawl whose worker dies', () => {
       connection: { path: service.redis.socket },
       prefix: service.service.runtime.queuePrefix(QUEUE_NAMES.retro),
     });
-    keys = new RedisKeys(service.config.redisPrefix);
+    keys = service.keys;
 
     await harness.createBucket(BUCKET);
     expect((await registerBucket(service, tenant.auth, harness, BUCKET)).status).toBe(201);

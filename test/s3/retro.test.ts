@@ -1,7 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import { defineLuaScripts } from '../../core/lua-scripts.js';
 import { RetroJobStore } from '../../s3/retro/jobs.js';
 import { normalizeBuckets, type RetroJobView } from '../../s3/retro/schema.js';
@@ -264,7 +263,7 @@ describe('retro jobs', () => {
       expect(await harness.tags(BIG, 'quarantine/q-1.txt')).toEqual({});
 
       // Every page was submitted once (5 pages of 1,000).
-      const keys = new RedisKeys(service.config.redisPrefix);
+      const keys = service.keys;
       const pages = await redis.hgetall(keys.retroPages(tenant.id, job.id));
       expect(pages).toEqual({ '0': '1', '1': '1', '2': '1', '3': '1', '4': '1' });
 
@@ -304,7 +303,7 @@ describe('retro jobs', () => {
   });
 
   it('counts each outcome once per object and fences checkpoints', async () => {
-    const store = new RetroJobStore(defineLuaScripts(redis), new RedisKeys('unit'), 60);
+    const store = new RetroJobStore(defineLuaScripts(redis), service.redis.keys('unit'), 60);
     const tid = 'f'.repeat(32);
     const id = 'e'.repeat(32);
     await store.create(tid, id, { buckets: [{ name: 'x', prefix: '' }], from: 'a', to: 'b' });
@@ -332,7 +331,7 @@ describe('retro jobs', () => {
     });
     // Once completed, late redeliveries change nothing; the job expires with the result TTL.
     expect(await store.credit(tid, id, { bucket: 'z', key: 'k' }, 'clean')).toBe(false);
-    const ttl = await redis.ttl(new RedisKeys('unit').retroJob(tid, id));
+    const ttl = await redis.ttl(service.redis.keys('unit').retroJob(tid, id));
     expect(ttl).toBeGreaterThan(0);
     expect(await store.end(tid, id, 'cancelled')).toBe('completed');
   });

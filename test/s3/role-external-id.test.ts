@@ -1,7 +1,6 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
 import { createNetworkPolicy } from '../../core/network-policy.js';
 import { SecretBox } from '../../core/secret-box.js';
 import type { BucketRecord, BucketView } from '../../s3/bucket-schema.js';
@@ -134,7 +133,7 @@ describe('role external ids', () => {
       ).status,
     ).toBe(201);
     // What an older Arbiter accepted and stored: B's registration carrying A's external id.
-    const key = new RedisKeys(service.config.redisPrefix).bucket(tenantB.id, 'old-role-bucket');
+    const key = service.keys.bucket(tenantB.id, 'old-role-bucket');
     const redis = service.service.runtime.redis;
     const record = JSON.parse((await redis.get(key))!) as BucketRecord;
     const foreign = { type: 'role', roleArn: ROLE_ARN, externalId: `arbiter-${tenantA.id}` };

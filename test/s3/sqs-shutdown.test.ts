@@ -29,7 +29,7 @@ describe('SIGTERM to a worker polling SQS', () => {
     harness = await startS3Harness();
     dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-worker-'));
     env = {
-      REDIS_URL: redis.url,
+      ...redis.serviceEnv,
       ARBITER_DATA_DIR: dataDir,
       ARBITER_SECRET_KEY: '12'.repeat(32),
       ARBITER_ALLOWED_NETWORKS: '127.0.0.0/8',

@@ -582,11 +582,10 @@ describe('detection categories on every scan path', () => {
       } while (cursor !== '0');
       return found.sort();
     };
-    const prefix = service.config.redisPrefix;
     expect(await keysOf(all.id)).toEqual(
       expect.arrayContaining([
-        `${prefix}:tenant-rules:${all.id}`,
-        `${prefix}:tenant-rules:${all.id}:version`,
+        service.keys.tenantRules(all.id),
+        service.keys.tenantRulesVersion(all.id),
       ]),
     );
 

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeySettingsStore } from '../../core/key-settings.js';
-import { RedisKeys } from '../../core/keys.js';
 import { createRedis, type Redis } from '../../core/redis.js';
 import { TenantSettingsStore } from '../../core/tenant-settings.js';
 import { TenantStore } from '../../core/tenants.js';
@@ -24,7 +23,7 @@ describe('the scan planner', () => {
   beforeAll(async () => {
     server = await startTestRedis();
     redis = createRedis(server.url, 'command', () => undefined);
-    const keys = new RedisKeys('plans');
+    const keys = server.keys('plans');
     tenants = new TenantStore(redis, keys);
     settings = new TenantSettingsStore(redis, keys);
     keySettings = new KeySettingsStore(redis, keys);
@@ -80,7 +79,7 @@ describe('the scan planner', () => {
     const unknown = uploadRequest(mine.tenant.id, {}, 'a.txt', { keyId: 'no-such-key' });
     expect((await planner.planFor(unknown)).categories).toEqual(['malware']);
     expect(await keySettings.setCategories('no-such-key', ['malware'])).toBeUndefined();
-    expect(await redis.exists(new RedisKeys('plans').apiKey('no-such-key'))).toBe(0);
+    expect(await redis.exists(server.keys('plans').apiKey('no-such-key'))).toBe(0);
   });
 
   it('sees a change made by another process within a second', async () => {
@@ -89,7 +88,7 @@ describe('the scan planner', () => {
     const now = Date.now();
     expect((await settings.current(tenant.id, now)).detectionCategories).toEqual(['malware']);
     // Another process's stores: this process's caches do not hear of the change.
-    const keys = new RedisKeys('plans');
+    const keys = server.keys('plans');
     await new KeySettingsStore(redis, keys).setCategories(credentials.key, ['unsafe_language']);
     await new TenantSettingsStore(redis, keys).update(tenant.id, { imageThreshold: 0.9 });
     expect((await settings.current(tenant.id, now + 500)).imageThreshold).toBe(0.7);

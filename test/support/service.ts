@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startService, type RunningService, type ServiceSeams } from '../../cli/serve.js';
 import { loadConfig, type Config } from '../../core/config.js';
+import { RedisKeys } from '../../core/keys.js';
 import { createLogger } from '../../core/logger.js';
 import { EICAR } from '../../scanning/eicar.js';
 import type { DestinationStream } from 'pino';
@@ -31,6 +32,8 @@ export interface TestService {
   service: RunningService;
   dataDir: string;
   env: Record<string, string>;
+  /** The service's key layout (hash tags on exactly when it runs on a Cluster, as cli/runtime.ts). */
+  keys: RedisKeys;
   createTenant(name?: string): Promise<TestTenant>;
   /** A request to the admin API (`/admin{path}`) with the admin token; JSON unless told otherwise. */
   admin(path: string, init?: RequestInit): Promise<Response>;
@@ -42,7 +45,8 @@ export const basic = (user: string, password: string) =>
 
 /**
  * The whole service (api + workers) in this process, against a real redis-server, exactly as
- * `arbiter serve` wires it. `env` overrides configuration the way an operator would.
+ * `arbiter serve` wires it. `env` overrides configuration the way an operator would. With
+ * `ARBITER_TEST_REDIS=cluster` that Redis is a single-node Cluster (test/support/redis-server.ts).
  */
 export async function startTestService(
   env: Record<string, string> = {},
@@ -60,7 +64,7 @@ export async function startTestService(
   const fullEnv: Record<string, string> = {
     PORT: '0',
     ARBITER_LISTEN_HOST: '127.0.0.1',
-    REDIS_URL: redis.url,
+    ...redis.serviceEnv,
     ARBITER_DATA_DIR: dataDir,
     ARBITER_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -99,6 +103,9 @@ export async function startTestService(
     service,
     dataDir,
     env: fullEnv,
+    keys: new RedisKeys(config.redisPrefix, {
+      hashTags: service.runtime.redisTarget.mode === 'cluster',
+    }),
     async createTenant(name = 'tenant') {
       const response = await adminRequest(url, '/tenants', {
         method: 'POST',

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisKeys } from '../../core/keys.js';
+import type { RedisKeys } from '../../core/keys.js';
 import { createRedis, type Redis } from '../../core/redis.js';
 import { TenantDeliveryLeases, fairnessDelayMs } from '../../webhooks/fairness.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
@@ -10,13 +10,14 @@ import { startRecordingReceiver, tenantApi } from './support.js';
 describe('per-tenant delivery leases', () => {
   let redis: TestRedis;
   let client: Redis;
-  const keys = new RedisKeys('fair');
+  let keys: RedisKeys;
   const tenantA = 'a'.repeat(32);
   const tenantB = 'b'.repeat(32);
 
   beforeAll(async () => {
     redis = await startTestRedis();
     client = createRedis(redis.url, 'command', () => undefined);
+    keys = redis.keys('fair');
   });
   afterAll(async () => {
     client?.disconnect();
@@ -37,7 +38,7 @@ describe('per-tenant delivery leases', () => {
   });
 
   it('lets a lease lapse when its holder never releases it (a worker that died)', async () => {
-    const leases = new TenantDeliveryLeases(client, new RedisKeys('lapse'), {
+    const leases = new TenantDeliveryLeases(client, redis.keys('lapse'), {
       limit: 1,
       leaseMs: 300,
     });
@@ -50,7 +51,7 @@ describe('per-tenant delivery leases', () => {
     const woken: string[] = [];
     const leases = new TenantDeliveryLeases(
       client,
-      new RedisKeys('park'),
+      redis.keys('park'),
       { limit: 1, leaseMs: 60_000 },
       (id) => {
         woken.push(id);
@@ -88,7 +89,7 @@ describe('per-tenant delivery leases', () => {
     // A slot that freed before a turned-away job parked goes to the oldest in line at once.
     expect(await leases.acquire(tenantA, 'holder')).toBe(true);
     expect(await leases.acquire(tenantA, 'late')).toBe(false);
-    await client.zrem(new RedisKeys('park').webhookInflight(tenantA), 'holder'); // freed without a handover
+    await client.zrem(redis.keys('park').webhookInflight(tenantA), 'holder'); // freed without a handover
     await leases.park(tenantA, 'late');
     expect(woken.at(-1)).toBe('late');
     expect(await leases.acquire(tenantA, 'late')).toBe(true);
