@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
-import { pacedLoad, tally } from '../support/load.js';
+import { pacedLoad, tally, waitForEveryAcceptedScan } from '../support/load.js';
 import { startTestSentinels, type TestSentinels } from '../support/redis-sentinel.js';
 import {
   pollScanResult,
@@ -122,23 +122,6 @@ describe('Redis behind Sentinels', () => {
 
     const accepted = answers.filter((a) => a.status === 202).map((a) => a.body.id ?? '');
     expect(accepted.length).toBeGreaterThan(100);
-    const pending = new Set(accepted);
-    await waitFor(
-      async () => {
-        for (const id of [...pending]) {
-          const response = await api(`/files/${id}`);
-          if (response.status !== 200) return false;
-          expect(await response.json()).toMatchObject({ id, checksum: sha1(payload) });
-          pending.delete(id);
-        }
-        return true;
-      },
-      { timeoutMs: 90_000, intervalMs: 250, what: `results of ${accepted.length} accepted scans` },
-    );
-    await waitFor(() => accepted.every((id) => receiver.deliveries.some((d) => d.json.id === id)), {
-      timeoutMs: 60_000,
-      intervalMs: 250,
-      what: `callbacks of ${accepted.length} accepted scans`,
-    });
+    await waitForEveryAcceptedScan(accepted, { read: api, checksum: sha1(payload), receiver });
   }, 180_000);
 });

@@ -1,3 +1,7 @@
+import { expect } from 'vitest';
+import type { CallbackReceiver } from './http-servers.js';
+import { waitFor } from './wait.js';
+
 /**
  * A bounded load generator for resilience tests: `count` calls of `send(i)`, started at a steady
  * pace (`perTick` calls every `tickMs`) with at most `maxInFlight` outstanding. It stops by itself
@@ -49,4 +53,37 @@ export function tally<T extends string | number>(values: T[]): Record<string, nu
   const counts: Record<string, number> = {};
   for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * Waits until every accepted scan has its result (read with `read`, the result's checksum the
+ * payload's) and at least one callback at `receiver`: what "no accepted request is lost" means.
+ */
+export async function waitForEveryAcceptedScan(
+  accepted: string[],
+  options: {
+    read: (path: string) => Promise<Response>;
+    checksum: string;
+    receiver: Pick<CallbackReceiver, 'deliveries'>;
+  },
+): Promise<void> {
+  const pending = new Set(accepted);
+  await waitFor(
+    async () => {
+      for (const id of [...pending]) {
+        const response = await options.read(`/files/${id}`);
+        if (response.status !== 200) return false;
+        expect(await response.json()).toMatchObject({ id, checksum: options.checksum });
+        pending.delete(id);
+      }
+      return true;
+    },
+    { timeoutMs: 90_000, intervalMs: 250, what: `results of ${accepted.length} accepted scans` },
+  );
+  const called = (id: string) => options.receiver.deliveries.some((d) => d.json.id === id);
+  await waitFor(() => accepted.every(called), {
+    timeoutMs: 60_000,
+    intervalMs: 250,
+    what: `callbacks of ${accepted.length} accepted scans`,
+  });
 }

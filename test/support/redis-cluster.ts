@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Redis, type RedisOptions } from 'ioredis';
-import { freePort } from './redis-sentinel.js';
+import type { RedisOptions } from 'ioredis';
+import { freePort, oneShotCommand } from './redis-sentinel.js';
 import type { TestCertificates } from './tls-certificates.js';
 import { waitFor } from './wait.js';
 
@@ -61,7 +61,8 @@ export async function startTestCluster(
   const client = await clientOptions(security);
   const root = await mkdtemp(path.join(tmpdir(), 'arbiter-cluster-'));
   const nodes: RunningNode[] = [];
-  const command = <T>(node: ClusterNode, args: string[]) => nodeCommand<T>(node, client, args);
+  const command = <T>(node: ClusterNode, args: string[]) =>
+    oneShotCommand<T>(node.port, client, args);
 
   const startNode = async (index: number): Promise<RunningNode> => {
     const dir = path.join(root, `node-${index}`);
@@ -231,25 +232,6 @@ async function stopNode(node: RunningNode, signal: NodeJS.Signals): Promise<void
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill(signal);
   await exited;
-}
-
-/** One command on a fresh connection to one node, without retries (it may not be up yet). */
-async function nodeCommand<T>(node: ClusterNode, client: RedisOptions, args: string[]): Promise<T> {
-  const connection = new Redis({
-    ...client,
-    host: HOST,
-    port: node.port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  connection.on('error', () => undefined);
-  try {
-    await connection.connect();
-    return (await connection.call(args[0]!, ...args.slice(1))) as T;
-  } finally {
-    if (connection.status !== 'end') connection.disconnect();
-  }
 }
 
 const answers = (attempt: () => Promise<unknown>) =>

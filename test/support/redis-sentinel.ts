@@ -161,23 +161,30 @@ async function stopNode(node: Node, signal: NodeJS.Signals): Promise<void> {
 }
 
 /** One command on a fresh connection, without retries (the node may not be up yet). */
-async function command<T>(node: Pick<Node, 'port' | 'client'>, args: string[]): Promise<T> {
-  const client = new Redis({
-    ...node.client,
+export async function oneShotCommand<T>(
+  port: number,
+  client: RedisOptions,
+  args: string[],
+): Promise<T> {
+  const connection = new Redis({
+    ...client,
     host: HOST,
-    port: node.port,
+    port,
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  client.on('error', () => undefined);
+  connection.on('error', () => undefined);
   try {
-    await client.connect();
-    return (await client.call(args[0]!, ...args.slice(1))) as T;
+    await connection.connect();
+    return (await connection.call(args[0]!, ...args.slice(1))) as T;
   } finally {
-    if (client.status !== 'end') client.disconnect();
+    if (connection.status !== 'end') connection.disconnect();
   }
 }
+
+const command = <T>(node: Pick<Node, 'port' | 'client'>, args: string[]) =>
+  oneShotCommand<T>(node.port, node.client, args);
 
 const answers = (node: Node, name: string) =>
   command<string>(node, [name]).then(
