@@ -10,10 +10,11 @@ import {
   type CallbackReceiver,
   type TestHttpServer,
 } from '../support/http-servers.js';
-import { pacedLoad, tally, waitForEveryAcceptedScan } from '../support/load.js';
+import { pacedLoad, tally, timedAnswer, waitForEveryAcceptedScan } from '../support/load.js';
 import { startTestCluster, type TestCluster } from '../support/redis-cluster.js';
 import { makeCertificates } from '../support/tls-certificates.js';
 import {
+  expectSyncAndAsyncScans,
   pollScanResult,
   scaniiRequest,
   startTestService,
@@ -71,22 +72,8 @@ describe('Redis Cluster', () => {
 
   it('scans, fetches and calls back, a tenant keeping its keys in its own slot', async () => {
     expect(service.service.runtime.redisTarget.mode).toBe('cluster');
+    await expectSyncAndAsyncScans(service, tenant, receiver);
     const upload = randomContent(2048);
-    const sync = await api('/files', { method: 'POST', body: fileForm(upload) });
-    expect(sync.status).toBe(201);
-    expect(await sync.json()).toMatchObject({ checksum: sha1(upload), findings: [] });
-
-    const accepted = await api('/files/async', {
-      method: 'POST',
-      body: fileForm(upload, { callback: `${receiver.url}/callback` }),
-    });
-    expect(accepted.status).toBe(202);
-    const { id } = (await accepted.json()) as { id: string };
-    expect(await pollScanResult(service, tenant, id)).toMatchObject({
-      id,
-      checksum: sha1(upload),
-    });
-    await called(id);
 
     const fetch = await api('/files/fetch', {
       method: 'POST',
@@ -179,15 +166,13 @@ describe('Redis Cluster', () => {
           if (i === 40) killing = kill();
         },
       },
-      async () => {
-        const startedAt = Date.now();
-        const response = await api('/files/async', {
-          method: 'POST',
-          body: fileForm(payload, { callback: `${receiver.url}/callback` }),
-        });
-        const body = (await response.json()) as { id?: string; error?: string };
-        return { status: response.status, body, startedAt, endedAt: Date.now() };
-      },
+      () =>
+        timedAnswer(() =>
+          api('/files/async', {
+            method: 'POST',
+            body: fileForm(payload, { callback: `${receiver.url}/callback` }),
+          }),
+        ),
     );
     await killing;
     const promotion = (await promotedAt!) - killedAt;

@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
-import { pacedLoad, tally, waitForEveryAcceptedScan } from '../support/load.js';
+import { pacedLoad, tally, timedAnswer, waitForEveryAcceptedScan } from '../support/load.js';
 import { startTestSentinels, type TestSentinels } from '../support/redis-sentinel.js';
 import {
-  pollScanResult,
+  expectSyncAndAsyncScans,
   scaniiRequest,
   startTestService,
   type TestService,
   type TestTenant,
 } from '../support/service.js';
-import { waitFor } from '../support/wait.js';
 
 /**
  * The service (API and workers) on a Sentinel-managed Redis (REDIS_SENTINELS): it finds the
@@ -51,24 +50,7 @@ describe('Redis behind Sentinels', () => {
 
   it('scans synchronously and asynchronously on the primary the Sentinels name', async () => {
     expect(service.service.runtime.redisTarget.mode).toBe('sentinel');
-    const content = randomContent(2048);
-    const sync = await api('/files', { method: 'POST', body: fileForm(content) });
-    expect(sync.status).toBe(201);
-    expect(await sync.json()).toMatchObject({ checksum: sha1(content), findings: [] });
-
-    const async = await api('/files/async', {
-      method: 'POST',
-      body: fileForm(content, { callback: `${receiver.url}/callback` }),
-    });
-    expect(async.status).toBe(202);
-    const { id } = (await async.json()) as { id: string };
-    expect(await pollScanResult(service, tenant, id)).toMatchObject({
-      id,
-      checksum: sha1(content),
-    });
-    await waitFor(() => receiver.deliveries.some((d) => d.json.id === id), {
-      what: 'the callback',
-    });
+    await expectSyncAndAsyncScans(service, tenant, receiver);
   });
 
   it('follows a failover: accepted uploads all finish, the switch is answered 503', async () => {
@@ -87,15 +69,13 @@ describe('Redis behind Sentinels', () => {
           killed = sentinels.killPrimary();
         },
       },
-      async () => {
-        const startedAt = Date.now();
-        const response = await api('/files/async', {
-          method: 'POST',
-          body: fileForm(payload, { callback: `${receiver.url}/callback` }),
-        });
-        const body = (await response.json()) as { id?: string; error?: string };
-        return { status: response.status, body, startedAt, endedAt: Date.now() };
-      },
+      () =>
+        timedAnswer(() =>
+          api('/files/async', {
+            method: 'POST',
+            body: fileForm(payload, { callback: `${receiver.url}/callback` }),
+          }),
+        ),
     );
     const oldPrimary = await killed;
     expect(await sentinels.primaryPort()).not.toBe(oldPrimary);

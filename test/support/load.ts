@@ -87,3 +87,19 @@ export async function waitForEveryAcceptedScan(
     what: `callbacks of ${accepted.length} accepted scans`,
   });
 }
+
+/** A request's answer with when it was sent and answered (what resilience tests tally). */
+export interface TimedAnswer {
+  status: number;
+  body: { id?: string; error?: string };
+  startedAt: number;
+  endedAt: number;
+}
+
+/** Sends one request and times it, its JSON body read. */
+export async function timedAnswer(send: () => Promise<Response>): Promise<TimedAnswer> {
+  const startedAt = Date.now();
+  const response = await send();
+  const body = (await response.json()) as TimedAnswer['body'];
+  return { status: response.status, body, startedAt, endedAt: Date.now() };
+}

@@ -10,7 +10,8 @@ import { EICAR } from '../../scanning/eicar.js';
 import type { DestinationStream } from 'pino';
 import { startTestRedis, type TestRedis } from './redis-server.js';
 import { expect } from 'vitest';
-import { fileForm } from './content.js';
+import { fileForm, randomContent, sha1 } from './content.js';
+import type { CallbackReceiver } from './http-servers.js';
 import { waitFor } from './wait.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -224,4 +225,33 @@ export async function startEicarHashService(): Promise<TestService> {
       await rm(work, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A clean upload scanned synchronously (201 with its result), then asynchronously with a
+ * callback: its result polled and its callback received. Returns the async scan's id.
+ */
+export async function expectSyncAndAsyncScans(
+  service: { url: string },
+  tenant: TestTenant,
+  receiver: Pick<CallbackReceiver, 'url' | 'deliveries'>,
+): Promise<string> {
+  const upload = randomContent(2048);
+  const request = (path: string, body: FormData) =>
+    scaniiRequest(service, tenant, path, { method: 'POST', body }, 15_000);
+  const sync = await request('/files', fileForm(upload));
+  expect(sync.status).toBe(201);
+  expect(await sync.json()).toMatchObject({ checksum: sha1(upload), findings: [] });
+
+  const accepted = await request(
+    '/files/async',
+    fileForm(upload, { callback: `${receiver.url}/callback` }),
+  );
+  expect(accepted.status).toBe(202);
+  const { id } = (await accepted.json()) as { id: string };
+  expect(await pollScanResult(service, tenant, id)).toMatchObject({ id, checksum: sha1(upload) });
+  await waitFor(() => receiver.deliveries.some((d) => d.json.id === id), {
+    what: `the callback of ${id}`,
+  });
+  return id;
 }
