@@ -22,6 +22,8 @@
  *                                           into the per-tenant ones by the pending reaper
  *   {p}:tenant:{tid}:results          ZSET  ids of the tenant's stored results (→ completion time, ms;
  *                                           trimmed to the result TTL and a maximum size)
+ *   {p}:tenant:{tid}:results:{outcome} ZSET the same, for results of one outcome (clean, findings,
+ *                                           error): the scan list's filter; same trims
  *   {p}:rescan:{tid}:{id}             HASH  rescan: definition, state, counters, listing checkpoint
  *   {p}:rescan-inflight:{tid}:{id}    HASH  results being rescanned (result id → rescan scan id)
  *   {p}:rescan-settled:{tid}:{id}     HASH  results whose outcome the rescan counted (result id → outcome)
@@ -115,6 +117,9 @@ export class RedisKeys {
   legacyPendingScans = () => `${this.prefix}:pending-scans`;
   /** A tenant's stored results by completion time: what rescans walk (scans/store.ts). */
   tenantResults = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:results`;
+  /** The same, for the results of one outcome: what the scan list's filter walks. */
+  tenantResultsByOutcome = (tenantId: string, outcome: string) =>
+    `${this.prefix}:tenant:${this.tag(tenantId)}:results:${outcome}`;
   /** Rescans by database version (rescans/). */
   rescan = (tenantId: string, rescanId: string) =>
     `${this.prefix}:rescan:${this.tag(tenantId)}:${rescanId}`;

@@ -97,6 +97,18 @@ export interface TraceEvent {
   message: string;
 }
 
+/**
+ * A stored result's outcome, as the scan list filters by it: `error` when processing failed (the
+ * content was not scanned), `findings` when there is at least one finding, else `clean`.
+ */
+export const RESULT_OUTCOMES = ['clean', 'findings', 'error'] as const;
+export type ResultOutcome = (typeof RESULT_OUTCOMES)[number];
+
+export function resultOutcome(result: ScanResult): ResultOutcome {
+  if (result.error !== undefined) return 'error';
+  return result.findings.length > 0 ? 'findings' : 'clean';
+}
+
 export function errorResult(request: ScanRequest, message: string): ScanResult {
   return {
     id: request.id,

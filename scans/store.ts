@@ -1,9 +1,24 @@
 import type { RedisKeys } from '../core/keys.js';
 import type { Redis } from '../core/redis.js';
-import type { ScanRecord, ScanRequest, ScanResult, ScanState, TraceEvent } from './results.js';
+import {
+  RESULT_OUTCOMES,
+  resultOutcome,
+  type ResultOutcome,
+  type ScanRecord,
+  type ScanRequest,
+  type ScanResult,
+  type ScanState,
+  type TraceEvent,
+} from './results.js';
 
 /** The tenant result index keeps at most this many results (the newest). */
 export const DEFAULT_RESULT_INDEX_MAX = 100_000;
+
+/** A place in a tenant's result index: a result's id and completion time (ms). */
+export interface IndexPosition {
+  id: string;
+  completedMs: number;
+}
 
 /** A scan to write as pending, with its first trace event; `unlisted`: kept out of the result index. */
 export interface PendingEntry {
@@ -98,11 +113,12 @@ export class ScanStore {
   ): Promise<boolean> {
     const now = Date.now();
     const stored = await this.redis.scanComplete(
-      4,
+      7,
       this.keys.scan(tenantId, result.id),
       this.keys.pendingScans(tenantId),
       this.keys.tenantResults(tenantId),
       this.keys.trace(tenantId, result.id),
+      ...this.outcomeKeys(tenantId),
       JSON.stringify(result),
       result.id,
       result.id,
@@ -111,6 +127,7 @@ export class ScanStore {
       String(this.resultIndexMax),
       String(this.ttlSeconds),
       options.callbackOwedScore === undefined ? '' : String(options.callbackOwedScore),
+      resultOutcome(result),
       ...(options.trace ?? []).map((event) => JSON.stringify(event)),
     );
     return stored === 1;
@@ -145,10 +162,14 @@ export class ScanStore {
   /** Replaces a finished scan's result if it is still `expected`; false when it changed or went. */
   async replaceResult(tenantId: string, expected: ScanResult, next: ScanResult): Promise<boolean> {
     const replaced = await this.redis.scanReplaceResult(
-      1,
+      5,
       this.keys.scan(tenantId, next.id),
+      this.keys.tenantResults(tenantId),
+      ...this.outcomeKeys(tenantId),
       JSON.stringify(expected),
       JSON.stringify(next),
+      next.id,
+      resultOutcome(next),
     );
     return replaced === 1;
   }
@@ -170,14 +191,72 @@ export class ScanStore {
   /** Like deleteResult, telling whether the scan was still pending (its content may be spooled). */
   async deleteScan(tenantId: string, scanId: string): Promise<DeleteOutcome> {
     const outcome = await this.redis.scanDelete(
-      3,
+      6,
       this.keys.scan(tenantId, scanId),
       this.keys.pendingScans(tenantId),
       this.keys.tenantResults(tenantId),
+      ...this.outcomeKeys(tenantId),
       scanId,
       scanId,
     );
     return outcome === 2 ? 'pending' : outcome === 1 ? 'result' : 'none';
+  }
+
+  /** The outcome indexes of a tenant, in the order the Lua scripts take them. */
+  private outcomeKeys(tenantId: string): string[] {
+    return RESULT_OUTCOMES.map((outcome) => this.keys.tenantResultsByOutcome(tenantId, outcome));
+  }
+
+  /**
+   * Up to `limit` entries of the tenant's result index (or of one outcome's), newest first,
+   * strictly after `after` in that order (completion time, then id, both descending), so that
+   * pages never repeat or skip an entry while others are added or removed. Entries older than
+   * the TTL are trimmed first; an entry whose record has expired is still returned.
+   */
+  async listNewest(
+    tenantId: string,
+    query: { outcome?: ResultOutcome; after?: IndexPosition; limit: number },
+  ): Promise<IndexPosition[]> {
+    const key = query.outcome
+      ? this.keys.tenantResultsByOutcome(tenantId, query.outcome)
+      : this.keys.tenantResults(tenantId);
+    await this.redis.zremrangebyscore(key, '-inf', `(${Date.now() - this.ttlSeconds * 1000}`);
+    const { after, limit } = query;
+    // Entries tied with the cursor's time come in descending id order: those below its id follow.
+    const tied = after
+      ? (await this.redis.zrevrangebyscore(key, after.completedMs, after.completedMs))
+          .filter((id) => id < after.id)
+          .slice(0, limit)
+          .map((id) => ({ id, completedMs: after.completedMs }))
+      : [];
+    if (tied.length >= limit) return tied;
+    const flat = await this.redis.zrevrangebyscore(
+      key,
+      after ? `(${after.completedMs}` : '+inf',
+      '-inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit - tied.length,
+    );
+    const page = tied;
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      page.push({ id: flat[i]!, completedMs: Number(flat[i + 1]) });
+    return page;
+  }
+
+  /** The stored results of the scans given (undefined: expired, deleted or pending), pipelined. */
+  async results(tenantId: string, scanIds: string[]): Promise<Array<ScanResult | undefined>> {
+    if (scanIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const scanId of scanIds)
+      pipeline.hmget(this.keys.scan(tenantId, scanId), 'state', 'result');
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, reply]) => {
+      if (error) throw error;
+      const [state, result] = reply as Array<string | null>;
+      return state === 'done' && result ? (JSON.parse(result) as ScanResult) : undefined;
+    });
   }
 
   /** The state of each scan (undefined: no record, e.g. expired), in one round trip. */
