@@ -36,6 +36,7 @@ import { healthRouter, type ReadinessCheck } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { rescansRouter } from './routes/rescans.js';
 import { rulesRouter } from './routes/rules.js';
+import { scansRouter } from './routes/scans.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
@@ -178,6 +179,7 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(schedulesRouter({ retro: deps.retro }));
   tenantApi.use(rescansRouter({ rescans: deps.rescans }));
   tenantApi.use(rulesRouter({ rules: deps.tenantRules }));
+  tenantApi.use(scansRouter({ scans: deps.scans }));
   app.use('/v1', tenantApi);
   app.use(
     '/admin',

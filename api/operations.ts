@@ -4,6 +4,7 @@ import { RescanInputSchema } from '../rescans/schema.js';
 import { RetroJobInputSchema, ScheduleInputSchema } from '../s3/retro/schema.js';
 import type { OperationDoc, ResponseDoc } from './openapi.js';
 import { ListQuerySchema as JobListQuerySchema } from './routes/jobs.js';
+import { ScanListQuerySchema } from './routes/scans.js';
 import {
   AccountSchema,
   AcceptedSchema,
@@ -30,6 +31,7 @@ import {
   RuleFilePutSchema,
   RuleFileWithSourceSchema,
   S3NotificationSchema,
+  ScanListSchema,
   ScanResultSchema,
   SignaturesReloadedSchema,
   SignaturesReportSchema,
@@ -1008,6 +1010,26 @@ const rescans: OperationDoc[] = [
   },
 ];
 
+const scans: OperationDoc[] = [
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/scans',
+    summary: 'List the account’s scans, newest first',
+    description:
+      'Stored results (not pending, deleted or expired scans), filterable by outcome and searchable with `q`. One request reads at most 2,000 stored results: a search over more ends its page early, with a `next_cursor` to go on from. The outcome filter covers results stored since the server gained it. See docs/api.md, "Listing scans".',
+    auth: 'apiKey',
+    query: ScanListQuerySchema,
+    responses: {
+      200: { description: 'A page of scans.', schema: ScanListSchema },
+      400: error(
+        'A limit outside 1–100, an unknown outcome, a q over 256 characters or a malformed cursor.',
+      ),
+      401: UNAUTHENTICATED,
+    },
+  },
+];
+
 /** Adds the 403 an auth token gets to every operation that needs an API key. */
 const withTokenRefusal = (op: OperationDoc): OperationDoc =>
   op.auth === 'apiKey' ? { ...op, responses: { ...op.responses, 403: TOKEN_REFUSED } } : op;
@@ -1019,6 +1041,7 @@ export const OPERATIONS: OperationDoc[] = [
   ...retro,
   ...rescans,
   ...rules,
+  ...scans,
   ...admin,
   ...root,
 ].map(withTokenRefusal);

@@ -468,6 +468,28 @@ export const RescanViewSchema = z
 
 export const RescanListSchema = z.object({ rescans: z.array(RescanViewSchema) });
 
+/** One scan in `GET /v1/scans`: the fields of its result a list shows. */
+export const ScanSummarySchema = ScanResultSchema.pick({
+  id: true,
+  checksum: true,
+  content_type: true,
+  content_length: true,
+  findings: true,
+  error: true,
+  creation_date: true,
+  metadata: true,
+}).meta({ id: 'ScanSummary' });
+
+export const ScanListSchema = z.object({
+  scans: z.array(ScanSummarySchema).describe('Newest first (by completion time).'),
+  next_cursor: z
+    .string()
+    .nullable()
+    .describe(
+      'Pass as `cursor` for the next page; null when there is nothing more. A page may hold fewer than `limit` scans and still have one: a request reads at most 2,000 stored results.',
+    ),
+});
+
 export const ScheduleViewSchema = z
   .object({
     id: z.string(),
