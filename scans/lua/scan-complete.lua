@@ -31,9 +31,9 @@ if not scan[2] then
     local batch = { unpack(overflow, i, math.min(i + 999, #overflow)) }
     for k = 5, 7 do redis.call('ZREM', KEYS[k], unpack(batch)) end
   end
-  for k = 3, 7 do
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', '(' .. ARGV[5])
-    redis.call('EXPIRE', KEYS[k], ARGV[7])
+  for _, key in ipairs({ KEYS[3], KEYS[5], KEYS[6], KEYS[7] }) do
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[5])
+    redis.call('EXPIRE', key, ARGV[7])
   end
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
 end
