@@ -125,7 +125,7 @@ const TAGS: Record<Mount, { name: string; description: string }> = {
   tenant: {
     name: 'Tenant API',
     description:
-      "Arbiter's own tenant API (same Basic credentials): webhooks, redelivery, buckets, S3 events, retro jobs, rescans, YARA rules.",
+      "Arbiter's own tenant API (same Basic credentials): webhooks, redelivery, the scan list, buckets, S3 events, retro jobs, rescans, YARA rules.",
   },
   admin: {
     name: 'Admin',
