@@ -44,9 +44,12 @@ describe('GET /v1/scans', () => {
   let errorId: string;
 
   const list = async (who: TestTenant, query: Record<string, string> = {}) => {
-    const response = await fetch(`${service.url}/v1/scans?${new URLSearchParams(query)}`, {
-      headers: { authorization: who.auth },
-    });
+    const response = await fetch(
+      `${service.url}/v1/scans?${new URLSearchParams(query).toString()}`,
+      {
+        headers: { authorization: who.auth },
+      },
+    );
     return { status: response.status, body: (await response.json()) as ListBody };
   };
   const ids = (body: ListBody) => body.scans.map((scan) => scan.id);
