@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { RedisOptions } from 'ioredis';
-import { freePort, oneShotCommand } from './redis-sentinel.js';
+import { freePort, oneShotCommand, startAnswering } from './redis-sentinel.js';
 import type { TestCertificates } from './tls-certificates.js';
 import { waitFor } from './wait.js';
 
@@ -67,6 +67,15 @@ export async function startTestCluster(
   const startNode = async (index: number): Promise<RunningNode> => {
     const dir = path.join(root, `node-${index}`);
     await mkdir(dir);
+    return startAnswering(
+      nodes,
+      () => spawnNode(dir),
+      (node) => answers(() => command(node, ['PING'])),
+      `cluster node ${index} to start`,
+    );
+  };
+
+  const spawnNode = async (dir: string): Promise<RunningNode> => {
     const [port, busPort] = [await freePort(), await freePort()];
     const lines = [
       ...(security.tls ? ['port 0', `tls-port ${port}`] : [`port ${port}`]),
@@ -83,13 +92,7 @@ export async function startTestCluster(
     const file = path.join(dir, 'redis.conf');
     await writeFile(file, `${lines.join('\n')}\n`);
     const child = spawn('redis-server', [file], { stdio: 'ignore' });
-    const node = { port, busPort, child };
-    nodes.push(node);
-    await waitFor(() => answers(() => command(node, ['PING'])), {
-      timeoutMs: 10_000,
-      what: `cluster node ${index} to start`,
-    });
-    return node;
+    return { port, busPort, child };
   };
 
   try {

@@ -64,21 +64,21 @@ export async function startTestSentinels(
     const client = sentinel ? security.sentinelClient : security.dataClient;
     const dir = path.join(root, label);
     await mkdir(dir);
-    const port = await freePort();
-    const file = path.join(dir, 'redis.conf');
-    const listen = security.tls ? ['port 0', `tls-port ${port}`] : [`port ${port}`];
-    const secured = sentinel ? security.sentinelLines : security.dataLines;
-    // Secured lines last: a Sentinel's `sentinel auth-pass <name>` follows its `sentinel monitor`.
-    const lines = [...listen, `bind ${HOST}`, `dir ${dir}`, 'save ""', ...config, ...secured];
-    await writeFile(file, `${lines.join('\n')}\n`);
-    // Sentinels rewrite their config file as they learn the topology: it is theirs to keep.
-    const child = spawn('redis-server', sentinel ? [file, '--sentinel'] : [file], {
-      stdio: 'ignore',
-    });
-    const node = { port, child, client };
-    nodes.push(node);
-    await waitFor(() => answers(node, 'PING'), { timeoutMs: 10_000, what: `${label} to start` });
-    return node;
+    const spawnNode = async (): Promise<Node> => {
+      const port = await freePort();
+      const file = path.join(dir, 'redis.conf');
+      const listen = security.tls ? ['port 0', `tls-port ${port}`] : [`port ${port}`];
+      const secured = sentinel ? security.sentinelLines : security.dataLines;
+      // Secured lines last: a Sentinel's `sentinel auth-pass <name>` follows its `sentinel monitor`.
+      const lines = [...listen, `bind ${HOST}`, `dir ${dir}`, 'save ""', ...config, ...secured];
+      await writeFile(file, `${lines.join('\n')}\n`);
+      // Sentinels rewrite their config file as they learn the topology: it is theirs to keep.
+      const child = spawn('redis-server', sentinel ? [file, '--sentinel'] : [file], {
+        stdio: 'ignore',
+      });
+      return { port, child, client };
+    };
+    return startAnswering(nodes, spawnNode, (node) => answers(node, 'PING'), `${label} to start`);
   };
 
   try {
@@ -139,6 +139,30 @@ export async function startTestSentinels(
     await Promise.all(nodes.map((node) => stopNode(node, 'SIGKILL')));
     await rm(root, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/**
+ * Starts a node (`spawnNode` picks its ports with freePort and spawns it) and waits until it
+ * answers; the node is added to `nodes` (stopped with them). A port free when chosen can be taken
+ * before the server binds it (the loopback connections of test files running at the same time
+ * draw from the same range), and the server then exits at once: it is started again on new
+ * ports, up to three times, instead of being waited for in vain.
+ */
+export async function startAnswering<N extends { child: ChildProcess }>(
+  nodes: N[],
+  spawnNode: () => Promise<N>,
+  answers: (node: N) => Promise<boolean>,
+  what: string,
+): Promise<N> {
+  for (let attempt = 1; ; attempt += 1) {
+    const node = await spawnNode();
+    nodes.push(node);
+    const exited = () => node.child.exitCode !== null || node.child.signalCode !== null;
+    await waitFor(async () => exited() || (await answers(node)), { timeoutMs: 10_000, what });
+    if (!exited()) return node;
+    nodes.splice(nodes.indexOf(node), 1);
+    if (attempt === 3) throw new Error(`${what}: redis-server exited at start three times`);
   }
 }
 
