@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { RedisOptions } from 'ioredis';
-import { freePort, oneShotCommand, startAnswering } from './redis-sentinel.js';
+import { freePort, oneShotCommand, startAnswering, stopNode } from './redis-sentinel.js';
 import type { TestCertificates } from './tls-certificates.js';
 import { waitFor } from './wait.js';
 
@@ -227,14 +227,6 @@ async function clientOptions(security: ClusterSecurity): Promise<RedisOptions> {
     ...(security.acl ? security.acl : {}),
     ...(security.tls ? { tls: { ca: await readFile(security.tls.ca) } } : {}),
   };
-}
-
-async function stopNode(node: RunningNode, signal: NodeJS.Signals): Promise<void> {
-  const { child } = node;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await exited;
 }
 
 const answers = (attempt: () => Promise<unknown>) =>

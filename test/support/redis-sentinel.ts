@@ -176,7 +176,11 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function stopNode(node: Node, signal: NodeJS.Signals): Promise<void> {
+/** Stops a node's process with `signal` and waits for it to exit (nothing if it already has). */
+export async function stopNode(
+  node: { child: ChildProcess },
+  signal: NodeJS.Signals,
+): Promise<void> {
   const { child } = node;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
