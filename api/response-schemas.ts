@@ -430,7 +430,21 @@ export const RetroJobViewSchema = z
     started_at: timestamp.nullable(),
     finished_at: timestamp.nullable(),
     schedule_id: z.string().nullable(),
-    error: z.string().optional().describe('Why the job failed (state `failed`).'),
+    error: z
+      .string()
+      .optional()
+      .describe(
+        'Why the job failed (state `failed`), or which matched objects a completed job could not scan.',
+      ),
+    reconciled: z
+      .object({
+        passes: z.int(),
+        objects: z.int().describe('Objects submitted again or credited from settled scans.'),
+      })
+      .optional()
+      .describe(
+        'Present when the job stopped making progress and was reconciled: its buckets listed again and the objects with no outcome scanned again (see docs/s3.md).',
+      ),
   })
   .meta({ id: 'RetroJob' });
 

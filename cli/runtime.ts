@@ -71,7 +71,8 @@ import { SettingsScanPlanner } from '../scans/scan-plans.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
 import { createS3Access, createS3Protection, type S3Protection } from '../s3/protection.js';
-import { createRetro, type RetroService } from '../s3/retro/index.js';
+import { createRetro, crawlJobId, type RetroService } from '../s3/retro/index.js';
+import { RetroStallAudit } from '../s3/retro/stall-audit.js';
 import { createRescans, type RescanService } from '../rescans/index.js';
 
 export const USER_AGENT = 'arbiter/0.1 (+https://github.com/arbiter-scanner/arbiter)';
@@ -138,6 +139,8 @@ export interface Runtime {
   sweeper: SpoolSweeper;
   /** Resolves pending scans that have no job (worker role; started by cli/serve.ts). */
   reaper: PendingReaper;
+  /** Sets stalled retro jobs going again (worker role; started by cli/serve.ts). */
+  retroAudit: RetroStallAudit;
   checkReadiness(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -350,6 +353,14 @@ export async function buildRuntime(
       graceMs: config.pendingReap.graceMs,
       batchSize: config.pendingReap.batchSize,
       tenantIds: () => tenants.eachTenantIdPage(),
+    }),
+    retroAudit: new RetroStallAudit({
+      jobs: retro.jobs,
+      queues,
+      logger,
+      stallMs: config.retro.stallMs,
+      tenantIds: () => tenants.eachTenantIdPage(),
+      crawlJobId,
     }),
     async checkReadiness() {
       const [redisState, engineState] = await Promise.all([

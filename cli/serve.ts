@@ -171,7 +171,8 @@ function createApiServer(app: Express, config: Config): Server {
 /**
  * Every role writes to the spool (the API receives uploads into it, workers download into it),
  * so every role sweeps it. The pending reaper queues scans again or stores their error results,
- * which is workers' work: it runs where the workers do.
+ * and the retro stall audit queues crawls and reconcile passes, which is workers' work: they run
+ * where the workers do.
  */
 function chores(
   config: Config,
@@ -194,6 +195,15 @@ function chores(
       intervalMs: config.pendingReap.intervalMs,
       run: async (signal) => {
         await runtime.reaper.reap(signal);
+      },
+    });
+  if (roles.workers)
+    list.push({
+      name: 'retro stall audit',
+      intervalMs: retroAuditIntervalMs(config.retro.stallMs),
+      jitter: 0.1,
+      run: async (signal) => {
+        await runtime.retroAudit.run(signal);
       },
     });
   // ClamAV's database, in a folder Arbiter keeps: one update per host at a time (a lock), then
@@ -316,3 +326,7 @@ export async function printDemoTenant(tenants: TenantStore, url: string): Promis
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+/** A quarter of the stall period, at most a minute: a stalled job waits at most 25 % longer. */
+export const retroAuditIntervalMs = (stallMs: number): number =>
+  Math.max(250, Math.min(60_000, Math.round(stallMs / 4)));

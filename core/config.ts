@@ -533,6 +533,9 @@ export const EnvSchema = z.object({
   ARBITER_RETRO_CONCURRENCY: positiveInt(2).describe(
     'retro jobs: bucket crawls one worker process runs at once',
   ),
+  ARBITER_RETRO_STALL_SECONDS: positiveInt(600).describe(
+    'retro jobs: how long an open job may go without progress (a page listed, an outcome counted) before workers look at it: a crawl no worker runs is queued again, a job waiting for outcomes that will not come is reconciled (its buckets listed again, the objects with no outcome scanned again). Checked every quarter of it, at most every minute',
+  ),
   ARBITER_SCHEDULE_MIN_INTERVAL: positiveInt(900).describe(
     'retro schedules: shortest time between two runs of one schedule, in seconds; a cron that would fire sooner (checked over its next 100 runs) is a 400. Each run lists the whole bucket, so the default (15 minutes) leaves room for `*/15` and hourly schedules while refusing per-second or per-minute crawls; new objects are better caught by S3 events',
   ),
@@ -797,12 +800,14 @@ function structureConfig(e: Env) {
     metrics: { token: e.ARBITER_METRICS_TOKEN, workerPort: e.ARBITER_WORKER_METRICS_PORT },
     /**
      * Retro jobs (worker role): keys per ListObjectsV2 page (MaxKeys), crawls run at once; the
-     * shortest time allowed between two runs of one schedule.
+     * shortest time allowed between two runs of one schedule; the time without progress after
+     * which an open job is looked at (s3/retro/stall-audit.ts).
      */
     retro: {
       pageSize: e.ARBITER_RETRO_PAGE_SIZE,
       concurrency: e.ARBITER_RETRO_CONCURRENCY,
       scheduleMinIntervalSeconds: e.ARBITER_SCHEDULE_MIN_INTERVAL,
+      stallMs: e.ARBITER_RETRO_STALL_SECONDS * 1000,
     },
     /** Rescans (worker role): results per page; results each tenant's result index keeps. */
     rescan: {

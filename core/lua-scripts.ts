@@ -53,6 +53,10 @@ const LUA_SCRIPTS = {
     's3/retro/lua/retro-job-credit.lua',
   ],
   retroJobEnd: ['s3/retro/lua/retro-job-complete-if-done.lua', 's3/retro/lua/retro-job-end.lua'],
+  retroJobNoteReconcile: [
+    's3/retro/lua/retro-job-complete-if-done.lua',
+    's3/retro/lua/retro-job-note-reconcile.lua',
+  ],
 } as const satisfies Record<string, readonly string[]>;
 
 export type LuaScriptName = keyof typeof LUA_SCRIPTS;

@@ -31,7 +31,10 @@ export const CallbackJobSchema = z.object({
 });
 export type CallbackJob = z.infer<typeof CallbackJobSchema>;
 
-/** A retro job's crawl (name `crawl`): one BullMQ job per retro job (see s3/retro/). */
+/**
+ * A retro job's crawl (name `crawl`): one BullMQ job per retro job (see s3/retro/); the same
+ * payload names the job of a `reconcile` pass (s3/retro/reconcile.ts).
+ */
 export const RetroCrawlJobSchema = z.object({
   tenantId: z.string().regex(/^[0-9a-f]{32}$/),
   jobId: z.string().regex(/^[0-9a-f]{32}$/),
@@ -45,7 +48,7 @@ export const ScheduleFireJobSchema = z.object({
 });
 export type ScheduleFireJob = z.infer<typeof ScheduleFireJobSchema>;
 export type RetroQueueJob = RetroCrawlJob | ScheduleFireJob;
-export type RetroJobName = 'crawl' | 'schedule';
+export type RetroJobName = 'crawl' | 'schedule' | 'reconcile';
 
 /** A rescan's run (rescans/): one BullMQ job per rescan, resumed from its checkpoint. */
 export const RescanJobSchema = z.object({

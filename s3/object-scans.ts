@@ -8,6 +8,7 @@ import { objectRef, objectRequest, type ObjectScanFields } from '../scans/reques
 import type { ScanIntake, ScanService } from '../scans/service.js';
 import type { BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
+import { outcomeOf } from './tags.js';
 
 /**
  * Scanning objects of registered buckets: submitting them (one at a time or in bulk), keeping
@@ -175,6 +176,9 @@ export class ObjectOutcomes {
   }
 }
 
+export type ClaimHolder =
+  { state: 'running' } | { state: 'settled'; outcome: ObjectOutcome } | { state: 'lost' };
+
 export interface ObjectScanDeps {
   buckets: BucketStore;
   /** Accepts the scans (and runs those of `scanExistingObject` in the calling process). */
@@ -217,6 +221,22 @@ export class ObjectScanService implements ObjectScanSubmitter {
   /** Gives back a claim whose scan will not run (e.g. a cancelled rescan dropped it). */
   async releaseClaim(tenantId: string, ref: ObjectRef, scanId: string): Promise<void> {
     await this.deps.leases.release(tenantId, objectRef(ref), scanId);
+  }
+
+  /**
+   * What became of the scan holding a version's claim (a retro job's reconcile pass asks, for a
+   * version still claimed long after it was submitted). `running`: it is still pending, and will
+   * credit the job's outcome when it settles. `settled`: it has a result, so the claim outlived
+   * its scan (the release was lost, say with a Redis primary that failed over): the claim is
+   * given back and the outcome returned. `lost`: no result will ever come (the scan is gone, or
+   * was deleted): the claim is given back so the version can be submitted again.
+   */
+  async claimHolder(tenantId: string, ref: ObjectRef, holder: string): Promise<ClaimHolder> {
+    const record = await this.deps.scanning.store.get(tenantId, holder);
+    if (record?.state === 'pending') return { state: 'running' };
+    await this.releaseClaim(tenantId, ref, holder);
+    if (record?.state !== 'done' || !record.result) return { state: 'lost' };
+    return { state: 'settled', outcome: record.result.outcome ?? outcomeOf(record.result) };
   }
 
   async submit(tenantId: string, items: ObjectScanSubmission[]): Promise<SubmitOutcome[]> {

@@ -10,6 +10,7 @@ import {
   type RetroQueueJob,
 } from '../core/queues.js';
 import { crawl } from '../s3/retro/crawler.js';
+import { reconcile } from '../s3/retro/reconcile.js';
 import type { RetroService } from '../s3/retro/index.js';
 import { onOutOfAttempts } from './attempts.js';
 import { closeWorker, InFlight } from './graceful-close.js';
@@ -22,7 +23,8 @@ export interface RetroWorker {
 
 /**
  * The retro queue's worker (worker role): `crawl` jobs run a retro job's crawl, `schedule` jobs
- * (made by the job schedulers) start a retro job.
+ * (made by the job schedulers) start a retro job, `reconcile` jobs (queued by the stall audit,
+ * s3/retro/stall-audit.ts) look again for the outcomes a stalled job still waits for.
  *
  * - A crawl interrupted by shutdown stops after its current page's checkpoint and is moved back
  *   to the queue (delayed by 0 ms; no attempt used), so the next worker resumes it at once.
@@ -48,7 +50,10 @@ export function startRetroWorker(
     }
     const { tenantId, jobId } = parseJobPayload(job, RetroCrawlJobSchema);
     try {
-      const end = await crawl(retro.crawler, tenantId, jobId, shutdown.signal);
+      const end =
+        job.name === 'reconcile'
+          ? await reconcile(retro.crawler, tenantId, jobId, shutdown.signal)
+          : await crawl(retro.crawler, tenantId, jobId, shutdown.signal);
       if (end === 'interrupted') {
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();

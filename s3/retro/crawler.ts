@@ -96,24 +96,7 @@ export async function crawl(
     prefetched = undefined;
     const listMs = performance.now() - listStarted;
 
-    const items: ObjectScanSubmission[] = [];
-    for (const object of listing.Contents ?? []) {
-      const key = object.Key;
-      if (key === undefined) continue;
-      const size = object.Size ?? 0;
-      if (key.endsWith('/') && size === 0) continue; // a folder marker
-      const modified = object.LastModified?.getTime();
-      if (modified === undefined || modified < from || modified > to) continue;
-      const item: ObjectScanSubmission = {
-        bucket: spec.name,
-        key,
-        size,
-        origin: 'retro',
-        retroJobId: jobId,
-      };
-      if (object.ETag) item.eTag = object.ETag;
-      items.push(item);
-    }
+    const items = matchingObjects(listing, spec.name, { from, to }, jobId);
     const listed = listing.Contents?.length ?? 0;
     const lastKey = listing.Contents?.at(-1)?.Key ?? cursor.after;
     const more = listing.IsTruncated === true;
@@ -182,7 +165,33 @@ export async function crawl(
   return 'finished';
 }
 
-async function listPage(
+/**
+ * The objects of a listing page a job scans: within its [from, to] window (by LastModified), not
+ * folder markers; as submissions on behalf of the job.
+ */
+export function matchingObjects(
+  listing: ListObjectsV2CommandOutput,
+  bucket: string,
+  window: { from: number; to: number },
+  jobId: string,
+): ObjectScanSubmission[] {
+  const items: ObjectScanSubmission[] = [];
+  for (const object of listing.Contents ?? []) {
+    const key = object.Key;
+    if (key === undefined) continue;
+    const size = object.Size ?? 0;
+    if (key.endsWith('/') && size === 0) continue; // a folder marker
+    const modified = object.LastModified?.getTime();
+    if (modified === undefined || modified < window.from || modified > window.to) continue;
+    const item: ObjectScanSubmission = { bucket, key, size, origin: 'retro', retroJobId: jobId };
+    if (object.ETag) item.eTag = object.ETag;
+    items.push(item);
+  }
+  return items;
+}
+
+/** One ListObjectsV2 page at `cursor` (its token, else StartAfter its last key). */
+export async function listPage(
   s3: S3Client,
   spec: { name: string; prefix: string },
   cursor: CrawlCursor,

@@ -1,4 +1,5 @@
-import { badRequest, conflict, notFound, unavailable } from '../../core/errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { badRequest, conflict, isRetryable, notFound, unavailable } from '../../core/errors.js';
 import { isId, newId } from '../../core/ids.js';
 import type { RedisKeys } from '../../core/keys.js';
 import type { Logger } from '../../core/logger.js';
@@ -6,8 +7,8 @@ import { RETRO_JOB_OPTIONS, RetroCrawlJobSchema, type Queues } from '../../core/
 import type { Redis } from '../../core/redis.js';
 import type { BucketStore } from '../bucket-store.js';
 import type { AwsClients } from '../clients.js';
-import type { ObjectOutcomeListener, ObjectScanSubmitter } from '../object-scans.js';
-import type { CrawlerDeps } from './crawler.js';
+import type { ObjectOutcomeListener } from '../object-scans.js';
+import type { ReconcileDeps } from './reconcile.js';
 import { RetroJobStore, type RetroJobRecord } from './jobs.js';
 import { RetroSchedules } from './schedules.js';
 import { RetroJobInputSchema, S3_EPOCH, type RetroBucket } from './schema.js';
@@ -21,7 +22,8 @@ import { RetroJobInputSchema, S3_EPOCH, type RetroBucket } from './schema.js';
 export interface RetroService {
   jobs: RetroJobStore;
   schedules: RetroSchedules;
-  crawler: CrawlerDeps;
+  /** What crawls and reconcile passes need (s3/retro/crawler.ts, reconcile.ts). */
+  crawler: ReconcileDeps;
   /** Credits each scan outcome to the retro jobs waiting for it (register on objectScans). */
   outcomeListener: ObjectOutcomeListener;
   /** POST /v1/jobs: validates, creates the job (state crawling) and queues its crawl. */
@@ -34,13 +36,33 @@ export interface RetroService {
 
 export const crawlJobId = (jobId: string): string => `crawl-${jobId}`;
 
+/** Attempts at one credit while Redis is unreachable: about 15 s in all, through a failover. */
+const CREDIT_ATTEMPTS = 5;
+
+/**
+ * Retries a credit that failed because Redis could not be reached (a failover in progress): the
+ * scan's outcome is known now, and would otherwise wait for the stall audit to find it (a whole
+ * ARBITER_RETRO_STALL_SECONDS). Credits count each object once, so a retry never counts twice.
+ */
+async function creditThroughOutage(credit: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await credit();
+      return;
+    } catch (error) {
+      if (attempt >= CREDIT_ATTEMPTS || !isRetryable(error)) throw error;
+      await delay(1_000 * attempt);
+    }
+  }
+}
+
 export function createRetro(options: {
   redis: Redis;
   keys: RedisKeys;
   queues: Queues;
   buckets: BucketStore;
   clients: AwsClients;
-  objectScans: ObjectScanSubmitter;
+  objectScans: ReconcileDeps['objectScans'];
   pageSize: number;
   ttlSeconds: number;
   /** ARBITER_SCHEDULE_MIN_INTERVAL. */
@@ -93,7 +115,9 @@ export function createRetro(options: {
     outcomeListener: {
       async onObjectOutcome(event) {
         for (const jobId of event.retroJobIds) {
-          await jobs.credit(event.tenantId, jobId, event.object, event.outcome);
+          await creditThroughOutage(() =>
+            jobs.credit(event.tenantId, jobId, event.object, event.outcome),
+          );
         }
       },
     },

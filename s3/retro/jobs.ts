@@ -43,6 +43,15 @@ export interface RetroJobRecord {
   error: string | null;
   cursor: CrawlCursor;
   crawlDone: boolean;
+  /**
+   * The last time the job moved on: created, a page checkpointed, an outcome credited, a
+   * reconcile pass ended. The stall audit (s3/retro/stall-audit.ts) looks at jobs still open long
+   * after it.
+   */
+  progressAt: string;
+  /** Reconcile passes run, and objects they submitted again or credited (s3/retro/reconcile.ts). */
+  reconciliations: number;
+  reconciledObjects: number;
 }
 
 export type CheckpointResult =
@@ -175,6 +184,7 @@ export class RetroJobStore {
       cp_bucket: '0',
       cp_token: '',
       cp_after: '',
+      progress_at: created.toISOString(),
     };
     for (const field of COUNTER_FIELDS) fields[field] = '0';
     if (definition.scheduleId) fields.schedule_id = definition.scheduleId;
@@ -291,6 +301,55 @@ export class RetroJobStore {
     return reply === 1;
   }
 
+  /** How many jobs each tenant has (ended ones included, until they expire): one round trip. */
+  async countJobs(tenantIds: string[]): Promise<number[]> {
+    if (tenantIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const tenantId of tenantIds) pipeline.zcard(this.keys.tenantRetroJobs(tenantId));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, count]) => {
+      if (error) throw error;
+      return Number(count);
+    });
+  }
+
+  /** For each object, whether the job has its outcome (credited once, see `credit`). */
+  async credited(
+    tenantId: string,
+    id: string,
+    objects: Array<{ bucket: string; key: string }>,
+  ): Promise<boolean[]> {
+    if (objects.length === 0) return [];
+    const values = await this.redis.hmget(
+      this.keys.retroCredited(tenantId, id),
+      ...objects.map((object) => objectDigest(object.bucket, object.key)),
+    );
+    return values.map((value) => value !== null);
+  }
+
+  /**
+   * Records the end of a reconcile pass (its counts, and a new `progress_at`, so the next pass
+   * comes a whole stall period later). `settled`: every matched object still listed was found
+   * credited, so the outcomes still missing belong to objects no listing shows any more; they
+   * are counted as errors and the job completes. Returns the job's state afterwards.
+   */
+  async noteReconciled(
+    tenantId: string,
+    id: string,
+    pass: { resubmitted: number; credited: number; settled: boolean },
+  ): Promise<RetroJobState | undefined> {
+    const reply = (await this.redis.retroJobNoteReconcile(
+      ...keysThenArgs(this.jobKeys(tenantId, id), [
+        pass.resubmitted,
+        pass.credited,
+        pass.settled ? '1' : '0',
+        this.now().toISOString(),
+        this.ttlSeconds,
+      ]),
+    )) as string | null;
+    return (reply ?? undefined) as RetroJobState | undefined;
+  }
+
   /** Ends a running job; returns the state it is in afterwards (undefined: no such job). */
   async end(
     tenantId: string,
@@ -335,6 +394,9 @@ function toRecord(raw: Record<string, string>): RetroJobRecord | undefined {
       after: raw.cp_after ?? '',
     },
     crawlDone: raw.crawl_done === '1',
+    progressAt: raw.progress_at ?? raw.started_at ?? raw.created_at ?? '',
+    reconciliations: Number(raw.reconciliations ?? 0),
+    reconciledObjects: Number(raw.reconciled_objects ?? 0),
   };
 }
 
@@ -352,5 +414,7 @@ export function jobView(record: RetroJobRecord): RetroJobView {
     schedule_id: record.scheduleId,
   };
   if (record.error) view.error = record.error;
+  if (record.reconciliations > 0)
+    view.reconciled = { passes: record.reconciliations, objects: record.reconciledObjects };
   return view;
 }

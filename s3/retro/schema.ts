@@ -141,8 +141,10 @@ export interface RetroJobView {
   finished_at: string | null;
   /** The schedule whose run this is, or null for a job asked for with POST /v1/jobs. */
   schedule_id: string | null;
-  /** Why the job failed (state `failed`). */
+  /** Why the job failed (state `failed`), or which matched objects a completed job could not scan. */
   error?: string;
+  /** Present once a stalled job was reconciled (s3/retro/reconcile.ts). */
+  reconciled?: { passes: number; objects: number };
 }
 
 export interface ScheduleView {

@@ -131,6 +131,9 @@ describe.each([
         ARBITER_PENDING_REAP_INTERVAL_MS: '500',
         // A crawl of many checkpoints, so a kill lands between two of them.
         ARBITER_RETRO_PAGE_SIZE: String(RETRO_PAGE),
+        // An outcome credit lost with the old primary (replication is asynchronous) is found by
+        // the stall audit within seconds: the job is reconciled instead of waiting for ever.
+        ARBITER_RETRO_STALL_SECONDS: '5',
       },
     });
     [apiA, apiB] = nodes.apis as [ArbiterNode, ArbiterNode];

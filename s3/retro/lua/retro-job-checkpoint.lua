@@ -6,7 +6,7 @@ if tonumber(redis.call('HGET', KEYS[1], 'cp_page') or '0') ~= tonumber(ARGV[1]) 
 redis.call('HINCRBY', KEYS[1], 'listed', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'matched', ARGV[7])
 redis.call('HINCRBY', KEYS[1], 'skipped', ARGV[8])
-redis.call('HSET', KEYS[1], 'cp_page', ARGV[2], 'cp_bucket', ARGV[3], 'cp_token', ARGV[4], 'cp_after', ARGV[5])
+redis.call('HSET', KEYS[1], 'cp_page', ARGV[2], 'cp_bucket', ARGV[3], 'cp_token', ARGV[4], 'cp_after', ARGV[5], 'progress_at', ARGV[10])
 if ARGV[9] == '1' then
   redis.call('HSET', KEYS[1], 'crawl_done', '1')
   if state == 'crawling' then
