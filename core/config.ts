@@ -492,11 +492,11 @@ export const EnvSchema = z.object({
     .url({ protocol: /^https?$/ })
     .optional()
     .describe('base URL for `Location` headers (else taken from the request)'),
-  ARBITER_CONSOLE_SESSION_IDLE: intInRange(60, 7 * 24 * 3600, 1800).describe(
-    'seconds a console session lasts without use (60–604800); each request made with it starts the count again, never past ARBITER_CONSOLE_SESSION_MAX. See docs/console.md',
+  ARBITER_CONSOLE_SESSION_IDLE: intInRange(1, 7 * 24 * 3600, 1800).describe(
+    'seconds a console session lasts without use (1–604800); each request made with it starts the count again, never past ARBITER_CONSOLE_SESSION_MAX. See docs/console.md',
   ),
-  ARBITER_CONSOLE_SESSION_MAX: intInRange(60, 30 * 24 * 3600, 12 * 3600).describe(
-    'seconds a console session lasts at most from sign-in, used or not (60–2592000)',
+  ARBITER_CONSOLE_SESSION_MAX: intInRange(1, 30 * 24 * 3600, 12 * 3600).describe(
+    'seconds a console session lasts at most from sign-in, used or not (1–2592000)',
   ),
   ARBITER_CONSOLE_SIGNIN_ATTEMPTS: intInRange(1, 10_000, 10).describe(
     'failed console sign-ins allowed per client address, and per API key, in 15 minutes; then 429 until the window ends',
