@@ -213,6 +213,7 @@ describe('console scans pages (Chromium)', () => {
   });
 
   it('works at phone width', async () => {
+    await scanUpload(service, tenantA, EICAR, 'eicar.com');
     const page = await signedIn(tenantA, 375);
     await waitFor(async () => (await page.locator('tbody tr').count()) > 0, {
       what: 'scans listed',

@@ -29,7 +29,7 @@ const COLUMNS: Column<ScanSummary>[] = [
     header: 'Scan',
     cell: (scan) => (
       <Link to={`/scans/${encodeURIComponent(scan.id)}`}>
-        <code>{scan.id}</code>
+        <code class="scan-id">{scan.id}</code>
       </Link>
     ),
   },
