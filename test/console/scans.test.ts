@@ -106,6 +106,27 @@ describe('console scans pages (Chromium)', () => {
     await page.context().close();
   });
 
+  it('loads more scans by cursor', async () => {
+    const many = await service.createTenant('many-scans');
+    // One page is 50 scans: 53 make a second page of 3.
+    for (let batch = 0; batch < 53; batch += 10)
+      await Promise.all(
+        Array.from({ length: Math.min(10, 53 - batch) }, (_, i) =>
+          scanUpload(service, many, randomContent(64 + batch + i), `f${batch + i}.bin`),
+        ),
+      );
+    const page = await signedIn(many);
+    const rows = page.locator('tbody tr');
+    await page.getByText('50 scans shown.').waitFor();
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.getByText('53 scans shown.').waitFor();
+    expect(await rows.count()).toBe(53);
+    const ids = await page.locator('tbody tr td:first-child').allTextContents();
+    expect(new Set(ids).size).toBe(53);
+    expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);
+    await page.context().close();
+  });
+
   it('shows a scan’s result, timeline and callback attempts; redelivers; deletes', async () => {
     // The receiver refuses the first delivery and accepts the redelivery.
     receiver.respondWith = (attempt) => (attempt === 1 ? 500 : 200);

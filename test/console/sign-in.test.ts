@@ -59,9 +59,8 @@ describe('console sign-in (Chromium)', () => {
   it('signs a tenant in to the scans page', async () => {
     const tenant = await service.createTenant('browser-tenant');
     const page = await openConsole(service);
-    await expect(page.getByRole('heading', { name: 'Arbiter console' }).isVisible()).resolves.toBe(
-      true,
-    );
+    await page.getByRole('heading', { name: 'Arbiter console' }).waitFor();
+    await page.getByRole('tab', { name: 'Tenant', selected: true }).waitFor();
     await screenshot(page, 'sign-in');
     await signInAsTenant(page, tenant.key, tenant.secret);
     await page.getByRole('heading', { name: 'Scans' }).waitFor();
