@@ -2,7 +2,7 @@
 # Arbiter: one image for every role (`arbiter api`, `arbiter worker`, `arbiter serve`).
 # Linted by scripts/lint-dockerfile (`npm run lint`); compose.yaml runs the production topology.
 
-# Build stage: compile TypeScript with the dev dependencies, then drop them.
+# Build stage: compile TypeScript and build the console with the dev dependencies, then drop them.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -17,6 +17,8 @@ COPY webhooks ./webhooks
 COPY s3 ./s3
 COPY rescans ./rescans
 COPY cli ./cli
+# The browser console (Preact + Vite): `npm run build` builds it into dist/console.
+COPY console ./console
 # The build copies the Lua scripts (`lua/` folders beside their modules) and the built-in language
 # rule pack (scanning/analysis/language/rules/) into dist/.
 COPY scripts/copy-lua-scripts.ts ./scripts/

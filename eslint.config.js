@@ -9,6 +9,8 @@ export default tseslint.config(
       '.arbiter/**',
       'eslint.config.js',
       '.dependency-cruiser.cjs',
+      // Generated from the OpenAPI document (npm run console:client).
+      'console/src/api/schema.d.ts',
     ],
   },
   js.configs.recommended,

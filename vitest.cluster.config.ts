@@ -20,6 +20,7 @@ export default defineConfig({
       'test/rescans/*.test.ts',
       'test/worker/*.test.ts',
       'test/compat/*.test.ts',
+      'test/console/session-api.test.ts',
       // Resilience flows that are Redis-heavy without stopping Redis: jobs of a killed or stopped
       // worker run again (BullMQ's stalled-job recovery, leases), the pending reaper, per-tenant
       // fairness (Lua scripts), small uploads staged in Redis. The other resilience tests stop

@@ -1,3 +1,4 @@
+import cookieParser from 'cookie-parser';
 import cors from 'cors';
 import express, { Router, type Express } from 'express';
 import type { Config } from '../core/config.js';
@@ -9,6 +10,8 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
 import type { ScanStore } from '../scans/store.js';
+import type { ConsoleSessionStore } from '../core/console-sessions.js';
+import type { ConsoleSigninLimiter } from '../core/console-signin-limiter.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
@@ -20,6 +23,7 @@ import type { ScanService } from '../scans/service.js';
 import type { EngineSet } from '../scanning/engines.js';
 import type { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { authenticate } from './auth.js';
+import { consoleSecurityHeaders, consoleStatic, defaultConsoleDir } from './console-static.js';
 import { closeConnectionOnEarlyAnswer } from './early-answers.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
 import { httpMetrics, metricsRouter } from './metrics.js';
@@ -29,6 +33,7 @@ import { rateLimit } from './rate-limit.js';
 import { requestContext } from './request-context.js';
 import { accountRouter } from './routes/account.js';
 import { adminRouter } from './routes/admin.js';
+import { consoleRouter } from './routes/console.js';
 import { bucketsRouter } from './routes/buckets.js';
 import { docsRouter } from './routes/docs.js';
 import { filesRouter } from './routes/files.js';
@@ -74,6 +79,10 @@ export interface ApiDeps {
   scanningWarnings?: string[];
   /** The process's Prometheus metrics (created by the composition root). */
   metrics: Metrics;
+  /** Browser console sessions, accepted by the API's authentication beside its credentials. */
+  consoleSessions: ConsoleSessionStore;
+  /** Failed console sign-ins per client address and per key. */
+  consoleSignins: ConsoleSigninLimiter;
 }
 
 /** Scanii clients send these; browsers (auth-token uploads) need them allowed cross-origin. */
@@ -104,6 +113,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(closeConnectionOnEarlyAnswer());
   app.use(httpMetrics(deps.metrics, createRouteMatcher(OPERATIONS)));
   app.use(requestContext(config.hostId, deps.logger));
+  // Only the console's session cookie is read (api/console-auth.ts); the API ignores the rest.
+  app.use(cookieParser());
   app.use(
     healthRouter({ checkReadiness: deps.checkReadiness, warnings: deps.scanningWarnings ?? [] }),
   );
@@ -121,7 +132,7 @@ export function createApp(deps: ApiDeps): Express {
   // One router serves the current protocol version and its predecessor.
   const scanii = Router();
   scanii.use(scaniiCors);
-  scanii.use(authenticate(deps.tenants, deps.tokens, 'scanii'));
+  scanii.use(authenticate(deps.tenants, deps.tokens, 'scanii', deps.consoleSessions));
   scanii.use(rateLimit(deps.limits));
   scanii.use(
     accountRouter({
@@ -166,7 +177,7 @@ export function createApp(deps: ApiDeps): Express {
 
   // Arbiter's own tenant API (same Basic credentials), beside the Scanii protocol.
   const tenantApi = Router();
-  tenantApi.use(authenticate(deps.tenants, deps.tokens, 'tenant'));
+  tenantApi.use(authenticate(deps.tenants, deps.tokens, 'tenant', deps.consoleSessions));
   tenantApi.use(
     webhooksRouter({
       tenants: deps.tenants,
@@ -191,8 +202,24 @@ export function createApp(deps: ApiDeps): Express {
       settings: deps.settings,
       keySettings: deps.keySettings,
       tenantDeletion: deps.tenantDeletion,
+      consoleSessions: deps.consoleSessions,
     }),
   );
+
+  // The browser console: its session API, then its built files (api/console-static.ts).
+  app.use('/console', consoleSecurityHeaders);
+  for (const prefix of MOUNTS.console)
+    app.use(
+      prefix,
+      consoleRouter({
+        tenants: deps.tenants,
+        sessions: deps.consoleSessions,
+        signins: deps.consoleSignins,
+        adminToken: config.adminToken,
+        publicUrl: config.publicUrl,
+      }),
+    );
+  app.use('/console', consoleStatic(config.console.dir ?? defaultConsoleDir()));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }));

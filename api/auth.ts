@@ -1,9 +1,17 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import basicAuth from 'basic-auth';
+import type { ConsoleSessionStore } from '../core/console-sessions.js';
 import { DomainError, forbidden, unauthenticated } from '../core/errors.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenScope, TokenStore } from '../core/tokens.js';
+import {
+  checkCsrf,
+  consoleCookieOf,
+  identityHolds,
+  liveConsoleSession,
+  sessionEnded,
+} from './console-auth.js';
 
 /** Who is calling: resolved once per request, then passed explicitly to every store call. */
 export interface Principal {
@@ -87,8 +95,18 @@ export function principalOf(res: Response): Principal {
  * HTTP Basic: API key as user and secret as password, or an auth token id as user with an empty
  * password (Scanii's temporary credentials). A disabled key, and every token it minted, is 403.
  */
-export function authenticate(tenants: TenantStore, tokens: TokenStore, surface: Surface) {
+export function authenticate(
+  tenants: TenantStore,
+  tokens: TokenStore,
+  surface: Surface,
+  sessions?: ConsoleSessionStore,
+) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (sessions && consoleCookieOf(req) !== undefined) {
+      res.locals.auth = await consoleTenantPrincipal(req, res, { tenants, sessions });
+      next();
+      return;
+    }
     const credentials = basicAuth(req);
     if (!credentials || credentials.name === '' || credentials.name.length > 128)
       throw unauthenticated();
@@ -100,6 +118,27 @@ export function authenticate(tenants: TenantStore, tokens: TokenStore, surface: 
     res.locals.auth = principal;
     next();
   };
+}
+
+/**
+ * A browser console request (a session cookie, no `Authorization`): the API key the session
+ * signed in with, checked again now (a disabled key ends the session), after the CSRF check.
+ * An operator session is no tenant: 401, as with no credentials.
+ */
+async function consoleTenantPrincipal(
+  req: Request,
+  res: Response,
+  deps: { tenants: TenantStore; sessions: ConsoleSessionStore },
+): Promise<Principal> {
+  const live = await liveConsoleSession(req, deps.sessions);
+  const identity = live?.session.identity;
+  if (!live || identity?.kind !== 'tenant') throw sessionEnded(res);
+  if (!(await identityHolds(live.session, { tenants: deps.tenants, adminToken: undefined }))) {
+    await deps.sessions.delete(live.id);
+    throw sessionEnded(res);
+  }
+  checkCsrf(req, live.session);
+  return { tenantId: identity.tenantId, id: identity.keyId, kind: 'key', keyId: identity.keyId };
 }
 
 /**
@@ -154,15 +193,33 @@ async function authenticateToken(
   };
 }
 
-/** The operator's admin API: `Authorization: Bearer $ARBITER_ADMIN_TOKEN`. */
-export function authenticateAdmin(adminToken: string | undefined) {
+/**
+ * The operator's admin API: `Authorization: Bearer $ARBITER_ADMIN_TOKEN`, or (without an
+ * `Authorization` header) an operator's console session made with that same token.
+ */
+export function authenticateAdmin(
+  adminToken: string | undefined,
+  console?: { sessions: ConsoleSessionStore; tenants: TenantStore },
+) {
   const expected = adminToken ? createHash('sha256').update(adminToken).digest() : undefined;
-  return (req: Request, res: Response, next: NextFunction): void => {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     if (!expected)
       throw new DomainError(
         'forbidden',
         'The admin API is disabled: set ARBITER_ADMIN_TOKEN to enable it.',
       );
+    if (console && consoleCookieOf(req) !== undefined) {
+      const live = await liveConsoleSession(req, console.sessions);
+      if (
+        !live ||
+        live.session.identity.kind !== 'operator' ||
+        !(await identityHolds(live.session, { tenants: console.tenants, adminToken }))
+      )
+        throw sessionEnded(res);
+      checkCsrf(req, live.session);
+      next();
+      return;
+    }
     const header = req.get('authorization') ?? '';
     const presented = /^Bearer (.+)$/i.exec(header)?.[1];
     // Hash both sides so the comparison takes the same time whatever the presented length.

@@ -47,6 +47,7 @@ export const MOUNTS = {
   verdict: ['/api'],
   tenant: ['/v1'],
   admin: ['/admin'],
+  console: ['/console/api'],
 } as const;
 
 export type Mount = keyof typeof MOUNTS;
@@ -130,6 +131,11 @@ const TAGS: Record<Mount, { name: string; description: string }> = {
   admin: {
     name: 'Admin',
     description: 'The operator API: `Authorization: Bearer $ARBITER_ADMIN_TOKEN`.',
+  },
+  console: {
+    name: 'Console',
+    description:
+      'Sessions of the browser console at `/console`: its `arbiter_console` cookie is accepted by every other operation in place of credentials (without an `Authorization` header), and every change made with it needs the session’s `X-CSRF-Token`. See docs/console.md.',
   },
   root: { name: 'Operations', description: 'Health, readiness, metrics and this documentation.' },
 };

@@ -5,6 +5,7 @@ import { RetroJobInputSchema, ScheduleInputSchema } from '../s3/retro/schema.js'
 import type { OperationDoc, ResponseDoc } from './openapi.js';
 import { ListQuerySchema as JobListQuerySchema } from './routes/jobs.js';
 import { ScanListQuerySchema } from './routes/scans.js';
+import { ConsoleSessionSchema, SignInSchema } from './routes/console.js';
 import {
   AccountSchema,
   AcceptedSchema,
@@ -1030,6 +1031,63 @@ const scans: OperationDoc[] = [
   },
 ];
 
+const SESSION_ENDED = error(
+  'No session cookie, or its session has ended (signed out, idle, expired, key disabled).',
+);
+
+const consoleSessions: OperationDoc[] = [
+  {
+    mount: 'console',
+    method: 'post',
+    path: '/session',
+    summary: 'Sign in to the console',
+    description:
+      'A tenant with an API key and its secret, or the operator with the admin token. Sets the `arbiter_console` cookie (HttpOnly, SameSite=Strict, Secure over TLS). Failed attempts are limited per client address and per key (ARBITER_CONSOLE_SIGNIN_ATTEMPTS per 15 minutes).',
+    auth: 'none',
+    request: { body: SignInSchema, contentTypes: ['application/json'], required: true },
+    responses: {
+      201: {
+        description: 'Signed in.',
+        schema: ConsoleSessionSchema,
+        headers: { 'Set-Cookie': 'The session cookie `arbiter_console`.' },
+      },
+      400: BAD_REQUEST,
+      401: error('The credentials were not accepted (the same answer whatever was wrong).'),
+      413: error('A body over 4 KB.'),
+      415: error('Not application/json.'),
+      429: {
+        description: 'Too many failed attempts from this address or for this key.',
+        schema: ErrorSchema,
+        headers: { 'Retry-After': 'Seconds to wait.' },
+      },
+    },
+  },
+  {
+    mount: 'console',
+    method: 'get',
+    path: '/session',
+    summary: 'The console session of the cookie',
+    auth: 'none',
+    responses: {
+      200: { description: 'Who is signed in, and the CSRF token.', schema: ConsoleSessionSchema },
+      401: SESSION_ENDED,
+    },
+  },
+  {
+    mount: 'console',
+    method: 'delete',
+    path: '/session',
+    summary: 'Sign out of the console',
+    description: 'Ends the session and clears its cookie. Needs the `X-CSRF-Token` header.',
+    auth: 'none',
+    responses: {
+      204: { description: 'Signed out.' },
+      401: SESSION_ENDED,
+      403: error('Without the session’s X-CSRF-Token.'),
+    },
+  },
+];
+
 /** Adds the 403 an auth token gets to every operation that needs an API key. */
 const withTokenRefusal = (op: OperationDoc): OperationDoc =>
   op.auth === 'apiKey' ? { ...op, responses: { ...op.responses, 403: TOKEN_REFUSED } } : op;
@@ -1043,5 +1101,6 @@ export const OPERATIONS: OperationDoc[] = [
   ...rules,
   ...scans,
   ...admin,
+  ...consoleSessions,
   ...root,
 ].map(withTokenRefusal);

@@ -14,6 +14,8 @@ import {
   stopLeftoverClamd,
   type EmbeddedClamd,
 } from '../core/embedded-clamd.js';
+import { ConsoleSessionStore } from '../core/console-sessions.js';
+import { ConsoleSigninLimiter } from '../core/console-signin-limiter.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../core/embedded-redis.js';
 import { RedisKeys } from '../core/keys.js';
 import { TenantLimiter, TenantLimitStore } from '../core/limits.js';
@@ -127,6 +129,10 @@ export interface Runtime {
   keySettings: KeySettingsStore;
   /** Removes a tenant and all its data (`DELETE /admin/tenants/{id}`). */
   tenantDeletion: TenantDeletion;
+  /** Browser console sessions (core/console-sessions.ts). */
+  consoleSessions: ConsoleSessionStore;
+  /** Failed console sign-ins per client address and per API key. */
+  consoleSignins: ConsoleSigninLimiter;
   /** Registered buckets, object scans, S3 event intake and the SQS pollers (s3/). */
   s3: S3Protection;
   /** Retro jobs and schedules over registered buckets (s3/retro/). */
@@ -309,6 +315,14 @@ export async function buildRuntime(
     queuePrefix: keys.queuePrefix,
     tenants,
     tokens: new TokenStore(redis, keys),
+    consoleSessions: new ConsoleSessionStore(redis, keys, {
+      idleSeconds: config.console.sessionIdleSeconds,
+      maxSeconds: config.console.sessionMaxSeconds,
+    }),
+    consoleSignins: new ConsoleSigninLimiter(redis, keys, {
+      attempts: config.console.signinAttempts,
+      windowSeconds: config.console.signinWindowSeconds,
+    }),
     scans,
     queues,
     spool,

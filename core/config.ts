@@ -492,6 +492,20 @@ export const EnvSchema = z.object({
     .url({ protocol: /^https?$/ })
     .optional()
     .describe('base URL for `Location` headers (else taken from the request)'),
+  ARBITER_CONSOLE_SESSION_IDLE: intInRange(1, 7 * 24 * 3600, 1800).describe(
+    'seconds a console session lasts without use (1–604800); each request made with it starts the count again, never past ARBITER_CONSOLE_SESSION_MAX. See docs/console.md',
+  ),
+  ARBITER_CONSOLE_SESSION_MAX: intInRange(1, 30 * 24 * 3600, 12 * 3600).describe(
+    'seconds a console session lasts at most from sign-in, used or not (1–2592000)',
+  ),
+  ARBITER_CONSOLE_SIGNIN_ATTEMPTS: intInRange(1, 10_000, 10).describe(
+    'failed console sign-ins allowed per client address, and per API key, in 15 minutes; then 429 until the window ends',
+  ),
+  ARBITER_CONSOLE_DIR: z.string().optional().meta({
+    description:
+      'folder of the built console (`npm run build` writes it); `/console` answers 503 when it is missing',
+    defaultText: '`dist/console` of the installed package',
+  }),
   ARBITER_TRUST_PROXY: z
     .stringbool()
     .default(false)
@@ -775,6 +789,18 @@ function structureConfig(e: Env) {
     },
     publicUrl: e.ARBITER_PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: e.ARBITER_TRUST_PROXY,
+    /**
+     * The browser console (api/console-static.ts, api/routes/console.ts): its session expiries
+     * (idle, absolute; seconds), failed sign-ins allowed per address and per key in
+     * `signinWindowSeconds`, and where its built files are (unset: the package's dist/console).
+     */
+    console: {
+      sessionIdleSeconds: e.ARBITER_CONSOLE_SESSION_IDLE,
+      sessionMaxSeconds: e.ARBITER_CONSOLE_SESSION_MAX,
+      signinAttempts: e.ARBITER_CONSOLE_SIGNIN_ATTEMPTS,
+      signinWindowSeconds: 15 * 60,
+      dir: e.ARBITER_CONSOLE_DIR ? path.resolve(e.ARBITER_CONSOLE_DIR) : undefined,
+    },
     hostId: e.ARBITER_HOST_ID ?? defaultHostId(),
     /** AES-256-GCM key for stored bucket credentials; unset → buckets cannot be registered. */
     secretKey: e.ARBITER_SECRET_KEY,

@@ -57,6 +57,11 @@
  *   {p}:ratelimit:{tid}               STRING requests in the current second (rate-limiter-flexible)
  *   {p}:ratelimit-burst:{tid}         STRING burst requests in the current 10 s window
  *   {p}:quota:{tid}:{yyyy-mm-dd}      STRING bytes accepted on that UTC day
+ *   {p}:console-session:{hash}        STRING a console session (JSON: who, CSRF token, absolute
+ *                                           expiry); named by the SHA-256 of the cookie's id; expires
+ *                                           at the idle expiry (core/console-sessions.ts)
+ *   {p}:console-signin-ip:{ip}        STRING failed console sign-ins of a client address (window)
+ *   {p}:console-signin-key:{key}      STRING failed console sign-ins naming an API key (window)
  *   {p}:q:…                           BullMQ's keys (its queues' own layout)
  *
  * Hash tags (`hashTags: true`, on exactly when Redis is a Cluster). A Cluster refuses (CROSSSLOT)
@@ -166,6 +171,14 @@ export class RedisKeys {
   tenantRules = (tenantId: string) => `${this.prefix}:tenant-rules:${this.tag(tenantId)}`;
   tenantRulesVersion = (tenantId: string) =>
     `${this.prefix}:tenant-rules:${this.tag(tenantId)}:version`;
+  /**
+   * A console session, by the hex SHA-256 of its cookie value: global (a session is found before
+   * its tenant is known) and always used alone, so it needs no hash tag.
+   */
+  consoleSession = (idHash: string) => `${this.prefix}:console-session:${idHash}`;
+  /** Failed console sign-ins (rate-limiter-flexible prefixes, which append `:{ip|key}`). */
+  consoleSigninIpPrefix = () => `${this.prefix}:console-signin-ip`;
+  consoleSigninKeyPrefix = () => `${this.prefix}:console-signin-key`;
   /** Prefixes for rate-limiter-flexible, which appends `:{key}` itself. */
   rateLimitPrefix = () => `${this.prefix}:ratelimit`;
   burstLimitPrefix = () => `${this.prefix}:ratelimit-burst`;

@@ -7,6 +7,7 @@ import type { TenantDeletion } from '../../core/tenant-deletion.js';
 import type { TenantSettings, TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { EngineSet } from '../../scanning/engines.js';
+import type { ConsoleSessionStore } from '../../core/console-sessions.js';
 import { authenticateAdmin } from '../auth.js';
 import { requireParsedBody } from '../body-parsers.js';
 import { sendJson } from '../http.js';
@@ -22,6 +23,8 @@ export interface AdminRouterDeps {
   tenants: TenantStore;
   /** `ARBITER_ADMIN_TOKEN`; without it every admin request is refused. */
   adminToken: string | undefined;
+  /** Operators' browser console sessions, accepted beside the admin token (api/auth.ts). */
+  consoleSessions?: ConsoleSessionStore;
   /** Described by `GET /admin/signatures`, reloaded by `POST /admin/signatures/reload`. */
   engines?: EngineSet;
   /** Per-tenant rate limits and quotas, under `/admin/tenants/{id}/limits`. */
@@ -43,9 +46,15 @@ export function adminRouter({
   settings,
   keySettings,
   tenantDeletion,
+  consoleSessions,
 }: AdminRouterDeps): Router {
   const router = Router();
-  router.use(authenticateAdmin(adminToken));
+  router.use(
+    authenticateAdmin(
+      adminToken,
+      consoleSessions ? { sessions: consoleSessions, tenants } : undefined,
+    ),
+  );
   const json = [requireParsedBody('application/json'), express.json({ limit: '16kb' })];
 
   router.post('/tenants', ...json, async (req, res) => {

@@ -18,6 +18,10 @@ const NOT_PER_TENANT = new Set([
   'quotaPrefix',
   'queuePrefix',
   'queueRoot',
+  // Console sessions are found before their tenant is known (core/console-sessions.ts).
+  'consoleSession',
+  'consoleSigninIpPrefix',
+  'consoleSigninKeyPrefix',
 ]);
 
 /** Every per-tenant key of the tenant, including those rate-limiter-flexible builds. */

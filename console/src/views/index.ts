@@ -1,0 +1,27 @@
+import type { FunctionComponent } from 'preact';
+import type { Role } from '../session';
+import { HomeView } from './Home';
+import { ScanView } from './Scan';
+import { ScansView } from './Scans';
+
+/**
+ * Every view of the console: its path (`:name` parts become props), its title, who may open it,
+ * and whether the navigation lists it. A new view is one file in views/ and one entry here.
+ */
+export interface ViewDef {
+  path: string;
+  title: string;
+  roles: Role[];
+  /** Listed in the navigation (pages reached from another, like one scan, are not). */
+  nav: boolean;
+  component: FunctionComponent<{ params: Record<string, string> }>;
+}
+
+/** Where each role lands after signing in (`/` leads there). */
+export const HOME: Record<Role, string> = { tenant: '/scans', operator: '/' };
+
+export const VIEWS: ViewDef[] = [
+  { path: '/', title: 'Home', roles: ['tenant', 'operator'], nav: false, component: HomeView },
+  { path: '/scans', title: 'Scans', roles: ['tenant'], nav: true, component: ScansView },
+  { path: '/scans/:id', title: 'Scan', roles: ['tenant'], nav: false, component: ScanView },
+];
