@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
 import type { ScanStore } from '../scans/store.js';
+import type { StatsStore } from '../scans/stats.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
@@ -37,6 +38,7 @@ import { jobsRouter } from './routes/jobs.js';
 import { rescansRouter } from './routes/rescans.js';
 import { rulesRouter } from './routes/rules.js';
 import { scansRouter } from './routes/scans.js';
+import { statsRouter } from './routes/stats.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
@@ -48,6 +50,8 @@ export interface ApiDeps {
   tenants: TenantStore;
   tokens: TokenStore;
   scans: ScanStore;
+  /** The tenants' hourly counters (`GET /v1/stats`). */
+  stats: StatsStore;
   queues: Queues;
   spool: Spool;
   /** Accepts and runs scans (scans/service.ts). */
@@ -180,6 +184,7 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(rescansRouter({ rescans: deps.rescans }));
   tenantApi.use(rulesRouter({ rules: deps.tenantRules }));
   tenantApi.use(scansRouter({ scans: deps.scans }));
+  tenantApi.use(statsRouter({ stats: deps.stats }));
   app.use('/v1', tenantApi);
   app.use(
     '/admin',

@@ -5,12 +5,14 @@ import { RetroJobInputSchema, ScheduleInputSchema } from '../s3/retro/schema.js'
 import type { OperationDoc, ResponseDoc } from './openapi.js';
 import { ListQuerySchema as JobListQuerySchema } from './routes/jobs.js';
 import { ScanListQuerySchema } from './routes/scans.js';
+import { StatsQuerySchema } from './routes/stats.js';
 import {
   AccountSchema,
   AcceptedSchema,
   AuthTokenSchema,
   BucketListSchema,
   BucketViewSchema,
+  CallbackAttemptsSchema,
   ErrorSchema,
   HealthSchema,
   IntakeReportSchema,
@@ -35,6 +37,7 @@ import {
   ScanResultSchema,
   SignaturesReloadedSchema,
   SignaturesReportSchema,
+  StatsSchema,
   SyncFailureSchema,
   TenantCreatedSchema,
   TenantLimitsViewSchema,
@@ -1025,6 +1028,36 @@ const scans: OperationDoc[] = [
       400: error(
         'A limit outside 1–100, an unknown outcome, a q over 256 characters or a malformed cursor.',
       ),
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/scans/{id}/callbacks',
+    summary: 'A scan’s callback attempts',
+    description:
+      'Every attempt to deliver the scan’s callback (first delivery, retries and redeliveries): when, to which origin, the status or error, and how long it took. Kept with the result and deleted with it.',
+    auth: 'apiKey',
+    params: { id: 'The processing id.' },
+    responses: {
+      200: { description: 'The attempts, oldest first.', schema: CallbackAttemptsSchema },
+      401: UNAUTHENTICATED,
+      404: NOT_FOUND_FILE,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/stats',
+    summary: 'The account’s activity per hour',
+    description:
+      'Per UTC hour: scans completed, with findings, findings by category, errors, callback attempts delivered and failed, latency p50/p99; and the totals over the window. Kept for 8 days. See docs/api.md, "Activity statistics".',
+    auth: 'apiKey',
+    query: StatsQuerySchema,
+    responses: {
+      200: { description: 'The hours and their totals.', schema: StatsSchema },
+      400: error('hours outside 1–168.'),
       401: UNAUTHENTICATED,
     },
   },

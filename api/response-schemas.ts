@@ -554,3 +554,49 @@ export const RuleFileListSchema = z.object({ rules: z.array(RuleFileViewSchema) 
 export const RuleErrorsSchema = ErrorSchema.extend({
   errors: z.array(RuleMessageSchema).describe('Each compiler error, with its line.'),
 });
+
+const count = z.number().int().min(0);
+
+const HourStatsShape = {
+  scans_completed: count.describe('Results stored (a rescan’s own scans are not counted).'),
+  scans_with_findings: count,
+  findings_by_category: z
+    .object({
+      malware: count.describe('`content.malicious.*`'),
+      unsafe_image: count.describe('`content.image.*`'),
+      unsafe_language: count.describe('`content.<language>.language.*`'),
+      custom: count.describe('`content.custom.*` (the tenant’s YARA rules)'),
+      unscannable: count.describe('`content.unscannable.*`'),
+      other: count.describe('Any other finding name (a custom rule naming its own).'),
+    })
+    .describe('Results with at least one finding of the category (a result counts once each).'),
+  errors: count.describe('Results with an `error` (the content could not be processed).'),
+  callbacks_delivered: count.describe('Callback attempts answered 2xx.'),
+  callbacks_failed: count.describe('Callback attempts that failed (another status, or no answer).'),
+  latency_ms: z
+    .object({ p50: z.number().int().nullable(), p99: z.number().int().nullable() })
+    .describe(
+      'Request accepted → result stored, from a log-scale histogram: within ±9% of the exact value. Null without results.',
+    ),
+};
+
+export const StatsSchema = z.object({
+  hours: z
+    .array(z.object({ hour: timestamp.describe('The hour’s start (UTC).'), ...HourStatsShape }))
+    .describe('Oldest first; every hour of the window, zeros included.'),
+  totals: z.object(HourStatsShape).describe('The same over the whole window.'),
+});
+
+export const CallbackAttemptSchema = z.object({
+  attempt: z.number().int().min(1).describe('1-based within its delivery.'),
+  redelivery: z.number().int().min(1).optional().describe('n for the n-th redelivery.'),
+  at: timestamp.describe('When the attempt ended.'),
+  url_origin: z.string().describe('The receiver’s origin only (the path may hold secrets).'),
+  status: z.number().int().optional().describe('The receiver’s HTTP status, when it answered.'),
+  error: z.string().optional().describe('Why there is no status, or why nothing was sent.'),
+  latency_ms: z.number().int().min(0),
+});
+
+export const CallbackAttemptsSchema = z.object({
+  callbacks: z.array(CallbackAttemptSchema).describe('Oldest first; the newest 50 are kept.'),
+});

@@ -39,6 +39,7 @@ import {
 } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ScanStore } from '../scans/store.js';
+import { StatsStore } from '../scans/stats.js';
 import { Spool } from '../core/spool.js';
 import { LocalUploadStore } from '../core/local-upload-store.js';
 import { S3UploadStore } from '../core/s3-upload-store.js';
@@ -91,6 +92,8 @@ export interface Runtime {
   tenants: TenantStore;
   tokens: TokenStore;
   scans: ScanStore;
+  /** The tenants' hourly counters, written by the scan store and callback delivery (scans/stats.ts). */
+  stats: StatsStore;
   queues: Queues;
   spool: Spool;
   /** Where async uploads wait for a worker (ARBITER_UPLOAD_STORE). */
@@ -307,6 +310,7 @@ export async function buildRuntime(
     tenants,
     tokens: new TokenStore(redis, keys),
     scans,
+    stats: new StatsStore(redis, keys),
     queues,
     spool,
     uploads: uploads.store,
