@@ -5,6 +5,7 @@ import type { TenantLimiter } from '../core/limits.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import type { KeySettingsStore } from '../core/key-settings.js';
 import type { TenantDeletion } from '../core/tenant-deletion.js';
+import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
@@ -76,6 +77,8 @@ export interface ApiDeps {
   checkReadiness: ReadinessCheck;
   /** What the engines do not detect (clamd missing): shown by `/readyz` and `/account.json`. */
   scanningWarnings?: string[];
+  /** Recent errors for operators (`GET /admin/errors`), written where they are logged. */
+  errors: ErrorLog;
   /** The process's Prometheus metrics (created by the composition root). */
   metrics: Metrics;
 }
@@ -200,6 +203,6 @@ export function createApp(deps: ApiDeps): Express {
   );
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }));
+  app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }, deps.errors));
   return app;
 }

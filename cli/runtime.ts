@@ -38,6 +38,7 @@ import {
   type RedisTarget,
 } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
+import { ErrorLog } from '../core/error-log.js';
 import { ScanStore } from '../scans/store.js';
 import { StatsStore } from '../scans/stats.js';
 import { Spool } from '../core/spool.js';
@@ -137,6 +138,8 @@ export interface Runtime {
   rescans: RescanService;
   /** This process's Prometheus registry and instruments (served at /metrics). */
   metrics: Metrics;
+  /** Recent errors for operators (`GET /admin/errors`), written where they are logged. */
+  errors: ErrorLog;
   /** Removes spool files no live scan owns (every role; started by cli/serve.ts). */
   sweeper: SpoolSweeper;
   /** Resolves pending scans that have no job (worker role; started by cli/serve.ts). */
@@ -204,6 +207,9 @@ export async function buildRuntime(
     reuseConnections: true,
   });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds, config.rescan.resultIndexMax);
+  const errors = new ErrorLog(redis, keys, (error) =>
+    logger.warn({ err: error }, 'could not record an error for operators'),
+  );
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
@@ -229,6 +235,7 @@ export async function buildRuntime(
     settings,
     // Scans follow their key's detection categories, else their tenant's (scans/scan-plans.ts).
     plans: new SettingsScanPlanner(settings, keySettings),
+    errors,
   };
   const scanning = new ScanService(pipeline);
   const s3 = createS3Protection({ access: s3Access, scanning, config, logger, metrics });
@@ -268,6 +275,7 @@ export async function buildRuntime(
     userAgent: USER_AGENT,
     logger,
     metrics,
+    errors,
     // A lease outlives the longest attempt (the POST's time limit plus the Redis calls around it).
     leases: new TenantDeliveryLeases(
       redis,
@@ -303,6 +311,7 @@ export async function buildRuntime(
     config,
     logger,
     metrics,
+    errors,
     redis,
     redisTarget: target,
     workerConnection,

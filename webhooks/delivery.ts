@@ -1,4 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
+import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { DeliveryError, isRetryable } from '../core/errors.js';
@@ -21,6 +22,8 @@ export interface DeliveryDeps {
   now?: () => number;
   /** Counts attempts by outcome: delivered, failed, gone (core/metrics.ts). */
   metrics?: Pick<Metrics, 'callbackAttempt'>;
+  /** Recent errors for operators (core/error-log.ts): deliveries given up. */
+  errors?: Pick<ErrorLog, 'record'>;
 }
 
 /** Which attempt this is: 1-based within its delivery job; `redelivery` n for the n-th redelivery. */

@@ -174,6 +174,12 @@ export class InlineCallbacks implements CallbackHandOff {
           { scanId: job.scanId, err: error.message },
           'callback delivery given up',
         );
+        this.deps.errors?.record({
+          kind: 'callback',
+          tenantId: job.tenantId,
+          scanId: job.scanId,
+          message: `callback delivery given up: ${error.message}`,
+        });
         return;
       }
       const delayMs = callbackBackoffMs(1, this.deps.schedule);

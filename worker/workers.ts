@@ -100,6 +100,12 @@ export function startWorkers(
         { scanId: job.scanId, redelivery: job.redelivery, rescan: job.rescan, err: error.message },
         'callback delivery given up',
       );
+      delivery.errors?.record({
+        kind: 'callback',
+        tenantId: job.tenantId,
+        scanId: job.scanId,
+        message: `callback delivery given up: ${error.message}`,
+      });
     },
     { logger: delivery.logger, failure: 'could not record a failed callback delivery' },
   );
