@@ -40,6 +40,10 @@ import { rescansRouter } from './routes/rescans.js';
 import { rulesRouter } from './routes/rules.js';
 import { scansRouter } from './routes/scans.js';
 import { statsRouter } from './routes/stats.js';
+import { eventsRouter } from './routes/events.js';
+import { operatorRouter } from './routes/operator.js';
+import type { LiveEvents } from './live-events.js';
+import type { WorkerHeartbeats } from '../core/worker-heartbeats.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
@@ -79,6 +83,10 @@ export interface ApiDeps {
   scanningWarnings?: string[];
   /** Recent errors for operators (`GET /admin/errors`), written where they are logged. */
   errors: ErrorLog;
+  /** Worker processes' heartbeats (`GET /admin/workers`). */
+  heartbeats: WorkerHeartbeats;
+  /** The process's server-sent event streams (built and closed by cli/serve.ts). */
+  liveEvents: LiveEvents;
   /** The process's Prometheus metrics (created by the composition root). */
   metrics: Metrics;
 }
@@ -188,6 +196,7 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(rulesRouter({ rules: deps.tenantRules }));
   tenantApi.use(scansRouter({ scans: deps.scans }));
   tenantApi.use(statsRouter({ stats: deps.stats }));
+  tenantApi.use(eventsRouter({ live: deps.liveEvents }));
   app.use('/v1', tenantApi);
   app.use(
     '/admin',
@@ -199,6 +208,13 @@ export function createApp(deps: ApiDeps): Express {
       settings: deps.settings,
       keySettings: deps.keySettings,
       tenantDeletion: deps.tenantDeletion,
+    }),
+    operatorRouter({
+      adminToken: config.adminToken,
+      queues: [deps.queues.scan, deps.queues.callback, deps.queues.retro, deps.queues.rescan],
+      heartbeats: deps.heartbeats,
+      errors: deps.errors,
+      live: deps.liveEvents,
     }),
   );
 

@@ -600,3 +600,66 @@ export const CallbackAttemptSchema = z.object({
 export const CallbackAttemptsSchema = z.object({
   callbacks: z.array(CallbackAttemptSchema).describe('Oldest first; the newest 50 are kept.'),
 });
+
+export const QueueDepthsSchema = z.object({
+  queues: z.array(
+    z.object({
+      name: z.string().describe('scan, callback, retro or rescan.'),
+      waiting: count.describe('Waiting to run (prioritized jobs included).'),
+      active: count,
+      delayed: count.describe('Waiting for a retry or a tenant’s free slot.'),
+      failed: count,
+      completed: count,
+      oldest_waiting_seconds: z
+        .number()
+        .min(0)
+        .describe('How long the job next in line has waited; 0 when none waits.'),
+    }),
+  ),
+});
+
+export const WorkerListSchema = z.object({
+  workers: z
+    .array(
+      z.object({
+        id: z.string(),
+        host: z.string(),
+        pid: z.number().int(),
+        started: timestamp,
+        last_seen: timestamp,
+        status: z
+          .enum(['alive', 'stale'])
+          .describe('`stale`: no heartbeat for 1.5 intervals (gone after 3).'),
+        jobs_in_progress: count.describe('Scan and callback jobs running in the process.'),
+        concurrency: count.describe('Scans it runs at once at most (ARBITER_SCAN_CONCURRENCY).'),
+        engines: z.array(
+          z.object({
+            name: z.string(),
+            version: z.string().describe('Engine and database version.'),
+            signatures: count.optional().describe('Signatures loaded, when the engine knows.'),
+          }),
+        ),
+      }),
+    )
+    .describe('Newest heartbeat first.'),
+});
+
+export const ErrorListSchema = z.object({
+  errors: z
+    .array(
+      z.object({
+        at: timestamp,
+        kind: z
+          .enum(['scan', 'callback', 'engine', 'http', 'retro'])
+          .describe(
+            '`scan`: a scan job failed for good; `callback`: a delivery given up; `engine`: an engine failed on a scan; `http`: a 500 answer.',
+          ),
+        tenant_id: z.string().optional(),
+        scan_id: z.string().optional(),
+        message: z
+          .string()
+          .describe('At most 300 characters; URLs cut to their origin; never content.'),
+      }),
+    )
+    .describe('Newest first; the newest 500 are kept.'),
+});

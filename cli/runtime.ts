@@ -39,6 +39,7 @@ import {
 } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
 import { ErrorLog } from '../core/error-log.js';
+import { WorkerHeartbeats } from '../core/worker-heartbeats.js';
 import { ScanStore } from '../scans/store.js';
 import { StatsStore } from '../scans/stats.js';
 import { Spool } from '../core/spool.js';
@@ -140,6 +141,8 @@ export interface Runtime {
   metrics: Metrics;
   /** Recent errors for operators (`GET /admin/errors`), written where they are logged. */
   errors: ErrorLog;
+  /** Worker processes' heartbeats: written by workers (cli/serve.ts), listed by `/admin/workers`. */
+  heartbeats: WorkerHeartbeats;
   /** Removes spool files no live scan owns (every role; started by cli/serve.ts). */
   sweeper: SpoolSweeper;
   /** Resolves pending scans that have no job (worker role; started by cli/serve.ts). */
@@ -312,6 +315,7 @@ export async function buildRuntime(
     logger,
     metrics,
     errors,
+    heartbeats: new WorkerHeartbeats(redis, keys, config.workerHeartbeatMs),
     redis,
     redisTarget: target,
     workerConnection,
