@@ -108,7 +108,7 @@ export class LiveEvents {
           busy: false,
           cursor,
           timer: setInterval(
-            () => this.tick(created, () => this.tickTenant(tenantId, created.cursor, created)),
+            () => void this.tick(created, () => this.tickTenant(tenantId, created.cursor, created)),
             this.deps.tenantTickMs ?? 1_000,
           ),
         };
@@ -134,7 +134,7 @@ export class LiveEvents {
         busy: false,
         lastWorkers: '',
         timer: setInterval(
-          () => this.tick(created, () => this.tickOperators(created)),
+          () => void this.tick(created, () => this.tickOperators(created)),
           this.deps.operatorTickMs ?? 2_000,
         ),
       };

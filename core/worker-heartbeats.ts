@@ -77,7 +77,8 @@ export class WorkerHeartbeats {
       if (raw === null) return [];
       const view = JSON.parse(raw) as Omit<WorkerView, 'status'>;
       const age = now - Date.parse(view.last_seen);
-      return [{ ...view, status: age > 1.5 * this.intervalMs ? 'stale' : 'alive' } as WorkerView];
+      const status: WorkerView['status'] = age > 1.5 * this.intervalMs ? 'stale' : 'alive';
+      return [{ ...view, status }];
     });
   }
 }

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eicar, fileForm, randomContent } from '../support/content.js';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
@@ -238,14 +239,21 @@ describe('live events and operator views', () => {
     const stream = await tenantStream(a);
     const running = svc();
     const redis = running.service.runtime.redis;
-    const workerKeys = async () => redis.zcard(running.keys.workers());
-    expect(await workerKeys()).toBe(1);
+    expect(await redis.zcard(running.keys.workers())).toBe(1);
     const started = Date.now();
     // Streams still open from the earlier tests too: none may hold the stop.
     await running.service.stop();
     await stream.ended;
     expect(Date.now() - started).toBeLessThan(10_000);
     service = undefined;
+    // A clean stop removes the worker's heartbeat at once (not when it expires).
+    const probe = new Redis({ path: running.redis.socket });
+    try {
+      expect(await probe.zcard(running.keys.workers())).toBe(0);
+      expect(await probe.keys(`${running.config.redisPrefix}:worker:*`)).toEqual([]);
+    } finally {
+      probe.disconnect();
+    }
     await running.redis.stop();
   });
 });
