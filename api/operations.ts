@@ -822,7 +822,7 @@ const admin: OperationDoc[] = [
     path: '/errors',
     summary: 'Recent errors',
     description:
-      'Scan jobs failed for good, callback deliveries given up, engine failures and 500 answers, from every process.',
+      'Scan jobs failed for good, callback deliveries given up, engine failures, failed retro jobs and 500 answers, from every process.',
     auth: 'admin',
     query: ErrorsQuerySchema,
     responses: {

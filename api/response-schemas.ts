@@ -652,7 +652,7 @@ export const ErrorListSchema = z.object({
         kind: z
           .enum(['scan', 'callback', 'engine', 'http', 'retro'])
           .describe(
-            '`scan`: a scan job failed for good; `callback`: a delivery given up; `engine`: an engine failed on a scan; `http`: a 500 answer.',
+            '`scan`: a scan job failed for good; `callback`: a delivery given up; `engine`: an engine failed on a scan; `http`: a 500 answer; `retro`: a retro job failed.',
           ),
         tenant_id: z.string().optional(),
         scan_id: z.string().optional(),

@@ -77,7 +77,13 @@ export async function startService(
     : undefined;
   const pollers = roles.workers ? runtime.s3.createPollers() : undefined;
   const retroWorker = roles.workers
-    ? startRetroWorker(config, runtime.workerConnection, runtime.queuePrefix, runtime.retro)
+    ? startRetroWorker(
+        config,
+        runtime.workerConnection,
+        runtime.queuePrefix,
+        runtime.retro,
+        runtime.errors,
+      )
     : undefined;
   const rescanWorker = roles.workers
     ? startRescanWorker(
