@@ -55,7 +55,7 @@ export function errorHandler(
     errors?.record({
       kind: 'http',
       ...(tenantId ? { tenantId } : {}),
-      message: `${req.method} ${req.path} answered 500 (request ${String(res.locals.requestId)}): ${describeError(error)}`,
+      message: `${req.method} ${req.path} answered 500${requestNote(res)}: ${describeError(error)}`,
     });
     // Internal details stay in the log; the client gets the request id to quote.
     sendJson(res, 500, {
@@ -63,6 +63,10 @@ export function errorHandler(
     });
   };
 }
+
+/** The request id an operator is quoted, when the request has one. */
+const requestNote = (res: Response): string =>
+  typeof res.locals.requestId === 'string' ? ` (request ${res.locals.requestId})` : '';
 
 /** The connection closed before the request had fully arrived. */
 function clientGone(req: Request): boolean {
