@@ -26,7 +26,7 @@ import type { ScanStore } from '../scans/store.js';
  * proxies from closing a quiet stream; `retry:` tells the browser when to reconnect.
  */
 export interface LiveEventsDeps {
-  scans: Pick<ScanStore, 'listResults' | 'results'>;
+  scans: Pick<ScanStore, 'completedSince' | 'results'>;
   retroJobs: Pick<RetroJobStore, 'list'>;
   queues: WatchedQueue[];
   heartbeats: Pick<WorkerHeartbeats, 'list'>;
@@ -177,6 +177,11 @@ export class LiveEvents {
       res.status(503).end();
       return;
     }
+    // The client left while the stream was being set up: nothing to attach.
+    if (res.destroyed || req.destroyed) {
+      onEmpty();
+      return;
+    }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -218,12 +223,11 @@ export class LiveEvents {
       for (const stream of channel.streams) stream.send(event, data);
     };
     const [entries, jobs] = await Promise.all([
-      this.deps.scans.listResults(tenantId, {
-        fromMs: cursor.sinceMs,
-        toMs: Number.MAX_SAFE_INTEGER,
-        skip: 0,
-        limit: SCANS_PER_TICK + cursor.sentAtSince.size,
-      }),
+      this.deps.scans.completedSince(
+        tenantId,
+        cursor.sinceMs,
+        SCANS_PER_TICK + cursor.sentAtSince.size,
+      ),
       this.deps.retroJobs.list(tenantId, JOBS_WATCHED),
     ]);
     const fresh = entries.filter(

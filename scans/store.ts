@@ -184,6 +184,26 @@ export class ScanStore {
     return page;
   }
 
+  /**
+   * Up to `limit` entries of the tenant's result index completed at or after `sinceMs`, oldest
+   * first: one read, no trim (live events ask every second; listResults trims).
+   */
+  async completedSince(tenantId: string, sinceMs: number, limit: number): Promise<IndexPosition[]> {
+    const flat = await this.redis.zrangebyscore(
+      this.keys.tenantResults(tenantId),
+      sinceMs,
+      '+inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit,
+    );
+    const page: IndexPosition[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      page.push({ id: flat[i]!, completedMs: Number(flat[i + 1]) });
+    return page;
+  }
+
   /** Replaces a finished scan's result if it is still `expected`; false when it changed or went. */
   async replaceResult(tenantId: string, expected: ScanResult, next: ScanResult): Promise<boolean> {
     const replaced = await this.redis.scanReplaceResult(
