@@ -37,6 +37,7 @@ export default defineConfig({
       'test/resilience/tenant-fairness.test.ts',
       'test/resilience/upload-store.test.ts',
       'test/resilience/worker-crash.test.ts',
+      'test/resilience/worker-heartbeats.test.ts',
     ],
     exclude: [
       ...configDefaults.exclude,

@@ -6,12 +6,14 @@ import type { TenantLimiter } from '../core/limits.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import type { KeySettingsStore } from '../core/key-settings.js';
 import type { TenantDeletion } from '../core/tenant-deletion.js';
+import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Queues } from '../core/queues.js';
 import type { ScanStore } from '../scans/store.js';
 import type { ConsoleSessionStore } from '../core/console-sessions.js';
 import type { ConsoleSigninLimiter } from '../core/console-signin-limiter.js';
+import type { StatsStore } from '../scans/stats.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
@@ -42,6 +44,11 @@ import { jobsRouter } from './routes/jobs.js';
 import { rescansRouter } from './routes/rescans.js';
 import { rulesRouter } from './routes/rules.js';
 import { scansRouter } from './routes/scans.js';
+import { statsRouter } from './routes/stats.js';
+import { eventsRouter } from './routes/events.js';
+import { operatorRouter } from './routes/operator.js';
+import type { LiveEvents } from './live-events.js';
+import type { WorkerHeartbeats } from '../core/worker-heartbeats.js';
 import { schedulesRouter } from './routes/schedules.js';
 import { tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
@@ -53,6 +60,8 @@ export interface ApiDeps {
   tenants: TenantStore;
   tokens: TokenStore;
   scans: ScanStore;
+  /** The tenants' hourly counters (`GET /v1/stats`). */
+  stats: StatsStore;
   queues: Queues;
   spool: Spool;
   /** Accepts and runs scans (scans/service.ts). */
@@ -77,6 +86,12 @@ export interface ApiDeps {
   checkReadiness: ReadinessCheck;
   /** What the engines do not detect (clamd missing): shown by `/readyz` and `/account.json`. */
   scanningWarnings?: string[];
+  /** Recent errors for operators (`GET /admin/errors`), written where they are logged. */
+  errors: ErrorLog;
+  /** Worker processes' heartbeats (`GET /admin/workers`). */
+  heartbeats: WorkerHeartbeats;
+  /** The process's server-sent event streams (built and closed by cli/serve.ts). */
+  liveEvents: LiveEvents;
   /** The process's Prometheus metrics (created by the composition root). */
   metrics: Metrics;
   /** Browser console sessions, accepted by the API's authentication beside its credentials. */
@@ -191,6 +206,8 @@ export function createApp(deps: ApiDeps): Express {
   tenantApi.use(rescansRouter({ rescans: deps.rescans }));
   tenantApi.use(rulesRouter({ rules: deps.tenantRules }));
   tenantApi.use(scansRouter({ scans: deps.scans }));
+  tenantApi.use(statsRouter({ stats: deps.stats }));
+  tenantApi.use(eventsRouter({ live: deps.liveEvents }));
   app.use('/v1', tenantApi);
   app.use(
     '/admin',
@@ -203,6 +220,14 @@ export function createApp(deps: ApiDeps): Express {
       keySettings: deps.keySettings,
       tenantDeletion: deps.tenantDeletion,
       consoleSessions: deps.consoleSessions,
+    }),
+    operatorRouter({
+      adminToken: config.adminToken,
+      console: { sessions: deps.consoleSessions, tenants: deps.tenants },
+      queues: [deps.queues.scan, deps.queues.callback, deps.queues.retro, deps.queues.rescan],
+      heartbeats: deps.heartbeats,
+      errors: deps.errors,
+      live: deps.liveEvents,
     }),
   );
 
@@ -222,6 +247,6 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/console', consoleStatic(config.console.dir ?? defaultConsoleDir()));
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }));
+  app.use(errorHandler(deps.logger, { maxFileSize: config.maxFileSize }, deps.errors));
   return app;
 }

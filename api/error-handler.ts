@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import multer from 'multer';
 import { ZodError } from 'zod';
 import { DomainError, type ErrorKind } from '../core/errors.js';
+import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import { FORM_LIMITS } from './body-parsers.js';
 import { sendJson } from './http.js';
@@ -21,7 +22,11 @@ export const STATUS_BY_KIND: Record<ErrorKind, number> = {
 };
 
 /** Turns whatever a route or parser threw into a status and `{"error": "..."}`. */
-export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
+export function errorHandler(
+  logger: Logger,
+  limits: { maxFileSize: number },
+  errors?: Pick<ErrorLog, 'record'>,
+) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     if (clientGone(req)) {
       // Aborted, or cut off at the request timeout: nobody is left to answer, nothing went wrong
@@ -47,12 +52,21 @@ export function errorHandler(logger: Logger, limits: { maxFileSize: number }) {
       { err: error, requestId: res.locals.requestId as string, tenantId },
       'unhandled error',
     );
+    errors?.record({
+      kind: 'http',
+      ...(tenantId ? { tenantId } : {}),
+      message: `${req.method} ${req.path} answered 500${requestNote(res)}: ${describeError(error)}`,
+    });
     // Internal details stay in the log; the client gets the request id to quote.
     sendJson(res, 500, {
       error: `Internal error; quote request id ${String(res.locals.requestId)} to the operator.`,
     });
   };
 }
+
+/** The request id an operator is quoted, when the request has one. */
+const requestNote = (res: Response): string =>
+  typeof res.locals.requestId === 'string' ? ` (request ${res.locals.requestId})` : '';
 
 /** The connection closed before the request had fully arrived. */
 function clientGone(req: Request): boolean {

@@ -6,12 +6,18 @@ import type { OperationDoc, ResponseDoc } from './openapi.js';
 import { ListQuerySchema as JobListQuerySchema } from './routes/jobs.js';
 import { ScanListQuerySchema } from './routes/scans.js';
 import { ConsoleSessionSchema, SignInSchema } from './routes/console.js';
+import { StatsQuerySchema } from './routes/stats.js';
+import { ErrorsQuerySchema } from './routes/operator.js';
 import {
   AccountSchema,
   AcceptedSchema,
   AuthTokenSchema,
   BucketListSchema,
   BucketViewSchema,
+  CallbackAttemptsSchema,
+  ErrorListSchema,
+  QueueDepthsSchema,
+  WorkerListSchema,
   ErrorSchema,
   HealthSchema,
   IntakeReportSchema,
@@ -36,6 +42,7 @@ import {
   ScanResultSchema,
   SignaturesReloadedSchema,
   SignaturesReportSchema,
+  StatsSchema,
   SyncFailureSchema,
   TenantCreatedSchema,
   TenantLimitsViewSchema,
@@ -82,6 +89,7 @@ const RATE_LIMITED: ResponseDoc = {
 };
 const UNAVAILABLE = error('Redis (or the scan queue) is unavailable: nothing was accepted; retry.');
 const LOCATION = { Location: 'URL of the result.' };
+const SSE = { type: 'text/event-stream', schema: { type: 'string' } };
 /** Every `apiKey` operation answers this to an auth token (the rule is in api/auth.ts). */
 const TOKEN_REFUSED = error(
   'An auth token: tokens may only scan content and read results; this needs an API key.',
@@ -785,6 +793,59 @@ const admin: OperationDoc[] = [
       503: error('Reloading failed; the previous signatures stay in use.'),
     },
   },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/queues',
+    summary: 'Queue depth and age',
+    auth: 'admin',
+    responses: {
+      200: { description: 'Every queue.', schema: QueueDepthsSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/workers',
+    summary: 'Worker processes and their heartbeats',
+    description:
+      'Every worker process that sent a heartbeat within three intervals (ARBITER_WORKER_HEARTBEAT_MS), with its jobs in progress and its engines’ database versions.',
+    auth: 'admin',
+    responses: {
+      200: { description: 'The workers.', schema: WorkerListSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/errors',
+    summary: 'Recent errors',
+    description:
+      'Scan jobs failed for good, callback deliveries given up, engine failures, failed retro jobs and 500 answers, from every process.',
+    auth: 'admin',
+    query: ErrorsQuerySchema,
+    responses: {
+      200: { description: 'Newest first.', schema: ErrorListSchema },
+      400: error('A limit outside 1–500.'),
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'admin',
+    method: 'get',
+    path: '/events',
+    summary: 'Live operator events (server-sent events)',
+    description:
+      '`queues` every 2 s (the body of `GET /admin/queues`) and `workers` when they change (the body of `GET /admin/workers`); a `: heartbeat` comment every 15 s.',
+    auth: 'admin',
+    responses: {
+      200: { description: 'The stream (until the client goes away).', content: SSE },
+      401: UNAUTHENTICATED,
+      429: error('10 operator streams are open on this server already.'),
+    },
+  },
 ];
 
 const root: OperationDoc[] = [
@@ -1027,6 +1088,50 @@ const scans: OperationDoc[] = [
         'A limit outside 1–100, an unknown outcome, a q over 256 characters or a malformed cursor.',
       ),
       401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/scans/{id}/callbacks',
+    summary: 'A scan’s callback attempts',
+    description:
+      'Every attempt to deliver the scan’s callback (first delivery, retries and redeliveries): when, to which origin, the status or error, and how long it took. Kept with the result and deleted with it.',
+    auth: 'apiKey',
+    params: { id: 'The processing id.' },
+    responses: {
+      200: { description: 'The attempts, oldest first.', schema: CallbackAttemptsSchema },
+      401: UNAUTHENTICATED,
+      404: NOT_FOUND_FILE,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/stats',
+    summary: 'The account’s activity per hour',
+    description:
+      'Per UTC hour: scans completed, with findings, findings by category, errors, callback attempts delivered and failed, latency p50/p99; and the totals over the window. Kept for 8 days. See docs/api.md, "Activity statistics".',
+    auth: 'apiKey',
+    query: StatsQuerySchema,
+    responses: {
+      200: { description: 'The hours and their totals.', schema: StatsSchema },
+      400: error('hours outside 1–168.'),
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/events',
+    summary: 'Live events of the account (server-sent events)',
+    description:
+      '`scan` (a scan completed: id, outcome, findings, completed_at) and `job` (a retro job’s progress changed: id, state, listed, matched, scanned, findings, eta_seconds), as `event:`/`data:` (JSON) pairs; a `: heartbeat` comment every 15 s. See docs/api.md, "Live events".',
+    auth: 'apiKey',
+    responses: {
+      200: { description: 'The stream (until the client goes away).', content: SSE },
+      401: UNAUTHENTICATED,
+      429: error('10 streams of the account are open on this server already.'),
     },
   },
 ];

@@ -568,3 +568,112 @@ export const RuleFileListSchema = z.object({ rules: z.array(RuleFileViewSchema) 
 export const RuleErrorsSchema = ErrorSchema.extend({
   errors: z.array(RuleMessageSchema).describe('Each compiler error, with its line.'),
 });
+
+const count = z.number().int().min(0);
+
+const HourStatsShape = {
+  scans_completed: count.describe('Results stored (a rescan’s own scans are not counted).'),
+  scans_with_findings: count,
+  findings_by_category: z
+    .object({
+      malware: count.describe('`content.malicious.*`'),
+      unsafe_image: count.describe('`content.image.*`'),
+      unsafe_language: count.describe('`content.<language>.language.*`'),
+      custom: count.describe('`content.custom.*` (the tenant’s YARA rules)'),
+      unscannable: count.describe('`content.unscannable.*`'),
+      other: count.describe('Any other finding name (a custom rule naming its own).'),
+    })
+    .describe('Results with at least one finding of the category (a result counts once each).'),
+  errors: count.describe('Results with an `error` (the content could not be processed).'),
+  callbacks_delivered: count.describe('Callback attempts answered 2xx.'),
+  callbacks_failed: count.describe('Callback attempts that failed (another status, or no answer).'),
+  latency_ms: z
+    .object({ p50: z.number().int().nullable(), p99: z.number().int().nullable() })
+    .describe(
+      'Request accepted → result stored, from a log-scale histogram: within ±9% of the exact value. Null without results.',
+    ),
+};
+
+export const StatsSchema = z.object({
+  hours: z
+    .array(z.object({ hour: timestamp.describe('The hour’s start (UTC).'), ...HourStatsShape }))
+    .describe('Oldest first; every hour of the window, zeros included.'),
+  totals: z.object(HourStatsShape).describe('The same over the whole window.'),
+});
+
+export const CallbackAttemptSchema = z.object({
+  attempt: z.number().int().min(1).describe('1-based within its delivery.'),
+  redelivery: z.number().int().min(1).optional().describe('n for the n-th redelivery.'),
+  at: timestamp.describe('When the attempt ended.'),
+  url_origin: z.string().describe('The receiver’s origin only (the path may hold secrets).'),
+  status: z.number().int().optional().describe('The receiver’s HTTP status, when it answered.'),
+  error: z.string().optional().describe('Why there is no status, or why nothing was sent.'),
+  latency_ms: z.number().int().min(0),
+});
+
+export const CallbackAttemptsSchema = z.object({
+  callbacks: z.array(CallbackAttemptSchema).describe('Oldest first; the newest 50 are kept.'),
+});
+
+export const QueueDepthsSchema = z.object({
+  queues: z.array(
+    z.object({
+      name: z.string().describe('scan, callback, retro or rescan.'),
+      waiting: count.describe('Waiting to run (prioritized jobs included).'),
+      active: count,
+      delayed: count.describe('Waiting for a retry or a tenant’s free slot.'),
+      failed: count,
+      completed: count,
+      oldest_waiting_seconds: z
+        .number()
+        .min(0)
+        .describe('How long the job next in line has waited; 0 when none waits.'),
+    }),
+  ),
+});
+
+export const WorkerListSchema = z.object({
+  workers: z
+    .array(
+      z.object({
+        id: z.string(),
+        host: z.string(),
+        pid: z.number().int(),
+        started: timestamp,
+        last_seen: timestamp,
+        status: z
+          .enum(['alive', 'stale'])
+          .describe('`stale`: no heartbeat for 1.5 intervals (gone after 3).'),
+        jobs_in_progress: count.describe('Scan and callback jobs running in the process.'),
+        concurrency: count.describe('Scans it runs at once at most (ARBITER_SCAN_CONCURRENCY).'),
+        engines: z.array(
+          z.object({
+            name: z.string(),
+            version: z.string().describe('Engine and database version.'),
+            signatures: count.optional().describe('Signatures loaded, when the engine knows.'),
+          }),
+        ),
+      }),
+    )
+    .describe('Newest heartbeat first.'),
+});
+
+export const ErrorListSchema = z.object({
+  errors: z
+    .array(
+      z.object({
+        at: timestamp,
+        kind: z
+          .enum(['scan', 'callback', 'engine', 'http', 'retro'])
+          .describe(
+            '`scan`: a scan job failed for good; `callback`: a delivery given up; `engine`: an engine failed on a scan; `http`: a 500 answer; `retro`: a retro job failed.',
+          ),
+        tenant_id: z.string().optional(),
+        scan_id: z.string().optional(),
+        message: z
+          .string()
+          .describe('At most 300 characters; URLs cut to their origin; never content.'),
+      }),
+    )
+    .describe('Newest first; the newest 500 are kept.'),
+});

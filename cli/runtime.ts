@@ -40,7 +40,10 @@ import {
   type RedisTarget,
 } from '../core/redis.js';
 import { ScanFairness } from '../core/scan-fairness.js';
+import { ErrorLog } from '../core/error-log.js';
+import { WorkerHeartbeats } from '../core/worker-heartbeats.js';
 import { ScanStore } from '../scans/store.js';
+import { StatsStore } from '../scans/stats.js';
 import { Spool } from '../core/spool.js';
 import { LocalUploadStore } from '../core/local-upload-store.js';
 import { S3UploadStore } from '../core/s3-upload-store.js';
@@ -94,6 +97,8 @@ export interface Runtime {
   tenants: TenantStore;
   tokens: TokenStore;
   scans: ScanStore;
+  /** The tenants' hourly counters, written by the scan store and callback delivery (scans/stats.ts). */
+  stats: StatsStore;
   queues: Queues;
   spool: Spool;
   /** Where async uploads wait for a worker (ARBITER_UPLOAD_STORE). */
@@ -141,6 +146,10 @@ export interface Runtime {
   rescans: RescanService;
   /** This process's Prometheus registry and instruments (served at /metrics). */
   metrics: Metrics;
+  /** Recent errors for operators (`GET /admin/errors`), written where they are logged. */
+  errors: ErrorLog;
+  /** Worker processes' heartbeats: written by workers (cli/serve.ts), listed by `/admin/workers`. */
+  heartbeats: WorkerHeartbeats;
   /** Removes spool files no live scan owns (every role; started by cli/serve.ts). */
   sweeper: SpoolSweeper;
   /** Resolves pending scans that have no job (worker role; started by cli/serve.ts). */
@@ -210,6 +219,9 @@ export async function buildRuntime(
     reuseConnections: true,
   });
   const scans = new ScanStore(redis, keys, config.resultTtlSeconds, config.rescan.resultIndexMax);
+  const errors = new ErrorLog(redis, keys, (error) =>
+    logger.warn({ err: error }, 'could not record an error for operators'),
+  );
 
   const limits = new TenantLimiter(redis, keys, new TenantLimitStore(redis, keys, config.limits));
   const settings = new TenantSettingsStore(redis, keys);
@@ -235,6 +247,7 @@ export async function buildRuntime(
     settings,
     // Scans follow their key's detection categories, else their tenant's (scans/scan-plans.ts).
     plans: new SettingsScanPlanner(settings, keySettings),
+    errors,
   };
   const scanning = new ScanService(pipeline);
   const s3 = createS3Protection({ access: s3Access, scanning, config, logger, metrics });
@@ -274,6 +287,7 @@ export async function buildRuntime(
     userAgent: USER_AGENT,
     logger,
     metrics,
+    errors,
     // A lease outlives the longest attempt (the POST's time limit plus the Redis calls around it).
     leases: new TenantDeliveryLeases(
       redis,
@@ -309,6 +323,8 @@ export async function buildRuntime(
     config,
     logger,
     metrics,
+    errors,
+    heartbeats: new WorkerHeartbeats(redis, keys, config.workerHeartbeatMs),
     redis,
     redisTarget: target,
     workerConnection,
@@ -324,6 +340,7 @@ export async function buildRuntime(
       windowSeconds: config.console.signinWindowSeconds,
     }),
     scans,
+    stats: new StatsStore(redis, keys),
     queues,
     spool,
     uploads: uploads.store,

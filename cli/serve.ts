@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { Express } from 'express';
 import { createApp } from '../api/app.js';
+import { LiveEvents } from '../api/live-events.js';
 import { createMonitorApp } from '../api/metrics.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -76,7 +77,13 @@ export async function startService(
     : undefined;
   const pollers = roles.workers ? runtime.s3.createPollers() : undefined;
   const retroWorker = roles.workers
-    ? startRetroWorker(config, runtime.workerConnection, runtime.queuePrefix, runtime.retro)
+    ? startRetroWorker(
+        config,
+        runtime.workerConnection,
+        runtime.queuePrefix,
+        runtime.retro,
+        runtime.errors,
+      )
     : undefined;
   const rescanWorker = roles.workers
     ? startRescanWorker(
@@ -87,6 +94,22 @@ export async function startService(
       )
     : undefined;
   pollers?.start();
+  const stopHeartbeat = workers
+    ? runtime.heartbeats.start(
+        () => ({
+          jobs_in_progress: workers.inProgress(),
+          concurrency: config.scanConcurrency,
+          engines: runtime.engines.engines.map((engine) => {
+            const { name, version, signatures } = engine.describe?.() ?? {
+              name: engine.name,
+              version: 'unknown',
+            };
+            return { name, version, ...(signatures === undefined ? {} : { signatures }) };
+          }),
+        }),
+        (error) => logger.warn({ err: error }, 'could not write the worker heartbeat'),
+      )
+    : undefined;
   const housekeeping = startHousekeeping(
     chores(config, runtime, roles, options.seams ?? {}),
     logger,
@@ -95,9 +118,26 @@ export async function startService(
   let url: string | undefined;
   let app: Express | undefined;
   let monitor: Server | undefined;
+  let liveEvents: LiveEvents | undefined;
   let monitorUrl: string | undefined;
   if (roles.api) {
-    app = createApp({ ...runtime, checkReadiness: () => runtime.checkReadiness() });
+    liveEvents = new LiveEvents({
+      scans: runtime.scans,
+      retroJobs: runtime.retro.jobs,
+      queues: [
+        runtime.queues.scan,
+        runtime.queues.callback,
+        runtime.queues.retro,
+        runtime.queues.rescan,
+      ],
+      heartbeats: runtime.heartbeats,
+      logger,
+    });
+    app = createApp({
+      ...runtime,
+      liveEvents,
+      checkReadiness: () => runtime.checkReadiness(),
+    });
     server = createApiServer(app, config).listen(config.port, config.listenHost);
     url = await listening(server, config.listenHost);
   } else if (roles.workers) {
@@ -126,12 +166,16 @@ export async function startService(
         ? new Promise<void>((resolve) => server.close(() => resolve()))
         : Promise.resolve();
       server?.closeIdleConnections();
+      // Event streams never end by themselves: ended here, or the close above would wait on them.
+      liveEvents?.close();
       // SQS: no new receives; messages being handled are queued (and deleted) or left first.
       await pollers?.stop();
       // Crawls stop after their current page and go back to the queue (resumed by any worker).
       await retroWorker?.close();
       await rescanWorker?.close();
       await workers?.close();
+      // Gone from /admin/workers at once, not when the key expires (best effort: it expires).
+      await stopHeartbeat?.().catch(() => undefined);
       await closing;
       if (monitor) {
         const stopped = new Promise<void>((resolve) => monitor.close(() => resolve()));

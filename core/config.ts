@@ -455,6 +455,9 @@ export const EnvSchema = z.object({
   ARBITER_SHUTDOWN_TIMEOUT_MS: positiveInt(30_000).describe(
     'after SIGTERM, the time jobs in flight get to finish',
   ),
+  ARBITER_WORKER_HEARTBEAT_MS: positiveInt(5_000).describe(
+    'how often a worker process writes its heartbeat for `GET /admin/workers`: shown stale after 1.5 intervals without one, gone after 3',
+  ),
   ARBITER_SPOOL_SWEEP_INTERVAL_MS: positiveInt(600_000).describe(
     'how often every process (api, worker, serve) sweeps the spool of files no live scan owns (also once at start; see docs/operations.md)',
   ),
@@ -758,6 +761,7 @@ function structureConfig(e: Env) {
     jobLockMs: e.ARBITER_JOB_LOCK_MS,
     stalledIntervalMs: e.ARBITER_STALLED_INTERVAL_MS,
     shutdownTimeoutMs: e.ARBITER_SHUTDOWN_TIMEOUT_MS,
+    workerHeartbeatMs: e.ARBITER_WORKER_HEARTBEAT_MS,
     /**
      * The spool sweeper (every role): how often it runs, and how long a file nobody writes to and
      * no running job holds is left alone (longer than any upload or synchronous scan takes).

@@ -14,6 +14,10 @@
  *   {p}:token-owner:{id}              STRING tenant id of a token (expires with the token)
  *   {p}:scan:{tid}:{id}               HASH  request, state and result of one scan
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
+ *   {p}:callbacks:{tid}:{id}          LIST  callback attempts of one scan (JSON, newest last, capped;
+ *                                           expires and is deleted with the scan's result)
+ *   {p}:stats:{tid}:{yyyymmddhh}      HASH  the tenant's counters of one UTC hour (scans/stats.ts;
+ *                                           expires after 8 days)
  *   {p}:upload:{tid}:{id}             STRING a small async upload staged in Redis (expires with
  *                                           the scan; core/s3-upload-store.ts)
  *   {p}:pending-scans:{tid}           ZSET  ids of the tenant's pending scans (→ time written, or
@@ -62,6 +66,10 @@
  *                                           at the idle expiry (core/console-sessions.ts)
  *   {p}:console-signin-ip:{ip}        STRING failed console sign-ins of a client address (window)
  *   {p}:console-signin-key:{key}      STRING failed console sign-ins naming an API key (window)
+ *   {p}:errors                        LIST  recent errors, newest first, capped (core/error-log.ts)
+ *   {p}:workers                       ZSET  worker process ids (→ last heartbeat, ms)
+ *   {p}:worker:{id}                   STRING a worker process's heartbeat (JSON; expires after
+ *                                           three missed heartbeats)
  *   {p}:q:…                           BullMQ's keys (its queues' own layout)
  *
  * Hash tags (`hashTags: true`, on exactly when Redis is a Cluster). A Cluster refuses (CROSSSLOT)
@@ -70,7 +78,7 @@
  * (`{p}:scan:{<tid>}:<id>`, `{p}:tenant:{<tid>}:keys`; in the list above `{…}` only marks a
  * placeholder): Redis then hashes only the id, every key of one tenant lands in one slot, and
  * tenants spread over the 16,384 slots. The few global keys
- * (tenants, API keys, token owners, bucket-queues, the legacy pending index) keep their names
+ * (tenants, API keys, token owners, bucket-queues, the legacy pending index, errors, workers) keep their names
  * and are never combined with another key in one operation. Each BullMQ queue gets a tag of its
  * own (`{p}:q:{scan}`), as BullMQ needs, so the queues spread too. A prefix with a brace would
  * change which part of a name is hashed, so it is refused. Without hash tags every name is as
@@ -110,6 +118,14 @@ export class RedisKeys {
     `${this.prefix}:scan:${this.tag(tenantId)}:${scanId}`;
   trace = (tenantId: string, scanId: string) =>
     `${this.prefix}:trace:${this.tag(tenantId)}:${scanId}`;
+  callbacks = (tenantId: string, scanId: string) =>
+    `${this.prefix}:callbacks:${this.tag(tenantId)}:${scanId}`;
+  /** A tenant's counters of one UTC hour (`hour`: yyyymmddhh; scans/stats.ts). */
+  stats = (tenantId: string, hour: string) => `${this.prefix}:stats:${this.tag(tenantId)}:${hour}`;
+  /** Global, for operators: never combined with another key in one command. */
+  errors = () => `${this.prefix}:errors`;
+  workers = () => `${this.prefix}:workers`;
+  worker = (workerId: string) => `${this.prefix}:worker:${workerId}`;
   stagedUpload = (tenantId: string, scanId: string) =>
     `${this.prefix}:upload:${this.tag(tenantId)}:${scanId}`;
   /**

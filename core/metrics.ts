@@ -1,5 +1,6 @@
-import type { JobType, Queue } from 'bullmq';
+import type { JobType } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { oldestWaiting, PRIORITIZED_LOOKED_AT, type WatchedQueue } from './queue-depth.js';
 
 /**
  * Prometheus metrics of one process. The composition root (cli/runtime.ts) creates one
@@ -40,7 +41,7 @@ export interface Metrics {
    */
   signaturesLoaded(engine: string, types: readonly SignatureTypeCounts[]): void;
   /** Queue depth and the age of the oldest waiting job, read from Redis on every scrape. */
-  watchQueues(queues: Array<Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>>): void;
+  watchQueues(queues: WatchedQueue[]): void;
 }
 
 /** One database type's counts (scanning/signatures/database.ts TypeReport has this shape). */
@@ -99,9 +100,6 @@ export function resultClass(result: {
 
 /** Longest a scrape waits for Redis before reporting the queues as unknown (no series). */
 const QUEUE_SCRAPE_TIMEOUT_MS = 2_000;
-
-/** Prioritized jobs looked at for the oldest waiting age (see oldestWaiting). */
-const PRIORITIZED_LOOKED_AT = 20;
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -237,7 +235,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   for (const cls of ['clean', 'malicious', 'unscannable', 'error'] as const)
     results.inc({ class: cls }, 0);
 
-  let watched: Array<Pick<Queue, 'name' | 'getJobCounts' | 'getJobs'>> = [];
+  let watched: WatchedQueue[] = [];
   const queueErrors = new Counter({
     name: 'arbiter_queue_scrape_errors_total',
     help: 'Scrapes that could not read the queues from Redis in time (their gauges are then left out).',
@@ -346,21 +344,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       watched = queues;
     },
   };
-}
-
-/**
- * Bounded: the plain waiting list has its oldest job at the tail (one LRANGE), and prioritized
- * jobs (scan jobs carry their tenant's fairness rank) run lowest score first, so the oldest of
- * the first few is the one that has waited longest among those about to run. At most
- * 1 + PRIORITIZED_LOOKED_AT small job hashes are read per queue and scrape.
- */
-async function oldestWaiting(queue: Pick<Queue, 'getJobs'>): Promise<number | undefined> {
-  const [waiting, prioritized] = await Promise.all([
-    queue.getJobs(['wait'], 0, 0, true),
-    queue.getJobs(['prioritized'], 0, PRIORITIZED_LOOKED_AT - 1, true),
-  ]);
-  const timestamps = [...waiting, ...prioritized].map((job) => job.timestamp);
-  return timestamps.length > 0 ? Math.min(...timestamps) : undefined;
 }
 
 async function withTimeout<T>(work: Promise<T>): Promise<T> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { OutboundError, ScanError } from '../core/errors.js';
+import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
@@ -50,6 +51,8 @@ export interface PipelineDeps {
    * Without it every scan is a malware scan with the default settings.
    */
   plans?: ScanPlanner;
+  /** Recent errors for operators (core/error-log.ts): engine failures, scans failed for good. */
+  errors?: Pick<ErrorLog, 'record'>;
 }
 
 /** Resolves a scan's plan (scanning/plan.ts) from the settings of its tenant and of its key. */
@@ -316,6 +319,12 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
     run.trace.add(`engine failed: ${error.message}`);
+    deps.errors?.record({
+      kind: 'engine',
+      tenantId: request.tenantId,
+      scanId: request.id,
+      message: `engine failed${run.finalAttempt || !error.retryable ? '' : ' (will retry)'}: ${error.message}`,
+    });
     // An engine error that is not retryable (clamd's size limit, say) would fail the same way again.
     if (!run.finalAttempt && error.retryable)
       throw new ScanError(error.message, { retryable: true, cause: error });

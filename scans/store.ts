@@ -10,9 +10,30 @@ import {
   type ScanState,
   type TraceEvent,
 } from './results.js';
+import { hourStamp, resultStatFields, STATS_TTL_SECONDS, type CallbackStat } from './stats.js';
 
 /** The tenant result index keeps at most this many results (the newest). */
 export const DEFAULT_RESULT_INDEX_MAX = 100_000;
+
+/** A scan keeps the records of its newest this many callback attempts. */
+export const CALLBACK_ATTEMPTS_KEPT = 50;
+
+/** One callback attempt, as `GET /v1/scans/{id}/callbacks` lists it. */
+export interface CallbackAttemptRecord {
+  /** 1-based within its delivery (a redelivery counts from 1 again). */
+  attempt: number;
+  /** n for the scan's n-th redelivery; absent for the first delivery. */
+  redelivery?: number;
+  /** When the attempt ended (ISO 8601). */
+  at: string;
+  /** The receiver's origin (scheme, host, port): never the path or query, which may hold secrets. */
+  url_origin: string;
+  /** The receiver's HTTP status, when it answered. */
+  status?: number;
+  /** Why no status, or why it was not sent. */
+  error?: string;
+  latency_ms: number;
+}
 
 /** A place in a tenant's result index: a result's id and completion time (ms). */
 export interface IndexPosition {
@@ -112,13 +133,15 @@ export class ScanStore {
     options: { trace?: TraceEvent[]; callbackOwedScore?: number } = {},
   ): Promise<boolean> {
     const now = Date.now();
+    const latencyMs = now - Date.parse(result.creation_date);
     const stored = await this.redis.scanComplete(
-      7,
+      8,
       this.keys.scan(tenantId, result.id),
       this.keys.pendingScans(tenantId),
       this.keys.tenantResults(tenantId),
       this.keys.trace(tenantId, result.id),
       ...this.outcomeKeys(tenantId),
+      this.keys.stats(tenantId, hourStamp(now)),
       JSON.stringify(result),
       result.id,
       result.id,
@@ -128,6 +151,8 @@ export class ScanStore {
       String(this.ttlSeconds),
       options.callbackOwedScore === undefined ? '' : String(options.callbackOwedScore),
       resultOutcome(result),
+      String(STATS_TTL_SECONDS),
+      resultStatFields(result, latencyMs).join(' '),
       ...(options.trace ?? []).map((event) => JSON.stringify(event)),
     );
     return stored === 1;
@@ -159,6 +184,26 @@ export class ScanStore {
     return page;
   }
 
+  /**
+   * Up to `limit` entries of the tenant's result index completed at or after `sinceMs`, oldest
+   * first: one read, no trim (live events ask every second; listResults trims).
+   */
+  async completedSince(tenantId: string, sinceMs: number, limit: number): Promise<IndexPosition[]> {
+    const flat = await this.redis.zrangebyscore(
+      this.keys.tenantResults(tenantId),
+      sinceMs,
+      '+inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      limit,
+    );
+    const page: IndexPosition[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      page.push({ id: flat[i]!, completedMs: Number(flat[i + 1]) });
+    return page;
+  }
+
   /** Replaces a finished scan's result if it is still `expected`; false when it changed or went. */
   async replaceResult(tenantId: string, expected: ScanResult, next: ScanResult): Promise<boolean> {
     const replaced = await this.redis.scanReplaceResult(
@@ -178,7 +223,11 @@ export class ScanStore {
   async purge(tenantId: string, scanId: string): Promise<void> {
     await this.redis
       .multi()
-      .del(this.keys.scan(tenantId, scanId), this.keys.trace(tenantId, scanId))
+      .del(
+        this.keys.scan(tenantId, scanId),
+        this.keys.trace(tenantId, scanId),
+        this.keys.callbacks(tenantId, scanId),
+      )
       .zrem(this.keys.pendingScans(tenantId), scanId)
       .exec();
   }
@@ -191,11 +240,12 @@ export class ScanStore {
   /** Like deleteResult, telling whether the scan was still pending (its content may be spooled). */
   async deleteScan(tenantId: string, scanId: string): Promise<DeleteOutcome> {
     const outcome = await this.redis.scanDelete(
-      6,
+      7,
       this.keys.scan(tenantId, scanId),
       this.keys.pendingScans(tenantId),
       this.keys.tenantResults(tenantId),
       ...this.outcomeKeys(tenantId),
+      this.keys.callbacks(tenantId, scanId),
       scanId,
       scanId,
     );
@@ -358,6 +408,60 @@ export class ScanStore {
       .exec();
     const failed = (replies ?? []).find(([error]) => error);
     if (failed?.[0]) throw failed[0];
+  }
+
+  /**
+   * One callback attempt, in one pipeline: its line in the trace, its record in the scan's list
+   * of attempts, and the tenant's hourly counter of delivered or failed attempts.
+   */
+  async recordCallbackAttempt(
+    tenantId: string,
+    scanId: string,
+    attempt: { trace: string; record: CallbackAttemptRecord; stat?: CallbackStat },
+  ): Promise<void> {
+    await this.appendCallbackAttempts(tenantId, scanId, {
+      trace: [{ timestamp: new Date().toISOString(), message: attempt.trace }],
+      attempts: [attempt],
+    });
+  }
+
+  /**
+   * Trace events and callback attempts made earlier (the inline attempt buffers them), in one
+   * pipeline. The list of attempts keeps the newest CALLBACK_ATTEMPTS_KEPT, expires like the
+   * trace and goes with the result; each attempt bumps its hour's counter (scans/stats.ts).
+   */
+  async appendCallbackAttempts(
+    tenantId: string,
+    scanId: string,
+    entries: {
+      trace: TraceEvent[];
+      attempts: Array<{ record: CallbackAttemptRecord; stat?: CallbackStat }>;
+    },
+  ): Promise<void> {
+    const traceKey = this.keys.trace(tenantId, scanId);
+    const listKey = this.keys.callbacks(tenantId, scanId);
+    const pipeline = this.redis.pipeline();
+    if (entries.trace.length > 0)
+      pipeline
+        .rpush(traceKey, ...entries.trace.map((event) => JSON.stringify(event)))
+        .expire(traceKey, this.ttlSeconds);
+    for (const { record, stat } of entries.attempts) {
+      pipeline.rpush(listKey, JSON.stringify(record));
+      if (!stat) continue;
+      const statsKey = this.keys.stats(tenantId, hourStamp(Date.parse(record.at)));
+      pipeline.hincrby(statsKey, stat, 1).expire(statsKey, STATS_TTL_SECONDS);
+    }
+    if (entries.attempts.length > 0)
+      pipeline.ltrim(listKey, -CALLBACK_ATTEMPTS_KEPT, -1).expire(listKey, this.ttlSeconds);
+    if (pipeline.length === 0) return;
+    const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
+  }
+
+  /** The scan's callback attempts, oldest first (an empty list when there were none). */
+  async callbackAttempts(tenantId: string, scanId: string): Promise<CallbackAttemptRecord[]> {
+    const entries = await this.redis.lrange(this.keys.callbacks(tenantId, scanId), 0, -1);
+    return entries.map((entry) => JSON.parse(entry) as CallbackAttemptRecord);
   }
 
   async getTrace(tenantId: string, scanId: string): Promise<TraceEvent[] | undefined> {

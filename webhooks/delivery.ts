@@ -1,16 +1,18 @@
 import { UnrecoverableError } from 'bullmq';
+import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { DeliveryError, isRetryable } from '../core/errors.js';
 import { safeOrigin, type OutboundHttp } from '../core/outbound-http.js';
 import type { CallbackJob } from '../core/queues.js';
 import type { ScanResult } from '../scans/results.js';
+import type { CallbackStat } from '../scans/stats.js';
 import type { ScanStore } from '../scans/store.js';
 import type { TenantStore } from '../core/tenants.js';
 import { signWebhook, webhookIdFor } from './signing.js';
 
 export interface DeliveryDeps {
-  scans: Pick<ScanStore, 'get' | 'appendTrace'>;
+  scans: Pick<ScanStore, 'get' | 'appendTrace' | 'recordCallbackAttempt'>;
   tenants: Pick<TenantStore, 'getSigningSecrets'>;
   http: OutboundHttp;
   timeoutMs: number;
@@ -20,6 +22,8 @@ export interface DeliveryDeps {
   now?: () => number;
   /** Counts attempts by outcome: delivered, failed, gone (core/metrics.ts). */
   metrics?: Pick<Metrics, 'callbackAttempt'>;
+  /** Recent errors for operators (core/error-log.ts): deliveries given up. */
+  errors?: Pick<ErrorLog, 'record'>;
 }
 
 /** Which attempt this is: 1-based within its delivery job; `redelivery` n for the n-th redelivery. */
@@ -58,11 +62,33 @@ export async function deliverCallback(
   const origin = safeOrigin(url);
   const label = `callback attempt ${attempt}${redelivery ? ` (redelivery ${redelivery})` : ''} to ${origin}`;
   const trace = (message: string) => deps.scans.appendTrace(job.tenantId, job.scanId, message);
+  // Each attempt: its trace line, its structured record and the tenant's hourly counter, at once.
+  const record = (
+    message: string,
+    outcome: { status?: number; error?: string; latencyMs: number },
+    stat?: CallbackStat,
+  ) =>
+    deps.scans.recordCallbackAttempt(job.tenantId, job.scanId, {
+      trace: message,
+      record: {
+        attempt,
+        ...(redelivery ? { redelivery } : {}),
+        at: new Date().toISOString(),
+        url_origin: origin,
+        ...(outcome.status === undefined ? {} : { status: outcome.status }),
+        ...(outcome.error === undefined ? {} : { error: outcome.error }),
+        latency_ms: outcome.latencyMs,
+      },
+      ...(stat ? { stat } : {}),
+    });
 
   const now = deps.now?.() ?? Date.now();
   const secrets = content.secrets ?? (await deps.tenants.getSigningSecrets(job.tenantId, now));
   if (secrets.length === 0) {
-    await trace(`${label}: not sent (the account has no webhook signing secret)`);
+    await record(`${label}: not sent (the account has no webhook signing secret)`, {
+      error: 'not sent: the account has no webhook signing secret',
+      latencyMs: 0,
+    });
     throw new UnrecoverableError('the tenant has no webhook signing secret');
   }
   const body = JSON.stringify(content.result);
@@ -82,11 +108,19 @@ export async function deliverCallback(
   try {
     const outcome = await deps.http.post(url, body, headers, deps.timeoutMs);
     status = outcome.status;
-    await trace(`${label}: HTTP ${status} in ${outcome.latencyMs} ms`);
+    await record(
+      `${label}: HTTP ${status} in ${outcome.latencyMs} ms`,
+      { status, latencyMs: outcome.latencyMs },
+      status >= 200 && status < 300 ? 'cb_delivered' : 'cb_failed',
+    );
   } catch (error) {
     const latencyMs = Math.round(performance.now() - started);
     const reason = error instanceof Error ? error.message : String(error);
-    await trace(`${label}: failed (${reason}) after ${latencyMs} ms`);
+    await record(
+      `${label}: failed (${reason}) after ${latencyMs} ms`,
+      { error: reason, latencyMs },
+      'cb_failed',
+    );
     deps.metrics?.callbackAttempt('failed');
     if (!isRetryable(error)) throw new UnrecoverableError(reason);
     // A retryable DeliveryError makes BullMQ try again later, with backoff.

@@ -53,6 +53,11 @@ export class InFlight {
     };
   }
 
+  /** Jobs running now. */
+  get count(): number {
+    return this.running;
+  }
+
   idle(): Promise<void> {
     return this.running === 0
       ? Promise.resolve()

@@ -121,20 +121,21 @@ export class InlineCallbacks implements CallbackHandOff {
         this.deps.tenants.getSigningSecrets(job.tenantId),
       ]);
       if (!granted) return await this.queue(job);
-      const trace: TraceEvent[] = [];
+      const buffered: BufferedAttempt = { trace: [], attempts: [] };
+      const write = () =>
+        this.deps.scans.appendCallbackAttempts(job.tenantId, job.scanId, buffered);
       try {
-        await this.attempt(job, { callback, result, secrets }, trace);
+        await this.attempt(job, { callback, result, secrets }, buffered);
       } catch (error) {
         // Not delivered nor queued: the reaper's (the scan stays in the pending index).
-        await Promise.all([
-          this.deps.scans.appendTraceEvents(job.tenantId, job.scanId, trace),
-          this.deps.leases.release(job.tenantId, holder),
-        ]).catch(() => undefined);
+        await Promise.all([write(), this.deps.leases.release(job.tenantId, holder)]).catch(
+          () => undefined,
+        );
         throw error;
       }
       // A lease that cannot be released (Redis away) lapses by itself.
       await Promise.all([
-        this.deps.scans.appendTraceEvents(job.tenantId, job.scanId, trace),
+        write(),
         this.deps.leases.release(job.tenantId, holder).catch(() => undefined),
         this.deps.scans.forgetPending(job.tenantId, job.scanId),
       ]).catch((error: unknown) => {
@@ -145,16 +146,23 @@ export class InlineCallbacks implements CallbackHandOff {
     }
   }
 
-  /** The attempt, its trace events kept in `trace` (written with the lease's release). */
+  /** The attempt, its trace events and attempt records kept in `buffered` (written with the lease's release). */
   private async attempt(
     job: CallbackJob,
     content: DeliveryContent,
-    trace: TraceEvent[],
+    buffered: BufferedAttempt,
   ): Promise<void> {
-    const scans = {
+    const traceEvent = (message: string) =>
+      buffered.trace.push({ timestamp: new Date().toISOString(), message });
+    const scans: DeliveryDeps['scans'] = {
       get: (tenantId: string, scanId: string) => this.deps.scans.get(tenantId, scanId),
-      appendTrace: (_tenantId: string, _scanId: string, message: string) => {
-        trace.push({ timestamp: new Date().toISOString(), message });
+      appendTrace: (_tenantId, _scanId, message) => {
+        traceEvent(message);
+        return Promise.resolve();
+      },
+      recordCallbackAttempt: (_tenantId, _scanId, attempt) => {
+        traceEvent(attempt.trace);
+        buffered.attempts.push(attempt);
         return Promise.resolve();
       },
     };
@@ -166,6 +174,12 @@ export class InlineCallbacks implements CallbackHandOff {
           { scanId: job.scanId, err: error.message },
           'callback delivery given up',
         );
+        this.deps.errors?.record({
+          kind: 'callback',
+          tenantId: job.tenantId,
+          scanId: job.scanId,
+          message: `callback delivery given up: ${error.message}`,
+        });
         return;
       }
       const delayMs = callbackBackoffMs(1, this.deps.schedule);
@@ -178,6 +192,12 @@ export class InlineCallbacks implements CallbackHandOff {
     await enqueueCallback(this.deps.queues, job);
     await this.deps.scans.forgetPending(job.tenantId, job.scanId);
   }
+}
+
+/** What an inline attempt wrote, kept until the lease's release (one pipeline then). */
+interface BufferedAttempt {
+  trace: TraceEvent[];
+  attempts: Parameters<ScanStore['recordCallbackAttempt']>[2][];
 }
 
 /** The delivery was made or its retry queued; only the pending entry could not be dropped. */

@@ -1,3 +1,4 @@
+import type { ErrorLog } from '../core/error-log.js';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '../core/config.js';
 import { ArbiterError } from '../core/errors.js';
@@ -38,6 +39,8 @@ export function startRetroWorker(
   connection: ConnectionOptions,
   prefix: QueuePrefix,
   retro: RetroService,
+  /** Recent errors for operators (core/error-log.ts): retro jobs that failed. */
+  errors?: Pick<ErrorLog, 'record'>,
 ): RetroWorker {
   const { logger } = retro.crawler;
   const shutdown = new AbortController();
@@ -63,6 +66,11 @@ export function startRetroWorker(
       // Retrying cannot cure it (a bucket gone or out of reach): the retro job fails at once.
       if (error instanceof ArbiterError && !error.retryable) {
         logger.warn({ jobId, err: error.message }, 'retro job failed');
+        errors?.record({
+          kind: 'retro',
+          tenantId,
+          message: `retro job ${jobId} failed: ${error.message}`,
+        });
         await retro.jobs.end(tenantId, jobId, 'failed', error.message);
         return;
       }
@@ -88,8 +96,14 @@ export function startRetroWorker(
   onOutOfAttempts(
     worker,
     RetroCrawlJobSchema,
-    ({ tenantId, jobId }, error) =>
-      retro.jobs.end(tenantId, jobId, 'failed', `the crawl failed: ${error.message}`),
+    ({ tenantId, jobId }, error) => {
+      errors?.record({
+        kind: 'retro',
+        tenantId,
+        message: `retro job ${jobId} failed: the crawl failed: ${error.message}`,
+      });
+      return retro.jobs.end(tenantId, jobId, 'failed', `the crawl failed: ${error.message}`);
+    },
     { logger, failure: 'could not record a failed retro job', names: ['crawl'] },
   );
   worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));

@@ -69,5 +69,11 @@ export async function failScanForGood(
   const record = await deps.scans.get(tenantId, scanId);
   if (record?.state !== 'pending') return;
   deps.logger.error({ scanId, err: error }, 'scan job failed for good; storing an error result');
+  deps.errors?.record({
+    kind: 'scan',
+    tenantId,
+    scanId,
+    message: `scan job failed for good: ${error.message}`,
+  });
   await failScan(deps, record.request, `processing failed: ${error.message}`);
 }

@@ -20,6 +20,8 @@ import type { ScanSlots } from './scan-slots.js';
 export interface Workers {
   /** Stops taking jobs, waits for jobs in flight (BullMQ hands back any still held at exit). */
   close(): Promise<void>;
+  /** Scan and callback jobs running in this process now (its heartbeat reports them). */
+  inProgress(): number;
 }
 
 export function startWorkers(
@@ -100,6 +102,12 @@ export function startWorkers(
         { scanId: job.scanId, redelivery: job.redelivery, rescan: job.rescan, err: error.message },
         'callback delivery given up',
       );
+      delivery.errors?.record({
+        kind: 'callback',
+        tenantId: job.tenantId,
+        scanId: job.scanId,
+        message: `callback delivery given up: ${error.message}`,
+      });
     },
     { logger: delivery.logger, failure: 'could not record a failed callback delivery' },
   );
@@ -111,6 +119,7 @@ export function startWorkers(
   }
 
   return {
+    inProgress: () => scanJobs.count + callbackJobs.count,
     close: async () => {
       await Promise.all([
         // Then the first callback attempts the last scans started (the pending reaper's, should

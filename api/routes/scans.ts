@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { badRequest } from '../../core/errors.js';
+import { badRequest, notFound } from '../../core/errors.js';
+import { isId } from '../../core/ids.js';
 import { RESULT_OUTCOMES, type ScanResult } from '../../scans/results.js';
 import { listScans } from '../../scans/scan-list.js';
 import type { IndexPosition, ScanStore } from '../../scans/store.js';
@@ -52,6 +53,8 @@ export const ScanListQuerySchema = z.object({
  *   a search may end a page early (scans/scan-list.ts bounds the records one request reads) and
  *   still give a cursor. 400 for a limit outside 1–100, an unknown outcome, a q over 256
  *   characters or a malformed cursor.
+ * - `GET /scans/{id}/callbacks` → `{"callbacks": [...]}`: the scan's callback attempts, oldest
+ *   first (the newest 50 are kept); 404 for an unknown, deleted or another tenant's id.
  */
 export function scansRouter(deps: ScansRouterDeps): Router {
   const router = Router();
@@ -73,6 +76,16 @@ export function scansRouter(deps: ScansRouterDeps): Router {
       scans: page.scans.map(scanSummary),
       next_cursor: page.next ? encodeCursor(page.next) : null,
     });
+  });
+
+  router.get('/scans/:id/callbacks', async (req, res) => {
+    const id = String(req.params.id);
+    const tenantId = principalOf(res).tenantId;
+    // Not an id, another tenant's id, unknown, expired or deleted: the same 404.
+    const state = isId(id) ? (await deps.scans.states(tenantId, [id]))[0] : undefined;
+    if (state === undefined || state === 'deleted')
+      throw notFound(`Sadly, we could not find a file by that id ${id.slice(0, 64)}.`);
+    sendJson(res, 200, { callbacks: await deps.scans.callbackAttempts(tenantId, id) });
   });
 
   return router;

@@ -5,11 +5,13 @@
 -- tenant's result index (what rescans and the scan list walk) and the index of its outcome (what
 -- the list's outcome filter walks); both are trimmed here to the result TTL window and to the
 -- maximum size, a result trimmed from the first leaving the outcome indexes too. Scans marked
--- `unlisted` (a rescan's own scans) stay out of them. The trace events the run buffered go with
--- the result. KEYS: scan, pending index, result index, trace, outcome indexes (clean, findings,
--- error). ARGV: result, pending member, scan id, now (ms), oldest score kept, maximum size,
--- TTL (s), pending score while the callback is owed ('' if none), outcome (clean, findings or
--- error), trace events (JSON) from ARGV[10] on.
+-- `unlisted` (a rescan's own scans) stay out of them, and out of the tenant's hourly counters
+-- (scans/stats.ts), which a listed result bumps here, in the same call. The trace events the run
+-- buffered go with the result. KEYS: scan, pending index, result index, trace, outcome indexes
+-- (clean, findings, error), the stats hash of this hour. ARGV: result, pending member, scan id,
+-- now (ms), oldest score kept, maximum size, TTL (s), pending score while the callback is owed
+-- ('' if none), outcome (clean, findings or error), stats TTL (s), the stats fields to increment
+-- (space-separated), trace events (JSON) from ARGV[12] on.
 local scan = redis.call('HMGET', KEYS[1], 'state', 'unlisted')
 if scan[1] ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'done', 'result', ARGV[1])
@@ -18,8 +20,8 @@ if ARGV[8] == '' then
 else
   redis.call('ZADD', KEYS[2], ARGV[8], ARGV[2])
 end
-if #ARGV > 9 then
-  redis.call('RPUSH', KEYS[4], unpack(ARGV, 10))
+if #ARGV > 11 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, 12))
   redis.call('EXPIRE', KEYS[4], ARGV[7])
 end
 if not scan[2] then
@@ -36,5 +38,7 @@ if not scan[2] then
     redis.call('EXPIRE', key, ARGV[7])
   end
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+  for field in string.gmatch(ARGV[11], '%S+') do redis.call('HINCRBY', KEYS[8], field, 1) end
+  redis.call('EXPIRE', KEYS[8], ARGV[10])
 end
 return 1

@@ -46,7 +46,10 @@ describe('deleting a tenant', () => {
     prefix = service.config.redisPrefix;
     keys = service.keys;
     // Answers nothing until released: a fetch from it keeps its scan pending.
-    slow = await startHttpServer({ '/hang': (_req, res) => void held.push(res) });
+    slow = await startHttpServer({
+      '/hang': (_req, res) => void held.push(res),
+      '/hook': (_req, res) => void res.writeHead(200).end(),
+    });
   });
   afterAll(async () => {
     for (const res of held) res.end('late');
@@ -97,9 +100,14 @@ describe('deleting a tenant', () => {
     const accepted = await fetch(`${service.url}/v2.2/files/async`, {
       method: 'POST',
       headers: { authorization: tenant.auth },
-      body: fileForm(randomContent(2048), {}, 'later.bin'),
+      body: fileForm(randomContent(2048), { callback: `${slow.url}/hook` }, 'later.bin'),
     });
-    await pollScanResult(service, tenant, ((await accepted.json()) as { id: string }).id);
+    const acceptedId = ((await accepted.json()) as { id: string }).id;
+    await pollScanResult(service, tenant, acceptedId);
+    // Its callback attempts and the tenant's hourly counters are the tenant's keys too.
+    await waitFor(async () => (await redis.exists(keys.callbacks(tenant.id, acceptedId))) === 1, {
+      what: 'the callback attempt to be recorded',
+    });
 
     const browserToken = (await (
       await fetch(`${service.url}/v2.2/auth/tokens`, {
@@ -182,6 +190,12 @@ describe('deleting a tenant', () => {
     const before = await allKeys();
     const keptKeys = before.filter((key) => key.includes(kept.tenant.id));
     expect(before.filter((key) => key.includes(doomed.tenant.id)).length).toBeGreaterThan(15);
+    for (const kind of ['callbacks', 'stats'])
+      expect(
+        before.some(
+          (key) => key.startsWith(`${prefix}:${kind}:`) && key.includes(doomed.tenant.id),
+        ),
+      ).toBe(true);
     for (const token of doomed.tokens) expect((await ping(basic(token, ''))).status).toBe(200);
 
     const deleted = await service.admin(`/tenants/${doomed.tenant.id}`, { method: 'DELETE' });

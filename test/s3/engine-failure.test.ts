@@ -99,6 +99,18 @@ describe('an engine failure on a bucket object', () => {
     expect(messages).toContain(
       'tagged s3://staging/upload 1.pdf: scan-result=error, scan-date (kept its 1 other tag)',
     );
+    // Operators see it among the recent errors, with the scan it hit.
+    const errors = await waitFor(
+      async () => {
+        const body = (await (await service.admin('/errors')).json()) as {
+          errors: Array<{ kind: string; tenant_id?: string; scan_id?: string; message: string }>;
+        };
+        return body.errors.find((entry) => entry.scan_id === scan.scanId);
+      },
+      { what: 'the engine failure among the errors' },
+    );
+    expect(errors).toMatchObject({ kind: 'engine', tenant_id: tenant.id });
+    expect(errors.message).toMatch(/^engine failed: clamd/);
   });
 
   it('from an S3 event: retried, then tagged scan-result=error and left where it is', async () => {

@@ -718,6 +718,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/scans/{id}/callbacks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A scan’s callback attempts
+         * @description Every attempt to deliver the scan’s callback (first delivery, retries and redeliveries): when, to which origin, the status or error, and how long it took. Kept with the result and deleted with it.
+         */
+        get: operations["getV1ScansIdCallbacks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The account’s activity per hour
+         * @description Per UTC hour: scans completed, with findings, findings by category, errors, callback attempts delivered and failed, latency p50/p99; and the totals over the window. Kept for 8 days. See docs/api.md, "Activity statistics".
+         */
+        get: operations["getV1Stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live events of the account (server-sent events)
+         * @description `scan` (a scan completed: id, outcome, findings, completed_at) and `job` (a retro job’s progress changed: id, state, listed, matched, scanned, findings, eta_seconds), as `event:`/`data:` (JSON) pairs; a `: heartbeat` comment every 15 s. See docs/api.md, "Live events".
+         */
+        get: operations["getV1Events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/tenants": {
         parameters: {
             query?: never;
@@ -890,6 +950,83 @@ export interface paths {
          * @description Of this process (send SIGHUP to the others). Scans in flight finish with the database they started with.
          */
         post: operations["postAdminSignaturesReload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Queue depth and age */
+        get: operations["getAdminQueues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Worker processes and their heartbeats
+         * @description Every worker process that sent a heartbeat within three intervals (ARBITER_WORKER_HEARTBEAT_MS), with its jobs in progress and its engines’ database versions.
+         */
+        get: operations["getAdminWorkers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recent errors
+         * @description Scan jobs failed for good, callback deliveries given up, engine failures, failed retro jobs and 500 answers, from every process.
+         */
+        get: operations["getAdminErrors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live operator events (server-sent events)
+         * @description `queues` every 2 s (the body of `GET /admin/queues`) and `workers` when they change (the body of `GET /admin/workers`); a `: heartbeat` comment every 15 s.
+         */
+        get: operations["getAdminEvents"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1226,8 +1363,14 @@ export interface components {
             started_at: string | null;
             finished_at: string | null;
             schedule_id: string | null;
-            /** @description Why the job failed (state `failed`). */
+            /** @description Why the job failed (state `failed`), or which matched objects a completed job could not scan. */
             error?: string;
+            /** @description Present when the job stopped making progress and was reconciled: its buckets listed again and the objects with no outcome scanned again (see docs/s3.md). */
+            reconciled?: {
+                passes: number;
+                /** @description Objects submitted again or credited from settled scans. */
+                objects: number;
+            };
         };
         Schedule: {
             id: string;
@@ -4788,6 +4931,244 @@ export interface operations {
             };
         };
     };
+    getV1ScansIdCallbacks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The processing id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempts, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Oldest first; the newest 50 are kept. */
+                        callbacks: {
+                            /** @description 1-based within its delivery. */
+                            attempt: number;
+                            /** @description n for the n-th redelivery. */
+                            redelivery?: number;
+                            /**
+                             * Format: date-time
+                             * @description When the attempt ended.
+                             * @example 2026-01-02T03:04:05.678Z
+                             */
+                            at: string;
+                            /** @description The receiver’s origin only (the path may hold secrets). */
+                            url_origin: string;
+                            /** @description The receiver’s HTTP status, when it answered. */
+                            status?: number;
+                            /** @description Why there is no status, or why nothing was sent. */
+                            error?: string;
+                            latency_ms: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An auth token: tokens may only scan content and read results; this needs an API key. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id, another tenant’s id, or deleted. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV1Stats: {
+        parameters: {
+            query?: {
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The hours and their totals. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Oldest first; every hour of the window, zeros included. */
+                        hours: {
+                            /**
+                             * Format: date-time
+                             * @description The hour’s start (UTC).
+                             * @example 2026-01-02T03:04:05.678Z
+                             */
+                            hour: string;
+                            /** @description Results stored (a rescan’s own scans are not counted). */
+                            scans_completed: number;
+                            scans_with_findings: number;
+                            /** @description Results with at least one finding of the category (a result counts once each). */
+                            findings_by_category: {
+                                /** @description `content.malicious.*` */
+                                malware: number;
+                                /** @description `content.image.*` */
+                                unsafe_image: number;
+                                /** @description `content.<language>.language.*` */
+                                unsafe_language: number;
+                                /** @description `content.custom.*` (the tenant’s YARA rules) */
+                                custom: number;
+                                /** @description `content.unscannable.*` */
+                                unscannable: number;
+                                /** @description Any other finding name (a custom rule naming its own). */
+                                other: number;
+                            };
+                            /** @description Results with an `error` (the content could not be processed). */
+                            errors: number;
+                            /** @description Callback attempts answered 2xx. */
+                            callbacks_delivered: number;
+                            /** @description Callback attempts that failed (another status, or no answer). */
+                            callbacks_failed: number;
+                            /** @description Request accepted → result stored, from a log-scale histogram: within ±9% of the exact value. Null without results. */
+                            latency_ms: {
+                                p50: number | null;
+                                p99: number | null;
+                            };
+                        }[];
+                        /** @description The same over the whole window. */
+                        totals: {
+                            /** @description Results stored (a rescan’s own scans are not counted). */
+                            scans_completed: number;
+                            scans_with_findings: number;
+                            /** @description Results with at least one finding of the category (a result counts once each). */
+                            findings_by_category: {
+                                /** @description `content.malicious.*` */
+                                malware: number;
+                                /** @description `content.image.*` */
+                                unsafe_image: number;
+                                /** @description `content.<language>.language.*` */
+                                unsafe_language: number;
+                                /** @description `content.custom.*` (the tenant’s YARA rules) */
+                                custom: number;
+                                /** @description `content.unscannable.*` */
+                                unscannable: number;
+                                /** @description Any other finding name (a custom rule naming its own). */
+                                other: number;
+                            };
+                            /** @description Results with an `error` (the content could not be processed). */
+                            errors: number;
+                            /** @description Callback attempts answered 2xx. */
+                            callbacks_delivered: number;
+                            /** @description Callback attempts that failed (another status, or no answer). */
+                            callbacks_failed: number;
+                            /** @description Request accepted → result stored, from a log-scale histogram: within ±9% of the exact value. Null without results. */
+                            latency_ms: {
+                                p50: number | null;
+                                p99: number | null;
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description hours outside 1–168. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An auth token: tokens may only scan content and read results; this needs an API key. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV1Events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream (until the client goes away). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An auth token: tokens may only scan content and read results; this needs an API key. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 10 streams of the account are open on this server already. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getAdminTenants: {
         parameters: {
             query?: never;
@@ -5515,6 +5896,207 @@ export interface operations {
             };
             /** @description Reloading failed; the previous signatures stay in use. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminQueues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every queue. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        queues: {
+                            /** @description scan, callback, retro or rescan. */
+                            name: string;
+                            /** @description Waiting to run (prioritized jobs included). */
+                            waiting: number;
+                            active: number;
+                            /** @description Waiting for a retry or a tenant’s free slot. */
+                            delayed: number;
+                            failed: number;
+                            completed: number;
+                            /** @description How long the job next in line has waited; 0 when none waits. */
+                            oldest_waiting_seconds: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminWorkers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Newest heartbeat first. */
+                        workers: {
+                            id: string;
+                            host: string;
+                            pid: number;
+                            /**
+                             * Format: date-time
+                             * @example 2026-01-02T03:04:05.678Z
+                             */
+                            started: string;
+                            /**
+                             * Format: date-time
+                             * @example 2026-01-02T03:04:05.678Z
+                             */
+                            last_seen: string;
+                            /**
+                             * @description `stale`: no heartbeat for 1.5 intervals (gone after 3).
+                             * @enum {string}
+                             */
+                            status: "alive" | "stale";
+                            /** @description Scan and callback jobs running in the process. */
+                            jobs_in_progress: number;
+                            /** @description Scans it runs at once at most (ARBITER_SCAN_CONCURRENCY). */
+                            concurrency: number;
+                            engines: {
+                                name: string;
+                                /** @description Engine and database version. */
+                                version: string;
+                                /** @description Signatures loaded, when the engine knows. */
+                                signatures?: number;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminErrors: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Newest first; the newest 500 are kept. */
+                        errors: {
+                            /**
+                             * Format: date-time
+                             * @example 2026-01-02T03:04:05.678Z
+                             */
+                            at: string;
+                            /**
+                             * @description `scan`: a scan job failed for good; `callback`: a delivery given up; `engine`: an engine failed on a scan; `http`: a 500 answer; `retro`: a retro job failed.
+                             * @enum {string}
+                             */
+                            kind: "scan" | "callback" | "engine" | "http" | "retro";
+                            tenant_id?: string;
+                            scan_id?: string;
+                            /** @description At most 300 characters; URLs cut to their origin; never content. */
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description A limit outside 1–500. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream (until the client goes away). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description 10 operator streams are open on this server already. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
