@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,8 +92,18 @@ beforeAll(async () => {
 afterAll(() => {
   for (const server of servers) server.close();
 });
-async function answers(base: string, probePath: string): Promise<number> {
-  return (await fetch(`${base}${probePath}`)).status;
+/**
+ * A connection of its own per probe, as a kubelet makes them: a pooled keep-alive connection left
+ * idle while other tests run can be closed by the server just as it is reused (ECONNRESET).
+ */
+function answers(base: string, probePath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = get(`${base}${probePath}`, { agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', reject);
+  });
 }
 
 interface ComposeService {
