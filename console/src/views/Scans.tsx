@@ -132,6 +132,7 @@ export function ScansView() {
   return (
     <section>
       <h1>Scans</h1>
+      <ScanUpload />
       <form class="filters" role="search" onSubmit={search}>
         <div class="field">
           <label for="scan-search">Search</label>
@@ -185,7 +186,6 @@ export function ScansView() {
           Load more
         </button>
       ) : null}
-      <ScanUpload />
     </section>
   );
 }
