@@ -21,17 +21,25 @@ export function Chart({
   series,
   height = 220,
   unit,
+  yMax,
 }: {
   times: number[];
   series: ChartSeries[];
   height?: number;
   /** Appended to the y axis' values (`%`, ` ms`). */
   unit?: string;
+  /** A fixed top of the y axis (100 for a percentage); otherwise the data's. */
+  yMax?: number;
 }) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
   // A new chart only when the lines themselves change; new values are set on the existing one.
-  const shape = JSON.stringify([series.map((s) => [s.label, s.colour, s.bars]), unit, height]);
+  const shape = JSON.stringify([
+    series.map((s) => [s.label, s.colour, s.bars]),
+    unit,
+    yMax,
+    height,
+  ]);
 
   useEffect(() => {
     const element = container.current;
@@ -54,7 +62,11 @@ export function Chart({
         {},
         { values: (_chart, ticks) => ticks.map((tick) => `${tick}${unit ?? ''}`), size: 60 },
       ],
-      scales: { y: { range: (_chart, _min, max) => [0, Math.max(max, 1)] } },
+      scales: {
+        // Half an hour either side, so the first and last hours' bars show whole.
+        x: { time: true, range: (_chart, min, max) => [min - 1800, max + 1800] },
+        y: { range: (_chart, _min, max) => [0, yMax ?? Math.max(max, 1)] },
+      },
       cursor: { drag: { x: false, y: false } },
     };
     const chart = new uPlot(options, data(times, series), element);

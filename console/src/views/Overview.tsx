@@ -48,7 +48,7 @@ export function OverviewView() {
   return (
     <section>
       <h1>Overview</h1>
-      <div class="filters">
+      <div class="filters overview-window">
         <div class="field">
           <label for="overview-window">Window</label>
           <select
@@ -159,6 +159,7 @@ function Dashboard({ stats }: { stats: Stats }) {
         times={times}
         series={series.callbacks}
         unit="%"
+        yMax={100}
         active={active}
         columns={[
           { header: 'Delivered', cell: (hour) => String(hour.callbacks_delivered) },
@@ -204,6 +205,7 @@ function ChartFigure({
   times,
   series,
   unit,
+  yMax,
   active,
   columns,
   children,
@@ -213,6 +215,7 @@ function ChartFigure({
   times: number[];
   series: ChartSeries[];
   unit?: string;
+  yMax?: number;
   active: Hour[];
   columns: Column<Hour>[];
   children?: ComponentChildren;
@@ -223,7 +226,7 @@ function ChartFigure({
         <h2>{title}</h2>
         <p class="chart-summary">{summary}</p>
       </figcaption>
-      <Chart times={times} series={series} unit={unit} />
+      <Chart times={times} series={series} unit={unit} yMax={yMax} />
       {children}
       <details>
         <summary>{title}, hour by hour</summary>
