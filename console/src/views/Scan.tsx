@@ -166,7 +166,7 @@ function CallbackTable({ attempts, loading }: { attempts: CallbackAttempt[]; loa
         },
         { header: 'Time', cell: (a) => formatDate(a.at) },
         { header: 'Status', cell: (a) => <AttemptStatus attempt={a} /> },
-        { header: 'Latency', cell: (a) => `${a.latency_ms} ms` },
+        { header: 'Latency', cell: (a) => `${a.latency_ms} ms`, wide: true },
         { header: 'Receiver', cell: (a) => a.url_origin, wide: true },
       ]}
     />
