@@ -162,8 +162,8 @@ describe('console session expiry (Chromium)', () => {
     await waitFor(async () => (await redis.exists(key)) === 0, {
       what: 'the idle session to expire',
     });
-    // The next request the console makes finds the session gone.
-    await page.getByRole('button', { name: 'Search' }).click();
+    // The next request the console makes (opening the scans) finds the session gone.
+    await page.getByRole('navigation').getByRole('link', { name: 'Scans', exact: true }).click();
     await page.getByText('Your session has ended: sign in again.').waitFor();
     await page.getByLabel('API key').waitFor();
     await screenshot(page, 'session-expired');
