@@ -167,6 +167,12 @@ describe('console scan flows (Chromium)', () => {
     await waitFor(async () => (await firstListedId(page)) === b.id, { what: 'b on top' });
     const ids = await page.locator('tbody tr td:first-child').allTextContents();
     expect(ids.slice(0, 3)).toEqual([b.id, a.id, before]);
+    // The button is gone: focus went to the newest scan's link.
+    await waitFor(
+      async () =>
+        (await page.evaluate<string | undefined>('document.activeElement?.textContent')) === b.id,
+      { what: 'focus on the newest scan' },
+    );
 
     // Pointer and focus away from the list: the next scan goes on top by itself.
     await page.getByRole('heading', { name: 'Scans', exact: true }).hover();

@@ -120,6 +120,12 @@ export function ScansView() {
     prepend: (fresh) => setScans((previous) => [...fresh, ...previous]),
   });
 
+  // The button goes away with the click: focus moves to the newest scan rather than to nowhere.
+  const showWaiting = async () => {
+    await live.showWaiting();
+    document.querySelector<HTMLElement>('main tbody a')?.focus();
+  };
+
   const search = (event: SubmitEvent) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
@@ -161,7 +167,7 @@ export function ScansView() {
       <ErrorBanner message={error} />
       <div aria-live="polite">
         {live.waiting > 0 ? (
-          <button type="button" class="new-scans" onClick={() => void live.showWaiting()}>
+          <button type="button" class="new-scans" onClick={() => void showWaiting()}>
             {live.waiting === 1 ? '1 new scan: show it' : `${live.waiting} new scans: show them`}
           </button>
         ) : null}
