@@ -61,7 +61,9 @@ describe('console scans pages (Chromium)', () => {
     await page.getByLabel('API key').fill(tenant.key);
     await page.getByLabel('Secret').fill(tenant.secret);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Scans' }).waitFor();
+    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
+    await page.getByRole('navigation').getByRole('link', { name: 'Scans', exact: true }).click();
+    await page.getByRole('heading', { name: 'Scans', exact: true }).waitFor();
     return page;
   }
 

@@ -56,16 +56,16 @@ describe('console sign-in (Chromium)', () => {
     await service?.stop();
   });
 
-  it('signs a tenant in to the scans page', async () => {
+  it('signs a tenant in to the overview', async () => {
     const tenant = await service.createTenant('browser-tenant');
     const page = await openConsole(service);
     await page.getByRole('heading', { name: 'Arbiter console' }).waitFor();
     await page.getByRole('tab', { name: 'Tenant', selected: true }).waitFor();
     await screenshot(page, 'sign-in');
     await signInAsTenant(page, tenant.key, tenant.secret);
-    await page.getByRole('heading', { name: 'Scans' }).waitFor();
-    expect(new URL(page.url()).pathname).toBe('/console/scans');
-    await page.getByText('No scans yet.').waitFor();
+    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/console/overview');
+    await page.getByText('No scans in this window yet.').waitFor();
     const cookie = await sessionCookie(page);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
     await screenshot(page, 'scans-empty');
@@ -76,7 +76,7 @@ describe('console sign-in (Chromium)', () => {
     const tenant = await service.createTenant('browser-sign-out');
     const page = await openConsole(service);
     await signInAsTenant(page, tenant.key, tenant.secret);
-    await page.getByRole('heading', { name: 'Scans' }).waitFor();
+    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
     const cookie = await sessionCookie(page);
     expect(cookie).toBeDefined();
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -155,15 +155,15 @@ describe('console session expiry (Chromium)', () => {
     const tenant = await service.createTenant('browser-expiry');
     const page = await openConsole(service);
     await signInAsTenant(page, tenant.key, tenant.secret);
-    await page.getByRole('heading', { name: 'Scans' }).waitFor();
+    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
     const cookie = await sessionCookie(page);
     const key = service.keys.consoleSession(hashSessionId(cookie!.value));
     const redis = service.service.runtime.redis;
     await waitFor(async () => (await redis.exists(key)) === 0, {
       what: 'the idle session to expire',
     });
-    // The next request the console makes finds the session gone.
-    await page.getByRole('button', { name: 'Search' }).click();
+    // The next request the console makes (opening the scans) finds the session gone.
+    await page.getByRole('navigation').getByRole('link', { name: 'Scans', exact: true }).click();
     await page.getByText('Your session has ended: sign in again.').waitFor();
     await page.getByLabel('API key').waitFor();
     await screenshot(page, 'session-expired');

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorMessage } from '../api/client';
-import type { components } from '../api/schema';
+import type { components, paths } from '../api/schema';
 import { useApi } from '../api/use-api';
 import { Badge } from '../components/Badge';
 import { ConfirmButton } from '../components/ConfirmButton';
@@ -14,39 +14,16 @@ import { useConsole } from '../session';
 import { OutcomeBadge } from './Scans';
 
 type ScanResult = components['schemas']['ScanResult'];
-type TraceEvent = components['schemas']['Trace']['events'][number];
 
-/** One callback attempt, as the delivery worker writes it in the trace (webhooks/delivery.ts). */
-export interface CallbackAttempt {
-  attempt: number;
-  redelivery: number | undefined;
-  origin: string;
-  /** `HTTP 200`, or `failed (reason)`. */
-  outcome: string;
-  ok: boolean;
-  timestamp: string;
-}
+type CallbackAttempt =
+  paths['/v1/scans/{id}/callbacks']['get']['responses'][200]['content']['application/json']['callbacks'][number];
 
-const ATTEMPT = /^callback attempt (\d+)(?: \(redelivery (\d+)\))? to (\S+): (.*)$/;
-
-/** The callback attempts among a trace's events (no API lists them on their own). */
-export function callbackAttempts(events: TraceEvent[]): CallbackAttempt[] {
-  return events.flatMap((event) => {
-    const match = ATTEMPT.exec(event.message);
-    if (!match) return [];
-    const outcome = match[4]!;
-    return [
-      {
-        attempt: Number(match[1]),
-        redelivery: match[2] === undefined ? undefined : Number(match[2]),
-        origin: match[3]!,
-        outcome,
-        ok: /^HTTP 2\d\d\b/.test(outcome),
-        timestamp: event.timestamp,
-      },
-    ];
-  });
-}
+/**
+ * After a redelivery is accepted, the worker sends it within moments; no live event says when
+ * (the stream carries scans and jobs), so the attempts are read again a few times, further and
+ * further apart, until the new one is listed. Bounded: after the last the Refresh button stays.
+ */
+const REDELIVERY_CHECKS_MS = [500, 1000, 2000, 4000, 8000, 15000];
 
 /** One scan: its result, the trace as a timeline, its callback attempts; Redeliver and Delete. */
 export function ScanView({ params }: { params: Record<string, string> }) {
@@ -55,7 +32,12 @@ export function ScanView({ params }: { params: Record<string, string> }) {
   const path = { params: { path: { id } } };
   const result = useApi(() => api.GET('/v2.2/files/{id}', path), [id]);
   const trace = useApi(() => api.GET('/v2.2/files/{id}/trace', path), [id]);
+  const callbacks = useApi(() => api.GET('/v1/scans/{id}/callbacks', path), [id]);
   const [notice, setNotice] = useState<string | undefined>();
+  const watch = useRedeliveryWatch(newestAttempt(callbacks.data?.callbacks), () => {
+    callbacks.reload();
+    trace.reload();
+  });
 
   if (result.status === 404)
     return (
@@ -72,8 +54,10 @@ export function ScanView({ params }: { params: Record<string, string> }) {
   const redeliver = async () => {
     const { data, error, response } = await api.POST('/v1/files/{id}/redeliver', path);
     if (!data) return errorMessage(error, response.status);
-    setNotice(`Callback redelivery ${data.status}.`);
-    trace.reload();
+    setNotice(`Callback redelivery ${data.status}: waiting for its attempt…`);
+    watch.start(() =>
+      setNotice(`Callback redelivery ${data.status}: its attempt is listed below.`),
+    );
     return undefined;
   };
   const remove = async () => {
@@ -119,7 +103,13 @@ export function ScanView({ params }: { params: Record<string, string> }) {
         </>
       ) : null}
       <h2>Callback attempts</h2>
-      <CallbackTable attempts={callbackAttempts(events)} />
+      <ErrorBanner message={callbacks.status === 404 ? undefined : callbacks.error} />
+      <CallbackTable attempts={callbacks.data?.callbacks ?? []} loading={callbacks.loading} />
+      <p>
+        <button type="button" onClick={() => callbacks.reload()} disabled={callbacks.loading}>
+          Refresh attempts
+        </button>
+      </p>
       <h2>Timeline</h2>
       <ErrorBanner message={trace.status === 404 ? undefined : trace.error} />
       {events.length > 0 ? (
@@ -160,23 +150,85 @@ function ResultTable({ scan }: { scan: ScanResult }) {
   return <DefinitionTable caption="Result" entries={entries} />;
 }
 
-function CallbackTable({ attempts }: { attempts: CallbackAttempt[] }) {
-  if (attempts.length === 0) return <EmptyState title="No callback attempts." />;
+function CallbackTable({ attempts, loading }: { attempts: CallbackAttempt[]; loading: boolean }) {
+  if (attempts.length === 0)
+    return <EmptyState title={loading ? 'Loading…' : 'No callback attempts.'} />;
   return (
     <Table
       caption="Callback attempts"
       rows={attempts}
-      rowKey={(a) => `${a.timestamp}-${a.attempt}-${a.redelivery ?? 0}`}
+      rowKey={(a) => `${a.redelivery ?? 0}-${a.attempt}-${a.at}`}
       columns={[
         {
           header: 'Attempt',
           cell: (a) =>
             a.redelivery ? `${a.attempt} (redelivery ${a.redelivery})` : String(a.attempt),
         },
-        { header: 'Status', cell: (a) => <Badge tone={a.ok ? 'good' : 'bad'}>{a.outcome}</Badge> },
-        { header: 'Receiver', cell: (a) => a.origin, wide: true },
-        { header: 'Time', cell: (a) => formatDate(a.timestamp) },
+        { header: 'Time', cell: (a) => formatDate(a.at) },
+        { header: 'Status', cell: (a) => <AttemptStatus attempt={a} /> },
+        { header: 'Latency', cell: (a) => `${a.latency_ms} ms`, wide: true },
+        { header: 'Receiver', cell: (a) => a.url_origin, wide: true },
       ]}
     />
   );
+}
+
+/** The newest attempt's identity (the list keeps the newest 50, so its length may stay put). */
+function newestAttempt(attempts: CallbackAttempt[] | undefined): string | undefined {
+  const last = attempts?.at(-1);
+  return last ? `${last.redelivery ?? 0}-${last.attempt}-${last.at}` : attempts && '';
+}
+
+function AttemptStatus({ attempt }: { attempt: CallbackAttempt }) {
+  if (attempt.status !== undefined) {
+    const delivered = attempt.status >= 200 && attempt.status < 300;
+    return (
+      <Badge tone={delivered ? 'good' : 'bad'}>
+        {`HTTP ${attempt.status}${delivered ? ' delivered' : ''}`}
+      </Badge>
+    );
+  }
+  return <Badge tone="bad">{`failed: ${attempt.error ?? 'no answer'}`}</Badge>;
+}
+
+/**
+ * Re-reads the callback attempts after a redelivery until the newest listed is another than when
+ * it was asked for (see REDELIVERY_CHECKS_MS); stops on leaving the page.
+ */
+function useRedeliveryWatch(newest: string | undefined, reread: () => void) {
+  const latest = useRef({ newest, reread });
+  latest.current = { newest, reread };
+  const watch = useRef<{ from: string; step: number; timer: number; done: () => void } | undefined>(
+    undefined,
+  );
+  const stop = () => {
+    if (watch.current) window.clearTimeout(watch.current.timer);
+    watch.current = undefined;
+  };
+  const schedule = () => {
+    const current = watch.current;
+    if (!current) return;
+    const delay = REDELIVERY_CHECKS_MS[current.step];
+    if (delay === undefined) return stop();
+    current.timer = window.setTimeout(() => {
+      current.step += 1;
+      latest.current.reread();
+      schedule();
+    }, delay);
+  };
+  useEffect(() => {
+    const current = watch.current;
+    if (current && newest !== undefined && newest !== current.from) {
+      stop();
+      current.done();
+    }
+  }, [newest]);
+  useEffect(() => stop, []);
+  return {
+    start(done: () => void) {
+      stop();
+      watch.current = { from: latest.current.newest ?? '', step: 0, timer: 0, done };
+      schedule();
+    },
+  };
 }

@@ -1,5 +1,6 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorMessage } from '../api/client';
+import { useEvents } from '../api/events';
 import type { components } from '../api/schema';
 import { Badge, type Tone } from '../components/Badge';
 import { EmptyState } from '../components/EmptyState';
@@ -8,6 +9,7 @@ import { formatBytes, formatDate, formText } from '../components/format';
 import { Link } from '../components/Link';
 import { Table, type Column } from '../components/Table';
 import { useConsole } from '../session';
+import { ScanUpload } from './ScanUpload';
 
 type ScanSummary = components['schemas']['ScanSummary'];
 type Outcome = 'clean' | 'findings' | 'error';
@@ -56,7 +58,15 @@ interface Filters {
   q: string;
 }
 
-/** The tenant's scans, newest first: filter by outcome, search, and load more by cursor. */
+/** Scan events arriving together are looked up with one request, this long after the first. */
+const NEW_SCANS_DEBOUNCE_MS = 400;
+
+/**
+ * The tenant's scans, newest first: filter by outcome, search, and load more by cursor; scan a
+ * file. Scans that complete while the page is open (the live stream's `scan` events) go on top
+ * at once while the reader is at the top of the page and not pointing at or focused in the list;
+ * otherwise an "N new scans" button waits for them, so no row moves under the reader's cursor.
+ */
 export function ScansView() {
   const { api } = useConsole();
   const [filters, setFilters] = useState<Filters>({ outcome: '', q: '' });
@@ -96,6 +106,26 @@ export function ScansView() {
     };
   }, [filters]);
 
+  const live = useNewScans({
+    shown: scans,
+    fetchNewest: async () => {
+      const query = {
+        limit: 50,
+        ...(filters.outcome ? { outcome: filters.outcome } : {}),
+        ...(filters.q ? { q: filters.q } : {}),
+      };
+      const { data } = await api.GET('/v1/scans', { params: { query } });
+      return data?.scans;
+    },
+    prepend: (fresh) => setScans((previous) => [...fresh, ...previous]),
+  });
+
+  // The button goes away with the click: focus moves to the newest scan rather than to nowhere.
+  const showWaiting = async () => {
+    await live.showWaiting();
+    document.querySelector<HTMLElement>('main tbody a')?.focus();
+  };
+
   const search = (event: SubmitEvent) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
@@ -108,6 +138,7 @@ export function ScansView() {
   return (
     <section>
       <h1>Scans</h1>
+      <ScanUpload />
       <form class="filters" role="search" onSubmit={search}>
         <div class="field">
           <label for="scan-search">Search</label>
@@ -134,8 +165,22 @@ export function ScansView() {
         </button>
       </form>
       <ErrorBanner message={error} />
+      <div aria-live="polite">
+        {live.waiting > 0 ? (
+          <button type="button" class="new-scans" onClick={() => void showWaiting()}>
+            {live.waiting === 1 ? '1 new scan: show it' : `${live.waiting} new scans: show them`}
+          </button>
+        ) : null}
+      </div>
       {scans.length > 0 ? (
-        <Table caption="Scans, newest first" columns={COLUMNS} rows={scans} rowKey={(s) => s.id} />
+        <div {...live.listProps}>
+          <Table
+            caption="Scans, newest first"
+            columns={COLUMNS}
+            rows={scans}
+            rowKey={(s) => s.id}
+          />
+        </div>
       ) : loading || error ? null : (
         <EmptyState title={filters.q || filters.outcome ? 'No scan matches.' : 'No scans yet.'} />
       )}
@@ -149,4 +194,73 @@ export function ScansView() {
       ) : null}
     </section>
   );
+}
+
+/**
+ * Follows the live stream for scans completed after the list was read. New ones are fetched
+ * (the first page, with the list's filters: a scan the filters leave out is not shown) and put
+ * on top right away when nothing the reader is looking at would move; otherwise they wait behind
+ * the "N new scans" button. A reconnected stream may have missed scans: the same check runs.
+ */
+function useNewScans({
+  shown,
+  fetchNewest,
+  prepend,
+}: {
+  shown: ScanSummary[];
+  fetchNewest: () => Promise<ScanSummary[] | undefined>;
+  prepend: (fresh: ScanSummary[]) => void;
+}) {
+  const [waiting, setWaiting] = useState(0);
+  const pending = useRef(new Set<string>());
+  const engaged = useRef({ pointer: false, focus: false });
+  const timer = useRef<number | undefined>(undefined);
+  const latest = useRef({ shown, fetchNewest, prepend });
+  latest.current = { shown, fetchNewest, prepend };
+  const opened = useRef(false);
+  useEffect(() => () => window.clearTimeout(timer.current), []);
+
+  const readerIsStill = () =>
+    window.scrollY < 80 && !engaged.current.pointer && !engaged.current.focus;
+
+  const take = async () => {
+    const newest = await latest.current.fetchNewest();
+    if (!newest) return;
+    const known = new Set(latest.current.shown.map((scan) => scan.id));
+    const fresh = newest.filter((scan) => !known.has(scan.id));
+    pending.current.clear();
+    setWaiting(0);
+    if (fresh.length > 0) latest.current.prepend(fresh);
+  };
+  const arrived = (id: string | undefined) => {
+    if (id !== undefined) {
+      if (latest.current.shown.some((scan) => scan.id === id)) return;
+      pending.current.add(id);
+    }
+    window.clearTimeout(timer.current);
+    timer.current = window.setTimeout(() => {
+      if (readerIsStill()) void take();
+      else setWaiting(Math.max(pending.current.size, 1));
+    }, NEW_SCANS_DEBOUNCE_MS);
+  };
+  useEvents('/v1/events', {
+    scan: (event) => arrived(event.id),
+    onOpen: () => {
+      if (opened.current) arrived(undefined);
+      opened.current = true;
+    },
+  });
+  const engage = (what: 'pointer' | 'focus', on: boolean) => () => {
+    engaged.current[what] = on;
+  };
+  return {
+    waiting,
+    showWaiting: take,
+    listProps: {
+      onPointerEnter: engage('pointer', true),
+      onPointerLeave: engage('pointer', false),
+      onFocusIn: engage('focus', true),
+      onFocusOut: engage('focus', false),
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import type { FunctionComponent } from 'preact';
 import type { Role } from '../session';
 import { HomeView } from './Home';
+import { OverviewView } from './Overview';
 import { ScanView } from './Scan';
 import { ScansView } from './Scans';
 
@@ -18,10 +19,18 @@ export interface ViewDef {
 }
 
 /** Where each role lands after signing in (`/` leads there). */
-export const HOME: Record<Role, string> = { tenant: '/scans', operator: '/' };
+export const HOME: Record<Role, string> = { tenant: '/overview', operator: '/' };
 
 export const VIEWS: ViewDef[] = [
   { path: '/', title: 'Home', roles: ['tenant', 'operator'], nav: false, component: HomeView },
+  // i15-C1: the tenant's overview (its home).
+  {
+    path: '/overview',
+    title: 'Overview',
+    roles: ['tenant'],
+    nav: true,
+    component: OverviewView,
+  },
   { path: '/scans', title: 'Scans', roles: ['tenant'], nav: true, component: ScansView },
   { path: '/scans/:id', title: 'Scan', roles: ['tenant'], nav: false, component: ScanView },
 ];
