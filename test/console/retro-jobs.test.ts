@@ -70,14 +70,15 @@ describe('console retro jobs (Chromium)', () => {
     await page.getByText('No retro job yet.').waitFor();
     await page.getByText('connected').waitFor();
     // Every progress figure the page shows, as it shows it (a reload would wipe the record).
-    await page.evaluate(() => {
-      const seen: string[] = [];
-      (window as unknown as { __progress: string[] }).__progress = seen;
+    // (A script text: the test's own TypeScript has no DOM types.)
+    await page.evaluate(`(() => {
+      const seen = [];
+      window.__progress = seen;
       new MutationObserver(() => {
         for (const element of document.querySelectorAll('.progress-percent'))
           if (seen[seen.length - 1] !== element.textContent) seen.push(element.textContent ?? '');
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
-    });
+    })()`);
     const jobRequests: string[] = [];
     page.on('request', (request) => {
       if (new URL(request.url()).pathname === '/v1/jobs') jobRequests.push(request.method());
@@ -107,9 +108,7 @@ describe('console retro jobs (Chromium)', () => {
     expect(counters).toMatch(/ETA\s+—/);
     await screenshot(page, 'retro-job-completed');
 
-    const seen = await page.evaluate(
-      () => (window as unknown as { __progress: string[] }).__progress,
-    );
+    const seen = (await page.evaluate('window.__progress')) as string[];
     // The bar moved through figures on its way (pushed by the stream), on the same page.
     expect(seen[seen.length - 1]).toBe('100 %');
     expect(new Set(seen).size).toBeGreaterThan(1);
