@@ -108,7 +108,7 @@ describe('console retro jobs (Chromium)', () => {
     expect(counters).toMatch(/ETA\s+—/);
     await screenshot(page, 'retro-job-completed');
 
-    const seen = (await page.evaluate('window.__progress')) as string[];
+    const seen = await page.evaluate<string[]>('window.__progress');
     // The bar moved through figures on its way (pushed by the stream), on the same page.
     expect(seen[seen.length - 1]).toBe('100 %');
     expect(new Set(seen).size).toBeGreaterThan(1);

@@ -167,7 +167,7 @@ function CreateScheduleForm({ onCreated }: { onCreated: () => void }) {
             aria-describedby="schedule-preview"
             autocomplete="off"
             spellcheck={false}
-            onInput={(event) => setCron((event.currentTarget as HTMLInputElement).value)}
+            onInput={(event) => setCron(event.currentTarget.value)}
           />
         </div>
         <div class="field">
@@ -179,7 +179,7 @@ function CreateScheduleForm({ onCreated }: { onCreated: () => void }) {
             maxLength={64}
             placeholder="Europe/Paris"
             autocomplete="off"
-            onInput={(event) => setTimezone((event.currentTarget as HTMLInputElement).value)}
+            onInput={(event) => setTimezone(event.currentTarget.value)}
           />
         </div>
       </div>

@@ -206,7 +206,7 @@ function RuleEditor({
         required
         maxLength={128}
         placeholder="my-rules.yar"
-        onInput={(event) => setName((event.currentTarget as HTMLInputElement).value)}
+        onInput={(event) => setName(event.currentTarget.value)}
       />
       <label for="rule-source">Source</label>
       <textarea
@@ -215,7 +215,7 @@ function RuleEditor({
         rows={14}
         spellcheck={false}
         value={source}
-        onInput={(event) => setSource((event.currentTarget as HTMLTextAreaElement).value)}
+        onInput={(event) => setSource(event.currentTarget.value)}
       />
       <ErrorBanner message={error} />
       {messages.length > 0 ? (
