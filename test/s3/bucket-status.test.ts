@@ -153,6 +153,47 @@ describe('bucket status', () => {
     });
   });
 
+  it('counts a scan once however often its outcome is reported, and never for a gone bucket', async () => {
+    await harness.createBucket('counted');
+    await registerBucket(service, tenant.auth, harness, 'counted');
+    const listener = service.service.runtime.s3.status.outcomeListener;
+    const event = (scanId: string, bucket = 'counted') => ({
+      tenantId: tenant.id,
+      scanId,
+      object: { bucket, key: 'k', versionId: null },
+      outcome: 'unscannable' as const,
+      action: 'tag' as const,
+      origin: 'event' as const,
+      retroJobIds: [],
+      result: undefined,
+    });
+    // At least once: a retried job reports the same scan again.
+    await listener.onObjectOutcome(event('a'.repeat(32)));
+    await listener.onObjectOutcome(event('a'.repeat(32)));
+    await listener.onObjectOutcome(event('b'.repeat(32)));
+    expect((await status('counted')).json.counts.unscannable).toBe(2);
+    // An outcome arriving after the bucket was unregistered does not bring its counters back.
+    await listener.onObjectOutcome(event('c'.repeat(32), 'never-registered'));
+    const redis = new IORedis({ path: service.redis.socket });
+    try {
+      expect(await redis.exists(service.keys.bucketStatus(tenant.id, 'never-registered'))).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('answers hostile names with a 404 and no echo of markup', async () => {
+    for (const name of ['x'.repeat(2000), '..%2F..%2Fetc', '%3Cimg%20src%3Dx%3E', 'a%00b']) {
+      const response = await v1Client(service, tenant.auth)(`/buckets/${name}/status`);
+      expect({ name: name.slice(0, 20), status: response.status }).toEqual({
+        name: name.slice(0, 20),
+        status: 404,
+      });
+      const body = (await response.json()) as { error: string };
+      expect(body.error.length).toBeLessThan(200);
+    }
+  });
+
   it('is deleted with the tenant', async () => {
     const doomed = await service.createTenant('status-doomed');
     await harness.createBucket('doomed');
