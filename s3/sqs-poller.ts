@@ -48,6 +48,9 @@ export interface QueuePollerDeps {
   logger: Logger;
 }
 
+/** The shortest time between two records of successful receives (s3/bucket-status.ts). */
+const POLL_RECORD_EVERY_MS = 5_000;
+
 export class QueuePollers {
   private readonly pollers = new Map<string, QueuePoller>();
   private timer: NodeJS.Timeout | undefined;
@@ -130,6 +133,7 @@ class QueuePoller {
   private loop: Promise<void> = Promise.resolve();
   /** Every bucket registered on this queue (several may share one): whose status it writes. */
   bucketNames: string[] = [];
+  private lastRecordedAt = 0;
 
   constructor(
     private readonly deps: QueuePollerDeps,
@@ -215,6 +219,10 @@ class QueuePoller {
   private recordPoll(error?: string): void {
     const { status, settings, logger } = this.deps;
     if (!status) return;
+    // A busy queue answers receives back to back: one record every few seconds is enough.
+    const now = Date.now();
+    if (!error && now - this.lastRecordedAt < POLL_RECORD_EVERY_MS) return;
+    this.lastRecordedAt = error ? 0 : now;
     const ttlSeconds = 2 * settings.waitSeconds + settings.refreshMs / 1000 + 30;
     status
       .recordPoll(this.bucket.tenantId, this.bucketNames, ttlSeconds, error)
