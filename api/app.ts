@@ -50,7 +50,7 @@ import { operatorRouter } from './routes/operator.js';
 import type { LiveEvents } from './live-events.js';
 import type { WorkerHeartbeats } from '../core/worker-heartbeats.js';
 import { schedulesRouter } from './routes/schedules.js';
-import { tokensRouter } from './routes/tokens.js';
+import { tokenListRouter, tokensRouter } from './routes/tokens.js';
 import { verdictRouter } from './routes/verdict.js';
 import { webhooksRouter } from './routes/webhooks.js';
 
@@ -200,7 +200,10 @@ export function createApp(deps: ApiDeps): Express {
       signingSecretGraceSeconds: config.signingSecretGraceSeconds,
     }),
   );
-  tenantApi.use(bucketsRouter({ buckets: deps.s3.buckets, intake: deps.s3.intake }));
+  tenantApi.use(
+    bucketsRouter({ buckets: deps.s3.buckets, intake: deps.s3.intake, status: deps.s3.status }),
+  );
+  tenantApi.use(tokenListRouter({ tokens: deps.tokens }));
   tenantApi.use(jobsRouter({ retro: deps.retro }));
   tenantApi.use(schedulesRouter({ retro: deps.retro }));
   tenantApi.use(rescansRouter({ rescans: deps.rescans }));

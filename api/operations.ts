@@ -8,6 +8,7 @@ import { ScanListQuerySchema } from './routes/scans.js';
 import { ConsoleSessionSchema, SignInSchema } from './routes/console.js';
 import { StatsQuerySchema } from './routes/stats.js';
 import { ErrorsQuerySchema } from './routes/operator.js';
+import { SchedulePreviewSchema } from '../s3/retro/schema.js';
 import {
   AccountSchema,
   AcceptedSchema,
@@ -51,6 +52,10 @@ import {
   TraceSchema,
   VerdictSchema,
   VerdictTokenIssuedSchema,
+  // Console tenant-admin views (i15-C2).
+  AuthTokenListSchema,
+  BucketStatusSchema,
+  SchedulePreviewSchema as SchedulePreviewResponseSchema,
 } from './response-schemas.js';
 import {
   CreateTenantSchema,
@@ -1193,6 +1198,55 @@ const consoleSessions: OperationDoc[] = [
   },
 ];
 
+/** What the console's tenant-admin views read beside the resources' own routes (i15-C2). */
+const tenantAdmin: OperationDoc[] = [
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/buckets/{name}/status',
+    summary: 'A registered bucket’s state',
+    description:
+      'Whether a worker polls its SQS queue (a receive within about two long polls; the last error), the last S3 event received, and its object scans by outcome since it was registered. Deleted with the bucket.',
+    auth: 'apiKey',
+    params: { name: 'The S3 bucket name.' },
+    responses: {
+      200: { description: 'The state.', schema: BucketStatusSchema },
+      401: UNAUTHENTICATED,
+      404: error('Not registered to this account.'),
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/schedules/preview',
+    summary: 'The next runs of a cron',
+    description:
+      'Judges `cron` and `timezone` exactly as `POST /schedules` does (the same messages, the same ARBITER_SCHEDULE_MIN_INTERVAL) and gives its next five runs. Nothing is stored.',
+    auth: 'apiKey',
+    query: SchedulePreviewSchema,
+    responses: {
+      200: { description: 'The next five runs.', schema: SchedulePreviewResponseSchema },
+      400: error(
+        'A missing or bad cron expression or time zone, or a cron that would run more often than ARBITER_SCHEDULE_MIN_INTERVAL.',
+      ),
+      401: UNAUTHENTICATED,
+    },
+  },
+  {
+    mount: 'tenant',
+    method: 'get',
+    path: '/tokens',
+    summary: 'List the account’s auth tokens',
+    description:
+      'The tokens not yet expired or revoked (auth tokens and verdict API access tokens), soonest to expire first; at most 1,000.',
+    auth: 'apiKey',
+    responses: {
+      200: { description: 'The tokens.', schema: AuthTokenListSchema },
+      401: UNAUTHENTICATED,
+    },
+  },
+];
+
 /** Adds the 403 an auth token gets to every operation that needs an API key. */
 const withTokenRefusal = (op: OperationDoc): OperationDoc =>
   op.auth === 'apiKey' ? { ...op, responses: { ...op.responses, 403: TOKEN_REFUSED } } : op;
@@ -1207,5 +1261,6 @@ export const OPERATIONS: OperationDoc[] = [
   ...scans,
   ...admin,
   ...consoleSessions,
+  ...tenantAdmin,
   ...root,
 ].map(withTokenRefusal);

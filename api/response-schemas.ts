@@ -677,3 +677,50 @@ export const ErrorListSchema = z.object({
     )
     .describe('Newest first; the newest 500 are kept.'),
 });
+
+// --- Console tenant-admin views (i15-C2): bucket status, schedule preview, token list. ---
+
+export const BucketStatusSchema = z
+  .object({
+    polling: z
+      .object({
+        active: z
+          .boolean()
+          .describe('A worker received from the queue recently, and its last receive worked.'),
+        last_poll_at: timestamp.nullable(),
+        last_error: z.string().nullable().describe('The last receive error, if any.'),
+        last_error_at: timestamp.nullable(),
+      })
+      .nullable()
+      .describe('The bucket’s SQS queue; null when it has none (events are POSTed).'),
+    last_event_at: timestamp.nullable().describe('The last S3 event notification received.'),
+    counts: z
+      .object({
+        clean: z.int(),
+        infected: z.int(),
+        unscannable: z.int(),
+        error: z.int(),
+      })
+      .describe('Object scans of the bucket settled since it was registered, by outcome.'),
+  })
+  .meta({ id: 'BucketStatus' });
+
+export const SchedulePreviewSchema = z
+  .object({
+    cron: z.string(),
+    timezone: z.string(),
+    next_runs: z.array(timestamp).describe('The next five runs.'),
+  })
+  .meta({ id: 'SchedulePreview' });
+
+export const AuthTokenListSchema = z
+  .object({
+    tokens: z.array(
+      AuthTokenSchema.extend({
+        scope: z
+          .enum(['browser', 'verdict'])
+          .describe('What minted it: auth tokens or the verdict API.'),
+      }),
+    ),
+  })
+  .meta({ id: 'AuthTokenList' });

@@ -265,6 +265,8 @@ export async function buildRuntime(
   });
   // Every process that finishes scans (workers, and the API's Scan/Existing) keeps the counts.
   s3.objectScans.addOutcomeListener(retro.outcomeListener);
+  // …and each bucket's counts by outcome (the console's bucket view).
+  s3.objectScans.addOutcomeListener(s3.status.outcomeListener);
   const rescans = createRescans({
     redis,
     keys,

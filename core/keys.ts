@@ -12,6 +12,8 @@
  *                                           own detection categories (core/key-settings.ts)
  *   {p}:token:{tid}:{id}              HASH  auth token (expires with the token)
  *   {p}:token-owner:{id}              STRING tenant id of a token (expires with the token)
+ *   {p}:tenant:{tid}:tokens           ZSET  the tenant's token ids (→ expiry, ms): `GET /v1/tokens`;
+ *                                           expired entries trimmed when read, revoked ones removed
  *   {p}:scan:{tid}:{id}               HASH  request, state and result of one scan
  *   {p}:trace:{tid}:{id}              LIST  trace events of one scan
  *   {p}:callbacks:{tid}:{id}          LIST  callback attempts of one scan (JSON, newest last, capped;
@@ -36,6 +38,11 @@
  *   {p}:bucket:{tid}:{name}           STRING registered bucket (JSON; credentials encrypted)
  *   {p}:tenant:{tid}:buckets          SET   bucket names of the tenant
  *   {p}:bucket-queues                 SET   "{tid}/{name}" of buckets with an SQS queue to poll
+ *   {p}:bucket-status:{tid}:{name}    HASH  a bucket's counts by outcome and last event time
+ *                                           (s3/bucket-status.ts; deleted with the bucket)
+ *   {p}:bucket-poll:{tid}:{name}      STRING its SQS poller's last poll and error (JSON; expires
+ *                                           when no worker has polled for a while)
+ *   {p}:bucket-counted:{tid}:{id}     STRING scan {id}'s outcome was counted (expires after a day)
  *   {p}:object-lease:{tid}:{hash}     STRING scan id holding an object version (SET NX, expires)
  *   {p}:object-watchers:{tid}:{id}    LIST  retro job ids waiting for the outcome of scan {id}
  *   {p}:retro:{tid}:{id}              HASH  retro job: definition, state, counters, crawl checkpoint
@@ -114,6 +121,7 @@ export class RedisKeys {
   token = (tenantId: string, tokenId: string) =>
     `${this.prefix}:token:${this.tag(tenantId)}:${tokenId}`;
   tokenOwner = (tokenId: string) => `${this.prefix}:token-owner:${tokenId}`;
+  tenantTokens = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:tokens`;
   scan = (tenantId: string, scanId: string) =>
     `${this.prefix}:scan:${this.tag(tenantId)}:${scanId}`;
   trace = (tenantId: string, scanId: string) =>
@@ -166,6 +174,13 @@ export class RedisKeys {
     `${this.prefix}:bucket:${this.tag(tenantId)}:${name}`;
   tenantBuckets = (tenantId: string) => `${this.prefix}:tenant:${this.tag(tenantId)}:buckets`;
   bucketQueues = () => `${this.prefix}:bucket-queues`;
+  /** A bucket's state for the console (s3/bucket-status.ts): counts, last event, poller. */
+  bucketStatus = (tenantId: string, name: string) =>
+    `${this.prefix}:bucket-status:${this.tag(tenantId)}:${name}`;
+  bucketPoll = (tenantId: string, name: string) =>
+    `${this.prefix}:bucket-poll:${this.tag(tenantId)}:${name}`;
+  bucketCounted = (tenantId: string, scanId: string) =>
+    `${this.prefix}:bucket-counted:${this.tag(tenantId)}:${scanId}`;
   /** `objectHash` is a digest of bucket, key and version (keys can be 1,024 bytes long). */
   objectLease = (tenantId: string, objectHash: string) =>
     `${this.prefix}:object-lease:${this.tag(tenantId)}:${objectHash}`;

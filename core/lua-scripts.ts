@@ -42,6 +42,7 @@ const LUA_SCRIPTS = {
   objectLeaseAcquire: ['s3/lua/object-lease-acquire.lua'],
   objectLeaseRefresh: ['s3/lua/object-lease-refresh.lua'],
   objectLeaseRelease: ['s3/lua/object-lease-release.lua'],
+  bucketOutcomeCount: ['s3/lua/bucket-outcome-count.lua'],
   retroScheduleRecordSkip: ['s3/retro/lua/retro-schedule-record-skip.lua'],
   retroJobCreateFromSchedule: ['s3/retro/lua/retro-job-create-from-schedule.lua'],
   retroJobCheckpoint: [

@@ -62,6 +62,9 @@ export class TokenStore {
         scope,
       })
       .pexpireat(this.keys.token(tenantId, token.id), expireAt)
+      // The tenant's index (`GET /v1/tokens`), scored by expiry: trimmed as it is read.
+      .zadd(this.keys.tenantTokens(tenantId), expireAt, token.id)
+      .zremrangebyscore(this.keys.tenantTokens(tenantId), '-inf', Date.now())
       .exec();
     await this.redis.set(this.keys.tokenOwner(token.id), tenantId, 'PXAT', expireAt);
     return token;
@@ -88,7 +91,18 @@ export class TokenStore {
     };
   }
 
+  /** The tenant's tokens still valid, soonest to expire first (at most `limit`). */
+  async list(tenantId: string, limit = 1000): Promise<AuthToken[]> {
+    const index = this.keys.tenantTokens(tenantId);
+    const now = Date.now();
+    await this.redis.zremrangebyscore(index, '-inf', now);
+    const ids = await this.redis.zrangebyscore(index, now + 1, '+inf', 'LIMIT', 0, limit);
+    const tokens = await Promise.all(ids.map((id) => this.get(tenantId, id)));
+    return tokens.filter((token): token is AuthToken => token !== undefined);
+  }
+
   async delete(tenantId: string, tokenId: string): Promise<boolean> {
+    await this.redis.zrem(this.keys.tenantTokens(tenantId), tokenId);
     const removed = await this.redis.del(this.keys.token(tenantId, tokenId));
     if (removed === 1) await this.redis.del(this.keys.tokenOwner(tokenId));
     return removed === 1;

@@ -140,6 +140,8 @@ export class BucketStore {
         .multi()
         .del(this.keys.bucket(tenantId, name))
         .srem(this.keys.tenantBuckets(tenantId), name)
+        // Its state (s3/bucket-status.ts) goes with it: a bucket registered again starts at zero.
+        .del(this.keys.bucketStatus(tenantId, name), this.keys.bucketPoll(tenantId, name))
         .exec()) ?? [];
     // After the record: an entry left by a crash names no bucket, and the pollers skip it.
     await this.redis.srem(this.keys.bucketQueues(), `${tenantId}/${name}`);

@@ -1,5 +1,6 @@
 import { badRequest, notFound } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
+import type { BucketStatusStore } from './bucket-status.js';
 import type { BucketStore } from './bucket-store.js';
 import { parseEventMessage, type EventShape } from './events.js';
 import type { ObjectScanSubmitter, SubmitOutcome } from './object-scans.js';
@@ -35,6 +36,8 @@ export class EventIntake {
     private readonly submitter: ObjectScanSubmitter,
     /** Counts the records of each notification read, and those skipped (core/metrics.ts). */
     private readonly metrics?: Pick<Metrics, 's3Events'>,
+    /** Keeps each bucket's last event time (the console's bucket view). */
+    private readonly status?: Pick<BucketStatusStore, 'recordEvent'>,
   ) {}
 
   async accept(tenantId: string, body: unknown): Promise<IntakeReport> {
@@ -52,13 +55,15 @@ export class EventIntake {
       }
       return [item.event];
     });
-    for (const name of new Set(objects.map((event) => event.bucket))) {
+    const named = new Set(objects.map((event) => event.bucket));
+    for (const name of named) {
       if (!(await this.buckets.get(tenantId, name))) {
         throw notFound(
           `The event names the bucket "${name.slice(0, 70)}", which is not registered to this account.`,
         );
       }
     }
+    await this.status?.recordEvent(tenantId, named);
     if (objects.length === 0) return this.counted(report);
     const outcomes: SubmitOutcome[] = await this.submitter.submit(
       tenantId,

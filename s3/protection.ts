@@ -8,6 +8,7 @@ import type { Redis } from '../core/redis.js';
 import type { ScanStore } from '../scans/store.js';
 import { SecretBox } from '../core/secret-box.js';
 import type { ScanService } from '../scans/service.js';
+import { BucketStatusStore } from './bucket-status.js';
 import { BucketStore } from './bucket-store.js';
 import { createAwsClients, type AwsClients } from './clients.js';
 import { EventIntake } from './event-intake.js';
@@ -29,6 +30,8 @@ export interface S3Access {
   clients: AwsClients;
   leases: ObjectLeases;
   outcomes: ObjectOutcomes;
+  /** Each bucket's counts by outcome, last event and poller state (for the console). */
+  status: BucketStatusStore;
   /** The scan pipeline's object stage (`PipelineDeps.objects`, scans/pipeline.ts). */
   stage: S3ObjectStage;
 }
@@ -65,13 +68,15 @@ export function createS3Access(options: {
     limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
     logger,
   });
-  return { buckets, clients, leases, outcomes, stage };
+  return { buckets, clients, leases, outcomes, status: new BucketStatusStore(redis, keys), stage };
 }
 
 /** What submits object scans, and what the rest of the process uses of S3 protection. */
 export interface S3Protection {
   buckets: BucketStore;
   clients: AwsClients;
+  /** Each bucket's state: its outcome listener is registered by the composition root. */
+  status: BucketStatusStore;
   /** Submit object scans (events, API, retro jobs), scanExistingObject, outcome listeners. */
   objectScans: ObjectScanService;
   /** One notification message of a tenant → object scans (SQS messages, POST /v1/events/s3). */
@@ -91,16 +96,17 @@ export function createS3Protection(options: {
   metrics?: Pick<Metrics, 's3Events'>;
 }): S3Protection {
   const { access, scanning, config, logger } = options;
-  const { buckets, clients, leases, outcomes } = access;
+  const { buckets, clients, leases, outcomes, status } = access;
   const objectScans = new ObjectScanService({ buckets, scanning, leases, outcomes });
-  const intake = new EventIntake(buckets, objectScans, options.metrics);
+  const intake = new EventIntake(buckets, objectScans, options.metrics, status);
   return {
     buckets,
     clients,
+    status,
     objectScans,
     intake,
     createPollers: () =>
-      new QueuePollers({ buckets, clients, intake, settings: config.sqs, logger }),
+      new QueuePollers({ buckets, clients, intake, status, settings: config.sqs, logger }),
     close: () => clients.close(),
   };
 }

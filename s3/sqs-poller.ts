@@ -8,6 +8,7 @@ import {
 import { ArbiterError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BucketRecord } from './bucket-schema.js';
+import type { BucketStatusStore } from './bucket-status.js';
 import type { BucketStore } from './bucket-store.js';
 import type { AwsClients } from './clients.js';
 import type { EventIntake } from './event-intake.js';
@@ -41,9 +42,14 @@ export interface QueuePollerDeps {
   buckets: Pick<BucketStore, 'withQueues'>;
   clients: Pick<AwsClients, 'sqs'>;
   intake: Pick<EventIntake, 'accept'>;
+  /** Where each receive is recorded, so the console shows whether a bucket's queue is polled. */
+  status?: Pick<BucketStatusStore, 'recordPoll'>;
   settings: PollerSettings;
   logger: Logger;
 }
+
+/** The shortest time between two records of successful receives (s3/bucket-status.ts). */
+const POLL_RECORD_EVERY_MS = 5_000;
 
 export class QueuePollers {
   private readonly pollers = new Map<string, QueuePoller>();
@@ -77,11 +83,13 @@ export class QueuePollers {
     const buckets = (await this.deps.buckets.withQueues()).sort(
       (a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name),
     );
+    const sharing = new Map<string, string[]>();
     for (const bucket of buckets) {
       const queue = bucket.queue!;
       const key = [bucket.tenantId, queue.url, queue.endpoint ?? '', queue.region].join('\n');
       if (!wanted.has(key))
         wanted.set(key, { bucket, version: `${bucket.name}@${bucket.updatedAt}` });
+      sharing.set(key, [...(sharing.get(key) ?? []), bucket.name]);
     }
     if (this.stopped) return;
     for (const [key, poller] of this.pollers) {
@@ -91,8 +99,11 @@ export class QueuePollers {
       }
     }
     for (const [key, { bucket, version }] of wanted) {
-      if (this.pollers.has(key) || this.stopped) continue;
+      const running = this.pollers.get(key);
+      if (running) running.bucketNames = sharing.get(key) ?? [bucket.name];
+      if (running || this.stopped) continue;
       const poller = new QueuePoller(this.deps, bucket, version);
+      poller.bucketNames = sharing.get(key) ?? [bucket.name];
       this.pollers.set(key, poller);
       poller.start();
     }
@@ -120,6 +131,9 @@ class QueuePoller {
   private readonly abort = new AbortController();
   private stopping = false;
   private loop: Promise<void> = Promise.resolve();
+  /** Every bucket registered on this queue (several may share one): whose status it writes. */
+  bucketNames: string[] = [];
+  private lastRecordedAt = 0;
 
   constructor(
     private readonly deps: QueuePollerDeps,
@@ -175,9 +189,11 @@ class QueuePoller {
         );
         messages = output.Messages ?? [];
         failures = 0;
+        this.recordPoll();
       } catch (error) {
         if (this.stopping) break;
         failures += 1;
+        this.recordPoll(error instanceof Error ? error.message : String(error));
         if (failures === 1 || failures % 20 === 0) {
           logger.warn(
             {
@@ -194,6 +210,25 @@ class QueuePoller {
       if (messages.length > 0) await this.handleBatch(sqs, messages);
     }
     logger.info({ queue: this.queueUrl }, 'stopped polling SQS');
+  }
+
+  /**
+   * Notes the receive for the console. The record outlives two long polls and a refresh, so it
+   * lapses (the bucket shows as not polled) only when no worker polls the queue any more.
+   */
+  private recordPoll(error?: string): void {
+    const { status, settings, logger } = this.deps;
+    if (!status) return;
+    // A busy queue answers receives back to back: one record every few seconds is enough.
+    const now = Date.now();
+    if (!error && now - this.lastRecordedAt < POLL_RECORD_EVERY_MS) return;
+    this.lastRecordedAt = error ? 0 : now;
+    const ttlSeconds = 2 * settings.waitSeconds + settings.refreshMs / 1000 + 30;
+    status
+      .recordPoll(this.bucket.tenantId, this.bucketNames, ttlSeconds, error)
+      .catch((failure: unknown) =>
+        logger.debug({ err: failure, queue: this.queueUrl }, 'could not record an SQS poll'),
+      );
   }
 
   private async handleBatch(sqs: SQSClient, messages: Message[]): Promise<void> {

@@ -1,6 +1,7 @@
 import express, { Router, type Request } from 'express';
 import { notFound } from '../../core/errors.js';
 import { bucketView } from '../../s3/bucket-schema.js';
+import type { BucketStatusStore } from '../../s3/bucket-status.js';
 import type { BucketStore } from '../../s3/bucket-store.js';
 import type { EventIntake } from '../../s3/event-intake.js';
 import { principalOf } from '../auth.js';
@@ -10,6 +11,7 @@ import { sendJson } from '../http.js';
 export interface BucketsRouterDeps {
   buckets: BucketStore;
   intake: EventIntake;
+  status: Pick<BucketStatusStore, 'view'>;
 }
 
 /** Largest S3 notification accepted by `POST /v1/events/s3` (a batch of records). */
@@ -21,6 +23,8 @@ const EVENT_BODY_LIMIT = '1mb';
  * - `PUT /buckets/{name}` registers (201) or replaces (200) a bucket; `GET /buckets/{name}`,
  *   `GET /buckets`, `DELETE /buckets/{name}` (204). Credentials are never shown: the view has
  *   their type and a masked key id. Another tenant's bucket is a 404. API keys only (not tokens).
+ * - `GET /buckets/{name}/status`: whether its SQS queue is polled, its last event, and its
+ *   object scans by outcome (s3/bucket-status.ts).
  * - `POST /events/s3` takes an S3 notification (any shape events.ts reads) for a store that
  *   POSTs its notifications: 202 with the scans queued, duplicates and skipped records; 400 for
  *   a body that is not one; 404 when it names a bucket this tenant has not registered.
@@ -54,6 +58,12 @@ export function bucketsRouter(deps: BucketsRouterDeps): Router {
       200,
       bucketView(await deps.buckets.require(principalOf(res).tenantId, bucketName(req))),
     );
+  });
+
+  router.get('/buckets/:name/status', async (req, res) => {
+    const tenantId = principalOf(res).tenantId;
+    const record = await deps.buckets.require(tenantId, bucketName(req));
+    sendJson(res, 200, await deps.status.view(tenantId, record.name, record.queue !== undefined));
   });
 
   router.delete('/buckets/:name', async (req, res) => {

@@ -18,6 +18,8 @@ export interface SchedulesRouterDeps {
  *   a bad cron expression or time zone, a cron that would run more often than
  *   ARBITER_SCHEDULE_MIN_INTERVAL, an unknown bucket, an unknown field.
  * - `GET /schedules` → `{"schedules": [...]}`, newest first; `GET /schedules/{id}`.
+ * - `GET /schedules/preview?cron=&timezone=` → `{cron, timezone, next_runs}` (the next five), or
+ *   the 400 that `POST /schedules` would give the same cron and zone.
  * - `DELETE /schedules/{id}` → 204 (another tenant's is a 404). Jobs it started are kept.
  */
 export function schedulesRouter(deps: SchedulesRouterDeps): Router {
@@ -32,6 +34,11 @@ export function schedulesRouter(deps: SchedulesRouterDeps): Router {
 
   router.get('/schedules', async (_req, res) => {
     sendJson(res, 200, { schedules: await deps.retro.schedules.list(principalOf(res).tenantId) });
+  });
+
+  router.get('/schedules/preview', (req, res) => {
+    const query = { cron: single(req.query.cron), timezone: single(req.query.timezone) };
+    sendJson(res, 200, deps.retro.schedules.preview(query));
   });
 
   router.get('/schedules/:id', async (req, res) => {
@@ -53,3 +60,4 @@ export function schedulesRouter(deps: SchedulesRouterDeps): Router {
 const scheduleId = (req: Request): string => String(req.params.id);
 const noSuchSchedule = (req: Request) =>
   `There is no schedule with id "${scheduleId(req).slice(0, 64)}".`;
+const single = (value: unknown): unknown => (Array.isArray(value) ? value[0] : value);

@@ -17,6 +17,18 @@ export interface TokensRouterDeps {
   tokens: TokenStore;
 }
 
+/** `GET /v1/tokens`: the tenant's valid tokens (the console lists them; API keys only). */
+export function tokenListRouter({ tokens }: TokensRouterDeps): Router {
+  const router = Router();
+  router.get('/tokens', async (_req, res) => {
+    const list = await tokens.list(principalOf(res).tenantId);
+    sendJson(res, 200, {
+      tokens: list.map((token) => ({ ...tokenJson(token), scope: token.scope })),
+    });
+  });
+  return router;
+}
+
 /** Scanii auth tokens: temporary credentials for browsers, minted only with a real API key. */
 export function tokensRouter({ tokens }: TokensRouterDeps): Router {
   const router = Router();

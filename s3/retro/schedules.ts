@@ -11,6 +11,7 @@ import type { RetroJobRecord, RetroJobStore } from './jobs.js';
 import {
   S3_EPOCH,
   ScheduleInputSchema,
+  SchedulePreviewSchema,
   type RetroBucket,
   type ScheduleView,
   type ScheduleWindow,
@@ -173,6 +174,21 @@ export class RetroSchedules {
       );
     }
     return (await this.view(tenantId, id))!;
+  }
+
+  /**
+   * The next runs of a cron, judged exactly as `create` judges it (same schema, same minimum
+   * interval): what the console shows as the tenant types. Throws the same 400s.
+   */
+  preview(query: unknown, count = 5): { cron: string; timezone: string; next_runs: string[] } {
+    const input = SchedulePreviewSchema.parse(query ?? {});
+    const timezone = input.timezone ?? 'UTC';
+    checkCron(input.cron, timezone, this.now());
+    checkInterval(input.cron, timezone, this.minIntervalSeconds, this.now());
+    const runs = CronExpressionParser.parse(input.cron, { tz: timezone, currentDate: this.now() });
+    const next: string[] = [];
+    while (next.length < count && runs.hasNext()) next.push(runs.next().toDate().toISOString());
+    return { cron: input.cron, timezone, next_runs: next };
   }
 
   async get(tenantId: string, id: string): Promise<ScheduleRecord | undefined> {

@@ -92,6 +92,12 @@ export const ScheduleInputSchema = z.strictObject(
 export type ScheduleInput = z.output<typeof ScheduleInputSchema>;
 
 /**
+ * `GET /v1/schedules/preview?cron=&timezone=`: the schedule's own `cron` and `timezone` fields,
+ * so a preview accepts exactly what a schedule would.
+ */
+export const SchedulePreviewSchema = ScheduleInputSchema.pick({ cron: true, timezone: true });
+
+/**
  * The same object must not be listed twice by one job (it would be matched twice and counted
  * once): exact repeats are dropped, and so is a prefix already covered by a shorter one of the
  * same bucket (`""` covers everything).

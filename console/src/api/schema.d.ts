@@ -1058,6 +1058,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/buckets/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A registered bucket’s state
+         * @description Whether a worker polls its SQS queue (a receive within about two long polls; the last error), the last S3 event received, and its object scans by outcome since it was registered. Deleted with the bucket.
+         */
+        get: operations["getV1BucketsNameStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The next runs of a cron
+         * @description Judges `cron` and `timezone` exactly as `POST /schedules` does (the same messages, the same ARBITER_SCHEDULE_MIN_INTERVAL) and gives its next five runs. Nothing is stored.
+         */
+        get: operations["getV1SchedulesPreview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the account’s auth tokens
+         * @description The tokens not yet expired or revoked (auth tokens and verdict API access tokens), soonest to expire first; at most 1,000.
+         */
+        get: operations["getV1Tokens"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1514,6 +1574,52 @@ export interface components {
             csrf_token: string;
             /** @description The absolute expiry (ISO 8601); idle sessions end sooner. */
             expires_at: string;
+        };
+        BucketStatus: {
+            /** @description The bucket’s SQS queue; null when it has none (events are POSTed). */
+            polling: {
+                /** @description A worker received from the queue recently, and its last receive worked. */
+                active: boolean;
+                last_poll_at: string | null;
+                /** @description The last receive error, if any. */
+                last_error: string | null;
+                last_error_at: string | null;
+            } | null;
+            /** @description The last S3 event notification received. */
+            last_event_at: string | null;
+            /** @description Object scans of the bucket settled since it was registered, by outcome. */
+            counts: {
+                clean: number;
+                infected: number;
+                unscannable: number;
+                error: number;
+            };
+        };
+        SchedulePreview: {
+            cron: string;
+            timezone: string;
+            /** @description The next five runs. */
+            next_runs: string[];
+        };
+        AuthTokenList: {
+            tokens: {
+                id: string;
+                /**
+                 * Format: date-time
+                 * @example 2026-01-02T03:04:05.678Z
+                 */
+                creation_date: string;
+                /**
+                 * Format: date-time
+                 * @example 2026-01-02T03:04:05.678Z
+                 */
+                expiration_date: string;
+                /**
+                 * @description What minted it: auth tokens or the verdict API.
+                 * @enum {string}
+                 */
+                scope: "browser" | "verdict";
+            }[];
         };
     };
     responses: never;
@@ -6243,6 +6349,144 @@ export interface operations {
                 };
             };
             /** @description Without the session’s X-CSRF-Token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV1BucketsNameStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The S3 bucket name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BucketStatus"];
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An auth token: tokens may only scan content and read results; this needs an API key. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not registered to this account. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV1SchedulesPreview: {
+        parameters: {
+            query: {
+                cron: string;
+                timezone?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The next five runs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePreview"];
+                };
+            };
+            /** @description A missing or bad cron expression or time zone, or a cron that would run more often than ARBITER_SCHEDULE_MIN_INTERVAL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An auth token: tokens may only scan content and read results; this needs an API key. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV1Tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthTokenList"];
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An auth token: tokens may only scan content and read results; this needs an API key. */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -4,6 +4,12 @@ import { HomeView } from './Home';
 import { OverviewView } from './Overview';
 import { ScanView } from './Scan';
 import { ScansView } from './Scans';
+// Tenant administration (i15-C2).
+import { BucketsView } from './Buckets';
+import { JobsView } from './Jobs';
+import { KeysView } from './Keys';
+import { SchedulesView } from './Schedules';
+import { SettingsView } from './Settings';
 
 /**
  * Every view of the console: its path (`:name` parts become props), its title, who may open it,
@@ -33,4 +39,16 @@ export const VIEWS: ViewDef[] = [
   },
   { path: '/scans', title: 'Scans', roles: ['tenant'], nav: true, component: ScansView },
   { path: '/scans/:id', title: 'Scan', roles: ['tenant'], nav: false, component: ScanView },
+  // Tenant administration (i15-C2).
+  { path: '/buckets', title: 'Buckets', roles: ['tenant'], nav: true, component: BucketsView },
+  { path: '/jobs', title: 'Retro jobs', roles: ['tenant'], nav: true, component: JobsView },
+  {
+    path: '/schedules',
+    title: 'Schedules',
+    roles: ['tenant'],
+    nav: true,
+    component: SchedulesView,
+  },
+  { path: '/keys', title: 'Keys', roles: ['tenant'], nav: true, component: KeysView },
+  { path: '/settings', title: 'Settings', roles: ['tenant'], nav: true, component: SettingsView },
 ];
