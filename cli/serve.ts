@@ -160,6 +160,9 @@ export async function startService(
     app,
     monitorUrl,
     async stop() {
+      // No new scan or callback job from here on: the steps before the workers' close (chores,
+      // pollers, crawls) can take a while, and a job taken meanwhile would delay the exit.
+      await workers?.stopTaking();
       await housekeeping.stop();
       // Stop taking work first, then let jobs in flight finish, then drop connections.
       const closing = server

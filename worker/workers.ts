@@ -18,6 +18,11 @@ import { InlineCallbacks } from './inline-callback.js';
 import type { ScanSlots } from './scan-slots.js';
 
 export interface Workers {
+  /**
+   * Stops taking new jobs at once, leaving the ones in flight running: the first step of a
+   * shutdown, so that a job queued while the other steps run goes to another worker.
+   */
+  stopTaking(): Promise<void>;
   /** Stops taking jobs, waits for jobs in flight (BullMQ hands back any still held at exit). */
   close(): Promise<void>;
   /** Scan and callback jobs running in this process now (its heartbeat reports them). */
@@ -120,6 +125,9 @@ export function startWorkers(
 
   return {
     inProgress: () => scanJobs.count + callbackJobs.count,
+    stopTaking: async () => {
+      await Promise.all([scanWorker.pause(true), callbackWorker.pause(true)]);
+    },
     close: async () => {
       await Promise.all([
         // Then the first callback attempts the last scans started (the pending reaper's, should
