@@ -1,6 +1,12 @@
 import type { FunctionComponent } from 'preact';
 import type { Role } from '../session';
 import { HomeView } from './Home';
+import { EnginesView } from './operator/Engines';
+import { ErrorsView } from './operator/Errors';
+import { QueuesView } from './operator/Queues';
+import { TenantView } from './operator/Tenant';
+import { TenantsView } from './operator/Tenants';
+import { WorkersView } from './operator/Workers';
 import { ScanView } from './Scan';
 import { ScansView } from './Scans';
 
@@ -24,4 +30,17 @@ export const VIEWS: ViewDef[] = [
   { path: '/', title: 'Home', roles: ['tenant', 'operator'], nav: false, component: HomeView },
   { path: '/scans', title: 'Scans', roles: ['tenant'], nav: true, component: ScansView },
   { path: '/scans/:id', title: 'Scan', roles: ['tenant'], nav: false, component: ScanView },
+  // Operator views (the admin token's session only; the API refuses /admin to tenants anyway).
+  { path: '/tenants', title: 'Tenants', roles: ['operator'], nav: true, component: TenantsView },
+  { path: '/tenants/:id', title: 'Tenant', roles: ['operator'], nav: false, component: TenantView },
+  { path: '/queues', title: 'Queues', roles: ['operator'], nav: true, component: QueuesView },
+  { path: '/workers', title: 'Workers', roles: ['operator'], nav: true, component: WorkersView },
+  { path: '/engines', title: 'Engines', roles: ['operator'], nav: true, component: EnginesView },
+  {
+    path: '/errors',
+    title: 'Recent errors',
+    roles: ['operator'],
+    nav: true,
+    component: ErrorsView,
+  },
 ];
