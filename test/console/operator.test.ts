@@ -115,7 +115,10 @@ describe('console operator views (Chromium)', () => {
     const created = { auth: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}` };
     expect((await scaniiRequest(service, created, '/ping')).status).toBe(200);
     expect(await panel.getByRole('heading').textContent()).toBe('Tenant Acme <b>bold</b> created');
-    await panel.getByRole('button', { name: 'Copy Secret' }).waitFor();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    await panel.getByRole('button', { name: 'Copy Secret' }).click();
+    await panel.getByText('Copied.').waitFor();
+    expect(await page.evaluate<string>('navigator.clipboard.readText()')).toBe(secret);
     await screenshot(page, 'operator-tenant-created');
     await panel.getByRole('button', { name: 'Done' }).click();
     expect(await page.getByText(secret!).count()).toBe(0);
@@ -140,6 +143,7 @@ describe('console operator views (Chromium)', () => {
 
     // Limits and settings of that tenant.
     await card.getByRole('link', { name: 'Limits and settings' }).click();
+    await page.getByRole('heading', { name: 'Tenant Acme <b>bold</b>' }).waitFor();
     const limits = page.getByRole('form', { name: 'Rate limit and quota' });
     await limits.waitFor();
     await limits.getByLabel('Requests per second').fill('7');

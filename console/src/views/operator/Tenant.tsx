@@ -31,14 +31,18 @@ export function TenantView({ params }: { params: Record<string, string> }) {
   const path = { params: { path: { id } } };
   const limits = useApi(() => api.GET('/admin/tenants/{id}/limits', path), [id]);
   const settings = useApi(() => api.GET('/admin/tenants/{id}/settings', path), [id]);
+  // The name is only in the list (there is no single-tenant route): a heading, nothing more.
+  const tenants = useApi(() => api.GET('/admin/tenants'), []);
+  const name = tenants.data?.find((tenant) => tenant.id === id)?.name;
   return (
     <section>
       <p>
         <Link to="/tenants">← Tenants</Link>
       </p>
-      <h1>
-        Tenant <code>{id}</code>
-      </h1>
+      <h1>{name === undefined ? 'Tenant' : `Tenant ${name}`}</h1>
+      <p class="status-line">
+        <code>{id}</code>
+      </p>
       <h2>Rate limit and quota</h2>
       <ErrorBanner message={limits.error} />
       {limits.data ? <LimitsForm id={id} limits={limits.data} onSaved={limits.reload} /> : null}

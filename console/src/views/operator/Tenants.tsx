@@ -164,7 +164,9 @@ function TenantCard({
       <h2>{tenant.name}</h2>
       <p class="status-line">
         <code>{tenant.id}</code> · created {formatDate(tenant.creation_date)} ·{' '}
-        <Link to={`/tenants/${encodeURIComponent(tenant.id)}`}>Limits and settings</Link>
+        <Link to={`/tenants/${encodeURIComponent(tenant.id)}`}>
+          Limits and settings<span class="visually-hidden"> of {tenant.name}</span>
+        </Link>
       </p>
       {tenant.keys.length > 0 ? (
         <Table
@@ -178,7 +180,7 @@ function TenantCard({
       )}
       <p>
         <button type="button" onClick={() => void addKey()}>
-          Add a key
+          Add a key<span class="visually-hidden"> to {tenant.name}</span>
         </button>
         {addError ? (
           <span class="inline-error" role="alert">
