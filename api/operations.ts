@@ -52,7 +52,7 @@ import {
   TraceSchema,
   VerdictSchema,
   VerdictTokenIssuedSchema,
-  // Console tenant-admin views (i15-C2).
+  // Console tenant-admin views.
   AuthTokenListSchema,
   BucketStatusSchema,
   SchedulePreviewSchema as SchedulePreviewResponseSchema,
@@ -1198,7 +1198,7 @@ const consoleSessions: OperationDoc[] = [
   },
 ];
 
-/** What the console's tenant-admin views read beside the resources' own routes (i15-C2). */
+/** What the console's tenant-admin views read beside the resources' own routes. */
 const tenantAdmin: OperationDoc[] = [
   {
     mount: 'tenant',

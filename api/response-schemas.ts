@@ -678,7 +678,7 @@ export const ErrorListSchema = z.object({
     .describe('Newest first; the newest 500 are kept.'),
 });
 
-// --- Console tenant-admin views (i15-C2): bucket status, schedule preview, token list. ---
+// --- Console tenant-admin views: bucket status, schedule preview, token list. ---
 
 export const BucketStatusSchema = z
   .object({

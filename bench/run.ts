@@ -5,6 +5,7 @@ import { runFetchAccept } from './fetch-accept.js';
 import { runFetchThroughput } from './fetch-throughput.js';
 import { runHostileNeighbour } from './hostile-neighbour.js';
 import { runCategories } from './categories.js';
+import { runConsole } from './console.js';
 import { runEngines } from './engines.js';
 import { runEnginesOfficial } from './engines-official.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
@@ -30,7 +31,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              webhooks, verdict-api, s3-events, s3-retro,
  *                                              engines, engines-official, zip-reader,
  *                                              hostile-neighbour, signature-update, categories,
- *                                              scale-out
+ *                                              scale-out, console
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -39,7 +40,8 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              abandoned (default: 300, or the benchmark's own
  *                                              deadline below)
  *   plus each benchmark's own settings (see fetch-accept.ts, fetch-throughput.ts, webhooks.ts,
- *   s3-events.ts, hostile-neighbour.ts, engines-official.ts, zip-reader.ts, scale-out.ts).
+ *   s3-events.ts, hostile-neighbour.ts, engines-official.ts, zip-reader.ts, scale-out.ts,
+ *   console.ts).
  *
  * To add a benchmark: write a module whose `run…()` returns a BenchSection and list it here.
  */
@@ -63,6 +65,7 @@ const BENCHMARKS: {
   { id: 'signature-update', run: () => runSignatureUpdate() },
   { id: 'categories', run: () => runCategories(), deadlineSeconds: 600 },
   { id: 'scale-out', run: () => runScaleOut(), deadlineSeconds: 900 },
+  { id: 'console', run: () => runConsole() },
 ];
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

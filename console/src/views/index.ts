@@ -2,9 +2,14 @@ import type { FunctionComponent } from 'preact';
 import type { Role } from '../session';
 import { HomeView } from './Home';
 import { OverviewView } from './Overview';
+import { EnginesView } from './operator/Engines';
+import { ErrorsView } from './operator/Errors';
+import { QueuesView } from './operator/Queues';
+import { TenantView } from './operator/Tenant';
+import { TenantsView } from './operator/Tenants';
+import { WorkersView } from './operator/Workers';
 import { ScanView } from './Scan';
 import { ScansView } from './Scans';
-// Tenant administration (i15-C2).
 import { BucketsView } from './Buckets';
 import { JobsView } from './Jobs';
 import { KeysView } from './Keys';
@@ -29,7 +34,7 @@ export const HOME: Record<Role, string> = { tenant: '/overview', operator: '/' }
 
 export const VIEWS: ViewDef[] = [
   { path: '/', title: 'Home', roles: ['tenant', 'operator'], nav: false, component: HomeView },
-  // i15-C1: the tenant's overview (its home).
+  // The tenant's home.
   {
     path: '/overview',
     title: 'Overview',
@@ -39,7 +44,7 @@ export const VIEWS: ViewDef[] = [
   },
   { path: '/scans', title: 'Scans', roles: ['tenant'], nav: true, component: ScansView },
   { path: '/scans/:id', title: 'Scan', roles: ['tenant'], nav: false, component: ScanView },
-  // Tenant administration (i15-C2).
+  // Tenant administration.
   { path: '/buckets', title: 'Buckets', roles: ['tenant'], nav: true, component: BucketsView },
   { path: '/jobs', title: 'Retro jobs', roles: ['tenant'], nav: true, component: JobsView },
   {
@@ -51,4 +56,17 @@ export const VIEWS: ViewDef[] = [
   },
   { path: '/keys', title: 'Keys', roles: ['tenant'], nav: true, component: KeysView },
   { path: '/settings', title: 'Settings', roles: ['tenant'], nav: true, component: SettingsView },
+  // Operator views (the admin token's session only; the API refuses /admin to tenants anyway).
+  { path: '/tenants', title: 'Tenants', roles: ['operator'], nav: true, component: TenantsView },
+  { path: '/tenants/:id', title: 'Tenant', roles: ['operator'], nav: false, component: TenantView },
+  { path: '/queues', title: 'Queues', roles: ['operator'], nav: true, component: QueuesView },
+  { path: '/workers', title: 'Workers', roles: ['operator'], nav: true, component: WorkersView },
+  { path: '/engines', title: 'Engines', roles: ['operator'], nav: true, component: EnginesView },
+  {
+    path: '/errors',
+    title: 'Recent errors',
+    roles: ['operator'],
+    nav: true,
+    component: ErrorsView,
+  },
 ];

@@ -1,0 +1,227 @@
+import { useState } from 'preact/hooks';
+import { useApi } from '../../api/use-api';
+import { ErrorBanner } from '../../components/ErrorBanner';
+import { formText } from '../../components/format';
+import { Link } from '../../components/Link';
+import { useConsole } from '../../session';
+import { attempt } from './shared';
+import type { TenantLimits, TenantSettings } from './types';
+
+const LIMIT_FIELDS = [
+  { name: 'requestsPerSecond', label: 'Requests per second' },
+  { name: 'burst', label: 'Burst' },
+  { name: 'bytesPerDay', label: 'Bytes per day' },
+] as const;
+
+type LimitName = (typeof LIMIT_FIELDS)[number]['name'];
+
+const CATEGORIES = [
+  { name: 'malware', label: 'Malware' },
+  { name: 'unsafe_image', label: 'Unsafe images' },
+  { name: 'unsafe_language', label: 'Unsafe language' },
+] as const;
+
+/**
+ * One tenant's rate-limit overrides (`GET/PUT /admin/tenants/{id}/limits`) and scanning settings
+ * (`GET/PUT /admin/tenants/{id}/settings`).
+ */
+export function TenantView({ params }: { params: Record<string, string> }) {
+  const id = params.id ?? '';
+  const { api } = useConsole();
+  const path = { params: { path: { id } } };
+  const limits = useApi(() => api.GET('/admin/tenants/{id}/limits', path), [id]);
+  const settings = useApi(() => api.GET('/admin/tenants/{id}/settings', path), [id]);
+  // The name is only in the list (there is no single-tenant route): a heading, nothing more.
+  const tenants = useApi(() => api.GET('/admin/tenants'), []);
+  const name = tenants.data?.find((tenant) => tenant.id === id)?.name;
+  return (
+    <section>
+      <p>
+        <Link to="/tenants">← Tenants</Link>
+      </p>
+      <h1>{name === undefined ? 'Tenant' : `Tenant ${name}`}</h1>
+      <p class="status-line">
+        <code>{id}</code>
+      </p>
+      <h2>Rate limit and quota</h2>
+      <ErrorBanner message={limits.error} />
+      {limits.data ? <LimitsForm id={id} limits={limits.data} onSaved={limits.reload} /> : null}
+      <h2>Scanning settings</h2>
+      <ErrorBanner message={settings.error} />
+      {settings.data ? (
+        <SettingsForm id={id} settings={settings.data} onSaved={settings.reload} />
+      ) : null}
+    </section>
+  );
+}
+
+/** A whole number, or null for an empty field (the default); NaN for anything else. */
+function limitValue(text: string): number | null {
+  const trimmed = text.trim();
+  if (trimmed === '') return null;
+  return /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+}
+
+function LimitsForm({
+  id,
+  limits,
+  onSaved,
+}: {
+  id: string;
+  limits: TenantLimits;
+  onSaved: () => void;
+}) {
+  const { api } = useConsole();
+  const [error, setError] = useState<string | undefined>();
+  const [saved, setSaved] = useState(false);
+  const save = async (event: SubmitEvent) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const body = {} as Record<LimitName, number | null>;
+    for (const field of LIMIT_FIELDS) {
+      const value = limitValue(formText(form, field.name));
+      if (Number.isNaN(value)) {
+        setError(`${field.label}: a whole number (0 = no limit), or empty for the default.`);
+        return;
+      }
+      body[field.name] = value;
+    }
+    setSaved(false);
+    const failure = await attempt(
+      () => api.PUT('/admin/tenants/{id}/limits', { params: { path: { id } }, body }),
+      () => {
+        setSaved(true);
+        onSaved();
+      },
+    );
+    setError(failure);
+  };
+  return (
+    <form aria-label="Rate limit and quota" onSubmit={(event) => void save(event)}>
+      <p class="status-line">
+        Empty = the default; 0 = no limit. Bytes scanned today: {limits.bytesUsedToday}.
+      </p>
+      <div class="inline-form">
+        {LIMIT_FIELDS.map((field) => (
+          <div class="field" key={field.name}>
+            <label for={`limit-${field.name}`}>{field.label}</label>
+            <input
+              id={`limit-${field.name}`}
+              name={field.name}
+              inputMode="numeric"
+              defaultValue={limits.overrides[field.name]?.toString() ?? ''}
+              placeholder={`default ${limits.defaults[field.name]}`}
+              aria-describedby={`limit-${field.name}-now`}
+            />
+            <span id={`limit-${field.name}-now`} class="status-line">
+              In force: {limits[field.name] === 0 ? 'no limit' : limits[field.name]}
+            </span>
+          </div>
+        ))}
+      </div>
+      <p>
+        <button type="submit" class="primary">
+          Save limits
+        </button>{' '}
+        <span aria-live="polite" class="status-line">
+          {saved ? 'Limits saved.' : ''}
+        </span>
+      </p>
+      <ErrorBanner message={error} />
+    </form>
+  );
+}
+
+function SettingsForm({
+  id,
+  settings,
+  onSaved,
+}: {
+  id: string;
+  settings: TenantSettings;
+  onSaved: () => void;
+}) {
+  const { api } = useConsole();
+  const [error, setError] = useState<string | undefined>();
+  const [saved, setSaved] = useState(false);
+  const save = async (event: SubmitEvent) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    const categories = CATEGORIES.filter((c) => form.get(`category-${c.name}`) !== null).map(
+      (c) => c.name,
+    );
+    const threshold = Number(formText(form, 'image_threshold'));
+    if (categories.length === 0) return setError('Choose at least one detection category.');
+    if (!(threshold >= 0 && threshold <= 1))
+      return setError('The image threshold is a number from 0 to 1.');
+    setSaved(false);
+    const failure = await attempt(
+      () =>
+        api.PUT('/admin/tenants/{id}/settings', {
+          params: { path: { id } },
+          body: {
+            report_unscannable: form.get('report_unscannable') !== null,
+            detection_categories: categories,
+            image_threshold: threshold,
+          },
+        }),
+      () => {
+        setSaved(true);
+        onSaved();
+      },
+    );
+    setError(failure);
+  };
+  return (
+    <form aria-label="Scanning settings" onSubmit={(event) => void save(event)}>
+      <div class="checkbox-row">
+        <input
+          id="report-unscannable"
+          type="checkbox"
+          name="report_unscannable"
+          defaultChecked={settings.report_unscannable}
+        />
+        <label for="report-unscannable">
+          Report content that could not be fully scanned (content.unscannable.*)
+        </label>
+      </div>
+      <fieldset>
+        <legend>Detection categories</legend>
+        {CATEGORIES.map((category) => (
+          <div class="checkbox-row" key={category.name}>
+            <input
+              id={`category-${category.name}`}
+              type="checkbox"
+              name={`category-${category.name}`}
+              defaultChecked={settings.detection_categories.includes(category.name)}
+            />
+            <label for={`category-${category.name}`}>{category.label}</label>
+          </div>
+        ))}
+      </fieldset>
+      <div class="inline-form">
+        <div class="field">
+          <label for="image-threshold">Image threshold (0 to 1)</label>
+          <input
+            id="image-threshold"
+            name="image_threshold"
+            type="number"
+            min={0}
+            max={1}
+            step={0.01}
+            defaultValue={String(settings.image_threshold)}
+          />
+        </div>
+      </div>
+      <p>
+        <button type="submit" class="primary">
+          Save settings
+        </button>{' '}
+        <span aria-live="polite" class="status-line">
+          {saved ? 'Settings saved.' : ''}
+        </span>
+      </p>
+      <ErrorBanner message={error} />
+    </form>
+  );
+}
