@@ -14,11 +14,11 @@ import { waitFor } from '../test/support/wait.js';
 /**
  * `npx tsx scripts/console-screenshots.ts`: the screenshots of docs/console.md ("Screenshots"),
  * taken in Chromium at desktop width against a real service with sample data, then resized with
- * sharp (1000 px wide, palette PNG) into docs/console/. Run it after a visible change to the
+ * sharp (1000 px wide, palette PNG) into docs/images/console/. Run it after a visible change to the
  * console; it builds the console from the sources first.
  */
 
-const OUT = path.resolve('docs', 'console');
+const OUT = path.resolve('docs', 'images', 'console');
 const ADMIN_TOKEN = 'screenshots-admin-token-0123456789';
 const WIDTH = 1280;
 const ASYNC = '/v2.2/files/async';
@@ -96,6 +96,10 @@ async function main(): Promise<void> {
     await page.getByLabel('API key').fill(credentials.key);
     await page.getByLabel('Secret').fill(credentials.secret);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.getByText(`${files.length} scans`).first().waitFor();
+    await save(page, 'overview');
+    await page.goto(`${url}/console/scans`);
     await waitFor(async () => (await page.locator('tbody tr').count()) === files.length, {
       what: 'the scans listed',
     });
