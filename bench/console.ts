@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -25,7 +24,7 @@ import { envInt, fmt, log, mapPool, onCleanup, percentile, startTarget } from '.
  * page takes to show with a full index.
  *
  * 1. The JavaScript and CSS of the console as `npm run build` writes them (dist/console, built
- *    here when missing), raw and gzip-compressed, split by what they are made of (a second build
+ *    here from the sources), raw and gzip-compressed, split by what they are made of (a second build
  *    into a temporary folder puts uPlot, Preact and openapi-fetch in chunks of their own), beside
  *    the Swagger UI page the same service serves at /docs: the other browser page an operator
  *    already downloads from Arbiter.
@@ -60,7 +59,6 @@ interface Asset {
 
 /** The console's page size as the browser downloads it (what the page itself asks for). */
 interface Sizes {
-  built: boolean;
   js: Asset[];
   css: Asset[];
   html: Asset;
@@ -90,12 +88,10 @@ function partOf(moduleId: string): string | null {
 }
 
 async function measureSizes(): Promise<Sizes> {
-  let built = false;
-  if (!existsSync(path.join(DIST, 'index.html'))) {
-    log('console: dist/console missing, building it');
-    await build({ configFile: VITE_CONFIG, logLevel: 'warn' });
-    built = true;
-  }
+  // Built by this run from the sources, as `npm run build` does: a dist/ left by an older build
+  // would measure an older console.
+  log('console: building dist/console');
+  await build({ configFile: VITE_CONFIG, logLevel: 'warn' });
   const split = await mkdtemp(path.join(tmpdir(), 'arbiter-bench-console-'));
   try {
     await build({
@@ -118,7 +114,6 @@ async function measureSizes(): Promise<Sizes> {
       createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'),
     );
     return {
-      built,
       js: await assetsOf(DIST, '.js'),
       css: await assetsOf(DIST, '.css'),
       html: await asset(path.join(DIST, 'index.html')),
@@ -393,7 +388,7 @@ function section(sizes: Sizes, t: Timings, settings: ConsoleBenchSettings): Benc
   return {
     title: 'Console: download size and time to show the scans page',
     measured:
-      `The browser console's JavaScript and CSS as \`npm run build\` writes them to dist/console${sizes.built ? ' (built by this run, as it was missing)' : ''}, raw and gzip-compressed (level 9), and what they are made of (the same sources built again with uPlot, Preact and openapi-fetch in chunks of their own). ` +
+      `The browser console's JavaScript and CSS as \`npm run build\` writes them to dist/console (built by this run from the sources), raw and gzip-compressed (level 9), and what they are made of (the same sources built again with uPlot, Preact and openapi-fetch in chunks of their own). ` +
       `Then the time to show the scans page: a tenant with ${fmt.int(settings.results)} results in its index, Chromium (Debian's, headless) signed in as that tenant, ` +
       `from the start of the navigation to \`/console/scans\` to the first row of the table in the page (read in the page: \`performance.now()\` on the first animation frame with a row), ` +
       `${settings.pageLoads} loads after a first one, each from about:blank, with the assets in the browser's cache; the page asks \`GET /console/api/session\` and then \`GET /v1/scans?limit=50\`, and renders 50 rows.`,
