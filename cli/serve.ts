@@ -370,6 +370,8 @@ export async function printDemoTenant(tenants: TenantStore, url: string): Promis
     `  curl -s -u ${credentials.key}:${credentials.secret} ${url}/v2.2/ping`,
     `  printf 'hello' > hello.txt && curl -s -u ${credentials.key}:${credentials.secret} -F file=@hello.txt ${url}/v2.2/files`,
     '',
+    `Or open the console, ${url}/console, and sign in with that key and secret.`,
+    '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

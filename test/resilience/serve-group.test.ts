@@ -74,6 +74,7 @@ describe('arbiter serve with ARBITER_PROCESSES=2', () => {
     const banners = () => serve.output().split('Demo tenant credentials').length - 1;
     await waitFor(() => banners() >= 1, { what: 'the demo banner' });
     expect(serve.output()).toContain(`${url}/v2.2/ping`);
+    expect(serve.output()).toContain(`open the console, ${url}/console, and sign in`);
     const started = serve.logs.filter((line) => line.msg === 'started a serve process');
     const children = started.map((line) => line.childPid as number);
     expect(new Set(children)).toEqual(listeningPids());
