@@ -274,6 +274,42 @@ describe('console accessibility sweep (Chromium)', () => {
     expect(failures.splice(0)).toEqual([]);
   }, 180_000);
 
+  // The sweep proves nothing if its audit sees nothing: planted faults must all be reported.
+  it('reports a planted unlabelled field, nameless button, faint text and over-wide block', async () => {
+    const page = await consoleService.openPage({ width: PHONE_WIDTH });
+    await signInAsTenant(page, service.url, tenant);
+    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
+    // Styles set through the CSSOM: the page's CSP refuses style attributes.
+    await page.evaluate(`(() => {
+      const plant = (tag, text, style) => {
+        const element = document.createElement(tag);
+        element.textContent = text;
+        Object.assign(element.style, style);
+        document.querySelector('main').append(element);
+        return element;
+      };
+      plant('input', '', {}).name = 'planted';
+      plant('button', '', {}).type = 'button';
+      plant('p', 'Faint text', { color: '#aaaaaa' });
+      plant('h2', 'Large grey heading', { color: '#949494', fontSize: '24px' });
+      plant('div', 'wide', { width: '600px' });
+    })()`);
+    const found = await page.evaluate<string[]>(AUDIT_SCRIPT);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^unlabelled field: input .*name=planted/),
+        expect.stringMatching(/^nameless button/),
+        expect.stringMatching(/^contrast 2\.\d\d:1 < 4\.5:1 for p "Faint text"/),
+      ]),
+    );
+    // #949494 on white is 3.03:1: enough for large text.
+    expect(found.filter((failure) => failure.includes('Large grey heading'))).toEqual([]);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeGreaterThan(
+      PHONE_WIDTH,
+    );
+    await page.context().close();
+  });
+
   /** Presses Tab until `wanted` holds the focus (at most `limit` times), checking every stop. */
   async function tabTo(
     page: Page,
