@@ -222,9 +222,17 @@ describe('console accessibility sweep (Chromium)', () => {
     await waitFor(async () => !/Loading/.test(await page.locator('main').innerText()), {
       what: `${view.path} to load`,
     });
+    await auditHere(
+      page,
+      `${role} ${view.path}`,
+      `a11y-${role}-${view.path.replace(/[/:]/g, '_')}`,
+    );
+  }
+
+  /** Audits the page as it is now, at desktop width and at phone width (then back). */
+  async function auditHere(page: Page, where: string, shot: string): Promise<void> {
     // Folded parts (a bucket's settings, the charts' tables) are audited too.
     await page.evaluate(`document.querySelectorAll('details').forEach((d) => { d.open = true; })`);
-    const where = `${role} ${view.path}`;
     const found = await page.evaluate<string[]>(AUDIT_SCRIPT);
     failures.push(...found.map((failure) => `${where}: ${failure}`));
     await page.setViewportSize({ width: PHONE_WIDTH, height: 800 });
@@ -236,8 +244,43 @@ describe('console accessibility sweep (Chromium)', () => {
       failures.push(`${where}: scrolls sideways at ${PHONE_WIDTH} px (${scrollWidth} px wide)`);
     const phoneFound = await page.evaluate<string[]>(AUDIT_SCRIPT);
     failures.push(...phoneFound.map((failure) => `${where} (${PHONE_WIDTH} px): ${failure}`));
-    await screenshot(page, `a11y-${role}-${view.path.replace(/[/:]/g, '_')}`);
+    await screenshot(page, shot);
+    await page.setViewportSize({ width: 1280, height: 800 });
   }
+
+  // Messages, confirmations and one-time panels appear only after an action: audited too.
+  it('audits the views in their other states: refusals, a confirmation, new credentials', async () => {
+    const page = await consoleService.openPage();
+    await signInAsTenant(page, service.url, tenant);
+    await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
+    await page.goto(`${service.url}/console/jobs`);
+    await page.getByRole('heading', { name: 'Retro jobs', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Start job' }).click();
+    await page.getByRole('alert').first().waitFor();
+    await auditHere(page, 'tenant /jobs refused', 'a11y-state-job-refused');
+
+    await page.goto(`${service.url}/console/schedules`);
+    await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
+    await page.getByLabel('Cron expression').fill('61 * * * *');
+    await page.getByText(/is not a valid cron expression/).waitFor();
+    await page.getByRole('button', { name: 'Create schedule' }).click();
+    await page.getByRole('alert').first().waitFor();
+    await page.getByRole('button', { name: 'Delete', exact: true }).first().click();
+    await page.getByRole('button', { name: 'Yes, delete' }).waitFor();
+    await auditHere(page, 'tenant /schedules refused, asking', 'a11y-state-schedule');
+    await page.context().close();
+
+    const operator = await consoleService.openPage();
+    await signInAsOperator(operator, service.url);
+    await operator.goto(`${service.url}/console/tenants`);
+    await operator.getByRole('heading', { name: 'Tenants', level: 1 }).waitFor();
+    await operator.getByLabel('New tenant’s name').fill('Second tenant');
+    await operator.getByRole('button', { name: 'Create tenant' }).click();
+    await operator.getByRole('region', { name: 'New credentials' }).waitFor();
+    await auditHere(operator, 'operator /tenants new credentials', 'a11y-state-credentials');
+    await operator.context().close();
+    expect(failures.splice(0)).toEqual([]);
+  }, 120_000);
 
   it('labels, names and contrasts the sign-in page and every tenant view, none scrolling sideways at 375 px', async () => {
     const page = await consoleService.openPage();
