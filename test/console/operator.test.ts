@@ -1,15 +1,15 @@
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildConsole, freshPage, launchChromium, screenshot } from '../support/browser.js';
-import { fileForm, randomContent } from '../support/content.js';
+import { screenshot } from '../support/browser.js';
 import {
-  ADMIN_TOKEN,
-  scaniiRequest,
-  startTestService,
-  type TestService,
-  type TestTenant,
-} from '../support/service.js';
+  signInAsOperator,
+  signInAsTenant,
+  startConsoleService,
+  type ConsoleService,
+} from '../support/console.js';
+import { fileForm, randomContent } from '../support/content.js';
+import { scaniiRequest, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { killAllArbiterProcesses, startWorkerProcess } from '../support/worker-process.js';
 
@@ -24,18 +24,13 @@ import { killAllArbiterProcesses, startWorkerProcess } from '../support/worker-p
 const HOSTILE = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
 
 describe('console operator views (Chromium)', () => {
-  let browser: Browser;
-  let consoleBuild: Awaited<ReturnType<typeof buildConsole>>;
+  let consoleService: ConsoleService;
   let service: TestService;
   let tenant: TestTenant;
-  const pageErrors: string[][] = [];
 
   beforeAll(async () => {
-    consoleBuild = await buildConsole();
-    browser = await launchChromium();
-    service = await startTestService(
+    consoleService = await startConsoleService(
       {
-        ARBITER_CONSOLE_DIR: consoleBuild.dir,
         // A killed worker turns stale after 1.5 s and leaves the list after 3 s.
         ARBITER_WORKER_HEARTBEAT_MS: '1000',
         // The built-in engine with a few signatures of each kind, for the engines view.
@@ -43,40 +38,26 @@ describe('console operator views (Chromium)', () => {
       },
       { roles: { api: true, workers: false } },
     );
+    service = consoleService.service;
     tenant = await service.createTenant('operator-test-tenant');
   }, 120_000);
   afterAll(async () => {
     await killAllArbiterProcesses();
-    await browser?.close();
-    await service?.stop();
-    await consoleBuild?.remove();
+    await consoleService?.close();
   });
-  afterEach(() => {
-    for (const errors of pageErrors.splice(0)) expect(errors).toEqual([]);
-  });
+  afterEach(() => consoleService.expectNoPageErrors());
 
   async function operatorPage(width?: number): Promise<Page> {
-    const opened = await freshPage(browser, width ? { width, height: 800 } : {});
-    pageErrors.push(opened.pageErrors);
-    const page = opened.page;
-    await page.goto(`${service.url}/console/`);
-    await page.getByRole('tab', { name: 'Operator' }).click();
-    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Operator console' }).waitFor();
+    const page = await consoleService.openPage({ width });
+    await signInAsOperator(page, service.url);
     return page;
   }
 
   const nav = (page: Page) => page.getByRole('navigation', { name: 'Console' });
 
   it('hides the operator views from a tenant session, whose /admin requests are refused', async () => {
-    const opened = await freshPage(browser);
-    pageErrors.push(opened.pageErrors);
-    const page = opened.page;
-    await page.goto(`${service.url}/console/`);
-    await page.getByLabel('API key').fill(tenant.key);
-    await page.getByLabel('Secret').fill(tenant.secret);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await consoleService.openPage();
+    await signInAsTenant(page, service.url, tenant);
     await page.getByRole('heading', { name: 'Scans' }).waitFor();
     for (const name of ['Tenants', 'Queues', 'Workers', 'Engines', 'Recent errors'])
       expect(await nav(page).getByRole('link', { name }).count()).toBe(0);

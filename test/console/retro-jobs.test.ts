@@ -1,8 +1,9 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildConsole, freshPage, launchChromium, screenshot } from '../support/browser.js';
+import { screenshot } from '../support/browser.js';
+import { signInAsTenant, startConsoleService, type ConsoleService } from '../support/console.js';
 import { registerBucket, startS3Harness, type S3Harness } from '../support/s3.js';
-import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import { type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -14,23 +15,19 @@ const BUCKET = 'console-archive';
 const OBJECTS = 300;
 
 describe('console retro jobs (Chromium)', () => {
-  let browser: Browser;
-  let consoleBuild: Awaited<ReturnType<typeof buildConsole>>;
+  let consoleService: ConsoleService;
   let harness: S3Harness;
   let service: TestService;
   let tenant: TestTenant;
-  const pageErrors: string[][] = [];
 
   beforeAll(async () => {
-    consoleBuild = await buildConsole();
-    browser = await launchChromium();
     harness = await startS3Harness();
-    service = await startTestService({
-      ARBITER_CONSOLE_DIR: consoleBuild.dir,
+    consoleService = await startConsoleService({
       ARBITER_SECRET_KEY: Buffer.alloc(32, 5).toString('base64'),
       // Many small pages: the job's counters move many times before it ends.
       ARBITER_RETRO_PAGE_SIZE: '10',
     });
+    service = consoleService.service;
     tenant = await service.createTenant('retro-console');
     await harness.createBucket(BUCKET);
     for (let batch = 0; batch < OBJECTS; batch += 25)
@@ -42,23 +39,14 @@ describe('console retro jobs (Chromium)', () => {
     await registerBucket(service, tenant.auth, harness, BUCKET);
   }, 180_000);
   afterAll(async () => {
-    await browser?.close();
-    await service?.stop();
+    await consoleService?.close();
     await harness?.stop();
-    await consoleBuild?.remove();
   });
-  afterEach(() => {
-    for (const errors of pageErrors.splice(0)) expect(errors).toEqual([]);
-  });
+  afterEach(() => consoleService.expectNoPageErrors());
 
   async function signedIn(width?: number): Promise<Page> {
-    const opened = await freshPage(browser, width ? { width, height: 800 } : {});
-    pageErrors.push(opened.pageErrors);
-    const page = opened.page;
-    await page.goto(`${service.url}/console/`);
-    await page.getByLabel('API key').fill(tenant.key);
-    await page.getByLabel('Secret').fill(tenant.secret);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await consoleService.openPage({ width });
+    await signInAsTenant(page, service.url, tenant);
     await page.getByRole('heading', { name: 'Scans' }).waitFor();
     return page;
   }

@@ -1,6 +1,7 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildConsole, freshPage, launchChromium, screenshot } from '../support/browser.js';
+import { screenshot } from '../support/browser.js';
+import { signInAsTenant, startConsoleService, type ConsoleService } from '../support/console.js';
 import { eicar, fileForm, randomContent } from '../support/content.js';
 import {
   startCallbackReceiver,
@@ -12,7 +13,6 @@ import {
   pollScanResult,
   scanUpload,
   scaniiRequest,
-  startTestService,
   type TestService,
   type TestTenant,
 } from '../support/service.js';
@@ -32,47 +32,34 @@ const EICAR_FINDING = 'content.malicious.eicar-test-signature';
 const MAX_FILE_SIZE = 64 * 1024;
 
 describe('console scan flows (Chromium)', () => {
-  let browser: Browser;
-  let consoleBuild: Awaited<ReturnType<typeof buildConsole>>;
+  let consoleService: ConsoleService;
   let service: TestService;
   let receiver: CallbackReceiver;
   let content: TestHttpServer;
   let tenant: TestTenant;
   const fetched = randomContent(2048);
-  const pageErrors: string[][] = [];
 
   beforeAll(async () => {
-    consoleBuild = await buildConsole();
-    browser = await launchChromium();
     receiver = await startCallbackReceiver();
     content = await startHttpServer({ '/report.bin': fetched });
-    service = await startTestService({
-      ARBITER_CONSOLE_DIR: consoleBuild.dir,
+    consoleService = await startConsoleService({
       ARBITER_MAX_FILE_SIZE: String(MAX_FILE_SIZE),
       // A refused callback waits a minute for its retry: the redelivery comes first.
       ARBITER_CALLBACK_RETRY_BASE_MS: '60000',
     });
+    service = consoleService.service;
     tenant = await service.createTenant('scan-flows');
   }, 120_000);
   afterAll(async () => {
-    await browser?.close();
-    await service?.stop();
+    await consoleService?.close();
     await receiver?.close();
     await content?.close();
-    await consoleBuild?.remove();
   });
-  afterEach(() => {
-    for (const errors of pageErrors.splice(0)) expect(errors).toEqual([]);
-  });
+  afterEach(() => consoleService.expectNoPageErrors());
 
   async function scansPage(width?: number): Promise<Page> {
-    const opened = await freshPage(browser, width ? { width, height: 800 } : {});
-    pageErrors.push(opened.pageErrors);
-    const page = opened.page;
-    await page.goto(`${service.url}/console/`);
-    await page.getByLabel('API key').fill(tenant.key);
-    await page.getByLabel('Secret').fill(tenant.secret);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await consoleService.openPage({ width });
+    await signInAsTenant(page, service.url, tenant);
     await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
     await page.getByRole('navigation').getByRole('link', { name: 'Scans', exact: true }).click();
     await page.getByRole('heading', { name: 'Scans', exact: true }).waitFor();

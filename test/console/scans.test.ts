@@ -1,13 +1,13 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildConsole, freshPage, launchChromium, screenshot } from '../support/browser.js';
+import { screenshot } from '../support/browser.js';
+import { signInAsTenant, startConsoleService, type ConsoleService } from '../support/console.js';
 import { fileForm, randomContent, sha1 } from '../support/content.js';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
 import {
   pollScanResult,
   scanUpload,
   scaniiRequest,
-  startTestService,
   type TestService,
   type TestTenant,
 } from '../support/service.js';
@@ -23,44 +23,31 @@ import { EICAR } from '../../scanning/eicar.js';
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
 
 describe('console scans pages (Chromium)', () => {
-  let browser: Browser;
-  let consoleBuild: Awaited<ReturnType<typeof buildConsole>>;
+  let consoleService: ConsoleService;
   let service: TestService;
   let receiver: CallbackReceiver;
   let tenantA: TestTenant;
   let tenantB: TestTenant;
-  const pageErrors: string[][] = [];
 
   beforeAll(async () => {
-    consoleBuild = await buildConsole();
-    browser = await launchChromium();
     receiver = await startCallbackReceiver();
-    service = await startTestService({
-      ARBITER_CONSOLE_DIR: consoleBuild.dir,
+    consoleService = await startConsoleService({
       // A refused callback waits a minute for its retry: the redelivery comes first.
       ARBITER_CALLBACK_RETRY_BASE_MS: '60000',
     });
+    service = consoleService.service;
     tenantA = await service.createTenant('tenant-a');
     tenantB = await service.createTenant('tenant-b');
   }, 120_000);
   afterAll(async () => {
-    await browser?.close();
-    await service?.stop();
+    await consoleService?.close();
     await receiver?.close();
-    await consoleBuild?.remove();
   });
-  afterEach(() => {
-    for (const errors of pageErrors.splice(0)) expect(errors).toEqual([]);
-  });
+  afterEach(() => consoleService.expectNoPageErrors());
 
   async function signedIn(tenant: TestTenant, width?: number): Promise<Page> {
-    const opened = await freshPage(browser, width ? { width, height: 800 } : {});
-    pageErrors.push(opened.pageErrors);
-    const page = opened.page;
-    await page.goto(`${service.url}/console/`);
-    await page.getByLabel('API key').fill(tenant.key);
-    await page.getByLabel('Secret').fill(tenant.secret);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await consoleService.openPage({ width });
+    await signInAsTenant(page, service.url, tenant);
     await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
     await page.getByRole('navigation').getByRole('link', { name: 'Scans', exact: true }).click();
     await page.getByRole('heading', { name: 'Scans', exact: true }).waitFor();

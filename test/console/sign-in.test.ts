@@ -1,7 +1,12 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashSessionId } from '../../core/console-sessions.js';
-import { buildConsole, freshPage, launchChromium, screenshot } from '../support/browser.js';
+import { screenshot } from '../support/browser.js';
+import {
+  startConsoleBrowser,
+  submitTenantSignIn,
+  type ConsoleBrowser,
+} from '../support/console.js';
 import { ADMIN_TOKEN, startTestService, type TestService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -10,35 +15,25 @@ import { waitFor } from '../support/wait.js';
  * refusals and the sign-in limit, signing out, and a session that expires while idle.
  */
 
-let browser: Browser;
-let consoleBuild: Awaited<ReturnType<typeof buildConsole>>;
-const pageErrors: string[][] = [];
+let consoleBrowser: ConsoleBrowser;
 
 beforeAll(async () => {
-  consoleBuild = await buildConsole();
-  browser = await launchChromium();
+  consoleBrowser = await startConsoleBrowser();
 }, 120_000);
 afterAll(async () => {
-  await browser?.close();
-  await consoleBuild?.remove();
+  await consoleBrowser?.close();
 });
-afterEach(() => {
-  // No page may throw, or hit the Content-Security-Policy, in any test.
-  for (const errors of pageErrors.splice(0)) expect(errors).toEqual([]);
-});
+// No page may throw, or hit the Content-Security-Policy, in any test.
+afterEach(() => consoleBrowser.expectNoPageErrors());
 
 async function openConsole(service: TestService): Promise<Page> {
-  const opened = await freshPage(browser);
-  pageErrors.push(opened.pageErrors);
-  await opened.page.goto(`${service.url}/console/`);
-  return opened.page;
+  const page = await consoleBrowser.openPage();
+  await page.goto(`${service.url}/console/`);
+  return page;
 }
 
-async function signInAsTenant(page: Page, key: string, secret: string): Promise<void> {
-  await page.getByLabel('API key').fill(key);
-  await page.getByLabel('Secret').fill(secret);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+const signInAsTenant = (page: Page, key: string, secret: string) =>
+  submitTenantSignIn(page, { key, secret });
 
 const sessionCookie = async (page: Page) =>
   (await page.context().cookies()).find((cookie) => cookie.name === 'arbiter_console');
@@ -47,7 +42,7 @@ describe('console sign-in (Chromium)', () => {
   let service: TestService;
   beforeAll(async () => {
     service = await startTestService({
-      ARBITER_CONSOLE_DIR: consoleBuild.dir,
+      ARBITER_CONSOLE_DIR: consoleBrowser.consoleDir,
       // The operator test fails once first; the rate-limit test then uses the rest.
       ARBITER_CONSOLE_SIGNIN_ATTEMPTS: '4',
     });
@@ -143,7 +138,7 @@ describe('console session expiry (Chromium)', () => {
   let service: TestService;
   beforeAll(async () => {
     service = await startTestService(
-      { ARBITER_CONSOLE_DIR: consoleBuild.dir, ARBITER_CONSOLE_SESSION_IDLE: '2' },
+      { ARBITER_CONSOLE_DIR: consoleBrowser.consoleDir, ARBITER_CONSOLE_SESSION_IDLE: '2' },
       { roles: { api: true, workers: false } },
     );
   });

@@ -1,9 +1,10 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildConsole, freshPage, launchChromium, screenshot } from '../support/browser.js';
+import { screenshot } from '../support/browser.js';
+import { signInAsTenant, startConsoleService, type ConsoleService } from '../support/console.js';
 import { eicar } from '../support/content.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
-import { basic, startTestService, type TestService, type TestTenant } from '../support/service.js';
+import { basic, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -13,22 +14,18 @@ import { waitFor } from '../support/wait.js';
  */
 
 describe('console tenant administration (Chromium)', () => {
-  let browser: Browser;
-  let consoleBuild: Awaited<ReturnType<typeof buildConsole>>;
+  let consoleService: ConsoleService;
   let harness: S3Harness;
   let service: TestService;
   let tenant: TestTenant;
-  const pageErrors: string[][] = [];
 
   beforeAll(async () => {
-    consoleBuild = await buildConsole();
-    browser = await launchChromium();
     harness = await startS3Harness();
-    service = await startTestService({
-      ARBITER_CONSOLE_DIR: consoleBuild.dir,
+    consoleService = await startConsoleService({
       ARBITER_SECRET_KEY: Buffer.alloc(32, 6).toString('base64'),
       ARBITER_SCHEDULE_MIN_INTERVAL: '3600',
     });
+    service = consoleService.service;
     tenant = await service.createTenant('admin-console');
     await harness.createBucket('uploads');
     await registerBucket(service, tenant.auth, harness, 'uploads', {
@@ -36,23 +33,14 @@ describe('console tenant administration (Chromium)', () => {
     });
   }, 120_000);
   afterAll(async () => {
-    await browser?.close();
-    await service?.stop();
+    await consoleService?.close();
     await harness?.stop();
-    await consoleBuild?.remove();
   });
-  afterEach(() => {
-    for (const errors of pageErrors.splice(0)) expect(errors).toEqual([]);
-  });
+  afterEach(() => consoleService.expectNoPageErrors());
 
   async function signedIn(path: string, width?: number): Promise<Page> {
-    const opened = await freshPage(browser, width ? { width, height: 800 } : {});
-    pageErrors.push(opened.pageErrors);
-    const page = opened.page;
-    await page.goto(`${service.url}/console/`);
-    await page.getByLabel('API key').fill(tenant.key);
-    await page.getByLabel('Secret').fill(tenant.secret);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    const page = await consoleService.openPage({ width });
+    await signInAsTenant(page, service.url, tenant);
     await page.getByRole('heading', { name: 'Scans' }).waitFor();
     await page.goto(`${service.url}/console${path}`);
     return page;

@@ -6,6 +6,7 @@ import { useApi } from '../api/use-api';
 import { Badge, type Tone } from '../components/Badge';
 import { BucketPicker, chosenBuckets } from '../components/BucketPicker';
 import { ConfirmButton } from '../components/ConfirmButton';
+import { CreateForm } from '../components/CreateForm';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formatDate, formText } from '../components/format';
@@ -206,44 +207,28 @@ function duration(seconds: number): string {
 
 function StartJobForm({ onStarted }: { onStarted: () => void }) {
   const { api } = useConsole();
-  const [error, setError] = useState<string | undefined>();
-  const [started, setStarted] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const form = event.currentTarget as HTMLFormElement;
-    const data = new FormData(form);
-    const prefix = formText(data, 'prefix').trim();
-    const from = formText(data, 'from');
-    const to = formText(data, 'to');
-    setBusy(true);
-    setError(undefined);
-    setStarted(undefined);
-    try {
-      const {
-        data: job,
-        error: failure,
-        response,
-      } = await api.POST('/v1/jobs', {
-        body: {
-          buckets: chosenBuckets(data).map((name) => (prefix ? { name, prefix } : { name })),
-          ...(from ? { from } : {}),
-          ...(to ? { to } : {}),
-        },
-      });
-      if (job) {
-        setStarted(job.id);
-        onStarted();
-      } else setError(errorMessage(failure, response.status));
-    } catch (failure) {
-      setError(`The API could not be reached: ${String(failure)}`);
-    } finally {
-      setBusy(false);
-    }
+  const request = (form: FormData) => {
+    const prefix = formText(form, 'prefix').trim();
+    const from = formText(form, 'from');
+    const to = formText(form, 'to');
+    return api.POST('/v1/jobs', {
+      body: {
+        buckets: chosenBuckets(form).map((name) => (prefix ? { name, prefix } : { name })),
+        ...(from ? { from } : {}),
+        ...(to ? { to } : {}),
+      },
+    });
   };
   return (
-    <form class="panel" onSubmit={(event) => void submit(event)} aria-labelledby="start-job">
-      <h2 id="start-job">Start a retro job</h2>
+    <CreateForm
+      headingId="start-job"
+      heading="Start a retro job"
+      request={request}
+      onCreated={onStarted}
+      createdText={(id) => <>Job {id} started.</>}
+      button="Start job"
+      busyButton="Starting…"
+    >
       <p class="status-line">
         Scans the objects already in the buckets, modified between the dates.
       </p>
@@ -260,15 +245,6 @@ function StartJobForm({ onStarted }: { onStarted: () => void }) {
           <input id="job-to" name="to" type="date" />
         </div>
       </div>
-      <ErrorBanner message={error} />
-      {started ? (
-        <p class="notice" role="status">
-          Job <code>{started}</code> started.
-        </p>
-      ) : null}
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? 'Starting…' : 'Start job'}
-      </button>
-    </form>
+    </CreateForm>
   );
 }

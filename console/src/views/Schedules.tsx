@@ -3,6 +3,7 @@ import { errorMessage } from '../api/client';
 import type { components } from '../api/schema';
 import { useApi } from '../api/use-api';
 import { BucketPicker, chosenBuckets } from '../components/BucketPicker';
+import { CreateForm } from '../components/CreateForm';
 import { ConfirmButton } from '../components/ConfirmButton';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
@@ -116,45 +117,27 @@ function CreateScheduleForm({ onCreated }: { onCreated: () => void }) {
   const { api } = useConsole();
   const [cron, setCron] = useState('');
   const [timezone, setTimezone] = useState('UTC');
-  const [error, setError] = useState<string | undefined>();
-  const [created, setCreated] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
   const preview = useCronPreview(cron, timezone);
-
-  const submit = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(undefined);
-    setCreated(undefined);
-    try {
-      const runWindow = formText(data, 'window') === 'since-last-run' ? 'since-last-run' : 'all';
-      const {
-        data: schedule,
-        error: failure,
-        response,
-      } = await api.POST('/v1/schedules', {
-        body: {
-          cron,
-          ...(timezone.trim() ? { timezone: timezone.trim() } : {}),
-          window: runWindow,
-          buckets: chosenBuckets(data).map((name) => ({ name })),
-        },
-      });
-      if (schedule) {
-        setCreated(schedule.id);
-        onCreated();
-      } else setError(errorMessage(failure, response.status));
-    } catch (failure) {
-      setError(`The API could not be reached: ${String(failure)}`);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const request = (form: FormData) =>
+    api.POST('/v1/schedules', {
+      body: {
+        cron,
+        ...(timezone.trim() ? { timezone: timezone.trim() } : {}),
+        window: formText(form, 'window') === 'since-last-run' ? 'since-last-run' : 'all',
+        buckets: chosenBuckets(form).map((name) => ({ name })),
+      },
+    });
 
   return (
-    <form class="panel" onSubmit={(event) => void submit(event)} aria-labelledby="new-schedule">
-      <h2 id="new-schedule">New schedule</h2>
+    <CreateForm
+      headingId="new-schedule"
+      heading="New schedule"
+      request={request}
+      onCreated={onCreated}
+      createdText={(id) => <>Schedule {id} created.</>}
+      button="Create schedule"
+      busyButton="Creating…"
+    >
       <div class="field-row">
         <div class="field">
           <label for="schedule-cron">Cron expression</label>
@@ -211,16 +194,7 @@ function CreateScheduleForm({ onCreated }: { onCreated: () => void }) {
         <option value="all">All objects</option>
         <option value="since-last-run">Only those modified since the last run</option>
       </select>
-      <ErrorBanner message={error} />
-      {created ? (
-        <p class="notice" role="status">
-          Schedule <code>{created}</code> created.
-        </p>
-      ) : null}
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? 'Creating…' : 'Create schedule'}
-      </button>
-    </form>
+    </CreateForm>
   );
 }
 

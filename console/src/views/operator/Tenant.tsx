@@ -1,5 +1,6 @@
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { useApi } from '../../api/use-api';
+import { useApi, type ApiAnswer } from '../../api/use-api';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { formText } from '../../components/format';
 import { Link } from '../../components/Link';
@@ -62,6 +63,53 @@ function limitValue(text: string): number | null {
   return /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
 }
 
+/**
+ * A form saved by one PUT: its fields, a Save button, "saved" said politely, and in a banner the
+ * form's own refusal or the API's message. `request` reads the form: a message when a field is
+ * wrong, else the call to make.
+ */
+function SaveForm({
+  label,
+  what,
+  request,
+  onSaved,
+  children,
+}: {
+  label: string;
+  what: 'Limits' | 'Settings';
+  request: (form: FormData) => string | (() => Promise<ApiAnswer<unknown>>);
+  onSaved: () => void;
+  children: ComponentChildren;
+}) {
+  const [error, setError] = useState<string | undefined>();
+  const [saved, setSaved] = useState(false);
+  const save = async (event: SubmitEvent) => {
+    event.preventDefault();
+    const call = request(new FormData(event.currentTarget as HTMLFormElement));
+    if (typeof call === 'string') return setError(call);
+    setSaved(false);
+    const failure = await attempt(call, () => {
+      setSaved(true);
+      onSaved();
+    });
+    setError(failure);
+  };
+  return (
+    <form aria-label={label} onSubmit={(event) => void save(event)}>
+      {children}
+      <p>
+        <button type="submit" class="primary">
+          Save {what.toLowerCase()}
+        </button>{' '}
+        <span aria-live="polite" class="status-line">
+          {saved ? `${what} saved.` : ''}
+        </span>
+      </p>
+      <ErrorBanner message={error} />
+    </form>
+  );
+}
+
 function LimitsForm({
   id,
   limits,
@@ -72,32 +120,18 @@ function LimitsForm({
   onSaved: () => void;
 }) {
   const { api } = useConsole();
-  const [error, setError] = useState<string | undefined>();
-  const [saved, setSaved] = useState(false);
-  const save = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
+  const request = (form: FormData) => {
     const body = {} as Record<LimitName, number | null>;
     for (const field of LIMIT_FIELDS) {
       const value = limitValue(formText(form, field.name));
-      if (Number.isNaN(value)) {
-        setError(`${field.label}: a whole number (0 = no limit), or empty for the default.`);
-        return;
-      }
+      if (Number.isNaN(value))
+        return `${field.label}: a whole number (0 = no limit), or empty for the default.`;
       body[field.name] = value;
     }
-    setSaved(false);
-    const failure = await attempt(
-      () => api.PUT('/admin/tenants/{id}/limits', { params: { path: { id } }, body }),
-      () => {
-        setSaved(true);
-        onSaved();
-      },
-    );
-    setError(failure);
+    return () => api.PUT('/admin/tenants/{id}/limits', { params: { path: { id } }, body });
   };
   return (
-    <form aria-label="Rate limit and quota" onSubmit={(event) => void save(event)}>
+    <SaveForm label="Rate limit and quota" what="Limits" request={request} onSaved={onSaved}>
       <p class="status-line">
         Empty = the default; 0 = no limit. Bytes scanned today: {limits.bytesUsedToday}.
       </p>
@@ -119,16 +153,7 @@ function LimitsForm({
           </div>
         ))}
       </div>
-      <p>
-        <button type="submit" class="primary">
-          Save limits
-        </button>{' '}
-        <span aria-live="polite" class="status-line">
-          {saved ? 'Limits saved.' : ''}
-        </span>
-      </p>
-      <ErrorBanner message={error} />
-    </form>
+    </SaveForm>
   );
 }
 
@@ -142,38 +167,25 @@ function SettingsForm({
   onSaved: () => void;
 }) {
   const { api } = useConsole();
-  const [error, setError] = useState<string | undefined>();
-  const [saved, setSaved] = useState(false);
-  const save = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
+  const request = (form: FormData) => {
     const categories = CATEGORIES.filter((c) => form.get(`category-${c.name}`) !== null).map(
       (c) => c.name,
     );
     const threshold = Number(formText(form, 'image_threshold'));
-    if (categories.length === 0) return setError('Choose at least one detection category.');
-    if (!(threshold >= 0 && threshold <= 1))
-      return setError('The image threshold is a number from 0 to 1.');
-    setSaved(false);
-    const failure = await attempt(
-      () =>
-        api.PUT('/admin/tenants/{id}/settings', {
-          params: { path: { id } },
-          body: {
-            report_unscannable: form.get('report_unscannable') !== null,
-            detection_categories: categories,
-            image_threshold: threshold,
-          },
-        }),
-      () => {
-        setSaved(true);
-        onSaved();
-      },
-    );
-    setError(failure);
+    if (categories.length === 0) return 'Choose at least one detection category.';
+    if (!(threshold >= 0 && threshold <= 1)) return 'The image threshold is a number from 0 to 1.';
+    return () =>
+      api.PUT('/admin/tenants/{id}/settings', {
+        params: { path: { id } },
+        body: {
+          report_unscannable: form.get('report_unscannable') !== null,
+          detection_categories: categories,
+          image_threshold: threshold,
+        },
+      });
   };
   return (
-    <form aria-label="Scanning settings" onSubmit={(event) => void save(event)}>
+    <SaveForm label="Scanning settings" what="Settings" request={request} onSaved={onSaved}>
       <div class="checkbox-row">
         <input
           id="report-unscannable"
@@ -213,15 +225,6 @@ function SettingsForm({
           />
         </div>
       </div>
-      <p>
-        <button type="submit" class="primary">
-          Save settings
-        </button>{' '}
-        <span aria-live="polite" class="status-line">
-          {saved ? 'Settings saved.' : ''}
-        </span>
-      </p>
-      <ErrorBanner message={error} />
-    </form>
+    </SaveForm>
   );
 }
