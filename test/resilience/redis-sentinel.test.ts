@@ -23,19 +23,25 @@ describe('Redis behind Sentinels', () => {
   let service: TestService;
   let tenant: TestTenant;
   let receiver: CallbackReceiver;
+  const serviceLogs: string[] = [];
 
   beforeAll(async () => {
     sentinels = await startTestSentinels();
-    service = await startTestService({
-      REDIS_URL: '', // unset: the Sentinels say where Redis is
-      REDIS_SENTINELS: sentinels.sentinels,
-      REDIS_SENTINEL_NAME: sentinels.name,
-      ARBITER_SCAN_RETRY_BASE_MS: '200',
-      ARBITER_CALLBACK_RETRY_BASE_MS: '200',
-      ARBITER_CALLBACK_RETRY_MAX_MS: '1000',
-      ARBITER_JOB_LOCK_MS: '5000',
-      ARBITER_STALLED_INTERVAL_MS: '1000',
-    });
+    service = await startTestService(
+      {
+        REDIS_URL: '', // unset: the Sentinels say where Redis is
+        REDIS_SENTINELS: sentinels.sentinels,
+        REDIS_SENTINEL_NAME: sentinels.name,
+        ARBITER_SCAN_RETRY_BASE_MS: '200',
+        ARBITER_CALLBACK_RETRY_BASE_MS: '200',
+        ARBITER_CALLBACK_RETRY_MAX_MS: '1000',
+        ARBITER_JOB_LOCK_MS: '5000',
+        ARBITER_STALLED_INTERVAL_MS: '1000',
+        // Kept in memory and printed should the failover test fail (see `diagnose`).
+        LOG_LEVEL: 'warn',
+      },
+      { logDestination: { write: (line: string) => void serviceLogs.push(line) } },
+    );
     tenant = await service.createTenant('sentinel');
     receiver = await startCallbackReceiver();
   }, 60_000);
@@ -114,6 +120,25 @@ describe('Redis behind Sentinels', () => {
     }
     const afterKill = answers.filter((a) => a.startedAt >= killedAt);
     const firstAccepted = afterKill.find((a) => a.status === 202);
+    if (!firstAccepted) {
+      // What a failure needs to be understood: when the Sentinels switched, what the service
+      // answered and logged, and where its connection points.
+      const stream = service.service.runtime.redis as unknown as {
+        status: string;
+        stream?: { remotePort?: number };
+      };
+      console.log(
+        JSON.stringify({
+          killedPort: oldPrimary,
+          primaryNow: await sentinels.primaryPort(),
+          switchedAfterMs: (switchedAt ?? NaN) - killedAt,
+          answersAfterKill: afterKill.length,
+          lastRefusal: afterKill.at(-1)?.body,
+          commandConnection: { status: stream.status, port: stream.stream?.remotePort },
+          logs: serviceLogs.slice(-40),
+        }),
+      );
+    }
     expect(firstAccepted).toBeDefined();
     // Measured: the primary killed → the first upload accepted again (printed for the docs).
     console.log(
