@@ -22,7 +22,8 @@ export const DEFAULT_MAX_MATCHES_PER_TYPE = 10_000;
 export const MAX_SAMPLES_PER_TYPE = 3;
 /** The region phone numbers written without `+` are read in, unless the caller names one. */
 export const DEFAULT_PHONE_REGION: CountryCode = 'US';
-const CHUNK_CHARS = 256 * 1024;
+/** The part of the text each pass counts values in. */
+export const CHUNK_CHARS = 256 * 1024;
 /** The longest value of any type and the context read beside it. */
 export const OVERLAP_CHARS =
   Math.max(...Object.values(DETECTORS).map((detector) => detector.maxLength)) + CONTEXT_CHARS;

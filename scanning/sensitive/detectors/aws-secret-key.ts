@@ -8,7 +8,7 @@ import { AWS_ACCESS_KEY_ID } from './aws-access-key.js';
  * after a label naming it (`aws_secret_access_key`, `SecretAccessKey`), and only when it mixes
  * upper case, lower case and digits as generated keys do (a hex SHA-1 does not).
  */
-const CANDIDATE = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+const CANDIDATE = /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
 const LABEL = /(?:aws)?[_\s-]?secret[_\s-]?(?:access)?[_\s-]?key/i;
 
 function looksGenerated(value: string): boolean {
