@@ -1,4 +1,4 @@
-import { findNumbers } from 'libphonenumber-js/max';
+import { findNumbers, Metadata, type CountryCode, type PhoneNumber } from 'libphonenumber-js/max';
 import type { Detector, FindOptions, Span } from '../types.js';
 import { creditCard } from './credit-card.js';
 import { iban } from './iban.js';
@@ -7,13 +7,49 @@ import { usSsn } from './us-ssn.js';
 /**
  * Phone numbers, found and validated by libphonenumber-js with its full metadata (a number must
  * fit one of its country's number patterns, not only its length). Numbers written without `+`
- * are read in the default region. Two rules keep ids out: a number written nationally must be
- * formatted (a space, dash, dot or parenthesis in it), as a bare run of ten digits is as likely
- * an order number or a timestamp; and digits that are a card number, an IBAN or an SSN are
- * those, not a phone number.
+ * are read in the default region. Numbers are everywhere in text that are not phone numbers, so
+ * more rules keep them out:
+ * - a number written nationally must be formatted (a space, dash, dot or parenthesis in it): a
+ *   bare run of digits is as likely an order number or a timestamp;
+ * - in a region whose national numbers start with a trunk prefix `0` (most of Europe, India), a
+ *   number written nationally must start with it (`030 901820` in Germany; `2049-3630` is an
+ *   ISSN there, not a number without its area code);
+ * - no comma inside, and not part of a longer token (`5.4.0-150-generic`, `10.0.19045.3803`);
+ * - digits that are a card number, an IBAN or an SSN are those, not a phone number.
  */
 function isFormatted(raw: string): boolean {
   return raw.startsWith('+') || /[\s().-]/.test(raw);
+}
+
+function standsAlone(text: string, span: Span): boolean {
+  const before = text.charAt(span.start - 1);
+  const after = text.slice(span.end, span.end + 2);
+  return !/[\w.,/:-]/.test(before) && !/^(?:[\w/:-]|[.,]\d)/.test(after);
+}
+
+/** The trunk prefix national numbers of the region are dialled with, if it is `0`. */
+function requiresTrunkZero(region: CountryCode): boolean {
+  const metadata = new Metadata();
+  metadata.selectNumberingPlan(region);
+  // NumberingPlan.nationalPrefix() is in the library's metadata API but not its typings.
+  const plan = metadata.numberingPlan as { nationalPrefix?: () => string | undefined } | undefined;
+  return plan?.nationalPrefix?.() === '0';
+}
+
+function isWrittenInFull(raw: string, number: PhoneNumber, region: CountryCode): boolean {
+  if (raw.startsWith('+') || number.country !== region) return true;
+  return !requiresTrunkZero(region) || raw.replace(/^\(/, '').startsWith('0');
+}
+
+function isPlausible(text: string, span: Span, number: PhoneNumber, region: CountryCode): boolean {
+  const raw = text.slice(span.start, span.end);
+  return (
+    number.isValid() &&
+    isFormatted(raw) &&
+    !raw.includes(',') &&
+    standsAlone(text, span) &&
+    isWrittenInFull(raw, number, region)
+  );
 }
 
 function overlaps(span: Span, others: readonly Span[]): boolean {
@@ -28,8 +64,11 @@ function* findPhones(text: string, options: FindOptions): Generator<Span> {
   ]);
   for (const number of found) {
     const span = { start: number.startsAt, end: number.endsAt };
-    const raw = text.slice(span.start, span.end);
-    if (number.number.isValid() && isFormatted(raw) && !overlaps(span, otherNumbers)) yield span;
+    if (
+      isPlausible(text, span, number.number, options.defaultRegion) &&
+      !overlaps(span, otherNumbers)
+    )
+      yield span;
   }
 }
 
