@@ -36,19 +36,30 @@ function requiresTrunkZero(region: CountryCode): boolean {
   return plan?.nationalPrefix?.() === '0';
 }
 
-function isWrittenInFull(raw: string, number: PhoneNumber, region: CountryCode): boolean {
+function isWrittenInFull(
+  raw: string,
+  number: PhoneNumber,
+  region: CountryCode,
+  trunkZero: boolean,
+): boolean {
   if (raw.startsWith('+') || number.country !== region) return true;
-  return !requiresTrunkZero(region) || raw.replace(/^\(/, '').startsWith('0');
+  return !trunkZero || raw.replace(/^\(/, '').startsWith('0');
 }
 
-function isPlausible(text: string, span: Span, number: PhoneNumber, region: CountryCode): boolean {
+function isPlausible(
+  text: string,
+  span: Span,
+  number: PhoneNumber,
+  region: CountryCode,
+  trunkZero: boolean,
+): boolean {
   const raw = text.slice(span.start, span.end);
   return (
     number.isValid() &&
     isFormatted(raw) &&
     !raw.includes(',') &&
     standsAlone(text, span) &&
-    isWrittenInFull(raw, number, region)
+    isWrittenInFull(raw, number, region, trunkZero)
   );
 }
 
@@ -56,19 +67,44 @@ function overlaps(span: Span, others: readonly Span[]): boolean {
   return others.some((other) => span.start < other.end && other.start < span.end);
 }
 
+/**
+ * Runs of digits and the punctuation numbers are written with, holding at least seven digits
+ * (no country's numbers are shorter): libphonenumber-js reads text at well under 1 MB/s, so it
+ * is handed these runs (with a character of context either side for its own checks) rather
+ * than the whole text.
+ */
+const NUMBER_RUN = /\+?\(?\d[\d\s().\/-]*\d/g;
+const MIN_DIGITS = 7;
+
+function* numberRuns(text: string): Generator<Span> {
+  for (const match of text.matchAll(NUMBER_RUN)) {
+    let digits = 0;
+    for (const character of match[0]) if (character >= '0' && character <= '9') digits += 1;
+    if (digits >= MIN_DIGITS) yield { start: match.index, end: match.index + match[0].length };
+  }
+}
+
 function* findPhones(text: string, options: FindOptions): Generator<Span> {
-  const found = findNumbers(text, { defaultCountry: options.defaultRegion, v2: true });
-  if (found.length === 0) return;
-  const otherNumbers = [creditCard, iban, usSsn].flatMap((detector) => [
-    ...detector.find(text, options),
-  ]);
-  for (const number of found) {
-    const span = { start: number.startsAt, end: number.endsAt };
-    if (
-      isPlausible(text, span, number.number, options.defaultRegion) &&
-      !overlaps(span, otherNumbers)
-    )
-      yield span;
+  let trunkZero: boolean | undefined;
+  let otherNumbers: Span[] | undefined;
+  for (const run of numberRuns(text)) {
+    const from = Math.max(0, run.start - 1);
+    const found = findNumbers(text.slice(from, run.end + 1), {
+      defaultCountry: options.defaultRegion,
+      v2: true,
+    });
+    for (const number of found) {
+      trunkZero ??= requiresTrunkZero(options.defaultRegion);
+      otherNumbers ??= [creditCard, iban, usSsn].flatMap((detector) => [
+        ...detector.find(text, options),
+      ]);
+      const span = { start: from + number.startsAt, end: from + number.endsAt };
+      if (
+        isPlausible(text, span, number.number, options.defaultRegion, trunkZero) &&
+        !overlaps(span, otherNumbers)
+      )
+        yield span;
+    }
   }
 }
 
