@@ -73,7 +73,7 @@ function overlaps(span: Span, others: readonly Span[]): boolean {
  * is handed these runs (with a character of context either side for its own checks) rather
  * than the whole text.
  */
-const NUMBER_RUN = /\+?\(?\d[\d\s().\/-]*\d/g;
+const NUMBER_RUN = /\+?\(?\d[\d\s()./-]*\d/g;
 const MIN_DIGITS = 7;
 
 function* numberRuns(text: string): Generator<Span> {
