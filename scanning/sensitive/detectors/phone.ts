@@ -27,7 +27,7 @@ function standsAlone(text: string, span: Span): boolean {
   return !/[\w.,/:-]/.test(before) && !/^(?:[\w/:-]|[.,]\d)/.test(after);
 }
 
-/** The trunk prefix national numbers of the region are dialled with, if it is `0`. */
+/** Whether the region's national numbers are dialled with the trunk prefix `0`. */
 function requiresTrunkZero(region: CountryCode): boolean {
   const metadata = new Metadata();
   metadata.selectNumberingPlan(region);
@@ -68,10 +68,11 @@ function overlaps(span: Span, others: readonly Span[]): boolean {
 }
 
 /**
- * Runs of digits and the punctuation numbers are written with, holding at least seven digits
- * (no country's numbers are shorter): libphonenumber-js reads text at well under 1 MB/s, so it
- * is handed these runs (with a character of context either side for its own checks) rather
- * than the whole text.
+ * Runs of digits and the punctuation numbers are written with, holding at least seven digits:
+ * libphonenumber-js reads text at well under 1 MB/s, so it is handed these runs (with a
+ * character of context either side for its own checks) rather than the whole text. The few
+ * numbering plans with shorter numbers (small territories') are left out: six digits or fewer
+ * are as likely a postcode, an amount or a reference.
  */
 const NUMBER_RUN = /\+?\(?\d[\d\s()./-]*\d/g;
 const MIN_DIGITS = 7;
