@@ -9,7 +9,7 @@ import { AWS_ACCESS_KEY_ID } from './aws-access-key.js';
  * upper case, lower case and digits as generated keys do (a hex SHA-1 does not).
  */
 const CANDIDATE = /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
-const LABEL = /(?:aws)?[_\s-]?secret[_\s-]?(?:access)?[_\s-]?key/i;
+const LABEL = /aws[_\s-]?secret|secret[_\s-]?access[_\s-]?key/i;
 
 function looksGenerated(value: string): boolean {
   return /[a-z]/.test(value) && /[A-Z]/.test(value) && /[0-9]/.test(value);

@@ -218,6 +218,7 @@ describe('cloud and service credentials', () => {
   it('does not count 40 characters far from any AWS key, or a hex hash beside one', () => {
     const text = [
       `checksum ${secretKey}`,
+      `rails secret_key_base: ${secretKey.replace('w', 'v')}`,
       'The deployment notes continue with unrelated prose. '.repeat(6),
       `${accessKey} sha1 ${'da39a3ee5e6b4b0d3255bfef95601890afd80709'}`,
       'AKIAIOSFODNN7EXAMPL AKIAIOSFODNN7EXAMPLE1 akiaiosfodnn7example',
