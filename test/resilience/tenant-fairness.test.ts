@@ -233,7 +233,10 @@ describe('a deep backlog of one tenant in the scan queue', () => {
     expect([...new Set(ranks)].sort((x, y) => x - y)).toEqual(
       Array.from({ length: BACKLOG }, (_, i) => i + 1),
     );
-    const outOfOrder = ranks.filter((rank, i) => i > 0 && rank < (ranks[i - 1] ?? 0) - 4);
+    // Seen from the content server: a job taken in turn can reach it after a few taken after it
+    // (4 run at once, and on a busy machine one may wait for the CPU before it sends its request),
+    // so a start may come up to twice the concurrency behind: anything more is out of order.
+    const outOfOrder = ranks.filter((rank, i) => i > 0 && rank < (ranks[i - 1] ?? 0) - 8);
     expect(outOfOrder).toEqual([]);
     await waitFor(
       async () => (await scanQueue.getJobCounts('completed')).completed === BACKLOG + 3,

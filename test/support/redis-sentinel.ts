@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -60,6 +60,7 @@ export async function startTestSentinels(
   const security = options.security ?? OPEN;
   const root = await mkdtemp(path.join(tmpdir(), 'arbiter-sentinel-'));
   const nodes: Node[] = [];
+  const held: Server[] = [];
   const startNode = async (label: string, config: string[], sentinel = false): Promise<Node> => {
     const client = sentinel ? security.sentinelClient : security.dataClient;
     const dir = path.join(root, label);
@@ -128,9 +129,11 @@ export async function startTestSentinels(
         const node = nodes.find((candidate) => candidate.port === port);
         if (!node) throw new Error(`no process of this harness listens on ${port}`);
         await stopNode(node, 'SIGKILL');
+        held.push(await holdPort(port));
         return port;
       },
       async stop() {
+        for (const holder of held) holder.close();
         await Promise.all(nodes.map((node) => stopNode(node, 'SIGTERM')));
         await rm(root, { recursive: true, force: true });
       },
@@ -164,6 +167,21 @@ export async function startAnswering<N extends { child: ChildProcess }>(
     nodes.splice(nodes.indexOf(node), 1);
     if (attempt === 3) throw new Error(`${what}: redis-server exited at start three times`);
   }
+}
+
+/**
+ * Keeps a killed node's port from being taken by another test file's Redis (the OS hands freed
+ * ports out again): a client or Sentinel reconnecting to the dead address would then find a
+ * stranger answering as a primary, and could stay with it. Connections to the port are reset at
+ * once, as to a dead server. Best effort: if the port was taken already, nothing is held.
+ */
+async function holdPort(port: number): Promise<Server> {
+  const holder = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => {
+    holder.once('error', () => resolve());
+    holder.listen(port, HOST, () => resolve());
+  });
+  return holder;
 }
 
 /** A port nothing listens on right now (the OS picks it; the node binds it a moment later). */
