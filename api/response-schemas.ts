@@ -202,6 +202,10 @@ export const BucketViewSchema = z
       date: z.string(),
       findings: z.string(),
       engine: z.string(),
+      classificationResult: z.string(),
+      classificationDate: z.string(),
+      classificationMatches: z.string(),
+      classificationMessage: z.string(),
     }),
     callback: z.string().nullable(),
     queue: z
@@ -212,6 +216,19 @@ export const BucketViewSchema = z
         credentials: CredentialsViewSchema.nullable(),
       })
       .nullable(),
+    detectionCategories: z
+      .array(z.enum(DETECTION_CATEGORIES))
+      .nullable()
+      .describe(
+        'What its objects’ scans look for, in place of the key’s or tenant’s; null: theirs.',
+      ),
+    classify: z
+      .boolean()
+      .describe('Whether its objects are classified for sensitive data (see docs/s3.md).'),
+    classifyInclude: z.array(z.string()).describe('Key prefixes classified; empty: every key.'),
+    classifyExclude: z
+      .array(z.string())
+      .describe('Key prefixes never classified, even under an included one.'),
     creation_date: timestamp,
     last_modified_date: timestamp,
   })

@@ -245,8 +245,9 @@ export async function buildRuntime(
     usage: limits,
     metrics,
     settings,
-    // Scans follow their key's detection categories, else their tenant's (scans/scan-plans.ts).
-    plans: new SettingsScanPlanner(settings, keySettings),
+    // Scans follow their bucket's detection categories, else their key's, else their tenant's,
+    // and a bucket may add classification for some of its keys (scans/scan-plans.ts).
+    plans: new SettingsScanPlanner(settings, keySettings, s3Access.plans),
     errors,
   };
   const scanning = new ScanService(pipeline);

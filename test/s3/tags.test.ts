@@ -114,6 +114,10 @@ describe('scan tags', () => {
       date: 'av-timestamp',
       findings: 'av-signature',
       engine: 'av-engine',
+      classificationResult: 'dlp-status',
+      classificationDate: 'dlp-timestamp',
+      classificationMatches: 'dlp-types',
+      classificationMessage: 'dlp-summary',
     };
     const merge = mergeTags(
       [{ Key: 'scan-result', Value: 'mine' }],
@@ -126,6 +130,132 @@ describe('scan tags', () => {
       'av-timestamp',
       'av-engine',
     ]);
+  });
+});
+
+describe('classification tags', () => {
+  const classified = (classification: Record<string, unknown>, findings: string[] = []) =>
+    result(findings, { classification } as Partial<ScanResult>);
+
+  it('says Sensitive with the types found, most first, and their counts in a sentence', () => {
+    const tags = scanTags(
+      keys,
+      'infected',
+      classified(
+        {
+          result: 'sensitive',
+          matches: { email: 3, credit_card: 12, iban: 3 },
+          samples: { credit_card: ['…1111'], email: ['j***@example.com'], iban: ['DE…3000'] },
+        },
+        ['content.sensitive.credit_card', 'content.sensitive.email', 'content.sensitive.iban'],
+      ),
+      at,
+    );
+    expect(tags.map((tag) => tag.Key)).toEqual([
+      'scan-result',
+      'classification-result',
+      'scan-date',
+      'scan-findings',
+      'date-classified',
+      'classification-matches',
+      'scan-engine',
+      'classification-message',
+    ]);
+    const byKey = Object.fromEntries(tags.map((tag) => [tag.Key, tag.Value]));
+    expect(byKey).toMatchObject({
+      'classification-result': 'Sensitive',
+      'date-classified': at.toISOString(),
+      'classification-matches': 'credit_card email iban',
+      'classification-message': '12 credit_card + 3 email + 3 iban',
+    });
+    // Counts and type names only: no sample, redacted or not, goes into a tag.
+    expect(JSON.stringify(tags)).not.toMatch(/1111|example\.com|DE…/);
+    for (const tag of tags) expect(tagValue(tag.Value)).toBe(tag.Value);
+  });
+
+  it('says Clean with no matches tag, and Error with its reason', () => {
+    const clean = scanTags(
+      keys,
+      'clean',
+      classified({ result: 'none', matches: {}, samples: {} }),
+      at,
+    );
+    expect(clean.filter((tag) => tag.Key.includes('classif'))).toEqual([
+      { Key: 'classification-result', Value: 'Clean' },
+      { Key: 'date-classified', Value: at.toISOString() },
+      { Key: 'classification-message', Value: 'no sensitive data found' },
+    ]);
+    const failed = scanTags(
+      keys,
+      'clean',
+      classified({
+        result: 'error',
+        matches: {},
+        samples: {},
+        error: 'the text could not be read (PDF: bad xref)',
+      }),
+      at,
+    );
+    expect(Object.fromEntries(failed.map((tag) => [tag.Key, tag.Value]))).toMatchObject({
+      'classification-result': 'Error',
+      'classification-message': 'the text could not be read _PDF: bad xref_',
+    });
+    expect(scanTags(keys, 'clean', result([]), at).some((t) => t.Key.includes('classif'))).toBe(
+      false,
+    );
+  });
+
+  it('keeps whole type names within 256 characters, saying how many more there are', () => {
+    const matches = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [`type_number_${String(i).padStart(2, '0')}`, 1000 + i]),
+    );
+    const tags = scanTags(
+      keys,
+      'infected',
+      classified({ result: 'sensitive', matches, samples: {} }),
+      at,
+    );
+    const value = (key: string) => tags.find((tag) => tag.Key === key)?.Value ?? '';
+    for (const key of ['classification-matches', 'classification-message']) {
+      expect(value(key).length).toBeLessThanOrEqual(256);
+      expect(value(key)).toMatch(/ \d+ more$/);
+    }
+    const words = value('classification-matches').split(' ');
+    const listed = words.slice(0, -2);
+    expect(listed.every((word) => /^type_number_\d\d$/.test(word))).toBe(true);
+    expect(Number(words.at(-2))).toBe(30 - listed.length);
+    expect(
+      value('classification-message').startsWith('1029 type_number_29 + 1028 type_number_28'),
+    ).toBe(true);
+  });
+
+  it('fills the budget in priority order: 6 user tags leave room for four of ours', () => {
+    const ours = scanTags(
+      keys,
+      'infected',
+      classified({ result: 'sensitive', matches: { credit_card: 2 }, samples: {} }, [
+        'content.sensitive.credit_card',
+      ]),
+      at,
+    );
+    const merge = mergeTags(user(6), ours, keys);
+    expect(merge.written).toEqual([
+      'scan-result',
+      'classification-result',
+      'scan-date',
+      'scan-findings',
+    ]);
+    expect(merge.omitted).toEqual([
+      'date-classified',
+      'classification-matches',
+      'scan-engine',
+      'classification-message',
+    ]);
+    expect(merge.tags?.slice(0, 6)).toEqual(user(6));
+    // Old classification tags are ours: replaced, or removed when the new result has none.
+    const stale = [...user(2), { Key: 'classification-result', Value: 'Sensitive' }];
+    const rescanned = mergeTags(stale, scanTags(keys, 'clean', result([]), at), keys);
+    expect(rescanned.tags?.some((tag) => tag.Key === 'classification-result')).toBe(false);
   });
 });
 
