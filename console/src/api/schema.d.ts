@@ -1354,6 +1354,10 @@ export interface components {
                 date: string;
                 findings: string;
                 engine: string;
+                classificationResult: string;
+                classificationDate: string;
+                classificationMatches: string;
+                classificationMessage: string;
             };
             callback: string | null;
             queue: {
@@ -1373,6 +1377,14 @@ export interface components {
                     externalId: string;
                 }) | null;
             } | null;
+            /** @description What its objects’ scans look for, in place of the key’s or tenant’s; null: theirs. */
+            detectionCategories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+            /** @description Whether its objects are classified for sensitive data (see docs/s3.md). */
+            classify: boolean;
+            /** @description Key prefixes classified; empty: every key. */
+            classifyInclude: string[];
+            /** @description Key prefixes never classified, even under an included one. */
+            classifyExclude: string[];
             /**
              * Format: date-time
              * @example 2026-01-02T03:04:05.678Z
@@ -3743,7 +3755,11 @@ export interface operations {
                      *       "result": "scan-result",
                      *       "date": "scan-date",
                      *       "findings": "scan-findings",
-                     *       "engine": "scan-engine"
+                     *       "engine": "scan-engine",
+                     *       "classificationResult": "classification-result",
+                     *       "classificationDate": "date-classified",
+                     *       "classificationMatches": "classification-matches",
+                     *       "classificationMessage": "classification-message"
                      *     }
                      */
                     tags?: {
@@ -3755,6 +3771,14 @@ export interface operations {
                         findings?: string;
                         /** @default scan-engine */
                         engine?: string;
+                        /** @default classification-result */
+                        classificationResult?: string;
+                        /** @default date-classified */
+                        classificationDate?: string;
+                        /** @default classification-matches */
+                        classificationMatches?: string;
+                        /** @default classification-message */
+                        classificationMessage?: string;
                     };
                     callback?: string | null;
                     queue?: {
@@ -3775,6 +3799,13 @@ export interface operations {
                             sessionName?: string;
                         };
                     } | null;
+                    detectionCategories?: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                    /** @default false */
+                    classify?: boolean;
+                    /** @default [] */
+                    classifyInclude?: string[];
+                    /** @default [] */
+                    classifyExclude?: string[];
                 };
             };
         };
