@@ -19,7 +19,8 @@ export const TAG_VALUE_MAX = 256;
 /** What the classification tags are made of: the result's `classification`. */
 export interface Classification {
   result: 'sensitive' | 'none' | 'error';
-  matches: Record<string, number>;
+  matches: Partial<Record<string, number>>;
+  /** Why classification failed, when the result says. */
   error?: string;
 }
 
@@ -99,7 +100,7 @@ export function classificationTagValues(
     classificationDate: classifiedAt.toISOString(),
   };
   const found = Object.entries(classification.matches)
-    .filter(([, count]) => count > 0)
+    .flatMap(([type, count]) => (count ? [[type, count] as const] : []))
     .sort(([a, countA], [b, countB]) => countB - countA || a.localeCompare(b));
   if (found.length > 0)
     values.classificationMatches = joinWithin(
