@@ -6,9 +6,9 @@ import type { ScanRequest } from './results.js';
 
 /**
  * Each scan's plan from the operator's settings: the submitting key's categories where it has
- * its own, else its tenant's; the image threshold is always the tenant's. Scans that no key
- * submitted (S3 events, retro jobs: `keyId` unset) follow the tenant; a rescan carries the keyId
- * of the scan it repeats. Both are read as the settings were within the last second (each store
+ * its own, else its tenant's; the image threshold and the classification settings are always
+ * the tenant's. Scans that no key submitted (S3 events, retro jobs: `keyId` unset) follow the
+ * tenant; a rescan carries the keyId of the scan it repeats. Both are read as the settings were within the last second (each store
  * caches per process).
  */
 export class SettingsScanPlanner implements ScanPlanner {
@@ -28,6 +28,7 @@ export class SettingsScanPlanner implements ScanPlanner {
       tenantId: request.tenantId,
       categories: keyCategories ?? tenant.detectionCategories,
       imageThreshold: tenant.imageThreshold,
+      classification: tenant.classification,
     };
   }
 }
