@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_MIN_MATCHES, SENSITIVE_TYPES } from '../core/sensitive-types.js';
 import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
 /**
@@ -13,6 +14,29 @@ const timestamp = z.iso.datetime().meta({ examples: ['2026-01-02T03:04:05.678Z']
 export const ErrorSchema = z
   .object({ error: z.string().describe('What went wrong, naming the field at fault.') })
   .meta({ id: 'Error' });
+
+const sensitiveType = z.enum(SENSITIVE_TYPES);
+
+/** The sensitive-data classification a result carries (`sensitive_data`, docs/sensitive-data.md). */
+export const ClassificationSchema = z
+  .object({
+    result: z
+      .enum(['sensitive', 'none', 'error'])
+      .describe(
+        '`sensitive`: at least one type reached the tenant’s `min_matches` (each is also a `content.sensitive.<type>` finding); `none`: every text read was classified and none did; `error`: the classification could not be made (the result’s `error` says why).',
+      ),
+    matches: z
+      .partialRecord(sensitiveType, z.int().min(1))
+      .describe(
+        'Values found of each type that reached `min_matches`, summed over the content and every part of it.',
+      ),
+    samples: z
+      .partialRecord(sensitiveType, z.array(z.string()))
+      .describe(
+        'Up to three redacted samples of each type in `matches` (`…1111`, `j***@example.com`): never a whole value.',
+      ),
+  })
+  .meta({ id: 'Classification' });
 
 /** Must parse to exactly scans/results.ts's ScanResult (test/scans/result-shape.test.ts). */
 export const ScanResultSchema = z
@@ -66,6 +90,9 @@ export const ScanResultSchema = z
       .describe(
         'Arbiter extension: set when a rescan (`POST /v1/rescans`) changed the verdict; what the result said before.',
       ),
+    classification: ClassificationSchema.optional().describe(
+      'Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found.',
+    ),
   })
   .meta({ id: 'ScanResult' });
 
@@ -93,6 +120,18 @@ export const PingSchema = z.object({
 export const AuthTokenSchema = z
   .object({ id, creation_date: timestamp, expiration_date: timestamp })
   .meta({ id: 'AuthToken' });
+
+/** A tenant's `sensitive_data` settings as the admin API and `/account.json` show them. */
+const ClassificationSettingsViewSchema = z
+  .object({
+    types: z.array(sensitiveType).describe('The types counted (default all).'),
+    min_matches: z
+      .int()
+      .min(1)
+      .max(MAX_MIN_MATCHES)
+      .describe('Values of a type from which it is reported (default 1).'),
+  })
+  .describe('What the `sensitive_data` category counts (the tenant’s; keys do not override it).');
 
 export const AccountSchema = z.object({
   name: z.string(),
@@ -126,6 +165,7 @@ export const AccountSchema = z.object({
       report_unscannable: z.boolean(),
       detection_categories: z.array(z.string()),
       image_threshold: z.number(),
+      classification: ClassificationSettingsViewSchema,
     })
     .optional()
     .describe('The tenant’s scanning preferences, as set by the operator.'),
@@ -148,7 +188,7 @@ export const AccountSchema = z.object({
     )
     .optional()
     .describe(
-      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules.',
+      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`) and for tenants’ own YARA rules.',
     ),
   warnings: z
     .array(z.string())
@@ -320,6 +360,7 @@ export const TenantSettingsViewSchema = z.object({
   image_threshold: z
     .number()
     .describe('The nudity score (0 to 1) from which an image is reported (default 0.7).'),
+  classification: ClassificationSettingsViewSchema,
 });
 
 export const KeySettingsViewSchema = z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_MIN_MATCHES, SENSITIVE_TYPES } from '../core/sensitive-types.js';
 import { TOKEN_TIMEOUT } from '../core/tokens.js';
 import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
@@ -306,6 +307,59 @@ const detectionCategories = (field: string) =>
       items: { type: 'string', enum: [...DETECTION_CATEGORIES] },
     });
 
+const KNOWN_SENSITIVE_TYPES = SENSITIVE_TYPES.join(', ');
+const typesError = `classification.types must be a list of type names (${KNOWN_SENSITIVE_TYPES})`;
+
+/**
+ * The tenant's `sensitive_data` settings, set as a whole: a field left out takes its default
+ * (every type; one value). Types are deduplicated and put in their canonical order; an unknown
+ * name is refused by name.
+ */
+const ClassificationSettingsSchema = z.strictObject(
+  {
+    types: z
+      .array(z.string({ error: typesError }), { error: typesError })
+      .min(1, `classification.types must name at least one type (${KNOWN_SENSITIVE_TYPES})`)
+      .max(
+        SENSITIVE_TYPES.length * 2,
+        `classification.types has more than ${SENSITIVE_TYPES.length * 2} entries`,
+      )
+      .superRefine((names, context) => {
+        const unknown = names.find(
+          (name) => !(SENSITIVE_TYPES as readonly string[]).includes(name),
+        );
+        if (unknown !== undefined)
+          context.addIssue({
+            code: 'custom',
+            message: `classification.types: unknown type "${unknown.slice(0, 64)}"; known types are ${KNOWN_SENSITIVE_TYPES}`,
+          });
+      })
+      .transform((names) => SENSITIVE_TYPES.filter((type) => names.includes(type)))
+      .meta({
+        type: 'array',
+        minItems: 1,
+        items: { type: 'string', enum: [...SENSITIVE_TYPES] },
+      })
+      .optional()
+      .describe(`The types counted (default all): ${KNOWN_SENSITIVE_TYPES}.`),
+    min_matches: wholeNumber({
+      min: 1,
+      max: MAX_MIN_MATCHES,
+      notWhole: `classification.min_matches must be a whole number from 1 to ${MAX_MIN_MATCHES}`,
+      outOfRange: `classification.min_matches must be a whole number from 1 to ${MAX_MIN_MATCHES}`,
+    })
+      .optional()
+      .describe(
+        'A type is reported (`content.sensitive.<type>`) once the content holds this many values of it, summed over every part (default 1).',
+      ),
+  },
+  {
+    error: (issue) =>
+      unknownField('accepted fields of classification are types and min_matches')(issue) ??
+      'classification must be an object: {"types": [...], "min_matches": 1}',
+  },
+);
+
 /** `PUT /admin/tenants/{id}/settings`: the fields given change, the others stay. */
 export const TenantSettingsSchema = z.strictObject(
   {
@@ -323,10 +377,13 @@ export const TenantSettingsSchema = z.strictObject(
       .describe(
         'The nudity score from which an image is reported as `content.image.nsfw.nudity` (default 0.7).',
       ),
+    classification: ClassificationSettingsSchema.optional().describe(
+      'What the `sensitive_data` category counts, set as a whole (a field left out takes its default). The tenant’s alone: a key switches the category on or off, not these.',
+    ),
   },
   {
     error: unknownField(
-      'accepted fields are report_unscannable, detection_categories and image_threshold',
+      'accepted fields are report_unscannable, detection_categories, image_threshold and classification',
     ),
   },
 );

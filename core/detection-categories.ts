@@ -4,7 +4,12 @@
  * settings stores (tenant-settings.ts, key-settings.ts) validate and store them; a scan's plan
  * (scanning/plan.ts) is made of them.
  */
-export const DETECTION_CATEGORIES = ['malware', 'unsafe_image', 'unsafe_language'] as const;
+export const DETECTION_CATEGORIES = [
+  'malware',
+  'unsafe_image',
+  'unsafe_language',
+  'sensitive_data',
+] as const;
 
 export type DetectionCategory = (typeof DETECTION_CATEGORIES)[number];
 

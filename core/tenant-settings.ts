@@ -6,6 +6,12 @@ import {
 } from './detection-categories.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
+import {
+  DEFAULT_CLASSIFICATION,
+  MAX_MIN_MATCHES,
+  normaliseSensitiveTypes,
+  type ClassificationSettings,
+} from './sensitive-types.js';
 
 /**
  * A tenant's scanning preferences, set by the operator. Kept apart from rate limits: those are
@@ -25,12 +31,18 @@ export interface TenantSettings {
   detectionCategories: readonly DetectionCategory[];
   /** The nudity score (0 to 1) from which an image is reported. */
   imageThreshold: number;
+  /**
+   * What `sensitive_data` counts and from how many values a type is reported (every type, from
+   * one value, by default). The tenant's alone: a key switches the category, not these.
+   */
+  classification: ClassificationSettings;
 }
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   reportUnscannable: true,
   detectionCategories: DEFAULT_DETECTION_CATEGORIES,
   imageThreshold: DEFAULT_IMAGE_THRESHOLD,
+  classification: DEFAULT_CLASSIFICATION,
 };
 
 /** Settings are read from Redis at most this often per process (a change applies within it). */
@@ -39,6 +51,8 @@ export const SETTINGS_CACHE_MS = 1000;
 const REPORT_UNSCANNABLE = 'report_unscannable';
 const DETECTION_CATEGORIES_FIELD = 'detection_categories';
 const IMAGE_THRESHOLD = 'image_threshold';
+const CLASSIFICATION_TYPES = 'classification_types';
+const CLASSIFICATION_MIN_MATCHES = 'classification_min_matches';
 
 /** Known categories in their canonical order, duplicates gone (what a plan expects). */
 export function normaliseCategories(names: Iterable<string>): DetectionCategory[] {
@@ -67,6 +81,25 @@ function parseThreshold(raw: string | null | undefined): number {
   return Number.isFinite(value) && value >= 0 && value <= 1 ? value : DEFAULT_IMAGE_THRESHOLD;
 }
 
+/**
+ * Classification settings as stored (types comma-separated, the threshold a decimal); what this
+ * version cannot use (a type it does not know, a threshold out of range) reads as the default.
+ */
+function parseClassification(
+  types: string | null | undefined,
+  minMatches: string | null | undefined,
+): ClassificationSettings {
+  const known = types ? normaliseSensitiveTypes(types.split(',')) : [];
+  const threshold = minMatches ? Number(minMatches) : NaN;
+  return {
+    types: known.length > 0 ? known : DEFAULT_CLASSIFICATION.types,
+    minMatches:
+      Number.isInteger(threshold) && threshold >= 1 && threshold <= MAX_MIN_MATCHES
+        ? threshold
+        : DEFAULT_CLASSIFICATION.minMatches,
+  };
+}
+
 export class TenantSettingsStore {
   private readonly cache = new Map<string, { at: number; settings: TenantSettings }>();
 
@@ -76,11 +109,13 @@ export class TenantSettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<TenantSettings> {
-    const [report, categories, threshold] = await this.redis.hmget(
+    const [report, categories, threshold, types, minMatches] = await this.redis.hmget(
       this.keys.tenantSettings(tenantId),
       REPORT_UNSCANNABLE,
       DETECTION_CATEGORIES_FIELD,
       IMAGE_THRESHOLD,
+      CLASSIFICATION_TYPES,
+      CLASSIFICATION_MIN_MATCHES,
     );
     return {
       reportUnscannable:
@@ -90,6 +125,7 @@ export class TenantSettingsStore {
       detectionCategories:
         parseStoredCategories(categories) ?? DEFAULT_TENANT_SETTINGS.detectionCategories,
       imageThreshold: parseThreshold(threshold),
+      classification: parseClassification(types, minMatches),
     };
   }
 
@@ -105,6 +141,15 @@ export class TenantSettingsStore {
     }
     if (changes.imageThreshold !== undefined)
       fields[IMAGE_THRESHOLD] = String(changes.imageThreshold);
+    if (changes.classification !== undefined) {
+      const types = normaliseSensitiveTypes(changes.classification.types);
+      const { minMatches } = changes.classification;
+      if (types.length === 0) throw new Error('classification needs at least one type');
+      if (!Number.isInteger(minMatches) || minMatches < 1 || minMatches > MAX_MIN_MATCHES)
+        throw new Error(`min_matches must be a whole number from 1 to ${MAX_MIN_MATCHES}`);
+      fields[CLASSIFICATION_TYPES] = types.join(',');
+      fields[CLASSIFICATION_MIN_MATCHES] = String(minMatches);
+    }
     if (Object.keys(fields).length > 0)
       await this.redis.hset(this.keys.tenantSettings(tenantId), fields);
     this.cache.delete(tenantId);

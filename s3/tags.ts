@@ -17,12 +17,7 @@ export interface Tag {
 export const TAG_VALUE_MAX = 256;
 
 /** What the classification tags are made of: the result's `classification`. */
-export interface Classification {
-  result: 'sensitive' | 'none' | 'error';
-  matches: Partial<Record<string, number>>;
-  /** Why classification failed, when the result says. */
-  error?: string;
-}
+type Classification = NonNullable<ScanResult['classification']>;
 
 /** Classifies a result the way the scan-result tag and the outcome listeners see it. */
 export function outcomeOf(result: ScanResult): ObjectOutcome {
@@ -65,10 +60,7 @@ export function scanTags(
   const values: Partial<Record<keyof TagKeys, string>> = {
     result: outcome,
     date: scannedAt.toISOString(),
-    ...classificationTagValues(
-      (result as { classification?: Classification }).classification,
-      scannedAt,
-    ),
+    ...classificationTagValues(result.classification, scannedAt, result.error),
   };
   if (result.findings.length > 0) values.findings = tagValue(result.findings.join(' '));
   // Engine versions name their engine ("ClamAV 1.4.6/27514/…", "arbiter-builtin/0.2.0 db:…");
@@ -88,11 +80,12 @@ const CLASSIFICATION_WORDS = { sensitive: 'Sensitive', none: 'Clean', error: 'Er
 /**
  * The four classification tags of a result that was classified: its verdict, when, the types
  * found (names only: a matched value, even redacted, never goes into a tag) and a sentence with
- * their counts, or the reason classification failed.
+ * their counts, or why classification failed (`scanError`: the whole scan failed).
  */
 export function classificationTagValues(
   classification: Classification | undefined,
   classifiedAt: Date,
+  scanError?: string,
 ): Partial<Record<keyof TagKeys, string>> {
   if (!classification) return {};
   const values: Partial<Record<keyof TagKeys, string>> = {
@@ -109,7 +102,7 @@ export function classificationTagValues(
     );
   values.classificationMessage =
     classification.result === 'error'
-      ? tagValue(classification.error ?? 'classification failed')
+      ? tagValue(scanError ?? 'the text of the content could not be classified')
       : found.length > 0
         ? joinWithin(
             found.map(([type, count]) => `${count} ${tagValue(type)}`),

@@ -13,7 +13,7 @@ import type { UploadStore } from '../core/upload-store.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import { sniffContentType } from '../scanning/content-type.js';
-import { EngineError, type EngineVerdict } from '../scanning/engine.js';
+import { EngineError, type ContentClassification, type EngineVerdict } from '../scanning/engine.js';
 import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
 import { defaultPlan, type ScanPlan } from '../scanning/plan.js';
 import { applyUnscannablePolicy } from './unscannable-policy.js';
@@ -294,8 +294,9 @@ async function download(
 async function scanContent(deps: PipelineDeps, run: Run, content: Content): Promise<ScanResult> {
   const { request } = run;
   const contentType = await sniffContentType(content.path);
+  let plan: ScanPlan | undefined;
   try {
-    const plan = (await deps.plans?.planFor(request)) ?? defaultPlan(request.tenantId);
+    plan = (await deps.plans?.planFor(request)) ?? defaultPlan(request.tenantId);
     run.trace.add(`detection categories: ${plan.categories.join(', ')}`);
     const target = {
       path: content.path,
@@ -306,6 +307,8 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
     const { findings, verdicts } = await deps.engines.scan(target, plan);
     run.onVerdicts?.(verdicts);
     for (const verdict of verdicts) run.trace.add(describeVerdict(verdict));
+    const classification = classificationOf(plan, verdicts);
+    if (classification) run.trace.add(describeClassification(classification));
     return {
       id: request.id,
       checksum: content.sha1,
@@ -315,6 +318,7 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
       content_type: contentType,
       metadata: request.metadata,
       engines: verdicts.map((v) => ({ name: v.engine, version: v.version })),
+      ...(classification ? { classification } : {}),
     };
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
@@ -333,8 +337,30 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
       checksum: content.sha1,
       content_length: content.size,
       content_type: contentType,
+      ...(plan?.categories.includes('sensitive_data') ? { classification: UNCLASSIFIED } : {}),
     };
   }
+}
+
+/** The classification of a scan that failed: nothing counted, never to be read as `none`. */
+const UNCLASSIFIED: ContentClassification = { result: 'error', matches: {}, samples: {} };
+
+/**
+ * The result's classification when the plan asked for `sensitive_data`: the one its analyzer's
+ * verdict carries (an analyzer that gave none did not classify the content: `error`).
+ */
+function classificationOf(
+  plan: ScanPlan,
+  verdicts: readonly EngineVerdict[],
+): ContentClassification | undefined {
+  if (!plan.categories.includes('sensitive_data')) return undefined;
+  return verdicts.find((verdict) => verdict.classification)?.classification ?? UNCLASSIFIED;
+}
+
+/** The trace line of a classification: the counts of each type, never a value or a sample. */
+function describeClassification(classification: ContentClassification): string {
+  const counts = Object.entries(classification.matches).map(([type, count]) => `${type}: ${count}`);
+  return `sensitive data: ${classification.result}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`;
 }
 
 async function finish(

@@ -1,3 +1,5 @@
+import type { ContentClassification } from '../scanning/engine.js';
+
 /**
  * The processing result, in the Scanii v2.2 wire shape. Field names are the protocol's and must
  * never be renamed or dropped; new fields may be added (clients ignore unknown fields).
@@ -36,6 +38,11 @@ export interface ScanResult {
    * result said before (its findings and the engine databases that gave them).
    */
   rescan?: RescanNote;
+  /**
+   * Present when the scan's categories include `sensitive_data`: how many sensitive values of
+   * each type reaching the tenant's threshold the content holds, with redacted samples.
+   */
+  classification?: ContentClassification;
 }
 
 export interface RescanNote {

@@ -23,9 +23,10 @@ export interface ObjectPlanSource {
  * Each scan's plan from the operator's settings: for a bucket object, its bucket's categories
  * where the bucket has its own; else the submitting key's where it has its own; else its
  * tenant's. A bucket that classifies the object's key adds `sensitive_data` to those. The image
- * threshold is always the tenant's. Scans that no key submitted (S3 events, retro jobs: `keyId`
- * unset) follow the bucket or the tenant; a rescan carries the keyId of the scan it repeats. All
- * are read as they were within the last second (each store caches per process).
+ * threshold and the classification settings are always the tenant's. Scans that no key
+ * submitted (S3 events, retro jobs: `keyId` unset) follow the bucket or the tenant; a rescan
+ * carries the keyId of the scan it repeats. All are read as they were within the last second
+ * (each store caches per process).
  */
 export class SettingsScanPlanner implements ScanPlanner {
   constructor(
@@ -51,6 +52,7 @@ export class SettingsScanPlanner implements ScanPlanner {
         ? normaliseCategories([...categories, 'sensitive_data'])
         : categories,
       imageThreshold: tenant.imageThreshold,
+      classification: tenant.classification,
     };
   }
 }

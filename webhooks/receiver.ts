@@ -33,6 +33,16 @@ export interface ArbiterResult {
   key?: string;
   versionId?: string | null;
   action?: string;
+  /**
+   * Only when the scan looked for sensitive data: `result` is `sensitive`, `none` or `error`;
+   * `matches` counts the values of each type found (`{"credit_card": 12}`), `samples` shows up to
+   * three redacted ones (`…1111`), never a whole value.
+   */
+  classification?: {
+    result: 'sensitive' | 'none' | 'error';
+    matches: Partial<Record<string, number>>;
+    samples: Partial<Record<string, string[]>>;
+  };
 }
 
 export type WebhookFailureReason =

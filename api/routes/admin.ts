@@ -3,6 +3,7 @@ import { conflict, notFound, unavailable } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { KeySettings, KeySettingsStore } from '../../core/key-settings.js';
+import { DEFAULT_CLASSIFICATION, describeClassification } from '../../core/sensitive-types.js';
 import type { TenantDeletion } from '../../core/tenant-deletion.js';
 import type { TenantSettings, TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
@@ -126,6 +127,14 @@ export function adminRouter({
         ? { detectionCategories: changes.detection_categories }
         : {}),
       ...(changes.image_threshold !== undefined ? { imageThreshold: changes.image_threshold } : {}),
+      ...(changes.classification !== undefined
+        ? {
+            classification: {
+              types: changes.classification.types ?? DEFAULT_CLASSIFICATION.types,
+              minMatches: changes.classification.min_matches ?? DEFAULT_CLASSIFICATION.minMatches,
+            },
+          }
+        : {}),
     });
     sendJson(res, 200, describeSettings(updated));
   });
@@ -231,6 +240,7 @@ function describeSettings(settings: TenantSettings) {
     report_unscannable: settings.reportUnscannable,
     detection_categories: settings.detectionCategories,
     image_threshold: settings.imageThreshold,
+    classification: describeClassification(settings.classification),
   };
 }
 

@@ -63,13 +63,19 @@ export class AnalysisEngine {
         signature: problem.detail,
       }));
     return checks.map((check) => {
+      const conclusion = check.conclude?.();
       // As for the built-in engine: a stored member's bytes are its container's too.
-      const detections = innermost([...(found.get(check) ?? []), ...unopened]);
+      const detections = innermost([
+        ...(found.get(check) ?? []),
+        ...(conclusion?.detections ?? []),
+        ...unopened,
+      ]);
       return {
         engine: check.name,
         version: check.version,
         findings: [...new Set(detections.map((d) => d.finding))].sort(),
         detections,
+        ...(conclusion?.classification ? { classification: conclusion.classification } : {}),
       };
     });
   }

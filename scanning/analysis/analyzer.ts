@@ -1,5 +1,5 @@
 import type { EmbeddedImage } from '../archives/index.js';
-import type { Detection } from '../engine.js';
+import type { ContentClassification, Detection } from '../engine.js';
 import type { DetectionCategory, ScanPlan } from '../plan.js';
 
 /**
@@ -61,4 +61,18 @@ export interface PreparedCheck {
   check(piece: Piece): Promise<Detection[]>;
   /** The detection for a wanted piece past `maxBytes` (an unscannable finding of the category). */
   tooLarge(piece: PieceHead): Detection;
+  /**
+   * Once the walk is over, what the check makes of the whole content beside its pieces'
+   * detections: for `sensitive_data`, the counts summed over every piece, and the findings of
+   * the types that reached the tenant's threshold (known only then). Absent for the checks whose
+   * pieces say it all.
+   */
+  conclude?(): CheckConclusion;
+}
+
+/** What a check concludes of the whole content (PreparedCheck.conclude). */
+export interface CheckConclusion {
+  detections: Detection[];
+  /** Carried into the verdict, and from there into the result. */
+  classification?: ContentClassification;
 }

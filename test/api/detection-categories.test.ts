@@ -12,6 +12,10 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { SENSITIVE_TYPES } from '../../core/sensitive-types.js';
+
+/** The classification settings of a tenant that set none (GET and /account.json). */
+const DEFAULT_CLASSIFICATION_VIEW = { types: [...SENSITIVE_TYPES], min_matches: 1 };
 
 interface Result {
   id: string;
@@ -71,6 +75,7 @@ describe('detection categories', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
     });
     const changed = await putSettings(
       tenant.id,
@@ -81,12 +86,14 @@ describe('detection categories', () => {
       report_unscannable: true,
       detection_categories: ['malware', 'unsafe_language'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
     });
     // Fields left out keep their value; the bounds are allowed.
     expect(await (await putSettings(tenant.id, '{"image_threshold":0}')).json()).toEqual({
       report_unscannable: true,
       detection_categories: ['malware', 'unsafe_language'],
       image_threshold: 0,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
     });
     const all = await putSettings(
       tenant.id,
@@ -96,6 +103,7 @@ describe('detection categories', () => {
       report_unscannable: false,
       detection_categories: ['malware', 'unsafe_image', 'unsafe_language'],
       image_threshold: 1,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
     });
     expect((await accountOf(tenant.auth)).keys[tenant.key]?.detection_categories_enabled).toEqual([
       'malware',
@@ -106,7 +114,7 @@ describe('detection categories', () => {
 
   it('refuses malformed, unknown, empty and hostile settings with a clear 400, changing nothing', async () => {
     const tenant = await service.createTenant('bad-categories');
-    const known = 'known categories are malware, unsafe_image, unsafe_language';
+    const known = 'known categories are malware, unsafe_image, unsafe_language, sensitive_data';
     const cases: Array<[string, RegExp]> = [
       ['{"detection_categories":[]}', /detection_categories must name at least one category/],
       [
@@ -152,12 +160,13 @@ describe('detection categories', () => {
     const text = await refused.text();
     expect(text.length).toBeLessThan(400);
     expect((JSON.parse(text) as { error: string }).error).toBe(
-      `detection_categories: unknown category "${hostile.slice(0, 64)}"; known categories are malware, unsafe_image, unsafe_language`,
+      `detection_categories: unknown category "${hostile.slice(0, 64)}"; known categories are malware, unsafe_image, unsafe_language, sensitive_data`,
     );
     expect(await settingsOf(tenant.id)).toEqual({
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
     });
   });
 
@@ -328,11 +337,13 @@ describe('detection categories', () => {
       report_unscannable: true,
       detection_categories: ['malware', 'unsafe_image'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
     });
     const analyzers = account.analyzers as Array<{ name: string; category: string | null }>;
     expect(analyzers.map(({ name, category }) => [name, category])).toEqual([
       ['language-rules', 'unsafe_language'],
       ['nsfwjs', 'unsafe_image'],
+      ['sensitive-data', 'sensitive_data'],
       ['tenant-rules', null],
     ]);
   });

@@ -54,7 +54,8 @@ describe('bucket classification and detection categories', () => {
   beforeAll(async () => {
     harness = await startS3Harness();
     service = await startTestService(
-      { ARBITER_SECRET_KEY: 'cd'.repeat(32) },
+      // Everything logged, so that the log can be searched for values.
+      { LOG_LEVEL: 'trace', ARBITER_SECRET_KEY: 'cd'.repeat(32) },
       { logDestination: { write: (line: string) => void logLines.push(line) } },
     );
     tenant = await service.createTenant('classify');
@@ -253,7 +254,9 @@ describe('bucket classification and detection categories', () => {
       await harness.tags('archive', 'old/staff.csv'),
     ]);
     const stored = await everythingIn(redis);
+    expect(stored).toContain('content.sensitive.credit_card'); // the results are there
     const log = logLines.join('\n');
+    expect(log).toContain('content.sensitive.credit_card'); // the scans were logged
     for (const raw of RAW) {
       expect(everyTag, 'tags').not.toContain(raw);
       expect(stored, 'Redis').not.toContain(raw);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeySettingsStore } from '../../core/key-settings.js';
 import { createRedis, type Redis } from '../../core/redis.js';
+import { DEFAULT_CLASSIFICATION } from '../../core/sensitive-types.js';
 import { TenantSettingsStore } from '../../core/tenant-settings.js';
 import { TenantStore } from '../../core/tenants.js';
 import { objectRequest, uploadRequest } from '../../scans/request.js';
@@ -9,8 +10,9 @@ import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 
 /**
  * The planner over the real stores: a scan's plan is its key's categories where the key has
- * its own, else its tenant's, with the tenant's image threshold; scans no key submitted (S3
- * events, retro jobs, rescans) follow the tenant; a key never shapes another tenant's scans.
+ * its own, else its tenant's, with the tenant's image threshold and classification settings;
+ * scans no key submitted (S3 events, retro jobs, rescans) follow the tenant; a key never shapes
+ * another tenant's scans.
  */
 describe('the scan planner', () => {
   let server: TestRedis;
@@ -39,7 +41,12 @@ describe('the scan planner', () => {
     const plan = await planner.planFor(
       uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key }),
     );
-    expect(plan).toEqual({ tenantId: tenant.id, categories: ['malware'], imageThreshold: 0.7 });
+    expect(plan).toEqual({
+      tenantId: tenant.id,
+      categories: ['malware'],
+      imageThreshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION,
+    });
   });
 
   it("takes the key's categories over the tenant's, the tenant's threshold, and the tenant's again after null", async () => {
@@ -47,13 +54,16 @@ describe('the scan planner', () => {
     await settings.update(tenant.id, {
       detectionCategories: ['unsafe_language', 'malware'],
       imageThreshold: 0.4,
+      classification: { types: ['phone', 'credit_card', 'phone'], minMatches: 3 },
     });
-    await keySettings.setCategories(credentials.key, ['unsafe_image']);
+    await keySettings.setCategories(credentials.key, ['unsafe_image', 'sensitive_data']);
     const byKey = uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key });
+    // The key switches categories; what sensitive_data counts stays the tenant's.
     expect(await planner.planFor(byKey)).toEqual({
       tenantId: tenant.id,
-      categories: ['unsafe_image'],
+      categories: ['unsafe_image', 'sensitive_data'],
       imageThreshold: 0.4,
+      classification: { types: ['credit_card', 'phone'], minMatches: 3 },
     });
     // No key: an S3 event's scan, a retro job's, a rescan's.
     const event = objectRequest(tenant.id, 'f'.repeat(32), {

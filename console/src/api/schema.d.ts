@@ -845,7 +845,7 @@ export interface paths {
         get: operations["getAdminTenantsIdSettings"];
         /**
          * Change a tenant’s scanning preferences
-         * @description `report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported. Fields left out keep their value. Every process sees the change within a second.
+         * @description `report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`, `sensitive_data`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported; `classification` (`{"types": [...], "min_matches": 1}`, set as a whole, a field left out taking its default: every type, one value) is what `sensitive_data` counts and from how many values of a type, summed over the content, it is reported as `content.sensitive.<type>` (keys switch the category, not these). Fields left out keep their value. Every process sees the change within a second.
          */
         put: operations["putAdminTenantsIdSettings"];
         post?: never;
@@ -1264,6 +1264,23 @@ export interface components {
                     version: string;
                 }[];
             };
+            /** @description Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found. */
+            classification?: components["schemas"]["Classification"];
+        };
+        Classification: {
+            /**
+             * @description `sensitive`: at least one type reached the tenant’s `min_matches` (each is also a `content.sensitive.<type>` finding); `none`: every text read was classified and none did; `error`: the classification could not be made (the result’s `error` says why).
+             * @enum {string}
+             */
+            result: "sensitive" | "none" | "error";
+            /** @description Values found of each type that reached `min_matches`, summed over the content and every part of it. */
+            matches: {
+                [key: string]: number;
+            };
+            /** @description Up to three redacted samples of each type in `matches` (`…1111`, `j***@example.com`): never a whole value. */
+            samples: {
+                [key: string]: string[];
+            };
         };
         /** @description A synchronous scan that could not obtain (400) or scan (503) the content. */
         SyncScanFailure: {
@@ -1378,7 +1395,7 @@ export interface components {
                 }) | null;
             } | null;
             /** @description What its objects’ scans look for, in place of the key’s or tenant’s; null: theirs. */
-            detectionCategories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+            detectionCategories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[] | null;
             /** @description Whether its objects are classified for sensitive data (see docs/s3.md). */
             classify: boolean;
             /** @description Key prefixes classified; empty: every key. */
@@ -3100,7 +3117,7 @@ export interface operations {
                                 creation_date: string;
                                 last_seen_date: string | null;
                                 /** @description What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s. */
-                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language")[];
+                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                                 tags: string[];
                             };
                         };
@@ -3109,13 +3126,20 @@ export interface operations {
                             report_unscannable: boolean;
                             detection_categories: string[];
                             image_threshold: number;
+                            /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                            classification: {
+                                /** @description The types counted (default all). */
+                                types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                                /** @description Values of a type from which it is reported (default 1). */
+                                min_matches: number;
+                            };
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
                             name: string;
                             version: string;
                         }[];
-                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules. */
+                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`) and for tenants’ own YARA rules. */
                         analyzers?: {
                             name: string;
                             version: string;
@@ -3195,7 +3219,7 @@ export interface operations {
                                 creation_date: string;
                                 last_seen_date: string | null;
                                 /** @description What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s. */
-                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language")[];
+                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                                 tags: string[];
                             };
                         };
@@ -3204,13 +3228,20 @@ export interface operations {
                             report_unscannable: boolean;
                             detection_categories: string[];
                             image_threshold: number;
+                            /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                            classification: {
+                                /** @description The types counted (default all). */
+                                types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                                /** @description Values of a type from which it is reported (default 1). */
+                                min_matches: number;
+                            };
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
                             name: string;
                             version: string;
                         }[];
-                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules. */
+                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`) and for tenants’ own YARA rules. */
                         analyzers?: {
                             name: string;
                             version: string;
@@ -3799,7 +3830,7 @@ export interface operations {
                             sessionName?: string;
                         };
                     } | null;
-                    detectionCategories?: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                    detectionCategories?: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[] | null;
                     /** @default false */
                     classify?: boolean;
                     /** @default [] */
@@ -5613,9 +5644,16 @@ export interface operations {
                         /** @description Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true). */
                         report_unscannable: boolean;
                         /** @description What the tenant’s scans look for (default `["malware"]`), unless a key has its own. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                         /** @description The nudity score (0 to 1) from which an image is reported (default 0.7). */
                         image_threshold: number;
+                        /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                        classification: {
+                            /** @description The types counted (default all). */
+                            types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                            /** @description Values of a type from which it is reported (default 1). */
+                            min_matches: number;
+                        };
                     };
                 };
             };
@@ -5653,10 +5691,17 @@ export interface operations {
             content: {
                 "application/json": {
                     report_unscannable?: boolean;
-                    /** @description What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: malware, unsafe_image, unsafe_language. */
-                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language")[];
+                    /** @description What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: malware, unsafe_image, unsafe_language, sensitive_data. */
+                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                     /** @description The nudity score from which an image is reported as `content.image.nsfw.nudity` (default 0.7). */
                     image_threshold?: number;
+                    /** @description What the `sensitive_data` category counts, set as a whole (a field left out takes its default). The tenant’s alone: a key switches the category on or off, not these. */
+                    classification?: {
+                        /** @description The types counted (default all): credit_card, iban, us_ssn, email, phone, aws_access_key, aws_secret_key, private_key, jwt, github_token, slack_token, stripe_key. */
+                        types?: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                        /** @description A type is reported (`content.sensitive.<type>`) once the content holds this many values of it, summed over every part (default 1). */
+                        min_matches?: number;
+                    };
                 };
             };
         };
@@ -5671,9 +5716,16 @@ export interface operations {
                         /** @description Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true). */
                         report_unscannable: boolean;
                         /** @description What the tenant’s scans look for (default `["malware"]`), unless a key has its own. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                         /** @description The nudity score (0 to 1) from which an image is reported (default 0.7). */
                         image_threshold: number;
+                        /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                        classification: {
+                            /** @description The types counted (default all). */
+                            types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                            /** @description Values of a type from which it is reported (default 1). */
+                            min_matches: number;
+                        };
                     };
                 };
             };
@@ -5785,9 +5837,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @description The key’s own categories; null when it follows its tenant’s. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[] | null;
                         /** @description What scans submitted with the key (or a token it minted) look for now. */
-                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                     };
                 };
             };
@@ -5825,7 +5877,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again. */
-                    detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                    detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[] | null;
                 };
             };
         };
@@ -5838,9 +5890,9 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @description The key’s own categories; null when it follows its tenant’s. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[] | null;
                         /** @description What scans submitted with the key (or a token it minted) look for now. */
-                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data")[];
                     };
                 };
             };
