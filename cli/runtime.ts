@@ -64,6 +64,7 @@ import { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { TenantRulesAnalyzer } from '../scanning/analysis/custom-rules/tenant-rules-analyzer.js';
 import { ImageAnalyzer } from '../scanning/analysis/images/image-analyzer.js';
 import { LanguageAnalyzer } from '../scanning/analysis/language/language-analyzer.js';
+import { TrueTypeAnalyzer } from '../scanning/analysis/true-type/true-type-analyzer.js';
 import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
@@ -469,7 +470,7 @@ async function buildAnalyzers(
     maxBytes: config.language.maxBytes,
   });
   logger.info({ rules: language.pack.version }, 'language rules loaded');
-  return [language, new ImageAnalyzer(config.images), tenantRules];
+  return [language, new ImageAnalyzer(config.images), new TrueTypeAnalyzer(), tenantRules];
 }
 
 /**

@@ -2,8 +2,10 @@ import {
   DEFAULT_DETECTION_CATEGORIES,
   DEFAULT_IMAGE_THRESHOLD,
   DETECTION_CATEGORIES,
+  MAX_ALLOWED_CONTENT_TYPES,
   type DetectionCategory,
 } from './detection-categories.js';
+import { isMediaRange } from './media-type.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 
@@ -25,12 +27,18 @@ export interface TenantSettings {
   detectionCategories: readonly DetectionCategory[];
   /** The nudity score (0 to 1) from which an image is reported. */
   imageThreshold: number;
+  /**
+   * With `file_type`: the media types the content may be (`image/*`, `application/pdf`), else
+   * `content.type.disallowed`; null (the default) allows any. A key may have its own list.
+   */
+  allowedContentTypes: readonly string[] | null;
 }
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   reportUnscannable: true,
   detectionCategories: DEFAULT_DETECTION_CATEGORIES,
   imageThreshold: DEFAULT_IMAGE_THRESHOLD,
+  allowedContentTypes: null,
 };
 
 /** Settings are read from Redis at most this often per process (a change applies within it). */
@@ -39,6 +47,25 @@ export const SETTINGS_CACHE_MS = 1000;
 const REPORT_UNSCANNABLE = 'report_unscannable';
 const DETECTION_CATEGORIES_FIELD = 'detection_categories';
 const IMAGE_THRESHOLD = 'image_threshold';
+const ALLOWED_CONTENT_TYPES = 'allowed_content_types';
+
+/**
+ * Allowed types as given (valid ranges: the API's schema checked them), lower case, duplicates
+ * gone, at most MAX_ALLOWED_CONTENT_TYPES; as stored: comma-separated (no media type has one).
+ */
+export function storedAllowedTypes(types: readonly string[]): string {
+  const valid = [...new Set(types.map((type) => type.toLowerCase()))].filter(isMediaRange);
+  if (valid.length === 0 || valid.length > MAX_ALLOWED_CONTENT_TYPES)
+    throw new Error(`allowed types must be 1 to ${MAX_ALLOWED_CONTENT_TYPES} media types`);
+  return valid.join(',');
+}
+
+/** Allowed types as stored; what is not a valid range is left out, nothing left reads as null. */
+export function parseStoredAllowedTypes(raw: string | null | undefined): string[] | null {
+  if (!raw) return null;
+  const types = raw.split(',').filter(isMediaRange).slice(0, MAX_ALLOWED_CONTENT_TYPES);
+  return types.length > 0 ? types : null;
+}
 
 /** Known categories in their canonical order, duplicates gone (what a plan expects). */
 export function normaliseCategories(names: Iterable<string>): DetectionCategory[] {
@@ -76,11 +103,12 @@ export class TenantSettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<TenantSettings> {
-    const [report, categories, threshold] = await this.redis.hmget(
+    const [report, categories, threshold, allowedTypes] = await this.redis.hmget(
       this.keys.tenantSettings(tenantId),
       REPORT_UNSCANNABLE,
       DETECTION_CATEGORIES_FIELD,
       IMAGE_THRESHOLD,
+      ALLOWED_CONTENT_TYPES,
     );
     return {
       reportUnscannable:
@@ -90,6 +118,7 @@ export class TenantSettingsStore {
       detectionCategories:
         parseStoredCategories(categories) ?? DEFAULT_TENANT_SETTINGS.detectionCategories,
       imageThreshold: parseThreshold(threshold),
+      allowedContentTypes: parseStoredAllowedTypes(allowedTypes),
     };
   }
 
@@ -105,8 +134,13 @@ export class TenantSettingsStore {
     }
     if (changes.imageThreshold !== undefined)
       fields[IMAGE_THRESHOLD] = String(changes.imageThreshold);
+    if (changes.allowedContentTypes)
+      fields[ALLOWED_CONTENT_TYPES] = storedAllowedTypes(changes.allowedContentTypes);
     if (Object.keys(fields).length > 0)
       await this.redis.hset(this.keys.tenantSettings(tenantId), fields);
+    // null: any type is allowed again.
+    if (changes.allowedContentTypes === null)
+      await this.redis.hdel(this.keys.tenantSettings(tenantId), ALLOWED_CONTENT_TYPES);
     this.cache.delete(tenantId);
     return this.get(tenantId);
   }

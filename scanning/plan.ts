@@ -23,6 +23,11 @@ export interface ScanPlan {
   categories: readonly DetectionCategory[];
   /** `content.image.nsfw.nudity` when an image's nudity score is at least this (0 to 1). */
   imageThreshold: number;
+  /**
+   * With `file_type`: the media types the content may be (`image/*`, `application/pdf`; the
+   * key's list, else the tenant's); undefined when any type is allowed.
+   */
+  allowedContentTypes?: readonly string[];
 }
 
 /** The plan of a scan whose tenant and key set nothing. */

@@ -85,6 +85,7 @@ export function accountRouter({
               report_unscannable: preferences.reportUnscannable,
               detection_categories: preferences.detectionCategories,
               image_threshold: preferences.imageThreshold,
+              allowed_content_types: preferences.allowedContentTypes,
             },
           }
         : {}),

@@ -53,6 +53,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      allowed_content_types: null,
     });
 
     const result = await scanSync(reporting, encrypted);
@@ -66,6 +67,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      allowed_content_types: null,
     });
   });
 
@@ -143,11 +145,11 @@ describe('tenant settings: opting out of unscannable findings', () => {
       ['{"report_unscannable":null}', /report_unscannable must be true or false/],
       [
         '{"reportUnscannable":false}',
-        /accepted fields are report_unscannable, detection_categories and image_threshold/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold and allowed_content_types/,
       ],
       [
         '{"__proto__":{"report_unscannable":false}}',
-        /accepted fields are report_unscannable, detection_categories and image_threshold/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold and allowed_content_types/,
       ],
       ['[false]', /.+/],
       ['{"report_unscannable":', /.+/],
@@ -169,6 +171,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      allowed_content_types: null,
     });
   });
 

@@ -20,6 +20,7 @@ const CATEGORIES = [
   { name: 'malware', label: 'Malware' },
   { name: 'unsafe_image', label: 'Unsafe images' },
   { name: 'unsafe_language', label: 'Unsafe language' },
+  { name: 'file_type', label: 'True file type' },
 ] as const;
 
 /**
