@@ -82,11 +82,18 @@ export function spoolStorage(incomingDir: string): multer.StorageEngine {
 }
 
 /** The single `file` part, stored by `storage` (the spool, or the upload store of async uploads). */
-/** What a received file part said of itself, for its scan's request (scans/request.ts). */
+/**
+ * What a received file part said of itself, for its scan's request (scans/request.ts). The
+ * multipart parser reports a part sent without a Content-Type (or with one it cannot read) as
+ * `text/plain`, RFC 7578's default: that is no claim the client made, so `text/plain` is not
+ * kept as a declared type.
+ */
 export function uploadedPart(
   file: Pick<Express.Multer.File, 'originalname' | 'mimetype'> | undefined,
 ): UploadedPart | undefined {
-  return file ? { name: file.originalname, contentType: file.mimetype } : undefined;
+  if (!file) return undefined;
+  const declared = file.mimetype === 'text/plain' ? undefined : file.mimetype;
+  return { name: file.originalname, contentType: declared };
 }
 
 export function uploadParser(storage: multer.StorageEngine, maxFileSize: number) {

@@ -18,3 +18,15 @@ export function fileExtension(name: string | undefined): string | undefined {
   if (extension.length > MAX_EXTENSION || !EXTENSION.test(extension)) return undefined;
   return extension;
 }
+
+/** What a shortened name keeps of its end: its extension, and the end of its stem. */
+const KEPT_END = 24;
+
+/**
+ * A name cut to at most `max` characters without losing its extension: `aaaa….jpg` is still a
+ * `.jpg`, so a long name cannot hide what it claims to be from the file type check.
+ */
+export function shortenFileName(name: string, max: number): string {
+  if (name.length <= max) return name;
+  return `${name.slice(0, max - KEPT_END - 1)}…${name.slice(-KEPT_END)}`;
+}

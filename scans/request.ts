@@ -1,5 +1,6 @@
 import { newId } from '../core/ids.js';
 import { parseMediaType } from '../core/media-type.js';
+import { shortenFileName } from '../scanning/file-extension.js';
 import type { ObjectRef, ScanRequest } from './results.js';
 
 /**
@@ -19,7 +20,7 @@ export interface Submitter {
   keyId?: string | undefined;
 }
 
-/** Client file names are kept for the trace, cut to a sane length. */
+/** Client file names are kept for the trace, cut to a sane length (their extension kept). */
 const MAX_FILE_NAME = 255;
 
 /** What a multipart file part says of itself: its `filename` and its `Content-Type`. */
@@ -38,7 +39,7 @@ export function uploadRequest(
   id: string = newId(),
 ): ScanRequest {
   const request = baseRequest(tenantId, id, 'upload', fields, submitter);
-  if (part?.name) request.fileName = part.name.slice(0, MAX_FILE_NAME);
+  if (part?.name) request.fileName = shortenFileName(part.name, MAX_FILE_NAME);
   const declared = parseMediaType(part?.contentType);
   if (declared) request.declaredContentType = declared;
   return request;
