@@ -53,7 +53,26 @@ export const ScanResultSchema = z
         'Empty: clean. `content.malicious.<name>` or `content.unscannable.<reason>` otherwise.',
       ),
     creation_date: timestamp,
-    content_type: z.string().nullable().describe('Sniffed from the bytes.'),
+    content_type: z
+      .string()
+      .nullable()
+      .describe(
+        'The true type, sniffed from the bytes (never taken from the name or a declared type): `image/png`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`, `application/octet-stream` for unknown binary data.',
+      ),
+    declared_content_type: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Arbiter extension: the media type the content was declared as (the upload part’s Content-Type, the download’s Content-Type, the object’s ContentType), without parameters; null when none was. On every result (absent from results stored by older versions).',
+      ),
+    file_extension: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Arbiter extension: the extension of the content’s name (the upload’s file name, the last part of the location’s path, the object key), lower case without the dot; null when it has none.',
+      ),
     metadata: z.record(z.string(), z.string()),
     error: z
       .string()
@@ -166,6 +185,7 @@ export const AccountSchema = z.object({
       detection_categories: z.array(z.string()),
       image_threshold: z.number(),
       classification: ClassificationSettingsViewSchema,
+      allowed_content_types: z.array(z.string()).nullable(),
     })
     .optional()
     .describe('The tenant’s scanning preferences, as set by the operator.'),
@@ -188,7 +208,7 @@ export const AccountSchema = z.object({
     )
     .optional()
     .describe(
-      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`) and for tenants’ own YARA rules.',
+      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`, `true-type` for `file_type`) and for tenants’ own YARA rules.',
     ),
   warnings: z
     .array(z.string())
@@ -361,6 +381,12 @@ export const TenantSettingsViewSchema = z.object({
     .number()
     .describe('The nudity score (0 to 1) from which an image is reported (default 0.7).'),
   classification: ClassificationSettingsViewSchema,
+  allowed_content_types: z
+    .array(z.string())
+    .nullable()
+    .describe(
+      'With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own.',
+    ),
 });
 
 export const KeySettingsViewSchema = z.object({
@@ -371,6 +397,16 @@ export const KeySettingsViewSchema = z.object({
   effective_detection_categories: z
     .array(z.enum(DETECTION_CATEGORIES))
     .describe('What scans submitted with the key (or a token it minted) look for now.'),
+  allowed_content_types: z
+    .array(z.string())
+    .nullable()
+    .describe('The key’s own allowed content types; null when it follows its tenant’s.'),
+  effective_allowed_content_types: z
+    .array(z.string())
+    .nullable()
+    .describe(
+      'The allowed content types its scans are held to now (with `file_type`); null: any type.',
+    ),
 });
 
 export const SignaturesReloadedSchema = z.object({
@@ -445,6 +481,18 @@ export const VerdictSchema = z
       .describe('Every infected file or archive member, by its path through nested archives.'),
     errorMessage: z.string().nullable(),
     result: z.enum(['Clean', 'Infected', 'Unscannable', 'Error']),
+    trueFileType: z
+      .string()
+      .nullable()
+      .describe(
+        'The true type sniffed from the bytes (the result’s `content_type`, a media type such as `image/png`); with several files, each in upload order, `, `-separated (`unknown` for one without); null when none is known.',
+      ),
+    referenceId: z
+      .string()
+      .nullable()
+      .describe(
+        'The scan id, for `GET /v2.2/files/{id}`; with several files, each in upload order, `,`-separated (as `X-Arbiter-Scan-Ids`).',
+      ),
   })
   .meta({ id: 'Verdict' });
 
@@ -637,6 +685,7 @@ const HourStatsShape = {
       malware: count.describe('`content.malicious.*`'),
       unsafe_image: count.describe('`content.image.*`'),
       unsafe_language: count.describe('`content.<language>.language.*`'),
+      file_type: count.describe('`content.type.*` (true file type checks)'),
       custom: count.describe('`content.custom.*` (the tenant’s YARA rules)'),
       unscannable: count.describe('`content.unscannable.*`'),
       other: count.describe('Any other finding name (a custom rule naming its own).'),

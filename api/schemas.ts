@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { MAX_MIN_MATCHES, SENSITIVE_TYPES } from '../core/sensitive-types.js';
 import { TOKEN_TIMEOUT } from '../core/tokens.js';
+import { MAX_ALLOWED_CONTENT_TYPES } from '../core/detection-categories.js';
+import { isMediaRange } from '../core/media-type.js';
 import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
 /**
@@ -360,6 +362,40 @@ const ClassificationSettingsSchema = z.strictObject(
   },
 );
 
+const ALLOWED_TYPES_HINT =
+  'media types such as "application/pdf", or "image/*" for every subtype of a type';
+
+/**
+ * `allowed_content_types`: a non-empty list of media types or `type/*` ranges, lower-cased,
+ * duplicates collapsed; `null` drops the list (any type allowed, or the key follows its tenant).
+ */
+const allowedContentTypes = (field: string) =>
+  z
+    .array(z.string({ error: `${field} must be a list of ${ALLOWED_TYPES_HINT}` }), {
+      error: `${field} must be a list of ${ALLOWED_TYPES_HINT}, or null`,
+    })
+    .min(1, `${field} must name at least one type (or be null to allow any)`)
+    .max(MAX_ALLOWED_CONTENT_TYPES, `${field} has more than ${MAX_ALLOWED_CONTENT_TYPES} entries`)
+    .transform((types) => [...new Set(types.map((type) => type.trim().toLowerCase()))])
+    .superRefine((types, context) => {
+      const bad = types.find((type) => !isMediaRange(type));
+      if (bad !== undefined)
+        context.addIssue({
+          code: 'custom',
+          message: `${field}: "${bad.slice(0, 64)}" is not a media type; use ${ALLOWED_TYPES_HINT} (a wildcard only as the whole subtype)`,
+        });
+    })
+    .nullable()
+    .meta({
+      type: ['array', 'null'],
+      minItems: 1,
+      maxItems: MAX_ALLOWED_CONTENT_TYPES,
+      items: {
+        type: 'string',
+        pattern: '^[a-z0-9][a-z0-9!#$&^_.+-]*/(\\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$',
+      },
+    });
+
 /** `PUT /admin/tenants/{id}/settings`: the fields given change, the others stay. */
 export const TenantSettingsSchema = z.strictObject(
   {
@@ -380,25 +416,43 @@ export const TenantSettingsSchema = z.strictObject(
     classification: ClassificationSettingsSchema.optional().describe(
       'What the `sensitive_data` category counts, set as a whole (a field left out takes its default). The tenant’s alone: a key switches the category on or off, not these.',
     ),
+    allowed_content_types: allowedContentTypes('allowed_content_types')
+      .optional()
+      .describe(
+        'With the `file_type` category: the true types (sniffed from the bytes) the content may be, such as `["image/*", "application/pdf"]`; anything else gets `content.type.disallowed`. null (the default) allows any; an API key may have its own.',
+      ),
   },
   {
     error: unknownField(
-      'accepted fields are report_unscannable, detection_categories, image_threshold and classification',
+      'accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types',
     ),
   },
 );
 
 /** `PUT /admin/keys/{key}/settings`: `detection_categories: null` follows the tenant again. */
-export const KeySettingsSchema = z.strictObject(
-  {
-    detection_categories: detectionCategories('detection_categories')
-      .nullable()
-      .describe(
-        'The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again.',
-      ),
-  },
-  { error: unknownField('the accepted field is detection_categories') },
-);
+export const KeySettingsSchema = z
+  .strictObject(
+    {
+      detection_categories: detectionCategories('detection_categories')
+        .nullable()
+        .optional()
+        .describe(
+          'The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again.',
+        ),
+      allowed_content_types: allowedContentTypes('allowed_content_types')
+        .optional()
+        .describe(
+          'With `file_type`: the true types its scans’ content may be (replacing the tenant’s list); null to follow the tenant’s again.',
+        ),
+    },
+    {
+      error: unknownField('accepted fields are detection_categories and allowed_content_types'),
+    },
+  )
+  .refine(
+    (body) => body.detection_categories !== undefined || body.allowed_content_types !== undefined,
+    'give detection_categories, allowed_content_types or both',
+  );
 
 /** `DELETE /admin/tenants/{id}?force=true`: delete even while scans of the tenant are pending. */
 export const DeleteTenantQuerySchema = z.object({

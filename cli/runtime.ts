@@ -65,6 +65,7 @@ import { TenantRulesAnalyzer } from '../scanning/analysis/custom-rules/tenant-ru
 import { ImageAnalyzer } from '../scanning/analysis/images/image-analyzer.js';
 import { LanguageAnalyzer } from '../scanning/analysis/language/language-analyzer.js';
 import { SensitiveDataAnalyzer } from '../scanning/analysis/sensitive/sensitive-analyzer.js';
+import { TrueTypeAnalyzer } from '../scanning/analysis/true-type/true-type-analyzer.js';
 import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
@@ -475,6 +476,7 @@ async function buildAnalyzers(
     language,
     new ImageAnalyzer(config.images),
     new SensitiveDataAnalyzer(config.sensitive),
+    new TrueTypeAnalyzer(),
     tenantRules,
   ];
 }

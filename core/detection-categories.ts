@@ -9,6 +9,7 @@ export const DETECTION_CATEGORIES = [
   'unsafe_image',
   'unsafe_language',
   'sensitive_data',
+  'file_type',
 ] as const;
 
 export type DetectionCategory = (typeof DETECTION_CATEGORIES)[number];
@@ -18,3 +19,6 @@ export const DEFAULT_DETECTION_CATEGORIES: readonly DetectionCategory[] = ['malw
 
 /** The nudity score from which an image is reported, unless the tenant sets its own. */
 export const DEFAULT_IMAGE_THRESHOLD = 0.7;
+
+/** Most entries a tenant's or key's `allowed_content_types` may have. */
+export const MAX_ALLOWED_CONTENT_TYPES = 64;

@@ -2,8 +2,10 @@ import {
   DEFAULT_DETECTION_CATEGORIES,
   DEFAULT_IMAGE_THRESHOLD,
   DETECTION_CATEGORIES,
+  MAX_ALLOWED_CONTENT_TYPES,
   type DetectionCategory,
 } from './detection-categories.js';
+import { isMediaRange } from './media-type.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 import {
@@ -36,6 +38,11 @@ export interface TenantSettings {
    * one value, by default). The tenant's alone: a key switches the category, not these.
    */
   classification: ClassificationSettings;
+  /**
+   * With `file_type`: the media types the content may be (`image/*`, `application/pdf`), else
+   * `content.type.disallowed`; null (the default) allows any. A key may have its own list.
+   */
+  allowedContentTypes: readonly string[] | null;
 }
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
@@ -43,6 +50,7 @@ export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   detectionCategories: DEFAULT_DETECTION_CATEGORIES,
   imageThreshold: DEFAULT_IMAGE_THRESHOLD,
   classification: DEFAULT_CLASSIFICATION,
+  allowedContentTypes: null,
 };
 
 /** Settings are read from Redis at most this often per process (a change applies within it). */
@@ -53,6 +61,25 @@ const DETECTION_CATEGORIES_FIELD = 'detection_categories';
 const IMAGE_THRESHOLD = 'image_threshold';
 const CLASSIFICATION_TYPES = 'classification_types';
 const CLASSIFICATION_MIN_MATCHES = 'classification_min_matches';
+const ALLOWED_CONTENT_TYPES = 'allowed_content_types';
+
+/**
+ * Allowed types as given (valid ranges: the API's schema checked them), lower case, duplicates
+ * gone, at most MAX_ALLOWED_CONTENT_TYPES; as stored: comma-separated (no media type has one).
+ */
+export function storedAllowedTypes(types: readonly string[]): string {
+  const valid = [...new Set(types.map((type) => type.toLowerCase()))].filter(isMediaRange);
+  if (valid.length === 0 || valid.length > MAX_ALLOWED_CONTENT_TYPES)
+    throw new Error(`allowed types must be 1 to ${MAX_ALLOWED_CONTENT_TYPES} media types`);
+  return valid.join(',');
+}
+
+/** Allowed types as stored; what is not a valid range is left out, nothing left reads as null. */
+export function parseStoredAllowedTypes(raw: string | null | undefined): string[] | null {
+  if (!raw) return null;
+  const types = raw.split(',').filter(isMediaRange).slice(0, MAX_ALLOWED_CONTENT_TYPES);
+  return types.length > 0 ? types : null;
+}
 
 /** Known categories in their canonical order, duplicates gone (what a plan expects). */
 export function normaliseCategories(names: Iterable<string>): DetectionCategory[] {
@@ -109,13 +136,14 @@ export class TenantSettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<TenantSettings> {
-    const [report, categories, threshold, types, minMatches] = await this.redis.hmget(
+    const [report, categories, threshold, types, minMatches, allowedTypes] = await this.redis.hmget(
       this.keys.tenantSettings(tenantId),
       REPORT_UNSCANNABLE,
       DETECTION_CATEGORIES_FIELD,
       IMAGE_THRESHOLD,
       CLASSIFICATION_TYPES,
       CLASSIFICATION_MIN_MATCHES,
+      ALLOWED_CONTENT_TYPES,
     );
     return {
       reportUnscannable:
@@ -126,6 +154,7 @@ export class TenantSettingsStore {
         parseStoredCategories(categories) ?? DEFAULT_TENANT_SETTINGS.detectionCategories,
       imageThreshold: parseThreshold(threshold),
       classification: parseClassification(types, minMatches),
+      allowedContentTypes: parseStoredAllowedTypes(allowedTypes),
     };
   }
 
@@ -150,8 +179,13 @@ export class TenantSettingsStore {
       fields[CLASSIFICATION_TYPES] = types.join(',');
       fields[CLASSIFICATION_MIN_MATCHES] = String(minMatches);
     }
+    if (changes.allowedContentTypes)
+      fields[ALLOWED_CONTENT_TYPES] = storedAllowedTypes(changes.allowedContentTypes);
     if (Object.keys(fields).length > 0)
       await this.redis.hset(this.keys.tenantSettings(tenantId), fields);
+    // null: any type is allowed again.
+    if (changes.allowedContentTypes === null)
+      await this.redis.hdel(this.keys.tenantSettings(tenantId), ALLOWED_CONTENT_TYPES);
     this.cache.delete(tenantId);
     return this.get(tenantId);
   }

@@ -19,6 +19,13 @@ export interface ScanTarget {
    * those too (the built-in engine).
    */
   contentEncoding?: readonly string[];
+  /** The content's media type as sniffed from its bytes (the result's `content_type`), if known. */
+  contentType?: string;
+  /**
+   * The media type the content was declared as (an upload part's or a response's Content-Type,
+   * an S3 object's ContentType; core/media-type.ts), if it was declared.
+   */
+  declaredContentType?: string;
 }
 
 /** One finding at one place: the content itself or a member at some depth of its archives. */

@@ -29,6 +29,11 @@ export interface ScanPlan {
    * settings. Absent: every type, from one value (DEFAULT_CLASSIFICATION).
    */
   classification?: ClassificationSettings;
+  /**
+   * With `file_type`: the media types the content may be (`image/*`, `application/pdf`; the
+   * key's list, else the tenant's); undefined when any type is allowed.
+   */
+  allowedContentTypes?: readonly string[];
 }
 
 /** The plan of a scan whose tenant and key set nothing. */

@@ -22,7 +22,8 @@ export interface ObjectPlanSource {
 /**
  * Each scan's plan from the operator's settings: for a bucket object, its bucket's categories
  * where the bucket has its own; else the submitting key's where it has its own; else its
- * tenant's. A bucket that classifies the object's key adds `sensitive_data` to those. The image
+ * tenant's. A bucket that classifies the object's key adds `sensitive_data` to those. The
+ * allowed content types are the key's where it has its own, else the tenant's; the image
  * threshold and the classification settings are always the tenant's. Scans that no key
  * submitted (S3 events, retro jobs: `keyId` unset) follow the bucket or the tenant; a rescan
  * carries the keyId of the scan it repeats. All are read as they were within the last second
@@ -31,21 +32,22 @@ export interface ObjectPlanSource {
 export class SettingsScanPlanner implements ScanPlanner {
   constructor(
     private readonly tenants: Pick<TenantSettingsStore, 'current'>,
-    private readonly keys: Pick<KeySettingsStore, 'currentCategories'>,
+    private readonly keys: Pick<KeySettingsStore, 'currentOverrides'>,
     private readonly objects?: ObjectPlanSource,
   ) {}
 
   async planFor(request: ScanRequest): Promise<ScanPlan> {
-    const [tenant, keyCategories, bucket] = await Promise.all([
+    const [tenant, key, bucket] = await Promise.all([
       this.tenants.current(request.tenantId),
       request.keyId
-        ? this.keys.currentCategories(request.tenantId, request.keyId)
+        ? this.keys.currentOverrides(request.tenantId, request.keyId)
         : Promise.resolve(undefined),
       request.object && this.objects
         ? this.objects.forObject(request.tenantId, request.object)
         : Promise.resolve(undefined),
     ]);
-    const categories = bucket?.categories ?? keyCategories ?? tenant.detectionCategories;
+    const categories = bucket?.categories ?? key?.categories ?? tenant.detectionCategories;
+    const allowed = key?.allowedContentTypes ?? tenant.allowedContentTypes;
     return {
       tenantId: request.tenantId,
       categories: bucket?.classify
@@ -53,6 +55,7 @@ export class SettingsScanPlanner implements ScanPlanner {
         : categories,
       imageThreshold: tenant.imageThreshold,
       classification: tenant.classification,
+      ...(allowed ? { allowedContentTypes: allowed } : {}),
     };
   }
 }

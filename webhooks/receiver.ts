@@ -23,7 +23,12 @@ export interface ArbiterResult {
   /** Empty when nothing was found: the content is clean, unless `error` is set. */
   findings: string[];
   creation_date: string;
+  /** The true type, sniffed from the bytes. */
   content_type: string | null;
+  /** The media type the content was declared as (upload part, download, object); null if none. */
+  declared_content_type?: string | null;
+  /** The extension of the content's name, lower case without the dot; null if it has none. */
+  file_extension?: string | null;
   metadata: Record<string, string>;
   /** Processing failed (e.g. the location could not be downloaded): nothing was scanned. */
   error?: string;

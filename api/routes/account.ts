@@ -87,6 +87,7 @@ export function accountRouter({
               detection_categories: preferences.detectionCategories,
               image_threshold: preferences.imageThreshold,
               classification: describeClassification(preferences.classification),
+              allowed_content_types: preferences.allowedContentTypes,
             },
           }
         : {}),

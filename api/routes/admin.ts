@@ -135,6 +135,9 @@ export function adminRouter({
             },
           }
         : {}),
+      ...(changes.allowed_content_types !== undefined
+        ? { allowedContentTypes: changes.allowed_content_types }
+        : {}),
     });
     sendJson(res, 200, describeSettings(updated));
   });
@@ -166,11 +169,14 @@ export function adminRouter({
   });
 
   router.put('/keys/:key/settings', ...json, async (req, res) => {
-    const { detection_categories } = KeySettingsSchema.parse(req.body ?? {});
-    const updated = await requireKeySettings(keySettings).setCategories(
-      String(req.params.key),
-      detection_categories,
-    );
+    const changes = KeySettingsSchema.parse(req.body ?? {});
+    const store = requireKeySettings(keySettings);
+    const key = String(req.params.key);
+    let updated = await store.get(key);
+    if (updated && changes.detection_categories !== undefined)
+      updated = await store.setCategories(key, changes.detection_categories);
+    if (updated && changes.allowed_content_types !== undefined)
+      updated = await store.setAllowedContentTypes(key, changes.allowed_content_types);
     if (!updated) throw notFound('There is no such key.');
     sendJson(res, 200, await describeKeySettings(requireSettings(settings), updated));
   });
@@ -241,6 +247,7 @@ function describeSettings(settings: TenantSettings) {
     detection_categories: settings.detectionCategories,
     image_threshold: settings.imageThreshold,
     classification: describeClassification(settings.classification),
+    allowed_content_types: settings.allowedContentTypes,
   };
 }
 
@@ -250,6 +257,8 @@ async function describeKeySettings(settings: TenantSettingsStore, key: KeySettin
   return {
     detection_categories: key.detectionCategories,
     effective_detection_categories: key.detectionCategories ?? tenant.detectionCategories,
+    allowed_content_types: key.allowedContentTypes,
+    effective_allowed_content_types: key.allowedContentTypes ?? tenant.allowedContentTypes,
   };
 }
 

@@ -58,6 +58,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       detection_categories: ['malware'],
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
 
     const result = await scanSync(reporting, encrypted);
@@ -72,6 +73,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       detection_categories: ['malware'],
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
   });
 
@@ -149,11 +151,11 @@ describe('tenant settings: opting out of unscannable findings', () => {
       ['{"report_unscannable":null}', /report_unscannable must be true or false/],
       [
         '{"reportUnscannable":false}',
-        /accepted fields are report_unscannable, detection_categories, image_threshold and classification/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types/,
       ],
       [
         '{"__proto__":{"report_unscannable":false}}',
-        /accepted fields are report_unscannable, detection_categories, image_threshold and classification/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types/,
       ],
       ['[false]', /.+/],
       ['{"report_unscannable":', /.+/],
@@ -176,6 +178,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       detection_categories: ['malware'],
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
   });
 

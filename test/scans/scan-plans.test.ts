@@ -39,7 +39,7 @@ describe('the scan planner', () => {
   it('plans malware alone at the default threshold for a tenant and key that set nothing', async () => {
     const { tenant, credentials } = await tenants.createTenant('plain');
     const plan = await planner.planFor(
-      uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key }),
+      uploadRequest(tenant.id, {}, { name: 'a.txt' }, { keyId: credentials.key }),
     );
     expect(plan).toEqual({
       tenantId: tenant.id,
@@ -57,7 +57,7 @@ describe('the scan planner', () => {
       classification: { types: ['phone', 'credit_card', 'phone'], minMatches: 3 },
     });
     await keySettings.setCategories(credentials.key, ['unsafe_image', 'sensitive_data']);
-    const byKey = uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key });
+    const byKey = uploadRequest(tenant.id, {}, { name: 'a.txt' }, { keyId: credentials.key });
     // The key switches categories; what sensitive_data counts stays the tenant's.
     expect(await planner.planFor(byKey)).toEqual({
       tenantId: tenant.id,
@@ -82,11 +82,16 @@ describe('the scan planner', () => {
     const mine = await tenants.createTenant('mine');
     const theirs = await tenants.createTenant('theirs');
     await keySettings.setCategories(theirs.credentials.key, ['unsafe_language']);
-    const borrowed = uploadRequest(mine.tenant.id, {}, 'a.txt', {
-      keyId: theirs.credentials.key,
-    });
+    const borrowed = uploadRequest(
+      mine.tenant.id,
+      {},
+      { name: 'a.txt' },
+      {
+        keyId: theirs.credentials.key,
+      },
+    );
     expect((await planner.planFor(borrowed)).categories).toEqual(['malware']);
-    const unknown = uploadRequest(mine.tenant.id, {}, 'a.txt', { keyId: 'no-such-key' });
+    const unknown = uploadRequest(mine.tenant.id, {}, { name: 'a.txt' }, { keyId: 'no-such-key' });
     expect((await planner.planFor(unknown)).categories).toEqual(['malware']);
     expect(await keySettings.setCategories('no-such-key', ['malware'])).toBeUndefined();
     expect(await redis.exists(server.keys('plans').apiKey('no-such-key'))).toBe(0);
@@ -94,7 +99,7 @@ describe('the scan planner', () => {
 
   it('sees a change made by another process within a second', async () => {
     const { tenant, credentials } = await tenants.createTenant('elsewhere');
-    const request = uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key });
+    const request = uploadRequest(tenant.id, {}, { name: 'a.txt' }, { keyId: credentials.key });
     const now = Date.now();
     expect((await settings.current(tenant.id, now)).detectionCategories).toEqual(['malware']);
     // Another process's stores: this process's caches do not hear of the change.

@@ -21,6 +21,7 @@ const CATEGORIES = [
   { name: 'unsafe_image', label: 'Unsafe images' },
   { name: 'unsafe_language', label: 'Unsafe language' },
   { name: 'sensitive_data', label: 'Sensitive data' },
+  { name: 'file_type', label: 'True file type' },
 ] as const;
 
 /**
