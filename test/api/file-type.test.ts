@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { zip } from '../support/archives.js';
@@ -103,6 +104,13 @@ describe('true file type', () => {
       res.end(data);
     };
 
+  /** Serves `data` gzipped, with `Content-Encoding: gzip` and this Content-Type. */
+  const encoded =
+    (data: Buffer, contentType: string) => (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': contentType, 'content-encoding': 'gzip' });
+      res.end(gzipSync(data));
+    };
+
   beforeAll(async () => {
     png = await sharp({
       create: { width: 4, height: 4, channels: 3, background: '#3366cc' },
@@ -120,6 +128,8 @@ describe('true file type', () => {
       '/pictures/dog.png': served(png, 'image/png'),
       '/downloads/report.pdf': served(SCRIPT, 'application/octet-stream'),
       '/anything': served(minimalPe(), `image/${'x'.repeat(5000)}`),
+      '/encoded/photo.jpg': encoded(jpeg, 'image/jpeg'),
+      '/encoded/other.jpg': encoded(minimalPe(), 'image/jpeg'),
     });
   });
   afterAll(async () => {
@@ -379,6 +389,13 @@ describe('true file type', () => {
       declared_content_type: 'application/octet-stream',
       file_extension: 'pdf',
     });
+    // Sent with a Content-Encoding: the name and type describe the decoded bytes.
+    expect(await fetchOf(`${content.url}/encoded/photo.jpg`)).toMatchObject({
+      findings: [],
+      content_type: 'application/gzip',
+      declared_content_type: 'image/jpeg',
+    });
+    expect((await fetchOf(`${content.url}/encoded/other.jpg`)).findings).toEqual([MISMATCH]);
     // An absurd Content-Type is no declaration at all.
     expect(await fetchOf(`${content.url}/anything`)).toMatchObject({
       findings: [],
