@@ -1,7 +1,9 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { LOCAL_TEST_FILE } from '../../scanning/local-test-file.js';
 import { startCallbackReceiver, type CallbackReceiver } from '../support/http-servers.js';
+import { buildPe } from '../support/pe-builder.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -223,6 +225,46 @@ describe('bucket classification and detection categories', () => {
     const excluded = await harness.waitForTag('archive', 'public/staff.csv', 'scan-result');
     expect(excluded['classification-result']).toBeUndefined();
     expect(await resultFor('archive', 'public/staff.csv')).not.toHaveProperty('classification');
+  });
+
+  it('checks true file types in the one bucket that asks for file_type', async () => {
+    // A small Windows program (one code section), stored as a photo.
+    const program = buildPe({
+      sections: [{ name: '.text', data: Buffer.from([0xc3]) }],
+      entry: { section: 0, offset: 0 },
+    }).bytes;
+    for (const name of ['photos', 'plain-photos']) {
+      await harness.createBucket(name);
+      await registerBucket(service, tenant.auth, harness, name, {
+        callback: `${receiver.url}/callback`,
+        ...(name === 'photos' ? { detectionCategories: ['malware', 'file_type'] } : {}),
+      });
+      harness.bridge(name, {
+        mode: 'http',
+        url: `${service.url}/v1/events/s3`,
+        authorization: tenant.auth,
+      });
+      await harness.s3.send(
+        new PutObjectCommand({
+          Bucket: name,
+          Key: 'holiday/beach.jpg',
+          Body: program,
+          ContentType: 'image/jpeg',
+        }),
+      );
+    }
+    const tags = await harness.waitForTag('photos', 'holiday/beach.jpg', 'scan-result', 'infected');
+    expect(tags['scan-findings']).toBe('content.type.mismatch');
+    const result = await resultFor('photos', 'holiday/beach.jpg');
+    expect(result).toMatchObject({
+      findings: ['content.type.mismatch'],
+      file_extension: 'jpg',
+      declared_content_type: 'image/jpeg',
+    });
+    expect(await traceOf(result.id)).toContain('detection categories: malware, file_type');
+    // The same object in a bucket that follows the tenant (malware alone): no type check.
+    await harness.waitForTag('plain-photos', 'holiday/beach.jpg', 'scan-result', 'clean');
+    expect((await resultFor('plain-photos', 'holiday/beach.jpg')).findings).toEqual([]);
   });
 
   it('scans a bucket with its own detection categories in place of the tenant’s', async () => {
