@@ -620,6 +620,7 @@ const HourStatsShape = {
       malware: count.describe('`content.malicious.*`'),
       unsafe_image: count.describe('`content.image.*`'),
       unsafe_language: count.describe('`content.<language>.language.*`'),
+      sensitive_data: count.describe('`content.sensitive.*`'),
       custom: count.describe('`content.custom.*` (the tenant’s YARA rules)'),
       unscannable: count.describe('`content.unscannable.*`'),
       other: count.describe('Any other finding name (a custom rule naming its own).'),

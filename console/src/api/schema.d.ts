@@ -5176,6 +5176,8 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.sensitive.*` */
+                                sensitive_data: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
                                 custom: number;
                                 /** @description `content.unscannable.*` */
@@ -5208,6 +5210,8 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.sensitive.*` */
+                                sensitive_data: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
                                 custom: number;
                                 /** @description `content.unscannable.*` */
