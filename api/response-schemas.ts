@@ -685,6 +685,7 @@ const HourStatsShape = {
       malware: count.describe('`content.malicious.*`'),
       unsafe_image: count.describe('`content.image.*`'),
       unsafe_language: count.describe('`content.<language>.language.*`'),
+      sensitive_data: count.describe('`content.sensitive.*`'),
       file_type: count.describe('`content.type.*` (true file type checks)'),
       custom: count.describe('`content.custom.*` (the tenant’s YARA rules)'),
       unscannable: count.describe('`content.unscannable.*`'),

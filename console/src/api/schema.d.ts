@@ -5217,6 +5217,8 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.sensitive.*` */
+                                sensitive_data: number;
                                 /** @description `content.type.*` (true file type checks) */
                                 file_type: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
@@ -5251,6 +5253,8 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.sensitive.*` */
+                                sensitive_data: number;
                                 /** @description `content.type.*` (true file type checks) */
                                 file_type: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */

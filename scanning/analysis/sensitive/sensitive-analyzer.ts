@@ -74,7 +74,7 @@ export class SensitiveDataAnalyzer implements Analyzer {
   describe(): { name: string; version: string } {
     return {
       name: this.name,
-      version: `arbiter-sensitive/${SENSITIVE_DETECTORS_VERSION} (${SENSITIVE_TYPES.length} types)`,
+      version: `arbiter-sensitive/${SENSITIVE_DETECTORS_VERSION} (${typeCount(SENSITIVE_TYPES.length)})`,
     };
   }
 
@@ -92,7 +92,7 @@ export class SensitiveDataAnalyzer implements Analyzer {
     const tally = new Tally(settings);
     return {
       name: this.name,
-      version: `arbiter-sensitive/${SENSITIVE_DETECTORS_VERSION} (${settings.types.length} types, min_matches ${settings.minMatches})`,
+      version: `arbiter-sensitive/${SENSITIVE_DETECTORS_VERSION} (${typeCount(settings.types.length)}, min_matches ${settings.minMatches})`,
       maxBytes,
       wants: textPieceFilter(maxBytes),
       check: (piece) => this.checkPiece(piece, settings, tally),
@@ -194,6 +194,8 @@ class Tally {
     return { detections, classification };
   }
 }
+
+const typeCount = (count: number) => `${count} ${count === 1 ? 'type' : 'types'}`;
 
 function unscannable(
   piece: PieceHead,

@@ -137,13 +137,14 @@ function isSharedStringCell(name: string, tag: string): boolean {
 /**
  * An office document part (WordprocessingML, SpreadsheetML, PresentationML, OpenDocument): its
  * root element has a namespace prefix (`w:document`, `p:sld`, `office:document-content`), or is
- * a workbook's shared strings (`sst`). HTML, SVG and feeds have unprefixed roots.
+ * a workbook's shared strings (`sst`) or one of its worksheets (`worksheet`), which Excel writes
+ * unprefixed. HTML, SVG and feeds have unprefixed roots.
  */
 function isOfficeXml(source: string): boolean {
   const head = source.slice(0, 4096);
   const root = /<([A-Za-z][\w:.-]*)/.exec(head.replace(/<[?!][^>]*>/g, ''));
   const name = root?.[1] ?? '';
-  return name.includes(':') || name === 'sst';
+  return name.includes(':') || name === 'sst' || name === 'worksheet';
 }
 
 /**
