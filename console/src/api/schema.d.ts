@@ -1226,8 +1226,12 @@ export interface components {
              * @example 2026-01-02T03:04:05.678Z
              */
             creation_date: string;
-            /** @description Sniffed from the bytes. */
+            /** @description The true type, sniffed from the bytes (never taken from the name or a declared type): `image/png`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`, `application/octet-stream` for unknown binary data. */
             content_type: string | null;
+            /** @description Arbiter extension: the media type the content was declared as (the upload part’s Content-Type, the download’s Content-Type, the object’s ContentType), without parameters; null when none was. On every result (absent from results stored by older versions). */
+            declared_content_type?: string | null;
+            /** @description Arbiter extension: the extension of the content’s name (the upload’s file name, the last part of the location’s path, the object key), lower case without the dot; null when it has none. */
+            file_extension?: string | null;
             metadata: {
                 [key: string]: string;
             };
@@ -1314,6 +1318,10 @@ export interface components {
             errorMessage: string | null;
             /** @enum {string} */
             result: "Clean" | "Infected" | "Unscannable" | "Error";
+            /** @description The true type sniffed from the bytes (the result’s `content_type`, a media type such as `image/png`); with several files, each in upload order, `, `-separated (`unknown` for one without); null when none is known. */
+            trueFileType: string | null;
+            /** @description The scan id, for `GET /v2.2/files/{id}`; with several files, each in upload order, `,`-separated (as `X-Arbiter-Scan-Ids`). */
+            referenceId: string | null;
         };
         Bucket: {
             name: string;
@@ -1547,7 +1555,7 @@ export interface components {
             id: string;
             /** @description SHA-1 (hex) of the content; null when it could not be read. */
             checksum: string | null;
-            /** @description Sniffed from the bytes. */
+            /** @description The true type, sniffed from the bytes (never taken from the name or a declared type): `image/png`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`, `application/octet-stream` for unknown binary data. */
             content_type: string | null;
             content_length: number | null;
             /** @description Empty: clean. `content.malicious.<name>` or `content.unscannable.<reason>` otherwise. */
@@ -3088,7 +3096,7 @@ export interface operations {
                                 creation_date: string;
                                 last_seen_date: string | null;
                                 /** @description What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s. */
-                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language")[];
+                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
                                 tags: string[];
                             };
                         };
@@ -3097,13 +3105,14 @@ export interface operations {
                             report_unscannable: boolean;
                             detection_categories: string[];
                             image_threshold: number;
+                            allowed_content_types: string[] | null;
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
                             name: string;
                             version: string;
                         }[];
-                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules. */
+                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `true-type` for `file_type`) and for tenants’ own YARA rules. */
                         analyzers?: {
                             name: string;
                             version: string;
@@ -3183,7 +3192,7 @@ export interface operations {
                                 creation_date: string;
                                 last_seen_date: string | null;
                                 /** @description What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s. */
-                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language")[];
+                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
                                 tags: string[];
                             };
                         };
@@ -3192,13 +3201,14 @@ export interface operations {
                             report_unscannable: boolean;
                             detection_categories: string[];
                             image_threshold: number;
+                            allowed_content_types: string[] | null;
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
                             name: string;
                             version: string;
                         }[];
-                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules. */
+                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `true-type` for `file_type`) and for tenants’ own YARA rules. */
                         analyzers?: {
                             name: string;
                             version: string;
@@ -5145,6 +5155,8 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.type.*` (true file type checks) */
+                                file_type: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
                                 custom: number;
                                 /** @description `content.unscannable.*` */
@@ -5177,6 +5189,8 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.type.*` (true file type checks) */
+                                file_type: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
                                 custom: number;
                                 /** @description `content.unscannable.*` */
@@ -5582,9 +5596,11 @@ export interface operations {
                         /** @description Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true). */
                         report_unscannable: boolean;
                         /** @description What the tenant’s scans look for (default `["malware"]`), unless a key has its own. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
                         /** @description The nudity score (0 to 1) from which an image is reported (default 0.7). */
                         image_threshold: number;
+                        /** @description With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own. */
+                        allowed_content_types: string[] | null;
                     };
                 };
             };
@@ -5622,10 +5638,12 @@ export interface operations {
             content: {
                 "application/json": {
                     report_unscannable?: boolean;
-                    /** @description What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: malware, unsafe_image, unsafe_language. */
-                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language")[];
+                    /** @description What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: malware, unsafe_image, unsafe_language, file_type. */
+                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
                     /** @description The nudity score from which an image is reported as `content.image.nsfw.nudity` (default 0.7). */
                     image_threshold?: number;
+                    /** @description With the `file_type` category: the true types (sniffed from the bytes) the content may be, such as `["image/*", "application/pdf"]`; anything else gets `content.type.disallowed`. null (the default) allows any; an API key may have its own. */
+                    allowed_content_types?: ((string[] | string[] | null) | null) | string[] | null;
                 };
             };
         };
@@ -5640,9 +5658,11 @@ export interface operations {
                         /** @description Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true). */
                         report_unscannable: boolean;
                         /** @description What the tenant’s scans look for (default `["malware"]`), unless a key has its own. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
                         /** @description The nudity score (0 to 1) from which an image is reported (default 0.7). */
                         image_threshold: number;
+                        /** @description With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own. */
+                        allowed_content_types: string[] | null;
                     };
                 };
             };
@@ -5754,9 +5774,13 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @description The key’s own categories; null when it follows its tenant’s. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[] | null;
                         /** @description What scans submitted with the key (or a token it minted) look for now. */
-                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
+                        /** @description The key’s own allowed content types; null when it follows its tenant’s. */
+                        allowed_content_types: string[] | null;
+                        /** @description The allowed content types its scans are held to now (with `file_type`); null: any type. */
+                        effective_allowed_content_types: string[] | null;
                     };
                 };
             };
@@ -5794,7 +5818,9 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again. */
-                    detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[] | null;
+                    /** @description With `file_type`: the true types its scans’ content may be (replacing the tenant’s list); null to follow the tenant’s again. */
+                    allowed_content_types?: ((string[] | string[] | null) | null) | string[] | null;
                 };
             };
         };
@@ -5807,9 +5833,13 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @description The key’s own categories; null when it follows its tenant’s. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[] | null;
                         /** @description What scans submitted with the key (or a token it minted) look for now. */
-                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "file_type")[];
+                        /** @description The key’s own allowed content types; null when it follows its tenant’s. */
+                        allowed_content_types: string[] | null;
+                        /** @description The allowed content types its scans are held to now (with `file_type`); null: any type. */
+                        effective_allowed_content_types: string[] | null;
                     };
                 };
             };
