@@ -169,7 +169,7 @@ describe('true file type', () => {
     const response = await fetch(`${service.url}/v2.2/files`, {
       method: 'POST',
       headers: { authorization: tenant.auth, 'content-type': type },
-      body,
+      body: new Uint8Array(body),
     });
     expect(response.status, await response.clone().text()).toBe(201);
     return (await response.json()) as Result;
@@ -442,7 +442,8 @@ describe('true file type', () => {
     const tenant = await typedTenant('verdicts');
     const scan = async (files: Array<{ name: string; data: Buffer }>) => {
       const form = new FormData();
-      for (const file of files) form.append('documents', new Blob([file.data]), file.name);
+      for (const file of files)
+        form.append('documents', new Blob([new Uint8Array(file.data)]), file.name);
       const response = await fetch(`${service.url}/api/Scan`, {
         method: 'POST',
         headers: { authorization: tenant.auth },
