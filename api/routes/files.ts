@@ -11,7 +11,13 @@ import { locationRequest, uploadRequest } from '../../scans/request.js';
 import type { ScanService } from '../../scans/service.js';
 import type { ScanStore } from '../../scans/store.js';
 import { principalOf } from '../auth.js';
-import { formParsers, requireParsedBody, spoolStorage, uploadParser } from '../body-parsers.js';
+import {
+  formParsers,
+  requireParsedBody,
+  spoolStorage,
+  uploadedPart,
+  uploadParser,
+} from '../body-parsers.js';
 import { resultUrl, sendJson } from '../http.js';
 import { chargeUploads, quotaPrecheck } from '../rate-limit.js';
 import { FILE_FIELDS, FetchSchema, SubmitFileSchema } from '../schemas.js';
@@ -91,7 +97,7 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
   const submitter = { keyId: principalOf(res).keyId };
   const request = fields.location
     ? locationRequest(tenantId, { ...fields, location: fields.location }, submitter)
-    : uploadRequest(tenantId, fields, file?.originalname, submitter);
+    : uploadRequest(tenantId, fields, uploadedPart(file), submitter);
   const result = await deps.scanning.runNow(
     { request, received: RECEIVED },
     file ? { uploadPath: file.path } : {},
@@ -127,7 +133,7 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
   const request = uploadRequest(
     tenantId,
     fields,
-    file.originalname,
+    uploadedPart(file),
     { keyId: principalOf(res).keyId },
     file.filename,
   );
