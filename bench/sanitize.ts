@@ -310,7 +310,7 @@ export async function runSanitize(): Promise<BenchSection> {
           'Copy files/s',
           'Floor',
           'Floor files/s',
-          'Copy size',
+          'Sanitized size',
           'Removed',
         ],
         rows: rows.map((row) => [
