@@ -257,11 +257,17 @@ export const BucketInputSchema = z
       tags: TagKeysSchema.default({ ...DEFAULT_TAG_KEYS }),
       callback: httpUrl('callback').nullable().optional(),
       queue: QueueSchema.nullable().optional(),
+      sanitize: z
+        .boolean({ error: 'sanitize must be true or false' })
+        .default(false)
+        .describe(
+          'Promote a sanitized copy of each clean object instead of the object itself, which is quarantined (docs/s3.md). Needs actions.onClean "promote" and actions.quarantine.',
+        ),
     },
     {
       error: unknownField(
         'the bucket',
-        'region, endpoint, forcePathStyle, credentials, actions, tags, callback and queue',
+        'region, endpoint, forcePathStyle, credentials, actions, tags, callback, queue and sanitize',
       ),
     },
   )
@@ -270,6 +276,14 @@ export const BucketInputSchema = z
       ctx.addIssue({
         code: 'custom',
         message: 'region is required (or an S3 endpoint for an S3-compatible store)',
+      });
+    }
+    // The copy goes where a clean object would be promoted, the object itself to quarantine.
+    if (input.sanitize && (input.actions.onClean !== 'promote' || !input.actions.quarantine)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'sanitize needs actions.onClean "promote" (the sanitized copy is what is promoted) and actions.quarantine {"bucket","prefix"} (where the original is kept)',
       });
     }
   });
@@ -318,6 +332,8 @@ export interface BucketRecord {
   tags: TagKeys;
   callback?: string;
   queue?: StoredQueue;
+  /** Clean objects are promoted as their sanitized copy (absent in records stored before: off). */
+  sanitize?: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -337,6 +353,7 @@ export interface BucketView {
     endpoint: string | null;
     credentials: CredentialsView | null;
   } | null;
+  sanitize: boolean;
   creation_date: string;
   last_modified_date: string;
 }
@@ -405,6 +422,7 @@ export function bucketView(record: BucketRecord): BucketView {
             : null,
         }
       : null,
+    sanitize: record.sanitize ?? false,
     creation_date: record.createdAt,
     last_modified_date: record.updatedAt,
   };

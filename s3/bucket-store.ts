@@ -97,6 +97,7 @@ export class BucketStore {
     if (input.endpoint) record.endpoint = input.endpoint;
     if (input.callback) record.callback = input.callback;
     if (queue) record.queue = queue;
+    if (input.sanitize) record.sanitize = true;
 
     // bucket-queues is global, so it is written apart from the bucket's keys (one slot on a
     // Cluster), in the order that lets a crash in between go unseen: the pollers list a bucket

@@ -33,6 +33,19 @@ export interface ArbiterResult {
   key?: string;
   versionId?: string | null;
   action?: string;
+  /**
+   * Asked for with `sanitize=true` (or the bucket's `sanitize`): the sanitized copy, downloaded
+   * from `GET /v2.2/files/{id}/sanitized`, or why there is none.
+   */
+  sanitized?:
+    | {
+        available: true;
+        removed: string[];
+        content_type: string;
+        checksum: string;
+        size: number;
+      }
+    | { available: false; reason: string };
 }
 
 export type WebhookFailureReason =

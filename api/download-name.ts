@@ -1,0 +1,34 @@
+/**
+ * The file name a download offers (`Content-Disposition: attachment; filename="…"`): the
+ * original name cut down to letters, digits, `.`, `_` and `-` (nothing a header, a shell or a
+ * file system reads specially; no path, no leading dot), keeping its extension, or given the
+ * extension of the download's type when it has none. A name with nothing usable left becomes
+ * `fallback` (the scan's id).
+ */
+export function downloadName(original: string, fallback: string, contentType: string): string {
+  const extension = /\.[A-Za-z0-9]{1,8}$/.exec(original)?.[0];
+  const stem = (extension ? original.slice(0, -extension.length) : original)
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/_{2,}/g, '_')
+    .replace(/^[._-]+|[._-]+$/g, '')
+    .slice(0, MAX_STEM);
+  const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  return `${stem || fallback}${extension ?? EXTENSIONS[type] ?? ''}`;
+}
+
+const MAX_STEM = 120;
+
+/** The extension of each type a sanitized copy can have (docs/sanitizing.md). */
+const EXTENSIONS: Record<string, string> = {
+  'image/jpeg': '.jpg',
+  'image/png': '.png',
+  'image/gif': '.gif',
+  'image/webp': '.webp',
+  'image/tiff': '.tiff',
+  'image/svg+xml': '.svg',
+  'text/html': '.html',
+  'application/pdf': '.pdf',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': '.docx',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': '.xlsx',
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation': '.pptx',
+};
