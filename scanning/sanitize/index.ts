@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import { createImageSanitizer } from './image.js';
+import { createOoxmlSanitizer } from './ooxml.js';
+import { createPdfSanitizer } from './pdf.js';
 import {
   refused,
   type SanitizeInput,
@@ -41,7 +43,11 @@ export interface SanitizerSet {
 }
 
 export function createSanitizerSet(
-  sanitizers: readonly Sanitizer[] = [createImageSanitizer()],
+  sanitizers: readonly Sanitizer[] = [
+    createImageSanitizer(),
+    createOoxmlSanitizer(),
+    createPdfSanitizer(),
+  ],
 ): SanitizerSet {
   const pick = (contentType: string) => sanitizers.find((s) => s.accepts(contentType));
   return {
