@@ -1,4 +1,5 @@
-import { access, readdir, utimes } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eicar, fileForm, sha1 } from '../support/content.js';
@@ -22,7 +23,11 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { wordDocument } from '../support/ooxml.js';
+import { officePackage } from '../support/sanitize.js';
 import { waitFor } from '../support/wait.js';
+
+const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 
 /**
  * Sanitized copies through the whole service (api + workers, real Redis, the spool as the store):
@@ -193,6 +198,34 @@ describe('sanitized copies', () => {
         `No sanitized copy of ${result.id} is available: the content has findings.`,
       );
     });
+  });
+
+  it('takes the macro out of a Word document, whose copy opens as a .docx', async () => {
+    const docm = await wordDocument({ paragraphs: ['Quarterly figures'], macros: true });
+    const result = await scanSync(docm, 'Quarterly report.docm', { sanitize: 'true' });
+    expect(result.findings).toEqual([]);
+    expect(result.sanitized).toMatchObject({ available: true, content_type: DOCX });
+    expect(result.sanitized?.available && result.sanitized.removed).toContain('macros');
+    const response = await download(result.id);
+    expect(response.headers.get('content-type')).toBe(DOCX);
+    expect(response.headers.get('content-disposition')).toBe(
+      'attachment; filename="Quarterly_report.docx"',
+    );
+    const bytes = Buffer.from(await response.arrayBuffer());
+    expect(sha1(bytes)).toBe(result.sanitized?.available && result.sanitized.checksum);
+    const dir = await mkdtemp(path.join(tmpdir(), 'arbiter-docx-'));
+    try {
+      const file = path.join(dir, 'copy.docx');
+      await writeFile(file, bytes);
+      const report = officePackage(file);
+      expect(report.problems).toEqual([]);
+      expect(report.mainType).toBe(`${DOCX}.main+xml`);
+      expect(report.parts.filter((part) => /vba/i.test(part))).toEqual([]);
+      expect(report.relationships.filter((r) => /vba/i.test(r.type))).toEqual([]);
+      expect(report.text).toContain('Quarterly figures');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('POST /files/async: the result and the callback carry the copy, which downloads', async () => {
