@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import { createImageSanitizer } from './image.js';
+import { createHtmlSanitizer, createSvgSanitizer } from './markup.js';
+import { refineMarkupType } from './markup-type.js';
 import { createOoxmlSanitizer } from './ooxml.js';
 import { createPdfSanitizer } from './pdf.js';
 import {
@@ -19,6 +21,7 @@ export type {
   Sanitizer,
 } from './sanitizer.js';
 export { DEFAULT_MAX_PIXELS, REMOVED_KINDS } from './sanitizer.js';
+export { refineMarkupType } from './markup-type.js';
 
 /**
  * The sanitizers of every format, built once per process (cli/runtime.ts) and passed down:
@@ -37,7 +40,11 @@ export interface SanitizerSet {
     outPath: string,
     limits: SanitizeLimits,
   ): Promise<SanitizeOutcome>;
-  /** The type a sanitizer would take this content as, or undefined when none would. */
+  /**
+   * The format of the sanitizer that takes content of this type, or undefined when none does.
+   * SVG and HTML sniff as text: `sanitizeFile` tells them apart by their first element
+   * (refineMarkupType), which this, given a type only, cannot.
+   */
   formatOf(contentType: string): Sanitizer['format'] | undefined;
   close(): void;
 }
@@ -47,11 +54,19 @@ export function createSanitizerSet(
     createImageSanitizer(),
     createOoxmlSanitizer(),
     createPdfSanitizer(),
+    createSvgSanitizer(),
+    createHtmlSanitizer(),
   ],
 ): SanitizerSet {
   const pick = (contentType: string) => sanitizers.find((s) => s.accepts(contentType));
   return {
-    sanitizeFile: async (input, outPath, limits) => {
+    sanitizeFile: async (given, outPath, limits) => {
+      let input = given;
+      try {
+        input = { ...given, contentType: await refineMarkupType(given.path, given.contentType) };
+      } catch (error) {
+        return refused(`could not read the content: ${reasonOf(error)}`);
+      }
       const sanitizer = pick(input.contentType);
       if (!sanitizer) return refused(`no sanitizer for ${input.contentType}`);
       if (input.size > limits.maxBytes)

@@ -27,7 +27,8 @@ export interface FieldEdit {
 
 /** A Word part with its running and loading fields taken out; undefined when it has none. */
 export function removeWordFields(text: string): FieldEdit | undefined {
-  if (!/DDE|INCLUDE|LINK/i.test(text)) return undefined;
+  // Any field: an instruction may be split across runs (`DD` + `EAUTO`) to hide its name.
+  if (!/instrText|fldSimple/.test(text)) return undefined;
   const root = parseXml(text);
   const edits = new XmlEdits();
   const removed = new Set<RemovedKind>();

@@ -188,7 +188,9 @@ export function wordDocument(options: WordOptions): Promise<Buffer> {
   }
   if (options.ddeField) {
     body.push(
-      '<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe "/k </w:instrText></w:r>' +
+      // The field's name split across runs, as droppers do to slip past a search for "DDE".
+      '<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DD</w:instrText></w:r>' +
+        '<w:r><w:instrText xml:space="preserve">EAUTO c:\\\\windows\\\\system32\\\\cmd.exe "/k </w:instrText></w:r>' +
         '<w:r><w:instrText xml:space="preserve">calc.exe"  </w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r>' +
         '<w:r><w:t>field result kept</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>',
     );

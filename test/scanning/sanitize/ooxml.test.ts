@@ -92,6 +92,14 @@ describe('Word', () => {
     expect(text).not.toMatch(/vbaProject|DDE|calc\.exe|attacker\.example|tracker\.example/);
   });
 
+  it('finds a DDE field whose name is split across runs, in a document with nothing else', async () => {
+    const docx = await wordDocument({ paragraphs: ['Dear customer'], ddeField: true });
+    const { outcome, copy, report } = await sanitized(docx, DOCX);
+    expect(outcome).toEqual({ available: true, contentType: DOCX, removed: ['dde-fields'] });
+    expect(report.text).toEqual(['Dear customer', 'field result kept', '1']);
+    expect(copy!.toString('latin1')).not.toMatch(/calc\.exe|EAUTO/);
+  });
+
   it('keeps a clean .docx as it is, part for part, listing nothing', async () => {
     const docx = await wordDocument({ paragraphs: ['Only text'], hyperlinks: false });
     const { outcome, report } = await sanitized(docx, DOCX);
