@@ -228,6 +228,25 @@ describe('sanitized copies', () => {
     }
   });
 
+  it('serves an SVG copy without its scripts, sandboxed should a browser open it all the same', async () => {
+    const svg = Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)">' +
+        '<script>alert(2)</script><rect width="10" height="10" fill="red"/></svg>',
+    );
+    const result = await scanSync(svg, 'badge.svg', { sanitize: 'true' });
+    expect(result.sanitized).toMatchObject({ available: true, content_type: 'image/svg+xml' });
+    expect(result.sanitized?.available && result.sanitized.removed).toEqual(
+      expect.arrayContaining(['event-attributes', 'scripts']),
+    );
+    const response = await download(result.id);
+    expect(response.headers.get('content-type')).toBe('image/svg+xml');
+    expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox");
+    expect(response.headers.get('content-disposition')).toBe('attachment; filename="badge.svg"');
+    const text = await response.text();
+    expect(text).toContain('<rect');
+    expect(text).not.toMatch(/alert|onload|<script/i);
+  });
+
   it('POST /files/async: the result and the callback carry the copy, which downloads', async () => {
     const callback = `${receiver.url}/callback`;
     const response = await request('/files/async', {
