@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import multer from 'multer';
 import { badRequest, unsupportedMediaType } from '../core/errors.js';
+import type { UploadedPart } from '../scans/request.js';
 
 /**
  * Body parsing with hard limits. Uploads stream to the spool folder on disk (never whole into
@@ -81,6 +82,20 @@ export function spoolStorage(incomingDir: string): multer.StorageEngine {
 }
 
 /** The single `file` part, stored by `storage` (the spool, or the upload store of async uploads). */
+/**
+ * What a received file part said of itself, for its scan's request (scans/request.ts). The
+ * multipart parser reports a part sent without a Content-Type (or with one it cannot read) as
+ * `text/plain`, RFC 7578's default: that is no claim the client made, so `text/plain` is not
+ * kept as a declared type.
+ */
+export function uploadedPart(
+  file: Pick<Express.Multer.File, 'originalname' | 'mimetype'> | undefined,
+): UploadedPart | undefined {
+  if (!file) return undefined;
+  const declared = file.mimetype === 'text/plain' ? undefined : file.mimetype;
+  return { name: file.originalname, contentType: declared };
+}
+
 export function uploadParser(storage: multer.StorageEngine, maxFileSize: number) {
   const upload = multer({
     ...MULTIPART_CHARSETS,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_MIN_MATCHES, SENSITIVE_TYPES } from '../core/sensitive-types.js';
 import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
 /**
@@ -13,6 +14,29 @@ const timestamp = z.iso.datetime().meta({ examples: ['2026-01-02T03:04:05.678Z']
 export const ErrorSchema = z
   .object({ error: z.string().describe('What went wrong, naming the field at fault.') })
   .meta({ id: 'Error' });
+
+const sensitiveType = z.enum(SENSITIVE_TYPES);
+
+/** The sensitive-data classification a result carries (`sensitive_data`, docs/sensitive-data.md). */
+export const ClassificationSchema = z
+  .object({
+    result: z
+      .enum(['sensitive', 'none', 'error'])
+      .describe(
+        '`sensitive`: at least one type reached the tenant’s `min_matches` (each is also a `content.sensitive.<type>` finding); `none`: every text read was classified and none did; `error`: the classification could not be made (the result’s `error` says why).',
+      ),
+    matches: z
+      .partialRecord(sensitiveType, z.int().min(1))
+      .describe(
+        'Values found of each type that reached `min_matches`, summed over the content and every part of it.',
+      ),
+    samples: z
+      .partialRecord(sensitiveType, z.array(z.string()))
+      .describe(
+        'Up to three redacted samples of each type in `matches` (`…1111`, `j***@example.com`): never a whole value.',
+      ),
+  })
+  .meta({ id: 'Classification' });
 
 /** Must parse to exactly scans/results.ts's ScanResult (test/scans/result-shape.test.ts). */
 export const ScanResultSchema = z
@@ -29,7 +53,26 @@ export const ScanResultSchema = z
         'Empty: clean. `content.malicious.<name>` or `content.unscannable.<reason>` otherwise.',
       ),
     creation_date: timestamp,
-    content_type: z.string().nullable().describe('Sniffed from the bytes.'),
+    content_type: z
+      .string()
+      .nullable()
+      .describe(
+        'The true type, sniffed from the bytes (never taken from the name or a declared type): `image/png`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`, `application/octet-stream` for unknown binary data.',
+      ),
+    declared_content_type: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Arbiter extension: the media type the content was declared as (the upload part’s Content-Type, the download’s Content-Type, the object’s ContentType), without parameters; null when none was. On every result (absent from results stored by older versions).',
+      ),
+    file_extension: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Arbiter extension: the extension of the content’s name (the upload’s file name, the last part of the location’s path, the object key), lower case without the dot; null when it has none.',
+      ),
     metadata: z.record(z.string(), z.string()),
     error: z
       .string()
@@ -85,6 +128,9 @@ export const ScanResultSchema = z
       .describe(
         'Arbiter extension, with `sanitize=true`: the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings.',
       ),
+    classification: ClassificationSchema.optional().describe(
+      'Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found.',
+    ),
   })
   .meta({ id: 'ScanResult' });
 
@@ -112,6 +158,18 @@ export const PingSchema = z.object({
 export const AuthTokenSchema = z
   .object({ id, creation_date: timestamp, expiration_date: timestamp })
   .meta({ id: 'AuthToken' });
+
+/** A tenant's `sensitive_data` settings as the admin API and `/account.json` show them. */
+const ClassificationSettingsViewSchema = z
+  .object({
+    types: z.array(sensitiveType).describe('The types counted (default all).'),
+    min_matches: z
+      .int()
+      .min(1)
+      .max(MAX_MIN_MATCHES)
+      .describe('Values of a type from which it is reported (default 1).'),
+  })
+  .describe('What the `sensitive_data` category counts (the tenant’s; keys do not override it).');
 
 export const AccountSchema = z.object({
   name: z.string(),
@@ -145,6 +203,8 @@ export const AccountSchema = z.object({
       report_unscannable: z.boolean(),
       detection_categories: z.array(z.string()),
       image_threshold: z.number(),
+      classification: ClassificationSettingsViewSchema,
+      allowed_content_types: z.array(z.string()).nullable(),
     })
     .optional()
     .describe('The tenant’s scanning preferences, as set by the operator.'),
@@ -167,7 +227,7 @@ export const AccountSchema = z.object({
     )
     .optional()
     .describe(
-      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules.',
+      'An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`, `true-type` for `file_type`) and for tenants’ own YARA rules.',
     ),
   warnings: z
     .array(z.string())
@@ -221,6 +281,10 @@ export const BucketViewSchema = z
       date: z.string(),
       findings: z.string(),
       engine: z.string(),
+      classificationResult: z.string(),
+      classificationDate: z.string(),
+      classificationMatches: z.string(),
+      classificationMessage: z.string(),
     }),
     callback: z.string().nullable(),
     queue: z
@@ -236,6 +300,19 @@ export const BucketViewSchema = z
       .describe(
         'Whether clean objects are promoted as their sanitized copy, the original quarantined (see docs/s3.md).',
       ),
+    detectionCategories: z
+      .array(z.enum(DETECTION_CATEGORIES))
+      .nullable()
+      .describe(
+        'What its objects’ scans look for, in place of the key’s or tenant’s; null: theirs.',
+      ),
+    classify: z
+      .boolean()
+      .describe('Whether its objects are classified for sensitive data (see docs/s3.md).'),
+    classifyInclude: z.array(z.string()).describe('Key prefixes classified; empty: every key.'),
+    classifyExclude: z
+      .array(z.string())
+      .describe('Key prefixes never classified, even under an included one.'),
     creation_date: timestamp,
     last_modified_date: timestamp,
   })
@@ -327,6 +404,13 @@ export const TenantSettingsViewSchema = z.object({
   image_threshold: z
     .number()
     .describe('The nudity score (0 to 1) from which an image is reported (default 0.7).'),
+  classification: ClassificationSettingsViewSchema,
+  allowed_content_types: z
+    .array(z.string())
+    .nullable()
+    .describe(
+      'With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own.',
+    ),
 });
 
 export const KeySettingsViewSchema = z.object({
@@ -337,6 +421,16 @@ export const KeySettingsViewSchema = z.object({
   effective_detection_categories: z
     .array(z.enum(DETECTION_CATEGORIES))
     .describe('What scans submitted with the key (or a token it minted) look for now.'),
+  allowed_content_types: z
+    .array(z.string())
+    .nullable()
+    .describe('The key’s own allowed content types; null when it follows its tenant’s.'),
+  effective_allowed_content_types: z
+    .array(z.string())
+    .nullable()
+    .describe(
+      'The allowed content types its scans are held to now (with `file_type`); null: any type.',
+    ),
 });
 
 export const SignaturesReloadedSchema = z.object({
@@ -411,6 +505,18 @@ export const VerdictSchema = z
       .describe('Every infected file or archive member, by its path through nested archives.'),
     errorMessage: z.string().nullable(),
     result: z.enum(['Clean', 'Infected', 'Unscannable', 'Error']),
+    trueFileType: z
+      .string()
+      .nullable()
+      .describe(
+        'The true type sniffed from the bytes (the result’s `content_type`, a media type such as `image/png`); with several files, each in upload order, `, `-separated (`unknown` for one without); null when none is known.',
+      ),
+    referenceId: z
+      .string()
+      .nullable()
+      .describe(
+        'The scan id, for `GET /v2.2/files/{id}`; with several files, each in upload order, `,`-separated (as `X-Arbiter-Scan-Ids`).',
+      ),
   })
   .meta({ id: 'Verdict' });
 
@@ -603,6 +709,8 @@ const HourStatsShape = {
       malware: count.describe('`content.malicious.*`'),
       unsafe_image: count.describe('`content.image.*`'),
       unsafe_language: count.describe('`content.<language>.language.*`'),
+      sensitive_data: count.describe('`content.sensitive.*`'),
+      file_type: count.describe('`content.type.*` (true file type checks)'),
       custom: count.describe('`content.custom.*` (the tenant’s YARA rules)'),
       unscannable: count.describe('`content.unscannable.*`'),
       other: count.describe('Any other finding name (a custom rule naming its own).'),

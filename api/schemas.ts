@@ -1,5 +1,8 @@
 import { z } from 'zod';
+import { MAX_MIN_MATCHES, SENSITIVE_TYPES } from '../core/sensitive-types.js';
 import { TOKEN_TIMEOUT } from '../core/tokens.js';
+import { MAX_ALLOWED_CONTENT_TYPES } from '../core/detection-categories.js';
+import { isMediaRange } from '../core/media-type.js';
 import { DETECTION_CATEGORIES } from '../scanning/plan.js';
 
 /**
@@ -323,6 +326,93 @@ const detectionCategories = (field: string) =>
       items: { type: 'string', enum: [...DETECTION_CATEGORIES] },
     });
 
+const KNOWN_SENSITIVE_TYPES = SENSITIVE_TYPES.join(', ');
+const typesError = `classification.types must be a list of type names (${KNOWN_SENSITIVE_TYPES})`;
+
+/**
+ * The tenant's `sensitive_data` settings, set as a whole: a field left out takes its default
+ * (every type; one value). Types are deduplicated and put in their canonical order; an unknown
+ * name is refused by name.
+ */
+const ClassificationSettingsSchema = z.strictObject(
+  {
+    types: z
+      .array(z.string({ error: typesError }), { error: typesError })
+      .min(1, `classification.types must name at least one type (${KNOWN_SENSITIVE_TYPES})`)
+      .max(
+        SENSITIVE_TYPES.length * 2,
+        `classification.types has more than ${SENSITIVE_TYPES.length * 2} entries`,
+      )
+      .superRefine((names, context) => {
+        const unknown = names.find(
+          (name) => !(SENSITIVE_TYPES as readonly string[]).includes(name),
+        );
+        if (unknown !== undefined)
+          context.addIssue({
+            code: 'custom',
+            message: `classification.types: unknown type "${unknown.slice(0, 64)}"; known types are ${KNOWN_SENSITIVE_TYPES}`,
+          });
+      })
+      .transform((names) => SENSITIVE_TYPES.filter((type) => names.includes(type)))
+      .meta({
+        type: 'array',
+        minItems: 1,
+        items: { type: 'string', enum: [...SENSITIVE_TYPES] },
+      })
+      .optional()
+      .describe(`The types counted (default all): ${KNOWN_SENSITIVE_TYPES}.`),
+    min_matches: wholeNumber({
+      min: 1,
+      max: MAX_MIN_MATCHES,
+      notWhole: `classification.min_matches must be a whole number from 1 to ${MAX_MIN_MATCHES}`,
+      outOfRange: `classification.min_matches must be a whole number from 1 to ${MAX_MIN_MATCHES}`,
+    })
+      .optional()
+      .describe(
+        'A type is reported (`content.sensitive.<type>`) once the content holds this many values of it, summed over every part (default 1).',
+      ),
+  },
+  {
+    error: (issue) =>
+      unknownField('accepted fields of classification are types and min_matches')(issue) ??
+      'classification must be an object: {"types": [...], "min_matches": 1}',
+  },
+);
+
+const ALLOWED_TYPES_HINT =
+  'media types such as "application/pdf", or "image/*" for every subtype of a type';
+
+/**
+ * `allowed_content_types`: a non-empty list of media types or `type/*` ranges, lower-cased,
+ * duplicates collapsed; `null` drops the list (any type allowed, or the key follows its tenant).
+ */
+const allowedContentTypes = (field: string) =>
+  z
+    .array(z.string({ error: `${field} must be a list of ${ALLOWED_TYPES_HINT}` }), {
+      error: `${field} must be a list of ${ALLOWED_TYPES_HINT}, or null`,
+    })
+    .min(1, `${field} must name at least one type (or be null to allow any)`)
+    .max(MAX_ALLOWED_CONTENT_TYPES, `${field} has more than ${MAX_ALLOWED_CONTENT_TYPES} entries`)
+    .transform((types) => [...new Set(types.map((type) => type.trim().toLowerCase()))])
+    .superRefine((types, context) => {
+      const bad = types.find((type) => !isMediaRange(type));
+      if (bad !== undefined)
+        context.addIssue({
+          code: 'custom',
+          message: `${field}: "${bad.slice(0, 64)}" is not a media type; use ${ALLOWED_TYPES_HINT} (a wildcard only as the whole subtype)`,
+        });
+    })
+    .nullable()
+    .meta({
+      type: ['array', 'null'],
+      minItems: 1,
+      maxItems: MAX_ALLOWED_CONTENT_TYPES,
+      items: {
+        type: 'string',
+        pattern: '^[a-z0-9][a-z0-9!#$&^_.+-]*/(\\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$',
+      },
+    });
+
 /** `PUT /admin/tenants/{id}/settings`: the fields given change, the others stay. */
 export const TenantSettingsSchema = z.strictObject(
   {
@@ -340,25 +430,46 @@ export const TenantSettingsSchema = z.strictObject(
       .describe(
         'The nudity score from which an image is reported as `content.image.nsfw.nudity` (default 0.7).',
       ),
+    classification: ClassificationSettingsSchema.optional().describe(
+      'What the `sensitive_data` category counts, set as a whole (a field left out takes its default). The tenant’s alone: a key switches the category on or off, not these.',
+    ),
+    allowed_content_types: allowedContentTypes('allowed_content_types')
+      .optional()
+      .describe(
+        'With the `file_type` category: the true types (sniffed from the bytes) the content may be, such as `["image/*", "application/pdf"]`; anything else gets `content.type.disallowed`. null (the default) allows any; an API key may have its own.',
+      ),
   },
   {
     error: unknownField(
-      'accepted fields are report_unscannable, detection_categories and image_threshold',
+      'accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types',
     ),
   },
 );
 
 /** `PUT /admin/keys/{key}/settings`: `detection_categories: null` follows the tenant again. */
-export const KeySettingsSchema = z.strictObject(
-  {
-    detection_categories: detectionCategories('detection_categories')
-      .nullable()
-      .describe(
-        'The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again.',
-      ),
-  },
-  { error: unknownField('the accepted field is detection_categories') },
-);
+export const KeySettingsSchema = z
+  .strictObject(
+    {
+      detection_categories: detectionCategories('detection_categories')
+        .nullable()
+        .optional()
+        .describe(
+          'The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again.',
+        ),
+      allowed_content_types: allowedContentTypes('allowed_content_types')
+        .optional()
+        .describe(
+          'With `file_type`: the true types its scans’ content may be (replacing the tenant’s list); null to follow the tenant’s again.',
+        ),
+    },
+    {
+      error: unknownField('accepted fields are detection_categories and allowed_content_types'),
+    },
+  )
+  .refine(
+    (body) => body.detection_categories !== undefined || body.allowed_content_types !== undefined,
+    'give detection_categories, allowed_content_types or both',
+  );
 
 /** `DELETE /admin/tenants/{id}?force=true`: delete even while scans of the tenant are pending. */
 export const DeleteTenantQuerySchema = z.object({

@@ -67,6 +67,8 @@ import { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { TenantRulesAnalyzer } from '../scanning/analysis/custom-rules/tenant-rules-analyzer.js';
 import { ImageAnalyzer } from '../scanning/analysis/images/image-analyzer.js';
 import { LanguageAnalyzer } from '../scanning/analysis/language/language-analyzer.js';
+import { SensitiveDataAnalyzer } from '../scanning/analysis/sensitive/sensitive-analyzer.js';
+import { TrueTypeAnalyzer } from '../scanning/analysis/true-type/true-type-analyzer.js';
 import { YaraRunner } from '../scanning/analysis/yara/yara-runner.js';
 import { TenantDeliveryLeases } from '../webhooks/fairness.js';
 import type { CallbackDeps } from '../worker/callback-processor.js';
@@ -257,8 +259,9 @@ export async function buildRuntime(
     usage: limits,
     metrics,
     settings,
-    // Scans follow their key's detection categories, else their tenant's (scans/scan-plans.ts).
-    plans: new SettingsScanPlanner(settings, keySettings),
+    // Scans follow their bucket's detection categories, else their key's, else their tenant's,
+    // and a bucket may add classification for some of its keys (scans/scan-plans.ts).
+    plans: new SettingsScanPlanner(settings, keySettings, s3Access.plans),
     errors,
     sanitizing: { sanitizers, store: sanitized, limits: config.sanitize },
   };
@@ -492,7 +495,13 @@ async function buildAnalyzers(
     maxBytes: config.language.maxBytes,
   });
   logger.info({ rules: language.pack.version }, 'language rules loaded');
-  return [language, new ImageAnalyzer(config.images), tenantRules];
+  return [
+    language,
+    new ImageAnalyzer(config.images),
+    new SensitiveDataAnalyzer(config.sensitive),
+    new TrueTypeAnalyzer(),
+    tenantRules,
+  ];
 }
 
 /**

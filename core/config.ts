@@ -379,6 +379,9 @@ export const EnvSchema = z.object({
   ARBITER_LANGUAGE_MAX_BYTES: byteSize('16MB').describe(
     'largest text piece (a file, an archive member, a mail part, a PDF stream) checked for unsafe language; a larger one gives `content.unscannable.language.limits-exceeded`',
   ),
+  ARBITER_SENSITIVE_MAX_BYTES: byteSize('16MB').describe(
+    'largest text piece (a file, an archive member, a mail part, a PDF stream) classified for sensitive data (`sensitive_data`); a larger one gives `content.unscannable.sensitive.limits-exceeded`. See docs/sensitive-data.md',
+  ),
   ARBITER_YARA_THREADS: intInRange(1, 64, 1).describe(
     "worker threads per process that run YARA scans (the language rules, tenants' rules), off the event loop",
   ),
@@ -715,6 +718,8 @@ function structureConfig(e: Env) {
         : undefined,
       maxBytes: e.ARBITER_LANGUAGE_MAX_BYTES,
     },
+    /** The `sensitive_data` category: the largest text piece classified. */
+    sensitive: { maxBytes: e.ARBITER_SENSITIVE_MAX_BYTES },
     /** The process's YARA runner (one, shared by the language rules and tenants' rules). */
     yara: { threads: e.ARBITER_YARA_THREADS, timeoutMs: e.ARBITER_YARA_TIMEOUT_MS },
     /**

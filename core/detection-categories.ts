@@ -4,7 +4,13 @@
  * settings stores (tenant-settings.ts, key-settings.ts) validate and store them; a scan's plan
  * (scanning/plan.ts) is made of them.
  */
-export const DETECTION_CATEGORIES = ['malware', 'unsafe_image', 'unsafe_language'] as const;
+export const DETECTION_CATEGORIES = [
+  'malware',
+  'unsafe_image',
+  'unsafe_language',
+  'sensitive_data',
+  'file_type',
+] as const;
 
 export type DetectionCategory = (typeof DETECTION_CATEGORIES)[number];
 
@@ -13,3 +19,6 @@ export const DEFAULT_DETECTION_CATEGORIES: readonly DetectionCategory[] = ['malw
 
 /** The nudity score from which an image is reported, unless the tenant sets its own. */
 export const DEFAULT_IMAGE_THRESHOLD = 0.7;
+
+/** Most entries a tenant's or key's `allowed_content_types` may have. */
+export const MAX_ALLOWED_CONTENT_TYPES = 64;

@@ -3,8 +3,10 @@ import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
 import {
   normaliseCategories,
+  parseStoredAllowedTypes,
   parseStoredCategories,
   SETTINGS_CACHE_MS,
+  storedAllowedTypes,
   storedCategories,
 } from './tenant-settings.js';
 
@@ -12,9 +14,17 @@ import {
 export interface KeySettings {
   tenantId: string;
   detectionCategories: readonly DetectionCategory[] | null;
+  allowedContentTypes: readonly string[] | null;
+}
+
+/** What a key changes about its scans' plan; undefined where it follows its tenant. */
+export interface KeyOverrides {
+  categories: readonly DetectionCategory[] | undefined;
+  allowedContentTypes: readonly string[] | undefined;
 }
 
 const FIELD = 'detection_categories';
+const ALLOWED_TYPES_FIELD = 'allowed_content_types';
 
 /**
  * Per-key overrides of the tenant's detection categories (`PUT /admin/keys/{key}/settings`).
@@ -24,7 +34,7 @@ const FIELD = 'detection_categories';
 export class KeySettingsStore {
   private readonly cache = new Map<
     string,
-    { at: number; tenantId: string | undefined; categories: DetectionCategory[] | undefined }
+    { at: number; tenantId: string | undefined; overrides: KeyOverrides }
   >();
 
   constructor(
@@ -34,9 +44,18 @@ export class KeySettingsStore {
 
   /** Undefined for an unknown key. */
   async get(key: string): Promise<KeySettings | undefined> {
-    const [tenantId, raw] = await this.redis.hmget(this.keys.apiKey(key), 'tenant_id', FIELD);
+    const [tenantId, raw, allowed] = await this.redis.hmget(
+      this.keys.apiKey(key),
+      'tenant_id',
+      FIELD,
+      ALLOWED_TYPES_FIELD,
+    );
     if (!tenantId) return undefined;
-    return { tenantId, detectionCategories: parseStoredCategories(raw) ?? null };
+    return {
+      tenantId,
+      detectionCategories: parseStoredCategories(raw) ?? null,
+      allowedContentTypes: parseStoredAllowedTypes(allowed),
+    };
   }
 
   /**
@@ -60,6 +79,20 @@ export class KeySettingsStore {
   }
 
   /**
+   * Sets the key's allowed content types (`null`: drop the override, follow the tenant again).
+   * Returns the settings now in force, or undefined for an unknown key (nothing is written then).
+   */
+  async setAllowedContentTypes(
+    key: string,
+    types: readonly string[] | null,
+  ): Promise<KeySettings | undefined> {
+    const stored = types === null ? '' : storedAllowedTypes(types);
+    const updated = await this.redis.apiKeySetAllowedTypes(1, this.keys.apiKey(key), stored);
+    this.cache.delete(key);
+    return updated === 1 ? this.get(key) : undefined;
+  }
+
+  /**
    * For the scan path: the key's override as read within the last second, or undefined when the
    * key has none, or does not belong to `tenantId` (a key never changes what another tenant's
    * scans look for).
@@ -69,13 +102,29 @@ export class KeySettingsStore {
     key: string,
     now = Date.now(),
   ): Promise<readonly DetectionCategory[] | undefined> {
+    return (await this.currentOverrides(tenantId, key, now)).categories;
+  }
+
+  /** As currentCategories, for everything a key may override. */
+  async currentOverrides(tenantId: string, key: string, now = Date.now()): Promise<KeyOverrides> {
     let cached = this.cache.get(key);
     if (!cached || now - cached.at >= SETTINGS_CACHE_MS) {
-      const [owner, raw] = await this.redis.hmget(this.keys.apiKey(key), 'tenant_id', FIELD);
-      cached = { at: now, tenantId: owner ?? undefined, categories: parseStoredCategories(raw) };
+      const [owner, raw, allowed] = await this.redis.hmget(
+        this.keys.apiKey(key),
+        'tenant_id',
+        FIELD,
+        ALLOWED_TYPES_FIELD,
+      );
+      const overrides = {
+        categories: parseStoredCategories(raw),
+        allowedContentTypes: parseStoredAllowedTypes(allowed) ?? undefined,
+      };
+      cached = { at: now, tenantId: owner ?? undefined, overrides };
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, cached);
     }
-    return cached.tenantId === tenantId ? cached.categories : undefined;
+    return cached.tenantId === tenantId
+      ? cached.overrides
+      : { categories: undefined, allowedContentTypes: undefined };
   }
 }

@@ -61,7 +61,8 @@
  *   {p}:redeliver-lock:{tid}:{id}     STRING held (5 s at most) while one redelivery request decides
  *   {p}:tenant-limits:{tid}           HASH  the tenant's own rate limit and quota (admin API)
  *   {p}:tenant-settings:{tid}         HASH  the tenant's scanning preferences (report_unscannable,
- *                                           detection_categories, image_threshold)
+ *                                           detection_categories, image_threshold,
+ *                                           classification_types, classification_min_matches)
  *   {p}:tenant-rules:{tid}            HASH  the tenant's YARA rule files (name → JSON: source, dates,
  *                                           sha256, size, rule identifiers, warnings, position)
  *   {p}:tenant-rules:{tid}:version    STRING version of the tenant's rules (INCR on every change)

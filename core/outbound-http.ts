@@ -9,6 +9,7 @@ import {
   type Connector,
   type Resolver,
 } from './network-guard.js';
+import { parseMediaType } from './media-type.js';
 import { createNetworkPolicy, type NetworkPolicy } from './network-policy.js';
 import { judgeUrl } from './url-policy.js';
 
@@ -52,6 +53,8 @@ export interface Download {
    * scans it can undo the coding as a browser would.
    */
   contentEncoding?: string;
+  /** The media type of the response's `Content-Type`, without parameters (core/media-type.ts). */
+  contentType?: string;
 }
 
 export interface PostOutcome {
@@ -190,11 +193,14 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         decompress: false,
       });
       let contentEncoding: string | undefined;
+      let contentType: string | undefined;
       request.on(
         'response',
         (response: { headers: Record<string, string | string[] | undefined> }) => {
           const encoding = response.headers['content-encoding'];
           contentEncoding = Array.isArray(encoding) ? encoding.join(', ') : encoding;
+          // The last response's (after redirects): what the content itself was served as.
+          contentType = parseMediaType(response.headers['content-type']);
           const declared = Number(response.headers['content-length']);
           // Refuse early when the server announces a body that is too large.
           if (Number.isFinite(declared) && declared > limits.maxBytes) {
@@ -224,6 +230,7 @@ export function createOutboundHttp(options: OutboundOptions): OutboundHttp {
         bytes: counter.bytes,
         sha1: counter.sha1(),
         ...(contentEncoding ? { contentEncoding } : {}),
+        ...(contentType ? { contentType } : {}),
       };
     },
 

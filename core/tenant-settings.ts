@@ -2,10 +2,18 @@ import {
   DEFAULT_DETECTION_CATEGORIES,
   DEFAULT_IMAGE_THRESHOLD,
   DETECTION_CATEGORIES,
+  MAX_ALLOWED_CONTENT_TYPES,
   type DetectionCategory,
 } from './detection-categories.js';
+import { isMediaRange } from './media-type.js';
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
+import {
+  DEFAULT_CLASSIFICATION,
+  MAX_MIN_MATCHES,
+  normaliseSensitiveTypes,
+  type ClassificationSettings,
+} from './sensitive-types.js';
 
 /**
  * A tenant's scanning preferences, set by the operator. Kept apart from rate limits: those are
@@ -25,12 +33,24 @@ export interface TenantSettings {
   detectionCategories: readonly DetectionCategory[];
   /** The nudity score (0 to 1) from which an image is reported. */
   imageThreshold: number;
+  /**
+   * What `sensitive_data` counts and from how many values a type is reported (every type, from
+   * one value, by default). The tenant's alone: a key switches the category, not these.
+   */
+  classification: ClassificationSettings;
+  /**
+   * With `file_type`: the media types the content may be (`image/*`, `application/pdf`), else
+   * `content.type.disallowed`; null (the default) allows any. A key may have its own list.
+   */
+  allowedContentTypes: readonly string[] | null;
 }
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   reportUnscannable: true,
   detectionCategories: DEFAULT_DETECTION_CATEGORIES,
   imageThreshold: DEFAULT_IMAGE_THRESHOLD,
+  classification: DEFAULT_CLASSIFICATION,
+  allowedContentTypes: null,
 };
 
 /** Settings are read from Redis at most this often per process (a change applies within it). */
@@ -39,6 +59,27 @@ export const SETTINGS_CACHE_MS = 1000;
 const REPORT_UNSCANNABLE = 'report_unscannable';
 const DETECTION_CATEGORIES_FIELD = 'detection_categories';
 const IMAGE_THRESHOLD = 'image_threshold';
+const CLASSIFICATION_TYPES = 'classification_types';
+const CLASSIFICATION_MIN_MATCHES = 'classification_min_matches';
+const ALLOWED_CONTENT_TYPES = 'allowed_content_types';
+
+/**
+ * Allowed types as given (valid ranges: the API's schema checked them), lower case, duplicates
+ * gone, at most MAX_ALLOWED_CONTENT_TYPES; as stored: comma-separated (no media type has one).
+ */
+export function storedAllowedTypes(types: readonly string[]): string {
+  const valid = [...new Set(types.map((type) => type.toLowerCase()))].filter(isMediaRange);
+  if (valid.length === 0 || valid.length > MAX_ALLOWED_CONTENT_TYPES)
+    throw new Error(`allowed types must be 1 to ${MAX_ALLOWED_CONTENT_TYPES} media types`);
+  return valid.join(',');
+}
+
+/** Allowed types as stored; what is not a valid range is left out, nothing left reads as null. */
+export function parseStoredAllowedTypes(raw: string | null | undefined): string[] | null {
+  if (!raw) return null;
+  const types = raw.split(',').filter(isMediaRange).slice(0, MAX_ALLOWED_CONTENT_TYPES);
+  return types.length > 0 ? types : null;
+}
 
 /** Known categories in their canonical order, duplicates gone (what a plan expects). */
 export function normaliseCategories(names: Iterable<string>): DetectionCategory[] {
@@ -67,6 +108,25 @@ function parseThreshold(raw: string | null | undefined): number {
   return Number.isFinite(value) && value >= 0 && value <= 1 ? value : DEFAULT_IMAGE_THRESHOLD;
 }
 
+/**
+ * Classification settings as stored (types comma-separated, the threshold a decimal); what this
+ * version cannot use (a type it does not know, a threshold out of range) reads as the default.
+ */
+function parseClassification(
+  types: string | null | undefined,
+  minMatches: string | null | undefined,
+): ClassificationSettings {
+  const known = types ? normaliseSensitiveTypes(types.split(',')) : [];
+  const threshold = minMatches ? Number(minMatches) : NaN;
+  return {
+    types: known.length > 0 ? known : DEFAULT_CLASSIFICATION.types,
+    minMatches:
+      Number.isInteger(threshold) && threshold >= 1 && threshold <= MAX_MIN_MATCHES
+        ? threshold
+        : DEFAULT_CLASSIFICATION.minMatches,
+  };
+}
+
 export class TenantSettingsStore {
   private readonly cache = new Map<string, { at: number; settings: TenantSettings }>();
 
@@ -76,11 +136,14 @@ export class TenantSettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<TenantSettings> {
-    const [report, categories, threshold] = await this.redis.hmget(
+    const [report, categories, threshold, types, minMatches, allowedTypes] = await this.redis.hmget(
       this.keys.tenantSettings(tenantId),
       REPORT_UNSCANNABLE,
       DETECTION_CATEGORIES_FIELD,
       IMAGE_THRESHOLD,
+      CLASSIFICATION_TYPES,
+      CLASSIFICATION_MIN_MATCHES,
+      ALLOWED_CONTENT_TYPES,
     );
     return {
       reportUnscannable:
@@ -90,6 +153,8 @@ export class TenantSettingsStore {
       detectionCategories:
         parseStoredCategories(categories) ?? DEFAULT_TENANT_SETTINGS.detectionCategories,
       imageThreshold: parseThreshold(threshold),
+      classification: parseClassification(types, minMatches),
+      allowedContentTypes: parseStoredAllowedTypes(allowedTypes),
     };
   }
 
@@ -105,8 +170,22 @@ export class TenantSettingsStore {
     }
     if (changes.imageThreshold !== undefined)
       fields[IMAGE_THRESHOLD] = String(changes.imageThreshold);
+    if (changes.classification !== undefined) {
+      const types = normaliseSensitiveTypes(changes.classification.types);
+      const { minMatches } = changes.classification;
+      if (types.length === 0) throw new Error('classification needs at least one type');
+      if (!Number.isInteger(minMatches) || minMatches < 1 || minMatches > MAX_MIN_MATCHES)
+        throw new Error(`min_matches must be a whole number from 1 to ${MAX_MIN_MATCHES}`);
+      fields[CLASSIFICATION_TYPES] = types.join(',');
+      fields[CLASSIFICATION_MIN_MATCHES] = String(minMatches);
+    }
+    if (changes.allowedContentTypes)
+      fields[ALLOWED_CONTENT_TYPES] = storedAllowedTypes(changes.allowedContentTypes);
     if (Object.keys(fields).length > 0)
       await this.redis.hset(this.keys.tenantSettings(tenantId), fields);
+    // null: any type is allowed again.
+    if (changes.allowedContentTypes === null)
+      await this.redis.hdel(this.keys.tenantSettings(tenantId), ALLOWED_CONTENT_TYPES);
     this.cache.delete(tenantId);
     return this.get(tenantId);
   }

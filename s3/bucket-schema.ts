@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DETECTION_CATEGORIES, type DetectionCategory } from '../core/detection-categories.js';
 
 /**
  * What a tenant sends to register a bucket (`PUT /v1/buckets/{name}`), what is stored, and what
@@ -14,9 +15,20 @@ export const DEFAULT_TAG_KEYS = {
   date: 'scan-date',
   findings: 'scan-findings',
   engine: 'scan-engine',
+  classificationResult: 'classification-result',
+  classificationDate: 'date-classified',
+  classificationMatches: 'classification-matches',
+  classificationMessage: 'classification-message',
 } as const;
 
-export type TagKeys = { result: string; date: string; findings: string; engine: string };
+/** The names of the tags Arbiter writes: the four scan tags and the four classification tags. */
+export type TagKeys = { [role in keyof typeof DEFAULT_TAG_KEYS]: string };
+
+/** Most key prefixes each of `classifyInclude` and `classifyExclude` may list. */
+export const MAX_CLASSIFY_PREFIXES = 20;
+
+/** S3 keys are at most 1,024 bytes: a longer prefix could match nothing. */
+const MAX_PREFIX_LENGTH = 1024;
 
 /**
  * General purpose bucket naming rules (AWS "Bucket naming rules"): 3–63 characters; lower-case
@@ -221,6 +233,8 @@ const ActionsSchema = z
 
 export type BucketActions = z.output<typeof ActionsSchema>;
 
+const TAG_ROLES = Object.keys(DEFAULT_TAG_KEYS) as Array<keyof TagKeys>;
+
 const TagKeysSchema = z
   .strictObject(
     {
@@ -228,13 +242,78 @@ const TagKeysSchema = z
       date: tagKey('tags.date').default(DEFAULT_TAG_KEYS.date),
       findings: tagKey('tags.findings').default(DEFAULT_TAG_KEYS.findings),
       engine: tagKey('tags.engine').default(DEFAULT_TAG_KEYS.engine),
+      classificationResult: tagKey('tags.classificationResult').default(
+        DEFAULT_TAG_KEYS.classificationResult,
+      ),
+      classificationDate: tagKey('tags.classificationDate').default(
+        DEFAULT_TAG_KEYS.classificationDate,
+      ),
+      classificationMatches: tagKey('tags.classificationMatches').default(
+        DEFAULT_TAG_KEYS.classificationMatches,
+      ),
+      classificationMessage: tagKey('tags.classificationMessage').default(
+        DEFAULT_TAG_KEYS.classificationMessage,
+      ),
     },
-    { error: unknownField('tags', 'result, date, findings and engine') },
+    { error: unknownField('tags', TAG_ROLES.join(', ')) },
   )
   .refine(
-    (tags) => new Set(Object.values(tags)).size === 4,
-    'tags: the four tag keys must differ from each other',
+    (tags) => new Set(Object.values(tags)).size === TAG_ROLES.length,
+    `tags: the ${TAG_ROLES.length} tag keys must differ from each other`,
   );
+
+/** Tag keys of a record stored before the classification tags existed get their defaults. */
+export const tagKeysOf = (stored: Partial<TagKeys>): TagKeys => ({
+  ...DEFAULT_TAG_KEYS,
+  ...stored,
+});
+
+const KNOWN_CATEGORIES = DETECTION_CATEGORIES.join(', ');
+
+/**
+ * The bucket's own detection categories, like an API key's: refused by name when unknown,
+ * duplicates collapsed, in their canonical order.
+ */
+const detectionCategories = z
+  .array(
+    z.string({
+      error: `detectionCategories must be a list of category names (${KNOWN_CATEGORIES})`,
+    }),
+    { error: `detectionCategories must be a list of category names (${KNOWN_CATEGORIES})` },
+  )
+  .min(1, `detectionCategories must name at least one category (${KNOWN_CATEGORIES})`)
+  .max(16, 'detectionCategories has more than 16 entries')
+  .superRefine((names, ctx) => {
+    const unknown = names.find(
+      (name) => !(DETECTION_CATEGORIES as readonly string[]).includes(name),
+    );
+    if (unknown !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: `detectionCategories: unknown category "${unknown.slice(0, 64)}"; known categories are ${KNOWN_CATEGORIES}`,
+      });
+  })
+  .transform((names): DetectionCategory[] =>
+    DETECTION_CATEGORIES.filter((category) => names.includes(category)),
+  )
+  .meta({
+    type: 'array',
+    minItems: 1,
+    maxItems: 16,
+    items: { type: 'string', enum: [...DETECTION_CATEGORIES] },
+  });
+
+const keyPrefixes = (field: string) =>
+  z
+    .array(
+      z
+        .string({ error: `${field} must be a list of key prefixes` })
+        .min(1, `${field}: a prefix must not be empty (an empty list means every key)`)
+        .max(MAX_PREFIX_LENGTH, `${field}: a prefix is at most ${MAX_PREFIX_LENGTH} characters`),
+      { error: `${field} must be a list of key prefixes` },
+    )
+    .max(MAX_CLASSIFY_PREFIXES, `${field} has more than ${MAX_CLASSIFY_PREFIXES} prefixes`)
+    .default([]);
 
 const QueueSchema = z.strictObject(
   {
@@ -257,6 +336,10 @@ export const BucketInputSchema = z
       tags: TagKeysSchema.default({ ...DEFAULT_TAG_KEYS }),
       callback: httpUrl('callback').nullable().optional(),
       queue: QueueSchema.nullable().optional(),
+      detectionCategories: detectionCategories.nullable().optional(),
+      classify: z.boolean({ error: 'classify must be true or false' }).default(false),
+      classifyInclude: keyPrefixes('classifyInclude'),
+      classifyExclude: keyPrefixes('classifyExclude'),
       sanitize: z
         .boolean({ error: 'sanitize must be true or false' })
         .default(false)
@@ -267,7 +350,7 @@ export const BucketInputSchema = z
     {
       error: unknownField(
         'the bucket',
-        'region, endpoint, forcePathStyle, credentials, actions, tags, callback, queue and sanitize',
+        'region, endpoint, forcePathStyle, credentials, actions, tags, callback, queue, detectionCategories, classify, classifyInclude, classifyExclude and sanitize',
       ),
     },
   )
@@ -276,6 +359,13 @@ export const BucketInputSchema = z
       ctx.addIssue({
         code: 'custom',
         message: 'region is required (or an S3 endpoint for an S3-compatible store)',
+      });
+    }
+    if (!input.classify && (input.classifyInclude.length > 0 || input.classifyExclude.length > 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'classifyInclude and classifyExclude choose which keys are classified: they need "classify": true',
       });
     }
     // The copy goes where a clean object would be promoted, the object itself to quarantine.
@@ -332,10 +422,22 @@ export interface BucketRecord {
   tags: TagKeys;
   callback?: string;
   queue?: StoredQueue;
+  /** The categories its objects' scans look for, in place of the key's or tenant's. */
+  detectionCategories?: DetectionCategory[];
+  /** Sensitive-data classification of the objects under `classify.include`, but not `exclude`. */
+  classify?: ClassifySettings;
   /** Clean objects are promoted as their sanitized copy (absent in records stored before: off). */
   sanitize?: boolean;
   createdAt: string;
   updatedAt: string;
+}
+
+/** Which of a bucket's objects are classified (`sensitive_data`, see s3/bucket-plans.ts). */
+export interface ClassifySettings {
+  /** Key prefixes; empty: every key. */
+  include: string[];
+  /** Key prefixes never classified, even under an included one. */
+  exclude: string[];
 }
 
 export interface BucketView {
@@ -353,6 +455,10 @@ export interface BucketView {
     endpoint: string | null;
     credentials: CredentialsView | null;
   } | null;
+  detectionCategories: DetectionCategory[] | null;
+  classify: boolean;
+  classifyInclude: string[];
+  classifyExclude: string[];
   sanitize: boolean;
   creation_date: string;
   last_modified_date: string;
@@ -410,7 +516,7 @@ export function bucketView(record: BucketRecord): BucketView {
     forcePathStyle: record.forcePathStyle,
     credentials: currentView(record.credentialsView, record.tenantId),
     actions: record.actions,
-    tags: record.tags,
+    tags: tagKeysOf(record.tags),
     callback: record.callback ?? null,
     queue: record.queue
       ? {
@@ -422,6 +528,10 @@ export function bucketView(record: BucketRecord): BucketView {
             : null,
         }
       : null,
+    detectionCategories: record.detectionCategories ?? null,
+    classify: record.classify !== undefined,
+    classifyInclude: record.classify?.include ?? [],
+    classifyExclude: record.classify?.exclude ?? [],
     sanitize: record.sanitize ?? false,
     creation_date: record.createdAt,
     last_modified_date: record.updatedAt,

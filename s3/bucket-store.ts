@@ -15,6 +15,7 @@ import {
   type BucketInput,
   type BucketRecord,
   type StoredQueue,
+  tagKeysOf,
 } from './bucket-schema.js';
 
 export const SECRET_KEY_MISSING =
@@ -97,6 +98,9 @@ export class BucketStore {
     if (input.endpoint) record.endpoint = input.endpoint;
     if (input.callback) record.callback = input.callback;
     if (queue) record.queue = queue;
+    if (input.detectionCategories) record.detectionCategories = input.detectionCategories;
+    if (input.classify)
+      record.classify = { include: input.classifyInclude, exclude: input.classifyExclude };
     if (input.sanitize) record.sanitize = true;
 
     // bucket-queues is global, so it is written apart from the bucket's keys (one slot on a
@@ -117,7 +121,7 @@ export class BucketStore {
   async get(tenantId: string, name: string): Promise<BucketRecord | undefined> {
     if (bucketNameProblem(name)) return undefined;
     const raw = await this.redis.get(this.keys.bucket(tenantId, name));
-    return raw ? (JSON.parse(raw) as BucketRecord) : undefined;
+    return raw ? parseRecord(raw) : undefined;
   }
 
   /** Like get, but a bucket the tenant has not registered is a 404. */
@@ -131,7 +135,7 @@ export class BucketStore {
     const names = (await this.redis.smembers(this.keys.tenantBuckets(tenantId))).sort();
     if (names.length === 0) return [];
     const values = await this.redis.mget(...names.map((name) => this.keys.bucket(tenantId, name)));
-    return values.flatMap((raw) => (raw ? [JSON.parse(raw) as BucketRecord] : []));
+    return values.flatMap((raw) => (raw ? [parseRecord(raw)] : []));
   }
 
   async delete(tenantId: string, name: string): Promise<boolean> {
@@ -160,7 +164,7 @@ export class BucketStore {
     // One GET each, not an MGET: the buckets of many tenants are in many slots on a Cluster.
     const values = await Promise.all(keys.map((key) => this.redis.get(key)));
     return values.flatMap((raw) => {
-      const record = raw ? (JSON.parse(raw) as BucketRecord) : undefined;
+      const record = raw ? parseRecord(raw) : undefined;
       return record?.queue ? [record] : [];
     });
   }
@@ -200,6 +204,12 @@ export class BucketStore {
     ];
     for (const [field, url] of urls) if (url) requireAllowedUrl(field, url, this.policy);
   }
+}
+
+/** A stored record, with what was added since it was written at its defaults. */
+function parseRecord(raw: string): BucketRecord {
+  const record = JSON.parse(raw) as BucketRecord;
+  return { ...record, tags: tagKeysOf(record.tags) };
 }
 
 const bucketContext = (tenantId: string, name: string) => `bucket:${tenantId}:${name}`;

@@ -23,7 +23,9 @@ import type {
   ScanRequest,
   ScanResult,
 } from '../scans/results.js';
+import { parseMediaType } from '../core/media-type.js';
 import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
+import { fileExtension } from '../scanning/file-extension.js';
 import type { ScanStore } from '../scans/store.js';
 import type { Content, ObjectFacts, ObjectStage } from '../scans/pipeline.js';
 import type { SanitizedFile } from '../scans/sanitizing.js';
@@ -132,7 +134,11 @@ export class S3ObjectStage implements ObjectStage {
       const declared = output.ContentLength;
       if (declared !== undefined && declared > maxFetchSize) {
         body?.destroy();
-        return { content: await this.tooLarge(request, trace, where, declared), facts };
+        const declaredType = parseMediaType(output.ContentType);
+        return {
+          content: await this.tooLarge(request, trace, where, declared, declaredType),
+          facts,
+        };
       }
       if (!body) {
         await writeFile(destination, '');
@@ -147,7 +153,13 @@ export class S3ObjectStage implements ObjectStage {
       await pipeline(body, counter, createWriteStream(destination));
       const read = describeObject({ ...ref, versionId: facts.versionId ?? ref.versionId });
       const contentEncoding = parseContentEncoding(output.ContentEncoding);
-      const content: Content = { path: destination, size: counter.bytes, sha1: counter.sha1() };
+      const declaredType = parseMediaType(output.ContentType);
+      const content: Content = {
+        path: destination,
+        size: counter.bytes,
+        sha1: counter.sha1(),
+        ...(declaredType ? { declaredContentType: declaredType } : {}),
+      };
       if (contentEncoding.length === 0) {
         await trace(`fetched ${read}: ${counter.bytes} bytes`);
         return { content, facts };
@@ -569,6 +581,7 @@ export class S3ObjectStage implements ObjectStage {
     trace: (message: string) => Promise<void>,
     where: string,
     bytes: number,
+    declaredType?: string,
   ): Promise<ScanResult> {
     const limit = this.deps.limits.maxFetchSize;
     await trace(
@@ -581,6 +594,8 @@ export class S3ObjectStage implements ObjectStage {
       findings: ['content.unscannable.limits-exceeded'],
       creation_date: request.creationDate,
       content_type: null,
+      declared_content_type: declaredType ?? null,
+      file_extension: fileExtension(request.object?.key) ?? null,
       metadata: request.metadata,
     };
   }

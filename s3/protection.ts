@@ -8,6 +8,7 @@ import type { Redis } from '../core/redis.js';
 import type { ScanStore } from '../scans/store.js';
 import { SecretBox } from '../core/secret-box.js';
 import type { ScanService } from '../scans/service.js';
+import { BucketPlans } from './bucket-plans.js';
 import { BucketStatusStore } from './bucket-status.js';
 import { BucketStore } from './bucket-store.js';
 import { createAwsClients, type AwsClients } from './clients.js';
@@ -34,6 +35,8 @@ export interface S3Access {
   status: BucketStatusStore;
   /** The scan pipeline's object stage (`PipelineDeps.objects`, scans/pipeline.ts). */
   stage: S3ObjectStage;
+  /** What each bucket changes in its objects' scan plans (categories, classification). */
+  plans: BucketPlans;
 }
 
 export function createS3Access(options: {
@@ -68,7 +71,15 @@ export function createS3Access(options: {
     limits: { maxFetchSize: config.maxFetchSize, fetchTimeoutMs: config.fetchTimeoutMs },
     logger,
   });
-  return { buckets, clients, leases, outcomes, status: new BucketStatusStore(redis, keys), stage };
+  return {
+    buckets,
+    clients,
+    leases,
+    outcomes,
+    status: new BucketStatusStore(redis, keys),
+    stage,
+    plans: new BucketPlans(buckets),
+  };
 }
 
 /** What submits object scans, and what the rest of the process uses of S3 protection. */

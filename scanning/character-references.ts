@@ -1,7 +1,7 @@
 /**
  * HTML and XML character references (`&amp;`, `&#43;`, `&#x2B;`), for the readers that decode
  * markup: data URIs in HTML (archives/formats/html.ts) and the text of markup for the language
- * rules (analysis/language/markup-text.ts). The named ones are those such content uses in
+ * rules (analysis/text/markup-text.ts). The named ones are those such content uses in
  * practice, not the full HTML table.
  */
 const NAMED_REFERENCES: Record<string, string> = {

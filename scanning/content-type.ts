@@ -1,19 +1,40 @@
 import { open } from 'node:fs/promises';
 import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type';
+import { refineFileType, typeBeyondFileType } from './types-beyond-file-type.js';
 
 const SNIFF_BYTES = 4100;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The media type of the content, from its bytes (never from a client's claim), without charset
- * parameters: `application/zip`, `application/x-msdownload`, `text/plain`, …
+ * parameters: `application/zip`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`,
+ * … By the `file-type` package first; what it does not know, by the engine's sniffers and the
+ * first line of scripts (types-beyond-file-type.ts); else text or unknown binary data.
  */
 export async function sniffContentType(filePath: string): Promise<string> {
   const head = await readHead(filePath);
+  const detected = await fileTypeOf(head);
+  if (detected === ZIP) return refineZip(filePath);
+  return detected ?? fallbackType(head);
+}
+
+/**
+ * The same from the first bytes alone (a member of an archive, read as it streams past): a zip
+ * is told apart from the Office document it may be only when its telling entry comes first.
+ */
+export async function sniffHeadType(head: Uint8Array): Promise<string> {
+  return (await fileTypeOf(head.subarray(0, SNIFF_BYTES))) ?? fallbackType(head);
+}
+
+async function fileTypeOf(head: Uint8Array): Promise<string | undefined> {
   // Hostile bytes must never fail a scan: a detector error means "no type recognised".
   const detected = await fileTypeFromBuffer(head).catch(() => undefined);
-  if (detected?.mime === ZIP) return refineZip(filePath);
-  if (detected) return detected.mime;
+  return detected ? refineFileType(detected.mime, head) : undefined;
+}
+
+function fallbackType(head: Uint8Array): string {
+  const beyond = typeBeyondFileType(head);
+  if (beyond) return beyond;
   return looksLikeText(head) ? 'text/plain' : 'application/octet-stream';
 }
 

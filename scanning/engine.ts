@@ -1,4 +1,5 @@
 import { ArbiterError } from '../core/errors.js';
+import type { SensitiveType } from '../core/sensitive-types.js';
 import type { LoadReport } from './signatures/database.js';
 
 /** What every scan engine implements; the pipeline runs several and unites their findings. */
@@ -18,6 +19,13 @@ export interface ScanTarget {
    * those too (the built-in engine).
    */
   contentEncoding?: readonly string[];
+  /** The content's media type as sniffed from its bytes (the result's `content_type`), if known. */
+  contentType?: string;
+  /**
+   * The media type the content was declared as (an upload part's or a response's Content-Type,
+   * an S3 object's ContentType; core/media-type.ts), if it was declared.
+   */
+  declaredContentType?: string;
 }
 
 /** One finding at one place: the content itself or a member at some depth of its archives. */
@@ -40,6 +48,22 @@ export interface EngineVerdict {
   detections?: Detection[];
   /** How the content was read where that is worth a line in the trace (see `WalkResult.notes`). */
   notes?: string[];
+  /**
+   * The sensitive-data classification of the whole content, summed over every piece: given by
+   * the analyzer of the `sensitive_data` category, and carried into the result as it is.
+   */
+  classification?: ContentClassification;
+}
+
+/**
+ * The sensitive-data classification of one scan's content: counts and redacted samples only,
+ * never a value. `sensitive` when a type reached the tenant's threshold (those types alone are
+ * in `matches` and `samples`), `none` when none did, `error` when it could not be made.
+ */
+export interface ContentClassification {
+  result: 'sensitive' | 'none' | 'error';
+  matches: Partial<Record<SensitiveType, number>>;
+  samples: Partial<Record<SensitiveType, string[]>>;
 }
 
 /** What an engine says about itself after loading or reloading (for the admin API). */

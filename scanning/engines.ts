@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { BuiltinEngine } from './builtin-engine.js';
 import { ClamdEngine } from './clamd-engine.js';
 import { EngineError, type Engine, type EngineVerdict, type ScanTarget } from './engine.js';
+import { shortenFileName } from './file-extension.js';
 import { isUnscannableFinding } from './findings.js';
 import { createFormatSet } from './archives/formats/index.js';
 import { AnalysisEngine } from './analysis/analysis-engine.js';
@@ -228,5 +229,5 @@ export function contentName(request: ContentOrigin): string {
   }
   if (!name && request.object) name = request.object.key;
   const last = (name ?? '').split(/[/\\]/).pop()?.trim() ?? '';
-  return last.length > 0 ? last.slice(0, 255) : 'content';
+  return last.length > 0 ? shortenFileName(last, 255) : 'content';
 }

@@ -3,6 +3,7 @@ import {
   DEFAULT_IMAGE_THRESHOLD,
   type DetectionCategory,
 } from '../core/detection-categories.js';
+import type { ClassificationSettings } from '../core/sensitive-types.js';
 
 /**
  * What one scan looks for. Scanii's detection categories (core/detection-categories.ts, where
@@ -23,6 +24,16 @@ export interface ScanPlan {
   categories: readonly DetectionCategory[];
   /** `content.image.nsfw.nudity` when an image's nudity score is at least this (0 to 1). */
   imageThreshold: number;
+  /**
+   * What `sensitive_data` counts, and from how many values a type is a finding: the tenant's
+   * settings. Absent: every type, from one value (DEFAULT_CLASSIFICATION).
+   */
+  classification?: ClassificationSettings;
+  /**
+   * With `file_type`: the media types the content may be (`image/*`, `application/pdf`; the
+   * key's list, else the tenant's); undefined when any type is allowed.
+   */
+  allowedContentTypes?: readonly string[];
 }
 
 /** The plan of a scan whose tenant and key set nothing. */

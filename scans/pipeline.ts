@@ -12,7 +12,13 @@ import type { UploadStore } from '../core/upload-store.js';
 import type { TenantSettingsStore } from '../core/tenant-settings.js';
 import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import { sniffContentType } from '../scanning/content-type.js';
-import { EngineError, type EngineVerdict } from '../scanning/engine.js';
+import {
+  EngineError,
+  type ContentClassification,
+  type EngineVerdict,
+  type ScanTarget,
+} from '../scanning/engine.js';
+import { fileExtension } from '../scanning/file-extension.js';
 import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
 import { defaultPlan, type ScanPlan } from '../scanning/plan.js';
 import { applyUnscannablePolicy } from './unscannable-policy.js';
@@ -195,6 +201,11 @@ export interface Content {
    * checksum and size stay those of the bytes as sent.
    */
   contentEncoding?: readonly string[];
+  /**
+   * The media type the content was declared as where it was read (a download's Content-Type, an
+   * object's ContentType; core/media-type.ts). Uploads carry theirs on the request.
+   */
+  declaredContentType?: string;
 }
 
 export async function runScanPipeline(
@@ -303,7 +314,12 @@ async function download(
     run.trace.add(`content fetched from ${origin} (${download.bytes} bytes)`);
     run.uncharged = download.bytes;
     if (download.bytes === 0) return `the location ${origin} returned no content to process`;
-    const content: Content = { path: fetchPath, size: download.bytes, sha1: download.sha1 };
+    const content: Content = {
+      path: fetchPath,
+      size: download.bytes,
+      sha1: download.sha1,
+      ...(download.contentType ? { declaredContentType: download.contentType } : {}),
+    };
     const contentEncoding = parseContentEncoding(download.contentEncoding);
     if (contentEncoding.length === 0) return content;
     run.trace.add(`content sent with Content-Encoding: ${contentEncoding.join(', ')}`);
@@ -322,18 +338,29 @@ async function download(
 async function scanContent(deps: PipelineDeps, run: Run, content: Content): Promise<ScanResult> {
   const { request } = run;
   const contentType = await sniffContentType(content.path);
+  let plan: ScanPlan | undefined;
+  const name = contentName(request);
+  const declared = content.declaredContentType ?? request.declaredContentType;
+  const facts = {
+    declared_content_type: declared ?? null,
+    file_extension: fileExtension(name) ?? null,
+  };
   try {
-    const plan = (await deps.plans?.planFor(request)) ?? defaultPlan(request.tenantId);
+    plan = (await deps.plans?.planFor(request)) ?? defaultPlan(request.tenantId);
     run.trace.add(`detection categories: ${plan.categories.join(', ')}`);
-    const target = {
+    const target: ScanTarget = {
       path: content.path,
       size: content.size,
-      name: contentName(request),
+      name,
+      contentType,
+      ...(declared ? { declaredContentType: declared } : {}),
       ...(content.contentEncoding?.length ? { contentEncoding: content.contentEncoding } : {}),
     };
     const { findings, verdicts } = await deps.engines.scan(target, plan);
     run.onVerdicts?.(verdicts);
     for (const verdict of verdicts) run.trace.add(describeVerdict(verdict));
+    const classification = classificationOf(plan, verdicts);
+    if (classification) run.trace.add(describeClassification(classification));
     return {
       id: request.id,
       checksum: content.sha1,
@@ -341,8 +368,10 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
       findings,
       creation_date: request.creationDate,
       content_type: contentType,
+      ...facts,
       metadata: request.metadata,
       engines: verdicts.map((v) => ({ name: v.engine, version: v.version })),
+      ...(classification ? { classification } : {}),
     };
   } catch (error) {
     if (!(error instanceof EngineError)) throw error;
@@ -361,8 +390,31 @@ async function scanContent(deps: PipelineDeps, run: Run, content: Content): Prom
       checksum: content.sha1,
       content_length: content.size,
       content_type: contentType,
+      ...facts,
+      ...(plan?.categories.includes('sensitive_data') ? { classification: UNCLASSIFIED } : {}),
     };
   }
+}
+
+/** The classification of a scan that failed: nothing counted, never to be read as `none`. */
+const UNCLASSIFIED: ContentClassification = { result: 'error', matches: {}, samples: {} };
+
+/**
+ * The result's classification when the plan asked for `sensitive_data`: the one its analyzer's
+ * verdict carries (an analyzer that gave none did not classify the content: `error`).
+ */
+function classificationOf(
+  plan: ScanPlan,
+  verdicts: readonly EngineVerdict[],
+): ContentClassification | undefined {
+  if (!plan.categories.includes('sensitive_data')) return undefined;
+  return verdicts.find((verdict) => verdict.classification)?.classification ?? UNCLASSIFIED;
+}
+
+/** The trace line of a classification: the counts of each type, never a value or a sample. */
+function describeClassification(classification: ContentClassification): string {
+  const counts = Object.entries(classification.matches).map(([type, count]) => `${type}: ${count}`);
+  return `sensitive data: ${classification.result}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`;
 }
 
 async function finish(

@@ -1,4 +1,6 @@
 import { newId } from '../core/ids.js';
+import { parseMediaType } from '../core/media-type.js';
+import { shortenFileName } from '../scanning/file-extension.js';
 import type { ObjectRef, ScanRequest } from './results.js';
 
 /**
@@ -20,19 +22,28 @@ export interface Submitter {
   keyId?: string | undefined;
 }
 
-/** Client file names are kept for the trace, cut to a sane length. */
+/** Client file names are kept for the trace, cut to a sane length (their extension kept). */
 const MAX_FILE_NAME = 255;
+
+/** What a multipart file part says of itself: its `filename` and its `Content-Type`. */
+export interface UploadedPart {
+  name?: string | undefined;
+  /** As sent; kept only when it is a media type (core/media-type.ts), without parameters. */
+  contentType?: string | undefined;
+}
 
 export function uploadRequest(
   tenantId: string,
   fields: ClientFields,
-  fileName: string | undefined,
+  part: UploadedPart | undefined,
   submitter: Submitter = {},
   /** An async upload's id is chosen when it is staged (core/upload-store.ts). */
   id: string = newId(),
 ): ScanRequest {
   const request = baseRequest(tenantId, id, 'upload', fields, submitter);
-  if (fileName) request.fileName = fileName.slice(0, MAX_FILE_NAME);
+  if (part?.name) request.fileName = shortenFileName(part.name, MAX_FILE_NAME);
+  const declared = parseMediaType(part?.contentType);
+  if (declared) request.declaredContentType = declared;
   return request;
 }
 

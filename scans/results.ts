@@ -1,3 +1,7 @@
+import type { ContentClassification } from '../scanning/engine.js';
+import { contentName } from '../scanning/engines.js';
+import { fileExtension } from '../scanning/file-extension.js';
+
 /**
  * The processing result, in the Scanii v2.2 wire shape. Field names are the protocol's and must
  * never be renamed or dropped; new fields may be added (clients ignore unknown fields).
@@ -11,6 +15,19 @@ export interface ScanResult {
   findings: string[];
   creation_date: string;
   content_type: string | null;
+  /**
+   * The media type the content was declared as, without parameters: the upload part's
+   * Content-Type, the download's Content-Type, the object's ContentType; null when none was (or
+   * the value was not a media type). On every result, whatever the detection categories (absent
+   * only from results stored before this field existed).
+   */
+  declared_content_type?: string | null;
+  /**
+   * The extension of the content's name (the upload's file name, the last part of the location's
+   * path, the object key), lower case without the dot; null when it has none. On every result,
+   * as `declared_content_type`.
+   */
+  file_extension?: string | null;
   metadata: Record<string, string>;
   /** Present only when processing failed (e.g. the location could not be downloaded). */
   error?: string;
@@ -42,6 +59,11 @@ export interface ScanResult {
    * (docs/sanitizing.md). Absent when no copy was asked for, or the content was not scanned.
    */
   sanitized?: SanitizedCopy;
+  /**
+   * Present when the scan's categories include `sensitive_data`: how many sensitive values of
+   * each type reaching the tenant's threshold the content holds, with redacted samples.
+   */
+  classification?: ContentClassification;
 }
 
 /** The sanitized copy of a result's content: what it is and what was taken out, or why none. */
@@ -89,6 +111,8 @@ export interface ScanRequest {
   creationDate: string;
   /** The client's file name for uploads, for the trace. */
   fileName?: string;
+  /** Uploads: the media type of the file part's Content-Type (core/media-type.ts), if any. */
+  declaredContentType?: string;
   /** `source: 'object'`: the object to read from its registered bucket. */
   object?: ObjectRef;
   /** `source: 'object'`: what asked for the scan (an S3 event, the API, a retro job, a rescan). */
@@ -138,6 +162,8 @@ export function errorResult(request: ScanRequest, message: string): ScanResult {
     findings: [],
     creation_date: request.creationDate,
     content_type: null,
+    declared_content_type: request.declaredContentType ?? null,
+    file_extension: fileExtension(contentName(request)) ?? null,
     metadata: request.metadata,
     error: message,
   };

@@ -26,6 +26,8 @@ export const FINDING_CATEGORIES = [
   'malware',
   'unsafe_image',
   'unsafe_language',
+  'sensitive_data',
+  'file_type',
   'custom',
   'unscannable',
   'other',
@@ -34,7 +36,8 @@ export type FindingCategory = (typeof FINDING_CATEGORIES)[number];
 
 /**
  * `content.malicious.*` (signatures), `content.image.*` (unsafe images), `content.<lang>.language.*`
- * (unsafe language), `content.custom.*` (a tenant's YARA rule without its own finding name),
+ * (unsafe language), `content.sensitive.*` (sensitive data), `content.type.*` (a file type
+ * check), `content.custom.*` (a tenant's YARA rule without its own finding name),
  * `content.unscannable.*` (content not fully read); anything else (a custom rule naming its own
  * finding) is `other`.
  */
@@ -42,7 +45,9 @@ export function findingCategory(finding: string): FindingCategory {
   if (finding.startsWith('content.malicious.')) return 'malware';
   if (finding.startsWith('content.unscannable.')) return 'unscannable';
   if (finding.startsWith('content.image.')) return 'unsafe_image';
+  if (finding.startsWith('content.sensitive.')) return 'sensitive_data';
   if (finding.startsWith('content.custom.')) return 'custom';
+  if (finding.startsWith('content.type.')) return 'file_type';
   if (/^content\.[a-z]{2,3}\.language\./.test(finding)) return 'unsafe_language';
   return 'other';
 }

@@ -15,6 +15,17 @@ export interface Verdict {
   detectedInfections: Array<{ file: string; infection: string }>;
   errorMessage: string | null;
   result: VerdictResult;
+  /**
+   * The true type of the file, sniffed from its bytes (its result's `content_type`: `image/png`,
+   * `application/x-msdownload`); several files' in upload order, `, `-separated (`unknown` for a
+   * file that has none); null when no file's type is known.
+   */
+  trueFileType: string | null;
+  /**
+   * The scan id of the file, to look its result up (`GET /v2.2/files/{id}`); several files' in
+   * upload order, `,`-separated (as the `X-Arbiter-Scan-Ids` header); null when there is none.
+   */
+  referenceId: string | null;
 }
 
 /** One file's scan: its stored result (undefined: deleted meanwhile) and the engines' verdicts. */
@@ -26,6 +37,10 @@ export interface ScannedFile {
 /** One file's part of a verdict. */
 export interface DescribedFile {
   name: string;
+  /** The file's scan id, when it has a scan. */
+  scanId: string | undefined;
+  /** Its result's `content_type`, when known. */
+  trueType: string | undefined;
   infections: Array<{ file: string; infection: string }>;
   unscannable: boolean;
   error: string | undefined;
@@ -37,10 +52,19 @@ export interface DescribedFile {
  * (`upload.zip/inner.zip/eicar.com`) and the name of the signature that matched; a finding no
  * engine placed (clamd reports one name for the whole stream) is listed under the file's name.
  */
-export function describeOutcome(outcome: ScannedFile, name: string): DescribedFile {
+export function describeOutcome(
+  outcome: ScannedFile,
+  name: string,
+  scanId: string | undefined,
+): DescribedFile {
   const { result, verdicts } = outcome;
-  if (!result) return unfinished(name, 'The result was deleted while it was being processed.');
-  if (result.error) return unfinished(name, result.error);
+  if (!result)
+    return unfinished(name, 'The result was deleted while it was being processed.', scanId);
+  if (result.error)
+    return {
+      ...unfinished(name, result.error, scanId),
+      trueType: result.content_type ?? undefined,
+    };
   const infections: DescribedFile['infections'] = [];
   const seen = new Set<string>();
   const placed = new Set<string>();
@@ -61,6 +85,8 @@ export function describeOutcome(outcome: ScannedFile, name: string): DescribedFi
   }
   return {
     name,
+    scanId,
+    trueType: result.content_type ?? undefined,
     infections,
     unscannable: result.findings.some(isUnscannableFinding),
     error: undefined,
@@ -68,8 +94,8 @@ export function describeOutcome(outcome: ScannedFile, name: string): DescribedFi
 }
 
 /** A file with no verdict of its own: `error` says why. */
-export function unfinished(name: string, error: string): DescribedFile {
-  return { name, infections: [], unscannable: false, error };
+export function unfinished(name: string, error: string, scanId?: string): DescribedFile {
+  return { name, scanId, trueType: undefined, infections: [], unscannable: false, error };
 }
 
 /** Infected beats Error beats Unscannable beats Clean: a client must never read a doubt as clean. */
@@ -88,5 +114,11 @@ export function verdictOf(files: DescribedFile[]): Verdict {
         ? errors.map((f) => (files.length > 1 ? `${f.name}: ${f.error}` : f.error)).join('; ')
         : null,
     result,
+    trueFileType: files.some((f) => f.trueType !== undefined)
+      ? files.map((f) => f.trueType ?? 'unknown').join(', ')
+      : null,
+    referenceId: files.some((f) => f.scanId !== undefined)
+      ? files.map((f) => f.scanId ?? '').join(',')
+      : null,
   };
 }

@@ -23,7 +23,12 @@ export interface ArbiterResult {
   /** Empty when nothing was found: the content is clean, unless `error` is set. */
   findings: string[];
   creation_date: string;
+  /** The true type, sniffed from the bytes. */
   content_type: string | null;
+  /** The media type the content was declared as (upload part, download, object); null if none. */
+  declared_content_type?: string | null;
+  /** The extension of the content's name, lower case without the dot; null if it has none. */
+  file_extension?: string | null;
   metadata: Record<string, string>;
   /** Processing failed (e.g. the location could not be downloaded): nothing was scanned. */
   error?: string;
@@ -46,6 +51,16 @@ export interface ArbiterResult {
         size: number;
       }
     | { available: false; reason: string };
+  /**
+   * Only when the scan looked for sensitive data: `result` is `sensitive`, `none` or `error`;
+   * `matches` counts the values of each type found (`{"credit_card": 12}`), `samples` shows up to
+   * three redacted ones (`…1111`), never a whole value.
+   */
+  classification?: {
+    result: 'sensitive' | 'none' | 'error';
+    matches: Partial<Record<string, number>>;
+    samples: Partial<Record<string, string[]>>;
+  };
 }
 
 export type WebhookFailureReason =

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { notFound } from '../../core/errors.js';
 import type { KeySettingsStore } from '../../core/key-settings.js';
+import { describeClassification } from '../../core/sensitive-types.js';
 import { DEFAULT_TENANT_SETTINGS, type TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
 import type { EngineSet } from '../../scanning/engines.js';
@@ -85,6 +86,8 @@ export function accountRouter({
               report_unscannable: preferences.reportUnscannable,
               detection_categories: preferences.detectionCategories,
               image_threshold: preferences.imageThreshold,
+              classification: describeClassification(preferences.classification),
+              allowed_content_types: preferences.allowedContentTypes,
             },
           }
         : {}),

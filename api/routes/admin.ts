@@ -3,6 +3,7 @@ import { conflict, notFound, unavailable } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { KeySettings, KeySettingsStore } from '../../core/key-settings.js';
+import { DEFAULT_CLASSIFICATION, describeClassification } from '../../core/sensitive-types.js';
 import type { TenantDeletion } from '../../core/tenant-deletion.js';
 import type { TenantSettings, TenantSettingsStore } from '../../core/tenant-settings.js';
 import type { TenantStore } from '../../core/tenants.js';
@@ -126,6 +127,17 @@ export function adminRouter({
         ? { detectionCategories: changes.detection_categories }
         : {}),
       ...(changes.image_threshold !== undefined ? { imageThreshold: changes.image_threshold } : {}),
+      ...(changes.classification !== undefined
+        ? {
+            classification: {
+              types: changes.classification.types ?? DEFAULT_CLASSIFICATION.types,
+              minMatches: changes.classification.min_matches ?? DEFAULT_CLASSIFICATION.minMatches,
+            },
+          }
+        : {}),
+      ...(changes.allowed_content_types !== undefined
+        ? { allowedContentTypes: changes.allowed_content_types }
+        : {}),
     });
     sendJson(res, 200, describeSettings(updated));
   });
@@ -157,11 +169,14 @@ export function adminRouter({
   });
 
   router.put('/keys/:key/settings', ...json, async (req, res) => {
-    const { detection_categories } = KeySettingsSchema.parse(req.body ?? {});
-    const updated = await requireKeySettings(keySettings).setCategories(
-      String(req.params.key),
-      detection_categories,
-    );
+    const changes = KeySettingsSchema.parse(req.body ?? {});
+    const store = requireKeySettings(keySettings);
+    const key = String(req.params.key);
+    let updated = await store.get(key);
+    if (updated && changes.detection_categories !== undefined)
+      updated = await store.setCategories(key, changes.detection_categories);
+    if (updated && changes.allowed_content_types !== undefined)
+      updated = await store.setAllowedContentTypes(key, changes.allowed_content_types);
     if (!updated) throw notFound('There is no such key.');
     sendJson(res, 200, await describeKeySettings(requireSettings(settings), updated));
   });
@@ -231,6 +246,8 @@ function describeSettings(settings: TenantSettings) {
     report_unscannable: settings.reportUnscannable,
     detection_categories: settings.detectionCategories,
     image_threshold: settings.imageThreshold,
+    classification: describeClassification(settings.classification),
+    allowed_content_types: settings.allowedContentTypes,
   };
 }
 
@@ -240,6 +257,8 @@ async function describeKeySettings(settings: TenantSettingsStore, key: KeySettin
   return {
     detection_categories: key.detectionCategories,
     effective_detection_categories: key.detectionCategories ?? tenant.detectionCategories,
+    allowed_content_types: key.allowedContentTypes,
+    effective_allowed_content_types: key.allowedContentTypes ?? tenant.allowedContentTypes,
   };
 }
 

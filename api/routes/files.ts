@@ -15,7 +15,13 @@ import { contentName } from '../../scanning/engines.js';
 import type { ScanService } from '../../scans/service.js';
 import type { ScanStore } from '../../scans/store.js';
 import { principalOf } from '../auth.js';
-import { formParsers, requireParsedBody, spoolStorage, uploadParser } from '../body-parsers.js';
+import {
+  formParsers,
+  requireParsedBody,
+  spoolStorage,
+  uploadedPart,
+  uploadParser,
+} from '../body-parsers.js';
 import { downloadName } from '../download-name.js';
 import { resultUrl, sendJson } from '../http.js';
 import { chargeUploads, quotaPrecheck } from '../rate-limit.js';
@@ -99,7 +105,7 @@ async function processSync(deps: FilesDeps, req: Request, res: Response): Promis
   const submitter = { keyId: principalOf(res).keyId };
   const request = fields.location
     ? locationRequest(tenantId, { ...fields, location: fields.location }, submitter)
-    : uploadRequest(tenantId, fields, file?.originalname, submitter);
+    : uploadRequest(tenantId, fields, uploadedPart(file), submitter);
   const result = await deps.scanning.runNow(
     { request, received: RECEIVED },
     file ? { uploadPath: file.path } : {},
@@ -135,7 +141,7 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
   const request = uploadRequest(
     tenantId,
     fields,
-    file.originalname,
+    uploadedPart(file),
     { keyId: principalOf(res).keyId },
     file.filename,
   );

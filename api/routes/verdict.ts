@@ -20,6 +20,7 @@ import {
   MULTIPART_CHARSETS,
   refuseBodyOver,
   requireParsedBody,
+  uploadedPart,
 } from '../body-parsers.js';
 import { sendJson } from '../http.js';
 import {
@@ -185,7 +186,7 @@ async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Prom
       files,
       SCAN_PARALLELISM,
       async (file): Promise<FileOutcome> => {
-        const request = uploadRequest(tenantId, {}, file.originalname, { keyId });
+        const request = uploadRequest(tenantId, {}, uploadedPart(file), { keyId });
         let verdicts: EngineVerdict[] = [];
         const result = await deps.scanning.runNow(
           { request, received: 'content received for processing (verdict API)' },
@@ -200,7 +201,11 @@ async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Prom
       },
     );
     res.setHeader('X-Arbiter-Scan-Ids', outcomes.map((o) => o.request.id).join(','));
-    sendJson(res, 200, verdictOf(outcomes.map((o) => describeOutcome(o, contentName(o.request)))));
+    sendJson(
+      res,
+      200,
+      verdictOf(outcomes.map((o) => describeOutcome(o, contentName(o.request), o.request.id))),
+    );
   } finally {
     // The pipeline removes each file it scanned; this catches the ones a failure left behind.
     await Promise.all(files.map((file) => deps.spool.remove(file.path)));
@@ -216,12 +221,13 @@ async function scanExisting(deps: VerdictDeps, req: Request, res: Response): Pro
   const scan = await deps.scanExistingObject(tenantId, bucket, key, versionId, { keyId });
   if (scan.scanId) res.setHeader('X-Arbiter-Scan-Ids', scan.scanId);
   const outcome = scan.result
-    ? describeOutcome({ result: scan.result, verdicts: [] }, key)
+    ? describeOutcome({ result: scan.result, verdicts: [] }, key, scan.scanId)
     : unfinished(
         key,
         scan.duplicate
           ? 'The object is already being scanned and that scan has not finished yet; retry shortly.'
           : 'The result was deleted while the object was being scanned.',
+        scan.scanId,
       );
   sendJson(res, 200, verdictOf([outcome]));
 }

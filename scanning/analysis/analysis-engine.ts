@@ -35,7 +35,7 @@ export class AnalysisEngine {
   /** One verdict per analyzer that had something to do under `plan`; none if none had. */
   async scan(target: ScanTarget, plan: ScanPlan): Promise<EngineVerdict[]> {
     const checks = (
-      await Promise.all(this.analyzers.map((analyzer) => analyzer.prepare(plan)))
+      await Promise.all(this.analyzers.map((analyzer) => analyzer.prepare(plan, target)))
     ).filter((check): check is PreparedCheck => check !== undefined);
     if (checks.length === 0) return [];
     const found = new Map<PreparedCheck, Detection[]>(checks.map((check) => [check, []]));
@@ -63,13 +63,19 @@ export class AnalysisEngine {
         signature: problem.detail,
       }));
     return checks.map((check) => {
+      const conclusion = check.conclude?.();
       // As for the built-in engine: a stored member's bytes are its container's too.
-      const detections = innermost([...(found.get(check) ?? []), ...unopened]);
+      const detections = innermost([
+        ...(found.get(check) ?? []),
+        ...(conclusion?.detections ?? []),
+        ...unopened,
+      ]);
       return {
         engine: check.name,
         version: check.version,
         findings: [...new Set(detections.map((d) => d.finding))].sort(),
         detections,
+        ...(conclusion?.classification ? { classification: conclusion.classification } : {}),
       };
     });
   }
@@ -116,19 +122,32 @@ async function analyzeMember(
   }
   if (wanting === undefined) decide();
   const results = new Map<PreparedCheck, Detection[]>();
+  const read = Buffer.concat(chunks, held);
+  await inspectHead(checks, headOf(member, read), results);
   if (!wanting || wanting.length === 0) return results;
-  const bytes = Buffer.concat(chunks, held).subarray(0, keep);
+  const bytes = read.subarray(0, keep);
   const head = headOf(member, bytes);
   const piece: Piece = { ...head, bytes };
   await Promise.all(
     wanting.map(async (check) => {
-      results.set(
-        check,
-        total > check.maxBytes ? [check.tooLarge(head)] : await check.check(piece),
-      );
+      const detections = total > check.maxBytes ? [check.tooLarge(head)] : await check.check(piece);
+      results.set(check, [...(results.get(check) ?? []), ...detections]);
     }),
   );
   return results;
+}
+
+/** The checks that judge every piece by its head (PreparedCheck.inspect), each into `results`. */
+async function inspectHead(
+  checks: readonly PreparedCheck[],
+  head: PieceHead,
+  results: Map<PreparedCheck, Detection[]>,
+): Promise<void> {
+  await Promise.all(
+    checks.map(async (check) => {
+      if (check.inspect) results.set(check, await check.inspect(head));
+    }),
+  );
 }
 
 function headOf(member: Member, bytes: Buffer): PieceHead {

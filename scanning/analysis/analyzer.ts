@@ -1,5 +1,5 @@
 import type { EmbeddedImage } from '../archives/index.js';
-import type { Detection } from '../engine.js';
+import type { ContentClassification, Detection, ScanTarget } from '../engine.js';
 import type { DetectionCategory, ScanPlan } from '../plan.js';
 
 /**
@@ -16,8 +16,9 @@ export interface Analyzer {
   /**
    * What this analyzer does for one scan under `plan`, or undefined when it has nothing to do
    * there (its category is off, the tenant has no rules): then the scan pays nothing for it.
+   * `target` is the content as the scan received it (its name, declared and sniffed types).
    */
-  prepare(plan: ScanPlan): Promise<PreparedCheck | undefined>;
+  prepare(plan: ScanPlan, target: ScanTarget): Promise<PreparedCheck | undefined>;
   /** Name and version, for `/account.json` and the admin API. */
   describe(): { name: string; version: string };
   /** Throws when it cannot analyze right now (used by `/readyz`). */
@@ -61,4 +62,23 @@ export interface PreparedCheck {
   check(piece: Piece): Promise<Detection[]>;
   /** The detection for a wanted piece past `maxBytes` (an unscannable finding of the category). */
   tooLarge(piece: PieceHead): Detection;
+  /**
+   * For a check that judges every piece by its head alone (the true file type): called with
+   * each piece's head once the piece has been read, whether or not anything wants it whole.
+   */
+  inspect?(piece: PieceHead): Promise<Detection[]>;
+  /**
+   * Once the walk is over, what the check makes of the whole content beside its pieces'
+   * detections: for `sensitive_data`, the counts summed over every piece, and the findings of
+   * the types that reached the tenant's threshold (known only then). Absent for the checks whose
+   * pieces say it all.
+   */
+  conclude?(): CheckConclusion;
+}
+
+/** What a check concludes of the whole content (PreparedCheck.conclude). */
+export interface CheckConclusion {
+  detections: Detection[];
+  /** Carried into the verdict, and from there into the result. */
+  classification?: ContentClassification;
 }

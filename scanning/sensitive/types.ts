@@ -1,22 +1,8 @@
 import type { CountryCode } from 'libphonenumber-js/max';
+import type { SensitiveType } from '../../core/sensitive-types.js';
 
-/** The sensitive-data types, named as results, findings and tags name them. */
-export const SENSITIVE_TYPES = [
-  'credit_card',
-  'iban',
-  'us_ssn',
-  'email',
-  'phone',
-  'aws_access_key',
-  'aws_secret_key',
-  'private_key',
-  'jwt',
-  'github_token',
-  'slack_token',
-  'stripe_key',
-] as const;
-
-export type SensitiveType = (typeof SENSITIVE_TYPES)[number];
+/** The sensitive-data types, named as results, findings and tags name them (core/sensitive-types.ts). */
+export { SENSITIVE_TYPES, type SensitiveType } from '../../core/sensitive-types.js';
 
 /** Where a value was found in the text handed to a detector: [start, end). */
 export interface Span {

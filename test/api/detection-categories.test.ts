@@ -12,6 +12,10 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { SENSITIVE_TYPES } from '../../core/sensitive-types.js';
+
+/** The classification settings of a tenant that set none (GET and /account.json). */
+const DEFAULT_CLASSIFICATION_VIEW = { types: [...SENSITIVE_TYPES], min_matches: 1 };
 
 interface Result {
   id: string;
@@ -71,6 +75,8 @@ describe('detection categories', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
     const changed = await putSettings(
       tenant.id,
@@ -81,12 +87,16 @@ describe('detection categories', () => {
       report_unscannable: true,
       detection_categories: ['malware', 'unsafe_language'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
     // Fields left out keep their value; the bounds are allowed.
     expect(await (await putSettings(tenant.id, '{"image_threshold":0}')).json()).toEqual({
       report_unscannable: true,
       detection_categories: ['malware', 'unsafe_language'],
       image_threshold: 0,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
     const all = await putSettings(
       tenant.id,
@@ -96,6 +106,8 @@ describe('detection categories', () => {
       report_unscannable: false,
       detection_categories: ['malware', 'unsafe_image', 'unsafe_language'],
       image_threshold: 1,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
     expect((await accountOf(tenant.auth)).keys[tenant.key]?.detection_categories_enabled).toEqual([
       'malware',
@@ -106,7 +118,8 @@ describe('detection categories', () => {
 
   it('refuses malformed, unknown, empty and hostile settings with a clear 400, changing nothing', async () => {
     const tenant = await service.createTenant('bad-categories');
-    const known = 'known categories are malware, unsafe_image, unsafe_language';
+    const known =
+      'known categories are malware, unsafe_image, unsafe_language, sensitive_data, file_type';
     const cases: Array<[string, RegExp]> = [
       ['{"detection_categories":[]}', /detection_categories must name at least one category/],
       [
@@ -152,12 +165,14 @@ describe('detection categories', () => {
     const text = await refused.text();
     expect(text.length).toBeLessThan(400);
     expect((JSON.parse(text) as { error: string }).error).toBe(
-      `detection_categories: unknown category "${hostile.slice(0, 64)}"; known categories are malware, unsafe_image, unsafe_language`,
+      `detection_categories: unknown category "${hostile.slice(0, 64)}"; known categories are malware, unsafe_image, unsafe_language, sensitive_data, file_type`,
     );
     expect(await settingsOf(tenant.id)).toEqual({
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
   });
 
@@ -170,6 +185,8 @@ describe('detection categories', () => {
     expect(await keySettingsOf(tenant.key)).toEqual({
       detection_categories: null,
       effective_detection_categories: ['malware'],
+      allowed_content_types: null,
+      effective_allowed_content_types: null,
     });
 
     // The tenant asks for more than malware; the first key keeps to malware.
@@ -178,6 +195,8 @@ describe('detection categories', () => {
     expect(await set.json()).toEqual({
       detection_categories: ['malware'],
       effective_detection_categories: ['malware'],
+      allowed_content_types: null,
+      effective_allowed_content_types: null,
     });
     expect(
       (await putSettings(tenant.id, '{"detection_categories":["malware","unsafe_image"]}')).status,
@@ -185,10 +204,14 @@ describe('detection categories', () => {
     expect(await keySettingsOf(tenant.key)).toEqual({
       detection_categories: ['malware'],
       effective_detection_categories: ['malware'],
+      allowed_content_types: null,
+      effective_allowed_content_types: null,
     });
     expect(await keySettingsOf(other.key)).toEqual({
       detection_categories: null,
       effective_detection_categories: ['malware', 'unsafe_image'],
+      allowed_content_types: null,
+      effective_allowed_content_types: null,
     });
     const account = await accountOf(tenant.auth);
     expect(account.keys[tenant.key]?.detection_categories_enabled).toEqual(['malware']);
@@ -217,6 +240,8 @@ describe('detection categories', () => {
     expect(await reset.json()).toEqual({
       detection_categories: null,
       effective_detection_categories: ['malware', 'unsafe_image'],
+      allowed_content_types: null,
+      effective_allowed_content_types: null,
     });
     expect((await accountOf(tenant.auth)).keys[tenant.key]?.detection_categories_enabled).toEqual([
       'malware',
@@ -228,7 +253,7 @@ describe('detection categories', () => {
   it('refuses bad key settings, unknown keys and callers without the admin token', async () => {
     const tenant = await service.createTenant('key-settings-errors');
     const cases: Array<[string, RegExp]> = [
-      ['{}', /detection_categories must be a list/],
+      ['{}', /give detection_categories, allowed_content_types or both/],
       ['{"detection_categories":[]}', /must name at least one category/],
       ['{"detection_categories":["malware","gore"]}', /unknown category "gore"/],
       [
@@ -328,11 +353,15 @@ describe('detection categories', () => {
       report_unscannable: true,
       detection_categories: ['malware', 'unsafe_image'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
     const analyzers = account.analyzers as Array<{ name: string; category: string | null }>;
     expect(analyzers.map(({ name, category }) => [name, category])).toEqual([
       ['language-rules', 'unsafe_language'],
       ['nsfwjs', 'unsafe_image'],
+      ['sensitive-data', 'sensitive_data'],
+      ['true-type', 'file_type'],
       ['tenant-rules', null],
     ]);
   });

@@ -114,6 +114,8 @@ describe('activity statistics and callback attempts', () => {
         malware: 1,
         unsafe_image: 0,
         unsafe_language: 0,
+        sensitive_data: 0,
+        file_type: 0,
         custom: 0,
         unscannable: 0,
         other: 0,

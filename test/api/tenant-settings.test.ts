@@ -10,6 +10,10 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { SENSITIVE_TYPES } from '../../core/sensitive-types.js';
+
+/** The classification settings of a tenant that set none (GET and /account.json). */
+const DEFAULT_CLASSIFICATION_VIEW = { types: [...SENSITIVE_TYPES], min_matches: 1 };
 
 interface Result {
   id: string;
@@ -53,6 +57,8 @@ describe('tenant settings: opting out of unscannable findings', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
 
     const result = await scanSync(reporting, encrypted);
@@ -66,6 +72,8 @@ describe('tenant settings: opting out of unscannable findings', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
   });
 
@@ -143,11 +151,11 @@ describe('tenant settings: opting out of unscannable findings', () => {
       ['{"report_unscannable":null}', /report_unscannable must be true or false/],
       [
         '{"reportUnscannable":false}',
-        /accepted fields are report_unscannable, detection_categories and image_threshold/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types/,
       ],
       [
         '{"__proto__":{"report_unscannable":false}}',
-        /accepted fields are report_unscannable, detection_categories and image_threshold/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types/,
       ],
       ['[false]', /.+/],
       ['{"report_unscannable":', /.+/],
@@ -169,6 +177,8 @@ describe('tenant settings: opting out of unscannable findings', () => {
       report_unscannable: true,
       detection_categories: ['malware'],
       image_threshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION_VIEW,
+      allowed_content_types: null,
     });
   });
 

@@ -75,7 +75,9 @@ describe('verdict API (/api)', () => {
       'dateScanned',
       'detectedInfections',
       'errorMessage',
+      'referenceId',
       'result',
+      'trueFileType',
     ]);
     expect(body.dateScanned).toMatch(ISO);
     return body;

@@ -340,7 +340,11 @@ describe('redirects from an allowed loopback server (only 127.0.0.1/32 allowed)'
       destination(),
       LIMITS,
     );
-    expect(result).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
+    expect(result).toEqual({
+      bytes: FILE.length,
+      sha1: FILE_SHA1,
+      contentType: 'application/octet-stream',
+    });
     expect(net.addresses()).toEqual(Array(6).fill('127.0.0.1'));
 
     const endless = await refusal(http.download(`${server.url}/loop`, destination(), LIMITS));
@@ -511,7 +515,11 @@ describe('size and time limits', () => {
       ...LIMITS,
       minRate: { bytesPerSecond: 1024 * 1024, windowMs: 200 },
     });
-    expect(fast).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
+    expect(fast).toEqual({
+      bytes: FILE.length,
+      sha1: FILE_SHA1,
+      contentType: 'application/octet-stream',
+    });
   });
 
   it('cancels a download when its signal aborts, closing the connection', async () => {
@@ -580,6 +588,7 @@ describe('allowed networks work', () => {
     expect(await http.download(`${server.url}/file`, file, LIMITS)).toEqual({
       bytes: FILE.length,
       sha1: FILE_SHA1,
+      contentType: 'application/octet-stream',
     });
     expect(await readFile(file)).toEqual(FILE);
     const outcome = await http.post(
@@ -842,6 +851,7 @@ describe('what the client sends, and how each failure is named', () => {
       maxBytes: FILE.length,
       timeoutMs: 10_000,
     });
+    // A server that declares no Content-Type declares nothing.
     expect(exact).toEqual({ bytes: FILE.length, sha1: FILE_SHA1 });
   });
 

@@ -6,6 +6,7 @@ import { createAwsClients } from '../../s3/clients.js';
 import { NetworkRefused } from '../../core/errors.js';
 import { toStorageError } from '../../s3/storage-errors.js';
 import { guardedNetwork } from '../support/guarded-network.js';
+import { DEFAULT_TAG_KEYS } from '../../s3/bucket-schema.js';
 
 /**
  * A bucket's S3 endpoint and SQS queue are URLs a tenant supplied: every connection to them is
@@ -22,12 +23,7 @@ const record = (endpoint: string): BucketRecord => ({
   sealedCredentials: JSON.stringify({ type: 'static', accessKeyId: 'k', secretAccessKey: 's' }),
   credentialsView: { type: 'static', accessKeyId: 'k' },
   actions: { onClean: 'tag', onInfected: 'tag', onUnscannable: 'tag' },
-  tags: {
-    result: 'scan-result',
-    date: 'scan-date',
-    findings: 'scan-findings',
-    engine: 'scan-engine',
-  },
+  tags: { ...DEFAULT_TAG_KEYS },
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: endpoint,
 });

@@ -20,6 +20,7 @@ import type { ScanRequest, ScanResult } from '../../scans/results.js';
 import type { BucketActions, BucketRecord } from '../../s3/bucket-schema.js';
 import { ObjectOutcomes, type ObjectOutcomeEvent } from '../../s3/object-scans.js';
 import { S3ObjectStage } from '../../s3/object-stage.js';
+import { DEFAULT_TAG_KEYS } from '../../s3/bucket-schema.js';
 
 /**
  * The object stage against a mocked S3 client (aws-sdk-client-mock): what s3rver cannot show —
@@ -37,12 +38,7 @@ const bucket = (actions: Partial<BucketActions> = {}): BucketRecord => ({
   sealedCredentials: '',
   credentialsView: { type: 'static', accessKeyId: 'x' },
   actions: { onClean: 'tag', onInfected: 'tag', onUnscannable: 'tag', ...actions },
-  tags: {
-    result: 'scan-result',
-    date: 'scan-date',
-    findings: 'scan-findings',
-    engine: 'scan-engine',
-  },
+  tags: { ...DEFAULT_TAG_KEYS },
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
 });

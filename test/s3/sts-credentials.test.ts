@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createNetworkPolicy } from '../../core/network-policy.js';
 import type { BucketCredentials, BucketRecord } from '../../s3/bucket-schema.js';
 import { assumeRoleProvider, createAwsClients } from '../../s3/clients.js';
+import { DEFAULT_TAG_KEYS } from '../../s3/bucket-schema.js';
 
 /**
  * Role credentials: Arbiter assumes the tenant's role with STS AssumeRole (role ARN + external
@@ -28,12 +29,7 @@ const bucket = (
   sealedCredentials: JSON.stringify(credentials),
   credentialsView: { type: 'static', accessKeyId: 'x' },
   actions: { onClean: 'tag', onInfected: 'tag', onUnscannable: 'tag' },
-  tags: {
-    result: 'scan-result',
-    date: 'scan-date',
-    findings: 'scan-findings',
-    engine: 'scan-engine',
-  },
+  tags: { ...DEFAULT_TAG_KEYS },
   queue: {
     url: 'https://sqs.eu-west-1.amazonaws.com/111122223333/events',
     region: 'eu-west-1',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SecretBox } from '../../core/secret-box.js';
+import { SENSITIVE_TYPES } from '../../core/sensitive-types.js';
 import type { ScanResult } from '../../scans/results.js';
 import { bucketNameProblem, DEFAULT_TAG_KEYS, maskKeyId } from '../../s3/bucket-schema.js';
 import { copySource } from '../../s3/object-stage.js';
@@ -114,6 +115,10 @@ describe('scan tags', () => {
       date: 'av-timestamp',
       findings: 'av-signature',
       engine: 'av-engine',
+      classificationResult: 'dlp-status',
+      classificationDate: 'dlp-timestamp',
+      classificationMatches: 'dlp-types',
+      classificationMessage: 'dlp-summary',
     };
     const merge = mergeTags(
       [{ Key: 'scan-result', Value: 'mine' }],
@@ -126,6 +131,140 @@ describe('scan tags', () => {
       'av-timestamp',
       'av-engine',
     ]);
+  });
+});
+
+describe('classification tags', () => {
+  const classified = (
+    classification: ScanResult['classification'],
+    findings: string[] = [],
+    extra: Partial<ScanResult> = {},
+  ) => result(findings, { classification, ...extra });
+
+  it('says Sensitive with the types found, most first, and their counts in a sentence', () => {
+    const tags = scanTags(
+      keys,
+      'infected',
+      classified(
+        {
+          result: 'sensitive',
+          matches: { email: 3, credit_card: 12, iban: 3 },
+          samples: { credit_card: ['…1111'], email: ['j***@example.com'], iban: ['DE…3000'] },
+        },
+        ['content.sensitive.credit_card', 'content.sensitive.email', 'content.sensitive.iban'],
+      ),
+      at,
+    );
+    expect(tags.map((tag) => tag.Key)).toEqual([
+      'scan-result',
+      'classification-result',
+      'scan-date',
+      'scan-findings',
+      'date-classified',
+      'classification-matches',
+      'scan-engine',
+      'classification-message',
+    ]);
+    const byKey = Object.fromEntries(tags.map((tag) => [tag.Key, tag.Value]));
+    expect(byKey).toMatchObject({
+      'classification-result': 'Sensitive',
+      'date-classified': at.toISOString(),
+      'classification-matches': 'credit_card email iban',
+      'classification-message': '12 credit_card + 3 email + 3 iban',
+    });
+    // Counts and type names only: no sample, redacted or not, goes into a tag.
+    expect(JSON.stringify(tags)).not.toMatch(/1111|example\.com|DE…/);
+    for (const tag of tags) expect(tagValue(tag.Value)).toBe(tag.Value);
+  });
+
+  it('says Clean with no matches tag, and Error with its reason', () => {
+    const clean = scanTags(
+      keys,
+      'clean',
+      classified({ result: 'none', matches: {}, samples: {} }),
+      at,
+    );
+    expect(clean.filter((tag) => tag.Key.includes('classif'))).toEqual([
+      { Key: 'classification-result', Value: 'Clean' },
+      { Key: 'date-classified', Value: at.toISOString() },
+      { Key: 'classification-message', Value: 'no sensitive data found' },
+    ]);
+    const failed = scanTags(
+      keys,
+      'error',
+      classified({ result: 'error', matches: {}, samples: {} }, [], {
+        error: 'the content could not be scanned: clamd (timeout)',
+      }),
+      at,
+    );
+    expect(Object.fromEntries(failed.map((tag) => [tag.Key, tag.Value]))).toMatchObject({
+      'classification-result': 'Error',
+      'classification-message': 'the content could not be scanned: clamd _timeout_',
+    });
+    const unread = scanTags(
+      keys,
+      'clean',
+      classified({ result: 'error', matches: {}, samples: {} }),
+      at,
+    );
+    expect(unread.find((tag) => tag.Key === 'classification-message')?.Value).toBe(
+      'the text of the content could not be classified',
+    );
+    expect(scanTags(keys, 'clean', result([]), at).some((t) => t.Key.includes('classif'))).toBe(
+      false,
+    );
+  });
+
+  it('keeps the message within 256 characters in whole parts, saying how many more there are', () => {
+    // Every type with a ten-digit count: all their names fit, their counts do not.
+    const matches = Object.fromEntries(SENSITIVE_TYPES.map((type, i) => [type, 1_000_000_000 - i]));
+    const tags = scanTags(
+      keys,
+      'infected',
+      classified({ result: 'sensitive', matches, samples: {} }),
+      at,
+    );
+    const value = (key: string) => tags.find((tag) => tag.Key === key)?.Value ?? '';
+    expect(value('classification-matches')).toBe(SENSITIVE_TYPES.join(' '));
+    const message = value('classification-message');
+    expect(message.length).toBeLessThanOrEqual(256);
+    const parts = message.split(' + ');
+    const more = /^(\d+) more$/.exec(parts.at(-1) ?? '');
+    expect(more).not.toBeNull();
+    const listed = parts.slice(0, -1);
+    expect(listed).toEqual(
+      SENSITIVE_TYPES.slice(0, listed.length).map((t, i) => `${1_000_000_000 - i} ${t}`),
+    );
+    expect(Number(more?.[1])).toBe(SENSITIVE_TYPES.length - listed.length);
+  });
+
+  it('fills the budget in priority order: 6 user tags leave room for four of ours', () => {
+    const ours = scanTags(
+      keys,
+      'infected',
+      classified({ result: 'sensitive', matches: { credit_card: 2 }, samples: {} }, [
+        'content.sensitive.credit_card',
+      ]),
+      at,
+    );
+    const merge = mergeTags(user(6), ours, keys);
+    expect(merge.written).toEqual([
+      'scan-result',
+      'classification-result',
+      'scan-date',
+      'scan-findings',
+    ]);
+    expect(merge.omitted).toEqual([
+      'date-classified',
+      'classification-matches',
+      'scan-engine',
+      'classification-message',
+    ]);
+    expect(merge.tags?.slice(0, 6)).toEqual(user(6));
+    // Old classification tags are ours: replaced, or removed when the new result has none.
+    const stale = [...user(2), { Key: 'classification-result', Value: 'Sensitive' }];
+    const rescanned = mergeTags(stale, scanTags(keys, 'clean', result([]), at), keys);
+    expect(rescanned.tags?.some((tag) => tag.Key === 'classification-result')).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import { AnalysisEngine } from '../../scanning/analysis/analysis-engine.js';
-import { readCompoundFile } from '../../scanning/analysis/language/compound-file.js';
+import { readCompoundFile } from '../../scanning/analysis/text/compound-file.js';
 import {
   LANGUAGE_LIMITS_EXCEEDED,
   LanguageAnalyzer,

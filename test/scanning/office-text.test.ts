@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CompoundFileError,
-  readCompoundFile,
-} from '../../scanning/analysis/language/compound-file.js';
-import { DocumentTextError } from '../../scanning/analysis/language/document-text-error.js';
-import { sharedStrings, workbookText } from '../../scanning/analysis/language/excel-text.js';
-import { officeDocumentText } from '../../scanning/analysis/language/office-text.js';
-import { presentationText } from '../../scanning/analysis/language/powerpoint-text.js';
-import { rtfText } from '../../scanning/analysis/language/rtf-text.js';
-import { wordText } from '../../scanning/analysis/language/word-text.js';
+import { CompoundFileError, readCompoundFile } from '../../scanning/analysis/text/compound-file.js';
+import { DocumentTextError } from '../../scanning/analysis/text/document-text-error.js';
+import { sharedStrings, workbookText } from '../../scanning/analysis/text/excel-text.js';
+import { officeDocumentText } from '../../scanning/analysis/text/office-text.js';
+import { presentationText } from '../../scanning/analysis/text/powerpoint-text.js';
+import { rtfText } from '../../scanning/analysis/text/rtf-text.js';
+import { wordText } from '../../scanning/analysis/text/word-text.js';
 import { compoundFile, excelWorkbook, wordDocument } from '../support/office-binary.js';
 
 /** The text extractors of RTF and binary Office documents, one format at a time. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeySettingsStore } from '../../core/key-settings.js';
 import { createRedis, type Redis } from '../../core/redis.js';
+import { DEFAULT_CLASSIFICATION } from '../../core/sensitive-types.js';
 import { TenantSettingsStore } from '../../core/tenant-settings.js';
 import { TenantStore } from '../../core/tenants.js';
 import { objectRequest, uploadRequest } from '../../scans/request.js';
@@ -9,8 +10,9 @@ import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 
 /**
  * The planner over the real stores: a scan's plan is its key's categories where the key has
- * its own, else its tenant's, with the tenant's image threshold; scans no key submitted (S3
- * events, retro jobs, rescans) follow the tenant; a key never shapes another tenant's scans.
+ * its own, else its tenant's, with the tenant's image threshold and classification settings;
+ * scans no key submitted (S3 events, retro jobs, rescans) follow the tenant; a key never shapes
+ * another tenant's scans.
  */
 describe('the scan planner', () => {
   let server: TestRedis;
@@ -37,9 +39,14 @@ describe('the scan planner', () => {
   it('plans malware alone at the default threshold for a tenant and key that set nothing', async () => {
     const { tenant, credentials } = await tenants.createTenant('plain');
     const plan = await planner.planFor(
-      uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key }),
+      uploadRequest(tenant.id, {}, { name: 'a.txt' }, { keyId: credentials.key }),
     );
-    expect(plan).toEqual({ tenantId: tenant.id, categories: ['malware'], imageThreshold: 0.7 });
+    expect(plan).toEqual({
+      tenantId: tenant.id,
+      categories: ['malware'],
+      imageThreshold: 0.7,
+      classification: DEFAULT_CLASSIFICATION,
+    });
   });
 
   it("takes the key's categories over the tenant's, the tenant's threshold, and the tenant's again after null", async () => {
@@ -47,13 +54,16 @@ describe('the scan planner', () => {
     await settings.update(tenant.id, {
       detectionCategories: ['unsafe_language', 'malware'],
       imageThreshold: 0.4,
+      classification: { types: ['phone', 'credit_card', 'phone'], minMatches: 3 },
     });
-    await keySettings.setCategories(credentials.key, ['unsafe_image']);
-    const byKey = uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key });
+    await keySettings.setCategories(credentials.key, ['unsafe_image', 'sensitive_data']);
+    const byKey = uploadRequest(tenant.id, {}, { name: 'a.txt' }, { keyId: credentials.key });
+    // The key switches categories; what sensitive_data counts stays the tenant's.
     expect(await planner.planFor(byKey)).toEqual({
       tenantId: tenant.id,
-      categories: ['unsafe_image'],
+      categories: ['unsafe_image', 'sensitive_data'],
       imageThreshold: 0.4,
+      classification: { types: ['credit_card', 'phone'], minMatches: 3 },
     });
     // No key: an S3 event's scan, a retro job's, a rescan's.
     const event = objectRequest(tenant.id, 'f'.repeat(32), {
@@ -72,11 +82,16 @@ describe('the scan planner', () => {
     const mine = await tenants.createTenant('mine');
     const theirs = await tenants.createTenant('theirs');
     await keySettings.setCategories(theirs.credentials.key, ['unsafe_language']);
-    const borrowed = uploadRequest(mine.tenant.id, {}, 'a.txt', {
-      keyId: theirs.credentials.key,
-    });
+    const borrowed = uploadRequest(
+      mine.tenant.id,
+      {},
+      { name: 'a.txt' },
+      {
+        keyId: theirs.credentials.key,
+      },
+    );
     expect((await planner.planFor(borrowed)).categories).toEqual(['malware']);
-    const unknown = uploadRequest(mine.tenant.id, {}, 'a.txt', { keyId: 'no-such-key' });
+    const unknown = uploadRequest(mine.tenant.id, {}, { name: 'a.txt' }, { keyId: 'no-such-key' });
     expect((await planner.planFor(unknown)).categories).toEqual(['malware']);
     expect(await keySettings.setCategories('no-such-key', ['malware'])).toBeUndefined();
     expect(await redis.exists(server.keys('plans').apiKey('no-such-key'))).toBe(0);
@@ -84,7 +99,7 @@ describe('the scan planner', () => {
 
   it('sees a change made by another process within a second', async () => {
     const { tenant, credentials } = await tenants.createTenant('elsewhere');
-    const request = uploadRequest(tenant.id, {}, 'a.txt', { keyId: credentials.key });
+    const request = uploadRequest(tenant.id, {}, { name: 'a.txt' }, { keyId: credentials.key });
     const now = Date.now();
     expect((await settings.current(tenant.id, now)).detectionCategories).toEqual(['malware']);
     // Another process's stores: this process's caches do not hear of the change.

@@ -14,6 +14,7 @@ describe('activity statistics', () => {
     expect(findingCategory('content.malicious.eicar-test-signature')).toBe('malware');
     expect(findingCategory('content.image.nsfw.nudity')).toBe('unsafe_image');
     expect(findingCategory('content.en.language.nsfw.3')).toBe('unsafe_language');
+    expect(findingCategory('content.sensitive.credit_card')).toBe('sensitive_data');
     expect(findingCategory('content.custom.my_rule')).toBe('custom');
     expect(findingCategory('content.unscannable.encrypted')).toBe('unscannable');
     expect(findingCategory('content.unscannable.image.corrupt')).toBe('unscannable');

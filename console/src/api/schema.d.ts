@@ -885,7 +885,7 @@ export interface paths {
         get: operations["getAdminTenantsIdSettings"];
         /**
          * Change a tenant’s scanning preferences
-         * @description `report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported. Fields left out keep their value. Every process sees the change within a second.
+         * @description `report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`, `sensitive_data`, `file_type`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported; `classification` (`{"types": [...], "min_matches": 1}`, set as a whole, a field left out taking its default: every type, one value) is what `sensitive_data` counts and from how many values of a type, summed over the content, it is reported as `content.sensitive.<type>` (keys switch the category, not these); `allowed_content_types` (with `file_type`: media types or `type/*` ranges, or null for any, the default) is what the content may be, else `content.type.disallowed` (a key may have its own list). Fields left out keep their value. Every process sees the change within a second.
          */
         put: operations["putAdminTenantsIdSettings"];
         post?: never;
@@ -1266,8 +1266,12 @@ export interface components {
              * @example 2026-01-02T03:04:05.678Z
              */
             creation_date: string;
-            /** @description Sniffed from the bytes. */
+            /** @description The true type, sniffed from the bytes (never taken from the name or a declared type): `image/png`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`, `application/octet-stream` for unknown binary data. */
             content_type: string | null;
+            /** @description Arbiter extension: the media type the content was declared as (the upload part’s Content-Type, the download’s Content-Type, the object’s ContentType), without parameters; null when none was. On every result (absent from results stored by older versions). */
+            declared_content_type?: string | null;
+            /** @description Arbiter extension: the extension of the content’s name (the upload’s file name, the last part of the location’s path, the object key), lower case without the dot; null when it has none. */
+            file_extension?: string | null;
             metadata: {
                 [key: string]: string;
             };
@@ -1319,6 +1323,23 @@ export interface components {
                 available: false;
                 reason: string;
             };
+            /** @description Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found. */
+            classification?: components["schemas"]["Classification"];
+        };
+        Classification: {
+            /**
+             * @description `sensitive`: at least one type reached the tenant’s `min_matches` (each is also a `content.sensitive.<type>` finding); `none`: every text read was classified and none did; `error`: the classification could not be made (the result’s `error` says why).
+             * @enum {string}
+             */
+            result: "sensitive" | "none" | "error";
+            /** @description Values found of each type that reached `min_matches`, summed over the content and every part of it. */
+            matches: {
+                [key: string]: number;
+            };
+            /** @description Up to three redacted samples of each type in `matches` (`…1111`, `j***@example.com`): never a whole value. */
+            samples: {
+                [key: string]: string[];
+            };
         };
         /** @description A synchronous scan that could not obtain (400) or scan (503) the content. */
         SyncScanFailure: {
@@ -1369,6 +1390,10 @@ export interface components {
             errorMessage: string | null;
             /** @enum {string} */
             result: "Clean" | "Infected" | "Unscannable" | "Error";
+            /** @description The true type sniffed from the bytes (the result’s `content_type`, a media type such as `image/png`); with several files, each in upload order, `, `-separated (`unknown` for one without); null when none is known. */
+            trueFileType: string | null;
+            /** @description The scan id, for `GET /v2.2/files/{id}`; with several files, each in upload order, `,`-separated (as `X-Arbiter-Scan-Ids`). */
+            referenceId: string | null;
         };
         Bucket: {
             name: string;
@@ -1409,6 +1434,10 @@ export interface components {
                 date: string;
                 findings: string;
                 engine: string;
+                classificationResult: string;
+                classificationDate: string;
+                classificationMatches: string;
+                classificationMessage: string;
             };
             callback: string | null;
             queue: {
@@ -1430,6 +1459,14 @@ export interface components {
             } | null;
             /** @description Whether clean objects are promoted as their sanitized copy, the original quarantined (see docs/s3.md). */
             sanitize: boolean;
+            /** @description What its objects’ scans look for, in place of the key’s or tenant’s; null: theirs. */
+            detectionCategories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
+            /** @description Whether its objects are classified for sensitive data (see docs/s3.md). */
+            classify: boolean;
+            /** @description Key prefixes classified; empty: every key. */
+            classifyInclude: string[];
+            /** @description Key prefixes never classified, even under an included one. */
+            classifyExclude: string[];
             /**
              * Format: date-time
              * @example 2026-01-02T03:04:05.678Z
@@ -1604,7 +1641,7 @@ export interface components {
             id: string;
             /** @description SHA-1 (hex) of the content; null when it could not be read. */
             checksum: string | null;
-            /** @description Sniffed from the bytes. */
+            /** @description The true type, sniffed from the bytes (never taken from the name or a declared type): `image/png`, `application/x-msdownload`, `text/x-shellscript`, `text/plain`, `application/octet-stream` for unknown binary data. */
             content_type: string | null;
             content_length: number | null;
             /** @description Empty: clean. `content.malicious.<name>` or `content.unscannable.<reason>` otherwise. */
@@ -3255,7 +3292,7 @@ export interface operations {
                                 creation_date: string;
                                 last_seen_date: string | null;
                                 /** @description What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s. */
-                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language")[];
+                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
                                 tags: string[];
                             };
                         };
@@ -3264,13 +3301,21 @@ export interface operations {
                             report_unscannable: boolean;
                             detection_categories: string[];
                             image_threshold: number;
+                            /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                            classification: {
+                                /** @description The types counted (default all). */
+                                types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                                /** @description Values of a type from which it is reported (default 1). */
+                                min_matches: number;
+                            };
+                            allowed_content_types: string[] | null;
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
                             name: string;
                             version: string;
                         }[];
-                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules. */
+                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`, `true-type` for `file_type`) and for tenants’ own YARA rules. */
                         analyzers?: {
                             name: string;
                             version: string;
@@ -3350,7 +3395,7 @@ export interface operations {
                                 creation_date: string;
                                 last_seen_date: string | null;
                                 /** @description What scans submitted with this key (or its tokens) look for: its own categories, else the tenant’s. */
-                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language")[];
+                                detection_categories_enabled: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
                                 tags: string[];
                             };
                         };
@@ -3359,13 +3404,21 @@ export interface operations {
                             report_unscannable: boolean;
                             detection_categories: string[];
                             image_threshold: number;
+                            /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                            classification: {
+                                /** @description The types counted (default all). */
+                                types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                                /** @description Values of a type from which it is reported (default 1). */
+                                min_matches: number;
+                            };
+                            allowed_content_types: string[] | null;
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
                             name: string;
                             version: string;
                         }[];
-                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`) and for tenants’ own YARA rules. */
+                        /** @description An Arbiter addition: what runs beside the malware engines for the other categories (`nsfwjs` for `unsafe_image`, `language-rules` for `unsafe_language`, `sensitive-data` for `sensitive_data`, `true-type` for `file_type`) and for tenants’ own YARA rules. */
                         analyzers?: {
                             name: string;
                             version: string;
@@ -3910,7 +3963,11 @@ export interface operations {
                      *       "result": "scan-result",
                      *       "date": "scan-date",
                      *       "findings": "scan-findings",
-                     *       "engine": "scan-engine"
+                     *       "engine": "scan-engine",
+                     *       "classificationResult": "classification-result",
+                     *       "classificationDate": "date-classified",
+                     *       "classificationMatches": "classification-matches",
+                     *       "classificationMessage": "classification-message"
                      *     }
                      */
                     tags?: {
@@ -3922,6 +3979,14 @@ export interface operations {
                         findings?: string;
                         /** @default scan-engine */
                         engine?: string;
+                        /** @default classification-result */
+                        classificationResult?: string;
+                        /** @default date-classified */
+                        classificationDate?: string;
+                        /** @default classification-matches */
+                        classificationMatches?: string;
+                        /** @default classification-message */
+                        classificationMessage?: string;
                     };
                     callback?: string | null;
                     queue?: {
@@ -3942,6 +4007,13 @@ export interface operations {
                             sessionName?: string;
                         };
                     } | null;
+                    detectionCategories?: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
+                    /** @default false */
+                    classify?: boolean;
+                    /** @default [] */
+                    classifyInclude?: string[];
+                    /** @default [] */
+                    classifyExclude?: string[];
                     /**
                      * @description Promote a sanitized copy of each clean object instead of the object itself, which is quarantined (docs/s3.md). Needs actions.onClean "promote" and actions.quarantine.
                      * @default false
@@ -5317,6 +5389,10 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.sensitive.*` */
+                                sensitive_data: number;
+                                /** @description `content.type.*` (true file type checks) */
+                                file_type: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
                                 custom: number;
                                 /** @description `content.unscannable.*` */
@@ -5349,6 +5425,10 @@ export interface operations {
                                 unsafe_image: number;
                                 /** @description `content.<language>.language.*` */
                                 unsafe_language: number;
+                                /** @description `content.sensitive.*` */
+                                sensitive_data: number;
+                                /** @description `content.type.*` (true file type checks) */
+                                file_type: number;
                                 /** @description `content.custom.*` (the tenant’s YARA rules) */
                                 custom: number;
                                 /** @description `content.unscannable.*` */
@@ -5754,9 +5834,18 @@ export interface operations {
                         /** @description Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true). */
                         report_unscannable: boolean;
                         /** @description What the tenant’s scans look for (default `["malware"]`), unless a key has its own. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
                         /** @description The nudity score (0 to 1) from which an image is reported (default 0.7). */
                         image_threshold: number;
+                        /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                        classification: {
+                            /** @description The types counted (default all). */
+                            types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                            /** @description Values of a type from which it is reported (default 1). */
+                            min_matches: number;
+                        };
+                        /** @description With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own. */
+                        allowed_content_types: string[] | null;
                     };
                 };
             };
@@ -5794,10 +5883,19 @@ export interface operations {
             content: {
                 "application/json": {
                     report_unscannable?: boolean;
-                    /** @description What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: malware, unsafe_image, unsafe_language. */
-                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language")[];
+                    /** @description What the tenant's scans look for (default ["malware"]); an API key may have its own. Known: malware, unsafe_image, unsafe_language, sensitive_data, file_type. */
+                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
                     /** @description The nudity score from which an image is reported as `content.image.nsfw.nudity` (default 0.7). */
                     image_threshold?: number;
+                    /** @description What the `sensitive_data` category counts, set as a whole (a field left out takes its default). The tenant’s alone: a key switches the category on or off, not these. */
+                    classification?: {
+                        /** @description The types counted (default all): credit_card, iban, us_ssn, email, phone, aws_access_key, aws_secret_key, private_key, jwt, github_token, slack_token, stripe_key. */
+                        types?: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                        /** @description A type is reported (`content.sensitive.<type>`) once the content holds this many values of it, summed over every part (default 1). */
+                        min_matches?: number;
+                    };
+                    /** @description With the `file_type` category: the true types (sniffed from the bytes) the content may be, such as `["image/*", "application/pdf"]`; anything else gets `content.type.disallowed`. null (the default) allows any; an API key may have its own. */
+                    allowed_content_types?: ((string[] | string[] | null) | null) | string[] | null;
                 };
             };
         };
@@ -5812,9 +5910,18 @@ export interface operations {
                         /** @description Whether content that could not be fully scanned gets `content.unscannable.*` findings (default true). */
                         report_unscannable: boolean;
                         /** @description What the tenant’s scans look for (default `["malware"]`), unless a key has its own. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
                         /** @description The nudity score (0 to 1) from which an image is reported (default 0.7). */
                         image_threshold: number;
+                        /** @description What the `sensitive_data` category counts (the tenant’s; keys do not override it). */
+                        classification: {
+                            /** @description The types counted (default all). */
+                            types: ("credit_card" | "iban" | "us_ssn" | "email" | "phone" | "aws_access_key" | "aws_secret_key" | "private_key" | "jwt" | "github_token" | "slack_token" | "stripe_key")[];
+                            /** @description Values of a type from which it is reported (default 1). */
+                            min_matches: number;
+                        };
+                        /** @description With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own. */
+                        allowed_content_types: string[] | null;
                     };
                 };
             };
@@ -5926,9 +6033,13 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @description The key’s own categories; null when it follows its tenant’s. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
                         /** @description What scans submitted with the key (or a token it minted) look for now. */
-                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
+                        /** @description The key’s own allowed content types; null when it follows its tenant’s. */
+                        allowed_content_types: string[] | null;
+                        /** @description The allowed content types its scans are held to now (with `file_type`); null: any type. */
+                        effective_allowed_content_types: string[] | null;
                     };
                 };
             };
@@ -5966,7 +6077,9 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description The categories scans submitted with this key (or a token it minted) look for; null to follow the tenant’s again. */
-                    detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                    detection_categories?: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
+                    /** @description With `file_type`: the true types its scans’ content may be (replacing the tenant’s list); null to follow the tenant’s again. */
+                    allowed_content_types?: ((string[] | string[] | null) | null) | string[] | null;
                 };
             };
         };
@@ -5979,9 +6092,13 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** @description The key’s own categories; null when it follows its tenant’s. */
-                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[] | null;
+                        detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
                         /** @description What scans submitted with the key (or a token it minted) look for now. */
-                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language")[];
+                        effective_detection_categories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[];
+                        /** @description The key’s own allowed content types; null when it follows its tenant’s. */
+                        allowed_content_types: string[] | null;
+                        /** @description The allowed content types its scans are held to now (with `file_type`); null: any type. */
+                        effective_allowed_content_types: string[] | null;
                     };
                 };
             };

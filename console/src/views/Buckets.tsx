@@ -157,6 +157,16 @@ function BucketState({ status }: { status: BucketStatus }) {
   );
 }
 
+/** Which keys are classified for sensitive data: none, every key, or the prefixes. */
+function classifiedKeys(bucket: Bucket): string {
+  if (!bucket.classify) return 'none';
+  const included =
+    bucket.classifyInclude.length > 0 ? `under ${bucket.classifyInclude.join(', ')}` : 'every key';
+  return bucket.classifyExclude.length > 0
+    ? `${included}, except under ${bucket.classifyExclude.join(', ')}`
+    : included;
+}
+
 function settingsOf(bucket: Bucket): Array<[string, string]> {
   const { actions, tags } = bucket;
   const location = (where: { bucket: string; prefix: string } | undefined) =>
@@ -171,7 +181,13 @@ function settingsOf(bucket: Bucket): Array<[string, string]> {
     ['When infected', actions.onInfected],
     ['When unscannable', actions.onUnscannable],
     ['Quarantine', location(actions.quarantine)],
+    ['Detection categories', bucket.detectionCategories?.join(', ') ?? 'the key’s or tenant’s'],
+    ['Classified keys', classifiedKeys(bucket)],
     ['Tags', `${tags.result}, ${tags.date}, ${tags.findings}, ${tags.engine}`],
+    [
+      'Classification tags',
+      `${tags.classificationResult}, ${tags.classificationDate}, ${tags.classificationMatches}, ${tags.classificationMessage}`,
+    ],
     ['Callback', bucket.callback ?? 'none'],
     ['Registered', formatDate(bucket.creation_date)],
     ['Changed', formatDate(bucket.last_modified_date)],

@@ -24,6 +24,8 @@ const CATEGORIES: Array<{ key: Category; label: string; colour: string }> = [
   { key: 'malware', label: 'Malware', colour: '#b91c1c' },
   { key: 'unsafe_image', label: 'Unsafe image', colour: '#7c3aed' },
   { key: 'unsafe_language', label: 'Unsafe language', colour: '#b45309' },
+  { key: 'sensitive_data', label: 'Sensitive data', colour: '#be185d' },
+  { key: 'file_type', label: 'File type', colour: '#0e7490' },
   { key: 'custom', label: 'Custom rules', colour: '#0b4fa8' },
   { key: 'unscannable', label: 'Unscannable', colour: '#374151' },
   { key: 'other', label: 'Other', colour: '#047857' },

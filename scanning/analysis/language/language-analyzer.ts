@@ -2,15 +2,10 @@ import type { Logger } from '../../../core/logger.js';
 import type { Detection } from '../../engine.js';
 import type { ScanPlan } from '../../plan.js';
 import type { Analyzer, Piece, PieceHead, PreparedCheck } from '../analyzer.js';
+import { pieceText, textPieceFilter } from '../text/piece-text.js';
 import { ThreadTimeoutError } from '../thread-pool.js';
 import type { YaraRunner } from '../yara/yara-runner.js';
-import { DocumentTextError } from './document-text-error.js';
-import { markupText } from './markup-text.js';
-import { officeDocumentText, officeStream, officeStreamText } from './office-text.js';
-import { isContentStream, pdfContentText } from './pdf-text.js';
 import { languageFinding, loadLanguagePack, type LanguagePack } from './rule-pack.js';
-import { rtfText } from './rtf-text.js';
-import { decodeText, sniffEncoding, textKind } from './text-kind.js';
 
 /** The finding for text that was not checked: too large, or its scan ran out of time. */
 export const LANGUAGE_LIMITS_EXCEEDED = 'content.unscannable.language.limits-exceeded';
@@ -55,31 +50,14 @@ export class LanguageAnalyzer implements Analyzer {
     );
   }
 
-  /**
-   * One scan's check. It keeps the compound files of the scan it reads whole: a compound file
-   * past `maxBytes` is not read, its document streams are, one by one, as the walker hands them
-   * over (officeStream), and those of a file read whole are not read twice. A compound file is
-   * seen before its streams: they come out of it once the walker has it whole (were it seen
-   * after, its streams would be read twice, never skipped).
-   */
+  /** One scan's check: which pieces it reads whole is decided per scan (textPieceFilter). */
   private scanCheck(): PreparedCheck {
     const maxBytes = this.options.maxBytes;
-    const readWhole = new Set<string>();
-    const key = (path: readonly string[]) => JSON.stringify(path);
     return {
       name: this.name,
       version: this.pack.version,
       maxBytes,
-      wants: (piece) => {
-        const kind = textKind(piece);
-        if (kind === 'office') {
-          if (piece.size !== undefined && piece.size > maxBytes) return false;
-          readWhole.add(key(piece.path));
-          return true;
-        }
-        if (kind !== undefined) return true;
-        return officeStream(piece) !== undefined && !readWhole.has(key(piece.path.slice(0, -1)));
-      },
+      wants: textPieceFilter(maxBytes),
       check: (piece) => this.checkPiece(piece),
       tooLarge: (piece) => limitsExceeded(piece, `text larger than ${maxBytes} bytes`),
     };
@@ -100,12 +78,14 @@ export class LanguageAnalyzer implements Analyzer {
 
   private async checkPiece(piece: Piece): Promise<Detection[]> {
     const unreadable: Detection[] = [];
-    const text = normalisedText(piece, this.options.maxBytes, (problem) =>
-      unreadable.push({
-        path: piece.path,
-        finding: `content.unscannable.language.${problem.reason}`,
-        signature: problem.message,
-      }),
+    const text = normalise(
+      pieceText(piece, this.options.maxBytes, (problem) =>
+        unreadable.push({
+          path: piece.path,
+          finding: `content.unscannable.language.${problem.reason}`,
+          signature: problem.message,
+        }),
+      ),
     );
     if (!/\S/.test(text)) return unreadable;
     let matches;
@@ -126,44 +106,7 @@ export class LanguageAnalyzer implements Analyzer {
   }
 }
 
-/**
- * The text of a piece as the rules see it (see LanguageAnalyzer). What of a document cannot be
- * read is told to `unreadable`; the rest is returned.
- */
-function normalisedText(
-  piece: Piece,
-  maxBytes: number,
-  unreadable: (problem: DocumentTextError) => void,
-): string {
-  try {
-    return normalise(extractedText(piece, maxBytes, unreadable));
-  } catch (error) {
-    if (!(error instanceof DocumentTextError)) throw error;
-    unreadable(error);
-    return '';
-  }
-}
-
-function extractedText(
-  piece: Piece,
-  maxBytes: number,
-  unreadable: (problem: DocumentTextError) => void,
-): string {
-  const kind = textKind(piece);
-  const stream = kind === undefined ? officeStream(piece) : undefined;
-  if (stream) return officeStreamText(stream, piece.bytes, maxBytes);
-  if (kind === 'office') return officeDocumentText(piece.bytes, unreadable) ?? '';
-  if (kind === 'rtf') return rtfText(piece.bytes);
-  const encoding = sniffEncoding(piece.head);
-  if (kind === undefined || encoding === undefined) return '';
-  const decoded = decodeText(piece.bytes, encoding);
-  if (kind === 'markup') return markupText(decoded);
-  if (kind === 'pdf-stream' && isContentStream(decoded))
-    // Content stream syntax is bytes: strings are read as such, not as the head's encoding.
-    return pdfContentText(piece.bytes.toString('latin1'));
-  return decoded;
-}
-
+/** A piece's text as the rules see it (see LanguageAnalyzer). */
 function normalise(text: string): string {
   return (
     text

@@ -14,7 +14,8 @@ import { usSsn } from './us-ssn.js';
  * - in a region whose national numbers start with a trunk prefix `0` (most of Europe, India), a
  *   number written nationally must start with it (`030 901820` in Germany; `2049-3630` is an
  *   ISSN there, not a number without its area code);
- * - no comma inside, and not part of a longer token (`5.4.0-150-generic`, `10.0.19045.3803`);
+ * - no comma inside, and not part of a longer token (`5.4.0-150-generic`, `10.0.19045.3803`),
+ *   though a comma after a field of CSV may come before it (`Ada,(202) 555-0143`);
  * - digits that are a card number, an IBAN or an SSN are those, not a phone number.
  */
 function isFormatted(raw: string): boolean {
@@ -24,7 +25,17 @@ function isFormatted(raw: string): boolean {
 function standsAlone(text: string, span: Span): boolean {
   const before = text.charAt(span.start - 1);
   const after = text.slice(span.end, span.end + 2);
-  return !/[\w.,/:-]/.test(before) && !/^(?:[\w/:-]|[.,]\d)/.test(after);
+  return (
+    (!/[\w.,/:-]/.test(before) || startsField(text, span)) && !/^(?:[\w/:-]|[.,]\d)/.test(after)
+  );
+}
+
+/**
+ * A number right after a comma that ends a field of CSV (`Ada,(202) 555-0143`): the comma
+ * follows no digit, so it separates no thousands.
+ */
+function startsField(text: string, span: Span): boolean {
+  return text.charAt(span.start - 1) === ',' && !/\d/.test(text.charAt(span.start - 2));
 }
 
 /** Whether the region's national numbers are dialled with the trunk prefix `0`. */

@@ -180,6 +180,12 @@ describe('phone', () => {
     });
   });
 
+  it('counts a number in a field of CSV, but not digits after a thousands separator', () => {
+    const csv = 'name,email,phone\r\nAda,ada@example.com,(202) 555-0143\r\nAlan,,415-555-2671\r\n';
+    expect(matchesIn(csv, { types: ['phone'] })).toEqual({ phone: 2 });
+    expect(matchesIn('total 1,202 555 0143 units', { types: ['phone'] })).toEqual({});
+  });
+
   it('reads national numbers in the region the caller names', () => {
     const text = 'Berlin office: 030 901820';
     expect(matchesIn(text, { types: ['phone'], defaultRegion: 'DE' })).toEqual({ phone: 1 });

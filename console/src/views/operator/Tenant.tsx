@@ -20,6 +20,8 @@ const CATEGORIES = [
   { name: 'malware', label: 'Malware' },
   { name: 'unsafe_image', label: 'Unsafe images' },
   { name: 'unsafe_language', label: 'Unsafe language' },
+  { name: 'sensitive_data', label: 'Sensitive data' },
+  { name: 'file_type', label: 'True file type' },
 ] as const;
 
 /**

@@ -38,6 +38,12 @@ export function markupText(source: string): string {
     const selfClosing = source[end - 2] === '/';
     parts.push(separatesWords(name, office) ? ' ' : '');
     at = end;
+    if (office && !closing && !selfClosing && isSharedStringCell(name, source.slice(open, end))) {
+      // Its value is an index into the shared strings (a part of its own), not text.
+      at = endOf(source, `</${tag[2]}>`, at);
+      parts.push(' ');
+      continue;
+    }
     if (!office && !closing && !selfClosing && RAW_TEXT.has(name)) {
       // Script and style contents are code, not text.
       const closer = new RegExp(`</${name}`, 'ig');
@@ -94,7 +100,8 @@ const INLINE_HTML = new Set([
 /**
  * Elements of office documents that separate words, by local name: paragraphs and headings
  * (`w:p`, `a:p`, `text:p`, `text:h`), breaks and tabs, table cells and rows, a shared string
- * of a workbook (`si`), ODF's space (`text:s`) and list items. Every other office element (runs,
+ * of a workbook (`si`), a worksheet's cells and rows (`c`, `row`: two numbers in adjacent cells
+ * are two numbers), ODF's space (`text:s`) and list items. Every other office element (runs,
  * run properties, bookmarks, proofing marks) sits inside a line and separates nothing.
  */
 const OFFICE_BREAKS = new Set([
@@ -107,6 +114,8 @@ const OFFICE_BREAKS = new Set([
   'tc',
   'tr',
   'si',
+  'c',
+  'row',
   's',
   'line-break',
   'list-item',
@@ -119,16 +128,23 @@ function separatesWords(name: string, office: boolean): boolean {
   return OFFICE_BREAKS.has(colon < 0 ? name : name.slice(colon + 1));
 }
 
+/** A worksheet cell whose value is a shared string's index (`<c r="A1" t="s"><v>3</v></c>`). */
+function isSharedStringCell(name: string, tag: string): boolean {
+  const colon = name.lastIndexOf(':');
+  return (colon < 0 ? name : name.slice(colon + 1)) === 'c' && /\st\s*=\s*["']s["']/.test(tag);
+}
+
 /**
  * An office document part (WordprocessingML, SpreadsheetML, PresentationML, OpenDocument): its
  * root element has a namespace prefix (`w:document`, `p:sld`, `office:document-content`), or is
- * a workbook's shared strings (`sst`). HTML, SVG and feeds have unprefixed roots.
+ * a workbook's shared strings (`sst`) or one of its worksheets (`worksheet`), which Excel writes
+ * unprefixed. HTML, SVG and feeds have unprefixed roots.
  */
 function isOfficeXml(source: string): boolean {
   const head = source.slice(0, 4096);
   const root = /<([A-Za-z][\w:.-]*)/.exec(head.replace(/<[?!][^>]*>/g, ''));
   const name = root?.[1] ?? '';
-  return name.includes(':') || name === 'sst';
+  return name.includes(':') || name === 'sst' || name === 'worksheet';
 }
 
 /**

@@ -1,0 +1,78 @@
+import type { Piece, PieceHead } from '../analyzer.js';
+import { DocumentTextError } from './document-text-error.js';
+import { markupText } from './markup-text.js';
+import { officeDocumentText, officeStream, officeStreamText } from './office-text.js';
+import { isContentStream, pdfContentText } from './pdf-text.js';
+import { rtfText } from './rtf-text.js';
+import { decodeText, sniffEncoding, textKind } from './text-kind.js';
+
+/**
+ * The text of the pieces the walker hands over, for every analyzer that reads text
+ * (`unsafe_language`, `sensitive_data`): plain text in its encoding, HTML and XML as a reader
+ * sees them (with office documents' parts, DOCX, XLSX, PPTX and ODF, which arrive as the members
+ * of their zip), PDF page text from its decoded content streams, RTF, binary Word, Excel and
+ * PowerPoint documents. Mail and archives are containers: their parts and members arrive as
+ * pieces of their own, at every depth.
+ */
+
+/**
+ * For one scan: whether a piece is text worth reading whole. A compound file (binary Office)
+ * past `maxBytes` is not read; its document streams are, one by one, as the walker hands them
+ * over (officeStream), and those of a file read whole are not read twice. A compound file is
+ * seen before its streams: they come out of it once the walker has it whole (were it seen after,
+ * its streams would be read twice, never skipped).
+ */
+export function textPieceFilter(maxBytes: number): (piece: PieceHead) => boolean {
+  const readWhole = new Set<string>();
+  const key = (path: readonly string[]) => JSON.stringify(path);
+  return (piece) => {
+    const kind = textKind(piece);
+    if (kind === 'office') {
+      if (piece.size !== undefined && piece.size > maxBytes) return false;
+      readWhole.add(key(piece.path));
+      return true;
+    }
+    if (kind !== undefined) return true;
+    return officeStream(piece) !== undefined && !readWhole.has(key(piece.path.slice(0, -1)));
+  };
+}
+
+/**
+ * The text of a piece, markup dropped and decoded to a JavaScript string (not otherwise
+ * normalised: each analyzer does what its matching needs). What of a document cannot be read
+ * (damaged, encrypted, a Word stream without its file) is told to `unreadable`; the rest is
+ * returned.
+ */
+export function pieceText(
+  piece: Piece,
+  maxBytes: number,
+  unreadable: (problem: DocumentTextError) => void,
+): string {
+  try {
+    return extractedText(piece, maxBytes, unreadable);
+  } catch (error) {
+    if (!(error instanceof DocumentTextError)) throw error;
+    unreadable(error);
+    return '';
+  }
+}
+
+function extractedText(
+  piece: Piece,
+  maxBytes: number,
+  unreadable: (problem: DocumentTextError) => void,
+): string {
+  const kind = textKind(piece);
+  const stream = kind === undefined ? officeStream(piece) : undefined;
+  if (stream) return officeStreamText(stream, piece.bytes, maxBytes);
+  if (kind === 'office') return officeDocumentText(piece.bytes, unreadable) ?? '';
+  if (kind === 'rtf') return rtfText(piece.bytes);
+  const encoding = sniffEncoding(piece.head);
+  if (kind === undefined || encoding === undefined) return '';
+  const decoded = decodeText(piece.bytes, encoding);
+  if (kind === 'markup') return markupText(decoded);
+  if (kind === 'pdf-stream' && isContentStream(decoded))
+    // Content stream syntax is bytes: strings are read as such, not as the head's encoding.
+    return pdfContentText(piece.bytes.toString('latin1'));
+  return decoded;
+}
