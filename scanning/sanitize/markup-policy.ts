@@ -1,3 +1,4 @@
+import type { MarkupAttr, MarkupElement } from './markup-dom.js';
 import type { RemovedKind } from './sanitizer.js';
 
 /**
@@ -127,7 +128,7 @@ function decodeCssEscapes(css: string): string {
 }
 
 /** Why DOMPurify's removal of an element is listed, or undefined when it is not. */
-export function elementVerdict(element: Element): RemovedKind | undefined {
+export function elementVerdict(element: MarkupElement): RemovedKind | undefined {
   const name = element.localName.toLowerCase();
   if (name === 'script') return 'scripts';
   if (name === 'form') return 'forms';
@@ -150,7 +151,7 @@ const EMBEDDING_ELEMENTS = new Set([
 ]);
 
 /** Why DOMPurify's removal of an attribute is listed, or undefined when it is not. */
-export function attributeVerdict(element: string, attribute: Attr): RemovedKind | undefined {
+export function attributeVerdict(element: string, attribute: MarkupAttr): RemovedKind | undefined {
   const name = attribute.name.toLowerCase();
   if (name.startsWith('on')) return 'event-attributes';
   if (name === 'action' || name === 'formaction') return 'forms';

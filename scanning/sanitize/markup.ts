@@ -1,6 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import createDOMPurify, { type Config, type DOMPurify } from 'dompurify';
-import { JSDOM, type DOMWindow } from 'jsdom';
+import {
+  createMarkupWindow,
+  createPurify,
+  type MarkupElement,
+  type MarkupWindow,
+  type Purify,
+  type PurifyConfig,
+} from './markup-dom.js';
 import {
   attributeVerdict,
   cleanCss,
@@ -19,9 +25,11 @@ import { refused, removedList, type RemovedKind, type Sanitizer } from './saniti
  * content stays (its fields become inert controls), and `action`/`formaction` attributes go.
  *
  * Each sanitizer holds one jsdom window, made at its first use and closed by `close`; DOMPurify
- * runs synchronously on it, so one call at a time uses it. The markup is parsed first and its
- * depth checked without recursion: DOMPurify's walk is iterative but serializing is not, and a
- * document nested thousands deep must be refused, not overflow the stack.
+ * runs synchronously on it, so one call at a time uses it. Nesting is held to MAX_MARKUP_DEPTH,
+ * counted in the text before parsing (jsdom's parse time grows with the square of the depth, and
+ * a parse cannot be interrupted) and in the parsed tree without recursion (serializing recurses):
+ * a document nested thousands deep is refused, neither parsed for seconds nor overflowing the
+ * stack.
  */
 export function createSvgSanitizer(): Sanitizer {
   return createMarkupSanitizer('svg');
@@ -53,8 +61,8 @@ const FORBID_TAGS = [
 const FORBID_ATTR = ['action', 'formaction', 'srcdoc', 'ping'];
 
 interface Purifier {
-  window: DOMWindow;
-  purify: DOMPurify;
+  window: MarkupWindow;
+  purify: Purify;
   /** What the call under way removed through the hooks. */
   found: Set<RemovedKind>;
 }
@@ -82,8 +90,7 @@ function createMarkupSanitizer(format: 'svg' | 'html'): Sanitizer {
       return { available: true, contentType: outcome.contentType, removed: outcome.removed };
     },
     close: () => {
-      // jsdom's window type leaves `close` untyped.
-      (purifier?.window as { close(): void } | undefined)?.close();
+      purifier?.window.close();
       purifier = undefined;
     },
   };
@@ -96,9 +103,8 @@ type MarkupOutcome =
 const refusedMarkup = (reason: string): MarkupOutcome => ({ available: false, reason });
 
 function createPurifier(): Purifier {
-  // jsdom's defaults: no script runs and no resource loads in this window.
-  const { window } = new JSDOM('');
-  const purify = createDOMPurify(window);
+  const window = createMarkupWindow();
+  const purify = createPurify(window);
   const state: Purifier = { window, purify, found: new Set() };
   purify.addHook('uponSanitizeAttribute', (node, data) => {
     const name = data.attrName.toLowerCase();
@@ -164,7 +170,7 @@ function sanitizeHtml(purifier: Purifier, text: string): MarkupOutcome {
 }
 
 /** Cleans `root` in place; gives what was removed, by kind. */
-function purify(purifier: Purifier, root: Element, config: Config): RemovedKind[] {
+function purify(purifier: Purifier, root: MarkupElement, config: PurifyConfig): RemovedKind[] {
   const { purify, found } = purifier;
   found.clear();
   for (const style of root.getElementsByTagNameNS('*', 'style')) {
@@ -174,11 +180,7 @@ function purify(purifier: Purifier, root: Element, config: Config): RemovedKind[
     for (const kind of cleaned.removed) found.add(kind);
   }
   purify.sanitize(root, { ...config, IN_PLACE: true, FORBID_TAGS, FORBID_ATTR });
-  for (const item of purify.removed as {
-    element?: Element;
-    attribute?: Attr | null;
-    from?: Element;
-  }[]) {
+  for (const item of purify.removed) {
     const kind = item.attribute
       ? attributeVerdict(item.from?.localName.toLowerCase() ?? '', item.attribute)
       : item.element
@@ -221,8 +223,8 @@ const UNCOUNTED_HTML = new Set([
 ]);
 
 /** A reason when the tree is deeper than `limit` elements, found without recursion. */
-function depthOver(root: Element, limit: number): string | undefined {
-  const pending: [Element, number][] = [[root, 1]];
+function depthOver(root: MarkupElement, limit: number): string | undefined {
+  const pending: [MarkupElement, number][] = [[root, 1]];
   while (pending.length > 0) {
     const [element, depth] = pending.pop()!;
     if (depth > limit) return `markup nested deeper than ${limit} elements`;

@@ -98,7 +98,13 @@ async function sanitizePdf(
 
   removeCatalogEntries(context, catalog, removed);
   for (const dict of allDicts(context)) {
-    if (dict.delete(name('AA'))) removed.add('additional-actions');
+    const additional = dict.lookupMaybe(name('AA'), PDFDict);
+    if (additional) {
+      // Each trigger's action is listed too (a page-open JavaScript is JavaScript).
+      for (const action of additional.values()) addActionKind(context, action, removed);
+      dict.delete(name('AA'));
+      removed.add('additional-actions');
+    }
     if (dict.delete(name('EF'))) removed.add('embedded-files');
     if (dict.delete(name('AF'))) removed.add('embedded-files');
   }
@@ -121,6 +127,7 @@ function removeCatalogEntries(context: PDFContext, catalog: PDFDict, removed: Se
   const openAction = catalog.get(name('OpenAction'));
   // A destination (an array) only says where the document opens; an action dictionary runs.
   if (openAction && !(context.lookup(openAction) instanceof PDFArray)) {
+    addActionKind(context, openAction, removed);
     catalog.delete(name('OpenAction'));
     removed.add('open-action');
   }
@@ -179,6 +186,12 @@ function unlinkActions(context: PDFContext, removed: Set<RemovedKind>) {
       }
     }
   }
+}
+
+function addActionKind(context: PDFContext, action: PDFObject, removed: Set<RemovedKind>) {
+  const target = action instanceof PDFRef ? context.lookup(action) : action;
+  const kind = target instanceof PDFDict ? dangerousAction(target) : undefined;
+  if (kind) removed.add(kind);
 }
 
 function dangerousAction(dict: PDFDict): RemovedKind | undefined {

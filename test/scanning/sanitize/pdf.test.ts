@@ -176,6 +176,19 @@ describe('PDF', () => {
     expect(copy).toContain('(https://example.com/)');
   });
 
+  it('names what an OpenAction or a page-open action ran', async () => {
+    for (const options of [{ openAction: true }, { additionalActions: true }]) {
+      const { outcome } = await bench.run(await activePdf(options), 'application/pdf');
+      expect(outcome).toEqual({
+        available: true,
+        contentType: 'application/pdf',
+        removed: options.openAction
+          ? ['javascript', 'open-action']
+          : ['additional-actions', 'javascript'],
+      });
+    }
+  });
+
   it('lists nothing removed from a PDF without active content, and keeps its open-at destination', async () => {
     const document = await PDFDocument.load(await activePdf({ webLink: true }));
     const firstPage = document.getPage(0).ref;
