@@ -14,6 +14,7 @@ import type { ScanStore } from '../scans/store.js';
 import type { ConsoleSessionStore } from '../core/console-sessions.js';
 import type { ConsoleSigninLimiter } from '../core/console-signin-limiter.js';
 import type { StatsStore } from '../scans/stats.js';
+import type { SanitizedStore } from '../core/sanitized-store.js';
 import type { Spool } from '../core/spool.js';
 import type { TenantStore } from '../core/tenants.js';
 import type { TokenStore } from '../core/tokens.js';
@@ -64,6 +65,8 @@ export interface ApiDeps {
   stats: StatsStore;
   queues: Queues;
   spool: Spool;
+  /** Where sanitized copies wait for their download (core/sanitized-store.ts). */
+  sanitized: SanitizedStore;
   /** Accepts and runs scans (scans/service.ts). */
   scanning: ScanService;
   engines: EngineSet;
@@ -165,6 +168,7 @@ export function createApp(deps: ApiDeps): Express {
       queues: deps.queues,
       spool: deps.spool,
       uploads: deps.scanning.pipeline.uploads,
+      sanitized: deps.sanitized,
       publicUrl: config.publicUrl,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,

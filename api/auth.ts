@@ -51,7 +51,7 @@ const TOKEN_ALLOWED: Record<Surface, readonly TokenRoute[]> = {
   scanii: [
     { methods: ['GET', 'HEAD'], path: /^\/ping\/?$/i, scopes: BOTH },
     { methods: ['POST'], path: /^\/files(\/async|\/fetch)?\/?$/i, scopes: BOTH },
-    { methods: ['GET', 'HEAD'], path: /^\/files\/[^/]+(\/trace)?\/?$/i, scopes: BOTH },
+    { methods: ['GET', 'HEAD'], path: /^\/files\/[^/]+(\/trace|\/sanitized)?\/?$/i, scopes: BOTH },
     // Itself only (a sign-out): tokens/:id refuses any other id (api/routes/tokens.ts).
     { methods: ['GET', 'HEAD', 'DELETE'], path: /^\/auth\/tokens\/[^/]+\/?$/i, scopes: BOTH },
   ],
@@ -78,7 +78,7 @@ export function checkTokenScope(principal: Principal, surface: Surface, req: Req
 function tokenRefusal(surface: Surface, scope: TokenScope): string {
   const what =
     scope === 'browser'
-      ? 'Auth tokens may only scan content (POST /files, /files/async, /files/fetch) and read results (GET /files/{id} and its trace)'
+      ? 'Auth tokens may only scan content (POST /files, /files/async, /files/fetch) and read results (GET /files/{id}, its trace and its sanitized copy)'
       : 'Verdict API access tokens may only scan content and read results';
   const where =
     surface === 'verdict'

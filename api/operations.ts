@@ -210,7 +210,7 @@ const scanii: OperationDoc[] = [
     path: '/files/{id}',
     summary: 'Delete a result',
     description:
-      'The trace stays until it is deleted itself. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.',
+      'The trace stays until it is deleted itself; the sanitized copy goes with the result. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.',
     auth: 'apiKey',
     params: { id: 'The processing id.' },
     responses: { 204: { description: 'Deleted.' }, 401: UNAUTHENTICATED, 404: NOT_FOUND_FILE },
@@ -226,6 +226,30 @@ const scanii: OperationDoc[] = [
       200: { description: 'Every step, oldest first.', schema: TraceSchema },
       401: UNAUTHENTICATED,
       404: NOT_FOUND_FILE,
+    },
+  },
+  {
+    mount: 'scanii',
+    method: 'get',
+    path: '/files/{id}/sanitized',
+    summary: 'Download the sanitized copy',
+    description:
+      'The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).',
+    auth: 'basic',
+    params: { id: 'The processing id.' },
+    responses: {
+      200: {
+        description: 'The copy, in the type the result’s `sanitized.content_type` names.',
+        content: { type: 'application/octet-stream', schema: { type: 'string', format: 'binary' } },
+        headers: {
+          'Content-Disposition': 'attachment, with a file name made from the original’s.',
+          'X-Content-Type-Options': 'nosniff.',
+        },
+      },
+      401: UNAUTHENTICATED,
+      404: error(
+        'Unknown id or another tenant’s, still being processed, no copy asked for, none available (the message says why), or the copy is gone.',
+      ),
     },
   },
   {

@@ -109,6 +109,25 @@ export const ScanResultSchema = z
       .describe(
         'Arbiter extension: set when a rescan (`POST /v1/rescans`) changed the verdict; what the result said before.',
       ),
+    sanitized: z
+      .discriminatedUnion('available', [
+        z.object({
+          available: z.literal(true),
+          removed: z
+            .array(z.string())
+            .describe(
+              'What was taken out: `metadata`, `trailing-data`, `macros`, `javascript`, … (see docs/sanitizing.md).',
+            ),
+          content_type: z.string(),
+          checksum: z.string().describe('SHA-1 (hex) of the sanitized copy.'),
+          size: z.int().min(0),
+        }),
+        z.object({ available: z.literal(false), reason: z.string() }),
+      ])
+      .optional()
+      .describe(
+        'Arbiter extension, with `sanitize=true`: the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings.',
+      ),
     classification: ClassificationSchema.optional().describe(
       'Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found.',
     ),
@@ -276,6 +295,11 @@ export const BucketViewSchema = z
         credentials: CredentialsViewSchema.nullable(),
       })
       .nullable(),
+    sanitize: z
+      .boolean()
+      .describe(
+        'Whether clean objects are promoted as their sanitized copy, the original quarantined (see docs/s3.md).',
+      ),
     detectionCategories: z
       .array(z.enum(DETECTION_CATEGORIES))
       .nullable()

@@ -175,16 +175,33 @@ export const MetadataSchema = z
 const LOCATION_TEXT = 'http(s) URL of the content to scan (no user:password@).';
 const CALLBACK_TEXT = 'http(s) URL that receives the result as a signed POST.';
 
+/**
+ * `sanitize=true|false`: text in a form (multipart or urlencoded), a boolean or that text in
+ * JSON. Anything else is refused rather than read as one or the other.
+ */
+const SanitizeFlag = z
+  .preprocess(
+    (value) => (value === 'true' ? true : value === 'false' ? false : value),
+    z.boolean({ error: 'sanitize must be true or false' }),
+  )
+  .optional()
+  .meta({ type: 'boolean' })
+  .describe(
+    'true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false.',
+  );
+
 export const SubmitFileSchema = z.object({
   location: optionalHttpUrl('location').describe(`${LOCATION_TEXT} Instead of \`file\`.`),
   callback: optionalHttpUrl('callback').describe(CALLBACK_TEXT),
   metadata: MetadataSchema.optional(),
+  sanitize: SanitizeFlag,
 });
 
 export const FetchSchema = z.object({
   location: httpUrl('location').describe(LOCATION_TEXT),
   callback: optionalHttpUrl('callback').describe(CALLBACK_TEXT),
   metadata: MetadataSchema.optional(),
+  sanitize: SanitizeFlag,
 });
 
 export const CreateTokenSchema = z.strictObject(
@@ -210,7 +227,7 @@ export const CreateTenantSchema = z.object({
 });
 
 /** Field names bodies may carry; anything else is refused rather than silently ignored. */
-export const FILE_FIELDS = new Set(['file', 'location', 'callback', 'metadata']);
+export const FILE_FIELDS = new Set(['file', 'location', 'callback', 'metadata', 'sanitize']);
 
 /** Longest grace period a rotation may ask for: 30 days. */
 export const MAX_SIGNING_SECRET_GRACE = 30 * 24 * 3600;

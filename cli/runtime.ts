@@ -48,6 +48,9 @@ import { Spool } from '../core/spool.js';
 import { LocalUploadStore } from '../core/local-upload-store.js';
 import { S3UploadStore } from '../core/s3-upload-store.js';
 import type { UploadStore } from '../core/upload-store.js';
+import { LocalSanitizedStore } from '../core/local-sanitized-store.js';
+import { S3SanitizedStore } from '../core/s3-sanitized-store.js';
+import type { SanitizedStore } from '../core/sanitized-store.js';
 import { TenantLeases } from '../core/tenant-leases.js';
 import { TenantStore } from '../core/tenants.js';
 import { TokenStore } from '../core/tokens.js';
@@ -77,6 +80,8 @@ import { ScanService } from '../scans/service.js';
 import { SettingsScanPlanner } from '../scans/scan-plans.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
+import { SanitizedSweeper } from '../worker/chores/sanitized-sweeper.js';
+import { createSanitizerSet, type SanitizerSet } from '../scanning/sanitize/index.js';
 import { createS3Access, createS3Protection, type S3Protection } from '../s3/protection.js';
 import { createRetro, crawlJobId, type RetroService } from '../s3/retro/index.js';
 import { RetroStallAudit } from '../s3/retro/stall-audit.js';
@@ -105,6 +110,8 @@ export interface Runtime {
   spool: Spool;
   /** Where async uploads wait for a worker (ARBITER_UPLOAD_STORE). */
   uploads: UploadStore;
+  /** Where sanitized copies wait for their download: the same kind of store as the uploads'. */
+  sanitized: SanitizedStore;
   engines: EngineSet;
   /**
    * The process's YARA worker threads: one runner for every YARA user (the language rules, and
@@ -154,6 +161,8 @@ export interface Runtime {
   heartbeats: WorkerHeartbeats;
   /** Removes spool files no live scan owns (every role; started by cli/serve.ts). */
   sweeper: SpoolSweeper;
+  /** Removes sanitized copies whose result is gone (every role; started by cli/serve.ts). */
+  sanitizedSweeper: SanitizedSweeper;
   /** Resolves pending scans that have no job (worker role; started by cli/serve.ts). */
   reaper: PendingReaper;
   /** Sets stalled retro jobs going again (worker role; started by cli/serve.ts). */
@@ -200,6 +209,9 @@ export async function buildRuntime(
   const spool = new Spool(config.spoolDir);
   await spool.init();
   const uploads = createUploadStore(config, spool, logger, { redis, keys });
+  const sanitized = createSanitizedStore(config, spool, uploads.s3Client);
+  // The sanitizers of every format (sharp, a DOM for SVG and HTML), built once, closed by close.
+  const sanitizers: SanitizerSet = createSanitizerSet();
   const yara = new YaraRunner(config.yara);
   const tenantRules = buildTenantRules(config, redis, keys, yara);
   const unmetered = await buildAnalyzers(config, logger, yara, tenantRules.analyzer)
@@ -251,6 +263,7 @@ export async function buildRuntime(
     // and a bucket may add classification for some of its keys (scans/scan-plans.ts).
     plans: new SettingsScanPlanner(settings, keySettings, s3Access.plans),
     errors,
+    sanitizing: { sanitizers, store: sanitized, limits: config.sanitize },
   };
   const scanning = new ScanService(pipeline);
   const s3 = createS3Protection({ access: s3Access, scanning, config, logger, metrics });
@@ -349,6 +362,7 @@ export async function buildRuntime(
     queues,
     spool,
     uploads: uploads.store,
+    sanitized,
     engines,
     yara,
     scanningWarnings,
@@ -368,6 +382,7 @@ export async function buildRuntime(
       keyspaceNodes: () => redisPrimaries(redis),
       schedules: retro.schedules,
       caches: [settings],
+      sanitized,
     }),
     redeliveries: new Redeliveries(redis, keys, scans, queues, config.resultTtlSeconds),
     s3,
@@ -381,6 +396,13 @@ export async function buildRuntime(
       metrics,
       logger,
       graceMs: config.spoolSweep.graceMs,
+    }),
+    sanitizedSweeper: new SanitizedSweeper({
+      store: sanitized,
+      scans,
+      metrics,
+      logger,
+      resultTtlMs: config.resultTtlSeconds * 1000,
     }),
     reaper: new PendingReaper({
       scanning,
@@ -420,6 +442,7 @@ export async function buildRuntime(
       closeQueueConnection(workerConnection);
       await engines.close();
       await yara.close();
+      sanitizers.close();
       await clamd.embedded?.stop();
       redis.disconnect();
       await embedded?.stop();
@@ -702,4 +725,19 @@ function createUploadStore(
       : undefined;
   const s3 = new S3UploadStore(s3Client, choice.location, logger, small);
   return { store: s3, s3, s3Client };
+}
+
+/**
+ * Where sanitized copies are kept: beside the uploads, in the same kind of store (the spool
+ * folder, or the upload store's bucket through its client), so that wherever a worker can leave
+ * an upload for another process, it can leave a copy too.
+ */
+function createSanitizedStore(
+  config: Config,
+  spool: Spool,
+  s3Client: S3Client | undefined,
+): SanitizedStore {
+  const choice = config.uploadStore;
+  if (choice.kind === 'local' || !s3Client) return new LocalSanitizedStore(spool);
+  return new S3SanitizedStore(s3Client, choice.location);
 }

@@ -217,7 +217,8 @@ function createApiServer(app: Express, config: Config): Server {
 
 /**
  * Every role writes to the spool (the API receives uploads into it, workers download into it),
- * so every role sweeps it. The pending reaper queues scans again or stores their error results,
+ * so every role sweeps it; every role also makes sanitized copies (the API for synchronous
+ * scans), so every role sweeps those of results that are gone. The pending reaper queues scans again or stores their error results,
  * and the retro stall audit queues crawls and reconcile passes, which is workers' work: they run
  * where the workers do.
  */
@@ -233,6 +234,13 @@ function chores(
       intervalMs: config.spoolSweep.intervalMs,
       run: async (signal) => {
         await runtime.sweeper.sweep(signal);
+      },
+    },
+    {
+      name: 'sanitized copy sweeper',
+      intervalMs: config.spoolSweep.intervalMs,
+      run: async (signal) => {
+        await runtime.sanitizedSweeper.sweep(signal);
       },
     },
   ];

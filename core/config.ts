@@ -368,6 +368,9 @@ export const EnvSchema = z.object({
   ARBITER_IMAGE_MAX_PIXELS: positiveInt(64_000_000).describe(
     'largest image, in pixels (width × height, as its header declares), the image classifier decodes; a larger one is reported `content.unscannable.image.limits-exceeded`',
   ),
+  ARBITER_SANITIZE_TIMEOUT_MS: positiveInt(60_000).describe(
+    'longest the sanitized copy of one scan (`sanitize=true`, a bucket’s `sanitize`) may take to make; past it the result says `sanitized.available: false` with the reason. Content larger than `ARBITER_MAX_FILE_SIZE` is not sanitized (see docs/sanitizing.md)',
+  ),
   ARBITER_LANGUAGE_RULES_DIR: z.string().optional().meta({
     description:
       'folder of `.yar`/`.yara` files (read recursively) used instead of the built-in language rule pack for the `unsafe_language` category: rules named `content_<language>_language_<…>` give the finding `content.<language>.language.<…>`. Read once at start; a file that does not compile stops the start with its name and line. See docs/engines.md, "Unsafe language"',
@@ -700,6 +703,11 @@ function structureConfig(e: Env) {
       maxPixels: e.ARBITER_IMAGE_MAX_PIXELS,
     },
     maxFileSize: e.ARBITER_MAX_FILE_SIZE,
+    /**
+     * Sanitized copies (docs/sanitizing.md): the largest content sanitized (the largest upload)
+     * and the time one copy may take.
+     */
+    sanitize: { maxBytes: e.ARBITER_MAX_FILE_SIZE, timeoutMs: e.ARBITER_SANITIZE_TIMEOUT_MS },
     /**
      * The `unsafe_language` category: the rule pack's folder (undefined: the built-in pack) and
      * the largest text piece checked.

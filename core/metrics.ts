@@ -24,8 +24,8 @@ export interface Metrics {
   s3Events(received: number, skipped: number): void;
   /** One spool sweep ran (`ok`) or stopped on an error (`error`). */
   spoolSweep(outcome: 'ok' | 'error'): void;
-  /** The sweeper removed one abandoned spool file of `bytes` from `area`. */
-  spoolSwept(area: SpoolArea, bytes: number): void;
+  /** A sweeper removed one abandoned spool file (or sanitized copy) of `bytes` from `area`. */
+  spoolSwept(area: SweptArea, bytes: number): void;
   /** The pending reaper resolved a pending scan that had no job: queued again, or failed. */
   pendingReaped(action: ReapAction): void;
   /** One update of ClamAV's database folder ended (scanning/signatures/update.ts outcomes). */
@@ -56,6 +56,9 @@ export type CallbackOutcome = 'delivered' | 'failed' | 'gone';
 /** The spool's folders: partial uploads, accepted uploads, downloads. */
 export type SpoolArea = 'incoming' | 'uploads' | 'fetch';
 export const SPOOL_AREAS = ['incoming', 'uploads', 'fetch'] as const satisfies SpoolArea[];
+/** The spool's areas, and sanitized copies (worker/chores/sanitized-sweeper.ts). */
+export type SweptArea = SpoolArea | 'sanitized';
+const SWEPT_AREAS = [...SPOOL_AREAS, 'sanitized'] as const satisfies SweptArea[];
 
 /** `updated`, `current` (nothing newer), `failed` (the old database stays), `busy` (locked). */
 export type SignaturesUpdateOutcome = 'updated' | 'current' | 'failed' | 'busy';
@@ -176,7 +179,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   });
   const sweptFiles = new Counter({
     name: 'arbiter_spool_swept_files_total',
-    help: 'Abandoned spool files removed by the sweeper, by area: incoming (partial uploads), uploads (of deleted, finished or expired scans), fetch (downloads no running job holds).',
+    help: 'Abandoned spool files removed by the sweeper, by area: incoming (partial uploads), uploads (of deleted, finished or expired scans), fetch (downloads no running job holds), sanitized (sanitized copies whose result is gone).',
     labelNames: ['area'] as const,
     registers,
   });
@@ -226,7 +229,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   for (const outcome of ['updated', 'current', 'failed', 'busy'] as const)
     signatureUpdates.inc({ outcome }, 0);
   for (const outcome of ['ok', 'error'] as const) spoolSweeps.inc({ outcome }, 0);
-  for (const area of SPOOL_AREAS) {
+  for (const area of SWEPT_AREAS) {
     sweptFiles.inc({ area }, 0);
     sweptBytes.inc({ area }, 0);
   }

@@ -298,7 +298,8 @@ function readHead(part: Readable, maxBytes: number): Promise<{ chunks: Buffer[];
   });
 }
 
-function isNotFound(error: unknown): boolean {
+/** Whether an S3 call failed because the object (or bucket) is not there. */
+export function isNotFound(error: unknown): boolean {
   const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return name === 'NotFound' || name === 'NoSuchKey' || $metadata?.httpStatusCode === 404;
 }

@@ -27,6 +27,7 @@ export class Spool {
       mkdir(this.incomingDir, { recursive: true }),
       mkdir(this.fetchDir, { recursive: true }),
       mkdir(path.join(this.root, 'uploads'), { recursive: true }),
+      mkdir(this.sanitizedDir, { recursive: true }),
     ]);
   }
 
@@ -41,6 +42,26 @@ export class Spool {
 
   fetchPath(scanId: string): string {
     return path.join(this.fetchDir, scanId);
+  }
+
+  /**
+   * Where a scan's sanitized copy is written before it is kept (beside its content in
+   * `fetch/`, so the sweeper judges it by the same scan's job).
+   */
+  sanitizingPath(scanId: string): string {
+    return path.join(this.fetchDir, `${scanId}.sanitized`);
+  }
+
+  /**
+   * Sanitized copies kept in the spool (core/local-sanitized-store.ts), one folder per tenant:
+   * `sanitized/{tenant}/{scan id}`.
+   */
+  get sanitizedDir(): string {
+    return path.join(this.root, 'sanitized');
+  }
+
+  sanitizedPath(tenantId: string, scanId: string): string {
+    return path.join(this.sanitizedDir, tenantId, scanId);
   }
 
   /** Moves an accepted upload from `incoming/` to its place; rename keeps it atomic. */

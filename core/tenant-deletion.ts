@@ -1,5 +1,6 @@
 import type { RedisKeys } from './keys.js';
 import type { Redis } from './redis.js';
+import type { SanitizedStore } from './sanitized-store.js';
 
 /** A server whose keyspace is walked with SCAN (SCAN reads one server's keys only). */
 export type KeyspaceNode = Pick<Redis, 'scan'>;
@@ -16,6 +17,8 @@ export interface TenantDeletionDeps {
   schedules: { delete(tenantId: string, scheduleId: string): Promise<boolean> };
   /** This process's caches of per-tenant data, told to forget a deleted tenant. */
   caches?: Array<{ forget(tenantId: string): void }>;
+  /** Where the tenant's sanitized copies are kept (the spool, or the upload store's bucket). */
+  sanitized?: Pick<SanitizedStore, 'removeTenant'>;
 }
 
 export type TenantDeletionOutcome =
@@ -37,6 +40,8 @@ const BATCH = 500;
  * removed by name, and its schedules' BullMQ job schedulers are removed. BullMQ's own keys
  * (`{p}:q:…`) are never swept: a queued job of the tenant finds no scan record and ends without
  * scanning (worker/scan-processor.ts), and the spool sweeper removes the uploads nobody owns.
+ * The tenant's sanitized copies are removed from their store (a copy a worker keeps meanwhile
+ * finds no record and goes with the next sweep, worker/chores/sanitized-sweeper.ts).
  *
  * Access goes first (keys, then tokens), the tenant record last, so a deletion interrupted
  * half-way can be asked for again: the tenant still exists until everything else is gone.
@@ -72,6 +77,9 @@ export class TenantDeletion {
     await this.removeSchedules(tenantId);
     await this.removeIndexEntries(tenantId);
     await this.sweep(tenantId);
+    // Outside Redis: a store that cannot be reached fails the deletion, which can be asked for
+    // again (the tenant record is still there).
+    await this.deps.sanitized?.removeTenant(tenantId);
     // Two keys of two slots on a Cluster, so two steps: the record first, which makes the tenant
     // unknown everywhere (a stray id left in the set by a crash between the two is never listed,
     // and a deletion asked for again removes it).

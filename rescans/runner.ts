@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../core/logger.js';
 import { enqueueCallback, type Queues } from '../core/queues.js';
+import { HAS_FINDINGS } from '../scans/sanitizing.js';
 import type { ScanRecord, ScanRequest, ScanResult } from '../scans/results.js';
 import type { ScanService } from '../scans/service.js';
 import type { ScanStore } from '../scans/store.js';
@@ -352,8 +353,12 @@ async function applyChange(
   }
   if (fresh.suppressed_findings) next.suppressed_findings = fresh.suppressed_findings;
   else delete next.suppressed_findings;
+  // A sanitized copy is made only of content without findings (scans/sanitizing.ts).
+  const withdrawn = previous.sanitized?.available === true && next.findings.length > 0;
+  if (withdrawn) next.sanitized = { available: false, reason: HAS_FINDINGS };
   // A result changed meanwhile (another rescan, or deleted) is left as it is.
   if (!(await deps.scans.replaceResult(rescan.tenantId, previous, next))) return;
+  if (withdrawn) await withdrawSanitizedCopy(deps, rescan.tenantId, previous.id);
   const describe = (findings: string[]) => (findings.length ? findings.join(', ') : 'none');
   await deps.scans.appendTrace(
     rescan.tenantId,
@@ -370,6 +375,19 @@ async function applyChange(
     'rescan changed a verdict',
   );
   await callBackAgain(deps, rescan, stored);
+}
+
+/**
+ * Removes the sanitized copy of a result a rescan found findings in: its result no longer offers
+ * it. A store that cannot be reached now leaves it to expire with the result (never served: the
+ * download route refuses a result with findings).
+ */
+async function withdrawSanitizedCopy(deps: RunnerDeps, tenantId: string, scanId: string) {
+  await deps.scanning.pipeline.sanitizing?.store
+    .remove(tenantId, scanId)
+    .catch((error: unknown) => {
+      deps.logger.warn({ err: error, scanId }, 'could not remove a withdrawn sanitized copy');
+    });
 }
 
 /** Queues the callback of a changed result (once per result and rescan: the job id says so). */

@@ -340,11 +340,17 @@ export const BucketInputSchema = z
       classify: z.boolean({ error: 'classify must be true or false' }).default(false),
       classifyInclude: keyPrefixes('classifyInclude'),
       classifyExclude: keyPrefixes('classifyExclude'),
+      sanitize: z
+        .boolean({ error: 'sanitize must be true or false' })
+        .default(false)
+        .describe(
+          'Promote a sanitized copy of each clean object instead of the object itself, which is quarantined (docs/s3.md). Needs actions.onClean "promote" and actions.quarantine.',
+        ),
     },
     {
       error: unknownField(
         'the bucket',
-        'region, endpoint, forcePathStyle, credentials, actions, tags, callback, queue, detectionCategories, classify, classifyInclude and classifyExclude',
+        'region, endpoint, forcePathStyle, credentials, actions, tags, callback, queue, detectionCategories, classify, classifyInclude, classifyExclude and sanitize',
       ),
     },
   )
@@ -360,6 +366,14 @@ export const BucketInputSchema = z
         code: 'custom',
         message:
           'classifyInclude and classifyExclude choose which keys are classified: they need "classify": true',
+      });
+    }
+    // The copy goes where a clean object would be promoted, the object itself to quarantine.
+    if (input.sanitize && (input.actions.onClean !== 'promote' || !input.actions.quarantine)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'sanitize needs actions.onClean "promote" (the sanitized copy is what is promoted) and actions.quarantine {"bucket","prefix"} (where the original is kept)',
       });
     }
   });
@@ -412,6 +426,8 @@ export interface BucketRecord {
   detectionCategories?: DetectionCategory[];
   /** Sensitive-data classification of the objects under `classify.include`, but not `exclude`. */
   classify?: ClassifySettings;
+  /** Clean objects are promoted as their sanitized copy (absent in records stored before: off). */
+  sanitize?: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -443,6 +459,7 @@ export interface BucketView {
   classify: boolean;
   classifyInclude: string[];
   classifyExclude: string[];
+  sanitize: boolean;
   creation_date: string;
   last_modified_date: string;
 }
@@ -515,6 +532,7 @@ export function bucketView(record: BucketRecord): BucketView {
     classify: record.classify !== undefined,
     classifyInclude: record.classify?.include ?? [],
     classifyExclude: record.classify?.exclude ?? [],
+    sanitize: record.sanitize ?? false,
     creation_date: record.createdAt,
     last_modified_date: record.updatedAt,
   };

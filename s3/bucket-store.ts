@@ -101,6 +101,7 @@ export class BucketStore {
     if (input.detectionCategories) record.detectionCategories = input.detectionCategories;
     if (input.classify)
       record.classify = { include: input.classifyInclude, exclude: input.classifyExclude };
+    if (input.sanitize) record.sanitize = true;
 
     // bucket-queues is global, so it is written apart from the bucket's keys (one slot on a
     // Cluster), in the order that lets a crash in between go unseen: the pollers list a bucket

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,7 @@ import {
   PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { ByteCounter } from '../core/byte-counter.js';
 import { ScanError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -27,6 +28,7 @@ import { parseContentEncoding } from '../scanning/archives/content-encoding.js';
 import { fileExtension } from '../scanning/file-extension.js';
 import type { ScanStore } from '../scans/store.js';
 import type { Content, ObjectFacts, ObjectStage } from '../scans/pipeline.js';
+import type { SanitizedFile } from '../scans/sanitizing.js';
 import type { BucketActions, BucketRecord } from './bucket-schema.js';
 import type { BucketStore } from './bucket-store.js';
 import type { AwsClients } from './clients.js';
@@ -45,7 +47,10 @@ import { mergeTags, outcomeOf, scanTags, taggingHeader, type Tag } from './tags.
  *    promote (copy with tags, then delete the source version), delete, or keep. An error
  *    outcome (engine or S3 failure) is always tagged `scan-result=error` in place, never moved.
  *    An action that cannot be completed falls back to tagging in place, so an object is never
- *    left unmarked when it can be marked at all. Transient S3 failures (5xx, throttling,
+ *    left unmarked when it can be marked at all. A bucket with `sanitize` promotes a clean
+ *    object's sanitized copy (PutObject, with the tags) and quarantines the object itself; with
+ *    no copy to promote, the object is tagged where it is, never promoted unsanitized.
+ *    Transient S3 failures (5xx, throttling,
  *    network) retry the job; on its last attempt whatever could be done is recorded.
  * 3. settle — once the result is stored: the object's lease is released and the outcome
  *    listeners are told (see object-scans.ts).
@@ -94,6 +99,7 @@ export class S3ObjectStage implements ObjectStage {
     await this.deps.leases.refresh(request.tenantId, ref, request.id);
     const bucket = await this.deps.buckets.get(request.tenantId, ref.bucket);
     if (!bucket) return unreachable(`the bucket ${ref.bucket} is not registered (any more)`);
+    const facts: ObjectFacts = bucket.sanitize ? { sanitize: true } : {};
     let s3: S3Client;
     try {
       s3 = this.deps.clients.s3(bucket);
@@ -109,7 +115,6 @@ export class S3ObjectStage implements ObjectStage {
       () => abort.abort(new Error(`reading the object took longer than ${fetchTimeoutMs} ms`)),
       fetchTimeoutMs,
     );
-    const facts: ObjectFacts = {};
     try {
       const output = await s3.send(
         new GetObjectCommand({
@@ -192,6 +197,7 @@ export class S3ObjectStage implements ObjectStage {
     result: ScanResult,
     fetched: ObjectFacts,
     finalAttempt: boolean,
+    sanitized?: SanitizedFile,
   ): Promise<ScanResult> {
     const ref = request.object;
     if (!ref) return result;
@@ -246,6 +252,8 @@ export class S3ObjectStage implements ObjectStage {
     }
 
     const planned = plannedAction(bucket.actions, outcome);
+    if (planned === 'promote' && bucket.sanitize)
+      return this.promoteSanitized(ctx, base, sanitized);
     switch (planned) {
       case 'keep':
         await trace(
@@ -374,6 +382,101 @@ export class S3ObjectStage implements ObjectStage {
       `${action === 'quarantine' ? 'quarantined' : 'promoted'}: deleted the source ${where}${problems.length ? `; ${problems.join('; ')}` : ''}`,
     );
     return withError({ ...base, action }, problems.length ? problems.join('; ') : undefined);
+  }
+
+  /**
+   * A bucket with `sanitize`: the sanitized copy goes where the clean object would be promoted
+   * (with the object's tags and ours, and the copy's content type), then the object itself is
+   * quarantined, kept as it was. Without a copy (the content's type has no sanitizer, say) the
+   * object is tagged where it is: promoting it unsanitized is what the bucket asked not to do.
+   */
+  private async promoteSanitized(
+    ctx: ActContext,
+    base: ScanResult,
+    copy: SanitizedFile | undefined,
+  ): Promise<ScanResult> {
+    const { s3, bucket, ref, where, trace } = ctx;
+    const destination = bucket.actions.production;
+    if (!copy || !destination) {
+      const why = base.sanitized?.available === false ? base.sanitized.reason : 'none was made';
+      const message = `not promoted: the bucket promotes sanitized copies only, and there is none (${why})`;
+      await trace(`${message}; ${where} stays where it is`);
+      const tagged = await this.tagInPlace(ctx);
+      if (!tagged.ok)
+        return {
+          ...base,
+          action: 'none',
+          action_error: `${message}; tagging failed: ${tagged.message}`,
+        };
+      return {
+        ...base,
+        action: 'tag',
+        action_error: tagged.value ? `${message}; ${tagged.value}` : message,
+      };
+    }
+    const destKey = `${destination.prefix}${ref.key}`;
+    const destWhere = `s3://${destination.bucket}/${destKey}`;
+    const existing = await this.attempt(ctx, () => this.readTags(ctx));
+    if (!existing.ok)
+      return this.fallBack(
+        ctx,
+        base,
+        `promote failed: the object's tags could not be read: ${existing.message}`,
+      );
+    const merge = mergeTags(existing.value, ctx.ours, bucket.tags);
+    const tags = merge.tags ?? existing.value;
+    const put = await this.attempt(ctx, () =>
+      new Upload({
+        client: s3,
+        params: {
+          Bucket: destination.bucket,
+          Key: destKey,
+          Body: createReadStream(copy.path),
+          ContentType: copy.contentType,
+          ...(tags.length > 0 ? { Tagging: taggingHeader(tags) } : {}),
+        },
+        leavePartsOnError: false,
+      }).done(),
+    );
+    if (!put.ok)
+      return this.fallBack(
+        ctx,
+        base,
+        `promote failed: could not put the sanitized copy to ${destWhere}: ${put.message}`,
+      );
+    const copyVersion = 'VersionId' in put.value ? put.value.VersionId : undefined;
+    // Some S3-compatible stores ignore the tagging header: set the tags explicitly.
+    const retagged = await this.attempt(ctx, () =>
+      s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: destination.bucket,
+          Key: destKey,
+          ...(copyVersion ? { VersionId: copyVersion } : {}),
+          Tagging: { TagSet: tags },
+        }),
+      ),
+    );
+    const copyWhere = describeObject({
+      bucket: destination.bucket,
+      key: destKey,
+      versionId: copyVersion,
+    });
+    await trace(
+      `promote: put the sanitized copy of ${where} (${copy.contentType}, ${copy.size} bytes) to ${copyWhere} with ${tags.length} tags`,
+    );
+    const problems: string[] = [];
+    if (!retagged.ok)
+      problems.push(`the sanitized copy's tags could not be set: ${retagged.message}`);
+    const quarantined = await this.move(ctx, base, 'quarantine');
+    if (quarantined.action !== 'quarantine')
+      problems.push(
+        `the sanitized copy was promoted, but the original could not be quarantined: ${quarantined.action_error ?? 'unknown error'}`,
+      );
+    else if (quarantined.action_error) problems.push(quarantined.action_error);
+    return withError(
+      { ...base, action: 'promote' },
+      problems.length ? problems.join('; ') : undefined,
+    );
   }
 
   /** When the planned action cannot be done: tag the object where it is, and say why. */

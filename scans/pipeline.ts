@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { OutboundError, ScanError } from '../core/errors.js';
+import { hashFile } from '../core/file-hash.js';
 import type { ErrorLog } from '../core/error-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
@@ -23,10 +22,12 @@ import { fileExtension } from '../scanning/file-extension.js';
 import { contentName, describeVerdict, type EngineSet } from '../scanning/engines.js';
 import { defaultPlan, type ScanPlan } from '../scanning/plan.js';
 import { applyUnscannablePolicy } from './unscannable-policy.js';
+import { sanitizeScanned, type SanitizedFile, type SanitizingDeps } from './sanitizing.js';
 
 /**
  * One scan from request to stored result: get the bytes onto local disk (hashing them on the
- * way), sniff the type, run the engines, store the result, queue the callback. The sync API
+ * way), sniff the type, run the engines, make the sanitized copy when asked (scans/sanitizing.ts),
+ * store the result, queue the callback. The sync API
  * route and the scan worker both run this, so a result means the same thing either way.
  */
 export interface PipelineDeps {
@@ -59,6 +60,11 @@ export interface PipelineDeps {
   plans?: ScanPlanner;
   /** Recent errors for operators (core/error-log.ts): engine failures, scans failed for good. */
   errors?: Pick<ErrorLog, 'record'>;
+  /**
+   * Sanitized copies (scans/sanitizing.ts): the sanitizers, where copies are kept, the limits.
+   * Without it a scan that asks for a copy is told there is none.
+   */
+  sanitizing?: SanitizingDeps;
 }
 
 /** Resolves a scan's plan (scanning/plan.ts) from the settings of its tenant and of its key. */
@@ -91,6 +97,8 @@ export interface ObjectStage {
     result: ScanResult,
     facts: ObjectFacts,
     finalAttempt: boolean,
+    /** The object's sanitized copy, made because the bucket's `sanitize` asked for it. */
+    sanitized?: SanitizedFile,
   ): Promise<ScanResult>;
   /** Once the result is stored (undefined: the scan was deleted): frees the object, tells listeners. */
   settle(request: ScanRequest, result: ScanResult | undefined): Promise<void>;
@@ -104,6 +112,8 @@ export interface ObjectFacts {
   eTag?: string;
   /** Why the object could not be read, when that also rules out acting on it. */
   problem?: 'gone' | 'superseded' | 'unreachable';
+  /** The bucket promotes sanitized copies (its `sanitize`): the scan makes one. */
+  sanitize?: boolean;
 }
 
 export interface PipelineRun {
@@ -205,17 +215,34 @@ export async function runScanPipeline(
   const { request } = pipelineRun;
   const run: Run = { ...pipelineRun, trace: new RunTrace(deps.scans, request) };
   const fetchPath = deps.spool.fetchPath(request.id);
+  const sanitizingPath = deps.spool.sanitizingPath(request.id);
   try {
     const { content, facts } = await obtainContent(deps, run, fetchPath);
     let result: ScanResult;
+    let scanned: Content | undefined;
     if (typeof content === 'string') result = errorResult(request, content);
     else if ('findings' in content) result = content;
-    else result = await scanContent(deps, run, content);
+    else {
+      scanned = content;
+      result = await scanContent(deps, run, content);
+    }
     result = await applyUnscannablePolicy({ ...deps, scans: run.trace }, request.tenantId, result);
+    let sanitized: SanitizedFile | undefined;
+    if (request.sanitize || facts.sanitize) {
+      const step = {
+        request,
+        content: scanned,
+        result,
+        scratchPath: sanitizingPath,
+        finalAttempt: run.finalAttempt,
+        trace: (message: string) => run.trace.add(message),
+      };
+      ({ result, copy: sanitized } = await sanitizeScanned(deps.sanitizing, step));
+    }
     if (request.source === 'object') {
       // The object stage writes its own trace events: ours go first, in order.
       await run.trace.flush();
-      result = await objectStage(deps).act(request, result, facts, run.finalAttempt);
+      result = await objectStage(deps).act(request, result, facts, run.finalAttempt, sanitized);
     }
     return await finish(deps, run, result);
   } catch (error) {
@@ -224,8 +251,9 @@ export async function runScanPipeline(
   } finally {
     // What a run that stopped early (a retry, a deletion) traced and fetched counts all the same.
     await Promise.all([run.trace.flush(), chargeFetched(deps, run)]);
-    // Also the partial file of a download that failed or was cancelled.
-    await deps.spool.remove(fetchPath);
+    // Also the partial file of a download that failed or was cancelled, and the sanitized copy
+    // (kept in the sanitized store by now, or not wanted).
+    await Promise.all([deps.spool.remove(fetchPath), deps.spool.remove(sanitizingPath)]);
   }
 }
 
@@ -259,7 +287,7 @@ async function obtainContent(
   if (request.source === 'upload') {
     const uploadPath =
       run.uploadPath ?? (await deps.uploads.fetch(request.tenantId, request.id, fetchPath));
-    return { content: await hashFile(uploadPath), facts: {} };
+    return { content: { path: uploadPath, ...(await hashFile(uploadPath)) }, facts: {} };
   }
   return { content: await download(deps, run, fetchPath), facts: {} };
 }
@@ -466,15 +494,4 @@ async function chargeFetched(deps: PipelineDeps, run: Run): Promise<void> {
       'could not count fetched bytes against the quota',
     );
   });
-}
-
-async function hashFile(filePath: string): Promise<Content> {
-  const hash = createHash('sha1');
-  let size = 0;
-  for await (const chunk of createReadStream(filePath, { highWaterMark: 1 << 20 })) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    hash.update(buffer);
-  }
-  return { path: filePath, size, sha1: hash.digest('hex') };
 }

@@ -13,6 +13,8 @@ import type { ObjectRef, ScanRequest } from './results.js';
 export interface ClientFields {
   callback?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /** Whether a sanitized copy is wanted (`sanitize=true`); false and unset are the same. */
+  sanitize?: boolean | undefined;
 }
 
 /** Who submitted a scan through the API: the key, whose detection categories then apply. */
@@ -113,5 +115,6 @@ function baseRequest(
   };
   if (fields.callback) request.callback = fields.callback;
   if (submitter.keyId) request.keyId = submitter.keyId;
+  if (fields.sanitize) request.sanitize = true;
   return request;
 }

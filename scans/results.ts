@@ -54,11 +54,30 @@ export interface ScanResult {
    */
   rescan?: RescanNote;
   /**
+   * Asked for with `sanitize=true` (or a bucket's `sanitize`): the sanitized copy of the content,
+   * downloadable from `GET /files/{id}/sanitized` while the result lives, or why there is none
+   * (docs/sanitizing.md). Absent when no copy was asked for, or the content was not scanned.
+   */
+  sanitized?: SanitizedCopy;
+  /**
    * Present when the scan's categories include `sensitive_data`: how many sensitive values of
    * each type reaching the tenant's threshold the content holds, with redacted samples.
    */
   classification?: ContentClassification;
 }
+
+/** The sanitized copy of a result's content: what it is and what was taken out, or why none. */
+export type SanitizedCopy =
+  | {
+      available: true;
+      /** What was taken out (`metadata`, `trailing-data`, `macros`, …; docs/sanitizing.md). */
+      removed: string[];
+      content_type: string;
+      /** SHA-1 (hex) of the copy, as `checksum` is of the content. */
+      checksum: string;
+      size: number;
+    }
+  | { available: false; reason: string };
 
 export interface RescanNote {
   id: string;
@@ -106,6 +125,8 @@ export interface ScanRequest {
    * events, retro jobs), which follow their tenant's settings. A rescan keeps its original's.
    */
   keyId?: string;
+  /** `sanitize=true`: a sanitized copy of the content is made once it is scanned (clean). */
+  sanitize?: boolean;
 }
 
 export type ScanState = 'pending' | 'done' | 'deleted';

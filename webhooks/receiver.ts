@@ -39,6 +39,19 @@ export interface ArbiterResult {
   versionId?: string | null;
   action?: string;
   /**
+   * Asked for with `sanitize=true` (or the bucket's `sanitize`): the sanitized copy, downloaded
+   * from `GET /v2.2/files/{id}/sanitized`, or why there is none.
+   */
+  sanitized?:
+    | {
+        available: true;
+        removed: string[];
+        content_type: string;
+        checksum: string;
+        size: number;
+      }
+    | { available: false; reason: string };
+  /**
    * Only when the scan looked for sensitive data: `result` is `sensitive`, `none` or `error`;
    * `matches` counts the values of each type found (`{"credit_card": 12}`), `samples` shows up to
    * three redacted ones (`…1111`), never a whole value.

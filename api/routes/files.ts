@@ -1,13 +1,17 @@
+import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import { badRequest, notFound } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import type { Queues } from '../../core/queues.js';
+import type { SanitizedStore } from '../../core/sanitized-store.js';
 import type { Spool } from '../../core/spool.js';
 import type { UploadStore } from '../../core/upload-store.js';
 import { requireAllowedUrl } from '../../core/url-policy.js';
 import { locationRequest, uploadRequest } from '../../scans/request.js';
+import type { SanitizedCopy, ScanRecord, ScanRequest } from '../../scans/results.js';
+import { contentName } from '../../scanning/engines.js';
 import type { ScanService } from '../../scans/service.js';
 import type { ScanStore } from '../../scans/store.js';
 import { principalOf } from '../auth.js';
@@ -18,6 +22,7 @@ import {
   uploadedPart,
   uploadParser,
 } from '../body-parsers.js';
+import { downloadName } from '../download-name.js';
 import { resultUrl, sendJson } from '../http.js';
 import { chargeUploads, quotaPrecheck } from '../rate-limit.js';
 import { FILE_FIELDS, FetchSchema, SubmitFileSchema } from '../schemas.js';
@@ -33,6 +38,8 @@ export interface FilesDeps {
   spool: Spool;
   /** Where async uploads are staged for the workers (core/upload-store.ts). */
   uploads: UploadStore;
+  /** Where sanitized copies wait for their download (core/sanitized-store.ts). */
+  sanitized: SanitizedStore;
   publicUrl: string | undefined;
   maxFileSize: number;
   logger: Logger;
@@ -73,6 +80,7 @@ export function filesRouter(deps: FilesDeps): Router {
   router.get('/files/:id', (req, res) => getResult(deps, req, res));
   router.delete('/files/:id', (req, res) => deleteResult(deps, req, res));
   router.get('/files/:id/trace', (req, res) => getTrace(deps, req, res));
+  router.get('/files/:id/sanitized', (req, res) => getSanitized(deps, req, res));
   router.delete('/files/:id/trace', (req, res) => deleteTrace(deps, req, res));
   return router;
 }
@@ -171,7 +179,74 @@ async function deleteResult(deps: FilesDeps, req: Request, res: Response): Promi
   const outcome = await deps.scans.deleteScan(tenantId, id);
   if (outcome === 'none') throw notFound(`Sadly, we could not find a file by that id ${id}.`);
   if (outcome === 'pending') await discardQueuedUpload(deps, tenantId, id);
+  await discardSanitizedCopy(deps, tenantId, id);
   res.status(204).end();
+}
+
+/**
+ * Removes a deleted scan's sanitized copy, if it has one: the delete stands even if the store
+ * cannot be reached now, and the sweeper removes the copy of a deleted scan later (as it does a
+ * copy a worker was still keeping as the scan was deleted).
+ */
+async function discardSanitizedCopy(deps: FilesDeps, tenantId: string, scanId: string) {
+  await deps.sanitized.remove(tenantId, scanId).catch((error: unknown) => {
+    deps.logger.warn(
+      { err: error, scanId },
+      'could not remove the sanitized copy of a deleted scan',
+    );
+  });
+}
+
+/**
+ * `GET /files/{id}/sanitized`: the sanitized copy, as an attachment that no browser renders or
+ * sniffs. Every reason there is none is a 404 that says which.
+ */
+async function getSanitized(deps: FilesDeps, req: Request, res: Response): Promise<void> {
+  const id = fileId(req);
+  const tenantId = principalOf(res).tenantId;
+  const { request, copy } = availableCopy(await deps.scans.get(tenantId, id), id);
+  const download = await deps.sanitized.open(tenantId, id);
+  if (!download)
+    throw notFound(`The sanitized copy of ${id} is gone (its result expired or was deleted).`);
+  const name = downloadName(contentName(request), id, copy.content_type);
+  res.status(200);
+  res.setHeader('Content-Type', copy.content_type);
+  res.setHeader('Content-Length', String(download.size));
+  res.setHeader('Content-Disposition', `attachment; filename="${name}"`);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  // Opened in a browser tab all the same, an HTML or SVG copy runs nothing and loads nothing.
+  res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+  res.setHeader('Cache-Control', 'private, no-store');
+  try {
+    await pipeline(download.body, res);
+  } catch (error) {
+    // The client went away, or the store failed mid-stream: the answer is already under way.
+    deps.logger.info({ err: error, scanId: id }, 'a sanitized copy download ended early');
+  }
+}
+
+/** A result's sanitized copy, when it has one that may be downloaded; otherwise a 404 saying why. */
+function availableCopy(
+  record: ScanRecord | undefined,
+  id: string,
+): { request: ScanRequest; copy: Extract<SanitizedCopy, { available: true }> } {
+  if (!record || record.state === 'deleted')
+    throw notFound(`Sadly, we could not find a file by that id ${id}.`);
+  const { request, result } = record;
+  if (!result) throw notFound(`The file ${id} is still being processed; try again shortly.`);
+  const copy = result.sanitized;
+  if (!copy) {
+    if (!request.sanitize)
+      throw notFound(
+        `No sanitized copy of ${id} was asked for: submit the content with sanitize=true.`,
+      );
+    throw notFound(`No sanitized copy of ${id} was made: the content was not scanned.`);
+  }
+  if (!copy.available) throw notFound(`No sanitized copy of ${id} is available: ${copy.reason}.`);
+  // A copy made of content later found to have findings (a rescan) is never handed out.
+  if (result.findings.length > 0)
+    throw notFound(`No sanitized copy of ${id} is available: the content has findings.`);
+  return { request, copy };
 }
 
 /**
@@ -226,7 +301,7 @@ function checkFields(body: unknown): Record<string, unknown> {
   const unknown = Object.keys(fields).filter((name) => !FILE_FIELDS.has(name));
   if (unknown.length > 0) {
     throw badRequest(
-      `Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback and metadata[key].`,
+      `Unknown field "${unknown[0]?.slice(0, 64)}": accepted fields are file, location, callback, metadata[key] and sanitize.`,
     );
   }
   return fields;

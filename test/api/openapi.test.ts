@@ -94,7 +94,13 @@ describe('the OpenAPI document', () => {
     };
     const form = fetchOp.requestBody.content['application/x-www-form-urlencoded']!.schema;
     expect(form.required).toEqual(['location']);
-    expect(Object.keys(form.properties).sort()).toEqual(['callback', 'location', 'metadata']);
+    expect(Object.keys(form.properties).sort()).toEqual([
+      'callback',
+      'location',
+      'metadata',
+      'sanitize',
+    ]);
+    expect(form.properties.sanitize).toMatchObject({ type: 'boolean' });
 
     const upload = (document.paths['/v2.2/files']?.post as unknown as typeof fetchOp).requestBody
       .content['multipart/form-data']!.schema;

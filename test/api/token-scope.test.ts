@@ -152,7 +152,7 @@ describe('auth token scope', () => {
 
   it('tells each kind of token what it may do and where to go instead', async () => {
     const browser =
-      'Auth tokens may only scan content (POST /files, /files/async, /files/fetch) and read results (GET /files/{id} and its trace)';
+      'Auth tokens may only scan content (POST /files, /files/async, /files/fetch) and read results (GET /files/{id}, its trace and its sanitized copy)';
     const verdict = 'Verdict API access tokens may only scan content and read results';
     const useKey = 'use an API key for this resource.';
     const needVerdictToken =

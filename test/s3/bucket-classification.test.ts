@@ -320,7 +320,7 @@ describe('bucket classification and detection categories', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [
         { classfy: true },
-        /Unknown field "classfy" in the bucket: the accepted fields are .*classify, classifyInclude and classifyExclude/,
+        /Unknown field "classfy" in the bucket: the accepted fields are .*classify, classifyInclude, classifyExclude and sanitize/,
       ],
       [{ classify: 'yes' }, /classify must be true or false/],
       [{ classify: 1 }, /classify must be true or false/],

@@ -21,11 +21,12 @@ import type { S3UploadStore, StagedObject } from '../../core/s3-upload-store.js'
  *   scan without a job is the pending reaper's business). A job still reading the upload of a
  *   scan deleted under it keeps reading (an unlinked file stays readable through an open
  *   descriptor) or fails and is retried, and its retry sees the deletion and stops.
- * - `fetch/{id}`: downloads no running job holds. A download is written by the job while it is
- *   `active` in BullMQ; any other state means the process that wrote it stopped (a shutdown
- *   deadline, a crash) and the job went back to the queue, or finished on another host with its
- *   own spool. A download with no job at all belongs to a synchronous scan (`POST /files` with a
- *   location, the verdict API) or to nobody: it gets the grace period like `incoming/`.
+ * - `fetch/{id}` (and `fetch/{id}.…`, its sanitized copy being written): downloads no
+ *   running job holds. A download is written by the job while it is `active` in BullMQ; any
+ *   other state means the process that wrote it stopped (a shutdown deadline, a crash) and the
+ *   job went back to the queue, or finished on another host with its own spool. A download with
+ *   no job at all belongs to a synchronous scan (`POST /files` with a location, the verdict API)
+ *   or to nobody: it gets the grace period like `incoming/`.
  *
  * - staged uploads in an object store (`ARBITER_UPLOAD_STORE=s3://…`): decided like `uploads/`,
  *   but only once older than the grace period, because the API stages an upload before it
@@ -168,8 +169,11 @@ export class SpoolSweeper {
     const cutoff = Date.now() - this.deps.graceMs;
     for await (const file of listFiles(this.deps.spool.fetchDir)) {
       if (signal?.aborted) return;
-      if (!isId(file.name)) continue;
-      const state = await this.deps.queues.scan.getJobState(file.name);
+      // A sanitized copy being written (`{id}.sanitized`, and its sanitizer's own partial file
+      // beside it) is judged with its scan's download.
+      const scanId = file.name.split('.', 1)[0] ?? '';
+      if (!isId(scanId)) continue;
+      const state = await this.deps.queues.scan.getJobState(scanId);
       if (state === 'active') continue;
       if (state === 'unknown' && file.stat.mtimeMs > cutoff) continue;
       await this.discard('fetch', file, counts);

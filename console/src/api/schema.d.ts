@@ -170,7 +170,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a result
-         * @description The trace stays until it is deleted itself. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.
+         * @description The trace stays until it is deleted itself; the sanitized copy goes with the result. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.
          */
         delete: operations["deleteV22FilesId"];
         options?: never;
@@ -191,7 +191,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a result
-         * @description The trace stays until it is deleted itself. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.
+         * @description The trace stays until it is deleted itself; the sanitized copy goes with the result. Deleting a pending fetch stops its download: no result is stored and the callback does not fire.
          */
         delete: operations["deleteV21FilesId"];
         options?: never;
@@ -230,6 +230,46 @@ export interface paths {
         post?: never;
         /** Delete the processing trace */
         delete: operations["deleteV21FilesIdTrace"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2.2/files/{id}/sanitized": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the sanitized copy
+         * @description The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
+         */
+        get: operations["getV22FilesIdSanitized"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2.1/files/{id}/sanitized": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download the sanitized copy
+         * @description The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
+         */
+        get: operations["getV21FilesIdSanitized"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1268,6 +1308,21 @@ export interface components {
                     version: string;
                 }[];
             };
+            /** @description Arbiter extension, with `sanitize=true`: the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings. */
+            sanitized?: {
+                /** @constant */
+                available: true;
+                /** @description What was taken out: `metadata`, `trailing-data`, `macros`, `javascript`, … (see docs/sanitizing.md). */
+                removed: string[];
+                content_type: string;
+                /** @description SHA-1 (hex) of the sanitized copy. */
+                checksum: string;
+                size: number;
+            } | {
+                /** @constant */
+                available: false;
+                reason: string;
+            };
             /** @description Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found. */
             classification?: components["schemas"]["Classification"];
         };
@@ -1402,6 +1457,8 @@ export interface components {
                     externalId: string;
                 }) | null;
             } | null;
+            /** @description Whether clean objects are promoted as their sanitized copy, the original quarantined (see docs/s3.md). */
+            sanitize: boolean;
             /** @description What its objects’ scans look for, in place of the key’s or tenant’s; null: theirs. */
             detectionCategories: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
             /** @description Whether its objects are classified for sensitive data (see docs/s3.md). */
@@ -1753,6 +1810,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                     /**
                      * Format: binary
                      * @description The content to scan (or send `location`).
@@ -1853,6 +1912,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                     /**
                      * Format: binary
                      * @description The content to scan (or send `location`).
@@ -1953,6 +2014,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                     /**
                      * Format: binary
                      * @description The content to scan.
@@ -2053,6 +2116,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                     /**
                      * Format: binary
                      * @description The content to scan.
@@ -2153,6 +2218,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                 };
                 "application/json": {
                     /** @description http(s) URL of the content to scan (no user:password@). */
@@ -2163,6 +2230,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                 };
                 "multipart/form-data": {
                     /** @description http(s) URL of the content to scan (no user:password@). */
@@ -2173,6 +2242,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                 };
             };
         };
@@ -2268,6 +2339,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                 };
                 "application/json": {
                     /** @description http(s) URL of the content to scan (no user:password@). */
@@ -2278,6 +2351,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                 };
                 "multipart/form-data": {
                     /** @description http(s) URL of the content to scan (no user:password@). */
@@ -2288,6 +2363,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    sanitize?: boolean;
                 };
             };
         };
@@ -2711,6 +2788,96 @@ export interface operations {
                 };
             };
             /** @description Unknown id, another tenant’s id, or deleted. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV22FilesIdSanitized: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The processing id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The copy, in the type the result’s `sanitized.content_type` names. */
+            200: {
+                headers: {
+                    /** @description attachment, with a file name made from the original’s. */
+                    "Content-Disposition"?: string;
+                    /** @description nosniff. */
+                    "X-Content-Type-Options"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id or another tenant’s, still being processed, no copy asked for, none available (the message says why), or the copy is gone. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV21FilesIdSanitized: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The processing id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The copy, in the type the result’s `sanitized.content_type` names. */
+            200: {
+                headers: {
+                    /** @description attachment, with a file name made from the original’s. */
+                    "Content-Disposition"?: string;
+                    /** @description nosniff. */
+                    "X-Content-Type-Options"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Missing or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id or another tenant’s, still being processed, no copy asked for, none available (the message says why), or the copy is gone. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3847,6 +4014,11 @@ export interface operations {
                     classifyInclude?: string[];
                     /** @default [] */
                     classifyExclude?: string[];
+                    /**
+                     * @description Promote a sanitized copy of each clean object instead of the object itself, which is quarantined (docs/s3.md). Needs actions.onClean "promote" and actions.quarantine.
+                     * @default false
+                     */
+                    sanitize?: boolean;
                 };
             };
         };
