@@ -11,6 +11,7 @@ import { runEnginesOfficial } from './engines-official.js';
 import { assembleReport, machineInfo, writeSectionResult, type BenchSection } from './report.js';
 import { runS3Events } from './s3-events.js';
 import { runS3Retro } from './s3-retro.js';
+import { runSensitive } from './sensitive.js';
 import { runSanitize } from './sanitize.js';
 import { runScaleOut } from './scale-out.js';
 import { runServeProcesses } from './serve-processes.js';
@@ -32,7 +33,8 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              webhooks, verdict-api, s3-events, s3-retro,
  *                                              engines, engines-official, zip-reader,
  *                                              hostile-neighbour, signature-update, categories,
- *                                              scale-out, console, sanitize
+ *                                              scale-out, console, sensitive,
+ *                                              sanitize
  *   BENCH_OUTPUT=docs/benchmarks.md            where to write the report
  *   BENCH_RESULTS_DIR=bench/results            where each benchmark's result is kept (default:
  *                                              bench/results for the default output, else a
@@ -42,7 +44,7 @@ import { benchEnvOverrides, envInt, log, runCleanups } from './support.js';
  *                                              deadline below)
  *   plus each benchmark's own settings (see fetch-accept.ts, fetch-throughput.ts, webhooks.ts,
  *   s3-events.ts, hostile-neighbour.ts, engines-official.ts, zip-reader.ts, scale-out.ts,
- *   console.ts, sanitize.ts).
+ *   console.ts, sensitive.ts, sanitize.ts).
  *
  * To add a benchmark: write a module whose `run…()` returns a BenchSection and list it here.
  */
@@ -67,6 +69,7 @@ const BENCHMARKS: {
   { id: 'categories', run: () => runCategories(), deadlineSeconds: 600 },
   { id: 'scale-out', run: () => runScaleOut(), deadlineSeconds: 900 },
   { id: 'console', run: () => runConsole() },
+  { id: 'sensitive', run: () => runSensitive() },
   { id: 'sanitize', run: () => runSanitize() },
 ];
 

@@ -8,6 +8,7 @@ import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { CHUNK_CHARS } from '../../scanning/sensitive/classify.js';
 import { DEFAULT_LIMITS, encryptedZip, formatWorkspace, zip } from '../support/archives.js';
 import { compoundFile } from '../support/office-binary.js';
+import { flateStream, writePdf } from '../support/pdf.js';
 import { rawValues, textDocument } from '../support/sensitive-documents.js';
 
 /**
@@ -172,6 +173,25 @@ describe('the sensitive-data analyzer', () => {
     expect(once.findings).toEqual([]);
     const prose = await analyze(Buffer.from('Nothing to see in this memo.\n'));
     expect(prose.classification).toEqual({ result: 'none', matches: {}, samples: {} });
+  });
+
+  it("reads a PDF object stream's strings, not its header of object numbers and offsets", async () => {
+    // The header's pairs read as text would be a Visa number: 4111 1111 1111 1111.
+    const objects = '<< /Type /Annot /Contents (refund to 5555-5555-5555-4444) >> << /T (x) >>';
+    const objectStream = flateStream(
+      Buffer.from(`4111 1111 1111 1111 ${objects}`),
+      `/Type /ObjStm /N 2 /First 20`,
+    );
+    const pdf = writePdf([
+      '<< /Type /Catalog /Pages 2 0 R >>',
+      '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+      '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>',
+      flateStream(Buffer.from('BT /F1 12 Tf 72 712 Td (Invoice 2024) Tj ET')),
+      objectStream,
+    ]);
+    const verdict = await analyze(pdf, { name: 'invoice.pdf' });
+    expect(verdict.classification?.matches).toEqual({ credit_card: 1 });
+    expect(verdict.classification?.samples).toEqual({ credit_card: ['…4444'] });
   });
 
   it("reads a worksheet as a reader sees it: cells apart, shared strings' indexes left out", () => {

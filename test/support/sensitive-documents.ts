@@ -170,18 +170,23 @@ export function htmlDocument(): Buffer {
   );
 }
 
-/** A PDF whose page text is drawn with a standard font, so its content stream holds the text. */
-export async function pdfDocument(): Promise<Buffer> {
+/**
+ * A PDF whose page text is drawn with a standard font, so its content streams hold the text: a
+ * line a row, 38 rows a page.
+ */
+export async function pdfDocument(lines = documentLines()): Promise<Buffer> {
   const pdf = await PDFDocument.create();
   const font = await pdf.embedFont(StandardFonts.Helvetica);
-  const page = pdf.addPage([842, 595]);
-  let y = 560;
-  for (const line of documentLines()) {
-    page.drawText(line, { x: 20, y, size: 7, font });
-    y -= 14;
+  for (let first = 0; first < lines.length; first += PDF_ROWS) {
+    const page = pdf.addPage([842, 595]);
+    lines.slice(first, first + PDF_ROWS).forEach((line, row) => {
+      page.drawText(line, { x: 20, y: 560 - row * 14, size: 7, font });
+    });
   }
   return Buffer.from(await pdf.save());
 }
+
+const PDF_ROWS = 38;
 
 function zipOf(entries: ReadonlyArray<[string, string | Buffer]>): Promise<Buffer> {
   const archive = new yazl.ZipFile();
@@ -206,12 +211,12 @@ const OFFICE_DOCUMENT =
   'http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument';
 
 /**
- * A Word document: one paragraph a line, and the first card split across two runs, as Word
- * writes text whose formatting changes mid-number.
+ * A Word document: one paragraph a line, and the first customer's card split across two runs,
+ * as Word writes text whose formatting changes mid-number.
  */
-export function docxDocument(): Promise<Buffer> {
+export function docxDocument(lines = documentLines()): Promise<Buffer> {
   const run = (text: string) => `<w:r><w:t xml:space="preserve">${escapeXml(text)}</w:t></w:r>`;
-  const paragraphs = documentLines().map((line) => {
+  const paragraphs = lines.map((line) => {
     const card = PEOPLE[0]!.card;
     if (!line.includes(card)) return `<w:p>${run(line)}</w:p>`;
     const [before = '', after = ''] = line.split(card);

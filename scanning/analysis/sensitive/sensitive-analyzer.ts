@@ -13,6 +13,7 @@ import {
   MAX_SAMPLES_PER_TYPE,
   TextClassifier,
   type Classification,
+  type ClassifyOptions,
 } from '../../sensitive/classify.js';
 import type { Analyzer, CheckConclusion, Piece, PieceHead, PreparedCheck } from '../analyzer.js';
 import { pieceText, textPieceFilter } from '../text/piece-text.js';
@@ -131,10 +132,7 @@ export class SensitiveDataAnalyzer implements Analyzer {
  * Classifies a piece's text a chunk at a time, letting the event loop run between chunks: a
  * large document does not hold up the requests and jobs of the process while it is read.
  */
-async function classifyYielding(
-  text: string,
-  options: ConstructorParameters<typeof TextClassifier>[0],
-): Promise<Classification> {
+async function classifyYielding(text: string, options: ClassifyOptions): Promise<Classification> {
   const classifier = new TextClassifier(options);
   for (let at = 0; at < text.length; at += CHUNK_CHARS) {
     if (at > 0) await nextTurn();

@@ -28,6 +28,24 @@ export function pdfContentText(content: string): string {
   return parts.join('');
 }
 
+/**
+ * The strings of the objects in a PDF object stream (ISO 32000-1 §7.5.7), one a line: a form's
+ * field values, a document's properties and bookmarks' titles are such strings. The stream's
+ * header (pairs of object numbers and offsets) and the objects' syntax (names, numbers, font
+ * widths) are not text: read as text, their runs of numbers would pass for card and phone
+ * numbers.
+ */
+export function pdfObjectStrings(content: string): string {
+  const strings: string[] = [];
+  const reader = new ContentReader(content);
+  for (let token = reader.next(); token !== undefined; token = reader.next()) {
+    if (token.kind === 'string') strings.push(token.value);
+    else if (token.kind === 'array')
+      for (const item of token.items) if (typeof item === 'string') strings.push(item);
+  }
+  return strings.join('\n');
+}
+
 /** Whether decoded PDF stream bytes look like a content stream with text in it. */
 export function isContentStream(content: string): boolean {
   return /\bBT\b/.test(content) && /(?:\)|>|\])\s*(?:Tj|TJ|'|")/.test(content);

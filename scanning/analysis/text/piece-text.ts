@@ -2,7 +2,7 @@ import type { Piece, PieceHead } from '../analyzer.js';
 import { DocumentTextError } from './document-text-error.js';
 import { markupText } from './markup-text.js';
 import { officeDocumentText, officeStream, officeStreamText } from './office-text.js';
-import { isContentStream, pdfContentText } from './pdf-text.js';
+import { isContentStream, pdfContentText, pdfObjectStrings } from './pdf-text.js';
 import { rtfText } from './rtf-text.js';
 import { decodeText, sniffEncoding, textKind } from './text-kind.js';
 
@@ -71,8 +71,19 @@ function extractedText(
   if (kind === undefined || encoding === undefined) return '';
   const decoded = decodeText(piece.bytes, encoding);
   if (kind === 'markup') return markupText(decoded);
+  // Content stream syntax is bytes: strings are read as such, not as the head's encoding.
+  if (kind === 'pdf-stream' && isObjectStream(piece, decoded))
+    return pdfObjectStrings(piece.bytes.toString('latin1'));
   if (kind === 'pdf-stream' && isContentStream(decoded))
-    // Content stream syntax is bytes: strings are read as such, not as the head's encoding.
     return pdfContentText(piece.bytes.toString('latin1'));
   return decoded;
+}
+
+/**
+ * A PDF's object stream, as the walker names it (archives/formats/pdf.ts), whose decoded bytes
+ * start as one does: pairs of object numbers and offsets (an attached file of that name is
+ * still read as the text it is).
+ */
+function isObjectStream(piece: PieceHead, decoded: string): boolean {
+  return /^objstm-\d+-\d+\.bin$/.test(piece.path.at(-1) ?? '') && /^\s*\d+\s+\d+\s/.test(decoded);
 }

@@ -99,7 +99,19 @@ function* numberRuns(text: string): Generator<Span> {
 function* findPhones(text: string, options: FindOptions): Generator<Span> {
   let trunkZero: boolean | undefined;
   let otherNumbers: Span[] | undefined;
+  // The furthest end of the other numbers starting at or before the current run (runs come in
+  // order), and the next of them to look at.
+  let coveredTo = -1;
+  let next = 0;
   for (const run of numberRuns(text)) {
+    otherNumbers ??= [creditCard, iban, usSsn]
+      .flatMap((detector) => [...detector.find(text, options)])
+      .sort((a, b) => a.start - b.start);
+    for (; next < otherNumbers.length && otherNumbers[next]!.start <= run.start; next++)
+      coveredTo = Math.max(coveredTo, otherNumbers[next]!.end);
+    // A run that is all a card number, an IBAN or an SSN holds no phone number (any found in it
+    // would overlap that value): libphonenumber-js, by far the slowest step, is spared it.
+    if (run.end <= coveredTo) continue;
     const from = Math.max(0, run.start - 1);
     const found = findNumbers(text.slice(from, run.end + 1), {
       defaultCountry: options.defaultRegion,
@@ -107,9 +119,6 @@ function* findPhones(text: string, options: FindOptions): Generator<Span> {
     });
     for (const number of found) {
       trunkZero ??= requiresTrunkZero(options.defaultRegion);
-      otherNumbers ??= [creditCard, iban, usSsn].flatMap((detector) => [
-        ...detector.find(text, options),
-      ]);
       const span = { start: from + number.startsAt, end: from + number.endsAt };
       if (
         isPlausible(text, span, number.number, options.defaultRegion, trunkZero) &&
