@@ -193,6 +193,8 @@ async function rescanRequest(
     metadata: {},
     creationDate: new Date().toISOString(),
     ...(original.fileName ? { fileName: original.fileName } : {}),
+    // What the upload was declared as: the file type check judges the same claim again.
+    ...(original.declaredContentType ? { declaredContentType: original.declaredContentType } : {}),
     // The key's detection categories again, not the tenant's: otherwise a key's extra category
     // would vanish from the verdict, a change no database made.
     ...(original.keyId ? { keyId: original.keyId } : {}),

@@ -2,6 +2,7 @@ import { decodedMemberName } from '../../archives/content-encoding.js';
 import { sniffHeadType } from '../../content-type.js';
 import type { Detection, ScanTarget } from '../../engine.js';
 import { fileExtension } from '../../file-extension.js';
+import { unscannableFinding } from '../../findings.js';
 import type { ScanPlan } from '../../plan.js';
 import type { Analyzer, PieceHead, PreparedCheck } from '../analyzer.js';
 import { isAllowedType, typeMismatch, type TypeClaims } from './type-rule.js';
@@ -67,8 +68,13 @@ class TrueTypeCheck implements PreparedCheck {
     return Promise.resolve([]);
   }
 
+  /** Never called: no piece is wanted whole (wants), so none can be too large to read. */
   tooLarge(piece: PieceHead): Detection {
-    return { path: piece.path, finding: TYPE_MISMATCH_FINDING, signature: 'never read whole' };
+    return {
+      path: piece.path,
+      finding: unscannableFinding('limits-exceeded'),
+      signature: 'not read whole',
+    };
   }
 
   async inspect(piece: PieceHead): Promise<Detection[]> {
