@@ -3,11 +3,10 @@ import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { isNotFound } from './s3-upload-store.js';
+import { isNotFound, listScanObjects } from './s3-upload-store.js';
 import type { KeptCopy, SanitizedDownload, SanitizedStore, StoredCopy } from './sanitized-store.js';
 import type { S3UploadLocation } from './upload-store.js';
 
@@ -78,25 +77,8 @@ export class S3SanitizedStore implements SanitizedStore {
   }
 
   /** The copies whose key starts with `prefix` (keys that do not name a tenant and scan are skipped). */
-  private async *listUnder(prefix: string): AsyncGenerator<StoredCopy> {
-    const root = this.root();
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.location.bucket,
-          Prefix: prefix,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        const [tenantId, scanId, ...rest] = (object.Key ?? '').slice(root.length).split('/');
-        if (!tenantId || !scanId || rest.length > 0) continue;
-        const lastModifiedMs = object.LastModified?.getTime() ?? 0;
-        yield { tenantId, scanId, lastModifiedMs, size: object.Size ?? 0 };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+  private listUnder(prefix: string): AsyncGenerator<StoredCopy> {
+    return listScanObjects(this.client, this.location.bucket, this.root(), prefix);
   }
 
   private root(): string {

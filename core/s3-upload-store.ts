@@ -20,12 +20,44 @@ import { newId } from './ids.js';
 import type { Logger } from './logger.js';
 import type { S3UploadLocation, StagedFile, UploadStore } from './upload-store.js';
 
-/** A staged object as the sweeper sees it. */
-export interface StagedObject {
+/** An object named `<root><tenant id>/<scan id>` (a staged upload, a sanitized copy), as a sweeper sees it. */
+export interface ScanObject {
   tenantId: string;
   scanId: string;
   lastModifiedMs: number;
   size: number;
+}
+
+/** A staged object as the sweeper sees it. */
+export type StagedObject = ScanObject;
+
+/**
+ * The objects of `bucket` whose key starts with `prefix` (within `root`, or `root` itself) and
+ * names a tenant and a scan below `root`; other keys are skipped. Page by page, as S3 lists them.
+ */
+export async function* listScanObjects(
+  client: S3Client,
+  bucket: string,
+  root: string,
+  prefix: string,
+): AsyncGenerator<ScanObject> {
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    for (const object of page.Contents ?? []) {
+      const [tenantId, scanId, ...rest] = (object.Key ?? '').slice(root.length).split('/');
+      if (!tenantId || !scanId || rest.length > 0) continue;
+      const lastModifiedMs = object.LastModified?.getTime() ?? 0;
+      yield { tenantId, scanId, lastModifiedMs, size: object.Size ?? 0 };
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
 }
 
 /**
@@ -162,25 +194,9 @@ export class S3UploadStore implements UploadStore {
   }
 
   /** Every staged object, for the sweeper (keys that do not name a tenant and scan are skipped). */
-  async *list(): AsyncGenerator<StagedObject> {
-    const prefix = `${this.location.prefix}${STAGED_UPLOADS_PREFIX}`;
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.location.bucket,
-          Prefix: prefix,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        const [tenantId, scanId, ...rest] = (object.Key ?? '').slice(prefix.length).split('/');
-        if (!tenantId || !scanId || rest.length > 0) continue;
-        const lastModifiedMs = object.LastModified?.getTime() ?? 0;
-        yield { tenantId, scanId, lastModifiedMs, size: object.Size ?? 0 };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+  list(): AsyncGenerator<StagedObject> {
+    const root = `${this.location.prefix}${STAGED_UPLOADS_PREFIX}`;
+    return listScanObjects(this.client, this.location.bucket, root, root);
   }
 
   private key(tenantId: string, scanId: string): string {
