@@ -6,6 +6,7 @@ import { startCallbackReceiver, type CallbackReceiver } from '../support/http-se
 import { buildPe } from '../support/pe-builder.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
 import { startTestService, type TestService, type TestTenant } from '../support/service.js';
+import { dumpRedis } from '../support/redis-dump.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -295,7 +296,7 @@ describe('bucket classification and detection categories', () => {
       await harness.tags('records', 'hr/tagged.csv'),
       await harness.tags('archive', 'old/staff.csv'),
     ]);
-    const stored = await everythingIn(redis);
+    const stored = await dumpRedis(redis);
     expect(stored).toContain('content.sensitive.credit_card'); // the results are there
     const log = logLines.join('\n');
     expect(log).toContain('content.sensitive.credit_card'); // the scans were logged
@@ -360,23 +361,3 @@ describe('bucket classification and detection categories', () => {
     expect(kept).toMatchObject({ classify: true, classifyInclude: ['hr/', 'finance/'] });
   });
 });
-
-/** Every value in the service's Redis, as one string. */
-async function everythingIn(redis: Redis): Promise<string> {
-  const parts: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      if (type === 'string') parts.push((await redis.getBuffer(key))?.toString('latin1') ?? '');
-      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-    }
-  } while (cursor !== '0');
-  return parts.join('\n');
-}

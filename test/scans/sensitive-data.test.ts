@@ -27,6 +27,7 @@ import {
   type TestService,
   type TestTenant,
 } from '../support/service.js';
+import { dumpRedis } from '../support/redis-dump.js';
 import { waitFor } from '../support/wait.js';
 
 interface Classification {
@@ -355,26 +356,3 @@ describe('sensitive-data classification when the scan fails', () => {
     expect(stored.classification).toEqual({ result: 'error', matches: {}, samples: {} });
   });
 });
-
-/** Every key's value (strings, hashes, lists, sets, sorted sets, streams), as one text. */
-async function dumpRedis(redis: Redis): Promise<string> {
-  const parts: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 1000);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      parts.push(key);
-      if (type === 'string') parts.push((await redis.getBuffer(key))?.toString('latin1') ?? '');
-      else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-      else if (type === 'zset')
-        parts.push(JSON.stringify(await redis.zrange(key, '0', '-1', 'WITHSCORES')));
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      else parts.push(`(${type})`);
-    }
-  } while (cursor !== '0');
-  return parts.join('\n');
-}
