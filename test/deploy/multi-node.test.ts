@@ -12,6 +12,7 @@ import { healthRouter } from '../../api/routes/health.js';
 import { EnvSchema, loadConfig, type Config } from '../../core/config.js';
 import { QUEUE_STATES, createMetrics } from '../../core/metrics.js';
 import { QUEUE_NAMES } from '../../core/queues.js';
+import { SANITIZED_COPIES_PREFIX } from '../../core/s3-sanitized-store.js';
 import { STAGED_UPLOADS_PREFIX } from '../../core/s3-upload-store.js';
 
 /**
@@ -513,7 +514,7 @@ describe('deploy/kubernetes', () => {
 });
 
 describe('docs/deployment.md', () => {
-  it("documents the lifecycle rule and the sweeper's listing on the prefix uploads are staged under", () => {
+  it("documents the lifecycle rule and the sweepers' listing on the prefixes uploads are staged and sanitized copies kept under", () => {
     // docs/deployment.md writes ARBITER_UPLOAD_STORE as s3://bucket/prefix.
     const staged = `prefix/${STAGED_UPLOADS_PREFIX}`;
     const section =
@@ -521,10 +522,14 @@ describe('docs/deployment.md', () => {
     const ruleJson = /```json\n([\s\S]*?)```/.exec(section)?.[1] ?? '{}';
     const rule = (JSON.parse(ruleJson) as { Rules?: { Filter?: { Prefix?: string } }[] }).Rules;
     expect(rule?.[0]?.Filter?.Prefix).toBe(staged);
-    // Every other place naming the staged objects' prefix: the ListBucket condition, the rule's text.
+    // Every other place naming a prefix (the ListBucket condition, the rules' text) names the
+    // staged uploads' or the sanitized copies' prefix, as the code writes them.
+    const sanitized = `prefix/${SANITIZED_COPIES_PREFIX}`;
     const named = [...section.matchAll(/`(prefix\/[^`]*)`/g)].map((match) => match[1]);
-    expect(named.length).toBeGreaterThan(0);
-    for (const name of named) expect(name).toBe(staged);
+    expect(named).toContain(staged);
+    expect(named).toContain(sanitized);
+    for (const name of named) expect([staged, sanitized]).toContain(name);
     expect(section).toContain(`\`{prefix}${STAGED_UPLOADS_PREFIX}{tenant}/{scan id}\``);
+    expect(section).toContain(`\`{prefix}${SANITIZED_COPIES_PREFIX}{tenant}/{scan id}\``);
   });
 });
