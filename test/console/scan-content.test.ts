@@ -98,8 +98,8 @@ describe('console scan content: sensitive data, true type, sanitized copies (Chr
     for (const [type, count] of Object.entries(KNOWN_COUNTS)) {
       const row = table.locator('tbody tr', { has: page.getByText(type, { exact: true }) });
       const cells = await row.locator('td').allTextContents();
-      expect(cells[1], type).toBe(String(count));
-      expect(cells[2], type).toBe(result.classification?.samples[type]?.join(', '));
+      expect(cells[2], type).toBe(String(count));
+      expect(cells[3], type).toBe(result.classification?.samples[type]?.join(', '));
     }
     expect(await page.locator('main').getByText('sensitive', { exact: true }).count()).toBe(1);
     // Counts and redacted samples only: no value the CSV holds is on the page.

@@ -42,14 +42,8 @@ export function SensitiveData({ classification }: { classification: Classificati
           rows={rows}
           rowKey={(row) => row.type}
           columns={[
-            {
-              header: 'Type',
-              cell: (row) => (
-                <>
-                  {sensitiveTypeLabel(row.type)} <code>{row.type}</code>
-                </>
-              ),
-            },
+            { header: 'Type', cell: (row) => sensitiveTypeLabel(row.type) },
+            { header: 'Name', cell: (row) => <code>{row.type}</code>, wide: true },
             { header: 'Values', cell: (row) => String(row.count) },
             {
               header: 'Redacted samples',
