@@ -9,6 +9,8 @@ import { createLogger } from '../core/logger.js';
 import { EICAR } from '../scanning/eicar.js';
 import { buildConsole, freshPage, launchChromium } from '../test/support/browser.js';
 import { startTestRedis } from '../test/support/redis-server.js';
+import { photoWithGpsAndTrailer } from '../test/support/sanitized-copies.js';
+import { csvDocument } from '../test/support/sensitive-documents.js';
 import { waitFor } from '../test/support/wait.js';
 
 /**
@@ -40,10 +42,12 @@ async function upload(
   name: string,
   metadata: Record<string, string>,
   path_ = '/v2.2/files',
+  fields: { type?: string; sanitize?: boolean } = {},
 ): Promise<string> {
   const form = new FormData();
-  form.append('file', new Blob([new Uint8Array(content)]), name);
   for (const [key, value] of Object.entries(metadata)) form.append(`metadata[${key}]`, value);
+  if (fields.sanitize) form.append('sanitize', 'true');
+  form.append('file', new Blob([new Uint8Array(content)], { type: fields.type }), name);
   const response = await fetch(`${url}${path_}`, {
     method: 'POST',
     headers: { authorization: auth },
@@ -76,7 +80,7 @@ async function main(): Promise<void> {
     // 1. A tenant with a few scans, with the workers on: sign-in, the list, one scan.
     service = await start(true);
     const url = service.url ?? '';
-    const { credentials } = await service.runtime.tenants.createTenant('Acme uploads');
+    const { tenant, credentials } = await service.runtime.tenants.createTenant('Acme uploads');
     const auth = `Basic ${Buffer.from(`${credentials.key}:${credentials.secret}`).toString('base64')}`;
     const files: Array<[string, Buffer, Record<string, string>]> = [
       ['invoice-2291.pdf', Buffer.from('%PDF-1.4 invoice 2291'), { order: 'PO-2291' }],
@@ -107,6 +111,40 @@ async function main(): Promise<void> {
     await page.goto(`${url}/console/scans/${ids[2]!}`);
     await page.getByRole('table', { name: 'Result' }).waitFor();
     await save(page, 'scan');
+
+    // Sensitive data and the true type on, two files sent with sanitize=true: a CSV of customer
+    // records (its classification, and no copy since it has findings) and a photo (its copy).
+    const settings = await fetch(`${url}/admin/tenants/${tenant.id}/settings`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ detection_categories: ['malware', 'sensitive_data', 'file_type'] }),
+    });
+    if (settings.status !== 200) throw new Error(`settings answered ${settings.status}`);
+    const sanitize = { sanitize: true };
+    const csv = await upload(url, auth, csvDocument(), 'customers.csv', {}, undefined, {
+      ...sanitize,
+      type: 'text/csv',
+    });
+    const photo = await upload(
+      url,
+      auth,
+      await photoWithGpsAndTrailer(),
+      'photo.jpg',
+      {},
+      undefined,
+      {
+        ...sanitize,
+        type: 'image/jpeg',
+      },
+    );
+    await page.setViewportSize({ width: WIDTH, height: 1200 });
+    await page.goto(`${url}/console/scans/${csv}`);
+    await page.getByRole('table', { name: 'Sensitive data found' }).waitFor();
+    await save(page, 'scan-sensitive-data');
+    await page.setViewportSize({ width: WIDTH, height: 960 });
+    await page.goto(`${url}/console/scans/${photo}`);
+    await page.getByRole('button', { name: 'Download the sanitized copy' }).waitFor();
+    await save(page, 'scan-sanitized');
     await page.context().close();
     await service.stop();
 

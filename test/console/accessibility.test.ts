@@ -7,14 +7,22 @@ import {
   startConsoleService,
   type ConsoleService,
 } from '../support/console.js';
-import { eicar, randomContent } from '../support/content.js';
+import { eicar, fileForm, randomContent } from '../support/content.js';
 import { registerBucket, startS3Harness, v1Client, type S3Harness } from '../support/s3.js';
-import { scanUpload, type TestService, type TestTenant } from '../support/service.js';
+import { photoWithGpsAndTrailer } from '../support/sanitized-copies.js';
+import { csvDocument } from '../support/sensitive-documents.js';
+import {
+  scaniiRequest,
+  scanUpload,
+  type TestService,
+  type TestTenant,
+} from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 /**
  * An accessibility sweep over every view of both roles (console/src/views/index.ts), each with
- * data to show (a bucket on s3rver, scans, a schedule, a finished retro job, a recorded error):
+ * data to show (a bucket on s3rver, scans — one with sensitive data, one with a sanitized copy —,
+ * a schedule, a finished retro job, a recorded error):
  * (a) every field has a label and every button and link a name; (b) every visible text has a
  * WCAG contrast of at least 4.5:1 against its effective background (3:1 when large); (c) the
  * sign-in form and the navigation work from the keyboard alone, with a visible focus indicator
@@ -174,6 +182,9 @@ describe('console accessibility sweep (Chromium)', () => {
   let service: TestService;
   let tenant: TestTenant;
   let scanId: string;
+  /** Scans with a classification: sensitive data and no copy; a sanitized copy to download. */
+  let sensitiveScanId: string;
+  let sanitizedScanId: string;
   const failures: string[] = [];
 
   beforeAll(async () => {
@@ -207,6 +218,21 @@ describe('console accessibility sweep (Chromium)', () => {
       { what: `retro job ${jobId}` },
     );
     service.service.runtime.errors.record({ kind: 'http', message: 'GET /boom answered 500' });
+    const settings = await service.admin(`/tenants/${tenant.id}/settings`, {
+      method: 'PUT',
+      body: JSON.stringify({ detection_categories: ['malware', 'sensitive_data', 'file_type'] }),
+    });
+    expect(settings.status).toBe(200);
+    const sanitizedScan = async (content: Buffer, name: string) => {
+      const response = await scaniiRequest(service, tenant, '/files', {
+        method: 'POST',
+        body: fileForm(content, { sanitize: 'true' }, name),
+      });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { id: string }).id;
+    };
+    sensitiveScanId = await sanitizedScan(csvDocument(), 'customers.csv');
+    sanitizedScanId = await sanitizedScan(await photoWithGpsAndTrailer(), 'photo.jpg');
   }, 180_000);
   afterAll(async () => {
     await consoleService?.close();
@@ -249,7 +275,7 @@ describe('console accessibility sweep (Chromium)', () => {
   }
 
   // Messages, confirmations and one-time panels appear only after an action: audited too.
-  it('audits the views in their other states: refusals, a confirmation, new credentials', async () => {
+  it('audits the views in their other states: refusals, a confirmation, new credentials, refused settings', async () => {
     const page = await consoleService.openPage();
     await signInAsTenant(page, service.url, tenant);
     await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
@@ -278,6 +304,12 @@ describe('console accessibility sweep (Chromium)', () => {
     await operator.getByRole('button', { name: 'Create tenant' }).click();
     await operator.getByRole('region', { name: 'New credentials' }).waitFor();
     await auditHere(operator, 'operator /tenants new credentials', 'a11y-state-credentials');
+    await operator.goto(`${service.url}/console/tenants/${tenant.id}`);
+    const settings = operator.getByRole('form', { name: 'Scanning settings' });
+    await settings.getByLabel(/Allowed content types/).fill('*/png');
+    await settings.getByRole('button', { name: 'Save settings' }).click();
+    await settings.getByRole('alert').waitFor();
+    await auditHere(operator, 'operator /tenants/<id> settings refused', 'a11y-state-settings');
     await operator.context().close();
     expect(failures.splice(0)).toEqual([]);
   }, 120_000);
@@ -291,6 +323,8 @@ describe('console accessibility sweep (Chromium)', () => {
       { path: '/overview', heading: 'Overview' },
       { path: '/scans', heading: 'Scans' },
       { path: `/scans/${scanId}`, heading: /Scan/ },
+      { path: `/scans/${sensitiveScanId}`, heading: /Scan/ },
+      { path: `/scans/${sanitizedScanId}`, heading: /Scan/ },
       { path: '/buckets', heading: 'Buckets' },
       { path: '/jobs', heading: 'Retro jobs' },
       { path: '/schedules', heading: 'Schedules' },

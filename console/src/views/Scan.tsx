@@ -10,6 +10,8 @@ import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formatBytes, formatDate } from '../components/format';
 import { Link } from '../components/Link';
+import { SanitizedCopy } from '../components/SanitizedCopy';
+import { SensitiveData } from '../components/SensitiveData';
 import { useConsole } from '../session';
 import { OutcomeBadge } from './Scans';
 
@@ -94,6 +96,8 @@ export function ScanView({ params }: { params: Record<string, string> }) {
             {notice}
           </p>
           <ResultTable scan={scan} />
+          {scan.classification ? <SensitiveData classification={scan.classification} /> : null}
+          {scan.sanitized ? <SanitizedCopy id={id} copy={scan.sanitized} /> : null}
           <h2>Metadata</h2>
           {Object.keys(scan.metadata).length > 0 ? (
             <DefinitionTable caption="Metadata" entries={Object.entries(scan.metadata)} />
@@ -134,7 +138,7 @@ function ResultTable({ scan }: { scan: ScanResult }) {
     ['Findings', scan.findings.length > 0 ? scan.findings.join(', ') : 'none'],
     ...(scan.error === undefined ? [] : [['Error', scan.error] as [string, string]]),
     ['Checksum (SHA-1)', scan.checksum ? <code>{scan.checksum}</code> : '—'],
-    ['Type', scan.content_type ?? '—'],
+    ['Type', <TypeLine scan={scan} />],
     ['Size', formatBytes(scan.content_length)],
     ['Scanned', formatDate(scan.creation_date)],
     ...(scan.engines
@@ -148,6 +152,44 @@ function ResultTable({ scan }: { scan: ScanResult }) {
     ...(scan.bucket ? [['Object', `${scan.bucket}/${scan.key ?? ''}`] as [string, string]] : []),
   ];
   return <DefinitionTable caption="Result" entries={entries} />;
+}
+
+/**
+ * The true type (from the bytes) beside what the content was presented as: its declared type and
+ * its name's extension; a disguise or a type not allowed stands out as a finding. Results stored
+ * before these fields existed have neither, and say nothing of them.
+ */
+function TypeLine({ scan }: { scan: ScanResult }) {
+  const typeFindings = scan.findings.filter((finding) => finding.startsWith('content.type.'));
+  return (
+    <>
+      {scan.content_type ? (
+        <>
+          <code>{scan.content_type}</code> by its bytes
+        </>
+      ) : (
+        '—'
+      )}
+      {scan.declared_content_type === undefined ? null : (
+        <>
+          {' · declared '}
+          {scan.declared_content_type === null ? 'none' : <code>{scan.declared_content_type}</code>}
+        </>
+      )}
+      {scan.file_extension === undefined ? null : (
+        <>
+          {' · extension '}
+          {scan.file_extension === null ? 'none' : <code>.{scan.file_extension}</code>}
+        </>
+      )}
+      {typeFindings.map((finding) => (
+        <span key={finding}>
+          {' '}
+          <Badge tone="bad">{finding}</Badge>
+        </span>
+      ))}
+    </>
+  );
 }
 
 function CallbackTable({ attempts, loading }: { attempts: CallbackAttempt[]; loading: boolean }) {

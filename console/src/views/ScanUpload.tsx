@@ -21,8 +21,8 @@ type Outcome =
 
 /**
  * Scan a file now (`POST /v2.2/files`): dropped onto the zone or chosen with the file picker
- * (the keyboard's way), with optional metadata and a callback URL. Shows the result with a link
- * to the scan's page; a refusal (too large, a bad field) shows the API's own message.
+ * (the keyboard's way), with optional metadata and a callback URL, and a sanitized copy if asked
+ * for. Shows the result with a link to the scan's page; a refusal (too large, a bad field) shows the API's own message.
  */
 export function ScanUpload() {
   const { api } = useConsole();
@@ -30,6 +30,7 @@ export function ScanUpload() {
   const [dragging, setDragging] = useState(false);
   const [metadata, setMetadata] = useState<MetadataRow[]>([]);
   const [callback, setCallback] = useState('');
+  const [sanitize, setSanitize] = useState(false);
   const [busy, setBusy] = useState(false);
   const [outcome, setOutcome] = useState<Outcome | undefined>();
   const nextRow = useRef(1);
@@ -57,7 +58,7 @@ export function ScanUpload() {
     setBusy(true);
     setOutcome(undefined);
     try {
-      setOutcome(await upload(api, file, metadata, callback.trim()));
+      setOutcome(await upload(api, file, { metadata, callback: callback.trim(), sanitize }));
     } catch (failure) {
       setOutcome({ kind: 'failed', message: `The API could not be reached: ${String(failure)}` });
     } finally {
@@ -143,6 +144,15 @@ export function ScanUpload() {
             onInput={(event) => setCallback(event.currentTarget.value)}
           />
         </details>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={sanitize}
+            onChange={(event) => setSanitize(event.currentTarget.checked)}
+          />
+          Sanitize: also make a copy without active content (scripts, macros, metadata), if the file
+          has no findings
+        </label>
         <button type="submit" class="primary" disabled={!file || busy}>
           {busy ? 'Scanning…' : 'Scan'}
         </button>
@@ -152,16 +162,23 @@ export function ScanUpload() {
   );
 }
 
+interface UploadFields {
+  metadata: MetadataRow[];
+  callback: string;
+  /** Asks for a sanitized copy (`sanitize=true`). */
+  sanitize: boolean;
+}
+
 async function upload(
   api: ReturnType<typeof useConsole>['api'],
   file: File,
-  metadata: MetadataRow[],
-  callback: string,
+  { metadata, callback, sanitize }: UploadFields,
 ): Promise<Outcome> {
   const form = new FormData();
   for (const row of metadata)
     if (row.key.trim() !== '') form.append(`metadata[${row.key.trim()}]`, row.value);
   if (callback !== '') form.append('callback', callback);
+  if (sanitize) form.append('sanitize', 'true');
   // The file last: the API reads the fields as they stream in, before the content.
   form.append('file', file, file.name);
   // The typed client sends a FormData as it is (the browser sets the multipart boundary) and
@@ -201,6 +218,13 @@ function UploadOutcome({ outcome }: { outcome: Outcome }) {
             ? `Error: ${result.error}`
             : 'No findings.'}
       </p>
+      {result.sanitized ? (
+        <p>
+          {result.sanitized.available
+            ? 'A sanitized copy was made: download it from the scan’s page.'
+            : `No sanitized copy: ${result.sanitized.reason}.`}
+        </p>
+      ) : null}
       <p>
         <Link to={`/scans/${encodeURIComponent(result.id)}`}>
           Open the scan <code>{result.id}</code>

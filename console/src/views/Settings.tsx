@@ -6,6 +6,7 @@ import { ConfirmButton } from '../components/ConfirmButton';
 import { EmptyState } from '../components/EmptyState';
 import { ErrorBanner } from '../components/ErrorBanner';
 import { formatBytes, formatDate } from '../components/format';
+import { sensitiveTypeLabel } from '../components/sensitive-types';
 import { DefinitionTable, Table, type Column } from '../components/Table';
 import { useConsole } from '../session';
 
@@ -55,6 +56,21 @@ function ScanningSettings() {
               settings.report_unscannable
                 ? 'Reported as a finding (content.unscannable)'
                 : 'Not reported (opted out)',
+            ],
+            [
+              'Sensitive data counted',
+              settings.classification.types.map(sensitiveTypeLabel).join(', '),
+            ],
+            [
+              'Sensitive data threshold',
+              settings.classification.min_matches === 1
+                ? 'Reported from one value of a type'
+                : `Reported from ${settings.classification.min_matches} values of a type`,
+            ],
+            [
+              'Allowed content types',
+              settings.allowed_content_types?.join(', ') ??
+                'Any type (a key may have its own list)',
             ],
           ]}
         />

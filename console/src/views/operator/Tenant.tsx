@@ -4,6 +4,7 @@ import { useApi, type ApiAnswer } from '../../api/use-api';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { formText } from '../../components/format';
 import { Link } from '../../components/Link';
+import { SENSITIVE_TYPES, sensitiveTypeLabel } from '../../components/sensitive-types';
 import { useConsole } from '../../session';
 import { attempt } from './shared';
 import type { TenantLimits, TenantSettings } from './types';
@@ -56,6 +57,21 @@ export function TenantView({ params }: { params: Record<string, string> }) {
       ) : null}
     </section>
   );
+}
+
+/** The most values of a type `classification.min_matches` may ask for (the API's bound). */
+const MAX_MIN_MATCHES = 10_000;
+
+/**
+ * The allowed content types typed in the form: one media range a line (commas also separate);
+ * none is null, any type. The API judges each range and says what is wrong with one.
+ */
+function allowedTypesValue(text: string): string[] | null {
+  const ranges = text
+    .split(/[\n,]/)
+    .map((range) => range.trim())
+    .filter((range) => range !== '');
+  return ranges.length > 0 ? ranges : null;
 }
 
 /** A whole number, or null for an empty field (the default); NaN for anything else. */
@@ -174,8 +190,13 @@ function SettingsForm({
       (c) => c.name,
     );
     const threshold = Number(formText(form, 'image_threshold'));
+    const types = SENSITIVE_TYPES.filter((type) => form.get(`sensitive-${type}`) !== null);
+    const minMatches = Number(formText(form, 'min_matches'));
     if (categories.length === 0) return 'Choose at least one detection category.';
     if (!(threshold >= 0 && threshold <= 1)) return 'The image threshold is a number from 0 to 1.';
+    if (types.length === 0) return 'Choose at least one type of sensitive data.';
+    if (!(Number.isInteger(minMatches) && minMatches >= 1 && minMatches <= MAX_MIN_MATCHES))
+      return `Sensitive values of a type: a whole number from 1 to ${MAX_MIN_MATCHES}.`;
     return () =>
       api.PUT('/admin/tenants/{id}/settings', {
         params: { path: { id } },
@@ -183,6 +204,8 @@ function SettingsForm({
           report_unscannable: form.get('report_unscannable') !== null,
           detection_categories: categories,
           image_threshold: threshold,
+          classification: { types, min_matches: minMatches },
+          allowed_content_types: allowedTypesValue(formText(form, 'allowed_content_types')),
         },
       });
   };
@@ -226,6 +249,53 @@ function SettingsForm({
             defaultValue={String(settings.image_threshold)}
           />
         </div>
+      </div>
+      <fieldset>
+        <legend>Sensitive data: the types counted</legend>
+        <p class="status-line">With the Sensitive data category on.</p>
+        {SENSITIVE_TYPES.map((type) => (
+          <div class="checkbox-row" key={type}>
+            <input
+              id={`sensitive-${type}`}
+              type="checkbox"
+              name={`sensitive-${type}`}
+              defaultChecked={settings.classification.types.includes(type)}
+            />
+            <label for={`sensitive-${type}`}>
+              {sensitiveTypeLabel(type)} <code>{type}</code>
+            </label>
+          </div>
+        ))}
+        <div class="field">
+          <label for="min-matches">Reported from this many values of a type (1 to 10,000)</label>
+          <input
+            id="min-matches"
+            name="min_matches"
+            type="number"
+            min={1}
+            max={MAX_MIN_MATCHES}
+            step={1}
+            defaultValue={String(settings.classification.min_matches)}
+          />
+        </div>
+      </fieldset>
+      <div class="field">
+        <label for="allowed-types">
+          Allowed content types, one a line (<code>image/*</code>, <code>application/pdf</code>);
+          empty: any type
+        </label>
+        <textarea
+          id="allowed-types"
+          name="allowed_content_types"
+          rows={4}
+          spellcheck={false}
+          aria-describedby="allowed-types-now"
+          defaultValue={settings.allowed_content_types?.join('\n') ?? ''}
+        />
+        <p id="allowed-types-now" class="status-line">
+          With the True file type category on; other types get content.type.disallowed. In force:{' '}
+          {settings.allowed_content_types?.join(', ') ?? 'any type'}.
+        </p>
       </div>
     </SaveForm>
   );
