@@ -1,10 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { isNotFound, listScanObjects } from './s3-upload-store.js';
 import type { KeptCopy, SanitizedDownload, SanitizedStore, StoredCopy } from './sanitized-store.js';
