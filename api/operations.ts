@@ -234,7 +234,7 @@ const scanii: OperationDoc[] = [
     path: '/files/{id}/sanitized',
     summary: 'Download the sanitized copy',
     description:
-      'The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).',
+      'The sanitized copy of a result submitted with `sanitize=true`, or under a key’s or tenant’s `sanitize` setting (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).',
     auth: 'basic',
     params: { id: 'The processing id.' },
     responses: {

@@ -244,7 +244,7 @@ export interface paths {
         };
         /**
          * Download the sanitized copy
-         * @description The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
+         * @description The sanitized copy of a result submitted with `sanitize=true`, or under a key’s or tenant’s `sanitize` setting (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
          */
         get: operations["getV22FilesIdSanitized"];
         put?: never;
@@ -264,7 +264,7 @@ export interface paths {
         };
         /**
          * Download the sanitized copy
-         * @description The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
+         * @description The sanitized copy of a result submitted with `sanitize=true`, or under a key’s or tenant’s `sanitize` setting (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
          */
         get: operations["getV21FilesIdSanitized"];
         put?: never;
