@@ -23,6 +23,7 @@ import type { RescanService } from '../rescans/index.js';
 import type { RetroService } from '../s3/retro/index.js';
 import type { Redeliveries } from '../webhooks/redelivery.js';
 import type { ScanService } from '../scans/service.js';
+import type { SanitizeChoice } from '../scans/sanitize-choice.js';
 import type { EngineSet } from '../scanning/engines.js';
 import type { TenantRuleBook } from '../scanning/analysis/custom-rules/rule-book.js';
 import { authenticate } from './auth.js';
@@ -84,6 +85,8 @@ export interface ApiDeps {
   tenantRules: TenantRuleBook;
   /** Per-key detection categories (core/key-settings.ts). */
   keySettings: KeySettingsStore;
+  /** Whether an upload or fetch gets a sanitized copy (scans/sanitize-choice.ts). */
+  sanitizeChoice: SanitizeChoice;
   /** `DELETE /admin/tenants/{id}` (core/tenant-deletion.ts). */
   tenantDeletion: TenantDeletion;
   checkReadiness: ReadinessCheck;
@@ -169,6 +172,7 @@ export function createApp(deps: ApiDeps): Express {
       spool: deps.spool,
       uploads: deps.scanning.pipeline.uploads,
       sanitized: deps.sanitized,
+      sanitizeChoice: deps.sanitizeChoice,
       publicUrl: config.publicUrl,
       maxFileSize: config.maxFileSize,
       logger: deps.logger,
@@ -185,6 +189,7 @@ export function createApp(deps: ApiDeps): Express {
       tenants: deps.tenants,
       tokens: deps.tokens,
       scanning: deps.scanning,
+      sanitizeChoice: deps.sanitizeChoice,
       spool: deps.spool,
       limiter: deps.limits,
       maxFileSize: config.maxFileSize,

@@ -234,7 +234,7 @@ const scanii: OperationDoc[] = [
     path: '/files/{id}/sanitized',
     summary: 'Download the sanitized copy',
     description:
-      'The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).',
+      'The sanitized copy of a result submitted with `sanitize=true`, or under a key’s or tenant’s `sanitize` setting (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).',
     auth: 'basic',
     params: { id: 'The processing id.' },
     responses: {
@@ -721,7 +721,7 @@ const admin: OperationDoc[] = [
     path: '/tenants/{id}/settings',
     summary: 'Change a tenant’s scanning preferences',
     description:
-      '`report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`, `sensitive_data`, `file_type`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported; `classification` (`{"types": [...], "min_matches": 1}`, set as a whole, a field left out taking its default: every type, one value) is what `sensitive_data` counts and from how many values of a type, summed over the content, it is reported as `content.sensitive.<type>` (keys switch the category, not these); `allowed_content_types` (with `file_type`: media types or `type/*` ranges, or null for any, the default) is what the content may be, else `content.type.disallowed` (a key may have its own list). Fields left out keep their value. Every process sees the change within a second.',
+      '`report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`, `sensitive_data`, `file_type`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported; `classification` (`{"types": [...], "min_matches": 1}`, set as a whole, a field left out taking its default: every type, one value) is what `sensitive_data` counts and from how many values of a type, summed over the content, it is reported as `content.sensitive.<type>` (keys switch the category, not these); `allowed_content_types` (with `file_type`: media types or `type/*` ranges, or null for any, the default) is what the content may be, else `content.type.disallowed` (a key may have its own list); `sanitize: true` gives the tenant’s uploads and fetches through the API (`POST /files`, `/files/async`, `/files/fetch`, the verdict API) a sanitized copy when the request does not say `sanitize` itself (default false; a key may have its own setting). Fields left out keep their value. Every process sees the change within a second.',
     auth: 'admin',
     params: { id: 'The tenant id.' },
     request: { body: TenantSettingsSchema, contentTypes: ['application/json'] },
@@ -754,7 +754,7 @@ const admin: OperationDoc[] = [
     mount: 'admin',
     method: 'get',
     path: '/keys/{key}/settings',
-    summary: 'Get an API key’s detection categories',
+    summary: 'Get an API key’s own settings',
     auth: 'admin',
     params: { key: 'The API key.' },
     responses: {
@@ -767,9 +767,9 @@ const admin: OperationDoc[] = [
     mount: 'admin',
     method: 'put',
     path: '/keys/{key}/settings',
-    summary: 'Set an API key’s detection categories',
+    summary: 'Set an API key’s own settings',
     description:
-      'Scans submitted with the key, or with an auth token it minted, on every API path (sync, async, fetch, the verdict API) look for these instead of the tenant’s; `null` follows the tenant’s again. S3 events, retro jobs and rescans always follow the tenant. Every process sees the change within a second.',
+      'Scans submitted with the key, or with an auth token it minted, on every API path (sync, async, fetch, the verdict API) follow these instead of the tenant’s: `detection_categories` (what they look for), `allowed_content_types` (with `file_type`) and `sanitize` (whether they get a sanitized copy when the request does not say `sanitize` itself). `null` follows the tenant’s again; fields left out keep their value. S3 events and retro jobs, which no key submitted, follow the tenant; a rescan follows the key of the scan it repeats, and makes no sanitized copy. Bucket objects get sanitized copies by their bucket’s `sanitize` only. Every process sees the change within a second.',
     auth: 'admin',
     params: { key: 'The API key.' },
     request: { body: KeySettingsSchema, contentTypes: ['application/json'] },

@@ -126,7 +126,7 @@ export const ScanResultSchema = z
       ])
       .optional()
       .describe(
-        'Arbiter extension, with `sanitize=true`: the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings.',
+        'Arbiter extension, with `sanitize=true` (or the key’s or tenant’s `sanitize` setting, or a bucket’s): the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings.',
       ),
     classification: ClassificationSchema.optional().describe(
       'Present when the scan’s detection categories include `sensitive_data`: counts and redacted samples of the sensitive values found.',
@@ -205,6 +205,11 @@ export const AccountSchema = z.object({
       image_threshold: z.number(),
       classification: ClassificationSettingsViewSchema,
       allowed_content_types: z.array(z.string()).nullable(),
+      sanitize: z
+        .boolean()
+        .describe(
+          'Whether uploads and fetches get a sanitized copy when the request does not say `sanitize` (a key may have its own setting).',
+        ),
     })
     .optional()
     .describe('The tenant’s scanning preferences, as set by the operator.'),
@@ -411,6 +416,11 @@ export const TenantSettingsViewSchema = z.object({
     .describe(
       'With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own.',
     ),
+  sanitize: z
+    .boolean()
+    .describe(
+      'Whether uploads and fetches through the API get a sanitized copy when the request does not say (default false), unless a key has its own setting.',
+    ),
 });
 
 export const KeySettingsViewSchema = z.object({
@@ -430,6 +440,15 @@ export const KeySettingsViewSchema = z.object({
     .nullable()
     .describe(
       'The allowed content types its scans are held to now (with `file_type`); null: any type.',
+    ),
+  sanitize: z
+    .boolean()
+    .nullable()
+    .describe('The key’s own sanitize setting; null when it follows its tenant’s.'),
+  effective_sanitize: z
+    .boolean()
+    .describe(
+      'Whether its uploads and fetches get a sanitized copy now when the request does not say.',
     ),
 });
 

@@ -187,7 +187,7 @@ const SanitizeFlag = z
   .optional()
   .meta({ type: 'boolean' })
   .describe(
-    'true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false.',
+    'true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on).',
   );
 
 export const SubmitFileSchema = z.object({
@@ -438,15 +438,21 @@ export const TenantSettingsSchema = z.strictObject(
       .describe(
         'With the `file_type` category: the true types (sniffed from the bytes) the content may be, such as `["image/*", "application/pdf"]`; anything else gets `content.type.disallowed`. null (the default) allows any; an API key may have its own.',
       ),
+    sanitize: z
+      .boolean({ error: 'sanitize must be true or false' })
+      .optional()
+      .describe(
+        'Whether uploads and fetches through the API get a sanitized copy when the request does not say (`sanitize` left out); default false. An API key may have its own.',
+      ),
   },
   {
     error: unknownField(
-      'accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types',
+      'accepted fields are report_unscannable, detection_categories, image_threshold, classification, allowed_content_types and sanitize',
     ),
   },
 );
 
-/** `PUT /admin/keys/{key}/settings`: `detection_categories: null` follows the tenant again. */
+/** `PUT /admin/keys/{key}/settings`: a field set to null follows the tenant again. */
 export const KeySettingsSchema = z
   .strictObject(
     {
@@ -461,14 +467,26 @@ export const KeySettingsSchema = z
         .describe(
           'With `file_type`: the true types its scans’ content may be (replacing the tenant’s list); null to follow the tenant’s again.',
         ),
+      sanitize: z
+        .boolean({ error: 'sanitize must be true, false or null' })
+        .nullable()
+        .optional()
+        .describe(
+          'Whether uploads and fetches submitted with this key (or a token it minted) get a sanitized copy when the request does not say, in place of the tenant’s setting; null to follow the tenant’s again.',
+        ),
     },
     {
-      error: unknownField('accepted fields are detection_categories and allowed_content_types'),
+      error: unknownField(
+        'accepted fields are detection_categories, allowed_content_types and sanitize',
+      ),
     },
   )
   .refine(
-    (body) => body.detection_categories !== undefined || body.allowed_content_types !== undefined,
-    'give detection_categories, allowed_content_types or both',
+    (body) =>
+      body.detection_categories !== undefined ||
+      body.allowed_content_types !== undefined ||
+      body.sanitize !== undefined,
+    'give at least one of detection_categories, allowed_content_types and sanitize',
   );
 
 /** `DELETE /admin/tenants/{id}?force=true`: delete even while scans of the tenant are pending. */

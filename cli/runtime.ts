@@ -77,6 +77,7 @@ import { meterEngines } from '../scans/engine-metrics.js';
 import { PendingReaper } from '../scans/pending-reaper.js';
 import type { PipelineDeps } from '../scans/pipeline.js';
 import { ScanService } from '../scans/service.js';
+import { SanitizeChoice } from '../scans/sanitize-choice.js';
 import { SettingsScanPlanner } from '../scans/scan-plans.js';
 import { ScanSlots } from '../worker/scan-slots.js';
 import { SpoolSweeper } from '../worker/chores/spool-sweeper.js';
@@ -141,6 +142,8 @@ export interface Runtime {
   tenantRules: TenantRuleBook;
   /** Per-key overrides of the tenant's detection categories. */
   keySettings: KeySettingsStore;
+  /** Whether an API submission gets a sanitized copy: its request's, key's or tenant's say. */
+  sanitizeChoice: SanitizeChoice;
   /** Removes a tenant and all its data (`DELETE /admin/tenants/{id}`). */
   tenantDeletion: TenantDeletion;
   /** Browser console sessions (core/console-sessions.ts). */
@@ -375,6 +378,7 @@ export async function buildRuntime(
     settings,
     tenantRules: tenantRules.book,
     keySettings,
+    sanitizeChoice: new SanitizeChoice(settings, keySettings),
     tenantDeletion: new TenantDeletion({
       redis,
       keys,

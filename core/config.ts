@@ -369,7 +369,7 @@ export const EnvSchema = z.object({
     'largest image, in pixels (width × height, as its header declares), the image classifier decodes; a larger one is reported `content.unscannable.image.limits-exceeded`',
   ),
   ARBITER_SANITIZE_TIMEOUT_MS: positiveInt(60_000).describe(
-    'longest the sanitized copy of one scan (`sanitize=true`, a bucket’s `sanitize`) may take to make; past it the result says `sanitized.available: false` with the reason. Content larger than `ARBITER_MAX_FILE_SIZE` is not sanitized (see docs/sanitizing.md)',
+    'longest the sanitized copy of one scan (`sanitize=true` or the key’s or tenant’s setting, a bucket’s `sanitize`) may take to make; past it the result says `sanitized.available: false` with the reason. Content larger than `ARBITER_MAX_FILE_SIZE` is not sanitized (see docs/sanitizing.md)',
   ),
   ARBITER_LANGUAGE_RULES_DIR: z.string().optional().meta({
     description:

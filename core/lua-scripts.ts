@@ -19,6 +19,7 @@ const LUA_SCRIPTS = {
   apiKeyDisable: ['core/lua/api-key-disable.lua'],
   apiKeySetCategories: ['core/lua/api-key-set-categories.lua'],
   apiKeySetAllowedTypes: ['core/lua/api-key-set-allowed-types.lua'],
+  apiKeySetSanitize: ['core/lua/api-key-set-sanitize.lua'],
   usageCharge: ['core/lua/usage-charge.lua'],
   tenantRulesWrite: ['core/lua/tenant-rules-write.lua'],
   tenantLeaseAcquire: ['core/lua/redis-now.lua', 'core/lua/tenant-lease-acquire.lua'],

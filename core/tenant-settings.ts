@@ -43,6 +43,11 @@ export interface TenantSettings {
    * `content.type.disallowed`; null (the default) allows any. A key may have its own list.
    */
   allowedContentTypes: readonly string[] | null;
+  /**
+   * Whether the tenant's uploads and fetches through the API get a sanitized copy when the
+   * request does not say (docs/sanitizing.md); off by default. A key may have its own.
+   */
+  sanitize: boolean;
 }
 
 export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
@@ -51,6 +56,7 @@ export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   imageThreshold: DEFAULT_IMAGE_THRESHOLD,
   classification: DEFAULT_CLASSIFICATION,
   allowedContentTypes: null,
+  sanitize: false,
 };
 
 /** Settings are read from Redis at most this often per process (a change applies within it). */
@@ -62,6 +68,15 @@ const IMAGE_THRESHOLD = 'image_threshold';
 const CLASSIFICATION_TYPES = 'classification_types';
 const CLASSIFICATION_MIN_MATCHES = 'classification_min_matches';
 const ALLOWED_CONTENT_TYPES = 'allowed_content_types';
+const SANITIZE = 'sanitize';
+
+/** How an on/off setting is stored: '1' or '0'. */
+export const storedSwitch = (on: boolean): string => (on ? '1' : '0');
+
+/** An on/off setting as stored; anything but '1' or '0' (nothing stored) reads as undefined. */
+export function parseStoredSwitch(raw: string | null | undefined): boolean | undefined {
+  return raw === '1' ? true : raw === '0' ? false : undefined;
+}
 
 /**
  * Allowed types as given (valid ranges: the API's schema checked them), lower case, duplicates
@@ -136,15 +151,17 @@ export class TenantSettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<TenantSettings> {
-    const [report, categories, threshold, types, minMatches, allowedTypes] = await this.redis.hmget(
-      this.keys.tenantSettings(tenantId),
-      REPORT_UNSCANNABLE,
-      DETECTION_CATEGORIES_FIELD,
-      IMAGE_THRESHOLD,
-      CLASSIFICATION_TYPES,
-      CLASSIFICATION_MIN_MATCHES,
-      ALLOWED_CONTENT_TYPES,
-    );
+    const [report, categories, threshold, types, minMatches, allowedTypes, sanitize] =
+      await this.redis.hmget(
+        this.keys.tenantSettings(tenantId),
+        REPORT_UNSCANNABLE,
+        DETECTION_CATEGORIES_FIELD,
+        IMAGE_THRESHOLD,
+        CLASSIFICATION_TYPES,
+        CLASSIFICATION_MIN_MATCHES,
+        ALLOWED_CONTENT_TYPES,
+        SANITIZE,
+      );
     return {
       reportUnscannable:
         report === null || report === undefined
@@ -155,6 +172,7 @@ export class TenantSettingsStore {
       imageThreshold: parseThreshold(threshold),
       classification: parseClassification(types, minMatches),
       allowedContentTypes: parseStoredAllowedTypes(allowedTypes),
+      sanitize: parseStoredSwitch(sanitize) ?? DEFAULT_TENANT_SETTINGS.sanitize,
     };
   }
 
@@ -162,7 +180,7 @@ export class TenantSettingsStore {
   async update(tenantId: string, changes: Partial<TenantSettings>): Promise<TenantSettings> {
     const fields: Record<string, string> = {};
     if (changes.reportUnscannable !== undefined)
-      fields[REPORT_UNSCANNABLE] = changes.reportUnscannable ? '1' : '0';
+      fields[REPORT_UNSCANNABLE] = storedSwitch(changes.reportUnscannable);
     if (changes.detectionCategories !== undefined) {
       const categories = normaliseCategories(changes.detectionCategories);
       if (categories.length === 0) throw new Error('a tenant needs at least one category');
@@ -179,6 +197,7 @@ export class TenantSettingsStore {
       fields[CLASSIFICATION_TYPES] = types.join(',');
       fields[CLASSIFICATION_MIN_MATCHES] = String(minMatches);
     }
+    if (changes.sanitize !== undefined) fields[SANITIZE] = storedSwitch(changes.sanitize);
     if (changes.allowedContentTypes)
       fields[ALLOWED_CONTENT_TYPES] = storedAllowedTypes(changes.allowedContentTypes);
     if (Object.keys(fields).length > 0)

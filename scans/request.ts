@@ -13,7 +13,10 @@ import type { ObjectRef, ScanRequest } from './results.js';
 export interface ClientFields {
   callback?: string | undefined;
   metadata?: Record<string, string> | undefined;
-  /** Whether a sanitized copy is wanted (`sanitize=true`); false and unset are the same. */
+  /**
+   * Whether a sanitized copy is made: by the time a request is built, decided from the client's
+   * `sanitize` and the key's and tenant's settings (scans/sanitize-choice.ts); unset is false.
+   */
   sanitize?: boolean | undefined;
 }
 

@@ -54,9 +54,10 @@ export interface ScanResult {
    */
   rescan?: RescanNote;
   /**
-   * Asked for with `sanitize=true` (or a bucket's `sanitize`): the sanitized copy of the content,
-   * downloadable from `GET /files/{id}/sanitized` while the result lives, or why there is none
-   * (docs/sanitizing.md). Absent when no copy was asked for, or the content was not scanned.
+   * Asked for with `sanitize=true`, a key's or tenant's `sanitize` setting, or a bucket's
+   * `sanitize`: the sanitized copy of the content, downloadable from `GET /files/{id}/sanitized`
+   * while the result lives, or why there is none (docs/sanitizing.md). Absent when no copy was
+   * asked for, or the content was not scanned.
    */
   sanitized?: SanitizedCopy;
   /**
@@ -125,7 +126,11 @@ export interface ScanRequest {
    * events, retro jobs), which follow their tenant's settings. A rescan keeps its original's.
    */
   keyId?: string;
-  /** `sanitize=true`: a sanitized copy of the content is made once it is scanned (clean). */
+  /**
+   * A sanitized copy of the content is made once it is scanned (clean): the request's
+   * `sanitize=true`, or the key's or tenant's setting when the request did not say, decided at
+   * submit time (scans/sanitize-choice.ts).
+   */
   sanitize?: boolean;
 }
 

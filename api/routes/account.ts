@@ -88,6 +88,7 @@ export function accountRouter({
               image_threshold: preferences.imageThreshold,
               classification: describeClassification(preferences.classification),
               allowed_content_types: preferences.allowedContentTypes,
+              sanitize: preferences.sanitize,
             },
           }
         : {}),

@@ -32,7 +32,7 @@ export interface AdminRouterDeps {
   limiter?: TenantLimiter;
   /** Per-tenant scanning preferences, under `/admin/tenants/{id}/settings`. */
   settings?: TenantSettingsStore;
-  /** Per-key detection categories, under `/admin/keys/{key}/settings`. */
+  /** Per-key overrides of the tenant's settings, under `/admin/keys/{key}/settings`. */
   keySettings?: KeySettingsStore;
   /** `DELETE /admin/tenants/{id}`. */
   tenantDeletion?: TenantDeletion;
@@ -138,6 +138,7 @@ export function adminRouter({
       ...(changes.allowed_content_types !== undefined
         ? { allowedContentTypes: changes.allowed_content_types }
         : {}),
+      ...(changes.sanitize !== undefined ? { sanitize: changes.sanitize } : {}),
     });
     sendJson(res, 200, describeSettings(updated));
   });
@@ -161,7 +162,7 @@ export function adminRouter({
     res.status(204).end();
   });
 
-  // A key's own detection categories (null: it follows its tenant's).
+  // A key's own detection categories, allowed types and sanitizing (null: it follows its tenant's).
   router.get('/keys/:key/settings', async (req, res) => {
     const found = await requireKeySettings(keySettings).get(String(req.params.key));
     if (!found) throw notFound('There is no such key.');
@@ -177,6 +178,8 @@ export function adminRouter({
       updated = await store.setCategories(key, changes.detection_categories);
     if (updated && changes.allowed_content_types !== undefined)
       updated = await store.setAllowedContentTypes(key, changes.allowed_content_types);
+    if (updated && changes.sanitize !== undefined)
+      updated = await store.setSanitize(key, changes.sanitize);
     if (!updated) throw notFound('There is no such key.');
     sendJson(res, 200, await describeKeySettings(requireSettings(settings), updated));
   });
@@ -248,10 +251,11 @@ function describeSettings(settings: TenantSettings) {
     image_threshold: settings.imageThreshold,
     classification: describeClassification(settings.classification),
     allowed_content_types: settings.allowedContentTypes,
+    sanitize: settings.sanitize,
   };
 }
 
-/** The key's own categories (null: none) and those its scans get. */
+/** The key's own settings (null: it follows its tenant's) and those its scans get. */
 async function describeKeySettings(settings: TenantSettingsStore, key: KeySettings) {
   const tenant = await settings.get(key.tenantId);
   return {
@@ -259,6 +263,8 @@ async function describeKeySettings(settings: TenantSettingsStore, key: KeySettin
     effective_detection_categories: key.detectionCategories ?? tenant.detectionCategories,
     allowed_content_types: key.allowedContentTypes,
     effective_allowed_content_types: key.allowedContentTypes ?? tenant.allowedContentTypes,
+    sanitize: key.sanitize,
+    effective_sanitize: key.sanitize ?? tenant.sanitize,
   };
 }
 

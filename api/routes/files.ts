@@ -9,7 +9,8 @@ import type { SanitizedStore } from '../../core/sanitized-store.js';
 import type { Spool } from '../../core/spool.js';
 import type { UploadStore } from '../../core/upload-store.js';
 import { requireAllowedUrl } from '../../core/url-policy.js';
-import { locationRequest, uploadRequest } from '../../scans/request.js';
+import { locationRequest, uploadRequest, type ClientFields } from '../../scans/request.js';
+import type { SanitizeChoice } from '../../scans/sanitize-choice.js';
 import type { SanitizedCopy, ScanRecord, ScanRequest } from '../../scans/results.js';
 import { contentName } from '../../scanning/engines.js';
 import type { ScanService } from '../../scans/service.js';
@@ -40,6 +41,8 @@ export interface FilesDeps {
   uploads: UploadStore;
   /** Where sanitized copies wait for their download (core/sanitized-store.ts). */
   sanitized: SanitizedStore;
+  /** Whether a scan gets a sanitized copy: `sanitize`, else the key's or tenant's setting. */
+  sanitizeChoice: SanitizeChoice;
   publicUrl: string | undefined;
   maxFileSize: number;
   logger: Logger;
@@ -89,7 +92,7 @@ export function filesRouter(deps: FilesDeps): Router {
 async function processSync(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
   const fields = await parseOrDiscard(spoolDiscard(deps), req, () =>
-    screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))),
+    withSanitizeChoice(deps, res, screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body)))),
   );
   const file = req.file;
   if (file && fields.location) {
@@ -126,7 +129,7 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
   const tenantId = principalOf(res).tenantId;
   const discard = stagedDiscard(deps);
   const fields = await parseOrDiscard(discard, req, () =>
-    screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body))),
+    withSanitizeChoice(deps, res, screenUrls(deps, SubmitFileSchema.parse(checkFields(req.body)))),
   );
   const file = req.file;
   if (fields.location) {
@@ -152,7 +155,11 @@ async function submitAsync(deps: FilesDeps, req: Request, res: Response): Promis
 /** `POST /files/fetch`: queue a download of `location` and its scan, answer 202 at once. */
 async function submitFetch(deps: FilesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = principalOf(res).tenantId;
-  const fields = screenUrls(deps, FetchSchema.parse(checkFields(req.body ?? {})));
+  const fields = await withSanitizeChoice(
+    deps,
+    res,
+    screenUrls(deps, FetchSchema.parse(checkFields(req.body ?? {}))),
+  );
   const request = locationRequest(tenantId, fields, { keyId: principalOf(res).keyId });
   await deps.scanning.submit({ request, received: RECEIVED });
   accepted(deps, req, res, request.id);
@@ -323,14 +330,31 @@ function screenUrls<T extends { location?: string | undefined; callback?: string
   return fields;
 }
 
-/** Parses the fields of an upload request, removing the received file if they are invalid. */
+/**
+ * The fields with `sanitize` decided: the request's own where it gave one, else the submitting
+ * key's setting, else its tenant's (scans/sanitize-choice.ts), stored with the scan.
+ */
+async function withSanitizeChoice<T extends ClientFields>(
+  deps: FilesDeps,
+  res: Response,
+  fields: T,
+): Promise<T & { sanitize: boolean }> {
+  const { tenantId, keyId } = principalOf(res);
+  const sanitize = await deps.sanitizeChoice.wanted(tenantId, keyId, fields.sanitize);
+  return { ...fields, sanitize };
+}
+
+/**
+ * Parses the fields of an upload request, removing the received file if they are invalid (or
+ * the settings that complete them cannot be read).
+ */
 async function parseOrDiscard<T>(
   discard: (file: Express.Multer.File) => Promise<void>,
   req: Request,
-  parse: () => T,
+  parse: () => T | Promise<T>,
 ): Promise<T> {
   try {
-    return parse();
+    return await parse();
   } catch (error) {
     if (req.file) await discard(req.file);
     throw error;

@@ -6,6 +6,7 @@ import type { TenantLimiter } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import type { ScanRequest } from '../../scans/results.js';
 import { uploadRequest } from '../../scans/request.js';
+import type { SanitizeChoice } from '../../scans/sanitize-choice.js';
 import type { ScanService } from '../../scans/service.js';
 import { describeOutcome, unfinished, verdictOf, type ScannedFile } from '../../scans/verdict.js';
 import type { Spool } from '../../core/spool.js';
@@ -45,6 +46,11 @@ export interface VerdictDeps {
   tokens: TokenStore;
   /** Runs every file's scan now (scans/service.ts). */
   scanning: ScanService;
+  /**
+   * Whether the uploads get sanitized copies: the key's setting, else the tenant's (this API
+   * has no parameter for it). The verdict is the same; the stored results carry `sanitized`.
+   */
+  sanitizeChoice: SanitizeChoice;
   spool: Spool;
   limiter: TenantLimiter;
   maxFileSize: number;
@@ -182,11 +188,12 @@ async function scanUploads(deps: VerdictDeps, req: Request, res: Response): Prom
         `The file "${empty.originalname.slice(0, 255)}" is empty: there is nothing to scan.`,
       );
 
+    const sanitize = await deps.sanitizeChoice.wanted(tenantId, keyId, undefined);
     const outcomes = await mapLimited(
       files,
       SCAN_PARALLELISM,
       async (file): Promise<FileOutcome> => {
-        const request = uploadRequest(tenantId, {}, uploadedPart(file), { keyId });
+        const request = uploadRequest(tenantId, { sanitize }, uploadedPart(file), { keyId });
         let verdicts: EngineVerdict[] = [];
         const result = await deps.scanning.runNow(
           { request, received: 'content received for processing (verdict API)' },

@@ -77,6 +77,7 @@ describe('detection categories', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
     const changed = await putSettings(
       tenant.id,
@@ -89,6 +90,7 @@ describe('detection categories', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
     // Fields left out keep their value; the bounds are allowed.
     expect(await (await putSettings(tenant.id, '{"image_threshold":0}')).json()).toEqual({
@@ -97,6 +99,7 @@ describe('detection categories', () => {
       image_threshold: 0,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
     const all = await putSettings(
       tenant.id,
@@ -108,6 +111,7 @@ describe('detection categories', () => {
       image_threshold: 1,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
     expect((await accountOf(tenant.auth)).keys[tenant.key]?.detection_categories_enabled).toEqual([
       'malware',
@@ -173,6 +177,7 @@ describe('detection categories', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
   });
 
@@ -187,6 +192,8 @@ describe('detection categories', () => {
       effective_detection_categories: ['malware'],
       allowed_content_types: null,
       effective_allowed_content_types: null,
+      sanitize: null,
+      effective_sanitize: false,
     });
 
     // The tenant asks for more than malware; the first key keeps to malware.
@@ -197,6 +204,8 @@ describe('detection categories', () => {
       effective_detection_categories: ['malware'],
       allowed_content_types: null,
       effective_allowed_content_types: null,
+      sanitize: null,
+      effective_sanitize: false,
     });
     expect(
       (await putSettings(tenant.id, '{"detection_categories":["malware","unsafe_image"]}')).status,
@@ -206,12 +215,16 @@ describe('detection categories', () => {
       effective_detection_categories: ['malware'],
       allowed_content_types: null,
       effective_allowed_content_types: null,
+      sanitize: null,
+      effective_sanitize: false,
     });
     expect(await keySettingsOf(other.key)).toEqual({
       detection_categories: null,
       effective_detection_categories: ['malware', 'unsafe_image'],
       allowed_content_types: null,
       effective_allowed_content_types: null,
+      sanitize: null,
+      effective_sanitize: false,
     });
     const account = await accountOf(tenant.auth);
     expect(account.keys[tenant.key]?.detection_categories_enabled).toEqual(['malware']);
@@ -242,6 +255,8 @@ describe('detection categories', () => {
       effective_detection_categories: ['malware', 'unsafe_image'],
       allowed_content_types: null,
       effective_allowed_content_types: null,
+      sanitize: null,
+      effective_sanitize: false,
     });
     expect((await accountOf(tenant.auth)).keys[tenant.key]?.detection_categories_enabled).toEqual([
       'malware',
@@ -253,7 +268,7 @@ describe('detection categories', () => {
   it('refuses bad key settings, unknown keys and callers without the admin token', async () => {
     const tenant = await service.createTenant('key-settings-errors');
     const cases: Array<[string, RegExp]> = [
-      ['{}', /give detection_categories, allowed_content_types or both/],
+      ['{}', /give at least one of detection_categories, allowed_content_types and sanitize/],
       ['{"detection_categories":[]}', /must name at least one category/],
       ['{"detection_categories":["malware","gore"]}', /unknown category "gore"/],
       [
@@ -355,6 +370,7 @@ describe('detection categories', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
     const analyzers = account.analyzers as Array<{ name: string; category: string | null }>;
     expect(analyzers.map(({ name, category }) => [name, category])).toEqual([

@@ -59,6 +59,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
 
     const result = await scanSync(reporting, encrypted);
@@ -74,6 +75,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
   });
 
@@ -151,11 +153,11 @@ describe('tenant settings: opting out of unscannable findings', () => {
       ['{"report_unscannable":null}', /report_unscannable must be true or false/],
       [
         '{"reportUnscannable":false}',
-        /accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold, classification, allowed_content_types and sanitize/,
       ],
       [
         '{"__proto__":{"report_unscannable":false}}',
-        /accepted fields are report_unscannable, detection_categories, image_threshold, classification and allowed_content_types/,
+        /accepted fields are report_unscannable, detection_categories, image_threshold, classification, allowed_content_types and sanitize/,
       ],
       ['[false]', /.+/],
       ['{"report_unscannable":', /.+/],
@@ -179,6 +181,7 @@ describe('tenant settings: opting out of unscannable findings', () => {
       image_threshold: 0.7,
       classification: DEFAULT_CLASSIFICATION_VIEW,
       allowed_content_types: null,
+      sanitize: false,
     });
   });
 

@@ -117,6 +117,7 @@ describe('redis operations on a cluster (hash tags)', () => {
     expect(await settings.setCategories(credentials.key, ['malware'])).toMatchObject({
       tenantId: tenant.id,
     });
+    expect(await settings.setSanitize(credentials.key, true)).toMatchObject({ sanitize: true });
   });
 
   it('tokens', async () => {

@@ -244,7 +244,7 @@ export interface paths {
         };
         /**
          * Download the sanitized copy
-         * @description The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
+         * @description The sanitized copy of a result submitted with `sanitize=true`, or under a key’s or tenant’s `sanitize` setting (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
          */
         get: operations["getV22FilesIdSanitized"];
         put?: never;
@@ -264,7 +264,7 @@ export interface paths {
         };
         /**
          * Download the sanitized copy
-         * @description The sanitized copy of a result submitted with `sanitize=true` (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
+         * @description The sanitized copy of a result submitted with `sanitize=true`, or under a key’s or tenant’s `sanitize` setting (see the result’s `sanitized`), as an attachment, while the result lives. Made only of scanned content without findings; active content removed (see docs/sanitizing.md).
          */
         get: operations["getV21FilesIdSanitized"];
         put?: never;
@@ -885,7 +885,7 @@ export interface paths {
         get: operations["getAdminTenantsIdSettings"];
         /**
          * Change a tenant’s scanning preferences
-         * @description `report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`, `sensitive_data`, `file_type`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported; `classification` (`{"types": [...], "min_matches": 1}`, set as a whole, a field left out taking its default: every type, one value) is what `sensitive_data` counts and from how many values of a type, summed over the content, it is reported as `content.sensitive.<type>` (keys switch the category, not these); `allowed_content_types` (with `file_type`: media types or `type/*` ranges, or null for any, the default) is what the content may be, else `content.type.disallowed` (a key may have its own list). Fields left out keep their value. Every process sees the change within a second.
+         * @description `report_unscannable: false` opts the tenant out of `content.unscannable.*` findings: content that could not be fully scanned (encrypted, over a limit, corrupt) is then judged by its other findings alone, and the left-out findings are listed in the result’s `suppressed_findings`. `detection_categories` (a non-empty list of `malware`, `unsafe_image`, `unsafe_language`, `sensitive_data`, `file_type`; default `["malware"]`) is what the tenant’s scans look for on every path, unless the submitting key has its own; `image_threshold` (0 to 1, default 0.7) is the nudity score from which an image is reported; `classification` (`{"types": [...], "min_matches": 1}`, set as a whole, a field left out taking its default: every type, one value) is what `sensitive_data` counts and from how many values of a type, summed over the content, it is reported as `content.sensitive.<type>` (keys switch the category, not these); `allowed_content_types` (with `file_type`: media types or `type/*` ranges, or null for any, the default) is what the content may be, else `content.type.disallowed` (a key may have its own list); `sanitize: true` gives the tenant’s uploads and fetches through the API (`POST /files`, `/files/async`, `/files/fetch`, the verdict API) a sanitized copy when the request does not say `sanitize` itself (default false; a key may have its own setting). Fields left out keep their value. Every process sees the change within a second.
          */
         put: operations["putAdminTenantsIdSettings"];
         post?: never;
@@ -922,11 +922,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get an API key’s detection categories */
+        /** Get an API key’s own settings */
         get: operations["getAdminKeysKeySettings"];
         /**
-         * Set an API key’s detection categories
-         * @description Scans submitted with the key, or with an auth token it minted, on every API path (sync, async, fetch, the verdict API) look for these instead of the tenant’s; `null` follows the tenant’s again. S3 events, retro jobs and rescans always follow the tenant. Every process sees the change within a second.
+         * Set an API key’s own settings
+         * @description Scans submitted with the key, or with an auth token it minted, on every API path (sync, async, fetch, the verdict API) follow these instead of the tenant’s: `detection_categories` (what they look for), `allowed_content_types` (with `file_type`) and `sanitize` (whether they get a sanitized copy when the request does not say `sanitize` itself). `null` follows the tenant’s again; fields left out keep their value. S3 events and retro jobs, which no key submitted, follow the tenant; a rescan follows the key of the scan it repeats, and makes no sanitized copy. Bucket objects get sanitized copies by their bucket’s `sanitize` only. Every process sees the change within a second.
          */
         put: operations["putAdminKeysKeySettings"];
         post?: never;
@@ -1308,7 +1308,7 @@ export interface components {
                     version: string;
                 }[];
             };
-            /** @description Arbiter extension, with `sanitize=true`: the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings. */
+            /** @description Arbiter extension, with `sanitize=true` (or the key’s or tenant’s `sanitize` setting, or a bucket’s): the sanitized copy, downloaded from `GET /files/{id}/sanitized` while the result lives, or why there is none. Made only of scanned content without findings. */
             sanitized?: {
                 /** @constant */
                 available: true;
@@ -1810,7 +1810,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                     /**
                      * Format: binary
@@ -1912,7 +1912,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                     /**
                      * Format: binary
@@ -2014,7 +2014,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                     /**
                      * Format: binary
@@ -2116,7 +2116,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                     /**
                      * Format: binary
@@ -2218,7 +2218,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                 };
                 "application/json": {
@@ -2230,7 +2230,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                 };
                 "multipart/form-data": {
@@ -2242,7 +2242,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                 };
             };
@@ -2339,7 +2339,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                 };
                 "application/json": {
@@ -2351,7 +2351,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                 };
                 "multipart/form-data": {
@@ -2363,7 +2363,7 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`. Default false. */
+                    /** @description true: once scanned, content without findings gets a sanitized copy (active content removed; see docs/sanitizing.md), described in the result’s `sanitized` and downloaded from `GET /files/{id}/sanitized`; false: no copy. Left out: as the API key’s `sanitize` setting says, else the tenant’s (off unless the operator switched it on). */
                     sanitize?: boolean;
                 };
             };
@@ -3309,6 +3309,8 @@ export interface operations {
                                 min_matches: number;
                             };
                             allowed_content_types: string[] | null;
+                            /** @description Whether uploads and fetches get a sanitized copy when the request does not say `sanitize` (a key may have its own setting). */
+                            sanitize: boolean;
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
@@ -3412,6 +3414,8 @@ export interface operations {
                                 min_matches: number;
                             };
                             allowed_content_types: string[] | null;
+                            /** @description Whether uploads and fetches get a sanitized copy when the request does not say `sanitize` (a key may have its own setting). */
+                            sanitize: boolean;
                         };
                         /** @description An Arbiter addition: the malware engines (`builtin`, `clamd`) and their database versions, run when a scan’s categories include `malware`. */
                         engines?: {
@@ -5846,6 +5850,8 @@ export interface operations {
                         };
                         /** @description With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own. */
                         allowed_content_types: string[] | null;
+                        /** @description Whether uploads and fetches through the API get a sanitized copy when the request does not say (default false), unless a key has its own setting. */
+                        sanitize: boolean;
                     };
                 };
             };
@@ -5896,6 +5902,8 @@ export interface operations {
                     };
                     /** @description With the `file_type` category: the true types (sniffed from the bytes) the content may be, such as `["image/*", "application/pdf"]`; anything else gets `content.type.disallowed`. null (the default) allows any; an API key may have its own. */
                     allowed_content_types?: ((string[] | string[] | null) | null) | string[] | null;
+                    /** @description Whether uploads and fetches through the API get a sanitized copy when the request does not say (`sanitize` left out); default false. An API key may have its own. */
+                    sanitize?: boolean;
                 };
             };
         };
@@ -5922,6 +5930,8 @@ export interface operations {
                         };
                         /** @description With `file_type`: the true types the content may be (`image/*`, `application/pdf`), else `content.type.disallowed`; null (the default) allows any, unless a key has its own. */
                         allowed_content_types: string[] | null;
+                        /** @description Whether uploads and fetches through the API get a sanitized copy when the request does not say (default false), unless a key has its own setting. */
+                        sanitize: boolean;
                     };
                 };
             };
@@ -6040,6 +6050,10 @@ export interface operations {
                         allowed_content_types: string[] | null;
                         /** @description The allowed content types its scans are held to now (with `file_type`); null: any type. */
                         effective_allowed_content_types: string[] | null;
+                        /** @description The key’s own sanitize setting; null when it follows its tenant’s. */
+                        sanitize: boolean | null;
+                        /** @description Whether its uploads and fetches get a sanitized copy now when the request does not say. */
+                        effective_sanitize: boolean;
                     };
                 };
             };
@@ -6080,6 +6094,8 @@ export interface operations {
                     detection_categories?: ("malware" | "unsafe_image" | "unsafe_language" | "sensitive_data" | "file_type")[] | null;
                     /** @description With `file_type`: the true types its scans’ content may be (replacing the tenant’s list); null to follow the tenant’s again. */
                     allowed_content_types?: ((string[] | string[] | null) | null) | string[] | null;
+                    /** @description Whether uploads and fetches submitted with this key (or a token it minted) get a sanitized copy when the request does not say, in place of the tenant’s setting; null to follow the tenant’s again. */
+                    sanitize?: boolean | null;
                 };
             };
         };
@@ -6099,6 +6115,10 @@ export interface operations {
                         allowed_content_types: string[] | null;
                         /** @description The allowed content types its scans are held to now (with `file_type`); null: any type. */
                         effective_allowed_content_types: string[] | null;
+                        /** @description The key’s own sanitize setting; null when it follows its tenant’s. */
+                        sanitize: boolean | null;
+                        /** @description Whether its uploads and fetches get a sanitized copy now when the request does not say. */
+                        effective_sanitize: boolean;
                     };
                 };
             };
