@@ -202,6 +202,7 @@ describe('console scan content: sensitive data, true type, sanitized copies (Chr
       (await (await service.admin(`/tenants/${other.id}/settings`)).json()) as {
         classification: { types: string[]; min_matches: number };
         allowed_content_types: string[] | null;
+        sanitize: boolean;
       };
     const page = await consoleService.openPage();
     await signInAsOperator(page, service.url);
@@ -217,11 +218,14 @@ describe('console scan content: sensitive data, true type, sanitized copies (Chr
       if (!kept.includes(type)) await form.locator(`#sensitive-${type}`).uncheck();
     await form.getByLabel(/Reported from this many values/).fill('2');
     await allowed.fill('image/*\nApplication/PDF');
+    expect(await form.getByLabel(/Make a sanitized copy/).isChecked()).toBe(false);
+    await form.getByLabel(/Make a sanitized copy/).check();
     await form.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('Settings saved.').waitFor();
     expect(await stored()).toMatchObject({
       classification: { types: kept, min_matches: 2 },
       allowed_content_types: ['image/*', 'application/pdf'],
+      sanitize: true,
     });
     // What is in force, as the API put it (lower case).
     await form.getByText('In force: image/*, application/pdf.').waitFor();
@@ -268,6 +272,7 @@ describe('console scan content: sensitive data, true type, sanitized copies (Chr
     expect(shown).toContain('IBANs');
     expect(shown).toContain('Reported from 2 values of a type');
     expect(shown).toContain('text/csv');
+    expect(shown).toContain('Made of every upload and download without findings');
     await tenantPage.context().close();
   });
 });

@@ -68,6 +68,12 @@ function ScanningSettings() {
                 : `Reported from ${settings.classification.min_matches} values of a type`,
             ],
             [
+              'Sanitized copies',
+              settings.sanitize
+                ? 'Made of every upload and download without findings (a key or a request may say otherwise)'
+                : 'Made when a request asks (sanitize=true) or a key is set to',
+            ],
+            [
               'Allowed content types',
               settings.allowed_content_types?.join(', ') ??
                 'Any type (a key may have its own list)',

@@ -202,6 +202,7 @@ function SettingsForm({
         params: { path: { id } },
         body: {
           report_unscannable: form.get('report_unscannable') !== null,
+          sanitize: form.get('sanitize') !== null,
           detection_categories: categories,
           image_threshold: threshold,
           classification: { types, min_matches: minMatches },
@@ -220,6 +221,13 @@ function SettingsForm({
         />
         <label for="report-unscannable">
           Report content that could not be fully scanned (content.unscannable.*)
+        </label>
+      </div>
+      <div class="checkbox-row">
+        <input id="sanitize" type="checkbox" name="sanitize" defaultChecked={settings.sanitize} />
+        <label for="sanitize">
+          Make a sanitized copy of every upload and download without findings, unless the request or
+          the key says otherwise (sanitize)
         </label>
       </div>
       <fieldset>
