@@ -18,6 +18,14 @@ import {
   textDocument,
 } from '../support/sensitive-documents.js';
 import {
+  ATTRIBUTE_HTML_COUNTS,
+  attributeHtml,
+  FILLED_FORM_COUNTS,
+  filledFormPdf,
+  HEADER_ONLY_COUNTS,
+  headerOnlyMessage,
+} from '../support/unseen-text-documents.js';
+import {
   basic,
   pollScanResult,
   scaniiRequest,
@@ -162,6 +170,19 @@ describe('sensitive-data classification', () => {
           .map((place) => `content.sensitive.credit_card in ${place}`)
           .join(', '),
     );
+  });
+
+  it('counts values a reader sees outside body and page text: header fields, form fields, attributes', async () => {
+    const documents: Array<[string, Buffer, Record<string, number>]> = [
+      ['header-only.eml', headerOnlyMessage(), HEADER_ONLY_COUNTS],
+      ['tax-form.pdf', await filledFormPdf(false), FILLED_FORM_COUNTS],
+      ['account.html', attributeHtml(), ATTRIBUTE_HTML_COUNTS],
+    ];
+    for (const [name, data, counts] of documents) {
+      const result = await scanSync(tenant, data, name);
+      expect(result.classification?.matches, name).toEqual(counts);
+      expect(result.findings, name).toEqual(findingsOf(counts));
+    }
   });
 
   it('reports a type only from the tenant’s min_matches, and only the types it asks for', async () => {

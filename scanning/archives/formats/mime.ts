@@ -1,4 +1,4 @@
-import { pipeline, type Transform } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import { Splitter, type MimeNode, type SplitterChunk } from '@zone-eu/mailsplit';
 import {
   UnpackError,
@@ -96,10 +96,10 @@ class PartWriter {
     const text = shownHeaderText(lines);
     if (text === '') return true;
     const bytes = Buffer.from(text, 'utf8');
-    const data = (async function* () {
-      yield bytes;
-    })();
-    return this.context.member(MAIL_HEADERS_MEMBER, data, { size: bytes.length, again: true });
+    return this.context.member(MAIL_HEADERS_MEMBER, Readable.from([bytes]), {
+      size: bytes.length,
+      again: true,
+    });
   }
 
   /** Body bytes of the current part. False when the walk is over for this message. */

@@ -49,6 +49,7 @@ export class ObjectStrings {
       const plain = decryption ? decryption.string(raw, owner.num, owner.gen) : raw;
       // A line break inside a value (a multi-line field) stays one; the lines stay apart.
       // Control characters (a binary string, a wrong key) would make the text pass for binary.
+      // eslint-disable-next-line no-control-regex -- control characters are what is replaced
       return textString(plain).replace(/[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/g, ' ');
     });
     return Buffer.from(lines.join('\n'), 'utf8');

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { UnpackError, type FormatHandler, type MemberInfo, type UnpackContext } from '../format.js';
 import { decodeFilters, type ByteStream } from './pdf-filters.js';
 import { openEncryption, type PdfDecryption } from './pdf-crypt.js';
@@ -444,10 +445,10 @@ async function scanStrings(
     );
   if (layout.strings.size === 0) return;
   const text = layout.strings.text(decryption);
-  const data = (async function* () {
-    yield text;
-  })();
-  await context.member(PDF_STRINGS_MEMBER, data, { size: text.length, again: true });
+  await context.member(PDF_STRINGS_MEMBER, Readable.from([text]), {
+    size: text.length,
+    again: true,
+  });
 }
 
 function imageReferences(
