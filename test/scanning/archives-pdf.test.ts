@@ -65,6 +65,23 @@ describe('PDF documents', () => {
     expect(lines?.sort()).toEqual(['name', 'name', 'Your', 'Äda'].sort());
   });
 
+  it('reads the strings of its objects up to a bound, and says when there were more', async () => {
+    // 300,000 one-byte strings: each costs its byte and its bookkeeping against the 8 MiB.
+    const objects = Array.from({ length: 300 }, () => `[${'(a) '.repeat(1000)}]`);
+    const pdf = writePdf(['<< /Type /Catalog >>', ...objects]);
+    const { result, found } = await members(pdf);
+    expect(result.unscannable).toMatchObject([
+      {
+        reason: 'limits-exceeded',
+        path: ['doc.pdf', '(strings)'],
+        detail: 'pdf: strings of its objects past 8388608 bytes were not read',
+      },
+    ]);
+    const read = found.get('(strings)')?.length ?? 0;
+    expect(read).toBeGreaterThan(400_000);
+    expect(read).toBeLessThan(600_000);
+  });
+
   it('finds the test executable in ClamAV’s own clam.pdf, by its attachment name', async () => {
     const { result, found } = await members(readFileSync('/usr/share/clamav-testfiles/clam.pdf'));
     expect(found.get('clam.exe')?.sha1).toBe(sha1(clamExe));

@@ -17,8 +17,12 @@ import { asDict, asName, asRef, textString, type PdfDict, type PdfValue } from '
 /** The member the strings are handed over as, one a line. */
 export const PDF_STRINGS_MEMBER = '(strings)';
 
-/** Bytes of strings kept; past them the rest is not read, and the PDF says so. */
-export const MAX_STRING_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes of strings kept, each string counted with STRING_OVERHEAD more (a hostile file of a
+ * million one-byte strings is bounded too); past them the rest is not read, and the PDF says so.
+ */
+export const MAX_STRING_BYTES = 8 * 1024 * 1024;
+const STRING_OVERHEAD = 32;
 /** Appearance streams remembered (hostile files repeat annotations endlessly). */
 const MAX_APPEARANCES = 100_000;
 
@@ -30,14 +34,6 @@ export class ObjectStrings {
   private bytes = 0;
   /** Some strings were left out: more than MAX_STRING_BYTES of them. */
   overflowed = false;
-
-  /**
-   * The strings of one object outside streams (a security handler's are keys, not text, and are
-   * not given here), in the order they are written.
-   */
-  add(value: PdfValue, owner: PdfObjectId): void {
-    this.collect(value, owner);
-  }
 
   get size(): number {
     return this.found.length;
@@ -55,22 +51,27 @@ export class ObjectStrings {
     return Buffer.from(lines.join('\n'), 'utf8');
   }
 
-  private collect(value: PdfValue, owner: PdfObjectId): void {
+  /**
+   * The strings of one object outside streams (a security handler's are keys, not text, and are
+   * not given here), in the order they are written.
+   */
+  add(value: PdfValue, owner: PdfObjectId): void {
     if (this.overflowed) return;
     if (Buffer.isBuffer(value)) {
       if (value.length === 0) return;
-      if (this.bytes + value.length > MAX_STRING_BYTES) {
+      const cost = value.length + STRING_OVERHEAD;
+      if (this.bytes + cost > MAX_STRING_BYTES) {
         this.overflowed = true;
         return;
       }
-      this.bytes += value.length;
+      this.bytes += cost;
       this.found.push({ raw: value, owner });
     } else if (Array.isArray(value)) {
-      for (const item of value) this.collect(item, owner);
+      for (const item of value) this.add(item, owner);
     } else if (value instanceof Map) {
       const signature = value.has('ByteRange');
       for (const [key, item] of value) {
-        if (!(signature && SIGNATURE_ENTRIES.has(key))) this.collect(item, owner);
+        if (!(signature && SIGNATURE_ENTRIES.has(key))) this.add(item, owner);
       }
     }
   }

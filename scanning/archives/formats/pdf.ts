@@ -39,11 +39,12 @@ import {
  * under the name their file specification gives, and object streams are opened to find the
  * file specifications inside them. The strings of the objects outside streams (form field
  * values, comments, the document's properties) are one more member, `(strings)`, for the
- * analyzers that read text (pdf-strings.ts); annotations' appearance streams are marked as such. Like ClamAV, the file is read from start to end for
- * `N G obj … stream … endstream` rather than through the cross-reference table: a damaged or
- * truncated PDF, or one whose incremental updates disagree, still has every stream found. An
- * encrypted PDF is decrypted when its user password is empty (pdf-crypt.ts), as readers open it
- * without asking; otherwise it is reported `encrypted`.
+ * analyzers that read text (pdf-strings.ts); annotations' appearance streams are marked as
+ * such. Like ClamAV, the file is read from start to end for `N G obj … stream … endstream`
+ * rather than through the cross-reference table: a damaged or truncated PDF, or one whose
+ * incremental updates disagree, still has every stream found. An encrypted PDF is decrypted
+ * when its user password is empty (pdf-crypt.ts), as readers open it without asking; otherwise
+ * it is reported `encrypted`.
  */
 export const pdfFormat: FormatHandler = {
   name: 'pdf',
