@@ -157,5 +157,6 @@ function headOf(member: Member, bytes: Buffer): PieceHead {
     size: member.size,
     container: member.container,
     ...(member.image ? { image: member.image } : {}),
+    ...(member.appearance ? { appearance: true } : {}),
   };
 }

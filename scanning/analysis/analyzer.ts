@@ -38,6 +38,8 @@ export interface PieceHead {
   container: string;
   /** What its container says of it when it is a bare image (`Member.image`: a PDF's). */
   image?: EmbeddedImage;
+  /** It is a PDF annotation's appearance stream (`Member.appearance`). */
+  appearance?: boolean;
 }
 
 export interface Piece extends PieceHead {

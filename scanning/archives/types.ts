@@ -33,6 +33,8 @@ export interface Member {
   container: string;
   /** What its container says of it when it is an image stored bare (MemberInfo.image). */
   image?: EmbeddedImage;
+  /** It is an annotation's appearance stream (MemberInfo.appearance). */
+  appearance?: boolean;
 }
 
 /**
@@ -216,6 +218,12 @@ export interface MemberInfo {
   again?: boolean;
   /** The member is an image stored bare (a PDF image XObject): what the container says of it. */
   image?: EmbeddedImage;
+  /**
+   * The member is a PDF annotation's appearance stream: it draws what the annotation's own
+   * strings hold (a form field's value, a comment), which the analyzers that read text read
+   * instead. Its bytes are scanned as any member's.
+   */
+  appearance?: boolean;
 }
 
 export interface UnpackContext {

@@ -180,6 +180,8 @@ interface Scope {
   failed?: (detail: string) => void;
   /** What the container says of these bytes when they are a bare image (MemberInfo.image). */
   image?: EmbeddedImage;
+  /** These bytes are an annotation's appearance stream (MemberInfo.appearance). */
+  appearance?: boolean;
 }
 
 /** The walker's own consumer of a container's bytes, fed alongside the visitor. */
@@ -313,6 +315,7 @@ class Walk {
       depth: scope.depth,
       container: scope.kind,
       ...(scope.image ? { image: scope.image } : {}),
+      ...(scope.appearance ? { appearance: true } : {}),
     };
     return (async () => {
       try {
@@ -700,6 +703,7 @@ class Walk {
           ...(info.compressed ? { compressed: info.compressed } : {}),
           ...(info.again ? { again: true } : {}),
           ...(info.image ? { image: info.image } : {}),
+          ...(info.appearance ? { appearance: true } : {}),
           cancelled,
           kind: handler.name,
         });

@@ -29,13 +29,18 @@ describe('MIME messages', () => {
     expect(result.unscannable).toEqual([]);
     const members = result.visited.filter((v) => v.depth === 1);
     expect(members.map((v) => [v.path, v.container])).toEqual([
+      ['mail.eml/(headers)', 'mime'],
       ['mail.eml/part-1.txt', 'mime'],
       ['mail.eml/eicar.com', 'mime'],
       ['mail.eml/data.bin', 'mime'],
     ]);
-    expect(members[0]?.data?.toString()).toBe('Hello,\nplease find attached.\n');
-    expect(members[1]?.data).toEqual(eicar());
-    expect(members[2]?.data).toEqual(binary);
+    // The fields a reader shows, one a line, for the analyzers that read text.
+    expect(members[0]?.data?.toString()).toBe(
+      '\ntest message\nSender <sender@example.com>\nrecipient@example.com\n',
+    );
+    expect(members[1]?.data?.toString()).toBe('Hello,\nplease find attached.\n');
+    expect(members[2]?.data).toEqual(eicar());
+    expect(members[3]?.data).toEqual(binary);
   });
 
   it('opens an attached message (message/rfc822) and a zip attachment in turn', async () => {
@@ -76,7 +81,8 @@ describe('MIME messages', () => {
     expect(limited.unscannable).toMatchObject([
       { reason: 'limits-exceeded', path: ['many.eml'], detail: 'more than 3 archive members' },
     ]);
-    expect(limited.visited).toHaveLength(4);
+    // The message, its header fields (a second reading of its bytes, not counted) and 3 parts.
+    expect(limited.visited).toHaveLength(5);
 
     let nested = emlMessage({ attachments: [{ name: 'eicar.com', data: eicar() }] });
     for (let level = 0; level < 4; level++) {

@@ -9,6 +9,7 @@ import {
   appendUpdate,
   attachmentPdf,
   flateStream,
+  qpdf,
   qpdfAttachment,
   writePdf,
 } from '../support/pdf.js';
@@ -38,6 +39,49 @@ async function members(content: Buffer, limits = DEFAULT_LIMITS) {
 const text = Buffer.from('Some page text ------ long enough to be worth compressing. '.repeat(20));
 
 describe('PDF documents', () => {
+  it('hands over the strings of objects outside streams as (strings), appearance streams marked', async () => {
+    const pdf = writePdf([
+      '<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>',
+      '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+      '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Annots [4 0 R] >>',
+      // A field and its widget in one: a UTF-16 value, a tooltip, its appearance stream.
+      '<< /FT /Tx /T (name) /V <FEFF00C400640061> /TU (Your\\nname) /Subtype /Widget ' +
+        '/Rect [0 0 200 20] /AP << /N 5 0 R >> >>',
+      { dict: '/Subtype /Form /BBox [0 0 200 20]', data: Buffer.from('BT 2 5 Td (Ada) Tj ET') },
+    ]);
+    const { result, found } = await members(pdf);
+    expect(result.unscannable).toEqual([]);
+    expect(found.get('(strings)')?.data?.toString()).toBe('name\nÄda\nYour\nname');
+    expect(found.get('stream-5-0.bin')?.appearance).toBe(true);
+    expect(found.get('stream-5-0.bin')?.data?.toString()).toBe('BT 2 5 Td (Ada) Tj ET');
+
+    // Encrypted with an empty user password, each string with its object's key: decrypted.
+    const encrypted = qpdf(pdf, ['--encrypt', '', 'owner-secret', '256', '--']);
+    expect(encrypted.toString('latin1')).not.toContain('(name)');
+    const opened = await members(encrypted);
+    expect(opened.result.unscannable).toEqual([]);
+    // qpdf writes the entries in an order of its own.
+    const lines = opened.found.get('(strings)')?.data?.toString().split('\n');
+    expect(lines?.sort()).toEqual(['name', 'name', 'Your', 'Äda'].sort());
+  });
+
+  it('reads the strings of its objects up to a bound, and says when there were more', async () => {
+    // 300,000 one-byte strings: each costs its byte and its bookkeeping against the 8 MiB.
+    const objects = Array.from({ length: 300 }, () => `[${'(a) '.repeat(1000)}]`);
+    const pdf = writePdf(['<< /Type /Catalog >>', ...objects]);
+    const { result, found } = await members(pdf);
+    expect(result.unscannable).toMatchObject([
+      {
+        reason: 'limits-exceeded',
+        path: ['doc.pdf', '(strings)'],
+        detail: 'pdf: strings of its objects past 8388608 bytes were not read',
+      },
+    ]);
+    const read = found.get('(strings)')?.length ?? 0;
+    expect(read).toBeGreaterThan(400_000);
+    expect(read).toBeLessThan(600_000);
+  });
+
   it('finds the test executable in ClamAV’s own clam.pdf, by its attachment name', async () => {
     const { result, found } = await members(readFileSync('/usr/share/clamav-testfiles/clam.pdf'));
     expect(found.get('clam.exe')?.sha1).toBe(sha1(clamExe));

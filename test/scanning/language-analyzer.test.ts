@@ -234,6 +234,26 @@ describe('the language analyzer', () => {
     expect(verdict?.detections?.[0]?.path).toEqual(['message.eml', 'notes.txt']);
   });
 
+  it('reads what a reader sees outside bodies: a subject, a form field, an alt text', async () => {
+    const subject = Buffer.from(`Re: ${NSFW_TEST}`).toString('base64');
+    const mail = Buffer.from(
+      `From: a@example.com\r\nTo: b@example.com\r\nSubject: =?UTF-8?B?${subject}?=\r\n` +
+        'MIME-Version: 1.0\r\n\r\nHello.\r\n',
+    );
+    const [headers] = await analyze(mail, { name: 'subject.eml' });
+    expect(headers?.findings).toEqual(['content.en.language.nsfw.test']);
+    expect(headers?.detections?.[0]?.path).toEqual(['subject.eml', '(headers)']);
+    const form = writePdf([
+      '<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [4 0 R] >> >>',
+      '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+      '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Annots [4 0 R] >>',
+      `<< /FT /Tx /T (note) /V (${NSFW_0_TEST}) /Subtype /Widget /Rect [0 0 200 20] >>`,
+    ]);
+    expect(await findings(form, 'form.pdf')).toEqual(['content.en.language.nsfw.0']);
+    const image = Buffer.from(`<html><body><img src="a.png" alt="${NSFW_TEST}"></body></html>`);
+    expect(await findings(image, 'page.html')).toEqual(['content.en.language.nsfw.test']);
+  });
+
   /** Made with LibreOffice from a few lines of our own (see test/fixtures/office/README.md). */
   const fixture = (name: string) =>
     readFileSync(new URL(`../fixtures/office/${name}`, import.meta.url));

@@ -10,6 +10,14 @@ import { DEFAULT_LIMITS, encryptedZip, formatWorkspace, zip } from '../support/a
 import { compoundFile } from '../support/office-binary.js';
 import { flateStream, writePdf } from '../support/pdf.js';
 import { rawValues, textDocument } from '../support/sensitive-documents.js';
+import {
+  ATTRIBUTE_HTML_COUNTS,
+  attributeHtml,
+  FILLED_FORM_COUNTS,
+  filledFormPdf,
+  HEADER_ONLY_COUNTS,
+  headerOnlyMessage,
+} from '../support/unseen-text-documents.js';
 
 /**
  * The `sensitive_data` analyzer below the service, over content walked by the analysis engine:
@@ -192,6 +200,45 @@ describe('the sensitive-data analyzer', () => {
     const verdict = await analyze(pdf, { name: 'invoice.pdf' });
     expect(verdict.classification?.matches).toEqual({ credit_card: 1 });
     expect(verdict.classification?.samples).toEqual({ credit_card: ['…4444'] });
+  });
+
+  it("reads a message's header fields, encoded words decoded, when the body holds nothing", async () => {
+    const verdict = await analyze(headerOnlyMessage(), { name: 'mail.eml' });
+    expect(verdict.classification?.matches).toEqual(HEADER_ONLY_COUNTS);
+    expect(verdict.classification?.samples).toMatchObject({
+      us_ssn: ['***-**-1120'],
+      credit_card: ['…1111'],
+    });
+    // The values are placed in the fields, not in the body.
+    expect(new Set(verdict.detections?.map((d) => d.path.join('/')))).toEqual(
+      new Set(['mail.eml/(headers)']),
+    );
+  });
+
+  it("reads a filled PDF form's field values, tooltip and comment once, whatever their objects", async () => {
+    for (const objectStreams of [false, true]) {
+      const verdict = await analyze(await filledFormPdf(objectStreams), { name: 'form.pdf' });
+      // Each value once: from its field, not again from the appearance stream that draws it.
+      expect(verdict.classification?.matches, `object streams: ${objectStreams}`).toEqual(
+        FILLED_FORM_COUNTS,
+      );
+      const places = verdict.detections?.map((d) => d.path.at(-1) ?? '') ?? [];
+      // The page's content stream holds labels only: none of the values is found there.
+      for (const place of places) expect(place).toMatch(/^(?:\(strings\)|objstm-\d+-\d+\.bin)$/);
+      if (!objectStreams) expect(places).toContain('(strings)');
+    }
+  });
+
+  it('reads the attribute values a reader sees or follows, once when the text repeats them', async () => {
+    const verdict = await analyze(attributeHtml(), { name: 'account.html' });
+    expect(verdict.classification?.matches).toEqual(ATTRIBUTE_HTML_COUNTS);
+    // Class names, ids, and other links are markup: an image's address is not an e-mail.
+    const markup = Buffer.from(
+      '<html><body><img src="logo@2x.png" class="id-4111111111111111">' +
+        '<a href="https://example.com/u/123-45-6789">profile</a></body></html>',
+    );
+    const nothing = await analyze(markup, { name: 'plain.html' });
+    expect(nothing.classification).toEqual({ result: 'none', matches: {}, samples: {} });
   });
 
   it("reads a worksheet as a reader sees it: cells apart, shared strings' indexes left out", () => {

@@ -10,13 +10,21 @@ import {
 } from '../support/http-servers.js';
 import {
   bundleOfDocuments,
-  countsTimes,
   everyFormat,
   KNOWN_COUNTS,
+  knownCounts,
   lookAlikeText,
   rawValues,
   textDocument,
 } from '../support/sensitive-documents.js';
+import {
+  ATTRIBUTE_HTML_COUNTS,
+  attributeHtml,
+  FILLED_FORM_COUNTS,
+  filledFormPdf,
+  HEADER_ONLY_COUNTS,
+  headerOnlyMessage,
+} from '../support/unseen-text-documents.js';
 import {
   basic,
   pollScanResult,
@@ -113,7 +121,7 @@ describe('sensitive-data classification', () => {
     for (const [name, data] of Object.entries(await everyFormat())) {
       const result = await scanSync(tenant, data, name);
       expect(result.classification?.result, name).toBe('sensitive');
-      expect(result.classification?.matches, name).toEqual(KNOWN_COUNTS);
+      expect(result.classification?.matches, name).toEqual(knownCounts(name));
       expect(sortedSamples(result.classification?.samples), name).toEqual(
         sortedSamples(KNOWN_SAMPLES),
       );
@@ -129,12 +137,12 @@ describe('sensitive-data classification', () => {
   });
 
   it('sums the counts over every document of a zip, at every depth, and traces where they are', async () => {
-    const { bundle, documents } = await bundleOfDocuments();
+    const { bundle, documents, counts } = await bundleOfDocuments();
     const result = await scanSync(tenant, bundle, 'bundle.zip');
-    expect(result.classification?.matches).toEqual(countsTimes(documents));
+    expect(result.classification?.matches).toEqual(counts);
     expect(result.findings).toEqual(findingsOf(KNOWN_COUNTS));
     expect(await traceMessages(service, tenant, result.id)).toContain(
-      `sensitive data: sensitive (${Object.entries(countsTimes(documents))
+      `sensitive data: sensitive (${Object.entries(counts)
         .map(([type, count]) => `${type}: ${count}`)
         .join(', ')})`,
     );
@@ -162,6 +170,19 @@ describe('sensitive-data classification', () => {
           .map((place) => `content.sensitive.credit_card in ${place}`)
           .join(', '),
     );
+  });
+
+  it('counts values a reader sees outside body and page text: header fields, form fields, attributes', async () => {
+    const documents: Array<[string, Buffer, Record<string, number>]> = [
+      ['header-only.eml', headerOnlyMessage(), HEADER_ONLY_COUNTS],
+      ['tax-form.pdf', await filledFormPdf(false), FILLED_FORM_COUNTS],
+      ['account.html', attributeHtml(), ATTRIBUTE_HTML_COUNTS],
+    ];
+    for (const [name, data, counts] of documents) {
+      const result = await scanSync(tenant, data, name);
+      expect(result.classification?.matches, name).toEqual(counts);
+      expect(result.findings, name).toEqual(findingsOf(counts));
+    }
   });
 
   it('reports a type only from the tenant’s min_matches, and only the types it asks for', async () => {

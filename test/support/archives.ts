@@ -335,6 +335,8 @@ export interface Visited {
   sha1: string;
   /** The bytes themselves when small (≤ 64 KiB). */
   data: Buffer | undefined;
+  /** Present when its container marks it as an annotation's appearance stream (a PDF's). */
+  appearance?: true;
 }
 
 /** A scratch area for one test file; `files()` lists what is left in the scratch directory. */
@@ -401,6 +403,7 @@ export async function readMember(member: Member): Promise<Visited> {
     length,
     sha1: hash.digest('hex'),
     data: length <= 64 * 1024 ? Buffer.concat(kept) : undefined,
+    ...(member.appearance ? { appearance: true as const } : {}),
   };
 }
 

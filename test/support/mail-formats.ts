@@ -21,6 +21,9 @@ export interface MailAttachment {
 
 export interface MailMessage {
   subject?: string;
+  /** The From and To fields (default a sender and a recipient at example.com). */
+  from?: string;
+  to?: string;
   /** The text body (default a short greeting). */
   text?: string;
   attachments?: MailAttachment[];
@@ -63,8 +66,8 @@ def build(spec):
             part = MIMEMessage(build(inner))
             part.add_header('Content-Disposition', 'attachment', filename='forwarded-%d.eml' % (index + 1))
             msg.attach(part)
-    msg['From'] = 'Sender <sender@example.com>'
-    msg['To'] = 'recipient@example.com'
+    msg['From'] = spec.get('from', 'Sender <sender@example.com>')
+    msg['To'] = spec.get('to', 'recipient@example.com')
     msg['Subject'] = spec.get('subject', 'test message')
     msg['Date'] = 'Thu, 31 Jul 2008 13:49:50 +0000'
     msg['Message-ID'] = '<%s@example.com>' % os.urandom(6).hex()

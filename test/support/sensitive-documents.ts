@@ -80,6 +80,12 @@ export const KNOWN_COUNTS: Partial<Record<SensitiveType, number>> = {
   stripe_key: 1,
 };
 
+/** The message's counts (emlDocument): its From and To fields are two more addresses. */
+export const MESSAGE_COUNTS: Partial<Record<SensitiveType, number>> = {
+  ...KNOWN_COUNTS,
+  email: (KNOWN_COUNTS.email ?? 0) + 2,
+};
+
 /** Every raw value the documents hold, as written and (numbers) as bare digits. */
 export function rawValues(): string[] {
   const values = [
@@ -334,12 +340,18 @@ export function rtfDocument(): Buffer {
   );
 }
 
-/** A message: the first record in its body, the others and the credentials in a CSV attached. */
+/**
+ * A message: the first record in its body, the others and the credentials in a CSV attached,
+ * sent by the first customer to the last (two more addresses: MESSAGE_COUNTS).
+ */
 export function emlDocument(): Buffer {
   const [first, ...others] = PEOPLE;
   const notes = credentialLines().map((line) => `"${line}",,,,,`);
+  const last = PEOPLE[PEOPLE.length - 1]!;
   return emlMessage({
     subject: 'Quarterly customer review',
+    from: `${first!.name} <${first!.email}>`,
+    to: `${last.name} <${last.email}>`,
     text: `Hello,\n\n${personLine(first!)}\nThe others are attached.\n`,
     attachments: [
       {
@@ -369,9 +381,13 @@ export async function everyFormat(): Promise<Record<string, Buffer>> {
 
 /**
  * A zip of several documents, one of them in a zip of its own: the counts are `documents` times
- * KNOWN_COUNTS.
+ * KNOWN_COUNTS, and the message's two addresses (`counts`).
  */
-export async function bundleOfDocuments(): Promise<{ bundle: Buffer; documents: number }> {
+export async function bundleOfDocuments(): Promise<{
+  bundle: Buffer;
+  documents: number;
+  counts: Partial<Record<SensitiveType, number>>;
+}> {
   const inner = await zipOf([
     ['mail/customers.eml', emlDocument()],
     ['customers.odt', await odtDocument()],
@@ -382,7 +398,14 @@ export async function bundleOfDocuments(): Promise<{ bundle: Buffer; documents: 
     ['exports/customers.csv', csvDocument()],
     ['archive/older.zip', inner],
   ]);
-  return { bundle, documents: 5 };
+  // One of them is the message, whose From and To are two more addresses.
+  const counts = countsTimes(5);
+  return { bundle, documents: 5, counts: { ...counts, email: (counts.email ?? 0) + 2 } };
+}
+
+/** The counts of a document of everyFormat: the message's From and To are addresses too. */
+export function knownCounts(name: string): Partial<Record<SensitiveType, number>> {
+  return name.endsWith('.eml') ? MESSAGE_COUNTS : KNOWN_COUNTS;
 }
 
 /** KNOWN_COUNTS times `documents`. */

@@ -1,14 +1,20 @@
 import { characterReference } from '../../character-references.js';
+import { AttributeText, shownAttributeValues, TextParts } from './markup-attributes.js';
+
 /**
  * The text of an HTML or XML document as a reader sees it: tags, comments, declarations, scripts
  * and styles dropped, character references decoded. Whether a tag separates words decides what
  * the rules can match: a paragraph or a table cell ends a word, while bold or a run of an
  * office document does not (Word splits one word into several `<w:r><w:t>` runs as soon as its
- * formatting or spell-check state changes, so `fu<b>…</b>ck` must read as one word).
+ * formatting or spell-check state changes, so `fu<b>…</b>ck` must read as one word). The
+ * attribute values a reader sees or follows (markup-attributes.ts) are text too, placed where
+ * their tag is, once however many times the element shows them; office documents' attributes are
+ * formatting only.
  */
 export function markupText(source: string): string {
   const office = isOfficeXml(source);
-  const parts: string[] = [];
+  const parts = new TextParts();
+  const attributes = new AttributeText(parts, comparableText);
   const tagPattern = new RegExp(TAG, 'y');
   let at = 0;
   while (at < source.length) {
@@ -38,6 +44,12 @@ export function markupText(source: string): string {
     const selfClosing = source[end - 2] === '/';
     parts.push(separatesWords(name, office) ? ' ' : '');
     at = end;
+    if (!office && closing) attributes.end(name);
+    if (!office && !closing) {
+      const values = shownAttributeValues(name, source.slice(open, end));
+      const empty = selfClosing || VOID_HTML.has(name) || RAW_TEXT.has(name);
+      if (values.length > 0) attributes.start(name, values, empty);
+    }
     if (office && !closing && !selfClosing && isSharedStringCell(name, source.slice(open, end))) {
       // Its value is an index into the shared strings (a part of its own), not text.
       at = endOf(source, `</${tag[2]}>`, at);
@@ -53,11 +65,20 @@ export function markupText(source: string): string {
       parts.push(' ');
     }
   }
-  return decodeReferences(parts.join(''));
+  attributes.finish();
+  return decodeReferences(parts.parts.join(''));
+}
+
+/** Text as attribute values are compared with it: references decoded, white space and case folded. */
+function comparableText(text: string): string {
+  return decodeReferences(text).replace(/\s+/g, ' ').trim().toLowerCase();
 }
 
 /** A start or end tag's name, read where a `<` is. */
 const TAG = /<(\/?)([A-Za-z][\w:.-]*)/;
+
+/** HTML elements that have no content, only attributes. */
+const VOID_HTML = new Set(['area', 'img', 'input', 'link', 'meta', 'br', 'hr', 'source', 'track']);
 
 /** HTML elements whose contents are not text shown to a reader. */
 const RAW_TEXT = new Set(['script', 'style', 'template']);

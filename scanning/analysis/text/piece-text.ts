@@ -1,3 +1,5 @@
+import { MAIL_HEADERS_MEMBER } from '../../archives/formats/mail-headers.js';
+import { PDF_STRINGS_MEMBER } from '../../archives/formats/pdf-strings.js';
 import type { Piece, PieceHead } from '../analyzer.js';
 import { DocumentTextError } from './document-text-error.js';
 import { markupText } from './markup-text.js';
@@ -10,9 +12,11 @@ import { decodeText, sniffEncoding, textKind } from './text-kind.js';
  * The text of the pieces the walker hands over, for every analyzer that reads text
  * (`unsafe_language`, `sensitive_data`): plain text in its encoding, HTML and XML as a reader
  * sees them (with office documents' parts, DOCX, XLSX, PPTX and ODF, which arrive as the members
- * of their zip), PDF page text from its decoded content streams, RTF, binary Word, Excel and
- * PowerPoint documents. Mail and archives are containers: their parts and members arrive as
- * pieces of their own, at every depth.
+ * of their zip, and the attribute values a reader sees or follows), PDF page text from its
+ * decoded content streams and the strings of its objects (form field values, comments), RTF,
+ * binary Word, Excel and PowerPoint documents. Mail and archives are containers: their parts
+ * and members arrive as pieces of their own, at every depth, and so do a message's shown header
+ * fields.
  */
 
 /**
@@ -26,6 +30,8 @@ export function textPieceFilter(maxBytes: number): (piece: PieceHead) => boolean
   const readWhole = new Set<string>();
   const key = (path: readonly string[]) => JSON.stringify(path);
   return (piece) => {
+    // What an annotation's appearance draws is read from the annotation's strings.
+    if (piece.appearance) return false;
     const kind = textKind(piece);
     if (kind === 'office') {
       if (piece.size !== undefined && piece.size > maxBytes) return false;
@@ -70,6 +76,7 @@ function extractedText(
   const encoding = sniffEncoding(piece.head);
   if (kind === undefined || encoding === undefined) return '';
   const decoded = decodeText(piece.bytes, encoding);
+  if (isExtractedText(piece)) return decoded;
   if (kind === 'markup') return markupText(decoded);
   // Content stream syntax is bytes: strings are read as such, not as the head's encoding.
   if (kind === 'pdf-stream' && isObjectStream(piece, decoded))
@@ -86,4 +93,16 @@ function extractedText(
  */
 function isObjectStream(piece: PieceHead, decoded: string): boolean {
   return /^objstm-\d+-\d+\.bin$/.test(piece.path.at(-1) ?? '') && /^\s*\d+\s+\d+\s/.test(decoded);
+}
+
+/**
+ * Text the walker took out of its container itself: a PDF's strings, a message's shown header
+ * fields. Values one a line, read as written whatever they start with (a Subject `<b>…`).
+ */
+function isExtractedText(piece: PieceHead): boolean {
+  const name = piece.path.at(-1);
+  return (
+    (piece.container === 'pdf' && name === PDF_STRINGS_MEMBER) ||
+    (piece.container === 'mime' && name === MAIL_HEADERS_MEMBER)
+  );
 }

@@ -1,4 +1,4 @@
-import { pipeline, type Transform } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import { Splitter, type MimeNode, type SplitterChunk } from '@zone-eu/mailsplit';
 import {
   UnpackError,
@@ -8,6 +8,7 @@ import {
 } from '../format.js';
 import { TextPieces, type TextSegment } from './encoded-text.js';
 import { MemberFeed, safeMemberName } from './feed.js';
+import { MAIL_HEADERS_MEMBER, shownHeaderText, type HeaderLines } from './mail-headers.js';
 import { looksLikeMailHeaders, MAIL_SNIFF_BYTES } from './mail-sniff.js';
 
 /**
@@ -18,6 +19,8 @@ import { looksLikeMailHeaders, MAIL_SNIFF_BYTES } from './mail-sniff.js';
  * attached message (message/rfc822) is a member of its own, opened by this handler in turn, so
  * the depth limit counts each level of forwarding. A text part is cut before each uuencoded,
  * yEnc or BinHex block that begins far into it, so that every block is decoded (TextPieces).
+ * The fields a reader shows (Subject, From, To, …) are one more member, `(headers)`, for the
+ * analyzers that read text (mail-headers.ts).
  */
 export const mimeFormat: FormatHandler = {
   name: 'mime',
@@ -74,11 +77,29 @@ class PartWriter {
 
   constructor(private readonly context: UnpackContext) {}
 
-  /** A new part begins: the previous member ends. False when the walk is over. */
+  /**
+   * A new part begins: the previous member ends. The message's own node (the first) has its
+   * shown header fields handed over first. False when the walk is over.
+   */
   async next(node: MimeNode): Promise<boolean> {
     const more = await this.finish();
     this.node = node.multipart ? undefined : node;
+    if (more && node.root && node.headers) return this.headers(node.headers);
     return more;
+  }
+
+  /**
+   * The values of the fields a reader shows (mail-headers.ts), as a member of text: a second
+   * reading of the message's bytes, not counted again against the limits.
+   */
+  private async headers(lines: HeaderLines): Promise<boolean> {
+    const text = shownHeaderText(lines);
+    if (text === '') return true;
+    const bytes = Buffer.from(text, 'utf8');
+    return this.context.member(MAIL_HEADERS_MEMBER, Readable.from([bytes]), {
+      size: bytes.length,
+      again: true,
+    });
   }
 
   /** Body bytes of the current part. False when the walk is over for this message. */

@@ -1,10 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import {
-  UnpackError,
-  type EmbeddedImage,
-  type FormatHandler,
-  type UnpackContext,
-} from '../format.js';
+import { Readable } from 'node:stream';
+import { UnpackError, type FormatHandler, type MemberInfo, type UnpackContext } from '../format.js';
 import { decodeFilters, type ByteStream } from './pdf-filters.js';
 import { openEncryption, type PdfDecryption } from './pdf-crypt.js';
 import {
@@ -16,6 +12,13 @@ import {
   type OwnedColorSpace,
   type PdfObjectId,
 } from './pdf-images.js';
+import {
+  isSecurityHandler,
+  MAX_STRING_BYTES,
+  noteAppearances,
+  ObjectStrings,
+  PDF_STRINGS_MEMBER,
+} from './pdf-strings.js';
 import {
   asDict,
   asName,
@@ -34,11 +37,14 @@ import {
 /**
  * PDF documents: every stream is decoded (pdf-filters.ts) and scanned as a member, embedded files
  * under the name their file specification gives, and object streams are opened to find the
- * file specifications inside them. Like ClamAV, the file is read from start to end for
- * `N G obj … stream … endstream` rather than through the cross-reference table: a damaged or
- * truncated PDF, or one whose incremental updates disagree, still has every stream found. An
- * encrypted PDF is decrypted when its user password is empty (pdf-crypt.ts), as readers open it
- * without asking; otherwise it is reported `encrypted`.
+ * file specifications inside them. The strings of the objects outside streams (form field
+ * values, comments, the document's properties) are one more member, `(strings)`, for the
+ * analyzers that read text (pdf-strings.ts); annotations' appearance streams are marked as
+ * such. Like ClamAV, the file is read from start to end for `N G obj … stream … endstream`
+ * rather than through the cross-reference table: a damaged or truncated PDF, or one whose
+ * incremental updates disagree, still has every stream found. An encrypted PDF is decrypted
+ * when its user password is empty (pdf-crypt.ts), as readers open it without asking; otherwise
+ * it is reported `encrypted`.
  */
 export const pdfFormat: FormatHandler = {
   name: 'pdf',
@@ -153,6 +159,10 @@ export interface PdfLayout {
   securityHandlers: Map<number, PdfDict>;
   /** The last trailer's (or cross-reference stream's) `/Encrypt` and `/ID`. */
   encrypt?: { value: PdfValue; id: PdfValue | undefined };
+  /** The strings of the objects outside streams, still raw (encrypted with their objects). */
+  strings: ObjectStrings;
+  /** Annotations' appearance streams, by object number (pdf-strings.ts). */
+  appearances: Set<number>;
 }
 
 /**
@@ -166,6 +176,8 @@ export async function scanObjects(file: PdfFile, maxStreams: number): Promise<Pd
     integers: new Map(),
     colorSpaces: new Map(),
     securityHandlers: new Map(),
+    strings: new ObjectStrings(),
+    appearances: new Set(),
   };
   const token =
     /(?<![0-9])(\d{1,10})[\0\t\n\f\r ]+(\d{1,5})[\0\t\n\f\r ]+obj(?![A-Za-z0-9])|trailer(?![A-Za-z])/g;
@@ -271,9 +283,11 @@ async function readObject(
   }
   noteColorSpace(value, id.num, id, layout);
   const dict = asDict(value);
-  if (!dict) return base + parser.pos;
-  noteDictionary(dict, id, layout);
-  if (!parser.keyword('stream')) return base + parser.pos;
+  if (dict) noteDictionary(dict, id, layout);
+  if (!dict || !parser.keyword('stream')) {
+    if (!isSecurityHandler(dict)) layout.strings.add(value, id);
+    return base + parser.pos;
+  }
   // The keyword is followed by CRLF or LF (a lone CR, leniently).
   if (parser.src[parser.pos] === 0x0d) parser.pos++;
   if (parser.src[parser.pos] === 0x0a) parser.pos++;
@@ -311,9 +325,10 @@ function noteDictionary(
       }
     }
   }
+  noteAppearances(dict, layout.appearances);
   const handlers = layout.securityHandlers;
-  const looksLikeHandler = asName(dict.get('Filter')) && dict.has('O') && dict.has('U');
-  if (id && looksLikeHandler && handlers.size < MAX_SECURITY_HANDLERS) handlers.set(id.num, dict);
+  if (id && isSecurityHandler(dict) && handlers.size < MAX_SECURITY_HANDLERS)
+    handlers.set(id.num, dict);
   if (asName(dict.get('Type')) === 'XRef') noteEncrypt(dict, layout);
 }
 
@@ -405,9 +420,36 @@ async function unpackStreams(
   for (const stream of layout.streams) {
     if (isObjectStream(stream)) continue;
     const name = memberName(stream, layout, decryption, used);
+    const info: MemberInfo = {};
     const image = describeImage(stream.dict, stream, images);
-    if ((await scanStream(file, stream, name, context, decryption, false, image)) === false) return;
+    if (image) info.image = image;
+    if (layout.appearances.has(stream.num)) info.appearance = true;
+    if ((await scanStream(file, stream, name, context, decryption, false, info)) === false) return;
   }
+  await scanStrings(layout, context, decryption);
+}
+
+/**
+ * The strings of the objects outside streams, as one member of text (a second reading of the
+ * file's bytes, so not counted again against the limits).
+ */
+async function scanStrings(
+  layout: PdfLayout,
+  context: UnpackContext,
+  decryption: PdfDecryption | undefined,
+): Promise<void> {
+  if (layout.strings.overflowed)
+    context.unscannable(
+      'limits-exceeded',
+      `strings of its objects past ${MAX_STRING_BYTES} bytes were not read`,
+      { member: PDF_STRINGS_MEMBER },
+    );
+  if (layout.strings.size === 0) return;
+  const text = layout.strings.text(decryption);
+  await context.member(PDF_STRINGS_MEMBER, Readable.from([text]), {
+    size: text.length,
+    again: true,
+  });
 }
 
 function imageReferences(
@@ -450,7 +492,7 @@ async function scanStream(
   context: UnpackContext,
   decryption: PdfDecryption | undefined,
   collect: boolean,
-  image?: EmbeddedImage,
+  info: MemberInfo = {},
 ): Promise<Buffer | undefined | false> {
   const counter = { read: 0 };
   let raw: ByteStream = file.range(stream.start, stream.end, counter);
@@ -472,7 +514,7 @@ async function scanStream(
   const more = await context.member(name, tee(), {
     ...(filters.length === 0 && !decryption ? { size: stream.end - stream.start } : {}),
     compressed: () => counter.read,
-    ...(image ? { image } : {}),
+    ...info,
   });
   if (!more) return false;
   return collect ? Buffer.concat(kept) : undefined;
