@@ -317,15 +317,14 @@ export class S3ObjectStage implements ObjectStage {
     const destKey = `${destination.prefix}${ref.key}`;
     const destWhere = `s3://${destination.bucket}/${destKey}`;
 
-    const existing = await this.attempt(ctx, () => this.readTags(ctx));
-    if (!existing.ok)
+    const carried = await this.tagsForCopy(ctx);
+    if (!carried.ok)
       return this.fallBack(
         ctx,
         base,
-        `${action} failed: the object's tags could not be read: ${existing.message}`,
+        `${action} failed: the object's tags could not be read: ${carried.message}`,
       );
-    const merge = mergeTags(existing.value, ctx.ours, bucket.tags);
-    const tags = merge.tags ?? existing.value;
+    const { tags, problems } = carried.value;
     const copied = await this.attempt(ctx, () =>
       s3.send(
         new CopyObjectCommand({
@@ -350,21 +349,7 @@ export class S3ObjectStage implements ObjectStage {
       key: destKey,
       versionId: copyVersion,
     });
-    const problems: string[] = [];
-    if (!merge.tags) problems.push(noRoomMessage(merge.userTags, ctx.ours.length));
-    else if (merge.omitted.length > 0)
-      problems.push(partialMessage(merge.written, merge.omitted, merge.userTags));
-    // Some S3-compatible stores ignore the tagging header of a copy: set the tags explicitly.
-    const retagged = await this.attempt(ctx, () =>
-      s3.send(
-        new PutObjectTaggingCommand({
-          Bucket: destination.bucket,
-          Key: destKey,
-          ...(copyVersion ? { VersionId: copyVersion } : {}),
-          Tagging: { TagSet: tags },
-        }),
-      ),
-    );
+    const retagged = await this.retag(ctx, destination.bucket, destKey, copyVersion, tags);
     if (!retagged.ok) problems.push(`the copy's tags could not be set: ${retagged.message}`);
     await trace(
       `${action === 'quarantine' ? 'quarantine' : 'promote'}: copied ${where} to ${copyWhere} with ${tags.length} tags`,
@@ -416,15 +401,14 @@ export class S3ObjectStage implements ObjectStage {
     }
     const destKey = `${destination.prefix}${ref.key}`;
     const destWhere = `s3://${destination.bucket}/${destKey}`;
-    const existing = await this.attempt(ctx, () => this.readTags(ctx));
-    if (!existing.ok)
+    const carried = await this.tagsForCopy(ctx);
+    if (!carried.ok)
       return this.fallBack(
         ctx,
         base,
-        `promote failed: the object's tags could not be read: ${existing.message}`,
+        `promote failed: the object's tags could not be read: ${carried.message}`,
       );
-    const merge = mergeTags(existing.value, ctx.ours, bucket.tags);
-    const tags = merge.tags ?? existing.value;
+    const { tags, problems } = carried.value;
     const put = await this.attempt(ctx, () =>
       new Upload({
         client: s3,
@@ -445,17 +429,7 @@ export class S3ObjectStage implements ObjectStage {
         `promote failed: could not put the sanitized copy to ${destWhere}: ${put.message}`,
       );
     const copyVersion = 'VersionId' in put.value ? put.value.VersionId : undefined;
-    // Some S3-compatible stores ignore the tagging header: set the tags explicitly.
-    const retagged = await this.attempt(ctx, () =>
-      s3.send(
-        new PutObjectTaggingCommand({
-          Bucket: destination.bucket,
-          Key: destKey,
-          ...(copyVersion ? { VersionId: copyVersion } : {}),
-          Tagging: { TagSet: tags },
-        }),
-      ),
-    );
+    const retagged = await this.retag(ctx, destination.bucket, destKey, copyVersion, tags);
     const copyWhere = describeObject({
       bucket: destination.bucket,
       key: destKey,
@@ -464,7 +438,6 @@ export class S3ObjectStage implements ObjectStage {
     await trace(
       `promote: put the sanitized copy of ${where} (${copy.contentType}, ${copy.size} bytes) to ${copyWhere} with ${tags.length} tags`,
     );
-    const problems: string[] = [];
     if (!retagged.ok)
       problems.push(`the sanitized copy's tags could not be set: ${retagged.message}`);
     const quarantined = await this.move(ctx, base, 'quarantine');
@@ -563,6 +536,43 @@ export class S3ObjectStage implements ObjectStage {
    * Runs one S3 call: failures that are not retryable (and any on the last attempt) come back
    * as a message; retryable ones before the last attempt retry the whole job.
    */
+  /**
+   * The tags a copy of the object carries to another place (quarantine, production): the
+   * object's own merged with ours, and what of ours did not fit (for the result's action_error).
+   */
+  private async tagsForCopy(
+    ctx: ActContext,
+  ): Promise<Attempt<{ tags: Tag[]; problems: string[] }>> {
+    const existing = await this.attempt(ctx, () => this.readTags(ctx));
+    if (!existing.ok) return existing;
+    const merge = mergeTags(existing.value, ctx.ours, ctx.bucket.tags);
+    const problems: string[] = [];
+    if (!merge.tags) problems.push(noRoomMessage(merge.userTags, ctx.ours.length));
+    else if (merge.omitted.length > 0)
+      problems.push(partialMessage(merge.written, merge.omitted, merge.userTags));
+    return { ok: true, value: { tags: merge.tags ?? existing.value, problems } };
+  }
+
+  /** Sets a written object's tags: some S3-compatible stores ignore a copy's or a put's header. */
+  private retag(
+    ctx: ActContext,
+    bucket: string,
+    key: string,
+    versionId: string | undefined,
+    tags: Tag[],
+  ): Promise<Attempt<unknown>> {
+    return this.attempt(ctx, () =>
+      ctx.s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: bucket,
+          Key: key,
+          ...(versionId ? { VersionId: versionId } : {}),
+          Tagging: { TagSet: tags },
+        }),
+      ),
+    );
+  }
+
   private async attempt<T>(ctx: ActContext, call: () => Promise<T>): Promise<Attempt<T>> {
     try {
       return { ok: true, value: await call() };
