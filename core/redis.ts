@@ -85,8 +85,11 @@ export interface SentinelEndpoint {
   tls?: ConnectionOptions;
   enableTLSForSentinelMode?: boolean;
   sentinelTLS?: ConnectionOptions;
-  /** Listen to the Sentinels' `+switch-master`: reconnect as soon as they name a new primary. */
-  failoverDetector: boolean;
+  /**
+   * Whether ioredis also subscribes to the Sentinels' `+switch-master`. Always off (see
+   * redisTarget): a failover is followed without it.
+   */
+  failoverDetector: false;
 }
 
 /** Redis settings as core/config.ts structures them (`config.redis`). */
@@ -130,7 +133,15 @@ export function redisTarget(settings: RedisSettings, fallbackUrl?: string): Redi
       sentinels: sentinel.nodes,
       name: sentinel.name,
       db: 0,
-      failoverDetector: true,
+      // ioredis's failover detector races its own reconnection: when `+switch-master` arrives
+      // while a reconnect is asking a Sentinel where the primary is, that attempt fails with
+      // "Connection is closed" and the client ends for good (status `end`, never retried), so
+      // some of a process's connections (one in thirty per failover, measured) stayed dead.
+      // Without it nothing is lost: a killed primary drops its connections, which ask the
+      // Sentinels again on every reconnect; a demoted one has its clients disconnected by the
+      // Sentinels' reconfiguration, and a write that still reaches it gets READONLY, which
+      // reconnects (reconnectOnReadonly).
+      failoverDetector: false,
       ...definedOnly({
         username: settings.username,
         password: settings.password,
