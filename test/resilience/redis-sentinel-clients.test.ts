@@ -1,4 +1,4 @@
-import { Redis as IORedis } from 'ioredis';
+import { Redis as IORedis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRedis,
@@ -44,8 +44,8 @@ describe('Sentinel clients across a failover', () => {
     for (let i = 0; i < 10; i += 1)
       for (const role of ['command', 'worker'] as ConnectionRole[]) {
         clients.push({ role: `${role} client`, client: createRedis(target, role, ignore) });
-        const options = queueConnectionOptions(target, role);
-        const queueClient = new IORedis(options as ConstructorParameters<typeof IORedis>[0]);
+        // Options, not a client, off a Cluster: BullMQ makes its connections from them like this.
+        const queueClient = new IORedis(queueConnectionOptions(target, role) as RedisOptions);
         queueClient.on('error', ignore);
         clients.push({ role: `${role} queue connection`, client: queueClient });
       }
