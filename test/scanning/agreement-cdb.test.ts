@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { ClamdEngine } from '../../scanning/clamd-engine.js';
 import type { EngineVerdict } from '../../scanning/engine.js';
 import { encryptedZip, infoZip, tar, zip, type ZipEntry } from '../support/archives.js';
 import { startTestClamd, type TestClamd } from '../support/clamd.js';
+import { randomContent } from '../support/content.js';
 
 /**
  * Container metadata signatures (`.cdb`) given to the built-in engine and to a real clamd in the
@@ -143,7 +143,7 @@ const SAMPLES: Record<string, { build: () => Promise<Buffer>; expected: string |
     build: () =>
       zip([
         { name: 'cdbcsize.bin', data: text('small') },
-        { name: 'random.bin', data: randomBytes(8000), compress: false },
+        { name: 'random.bin', data: randomContent(8000), compress: false },
       ]),
     expected: undefined,
   },

@@ -12,7 +12,7 @@ import {
   formatWorkspace,
   builtWith,
 } from '../support/archives.js';
-import { eicar } from '../support/content.js';
+import { eicar, randomContent } from '../support/content.js';
 import { ole2 } from '../support/ole2.js';
 import { storedRar } from '../support/rar.js';
 import { TEST_EXECUTABLE } from '../support/test-executable-corpus.js';
@@ -132,7 +132,7 @@ describe('archive formats through 7-Zip', () => {
   });
 
   it('reports a damaged member as corrupt and still scans the others', async () => {
-    const big = randomBytes(300_000);
+    const big = randomContent(300_000);
     const archive = builtWith(
       { 'a.bin': big, 'eicar.com': eicar() },
       '7z a -bd -ms=off t.7z a.bin eicar.com',
@@ -349,7 +349,7 @@ describe('archive formats through 7-Zip', () => {
       ['z.bin', Buffer.concat([Buffer.from([0x1f, 0x9d, 0x90]), randomBytes(2000)])],
       ['cpio.txt', Buffer.from('070707 is an octal number\n'.repeat(10))],
       ['lzh.bin', Buffer.concat([Buffer.from('xx-lh5-'), Buffer.alloc(40)])],
-      ['random.bin', randomBytes(100_000)],
+      ['random.bin', randomContent(100_000)],
       // An LZMA header has no magic: properties, a dictionary size, a length, then anything.
       [
         'lzma-like.bin',

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { walkContent, type ArchiveLimits } from '../../scanning/archives/index.js';
@@ -768,7 +767,7 @@ describe('limits', () => {
 describe('visitor contract', () => {
   it('finishes when the visitor does not read the streams, still visiting every member', async () => {
     const content = gzip(
-      await tar([{ name: 'a.zip', data: await zip([{ name: 'b', data: randomBytes(300_000) }]) }]),
+      await tar([{ name: 'a.zip', data: await zip([{ name: 'b', data: randomContent(300_000) }]) }]),
     );
     const path = ws.write(content);
     const seen: string[] = [];
@@ -791,7 +790,7 @@ describe('visitor contract', () => {
   });
 
   it('rethrows a visitor failure after cleaning up', async () => {
-    const { content } = await nestedZips(3, { name: 'x', data: randomBytes(100_000) });
+    const { content } = await nestedZips(3, { name: 'x', data: randomContent(100_000) });
     const path = ws.write(content);
     const failing = walkContent(
       { path, size: content.length, name: 'outer.zip' },
@@ -806,7 +805,7 @@ describe('visitor contract', () => {
   });
 
   it('reads the top-level file to its end whatever size it was said to have', async () => {
-    const content = randomBytes(3 * 1024 * 1024 + 17);
+    const content = randomContent(3 * 1024 * 1024 + 17);
     const path = ws.write(content);
     for (const size of [content.length, 0, 1000, content.length - 1, content.length + 1, 5e6]) {
       const seen: Visited[] = [];

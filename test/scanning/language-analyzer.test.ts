@@ -16,7 +16,7 @@ import { YaraRunner } from '../../scanning/analysis/yara/yara-runner.js';
 import { defaultPlan, type ScanPlan } from '../../scanning/plan.js';
 import { DEFAULT_LIMITS, formatWorkspace, zip } from '../support/archives.js';
 import { emlMessage } from '../support/mail-formats.js';
-import { fileForm } from '../support/content.js';
+import { fileForm, randomContent } from '../support/content.js';
 import { scaniiRequest, startTestService } from '../support/service.js';
 import { flateStream, writePdf, type PdfBody } from '../support/pdf.js';
 import {
@@ -377,7 +377,7 @@ describe('the language analyzer', () => {
 
   it('reads the document streams of a compound file too large to read whole, one by one', async () => {
     const small = await LanguageAnalyzer.load(logger, undefined, { yara, maxBytes: 16 * 1024 });
-    const pictures = [{ name: 'Pictures', data: randomBytes(40_000) }];
+    const pictures = [{ name: 'Pictures', data: randomContent(40_000) }];
     const book = excelWorkbook({ shared: ['Total', `id ${NSFW_0_TEST}`], extra: pictures });
     const [workbook] = await analyze(book, { analyzer: small, name: 'large.xls' });
     expect(workbook?.findings).toEqual(['content.en.language.nsfw.0']);
@@ -399,7 +399,7 @@ describe('the language analyzer', () => {
       'large.doc/WordDocument',
     ]);
     // A large compound file that is no document (an installer) is neither read nor reported.
-    const installer = compoundFile([{ name: 'Binary.Data', data: randomBytes(40_000) }]);
+    const installer = compoundFile([{ name: 'Binary.Data', data: randomContent(40_000) }]);
     const [other] = await analyze(installer, { analyzer: small, name: 'setup.msi' });
     expect(other?.findings).toEqual([]);
     // Read whole when it fits: the streams are not read a second time.
