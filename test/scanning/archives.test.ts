@@ -767,7 +767,9 @@ describe('limits', () => {
 describe('visitor contract', () => {
   it('finishes when the visitor does not read the streams, still visiting every member', async () => {
     const content = gzip(
-      await tar([{ name: 'a.zip', data: await zip([{ name: 'b', data: randomContent(300_000) }]) }]),
+      await tar([
+        { name: 'a.zip', data: await zip([{ name: 'b', data: randomContent(300_000) }]) },
+      ]),
     );
     const path = ws.write(content);
     const seen: string[] = [];
