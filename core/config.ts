@@ -301,8 +301,8 @@ export const EnvSchema = z.object({
     .describe(
       "a private mirror of ClamAV's database (`http://mirror.internal:8080`) that freshclam downloads from instead of ClamAV's own (freshclam's `PrivateMirror`): it must serve the `main`, `daily` and `bytecode` `.cvd` files as ClamAV publishes them (see docs/engines.md)",
     ),
-  ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: intInRange(0, 7 * 24 * 3_600_000, 3_600_000).describe(
-    "how often each host's workers update ClamAV's database (±10 % jitter, one update per host at a time), once `arbiter signatures update` has made the folder Arbiter's; 0 = never on a schedule",
+  ARBITER_SIGNATURES_UPDATE_INTERVAL: intInRange(0, 7 * 24 * 3600, 3600).describe(
+    "seconds between each host's updates of ClamAV's database by its workers (±10 % jitter, one update per host at a time), once `arbiter signatures update` has made the folder Arbiter's; 0 = never on a schedule",
   ),
   HTTPS_PROXY: z
     .string()
@@ -682,7 +682,7 @@ function structureConfig(e: Env) {
     clamav: {
       databaseDir: path.resolve(e.ARBITER_CLAMAV_DATABASE_DIR ?? path.join(dataDir, 'clamav')),
       mirror: e.ARBITER_CLAMAV_MIRROR?.replace(/\/+$/, ''),
-      updateIntervalMs: e.ARBITER_SIGNATURES_UPDATE_INTERVAL_MS,
+      updateIntervalMs: e.ARBITER_SIGNATURES_UPDATE_INTERVAL * 1000,
       proxy: e.HTTPS_PROXY ?? e.HTTP_PROXY,
     },
     /** Limits while unpacking archives; exceeding one yields content.unscannable.limits-exceeded. */
@@ -895,14 +895,25 @@ function checkRedisSettings(e: Env, ctx: z.RefinementCtx): void {
 /** The whole runtime configuration: ConfigSchema's output, so the type and the parsing agree. */
 export type Config = z.output<typeof ConfigSchema>;
 
+/**
+ * Variables under an earlier name, and what replaced them. Unknown variables are ignored, so a
+ * deployment still setting an old name would silently get the default: it stops the start
+ * instead, naming the new variable.
+ */
+const RENAMED: Record<string, string> = {
+  ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: 'ARBITER_SIGNATURES_UPDATE_INTERVAL, in seconds',
+};
+
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // Empty strings mean "unset": compose files and shells often export VAR= .
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const renamed = Object.keys(RENAMED)
+    .filter((name) => cleaned[name] !== undefined)
+    .map((name) => `${name}: renamed; set ${RENAMED[name]}`);
   const parsed = ConfigSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'env'}: ${issue.message}`),
-    );
-  }
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'env'}: ${issue.message}`);
+  if (!parsed.success || renamed.length > 0) throw new ConfigError([...renamed, ...problems]);
   return parsed.data;
 }

@@ -69,6 +69,28 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ ARBITER_PROCESSES: '0' })).toThrow(/ARBITER_PROCESSES/);
   });
 
+  it('schedules ClamAV database updates every ARBITER_SIGNATURES_UPDATE_INTERVAL seconds', () => {
+    expect(loadConfig({}).clamav.updateIntervalMs).toBe(3_600_000);
+    const every = (seconds: string) =>
+      loadConfig({ ARBITER_SIGNATURES_UPDATE_INTERVAL: seconds }).clamav.updateIntervalMs;
+    expect(every('900')).toBe(900_000);
+    expect(every('0')).toBe(0);
+    expect(() => every('-1')).toThrow(/ARBITER_SIGNATURES_UPDATE_INTERVAL/);
+    expect(() => every('30m')).toThrow(/ARBITER_SIGNATURES_UPDATE_INTERVAL/);
+    // Its earlier name in milliseconds is refused with the new one, never silently ignored.
+    let error: unknown;
+    try {
+      loadConfig({ ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: '60000', ARBITER_PROCESSES: '0' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: renamed; set ARBITER_SIGNATURES_UPDATE_INTERVAL, in seconds',
+      expect.stringMatching(/^ARBITER_PROCESSES: /),
+    ]);
+  });
+
   it('sets the scan retry schedule of the scan jobs', () => {
     const defaults = loadConfig({});
     expect(defaults).toMatchObject({ scanAttempts: 5, scanRetryBaseMs: 2000 });

@@ -61,7 +61,7 @@ describe('freshclam config', () => {
     const set = loadConfig({
       ARBITER_CLAMAV_DATABASE_DIR: '/srv/clamav',
       ARBITER_CLAMAV_MIRROR: 'http://127.0.0.1:8081/',
-      ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: '0',
+      ARBITER_SIGNATURES_UPDATE_INTERVAL: '0',
       HTTP_PROXY: 'http://plain:3128',
       HTTPS_PROXY: 'http://secure:3128',
     });

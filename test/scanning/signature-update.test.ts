@@ -251,7 +251,7 @@ describe("ClamAV's database update (real freshclam and clamd, a loopback mirror)
           ARBITER_ENGINES: 'clamd',
           CLAMD_ADDRESS: clamd.unixAddress,
           ARBITER_CLAMAV_DATABASE_DIR: clamd.databaseDir,
-          ARBITER_SIGNATURES_UPDATE_INTERVAL_MS: '1000',
+          ARBITER_SIGNATURES_UPDATE_INTERVAL: '1',
         },
         { seams: { freshclam: seam() } },
       );

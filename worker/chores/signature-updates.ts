@@ -20,7 +20,7 @@ const CLAMAV_ENGINE = 'clamd';
 
 /**
  * The workers' scheduled update of ClamAV's database (a housekeeping chore, every
- * `ARBITER_SIGNATURES_UPDATE_INTERVAL_MS` with jitter). It does nothing until the folder is
+ * `ARBITER_SIGNATURES_UPDATE_INTERVAL` with jitter). It does nothing until the folder is
  * Arbiter's own (a first `arbiter signatures update` made it so). Each run updates the folder
  * (or, when another process of the host holds the lock, leaves that to it) and then reloads this
  * process's engines if the folder's databases differ from the ones it last saw: so every worker
