@@ -17,6 +17,8 @@ const USAGE = `Usage: arbiter <command>
   worker                    workers only (scans, callbacks)
   tenants create <name>     create a tenant and print its credentials as JSON
   tenants list              list tenants and their keys
+  tenants add-key <id>      add a key to a tenant and print it with its secret as JSON
+  tenants disable-key <key> disable a key (requests made with it are refused from then on)
   signatures update         fetch ClamAV's official database with freshclam (see docs/engines.md)
   signatures status         the ClamAV databases installed: versions and signature counts
 

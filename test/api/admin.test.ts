@@ -311,10 +311,10 @@ describe('the admin API', () => {
     expect(text.replaceAll('"aws_secret_key"', '')).not.toMatch(/secret|hash/i);
   });
 
-  it('creates a tenant from the command line, usable on the running service', async () => {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-cli-'));
+  /** `arbiter …` against the service's Redis: its output and exit status. */
+  const cli = async (dataDir: string, ...args: string[]) => {
     try {
-      const { stdout } = await run('npx', ['tsx', 'cli/main.ts', 'tenants', 'create', 'acme'], {
+      const { stdout, stderr } = await run('npx', ['tsx', 'cli/main.ts', ...args], {
         cwd: path.resolve(import.meta.dirname, '../..'),
         env: {
           ...process.env,
@@ -324,6 +324,17 @@ describe('the admin API', () => {
         },
         timeout: 60_000,
       });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  };
+
+  it('creates a tenant from the command line, usable on the running service', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-cli-'));
+    try {
+      const { stdout } = await cli(dataDir, 'tenants', 'create', 'acme');
       const created = JSON.parse(stdout) as CreatedTenant;
       expect(created).toMatchObject({ name: 'acme' });
       expect(created.id).toMatch(/^[0-9a-f]{32}$/);
@@ -340,6 +351,42 @@ describe('the admin API', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('adds and disables keys from the command line, and says when there is no such tenant or key', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'arbiter-cli-'));
+    try {
+      const tenant = await newTenant('cli-keys');
+      const added = await cli(dataDir, 'tenants', 'add-key', tenant.id);
+      expect(added.code).toBe(0);
+      const key = JSON.parse(added.stdout) as { key: string; secret: string };
+      expect(Object.keys(key).sort()).toEqual(['key', 'secret']);
+      expect((await ping(basic(key.key, key.secret))).status).toBe(200);
+
+      const disabled = await cli(dataDir, 'tenants', 'disable-key', key.key);
+      expect(disabled).toMatchObject({ code: 0, stdout: '' });
+      await expectError(await ping(basic(key.key, key.secret)), 403, /disabled/);
+      // The tenant's first key is untouched.
+      expect((await ping(basic(tenant.key, tenant.secret))).status).toBe(200);
+
+      const unknownTenant = await cli(dataDir, 'tenants', 'add-key', 'f'.repeat(32));
+      expect(unknownTenant).toMatchObject({ code: 1, stdout: '' });
+      expect(unknownTenant.stderr).toMatch(/no tenant with the id/);
+      // Not an id at all (`<id>:keys` would name a key set): refused the same way.
+      expect(await cli(dataDir, 'tenants', 'add-key', `${tenant.id}:keys`)).toMatchObject({
+        code: 1,
+      });
+      const unknownKey = await cli(dataDir, 'tenants', 'disable-key', 'nosuchkey');
+      expect(unknownKey).toMatchObject({ code: 1, stdout: '' });
+      expect(unknownKey.stderr).toMatch(/no key "nosuchkey"/);
+      for (const args of [['add-key'], ['disable-key'], ['add-key', 'a', 'b'], ['remove', 'x']]) {
+        const misused = await cli(dataDir, 'tenants', ...args);
+        expect(misused.code, args.join(' ')).toBe(2);
+        expect(misused.stderr).toMatch(/Usage: arbiter tenants/);
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('the admin API without ARBITER_ADMIN_TOKEN', () => {
