@@ -201,7 +201,10 @@ describe('console scan flows (Chromium)', () => {
       },
       { what: 'the failed attempt', intervalMs: 250 },
     );
-    expect(await page.locator('ol.timeline li').count()).toBeGreaterThan(2);
+    // The trace is read apart from the result and the attempts: it may be listed a moment later.
+    await waitFor(async () => (await page.locator('ol.timeline li').count()) > 2, {
+      what: 'the trace as a timeline',
+    });
     await screenshot(page, 'scan-fetch-callback-failed');
 
     await page.getByRole('button', { name: 'Redeliver' }).click();

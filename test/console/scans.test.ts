@@ -140,7 +140,10 @@ describe('console scans pages (Chromium)', () => {
     await waitFor(async () => /HTTP 500/.test((await attempts.textContent()) ?? ''), {
       what: 'the failed attempt',
     });
-    expect(await page.locator('ol.timeline li').count()).toBeGreaterThan(2);
+    // The trace is read apart from the result and the attempts: it may be listed a moment later.
+    await waitFor(async () => (await page.locator('ol.timeline li').count()) > 2, {
+      what: 'the trace as a timeline',
+    });
     await screenshot(page, 'scan-callback-failed');
 
     await page.getByRole('button', { name: 'Redeliver' }).click();
